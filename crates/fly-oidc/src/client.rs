@@ -1,0 +1,698 @@
+//! The Fly OIDC token client.
+
+use crate::env::Env;
+use crate::error::{Error, ErrorKind, redact_jwts, truncate};
+use crate::retry::RetryConfig;
+use crate::token::{FlyToken, MAX_TOKEN_BYTES, SecretString};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The Machines API socket inside every Fly Machine.
+pub const DEFAULT_SOCKET: &str = "/.fly/api";
+/// Read the token from this file (re-read on every fetch).
+pub const ENV_TOKEN_FILE: &str = "FLY_OIDC_TOKEN_FILE";
+/// Use the Machines API over this Unix socket.
+pub const ENV_SOCKET: &str = "FLY_OIDC_SOCKET";
+/// Use the Machines API over HTTP(S) at this URL (for example `https://api.machines.dev`).
+pub const ENV_API_HOSTNAME: &str = "FLY_API_HOSTNAME";
+/// The bearer token for [`ENV_API_HOSTNAME`].
+pub const ENV_API_TOKEN: &str = "FLY_API_TOKEN";
+/// Set to `1` or `true` to allow plain HTTP to hosts other than loopback and `_api.internal`.
+pub const ENV_ALLOW_INSECURE_HTTP: &str = "FLY_OIDC_ALLOW_INSECURE_HTTP";
+/// The default audience for `fly-oidc token`.
+pub const ENV_AUDIENCE: &str = "FLY_OIDC_AUDIENCE";
+/// The path of the OIDC token endpoint.
+pub const TOKEN_PATH: &str = "/v1/tokens/oidc";
+
+const NOT_ON_FLY_HINT: &str = "not on a Fly Machine? set FLY_API_HOSTNAME and FLY_API_TOKEN, or FLY_OIDC_TOKEN_FILE";
+
+/// Where tokens come from. See [`Builder`] for how it is chosen.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenSource {
+    /// A file holding a JWT, re-read on every fetch.
+    File(PathBuf),
+    /// The Machines API over a Unix socket.
+    Socket {
+        /// The socket's path.
+        path: PathBuf,
+        /// Whether this is the default `/.fly/api` (chosen because nothing else was set).
+        is_default: bool,
+    },
+    /// The Machines API over HTTP(S), with a bearer token.
+    Http {
+        /// The API's base URL, without a trailing slash.
+        base_url: String,
+        /// The bearer token (redacted in `Debug`).
+        api_token: SecretString,
+    },
+}
+
+impl fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenSource::File(p) => f.debug_tuple("File").field(p).finish(),
+            TokenSource::Socket { path, is_default } => f
+                .debug_struct("Socket")
+                .field("path", path)
+                .field("is_default", is_default)
+                .finish(),
+            TokenSource::Http { base_url, api_token } => f
+                .debug_struct("Http")
+                .field("base_url", base_url)
+                .field("api_token", api_token)
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Display for TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenSource::File(p) => write!(f, "the token file {}", p.display()),
+            TokenSource::Socket { path, .. } => {
+                write!(f, "the Machines API socket {}", path.display())
+            }
+            TokenSource::Http { base_url, .. } => write!(f, "the Machines API at {base_url}"),
+        }
+    }
+}
+
+/// Configures a [`FlyOidcClient`].
+///
+/// The token source is chosen in this order; settings made on the builder beat every
+/// environment variable, and the first match wins within each group:
+///
+/// 1. [`token_file`](Builder::token_file) / `FLY_OIDC_TOKEN_FILE`
+/// 2. [`socket`](Builder::socket) / `FLY_OIDC_SOCKET`
+/// 3. [`api_url`](Builder::api_url) / `FLY_API_HOSTNAME`, with
+///    [`api_token`](Builder::api_token) / `FLY_API_TOKEN` (required)
+/// 4. the Unix socket `/.fly/api`
+#[derive(Clone, Debug, Default)]
+pub struct Builder {
+    env: Option<Env>,
+    token_file: Option<PathBuf>,
+    socket: Option<PathBuf>,
+    api_url: Option<String>,
+    api_token: Option<SecretString>,
+    default_socket: Option<PathBuf>,
+    connect_timeout: Option<Duration>,
+    timeout: Option<Duration>,
+    retry: Option<RetryConfig>,
+    allow_insecure_http: Option<bool>,
+}
+
+impl Builder {
+    /// The environment to read `FLY_*` variables from (default: the real one).
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// Read the token from this file on every fetch.
+    pub fn token_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.token_file = Some(path.into());
+        self
+    }
+
+    /// Use the Machines API over this Unix socket.
+    pub fn socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.socket = Some(path.into());
+        self
+    }
+
+    /// Use the Machines API over HTTP(S) at this base URL.
+    pub fn api_url(mut self, url: impl Into<String>) -> Self {
+        self.api_url = Some(url.into());
+        self
+    }
+
+    /// The bearer token for [`api_url`](Builder::api_url) (default: `FLY_API_TOKEN`).
+    pub fn api_token(mut self, token: impl Into<SecretString>) -> Self {
+        self.api_token = Some(token.into());
+        self
+    }
+
+    /// The socket used when nothing else is configured (default `/.fly/api`).
+    /// Tests point this at a socket that does not exist to simulate "not on Fly".
+    pub fn default_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.default_socket = Some(path.into());
+        self
+    }
+
+    /// How long to wait for a connection (default 1 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// How long one whole request may take (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// How transient failures are retried (default: 3 attempts).
+    pub fn retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// Allow plain `http://` to hosts other than loopback and `_api.internal`
+    /// (default: `FLY_OIDC_ALLOW_INSECURE_HTTP`, else no).
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = Some(allow);
+        self
+    }
+
+    /// Resolve the token source and build the client.
+    ///
+    /// Fails with [`ErrorKind::InvalidConfiguration`] when the HTTP mode has no API token
+    /// or a bad URL. A missing socket is reported when a token is fetched.
+    pub fn build(self) -> Result<FlyOidcClient, Error> {
+        let env = self.env.clone().unwrap_or_else(Env::real);
+        let allow_insecure = self.allow_insecure_http.unwrap_or_else(|| {
+            env.get(ENV_ALLOW_INSECURE_HTTP)
+                .is_some_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "yes"))
+        });
+        let api_token = || {
+            self.api_token
+                .clone()
+                .or_else(|| env.get(ENV_API_TOKEN).map(SecretString::new))
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidConfiguration,
+                        "FLY_API_TOKEN is not set: the Machines API over HTTP needs a Fly API token \
+                         (for example from `fly tokens create deploy`); set FLY_API_TOKEN, or use \
+                         the socket on a Fly Machine",
+                    )
+                })
+        };
+        let http = |url: &str| -> Result<TokenSource, Error> {
+            Ok(TokenSource::Http {
+                base_url: normalize_base_url(url, allow_insecure)?,
+                api_token: api_token()?,
+            })
+        };
+        let source = if let Some(path) = &self.token_file {
+            TokenSource::File(path.clone())
+        } else if let Some(path) = &self.socket {
+            TokenSource::Socket {
+                path: path.clone(),
+                is_default: false,
+            }
+        } else if let Some(url) = &self.api_url {
+            http(url)?
+        } else if let Some(path) = env.get(ENV_TOKEN_FILE) {
+            TokenSource::File(PathBuf::from(path))
+        } else if let Some(path) = env.get(ENV_SOCKET) {
+            TokenSource::Socket {
+                path: PathBuf::from(path),
+                is_default: false,
+            }
+        } else if let Some(url) = env.get(ENV_API_HOSTNAME) {
+            http(&url)?
+        } else {
+            TokenSource::Socket {
+                path: self
+                    .default_socket
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET)),
+                is_default: true,
+            }
+        };
+        let connect_timeout = self.connect_timeout.unwrap_or(Duration::from_secs(1));
+        let timeout = self.timeout.unwrap_or(Duration::from_secs(5));
+        let http = match &source {
+            TokenSource::File(_) => None,
+            TokenSource::Socket { path, .. } => Some(
+                http_client_builder(connect_timeout, timeout)
+                    .unix_socket(path.as_path())
+                    .build(),
+            ),
+            TokenSource::Http { .. } => Some(http_client_builder(connect_timeout, timeout).build()),
+        }
+        .transpose()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidConfiguration,
+                format!("could not set up the HTTP client: {e}"),
+            )
+            .with_source(e)
+        })?;
+        Ok(FlyOidcClient {
+            inner: Arc::new(Inner {
+                source,
+                http,
+                retry: self.retry.unwrap_or_default(),
+                timeout,
+            }),
+        })
+    }
+}
+
+/// A `reqwest` client builder with our timeouts and rustls on `ring`.
+///
+/// Installs `ring` as the process's rustls crypto provider if none is installed yet.
+pub fn http_client_builder(connect_timeout: Duration, timeout: Duration) -> reqwest::ClientBuilder {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Another thread may win the race; either way a provider is installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .timeout(timeout)
+        .user_agent(concat!("fly-oidc/", env!("CARGO_PKG_VERSION")))
+}
+
+/// Whether plain HTTP to `host` is acceptable without an explicit opt-in: loopback, and
+/// Fly's private-network API host `_api.internal` (traffic on Fly's 6PN is WireGuard-encrypted).
+pub fn is_trusted_plain_http_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.eq_ignore_ascii_case("_api.internal")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn normalize_base_url(raw: &str, allow_insecure: bool) -> Result<String, Error> {
+    let raw = raw.trim();
+    let with_scheme = if raw.contains("://") {
+        raw.to_owned()
+    } else {
+        let host = raw.split([':', '/']).next().unwrap_or_default();
+        let scheme = if is_trusted_plain_http_host(host) {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{raw}")
+    };
+    let bad = |why: &str| {
+        Error::new(
+            ErrorKind::InvalidConfiguration,
+            format!(
+                "invalid Machines API URL {:?}: {why}; set FLY_API_HOSTNAME/--api-url to a URL such as https://api.machines.dev",
+                truncate(raw, 200)
+            ),
+        )
+    };
+    let url = reqwest::Url::parse(&with_scheme).map_err(|e| bad(&e.to_string()))?;
+    let host = url.host_str().ok_or_else(|| bad("it has no host"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_insecure || is_trusted_plain_http_host(host) => {}
+        "http" => {
+            return Err(bad(
+                "plain http is only used for loopback and _api.internal; use https, or set FLY_OIDC_ALLOW_INSECURE_HTTP=1",
+            ));
+        }
+        other => return Err(bad(&format!("unsupported scheme {other:?}"))),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(
+            "credentials in the URL are not allowed; use FLY_API_TOKEN",
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+struct Inner {
+    source: TokenSource,
+    http: Option<reqwest::Client>,
+    retry: RetryConfig,
+    timeout: Duration,
+}
+
+/// Fetches Fly OIDC tokens. Cheap to clone; clones share one HTTP connection pool.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), fly_oidc::Error> {
+/// // On a Fly Machine: the /.fly/api socket. Elsewhere: FLY_API_HOSTNAME + FLY_API_TOKEN,
+/// // or FLY_OIDC_TOKEN_FILE.
+/// let client = fly_oidc::FlyOidcClient::from_env()?;
+/// let token = client.fetch_token(Some("sts.amazonaws.com")).await?;
+/// println!("subject: {:?}", token.claims().sub);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct FlyOidcClient {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for FlyOidcClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlyOidcClient")
+            .field("source", &self.inner.source)
+            .field("retry", &self.inner.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FlyOidcClient {
+    /// A builder.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A client configured from the real environment alone.
+    pub fn from_env() -> Result<Self, Error> {
+        Builder::default().build()
+    }
+
+    /// Where tokens come from.
+    pub fn source(&self) -> &TokenSource {
+        &self.inner.source
+    }
+
+    /// Fetch a fresh token for `audience` (`None`: Fly's default, `https://fly.io/<org>`).
+    ///
+    /// Every call to the Machines API mints a new token. Transient failures (connection
+    /// errors, timeouts, 429, 5xx) are retried with jittered backoff. A token file is
+    /// re-read and its audience is whatever was written there.
+    pub async fn fetch_token(&self, audience: Option<&str>) -> Result<FlyToken, Error> {
+        let retry = &self.inner.retry;
+        let mut attempt = 1;
+        loop {
+            match self.fetch_once(audience).await {
+                Ok(token) => return Ok(token),
+                Err(err) if err.is_transient() && attempt < retry.max_attempts() => {
+                    let delay = retry.backoff(attempt);
+                    tracing::debug!(
+                        attempt,
+                        ?delay,
+                        error = %err,
+                        "transient failure fetching a Fly OIDC token; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    async fn fetch_once(&self, audience: Option<&str>) -> Result<FlyToken, Error> {
+        match &self.inner.source {
+            TokenSource::File(path) => read_token_file(path, audience).await,
+            source => self.fetch_from_api(source, audience).await,
+        }
+    }
+
+    async fn fetch_from_api(
+        &self,
+        source: &TokenSource,
+        audience: Option<&str>,
+    ) -> Result<FlyToken, Error> {
+        let (url, bearer) = match source {
+            TokenSource::Socket { path, is_default } => {
+                check_socket(path, *is_default)?;
+                (format!("http://localhost{TOKEN_PATH}"), None)
+            }
+            TokenSource::Http {
+                base_url,
+                api_token,
+            } => (format!("{base_url}{TOKEN_PATH}"), Some(api_token)),
+            TokenSource::File(_) => unreachable!("handled by fetch_once"),
+        };
+        let http = self.inner.http.as_ref().ok_or_else(|| {
+            Error::new(ErrorKind::InvalidConfiguration, "no HTTP client configured")
+        })?;
+        let body = match audience {
+            Some(aud) => serde_json::json!({ "aud": aud }),
+            None => serde_json::json!({}),
+        };
+        tracing::debug!(%source, audience = ?audience, "requesting a Fly OIDC token");
+        let mut request = http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token.expose_secret());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.transport_error(source, e))?;
+        let status = response.status().as_u16();
+        let body = read_capped(response)
+            .await
+            .map_err(|e| match e {
+                ReadError::TooLarge => Error::new(
+                    ErrorKind::MalformedToken,
+                    format!(
+                        "{source} answered with more than {MAX_TOKEN_BYTES} bytes; that is not an OIDC token"
+                    ),
+                ),
+                ReadError::Http(e) => self.transport_error(source, e),
+            })?;
+        if status != 200 {
+            return Err(rejected(source, status, &body));
+        }
+        let text = String::from_utf8(body).map_err(|_| {
+            Error::new(
+                ErrorKind::MalformedToken,
+                format!("{source} answered 200 with a body that is not UTF-8 text"),
+            )
+        })?;
+        let token = FlyToken::parse(text).map_err(|e| {
+            Error::new(
+                ErrorKind::MalformedToken,
+                format!("{source} answered 200 but {}", e.message()),
+            )
+        })?;
+        tracing::debug!(claims = %token.claims().trust_summary(), "received a Fly OIDC token");
+        Ok(token)
+    }
+
+    fn transport_error(&self, source: &TokenSource, err: reqwest::Error) -> Error {
+        if let Some(io) = find_io_error(&err) {
+            if io.kind() == std::io::ErrorKind::PermissionDenied {
+                return Error::new(
+                    ErrorKind::PermissionDenied,
+                    format!(
+                        "permission denied connecting to {source}: Fly serves the Machines API socket only to privileged processes; fetch the token before dropping root, run as root, or use FLY_OIDC_TOKEN_FILE"
+                    ),
+                )
+                .with_source(err);
+            }
+        }
+        let what = if err.is_timeout() {
+            format!(
+                "timed out after {:?} waiting for {source}",
+                self.inner.timeout
+            )
+        } else if err.is_connect() {
+            format!("could not connect to {source}")
+        } else {
+            format!("the connection to {source} failed")
+        };
+        Error::new(
+            ErrorKind::Transport,
+            format!("{what}; this is usually transient, try again (use --verbose for details)"),
+        )
+        .with_source(err)
+    }
+}
+
+fn find_io_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut current: Option<&'a (dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        current = e.source();
+    }
+    None
+}
+
+fn check_socket(path: &Path, is_default: bool) -> Result<(), Error> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(if is_default {
+            Error::new(
+                ErrorKind::NotOnFly,
+                format!(
+                    "no Machines API socket at {}: {NOT_ON_FLY_HINT}",
+                    path.display()
+                ),
+            )
+        } else {
+            Error::new(
+                ErrorKind::InvalidConfiguration,
+                format!(
+                    "the Machines API socket {} does not exist; check --socket / FLY_OIDC_SOCKET",
+                    path.display()
+                ),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "permission denied on the Machines API socket {}: Fly serves it only to privileged processes; fetch the token before dropping root, or use FLY_OIDC_TOKEN_FILE",
+                path.display()
+            ),
+        )),
+        Err(_) => Ok(()), // let the connection attempt report it
+    }
+}
+
+async fn read_token_file(path: &Path, audience: Option<&str>) -> Result<FlyToken, Error> {
+    let source = TokenSource::File(path.to_owned());
+    let file_error = |e: std::io::Error| {
+        let (kind, hint) = match e.kind() {
+            std::io::ErrorKind::NotFound => (
+                ErrorKind::InvalidConfiguration,
+                "it does not exist; check --token-file / FLY_OIDC_TOKEN_FILE (Fly writes /.fly/oidc_token only when AWS_ROLE_ARN is set on the app)",
+            ),
+            std::io::ErrorKind::PermissionDenied => (
+                ErrorKind::PermissionDenied,
+                "permission denied; make it readable by this user",
+            ),
+            _ => (ErrorKind::InvalidConfiguration, "it could not be read"),
+        };
+        Error::new(kind, format!("cannot read {source}: {hint}")).with_source(e)
+    };
+    let metadata = tokio::fs::metadata(path).await.map_err(file_error)?;
+    if metadata.len() > MAX_TOKEN_BYTES as u64 {
+        return Err(Error::new(
+            ErrorKind::MalformedToken,
+            format!(
+                "{source} holds {} bytes, more than the {MAX_TOKEN_BYTES}-byte limit; that is not an OIDC token",
+                metadata.len()
+            ),
+        ));
+    }
+    let bytes = tokio::fs::read(path).await.map_err(file_error)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Error::new(
+            ErrorKind::MalformedToken,
+            format!("{source} does not hold UTF-8 text"),
+        )
+    })?;
+    let token = FlyToken::parse(text).map_err(|e| {
+        Error::new(
+            ErrorKind::MalformedToken,
+            format!("{source}: {}", e.message()),
+        )
+    })?;
+    if let (Some(wanted), Some(aud)) = (audience, &token.claims().aud) {
+        if !aud.contains(wanted) {
+            tracing::warn!(
+                wanted,
+                found = ?aud,
+                "the token file's audience differs from the one requested; a token file cannot mint a new audience"
+            );
+        }
+    }
+    Ok(token)
+}
+
+enum ReadError {
+    TooLarge,
+    Http(reqwest::Error),
+}
+
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, ReadError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_TOKEN_BYTES as u64)
+    {
+        return Err(ReadError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Http)? {
+        if body.len() + chunk.len() > MAX_TOKEN_BYTES {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn rejected(source: &TokenSource, status: u16, body: &[u8]) -> Error {
+    let text = String::from_utf8_lossy(body);
+    let api_message = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| match v.get("error") {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(other) if !other.is_null() => Some(other.to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| text.trim().to_owned());
+    let api_message = redact_jwts(&truncate(&api_message, 300));
+    let hint = match status {
+        400 => "check the requested audience",
+        401 | 403 if matches!(source, TokenSource::Http { .. }) => {
+            "check that FLY_API_TOKEN is a valid Fly API token for this org"
+        }
+        401 | 403 => "this process may not be allowed to use the Machines API",
+        404 => "this Machines API has no OIDC token endpoint; check FLY_API_HOSTNAME",
+        429 => "rate limited by the Machines API; cache tokens and try again shortly",
+        500..=599 => "the Machines API failed; try again shortly",
+        _ => "see the message above",
+    };
+    let shown = if api_message.is_empty() {
+        String::new()
+    } else {
+        format!(": {api_message}")
+    };
+    Error::new(
+        ErrorKind::Rejected,
+        format!("{source} answered HTTP {status}{shown}; {hint}"),
+    )
+    .with_status(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_normalized_and_checked() {
+        assert_eq!(
+            normalize_base_url("https://api.machines.dev/", false).unwrap(),
+            "https://api.machines.dev"
+        );
+        assert_eq!(
+            normalize_base_url("api.machines.dev", false).unwrap(),
+            "https://api.machines.dev"
+        );
+        assert_eq!(
+            normalize_base_url("_api.internal:4280", false).unwrap(),
+            "http://_api.internal:4280"
+        );
+        assert_eq!(
+            normalize_base_url("http://127.0.0.1:9/", false).unwrap(),
+            "http://127.0.0.1:9"
+        );
+        let err = normalize_base_url("http://example.com", false).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
+        assert!(err.to_string().contains("FLY_OIDC_ALLOW_INSECURE_HTTP"));
+        assert!(normalize_base_url("http://example.com", true).is_ok());
+        assert!(normalize_base_url("ftp://example.com", true).is_err());
+        assert!(normalize_base_url("https://user:pw@example.com", true).is_err());
+        assert!(normalize_base_url("https://", true).is_err());
+    }
+
+    #[test]
+    fn api_error_bodies_are_summarized_without_tokens() {
+        let src = TokenSource::Socket {
+            path: "/x".into(),
+            is_default: false,
+        };
+        let err = rejected(&src, 400, br#"{"error":"bad aud eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln"}"#);
+        assert_eq!(err.status(), Some(400));
+        assert!(!err.is_transient());
+        let msg = err.to_string();
+        assert!(msg.contains("HTTP 400: bad aud ** redacted **"), "{msg}");
+        assert!(!msg.contains("eyJ"));
+        assert!(rejected(&src, 503, b"oops").is_transient());
+        assert!(rejected(&src, 429, b"").is_transient());
+        let long = "x".repeat(10_000);
+        assert!(rejected(&src, 500, long.as_bytes()).to_string().len() < 600);
+    }
+}

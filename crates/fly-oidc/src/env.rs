@@ -1,0 +1,58 @@
+//! An injectable view of the process environment.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Where configuration read from environment variables comes from.
+///
+/// Production code uses [`Env::real`]; tests inject a fixed map with [`Env::from_slice`]
+/// so they never read or modify the real process environment.
+///
+/// Empty values are treated as unset, as most shells and SDKs do.
+///
+/// ```
+/// use fly_oidc::Env;
+/// let env = Env::from_slice(&[("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app"), ("EMPTY", "")]);
+/// assert_eq!(env.get("AWS_ROLE_ARN").as_deref(), Some("arn:aws:iam::123456789012:role/app"));
+/// assert_eq!(env.get("EMPTY"), None);
+/// assert_eq!(env.get("MISSING"), None);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    fake: Option<Arc<HashMap<String, String>>>,
+}
+
+impl Env {
+    /// The real process environment.
+    pub fn real() -> Self {
+        Self { fake: None }
+    }
+
+    /// A fixed environment made of `(name, value)` pairs.
+    pub fn from_slice(vars: &[(&str, &str)]) -> Self {
+        Self {
+            fake: Some(Arc::new(
+                vars.iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            )),
+        }
+    }
+
+    /// A fixed environment made of owned pairs.
+    pub fn from_map(vars: HashMap<String, String>) -> Self {
+        Self {
+            fake: Some(Arc::new(vars)),
+        }
+    }
+
+    /// The value of `name`, or `None` when unset, empty or not valid UTF-8.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let value = match &self.fake {
+            Some(map) => map.get(name).cloned(),
+            #[allow(clippy::disallowed_methods)] // the one place the real environment is read
+            None => std::env::var(name).ok(),
+        };
+        value.filter(|v| !v.trim().is_empty())
+    }
+}

@@ -1,0 +1,68 @@
+//! # fly-oidc
+//!
+//! Fetch OpenID Connect tokens from the [Fly.io](https://fly.io) Machines API, so an app on a
+//! Fly Machine can trade them for short-lived cloud credentials (see the `fly-oidc-aws` and
+//! `fly-oidc-gcp` crates) instead of holding long-lived keys.
+//!
+//! A Fly Machine asks for a token with `POST /v1/tokens/oidc` and a body `{"aud": "..."}`;
+//! the answer is the raw JWT. [`FlyOidcClient`] does that over the Machine's Unix socket
+//! (`/.fly/api`), over HTTP(S) with a Fly API token, or reads the token from a file, with
+//! timeouts, retries of transient failures, a 64 KiB cap on answers, and a check that the
+//! answer is a well-formed JWT.
+//!
+//! ```no_run
+//! use fly_oidc::FlyOidcClient;
+//! # async fn demo() -> Result<(), fly_oidc::Error> {
+//! let client = FlyOidcClient::builder().build()?;
+//! let token = client.fetch_token(Some("sts.amazonaws.com")).await?;
+//! // The claims are decoded without verification: for display and defaults only.
+//! println!("issuer {:?}, subject {:?}", token.claims().iss, token.claims().sub);
+//! // `token` prints as "** redacted **"; send the JWT on with `token.expose_jwt()`.
+//! # Ok(()) }
+//! ```
+//!
+//! ## Where the token comes from
+//!
+//! | builder | environment | source |
+//! |---|---|---|
+//! | [`Builder::token_file`] | `FLY_OIDC_TOKEN_FILE` | a file holding a JWT, re-read on every fetch |
+//! | [`Builder::socket`] | `FLY_OIDC_SOCKET` | the Machines API over that Unix socket |
+//! | [`Builder::api_url`] + [`Builder::api_token`] | `FLY_API_HOSTNAME` + `FLY_API_TOKEN` | the Machines API over HTTP(S) with a bearer token |
+//! | | | default: the Unix socket `/.fly/api` |
+//!
+//! Builder settings beat the environment; within each, the first row that is set wins.
+//!
+//! ## Errors
+//!
+//! [`Error::kind`] says what to do next: [`ErrorKind::NotOnFly`] (the default socket is
+//! missing; a provider chain should move on), [`ErrorKind::InvalidConfiguration`],
+//! [`ErrorKind::PermissionDenied`], [`ErrorKind::Rejected`] (with [`Error::status`]),
+//! [`ErrorKind::Transport`] and [`ErrorKind::MalformedToken`]. [`Error::is_transient`] tells
+//! whether a retry may help. No error message ever contains a token.
+//!
+//! ## Testing without a Fly Machine
+//!
+//! The `fly-oidc-testkit` crate runs a fake Machines API on a real Unix socket and on TCP,
+//! minting real RS256 tokens with Fly's claims. Inject the environment with [`Env::from_slice`]
+//! and time with [`time::ManualTimeSource`].
+#![warn(missing_docs)]
+
+pub mod cache;
+mod claims;
+mod client;
+mod env;
+mod error;
+mod retry;
+pub mod time;
+mod token;
+
+pub use claims::{Audience, FLY_ISSUER_PREFIX, FlyClaims};
+pub use client::{
+    Builder, DEFAULT_SOCKET, ENV_ALLOW_INSECURE_HTTP, ENV_API_HOSTNAME, ENV_API_TOKEN,
+    ENV_AUDIENCE, ENV_SOCKET, ENV_TOKEN_FILE, FlyOidcClient, TOKEN_PATH, TokenSource,
+    http_client_builder, is_trusted_plain_http_host,
+};
+pub use env::Env;
+pub use error::{Error, ErrorKind, redact_jwts};
+pub use retry::RetryConfig;
+pub use token::{FlyToken, JwtHeader, MAX_TOKEN_BYTES, REDACTED, SecretString};

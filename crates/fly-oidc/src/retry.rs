@@ -1,0 +1,92 @@
+//! Retry policy with jittered exponential backoff.
+
+use std::time::Duration;
+
+/// How transient failures are retried.
+///
+/// Delays follow "full jitter": before attempt `n + 1` the client sleeps a random time
+/// between zero and `min(max_backoff, initial_backoff * 2^(n-1))`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryConfig {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+}
+
+impl Default for RetryConfig {
+    /// 3 attempts, backoff from 100 ms up to 2 s.
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryConfig {
+    /// No retries: one attempt.
+    pub fn disabled() -> Self {
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
+    }
+
+    /// Total attempts, including the first (at least 1).
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The backoff ceiling before the second attempt.
+    pub fn with_initial_backoff(mut self, backoff: Duration) -> Self {
+        self.initial_backoff = backoff;
+        self
+    }
+
+    /// The largest backoff.
+    pub fn with_max_backoff(mut self, backoff: Duration) -> Self {
+        self.max_backoff = backoff;
+        self
+    }
+
+    /// Total attempts, including the first.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The jittered delay before attempt `attempt + 1` (`attempt` counts from 1).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = attempt.saturating_sub(1).min(16);
+        let ceiling = self
+            .initial_backoff
+            .saturating_mul(1u32 << exp)
+            .min(self.max_backoff);
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(fastrand::u64(0..=nanos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_bounded_and_grows() {
+        let cfg = RetryConfig::default()
+            .with_initial_backoff(Duration::from_millis(10))
+            .with_max_backoff(Duration::from_millis(35));
+        for _ in 0..200 {
+            assert!(cfg.backoff(1) <= Duration::from_millis(10));
+            assert!(cfg.backoff(2) <= Duration::from_millis(20));
+            assert!(cfg.backoff(3) <= Duration::from_millis(35));
+            assert!(cfg.backoff(60) <= Duration::from_millis(35));
+        }
+        // jitter: not always the same value
+        let samples: std::collections::HashSet<_> = (0..50).map(|_| cfg.backoff(3)).collect();
+        assert!(samples.len() > 1);
+        assert_eq!(RetryConfig::disabled().max_attempts(), 1);
+        assert_eq!(RetryConfig::default().with_max_attempts(0).max_attempts(), 1);
+    }
+}
