@@ -1,0 +1,108 @@
+//! What every subcommand shares: global flags, the token client, errors and logging.
+
+use clap::Args;
+use fly_oidc::{Env, FlyOidcClient};
+use std::error::Error as StdError;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Flags accepted by every command, before or after the subcommand.
+#[derive(Clone, Debug, Default, Args)]
+pub struct Globals {
+    /// Use the Machines API over this Unix socket [env: FLY_OIDC_SOCKET]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Use the Machines API over HTTP(S) at this URL, with FLY_API_TOKEN [env: FLY_API_HOSTNAME]
+    #[arg(long, global = true, value_name = "URL")]
+    pub api_url: Option<String>,
+    /// Read the Fly token from this file [env: FLY_OIDC_TOKEN_FILE]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// Print the cause chain of errors and debug logs on stderr
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}
+
+impl Globals {
+    /// The real process environment (the binary's one place that reads it).
+    pub fn env(&self) -> Env {
+        Env::real()
+    }
+
+    /// A Fly token client configured from the flags, then the environment.
+    pub fn fly_client(&self) -> Result<FlyOidcClient, CliError> {
+        let mut builder = FlyOidcClient::builder().env(self.env());
+        if let Some(path) = &self.token_file {
+            builder = builder.token_file(path);
+        }
+        if let Some(path) = &self.socket {
+            builder = builder.socket(path);
+        }
+        if let Some(url) = &self.api_url {
+            builder = builder.api_url(url);
+        }
+        builder.build().map_err(|e| CliError::new("Fly token", e))
+    }
+}
+
+/// A failed command: which step failed and why, printed as one line.
+#[derive(Debug)]
+pub struct CliError {
+    step: &'static str,
+    error: Box<dyn StdError + Send + Sync + 'static>,
+    exit_code: u8,
+}
+
+impl CliError {
+    /// `step` names what failed ("Fly token", "STS", "cache", ...).
+    pub fn new(step: &'static str, error: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> Self {
+        Self {
+            step,
+            error: error.into(),
+            exit_code: 1,
+        }
+    }
+
+    /// A usage error (exit status 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            step: "usage",
+            error: message.into().into(),
+            exit_code: 2,
+        }
+    }
+
+    /// The one-line message (without the cause chain).
+    pub fn line(&self) -> String {
+        format!("{} failed: {}", self.step, fly_oidc::redact_jwts(&self.error.to_string()))
+    }
+
+    /// Print the error on stderr and return the exit code.
+    pub fn report(&self, verbose: bool) -> ExitCode {
+        eprintln!("fly-oidc: error: {}", self.line());
+        if verbose {
+            let mut source = self.error.source();
+            while let Some(cause) = source {
+                eprintln!("  caused by: {}", fly_oidc::redact_jwts(&cause.to_string()));
+                source = cause.source();
+            }
+        }
+        ExitCode::from(self.exit_code)
+    }
+}
+
+/// Log to stderr: debug for our crates with `--verbose`, otherwise warnings only, and nothing
+/// at all when `quiet` (Google's libraries read stderr with stdout) unless `--verbose`.
+pub fn init_logging(verbose: bool, quiet: bool) {
+    let filter = match (verbose, quiet) {
+        (true, _) => "warn,fly_oidc=debug,fly_oidc_aws=debug,fly_oidc_gcp=debug,fly_oidc_cli=debug",
+        (false, true) => "off",
+        (false, false) => "warn",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}

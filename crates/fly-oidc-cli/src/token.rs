@@ -1,0 +1,47 @@
+//! `fly-oidc token`.
+
+use crate::common::{CliError, Globals};
+use clap::Args;
+use std::io::Write;
+use std::time::SystemTime;
+
+/// Flags of `fly-oidc token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The audience (`aud`) to request [env: FLY_OIDC_AUDIENCE; default: Fly's, https://fly.io/<org>]
+    #[arg(long, value_name = "AUD")]
+    audience: Option<String>,
+    /// Print the decoded (unverified) claims as JSON, plus expires_in_seconds, instead of the token
+    #[arg(long)]
+    claims: bool,
+}
+
+pub async fn run(globals: &Globals, args: TokenArgs) -> Result<(), CliError> {
+    let env = globals.env();
+    let audience = args.audience.or_else(|| env.get(fly_oidc::ENV_AUDIENCE));
+    let client = globals.fly_client()?;
+    let token = client
+        .fetch_token(audience.as_deref())
+        .await
+        .map_err(|e| CliError::new("Fly token", e))?;
+    let output = if args.claims {
+        let mut value = serde_json::to_value(token.claims())
+            .map_err(|e| CliError::new("decoding claims", e))?;
+        #[allow(clippy::disallowed_methods)] // the CLI reports against the real clock
+        let now = SystemTime::now();
+        if let (Some(obj), Some(exp)) = (value.as_object_mut(), token.expires_at()) {
+            let secs = match exp.duration_since(now) {
+                Ok(left) => left.as_secs() as i64,
+                Err(past) => -(past.duration().as_secs() as i64),
+            };
+            obj.insert("expires_in_seconds".into(), secs.into());
+        }
+        serde_json::to_string_pretty(&value).map_err(|e| CliError::new("decoding claims", e))?
+    } else {
+        token.expose_jwt().to_owned()
+    };
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{output}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| CliError::new("writing to stdout", e))
+}
