@@ -55,7 +55,10 @@ pub struct CliError {
 
 impl CliError {
     /// `step` names what failed ("Fly token", "STS", "cache", ...).
-    pub fn new(step: &'static str, error: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> Self {
+    pub fn new(
+        step: &'static str,
+        error: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
+    ) -> Self {
         Self {
             step,
             error: error.into(),
@@ -74,7 +77,11 @@ impl CliError {
 
     /// The one-line message (without the cause chain).
     pub fn line(&self) -> String {
-        format!("{} failed: {}", self.step, fly_oidc::redact_jwts(&self.error.to_string()))
+        format!(
+            "{} failed: {}",
+            self.step,
+            fly_oidc::redact_jwts(&self.error.to_string())
+        )
     }
 
     /// Print the error on stderr and return the exit code.

@@ -1,1 +1,34 @@
+//! # fly-oidc-testkit
+//!
+//! Test your app's federation code without a Fly Machine.
+//!
+//! [`FakeFlyApi`] is an in-process fake of the Fly Machines API: it serves
+//! `POST /v1/tokens/oidc` on a real Unix socket (like `/.fly/api` on a Machine) and on
+//! `127.0.0.1` TCP (bearer-checked, like `FLY_API_HOSTNAME`), minting real RS256 JWTs with
+//! Fly's claim layout from its own generated key. It publishes
+//! `/.well-known/openid-configuration` and the JWKS, records every request, and can be told
+//! to fail ([`Fault`]) for fault-injection tests.
+//!
+//! ```
+//! use fly_oidc_testkit::FakeFlyApi;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+//! let fly = FakeFlyApi::builder().org("acme").app("web").start().await?;
+//! // Point your code at fly.socket_path() (FLY_OIDC_SOCKET), or at fly.url() with
+//! // fly.api_token() (FLY_API_HOSTNAME + FLY_API_TOKEN).
+//! let jwt = fly.mint(Some("sts.amazonaws.com"));
+//! let claims = fly_oidc_testkit::verify_rs256(&jwt, &fly.jwks()).expect("valid signature");
+//! assert_eq!(claims["iss"], "https://oidc.fly.io/acme");
+//! assert_eq!(claims["aud"], "sts.amazonaws.com");
+//! # Ok(()) }
+//! ```
+//!
+//! The servers run on their own thread and runtime, so they keep answering while a test
+//! blocks on a child process. They stop when the [`FakeFlyApi`] is dropped.
+#![warn(missing_docs)]
 
+pub mod fly_api;
+mod jwt;
+
+pub use fly_api::{FakeFlyApi, FakeFlyApiBuilder, Fault, RecordedRequest};
+pub use jwt::verify_rs256;

@@ -26,7 +26,8 @@ pub const ENV_AUDIENCE: &str = "FLY_OIDC_AUDIENCE";
 /// The path of the OIDC token endpoint.
 pub const TOKEN_PATH: &str = "/v1/tokens/oidc";
 
-const NOT_ON_FLY_HINT: &str = "not on a Fly Machine? set FLY_API_HOSTNAME and FLY_API_TOKEN, or FLY_OIDC_TOKEN_FILE";
+const NOT_ON_FLY_HINT: &str =
+    "not on a Fly Machine? set FLY_API_HOSTNAME and FLY_API_TOKEN, or FLY_OIDC_TOKEN_FILE";
 
 /// Where tokens come from. See [`Builder`] for how it is chosen.
 #[derive(Clone, PartialEq, Eq)]
@@ -59,7 +60,10 @@ impl fmt::Debug for TokenSource {
                 .field("path", path)
                 .field("is_default", is_default)
                 .finish(),
-            TokenSource::Http { base_url, api_token } => f
+            TokenSource::Http {
+                base_url,
+                api_token,
+            } => f
                 .debug_struct("Http")
                 .field("base_url", base_url)
                 .field("api_token", api_token)
@@ -684,7 +688,11 @@ mod tests {
             path: "/x".into(),
             is_default: false,
         };
-        let err = rejected(&src, 400, br#"{"error":"bad aud eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln"}"#);
+        let err = rejected(
+            &src,
+            400,
+            br#"{"error":"bad aud eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln"}"#,
+        );
         assert_eq!(err.status(), Some(400));
         assert!(!err.is_transient());
         let msg = err.to_string();

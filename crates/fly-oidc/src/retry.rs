@@ -87,6 +87,9 @@ mod tests {
         let samples: std::collections::HashSet<_> = (0..50).map(|_| cfg.backoff(3)).collect();
         assert!(samples.len() > 1);
         assert_eq!(RetryConfig::disabled().max_attempts(), 1);
-        assert_eq!(RetryConfig::default().with_max_attempts(0).max_attempts(), 1);
+        assert_eq!(
+            RetryConfig::default().with_max_attempts(0).max_attempts(),
+            1
+        );
     }
 }

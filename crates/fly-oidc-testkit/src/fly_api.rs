@@ -1,0 +1,577 @@
+//! A fake Fly Machines API that mints real RS256 OIDC tokens.
+
+use crate::jwt::{KeyMaterial, random_hex};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Map, Value, json};
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+
+/// A way for the next token request to fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status and body (for example `500` and `{"error":"boom"}`).
+    Status(u16, String),
+    /// Wait this long, then answer normally.
+    Delay(Duration),
+    /// Answer 200 with a body that is not a JWT.
+    Garbage,
+    /// Answer 200 with a 100 KiB body.
+    Oversized,
+    /// Send the status line and part of the body, then drop the connection.
+    Reset,
+}
+
+/// A token request the fake received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// The requested audience (`None` for `{}`).
+    pub audience: Option<String>,
+    /// Whether the request carried the right bearer token (always true over the socket).
+    pub authorized: bool,
+    /// Whether it came over the Unix socket (else TCP).
+    pub unix: bool,
+}
+
+type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// Configures a [`FakeFlyApi`].
+#[derive(Clone)]
+pub struct FakeFlyApiBuilder {
+    org: String,
+    app: String,
+    machine_id: String,
+    machine_name: String,
+    region: String,
+    lifetime: Duration,
+    api_token: Option<String>,
+    clock: Option<Clock>,
+}
+
+impl fmt::Debug for FakeFlyApiBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeFlyApiBuilder")
+            .field("org", &self.org)
+            .field("app", &self.app)
+            .field("machine_id", &self.machine_id)
+            .field("machine_name", &self.machine_name)
+            .field("region", &self.region)
+            .field("lifetime", &self.lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for FakeFlyApiBuilder {
+    fn default() -> Self {
+        Self {
+            org: "acme".into(),
+            app: "my-app".into(),
+            machine_id: "3d8d9e1ab2c7e8".into(),
+            machine_name: "quiet-sun-4242".into(),
+            region: "ord".into(),
+            lifetime: Duration::from_secs(600),
+            api_token: None,
+            clock: None,
+        }
+    }
+}
+
+impl FakeFlyApiBuilder {
+    /// The organization slug (default `acme`): `iss` is `https://oidc.fly.io/<org>`.
+    pub fn org(mut self, org: impl Into<String>) -> Self {
+        self.org = org.into();
+        self
+    }
+
+    /// The app name (default `my-app`).
+    pub fn app(mut self, app: impl Into<String>) -> Self {
+        self.app = app.into();
+        self
+    }
+
+    /// The Machine id (default `3d8d9e1ab2c7e8`).
+    pub fn machine_id(mut self, id: impl Into<String>) -> Self {
+        self.machine_id = id.into();
+        self
+    }
+
+    /// The Machine name (default `quiet-sun-4242`).
+    pub fn machine_name(mut self, name: impl Into<String>) -> Self {
+        self.machine_name = name.into();
+        self
+    }
+
+    /// The region (default `ord`).
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = region.into();
+        self
+    }
+
+    /// How long minted tokens live (default 600 s, like Fly's).
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// The bearer token required over TCP (default: random).
+    pub fn api_token(mut self, token: impl Into<String>) -> Self {
+        self.api_token = Some(token.into());
+        self
+    }
+
+    /// The clock used for `iat`/`nbf`/`exp` (default: the system clock).
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Start serving (from async code).
+    pub async fn start(self) -> std::io::Result<FakeFlyApi> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.spawn(tx)?;
+        rx.await
+            .map_err(|_| std::io::Error::other("the fake Fly API thread died"))?
+    }
+
+    /// Start serving (from synchronous code).
+    pub fn start_blocking(self) -> std::io::Result<FakeFlyApi> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.spawn(tx)?;
+        rx.blocking_recv()
+            .map_err(|_| std::io::Error::other("the fake Fly API thread died"))?
+    }
+
+    fn spawn(
+        self,
+        ready: tokio::sync::oneshot::Sender<std::io::Result<FakeFlyApi>>,
+    ) -> std::io::Result<()> {
+        std::thread::Builder::new()
+            .name("fake-fly-api".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let (shutdown_tx, mut shutdown_rx) = tokio::sync::watch::channel(false);
+                    let setup = async {
+                        let dir = tempfile::Builder::new().prefix("fake-fly-").tempdir()?;
+                        let socket_path = dir.path().join("api.sock");
+                        let unix = UnixListener::bind(&socket_path)?;
+                        let tcp = TcpListener::bind("127.0.0.1:0").await?;
+                        let addr = tcp.local_addr()?;
+                        Ok::<_, std::io::Error>((dir, socket_path, unix, tcp, addr))
+                    };
+                    let (dir, socket_path, unix, tcp, addr) = match setup.await {
+                        Ok(parts) => parts,
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                            return;
+                        }
+                    };
+                    let state = Arc::new(State {
+                        key: KeyMaterial::shared(),
+                        api_token: self.api_token.clone().unwrap_or_else(|| random_hex(24)),
+                        url: format!("http://{addr}"),
+                        config: self,
+                        faults: Mutex::new(VecDeque::new()),
+                        requests: Mutex::new(Vec::new()),
+                        issued: Mutex::new(Vec::new()),
+                        token_requests: AtomicUsize::new(0),
+                    });
+                    let api = FakeFlyApi {
+                        state: state.clone(),
+                        socket_path,
+                        addr,
+                        _dir: Arc::new(dir),
+                        shutdown: Arc::new(shutdown_tx),
+                    };
+                    if ready.send(Ok(api)).is_err() {
+                        return;
+                    }
+                    loop {
+                        tokio::select! {
+                            _ = shutdown_rx.changed() => break,
+                            Ok((stream, _)) = unix.accept() => {
+                                tokio::spawn(serve(stream, state.clone(), true));
+                            }
+                            Ok((stream, _)) = tcp.accept() => {
+                                tokio::spawn(serve(stream, state.clone(), false));
+                            }
+                        }
+                    }
+                });
+            })?;
+        Ok(())
+    }
+}
+
+struct State {
+    config: FakeFlyApiBuilder,
+    key: Arc<KeyMaterial>,
+    api_token: String,
+    url: String,
+    faults: Mutex<VecDeque<Fault>>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    issued: Mutex<Vec<String>>,
+    token_requests: AtomicUsize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl State {
+    fn now(&self) -> SystemTime {
+        match &self.config.clock {
+            Some(clock) => clock(),
+            #[allow(clippy::disallowed_methods)] // the fake's default clock
+            None => SystemTime::now(),
+        }
+    }
+
+    fn issuer(&self) -> String {
+        format!("https://oidc.fly.io/{}", self.config.org)
+    }
+
+    fn mint(&self, audience: Option<&str>, edit: &dyn Fn(&mut Map<String, Value>)) -> String {
+        let c = &self.config;
+        let now = self
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let aud = audience
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("https://fly.io/{}", c.org));
+        let mut claims = json!({
+            "iss": self.issuer(),
+            "sub": format!("{}:{}:{}", c.org, c.app, c.machine_name),
+            "aud": aud,
+            "exp": now + c.lifetime.as_secs(),
+            "iat": now,
+            "nbf": now,
+            "jti": format!("{}-{}-{}-{}", random_hex(4), random_hex(2), random_hex(2), random_hex(6)),
+            "app_id": format!("{}-id", c.app),
+            "app_name": c.app,
+            "machine_id": c.machine_id,
+            "machine_name": c.machine_name,
+            "machine_version": "01JFAKEVERSION0000000000",
+            "image": format!("registry.fly.io/{}:deployment-01JFAKE", c.app),
+            "image_digest": format!("sha256:{}", "ab".repeat(32)),
+            "org_id": format!("{}-org-id", c.org),
+            "org_name": c.org,
+            "region": c.region,
+        });
+        if let Value::Object(map) = &mut claims {
+            edit(map);
+        }
+        let jwt = match claims {
+            Value::Object(map) => self.key.sign(&map),
+            _ => unreachable!("claims is an object"),
+        };
+        lock(&self.issued).push(jwt.clone());
+        jwt
+    }
+}
+
+/// A running fake Fly Machines API. See the [crate docs](crate).
+#[derive(Clone)]
+pub struct FakeFlyApi {
+    state: Arc<State>,
+    socket_path: PathBuf,
+    addr: SocketAddr,
+    _dir: Arc<tempfile::TempDir>,
+    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl fmt::Debug for FakeFlyApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeFlyApi")
+            .field("socket_path", &self.socket_path)
+            .field("url", &self.url())
+            .field("issuer", &self.issuer())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for FakeFlyApi {
+    fn drop(&mut self) {
+        // The last clone stops the servers.
+        if Arc::strong_count(&self.shutdown) == 1 {
+            let _ = self.shutdown.send(true);
+        }
+    }
+}
+
+impl FakeFlyApi {
+    /// A builder with Fly-like defaults (org `acme`, app `my-app`).
+    pub fn builder() -> FakeFlyApiBuilder {
+        FakeFlyApiBuilder::default()
+    }
+
+    /// Start one with the defaults.
+    pub async fn start() -> std::io::Result<FakeFlyApi> {
+        Self::builder().start().await
+    }
+
+    /// The Unix socket it serves on (use as `FLY_OIDC_SOCKET`).
+    pub fn socket_path(&self) -> &Path {
+        &self.socket_path
+    }
+
+    /// The TCP base URL, `http://127.0.0.1:PORT` (use as `FLY_API_HOSTNAME`).
+    pub fn url(&self) -> String {
+        self.state.url.clone()
+    }
+
+    /// The TCP address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The bearer token required over TCP (use as `FLY_API_TOKEN`).
+    pub fn api_token(&self) -> &str {
+        &self.state.api_token
+    }
+
+    /// The `iss` of minted tokens, `https://oidc.fly.io/<org>`.
+    pub fn issuer(&self) -> String {
+        self.state.issuer()
+    }
+
+    /// The key id in minted tokens' headers.
+    pub fn kid(&self) -> &str {
+        &self.state.key.kid
+    }
+
+    /// The JWKS, `{"keys": [<the public key>]}`.
+    pub fn jwks(&self) -> Value {
+        json!({ "keys": [self.state.key.jwk.clone()] })
+    }
+
+    /// Where the JWKS is served over TCP.
+    pub fn jwks_url(&self) -> String {
+        format!("{}/.well-known/jwks.json", self.state.url)
+    }
+
+    /// Mint a signed token without an HTTP request (not counted in [`token_requests`](Self::token_requests)).
+    pub fn mint(&self, audience: Option<&str>) -> String {
+        self.state.mint(audience, &|_| {})
+    }
+
+    /// Mint a token after editing its claims (to fake a wrong issuer, an old `exp`, ...).
+    pub fn mint_with(
+        &self,
+        audience: Option<&str>,
+        edit: impl Fn(&mut Map<String, Value>),
+    ) -> String {
+        self.state.mint(audience, &edit)
+    }
+
+    /// Every token minted so far (for scanning outputs for leaks).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.state.issued).clone()
+    }
+
+    /// How many `POST /v1/tokens/oidc` requests were received (whatever the answer).
+    pub fn token_requests(&self) -> usize {
+        self.state.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// The token requests received, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.state.requests).clone()
+    }
+
+    /// Make the next `n` token requests fail with `fault` (queued after earlier faults).
+    pub fn fail_next(&self, n: usize, fault: Fault) {
+        let mut faults = lock(&self.state.faults);
+        faults.extend(std::iter::repeat_n(fault, n));
+    }
+
+    /// Drop any queued faults.
+    pub fn clear_faults(&self) {
+        lock(&self.state.faults).clear();
+    }
+}
+
+async fn serve<S>(stream: S, state: Arc<State>, unix: bool)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(req, &state, unix).await) }
+    });
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+/// A response body: whole, or cut off mid-way (for [`Fault::Reset`]).
+pub(crate) enum TestBody {
+    Full(Full<Bytes>),
+    Cut(Option<Bytes>),
+}
+
+impl Body for TestBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            TestBody::Full(full) => Pin::new(full)
+                .poll_frame(cx)
+                .map_err(|never| match never {}),
+            TestBody::Cut(first) => match first.take() {
+                Some(bytes) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+                None => Poll::Ready(Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "fault: connection reset",
+                )))),
+            },
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            TestBody::Full(full) => full.size_hint(),
+            TestBody::Cut(_) => hyper::body::SizeHint::with_exact(4096),
+        }
+    }
+}
+
+pub(crate) fn respond(
+    status: u16,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Response<TestBody> {
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", content_type)
+        .body(TestBody::Full(Full::new(body.into())))
+        .unwrap_or_else(|_| Response::new(TestBody::Full(Full::new(Bytes::new()))))
+}
+
+fn json_error(status: u16, message: &str) -> Response<TestBody> {
+    respond(
+        status,
+        "application/json",
+        json!({ "error": message }).to_string(),
+    )
+}
+
+async fn handle(req: Request<Incoming>, state: &State, unix: bool) -> Response<TestBody> {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    let org_jwks = format!("/{}/.well-known/jwks.json", state.config.org);
+    match (method.as_str(), path.as_str()) {
+        ("POST", "/v1/tokens/oidc") => token(req, state, unix).await,
+        ("GET", "/.well-known/openid-configuration") => respond(
+            200,
+            "application/json",
+            json!({
+                "issuer": state.issuer(),
+                "jwks_uri": format!("{}/.well-known/jwks.json", state.url),
+                "response_types_supported": ["id_token"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "claims_supported": ["sub", "aud", "exp", "iat", "iss", "jti", "nbf",
+                    "app_id", "app_name", "machine_id", "machine_name", "machine_version",
+                    "image", "image_digest", "org_id", "org_name", "region"],
+            })
+            .to_string(),
+        ),
+        ("GET", p) if p == "/.well-known/jwks.json" || p == org_jwks => respond(
+            200,
+            "application/json",
+            json!({ "keys": [state.key.jwk.clone()] }).to_string(),
+        ),
+        (_, "/v1/tokens/oidc") => json_error(405, "method not allowed"),
+        _ => json_error(404, "not found"),
+    }
+}
+
+async fn token(req: Request<Incoming>, state: &State, unix: bool) -> Response<TestBody> {
+    state.token_requests.fetch_add(1, Ordering::SeqCst);
+    let authorized = unix
+        || req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == format!("Bearer {}", state.api_token));
+    let body = match req.into_body().collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return json_error(400, "could not read the request body"),
+    };
+    let parsed: Result<Value, _> = serde_json::from_slice(&body);
+    let audience = parsed
+        .as_ref()
+        .ok()
+        .and_then(|v| v.get("aud"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    lock(&state.requests).push(RecordedRequest {
+        audience: audience.clone(),
+        authorized,
+        unix,
+    });
+    let fault = lock(&state.faults).pop_front();
+    match fault {
+        Some(Fault::Status(status, body)) => {
+            return respond(status, "application/json", body);
+        }
+        Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
+        Some(Fault::Garbage) => {
+            return respond(200, "text/plain", "<html>definitely not a token</html>");
+        }
+        Some(Fault::Oversized) => {
+            return respond(200, "text/plain", "a".repeat(100 * 1024));
+        }
+        Some(Fault::Reset) => {
+            return Response::builder()
+                .status(200)
+                .header("content-type", "text/plain")
+                .body(TestBody::Cut(Some(Bytes::from_static(b"eyJhbGciOi"))))
+                .unwrap_or_else(|_| Response::new(TestBody::Cut(None)));
+        }
+        None => {}
+    }
+    if !authorized {
+        return json_error(401, "unauthorized");
+    }
+    match parsed {
+        Ok(Value::Object(map)) => {
+            if map.get("aud").is_some_and(|a| !a.is_string()) {
+                return json_error(400, "aud must be a string");
+            }
+        }
+        _ => return json_error(400, "invalid JSON body"),
+    }
+    let jwt = state.mint(audience.as_deref(), &|_| {});
+    respond(200, "text/plain; charset=utf-8", jwt)
+}
