@@ -41,6 +41,10 @@ impl Globals {
         if let Some(url) = &self.api_url {
             builder = builder.api_url(url);
         }
+        // For tests only: where the default socket is, so no test touches the real /.fly/api.
+        if let Some(path) = self.env().get("FLY_OIDC_DEFAULT_SOCKET") {
+            builder = builder.default_socket(path);
+        }
         builder.build().map_err(|e| CliError::new("Fly token", e))
     }
 }

@@ -1,0 +1,415 @@
+//! The Fly token client against the fake Machines API: sources, precedence, errors, faults.
+
+use fly_oidc::{Env, ErrorKind, FlyOidcClient, FlyToken, RetryConfig};
+use fly_oidc_testkit::{FakeFlyApi, Fault};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn fast_retry() -> RetryConfig {
+    RetryConfig::default()
+        .with_initial_backoff(Duration::from_millis(5))
+        .with_max_backoff(Duration::from_millis(20))
+}
+
+fn socket_client(fly: &FakeFlyApi) -> FlyOidcClient {
+    FlyOidcClient::builder()
+        .env(Env::from_slice(&[]))
+        .socket(fly.socket_path())
+        .retry(fast_retry())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn socket_source_sends_the_audience_and_returns_a_verified_token() {
+    let fly = FakeFlyApi::builder().org("acme").app("web").start().await.unwrap();
+    let token = socket_client(&fly)
+        .fetch_token(Some("sts.amazonaws.com"))
+        .await
+        .unwrap();
+    let claims = token.claims();
+    assert_eq!(claims.iss.as_deref(), Some("https://oidc.fly.io/acme"));
+    assert_eq!(claims.org_slug(), Some("acme"));
+    assert_eq!(claims.app_name.as_deref(), Some("web"));
+    assert!(claims.aud.as_ref().unwrap().contains("sts.amazonaws.com"));
+    assert_eq!(token.header().alg, "RS256");
+    assert_eq!(token.header().kid.as_deref(), Some(fly.kid()));
+    // The signature is real.
+    fly_oidc_testkit::verify_rs256(token.expose_jwt(), &fly.jwks()).unwrap();
+    let reqs = fly.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].audience.as_deref(), Some("sts.amazonaws.com"));
+    assert!(reqs[0].unix);
+    let exp = token.expires_at().unwrap();
+    let left = exp.duration_since(std::time::SystemTime::UNIX_EPOCH).unwrap();
+    assert_eq!(left.as_secs(), claims.exp.unwrap());
+}
+
+#[tokio::test]
+async fn no_audience_sends_an_empty_object_and_gets_flys_default() {
+    let fly = FakeFlyApi::start().await.unwrap();
+    let token = socket_client(&fly).fetch_token(None).await.unwrap();
+    assert!(token.claims().aud.as_ref().unwrap().contains("https://fly.io/acme"));
+    assert_eq!(fly.requests()[0].audience, None);
+}
+
+#[tokio::test]
+async fn http_source_with_the_right_and_a_wrong_bearer() {
+    let fly = FakeFlyApi::start().await.unwrap();
+    let env = Env::from_slice(&[
+        ("FLY_API_HOSTNAME", &fly.url()),
+        ("FLY_API_TOKEN", fly.api_token()),
+    ]);
+    let client = FlyOidcClient::builder().env(env).build().unwrap();
+    assert!(matches!(client.source(), fly_oidc::TokenSource::Http { .. }));
+    client.fetch_token(Some("a")).await.unwrap();
+    assert!(fly.requests()[0].authorized);
+    assert!(!fly.requests()[0].unix);
+
+    let wrong = FlyOidcClient::builder()
+        .env(Env::from_slice(&[]))
+        .api_url(fly.url())
+        .api_token("not-the-token")
+        .retry(fast_retry())
+        .build()
+        .unwrap();
+    let err = wrong.fetch_token(Some("a")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected);
+    assert_eq!(err.status(), Some(401));
+    assert!(!err.is_transient());
+    assert!(err.to_string().contains("FLY_API_TOKEN"), "{err}");
+    assert!(!format!("{err:?}").contains("not-the-token"));
+    assert_eq!(fly.token_requests(), 2, "a 401 is not retried");
+}
+
+#[tokio::test]
+async fn http_source_requires_an_api_token() {
+    let err = FlyOidcClient::builder()
+        .env(Env::from_slice(&[("FLY_API_HOSTNAME", "http://127.0.0.1:9")]))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
+    assert!(err.to_string().contains("FLY_API_TOKEN is not set"), "{err}");
+}
+
+#[tokio::test]
+async fn token_file_is_reread_on_every_fetch() {
+    let fly = FakeFlyApi::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oidc_token");
+    let first = fly.mint(Some("sts.amazonaws.com"));
+    std::fs::write(&path, format!("{first}\n")).unwrap();
+    let client = FlyOidcClient::builder()
+        .env(Env::from_slice(&[("FLY_OIDC_TOKEN_FILE", path.to_str().unwrap())]))
+        .build()
+        .unwrap();
+    assert_eq!(client.fetch_token(None).await.unwrap().expose_jwt(), first);
+    let second = fly.mint(Some("sts.amazonaws.com"));
+    std::fs::write(&path, &second).unwrap();
+    assert_eq!(client.fetch_token(None).await.unwrap().expose_jwt(), second);
+    assert_eq!(fly.token_requests(), 0);
+}
+
+#[tokio::test]
+async fn token_file_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let client = FlyOidcClient::builder().token_file(&missing).build().unwrap();
+    let err = client.fetch_token(None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
+    assert!(err.to_string().contains("does not exist"), "{err}");
+
+    let big = dir.path().join("big");
+    std::fs::write(&big, "a".repeat(70 * 1024)).unwrap();
+    let err = FlyOidcClient::builder()
+        .token_file(&big)
+        .build()
+        .unwrap()
+        .fetch_token(None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedToken);
+
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, "not.a-jwt").unwrap();
+    let err = FlyOidcClient::builder()
+        .token_file(&junk)
+        .build()
+        .unwrap()
+        .fetch_token(None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedToken);
+    assert!(err.to_string().contains("3 dot-separated parts"), "{err}");
+}
+
+#[tokio::test]
+async fn precedence_builder_beats_env_and_file_beats_socket_beats_http() {
+    let fly = FakeFlyApi::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tok");
+    std::fs::write(&file, fly.mint(None)).unwrap();
+    let sock = fly.socket_path().to_str().unwrap().to_owned();
+    let url = fly.url();
+    let all = [
+        ("FLY_OIDC_TOKEN_FILE", file.to_str().unwrap()),
+        ("FLY_OIDC_SOCKET", sock.as_str()),
+        ("FLY_API_HOSTNAME", url.as_str()),
+        ("FLY_API_TOKEN", fly.api_token()),
+    ];
+    let source = |env: &[(&str, &str)], f: &dyn Fn(fly_oidc::Builder) -> fly_oidc::Builder| {
+        f(FlyOidcClient::builder().env(Env::from_slice(env)))
+            .build()
+            .unwrap()
+            .source()
+            .clone()
+    };
+    use fly_oidc::TokenSource;
+    assert!(matches!(source(&all, &|b| b), TokenSource::File(_)));
+    assert!(matches!(source(&all[1..], &|b| b), TokenSource::Socket { is_default: false, .. }));
+    assert!(matches!(source(&all[2..], &|b| b), TokenSource::Http { .. }));
+    assert!(matches!(source(&[], &|b| b), TokenSource::Socket { is_default: true, .. }));
+    // A builder setting beats every env var, even one higher in the env order.
+    let by_flag = source(&all, &|b| b.socket(fly.socket_path()));
+    assert!(matches!(by_flag, TokenSource::Socket { is_default: false, .. }));
+    let by_flag = source(&all, &|b| b.api_url(fly.url()));
+    assert!(matches!(by_flag, TokenSource::Http { .. }));
+    // Within the builder: file beats socket.
+    let both = source(&[], &|b| b.socket("/nope").token_file(&file));
+    assert!(matches!(both, TokenSource::File(_)));
+    // And the socket chosen by flag really is used.
+    let client = FlyOidcClient::builder()
+        .env(Env::from_slice(&all))
+        .socket(fly.socket_path())
+        .build()
+        .unwrap();
+    client.fetch_token(Some("x")).await.unwrap();
+    assert_eq!(fly.token_requests(), 1);
+}
+
+#[tokio::test]
+async fn missing_default_socket_means_not_on_fly() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = FlyOidcClient::builder()
+        .env(Env::from_slice(&[]))
+        .default_socket(dir.path().join("api"))
+        .build()
+        .unwrap();
+    let err = client.fetch_token(None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotOnFly);
+    assert!(err.is_not_on_fly());
+    assert!(!err.is_transient());
+    assert!(
+        err.to_string().contains(
+            "not on a Fly Machine? set FLY_API_HOSTNAME and FLY_API_TOKEN, or FLY_OIDC_TOKEN_FILE"
+        ),
+        "{err}"
+    );
+
+    let err = FlyOidcClient::builder()
+        .env(Env::from_slice(&[]))
+        .socket(dir.path().join("explicit"))
+        .build()
+        .unwrap()
+        .fetch_token(None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
+    assert!(err.to_string().contains("FLY_OIDC_SOCKET"), "{err}");
+}
+
+#[tokio::test]
+async fn a_socket_nobody_listens_on_is_a_transport_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.sock");
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let err = FlyOidcClient::builder()
+        .socket(&path)
+        .retry(fast_retry())
+        .build()
+        .unwrap()
+        .fetch_token(None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert!(err.is_transient());
+    assert!(err.to_string().contains("could not connect"), "{err}");
+}
+
+#[tokio::test]
+async fn retries_after_a_500_and_succeeds() {
+    let fly = FakeFlyApi::start().await.unwrap();
+    fly.fail_next(1, Fault::Status(500, r#"{"error":"internal"}"#.into()));
+    socket_client(&fly).fetch_token(Some("a")).await.unwrap();
+    assert_eq!(fly.token_requests(), 2);
+}
+
+#[tokio::test]
+async fn gives_up_after_three_attempts_on_429_and_5xx() {
+    for status in [429, 500, 503] {
+        let fly = FakeFlyApi::start().await.unwrap();
+        fly.fail_next(5, Fault::Status(status, r#"{"error":"slow down"}"#.into()));
+        let err = socket_client(&fly).fetch_token(Some("a")).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Rejected);
+        assert_eq!(err.status(), Some(status));
+        assert!(err.is_transient());
+        assert!(err.to_string().contains("slow down"), "{err}");
+        assert_eq!(fly.token_requests(), 3, "status {status}");
+    }
+}
+
+#[tokio::test]
+async fn client_errors_fail_at_once_with_the_api_message() {
+    let fly = FakeFlyApi::start().await.unwrap();
+    fly.fail_next(1, Fault::Status(400, r#"{"error":"invalid audience"}"#.into()));
+    let err = socket_client(&fly).fetch_token(Some("a")).await.unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    assert!(err.to_string().contains("HTTP 400: invalid audience"), "{err}");
+    assert_eq!(fly.token_requests(), 1);
+}
+
+#[tokio::test]
+async fn garbage_and_oversized_answers_are_malformed_tokens() {
+    let fly = FakeFlyApi::start().await.unwrap();
+    fly.fail_next(1, Fault::Garbage);
+    let err = socket_client(&fly).fetch_token(None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedToken);
+    assert!(err.to_string().contains("answered 200 but not a valid JWT"), "{err}");
+
+    fly.fail_next(1, Fault::Oversized);
+    let err = socket_client(&fly).fetch_token(None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedToken);
+    assert!(err.to_string().contains("more than 65536 bytes"), "{err}");
+}
+
+#[tokio::test]
+async fn a_connection_reset_mid_response_is_retried() {
+    let fly = FakeFlyApi::start().await.unwrap();
+    fly.fail_next(1, Fault::Reset);
+    socket_client(&fly).fetch_token(None).await.unwrap();
+    assert_eq!(fly.token_requests(), 2);
+
+    fly.fail_next(3, Fault::Reset);
+    let err = socket_client(&fly).fetch_token(None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport);
+}
+
+#[tokio::test]
+async fn a_slow_api_times_out() {
+    let fly = FakeFlyApi::start().await.unwrap();
+    fly.fail_next(2, Fault::Delay(Duration::from_secs(3)));
+    let client = FlyOidcClient::builder()
+        .socket(fly.socket_path())
+        .timeout(Duration::from_millis(200))
+        .retry(fast_retry().with_max_attempts(2))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let err = client.fetch_token(None).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(2), "bounded by the timeout");
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert_eq!(fly.token_requests(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_fetches_over_the_socket() {
+    let fly = FakeFlyApi::start().await.unwrap();
+    let client = socket_client(&fly);
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.fetch_token(Some("sts.amazonaws.com")).await })
+        })
+        .collect();
+    let mut jtis = std::collections::HashSet::new();
+    for task in tasks {
+        let token = task.await.unwrap().unwrap();
+        jtis.insert(token.claims().jti.clone().unwrap());
+    }
+    assert_eq!(jtis.len(), 100, "every request mints a new token");
+    assert_eq!(fly.token_requests(), 100);
+}
+
+#[tokio::test]
+async fn secrets_never_appear_in_debug_display_or_errors() {
+    let fly = FakeFlyApi::start().await.unwrap();
+    let client = FlyOidcClient::builder()
+        .env(Env::from_slice(&[]))
+        .api_url(fly.url())
+        .api_token(fly.api_token())
+        .build()
+        .unwrap();
+    let token = client.fetch_token(Some("a")).await.unwrap();
+    let jwt = token.expose_jwt().to_owned();
+    let signature = jwt.rsplit('.').next().unwrap().to_owned();
+    let outputs = [
+        format!("{token}"),
+        format!("{token:?}"),
+        format!("{token:#?}"),
+        format!("{client:?}"),
+        format!("{:?}", client.source()),
+    ];
+    for out in &outputs {
+        assert!(!out.contains(&jwt), "{out}");
+        assert!(!out.contains(&signature), "{out}");
+        assert!(!out.contains(fly.api_token()), "{out}");
+    }
+    assert!(outputs[1].contains("** redacted **"));
+    // An error about a token never quotes it.
+    let bad = format!("{jwt}.extra");
+    let err = FlyToken::parse(bad.clone()).unwrap_err();
+    for out in [err.to_string(), format!("{err:?}")] {
+        assert!(!out.contains(&signature), "{out}");
+    }
+}
+
+#[test]
+fn shape_validation_rejects_what_is_not_a_jwt_and_never_panics() {
+    let cases = [
+        ("", "3 dot-separated parts"),
+        ("a.b", "3 dot-separated parts"),
+        ("a.b.c.d", "3 dot-separated parts"),
+        (".eyJ9.c2ln", "header part is empty"),
+        ("eyJhbGciOiJSUzI1NiJ9..c2ln", "payload part is empty"),
+        ("eyJhbGciOiJSUzI1NiJ9.e30.", "signature part is empty"),
+        ("eyJhbGciOiJSUzI1NiJ9.e30.c2ln+", "signature part is not base64url"),
+        ("bm90IGpzb24.e30.c2ln", "header is not a JSON object"),
+        ("e30.e30.c2ln", "header is not a JSON object"),
+        ("eyJhbGciOiIifQ.e30.c2ln", "\"alg\" is empty"),
+        ("eyJhbGciOiJSUzI1NiJ9.WzFd.c2ln", "payload is not a JSON object"),
+        ("eyJhbGciOiJSUzI1NiJ9.eyJleHAiOiJzb29uIn0.c2ln", "payload is not a JSON object"),
+    ];
+    for (input, expected) in cases {
+        let err = FlyToken::parse(input).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MalformedToken, "{input}");
+        assert!(err.to_string().contains(expected), "{input}: {err}");
+    }
+    // A minimal valid token: {"alg":"RS256"} . {} . sig
+    assert!(FlyToken::parse("eyJhbGciOiJSUzI1NiJ9.e30.c2ln").is_ok());
+    // Random input never panics.
+    let mut seed = 0x1234_5678_u64;
+    let alphabet = b"eyJ.-_abcXYZ0129+/=\n {}\"";
+    for _ in 0..20_000 {
+        let len = (seed % 64) as usize;
+        let s: String = (0..len)
+            .map(|_| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                alphabet[(seed >> 33) as usize % alphabet.len()] as char
+            })
+            .collect();
+        let _ = FlyToken::parse(s);
+    }
+}
+
+#[test]
+fn the_fake_serves_from_a_blocking_context() {
+    let fly = FakeFlyApi::builder().start_blocking().unwrap();
+    assert!(Path::new(fly.socket_path()).exists());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let token = rt.block_on(socket_client(&fly).fetch_token(None)).unwrap();
+    assert!(token.claims().sub.as_deref().unwrap().starts_with("acme:my-app:"));
+}
