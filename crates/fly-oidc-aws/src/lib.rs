@@ -1,2 +1,123 @@
-//! PLACEHOLDER: being written.
+//! # fly-oidc-aws
+//!
+//! AWS credentials for apps on [Fly.io](https://fly.io) Machines, without a long-lived key:
+//! [`FlyOidcCredentialsProvider`] fetches a fresh OpenID Connect token from the Machines API
+//! (through [`fly_oidc::FlyOidcClient`]), trades it for role credentials with STS
+//! `AssumeRoleWithWebIdentity` (through `aws-sdk-sts`, unsigned), and caches them. It
+//! implements [`ProvideCredentials`](aws_credential_types::provider::ProvideCredentials), so
+//! every AWS SDK client built from `aws-config` can use it.
+//!
+//! ```no_run
+//! use fly_oidc_aws::FlyOidcCredentialsProvider;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! // Role from AWS_ROLE_ARN, token from the Machine's /.fly/api socket.
+//! let provider = FlyOidcCredentialsProvider::builder()
+//!     .role_arn("arn:aws:iam::123456789012:role/my-fly-app")
+//!     .build()?;
+//! let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+//!     .credentials_provider(provider)
+//!     // One TLS stack for everything: rustls with the ring provider.
+//!     .http_client(fly_oidc_aws::https_client())
+//!     .region(aws_config::Region::new("us-east-1"))
+//!     .load()
+//!     .await;
+//! let sts = aws_sdk_sts::Client::new(&config);
+//! let me = sts.get_caller_identity().send().await?;
+//! println!("{}", me.arn().unwrap_or_default());
+//! # Ok(()) }
+//! ```
+//!
+//! ## Configuration
+//!
+//! Every [`Builder`] setting falls back to the usual environment variable: `AWS_ROLE_ARN`,
+//! `AWS_ROLE_SESSION_NAME`, `FLY_OIDC_AUDIENCE` (default `sts.amazonaws.com`), `AWS_REGION` /
+//! `AWS_DEFAULT_REGION` / the profile's `region` (default `us-east-1`), `AWS_ENDPOINT_URL_STS`
+//! / `AWS_ENDPOINT_URL`, `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`, and the Fly
+//! token source variables of [`fly_oidc`] (`FLY_OIDC_TOKEN_FILE`, `FLY_OIDC_SOCKET`,
+//! `FLY_API_HOSTNAME` + `FLY_API_TOKEN`). The session name defaults to
+//! `fly-<app_name>-<machine_id>`. Invalid settings fail at [`Builder::build`] with a
+//! [`BuildError`].
+//!
+//! ## Errors
+//!
+//! Errors are chosen so that a `CredentialsProviderChain` does the right thing:
+//!
+//! | situation | [`ErrorKind`] | `CredentialsError` |
+//! |---|---|---|
+//! | not on a Fly Machine, or no role configured | `NotLoaded` | `CredentialsNotLoaded` (the chain moves on) |
+//! | bad Fly token source | `InvalidConfiguration` | `InvalidConfiguration` |
+//! | `InvalidIdentityToken`, `IDPRejectedClaim`, `AccessDenied` | `TrustPolicy` | `ProviderError`; the message says what the role's trust policy must match, quoting the token's `iss`, `aud` and `sub` |
+//! | `IDPCommunicationError`, throttling, 5xx, timeouts | `Transient` | `ProviderError` after 3 attempts with jittered backoff |
+//! | `ExpiredTokenException` | | retried once with a fresh Fly token |
+//! | other STS errors (policy, region) | `Rejected` | `ProviderError` |
+//!
+//! No error, log line or `Debug` output contains the Fly token, the secret key or the
+//! session token; the SDK's own trace log of the STS request is kept from printing the token.
+//!
+//! ## Caching
+//!
+//! The provider caches the credentials in a [`fly_oidc::cache::RefreshingCache`]: a fresh
+//! copy is served without any I/O; within 5 minutes (plus jitter) of expiry the next caller
+//! refreshes while the others wait for its result (single flight); if a refresh fails while
+//! the cached credentials are still valid they keep being served and a warning is logged
+//! (static stability); expired credentials are never served. Tune it with
+//! [`Builder::cache_config`] or turn it off with [`Builder::disable_cache`].
+//!
+//! The SDK keeps its own identity cache in front of every credentials provider. It asks the
+//! provider again only shortly before the credentials it holds expire; the provider's cache
+//! then refreshes (the copy is inside its refresh window), so the two compose without extra
+//! STS calls. The provider's cache matters when the provider is shared by several SDK
+//! clients, used outside the SDK, or when STS is down at refresh time
+//! ([`fallback_on_interrupt`](aws_credential_types::provider::ProvideCredentials::fallback_on_interrupt)
+//! returns the cached credentials while valid).
+//!
+//! ## Assume the role once (for tools)
+//!
+//! [`FlyOidcCredentialsProvider::assume_role`] skips the cache and returns an
+//! [`AssumedRole`]: the credentials, their expiry, the account id and the assumed-role ARN.
+//! [`Settings::cache_key`] names everything that changes the answer, to key a disk cache.
+//! This is what `fly-oidc aws credential-process` is built on.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! let provider = fly_oidc_aws::FlyOidcCredentialsProvider::builder()
+//!     .role_arn("arn:aws:iam::123456789012:role/my-fly-app")
+//!     .session_name("nightly-backup")
+//!     .duration(Duration::from_secs(900))
+//!     .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
+//!     .disable_cache()
+//!     .build()?;
+//! let assumed = provider.assume_role().await?;
+//! println!("{:?} expires at {:?}", assumed.account_id, assumed.expires_at);
+//! # Ok(()) }
+//! ```
+//!
+//! ## Testing
+//!
+//! Inject the environment ([`Builder::env`] with [`fly_oidc::Env::from_slice`]), the clock
+//! ([`Builder::time_source`] with [`fly_oidc::time::ManualTimeSource`]), the Fly token source
+//! ([`Builder::fly_client`]) and the STS endpoint ([`Builder::endpoint_url`]). The
+//! `fly-oidc-testkit` crate has a fake Machines API and a fault-injecting fake STS.
 #![warn(missing_docs)]
+
+mod error;
+mod provider;
+mod settings;
+mod sts;
+
+pub use error::{BuildError, Error, ErrorKind};
+pub use provider::{
+    Builder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, FlyOidcCredentialsProvider,
+};
+pub use settings::{
+    DEFAULT_AUDIENCE, DEFAULT_DURATION, DEFAULT_REGION, ENV_AUDIENCE, ENV_DEFAULT_REGION,
+    ENV_ENDPOINT_URL, ENV_ENDPOINT_URL_STS, ENV_IGNORE_CONFIGURED_ENDPOINT_URLS, ENV_REGION,
+    ENV_ROLE_ARN, ENV_ROLE_SESSION_NAME, ENV_USE_DUALSTACK_ENDPOINT, ENV_USE_FIPS_ENDPOINT,
+    MAX_DURATION, MAX_POLICY_ARNS, MAX_POLICY_CHARS, MIN_DURATION, Settings, sanitize_session_name,
+};
+pub use sts::{AssumedRole, PROVIDER_NAME, https_client};
+
+/// Re-exported so callers can name the SDK types without adding the crates themselves.
+pub use aws_credential_types::{Credentials, provider::error::CredentialsError};

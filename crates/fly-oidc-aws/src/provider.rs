@@ -1,0 +1,475 @@
+//! The credentials provider and its builder.
+
+use crate::error::{BuildError, Error, ErrorKind};
+use crate::settings::{Requested, Settings, sanitize_session_name, session_name_from_claims};
+use crate::sts::{self, AssumedRole, CallError, StsOptions};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{self, ProvideCredentials, future};
+use aws_sdk_sts::config::SharedHttpClient;
+use fly_oidc::cache::{CacheConfig, RefreshingCache};
+use fly_oidc::time::SharedTimeSource;
+use fly_oidc::{Env, FlyOidcClient, RetryConfig};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Default time to wait for a connection to STS or the Machines API.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default time one STS attempt may take.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Configures a [`FlyOidcCredentialsProvider`].
+///
+/// Every setting is optional: unset ones come from the injected [`Env`] (default: the
+/// process environment) when [`build`](Builder::build) runs, then from the defaults.
+///
+/// | setting | environment | default |
+/// |---|---|---|
+/// | [`role_arn`](Builder::role_arn) | `AWS_ROLE_ARN` | none: credentials are "not loaded" |
+/// | [`audience`](Builder::audience) | `FLY_OIDC_AUDIENCE` | `sts.amazonaws.com` |
+/// | [`session_name`](Builder::session_name) | `AWS_ROLE_SESSION_NAME` | `fly-<app_name>-<machine_id>` (from `FLY_APP_NAME`/`FLY_MACHINE_ID` or the token) |
+/// | [`duration`](Builder::duration) | | 3600 s (900..=43200) |
+/// | [`policy`](Builder::policy), [`policy_arn`](Builder::policy_arn) | | none |
+/// | [`region`](Builder::region) | `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region` | `us-east-1` |
+/// | [`endpoint_url`](Builder::endpoint_url) | `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL` | the regional endpoint |
+/// | [`use_fips`](Builder::use_fips) / [`use_dual_stack`](Builder::use_dual_stack) | `AWS_USE_FIPS_ENDPOINT` / `AWS_USE_DUALSTACK_ENDPOINT` | false |
+/// | [`fly_client`](Builder::fly_client) | `FLY_OIDC_TOKEN_FILE`, `FLY_OIDC_SOCKET`, `FLY_API_HOSTNAME` + `FLY_API_TOKEN` | the socket `/.fly/api` |
+#[derive(Default)]
+pub struct Builder {
+    requested: Requested,
+    env: Option<Env>,
+    fly_client: Option<FlyOidcClient>,
+    http_client: Option<SharedHttpClient>,
+    time_source: Option<SharedTimeSource>,
+    retry: Option<RetryConfig>,
+    initial_backoff: Option<Duration>,
+    max_backoff: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    attempt_timeout: Option<Duration>,
+    cache: Option<Option<CacheConfig>>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("requested", &self.requested)
+            .field("fly_client", &self.fly_client)
+            .field("retry", &self.retry)
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// A builder that reads unset settings from the process environment (the same as
+    /// [`FlyOidcCredentialsProvider::builder`]).
+    pub fn from_env() -> Self {
+        Self::default()
+    }
+
+    /// The environment to read `AWS_*` and `FLY_*` variables from (default: the real one).
+    /// Tests inject one with [`Env::from_slice`].
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// The role to assume (default: `AWS_ROLE_ARN`).
+    pub fn role_arn(mut self, arn: impl Into<String>) -> Self {
+        self.requested.role_arn = Some(arn.into());
+        self
+    }
+
+    /// The audience of the Fly token; the IAM OIDC provider must list it
+    /// (default: `FLY_OIDC_AUDIENCE`, else `sts.amazonaws.com`).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.requested.audience = Some(audience.into());
+        self
+    }
+
+    /// The role session name, 2 to 64 characters of `[\w+=,.@-]` (default:
+    /// `AWS_ROLE_SESSION_NAME`, else `fly-<app_name>-<machine_id>`).
+    pub fn session_name(mut self, name: impl Into<String>) -> Self {
+        self.requested.session_name = Some(name.into());
+        self
+    }
+
+    /// How long the credentials live, 900 to 43200 whole seconds (default 3600). The role's
+    /// maximum session duration must allow it.
+    pub fn duration(mut self, duration: Duration) -> Self {
+        self.requested.duration = Some(duration);
+        self
+    }
+
+    /// An inline session policy (a JSON IAM policy document, at most 2048 characters) that
+    /// further limits the session's permissions.
+    pub fn policy(mut self, policy: impl Into<String>) -> Self {
+        self.requested.policy = Some(policy.into());
+        self
+    }
+
+    /// Add a managed session policy ARN (at most 10).
+    pub fn policy_arn(mut self, arn: impl Into<String>) -> Self {
+        self.requested.policy_arns.push(arn.into());
+        self
+    }
+
+    /// Set all managed session policy ARNs.
+    pub fn policy_arns(mut self, arns: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.requested.policy_arns = arns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The region of the STS endpoint (default: `AWS_REGION`, `AWS_DEFAULT_REGION`, the active
+    /// profile's region, else `us-east-1`).
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.requested.region = Some(region.into());
+        self
+    }
+
+    /// The STS endpoint URL (default: `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, else
+    /// the regional endpoint). Plain `http://` only to loopback unless
+    /// [`allow_insecure_http`](Builder::allow_insecure_http).
+    pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.requested.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// Use the FIPS endpoint (default: `AWS_USE_FIPS_ENDPOINT`).
+    pub fn use_fips(mut self, use_fips: bool) -> Self {
+        self.requested.use_fips = Some(use_fips);
+        self
+    }
+
+    /// Use the dual-stack endpoint (default: `AWS_USE_DUALSTACK_ENDPOINT`).
+    pub fn use_dual_stack(mut self, use_dual_stack: bool) -> Self {
+        self.requested.use_dual_stack = Some(use_dual_stack);
+        self
+    }
+
+    /// Allow a plain `http://` STS endpoint that is not loopback (default:
+    /// `FLY_OIDC_ALLOW_INSECURE_HTTP`, else no).
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.requested.allow_insecure_http = Some(allow);
+        self
+    }
+
+    /// Where Fly tokens come from (default: a [`FlyOidcClient`] configured from the same
+    /// environment, with this builder's timeouts and retry).
+    pub fn fly_client(mut self, client: FlyOidcClient) -> Self {
+        self.fly_client = Some(client);
+        self
+    }
+
+    /// The HTTP client for STS (default: [`https_client`](crate::https_client), rustls on ring).
+    pub fn http_client(mut self, client: SharedHttpClient) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// The clock used for expiry and refresh decisions (default: the system clock).
+    pub fn time_source(mut self, time: SharedTimeSource) -> Self {
+        self.time_source = Some(time);
+        self
+    }
+
+    /// How transient failures are retried: the number of attempts for STS calls and, when
+    /// this builder creates the Fly client, the Fly client's retry (default: 3 attempts).
+    pub fn retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// The jittered exponential backoff between STS attempts: the ceiling before the second
+    /// attempt and the largest ceiling (default 200 ms and 5 s).
+    pub fn retry_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_backoff = Some(initial);
+        self.max_backoff = Some(max.max(initial));
+        self
+    }
+
+    /// How long to wait for a connection (default 2 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// How long one STS attempt (or one Machines API request) may take (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// When cached credentials are refreshed (default: 5 minutes before expiry, with up to
+    /// 30 s of jitter). See the [crate docs](crate#caching).
+    pub fn cache_config(mut self, config: CacheConfig) -> Self {
+        self.cache = Some(Some(config));
+        self
+    }
+
+    /// Turn the built-in cache off: every [`credentials`](FlyOidcCredentialsProvider::credentials)
+    /// call then assumes the role anew.
+    pub fn disable_cache(mut self) -> Self {
+        self.cache = Some(None);
+        self
+    }
+
+    /// Resolve and check the settings and build the provider.
+    ///
+    /// Fails when a setting is invalid (role ARN, duration, policy, policy ARNs, session
+    /// name, region, endpoint URL, or the Fly token source, such as `FLY_API_HOSTNAME` without
+    /// `FLY_API_TOKEN`). A missing role or a missing Fly socket is not a build error: the
+    /// provider then answers [`CredentialsError::CredentialsNotLoaded`](aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded)
+    /// so a chain moves on.
+    pub fn build(self) -> Result<FlyOidcCredentialsProvider, BuildError> {
+        let env = self.env.unwrap_or_else(Env::real);
+        let settings = self.requested.resolve(&env)?;
+        let retry = self.retry.unwrap_or_default();
+        let connect_timeout = self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let attempt_timeout = self.attempt_timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT);
+        let fly = match self.fly_client {
+            Some(client) => client,
+            None => FlyOidcClient::builder()
+                .env(env.clone())
+                .connect_timeout(connect_timeout)
+                .timeout(attempt_timeout)
+                .retry(retry.clone())
+                .build()
+                .map_err(|e| {
+                    BuildError::new(format!("invalid Fly token source: {}", e.message()))
+                        .with_source(e)
+                })?,
+        };
+        let time = self.time_source.unwrap_or_default();
+        let initial_backoff = self.initial_backoff.unwrap_or(Duration::from_millis(200));
+        let sts = sts::build_client(
+            &settings,
+            StsOptions {
+                http_client: self.http_client.unwrap_or_else(sts::https_client),
+                time: time.clone(),
+                max_attempts: retry.max_attempts(),
+                initial_backoff,
+                max_backoff: self
+                    .max_backoff
+                    .unwrap_or(Duration::from_secs(5))
+                    .max(initial_backoff),
+                connect_timeout,
+                attempt_timeout,
+            },
+        );
+        let cache = self
+            .cache
+            .unwrap_or_else(|| Some(CacheConfig::default()))
+            .map(|config| RefreshingCache::new(config, time.clone()));
+        Ok(FlyOidcCredentialsProvider {
+            inner: Arc::new(Inner {
+                settings,
+                fly,
+                sts,
+                time,
+                max_attempts: retry.max_attempts(),
+                cache,
+            }),
+        })
+    }
+}
+
+struct Inner {
+    settings: Settings,
+    fly: FlyOidcClient,
+    sts: aws_sdk_sts::Client,
+    time: SharedTimeSource,
+    max_attempts: u32,
+    cache: Option<RefreshingCache<AssumedRole>>,
+}
+
+/// AWS credentials for a Fly Machine: trades a fresh Fly OIDC token for role credentials
+/// through STS `AssumeRoleWithWebIdentity`, and caches them. See the [crate docs](crate).
+///
+/// Cheap to clone; clones share the cache and connections.
+#[derive(Clone)]
+pub struct FlyOidcCredentialsProvider {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for FlyOidcCredentialsProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlyOidcCredentialsProvider")
+            .field("settings", &self.inner.settings)
+            .field("fly", &self.inner.fly)
+            .field("max_attempts", &self.inner.max_attempts)
+            .field("cache", &self.inner.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FlyOidcCredentialsProvider {
+    /// A builder.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A provider configured from the process environment alone.
+    pub fn from_env() -> Result<Self, BuildError> {
+        Builder::default().build()
+    }
+
+    /// The resolved settings (role, audience, session name, duration, policies, region,
+    /// endpoint).
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The Fly token client in use.
+    pub fn fly_client(&self) -> &FlyOidcClient {
+        &self.inner.fly
+    }
+
+    /// Credentials, from the cache when fresh, else by assuming the role (one caller at a
+    /// time; the others wait for its result). The inherent form of
+    /// [`ProvideCredentials::provide_credentials`].
+    pub async fn credentials(&self) -> provider::Result {
+        self.assume_role_cached()
+            .await
+            .map(|assumed| assumed.credentials)
+            .map_err(Into::into)
+    }
+
+    /// Like [`credentials`](Self::credentials), with the details of the assumed role and
+    /// this crate's [`Error`].
+    pub async fn assume_role_cached(&self) -> Result<AssumedRole, Error> {
+        match &self.inner.cache {
+            Some(cache) => {
+                cache
+                    .get_or_refresh(|| async {
+                        let assumed = self.assume_role().await?;
+                        let expires_at = assumed.expires_at;
+                        Ok((assumed, expires_at))
+                    })
+                    .await
+            }
+            None => self.assume_role().await,
+        }
+    }
+
+    /// Assume the role once, bypassing the cache: fetch a fresh Fly token, call STS
+    /// `AssumeRoleWithWebIdentity` (retrying transient failures), and on
+    /// `ExpiredTokenException` fetch another fresh token and try once more.
+    ///
+    /// This is what `fly-oidc aws credential-process` calls; it keeps its own disk cache
+    /// keyed by [`Settings::cache_key`].
+    pub async fn assume_role(&self) -> Result<AssumedRole, Error> {
+        let inner = &*self.inner;
+        let settings = &inner.settings;
+        let role_arn = settings.role_arn.as_deref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotLoaded,
+                "no role to assume: set AWS_ROLE_ARN (or --role-arn / Builder::role_arn) to the ARN of the IAM role that trusts Fly's OIDC provider",
+            )
+        })?;
+        let mut expired_retry_done = false;
+        loop {
+            let token = inner
+                .fly
+                .fetch_token(Some(&settings.audience))
+                .await
+                .map_err(fly_error)?;
+            let session_name = settings
+                .session_name
+                .clone()
+                .or_else(|| session_name_from_claims(token.claims()))
+                .unwrap_or_else(|| self.fallback_session_name());
+            tracing::debug!(
+                role_arn,
+                session_name = %session_name,
+                audience = %settings.audience,
+                endpoint = %settings.endpoint_description(),
+                "assuming role with a Fly OIDC token"
+            );
+            match sts::assume_role_with_web_identity(
+                &inner.sts,
+                settings,
+                role_arn,
+                &session_name,
+                &token,
+                inner.max_attempts,
+            )
+            .await
+            {
+                Ok(assumed) => {
+                    tracing::info!(
+                        role_arn,
+                        session_name = %assumed.session_name,
+                        account_id = ?assumed.account_id,
+                        expires_in_secs = assumed
+                            .expires_at
+                            .duration_since(inner.time.now())
+                            .unwrap_or_default()
+                            .as_secs(),
+                        "assumed role with a Fly OIDC token"
+                    );
+                    return Ok(assumed);
+                }
+                Err(CallError::ExpiredToken(err)) if !expired_retry_done => {
+                    tracing::warn!(
+                        role_arn,
+                        code = ?err.code(),
+                        "STS said the Fly token expired; trying once more with a fresh token"
+                    );
+                    expired_retry_done = true;
+                }
+                Err(CallError::ExpiredToken(err)) | Err(CallError::Other(err)) => {
+                    tracing::warn!(role_arn, kind = ?err.kind(), code = ?err.code(), error = %err, "assuming role failed");
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    fn fallback_session_name(&self) -> String {
+        let millis = self
+            .inner
+            .time
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        sanitize_session_name(&format!("fly-oidc-{millis}"))
+    }
+
+    /// The cached credentials if they have not expired (for
+    /// [`ProvideCredentials::fallback_on_interrupt`]).
+    pub fn cached_credentials(&self) -> Option<Credentials> {
+        self.inner
+            .cache
+            .as_ref()
+            .and_then(|c| c.get_valid())
+            .map(|a| a.credentials)
+    }
+}
+
+fn fly_error(err: fly_oidc::Error) -> Error {
+    let kind = match err.kind() {
+        fly_oidc::ErrorKind::NotOnFly => ErrorKind::NotLoaded,
+        fly_oidc::ErrorKind::InvalidConfiguration => ErrorKind::InvalidConfiguration,
+        _ => ErrorKind::FlyToken,
+    };
+    Error::new(
+        kind,
+        format!("could not get a Fly OIDC token: {}", err.message()),
+    )
+    .with_source(err)
+}
+
+impl ProvideCredentials for FlyOidcCredentialsProvider {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(self.credentials())
+    }
+
+    fn fallback_on_interrupt(&self) -> Option<Credentials> {
+        self.cached_credentials()
+    }
+}

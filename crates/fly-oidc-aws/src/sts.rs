@@ -1,0 +1,424 @@
+//! The STS client (aws-sdk-sts, unsigned) and the mapping of its answers.
+
+use crate::error::{Error, ErrorKind};
+use crate::settings::{Settings, arn_account_id, truncate};
+use aws_credential_types::Credentials;
+use aws_sdk_sts::config::{
+    BehaviorVersion, ConfigBag, Intercept, Region, RuntimeComponents, SharedHttpClient,
+};
+use aws_sdk_sts::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::operation::assume_role_with_web_identity::{
+    AssumeRoleWithWebIdentityError, AssumeRoleWithWebIdentityOutput,
+};
+use aws_sdk_sts::types::PolicyDescriptorType;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::timeout::TimeoutConfig;
+use fly_oidc::time::SharedTimeSource;
+use fly_oidc::{FlyClaims, FlyToken};
+use std::time::{Duration, SystemTime};
+
+/// The provider name set on the credentials.
+pub const PROVIDER_NAME: &str = "FlyOidc";
+
+/// An HTTPS client for the AWS SDK with rustls on the `ring` crypto provider (no aws-lc),
+/// trusting the platform's root certificates. Plain `http://` works too (for emulators on
+/// loopback).
+///
+/// Build it once and share it: every client built from it shares one connection pool. Pass
+/// it to [`Builder::http_client`](crate::Builder::http_client), and to
+/// `aws_config::defaults(..).http_client(..)` so the whole SDK uses the same TLS stack.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
+/// Adapts our injected clock to the SDK's `TimeSource`.
+#[derive(Debug)]
+struct SdkTime(SharedTimeSource);
+
+impl aws_smithy_async::time::TimeSource for SdkTime {
+    fn now(&self) -> SystemTime {
+        self.0.now()
+    }
+}
+
+/// Keeps the request body (it holds the web identity token) out of the SDK's trace logs.
+///
+/// At trace level the SDK prints each request it transmits, body included. This interceptor
+/// re-wraps the in-memory body as a retryable streaming body with the same bytes, which the
+/// SDK prints as `BoxBody`.
+#[derive(Debug)]
+struct OpaqueRequestBody;
+
+impl Intercept for OpaqueRequestBody {
+    fn name(&self) -> &'static str {
+        "FlyOidcOpaqueRequestBody"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let body = context.request_mut().body_mut();
+        if let Some(bytes) = body.bytes().map(bytes::Bytes::copy_from_slice) {
+            *body = SdkBody::retryable(move || {
+                SdkBody::from_body_1_x(http_body_util::Full::new(bytes.clone()))
+            });
+        }
+        Ok(())
+    }
+}
+
+pub(crate) struct StsOptions {
+    pub http_client: SharedHttpClient,
+    pub time: SharedTimeSource,
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    pub connect_timeout: Duration,
+    pub attempt_timeout: Duration,
+}
+
+pub(crate) fn build_client(settings: &Settings, opts: StsOptions) -> aws_sdk_sts::Client {
+    let retry = aws_smithy_types::retry::RetryConfig::standard()
+        .with_max_attempts(opts.max_attempts)
+        .with_initial_backoff(opts.initial_backoff)
+        .with_max_backoff(opts.max_backoff);
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(opts.connect_timeout)
+        .operation_attempt_timeout(opts.attempt_timeout)
+        .operation_timeout((opts.attempt_timeout + opts.max_backoff) * opts.max_attempts)
+        .build();
+    let mut config = aws_sdk_sts::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(settings.region.clone()))
+        .http_client(opts.http_client)
+        .time_source(SdkTime(opts.time))
+        .retry_config(retry)
+        .timeout_config(timeouts)
+        .use_fips(settings.use_fips)
+        .use_dual_stack(settings.use_dual_stack)
+        .interceptor(OpaqueRequestBody);
+    if let Some(url) = &settings.endpoint_url {
+        config = config.endpoint_url(url.clone());
+    }
+    aws_sdk_sts::Client::from_conf(config.build())
+}
+
+/// Credentials from one successful `AssumeRoleWithWebIdentity`.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct AssumedRole {
+    /// The credentials (their `Debug` hides the secret key and session token), with expiry,
+    /// account id and provider name `FlyOidc`.
+    pub credentials: Credentials,
+    /// When the credentials expire.
+    pub expires_at: SystemTime,
+    /// The account id, from the assumed-role ARN.
+    pub account_id: Option<String>,
+    /// The assumed-role ARN, `arn:aws:sts::<account>:assumed-role/<role>/<session>`.
+    pub assumed_role_arn: Option<String>,
+    /// The role session name used.
+    pub session_name: String,
+    /// The `sub` STS read from the token (`SubjectFromWebIdentityToken`).
+    pub subject: Option<String>,
+}
+
+pub(crate) enum CallError {
+    /// `ExpiredTokenException`: worth one more try with a fresh Fly token.
+    ExpiredToken(Error),
+    Other(Error),
+}
+
+pub(crate) async fn assume_role_with_web_identity(
+    client: &aws_sdk_sts::Client,
+    settings: &Settings,
+    role_arn: &str,
+    session_name: &str,
+    token: &FlyToken,
+    attempts: u32,
+) -> Result<AssumedRole, CallError> {
+    let policy_arns = (!settings.policy_arns.is_empty()).then(|| {
+        settings
+            .policy_arns
+            .iter()
+            .map(|arn| PolicyDescriptorType::builder().arn(arn).build())
+            .collect::<Vec<_>>()
+    });
+    let duration = i32::try_from(settings.duration.as_secs()).unwrap_or(i32::MAX);
+    let result = client
+        .assume_role_with_web_identity()
+        .role_arn(role_arn)
+        .role_session_name(session_name)
+        .web_identity_token(token.expose_jwt())
+        .duration_seconds(duration)
+        .set_policy(settings.policy.clone())
+        .set_policy_arns(policy_arns)
+        .send()
+        .await;
+    match result {
+        Ok(output) => into_assumed_role(output, session_name).map_err(CallError::Other),
+        Err(err) => Err(map_sdk_error(
+            err,
+            settings,
+            role_arn,
+            token.claims(),
+            attempts,
+        )),
+    }
+}
+
+fn into_assumed_role(
+    output: AssumeRoleWithWebIdentityOutput,
+    session_name: &str,
+) -> Result<AssumedRole, Error> {
+    let invalid = |why: &str| {
+        Error::new(
+            ErrorKind::InvalidResponse,
+            format!("STS answered AssumeRoleWithWebIdentity without usable credentials: {why}"),
+        )
+    };
+    let creds = output
+        .credentials
+        .ok_or_else(|| invalid("no Credentials element"))?;
+    let expires_at = SystemTime::try_from(creds.expiration)
+        .map_err(|_| invalid("the Expiration is not a representable time"))?;
+    if creds.access_key_id.is_empty() || creds.secret_access_key.is_empty() {
+        return Err(invalid("an empty access key id or secret key"));
+    }
+    let assumed_role_arn = output.assumed_role_user.map(|u| u.arn);
+    let account_id = assumed_role_arn
+        .as_deref()
+        .and_then(arn_account_id)
+        .map(str::to_owned);
+    let mut builder = Credentials::builder()
+        .access_key_id(creds.access_key_id)
+        .secret_access_key(creds.secret_access_key)
+        .session_token(creds.session_token)
+        .expiry(expires_at)
+        .provider_name(PROVIDER_NAME);
+    if let Some(account) = &account_id {
+        builder = builder.account_id(account.as_str());
+    }
+    Ok(AssumedRole {
+        credentials: builder.build(),
+        expires_at,
+        account_id,
+        assumed_role_arn,
+        session_name: session_name.to_owned(),
+        subject: output.subject_from_web_identity_token,
+    })
+}
+
+/// What the role's trust policy must match, from the token's own claims.
+pub(crate) fn trust_policy_hint(role_arn: &str, claims: &FlyClaims) -> String {
+    let iss = claims.iss.as_deref().unwrap_or("https://oidc.fly.io/<org>");
+    let host_path = iss.strip_prefix("https://").unwrap_or(iss);
+    let aud = claims
+        .aud
+        .as_ref()
+        .map(|a| a.iter().collect::<Vec<_>>().join(","))
+        .unwrap_or_else(|| "(none)".into());
+    let sub = claims.sub.as_deref().unwrap_or("(none)");
+    let account = arn_account_id(role_arn).unwrap_or("<account>");
+    format!(
+        "check that IAM has an OpenID Connect identity provider with URL {iss} and audience {aud}, \
+         and that the trust policy of {role_arn} allows sts:AssumeRoleWithWebIdentity for the principal \
+         {{\"Federated\": \"arn:aws:iam::{account}:oidc-provider/{host_path}\"}} with conditions that \
+         match this token: \"{host_path}:aud\" = \"{aud}\" and \"{host_path}:sub\" = \"{sub}\" \
+         (read the token's claims with `fly-oidc token --claims`)"
+    )
+}
+
+fn sts_message(err: &impl ProvideErrorMetadata) -> String {
+    let msg = err.message().unwrap_or("no message");
+    fly_oidc::redact_jwts(&truncate(msg, 300))
+}
+
+fn is_transient_code(code: &str) -> bool {
+    matches!(
+        code,
+        "IDPCommunicationError"
+            | "Throttling"
+            | "ThrottlingException"
+            | "ThrottledException"
+            | "RequestThrottledException"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded"
+            | "ServiceUnavailable"
+            | "InternalFailure"
+            | "InternalError"
+            | "RequestTimeout"
+            | "RequestTimeoutException"
+    )
+}
+
+fn map_sdk_error(
+    err: SdkError<AssumeRoleWithWebIdentityError, HttpResponse>,
+    settings: &Settings,
+    role_arn: &str,
+    claims: &FlyClaims,
+    attempts: u32,
+) -> CallError {
+    let endpoint = settings.endpoint_description();
+    let after = if attempts > 1 {
+        format!(" after {attempts} attempts")
+    } else {
+        String::new()
+    };
+    match err {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let e = service.into_err();
+            let code = e.code().unwrap_or("").to_owned();
+            let msg = sts_message(&e);
+            let shown_code = if code.is_empty() {
+                format!("HTTP {status}")
+            } else {
+                code.clone()
+            };
+            let error = |kind: ErrorKind, text: String| {
+                Error::new(kind, text)
+                    .with_code((!code.is_empty()).then_some(code.as_str()))
+                    .with_source(e.clone_for_source())
+            };
+            match code.as_str() {
+                "ExpiredTokenException" | "ExpiredToken" => CallError::ExpiredToken(error(
+                    ErrorKind::TrustPolicy,
+                    format!(
+                        "STS {endpoint} rejected the Fly token as expired twice ({shown_code}: {msg}), \
+                         although each was fresh; check this machine's clock, and that the token source \
+                         mints new tokens (a token file must be rewritten before its tokens expire)"
+                    ),
+                )),
+                "InvalidIdentityToken" | "IDPRejectedClaim" | "AccessDenied" => {
+                    CallError::Other(error(
+                        ErrorKind::TrustPolicy,
+                        format!(
+                            "STS {endpoint} refused to assume {role_arn} with the Fly token ({shown_code}: {msg}); {}",
+                            trust_policy_hint(role_arn, claims)
+                        ),
+                    ))
+                }
+                c if is_transient_code(c) || status >= 500 || status == 429 => {
+                    CallError::Other(error(
+                        ErrorKind::Transient,
+                        format!(
+                            "STS {endpoint} failed{after} ({shown_code}: {msg}); this is usually transient, try again shortly"
+                        ),
+                    ))
+                }
+                "MalformedPolicyDocument" | "PackedPolicyTooLarge" => CallError::Other(error(
+                    ErrorKind::Rejected,
+                    format!(
+                        "STS {endpoint} rejected the session policy ({shown_code}: {msg}); check --policy / --policy-arn"
+                    ),
+                )),
+                "RegionDisabledException" => CallError::Other(error(
+                    ErrorKind::Rejected,
+                    format!(
+                        "STS is not activated in region {} for this account ({shown_code}: {msg}); activate it in IAM account settings or use another region",
+                        settings.region
+                    ),
+                )),
+                _ => CallError::Other(error(
+                    ErrorKind::Rejected,
+                    format!(
+                        "STS {endpoint} rejected AssumeRoleWithWebIdentity for {role_arn} ({shown_code}: {msg}); check the role ARN, session name, duration (the role's maximum session duration) and policies"
+                    ),
+                )),
+            }
+        }
+        SdkError::TimeoutError(_) => CallError::Other(
+            Error::new(
+                ErrorKind::Transient,
+                format!(
+                    "timed out calling STS {endpoint}{after}; this is usually transient, try again (check network access to STS)"
+                ),
+            )
+            .with_source(err),
+        ),
+        SdkError::DispatchFailure(_) => CallError::Other(
+            Error::new(
+                ErrorKind::Transient,
+                format!(
+                    "could not reach STS {endpoint}{after}; check network access and the region/endpoint (AWS_REGION, AWS_ENDPOINT_URL_STS)"
+                ),
+            )
+            .with_source(err),
+        ),
+        SdkError::ResponseError(resp) => {
+            let status = resp.raw().status().as_u16();
+            let kind = if status >= 500 {
+                ErrorKind::Transient
+            } else {
+                ErrorKind::InvalidResponse
+            };
+            CallError::Other(
+                Error::new(
+                    kind,
+                    format!(
+                        "STS {endpoint} answered HTTP {status} with a response that is not a valid STS answer{after}; check the endpoint URL"
+                    ),
+                ),
+            )
+        }
+        SdkError::ConstructionFailure(_) => CallError::Other(
+            Error::new(
+                ErrorKind::InvalidConfiguration,
+                format!(
+                    "could not build the STS request for {endpoint}; check the region and endpoint settings"
+                ),
+            )
+            .with_source(err),
+        ),
+        other => CallError::Other(
+            Error::new(
+                ErrorKind::InvalidResponse,
+                format!("calling STS {endpoint} failed unexpectedly{after}"),
+            )
+            .with_source(other),
+        ),
+    }
+}
+
+/// The service error as a plain error value to chain as a source (its `Debug` holds no secret).
+trait CloneForSource {
+    fn clone_for_source(&self) -> ServiceErrorSource;
+}
+
+impl CloneForSource for AssumeRoleWithWebIdentityError {
+    fn clone_for_source(&self) -> ServiceErrorSource {
+        ServiceErrorSource {
+            code: self.code().map(str::to_owned),
+            message: sts_message(self),
+        }
+    }
+}
+
+/// An STS error code and message.
+#[derive(Debug)]
+pub(crate) struct ServiceErrorSource {
+    code: Option<String>,
+    message: String,
+}
+
+impl std::fmt::Display for ServiceErrorSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "STS error {}: {}",
+            self.code.as_deref().unwrap_or("(no code)"),
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ServiceErrorSource {}
