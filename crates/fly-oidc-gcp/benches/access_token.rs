@@ -1,0 +1,2 @@
+//! Benchmarks of the GCP provider (being written).
+fn main() {}

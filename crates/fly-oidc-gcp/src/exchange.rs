@@ -1,0 +1,396 @@
+//! The two Google calls: the STS token exchange and IAM `generateAccessToken`.
+
+use crate::error::{Error, ErrorKind};
+use crate::resource::{WorkloadIdentityProvider, fly_oidc_truncate};
+use crate::{GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT};
+use fly_oidc::{FlyClaims, RetryConfig, SecretString};
+use serde_json::Value;
+use std::time::{Duration, SystemTime};
+
+/// The largest answer read from Google (token responses are well under 4 KiB).
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// What the errors refer to: the provider, the Fly token's audience and claims.
+pub(crate) struct TrustContext<'a> {
+    pub provider: &'a WorkloadIdentityProvider,
+    pub audience: &'a str,
+    pub claims: &'a FlyClaims,
+}
+
+impl TrustContext<'_> {
+    fn sts_hint(&self, code: &str) -> String {
+        let c = self.claims;
+        let issuer = match c.org_slug() {
+            Some(slug) => format!("https://oidc.fly.io/{slug}"),
+            None => "https://oidc.fly.io/<org slug>".to_owned(),
+        };
+        let personal = " (the org *slug* from this token's iss; for a personal org it is not the word \"personal\")";
+        let provider = self.provider;
+        let target = if code == "invalid_target" {
+            format!(
+                "the provider {provider} must exist and be enabled (check the project number, pool and provider ids: \
+                 `gcloud iam workload-identity-pools providers describe {} --workload-identity-pool={} --location=global`); ",
+                provider.provider_id(),
+                provider.pool()
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "{target}check the workload identity pool provider {provider}: its issuer (--issuer-uri) must be {issuer}{personal}; \
+             its allowed audiences must include {aud} (empty allowed audiences accept only {default}); \
+             its attribute condition must accept this token ({summary}, app_name={app}, org_name={org}); \
+             `fly-oidc token --claims --audience {aud}` shows the token's claims",
+            aud = self.audience,
+            default = provider.token_audience(),
+            summary = c.trust_summary(),
+            app = c.app_name.as_deref().unwrap_or("(none)"),
+            org = c.org_name.as_deref().unwrap_or("(none)"),
+        )
+    }
+
+    fn iam_hint(&self, service_account: &str, status: &str) -> String {
+        let p = self.provider;
+        match status {
+            "NOT_FOUND" => format!(
+                "check that the service account {service_account} exists (`gcloud iam service-accounts describe {service_account}`)"
+            ),
+            "UNAUTHENTICATED" => {
+                "Google did not accept the federated token from the STS; check the provider's settings and that \
+                 the IAM Credentials API (iamcredentials.googleapis.com) is enabled in the project"
+                    .to_owned()
+            }
+            _ => {
+                let member = match (&self.claims.app_name, &self.claims.sub) {
+                    (Some(app), _) => p.principal_set_for_attribute("app", app),
+                    (None, Some(sub)) => p.principal_for_subject(sub),
+                    (None, None) => p.principal_set_for_attribute("app", "<app>"),
+                };
+                format!(
+                    "grant the federated identity roles/iam.workloadIdentityUser on the service account: \
+                     `gcloud iam service-accounts add-iam-policy-binding {service_account} \
+                     --role=roles/iam.workloadIdentityUser --member={member}` (this needs the attribute mapping \
+                     attribute.app=assertion.app_name; or use principal://.../subject/<sub>), and enable the IAM \
+                     Credentials API (iamcredentials.googleapis.com)"
+                )
+            }
+        }
+    }
+}
+
+/// The STS answer.
+pub(crate) struct Federated {
+    pub access_token: SecretString,
+    pub expires_in: Duration,
+}
+
+/// The IAM answer.
+pub(crate) struct Impersonated {
+    pub access_token: SecretString,
+    pub expires_at: SystemTime,
+}
+
+pub(crate) struct Http<'a> {
+    pub client: &'a reqwest::Client,
+    pub retry: &'a RetryConfig,
+}
+
+impl Http<'_> {
+    /// Send `request()` until it succeeds or fails for a reason that is not transient.
+    async fn send(
+        &self,
+        what: &str,
+        url: &str,
+        request: impl Fn() -> reqwest::RequestBuilder,
+        classify: impl Fn(u16, &[u8]) -> Result<Value, Error>,
+    ) -> Result<Value, Error> {
+        let mut attempt = 1;
+        loop {
+            let result = match request().send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    match read_capped(response).await {
+                        Ok(body) => classify(status, &body),
+                        Err(e) => Err(transport(what, url, e)),
+                    }
+                }
+                Err(e) => Err(transport(what, url, e)),
+            };
+            match result {
+                Err(err) if err.is_transient() && attempt < self.retry.max_attempts() => {
+                    let delay = self.retry.backoff(attempt);
+                    tracing::debug!(attempt, ?delay, error = %err, "transient failure calling {what}; retrying");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    pub async fn sts_exchange(
+        &self,
+        sts_url: &str,
+        subject_token: &str,
+        scopes: &[String],
+        ctx: &TrustContext<'_>,
+    ) -> Result<Federated, Error> {
+        let audience = ctx.provider.sts_audience();
+        let scope = scopes.join(" ");
+        let body = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", GRANT_TYPE_TOKEN_EXCHANGE)
+                .append_pair("audience", &audience)
+                .append_pair("requested_token_type", TOKEN_TYPE_ACCESS_TOKEN)
+                .append_pair("subject_token_type", TOKEN_TYPE_JWT);
+            if !scope.is_empty() {
+                form.append_pair("scope", &scope);
+            }
+            form.append_pair("subject_token", subject_token);
+            SecretString::new(form.finish())
+        };
+        tracing::debug!(sts_url, %audience, %scope, "exchanging the Fly token at Google STS");
+        let value = self
+            .send(
+                "Google STS",
+                sts_url,
+                || {
+                    self.client
+                        .post(sts_url)
+                        .header(
+                            reqwest::header::CONTENT_TYPE,
+                            "application/x-www-form-urlencoded",
+                        )
+                        .header(reqwest::header::ACCEPT, "application/json")
+                        .body(body.expose_secret().to_owned())
+                },
+                |status, body| classify_sts(status, body, ctx),
+            )
+            .await?;
+        let token = value
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| invalid("Google STS", "it has no \"access_token\""))?;
+        let expires_in = match value.get("expires_in") {
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| invalid("Google STS", "it has no numeric \"expires_in\""))?;
+        Ok(Federated {
+            access_token: SecretString::new(token),
+            expires_in: Duration::from_secs(expires_in),
+        })
+    }
+
+    pub async fn generate_access_token(
+        &self,
+        iam_url: &str,
+        service_account: &str,
+        federated: &SecretString,
+        scopes: &[String],
+        lifetime: Duration,
+        ctx: &TrustContext<'_>,
+    ) -> Result<Impersonated, Error> {
+        let url = format!(
+            "{}/v1/projects/-/serviceAccounts/{service_account}:generateAccessToken",
+            iam_url.trim_end_matches('/')
+        );
+        let body = serde_json::json!({
+            "scope": scopes,
+            "lifetime": format!("{}s", lifetime.as_secs()),
+        })
+        .to_string();
+        tracing::debug!(%url, "impersonating the service account");
+        let value = self
+            .send(
+                "Google IAM Credentials",
+                &url,
+                || {
+                    self.client
+                        .post(&url)
+                        .bearer_auth(federated.expose_secret())
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .header(reqwest::header::ACCEPT, "application/json")
+                        .body(body.clone())
+                },
+                |status, body| classify_iam(status, body, service_account, ctx),
+            )
+            .await?;
+        let token = value
+            .get("accessToken")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| invalid("Google IAM Credentials", "it has no \"accessToken\""))?;
+        let expires_at = value
+            .get("expireTime")
+            .and_then(Value::as_str)
+            .and_then(crate::time::parse_rfc3339)
+            .ok_or_else(|| {
+                invalid(
+                    "Google IAM Credentials",
+                    "it has no RFC 3339 \"expireTime\"",
+                )
+            })?;
+        Ok(Impersonated {
+            access_token: SecretString::new(token),
+            expires_at,
+        })
+    }
+}
+
+fn invalid(what: &str, why: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidResponse,
+        format!("{what} answered 200 but {why}; is the endpoint URL right?"),
+    )
+}
+
+fn transport(what: &str, url: &str, err: reqwest::Error) -> Error {
+    let why = if err.is_timeout() {
+        "the request timed out".to_owned()
+    } else if err.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "the connection failed".to_owned()
+    };
+    let url = url.split('?').next().unwrap_or_default();
+    Error::new(
+        ErrorKind::Transport,
+        format!("calling {what} at {url} failed: {why} ({err})"),
+    )
+    .with_source(err)
+}
+
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_RESPONSE_BYTES.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_RESPONSE_BYTES {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+fn parse_json(what: &str, status: u16, body: &[u8]) -> Result<Value, Error> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err(Error::new(
+            ErrorKind::InvalidResponse,
+            format!(
+                "{what} answered {status} with a body that is not a JSON object ({}); is the endpoint URL right?",
+                snippet(body)
+            ),
+        )
+        .with_status(status)),
+    }
+}
+
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        "empty".to_owned()
+    } else {
+        format!("{:?}", fly_oidc_truncate(&fly_oidc::redact_jwts(text)))
+    }
+}
+
+fn retryable(what: &str, status: u16, detail: &str) -> Error {
+    Error::new(
+        ErrorKind::Transport,
+        format!("{what} answered {status} ({detail}); this is usually temporary, try again later"),
+    )
+    .with_status(status)
+}
+
+fn classify_sts(status: u16, body: &[u8], ctx: &TrustContext<'_>) -> Result<Value, Error> {
+    if status == 200 {
+        return parse_json("Google STS", status, body);
+    }
+    let value: Option<Value> = serde_json::from_slice(body).ok();
+    let code = value
+        .as_ref()
+        .and_then(|v| v.get("error"))
+        .and_then(|e| match e {
+            Value::String(s) => Some(s.clone()),
+            // Some Google front ends answer in the API error format.
+            Value::Object(o) => o.get("status").and_then(Value::as_str).map(str::to_owned),
+            _ => None,
+        });
+    let description = value
+        .as_ref()
+        .and_then(|v| {
+            v.get("error_description")
+                .or_else(|| v.get("error").and_then(|e| e.get("message")))
+        })
+        .and_then(Value::as_str)
+        .map(|d| fly_oidc_truncate(d.trim()))
+        .unwrap_or_else(|| snippet(body));
+    if status == 429 || status >= 500 {
+        return Err(retryable("Google STS", status, &description));
+    }
+    let code = code.unwrap_or_else(|| format!("HTTP {status}"));
+    Err(Error::new(
+        ErrorKind::Rejected,
+        format!(
+            "Google STS rejected the Fly token ({code}: {description}); {}",
+            ctx.sts_hint(&code)
+        ),
+    )
+    .with_status(status)
+    .with_google_error(code))
+}
+
+fn classify_iam(
+    status: u16,
+    body: &[u8],
+    service_account: &str,
+    ctx: &TrustContext<'_>,
+) -> Result<Value, Error> {
+    if status == 200 {
+        return parse_json("Google IAM Credentials", status, body);
+    }
+    let value: Option<Value> = serde_json::from_slice(body).ok();
+    let error = value.as_ref().and_then(|v| v.get("error"));
+    let google_status = error
+        .and_then(|e| e.get("status"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| match status {
+            401 => "UNAUTHENTICATED".into(),
+            403 => "PERMISSION_DENIED".into(),
+            404 => "NOT_FOUND".into(),
+            _ => format!("HTTP {status}"),
+        });
+    let message = error
+        .and_then(|e| e.get("message"))
+        .and_then(Value::as_str)
+        .map(|m| fly_oidc_truncate(m.trim()))
+        .unwrap_or_else(|| snippet(body));
+    if status == 429 || status >= 500 {
+        return Err(retryable("Google IAM Credentials", status, &message));
+    }
+    let kind = match status {
+        401 | 403 | 404 => ErrorKind::PermissionDenied,
+        _ => ErrorKind::Rejected,
+    };
+    let hint = if kind == ErrorKind::PermissionDenied {
+        ctx.iam_hint(service_account, &google_status)
+    } else {
+        "check the scopes and the token lifetime (at most 3600s unless the org policy \
+         constraints/iam.allowServiceAccountCredentialLifetimeExtension allows more)"
+            .to_owned()
+    };
+    Err(Error::new(
+        kind,
+        format!(
+            "Google IAM Credentials refused to impersonate {service_account} ({google_status}: {message}); {hint}"
+        ),
+    )
+    .with_status(status)
+    .with_google_error(google_status))
+}
