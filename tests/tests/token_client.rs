@@ -1,4 +1,5 @@
 //! The Fly token client against the fake Machines API: sources, precedence, errors, faults.
+#![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use fly_oidc::{Env, ErrorKind, FlyOidcClient, FlyToken, RetryConfig};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
@@ -22,7 +23,12 @@ fn socket_client(fly: &FakeFlyApi) -> FlyOidcClient {
 
 #[tokio::test]
 async fn socket_source_sends_the_audience_and_returns_a_verified_token() {
-    let fly = FakeFlyApi::builder().org("acme").app("web").start().await.unwrap();
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .start()
+        .await
+        .unwrap();
     let token = socket_client(&fly)
         .fetch_token(Some("sts.amazonaws.com"))
         .await
@@ -41,7 +47,9 @@ async fn socket_source_sends_the_audience_and_returns_a_verified_token() {
     assert_eq!(reqs[0].audience.as_deref(), Some("sts.amazonaws.com"));
     assert!(reqs[0].unix);
     let exp = token.expires_at().unwrap();
-    let left = exp.duration_since(std::time::SystemTime::UNIX_EPOCH).unwrap();
+    let left = exp
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .unwrap();
     assert_eq!(left.as_secs(), claims.exp.unwrap());
 }
 
@@ -49,7 +57,14 @@ async fn socket_source_sends_the_audience_and_returns_a_verified_token() {
 async fn no_audience_sends_an_empty_object_and_gets_flys_default() {
     let fly = FakeFlyApi::start().await.unwrap();
     let token = socket_client(&fly).fetch_token(None).await.unwrap();
-    assert!(token.claims().aud.as_ref().unwrap().contains("https://fly.io/acme"));
+    assert!(
+        token
+            .claims()
+            .aud
+            .as_ref()
+            .unwrap()
+            .contains("https://fly.io/acme")
+    );
     assert_eq!(fly.requests()[0].audience, None);
 }
 
@@ -61,7 +76,10 @@ async fn http_source_with_the_right_and_a_wrong_bearer() {
         ("FLY_API_TOKEN", fly.api_token()),
     ]);
     let client = FlyOidcClient::builder().env(env).build().unwrap();
-    assert!(matches!(client.source(), fly_oidc::TokenSource::Http { .. }));
+    assert!(matches!(
+        client.source(),
+        fly_oidc::TokenSource::Http { .. }
+    ));
     client.fetch_token(Some("a")).await.unwrap();
     assert!(fly.requests()[0].authorized);
     assert!(!fly.requests()[0].unix);
@@ -85,11 +103,17 @@ async fn http_source_with_the_right_and_a_wrong_bearer() {
 #[tokio::test]
 async fn http_source_requires_an_api_token() {
     let err = FlyOidcClient::builder()
-        .env(Env::from_slice(&[("FLY_API_HOSTNAME", "http://127.0.0.1:9")]))
+        .env(Env::from_slice(&[(
+            "FLY_API_HOSTNAME",
+            "http://127.0.0.1:9",
+        )]))
         .build()
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
-    assert!(err.to_string().contains("FLY_API_TOKEN is not set"), "{err}");
+    assert!(
+        err.to_string().contains("FLY_API_TOKEN is not set"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -100,7 +124,10 @@ async fn token_file_is_reread_on_every_fetch() {
     let first = fly.mint(Some("sts.amazonaws.com"));
     std::fs::write(&path, format!("{first}\n")).unwrap();
     let client = FlyOidcClient::builder()
-        .env(Env::from_slice(&[("FLY_OIDC_TOKEN_FILE", path.to_str().unwrap())]))
+        .env(Env::from_slice(&[(
+            "FLY_OIDC_TOKEN_FILE",
+            path.to_str().unwrap(),
+        )]))
         .build()
         .unwrap();
     assert_eq!(client.fetch_token(None).await.unwrap().expose_jwt(), first);
@@ -114,7 +141,10 @@ async fn token_file_is_reread_on_every_fetch() {
 async fn token_file_errors() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
-    let client = FlyOidcClient::builder().token_file(&missing).build().unwrap();
+    let client = FlyOidcClient::builder()
+        .token_file(&missing)
+        .build()
+        .unwrap();
     let err = client.fetch_token(None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
     assert!(err.to_string().contains("does not exist"), "{err}");
@@ -166,12 +196,33 @@ async fn precedence_builder_beats_env_and_file_beats_socket_beats_http() {
     };
     use fly_oidc::TokenSource;
     assert!(matches!(source(&all, &|b| b), TokenSource::File(_)));
-    assert!(matches!(source(&all[1..], &|b| b), TokenSource::Socket { is_default: false, .. }));
-    assert!(matches!(source(&all[2..], &|b| b), TokenSource::Http { .. }));
-    assert!(matches!(source(&[], &|b| b), TokenSource::Socket { is_default: true, .. }));
+    assert!(matches!(
+        source(&all[1..], &|b| b),
+        TokenSource::Socket {
+            is_default: false,
+            ..
+        }
+    ));
+    assert!(matches!(
+        source(&all[2..], &|b| b),
+        TokenSource::Http { .. }
+    ));
+    assert!(matches!(
+        source(&[], &|b| b),
+        TokenSource::Socket {
+            is_default: true,
+            ..
+        }
+    ));
     // A builder setting beats every env var, even one higher in the env order.
     let by_flag = source(&all, &|b| b.socket(fly.socket_path()));
-    assert!(matches!(by_flag, TokenSource::Socket { is_default: false, .. }));
+    assert!(matches!(
+        by_flag,
+        TokenSource::Socket {
+            is_default: false,
+            ..
+        }
+    ));
     let by_flag = source(&all, &|b| b.api_url(fly.url()));
     assert!(matches!(by_flag, TokenSource::Http { .. }));
     // Within the builder: file beats socket.
@@ -249,7 +300,10 @@ async fn gives_up_after_three_attempts_on_429_and_5xx() {
     for status in [429, 500, 503] {
         let fly = FakeFlyApi::start().await.unwrap();
         fly.fail_next(5, Fault::Status(status, r#"{"error":"slow down"}"#.into()));
-        let err = socket_client(&fly).fetch_token(Some("a")).await.unwrap_err();
+        let err = socket_client(&fly)
+            .fetch_token(Some("a"))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Rejected);
         assert_eq!(err.status(), Some(status));
         assert!(err.is_transient());
@@ -261,10 +315,19 @@ async fn gives_up_after_three_attempts_on_429_and_5xx() {
 #[tokio::test]
 async fn client_errors_fail_at_once_with_the_api_message() {
     let fly = FakeFlyApi::start().await.unwrap();
-    fly.fail_next(1, Fault::Status(400, r#"{"error":"invalid audience"}"#.into()));
-    let err = socket_client(&fly).fetch_token(Some("a")).await.unwrap_err();
+    fly.fail_next(
+        1,
+        Fault::Status(400, r#"{"error":"invalid audience"}"#.into()),
+    );
+    let err = socket_client(&fly)
+        .fetch_token(Some("a"))
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(400));
-    assert!(err.to_string().contains("HTTP 400: invalid audience"), "{err}");
+    assert!(
+        err.to_string().contains("HTTP 400: invalid audience"),
+        "{err}"
+    );
     assert_eq!(fly.token_requests(), 1);
 }
 
@@ -274,7 +337,10 @@ async fn garbage_and_oversized_answers_are_malformed_tokens() {
     fly.fail_next(1, Fault::Garbage);
     let err = socket_client(&fly).fetch_token(None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::MalformedToken);
-    assert!(err.to_string().contains("answered 200 but not a valid JWT"), "{err}");
+    assert!(
+        err.to_string().contains("answered 200 but not a valid JWT"),
+        "{err}"
+    );
 
     fly.fail_next(1, Fault::Oversized);
     let err = socket_client(&fly).fetch_token(None).await.unwrap_err();
@@ -306,7 +372,10 @@ async fn a_slow_api_times_out() {
         .unwrap();
     let started = Instant::now();
     let err = client.fetch_token(None).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(2), "bounded by the timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "bounded by the timeout"
+    );
     assert_eq!(err.kind(), ErrorKind::Transport);
     assert!(err.to_string().contains("timed out"), "{err}");
     assert_eq!(fly.token_requests(), 2);
@@ -373,12 +442,21 @@ fn shape_validation_rejects_what_is_not_a_jwt_and_never_panics() {
         (".eyJ9.c2ln", "header part is empty"),
         ("eyJhbGciOiJSUzI1NiJ9..c2ln", "payload part is empty"),
         ("eyJhbGciOiJSUzI1NiJ9.e30.", "signature part is empty"),
-        ("eyJhbGciOiJSUzI1NiJ9.e30.c2ln+", "signature part is not base64url"),
+        (
+            "eyJhbGciOiJSUzI1NiJ9.e30.c2ln+",
+            "signature part is not base64url",
+        ),
         ("bm90IGpzb24.e30.c2ln", "header is not a JSON object"),
         ("e30.e30.c2ln", "header is not a JSON object"),
         ("eyJhbGciOiIifQ.e30.c2ln", "\"alg\" is empty"),
-        ("eyJhbGciOiJSUzI1NiJ9.WzFd.c2ln", "payload is not a JSON object"),
-        ("eyJhbGciOiJSUzI1NiJ9.eyJleHAiOiJzb29uIn0.c2ln", "payload is not a JSON object"),
+        (
+            "eyJhbGciOiJSUzI1NiJ9.WzFd.c2ln",
+            "payload is not a JSON object",
+        ),
+        (
+            "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOiJzb29uIn0.c2ln",
+            "payload is not a JSON object",
+        ),
     ];
     for (input, expected) in cases {
         let err = FlyToken::parse(input).unwrap_err();
@@ -394,7 +472,9 @@ fn shape_validation_rejects_what_is_not_a_jwt_and_never_panics() {
         let len = (seed % 64) as usize;
         let s: String = (0..len)
             .map(|_| {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 alphabet[(seed >> 33) as usize % alphabet.len()] as char
             })
             .collect();
@@ -411,5 +491,12 @@ fn the_fake_serves_from_a_blocking_context() {
         .build()
         .unwrap();
     let token = rt.block_on(socket_client(&fly).fetch_token(None)).unwrap();
-    assert!(token.claims().sub.as_deref().unwrap().starts_with("acme:my-app:"));
+    assert!(
+        token
+            .claims()
+            .sub
+            .as_deref()
+            .unwrap()
+            .starts_with("acme:my-app:")
+    );
 }

@@ -1,4 +1,5 @@
 //! `fly-oidc token` run as a process against the fake Machines API.
+#![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use fly_oidc_testkit::{FakeFlyApi, Fault};
 use std::process::{Command, Output};

@@ -222,7 +222,7 @@ impl<T: Clone> RefreshingCache<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::ManualTimeSource;
+    use crate::time::{ManualTimeSource, TimeSource};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::UNIX_EPOCH;
 

@@ -473,16 +473,14 @@ impl FlyOidcClient {
     }
 
     fn transport_error(&self, source: &TokenSource, err: reqwest::Error) -> Error {
-        if let Some(io) = find_io_error(&err) {
-            if io.kind() == std::io::ErrorKind::PermissionDenied {
-                return Error::new(
+        if find_io_error(&err).is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied) {
+            return Error::new(
                     ErrorKind::PermissionDenied,
                     format!(
                         "permission denied connecting to {source}: Fly serves the Machines API socket only to privileged processes; fetch the token before dropping root, run as root, or use FLY_OIDC_TOKEN_FILE"
                     ),
                 )
                 .with_source(err);
-            }
         }
         let what = if err.is_timeout() {
             format!(
@@ -583,8 +581,10 @@ async fn read_token_file(path: &Path, audience: Option<&str>) -> Result<FlyToken
             format!("{source}: {}", e.message()),
         )
     })?;
-    if let (Some(wanted), Some(aud)) = (audience, &token.claims().aud) {
-        if !aud.contains(wanted) {
+    if let (Some(wanted), Some(aud)) = (audience, &token.claims().aud)
+        && !aud.contains(wanted)
+    {
+        {
             tracing::warn!(
                 wanted,
                 found = ?aud,
