@@ -2,6 +2,7 @@
 
 mod aws;
 mod common;
+mod disk_cache;
 mod gcp;
 mod token;
 
