@@ -27,6 +27,7 @@
 //! blocks on a child process. They stop when the [`FakeFlyApi`] is dropped.
 #![warn(missing_docs)]
 
+pub mod aws_sts;
 pub mod fly_api;
 mod jwt;
 

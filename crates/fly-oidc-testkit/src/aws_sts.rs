@@ -1,0 +1,905 @@
+//! A fake AWS STS for `AssumeRoleWithWebIdentity`: records every request and fails on cue.
+//!
+//! It answers on `127.0.0.1` with AWS's real wire format (the Query protocol: a form-encoded
+//! POST in, XML out): `AssumeRoleWithWebIdentityResponse` on success, and `ErrorResponse`
+//! with `Type`, `Code` and `Message` and AWS's status codes on failure. Point an SDK at it
+//! with `endpoint_url(sts.url())` (or `AWS_ENDPOINT_URL_STS`).
+//!
+//! Use it for what an emulator such as moto does not do: checking what reaches STS
+//! (session name, duration, policies, the token) and producing every STS error on cue with
+//! [`FakeSts::fail_next`]. With [`FakeStsBuilder::trust`] it also checks the token like STS
+//! does (signature against a JWKS, issuer, audience, expiry, a `sub` pattern) and answers
+//! with the error STS would give.
+//!
+//! ```
+//! use fly_oidc_testkit::aws_sts::{FakeSts, StsFault};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+//! let sts = FakeSts::builder().account_id("123456789012").start().await?;
+//! sts.fail_next(1, StsFault::idp_communication_error());
+//! // ... call AssumeRoleWithWebIdentity at sts.url() ...
+//! assert_eq!(sts.request_count(), 0);
+//! # Ok(()) }
+//! ```
+
+use crate::fly_api::{TestBody, respond};
+use crate::jwt::random_hex;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{Map, Value};
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+
+/// The XML namespace of STS answers.
+pub const STS_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+/// A way for the next request to fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StsFault {
+    /// Answer with an STS `ErrorResponse`.
+    Error {
+        /// The HTTP status.
+        status: u16,
+        /// The error code, such as `InvalidIdentityToken`.
+        code: String,
+        /// The message.
+        message: String,
+    },
+    /// Wait this long, then answer normally.
+    Delay(Duration),
+    /// Answer 200 with a body that is not XML.
+    Garbage,
+    /// Send the status line and part of the body, then drop the connection.
+    Reset,
+}
+
+impl StsFault {
+    /// An `ErrorResponse` with this status, code and message.
+    pub fn error(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
+        StsFault::Error {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// `400 InvalidIdentityToken`, as when no IAM OIDC provider matches the issuer.
+    pub fn invalid_identity_token() -> Self {
+        Self::error(
+            400,
+            "InvalidIdentityToken",
+            "No OpenIDConnect provider found in your account for https://oidc.fly.io/acme",
+        )
+    }
+
+    /// `400 IDPRejectedClaim`.
+    pub fn idp_rejected_claim() -> Self {
+        Self::error(
+            400,
+            "IDPRejectedClaim",
+            "The identity provider rejected the claims in the token",
+        )
+    }
+
+    /// `403 AccessDenied`, as when the role's trust policy does not match the token.
+    pub fn access_denied() -> Self {
+        Self::error(
+            403,
+            "AccessDenied",
+            "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+        )
+    }
+
+    /// `400 ExpiredTokenException`.
+    pub fn expired_token() -> Self {
+        Self::error(
+            400,
+            "ExpiredTokenException",
+            "Token expired: current date/time 1700000600 must be before the expiration date/time 1700000000",
+        )
+    }
+
+    /// `400 IDPCommunicationError` (transient: the SDK retries it).
+    pub fn idp_communication_error() -> Self {
+        Self::error(
+            400,
+            "IDPCommunicationError",
+            "Couldn't retrieve verification key from your identity provider, please reference AssumeRoleWithWebIdentity documentation for requirements",
+        )
+    }
+
+    /// `400 Throttling` (STS's throttling answer).
+    pub fn throttling() -> Self {
+        Self::error(400, "Throttling", "Rate exceeded")
+    }
+
+    /// `503 ServiceUnavailable`.
+    pub fn service_unavailable() -> Self {
+        Self::error(503, "ServiceUnavailable", "Service is unavailable")
+    }
+
+    /// `500 InternalFailure`.
+    pub fn internal_failure() -> Self {
+        Self::error(
+            500,
+            "InternalFailure",
+            "The request processing has failed because of an unknown error",
+        )
+    }
+
+    /// `400 MalformedPolicyDocument`.
+    pub fn malformed_policy() -> Self {
+        Self::error(
+            400,
+            "MalformedPolicyDocument",
+            "Syntax errors in policy.",
+        )
+    }
+
+    /// `403 RegionDisabledException`.
+    pub fn region_disabled() -> Self {
+        Self::error(
+            403,
+            "RegionDisabledException",
+            "STS is not activated in this region for account:123456789012.",
+        )
+    }
+}
+
+/// A request the fake received. `Debug` redacts the web identity token.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordedStsRequest {
+    /// `Action`, such as `AssumeRoleWithWebIdentity`.
+    pub action: Option<String>,
+    /// `Version` (`2011-06-15`).
+    pub version: Option<String>,
+    /// `RoleArn`.
+    pub role_arn: Option<String>,
+    /// `RoleSessionName`.
+    pub role_session_name: Option<String>,
+    /// `DurationSeconds`, as sent.
+    pub duration_seconds: Option<String>,
+    /// `Policy`.
+    pub policy: Option<String>,
+    /// `PolicyArns.member.N.arn`, in order.
+    pub policy_arns: Vec<String>,
+    /// `WebIdentityToken`.
+    pub web_identity_token: Option<String>,
+    /// Whether the request carried an `Authorization` header (it should not: the call is unsigned).
+    pub signed: bool,
+    /// Every form parameter, in order.
+    pub params: Vec<(String, String)>,
+}
+
+impl fmt::Debug for RecordedStsRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordedStsRequest")
+            .field("action", &self.action)
+            .field("role_arn", &self.role_arn)
+            .field("role_session_name", &self.role_session_name)
+            .field("duration_seconds", &self.duration_seconds)
+            .field("policy", &self.policy)
+            .field("policy_arns", &self.policy_arns)
+            .field(
+                "web_identity_token",
+                &self.web_identity_token.as_ref().map(|_| "** redacted **"),
+            )
+            .field("signed", &self.signed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecordedStsRequest {
+    /// `DurationSeconds` as a number.
+    pub fn duration(&self) -> Option<u64> {
+        self.duration_seconds.as_deref()?.parse().ok()
+    }
+}
+
+/// Credentials the fake issued (for leak scans).
+#[derive(Clone, PartialEq, Eq)]
+pub struct IssuedCredentials {
+    /// The access key id (`ASIA...`).
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: String,
+    /// The session token.
+    pub session_token: String,
+    /// When they expire.
+    pub expiration: SystemTime,
+}
+
+impl fmt::Debug for IssuedCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("expiration", &self.expiration)
+            .finish_non_exhaustive()
+    }
+}
+
+type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+#[derive(Clone, Debug)]
+struct Trust {
+    issuer: String,
+    jwks: Value,
+    audience: Option<String>,
+    subject: Option<String>,
+}
+
+/// Configures a [`FakeSts`].
+#[derive(Clone, Default)]
+pub struct FakeStsBuilder {
+    account_id: Option<String>,
+    trust: Option<Trust>,
+    clock: Option<Clock>,
+    latency: Duration,
+}
+
+impl fmt::Debug for FakeStsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeStsBuilder")
+            .field("account_id", &self.account_id)
+            .field("trust", &self.trust.as_ref().map(|t| &t.issuer))
+            .field("latency", &self.latency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeStsBuilder {
+    /// Only accept roles in this account (default: any account; the answer's ARNs use the
+    /// role's account).
+    pub fn account_id(mut self, account: impl Into<String>) -> Self {
+        self.account_id = Some(account.into());
+        self
+    }
+
+    /// Check tokens like STS does with an IAM OIDC provider for `issuer` whose keys are `jwks`
+    /// (for example `fly.issuer()` and `fly.jwks()` of a
+    /// [`FakeFlyApi`](crate::FakeFlyApi)): a bad signature or another issuer gives
+    /// `InvalidIdentityToken`, an expired token `ExpiredTokenException`.
+    pub fn trust(mut self, issuer: impl Into<String>, jwks: Value) -> Self {
+        self.trust = Some(Trust {
+            issuer: issuer.into(),
+            jwks,
+            audience: None,
+            subject: None,
+        });
+        self
+    }
+
+    /// With [`trust`](Self::trust): the audience the OIDC provider lists (another gives
+    /// `InvalidIdentityToken: Incorrect token audience`).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        if let Some(t) = &mut self.trust {
+            t.audience = Some(audience.into());
+        }
+        self
+    }
+
+    /// With [`trust`](Self::trust): the trust policy's `sub` condition, with `*` wildcards
+    /// (`StringLike`); another subject gives `AccessDenied`.
+    pub fn subject(mut self, pattern: impl Into<String>) -> Self {
+        if let Some(t) = &mut self.trust {
+            t.subject = Some(pattern.into());
+        }
+        self
+    }
+
+    /// The clock used for expirations and token expiry (default: the system clock).
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Wait this long before every answer (to model network latency in benchmarks).
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// Start serving (from async code).
+    pub async fn start(self) -> std::io::Result<FakeSts> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.spawn(tx)?;
+        rx.await
+            .map_err(|_| std::io::Error::other("the fake STS thread died"))?
+    }
+
+    /// Start serving (from synchronous code).
+    pub fn start_blocking(self) -> std::io::Result<FakeSts> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.spawn(tx)?;
+        rx.blocking_recv()
+            .map_err(|_| std::io::Error::other("the fake STS thread died"))?
+    }
+
+    fn spawn(
+        self,
+        ready: tokio::sync::oneshot::Sender<std::io::Result<FakeSts>>,
+    ) -> std::io::Result<()> {
+        std::thread::Builder::new()
+            .name("fake-sts".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let (shutdown_tx, mut shutdown_rx) = tokio::sync::watch::channel(false);
+                    let tcp = match TcpListener::bind("127.0.0.1:0").await {
+                        Ok(tcp) => tcp,
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                            return;
+                        }
+                    };
+                    let addr = match tcp.local_addr() {
+                        Ok(addr) => addr,
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                            return;
+                        }
+                    };
+                    let state = Arc::new(State {
+                        config: self,
+                        faults: Mutex::new(VecDeque::new()),
+                        requests: Mutex::new(Vec::new()),
+                        issued: Mutex::new(Vec::new()),
+                    });
+                    let sts = FakeSts {
+                        state: state.clone(),
+                        addr,
+                        shutdown: Arc::new(shutdown_tx),
+                    };
+                    if ready.send(Ok(sts)).is_err() {
+                        return;
+                    }
+                    loop {
+                        tokio::select! {
+                            _ = shutdown_rx.changed() => break,
+                            Ok((stream, _)) = tcp.accept() => {
+                                let state = state.clone();
+                                tokio::spawn(async move {
+                                    let service = service_fn(move |req| {
+                                        let state = state.clone();
+                                        async move {
+                                            Ok::<_, std::convert::Infallible>(handle(req, &state).await)
+                                        }
+                                    });
+                                    let _ = http1::Builder::new()
+                                        .serve_connection(TokioIo::new(stream), service)
+                                        .await;
+                                });
+                            }
+                        }
+                    }
+                });
+            })?;
+        Ok(())
+    }
+}
+
+struct State {
+    config: FakeStsBuilder,
+    faults: Mutex<VecDeque<StsFault>>,
+    requests: Mutex<Vec<RecordedStsRequest>>,
+    issued: Mutex<Vec<IssuedCredentials>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl State {
+    fn now(&self) -> SystemTime {
+        match &self.config.clock {
+            Some(clock) => clock(),
+            #[allow(clippy::disallowed_methods)] // the fake's default clock
+            None => SystemTime::now(),
+        }
+    }
+}
+
+/// A running fake STS. Stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct FakeSts {
+    state: Arc<State>,
+    addr: SocketAddr,
+    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl fmt::Debug for FakeSts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeSts")
+            .field("url", &self.url())
+            .field("requests", &self.request_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for FakeSts {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.shutdown) == 1 {
+            let _ = self.shutdown.send(true);
+        }
+    }
+}
+
+impl FakeSts {
+    /// A builder.
+    pub fn builder() -> FakeStsBuilder {
+        FakeStsBuilder::default()
+    }
+
+    /// Start with the defaults.
+    pub async fn start() -> std::io::Result<FakeSts> {
+        Self::builder().start().await
+    }
+
+    /// The endpoint URL, `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<RecordedStsRequest> {
+        lock(&self.state.requests).clone()
+    }
+
+    /// How many requests were received.
+    pub fn request_count(&self) -> usize {
+        lock(&self.state.requests).len()
+    }
+
+    /// Every set of credentials issued, in order (for leak scans).
+    pub fn issued_credentials(&self) -> Vec<IssuedCredentials> {
+        lock(&self.state.issued).clone()
+    }
+
+    /// Make the next `n` requests fail with `fault` (after any faults already queued).
+    pub fn fail_next(&self, n: usize, fault: StsFault) {
+        let mut faults = lock(&self.state.faults);
+        for _ in 0..n {
+            faults.push_back(fault.clone());
+        }
+    }
+
+    /// Script the next requests: the i-th fault applies to the i-th next request.
+    pub fn script(&self, faults: impl IntoIterator<Item = StsFault>) {
+        lock(&self.state.faults).extend(faults);
+    }
+
+    /// Drop any queued faults.
+    pub fn clear_faults(&self) {
+        lock(&self.state.faults).clear();
+    }
+}
+
+/// Escape text for an XML element.
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn request_id() -> String {
+    format!(
+        "{}-{}-{}-{}-{}",
+        random_hex(4),
+        random_hex(2),
+        random_hex(2),
+        random_hex(2),
+        random_hex(6)
+    )
+}
+
+fn error_response(status: u16, code: &str, message: &str) -> Response<TestBody> {
+    let kind = if status >= 500 { "Receiver" } else { "Sender" };
+    let body = format!(
+        "<ErrorResponse xmlns=\"{STS_NAMESPACE}\">\n  <Error>\n    <Type>{kind}</Type>\n    <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{}</RequestId>\n</ErrorResponse>\n",
+        xml_escape(code),
+        xml_escape(message),
+        request_id()
+    );
+    respond(status, "text/xml", body)
+}
+
+fn validation_error(message: &str) -> Response<TestBody> {
+    error_response(400, "ValidationError", message)
+}
+
+/// RFC 3339 UTC with seconds, as STS writes `Expiration` (`2026-11-28T13:00:00Z`).
+pub fn format_aws_time(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+fn decode_claims(jwt: &str) -> Option<Map<String, Value>> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    match serde_json::from_slice(&bytes).ok()? {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let mut rest = text;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(idx) => rest = &rest[idx + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+fn aud_matches(claims: &Map<String, Value>, wanted: &str) -> bool {
+    match claims.get("aud") {
+        Some(Value::String(a)) => a == wanted,
+        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(wanted)),
+        _ => false,
+    }
+}
+
+fn random_upper(n: usize) -> String {
+    random_hex(n.div_ceil(2))
+        .to_ascii_uppercase()
+        .chars()
+        .take(n)
+        .collect()
+}
+
+async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
+    if !state.config.latency.is_zero() {
+        tokio::time::sleep(state.config.latency).await;
+    }
+    let signed = req.headers().contains_key("authorization");
+    let is_post = req.method() == hyper::Method::POST;
+    let body = match req.into_body().collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return validation_error("could not read the request body"),
+    };
+    let params: Vec<(String, String)> = form_urlencoded::parse(&body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let mut policy_arns: Vec<(usize, String)> = params
+        .iter()
+        .filter_map(|(k, v)| {
+            let n = k
+                .strip_prefix("PolicyArns.member.")?
+                .strip_suffix(".arn")?
+                .parse()
+                .ok()?;
+            Some((n, v.clone()))
+        })
+        .collect();
+    policy_arns.sort();
+    let recorded = RecordedStsRequest {
+        action: get("Action"),
+        version: get("Version"),
+        role_arn: get("RoleArn"),
+        role_session_name: get("RoleSessionName"),
+        duration_seconds: get("DurationSeconds"),
+        policy: get("Policy"),
+        policy_arns: policy_arns.into_iter().map(|(_, v)| v).collect(),
+        web_identity_token: get("WebIdentityToken"),
+        signed,
+        params: params.clone(),
+    };
+    lock(&state.requests).push(recorded.clone());
+
+    let fault = lock(&state.faults).pop_front();
+    match fault {
+        Some(StsFault::Error {
+            status,
+            code,
+            message,
+        }) => return error_response(status, &code, &message),
+        Some(StsFault::Delay(delay)) => tokio::time::sleep(delay).await,
+        Some(StsFault::Garbage) => {
+            return respond(200, "text/html", "<html><body>Service Unavailable");
+        }
+        Some(StsFault::Reset) => {
+            return Response::builder()
+                .status(200)
+                .header("content-type", "text/xml")
+                .body(TestBody::Cut(Some(Bytes::from_static(
+                    b"<AssumeRoleWithWebIdentityResponse xmlns=",
+                ))))
+                .unwrap_or_else(|_| Response::new(TestBody::Cut(None)));
+        }
+        None => {}
+    }
+    if !is_post {
+        return error_response(400, "InvalidAction", "Could not find operation for GET");
+    }
+    match recorded.action.as_deref() {
+        Some("AssumeRoleWithWebIdentity") => assume_role(&recorded, state),
+        Some(other) => error_response(
+            400,
+            "InvalidAction",
+            &format!("Could not find operation {other} for version 2011-06-15"),
+        ),
+        None => error_response(400, "MissingAction", "Missing Action"),
+    }
+}
+
+fn assume_role(req: &RecordedStsRequest, state: &State) -> Response<TestBody> {
+    let Some(role_arn) = req.role_arn.as_deref() else {
+        return validation_error(
+            "1 validation error detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null",
+        );
+    };
+    let Some(session) = req.role_session_name.as_deref() else {
+        return validation_error(
+            "1 validation error detected: Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null",
+        );
+    };
+    if session.len() < 2
+        || session.len() > 64
+        || !session.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
+        })
+    {
+        return validation_error(&format!(
+            "1 validation error detected: Value '{session}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"
+        ));
+    }
+    let Some(token) = req.web_identity_token.as_deref() else {
+        return validation_error(
+            "1 validation error detected: Value null at 'webIdentityToken' failed to satisfy constraint: Member must not be null",
+        );
+    };
+    let duration = match req.duration_seconds.as_deref() {
+        None => 3600,
+        Some(raw) => match raw.parse::<u64>() {
+            Ok(d) if (900..=43200).contains(&d) => d,
+            _ => {
+                return validation_error(&format!(
+                    "1 validation error detected: Value '{raw}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200"
+                ));
+            }
+        },
+    };
+    let arn_parts: Vec<&str> = role_arn.splitn(6, ':').collect();
+    let (account, role_name) = match arn_parts.as_slice() {
+        ["arn", _, "iam", "", account, resource] if resource.starts_with("role/") => (
+            (*account).to_owned(),
+            resource
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+        _ => {
+            return validation_error(&format!(
+                "{role_arn} is invalid"
+            ));
+        }
+    };
+    if let Some(wanted) = &state.config.account_id
+        && wanted != &account
+    {
+        return error_response(
+            403,
+            "AccessDenied",
+            "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+        );
+    }
+    if let Some(policy) = &req.policy
+        && serde_json::from_str::<Map<String, Value>>(policy).is_err()
+    {
+        return error_response(400, "MalformedPolicyDocument", "Syntax errors in policy.");
+    }
+    let Some(claims) = decode_claims(token) else {
+        return error_response(
+            400,
+            "InvalidIdentityToken",
+            "The web identity token that was passed could not be validated by AWS. Get a new identity token from the identity provider and then retry the request.",
+        );
+    };
+    let now = state.now();
+    if let Some(trust) = &state.config.trust {
+        if claims.get("iss").and_then(Value::as_str) != Some(trust.issuer.as_str()) {
+            let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
+            return error_response(
+                400,
+                "InvalidIdentityToken",
+                &format!("No OpenIDConnect provider found in your account for {iss}"),
+            );
+        }
+        if crate::verify_rs256(token, &trust.jwks).is_err() {
+            return error_response(
+                400,
+                "InvalidIdentityToken",
+                "The web identity token that was passed could not be validated by AWS. Get a new identity token from the identity provider and then retry the request.",
+            );
+        }
+        if let Some(aud) = &trust.audience
+            && !aud_matches(&claims, aud)
+        {
+            return error_response(400, "InvalidIdentityToken", "Incorrect token audience");
+        }
+        let now_secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        if exp <= now_secs {
+            return error_response(
+                400,
+                "ExpiredTokenException",
+                &format!(
+                    "Token expired: current date/time {now_secs} must be before the expiration date/time {exp}"
+                ),
+            );
+        }
+        if let Some(pattern) = &trust.subject {
+            let sub = claims.get("sub").and_then(Value::as_str).unwrap_or("");
+            if !wildcard_match(pattern, sub) {
+                return error_response(
+                    403,
+                    "AccessDenied",
+                    "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+                );
+            }
+        }
+    }
+    let expiration = now + Duration::from_secs(duration);
+    let creds = IssuedCredentials {
+        access_key_id: format!("ASIA{}", random_upper(16)),
+        secret_access_key: random_hex(20),
+        session_token: format!("FwoGZXIvYXdzEFAKE{}", random_hex(96)),
+        expiration,
+    };
+    lock(&state.issued).push(creds.clone());
+    let sub = claims.get("sub").and_then(Value::as_str).unwrap_or("");
+    let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
+    let aud = match claims.get("aud") {
+        Some(Value::String(a)) => a.clone(),
+        Some(Value::Array(list)) => list
+            .first()
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        _ => String::new(),
+    };
+    let body = format!(
+        "<AssumeRoleWithWebIdentityResponse xmlns=\"{STS_NAMESPACE}\">
+  <AssumeRoleWithWebIdentityResult>
+    <SubjectFromWebIdentityToken>{sub}</SubjectFromWebIdentityToken>
+    <Audience>{aud}</Audience>
+    <AssumedRoleUser>
+      <Arn>arn:aws:sts::{account}:assumed-role/{role}/{session}</Arn>
+      <AssumedRoleId>AROA{role_id}:{session}</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <SessionToken>{token}</SessionToken>
+      <SecretAccessKey>{secret}</SecretAccessKey>
+      <Expiration>{exp}</Expiration>
+      <AccessKeyId>{akid}</AccessKeyId>
+    </Credentials>
+    <Provider>{iss}</Provider>
+  </AssumeRoleWithWebIdentityResult>
+  <ResponseMetadata>
+    <RequestId>{request_id}</RequestId>
+  </ResponseMetadata>
+</AssumeRoleWithWebIdentityResponse>
+",
+        sub = xml_escape(sub),
+        aud = xml_escape(&aud),
+        account = xml_escape(&account),
+        role = xml_escape(&role_name),
+        session = xml_escape(session),
+        role_id = random_upper(17),
+        token = creds.session_token,
+        secret = creds.secret_access_key,
+        exp = format_aws_time(expiration),
+        akid = creds.access_key_id,
+        iss = xml_escape(iss.strip_prefix("https://").unwrap_or(iss)),
+        request_id = request_id(),
+    );
+    respond(200, "text/xml", body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_formatted_like_sts() {
+        assert_eq!(format_aws_time(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            format_aws_time(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            "2023-11-14T22:13:20Z"
+        );
+        assert_eq!(
+            format_aws_time(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("acme:*", "acme:web:m1"));
+        assert!(wildcard_match("acme:web:*", "acme:web:m1"));
+        assert!(!wildcard_match("acme:api:*", "acme:web:m1"));
+        assert!(wildcard_match("acme:*:m1", "acme:web:m1"));
+        assert!(wildcard_match("exact", "exact"));
+        assert!(!wildcard_match("exact", "exactly"));
+    }
+
+    #[test]
+    fn xml_is_escaped() {
+        assert_eq!(xml_escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
+    }
+}
