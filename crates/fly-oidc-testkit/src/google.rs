@@ -1,0 +1,962 @@
+//! A fake Google Security Token Service and IAM Service Account Credentials API.
+//!
+//! [`FakeGoogle`] serves, on `127.0.0.1`:
+//! - `POST /v1/token`: the STS token exchange (RFC 8693). It verifies the subject token's
+//!   RS256 signature against the fake Fly API's JWKS and checks `grant_type`,
+//!   `requested_token_type`, `subject_token_type`, `audience` (the provider), and the token's
+//!   `iss`, `aud`, `exp`/`iat` and an optional attribute condition, answering as Google
+//!   does: `{"access_token", "issued_token_type", "token_type", "expires_in"}` or a 400
+//!   with `{"error": "invalid_grant", "error_description": ...}`.
+//! - `POST /v1/projects/-/serviceAccounts/<email>:generateAccessToken`: impersonation, with
+//!   the STS token as bearer; `{"accessToken", "expireTime"}` or a Google API error such as
+//!   `{"error": {"code": 403, "message": ..., "status": "PERMISSION_DENIED"}}`.
+//! - `POST /v1/introspect`: token introspection (gcloud asks it for the account name).
+//!
+//! ```
+//! use fly_oidc_testkit::FakeFlyApi;
+//! use fly_oidc_testkit::google::FakeGoogle;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+//! let fly = FakeFlyApi::builder().org("acme").start().await?;
+//! let google = FakeGoogle::builder(&fly)
+//!     .service_account("reader@proj.iam.gserviceaccount.com")
+//!     .start()
+//!     .await?;
+//! // Point the code under test at google.sts_url() and google.iam_url(), and
+//! // mint Fly tokens for google.token_audience().
+//! assert_eq!(google.sts_url(), format!("{}/v1/token", google.url()));
+//! # Ok(()) }
+//! ```
+//!
+//! Like [`FakeFlyApi`](crate::FakeFlyApi), it runs on its own thread and runtime and stops
+//! when dropped.
+
+use crate::fly_api::{FakeFlyApi, TestBody, respond};
+use crate::jwt::random_hex;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{Map, Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+
+const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
+
+/// The default provider: `projects/123456789012/locations/global/workloadIdentityPools/fly-pool/providers/<org>`.
+pub fn default_provider(org: &str) -> String {
+    format!("projects/123456789012/locations/global/workloadIdentityPools/fly-pool/providers/{org}")
+}
+
+/// A way for the next request to an endpoint to fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GoogleFault {
+    /// Answer with this status and body (for example `503` and a Google error body).
+    Status(u16, String),
+    /// Wait this long, then answer normally.
+    Delay(Duration),
+    /// Answer 200 with a body that is not JSON.
+    Malformed,
+}
+
+/// Which API a request went to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /v1/token`.
+    Sts,
+    /// `POST /v1/projects/-/serviceAccounts/<email>:generateAccessToken`.
+    GenerateAccessToken,
+    /// `POST /v1/introspect`.
+    Introspect,
+    /// Anything else (answered 404).
+    Other,
+}
+
+/// A request the fake received. Holds tokens: for tests only.
+#[derive(Clone, Debug)]
+pub struct GoogleRequest {
+    /// Which API.
+    pub endpoint: Endpoint,
+    /// The request path.
+    pub path: String,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
+    /// Form fields (STS, introspection) in order.
+    pub form: Vec<(String, String)>,
+    /// The JSON body (IAM).
+    pub json: Option<Value>,
+    /// The status answered.
+    pub status: u16,
+    /// The OAuth `error` or API `status` answered, if any.
+    pub error: Option<String>,
+}
+
+impl GoogleRequest {
+    /// The first form field called `name`.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An access token the fake issued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedToken {
+    /// The token.
+    pub token: String,
+    /// `None` for a federated (STS) token, else the impersonated service account.
+    pub service_account: Option<String>,
+    /// The Fly token's `sub`.
+    pub subject: String,
+    /// The scopes granted.
+    pub scopes: Vec<String>,
+    /// When it expires.
+    pub expires_at: SystemTime,
+}
+
+type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+type Condition = Arc<dyn Fn(&Map<String, Value>) -> bool + Send + Sync>;
+
+/// Configures a [`FakeGoogle`].
+#[derive(Clone)]
+pub struct FakeGoogleBuilder {
+    jwks: Value,
+    issuer: String,
+    provider: String,
+    allowed_audiences: Option<Vec<String>>,
+    condition: Option<Condition>,
+    service_accounts: Vec<String>,
+    sts_lifetime: Duration,
+    clock: Option<Clock>,
+}
+
+impl fmt::Debug for FakeGoogleBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeGoogleBuilder")
+            .field("issuer", &self.issuer)
+            .field("provider", &self.provider)
+            .field("allowed_audiences", &self.allowed_audiences)
+            .field("service_accounts", &self.service_accounts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeGoogleBuilder {
+    /// A fake trusting `issuer` with keys `jwks`, for the default provider of org `org`.
+    pub fn new(jwks: Value, issuer: impl Into<String>) -> Self {
+        let issuer = issuer.into();
+        let org = issuer.rsplit('/').next().unwrap_or("acme").to_owned();
+        Self {
+            jwks,
+            issuer,
+            provider: default_provider(&org),
+            allowed_audiences: None,
+            condition: None,
+            service_accounts: Vec::new(),
+            sts_lifetime: Duration::from_secs(3600),
+            clock: None,
+        }
+    }
+
+    /// The provider name (default [`default_provider`] of the issuer's org).
+    pub fn provider(mut self, provider: impl Into<String>) -> Self {
+        self.provider = provider.into();
+        self
+    }
+
+    /// The issuer the provider trusts (default: the Fly API's).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = issuer.into();
+        self
+    }
+
+    /// The provider's allowed audiences (default, as Google: `https://iam.googleapis.com/<provider>`
+    /// and `//iam.googleapis.com/<provider>`).
+    pub fn allowed_audiences<I, S>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_audiences = Some(audiences.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The attribute condition: a predicate on the token's claims (default: accept all).
+    pub fn attribute_condition(
+        mut self,
+        condition: impl Fn(&Map<String, Value>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.condition = Some(Arc::new(condition));
+        self
+    }
+
+    /// Allow the pool's principals to impersonate this service account (repeatable).
+    pub fn service_account(mut self, email: impl Into<String>) -> Self {
+        self.service_accounts.push(email.into());
+        self
+    }
+
+    /// The lifetime of STS tokens (default 1 hour; `expires_in` is one second less, as Google's).
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.sts_lifetime = lifetime;
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Start serving (from async code).
+    pub async fn start(self) -> std::io::Result<FakeGoogle> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.spawn(tx)?;
+        rx.await
+            .map_err(|_| std::io::Error::other("the fake Google thread died"))?
+    }
+
+    /// Start serving (from synchronous code).
+    pub fn start_blocking(self) -> std::io::Result<FakeGoogle> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.spawn(tx)?;
+        rx.blocking_recv()
+            .map_err(|_| std::io::Error::other("the fake Google thread died"))?
+    }
+
+    fn spawn(
+        self,
+        ready: tokio::sync::oneshot::Sender<std::io::Result<FakeGoogle>>,
+    ) -> std::io::Result<()> {
+        std::thread::Builder::new()
+            .name("fake-google".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let (shutdown_tx, mut shutdown_rx) = tokio::sync::watch::channel(false);
+                    let tcp = match TcpListener::bind("127.0.0.1:0").await {
+                        Ok(tcp) => tcp,
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                            return;
+                        }
+                    };
+                    let addr = match tcp.local_addr() {
+                        Ok(addr) => addr,
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                            return;
+                        }
+                    };
+                    let state = Arc::new(State {
+                        config: self,
+                        sts_faults: Mutex::new(VecDeque::new()),
+                        iam_faults: Mutex::new(VecDeque::new()),
+                        requests: Mutex::new(Vec::new()),
+                        tokens: Mutex::new(HashMap::new()),
+                        issued: Mutex::new(Vec::new()),
+                        sts_count: AtomicUsize::new(0),
+                        iam_count: AtomicUsize::new(0),
+                    });
+                    let google = FakeGoogle {
+                        state: state.clone(),
+                        addr,
+                        shutdown: Arc::new(shutdown_tx),
+                    };
+                    if ready.send(Ok(google)).is_err() {
+                        return;
+                    }
+                    loop {
+                        tokio::select! {
+                            _ = shutdown_rx.changed() => break,
+                            Ok((stream, _)) = tcp.accept() => {
+                                let state = state.clone();
+                                tokio::spawn(async move {
+                                    let service = service_fn(move |req| {
+                                        let state = state.clone();
+                                        async move {
+                                            Ok::<_, std::convert::Infallible>(handle(req, &state).await)
+                                        }
+                                    });
+                                    let _ = http1::Builder::new()
+                                        .serve_connection(TokioIo::new(stream), service)
+                                        .await;
+                                });
+                            }
+                        }
+                    }
+                });
+            })?;
+        Ok(())
+    }
+}
+
+struct State {
+    config: FakeGoogleBuilder,
+    sts_faults: Mutex<VecDeque<GoogleFault>>,
+    iam_faults: Mutex<VecDeque<GoogleFault>>,
+    requests: Mutex<Vec<GoogleRequest>>,
+    tokens: Mutex<HashMap<String, IssuedToken>>,
+    issued: Mutex<Vec<String>>,
+    sts_count: AtomicUsize,
+    iam_count: AtomicUsize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl State {
+    fn now(&self) -> SystemTime {
+        match &self.config.clock {
+            Some(clock) => clock(),
+            #[allow(clippy::disallowed_methods)] // the fake's default clock, like Google's
+            None => SystemTime::now(),
+        }
+    }
+
+    fn allowed_audiences(&self) -> Vec<String> {
+        self.config.allowed_audiences.clone().unwrap_or_else(|| {
+            vec![
+                format!("https://iam.googleapis.com/{}", self.config.provider),
+                format!("//iam.googleapis.com/{}", self.config.provider),
+            ]
+        })
+    }
+
+    fn issue(&self, prefix: &str, token: IssuedToken) -> String {
+        let value = format!("ya29.{prefix}-{}", random_hex(24));
+        let token = IssuedToken {
+            token: value.clone(),
+            ..token
+        };
+        lock(&self.tokens).insert(value.clone(), token);
+        lock(&self.issued).push(value.clone());
+        value
+    }
+}
+
+/// A running fake Google STS + IAM Credentials API. See the [module docs](self).
+#[derive(Clone)]
+pub struct FakeGoogle {
+    state: Arc<State>,
+    addr: SocketAddr,
+    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl fmt::Debug for FakeGoogle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeGoogle")
+            .field("url", &self.url())
+            .field("provider", &self.state.config.provider)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for FakeGoogle {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.shutdown) == 1 {
+            let _ = self.shutdown.send(true);
+        }
+    }
+}
+
+impl FakeGoogle {
+    /// A builder trusting `fly`'s issuer and keys.
+    pub fn builder(fly: &FakeFlyApi) -> FakeGoogleBuilder {
+        FakeGoogleBuilder::new(fly.jwks(), fly.issuer())
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT` (the IAM Credentials base URL too).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The STS token endpoint, `<url>/v1/token`.
+    pub fn sts_url(&self) -> String {
+        format!("{}/v1/token", self.url())
+    }
+
+    /// The IAM Credentials base URL (same as [`url`](Self::url)).
+    pub fn iam_url(&self) -> String {
+        self.url()
+    }
+
+    /// The introspection endpoint, `<url>/v1/introspect`.
+    pub fn introspect_url(&self) -> String {
+        format!("{}/v1/introspect", self.url())
+    }
+
+    /// The impersonation URL of `email`, as in a credential configuration.
+    pub fn impersonation_url(&self, email: &str) -> String {
+        format!(
+            "{}/v1/projects/-/serviceAccounts/{email}:generateAccessToken",
+            self.url()
+        )
+    }
+
+    /// The provider name, `projects/<n>/locations/global/workloadIdentityPools/<pool>/providers/<id>`.
+    pub fn provider(&self) -> &str {
+        &self.state.config.provider
+    }
+
+    /// The STS `audience`: `//iam.googleapis.com/<provider>`.
+    pub fn sts_audience(&self) -> String {
+        format!("//iam.googleapis.com/{}", self.state.config.provider)
+    }
+
+    /// The default Fly token audience: `https://iam.googleapis.com/<provider>`.
+    pub fn token_audience(&self) -> String {
+        format!("https://iam.googleapis.com/{}", self.state.config.provider)
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<GoogleRequest> {
+        lock(&self.state.requests).clone()
+    }
+
+    /// How many STS exchanges were requested (whatever the answer).
+    pub fn sts_requests(&self) -> usize {
+        self.state.sts_count.load(Ordering::SeqCst)
+    }
+
+    /// How many `generateAccessToken` calls were received (whatever the answer).
+    pub fn iam_requests(&self) -> usize {
+        self.state.iam_count.load(Ordering::SeqCst)
+    }
+
+    /// Every access token issued (STS and impersonated), for leak scans.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.state.issued).clone()
+    }
+
+    /// What the fake knows about an access token it issued.
+    pub fn token_info(&self, token: &str) -> Option<IssuedToken> {
+        lock(&self.state.tokens).get(token).cloned()
+    }
+
+    /// Make the next `n` STS requests fail with `fault`.
+    pub fn fail_next_sts(&self, n: usize, fault: GoogleFault) {
+        lock(&self.state.sts_faults).extend(std::iter::repeat_n(fault, n));
+    }
+
+    /// Make the next `n` `generateAccessToken` requests fail with `fault`.
+    pub fn fail_next_iam(&self, n: usize, fault: GoogleFault) {
+        lock(&self.state.iam_faults).extend(std::iter::repeat_n(fault, n));
+    }
+}
+
+/// A Google-style 503 body of the IAM API (also what the STS front end sends).
+pub fn unavailable_body() -> String {
+    json!({"error": {"code": 503, "message": "The service is currently unavailable.", "status": "UNAVAILABLE"}})
+        .to_string()
+}
+
+fn oauth_error(code: &str, description: &str) -> (u16, String, Option<String>) {
+    (
+        400,
+        json!({ "error": code, "error_description": description }).to_string(),
+        Some(code.to_owned()),
+    )
+}
+
+fn api_error(code: u16, status: &str, message: &str) -> (u16, String, Option<String>) {
+    let mut error = json!({ "code": code, "message": message, "status": status });
+    if status == "PERMISSION_DENIED" {
+        error["details"] = json!([{
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "IAM_PERMISSION_DENIED",
+            "domain": "iam.googleapis.com",
+            "metadata": { "permission": "iam.serviceAccounts.getAccessToken" }
+        }]);
+    }
+    (
+        code,
+        json!({ "error": error }).to_string(),
+        Some(status.to_owned()),
+    )
+}
+
+async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
+    let path = req.uri().path().to_owned();
+    let method = req.method().as_str().to_owned();
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let authorization = header("authorization");
+    let content_type = header("content-type");
+    let endpoint = if path == "/v1/token" {
+        Endpoint::Sts
+    } else if path == "/v1/introspect" {
+        Endpoint::Introspect
+    } else if path.starts_with("/v1/projects/-/serviceAccounts/")
+        && path.ends_with(":generateAccessToken")
+    {
+        Endpoint::GenerateAccessToken
+    } else {
+        Endpoint::Other
+    };
+    let body: Bytes = match req.into_body().collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    let is_form = content_type
+        .as_deref()
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let is_json = content_type
+        .as_deref()
+        .is_some_and(|c| c.starts_with("application/json"));
+    let form: Vec<(String, String)> = if is_form {
+        form_urlencoded::parse(&body).into_owned().collect()
+    } else if is_json && endpoint == Endpoint::Sts {
+        // Google's STS accepts JSON bodies too.
+        serde_json::from_slice::<Map<String, Value>>(&body)
+            .map(|m| {
+                m.into_iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let json: Option<Value> = if is_json {
+        serde_json::from_slice(&body).ok()
+    } else {
+        None
+    };
+    let mut record = GoogleRequest {
+        endpoint,
+        path: path.clone(),
+        authorization,
+        content_type,
+        form,
+        json,
+        status: 0,
+        error: None,
+    };
+    let fault = match endpoint {
+        Endpoint::Sts => {
+            state.sts_count.fetch_add(1, Ordering::SeqCst);
+            lock(&state.sts_faults).pop_front()
+        }
+        Endpoint::GenerateAccessToken => {
+            state.iam_count.fetch_add(1, Ordering::SeqCst);
+            lock(&state.iam_faults).pop_front()
+        }
+        _ => None,
+    };
+    let (status, body, error) = match fault {
+        Some(GoogleFault::Status(status, body)) => (status, body, Some(format!("fault {status}"))),
+        Some(GoogleFault::Malformed) => (
+            200,
+            "{\"access_token\": <html>oops".to_owned(),
+            Some("fault malformed".to_owned()),
+        ),
+        other => {
+            if let Some(GoogleFault::Delay(delay)) = other {
+                tokio::time::sleep(delay).await;
+            }
+            if method != "POST" && endpoint != Endpoint::Other {
+                api_error(405, "METHOD_NOT_ALLOWED", "Method not allowed.")
+            } else {
+                match endpoint {
+                    Endpoint::Sts => sts(&record, state),
+                    Endpoint::GenerateAccessToken => generate(&record, state),
+                    Endpoint::Introspect => introspect(&record, state),
+                    Endpoint::Other => api_error(
+                        404,
+                        "NOT_FOUND",
+                        &format!("The requested URL {path} was not found on this server."),
+                    ),
+                }
+            }
+        }
+    };
+    record.status = status;
+    record.error = error;
+    lock(&state.requests).push(record);
+    respond(status, "application/json; charset=utf-8", body)
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
+fn sts(req: &GoogleRequest, state: &State) -> (u16, String, Option<String>) {
+    let cfg = &state.config;
+    if !req.content_type.as_deref().is_some_and(|c| {
+        c.starts_with("application/x-www-form-urlencoded") || c.starts_with("application/json")
+    }) {
+        return oauth_error(
+            "invalid_request",
+            "The request must be application/x-www-form-urlencoded or application/json.",
+        );
+    }
+    match req.field("grant_type") {
+        Some(GRANT_TYPE) => {}
+        Some(_) => {
+            return oauth_error(
+                "unsupported_grant_type",
+                "Invalid value for \"grant_type\".",
+            );
+        }
+        None => {
+            return oauth_error(
+                "invalid_request",
+                "Missing required parameter: \"grant_type\".",
+            );
+        }
+    }
+    if req.field("requested_token_type") != Some(ACCESS_TOKEN_TYPE) {
+        return oauth_error(
+            "invalid_request",
+            "Invalid value for \"requested_token_type\". Expected \"urn:ietf:params:oauth:token-type:access_token\".",
+        );
+    }
+    if !matches!(
+        req.field("subject_token_type"),
+        Some(JWT_TYPE | ID_TOKEN_TYPE)
+    ) {
+        return oauth_error(
+            "invalid_request",
+            "Invalid value for \"subject_token_type\". Expected \"urn:ietf:params:oauth:token-type:jwt\" or \"urn:ietf:params:oauth:token-type:id_token\".",
+        );
+    }
+    let audience = req.field("audience").unwrap_or_default();
+    let shape_ok = audience
+        .strip_prefix("//iam.googleapis.com/projects/")
+        .is_some_and(|rest| {
+            rest.contains("/locations/global/workloadIdentityPools/")
+                && rest.contains("/providers/")
+        });
+    if !shape_ok {
+        return oauth_error(
+            "invalid_request",
+            "Invalid value for \"audience\". This value should be the full resource name of the Identity Provider. See https://cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token for the list of possible formats.",
+        );
+    }
+    if audience != format!("//iam.googleapis.com/{}", cfg.provider) {
+        return oauth_error(
+            "invalid_target",
+            "The target service indicated by the \"audience\" parameters is invalid. This might either be because the pool or provider is disabled or deleted or because it doesn't exist.",
+        );
+    }
+    let Some(subject_token) = req.field("subject_token").filter(|t| !t.is_empty()) else {
+        return oauth_error(
+            "invalid_request",
+            "Missing required parameter: \"subject_token\".",
+        );
+    };
+    let claims = match crate::verify_rs256(subject_token, &cfg.jwks) {
+        Ok(claims) => claims,
+        Err(why) => {
+            return oauth_error(
+                "invalid_grant",
+                &format!("Invalid ID Token: unable to verify the ID Token signature ({why})."),
+            );
+        }
+    };
+    let iss = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if iss != cfg.issuer {
+        return oauth_error(
+            "invalid_grant",
+            &format!(
+                "The issuer in ID Token {iss} does not match the expected ones: {}.",
+                cfg.issuer
+            ),
+        );
+    }
+    let auds: Vec<String> = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let allowed = state.allowed_audiences();
+    if !auds.iter().any(|a| allowed.contains(a)) {
+        return oauth_error(
+            "invalid_grant",
+            &format!(
+                "The audience in ID Token [{}] does not match the expected audience {}.",
+                auds.join(", "),
+                allowed.join(", ")
+            ),
+        );
+    }
+    let now = unix(state.now());
+    let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+    let iat = claims.get("iat").and_then(Value::as_u64).unwrap_or(0);
+    if exp <= now {
+        return oauth_error("invalid_grant", "ID Token has expired.");
+    }
+    if iat > now + 300 {
+        return oauth_error(
+            "invalid_grant",
+            &format!("ID Token issued at {iat} is in the future."),
+        );
+    }
+    if exp.saturating_sub(iat) > 48 * 3600 {
+        return oauth_error(
+            "invalid_grant",
+            "The ID Token's lifetime (exp - iat) must be at most 48 hours.",
+        );
+    }
+    if let Some(condition) = &cfg.condition
+        && !condition(&claims)
+    {
+        return (
+            400,
+            json!({"error": "unauthorized_client", "error_description": "The given credential is rejected by the attribute condition."}).to_string(),
+            Some("unauthorized_client".into()),
+        );
+    }
+    let scopes: Vec<String> = req
+        .field("scope")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let lifetime = cfg.sts_lifetime;
+    let token = state.issue(
+        "fake-sts",
+        IssuedToken {
+            token: String::new(),
+            service_account: None,
+            subject: claims
+                .get("sub")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            scopes,
+            expires_at: state.now() + lifetime,
+        },
+    );
+    (
+        200,
+        json!({
+            "access_token": token,
+            "issued_token_type": ACCESS_TOKEN_TYPE,
+            "token_type": "Bearer",
+            "expires_in": lifetime.as_secs().saturating_sub(1),
+        })
+        .to_string(),
+        None,
+    )
+}
+
+fn generate(req: &GoogleRequest, state: &State) -> (u16, String, Option<String>) {
+    let email = req
+        .path
+        .trim_start_matches("/v1/projects/-/serviceAccounts/")
+        .trim_end_matches(":generateAccessToken");
+    let email = percent_decode(email);
+    let bearer = req
+        .authorization
+        .as_deref()
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let now = state.now();
+    let federated = lock(&state.tokens)
+        .get(bearer)
+        .filter(|t| t.service_account.is_none() && t.expires_at > now)
+        .cloned();
+    let Some(federated) = federated else {
+        return api_error(
+            401,
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+        );
+    };
+    let Some(body) = req.json.as_ref().and_then(Value::as_object) else {
+        return api_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.");
+    };
+    let scopes: Vec<String> = body
+        .get("scope")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if scopes.is_empty() {
+        return api_error(400, "INVALID_ARGUMENT", "Scope required.");
+    }
+    let lifetime = match body.get("lifetime") {
+        None | Some(Value::Null) => Duration::from_secs(3600),
+        Some(Value::String(s)) => match s.strip_suffix('s').and_then(|n| n.parse::<f64>().ok()) {
+            Some(secs) if secs > 0.0 => Duration::from_secs_f64(secs),
+            _ => {
+                return api_error(
+                    400,
+                    "INVALID_ARGUMENT",
+                    &format!(
+                        "Invalid value at 'lifetime' (type.googleapis.com/google.protobuf.Duration), Field 'lifetime', Illegal duration format; duration must end with 's': {s:?}"
+                    ),
+                );
+            }
+        },
+        Some(_) => return api_error(400, "INVALID_ARGUMENT", "Invalid value at 'lifetime'."),
+    };
+    if lifetime > Duration::from_secs(3600) {
+        return api_error(
+            400,
+            "INVALID_ARGUMENT",
+            "The lifetime requested exceeds the maximum of 3600s allowed by the org policy constraints/iam.allowServiceAccountCredentialLifetimeExtension.",
+        );
+    }
+    if !state.config.service_accounts.contains(&email) {
+        return api_error(
+            403,
+            "PERMISSION_DENIED",
+            "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).",
+        );
+    }
+    let expires_at = now + lifetime;
+    let token = state.issue(
+        "fake-sa",
+        IssuedToken {
+            token: String::new(),
+            service_account: Some(email.clone()),
+            subject: federated.subject,
+            scopes,
+            expires_at,
+        },
+    );
+    (
+        200,
+        json!({ "accessToken": token, "expireTime": format_rfc3339(expires_at) }).to_string(),
+        None,
+    )
+}
+
+fn introspect(req: &GoogleRequest, state: &State) -> (u16, String, Option<String>) {
+    let Some(token) = req.field("token") else {
+        return oauth_error("invalid_request", "Missing required parameter: \"token\".");
+    };
+    let now = state.now();
+    let info = lock(&state.tokens).get(token).cloned();
+    let body = match info.filter(|t| t.expires_at > now) {
+        Some(info) => {
+            let provider = &state.config.provider;
+            let pool = provider
+                .split("/providers/")
+                .next()
+                .unwrap_or(provider.as_str());
+            let username = match &info.service_account {
+                Some(sa) => sa.clone(),
+                None => format!(
+                    "principal://iam.googleapis.com/{pool}/subject/{}",
+                    info.subject
+                ),
+            };
+            json!({
+                "active": true,
+                "scope": info.scopes.join(" "),
+                "client_id": "fake-client",
+                "username": username,
+                "sub": info.subject,
+                "token_type": "Bearer",
+                "exp": unix(info.expires_at),
+                "iat": unix(now),
+            })
+        }
+        None => json!({ "active": false }),
+    };
+    (200, body.to_string(), None)
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// RFC 3339 UTC with whole seconds, as Google writes `expireTime`.
+fn format_rfc3339(time: SystemTime) -> String {
+    let secs = unix(time) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_decodes() {
+        assert_eq!(
+            format_rfc3339(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            "2023-11-14T22:13:20Z"
+        );
+        assert_eq!(
+            percent_decode("sa%40p.iam.gserviceaccount.com"),
+            "sa@p.iam.gserviceaccount.com"
+        );
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("%é%"), "%é%");
+    }
+}
