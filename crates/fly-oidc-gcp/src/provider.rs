@@ -467,10 +467,7 @@ impl GcpTokenProvider {
             .sts_exchange(&i.sts_url, fly_token.expose_jwt(), &sts_scopes, &ctx)
             .await?;
         let token = match &i.service_account {
-            None => AccessToken::new(
-                federated.access_token,
-                started + federated.expires_in,
-            ),
+            None => AccessToken::new(federated.access_token, started + federated.expires_in),
             Some(sa) => {
                 let imp = http
                     .generate_access_token(

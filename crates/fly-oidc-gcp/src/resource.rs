@@ -190,7 +190,10 @@ mod tests {
         ] {
             let err = WorkloadIdentityProvider::parse(bad).unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::InvalidConfiguration, "{bad}");
-            assert!(err.to_string().contains("projects/<project-number>"), "{err}");
+            assert!(
+                err.to_string().contains("projects/<project-number>"),
+                "{err}"
+            );
         }
         let err = WorkloadIdentityProvider::parse(
             "projects/my-project/locations/global/workloadIdentityPools/p/providers/x",

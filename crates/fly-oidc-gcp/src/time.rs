@@ -114,7 +114,13 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_garbage() {
-        for secs in [0u64, 951_782_400, 1_700_000_000, 4_102_444_800, 1_709_164_800] {
+        for secs in [
+            0u64,
+            951_782_400,
+            1_700_000_000,
+            4_102_444_800,
+            1_709_164_800,
+        ] {
             let t = UNIX_EPOCH + Duration::from_secs(secs);
             assert_eq!(parse_rfc3339(&format_rfc3339(t)), Some(t), "{secs}");
         }
