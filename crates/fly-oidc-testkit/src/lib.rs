@@ -29,6 +29,7 @@
 
 pub mod aws_sts;
 pub mod fly_api;
+pub mod google;
 mod jwt;
 
 pub use fly_api::{FakeFlyApi, FakeFlyApiBuilder, Fault, RecordedRequest};

@@ -1,0 +1,618 @@
+//! The Rust GCP provider against the fake Fly API and the fake Google STS + IAM Credentials.
+
+use fly_oidc::cache::CacheConfig;
+use fly_oidc::time::{ManualTimeSource, SharedTimeSource, SystemTimeSource, TimeSource};
+use fly_oidc::{Env, FlyOidcClient, RetryConfig};
+use fly_oidc_gcp::{ErrorKind, GcpTokenProvider};
+use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_testkit::google::{Endpoint, FakeGoogle, GoogleFault, unavailable_body};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const SA: &str = "reader@my-project.iam.gserviceaccount.com";
+const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
+
+struct Fakes {
+    fly: FakeFlyApi,
+    google: FakeGoogle,
+}
+
+async fn fakes(
+    edit: impl FnOnce(
+        fly_oidc_testkit::google::FakeGoogleBuilder,
+    ) -> fly_oidc_testkit::google::FakeGoogleBuilder,
+) -> Fakes {
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("my-app")
+        .start()
+        .await
+        .unwrap();
+    let google = edit(FakeGoogle::builder(&fly).service_account(SA))
+        .start()
+        .await
+        .unwrap();
+    Fakes { fly, google }
+}
+
+fn fast_retry() -> RetryConfig {
+    RetryConfig::default()
+        .with_initial_backoff(Duration::from_millis(5))
+        .with_max_backoff(Duration::from_millis(20))
+}
+
+impl Fakes {
+    fn env(&self) -> Env {
+        Env::from_map(
+            [("FLY_OIDC_SOCKET", self.fly.socket_path().to_str().unwrap())]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
+
+    fn builder(&self) -> fly_oidc_gcp::Builder {
+        GcpTokenProvider::builder()
+            .env(self.env())
+            .provider(self.google.provider())
+            .sts_url(self.google.sts_url())
+            .iam_url(self.google.iam_url())
+            .retry(fast_retry())
+    }
+
+    /// Every secret either fake handed out.
+    fn secrets(&self) -> Vec<String> {
+        let mut all = self.fly.issued_tokens();
+        all.extend(self.google.issued_tokens());
+        all
+    }
+
+    fn assert_no_secrets(&self, text: &str) {
+        for secret in self.secrets() {
+            assert!(!text.contains(&secret), "a secret leaked into: {text}");
+        }
+        assert!(
+            !text.contains("eyJ"),
+            "something JWT-like leaked into: {text}"
+        );
+    }
+}
+
+fn now() -> SystemTime {
+    SystemTimeSource.now()
+}
+
+fn secs_between(a: SystemTime, b: SystemTime) -> i64 {
+    let a = a.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let b = b.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    b - a
+}
+
+#[tokio::test]
+async fn exchanges_a_fly_token_for_a_federated_access_token() {
+    let f = fakes(|g| g).await;
+    let provider = f.builder().build().unwrap();
+    assert_eq!(provider.service_account(), None);
+    let before = now();
+    let token = provider.access_token().await.unwrap();
+
+    let info = f
+        .google
+        .token_info(token.expose_secret())
+        .expect("issued by the fake STS");
+    assert_eq!(info.service_account, None);
+    assert_eq!(info.subject, "acme:my-app:quiet-sun-4242");
+    assert_eq!(info.scopes, vec![CLOUD_PLATFORM.to_owned()]);
+    let lifetime = secs_between(before, token.expires_at());
+    assert!((3590..=3600).contains(&lifetime), "expires in {lifetime}s");
+
+    // The Fly token was minted for the provider's default audience.
+    let fly_requests = f.fly.requests();
+    assert_eq!(fly_requests.len(), 1);
+    assert_eq!(
+        fly_requests[0].audience.as_deref(),
+        Some(f.google.token_audience().as_str())
+    );
+
+    // The STS request is shaped as Google wants it.
+    let requests = f.google.requests();
+    assert_eq!(requests.len(), 1);
+    let sts = &requests[0];
+    assert_eq!(sts.endpoint, Endpoint::Sts);
+    assert_eq!(sts.status, 200);
+    assert_eq!(
+        sts.authorization, None,
+        "the STS exchange is unauthenticated"
+    );
+    assert_eq!(
+        sts.content_type.as_deref(),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(
+        sts.field("grant_type"),
+        Some("urn:ietf:params:oauth:grant-type:token-exchange")
+    );
+    assert_eq!(
+        sts.field("audience"),
+        Some(f.google.sts_audience().as_str())
+    );
+    assert_eq!(
+        sts.field("requested_token_type"),
+        Some("urn:ietf:params:oauth:token-type:access_token")
+    );
+    assert_eq!(
+        sts.field("subject_token_type"),
+        Some("urn:ietf:params:oauth:token-type:jwt")
+    );
+    assert_eq!(sts.field("scope"), Some(CLOUD_PLATFORM));
+    assert_eq!(
+        sts.field("subject_token"),
+        Some(f.fly.issued_tokens()[0].as_str())
+    );
+
+    // Served from the cache afterwards.
+    let again = provider.access_token().await.unwrap();
+    assert_eq!(again, token);
+    assert_eq!(f.google.sts_requests(), 1);
+    assert_eq!(f.fly.token_requests(), 1);
+}
+
+#[tokio::test]
+async fn impersonates_a_service_account_with_scopes_and_lifetime() {
+    let f = fakes(|g| g).await;
+    let scope = "https://www.googleapis.com/auth/devstorage.read_only";
+    let provider = f
+        .builder()
+        .service_account(SA)
+        .scope(scope)
+        .lifetime(Duration::from_secs(1800))
+        .build()
+        .unwrap();
+    let before = now();
+    let token = provider.access_token().await.unwrap();
+    let info = f
+        .google
+        .token_info(token.expose_secret())
+        .expect("issued by the fake IAM");
+    assert_eq!(info.service_account.as_deref(), Some(SA));
+    assert_eq!(info.scopes, vec![scope.to_owned()]);
+    let lifetime = secs_between(before, token.expires_at());
+    assert!((1790..=1800).contains(&lifetime), "expires in {lifetime}s");
+
+    let requests = f.google.requests();
+    assert_eq!(requests.len(), 2);
+    // The federated token only needs cloud-platform, to call IAM Credentials.
+    assert_eq!(requests[0].field("scope"), Some(CLOUD_PLATFORM));
+    let federated = f
+        .google
+        .issued_tokens()
+        .into_iter()
+        .find(|t| f.google.token_info(t).unwrap().service_account.is_none())
+        .unwrap();
+    let iam = &requests[1];
+    assert_eq!(iam.endpoint, Endpoint::GenerateAccessToken);
+    assert_eq!(
+        iam.path,
+        format!("/v1/projects/-/serviceAccounts/{SA}:generateAccessToken")
+    );
+    assert_eq!(
+        iam.authorization.as_deref(),
+        Some(format!("Bearer {federated}").as_str())
+    );
+    let body = iam.json.as_ref().unwrap();
+    assert_eq!(body["scope"], serde_json::json!([scope]));
+    assert_eq!(body["lifetime"], "1800s");
+}
+
+#[tokio::test]
+async fn from_env_reads_the_provider_and_the_service_account() {
+    let f = fakes(|g| g).await;
+    let socket = f.fly.socket_path().to_str().unwrap().to_owned();
+    let provider_name = format!("//iam.googleapis.com/{}", f.google.provider());
+    let env = Env::from_slice(&[
+        ("FLY_OIDC_SOCKET", socket.as_str()),
+        ("FLY_OIDC_GCP_PROVIDER", provider_name.as_str()),
+        ("FLY_OIDC_GCP_SERVICE_ACCOUNT", SA),
+    ]);
+    let provider = GcpTokenProvider::builder()
+        .env(env)
+        .sts_url(f.google.sts_url())
+        .iam_url(f.google.iam_url())
+        .build()
+        .unwrap();
+    assert_eq!(provider.provider().name(), f.google.provider());
+    assert_eq!(provider.service_account(), Some(SA));
+    let token = provider.access_token().await.unwrap();
+    assert_eq!(
+        f.google
+            .token_info(token.expose_secret())
+            .unwrap()
+            .service_account
+            .as_deref(),
+        Some(SA)
+    );
+
+    // Builder settings beat the environment.
+    let other = "other@my-project.iam.gserviceaccount.com";
+    let provider = GcpTokenProvider::builder()
+        .env(Env::from_slice(&[
+            ("FLY_OIDC_GCP_PROVIDER", provider_name.as_str()),
+            ("FLY_OIDC_GCP_SERVICE_ACCOUNT", SA),
+        ]))
+        .service_account(other)
+        .build()
+        .unwrap();
+    assert_eq!(provider.service_account(), Some(other));
+
+    let err = GcpTokenProvider::builder()
+        .env(Env::from_slice(&[]))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
+    assert!(err.to_string().contains("FLY_OIDC_GCP_PROVIDER"), "{err}");
+}
+
+#[tokio::test]
+async fn refreshes_ahead_of_expiry_and_shares_one_refresh() {
+    let f = fakes(|g| g).await;
+    let clock = ManualTimeSource::new(now());
+    let provider = f
+        .builder()
+        .time_source(SharedTimeSource::new(clock.clone()))
+        .cache_config(CacheConfig::default().with_jitter(Duration::ZERO))
+        .build()
+        .unwrap();
+    let calls: Vec<_> = (0..16).map(|_| provider.access_token()).collect();
+    let tokens: Vec<_> = futures_join_all(calls)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let first = tokens[0].clone();
+    assert!(
+        tokens.iter().all(|t| *t == first),
+        "every caller gets the same token"
+    );
+    assert_eq!(f.google.sts_requests(), 1, "single flight");
+    assert_eq!(f.fly.token_requests(), 1);
+
+    // 50 minutes later: still fresh.
+    clock.advance(Duration::from_secs(50 * 60));
+    assert_eq!(provider.access_token().await.unwrap(), first);
+    assert_eq!(f.google.sts_requests(), 1);
+    // 56 minutes: inside the 5-minute window: a new token.
+    clock.advance(Duration::from_secs(6 * 60));
+    let second = provider.access_token().await.unwrap();
+    assert_ne!(second, first);
+    assert_eq!(f.google.sts_requests(), 2);
+}
+
+async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
+where
+    F::Output: Send,
+{
+    // A tiny join_all: poll all futures concurrently on this task.
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, fut) in futures.iter_mut().enumerate() {
+            if outputs[i].is_none() {
+                match fut.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => outputs[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(Option::unwrap).collect()
+}
+
+#[tokio::test]
+async fn keeps_serving_a_valid_token_when_refresh_fails_but_never_an_expired_one() {
+    let f = fakes(|g| g).await;
+    let clock = ManualTimeSource::new(now());
+    let provider = f
+        .builder()
+        .retry(RetryConfig::disabled())
+        .time_source(SharedTimeSource::new(clock.clone()))
+        .cache_config(CacheConfig::default().with_jitter(Duration::ZERO))
+        .build()
+        .unwrap();
+    let first = provider.access_token().await.unwrap();
+    clock.advance(Duration::from_secs(57 * 60));
+    f.google
+        .fail_next_sts(1, GoogleFault::Status(503, unavailable_body()));
+    assert_eq!(
+        provider.access_token().await.unwrap(),
+        first,
+        "static stability"
+    );
+    assert_eq!(f.google.sts_requests(), 2);
+    // Past expiry with Google still down: an error, not the expired token.
+    clock.advance(Duration::from_secs(4 * 60));
+    f.google
+        .fail_next_sts(1, GoogleFault::Status(503, unavailable_body()));
+    let err = provider.access_token().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert!(err.is_transient());
+}
+
+#[tokio::test]
+async fn retries_transient_google_failures() {
+    let f = fakes(|g| g).await;
+    f.google
+        .fail_next_sts(1, GoogleFault::Status(503, unavailable_body()));
+    f.google
+        .fail_next_iam(2, GoogleFault::Status(500, unavailable_body()));
+    let provider = f.builder().service_account(SA).build().unwrap();
+    let token = provider.access_token().await.unwrap();
+    assert_eq!(
+        f.google
+            .token_info(token.expose_secret())
+            .unwrap()
+            .service_account
+            .as_deref(),
+        Some(SA)
+    );
+    assert_eq!(f.google.sts_requests(), 2);
+    assert_eq!(f.google.iam_requests(), 3);
+
+    // Still failing after the retries: a transient error with the status.
+    f.google
+        .fail_next_sts(3, GoogleFault::Status(429, unavailable_body()));
+    let err = provider.fetch_access_token().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert_eq!(err.status(), Some(429));
+    assert!(err.is_transient());
+    assert_eq!(f.google.sts_requests(), 5);
+    f.assert_no_secrets(&format!("{err} {err:?}"));
+}
+
+#[tokio::test]
+async fn malformed_answers_and_timeouts_are_reported() {
+    let f = fakes(|g| g).await;
+    let provider = f.builder().build().unwrap();
+    f.google.fail_next_sts(1, GoogleFault::Malformed);
+    let err = provider.fetch_access_token().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidResponse);
+    assert!(!err.is_transient());
+    assert!(err.to_string().contains("not a JSON object"), "{err}");
+    assert_eq!(f.google.sts_requests(), 1, "not retried");
+
+    let provider = f
+        .builder()
+        .timeout(Duration::from_millis(300))
+        .retry(RetryConfig::disabled())
+        .build()
+        .unwrap();
+    f.google
+        .fail_next_sts(1, GoogleFault::Delay(Duration::from_secs(2)));
+    let err = provider.fetch_access_token().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert!(err.is_transient());
+    assert!(err.to_string().contains("timed out"), "{err}");
+}
+
+/// Run a failing exchange and return the error, checking it carries no secret.
+async fn rejected(f: &Fakes, builder: fly_oidc_gcp::Builder) -> fly_oidc_gcp::Error {
+    let err = builder.build().unwrap().access_token().await.unwrap_err();
+    f.assert_no_secrets(&format!("{err} {err:?}"));
+    err
+}
+
+#[tokio::test]
+async fn a_wrong_issuer_names_the_issuer_to_configure() {
+    let f = fakes(|g| g.issuer("https://oidc.fly.io/personal")).await;
+    let err = rejected(&f, f.builder()).await;
+    assert_eq!(err.kind(), ErrorKind::Rejected);
+    assert_eq!(err.google_error(), Some("invalid_grant"));
+    assert_eq!(err.status(), Some(400));
+    assert!(!err.is_transient());
+    let msg = err.to_string();
+    assert!(
+        msg.contains("The issuer in ID Token https://oidc.fly.io/acme does not match"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("its issuer (--issuer-uri) must be https://oidc.fly.io/acme"),
+        "{msg}"
+    );
+    assert!(msg.contains("not the word \"personal\""), "{msg}");
+    assert!(msg.contains(f.google.provider()), "{msg}");
+    assert_eq!(f.google.sts_requests(), 1, "rejections are not retried");
+}
+
+#[tokio::test]
+async fn a_wrong_audience_names_the_allowed_audience() {
+    let f = fakes(|g| g).await;
+    let err = rejected(&f, f.builder().audience("sts.amazonaws.com")).await;
+    assert_eq!(err.google_error(), Some("invalid_grant"));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("The audience in ID Token [sts.amazonaws.com] does not match"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("allowed audiences must include sts.amazonaws.com"),
+        "{msg}"
+    );
+    assert!(msg.contains(&f.google.token_audience()), "{msg}");
+}
+
+#[tokio::test]
+async fn a_failed_attribute_condition_shows_the_claims_it_saw() {
+    let f = fakes(|g| g.attribute_condition(|claims| claims["app_name"] == "billing")).await;
+    let err = rejected(&f, f.builder()).await;
+    assert_eq!(err.kind(), ErrorKind::Rejected);
+    assert_eq!(err.google_error(), Some("unauthorized_client"));
+    let msg = err.to_string();
+    assert!(msg.contains("rejected by the attribute condition"), "{msg}");
+    assert!(msg.contains("app_name=my-app"), "{msg}");
+    assert!(msg.contains("sub=acme:my-app:quiet-sun-4242"), "{msg}");
+}
+
+#[tokio::test]
+async fn an_unknown_provider_says_to_check_its_name() {
+    let f = fakes(|g| g).await;
+    let other = "projects/999/locations/global/workloadIdentityPools/fly-pool/providers/nope";
+    let err = rejected(&f, f.builder().provider(other)).await;
+    assert_eq!(err.google_error(), Some("invalid_target"));
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("the provider {other} must exist and be enabled")),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn signatures_and_expiry_are_checked() {
+    // A provider whose JWKS does not hold the Fly key.
+    let fly = FakeFlyApi::builder().start().await.unwrap();
+    let google = fly_oidc_testkit::google::FakeGoogleBuilder::new(
+        serde_json::json!({"keys": []}),
+        fly.issuer(),
+    )
+    .start()
+    .await
+    .unwrap();
+    let f = Fakes { fly, google };
+    let err = rejected(&f, f.builder()).await;
+    assert_eq!(err.google_error(), Some("invalid_grant"));
+    assert!(err.to_string().contains("signature"), "{err}");
+
+    // An expired Fly token (from a token file).
+    let f = fakes(|g| g).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("oidc_token");
+    let past = now().duration_since(UNIX_EPOCH).unwrap().as_secs() - 60;
+    let jwt = f.fly.mint_with(Some(&f.google.token_audience()), |claims| {
+        claims.insert("exp".into(), past.into());
+        claims.insert("iat".into(), (past - 600).into());
+    });
+    std::fs::write(&file, &jwt).unwrap();
+    let fly = FlyOidcClient::builder()
+        .env(Env::from_slice(&[]))
+        .token_file(&file)
+        .build()
+        .unwrap();
+    let err = rejected(&f, f.builder().fly_client(fly)).await;
+    assert_eq!(err.google_error(), Some("invalid_grant"));
+    assert!(err.to_string().contains("expired"), "{err}");
+}
+
+#[tokio::test]
+async fn impersonation_denied_says_which_role_to_grant() {
+    let f = fakes(|g| g).await;
+    let stranger = "admin@other-project.iam.gserviceaccount.com";
+    let err = rejected(&f, f.builder().service_account(stranger)).await;
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+    assert_eq!(err.google_error(), Some("PERMISSION_DENIED"));
+    assert_eq!(err.status(), Some(403));
+    assert!(!err.is_transient());
+    let msg = err.to_string();
+    assert!(msg.contains("iam.serviceAccounts.getAccessToken"), "{msg}");
+    assert!(msg.contains("roles/iam.workloadIdentityUser"), "{msg}");
+    assert!(msg.contains(stranger), "{msg}");
+    assert!(
+        msg.contains("principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/fly-pool/attribute.app/my-app"),
+        "{msg}"
+    );
+    assert_eq!(f.google.iam_requests(), 1, "not retried");
+
+    // A 401 from IAM: the federated token was not accepted.
+    f.google.fail_next_iam(
+        1,
+        GoogleFault::Status(
+            401,
+            r#"{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}"#.into(),
+        ),
+    );
+    let err = rejected(&f, f.builder().service_account(SA)).await;
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+    assert_eq!(err.google_error(), Some("UNAUTHENTICATED"));
+    assert!(
+        err.to_string().contains("iamcredentials.googleapis.com"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn not_on_fly_is_reported_as_such() {
+    let f = fakes(|g| g).await;
+    let dir = tempfile::tempdir().unwrap();
+    let fly = FlyOidcClient::builder()
+        .env(Env::from_slice(&[]))
+        .default_socket(dir.path().join("no-such-socket"))
+        .build()
+        .unwrap();
+    let err = f
+        .builder()
+        .fly_client(fly)
+        .build()
+        .unwrap()
+        .access_token()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::FlyToken);
+    assert!(err.is_not_on_fly());
+    assert!(err.to_string().contains("FLY_API_HOSTNAME"), "{err}");
+    assert_eq!(f.google.sts_requests(), 0);
+}
+
+#[test]
+fn plain_http_only_to_loopback_unless_allowed() {
+    let provider = "projects/1/locations/global/workloadIdentityPools/p/providers/x";
+    let base = || {
+        GcpTokenProvider::builder()
+            .env(Env::from_slice(&[("FLY_OIDC_TOKEN_FILE", "/nonexistent")]))
+            .provider(provider)
+    };
+    let err = base()
+        .sts_url("http://sts.example.com/v1/token")
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
+    assert!(err.to_string().contains("plain http"), "{err}");
+    let err = base()
+        .iam_url("http://iam.example.com")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("IAM Credentials URL"), "{err}");
+    assert!(
+        base()
+            .sts_url("http://sts.example.com/v1/token")
+            .allow_insecure_http(true)
+            .build()
+            .is_ok()
+    );
+    assert!(
+        base()
+            .sts_url("http://127.0.0.1:9/v1/token")
+            .iam_url("http://[::1]:9")
+            .build()
+            .is_ok()
+    );
+    let err = base().service_account("not an email").build().unwrap_err();
+    assert!(err.to_string().contains("invalid service account"), "{err}");
+    let err = base()
+        .lifetime(Duration::from_secs(86_400))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("lifetime"), "{err}");
+}
+
+#[tokio::test]
+async fn secrets_never_show_in_debug_or_display() {
+    let f = fakes(|g| g).await;
+    let provider = f.builder().service_account(SA).build().unwrap();
+    let token = provider.access_token().await.unwrap();
+    let shown = format!("{token:?} {token} {provider:?}");
+    assert!(shown.contains("** redacted **"), "{shown}");
+    f.assert_no_secrets(&shown);
+}
