@@ -229,28 +229,12 @@ impl Builder {
         };
         let connect_timeout = self.connect_timeout.unwrap_or(Duration::from_secs(1));
         let timeout = self.timeout.unwrap_or(Duration::from_secs(5));
-        let http = match &source {
-            TokenSource::File(_) => None,
-            TokenSource::Socket { path, .. } => Some(
-                http_client_builder(connect_timeout, timeout)
-                    .unix_socket(path.as_path())
-                    .build(),
-            ),
-            TokenSource::Http { .. } => Some(http_client_builder(connect_timeout, timeout).build()),
-        }
-        .transpose()
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidConfiguration,
-                format!("could not set up the HTTP client: {e}"),
-            )
-            .with_source(e)
-        })?;
         Ok(FlyOidcClient {
             inner: Arc::new(Inner {
                 source,
-                http,
+                http: tokio::sync::OnceCell::new(),
                 retry: self.retry.unwrap_or_default(),
+                connect_timeout,
                 timeout,
             }),
         })
@@ -269,6 +253,21 @@ pub fn http_client_builder(connect_timeout: Duration, timeout: Duration) -> reqw
         .connect_timeout(connect_timeout)
         .timeout(timeout)
         .user_agent(concat!("fly-oidc/", env!("CARGO_PKG_VERSION")))
+}
+
+/// A TLS configuration that trusts nothing, for clients that only speak plain HTTP.
+fn no_roots_tls_config() -> Result<rustls::ClientConfig, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidConfiguration,
+                format!("could not set up TLS: {e}"),
+            )
+        })?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth())
 }
 
 /// Whether plain HTTP to `host` is acceptable without an explicit opt-in: loopback, and
@@ -326,7 +325,9 @@ fn normalize_base_url(raw: &str, allow_insecure: bool) -> Result<String, Error> 
 
 struct Inner {
     source: TokenSource,
-    http: Option<reqwest::Client>,
+    /// Built on first use, so a caller that never fetches (a warm cache) never pays for it.
+    http: tokio::sync::OnceCell<reqwest::Client>,
+    connect_timeout: Duration,
     retry: RetryConfig,
     timeout: Duration,
 }
@@ -422,9 +423,11 @@ impl FlyOidcClient {
             } => (format!("{base_url}{TOKEN_PATH}"), Some(api_token)),
             TokenSource::File(_) => unreachable!("handled by fetch_once"),
         };
-        let http = self.inner.http.as_ref().ok_or_else(|| {
-            Error::new(ErrorKind::InvalidConfiguration, "no HTTP client configured")
-        })?;
+        let http = self
+            .inner
+            .http
+            .get_or_try_init(|| async { self.build_http_client() })
+            .await?;
         let body = match audience {
             Some(aud) => serde_json::json!({ "aud": aud }),
             None => serde_json::json!({}),
@@ -470,6 +473,24 @@ impl FlyOidcClient {
         })?;
         tracing::debug!(claims = %token.claims().trust_summary(), "received a Fly OIDC token");
         Ok(token)
+    }
+
+    fn build_http_client(&self) -> Result<reqwest::Client, Error> {
+        let builder = http_client_builder(self.inner.connect_timeout, self.inner.timeout);
+        let builder = match &self.inner.source {
+            // Plain HTTP over the socket: skip loading the system's root certificates.
+            TokenSource::Socket { path, .. } => builder
+                .tls_backend_preconfigured(no_roots_tls_config()?)
+                .unix_socket(path.as_path()),
+            _ => builder,
+        };
+        builder.build().map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidConfiguration,
+                format!("could not set up the HTTP client: {e}"),
+            )
+            .with_source(e)
+        })
     }
 
     fn transport_error(&self, source: &TokenSource, err: reqwest::Error) -> Error {
