@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "==> building fly-oidc"
-cargo build -q -p fly-oidc-cli -p fly-oidc-examples --examples
+cargo build -q -p fly-oidc-cli
+cargo build -q -p fly-oidc-examples --example fake_fly_api
 BIN="$PWD/target/debug/fly-oidc"
 WORK=$(mktemp -d)
 cleanup() { kill "${FAKE_PID:-}" "${MOTO_PID:-}" 2>/dev/null || true; rm -rf "$WORK"; }
