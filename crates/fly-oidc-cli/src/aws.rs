@@ -5,18 +5,15 @@
 mod format;
 
 use crate::common::{CliError, Globals};
-use crate::disk_cache::{self, CacheKey, DiskCache, Entry, Outcome, Policy};
+use crate::disk_cache::{self, CacheKey, DiskCache, Entry, Policy};
 use clap::{Args, Subcommand};
 use fly_oidc::time::SharedTimeSource;
 use fly_oidc::{Env, FlyOidcClient, TokenSource};
+use fly_oidc_aws::{ErrorKind, FlyOidcCredentialsProvider};
 use format::AwsCredentials;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-/// `AWS_ROLE_ARN`: the role to assume (also what Fly's built-in integration reads).
-pub const ENV_ROLE_ARN: &str = "AWS_ROLE_ARN";
-/// `AWS_ROLE_SESSION_NAME`: the role session name.
-pub const ENV_SESSION_NAME: &str = "AWS_ROLE_SESSION_NAME";
 /// `FLY_OIDC_AWS_DURATION_SECONDS`: the session duration.
 pub const ENV_DURATION: &str = "FLY_OIDC_AWS_DURATION_SECONDS";
 /// `FLY_OIDC_AWS_POLICY`: an inline session policy (JSON, or `@file`).
@@ -28,14 +25,10 @@ pub const ENV_MIN_TTL: &str = "FLY_OIDC_AWS_MIN_TTL";
 /// `FLY_OIDC_NO_CACHE`: `1`/`true` disables the disk cache.
 pub const ENV_NO_CACHE: &str = "FLY_OIDC_NO_CACHE";
 
-/// The audience when none is configured.
-pub const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
-/// The session duration when none is configured.
-pub const DEFAULT_DURATION_SECONDS: u32 = 3600;
 /// The default `--min-ttl`: botocore refreshes credentials that have less than 15 minutes
 /// left, so anything shorter would make Python SDKs run us on every call.
 pub const DEFAULT_MIN_TTL: Duration = Duration::from_secs(15 * 60);
-/// Largest accepted `--policy @file`.
+/// Largest accepted `--policy @file` (STS itself accepts 2048 characters).
 const MAX_POLICY_BYTES: u64 = 64 * 1024;
 
 /// AWS subcommands.
@@ -121,31 +114,6 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         })
 }
 
-/// Every setting, resolved from flags then the environment, and validated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
-    /// The role to assume.
-    pub role_arn: String,
-    /// The Fly token audience.
-    pub audience: String,
-    /// The session name; `None` lets the provider derive `fly-<app>-<machine>`.
-    pub session_name: Option<String>,
-    /// Session duration in seconds.
-    pub duration_seconds: u32,
-    /// Inline session policy (JSON text).
-    pub policy: Option<String>,
-    /// Managed session policies.
-    pub policy_arns: Vec<String>,
-    /// STS region, when configured.
-    pub region: Option<String>,
-    /// STS endpoint, when configured.
-    pub sts_endpoint: Option<String>,
-    /// Skip the disk cache.
-    pub no_cache: bool,
-    /// Reuse cached credentials while at least this much remains.
-    pub min_ttl: Duration,
-}
-
 fn truthy(value: Option<String>) -> bool {
     value.is_some_and(|v| {
         matches!(
@@ -155,59 +123,57 @@ fn truthy(value: Option<String>) -> bool {
     })
 }
 
-impl Settings {
-    /// Flags first, then `env`. Errors are usage errors (exit 2).
-    pub fn resolve(args: AwsArgs, env: &Env) -> Result<Self, CliError> {
-        let role_arn = args
-            .role_arn
-            .or_else(|| env.get(ENV_ROLE_ARN))
-            .ok_or_else(|| {
-                CliError::usage(format!(
-                    "no role to assume: pass --role-arn or set {ENV_ROLE_ARN}"
-                ))
-            })?;
-        let role_arn = role_arn.trim().to_owned();
-        if !role_arn.starts_with("arn:") || !role_arn.contains(":role/") {
-            return Err(CliError::usage(format!(
-                "--role-arn {role_arn:?} is not a role ARN (arn:aws:iam::<account>:role/<name>)"
-            )));
+/// The provider, configured from the flags (then the environment, which the provider reads
+/// for the role, audience, session name, region and endpoint), plus the cache settings.
+#[derive(Debug)]
+pub struct Configured {
+    /// Assumes the role once per call (its in-process cache is off: the disk cache is ours).
+    pub provider: FlyOidcCredentialsProvider,
+    /// Skip the disk cache.
+    pub no_cache: bool,
+    /// Reuse cached credentials while at least this much remains.
+    pub min_ttl: Duration,
+}
+
+impl Configured {
+    /// Flags first, then `env`. Invalid settings are usage errors (exit 2).
+    pub fn new(args: AwsArgs, env: &Env, fly: FlyOidcClient) -> Result<Self, CliError> {
+        let mut builder = FlyOidcCredentialsProvider::builder()
+            .env(env.clone())
+            .fly_client(fly)
+            .disable_cache();
+        if let Some(arn) = args.role_arn {
+            builder = builder.role_arn(arn);
         }
-        let audience = args
-            .audience
-            .or_else(|| env.get(fly_oidc::ENV_AUDIENCE))
-            .unwrap_or_else(|| DEFAULT_AUDIENCE.to_owned());
-        let session_name = args.session_name.or_else(|| env.get(ENV_SESSION_NAME));
-        if let Some(name) = &session_name {
-            let valid = (2..=64).contains(&name.len())
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
-            if !valid {
-                return Err(CliError::usage(format!(
-                    "session name {name:?} must be 2 to 64 characters of [A-Za-z0-9_+=,.@-]"
-                )));
-            }
+        if let Some(audience) = args.audience {
+            builder = builder.audience(audience);
         }
-        let duration_seconds = match args.duration_seconds {
-            Some(d) => d,
+        if let Some(name) = args.session_name {
+            builder = builder.session_name(name);
+        }
+        if let Some(region) = args.region {
+            builder = builder.region(region);
+        }
+        if let Some(url) = args.sts_endpoint {
+            builder = builder.endpoint_url(url);
+        }
+        let duration = match args.duration_seconds {
+            Some(secs) => Some(secs),
             None => match env.get(ENV_DURATION) {
-                Some(text) => text.trim().parse().map_err(|_| {
+                Some(text) => Some(text.trim().parse().map_err(|_| {
                     CliError::usage(format!(
-                        "{ENV_DURATION}={text:?} is not a number of seconds"
+                        "{ENV_DURATION}={text:?} is not a whole number of seconds"
                     ))
-                })?,
-                None => DEFAULT_DURATION_SECONDS,
+                })?),
+                None => None,
             },
         };
-        if !(900..=43_200).contains(&duration_seconds) {
-            return Err(CliError::usage(format!(
-                "--duration-seconds {duration_seconds}: STS accepts 900 to 43200"
-            )));
+        if let Some(secs) = duration {
+            builder = builder.duration(Duration::from_secs(u64::from(secs)));
         }
-        let policy = match args.policy.or_else(|| env.get(ENV_POLICY)) {
-            Some(text) => Some(load_policy(&text)?),
-            None => None,
-        };
+        if let Some(text) = args.policy.or_else(|| env.get(ENV_POLICY)) {
+            builder = builder.policy(load_policy(&text)?);
+        }
         let mut policy_arns = args.policy_arns;
         if policy_arns.is_empty()
             && let Some(list) = env.get(ENV_POLICY_ARNS)
@@ -219,27 +185,14 @@ impl Settings {
                 .map(str::to_owned)
                 .collect();
         }
-        if let Some(bad) = policy_arns.iter().find(|a| !a.starts_with("arn:")) {
+        builder = builder.policy_arns(policy_arns);
+        let provider = builder
+            .build()
+            .map_err(|e| CliError::usage(e.to_string()))?;
+        if provider.settings().role_arn().is_none() {
             return Err(CliError::usage(format!(
-                "--policy-arn {bad:?} is not an ARN"
-            )));
-        }
-        if policy_arns.len() > 10 {
-            return Err(CliError::usage("STS accepts at most 10 --policy-arn"));
-        }
-        let region = args
-            .region
-            .or_else(|| env.get("AWS_REGION"))
-            .or_else(|| env.get("AWS_DEFAULT_REGION"));
-        let sts_endpoint = args
-            .sts_endpoint
-            .or_else(|| env.get("AWS_ENDPOINT_URL_STS"))
-            .or_else(|| env.get("AWS_ENDPOINT_URL"));
-        if let Some(url) = &sts_endpoint
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            return Err(CliError::usage(format!(
-                "--sts-endpoint {url:?} must be an http(s) URL"
+                "no role to assume: pass --role-arn or set {} to the ARN of the IAM role that trusts Fly's OIDC provider",
+                fly_oidc_aws::ENV_ROLE_ARN
             )));
         }
         let no_cache = args.no_cache || truthy(env.get(ENV_NO_CACHE));
@@ -252,69 +205,52 @@ impl Settings {
             },
         };
         Ok(Self {
-            role_arn,
-            audience,
-            session_name,
-            duration_seconds,
-            policy,
-            policy_arns,
-            region,
-            sts_endpoint,
+            provider,
             no_cache,
             min_ttl,
         })
     }
 
     /// The reuse threshold actually applied: `min_ttl`, but at most half the session, so
-    /// that short sessions (`--duration-seconds 900`) are still reused at all.
+    /// that short sessions (`--duration-seconds 900`) are reused at all.
     pub fn effective_min_ttl(&self) -> Duration {
-        self.min_ttl
-            .min(Duration::from_secs(u64::from(self.duration_seconds) / 2))
+        self.min_ttl.min(self.provider.settings().duration() / 2)
     }
 
-    /// The cache key: everything that changes the answer, including where the Fly token
-    /// comes from (another socket or API may be another app or org).
-    pub fn cache_key(&self, source: &TokenSource, env: &Env) -> CacheKey {
-        use sha2::Digest;
-        let source_text = match source {
-            // Another API token may be another org; key on its hash, never the token.
-            TokenSource::Http {
-                base_url,
-                api_token,
-            } => {
-                let digest = sha2::Sha256::digest(api_token.expose_secret().as_bytes());
-                let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-                format!("http {base_url} {hex}")
-            }
-            other => format!("{other}"),
-        };
-        let duration = self.duration_seconds.to_string();
-        let policy_arns = self.policy_arns.join("\n");
-        // Without a session name the provider derives one from these (or the token).
-        let (app, machine) = match self.session_name {
-            Some(_) => (None, None),
-            None => (env.get("FLY_APP_NAME"), env.get("FLY_MACHINE_ID")),
-        };
+    /// The disk cache key: every setting that changes the answer (the provider's
+    /// [`cache_key`](fly_oidc_aws::Settings::cache_key)), plus where the Fly token comes
+    /// from (another socket or API may be another app or org).
+    pub fn cache_key(&self) -> CacheKey {
+        let settings = self.provider.settings().cache_key();
+        let source = token_source_key(self.provider.fly_client().source());
         CacheKey::new(
             "aws",
             &[
-                ("role_arn", Some(&self.role_arn)),
-                ("audience", Some(&self.audience)),
-                ("session_name", self.session_name.as_deref()),
-                ("fly_app_name", app.as_deref()),
-                ("fly_machine_id", machine.as_deref()),
-                ("duration_seconds", Some(&duration)),
-                ("policy", self.policy.as_deref()),
-                ("policy_arns", Some(&policy_arns)),
-                ("region", self.region.as_deref()),
-                ("sts_endpoint", self.sts_endpoint.as_deref()),
-                ("token_source", Some(&source_text)),
+                ("settings", Some(&settings)),
+                ("token_source", Some(&source)),
             ],
         )
     }
 }
 
-/// `--policy` text, or the content of `@file`; must be a JSON object.
+/// Names the Fly token source without its secret.
+fn token_source_key(source: &TokenSource) -> String {
+    use sha2::Digest;
+    match source {
+        // Another API token may be another org: key on a hash of it, never the token.
+        TokenSource::Http {
+            base_url,
+            api_token,
+        } => {
+            let digest = sha2::Sha256::digest(api_token.expose_secret().as_bytes());
+            let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            format!("http {base_url} {hex}")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `--policy` text, or the content of `@file`.
 fn load_policy(text: &str) -> Result<String, CliError> {
     let policy = match text.strip_prefix('@') {
         Some(path) => {
@@ -331,13 +267,8 @@ fn load_policy(text: &str) -> Result<String, CliError> {
         }
         None => text.to_owned(),
     };
-    match serde_json::from_str::<serde_json::Value>(&policy) {
-        Ok(serde_json::Value::Object(_)) => Ok(policy),
-        Ok(_) => Err(CliError::usage(
-            "--policy must be a JSON object (an IAM policy document)",
-        )),
-        Err(e) => Err(CliError::usage(format!("--policy is not valid JSON: {e}"))),
-    }
+    // The provider checks that it is a JSON object within STS's limits.
+    Ok(policy)
 }
 
 /// The disk cache, or `None` (with a warning) when it cannot be used safely.
@@ -366,27 +297,23 @@ pub async fn run(globals: &Globals, cmd: AwsCommand) -> Result<(), CliError> {
         }
     };
     let env = globals.env();
-    let settings = Settings::resolve(args, &env)?;
-    let client = globals.fly_client()?;
-    let key = settings.cache_key(client.source(), &env);
-    let cache = if settings.no_cache {
+    let configured = Configured::new(args, &env, globals.fly_client()?)?;
+    let cache = if configured.no_cache {
         None
     } else {
         open_cache(&env)
     };
     let policy = Policy {
-        min_ttl: settings.effective_min_ttl(),
+        min_ttl: configured.effective_min_ttl(),
         lock_timeout: disk_cache::DEFAULT_LOCK_TIMEOUT,
     };
+    let key = configured.cache_key();
     let time = SharedTimeSource::default();
     let (entry, outcome) = disk_cache::get_or_fetch(cache.as_ref(), &key, &policy, &time, || {
-        assume_role(&settings, client, env.clone(), time.clone())
+        assume_role(&configured.provider)
     })
     .await?;
-    tracing::debug!("credentials for {}: {outcome:?}", settings.role_arn);
-    if outcome == Outcome::Hit {
-        tracing::debug!("served from {:?}", key);
-    }
+    tracing::debug!("credentials: {outcome:?} ({key:?})");
     let text = match output {
         Output::CredentialProcess => {
             format::credential_process_json(&entry.value, entry.expires_at) + "\n"
@@ -408,29 +335,54 @@ enum Output {
     EnvJson,
 }
 
-/// One `AssumeRoleWithWebIdentity` with a fresh Fly token (no in-process cache: the disk
-/// cache is ours).
+/// One `AssumeRoleWithWebIdentity` with a fresh Fly token.
 async fn assume_role(
-    _settings: &Settings,
-    _client: FlyOidcClient,
-    _env: Env,
-    _time: SharedTimeSource,
+    provider: &FlyOidcCredentialsProvider,
 ) -> Result<Entry<AwsCredentials>, CliError> {
-    Err(CliError::new(
-        "STS",
-        "the AWS provider is not wired in yet (waiting for fly-oidc-aws)",
-    ))
+    let assumed = provider.assume_role().await.map_err(|err| {
+        let step = match err.kind() {
+            ErrorKind::NotLoaded | ErrorKind::InvalidConfiguration | ErrorKind::FlyToken => {
+                "Fly token"
+            }
+            _ => "STS",
+        };
+        CliError::new(step, err)
+    })?;
+    let creds = &assumed.credentials;
+    let Some(session_token) = creds.session_token() else {
+        return Err(CliError::new(
+            "STS",
+            "STS answered without a session token; check --sts-endpoint",
+        ));
+    };
+    Ok(Entry {
+        value: AwsCredentials {
+            access_key_id: creds.access_key_id().to_owned(),
+            secret_access_key: creds.secret_access_key().to_owned(),
+            session_token: session_token.to_owned(),
+            account_id: assumed.account_id.clone(),
+        },
+        expires_at: assumed.expires_at,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     const ROLE: &str = "arn:aws:iam::123456789012:role/app";
 
-    fn resolve(args: AwsArgs, env: &[(&str, &str)]) -> Result<Settings, CliError> {
-        Settings::resolve(args, &Env::from_slice(env))
+    fn fly(env: &Env) -> FlyOidcClient {
+        FlyOidcClient::builder()
+            .env(env.clone())
+            .default_socket("/nonexistent/fly-oidc-test.sock")
+            .build()
+            .unwrap()
+    }
+
+    fn configure(args: AwsArgs, env: &[(&str, &str)]) -> Result<Configured, CliError> {
+        let env = Env::from_slice(env);
+        Configured::new(args, &env, fly(&env))
     }
 
     fn with_role() -> AwsArgs {
@@ -440,29 +392,24 @@ mod tests {
         }
     }
 
-    fn socket() -> TokenSource {
-        TokenSource::Socket {
-            path: PathBuf::from("/.fly/api"),
-            is_default: true,
-        }
-    }
-
     #[test]
     fn defaults() {
-        let s = resolve(with_role(), &[]).unwrap();
-        assert_eq!(s.role_arn, ROLE);
-        assert_eq!(s.audience, "sts.amazonaws.com");
-        assert_eq!(s.session_name, None);
-        assert_eq!(s.duration_seconds, 3600);
-        assert_eq!(s.min_ttl, Duration::from_secs(900));
-        assert_eq!(s.effective_min_ttl(), Duration::from_secs(900));
-        assert!(!s.no_cache);
-        assert_eq!((s.region, s.sts_endpoint, s.policy), (None, None, None));
+        let c = configure(with_role(), &[]).unwrap();
+        let s = c.provider.settings();
+        assert_eq!(s.role_arn(), Some(ROLE));
+        assert_eq!(s.audience(), "sts.amazonaws.com");
+        assert_eq!(s.session_name(), None);
+        assert_eq!(s.duration(), Duration::from_secs(3600));
+        assert_eq!(s.region(), "us-east-1");
+        assert_eq!((s.endpoint_url(), s.policy()), (None, None));
+        assert_eq!(c.min_ttl, Duration::from_secs(900));
+        assert_eq!(c.effective_min_ttl(), Duration::from_secs(900));
+        assert!(!c.no_cache);
     }
 
     #[test]
     fn environment_fallbacks() {
-        let s = resolve(
+        let c = configure(
             AwsArgs::default(),
             &[
                 ("AWS_ROLE_ARN", ROLE),
@@ -472,7 +419,7 @@ mod tests {
                 ("FLY_OIDC_AWS_POLICY", r#"{"Version":"2012-10-17"}"#),
                 (
                     "FLY_OIDC_AWS_POLICY_ARNS",
-                    "arn:aws:iam::aws:policy/A, arn:aws:iam::aws:policy/B",
+                    "arn:aws:iam::aws:policy/ReadOnlyAccess, arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
                 ),
                 ("AWS_DEFAULT_REGION", "eu-west-1"),
                 ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
@@ -481,17 +428,18 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(s.audience, "custom");
-        assert_eq!(s.session_name.as_deref(), Some("sess"));
-        assert_eq!(s.duration_seconds, 1800);
-        assert!(s.policy.is_some());
-        assert_eq!(s.policy_arns.len(), 2);
-        assert_eq!(s.region.as_deref(), Some("eu-west-1"));
-        assert_eq!(s.sts_endpoint.as_deref(), Some("http://127.0.0.1:5000"));
-        assert!(s.no_cache);
-        assert_eq!(s.min_ttl, Duration::from_secs(1200));
+        let s = c.provider.settings();
+        assert_eq!(s.audience(), "custom");
+        assert_eq!(s.session_name(), Some("sess"));
+        assert_eq!(s.duration(), Duration::from_secs(1800));
+        assert_eq!(s.policy(), Some(r#"{"Version":"2012-10-17"}"#));
+        assert_eq!(s.policy_arns().len(), 2);
+        assert_eq!(s.region(), "eu-west-1");
+        assert_eq!(s.endpoint_url(), Some("http://127.0.0.1:5000"));
+        assert!(c.no_cache);
+        assert_eq!(c.min_ttl, Duration::from_secs(1200));
         // At most half of a 1800 s session.
-        assert_eq!(s.effective_min_ttl(), Duration::from_secs(900));
+        assert_eq!(c.effective_min_ttl(), Duration::from_secs(900));
     }
 
     #[test]
@@ -499,50 +447,50 @@ mod tests {
         let args = AwsArgs {
             role_arn: Some(ROLE.into()),
             audience: Some("flag-aud".into()),
+            session_name: Some("flag-session".into()),
             region: Some("ap-south-1".into()),
-            sts_endpoint: Some("https://sts.example".into()),
+            sts_endpoint: Some("https://sts.example.com".into()),
             duration_seconds: Some(900),
-            policy_arns: vec!["arn:aws:iam::aws:policy/C".into()],
+            policy_arns: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
             min_ttl: Some(Duration::from_secs(60)),
             ..AwsArgs::default()
         };
-        let s = resolve(
+        let c = configure(
             args,
             &[
-                ("AWS_ROLE_ARN", "arn:aws:iam::1:role/other"),
+                ("AWS_ROLE_ARN", "arn:aws:iam::111111111111:role/other"),
                 ("FLY_OIDC_AUDIENCE", "env-aud"),
+                ("AWS_ROLE_SESSION_NAME", "env-session"),
                 ("AWS_REGION", "us-west-2"),
-                ("AWS_ENDPOINT_URL_STS", "http://x"),
-                ("FLY_OIDC_AWS_POLICY_ARNS", "arn:aws:iam::aws:policy/A"),
+                ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1"),
+                (
+                    "FLY_OIDC_AWS_POLICY_ARNS",
+                    "arn:aws:iam::aws:policy/AdministratorAccess",
+                ),
                 ("FLY_OIDC_AWS_DURATION_SECONDS", "7200"),
                 ("FLY_OIDC_AWS_MIN_TTL", "20m"),
             ],
         )
         .unwrap();
-        assert_eq!(s.role_arn, ROLE);
-        assert_eq!(s.audience, "flag-aud");
-        assert_eq!(s.region.as_deref(), Some("ap-south-1"));
-        assert_eq!(s.sts_endpoint.as_deref(), Some("https://sts.example"));
-        assert_eq!(s.policy_arns, vec!["arn:aws:iam::aws:policy/C".to_owned()]);
-        assert_eq!(s.duration_seconds, 900);
-        assert_eq!(s.effective_min_ttl(), Duration::from_secs(60));
-        // AWS_REGION beats AWS_DEFAULT_REGION; AWS_ENDPOINT_URL_STS beats AWS_ENDPOINT_URL.
-        let s = resolve(
-            with_role(),
-            &[
-                ("AWS_REGION", "a"),
-                ("AWS_DEFAULT_REGION", "b"),
-                ("AWS_ENDPOINT_URL_STS", "http://sts"),
-                ("AWS_ENDPOINT_URL", "http://all"),
-            ],
-        )
-        .unwrap();
-        assert_eq!(s.region.as_deref(), Some("a"));
-        assert_eq!(s.sts_endpoint.as_deref(), Some("http://sts"));
+        let s = c.provider.settings();
+        assert_eq!(s.role_arn(), Some(ROLE));
+        assert_eq!(s.audience(), "flag-aud");
+        assert_eq!(s.session_name(), Some("flag-session"));
+        assert_eq!(s.region(), "ap-south-1");
+        assert_eq!(s.endpoint_url(), Some("https://sts.example.com"));
+        assert_eq!(
+            s.policy_arns(),
+            ["arn:aws:iam::aws:policy/ReadOnlyAccess".to_owned()]
+        );
+        assert_eq!(s.duration(), Duration::from_secs(900));
+        assert_eq!(c.effective_min_ttl(), Duration::from_secs(60));
     }
 
     fn usage_line(args: AwsArgs, env: &[(&str, &str)]) -> String {
-        resolve(args, env).unwrap_err().line()
+        let err = configure(args, env).unwrap_err();
+        let line = err.line();
+        assert!(line.starts_with("usage failed: "), "{line}");
+        line
     }
 
     #[test]
@@ -552,30 +500,42 @@ mod tests {
             role_arn: Some("my-role".into()),
             ..AwsArgs::default()
         };
-        assert!(usage_line(bad_role, &[]).contains("not a role ARN"));
+        assert!(usage_line(bad_role, &[]).contains("invalid role ARN"));
         for d in [0, 899, 43_201] {
             let args = AwsArgs {
                 duration_seconds: Some(d),
                 ..with_role()
             };
-            assert!(usage_line(args, &[]).contains("900 to 43200"));
+            assert!(usage_line(args, &[]).contains("900"), "{d}");
         }
         assert!(
             usage_line(with_role(), &[("FLY_OIDC_AWS_DURATION_SECONDS", "soon")])
-                .contains("not a number")
+                .contains("not a whole number")
         );
-        for policy in ["{", "[1]", "@/nonexistent/policy.json"] {
+        for policy in ["{", "[1]"] {
             let args = AwsArgs {
                 policy: Some(policy.into()),
                 ..with_role()
             };
-            assert!(usage_line(args, &[]).contains("--policy"), "{policy}");
+            assert!(usage_line(args, &[]).contains("session policy"), "{policy}");
         }
+        let args = AwsArgs {
+            policy: Some("@/nonexistent/policy.json".into()),
+            ..with_role()
+        };
+        assert!(usage_line(args, &[]).contains("cannot read it"));
         let args = AwsArgs {
             policy_arns: vec!["ReadOnly".into()],
             ..with_role()
         };
-        assert!(usage_line(args, &[]).contains("not an ARN"));
+        assert!(usage_line(args, &[]).contains("ReadOnly"));
+        let args = AwsArgs {
+            policy_arns: (0..11)
+                .map(|i| format!("arn:aws:iam::aws:policy/P{i}"))
+                .collect(),
+            ..with_role()
+        };
+        assert!(usage_line(args, &[]).contains("at most 10"));
         let args = AwsArgs {
             session_name: Some("has space".into()),
             ..with_role()
@@ -585,7 +545,12 @@ mod tests {
             sts_endpoint: Some("sts.amazonaws.com".into()),
             ..with_role()
         };
-        assert!(usage_line(args, &[]).contains("http(s) URL"));
+        assert!(usage_line(args, &[]).contains("STS endpoint"));
+        let args = AwsArgs {
+            sts_endpoint: Some("http://sts.example.com".into()),
+            ..with_role()
+        };
+        assert!(usage_line(args, &[]).contains("plain http"));
         assert!(usage_line(with_role(), &[("FLY_OIDC_AWS_MIN_TTL", "soon")]).contains("MIN_TTL"));
     }
 
@@ -598,11 +563,17 @@ mod tests {
             policy: Some(format!("@{}", path.display())),
             ..with_role()
         };
-        let s = resolve(args, &[]).unwrap();
+        let c = configure(args, &[]).unwrap();
         assert_eq!(
-            s.policy.as_deref(),
+            c.provider.settings().policy(),
             Some(r#"{"Version":"2012-10-17","Statement":[]}"#)
         );
+        std::fs::write(&path, vec![b' '; 70 * 1024]).unwrap();
+        let args = AwsArgs {
+            policy: Some(format!("@{}", path.display())),
+            ..with_role()
+        };
+        assert!(usage_line(args, &[]).contains("larger than 64 KiB"));
     }
 
     #[test]
@@ -619,48 +590,81 @@ mod tests {
 
     #[test]
     fn cache_key_changes_with_everything_that_changes_the_answer() {
-        let env = Env::from_slice(&[]);
-        let base = resolve(with_role(), &[]).unwrap();
-        let key = base.cache_key(&socket(), &env);
-        assert_eq!(key, base.cache_key(&socket(), &env));
-        let variants: Vec<fn(&mut Settings)> = vec![
-            |s| s.role_arn.push('2'),
-            |s| s.audience.push('2'),
-            |s| s.session_name = Some("x".into()),
-            |s| s.duration_seconds += 1,
-            |s| s.policy = Some("{}".into()),
-            |s| s.policy_arns.push("arn:x".into()),
-            |s| s.region = Some("eu-west-1".into()),
-            |s| s.sts_endpoint = Some("http://127.0.0.1:1".into()),
+        let key = |args: AwsArgs, env: &[(&str, &str)]| configure(args, env).unwrap().cache_key();
+        let base = key(with_role(), &[]);
+        assert_eq!(base, key(with_role(), &[]));
+        let variants = [
+            AwsArgs {
+                role_arn: Some("arn:aws:iam::123456789012:role/other".into()),
+                ..AwsArgs::default()
+            },
+            AwsArgs {
+                audience: Some("aud".into()),
+                ..with_role()
+            },
+            AwsArgs {
+                session_name: Some("s1".into()),
+                ..with_role()
+            },
+            AwsArgs {
+                duration_seconds: Some(900),
+                ..with_role()
+            },
+            AwsArgs {
+                policy: Some("{}".into()),
+                ..with_role()
+            },
+            AwsArgs {
+                policy_arns: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
+                ..with_role()
+            },
+            AwsArgs {
+                region: Some("eu-west-1".into()),
+                ..with_role()
+            },
+            AwsArgs {
+                sts_endpoint: Some("http://127.0.0.1:1".into()),
+                ..with_role()
+            },
         ];
-        for change in &variants {
-            let mut s = base.clone();
-            change(&mut s);
-            assert_ne!(key, s.cache_key(&socket(), &env), "{s:?}");
+        for args in variants {
+            let debug = format!("{args:?}");
+            assert_ne!(base, key(args, &[]), "{debug}");
         }
-        // Cache settings themselves do not change the answer.
-        let mut s = base.clone();
-        s.min_ttl = Duration::from_secs(1);
-        s.no_cache = true;
-        assert_eq!(key, s.cache_key(&socket(), &env));
-        // Nor does an unrelated variable; the Fly app/machine do when they name the session.
-        let fly_env = Env::from_slice(&[("FLY_APP_NAME", "a"), ("FLY_MACHINE_ID", "m")]);
-        assert_ne!(key, base.cache_key(&socket(), &fly_env));
-        assert_eq!(
-            key,
-            base.cache_key(&socket(), &Env::from_slice(&[("X", "1")]))
-        );
-        // The token source.
-        let other = TokenSource::File(PathBuf::from("/.fly/oidc_token"));
-        assert_ne!(key, base.cache_key(&other, &env));
-        let http = |token: &str| TokenSource::Http {
-            base_url: "http://127.0.0.1:1".into(),
-            api_token: token.into(),
+        // Cache settings themselves do not change the answer, nor does an unrelated variable.
+        let args = AwsArgs {
+            no_cache: true,
+            min_ttl: Some(Duration::from_secs(1)),
+            ..with_role()
         };
+        assert_eq!(base, key(args, &[("UNRELATED", "1")]));
+        // The Fly app and machine name the session when nothing else does.
         assert_ne!(
-            base.cache_key(&http("a"), &env),
-            base.cache_key(&http("b"), &env)
+            base,
+            key(
+                with_role(),
+                &[("FLY_APP_NAME", "a"), ("FLY_MACHINE_ID", "m")]
+            )
         );
-        assert!(!format!("{:?}", base.cache_key(&http("secret-token"), &env)).contains("secret"));
+        // The Fly token source, including which API token (hashed, never in the key).
+        assert_ne!(base, key(with_role(), &[("FLY_OIDC_TOKEN_FILE", "/tmp/t")]));
+        let http = |token: &str| {
+            key(
+                with_role(),
+                &[
+                    ("FLY_API_HOSTNAME", "http://127.0.0.1:1"),
+                    ("FLY_API_TOKEN", token),
+                ],
+            )
+        };
+        assert_ne!(http("a"), http("b"));
+        assert!(!format!("{:?}", http("secret-token")).contains("secret"));
+        assert!(
+            !token_source_key(&TokenSource::Http {
+                base_url: "http://x".into(),
+                api_token: "secret-token".into()
+            })
+            .contains("secret")
+        );
     }
 }

@@ -1,0 +1,567 @@
+//! `fly-oidc aws credential-process` as a process, against the fake Fly API and moto_server:
+//! the disk cache (hits, min-ttl, --no-cache, 20 concurrent cold runs, unsafe directories,
+//! corrupt entries, unwritable locations) and its error lines.
+//!
+//! Needs `moto_server` (PyPI `moto[server]`), or `MOTO_ENDPOINT` pointing at a running one.
+#![allow(clippy::unwrap_used)] // tests unwrap what they control
+
+mod aws_support;
+mod cli_aws_support;
+
+use aws_support::Moto;
+use cli_aws_support::{ROLE_A, ROLE_B, Sandbox, assert_no_secret_in, assert_success, describe};
+use fly_oidc_testkit::aws_sts::{FakeSts, StsFault};
+use fly_oidc_testkit::{FakeFlyApi, Fault};
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, UNIX_EPOCH};
+
+fn setup() -> Option<(FakeFlyApi, Moto, Sandbox)> {
+    let moto = Moto::start()?;
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .start_blocking()
+        .unwrap();
+    let sandbox = Sandbox::new(&fly, moto.endpoint());
+    Some((fly, moto, sandbox))
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_cache_hit_makes_no_fly_request_and_no_cache_skips_it() {
+    let Some((fly, moto, sandbox)) = setup() else {
+        return;
+    };
+    let first = sandbox.credential_process(ROLE_A, &[]);
+    assert_eq!(first["Version"], 1);
+    assert!(first["AccessKeyId"].as_str().unwrap().starts_with("ASIA"));
+    assert_eq!(first["AccountId"], "123456789012");
+    let exp = first["Expiration"].as_str().unwrap();
+    assert!(exp.ends_with('Z') && exp.len() == 20, "{exp}");
+    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(
+        fly.requests()[0].audience.as_deref(),
+        Some("sts.amazonaws.com")
+    );
+
+    // The entry: 0600 in a 0700 directory.
+    let entries = sandbox.entries();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&entries[0]), 0o600);
+    assert_eq!(mode(&sandbox.cache_dir()), 0o700);
+
+    // Hits: same answer, no Fly request (so no STS call either).
+    for _ in 0..3 {
+        assert_eq!(sandbox.credential_process(ROLE_A, &[]), first);
+    }
+    assert_eq!(fly.token_requests(), 1);
+
+    // Another role is another entry.
+    let b = sandbox.credential_process(ROLE_B, &[]);
+    assert_ne!(b["AccessKeyId"], first["AccessKeyId"]);
+    assert_eq!(fly.token_requests(), 2);
+    assert_eq!(sandbox.entries().len(), 2);
+    // So is another audience, or another session duration.
+    sandbox.credential_process(ROLE_A, &["--audience", "custom-aud"]);
+    assert_eq!(
+        fly.requests().last().unwrap().audience.as_deref(),
+        Some("custom-aud")
+    );
+    sandbox.credential_process(ROLE_A, &["--duration-seconds", "1800"]);
+    assert_eq!(fly.token_requests(), 4);
+    assert_eq!(sandbox.entries().len(), 4);
+
+    // --no-cache neither reads nor writes the cache.
+    let before: Vec<_> = sandbox
+        .entries()
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    let fresh = sandbox.credential_process(ROLE_A, &["--no-cache"]);
+    assert_ne!(fresh["AccessKeyId"], first["AccessKeyId"]);
+    assert_eq!(fly.token_requests(), 5);
+    let after: Vec<_> = sandbox
+        .entries()
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert_eq!(before, after);
+    // FLY_OIDC_NO_CACHE=1 does the same.
+    let mut no_cache = Sandbox::new(&fly, moto.endpoint());
+    no_cache.set("FLY_OIDC_NO_CACHE", "1");
+    no_cache.credential_process(ROLE_A, &[]);
+    assert!(!no_cache.cache_dir().exists());
+    assert_eq!(fly.token_requests(), 6);
+}
+
+/// Rewrite the expiry of the (only) entry to `secs_from_now`.
+fn age_entry(sandbox: &Sandbox, secs_from_now: u64) {
+    let path = &sandbox.entries()[0];
+    let mut entry: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    // The wall clock, as the child process reads it.
+    let now = UNIX_EPOCH.elapsed().unwrap().as_secs();
+    entry["expires_at"] = (now + secs_from_now).into();
+    std::fs::write(path, entry.to_string()).unwrap();
+}
+
+#[test]
+fn entries_are_reused_only_while_min_ttl_remains() {
+    let Some((fly, _moto, sandbox)) = setup() else {
+        return;
+    };
+    let first = sandbox.credential_process(ROLE_A, &[]);
+    // 20 minutes left: still a hit with the default --min-ttl of 15 minutes...
+    age_entry(&sandbox, 20 * 60);
+    assert_eq!(
+        sandbox.credential_process(ROLE_A, &[])["AccessKeyId"],
+        first["AccessKeyId"]
+    );
+    assert_eq!(fly.token_requests(), 1);
+    // ...but not with --min-ttl 25m (FLY_OIDC_AWS_MIN_TTL works the same).
+    let second = sandbox.credential_process(ROLE_A, &["--min-ttl", "25m"]);
+    assert_ne!(second["AccessKeyId"], first["AccessKeyId"]);
+    assert_eq!(fly.token_requests(), 2);
+    // 10 minutes left: refreshed with the default, and the new entry replaces the old one.
+    age_entry(&sandbox, 10 * 60);
+    let third = sandbox.credential_process(ROLE_A, &[]);
+    assert_ne!(third["AccessKeyId"], second["AccessKeyId"]);
+    assert_eq!(fly.token_requests(), 3);
+    assert_eq!(sandbox.entries().len(), 1);
+    assert_eq!(sandbox.credential_process(ROLE_A, &[]), third);
+    assert_eq!(fly.token_requests(), 3);
+}
+
+#[test]
+fn twenty_concurrent_cold_processes_make_one_sts_call() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    // First against the testkit's recording STS (slowed down to widen the race), which
+    // counts the calls itself; then against moto, counting Fly tokens (one per STS call).
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .start_blocking()
+        .unwrap();
+    let sts = FakeSts::builder()
+        .account_id("123456789012")
+        .latency(Duration::from_millis(200))
+        .start_blocking()
+        .unwrap();
+    for (endpoint, counted) in [(sts.url(), true), (moto.endpoint().to_owned(), false)] {
+        let sandbox = Sandbox::new(&fly, &endpoint);
+        let before = fly.token_requests();
+        let children: Vec<_> = (0..20)
+            .map(|_| {
+                sandbox
+                    .command(fly_oidc_tests::fly_oidc_bin())
+                    .args(["aws", "credential-process", "--role-arn", ROLE_A])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outputs: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let mut keys = Vec::new();
+        for out in &outputs {
+            assert_success(out, "a concurrent credential-process");
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            keys.push(v["AccessKeyId"].as_str().unwrap().to_owned());
+        }
+        keys.dedup();
+        assert_eq!(keys.len(), 1, "all 20 print the same credentials: {keys:?}");
+        // One Fly token, so one STS call, between the 20 of them.
+        assert_eq!(fly.token_requests() - before, 1, "endpoint {endpoint}");
+        if counted {
+            assert_eq!(sts.request_count(), 1);
+        }
+    }
+}
+
+#[test]
+fn unsafe_cache_directories_are_refused_with_a_warning_and_runs_stay_uncached() {
+    let Some((fly, _moto, sandbox)) = setup() else {
+        return;
+    };
+    let dir = sandbox.cache_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // World-writable.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    for n in 1..=2 {
+        let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
+        assert_success(&out, "credential-process with a 0777 cache dir");
+        assert!(
+            stderr(&out).contains("group- or world-writable"),
+            "{}",
+            describe(&out)
+        );
+        assert!(
+            stderr(&out).contains("running without the cache"),
+            "{}",
+            describe(&out)
+        );
+        assert_eq!(fly.token_requests(), n);
+    }
+    assert!(sandbox.entries().is_empty());
+
+    // Group-writable.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o770)).unwrap();
+    let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
+    assert_success(&out, "credential-process with a 0770 cache dir");
+    assert!(stderr(&out).contains("group- or world-writable"));
+    assert!(sandbox.entries().is_empty());
+
+    // A symlink to a private directory.
+    std::fs::remove_dir(&dir).unwrap();
+    let elsewhere = sandbox.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &dir).unwrap();
+    let before = fly.token_requests();
+    for _ in 0..2 {
+        let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
+        assert_success(&out, "credential-process with a symlinked cache dir");
+        assert!(stderr(&out).contains("is a symlink"), "{}", describe(&out));
+    }
+    assert_eq!(fly.token_requests() - before, 2);
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+
+    // Owned by another user (only root can set that up).
+    std::fs::remove_file(&dir).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    if std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).is_ok() {
+        let before = fly.token_requests();
+        for _ in 0..2 {
+            let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
+            assert_success(&out, "credential-process with a foreign cache dir");
+            assert!(
+                stderr(&out).contains("is owned by uid 65534"),
+                "{}",
+                describe(&out)
+            );
+        }
+        assert_eq!(fly.token_requests() - before, 2);
+        assert!(sandbox.entries().is_empty());
+    } else {
+        eprintln!("not root: skipping the foreign-owner case (the unit tests cover it)");
+    }
+}
+
+#[test]
+fn a_corrupt_entry_is_ignored_and_replaced() {
+    let Some((fly, _moto, sandbox)) = setup() else {
+        return;
+    };
+    let first = sandbox.credential_process(ROLE_A, &[]);
+    let entry = sandbox.entries()[0].clone();
+    for garbage in [&b"{\"version\":1,"[..], b"", b"\x00\xff", b"[]"] {
+        std::fs::write(&entry, garbage).unwrap();
+        let before = fly.token_requests();
+        let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
+        assert_success(&out, "credential-process over a corrupt entry");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_ne!(v["AccessKeyId"], first["AccessKeyId"]);
+        assert_eq!(fly.token_requests() - before, 1);
+        // Replaced by a good entry, which the next run uses.
+        assert_eq!(sandbox.entries(), vec![entry.clone()]);
+        assert_eq!(sandbox.credential_process(ROLE_A, &[]), v);
+        assert_eq!(fly.token_requests() - before, 1);
+    }
+}
+
+#[test]
+fn an_unusable_cache_location_costs_only_the_cache() {
+    let Some((fly, moto, mut sandbox)) = setup() else {
+        return;
+    };
+    // XDG_CACHE_HOME is a file: the directory cannot be created.
+    let file = sandbox.dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    sandbox.set("XDG_CACHE_HOME", &file.display().to_string());
+    let mut cmd = sandbox.command(fly_oidc_tests::fly_oidc_bin());
+    cmd.env("XDG_CACHE_HOME", &file)
+        .args(["aws", "credential-process", "--role-arn", ROLE_A]);
+    let out = cmd.output().unwrap();
+    assert_success(&out, "credential-process with an uncreatable cache dir");
+    assert!(
+        stderr(&out).contains("running without the cache"),
+        "{}",
+        describe(&out)
+    );
+    // No HOME and no XDG_CACHE_HOME at all.
+    let out = sandbox
+        .command(fly_oidc_tests::fly_oidc_bin())
+        .env_remove("HOME")
+        .env_remove("XDG_CACHE_HOME")
+        .args(["aws", "credential-process", "--role-arn", ROLE_A])
+        .output()
+        .unwrap();
+    assert_success(&out, "credential-process without HOME");
+    assert!(
+        stderr(&out).contains("running without the cache"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(fly.token_requests(), 2);
+    // An entry we cannot read (a directory in its place) is a miss, and the write then
+    // fails: still a success.
+    let good = Sandbox::new(&fly, moto.endpoint());
+    good.credential_process(ROLE_A, &[]);
+    let entry = good.entries()[0].clone();
+    std::fs::remove_file(&entry).unwrap();
+    std::fs::create_dir(&entry).unwrap();
+    let out = good.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
+    assert_success(&out, "credential-process with a directory as the entry");
+    assert!(stderr(&out).contains("cannot write"), "{}", describe(&out));
+}
+
+#[test]
+fn errors_are_one_line_naming_the_step_without_secrets() {
+    let Some((fly, moto, sandbox)) = setup() else {
+        return;
+    };
+    let printed = vec![sandbox.credential_process(ROLE_A, &["--no-cache"])];
+
+    // Fly token: the API fails.
+    fly.fail_next(10, Fault::Status(500, r#"{"error":"boom"}"#.into()));
+    let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_B]);
+    fly.clear_faults();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(out.stdout.is_empty());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("fly-oidc: error: Fly token failed: "),
+        "{err}"
+    );
+    assert_no_secret_in(&out.stderr, &fly, &printed);
+
+    // Fly token: not on a Fly Machine.
+    let mut off_fly = Sandbox::new(&fly, moto.endpoint());
+    off_fly.unset("FLY_OIDC_SOCKET");
+    let out = off_fly
+        .command(fly_oidc_tests::fly_oidc_bin())
+        .args([
+            "aws",
+            "credential-process",
+            "--role-arn",
+            ROLE_A,
+            "--socket",
+            "/nonexistent/fly/api",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        stderr(&out).starts_with("fly-oidc: error: Fly token failed: "),
+        "{}",
+        describe(&out)
+    );
+
+    // STS: nothing listens there.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let out = sandbox.fly_oidc(&[
+        "aws",
+        "credential-process",
+        "--role-arn",
+        ROLE_A,
+        "--no-cache",
+        "--sts-endpoint",
+        &format!("http://127.0.0.1:{closed}"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        stderr(&out).starts_with("fly-oidc: error: STS failed: "),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", describe(&out));
+    assert_no_secret_in(&out.stderr, &fly, &printed);
+
+    // STS: the role's trust policy rejects the token; the line says what to check.
+    let sts = FakeSts::builder().start_blocking().unwrap();
+    for fault in [
+        StsFault::invalid_identity_token(),
+        StsFault::access_denied(),
+    ] {
+        sts.fail_next(1, fault);
+        let out = sandbox.fly_oidc(&[
+            "aws",
+            "credential-process",
+            "--role-arn",
+            ROLE_A,
+            "--sts-endpoint",
+            &sts.url(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        let err = stderr(&out);
+        assert!(err.starts_with("fly-oidc: error: STS failed: "), "{err}");
+        assert!(
+            err.contains("https://oidc.fly.io/acme"),
+            "names the issuer: {err}"
+        );
+        assert!(
+            err.contains("sts.amazonaws.com"),
+            "names the audience: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert_no_secret_in(&out.stderr, &fly, &printed);
+    }
+    // Nothing was cached by the failures.
+    assert!(
+        sandbox.entries().iter().all(|p| {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            v["value"]["access_key_id"] != printed[0]["AccessKeyId"]
+        }),
+        "--no-cache never writes"
+    );
+
+    // --verbose adds causes but still no secret.
+    fly.fail_next(10, Fault::Garbage);
+    let out = sandbox.fly_oidc(&[
+        "aws",
+        "credential-process",
+        "--role-arn",
+        ROLE_A,
+        "--no-cache",
+        "--verbose",
+    ]);
+    fly.clear_faults();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_no_secret_in(&out.stderr, &fly, &printed);
+}
+
+#[test]
+fn bad_input_is_a_usage_error_with_exit_2_and_never_a_panic() {
+    let Some((fly, _moto, sandbox)) = setup() else {
+        return;
+    };
+    let policy_file = sandbox.dir.path().join("policy.json");
+    std::fs::write(&policy_file, "not json").unwrap();
+    let policy_arg = format!("@{}", policy_file.display());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["aws", "credential-process"],
+            "--role-arn or set AWS_ROLE_ARN",
+        ),
+        (
+            vec!["aws", "credential-process", "--role-arn", "nope"],
+            "invalid role ARN",
+        ),
+        (
+            vec![
+                "aws",
+                "credential-process",
+                "--role-arn",
+                ROLE_A,
+                "--duration-seconds",
+                "60",
+            ],
+            "900",
+        ),
+        (
+            vec![
+                "aws",
+                "credential-process",
+                "--role-arn",
+                ROLE_A,
+                "--duration-seconds",
+                "x",
+            ],
+            "invalid value",
+        ),
+        (
+            vec![
+                "aws",
+                "credential-process",
+                "--role-arn",
+                ROLE_A,
+                "--policy",
+                "{oops",
+            ],
+            "session policy",
+        ),
+        (
+            vec![
+                "aws",
+                "credential-process",
+                "--role-arn",
+                ROLE_A,
+                "--policy",
+                &policy_arg,
+            ],
+            "session policy",
+        ),
+        (
+            vec![
+                "aws",
+                "credential-process",
+                "--role-arn",
+                ROLE_A,
+                "--policy",
+                "@/nonexistent",
+            ],
+            "cannot read it",
+        ),
+        (
+            vec![
+                "aws",
+                "credential-process",
+                "--role-arn",
+                ROLE_A,
+                "--policy-arn",
+                "ReadOnly",
+            ],
+            "ReadOnly",
+        ),
+        (
+            vec![
+                "aws",
+                "credential-process",
+                "--role-arn",
+                ROLE_A,
+                "--min-ttl",
+                "forever",
+            ],
+            "min-ttl",
+        ),
+        (
+            vec![
+                "aws",
+                "credential-process",
+                "--role-arn",
+                ROLE_A,
+                "--sts-endpoint",
+                "ftp://x",
+            ],
+            "STS endpoint",
+        ),
+        (
+            vec!["aws", "env", "--role-arn", ROLE_A, "--bogus"],
+            "--bogus",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = sandbox.fly_oidc(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+        let err = stderr(&out);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty());
+    }
+    assert_eq!(fly.token_requests(), 0, "usage errors never fetch a token");
+}

@@ -1,0 +1,222 @@
+//! Real consumers of `fly-oidc aws`: the AWS CLI (v1) and boto3 with `credential_process`
+//! profiles, and `fly-oidc aws env` sourced by bash, all against moto_server (STS and S3) and
+//! the fake Fly API.
+//!
+//! Needs `moto_server`, `aws` and boto3 (PyPI `moto[server]`, `awscli`, `boto3`); a missing
+//! tool skips the test locally and fails it in CI (`CI=true`).
+#![allow(clippy::unwrap_used)] // tests unwrap what they control
+
+mod aws_support;
+mod cli_aws_support;
+
+use aws_support::{Moto, bucket_name};
+use cli_aws_support::{
+    ROLE_A, ROLE_B, Sandbox, assert_no_secret_in, assert_success, describe, require_python_module,
+};
+use fly_oidc_testkit::FakeFlyApi;
+
+fn setup(tools: &[&str]) -> Option<(FakeFlyApi, Moto, Sandbox)> {
+    for tool in tools {
+        if !fly_oidc_tests::require_tool(tool) {
+            return None;
+        }
+    }
+    let moto = Moto::start()?;
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .start_blocking()
+        .unwrap();
+    let sandbox = Sandbox::new(&fly, moto.endpoint());
+    Some((fly, moto, sandbox))
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(out)))
+}
+
+fn caller_arn(sandbox: &Sandbox, extra: &[&str]) -> String {
+    let mut args = extra.to_vec();
+    args.extend(["sts", "get-caller-identity", "--output", "json"]);
+    let out = sandbox.command("aws").args(&args).output().unwrap();
+    assert_success(&out, &format!("aws {args:?}"));
+    json(&out)["Arn"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn aws_cli_uses_two_credential_process_profiles_with_different_roles() {
+    let Some((fly, _moto, sandbox)) = setup(&["aws"]) else {
+        return;
+    };
+    sandbox.write_aws_config(&[("reader", ROLE_A), ("writer", ROLE_B)]);
+
+    let reader = caller_arn(&sandbox, &["--profile", "reader"]);
+    assert!(
+        reader.starts_with("arn:aws:sts::123456789012:assumed-role/fly-reader/"),
+        "{reader}"
+    );
+    let writer = caller_arn(&sandbox, &["--profile", "writer"]);
+    assert!(
+        writer.starts_with("arn:aws:sts::123456789012:assumed-role/fly-writer/"),
+        "{writer}"
+    );
+    // The session name defaults to fly-<app>-<machine id>.
+    assert!(writer.contains("/fly-web-"), "{writer}");
+    assert_eq!(fly.token_requests(), 2);
+
+    let bucket = bucket_name("fly-oidc-cli");
+    let out = sandbox
+        .command("aws")
+        .args(["--profile", "writer", "s3", "mb", &format!("s3://{bucket}")])
+        .output()
+        .unwrap();
+    assert_success(&out, "aws s3 mb");
+    let out = sandbox
+        .command("aws")
+        .args(["--profile", "reader", "s3", "ls"])
+        .output()
+        .unwrap();
+    assert_success(&out, "aws s3 ls");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&bucket),
+        "{}",
+        describe(&out)
+    );
+    // Every later run was a cache hit: still one Fly token (one STS call) per profile.
+    assert_eq!(sandbox.entries().len(), 2);
+    assert_eq!(fly.token_requests(), 2);
+}
+
+#[test]
+fn profiles_coexist_with_flys_builtin_web_identity_variables() {
+    let Some((fly, _moto, mut sandbox)) = setup(&["aws"]) else {
+        return;
+    };
+    sandbox.write_aws_config(&[("writer", ROLE_B)]);
+    // What Fly sets when the app has an AWS_ROLE_ARN secret: the role and a token file.
+    let token_file = sandbox.dir.path().join("oidc_token");
+    std::fs::write(&token_file, fly.mint(Some("sts.amazonaws.com"))).unwrap();
+    sandbox.set("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/fly-builtin");
+    sandbox.set(
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        &token_file.display().to_string(),
+    );
+
+    // No profile: the SDK's own web identity support, from the variables.
+    let builtin = caller_arn(&sandbox, &[]);
+    assert!(builtin.contains(":assumed-role/fly-builtin/"), "{builtin}");
+    assert_eq!(fly.token_requests(), 0);
+    // An explicit profile: its credential_process, with its own role (--role-arn beats
+    // AWS_ROLE_ARN).
+    let writer = caller_arn(&sandbox, &["--profile", "writer"]);
+    assert!(writer.contains(":assumed-role/fly-writer/"), "{writer}");
+    assert_eq!(fly.token_requests(), 1);
+    // Without --role-arn, fly-oidc assumes the same role as Fly's integration.
+    let same = sandbox.credential_process_no_role();
+    let arn = {
+        let out = sandbox
+            .command("aws")
+            .args(["sts", "get-caller-identity", "--output", "json"])
+            .env("AWS_ACCESS_KEY_ID", same["AccessKeyId"].as_str().unwrap())
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                same["SecretAccessKey"].as_str().unwrap(),
+            )
+            .env("AWS_SESSION_TOKEN", same["SessionToken"].as_str().unwrap())
+            .output()
+            .unwrap();
+        assert_success(&out, "aws sts get-caller-identity with env credentials");
+        json(&out)["Arn"].as_str().unwrap().to_owned()
+    };
+    assert!(arn.contains(":assumed-role/fly-builtin/"), "{arn}");
+}
+
+#[test]
+fn boto3_uses_credential_process_profiles() {
+    let Some((fly, _moto, sandbox)) = setup(&["python3"]) else {
+        return;
+    };
+    if !require_python_module("boto3") {
+        return;
+    }
+    sandbox.write_aws_config(&[("reader", ROLE_A), ("writer", ROLE_B)]);
+    let bucket = bucket_name("fly-oidc-boto3");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/python/aws_credential_process.py"
+    );
+    let out = sandbox
+        .command("python3")
+        .args([script, &bucket, "writer", "reader"])
+        .output()
+        .unwrap();
+    assert_success(&out, "boto3 script");
+    let v = json(&out);
+    assert!(
+        v["arns"]["reader"]
+            .as_str()
+            .unwrap()
+            .contains(":assumed-role/fly-reader/"),
+        "{v}"
+    );
+    assert!(
+        v["arns"]["writer"]
+            .as_str()
+            .unwrap()
+            .contains(":assumed-role/fly-writer/"),
+        "{v}"
+    );
+    assert_eq!(v["methods"]["reader"], "custom-process", "{v}");
+    // botocore sees about an hour: our Expiration parses, and is not inside its 15-minute
+    // refresh window (else it would run us on every call).
+    let left = v["expiry_seconds"]["reader"].as_i64().unwrap();
+    assert!((3000..=3600).contains(&left), "{v}");
+    assert!(
+        v["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b == bucket.as_str()),
+        "{v}"
+    );
+    // Each boto3 session ran credential_process; the cache answered all but the first per role.
+    assert_eq!(fly.token_requests(), 2);
+}
+
+#[test]
+fn aws_env_sourced_by_bash_feeds_the_aws_cli() {
+    let Some((fly, _moto, sandbox)) = setup(&["aws", "bash"]) else {
+        return;
+    };
+    let bin = fly_oidc_tests::fly_oidc_bin();
+    let script = format!(
+        r#"set -eu
+eval "$('{}' aws env --role-arn '{ROLE_A}')"
+test -n "$AWS_SESSION_TOKEN"
+echo "expires $AWS_CREDENTIAL_EXPIRATION" >&2
+aws sts get-caller-identity --output json"#,
+        bin.display()
+    );
+    let out = sandbox
+        .command("bash")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert_success(&out, "bash sourcing fly-oidc aws env");
+    let arn = json(&out)["Arn"].as_str().unwrap().to_owned();
+    assert!(arn.contains(":assumed-role/fly-reader/"), "{arn}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("expires 20"), "{stderr}");
+
+    // `--json` prints the same variables, from the same cache entry.
+    let out = sandbox.fly_oidc(&["aws", "env", "--json", "--role-arn", ROLE_A]);
+    assert_success(&out, "fly-oidc aws env --json");
+    let env = json(&out);
+    let process = sandbox.credential_process(ROLE_A, &[]);
+    assert_eq!(env["AWS_ACCESS_KEY_ID"], process["AccessKeyId"]);
+    assert_eq!(env["AWS_SECRET_ACCESS_KEY"], process["SecretAccessKey"]);
+    assert_eq!(env["AWS_SESSION_TOKEN"], process["SessionToken"]);
+    assert_eq!(env["AWS_CREDENTIAL_EXPIRATION"], process["Expiration"]);
+    assert_eq!(fly.token_requests(), 1);
+    assert_no_secret_in(&out.stderr, &fly, &[process]);
+}
