@@ -1,6 +1,8 @@
 //! The `google-cloud-auth` adapters: our provider as `CredentialsProvider`, and Fly tokens as
 //! a `SubjectTokenProvider` for `external_account::ProgrammaticBuilder`.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
+
 use fly_oidc::{Env, FlyOidcClient, RetryConfig};
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_gcp::google_cloud::{FlySubjectTokenProvider, programmatic_builder};

@@ -1,5 +1,7 @@
 //! The Rust GCP provider against the fake Fly API and the fake Google STS + IAM Credentials.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
+
 use fly_oidc::cache::CacheConfig;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource, SystemTimeSource, TimeSource};
 use fly_oidc::{Env, FlyOidcClient, RetryConfig};

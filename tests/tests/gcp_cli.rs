@@ -1,0 +1,423 @@
+//! `fly-oidc gcp executable | credential-config | access-token`, run as a child process
+//! against the fake Fly API and the fake Google STS + IAM Credentials.
+
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
+
+use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_testkit::google::FakeGoogle;
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const SA: &str = "reader@my-project.iam.gserviceaccount.com";
+
+/// The `fly-oidc` binary (built by `cargo test --workspace` or `cargo build -p fly-oidc-cli`).
+fn bin() -> std::path::PathBuf {
+    fly_oidc_tests::fly_oidc_bin()
+}
+
+/// Run `fly-oidc` with a clean environment: only `envs`, a PATH and a temporary HOME.
+fn run(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
+    Command::new(bin())
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home)
+        .envs(envs.iter().copied())
+        .output()
+        .expect("run fly-oidc")
+}
+
+fn stdout_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn executable_prints_a_google_response_and_nothing_on_stderr() {
+    let fly = FakeFlyApi::builder().org("acme").start().await.unwrap();
+    let google = FakeGoogle::builder(&fly).start().await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let output_file = home.path().join("cache").join("gcp-response.json");
+    std::fs::create_dir_all(output_file.parent().unwrap()).unwrap();
+    let socket = fly.socket_path().to_str().unwrap().to_owned();
+    let out = run(
+        &["gcp", "executable"],
+        &[
+            ("FLY_OIDC_SOCKET", &socket),
+            ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", &google.sts_audience()),
+            (
+                "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE",
+                "urn:ietf:params:oauth:token-type:jwt",
+            ),
+            ("GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE", "0"),
+            (
+                "GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE",
+                output_file.to_str().unwrap(),
+            ),
+        ],
+        home.path(),
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "stderr must stay empty: {}",
+        text(&out.stderr)
+    );
+    let response = stdout_json(&out);
+    assert_eq!(response["version"], 1);
+    assert_eq!(response["success"], true);
+    assert_eq!(
+        response["token_type"],
+        "urn:ietf:params:oauth:token-type:jwt"
+    );
+    let jwt = response["id_token"].as_str().unwrap();
+    let claims = fly_oidc_testkit::verify_rs256(jwt, &fly.jwks()).unwrap();
+    // `//iam.googleapis.com/...` became `https://iam.googleapis.com/...`.
+    assert_eq!(claims["aud"], google.token_audience());
+    assert_eq!(response["expiration_time"], claims["exp"]);
+
+    let written = std::fs::read_to_string(&output_file).unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&written).unwrap(), response);
+    let mode = std::fs::metadata(&output_file)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the output file holds a token");
+    // No stray temporary files next to it.
+    assert_eq!(
+        std::fs::read_dir(output_file.parent().unwrap())
+            .unwrap()
+            .count(),
+        1
+    );
+
+    // --audience beats the environment.
+    let out = run(
+        &["gcp", "executable", "--audience", "custom-aud"],
+        &[
+            ("FLY_OIDC_SOCKET", &socket),
+            ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", &google.sts_audience()),
+        ],
+        home.path(),
+    );
+    assert!(out.status.success());
+    let jwt = stdout_json(&out)["id_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        fly_oidc_testkit::verify_rs256(&jwt, &fly.jwks()).unwrap()["aud"],
+        "custom-aud"
+    );
+}
+
+#[tokio::test]
+async fn executable_failures_are_google_failure_responses() {
+    let home = tempfile::tempdir().unwrap();
+    let missing = home.path().join("no-socket");
+    let out = run(
+        &["gcp", "executable"],
+        &[
+            ("FLY_OIDC_DEFAULT_SOCKET", missing.to_str().unwrap()),
+            (
+                "GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE",
+                "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x",
+            ),
+        ],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let response = stdout_json(&out);
+    assert_eq!(response["version"], 1);
+    assert_eq!(response["success"], false);
+    assert_eq!(response["code"], "NOT_ON_FLY");
+    assert!(
+        response["message"]
+            .as_str()
+            .unwrap()
+            .contains("FLY_API_HOSTNAME"),
+        "{response}"
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line on stderr: {stderr}");
+    assert!(
+        stderr.starts_with("fly-oidc: error: gcp executable failed:"),
+        "{stderr}"
+    );
+
+    // No audience at all.
+    let out = run(&["gcp", "executable"], &[], home.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout_json(&out)["code"], "MISSING_AUDIENCE");
+
+    // A SAML configuration is not ours.
+    let out = run(
+        &["gcp", "executable", "--audience", "x"],
+        &[(
+            "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE",
+            "urn:ietf:params:oauth:token-type:saml2",
+        )],
+        home.path(),
+    );
+    assert_eq!(stdout_json(&out)["code"], "UNSUPPORTED_TOKEN_TYPE");
+
+    // A Fly API error: the status and message, never a token.
+    let fly = FakeFlyApi::builder().start().await.unwrap();
+    fly.fail_next(
+        10,
+        fly_oidc_testkit::Fault::Status(403, r#"{"error":"not allowed"}"#.into()),
+    );
+    let out = run(
+        &["gcp", "executable", "--audience", "x"],
+        &[("FLY_OIDC_SOCKET", fly.socket_path().to_str().unwrap())],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let response = stdout_json(&out);
+    assert_eq!(response["code"], "FLY_API_REJECTED");
+    assert!(
+        response["message"]
+            .as_str()
+            .unwrap()
+            .contains("not allowed"),
+        "{response}"
+    );
+}
+
+#[tokio::test]
+async fn credential_config_runs_this_binary() {
+    let home = tempfile::tempdir().unwrap();
+    let provider = "projects/123/locations/global/workloadIdentityPools/fly-pool/providers/acme";
+    let out = run(
+        &[
+            "gcp",
+            "credential-config",
+            "--provider",
+            &format!("//iam.googleapis.com/{provider}"),
+            "--service-account",
+            SA,
+        ],
+        &[],
+        home.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let config = stdout_json(&out);
+    assert_eq!(config["type"], "external_account");
+    assert_eq!(
+        config["audience"],
+        format!("//iam.googleapis.com/{provider}")
+    );
+    assert_eq!(
+        config["subject_token_type"],
+        "urn:ietf:params:oauth:token-type:jwt"
+    );
+    assert_eq!(config["token_url"], "https://sts.googleapis.com/v1/token");
+    assert_eq!(
+        config["token_info_url"],
+        "https://sts.googleapis.com/v1/introspect"
+    );
+    assert_eq!(
+        config["service_account_impersonation_url"],
+        format!(
+            "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{SA}:generateAccessToken"
+        )
+    );
+    let exe = bin().canonicalize().unwrap();
+    assert_eq!(
+        config["credential_source"]["executable"]["command"],
+        format!("{} gcp executable", exe.display())
+    );
+    assert_eq!(
+        config["credential_source"]["executable"]["timeout_millis"],
+        30000
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("gcloud auth login --cred-file="),
+        "{stderr}"
+    );
+
+    // --output, custom endpoints, token source flags carried into the command; no impersonation.
+    let file = home.path().join("gcp.json");
+    let token_file = home.path().join("token");
+    let out = run(
+        &[
+            "gcp",
+            "credential-config",
+            "--provider",
+            provider,
+            "--sts-url",
+            "http://127.0.0.1:1234/v1/token",
+            "--output",
+            file.to_str().unwrap(),
+            "--token-file",
+            token_file.to_str().unwrap(),
+        ],
+        &[],
+        home.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(config["token_url"], "http://127.0.0.1:1234/v1/token");
+    assert_eq!(
+        config["token_info_url"],
+        "http://127.0.0.1:1234/v1/introspect"
+    );
+    assert!(config.get("service_account_impersonation_url").is_none());
+    assert_eq!(
+        config["credential_source"]["executable"]["command"],
+        format!(
+            "{} gcp executable --token-file {}",
+            exe.display(),
+            token_file.display()
+        )
+    );
+    assert!(text(&out.stderr).contains(&format!(
+        "GOOGLE_APPLICATION_CREDENTIALS={}",
+        file.display()
+    )));
+
+    // The provider from the environment; a missing or malformed one is an error.
+    let out = run(
+        &["gcp", "credential-config"],
+        &[("FLY_OIDC_GCP_PROVIDER", provider)],
+        home.path(),
+    );
+    assert!(out.status.success());
+    let out = run(&["gcp", "credential-config"], &[], home.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--provider is required"));
+    let out = run(
+        &[
+            "gcp",
+            "credential-config",
+            "--provider",
+            "projects/my-proj/x",
+        ],
+        &[],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("invalid workload identity pool provider"));
+    // Plain http to a remote host is refused.
+    let out = run(
+        &[
+            "gcp",
+            "credential-config",
+            "--provider",
+            provider,
+            "--sts-url",
+            "http://sts.example.com/v1/token",
+        ],
+        &[],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("plain http"));
+}
+
+#[tokio::test]
+async fn access_token_prints_a_google_token() {
+    let fly = FakeFlyApi::builder().start().await.unwrap();
+    let google = FakeGoogle::builder(&fly)
+        .service_account(SA)
+        .start()
+        .await
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let socket = fly.socket_path().to_str().unwrap().to_owned();
+    let (sts, iam) = (google.sts_url(), google.iam_url());
+    let base = ["gcp", "access-token", "--sts-url", &sts, "--iam-url", &iam];
+
+    let out = run(
+        &base,
+        &[
+            ("FLY_OIDC_SOCKET", &socket),
+            ("FLY_OIDC_GCP_PROVIDER", google.provider()),
+        ],
+        home.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_owned();
+    assert_eq!(google.token_info(&token).unwrap().service_account, None);
+
+    let mut args = base.to_vec();
+    args.extend([
+        "--provider",
+        google.provider(),
+        "--service-account",
+        SA,
+        "--json",
+    ]);
+    let out = run(&args, &[("FLY_OIDC_SOCKET", &socket)], home.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json = stdout_json(&out);
+    let token = json["access_token"].as_str().unwrap();
+    assert_eq!(
+        google.token_info(token).unwrap().service_account.as_deref(),
+        Some(SA)
+    );
+    assert_eq!(json["token_type"], "Bearer");
+    let expires_in = json["expires_in"].as_u64().unwrap();
+    assert!((3590..=3600).contains(&expires_in), "{json}");
+
+    // Denied impersonation: one line saying what to grant, no secret anywhere.
+    let mut args = base.to_vec();
+    args.extend([
+        "--provider",
+        google.provider(),
+        "--service-account",
+        "other@p.iam.gserviceaccount.com",
+    ]);
+    let out = run(&args, &[("FLY_OIDC_SOCKET", &socket)], home.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("fly-oidc: error: service account impersonation failed:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("roles/iam.workloadIdentityUser"),
+        "{stderr}"
+    );
+    let mut secrets = fly.issued_tokens();
+    secrets.extend(google.issued_tokens());
+    for secret in secrets {
+        assert!(!stderr.contains(&secret));
+    }
+
+    // --verbose adds the cause chain but still no secrets.
+    let mut args = base.to_vec();
+    args.extend([
+        "--provider",
+        google.provider(),
+        "--audience",
+        "wrong",
+        "--verbose",
+    ]);
+    let out = run(&args, &[("FLY_OIDC_SOCKET", &socket)], home.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("Google STS token exchange failed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("invalid_grant"), "{stderr}");
+    assert!(!stderr.contains("eyJ"), "{stderr}");
+}

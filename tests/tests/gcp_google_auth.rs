@@ -1,0 +1,261 @@
+//! Real consumers of `fly-oidc gcp credential-config`: python `google-auth` (pluggable
+//! auth) and, where it runs offline, `gcloud`, refreshing through `fly-oidc gcp executable`
+//! against the fake Fly API and the fake Google STS + IAM Credentials.
+//!
+//! Needs `python3` with the PyPI packages `google-auth` and `requests` (CI installs them;
+//! locally the tests are skipped with a printed reason when they are missing).
+
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
+
+use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_testkit::google::{Endpoint, FakeGoogle};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SA: &str = "reader@my-project.iam.gserviceaccount.com";
+
+/// The absolute path of a python3 that has google-auth and requests, or `None` (skip;
+/// a failure in CI).
+fn python_with_google_auth() -> Option<PathBuf> {
+    let probe = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, google.auth, google.auth.transport.requests, requests; print(sys.executable)",
+        ])
+        .output();
+    match probe {
+        Ok(out) if out.status.success() => {
+            Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        }
+        other => {
+            let why = match other {
+                Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                !fly_oidc_tests::in_ci(),
+                "python3 with google-auth and requests is required in CI (pip install google-auth requests): {why}"
+            );
+            eprintln!("SKIPPED: python3 with google-auth and requests is not available ({why})");
+            None
+        }
+    }
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("python/gcp_google_auth.py")
+}
+
+/// Write a credential configuration with `fly-oidc gcp credential-config`.
+fn credential_config(google: &FakeGoogle, service_account: Option<&str>, dir: &Path) -> PathBuf {
+    let file = dir.join("gcp-credentials.json");
+    let (sts, iam) = (google.sts_url(), google.iam_url());
+    let mut args = vec![
+        "gcp",
+        "credential-config",
+        "--provider",
+        google.provider(),
+        "--sts-url",
+        &sts,
+        "--iam-url",
+        &iam,
+        "--output",
+        file.to_str().unwrap(),
+    ];
+    if let Some(sa) = service_account {
+        args.extend(["--service-account", sa]);
+    }
+    let out = Command::new(fly_oidc_tests::fly_oidc_bin())
+        .args(&args)
+        .env_clear()
+        .env("HOME", dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    file
+}
+
+/// Run the python script with a clean environment plus `envs`; parse its JSON line.
+fn run_python(python: &Path, home: &Path, envs: &[(&str, &str)]) -> (Output, Value) {
+    let out = Command::new(python)
+        .arg(script())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home)
+        .envs(envs.iter().copied())
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    let value: Value = serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!(
+            "the script printed no JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out, value)
+}
+
+struct Setup {
+    fly: FakeFlyApi,
+    google: FakeGoogle,
+    home: tempfile::TempDir,
+}
+
+async fn setup(
+    edit: impl FnOnce(
+        fly_oidc_testkit::google::FakeGoogleBuilder,
+    ) -> fly_oidc_testkit::google::FakeGoogleBuilder,
+) -> Setup {
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("my-app")
+        .start()
+        .await
+        .unwrap();
+    let google = edit(FakeGoogle::builder(&fly).service_account(SA))
+        .start()
+        .await
+        .unwrap();
+    Setup {
+        fly,
+        google,
+        home: tempfile::tempdir().unwrap(),
+    }
+}
+
+impl Setup {
+    fn refresh(&self, python: &Path, config: &Path) -> (Output, Value) {
+        run_python(
+            python,
+            self.home.path(),
+            &[
+                ("GOOGLE_APPLICATION_CREDENTIALS", config.to_str().unwrap()),
+                ("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1"),
+                ("FLY_OIDC_SOCKET", self.fly.socket_path().to_str().unwrap()),
+            ],
+        )
+    }
+}
+
+#[tokio::test]
+async fn python_google_auth_refreshes_through_the_executable() {
+    let Some(python) = python_with_google_auth() else {
+        return;
+    };
+    let s = setup(|g| g).await;
+    let config = credential_config(&s.google, None, s.home.path());
+    let (out, result) = s.refresh(&python, &config);
+    assert_eq!(result["ok"], true, "{result}");
+    assert!(out.status.success());
+    assert_eq!(result["type"], "google.auth.pluggable.Credentials");
+    assert_eq!(result["valid"], true);
+    let token = result["token"].as_str().unwrap();
+    let info = s
+        .google
+        .token_info(token)
+        .expect("a token the fake STS issued");
+    assert_eq!(info.service_account, None);
+    assert_eq!(info.subject, "acme:my-app:quiet-sun-4242");
+
+    // google-auth ran our executable: one Fly token, for the provider's https:// audience,
+    // which the fake STS verified.
+    assert_eq!(s.fly.token_requests(), 1);
+    assert_eq!(
+        s.fly.requests()[0].audience.as_deref(),
+        Some(s.google.token_audience().as_str())
+    );
+    let sts = &s.google.requests()[0];
+    assert_eq!((sts.endpoint, sts.status), (Endpoint::Sts, 200));
+    assert_eq!(
+        sts.field("subject_token"),
+        Some(s.fly.issued_tokens()[0].as_str())
+    );
+    assert_eq!(
+        sts.field("audience"),
+        Some(s.google.sts_audience().as_str())
+    );
+}
+
+#[tokio::test]
+async fn python_google_auth_impersonates_the_service_account() {
+    let Some(python) = python_with_google_auth() else {
+        return;
+    };
+    let s = setup(|g| g).await;
+    let config = credential_config(&s.google, Some(SA), s.home.path());
+    let (_, result) = s.refresh(&python, &config);
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["service_account_email"], SA);
+    let token = result["token"].as_str().unwrap();
+    let info = s
+        .google
+        .token_info(token)
+        .expect("a token the fake IAM issued");
+    assert_eq!(info.service_account.as_deref(), Some(SA));
+    assert_eq!(
+        info.scopes,
+        vec!["https://www.googleapis.com/auth/cloud-platform".to_owned()]
+    );
+    assert_eq!(s.google.sts_requests(), 1);
+    assert_eq!(s.google.iam_requests(), 1);
+}
+
+#[tokio::test]
+async fn python_google_auth_reports_rejections_and_executable_failures() {
+    let Some(python) = python_with_google_auth() else {
+        return;
+    };
+    // The provider's attribute condition rejects this app.
+    let s = setup(|g| g.attribute_condition(|claims| claims["app_name"] == "billing")).await;
+    let config = credential_config(&s.google, None, s.home.path());
+    let (out, result) = s.refresh(&python, &config);
+    assert_eq!(result["ok"], false);
+    assert!(!out.status.success());
+    let error = result["error"].as_str().unwrap();
+    assert!(error.contains("unauthorized_client"), "{error}");
+    assert!(error.contains("attribute condition"), "{error}");
+
+    // Our executable fails (no Fly API): google-auth shows its failure.
+    let missing = s.home.path().join("no-socket");
+    let (_, result) = run_python(
+        &python,
+        s.home.path(),
+        &[
+            ("GOOGLE_APPLICATION_CREDENTIALS", config.to_str().unwrap()),
+            ("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1"),
+            ("FLY_OIDC_SOCKET", missing.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(result["ok"], false);
+    let error = result["error"].as_str().unwrap();
+    assert!(
+        error.contains("Executable exited with non-zero return code 1"),
+        "{error}"
+    );
+    assert!(error.contains("getting a Fly OIDC token failed"), "{error}");
+    assert!(!error.contains("eyJ"), "{error}");
+
+    // Without the opt-in, google-auth refuses to run executables (what our instructions say).
+    let (_, result) = run_python(
+        &python,
+        s.home.path(),
+        &[
+            ("GOOGLE_APPLICATION_CREDENTIALS", config.to_str().unwrap()),
+            ("FLY_OIDC_SOCKET", s.fly.socket_path().to_str().unwrap()),
+        ],
+    );
+    assert_eq!(result["ok"], false);
+    assert!(
+        result["error"]
+            .as_str()
+            .unwrap()
+            .contains("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"),
+        "{result}"
+    );
+}
