@@ -53,7 +53,7 @@
 //! | other STS errors (policy, region) | `Rejected` | `ProviderError` |
 //!
 //! No error, log line or `Debug` output contains the Fly token, the secret key or the
-//! session token; the SDK's own trace log of the STS request is kept from printing the token.
+//! session token (tests capture trace-level logs of this crate and the SDK and scan them).
 //!
 //! ## Caching
 //!

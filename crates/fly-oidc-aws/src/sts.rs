@@ -3,17 +3,13 @@
 use crate::error::{Error, ErrorKind};
 use crate::settings::{Settings, arn_account_id, truncate};
 use aws_credential_types::Credentials;
-use aws_sdk_sts::config::{
-    BehaviorVersion, ConfigBag, Intercept, Region, RuntimeComponents, SharedHttpClient,
-};
-use aws_sdk_sts::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::config::{BehaviorVersion, Region, SharedHttpClient};
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role_with_web_identity::{
     AssumeRoleWithWebIdentityError, AssumeRoleWithWebIdentityOutput,
 };
 use aws_sdk_sts::types::PolicyDescriptorType;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::timeout::TimeoutConfig;
 use fly_oidc::time::SharedTimeSource;
 use fly_oidc::{FlyClaims, FlyToken};
@@ -47,35 +43,6 @@ impl aws_smithy_async::time::TimeSource for SdkTime {
     }
 }
 
-/// Keeps the request body (it holds the web identity token) out of the SDK's trace logs.
-///
-/// At trace level the SDK prints each request it transmits, body included. This interceptor
-/// re-wraps the in-memory body as a retryable streaming body with the same bytes, which the
-/// SDK prints as `BoxBody`.
-#[derive(Debug)]
-struct OpaqueRequestBody;
-
-impl Intercept for OpaqueRequestBody {
-    fn name(&self) -> &'static str {
-        "FlyOidcOpaqueRequestBody"
-    }
-
-    fn modify_before_transmit(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let body = context.request_mut().body_mut();
-        if let Some(bytes) = body.bytes().map(bytes::Bytes::copy_from_slice) {
-            *body = SdkBody::retryable(move || {
-                SdkBody::from_body_1_x(http_body_util::Full::new(bytes.clone()))
-            });
-        }
-        Ok(())
-    }
-}
-
 pub(crate) struct StsOptions {
     pub http_client: SharedHttpClient,
     pub time: SharedTimeSource,
@@ -104,8 +71,7 @@ pub(crate) fn build_client(settings: &Settings, opts: StsOptions) -> aws_sdk_sts
         .retry_config(retry)
         .timeout_config(timeouts)
         .use_fips(settings.use_fips)
-        .use_dual_stack(settings.use_dual_stack)
-        .interceptor(OpaqueRequestBody);
+        .use_dual_stack(settings.use_dual_stack);
     if let Some(url) = &settings.endpoint_url {
         config = config.endpoint_url(url.clone());
     }
@@ -307,6 +273,12 @@ fn map_sdk_error(
                         ),
                     ))
                 }
+                "" if status < 500 && status != 429 => CallError::Other(error(
+                    ErrorKind::InvalidResponse,
+                    format!(
+                        "STS {endpoint} answered HTTP {status} with something that is not an STS answer; check the endpoint URL (AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL)"
+                    ),
+                )),
                 c if is_transient_code(c) || status >= 500 || status == 429 => {
                     CallError::Other(error(
                         ErrorKind::Transient,

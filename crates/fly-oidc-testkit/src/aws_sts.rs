@@ -141,11 +141,7 @@ impl StsFault {
 
     /// `400 MalformedPolicyDocument`.
     pub fn malformed_policy() -> Self {
-        Self::error(
-            400,
-            "MalformedPolicyDocument",
-            "Syntax errors in policy.",
-        )
+        Self::error(400, "MalformedPolicyDocument", "Syntax errors in policy.")
     }
 
     /// `403 RegionDisabledException`.
@@ -737,16 +733,10 @@ fn assume_role(req: &RecordedStsRequest, state: &State) -> Response<TestBody> {
     let (account, role_name) = match arn_parts.as_slice() {
         ["arn", _, "iam", "", account, resource] if resource.starts_with("role/") => (
             (*account).to_owned(),
-            resource
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
+            resource.rsplit('/').next().unwrap_or_default().to_owned(),
         ),
         _ => {
-            return validation_error(&format!(
-                "{role_arn} is invalid"
-            ));
+            return validation_error(&format!("{role_arn} is invalid"));
         }
     };
     if let Some(wanted) = &state.config.account_id

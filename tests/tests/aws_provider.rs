@@ -1,0 +1,590 @@
+//! The AWS credentials provider against the fake Fly API and the recording, fault-injecting
+//! fake STS: what reaches STS, error mapping and retries, chains, single flight, caching.
+#![allow(clippy::unwrap_used)] // tests unwrap what they control
+
+mod aws_support;
+
+use aws_config::meta::credentials::CredentialsProviderChain;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_support::{ROLE, not_on_fly_client, our_error, provider};
+use fly_oidc::Env;
+use fly_oidc::cache::CacheConfig;
+use fly_oidc::time::{ManualTimeSource, SharedTimeSource, TimeSource};
+use fly_oidc_aws::{ErrorKind, FlyOidcCredentialsProvider};
+use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_testkit::aws_sts::{FakeSts, StsFault};
+use std::time::{Duration, UNIX_EPOCH};
+
+async fn fakes() -> (FakeFlyApi, FakeSts) {
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .machine_id("148e2150b5e089")
+        .machine_name("quiet-dawn-42")
+        .start()
+        .await
+        .unwrap();
+    let sts = FakeSts::builder()
+        .account_id("123456789012")
+        .trust(fly.issuer(), fly.jwks())
+        .audience("sts.amazonaws.com")
+        .subject("acme:web:*")
+        .start()
+        .await
+        .unwrap();
+    (fly, sts)
+}
+
+#[tokio::test]
+async fn session_name_duration_and_policies_reach_sts() {
+    let (fly, sts) = fakes().await;
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+    let provider = provider(&fly, &sts.url())
+        .session_name("nightly-job")
+        .duration(Duration::from_secs(900))
+        .policy(policy)
+        .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
+        .policy_arn("arn:aws:iam::123456789012:policy/extra")
+        .build()
+        .unwrap();
+    let assumed = provider.assume_role().await.unwrap();
+    let reqs = sts.requests();
+    assert_eq!(reqs.len(), 1);
+    let r = &reqs[0];
+    assert_eq!(r.action.as_deref(), Some("AssumeRoleWithWebIdentity"));
+    assert_eq!(r.version.as_deref(), Some("2011-06-15"));
+    assert_eq!(r.role_arn.as_deref(), Some(ROLE));
+    assert_eq!(r.role_session_name.as_deref(), Some("nightly-job"));
+    assert_eq!(r.duration(), Some(900));
+    assert_eq!(r.policy.as_deref(), Some(policy));
+    assert_eq!(
+        r.policy_arns,
+        vec![
+            "arn:aws:iam::aws:policy/ReadOnlyAccess",
+            "arn:aws:iam::123456789012:policy/extra"
+        ]
+    );
+    assert!(!r.signed, "AssumeRoleWithWebIdentity must be sent unsigned");
+    // The token sent is the one the fake Fly API minted, for the STS audience.
+    let issued = fly.issued_tokens();
+    assert_eq!(issued.len(), 1);
+    assert_eq!(r.web_identity_token.as_deref(), Some(issued[0].as_str()));
+    assert_eq!(
+        fly.requests()[0].audience.as_deref(),
+        Some("sts.amazonaws.com")
+    );
+    // The answer.
+    let issued_creds = &sts.issued_credentials()[0];
+    let creds = &assumed.credentials;
+    assert_eq!(creds.access_key_id(), issued_creds.access_key_id);
+    assert_eq!(creds.secret_access_key(), issued_creds.secret_access_key);
+    assert_eq!(
+        creds.session_token(),
+        Some(issued_creds.session_token.as_str())
+    );
+    assert_eq!(creds.expiry(), Some(assumed.expires_at));
+    assert_eq!(
+        assumed
+            .expires_at
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+        issued_creds
+            .expiration
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    );
+    assert_eq!(assumed.account_id.as_deref(), Some("123456789012"));
+    assert_eq!(creds.account_id().map(|a| a.as_str()), Some("123456789012"));
+    assert_eq!(
+        assumed.assumed_role_arn.as_deref(),
+        Some("arn:aws:sts::123456789012:assumed-role/fly-app/nightly-job")
+    );
+    assert_eq!(assumed.subject.as_deref(), Some("acme:web:quiet-dawn-42"));
+    assert!(format!("{creds:?}").contains("FlyOidc"));
+}
+
+#[tokio::test]
+async fn defaults_come_from_the_environment_and_the_token() {
+    let (fly, sts) = fakes().await;
+    // Session name from the token's claims when the environment has no FLY_APP_NAME.
+    let p = FlyOidcCredentialsProvider::builder()
+        .env(Env::from_slice(&[
+            ("AWS_ROLE_ARN", ROLE),
+            ("AWS_ENDPOINT_URL_STS", &sts.url()),
+            ("AWS_REGION", "eu-west-1"),
+        ]))
+        .fly_client(aws_support::fly_client(&fly))
+        .build()
+        .unwrap();
+    assert_eq!(p.settings().region(), "eu-west-1");
+    p.assume_role().await.unwrap();
+    let r = &sts.requests()[0];
+    assert_eq!(
+        r.role_session_name.as_deref(),
+        Some("fly-web-148e2150b5e089")
+    );
+    assert_eq!(r.duration(), Some(3600));
+    assert_eq!(r.policy, None);
+    assert!(r.policy_arns.is_empty());
+    // AWS_ROLE_SESSION_NAME and FLY_OIDC_AUDIENCE from the environment; the fake Fly
+    // API over HTTP from FLY_API_HOSTNAME + FLY_API_TOKEN.
+    let p = FlyOidcCredentialsProvider::builder()
+        .env(Env::from_slice(&[
+            ("AWS_ROLE_ARN", ROLE),
+            ("AWS_ROLE_SESSION_NAME", "from-env"),
+            ("FLY_OIDC_AUDIENCE", "sts.amazonaws.com"),
+            ("AWS_ENDPOINT_URL", &sts.url()),
+            ("FLY_API_HOSTNAME", &fly.url()),
+            ("FLY_API_TOKEN", fly.api_token()),
+        ]))
+        .build()
+        .unwrap();
+    p.assume_role().await.unwrap();
+    assert_eq!(
+        sts.requests()[1].role_session_name.as_deref(),
+        Some("from-env")
+    );
+    assert!(!fly.requests()[1].unix);
+}
+
+struct Outcome {
+    result: Result<Credentials, CredentialsError>,
+    fly: FakeFlyApi,
+    sts: FakeSts,
+}
+
+async fn with_faults(faults: Vec<StsFault>) -> Outcome {
+    let (fly, sts) = fakes().await;
+    sts.script(faults);
+    let provider = provider(&fly, &sts.url()).build().unwrap();
+    let result = provider.provide_credentials().await;
+    Outcome { result, fly, sts }
+}
+
+fn assert_trust_hint(message: &str, code: &str) {
+    for needle in [
+        code,
+        ROLE,
+        "https://oidc.fly.io/acme",
+        "\"oidc.fly.io/acme:aud\" = \"sts.amazonaws.com\"",
+        "\"oidc.fly.io/acme:sub\" = \"acme:web:quiet-dawn-42\"",
+        "arn:aws:iam::123456789012:oidc-provider/oidc.fly.io/acme",
+        "fly-oidc token --claims",
+    ] {
+        assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+    }
+    assert!(!message.contains("eyJ"), "a token leaked into {message:?}");
+}
+
+async fn trust_failure(fault: StsFault, code: &str) {
+    let out = with_faults(vec![fault]).await;
+    let err = out.result.unwrap_err();
+    assert!(matches!(err, CredentialsError::ProviderError(_)), "{err:?}");
+    let ours = our_error(&err);
+    assert_eq!(ours.kind(), ErrorKind::TrustPolicy);
+    assert_eq!(ours.code(), Some(code));
+    assert!(!ours.is_transient());
+    assert_trust_hint(ours.message(), code);
+    // Not retried.
+    assert_eq!(out.sts.request_count(), 1);
+    assert_eq!(out.fly.token_requests(), 1);
+}
+
+#[tokio::test]
+async fn invalid_identity_token_fails_at_once_with_a_trust_policy_hint() {
+    trust_failure(StsFault::invalid_identity_token(), "InvalidIdentityToken").await;
+}
+
+#[tokio::test]
+async fn idp_rejected_claim_fails_at_once_with_a_trust_policy_hint() {
+    trust_failure(StsFault::idp_rejected_claim(), "IDPRejectedClaim").await;
+}
+
+#[tokio::test]
+async fn access_denied_fails_at_once_with_a_trust_policy_hint() {
+    trust_failure(StsFault::access_denied(), "AccessDenied").await;
+}
+
+#[tokio::test]
+async fn a_real_trust_mismatch_is_reported_with_the_tokens_claims() {
+    // No scripted fault: the fake STS checks the token like STS does, and the trust
+    // policy's subject pattern does not match this app.
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .machine_name("quiet-dawn-42")
+        .start()
+        .await
+        .unwrap();
+    let sts = FakeSts::builder()
+        .trust(fly.issuer(), fly.jwks())
+        .subject("acme:api:*")
+        .start()
+        .await
+        .unwrap();
+    let err = provider(&fly, &sts.url())
+        .build()
+        .unwrap()
+        .credentials()
+        .await
+        .unwrap_err();
+    let ours = our_error(&err);
+    assert_eq!(ours.kind(), ErrorKind::TrustPolicy);
+    assert_trust_hint(ours.message(), "AccessDenied");
+    // Wrong audience: InvalidIdentityToken from the fake's OIDC-provider check.
+    let sts = FakeSts::builder()
+        .trust(fly.issuer(), fly.jwks())
+        .audience("sts.amazonaws.com")
+        .start()
+        .await
+        .unwrap();
+    let err = provider(&fly, &sts.url())
+        .audience("something-else")
+        .build()
+        .unwrap()
+        .credentials()
+        .await
+        .unwrap_err();
+    let ours = our_error(&err);
+    assert_eq!(ours.code(), Some("InvalidIdentityToken"));
+    assert!(ours.message().contains("Incorrect token audience"));
+    assert!(ours.message().contains("audience something-else"));
+}
+
+#[tokio::test]
+async fn expired_token_is_retried_once_with_a_fresh_fly_token() {
+    let out = with_faults(vec![StsFault::expired_token()]).await;
+    let creds = out.result.unwrap();
+    assert!(!creds.access_key_id().is_empty());
+    assert_eq!(out.sts.request_count(), 2);
+    assert_eq!(out.fly.token_requests(), 2);
+    let reqs = out.sts.requests();
+    assert_ne!(
+        reqs[0].web_identity_token, reqs[1].web_identity_token,
+        "the second try must use a fresh token"
+    );
+}
+
+#[tokio::test]
+async fn expired_token_twice_fails_after_one_retry() {
+    let out = with_faults(vec![StsFault::expired_token(), StsFault::expired_token()]).await;
+    let err = out.result.unwrap_err();
+    assert!(matches!(err, CredentialsError::ProviderError(_)));
+    let ours = our_error(&err);
+    assert_eq!(ours.code(), Some("ExpiredTokenException"));
+    assert!(
+        ours.message().contains("expired twice"),
+        "{}",
+        ours.message()
+    );
+    assert!(ours.message().contains("clock"));
+    assert_eq!(out.sts.request_count(), 2);
+    assert_eq!(out.fly.token_requests(), 2);
+}
+
+async fn transient_failure(fault: StsFault, code: &str) {
+    // Three attempts (the default), all failing.
+    let out = with_faults(vec![fault.clone(), fault.clone(), fault.clone()]).await;
+    let err = out.result.unwrap_err();
+    assert!(matches!(err, CredentialsError::ProviderError(_)), "{err:?}");
+    let ours = our_error(&err);
+    assert_eq!(ours.kind(), ErrorKind::Transient);
+    assert!(ours.is_transient());
+    assert_eq!(ours.code(), Some(code));
+    assert!(
+        ours.message().contains("after 3 attempts"),
+        "{}",
+        ours.message()
+    );
+    assert!(ours.message().contains("try again"), "{}", ours.message());
+    assert_eq!(out.sts.request_count(), 3);
+    // The SDK retries with the same token: one Fly token for all three attempts.
+    assert_eq!(out.fly.token_requests(), 1);
+    // Two failures, then success on the third attempt.
+    let out = with_faults(vec![fault.clone(), fault]).await;
+    out.result.unwrap();
+    assert_eq!(out.sts.request_count(), 3);
+}
+
+#[tokio::test]
+async fn idp_communication_error_is_retried_three_times() {
+    transient_failure(StsFault::idp_communication_error(), "IDPCommunicationError").await;
+}
+
+#[tokio::test]
+async fn throttling_is_retried_three_times() {
+    transient_failure(StsFault::throttling(), "Throttling").await;
+}
+
+#[tokio::test]
+async fn service_unavailable_is_retried_three_times() {
+    transient_failure(StsFault::service_unavailable(), "ServiceUnavailable").await;
+}
+
+#[tokio::test]
+async fn internal_failure_is_retried_three_times() {
+    transient_failure(StsFault::internal_failure(), "InternalFailure").await;
+}
+
+#[tokio::test]
+async fn timeouts_and_resets_are_retried() {
+    let (fly, sts) = fakes().await;
+    sts.script(vec![
+        StsFault::Delay(Duration::from_secs(2)),
+        StsFault::Reset,
+        StsFault::Delay(Duration::from_secs(2)),
+    ]);
+    let provider = provider(&fly, &sts.url())
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let err = provider.credentials().await.unwrap_err();
+    let ours = our_error(&err);
+    assert_eq!(ours.kind(), ErrorKind::Transient, "{ours:?}");
+    assert!(
+        ours.message().contains("after 3 attempts"),
+        "{}",
+        ours.message()
+    );
+    assert_eq!(sts.request_count(), 3);
+    // Recovers once STS answers.
+    provider.credentials().await.unwrap();
+    assert_eq!(sts.request_count(), 4);
+}
+
+#[tokio::test]
+async fn malformed_policy_fails_at_once() {
+    let out = with_faults(vec![StsFault::malformed_policy()]).await;
+    let err = out.result.unwrap_err();
+    let ours = our_error(&err);
+    assert_eq!(ours.kind(), ErrorKind::Rejected);
+    assert!(ours.message().contains("--policy"), "{}", ours.message());
+    assert_eq!(out.sts.request_count(), 1);
+    let out = with_faults(vec![StsFault::region_disabled()]).await;
+    let ours_err = out.result.unwrap_err();
+    let ours = our_error(&ours_err);
+    assert_eq!(ours.kind(), ErrorKind::Rejected);
+    assert!(
+        ours.message().contains("region us-east-1"),
+        "{}",
+        ours.message()
+    );
+    assert_eq!(out.sts.request_count(), 1);
+}
+
+#[tokio::test]
+async fn garbage_answers_are_invalid_responses() {
+    let out = with_faults(vec![StsFault::Garbage]).await;
+    let err = out.result.unwrap_err();
+    assert!(matches!(err, CredentialsError::Unhandled(_)), "{err:?}");
+    assert_eq!(our_error(&err).kind(), ErrorKind::InvalidResponse);
+}
+
+#[tokio::test]
+async fn not_on_fly_and_no_role_are_not_loaded() {
+    let sts = FakeSts::start().await.unwrap();
+    let p = FlyOidcCredentialsProvider::builder()
+        .env(Env::from_slice(&[("AWS_ROLE_ARN", ROLE)]))
+        .endpoint_url(sts.url())
+        .fly_client(not_on_fly_client())
+        .build()
+        .unwrap();
+    let err = p.credentials().await.unwrap_err();
+    assert!(
+        matches!(err, CredentialsError::CredentialsNotLoaded(_)),
+        "{err:?}"
+    );
+    let ours = our_error(&err);
+    assert_eq!(ours.kind(), ErrorKind::NotLoaded);
+    assert!(
+        ours.message().contains("FLY_API_HOSTNAME"),
+        "{}",
+        ours.message()
+    );
+    // No role: not loaded, and no Fly token is requested.
+    let fly = FakeFlyApi::start().await.unwrap();
+    let p = FlyOidcCredentialsProvider::builder()
+        .env(Env::from_slice(&[]))
+        .endpoint_url(sts.url())
+        .fly_client(aws_support::fly_client(&fly))
+        .build()
+        .unwrap();
+    let err = p.credentials().await.unwrap_err();
+    assert!(matches!(err, CredentialsError::CredentialsNotLoaded(_)));
+    assert!(our_error(&err).message().contains("AWS_ROLE_ARN"));
+    assert_eq!(fly.token_requests(), 0);
+    assert_eq!(sts.request_count(), 0);
+}
+
+#[tokio::test]
+async fn invalid_settings_fail_at_build() {
+    let err = FlyOidcCredentialsProvider::builder()
+        .env(Env::from_slice(&[(
+            "AWS_ROLE_ARN",
+            "arn:aws:iam::1:role/x",
+        )]))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("12 digits"), "{err}");
+    let err = FlyOidcCredentialsProvider::builder()
+        .env(Env::from_slice(&[(
+            "FLY_API_HOSTNAME",
+            "https://api.machines.dev",
+        )]))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("FLY_API_TOKEN"), "{err}");
+    let err = FlyOidcCredentialsProvider::builder()
+        .env(Env::from_slice(&[]))
+        .duration(Duration::from_secs(50_000))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("43200"), "{err}");
+}
+
+#[tokio::test]
+async fn the_chain_falls_back_when_not_on_fly() {
+    let fly_provider = FlyOidcCredentialsProvider::builder()
+        .env(Env::from_slice(&[("AWS_ROLE_ARN", ROLE)]))
+        .fly_client(not_on_fly_client())
+        .build()
+        .unwrap();
+    let chain = CredentialsProviderChain::first_try("FlyOidc", fly_provider).or_else(
+        "Static",
+        Credentials::new("AKIDSTATIC", "static-secret", None, None, "Static"),
+    );
+    let creds = chain.provide_credentials().await.unwrap();
+    assert_eq!(creds.access_key_id(), "AKIDSTATIC");
+
+    // On Fly, the chain takes FlyOidc's credentials...
+    let (fly, sts) = fakes().await;
+    let chain =
+        CredentialsProviderChain::first_try("FlyOidc", provider(&fly, &sts.url()).build().unwrap())
+            .or_else(
+                "Static",
+                Credentials::new("AKIDSTATIC", "static-secret", None, None, "Static"),
+            );
+    let creds = chain.provide_credentials().await.unwrap();
+    assert_eq!(
+        creds.access_key_id(),
+        sts.issued_credentials()[0].access_key_id
+    );
+    // ...and a trust-policy failure stops the chain instead of silently falling back.
+    sts.fail_next(1, StsFault::access_denied());
+    let chain =
+        CredentialsProviderChain::first_try("FlyOidc", provider(&fly, &sts.url()).build().unwrap())
+            .or_else(
+                "Static",
+                Credentials::new("AKIDSTATIC", "static-secret", None, None, "Static"),
+            );
+    assert!(chain.provide_credentials().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_callers_on_a_cold_provider_make_one_request_each() {
+    let fly = FakeFlyApi::start().await.unwrap();
+    let sts = FakeSts::builder()
+        .latency(Duration::from_millis(50))
+        .start()
+        .await
+        .unwrap();
+    let provider = provider(&fly, &sts.url()).build().unwrap();
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let p = provider.clone();
+            tokio::spawn(async move { p.provide_credentials().await })
+        })
+        .collect();
+    let mut keys = std::collections::HashSet::new();
+    for t in tasks {
+        keys.insert(t.await.unwrap().unwrap().access_key_id().to_owned());
+    }
+    assert_eq!(keys.len(), 1);
+    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(sts.request_count(), 1);
+}
+
+#[tokio::test]
+async fn refreshes_ahead_of_expiry_and_serves_cached_credentials_through_an_outage() {
+    let clock = ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    let fly_clock = clock.clone();
+    let fly = FakeFlyApi::builder()
+        .clock(move || fly_clock.now())
+        .start()
+        .await
+        .unwrap();
+    let sts_clock = clock.clone();
+    let sts = FakeSts::builder()
+        .clock(move || sts_clock.now())
+        .start()
+        .await
+        .unwrap();
+    let provider = provider(&fly, &sts.url())
+        .time_source(SharedTimeSource::new(clock.clone()))
+        .cache_config(CacheConfig::default().with_jitter(Duration::ZERO))
+        .build()
+        .unwrap();
+    let first = provider.provide_credentials().await.unwrap();
+    assert_eq!(
+        first.expiry(),
+        Some(UNIX_EPOCH + Duration::from_secs(1_800_000_000 + 3600))
+    );
+    // 54 minutes in: served from the cache.
+    clock.advance(Duration::from_secs(54 * 60));
+    let again = provider.provide_credentials().await.unwrap();
+    assert_eq!(again.access_key_id(), first.access_key_id());
+    assert_eq!(sts.request_count(), 1);
+    // 56 minutes in: inside the 5-minute window, so refreshed ahead of expiry.
+    clock.advance(Duration::from_secs(2 * 60));
+    let second = provider.provide_credentials().await.unwrap();
+    assert_ne!(second.access_key_id(), first.access_key_id());
+    assert_eq!(sts.request_count(), 2);
+    assert_eq!(fly.token_requests(), 2);
+
+    // Static stability: 56 minutes into the second credentials STS is down; the cached
+    // (still valid) credentials keep being served.
+    clock.advance(Duration::from_secs(56 * 60));
+    sts.fail_next(3, StsFault::service_unavailable());
+    let during = provider.provide_credentials().await.unwrap();
+    assert_eq!(during.access_key_id(), second.access_key_id());
+    assert_eq!(sts.request_count(), 5);
+    // Within the failure backoff, no new attempt.
+    let during = provider.provide_credentials().await.unwrap();
+    assert_eq!(during.access_key_id(), second.access_key_id());
+    assert_eq!(sts.request_count(), 5);
+    assert_eq!(
+        provider
+            .fallback_on_interrupt()
+            .map(|c| c.access_key_id().to_owned()),
+        Some(second.access_key_id().to_owned())
+    );
+    // Past expiry with STS still down: never the expired credentials, an error.
+    clock.advance(Duration::from_secs(5 * 60));
+    sts.fail_next(3, StsFault::service_unavailable());
+    let err = provider.provide_credentials().await.unwrap_err();
+    assert_eq!(our_error(&err).kind(), ErrorKind::Transient);
+    assert!(provider.fallback_on_interrupt().is_none());
+    // STS is back.
+    let third = provider.provide_credentials().await.unwrap();
+    assert_ne!(third.access_key_id(), second.access_key_id());
+}
+
+#[tokio::test]
+async fn the_cache_can_be_turned_off_and_assume_role_bypasses_it() {
+    let (fly, sts) = fakes().await;
+    let cached = provider(&fly, &sts.url()).build().unwrap();
+    cached.credentials().await.unwrap();
+    cached.credentials().await.unwrap();
+    assert_eq!(sts.request_count(), 1);
+    cached.assume_role().await.unwrap();
+    assert_eq!(sts.request_count(), 2);
+    let uncached = provider(&fly, &sts.url()).disable_cache().build().unwrap();
+    uncached.credentials().await.unwrap();
+    uncached.credentials().await.unwrap();
+    assert_eq!(sts.request_count(), 4);
+    assert!(uncached.fallback_on_interrupt().is_none());
+}

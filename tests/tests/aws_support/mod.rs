@@ -1,0 +1,142 @@
+//! Shared helpers for the AWS tests: moto_server, and providers wired to the fakes.
+#![allow(dead_code)] // each test binary uses a different subset
+#![allow(clippy::unwrap_used)] // tests unwrap what they control
+
+use fly_oidc::{Env, FlyOidcClient, RetryConfig};
+use fly_oidc_aws::{Builder, FlyOidcCredentialsProvider};
+use fly_oidc_testkit::FakeFlyApi;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The role the tests assume.
+pub const ROLE: &str = "arn:aws:iam::123456789012:role/fly-app";
+
+/// A Fly client on the fake's Unix socket, with an empty environment and fast retries.
+pub fn fly_client(fly: &FakeFlyApi) -> FlyOidcClient {
+    FlyOidcClient::builder()
+        .env(Env::from_slice(&[]))
+        .socket(fly.socket_path())
+        .retry(
+            RetryConfig::default()
+                .with_initial_backoff(Duration::from_millis(5))
+                .with_max_backoff(Duration::from_millis(20)),
+        )
+        .build()
+        .unwrap()
+}
+
+/// A provider builder wired to the fake Fly API and an STS endpoint, with an empty
+/// environment and fast retries.
+pub fn provider(fly: &FakeFlyApi, sts_url: &str) -> Builder {
+    FlyOidcCredentialsProvider::builder()
+        .env(Env::from_slice(&[]))
+        .role_arn(ROLE)
+        .endpoint_url(sts_url)
+        .fly_client(fly_client(fly))
+        .retry_backoff(Duration::from_millis(5), Duration::from_millis(20))
+}
+
+/// A Fly client for "not on a Fly Machine": nothing configured and no default socket.
+pub fn not_on_fly_client() -> FlyOidcClient {
+    FlyOidcClient::builder()
+        .env(Env::from_slice(&[]))
+        .default_socket("/nonexistent/fly-oidc-test/.fly/api")
+        .build()
+        .unwrap()
+}
+
+/// A moto_server for the test: the one CI started (`MOTO_ENDPOINT`), or a child process on a
+/// free loopback port, killed on drop.
+pub struct Moto {
+    endpoint: String,
+    child: Option<Child>,
+}
+
+impl Moto {
+    /// `None` (with a printed reason) when moto_server is not installed locally; in CI
+    /// (`CI=true`) a missing moto_server fails the test.
+    pub fn start() -> Option<Moto> {
+        #[allow(clippy::disallowed_methods)] // the harness's own setting, not config under test
+        let from_ci = std::env::var("MOTO_ENDPOINT").unwrap_or_default();
+        if !from_ci.trim().is_empty() {
+            return Some(Moto {
+                endpoint: from_ci.trim().trim_end_matches('/').to_owned(),
+                child: None,
+            });
+        }
+        if !fly_oidc_tests::require_tool("moto_server") {
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn moto_server");
+        let moto = Moto {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child: Some(child),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !moto.ready(port) {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start on port {port} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(moto)
+    }
+
+    fn ready(&self, port: u16) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        if stream
+            .write_all(b"GET /moto-api/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .is_err()
+        {
+            return false;
+        }
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Our error inside a `CredentialsError`.
+pub fn our_error(err: &fly_oidc_aws::CredentialsError) -> &fly_oidc_aws::Error {
+    std::error::Error::source(err)
+        .and_then(|s| s.downcast_ref::<fly_oidc_aws::Error>())
+        .unwrap_or_else(|| panic!("not a fly_oidc_aws::Error inside: {err:?}"))
+}
+
+/// A unique, valid S3 bucket name.
+pub fn bucket_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::UNIX_EPOCH
+        .elapsed()
+        .unwrap_or_default()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
