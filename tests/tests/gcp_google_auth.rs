@@ -259,3 +259,74 @@ async fn python_google_auth_reports_rejections_and_executable_failures() {
         "{result}"
     );
 }
+
+/// Run gcloud with a private configuration directory; `None` when gcloud is missing.
+fn gcloud(home: &Path, socket: &Path, args: &[&str]) -> Option<Output> {
+    let gcloud = ["/usr/bin/gcloud", "/usr/local/bin/gcloud"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())?;
+    Command::new(gcloud)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home)
+        .env("CLOUDSDK_CONFIG", home.join("gcloud"))
+        .env("CLOUDSDK_CORE_DISABLE_PROMPTS", "1")
+        .env("CLOUDSDK_CORE_DISABLE_USAGE_REPORTING", "true")
+        .env("CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK", "true")
+        .env("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")
+        .env("FLY_OIDC_SOCKET", socket)
+        .output()
+        .ok()
+}
+
+/// gcloud is optional (CI may not install it): skipped with a printed reason when missing.
+#[tokio::test]
+async fn gcloud_logs_in_with_the_credential_config() {
+    let s = setup(|g| g).await;
+    let socket = s.fly.socket_path();
+    for service_account in [None, Some(SA)] {
+        let config = credential_config(&s.google, service_account, s.home.path());
+        let login_flag = format!("--cred-file={}", config.display());
+        let Some(login) = gcloud(s.home.path(), socket, &["auth", "login", &login_flag]) else {
+            eprintln!(
+                "SKIPPED: gcloud is not installed (it is optional; the python google-auth tests cover executables)"
+            );
+            return;
+        };
+        let stderr = String::from_utf8_lossy(&login.stderr).into_owned();
+        assert!(login.status.success(), "gcloud auth login failed: {stderr}");
+        // gcloud refreshed through our executable and asked token_info_url for the account.
+        let account = match service_account {
+            Some(sa) => sa.to_owned(),
+            None => "principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/fly-pool/subject/acme:my-app:quiet-sun-4242".to_owned(),
+        };
+        assert!(
+            stderr.contains(&format!(
+                "Authenticated with external account credentials for: [{account}]"
+            )),
+            "{stderr}"
+        );
+        assert!(
+            s.google
+                .requests()
+                .iter()
+                .any(|r| r.endpoint == Endpoint::Introspect && r.status == 200)
+        );
+
+        let out = gcloud(s.home.path(), socket, &["auth", "print-access-token"]).unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success(),
+            "gcloud auth print-access-token failed: {stderr}"
+        );
+        let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let info = s
+            .google
+            .token_info(&token)
+            .expect("a token from the fake Google");
+        assert_eq!(info.service_account.as_deref(), service_account);
+        assert!(!stderr.contains("eyJ"), "{stderr}");
+    }
+}
