@@ -456,21 +456,7 @@ impl FlyOidcClient {
                 ),
                 ReadError::Http(e) => self.transport_error(source, e),
             })?;
-        if status != 200 {
-            return Err(rejected(source, status, &body));
-        }
-        let text = String::from_utf8(body).map_err(|_| {
-            Error::new(
-                ErrorKind::MalformedToken,
-                format!("{source} answered 200 with a body that is not UTF-8 text"),
-            )
-        })?;
-        let token = FlyToken::parse(text).map_err(|e| {
-            Error::new(
-                ErrorKind::MalformedToken,
-                format!("{source} answered 200 but {}", e.message()),
-            )
-        })?;
+        let token = token_from_response(source, status, body)?;
         tracing::debug!(claims = %token.claims().trust_summary(), "received a Fly OIDC token");
         Ok(token)
     }
@@ -636,6 +622,40 @@ async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, ReadErr
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// Turn a Machines API answer (status and body, already capped) into a token or an error.
+///
+/// Public for the fuzz targets; not part of the stable API.
+#[doc(hidden)]
+pub fn token_from_response(
+    source: &TokenSource,
+    status: u16,
+    body: Vec<u8>,
+) -> Result<FlyToken, Error> {
+    if body.len() > MAX_TOKEN_BYTES {
+        return Err(Error::new(
+            ErrorKind::MalformedToken,
+            format!(
+                "{source} answered with more than {MAX_TOKEN_BYTES} bytes; that is not an OIDC token"
+            ),
+        ));
+    }
+    if status != 200 {
+        return Err(rejected(source, status, &body));
+    }
+    let text = String::from_utf8(body).map_err(|_| {
+        Error::new(
+            ErrorKind::MalformedToken,
+            format!("{source} answered 200 with a body that is not UTF-8 text"),
+        )
+    })?;
+    FlyToken::parse(text).map_err(|e| {
+        Error::new(
+            ErrorKind::MalformedToken,
+            format!("{source} answered 200 but {}", e.message()),
+        )
+    })
 }
 
 fn rejected(source: &TokenSource, status: u16, body: &[u8]) -> Error {

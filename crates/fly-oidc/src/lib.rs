@@ -60,7 +60,7 @@ pub use claims::{Audience, FLY_ISSUER_PREFIX, FlyClaims};
 pub use client::{
     Builder, DEFAULT_SOCKET, ENV_ALLOW_INSECURE_HTTP, ENV_API_HOSTNAME, ENV_API_TOKEN,
     ENV_AUDIENCE, ENV_SOCKET, ENV_TOKEN_FILE, FlyOidcClient, TOKEN_PATH, TokenSource,
-    http_client_builder, is_trusted_plain_http_host,
+    http_client_builder, is_trusted_plain_http_host, token_from_response,
 };
 pub use env::Env;
 pub use error::{Error, ErrorKind, redact_jwts};
