@@ -12,7 +12,11 @@ use fly_oidc_testkit::FakeFlyApi;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
-    let fly = FakeFlyApi::builder().org("acme").app("demo-app").start().await?;
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("demo-app")
+        .start()
+        .await?;
     println!("FLY_OIDC_SOCKET={}", fly.socket_path().display());
     println!("FLY_API_HOSTNAME={}", fly.url());
     println!("FLY_API_TOKEN={}", fly.api_token());
