@@ -88,6 +88,7 @@ pub struct Error {
     kind: ErrorKind,
     message: String,
     code: Option<String>,
+    transient: bool,
     source: Option<Box<dyn StdError + Send + Sync + 'static>>,
 }
 
@@ -97,8 +98,14 @@ impl Error {
             kind,
             message: message.into(),
             code: None,
+            transient: kind == ErrorKind::Transient,
             source: None,
         }
+    }
+
+    pub(crate) fn with_transient(mut self, transient: bool) -> Self {
+        self.transient = transient;
+        self
     }
 
     pub(crate) fn with_code(mut self, code: Option<&str>) -> Self {
@@ -123,15 +130,7 @@ impl Error {
 
     /// Whether trying again later may succeed.
     pub fn is_transient(&self) -> bool {
-        match self.kind {
-            ErrorKind::Transient => true,
-            ErrorKind::FlyToken => self
-                .source
-                .as_deref()
-                .and_then(|s| s.downcast_ref::<fly_oidc::Error>())
-                .is_some_and(fly_oidc::Error::is_transient),
-            _ => false,
-        }
+        self.transient
     }
 
     /// The message without the cause chain.
@@ -145,6 +144,7 @@ impl fmt::Debug for Error {
         f.debug_struct("Error")
             .field("kind", &self.kind)
             .field("code", &self.code)
+            .field("transient", &self.transient)
             .field("message", &self.message)
             .field("source", &self.source)
             .finish()

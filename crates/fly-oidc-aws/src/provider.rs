@@ -454,11 +454,34 @@ fn fly_error(err: fly_oidc::Error) -> Error {
         fly_oidc::ErrorKind::InvalidConfiguration => ErrorKind::InvalidConfiguration,
         _ => ErrorKind::FlyToken,
     };
-    Error::new(
-        kind,
-        format!("could not get a Fly OIDC token: {}", err.message()),
-    )
-    .with_source(err)
+    // The message carries the token client's whole message; its cause (an I/O error, say)
+    // becomes ours.
+    let transient = err.is_transient();
+    let message = format!("could not get a Fly OIDC token: {}", err.message());
+    let error = Error::new(kind, message).with_transient(transient);
+    match std::error::Error::source(&err) {
+        Some(_) => error.with_source(FlyCause(err)),
+        None => error,
+    }
+}
+
+/// The cause of a token client error, shown without repeating its message.
+#[derive(Debug)]
+struct FlyCause(fly_oidc::Error);
+
+impl fmt::Display for FlyCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match std::error::Error::source(&self.0) {
+            Some(cause) => write!(f, "{cause}"),
+            None => f.write_str(self.0.message()),
+        }
+    }
+}
+
+impl std::error::Error for FlyCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.0).and_then(std::error::Error::source)
+    }
 }
 
 impl ProvideCredentials for FlyOidcCredentialsProvider {

@@ -251,9 +251,8 @@ fn map_sdk_error(
                 code.clone()
             };
             let error = |kind: ErrorKind, text: String| {
-                Error::new(kind, text)
-                    .with_code((!code.is_empty()).then_some(code.as_str()))
-                    .with_source(e.clone_for_source())
+                // The message already holds STS's code and message: no separate source.
+                Error::new(kind, text).with_code((!code.is_empty()).then_some(code.as_str()))
             };
             match code.as_str() {
                 "ExpiredTokenException" | "ExpiredToken" => CallError::ExpiredToken(error(
@@ -360,37 +359,3 @@ fn map_sdk_error(
         ),
     }
 }
-
-/// The service error as a plain error value to chain as a source (its `Debug` holds no secret).
-trait CloneForSource {
-    fn clone_for_source(&self) -> ServiceErrorSource;
-}
-
-impl CloneForSource for AssumeRoleWithWebIdentityError {
-    fn clone_for_source(&self) -> ServiceErrorSource {
-        ServiceErrorSource {
-            code: self.code().map(str::to_owned),
-            message: sts_message(self),
-        }
-    }
-}
-
-/// An STS error code and message.
-#[derive(Debug)]
-pub(crate) struct ServiceErrorSource {
-    code: Option<String>,
-    message: String,
-}
-
-impl std::fmt::Display for ServiceErrorSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "STS error {}: {}",
-            self.code.as_deref().unwrap_or("(no code)"),
-            self.message
-        )
-    }
-}
-
-impl std::error::Error for ServiceErrorSource {}

@@ -1,0 +1,53 @@
+//! List the S3 buckets the Fly app's role can see, one name per line.
+//!
+//! Configured by the environment only: `AWS_ROLE_ARN` (the role that trusts Fly's OIDC
+//! provider), optionally `AWS_REGION` and `AWS_ENDPOINT_URL` (for example a moto_server), and
+//! the Fly token source (on a Fly Machine: nothing; elsewhere `FLY_API_HOSTNAME` +
+//! `FLY_API_TOKEN`, or `FLY_OIDC_TOKEN_FILE`).
+//!
+//! ```text
+//! AWS_ROLE_ARN=arn:aws:iam::123456789012:role/my-fly-app \
+//!   cargo run -p fly-oidc-examples --example s3_list_buckets
+//! ```
+
+use aws_config::BehaviorVersion;
+use aws_config::meta::region::RegionProviderChain;
+use aws_sdk_s3::error::DisplayErrorContext;
+use fly_oidc_aws::FlyOidcCredentialsProvider;
+use std::process::ExitCode;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("s3_list_buckets: error: {}", DisplayErrorContext(&*err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let provider = FlyOidcCredentialsProvider::from_env()?;
+    let region = RegionProviderChain::first_try(
+        aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
+    )
+    .or_else(aws_config::profile::ProfileFileRegionProvider::new())
+    .or_else(fly_oidc_aws::DEFAULT_REGION);
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .credentials_provider(provider)
+        .http_client(fly_oidc_aws::https_client())
+        .region(region)
+        .load()
+        .await;
+    let s3_config = aws_sdk_s3::config::Builder::from(&config)
+        // Emulators on loopback (AWS_ENDPOINT_URL=http://127.0.0.1:...) need path-style URLs.
+        .force_path_style(config.endpoint_url().is_some())
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+    let answer = s3.list_buckets().send().await?;
+    for bucket in answer.buckets() {
+        println!("{}", bucket.name().unwrap_or_default());
+    }
+    Ok(())
+}
