@@ -1,0 +1,240 @@
+//! The `gcs_list_objects` example end to end: Fly token (fake Fly API) -> access token (fake
+//! Google STS + IAM) -> Cloud Storage JSON API object listing on `gcp-storage-emulator`
+//! (PyPI), reached through `STORAGE_EMULATOR_HOST`.
+//!
+//! Needs `python3` with the PyPI package `gcp-storage-emulator` (CI installs it; locally the
+//! test is skipped with a printed reason when it is missing), and the example binary, which
+//! `cargo test --workspace` builds (or `cargo build -p fly-oidc-examples --example gcs_list_objects`).
+
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
+
+use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_testkit::google::{Endpoint, FakeGoogle};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SA: &str = "storage-reader@my-project.iam.gserviceaccount.com";
+const BUCKET: &str = "fly-bucket";
+
+/// A python3 that can run `gcp_storage_emulator`, or `None` (skip locally, fail in CI).
+fn python_with_emulator() -> Option<PathBuf> {
+    let probe = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, gcp_storage_emulator; print(sys.executable)",
+        ])
+        .output();
+    match probe {
+        Ok(out) if out.status.success() => {
+            Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        }
+        _ => {
+            assert!(
+                !fly_oidc_tests::in_ci(),
+                "python3 with gcp-storage-emulator is required in CI (pip install gcp-storage-emulator)"
+            );
+            eprintln!("SKIPPED: python3 with gcp-storage-emulator is not available");
+            None
+        }
+    }
+}
+
+/// The emulator process; killed (by its own handle) when dropped.
+struct Emulator {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_emulator(python: &PathBuf, home: &std::path::Path) -> Emulator {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(python)
+        .args([
+            "-m",
+            "gcp_storage_emulator",
+            "start",
+            "--host=127.0.0.1",
+            "--in-memory",
+            "-q",
+        ])
+        .arg(format!("--port={port}"))
+        .arg(format!("--default-bucket={BUCKET}"))
+        .env_clear()
+        .env("HOME", home)
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir(home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start gcp-storage-emulator");
+    let emulator = Emulator { child, port };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "gcp-storage-emulator did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    emulator
+}
+
+/// A minimal HTTP/1.1 request; returns the status code.
+fn http(port: u16, method: &str, path: &str, body: &[u8]) -> u16 {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn example_bin() -> PathBuf {
+    let bin = fly_oidc_tests::fly_oidc_bin();
+    let path = bin
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("gcs_list_objects");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p fly-oidc-examples --example gcs_list_objects` (or `cargo test --workspace`) first",
+        path.display()
+    );
+    path
+}
+
+#[tokio::test]
+async fn gcs_list_objects_lists_the_emulator_bucket() {
+    let Some(python) = python_with_emulator() else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let emulator = start_emulator(&python, home.path());
+    for (name, body) in [
+        ("hello.txt", "hello from fly"),
+        ("logs/2026-11-28.log", "a log line\n"),
+    ] {
+        let status = http(
+            emulator.port,
+            "POST",
+            &format!(
+                "/upload/storage/v1/b/{BUCKET}/o?uploadType=media&name={}",
+                name.replace('/', "%2F")
+            ),
+            body.as_bytes(),
+        );
+        assert_eq!(status, 200, "uploading {name}");
+    }
+
+    let fly = FakeFlyApi::builder().org("acme").start().await.unwrap();
+    let google = FakeGoogle::builder(&fly)
+        .service_account(SA)
+        .start()
+        .await
+        .unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(example_bin())
+            .arg(BUCKET)
+            .args(extra)
+            .env_clear()
+            .env("HOME", home.path())
+            .env("FLY_OIDC_SOCKET", fly.socket_path())
+            .env("FLY_OIDC_GCP_PROVIDER", google.provider())
+            .env("FLY_OIDC_GCP_SERVICE_ACCOUNT", SA)
+            .env("FLY_OIDC_GCP_STS_URL", google.sts_url())
+            .env("FLY_OIDC_GCP_IAM_URL", google.iam_url())
+            .env(
+                "STORAGE_EMULATOR_HOST",
+                format!("http://127.0.0.1:{}", emulator.port),
+            )
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        ["hello.txt\t14", "logs/2026-11-28.log\t11"],
+        "{stderr}"
+    );
+
+    // The token came from impersonating the service account, with the read-only scope.
+    let impersonated: Vec<_> = google
+        .issued_tokens()
+        .into_iter()
+        .filter_map(|t| google.token_info(&t))
+        .filter(|i| i.service_account.is_some())
+        .collect();
+    assert_eq!(impersonated.len(), 1);
+    assert_eq!(
+        impersonated[0].scopes,
+        vec!["https://www.googleapis.com/auth/devstorage.read_only".to_owned()]
+    );
+    assert!(
+        google
+            .requests()
+            .iter()
+            .any(|r| r.endpoint == Endpoint::GenerateAccessToken && r.status == 200)
+    );
+
+    // With a prefix; and a Google rejection is one clear error line.
+    let out = run(&["logs/"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        ["logs/2026-11-28.log\t11"]
+    );
+    let out = Command::new(example_bin())
+        .arg(BUCKET)
+        .env_clear()
+        .env("FLY_OIDC_SOCKET", fly.socket_path())
+        .env("FLY_OIDC_GCP_PROVIDER", google.provider())
+        .env(
+            "FLY_OIDC_GCP_SERVICE_ACCOUNT",
+            "someone-else@my-project.iam.gserviceaccount.com",
+        )
+        .env("FLY_OIDC_GCP_STS_URL", google.sts_url())
+        .env("FLY_OIDC_GCP_IAM_URL", google.iam_url())
+        .env(
+            "STORAGE_EMULATOR_HOST",
+            format!("http://127.0.0.1:{}", emulator.port),
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("roles/iam.workloadIdentityUser"),
+        "{stderr}"
+    );
+}
