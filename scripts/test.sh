@@ -40,3 +40,5 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --all-targets --all-features
 cargo test --workspace --doc --all-features
+echo "==> fuzz targets build (run them with ./scripts/fuzz.sh)"
+cargo build --manifest-path fuzz/Cargo.toml --target-dir target
