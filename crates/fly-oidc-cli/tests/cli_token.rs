@@ -24,26 +24,39 @@ fn text(bytes: &[u8]) -> String {
 fn prints_a_verifiable_token_for_the_audience() {
     let fly = FakeFlyApi::builder().start_blocking().unwrap();
     let sock = fly.socket_path().to_str().unwrap();
-    let out = fly_oidc(&["token", "--socket", sock, "--audience", "sts.amazonaws.com"], &[]);
+    let out = fly_oidc(
+        &["token", "--socket", sock, "--audience", "sts.amazonaws.com"],
+        &[],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "", "nothing on stderr on success");
     let jwt = text(&out.stdout);
     assert!(jwt.ends_with('\n'));
     let claims = fly_oidc_testkit::verify_rs256(jwt.trim(), &fly.jwks()).unwrap();
     assert_eq!(claims["aud"], "sts.amazonaws.com");
-    assert_eq!(fly.requests()[0].audience.as_deref(), Some("sts.amazonaws.com"));
+    assert_eq!(
+        fly.requests()[0].audience.as_deref(),
+        Some("sts.amazonaws.com")
+    );
 }
 
 #[test]
 fn global_flags_go_before_or_after_the_subcommand_and_env_gives_the_audience() {
     let fly = FakeFlyApi::builder().start_blocking().unwrap();
     let sock = fly.socket_path().to_str().unwrap();
-    let out = fly_oidc(&["--socket", sock, "token"], &[("FLY_OIDC_AUDIENCE", "from-env")]);
+    let out = fly_oidc(
+        &["--socket", sock, "token"],
+        &[("FLY_OIDC_AUDIENCE", "from-env")],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(fly.requests()[0].audience.as_deref(), Some("from-env"));
     let out = fly_oidc(&["token"], &[("FLY_OIDC_SOCKET", sock)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(fly.requests()[1].audience, None, "no audience: Fly's default");
+    assert_eq!(
+        fly.requests()[1].audience,
+        None,
+        "no audience: Fly's default"
+    );
 }
 
 #[test]
@@ -56,7 +69,10 @@ fn claims_prints_pretty_json_with_expires_in_seconds() {
         .unwrap();
     let out = fly_oidc(
         &["token", "--claims"],
-        &[("FLY_API_HOSTNAME", &fly.url()), ("FLY_API_TOKEN", fly.api_token())],
+        &[
+            ("FLY_API_HOSTNAME", &fly.url()),
+            ("FLY_API_TOKEN", fly.api_token()),
+        ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
@@ -77,7 +93,10 @@ fn claims_prints_pretty_json_with_expires_in_seconds() {
 fn missing_default_socket_says_not_on_fly() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("api");
-    let out = fly_oidc(&["token"], &[("FLY_OIDC_DEFAULT_SOCKET", missing.to_str().unwrap())]);
+    let out = fly_oidc(
+        &["token"],
+        &[("FLY_OIDC_DEFAULT_SOCKET", missing.to_str().unwrap())],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(text(&out.stdout), "");
     let stderr = text(&out.stderr);
@@ -90,8 +109,14 @@ fn missing_default_socket_says_not_on_fly() {
 
 #[test]
 fn errors_are_one_line_without_secrets_and_verbose_adds_causes() {
-    let fly = FakeFlyApi::builder().api_token("s3cr3t-api-token").start_blocking().unwrap();
-    let env = [("FLY_API_HOSTNAME", fly.url()), ("FLY_API_TOKEN", "wrong-token".into())];
+    let fly = FakeFlyApi::builder()
+        .api_token("s3cr3t-api-token")
+        .start_blocking()
+        .unwrap();
+    let env = [
+        ("FLY_API_HOSTNAME", fly.url()),
+        ("FLY_API_TOKEN", "wrong-token".into()),
+    ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let out = fly_oidc(&["token"], &env);
     assert_eq!(out.status.code(), Some(1));
@@ -104,7 +129,10 @@ fn errors_are_one_line_without_secrets_and_verbose_adds_causes() {
     let dir = tempfile::tempdir().unwrap();
     let dead = dir.path().join("dead.sock");
     drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
-    let out = fly_oidc(&["token", "--verbose", "--socket", dead.to_str().unwrap()], &[]);
+    let out = fly_oidc(
+        &["token", "--verbose", "--socket", dead.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("could not connect"), "{stderr}");
