@@ -3,6 +3,7 @@
 //! token, cached on disk across runs (see [`crate::disk_cache`]).
 
 mod format;
+mod lazy_http;
 
 use crate::common::{CliError, Globals};
 use crate::disk_cache::{self, CacheKey, DiskCache, Entry, Policy};
@@ -141,6 +142,7 @@ impl Configured {
         let mut builder = FlyOidcCredentialsProvider::builder()
             .env(env.clone())
             .fly_client(fly)
+            .http_client(lazy_http::LazyHttpsClient::shared())
             .disable_cache();
         if let Some(arn) = args.role_arn {
             builder = builder.role_arn(arn);
