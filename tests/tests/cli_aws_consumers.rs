@@ -111,6 +111,17 @@ fn profiles_coexist_with_flys_builtin_web_identity_variables() {
     let writer = caller_arn(&sandbox, &["--profile", "writer"]);
     assert!(writer.contains(":assumed-role/fly-writer/"), "{writer}");
     assert_eq!(fly.token_requests(), 1);
+    // AWS_PROFILE alone is not explicit enough for botocore: the variables still win (as
+    // the README says).
+    let out = sandbox
+        .command("aws")
+        .args(["sts", "get-caller-identity", "--output", "json"])
+        .env("AWS_PROFILE", "writer")
+        .output()
+        .unwrap();
+    assert_success(&out, "aws with AWS_PROFILE");
+    let arn = json(&out)["Arn"].as_str().unwrap().to_owned();
+    assert!(arn.contains(":assumed-role/fly-builtin/"), "{arn}");
     // Without --role-arn, fly-oidc assumes the same role as Fly's integration.
     let same = sandbox.credential_process_no_role();
     let arn = {
