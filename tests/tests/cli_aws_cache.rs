@@ -565,3 +565,139 @@ fn bad_input_is_a_usage_error_with_exit_2_and_never_a_panic() {
     }
     assert_eq!(fly.token_requests(), 0, "usage errors never fetch a token");
 }
+
+#[test]
+fn flags_and_their_environment_fallbacks_reach_sts() {
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .start_blocking()
+        .unwrap();
+    let sts = FakeSts::builder().start_blocking().unwrap();
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}"#;
+    let policy_arns = [
+        "arn:aws:iam::aws:policy/ReadOnlyAccess",
+        "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
+    ];
+
+    // Flags.
+    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9"); // overridden by --sts-endpoint
+    let policy_file = sandbox.dir.path().join("policy.json");
+    std::fs::write(&policy_file, policy).unwrap();
+    let printed = sandbox.credential_process(
+        ROLE_A,
+        &[
+            "--sts-endpoint",
+            &sts.url(),
+            "--audience",
+            "my-aud",
+            "--session-name",
+            "nightly-job",
+            "--duration-seconds",
+            "7200",
+            "--policy",
+            &format!("@{}", policy_file.display()),
+            "--policy-arn",
+            policy_arns[0],
+            "--policy-arn",
+            policy_arns[1],
+        ],
+    );
+    let req = sts.requests().pop().unwrap();
+    assert_eq!(req.action.as_deref(), Some("AssumeRoleWithWebIdentity"));
+    assert!(!req.signed, "AssumeRoleWithWebIdentity is unsigned");
+    assert_eq!(req.role_arn.as_deref(), Some(ROLE_A));
+    assert_eq!(req.role_session_name.as_deref(), Some("nightly-job"));
+    assert_eq!(req.duration(), Some(7200));
+    assert_eq!(req.policy.as_deref(), Some(policy));
+    assert_eq!(req.policy_arns, policy_arns);
+    assert_eq!(
+        fly.requests().last().unwrap().audience.as_deref(),
+        Some("my-aud")
+    );
+    let jwt = req.web_identity_token.unwrap();
+    assert!(fly.issued_tokens().contains(&jwt));
+    let issued = sts.issued_credentials().pop().unwrap();
+    assert_eq!(printed["AccessKeyId"], issued.access_key_id.as_str());
+    assert_eq!(
+        printed["SecretAccessKey"],
+        issued.secret_access_key.as_str()
+    );
+    assert_eq!(printed["SessionToken"], issued.session_token.as_str());
+
+    // The same through the environment alone.
+    let mut sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+    sandbox.set("AWS_ENDPOINT_URL_STS", &sts.url()); // beats AWS_ENDPOINT_URL
+    sandbox.set("AWS_ROLE_ARN", ROLE_B);
+    sandbox.set("FLY_OIDC_AUDIENCE", "env-aud");
+    sandbox.set("AWS_ROLE_SESSION_NAME", "env-session");
+    sandbox.set("FLY_OIDC_AWS_DURATION_SECONDS", "900");
+    sandbox.set("FLY_OIDC_AWS_POLICY", policy);
+    sandbox.set("FLY_OIDC_AWS_POLICY_ARNS", &policy_arns.join(","));
+    sandbox.credential_process_no_role();
+    let req = sts.requests().pop().unwrap();
+    assert_eq!(req.role_arn.as_deref(), Some(ROLE_B));
+    assert_eq!(req.role_session_name.as_deref(), Some("env-session"));
+    assert_eq!(req.duration(), Some(900));
+    assert_eq!(req.policy.as_deref(), Some(policy));
+    assert_eq!(req.policy_arns, policy_arns);
+    assert_eq!(
+        fly.requests().last().unwrap().audience.as_deref(),
+        Some("env-aud")
+    );
+
+    // Defaults: audience sts.amazonaws.com, 3600 s, session fly-<app>-<machine id>.
+    let mut sandbox = Sandbox::new(&fly, &sts.url());
+    sandbox.set("FLY_APP_NAME", "web");
+    sandbox.set("FLY_MACHINE_ID", "3d8d9e1ab2c7e8");
+    sandbox.credential_process(ROLE_A, &[]);
+    let req = sts.requests().pop().unwrap();
+    assert_eq!(
+        req.role_session_name.as_deref(),
+        Some("fly-web-3d8d9e1ab2c7e8")
+    );
+    assert_eq!(req.duration(), Some(3600));
+    assert_eq!((req.policy, req.policy_arns.len()), (None, 0));
+    assert_eq!(
+        fly.requests().last().unwrap().audience.as_deref(),
+        Some("sts.amazonaws.com")
+    );
+    assert_eq!(sts.request_count(), 3);
+}
+
+#[test]
+fn other_fly_token_sources_work_and_key_the_cache_apart() {
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .start_blocking()
+        .unwrap();
+    let sts = FakeSts::builder().start_blocking().unwrap();
+    let mut sandbox = Sandbox::new(&fly, &sts.url());
+    sandbox.unset("FLY_OIDC_SOCKET");
+    // The Machines API over HTTP with a bearer token.
+    sandbox.set("FLY_API_HOSTNAME", &fly.url());
+    sandbox.set("FLY_API_TOKEN", fly.api_token());
+    let over_http = sandbox.credential_process(ROLE_A, &[]);
+    let last = fly.requests().pop().unwrap();
+    assert!(last.authorized && !last.unix, "{last:?}");
+    // A token file (what Fly writes to /.fly/oidc_token) via the global flag.
+    let file = sandbox.dir.path().join("oidc_token");
+    std::fs::write(&file, fly.mint(Some("sts.amazonaws.com"))).unwrap();
+    let from_file =
+        sandbox.credential_process(ROLE_A, &["--token-file", &file.display().to_string()]);
+    assert_ne!(from_file["AccessKeyId"], over_http["AccessKeyId"]);
+    assert_eq!(sts.request_count(), 2);
+    assert_eq!(sandbox.entries().len(), 2);
+    // Both are cached.
+    sandbox.credential_process(ROLE_A, &[]);
+    sandbox.credential_process(ROLE_A, &["--token-file", &file.display().to_string()]);
+    assert_eq!(sts.request_count(), 2);
+    // The API token never appears in the cache directory.
+    for entry in std::fs::read_dir(sandbox.cache_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        assert!(!path.display().to_string().contains(fly.api_token()));
+        let content = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        assert!(!content.contains(fly.api_token()), "{}", path.display());
+    }
+}
