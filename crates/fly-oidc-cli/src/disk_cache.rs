@@ -284,9 +284,13 @@ impl DiskCache {
         if stored.version != FORMAT_VERSION {
             return Err(io::Error::other("written by another version"));
         }
+        // checked: a hostile `expires_at` must not overflow SystemTime (a panic).
+        let expires_at = UNIX_EPOCH
+            .checked_add(Duration::from_secs(stored.expires_at))
+            .ok_or_else(|| io::Error::other("expiry out of range"))?;
         Ok(Some(Entry {
             value: stored.value,
-            expires_at: UNIX_EPOCH + Duration::from_secs(stored.expires_at),
+            expires_at,
         }))
     }
 
@@ -621,6 +625,9 @@ mod tests {
             b"null",
             b"{\"version\":1,\"expires_at\":\"soon\",\"value\":\"v\"}",
             b"{\"version\":99,\"expires_at\":5000,\"value\":\"v\"}",
+            b"{\"version\":1,\"expires_at\":18446744073709551615,\"value\":\"v\"}",
+            b"{\"version\":1,\"expires_at\":-1,\"value\":\"v\"}",
+            b"{\"version\":1,\"expires_at\":1e400,\"value\":\"v\"}",
             b"\xff\xfe\x00",
         ] {
             fs::write(&path, garbage).unwrap();
