@@ -42,7 +42,7 @@
 //!
 //! With the `google-cloud-auth` feature, [`GcpTokenProvider`] implements
 //! `google_cloud_auth::credentials::CredentialsProvider` (see
-//! [`GcpTokenProvider::credentials`]), and `google_cloud::FlySubjectTokenProvider`
+//! `GcpTokenProvider::credentials`), and `google_cloud::FlySubjectTokenProvider`
 //! plugs into `google_cloud_auth::credentials::external_account::ProgrammaticBuilder`.
 //!
 //! ## Other languages
