@@ -701,3 +701,43 @@ fn other_fly_token_sources_work_and_key_the_cache_apart() {
         assert!(!content.contains(fly.api_token()), "{}", path.display());
     }
 }
+
+#[test]
+fn a_failed_refresh_serves_a_still_valid_entry_but_never_an_expiring_one() {
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .start_blocking()
+        .unwrap();
+    let sts = FakeSts::builder().start_blocking().unwrap();
+    let sandbox = Sandbox::new(&fly, &sts.url());
+    let first = sandbox.credential_process(ROLE_A, &[]);
+    // Five minutes left (inside --min-ttl), and STS is down: the cached answer, with a warning.
+    age_entry(&sandbox, 5 * 60);
+    sts.fail_next(100, StsFault::service_unavailable());
+    let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
+    assert_success(&out, "credential-process with STS down and a valid entry");
+    let served: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(served["AccessKeyId"], first["AccessKeyId"]);
+    let err = stderr(&out);
+    assert!(err.contains("STS failed"), "{err}");
+    assert!(
+        err.contains("using cached credentials that expire in"),
+        "{err}"
+    );
+    assert_no_secret_in(&out.stderr, &fly, std::slice::from_ref(&first));
+    // Thirty seconds left: too close to expiry to hand out; the failure is reported.
+    age_entry(&sandbox, 30);
+    let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr(&out).starts_with("fly-oidc: error: STS failed: "),
+        "{}",
+        describe(&out)
+    );
+    // STS back: a fresh answer replaces the entry.
+    sts.clear_faults();
+    let fresh = sandbox.credential_process(ROLE_A, &[]);
+    assert_ne!(fresh["AccessKeyId"], first["AccessKeyId"]);
+}

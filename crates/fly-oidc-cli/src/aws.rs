@@ -311,10 +311,12 @@ pub async fn run(globals: &Globals, cmd: AwsCommand) -> Result<(), CliError> {
     };
     let key = configured.cache_key();
     let time = SharedTimeSource::default();
-    let (entry, outcome) = disk_cache::get_or_fetch(cache.as_ref(), &key, &policy, &time, || {
-        assume_role(&configured.provider)
-    })
-    .await?;
+    let (entry, outcome) =
+        disk_cache::get_or_fetch(cache.as_ref(), &key, &policy, &time, || async {
+            assume_role(&configured.provider).await.map_err(Failed)
+        })
+        .await
+        .map_err(|Failed(err)| err)?;
     tracing::debug!("credentials: {outcome:?} ({key:?})");
     let text = match output {
         Output::CredentialProcess => {
@@ -328,6 +330,15 @@ pub async fn run(globals: &Globals, cmd: AwsCommand) -> Result<(), CliError> {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(|e| CliError::new("writing to stdout", e))
+}
+
+/// A failed refresh, shown (as its one line) when a still-valid cached answer is served.
+struct Failed(CliError);
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.line())
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -377,6 +377,7 @@ where
     T: Serialize + DeserializeOwned,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<Entry<T>, E>>,
+    E: fmt::Display,
 {
     let Some(cache) = cache else {
         return fetch().await.map(|entry| (entry, Outcome::Uncached));
@@ -427,7 +428,7 @@ where
             {
                 Some(entry) => {
                     tracing::warn!(
-                        "refresh failed; using cached credentials that expire in {}s",
+                        "{err}; using cached credentials that expire in {}s",
                         entry
                             .expires_at
                             .duration_since(time.now())
@@ -668,7 +669,7 @@ mod tests {
                 &policy(900),
                 &time,
                 || async {
-                    Ok::<_, ()>(Entry {
+                    Ok::<_, &str>(Entry {
                         value: "new".to_owned(),
                         expires_at: t(1000 + 3600),
                     })
@@ -694,7 +695,7 @@ mod tests {
                 time,
                 || async {
                     let n = fetches.fetch_add(1, Ordering::SeqCst) + 1;
-                    Ok::<_, ()>(Entry {
+                    Ok::<_, &str>(Entry {
                         value: format!("creds-{n}"),
                         expires_at: time.now() + Duration::from_secs(3600),
                     })
@@ -722,7 +723,7 @@ mod tests {
                 &policy(900),
                 &time,
                 || async {
-                    Ok::<_, ()>(Entry {
+                    Ok::<_, &str>(Entry {
                         value: "o".to_owned(),
                         expires_at: t(100_000),
                     })
@@ -744,7 +745,7 @@ mod tests {
                     &policy(900),
                     &time,
                     || async {
-                        Ok::<_, ()>(Entry {
+                        Ok::<_, &str>(Entry {
                             value: 1u8,
                             expires_at: t(5000),
                         })
@@ -789,7 +790,7 @@ mod tests {
                 &policy(900),
                 &time,
                 || async {
-                    Ok::<_, ()>(Entry {
+                    Ok::<_, &str>(Entry {
                         value: "v".to_owned(),
                         expires_at: t(9000),
                     })
@@ -816,7 +817,7 @@ mod tests {
                 &policy(900),
                 &time,
                 || async {
-                    Ok::<_, ()>(Entry {
+                    Ok::<_, &str>(Entry {
                         value: "v".to_owned(),
                         expires_at: t(9000),
                     })
@@ -868,7 +869,7 @@ mod tests {
                         || async {
                             fetches.fetch_add(1, Ordering::SeqCst);
                             std::thread::sleep(Duration::from_millis(50));
-                            Ok::<_, ()>(Entry {
+                            Ok::<_, &str>(Entry {
                                 value: "shared".to_owned(),
                                 expires_at: t(1000 + 3600),
                             })
