@@ -8,12 +8,12 @@ use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-/// Wraps [`fly_oidc_aws::https_client`], created on first use.
-#[derive(Debug, Default)]
+/// Wraps [`fly_oidc_aws::https_client`], created on first use. Clones share it.
+#[derive(Debug, Default, Clone)]
 pub struct LazyHttpsClient {
-    inner: OnceLock<SharedHttpClient>,
+    inner: Arc<OnceLock<SharedHttpClient>>,
 }
 
 impl LazyHttpsClient {
@@ -44,18 +44,37 @@ impl HttpClient for LazyHttpsClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fly_oidc_testkit::FakeFlyApi;
+    use fly_oidc_testkit::aws_sts::FakeSts;
 
     #[test]
-    fn not_built_until_used() {
-        let client = LazyHttpsClient::default();
-        assert!(!client.is_built());
-        // Building a provider with it does not build it either.
-        let _provider = fly_oidc_aws::FlyOidcCredentialsProvider::builder()
+    fn built_on_the_first_request_only() {
+        let fly = FakeFlyApi::builder().start_blocking().unwrap();
+        let sts = FakeSts::builder().start_blocking().unwrap();
+        let lazy = LazyHttpsClient::default();
+        let fly_client = fly_oidc::FlyOidcClient::builder()
             .env(fly_oidc::Env::from_slice(&[]))
-            .role_arn("arn:aws:iam::123456789012:role/app")
-            .http_client(LazyHttpsClient::shared())
+            .socket(fly.socket_path())
             .build()
             .unwrap();
-        assert!(!client.is_built());
+        let provider = fly_oidc_aws::FlyOidcCredentialsProvider::builder()
+            .env(fly_oidc::Env::from_slice(&[]))
+            .role_arn("arn:aws:iam::123456789012:role/app")
+            .endpoint_url(sts.url())
+            .fly_client(fly_client)
+            .http_client(SharedHttpClient::new(lazy.clone()))
+            .disable_cache()
+            .build()
+            .unwrap();
+        // Building the provider (what a cache hit does) leaves it unbuilt.
+        assert!(!lazy.is_built());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let assumed = runtime.block_on(provider.assume_role()).unwrap();
+        assert!(assumed.account_id.is_some());
+        assert!(lazy.is_built());
+        assert_eq!(sts.request_count(), 1);
     }
 }
