@@ -9,7 +9,8 @@
 #      `fly-oidc token` (goal: fly-oidc >= 40x faster).
 #
 # Needs moto_server and aws (pip install 'moto[server]' awscli) and curl; uses hyperfine when
-# installed (apt-get install hyperfine), else a `date +%s%N` loop. RUNS=N sets the run count.
+# installed (apt-get install hyperfine), else (or with NO_HYPERFINE=1) a `date +%s%N` loop.
+# RUNS=N and SLOW_RUNS=N set the run counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-200}
@@ -56,7 +57,7 @@ SHELL_ROUTE="aws sts assume-role-with-web-identity --endpoint-url $STS --role-ar
 # subtracts the shell's start-up. Without hyperfine, a `date +%s%N` loop through sh.
 median_ms() {
   local name=$1 runs=$2 cmd=$3 prepare=${4:-true}
-  if command -v hyperfine >/dev/null; then
+  if [ -z "${NO_HYPERFINE:-}" ] && command -v hyperfine >/dev/null; then
     local mode=-N
     [ "${SHELL_MODE:-0}" = 1 ] && mode=""
     hyperfine $mode --warmup 3 --runs "$runs" --prepare "$prepare" \
@@ -66,7 +67,9 @@ median_ms() {
   else
     for _ in $(seq 1 "$runs"); do
       sh -c "$prepare"
-      s=$(date +%s%N); sh -c "$cmd" >/dev/null; e=$(date +%s%N); echo $(( (e - s) / 1000 ))
+      s=$(date +%s%N)
+      if [ "${SHELL_MODE:-0}" = 1 ]; then sh -c "$cmd" >/dev/null; else $cmd >/dev/null; fi
+      e=$(date +%s%N); echo $(( (e - s) / 1000 ))
     done | sort -n | awk '{a[NR]=$1} END {printf "%.3f\n", a[int((NR+1)/2)]/1000}' >"$WORK/$name"
   fi
   cat "$WORK/$name"
