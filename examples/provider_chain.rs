@@ -50,7 +50,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         )
         .build()
         .await;
-    let chain = CredentialsProviderChain::first_try("FlyOidc", fly).or_else("Default", default_chain);
+    let chain =
+        CredentialsProviderChain::first_try("FlyOidc", fly).or_else("Default", default_chain);
     let creds = chain.provide_credentials().await?;
     let config = aws_config::defaults(BehaviorVersion::latest())
         .credentials_provider(creds.clone())

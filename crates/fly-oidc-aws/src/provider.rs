@@ -280,7 +280,7 @@ struct Inner {
     sts: aws_sdk_sts::Client,
     time: SharedTimeSource,
     max_attempts: u32,
-    cache: Option<RefreshingCache<AssumedRole>>,
+    cache: Option<RefreshingCache<Arc<AssumedRole>>>,
 }
 
 /// AWS credentials for a Fly Machine: trades a fresh Fly OIDC token for role credentials
@@ -329,26 +329,31 @@ impl FlyOidcCredentialsProvider {
     /// time; the others wait for its result). The inherent form of
     /// [`ProvideCredentials::provide_credentials`].
     pub async fn credentials(&self) -> provider::Result {
-        self.assume_role_cached()
+        self.cached()
             .await
-            .map(|assumed| assumed.credentials)
+            .map(|assumed| assumed.credentials.clone())
             .map_err(Into::into)
     }
 
     /// Like [`credentials`](Self::credentials), with the details of the assumed role and
     /// this crate's [`Error`].
     pub async fn assume_role_cached(&self) -> Result<AssumedRole, Error> {
+        self.cached().await.map(|assumed| (*assumed).clone())
+    }
+
+    async fn cached(&self) -> Result<Arc<AssumedRole>, Error> {
         match &self.inner.cache {
             Some(cache) => {
                 cache
                     .get_or_refresh(|| async {
-                        let assumed = self.assume_role().await?;
+                        // Boxed: keeps the (large) refresh future out of the cached path's.
+                        let assumed = Box::pin(self.assume_role()).await?;
                         let expires_at = assumed.expires_at;
-                        Ok((assumed, expires_at))
+                        Ok((Arc::new(assumed), expires_at))
                     })
                     .await
             }
-            None => self.assume_role().await,
+            None => Box::pin(self.assume_role()).await.map(Arc::new),
         }
     }
 
@@ -444,7 +449,7 @@ impl FlyOidcCredentialsProvider {
             .cache
             .as_ref()
             .and_then(|c| c.get_valid())
-            .map(|a| a.credentials)
+            .map(|a| a.credentials.clone())
     }
 }
 

@@ -1,0 +1,133 @@
+//! The AWS examples as a user runs them: built binaries, configured by the environment only
+//! (a cleared one), against the fake Fly Machines API over HTTP and moto_server.
+//!
+//! `cargo test --workspace --all-targets` builds the examples first; when running this file
+//! alone, build them with `cargo build -p fly-oidc-examples --examples`.
+#![allow(clippy::unwrap_used)] // tests unwrap what they control
+
+mod aws_support;
+
+use aws_sdk_s3::config::{BehaviorVersion, Region};
+use aws_support::{Moto, ROLE, bucket_name};
+use fly_oidc_testkit::FakeFlyApi;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let bin = profile_dir.join("examples").join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p fly-oidc-examples --examples` (or `cargo test --workspace --all-targets`) first",
+        bin.display()
+    );
+    bin
+}
+
+fn run(name: &str, fly: &FakeFlyApi, moto: &Moto) -> (String, String, bool) {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(example(name))
+        .env_clear()
+        .env("HOME", home.path())
+        .env("AWS_ROLE_ARN", ROLE)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("FLY_API_HOSTNAME", fly.url())
+        .env("FLY_API_TOKEN", fly.api_token())
+        .output()
+        .unwrap();
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+        out.status.success(),
+    )
+}
+
+async fn fly() -> FakeFlyApi {
+    FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .machine_id("148e2150b5e089")
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sts_get_caller_identity_prints_the_assumed_role_arn() {
+    let Some(moto) = Moto::start() else { return };
+    let fly = fly().await;
+    let (stdout, stderr, ok) = run("sts_get_caller_identity", &fly, &moto);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout,
+        "arn:aws:sts::123456789012:assumed-role/fly-app/fly-web-148e2150b5e089\n"
+    );
+    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(
+        fly.requests()[0].audience.as_deref(),
+        Some("sts.amazonaws.com")
+    );
+}
+
+#[tokio::test]
+async fn s3_list_buckets_prints_one_bucket_per_line() {
+    let Some(moto) = Moto::start() else { return };
+    let fly = fly().await;
+    let bucket = bucket_name("fly-oidc-example");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(moto.endpoint())
+            .force_path_style(true)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "AKIDSETUP",
+                "setup",
+                None,
+                None,
+                "test",
+            ))
+            .http_client(fly_oidc_aws::https_client())
+            .build(),
+    );
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let (stdout, stderr, ok) = run("s3_list_buckets", &fly, &moto);
+    assert!(ok, "{stderr}");
+    assert!(stdout.lines().any(|l| l == bucket), "{stdout}");
+    assert!(stdout.ends_with('\n'));
+}
+
+#[tokio::test]
+async fn provider_chain_uses_flyoidc_on_fly() {
+    let Some(moto) = Moto::start() else { return };
+    let fly = fly().await;
+    let (stdout, stderr, ok) = run("provider_chain", &fly, &moto);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout,
+        "credentials from FlyOidc\narn:aws:sts::123456789012:assumed-role/fly-app/fly-web-148e2150b5e089\n"
+    );
+}
+
+#[tokio::test]
+async fn examples_report_configuration_errors_without_secrets() {
+    let Some(moto) = Moto::start() else { return };
+    let fly = fly().await;
+    let home = tempfile::tempdir().unwrap();
+    // FLY_API_HOSTNAME without FLY_API_TOKEN: a configuration error, reported, exit 1.
+    let out = Command::new(example("sts_get_caller_identity"))
+        .env_clear()
+        .env("HOME", home.path())
+        .env("AWS_ROLE_ARN", ROLE)
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("FLY_API_HOSTNAME", fly.url())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("FLY_API_TOKEN"), "{stderr}");
+    assert!(!stderr.contains(fly.api_token()));
+    assert!(out.stdout.is_empty());
+}
