@@ -37,6 +37,8 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+echo "==> cargo build (the binary and the examples, which the end-to-end tests run as processes)"
+cargo build --workspace --bins --examples --all-features
 echo "==> cargo test"
 cargo test --workspace --all-targets --all-features
 cargo test --workspace --doc --all-features
