@@ -49,6 +49,16 @@ fn script() -> PathBuf {
 
 /// Write a credential configuration with `fly-oidc gcp credential-config`.
 fn credential_config(google: &FakeGoogle, service_account: Option<&str>, dir: &Path) -> PathBuf {
+    credential_config_with(google, service_account, dir, &[])
+}
+
+/// The same, with extra flags.
+fn credential_config_with(
+    google: &FakeGoogle,
+    service_account: Option<&str>,
+    dir: &Path,
+    extra: &[&str],
+) -> PathBuf {
     let file = dir.join("gcp-credentials.json");
     let (sts, iam) = (google.sts_url(), google.iam_url());
     let mut args = vec![
@@ -66,6 +76,7 @@ fn credential_config(google: &FakeGoogle, service_account: Option<&str>, dir: &P
     if let Some(sa) = service_account {
         args.extend(["--service-account", sa]);
     }
+    args.extend(extra);
     let out = Command::new(fly_oidc_tests::fly_oidc_bin())
         .args(&args)
         .env_clear()
@@ -329,4 +340,47 @@ async fn gcloud_logs_in_with_the_credential_config() {
         assert_eq!(info.service_account.as_deref(), service_account);
         assert!(!stderr.contains("eyJ"), "{stderr}");
     }
+}
+
+#[tokio::test]
+async fn python_google_auth_reuses_the_token_cache_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(python) = python_with_google_auth() else {
+        return;
+    };
+    let s = setup(|g| g).await;
+    let cache = s.home.path().join("fly-token.json");
+    let config = credential_config_with(
+        &s.google,
+        None,
+        s.home.path(),
+        &["--token-cache-file", cache.to_str().unwrap()],
+    );
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    assert_eq!(
+        written["credential_source"]["executable"]["output_file"],
+        cache.to_str().unwrap()
+    );
+    let (_, first) = s.refresh(&python, &config);
+    assert_eq!(first["ok"], true, "{first}");
+    assert_eq!(s.fly.token_requests(), 1);
+    let cached: Value = serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+    assert_eq!(cached["success"], true);
+    assert_eq!(cached["id_token"], s.fly.issued_tokens()[0].as_str());
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // A second process: google-auth reads the cached Fly token instead of running us again.
+    let (_, second) = s.refresh(&python, &config);
+    assert_eq!(second["ok"], true, "{second}");
+    assert_eq!(s.fly.token_requests(), 1, "the cached Fly token was reused");
+    assert_eq!(s.google.sts_requests(), 2);
+    let subjects: Vec<_> = s
+        .google
+        .requests()
+        .iter()
+        .filter_map(|r| r.field("subject_token").map(str::to_owned))
+        .collect();
+    assert_eq!(subjects.len(), 2);
+    assert_eq!(subjects[0], subjects[1]);
 }

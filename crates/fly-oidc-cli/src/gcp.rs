@@ -73,6 +73,11 @@ pub struct CredentialConfigArgs {
     /// Lifetime of impersonated tokens, in seconds (600..=43200; Google's default is 3600)
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(600..=43200))]
     lifetime_seconds: Option<u32>,
+    /// Let the libraries reuse a Fly token until it expires: `fly-oidc gcp executable` also
+    /// writes its answer to this file (mode 0600), and the libraries read it before running
+    /// the executable again (`credential_source.executable.output_file`)
+    #[arg(long, value_name = "FILE")]
+    token_cache_file: Option<PathBuf>,
 }
 
 /// Flags of `fly-oidc gcp access-token`.
@@ -359,6 +364,9 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
             }
         },
     });
+    if let Some(path) = &args.token_cache_file {
+        config["credential_source"]["executable"]["output_file"] = json!(absolute(path)?);
+    }
     if let Some(sa) = checked.service_account() {
         config["service_account_impersonation_url"] = json!(format!(
             "{}/v1/projects/-/serviceAccounts/{sa}:generateAccessToken",
