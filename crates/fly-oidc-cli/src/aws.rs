@@ -318,13 +318,13 @@ pub async fn run(globals: &Globals, cmd: AwsCommand) -> Result<(), CliError> {
         .await
         .map_err(|Failed(err)| err)?;
     tracing::debug!("credentials: {outcome:?} ({key:?})");
-    let text = match output {
+    let text = zeroize::Zeroizing::new(match output {
         Output::CredentialProcess => {
             format::credential_process_json(&entry.value, entry.expires_at) + "\n"
         }
         Output::Shell => format::shell_exports(&entry.value, entry.expires_at),
         Output::EnvJson => format::env_json(&entry.value, entry.expires_at) + "\n",
-    };
+    });
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())

@@ -275,7 +275,8 @@ impl DiskCache {
         if !meta.is_file() || meta.uid() != self.uid {
             return Err(io::Error::other("not a regular file owned by us"));
         }
-        let mut bytes = Vec::new();
+        // The entry holds secrets: wipe the buffer when done.
+        let mut bytes = zeroize::Zeroizing::new(Vec::new());
         file.take(MAX_ENTRY_BYTES + 1).read_to_end(&mut bytes)?;
         if bytes.len() as u64 > MAX_ENTRY_BYTES {
             return Err(io::Error::other("larger than 64 KiB"));
@@ -309,7 +310,7 @@ impl DiskCache {
                 .unwrap_or(0),
             value,
         };
-        let bytes = serde_json::to_vec(&stored).map_err(io::Error::other)?;
+        let bytes = zeroize::Zeroizing::new(serde_json::to_vec(&stored).map_err(io::Error::other)?);
         // NamedTempFile creates the file 0600 with O_EXCL and removes it if we fail.
         let mut tmp = tempfile::Builder::new()
             .prefix(".tmp-")

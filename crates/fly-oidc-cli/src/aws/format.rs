@@ -4,6 +4,7 @@ use fly_oidc::REDACTED;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
+use zeroize::Zeroize;
 
 /// Temporary AWS credentials, as cached on disk and printed. `Debug` redacts the secrets.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +18,13 @@ pub struct AwsCredentials {
     /// The account of the assumed role, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
+}
+
+impl Drop for AwsCredentials {
+    fn drop(&mut self) {
+        self.secret_access_key.zeroize();
+        self.session_token.zeroize();
+    }
 }
 
 impl fmt::Debug for AwsCredentials {
