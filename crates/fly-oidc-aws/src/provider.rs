@@ -257,10 +257,13 @@ impl Builder {
                 attempt_timeout,
             },
         );
-        let cache = self
-            .cache
-            .unwrap_or_else(|| Some(CacheConfig::default()))
-            .map(|config| RefreshingCache::new(config, time.clone()));
+        let cache_config = self.cache.unwrap_or_else(|| Some(CacheConfig::default()));
+        // Credentials with more than this left are fresh whatever the cache's jitter (within
+        // reason): `provide_credentials` then answers without a future or a lock wait.
+        let fast_path_margin = cache_config
+            .as_ref()
+            .map(|c| (c.refresh_before() * 2).max(Duration::from_secs(60)));
+        let cache = cache_config.map(|config| RefreshingCache::new(config, time.clone()));
         Ok(FlyOidcCredentialsProvider {
             inner: Arc::new(Inner {
                 settings,
@@ -269,6 +272,7 @@ impl Builder {
                 time,
                 max_attempts: retry.max_attempts(),
                 cache,
+                fast_path_margin,
             }),
         })
     }
@@ -281,6 +285,7 @@ struct Inner {
     time: SharedTimeSource,
     max_attempts: u32,
     cache: Option<RefreshingCache<Arc<AssumedRole>>>,
+    fast_path_margin: Option<Duration>,
 }
 
 /// AWS credentials for a Fly Machine: trades a fresh Fly OIDC token for role credentials
@@ -442,6 +447,16 @@ impl FlyOidcCredentialsProvider {
         sanitize_session_name(&format!("fly-oidc-{millis}"))
     }
 
+    /// The cached credentials when they are far from their refresh window (more than twice
+    /// the window, and at least a minute, left): served without building a future. Closer to
+    /// expiry the cache itself decides (jittered refresh, single flight).
+    fn well_before_refresh(&self) -> Option<Credentials> {
+        let margin = self.inner.fast_path_margin?;
+        let assumed = self.inner.cache.as_ref()?.get_valid()?;
+        let threshold = self.inner.time.now().checked_add(margin)?;
+        (assumed.expires_at > threshold).then(|| assumed.credentials.clone())
+    }
+
     /// The cached credentials if they have not expired (for
     /// [`ProvideCredentials::fallback_on_interrupt`]).
     pub fn cached_credentials(&self) -> Option<Credentials> {
@@ -494,6 +509,9 @@ impl ProvideCredentials for FlyOidcCredentialsProvider {
     where
         Self: 'a,
     {
+        if let Some(credentials) = self.well_before_refresh() {
+            return future::ProvideCredentials::ready(Ok(credentials));
+        }
         future::ProvideCredentials::new(self.credentials())
     }
 
