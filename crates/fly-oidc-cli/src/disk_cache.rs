@@ -172,6 +172,44 @@ struct Stored<T> {
     value: T,
 }
 
+/// The bytes of a cache entry holding `value` until `expires_at` (zeroed on drop).
+pub fn encode_entry<T: Serialize>(
+    value: &T,
+    expires_at: SystemTime,
+) -> io::Result<zeroize::Zeroizing<Vec<u8>>> {
+    let stored = Stored {
+        version: FORMAT_VERSION,
+        expires_at: expires_at
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        value,
+    };
+    Ok(zeroize::Zeroizing::new(
+        serde_json::to_vec(&stored).map_err(io::Error::other)?,
+    ))
+}
+
+/// Decode a cache entry's bytes: an error when too large, not our JSON, of another format
+/// version, or with an out-of-range expiry. Never panics (fuzzed: `fuzz/`).
+pub fn parse_entry<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<Entry<T>> {
+    if bytes.len() as u64 > MAX_ENTRY_BYTES {
+        return Err(io::Error::other("larger than 64 KiB"));
+    }
+    let stored: Stored<T> = serde_json::from_slice(bytes).map_err(io::Error::other)?;
+    if stored.version != FORMAT_VERSION {
+        return Err(io::Error::other("written by another version"));
+    }
+    // checked: a hostile `expires_at` must not overflow SystemTime (a panic).
+    let expires_at = UNIX_EPOCH
+        .checked_add(Duration::from_secs(stored.expires_at))
+        .ok_or_else(|| io::Error::other("expiry out of range"))?;
+    Ok(Entry {
+        value: stored.value,
+        expires_at,
+    })
+}
+
 /// A checked cache directory.
 #[derive(Debug, Clone)]
 pub struct DiskCache {
@@ -278,21 +316,7 @@ impl DiskCache {
         // The entry holds secrets: wipe the buffer when done.
         let mut bytes = zeroize::Zeroizing::new(Vec::new());
         file.take(MAX_ENTRY_BYTES + 1).read_to_end(&mut bytes)?;
-        if bytes.len() as u64 > MAX_ENTRY_BYTES {
-            return Err(io::Error::other("larger than 64 KiB"));
-        }
-        let stored: Stored<T> = serde_json::from_slice(&bytes).map_err(io::Error::other)?;
-        if stored.version != FORMAT_VERSION {
-            return Err(io::Error::other("written by another version"));
-        }
-        // checked: a hostile `expires_at` must not overflow SystemTime (a panic).
-        let expires_at = UNIX_EPOCH
-            .checked_add(Duration::from_secs(stored.expires_at))
-            .ok_or_else(|| io::Error::other("expiry out of range"))?;
-        Ok(Some(Entry {
-            value: stored.value,
-            expires_at,
-        }))
+        parse_entry(&bytes).map(Some)
     }
 
     /// Store `value` for `key`, atomically (temporary `0600` file + rename).
@@ -302,15 +326,7 @@ impl DiskCache {
         value: &T,
         expires_at: SystemTime,
     ) -> io::Result<()> {
-        let stored = Stored {
-            version: FORMAT_VERSION,
-            expires_at: expires_at
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-            value,
-        };
-        let bytes = zeroize::Zeroizing::new(serde_json::to_vec(&stored).map_err(io::Error::other)?);
+        let bytes = encode_entry(value, expires_at)?;
         // NamedTempFile creates the file 0600 with O_EXCL and removes it if we fail.
         let mut tmp = tempfile::Builder::new()
             .prefix(".tmp-")

@@ -167,21 +167,7 @@ impl Http<'_> {
                 |status, body| classify_sts(status, body, ctx),
             )
             .await?;
-        let token = value
-            .get("access_token")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| invalid("Google STS", "it has no \"access_token\""))?;
-        let expires_in = match value.get("expires_in") {
-            Some(Value::Number(n)) => n.as_u64(),
-            Some(Value::String(s)) => s.trim().parse().ok(),
-            _ => None,
-        }
-        .ok_or_else(|| invalid("Google STS", "it has no numeric \"expires_in\""))?;
-        Ok(Federated {
-            access_token: SecretString::new(token),
-            expires_in: Duration::from_secs(expires_in),
-        })
+        federated_from(&value)
     }
 
     pub async fn generate_access_token(
@@ -218,24 +204,86 @@ impl Http<'_> {
                 |status, body| classify_iam(status, body, service_account, ctx),
             )
             .await?;
-        let token = value
-            .get("accessToken")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| invalid("Google IAM Credentials", "it has no \"accessToken\""))?;
-        let expires_at = value
-            .get("expireTime")
-            .and_then(Value::as_str)
-            .and_then(crate::time::parse_rfc3339)
-            .ok_or_else(|| {
-                invalid(
-                    "Google IAM Credentials",
-                    "it has no RFC 3339 \"expireTime\"",
-                )
-            })?;
-        Ok(Impersonated {
-            access_token: SecretString::new(token),
-            expires_at,
+        impersonated_from(&value)
+    }
+}
+
+/// The token and lifetime in a 200 answer from Google STS.
+fn federated_from(value: &Value) -> Result<Federated, Error> {
+    let token = value
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid("Google STS", "it has no \"access_token\""))?;
+    let expires_in = match value.get("expires_in") {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| invalid("Google STS", "it has no numeric \"expires_in\""))?;
+    Ok(Federated {
+        access_token: SecretString::new(token),
+        expires_in: Duration::from_secs(expires_in),
+    })
+}
+
+/// The token and expiry in a 200 answer from IAM Credentials `generateAccessToken`.
+fn impersonated_from(value: &Value) -> Result<Impersonated, Error> {
+    let token = value
+        .get("accessToken")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid("Google IAM Credentials", "it has no \"accessToken\""))?;
+    let expires_at = value
+        .get("expireTime")
+        .and_then(Value::as_str)
+        .and_then(crate::time::parse_rfc3339)
+        .ok_or_else(|| {
+            invalid(
+                "Google IAM Credentials",
+                "it has no RFC 3339 \"expireTime\"",
+            )
+        })?;
+    Ok(Impersonated {
+        access_token: SecretString::new(token),
+        expires_at,
+    })
+}
+
+/// Entry points for the fuzz targets (`fuzz/`): Google's answers, whatever their status and
+/// body, become a token or an error, never a panic. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    fn with_context<R>(f: impl FnOnce(&TrustContext<'_>) -> R) -> R {
+        let provider = WorkloadIdentityProvider::parse(
+            "projects/123456789/locations/global/workloadIdentityPools/fly/providers/acme",
+        )
+        .expect("a valid provider name");
+        let claims = FlyClaims::default();
+        f(&TrustContext {
+            provider: &provider,
+            audience: "https://iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/fly/providers/acme",
+            claims: &claims,
+        })
+    }
+
+    /// Parse a Google STS answer; `Ok` carries the token's lifetime.
+    pub fn sts_response(status: u16, body: &[u8]) -> Result<Duration, Error> {
+        with_context(|ctx| {
+            classify_sts(status, body, ctx)
+                .and_then(|v| federated_from(&v))
+                .map(|f| f.expires_in)
+        })
+    }
+
+    /// Parse an IAM Credentials answer; `Ok` carries the token's expiry.
+    pub fn iam_response(status: u16, body: &[u8]) -> Result<SystemTime, Error> {
+        with_context(|ctx| {
+            classify_iam(status, body, "app@project.iam.gserviceaccount.com", ctx)
+                .and_then(|v| impersonated_from(&v))
+                .map(|i| i.expires_at)
         })
     }
 }

@@ -61,6 +61,8 @@ mod resource;
 mod time;
 
 pub use error::{Error, ErrorKind};
+#[doc(hidden)]
+pub use exchange::fuzzing;
 pub use provider::{AccessToken, Builder, GcpTokenProvider};
 pub use resource::{WorkloadIdentityProvider, fly_audience_from_google};
 pub use time::{format_rfc3339, parse_rfc3339};
