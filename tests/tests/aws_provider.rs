@@ -588,3 +588,120 @@ async fn the_cache_can_be_turned_off_and_assume_role_bypasses_it() {
     assert_eq!(sts.request_count(), 4);
     assert!(uncached.fallback_on_interrupt().is_none());
 }
+
+mod endpoints {
+    //! Which STS endpoint the SDK calls for each region/FIPS/dual-stack/endpoint setting:
+    //! a recording HTTP client notes the URL and forwards the request to the fake STS.
+    use super::*;
+    use aws_smithy_runtime_api::client::http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+        SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Debug, Clone)]
+    struct Recording {
+        inner: SharedHttpClient,
+        base: String,
+        seen: Arc<Mutex<Vec<String>>>,
+    }
+
+    #[derive(Debug)]
+    struct RecordingConnector {
+        inner: SharedHttpConnector,
+        base: String,
+        seen: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl HttpClient for Recording {
+        fn http_connector(
+            &self,
+            settings: &HttpConnectorSettings,
+            components: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            SharedHttpConnector::new(RecordingConnector {
+                inner: self.inner.http_connector(settings, components),
+                base: self.base.clone(),
+                seen: self.seen.clone(),
+            })
+        }
+    }
+
+    impl HttpConnector for RecordingConnector {
+        fn call(&self, mut request: HttpRequest) -> HttpConnectorFuture {
+            let uri = request.uri().to_owned();
+            self.seen.lock().unwrap().push(uri);
+            request.set_uri(format!("{}/", self.base)).unwrap();
+            self.inner.call(request)
+        }
+    }
+
+    async fn endpoint_for(env: &[(&str, &str)]) -> String {
+        let fly = FakeFlyApi::start().await.unwrap();
+        let sts = FakeSts::start().await.unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let http = Recording {
+            inner: fly_oidc_aws::https_client(),
+            base: sts.url(),
+            seen: seen.clone(),
+        };
+        let mut vars = vec![("AWS_ROLE_ARN", ROLE)];
+        vars.extend_from_slice(env);
+        let provider = FlyOidcCredentialsProvider::builder()
+            .env(Env::from_slice(&vars))
+            .fly_client(aws_support::fly_client(&fly))
+            .http_client(SharedHttpClient::new(http))
+            .build()
+            .unwrap();
+        provider.assume_role().await.unwrap();
+        assert_eq!(sts.request_count(), 1);
+        let seen = seen.lock().unwrap();
+        seen[0].clone()
+    }
+
+    #[tokio::test]
+    async fn regional_fips_and_dual_stack_endpoints() {
+        let cases: [(&[(&str, &str)], &str); 8] = [
+            (&[], "https://sts.us-east-1.amazonaws.com/"),
+            (
+                &[("AWS_REGION", "eu-west-1")],
+                "https://sts.eu-west-1.amazonaws.com/",
+            ),
+            (
+                &[("AWS_DEFAULT_REGION", "ap-southeast-2")],
+                "https://sts.ap-southeast-2.amazonaws.com/",
+            ),
+            (
+                &[("AWS_USE_FIPS_ENDPOINT", "true")],
+                "https://sts-fips.us-east-1.amazonaws.com/",
+            ),
+            (
+                &[("AWS_USE_DUALSTACK_ENDPOINT", "true")],
+                "https://sts.us-east-1.api.aws/",
+            ),
+            (
+                &[
+                    ("AWS_USE_FIPS_ENDPOINT", "true"),
+                    ("AWS_USE_DUALSTACK_ENDPOINT", "true"),
+                ],
+                "https://sts-fips.us-east-1.api.aws/",
+            ),
+            (
+                &[("AWS_ENDPOINT_URL_STS", "https://sts.example.test:8443")],
+                "https://sts.example.test:8443/",
+            ),
+            (
+                &[
+                    ("AWS_ENDPOINT_URL", "https://all.example.test"),
+                    ("AWS_ENDPOINT_URL_STS", "https://sts.example.test"),
+                ],
+                "https://sts.example.test/",
+            ),
+        ];
+        for (env, want) in cases {
+            assert_eq!(endpoint_for(env).await, want, "{env:?}");
+        }
+    }
+}

@@ -148,10 +148,12 @@ impl Settings {
             Some(url) => url.clone(),
             None => {
                 let fips = if self.use_fips { "-fips" } else { "" };
-                let domain = if self.use_dual_stack {
-                    "api.aws"
-                } else {
-                    "amazonaws.com"
+                let china = self.region.starts_with("cn-");
+                let domain = match (self.use_dual_stack, china) {
+                    (true, false) => "api.aws",
+                    (false, false) => "amazonaws.com",
+                    (true, true) => "api.amazonwebservices.com.cn",
+                    (false, true) => "amazonaws.com.cn",
                 };
                 format!("https://sts{fips}.{}.{domain}", self.region)
             }
