@@ -61,7 +61,10 @@ pub(crate) fn build_client(settings: &Settings, opts: StsOptions) -> aws_sdk_sts
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(opts.connect_timeout)
         .operation_attempt_timeout(opts.attempt_timeout)
-        .operation_timeout((opts.attempt_timeout + opts.max_backoff) * opts.max_attempts)
+        // Every attempt plus every backoff, with a second to spare: the bound on one call.
+        .operation_timeout(
+            (opts.attempt_timeout + opts.max_backoff) * opts.max_attempts + Duration::from_secs(1),
+        )
         .build();
     let mut config = aws_sdk_sts::Config::builder()
         .behavior_version(BehaviorVersion::latest())
