@@ -403,6 +403,7 @@ impl FlyOidcCredentialsProvider {
                 &session_name,
                 &token,
                 inner.max_attempts,
+                &inner.time,
             )
             .await
             {

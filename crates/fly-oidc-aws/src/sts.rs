@@ -113,6 +113,7 @@ pub(crate) async fn assume_role_with_web_identity(
     session_name: &str,
     token: &FlyToken,
     attempts: u32,
+    time: &SharedTimeSource,
 ) -> Result<AssumedRole, CallError> {
     let policy_arns = (!settings.policy_arns.is_empty()).then(|| {
         settings
@@ -122,6 +123,9 @@ pub(crate) async fn assume_role_with_web_identity(
             .collect::<Vec<_>>()
     });
     let duration = i32::try_from(settings.duration.as_secs()).unwrap_or(i32::MAX);
+    // STS never grants more than DurationSeconds from when it answers, so by our clock the
+    // credentials cannot outlive `started + duration`, whatever STS's clock says.
+    let started = time.now();
     let result = client
         .assume_role_with_web_identity()
         .role_arn(role_arn)
@@ -133,7 +137,13 @@ pub(crate) async fn assume_role_with_web_identity(
         .send()
         .await;
     match result {
-        Ok(output) => into_assumed_role(output, session_name).map_err(CallError::Other),
+        Ok(output) => into_assumed_role(
+            output,
+            session_name,
+            started + settings.duration,
+            time.now(),
+        )
+        .map_err(CallError::Other),
         Err(err) => Err(map_sdk_error(
             err,
             settings,
@@ -144,9 +154,12 @@ pub(crate) async fn assume_role_with_web_identity(
     }
 }
 
+/// `latest`: the latest expiry the requested duration allows by our clock; `now`: our clock.
 fn into_assumed_role(
     output: AssumeRoleWithWebIdentityOutput,
     session_name: &str,
+    latest: SystemTime,
+    now: SystemTime,
 ) -> Result<AssumedRole, Error> {
     let invalid = |why: &str| {
         Error::new(
@@ -157,8 +170,28 @@ fn into_assumed_role(
     let creds = output
         .credentials
         .ok_or_else(|| invalid("no Credentials element"))?;
-    let expires_at = SystemTime::try_from(creds.expiration)
+    let sts_expiry = SystemTime::try_from(creds.expiration)
         .map_err(|_| invalid("the Expiration is not a representable time"))?;
+    // Clock skew: an Expiration later than the duration allows means STS's clock is ahead of
+    // ours; trusting it would serve the credentials after they really expire.
+    let expires_at = match sts_expiry.duration_since(latest) {
+        Ok(ahead) if !ahead.is_zero() => {
+            if ahead > Duration::from_secs(60) {
+                tracing::warn!(
+                    ahead_secs = ahead.as_secs(),
+                    "STS's Expiration is later than the requested duration allows (its clock is ahead of this machine's); treating the credentials as expiring after the requested duration"
+                );
+            }
+            latest
+        }
+        _ => sts_expiry,
+    };
+    if expires_at <= now {
+        let ago = now.duration_since(expires_at).unwrap_or_default().as_secs();
+        return Err(invalid(&format!(
+            "they expired {ago} s ago by this machine's clock; check this machine's clock (it is ahead of STS's)"
+        )));
+    }
     if creds.access_key_id.is_empty() || creds.secret_access_key.is_empty() {
         return Err(invalid("an empty access key id or secret key"));
     }

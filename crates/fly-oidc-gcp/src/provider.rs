@@ -479,7 +479,9 @@ impl GcpTokenProvider {
                         &ctx,
                     )
                     .await?;
-                AccessToken::new(imp.access_token, imp.expires_at)
+                // IAM never grants more than the requested lifetime: a later expireTime
+                // means Google's clock is ahead of ours; trust the lifetime instead.
+                AccessToken::new(imp.access_token, imp.expires_at.min(started + i.lifetime))
             }
         };
         if token.expires_at() <= i.time.now() {
