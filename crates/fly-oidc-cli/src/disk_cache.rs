@@ -235,7 +235,13 @@ impl DiskCache {
             Ok(meta) => meta,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
                 if let Some(parent) = dir.parent() {
-                    fs::create_dir_all(parent).map_err(|e| Unusable::Io(parent.to_owned(), e))?;
+                    // Missing parents (XDG_CACHE_HOME itself) are created 0700 as the XDG
+                    // spec says, not 0777 minus a umask that may be 000.
+                    DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(parent)
+                        .map_err(|e| Unusable::Io(parent.to_owned(), e))?;
                 }
                 match DirBuilder::new().mode(0o700).create(&dir) {
                     Ok(()) => {}
