@@ -658,6 +658,18 @@ pub fn token_from_response(
     })
 }
 
+/// `text` with every occurrence of `token`, and of each of its parts of 16 or more characters
+/// (a Fly token may be several comma-separated macaroons), replaced by `** redacted **`.
+fn redact_bearer(text: &str, token: &SecretString) -> String {
+    let token = token.expose_secret().trim();
+    let mut out = text.to_owned();
+    let parts = std::iter::once(token).chain(token.split([',', ' ']).map(str::trim));
+    for part in parts.filter(|p| p.len() >= 16) {
+        out = out.replace(part, crate::REDACTED);
+    }
+    out
+}
+
 fn rejected(source: &TokenSource, status: u16, body: &[u8]) -> Error {
     let text = String::from_utf8_lossy(body);
     let api_message = serde_json::from_str::<serde_json::Value>(&text)
@@ -668,6 +680,12 @@ fn rejected(source: &TokenSource, status: u16, body: &[u8]) -> Error {
             _ => None,
         })
         .unwrap_or_else(|| text.trim().to_owned());
+    // A server that is not the Machines API (a wrong FLY_API_HOSTNAME) may echo the request,
+    // bearer token included: hide it (and each of its comma-separated parts) before cutting.
+    let api_message = match source {
+        TokenSource::Http { api_token, .. } => redact_bearer(&api_message, api_token),
+        _ => api_message,
+    };
     let api_message = redact_jwts(&truncate(&api_message, 300));
     let hint = match status {
         400 => "check the requested audience",
@@ -741,6 +759,18 @@ mod tests {
         assert!(!msg.contains("eyJ"));
         assert!(rejected(&src, 503, b"oops").is_transient());
         assert!(rejected(&src, 429, b"").is_transient());
+        let http = TokenSource::Http {
+            base_url: "http://127.0.0.1:9".into(),
+            api_token: SecretString::new("FlyV1 fm2_aaaaaaaaaaaaaaaaaaaa,fm2_bbbbbbbbbbbbbbbbbbbb"),
+        };
+        let echoed = format!(
+            r#"{{"error":"bad token {} and fm2_bbbbbbbbbbbbbbbbbbbb {}"}}"#,
+            "FlyV1 fm2_aaaaaaaaaaaaaaaaaaaa,fm2_bbbbbbbbbbbbbbbbbbbb",
+            "x".repeat(400)
+        );
+        let msg = rejected(&http, 401, echoed.as_bytes()).to_string();
+        assert!(!msg.contains("fm2_"), "{msg}");
+        assert!(msg.contains("bad token ** redacted ** and ** redacted **"), "{msg}");
         let long = "x".repeat(10_000);
         assert!(rejected(&src, 500, long.as_bytes()).to_string().len() < 600);
     }
