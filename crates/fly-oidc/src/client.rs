@@ -770,7 +770,10 @@ mod tests {
         );
         let msg = rejected(&http, 401, echoed.as_bytes()).to_string();
         assert!(!msg.contains("fm2_"), "{msg}");
-        assert!(msg.contains("bad token ** redacted ** and ** redacted **"), "{msg}");
+        assert!(
+            msg.contains("bad token ** redacted ** and ** redacted **"),
+            "{msg}"
+        );
         let long = "x".repeat(10_000);
         assert!(rejected(&src, 500, long.as_bytes()).to_string().len() < 600);
     }
