@@ -458,6 +458,10 @@ fn profile_region(env: &Env) -> Option<String> {
         env.get("HOME")
             .map(|home| PathBuf::from(home).join(".aws").join("config"))
     })?;
+    // A shared config file is a few KB; ignore anything absurdly large.
+    if std::fs::metadata(&path).ok()?.len() > 1024 * 1024 {
+        return None;
+    }
     let text = std::fs::read_to_string(path).ok()?;
     let profile = env.get("AWS_PROFILE").unwrap_or_else(|| "default".into());
     parse_profile_region(&text, &profile)
