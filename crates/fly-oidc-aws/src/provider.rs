@@ -258,11 +258,6 @@ impl Builder {
             },
         );
         let cache_config = self.cache.unwrap_or_else(|| Some(CacheConfig::default()));
-        // Credentials with more than this left are fresh whatever the cache's jitter (within
-        // reason): `provide_credentials` then answers without a future or a lock wait.
-        let fast_path_margin = cache_config
-            .as_ref()
-            .map(|c| (c.refresh_before() * 2).max(Duration::from_secs(60)));
         let cache = cache_config.map(|config| RefreshingCache::new(config, time.clone()));
         Ok(FlyOidcCredentialsProvider {
             inner: Arc::new(Inner {
@@ -272,7 +267,6 @@ impl Builder {
                 time,
                 max_attempts: retry.max_attempts(),
                 cache,
-                fast_path_margin,
             }),
         })
     }
@@ -285,7 +279,6 @@ struct Inner {
     time: SharedTimeSource,
     max_attempts: u32,
     cache: Option<RefreshingCache<Arc<AssumedRole>>>,
-    fast_path_margin: Option<Duration>,
 }
 
 /// AWS credentials for a Fly Machine: trades a fresh Fly OIDC token for role credentials
@@ -448,14 +441,11 @@ impl FlyOidcCredentialsProvider {
         sanitize_session_name(&format!("fly-oidc-{millis}"))
     }
 
-    /// The cached credentials when they are far from their refresh window (more than twice
-    /// the window, and at least a minute, left): served without building a future. Closer to
-    /// expiry the cache itself decides (jittered refresh, single flight).
+    /// The cached credentials while they are fresh (before the cache's jittered refresh
+    /// time): served without building a future. Otherwise the cache decides (single flight).
     fn well_before_refresh(&self) -> Option<Credentials> {
-        let margin = self.inner.fast_path_margin?;
-        let assumed = self.inner.cache.as_ref()?.get_valid()?;
-        let threshold = self.inner.time.now().checked_add(margin)?;
-        (assumed.expires_at > threshold).then(|| assumed.credentials.clone())
+        let assumed = self.inner.cache.as_ref()?.get_fresh()?;
+        Some(assumed.credentials.clone())
     }
 
     /// The cached credentials if they have not expired (for

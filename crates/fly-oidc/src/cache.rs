@@ -145,6 +145,13 @@ impl<T: Clone> RefreshingCache<T> {
         }
     }
 
+    /// The cached value if it is fresh (before its refresh time): the lock-free fast path that
+    /// [`get_or_refresh`](Self::get_or_refresh) takes first. `None` means "call
+    /// `get_or_refresh`".
+    pub fn get_fresh(&self) -> Option<T> {
+        self.fresh(self.time.now())
+    }
+
     /// The cached value if it has not expired, whether or not it is due for refresh.
     pub fn get_valid(&self) -> Option<T> {
         let now = self.time.now();

@@ -402,7 +402,7 @@ impl FlyOidcClient {
 
     async fn fetch_once(&self, audience: Option<&str>) -> Result<FlyToken, Error> {
         match &self.inner.source {
-            TokenSource::File(path) => read_token_file(path, audience).await,
+            TokenSource::File(path) => read_token_file(path, audience),
             source => self.fetch_from_api(source, audience).await,
         }
     }
@@ -549,7 +549,7 @@ fn check_socket(path: &Path, is_default: bool) -> Result<(), Error> {
     }
 }
 
-async fn read_token_file(path: &Path, audience: Option<&str>) -> Result<FlyToken, Error> {
+fn read_token_file(path: &Path, audience: Option<&str>) -> Result<FlyToken, Error> {
     let source = TokenSource::File(path.to_owned());
     let file_error = |e: std::io::Error| {
         let (kind, hint) = match e.kind() {
@@ -565,17 +565,24 @@ async fn read_token_file(path: &Path, audience: Option<&str>) -> Result<FlyToken
         };
         Error::new(kind, format!("cannot read {source}: {hint}")).with_source(e)
     };
-    let metadata = tokio::fs::metadata(path).await.map_err(file_error)?;
-    if metadata.len() > MAX_TOKEN_BYTES as u64 {
+    // One open and a bounded read: the file is tiny, so a blocking read is cheaper than a
+    // trip to a blocking-pool thread.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| {
+            use std::io::Read;
+            file.take(MAX_TOKEN_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+        })
+        .map_err(file_error)?;
+    if bytes.len() > MAX_TOKEN_BYTES {
         return Err(Error::new(
             ErrorKind::MalformedToken,
             format!(
-                "{source} holds {} bytes, more than the {MAX_TOKEN_BYTES}-byte limit; that is not an OIDC token",
-                metadata.len()
+                "{source} holds more than the {MAX_TOKEN_BYTES}-byte limit; that is not an OIDC token"
             ),
         ));
     }
-    let bytes = tokio::fs::read(path).await.map_err(file_error)?;
     let text = String::from_utf8(bytes).map_err(|_| {
         Error::new(
             ErrorKind::MalformedToken,
