@@ -201,7 +201,16 @@ impl Http<'_> {
                         .header(reqwest::header::ACCEPT, "application/json")
                         .body(body.clone())
                 },
-                |status, body| classify_iam(status, body, service_account, ctx),
+                |status, body| {
+                    // An endpoint that echoes the request would show the federated token.
+                    let body = match status {
+                        200 => body.to_vec(),
+                        _ => String::from_utf8_lossy(body)
+                            .replace(federated.expose_secret(), fly_oidc::REDACTED)
+                            .into_bytes(),
+                    };
+                    classify_iam(status, &body, service_account, ctx)
+                },
             )
             .await?;
         impersonated_from(&value)
