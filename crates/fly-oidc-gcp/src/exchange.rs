@@ -315,7 +315,10 @@ fn transport(what: &str, url: &str, err: reqwest::Error) -> Error {
     let url = url.split('?').next().unwrap_or_default();
     Error::new(
         ErrorKind::Transport,
-        format!("calling {what} at {url} failed: {why} ({err})"),
+        format!(
+            "calling {what} at {url} failed: {why} ({err}); this is usually transient, try again \
+             later (check network access to it, and the --sts-url / --iam-url settings)"
+        ),
     )
     .with_source(err)
 }
