@@ -24,22 +24,19 @@
 
 use crate::fly_api::{TestBody, respond};
 use crate::jwt::random_hex;
+use crate::server::{self, Bound, Handler, Shutdown};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::net::TcpListener;
 
 /// The XML namespace of STS answers.
 pub const STS_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -63,6 +60,9 @@ pub enum StsFault {
     Garbage,
     /// Send the status line and part of the body, then drop the connection.
     Reset,
+    /// Answer `400 InvalidIdentityToken` with a message that quotes the request's
+    /// `WebIdentityToken`: for checking that errors never show the token.
+    EchoToken,
 }
 
 impl StsFault {
@@ -310,89 +310,32 @@ impl FakeStsBuilder {
 
     /// Start serving (from async code).
     pub async fn start(self) -> std::io::Result<FakeSts> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.spawn(tx)?;
-        rx.await
-            .map_err(|_| std::io::Error::other("the fake STS thread died"))?
+        server::start("fake-sts", false, move |bound| self.setup(bound)).await
     }
 
     /// Start serving (from synchronous code).
     pub fn start_blocking(self) -> std::io::Result<FakeSts> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.spawn(tx)?;
-        rx.blocking_recv()
-            .map_err(|_| std::io::Error::other("the fake STS thread died"))?
+        server::start_blocking("fake-sts", false, move |bound| self.setup(bound))
     }
 
-    fn spawn(
-        self,
-        ready: tokio::sync::oneshot::Sender<std::io::Result<FakeSts>>,
-    ) -> std::io::Result<()> {
-        std::thread::Builder::new()
-            .name("fake-sts".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready.send(Err(e));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let (shutdown_tx, mut shutdown_rx) = tokio::sync::watch::channel(false);
-                    let tcp = match TcpListener::bind("127.0.0.1:0").await {
-                        Ok(tcp) => tcp,
-                        Err(e) => {
-                            let _ = ready.send(Err(e));
-                            return;
-                        }
-                    };
-                    let addr = match tcp.local_addr() {
-                        Ok(addr) => addr,
-                        Err(e) => {
-                            let _ = ready.send(Err(e));
-                            return;
-                        }
-                    };
-                    let state = Arc::new(State {
-                        config: self,
-                        faults: Mutex::new(VecDeque::new()),
-                        requests: Mutex::new(Vec::new()),
-                        issued: Mutex::new(Vec::new()),
-                    });
-                    let sts = FakeSts {
-                        state: state.clone(),
-                        addr,
-                        shutdown: Arc::new(shutdown_tx),
-                    };
-                    if ready.send(Ok(sts)).is_err() {
-                        return;
-                    }
-                    loop {
-                        tokio::select! {
-                            _ = shutdown_rx.changed() => break,
-                            Ok((stream, _)) = tcp.accept() => {
-                                let state = state.clone();
-                                tokio::spawn(async move {
-                                    let service = service_fn(move |req| {
-                                        let state = state.clone();
-                                        async move {
-                                            Ok::<_, std::convert::Infallible>(handle(req, &state).await)
-                                        }
-                                    });
-                                    let _ = http1::Builder::new()
-                                        .serve_connection(TokioIo::new(stream), service)
-                                        .await;
-                                });
-                            }
-                        }
-                    }
-                });
-            })?;
-        Ok(())
+    fn setup(self, bound: Bound) -> (FakeSts, Handler) {
+        let state = Arc::new(State {
+            config: self,
+            faults: Mutex::new(VecDeque::new()),
+            requests: Mutex::new(Vec::new()),
+            issued: Mutex::new(Vec::new()),
+        });
+        let handler_state = state.clone();
+        let handler: Handler = Arc::new(move |req, _unix| {
+            let state = handler_state.clone();
+            Box::pin(async move { handle(req, &state).await })
+        });
+        let sts = FakeSts {
+            state: state.clone(),
+            addr: bound.addr,
+            _shutdown: bound.shutdown,
+        };
+        (sts, handler)
     }
 }
 
@@ -422,7 +365,7 @@ impl State {
 pub struct FakeSts {
     state: Arc<State>,
     addr: SocketAddr,
-    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    _shutdown: Shutdown,
 }
 
 impl fmt::Debug for FakeSts {
@@ -431,14 +374,6 @@ impl fmt::Debug for FakeSts {
             .field("url", &self.url())
             .field("requests", &self.request_count())
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for FakeSts {
-    fn drop(&mut self) {
-        if Arc::strong_count(&self.shutdown) == 1 {
-            let _ = self.shutdown.send(true);
-        }
     }
 }
 
@@ -664,6 +599,16 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
             message,
         }) => return error_response(status, &code, &message),
         Some(StsFault::Delay(delay)) => tokio::time::sleep(delay).await,
+        Some(StsFault::EchoToken) => {
+            return error_response(
+                400,
+                "InvalidIdentityToken",
+                &format!(
+                    "The web identity token {} could not be validated",
+                    recorded.web_identity_token.as_deref().unwrap_or_default()
+                ),
+            );
+        }
         Some(StsFault::Garbage) => {
             return respond(200, "text/html", "<html><body>Service Unavailable");
         }

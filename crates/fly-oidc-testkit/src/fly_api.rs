@@ -1,13 +1,11 @@
 //! A fake Fly Machines API that mints real RS256 OIDC tokens.
 
 use crate::jwt::{KeyMaterial, random_hex};
+use crate::server::{self, Bound, Handler, Shutdown};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
 use std::collections::VecDeque;
 use std::fmt;
@@ -18,8 +16,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, UnixListener};
 
 /// A way for the next token request to fail.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,88 +137,37 @@ impl FakeFlyApiBuilder {
 
     /// Start serving (from async code).
     pub async fn start(self) -> std::io::Result<FakeFlyApi> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.spawn(tx)?;
-        rx.await
-            .map_err(|_| std::io::Error::other("the fake Fly API thread died"))?
+        server::start("fake-fly-api", true, move |bound| self.setup(bound)).await
     }
 
     /// Start serving (from synchronous code).
     pub fn start_blocking(self) -> std::io::Result<FakeFlyApi> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.spawn(tx)?;
-        rx.blocking_recv()
-            .map_err(|_| std::io::Error::other("the fake Fly API thread died"))?
+        server::start_blocking("fake-fly-api", true, move |bound| self.setup(bound))
     }
 
-    fn spawn(
-        self,
-        ready: tokio::sync::oneshot::Sender<std::io::Result<FakeFlyApi>>,
-    ) -> std::io::Result<()> {
-        std::thread::Builder::new()
-            .name("fake-fly-api".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready.send(Err(e));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let (shutdown_tx, mut shutdown_rx) = tokio::sync::watch::channel(false);
-                    let setup = async {
-                        let dir = tempfile::Builder::new().prefix("fake-fly-").tempdir()?;
-                        let socket_path = dir.path().join("api.sock");
-                        let unix = UnixListener::bind(&socket_path)?;
-                        let tcp = TcpListener::bind("127.0.0.1:0").await?;
-                        let addr = tcp.local_addr()?;
-                        Ok::<_, std::io::Error>((dir, socket_path, unix, tcp, addr))
-                    };
-                    let (dir, socket_path, unix, tcp, addr) = match setup.await {
-                        Ok(parts) => parts,
-                        Err(e) => {
-                            let _ = ready.send(Err(e));
-                            return;
-                        }
-                    };
-                    let state = Arc::new(State {
-                        key: KeyMaterial::shared(),
-                        api_token: self.api_token.clone().unwrap_or_else(|| random_hex(24)),
-                        url: format!("http://{addr}"),
-                        config: self,
-                        faults: Mutex::new(VecDeque::new()),
-                        requests: Mutex::new(Vec::new()),
-                        issued: Mutex::new(Vec::new()),
-                        token_requests: AtomicUsize::new(0),
-                    });
-                    let api = FakeFlyApi {
-                        state: state.clone(),
-                        socket_path,
-                        addr,
-                        _dir: Arc::new(dir),
-                        shutdown: Arc::new(shutdown_tx),
-                    };
-                    if ready.send(Ok(api)).is_err() {
-                        return;
-                    }
-                    loop {
-                        tokio::select! {
-                            _ = shutdown_rx.changed() => break,
-                            Ok((stream, _)) = unix.accept() => {
-                                tokio::spawn(serve(stream, state.clone(), true));
-                            }
-                            Ok((stream, _)) = tcp.accept() => {
-                                tokio::spawn(serve(stream, state.clone(), false));
-                            }
-                        }
-                    }
-                });
-            })?;
-        Ok(())
+    fn setup(self, bound: Bound) -> (FakeFlyApi, Handler) {
+        let state = Arc::new(State {
+            key: KeyMaterial::shared(),
+            api_token: self.api_token.clone().unwrap_or_else(|| random_hex(24)),
+            url: format!("http://{}", bound.addr),
+            config: self,
+            faults: Mutex::new(VecDeque::new()),
+            requests: Mutex::new(Vec::new()),
+            issued: Mutex::new(Vec::new()),
+            token_requests: AtomicUsize::new(0),
+        });
+        let handler_state = state.clone();
+        let handler: Handler = Arc::new(move |req, unix| {
+            let state = handler_state.clone();
+            Box::pin(async move { handle(req, &state, unix).await })
+        });
+        let api = FakeFlyApi {
+            state,
+            socket_path: bound.socket_path.unwrap_or_default(),
+            addr: bound.addr,
+            _shutdown: bound.shutdown,
+        };
+        (api, handler)
     }
 }
 
@@ -301,8 +246,7 @@ pub struct FakeFlyApi {
     state: Arc<State>,
     socket_path: PathBuf,
     addr: SocketAddr,
-    _dir: Arc<tempfile::TempDir>,
-    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    _shutdown: Shutdown,
 }
 
 impl fmt::Debug for FakeFlyApi {
@@ -312,15 +256,6 @@ impl fmt::Debug for FakeFlyApi {
             .field("url", &self.url())
             .field("issuer", &self.issuer())
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for FakeFlyApi {
-    fn drop(&mut self) {
-        // The last clone stops the servers.
-        if Arc::strong_count(&self.shutdown) == 1 {
-            let _ = self.shutdown.send(true);
-        }
     }
 }
 
@@ -414,19 +349,6 @@ impl FakeFlyApi {
     pub fn clear_faults(&self) {
         lock(&self.state.faults).clear();
     }
-}
-
-async fn serve<S>(stream: S, state: Arc<State>, unix: bool)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let service = service_fn(move |req| {
-        let state = state.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(req, &state, unix).await) }
-    });
-    let _ = http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
 }
 
 /// A response body: whole, or cut off mid-way (for [`Fault::Reset`]).

@@ -33,13 +33,11 @@
 
 use crate::fly_api::{FakeFlyApi, TestBody, respond};
 use crate::jwt::random_hex;
+use crate::server::{self, Bound, Handler, Shutdown};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -47,7 +45,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::net::TcpListener;
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -68,6 +65,10 @@ pub enum GoogleFault {
     Delay(Duration),
     /// Answer 200 with a body that is not JSON.
     Malformed,
+    /// Answer with this status and a body that quotes the request (its `Authorization`
+    /// header, then its body), as a misconfigured endpoint that echoes requests would: for
+    /// checking that errors never show the tokens a request carried.
+    Echo(u16),
 }
 
 /// Which API a request went to.
@@ -225,93 +226,36 @@ impl FakeGoogleBuilder {
 
     /// Start serving (from async code).
     pub async fn start(self) -> std::io::Result<FakeGoogle> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.spawn(tx)?;
-        rx.await
-            .map_err(|_| std::io::Error::other("the fake Google thread died"))?
+        server::start("fake-google", false, move |bound| self.setup(bound)).await
     }
 
     /// Start serving (from synchronous code).
     pub fn start_blocking(self) -> std::io::Result<FakeGoogle> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.spawn(tx)?;
-        rx.blocking_recv()
-            .map_err(|_| std::io::Error::other("the fake Google thread died"))?
+        server::start_blocking("fake-google", false, move |bound| self.setup(bound))
     }
 
-    fn spawn(
-        self,
-        ready: tokio::sync::oneshot::Sender<std::io::Result<FakeGoogle>>,
-    ) -> std::io::Result<()> {
-        std::thread::Builder::new()
-            .name("fake-google".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready.send(Err(e));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let (shutdown_tx, mut shutdown_rx) = tokio::sync::watch::channel(false);
-                    let tcp = match TcpListener::bind("127.0.0.1:0").await {
-                        Ok(tcp) => tcp,
-                        Err(e) => {
-                            let _ = ready.send(Err(e));
-                            return;
-                        }
-                    };
-                    let addr = match tcp.local_addr() {
-                        Ok(addr) => addr,
-                        Err(e) => {
-                            let _ = ready.send(Err(e));
-                            return;
-                        }
-                    };
-                    let state = Arc::new(State {
-                        config: self,
-                        sts_faults: Mutex::new(VecDeque::new()),
-                        iam_faults: Mutex::new(VecDeque::new()),
-                        requests: Mutex::new(Vec::new()),
-                        tokens: Mutex::new(HashMap::new()),
-                        issued: Mutex::new(Vec::new()),
-                        sts_count: AtomicUsize::new(0),
-                        iam_count: AtomicUsize::new(0),
-                    });
-                    let google = FakeGoogle {
-                        state: state.clone(),
-                        addr,
-                        shutdown: Arc::new(shutdown_tx),
-                    };
-                    if ready.send(Ok(google)).is_err() {
-                        return;
-                    }
-                    loop {
-                        tokio::select! {
-                            _ = shutdown_rx.changed() => break,
-                            Ok((stream, _)) = tcp.accept() => {
-                                let state = state.clone();
-                                tokio::spawn(async move {
-                                    let service = service_fn(move |req| {
-                                        let state = state.clone();
-                                        async move {
-                                            Ok::<_, std::convert::Infallible>(handle(req, &state).await)
-                                        }
-                                    });
-                                    let _ = http1::Builder::new()
-                                        .serve_connection(TokioIo::new(stream), service)
-                                        .await;
-                                });
-                            }
-                        }
-                    }
-                });
-            })?;
-        Ok(())
+    fn setup(self, bound: Bound) -> (FakeGoogle, Handler) {
+        let state = Arc::new(State {
+            config: self,
+            sts_faults: Mutex::new(VecDeque::new()),
+            iam_faults: Mutex::new(VecDeque::new()),
+            requests: Mutex::new(Vec::new()),
+            tokens: Mutex::new(HashMap::new()),
+            issued: Mutex::new(Vec::new()),
+            sts_count: AtomicUsize::new(0),
+            iam_count: AtomicUsize::new(0),
+        });
+        let handler_state = state.clone();
+        let handler: Handler = Arc::new(move |req, _unix| {
+            let state = handler_state.clone();
+            Box::pin(async move { handle(req, &state).await })
+        });
+        let google = FakeGoogle {
+            state: state.clone(),
+            addr: bound.addr,
+            _shutdown: bound.shutdown,
+        };
+        (google, handler)
     }
 }
 
@@ -365,7 +309,7 @@ impl State {
 pub struct FakeGoogle {
     state: Arc<State>,
     addr: SocketAddr,
-    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    _shutdown: Shutdown,
 }
 
 impl fmt::Debug for FakeGoogle {
@@ -374,14 +318,6 @@ impl fmt::Debug for FakeGoogle {
             .field("url", &self.url())
             .field("provider", &self.state.config.provider)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for FakeGoogle {
-    fn drop(&mut self) {
-        if Arc::strong_count(&self.shutdown) == 1 {
-            let _ = self.shutdown.send(true);
-        }
     }
 }
 
@@ -579,6 +515,15 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
             200,
             "{\"access_token\": <html>oops".to_owned(),
             Some("fault malformed".to_owned()),
+        ),
+        Some(GoogleFault::Echo(status)) => (
+            status,
+            json!({
+                "authorization": record.authorization,
+                "body": String::from_utf8_lossy(&body),
+            })
+            .to_string(),
+            Some(format!("fault echo {status}")),
         ),
         other => {
             if let Some(GoogleFault::Delay(delay)) = other {

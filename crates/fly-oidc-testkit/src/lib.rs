@@ -31,6 +31,7 @@ pub mod aws_sts;
 pub mod fly_api;
 pub mod google;
 mod jwt;
+mod server;
 
 pub use fly_api::{FakeFlyApi, FakeFlyApiBuilder, Fault, RecordedRequest};
 pub use jwt::verify_rs256;
