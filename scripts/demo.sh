@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job, end to end, on any machine: a fake Fly Machines API (the testkit) stands in
 # for /.fly/api, and `fly-oidc` fetches and decodes a token from it.
-# When moto_server (pip install 'moto[server]') and the AWS CLI are available, it also
-# exchanges the token for AWS credentials through STS and uses them with the AWS CLI.
+# It then exchanges the token for Google Cloud access tokens at the testkit's fake Google STS
+# (with service-account impersonation), and for AWS credentials at moto_server's STS, used by
+# the real AWS CLI through `credential_process`. moto and the AWS CLI are pip-installed if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "==> building fly-oidc"
@@ -23,7 +24,20 @@ export FLY_OIDC_SOCKET
 echo "==> fly-oidc token --claims --audience sts.amazonaws.com"
 "$BIN" token --claims --audience sts.amazonaws.com
 
-if "$BIN" aws credential-process --help >/dev/null 2>&1 && command -v moto_server >/dev/null && command -v aws >/dev/null; then
+setting() { sed -n "s/^$1=//p" "$WORK/fake.env"; }
+echo "==> fly-oidc gcp access-token --service-account ... --json   (Fly token -> Google STS -> IAM impersonation, fake Google)"
+"$BIN" gcp access-token --json --provider "$(setting FLY_OIDC_GCP_PROVIDER)" \
+  --service-account "$(setting FLY_OIDC_GCP_SERVICE_ACCOUNT)" \
+  --sts-url "$(setting GOOGLE_STS_URL)" --iam-url "$(setting GOOGLE_IAM_URL)" \
+  | python3 -c 'import json,sys; d=json.load(sys.stdin); d["access_token"]=d["access_token"][:12]+"..."; print(json.dumps(d, indent=2))'
+
+if ! command -v moto_server >/dev/null || ! command -v aws >/dev/null; then
+  echo "==> installing moto (AWS STS/S3 emulator) and the AWS CLI with pip"
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.1' 'awscli==1.45.11' || true
+  hash -r
+fi
+
+if command -v moto_server >/dev/null && command -v aws >/dev/null; then
   PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   echo "==> starting moto_server (AWS STS/S3 emulator) on 127.0.0.1:$PORT"
   moto_server -H 127.0.0.1 -p "$PORT" >"$WORK/moto.log" 2>&1 &
@@ -41,6 +55,6 @@ CFG
   aws --profile fly --endpoint-url "http://127.0.0.1:$PORT" s3 mb s3://fly-oidc-demo
   aws --profile fly --endpoint-url "http://127.0.0.1:$PORT" s3 ls
 else
-  echo "(skipping the AWS part: needs 'fly-oidc aws credential-process', moto_server and the aws CLI: pip install 'moto[server]' awscli)"
+  echo "(skipping the AWS part: moto_server and the aws CLI could not be installed: pip install 'moto[server]' awscli)"
 fi
 echo "==> done"
