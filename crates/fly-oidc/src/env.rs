@@ -1,6 +1,7 @@
 //! An injectable view of the process environment.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
 
 /// Where configuration read from environment variables comes from.
@@ -8,7 +9,8 @@ use std::sync::Arc;
 /// Production code uses [`Env::real`]; tests inject a fixed map with [`Env::from_slice`]
 /// so they never read or modify the real process environment.
 ///
-/// Empty values are treated as unset, as most shells and SDKs do.
+/// Empty values are treated as unset, as most shells and SDKs do. `Debug` shows the
+/// variable names only, never their values (`FLY_API_TOKEN` is a secret).
 ///
 /// ```
 /// use fly_oidc::Env;
@@ -16,10 +18,27 @@ use std::sync::Arc;
 /// assert_eq!(env.get("AWS_ROLE_ARN").as_deref(), Some("arn:aws:iam::123456789012:role/app"));
 /// assert_eq!(env.get("EMPTY"), None);
 /// assert_eq!(env.get("MISSING"), None);
+/// let secret = Env::from_slice(&[("FLY_API_TOKEN", "FlyV1 s3cr3t")]);
+/// assert!(!format!("{secret:?}").contains("s3cr3t"));
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Env {
     fake: Option<Arc<HashMap<String, String>>>,
+}
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.fake {
+            None => f.write_str("Env::real"),
+            Some(map) => {
+                let mut names: Vec<&str> = map.keys().map(String::as_str).collect();
+                names.sort_unstable();
+                f.debug_struct("Env")
+                    .field("names", &names)
+                    .finish_non_exhaustive()
+            }
+        }
+    }
 }
 
 impl Env {
