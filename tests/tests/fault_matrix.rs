@@ -87,6 +87,8 @@ enum Via {
     CliGcpExec,
     /// `fly-oidc gcp access-token` (with impersonation).
     CliGcpToken,
+    /// `fly-oidc gcp credential-config`.
+    CliGcpConfig,
 }
 
 impl Via {
@@ -99,13 +101,14 @@ impl Via {
             Via::CliAws => "`fly-oidc aws credential-process`",
             Via::CliGcpExec => "`fly-oidc gcp executable`",
             Via::CliGcpToken => "`fly-oidc gcp access-token`",
+            Via::CliGcpConfig => "`fly-oidc gcp credential-config`",
         }
     }
 
     fn is_cli(self) -> bool {
         matches!(
             self,
-            Via::CliToken | Via::CliAws | Via::CliGcpExec | Via::CliGcpToken
+            Via::CliToken | Via::CliAws | Via::CliGcpExec | Via::CliGcpToken | Via::CliGcpConfig
         )
     }
 
@@ -114,7 +117,7 @@ impl Via {
     }
 
     fn needs_google(self) -> bool {
-        matches!(self, Via::Gcp | Via::CliGcpToken)
+        matches!(self, Via::Gcp | Via::CliGcpToken | Via::CliGcpConfig)
     }
 }
 
@@ -171,6 +174,13 @@ enum Inject {
     GoogleIssuer(&'static str),
     /// The service account does not grant the pool `roles/iam.workloadIdentityUser`.
     GoogleNoGrant,
+    /// A configuration or usage error of the binary: run it with these arguments (after
+    /// `--verbose`) and these extra variables. `{sts}`, `{google_sts}`, `{google_iam}` and
+    /// `{provider}` stand for the fakes' endpoints and provider.
+    Cli {
+        args: &'static [&'static str],
+        env: &'static [(&'static str, &'static str)],
+    },
 }
 
 impl Inject {
@@ -181,6 +191,7 @@ impl Inject {
                 "Google STS"
             }
             Inject::GoogleIam(..) | Inject::GoogleNoGrant => "Google IAM Credentials",
+            Inject::Cli { .. } => "configuration",
             _ => "Fly API",
         }
     }
@@ -1199,6 +1210,300 @@ fn matrix() -> Vec<Case> {
         )
         .attempts(GoogleIam, 1),
     ]);
+
+    // --- Configuration and usage errors of the binary (every other error path) ----------
+    // Over HTTP, so the Fly API token is in every child's environment (and in the scan).
+    let cli = |via: Via, fault: &'static str, args, env| {
+        case(Http, via, fault, Inject::Cli { args, env })
+    };
+    let aws = |extra: &'static [&'static str]| extra;
+    rows.extend([
+        cli(CliToken, "unknown flag", &["token", "--bogus"], &[])
+            .fails("exit 2", &["unexpected argument '--bogus'"]),
+        cli(
+            CliAws,
+            "no role",
+            aws(&["aws", "credential-process", "--sts-endpoint", "{sts}"]),
+            &[],
+        )
+        .fails(
+            "exit 2",
+            &["no role to assume", "--role-arn", "AWS_ROLE_ARN"],
+        )
+        .attempts(Fly, 0),
+        cli(
+            CliAws,
+            "invalid role ARN",
+            &[
+                "aws",
+                "credential-process",
+                "--role-arn",
+                "my-role",
+                "--sts-endpoint",
+                "{sts}",
+            ],
+            &[],
+        )
+        .fails(
+            "exit 2",
+            &[
+                "invalid role ARN \"my-role\"",
+                "arn:aws:iam::<12-digit account id>:role/<name>",
+            ],
+        )
+        .attempts(Fly, 0),
+        cli(
+            CliAws,
+            "duration out of range",
+            &[
+                "aws",
+                "credential-process",
+                "--role-arn",
+                ROLE,
+                "--sts-endpoint",
+                "{sts}",
+                "--duration-seconds",
+                "100",
+            ],
+            &[],
+        )
+        .fails("exit 2", &["from 900 to 43200"])
+        .attempts(Fly, 0),
+        cli(
+            CliAws,
+            "FLY_OIDC_AWS_DURATION_SECONDS not a number",
+            &[
+                "aws",
+                "credential-process",
+                "--role-arn",
+                ROLE,
+                "--sts-endpoint",
+                "{sts}",
+            ],
+            &[("FLY_OIDC_AWS_DURATION_SECONDS", "1h")],
+        )
+        .fails(
+            "exit 2",
+            &["FLY_OIDC_AWS_DURATION_SECONDS=\"1h\" is not a whole number of seconds"],
+        ),
+        cli(
+            CliAws,
+            "policy file missing",
+            &[
+                "aws",
+                "credential-process",
+                "--role-arn",
+                ROLE,
+                "--sts-endpoint",
+                "{sts}",
+                "--policy",
+                "@/nonexistent/policy.json",
+            ],
+            &[],
+        )
+        .fails(
+            "exit 2",
+            &["--policy @/nonexistent/policy.json: cannot read it"],
+        ),
+        cli(
+            CliAws,
+            "policy not JSON",
+            &[
+                "aws",
+                "credential-process",
+                "--role-arn",
+                ROLE,
+                "--sts-endpoint",
+                "{sts}",
+                "--policy",
+                "{not json",
+            ],
+            &[],
+        )
+        .fails(
+            "exit 2",
+            &[
+                "the session policy is not valid JSON",
+                "give an IAM policy document",
+            ],
+        )
+        .attempts(Sts, 0),
+        cli(
+            CliAws,
+            "plain-HTTP STS endpoint that is not loopback",
+            &[
+                "aws",
+                "credential-process",
+                "--role-arn",
+                ROLE,
+                "--sts-endpoint",
+                "http://sts.example.com",
+            ],
+            &[],
+        )
+        .fails("exit 2", &["FLY_OIDC_ALLOW_INSECURE_HTTP"]),
+        cli(
+            CliAws,
+            "FLY_OIDC_AWS_MIN_TTL invalid",
+            &[
+                "aws",
+                "credential-process",
+                "--role-arn",
+                ROLE,
+                "--sts-endpoint",
+                "{sts}",
+            ],
+            &[("FLY_OIDC_AWS_MIN_TTL", "soon")],
+        )
+        .fails(
+            "exit 2",
+            &[
+                "FLY_OIDC_AWS_MIN_TTL",
+                "expected seconds, or a number followed by s, m or h",
+            ],
+        ),
+        cli(
+            CliGcpExec,
+            "unsupported subject token type",
+            &[
+                "gcp",
+                "executable",
+                "--audience",
+                "https://iam.googleapis.com/x",
+            ],
+            &[(
+                "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE",
+                "urn:ietf:params:oauth:token-type:saml2",
+            )],
+        )
+        .fails("exit 1 UNSUPPORTED_TOKEN_TYPE", &["saml2"])
+        .attempts(Fly, 0),
+        cli(
+            CliGcpExec,
+            "interactive mode",
+            &[
+                "gcp",
+                "executable",
+                "--audience",
+                "https://iam.googleapis.com/x",
+            ],
+            &[("GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE", "1")],
+        )
+        .fails(
+            "exit 1 INTERACTIVE_UNSUPPORTED",
+            &["interactive mode is not supported"],
+        ),
+        cli(CliGcpExec, "no audience", &["gcp", "executable"], &[])
+            .fails(
+                "exit 1 MISSING_AUDIENCE",
+                &[
+                    "GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE",
+                    "--audience",
+                    "FLY_OIDC_GCP_PROVIDER",
+                ],
+            )
+            .attempts(Fly, 0),
+        cli(
+            CliGcpExec,
+            "invalid FLY_OIDC_GCP_PROVIDER",
+            &["gcp", "executable"],
+            &[("FLY_OIDC_GCP_PROVIDER", "my-pool/my-provider")],
+        )
+        .fails("exit 1 INVALID_CONFIGURATION", &["workloadIdentityPools"]),
+        cli(
+            CliGcpExec,
+            "output file not writable (after a token was minted)",
+            &[
+                "gcp",
+                "executable",
+                "--audience",
+                "https://iam.googleapis.com/x",
+            ],
+            &[(
+                "GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE",
+                "/nonexistent/dir/out.json",
+            )],
+        )
+        .fails(
+            "exit 1 (no failure JSON)",
+            &["writing GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE failed"],
+        )
+        .attempts(Fly, 1),
+        cli(
+            CliGcpToken,
+            "no provider",
+            &[
+                "gcp",
+                "access-token",
+                "--sts-url",
+                "{google_sts}",
+                "--iam-url",
+                "{google_iam}",
+            ],
+            &[],
+        )
+        .fails("exit 1", &["configuration failed", "FLY_OIDC_GCP_PROVIDER"])
+        .attempts(Fly, 0),
+        cli(
+            CliGcpToken,
+            "invalid service account",
+            &[
+                "gcp",
+                "access-token",
+                "--provider",
+                "{provider}",
+                "--service-account",
+                "not-an-email",
+                "--sts-url",
+                "{google_sts}",
+                "--iam-url",
+                "{google_iam}",
+            ],
+            &[],
+        )
+        .fails(
+            "exit 1",
+            &[
+                "invalid service account",
+                "name@project.iam.gserviceaccount.com",
+            ],
+        ),
+        cli(
+            CliGcpToken,
+            "plain-HTTP STS URL that is not loopback",
+            &[
+                "gcp",
+                "access-token",
+                "--provider",
+                "{provider}",
+                "--sts-url",
+                "http://sts.example.com/v1/token",
+            ],
+            &[],
+        )
+        .fails("exit 1", &["FLY_OIDC_ALLOW_INSECURE_HTTP"]),
+        cli(
+            CliGcpConfig,
+            "no provider",
+            &["gcp", "credential-config"],
+            &[],
+        )
+        .fails("exit 2", &["FLY_OIDC_GCP_PROVIDER"]),
+        cli(
+            CliGcpConfig,
+            "output file not writable",
+            &[
+                "gcp",
+                "credential-config",
+                "--provider",
+                "{provider}",
+                "--output",
+                "/nonexistent/dir/credentials.json",
+            ],
+            &[],
+        )
+        .fails("exit 1", &["writing the configuration failed"]),
+    ]);
     rows
 }
 
@@ -1280,7 +1585,7 @@ impl World {
     fn audience(&self, via: Via) -> Option<String> {
         match via {
             Via::Aws | Via::CliAws => Some(AWS_AUDIENCE.to_owned()),
-            Via::Gcp | Via::CliGcpToken | Via::CliGcpExec => Some(format!(
+            Via::Gcp | Via::CliGcpToken | Via::CliGcpExec | Via::CliGcpConfig => Some(format!(
                 "https://iam.googleapis.com/{}",
                 google::default_provider("acme")
             )),
@@ -1368,7 +1673,8 @@ impl World {
             | Inject::FileExpired
             | Inject::StsSubject(_)
             | Inject::GoogleIssuer(_)
-            | Inject::GoogleNoGrant => {}
+            | Inject::GoogleNoGrant
+            | Inject::Cli { .. } => {}
         }
     }
 
@@ -1652,6 +1958,29 @@ async fn run_cli(w: &World, case: &Case) -> Observed {
         Source::Default => set("FLY_OIDC_DEFAULT_SOCKET", w.socket.display().to_string()),
     }
     let mut args: Vec<String> = vec!["--verbose".into()];
+    if let Inject::Cli {
+        args: row_args,
+        env: row_env,
+    } = &case.inject
+    {
+        let fill = |text: &str| {
+            let mut text = text.to_owned();
+            if let Some(sts) = &w.sts {
+                text = text.replace("{sts}", &sts.url());
+            }
+            if let Some(g) = &w.google {
+                text = text
+                    .replace("{google_sts}", &g.sts_url())
+                    .replace("{google_iam}", &g.iam_url())
+                    .replace("{provider}", g.provider());
+            }
+            text
+        };
+        args.extend(row_args.iter().map(|a| fill(a)));
+        envs.extend(row_env.iter().map(|(k, v)| ((*k).to_owned(), fill(v))));
+        let run = fault_matrix_support::run_cli(&args, &envs, w.nobody, case.within).await;
+        return observe_cli(w, case, run);
+    }
     match case.via {
         Via::CliToken => args.push("token".into()),
         Via::CliAws => {
@@ -1689,6 +2018,11 @@ async fn run_cli(w: &World, case: &Case) -> Observed {
                 "--iam-url".into(),
                 g.iam_url(),
             ]);
+        }
+        Via::CliGcpConfig => {
+            let g = w.google.as_ref().unwrap();
+            args.extend(["gcp", "credential-config", "--provider"].map(String::from));
+            args.extend([g.provider().to_owned(), "--sts-url".into(), g.sts_url()]);
         }
         Via::Client | Via::Aws | Via::Gcp => unreachable!("not a CLI row"),
     }
@@ -1729,6 +2063,8 @@ fn observe_cli(w: &World, case: &Case, run: CliRun) -> Observed {
                         .iter()
                         .any(|t| v["id_token"] == t.as_str())
             }
+            Via::CliGcpConfig => serde_json::from_str::<serde_json::Value>(stdout)
+                .map_or(true, |v| v["type"] != "external_account"),
             Via::CliGcpToken => !w
                 .google
                 .as_ref()
@@ -1757,18 +2093,18 @@ fn observe_cli(w: &World, case: &Case, run: CliRun) -> Observed {
         if v["version"] == 1 && v["success"] == false {
             let _ = write!(kind, " {}", v["code"].as_str().unwrap_or("?"));
         } else {
-            kind.push_str(" (no Google failure response on stdout)");
+            kind.push_str(" (no failure JSON)");
         }
     }
     let error_lines = run
         .stderr
         .lines()
-        .filter(|l| l.starts_with("fly-oidc: error: "))
+        .filter(|l| l.starts_with("fly-oidc: error: ") || l.starts_with("error: "))
         .count();
     let problem = match (problem, error_lines) {
         (p, 1) => p,
         (p, n) => Some(format!(
-            "{}expected one `fly-oidc: error:` line on stderr, found {n}",
+            "{}expected one `fly-oidc: error:` (or clap's `error:`) line on stderr, found {n}",
             p.map(|p| p + "; ").unwrap_or_default()
         )),
     };
