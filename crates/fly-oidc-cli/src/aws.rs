@@ -502,7 +502,7 @@ mod tests {
     fn usage_line(args: AwsArgs, env: &[(&str, &str)]) -> String {
         let err = configure(args, env).unwrap_err();
         let line = err.line();
-        assert!(line.starts_with("usage failed: "), "{line}");
+        assert!(line.starts_with("invalid arguments: "), "{line}");
         line
     }
 

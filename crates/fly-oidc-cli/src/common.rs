@@ -81,11 +81,12 @@ impl CliError {
 
     /// The one-line message (without the cause chain).
     pub fn line(&self) -> String {
-        format!(
-            "{} failed: {}",
-            self.step,
-            fly_oidc::redact_jwts(&self.error.to_string())
-        )
+        let message = fly_oidc::redact_jwts(&self.error.to_string());
+        if self.exit_code == 2 {
+            format!("invalid arguments: {message}")
+        } else {
+            format!("{} failed: {message}", self.step)
+        }
     }
 
     /// Print the error on stderr and return the exit code.
@@ -115,6 +116,7 @@ pub fn init_logging(verbose: bool, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .try_init();
