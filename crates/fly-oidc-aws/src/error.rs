@@ -84,12 +84,13 @@ pub enum ErrorKind {
 }
 
 /// An error from assuming the role. The message never contains a token or a secret.
+#[derive(Clone)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
     code: Option<String>,
     transient: bool,
-    source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+    source: Option<std::sync::Arc<dyn StdError + Send + Sync + 'static>>,
 }
 
 impl Error {
@@ -114,7 +115,7 @@ impl Error {
     }
 
     pub(crate) fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.source = Some(std::sync::Arc::new(source));
         self
     }
 

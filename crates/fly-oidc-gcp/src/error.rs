@@ -30,6 +30,7 @@ pub enum ErrorKind {
 /// An error from getting a Google access token.
 ///
 /// Messages say what failed and what to check; they never contain a token.
+#[derive(Clone)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
@@ -37,7 +38,7 @@ pub struct Error {
     google_error: Option<String>,
     transient: bool,
     not_on_fly: bool,
-    source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+    source: Option<std::sync::Arc<dyn StdError + Send + Sync + 'static>>,
 }
 
 impl Error {
@@ -65,7 +66,7 @@ impl Error {
         e.transient = err.is_transient();
         e.not_on_fly = err.is_not_on_fly();
         e.status = err.status();
-        e.source = Some(Box::new(err));
+        e.source = Some(std::sync::Arc::new(err));
         e
     }
 
@@ -81,7 +82,7 @@ impl Error {
     }
 
     pub(crate) fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.source = Some(std::sync::Arc::new(source));
         self
     }
 

@@ -4,7 +4,8 @@
 //! lets exactly one caller refresh while the others wait for that result (single flight).
 //! If a refresh fails while the cached value is still valid, it keeps serving the cached
 //! value and logs a warning (static stability), and retries no more often than
-//! [`CacheConfig::failure_backoff`]. It never returns an expired value.
+//! [`CacheConfig::failure_backoff`]. It never returns an expired value. A failed refresh is
+//! shared too: callers that waited for it get its error instead of each trying again in turn.
 //!
 //! ```
 //! use fly_oidc::cache::{CacheConfig, RefreshingCache};
@@ -15,18 +16,20 @@
 //! let clock = ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(1_000_000));
 //! let cache = RefreshingCache::new(CacheConfig::default(), SharedTimeSource::new(clock.clone()));
 //! let expires = UNIX_EPOCH + Duration::from_secs(1_000_000 + 3600);
-//! let first: Result<_, std::io::Error> = cache.get_or_refresh(|| async { Ok(("a", expires)) }).await;
+//! let first: Result<_, String> = cache.get_or_refresh(|| async { Ok(("a", expires)) }).await;
 //! assert_eq!(first.unwrap(), "a");
 //! // Served from the cache: the refresh function is not called.
-//! let again: Result<_, std::io::Error> = cache.get_or_refresh(|| async { Ok(("b", expires)) }).await;
+//! let again: Result<_, String> = cache.get_or_refresh(|| async { Ok(("b", expires)) }).await;
 //! assert_eq!(again.unwrap(), "a");
 //! # }
 //! ```
 
 use crate::time::SharedTimeSource;
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 /// When a [`RefreshingCache`] refreshes.
@@ -97,6 +100,10 @@ struct Entry<T> {
 pub struct RefreshingCache<T> {
     current: RwLock<Option<Arc<Entry<T>>>>,
     refresh_lock: tokio::sync::Mutex<()>,
+    /// How many refreshes have completed (counted under `refresh_lock`).
+    attempts: AtomicU64,
+    /// The error of the last refresh, if it failed with nothing valid cached, by attempt.
+    last_failure: Mutex<Option<(u64, Box<dyn Any + Send + Sync>)>>,
     config: CacheConfig,
     time: SharedTimeSource,
 }
@@ -119,6 +126,8 @@ impl<T: Clone> RefreshingCache<T> {
         Self {
             current: RwLock::new(None),
             refresh_lock: tokio::sync::Mutex::new(()),
+            attempts: AtomicU64::new(0),
+            last_failure: Mutex::new(None),
             config,
             time,
         }
@@ -172,23 +181,39 @@ impl<T: Clone> RefreshingCache<T> {
 
     /// The cached value, or the result of `refresh` (a value and its expiry) when none is
     /// fresh. Only one caller runs `refresh` at a time; the others wait and reuse its
-    /// result. A failed refresh while the cached value is still valid returns the cached
-    /// value and logs a warning.
+    /// result, a success or (when nothing valid is cached) its error. A failed refresh while
+    /// the cached value is still valid returns the cached value and logs a warning.
     pub async fn get_or_refresh<F, Fut, E>(&self, refresh: F) -> Result<T, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<(T, SystemTime), E>>,
-        E: fmt::Display,
+        E: fmt::Display + Clone + Send + Sync + 'static,
     {
         if let Some(value) = self.fresh(self.time.now()) {
             return Ok(value);
         }
+        let seen = self.attempts.load(Ordering::SeqCst);
         let _guard = self.refresh_lock.lock().await;
         // Another caller may have refreshed while we waited for the lock.
         if let Some(value) = self.fresh(self.time.now()) {
             return Ok(value);
         }
-        match refresh().await {
+        let attempts = self.attempts.load(Ordering::SeqCst);
+        if attempts != seen {
+            // A refresh finished while we waited; if it failed, share its error.
+            let failure = self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
+            let shared = failure
+                .as_ref()
+                .filter(|(at, _)| *at == attempts)
+                .and_then(|(_, err)| err.downcast_ref::<E>());
+            if let Some(err) = shared {
+                return Err(err.clone());
+            }
+        }
+        let result = refresh().await;
+        let attempt = self.attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        match result {
             Ok((value, expires_at)) => {
                 let now = self.time.now();
                 if expires_at <= now {
@@ -219,7 +244,11 @@ impl<T: Clone> RefreshingCache<T> {
                         });
                         Ok(entry.value.clone())
                     }
-                    None => Err(err),
+                    None => {
+                        *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some((attempt, Box::new(err.clone())));
+                        Err(err)
+                    }
                 }
             }
         }
@@ -298,6 +327,46 @@ mod tests {
         clock.advance(Duration::from_secs(2));
         let v: Result<u32, String> = cache.get_or_refresh(|| async { Ok((3, exp)) }).await;
         assert_eq!(v.unwrap(), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_refresh_is_shared_with_the_callers_that_waited_for_it() {
+        let (_clock, cache, _start) = setup();
+        let cache = Arc::new(cache);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let cache = cache.clone();
+                let calls = calls.clone();
+                tokio::spawn(async move {
+                    let r: Result<u32, String> = cache
+                        .get_or_refresh(|| async {
+                            calls.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Err("sts down".to_string())
+                        })
+                        .await;
+                    r
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap_err(), "sts down");
+        }
+        // Callers that arrived while an attempt ran got its error; a handful of attempts at
+        // most (callers that arrived between attempts start a new one), not one per caller.
+        let n = calls.load(Ordering::SeqCst);
+        assert!((1..=3).contains(&n), "{n} attempts for 100 callers");
+        // A later caller tries again.
+        let r: Result<u32, String> = cache
+            .get_or_refresh(|| async {
+                Ok((
+                    5,
+                    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+                ))
+            })
+            .await;
+        assert_eq!(r.unwrap(), 5);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,11 +28,12 @@ pub enum ErrorKind {
 /// An error from fetching or parsing a Fly OIDC token.
 ///
 /// Messages say what failed and what to do; they never contain a token.
+#[derive(Clone)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
     status: Option<u16>,
-    source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+    source: Option<std::sync::Arc<dyn StdError + Send + Sync + 'static>>,
 }
 
 impl Error {
@@ -52,7 +53,7 @@ impl Error {
     }
 
     pub(crate) fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.source = Some(std::sync::Arc::new(source));
         self
     }
 
