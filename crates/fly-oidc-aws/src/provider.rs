@@ -423,7 +423,8 @@ impl FlyOidcCredentialsProvider {
                     expired_retry_done = true;
                 }
                 Err(CallError::ExpiredToken(err)) | Err(CallError::Other(err)) => {
-                    tracing::warn!(role_arn, kind = ?err.kind(), code = ?err.code(), error = %err, "assuming role failed");
+                    // Returned to the caller, who reports it: no warning of our own.
+                    tracing::debug!(role_arn, kind = ?err.kind(), code = ?err.code(), error = %err, "assuming role failed");
                     return Err(err);
                 }
             }

@@ -109,9 +109,7 @@ pub fn init_logging(verbose: bool, quiet: bool) {
     let filter = match (verbose, quiet) {
         (true, _) => "warn,fly_oidc=debug,fly_oidc_aws=debug,fly_oidc_gcp=debug,fly_oidc_cli=debug",
         (false, true) => "off",
-        // fly_oidc_aws logs a warning for each failure it also returns: the CLI's one error
-        // line says it already.
-        (false, false) => "warn,fly_oidc_aws=error",
+        (false, false) => "warn",
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
