@@ -241,10 +241,6 @@ struct Case {
     expect: Expect,
     attempts: Vec<(Counter, RangeInclusive<usize>)>,
     within: Duration,
-    /// The AWS SDK's own TRACE event `output_or_error=...` quotes STS's error message
-    /// verbatim; when STS echoes the token (only a hostile or misconfigured endpoint does),
-    /// that one event shows it. Only for such rows: that event is left out of the scan.
-    sdk_trace_quotes_sts: bool,
 }
 
 fn case(source: Source, via: Via, fault: &'static str, inject: Inject) -> Case {
@@ -256,7 +252,6 @@ fn case(source: Source, via: Via, fault: &'static str, inject: Inject) -> Case {
         expect: Expect::Ok,
         attempts: Vec::new(),
         within: if via.is_cli() { secs(10) } else { secs(3) },
-        sdk_trace_quotes_sts: false,
     }
 }
 
@@ -285,11 +280,6 @@ impl Case {
 
     fn attempts_between(mut self, counter: Counter, lo: usize, hi: usize) -> Self {
         self.attempts.push((counter, lo..=hi));
-        self
-    }
-
-    fn sdk_trace_quotes_sts(mut self) -> Self {
-        self.sdk_trace_quotes_sts = true;
         self
     }
 
@@ -815,8 +805,7 @@ fn matrix() -> Vec<Case> {
             Inject::Sts(1, StsFault::EchoToken),
         )
         .fails("ProviderError/TrustPolicy", &invalid_token)
-        .attempts(Sts, 1)
-        .sdk_trace_quotes_sts(),
+        .attempts(Sts, 1),
         case(
             Socket,
             Aws,
@@ -2228,14 +2217,7 @@ fn judge(case: &Case, w: &World, obs: Observed, elapsed: Duration, logs: &str) -
     if !case.via.is_cli() && requests > 0 && !logs.contains("TRACE") {
         failures.push("no TRACE-level log was captured".into());
     }
-    const SDK_EVENT: &str = "aws_smithy_runtime::client::orchestrator: output_or_error=";
-    let logs = if case.sdk_trace_quotes_sts {
-        let kept: Vec<&str> = logs.lines().filter(|l| !l.contains(SDK_EVENT)).collect();
-        kept.join("\n")
-    } else {
-        logs.to_owned()
-    };
-    if let Err(leak) = secrets.scan("the trace-level logs", &logs) {
+    if let Err(leak) = secrets.scan("the trace-level logs", logs) {
         failures.push(leak);
     }
     for (label, text) in &obs.outputs {

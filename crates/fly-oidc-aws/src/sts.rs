@@ -9,7 +9,14 @@ use aws_sdk_sts::operation::assume_role_with_web_identity::{
     AssumeRoleWithWebIdentityError, AssumeRoleWithWebIdentityOutput,
 };
 use aws_sdk_sts::types::PolicyDescriptorType;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
 use aws_smithy_types::timeout::TimeoutConfig;
 use fly_oidc::time::SharedTimeSource;
 use fly_oidc::{FlyClaims, FlyToken};
@@ -31,6 +38,53 @@ pub fn https_client() -> SharedHttpClient {
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https()
+}
+
+/// Wraps the STS HTTP client so that error answers are scrubbed of anything shaped like a JWT
+/// before the SDK sees them. Real STS never echoes the web identity token, but an endpoint
+/// that does (hostile or misconfigured) would otherwise put it into the SDK's own TRACE-level
+/// `output_or_error` event and into error messages.
+#[derive(Debug)]
+struct RedactErrorBodies(SharedHttpClient);
+
+impl HttpClient for RedactErrorBodies {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(RedactingConnector(
+            self.0.http_connector(settings, components),
+        ))
+    }
+}
+
+#[derive(Debug)]
+struct RedactingConnector(SharedHttpConnector);
+
+/// The most of an error answer we read (STS error bodies are well under 1 KiB).
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+impl HttpConnector for RedactingConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let answer = self.0.call(request);
+        HttpConnectorFuture::new(async move {
+            let mut response = answer.await?;
+            if response.status().is_success() {
+                return Ok(response);
+            }
+            let body = ByteStream::new(response.take_body())
+                .collect()
+                .await
+                .map_err(|e| ConnectorError::io(e.into()))?
+                .into_bytes();
+            let text = String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_BODY)]);
+            let scrubbed = fly_oidc::redact_jwts(&text);
+            response.headers_mut().remove("content-length");
+            *response.body_mut() = SdkBody::from(scrubbed);
+            Ok(response)
+        })
+    }
 }
 
 /// Adapts our injected clock to the SDK's `TimeSource`.
@@ -69,7 +123,7 @@ pub(crate) fn build_client(settings: &Settings, opts: StsOptions) -> aws_sdk_sts
     let mut config = aws_sdk_sts::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(settings.region.clone()))
-        .http_client(opts.http_client)
+        .http_client(SharedHttpClient::new(RedactErrorBodies(opts.http_client)))
         .time_source(SdkTime(opts.time))
         .retry_config(retry)
         .timeout_config(timeouts)
