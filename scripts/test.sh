@@ -42,5 +42,7 @@ cargo build --workspace --bins --examples --all-features
 echo "==> cargo test"
 cargo test --workspace --all-targets --all-features
 cargo test --workspace --doc --all-features
+echo "==> cargo doc (broken intra-doc links fail)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 echo "==> fuzz targets build (run them with ./scripts/fuzz.sh)"
 cargo build --manifest-path fuzz/Cargo.toml --target-dir target

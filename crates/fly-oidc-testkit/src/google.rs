@@ -28,7 +28,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Like [`FakeFlyApi`](crate::FakeFlyApi), it runs on its own thread and runtime and stops
+//! Like [`FakeFlyApi`], it runs on its own thread and runtime and stops
 //! when dropped.
 
 use crate::fly_api::{FakeFlyApi, TestBody, respond};
