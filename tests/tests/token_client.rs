@@ -465,6 +465,15 @@ fn shape_validation_rejects_what_is_not_a_jwt_and_never_panics() {
     }
     // A minimal valid token: {"alg":"RS256"} . {} . sig
     assert!(FlyToken::parse("eyJhbGciOiJSUzI1NiJ9.e30.c2ln").is_ok());
+    // exp/iat beyond what SystemTime holds: no time, no panic.
+    // payload {"exp":18446744073709551615,"iat":18446744073709551615}
+    let huge = FlyToken::parse(
+        "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjE4NDQ2NzQ0MDczNzA5NTUxNjE1LCJpYXQiOjE4NDQ2NzQ0MDczNzA5NTUxNjE1fQ.c2ln",
+    )
+    .unwrap();
+    assert_eq!(huge.claims().exp, Some(u64::MAX));
+    assert_eq!(huge.expires_at(), None);
+    assert_eq!(huge.claims().issued_at(), None);
     // Random input never panics.
     let mut seed = 0x1234_5678_u64;
     let alphabet = b"eyJ.-_abcXYZ0129+/=\n {}\"";

@@ -1,6 +1,7 @@
 //! Resolving and checking the assume-role settings (builder values beat the environment).
 
 use crate::error::BuildError;
+use fly_oidc::endpoint::{self, PlainHttp};
 use fly_oidc::{Env, FlyClaims};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -262,13 +263,9 @@ impl Requested {
                     .or_else(|| env.get(ENV_ENDPOINT_URL))
             }
         });
-        let allow_insecure = match self.allow_insecure_http {
-            Some(allow) => allow,
-            None => env_flag(env, fly_oidc::ENV_ALLOW_INSECURE_HTTP)
-                .ok()
-                .flatten()
-                .unwrap_or(false),
-        };
+        let allow_insecure = self
+            .allow_insecure_http
+            .unwrap_or_else(|| endpoint::allow_insecure_http(env));
         let endpoint_url = endpoint_url
             .map(|url| check_endpoint_url(&url, allow_insecure))
             .transpose()?;
@@ -410,46 +407,12 @@ fn check_policy_arn(arn: &str) -> Result<(), BuildError> {
 }
 
 fn check_endpoint_url(raw: &str, allow_insecure: bool) -> Result<String, BuildError> {
-    let url = raw.trim().trim_end_matches('/').to_owned();
-    let bad = |why: &str| {
+    endpoint::check_endpoint_url(raw, allow_insecure, PlainHttp::Loopback).map_err(|why| {
         BuildError::new(format!(
             "invalid STS endpoint URL {:?}: {why} (check --sts-endpoint, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL)",
-            truncate(&url, 200)
+            endpoint::display_url(raw)
         ))
-    };
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad("it has no scheme; use https://host"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.contains('@') {
-        return Err(bad("credentials in the URL are not allowed"));
-    }
-    let host = if authority.starts_with('[') {
-        authority
-            .split_once(']')
-            .map(|(h, _)| h.trim_start_matches('['))
-            .unwrap_or_default()
-    } else {
-        authority.split(':').next().unwrap_or_default()
-    };
-    if host.is_empty() {
-        return Err(bad("it has no host"));
-    }
-    match scheme.to_ascii_lowercase().as_str() {
-        "https" => Ok(url),
-        "http" if allow_insecure || is_loopback(host) => Ok(url),
-        "http" => Err(bad(
-            "plain http is only used for loopback addresses; use https, or set FLY_OIDC_ALLOW_INSECURE_HTTP=1",
-        )),
-        other => Err(bad(&format!("unsupported scheme {other:?}"))),
-    }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    })
 }
 
 /// The region of the active profile in the shared AWS config file, if any.
@@ -494,12 +457,7 @@ fn parse_profile_region(text: &str, profile: &str) -> Option<String> {
     None
 }
 
-pub(crate) fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((idx, _)) => format!("{}…", &text[..idx]),
-        None => text.to_owned(),
-    }
-}
+pub(crate) use fly_oidc::truncate;
 
 #[cfg(test)]
 mod tests {

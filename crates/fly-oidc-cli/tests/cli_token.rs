@@ -150,6 +150,25 @@ fn errors_are_one_line_without_secrets_and_verbose_adds_causes() {
 }
 
 #[test]
+fn claims_with_an_absurd_exp_print_without_expires_in_seconds() {
+    let fly = FakeFlyApi::builder().start_blocking().unwrap();
+    let jwt = fly.mint_with(None, |claims| {
+        claims.insert("exp".into(), serde_json::json!(u64::MAX));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tok");
+    std::fs::write(&file, jwt).unwrap();
+    let out = fly_oidc(
+        &["token", "--claims", "--token-file", file.to_str().unwrap()],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let claims: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(claims["exp"], serde_json::json!(u64::MAX));
+    assert!(claims.get("expires_in_seconds").is_none());
+}
+
+#[test]
 fn fault_answers_become_clear_errors() {
     let fly = FakeFlyApi::builder().start_blocking().unwrap();
     let sock = fly.socket_path().to_str().unwrap();

@@ -77,7 +77,8 @@ impl Error {
     }
 
     pub(crate) fn with_google_error(mut self, code: impl Into<String>) -> Self {
-        self.google_error = Some(code.into());
+        // The code comes from the endpoint: never let it carry a token.
+        self.google_error = Some(fly_oidc::redact_jwts(&code.into()));
         self
     }
 

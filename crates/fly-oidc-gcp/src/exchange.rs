@@ -1,11 +1,14 @@
 //! The two Google calls: the STS token exchange and IAM `generateAccessToken`.
 
 use crate::error::{Error, ErrorKind};
-use crate::resource::{WorkloadIdentityProvider, fly_oidc_truncate};
+use crate::resource::{WorkloadIdentityProvider, quote};
 use crate::{GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT};
 use fly_oidc::{FlyClaims, RetryConfig, SecretString};
 use serde_json::Value;
 use std::time::{Duration, SystemTime};
+
+/// The longest federated-token lifetime accepted from Google STS (one day).
+const MAX_EXPIRES_IN_SECS: u64 = 24 * 3600;
 
 /// The largest answer read from Google (token responses are well under 4 KiB).
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -230,6 +233,14 @@ fn federated_from(value: &Value) -> Result<Federated, Error> {
         _ => None,
     }
     .ok_or_else(|| invalid("Google STS", "it has no numeric \"expires_in\""))?;
+    // Google's federated tokens live an hour; anything beyond a day is not a real answer
+    // (and an absurd one must not overflow the expiry time).
+    if expires_in > MAX_EXPIRES_IN_SECS {
+        return Err(invalid(
+            "Google STS",
+            "its \"expires_in\" is more than a day",
+        ));
+    }
     Ok(Federated {
         access_token: SecretString::new(token),
         expires_in: Duration::from_secs(expires_in),
@@ -355,7 +366,7 @@ fn snippet(body: &[u8]) -> String {
     if text.is_empty() {
         "empty".to_owned()
     } else {
-        format!("{:?}", fly_oidc_truncate(&fly_oidc::redact_jwts(text)))
+        format!("{:?}", quote(&fly_oidc::redact_jwts(text)))
     }
 }
 
@@ -388,7 +399,7 @@ fn classify_sts(status: u16, body: &[u8], ctx: &TrustContext<'_>) -> Result<Valu
                 .or_else(|| v.get("error").and_then(|e| e.get("message")))
         })
         .and_then(Value::as_str)
-        .map(|d| fly_oidc_truncate(d.trim()))
+        .map(|d| quote(d.trim()))
         .unwrap_or_else(|| snippet(body));
     if status == 429 || status >= 500 {
         return Err(retryable("Google STS", status, &description));
@@ -429,7 +440,7 @@ fn classify_iam(
     let message = error
         .and_then(|e| e.get("message"))
         .and_then(Value::as_str)
-        .map(|m| fly_oidc_truncate(m.trim()))
+        .map(|m| quote(m.trim()))
         .unwrap_or_else(|| snippet(body));
     if status == 429 || status >= 500 {
         return Err(retryable("Google IAM Credentials", status, &message));
@@ -453,4 +464,30 @@ fn classify_iam(
     )
     .with_status(status)
     .with_google_error(google_status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fuzzing;
+
+    #[test]
+    fn an_absurd_expires_in_is_an_error_not_an_overflow() {
+        let err = fuzzing::sts_response(
+            200,
+            br#"{"access_token":"x","expires_in":18446744073709551615}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("more than a day"), "{err}");
+        let ok = fuzzing::sts_response(200, br#"{"access_token":"x","expires_in":"3599"}"#);
+        assert_eq!(ok.unwrap().as_secs(), 3599);
+    }
+
+    #[test]
+    fn google_error_codes_never_carry_a_token() {
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+        let body = format!(r#"{{"error":"{jwt}","error_description":"echo {jwt}"}}"#);
+        let err = fuzzing::sts_response(400, body.as_bytes()).unwrap_err();
+        assert!(!format!("{err:?}").contains("c2lnbmF0dXJl"), "{err:?}");
+        assert!(!err.google_error().unwrap_or_default().contains("eyJ"));
+    }
 }

@@ -2,9 +2,10 @@
 
 use crate::error::{Error, ErrorKind};
 use crate::exchange::{Http, TrustContext};
-use crate::resource::{WorkloadIdentityProvider, fly_oidc_truncate};
+use crate::resource::{WorkloadIdentityProvider, quote};
 use crate::{DEFAULT_IAM_URL, DEFAULT_SCOPE, DEFAULT_STS_URL, ENV_PROVIDER, ENV_SERVICE_ACCOUNT};
 use fly_oidc::cache::{CacheConfig, RefreshingCache};
+use fly_oidc::endpoint::{self, PlainHttp};
 use fly_oidc::time::SharedTimeSource;
 use fly_oidc::{Env, FlyOidcClient, FlyToken, REDACTED, RetryConfig, SecretString};
 use std::fmt;
@@ -220,10 +221,9 @@ impl Builder {
             Some(sa) => Some(check_service_account(sa.trim())?),
             None => None,
         };
-        let allow_insecure = self.allow_insecure_http.unwrap_or_else(|| {
-            env.get(fly_oidc::ENV_ALLOW_INSECURE_HTTP)
-                .is_some_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "yes"))
-        });
+        let allow_insecure = self
+            .allow_insecure_http
+            .unwrap_or_else(|| endpoint::allow_insecure_http(&env));
         let sts_url = check_url(
             "STS",
             self.sts_url.as_deref().unwrap_or(DEFAULT_STS_URL),
@@ -307,34 +307,18 @@ fn check_service_account(email: &str) -> Result<String, Error> {
     } else {
         Err(Error::config(format!(
             "invalid service account {:?}: expected an email such as name@project.iam.gserviceaccount.com",
-            fly_oidc_truncate(email)
+            quote(email)
         )))
     }
 }
 
 fn check_url(what: &str, raw: &str, allow_insecure: bool) -> Result<String, Error> {
-    let bad = |why: &str| {
+    endpoint::check_endpoint_url(raw, allow_insecure, PlainHttp::Loopback).map_err(|why| {
         Error::config(format!(
             "invalid Google {what} URL {:?}: {why}",
-            fly_oidc_truncate(raw)
+            endpoint::display_url(raw)
         ))
-    };
-    let url = reqwest::Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
-    let host = url.host_str().ok_or_else(|| bad("it has no host"))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if allow_insecure || fly_oidc::is_trusted_plain_http_host(host) => {}
-        "http" => {
-            return Err(bad(
-                "plain http is only used for loopback; use https, or set FLY_OIDC_ALLOW_INSECURE_HTTP=1",
-            ));
-        }
-        other => return Err(bad(&format!("unsupported scheme {other:?}"))),
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("credentials in the URL are not allowed"));
-    }
-    Ok(url.as_str().to_owned())
+    })
 }
 
 struct Inner {

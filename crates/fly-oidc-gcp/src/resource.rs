@@ -43,7 +43,7 @@ impl WorkloadIdentityProvider {
                  projects/<project-number>/locations/global/workloadIdentityPools/<pool>/providers/<provider> \
                  (see `gcloud iam workload-identity-pools providers describe <provider> \
                  --workload-identity-pool=<pool> --location=global --format='value(name)'`)",
-                fly_oidc_truncate(raw)
+                quote(raw)
             ))
         };
         let parts: Vec<&str> = name.split('/').collect();
@@ -159,12 +159,12 @@ pub fn fly_audience_from_google(audience: &str) -> String {
     }
 }
 
-pub(crate) fn fly_oidc_truncate(text: &str) -> String {
-    const MAX: usize = 200;
-    match text.char_indices().nth(MAX) {
-        Some((idx, _)) => format!("{}…", &text[..idx]),
-        None => text.to_owned(),
-    }
+/// Quote at most this many characters of outside text in a message.
+const QUOTE_MAX: usize = 200;
+
+/// Cut outside text for quoting in a message.
+pub(crate) fn quote(text: &str) -> String {
+    fly_oidc::truncate(text, QUOTE_MAX)
 }
 
 #[cfg(test)]

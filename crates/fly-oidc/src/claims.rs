@@ -100,14 +100,16 @@ pub struct FlyClaims {
 }
 
 impl FlyClaims {
-    /// `exp` as a time.
+    /// `exp` as a time (`None` when absent or beyond what the platform's time can hold).
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.exp.map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        self.exp
+            .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
     }
 
-    /// `iat` as a time.
+    /// `iat` as a time (`None` when absent or beyond what the platform's time can hold).
     pub fn issued_at(&self) -> Option<SystemTime> {
-        self.iat.map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        self.iat
+            .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
     }
 
     /// The org slug from `iss` (`https://oidc.fly.io/<slug>`), if the issuer is Fly's.

@@ -1,5 +1,8 @@
 //! The Fly OIDC token client.
 
+use crate::endpoint::{
+    PlainHttp, allow_insecure_http, check_endpoint_url, display_url, is_trusted_plain_http_host,
+};
 use crate::env::Env;
 use crate::error::{Error, ErrorKind, redact_jwts, truncate};
 use crate::retry::RetryConfig;
@@ -19,8 +22,6 @@ pub const ENV_SOCKET: &str = "FLY_OIDC_SOCKET";
 pub const ENV_API_HOSTNAME: &str = "FLY_API_HOSTNAME";
 /// The bearer token for [`ENV_API_HOSTNAME`].
 pub const ENV_API_TOKEN: &str = "FLY_API_TOKEN";
-/// Set to `1` or `true` to allow plain HTTP to hosts other than loopback and `_api.internal`.
-pub const ENV_ALLOW_INSECURE_HTTP: &str = "FLY_OIDC_ALLOW_INSECURE_HTTP";
 /// The default audience for `fly-oidc token`.
 pub const ENV_AUDIENCE: &str = "FLY_OIDC_AUDIENCE";
 /// The path of the OIDC token endpoint.
@@ -177,10 +178,9 @@ impl Builder {
     /// or a bad URL. A missing socket is reported when a token is fetched.
     pub fn build(self) -> Result<FlyOidcClient, Error> {
         let env = self.env.clone().unwrap_or_else(Env::real);
-        let allow_insecure = self.allow_insecure_http.unwrap_or_else(|| {
-            env.get(ENV_ALLOW_INSECURE_HTTP)
-                .is_some_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "yes"))
-        });
+        let allow_insecure = self
+            .allow_insecure_http
+            .unwrap_or_else(|| allow_insecure_http(&env));
         let api_token = || {
             self.api_token
                 .clone()
@@ -270,17 +270,6 @@ fn no_roots_tls_config() -> Result<rustls::ClientConfig, Error> {
         .with_no_client_auth())
 }
 
-/// Whether plain HTTP to `host` is acceptable without an explicit opt-in: loopback, and
-/// Fly's private-network API host `_api.internal` (traffic on Fly's 6PN is WireGuard-encrypted).
-pub fn is_trusted_plain_http_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.eq_ignore_ascii_case("_api.internal")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 fn normalize_base_url(raw: &str, allow_insecure: bool) -> Result<String, Error> {
     let raw = raw.trim();
     let with_scheme = if raw.contains("://") {
@@ -294,33 +283,17 @@ fn normalize_base_url(raw: &str, allow_insecure: bool) -> Result<String, Error> 
         };
         format!("{scheme}://{raw}")
     };
-    let bad = |why: &str| {
-        Error::new(
-            ErrorKind::InvalidConfiguration,
-            format!(
-                "invalid Machines API URL {:?}: {why}; set FLY_API_HOSTNAME/--api-url to a URL such as https://api.machines.dev",
-                truncate(raw, 200)
-            ),
-        )
-    };
-    let url = reqwest::Url::parse(&with_scheme).map_err(|e| bad(&e.to_string()))?;
-    let host = url.host_str().ok_or_else(|| bad("it has no host"))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if allow_insecure || is_trusted_plain_http_host(host) => {}
-        "http" => {
-            return Err(bad(
-                "plain http is only used for loopback and _api.internal; use https, or set FLY_OIDC_ALLOW_INSECURE_HTTP=1",
-            ));
-        }
-        other => return Err(bad(&format!("unsupported scheme {other:?}"))),
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad(
-            "credentials in the URL are not allowed; use FLY_API_TOKEN",
-        ));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
+    check_endpoint_url(&with_scheme, allow_insecure, PlainHttp::LoopbackAndFlyPrivate).map_err(
+        |why| {
+            Error::new(
+                ErrorKind::InvalidConfiguration,
+                format!(
+                    "invalid Machines API URL {:?}: {why}; set FLY_API_HOSTNAME/--api-url to a URL such as https://api.machines.dev",
+                    display_url(raw)
+                ),
+            )
+        },
+    )
 }
 
 struct Inner {

@@ -140,8 +140,14 @@ pub fn redact_jwts(text: &str) -> String {
     out
 }
 
-/// Cut `text` to at most `max` characters (on a char boundary), marking the cut.
-pub(crate) fn truncate(text: &str, max: usize) -> String {
+/// Cut `text` to at most `max` characters (on a char boundary), marking the cut with `…`;
+/// for quoting upstream text in messages.
+///
+/// ```
+/// assert_eq!(fly_oidc::truncate("abcdef", 3), "abc…");
+/// assert_eq!(fly_oidc::truncate("abc", 3), "abc");
+/// ```
+pub fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((idx, _)) => format!("{}…", &text[..idx]),
         None => text.to_owned(),

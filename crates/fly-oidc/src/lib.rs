@@ -50,6 +50,7 @@
 pub mod cache;
 mod claims;
 mod client;
+pub mod endpoint;
 mod env;
 mod error;
 mod retry;
@@ -58,11 +59,12 @@ mod token;
 
 pub use claims::{Audience, FLY_ISSUER_PREFIX, FlyClaims};
 pub use client::{
-    Builder, DEFAULT_SOCKET, ENV_ALLOW_INSECURE_HTTP, ENV_API_HOSTNAME, ENV_API_TOKEN,
-    ENV_AUDIENCE, ENV_SOCKET, ENV_TOKEN_FILE, FlyOidcClient, TOKEN_PATH, TokenSource,
-    http_client_builder, is_trusted_plain_http_host, token_from_response,
+    Builder, DEFAULT_SOCKET, ENV_API_HOSTNAME, ENV_API_TOKEN, ENV_AUDIENCE, ENV_SOCKET,
+    ENV_TOKEN_FILE, FlyOidcClient, TOKEN_PATH, TokenSource, http_client_builder,
+    token_from_response,
 };
+pub use endpoint::{ENV_ALLOW_INSECURE_HTTP, is_trusted_plain_http_host};
 pub use env::Env;
-pub use error::{Error, ErrorKind, redact_jwts};
+pub use error::{Error, ErrorKind, redact_jwts, truncate};
 pub use retry::RetryConfig;
 pub use token::{FlyToken, JwtHeader, MAX_TOKEN_BYTES, REDACTED, SecretString};
