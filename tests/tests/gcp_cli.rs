@@ -102,6 +102,31 @@ async fn executable_prints_a_google_response_and_nothing_on_stderr() {
         1
     );
 
+    // An output file that cannot be written is a failure response, not a silent success.
+    let out = run(
+        &["gcp", "executable"],
+        &[
+            ("FLY_OIDC_SOCKET", &socket),
+            ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", &google.sts_audience()),
+            (
+                "GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE",
+                "/nonexistent-dir/gcp-response.json",
+            ),
+        ],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let failure = stdout_json(&out);
+    assert_eq!(failure["success"], false);
+    assert_eq!(failure["code"], "OUTPUT_FILE_UNWRITABLE");
+    assert!(
+        failure["message"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent-dir/gcp-response.json")
+    );
+    assert!(!text(&out.stdout).contains("eyJ"), "no token in a failure");
+
     // --audience beats the environment.
     let out = run(
         &["gcp", "executable", "--audience", "custom-aud"],

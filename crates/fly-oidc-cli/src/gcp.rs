@@ -224,15 +224,21 @@ async fn executable_token(globals: &Globals, args: &ExecutableArgs) -> Result<Va
 }
 
 async fn executable(globals: &Globals, args: ExecutableArgs) -> Result<(), CliError> {
-    match executable_token(globals, &args).await {
-        Ok(response) => {
-            let text = response.to_string();
-            if let Some(path) = globals.env().get(ENV_GOOGLE_OUTPUT_FILE) {
-                write_private(Path::new(&path), &text)
-                    .map_err(|e| CliError::new("writing GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE", e))?;
-            }
-            print_stdout(&text)
+    let env = globals.env();
+    let answer = executable_token(globals, &args).await.and_then(|response| {
+        let text = response.to_string();
+        if let Some(path) = env.get(ENV_GOOGLE_OUTPUT_FILE) {
+            write_private(Path::new(&path), &text).map_err(|e| ExecFailure {
+                code: "OUTPUT_FILE_UNWRITABLE",
+                message: format!(
+                    "could not write GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE {path}: {e}; fix the credential configuration's output_file (or remove it)"
+                ),
+            })?;
         }
+        Ok(text)
+    });
+    match answer {
+        Ok(text) => print_stdout(&text),
         Err(failure) => {
             let text = json!({
                 "version": 1,
