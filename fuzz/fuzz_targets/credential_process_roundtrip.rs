@@ -41,7 +41,7 @@ fuzz_target!(|input: (String, String, String, Option<String>, u32)| {
     let expires_at = UNIX_EPOCH + Duration::from_secs(u64::from(secs));
     let expiration = format::rfc3339(expires_at);
     assert_eq!(
-        fly_oidc_gcp::parse_rfc3339(&expiration),
+        fly_oidc::time::parse_rfc3339(&expiration),
         Some(expires_at),
         "{expiration}"
     );

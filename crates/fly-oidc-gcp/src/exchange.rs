@@ -257,7 +257,7 @@ fn impersonated_from(value: &Value) -> Result<Impersonated, Error> {
     let expires_at = value
         .get("expireTime")
         .and_then(Value::as_str)
-        .and_then(crate::time::parse_rfc3339)
+        .and_then(fly_oidc::time::parse_rfc3339)
         .ok_or_else(|| {
             invalid(
                 "Google IAM Credentials",

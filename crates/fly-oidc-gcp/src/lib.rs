@@ -58,14 +58,13 @@ mod exchange;
 pub mod google_cloud;
 mod provider;
 mod resource;
-mod time;
 
 pub use error::{Error, ErrorKind};
 #[doc(hidden)]
 pub use exchange::fuzzing;
+pub use fly_oidc::time::{format_rfc3339, parse_rfc3339};
 pub use provider::{AccessToken, Builder, GcpTokenProvider};
 pub use resource::{WorkloadIdentityProvider, fly_audience_from_google};
-pub use time::{format_rfc3339, parse_rfc3339};
 
 /// Google's Security Token Service endpoint.
 pub const DEFAULT_STS_URL: &str = "https://sts.googleapis.com/v1/token";

@@ -54,6 +54,7 @@ pub mod endpoint;
 mod env;
 mod error;
 mod retry;
+mod rfc3339;
 pub mod time;
 mod token;
 

@@ -3,6 +3,7 @@
 //! Library code never calls `SystemTime::now()` directly (clippy enforces it); it asks a
 //! [`SharedTimeSource`], so tests can drive expiry and refresh with a [`ManualTimeSource`].
 
+pub use crate::rfc3339::{format_rfc3339, parse_rfc3339};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};

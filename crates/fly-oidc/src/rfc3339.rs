@@ -1,4 +1,5 @@
-//! RFC 3339 timestamps in UTC, as Google's APIs write them (`2026-01-02T03:04:05Z`).
+//! RFC 3339 timestamps in UTC, as Google's APIs and AWS's `credential_process` write them
+//! (`2026-01-02T03:04:05Z`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -6,9 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
-/// let t = fly_oidc_gcp::parse_rfc3339("2023-11-14T22:13:20.5Z").unwrap();
+/// let t = fly_oidc::time::parse_rfc3339("2023-11-14T22:13:20.5Z").unwrap();
 /// assert_eq!(t, UNIX_EPOCH + Duration::from_millis(1_700_000_000_500));
-/// assert!(fly_oidc_gcp::parse_rfc3339("yesterday").is_none());
+/// assert!(fly_oidc::time::parse_rfc3339("yesterday").is_none());
 /// ```
 pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     let text = text.trim();
@@ -59,7 +60,7 @@ pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
 /// let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-/// assert_eq!(fly_oidc_gcp::format_rfc3339(t), "2023-11-14T22:13:20Z");
+/// assert_eq!(fly_oidc::time::format_rfc3339(t), "2023-11-14T22:13:20Z");
 /// ```
 pub fn format_rfc3339(time: SystemTime) -> String {
     let secs = time
