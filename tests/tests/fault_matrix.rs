@@ -1414,8 +1414,8 @@ fn matrix() -> Vec<Case> {
             )],
         )
         .fails(
-            "exit 1 (no failure JSON)",
-            &["writing GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE failed"],
+            "exit 1 OUTPUT_FILE_UNWRITABLE",
+            &["could not write GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE", "output_file"],
         )
         .attempts(Fly, 1),
         cli(
