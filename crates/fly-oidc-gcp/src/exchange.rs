@@ -107,28 +107,20 @@ impl Http<'_> {
         request: impl Fn() -> reqwest::RequestBuilder,
         classify: impl Fn(u16, &[u8]) -> Result<Value, Error>,
     ) -> Result<Value, Error> {
-        let mut attempt = 1;
-        loop {
-            let result = match request().send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    match read_capped(response).await {
-                        Ok(body) => classify(status, &body),
-                        Err(e) => Err(transport(what, url, e)),
+        self.retry
+            .run(&format!("calling {what}"), Error::is_transient, || async {
+                match request().send().await {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        match read_capped(response).await {
+                            Ok(body) => classify(status, &body),
+                            Err(e) => Err(transport(what, url, e)),
+                        }
                     }
+                    Err(e) => Err(transport(what, url, e)),
                 }
-                Err(e) => Err(transport(what, url, e)),
-            };
-            match result {
-                Err(err) if err.is_transient() && attempt < self.retry.max_attempts() => {
-                    let delay = self.retry.backoff(attempt);
-                    tracing::debug!(attempt, ?delay, error = %err, "transient failure calling {what}; retrying");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+            })
+            .await
     }
 
     pub async fn sts_exchange(

@@ -352,25 +352,12 @@ impl FlyOidcClient {
     /// errors, timeouts, 429, 5xx) are retried with jittered backoff. A token file is
     /// re-read and its audience is whatever was written there.
     pub async fn fetch_token(&self, audience: Option<&str>) -> Result<FlyToken, Error> {
-        let retry = &self.inner.retry;
-        let mut attempt = 1;
-        loop {
-            match self.fetch_once(audience).await {
-                Ok(token) => return Ok(token),
-                Err(err) if err.is_transient() && attempt < retry.max_attempts() => {
-                    let delay = retry.backoff(attempt);
-                    tracing::debug!(
-                        attempt,
-                        ?delay,
-                        error = %err,
-                        "transient failure fetching a Fly OIDC token; retrying"
-                    );
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                Err(err) => return Err(err),
-            }
-        }
+        self.inner
+            .retry
+            .run("fetching a Fly OIDC token", Error::is_transient, || {
+                self.fetch_once(audience)
+            })
+            .await
     }
 
     async fn fetch_once(&self, audience: Option<&str>) -> Result<FlyToken, Error> {

@@ -1,5 +1,7 @@
 //! Retry policy with jittered exponential backoff.
 
+use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
 /// How transient failures are retried.
@@ -54,6 +56,51 @@ impl RetryConfig {
     /// Total attempts, including the first.
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts
+    }
+
+    /// Run `op` until it succeeds, fails in a way `is_transient` says is final, or the
+    /// attempts run out, sleeping a jittered [`backoff`](Self::backoff) between attempts.
+    /// `what` names the call in the debug log of each retry.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use fly_oidc::RetryConfig;
+    /// use std::time::Duration;
+    /// let retry = RetryConfig::default().with_initial_backoff(Duration::from_millis(1));
+    /// let mut calls = 0;
+    /// let result: Result<u32, String> = retry
+    ///     .run("a flaky call", |_err: &String| true, || {
+    ///         calls += 1;
+    ///         let n = calls;
+    ///         async move { if n < 3 { Err(format!("try {n} failed")) } else { Ok(n) } }
+    ///     })
+    ///     .await;
+    /// assert_eq!(result, Ok(3));
+    /// # }
+    /// ```
+    pub async fn run<T, E, F, Fut>(
+        &self,
+        what: &str,
+        is_transient: impl Fn(&E) -> bool,
+        mut op: F,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Display,
+    {
+        let mut attempt = 1;
+        loop {
+            match op().await {
+                Err(err) if is_transient(&err) && attempt < self.max_attempts => {
+                    let delay = self.backoff(attempt);
+                    tracing::debug!(attempt, ?delay, error = %err, "transient failure {what}; retrying");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The jittered delay before attempt `attempt + 1` (`attempt` counts from 1).
