@@ -4,7 +4,9 @@
 //! lets exactly one caller refresh while the others wait for that result (single flight).
 //! If a refresh fails while the cached value is still valid, it keeps serving the cached
 //! value and logs a warning (static stability), and retries no more often than
-//! [`CacheConfig::with_failure_backoff`]. It never returns an expired value. A failed refresh is
+//! [`CacheConfig::with_failure_backoff`]. It never serves an expired value from the cache;
+//! a value that a refresh returns already expired is passed back uncached, with a warning, so
+//! refresh functions should reject such values themselves (the AWS and GCP providers do). A failed refresh is
 //! shared too: callers that waited for it get its error instead of each trying again in turn.
 //!
 //! ```
