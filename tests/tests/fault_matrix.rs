@@ -1415,7 +1415,10 @@ fn matrix() -> Vec<Case> {
         )
         .fails(
             "exit 1 OUTPUT_FILE_UNWRITABLE",
-            &["could not write GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE", "output_file"],
+            &[
+                "could not write GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE",
+                "output_file",
+            ],
         )
         .attempts(Fly, 1),
         cli(
