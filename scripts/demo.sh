@@ -31,6 +31,9 @@ echo "==> fly-oidc gcp access-token --service-account ... --json   (Fly token ->
   --sts-url "$(setting GOOGLE_STS_URL)" --iam-url "$(setting GOOGLE_IAM_URL)" \
   | python3 -c 'import json,sys; d=json.load(sys.stdin); d["access_token"]=d["access_token"][:12]+"..."; print(json.dumps(d, indent=2))'
 
+# The interpreter's script directory holds moto_server and aws (pyenv shims lag behind installs).
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+export PATH
 if ! command -v moto_server >/dev/null || ! command -v aws >/dev/null; then
   echo "==> installing moto (AWS STS/S3 emulator) and the AWS CLI with pip"
   python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.1' 'awscli==1.45.11' || true

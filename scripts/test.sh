@@ -15,6 +15,10 @@ PY_PACKAGES=(
 )
 echo "==> installing Python test tools"
 python3 -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
+# Put the interpreter's script directory (moto_server, aws) on PATH: under pyenv, new scripts
+# get no shim until a rehash.
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+export PATH
 hash -r
 for tool in moto_server aws; do
   command -v "$tool" >/dev/null || { echo "error: $tool not on PATH after pip install" >&2; exit 1; }
