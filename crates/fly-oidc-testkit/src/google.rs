@@ -803,7 +803,8 @@ fn generate(req: &GoogleRequest, state: &State) -> (u16, String, Option<String>)
     );
     (
         200,
-        json!({ "accessToken": token, "expireTime": format_rfc3339(expires_at) }).to_string(),
+        json!({ "accessToken": token, "expireTime": fly_oidc::time::format_rfc3339(expires_at) })
+            .to_string(),
         None,
     )
 }
@@ -864,38 +865,12 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// RFC 3339 UTC with whole seconds, as Google writes `expireTime`.
-fn format_rfc3339(time: SystemTime) -> String {
-    let secs = unix(time) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn formats_and_decodes() {
-        assert_eq!(
-            format_rfc3339(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
-            "2023-11-14T22:13:20Z"
-        );
         assert_eq!(
             percent_decode("sa%40p.iam.gserviceaccount.com"),
             "sa@p.iam.gserviceaccount.com"
