@@ -1,38 +1,135 @@
-//! Run the testkit's fake Fly Machines API until Ctrl-C, for trying `fly-oidc` off Fly.
+//! Local stand-ins for everything fly-oidc talks to, until Ctrl-C: try every command off Fly.
 //!
 //! ```sh
-//! cargo run -p fly-oidc-examples --example fake_fly_api
-//! # prints FLY_OIDC_SOCKET=..., FLY_API_HOSTNAME=... / FLY_API_TOKEN=..., and the
-//! # FLY_OIDC_GCP_* / GOOGLE_*_URL settings of a fake Google STS that trusts it
+//! cargo build -p fly-oidc-cli -p fly-oidc-examples --example fake_fly_api
+//! ./target/debug/examples/fake_fly_api > /tmp/fake-fly.env &   # prints `export` lines
+//! source /tmp/fake-fly.env                                       # once "ready" is printed
+//! ./target/debug/fly-oidc token --claims
+//! ./target/debug/fly-oidc aws credential-process                  # fake AWS STS: accepted
+//! ./target/debug/fly-oidc aws credential-process --sts-endpoint "$FAKE_STS_OTHER_APP_URL"  # AccessDenied
+//! ./target/debug/fly-oidc gcp access-token --sts-url "$FLY_OIDC_GCP_STS_URL" --iam-url "$FLY_OIDC_GCP_IAM_URL"
 //! ```
 //!
+//! It starts, from `fly-oidc-testkit`:
+//! - a fake Fly Machines API (org `acme`, app `demo-app`) on a Unix socket and on `127.0.0.1`;
+//! - a fake AWS STS whose OIDC provider and role trust policy accept this app's tokens
+//!   (issuer `https://oidc.fly.io/acme`, audience `sts.amazonaws.com`, `sub` `acme:demo-app:*`),
+//!   and a second one whose trust policy names another app (`acme:other-app:*`), so that a
+//!   trust failure and fly-oidc's diagnosis of it can be seen;
+//! - a fake Google STS and IAM Credentials trusting the same issuer, with one service
+//!   account to impersonate.
+//!
+//! It prints the variables fly-oidc reads, as `export` lines, then `# ready; Ctrl-C to stop`.
+//! On Ctrl-C or SIGTERM it stops and removes its temporary directory (the socket's).
+//!
 //! The tokens it mints are signed by a throwaway key: no cloud accepts them, but local
-//! emulators (moto) and the testkit's fake STS servers (the fake Google started here) do.
+//! emulators (moto accepts any token) and the fakes started here do.
 
+use fly_oidc_examples::ErrorChain;
 use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::FakeGoogle;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const ORG: &str = "acme";
+const APP: &str = "demo-app";
+const ACCOUNT: &str = "123456789012";
+const SERVICE_ACCOUNT: &str = "reader@demo-project.iam.gserviceaccount.com";
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("demo-app")
+async fn main() -> ExitCode {
+    let mut socket_dir = None;
+    let result = run(&mut socket_dir).await;
+    // The servers' threads remove the socket's directory as they stop, but the process may
+    // exit first: remove it here too.
+    if let Some(dir) = socket_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("fake_fly_api: error: {}", ErrorChain(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(socket_dir: &mut Option<PathBuf>) -> std::io::Result<()> {
+    let fly = FakeFlyApi::builder().org(ORG).app(APP).start().await?;
+    *socket_dir = fly.socket_path().parent().map(PathBuf::from);
+    // AWS STS as it is set up for this app: the OIDC provider for the issuer with audience
+    // sts.amazonaws.com, and a role whose trust policy allows `sub` like acme:demo-app:*.
+    let sts = FakeSts::builder()
+        .account_id(ACCOUNT)
+        .trust(fly.issuer(), fly.jwks())
+        .audience("sts.amazonaws.com")
+        .subject(format!("{ORG}:{APP}:*"))
         .start()
         .await?;
-    println!("FLY_OIDC_SOCKET={}", fly.socket_path().display());
-    println!("FLY_API_HOSTNAME={}", fly.url());
-    println!("FLY_API_TOKEN={}", fly.api_token());
-    // A fake Google STS + IAM Credentials that trusts this fake Fly issuer.
-    let service_account = "reader@demo-project.iam.gserviceaccount.com";
+    // The same, with a trust policy written for another app: STS answers AccessDenied.
+    let other_sts = FakeSts::builder()
+        .account_id(ACCOUNT)
+        .trust(fly.issuer(), fly.jwks())
+        .audience("sts.amazonaws.com")
+        .subject(format!("{ORG}:other-app:*"))
+        .start()
+        .await?;
     let google = FakeGoogle::builder(&fly)
-        .service_account(service_account)
+        .service_account(SERVICE_ACCOUNT)
         .start()
         .await?;
-    println!("FLY_OIDC_GCP_PROVIDER={}", google.provider());
-    println!("FLY_OIDC_GCP_SERVICE_ACCOUNT={service_account}");
-    println!("GOOGLE_STS_URL={}", google.sts_url());
-    println!("GOOGLE_IAM_URL={}", google.iam_url());
-    println!("JWKS_URL={}", fly.jwks_url());
-    tokio::signal::ctrl_c().await?;
+
+    let lines = [
+        "# Local stand-ins for Fly's Machines API, AWS STS and Google STS (fly-oidc-testkit)."
+            .to_owned(),
+        "# Paste these lines into a shell (or `source` them), then run fly-oidc as on a Machine."
+            .to_owned(),
+        "# The Fly token source: the Machines API on a Unix socket, as /.fly/api on a Machine."
+            .to_owned(),
+        format!("export FLY_OIDC_SOCKET={}", fly.socket_path().display()),
+        format!(
+            "# Or over HTTP: export FLY_API_HOSTNAME={} FLY_API_TOKEN={}",
+            fly.url(),
+            fly.api_token()
+        ),
+        format!(
+            "# AWS: a fake STS trusting iss {}, aud sts.amazonaws.com, sub {ORG}:{APP}:*",
+            fly.issuer()
+        ),
+        format!("export AWS_ENDPOINT_URL_STS={}", sts.url()),
+        format!("export AWS_ROLE_ARN=arn:aws:iam::{ACCOUNT}:role/{APP}"),
+        "export AWS_REGION=us-east-1".to_owned(),
+        format!(
+            "# A fake STS whose trust policy names another app (sub {ORG}:other-app:*): AccessDenied"
+        ),
+        "#   fly-oidc aws credential-process --sts-endpoint \"$FAKE_STS_OTHER_APP_URL\"".to_owned(),
+        format!("export FAKE_STS_OTHER_APP_URL={}", other_sts.url()),
+        "# Google: a fake STS and IAM Credentials trusting the same issuer.".to_owned(),
+        format!("export FLY_OIDC_GCP_PROVIDER={}", google.provider()),
+        format!("export FLY_OIDC_GCP_SERVICE_ACCOUNT={SERVICE_ACCOUNT}"),
+        format!("export FLY_OIDC_GCP_STS_URL={}", google.sts_url()),
+        format!("export FLY_OIDC_GCP_IAM_URL={}", google.iam_url()),
+        "# The fake issuer's signing keys (what a cloud fetches to verify a token):".to_owned(),
+        format!("export FAKE_FLY_JWKS_URL={}", fly.jwks_url()),
+        "# ready; Ctrl-C to stop".to_owned(),
+    ];
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        for line in lines {
+            writeln!(out, "{line}")?;
+        }
+        out.flush()?;
+    }
+
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = terminate.recv() => {}
+        _ = hangup.recv() => {}
+    }
+    drop((fly, sts, other_sts, google));
     Ok(())
 }

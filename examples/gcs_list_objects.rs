@@ -29,7 +29,10 @@ async fn main() -> ExitCode {
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("gcs_list_objects: error: {err}");
+            eprintln!(
+                "gcs_list_objects: error: {}",
+                fly_oidc_examples::ErrorChain(&*err)
+            );
             ExitCode::FAILURE
         }
     }

@@ -289,7 +289,7 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Err(err) => {
-            eprintln!("load: error: {err}");
+            eprintln!("load: error: {}", fly_oidc_examples::ErrorChain(&*err));
             ExitCode::FAILURE
         }
     }

@@ -16,8 +16,8 @@ use aws_config::meta::credentials::CredentialsProviderChain;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::provider_config::ProviderConfig;
 use aws_credential_types::provider::ProvideCredentials;
-use aws_sdk_sts::error::DisplayErrorContext;
 use fly_oidc_aws::FlyOidcCredentialsProvider;
+use fly_oidc_examples::ErrorChain;
 use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
@@ -25,7 +25,7 @@ async fn main() -> ExitCode {
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("provider_chain: error: {}", DisplayErrorContext(&*err));
+            eprintln!("provider_chain: error: {}", ErrorChain(&*err));
             ExitCode::FAILURE
         }
     }

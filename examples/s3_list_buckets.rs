@@ -12,8 +12,8 @@
 
 use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
-use aws_sdk_s3::error::DisplayErrorContext;
 use fly_oidc_aws::FlyOidcCredentialsProvider;
+use fly_oidc_examples::ErrorChain;
 use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
@@ -21,7 +21,7 @@ async fn main() -> ExitCode {
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("s3_list_buckets: error: {}", DisplayErrorContext(&*err));
+            eprintln!("s3_list_buckets: error: {}", ErrorChain(&*err));
             ExitCode::FAILURE
         }
     }

@@ -12,8 +12,8 @@
 
 use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
-use aws_sdk_sts::error::DisplayErrorContext;
 use fly_oidc_aws::FlyOidcCredentialsProvider;
+use fly_oidc_examples::ErrorChain;
 use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
@@ -21,10 +21,7 @@ async fn main() -> ExitCode {
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!(
-                "sts_get_caller_identity: error: {}",
-                DisplayErrorContext(&*err)
-            );
+            eprintln!("sts_get_caller_identity: error: {}", ErrorChain(&*err));
             ExitCode::FAILURE
         }
     }
