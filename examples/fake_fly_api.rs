@@ -55,26 +55,25 @@ async fn main() -> ExitCode {
     }
 }
 
+/// A fake AWS STS trusting `fly`'s tokens for audience `sts.amazonaws.com` and `sub` like `subject`.
+async fn fake_sts(fly: &FakeFlyApi, subject: &str) -> std::io::Result<FakeSts> {
+    FakeSts::builder()
+        .account_id(ACCOUNT)
+        .trust(fly.issuer(), fly.jwks())
+        .audience("sts.amazonaws.com")
+        .subject(subject)
+        .start()
+        .await
+}
+
 async fn run(socket_dir: &mut Option<PathBuf>) -> std::io::Result<()> {
     let fly = FakeFlyApi::builder().org(ORG).app(APP).start().await?;
     *socket_dir = fly.socket_path().parent().map(PathBuf::from);
     // AWS STS as it is set up for this app: the OIDC provider for the issuer with audience
     // sts.amazonaws.com, and a role whose trust policy allows `sub` like acme:demo-app:*.
-    let sts = FakeSts::builder()
-        .account_id(ACCOUNT)
-        .trust(fly.issuer(), fly.jwks())
-        .audience("sts.amazonaws.com")
-        .subject(format!("{ORG}:{APP}:*"))
-        .start()
-        .await?;
+    let sts = fake_sts(&fly, &format!("{ORG}:{APP}:*")).await?;
     // The same, with a trust policy written for another app: STS answers AccessDenied.
-    let other_sts = FakeSts::builder()
-        .account_id(ACCOUNT)
-        .trust(fly.issuer(), fly.jwks())
-        .audience("sts.amazonaws.com")
-        .subject(format!("{ORG}:other-app:*"))
-        .start()
-        .await?;
+    let other_sts = fake_sts(&fly, &format!("{ORG}:other-app:*")).await?;
     let google = FakeGoogle::builder(&fly)
         .service_account(SERVICE_ACCOUNT)
         .start()

@@ -74,13 +74,26 @@ fn answer(out: &Output) -> Value {
     })
 }
 
-/// Write `$HOME/.aws/config` with one `credential_process` profile.
-fn write_aws_config(home: &Path, profile: &str, credential_process: &str) {
+/// The fake Fly Machines API of org `acme`, app `web`.
+fn fake_fly() -> FakeFlyApi {
+    FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .start_blocking()
+        .unwrap()
+}
+
+/// Write `$HOME/.aws/config` with one profile, `fly`, whose `credential_process` runs
+/// `fly-oidc aws credential-process --role-arn ROLE --sts-endpoint STS <flags>`.
+fn write_aws_config(home: &Path, sts: &str, flags: &str) {
+    let bin = fly_oidc_tests::fly_oidc_bin();
     std::fs::create_dir_all(home.join(".aws")).unwrap();
     std::fs::write(
         home.join(".aws/config"),
         format!(
-            "[profile {profile}]\nregion = us-east-1\ncredential_process = {credential_process}\n"
+            "[profile fly]\nregion = us-east-1\ncredential_process = {} aws credential-process \
+             --role-arn {ROLE} --sts-endpoint {sts} {flags}\n",
+            bin.display()
         ),
     )
     .unwrap();
@@ -90,22 +103,9 @@ fn write_aws_config(home: &Path, profile: &str, credential_process: &str) {
 fn aws_sdk_js_from_process_calls_sts_and_s3_with_fly_oidc_credentials() {
     let Some(dir) = node_dir() else { return };
     let Some(moto) = Moto::start() else { return };
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start_blocking()
-        .unwrap();
+    let fly = fake_fly();
     let home = tempfile::tempdir().unwrap();
-    let bin = fly_oidc_tests::fly_oidc_bin();
-    write_aws_config(
-        home.path(),
-        "fly",
-        &format!(
-            "{} aws credential-process --role-arn {ROLE} --sts-endpoint {}",
-            bin.display(),
-            moto.endpoint()
-        ),
-    );
+    write_aws_config(home.path(), moto.endpoint(), "");
     let bucket = format!("fly-oidc-node-{}", std::process::id());
     let cache = home.path().join("cache");
     let out = node(
@@ -156,11 +156,7 @@ fn aws_sdk_js_from_process_calls_sts_and_s3_with_fly_oidc_credentials() {
 #[test]
 fn aws_sdk_js_shows_fly_oidc_diagnosis_of_a_trust_failure() {
     let Some(dir) = node_dir() else { return };
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start_blocking()
-        .unwrap();
+    let fly = fake_fly();
     // The role's trust policy names another app.
     let sts = FakeSts::builder()
         .trust(fly.issuer(), fly.jwks())
@@ -169,16 +165,7 @@ fn aws_sdk_js_shows_fly_oidc_diagnosis_of_a_trust_failure() {
         .start_blocking()
         .unwrap();
     let home = tempfile::tempdir().unwrap();
-    let bin = fly_oidc_tests::fly_oidc_bin();
-    write_aws_config(
-        home.path(),
-        "fly",
-        &format!(
-            "{} aws credential-process --no-cache --role-arn {ROLE} --sts-endpoint {}",
-            bin.display(),
-            sts.url()
-        ),
-    );
+    write_aws_config(home.path(), &sts.url(), "--no-cache");
     let out = node(
         &dir,
         home.path(),
@@ -234,11 +221,7 @@ fn credential_config(bin: &Path, google: &FakeGoogle, dir: &Path) -> PathBuf {
 /// it gets must be one the fake Google issued for the service account.
 fn google_auth_library_refresh(bin: &Path) {
     let Some(dir) = node_dir() else { return };
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start_blocking()
-        .unwrap();
+    let fly = fake_fly();
     let google = FakeGoogle::builder(&fly)
         .service_account(SA)
         .start_blocking()
