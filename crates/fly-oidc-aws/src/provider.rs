@@ -236,8 +236,7 @@ impl Builder {
                 .retry(retry.clone())
                 .build()
                 .map_err(|e| {
-                    BuildError::new(format!("invalid Fly token source: {}", e.message()))
-                        .with_source(e)
+                    BuildError::new(format!("invalid Fly token source: {e}")).with_source(e)
                 })?,
         };
         let time = self.time_source.unwrap_or_default();
