@@ -109,8 +109,9 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     shown.debug("fly_oidc::Audience", &token.claims().aud);
     let secret = SecretString::new(api_token.as_str());
     shown.both("fly_oidc::SecretString", &secret);
-    let cache = RefreshingCache::new(CacheConfig::default(), SharedTimeSource::default());
-    let cached: Result<SecretString, String> = cache
+    let cache: RefreshingCache<SecretString, String> =
+        RefreshingCache::new(CacheConfig::default(), SharedTimeSource::default());
+    let cached = cache
         .get_or_refresh(|| async {
             Ok((
                 secret.clone(),
