@@ -31,7 +31,15 @@ impl Globals {
 
     /// A Fly token client configured from the flags, then the environment.
     pub fn fly_client(&self) -> Result<FlyOidcClient, CliError> {
-        let mut builder = FlyOidcClient::builder().env(self.env());
+        self.fly_client_with(|b| b)
+    }
+
+    /// [`fly_client`](Self::fly_client) with more settings made by `more`.
+    pub fn fly_client_with(
+        &self,
+        more: impl FnOnce(fly_oidc::Builder) -> fly_oidc::Builder,
+    ) -> Result<FlyOidcClient, CliError> {
+        let mut builder = more(FlyOidcClient::builder().env(self.env()));
         if let Some(path) = &self.token_file {
             builder = builder.token_file(path);
         }
