@@ -1,7 +1,7 @@
 //! What every subcommand shares: global flags, the token client, errors and logging.
 
 use clap::Args;
-use fly_oidc::{Env, FlyOidcClient};
+use fly_oidc::{BuildError, Env, FlyOidcClient, Origin};
 use std::error::Error as StdError;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,7 +31,15 @@ impl Globals {
 
     /// A Fly token client configured from the flags, then the environment.
     pub fn fly_client(&self) -> Result<FlyOidcClient, CliError> {
-        let mut builder = FlyOidcClient::builder().env(self.env());
+        self.fly_client_with(|b| b)
+    }
+
+    /// [`fly_client`](Self::fly_client) with more settings made by `more`.
+    pub fn fly_client_with(
+        &self,
+        more: impl FnOnce(fly_oidc::Builder) -> fly_oidc::Builder,
+    ) -> Result<FlyOidcClient, CliError> {
+        let mut builder = more(FlyOidcClient::builder().env(self.env()));
         if let Some(path) = &self.token_file {
             builder = builder.token_file(path);
         }
@@ -45,7 +53,41 @@ impl Globals {
         if let Some(path) = self.env().get("FLY_OIDC_DEFAULT_SOCKET") {
             builder = builder.default_socket(path);
         }
-        builder.build().map_err(|e| CliError::new("Fly token", e))
+        Ok(builder.build()?)
+    }
+}
+
+/// The flag of each builder setting, for messages about a value given as a flag.
+const FLAGS: &[(&str, &str)] = &[
+    ("token_file", "--token-file"),
+    ("socket", "--socket"),
+    ("api_url", "--api-url"),
+    ("audience", "--audience"),
+    ("role_arn", "--role-arn"),
+    ("session_name", "--session-name"),
+    ("duration", "--duration-seconds"),
+    ("policy", "--policy"),
+    ("policy_arns", "--policy-arn"),
+    ("region", "--region"),
+    ("endpoint_url", "--sts-endpoint"),
+    ("no_cache", "--no-cache"),
+    ("min_ttl", "--min-ttl"),
+    ("provider", "--provider"),
+    ("service_account", "--service-account"),
+    ("scopes", "--scope"),
+    ("sts_url", "--sts-url"),
+    ("iam_url", "--iam-url"),
+    ("lifetime", "--lifetime-seconds"),
+];
+
+/// `err` as the binary shows it: the flag's name where the library names its builder method.
+fn describe_setting_error(err: &BuildError) -> String {
+    let method = err.setting().builder_method();
+    let flag = FLAGS.iter().find(|(m, _)| *m == method).map(|(_, f)| *f);
+    match (flag, err.origin()) {
+        // A value the binary set on a builder without a flag: say so plainly.
+        (None, Some(Origin::Builder)) => err.reason().to_owned(),
+        _ => err.display_with_flag(flag),
     }
 }
 
@@ -54,6 +96,8 @@ impl Globals {
 pub struct CliError {
     step: &'static str,
     error: Box<dyn StdError + Send + Sync + 'static>,
+    /// The message to show instead of the error's own (a setting named by its flag).
+    shown: Option<String>,
     exit_code: u8,
 }
 
@@ -66,7 +110,18 @@ impl CliError {
         Self {
             step,
             error: error.into(),
+            shown: None,
             exit_code: 1,
+        }
+    }
+
+    /// An invalid setting (exit status 2), named by its flag or environment variable.
+    pub fn setting(err: BuildError) -> Self {
+        Self {
+            step: "setting",
+            shown: Some(describe_setting_error(&err)),
+            error: Box::new(err),
+            exit_code: 2,
         }
     }
 
@@ -75,14 +130,20 @@ impl CliError {
         Self {
             step: "usage",
             error: message.into().into(),
+            shown: None,
             exit_code: 2,
         }
     }
 
     /// The one-line message (without the cause chain).
     pub fn line(&self) -> String {
-        let message = fly_oidc::redact_jwts(&self.error.to_string());
-        if self.exit_code == 2 {
+        let message = match &self.shown {
+            Some(shown) => fly_oidc::redact_jwts(shown),
+            None => fly_oidc::redact_jwts(&self.error.to_string()),
+        };
+        if self.step == "setting" {
+            format!("invalid setting: {message}")
+        } else if self.exit_code == 2 {
             format!("invalid arguments: {message}")
         } else {
             format!("{} failed: {message}", self.step)
@@ -100,6 +161,12 @@ impl CliError {
             }
         }
         ExitCode::from(self.exit_code)
+    }
+}
+
+impl From<BuildError> for CliError {
+    fn from(err: BuildError) -> Self {
+        Self::setting(err)
     }
 }
 
