@@ -1,0 +1,302 @@
+//! What to create on AWS for a Fly app: the IAM OIDC provider for the org's issuer and a role
+//! whose trust policy accepts the app's tokens, as a trust policy document, AWS CLI commands
+//! (that can be run again, and for a second app of the same org) or Terraform.
+
+use crate::subject::{SubjectError, check_app, check_org};
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+
+/// The audience AWS expects by default (and `fly-oidc aws ...` requests).
+pub const DEFAULT_AWS_AUDIENCE: &str = "sts.amazonaws.com";
+
+/// What `aws setup` prints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsSetup {
+    /// The IAM role name.
+    pub role_name: String,
+    /// The 12-digit account id; `None`: looked up with `aws sts get-caller-identity`.
+    pub account_id: Option<String>,
+    /// The Fly org slug (the issuer is `https://oidc.fly.io/<org>`).
+    pub org: String,
+    /// The `sub` pattern (`StringLike`), default `<org>:<app>:*`.
+    pub sub: String,
+    /// The audience (`StringEquals` on `:aud`, and a client id of the OIDC provider).
+    pub audience: String,
+    /// The role's maximum session duration, in seconds (3600..=43200).
+    pub max_session_duration: Option<u32>,
+}
+
+impl AwsSetup {
+    /// Check the values and build the set-up. `app` or `sub` says whose tokens are trusted.
+    pub fn new(
+        role_name: &str,
+        account_id: Option<&str>,
+        org: &str,
+        app: Option<&str>,
+        sub: Option<&str>,
+        audience: Option<&str>,
+        max_session_duration: Option<u32>,
+    ) -> Result<Self, SubjectError> {
+        check_org(org)?;
+        let role_ok = !role_name.is_empty()
+            && role_name.len() <= 64
+            && role_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+        if !role_ok {
+            return Err(SubjectError {
+                flag: "--role-name",
+                reason: format!(
+                    "{:?} is not an IAM role name: 1 to 64 of letters, digits and +=,.@_-",
+                    fly_oidc::truncate(role_name, 80)
+                ),
+            });
+        }
+        if let Some(id) = account_id
+            && !(id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(SubjectError {
+                flag: "--account-id",
+                reason: format!(
+                    "{:?} is not an AWS account id (12 digits)",
+                    fly_oidc::truncate(id, 80)
+                ),
+            });
+        }
+        if let Some(d) = max_session_duration
+            && !(3600..=43200).contains(&d)
+        {
+            return Err(SubjectError {
+                flag: "--max-session-duration",
+                reason: format!("{d} is outside IAM's range of 3600..=43200 seconds"),
+            });
+        }
+        let sub = match (app, sub) {
+            (Some(_), Some(_)) => {
+                return Err(SubjectError {
+                    flag: "--sub",
+                    reason: "give --app or --sub, not both".into(),
+                });
+            }
+            (Some(app), None) => {
+                check_app(app)?;
+                format!("{org}:{app}:*")
+            }
+            (None, Some(sub)) => {
+                if !sub.starts_with(&format!("{org}:")) {
+                    return Err(SubjectError {
+                        flag: "--sub",
+                        reason: format!(
+                            "{:?} does not start with \"{org}:\": Fly's sub is <org>:<app>:<machine>",
+                            fly_oidc::truncate(sub, 80)
+                        ),
+                    });
+                }
+                sub.to_owned()
+            }
+            (None, None) => {
+                return Err(SubjectError {
+                    flag: "--app",
+                    reason: "no app: pass --app APP (or --sub PATTERN), or run on a Machine of the app".into(),
+                });
+            }
+        };
+        let audience = audience.unwrap_or(DEFAULT_AWS_AUDIENCE);
+        if audience.is_empty() || audience.len() > 255 {
+            return Err(SubjectError {
+                flag: "--audience",
+                reason: "the audience must be 1 to 255 characters (an IAM OIDC client id)".into(),
+            });
+        }
+        Ok(Self {
+            role_name: role_name.to_owned(),
+            account_id: account_id.map(str::to_owned),
+            org: org.to_owned(),
+            sub,
+            audience: audience.to_owned(),
+            max_session_duration,
+        })
+    }
+
+    /// The issuer host and path, `oidc.fly.io/<org>` (the prefix of the condition keys).
+    pub fn issuer_key(&self) -> String {
+        format!("oidc.fly.io/{}", self.org)
+    }
+
+    /// The account id, or `<ACCOUNT_ID>` when unknown.
+    fn account(&self) -> &str {
+        self.account_id.as_deref().unwrap_or("<ACCOUNT_ID>")
+    }
+
+    /// The trust policy document.
+    pub fn trust_policy(&self) -> Value {
+        self.trust_policy_for(self.account())
+    }
+
+    fn trust_policy_for(&self, account: &str) -> Value {
+        let key = self.issuer_key();
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Federated": format!("arn:aws:iam::{account}:oidc-provider/{key}")},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {format!("{key}:aud"): self.audience},
+                    "StringLike": {format!("{key}:sub"): self.sub},
+                }
+            }]
+        })
+    }
+
+    /// The AWS CLI commands, as a `sh` script that can be run again: an existing OIDC
+    /// provider gets the audience added to its client ids, an existing role gets its trust
+    /// policy (and maximum session duration) updated.
+    pub fn commands(&self) -> String {
+        let mut out = String::new();
+        let key = self.issuer_key();
+        let _ = writeln!(
+            out,
+            "# fly-oidc aws setup: OIDC provider https://{key} and role {} for sub {}",
+            self.role_name, self.sub
+        );
+        let _ = writeln!(
+            out,
+            "# Run with AWS credentials allowed to manage IAM; safe to run again."
+        );
+        out.push_str("set -eu\n");
+        let (account, provider_arn) = match &self.account_id {
+            Some(id) => (id.clone(), format!("arn:aws:iam::{id}:oidc-provider/{key}")),
+            None => {
+                out.push_str(
+                    "ACCOUNT_ID=\"$(aws sts get-caller-identity --query Account --output text)\"\n",
+                );
+                (
+                    "${ACCOUNT_ID}".to_owned(),
+                    format!("arn:aws:iam::${{ACCOUNT_ID}}:oidc-provider/{key}"),
+                )
+            }
+        };
+        let arn = format!("\"{provider_arn}\"");
+        let audience = sh_quote(&self.audience);
+        let _ = writeln!(
+            out,
+            "if aws iam get-open-id-connect-provider --open-id-connect-provider-arn {arn} >/dev/null 2>&1; then\n  aws iam add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn {arn} --client-id {audience}\nelse\n  aws iam create-open-id-connect-provider --url https://{key} --client-id-list {audience}\nfi"
+        );
+        let policy = self.trust_policy_for(&account).to_string();
+        // The account may be a shell variable: double quotes, with `"` escaped.
+        let policy = if self.account_id.is_some() {
+            sh_quote(&policy)
+        } else {
+            format!(
+                "\"{}\"",
+                policy
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('`', "\\`")
+                    .replace('$', "\\$")
+                    .replace("\\${ACCOUNT_ID}", "${ACCOUNT_ID}")
+            )
+        };
+        let role = sh_quote(&self.role_name);
+        let _ = writeln!(out, "TRUST_POLICY={policy}");
+        let duration = self
+            .max_session_duration
+            .map(|d| format!(" --max-session-duration {d}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "if aws iam get-role --role-name {role} >/dev/null 2>&1; then\n  aws iam update-assume-role-policy --role-name {role} --policy-document \"$TRUST_POLICY\""
+        );
+        if !duration.is_empty() {
+            let _ = writeln!(out, "  aws iam update-role --role-name {role}{duration}");
+        }
+        let _ = writeln!(
+            out,
+            "else\n  aws iam create-role --role-name {role} --assume-role-policy-document \"$TRUST_POLICY\"{duration} >/dev/null\nfi"
+        );
+        let _ = writeln!(
+            out,
+            "# Next: attach permission policies to the role (aws iam attach-role-policy --role-name {role} --policy-arn ...),\n# then on Fly: fly secrets set AWS_ROLE_ARN=arn:aws:iam::{account}:role/{} (Fly's init then writes /.fly/oidc_token).",
+            self.role_name
+        );
+        out
+    }
+
+    /// Terraform resources: the OIDC provider and the role.
+    ///
+    /// One `aws_iam_openid_connect_provider` exists per issuer per account: for a second app
+    /// of the same org, add the audience to the existing resource's `client_id_list` instead.
+    pub fn terraform(&self) -> String {
+        let key = self.issuer_key();
+        let name = tf_name(&self.role_name);
+        let duration = self
+            .max_session_duration
+            .map(|d| format!("  max_session_duration = {d}\n"))
+            .unwrap_or_default();
+        format!(
+            r#"# fly-oidc aws setup: OIDC provider https://{key} and role {role} for sub {sub}
+# One OIDC provider per issuer per account: for a second app of this org, reuse
+# aws_iam_openid_connect_provider.fly_{org_tf} and add its audience to client_id_list.
+resource "aws_iam_openid_connect_provider" "fly_{org_tf}" {{
+  url            = "https://{key}"
+  client_id_list = [{aud}]
+}}
+
+resource "aws_iam_role" "{name}" {{
+  name = {role_q}
+{duration}  assume_role_policy = jsonencode({{
+    Version = "2012-10-17"
+    Statement = [{{
+      Effect    = "Allow"
+      Principal = {{ Federated = aws_iam_openid_connect_provider.fly_{org_tf}.arn }}
+      Action    = "sts:AssumeRoleWithWebIdentity"
+      Condition = {{
+        StringEquals = {{ "{key}:aud" = {aud} }}
+        StringLike   = {{ "{key}:sub" = {sub_q} }}
+      }}
+    }}]
+  }})
+}}
+
+output "{name}_arn" {{
+  value = aws_iam_role.{name}.arn
+}}
+"#,
+            role = self.role_name,
+            sub = self.sub,
+            org_tf = tf_name(&self.org),
+            aud = hcl_string(&self.audience),
+            role_q = hcl_string(&self.role_name),
+            sub_q = hcl_string(&self.sub),
+        )
+    }
+}
+
+/// `s` as one `sh` word in single quotes.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// `s` as an HCL string literal.
+pub fn hcl_string(s: &str) -> String {
+    let escaped = s
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace("${", "$${")
+        .replace("%{", "%%{");
+    format!("\"{escaped}\"")
+}
+
+/// A Terraform resource name from `s`: letters, digits and `_`.
+pub fn tf_name(s: &str) -> String {
+    let name: String = s
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("r_{name}")
+    } else {
+        name
+    }
+}

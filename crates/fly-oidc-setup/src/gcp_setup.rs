@@ -1,0 +1,273 @@
+//! What to create on Google Cloud for a Fly app: a workload identity pool, an OIDC provider
+//! for the org's issuer with an attribute mapping and a condition limiting it to the org or
+//! the app, and (with a service account) the `roles/iam.workloadIdentityUser` binding for the
+//! app's `principalSet://`; as `gcloud` commands that can be run again, or Terraform.
+
+use crate::aws_setup::{hcl_string, sh_quote, tf_name};
+use crate::subject::{SubjectError, check_app, check_org};
+use std::fmt::Write as _;
+
+/// The attribute mapping `gcp setup` writes (and `gcp check-condition` assumes by default).
+pub const DEFAULT_ATTRIBUTE_MAPPING: &str =
+    "google.subject=assertion.sub,attribute.org=assertion.org_name,attribute.app=assertion.app_name";
+
+/// What `gcp setup` prints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GcpSetup {
+    /// The project number (in resource names).
+    pub project_number: String,
+    /// The project id (`--project` of gcloud), if given.
+    pub project: Option<String>,
+    /// The workload identity pool id.
+    pub pool: String,
+    /// The provider id.
+    pub provider: String,
+    /// The Fly org slug.
+    pub org: String,
+    /// The app, when the provider is limited to one app.
+    pub app: Option<String>,
+    /// The service account to impersonate, if any.
+    pub service_account: Option<String>,
+}
+
+fn check_id(value: &str, flag: &'static str, what: &str) -> Result<(), SubjectError> {
+    let ok = (4..=32).contains(&value.len())
+        && value.starts_with(|c: char| c.is_ascii_lowercase())
+        && !value.ends_with('-')
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(SubjectError {
+            flag,
+            reason: format!(
+                "{:?} is not a valid {what} id: 4 to 32 lowercase letters, digits and '-', starting with a letter (Google's rule; and not starting with gcp-)",
+                fly_oidc::truncate(value, 80)
+            ),
+        })
+    }
+}
+
+impl GcpSetup {
+    /// Check the values and build the set-up.
+    pub fn new(
+        project_number: &str,
+        project: Option<&str>,
+        pool: &str,
+        provider: &str,
+        org: &str,
+        app: Option<&str>,
+        service_account: Option<&str>,
+    ) -> Result<Self, SubjectError> {
+        if project_number.is_empty() || !project_number.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(SubjectError {
+                flag: "--project-number",
+                reason: format!(
+                    "{:?} is not a project number (digits; `gcloud projects describe PROJECT_ID --format='value(projectNumber)'` prints it)",
+                    fly_oidc::truncate(project_number, 80)
+                ),
+            });
+        }
+        if let Some(p) = project
+            && (p.bytes().all(|b| b.is_ascii_digit())
+                || !p
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+        {
+            return Err(SubjectError {
+                flag: "--project",
+                reason: format!(
+                    "{:?} is not a project id (gcloud wants the id, such as my-project-123, not the number)",
+                    fly_oidc::truncate(p, 80)
+                ),
+            });
+        }
+        check_id(pool, "--pool", "workload identity pool")?;
+        check_id(provider, "--provider", "workload identity pool provider")?;
+        check_org(org)?;
+        if let Some(app) = app {
+            check_app(app)?;
+        }
+        if let Some(sa) = service_account
+            && !(sa.ends_with(".gserviceaccount.com")
+                && sa.contains('@')
+                && !sa.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)))
+        {
+            return Err(SubjectError {
+                flag: "--service-account",
+                reason: format!(
+                    "{:?} is not a service account email (NAME@PROJECT.iam.gserviceaccount.com)",
+                    fly_oidc::truncate(sa, 80)
+                ),
+            });
+        }
+        Ok(Self {
+            project_number: project_number.to_owned(),
+            project: project.map(str::to_owned),
+            pool: pool.to_owned(),
+            provider: provider.to_owned(),
+            org: org.to_owned(),
+            app: app.map(str::to_owned),
+            service_account: service_account.map(str::to_owned),
+        })
+    }
+
+    /// The issuer URI, `https://oidc.fly.io/<org>`.
+    pub fn issuer_uri(&self) -> String {
+        format!("{}{}", fly_oidc::FLY_ISSUER_PREFIX, self.org)
+    }
+
+    /// The provider's resource name (what `--provider` of `fly-oidc gcp ...` takes).
+    pub fn provider_name(&self) -> String {
+        format!(
+            "projects/{}/locations/global/workloadIdentityPools/{}/providers/{}",
+            self.project_number, self.pool, self.provider
+        )
+    }
+
+    /// The attribute condition: the org's tokens, or the app's.
+    pub fn attribute_condition(&self) -> String {
+        match &self.app {
+            Some(app) => format!("assertion.sub.startsWith('{}:{app}:')", self.org),
+            None => format!("assertion.sub.startsWith('{}:')", self.org),
+        }
+    }
+
+    /// The principal set granted `roles/iam.workloadIdentityUser`: the app, or the whole pool.
+    pub fn principal_set(&self) -> String {
+        let pool = format!(
+            "principalSet://iam.googleapis.com/projects/{}/locations/global/workloadIdentityPools/{}",
+            self.project_number, self.pool
+        );
+        match &self.app {
+            Some(app) => format!("{pool}/attribute.app/{app}"),
+            None => format!("{pool}/*"),
+        }
+    }
+
+    /// The `gcloud` commands as an `sh` script that can be run again (`describe || create`).
+    pub fn commands(&self) -> String {
+        let mut out = String::new();
+        let project = match &self.project {
+            Some(p) => format!(" --project={p}"),
+            None => String::new(),
+        };
+        let who = match &self.app {
+            Some(app) => format!("app {app} of org {}", self.org),
+            None => format!("org {}", self.org),
+        };
+        let _ = writeln!(
+            out,
+            "# fly-oidc gcp setup: workload identity pool {}, OIDC provider {} for {who}",
+            self.pool, self.provider
+        );
+        if self.project.is_none() {
+            let _ = writeln!(
+                out,
+                "# No --project: these commands use gcloud's default project (gcloud config get project);\n# it must be the project numbered {}.",
+                self.project_number
+            );
+        }
+        out.push_str("# Safe to run again: each resource is created only when describe does not find it.\nset -eu\n");
+        let pool = &self.pool;
+        let _ = writeln!(
+            out,
+            "gcloud iam workload-identity-pools describe {pool} --location=global{project} >/dev/null 2>&1 ||\n  gcloud iam workload-identity-pools create {pool} --location=global{project} --display-name='Fly.io {org}'",
+            org = self.org
+        );
+        let _ = writeln!(
+            out,
+            "gcloud iam workload-identity-pools providers describe {provider} --workload-identity-pool={pool} --location=global{project} >/dev/null 2>&1 ||\n  gcloud iam workload-identity-pools providers create-oidc {provider} --workload-identity-pool={pool} --location=global{project} \\\n    --issuer-uri={issuer} \\\n    --attribute-mapping={mapping} \\\n    --attribute-condition={condition}",
+            provider = self.provider,
+            issuer = self.issuer_uri(),
+            mapping = sh_quote(DEFAULT_ATTRIBUTE_MAPPING),
+            condition = sh_quote(&self.attribute_condition()),
+        );
+        if let Some(sa) = &self.service_account {
+            let sa_project = sa
+                .split_once('@')
+                .and_then(|(_, d)| d.strip_suffix(".iam.gserviceaccount.com"))
+                .map(|p| format!(" --project={p}"))
+                .unwrap_or_else(|| project.clone());
+            let _ = writeln!(
+                out,
+                "# Let the {who} impersonate {sa} (adding an existing binding is not an error):\ngcloud iam service-accounts add-iam-policy-binding {sa}{sa_project} \\\n  --role=roles/iam.workloadIdentityUser \\\n  --member={member} >/dev/null",
+                member = sh_quote(&self.principal_set()),
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "# No --service-account: grant roles to the principal set directly, for example\n#   gcloud storage buckets add-iam-policy-binding gs://BUCKET --role=roles/storage.objectViewer --member='{}'",
+                self.principal_set()
+            );
+        }
+        let sa_flag = self
+            .service_account
+            .as_ref()
+            .map(|sa| format!(" --service-account {sa}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "# Then on the Machine, at start-up (for every Google SDK and gcloud):\n#   fly-oidc gcp credential-config --provider {}{sa_flag} --output /tmp/gcp-credentials.json\n#   export GOOGLE_APPLICATION_CREDENTIALS=/tmp/gcp-credentials.json",
+            self.provider_name()
+        );
+        out
+    }
+
+    /// Terraform resources (hashicorp/google provider).
+    pub fn terraform(&self) -> String {
+        let project = match &self.project {
+            Some(p) => format!("  project                            = {}\n", hcl_string(p)),
+            None => String::new(),
+        };
+        let pool_tf = tf_name(&self.pool);
+        let provider_tf = tf_name(&self.provider);
+        let mut out = format!(
+            r#"# fly-oidc gcp setup: workload identity pool {pool} and OIDC provider {provider} for https://oidc.fly.io/{org}
+resource "google_iam_workload_identity_pool" "{pool_tf}" {{
+{project}  workload_identity_pool_id = {pool_q}
+  display_name              = {display}
+}}
+
+resource "google_iam_workload_identity_pool_provider" "{provider_tf}" {{
+{project}  workload_identity_pool_id          = google_iam_workload_identity_pool.{pool_tf}.workload_identity_pool_id
+  workload_identity_pool_provider_id = {provider_q}
+  attribute_mapping = {{
+    "google.subject" = "assertion.sub"
+    "attribute.org"  = "assertion.org_name"
+    "attribute.app"  = "assertion.app_name"
+  }}
+  attribute_condition = {condition}
+  oidc {{
+    issuer_uri = {issuer}
+  }}
+}}
+"#,
+            pool = self.pool,
+            provider = self.provider,
+            org = self.org,
+            pool_q = hcl_string(&self.pool),
+            provider_q = hcl_string(&self.provider),
+            display = hcl_string(&format!("Fly.io {}", self.org)),
+            condition = hcl_string(&self.attribute_condition()),
+            issuer = hcl_string(&self.issuer_uri()),
+        );
+        if let Some(sa) = &self.service_account {
+            let _ = write!(
+                out,
+                r#"
+resource "google_service_account_iam_member" "{pool_tf}_workload_identity_user" {{
+  service_account_id = {sa_id}
+  role               = "roles/iam.workloadIdentityUser"
+  member             = {member}
+}}
+"#,
+                sa_id = hcl_string(&format!("projects/-/serviceAccounts/{sa}")),
+                member = hcl_string(&self.principal_set()),
+            );
+        }
+        out
+    }
+}

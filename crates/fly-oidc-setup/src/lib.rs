@@ -1,0 +1,22 @@
+//! # fly-oidc-setup
+//!
+//! Set-up and diagnosis for [fly-oidc](https://crates.io/crates/fly-oidc): what the `fly-oidc`
+//! binary's `token --verify`, `aws setup`, `aws check-trust-policy`, `gcp setup`,
+//! `gcp check-condition` and `doctor` do, as a library. It lives apart from the provider
+//! crates so that their users never compile the CEL interpreter it needs.
+//!
+//! - [`verify`]: a token's signature against its issuer's JWKS (OpenID Connect Discovery
+//!   from `iss`, or a JWKS URL), and its time claims.
+//! - [`subject`]: the org and app the cloud side trusts, from flags or saved claims.
+//! - [`aws_setup`] and [`trust_policy`]: the IAM OIDC provider and role; would a trust policy
+//!   accept a token?
+//! - [`gcp_setup`] and [`condition`]: the workload identity pool and provider; would an
+//!   attribute condition accept a token?
+#![warn(missing_docs)]
+
+pub mod aws_setup;
+pub mod condition;
+pub mod gcp_setup;
+pub mod subject;
+pub mod trust_policy;
+pub mod verify;

@@ -1,0 +1,326 @@
+//! Would an IAM role's trust policy accept a Fly token? A small, documented subset of IAM
+//! policy evaluation, enough to find the usual mistakes before a deploy.
+//!
+//! Covered:
+//! - `Allow` statements whose `Action` holds `sts:AssumeRoleWithWebIdentity` (or `sts:*`, `*`),
+//!   and several statements (the token is accepted when one statement accepts it);
+//! - the principal: `Principal.Federated` (a string or a list) must be
+//!   `arn:aws:iam::<account>:oidc-provider/oidc.fly.io/<org>` for the token's `iss`
+//!   (the account is not compared: tokens do not carry it);
+//! - conditions on `oidc.fly.io/<org>:aud` and `oidc.fly.io/<org>:sub` with `StringEquals`,
+//!   `StringLike` (`*` and `?`), `StringNotEquals`, `StringNotLike`, each optionally prefixed
+//!   `ForAnyValue:` or `ForAllValues:` and suffixed `IfExists`; a key for another issuer is
+//!   absent from the request, as IAM treats it.
+//!
+//! Not covered (reported as "not evaluated", which makes the statement fail, so a `0` exit is
+//! never a guess): `Deny` statements, `NotAction`/`NotPrincipal`, other condition keys
+//! (`aws:*`, `:amr`, tags), other operators, policy variables, the role's permission
+//! policies, session policies, SCPs and permission boundaries, and whether the IAM OIDC
+//! provider lists the audience in its client ids.
+
+use fly_oidc::FlyClaims;
+use serde_json::Value;
+use std::fmt;
+
+/// The action a web identity assumes a role with.
+pub const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
+
+/// A policy that cannot be read. `Display` says where and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyError(pub String);
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+/// One checked line: what was compared and whether it held.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    /// Whether it held.
+    pub ok: bool,
+    /// What was checked, with the policy's values and the token's value.
+    pub text: String,
+}
+
+/// The result for one statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatementReport {
+    /// `Sid`, or `#<n>` (1-based).
+    pub name: String,
+    /// Whether the statement accepts the token.
+    pub accepts: bool,
+    /// The checks in order: action, principal, each condition.
+    pub checks: Vec<Check>,
+}
+
+/// The result for a policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyReport {
+    /// Whether some statement accepts the token.
+    pub accepted: bool,
+    /// Every statement.
+    pub statements: Vec<StatementReport>,
+}
+
+impl fmt::Display for PolicyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for st in &self.statements {
+            writeln!(
+                f,
+                "statement {}: {}",
+                st.name,
+                if st.accepts { "accepts" } else { "rejects" }
+            )?;
+            for check in &st.checks {
+                writeln!(
+                    f,
+                    "  {} {}",
+                    if check.ok { "ok  " } else { "FAIL" },
+                    check.text
+                )?;
+            }
+        }
+        if self.accepted {
+            writeln!(f, "accepted: the trust policy accepts this token")
+        } else {
+            writeln!(
+                f,
+                "rejected: no Allow statement accepts this token (STS would answer AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity)"
+            )
+        }
+    }
+}
+
+/// Parse a trust policy document.
+pub fn parse_policy(text: &str) -> Result<Value, PolicyError> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| PolicyError(format!("the policy is not JSON: {e}")))?;
+    match value.get("Statement") {
+        Some(Value::Array(_)) | Some(Value::Object(_)) => Ok(value),
+        _ => Err(PolicyError(
+            "the policy has no Statement (an object or a list)".into(),
+        )),
+    }
+}
+
+/// Evaluate `policy` for a token with `claims`.
+pub fn evaluate(policy: &Value, claims: &FlyClaims) -> Result<PolicyReport, PolicyError> {
+    let statements: Vec<&Value> = match policy.get("Statement") {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => return Err(PolicyError("the policy has no Statement".into())),
+    };
+    let iss = claims.iss.as_deref().unwrap_or_default();
+    let issuer_key = iss
+        .strip_prefix("https://")
+        .unwrap_or(iss)
+        .trim_end_matches('/');
+    let mut reports = Vec::new();
+    for (i, st) in statements.iter().enumerate() {
+        let name = st
+            .get("Sid")
+            .and_then(Value::as_str)
+            .map(|s| format!("{s:?}"))
+            .unwrap_or_else(|| format!("#{}", i + 1));
+        let mut checks = Vec::new();
+        let effect = st.get("Effect").and_then(Value::as_str).unwrap_or_default();
+        if effect != "Allow" {
+            checks.push(Check {
+                ok: false,
+                text: format!(
+                    "Effect {effect:?}: only Allow statements are evaluated (Deny is not evaluated)"
+                ),
+            });
+        }
+        let actions = strings(st.get("Action"));
+        let action_ok = actions
+            .iter()
+            .any(|a| a == ACTION || a == "sts:*" || a == "*");
+        checks.push(Check {
+            ok: action_ok,
+            text: format!("Action {actions:?} includes {ACTION}"),
+        });
+        let principals = strings(st.get("Principal").and_then(|p| p.get("Federated")));
+        let principal_ok = principals.iter().any(|p| {
+            p.split_once(":oidc-provider/")
+                .is_some_and(|(prefix, key)| prefix.starts_with("arn:aws") && key == issuer_key)
+        });
+        checks.push(Check {
+            ok: principal_ok,
+            text: format!(
+                "Principal.Federated {principals:?} is the OIDC provider of the token's iss = {iss} (arn:aws:iam::<account>:oidc-provider/{issuer_key})"
+            ),
+        });
+        match st.get("Condition") {
+            None => {}
+            Some(Value::Object(ops)) => {
+                for (op, keys) in ops {
+                    let Value::Object(keys) = keys else {
+                        return Err(PolicyError(format!(
+                            "statement {name}: Condition.{op} is not an object"
+                        )));
+                    };
+                    for (key, values) in keys {
+                        checks.push(condition(op, key, &strings(Some(values)), claims, issuer_key));
+                    }
+                }
+            }
+            Some(_) => {
+                return Err(PolicyError(format!(
+                    "statement {name}: Condition is not an object"
+                )));
+            }
+        }
+        let accepts = checks.iter().all(|c| c.ok);
+        reports.push(StatementReport {
+            name,
+            accepts,
+            checks,
+        });
+    }
+    Ok(PolicyReport {
+        accepted: reports.iter().any(|r| r.accepts),
+        statements: reports,
+    })
+}
+
+fn strings(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Bool(b) => Some(b.to_string()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .collect(),
+        Some(Value::Bool(b)) => vec![b.to_string()],
+        Some(Value::Number(n)) => vec![n.to_string()],
+        _ => Vec::new(),
+    }
+}
+
+fn condition(
+    op: &str,
+    key: &str,
+    policy_values: &[String],
+    claims: &FlyClaims,
+    issuer_key: &str,
+) -> Check {
+    let (set_op, rest) = match op.split_once(':') {
+        Some((prefix @ ("ForAnyValue" | "ForAllValues"), rest)) => (Some(prefix), rest),
+        _ => (None, op),
+    };
+    let (base, if_exists) = match rest.strip_suffix("IfExists") {
+        Some(base) => (base, true),
+        None => (rest, false),
+    };
+    let not_evaluated = |why: &str| Check {
+        ok: false,
+        text: format!("{op} {key} {policy_values:?}: not evaluated ({why}); check it by hand"),
+    };
+    let (negate, like) = match base {
+        "StringEquals" => (false, false),
+        "StringLike" => (false, true),
+        "StringNotEquals" => (true, false),
+        "StringNotLike" => (true, true),
+        _ => return not_evaluated("fly-oidc evaluates String(Not)Equals/String(Not)Like only"),
+    };
+    let Some((provider, claim)) = key.rsplit_once(':') else {
+        return not_evaluated("not an OIDC provider key");
+    };
+    if !matches!(claim, "aud" | "sub") || !provider.starts_with("oidc.fly.io/") {
+        return not_evaluated("fly-oidc evaluates oidc.fly.io/<org>:aud and :sub only");
+    }
+    // The request's values for the key: none when the key is for another issuer.
+    let token_values: Vec<String> = if provider != issuer_key {
+        Vec::new()
+    } else if claim == "aud" {
+        claims
+            .aud
+            .as_ref()
+            .map(|a| a.iter().map(str::to_owned).collect())
+            .unwrap_or_default()
+    } else {
+        claims.sub.iter().cloned().collect()
+    };
+    let matches_one = |v: &str| {
+        policy_values.iter().any(|p| {
+            if like {
+                glob(p, v)
+            } else {
+                p == v
+            }
+        }) != negate
+    };
+    let ok = if token_values.is_empty() {
+        // IAM: a missing key fails a positive operator; IfExists and negations pass.
+        if_exists || negate || set_op == Some("ForAllValues")
+    } else {
+        match set_op {
+            Some("ForAllValues") => token_values.iter().all(|v| matches_one(v)),
+            Some(_) => token_values.iter().any(|v| matches_one(v)),
+            None => token_values.iter().all(|v| matches_one(v)),
+        }
+    };
+    let shown = if provider != issuer_key {
+        format!(
+            "absent (the key is for issuer https://{provider}; the token's iss is https://{issuer_key})"
+        )
+    } else if token_values.is_empty() {
+        format!("absent (the token has no {claim})")
+    } else {
+        token_values.join(",")
+    };
+    Check {
+        ok,
+        text: format!("{op} {key} {policy_values:?}: token {claim} = {shown}"),
+    }
+}
+
+/// IAM `StringLike` matching: `*` any run of characters, `?` one character, case-sensitive.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn glob_matches_like_iam() {
+        assert!(glob("acme:my-app:*", "acme:my-app:m1"));
+        assert!(glob("acme:*:*", "acme:a:b"));
+        assert!(!glob("acme:my-app:*", "acme:other:m1"));
+        assert!(glob("a?c", "abc"));
+        assert!(!glob("a?c", "ac"));
+        assert!(glob("*", ""));
+        assert!(!glob("abc", "abcd"));
+    }
+}
