@@ -39,6 +39,10 @@ pub enum AwsCommand {
     CredentialProcess(AwsArgs),
     /// Print `export AWS_...=...` lines for a shell: eval "$(fly-oidc aws env)".
     Env(EnvArgs),
+    /// Print what to create on AWS: the IAM OIDC provider and a role trusting this app's tokens.
+    Setup(crate::setup::AwsSetupArgs),
+    /// Would this trust policy accept this app's token? One line per condition.
+    CheckTrustPolicy(crate::setup::CheckTrustPolicyArgs),
 }
 
 /// Flags shared by the AWS subcommands. Each falls back to an environment variable.
@@ -290,6 +294,10 @@ pub async fn run(globals: &Globals, cmd: AwsCommand) -> Result<(), CliError> {
         AwsCommand::CredentialProcess(args) => (args, Output::CredentialProcess),
         AwsCommand::Env(EnvArgs { aws, json }) => {
             (aws, if json { Output::EnvJson } else { Output::Shell })
+        }
+        AwsCommand::Setup(args) => return crate::setup::aws_setup(globals, args).await,
+        AwsCommand::CheckTrustPolicy(args) => {
+            return crate::setup::check_trust_policy(globals, args).await;
         }
     };
     let env = globals.env();

@@ -135,6 +135,17 @@ impl CliError {
         }
     }
 
+    /// The invalid setting this error reports, if it is one.
+    pub fn as_build_error(&self) -> Option<&BuildError> {
+        self.error.downcast_ref::<BuildError>()
+    }
+
+    /// The same error with another exit status (the `check-*` commands use 3 for "no token").
+    pub fn with_exit_code(mut self, code: u8) -> Self {
+        self.exit_code = code;
+        self
+    }
+
     /// The one-line message (without the cause chain).
     pub fn line(&self) -> String {
         let message = match &self.shown {

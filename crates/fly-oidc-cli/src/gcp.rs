@@ -21,6 +21,10 @@ pub enum GcpCommand {
     CredentialConfig(CredentialConfigArgs),
     /// Print a Google access token: Fly token, STS exchange, optional impersonation.
     AccessToken(AccessTokenArgs),
+    /// Print what to create on Google Cloud: pool, OIDC provider, service account binding.
+    Setup(crate::setup::GcpSetupArgs),
+    /// Would this attribute condition (CEL) accept this app's token?
+    CheckCondition(crate::setup::CheckConditionArgs),
 }
 
 impl GcpCommand {
@@ -130,6 +134,8 @@ pub async fn run(globals: &Globals, cmd: GcpCommand) -> Result<(), CliError> {
         GcpCommand::Executable(args) => executable(globals, args).await,
         GcpCommand::CredentialConfig(args) => credential_config(globals, args),
         GcpCommand::AccessToken(args) => access_token(globals, args).await,
+        GcpCommand::Setup(args) => crate::setup::gcp_setup(globals, args).await,
+        GcpCommand::CheckCondition(args) => crate::setup::check_condition(globals, args).await,
     }
 }
 

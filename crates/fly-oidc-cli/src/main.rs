@@ -3,7 +3,9 @@
 mod aws;
 mod common;
 mod disk_cache;
+mod doctor;
 mod gcp;
+mod setup;
 mod token;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +32,8 @@ enum Command {
     /// Google Cloud: executable-sourced credentials via Workload Identity Federation.
     #[command(subcommand)]
     Gcp(gcp::GcpCommand),
+    /// Walk the whole chain (token source, token, signature, clock, AWS roles, Google), one line per step, with fixes.
+    Doctor(doctor::DoctorArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
             Command::Token(args) => token::run(&globals, args).await,
             Command::Aws(cmd) => aws::run(&globals, cmd).await,
             Command::Gcp(cmd) => gcp::run(&globals, cmd).await,
+            Command::Doctor(args) => doctor::run(&globals, args).await,
         }
     });
     match result {

@@ -14,6 +14,11 @@ pub struct TokenArgs {
     /// Print the decoded (unverified) claims as JSON, plus expires_in_seconds, instead of the token
     #[arg(long)]
     claims: bool,
+    /// Check the token's signature against the issuer's keys (JWKS) and its expiry first; exit 1 if it fails
+    #[arg(long)]
+    verify: bool,
+    #[command(flatten)]
+    keys: crate::doctor::KeyArgs,
 }
 
 pub async fn run(globals: &Globals, args: TokenArgs) -> Result<(), CliError> {
@@ -25,6 +30,10 @@ pub async fn run(globals: &Globals, args: TokenArgs) -> Result<(), CliError> {
         .fetch_default_token()
         .await
         .map_err(|e| CliError::new("Fly token", e))?;
+    if args.verify {
+        let summary = crate::doctor::verify_token(globals, &args.keys, &token).await?;
+        eprintln!("fly-oidc: {summary}");
+    }
     let output = if args.claims {
         let mut value = serde_json::to_value(token.claims())
             .map_err(|e| CliError::new("decoding claims", e))?;

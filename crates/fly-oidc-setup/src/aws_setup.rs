@@ -97,7 +97,9 @@ impl AwsSetup {
             (None, None) => {
                 return Err(SubjectError {
                     flag: "--app",
-                    reason: "no app: pass --app APP (or --sub PATTERN), or run on a Machine of the app".into(),
+                    reason:
+                        "no app: pass --app APP (or --sub PATTERN), or run on a Machine of the app"
+                            .into(),
                 });
             }
         };

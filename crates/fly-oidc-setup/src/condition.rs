@@ -81,9 +81,8 @@ impl AttributeMapping {
                 .split_once('=')
                 .ok_or_else(|| bad(format!("{item:?} is not TARGET=EXPRESSION")))?;
             let target = target.trim();
-            let name_ok = |n: &str| {
-                !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            };
+            let name_ok =
+                |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             let valid = match target.split_once('.') {
                 Some(("google", name)) => matches!(name, "subject" | "groups" | "display_name"),
                 Some(("attribute", name)) => name_ok(name),
@@ -197,7 +196,10 @@ pub fn evaluate(
         Ok(cel::Value::Bool(b)) => (b, b.to_string()),
         Ok(other) => (
             false,
-            format!("{} (not a bool; Google rejects the token)", cel_to_text(&other)),
+            format!(
+                "{} (not a bool; Google rejects the token)",
+                cel_to_text(&other)
+            ),
         ),
         Err(e) => (false, format!("an error: {e}")),
     };
@@ -239,7 +241,10 @@ fn referenced(expr: &str, scope: &str) -> Vec<String> {
         let start = i + pos;
         let end = start + scope.len();
         i = end;
-        let boundary = start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_' || bytes[start - 1] == b'.');
+        let boundary = start == 0
+            || !(bytes[start - 1].is_ascii_alphanumeric()
+                || bytes[start - 1] == b'_'
+                || bytes[start - 1] == b'.');
         if !boundary {
             continue;
         }
@@ -249,7 +254,9 @@ fn referenced(expr: &str, scope: &str) -> Vec<String> {
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                 .collect()
         } else if let Some(rest) = rest.strip_prefix("['").or_else(|| rest.strip_prefix("[\"")) {
-            rest.chars().take_while(|c| *c != '\'' && *c != '"').collect()
+            rest.chars()
+                .take_while(|c| *c != '\'' && *c != '"')
+                .collect()
         } else {
             continue;
         };

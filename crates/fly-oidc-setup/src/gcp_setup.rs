@@ -8,8 +8,7 @@ use crate::subject::{SubjectError, check_app, check_org};
 use std::fmt::Write as _;
 
 /// The attribute mapping `gcp setup` writes (and `gcp check-condition` assumes by default).
-pub const DEFAULT_ATTRIBUTE_MAPPING: &str =
-    "google.subject=assertion.sub,attribute.org=assertion.org_name,attribute.app=assertion.app_name";
+pub const DEFAULT_ATTRIBUTE_MAPPING: &str = "google.subject=assertion.sub,attribute.org=assertion.org_name,attribute.app=assertion.app_name";
 
 /// What `gcp setup` prints.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,8 +129,8 @@ impl GcpSetup {
     /// The attribute condition: the org's tokens, or the app's.
     pub fn attribute_condition(&self) -> String {
         match &self.app {
-            Some(app) => format!("assertion.sub.startsWith('{}:{app}:')", self.org),
-            None => format!("assertion.sub.startsWith('{}:')", self.org),
+            Some(app) => format!("assertion.sub.startsWith(\"{}:{app}:\")", self.org),
+            None => format!("assertion.sub.startsWith(\"{}:\")", self.org),
         }
     }
 

@@ -165,7 +165,13 @@ pub fn evaluate(policy: &Value, claims: &FlyClaims) -> Result<PolicyReport, Poli
                         )));
                     };
                     for (key, values) in keys {
-                        checks.push(condition(op, key, &strings(Some(values)), claims, issuer_key));
+                        checks.push(condition(
+                            op,
+                            key,
+                            &strings(Some(values)),
+                            claims,
+                            issuer_key,
+                        ));
                     }
                 }
             }
@@ -251,13 +257,10 @@ fn condition(
         claims.sub.iter().cloned().collect()
     };
     let matches_one = |v: &str| {
-        policy_values.iter().any(|p| {
-            if like {
-                glob(p, v)
-            } else {
-                p == v
-            }
-        }) != negate
+        policy_values
+            .iter()
+            .any(|p| if like { glob(p, v) } else { p == v })
+            != negate
     };
     let ok = if token_values.is_empty() {
         // IAM: a missing key fails a positive operator; IfExists and negations pass.

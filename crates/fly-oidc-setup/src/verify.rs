@@ -213,12 +213,10 @@ async fn discover_jwks_url(
             discovered: discovered.to_owned(),
         });
     }
-    let jwks_uri = doc["jwks_uri"]
-        .as_str()
-        .ok_or_else(|| VerifyError::Fetch {
-            url: display_url(&discovery),
-            reason: "the discovery document has no jwks_uri".into(),
-        })?;
+    let jwks_uri = doc["jwks_uri"].as_str().ok_or_else(|| VerifyError::Fetch {
+        url: display_url(&discovery),
+        reason: "the discovery document has no jwks_uri".into(),
+    })?;
     checked_url(jwks_uri, source.allow_insecure_http)
 }
 

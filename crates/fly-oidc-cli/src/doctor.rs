@@ -1,0 +1,300 @@
+//! `fly-oidc doctor` (and the key check of `fly-oidc token --verify`): flags to clients, the
+//! steps of `fly_oidc_setup::doctor`, and printing.
+
+use crate::common::{CliError, Globals};
+use clap::Args;
+use fly_oidc::{BuildError, FlyToken};
+use fly_oidc_setup::doctor::{self, Report, Step};
+use fly_oidc_setup::verify::{self, KeySource};
+use std::time::{Duration, SystemTime};
+
+/// Where the issuer's keys come from (`token --verify` and `doctor`).
+#[derive(Clone, Debug, Default, Args)]
+pub struct KeyArgs {
+    /// Verify with the JWKS at this URL instead of discovering it from the token's iss
+    #[arg(long, value_name = "URL")]
+    jwks_url: Option<String>,
+    /// The OpenID discovery document [default: <iss>/.well-known/openid-configuration]
+    #[arg(long, value_name = "URL", conflicts_with = "jwks_url")]
+    discovery_url: Option<String>,
+}
+
+impl KeyArgs {
+    fn source(&self, globals: &Globals) -> KeySource {
+        let allow = globals
+            .env()
+            .get(fly_oidc::ENV_ALLOW_INSECURE_HTTP)
+            .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+        KeySource {
+            jwks_url: self.jwks_url.clone(),
+            discovery_url: self.discovery_url.clone(),
+            allow_insecure_http: allow,
+        }
+    }
+}
+
+#[allow(clippy::disallowed_methods)] // the CLI checks tokens against the real clock
+fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+/// `token --verify`: the signature against the issuer's keys, then the time claims.
+/// Returns a one-line summary for stderr.
+pub async fn verify_token(
+    globals: &Globals,
+    keys: &KeyArgs,
+    token: &FlyToken,
+) -> Result<String, CliError> {
+    let http = verify::http_client().map_err(|e| CliError::new("token verification", e))?;
+    let verified = verify::verify_signature(token, &keys.source(globals), &http)
+        .await
+        .map_err(|e| CliError::new("token verification", e))?;
+    verify::check_times(token, now())
+        .map_err(|e| CliError::new("token verification", e.to_string()))?;
+    Ok(format!(
+        "verified: RS256 signature with key {:?} from {}; {}",
+        verified.kid,
+        verified.jwks_url,
+        token.claims().trust_summary()
+    ))
+}
+
+/// Flags of `fly-oidc doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// An AWS role to try (repeatable) [env: AWS_ROLE_ARN]
+    #[arg(long = "aws-role-arn", value_name = "ARN")]
+    aws_role_arns: Vec<String>,
+    /// The Fly token audience for AWS [env: FLY_OIDC_AUDIENCE; default: sts.amazonaws.com]
+    #[arg(long, value_name = "AUD")]
+    aws_audience: Option<String>,
+    /// The AWS session duration, 900..43200 [env: FLY_OIDC_AWS_DURATION_SECONDS]
+    #[arg(long, value_name = "SECONDS")]
+    aws_duration_seconds: Option<u32>,
+    /// The STS region [env: AWS_REGION, AWS_DEFAULT_REGION]
+    #[arg(long, value_name = "REGION")]
+    aws_region: Option<String>,
+    /// The STS endpoint [env: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL]
+    #[arg(long, value_name = "URL")]
+    aws_sts_endpoint: Option<String>,
+    /// The Google workload identity pool provider [env: FLY_OIDC_GCP_PROVIDER]
+    #[arg(long, value_name = "PROVIDER")]
+    gcp_provider: Option<String>,
+    /// The Google service account to impersonate [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
+    #[arg(long, value_name = "EMAIL")]
+    gcp_service_account: Option<String>,
+    /// The Google STS token endpoint [env: FLY_OIDC_GCP_STS_URL]
+    #[arg(long, value_name = "URL")]
+    gcp_sts_url: Option<String>,
+    /// The Google IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL]
+    #[arg(long, value_name = "URL")]
+    gcp_iam_url: Option<String>,
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// Skip the signature check (no network to the issuer); the other steps still run
+    #[arg(long)]
+    offline: bool,
+    /// Print {"ok":..,"steps":[{"name","ok","detail","fix"}]} instead of lines
+    #[arg(long)]
+    json: bool,
+}
+
+/// The flag of each builder setting in `doctor`, for invalid-setting steps.
+const DOCTOR_FLAGS: &[(&str, &str)] = &[
+    ("token_file", "--token-file"),
+    ("socket", "--socket"),
+    ("api_url", "--api-url"),
+    ("role_arn", "--aws-role-arn"),
+    ("audience", "--aws-audience"),
+    ("duration", "--aws-duration-seconds"),
+    ("region", "--aws-region"),
+    ("endpoint_url", "--aws-sts-endpoint"),
+    ("provider", "--gcp-provider"),
+    ("service_account", "--gcp-service-account"),
+    ("sts_url", "--gcp-sts-url"),
+    ("iam_url", "--gcp-iam-url"),
+];
+
+/// An invalid setting as a failing step, named by its flag or variable.
+fn setting_step(name: impl Into<String>, err: &BuildError) -> Step {
+    let method = err.setting().builder_method();
+    let flag = DOCTOR_FLAGS
+        .iter()
+        .find(|(m, _)| *m == method)
+        .map(|(_, f)| *f);
+    Step::fail(
+        name,
+        format!("invalid setting: {}", err.display_with_flag(flag)),
+        "fix the setting named above (flag or environment variable) and run doctor again",
+    )
+}
+
+/// Short timeouts: doctor answers within a minute even when every service hangs.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+pub async fn run(globals: &Globals, args: DoctorArgs) -> Result<(), CliError> {
+    let report = diagnose(globals, &args).await;
+    let text = if args.json {
+        let mut text = report.to_json().to_string();
+        text.push('\n');
+        text
+    } else {
+        report.to_string()
+    };
+    crate::setup::print_stdout(&fly_oidc::redact_jwts(&text))?;
+    if report.ok() {
+        Ok(())
+    } else {
+        let failed: Vec<&str> = report
+            .steps
+            .iter()
+            .filter(|s| !s.ok)
+            .map(|s| s.name.as_str())
+            .collect();
+        Err(CliError::new(
+            "doctor",
+            format!("failing steps: {}", failed.join(", ")),
+        ))
+    }
+}
+
+async fn diagnose(globals: &Globals, args: &DoctorArgs) -> Report {
+    let mut report = Report::default();
+    let client =
+        match globals.fly_client_with(|b| b.timeout(TIMEOUT).connect_timeout(CONNECT_TIMEOUT)) {
+            Ok(client) => client,
+            Err(err) => {
+                let step = match err.as_build_error() {
+                    Some(e) => setting_step("token source", e),
+                    None => Step::fail("token source", err.line(), "fix the token source settings"),
+                };
+                report.steps.push(step);
+                return report;
+            }
+        };
+    report.steps.push(doctor::token_source(&client));
+    let now = now();
+    let (step, token) = doctor::token(&client, now).await;
+    report.steps.push(step);
+    let Some(token) = token else {
+        return report;
+    };
+    let http = verify::http_client().ok();
+    report.steps.push(
+        doctor::signature(
+            &token,
+            &args.keys.source(globals),
+            args.offline,
+            http.as_ref(),
+        )
+        .await,
+    );
+    report.steps.push(doctor::clock(&token, now));
+
+    // AWS: each --aws-role-arn, else AWS_ROLE_ARN; neither: AWS is not configured, no step.
+    let env = globals.env();
+    let roles: Vec<Option<&String>> = if !args.aws_role_arns.is_empty() {
+        args.aws_role_arns.iter().map(Some).collect()
+    } else if env.get(fly_oidc_aws::ENV_ROLE_ARN).is_some() {
+        vec![None]
+    } else {
+        Vec::new()
+    };
+    for role in roles {
+        let mut builder = fly_oidc_aws::FlyOidcCredentialsProvider::builder()
+            .env(globals.env())
+            .fly_client(client.clone())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(TIMEOUT)
+            .disable_cache();
+        if let Some(role) = role {
+            builder = builder.role_arn(role);
+        }
+        if let Some(aud) = &args.aws_audience {
+            builder = builder.audience(aud);
+        }
+        if let Some(secs) = args.aws_duration_seconds {
+            builder = builder.duration(Duration::from_secs(secs.into()));
+        }
+        if let Some(region) = &args.aws_region {
+            builder = builder.region(region);
+        }
+        if let Some(url) = &args.aws_sts_endpoint {
+            builder = builder.endpoint_url(url);
+        }
+        match builder.build() {
+            Ok(provider) => report.steps.push(doctor::aws_role(&provider).await),
+            Err(e) => report.steps.push(Step::fail(
+                format!("aws role {}", role.map_or("(AWS_ROLE_ARN)", |r| r.as_str())),
+                format!("invalid setting: {e}"),
+                "fix the setting named above (--aws-* flag or environment variable) and run doctor again",
+            )),
+        }
+    }
+
+    // Google: --gcp-provider, else FLY_OIDC_GCP_PROVIDER; none: no step.
+    // The exchange alone: the Google variables without the service account.
+    let exchange_env = fly_oidc::Env::from_map(
+        [
+            fly_oidc_gcp::ENV_PROVIDER,
+            fly_oidc_gcp::ENV_SCOPES,
+            fly_oidc_gcp::ENV_STS_URL,
+            fly_oidc_gcp::ENV_IAM_URL,
+            fly_oidc::ENV_ALLOW_INSECURE_HTTP,
+        ]
+        .iter()
+        .filter_map(|name| env.get(name).map(|v| ((*name).to_owned(), v)))
+        .collect(),
+    );
+    let gcp = |service_account: Option<&String>| {
+        let env = if service_account.is_some() {
+            env.clone()
+        } else {
+            exchange_env.clone()
+        };
+        let mut builder = fly_oidc_gcp::GcpTokenProvider::builder()
+            .env(env)
+            .fly_client(client.clone())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(TIMEOUT);
+        if let Some(p) = &args.gcp_provider {
+            builder = builder.provider(p);
+        }
+        if let Some(sa) = service_account {
+            builder = builder.service_account(sa);
+        }
+        if let Some(url) = &args.gcp_sts_url {
+            builder = builder.sts_url(url);
+        }
+        if let Some(url) = &args.gcp_iam_url {
+            builder = builder.iam_url(url);
+        }
+        builder.build()
+    };
+    let service_account = args
+        .gcp_service_account
+        .clone()
+        .or_else(|| env.get(fly_oidc_gcp::ENV_SERVICE_ACCOUNT));
+    match gcp(None) {
+        Err(e)
+            if args.gcp_provider.is_none()
+                && e.origin().is_none()
+                && e.setting().builder_method() == "provider" => {}
+        Err(e) => report.steps.push(setting_step("google exchange", &e)),
+        Ok(exchange_only) => {
+            let impersonating = match service_account.as_ref().map(|sa| gcp(Some(sa))) {
+                None => None,
+                Some(Ok(p)) => Some(p),
+                Some(Err(e)) => {
+                    report.steps.push(setting_step("google impersonation", &e));
+                    None
+                }
+            };
+            report
+                .steps
+                .extend(doctor::gcp(&exchange_only, impersonating.as_ref()).await);
+        }
+    }
+    report
+}

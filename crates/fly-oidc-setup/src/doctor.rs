@@ -1,0 +1,301 @@
+//! `fly-oidc doctor`: walk the chain from the token source to the cloud credentials, one
+//! [`Step`] per link, each failing step with its fix.
+//!
+//! The steps, in order: token source, token (iss, sub, aud, expiry), signature against the
+//! issuer's JWKS, clock skew, each AWS role, the Google exchange and impersonation. The
+//! front end builds the clients (and turns an invalid setting into a failing step); the
+//! functions here run one step each.
+
+use crate::verify::{self, KeySource, TimeFinding};
+use fly_oidc::{FlyOidcClient, FlyToken, redact_jwts};
+use serde_json::{Value, json};
+use std::fmt;
+use std::time::SystemTime;
+
+/// Clock skew beyond this many seconds fails the clock step.
+pub const MAX_SKEW_SECONDS: i64 = 60;
+
+/// One step of the diagnosis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// What was checked, such as `token source` or `aws role arn:aws:iam::...`.
+    pub name: String,
+    /// Whether it passed (a skipped step passes).
+    pub ok: bool,
+    /// What was found (never a secret).
+    pub detail: String,
+    /// What to do, when it failed.
+    pub fix: Option<String>,
+}
+
+impl Step {
+    /// A passing step.
+    pub fn ok(name: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ok: true,
+            detail: redact_jwts(&detail.into()),
+            fix: None,
+        }
+    }
+
+    /// A failing step with its fix.
+    pub fn fail(
+        name: impl Into<String>,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            ok: false,
+            detail: redact_jwts(&detail.into()),
+            fix: Some(redact_jwts(&fix.into())),
+        }
+    }
+}
+
+/// Every step, in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// The steps run.
+    pub steps: Vec<Step>,
+}
+
+impl Report {
+    /// True when no step failed.
+    pub fn ok(&self) -> bool {
+        self.steps.iter().all(|s| s.ok)
+    }
+
+    /// `{"ok":bool,"steps":[{"name","ok","detail","fix"}]}`, `fix` null on passing steps.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "ok": self.ok(),
+            "steps": self.steps.iter().map(|s| json!({
+                "name": s.name,
+                "ok": s.ok,
+                "detail": s.detail,
+                "fix": s.fix,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for step in &self.steps {
+            writeln!(
+                f,
+                "{} {}: {}",
+                if step.ok { "ok  " } else { "FAIL" },
+                step.name,
+                step.detail
+            )?;
+            if let Some(fix) = &step.fix {
+                writeln!(f, "     fix: {fix}")?;
+            }
+        }
+        let failed = self.steps.iter().filter(|s| !s.ok).count();
+        if failed == 0 {
+            writeln!(f, "all {} steps passed", self.steps.len())
+        } else {
+            writeln!(f, "{failed} of {} steps failed", self.steps.len())
+        }
+    }
+}
+
+/// The token-source step: where tokens come from.
+pub fn token_source(client: &FlyOidcClient) -> Step {
+    Step::ok("token source", client.source().to_string())
+}
+
+/// The token step: fetch a token and check its claims and expiry. Returns the token for
+/// the next steps.
+pub async fn token(client: &FlyOidcClient, now: SystemTime) -> (Step, Option<FlyToken>) {
+    let token = match client.fetch_default_token().await {
+        Ok(token) => token,
+        Err(e) => {
+            return (
+                Step::fail(
+                    "token",
+                    format!("no token from {}: {e}", client.source()),
+                    "run on a Fly Machine (the Machines API at /.fly/api), or point --token-file / FLY_OIDC_TOKEN_FILE at a fresh token, or --api-url with FLY_API_TOKEN",
+                ),
+                None,
+            );
+        }
+    };
+    let claims = token.claims();
+    let summary = claims.trust_summary();
+    if claims.org_slug().is_none() {
+        return (
+            Step::fail(
+                "token",
+                format!("{summary}: the issuer is not https://oidc.fly.io/<org>"),
+                "use a token minted by Fly's Machines API",
+            ),
+            Some(token),
+        );
+    }
+    match verify::check_times(&token, now) {
+        Ok(()) => {
+            let left = claims
+                .expires_at()
+                .and_then(|exp| exp.duration_since(now).ok())
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            (
+                Step::ok("token", format!("{summary}, expires in {left} s")),
+                Some(token),
+            )
+        }
+        Err(finding) => {
+            let fix = match finding {
+                TimeFinding::Expired(_) => {
+                    "fetch a fresh token: point --token-file at the file Fly's init rewrites (/.fly/oidc_token), or use the Machines API"
+                }
+                TimeFinding::NotYetValid(_) => "sync this machine's clock (NTP)",
+                TimeFinding::NoExpiry => "use a token minted by Fly's Machines API",
+            };
+            (
+                Step::fail("token", format!("{summary}: {finding}"), fix),
+                Some(token),
+            )
+        }
+    }
+}
+
+/// The signature step. With `offline`, skipped (and passing) with a note.
+pub async fn signature(
+    token: &FlyToken,
+    source: &KeySource,
+    offline: bool,
+    http: Option<&reqwest::Client>,
+) -> Step {
+    if offline {
+        return Step::ok(
+            "signature",
+            "skipped (--offline): the signature was not checked against the issuer's keys",
+        );
+    }
+    let Some(http) = http else {
+        return Step::fail(
+            "signature",
+            "could not set up HTTP to fetch the issuer's keys",
+            "retry, or pass --offline to skip this check",
+        );
+    };
+    match verify::verify_signature(token, source, http).await {
+        Ok(v) => Step::ok(
+            "signature",
+            format!(
+                "RS256 signature verified with key {:?} from {}",
+                v.kid, v.jwks_url
+            ),
+        ),
+        Err(e) => {
+            let fix = match &e {
+                verify::VerifyError::Fetch { .. } | verify::VerifyError::BadUrl { .. } => {
+                    "check the network to the issuer (clouds fetch the same keys), pass --jwks-url, or --offline to skip"
+                }
+                _ => {
+                    "use a token minted by Fly's Machines API for this org; the clouds will refuse this one"
+                }
+            };
+            Step::fail("signature", e.to_string(), fix)
+        }
+    }
+}
+
+/// The clock step: the skew between this machine and the issuer, from a fresh token's `iat`.
+pub fn clock(token: &FlyToken, now: SystemTime) -> Step {
+    match verify::clock_skew_seconds(token, now) {
+        None => Step::ok("clock skew", "unknown (the token has no iat)"),
+        Some(skew) if skew.abs() <= MAX_SKEW_SECONDS => Step::ok(
+            "clock skew",
+            format!("{skew:+} s between the token's iat and this clock"),
+        ),
+        Some(skew) => Step::fail(
+            "clock skew",
+            format!(
+                "the token's iat is {skew:+} s from this clock (more than {MAX_SKEW_SECONDS} s; or the token was not freshly minted)"
+            ),
+            "sync this machine's clock (NTP); clouds compare exp and iat with theirs",
+        ),
+    }
+}
+
+/// The step for one AWS role: `AssumeRoleWithWebIdentity` with a fresh token.
+pub async fn aws_role(provider: &fly_oidc_aws::FlyOidcCredentialsProvider) -> Step {
+    let role = provider
+        .settings()
+        .role_arn()
+        .unwrap_or("(none)")
+        .to_owned();
+    let name = format!("aws role {role}");
+    match provider.assume_role().await {
+        Ok(assumed) => Step::ok(
+            name,
+            format!(
+                "AssumeRoleWithWebIdentity succeeded (audience {}) as {}",
+                provider.settings().audience(),
+                assumed
+                    .assumed_role_arn
+                    .as_deref()
+                    .unwrap_or("(no assumed-role ARN)")
+            ),
+        ),
+        Err(e) => Step::fail(
+            name,
+            e.to_string(),
+            format!(
+                "compare the role's trust policy with the token: aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument > policy.json && fly-oidc aws check-trust-policy policy.json; or recreate it with fly-oidc aws setup",
+                role.rsplit('/').next().unwrap_or(&role)
+            ),
+        ),
+    }
+}
+
+/// The Google steps: the STS exchange (with `exchange_only`, a provider without a service
+/// account) and, with `impersonating`, the impersonation.
+pub async fn gcp(
+    exchange_only: &fly_oidc_gcp::GcpTokenProvider,
+    impersonating: Option<&fly_oidc_gcp::GcpTokenProvider>,
+) -> Vec<Step> {
+    let provider = exchange_only.settings().provider().to_string();
+    let mut steps = Vec::new();
+    match exchange_only.fetch_access_token().await {
+        Ok(_) => steps.push(Step::ok(
+            "google exchange",
+            format!(
+                "Google STS exchanged the token for provider {provider} (audience {})",
+                exchange_only.audience()
+            ),
+        )),
+        Err(e) => {
+            steps.push(Step::fail(
+                "google exchange",
+                e.to_string(),
+                "compare the provider with the token: gcloud iam workload-identity-pools providers describe ... shows its issuer, allowed audiences and attribute condition; test the condition with fly-oidc gcp check-condition; or recreate it with fly-oidc gcp setup",
+            ));
+            return steps;
+        }
+    }
+    if let Some(imp) = impersonating {
+        let sa = imp.service_account().unwrap_or_default().to_owned();
+        match imp.fetch_access_token().await {
+            Ok(_) => steps.push(Step::ok(
+                "google impersonation",
+                format!("generateAccessToken for {sa} succeeded"),
+            )),
+            Err(e) => steps.push(Step::fail(
+                "google impersonation",
+                e.to_string(),
+                format!(
+                    "grant the app's principal set roles/iam.workloadIdentityUser on {sa} (fly-oidc gcp setup --service-account {sa} prints the command)"
+                ),
+            )),
+        }
+    }
+    steps
+}
