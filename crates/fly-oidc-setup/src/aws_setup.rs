@@ -104,10 +104,13 @@ impl AwsSetup {
             }
         };
         let audience = audience.unwrap_or(DEFAULT_AWS_AUDIENCE);
-        if audience.is_empty() || audience.len() > 255 {
+        if audience.is_empty()
+            || audience.len() > 255
+            || audience.contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c))
+        {
             return Err(SubjectError {
                 flag: "--audience",
-                reason: "the audience must be 1 to 255 characters (an IAM OIDC client id)".into(),
+                reason: "the audience must be 1 to 255 characters without spaces, quotes, '\\', '$' or '`' (an IAM OIDC client id)".into(),
             });
         }
         Ok(Self {
@@ -181,9 +184,10 @@ impl AwsSetup {
         };
         let arn = format!("\"{provider_arn}\"");
         let audience = sh_quote(&self.audience);
+        let raw_audience = &self.audience;
         let _ = writeln!(
             out,
-            "if aws iam get-open-id-connect-provider --open-id-connect-provider-arn {arn} >/dev/null 2>&1; then\n  aws iam add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn {arn} --client-id {audience}\nelse\n  aws iam create-open-id-connect-provider --url https://{key} --client-id-list {audience}\nfi"
+            "if aws iam get-open-id-connect-provider --open-id-connect-provider-arn {arn} >/dev/null 2>&1; then\n  # One provider per issuer per account: add this audience to its client ids if missing.\n  if [ \"$(aws iam get-open-id-connect-provider --open-id-connect-provider-arn {arn} --query \"contains(ClientIDList, '{raw_audience}')\" --output text)\" != True ]; then\n    aws iam add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn {arn} --client-id {audience}\n  fi\nelse\n  aws iam create-open-id-connect-provider --url https://{key} --client-id-list {audience}\nfi"
         );
         let policy = self.trust_policy_for(&account).to_string();
         // The account may be a shell variable: double quotes, with `"` escaped.

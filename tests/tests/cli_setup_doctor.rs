@@ -1,0 +1,1146 @@
+//! `fly-oidc token --verify`, `aws setup`, `aws check-trust-policy`, `gcp setup`,
+//! `gcp check-condition` and `doctor`, run as processes against the testkit's fakes, moto_server
+//! with the real AWS CLI, gcloud (argument parsing only) and python-hcl2.
+//!
+//! Needs `moto_server` and `aws` for the AWS set-up test, `gcloud` and Python's `hcl2` for the
+//! set-up output tests; each test skips (locally) or fails (CI) when its tool is missing.
+#![allow(clippy::unwrap_used)] // tests unwrap what they control
+
+mod aws_support;
+
+use aws_support::Moto;
+use base64::Engine;
+use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_testkit::aws_sts::FakeSts;
+use fly_oidc_testkit::google::FakeGoogle;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const ACCOUNT: &str = "123456789012";
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    Command::new(fly_oidc_tests::fly_oidc_bin())
+        .args(args)
+        .env_clear()
+        .env("HOME", home.path())
+        .env("PATH", "/usr/bin:/bin")
+        .env(
+            "FLY_OIDC_DEFAULT_SOCKET",
+            "/nonexistent/fly-oidc-test/.fly/api",
+        )
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// No JWT (of the fake's) and no access token in either stream.
+fn assert_no_secret(out: &Output, secrets: &[String]) {
+    let all = format!("{}{}", stdout(out), stderr(out));
+    for secret in secrets {
+        assert!(!all.contains(secret.as_str()), "a secret leaked: {all}");
+    }
+    assert!(!all.contains("eyJ"), "something JWT-like leaked: {all}");
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::UNIX_EPOCH
+        .elapsed()
+        .unwrap_or_default()
+        .as_nanos();
+    format!("{prefix}{}", nanos % 1_000_000_000)
+}
+
+// ---------------------------------------------------------------- token --verify
+
+/// The same JWT with its payload edited and the signature kept.
+fn tampered(jwt: &str) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let mut claims: Value = serde_json::from_slice(&b64.decode(parts[1]).unwrap()).unwrap();
+    claims["sub"] = "acme:other-app:m1".into();
+    format!(
+        "{}.{}.{}",
+        parts[0],
+        b64.encode(claims.to_string()),
+        parts[2]
+    )
+}
+
+#[test]
+fn token_verify_checks_the_signature_by_discovery_or_jwks_url_and_refuses_a_tampered_token() {
+    let fly = FakeFlyApi::builder().org("acme").start_blocking().unwrap();
+    let sock = fly.socket_path().to_str().unwrap();
+    let discovery = format!("{}/.well-known/openid-configuration", fly.url());
+    let out = run(
+        &[
+            "token",
+            "--verify",
+            "--socket",
+            sock,
+            "--discovery-url",
+            &discovery,
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("verified: RS256 signature"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("iss=https://oidc.fly.io/acme"));
+
+    let out = run(
+        &[
+            "token",
+            "--verify",
+            "--claims",
+            "--socket",
+            sock,
+            "--jwks-url",
+            &fly.jwks_url(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let claims: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(claims["iss"], "https://oidc.fly.io/acme");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "token",
+        &tampered(&fly.mint(Some("sts.amazonaws.com"))),
+    );
+    let out = run(
+        &[
+            "token",
+            "--verify",
+            "--token-file",
+            &file,
+            "--jwks-url",
+            &fly.jwks_url(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("signature does not verify"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "", "a refused token is not printed");
+    assert_no_secret(&out, &fly.issued_tokens());
+
+    // Discovery that names another issuer: refused, naming both.
+    let out = run(
+        &[
+            "token",
+            "--verify",
+            "--socket",
+            sock,
+            "--discovery-url",
+            &format!("{}/nope", fly.url()),
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("could not fetch the issuer's keys"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+// ---------------------------------------------------------------- aws setup + check-trust-policy
+
+fn aws_env<'a>(moto: &'a str, home: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("AWS_ENDPOINT_URL", moto),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("HOME", home),
+    ]
+}
+
+fn aws_cli(moto: &str, home: &str, args: &[&str]) -> Value {
+    let out = Command::new("aws")
+        .args(args)
+        .args(["--output", "json"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(aws_env(moto, home))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "aws {args:?}: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn run_script(moto: &str, home: &str, script: &str) {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(aws_env(moto, home))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the printed commands failed: {}\n{script}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn aws_setup_commands_create_provider_and_role_again_and_for_a_second_app() {
+    if !fly_oidc_tests::require_tool("aws") {
+        return;
+    }
+    let Some(moto) = Moto::start() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path().to_str().unwrap();
+    let org = unique("org");
+    let (role_a, role_b, role_c) = (unique("fly-web-"), unique("fly-api-"), unique("fly-job-"));
+    let setup = |role: &str, app: &str, extra: &[&str]| {
+        let mut args = vec![
+            "aws",
+            "setup",
+            "--role-name",
+            role,
+            "--org",
+            &org,
+            "--app",
+            app,
+        ];
+        args.extend_from_slice(extra);
+        let out = run(&args, &[]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        stdout(&out)
+    };
+    let first = setup(
+        &role_a,
+        "web",
+        &["--account-id", ACCOUNT, "--max-session-duration", "7200"],
+    );
+    run_script(moto.endpoint(), home, &first);
+    run_script(moto.endpoint(), home, &first); // again: no EntityAlreadyExists
+    // A second app of the same org, the account looked up. (moto 5.2.1 does not implement
+    // AddClientIDToOpenIDConnectProvider, so a second audience is checked in the script only.)
+    let second = setup(&role_b, "api", &[]);
+    let other_audience = setup(&role_b, "api", &["--audience", "api-audience"]);
+    assert!(other_audience.contains("contains(ClientIDList, 'api-audience')"));
+    assert!(other_audience.contains("add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn \"arn:aws:iam::${ACCOUNT_ID}:oidc-provider/oidc.fly.io/"));
+    assert!(second.contains("get-caller-identity"));
+    run_script(moto.endpoint(), home, &second);
+    run_script(moto.endpoint(), home, &setup(&role_c, "job", &[]));
+
+    let provider_arn = format!("arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.fly.io/{org}");
+    let provider = aws_cli(
+        moto.endpoint(),
+        home,
+        &[
+            "iam",
+            "get-open-id-connect-provider",
+            "--open-id-connect-provider-arn",
+            &provider_arn,
+        ],
+    );
+    let mut ids: Vec<&str> = provider["ClientIDList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        ["sts.amazonaws.com"],
+        "one client id, not one per run: {provider}"
+    );
+
+    let role = aws_cli(
+        moto.endpoint(),
+        home,
+        &["iam", "get-role", "--role-name", &role_a],
+    );
+    assert_eq!(role["Role"]["MaxSessionDuration"], 7200);
+    let doc = &role["Role"]["AssumeRolePolicyDocument"];
+    let statement = &doc["Statement"][0];
+    assert_eq!(statement["Principal"]["Federated"], provider_arn.as_str());
+    assert_eq!(statement["Action"], "sts:AssumeRoleWithWebIdentity");
+    assert_eq!(
+        statement["Condition"]["StringLike"][format!("oidc.fly.io/{org}:sub")],
+        format!("{org}:web:*")
+    );
+    assert_eq!(
+        statement["Condition"]["StringEquals"][format!("oidc.fly.io/{org}:aud")],
+        "sts.amazonaws.com"
+    );
+    let role_b_doc = aws_cli(
+        moto.endpoint(),
+        home,
+        &["iam", "get-role", "--role-name", &role_b],
+    );
+    assert_eq!(
+        role_b_doc["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Federated"],
+        provider_arn.as_str(),
+        "the looked-up account is moto's"
+    );
+
+    // The policy as IAM stores it passes check-trust-policy for its app, not for another.
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "policy.json", &doc.to_string());
+    let out = run(
+        &[
+            "aws",
+            "check-trust-policy",
+            &file,
+            "--org",
+            &org,
+            "--app",
+            "web",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let out = run(
+        &[
+            "aws",
+            "check-trust-policy",
+            &file,
+            "--org",
+            &org,
+            "--app",
+            "api",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+}
+
+fn setup_policy(dir: &Path) -> String {
+    let out = run(
+        &[
+            "aws",
+            "setup",
+            "--role-name",
+            "fly-web",
+            "--org",
+            "acme",
+            "--app",
+            "web",
+            "--account-id",
+            ACCOUNT,
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let policy: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    write(dir, "policy.json", &policy.to_string())
+}
+
+#[test]
+fn check_trust_policy_accepts_its_own_app_and_names_the_failing_condition_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = setup_policy(dir.path());
+    let check = |extra: &[&str]| {
+        let mut args = vec!["aws", "check-trust-policy", &policy];
+        args.extend_from_slice(extra);
+        run(&args, &[])
+    };
+    let ok = check(&["--org", "acme", "--app", "web"]);
+    assert_eq!(code(&ok), 0, "{}{}", stdout(&ok), stderr(&ok));
+    assert!(stdout(&ok).contains("ok   StringLike oidc.fly.io/acme:sub [\"acme:web:*\"]: token sub = acme:web:example-machine"), "{}", stdout(&ok));
+    assert!(stdout(&ok).contains("accepted"));
+
+    let other_app = check(&["--org", "acme", "--app", "api"]);
+    assert_eq!(code(&other_app), 1);
+    let text = stdout(&other_app);
+    assert!(text.contains("FAIL StringLike oidc.fly.io/acme:sub [\"acme:web:*\"]: token sub = acme:api:example-machine"), "{text}");
+    assert!(
+        text.contains("ok   StringEquals oidc.fly.io/acme:aud"),
+        "only the sub fails: {text}"
+    );
+
+    let other_org = check(&["--org", "evil", "--app", "web"]);
+    assert_eq!(code(&other_org), 1);
+    let text = stdout(&other_org);
+    assert!(
+        text.contains("FAIL Principal.Federated")
+            && text.contains("iss = https://oidc.fly.io/evil"),
+        "{text}"
+    );
+    assert!(text.contains("FAIL StringEquals oidc.fly.io/acme:aud [\"sts.amazonaws.com\"]: token aud = absent (the key is for issuer https://oidc.fly.io/acme"), "{text}");
+
+    let wrong_aud = check(&[
+        "--org",
+        "acme",
+        "--app",
+        "web",
+        "--audience",
+        "https://fly.io/acme",
+    ]);
+    assert_eq!(code(&wrong_aud), 1);
+    let text = stdout(&wrong_aud);
+    assert!(text.contains("FAIL StringEquals oidc.fly.io/acme:aud [\"sts.amazonaws.com\"]: token aud = https://fly.io/acme"), "{text}");
+    assert!(
+        text.contains("ok   StringLike oidc.fly.io/acme:sub"),
+        "only the aud fails: {text}"
+    );
+
+    // Several statements: one that accepts is enough.
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&policy).unwrap()).unwrap();
+    let mut second = doc["Statement"][0].clone();
+    second["Condition"]["StringLike"]["oidc.fly.io/acme:sub"] = "acme:api:*".into();
+    second["Sid"] = "Api".into();
+    doc["Statement"].as_array_mut().unwrap().push(second);
+    let two = write(dir.path(), "two.json", &doc.to_string());
+    let out = run(
+        &[
+            "aws",
+            "check-trust-policy",
+            &two,
+            "--org",
+            "acme",
+            "--app",
+            "api",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("statement #1: rejects")
+            && stdout(&out).contains("statement \"Api\": accepts")
+    );
+}
+
+#[test]
+fn check_trust_policy_reads_a_live_token_or_saved_claims_and_uses_exit_2_and_3() {
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .start_blocking()
+        .unwrap();
+    let sock = fly.socket_path().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = setup_policy(dir.path());
+    let live = run(
+        &["aws", "check-trust-policy", &policy, "--socket", sock],
+        &[],
+    );
+    assert_eq!(code(&live), 0, "{}{}", stdout(&live), stderr(&live));
+    assert_eq!(
+        fly.requests()[0].audience.as_deref(),
+        Some("sts.amazonaws.com")
+    );
+    assert_no_secret(&live, &fly.issued_tokens());
+
+    let claims = run(
+        &[
+            "token",
+            "--claims",
+            "--socket",
+            sock,
+            "--audience",
+            "sts.amazonaws.com",
+        ],
+        &[],
+    );
+    let claims_file = write(dir.path(), "claims.json", &stdout(&claims));
+    let saved = run(
+        &[
+            "aws",
+            "check-trust-policy",
+            &policy,
+            "--claims",
+            &claims_file,
+        ],
+        &[],
+    );
+    assert_eq!(code(&saved), 0, "{}{}", stdout(&saved), stderr(&saved));
+
+    let bad = write(dir.path(), "bad.json", "{\"Version\": \"2012-10-17\"");
+    let out = run(
+        &[
+            "aws",
+            "check-trust-policy",
+            &bad,
+            "--org",
+            "acme",
+            "--app",
+            "web",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("not JSON"));
+
+    let out = run(
+        &[
+            "aws",
+            "check-trust-policy",
+            &policy,
+            "--socket",
+            "/nonexistent/sock",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 3, "no token: {}", stderr(&out));
+}
+
+#[test]
+fn aws_setup_refuses_personal_and_needs_an_org() {
+    let out = run(
+        &[
+            "aws",
+            "setup",
+            "--role-name",
+            "r",
+            "--org",
+            "personal",
+            "--app",
+            "web",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("personal org's issuer is https://oidc.fly.io/<"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["aws", "setup", "--role-name", "r"], &[]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("--org"), "{}", stderr(&out));
+    // On a Machine: org and app from the token.
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .start_blocking()
+        .unwrap();
+    let out = run(
+        &[
+            "aws",
+            "setup",
+            "--role-name",
+            "r",
+            "--format",
+            "json",
+            "--account-id",
+            ACCOUNT,
+            "--socket",
+            fly.socket_path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let policy: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        policy["Statement"][0]["Condition"]["StringLike"]["oidc.fly.io/acme:sub"],
+        "acme:web:*"
+    );
+}
+
+// ---------------------------------------------------------------- gcp setup
+
+/// Run `script` with a `gcloud` that records each invocation's exit status and stderr, then
+/// return them. gcloud without an account fails with 1 at authentication after parsing; an
+/// argument error is exit 2. Each `describe` then "finds nothing" (so the create runs), every
+/// other command "succeeds".
+fn gcloud_statuses(script: &str) -> Vec<(String, i32, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let wrapper = dir.path().join("bin");
+    std::fs::create_dir(&wrapper).unwrap();
+    let gcloud = wrapper.join("gcloud");
+    std::fs::write(
+        &gcloud,
+        format!(
+            "#!/bin/sh\nerr=$(/usr/bin/gcloud \"$@\" 2>&1 >/dev/null); rc=$?\nprintf '%s\\t%s\\t%s\\n' \"$*\" \"$rc\" \"$(printf '%s' \"$err\" | tr '\\n' ' ')\" >> {}\ncase \"$*\" in *' describe '*) exit 1;; esac\nexit 0\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&gcloud, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path().join("gcloud-config");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", wrapper.display()))
+        .env("HOME", dir.path())
+        .env("CLOUDSDK_CONFIG", &config)
+        .env("CLOUDSDK_CORE_DISABLE_PROMPTS", "1")
+        .env("CLOUDSDK_CORE_CHECK_GCE_METADATA", "false")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut parts = line.splitn(3, '\t');
+            let args = parts.next().unwrap_or_default().to_owned();
+            let rc = parts.next().unwrap_or_default().parse().unwrap();
+            (args, rc, parts.next().unwrap_or_default().to_owned())
+        })
+        .collect()
+}
+
+fn hcl_parses(text: &str) -> Result<(), String> {
+    let out = Command::new("python3")
+        .args(["-c", "import sys, hcl2; hcl2.loads(sys.stdin.read())"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(text.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(stderr(&out))
+    }
+}
+
+fn have_hcl2() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import hcl2"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(!fly_oidc_tests::in_ci(), "python-hcl2 is required in CI");
+        eprintln!("SKIPPED: python-hcl2 is not installed (scripts/python-tools.sh installs it)");
+    }
+    ok
+}
+
+const GCP_SETUP: &[&str] = &[
+    "gcp",
+    "setup",
+    "--project-number",
+    "123456789012",
+    "--project",
+    "my-proj-1",
+    "--pool",
+    "fly-pool",
+    "--provider",
+    "acme-web",
+    "--org",
+    "acme",
+    "--app",
+    "web",
+    "--service-account",
+    "reader@my-proj-1.iam.gserviceaccount.com",
+];
+
+#[test]
+fn gcp_setup_commands_parse_in_gcloud_without_credentials() {
+    if !fly_oidc_tests::require_tool("/usr/bin/gcloud") {
+        return;
+    }
+    let out = run(GCP_SETUP, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let script = stdout(&out);
+    assert!(script.contains("--issuer-uri=https://oidc.fly.io/acme"));
+    assert!(script.contains("principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/fly-pool/attribute.app/web"));
+    assert!(script.contains("gcp credential-config --provider projects/123456789012/locations/global/workloadIdentityPools/fly-pool/providers/acme-web"));
+    let statuses = gcloud_statuses(&script);
+    // describe + create for the pool and the provider, and the binding.
+    assert_eq!(statuses.len(), 5, "{statuses:#?}");
+    for (args, rc, err) in &statuses {
+        assert_eq!(*rc, 1, "gcloud {args}: {err}");
+        assert!(
+            err.contains("You do not currently have an active account selected"),
+            "gcloud {args} failed at parsing, not at auth: {err}"
+        );
+    }
+    // A broken flag is caught the same way (the check can fail).
+    let broken = script.replace("--issuer-uri=", "--issuer-url=");
+    let statuses = gcloud_statuses(&broken);
+    assert!(
+        statuses
+            .iter()
+            .any(|(_, rc, err)| *rc == 2 && err.contains("unrecognized arguments")),
+        "{statuses:#?}"
+    );
+}
+
+#[test]
+fn gcp_and_aws_terraform_parse_as_hcl() {
+    if !have_hcl2() {
+        return;
+    }
+    let mut args = GCP_SETUP.to_vec();
+    args.extend(["--format", "terraform"]);
+    let out = run(&args, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let tf = stdout(&out);
+    hcl_parses(&tf).unwrap();
+    assert!(tf.contains("issuer_uri = \"https://oidc.fly.io/acme\""));
+    assert!(tf.contains("roles/iam.workloadIdentityUser"));
+    let out = run(
+        &[
+            "aws",
+            "setup",
+            "--role-name",
+            "fly-web",
+            "--org",
+            "acme",
+            "--app",
+            "web",
+            "--format",
+            "terraform",
+            "--max-session-duration",
+            "7200",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    hcl_parses(&stdout(&out)).unwrap();
+    assert!(
+        hcl_parses("resource \"x\" {").is_err(),
+        "the parser can fail"
+    );
+}
+
+// ---------------------------------------------------------------- gcp check-condition
+
+fn condition_of_gcp_setup() -> String {
+    let script = stdout(&run(GCP_SETUP, &[]));
+    let line = script
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("--attribute-condition='"))
+        .unwrap();
+    line.trim_end_matches('\'').to_owned()
+}
+
+#[test]
+fn check_condition_accepts_and_rejects_as_cel_does() {
+    let condition = condition_of_gcp_setup();
+    assert_eq!(condition, "assertion.sub.startsWith(\"acme:web:\")");
+    let check = |expr: &str, extra: &[&str]| {
+        let mut args = vec!["gcp", "check-condition", expr];
+        args.extend_from_slice(extra);
+        run(&args, &[])
+    };
+    let web = ["--org", "acme", "--app", "web", "--machine", "m1"];
+    let out = check(&condition, &web);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("assertion.sub = \"acme:web:m1\""),
+        "{}",
+        stdout(&out)
+    );
+    let out = check(&condition, &["--org", "acme", "--app", "api"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).contains("rejected: the condition is false"),
+        "{}",
+        stdout(&out)
+    );
+
+    // The mapping feeds attribute.* and google.*.
+    assert_eq!(
+        code(&check(
+            "attribute.app == 'web' && attribute.org == 'acme'",
+            &web
+        )),
+        0
+    );
+    assert_eq!(code(&check("google.subject == 'acme:web:m1'", &web)), 0);
+    assert_eq!(code(&check("attribute.app in ['api', 'jobs']", &web)), 1);
+    let custom = check(
+        "attribute.repo == 'web'",
+        &[
+            &web[..],
+            &[
+                "--attribute-mapping",
+                "google.subject=assertion.sub,attribute.repo=assertion.app_name",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(code(&custom), 0, "{}", stderr(&custom));
+    // An attribute the mapping does not define: CEL reports no such key, Google rejects.
+    let out = check("attribute.team == 'x'", &web);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).contains("attribute.team = null (absent"),
+        "{}",
+        stdout(&out)
+    );
+    // Not a bool: rejected.
+    assert_eq!(code(&check("assertion.sub", &web)), 1);
+
+    // Malformed expression or mapping: 2. No token: 3.
+    let out = check("assertion.sub ==", &web);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let out = check(
+        "true",
+        &[
+            &web[..],
+            &["--attribute-mapping", "attribute.app=assertion.app_name"],
+        ]
+        .concat(),
+    );
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("google.subject"), "{}", stderr(&out));
+    let out = check("true", &["--socket", "/nonexistent/sock"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+}
+
+// ---------------------------------------------------------------- doctor
+
+struct World {
+    fly: FakeFlyApi,
+    sts: FakeSts,
+    google: FakeGoogle,
+}
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/fly-web";
+const SA: &str = "reader@my-proj-1.iam.gserviceaccount.com";
+
+fn world(
+    sts: impl FnOnce(
+        fly_oidc_testkit::aws_sts::FakeStsBuilder,
+        &FakeFlyApi,
+    ) -> fly_oidc_testkit::aws_sts::FakeStsBuilder,
+    google: impl FnOnce(
+        fly_oidc_testkit::google::FakeGoogleBuilder,
+    ) -> fly_oidc_testkit::google::FakeGoogleBuilder,
+) -> World {
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .start_blocking()
+        .unwrap();
+    let sts_builder = FakeSts::builder()
+        .trust(fly.issuer(), fly.jwks())
+        .audience("sts.amazonaws.com")
+        .subject("acme:web:*");
+    let sts = sts(sts_builder, &fly).start_blocking().unwrap();
+    let google = google(FakeGoogle::builder(&fly).service_account(SA))
+        .start_blocking()
+        .unwrap();
+    World { fly, sts, google }
+}
+
+impl World {
+    fn doctor(&self, extra: &[&str]) -> (Output, Value) {
+        let discovery = format!("{}/.well-known/openid-configuration", self.fly.url());
+        let sts_url = self.google.sts_url();
+        let iam_url = self.google.iam_url();
+        let sts_endpoint = self.sts.url();
+        let defaults = [
+            ("--discovery-url", discovery.as_str()),
+            ("--aws-role-arn", ROLE),
+            ("--aws-sts-endpoint", sts_endpoint.as_str()),
+            ("--gcp-provider", self.google.provider()),
+            ("--gcp-service-account", SA),
+            ("--gcp-sts-url", sts_url.as_str()),
+            ("--gcp-iam-url", iam_url.as_str()),
+        ];
+        let mut args = vec![
+            "doctor",
+            "--json",
+            "--socket",
+            self.fly.socket_path().to_str().unwrap(),
+        ];
+        // A flag in `extra` replaces its default.
+        for (flag, value) in defaults {
+            if !extra.contains(&flag) {
+                args.extend([flag, value]);
+            }
+        }
+        args.extend_from_slice(extra);
+        let out = run(&args, &[]);
+        let json: Value = serde_json::from_str(&stdout(&out))
+            .unwrap_or_else(|e| panic!("doctor --json is not JSON ({e}): {}", stdout(&out)));
+        let mut secrets = self.fly.issued_tokens();
+        secrets.extend(self.google.issued_tokens());
+        assert_no_secret(&out, &secrets);
+        (out, json)
+    }
+}
+
+/// The names of the failing steps; every step has every key.
+fn failing(json: &Value) -> Vec<String> {
+    let steps = json["steps"].as_array().unwrap();
+    for step in steps {
+        for key in ["name", "ok", "detail", "fix"] {
+            assert!(step.get(key).is_some(), "step without {key}: {step}");
+        }
+        assert_eq!(step["fix"].is_null(), step["ok"] == true, "{step}");
+    }
+    steps
+        .iter()
+        .filter(|s| s["ok"] == false)
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn step<'a>(json: &'a Value, prefix: &str) -> &'a Value {
+    json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"].as_str().unwrap().starts_with(prefix))
+        .unwrap_or_else(|| panic!("no step {prefix}: {json}"))
+}
+
+#[test]
+fn doctor_passes_every_step_when_all_is_right() {
+    let w = world(|b, _| b, |b| b);
+    let (out, json) = w.doctor(&[]);
+    assert_eq!(code(&out), 0, "{json:#}");
+    assert_eq!(json["ok"], true);
+    let names: Vec<&str> = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "token source",
+            "token",
+            "signature",
+            "clock skew",
+            &format!("aws role {ROLE}"),
+            "google exchange",
+            "google impersonation"
+        ]
+    );
+    assert!(failing(&json).is_empty());
+    // The text form: one line per step.
+    let text = run(
+        &[
+            "doctor",
+            "--socket",
+            w.fly.socket_path().to_str().unwrap(),
+            "--offline",
+        ],
+        &[],
+    );
+    assert_eq!(code(&text), 0, "{}", stdout(&text));
+    assert!(
+        stdout(&text).contains("ok   signature: skipped (--offline)"),
+        "{}",
+        stdout(&text)
+    );
+}
+
+/// Each misconfiguration the fakes can produce, and the step doctor must name.
+#[test]
+fn doctor_names_the_broken_step_for_each_misconfiguration() {
+    type StsEdit = fn(
+        fly_oidc_testkit::aws_sts::FakeStsBuilder,
+        &FakeFlyApi,
+    ) -> fly_oidc_testkit::aws_sts::FakeStsBuilder;
+    type GoogleEdit = fn(
+        fly_oidc_testkit::google::FakeGoogleBuilder,
+    ) -> fly_oidc_testkit::google::FakeGoogleBuilder;
+    let keep_sts: StsEdit = |b, _| b;
+    let keep_google: GoogleEdit = |b| b;
+    let cases: Vec<(&str, StsEdit, GoogleEdit, Vec<&str>, &str, &[&str])> = vec![
+        (
+            "STS trusts another issuer",
+            |b, fly| b.trust("https://oidc.fly.io/other", fly.jwks()),
+            keep_google,
+            vec![],
+            "aws role",
+            &["InvalidIdentityToken"],
+        ),
+        (
+            "STS OIDC provider lacks the audience",
+            |b, _| b.audience("other-audience"),
+            keep_google,
+            vec![],
+            "aws role",
+            &["sts.amazonaws.com"],
+        ),
+        (
+            "trust policy sub for another app",
+            |b, _| b.subject("acme:api:*"),
+            keep_google,
+            vec![],
+            "aws role",
+            &["acme:web:"],
+        ),
+        (
+            "malformed role ARN",
+            keep_sts,
+            keep_google,
+            vec!["--aws-role-arn", "not-an-arn"],
+            "aws role not-an-arn",
+            &["invalid setting", "not-an-arn"],
+        ),
+        (
+            "Google provider for another issuer",
+            keep_sts,
+            |b| b.issuer("https://oidc.fly.io/other"),
+            vec![],
+            "google exchange",
+            &["invalid_grant"],
+        ),
+        (
+            "Google allowed audiences",
+            keep_sts,
+            |b| b.allowed_audiences(["https://example.com/other"]),
+            vec![],
+            "google exchange",
+            &["audience"],
+        ),
+        (
+            "Google attribute condition",
+            keep_sts,
+            |b| b.attribute_condition(|_| false),
+            vec![],
+            "google exchange",
+            &["attribute condition"],
+        ),
+        (
+            "Google provider missing",
+            keep_sts,
+            keep_google,
+            vec![
+                "--gcp-provider",
+                "projects/1/locations/global/workloadIdentityPools/p/providers/missing",
+            ],
+            "google exchange",
+            &["invalid_target", "providers/missing"],
+        ),
+        (
+            "service account without workloadIdentityUser",
+            keep_sts,
+            keep_google,
+            vec![
+                "--gcp-service-account",
+                "other@my-proj-1.iam.gserviceaccount.com",
+            ],
+            "google impersonation",
+            &["getAccessToken", "other@my-proj-1.iam.gserviceaccount.com"],
+        ),
+        (
+            "malformed Google provider",
+            keep_sts,
+            keep_google,
+            vec!["--gcp-provider", "fly-pool"],
+            "google exchange",
+            &["invalid setting", "--gcp-provider"],
+        ),
+        (
+            "keys unreachable",
+            keep_sts,
+            keep_google,
+            vec![
+                "--discovery-url",
+                "http://127.0.0.1:9/.well-known/openid-configuration",
+            ],
+            "signature",
+            &["could not fetch the issuer's keys"],
+        ),
+    ];
+    let mut named = 0;
+    for (what, sts, google, extra, expected, facts) in cases {
+        let w = world(sts, google);
+        let (out, json) = w.doctor(&extra);
+        assert_eq!(code(&out), 1, "{what}: {json:#}");
+        assert_eq!(json["ok"], false, "{what}");
+        let failed = failing(&json);
+        assert!(
+            failed.len() == 1 && failed[0].starts_with(expected),
+            "{what}: {json:#}"
+        );
+        let s = step(&json, expected);
+        let text = format!("{} {}", s["detail"], s["fix"]);
+        for fact in facts {
+            assert!(text.contains(fact), "{what}: {fact:?} not in {text}");
+        }
+        named += 1;
+    }
+
+    // Token problems stop the chain at the token step.
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .start_blocking()
+        .unwrap();
+    let out = run(
+        &[
+            "doctor",
+            "--json",
+            "--socket",
+            "/nonexistent/fly-oidc-test/sock",
+        ],
+        &[],
+    );
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(code(&out), 1);
+    assert_eq!(failing(&json), ["token"], "{json:#}");
+    named += 1;
+    let dir = tempfile::tempdir().unwrap();
+    let tampered_file = write(
+        dir.path(),
+        "t",
+        &tampered(&fly.mint(Some("sts.amazonaws.com"))),
+    );
+    let out = run(
+        &[
+            "doctor",
+            "--json",
+            "--token-file",
+            &tampered_file,
+            "--jwks-url",
+            &fly.jwks_url(),
+        ],
+        &[],
+    );
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(failing(&json), ["signature"], "{json:#}");
+    named += 1;
+    let out = run(&["doctor", "--json", "--api-url", "ftp://x"], &[]);
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(code(&out), 1);
+    assert_eq!(failing(&json), ["token source"], "{json:#}");
+    assert!(
+        step(&json, "token source")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--api-url"),
+        "{json:#}"
+    );
+    named += 1;
+    println!("{named} misconfigurations named by doctor");
+}
