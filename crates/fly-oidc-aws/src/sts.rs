@@ -25,21 +25,6 @@ use std::time::{Duration, SystemTime};
 /// The provider name set on the credentials.
 pub const PROVIDER_NAME: &str = "FlyOidc";
 
-/// An HTTPS client for the AWS SDK with rustls on the `ring` crypto provider (no aws-lc),
-/// trusting the platform's root certificates. Plain `http://` works too (for emulators on
-/// loopback).
-///
-/// Build it once and share it: every client built from it shares one connection pool. Pass
-/// it to [`Builder::http_client`](crate::Builder::http_client), and to
-/// `aws_config::defaults(..).http_client(..)` so the whole SDK uses the same TLS stack.
-pub fn https_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https()
-}
-
 /// Wraps the STS HTTP client so that error answers are scrubbed of anything shaped like a JWT
 /// before the SDK sees them. Real STS never echoes the web identity token, but an endpoint
 /// that does (hostile or misconfigured) would otherwise put it into the SDK's own TRACE-level
@@ -323,7 +308,7 @@ fn map_sdk_error(
     claims: &FlyClaims,
     attempts: u32,
 ) -> CallError {
-    let endpoint = settings.endpoint_description();
+    let endpoint = settings.sts_endpoint();
     let after = if attempts > 1 {
         format!(" after {attempts} attempts")
     } else {
@@ -365,7 +350,7 @@ fn map_sdk_error(
                 "" if status < 500 && status != 429 => CallError::Other(error(
                     ErrorKind::InvalidResponse,
                     format!(
-                        "STS {endpoint} answered HTTP {status} with something that is not an STS answer; check the endpoint URL (AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL)"
+                        "STS {endpoint} answered HTTP {status} with something that is not an STS answer; check the endpoint URL (Builder::endpoint_url, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the profile's endpoint_url)"
                     ),
                 )),
                 c if is_transient_code(c) || status >= 500 || status == 429 => {
@@ -379,7 +364,7 @@ fn map_sdk_error(
                 "MalformedPolicyDocument" | "PackedPolicyTooLarge" => CallError::Other(error(
                     ErrorKind::Rejected,
                     format!(
-                        "STS {endpoint} rejected the session policy ({shown_code}: {msg}); check --policy / --policy-arn"
+                        "STS {endpoint} rejected the session policy ({shown_code}: {msg}); check the session policy and policy ARNs (Builder::policy / FLY_OIDC_AWS_POLICY, Builder::policy_arns / FLY_OIDC_AWS_POLICY_ARNS)"
                     ),
                 )),
                 "RegionDisabledException" => CallError::Other(error(

@@ -50,6 +50,8 @@
 pub mod cache;
 mod claims;
 mod client;
+#[cfg(feature = "disk-cache")]
+pub mod disk_cache;
 pub mod endpoint;
 mod env;
 mod error;

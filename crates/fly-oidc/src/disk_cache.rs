@@ -1,9 +1,12 @@
-//! An on-disk cache of short-lived credentials, shared by concurrent `fly-oidc` processes.
+//! An on-disk cache of short-lived credentials, shared by concurrent processes (feature
+//! `disk-cache`).
 //!
 //! The AWS CLI and the SDKs run `fly-oidc aws credential-process` again and again (Python
 //! SDKs on every call once less than 15 minutes remain), often many at once. The cache keeps
 //! each answer under `$XDG_CACHE_HOME/fly-oidc` (else `~/.cache/fly-oidc`) so that most runs
-//! cost a file read instead of a Fly token request and an STS call.
+//! cost a file read instead of a Fly token request and an STS call. `fly_oidc_aws`'s
+//! `credential_process` module builds on it; [`get_or_fetch`] is the entry point, and
+//! [`Policy::min_ttl`] and [`STALE_FLOOR`] say when an entry is reused.
 //!
 //! Safety rules:
 //! - the directory is created `0700`; one that is a symlink, is owned by another user, or is
@@ -19,8 +22,8 @@
 //! Entries are not fsynced: a crash may leave an empty or torn entry, which the next run
 //! ignores and replaces.
 
-use fly_oidc::Env;
-use fly_oidc::time::SharedTimeSource;
+use crate::Env;
+use crate::time::SharedTimeSource;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -469,7 +472,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fly_oidc::time::ManualTimeSource;
+    use crate::time::ManualTimeSource;
     use std::os::unix::fs::PermissionsExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Barrier};
