@@ -30,14 +30,27 @@
 //!
 //! ## Configuration
 //!
-//! Every [`Builder`] setting falls back to the usual environment variable: `AWS_ROLE_ARN`,
-//! `AWS_ROLE_SESSION_NAME`, `FLY_OIDC_AUDIENCE` (default `sts.amazonaws.com`), `AWS_REGION` /
-//! `AWS_DEFAULT_REGION` / the profile's `region` (default `us-east-1`), `AWS_ENDPOINT_URL_STS`
-//! / `AWS_ENDPOINT_URL`, `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`, and the Fly
-//! token source variables of [`fly_oidc`] (`FLY_OIDC_TOKEN_FILE`, `FLY_OIDC_SOCKET`,
-//! `FLY_API_HOSTNAME` + `FLY_API_TOKEN`). The session name defaults to
-//! `fly-<app_name>-<machine_id>`. Invalid settings fail at [`Builder::build`] with a
-//! [`BuildError`].
+//! One [`Settings`] is resolved when [`Builder::build`] runs: a builder value beats every
+//! variable; unset ones come from the injected environment, then the defaults (the table is on
+//! [`Builder`]). The variables: `AWS_ROLE_ARN`, `AWS_ROLE_SESSION_NAME`, `FLY_OIDC_AUDIENCE`
+//! (default `sts.amazonaws.com`), `FLY_OIDC_AWS_DURATION_SECONDS`, `FLY_OIDC_AWS_POLICY`
+//! (JSON, or `@PATH`), `FLY_OIDC_AWS_POLICY_ARNS` (comma-separated), and the Fly token source
+//! variables of [`fly_oidc`] (`FLY_OIDC_TOKEN_FILE`, `FLY_OIDC_SOCKET`, `FLY_API_HOSTNAME` +
+//! `FLY_API_TOKEN`). The session name defaults to `fly-<app_name>-<machine_id>`.
+//!
+//! Region, STS endpoint, FIPS and dual-stack are read the way the AWS CLI reads them, by the
+//! AWS SDK's own code (`aws_runtime::env_config`, which `aws-config` uses): `AWS_REGION`,
+//! `AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`,
+//! `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`, `AWS_USE_FIPS_ENDPOINT`,
+//! `AWS_USE_DUALSTACK_ENDPOINT`, and the profile `AWS_PROFILE` names (default `default`) in
+//! `AWS_CONFIG_FILE` (default `$HOME/.aws/config`): its `region`, `endpoint_url`, `services`
+//! section (`sts = endpoint_url = ...`), `use_fips_endpoint` and `use_dualstack_endpoint`. A
+//! profile pointing at a local emulator is honoured. The credentials file is never read, and
+//! the EC2 instance metadata service is never asked (a Fly Machine has none). Default region:
+//! `us-east-1`, with its regional endpoint. [`Settings::sts_endpoint`] says where calls go, as
+//! the SDK's endpoint resolver picks it.
+//!
+//! Invalid settings fail at [`Builder::build`] with a [`BuildError`].
 //!
 //! ## Errors
 //!
@@ -76,8 +89,9 @@
 //!
 //! [`FlyOidcCredentialsProvider::assume_role`] skips the cache and returns an
 //! [`AssumedRole`]: the credentials, their expiry, the account id and the assumed-role ARN.
-//! [`Settings::cache_key`] names everything that changes the answer, to key a disk cache.
-//! This is what `fly-oidc aws credential-process` is built on.
+//! The [`credential_process`] module prints them for other programs (`credential_process`
+//! JSON, shell exports) and, with the feature `disk-cache`, serves them from a disk cache
+//! shared by concurrent processes: what `fly-oidc aws credential-process` is built on.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

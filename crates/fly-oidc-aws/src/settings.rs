@@ -121,7 +121,7 @@ impl Settings {
 
     /// Where STS calls go: the endpoint URL as the SDK's endpoint resolver picks it from the
     /// region, FIPS, dual-stack and endpoint URL settings (`https://sts.us-east-1.amazonaws.com`),
-    /// or, when the resolver cannot say, "the regional STS endpoint for <region>".
+    /// or, when the resolver cannot say, "the regional STS endpoint for `REGION`".
     pub fn sts_endpoint(&self) -> String {
         match &self.resolved_endpoint {
             Some(url) => url.clone(),
