@@ -185,7 +185,7 @@ async fn trust_failure(fault: StsFault, code: &str) {
     let err = out.result.unwrap_err();
     assert!(matches!(err, CredentialsError::ProviderError(_)), "{err:?}");
     let ours = our_error(&err);
-    assert_eq!(ours.kind(), ErrorKind::TrustPolicy);
+    assert_eq!(ours.kind(), ErrorKind::TrustRejected);
     assert_eq!(ours.code(), Some(code));
     assert!(!ours.is_transient());
     assert_trust_hint(ours.message(), code);
@@ -233,7 +233,7 @@ async fn a_real_trust_mismatch_is_reported_with_the_tokens_claims() {
         .await
         .unwrap_err();
     let ours = our_error(&err);
-    assert_eq!(ours.kind(), ErrorKind::TrustPolicy);
+    assert_eq!(ours.kind(), ErrorKind::TrustRejected);
     assert_trust_hint(ours.message(), "AccessDenied");
     // Wrong audience: InvalidIdentityToken from the fake's OIDC-provider check.
     let sts = FakeSts::builder()
@@ -403,7 +403,7 @@ async fn not_on_fly_and_no_role_are_not_loaded() {
         "{err:?}"
     );
     let ours = our_error(&err);
-    assert_eq!(ours.kind(), ErrorKind::NotLoaded);
+    assert_eq!(ours.kind(), ErrorKind::NotOnFly);
     assert!(
         ours.message().contains("FLY_API_HOSTNAME"),
         "{}",

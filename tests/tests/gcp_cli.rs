@@ -324,7 +324,11 @@ async fn credential_config_runs_this_binary() {
     assert!(out.status.success());
     let out = run(&["gcp", "credential-config"], &[], home.path());
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--provider is required"));
+    assert!(
+        text(&out.stderr).contains("set --provider or FLY_OIDC_GCP_PROVIDER"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = run(
         &[
             "gcp",
@@ -335,8 +339,9 @@ async fn credential_config_runs_this_binary() {
         &[],
         home.path(),
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("invalid workload identity pool provider"));
+    assert!(text(&out.stderr).contains("(from --provider)"));
     // Plain http to a remote host is refused.
     let out = run(
         &[
@@ -350,8 +355,17 @@ async fn credential_config_runs_this_binary() {
         &[],
         home.path(),
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("plain http"));
+    assert!(text(&out.stderr).contains("(from --sts-url)"));
+    // The same from the environment names the variable.
+    let out = run(
+        &["gcp", "credential-config", "--provider", provider],
+        &[("FLY_OIDC_GCP_STS_URL", "http://sts.example.com/v1/token")],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("(from FLY_OIDC_GCP_STS_URL)"));
 }
 
 #[tokio::test]

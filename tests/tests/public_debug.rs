@@ -180,7 +180,7 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
         let err = provider.assume_role().await.unwrap_err();
         shown.error("fly_oidc_aws::Error", &err);
         shown.debug("fly_oidc_aws::ErrorKind", &err.kind());
-        let creds_err: fly_oidc_aws::CredentialsError = err.into();
+        let creds_err = fly_oidc_aws::credentials_error(err);
         shown.error("fly_oidc_aws::CredentialsError", &creds_err);
     }
     sts.fail_next(2, StsFault::expired_token());

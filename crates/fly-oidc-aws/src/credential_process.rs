@@ -20,9 +20,9 @@
 //! # Ok(()) }
 //! ```
 
-use crate::error::{Error, ErrorKind};
 use crate::sts::AssumedRole;
 use fly_oidc::REDACTED;
+use fly_oidc::{Error, ErrorKind};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::SystemTime;
@@ -158,11 +158,11 @@ pub fn env_json(creds: &AwsCredentials, expires_at: SystemTime) -> String {
 #[cfg(feature = "disk-cache")]
 mod cached {
     use super::AwsCredentials;
-    use crate::error::{BuildError, Error};
     use crate::provider::FlyOidcCredentialsProvider;
-    use crate::settings::{Origin, ROLE_ARN, Settings, invalid};
+    use crate::settings::{ROLE_ARN, Settings};
     use fly_oidc::disk_cache::{self, CacheKey, DiskCache, Entry, Outcome, Policy};
     use fly_oidc::time::SharedTimeSource;
+    use fly_oidc::{BuildError, Error, Origin, Setting};
     use fly_oidc::{Env, TokenSource};
     use std::path::PathBuf;
     use std::time::Duration;
@@ -174,6 +174,9 @@ mod cached {
     /// The default minimum TTL: botocore refreshes credentials that have less than 15 minutes
     /// left, so anything shorter would make Python SDKs run us on every call.
     pub const DEFAULT_MIN_TTL: Duration = Duration::from_secs(15 * 60);
+
+    const MIN_TTL: Setting = Setting::new("min_ttl", Some(ENV_MIN_TTL));
+    const NO_CACHE: Setting = Setting::new("no_cache", Some(ENV_NO_CACHE));
 
     /// `900`, `900s`, `15m`, `1h`: a duration from 0 to 12 hours (the form of
     /// `FLY_OIDC_AWS_MIN_TTL` and `--min-ttl`).
@@ -222,7 +225,7 @@ mod cached {
     ///
     /// | setting | environment | default |
     /// |---|---|---|
-    /// | [`no_cache`](Builder::no_cache) | `FLY_OIDC_NO_CACHE` (`1`/`true`) | use the cache |
+    /// | [`no_cache`](Builder::no_cache) | `FLY_OIDC_NO_CACHE` (`1`/`true`/`yes`/`on`) | use the cache |
     /// | [`min_ttl`](Builder::min_ttl) | `FLY_OIDC_AWS_MIN_TTL` (`900`, `15m`, `1h`) | 15 minutes |
     /// | [`cache_dir`](Builder::cache_dir) | `XDG_CACHE_HOME`, `HOME` | `~/.cache/fly-oidc` |
     #[derive(Debug, Default)]
@@ -274,41 +277,31 @@ mod cached {
             provider: FlyOidcCredentialsProvider,
         ) -> Result<CredentialProcess, BuildError> {
             if provider.settings().role_arn().is_none() {
-                return Err(BuildError::new(format!(
-                    "no role to assume: set Builder::{} or {} to the ARN of the IAM role that trusts Fly's OIDC provider",
-                    ROLE_ARN.method,
-                    ROLE_ARN.variable.unwrap_or_default()
-                )));
+                return Err(BuildError::missing(
+                    ROLE_ARN,
+                    "no role to assume: give the ARN of the IAM role that trusts Fly's OIDC provider",
+                ));
             }
             let env = self.env.unwrap_or_else(Env::real);
-            let min_ttl_setting = crate::settings::Setting {
-                method: "min_ttl",
-                variable: Some(ENV_MIN_TTL),
-            };
             let min_ttl = match self.min_ttl {
                 Some(d) if d > Duration::from_secs(12 * 3600) => {
-                    return Err(invalid(
-                        min_ttl_setting,
-                        &Origin::Builder,
+                    return Err(BuildError::invalid(
+                        MIN_TTL,
+                        Origin::Builder,
                         "the minimum TTL is longer than 12 hours",
                     ));
                 }
                 Some(d) => d,
-                None => match env.get(ENV_MIN_TTL) {
-                    Some(text) => parse_min_ttl(&text).map_err(|why| {
-                        invalid(min_ttl_setting, &Origin::Variable(ENV_MIN_TTL), why)
-                    })?,
+                None => match env.setting(MIN_TTL) {
+                    Some((text, origin)) => parse_min_ttl(&text)
+                        .map_err(|why| BuildError::invalid(MIN_TTL, origin, why))?,
                     None => DEFAULT_MIN_TTL,
                 },
             };
-            let no_cache = self.no_cache.unwrap_or_else(|| {
-                env.get(ENV_NO_CACHE).is_some_and(|v| {
-                    matches!(
-                        v.trim().to_ascii_lowercase().as_str(),
-                        "1" | "true" | "yes" | "on"
-                    )
-                })
-            });
+            let no_cache = match self.no_cache {
+                Some(no_cache) => no_cache,
+                None => env.flag(NO_CACHE)?.unwrap_or(false),
+            };
             let dir = self.cache_dir.or_else(|| disk_cache::default_dir(&env));
             let key = cache_key(provider.settings(), provider.fly_client().source());
             Ok(CredentialProcess {

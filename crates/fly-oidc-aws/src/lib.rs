@@ -54,16 +54,21 @@
 //!
 //! ## Errors
 //!
-//! Errors are chosen so that a `CredentialsProviderChain` does the right thing:
+//! The crate uses the error pattern of every fly-oidc crate (re-exported here): a
+//! [`BuildError`] names the invalid [`Setting`] and where its value came from ([`Origin`]);
+//! a run-time [`Error`] has an [`ErrorKind`] and [`Error::is_transient`].
+//! [`credentials_error`] maps it onto the SDK's `CredentialsError` so that a
+//! `CredentialsProviderChain` does the right thing:
 //!
 //! | situation | [`ErrorKind`] | `CredentialsError` |
 //! |---|---|---|
-//! | not on a Fly Machine, or no role configured | `NotLoaded` | `CredentialsNotLoaded` (the chain moves on) |
+//! | not on a Fly Machine / no role configured | `NotOnFly` / `NotConfigured` | `CredentialsNotLoaded` (the chain moves on) |
 //! | bad Fly token source | `InvalidConfiguration` | `InvalidConfiguration` |
-//! | `InvalidIdentityToken`, `IDPRejectedClaim`, `AccessDenied` | `TrustPolicy` | `ProviderError`; the message says what the role's trust policy must match, quoting the token's `iss`, `aud` and `sub` |
+//! | `InvalidIdentityToken`, `IDPRejectedClaim`, `AccessDenied` | `TrustRejected` | `ProviderError`; the message says what the role's trust policy must match, quoting the token's `iss`, `aud` and `sub` |
 //! | `IDPCommunicationError`, throttling, 5xx, timeouts | `Transient` | `ProviderError` after 3 attempts with jittered backoff |
 //! | `ExpiredTokenException` | | retried once with a fresh Fly token |
 //! | other STS errors (policy, region) | `Rejected` | `ProviderError` |
+//! | the Fly token could not be fetched | the token client's (`FlyApi`, `PermissionDenied`, `Transient`, ...) | `ProviderError` |
 //!
 //! No error, log line or `Debug` output contains the Fly token, the secret key or the
 //! session token (tests capture trace-level logs of this crate and the SDK and scan them).
@@ -124,7 +129,8 @@ mod settings;
 mod shared_config;
 mod sts;
 
-pub use error::{BuildError, Error, ErrorKind};
+pub use error::{build_credentials_error, credentials_error};
+pub use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};
 pub use http::{LazyHttpsClient, https_client};
 pub use provider::{
     Builder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, FlyOidcCredentialsProvider,

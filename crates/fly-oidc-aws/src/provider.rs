@@ -1,6 +1,5 @@
 //! The credentials provider and its builder.
 
-use crate::error::{BuildError, Error, ErrorKind};
 use crate::settings::{Requested, Settings, sanitize_session_name, session_name_from_claims};
 use crate::sts::{self, AssumedRole, CallError, StsOptions};
 use aws_credential_types::Credentials;
@@ -8,6 +7,7 @@ use aws_credential_types::provider::{self, ProvideCredentials, future};
 use aws_sdk_sts::config::SharedHttpClient;
 use fly_oidc::cache::{CacheConfig, RefreshingCache};
 use fly_oidc::time::SharedTimeSource;
+use fly_oidc::{BuildError, Error, ErrorKind};
 use fly_oidc::{Env, FlyOidcClient, RetryConfig};
 use std::fmt;
 use std::sync::Arc;
@@ -252,11 +252,7 @@ impl Builder {
                 .connect_timeout(connect_timeout)
                 .timeout(attempt_timeout)
                 .retry(retry.clone())
-                .build()
-                .map_err(|e| {
-                    BuildError::new(format!("invalid Fly token source: {}", e.message()))
-                        .with_source(e)
-                })?,
+                .build()?,
         };
         let time = self.time_source.unwrap_or_default();
         let initial_backoff = self.initial_backoff.unwrap_or(Duration::from_millis(200));
@@ -350,7 +346,7 @@ impl FlyOidcCredentialsProvider {
         self.cached()
             .await
             .map(|assumed| assumed.credentials.clone())
-            .map_err(Into::into)
+            .map_err(crate::credentials_error)
     }
 
     /// Like [`credentials`](Self::credentials), with the details of the assumed role and
@@ -386,7 +382,7 @@ impl FlyOidcCredentialsProvider {
         let settings = &inner.settings;
         let role_arn = settings.role_arn.as_deref().ok_or_else(|| {
             Error::new(
-                ErrorKind::NotLoaded,
+                ErrorKind::NotConfigured,
                 "no role to assume: set AWS_ROLE_ARN (or Builder::role_arn) to the ARN of the IAM role that trusts Fly's OIDC provider",
             )
         })?;
@@ -480,40 +476,9 @@ impl FlyOidcCredentialsProvider {
     }
 }
 
-fn fly_error(err: fly_oidc::Error) -> Error {
-    let kind = match err.kind() {
-        fly_oidc::ErrorKind::NotOnFly => ErrorKind::NotLoaded,
-        fly_oidc::ErrorKind::InvalidConfiguration => ErrorKind::InvalidConfiguration,
-        _ => ErrorKind::FlyToken,
-    };
-    // The message carries the token client's whole message; its cause (an I/O error, say)
-    // becomes ours.
-    let transient = err.is_transient();
-    let message = format!("could not get a Fly OIDC token: {}", err.message());
-    let error = Error::new(kind, message).with_transient(transient);
-    match std::error::Error::source(&err) {
-        Some(_) => error.with_source(FlyCause(err)),
-        None => error,
-    }
-}
-
-/// The cause of a token client error, shown without repeating its message.
-#[derive(Debug)]
-struct FlyCause(fly_oidc::Error);
-
-impl fmt::Display for FlyCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match std::error::Error::source(&self.0) {
-            Some(cause) => write!(f, "{cause}"),
-            None => f.write_str(self.0.message()),
-        }
-    }
-}
-
-impl std::error::Error for FlyCause {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        std::error::Error::source(&self.0).and_then(std::error::Error::source)
-    }
+/// A token client error, said to be about the Fly token (its kind, code and cause are kept).
+fn fly_error(err: Error) -> Error {
+    err.context("could not get a Fly OIDC token")
 }
 
 impl ProvideCredentials for FlyOidcCredentialsProvider {

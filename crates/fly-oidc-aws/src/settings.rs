@@ -2,9 +2,9 @@
 //! environment and the AWS shared config, then the defaults. Any builder value beats every
 //! variable.
 
-use crate::error::BuildError;
 use crate::shared_config::{Found, SharedConfig};
 use fly_oidc::endpoint::{self, PlainHttp};
+use fly_oidc::{BuildError, Origin, Setting};
 use fly_oidc::{Env, FlyClaims};
 use std::io::Read;
 use std::time::Duration;
@@ -67,7 +67,7 @@ pub struct Settings {
 
 impl Settings {
     /// The role to assume (`None`: not configured; assuming fails with
-    /// [`ErrorKind::NotLoaded`](crate::ErrorKind::NotLoaded)).
+    /// [`ErrorKind::NotConfigured`](crate::ErrorKind::NotConfigured)).
     pub fn role_arn(&self) -> Option<&str> {
         self.role_arn.as_deref()
     }
@@ -166,108 +166,64 @@ pub(crate) struct Requested {
     pub allow_insecure_http: Option<bool>,
 }
 
-/// One setting: its builder method and its variable.
-#[derive(Clone, Copy, Debug)]
-#[cfg_attr(not(feature = "disk-cache"), allow(dead_code))] // until the shared error type
-pub(crate) struct Setting {
-    pub method: &'static str,
-    pub variable: Option<&'static str>,
-}
+pub(crate) const ROLE_ARN: Setting = Setting::new("role_arn", Some(ENV_ROLE_ARN));
+const AUDIENCE: Setting = Setting::new("audience", Some(ENV_AUDIENCE));
+const SESSION_NAME: Setting = Setting::new("session_name", Some(ENV_ROLE_SESSION_NAME));
+const DURATION: Setting = Setting::new("duration", Some(ENV_DURATION_SECONDS));
+const POLICY: Setting = Setting::new("policy", Some(ENV_POLICY));
+const POLICY_ARNS: Setting = Setting::new("policy_arns", Some(ENV_POLICY_ARNS));
+const REGION: Setting = Setting::new("region", Some(ENV_REGION));
+const ENDPOINT_URL: Setting = Setting::new("endpoint_url", Some(ENV_ENDPOINT_URL_STS));
+const USE_FIPS: Setting = Setting::new("use_fips", Some(ENV_USE_FIPS_ENDPOINT));
+const USE_DUAL_STACK: Setting = Setting::new("use_dual_stack", Some(ENV_USE_DUALSTACK_ENDPOINT));
 
-pub(crate) const ROLE_ARN: Setting = Setting {
-    method: "role_arn",
-    variable: Some(ENV_ROLE_ARN),
-};
-const AUDIENCE: Setting = Setting {
-    method: "audience",
-    variable: Some(ENV_AUDIENCE),
-};
-const SESSION_NAME: Setting = Setting {
-    method: "session_name",
-    variable: Some(ENV_ROLE_SESSION_NAME),
-};
-const DURATION: Setting = Setting {
-    method: "duration",
-    variable: Some(ENV_DURATION_SECONDS),
-};
-const POLICY: Setting = Setting {
-    method: "policy",
-    variable: Some(ENV_POLICY),
-};
-const POLICY_ARNS: Setting = Setting {
-    method: "policy_arns",
-    variable: Some(ENV_POLICY_ARNS),
-};
-const REGION: Setting = Setting {
-    method: "region",
-    variable: Some(ENV_REGION),
-};
-const ENDPOINT_URL: Setting = Setting {
-    method: "endpoint_url",
-    variable: Some(ENV_ENDPOINT_URL_STS),
-};
-const USE_FIPS: Setting = Setting {
-    method: "use_fips",
-    variable: Some(ENV_USE_FIPS_ENDPOINT),
-};
-const USE_DUAL_STACK: Setting = Setting {
-    method: "use_dual_stack",
-    variable: Some(ENV_USE_DUALSTACK_ENDPOINT),
-};
-
-/// Where a value came from.
-#[derive(Clone, Debug)]
-pub(crate) enum Origin {
-    Builder,
-    Variable(&'static str),
-    Profile(Found),
-}
-
-impl Origin {
-    fn of(found: Found) -> Self {
-        match found {
-            Found::Variable(name) => Origin::Variable(name),
-            profile => Origin::Profile(profile),
-        }
+/// Where a value of the shared config came from, as the error pattern names it.
+fn origin_of(found: Found) -> Origin {
+    match found {
+        Found::Variable(name) => Origin::Env(name.to_owned()),
+        Found::Profile { profile, .. } => Origin::Profile(profile),
     }
 }
 
-/// A setting's invalid value: names the setting as a library user sets it.
-pub(crate) fn invalid(setting: Setting, origin: &Origin, reason: impl Into<String>) -> BuildError {
-    let reason = reason.into();
-    let from = match origin {
-        Origin::Builder => format!("Builder::{}", setting.method),
-        Origin::Variable(name) => (*name).to_owned(),
-        Origin::Profile(found) => format!("{found} in the AWS config file"),
-    };
-    BuildError::new(format!("{reason} (set by {from})"))
+/// The reason, naming the key when the value came from the config file.
+fn in_profile(found: &Found, reason: String) -> String {
+    match found {
+        Found::Variable(_) => reason,
+        Found::Profile { .. } => format!("{reason} ({found} in the AWS config file)"),
+    }
 }
 
 /// A builder value, else the variable.
-fn pick(builder: Option<String>, env: &Env, variable: &'static str) -> Option<(String, Origin)> {
+fn pick(builder: Option<String>, env: &Env, setting: Setting) -> Option<(String, Origin)> {
     match builder {
         Some(value) => Some((value, Origin::Builder)),
-        None => env.get(variable).map(|v| (v, Origin::Variable(variable))),
+        None => env.setting(setting),
     }
 }
 
 impl Requested {
     pub(crate) fn resolve(self, env: &Env) -> Result<Settings, BuildError> {
-        let role_arn = pick(self.role_arn, env, ENV_ROLE_ARN);
+        let role_arn = pick(self.role_arn, env, ROLE_ARN);
         if let Some((arn, origin)) = &role_arn {
-            check_role_arn(arn).map_err(|why| invalid(ROLE_ARN, origin, why))?;
+            check_role_arn(arn)
+                .map_err(|why| BuildError::invalid(ROLE_ARN, origin.clone(), why))?;
         }
-        let audience = match pick(self.audience, env, ENV_AUDIENCE) {
+        let audience = match pick(self.audience, env, AUDIENCE) {
             Some((audience, origin)) if audience.trim().is_empty() => {
-                return Err(invalid(AUDIENCE, &origin, "the audience must not be empty"));
+                return Err(BuildError::invalid(
+                    AUDIENCE,
+                    origin,
+                    "the audience must not be empty",
+                ));
             }
             Some((audience, _)) => audience,
             None => DEFAULT_AUDIENCE.to_owned(),
         };
-        let session_name = match pick(self.session_name, env, ENV_ROLE_SESSION_NAME) {
-            Some((name, origin)) => {
-                Some(check_session_name(&name).map_err(|why| invalid(SESSION_NAME, &origin, why))?)
-            }
+        let session_name = match pick(self.session_name, env, SESSION_NAME) {
+            Some((name, origin)) => Some(
+                check_session_name(&name)
+                    .map_err(|why| BuildError::invalid(SESSION_NAME, origin, why))?,
+            ),
             None => match (env.get("FLY_APP_NAME"), env.get("FLY_MACHINE_ID")) {
                 (Some(app), Some(machine)) => {
                     Some(sanitize_session_name(&format!("fly-{app}-{machine}")))
@@ -275,28 +231,29 @@ impl Requested {
                 _ => None,
             },
         };
-        let duration = match self.duration {
+        let (duration, origin) = match self.duration {
             Some(duration) => (duration, Origin::Builder),
-            None => match env.get(ENV_DURATION_SECONDS) {
-                Some(text) => {
-                    let origin = Origin::Variable(ENV_DURATION_SECONDS);
-                    let secs = text.trim().parse::<u64>().map_err(|_| {
-                        invalid(
+            None => match env.setting(DURATION) {
+                Some((text, origin)) => match text.trim().parse::<u64>() {
+                    Ok(secs) => (Duration::from_secs(secs), origin),
+                    Err(_) => {
+                        return Err(BuildError::invalid(
                             DURATION,
-                            &origin,
-                            format!("{:?} is not a whole number of seconds", truncate(&text, 40)),
-                        )
-                    })?;
-                    (Duration::from_secs(secs), origin)
-                }
+                            origin,
+                            format!(
+                                "{:?} is not a whole number of seconds",
+                                truncate(text.trim(), 40)
+                            ),
+                        ));
+                    }
+                },
                 None => (DEFAULT_DURATION, Origin::Builder),
             },
         };
-        let (duration, origin) = duration;
         if duration < MIN_DURATION || duration > MAX_DURATION || duration.subsec_nanos() != 0 {
-            return Err(invalid(
+            return Err(BuildError::invalid(
                 DURATION,
-                &origin,
+                origin,
                 format!(
                     "the session duration {} s is out of range: STS accepts whole seconds from {} to {} (and the role's maximum session duration must allow it)",
                     duration.as_secs_f64(),
@@ -305,33 +262,33 @@ impl Requested {
                 ),
             ));
         }
-        let policy = match pick(self.policy, env, ENV_POLICY) {
+        let policy = match pick(self.policy, env, POLICY) {
             Some((text, origin)) => {
-                let policy = load_policy(&text).map_err(|why| invalid(POLICY, &origin, why))?;
-                check_policy(&policy).map_err(|why| invalid(POLICY, &origin, why))?;
+                let policy = load_policy(&text)
+                    .and_then(|policy| check_policy(&policy).map(|()| policy))
+                    .map_err(|why| BuildError::invalid(POLICY, origin, why))?;
                 Some(policy)
             }
             None => None,
         };
         let (policy_arns, origin) = match self.policy_arns {
             Some(arns) => (arns, Origin::Builder),
-            None => (
-                env.get(ENV_POLICY_ARNS)
-                    .map(|list| {
-                        list.split(',')
-                            .map(str::trim)
-                            .filter(|s| !s.is_empty())
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                Origin::Variable(ENV_POLICY_ARNS),
-            ),
+            None => match env.setting(POLICY_ARNS) {
+                Some((list, origin)) => (
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    origin,
+                ),
+                None => (Vec::new(), Origin::Builder),
+            },
         };
         if policy_arns.len() > MAX_POLICY_ARNS {
-            return Err(invalid(
+            return Err(BuildError::invalid(
                 POLICY_ARNS,
-                &origin,
+                origin,
                 format!(
                     "{} session policy ARNs given; STS accepts at most {MAX_POLICY_ARNS}",
                     policy_arns.len()
@@ -339,14 +296,15 @@ impl Requested {
             ));
         }
         for arn in &policy_arns {
-            check_policy_arn(arn).map_err(|why| invalid(POLICY_ARNS, &origin, why))?;
+            check_policy_arn(arn)
+                .map_err(|why| BuildError::invalid(POLICY_ARNS, origin.clone(), why))?;
         }
         let shared = SharedConfig::load(env);
-        let (region, origin) = match self.region {
-            Some(region) => (region, Origin::Builder),
+        let (region, found) = match self.region {
+            Some(region) => (region, None),
             None => match shared.region() {
-                Some((region, found)) => (region, Origin::of(found)),
-                None => (DEFAULT_REGION.to_owned(), Origin::Builder),
+                Some((region, found)) => (region, Some(found)),
+                None => (DEFAULT_REGION.to_owned(), None),
             },
         };
         let region = region.trim().to_owned();
@@ -355,39 +313,24 @@ impl Requested {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
-            return Err(invalid(
-                REGION,
-                &origin,
-                format!(
-                    "invalid AWS region {:?}; use a region name such as us-east-1",
-                    truncate(&region, 60)
-                ),
-            ));
+            let why = format!(
+                "invalid AWS region {:?}; use a region name such as us-east-1",
+                truncate(&region, 60)
+            );
+            return Err(shared_invalid(REGION, found, why));
         }
-        let flag_error = |setting: Setting, err: crate::shared_config::FlagError| {
-            invalid(
-                setting,
-                &Origin::of(err.found),
-                format!(
-                    "{:?} is not a boolean; set it to true or false",
-                    truncate(&err.text, 40)
-                ),
-            )
-        };
         let endpoint_url = match self.endpoint_url {
-            Some(url) => Some((url, Origin::Builder)),
+            Some(url) => Some((url, None)),
             None => shared
                 .endpoint_url()
                 .map_err(|e| flag_error(ENDPOINT_URL, e))?
-                .map(|(url, found)| (url, Origin::of(found))),
+                .map(|(url, found)| (url, Some(found))),
         };
-        let allow_insecure = self
-            .allow_insecure_http
-            .unwrap_or_else(|| endpoint::allow_insecure_http(env));
+        let allow_insecure = endpoint::allow_insecure_http(self.allow_insecure_http, env)?;
         let endpoint_url = match endpoint_url {
-            Some((url, origin)) => Some(
+            Some((url, found)) => Some(
                 check_endpoint_url(&url, allow_insecure)
-                    .map_err(|why| invalid(ENDPOINT_URL, &origin, why))?,
+                    .map_err(|why| shared_invalid(ENDPOINT_URL, found, why))?,
             ),
             None => None,
         };
@@ -421,6 +364,26 @@ impl Requested {
             resolved_endpoint,
         })
     }
+}
+
+/// An invalid value from the builder (`found` `None`) or the shared config.
+fn shared_invalid(setting: Setting, found: Option<Found>, why: String) -> BuildError {
+    match found {
+        None => BuildError::invalid(setting, Origin::Builder, why),
+        Some(found) => {
+            let why = in_profile(&found, why);
+            BuildError::invalid(setting, origin_of(found), why)
+        }
+    }
+}
+
+/// A boolean of the shared config that is neither true nor false.
+fn flag_error(setting: Setting, err: crate::shared_config::FlagError) -> BuildError {
+    let why = format!(
+        "{:?} is not a yes/no value; use 1, true, yes or on (or 0, false, no, off)",
+        truncate(err.text.trim(), 40)
+    );
+    shared_invalid(setting, Some(err.found), why)
 }
 
 /// The policy text, or the content of the file `@PATH` names (at most 64 KiB).

@@ -1,6 +1,5 @@
 //! The STS client (aws-sdk-sts, unsigned) and the mapping of its answers.
 
-use crate::error::{Error, ErrorKind};
 use crate::settings::{Settings, arn_account_id, truncate};
 use aws_credential_types::Credentials;
 use aws_sdk_sts::config::{BehaviorVersion, Region, SharedHttpClient};
@@ -19,6 +18,7 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
 use aws_smithy_types::timeout::TimeoutConfig;
 use fly_oidc::time::SharedTimeSource;
+use fly_oidc::{Error, ErrorKind};
 use fly_oidc::{FlyClaims, FlyToken};
 use std::time::{Duration, SystemTime};
 
@@ -327,11 +327,16 @@ fn map_sdk_error(
             };
             let error = |kind: ErrorKind, text: String| {
                 // The message already holds STS's code and message: no separate source.
-                Error::new(kind, text).with_code((!code.is_empty()).then_some(code.as_str()))
+                let error = Error::new(kind, text).with_status(status);
+                if code.is_empty() {
+                    error
+                } else {
+                    error.with_code(code.as_str())
+                }
             };
             match code.as_str() {
                 "ExpiredTokenException" | "ExpiredToken" => CallError::ExpiredToken(error(
-                    ErrorKind::TrustPolicy,
+                    ErrorKind::TrustRejected,
                     format!(
                         "STS {endpoint} rejected the Fly token as expired twice ({shown_code}: {msg}), \
                          although each was fresh; check this machine's clock, and that the token source \
@@ -340,7 +345,7 @@ fn map_sdk_error(
                 )),
                 "InvalidIdentityToken" | "IDPRejectedClaim" | "AccessDenied" => {
                     CallError::Other(error(
-                        ErrorKind::TrustPolicy,
+                        ErrorKind::TrustRejected,
                         format!(
                             "STS {endpoint} refused to assume {role_arn} with the Fly token ({shown_code}: {msg}); {}",
                             trust_policy_hint(role_arn, claims)

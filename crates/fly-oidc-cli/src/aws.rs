@@ -4,8 +4,8 @@
 use crate::common::{CliError, Globals};
 use clap::{Args, Subcommand};
 use fly_oidc::{Env, FlyOidcClient};
+use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_aws::credential_process::{self, CredentialProcess};
-use fly_oidc_aws::{ErrorKind, FlyOidcCredentialsProvider};
 use std::io::Write;
 use std::time::Duration;
 
@@ -67,7 +67,7 @@ pub struct EnvArgs {
 
 impl AwsArgs {
     /// Each flag onto its builder setting; the library reads `env` for the rest. Invalid
-    /// settings are usage errors (exit 2).
+    /// settings exit 2, named by their flag or variable.
     pub fn credential_process(
         self,
         env: &Env,
@@ -108,12 +108,7 @@ impl AwsArgs {
         if let Some(min_ttl) = self.min_ttl {
             process = process.min_ttl(min_ttl);
         }
-        let provider = provider
-            .build()
-            .map_err(|e| CliError::usage(e.to_string()))?;
-        process
-            .build(provider)
-            .map_err(|e| CliError::usage(e.to_string()))
+        Ok(process.build(provider.build()?)?)
     }
 }
 
@@ -124,13 +119,9 @@ pub async fn run(globals: &Globals, cmd: AwsCommand) -> Result<(), CliError> {
     };
     let process = args.credential_process(&globals.env(), globals.fly_client()?)?;
     let (entry, _) = process.credentials().await.map_err(|err| {
-        let step = match err.kind() {
-            ErrorKind::NotLoaded | ErrorKind::InvalidConfiguration | ErrorKind::FlyToken => {
-                "Fly token"
-            }
-            _ => "STS",
-        };
-        CliError::new(step, err)
+        // Which call failed, from the message's subject (the library names it first).
+        let fly = err.message().starts_with("could not get a Fly OIDC token");
+        CliError::new(if fly { "Fly token" } else { "STS" }, err)
     })?;
     let (creds, expires_at) = (&entry.value, entry.expires_at);
     let text = zeroize::Zeroizing::new(match json {
