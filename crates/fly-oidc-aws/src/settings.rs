@@ -4,9 +4,10 @@
 
 use crate::shared_config::{Found, SharedConfig};
 use fly_oidc::endpoint::{self, PlainHttp};
+use fly_oidc::fs::ReadError;
 use fly_oidc::{BuildError, Origin, Setting};
 use fly_oidc::{Env, FlyClaims};
-use std::io::Read;
+use std::path::Path;
 use std::time::Duration;
 
 pub use crate::shared_config::{
@@ -43,7 +44,7 @@ pub const MAX_POLICY_ARNS: usize = 10;
 /// The longest inline session policy STS accepts, in characters.
 pub const MAX_POLICY_CHARS: usize = 2048;
 /// The largest policy file (`@PATH`) read, in bytes.
-pub const MAX_POLICY_FILE_BYTES: u64 = 64 * 1024;
+pub const MAX_POLICY_FILE_BYTES: usize = 64 * 1024;
 
 /// The resolved settings of a provider: what it sends to STS and where.
 ///
@@ -391,19 +392,16 @@ fn load_policy(text: &str) -> Result<String, String> {
     let Some(path) = text.strip_prefix('@') else {
         return Ok(text.to_owned());
     };
-    let mut content = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| {
-            f.take(MAX_POLICY_FILE_BYTES + 1)
-                .read_to_string(&mut content)
-        })
-        .map_err(|e| format!("cannot read the session policy file {path}: {e}"))?;
-    if content.len() as u64 > MAX_POLICY_FILE_BYTES {
-        return Err(format!(
-            "the session policy file {path} is larger than 64 KiB"
-        ));
-    }
-    Ok(content)
+    let bytes = match fly_oidc::fs::read_file_capped(Path::new(path), MAX_POLICY_FILE_BYTES) {
+        Ok(bytes) => bytes,
+        Err(ReadError::TooLarge { .. }) => {
+            return Err(format!(
+                "the session policy file {path} is larger than 64 KiB"
+            ));
+        }
+        Err(e) => return Err(format!("cannot read the session policy file {path}: {e}")),
+    };
+    String::from_utf8(bytes).map_err(|_| format!("the session policy file {path} is not UTF-8"))
 }
 
 /// `arn:<partition>:iam::<12-digit account>:role/<path/name>`.

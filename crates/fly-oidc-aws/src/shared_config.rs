@@ -236,7 +236,7 @@ impl SharedConfig {
             return Ok(None);
         };
         let found = self.found(origin, variable, profile_key);
-        match parse_flag(&text) {
+        match Env::parse_flag(&text) {
             Some(value) => Ok(Some((value, found))),
             None => Err(FlagError { text, found }),
         }
@@ -248,15 +248,6 @@ impl SharedConfig {
 pub(crate) struct FlagError {
     pub(crate) text: String,
     pub(crate) found: Found,
-}
-
-/// `true`/`false` (any case), `1`/`0`.
-fn parse_flag(text: &str) -> Option<bool> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" => Some(true),
-        "false" | "0" => Some(false),
-        _ => None,
-    }
 }
 
 fn load_profiles(env: &os_shim_internal::Env) -> Option<EnvConfigSections> {
