@@ -167,6 +167,17 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     shown.debug("fly_oidc_aws::Settings", provider.settings());
     let assumed = provider.assume_role().await.unwrap();
     shown.debug("fly_oidc_aws::AssumedRole", &assumed);
+    let process = fly_oidc_aws::credential_process::CredentialProcess::builder()
+        .env(env.clone())
+        .no_cache(true)
+        .build(aws_builder().disable_cache().build().unwrap())
+        .unwrap();
+    shown.debug(
+        "fly_oidc_aws::credential_process::CredentialProcess",
+        &process,
+    );
+    let (entry, _) = process.credentials().await.unwrap();
+    shown.debug("fly_oidc::disk_cache::Entry<AwsCredentials>", &entry);
     for fault in [
         StsFault::access_denied(),
         StsFault::Garbage,
