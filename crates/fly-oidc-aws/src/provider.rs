@@ -294,7 +294,7 @@ struct Inner {
     sts: aws_sdk_sts::Client,
     time: SharedTimeSource,
     max_attempts: u32,
-    cache: Option<RefreshingCache<Arc<AssumedRole>>>,
+    cache: Option<RefreshingCache<Arc<AssumedRole>, Error>>,
 }
 
 /// AWS credentials for a Fly Machine: trades a fresh Fly OIDC token for role credentials

@@ -65,7 +65,8 @@
 //!
 //! The `fly-oidc` binary implements Google's executable-sourced credentials:
 //! `fly-oidc gcp credential-config --provider ...` writes a credential configuration that
-//! every Google SDK and `gcloud` can load.
+//! every Google SDK and `gcloud` can load. The responses and the configuration are built by
+//! [`executable`], for any other front end that wants to serve them.
 #![warn(missing_docs)]
 
 mod exchange;

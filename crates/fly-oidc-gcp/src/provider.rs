@@ -238,7 +238,7 @@ impl Builder {
 }
 
 struct Inner {
-    cache: RefreshingCache<AccessToken>,
+    cache: RefreshingCache<AccessToken, Error>,
     fly: FlyOidcClient,
     /// Built on first use, so a provider that never misses its cache never pays for it.
     http: tokio::sync::OnceCell<reqwest::Client>,
