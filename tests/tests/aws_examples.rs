@@ -64,7 +64,7 @@ async fn sts_get_caller_identity_prints_the_assumed_role_arn() {
         stdout,
         "arn:aws:sts::123456789012:assumed-role/fly-app/fly-web-148e2150b5e089\n"
     );
-    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(fly.request_count(), 1);
     assert_eq!(
         fly.requests()[0].audience.as_deref(),
         Some("sts.amazonaws.com")

@@ -55,7 +55,7 @@ async fn provider_credentials_create_and_list_a_bucket_in_moto_s3() {
     let objects = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
     assert_eq!(objects.contents()[0].key(), Some("hello.txt"));
     // One Fly token and one STS call, whatever the number of S3 calls (both caches).
-    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(fly.request_count(), 1);
 
     // STS itself (signed with the assumed-role credentials) says who we are.
     let sts = aws_sdk_sts::Client::from_conf(

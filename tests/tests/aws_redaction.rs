@@ -9,8 +9,8 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_support::provider;
 use fly_oidc::REDACTED;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource, TimeSource};
-use fly_oidc_testkit::FakeFlyApi;
-use fly_oidc_testkit::aws_sts::{FakeSts, StsFault};
+use fly_oidc_testkit::aws_sts::FakeSts;
+use fly_oidc_testkit::{FakeFlyApi, Fault};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
@@ -81,10 +81,10 @@ async fn no_secret_in_debug_errors_or_trace_logs() {
     shown.push(format!("{provider:?}"));
     shown.push(format!("{:?}", provider.assume_role().await.unwrap()));
     clock.advance(Duration::from_secs(58 * 60));
-    sts.fail_next(3, StsFault::idp_communication_error());
+    sts.fail_next(3, Fault::idp_communication_error());
     let stale = provider.provide_credentials().await.unwrap();
     shown.push(format!("{stale:?}"));
-    sts.fail_next(1, StsFault::access_denied());
+    sts.fail_next(1, Fault::access_denied());
     let err = provider.assume_role().await.unwrap_err();
     shown.push(format!("{err} {err:?}"));
     let creds_err: fly_oidc_aws::CredentialsError = err.into();
@@ -92,10 +92,10 @@ async fn no_secret_in_debug_errors_or_trace_logs() {
         "{creds_err} {creds_err:?} {}",
         aws_sdk_sts::error::DisplayErrorContext(&creds_err)
     ));
-    sts.fail_next(2, StsFault::expired_token());
+    sts.fail_next(2, Fault::expired_token());
     let err = provider.assume_role().await.unwrap_err();
     shown.push(format!("{err} {err:?}"));
-    sts.fail_next(1, StsFault::Garbage);
+    sts.fail_next(1, Fault::Malformed);
     let err = provider.assume_role().await.unwrap_err();
     shown.push(format!("{err} {err:?}"));
     shown.push(format!("{:?}", sts.requests()));

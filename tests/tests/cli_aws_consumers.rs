@@ -62,7 +62,7 @@ fn aws_cli_uses_two_credential_process_profiles_with_different_roles() {
     );
     // The session name defaults to fly-<app>-<machine id>.
     assert!(writer.contains("/fly-web-"), "{writer}");
-    assert_eq!(fly.token_requests(), 2);
+    assert_eq!(fly.request_count(), 2);
 
     let bucket = bucket_name("fly-oidc-cli");
     let out = sandbox
@@ -84,7 +84,7 @@ fn aws_cli_uses_two_credential_process_profiles_with_different_roles() {
     );
     // Every later run was a cache hit: still one Fly token (one STS call) per profile.
     assert_eq!(sandbox.entries().len(), 2);
-    assert_eq!(fly.token_requests(), 2);
+    assert_eq!(fly.request_count(), 2);
 }
 
 #[test]
@@ -105,12 +105,12 @@ fn profiles_coexist_with_flys_builtin_web_identity_variables() {
     // No profile: the SDK's own web identity support, from the variables.
     let builtin = caller_arn(&sandbox, &[]);
     assert!(builtin.contains(":assumed-role/fly-builtin/"), "{builtin}");
-    assert_eq!(fly.token_requests(), 0);
+    assert_eq!(fly.request_count(), 0);
     // An explicit profile: its credential_process, with its own role (--role-arn beats
     // AWS_ROLE_ARN).
     let writer = caller_arn(&sandbox, &["--profile", "writer"]);
     assert!(writer.contains(":assumed-role/fly-writer/"), "{writer}");
-    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(fly.request_count(), 1);
     // AWS_PROFILE alone is not explicit enough for botocore: the variables still win (as
     // the README says).
     let out = sandbox
@@ -191,7 +191,7 @@ fn boto3_uses_credential_process_profiles() {
         "{v}"
     );
     // Each boto3 session ran credential_process; the cache answered all but the first per role.
-    assert_eq!(fly.token_requests(), 2);
+    assert_eq!(fly.request_count(), 2);
 }
 
 #[test]
@@ -228,6 +228,6 @@ aws sts get-caller-identity --output json"#,
     assert_eq!(env["AWS_SECRET_ACCESS_KEY"], process["SecretAccessKey"]);
     assert_eq!(env["AWS_SESSION_TOKEN"], process["SessionToken"]);
     assert_eq!(env["AWS_CREDENTIAL_EXPIRATION"], process["Expiration"]);
-    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(fly.request_count(), 1);
     assert_no_secret_in(&out.stderr, &fly, &[process]);
 }

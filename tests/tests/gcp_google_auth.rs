@@ -176,7 +176,7 @@ async fn python_google_auth_refreshes_through_the_executable() {
 
     // google-auth ran our executable: one Fly token, for the provider's https:// audience,
     // which the fake STS verified.
-    assert_eq!(s.fly.token_requests(), 1);
+    assert_eq!(s.fly.request_count(), 1);
     assert_eq!(
         s.fly.requests()[0].audience.as_deref(),
         Some(s.google.token_audience().as_str())
@@ -213,8 +213,8 @@ async fn python_google_auth_impersonates_the_service_account() {
         info.scopes,
         vec!["https://www.googleapis.com/auth/cloud-platform".to_owned()]
     );
-    assert_eq!(s.google.sts_requests(), 1);
-    assert_eq!(s.google.iam_requests(), 1);
+    assert_eq!(s.google.request_count(), 1);
+    assert_eq!(s.google.iam_request_count(), 1);
 }
 
 #[tokio::test]
@@ -363,7 +363,7 @@ async fn python_google_auth_reuses_the_token_cache_file() {
     );
     let (_, first) = s.refresh(&python, &config);
     assert_eq!(first["ok"], true, "{first}");
-    assert_eq!(s.fly.token_requests(), 1);
+    assert_eq!(s.fly.request_count(), 1);
     let cached: Value = serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
     assert_eq!(cached["success"], true);
     assert_eq!(cached["id_token"], s.fly.issued_tokens()[0].as_str());
@@ -373,8 +373,8 @@ async fn python_google_auth_reuses_the_token_cache_file() {
     // A second process: google-auth reads the cached Fly token instead of running us again.
     let (_, second) = s.refresh(&python, &config);
     assert_eq!(second["ok"], true, "{second}");
-    assert_eq!(s.fly.token_requests(), 1, "the cached Fly token was reused");
-    assert_eq!(s.google.sts_requests(), 2);
+    assert_eq!(s.fly.request_count(), 1, "the cached Fly token was reused");
+    assert_eq!(s.google.request_count(), 2);
     let subjects: Vec<_> = s
         .google
         .requests()

@@ -13,8 +13,8 @@ use fly_oidc::{Env, FlyOidcClient, FlyToken, REDACTED, RetryConfig, SecretString
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_gcp::google_cloud::FlySubjectTokenProvider;
-use fly_oidc_testkit::aws_sts::{FakeSts, StsFault};
-use fly_oidc_testkit::google::{FakeGoogle, GoogleFault};
+use fly_oidc_testkit::aws_sts::FakeSts;
+use fly_oidc_testkit::google::FakeGoogle;
 use fly_oidc_testkit::{FakeFlyApi, Fault};
 use google_cloud_auth::credentials::subject_token::SubjectTokenProvider;
 use std::collections::BTreeMap;
@@ -126,7 +126,7 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
         1,
         Fault::Status(400, format!("{{\"error\":\"bad audience in {echoed}\"}}")),
     );
-    for fault in [None, Some(Fault::Garbage), Some(Fault::Oversized)] {
+    for fault in [None, Some(Fault::Malformed), Some(Fault::Oversized)] {
         if let Some(fault) = fault {
             fly.fail_next(3, fault);
         }
@@ -168,9 +168,9 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     let assumed = provider.assume_role().await.unwrap();
     shown.debug("fly_oidc_aws::AssumedRole", &assumed);
     for fault in [
-        StsFault::access_denied(),
-        StsFault::Garbage,
-        StsFault::error(
+        Fault::access_denied(),
+        Fault::Malformed,
+        Fault::error(
             400,
             "ValidationError",
             format!("echoing {}", fly.mint(Some("sts.amazonaws.com"))),
@@ -183,7 +183,7 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
         let creds_err: fly_oidc_aws::CredentialsError = err.into();
         shown.error("fly_oidc_aws::CredentialsError", &creds_err);
     }
-    sts.fail_next(2, StsFault::expired_token());
+    sts.fail_next(2, Fault::expired_token());
     shown.error(
         "fly_oidc_aws::Error",
         &provider.assume_role().await.unwrap_err(),
@@ -230,7 +230,7 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     let echo = fly.mint(None);
     for (sts_fault, iam_fault) in [
         (
-            Some(GoogleFault::Status(
+            Some(Fault::Status(
                 400,
                 format!(
                     "{{\"error\":\"invalid_grant\",\"error_description\":\"bad token {echo}\"}}"
@@ -238,17 +238,17 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
             )),
             None,
         ),
-        (Some(GoogleFault::Malformed), None),
+        (Some(Fault::Malformed), None),
         (
             None,
-            Some(GoogleFault::Status(
+            Some(Fault::Status(
                 403,
                 "{\"error\":{\"code\":403,\"message\":\"Permission 'iam.serviceAccounts.getAccessToken' denied\",\"status\":\"PERMISSION_DENIED\"}}".into(),
             )),
         ),
     ] {
         if let Some(f) = sts_fault {
-            google.fail_next_sts(1, f);
+            google.fail_next(1, f);
         }
         if let Some(f) = iam_fault {
             google.fail_next_iam(1, f);
