@@ -1,8 +1,7 @@
 //! Shared helpers for the AWS tests: moto_server, and providers wired to the fakes.
-#![allow(dead_code)] // each test binary uses a different subset
-#![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use fly_oidc::{Env, FlyOidcClient, RetryConfig};
+use crate::fast_retry;
+use fly_oidc::{Env, FlyOidcClient};
 use fly_oidc_aws::{Builder, FlyOidcCredentialsProvider};
 use fly_oidc_testkit::FakeFlyApi;
 use std::io::{Read, Write};
@@ -18,11 +17,7 @@ pub fn fly_client(fly: &FakeFlyApi) -> FlyOidcClient {
     FlyOidcClient::builder()
         .env(Env::from_slice(&[]))
         .socket(fly.socket_path())
-        .retry(
-            RetryConfig::default()
-                .with_initial_backoff(Duration::from_millis(5))
-                .with_max_backoff(Duration::from_millis(20)),
-        )
+        .retry(fast_retry())
         .build()
         .unwrap()
 }
@@ -49,6 +44,7 @@ pub fn not_on_fly_client() -> FlyOidcClient {
 
 /// A moto_server for the test: the one CI started (`MOTO_ENDPOINT`), or a child process on a
 /// free loopback port, killed on drop.
+#[derive(Debug)]
 pub struct Moto {
     endpoint: String,
     child: Option<Child>,
@@ -66,7 +62,7 @@ impl Moto {
                 child: None,
             });
         }
-        if !fly_oidc_tests::require_tool("moto_server") {
+        if !crate::require_tool("moto_server") {
             return None;
         }
         let port = TcpListener::bind("127.0.0.1:0")

@@ -2,12 +2,10 @@
 //! credentials → aws-sdk-s3 creates and lists a bucket; aws-sdk-sts sees the assumed role.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-mod aws_support;
-
 use aws_sdk_s3::config::{BehaviorVersion, Region};
-use aws_support::{Moto, bucket_name, provider};
 use fly_oidc_aws::{FlyOidcCredentialsProvider, https_client};
 use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_tests::aws::{Moto, bucket_name, provider};
 
 fn s3_client(moto: &Moto, provider: FlyOidcCredentialsProvider) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::Config::builder()

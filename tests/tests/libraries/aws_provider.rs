@@ -2,19 +2,17 @@
 //! fake STS: what reaches STS, error mapping and retries, chains, single flight, caching.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-mod aws_support;
-
 use aws_config::meta::credentials::CredentialsProviderChain;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
-use aws_support::{ROLE, not_on_fly_client, our_error, provider};
 use fly_oidc::Env;
 use fly_oidc::cache::CacheConfig;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource, TimeSource};
 use fly_oidc_aws::{ErrorKind, FlyOidcCredentialsProvider};
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::{FakeFlyApi, Fault};
+use fly_oidc_tests::aws::{ROLE, not_on_fly_client, our_error, provider};
 use std::time::{Duration, UNIX_EPOCH};
 
 async fn fakes() -> (FakeFlyApi, FakeSts) {
@@ -117,7 +115,7 @@ async fn defaults_come_from_the_environment_and_the_token() {
             ("AWS_ENDPOINT_URL_STS", &sts.url()),
             ("AWS_REGION", "eu-west-1"),
         ]))
-        .fly_client(aws_support::fly_client(&fly))
+        .fly_client(fly_oidc_tests::aws::fly_client(&fly))
         .build()
         .unwrap();
     assert_eq!(p.settings().region(), "eu-west-1");
@@ -410,7 +408,7 @@ async fn not_on_fly_and_no_role_are_not_loaded() {
     let p = FlyOidcCredentialsProvider::builder()
         .env(Env::from_slice(&[]))
         .endpoint_url(sts.url())
-        .fly_client(aws_support::fly_client(&fly))
+        .fly_client(fly_oidc_tests::aws::fly_client(&fly))
         .build()
         .unwrap();
     let err = p.credentials().await.unwrap_err();
@@ -651,7 +649,7 @@ mod endpoints {
         vars.extend_from_slice(env);
         let provider = FlyOidcCredentialsProvider::builder()
             .env(Env::from_slice(&vars))
-            .fly_client(aws_support::fly_client(&fly))
+            .fly_client(fly_oidc_tests::aws::fly_client(&fly))
             .http_client(SharedHttpClient::new(http))
             .build()
             .unwrap();

@@ -8,6 +8,7 @@ use fly_oidc::{Env, FlyOidcClient, RetryConfig};
 use fly_oidc_gcp::{ErrorKind, GcpTokenProvider};
 use fly_oidc_testkit::google::{Endpoint, FakeGoogle, unavailable_body};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
+use fly_oidc_tests::fast_retry;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const SA: &str = "reader@my-project.iam.gserviceaccount.com";
@@ -34,12 +35,6 @@ async fn fakes(
         .await
         .unwrap();
     Fakes { fly, google }
-}
-
-fn fast_retry() -> RetryConfig {
-    RetryConfig::default()
-        .with_initial_backoff(Duration::from_millis(5))
-        .with_max_backoff(Duration::from_millis(20))
 }
 
 impl Fakes {

@@ -7,8 +7,6 @@
 //! `cargo run --release -p fly-oidc-examples --example load` (figures in the README, "Load").
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-mod aws_support;
-
 use aws_credential_types::provider::ProvideCredentials;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource, TimeSource};
 use fly_oidc::{Env, RetryConfig};
@@ -120,7 +118,7 @@ async fn aws_one_refresh_per_window_and_no_errors_under_load() {
         .await
         .unwrap();
     // The default cache: 5-minute window with up to 30 s of jitter.
-    let provider = aws_support::provider(&fly, &sts.url())
+    let provider = fly_oidc_tests::aws::provider(&fly, &sts.url())
         .time_source(SharedTimeSource::new(clock.clone()))
         .build()
         .unwrap();

@@ -9,13 +9,14 @@
 use aws_credential_types::provider::ProvideCredentials;
 use fly_oidc::cache::{CacheConfig, RefreshingCache};
 use fly_oidc::time::{SharedTimeSource, SystemTimeSource, TimeSource};
-use fly_oidc::{Env, FlyOidcClient, FlyToken, REDACTED, RetryConfig, SecretString};
+use fly_oidc::{Env, FlyOidcClient, FlyToken, REDACTED, SecretString};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_gcp::google_cloud::FlySubjectTokenProvider;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::FakeGoogle;
 use fly_oidc_testkit::{FakeFlyApi, Fault};
+use fly_oidc_tests::fast_retry;
 use google_cloud_auth::credentials::subject_token::SubjectTokenProvider;
 use std::collections::BTreeMap;
 use std::fmt::{Debug, Display};
@@ -54,12 +55,6 @@ impl Shown {
         }
         list.push(chain);
     }
-}
-
-fn fast_retry() -> RetryConfig {
-    RetryConfig::default()
-        .with_initial_backoff(Duration::from_millis(5))
-        .with_max_backoff(Duration::from_millis(20))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

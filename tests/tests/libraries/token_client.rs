@@ -1,16 +1,11 @@
 //! The Fly token client against the fake Machines API: sources, precedence, errors, faults.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use fly_oidc::{Env, ErrorKind, FlyOidcClient, FlyToken, RetryConfig};
+use fly_oidc::{Env, ErrorKind, FlyOidcClient, FlyToken};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
+use fly_oidc_tests::fast_retry;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn fast_retry() -> RetryConfig {
-    RetryConfig::default()
-        .with_initial_backoff(Duration::from_millis(5))
-        .with_max_backoff(Duration::from_millis(20))
-}
 
 fn socket_client(fly: &FakeFlyApi) -> FlyOidcClient {
     FlyOidcClient::builder()

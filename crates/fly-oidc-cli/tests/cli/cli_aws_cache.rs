@@ -5,13 +5,12 @@
 //! Needs `moto_server` (PyPI `moto[server]`), or `MOTO_ENDPOINT` pointing at a running one.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-mod aws_support;
-mod cli_aws_support;
-
-use aws_support::Moto;
-use cli_aws_support::{ROLE_A, ROLE_B, Sandbox, assert_no_secret_in, assert_success, describe};
+use crate::cli_aws_support::{
+    ROLE_A, ROLE_B, Sandbox, assert_no_secret_in, assert_success, describe,
+};
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::{FakeFlyApi, Fault};
+use fly_oidc_tests::aws::Moto;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -159,7 +158,7 @@ fn twenty_concurrent_cold_processes_make_one_sts_call() {
         let children: Vec<_> = (0..20)
             .map(|_| {
                 sandbox
-                    .command(fly_oidc_tests::fly_oidc_bin())
+                    .command(crate::fly_oidc_bin())
                     .args(["aws", "credential-process", "--role-arn", ROLE_A])
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
@@ -289,7 +288,7 @@ fn an_unusable_cache_location_costs_only_the_cache() {
     let file = sandbox.dir.path().join("not-a-dir");
     std::fs::write(&file, b"x").unwrap();
     sandbox.set("XDG_CACHE_HOME", &file.display().to_string());
-    let mut cmd = sandbox.command(fly_oidc_tests::fly_oidc_bin());
+    let mut cmd = sandbox.command(crate::fly_oidc_bin());
     cmd.env("XDG_CACHE_HOME", &file)
         .args(["aws", "credential-process", "--role-arn", ROLE_A]);
     let out = cmd.output().unwrap();
@@ -301,7 +300,7 @@ fn an_unusable_cache_location_costs_only_the_cache() {
     );
     // No HOME and no XDG_CACHE_HOME at all.
     let out = sandbox
-        .command(fly_oidc_tests::fly_oidc_bin())
+        .command(crate::fly_oidc_bin())
         .env_remove("HOME")
         .env_remove("XDG_CACHE_HOME")
         .args(["aws", "credential-process", "--role-arn", ROLE_A])
@@ -351,7 +350,7 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
     let mut off_fly = Sandbox::new(&fly, moto.endpoint());
     off_fly.unset("FLY_OIDC_SOCKET");
     let out = off_fly
-        .command(fly_oidc_tests::fly_oidc_bin())
+        .command(crate::fly_oidc_bin())
         .args([
             "aws",
             "credential-process",

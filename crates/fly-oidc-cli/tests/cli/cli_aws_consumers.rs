@@ -6,14 +6,11 @@
 //! tool skips the test locally and fails it in CI (`CI=true`).
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-mod aws_support;
-mod cli_aws_support;
-
-use aws_support::{Moto, bucket_name};
-use cli_aws_support::{
+use crate::cli_aws_support::{
     ROLE_A, ROLE_B, Sandbox, assert_no_secret_in, assert_success, describe, require_python_module,
 };
 use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_tests::aws::{Moto, bucket_name};
 
 fn setup(tools: &[&str]) -> Option<(FakeFlyApi, Moto, Sandbox)> {
     for tool in tools {
@@ -154,7 +151,7 @@ fn boto3_uses_credential_process_profiles() {
     let bucket = bucket_name("fly-oidc-boto3");
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/python/aws_credential_process.py"
+        "/tests/python/aws_credential_process.py"
     );
     let out = sandbox
         .command("python3")
@@ -199,7 +196,7 @@ fn aws_env_sourced_by_bash_feeds_the_aws_cli() {
     let Some((fly, _moto, sandbox)) = setup(&["aws", "bash"]) else {
         return;
     };
-    let bin = fly_oidc_tests::fly_oidc_bin();
+    let bin = crate::fly_oidc_bin();
     let script = format!(
         r#"set -eu
 eval "$('{}' aws env --role-arn '{ROLE_A}')"

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 fn fly_oidc(args: &[&str], env: &[(&str, &str)]) -> Output {
     let home = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_fly-oidc"))
+    Command::new(crate::fly_oidc_bin())
         .args(args)
         .env_clear()
         .env("HOME", home.path())

@@ -13,12 +13,8 @@
 //! "the platform"), we are the ones who are off.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-mod aws_support;
-mod cli_aws_support;
-
+use crate::cli_aws_support::{ROLE_A, Sandbox, assert_success, describe};
 use aws_credential_types::provider::ProvideCredentials;
-use aws_support::{our_error, provider};
-use cli_aws_support::{ROLE_A, Sandbox, assert_success, describe};
 use fly_oidc::cache::CacheConfig;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource, SystemTimeSource, TimeSource};
 use fly_oidc::{Env, RetryConfig};
@@ -27,63 +23,20 @@ use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::{FakeGoogle, unavailable_body};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use fly_oidc_tests::LogCapture;
+use fly_oidc_tests::aws::{our_error, provider};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tracing_subscriber::fmt::MakeWriter;
 
 const T0: u64 = 1_800_000_000;
 const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 
-/// Captured log lines of this thread (tests run on a current-thread runtime, so the
-/// provider's futures log on the test's thread).
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Capture {
-    /// Capture this thread's logs at trace level until the guard drops.
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(self.clone())
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
-    fn clear(&self) {
-        self.0.lock().unwrap().clear();
-    }
-
-    /// `WARN` lines from our crates (not the SDK's own retry chatter).
-    fn warnings(&self) -> Vec<String> {
-        self.text()
-            .lines()
-            .filter(|l| l.contains(" WARN ") && l.contains("fly_oidc"))
-            .map(str::to_owned)
-            .collect()
-    }
+/// `WARN` lines from our crates in `logs` (not the SDK's own retry chatter).
+fn warnings(logs: &LogCapture) -> Vec<String> {
+    logs.text()
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains("fly_oidc"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A clock `skew_secs` ahead of `clock` (behind when negative).
@@ -178,7 +131,7 @@ async fn aws_a_failed_refresh_while_valid_serves_the_cached_credentials_with_one
     let first = provider.provide_credentials().await.unwrap();
     assert_eq!(f.sts.request_count(), 1);
 
-    let logs = Capture::default();
+    let logs = LogCapture::default();
     let _guard = logs.install();
     // 56 minutes in (inside the 5-minute window), STS is down for the whole refresh.
     f.at(56 * 60);
@@ -191,8 +144,7 @@ async fn aws_a_failed_refresh_while_valid_serves_the_cached_credentials_with_one
     }
     // One refresh (3 attempts), not one per call: the failure backoff holds the others.
     assert_eq!(f.sts.request_count(), 1 + 3);
-    let stale_warnings: Vec<_> = logs
-        .warnings()
+    let stale_warnings: Vec<_> = warnings(&logs)
         .into_iter()
         .filter(|l| l.contains("serving the cached ones"))
         .collect();
@@ -203,7 +155,7 @@ async fn aws_a_failed_refresh_while_valid_serves_the_cached_credentials_with_one
         stale_warnings[0]
     );
     // The failed refresh logs at most two warnings in all: the STS failure and the fallback.
-    assert!(logs.warnings().len() <= 2, "{:#?}", logs.warnings());
+    assert!(warnings(&logs).len() <= 2, "{:#?}", warnings(&logs));
     f.assert_no_secret_in(&logs.text());
 
     // After the 10 s backoff the next call tries again; STS is back: new credentials, no warning.
@@ -212,7 +164,7 @@ async fn aws_a_failed_refresh_while_valid_serves_the_cached_credentials_with_one
     let second = provider.provide_credentials().await.unwrap();
     assert_ne!(second.access_key_id(), first.access_key_id());
     assert_eq!(f.sts.request_count(), 5);
-    assert!(logs.warnings().is_empty(), "{:#?}", logs.warnings());
+    assert!(warnings(&logs).is_empty(), "{:#?}", warnings(&logs));
 }
 
 #[tokio::test]
@@ -443,7 +395,7 @@ async fn gcp_a_failed_refresh_warns_once_and_an_outage_past_expiry_is_an_error()
         first.expires_at(),
         UNIX_EPOCH + Duration::from_secs(T0 + 3599)
     );
-    let logs = Capture::default();
+    let logs = LogCapture::default();
     let _guard = logs.install();
     f.google
         .fail_next(10_000, Fault::Status(503, unavailable_body()));
@@ -456,8 +408,7 @@ async fn gcp_a_failed_refresh_warns_once_and_an_outage_past_expiry_is_an_error()
         2,
         "one failed refresh, then backoff"
     );
-    let stale: Vec<_> = logs
-        .warnings()
+    let stale: Vec<_> = warnings(&logs)
         .into_iter()
         .filter(|l| l.contains("serving the cached ones"))
         .collect();

@@ -44,7 +44,7 @@ fn python_with_google_auth() -> Option<PathBuf> {
 }
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("python/gcp_google_auth.py")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/gcp_google_auth.py")
 }
 
 /// Write a credential configuration with `fly-oidc gcp credential-config`.
@@ -77,7 +77,7 @@ fn credential_config_with(
         args.extend(["--service-account", sa]);
     }
     args.extend(extra);
-    let out = Command::new(fly_oidc_tests::fly_oidc_bin())
+    let out = Command::new(crate::fly_oidc_bin())
         .args(&args)
         .env_clear()
         .env("HOME", dir)
