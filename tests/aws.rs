@@ -1,6 +1,6 @@
 //! Shared helpers for the AWS tests: moto_server, and providers wired to the fakes.
 
-use crate::fast_retry;
+use crate::fly_client;
 use fly_oidc::{Env, FlyOidcClient};
 use fly_oidc_aws::{Builder, FlyOidcCredentialsProvider};
 use fly_oidc_testkit::FakeFlyApi;
@@ -11,16 +11,6 @@ use std::time::{Duration, Instant};
 
 /// The role the tests assume.
 pub const ROLE: &str = "arn:aws:iam::123456789012:role/fly-app";
-
-/// A Fly client on the fake's Unix socket, with an empty environment and fast retries.
-pub fn fly_client(fly: &FakeFlyApi) -> FlyOidcClient {
-    FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
-        .socket(fly.socket_path())
-        .retry(fast_retry())
-        .build()
-        .unwrap()
-}
 
 /// A provider builder wired to the fake Fly API and an STS endpoint, with an empty
 /// environment and fast retries.

@@ -6,7 +6,8 @@
 
 pub mod aws;
 
-use fly_oidc::RetryConfig;
+use fly_oidc::{Env, FlyOidcClient, RetryConfig};
+use fly_oidc_testkit::FakeFlyApi;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,17 @@ pub fn fast_retry() -> RetryConfig {
     RetryConfig::default()
         .with_initial_backoff(Duration::from_millis(5))
         .with_max_backoff(Duration::from_millis(20))
+}
+
+/// A Fly token client on the fake's Unix socket, with an empty environment and
+/// [`fast_retry`].
+pub fn fly_client(fly: &FakeFlyApi) -> FlyOidcClient {
+    FlyOidcClient::builder()
+        .env(Env::from_slice(&[]))
+        .socket(fly.socket_path())
+        .retry(fast_retry())
+        .build()
+        .unwrap()
 }
 
 /// The built example `name` (`target/<profile>/examples/<name>`), for tests that run an

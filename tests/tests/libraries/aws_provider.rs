@@ -115,7 +115,7 @@ async fn defaults_come_from_the_environment_and_the_token() {
             ("AWS_ENDPOINT_URL_STS", &sts.url()),
             ("AWS_REGION", "eu-west-1"),
         ]))
-        .fly_client(fly_oidc_tests::aws::fly_client(&fly))
+        .fly_client(fly_oidc_tests::fly_client(&fly))
         .build()
         .unwrap();
     assert_eq!(p.settings().region(), "eu-west-1");
@@ -408,7 +408,7 @@ async fn not_on_fly_and_no_role_are_not_loaded() {
     let p = FlyOidcCredentialsProvider::builder()
         .env(Env::from_slice(&[]))
         .endpoint_url(sts.url())
-        .fly_client(fly_oidc_tests::aws::fly_client(&fly))
+        .fly_client(fly_oidc_tests::fly_client(&fly))
         .build()
         .unwrap();
     let err = p.credentials().await.unwrap_err();
@@ -649,7 +649,7 @@ mod endpoints {
         vars.extend_from_slice(env);
         let provider = FlyOidcCredentialsProvider::builder()
             .env(Env::from_slice(&vars))
-            .fly_client(fly_oidc_tests::aws::fly_client(&fly))
+            .fly_client(fly_oidc_tests::fly_client(&fly))
             .http_client(SharedHttpClient::new(http))
             .build()
             .unwrap();

@@ -4,17 +4,9 @@
 use fly_oidc::{Env, ErrorKind, FlyOidcClient, FlyToken};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
 use fly_oidc_tests::fast_retry;
+use fly_oidc_tests::fly_client as socket_client;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn socket_client(fly: &FakeFlyApi) -> FlyOidcClient {
-    FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
-        .socket(fly.socket_path())
-        .retry(fast_retry())
-        .build()
-        .unwrap()
-}
 
 #[tokio::test]
 async fn socket_source_sends_the_audience_and_returns_a_verified_token() {
