@@ -10,6 +10,7 @@ PY_PACKAGES=(
   'google-auth==2.63.0'
   'requests>=2.31'
   'gcp-storage-emulator==2026.7.19'
+  'python-hcl2==8.1.4'
 )
 TEST_VENV="$(pwd)/target/test-venv"
 

@@ -125,7 +125,7 @@ impl CliError {
         }
     }
 
-    /// A usage error (exit status 2).
+    /// A usage error (exit status 2), such as a malformed policy or expression.
     pub fn usage(message: impl Into<String>) -> Self {
         Self {
             step: "usage",
@@ -154,7 +154,7 @@ impl CliError {
         };
         if self.step == "setting" {
             format!("invalid setting: {message}")
-        } else if self.exit_code == 2 {
+        } else if self.step == "usage" {
             format!("invalid arguments: {message}")
         } else {
             format!("{} failed: {message}", self.step)

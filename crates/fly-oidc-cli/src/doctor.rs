@@ -225,15 +225,13 @@ async fn diagnose(globals: &Globals, args: &DoctorArgs) -> Report {
         }
         match builder.build() {
             Ok(provider) => report.steps.push(doctor::aws_role(&provider).await),
-            Err(e) => report.steps.push(Step::fail(
+            Err(e) => report.steps.push(setting_step(
                 format!("aws role {}", role.map_or("(AWS_ROLE_ARN)", |r| r.as_str())),
-                format!("invalid setting: {e}"),
-                "fix the setting named above (--aws-* flag or environment variable) and run doctor again",
+                &e,
             )),
         }
     }
 
-    // Google: --gcp-provider, else FLY_OIDC_GCP_PROVIDER; none: no step.
     // The exchange alone: the Google variables without the service account.
     let exchange_env = fly_oidc::Env::from_map(
         [

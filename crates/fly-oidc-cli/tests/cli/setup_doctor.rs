@@ -6,13 +6,11 @@
 //! set-up output tests; each test skips (locally) or fails (CI) when its tool is missing.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-mod aws_support;
-
-use aws_support::Moto;
 use base64::Engine;
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::FakeGoogle;
+use fly_oidc_tests::aws::Moto;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -21,7 +19,7 @@ const ACCOUNT: &str = "123456789012";
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let home = tempfile::tempdir().unwrap();
-    Command::new(fly_oidc_tests::fly_oidc_bin())
+    Command::new(super::fly_oidc_bin())
         .args(args)
         .env_clear()
         .env("HOME", home.path())
