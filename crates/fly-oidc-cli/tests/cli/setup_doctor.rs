@@ -187,7 +187,7 @@ fn aws_cli(moto: &str, home: &str, args: &[&str]) -> Value {
         .args(args)
         .args(["--output", "json"])
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PATH", super::cli_aws_support::host_path())
         .envs(aws_env(moto, home))
         .output()
         .unwrap();
@@ -200,7 +200,7 @@ fn run_script(moto: &str, home: &str, script: &str) {
         .arg("-c")
         .arg(script)
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PATH", super::cli_aws_support::host_path())
         .envs(aws_env(moto, home))
         .output()
         .unwrap();
@@ -971,7 +971,9 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
     ) -> fly_oidc_testkit::google::FakeGoogleBuilder;
     let keep_sts: StsEdit = |b, _| b;
     let keep_google: GoogleEdit = |b| b;
-    let cases: Vec<(&str, StsEdit, GoogleEdit, Vec<&str>, &str, &[&str])> = vec![
+    /// What is wrong, how the fakes are set up, extra flags, the failing step, facts it names.
+    type Case<'a> = (&'a str, StsEdit, GoogleEdit, Vec<&'a str>, &'a str, &'a [&'a str]);
+    let cases: Vec<Case> = vec![
         (
             "STS trusts another issuer",
             |b, fly| b.trust("https://oidc.fly.io/other", fly.jwks()),
