@@ -972,7 +972,14 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
     let keep_sts: StsEdit = |b, _| b;
     let keep_google: GoogleEdit = |b| b;
     /// What is wrong, how the fakes are set up, extra flags, the failing step, facts it names.
-    type Case<'a> = (&'a str, StsEdit, GoogleEdit, Vec<&'a str>, &'a str, &'a [&'a str]);
+    type Case<'a> = (
+        &'a str,
+        StsEdit,
+        GoogleEdit,
+        Vec<&'a str>,
+        &'a str,
+        &'a [&'a str],
+    );
     let cases: Vec<Case> = vec![
         (
             "STS trusts another issuer",
@@ -1143,4 +1150,146 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
     );
     named += 1;
     println!("{named} misconfigurations named by doctor");
+}
+
+// ---------------------------------------------------------------- docs/ERRORS.md rows
+
+/// `aws credential-process` against a misconfigured fake STS: the error line.
+fn aws_error(sts: StsEditFn) -> String {
+    let w = world(sts, |b| b);
+    let endpoint = w.sts.url();
+    let out = run(
+        &[
+            "aws",
+            "credential-process",
+            "--no-cache",
+            "--role-arn",
+            ROLE,
+            "--sts-endpoint",
+            &endpoint,
+            "--socket",
+            w.fly.socket_path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_no_secret(&out, &w.fly.issued_tokens());
+    stderr(&out)
+}
+
+/// `gcp access-token` against a misconfigured fake Google: the error line.
+fn gcp_error(google: GoogleEditFn, provider: Option<&str>, service_account: &str) -> String {
+    let w = world(|b, _| b, google);
+    let (sts_url, iam_url) = (w.google.sts_url(), w.google.iam_url());
+    let provider = provider.unwrap_or(w.google.provider()).to_owned();
+    let out = run(
+        &[
+            "gcp",
+            "access-token",
+            "--provider",
+            &provider,
+            "--service-account",
+            service_account,
+            "--sts-url",
+            &sts_url,
+            "--iam-url",
+            &iam_url,
+            "--socket",
+            w.fly.socket_path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let mut secrets = w.fly.issued_tokens();
+    secrets.extend(w.google.issued_tokens());
+    assert_no_secret(&out, &secrets);
+    stderr(&out)
+}
+
+type StsEditFn = fn(
+    fly_oidc_testkit::aws_sts::FakeStsBuilder,
+    &FakeFlyApi,
+) -> fly_oidc_testkit::aws_sts::FakeStsBuilder;
+type GoogleEditFn =
+    fn(fly_oidc_testkit::google::FakeGoogleBuilder) -> fly_oidc_testkit::google::FakeGoogleBuilder;
+
+fn assert_names(message: &str, facts: &[&str]) {
+    for fact in facts {
+        assert!(message.contains(fact), "{fact:?} not in {message}");
+    }
+}
+
+#[test]
+fn errors_table_aws_rows_name_the_value_the_setting_and_the_token_fact() {
+    // No provider for the token's issuer.
+    let m = aws_error(|b, fly| b.trust("https://oidc.fly.io/other", fly.jwks()));
+    assert_names(
+        &m,
+        &["InvalidIdentityToken", ROLE, "https://oidc.fly.io/acme"],
+    );
+    // The provider does not list the audience sent.
+    let m = aws_error(|b, _| b.audience("other-audience"));
+    assert_names(&m, &["Incorrect token audience", ROLE, "sts.amazonaws.com"]);
+    // AccessDenied: the trust policy's sub does not match.
+    let m = aws_error(|b, _| b.subject("acme:api:*"));
+    assert_names(
+        &m,
+        &[
+            "AccessDenied",
+            ROLE,
+            "oidc.fly.io/acme:sub",
+            "acme:web:",
+            "oidc.fly.io/acme:aud",
+        ],
+    );
+}
+
+#[test]
+fn errors_table_google_rows_name_the_value_the_setting_and_the_token_fact() {
+    let missing = "projects/1/locations/global/workloadIdentityPools/p/providers/missing";
+    let m = gcp_error(|b| b, Some(missing), SA);
+    assert_names(&m, &["invalid_target", missing]);
+    let m = gcp_error(|b| b.issuer("https://oidc.fly.io/other"), None, SA);
+    assert_names(
+        &m,
+        &[
+            "invalid_grant",
+            "does not match the expected ones",
+            "https://oidc.fly.io/acme",
+            "--issuer-uri",
+        ],
+    );
+    let m = gcp_error(
+        |b| b.allowed_audiences(["https://example.com/other"]),
+        None,
+        SA,
+    );
+    assert_names(
+        &m,
+        &[
+            "invalid_grant",
+            "audience",
+            "https://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/fly-pool/providers/acme",
+        ],
+    );
+    let m = gcp_error(|b| b.attribute_condition(|_| false), None, SA);
+    assert_names(
+        &m,
+        &[
+            "unauthorized_client",
+            "attribute condition",
+            "sub=acme:web:",
+        ],
+    );
+    let other = "other@my-proj-1.iam.gserviceaccount.com";
+    let m = gcp_error(|b| b, None, other);
+    assert_names(
+        &m,
+        &[
+            "PERMISSION_DENIED",
+            "getAccessToken",
+            other,
+            "roles/iam.workloadIdentityUser",
+        ],
+    );
 }
