@@ -1017,7 +1017,6 @@ fn matrix() -> Vec<Case> {
         "invalid_grant",
         "its issuer (--issuer-uri) must be https://oidc.fly.io/acme",
         "not the word \"personal\"",
-        "allowed audiences must include https://iam.googleapis.com/projects/123456789012/",
     ];
     rows.extend([
         case(
@@ -1039,7 +1038,7 @@ fn matrix() -> Vec<Case> {
             "Rejected",
             &[
                 "invalid_request",
-                "check the workload identity pool provider",
+                "must be projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id>",
             ],
         )
         .attempts(GoogleSts, 1),

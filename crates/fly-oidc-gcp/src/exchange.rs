@@ -21,7 +21,10 @@ pub(crate) struct TrustContext<'a> {
 }
 
 impl TrustContext<'_> {
-    fn sts_hint(&self, code: &str) -> String {
+    /// The one cause Google reported (`code` and its `description`), with the value sent,
+    /// the setting that controls it and the token's own claim; only for an answer we cannot
+    /// tell apart, every place to look.
+    fn sts_hint(&self, code: &str, description: &str) -> String {
         let c = self.claims;
         let issuer = match c.org_slug() {
             Some(slug) => format!("https://oidc.fly.io/{slug}"),
@@ -29,27 +32,49 @@ impl TrustContext<'_> {
         };
         let personal = " (the org *slug* from this token's iss; for a personal org it is not the word \"personal\")";
         let provider = self.provider;
-        let target = if code == "invalid_target" {
-            format!(
-                "the provider {provider} must exist and be enabled (check the project number, pool and provider ids: \
-                 `gcloud iam workload-identity-pools providers describe {} --workload-identity-pool={} --location=global`); ",
+        let description = description.to_ascii_lowercase();
+        let provider_setting = "--provider / FLY_OIDC_GCP_PROVIDER";
+        match code {
+            "invalid_target" => format!(
+                "the provider {provider} must exist and be enabled ({provider_setting}): check the project number, pool and provider ids \
+                 (`gcloud iam workload-identity-pools providers describe {} --workload-identity-pool={} --location=global`), or create it with `fly-oidc gcp setup`",
                 provider.provider_id(),
                 provider.pool()
-            )
-        } else {
-            String::new()
-        };
-        format!(
-            "{target}check the workload identity pool provider {provider}: its issuer (--issuer-uri) must be {issuer}{personal}; \
-             its allowed audiences must include {aud} (empty allowed audiences accept only {default}); \
-             its attribute condition must accept this token ({summary}, app_name={app}, org_name={org}); \
-             `fly-oidc token --claims --audience {aud}` shows the token's claims",
-            aud = self.audience,
-            default = provider.token_audience(),
-            summary = c.trust_summary(),
-            app = c.app_name.as_deref().unwrap_or("(none)"),
-            org = c.org_name.as_deref().unwrap_or("(none)"),
-        )
+            ),
+            "invalid_request" if description.contains("audience") => format!(
+                "the provider {provider} ({provider_setting}) must be projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id>"
+            ),
+            "invalid_grant" if description.contains("issuer") => format!(
+                "the provider {provider} must trust this token's issuer: its issuer (--issuer-uri) must be {issuer}{personal}; the token's iss is {}",
+                c.iss.as_deref().unwrap_or("(none)")
+            ),
+            "invalid_grant" if description.contains("audience") => format!(
+                "the provider {provider}'s allowed audiences must include the audience sent, {aud} (the token's aud; set by --audience / FLY_OIDC_AUDIENCE, default {default}, which empty allowed audiences accept)",
+                aud = self.audience,
+                default = provider.token_audience(),
+            ),
+            "invalid_grant" if description.contains("expired") => format!(
+                "the Fly token expired (exp {}); use a fresh token: the Machines API, or a token file Fly's init rewrites",
+                c.exp.map_or_else(|| "(none)".to_owned(), |e| e.to_string())
+            ),
+            "unauthorized_client" => format!(
+                "the attribute condition of {provider} is false for this token's claims (sub={}, app_name={}, org_name={}); test it with `fly-oidc gcp check-condition 'EXPR'`",
+                c.sub.as_deref().unwrap_or("(none)"),
+                c.app_name.as_deref().unwrap_or("(none)"),
+                c.org_name.as_deref().unwrap_or("(none)"),
+            ),
+            _ => format!(
+                "check the workload identity pool provider {provider}: its issuer (--issuer-uri) must be {issuer}{personal}; \
+                 its allowed audiences must include {aud} (empty allowed audiences accept only {default}); \
+                 its attribute condition must accept this token ({summary}, app_name={app}, org_name={org}); \
+                 `fly-oidc doctor` walks the whole chain",
+                aud = self.audience,
+                default = provider.token_audience(),
+                summary = c.trust_summary(),
+                app = c.app_name.as_deref().unwrap_or("(none)"),
+                org = c.org_name.as_deref().unwrap_or("(none)"),
+            ),
+        }
     }
 
     fn iam_hint(&self, service_account: &str, status: &str) -> String {
@@ -404,7 +429,7 @@ fn classify_sts(status: u16, body: &[u8], ctx: &TrustContext<'_>) -> Result<Valu
         kind,
         format!(
             "Google STS rejected the Fly token ({code}: {description}); {}",
-            ctx.sts_hint(&code)
+            ctx.sts_hint(&code, &description)
         ),
     )
     .with_status(status)

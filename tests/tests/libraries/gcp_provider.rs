@@ -450,7 +450,7 @@ async fn a_wrong_audience_names_the_allowed_audience() {
         "{msg}"
     );
     assert!(
-        msg.contains("allowed audiences must include sts.amazonaws.com"),
+        msg.contains("allowed audiences must include the audience sent, sts.amazonaws.com"),
         "{msg}"
     );
     assert!(msg.contains(&f.google.token_audience()), "{msg}");

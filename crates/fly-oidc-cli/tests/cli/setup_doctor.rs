@@ -1219,6 +1219,13 @@ fn assert_names(message: &str, facts: &[&str]) {
     }
 }
 
+/// The message does not send the reader to settings unrelated to the cause.
+fn assert_not_names(message: &str, unrelated: &[&str]) {
+    for other in unrelated {
+        assert!(!message.contains(other), "unrelated {other:?} in {message}");
+    }
+}
+
 #[test]
 fn errors_table_aws_rows_name_the_value_the_setting_and_the_token_fact() {
     // No provider for the token's issuer.
@@ -1248,7 +1255,11 @@ fn errors_table_aws_rows_name_the_value_the_setting_and_the_token_fact() {
 fn errors_table_google_rows_name_the_value_the_setting_and_the_token_fact() {
     let missing = "projects/1/locations/global/workloadIdentityPools/p/providers/missing";
     let m = gcp_error(|b| b, Some(missing), SA);
-    assert_names(&m, &["invalid_target", missing]);
+    assert_names(&m, &["invalid_target", missing, "--provider"]);
+    assert_not_names(
+        &m,
+        &["--issuer-uri", "allowed audiences", "attribute condition"],
+    );
     let m = gcp_error(|b| b.issuer("https://oidc.fly.io/other"), None, SA);
     assert_names(
         &m,
