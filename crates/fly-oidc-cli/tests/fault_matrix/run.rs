@@ -5,13 +5,14 @@
 use crate::row::{Counter, Expect, Inject, Kind, Row, Sdk, Source, Via};
 use crate::support::{CliRun, is_root, panics_on, run_binary};
 use crate::world::World;
-use crate::{SA, TIMEOUT};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_smithy_types::error::display::DisplayErrorContext;
+use fly_oidc::FlyOidcClient;
+use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_testkit::google;
-use fly_oidc_tests::{LogCapture, aws, fast_retry, in_ci};
+use fly_oidc_tests::{LogCapture, aws, in_ci};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -69,11 +70,7 @@ impl Observed {
 }
 
 /// The token client.
-async fn run_client(w: &World, row: &Row) -> Observed {
-    let client = match w.fly_client(row.source) {
-        Ok(c) => c,
-        Err(e) => return Observed::build_error(&e),
-    };
+async fn run_client(w: &World, row: &Row, client: FlyOidcClient) -> Observed {
     match client.fetch_token(w.audience(row.via).as_deref()).await {
         Ok(token) => {
             let minted = w
@@ -111,21 +108,9 @@ fn ours(err: &CredentialsError) -> Option<&fly_oidc_aws::Error> {
     std::error::Error::source(err).and_then(|s| s.downcast_ref::<fly_oidc_aws::Error>())
 }
 
-/// The AWS provider (the shared `aws::provider` builder, with the row's Fly client).
-async fn run_aws(w: &World, row: &Row) -> Observed {
+/// The AWS provider.
+async fn run_aws(w: &World, provider: FlyOidcCredentialsProvider) -> Observed {
     let sts = w.sts.as_ref().unwrap();
-    let endpoint = w.sts_url.clone().unwrap_or_else(|| sts.url());
-    let built = w.fly_client(row.source).and_then(|fly| {
-        let b = aws::provider(&w.fly, &endpoint).fly_client(fly);
-        b.connect_timeout(TIMEOUT)
-            .timeout(TIMEOUT)
-            .retry(fast_retry())
-            .build()
-    });
-    let provider = match built {
-        Ok(p) => p,
-        Err(e) => return Observed::build_error(&e),
-    };
     match provider.provide_credentials().await {
         Ok(creds) => {
             let issued = sts.issued_credentials();
@@ -151,26 +136,9 @@ async fn run_aws(w: &World, row: &Row) -> Observed {
     }
 }
 
-/// The GCP provider, impersonating [`SA`].
-async fn run_gcp(w: &World, row: &Row) -> Observed {
+/// The GCP provider, impersonating the rows' service account.
+async fn run_gcp(w: &World, provider: GcpTokenProvider) -> Observed {
     let google = w.google.as_ref().unwrap();
-    let sts_url = w.google_sts_url.clone().unwrap_or_else(|| google.sts_url());
-    let built = w.fly_client(row.source).and_then(|fly| {
-        let b = GcpTokenProvider::builder().env(fly_oidc::Env::from_slice(&[]));
-        let b = b
-            .fly_client(fly)
-            .provider(google.provider())
-            .service_account(SA);
-        let b = b.sts_url(sts_url).iam_url(google.iam_url());
-        b.connect_timeout(TIMEOUT)
-            .timeout(TIMEOUT)
-            .retry(fast_retry())
-            .build()
-    });
-    let provider = match built {
-        Ok(p) => p,
-        Err(e) => return Observed::build_error(&e),
-    };
     match provider.access_token().await {
         Ok(token) => {
             let issued = google.issued_tokens();
@@ -471,10 +439,20 @@ fn run_here(row: &Row) -> Result<Passed, String> {
     runtime.block_on(async {
         let world = World::new(row).await;
         let started = Instant::now();
+        // A builder's refusal is the row's outcome too (`Kind::Build`).
         let observed = match row.via {
-            Via::Client => run_client(&world, row).await,
-            Via::Aws => run_aws(&world, row).await,
-            Via::Gcp => run_gcp(&world, row).await,
+            Via::Client => match world.fly_client(row.source) {
+                Ok(client) => run_client(&world, row, client).await,
+                Err(e) => Observed::build_error(&e),
+            },
+            Via::Aws => match world.aws_provider(row.source) {
+                Ok(provider) => run_aws(&world, provider).await,
+                Err(e) => Observed::build_error(&e),
+            },
+            Via::Gcp => match world.gcp_provider(row.source) {
+                Ok(provider) => run_gcp(&world, provider).await,
+                Err(e) => Observed::build_error(&e),
+            },
             _ => run_cli(&world, row).await,
         };
         judge(row, &world, observed, started.elapsed(), &capture.text())

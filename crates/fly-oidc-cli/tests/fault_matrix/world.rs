@@ -3,13 +3,26 @@
 use crate::row::{Counter, Denial, Inject, Row, Source, Via, json_error};
 use crate::support::{Secrets, chmod};
 use crate::{AWS_AUDIENCE, SA, TIMEOUT};
-use fly_oidc::{Env, FlyOidcClient};
+use fly_oidc::{BuildError, Env, FlyOidcClient};
+use fly_oidc_aws::FlyOidcCredentialsProvider;
+use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::{self, FakeGoogle};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
-use fly_oidc_tests::fast_retry;
+use fly_oidc_tests::{aws, fast_retry};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The row's connect and request timeouts ([`TIMEOUT`]) and the shared fast retries, on any
+/// of the three builders (the token client's, the AWS provider's, the GCP provider's).
+macro_rules! row_timeouts {
+    ($builder:expr) => {
+        $builder
+            .connect_timeout(TIMEOUT)
+            .timeout(TIMEOUT)
+            .retry(fast_retry())
+    };
+}
 
 /// The fakes and files of one row.
 pub struct World {
@@ -217,12 +230,8 @@ impl World {
     }
 
     /// A token client for `source` with the row's timeouts and the shared fast retries.
-    pub fn fly_client(&self, source: Source) -> Result<FlyOidcClient, fly_oidc::BuildError> {
-        let b = FlyOidcClient::builder()
-            .env(Env::from_slice(&[]))
-            .connect_timeout(TIMEOUT)
-            .timeout(TIMEOUT)
-            .retry(fast_retry());
+    pub fn fly_client(&self, source: Source) -> Result<FlyOidcClient, BuildError> {
+        let b = row_timeouts!(FlyOidcClient::builder().env(Env::from_slice(&[])));
         let b = match source {
             Source::Socket => b.socket(&self.socket),
             Source::Http => {
@@ -236,6 +245,33 @@ impl World {
             Source::Default => b.default_socket(&self.socket),
         };
         b.build()
+    }
+
+    /// The AWS provider: the shared `aws::provider` builder (role, endpoint, fast backoff)
+    /// with the row's Fly client, STS endpoint and timeouts.
+    pub fn aws_provider(&self, source: Source) -> Result<FlyOidcCredentialsProvider, BuildError> {
+        let sts = self.sts.as_ref().unwrap();
+        let endpoint = self.sts_url.clone().unwrap_or_else(|| sts.url());
+        let fly = self.fly_client(source)?;
+        row_timeouts!(aws::provider(&self.fly, &endpoint).fly_client(fly)).build()
+    }
+
+    /// The GCP provider impersonating [`SA`], with the row's Fly client, Google STS URL and
+    /// timeouts.
+    pub fn gcp_provider(&self, source: Source) -> Result<GcpTokenProvider, BuildError> {
+        let google = self.google.as_ref().unwrap();
+        let sts_url = self
+            .google_sts_url
+            .clone()
+            .unwrap_or_else(|| google.sts_url());
+        let b = GcpTokenProvider::builder()
+            .env(Env::from_slice(&[]))
+            .fly_client(self.fly_client(source)?)
+            .provider(google.provider())
+            .service_account(SA)
+            .sts_url(sts_url)
+            .iam_url(google.iam_url());
+        row_timeouts!(b).build()
     }
 }
 
