@@ -17,6 +17,7 @@ fn cli(
     row(Source::Http, via, fault, Inject::Cli { args, env })
 }
 
+// The arguments (whitespace-separated; see `Inject::Cli` for the placeholders).
 /// `aws credential-process` for the fake STS.
 const AWS: &str = "aws credential-process --role-arn {role} --sts-endpoint {sts}";
 const AWS_NO_ROLE: &str = "aws credential-process --sts-endpoint {sts}";
