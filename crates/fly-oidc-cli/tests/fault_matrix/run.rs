@@ -292,10 +292,15 @@ fn observe_cli(w: &World, row: &Row, run: CliRun) -> Observed {
         Some(code) if row.via == Via::CliGcpExec => {
             let v: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap_or_default();
             match v["code"].as_str() {
-                Some(google) if v["version"] == 1 && v["success"] == false => {
-                    // A 'static code for the typed comparison; the test process is short-lived.
-                    Kind::GoogleExit(code, String::leak(google.to_owned()))
-                }
+                Some(google) if v["version"] == 1 && v["success"] == false => match &row.expect {
+                    Expect::Err(Kind::GoogleExit(_, want), _) if *want == google => {
+                        Kind::GoogleExit(code, want)
+                    }
+                    _ => {
+                        problems.push(format!("Google failure code {google}"));
+                        Kind::Exit(code)
+                    }
+                },
                 _ => {
                     problems.push("no Google failure response on stdout".to_owned());
                     Kind::Exit(code)
