@@ -327,3 +327,55 @@ mod tests {
         assert!(!glob("abc", "abcd"));
     }
 }
+
+#[cfg(test)]
+mod evaluation_tests {
+    use super::{evaluate, parse_policy};
+    use crate::subject::stand_in_claims;
+
+    fn policy(condition: &str) -> serde_json::Value {
+        parse_policy(&format!(
+            r#"{{"Statement": {{"Effect": "Allow", "Action": ["sts:AssumeRoleWithWebIdentity"],
+                "Principal": {{"Federated": ["arn:aws:iam::1:oidc-provider/oidc.fly.io/acme"]}},
+                "Condition": {condition}}}}}"#
+        ))
+        .expect("a policy")
+    }
+
+    #[test]
+    fn set_operators_negations_and_unsupported_keys() {
+        let claims =
+            stand_in_claims("acme", "web", Some("m1"), Some("sts.amazonaws.com")).expect("claims");
+        let accepts = |c: &str| evaluate(&policy(c), &claims).expect("evaluates").accepted;
+        assert!(accepts(
+            r#"{"ForAnyValue:StringEquals": {"oidc.fly.io/acme:aud": ["x", "sts.amazonaws.com"]}}"#
+        ));
+        assert!(!accepts(
+            r#"{"StringNotLike": {"oidc.fly.io/acme:sub": "acme:web:*"}}"#
+        ));
+        assert!(accepts(
+            r#"{"StringNotEquals": {"oidc.fly.io/acme:sub": "acme:api:m1"}}"#
+        ));
+        // A key for another issuer is absent: IfExists passes, a plain operator fails.
+        assert!(accepts(
+            r#"{"StringLikeIfExists": {"oidc.fly.io/other:sub": "x"}}"#
+        ));
+        assert!(!accepts(
+            r#"{"StringLike": {"oidc.fly.io/other:sub": "*"}}"#
+        ));
+        // What is not evaluated never passes silently.
+        let report = evaluate(
+            &policy(r#"{"Bool": {"aws:SecureTransport": "true"}}"#),
+            &claims,
+        )
+        .expect("evaluates");
+        assert!(!report.accepted);
+        assert!(report.to_string().contains("not evaluated"), "{report}");
+        // Deny statements are not evaluated either.
+        let deny = parse_policy(
+            r#"{"Statement": [{"Effect": "Deny", "Action": "sts:*", "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/oidc.fly.io/acme"}}]}"#,
+        )
+        .expect("a policy");
+        assert!(!evaluate(&deny, &claims).expect("evaluates").accepted);
+    }
+}
