@@ -8,16 +8,15 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
 use fly_oidc::Env;
 use fly_oidc::cache::CacheConfig;
-use fly_oidc::time::{ManualTimeSource, SharedTimeSource, TimeSource};
+use fly_oidc::time::{ManualTimeSource, SharedTimeSource};
 use fly_oidc_aws::{ErrorKind, FlyOidcCredentialsProvider};
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::{FakeFlyApi, Fault};
-use fly_oidc_tests::aws::{ROLE, not_on_fly_client, our_error, provider};
+use fly_oidc_tests::aws::{ROLE, fakes_on, not_on_fly_client, our_error, provider};
 use std::time::{Duration, UNIX_EPOCH};
 
 async fn fakes() -> (FakeFlyApi, FakeSts) {
     let fly = FakeFlyApi::builder()
-        .org("acme")
         .app("web")
         .machine_id("148e2150b5e089")
         .machine_name("quiet-dawn-42")
@@ -163,6 +162,20 @@ async fn with_faults(faults: Vec<Fault>) -> Outcome {
     Outcome { result, fly, sts }
 }
 
+impl Outcome {
+    /// Our error inside the failed result, which must be a `ProviderError`.
+    fn provider_error(&self) -> &fly_oidc_aws::Error {
+        let err = self.result.as_ref().unwrap_err();
+        assert!(matches!(err, CredentialsError::ProviderError(_)), "{err:?}");
+        our_error(err)
+    }
+}
+
+/// Build the provider and load credentials, which must fail.
+async fn credentials_error(builder: fly_oidc_aws::Builder) -> CredentialsError {
+    builder.build().unwrap().credentials().await.unwrap_err()
+}
+
 fn assert_trust_hint(message: &str, code: &str) {
     for needle in [
         code,
@@ -180,9 +193,7 @@ fn assert_trust_hint(message: &str, code: &str) {
 
 async fn trust_failure(fault: Fault, code: &str) {
     let out = with_faults(vec![fault]).await;
-    let err = out.result.unwrap_err();
-    assert!(matches!(err, CredentialsError::ProviderError(_)), "{err:?}");
-    let ours = our_error(&err);
+    let ours = out.provider_error();
     assert_eq!(ours.kind(), ErrorKind::TrustRejected);
     assert_eq!(ours.code(), Some(code));
     assert!(!ours.is_transient());
@@ -212,7 +223,6 @@ async fn a_real_trust_mismatch_is_reported_with_the_tokens_claims() {
     // No scripted fault: the fake STS checks the token like STS does, and the trust
     // policy's subject pattern does not match this app.
     let fly = FakeFlyApi::builder()
-        .org("acme")
         .app("web")
         .machine_name("quiet-dawn-42")
         .start()
@@ -224,12 +234,7 @@ async fn a_real_trust_mismatch_is_reported_with_the_tokens_claims() {
         .start()
         .await
         .unwrap();
-    let err = provider(&fly, &sts.url())
-        .build()
-        .unwrap()
-        .credentials()
-        .await
-        .unwrap_err();
+    let err = credentials_error(provider(&fly, &sts.url())).await;
     let ours = our_error(&err);
     assert_eq!(ours.kind(), ErrorKind::TrustRejected);
     assert_trust_hint(ours.message(), "AccessDenied");
@@ -240,13 +245,7 @@ async fn a_real_trust_mismatch_is_reported_with_the_tokens_claims() {
         .start()
         .await
         .unwrap();
-    let err = provider(&fly, &sts.url())
-        .audience("something-else")
-        .build()
-        .unwrap()
-        .credentials()
-        .await
-        .unwrap_err();
+    let err = credentials_error(provider(&fly, &sts.url()).audience("something-else")).await;
     let ours = our_error(&err);
     assert_eq!(ours.code(), Some("InvalidIdentityToken"));
     assert!(ours.message().contains("Incorrect token audience"));
@@ -270,9 +269,7 @@ async fn expired_token_is_retried_once_with_a_fresh_fly_token() {
 #[tokio::test]
 async fn expired_token_twice_fails_after_one_retry() {
     let out = with_faults(vec![Fault::expired_token(), Fault::expired_token()]).await;
-    let err = out.result.unwrap_err();
-    assert!(matches!(err, CredentialsError::ProviderError(_)));
-    let ours = our_error(&err);
+    let ours = out.provider_error();
     assert_eq!(ours.code(), Some("ExpiredTokenException"));
     assert!(
         ours.message().contains("expired twice"),
@@ -287,9 +284,7 @@ async fn expired_token_twice_fails_after_one_retry() {
 async fn transient_failure(fault: Fault, code: &str) {
     // Three attempts (the default), all failing.
     let out = with_faults(vec![fault.clone(), fault.clone(), fault.clone()]).await;
-    let err = out.result.unwrap_err();
-    assert!(matches!(err, CredentialsError::ProviderError(_)), "{err:?}");
-    let ours = our_error(&err);
+    let ours = out.provider_error();
     assert_eq!(ours.kind(), ErrorKind::Transient);
     assert!(ours.is_transient());
     assert_eq!(ours.code(), Some(code));
@@ -424,22 +419,20 @@ async fn not_on_fly_and_no_role_are_not_loaded() {
 
 #[tokio::test]
 async fn invalid_settings_fail_at_build() {
-    let err = FlyOidcCredentialsProvider::builder()
-        .env(Env::from_slice(&[(
-            "AWS_ROLE_ARN",
-            "arn:aws:iam::1:role/x",
-        )]))
-        .build()
-        .unwrap_err();
-    assert!(err.to_string().contains("12 digits"), "{err}");
-    let err = FlyOidcCredentialsProvider::builder()
-        .env(Env::from_slice(&[(
-            "FLY_API_HOSTNAME",
-            "https://api.machines.dev",
-        )]))
-        .build()
-        .unwrap_err();
-    assert!(err.to_string().contains("FLY_API_TOKEN"), "{err}");
+    let cases = [
+        (("AWS_ROLE_ARN", "arn:aws:iam::1:role/x"), "12 digits"),
+        (
+            ("FLY_API_HOSTNAME", "https://api.machines.dev"),
+            "FLY_API_TOKEN",
+        ),
+    ];
+    for (var, needle) in cases {
+        let err = FlyOidcCredentialsProvider::builder()
+            .env(Env::from_slice(&[var]))
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains(needle), "{var:?}: {err}");
+    }
     let err = FlyOidcCredentialsProvider::builder()
         .env(Env::from_slice(&[]))
         .duration(Duration::from_secs(50_000))
@@ -513,18 +506,7 @@ async fn a_thousand_concurrent_callers_on_a_cold_provider_make_one_request_each(
 #[tokio::test]
 async fn refreshes_ahead_of_expiry_and_serves_cached_credentials_through_an_outage() {
     let clock = ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
-    let fly_clock = clock.clone();
-    let fly = FakeFlyApi::builder()
-        .clock(move || fly_clock.now())
-        .start()
-        .await
-        .unwrap();
-    let sts_clock = clock.clone();
-    let sts = FakeSts::builder()
-        .clock(move || sts_clock.now())
-        .start()
-        .await
-        .unwrap();
+    let (fly, sts) = fakes_on(&clock).await;
     let provider = provider(&fly, &sts.url())
         .time_source(SharedTimeSource::new(clock.clone()))
         .cache_config(CacheConfig::default().with_jitter(Duration::ZERO))
@@ -743,7 +725,6 @@ fn sent(request: &fly_oidc_testkit::aws_sts::RecordedStsRequest) -> Sent {
 #[test]
 fn library_and_binary_resolve_the_same_settings_from_one_environment() {
     let fly = FakeFlyApi::builder()
-        .org("acme")
         .app("web")
         .machine_id("148e2150b5e089")
         .start_blocking()

@@ -2,77 +2,16 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
-use fly_oidc::cache::CacheConfig;
-use fly_oidc::time::{ManualTimeSource, SharedTimeSource, SystemTimeSource, TimeSource};
+use fly_oidc::time::{ManualTimeSource, SystemTimeSource, TimeSource};
 use fly_oidc::{Env, FlyOidcClient, RetryConfig};
 use fly_oidc_gcp::{ErrorKind, GcpTokenProvider};
-use fly_oidc_testkit::google::{Endpoint, FakeGoogle, unavailable_body};
+use fly_oidc_testkit::google::{Endpoint, unavailable_body};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
-use fly_oidc_tests::fast_retry;
+use fly_oidc_tests::gcp::{Fakes, SA};
+use fly_oidc_tests::join_all;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
-
-struct Fakes {
-    fly: FakeFlyApi,
-    google: FakeGoogle,
-}
-
-async fn fakes(
-    edit: impl FnOnce(
-        fly_oidc_testkit::google::FakeGoogleBuilder,
-    ) -> fly_oidc_testkit::google::FakeGoogleBuilder,
-) -> Fakes {
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("my-app")
-        .start()
-        .await
-        .unwrap();
-    let google = edit(FakeGoogle::builder(&fly).service_account(SA))
-        .start()
-        .await
-        .unwrap();
-    Fakes { fly, google }
-}
-
-impl Fakes {
-    fn env(&self) -> Env {
-        Env::from_map(
-            [("FLY_OIDC_SOCKET", self.fly.socket_path().to_str().unwrap())]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-        )
-    }
-
-    fn builder(&self) -> fly_oidc_gcp::Builder {
-        GcpTokenProvider::builder()
-            .env(self.env())
-            .provider(self.google.provider())
-            .sts_url(self.google.sts_url())
-            .iam_url(self.google.iam_url())
-            .retry(fast_retry())
-    }
-
-    /// Every secret either fake handed out.
-    fn secrets(&self) -> Vec<String> {
-        let mut all = self.fly.issued_tokens();
-        all.extend(self.google.issued_tokens());
-        all
-    }
-
-    fn assert_no_secrets(&self, text: &str) {
-        for secret in self.secrets() {
-            assert!(!text.contains(&secret), "a secret leaked into: {text}");
-        }
-        assert!(
-            !text.contains("eyJ"),
-            "something JWT-like leaked into: {text}"
-        );
-    }
-}
 
 fn now() -> SystemTime {
     SystemTimeSource.now()
@@ -86,7 +25,7 @@ fn secs_between(a: SystemTime, b: SystemTime) -> i64 {
 
 #[tokio::test]
 async fn exchanges_a_fly_token_for_a_federated_access_token() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let provider = f.builder().build().unwrap();
     assert_eq!(provider.service_account(), None);
     let before = now();
@@ -155,7 +94,7 @@ async fn exchanges_a_fly_token_for_a_federated_access_token() {
 
 #[tokio::test]
 async fn impersonates_a_service_account_with_scopes_and_lifetime() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let scope = "https://www.googleapis.com/auth/devstorage.read_only";
     let provider = f
         .builder()
@@ -202,7 +141,7 @@ async fn impersonates_a_service_account_with_scopes_and_lifetime() {
 
 #[tokio::test]
 async fn from_env_reads_the_provider_and_the_service_account() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let socket = f.fly.socket_path().to_str().unwrap().to_owned();
     let provider_name = format!("//iam.googleapis.com/{}", f.google.provider());
     let env = Env::from_slice(&[
@@ -220,11 +159,7 @@ async fn from_env_reads_the_provider_and_the_service_account() {
     assert_eq!(provider.service_account(), Some(SA));
     let token = provider.access_token().await.unwrap();
     assert_eq!(
-        f.google
-            .token_info(token.expose_secret())
-            .unwrap()
-            .service_account
-            .as_deref(),
+        f.service_account_of(token.expose_secret()).as_deref(),
         Some(SA)
     );
 
@@ -250,16 +185,11 @@ async fn from_env_reads_the_provider_and_the_service_account() {
 
 #[tokio::test]
 async fn refreshes_ahead_of_expiry_and_shares_one_refresh() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let clock = ManualTimeSource::new(now());
-    let provider = f
-        .builder()
-        .time_source(SharedTimeSource::new(clock.clone()))
-        .cache_config(CacheConfig::default().with_jitter(Duration::ZERO))
-        .build()
-        .unwrap();
+    let provider = f.builder_at(&clock).build().unwrap();
     let calls: Vec<_> = (0..16).map(|_| provider.access_token()).collect();
-    let tokens: Vec<_> = futures_join_all(calls)
+    let tokens: Vec<_> = join_all(calls)
         .await
         .into_iter()
         .map(Result::unwrap)
@@ -283,42 +213,13 @@ async fn refreshes_ahead_of_expiry_and_shares_one_refresh() {
     assert_eq!(f.google.request_count(), 2);
 }
 
-async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
-where
-    F::Output: Send,
-{
-    // A tiny join_all: poll all futures concurrently on this task.
-    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, fut) in futures.iter_mut().enumerate() {
-            if outputs[i].is_none() {
-                match fut.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => outputs[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().map(Option::unwrap).collect()
-}
-
 #[tokio::test]
 async fn keeps_serving_a_valid_token_when_refresh_fails_but_never_an_expired_one() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let clock = ManualTimeSource::new(now());
     let provider = f
-        .builder()
+        .builder_at(&clock)
         .retry(RetryConfig::disabled())
-        .time_source(SharedTimeSource::new(clock.clone()))
-        .cache_config(CacheConfig::default().with_jitter(Duration::ZERO))
         .build()
         .unwrap();
     let first = provider.access_token().await.unwrap();
@@ -342,7 +243,7 @@ async fn keeps_serving_a_valid_token_when_refresh_fails_but_never_an_expired_one
 
 #[tokio::test]
 async fn retries_transient_google_failures() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     f.google
         .fail_next(1, Fault::Status(503, unavailable_body()));
     f.google
@@ -350,11 +251,7 @@ async fn retries_transient_google_failures() {
     let provider = f.builder().service_account(SA).build().unwrap();
     let token = provider.access_token().await.unwrap();
     assert_eq!(
-        f.google
-            .token_info(token.expose_secret())
-            .unwrap()
-            .service_account
-            .as_deref(),
+        f.service_account_of(token.expose_secret()).as_deref(),
         Some(SA)
     );
     assert_eq!(f.google.request_count(), 2);
@@ -373,7 +270,7 @@ async fn retries_transient_google_failures() {
 
 #[tokio::test]
 async fn malformed_answers_and_timeouts_are_reported() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let provider = f.builder().build().unwrap();
     f.google.fail_next(1, Fault::Malformed);
     let err = provider.fetch_access_token().await.unwrap_err();
@@ -419,7 +316,7 @@ async fn rejected(f: &Fakes, builder: fly_oidc_gcp::Builder) -> fly_oidc_gcp::Er
 
 #[tokio::test]
 async fn a_wrong_issuer_names_the_issuer_to_configure() {
-    let f = fakes(|g| g.issuer("https://oidc.fly.io/personal")).await;
+    let f = Fakes::start_with(|g| g.issuer("https://oidc.fly.io/personal")).await;
     let err = rejected(&f, f.builder()).await;
     assert_eq!(err.kind(), ErrorKind::TrustRejected);
     assert_eq!(err.code(), Some("invalid_grant"));
@@ -441,7 +338,7 @@ async fn a_wrong_issuer_names_the_issuer_to_configure() {
 
 #[tokio::test]
 async fn a_wrong_audience_names_the_allowed_audience() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let err = rejected(&f, f.builder().audience("sts.amazonaws.com")).await;
     assert_eq!(err.code(), Some("invalid_grant"));
     let msg = err.to_string();
@@ -458,7 +355,8 @@ async fn a_wrong_audience_names_the_allowed_audience() {
 
 #[tokio::test]
 async fn a_failed_attribute_condition_shows_the_claims_it_saw() {
-    let f = fakes(|g| g.attribute_condition(|claims| claims["app_name"] == "billing")).await;
+    let f = Fakes::start_with(|g| g.attribute_condition(|claims| claims["app_name"] == "billing"))
+        .await;
     let err = rejected(&f, f.builder()).await;
     assert_eq!(err.kind(), ErrorKind::TrustRejected);
     assert_eq!(err.code(), Some("unauthorized_client"));
@@ -470,7 +368,7 @@ async fn a_failed_attribute_condition_shows_the_claims_it_saw() {
 
 #[tokio::test]
 async fn an_unknown_provider_says_to_check_its_name() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let other = "projects/999/locations/global/workloadIdentityPools/fly-pool/providers/nope";
     let err = rejected(&f, f.builder().provider(other)).await;
     assert_eq!(err.code(), Some("invalid_target"));
@@ -498,7 +396,7 @@ async fn signatures_and_expiry_are_checked() {
     assert!(err.to_string().contains("signature"), "{err}");
 
     // An expired Fly token (from a token file).
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("oidc_token");
     let past = now().duration_since(UNIX_EPOCH).unwrap().as_secs() - 60;
@@ -519,7 +417,7 @@ async fn signatures_and_expiry_are_checked() {
 
 #[tokio::test]
 async fn impersonation_denied_says_which_role_to_grant() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let stranger = "admin@other-project.iam.gserviceaccount.com";
     let err = rejected(&f, f.builder().service_account(stranger)).await;
     assert_eq!(err.kind(), ErrorKind::TrustRejected);
@@ -555,21 +453,9 @@ async fn impersonation_denied_says_which_role_to_grant() {
 
 #[tokio::test]
 async fn not_on_fly_is_reported_as_such() {
-    let f = fakes(|g| g).await;
-    let dir = tempfile::tempdir().unwrap();
-    let fly = FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
-        .default_socket(dir.path().join("no-such-socket"))
-        .build()
-        .unwrap();
-    let err = f
-        .builder()
-        .fly_client(fly)
-        .build()
-        .unwrap()
-        .access_token()
-        .await
-        .unwrap_err();
+    let f = Fakes::start().await;
+    let builder = f.builder().fly_client(fly_oidc_tests::not_on_fly_client());
+    let err = builder.build().unwrap().access_token().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotOnFly);
     assert!(err.is_not_on_fly());
     assert!(
@@ -626,7 +512,7 @@ fn plain_http_only_to_loopback_unless_allowed() {
 
 #[tokio::test]
 async fn secrets_never_show_in_debug_or_display() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let provider = f.builder().service_account(SA).build().unwrap();
     let token = provider.access_token().await.unwrap();
     let shown = format!("{token:?} {token} {provider:?}");

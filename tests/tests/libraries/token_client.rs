@@ -8,14 +8,19 @@ use fly_oidc_tests::fly_client as socket_client;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// Build the client and fetch a token (no audience), which must fail.
+async fn fetch_error(builder: fly_oidc::Builder) -> fly_oidc::Error {
+    builder
+        .build()
+        .unwrap()
+        .fetch_token(None)
+        .await
+        .unwrap_err()
+}
+
 #[tokio::test]
 async fn socket_source_sends_the_audience_and_returns_a_verified_token() {
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start()
-        .await
-        .unwrap();
+    let fly = FakeFlyApi::builder().app("web").start().await.unwrap();
     let token = socket_client(&fly)
         .fetch_token(Some("sts.amazonaws.com"))
         .await
@@ -131,34 +136,18 @@ async fn token_file_is_reread_on_every_fetch() {
 async fn token_file_errors() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
-    let client = FlyOidcClient::builder()
-        .token_file(&missing)
-        .build()
-        .unwrap();
-    let err = client.fetch_token(None).await.unwrap_err();
+    let err = fetch_error(FlyOidcClient::builder().token_file(&missing)).await;
     assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
     assert!(err.to_string().contains("does not exist"), "{err}");
 
     let big = dir.path().join("big");
     std::fs::write(&big, "a".repeat(70 * 1024)).unwrap();
-    let err = FlyOidcClient::builder()
-        .token_file(&big)
-        .build()
-        .unwrap()
-        .fetch_token(None)
-        .await
-        .unwrap_err();
+    let err = fetch_error(FlyOidcClient::builder().token_file(&big)).await;
     assert_eq!(err.kind(), ErrorKind::MalformedToken);
 
     let junk = dir.path().join("junk");
     std::fs::write(&junk, "not.a-jwt").unwrap();
-    let err = FlyOidcClient::builder()
-        .token_file(&junk)
-        .build()
-        .unwrap()
-        .fetch_token(None)
-        .await
-        .unwrap_err();
+    let err = fetch_error(FlyOidcClient::builder().token_file(&junk)).await;
     assert_eq!(err.kind(), ErrorKind::MalformedToken);
     assert!(err.to_string().contains("3 dot-separated parts"), "{err}");
 }
@@ -247,14 +236,12 @@ async fn missing_default_socket_means_not_on_fly() {
         "{err}"
     );
 
-    let err = FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
-        .socket(dir.path().join("explicit"))
-        .build()
-        .unwrap()
-        .fetch_token(None)
-        .await
-        .unwrap_err();
+    let err = fetch_error(
+        FlyOidcClient::builder()
+            .env(Env::from_slice(&[]))
+            .socket(dir.path().join("explicit")),
+    )
+    .await;
     assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
     assert!(err.to_string().contains("FLY_OIDC_SOCKET"), "{err}");
 }
@@ -264,14 +251,7 @@ async fn a_socket_nobody_listens_on_is_a_transport_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dead.sock");
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-    let err = FlyOidcClient::builder()
-        .socket(&path)
-        .retry(fast_retry())
-        .build()
-        .unwrap()
-        .fetch_token(None)
-        .await
-        .unwrap_err();
+    let err = fetch_error(FlyOidcClient::builder().socket(&path).retry(fast_retry())).await;
     assert_eq!(err.kind(), ErrorKind::Transient);
     assert!(err.is_transient());
     assert!(err.to_string().contains("could not connect"), "{err}");
