@@ -6,12 +6,11 @@
 use crate::fly_oidc_bin;
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::google::FakeGoogle;
+use fly_oidc_tests::gcp::{Fakes, SA};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
-
-const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 
 /// Run `fly-oidc` with a clean environment: only `envs`, a PATH and a temporary HOME.
 fn run(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
@@ -318,60 +317,54 @@ async fn credential_config_runs_this_binary() {
         home.path(),
     );
     assert!(out.status.success());
-    let out = run(&["gcp", "credential-config"], &[], home.path());
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("set --provider or FLY_OIDC_GCP_PROVIDER"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = run(
-        &[
-            "gcp",
-            "credential-config",
-            "--provider",
-            "projects/my-proj/x",
-        ],
+    let usage_error = |args: &[&str], envs: &[(&str, &str)], needles: &[&str]| {
+        let out = run(args, envs, home.path());
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        for needle in needles {
+            assert!(text(&out.stderr).contains(needle), "{}", text(&out.stderr));
+        }
+    };
+    usage_error(
+        &["gcp", "credential-config"],
         &[],
-        home.path(),
+        &["set --provider or FLY_OIDC_GCP_PROVIDER"],
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("invalid workload identity pool provider"));
-    assert!(text(&out.stderr).contains("(from --provider)"));
+    let bad_provider = [
+        "gcp",
+        "credential-config",
+        "--provider",
+        "projects/my-proj/x",
+    ];
+    usage_error(
+        &bad_provider,
+        &[],
+        &[
+            "invalid workload identity pool provider",
+            "(from --provider)",
+        ],
+    );
     // Plain http to a remote host is refused.
-    let out = run(
-        &[
-            "gcp",
-            "credential-config",
-            "--provider",
-            provider,
-            "--sts-url",
-            "http://sts.example.com/v1/token",
-        ],
-        &[],
-        home.path(),
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("plain http"));
-    assert!(text(&out.stderr).contains("(from --sts-url)"));
+    let sts_url = "http://sts.example.com/v1/token";
+    let remote_sts = [
+        "gcp",
+        "credential-config",
+        "--provider",
+        provider,
+        "--sts-url",
+        sts_url,
+    ];
+    usage_error(&remote_sts, &[], &["plain http", "(from --sts-url)"]);
     // The same from the environment names the variable.
-    let out = run(
+    usage_error(
         &["gcp", "credential-config", "--provider", provider],
-        &[("FLY_OIDC_GCP_STS_URL", "http://sts.example.com/v1/token")],
-        home.path(),
+        &[("FLY_OIDC_GCP_STS_URL", sts_url)],
+        &["(from FLY_OIDC_GCP_STS_URL)"],
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("(from FLY_OIDC_GCP_STS_URL)"));
 }
 
 #[tokio::test]
 async fn access_token_prints_a_google_token() {
-    let fly = FakeFlyApi::builder().start().await.unwrap();
-    let google = FakeGoogle::builder(&fly)
-        .service_account(SA)
-        .start()
-        .await
-        .unwrap();
+    let Fakes { fly, google } = Fakes::start().await;
     let home = tempfile::tempdir().unwrap();
     let socket = fly.socket_path().to_str().unwrap().to_owned();
     let (sts, iam) = (google.sts_url(), google.iam_url());

@@ -8,39 +8,20 @@
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
 use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_testkit::google::FakeGoogleBuilder;
 use fly_oidc_testkit::google::{Endpoint, FakeGoogle};
+use fly_oidc_tests::gcp::{Fakes, SA, write_credential_config};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const SA: &str = "reader@my-project.iam.gserviceaccount.com";
-
 /// The absolute path of a python3 that has google-auth and requests, or `None` (skip;
 /// a failure in CI).
 fn python_with_google_auth() -> Option<PathBuf> {
-    let probe = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, google.auth, google.auth.transport.requests, requests; print(sys.executable)",
-        ])
-        .output();
-    match probe {
-        Ok(out) if out.status.success() => {
-            Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-        }
-        other => {
-            let why = match other {
-                Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-                Err(e) => e.to_string(),
-            };
-            assert!(
-                !fly_oidc_tests::in_ci(),
-                "python3 with google-auth and requests is required in CI (pip install google-auth requests): {why}"
-            );
-            eprintln!("SKIPPED: python3 with google-auth and requests is not available ({why})");
-            None
-        }
-    }
+    fly_oidc_tests::python_with(
+        &["google.auth", "google.auth.transport.requests", "requests"],
+        "google-auth requests",
+    )
 }
 
 fn script() -> PathBuf {
@@ -59,36 +40,7 @@ fn credential_config_with(
     dir: &Path,
     extra: &[&str],
 ) -> PathBuf {
-    let file = dir.join("gcp-credentials.json");
-    let (sts, iam) = (google.sts_url(), google.iam_url());
-    let mut args = vec![
-        "gcp",
-        "credential-config",
-        "--provider",
-        google.provider(),
-        "--sts-url",
-        &sts,
-        "--iam-url",
-        &iam,
-        "--output",
-        file.to_str().unwrap(),
-    ];
-    if let Some(sa) = service_account {
-        args.extend(["--service-account", sa]);
-    }
-    args.extend(extra);
-    let out = Command::new(crate::fly_oidc_bin())
-        .args(&args)
-        .env_clear()
-        .env("HOME", dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    file
+    write_credential_config(&crate::fly_oidc_bin(), google, service_account, dir, extra)
 }
 
 /// Run the python script with a clean environment plus `envs`; parse its JSON line.
@@ -118,21 +70,8 @@ struct Setup {
     home: tempfile::TempDir,
 }
 
-async fn setup(
-    edit: impl FnOnce(
-        fly_oidc_testkit::google::FakeGoogleBuilder,
-    ) -> fly_oidc_testkit::google::FakeGoogleBuilder,
-) -> Setup {
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("my-app")
-        .start()
-        .await
-        .unwrap();
-    let google = edit(FakeGoogle::builder(&fly).service_account(SA))
-        .start()
-        .await
-        .unwrap();
+async fn setup(edit: impl FnOnce(FakeGoogleBuilder) -> FakeGoogleBuilder) -> Setup {
+    let Fakes { fly, google } = Fakes::start_with(edit).await;
     Setup {
         fly,
         google,
