@@ -7,7 +7,7 @@ use fly_oidc::cache::CacheConfig;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource};
 use fly_oidc_gcp::{Builder, GcpTokenProvider};
 use fly_oidc_testkit::FakeFlyApi;
-use fly_oidc_testkit::google::{FakeGoogle, FakeGoogleBuilder};
+use fly_oidc_testkit::google::{FakeGoogle, FakeGoogleBuilder, IssuedToken};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -71,10 +71,15 @@ impl Fakes {
             .cache_config(CacheConfig::default().with_jitter(Duration::ZERO))
     }
 
+    /// What fake Google knows of `token`, an access token it issued.
+    pub fn issued(&self, token: &str) -> IssuedToken {
+        let info = self.google.token_info(token);
+        info.expect("an access token fake Google issued")
+    }
+
     /// The service account fake Google issued `token` for (`None`: a federated token).
     pub fn service_account_of(&self, token: &str) -> Option<String> {
-        let info = self.google.token_info(token);
-        info.expect("a token fake Google issued").service_account
+        self.issued(token).service_account
     }
 
     /// Every secret either fake handed out.

@@ -191,6 +191,18 @@ fn assert_trust_hint(message: &str, code: &str) {
     assert!(!message.contains("eyJ"), "a token leaked into {message:?}");
 }
 
+/// One test per row, `name => fault, code;`, each running `check(fault, code)`.
+macro_rules! fault_tests {
+    ($check:ident: $($name:ident => $fault:expr, $code:literal;)+) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                $check($fault, $code).await;
+            }
+        )+
+    };
+}
+
 async fn trust_failure(fault: Fault, code: &str) {
     let out = with_faults(vec![fault]).await;
     let ours = out.provider_error();
@@ -203,19 +215,13 @@ async fn trust_failure(fault: Fault, code: &str) {
     assert_eq!(out.fly.request_count(), 1);
 }
 
-#[tokio::test]
-async fn invalid_identity_token_fails_at_once_with_a_trust_policy_hint() {
-    trust_failure(Fault::invalid_identity_token(), "InvalidIdentityToken").await;
-}
-
-#[tokio::test]
-async fn idp_rejected_claim_fails_at_once_with_a_trust_policy_hint() {
-    trust_failure(Fault::idp_rejected_claim(), "IDPRejectedClaim").await;
-}
-
-#[tokio::test]
-async fn access_denied_fails_at_once_with_a_trust_policy_hint() {
-    trust_failure(Fault::access_denied(), "AccessDenied").await;
+fault_tests! { trust_failure:
+    invalid_identity_token_fails_at_once_with_a_trust_policy_hint =>
+        Fault::invalid_identity_token(), "InvalidIdentityToken";
+    idp_rejected_claim_fails_at_once_with_a_trust_policy_hint =>
+        Fault::idp_rejected_claim(), "IDPRejectedClaim";
+    access_denied_fails_at_once_with_a_trust_policy_hint =>
+        Fault::access_denied(), "AccessDenied";
 }
 
 #[tokio::test]
@@ -224,23 +230,16 @@ async fn a_real_trust_mismatch_is_reported_with_the_tokens_claims() {
     // policy's subject pattern does not match this app.
     let fly = FakeFlyApi::builder()
         .app("web")
-        .machine_name("quiet-dawn-42")
-        .start()
-        .await
-        .unwrap();
-    let sts = FakeSts::builder()
-        .trust(fly.issuer(), fly.jwks())
-        .subject("acme:api:*")
-        .start()
-        .await
-        .unwrap();
+        .machine_name("quiet-dawn-42");
+    let fly = fly.start().await.unwrap();
+    let trusting = || FakeSts::builder().trust(fly.issuer(), fly.jwks());
+    let sts = trusting().subject("acme:api:*").start().await.unwrap();
     let err = credentials_error(provider(&fly, &sts.url())).await;
     let ours = our_error(&err);
     assert_eq!(ours.kind(), ErrorKind::TrustRejected);
     assert_trust_hint(ours.message(), "AccessDenied");
     // Wrong audience: InvalidIdentityToken from the fake's OIDC-provider check.
-    let sts = FakeSts::builder()
-        .trust(fly.issuer(), fly.jwks())
+    let sts = trusting()
         .audience("sts.amazonaws.com")
         .start()
         .await
@@ -303,24 +302,15 @@ async fn transient_failure(fault: Fault, code: &str) {
     assert_eq!(out.sts.request_count(), 3);
 }
 
-#[tokio::test]
-async fn idp_communication_error_is_retried_three_times() {
-    transient_failure(Fault::idp_communication_error(), "IDPCommunicationError").await;
-}
-
-#[tokio::test]
-async fn throttling_is_retried_three_times() {
-    transient_failure(Fault::throttling(), "Throttling").await;
-}
-
-#[tokio::test]
-async fn service_unavailable_is_retried_three_times() {
-    transient_failure(Fault::service_unavailable(), "ServiceUnavailable").await;
-}
-
-#[tokio::test]
-async fn internal_failure_is_retried_three_times() {
-    transient_failure(Fault::internal_failure(), "InternalFailure").await;
+fault_tests! { transient_failure:
+    idp_communication_error_is_retried_three_times =>
+        Fault::idp_communication_error(), "IDPCommunicationError";
+    throttling_is_retried_three_times =>
+        Fault::throttling(), "Throttling";
+    service_unavailable_is_retried_three_times =>
+        Fault::service_unavailable(), "ServiceUnavailable";
+    internal_failure_is_retried_three_times =>
+        Fault::internal_failure(), "InternalFailure";
 }
 
 #[tokio::test]
