@@ -185,31 +185,28 @@ fn unsafe_cache_directories_are_refused_with_a_warning_and_runs_stay_uncached() 
     };
     let dir = sandbox.cache_dir();
     std::fs::create_dir_all(&dir).unwrap();
+    // credential-process with the cache directory as set up: it works, without the cache,
+    // and says why.
+    let run_without_cache = |what: &str, needles: &[&str]| {
+        let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
+        assert_success(&out, &format!("credential-process with {what}"));
+        for needle in needles {
+            assert!(stderr(&out).contains(needle), "{}", describe(&out));
+        }
+    };
 
     // World-writable.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     for n in 1..=2 {
-        let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
-        assert_success(&out, "credential-process with a 0777 cache dir");
-        assert!(
-            stderr(&out).contains("group- or world-writable"),
-            "{}",
-            describe(&out)
-        );
-        assert!(
-            stderr(&out).contains("running without the cache"),
-            "{}",
-            describe(&out)
-        );
+        let needles = ["group- or world-writable", "running without the cache"];
+        run_without_cache("a 0777 cache dir", &needles);
         assert_eq!(fly.request_count(), n);
     }
     assert!(sandbox.entries().is_empty());
 
     // Group-writable.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o770)).unwrap();
-    let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
-    assert_success(&out, "credential-process with a 0770 cache dir");
-    assert!(stderr(&out).contains("group- or world-writable"));
+    run_without_cache("a 0770 cache dir", &["group- or world-writable"]);
     assert!(sandbox.entries().is_empty());
 
     // A symlink to a private directory.
@@ -220,9 +217,7 @@ fn unsafe_cache_directories_are_refused_with_a_warning_and_runs_stay_uncached() 
     std::os::unix::fs::symlink(&elsewhere, &dir).unwrap();
     let before = fly.request_count();
     for _ in 0..2 {
-        let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
-        assert_success(&out, "credential-process with a symlinked cache dir");
-        assert!(stderr(&out).contains("is a symlink"), "{}", describe(&out));
+        run_without_cache("a symlinked cache dir", &["is a symlink"]);
     }
     assert_eq!(fly.request_count() - before, 2);
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
@@ -234,13 +229,7 @@ fn unsafe_cache_directories_are_refused_with_a_warning_and_runs_stay_uncached() 
     if std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).is_ok() {
         let before = fly.request_count();
         for _ in 0..2 {
-            let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
-            assert_success(&out, "credential-process with a foreign cache dir");
-            assert!(
-                stderr(&out).contains("is owned by uid 65534"),
-                "{}",
-                describe(&out)
-            );
+            run_without_cache("a foreign cache dir", &["is owned by uid 65534"]);
         }
         assert_eq!(fly.request_count() - before, 2);
         assert!(sandbox.entries().is_empty());

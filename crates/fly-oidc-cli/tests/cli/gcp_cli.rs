@@ -46,11 +46,24 @@ async fn executable_prints_a_google_response_and_nothing_on_stderr() {
     let output_file = home.path().join("cache").join("gcp-response.json");
     std::fs::create_dir_all(output_file.parent().unwrap()).unwrap();
     let socket = fly.socket_path().to_str().unwrap().to_owned();
-    let out = run(
-        &["gcp", "executable"],
+    let audience = google.sts_audience();
+    // `fly-oidc gcp executable ARGS` as Google's libraries run it: our socket, the
+    // audience, and `extra` variables.
+    let executable = |args: &[&str], extra: &[(&str, &str)]| {
+        let mut envs = vec![
+            ("FLY_OIDC_SOCKET", socket.as_str()),
+            ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", audience.as_str()),
+        ];
+        envs.extend_from_slice(extra);
+        run(
+            &[&["gcp", "executable"][..], args].concat(),
+            &envs,
+            home.path(),
+        )
+    };
+    let out = executable(
+        &[],
         &[
-            ("FLY_OIDC_SOCKET", &socket),
-            ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", &google.sts_audience()),
             (
                 "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE",
                 "urn:ietf:params:oauth:token-type:jwt",
@@ -61,7 +74,6 @@ async fn executable_prints_a_google_response_and_nothing_on_stderr() {
                 output_file.to_str().unwrap(),
             ),
         ],
-        home.path(),
     );
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert!(
@@ -98,18 +110,8 @@ async fn executable_prints_a_google_response_and_nothing_on_stderr() {
     );
 
     // An output file that cannot be written is a failure response, not a silent success.
-    let out = run(
-        &["gcp", "executable"],
-        &[
-            ("FLY_OIDC_SOCKET", &socket),
-            ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", &google.sts_audience()),
-            (
-                "GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE",
-                "/nonexistent-dir/gcp-response.json",
-            ),
-        ],
-        home.path(),
-    );
+    let unwritable = "/nonexistent-dir/gcp-response.json";
+    let out = executable(&[], &[("GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE", unwritable)]);
     assert_eq!(out.status.code(), Some(1));
     let failure = stdout_json(&out);
     assert_eq!(failure["success"], false);
@@ -123,14 +125,7 @@ async fn executable_prints_a_google_response_and_nothing_on_stderr() {
     assert!(!text(&out.stdout).contains("eyJ"), "no token in a failure");
 
     // --audience beats the environment.
-    let out = run(
-        &["gcp", "executable", "--audience", "custom-aud"],
-        &[
-            ("FLY_OIDC_SOCKET", &socket),
-            ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", &google.sts_audience()),
-        ],
-        home.path(),
-    );
+    let out = executable(&["--audience", "custom-aud"], &[]);
     assert!(out.status.success());
     let jwt = stdout_json(&out)["id_token"].as_str().unwrap().to_owned();
     assert_eq!(
