@@ -423,11 +423,9 @@ async fn invalid_settings_fail_at_build() {
             .unwrap_err();
         assert!(err.to_string().contains(needle), "{var:?}: {err}");
     }
-    let err = FlyOidcCredentialsProvider::builder()
-        .env(Env::from_slice(&[]))
-        .duration(Duration::from_secs(50_000))
-        .build()
-        .unwrap_err();
+    let too_long = Duration::from_secs(50_000);
+    let builder = FlyOidcCredentialsProvider::builder().env(Env::from_slice(&[]));
+    let err = builder.duration(too_long).build().unwrap_err();
     assert!(err.to_string().contains("43200"), "{err}");
 }
 

@@ -509,10 +509,8 @@ fn plain_http_only_to_loopback_unless_allowed() {
     );
     let err = base().service_account("not an email").build().unwrap_err();
     assert!(err.to_string().contains("invalid service account"), "{err}");
-    let err = base()
-        .lifetime(Duration::from_secs(86_400))
-        .build()
-        .unwrap_err();
+    let a_day = Duration::from_secs(86_400);
+    let err = base().lifetime(a_day).build().unwrap_err();
     assert!(err.to_string().contains("lifetime"), "{err}");
 }
 
