@@ -354,15 +354,18 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let out = sandbox.fly_oidc(&[
-        "aws",
-        "credential-process",
-        "--role-arn",
-        ROLE_A,
-        "--no-cache",
-        "--sts-endpoint",
-        &format!("http://127.0.0.1:{closed}"),
-    ]);
+    // `aws credential-process --role-arn ROLE_A --no-cache` and then these flags.
+    let uncached = |flags: &[&str]| {
+        let base = [
+            "aws",
+            "credential-process",
+            "--role-arn",
+            ROLE_A,
+            "--no-cache",
+        ];
+        sandbox.fly_oidc(&[&base[..], flags].concat())
+    };
+    let out = uncached(&["--sts-endpoint", &format!("http://127.0.0.1:{closed}")]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(
         stderr(&out).starts_with("fly-oidc: error: STS failed: "),
@@ -409,14 +412,7 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
 
     // --verbose adds causes but still no secret.
     fly.fail_next(10, Fault::Malformed);
-    let out = sandbox.fly_oidc(&[
-        "aws",
-        "credential-process",
-        "--role-arn",
-        ROLE_A,
-        "--no-cache",
-        "--verbose",
-    ]);
+    let out = uncached(&["--verbose"]);
     fly.clear_faults();
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert_no_secret_in(&out.stderr, &fly, &printed);
