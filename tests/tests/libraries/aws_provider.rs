@@ -191,18 +191,6 @@ fn assert_trust_hint(message: &str, code: &str) {
     assert!(!message.contains("eyJ"), "a token leaked into {message:?}");
 }
 
-/// One test per row, `name => fault, code;`, each running `check(fault, code)`.
-macro_rules! fault_tests {
-    ($check:ident: $($name:ident => $fault:expr, $code:literal;)+) => {
-        $(
-            #[tokio::test]
-            async fn $name() {
-                $check($fault, $code).await;
-            }
-        )+
-    };
-}
-
 async fn trust_failure(fault: Fault, code: &str) {
     let out = with_faults(vec![fault]).await;
     let ours = out.provider_error();
@@ -213,15 +201,6 @@ async fn trust_failure(fault: Fault, code: &str) {
     // Not retried.
     assert_eq!(out.sts.request_count(), 1);
     assert_eq!(out.fly.request_count(), 1);
-}
-
-fault_tests! { trust_failure:
-    invalid_identity_token_fails_at_once_with_a_trust_policy_hint =>
-        Fault::invalid_identity_token(), "InvalidIdentityToken";
-    idp_rejected_claim_fails_at_once_with_a_trust_policy_hint =>
-        Fault::idp_rejected_claim(), "IDPRejectedClaim";
-    access_denied_fails_at_once_with_a_trust_policy_hint =>
-        Fault::access_denied(), "AccessDenied";
 }
 
 #[tokio::test]
@@ -300,17 +279,6 @@ async fn transient_failure(fault: Fault, code: &str) {
     let out = with_faults(vec![fault.clone(), fault]).await;
     out.result.unwrap();
     assert_eq!(out.sts.request_count(), 3);
-}
-
-fault_tests! { transient_failure:
-    idp_communication_error_is_retried_three_times =>
-        Fault::idp_communication_error(), "IDPCommunicationError";
-    throttling_is_retried_three_times =>
-        Fault::throttling(), "Throttling";
-    service_unavailable_is_retried_three_times =>
-        Fault::service_unavailable(), "ServiceUnavailable";
-    internal_failure_is_retried_three_times =>
-        Fault::internal_failure(), "InternalFailure";
 }
 
 #[tokio::test]
@@ -832,4 +800,34 @@ fn library_and_binary_resolve_the_same_settings_from_one_environment() {
         assert_eq!(provider.settings().endpoint_url(), Some(sts_url.as_str()));
     }
     assert_eq!(sts.requests().len(), 6);
+}
+
+/// One test per row, `name => check(fault, code);`, each running `check(fault, code)`.
+macro_rules! fault_tests {
+    ($($name:ident => $check:ident($fault:expr, $code:literal);)+) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                $check($fault, $code).await;
+            }
+        )+
+    };
+}
+
+// STS faults: trust-policy rejections fail at once; transient ones are retried.
+fault_tests! {
+    invalid_identity_token_fails_at_once_with_a_trust_policy_hint =>
+        trust_failure(Fault::invalid_identity_token(), "InvalidIdentityToken");
+    idp_rejected_claim_fails_at_once_with_a_trust_policy_hint =>
+        trust_failure(Fault::idp_rejected_claim(), "IDPRejectedClaim");
+    access_denied_fails_at_once_with_a_trust_policy_hint =>
+        trust_failure(Fault::access_denied(), "AccessDenied");
+    idp_communication_error_is_retried_three_times =>
+        transient_failure(Fault::idp_communication_error(), "IDPCommunicationError");
+    throttling_is_retried_three_times =>
+        transient_failure(Fault::throttling(), "Throttling");
+    service_unavailable_is_retried_three_times =>
+        transient_failure(Fault::service_unavailable(), "ServiceUnavailable");
+    internal_failure_is_retried_three_times =>
+        transient_failure(Fault::internal_failure(), "InternalFailure");
 }

@@ -34,6 +34,16 @@ fn stdout_json(out: &Output) -> Value {
     })
 }
 
+/// The failure response `gcp executable` printed (exit 1, version 1, not a success, `code`).
+fn failure_response(out: &Output, code: &str) -> Value {
+    assert_eq!(out.status.code(), Some(1));
+    let response = stdout_json(out);
+    assert_eq!(response["version"], 1);
+    assert_eq!(response["success"], false);
+    assert_eq!(response["code"], code);
+    response
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -112,10 +122,7 @@ async fn executable_prints_a_google_response_and_nothing_on_stderr() {
     // An output file that cannot be written is a failure response, not a silent success.
     let unwritable = "/nonexistent-dir/gcp-response.json";
     let out = executable(&[], &[("GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE", unwritable)]);
-    assert_eq!(out.status.code(), Some(1));
-    let failure = stdout_json(&out);
-    assert_eq!(failure["success"], false);
-    assert_eq!(failure["code"], "OUTPUT_FILE_UNWRITABLE");
+    let failure = failure_response(&out, "OUTPUT_FILE_UNWRITABLE");
     assert!(
         failure["message"]
             .as_str()
@@ -149,11 +156,7 @@ async fn executable_failures_are_google_failure_responses() {
         ],
         home.path(),
     );
-    assert_eq!(out.status.code(), Some(1));
-    let response = stdout_json(&out);
-    assert_eq!(response["version"], 1);
-    assert_eq!(response["success"], false);
-    assert_eq!(response["code"], "NOT_ON_FLY");
+    let response = failure_response(&out, "NOT_ON_FLY");
     assert!(
         response["message"]
             .as_str()
