@@ -309,26 +309,17 @@ async fn timeouts_and_resets_are_retried() {
 
 #[tokio::test]
 async fn malformed_policy_fails_at_once() {
-    let out = with_faults(vec![Fault::malformed_policy()]).await;
-    let err = out.result.unwrap_err();
-    let ours = our_error(&err);
-    assert_eq!(ours.kind(), ErrorKind::Rejected);
-    assert!(
-        ours.message().contains("FLY_OIDC_AWS_POLICY"),
-        "{}",
-        ours.message()
-    );
-    assert_eq!(out.sts.request_count(), 1);
-    let out = with_faults(vec![Fault::region_disabled()]).await;
-    let ours_err = out.result.unwrap_err();
-    let ours = our_error(&ours_err);
-    assert_eq!(ours.kind(), ErrorKind::Rejected);
-    assert!(
-        ours.message().contains("region us-east-1"),
-        "{}",
-        ours.message()
-    );
-    assert_eq!(out.sts.request_count(), 1);
+    let cases = [
+        (Fault::malformed_policy(), "FLY_OIDC_AWS_POLICY"),
+        (Fault::region_disabled(), "region us-east-1"),
+    ];
+    for (fault, says) in cases {
+        let out = with_faults(vec![fault]).await;
+        let ours = our_error(out.result.as_ref().unwrap_err());
+        assert_eq!(ours.kind(), ErrorKind::Rejected);
+        assert!(ours.message().contains(says), "{}", ours.message());
+        assert_eq!(out.sts.request_count(), 1);
+    }
 }
 
 #[tokio::test]
