@@ -2,19 +2,17 @@
 //! fake STS: what reaches STS, error mapping and retries, chains, single flight, caching.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-mod aws_support;
-
 use aws_config::meta::credentials::CredentialsProviderChain;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
-use aws_support::{ROLE, not_on_fly_client, our_error, provider};
 use fly_oidc::Env;
 use fly_oidc::cache::CacheConfig;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource, TimeSource};
 use fly_oidc_aws::{ErrorKind, FlyOidcCredentialsProvider};
-use fly_oidc_testkit::FakeFlyApi;
-use fly_oidc_testkit::aws_sts::{FakeSts, StsFault};
+use fly_oidc_testkit::aws_sts::FakeSts;
+use fly_oidc_testkit::{FakeFlyApi, Fault};
+use fly_oidc_tests::aws::{ROLE, not_on_fly_client, our_error, provider};
 use std::time::{Duration, UNIX_EPOCH};
 
 async fn fakes() -> (FakeFlyApi, FakeSts) {
@@ -117,7 +115,7 @@ async fn defaults_come_from_the_environment_and_the_token() {
             ("AWS_ENDPOINT_URL_STS", &sts.url()),
             ("AWS_REGION", "eu-west-1"),
         ]))
-        .fly_client(aws_support::fly_client(&fly))
+        .fly_client(fly_oidc_tests::fly_client(&fly))
         .build()
         .unwrap();
     assert_eq!(p.settings().region(), "eu-west-1");
@@ -157,7 +155,7 @@ struct Outcome {
     sts: FakeSts,
 }
 
-async fn with_faults(faults: Vec<StsFault>) -> Outcome {
+async fn with_faults(faults: Vec<Fault>) -> Outcome {
     let (fly, sts) = fakes().await;
     sts.script(faults);
     let provider = provider(&fly, &sts.url()).build().unwrap();
@@ -180,7 +178,7 @@ fn assert_trust_hint(message: &str, code: &str) {
     assert!(!message.contains("eyJ"), "a token leaked into {message:?}");
 }
 
-async fn trust_failure(fault: StsFault, code: &str) {
+async fn trust_failure(fault: Fault, code: &str) {
     let out = with_faults(vec![fault]).await;
     let err = out.result.unwrap_err();
     assert!(matches!(err, CredentialsError::ProviderError(_)), "{err:?}");
@@ -191,22 +189,22 @@ async fn trust_failure(fault: StsFault, code: &str) {
     assert_trust_hint(ours.message(), code);
     // Not retried.
     assert_eq!(out.sts.request_count(), 1);
-    assert_eq!(out.fly.token_requests(), 1);
+    assert_eq!(out.fly.request_count(), 1);
 }
 
 #[tokio::test]
 async fn invalid_identity_token_fails_at_once_with_a_trust_policy_hint() {
-    trust_failure(StsFault::invalid_identity_token(), "InvalidIdentityToken").await;
+    trust_failure(Fault::invalid_identity_token(), "InvalidIdentityToken").await;
 }
 
 #[tokio::test]
 async fn idp_rejected_claim_fails_at_once_with_a_trust_policy_hint() {
-    trust_failure(StsFault::idp_rejected_claim(), "IDPRejectedClaim").await;
+    trust_failure(Fault::idp_rejected_claim(), "IDPRejectedClaim").await;
 }
 
 #[tokio::test]
 async fn access_denied_fails_at_once_with_a_trust_policy_hint() {
-    trust_failure(StsFault::access_denied(), "AccessDenied").await;
+    trust_failure(Fault::access_denied(), "AccessDenied").await;
 }
 
 #[tokio::test]
@@ -257,11 +255,11 @@ async fn a_real_trust_mismatch_is_reported_with_the_tokens_claims() {
 
 #[tokio::test]
 async fn expired_token_is_retried_once_with_a_fresh_fly_token() {
-    let out = with_faults(vec![StsFault::expired_token()]).await;
+    let out = with_faults(vec![Fault::expired_token()]).await;
     let creds = out.result.unwrap();
     assert!(!creds.access_key_id().is_empty());
     assert_eq!(out.sts.request_count(), 2);
-    assert_eq!(out.fly.token_requests(), 2);
+    assert_eq!(out.fly.request_count(), 2);
     let reqs = out.sts.requests();
     assert_ne!(
         reqs[0].web_identity_token, reqs[1].web_identity_token,
@@ -271,7 +269,7 @@ async fn expired_token_is_retried_once_with_a_fresh_fly_token() {
 
 #[tokio::test]
 async fn expired_token_twice_fails_after_one_retry() {
-    let out = with_faults(vec![StsFault::expired_token(), StsFault::expired_token()]).await;
+    let out = with_faults(vec![Fault::expired_token(), Fault::expired_token()]).await;
     let err = out.result.unwrap_err();
     assert!(matches!(err, CredentialsError::ProviderError(_)));
     let ours = our_error(&err);
@@ -283,10 +281,10 @@ async fn expired_token_twice_fails_after_one_retry() {
     );
     assert!(ours.message().contains("clock"));
     assert_eq!(out.sts.request_count(), 2);
-    assert_eq!(out.fly.token_requests(), 2);
+    assert_eq!(out.fly.request_count(), 2);
 }
 
-async fn transient_failure(fault: StsFault, code: &str) {
+async fn transient_failure(fault: Fault, code: &str) {
     // Three attempts (the default), all failing.
     let out = with_faults(vec![fault.clone(), fault.clone(), fault.clone()]).await;
     let err = out.result.unwrap_err();
@@ -303,7 +301,7 @@ async fn transient_failure(fault: StsFault, code: &str) {
     assert!(ours.message().contains("try again"), "{}", ours.message());
     assert_eq!(out.sts.request_count(), 3);
     // The SDK retries with the same token: one Fly token for all three attempts.
-    assert_eq!(out.fly.token_requests(), 1);
+    assert_eq!(out.fly.request_count(), 1);
     // Two failures, then success on the third attempt.
     let out = with_faults(vec![fault.clone(), fault]).await;
     out.result.unwrap();
@@ -312,31 +310,31 @@ async fn transient_failure(fault: StsFault, code: &str) {
 
 #[tokio::test]
 async fn idp_communication_error_is_retried_three_times() {
-    transient_failure(StsFault::idp_communication_error(), "IDPCommunicationError").await;
+    transient_failure(Fault::idp_communication_error(), "IDPCommunicationError").await;
 }
 
 #[tokio::test]
 async fn throttling_is_retried_three_times() {
-    transient_failure(StsFault::throttling(), "Throttling").await;
+    transient_failure(Fault::throttling(), "Throttling").await;
 }
 
 #[tokio::test]
 async fn service_unavailable_is_retried_three_times() {
-    transient_failure(StsFault::service_unavailable(), "ServiceUnavailable").await;
+    transient_failure(Fault::service_unavailable(), "ServiceUnavailable").await;
 }
 
 #[tokio::test]
 async fn internal_failure_is_retried_three_times() {
-    transient_failure(StsFault::internal_failure(), "InternalFailure").await;
+    transient_failure(Fault::internal_failure(), "InternalFailure").await;
 }
 
 #[tokio::test]
 async fn timeouts_and_resets_are_retried() {
     let (fly, sts) = fakes().await;
     sts.script(vec![
-        StsFault::Delay(Duration::from_secs(2)),
-        StsFault::Reset,
-        StsFault::Delay(Duration::from_secs(2)),
+        Fault::Delay(Duration::from_secs(2)),
+        Fault::Reset,
+        Fault::Delay(Duration::from_secs(2)),
     ]);
     let provider = provider(&fly, &sts.url())
         .timeout(Duration::from_millis(300))
@@ -358,7 +356,7 @@ async fn timeouts_and_resets_are_retried() {
 
 #[tokio::test]
 async fn malformed_policy_fails_at_once() {
-    let out = with_faults(vec![StsFault::malformed_policy()]).await;
+    let out = with_faults(vec![Fault::malformed_policy()]).await;
     let err = out.result.unwrap_err();
     let ours = our_error(&err);
     assert_eq!(ours.kind(), ErrorKind::Rejected);
@@ -368,7 +366,7 @@ async fn malformed_policy_fails_at_once() {
         ours.message()
     );
     assert_eq!(out.sts.request_count(), 1);
-    let out = with_faults(vec![StsFault::region_disabled()]).await;
+    let out = with_faults(vec![Fault::region_disabled()]).await;
     let ours_err = out.result.unwrap_err();
     let ours = our_error(&ours_err);
     assert_eq!(ours.kind(), ErrorKind::Rejected);
@@ -382,7 +380,7 @@ async fn malformed_policy_fails_at_once() {
 
 #[tokio::test]
 async fn garbage_answers_are_invalid_responses() {
-    let out = with_faults(vec![StsFault::Garbage]).await;
+    let out = with_faults(vec![Fault::Malformed]).await;
     let err = out.result.unwrap_err();
     assert!(matches!(err, CredentialsError::Unhandled(_)), "{err:?}");
     assert_eq!(our_error(&err).kind(), ErrorKind::InvalidResponse);
@@ -414,13 +412,13 @@ async fn not_on_fly_and_no_role_are_not_loaded() {
     let p = FlyOidcCredentialsProvider::builder()
         .env(Env::from_slice(&[]))
         .endpoint_url(sts.url())
-        .fly_client(aws_support::fly_client(&fly))
+        .fly_client(fly_oidc_tests::fly_client(&fly))
         .build()
         .unwrap();
     let err = p.credentials().await.unwrap_err();
     assert!(matches!(err, CredentialsError::CredentialsNotLoaded(_)));
     assert!(our_error(&err).message().contains("AWS_ROLE_ARN"));
-    assert_eq!(fly.token_requests(), 0);
+    assert_eq!(fly.request_count(), 0);
     assert_eq!(sts.request_count(), 0);
 }
 
@@ -478,7 +476,7 @@ async fn the_chain_falls_back_when_not_on_fly() {
         sts.issued_credentials()[0].access_key_id
     );
     // ...and a trust-policy failure stops the chain instead of silently falling back.
-    sts.fail_next(1, StsFault::access_denied());
+    sts.fail_next(1, Fault::access_denied());
     let chain =
         CredentialsProviderChain::first_try("FlyOidc", provider(&fly, &sts.url()).build().unwrap())
             .or_else(
@@ -508,7 +506,7 @@ async fn a_thousand_concurrent_callers_on_a_cold_provider_make_one_request_each(
         keys.insert(t.await.unwrap().unwrap().access_key_id().to_owned());
     }
     assert_eq!(keys.len(), 1);
-    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(fly.request_count(), 1);
     assert_eq!(sts.request_count(), 1);
 }
 
@@ -547,12 +545,12 @@ async fn refreshes_ahead_of_expiry_and_serves_cached_credentials_through_an_outa
     let second = provider.provide_credentials().await.unwrap();
     assert_ne!(second.access_key_id(), first.access_key_id());
     assert_eq!(sts.request_count(), 2);
-    assert_eq!(fly.token_requests(), 2);
+    assert_eq!(fly.request_count(), 2);
 
     // Static stability: 56 minutes into the second credentials STS is down; the cached
     // (still valid) credentials keep being served.
     clock.advance(Duration::from_secs(56 * 60));
-    sts.fail_next(3, StsFault::service_unavailable());
+    sts.fail_next(3, Fault::service_unavailable());
     let during = provider.provide_credentials().await.unwrap();
     assert_eq!(during.access_key_id(), second.access_key_id());
     assert_eq!(sts.request_count(), 5);
@@ -568,7 +566,7 @@ async fn refreshes_ahead_of_expiry_and_serves_cached_credentials_through_an_outa
     );
     // Past expiry with STS still down: never the expired credentials, an error.
     clock.advance(Duration::from_secs(5 * 60));
-    sts.fail_next(3, StsFault::service_unavailable());
+    sts.fail_next(3, Fault::service_unavailable());
     let err = provider.provide_credentials().await.unwrap_err();
     assert_eq!(our_error(&err).kind(), ErrorKind::Transient);
     assert!(provider.fallback_on_interrupt().is_none());
@@ -655,7 +653,7 @@ mod endpoints {
         vars.extend_from_slice(env);
         let provider = FlyOidcCredentialsProvider::builder()
             .env(Env::from_slice(&vars))
-            .fly_client(aws_support::fly_client(&fly))
+            .fly_client(fly_oidc_tests::fly_client(&fly))
             .http_client(SharedHttpClient::new(http))
             .build()
             .unwrap();
