@@ -126,7 +126,7 @@ fn without_ca_certificates_gcp_executable_stays_silent_on_stderr() {
     );
     let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(response["success"], true);
-    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(fly.requests().len(), 1);
 }
 
 #[test]
@@ -283,7 +283,9 @@ fn a_bad_url_says_what_a_valid_one_looks_like() {
     let fly = FakeFlyApi::builder().start_blocking().unwrap();
     let sock = fly.socket_path().to_str().unwrap().to_owned();
     let provider = fly_oidc_testkit::google::default_provider("acme");
-    let cases: [(Vec<&str>, Vec<(&str, &str)>, &str); 6] = [
+    // (arguments, environment, the example URL the message must show)
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: [Case; 6] = [
         (
             vec![
                 "aws",
@@ -351,7 +353,7 @@ fn a_bad_url_says_what_a_valid_one_looks_like() {
         );
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
     }
-    assert_eq!(fly.token_requests(), 0, "nothing was sent");
+    assert_eq!(fly.requests().len(), 0, "nothing was sent");
 }
 
 /// `aws env` sourced by bash: with a configured region, both region variables, so the AWS
