@@ -281,17 +281,7 @@ pub fn http_client_builder(connect_timeout: Duration, timeout: Duration) -> reqw
 
 /// A TLS configuration that trusts nothing, for clients that only speak plain HTTP.
 fn no_roots_tls_config() -> Result<rustls::ClientConfig, Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidConfiguration,
-                format!("could not set up TLS: {e}"),
-            )
-        })?
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth())
+    crate::tls::config_trusting(rustls::RootCertStore::empty())
 }
 
 /// The Machines API base URL with a scheme (`http` for loopback and `_api.internal`, else

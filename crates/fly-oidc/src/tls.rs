@@ -144,18 +144,7 @@ impl RootCertificates {
     /// Fails (with [`ErrorKind::InvalidConfiguration`]) only if `ring` supports none of
     /// those versions.
     pub fn client_config(&self) -> Result<rustls::ClientConfig, Error> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        Ok(rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::InvalidConfiguration,
-                    format!("could not set up TLS: {e}"),
-                )
-                .with_source(e)
-            })?
-            .with_root_certificates(self.root_store())
-            .with_no_client_auth())
+        config_trusting(self.root_store())
     }
 
     /// The certificates as one PEM bundle (`-----BEGIN CERTIFICATE-----` blocks), for TLS
@@ -181,6 +170,22 @@ impl RootCertificates {
 /// fly-oidc `reqwest` client uses.
 pub fn client_config(env: &Env) -> Result<rustls::ClientConfig, Error> {
     RootCertificates::load(env).client_config()
+}
+
+/// A `rustls` client configuration on `ring` trusting `roots` (empty for plain-HTTP clients).
+pub(crate) fn config_trusting(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidConfiguration,
+                format!("could not set up TLS: {e}"),
+            )
+            .with_source(e)
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// The system's certificates and the errors met while reading them.
