@@ -1,6 +1,6 @@
-//! Shared helpers for the end-to-end tests: the library tests (`tests/tests/libraries/`), the
-//! fault matrix (`tests/tests/fault_matrix.rs`) and the tests that run the `fly-oidc` binary
-//! as a process (`crates/fly-oidc-cli/tests/cli/`, which depends on this package).
+//! Shared helpers for the end-to-end tests: the library tests (`tests/tests/libraries/`), and
+//! the tests that run the `fly-oidc` binary as a process (`crates/fly-oidc-cli/tests/cli/` and
+//! the fault matrix, `crates/fly-oidc-cli/tests/fault_matrix/`; that package depends on this one).
 #![warn(missing_docs)]
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
@@ -47,9 +47,10 @@ pub fn example_bin(name: &str) -> PathBuf {
     bin
 }
 
-/// The path of the built `fly-oidc` binary in this target directory, for the fault matrix.
+/// The path of the built `fly-oidc` binary in this target directory, for the tests of this
+/// package that run it.
 ///
-/// The tests of `crates/fly-oidc-cli` use `env!("CARGO_BIN_EXE_fly-oidc")` instead, which
+/// The tests of `crates/fly-oidc-cli` (the CLI tests and the fault matrix) use `env!("CARGO_BIN_EXE_fly-oidc")` instead, which
 /// Cargo sets only for that package's integration tests. `cargo test --workspace` builds the
 /// binary; when running this package alone, build it first with `cargo build -p fly-oidc-cli`.
 pub fn fly_oidc_bin() -> PathBuf {
