@@ -250,7 +250,7 @@ impl Builder {
             StsOptions {
                 http_client: self
                     .http_client
-                    .unwrap_or_else(crate::http::LazyHttpsClient::shared),
+                    .unwrap_or_else(|| crate::http::LazyHttpsClient::shared_with_env(env.clone())),
                 time: time.clone(),
                 max_attempts: retry.max_attempts(),
                 initial_backoff,
