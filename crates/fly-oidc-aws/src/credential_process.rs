@@ -120,8 +120,12 @@ pub fn credential_process_json(creds: &AwsCredentials, expires_at: SystemTime) -
     serde_json::to_string(&out).unwrap_or_default()
 }
 
-fn env_pairs(creds: &AwsCredentials, expires_at: SystemTime) -> [(&'static str, String); 4] {
-    [
+fn env_pairs(
+    creds: &AwsCredentials,
+    expires_at: SystemTime,
+    region: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut pairs = vec![
         ("AWS_ACCESS_KEY_ID", creds.access_key_id.clone()),
         ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key.clone()),
         ("AWS_SESSION_TOKEN", creds.session_token.clone()),
@@ -129,7 +133,13 @@ fn env_pairs(creds: &AwsCredentials, expires_at: SystemTime) -> [(&'static str, 
             "AWS_CREDENTIAL_EXPIRATION",
             fly_oidc::time::format_rfc3339(expires_at),
         ),
-    ]
+    ];
+    if let Some(region) = region {
+        // Both: the AWS CLI v1 and older SDKs read only AWS_DEFAULT_REGION.
+        pairs.push(("AWS_REGION", region.to_owned()));
+        pairs.push(("AWS_DEFAULT_REGION", region.to_owned()));
+    }
+    pairs
 }
 
 /// Quote `value` for a POSIX shell: single quotes, with `'` written as `'\''`.
@@ -138,17 +148,25 @@ pub fn shell_quote(value: &str) -> String {
 }
 
 /// `export NAME='value'` lines (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-/// `AWS_SESSION_TOKEN`, `AWS_CREDENTIAL_EXPIRATION`) for `eval "$(fly-oidc aws env)"`.
-pub fn shell_exports(creds: &AwsCredentials, expires_at: SystemTime) -> String {
-    env_pairs(creds, expires_at)
+/// `AWS_SESSION_TOKEN`, `AWS_CREDENTIAL_EXPIRATION`, and with a `region`, `AWS_REGION` and
+/// `AWS_DEFAULT_REGION`) for `eval "$(fly-oidc aws env)"`. Pass the region when one is
+/// configured ([`Settings::configured_region`](crate::Settings::configured_region)): the AWS
+/// CLI v1 ignores `AWS_REGION` and answers "You must specify a region" without
+/// `AWS_DEFAULT_REGION`.
+pub fn shell_exports(
+    creds: &AwsCredentials,
+    expires_at: SystemTime,
+    region: Option<&str>,
+) -> String {
+    env_pairs(creds, expires_at, region)
         .iter()
         .map(|(name, value)| format!("export {name}={}\n", shell_quote(value)))
         .collect()
 }
 
 /// The same variables as [`shell_exports`], as one JSON object.
-pub fn env_json(creds: &AwsCredentials, expires_at: SystemTime) -> String {
-    let map: serde_json::Map<String, serde_json::Value> = env_pairs(creds, expires_at)
+pub fn env_json(creds: &AwsCredentials, expires_at: SystemTime, region: Option<&str>) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = env_pairs(creds, expires_at, region)
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.into()))
         .collect();
@@ -644,8 +662,12 @@ mod tests {
 
     #[test]
     fn shell_exports_survive_a_real_shell() {
-        let text = shell_exports(&creds(None), at(1_700_000_000));
-        assert_eq!(text.lines().count(), 4);
+        let text = shell_exports(&creds(None), at(1_700_000_000), None);
+        assert_eq!(
+            text.lines().count(),
+            4,
+            "no region configured, none exported"
+        );
         assert!(
             text.contains("export AWS_SESSION_TOKEN='tok'\\''en=='\n"),
             "{text}"
@@ -665,6 +687,32 @@ mod tests {
     }
 
     #[test]
+    fn a_configured_region_is_exported_under_both_names() {
+        let text = shell_exports(&creds(None), at(1_700_000_000), Some("eu-west-3"));
+        assert_eq!(text.lines().count(), 6, "{text}");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{text}printf '%s|%s' \"$AWS_REGION\" \"$AWS_DEFAULT_REGION\""
+            ))
+            .env_clear()
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            "eu-west-3|eu-west-3"
+        );
+        let v: serde_json::Value = serde_json::from_str(&env_json(
+            &creds(None),
+            at(1_700_000_000),
+            Some("eu-west-3"),
+        ))
+        .unwrap();
+        assert_eq!(v["AWS_REGION"], "eu-west-3");
+        assert_eq!(v["AWS_DEFAULT_REGION"], "eu-west-3");
+    }
+
+    #[test]
     fn shell_quote_neutralises_metacharacters() {
         for nasty in ["$(id)", "`id`", "a b", "x'; rm -rf /; '", "\n", "", "\\"] {
             let out = std::process::Command::new("sh")
@@ -680,7 +728,7 @@ mod tests {
     #[test]
     fn env_json_and_debug() {
         let v: serde_json::Value =
-            serde_json::from_str(&env_json(&creds(None), at(1_700_000_000))).unwrap();
+            serde_json::from_str(&env_json(&creds(None), at(1_700_000_000), None)).unwrap();
         assert_eq!(v["AWS_ACCESS_KEY_ID"], "ASIAEXAMPLE");
         assert_eq!(v["AWS_CREDENTIAL_EXPIRATION"], "2023-11-14T22:13:20Z");
         assert_eq!(v.as_object().unwrap().len(), 4);

@@ -4,36 +4,71 @@ use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use fly_oidc::Env;
 use std::sync::{Arc, OnceLock};
 
 /// An HTTPS client for the AWS SDK with rustls on the `ring` crypto provider (no aws-lc),
-/// trusting the platform's root certificates. Plain `http://` works too (for emulators on
-/// loopback).
+/// trusting the system's root certificates, else the Mozilla roots bundled with fly-oidc
+/// (with one warning; see [`fly_oidc::tls`]), as the Fly token and Google clients do. Plain
+/// `http://` works too (for emulators on loopback).
 ///
 /// Build it once and share it: every client built from it shares one connection pool. Pass
 /// it to [`Builder::http_client`](crate::Builder::http_client), and to
 /// `aws_config::defaults(..).http_client(..)` so the whole SDK uses the same TLS stack.
 pub fn https_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+    https_client_with_env(&Env::real())
+}
+
+/// [`https_client`] reading `SSL_CERT_FILE`/`SSL_CERT_DIR` from `env`.
+pub(crate) fn https_client_with_env(env: &Env) -> SharedHttpClient {
+    let roots = fly_oidc::tls::RootCertificates::load(env);
+    // The same roots as the reqwest clients, as PEM; the SDK's own loading of the system's
+    // store (and its empty-store warning) is switched off.
+    let trust_store = aws_smithy_http_client::tls::TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(roots.to_pem());
+    let builder = aws_smithy_http_client::Builder::new().tls_provider(
+        aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https()
+        ),
+    );
+    match aws_smithy_http_client::tls::TlsContext::builder()
+        .with_trust_store(trust_store)
+        .build()
+    {
+        Ok(context) => builder.tls_context(context).build_https(),
+        // Building a context never fails in aws-smithy-http-client 1.5; keep its default
+        // (the system's store) if a later version starts to.
+        Err(error) => {
+            tracing::warn!(%error, "could not set the TLS trust store; using the AWS SDK's default");
+            builder.build_https()
+        }
+    }
 }
 
 /// [`https_client`], built when the first request is made: building it reads the platform's
 /// root certificates (about 150 files on Debian), a few milliseconds that a caller who never
 /// calls STS (a `credential_process` cache hit) should not pay. Clones share it. The provider
-/// uses one unless [`Builder::http_client`](crate::Builder::http_client) says otherwise.
+/// uses one unless [`Builder::http_client`](crate::Builder::http_client) says otherwise
+/// (reading `SSL_CERT_FILE`/`SSL_CERT_DIR` from the provider's [`Env`]).
 #[derive(Debug, Default, Clone)]
 pub struct LazyHttpsClient {
     inner: Arc<OnceLock<SharedHttpClient>>,
+    env: Env,
 }
 
 impl LazyHttpsClient {
     /// A shared client for [`Builder::http_client`](crate::Builder::http_client).
     pub fn shared() -> SharedHttpClient {
         SharedHttpClient::new(Self::default())
+    }
+
+    /// [`shared`](Self::shared), reading `SSL_CERT_FILE`/`SSL_CERT_DIR` from `env`.
+    pub(crate) fn shared_with_env(env: Env) -> SharedHttpClient {
+        SharedHttpClient::new(Self {
+            inner: Arc::default(),
+            env,
+        })
     }
 
     /// Whether the real client has been built (for tests).
@@ -50,7 +85,7 @@ impl HttpClient for LazyHttpsClient {
         components: &RuntimeComponents,
     ) -> SharedHttpConnector {
         self.inner
-            .get_or_init(https_client)
+            .get_or_init(|| https_client_with_env(&self.env))
             .http_connector(settings, components)
     }
 }

@@ -59,6 +59,8 @@ pub struct Settings {
     pub(crate) policy: Option<String>,
     pub(crate) policy_arns: Vec<String>,
     pub(crate) region: String,
+    /// Whether `region` was configured (builder, variable or profile) rather than the default.
+    pub(crate) region_configured: bool,
     pub(crate) endpoint_url: Option<String>,
     pub(crate) use_fips: bool,
     pub(crate) use_dual_stack: bool,
@@ -102,6 +104,13 @@ impl Settings {
     /// The STS region.
     pub fn region(&self) -> &str {
         &self.region
+    }
+
+    /// The STS region when one was configured (builder, `AWS_REGION`, `AWS_DEFAULT_REGION`
+    /// or the profile's `region`); `None` when [`region`](Self::region) is the default
+    /// `us-east-1`.
+    pub fn configured_region(&self) -> Option<&str> {
+        self.region_configured.then_some(self.region.as_str())
     }
 
     /// The configured STS endpoint URL (builder, `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`,
@@ -301,11 +310,11 @@ impl Requested {
                 .map_err(|why| BuildError::invalid(POLICY_ARNS, origin.clone(), why))?;
         }
         let shared = SharedConfig::load(env);
-        let (region, found) = match self.region {
-            Some(region) => (region, None),
+        let (region, found, region_configured) = match self.region {
+            Some(region) => (region, None, true),
             None => match shared.region() {
-                Some((region, found)) => (region, Some(found)),
-                None => (DEFAULT_REGION.to_owned(), None),
+                Some((region, found)) => (region, Some(found), true),
+                None => (DEFAULT_REGION.to_owned(), None, false),
             },
         };
         let region = region.trim().to_owned();
@@ -359,6 +368,7 @@ impl Requested {
             policy,
             policy_arns,
             region,
+            region_configured,
             endpoint_url,
             use_fips,
             use_dual_stack,
@@ -518,7 +528,7 @@ fn check_policy_arn(arn: &str) -> Result<(), String> {
 fn check_endpoint_url(raw: &str, allow_insecure: bool) -> Result<String, String> {
     endpoint::check_endpoint_url(raw, allow_insecure, PlainHttp::Loopback).map_err(|why| {
         format!(
-            "invalid STS endpoint URL {:?}: {why}",
+            "invalid STS endpoint URL {:?}: {why}; use a URL such as https://sts.us-east-1.amazonaws.com",
             endpoint::display_url(raw)
         )
     })
@@ -542,6 +552,7 @@ mod tests {
         assert_eq!(s.role_arn(), None);
         assert_eq!(s.audience(), "sts.amazonaws.com");
         assert_eq!(s.region(), "us-east-1");
+        assert_eq!(s.configured_region(), None, "the default is not configured");
         assert_eq!(s.duration(), Duration::from_secs(3600));
         assert_eq!(s.session_name(), None);
         assert_eq!(s.sts_endpoint(), "https://sts.us-east-1.amazonaws.com");
@@ -560,6 +571,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.role_arn(), Some(ROLE));
         assert_eq!(s.region(), "eu-west-1");
+        assert_eq!(s.configured_region(), Some("eu-west-1"));
         assert_eq!(s.endpoint_url(), Some("http://127.0.0.1:5000"));
         assert_eq!(s.audience(), "aud-x");
         assert_eq!(s.session_name(), Some("fly-my-app-m1"));

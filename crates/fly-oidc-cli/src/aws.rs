@@ -26,7 +26,7 @@ pub enum AwsCommand {
 /// environment variable (read by the library, so a flag beats every variable).
 #[derive(Debug, Clone, Default, Args)]
 pub struct AwsArgs {
-    /// The IAM role to assume [env: AWS_ROLE_ARN]
+    /// The IAM role to assume (required: this flag or its variable) [env: AWS_ROLE_ARN]
     #[arg(long, value_name = "ARN")]
     pub role_arn: Option<String>,
     /// The audience of the Fly token [env: FLY_OIDC_AUDIENCE; default: sts.amazonaws.com]
@@ -132,10 +132,12 @@ pub async fn run(globals: &Globals, cmd: AwsCommand) -> Result<(), CliError> {
         CliError::new(if fly { "Fly token" } else { "STS" }, err)
     })?;
     let (creds, expires_at) = (&entry.value, entry.expires_at);
+    // `aws env` also exports the region when one is configured (AWS CLI v1 needs it).
+    let region = process.provider().settings().configured_region();
     let text = zeroize::Zeroizing::new(match json {
         None => credential_process::credential_process_json(creds, expires_at) + "\n",
-        Some(false) => credential_process::shell_exports(creds, expires_at),
-        Some(true) => credential_process::env_json(creds, expires_at) + "\n",
+        Some(false) => credential_process::shell_exports(creds, expires_at, region),
+        Some(true) => credential_process::env_json(creds, expires_at, region) + "\n",
     });
     let mut stdout = std::io::stdout().lock();
     stdout

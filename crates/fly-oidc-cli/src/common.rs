@@ -6,8 +6,10 @@ use std::error::Error as StdError;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Flags accepted by every command, before or after the subcommand.
+/// Flags accepted by every command, before or after the subcommand (listed after each
+/// command's own flags, under their own heading).
 #[derive(Clone, Debug, Default, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Globals {
     /// Use the Machines API over this Unix socket [env: FLY_OIDC_SOCKET]
     #[arg(long, global = true, value_name = "PATH")]

@@ -45,7 +45,7 @@ pub struct ExecutableArgs {
 /// Flags of `fly-oidc gcp credential-config`.
 #[derive(Debug, Args)]
 pub struct CredentialConfigArgs {
-    /// The workload identity pool provider, projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id> [env: FLY_OIDC_GCP_PROVIDER]
+    /// The workload identity pool provider, projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id> (required: this flag or its variable) [env: FLY_OIDC_GCP_PROVIDER]
     #[arg(long, value_name = "PROVIDER")]
     provider: Option<String>,
     /// Impersonate this service account [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
@@ -107,7 +107,7 @@ fn builder(
 /// Flags of `fly-oidc gcp access-token`.
 #[derive(Debug, Args)]
 pub struct AccessTokenArgs {
-    /// The workload identity pool provider [env: FLY_OIDC_GCP_PROVIDER]
+    /// The workload identity pool provider (required: this flag or its variable) [env: FLY_OIDC_GCP_PROVIDER]
     #[arg(long, value_name = "PROVIDER")]
     provider: Option<String>,
     /// Impersonate this service account [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]

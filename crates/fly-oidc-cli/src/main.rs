@@ -13,13 +13,28 @@ use std::process::ExitCode;
 
 /// Fly.io OIDC tokens for AWS and Google Cloud, without long-lived keys.
 #[derive(Debug, Parser)]
-#[command(name = "fly-oidc", version, about, propagate_version = true)]
+#[command(
+    name = "fly-oidc",
+    version,
+    about,
+    propagate_version = true,
+    after_help = TOKEN_SOURCE_HELP
+)]
 struct Cli {
     #[command(flatten)]
     globals: Globals,
     #[command(subcommand)]
     command: Command,
 }
+
+/// Where the Fly token comes from, for the top-level help.
+const TOKEN_SOURCE_HELP: &str = "\
+Where the Fly token comes from (flags beat variables; the first one set wins):
+  --token-file / FLY_OIDC_TOKEN_FILE    a file holding the token, re-read on every run
+  --socket / FLY_OIDC_SOCKET            the Machines API over this Unix socket
+  --api-url / FLY_API_HOSTNAME          the Machines API over HTTP(S), with FLY_API_TOKEN
+  otherwise                             the Machines API socket /.fly/api (on a Fly Machine;
+                                        it answers root only)";
 
 #[derive(Debug, Subcommand)]
 enum Command {

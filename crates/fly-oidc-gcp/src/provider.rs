@@ -216,7 +216,7 @@ impl Builder {
         let settings = Settings::resolve(&self.given, &env)?;
         let fly = match self.fly.clone() {
             Some(client) => client,
-            None => FlyOidcClient::builder().env(env).build()?,
+            None => FlyOidcClient::builder().env(env.clone()).build()?,
         };
         let time = self.time.clone().unwrap_or_default();
         Ok(GcpTokenProvider {
@@ -230,6 +230,7 @@ impl Builder {
                 settings,
                 retry: self.retry.clone().unwrap_or_default(),
                 time,
+                env,
                 #[cfg(feature = "google-cloud-auth")]
                 entity_tag: std::sync::Mutex::new(None),
             }),
@@ -248,6 +249,8 @@ struct Inner {
     lifetime: Duration,
     retry: RetryConfig,
     time: SharedTimeSource,
+    /// Where `SSL_CERT_FILE`/`SSL_CERT_DIR` are read when the HTTP client is built.
+    env: Env,
     #[cfg(feature = "google-cloud-auth")]
     entity_tag: std::sync::Mutex<Option<(SecretString, google_cloud_auth::credentials::EntityTag)>>,
 }
@@ -361,6 +364,8 @@ impl GcpTokenProvider {
             .http
             .get_or_try_init(|| async {
                 fly_oidc::http_client_builder(i.connect_timeout, i.timeout)
+                    // The system's root certificates, else the bundled ones.
+                    .tls_backend_preconfigured(fly_oidc::tls::client_config(&i.env)?)
                     .build()
                     .map_err(|e| {
                         Error::new(

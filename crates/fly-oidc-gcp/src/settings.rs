@@ -92,7 +92,7 @@ impl Settings {
                     setting,
                     origin,
                     format!(
-                        "invalid Google {what} URL {:?}: {why}",
+                        "invalid Google {what} URL {:?}: {why}; use a URL such as {default}",
                         endpoint::display_url(&raw)
                     ),
                 )

@@ -255,12 +255,17 @@ impl Builder {
                 retry: self.retry.unwrap_or_default(),
                 connect_timeout,
                 timeout,
+                env,
             }),
         })
     }
 }
 
 /// A `reqwest` client builder with our timeouts and rustls on `ring`.
+///
+/// For HTTPS, give it the roots every fly-oidc client trusts:
+/// `.tls_backend_preconfigured(fly_oidc::tls::client_config(&env)?)` (see [`crate::tls`]);
+/// otherwise `reqwest` fails to build where the system has no CA certificates.
 ///
 /// Installs `ring` as the process's rustls crypto provider if none is installed yet.
 pub fn http_client_builder(connect_timeout: Duration, timeout: Duration) -> reqwest::ClientBuilder {
@@ -276,17 +281,7 @@ pub fn http_client_builder(connect_timeout: Duration, timeout: Duration) -> reqw
 
 /// A TLS configuration that trusts nothing, for clients that only speak plain HTTP.
 fn no_roots_tls_config() -> Result<rustls::ClientConfig, Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidConfiguration,
-                format!("could not set up TLS: {e}"),
-            )
-        })?
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth())
+    crate::tls::config_trusting(rustls::RootCertStore::empty())
 }
 
 /// The Machines API base URL with a scheme (`http` for loopback and `_api.internal`, else
@@ -325,6 +320,8 @@ struct Inner {
     connect_timeout: Duration,
     retry: RetryConfig,
     timeout: Duration,
+    /// Where `SSL_CERT_FILE`/`SSL_CERT_DIR` are read when the HTTP client is built.
+    env: Env,
 }
 
 /// Fetches Fly OIDC tokens. Cheap to clone; clones share one HTTP connection pool.
@@ -458,7 +455,8 @@ impl FlyOidcClient {
             TokenSource::Socket { path, .. } => builder
                 .tls_backend_preconfigured(no_roots_tls_config()?)
                 .unix_socket(path.as_path()),
-            _ => builder,
+            // The system's root certificates, else the bundled ones (`crate::tls`).
+            _ => builder.tls_backend_preconfigured(crate::tls::client_config(&self.inner.env)?),
         };
         builder.build().map_err(|e| {
             Error::new(

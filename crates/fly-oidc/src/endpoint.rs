@@ -69,17 +69,27 @@ pub fn is_trusted_plain_http_host(host: &str) -> bool {
 /// assert!(check_endpoint_url("http://_api.internal:4280", false, PlainHttp::Loopback).is_err());
 /// assert!(check_endpoint_url("http://_api.internal:4280", false, PlainHttp::LoopbackAndFlyPrivate).is_ok());
 /// assert!(check_endpoint_url("https://user:pw@example.com", true, PlainHttp::Loopback).is_err());
+/// // A host without a scheme: say what a URL looks like, not "relative URL without a base".
+/// assert_eq!(
+///     check_endpoint_url("sts.amazonaws.com", false, PlainHttp::Loopback).unwrap_err(),
+///     "it is not an absolute URL (scheme://host[:port][/path])"
+/// );
 /// ```
 pub fn check_endpoint_url(
     raw: &str,
     allow_insecure: bool,
     plain: PlainHttp,
 ) -> Result<String, String> {
-    let url = reqwest::Url::parse(raw.trim()).map_err(|e| e.to_string())?;
+    const SHAPE: &str = "scheme://host[:port][/path]";
+    let raw = raw.trim();
+    if !raw.contains("://") {
+        return Err(format!("it is not an absolute URL ({SHAPE})"));
+    }
+    let url = reqwest::Url::parse(raw).map_err(|e| format!("{e}; expected {SHAPE}"))?;
     let host = url
         .host_str()
         .filter(|h| !h.is_empty())
-        .ok_or("it has no host")?;
+        .ok_or_else(|| format!("it has no host; expected {SHAPE}"))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err("credentials in the URL are not allowed".into());
     }

@@ -72,6 +72,7 @@ pub mod fs;
 mod retry;
 mod rfc3339;
 pub mod time;
+pub mod tls;
 mod token;
 
 pub use claims::{Audience, FLY_ISSUER_PREFIX, FlyClaims};

@@ -10,6 +10,7 @@ mod cache_safety;
 mod cli_aws_cache;
 mod cli_aws_consumers;
 mod cli_aws_support;
+mod cli_ergonomics;
 mod cli_token;
 mod expiry_edges;
 mod gcp_cli;

@@ -1,0 +1,429 @@
+//! `fly-oidc` run as a process: what a newcomer meets first. CA certificates missing from
+//! the image, "did you mean" suggestions, help layout, URL errors, `aws env`'s region.
+#![allow(clippy::unwrap_used)] // tests unwrap what they control
+
+use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_testkit::aws_sts::FakeSts;
+use fly_oidc_testkit::google::FakeGoogle;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/app";
+const NO_CA_WARNING: &str = "no CA certificates could be loaded";
+
+/// Run `fly-oidc` with only `env`, a PATH and a temporary HOME.
+fn fly_oidc(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_fly-oidc"))
+        .args(args)
+        .env_clear()
+        .env("HOME", home.path())
+        .env("PATH", "/usr/bin:/bin")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `SSL_CERT_FILE` (an empty file) and `SSL_CERT_DIR` (an empty directory): an image
+/// without the `ca-certificates` package, as far as the process can tell.
+struct NoCaCerts {
+    _dir: tempfile::TempDir,
+    file: String,
+    certs: String,
+}
+
+impl NoCaCerts {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("empty.pem");
+        std::fs::write(&file, "").unwrap();
+        let certs = dir.path().join("certs");
+        std::fs::create_dir(&certs).unwrap();
+        Self {
+            file: file.display().to_string(),
+            certs: certs.display().to_string(),
+            _dir: dir,
+        }
+    }
+
+    fn env(&self) -> [(&'static str, &str); 2] {
+        [("SSL_CERT_FILE", &self.file), ("SSL_CERT_DIR", &self.certs)]
+    }
+}
+
+/// The Fly API over HTTP (a client that may speak TLS, so it loads root certificates).
+fn fly_over_http(fly: &FakeFlyApi) -> [(&'static str, String); 2] {
+    [
+        ("FLY_API_HOSTNAME", fly.url()),
+        ("FLY_API_TOKEN", fly.api_token().to_owned()),
+    ]
+}
+
+fn with<'a>(
+    a: &'a [(&'static str, String)],
+    b: &[(&'static str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    a.iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .chain(b.iter().copied())
+        .collect()
+}
+
+#[test]
+fn without_ca_certificates_google_commands_work_with_one_warning() {
+    let no_ca = NoCaCerts::new();
+    let fly = FakeFlyApi::builder().org("acme").start_blocking().unwrap();
+    let google = FakeGoogle::builder(&fly).start_blocking().unwrap();
+    let vars = [
+        fly_over_http(&fly).to_vec(),
+        vec![
+            ("FLY_OIDC_GCP_PROVIDER", google.provider().to_owned()),
+            ("FLY_OIDC_GCP_STS_URL", google.sts_url()),
+            ("FLY_OIDC_GCP_IAM_URL", google.iam_url()),
+        ],
+    ]
+    .concat();
+    let out = fly_oidc(&["gcp", "access-token"], &with(&vars, &no_ca.env()));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!text(&out.stdout).trim().is_empty());
+    // Two HTTP clients (Fly API, Google STS) were built: the roots were loaded once.
+    assert_eq!(stderr.matches(NO_CA_WARNING).count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("ca-certificates"),
+        "says how to fix it: {stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+}
+
+#[test]
+fn without_ca_certificates_gcp_executable_stays_silent_on_stderr() {
+    let no_ca = NoCaCerts::new();
+    let fly = FakeFlyApi::builder().org("acme").start_blocking().unwrap();
+    let google = FakeGoogle::builder(&fly).start_blocking().unwrap();
+    let vars = [
+        fly_over_http(&fly).to_vec(),
+        vec![
+            ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", google.sts_audience()),
+            (
+                "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE",
+                "urn:ietf:params:oauth:token-type:jwt".to_owned(),
+            ),
+            ("GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE", "0".to_owned()),
+        ],
+    ]
+    .concat();
+    let out = fly_oidc(&["gcp", "executable"], &with(&vars, &no_ca.env()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "",
+        "Google's libraries read stderr with stdout"
+    );
+    let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(response["success"], true);
+    assert_eq!(fly.requests().len(), 1);
+}
+
+#[test]
+fn without_ca_certificates_aws_commands_work_with_one_warning() {
+    let no_ca = NoCaCerts::new();
+    let fly = FakeFlyApi::builder().start_blocking().unwrap();
+    let sts = FakeSts::builder().start_blocking().unwrap();
+    let vars = fly_over_http(&fly);
+    let url = sts.url();
+    let out = fly_oidc(
+        &[
+            "aws",
+            "credential-process",
+            "--no-cache",
+            "--role-arn",
+            ROLE,
+            "--sts-endpoint",
+            &url,
+        ],
+        &with(&vars, &no_ca.env()),
+    );
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["Version"], 1);
+    // The Fly client and the AWS SDK's client share one load of the roots.
+    assert_eq!(stderr.matches(NO_CA_WARNING).count(), 1, "{stderr}");
+    assert_eq!(sts.request_count(), 1);
+}
+
+/// With the system's certificates (the test machine has `ca-certificates`), no warning.
+#[test]
+fn with_ca_certificates_there_is_no_warning() {
+    if !Path::new("/etc/ssl/certs/ca-certificates.crt").exists() {
+        eprintln!("skipped: this machine has no /etc/ssl/certs/ca-certificates.crt");
+        return;
+    }
+    let fly = FakeFlyApi::builder().start_blocking().unwrap();
+    let vars = fly_over_http(&fly);
+    let out = fly_oidc(
+        &["token"],
+        &with(
+            &vars,
+            &[("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")],
+        ),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+}
+
+/// The test runner's PATH (to find bash, python3 and the AWS CLI).
+fn host_path() -> String {
+    #[allow(clippy::disallowed_methods)] // the harness's own PATH, not configuration under test
+    std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned())
+}
+
+#[test]
+fn typos_get_a_did_you_mean() {
+    let out = fly_oidc(&["aws", "credential-process", "--role-am", ROLE], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("similar argument exists: '--role-arn'"),
+        "{stderr}"
+    );
+
+    let out = fly_oidc(&["aws", "credentials-process"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("similar subcommand exists: 'credential-process'"),
+        "{stderr}"
+    );
+}
+
+/// The line of `help` that documents `flag`.
+fn help_line<'a>(help: &'a str, flag: &str) -> &'a str {
+    help.lines()
+        .find(|l| l.trim_start().starts_with(flag) || l.contains(&format!(", {flag}")))
+        .unwrap_or_else(|| panic!("no {flag} in:\n{help}"))
+}
+
+#[test]
+fn subcommand_help_lists_its_own_flags_first_and_marks_required_ones() {
+    for (args, own, required) in [
+        (
+            &["aws", "credential-process", "--help"][..],
+            "--session-name",
+            "--role-arn",
+        ),
+        (&["aws", "env", "--help"][..], "--json", "--role-arn"),
+        (
+            &["gcp", "access-token", "--help"][..],
+            "--scope",
+            "--provider",
+        ),
+        (
+            &["gcp", "credential-config", "--help"][..],
+            "--output",
+            "--provider",
+        ),
+        (&["token", "--help"][..], "--claims", ""),
+    ] {
+        let out = fly_oidc(args, &[]);
+        assert!(out.status.success(), "{args:?}");
+        let help = text(&out.stdout);
+        let own_at = help.find(help_line(&help, own)).unwrap();
+        let globals_at = help
+            .find("Global options:")
+            .unwrap_or_else(|| panic!("{help}"));
+        let socket_at = help.find(help_line(&help, "--socket")).unwrap();
+        assert!(
+            own_at < globals_at && globals_at < socket_at,
+            "{args:?}:\n{help}"
+        );
+        if !required.is_empty() {
+            assert!(
+                help_line(&help, required).contains("(required"),
+                "{args:?}:\n{help}"
+            );
+        }
+        // Optional flags are not marked.
+        assert!(
+            !help_line(&help, own).contains("(required"),
+            "{args:?}:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn top_level_help_says_where_the_token_comes_from() {
+    let out = fly_oidc(&["--help"], &[]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for needle in [
+        "/.fly/api",
+        "FLY_OIDC_TOKEN_FILE",
+        "FLY_OIDC_SOCKET",
+        "FLY_API_HOSTNAME",
+        "FLY_API_TOKEN",
+    ] {
+        assert!(help.contains(needle), "{needle} missing:\n{help}");
+    }
+    // The defaults' order, as the library applies it.
+    let order: Vec<usize> = ["--token-file /", "--socket /", "--api-url /", "/.fly/api"]
+        .iter()
+        .map(|n| help.find(n).unwrap_or_else(|| panic!("{n}:\n{help}")))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{help}");
+}
+
+#[test]
+fn a_bad_url_says_what_a_valid_one_looks_like() {
+    let fly = FakeFlyApi::builder().start_blocking().unwrap();
+    let sock = fly.socket_path().to_str().unwrap().to_owned();
+    let provider = fly_oidc_testkit::google::default_provider("acme");
+    // (arguments, environment, the example URL the message must show)
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: [Case; 6] = [
+        (
+            vec![
+                "aws",
+                "credential-process",
+                "--no-cache",
+                "--role-arn",
+                ROLE,
+                "--sts-endpoint",
+                "sts.amazonaws.com",
+            ],
+            vec![],
+            "https://sts.us-east-1.amazonaws.com",
+        ),
+        (
+            vec!["aws", "env", "--no-cache", "--role-arn", ROLE],
+            vec![("AWS_ENDPOINT_URL_STS", "localhost:4566")],
+            "https://sts.us-east-1.amazonaws.com",
+        ),
+        (
+            vec![
+                "gcp",
+                "access-token",
+                "--provider",
+                &provider,
+                "--sts-url",
+                "sts.googleapis.com",
+            ],
+            vec![],
+            "https://sts.googleapis.com/v1/token",
+        ),
+        (
+            vec!["gcp", "access-token", "--provider", &provider],
+            vec![("FLY_OIDC_GCP_IAM_URL", "iamcredentials.googleapis.com")],
+            "https://iamcredentials.googleapis.com",
+        ),
+        (
+            vec![
+                "gcp",
+                "access-token",
+                "--provider",
+                &provider,
+                "--sts-url",
+                "https://",
+            ],
+            vec![],
+            "https://sts.googleapis.com/v1/token",
+        ),
+        (
+            vec!["token", "--api-url", "https://"],
+            vec![],
+            "https://api.machines.dev",
+        ),
+    ];
+    for (args, env, example) in cases {
+        let mut env = env;
+        env.push(("FLY_OIDC_SOCKET", &sock));
+        let out = fly_oidc(&args, &env);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("relative URL"), "{args:?}: {stderr}");
+        assert!(stderr.contains("scheme://host"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("such as {example}")),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+    assert_eq!(fly.requests().len(), 0, "nothing was sent");
+}
+
+/// `aws env` sourced by bash: with a configured region, both region variables, so the AWS
+/// CLI v1 (which reads AWS_DEFAULT_REGION only) and Python see it.
+#[test]
+fn aws_env_exports_the_configured_region_under_both_names() {
+    let fly = FakeFlyApi::builder().start_blocking().unwrap();
+    let sts = FakeSts::builder().start_blocking().unwrap();
+    let sock = fly.socket_path().to_str().unwrap().to_owned();
+    let url = sts.url();
+    let bin = env!("CARGO_BIN_EXE_fly-oidc");
+    let home = tempfile::tempdir().unwrap();
+    let run = |flags: &str, env: &[(&str, &str)]| {
+        let script = format!(
+            r#"set -eu
+eval "$('{bin}' aws env --no-cache --role-arn '{ROLE}' --sts-endpoint '{url}' --socket '{sock}' {flags})"
+python3 -c 'import os; print(os.environ.get("AWS_REGION", "-"), os.environ.get("AWS_DEFAULT_REGION", "-"))'
+if command -v aws >/dev/null; then aws configure list | grep -w region || true; fi"#
+        );
+        let out = Command::new("bash")
+            .args(["-c", &script])
+            .env_clear()
+            .env("PATH", host_path())
+            .env("HOME", home.path())
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+
+    let stdout = run("--region eu-west-3", &[]);
+    assert!(stdout.starts_with("eu-west-3 eu-west-3\n"), "{stdout}");
+    if stdout.lines().count() > 1 {
+        // The AWS CLI found the region where v1 looks.
+        assert!(
+            stdout.contains("eu-west-3") && stdout.contains("AWS_DEFAULT_REGION"),
+            "{stdout}"
+        );
+    }
+
+    // AWS_REGION alone (which v1 ignores) is exported as AWS_DEFAULT_REGION too.
+    let stdout = run("", &[("AWS_REGION", "ap-south-1")]);
+    assert!(stdout.starts_with("ap-south-1 ap-south-1\n"), "{stdout}");
+
+    // No region configured: none exported (the default us-east-1 is not forced on others).
+    let stdout = run("", &[]);
+    assert!(stdout.starts_with("- -\n"), "{stdout}");
+
+    // --json carries the same variables.
+    let out = fly_oidc(
+        &[
+            "aws",
+            "env",
+            "--json",
+            "--no-cache",
+            "--role-arn",
+            ROLE,
+            "--sts-endpoint",
+            &url,
+            "--socket",
+            &sock,
+            "--region",
+            "eu-west-3",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["AWS_REGION"], "eu-west-3");
+    assert_eq!(json["AWS_DEFAULT_REGION"], "eu-west-3");
+    assert_eq!(sts.request_count(), 4);
+}
