@@ -518,9 +518,34 @@ async fn signatures_and_expiry_are_checked() {
         .token_file(&file)
         .build()
         .unwrap();
+    // Issue 10, class 1: never sent to Google; the error names the file and the expiry.
     let err = rejected(&f, f.builder().fly_client(fly)).await;
-    assert_eq!(err.code(), Some("invalid_grant"));
-    assert!(err.to_string().contains("expired"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::StaleToken);
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!(
+            "the token file {} holds a Fly token that expired at",
+            file.display()
+        )),
+        "{msg}"
+    );
+    assert_eq!(f.google.sts_requests(), 0);
+
+    // The same token kept in memory and handed to `exchange`: refused, not sent.
+    let token = fly_oidc::FlyToken::parse(jwt).unwrap();
+    let err = f
+        .builder()
+        .build()
+        .unwrap()
+        .exchange(&token)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StaleToken);
+    assert!(
+        err.to_string().contains("GcpTokenProvider::exchange"),
+        "{err}"
+    );
+    assert_eq!(f.google.sts_requests(), 0);
 }
 
 #[tokio::test]

@@ -214,11 +214,14 @@ impl Builder {
     pub fn build(self) -> Result<GcpTokenProvider, BuildError> {
         let env = self.env.clone().unwrap_or_else(Env::real);
         let settings = Settings::resolve(&self.given, &env)?;
+        let time = self.time.clone().unwrap_or_default();
         let fly = match self.fly.clone() {
             Some(client) => client,
-            None => FlyOidcClient::builder().env(env).build()?,
+            None => FlyOidcClient::builder()
+                .env(env)
+                .time_source(time.clone())
+                .build()?,
         };
-        let time = self.time.clone().unwrap_or_default();
         Ok(GcpTokenProvider {
             inner: Arc::new(Inner {
                 cache: RefreshingCache::new(self.cache.clone().unwrap_or_default(), time.clone()),
@@ -344,12 +347,28 @@ impl GcpTokenProvider {
             .fetch_token(Some(self.audience()))
             .await
             .map_err(|e| e.context("getting a Fly OIDC token failed"))?;
-        self.exchange(&fly_token).await
+        self.exchange_fetched(&fly_token).await
     }
 
     /// Exchange a Fly token (whose audience must be one the provider allows) for a
     /// Google access token, impersonating the service account if one is configured.
+    ///
+    /// A token that has expired, or has less than
+    /// [`MIN_SUBJECT_TOKEN_TTL`](fly_oidc::MIN_SUBJECT_TOKEN_TTL) (30 s) left by the
+    /// provider's clock, is not sent: an [`ErrorKind::StaleToken`] error says when it expired.
     pub async fn exchange(&self, fly_token: &FlyToken) -> Result<AccessToken, Error> {
+        fly_token.ensure_fresh(
+            self.inner.time.now(),
+            "the Fly token given to GcpTokenProvider::exchange",
+            "fetch a new one just before exchanging it (Fly tokens live about 10 minutes)",
+        )?;
+        self.exchange_fetched(fly_token).await
+    }
+
+    /// [`exchange`](Self::exchange) for a token just fetched: the token client has checked a
+    /// file's token, and a token the Machines API minted this instant is judged by Google's
+    /// clock, not ours (a skewed clock here must not refuse it).
+    async fn exchange_fetched(&self, fly_token: &FlyToken) -> Result<AccessToken, Error> {
         let i = &self.inner;
         let s = &i.settings;
         let ctx = TrustContext {
