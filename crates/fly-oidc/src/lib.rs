@@ -63,6 +63,7 @@
 pub mod cache;
 mod claims;
 mod client;
+pub mod command_line;
 pub mod endpoint;
 mod env;
 mod error;
@@ -82,4 +83,6 @@ pub use endpoint::{ENV_ALLOW_INSECURE_HTTP, is_trusted_plain_http_host};
 pub use env::Env;
 pub use error::{BuildError, Error, ErrorKind, Origin, Setting, redact_jwts, truncate};
 pub use retry::RetryConfig;
-pub use token::{FlyToken, JwtHeader, MAX_TOKEN_BYTES, REDACTED, SecretString};
+pub use token::{
+    FlyToken, JwtHeader, MAX_TOKEN_BYTES, MIN_SUBJECT_TOKEN_TTL, REDACTED, SecretString,
+};
