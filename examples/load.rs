@@ -183,14 +183,14 @@ async fn aws(name: &str, latency: Duration, window: bool) -> Result<Report, BoxE
             .ok_or("no cached credentials")?;
         clock.set(expiry - Duration::from_secs(290));
     }
-    let (fly0, sts0) = (fly.token_requests(), sts.request_count());
+    let (fly0, sts0) = (fly.request_count(), sts.request_count());
     let (latencies, errors, wall) = hammer(call).await;
     Ok(Report {
         name: name.to_owned(),
         latencies,
         wall,
         errors,
-        fly_requests: fly.token_requests() - fly0,
+        fly_requests: fly.request_count() - fly0,
         sts_requests: sts.request_count() - sts0,
     })
 }
@@ -228,15 +228,15 @@ async fn gcp(name: &str, window: bool) -> Result<Report, BoxError> {
         // Google's STS tokens live 3599 s: 290 s before expiry.
         clock.set(clock.now() + Duration::from_secs(3599 - 290));
     }
-    let (fly0, sts0) = (fly.token_requests(), google.sts_requests());
+    let (fly0, sts0) = (fly.request_count(), google.request_count());
     let (latencies, errors, wall) = hammer(call).await;
     Ok(Report {
         name: name.to_owned(),
         latencies,
         wall,
         errors,
-        fly_requests: fly.token_requests() - fly0,
-        sts_requests: google.sts_requests() - sts0,
+        fly_requests: fly.request_count() - fly0,
+        sts_requests: google.request_count() - sts0,
     })
 }
 

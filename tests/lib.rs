@@ -1,26 +1,74 @@
-//! Shared helpers for the end-to-end tests in `tests/tests/`.
+//! Shared helpers for the end-to-end tests: the library tests (`tests/tests/libraries/`), the
+//! fault matrix (`tests/tests/fault_matrix.rs`) and the tests that run the `fly-oidc` binary
+//! as a process (`crates/fly-oidc-cli/tests/cli/`, which depends on this package).
 #![warn(missing_docs)]
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
+pub mod aws;
+
+use fly_oidc::{Env, FlyOidcClient, RetryConfig};
+use fly_oidc_testkit::FakeFlyApi;
+use std::io::Write;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing_subscriber::fmt::MakeWriter;
 
-/// The path of the built `fly-oidc` binary in this target directory.
+/// The default retry policy with 5 ms / 20 ms backoff, so retried faults stay fast.
+pub fn fast_retry() -> RetryConfig {
+    RetryConfig::default()
+        .with_initial_backoff(Duration::from_millis(5))
+        .with_max_backoff(Duration::from_millis(20))
+}
+
+/// A Fly token client on the fake's Unix socket, with an empty environment and
+/// [`fast_retry`].
+pub fn fly_client(fly: &FakeFlyApi) -> FlyOidcClient {
+    FlyOidcClient::builder()
+        .env(Env::from_slice(&[]))
+        .socket(fly.socket_path())
+        .retry(fast_retry())
+        .build()
+        .unwrap()
+}
+
+/// The built example `name` (`target/<profile>/examples/<name>`), for tests that run an
+/// example as a user would.
 ///
-/// `cargo test --workspace` builds it (the CLI package has integration tests); when running
-/// this package alone, build it first with `cargo build -p fly-oidc-cli`.
+/// Cargo builds examples for `--all-targets` only in test mode (under hashed names), so
+/// build them first: `cargo build -p fly-oidc-examples --examples` (`scripts/test.sh` does).
+pub fn example_bin(name: &str) -> PathBuf {
+    let bin = target_profile_dir().join("examples").join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p fly-oidc-examples --examples` first",
+        bin.display()
+    );
+    bin
+}
+
+/// The path of the built `fly-oidc` binary in this target directory, for the fault matrix.
+///
+/// The tests of `crates/fly-oidc-cli` use `env!("CARGO_BIN_EXE_fly-oidc")` instead, which
+/// Cargo sets only for that package's integration tests. `cargo test --workspace` builds the
+/// binary; when running this package alone, build it first with `cargo build -p fly-oidc-cli`.
 pub fn fly_oidc_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    // target/<profile>/deps/<test-binary>
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("a target/<profile>/deps layout");
-    let bin = profile_dir.join("fly-oidc");
+    let bin = target_profile_dir().join("fly-oidc");
     assert!(
         bin.exists(),
         "{} is missing: run `cargo build -p fly-oidc-cli` (or `cargo test --workspace`) first",
         bin.display()
     );
     bin
+}
+
+/// `target/<profile>`, from the running test binary's path (`target/<profile>/deps/<test>`).
+fn target_profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("a target/<profile>/deps layout")
+        .to_path_buf()
 }
 
 /// Whether the suite runs in CI, where a missing tool is a failure rather than a skip.
@@ -41,4 +89,57 @@ pub fn require_tool(tool: &str) -> bool {
         eprintln!("SKIPPED: {tool} is not installed (CI installs it)");
     }
     found
+}
+
+/// A buffer that a tracing `fmt` subscriber writes log lines into, for scanning logs for
+/// secrets and warnings.
+///
+/// [`install`](Self::install) captures the current thread only (tests share a process), so
+/// run the code under test on a current-thread runtime (`#[tokio::test]`): then every task it
+/// spawns logs on the test's thread.
+#[derive(Clone, Debug, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl LogCapture {
+    /// Capture this thread's logs of every crate at TRACE level until the guard drops.
+    pub fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(self.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    /// Everything captured so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+
+    /// Forget what was captured so far.
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
 }

@@ -23,8 +23,8 @@ use fault_matrix_support::{Capture, CliRun, Secrets, chmod, is_root, panics, wat
 use fly_oidc::{Env, FlyOidcClient, RetryConfig};
 use fly_oidc_aws::{CredentialsError, FlyOidcCredentialsProvider};
 use fly_oidc_gcp::GcpTokenProvider;
-use fly_oidc_testkit::aws_sts::{FakeSts, StsFault};
-use fly_oidc_testkit::google::{self, FakeGoogle, GoogleFault};
+use fly_oidc_testkit::aws_sts::FakeSts;
+use fly_oidc_testkit::google::{self, FakeGoogle};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -159,7 +159,7 @@ enum Inject {
     /// Run the binary as an unprivileged user against a root-only resource.
     AsNobody(Denial),
     /// The next `n` STS requests fail so.
-    Sts(usize, StsFault),
+    Sts(usize, Fault),
     /// The role's trust policy allows only this `sub` pattern.
     StsSubject(&'static str),
     /// Nothing listens at the STS endpoint.
@@ -167,9 +167,9 @@ enum Inject {
     /// Nothing listens at the Google STS endpoint.
     GoogleStsUnreachable,
     /// The next `n` Google STS requests fail so.
-    GoogleSts(usize, GoogleFault),
+    GoogleSts(usize, Fault),
     /// The next `n` IAM Credentials requests fail so.
-    GoogleIam(usize, GoogleFault),
+    GoogleIam(usize, Fault),
     /// The workload identity provider trusts this issuer instead of Fly's.
     GoogleIssuer(&'static str),
     /// The service account does not grant the pool `roles/iam.workloadIdentityUser`.
@@ -470,7 +470,7 @@ fn matrix() -> Vec<Case> {
                 source,
                 Client,
                 "garbage body",
-                Inject::Fly(1, Fault::Garbage),
+                Inject::Fly(1, Fault::Malformed),
             )
             .fails(
                 "MalformedToken",
@@ -565,7 +565,7 @@ fn matrix() -> Vec<Case> {
             "socket missing (not on Fly)",
             Inject::NoSocket,
         )
-        .fails("CredentialsNotLoaded/NotLoaded", not_on_fly)
+        .fails("CredentialsNotLoaded/NotOnFly", not_on_fly)
         .attempts(Sts, 0),
         case(
             Socket,
@@ -574,7 +574,7 @@ fn matrix() -> Vec<Case> {
             Inject::Fly(1, Fault::Status(400, json_error("invalid audience"))),
         )
         .fails(
-            "ProviderError/FlyToken",
+            "ProviderError/FlyApi",
             &["could not get a Fly OIDC token", "HTTP 400"],
         )
         .attempts(Sts, 0),
@@ -585,7 +585,7 @@ fn matrix() -> Vec<Case> {
             Inject::Fly(3, Fault::Status(500, json_error("internal error"))),
         )
         .fails(
-            "ProviderError/FlyToken",
+            "ProviderError/Transient",
             &["could not get a Fly OIDC token", "HTTP 500"],
         )
         .attempts(Fly, 3)
@@ -606,7 +606,7 @@ fn matrix() -> Vec<Case> {
             Inject::FileExpired,
         )
         .fails(
-            "ProviderError/TrustPolicy",
+            "ProviderError/TrustRejected",
             &[
                 "ExpiredTokenException",
                 "check this machine's clock",
@@ -731,7 +731,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             CliGcpExec,
             "garbage body",
-            Inject::Fly(1, Fault::Garbage),
+            Inject::Fly(1, Fault::Malformed),
         )
         .fails("exit 1 MALFORMED_TOKEN", &["not a valid JWT"]),
     ]);
@@ -759,7 +759,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             Aws,
             "IDPCommunicationError once, then OK",
-            Inject::Sts(1, StsFault::idp_communication_error()),
+            Inject::Sts(1, Fault::idp_communication_error()),
         )
         .ok()
         .attempts(Sts, 2)
@@ -768,7 +768,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             Aws,
             "Throttling once, then OK",
-            Inject::Sts(1, StsFault::throttling()),
+            Inject::Sts(1, Fault::throttling()),
         )
         .ok()
         .attempts(Sts, 2),
@@ -776,7 +776,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             Aws,
             "Throttling on every attempt",
-            Inject::Sts(3, StsFault::throttling()),
+            Inject::Sts(3, Fault::throttling()),
         )
         .fails(
             "ProviderError/Transient",
@@ -787,17 +787,17 @@ fn matrix() -> Vec<Case> {
             Socket,
             Aws,
             "InvalidIdentityToken",
-            Inject::Sts(1, StsFault::invalid_identity_token()),
+            Inject::Sts(1, Fault::invalid_identity_token()),
         )
-        .fails("ProviderError/TrustPolicy", &invalid_token)
+        .fails("ProviderError/TrustRejected", &invalid_token)
         .attempts(Sts, 1),
         case(
             Socket,
             Aws,
             "IDPRejectedClaim",
-            Inject::Sts(1, StsFault::idp_rejected_claim()),
+            Inject::Sts(1, Fault::idp_rejected_claim()),
         )
-        .fails("ProviderError/TrustPolicy", &rejected_claim)
+        .fails("ProviderError/TrustRejected", &rejected_claim)
         .attempts(Sts, 1),
         case(
             Socket,
@@ -805,21 +805,21 @@ fn matrix() -> Vec<Case> {
             "AccessDenied (trust policy's sub does not match)",
             Inject::StsSubject("acme:other-app:*"),
         )
-        .fails("ProviderError/TrustPolicy", &access_denied)
+        .fails("ProviderError/TrustRejected", &access_denied)
         .attempts(Sts, 1),
         case(
             Socket,
             Aws,
             "InvalidIdentityToken whose message echoes the token",
-            Inject::Sts(1, StsFault::EchoToken),
+            Inject::Sts(1, Fault::Echo(400)),
         )
-        .fails("ProviderError/TrustPolicy", &invalid_token)
+        .fails("ProviderError/TrustRejected", &invalid_token)
         .attempts(Sts, 1),
         case(
             Socket,
             Aws,
             "ExpiredTokenException once, then OK",
-            Inject::Sts(1, StsFault::expired_token()),
+            Inject::Sts(1, Fault::expired_token()),
         )
         .ok()
         .attempts(Sts, 2)
@@ -828,10 +828,10 @@ fn matrix() -> Vec<Case> {
             Socket,
             Aws,
             "ExpiredTokenException twice",
-            Inject::Sts(2, StsFault::expired_token()),
+            Inject::Sts(2, Fault::expired_token()),
         )
         .fails(
-            "ProviderError/TrustPolicy",
+            "ProviderError/TrustRejected",
             &["ExpiredTokenException", "check this machine's clock"],
         )
         .attempts(Sts, 2)
@@ -840,7 +840,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             Aws,
             "RegionDisabledException",
-            Inject::Sts(1, StsFault::region_disabled()),
+            Inject::Sts(1, Fault::region_disabled()),
         )
         .fails(
             "ProviderError/Rejected",
@@ -855,7 +855,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             Aws,
             "500 once, then OK",
-            Inject::Sts(1, StsFault::internal_failure()),
+            Inject::Sts(1, Fault::internal_failure()),
         )
         .ok()
         .attempts(Sts, 2),
@@ -863,7 +863,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             Aws,
             "500 on every attempt",
-            Inject::Sts(3, StsFault::internal_failure()),
+            Inject::Sts(3, Fault::internal_failure()),
         )
         .fails(
             "ProviderError/Transient",
@@ -874,7 +874,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             Aws,
             "malformed XML",
-            Inject::Sts(1, StsFault::Garbage),
+            Inject::Sts(1, Fault::Malformed),
         )
         .fails(
             "Unhandled/InvalidResponse",
@@ -888,7 +888,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             Aws,
             "slower than the timeout once, then OK",
-            Inject::Sts(1, StsFault::Delay(SLOW)),
+            Inject::Sts(1, Fault::Delay(SLOW)),
         )
         .ok()
         .attempts(Sts, 2),
@@ -896,7 +896,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             Aws,
             "slower than the timeout on every attempt",
-            Inject::Sts(3, StsFault::Delay(SLOW)),
+            Inject::Sts(3, Fault::Delay(SLOW)),
         )
         .fails(
             "ProviderError/Transient",
@@ -931,7 +931,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             Aws,
             "connection reset mid-response once, then OK",
-            Inject::Sts(1, StsFault::Reset),
+            Inject::Sts(1, Fault::Reset),
         )
         .ok()
         .attempts(Sts, 2),
@@ -939,7 +939,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             CliAws,
             "IDPCommunicationError once, then OK",
-            Inject::Sts(1, StsFault::idp_communication_error()),
+            Inject::Sts(1, Fault::idp_communication_error()),
         )
         .ok()
         .attempts(Sts, 2),
@@ -947,7 +947,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             CliAws,
             "Throttling on every attempt",
-            Inject::Sts(3, StsFault::throttling()),
+            Inject::Sts(3, Fault::throttling()),
         )
         .fails("exit 1", &["STS failed", "Throttling", "usually transient"])
         .attempts(Sts, 3),
@@ -955,7 +955,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             CliAws,
             "InvalidIdentityToken",
-            Inject::Sts(1, StsFault::invalid_identity_token()),
+            Inject::Sts(1, Fault::invalid_identity_token()),
         )
         .fails(
             "exit 1",
@@ -971,7 +971,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             CliAws,
             "ExpiredTokenException once, then OK",
-            Inject::Sts(1, StsFault::expired_token()),
+            Inject::Sts(1, Fault::expired_token()),
         )
         .ok()
         .attempts(Sts, 2)
@@ -980,7 +980,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             CliAws,
             "RegionDisabledException",
-            Inject::Sts(1, StsFault::region_disabled()),
+            Inject::Sts(1, Fault::region_disabled()),
         )
         .fails(
             "exit 1",
@@ -991,7 +991,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             CliAws,
             "malformed XML",
-            Inject::Sts(1, StsFault::Garbage),
+            Inject::Sts(1, Fault::Malformed),
         )
         .fails("exit 1", &["STS failed", "check the endpoint URL"])
         .attempts(Sts, 1),
@@ -999,7 +999,7 @@ fn matrix() -> Vec<Case> {
 
     // --- Google ---------------------------------------------------------------------------
     let invalid_request = || {
-        GoogleFault::Status(
+        Fault::Status(
             400,
             google_oauth_error(
                 "invalid_request",
@@ -1007,7 +1007,7 @@ fn matrix() -> Vec<Case> {
             ),
         )
     };
-    let unavailable = || GoogleFault::Status(503, google::unavailable_body());
+    let unavailable = || Fault::Status(503, google::unavailable_body());
     let grant_hint = &[
         "PERMISSION_DENIED",
         "roles/iam.workloadIdentityUser",
@@ -1064,7 +1064,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             Gcp,
             "STS malformed JSON",
-            Inject::GoogleSts(1, GoogleFault::Malformed),
+            Inject::GoogleSts(1, Fault::Malformed),
         )
         .fails(
             "InvalidResponse",
@@ -1075,7 +1075,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             Gcp,
             "STS slower than the timeout once, then OK",
-            Inject::GoogleSts(1, GoogleFault::Delay(SLOW)),
+            Inject::GoogleSts(1, Fault::Delay(SLOW)),
         )
         .ok()
         .attempts(GoogleSts, 2),
@@ -1083,7 +1083,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             Gcp,
             "STS slower than the timeout on every attempt",
-            Inject::GoogleSts(3, GoogleFault::Delay(SLOW)),
+            Inject::GoogleSts(3, Fault::Delay(SLOW)),
         )
         .fails("Transient", &["Google STS", "timed out", "try again"])
         .attempts(GoogleSts, 3)
@@ -1125,7 +1125,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             Gcp,
             "STS error that echoes the request",
-            Inject::GoogleSts(1, GoogleFault::Echo(400)),
+            Inject::GoogleSts(1, Fault::Echo(400)),
         )
         .fails("Rejected", &["Google STS rejected the Fly token (HTTP 400"])
         .attempts(GoogleSts, 1),
@@ -1133,7 +1133,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             Gcp,
             "IAM Credentials 403 that echoes the request",
-            Inject::GoogleIam(1, GoogleFault::Echo(403)),
+            Inject::GoogleIam(1, Fault::Echo(403)),
         )
         .fails(
             "TrustRejected",
@@ -1144,7 +1144,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             CliGcpToken,
             "IAM Credentials 403 that echoes the request",
-            Inject::GoogleIam(1, GoogleFault::Echo(403)),
+            Inject::GoogleIam(1, Fault::Echo(403)),
         )
         .fails(
             "exit 1",
@@ -1189,7 +1189,7 @@ fn matrix() -> Vec<Case> {
             Socket,
             CliGcpToken,
             "STS malformed JSON",
-            Inject::GoogleSts(1, GoogleFault::Malformed),
+            Inject::GoogleSts(1, Fault::Malformed),
         )
         .fails("exit 1", &["not a JSON object"])
         .attempts(GoogleSts, 1),
@@ -1282,7 +1282,7 @@ fn matrix() -> Vec<Case> {
         )
         .fails(
             "exit 2",
-            &["FLY_OIDC_AWS_DURATION_SECONDS=\"1h\" is not a whole number of seconds"],
+            &["\"1h\" is not a whole number of seconds (from FLY_OIDC_AWS_DURATION_SECONDS)"],
         ),
         cli(
             CliAws,
@@ -1301,7 +1301,10 @@ fn matrix() -> Vec<Case> {
         )
         .fails(
             "exit 2",
-            &["--policy @/nonexistent/policy.json: cannot read it"],
+            &[
+                "cannot read the session policy file /nonexistent/policy.json",
+                "(from --policy)",
+            ],
         ),
         cli(
             CliAws,
@@ -1665,11 +1668,9 @@ impl World {
                 }
             }
             Inject::Sts(n, fault) => self.sts.as_ref().unwrap().fail_next(*n, fault.clone()),
-            Inject::GoogleSts(n, fault) => self
-                .google
-                .as_ref()
-                .unwrap()
-                .fail_next_sts(*n, fault.clone()),
+            Inject::GoogleSts(n, fault) => {
+                self.google.as_ref().unwrap().fail_next(*n, fault.clone())
+            }
             Inject::GoogleIam(n, fault) => self
                 .google
                 .as_ref()
@@ -1688,10 +1689,13 @@ impl World {
 
     fn count(&self, counter: Counter) -> usize {
         match counter {
-            Counter::Fly => self.fly.token_requests(),
+            Counter::Fly => self.fly.request_count(),
             Counter::Sts => self.sts.as_ref().map_or(0, FakeSts::request_count),
-            Counter::GoogleSts => self.google.as_ref().map_or(0, FakeGoogle::sts_requests),
-            Counter::GoogleIam => self.google.as_ref().map_or(0, FakeGoogle::iam_requests),
+            Counter::GoogleSts => self.google.as_ref().map_or(0, FakeGoogle::request_count),
+            Counter::GoogleIam => self
+                .google
+                .as_ref()
+                .map_or(0, FakeGoogle::iam_request_count),
         }
     }
 

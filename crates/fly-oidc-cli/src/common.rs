@@ -141,16 +141,6 @@ impl CliError {
         }
     }
 
-    /// A usage error (exit status 2).
-    pub fn usage(message: impl Into<String>) -> Self {
-        Self {
-            step: "usage",
-            error: message.into().into(),
-            shown: None,
-            exit_code: 2,
-        }
-    }
-
     /// The one-line message (without the cause chain).
     pub fn line(&self) -> String {
         let message = match &self.shown {
@@ -159,8 +149,6 @@ impl CliError {
         };
         if self.step == "setting" {
             format!("invalid setting: {message}")
-        } else if self.exit_code == 2 {
-            format!("invalid arguments: {message}")
         } else {
             format!("{} failed: {message}", self.step)
         }

@@ -217,8 +217,13 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
         } else {
             "a path in the command"
         };
-        CliError::usage(format!(
-            "cannot write a command line that runs this binary: {what} {e}; move or copy the binary (and any file the command names) to a plain path such as /usr/local/bin/fly-oidc and run it from there"
+        // Where the binary lives is the setting at fault (exit 2), though no flag sets it.
+        CliError::setting(fly_oidc::BuildError::invalid(
+            fly_oidc::Setting::new("command", None),
+            fly_oidc::Origin::Builder,
+            format!(
+                "cannot write a command line that runs this binary: {what} {e}; move or copy the binary (and any file the command names) to a plain path such as /usr/local/bin/fly-oidc and run it from there"
+            ),
         ))
     })?;
     let output_file = args.token_cache_file.as_deref().map(absolute).transpose()?;
@@ -237,7 +242,7 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
             eprintln!("fly-oidc: wrote {shown}");
             // Quoted for the shell lines below.
             fly_oidc::command_line::quote(&shown)
-                .unwrap_or_else(|_| crate::aws::format::shell_quote(&shown))
+                .unwrap_or_else(|_| fly_oidc_aws::credential_process::shell_quote(&shown))
         }
         None => {
             print_stdout(&text)?;

@@ -7,32 +7,34 @@
 //!
 //! Use it for what an emulator such as moto does not do: checking what reaches STS
 //! (session name, duration, policies, the token) and producing every STS error on cue with
-//! [`FakeSts::fail_next`]. With [`FakeStsBuilder::trust`] it also checks the token like STS
+//! [`FakeSts::fail_next`] (the [`Fault`] vocabulary of every fake; the associated functions
+//! such as [`Fault::access_denied`] build STS's own errors). With [`FakeStsBuilder::trust`] it also checks the token like STS
 //! does (signature against a JWKS, issuer, audience, expiry, a `sub` pattern) and answers
 //! with the error STS would give.
 //!
 //! ```
-//! use fly_oidc_testkit::aws_sts::{FakeSts, StsFault};
+//! use fly_oidc_testkit::Fault;
+//! use fly_oidc_testkit::aws_sts::FakeSts;
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
 //! let sts = FakeSts::builder().account_id("123456789012").start().await?;
-//! sts.fail_next(1, StsFault::idp_communication_error());
+//! sts.fail_next(1, Fault::idp_communication_error());
 //! // ... call AssumeRoleWithWebIdentity at sts.url() ...
 //! assert_eq!(sts.request_count(), 0);
 //! # Ok(()) }
 //! ```
 
-use crate::fly_api::{TestBody, respond};
+use crate::fault::{Fault, FaultQueue};
 use crate::jwt::random_hex;
-use crate::server::{self, Bound, Handler, Shutdown};
+use crate::server::{
+    self, Bound, Clock, Handler, RequestLog, Shutdown, TestBody, Wire, lock, respond,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::{Map, Value};
-use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -41,40 +43,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The XML namespace of STS answers.
 pub const STS_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
-/// A way for the next request to fail.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum StsFault {
-    /// Answer with an STS `ErrorResponse`.
-    Error {
-        /// The HTTP status.
-        status: u16,
-        /// The error code, such as `InvalidIdentityToken`.
-        code: String,
-        /// The message.
-        message: String,
-    },
-    /// Wait this long, then answer normally.
-    Delay(Duration),
-    /// Answer 200 with a body that is not XML.
-    Garbage,
-    /// Send the status line and part of the body, then drop the connection.
-    Reset,
-    /// Answer `400 InvalidIdentityToken` with a message that quotes the request's
-    /// `WebIdentityToken`: for checking that errors never show the token.
-    EchoToken,
-}
+/// How the fake STS writes the faults every fake answers alike.
+const WIRE: Wire = Wire {
+    error_type: "text/xml",
+    body_type: "text/xml",
+    malformed: ("text/html", "<html><body>Service Unavailable"),
+    reset_prefix: b"<AssumeRoleWithWebIdentityResponse xmlns=",
+};
 
-impl StsFault {
-    /// An `ErrorResponse` with this status, code and message.
-    pub fn error(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
-        StsFault::Error {
-            status,
-            code: code.into(),
-            message: message.into(),
-        }
-    }
-
+/// The errors AWS STS answers `AssumeRoleWithWebIdentity` with, as [`Fault::Error`]s (any
+/// fake writes them in its own error shape; the fake STS as an `ErrorResponse`).
+impl Fault {
     /// `400 InvalidIdentityToken`, as when no IAM OIDC provider matches the issuer.
     pub fn invalid_identity_token() -> Self {
         Self::error(
@@ -227,8 +206,6 @@ impl fmt::Debug for IssuedCredentials {
     }
 }
 
-type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
-
 #[derive(Clone, Debug)]
 struct Trust {
     issuer: String,
@@ -242,7 +219,7 @@ struct Trust {
 pub struct FakeStsBuilder {
     account_id: Option<String>,
     trust: Option<Trust>,
-    clock: Option<Clock>,
+    clock: Clock,
     latency: Duration,
 }
 
@@ -298,7 +275,7 @@ impl FakeStsBuilder {
 
     /// The clock used for expirations and token expiry (default: the system clock).
     pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
-        self.clock = Some(Arc::new(clock));
+        self.clock = Clock::new(clock);
         self
     }
 
@@ -321,8 +298,8 @@ impl FakeStsBuilder {
     fn setup(self, bound: Bound) -> (FakeSts, Handler) {
         let state = Arc::new(State {
             config: self,
-            faults: Mutex::new(VecDeque::new()),
-            requests: Mutex::new(Vec::new()),
+            faults: FaultQueue::default(),
+            requests: RequestLog::default(),
             issued: Mutex::new(Vec::new()),
         });
         let handler_state = state.clone();
@@ -341,23 +318,9 @@ impl FakeStsBuilder {
 
 struct State {
     config: FakeStsBuilder,
-    faults: Mutex<VecDeque<StsFault>>,
-    requests: Mutex<Vec<RecordedStsRequest>>,
+    faults: FaultQueue,
+    requests: RequestLog<RecordedStsRequest>,
     issued: Mutex<Vec<IssuedCredentials>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl State {
-    fn now(&self) -> SystemTime {
-        match &self.config.clock {
-            Some(clock) => clock(),
-            #[allow(clippy::disallowed_methods)] // the fake's default clock
-            None => SystemTime::now(),
-        }
-    }
 }
 
 /// A running fake STS. Stops when the last clone is dropped.
@@ -400,12 +363,12 @@ impl FakeSts {
 
     /// Every request received, in order.
     pub fn requests(&self) -> Vec<RecordedStsRequest> {
-        lock(&self.state.requests).clone()
+        self.state.requests.records()
     }
 
-    /// How many requests were received.
+    /// How many requests were received (whatever the answer).
     pub fn request_count(&self) -> usize {
-        lock(&self.state.requests).len()
+        self.state.requests.count()
     }
 
     /// Every set of credentials issued, in order (for leak scans).
@@ -414,21 +377,20 @@ impl FakeSts {
     }
 
     /// Make the next `n` requests fail with `fault` (after any faults already queued).
-    pub fn fail_next(&self, n: usize, fault: StsFault) {
-        let mut faults = lock(&self.state.faults);
-        for _ in 0..n {
-            faults.push_back(fault.clone());
-        }
+    /// [`Fault::Error`] answers an STS `ErrorResponse`; [`Fault::Echo`] an
+    /// `InvalidIdentityToken` error whose message quotes the request's `WebIdentityToken`.
+    pub fn fail_next(&self, n: usize, fault: Fault) {
+        self.state.faults.push(n, fault);
     }
 
     /// Script the next requests: the i-th fault applies to the i-th next request.
-    pub fn script(&self, faults: impl IntoIterator<Item = StsFault>) {
-        lock(&self.state.faults).extend(faults);
+    pub fn script(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state.faults.script(faults);
     }
 
     /// Drop any queued faults.
     pub fn clear_faults(&self) {
-        lock(&self.state.faults).clear();
+        self.state.faults.clear();
     }
 }
 
@@ -529,6 +491,7 @@ fn random_upper(n: usize) -> String {
 }
 
 async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
+    state.requests.arrive();
     if !state.config.latency.is_zero() {
         tokio::time::sleep(state.config.latency).await;
     }
@@ -571,19 +534,17 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
         signed,
         params: params.clone(),
     };
-    lock(&state.requests).push(recorded.clone());
+    state.requests.record(recorded.clone());
 
-    let fault = lock(&state.faults).pop_front();
-    match fault {
-        Some(StsFault::Error {
+    match state.faults.pop() {
+        Some(Fault::Error {
             status,
             code,
             message,
         }) => return error_response(status, &code, &message),
-        Some(StsFault::Delay(delay)) => tokio::time::sleep(delay).await,
-        Some(StsFault::EchoToken) => {
+        Some(Fault::Echo(status)) => {
             return error_response(
-                400,
+                status,
                 "InvalidIdentityToken",
                 &format!(
                     "The web identity token {} could not be validated",
@@ -591,17 +552,10 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
                 ),
             );
         }
-        Some(StsFault::Garbage) => {
-            return respond(200, "text/html", "<html><body>Service Unavailable");
-        }
-        Some(StsFault::Reset) => {
-            return Response::builder()
-                .status(200)
-                .header("content-type", "text/xml")
-                .body(TestBody::Cut(Some(Bytes::from_static(
-                    b"<AssumeRoleWithWebIdentityResponse xmlns=",
-                ))))
-                .unwrap_or_else(|_| Response::new(TestBody::Cut(None)));
+        Some(fault) => {
+            if let Some(answer) = WIRE.answer(&fault).await {
+                return answer;
+            }
         }
         None => {}
     }
@@ -687,7 +641,7 @@ fn assume_role(req: &RecordedStsRequest, state: &State) -> Response<TestBody> {
             "The web identity token that was passed could not be validated by AWS. Get a new identity token from the identity provider and then retry the request.",
         );
     };
-    let now = state.now();
+    let now = state.config.clock.now();
     if let Some(trust) = &state.config.trust {
         if claims.get("iss").and_then(Value::as_str) != Some(trust.issuer.as_str()) {
             let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");

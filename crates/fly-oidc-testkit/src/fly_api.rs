@@ -1,36 +1,27 @@
 //! A fake Fly Machines API that mints real RS256 OIDC tokens.
 
+use crate::fault::{Fault, FaultQueue};
 use crate::jwt::{KeyMaterial, random_hex};
-use crate::server::{self, Bound, Handler, Shutdown};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Body, Frame, Incoming};
-use hyper::{Request, Response, StatusCode};
+use crate::server::{
+    self, Bound, Clock, Handler, RequestLog, Shutdown, TestBody, Wire, lock, respond,
+};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
 use serde_json::{Map, Value, json};
-use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// A way for the next token request to fail.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// Answer with this status and body (for example `500` and `{"error":"boom"}`).
-    Status(u16, String),
-    /// Wait this long, then answer normally.
-    Delay(Duration),
-    /// Answer 200 with a body that is not a JWT.
-    Garbage,
-    /// Answer 200 with a 100 KiB body.
-    Oversized,
-    /// Send the status line and part of the body, then drop the connection.
-    Reset,
-}
+/// How the fake Machines API writes the faults every fake answers alike.
+const WIRE: Wire = Wire {
+    error_type: "application/json",
+    body_type: "text/plain",
+    malformed: ("text/plain", "<html>definitely not a token</html>"),
+    reset_prefix: b"eyJhbGciOi",
+};
 
 /// A token request the fake received.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,8 +34,6 @@ pub struct RecordedRequest {
     pub unix: bool,
 }
 
-type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
-
 /// Configures a [`FakeFlyApi`].
 #[derive(Clone)]
 pub struct FakeFlyApiBuilder {
@@ -55,7 +44,7 @@ pub struct FakeFlyApiBuilder {
     region: String,
     lifetime: Duration,
     api_token: Option<String>,
-    clock: Option<Clock>,
+    clock: Clock,
 }
 
 impl fmt::Debug for FakeFlyApiBuilder {
@@ -81,7 +70,7 @@ impl Default for FakeFlyApiBuilder {
             region: "ord".into(),
             lifetime: Duration::from_secs(600),
             api_token: None,
-            clock: None,
+            clock: Clock::default(),
         }
     }
 }
@@ -131,7 +120,7 @@ impl FakeFlyApiBuilder {
 
     /// The clock used for `iat`/`nbf`/`exp` (default: the system clock).
     pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
-        self.clock = Some(Arc::new(clock));
+        self.clock = Clock::new(clock);
         self
     }
 
@@ -151,10 +140,9 @@ impl FakeFlyApiBuilder {
             api_token: self.api_token.clone().unwrap_or_else(|| random_hex(24)),
             url: format!("http://{}", bound.addr),
             config: self,
-            faults: Mutex::new(VecDeque::new()),
-            requests: Mutex::new(Vec::new()),
+            faults: FaultQueue::default(),
+            requests: RequestLog::default(),
             issued: Mutex::new(Vec::new()),
-            token_requests: AtomicUsize::new(0),
         });
         let handler_state = state.clone();
         let handler: Handler = Arc::new(move |req, unix| {
@@ -176,25 +164,12 @@ struct State {
     key: Arc<KeyMaterial>,
     api_token: String,
     url: String,
-    faults: Mutex<VecDeque<Fault>>,
-    requests: Mutex<Vec<RecordedRequest>>,
+    faults: FaultQueue,
+    requests: RequestLog<RecordedRequest>,
     issued: Mutex<Vec<String>>,
-    token_requests: AtomicUsize,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl State {
-    fn now(&self) -> SystemTime {
-        match &self.config.clock {
-            Some(clock) => clock(),
-            #[allow(clippy::disallowed_methods)] // the fake's default clock
-            None => SystemTime::now(),
-        }
-    }
-
     fn issuer(&self) -> String {
         format!("https://oidc.fly.io/{}", self.config.org)
     }
@@ -202,6 +177,8 @@ impl State {
     fn mint(&self, audience: Option<&str>, edit: &dyn Fn(&mut Map<String, Value>)) -> String {
         let c = &self.config;
         let now = self
+            .config
+            .clock
             .now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -310,7 +287,7 @@ impl FakeFlyApi {
         format!("{}/.well-known/jwks.json", self.state.url)
     }
 
-    /// Mint a signed token without an HTTP request (not counted in [`token_requests`](Self::token_requests)).
+    /// Mint a signed token without an HTTP request (not counted in [`request_count`](Self::request_count)).
     pub fn mint(&self, audience: Option<&str>) -> String {
         self.state.mint(audience, &|_| {})
     }
@@ -330,73 +307,31 @@ impl FakeFlyApi {
     }
 
     /// How many `POST /v1/tokens/oidc` requests were received (whatever the answer).
-    pub fn token_requests(&self) -> usize {
-        self.state.token_requests.load(Ordering::SeqCst)
+    pub fn request_count(&self) -> usize {
+        self.state.requests.count()
     }
 
     /// The token requests received, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.state.requests).clone()
+        self.state.requests.records()
     }
 
     /// Make the next `n` token requests fail with `fault` (queued after earlier faults).
+    /// [`Fault::Error`] and [`Fault::Echo`] answer Fly's `{"error": message}` (the echo
+    /// quotes the request's `Authorization` header and body).
     pub fn fail_next(&self, n: usize, fault: Fault) {
-        let mut faults = lock(&self.state.faults);
-        faults.extend(std::iter::repeat_n(fault, n));
+        self.state.faults.push(n, fault);
+    }
+
+    /// Script the next token requests: the i-th fault applies to the i-th next request.
+    pub fn script(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state.faults.script(faults);
     }
 
     /// Drop any queued faults.
     pub fn clear_faults(&self) {
-        lock(&self.state.faults).clear();
+        self.state.faults.clear();
     }
-}
-
-/// A response body: whole, or cut off mid-way (for [`Fault::Reset`]).
-pub(crate) enum TestBody {
-    Full(Full<Bytes>),
-    Cut(Option<Bytes>),
-}
-
-impl Body for TestBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        match self.get_mut() {
-            TestBody::Full(full) => Pin::new(full)
-                .poll_frame(cx)
-                .map_err(|never| match never {}),
-            TestBody::Cut(first) => match first.take() {
-                Some(bytes) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
-                None => Poll::Ready(Some(Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "fault: connection reset",
-                )))),
-            },
-        }
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        match self {
-            TestBody::Full(full) => full.size_hint(),
-            TestBody::Cut(_) => hyper::body::SizeHint::with_exact(4096),
-        }
-    }
-}
-
-pub(crate) fn respond(
-    status: u16,
-    content_type: &str,
-    body: impl Into<Bytes>,
-) -> Response<TestBody> {
-    Response::builder()
-        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header("content-type", content_type)
-        .body(TestBody::Full(Full::new(body.into())))
-        .unwrap_or_else(|_| Response::new(TestBody::Full(Full::new(Bytes::new()))))
 }
 
 fn json_error(status: u16, message: &str) -> Response<TestBody> {
@@ -439,12 +374,15 @@ async fn handle(req: Request<Incoming>, state: &State, unix: bool) -> Response<T
 }
 
 async fn token(req: Request<Incoming>, state: &State, unix: bool) -> Response<TestBody> {
-    state.token_requests.fetch_add(1, Ordering::SeqCst);
+    state.requests.arrive();
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let authorized = unix
-        || req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
+        || authorization
+            .as_deref()
             .is_some_and(|v| v == format!("Bearer {}", state.api_token));
     let body = match req.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -457,29 +395,27 @@ async fn token(req: Request<Incoming>, state: &State, unix: bool) -> Response<Te
         .and_then(|v| v.get("aud"))
         .and_then(Value::as_str)
         .map(str::to_owned);
-    lock(&state.requests).push(RecordedRequest {
+    state.requests.record(RecordedRequest {
         audience: audience.clone(),
         authorized,
         unix,
     });
-    let fault = lock(&state.faults).pop_front();
-    match fault {
-        Some(Fault::Status(status, body)) => {
-            return respond(status, "application/json", body);
+    match state.faults.pop() {
+        Some(Fault::Error {
+            status, message, ..
+        }) => return json_error(status, &message),
+        Some(Fault::Echo(status)) => {
+            let message = format!(
+                "rejected request with authorization {:?} and body {}",
+                authorization.as_deref().unwrap_or_default(),
+                String::from_utf8_lossy(&body)
+            );
+            return json_error(status, &message);
         }
-        Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
-        Some(Fault::Garbage) => {
-            return respond(200, "text/plain", "<html>definitely not a token</html>");
-        }
-        Some(Fault::Oversized) => {
-            return respond(200, "text/plain", "a".repeat(100 * 1024));
-        }
-        Some(Fault::Reset) => {
-            return Response::builder()
-                .status(200)
-                .header("content-type", "text/plain")
-                .body(TestBody::Cut(Some(Bytes::from_static(b"eyJhbGciOi"))))
-                .unwrap_or_else(|_| Response::new(TestBody::Cut(None)));
+        Some(fault) => {
+            if let Some(answer) = WIRE.answer(&fault).await {
+                return answer;
+            }
         }
         None => {}
     }

@@ -31,15 +31,18 @@
 //! Like [`FakeFlyApi`], it runs on its own thread and runtime and stops
 //! when dropped.
 
-use crate::fly_api::{FakeFlyApi, TestBody, respond};
+use crate::fault::{Fault, FaultQueue};
+use crate::fly_api::FakeFlyApi;
 use crate::jwt::random_hex;
-use crate::server::{self, Bound, Handler, Shutdown};
+use crate::server::{
+    self, Bound, Clock, Handler, RequestLog, Shutdown, TestBody, Wire, lock, respond,
+};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::{Map, Value, json};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -56,20 +59,15 @@ pub fn default_provider(org: &str) -> String {
     format!("projects/123456789012/locations/global/workloadIdentityPools/fly-pool/providers/{org}")
 }
 
-/// A way for the next request to an endpoint to fail.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum GoogleFault {
-    /// Answer with this status and body (for example `503` and a Google error body).
-    Status(u16, String),
-    /// Wait this long, then answer normally.
-    Delay(Duration),
-    /// Answer 200 with a body that is not JSON.
-    Malformed,
-    /// Answer with this status and a body that quotes the request (its `Authorization`
-    /// header, then its body), as a misconfigured endpoint that echoes requests would: for
-    /// checking that errors never show the tokens a request carried.
-    Echo(u16),
-}
+/// How the fake Google writes the faults every fake answers alike.
+const WIRE: Wire = Wire {
+    error_type: JSON_TYPE,
+    body_type: JSON_TYPE,
+    malformed: (JSON_TYPE, "{\"access_token\": <html>oops"),
+    reset_prefix: b"{\"access_token\": \"ya29.",
+};
+
+const JSON_TYPE: &str = "application/json; charset=utf-8";
 
 /// Which API a request went to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,7 +128,6 @@ pub struct IssuedToken {
     pub expires_at: SystemTime,
 }
 
-type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 type Condition = Arc<dyn Fn(&Map<String, Value>) -> bool + Send + Sync>;
 
 /// Configures a [`FakeGoogle`].
@@ -143,7 +140,7 @@ pub struct FakeGoogleBuilder {
     condition: Option<Condition>,
     service_accounts: Vec<String>,
     sts_lifetime: Duration,
-    clock: Option<Clock>,
+    clock: Clock,
 }
 
 impl fmt::Debug for FakeGoogleBuilder {
@@ -170,7 +167,7 @@ impl FakeGoogleBuilder {
             condition: None,
             service_accounts: Vec::new(),
             sts_lifetime: Duration::from_secs(3600),
-            clock: None,
+            clock: Clock::default(),
         }
     }
 
@@ -220,7 +217,7 @@ impl FakeGoogleBuilder {
 
     /// The clock (default: the system clock).
     pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
-        self.clock = Some(Arc::new(clock));
+        self.clock = Clock::new(clock);
         self
     }
 
@@ -237,9 +234,9 @@ impl FakeGoogleBuilder {
     fn setup(self, bound: Bound) -> (FakeGoogle, Handler) {
         let state = Arc::new(State {
             config: self,
-            sts_faults: Mutex::new(VecDeque::new()),
-            iam_faults: Mutex::new(VecDeque::new()),
-            requests: Mutex::new(Vec::new()),
+            sts_faults: FaultQueue::default(),
+            iam_faults: FaultQueue::default(),
+            requests: RequestLog::default(),
             tokens: Mutex::new(HashMap::new()),
             issued: Mutex::new(Vec::new()),
             sts_count: AtomicUsize::new(0),
@@ -261,26 +258,18 @@ impl FakeGoogleBuilder {
 
 struct State {
     config: FakeGoogleBuilder,
-    sts_faults: Mutex<VecDeque<GoogleFault>>,
-    iam_faults: Mutex<VecDeque<GoogleFault>>,
-    requests: Mutex<Vec<GoogleRequest>>,
+    sts_faults: FaultQueue,
+    iam_faults: FaultQueue,
+    requests: RequestLog<GoogleRequest>,
     tokens: Mutex<HashMap<String, IssuedToken>>,
     issued: Mutex<Vec<String>>,
     sts_count: AtomicUsize,
     iam_count: AtomicUsize,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl State {
     fn now(&self) -> SystemTime {
-        match &self.config.clock {
-            Some(clock) => clock(),
-            #[allow(clippy::disallowed_methods)] // the fake's default clock, like Google's
-            None => SystemTime::now(),
-        }
+        self.config.clock.now()
     }
 
     fn allowed_audiences(&self) -> Vec<String> {
@@ -370,18 +359,18 @@ impl FakeGoogle {
         format!("https://iam.googleapis.com/{}", self.state.config.provider)
     }
 
-    /// Every request received, in order.
+    /// Every request received (to every endpoint), in order of their answers.
     pub fn requests(&self) -> Vec<GoogleRequest> {
-        lock(&self.state.requests).clone()
+        self.state.requests.records()
     }
 
-    /// How many STS exchanges were requested (whatever the answer).
-    pub fn sts_requests(&self) -> usize {
+    /// How many STS token exchanges (`POST /v1/token`) were received, whatever the answer.
+    pub fn request_count(&self) -> usize {
         self.state.sts_count.load(Ordering::SeqCst)
     }
 
-    /// How many `generateAccessToken` calls were received (whatever the answer).
-    pub fn iam_requests(&self) -> usize {
+    /// How many `generateAccessToken` calls were received, whatever the answer.
+    pub fn iam_request_count(&self) -> usize {
         self.state.iam_count.load(Ordering::SeqCst)
     }
 
@@ -395,14 +384,30 @@ impl FakeGoogle {
         lock(&self.state.tokens).get(token).cloned()
     }
 
-    /// Make the next `n` STS requests fail with `fault`.
-    pub fn fail_next_sts(&self, n: usize, fault: GoogleFault) {
-        lock(&self.state.sts_faults).extend(std::iter::repeat_n(fault, n));
+    /// Make the next `n` STS token exchanges fail with `fault` (after any faults already
+    /// queued). [`Fault::Error`] answers Google's OAuth error,
+    /// `{"error": code, "error_description": message}`; [`Fault::Echo`] quotes the request's
+    /// `Authorization` header and body.
+    pub fn fail_next(&self, n: usize, fault: Fault) {
+        self.state.sts_faults.push(n, fault);
     }
 
-    /// Make the next `n` `generateAccessToken` requests fail with `fault`.
-    pub fn fail_next_iam(&self, n: usize, fault: GoogleFault) {
-        lock(&self.state.iam_faults).extend(std::iter::repeat_n(fault, n));
+    /// Script the next STS token exchanges: the i-th fault applies to the i-th next one.
+    pub fn script(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state.sts_faults.script(faults);
+    }
+
+    /// Make the next `n` `generateAccessToken` requests fail with `fault` (after any faults
+    /// already queued). [`Fault::Error`] answers Google's API error,
+    /// `{"error": {"code": status, "message": message, "status": code}}`.
+    pub fn fail_next_iam(&self, n: usize, fault: Fault) {
+        self.state.iam_faults.push(n, fault);
+    }
+
+    /// Drop any queued faults, of both endpoints.
+    pub fn clear_faults(&self) {
+        self.state.sts_faults.clear();
+        self.state.iam_faults.clear();
     }
 }
 
@@ -413,8 +418,12 @@ pub fn unavailable_body() -> String {
 }
 
 fn oauth_error(code: &str, description: &str) -> (u16, String, Option<String>) {
+    oauth_error_status(400, code, description)
+}
+
+fn oauth_error_status(status: u16, code: &str, description: &str) -> (u16, String, Option<String>) {
     (
-        400,
+        status,
         json!({ "error": code, "error_description": description }).to_string(),
         Some(code.to_owned()),
     )
@@ -501,54 +510,64 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
     let fault = match endpoint {
         Endpoint::Sts => {
             state.sts_count.fetch_add(1, Ordering::SeqCst);
-            lock(&state.sts_faults).pop_front()
+            state.sts_faults.pop()
         }
         Endpoint::GenerateAccessToken => {
             state.iam_count.fetch_add(1, Ordering::SeqCst);
-            lock(&state.iam_faults).pop_front()
+            state.iam_faults.pop()
         }
         _ => None,
     };
-    let (status, body, error) = match fault {
-        Some(GoogleFault::Status(status, body)) => (status, body, Some(format!("fault {status}"))),
-        Some(GoogleFault::Malformed) => (
-            200,
-            "{\"access_token\": <html>oops".to_owned(),
-            Some("fault malformed".to_owned()),
-        ),
-        Some(GoogleFault::Echo(status)) => (
+    let answered = match &fault {
+        Some(Fault::Error {
             status,
+            code,
+            message,
+        }) => Some(if endpoint == Endpoint::Sts {
+            oauth_error_status(*status, code, message)
+        } else {
+            api_error(*status, code, message)
+        }),
+        Some(Fault::Echo(status)) => Some((
+            *status,
             json!({
                 "authorization": record.authorization,
                 "body": String::from_utf8_lossy(&body),
             })
             .to_string(),
             Some(format!("fault echo {status}")),
-        ),
-        other => {
-            if let Some(GoogleFault::Delay(delay)) = other {
-                tokio::time::sleep(delay).await;
+        )),
+        Some(fault) => {
+            if let Some(answer) = WIRE.answer(fault).await {
+                record.status = answer.status().as_u16();
+                record.error = Some(format!("fault {fault:?}"));
+                state.requests.record(record);
+                return answer;
             }
-            if method != "POST" && endpoint != Endpoint::Other {
-                api_error(405, "METHOD_NOT_ALLOWED", "Method not allowed.")
-            } else {
-                match endpoint {
-                    Endpoint::Sts => sts(&record, state),
-                    Endpoint::GenerateAccessToken => generate(&record, state),
-                    Endpoint::Introspect => introspect(&record, state),
-                    Endpoint::Other => api_error(
-                        404,
-                        "NOT_FOUND",
-                        &format!("The requested URL {path} was not found on this server."),
-                    ),
-                }
+            None
+        }
+        None => None,
+    };
+    let (status, body, error) = answered.unwrap_or_else(|| {
+        if method != "POST" && endpoint != Endpoint::Other {
+            api_error(405, "METHOD_NOT_ALLOWED", "Method not allowed.")
+        } else {
+            match endpoint {
+                Endpoint::Sts => sts(&record, state),
+                Endpoint::GenerateAccessToken => generate(&record, state),
+                Endpoint::Introspect => introspect(&record, state),
+                Endpoint::Other => api_error(
+                    404,
+                    "NOT_FOUND",
+                    &format!("The requested URL {path} was not found on this server."),
+                ),
             }
         }
-    };
+    });
     record.status = status;
     record.error = error;
-    lock(&state.requests).push(record);
-    respond(status, "application/json; charset=utf-8", body)
+    state.requests.record(record);
+    respond(status, JSON_TYPE, body)
 }
 
 fn unix(t: SystemTime) -> u64 {

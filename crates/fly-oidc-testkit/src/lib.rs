@@ -9,6 +9,12 @@
 //! `/.well-known/openid-configuration` and the JWKS, records every request, and can be told
 //! to fail ([`Fault`]) for fault-injection tests.
 //!
+//! [`aws_sts::FakeSts`] (AWS STS `AssumeRoleWithWebIdentity`) and [`google::FakeGoogle`]
+//! (Google STS and IAM Credentials) run on the same harness and speak the same words: a
+//! builder with `clock(..)`, `start()`/`start_blocking()`, `url()`, `requests()` and
+//! `request_count()`, and `fail_next(n, fault)`, `script(faults)` and `clear_faults()` with
+//! one [`Fault`] vocabulary that each fake writes in its service's own wire format.
+//!
 //! ```
 //! use fly_oidc_testkit::FakeFlyApi;
 //!
@@ -24,14 +30,16 @@
 //! ```
 //!
 //! The servers run on their own thread and runtime, so they keep answering while a test
-//! blocks on a child process. They stop when the [`FakeFlyApi`] is dropped.
+//! blocks on a child process. Each stops when its last handle is dropped.
 #![warn(missing_docs)]
 
 pub mod aws_sts;
+mod fault;
 pub mod fly_api;
 pub mod google;
 mod jwt;
 mod server;
 
-pub use fly_api::{FakeFlyApi, FakeFlyApiBuilder, Fault, RecordedRequest};
+pub use fault::Fault;
+pub use fly_api::{FakeFlyApi, FakeFlyApiBuilder, RecordedRequest};
 pub use jwt::verify_rs256;

@@ -1,22 +1,179 @@
-//! The one HTTP server machinery every fake shares: a thread of its own with a
-//! current-thread runtime (so the fakes answer while a test blocks on a child process),
-//! HTTP/1 on `127.0.0.1` and optionally on a Unix socket, and shutdown when the last
-//! handle is dropped.
+//! The one server harness every fake runs on: a thread of its own with a current-thread
+//! runtime (so the fakes answer while a test blocks on a child process), HTTP/1 on
+//! `127.0.0.1` and optionally on a Unix socket, shutdown when the last handle is dropped;
+//! the response bodies (whole or cut off), the clock, the request log, and the answers to
+//! the faults every fake writes alike.
 
-use crate::fly_api::TestBody;
-use hyper::body::Incoming;
+use crate::fault::Fault;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::{Body, Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::SystemTime;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{oneshot, watch};
+
+/// Lock a fake's state; a panicked holder (a failed test thread) does not poison it.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A fake's clock: the system clock, or the one a test injected with a builder's `clock`.
+#[derive(Clone, Default)]
+pub(crate) struct Clock(Option<Arc<dyn Fn() -> SystemTime + Send + Sync>>);
+
+impl Clock {
+    /// A clock reading `now`.
+    pub(crate) fn new(now: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        Clock(Some(Arc::new(now)))
+    }
+
+    /// The current time.
+    pub(crate) fn now(&self) -> SystemTime {
+        match &self.0 {
+            Some(now) => now(),
+            #[allow(clippy::disallowed_methods)] // the fakes' default clock, like the services'
+            None => SystemTime::now(),
+        }
+    }
+}
+
+/// The requests a fake received: a count taken as each arrives (before any fault or delay),
+/// and the records, in order.
+#[derive(Debug)]
+pub(crate) struct RequestLog<R> {
+    arrived: AtomicUsize,
+    records: Mutex<Vec<R>>,
+}
+
+impl<R> Default for RequestLog<R> {
+    fn default() -> Self {
+        Self {
+            arrived: AtomicUsize::new(0),
+            records: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<R: Clone> RequestLog<R> {
+    /// Count a request as it arrives.
+    pub(crate) fn arrive(&self) {
+        self.arrived.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// How many requests arrived.
+    pub(crate) fn count(&self) -> usize {
+        self.arrived.load(Ordering::SeqCst)
+    }
+
+    /// Keep what a request carried.
+    pub(crate) fn record(&self, request: R) {
+        lock(&self.records).push(request);
+    }
+
+    /// The records, in order.
+    pub(crate) fn records(&self) -> Vec<R> {
+        lock(&self.records).clone()
+    }
+}
+
+/// A response body: whole, or cut off mid-way (for [`Fault::Reset`]).
+pub(crate) enum TestBody {
+    Full(Full<Bytes>),
+    Cut(Option<Bytes>),
+}
+
+impl Body for TestBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            TestBody::Full(full) => Pin::new(full)
+                .poll_frame(cx)
+                .map_err(|never| match never {}),
+            TestBody::Cut(first) => match first.take() {
+                Some(bytes) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+                None => Poll::Ready(Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "fault: connection reset",
+                )))),
+            },
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            TestBody::Full(full) => full.size_hint(),
+            TestBody::Cut(_) => hyper::body::SizeHint::with_exact(4096),
+        }
+    }
+}
+
+/// A whole response with this status, content type and body.
+pub(crate) fn respond(
+    status: u16,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Response<TestBody> {
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", content_type)
+        .body(TestBody::Full(Full::new(body.into())))
+        .unwrap_or_else(|_| Response::new(TestBody::Full(Full::new(Bytes::new()))))
+}
+
+/// How a fake writes the faults every fake answers alike.
+pub(crate) struct Wire {
+    /// The content type of [`Fault::Status`] answers.
+    pub error_type: &'static str,
+    /// The content type of the 200 answers of [`Fault::Oversized`] and [`Fault::Reset`].
+    pub body_type: &'static str,
+    /// The content type and 200 body of [`Fault::Malformed`].
+    pub malformed: (&'static str, &'static str),
+    /// What [`Fault::Reset`] sends of the body before it drops the connection.
+    pub reset_prefix: &'static [u8],
+}
+
+impl Wire {
+    /// The answer to `fault` for the faults every fake writes alike ([`Fault::Status`],
+    /// [`Fault::Malformed`], [`Fault::Oversized`], [`Fault::Reset`]); `None` after waiting
+    /// out a [`Fault::Delay`] (answer normally), and for the faults each fake writes in its
+    /// own shape ([`Fault::Error`], [`Fault::Echo`]).
+    pub(crate) async fn answer(&self, fault: &Fault) -> Option<Response<TestBody>> {
+        match fault {
+            Fault::Status(status, body) => Some(respond(*status, self.error_type, body.clone())),
+            Fault::Malformed => Some(respond(200, self.malformed.0, self.malformed.1)),
+            Fault::Oversized => Some(respond(200, self.body_type, "a".repeat(100 * 1024))),
+            Fault::Reset => Some(
+                Response::builder()
+                    .status(200)
+                    .header("content-type", self.body_type)
+                    .body(TestBody::Cut(Some(Bytes::from_static(self.reset_prefix))))
+                    .unwrap_or_else(|_| Response::new(TestBody::Cut(None))),
+            ),
+            Fault::Delay(delay) => {
+                tokio::time::sleep(*delay).await;
+                None
+            }
+            Fault::Error { .. } | Fault::Echo(_) => None,
+        }
+    }
+}
 
 /// Answers one request; the flag says whether it came over the Unix socket.
 pub(crate) type Handler = Arc<

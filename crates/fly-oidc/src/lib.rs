@@ -64,6 +64,8 @@ pub mod cache;
 mod claims;
 mod client;
 pub mod command_line;
+#[cfg(feature = "disk-cache")]
+pub mod disk_cache;
 pub mod endpoint;
 mod env;
 mod error;

@@ -5,13 +5,12 @@
 //! Needs `moto_server` (PyPI `moto[server]`), or `MOTO_ENDPOINT` pointing at a running one.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-mod aws_support;
-mod cli_aws_support;
-
-use aws_support::Moto;
-use cli_aws_support::{ROLE_A, ROLE_B, Sandbox, assert_no_secret_in, assert_success, describe};
-use fly_oidc_testkit::aws_sts::{FakeSts, StsFault};
+use crate::cli_aws_support::{
+    ROLE_A, ROLE_B, Sandbox, assert_no_secret_in, assert_success, describe,
+};
+use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::{FakeFlyApi, Fault};
+use fly_oidc_tests::aws::Moto;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -41,7 +40,7 @@ fn a_cache_hit_makes_no_fly_request_and_no_cache_skips_it() {
     assert_eq!(first["AccountId"], "123456789012");
     let exp = first["Expiration"].as_str().unwrap();
     assert!(exp.ends_with('Z') && exp.len() == 20, "{exp}");
-    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(fly.request_count(), 1);
     assert_eq!(
         fly.requests()[0].audience.as_deref(),
         Some("sts.amazonaws.com")
@@ -58,12 +57,12 @@ fn a_cache_hit_makes_no_fly_request_and_no_cache_skips_it() {
     for _ in 0..3 {
         assert_eq!(sandbox.credential_process(ROLE_A, &[]), first);
     }
-    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(fly.request_count(), 1);
 
     // Another role is another entry.
     let b = sandbox.credential_process(ROLE_B, &[]);
     assert_ne!(b["AccessKeyId"], first["AccessKeyId"]);
-    assert_eq!(fly.token_requests(), 2);
+    assert_eq!(fly.request_count(), 2);
     assert_eq!(sandbox.entries().len(), 2);
     // So is another audience, or another session duration.
     sandbox.credential_process(ROLE_A, &["--audience", "custom-aud"]);
@@ -72,7 +71,7 @@ fn a_cache_hit_makes_no_fly_request_and_no_cache_skips_it() {
         Some("custom-aud")
     );
     sandbox.credential_process(ROLE_A, &["--duration-seconds", "1800"]);
-    assert_eq!(fly.token_requests(), 4);
+    assert_eq!(fly.request_count(), 4);
     assert_eq!(sandbox.entries().len(), 4);
 
     // --no-cache neither reads nor writes the cache.
@@ -83,7 +82,7 @@ fn a_cache_hit_makes_no_fly_request_and_no_cache_skips_it() {
         .collect();
     let fresh = sandbox.credential_process(ROLE_A, &["--no-cache"]);
     assert_ne!(fresh["AccessKeyId"], first["AccessKeyId"]);
-    assert_eq!(fly.token_requests(), 5);
+    assert_eq!(fly.request_count(), 5);
     let after: Vec<_> = sandbox
         .entries()
         .iter()
@@ -95,7 +94,7 @@ fn a_cache_hit_makes_no_fly_request_and_no_cache_skips_it() {
     no_cache.set("FLY_OIDC_NO_CACHE", "1");
     no_cache.credential_process(ROLE_A, &[]);
     assert!(!no_cache.cache_dir().exists());
-    assert_eq!(fly.token_requests(), 6);
+    assert_eq!(fly.request_count(), 6);
 }
 
 /// Rewrite the expiry of the (only) entry to `secs_from_now`.
@@ -121,19 +120,19 @@ fn entries_are_reused_only_while_min_ttl_remains() {
         sandbox.credential_process(ROLE_A, &[])["AccessKeyId"],
         first["AccessKeyId"]
     );
-    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(fly.request_count(), 1);
     // ...but not with --min-ttl 25m (FLY_OIDC_AWS_MIN_TTL works the same).
     let second = sandbox.credential_process(ROLE_A, &["--min-ttl", "25m"]);
     assert_ne!(second["AccessKeyId"], first["AccessKeyId"]);
-    assert_eq!(fly.token_requests(), 2);
+    assert_eq!(fly.request_count(), 2);
     // 10 minutes left: refreshed with the default, and the new entry replaces the old one.
     age_entry(&sandbox, 10 * 60);
     let third = sandbox.credential_process(ROLE_A, &[]);
     assert_ne!(third["AccessKeyId"], second["AccessKeyId"]);
-    assert_eq!(fly.token_requests(), 3);
+    assert_eq!(fly.request_count(), 3);
     assert_eq!(sandbox.entries().len(), 1);
     assert_eq!(sandbox.credential_process(ROLE_A, &[]), third);
-    assert_eq!(fly.token_requests(), 3);
+    assert_eq!(fly.request_count(), 3);
 }
 
 #[test]
@@ -155,11 +154,11 @@ fn twenty_concurrent_cold_processes_make_one_sts_call() {
         .unwrap();
     for (endpoint, counted) in [(sts.url(), true), (moto.endpoint().to_owned(), false)] {
         let sandbox = Sandbox::new(&fly, &endpoint);
-        let before = fly.token_requests();
+        let before = fly.request_count();
         let children: Vec<_> = (0..20)
             .map(|_| {
                 sandbox
-                    .command(fly_oidc_tests::fly_oidc_bin())
+                    .command(crate::fly_oidc_bin())
                     .args(["aws", "credential-process", "--role-arn", ROLE_A])
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
@@ -180,7 +179,7 @@ fn twenty_concurrent_cold_processes_make_one_sts_call() {
         keys.dedup();
         assert_eq!(keys.len(), 1, "all 20 print the same credentials: {keys:?}");
         // One Fly token, so one STS call, between the 20 of them.
-        assert_eq!(fly.token_requests() - before, 1, "endpoint {endpoint}");
+        assert_eq!(fly.request_count() - before, 1, "endpoint {endpoint}");
         if counted {
             assert_eq!(sts.request_count(), 1);
         }
@@ -210,7 +209,7 @@ fn unsafe_cache_directories_are_refused_with_a_warning_and_runs_stay_uncached() 
             "{}",
             describe(&out)
         );
-        assert_eq!(fly.token_requests(), n);
+        assert_eq!(fly.request_count(), n);
     }
     assert!(sandbox.entries().is_empty());
 
@@ -227,13 +226,13 @@ fn unsafe_cache_directories_are_refused_with_a_warning_and_runs_stay_uncached() 
     std::fs::create_dir(&elsewhere).unwrap();
     std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &dir).unwrap();
-    let before = fly.token_requests();
+    let before = fly.request_count();
     for _ in 0..2 {
         let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
         assert_success(&out, "credential-process with a symlinked cache dir");
         assert!(stderr(&out).contains("is a symlink"), "{}", describe(&out));
     }
-    assert_eq!(fly.token_requests() - before, 2);
+    assert_eq!(fly.request_count() - before, 2);
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 
     // Owned by another user (only root can set that up).
@@ -241,7 +240,7 @@ fn unsafe_cache_directories_are_refused_with_a_warning_and_runs_stay_uncached() 
     std::fs::create_dir(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     if std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).is_ok() {
-        let before = fly.token_requests();
+        let before = fly.request_count();
         for _ in 0..2 {
             let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
             assert_success(&out, "credential-process with a foreign cache dir");
@@ -251,7 +250,7 @@ fn unsafe_cache_directories_are_refused_with_a_warning_and_runs_stay_uncached() 
                 describe(&out)
             );
         }
-        assert_eq!(fly.token_requests() - before, 2);
+        assert_eq!(fly.request_count() - before, 2);
         assert!(sandbox.entries().is_empty());
     } else {
         eprintln!("not root: skipping the foreign-owner case (the unit tests cover it)");
@@ -267,16 +266,16 @@ fn a_corrupt_entry_is_ignored_and_replaced() {
     let entry = sandbox.entries()[0].clone();
     for garbage in [&b"{\"version\":1,"[..], b"", b"\x00\xff", b"[]"] {
         std::fs::write(&entry, garbage).unwrap();
-        let before = fly.token_requests();
+        let before = fly.request_count();
         let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
         assert_success(&out, "credential-process over a corrupt entry");
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_ne!(v["AccessKeyId"], first["AccessKeyId"]);
-        assert_eq!(fly.token_requests() - before, 1);
+        assert_eq!(fly.request_count() - before, 1);
         // Replaced by a good entry, which the next run uses.
         assert_eq!(sandbox.entries(), vec![entry.clone()]);
         assert_eq!(sandbox.credential_process(ROLE_A, &[]), v);
-        assert_eq!(fly.token_requests() - before, 1);
+        assert_eq!(fly.request_count() - before, 1);
     }
 }
 
@@ -289,7 +288,7 @@ fn an_unusable_cache_location_costs_only_the_cache() {
     let file = sandbox.dir.path().join("not-a-dir");
     std::fs::write(&file, b"x").unwrap();
     sandbox.set("XDG_CACHE_HOME", &file.display().to_string());
-    let mut cmd = sandbox.command(fly_oidc_tests::fly_oidc_bin());
+    let mut cmd = sandbox.command(crate::fly_oidc_bin());
     cmd.env("XDG_CACHE_HOME", &file)
         .args(["aws", "credential-process", "--role-arn", ROLE_A]);
     let out = cmd.output().unwrap();
@@ -301,7 +300,7 @@ fn an_unusable_cache_location_costs_only_the_cache() {
     );
     // No HOME and no XDG_CACHE_HOME at all.
     let out = sandbox
-        .command(fly_oidc_tests::fly_oidc_bin())
+        .command(crate::fly_oidc_bin())
         .env_remove("HOME")
         .env_remove("XDG_CACHE_HOME")
         .args(["aws", "credential-process", "--role-arn", ROLE_A])
@@ -313,7 +312,7 @@ fn an_unusable_cache_location_costs_only_the_cache() {
         "{}",
         describe(&out)
     );
-    assert_eq!(fly.token_requests(), 2);
+    assert_eq!(fly.request_count(), 2);
     // An entry we cannot read (a directory in its place) is a miss, and the write then
     // fails: still a success.
     let good = Sandbox::new(&fly, moto.endpoint());
@@ -351,7 +350,7 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
     let mut off_fly = Sandbox::new(&fly, moto.endpoint());
     off_fly.unset("FLY_OIDC_SOCKET");
     let out = off_fly
-        .command(fly_oidc_tests::fly_oidc_bin())
+        .command(crate::fly_oidc_bin())
         .args([
             "aws",
             "credential-process",
@@ -394,10 +393,7 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
 
     // STS: the role's trust policy rejects the token; the line says what to check.
     let sts = FakeSts::builder().start_blocking().unwrap();
-    for fault in [
-        StsFault::invalid_identity_token(),
-        StsFault::access_denied(),
-    ] {
+    for fault in [Fault::invalid_identity_token(), Fault::access_denied()] {
         sts.fail_next(1, fault);
         let out = sandbox.fly_oidc(&[
             "aws",
@@ -431,7 +427,7 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
     );
 
     // --verbose adds causes but still no secret.
-    fly.fail_next(10, Fault::Garbage);
+    fly.fail_next(10, Fault::Malformed);
     let out = sandbox.fly_oidc(&[
         "aws",
         "credential-process",
@@ -456,7 +452,7 @@ fn bad_input_is_a_usage_error_with_exit_2_and_never_a_panic() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["aws", "credential-process"],
-            "--role-arn or set AWS_ROLE_ARN",
+            "set --role-arn or AWS_ROLE_ARN",
         ),
         (
             vec!["aws", "credential-process", "--role-arn", "nope"],
@@ -515,7 +511,7 @@ fn bad_input_is_a_usage_error_with_exit_2_and_never_a_panic() {
                 "--policy",
                 "@/nonexistent",
             ],
-            "cannot read it",
+            "cannot read the session policy file /nonexistent",
         ),
         (
             vec![
@@ -563,7 +559,7 @@ fn bad_input_is_a_usage_error_with_exit_2_and_never_a_panic() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
         assert!(out.stdout.is_empty());
     }
-    assert_eq!(fly.token_requests(), 0, "usage errors never fetch a token");
+    assert_eq!(fly.request_count(), 0, "usage errors never fetch a token");
 }
 
 #[test]
@@ -714,13 +710,13 @@ fn a_failed_refresh_serves_a_still_valid_entry_but_never_an_expiring_one() {
     let first = sandbox.credential_process(ROLE_A, &[]);
     // Five minutes left (inside --min-ttl), and STS is down: the cached answer, with a warning.
     age_entry(&sandbox, 5 * 60);
-    sts.fail_next(100, StsFault::service_unavailable());
+    sts.fail_next(100, Fault::service_unavailable());
     let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
     assert_success(&out, "credential-process with STS down and a valid entry");
     let served: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(served["AccessKeyId"], first["AccessKeyId"]);
     let err = stderr(&out);
-    assert!(err.contains("STS failed"), "{err}");
+    assert!(err.contains("ServiceUnavailable"), "{err}");
     assert!(
         err.contains("using cached credentials that expire in"),
         "{err}"

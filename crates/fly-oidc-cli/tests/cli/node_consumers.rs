@@ -10,12 +10,10 @@
 //! tests locally and fails them in CI (`CI=true`).
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-mod aws_support;
-
-use aws_support::Moto;
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::FakeGoogle;
+use fly_oidc_tests::aws::Moto;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -29,7 +27,7 @@ fn node_dir() -> Option<PathBuf> {
     if !fly_oidc_tests::require_tool("node") {
         return None;
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("node");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/node");
     if !dir.join("node_modules").is_dir() {
         assert!(
             !fly_oidc_tests::in_ci(),
@@ -86,7 +84,7 @@ fn fake_fly() -> FakeFlyApi {
 /// Write `$HOME/.aws/config` with one profile, `fly`, whose `credential_process` runs
 /// `fly-oidc aws credential-process --role-arn ROLE --sts-endpoint STS <flags>`.
 fn write_aws_config(home: &Path, sts: &str, flags: &str) {
-    let bin = fly_oidc_tests::fly_oidc_bin();
+    let bin = crate::fly_oidc_bin();
     std::fs::create_dir_all(home.join(".aws")).unwrap();
     std::fs::write(
         home.join(".aws/config"),
@@ -142,7 +140,7 @@ fn aws_sdk_js_from_process_calls_sts_and_s3_with_fly_oidc_credentials() {
     );
     // Two clients resolved credentials, each running the process: one Fly token and one
     // cache entry; the second answer came from fly-oidc's disk cache.
-    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(fly.request_count(), 1);
     let entries = std::fs::read_dir(cache.join("fly-oidc"))
         .unwrap()
         .filter(|e| {
@@ -252,12 +250,12 @@ fn google_auth_library_refresh(bin: &Path) {
     // Impersonated: the token is the service account's (the fake Google checked the Fly
     // token's signature, issuer and audience before issuing it).
     assert_eq!(info.service_account.as_deref(), Some(SA));
-    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(fly.request_count(), 1);
 }
 
 #[test]
 fn google_auth_library_refreshes_through_the_executable() {
-    google_auth_library_refresh(&fly_oidc_tests::fly_oidc_bin());
+    google_auth_library_refresh(&crate::fly_oidc_bin());
 }
 
 /// google-auth-library splits the command on whitespace outside double quotes: a binary
@@ -268,6 +266,6 @@ fn google_auth_library_runs_an_executable_whose_path_holds_a_space() {
     let spaced = dir.path().join("with space");
     std::fs::create_dir(&spaced).unwrap();
     let bin = spaced.join("fly-oidc");
-    std::fs::copy(fly_oidc_tests::fly_oidc_bin(), &bin).unwrap();
+    std::fs::copy(crate::fly_oidc_bin(), &bin).unwrap();
     google_auth_library_refresh(&bin);
 }

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
+use crate::fly_oidc_bin;
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::google::FakeGoogle;
 use serde_json::Value;
@@ -12,14 +13,9 @@ use std::process::{Command, Output};
 
 const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 
-/// The `fly-oidc` binary (built by `cargo test --workspace` or `cargo build -p fly-oidc-cli`).
-fn bin() -> std::path::PathBuf {
-    fly_oidc_tests::fly_oidc_bin()
-}
-
 /// Run `fly-oidc` with a clean environment: only `envs`, a PATH and a temporary HOME.
 fn run(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
-    Command::new(bin())
+    Command::new(fly_oidc_bin())
         .args(args)
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
@@ -255,7 +251,7 @@ async fn credential_config_runs_this_binary() {
             "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{SA}:generateAccessToken"
         )
     );
-    let exe = bin().canonicalize().unwrap();
+    let exe = fly_oidc_bin().canonicalize().unwrap();
     assert_eq!(
         config["credential_source"]["executable"]["command"],
         format!("{} gcp executable", exe.display())
@@ -700,7 +696,7 @@ fn credential_config_quotes_a_spaced_path_and_refuses_an_unquotable_one() {
         let dir = home.path().join(dir);
         std::fs::create_dir_all(&dir).unwrap();
         let copy = dir.join("fly-oidc");
-        std::fs::copy(bin(), &copy).unwrap();
+        std::fs::copy(fly_oidc_bin(), &copy).unwrap();
         copy
     };
     let spaced = copy_to("my tools");
@@ -729,7 +725,7 @@ fn credential_config_quotes_a_spaced_path_and_refuses_an_unquotable_one() {
         assert!(out.stdout.is_empty());
         let stderr = text(&out.stderr);
         assert!(
-            stderr.starts_with("fly-oidc: error: invalid arguments: "),
+            stderr.starts_with("fly-oidc: error: invalid setting: cannot write a command line"),
             "{stderr}"
         );
         assert!(stderr.contains("move or copy the binary"), "{stderr}");

@@ -14,7 +14,7 @@ const PROVIDER: &str = "projects/123/locations/global/workloadIdentityPools/fly/
 const POOL: &str = "projects/123/locations/global/workloadIdentityPools/fly";
 
 fn run(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
-    Command::new(fly_oidc_tests::fly_oidc_bin())
+    Command::new(crate::fly_oidc_bin())
         .args(args)
         .env_clear()
         .env("PATH", "/usr/bin:/bin")

@@ -2,12 +2,10 @@
 //! credentials → aws-sdk-s3 creates and lists a bucket; aws-sdk-sts sees the assumed role.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-mod aws_support;
-
 use aws_sdk_s3::config::{BehaviorVersion, Region};
-use aws_support::{Moto, bucket_name, provider};
 use fly_oidc_aws::{FlyOidcCredentialsProvider, https_client};
 use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_tests::aws::{Moto, bucket_name, provider};
 
 fn s3_client(moto: &Moto, provider: FlyOidcCredentialsProvider) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::Config::builder()
@@ -55,7 +53,7 @@ async fn provider_credentials_create_and_list_a_bucket_in_moto_s3() {
     let objects = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
     assert_eq!(objects.contents()[0].key(), Some("hello.txt"));
     // One Fly token and one STS call, whatever the number of S3 calls (both caches).
-    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(fly.request_count(), 1);
 
     // STS itself (signed with the assumed-role credentials) says who we are.
     let sts = aws_sdk_sts::Client::from_conf(

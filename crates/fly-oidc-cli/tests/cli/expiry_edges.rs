@@ -13,77 +13,30 @@
 //! "the platform"), we are the ones who are off.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-mod aws_support;
-mod cli_aws_support;
-
+use crate::cli_aws_support::{ROLE_A, Sandbox, assert_success, describe};
 use aws_credential_types::provider::ProvideCredentials;
-use aws_support::{our_error, provider};
-use cli_aws_support::{ROLE_A, Sandbox, assert_success, describe};
 use fly_oidc::cache::CacheConfig;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource, SystemTimeSource, TimeSource};
 use fly_oidc::{Env, RetryConfig};
 use fly_oidc_aws::{ErrorKind, FlyOidcCredentialsProvider};
 use fly_oidc_gcp::GcpTokenProvider;
-use fly_oidc_testkit::FakeFlyApi;
-use fly_oidc_testkit::aws_sts::{FakeSts, StsFault};
-use fly_oidc_testkit::google::{FakeGoogle, GoogleFault, unavailable_body};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use fly_oidc_testkit::aws_sts::FakeSts;
+use fly_oidc_testkit::google::{FakeGoogle, unavailable_body};
+use fly_oidc_testkit::{FakeFlyApi, Fault};
+use fly_oidc_tests::LogCapture;
+use fly_oidc_tests::aws::{our_error, provider};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tracing_subscriber::fmt::MakeWriter;
 
 const T0: u64 = 1_800_000_000;
 const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 
-/// Captured log lines of this thread (tests run on a current-thread runtime, so the
-/// provider's futures log on the test's thread).
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Capture {
-    /// Capture this thread's logs at trace level until the guard drops.
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(self.clone())
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
-    fn clear(&self) {
-        self.0.lock().unwrap().clear();
-    }
-
-    /// `WARN` lines from our crates (not the SDK's own retry chatter).
-    fn warnings(&self) -> Vec<String> {
-        self.text()
-            .lines()
-            .filter(|l| l.contains(" WARN ") && l.contains("fly_oidc"))
-            .map(str::to_owned)
-            .collect()
-    }
+/// `WARN` lines from our crates in `logs` (not the SDK's own retry chatter).
+fn warnings(logs: &LogCapture) -> Vec<String> {
+    logs.text()
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains("fly_oidc"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A clock `skew_secs` ahead of `clock` (behind when negative).
@@ -178,11 +131,11 @@ async fn aws_a_failed_refresh_while_valid_serves_the_cached_credentials_with_one
     let first = provider.provide_credentials().await.unwrap();
     assert_eq!(f.sts.request_count(), 1);
 
-    let logs = Capture::default();
+    let logs = LogCapture::default();
     let _guard = logs.install();
     // 56 minutes in (inside the 5-minute window), STS is down for the whole refresh.
     f.at(56 * 60);
-    f.sts.fail_next(3, StsFault::service_unavailable());
+    f.sts.fail_next(3, Fault::service_unavailable());
     for _ in 0..20 {
         let served = provider.provide_credentials().await.unwrap();
         assert_eq!(served.access_key_id(), first.access_key_id());
@@ -191,8 +144,7 @@ async fn aws_a_failed_refresh_while_valid_serves_the_cached_credentials_with_one
     }
     // One refresh (3 attempts), not one per call: the failure backoff holds the others.
     assert_eq!(f.sts.request_count(), 1 + 3);
-    let stale_warnings: Vec<_> = logs
-        .warnings()
+    let stale_warnings: Vec<_> = warnings(&logs)
         .into_iter()
         .filter(|l| l.contains("serving the cached ones"))
         .collect();
@@ -203,7 +155,7 @@ async fn aws_a_failed_refresh_while_valid_serves_the_cached_credentials_with_one
         stale_warnings[0]
     );
     // The failed refresh logs at most two warnings in all: the STS failure and the fallback.
-    assert!(logs.warnings().len() <= 2, "{:#?}", logs.warnings());
+    assert!(warnings(&logs).len() <= 2, "{:#?}", warnings(&logs));
     f.assert_no_secret_in(&logs.text());
 
     // After the 10 s backoff the next call tries again; STS is back: new credentials, no warning.
@@ -212,7 +164,7 @@ async fn aws_a_failed_refresh_while_valid_serves_the_cached_credentials_with_one
     let second = provider.provide_credentials().await.unwrap();
     assert_ne!(second.access_key_id(), first.access_key_id());
     assert_eq!(f.sts.request_count(), 5);
-    assert!(logs.warnings().is_empty(), "{:#?}", logs.warnings());
+    assert!(warnings(&logs).is_empty(), "{:#?}", warnings(&logs));
 }
 
 #[tokio::test]
@@ -222,7 +174,7 @@ async fn aws_an_outage_outlasting_the_credentials_is_an_error_never_expired_cred
     let first = provider.provide_credentials().await.unwrap();
     let expiry = first.expiry().unwrap();
     assert_eq!(expiry, UNIX_EPOCH + Duration::from_secs(T0 + 3600));
-    f.sts.fail_next(10_000, StsFault::service_unavailable());
+    f.sts.fail_next(10_000, Fault::service_unavailable());
 
     // From the refresh window to a minute past expiry, five callers every 10 s.
     let mut served = 0;
@@ -270,7 +222,7 @@ async fn aws_the_exact_expiry_boundary_with_sts_down() {
     let f = Aws::start(0).await;
     let provider = f.provider(no_jitter());
     let first = provider.provide_credentials().await.unwrap();
-    f.sts.fail_next(10_000, StsFault::service_unavailable());
+    f.sts.fail_next(10_000, Fault::service_unavailable());
     f.at(3599);
     let last = provider.provide_credentials().await.unwrap();
     assert_eq!(last.access_key_id(), first.access_key_id());
@@ -348,7 +300,7 @@ async fn aws_skew_sts_ahead_of_us_never_trusts_more_than_the_requested_duration(
     assert_ne!(next.access_key_id(), first.access_key_id());
     assert_eq!(f.sts.request_count(), 2);
     // And never served after that hour, even with STS down.
-    f.sts.fail_next(10_000, StsFault::service_unavailable());
+    f.sts.fail_next(10_000, Fault::service_unavailable());
     f.at(56 * 60 + 3600);
     assert!(provider.provide_credentials().await.is_err());
 }
@@ -378,7 +330,7 @@ async fn aws_900_second_sessions_refresh_before_expiry_not_on_every_call() {
     // Each session is refreshed between 570 and 600 s into its 900 s: 6 or 7 in an hour
     // (the first included), for 3610 calls.
     assert!((6..=7).contains(&refreshes), "{refreshes} STS calls");
-    assert_eq!(f.fly.token_requests(), refreshes);
+    assert_eq!(f.fly.request_count(), refreshes);
     // Always refreshed with more than the 5-minute window left: never served near expiry.
     assert!(min_left > 290, "served credentials with {min_left} s left");
     assert_eq!(calls, 3610);
@@ -443,21 +395,20 @@ async fn gcp_a_failed_refresh_warns_once_and_an_outage_past_expiry_is_an_error()
         first.expires_at(),
         UNIX_EPOCH + Duration::from_secs(T0 + 3599)
     );
-    let logs = Capture::default();
+    let logs = LogCapture::default();
     let _guard = logs.install();
     f.google
-        .fail_next_sts(10_000, GoogleFault::Status(503, unavailable_body()));
+        .fail_next(10_000, Fault::Status(503, unavailable_body()));
     f.at(57 * 60);
     for _ in 0..10 {
         assert_eq!(provider.access_token().await.unwrap(), first);
     }
     assert_eq!(
-        f.google.sts_requests(),
+        f.google.request_count(),
         2,
         "one failed refresh, then backoff"
     );
-    let stale: Vec<_> = logs
-        .warnings()
+    let stale: Vec<_> = warnings(&logs)
         .into_iter()
         .filter(|l| l.contains("serving the cached ones"))
         .collect();
@@ -490,7 +441,7 @@ async fn gcp_skew_google_behind_us_is_an_error_not_an_expired_token() {
             "{err}"
         );
         assert!(err.message().contains("clock"), "{err}");
-        assert_eq!(f.google.iam_requests(), call, "one exchange per call");
+        assert_eq!(f.google.iam_request_count(), call, "one exchange per call");
     }
 }
 
@@ -509,7 +460,7 @@ async fn gcp_skew_google_ahead_of_us_never_trusts_more_than_the_requested_lifeti
     assert!(left <= 3600, "a 1-hour token claimed to live {left} s");
     f.at(56 * 60);
     assert_ne!(provider.access_token().await.unwrap(), token);
-    assert_eq!(f.google.iam_requests(), 2);
+    assert_eq!(f.google.iam_request_count(), 2);
 }
 
 #[tokio::test]
@@ -527,7 +478,7 @@ async fn gcp_short_tokens_refresh_before_expiry_not_on_every_call() {
         }
         t += 10;
     }
-    let refreshes = f.google.sts_requests();
+    let refreshes = f.google.request_count();
     assert!((6..=7).contains(&refreshes), "{refreshes} STS exchanges");
     assert!(min_left > 290, "served a token with {min_left} s left");
 }

@@ -1,8 +1,7 @@
 //! Shared helpers for the AWS tests: moto_server, and providers wired to the fakes.
-#![allow(dead_code)] // each test binary uses a different subset
-#![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use fly_oidc::{Env, FlyOidcClient, RetryConfig};
+use crate::fly_client;
+use fly_oidc::{Env, FlyOidcClient};
 use fly_oidc_aws::{Builder, FlyOidcCredentialsProvider};
 use fly_oidc_testkit::FakeFlyApi;
 use std::io::{Read, Write};
@@ -12,20 +11,6 @@ use std::time::{Duration, Instant};
 
 /// The role the tests assume.
 pub const ROLE: &str = "arn:aws:iam::123456789012:role/fly-app";
-
-/// A Fly client on the fake's Unix socket, with an empty environment and fast retries.
-pub fn fly_client(fly: &FakeFlyApi) -> FlyOidcClient {
-    FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
-        .socket(fly.socket_path())
-        .retry(
-            RetryConfig::default()
-                .with_initial_backoff(Duration::from_millis(5))
-                .with_max_backoff(Duration::from_millis(20)),
-        )
-        .build()
-        .unwrap()
-}
 
 /// A provider builder wired to the fake Fly API and an STS endpoint, with an empty
 /// environment and fast retries.
@@ -49,6 +34,7 @@ pub fn not_on_fly_client() -> FlyOidcClient {
 
 /// A moto_server for the test: the one CI started (`MOTO_ENDPOINT`), or a child process on a
 /// free loopback port, killed on drop.
+#[derive(Debug)]
 pub struct Moto {
     endpoint: String,
     child: Option<Child>,
@@ -66,7 +52,7 @@ impl Moto {
                 child: None,
             });
         }
-        if !fly_oidc_tests::require_tool("moto_server") {
+        if !crate::require_tool("moto_server") {
             return None;
         }
         let port = TcpListener::bind("127.0.0.1:0")

@@ -3,7 +3,7 @@
 //!
 //! Complements `cli_aws_cache.rs` (symlinked, group/world-writable and foreign cache
 //! directories, corrupt entries, uncreatable locations, 20 cold processes) and the unit
-//! tests in `crates/fly-oidc-cli/src/disk_cache.rs`. Here:
+//! tests in `crates/fly-oidc/src/disk_cache.rs`. Here:
 //! - a symlinked entry or lock file is never followed, for reading or for writing;
 //! - an entry owned by another user is ignored (as root);
 //! - the directory is 0700 and entries and lock files 0600 even under `umask 000`;
@@ -13,9 +13,7 @@
 //!   limit (`prlimit --fsize`, with SIGXFSZ ignored, always) mean running uncached.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-mod cli_aws_support;
-
-use cli_aws_support::{ROLE_A, ROLE_B, Sandbox, assert_success, describe};
+use crate::cli_aws_support::{ROLE_A, ROLE_B, Sandbox, assert_success, describe};
 use fly_oidc::time::{SystemTimeSource, TimeSource};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
@@ -208,7 +206,7 @@ fn run_with_umask_000(sandbox: &Sandbox, args: &[&str]) -> Output {
         .command("sh")
         .arg("-c")
         .arg("umask 000; exec \"$0\" \"$@\"")
-        .arg(fly_oidc_tests::fly_oidc_bin())
+        .arg(crate::fly_oidc_bin())
         .args(args)
         .output()
         .unwrap()
@@ -278,7 +276,7 @@ fn run_many(sandbox: &Sandbox, n: usize, extra: &[&str]) -> Vec<serde_json::Valu
             let mut args = vec!["aws", "credential-process", "--role-arn", ROLE_A];
             args.extend_from_slice(extra);
             sandbox
-                .command(fly_oidc_tests::fly_oidc_bin())
+                .command(crate::fly_oidc_bin())
                 .args(&args)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -457,7 +455,7 @@ fn a_file_size_limit_means_running_uncached(fly: &FakeFlyApi, sts: &FakeSts) {
             .command("sh")
             .arg("-c")
             .arg("trap '' XFSZ; exec prlimit --fsize=64 -- \"$0\" \"$@\"")
-            .arg(fly_oidc_tests::fly_oidc_bin())
+            .arg(crate::fly_oidc_bin())
             .args(["aws", "credential-process", "--role-arn", role])
             .output()
             .unwrap()

@@ -1,13 +1,11 @@
 //! Shared helpers for the `fly-oidc aws` CLI tests: a sandbox (temp HOME and cache, an
 //! explicit environment) for running the built binary and the real AWS CLI / boto3.
 //!
-//! The binary is `target/<profile>/fly-oidc`: `cargo test --workspace` builds it; when running
-//! only this package, run `cargo build -p fly-oidc-cli` first.
-#![allow(dead_code)] // each test binary uses a different subset
+//! The binary is the one Cargo built for these tests ([`crate::fly_oidc_bin`]).
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use fly_oidc_testkit::FakeFlyApi;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 /// Two roles, for two profiles.
@@ -102,7 +100,7 @@ impl Sandbox {
 
     /// `fly-oidc <args>`.
     pub fn fly_oidc(&self, args: &[&str]) -> Output {
-        self.command(fly_oidc_tests::fly_oidc_bin())
+        self.command(crate::fly_oidc_bin())
             .args(args)
             .output()
             .unwrap()
@@ -127,7 +125,7 @@ impl Sandbox {
 
     /// Write `~/.aws/config` with one `credential_process` profile per `(name, role)`.
     pub fn write_aws_config(&self, profiles: &[(&str, &str)]) {
-        let bin = fly_oidc_tests::fly_oidc_bin();
+        let bin = crate::fly_oidc_bin();
         let mut text = String::new();
         for (name, role) in profiles {
             text.push_str(&format!(
@@ -204,9 +202,4 @@ pub fn assert_no_secret_in(stderr: &[u8], fly: &FakeFlyApi, printed: &[serde_jso
             }
         }
     }
-}
-
-/// The path of a file inside a sandbox, as text.
-pub fn text(path: &Path) -> String {
-    path.display().to_string()
 }

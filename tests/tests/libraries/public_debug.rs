@@ -9,13 +9,14 @@
 use aws_credential_types::provider::ProvideCredentials;
 use fly_oidc::cache::{CacheConfig, RefreshingCache};
 use fly_oidc::time::{SharedTimeSource, SystemTimeSource, TimeSource};
-use fly_oidc::{Env, FlyOidcClient, FlyToken, REDACTED, RetryConfig, SecretString};
+use fly_oidc::{Env, FlyOidcClient, FlyToken, REDACTED, SecretString};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_gcp::google_cloud::FlySubjectTokenProvider;
-use fly_oidc_testkit::aws_sts::{FakeSts, StsFault};
-use fly_oidc_testkit::google::{FakeGoogle, GoogleFault};
+use fly_oidc_testkit::aws_sts::FakeSts;
+use fly_oidc_testkit::google::FakeGoogle;
 use fly_oidc_testkit::{FakeFlyApi, Fault};
+use fly_oidc_tests::fast_retry;
 use google_cloud_auth::credentials::subject_token::SubjectTokenProvider;
 use std::collections::BTreeMap;
 use std::fmt::{Debug, Display};
@@ -54,12 +55,6 @@ impl Shown {
         }
         list.push(chain);
     }
-}
-
-fn fast_retry() -> RetryConfig {
-    RetryConfig::default()
-        .with_initial_backoff(Duration::from_millis(5))
-        .with_max_backoff(Duration::from_millis(20))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,7 +122,7 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
         1,
         Fault::Status(400, format!("{{\"error\":\"bad audience in {echoed}\"}}")),
     );
-    for fault in [None, Some(Fault::Garbage), Some(Fault::Oversized)] {
+    for fault in [None, Some(Fault::Malformed), Some(Fault::Oversized)] {
         if let Some(fault) = fault {
             fly.fail_next(3, fault);
         }
@@ -168,10 +163,21 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     shown.debug("fly_oidc_aws::Settings", provider.settings());
     let assumed = provider.assume_role().await.unwrap();
     shown.debug("fly_oidc_aws::AssumedRole", &assumed);
+    let process = fly_oidc_aws::credential_process::CredentialProcess::builder()
+        .env(env.clone())
+        .no_cache(true)
+        .build(aws_builder().disable_cache().build().unwrap())
+        .unwrap();
+    shown.debug(
+        "fly_oidc_aws::credential_process::CredentialProcess",
+        &process,
+    );
+    let (entry, _) = process.credentials().await.unwrap();
+    shown.debug("fly_oidc::disk_cache::Entry<AwsCredentials>", &entry);
     for fault in [
-        StsFault::access_denied(),
-        StsFault::Garbage,
-        StsFault::error(
+        Fault::access_denied(),
+        Fault::Malformed,
+        Fault::error(
             400,
             "ValidationError",
             format!("echoing {}", fly.mint(Some("sts.amazonaws.com"))),
@@ -181,10 +187,10 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
         let err = provider.assume_role().await.unwrap_err();
         shown.error("fly_oidc_aws::Error", &err);
         shown.debug("fly_oidc_aws::ErrorKind", &err.kind());
-        let creds_err: fly_oidc_aws::CredentialsError = err.into();
+        let creds_err = fly_oidc_aws::credentials_error(err);
         shown.error("fly_oidc_aws::CredentialsError", &creds_err);
     }
-    sts.fail_next(2, StsFault::expired_token());
+    sts.fail_next(2, Fault::expired_token());
     shown.error(
         "fly_oidc_aws::Error",
         &provider.assume_role().await.unwrap_err(),
@@ -231,7 +237,7 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     let echo = fly.mint(None);
     for (sts_fault, iam_fault) in [
         (
-            Some(GoogleFault::Status(
+            Some(Fault::Status(
                 400,
                 format!(
                     "{{\"error\":\"invalid_grant\",\"error_description\":\"bad token {echo}\"}}"
@@ -239,17 +245,17 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
             )),
             None,
         ),
-        (Some(GoogleFault::Malformed), None),
+        (Some(Fault::Malformed), None),
         (
             None,
-            Some(GoogleFault::Status(
+            Some(Fault::Status(
                 403,
                 "{\"error\":{\"code\":403,\"message\":\"Permission 'iam.serviceAccounts.getAccessToken' denied\",\"status\":\"PERMISSION_DENIED\"}}".into(),
             )),
         ),
     ] {
         if let Some(f) = sts_fault {
-            google.fail_next_sts(1, f);
+            google.fail_next(1, f);
         }
         if let Some(f) = iam_fault {
             google.fail_next_iam(1, f);

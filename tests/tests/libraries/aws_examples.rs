@@ -5,29 +5,14 @@
 //! alone, build them with `cargo build -p fly-oidc-examples --examples`.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-mod aws_support;
-
 use aws_sdk_s3::config::{BehaviorVersion, Region};
-use aws_support::{Moto, ROLE, bucket_name};
 use fly_oidc_testkit::FakeFlyApi;
-use std::path::PathBuf;
+use fly_oidc_tests::aws::{Moto, ROLE, bucket_name};
 use std::process::Command;
-
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let bin = profile_dir.join("examples").join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p fly-oidc-examples --examples` (or `cargo test --workspace --all-targets`) first",
-        bin.display()
-    );
-    bin
-}
 
 fn run(name: &str, fly: &FakeFlyApi, moto: &Moto) -> (String, String, bool) {
     let home = tempfile::tempdir().unwrap();
-    let out = Command::new(example(name))
+    let out = Command::new(fly_oidc_tests::example_bin(name))
         .env_clear()
         .env("HOME", home.path())
         .env("AWS_ROLE_ARN", ROLE)
@@ -64,7 +49,7 @@ async fn sts_get_caller_identity_prints_the_assumed_role_arn() {
         stdout,
         "arn:aws:sts::123456789012:assumed-role/fly-app/fly-web-148e2150b5e089\n"
     );
-    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(fly.request_count(), 1);
     assert_eq!(
         fly.requests()[0].audience.as_deref(),
         Some("sts.amazonaws.com")
@@ -117,7 +102,7 @@ async fn examples_report_configuration_errors_without_secrets() {
     let fly = fly().await;
     let home = tempfile::tempdir().unwrap();
     // FLY_API_HOSTNAME without FLY_API_TOKEN: a configuration error, reported, exit 1.
-    let out = Command::new(example("sts_get_caller_identity"))
+    let out = Command::new(fly_oidc_tests::example_bin("sts_get_caller_identity"))
         .env_clear()
         .env("HOME", home.path())
         .env("AWS_ROLE_ARN", ROLE)

@@ -114,21 +114,6 @@ fn http(port: u16, method: &str, path: &str, body: &[u8]) -> u16 {
         .unwrap_or(0)
 }
 
-fn example_bin() -> PathBuf {
-    let bin = fly_oidc_tests::fly_oidc_bin();
-    let path = bin
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("gcs_list_objects");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p fly-oidc-examples --example gcs_list_objects` (or `cargo test --workspace`) first",
-        path.display()
-    );
-    path
-}
-
 #[tokio::test]
 async fn gcs_list_objects_lists_the_emulator_bucket() {
     let Some(python) = python_with_emulator() else {
@@ -159,7 +144,7 @@ async fn gcs_list_objects_lists_the_emulator_bucket() {
         .await
         .unwrap();
     let run = |extra: &[&str]| {
-        Command::new(example_bin())
+        Command::new(fly_oidc_tests::example_bin("gcs_list_objects"))
             .arg(BUCKET)
             .args(extra)
             .env_clear()
@@ -214,7 +199,7 @@ async fn gcs_list_objects_lists_the_emulator_bucket() {
             .collect::<Vec<_>>(),
         ["logs/2026-11-28.log\t11"]
     );
-    let out = Command::new(example_bin())
+    let out = Command::new(fly_oidc_tests::example_bin("gcs_list_objects"))
         .arg(BUCKET)
         .env_clear()
         .env("FLY_OIDC_SOCKET", fly.socket_path())

@@ -7,8 +7,6 @@
 //! `cargo run --release -p fly-oidc-examples --example load` (figures in the README, "Load").
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-mod aws_support;
-
 use aws_credential_types::provider::ProvideCredentials;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource, TimeSource};
 use fly_oidc::{Env, RetryConfig};
@@ -120,7 +118,7 @@ async fn aws_one_refresh_per_window_and_no_errors_under_load() {
         .await
         .unwrap();
     // The default cache: 5-minute window with up to 30 s of jitter.
-    let provider = aws_support::provider(&fly, &sts.url())
+    let provider = fly_oidc_tests::aws::provider(&fly, &sts.url())
         .time_source(SharedTimeSource::new(clock.clone()))
         .build()
         .unwrap();
@@ -142,13 +140,13 @@ async fn aws_one_refresh_per_window_and_no_errors_under_load() {
     eprintln!("{}", cold.summary("aws cold"));
     assert!(cold.errors.is_empty(), "{:?}", &cold.errors[..1]);
     assert_eq!(cold.distinct.len(), 1);
-    assert_eq!((fly.token_requests(), sts.request_count()), (1, 1));
+    assert_eq!((fly.request_count(), sts.request_count()), (1, 1));
 
     let warm = hammer(call.clone()).await;
     eprintln!("{}", warm.summary("aws warm"));
     assert!(warm.errors.is_empty());
     assert_eq!(warm.distinct, cold.distinct);
-    assert_eq!((fly.token_requests(), sts.request_count()), (1, 1));
+    assert_eq!((fly.request_count(), sts.request_count()), (1, 1));
 
     // Three more expiry windows: move into each refresh window (290 s before expiry, past
     // any jitter), then 10,000 calls: one refresh each.
@@ -166,7 +164,7 @@ async fn aws_one_refresh_per_window_and_no_errors_under_load() {
         );
         assert!(seen.insert(run.distinct.into_iter().next().unwrap()));
         assert_eq!(
-            (fly.token_requests(), sts.request_count()),
+            (fly.request_count(), sts.request_count()),
             (window, window),
             "exactly one refresh in window {window}"
         );
@@ -215,12 +213,12 @@ async fn gcp_one_refresh_per_window_and_no_errors_under_load() {
     let cold = hammer(call.clone()).await;
     eprintln!("{}", cold.summary("gcp cold"));
     assert!(cold.errors.is_empty(), "{:?}", &cold.errors[..1]);
-    assert_eq!((fly.token_requests(), google.sts_requests()), (1, 1));
+    assert_eq!((fly.request_count(), google.request_count()), (1, 1));
     let warm = hammer(call.clone()).await;
     eprintln!("{}", warm.summary("gcp warm"));
     assert!(warm.errors.is_empty());
     assert_eq!(warm.distinct, cold.distinct);
-    assert_eq!((fly.token_requests(), google.sts_requests()), (1, 1));
+    assert_eq!((fly.request_count(), google.request_count()), (1, 1));
     for window in 2..=3 {
         // Google's STS tokens live 3599 s; move 290 s before that.
         let now = clock.now();
@@ -230,7 +228,7 @@ async fn gcp_one_refresh_per_window_and_no_errors_under_load() {
         assert!(run.errors.is_empty(), "{:?}", &run.errors[..1]);
         assert_eq!(run.distinct.len(), 1);
         assert_eq!(
-            (fly.token_requests(), google.sts_requests()),
+            (fly.request_count(), google.request_count()),
             (window, window),
             "exactly one refresh in window {window}"
         );

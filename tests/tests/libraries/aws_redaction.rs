@@ -3,55 +3,21 @@
 //! crate (ours, the AWS SDK's, hyper's).
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-mod aws_support;
-
 use aws_credential_types::provider::ProvideCredentials;
-use aws_support::provider;
 use fly_oidc::REDACTED;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource, TimeSource};
-use fly_oidc_testkit::FakeFlyApi;
-use fly_oidc_testkit::aws_sts::{FakeSts, StsFault};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use fly_oidc_testkit::aws_sts::FakeSts;
+use fly_oidc_testkit::{FakeFlyApi, Fault};
+use fly_oidc_tests::LogCapture;
+use fly_oidc_tests::aws::provider;
 use std::time::{Duration, UNIX_EPOCH};
-use tracing_subscriber::fmt::MakeWriter;
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// A current-thread runtime: every task of the provider and the SDK runs, and logs, on this
+// thread, whose logs the capture takes (other tests share the process).
+#[tokio::test]
 async fn no_secret_in_debug_errors_or_trace_logs() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(capture.clone())
-        .finish();
-    // This test binary has only this test: capture everything, on every thread.
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let capture = LogCapture::default();
+    let _logs = capture.install();
 
     let clock = ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
     let (fly_clock, sts_clock) = (clock.clone(), clock.clone());
@@ -81,21 +47,21 @@ async fn no_secret_in_debug_errors_or_trace_logs() {
     shown.push(format!("{provider:?}"));
     shown.push(format!("{:?}", provider.assume_role().await.unwrap()));
     clock.advance(Duration::from_secs(58 * 60));
-    sts.fail_next(3, StsFault::idp_communication_error());
+    sts.fail_next(3, Fault::idp_communication_error());
     let stale = provider.provide_credentials().await.unwrap();
     shown.push(format!("{stale:?}"));
-    sts.fail_next(1, StsFault::access_denied());
+    sts.fail_next(1, Fault::access_denied());
     let err = provider.assume_role().await.unwrap_err();
     shown.push(format!("{err} {err:?}"));
-    let creds_err: fly_oidc_aws::CredentialsError = err.into();
+    let creds_err = fly_oidc_aws::credentials_error(err);
     shown.push(format!(
         "{creds_err} {creds_err:?} {}",
         aws_sdk_sts::error::DisplayErrorContext(&creds_err)
     ));
-    sts.fail_next(2, StsFault::expired_token());
+    sts.fail_next(2, Fault::expired_token());
     let err = provider.assume_role().await.unwrap_err();
     shown.push(format!("{err} {err:?}"));
-    sts.fail_next(1, StsFault::Garbage);
+    sts.fail_next(1, Fault::Malformed);
     let err = provider.assume_role().await.unwrap_err();
     shown.push(format!("{err} {err:?}"));
     shown.push(format!("{:?}", sts.requests()));

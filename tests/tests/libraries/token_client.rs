@@ -1,25 +1,12 @@
 //! The Fly token client against the fake Machines API: sources, precedence, errors, faults.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use fly_oidc::{Env, ErrorKind, FlyOidcClient, FlyToken, RetryConfig};
+use fly_oidc::{Env, ErrorKind, FlyOidcClient, FlyToken};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
+use fly_oidc_tests::fast_retry;
+use fly_oidc_tests::fly_client as socket_client;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn fast_retry() -> RetryConfig {
-    RetryConfig::default()
-        .with_initial_backoff(Duration::from_millis(5))
-        .with_max_backoff(Duration::from_millis(20))
-}
-
-fn socket_client(fly: &FakeFlyApi) -> FlyOidcClient {
-    FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
-        .socket(fly.socket_path())
-        .retry(fast_retry())
-        .build()
-        .unwrap()
-}
 
 #[tokio::test]
 async fn socket_source_sends_the_audience_and_returns_a_verified_token() {
@@ -97,7 +84,7 @@ async fn http_source_with_the_right_and_a_wrong_bearer() {
     assert!(!err.is_transient());
     assert!(err.to_string().contains("FLY_API_TOKEN"), "{err}");
     assert!(!format!("{err:?}").contains("not-the-token"));
-    assert_eq!(fly.token_requests(), 2, "a 401 is not retried");
+    assert_eq!(fly.request_count(), 2, "a 401 is not retried");
 }
 
 #[tokio::test]
@@ -137,7 +124,7 @@ async fn token_file_is_reread_on_every_fetch() {
     let second = fly.mint(Some("sts.amazonaws.com"));
     std::fs::write(&path, &second).unwrap();
     assert_eq!(client.fetch_token(None).await.unwrap().expose_jwt(), second);
-    assert_eq!(fly.token_requests(), 0);
+    assert_eq!(fly.request_count(), 0);
 }
 
 #[tokio::test]
@@ -238,7 +225,7 @@ async fn precedence_builder_beats_env_and_file_beats_socket_beats_http() {
         .build()
         .unwrap();
     client.fetch_token(Some("x")).await.unwrap();
-    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(fly.request_count(), 1);
 }
 
 #[tokio::test]
@@ -295,7 +282,7 @@ async fn retries_after_a_500_and_succeeds() {
     let fly = FakeFlyApi::start().await.unwrap();
     fly.fail_next(1, Fault::Status(500, r#"{"error":"internal"}"#.into()));
     socket_client(&fly).fetch_token(Some("a")).await.unwrap();
-    assert_eq!(fly.token_requests(), 2);
+    assert_eq!(fly.request_count(), 2);
 }
 
 #[tokio::test]
@@ -311,7 +298,7 @@ async fn gives_up_after_three_attempts_on_429_and_5xx() {
         assert_eq!(err.status(), Some(status));
         assert!(err.is_transient());
         assert!(err.to_string().contains("slow down"), "{err}");
-        assert_eq!(fly.token_requests(), 3, "status {status}");
+        assert_eq!(fly.request_count(), 3, "status {status}");
     }
 }
 
@@ -331,13 +318,13 @@ async fn client_errors_fail_at_once_with_the_api_message() {
         err.to_string().contains("HTTP 400: invalid audience"),
         "{err}"
     );
-    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(fly.request_count(), 1);
 }
 
 #[tokio::test]
 async fn garbage_and_oversized_answers_are_malformed_tokens() {
     let fly = FakeFlyApi::start().await.unwrap();
-    fly.fail_next(1, Fault::Garbage);
+    fly.fail_next(1, Fault::Malformed);
     let err = socket_client(&fly).fetch_token(None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::MalformedToken);
     assert!(
@@ -356,7 +343,7 @@ async fn a_connection_reset_mid_response_is_retried() {
     let fly = FakeFlyApi::start().await.unwrap();
     fly.fail_next(1, Fault::Reset);
     socket_client(&fly).fetch_token(None).await.unwrap();
-    assert_eq!(fly.token_requests(), 2);
+    assert_eq!(fly.request_count(), 2);
 
     fly.fail_next(3, Fault::Reset);
     let err = socket_client(&fly).fetch_token(None).await.unwrap_err();
@@ -381,7 +368,7 @@ async fn a_slow_api_times_out() {
     );
     assert_eq!(err.kind(), ErrorKind::Transient);
     assert!(err.to_string().contains("timed out"), "{err}");
-    assert_eq!(fly.token_requests(), 2);
+    assert_eq!(fly.request_count(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -400,7 +387,7 @@ async fn a_hundred_concurrent_fetches_over_the_socket() {
         jtis.insert(token.claims().jti.clone().unwrap());
     }
     assert_eq!(jtis.len(), 100, "every request mints a new token");
-    assert_eq!(fly.token_requests(), 100);
+    assert_eq!(fly.request_count(), 100);
 }
 
 #[tokio::test]

@@ -6,14 +6,11 @@
 //! tool skips the test locally and fails it in CI (`CI=true`).
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-mod aws_support;
-mod cli_aws_support;
-
-use aws_support::{Moto, bucket_name};
-use cli_aws_support::{
+use crate::cli_aws_support::{
     ROLE_A, ROLE_B, Sandbox, assert_no_secret_in, assert_success, describe, require_python_module,
 };
 use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_tests::aws::{Moto, bucket_name};
 
 fn setup(tools: &[&str]) -> Option<(FakeFlyApi, Moto, Sandbox)> {
     for tool in tools {
@@ -62,7 +59,7 @@ fn aws_cli_uses_two_credential_process_profiles_with_different_roles() {
     );
     // The session name defaults to fly-<app>-<machine id>.
     assert!(writer.contains("/fly-web-"), "{writer}");
-    assert_eq!(fly.token_requests(), 2);
+    assert_eq!(fly.request_count(), 2);
 
     let bucket = bucket_name("fly-oidc-cli");
     let out = sandbox
@@ -84,7 +81,7 @@ fn aws_cli_uses_two_credential_process_profiles_with_different_roles() {
     );
     // Every later run was a cache hit: still one Fly token (one STS call) per profile.
     assert_eq!(sandbox.entries().len(), 2);
-    assert_eq!(fly.token_requests(), 2);
+    assert_eq!(fly.request_count(), 2);
 }
 
 #[test]
@@ -105,12 +102,12 @@ fn profiles_coexist_with_flys_builtin_web_identity_variables() {
     // No profile: the SDK's own web identity support, from the variables.
     let builtin = caller_arn(&sandbox, &[]);
     assert!(builtin.contains(":assumed-role/fly-builtin/"), "{builtin}");
-    assert_eq!(fly.token_requests(), 0);
+    assert_eq!(fly.request_count(), 0);
     // An explicit profile: its credential_process, with its own role (--role-arn beats
     // AWS_ROLE_ARN).
     let writer = caller_arn(&sandbox, &["--profile", "writer"]);
     assert!(writer.contains(":assumed-role/fly-writer/"), "{writer}");
-    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(fly.request_count(), 1);
     // AWS_PROFILE alone is not explicit enough for botocore: the variables still win (as
     // the README says).
     let out = sandbox
@@ -154,7 +151,7 @@ fn boto3_uses_credential_process_profiles() {
     let bucket = bucket_name("fly-oidc-boto3");
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/python/aws_credential_process.py"
+        "/tests/python/aws_credential_process.py"
     );
     let out = sandbox
         .command("python3")
@@ -191,7 +188,7 @@ fn boto3_uses_credential_process_profiles() {
         "{v}"
     );
     // Each boto3 session ran credential_process; the cache answered all but the first per role.
-    assert_eq!(fly.token_requests(), 2);
+    assert_eq!(fly.request_count(), 2);
 }
 
 #[test]
@@ -199,7 +196,7 @@ fn aws_env_sourced_by_bash_feeds_the_aws_cli() {
     let Some((fly, _moto, sandbox)) = setup(&["aws", "bash"]) else {
         return;
     };
-    let bin = fly_oidc_tests::fly_oidc_bin();
+    let bin = crate::fly_oidc_bin();
     let script = format!(
         r#"set -eu
 eval "$('{}' aws env --role-arn '{ROLE_A}')"
@@ -228,6 +225,73 @@ aws sts get-caller-identity --output json"#,
     assert_eq!(env["AWS_SECRET_ACCESS_KEY"], process["SecretAccessKey"]);
     assert_eq!(env["AWS_SESSION_TOKEN"], process["SessionToken"]);
     assert_eq!(env["AWS_CREDENTIAL_EXPIRATION"], process["Expiration"]);
-    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(fly.request_count(), 1);
     assert_no_secret_in(&out.stderr, &fly, &[process]);
+}
+
+/// A profile whose STS endpoint is `profile_body`'s, read by the AWS CLI and by fly-oidc
+/// (binary and library) from the same config file: all three must reach moto. Before
+/// fly-oidc read the profile with the SDK's code, it ignored `endpoint_url` and tried
+/// `https://sts.us-east-1.amazonaws.com`.
+fn profile_endpoint_reaches_moto(profile_body: &str, extra_sections: &str) {
+    let Some((fly, moto, mut sandbox)) = setup(&["aws"]) else {
+        return;
+    };
+    // Only the config file says where STS is.
+    sandbox.unset("AWS_ENDPOINT_URL");
+    sandbox.unset("AWS_DEFAULT_REGION");
+    let bin = fly_oidc_tests::fly_oidc_bin();
+    let body = profile_body.replace("MOTO", moto.endpoint());
+    let text = format!(
+        "[profile moto]\nregion = us-east-1\n{body}credential_process = {} aws credential-process --role-arn {ROLE_A}\n\n{}",
+        bin.display(),
+        extra_sections.replace("MOTO", moto.endpoint())
+    );
+    std::fs::create_dir_all(sandbox.home.join(".aws")).unwrap();
+    let config = sandbox.home.join(".aws/config");
+    std::fs::write(&config, text).unwrap();
+    sandbox.set("AWS_PROFILE", "moto");
+
+    // The binary alone.
+    let creds = sandbox.credential_process(ROLE_A, &[]);
+    assert!(creds["AccessKeyId"].as_str().unwrap().starts_with("ASIA"));
+    // The AWS CLI calls STS at the profile's endpoint with credentials from our
+    // credential_process, which reads the same profile (through AWS_PROFILE).
+    let arn = caller_arn(&sandbox, &[]);
+    assert!(arn.contains(":assumed-role/fly-reader/"), "{arn}");
+    // The library, given the same environment.
+    let provider = fly_oidc_aws::FlyOidcCredentialsProvider::builder()
+        .env(fly_oidc::Env::from_slice(&[
+            ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+            ("AWS_PROFILE", "moto"),
+            ("FLY_OIDC_SOCKET", fly.socket_path().to_str().unwrap()),
+        ]))
+        .role_arn(ROLE_A)
+        .build()
+        .unwrap();
+    assert_eq!(provider.settings().endpoint_url(), Some(moto.endpoint()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let assumed = runtime.block_on(provider.assume_role()).unwrap();
+    assert!(
+        assumed
+            .assumed_role_arn
+            .unwrap()
+            .contains(":assumed-role/fly-reader/")
+    );
+}
+
+#[test]
+fn a_profiles_endpoint_url_is_honoured_like_the_aws_cli_does() {
+    profile_endpoint_reaches_moto("endpoint_url = MOTO\n", "");
+}
+
+#[test]
+fn a_profiles_services_section_is_honoured_like_the_aws_cli_does() {
+    profile_endpoint_reaches_moto(
+        "services = local-moto\n",
+        "[services local-moto]\nsts =\n  endpoint_url = MOTO\n",
+    );
 }

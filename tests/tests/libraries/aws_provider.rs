@@ -2,19 +2,17 @@
 //! fake STS: what reaches STS, error mapping and retries, chains, single flight, caching.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-mod aws_support;
-
 use aws_config::meta::credentials::CredentialsProviderChain;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
-use aws_support::{ROLE, not_on_fly_client, our_error, provider};
 use fly_oidc::Env;
 use fly_oidc::cache::CacheConfig;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource, TimeSource};
 use fly_oidc_aws::{ErrorKind, FlyOidcCredentialsProvider};
-use fly_oidc_testkit::FakeFlyApi;
-use fly_oidc_testkit::aws_sts::{FakeSts, StsFault};
+use fly_oidc_testkit::aws_sts::FakeSts;
+use fly_oidc_testkit::{FakeFlyApi, Fault};
+use fly_oidc_tests::aws::{ROLE, not_on_fly_client, our_error, provider};
 use std::time::{Duration, UNIX_EPOCH};
 
 async fn fakes() -> (FakeFlyApi, FakeSts) {
@@ -117,7 +115,7 @@ async fn defaults_come_from_the_environment_and_the_token() {
             ("AWS_ENDPOINT_URL_STS", &sts.url()),
             ("AWS_REGION", "eu-west-1"),
         ]))
-        .fly_client(aws_support::fly_client(&fly))
+        .fly_client(fly_oidc_tests::fly_client(&fly))
         .build()
         .unwrap();
     assert_eq!(p.settings().region(), "eu-west-1");
@@ -157,7 +155,7 @@ struct Outcome {
     sts: FakeSts,
 }
 
-async fn with_faults(faults: Vec<StsFault>) -> Outcome {
+async fn with_faults(faults: Vec<Fault>) -> Outcome {
     let (fly, sts) = fakes().await;
     sts.script(faults);
     let provider = provider(&fly, &sts.url()).build().unwrap();
@@ -180,33 +178,33 @@ fn assert_trust_hint(message: &str, code: &str) {
     assert!(!message.contains("eyJ"), "a token leaked into {message:?}");
 }
 
-async fn trust_failure(fault: StsFault, code: &str) {
+async fn trust_failure(fault: Fault, code: &str) {
     let out = with_faults(vec![fault]).await;
     let err = out.result.unwrap_err();
     assert!(matches!(err, CredentialsError::ProviderError(_)), "{err:?}");
     let ours = our_error(&err);
-    assert_eq!(ours.kind(), ErrorKind::TrustPolicy);
+    assert_eq!(ours.kind(), ErrorKind::TrustRejected);
     assert_eq!(ours.code(), Some(code));
     assert!(!ours.is_transient());
     assert_trust_hint(ours.message(), code);
     // Not retried.
     assert_eq!(out.sts.request_count(), 1);
-    assert_eq!(out.fly.token_requests(), 1);
+    assert_eq!(out.fly.request_count(), 1);
 }
 
 #[tokio::test]
 async fn invalid_identity_token_fails_at_once_with_a_trust_policy_hint() {
-    trust_failure(StsFault::invalid_identity_token(), "InvalidIdentityToken").await;
+    trust_failure(Fault::invalid_identity_token(), "InvalidIdentityToken").await;
 }
 
 #[tokio::test]
 async fn idp_rejected_claim_fails_at_once_with_a_trust_policy_hint() {
-    trust_failure(StsFault::idp_rejected_claim(), "IDPRejectedClaim").await;
+    trust_failure(Fault::idp_rejected_claim(), "IDPRejectedClaim").await;
 }
 
 #[tokio::test]
 async fn access_denied_fails_at_once_with_a_trust_policy_hint() {
-    trust_failure(StsFault::access_denied(), "AccessDenied").await;
+    trust_failure(Fault::access_denied(), "AccessDenied").await;
 }
 
 #[tokio::test]
@@ -233,7 +231,7 @@ async fn a_real_trust_mismatch_is_reported_with_the_tokens_claims() {
         .await
         .unwrap_err();
     let ours = our_error(&err);
-    assert_eq!(ours.kind(), ErrorKind::TrustPolicy);
+    assert_eq!(ours.kind(), ErrorKind::TrustRejected);
     assert_trust_hint(ours.message(), "AccessDenied");
     // Wrong audience: InvalidIdentityToken from the fake's OIDC-provider check.
     let sts = FakeSts::builder()
@@ -257,11 +255,11 @@ async fn a_real_trust_mismatch_is_reported_with_the_tokens_claims() {
 
 #[tokio::test]
 async fn expired_token_is_retried_once_with_a_fresh_fly_token() {
-    let out = with_faults(vec![StsFault::expired_token()]).await;
+    let out = with_faults(vec![Fault::expired_token()]).await;
     let creds = out.result.unwrap();
     assert!(!creds.access_key_id().is_empty());
     assert_eq!(out.sts.request_count(), 2);
-    assert_eq!(out.fly.token_requests(), 2);
+    assert_eq!(out.fly.request_count(), 2);
     let reqs = out.sts.requests();
     assert_ne!(
         reqs[0].web_identity_token, reqs[1].web_identity_token,
@@ -271,7 +269,7 @@ async fn expired_token_is_retried_once_with_a_fresh_fly_token() {
 
 #[tokio::test]
 async fn expired_token_twice_fails_after_one_retry() {
-    let out = with_faults(vec![StsFault::expired_token(), StsFault::expired_token()]).await;
+    let out = with_faults(vec![Fault::expired_token(), Fault::expired_token()]).await;
     let err = out.result.unwrap_err();
     assert!(matches!(err, CredentialsError::ProviderError(_)));
     let ours = our_error(&err);
@@ -283,10 +281,10 @@ async fn expired_token_twice_fails_after_one_retry() {
     );
     assert!(ours.message().contains("clock"));
     assert_eq!(out.sts.request_count(), 2);
-    assert_eq!(out.fly.token_requests(), 2);
+    assert_eq!(out.fly.request_count(), 2);
 }
 
-async fn transient_failure(fault: StsFault, code: &str) {
+async fn transient_failure(fault: Fault, code: &str) {
     // Three attempts (the default), all failing.
     let out = with_faults(vec![fault.clone(), fault.clone(), fault.clone()]).await;
     let err = out.result.unwrap_err();
@@ -303,7 +301,7 @@ async fn transient_failure(fault: StsFault, code: &str) {
     assert!(ours.message().contains("try again"), "{}", ours.message());
     assert_eq!(out.sts.request_count(), 3);
     // The SDK retries with the same token: one Fly token for all three attempts.
-    assert_eq!(out.fly.token_requests(), 1);
+    assert_eq!(out.fly.request_count(), 1);
     // Two failures, then success on the third attempt.
     let out = with_faults(vec![fault.clone(), fault]).await;
     out.result.unwrap();
@@ -312,31 +310,31 @@ async fn transient_failure(fault: StsFault, code: &str) {
 
 #[tokio::test]
 async fn idp_communication_error_is_retried_three_times() {
-    transient_failure(StsFault::idp_communication_error(), "IDPCommunicationError").await;
+    transient_failure(Fault::idp_communication_error(), "IDPCommunicationError").await;
 }
 
 #[tokio::test]
 async fn throttling_is_retried_three_times() {
-    transient_failure(StsFault::throttling(), "Throttling").await;
+    transient_failure(Fault::throttling(), "Throttling").await;
 }
 
 #[tokio::test]
 async fn service_unavailable_is_retried_three_times() {
-    transient_failure(StsFault::service_unavailable(), "ServiceUnavailable").await;
+    transient_failure(Fault::service_unavailable(), "ServiceUnavailable").await;
 }
 
 #[tokio::test]
 async fn internal_failure_is_retried_three_times() {
-    transient_failure(StsFault::internal_failure(), "InternalFailure").await;
+    transient_failure(Fault::internal_failure(), "InternalFailure").await;
 }
 
 #[tokio::test]
 async fn timeouts_and_resets_are_retried() {
     let (fly, sts) = fakes().await;
     sts.script(vec![
-        StsFault::Delay(Duration::from_secs(2)),
-        StsFault::Reset,
-        StsFault::Delay(Duration::from_secs(2)),
+        Fault::Delay(Duration::from_secs(2)),
+        Fault::Reset,
+        Fault::Delay(Duration::from_secs(2)),
     ]);
     let provider = provider(&fly, &sts.url())
         .timeout(Duration::from_millis(300))
@@ -358,13 +356,17 @@ async fn timeouts_and_resets_are_retried() {
 
 #[tokio::test]
 async fn malformed_policy_fails_at_once() {
-    let out = with_faults(vec![StsFault::malformed_policy()]).await;
+    let out = with_faults(vec![Fault::malformed_policy()]).await;
     let err = out.result.unwrap_err();
     let ours = our_error(&err);
     assert_eq!(ours.kind(), ErrorKind::Rejected);
-    assert!(ours.message().contains("--policy"), "{}", ours.message());
+    assert!(
+        ours.message().contains("FLY_OIDC_AWS_POLICY"),
+        "{}",
+        ours.message()
+    );
     assert_eq!(out.sts.request_count(), 1);
-    let out = with_faults(vec![StsFault::region_disabled()]).await;
+    let out = with_faults(vec![Fault::region_disabled()]).await;
     let ours_err = out.result.unwrap_err();
     let ours = our_error(&ours_err);
     assert_eq!(ours.kind(), ErrorKind::Rejected);
@@ -378,7 +380,7 @@ async fn malformed_policy_fails_at_once() {
 
 #[tokio::test]
 async fn garbage_answers_are_invalid_responses() {
-    let out = with_faults(vec![StsFault::Garbage]).await;
+    let out = with_faults(vec![Fault::Malformed]).await;
     let err = out.result.unwrap_err();
     assert!(matches!(err, CredentialsError::Unhandled(_)), "{err:?}");
     assert_eq!(our_error(&err).kind(), ErrorKind::InvalidResponse);
@@ -399,7 +401,7 @@ async fn not_on_fly_and_no_role_are_not_loaded() {
         "{err:?}"
     );
     let ours = our_error(&err);
-    assert_eq!(ours.kind(), ErrorKind::NotLoaded);
+    assert_eq!(ours.kind(), ErrorKind::NotOnFly);
     assert!(
         ours.message().contains("FLY_API_HOSTNAME"),
         "{}",
@@ -410,13 +412,13 @@ async fn not_on_fly_and_no_role_are_not_loaded() {
     let p = FlyOidcCredentialsProvider::builder()
         .env(Env::from_slice(&[]))
         .endpoint_url(sts.url())
-        .fly_client(aws_support::fly_client(&fly))
+        .fly_client(fly_oidc_tests::fly_client(&fly))
         .build()
         .unwrap();
     let err = p.credentials().await.unwrap_err();
     assert!(matches!(err, CredentialsError::CredentialsNotLoaded(_)));
     assert!(our_error(&err).message().contains("AWS_ROLE_ARN"));
-    assert_eq!(fly.token_requests(), 0);
+    assert_eq!(fly.request_count(), 0);
     assert_eq!(sts.request_count(), 0);
 }
 
@@ -474,7 +476,7 @@ async fn the_chain_falls_back_when_not_on_fly() {
         sts.issued_credentials()[0].access_key_id
     );
     // ...and a trust-policy failure stops the chain instead of silently falling back.
-    sts.fail_next(1, StsFault::access_denied());
+    sts.fail_next(1, Fault::access_denied());
     let chain =
         CredentialsProviderChain::first_try("FlyOidc", provider(&fly, &sts.url()).build().unwrap())
             .or_else(
@@ -504,7 +506,7 @@ async fn a_thousand_concurrent_callers_on_a_cold_provider_make_one_request_each(
         keys.insert(t.await.unwrap().unwrap().access_key_id().to_owned());
     }
     assert_eq!(keys.len(), 1);
-    assert_eq!(fly.token_requests(), 1);
+    assert_eq!(fly.request_count(), 1);
     assert_eq!(sts.request_count(), 1);
 }
 
@@ -543,12 +545,12 @@ async fn refreshes_ahead_of_expiry_and_serves_cached_credentials_through_an_outa
     let second = provider.provide_credentials().await.unwrap();
     assert_ne!(second.access_key_id(), first.access_key_id());
     assert_eq!(sts.request_count(), 2);
-    assert_eq!(fly.token_requests(), 2);
+    assert_eq!(fly.request_count(), 2);
 
     // Static stability: 56 minutes into the second credentials STS is down; the cached
     // (still valid) credentials keep being served.
     clock.advance(Duration::from_secs(56 * 60));
-    sts.fail_next(3, StsFault::service_unavailable());
+    sts.fail_next(3, Fault::service_unavailable());
     let during = provider.provide_credentials().await.unwrap();
     assert_eq!(during.access_key_id(), second.access_key_id());
     assert_eq!(sts.request_count(), 5);
@@ -564,7 +566,7 @@ async fn refreshes_ahead_of_expiry_and_serves_cached_credentials_through_an_outa
     );
     // Past expiry with STS still down: never the expired credentials, an error.
     clock.advance(Duration::from_secs(5 * 60));
-    sts.fail_next(3, StsFault::service_unavailable());
+    sts.fail_next(3, Fault::service_unavailable());
     let err = provider.provide_credentials().await.unwrap_err();
     assert_eq!(our_error(&err).kind(), ErrorKind::Transient);
     assert!(provider.fallback_on_interrupt().is_none());
@@ -651,7 +653,7 @@ mod endpoints {
         vars.extend_from_slice(env);
         let provider = FlyOidcCredentialsProvider::builder()
             .env(Env::from_slice(&vars))
-            .fly_client(aws_support::fly_client(&fly))
+            .fly_client(fly_oidc_tests::fly_client(&fly))
             .http_client(SharedHttpClient::new(http))
             .build()
             .unwrap();
@@ -704,4 +706,161 @@ mod endpoints {
             assert_eq!(endpoint_for(env).await, want, "{env:?}");
         }
     }
+}
+
+/// What the provider sent to STS, in the terms of the settings table.
+#[derive(Debug, PartialEq)]
+struct Sent {
+    role_arn: Option<String>,
+    session_name: Option<String>,
+    duration: Option<u64>,
+    policy: Option<String>,
+    policy_arns: Vec<String>,
+    audience: Vec<String>,
+}
+
+fn sent(request: &fly_oidc_testkit::aws_sts::RecordedStsRequest) -> Sent {
+    let jwt = request.web_identity_token.clone().unwrap();
+    let token = fly_oidc::FlyToken::parse(jwt).unwrap();
+    Sent {
+        role_arn: request.role_arn.clone(),
+        session_name: request.role_session_name.clone(),
+        duration: request.duration(),
+        policy: request.policy.clone(),
+        policy_arns: request.policy_arns.clone(),
+        audience: token
+            .claims()
+            .aud
+            .as_ref()
+            .map(|a| a.iter().map(str::to_owned).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// The library provider and the `fly-oidc` binary, given the same environment table (and,
+/// in the last case, the same values as builder settings and flags), send STS the same
+/// request: one settings resolution, in the library.
+#[test]
+fn library_and_binary_resolve_the_same_settings_from_one_environment() {
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .machine_id("148e2150b5e089")
+        .start_blocking()
+        .unwrap();
+    let sts = FakeSts::builder()
+        .trust(fly.issuer(), fly.jwks())
+        .audience("custom-aud")
+        .start_blocking()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+    let policy_file = dir.path().join("policy.json");
+    std::fs::write(&policy_file, policy).unwrap();
+    let config_file = dir.path().join("config");
+    std::fs::write(
+        &config_file,
+        format!(
+            "[profile fake]\nregion = ap-south-1\nendpoint_url = {}\n",
+            sts.url()
+        ),
+    )
+    .unwrap();
+    let socket = fly.socket_path().display().to_string();
+    let home = dir.path().display().to_string();
+    let at_policy = format!("@{}", policy_file.display());
+    let sts_url = sts.url();
+    let common: Vec<(&str, &str)> = vec![
+        ("HOME", &home),
+        ("FLY_OIDC_SOCKET", &socket),
+        ("FLY_OIDC_NO_CACHE", "1"),
+        ("AWS_ROLE_ARN", ROLE),
+        ("FLY_OIDC_AUDIENCE", "custom-aud"),
+        ("AWS_ROLE_SESSION_NAME", "env-session"),
+        ("FLY_OIDC_AWS_DURATION_SECONDS", "1800"),
+        ("FLY_OIDC_AWS_POLICY", &at_policy),
+        (
+            "FLY_OIDC_AWS_POLICY_ARNS",
+            "arn:aws:iam::aws:policy/ReadOnlyAccess,arn:aws:iam::123456789012:policy/extra",
+        ),
+    ];
+    let config_path = config_file.display().to_string();
+    let by_variable = [
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ENDPOINT_URL_STS", sts_url.as_str()),
+    ];
+    let by_profile = [
+        ("AWS_CONFIG_FILE", config_path.as_str()),
+        ("AWS_PROFILE", "fake"),
+    ];
+    let flag_session = "flag-session";
+    let flag_arn = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (case, endpoint, flags) in [
+        ("endpoint by variable", &by_variable[..], false),
+        ("endpoint by profile", &by_profile[..], false),
+        ("flags beat variables", &by_variable[..], true),
+    ] {
+        let env: Vec<(&str, &str)> = common.iter().chain(endpoint).copied().collect();
+        // The library, configured by the environment alone (plus builder settings).
+        let mut builder = FlyOidcCredentialsProvider::builder()
+            .env(Env::from_slice(&env))
+            .disable_cache();
+        if flags {
+            builder = builder
+                .session_name(flag_session)
+                .duration(Duration::from_secs(900))
+                .policy_arn(flag_arn);
+        }
+        let provider = builder.build().unwrap();
+        runtime.block_on(provider.assume_role()).unwrap();
+        // The binary, with the same environment (plus the same values as flags).
+        let mut cmd = std::process::Command::new(fly_oidc_tests::fly_oidc_bin());
+        cmd.env_clear()
+            .envs(env.iter().copied())
+            .args(["aws", "credential-process"]);
+        if flags {
+            cmd.args(["--session-name", flag_session, "--duration-seconds", "900"])
+                .args(["--policy-arn", flag_arn]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{case}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let requests = sts.requests();
+        let [.., library, binary] = &requests[..] else {
+            panic!("{case}: {} STS requests", requests.len());
+        };
+        let (library, binary) = (sent(library), sent(binary));
+        assert_eq!(library, binary, "{case}");
+        let expected = Sent {
+            role_arn: Some(ROLE.to_owned()),
+            session_name: Some(if flags { flag_session } else { "env-session" }.to_owned()),
+            duration: Some(if flags { 900 } else { 1800 }),
+            policy: Some(policy.to_owned()),
+            policy_arns: if flags {
+                vec![flag_arn.to_owned()]
+            } else {
+                vec![
+                    "arn:aws:iam::aws:policy/ReadOnlyAccess".to_owned(),
+                    "arn:aws:iam::123456789012:policy/extra".to_owned(),
+                ]
+            },
+            audience: vec!["custom-aud".to_owned()],
+        };
+        assert_eq!(library, expected, "{case}");
+        let region = if endpoint == &by_profile[..] {
+            "ap-south-1"
+        } else {
+            "eu-west-1"
+        };
+        assert_eq!(provider.settings().region(), region, "{case}");
+        assert_eq!(provider.settings().endpoint_url(), Some(sts_url.as_str()));
+    }
+    assert_eq!(sts.requests().len(), 6);
 }

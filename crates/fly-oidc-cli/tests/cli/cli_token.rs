@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 fn fly_oidc(args: &[&str], env: &[(&str, &str)]) -> Output {
     let home = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_fly-oidc"))
+    Command::new(crate::fly_oidc_bin())
         .args(args)
         .env_clear()
         .env("HOME", home.path())
@@ -172,7 +172,7 @@ fn claims_with_an_absurd_exp_print_without_expires_in_seconds() {
 fn fault_answers_become_clear_errors() {
     let fly = FakeFlyApi::builder().start_blocking().unwrap();
     let sock = fly.socket_path().to_str().unwrap();
-    fly.fail_next(1, Fault::Garbage);
+    fly.fail_next(1, Fault::Malformed);
     let out = fly_oidc(&["token", "--socket", sock], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("not a valid JWT"));

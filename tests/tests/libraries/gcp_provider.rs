@@ -6,8 +6,9 @@ use fly_oidc::cache::CacheConfig;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource, SystemTimeSource, TimeSource};
 use fly_oidc::{Env, FlyOidcClient, RetryConfig};
 use fly_oidc_gcp::{ErrorKind, GcpTokenProvider};
-use fly_oidc_testkit::FakeFlyApi;
-use fly_oidc_testkit::google::{Endpoint, FakeGoogle, GoogleFault, unavailable_body};
+use fly_oidc_testkit::google::{Endpoint, FakeGoogle, unavailable_body};
+use fly_oidc_testkit::{FakeFlyApi, Fault};
+use fly_oidc_tests::fast_retry;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const SA: &str = "reader@my-project.iam.gserviceaccount.com";
@@ -34,12 +35,6 @@ async fn fakes(
         .await
         .unwrap();
     Fakes { fly, google }
-}
-
-fn fast_retry() -> RetryConfig {
-    RetryConfig::default()
-        .with_initial_backoff(Duration::from_millis(5))
-        .with_max_backoff(Duration::from_millis(20))
 }
 
 impl Fakes {
@@ -154,8 +149,8 @@ async fn exchanges_a_fly_token_for_a_federated_access_token() {
     // Served from the cache afterwards.
     let again = provider.access_token().await.unwrap();
     assert_eq!(again, token);
-    assert_eq!(f.google.sts_requests(), 1);
-    assert_eq!(f.fly.token_requests(), 1);
+    assert_eq!(f.google.request_count(), 1);
+    assert_eq!(f.fly.request_count(), 1);
 }
 
 #[tokio::test]
@@ -274,18 +269,18 @@ async fn refreshes_ahead_of_expiry_and_shares_one_refresh() {
         tokens.iter().all(|t| *t == first),
         "every caller gets the same token"
     );
-    assert_eq!(f.google.sts_requests(), 1, "single flight");
-    assert_eq!(f.fly.token_requests(), 1);
+    assert_eq!(f.google.request_count(), 1, "single flight");
+    assert_eq!(f.fly.request_count(), 1);
 
     // 50 minutes later: still fresh.
     clock.advance(Duration::from_secs(50 * 60));
     assert_eq!(provider.access_token().await.unwrap(), first);
-    assert_eq!(f.google.sts_requests(), 1);
+    assert_eq!(f.google.request_count(), 1);
     // 56 minutes: inside the 5-minute window: a new token.
     clock.advance(Duration::from_secs(6 * 60));
     let second = provider.access_token().await.unwrap();
     assert_ne!(second, first);
-    assert_eq!(f.google.sts_requests(), 2);
+    assert_eq!(f.google.request_count(), 2);
 }
 
 async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
@@ -329,17 +324,17 @@ async fn keeps_serving_a_valid_token_when_refresh_fails_but_never_an_expired_one
     let first = provider.access_token().await.unwrap();
     clock.advance(Duration::from_secs(57 * 60));
     f.google
-        .fail_next_sts(1, GoogleFault::Status(503, unavailable_body()));
+        .fail_next(1, Fault::Status(503, unavailable_body()));
     assert_eq!(
         provider.access_token().await.unwrap(),
         first,
         "static stability"
     );
-    assert_eq!(f.google.sts_requests(), 2);
+    assert_eq!(f.google.request_count(), 2);
     // Past expiry with Google still down: an error, not the expired token.
     clock.advance(Duration::from_secs(4 * 60));
     f.google
-        .fail_next_sts(1, GoogleFault::Status(503, unavailable_body()));
+        .fail_next(1, Fault::Status(503, unavailable_body()));
     let err = provider.access_token().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transient);
     assert!(err.is_transient());
@@ -349,9 +344,9 @@ async fn keeps_serving_a_valid_token_when_refresh_fails_but_never_an_expired_one
 async fn retries_transient_google_failures() {
     let f = fakes(|g| g).await;
     f.google
-        .fail_next_sts(1, GoogleFault::Status(503, unavailable_body()));
+        .fail_next(1, Fault::Status(503, unavailable_body()));
     f.google
-        .fail_next_iam(2, GoogleFault::Status(500, unavailable_body()));
+        .fail_next_iam(2, Fault::Status(500, unavailable_body()));
     let provider = f.builder().service_account(SA).build().unwrap();
     let token = provider.access_token().await.unwrap();
     assert_eq!(
@@ -362,17 +357,17 @@ async fn retries_transient_google_failures() {
             .as_deref(),
         Some(SA)
     );
-    assert_eq!(f.google.sts_requests(), 2);
-    assert_eq!(f.google.iam_requests(), 3);
+    assert_eq!(f.google.request_count(), 2);
+    assert_eq!(f.google.iam_request_count(), 3);
 
     // Still failing after the retries: a transient error with the status.
     f.google
-        .fail_next_sts(3, GoogleFault::Status(429, unavailable_body()));
+        .fail_next(3, Fault::Status(429, unavailable_body()));
     let err = provider.fetch_access_token().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transient);
     assert_eq!(err.status(), Some(429));
     assert!(err.is_transient());
-    assert_eq!(f.google.sts_requests(), 5);
+    assert_eq!(f.google.request_count(), 5);
     f.assert_no_secrets(&format!("{err} {err:?}"));
 }
 
@@ -380,19 +375,19 @@ async fn retries_transient_google_failures() {
 async fn malformed_answers_and_timeouts_are_reported() {
     let f = fakes(|g| g).await;
     let provider = f.builder().build().unwrap();
-    f.google.fail_next_sts(1, GoogleFault::Malformed);
+    f.google.fail_next(1, Fault::Malformed);
     let err = provider.fetch_access_token().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidResponse);
     assert!(!err.is_transient());
     assert!(err.to_string().contains("not a JSON object"), "{err}");
-    assert_eq!(f.google.sts_requests(), 1, "not retried");
+    assert_eq!(f.google.request_count(), 1, "not retried");
 
     // An answer above the 64 KiB cap is an error, never cut into something that parses.
     let padded = format!(
         r#"{{"access_token":"ya29.padded","expires_in":3599,"token_type":"Bearer","pad":"{}"}}"#,
         "x".repeat(70 * 1024)
     );
-    f.google.fail_next_sts(1, GoogleFault::Status(200, padded));
+    f.google.fail_next(1, Fault::Status(200, padded));
     let err = provider.fetch_access_token().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidResponse);
     assert!(
@@ -400,7 +395,7 @@ async fn malformed_answers_and_timeouts_are_reported() {
             .contains("Google STS answered 200 with more than 65536 bytes"),
         "{err}"
     );
-    assert_eq!(f.google.sts_requests(), 2, "not retried");
+    assert_eq!(f.google.request_count(), 2, "not retried");
 
     let provider = f
         .builder()
@@ -408,8 +403,7 @@ async fn malformed_answers_and_timeouts_are_reported() {
         .retry(RetryConfig::disabled())
         .build()
         .unwrap();
-    f.google
-        .fail_next_sts(1, GoogleFault::Delay(Duration::from_secs(2)));
+    f.google.fail_next(1, Fault::Delay(Duration::from_secs(2)));
     let err = provider.fetch_access_token().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transient);
     assert!(err.is_transient());
@@ -442,7 +436,7 @@ async fn a_wrong_issuer_names_the_issuer_to_configure() {
     );
     assert!(msg.contains("not the word \"personal\""), "{msg}");
     assert!(msg.contains(f.google.provider()), "{msg}");
-    assert_eq!(f.google.sts_requests(), 1, "rejections are not retried");
+    assert_eq!(f.google.request_count(), 1, "rejections are not retried");
 }
 
 #[tokio::test]
@@ -529,7 +523,7 @@ async fn signatures_and_expiry_are_checked() {
         )),
         "{msg}"
     );
-    assert_eq!(f.google.sts_requests(), 0);
+    assert_eq!(f.google.request_count(), 0);
 
     // The same token kept in memory and handed to `exchange`: refused, not sent.
     let token = fly_oidc::FlyToken::parse(jwt).unwrap();
@@ -545,7 +539,7 @@ async fn signatures_and_expiry_are_checked() {
         err.to_string().contains("GcpTokenProvider::exchange"),
         "{err}"
     );
-    assert_eq!(f.google.sts_requests(), 0);
+    assert_eq!(f.google.request_count(), 0);
 }
 
 #[tokio::test]
@@ -565,12 +559,12 @@ async fn impersonation_denied_says_which_role_to_grant() {
         msg.contains("principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/fly-pool/attribute.app/my-app"),
         "{msg}"
     );
-    assert_eq!(f.google.iam_requests(), 1, "not retried");
+    assert_eq!(f.google.iam_request_count(), 1, "not retried");
 
     // A 401 from IAM: the federated token was not accepted.
     f.google.fail_next_iam(
         1,
-        GoogleFault::Status(
+        Fault::Status(
             401,
             r#"{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}"#.into(),
         ),
@@ -609,7 +603,7 @@ async fn not_on_fly_is_reported_as_such() {
         "{err}"
     );
     assert!(err.to_string().contains("FLY_API_HOSTNAME"), "{err}");
-    assert_eq!(f.google.sts_requests(), 0);
+    assert_eq!(f.google.request_count(), 0);
 }
 
 #[test]

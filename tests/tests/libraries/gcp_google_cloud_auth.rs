@@ -6,8 +6,8 @@
 use fly_oidc::{Env, FlyOidcClient, RetryConfig};
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_gcp::google_cloud::{FlySubjectTokenProvider, programmatic_builder};
-use fly_oidc_testkit::FakeFlyApi;
-use fly_oidc_testkit::google::{FakeGoogle, GoogleFault, unavailable_body};
+use fly_oidc_testkit::google::{FakeGoogle, unavailable_body};
+use fly_oidc_testkit::{FakeFlyApi, Fault};
 use google_cloud_auth::credentials::{CacheableResource, EntityTag};
 use http::{Extensions, HeaderMap};
 use std::time::Duration;
@@ -82,7 +82,7 @@ async fn credentials_carry_the_token_from_google() {
         }
         CacheableResource::NotModified => panic!("a different tag must get the headers"),
     }
-    assert_eq!(google.sts_requests(), 1, "served from our cache");
+    assert_eq!(google.request_count(), 1, "served from our cache");
     assert!(!format!("{credentials:?}").contains(&token));
 }
 
@@ -95,7 +95,7 @@ async fn credential_errors_keep_the_transient_flag() {
         .provider(google.provider())
         .sts_url(google.sts_url())
         .retry(RetryConfig::disabled());
-    google.fail_next_sts(1, GoogleFault::Status(503, unavailable_body()));
+    google.fail_next(1, Fault::Status(503, unavailable_body()));
     let err = base
         .clone()
         .build()
@@ -182,5 +182,5 @@ async fn subject_token_errors_say_whether_to_retry() {
         .unwrap();
     let err = credentials.headers(Extensions::new()).await.unwrap_err();
     assert!(err.is_transient(), "a Fly API 503 is transient: {err}");
-    assert_eq!(google.sts_requests(), 0);
+    assert_eq!(google.request_count(), 0);
 }

@@ -1,5 +1,5 @@
 //! Real consumers of `fly-oidc gcp credential-config`: python `google-auth` (pluggable
-//! auth) and, where it runs offline, `gcloud`, refreshing through `fly-oidc gcp executable`
+//! auth) and `gcloud` (required in CI), refreshing through `fly-oidc gcp executable`
 //! against the fake Fly API and the fake Google STS + IAM Credentials.
 //!
 //! Needs `python3` with the PyPI packages `google-auth` and `requests` (CI installs them;
@@ -44,7 +44,7 @@ fn python_with_google_auth() -> Option<PathBuf> {
 }
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("python/gcp_google_auth.py")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/gcp_google_auth.py")
 }
 
 /// Write a credential configuration with `fly-oidc gcp credential-config`.
@@ -59,13 +59,7 @@ fn credential_config_with(
     dir: &Path,
     extra: &[&str],
 ) -> PathBuf {
-    credential_config_by(
-        &fly_oidc_tests::fly_oidc_bin(),
-        google,
-        service_account,
-        dir,
-        extra,
-    )
+    credential_config_by(&crate::fly_oidc_bin(), google, service_account, dir, extra)
 }
 
 /// The same, written by the binary at `bin` (which then names itself in the command).
@@ -193,7 +187,7 @@ async fn python_google_auth_refreshes_through_the_executable() {
 
     // google-auth ran our executable: one Fly token, for the provider's https:// audience,
     // which the fake STS verified.
-    assert_eq!(s.fly.token_requests(), 1);
+    assert_eq!(s.fly.request_count(), 1);
     assert_eq!(
         s.fly.requests()[0].audience.as_deref(),
         Some(s.google.token_audience().as_str())
@@ -230,8 +224,8 @@ async fn python_google_auth_impersonates_the_service_account() {
         info.scopes,
         vec!["https://www.googleapis.com/auth/cloud-platform".to_owned()]
     );
-    assert_eq!(s.google.sts_requests(), 1);
-    assert_eq!(s.google.iam_requests(), 1);
+    assert_eq!(s.google.request_count(), 1);
+    assert_eq!(s.google.iam_request_count(), 1);
 }
 
 #[tokio::test]
@@ -309,7 +303,8 @@ fn gcloud(home: &Path, socket: &Path, args: &[&str]) -> Option<Output> {
         .ok()
 }
 
-/// gcloud is optional (CI may not install it): skipped with a printed reason when missing.
+/// gcloud is required under CI=true (google-cloud-cli is on the machine image); skipped with a
+/// printed reason elsewhere.
 #[tokio::test]
 async fn gcloud_logs_in_with_the_credential_config() {
     let s = setup(|g| g).await;
@@ -318,9 +313,11 @@ async fn gcloud_logs_in_with_the_credential_config() {
         let config = credential_config(&s.google, service_account, s.home.path());
         let login_flag = format!("--cred-file={}", config.display());
         let Some(login) = gcloud(s.home.path(), socket, &["auth", "login", &login_flag]) else {
-            eprintln!(
-                "SKIPPED: gcloud is not installed (it is optional; the python google-auth tests cover executables)"
+            assert!(
+                !fly_oidc_tests::in_ci(),
+                "gcloud is required in CI but is not installed (google-cloud-cli)"
             );
+            eprintln!("SKIPPED: gcloud is not installed (CI requires it)");
             return;
         };
         let stderr = String::from_utf8_lossy(&login.stderr).into_owned();
@@ -380,7 +377,7 @@ async fn python_google_auth_reuses_the_token_cache_file() {
     );
     let (_, first) = s.refresh(&python, &config);
     assert_eq!(first["ok"], true, "{first}");
-    assert_eq!(s.fly.token_requests(), 1);
+    assert_eq!(s.fly.request_count(), 1);
     let cached: Value = serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
     assert_eq!(cached["success"], true);
     assert_eq!(cached["id_token"], s.fly.issued_tokens()[0].as_str());
@@ -390,8 +387,8 @@ async fn python_google_auth_reuses_the_token_cache_file() {
     // A second process: google-auth reads the cached Fly token instead of running us again.
     let (_, second) = s.refresh(&python, &config);
     assert_eq!(second["ok"], true, "{second}");
-    assert_eq!(s.fly.token_requests(), 1, "the cached Fly token was reused");
-    assert_eq!(s.google.sts_requests(), 2);
+    assert_eq!(s.fly.request_count(), 1, "the cached Fly token was reused");
+    assert_eq!(s.google.request_count(), 2);
     let subjects: Vec<_> = s
         .google
         .requests()
@@ -412,7 +409,7 @@ async fn python_google_auth_runs_a_binary_whose_path_holds_a_space() {
     let tools = s.home.path().join("my tools");
     std::fs::create_dir(&tools).unwrap();
     let bin = tools.join("fly-oidc");
-    std::fs::copy(fly_oidc_tests::fly_oidc_bin(), &bin).unwrap();
+    std::fs::copy(crate::fly_oidc_bin(), &bin).unwrap();
     let config = credential_config_by(&bin, &s.google, None, s.home.path(), &[]);
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     let bin = bin.canonicalize().unwrap();
@@ -423,7 +420,7 @@ async fn python_google_auth_runs_a_binary_whose_path_holds_a_space() {
     let (out, result) = s.refresh(&python, &config);
     assert_eq!(result["ok"], true, "{result}");
     assert!(out.status.success());
-    assert_eq!(s.fly.token_requests(), 1);
+    assert_eq!(s.fly.request_count(), 1);
 }
 
 /// Issue 10, class 2: ` --verbose` appended to the command by a user who is debugging, and
