@@ -864,3 +864,42 @@ fn library_and_binary_resolve_the_same_settings_from_one_environment() {
     }
     assert_eq!(sts.requests().len(), 6);
 }
+
+/// Issue 10, class 4: STS `InvalidIdentityToken` "Couldn't retrieve verification key from your
+/// identity provider" is STS failing to fetch the issuer's JWKS: retried like every transient
+/// STS error (same attempts and jittered backoff), and when every attempt fails, an error that
+/// says so, names the issuer and is transient, not trust-policy advice.
+#[tokio::test]
+async fn sts_failing_to_fetch_the_issuers_keys_is_retried_then_reported_as_transient() {
+    // Once, then success: two STS requests, one Fly token.
+    let out = with_faults(vec![Fault::verification_key_unavailable()]).await;
+    out.result.unwrap();
+    assert_eq!(out.sts.request_count(), 2);
+    assert_eq!(out.fly.request_count(), 1);
+
+    // Every attempt.
+    let fault = Fault::verification_key_unavailable();
+    let out = with_faults(vec![fault.clone(), fault.clone(), fault]).await;
+    let err = out.result.unwrap_err();
+    assert!(matches!(err, CredentialsError::ProviderError(_)), "{err:?}");
+    let ours = our_error(&err);
+    assert_eq!(ours.kind(), ErrorKind::Transient);
+    assert!(ours.is_transient());
+    assert_eq!(ours.code(), Some("InvalidIdentityToken"));
+    let msg = ours.message();
+    assert!(
+        msg.contains(&format!(
+            "could not fetch the signing keys of the token's issuer {} after 3 attempts",
+            out.fly.issuer()
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("probably transient"), "{msg}");
+    assert!(!msg.contains("trust policy"), "{msg}");
+    assert_eq!(out.sts.request_count(), 3);
+
+    // Any other InvalidIdentityToken still fails at once.
+    let out = with_faults(vec![Fault::invalid_identity_token()]).await;
+    assert!(out.result.is_err());
+    assert_eq!(out.sts.request_count(), 1);
+}
