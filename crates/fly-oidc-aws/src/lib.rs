@@ -133,7 +133,8 @@ pub use error::{build_credentials_error, credentials_error};
 pub use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};
 pub use http::{LazyHttpsClient, https_client};
 pub use provider::{
-    Builder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, FlyOidcCredentialsProvider,
+    Builder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT,
+    FlyOidcCredentialsProvider,
 };
 pub use settings::{
     DEFAULT_AUDIENCE, DEFAULT_DURATION, DEFAULT_REGION, ENV_AUDIENCE, ENV_CONFIG_FILE,
