@@ -11,6 +11,7 @@ use fly_oidc::{
 };
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 /// A Google access token and when it expires.
@@ -94,7 +95,14 @@ pub struct Builder {
     retry: Option<RetryConfig>,
     time: Option<SharedTimeSource>,
     cache: Option<CacheConfig>,
+    total_timeout: Option<Duration>,
 }
+
+/// Default time budget of one whole access-token fetch: the Fly token, the Google STS exchange
+/// and the impersonation, each with its retries: 15 seconds, so a front end with a 30 s
+/// deadline (a credential configuration's `timeout_millis`, a client library's token request)
+/// gets this provider's own diagnosis. Change it with [`Builder::total_timeout`].
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Builder {
     /// The environment to read `FLY_OIDC_GCP_*` (and, for the default Fly client,
@@ -190,6 +198,14 @@ impl Builder {
         self
     }
 
+    /// The time budget of one whole fetch, Fly token, STS exchange and impersonation with their
+    /// retries (default [`DEFAULT_TOTAL_TIMEOUT`], 15 s). When it runs out, the error is
+    /// transient and names the call that did not answer.
+    pub fn total_timeout(mut self, budget: Duration) -> Self {
+        self.total_timeout = Some(budget);
+        self
+    }
+
     /// When cached tokens are refreshed (default: 5 minutes before expiry, with jitter).
     pub fn cache_config(mut self, config: CacheConfig) -> Self {
         self.cache = Some(config);
@@ -232,6 +248,7 @@ impl Builder {
                 lifetime: settings.lifetime().unwrap_or(Duration::from_secs(3600)),
                 settings,
                 retry: self.retry.clone().unwrap_or_default(),
+                total_timeout: self.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT),
                 time,
                 #[cfg(feature = "google-cloud-auth")]
                 entity_tag: std::sync::Mutex::new(None),
@@ -250,6 +267,7 @@ struct Inner {
     settings: Settings,
     lifetime: Duration,
     retry: RetryConfig,
+    total_timeout: Duration,
     time: SharedTimeSource,
     #[cfg(feature = "google-cloud-auth")]
     entity_tag: std::sync::Mutex<Option<(SecretString, google_cloud_auth::credentials::EntityTag)>>,
@@ -339,14 +357,46 @@ impl GcpTokenProvider {
     }
 
     /// A fresh access token, bypassing (and not filling) the cache: a new Fly token, an
-    /// STS exchange and, with a service account, an impersonation.
+    /// STS exchange and, with a service account, an impersonation, all within
+    /// [`Builder::total_timeout`] (default 15 s; past it, a transient error names the call
+    /// that did not answer).
     pub async fn fetch_access_token(&self) -> Result<AccessToken, Error> {
+        let at_google = AtomicBool::new(false);
+        let budget = self.inner.total_timeout;
+        match tokio::time::timeout(budget, self.fetch_unbounded(&at_google)).await {
+            Ok(result) => result,
+            Err(_) => {
+                let waiting_on = if at_google.load(Ordering::Relaxed) {
+                    format!(
+                        "Google ({} or {}) did not answer",
+                        self.inner.settings.sts_url(),
+                        self.inner.settings.iam_url()
+                    )
+                } else {
+                    format!(
+                        "the Machines API did not answer: no Fly token from {}",
+                        self.inner.fly.source()
+                    )
+                };
+                Err(Error::new(
+                    ErrorKind::Transient,
+                    format!(
+                        "{waiting_on} within this provider's {} s budget (Builder::total_timeout); this is usually transient, try again",
+                        budget.as_secs_f64()
+                    ),
+                ))
+            }
+        }
+    }
+
+    async fn fetch_unbounded(&self, at_google: &AtomicBool) -> Result<AccessToken, Error> {
         let fly_token = self
             .inner
             .fly
             .fetch_token(Some(self.audience()))
             .await
             .map_err(|e| e.context("getting a Fly OIDC token failed"))?;
+        at_google.store(true, Ordering::Relaxed);
         self.exchange_fetched(&fly_token).await
     }
 
