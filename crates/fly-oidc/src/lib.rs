@@ -44,7 +44,9 @@
 //!   move on), [`InvalidConfiguration`](ErrorKind::InvalidConfiguration),
 //!   [`PermissionDenied`](ErrorKind::PermissionDenied), [`FlyApi`](ErrorKind::FlyApi) (the
 //!   Machines API rejected the request, with [`Error::status`]),
-//!   [`Transient`](ErrorKind::Transient), [`MalformedToken`](ErrorKind::MalformedToken), and
+//!   [`Transient`](ErrorKind::Transient), [`MalformedToken`](ErrorKind::MalformedToken),
+//!   [`StaleToken`](ErrorKind::StaleToken) (a token file, or a token handed in, with less than
+//!   [`MIN_SUBJECT_TOKEN_TTL`] left: never sent on), and
 //!   the kinds the cloud providers add ([`TrustRejected`](ErrorKind::TrustRejected),
 //!   [`Rejected`](ErrorKind::Rejected), [`InvalidResponse`](ErrorKind::InvalidResponse),
 //!   [`NotConfigured`](ErrorKind::NotConfigured)). [`Error::is_transient`] tells whether a

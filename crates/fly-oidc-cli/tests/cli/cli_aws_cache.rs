@@ -346,7 +346,8 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
     );
     assert_no_secret_in(&out.stderr, &fly, &printed);
 
-    // Fly token: not on a Fly Machine.
+    // Fly token: a --socket that does not exist is an invalid setting found at run time
+    // (exit 2, issue 10 class 6).
     let mut off_fly = Sandbox::new(&fly, moto.endpoint());
     off_fly.unset("FLY_OIDC_SOCKET");
     let out = off_fly
@@ -361,9 +362,10 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(
-        stderr(&out).starts_with("fly-oidc: error: Fly token failed: "),
+        stderr(&out).starts_with("fly-oidc: error: invalid setting: ")
+            && stderr(&out).contains("/nonexistent/fly/api does not exist"),
         "{}",
         describe(&out)
     );
