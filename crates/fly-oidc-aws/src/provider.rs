@@ -409,12 +409,12 @@ impl FlyOidcCredentialsProvider {
     /// The whole call ends within [`Builder::total_timeout`] (default 15 s): past it, a
     /// transient error says which call did not answer.
     pub async fn assume_role(&self) -> Result<AssumedRole, Error> {
-        let stage = AtomicBool::new(false);
-        let budget = self.inner.total_timeout;
-        match tokio::time::timeout(budget, self.assume_role_unbounded(&stage)).await {
-            Ok(result) => result,
-            Err(_) => {
-                let waiting_on = if stage.load(Ordering::Relaxed) {
+        let at_sts = AtomicBool::new(false);
+        fly_oidc::within_budget(
+            self.inner.total_timeout,
+            self.assume_role_unbounded(&at_sts),
+            || {
+                if at_sts.load(Ordering::Relaxed) {
                     format!(
                         "STS {} did not answer AssumeRoleWithWebIdentity",
                         self.inner.settings.sts_endpoint()
@@ -424,16 +424,10 @@ impl FlyOidcCredentialsProvider {
                         "the Machines API did not answer: no Fly token from {}",
                         self.inner.fly.source()
                     )
-                };
-                Err(Error::new(
-                    ErrorKind::Transient,
-                    format!(
-                        "{waiting_on} within this provider's {} s budget (Builder::total_timeout); this is usually transient, try again",
-                        budget.as_secs_f64()
-                    ),
-                ))
-            }
-        }
+                }
+            },
+        )
+        .await
     }
 
     /// [`assume_role`](Self::assume_role) without the time budget; sets `at_sts` once the

@@ -362,11 +362,11 @@ impl GcpTokenProvider {
     /// that did not answer).
     pub async fn fetch_access_token(&self) -> Result<AccessToken, Error> {
         let at_google = AtomicBool::new(false);
-        let budget = self.inner.total_timeout;
-        match tokio::time::timeout(budget, self.fetch_unbounded(&at_google)).await {
-            Ok(result) => result,
-            Err(_) => {
-                let waiting_on = if at_google.load(Ordering::Relaxed) {
+        fly_oidc::within_budget(
+            self.inner.total_timeout,
+            self.fetch_unbounded(&at_google),
+            || {
+                if at_google.load(Ordering::Relaxed) {
                     format!(
                         "Google ({} or {}) did not answer",
                         self.inner.settings.sts_url(),
@@ -377,16 +377,10 @@ impl GcpTokenProvider {
                         "the Machines API did not answer: no Fly token from {}",
                         self.inner.fly.source()
                     )
-                };
-                Err(Error::new(
-                    ErrorKind::Transient,
-                    format!(
-                        "{waiting_on} within this provider's {} s budget (Builder::total_timeout); this is usually transient, try again",
-                        budget.as_secs_f64()
-                    ),
-                ))
-            }
-        }
+                }
+            },
+        )
+        .await
     }
 
     async fn fetch_unbounded(&self, at_google: &AtomicBool) -> Result<AccessToken, Error> {
