@@ -26,16 +26,7 @@ const USAGE: &str = "usage: gcs_list_objects <bucket> [prefix]";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!(
-                "gcs_list_objects: error: {}",
-                fly_oidc_examples::ErrorChain(&*err)
-            );
-            ExitCode::FAILURE
-        }
-    }
+    fly_oidc_examples::exit_code("gcs_list_objects", run().await)
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {

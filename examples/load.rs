@@ -138,6 +138,26 @@ fn clock_fn(clock: &ManualTimeSource) -> impl Fn() -> SystemTime + Send + Sync +
     move || clock.now()
 }
 
+/// Hammer `call` and report it with the requests it cost the fakes (`requests` counts the
+/// Fly API's and the STS's).
+async fn measure<F, Fut>(name: &str, call: F, requests: impl Fn() -> (usize, usize)) -> Report
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let (fly0, sts0) = requests();
+    let (latencies, errors, wall) = hammer(call).await;
+    let (fly1, sts1) = requests();
+    Report {
+        name: name.to_owned(),
+        latencies,
+        wall,
+        errors,
+        fly_requests: fly1 - fly0,
+        sts_requests: sts1 - sts0,
+    }
+}
+
 async fn aws(name: &str, latency: Duration, window: bool) -> Result<Report, BoxError> {
     let clock = ManualTimeSource::new(SystemTimeSource.now());
     let (fly, sts) = if window {
@@ -166,13 +186,6 @@ async fn aws(name: &str, latency: Duration, window: bool) -> Result<Report, BoxE
         builder = builder.time_source(SharedTimeSource::new(clock.clone()));
     }
     let provider = builder.build()?;
-    let call = {
-        let provider = provider.clone();
-        move || {
-            let provider = provider.clone();
-            async move { provider.provide_credentials().await.is_ok() }
-        }
-    };
     if name.ends_with("warm") || window {
         provider.provide_credentials().await?;
     }
@@ -183,22 +196,17 @@ async fn aws(name: &str, latency: Duration, window: bool) -> Result<Report, BoxE
             .ok_or("no cached credentials")?;
         clock.set(expiry - Duration::from_secs(290));
     }
-    let (fly0, sts0) = (fly.request_count(), sts.request_count());
-    let (latencies, errors, wall) = hammer(call).await;
-    Ok(Report {
-        name: name.to_owned(),
-        latencies,
-        wall,
-        errors,
-        fly_requests: fly.request_count() - fly0,
-        sts_requests: sts.request_count() - sts0,
-    })
+    let call = move || {
+        let provider = provider.clone();
+        async move { provider.provide_credentials().await.is_ok() }
+    };
+    let requests = || (fly.request_count(), sts.request_count());
+    Ok(measure(name, call, requests).await)
 }
 
 async fn gcp(name: &str, window: bool) -> Result<Report, BoxError> {
     let clock = ManualTimeSource::new(SystemTimeSource.now());
     let fly = FakeFlyApi::builder()
-        .org("acme")
         .clock(clock_fn(&clock))
         .start()
         .await?;
@@ -214,13 +222,6 @@ async fn gcp(name: &str, window: bool) -> Result<Report, BoxError> {
         .retry(RetryConfig::disabled())
         .time_source(SharedTimeSource::new(clock.clone()))
         .build()?;
-    let call = {
-        let provider = provider.clone();
-        move || {
-            let provider = provider.clone();
-            async move { provider.access_token().await.is_ok() }
-        }
-    };
     if name.ends_with("warm") || window {
         provider.access_token().await?;
     }
@@ -228,16 +229,12 @@ async fn gcp(name: &str, window: bool) -> Result<Report, BoxError> {
         // Google's STS tokens live 3599 s: 290 s before expiry.
         clock.set(clock.now() + Duration::from_secs(3599 - 290));
     }
-    let (fly0, sts0) = (fly.request_count(), google.request_count());
-    let (latencies, errors, wall) = hammer(call).await;
-    Ok(Report {
-        name: name.to_owned(),
-        latencies,
-        wall,
-        errors,
-        fly_requests: fly.request_count() - fly0,
-        sts_requests: google.request_count() - sts0,
-    })
+    let call = move || {
+        let provider = provider.clone();
+        async move { provider.access_token().await.is_ok() }
+    };
+    let requests = || (fly.request_count(), google.request_count());
+    Ok(measure(name, call, requests).await)
 }
 
 async fn run() -> Result<bool, BoxError> {

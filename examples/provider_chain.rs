@@ -13,31 +13,19 @@
 use aws_config::BehaviorVersion;
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_config::meta::credentials::CredentialsProviderChain;
-use aws_config::meta::region::RegionProviderChain;
 use aws_config::provider_config::ProviderConfig;
 use aws_credential_types::provider::ProvideCredentials;
 use fly_oidc_aws::FlyOidcCredentialsProvider;
-use fly_oidc_examples::ErrorChain;
 use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("provider_chain: error: {}", ErrorChain(&*err));
-            ExitCode::FAILURE
-        }
-    }
+    fly_oidc_examples::exit_code("provider_chain", run().await)
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let http = fly_oidc_aws::https_client();
-    let region = RegionProviderChain::first_try(
-        aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
-    )
-    .or_else(aws_config::profile::ProfileFileRegionProvider::new())
-    .or_else(fly_oidc_aws::DEFAULT_REGION);
+    let region = fly_oidc_examples::region();
     let region = region.region().await;
     let fly = FlyOidcCredentialsProvider::builder()
         .http_client(http.clone())

@@ -10,36 +10,15 @@
 //!   cargo run -p fly-oidc-examples --example s3_list_buckets
 //! ```
 
-use aws_config::BehaviorVersion;
-use aws_config::meta::region::RegionProviderChain;
-use fly_oidc_aws::FlyOidcCredentialsProvider;
-use fly_oidc_examples::ErrorChain;
 use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("s3_list_buckets: error: {}", ErrorChain(&*err));
-            ExitCode::FAILURE
-        }
-    }
+    fly_oidc_examples::exit_code("s3_list_buckets", run().await)
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let provider = FlyOidcCredentialsProvider::from_env()?;
-    let region = RegionProviderChain::first_try(
-        aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
-    )
-    .or_else(aws_config::profile::ProfileFileRegionProvider::new())
-    .or_else(fly_oidc_aws::DEFAULT_REGION);
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .credentials_provider(provider)
-        .http_client(fly_oidc_aws::https_client())
-        .region(region)
-        .load()
-        .await;
+    let config = fly_oidc_examples::aws_sdk_config().await?;
     let s3_config = aws_sdk_s3::config::Builder::from(&config)
         // Emulators on loopback (AWS_ENDPOINT_URL=http://127.0.0.1:...) need path-style URLs.
         .force_path_style(config.endpoint_url().is_some())

@@ -10,36 +10,15 @@
 //!   cargo run -p fly-oidc-examples --example sts_get_caller_identity
 //! ```
 
-use aws_config::BehaviorVersion;
-use aws_config::meta::region::RegionProviderChain;
-use fly_oidc_aws::FlyOidcCredentialsProvider;
-use fly_oidc_examples::ErrorChain;
 use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("sts_get_caller_identity: error: {}", ErrorChain(&*err));
-            ExitCode::FAILURE
-        }
-    }
+    fly_oidc_examples::exit_code("sts_get_caller_identity", run().await)
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let provider = FlyOidcCredentialsProvider::from_env()?;
-    let region = RegionProviderChain::first_try(
-        aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
-    )
-    .or_else(aws_config::profile::ProfileFileRegionProvider::new())
-    .or_else(fly_oidc_aws::DEFAULT_REGION);
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .credentials_provider(provider)
-        .http_client(fly_oidc_aws::https_client())
-        .region(region)
-        .load()
-        .await;
+    let config = fly_oidc_examples::aws_sdk_config().await?;
     let sts = aws_sdk_sts::Client::new(&config);
     let me = sts.get_caller_identity().send().await?;
     println!("{}", me.arn().unwrap_or_default());

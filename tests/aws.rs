@@ -1,9 +1,11 @@
 //! Shared helpers for the AWS tests: moto_server, and providers wired to the fakes.
 
 use crate::fly_client;
-use fly_oidc::{Env, FlyOidcClient};
+use fly_oidc::Env;
+use fly_oidc::time::{ManualTimeSource, TimeSource};
 use fly_oidc_aws::{Builder, FlyOidcCredentialsProvider};
 use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_testkit::aws_sts::FakeSts;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -23,14 +25,29 @@ pub fn provider(fly: &FakeFlyApi, sts_url: &str) -> Builder {
         .retry_backoff(Duration::from_millis(5), Duration::from_millis(20))
 }
 
-/// A Fly client for "not on a Fly Machine": nothing configured and no default socket.
-pub fn not_on_fly_client() -> FlyOidcClient {
-    FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
-        .default_socket("/nonexistent/fly-oidc-test/.fly/api")
-        .build()
-        .unwrap()
+/// The fake Fly API of app `web` on Machine `148e2150b5e089` (so the default role session
+/// name is `fly-web-148e2150b5e089`).
+pub async fn web_machine() -> FakeFlyApi {
+    let fly = FakeFlyApi::builder().app("web");
+    fly.machine_id("148e2150b5e089").start().await.unwrap()
 }
+
+/// A fake Fly API (app `web`) and a fake STS trusting it (any audience and subject), both
+/// reading `clock`.
+pub async fn fakes_on(clock: &ManualTimeSource) -> (FakeFlyApi, FakeSts) {
+    let (fly_clock, sts_clock) = (clock.clone(), clock.clone());
+    let fly = FakeFlyApi::builder().app("web");
+    let fly = fly.clock(move || fly_clock.now()).start().await.unwrap();
+    let sts = FakeSts::builder()
+        .trust(fly.issuer(), fly.jwks())
+        .clock(move || sts_clock.now())
+        .start()
+        .await
+        .unwrap();
+    (fly, sts)
+}
+
+pub use crate::not_on_fly_client;
 
 /// A moto_server for the test: the one CI started (`MOTO_ENDPOINT`), or a child process on a
 /// free loopback port, killed on drop.

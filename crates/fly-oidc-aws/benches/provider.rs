@@ -80,37 +80,15 @@ impl HttpConnector for RedirectConnector {
     }
 }
 
-fn ours_from_file(token_file: &Path, sts_url: &str) -> FlyOidcCredentialsProvider {
+/// Our provider, uncached, with the Fly token client `fly_client` builds (both without an
+/// environment).
+fn ours(fly_client: fly_oidc::Builder, sts_url: &str) -> FlyOidcCredentialsProvider {
     FlyOidcCredentialsProvider::builder()
         .env(Env::from_slice(&[]))
         .role_arn(ROLE)
         .session_name("bench")
         .endpoint_url(sts_url)
-        .fly_client(
-            FlyOidcClient::builder()
-                .env(Env::from_slice(&[]))
-                .token_file(token_file)
-                .build()
-                .unwrap(),
-        )
-        .disable_cache()
-        .build()
-        .unwrap()
-}
-
-fn ours_from_socket(fly: &FakeFlyApi, sts_url: &str) -> FlyOidcCredentialsProvider {
-    FlyOidcCredentialsProvider::builder()
-        .env(Env::from_slice(&[]))
-        .role_arn(ROLE)
-        .session_name("bench")
-        .endpoint_url(sts_url)
-        .fly_client(
-            FlyOidcClient::builder()
-                .env(Env::from_slice(&[]))
-                .socket(fly.socket_path())
-                .build()
-                .unwrap(),
-        )
+        .fly_client(fly_client.env(Env::from_slice(&[])).build().unwrap())
         .disable_cache()
         .build()
         .unwrap()
@@ -244,8 +222,8 @@ fn benches(c: &mut Criterion) {
         group
             .sample_size(50)
             .measurement_time(Duration::from_secs(8));
-        let ours_file = ours_from_file(&token_file, &url);
-        let ours_socket = ours_from_socket(&fly, &url);
+        let ours_file = ours(FlyOidcClient::builder().token_file(&token_file), &url);
+        let ours_socket = ours(FlyOidcClient::builder().socket(fly.socket_path()), &url);
         let theirs = theirs(&token_file, &url);
         // Warm up connections and check that all three work.
         rt.block_on(ours_file.provide_credentials()).unwrap();

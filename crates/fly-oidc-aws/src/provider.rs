@@ -54,7 +54,7 @@ pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 /// `AWS_CONFIG_FILE` (default `$HOME/.aws/config`), read by the AWS SDK's own parser; the
 /// credentials file is never read.
 /// | [`fly_client`](Builder::fly_client) | `FLY_OIDC_TOKEN_FILE`, `FLY_OIDC_SOCKET`, `FLY_API_HOSTNAME` + `FLY_API_TOKEN` | the socket `/.fly/api` |
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Builder {
     requested: Requested,
     env: Option<Env>,
@@ -68,17 +68,6 @@ pub struct Builder {
     attempt_timeout: Option<Duration>,
     total_timeout: Option<Duration>,
     cache: Option<Option<CacheConfig>>,
-}
-
-impl fmt::Debug for Builder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("requested", &self.requested)
-            .field("fly_client", &self.fly_client)
-            .field("retry", &self.retry)
-            .field("cache", &self.cache)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Builder {

@@ -222,11 +222,7 @@ impl Http<'_> {
 
 /// The token and lifetime in a 200 answer from Google STS.
 fn federated_from(value: &Value) -> Result<Federated, Error> {
-    let token = value
-        .get("access_token")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| invalid("Google STS", "it has no \"access_token\""))?;
+    let token = access_token(value, "Google STS", "access_token")?;
     let expires_in = match value.get("expires_in") {
         Some(Value::Number(n)) => n.as_u64(),
         Some(Value::String(s)) => s.trim().parse().ok(),
@@ -249,11 +245,7 @@ fn federated_from(value: &Value) -> Result<Federated, Error> {
 
 /// The token and expiry in a 200 answer from IAM Credentials `generateAccessToken`.
 fn impersonated_from(value: &Value) -> Result<Impersonated, Error> {
-    let token = value
-        .get("accessToken")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| invalid("Google IAM Credentials", "it has no \"accessToken\""))?;
+    let token = access_token(value, "Google IAM Credentials", "accessToken")?;
     let expires_at = value
         .get("expireTime")
         .and_then(Value::as_str)
@@ -306,6 +298,15 @@ pub mod fuzzing {
                 .map(|i| i.expires_at)
         })
     }
+}
+
+/// The non-empty access token in `field` of a 200 answer from `what`.
+fn access_token<'a>(value: &'a Value, what: &str, field: &str) -> Result<&'a str, Error> {
+    value
+        .get(field)
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid(what, &format!("it has no \"{field}\"")))
 }
 
 fn invalid(what: &str, why: &str) -> Error {

@@ -27,7 +27,7 @@
 use crate::fault::{Fault, FaultQueue};
 use crate::jwt::random_hex;
 use crate::server::{
-    self, Bound, Clock, Handler, RequestLog, Shutdown, TestBody, Wire, lock, respond,
+    self, Bound, Clock, Handler, RequestLog, Setup, Shutdown, TestBody, Wire, lock, respond,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -226,22 +226,12 @@ struct Trust {
 }
 
 /// Configures a [`FakeSts`].
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct FakeStsBuilder {
     account_id: Option<String>,
     trust: Option<Trust>,
     clock: Clock,
     latency: Duration,
-}
-
-impl fmt::Debug for FakeStsBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeStsBuilder")
-            .field("account_id", &self.account_id)
-            .field("trust", &self.trust.as_ref().map(|t| &t.issuer))
-            .field("latency", &self.latency)
-            .finish_non_exhaustive()
-    }
 }
 
 impl FakeStsBuilder {
@@ -284,39 +274,31 @@ impl FakeStsBuilder {
         self
     }
 
-    /// The clock used for expirations and token expiry (default: the system clock).
-    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
-        self.clock = Clock::new(clock);
-        self
-    }
-
     /// Wait this long before every answer (to model network latency in benchmarks).
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
         self
     }
 
-    /// Start serving (from async code).
-    pub async fn start(self) -> std::io::Result<FakeSts> {
-        server::start("fake-sts", false, move |bound| self.setup(bound)).await
-    }
+    server::builder_methods!(
+        FakeSts,
+        "The clock used for expirations and token expiry (default: the system clock)."
+    );
+}
 
-    /// Start serving (from synchronous code).
-    pub fn start_blocking(self) -> std::io::Result<FakeSts> {
-        server::start_blocking("fake-sts", false, move |bound| self.setup(bound))
-    }
+impl Setup for FakeStsBuilder {
+    type Fake = FakeSts;
+    const NAME: &'static str = "fake-sts";
 
-    fn setup(self, bound: Bound) -> (FakeSts, Handler) {
+    fn setup(self, bound: Bound) -> (Self::Fake, Handler) {
         let state = Arc::new(State {
             config: self,
             faults: FaultQueue::default(),
             requests: RequestLog::default(),
             issued: Mutex::new(Vec::new()),
         });
-        let handler_state = state.clone();
-        let handler: Handler = Arc::new(move |req, _unix| {
-            let state = handler_state.clone();
-            Box::pin(async move { handle(req, &state).await })
+        let handler = server::handler(state.clone(), |req, _unix, state| async move {
+            handle(req, &state).await
         });
         let sts = FakeSts {
             state: state.clone(),
@@ -372,37 +354,16 @@ impl FakeSts {
         self.addr
     }
 
-    /// Every request received, in order.
-    pub fn requests(&self) -> Vec<RecordedStsRequest> {
-        self.state.requests.records()
-    }
-
-    /// How many requests were received (whatever the answer).
-    pub fn request_count(&self) -> usize {
-        self.state.requests.count()
-    }
-
     /// Every set of credentials issued, in order (for leak scans).
     pub fn issued_credentials(&self) -> Vec<IssuedCredentials> {
         lock(&self.state.issued).clone()
     }
 
-    /// Make the next `n` requests fail with `fault` (after any faults already queued).
-    /// [`Fault::Error`] answers an STS `ErrorResponse`; [`Fault::Echo`] an
-    /// `InvalidIdentityToken` error whose message quotes the request's `WebIdentityToken`.
-    pub fn fail_next(&self, n: usize, fault: Fault) {
-        self.state.faults.push(n, fault);
-    }
-
-    /// Script the next requests: the i-th fault applies to the i-th next request.
-    pub fn script(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.state.faults.script(faults);
-    }
-
-    /// Drop any queued faults.
-    pub fn clear_faults(&self) {
-        self.state.faults.clear();
-    }
+    server::request_methods!(
+        RecordedStsRequest,
+        "[`Fault::Error`] answers an STS `ErrorResponse`; [`Fault::Echo`] an \
+         `InvalidIdentityToken` error whose message quotes the request's `WebIdentityToken`."
+    );
 }
 
 /// Escape text for an XML element.

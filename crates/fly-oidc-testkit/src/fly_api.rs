@@ -3,7 +3,7 @@
 use crate::fault::{Fault, FaultQueue};
 use crate::jwt::{KeyMaterial, random_hex};
 use crate::server::{
-    self, Bound, Clock, Handler, RequestLog, Shutdown, TestBody, Wire, lock, respond,
+    self, Bound, Clock, Handler, RequestLog, Setup, Shutdown, TestBody, Wire, lock, respond,
 };
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -13,7 +13,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 /// How the fake Machines API writes the faults every fake answers alike.
 const WIRE: Wire = Wire {
@@ -118,23 +118,18 @@ impl FakeFlyApiBuilder {
         self
     }
 
-    /// The clock used for `iat`/`nbf`/`exp` (default: the system clock).
-    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
-        self.clock = Clock::new(clock);
-        self
-    }
+    server::builder_methods!(
+        FakeFlyApi,
+        "The clock used for `iat`/`nbf`/`exp` (default: the system clock)."
+    );
+}
 
-    /// Start serving (from async code).
-    pub async fn start(self) -> std::io::Result<FakeFlyApi> {
-        server::start("fake-fly-api", true, move |bound| self.setup(bound)).await
-    }
+impl Setup for FakeFlyApiBuilder {
+    type Fake = FakeFlyApi;
+    const NAME: &'static str = "fake-fly-api";
+    const UNIX: bool = true;
 
-    /// Start serving (from synchronous code).
-    pub fn start_blocking(self) -> std::io::Result<FakeFlyApi> {
-        server::start_blocking("fake-fly-api", true, move |bound| self.setup(bound))
-    }
-
-    fn setup(self, bound: Bound) -> (FakeFlyApi, Handler) {
+    fn setup(self, bound: Bound) -> (Self::Fake, Handler) {
         let state = Arc::new(State {
             key: KeyMaterial::shared(),
             api_token: self.api_token.clone().unwrap_or_else(|| random_hex(24)),
@@ -144,10 +139,8 @@ impl FakeFlyApiBuilder {
             requests: RequestLog::default(),
             issued: Mutex::new(Vec::new()),
         });
-        let handler_state = state.clone();
-        let handler: Handler = Arc::new(move |req, unix| {
-            let state = handler_state.clone();
-            Box::pin(async move { handle(req, &state, unix).await })
+        let handler = server::handler(state.clone(), |req, unix, state| async move {
+            handle(req, &state, unix).await
         });
         let api = FakeFlyApi {
             state,
@@ -306,32 +299,12 @@ impl FakeFlyApi {
         lock(&self.state.issued).clone()
     }
 
-    /// How many `POST /v1/tokens/oidc` requests were received (whatever the answer).
-    pub fn request_count(&self) -> usize {
-        self.state.requests.count()
-    }
-
-    /// The token requests received, in order.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.state.requests.records()
-    }
-
-    /// Make the next `n` token requests fail with `fault` (queued after earlier faults).
-    /// [`Fault::Error`] and [`Fault::Echo`] answer Fly's `{"error": message}` (the echo
-    /// quotes the request's `Authorization` header and body).
-    pub fn fail_next(&self, n: usize, fault: Fault) {
-        self.state.faults.push(n, fault);
-    }
-
-    /// Script the next token requests: the i-th fault applies to the i-th next request.
-    pub fn script(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.state.faults.script(faults);
-    }
-
-    /// Drop any queued faults.
-    pub fn clear_faults(&self) {
-        self.state.faults.clear();
-    }
+    server::request_methods!(
+        RecordedRequest,
+        "[`Fault::Error`] and [`Fault::Echo`] answer Fly's `{\"error\": message}` (the echo \
+         quotes the request's `Authorization` header and body); the requests are the \
+         `POST /v1/tokens/oidc` ones."
+    );
 }
 
 fn json_error(status: u16, message: &str) -> Response<TestBody> {

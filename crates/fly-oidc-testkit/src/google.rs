@@ -35,7 +35,7 @@ use crate::fault::{Fault, FaultQueue};
 use crate::fly_api::FakeFlyApi;
 use crate::jwt::random_hex;
 use crate::server::{
-    self, Bound, Clock, Handler, RequestLog, Shutdown, TestBody, Wire, lock, respond,
+    self, Bound, Clock, Handler, RequestLog, Setup, Shutdown, TestBody, Wire, lock, respond,
 };
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -215,23 +215,14 @@ impl FakeGoogleBuilder {
         self
     }
 
-    /// The clock (default: the system clock).
-    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
-        self.clock = Clock::new(clock);
-        self
-    }
+    server::builder_methods!(FakeGoogle, "The clock (default: the system clock).");
+}
 
-    /// Start serving (from async code).
-    pub async fn start(self) -> std::io::Result<FakeGoogle> {
-        server::start("fake-google", false, move |bound| self.setup(bound)).await
-    }
+impl Setup for FakeGoogleBuilder {
+    type Fake = FakeGoogle;
+    const NAME: &'static str = "fake-google";
 
-    /// Start serving (from synchronous code).
-    pub fn start_blocking(self) -> std::io::Result<FakeGoogle> {
-        server::start_blocking("fake-google", false, move |bound| self.setup(bound))
-    }
-
-    fn setup(self, bound: Bound) -> (FakeGoogle, Handler) {
+    fn setup(self, bound: Bound) -> (Self::Fake, Handler) {
         let state = Arc::new(State {
             config: self,
             sts_faults: FaultQueue::default(),
@@ -242,10 +233,8 @@ impl FakeGoogleBuilder {
             sts_count: AtomicUsize::new(0),
             iam_count: AtomicUsize::new(0),
         });
-        let handler_state = state.clone();
-        let handler: Handler = Arc::new(move |req, _unix| {
-            let state = handler_state.clone();
-            Box::pin(async move { handle(req, &state).await })
+        let handler = server::handler(state.clone(), |req, _unix, state| async move {
+            handle(req, &state).await
         });
         let google = FakeGoogle {
             state: state.clone(),

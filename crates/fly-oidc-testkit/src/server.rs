@@ -33,6 +33,16 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Clone, Default)]
 pub(crate) struct Clock(Option<Arc<dyn Fn() -> SystemTime + Send + Sync>>);
 
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Clock(injected)"
+        } else {
+            "Clock(system)"
+        })
+    }
+}
+
 impl Clock {
     /// A clock reading `now`.
     pub(crate) fn new(now: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
@@ -204,27 +214,102 @@ pub(crate) struct Bound {
     pub shutdown: Shutdown,
 }
 
-/// Start a server on its own thread. `setup` turns where it listens into the fake's handle
-/// and the request handler; the handle is returned once the server is listening.
-pub(crate) async fn start<T: Send + 'static>(
-    name: &'static str,
-    unix: bool,
-    setup: impl FnOnce(Bound) -> (T, Handler) + Send + 'static,
-) -> std::io::Result<T> {
-    spawn(name, unix, setup)?
+/// A fake's builder, as the harness starts it.
+pub(crate) trait Setup: Send + 'static {
+    /// The running fake's handle.
+    type Fake: Send + 'static;
+    /// The server thread's name.
+    const NAME: &'static str;
+    /// Whether it also listens on a Unix socket.
+    const UNIX: bool = false;
+    /// Turn where the server listens into the fake's handle and the request handler.
+    fn setup(self, bound: Bound) -> (Self::Fake, Handler);
+}
+
+/// Start `fake`'s server on its own thread; its handle is returned once it is listening.
+pub(crate) async fn start<S: Setup>(fake: S) -> std::io::Result<S::Fake> {
+    spawn(S::NAME, S::UNIX, move |bound| fake.setup(bound))?
         .await
-        .map_err(|_| std::io::Error::other(format!("the {name} thread died")))?
+        .map_err(|_| std::io::Error::other(format!("the {} thread died", S::NAME)))?
 }
 
 /// [`start`] from synchronous code.
-pub(crate) fn start_blocking<T: Send + 'static>(
-    name: &'static str,
-    unix: bool,
-    setup: impl FnOnce(Bound) -> (T, Handler) + Send + 'static,
-) -> std::io::Result<T> {
-    spawn(name, unix, setup)?
+pub(crate) fn start_blocking<S: Setup>(fake: S) -> std::io::Result<S::Fake> {
+    spawn(S::NAME, S::UNIX, move |bound| fake.setup(bound))?
         .blocking_recv()
-        .map_err(|_| std::io::Error::other(format!("the {name} thread died")))?
+        .map_err(|_| std::io::Error::other(format!("the {} thread died", S::NAME)))?
+}
+
+/// The builder methods every fake shares: `clock` (the builder has a `clock: Clock` field;
+/// `$clock_doc` says what the fake reads it for), `start` and `start_blocking` (through
+/// [`Setup`]).
+macro_rules! builder_methods {
+    ($fake:ty, $clock_doc:literal) => {
+        #[doc = $clock_doc]
+        pub fn clock(
+            mut self,
+            clock: impl Fn() -> std::time::SystemTime + Send + Sync + 'static,
+        ) -> Self {
+            self.clock = $crate::server::Clock::new(clock);
+            self
+        }
+
+        /// Start serving (from async code).
+        pub async fn start(self) -> std::io::Result<$fake> {
+            $crate::server::start(self).await
+        }
+
+        /// Start serving (from synchronous code).
+        pub fn start_blocking(self) -> std::io::Result<$fake> {
+            $crate::server::start_blocking(self)
+        }
+    };
+}
+pub(crate) use builder_methods;
+
+/// The request-log and fault methods of a fake whose state (`self.state`) has a
+/// `requests: RequestLog<$record>` and a `faults: FaultQueue`: `requests`, `request_count`,
+/// `fail_next` (`$fail_doc` says how the fake writes [`Fault::Error`] and [`Fault::Echo`]),
+/// `script` and `clear_faults`.
+macro_rules! request_methods {
+    ($record:ty, $fail_doc:literal) => {
+        /// The requests received, in order.
+        pub fn requests(&self) -> Vec<$record> {
+            self.state.requests.records()
+        }
+
+        /// How many requests were received (whatever the answer).
+        pub fn request_count(&self) -> usize {
+            self.state.requests.count()
+        }
+
+        /// Make the next `n` requests fail with `fault` (queued after earlier faults).
+        #[doc = $fail_doc]
+        pub fn fail_next(&self, n: usize, fault: $crate::Fault) {
+            self.state.faults.push(n, fault);
+        }
+
+        /// Script the next requests: the i-th fault applies to the i-th next request.
+        pub fn script(&self, faults: impl IntoIterator<Item = $crate::Fault>) {
+            self.state.faults.script(faults);
+        }
+
+        /// Drop any queued faults.
+        pub fn clear_faults(&self) {
+            self.state.faults.clear();
+        }
+    };
+}
+pub(crate) use request_methods;
+
+/// A [`Handler`] answering each request with `handle(request, over_unix_socket, state)`.
+pub(crate) fn handler<S, F, Fut>(state: Arc<S>, handle: F) -> Handler
+where
+    S: Send + Sync + 'static,
+    F: Fn(Request<Incoming>, bool, Arc<S>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<TestBody>> + Send + 'static,
+{
+    Arc::new(move |req, unix| Box::pin(handle(req, unix, state.clone())))
 }
 
 fn spawn<T: Send + 'static>(

@@ -501,6 +501,21 @@ mod tests {
             .unwrap()
     }
 
+    /// `get_or_fetch` of key `r` at t=1000 with a 900 s min TTL, fetching `v` (expiring at
+    /// t=9000) on a miss.
+    fn fetch_v_at_1000(cache: &DiskCache) -> (Entry<String>, Outcome) {
+        let (_, time) = clock(1000);
+        let fetch = || async {
+            Ok::<_, &str>(Entry {
+                value: "v".to_owned(),
+                expires_at: t(9000),
+            })
+        };
+        let (key, policy) = (key("r"), policy(900));
+        rt().block_on(get_or_fetch(Some(cache), &key, &policy, &time, fetch))
+            .unwrap()
+    }
+
     fn our_uid() -> u32 {
         rustix::process::geteuid().as_raw()
     }
@@ -802,21 +817,7 @@ mod tests {
         let cache = DiskCache::open(&dir).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o500)).unwrap();
         // root ignores permission bits; the check below then proves only that nothing broke.
-        let (_, time) = clock(1000);
-        let (entry, outcome) = rt()
-            .block_on(get_or_fetch(
-                Some(&cache),
-                &key("r"),
-                &policy(900),
-                &time,
-                || async {
-                    Ok::<_, &str>(Entry {
-                        value: "v".to_owned(),
-                        expires_at: t(9000),
-                    })
-                },
-            ))
-            .unwrap();
+        let (entry, outcome) = fetch_v_at_1000(&cache);
         assert_eq!((entry.value.as_str(), outcome), ("v", Outcome::Fetched));
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
     }
@@ -829,21 +830,7 @@ mod tests {
         fs::remove_dir(&dir).unwrap();
         assert!(cache.write(&key("r"), &"v".to_owned(), t(9000)).is_err());
         assert!(cache.lock(&key("r"), Duration::from_millis(10)).is_err());
-        let (_, time) = clock(1000);
-        let (_, outcome) = rt()
-            .block_on(get_or_fetch(
-                Some(&cache),
-                &key("r"),
-                &policy(900),
-                &time,
-                || async {
-                    Ok::<_, &str>(Entry {
-                        value: "v".to_owned(),
-                        expires_at: t(9000),
-                    })
-                },
-            ))
-            .unwrap();
+        let (_, outcome) = fetch_v_at_1000(&cache);
         assert_eq!(outcome, Outcome::Fetched);
     }
 

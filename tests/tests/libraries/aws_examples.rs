@@ -7,10 +7,16 @@
 
 use aws_sdk_s3::config::{BehaviorVersion, Region};
 use fly_oidc_testkit::FakeFlyApi;
-use fly_oidc_tests::aws::{Moto, ROLE, bucket_name};
+use fly_oidc_tests::aws::{Moto, ROLE, bucket_name, web_machine};
 use std::process::Command;
 
-fn run(name: &str, fly: &FakeFlyApi, moto: &Moto) -> (String, String, bool) {
+/// The assumed-role ARN STS (moto) answers for [`ROLE`] and the default role session name
+/// of [`web_machine`].
+const ASSUMED_ROLE: &str = "arn:aws:sts::123456789012:assumed-role/fly-app/fly-web-148e2150b5e089";
+
+/// Run example `name` with a cleared environment configured for `fly` and `moto`; it must
+/// succeed. Its stdout.
+fn run_ok(name: &str, fly: &FakeFlyApi, moto: &Moto) -> String {
     let home = tempfile::tempdir().unwrap();
     let out = Command::new(fly_oidc_tests::example_bin(name))
         .env_clear()
@@ -22,33 +28,17 @@ fn run(name: &str, fly: &FakeFlyApi, moto: &Moto) -> (String, String, bool) {
         .env("FLY_API_TOKEN", fly.api_token())
         .output()
         .unwrap();
-    (
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-        out.status.success(),
-    )
-}
-
-async fn fly() -> FakeFlyApi {
-    FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .machine_id("148e2150b5e089")
-        .start()
-        .await
-        .unwrap()
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{name}: {stderr}");
+    String::from_utf8(out.stdout).unwrap()
 }
 
 #[tokio::test]
 async fn sts_get_caller_identity_prints_the_assumed_role_arn() {
     let Some(moto) = Moto::start() else { return };
-    let fly = fly().await;
-    let (stdout, stderr, ok) = run("sts_get_caller_identity", &fly, &moto);
-    assert!(ok, "{stderr}");
-    assert_eq!(
-        stdout,
-        "arn:aws:sts::123456789012:assumed-role/fly-app/fly-web-148e2150b5e089\n"
-    );
+    let fly = web_machine().await;
+    let stdout = run_ok("sts_get_caller_identity", &fly, &moto);
+    assert_eq!(stdout, format!("{ASSUMED_ROLE}\n"));
     assert_eq!(fly.request_count(), 1);
     assert_eq!(
         fly.requests()[0].audience.as_deref(),
@@ -59,7 +49,7 @@ async fn sts_get_caller_identity_prints_the_assumed_role_arn() {
 #[tokio::test]
 async fn s3_list_buckets_prints_one_bucket_per_line() {
     let Some(moto) = Moto::start() else { return };
-    let fly = fly().await;
+    let fly = web_machine().await;
     let bucket = bucket_name("fly-oidc-example");
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::Config::builder()
@@ -78,8 +68,7 @@ async fn s3_list_buckets_prints_one_bucket_per_line() {
             .build(),
     );
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let (stdout, stderr, ok) = run("s3_list_buckets", &fly, &moto);
-    assert!(ok, "{stderr}");
+    let stdout = run_ok("s3_list_buckets", &fly, &moto);
     assert!(stdout.lines().any(|l| l == bucket), "{stdout}");
     assert!(stdout.ends_with('\n'));
 }
@@ -87,19 +76,18 @@ async fn s3_list_buckets_prints_one_bucket_per_line() {
 #[tokio::test]
 async fn provider_chain_uses_flyoidc_on_fly() {
     let Some(moto) = Moto::start() else { return };
-    let fly = fly().await;
-    let (stdout, stderr, ok) = run("provider_chain", &fly, &moto);
-    assert!(ok, "{stderr}");
+    let fly = web_machine().await;
+    let stdout = run_ok("provider_chain", &fly, &moto);
     assert_eq!(
         stdout,
-        "credentials from FlyOidc\narn:aws:sts::123456789012:assumed-role/fly-app/fly-web-148e2150b5e089\n"
+        format!("credentials from FlyOidc\n{ASSUMED_ROLE}\n")
     );
 }
 
 #[tokio::test]
 async fn examples_report_configuration_errors_without_secrets() {
     let Some(moto) = Moto::start() else { return };
-    let fly = fly().await;
+    let fly = web_machine().await;
     let home = tempfile::tempdir().unwrap();
     // FLY_API_HOSTNAME without FLY_API_TOKEN: a configuration error, reported, exit 1.
     let out = Command::new(fly_oidc_tests::example_bin("sts_get_caller_identity"))

@@ -5,7 +5,7 @@
 use aws_sdk_s3::config::{BehaviorVersion, Region};
 use fly_oidc_aws::{FlyOidcCredentialsProvider, https_client};
 use fly_oidc_testkit::FakeFlyApi;
-use fly_oidc_tests::aws::{Moto, bucket_name, provider};
+use fly_oidc_tests::aws::{Moto, bucket_name, provider, web_machine};
 
 fn s3_client(moto: &Moto, provider: FlyOidcCredentialsProvider) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::Config::builder()
@@ -22,13 +22,7 @@ fn s3_client(moto: &Moto, provider: FlyOidcCredentialsProvider) -> aws_sdk_s3::C
 #[tokio::test]
 async fn provider_credentials_create_and_list_a_bucket_in_moto_s3() {
     let Some(moto) = Moto::start() else { return };
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .machine_id("148e2150b5e089")
-        .start()
-        .await
-        .unwrap();
+    let fly = web_machine().await;
     let provider = provider(&fly, moto.endpoint()).build().unwrap();
     let s3 = s3_client(&moto, provider.clone());
     let bucket = bucket_name("fly-oidc-e2e");

@@ -8,16 +8,15 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
 use fly_oidc::Env;
 use fly_oidc::cache::CacheConfig;
-use fly_oidc::time::{ManualTimeSource, SharedTimeSource, TimeSource};
+use fly_oidc::time::{ManualTimeSource, SharedTimeSource};
 use fly_oidc_aws::{ErrorKind, FlyOidcCredentialsProvider};
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::{FakeFlyApi, Fault};
-use fly_oidc_tests::aws::{ROLE, not_on_fly_client, our_error, provider};
+use fly_oidc_tests::aws::{ROLE, fakes_on, not_on_fly_client, our_error, provider};
 use std::time::{Duration, UNIX_EPOCH};
 
 async fn fakes() -> (FakeFlyApi, FakeSts) {
     let fly = FakeFlyApi::builder()
-        .org("acme")
         .app("web")
         .machine_id("148e2150b5e089")
         .machine_name("quiet-dawn-42")
@@ -163,6 +162,20 @@ async fn with_faults(faults: Vec<Fault>) -> Outcome {
     Outcome { result, fly, sts }
 }
 
+impl Outcome {
+    /// Our error inside the failed result, which must be a `ProviderError`.
+    fn provider_error(&self) -> &fly_oidc_aws::Error {
+        let err = self.result.as_ref().unwrap_err();
+        assert!(matches!(err, CredentialsError::ProviderError(_)), "{err:?}");
+        our_error(err)
+    }
+}
+
+/// Build the provider and load credentials, which must fail.
+async fn credentials_error(builder: fly_oidc_aws::Builder) -> CredentialsError {
+    builder.build().unwrap().credentials().await.unwrap_err()
+}
+
 fn assert_trust_hint(message: &str, code: &str) {
     for needle in [
         code,
@@ -180,9 +193,7 @@ fn assert_trust_hint(message: &str, code: &str) {
 
 async fn trust_failure(fault: Fault, code: &str) {
     let out = with_faults(vec![fault]).await;
-    let err = out.result.unwrap_err();
-    assert!(matches!(err, CredentialsError::ProviderError(_)), "{err:?}");
-    let ours = our_error(&err);
+    let ours = out.provider_error();
     assert_eq!(ours.kind(), ErrorKind::TrustRejected);
     assert_eq!(ours.code(), Some(code));
     assert!(!ours.is_transient());
@@ -193,60 +204,26 @@ async fn trust_failure(fault: Fault, code: &str) {
 }
 
 #[tokio::test]
-async fn invalid_identity_token_fails_at_once_with_a_trust_policy_hint() {
-    trust_failure(Fault::invalid_identity_token(), "InvalidIdentityToken").await;
-}
-
-#[tokio::test]
-async fn idp_rejected_claim_fails_at_once_with_a_trust_policy_hint() {
-    trust_failure(Fault::idp_rejected_claim(), "IDPRejectedClaim").await;
-}
-
-#[tokio::test]
-async fn access_denied_fails_at_once_with_a_trust_policy_hint() {
-    trust_failure(Fault::access_denied(), "AccessDenied").await;
-}
-
-#[tokio::test]
 async fn a_real_trust_mismatch_is_reported_with_the_tokens_claims() {
     // No scripted fault: the fake STS checks the token like STS does, and the trust
     // policy's subject pattern does not match this app.
     let fly = FakeFlyApi::builder()
-        .org("acme")
         .app("web")
-        .machine_name("quiet-dawn-42")
-        .start()
-        .await
-        .unwrap();
-    let sts = FakeSts::builder()
-        .trust(fly.issuer(), fly.jwks())
-        .subject("acme:api:*")
-        .start()
-        .await
-        .unwrap();
-    let err = provider(&fly, &sts.url())
-        .build()
-        .unwrap()
-        .credentials()
-        .await
-        .unwrap_err();
+        .machine_name("quiet-dawn-42");
+    let fly = fly.start().await.unwrap();
+    let trusting = || FakeSts::builder().trust(fly.issuer(), fly.jwks());
+    let sts = trusting().subject("acme:api:*").start().await.unwrap();
+    let err = credentials_error(provider(&fly, &sts.url())).await;
     let ours = our_error(&err);
     assert_eq!(ours.kind(), ErrorKind::TrustRejected);
     assert_trust_hint(ours.message(), "AccessDenied");
     // Wrong audience: InvalidIdentityToken from the fake's OIDC-provider check.
-    let sts = FakeSts::builder()
-        .trust(fly.issuer(), fly.jwks())
+    let sts = trusting()
         .audience("sts.amazonaws.com")
         .start()
         .await
         .unwrap();
-    let err = provider(&fly, &sts.url())
-        .audience("something-else")
-        .build()
-        .unwrap()
-        .credentials()
-        .await
-        .unwrap_err();
+    let err = credentials_error(provider(&fly, &sts.url()).audience("something-else")).await;
     let ours = our_error(&err);
     assert_eq!(ours.code(), Some("InvalidIdentityToken"));
     assert!(ours.message().contains("Incorrect token audience"));
@@ -270,9 +247,7 @@ async fn expired_token_is_retried_once_with_a_fresh_fly_token() {
 #[tokio::test]
 async fn expired_token_twice_fails_after_one_retry() {
     let out = with_faults(vec![Fault::expired_token(), Fault::expired_token()]).await;
-    let err = out.result.unwrap_err();
-    assert!(matches!(err, CredentialsError::ProviderError(_)));
-    let ours = our_error(&err);
+    let ours = out.provider_error();
     assert_eq!(ours.code(), Some("ExpiredTokenException"));
     assert!(
         ours.message().contains("expired twice"),
@@ -287,9 +262,7 @@ async fn expired_token_twice_fails_after_one_retry() {
 async fn transient_failure(fault: Fault, code: &str) {
     // Three attempts (the default), all failing.
     let out = with_faults(vec![fault.clone(), fault.clone(), fault.clone()]).await;
-    let err = out.result.unwrap_err();
-    assert!(matches!(err, CredentialsError::ProviderError(_)), "{err:?}");
-    let ours = our_error(&err);
+    let ours = out.provider_error();
     assert_eq!(ours.kind(), ErrorKind::Transient);
     assert!(ours.is_transient());
     assert_eq!(ours.code(), Some(code));
@@ -306,26 +279,6 @@ async fn transient_failure(fault: Fault, code: &str) {
     let out = with_faults(vec![fault.clone(), fault]).await;
     out.result.unwrap();
     assert_eq!(out.sts.request_count(), 3);
-}
-
-#[tokio::test]
-async fn idp_communication_error_is_retried_three_times() {
-    transient_failure(Fault::idp_communication_error(), "IDPCommunicationError").await;
-}
-
-#[tokio::test]
-async fn throttling_is_retried_three_times() {
-    transient_failure(Fault::throttling(), "Throttling").await;
-}
-
-#[tokio::test]
-async fn service_unavailable_is_retried_three_times() {
-    transient_failure(Fault::service_unavailable(), "ServiceUnavailable").await;
-}
-
-#[tokio::test]
-async fn internal_failure_is_retried_three_times() {
-    transient_failure(Fault::internal_failure(), "InternalFailure").await;
 }
 
 #[tokio::test]
@@ -356,26 +309,17 @@ async fn timeouts_and_resets_are_retried() {
 
 #[tokio::test]
 async fn malformed_policy_fails_at_once() {
-    let out = with_faults(vec![Fault::malformed_policy()]).await;
-    let err = out.result.unwrap_err();
-    let ours = our_error(&err);
-    assert_eq!(ours.kind(), ErrorKind::Rejected);
-    assert!(
-        ours.message().contains("FLY_OIDC_AWS_POLICY"),
-        "{}",
-        ours.message()
-    );
-    assert_eq!(out.sts.request_count(), 1);
-    let out = with_faults(vec![Fault::region_disabled()]).await;
-    let ours_err = out.result.unwrap_err();
-    let ours = our_error(&ours_err);
-    assert_eq!(ours.kind(), ErrorKind::Rejected);
-    assert!(
-        ours.message().contains("region us-east-1"),
-        "{}",
-        ours.message()
-    );
-    assert_eq!(out.sts.request_count(), 1);
+    let cases = [
+        (Fault::malformed_policy(), "FLY_OIDC_AWS_POLICY"),
+        (Fault::region_disabled(), "region us-east-1"),
+    ];
+    for (fault, says) in cases {
+        let out = with_faults(vec![fault]).await;
+        let ours = our_error(out.result.as_ref().unwrap_err());
+        assert_eq!(ours.kind(), ErrorKind::Rejected);
+        assert!(ours.message().contains(says), "{}", ours.message());
+        assert_eq!(out.sts.request_count(), 1);
+    }
 }
 
 #[tokio::test]
@@ -424,27 +368,23 @@ async fn not_on_fly_and_no_role_are_not_loaded() {
 
 #[tokio::test]
 async fn invalid_settings_fail_at_build() {
-    let err = FlyOidcCredentialsProvider::builder()
-        .env(Env::from_slice(&[(
-            "AWS_ROLE_ARN",
-            "arn:aws:iam::1:role/x",
-        )]))
-        .build()
-        .unwrap_err();
-    assert!(err.to_string().contains("12 digits"), "{err}");
-    let err = FlyOidcCredentialsProvider::builder()
-        .env(Env::from_slice(&[(
-            "FLY_API_HOSTNAME",
-            "https://api.machines.dev",
-        )]))
-        .build()
-        .unwrap_err();
-    assert!(err.to_string().contains("FLY_API_TOKEN"), "{err}");
-    let err = FlyOidcCredentialsProvider::builder()
-        .env(Env::from_slice(&[]))
-        .duration(Duration::from_secs(50_000))
-        .build()
-        .unwrap_err();
+    let cases = [
+        (("AWS_ROLE_ARN", "arn:aws:iam::1:role/x"), "12 digits"),
+        (
+            ("FLY_API_HOSTNAME", "https://api.machines.dev"),
+            "FLY_API_TOKEN",
+        ),
+    ];
+    for (var, needle) in cases {
+        let err = FlyOidcCredentialsProvider::builder()
+            .env(Env::from_slice(&[var]))
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains(needle), "{var:?}: {err}");
+    }
+    let too_long = Duration::from_secs(50_000);
+    let builder = FlyOidcCredentialsProvider::builder().env(Env::from_slice(&[]));
+    let err = builder.duration(too_long).build().unwrap_err();
     assert!(err.to_string().contains("43200"), "{err}");
 }
 
@@ -513,18 +453,7 @@ async fn a_thousand_concurrent_callers_on_a_cold_provider_make_one_request_each(
 #[tokio::test]
 async fn refreshes_ahead_of_expiry_and_serves_cached_credentials_through_an_outage() {
     let clock = ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
-    let fly_clock = clock.clone();
-    let fly = FakeFlyApi::builder()
-        .clock(move || fly_clock.now())
-        .start()
-        .await
-        .unwrap();
-    let sts_clock = clock.clone();
-    let sts = FakeSts::builder()
-        .clock(move || sts_clock.now())
-        .start()
-        .await
-        .unwrap();
+    let (fly, sts) = fakes_on(&clock).await;
     let provider = provider(&fly, &sts.url())
         .time_source(SharedTimeSource::new(clock.clone()))
         .cache_config(CacheConfig::default().with_jitter(Duration::ZERO))
@@ -743,7 +672,6 @@ fn sent(request: &fly_oidc_testkit::aws_sts::RecordedStsRequest) -> Sent {
 #[test]
 fn library_and_binary_resolve_the_same_settings_from_one_environment() {
     let fly = FakeFlyApi::builder()
-        .org("acme")
         .app("web")
         .machine_id("148e2150b5e089")
         .start_blocking()
@@ -970,4 +898,34 @@ fn the_default_budget_is_well_inside_the_sdks_default_load_timeout() {
         "{:?} vs {load_timeout:?}",
         fly_oidc_aws::DEFAULT_TOTAL_TIMEOUT
     );
+}
+
+/// One test per row, `name => check(fault, code);`, each running `check(fault, code)`.
+macro_rules! fault_tests {
+    ($($name:ident => $check:ident($fault:expr, $code:literal);)+) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                $check($fault, $code).await;
+            }
+        )+
+    };
+}
+
+// STS faults: trust-policy rejections fail at once; transient ones are retried.
+fault_tests! {
+    invalid_identity_token_fails_at_once_with_a_trust_policy_hint =>
+        trust_failure(Fault::invalid_identity_token(), "InvalidIdentityToken");
+    idp_rejected_claim_fails_at_once_with_a_trust_policy_hint =>
+        trust_failure(Fault::idp_rejected_claim(), "IDPRejectedClaim");
+    access_denied_fails_at_once_with_a_trust_policy_hint =>
+        trust_failure(Fault::access_denied(), "AccessDenied");
+    idp_communication_error_is_retried_three_times =>
+        transient_failure(Fault::idp_communication_error(), "IDPCommunicationError");
+    throttling_is_retried_three_times =>
+        transient_failure(Fault::throttling(), "Throttling");
+    service_unavailable_is_retried_three_times =>
+        transient_failure(Fault::service_unavailable(), "ServiceUnavailable");
+    internal_failure_is_retried_three_times =>
+        transient_failure(Fault::internal_failure(), "InternalFailure");
 }

@@ -4,13 +4,11 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
-use fly_oidc_testkit::FakeFlyApi;
-use fly_oidc_testkit::google::FakeGoogle;
+use fly_oidc_tests::gcp::{Fakes, SA};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -59,12 +57,7 @@ const FORM: &str = "application/x-www-form-urlencoded";
 
 #[tokio::test]
 async fn the_sts_checks_parameters_signature_and_claims() {
-    let fly = FakeFlyApi::builder().start().await.unwrap();
-    let google = FakeGoogle::builder(&fly)
-        .service_account(SA)
-        .start()
-        .await
-        .unwrap();
+    let Fakes { fly, google } = Fakes::start().await;
     let audience = google.sts_audience();
     let jwt = fly.mint(Some(&google.token_audience()));
     let good = [

@@ -8,11 +8,10 @@ use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_gcp::google_cloud::{FlySubjectTokenProvider, programmatic_builder};
 use fly_oidc_testkit::google::{FakeGoogle, unavailable_body};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
+use fly_oidc_tests::gcp::{Fakes, SA};
 use google_cloud_auth::credentials::{CacheableResource, EntityTag};
 use http::{Extensions, HeaderMap};
 use std::time::Duration;
-
-const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 
 fn fly_client(fly: &FakeFlyApi) -> FlyOidcClient {
     FlyOidcClient::builder()
@@ -35,14 +34,17 @@ fn bearer(headers: &HeaderMap) -> String {
         .to_owned()
 }
 
+/// The provider's credentials' first `headers` call, which must fail.
+async fn headers_error(
+    builder: fly_oidc_gcp::Builder,
+) -> google_cloud_auth::errors::CredentialsError {
+    let credentials = builder.build().unwrap().credentials();
+    credentials.headers(Extensions::new()).await.unwrap_err()
+}
+
 #[tokio::test]
 async fn credentials_carry_the_token_from_google() {
-    let fly = FakeFlyApi::builder().start().await.unwrap();
-    let google = FakeGoogle::builder(&fly)
-        .service_account(SA)
-        .start()
-        .await
-        .unwrap();
+    let Fakes { fly, google } = Fakes::start().await;
     let provider = GcpTokenProvider::builder()
         .fly_client(fly_client(&fly))
         .provider(google.provider())
@@ -96,24 +98,10 @@ async fn credential_errors_keep_the_transient_flag() {
         .sts_url(google.sts_url())
         .retry(RetryConfig::disabled());
     google.fail_next(1, Fault::Status(503, unavailable_body()));
-    let err = base
-        .clone()
-        .build()
-        .unwrap()
-        .credentials()
-        .headers(Extensions::new())
-        .await
-        .unwrap_err();
+    let err = headers_error(base.clone()).await;
     assert!(err.is_transient(), "{err}");
 
-    let err = base
-        .audience("wrong-audience")
-        .build()
-        .unwrap()
-        .credentials()
-        .headers(Extensions::new())
-        .await
-        .unwrap_err();
+    let err = headers_error(base.audience("wrong-audience")).await;
     assert!(!err.is_transient(), "{err}");
     let text = format!("{err} {:?}", std::error::Error::source(&err));
     assert!(text.contains("invalid_grant"), "{text}");

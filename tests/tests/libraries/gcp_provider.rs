@@ -2,75 +2,21 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
-use fly_oidc::cache::CacheConfig;
-use fly_oidc::time::{ManualTimeSource, SharedTimeSource, SystemTimeSource, TimeSource};
+use fly_oidc::time::{ManualTimeSource, SystemTimeSource, TimeSource};
 use fly_oidc::{Env, FlyOidcClient, RetryConfig};
 use fly_oidc_gcp::{ErrorKind, GcpTokenProvider};
-use fly_oidc_testkit::google::{Endpoint, FakeGoogle, unavailable_body};
+use fly_oidc_testkit::google::{Endpoint, unavailable_body};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
-use fly_oidc_tests::fast_retry;
+use fly_oidc_tests::gcp::{Fakes, SA};
+use fly_oidc_tests::join_all;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
 
-struct Fakes {
-    fly: FakeFlyApi,
-    google: FakeGoogle,
-}
-
-async fn fakes(
-    edit: impl FnOnce(
-        fly_oidc_testkit::google::FakeGoogleBuilder,
-    ) -> fly_oidc_testkit::google::FakeGoogleBuilder,
-) -> Fakes {
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("my-app")
-        .start()
-        .await
-        .unwrap();
-    let google = edit(FakeGoogle::builder(&fly).service_account(SA))
-        .start()
-        .await
-        .unwrap();
-    Fakes { fly, google }
-}
-
-impl Fakes {
-    fn env(&self) -> Env {
-        Env::from_map(
-            [("FLY_OIDC_SOCKET", self.fly.socket_path().to_str().unwrap())]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-        )
-    }
-
-    fn builder(&self) -> fly_oidc_gcp::Builder {
-        GcpTokenProvider::builder()
-            .env(self.env())
-            .provider(self.google.provider())
-            .sts_url(self.google.sts_url())
-            .iam_url(self.google.iam_url())
-            .retry(fast_retry())
-    }
-
-    /// Every secret either fake handed out.
-    fn secrets(&self) -> Vec<String> {
-        let mut all = self.fly.issued_tokens();
-        all.extend(self.google.issued_tokens());
-        all
-    }
-
-    fn assert_no_secrets(&self, text: &str) {
-        for secret in self.secrets() {
-            assert!(!text.contains(&secret), "a secret leaked into: {text}");
-        }
-        assert!(
-            !text.contains("eyJ"),
-            "something JWT-like leaked into: {text}"
-        );
+/// Panic (showing `msg`) unless it says every one of `needles`.
+fn assert_says(msg: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(msg.contains(needle), "{msg}");
     }
 }
 
@@ -86,16 +32,13 @@ fn secs_between(a: SystemTime, b: SystemTime) -> i64 {
 
 #[tokio::test]
 async fn exchanges_a_fly_token_for_a_federated_access_token() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let provider = f.builder().build().unwrap();
     assert_eq!(provider.service_account(), None);
     let before = now();
     let token = provider.access_token().await.unwrap();
 
-    let info = f
-        .google
-        .token_info(token.expose_secret())
-        .expect("issued by the fake STS");
+    let info = f.issued(token.expose_secret());
     assert_eq!(info.service_account, None);
     assert_eq!(info.subject, "acme:my-app:quiet-sun-4242");
     assert_eq!(info.scopes, vec![CLOUD_PLATFORM.to_owned()]);
@@ -155,7 +98,7 @@ async fn exchanges_a_fly_token_for_a_federated_access_token() {
 
 #[tokio::test]
 async fn impersonates_a_service_account_with_scopes_and_lifetime() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let scope = "https://www.googleapis.com/auth/devstorage.read_only";
     let provider = f
         .builder()
@@ -166,10 +109,7 @@ async fn impersonates_a_service_account_with_scopes_and_lifetime() {
         .unwrap();
     let before = now();
     let token = provider.access_token().await.unwrap();
-    let info = f
-        .google
-        .token_info(token.expose_secret())
-        .expect("issued by the fake IAM");
+    let info = f.issued(token.expose_secret());
     assert_eq!(info.service_account.as_deref(), Some(SA));
     assert_eq!(info.scopes, vec![scope.to_owned()]);
     let lifetime = secs_between(before, token.expires_at());
@@ -202,7 +142,7 @@ async fn impersonates_a_service_account_with_scopes_and_lifetime() {
 
 #[tokio::test]
 async fn from_env_reads_the_provider_and_the_service_account() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let socket = f.fly.socket_path().to_str().unwrap().to_owned();
     let provider_name = format!("//iam.googleapis.com/{}", f.google.provider());
     let env = Env::from_slice(&[
@@ -220,11 +160,7 @@ async fn from_env_reads_the_provider_and_the_service_account() {
     assert_eq!(provider.service_account(), Some(SA));
     let token = provider.access_token().await.unwrap();
     assert_eq!(
-        f.google
-            .token_info(token.expose_secret())
-            .unwrap()
-            .service_account
-            .as_deref(),
+        f.service_account_of(token.expose_secret()).as_deref(),
         Some(SA)
     );
 
@@ -250,16 +186,11 @@ async fn from_env_reads_the_provider_and_the_service_account() {
 
 #[tokio::test]
 async fn refreshes_ahead_of_expiry_and_shares_one_refresh() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let clock = ManualTimeSource::new(now());
-    let provider = f
-        .builder()
-        .time_source(SharedTimeSource::new(clock.clone()))
-        .cache_config(CacheConfig::default().with_jitter(Duration::ZERO))
-        .build()
-        .unwrap();
+    let provider = f.builder_at(&clock).build().unwrap();
     let calls: Vec<_> = (0..16).map(|_| provider.access_token()).collect();
-    let tokens: Vec<_> = futures_join_all(calls)
+    let tokens: Vec<_> = join_all(calls)
         .await
         .into_iter()
         .map(Result::unwrap)
@@ -283,42 +214,13 @@ async fn refreshes_ahead_of_expiry_and_shares_one_refresh() {
     assert_eq!(f.google.request_count(), 2);
 }
 
-async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
-where
-    F::Output: Send,
-{
-    // A tiny join_all: poll all futures concurrently on this task.
-    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, fut) in futures.iter_mut().enumerate() {
-            if outputs[i].is_none() {
-                match fut.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => outputs[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().map(Option::unwrap).collect()
-}
-
 #[tokio::test]
 async fn keeps_serving_a_valid_token_when_refresh_fails_but_never_an_expired_one() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let clock = ManualTimeSource::new(now());
     let provider = f
-        .builder()
+        .builder_at(&clock)
         .retry(RetryConfig::disabled())
-        .time_source(SharedTimeSource::new(clock.clone()))
-        .cache_config(CacheConfig::default().with_jitter(Duration::ZERO))
         .build()
         .unwrap();
     let first = provider.access_token().await.unwrap();
@@ -342,7 +244,7 @@ async fn keeps_serving_a_valid_token_when_refresh_fails_but_never_an_expired_one
 
 #[tokio::test]
 async fn retries_transient_google_failures() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     f.google
         .fail_next(1, Fault::Status(503, unavailable_body()));
     f.google
@@ -350,11 +252,7 @@ async fn retries_transient_google_failures() {
     let provider = f.builder().service_account(SA).build().unwrap();
     let token = provider.access_token().await.unwrap();
     assert_eq!(
-        f.google
-            .token_info(token.expose_secret())
-            .unwrap()
-            .service_account
-            .as_deref(),
+        f.service_account_of(token.expose_secret()).as_deref(),
         Some(SA)
     );
     assert_eq!(f.google.request_count(), 2);
@@ -373,7 +271,7 @@ async fn retries_transient_google_failures() {
 
 #[tokio::test]
 async fn malformed_answers_and_timeouts_are_reported() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let provider = f.builder().build().unwrap();
     f.google.fail_next(1, Fault::Malformed);
     let err = provider.fetch_access_token().await.unwrap_err();
@@ -419,58 +317,62 @@ async fn rejected(f: &Fakes, builder: fly_oidc_gcp::Builder) -> fly_oidc_gcp::Er
 
 #[tokio::test]
 async fn a_wrong_issuer_names_the_issuer_to_configure() {
-    let f = fakes(|g| g.issuer("https://oidc.fly.io/personal")).await;
+    let f = Fakes::start_with(|g| g.issuer("https://oidc.fly.io/personal")).await;
     let err = rejected(&f, f.builder()).await;
     assert_eq!(err.kind(), ErrorKind::TrustRejected);
     assert_eq!(err.code(), Some("invalid_grant"));
     assert_eq!(err.status(), Some(400));
     assert!(!err.is_transient());
     let msg = err.to_string();
-    assert!(
-        msg.contains("The issuer in ID Token https://oidc.fly.io/acme does not match"),
-        "{msg}"
+    assert_says(
+        &msg,
+        &[
+            "The issuer in ID Token https://oidc.fly.io/acme does not match",
+            "its issuer (--issuer-uri) must be https://oidc.fly.io/acme",
+            "not the word \"personal\"",
+            f.google.provider(),
+        ],
     );
-    assert!(
-        msg.contains("its issuer (--issuer-uri) must be https://oidc.fly.io/acme"),
-        "{msg}"
-    );
-    assert!(msg.contains("not the word \"personal\""), "{msg}");
-    assert!(msg.contains(f.google.provider()), "{msg}");
     assert_eq!(f.google.request_count(), 1, "rejections are not retried");
 }
 
 #[tokio::test]
 async fn a_wrong_audience_names_the_allowed_audience() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let err = rejected(&f, f.builder().audience("sts.amazonaws.com")).await;
     assert_eq!(err.code(), Some("invalid_grant"));
     let msg = err.to_string();
-    assert!(
-        msg.contains("The audience in ID Token [sts.amazonaws.com] does not match"),
-        "{msg}"
+    assert_says(
+        &msg,
+        &[
+            "The audience in ID Token [sts.amazonaws.com] does not match",
+            "allowed audiences must include sts.amazonaws.com",
+            &f.google.token_audience(),
+        ],
     );
-    assert!(
-        msg.contains("allowed audiences must include sts.amazonaws.com"),
-        "{msg}"
-    );
-    assert!(msg.contains(&f.google.token_audience()), "{msg}");
 }
 
 #[tokio::test]
 async fn a_failed_attribute_condition_shows_the_claims_it_saw() {
-    let f = fakes(|g| g.attribute_condition(|claims| claims["app_name"] == "billing")).await;
+    let f = Fakes::start_with(|g| g.attribute_condition(|claims| claims["app_name"] == "billing"))
+        .await;
     let err = rejected(&f, f.builder()).await;
     assert_eq!(err.kind(), ErrorKind::TrustRejected);
     assert_eq!(err.code(), Some("unauthorized_client"));
     let msg = err.to_string();
-    assert!(msg.contains("rejected by the attribute condition"), "{msg}");
-    assert!(msg.contains("app_name=my-app"), "{msg}");
-    assert!(msg.contains("sub=acme:my-app:quiet-sun-4242"), "{msg}");
+    assert_says(
+        &msg,
+        &[
+            "rejected by the attribute condition",
+            "app_name=my-app",
+            "sub=acme:my-app:quiet-sun-4242",
+        ],
+    );
 }
 
 #[tokio::test]
 async fn an_unknown_provider_says_to_check_its_name() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let other = "projects/999/locations/global/workloadIdentityPools/fly-pool/providers/nope";
     let err = rejected(&f, f.builder().provider(other)).await;
     assert_eq!(err.code(), Some("invalid_target"));
@@ -498,7 +400,7 @@ async fn signatures_and_expiry_are_checked() {
     assert!(err.to_string().contains("signature"), "{err}");
 
     // An expired Fly token (from a token file).
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("oidc_token");
     let past = now().duration_since(UNIX_EPOCH).unwrap().as_secs() - 60;
@@ -544,7 +446,7 @@ async fn signatures_and_expiry_are_checked() {
 
 #[tokio::test]
 async fn impersonation_denied_says_which_role_to_grant() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let stranger = "admin@other-project.iam.gserviceaccount.com";
     let err = rejected(&f, f.builder().service_account(stranger)).await;
     assert_eq!(err.kind(), ErrorKind::TrustRejected);
@@ -552,12 +454,14 @@ async fn impersonation_denied_says_which_role_to_grant() {
     assert_eq!(err.status(), Some(403));
     assert!(!err.is_transient());
     let msg = err.to_string();
-    assert!(msg.contains("iam.serviceAccounts.getAccessToken"), "{msg}");
-    assert!(msg.contains("roles/iam.workloadIdentityUser"), "{msg}");
-    assert!(msg.contains(stranger), "{msg}");
-    assert!(
-        msg.contains("principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/fly-pool/attribute.app/my-app"),
-        "{msg}"
+    assert_says(
+        &msg,
+        &[
+            "iam.serviceAccounts.getAccessToken",
+            "roles/iam.workloadIdentityUser",
+            stranger,
+            "principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/fly-pool/attribute.app/my-app",
+        ],
     );
     assert_eq!(f.google.iam_request_count(), 1, "not retried");
 
@@ -580,21 +484,9 @@ async fn impersonation_denied_says_which_role_to_grant() {
 
 #[tokio::test]
 async fn not_on_fly_is_reported_as_such() {
-    let f = fakes(|g| g).await;
-    let dir = tempfile::tempdir().unwrap();
-    let fly = FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
-        .default_socket(dir.path().join("no-such-socket"))
-        .build()
-        .unwrap();
-    let err = f
-        .builder()
-        .fly_client(fly)
-        .build()
-        .unwrap()
-        .access_token()
-        .await
-        .unwrap_err();
+    let f = Fakes::start().await;
+    let builder = f.builder().fly_client(fly_oidc_tests::not_on_fly_client());
+    let err = builder.build().unwrap().access_token().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotOnFly);
     assert!(err.is_not_on_fly());
     assert!(
@@ -642,16 +534,14 @@ fn plain_http_only_to_loopback_unless_allowed() {
     );
     let err = base().service_account("not an email").build().unwrap_err();
     assert!(err.to_string().contains("invalid service account"), "{err}");
-    let err = base()
-        .lifetime(Duration::from_secs(86_400))
-        .build()
-        .unwrap_err();
+    let a_day = Duration::from_secs(86_400);
+    let err = base().lifetime(a_day).build().unwrap_err();
     assert!(err.to_string().contains("lifetime"), "{err}");
 }
 
 #[tokio::test]
 async fn secrets_never_show_in_debug_or_display() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     let provider = f.builder().service_account(SA).build().unwrap();
     let token = provider.access_token().await.unwrap();
     let shown = format!("{token:?} {token} {provider:?}");
@@ -663,7 +553,7 @@ async fn secrets_never_show_in_debug_or_display() {
 /// hangs, ends with this provider's own message within its budget (set low here).
 #[tokio::test]
 async fn a_hung_call_ends_with_the_providers_message_within_its_budget() {
-    let f = fakes(|g| g).await;
+    let f = Fakes::start().await;
     f.fly
         .fail_next(5, fly_oidc_testkit::Fault::Delay(Duration::from_secs(120)));
     let started = std::time::Instant::now();

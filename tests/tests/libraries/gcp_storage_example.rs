@@ -21,25 +21,7 @@ const BUCKET: &str = "fly-bucket";
 
 /// A python3 that can run `gcp_storage_emulator`, or `None` (skip locally, fail in CI).
 fn python_with_emulator() -> Option<PathBuf> {
-    let probe = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, gcp_storage_emulator; print(sys.executable)",
-        ])
-        .output();
-    match probe {
-        Ok(out) if out.status.success() => {
-            Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-        }
-        _ => {
-            assert!(
-                !fly_oidc_tests::in_ci(),
-                "python3 with gcp-storage-emulator is required in CI (pip install gcp-storage-emulator)"
-            );
-            eprintln!("SKIPPED: python3 with gcp-storage-emulator is not available");
-            None
-        }
-    }
+    fly_oidc_tests::python_with(&["gcp_storage_emulator"], "gcp-storage-emulator")
 }
 
 /// The emulator process; killed (by its own handle) when dropped.
@@ -143,7 +125,7 @@ async fn gcs_list_objects_lists_the_emulator_bucket() {
         .start()
         .await
         .unwrap();
-    let run = |extra: &[&str]| {
+    let run = |extra: &[&str], service_account: &str| {
         Command::new(fly_oidc_tests::example_bin("gcs_list_objects"))
             .arg(BUCKET)
             .args(extra)
@@ -151,7 +133,7 @@ async fn gcs_list_objects_lists_the_emulator_bucket() {
             .env("HOME", home.path())
             .env("FLY_OIDC_SOCKET", fly.socket_path())
             .env("FLY_OIDC_GCP_PROVIDER", google.provider())
-            .env("FLY_OIDC_GCP_SERVICE_ACCOUNT", SA)
+            .env("FLY_OIDC_GCP_SERVICE_ACCOUNT", service_account)
             .env("FLY_OIDC_GCP_STS_URL", google.sts_url())
             .env("FLY_OIDC_GCP_IAM_URL", google.iam_url())
             .env(
@@ -161,7 +143,7 @@ async fn gcs_list_objects_lists_the_emulator_bucket() {
             .output()
             .unwrap()
     };
-    let out = run(&[]);
+    let out = run(&[], SA);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
@@ -192,30 +174,14 @@ async fn gcs_list_objects_lists_the_emulator_bucket() {
     );
 
     // With a prefix; and a Google rejection is one clear error line.
-    let out = run(&["logs/"]);
+    let out = run(&["logs/"], SA);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .collect::<Vec<_>>(),
         ["logs/2026-11-28.log\t11"]
     );
-    let out = Command::new(fly_oidc_tests::example_bin("gcs_list_objects"))
-        .arg(BUCKET)
-        .env_clear()
-        .env("FLY_OIDC_SOCKET", fly.socket_path())
-        .env("FLY_OIDC_GCP_PROVIDER", google.provider())
-        .env(
-            "FLY_OIDC_GCP_SERVICE_ACCOUNT",
-            "someone-else@my-project.iam.gserviceaccount.com",
-        )
-        .env("FLY_OIDC_GCP_STS_URL", google.sts_url())
-        .env("FLY_OIDC_GCP_IAM_URL", google.iam_url())
-        .env(
-            "STORAGE_EMULATOR_HOST",
-            format!("http://127.0.0.1:{}", emulator.port),
-        )
-        .output()
-        .unwrap();
+    let out = run(&[], "someone-else@my-project.iam.gserviceaccount.com");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -8,12 +8,11 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use aws_credential_types::provider::ProvideCredentials;
+use fly_oidc::RetryConfig;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource, TimeSource};
-use fly_oidc::{Env, RetryConfig};
-use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
-use fly_oidc_testkit::google::FakeGoogle;
+use fly_oidc_tests::gcp::Fakes;
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
@@ -101,14 +100,44 @@ fn clock_fn(clock: &ManualTimeSource) -> impl Fn() -> SystemTime + Send + Sync +
     move || clock.now()
 }
 
+/// The fake Fly API reading `clock`.
+async fn fly_at(clock: &ManualTimeSource) -> FakeFlyApi {
+    let fly = FakeFlyApi::builder().clock(clock_fn(clock));
+    fly.start().await.unwrap()
+}
+
+/// A [`hammer`] run that must end without errors, with everyone getting the same answer,
+/// and with `refreshes` Fly token and STS requests so far (`requests` counts them).
+async fn hammered<F, Fut>(
+    name: &str,
+    call: F,
+    requests: impl Fn() -> (usize, usize),
+    refreshes: usize,
+) -> Run
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<String, String>> + Send,
+{
+    let run = hammer(call).await;
+    eprintln!("{}", run.summary(name));
+    assert!(run.errors.is_empty(), "{name}: {:?}", &run.errors[..1]);
+    assert_eq!(
+        run.distinct.len(),
+        1,
+        "{name}: everyone got the same answer"
+    );
+    assert_eq!(
+        requests(),
+        (refreshes, refreshes),
+        "{name}: exactly {refreshes} refreshes so far"
+    );
+    run
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_one_refresh_per_window_and_no_errors_under_load() {
     let clock = ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(T0));
-    let fly = FakeFlyApi::builder()
-        .clock(clock_fn(&clock))
-        .start()
-        .await
-        .unwrap();
+    let fly = fly_at(&clock).await;
     // 20 ms per STS answer, so the callers pile up behind the refresh.
     let sts = FakeSts::builder()
         .trust(fly.issuer(), fly.jwks())
@@ -135,18 +164,11 @@ async fn aws_one_refresh_per_window_and_no_errors_under_load() {
             }
         }
     };
+    let requests = || (fly.request_count(), sts.request_count());
 
-    let cold = hammer(call.clone()).await;
-    eprintln!("{}", cold.summary("aws cold"));
-    assert!(cold.errors.is_empty(), "{:?}", &cold.errors[..1]);
-    assert_eq!(cold.distinct.len(), 1);
-    assert_eq!((fly.request_count(), sts.request_count()), (1, 1));
-
-    let warm = hammer(call.clone()).await;
-    eprintln!("{}", warm.summary("aws warm"));
-    assert!(warm.errors.is_empty());
+    let cold = hammered("aws cold", call.clone(), requests, 1).await;
+    let warm = hammered("aws warm", call.clone(), requests, 1).await;
     assert_eq!(warm.distinct, cold.distinct);
-    assert_eq!((fly.request_count(), sts.request_count()), (1, 1));
 
     // Three more expiry windows: move into each refresh window (290 s before expiry, past
     // any jitter), then 10,000 calls: one refresh each.
@@ -154,83 +176,43 @@ async fn aws_one_refresh_per_window_and_no_errors_under_load() {
     for window in 2..=4 {
         let expiry = provider.cached_credentials().unwrap().expiry().unwrap();
         clock.set(expiry - Duration::from_secs(290));
-        let run = hammer(call.clone()).await;
-        eprintln!("{}", run.summary(&format!("aws window {window}")));
-        assert!(run.errors.is_empty(), "{:?}", &run.errors[..1]);
-        assert_eq!(
-            run.distinct.len(),
-            1,
-            "everyone got the refreshed credentials"
-        );
+        let name = format!("aws window {window}");
+        let run = hammered(&name, call.clone(), requests, window).await;
         assert!(seen.insert(run.distinct.into_iter().next().unwrap()));
-        assert_eq!(
-            (fly.request_count(), sts.request_count()),
-            (window, window),
-            "exactly one refresh in window {window}"
-        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gcp_one_refresh_per_window_and_no_errors_under_load() {
     let clock = ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(T0));
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .clock(clock_fn(&clock))
-        .start()
-        .await
-        .unwrap();
-    let google = FakeGoogle::builder(&fly)
-        .clock(clock_fn(&clock))
-        .start()
-        .await
-        .unwrap();
-    let provider = GcpTokenProvider::builder()
-        .env(Env::from_slice(&[(
-            "FLY_OIDC_SOCKET",
-            fly.socket_path().to_str().unwrap(),
-        )]))
-        .provider(google.provider())
-        .sts_url(google.sts_url())
+    let fly = fly_at(&clock).await;
+    let fakes = Fakes::with_fly(fly, |g| g.clock(clock_fn(&clock))).await;
+    let provider = fakes
+        .builder()
         .retry(RetryConfig::disabled())
         .time_source(SharedTimeSource::new(clock.clone()))
         .build()
         .unwrap();
-    let call = {
+    let call = move || {
         let provider = provider.clone();
-        move || {
-            let provider = provider.clone();
-            async move {
-                provider
-                    .access_token()
-                    .await
-                    // Two tokens differ in their expiry here (the clock is frozen per window).
-                    .map(|t| format!("{:?}", t.expires_at()))
-                    .map_err(|e| e.to_string())
-            }
+        async move {
+            provider
+                .access_token()
+                .await
+                // Two tokens differ in their expiry here (the clock is frozen per window).
+                .map(|t| format!("{:?}", t.expires_at()))
+                .map_err(|e| e.to_string())
         }
     };
-    let cold = hammer(call.clone()).await;
-    eprintln!("{}", cold.summary("gcp cold"));
-    assert!(cold.errors.is_empty(), "{:?}", &cold.errors[..1]);
-    assert_eq!((fly.request_count(), google.request_count()), (1, 1));
-    let warm = hammer(call.clone()).await;
-    eprintln!("{}", warm.summary("gcp warm"));
-    assert!(warm.errors.is_empty());
+    let requests = || (fakes.fly.request_count(), fakes.google.request_count());
+    let cold = hammered("gcp cold", call.clone(), requests, 1).await;
+    let warm = hammered("gcp warm", call.clone(), requests, 1).await;
     assert_eq!(warm.distinct, cold.distinct);
-    assert_eq!((fly.request_count(), google.request_count()), (1, 1));
     for window in 2..=3 {
         // Google's STS tokens live 3599 s; move 290 s before that.
         let now = clock.now();
         clock.set(now + Duration::from_secs(3599 - 290));
-        let run = hammer(call.clone()).await;
-        eprintln!("{}", run.summary(&format!("gcp window {window}")));
-        assert!(run.errors.is_empty(), "{:?}", &run.errors[..1]);
-        assert_eq!(run.distinct.len(), 1);
-        assert_eq!(
-            (fly.request_count(), google.request_count()),
-            (window, window),
-            "exactly one refresh in window {window}"
-        );
+        let name = format!("gcp window {window}");
+        hammered(&name, call.clone(), requests, window).await;
     }
 }

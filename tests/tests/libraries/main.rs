@@ -4,7 +4,7 @@
 //! `cargo test -p fly-oidc-tests --test libraries aws_provider::`.
 //!
 //! The tests that run the `fly-oidc` binary as a process are in `crates/fly-oidc-cli/tests/cli/`;
-//! the fault matrix is `tests/tests/fault_matrix.rs`; shared helpers are the `fly_oidc_tests`
+//! the fault matrix is `crates/fly-oidc-cli/tests/fault_matrix/`; shared helpers are the `fly_oidc_tests`
 //! library (`tests/lib.rs`).
 
 mod aws_examples;

@@ -59,12 +59,7 @@ impl Shown {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_public_type_shows_a_secret_in_debug_or_display() {
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start()
-        .await
-        .unwrap();
+    let fly = FakeFlyApi::builder().app("web").start().await.unwrap();
     let sts = FakeSts::builder()
         .trust(fly.issuer(), fly.jwks())
         .start()
@@ -329,21 +324,7 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     for (ty, texts) in &shown.0 {
         for text in texts {
             renderings += 1;
-            for (what, secret) in &secrets {
-                assert!(
-                    !text.contains(secret.as_str()),
-                    "{what} appears in {ty}: {text}"
-                );
-                let tail = &secret[secret.len().saturating_sub(20)..];
-                assert!(
-                    !text.contains(tail),
-                    "the end of {what} appears in {ty}: {text}"
-                );
-            }
-            assert!(
-                !text.contains("eyJ"),
-                "something JWT-like appears in {ty}: {text}"
-            );
+            fly_oidc_tests::assert_no_secrets(ty, text, &secrets);
         }
     }
     // The redaction marker is really there where secrets were held.

@@ -8,14 +8,24 @@ use fly_oidc_tests::fly_client as socket_client;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// A Fly token client builder reading only `vars`.
+fn client_with_env(vars: &[(&str, &str)]) -> fly_oidc::Builder {
+    FlyOidcClient::builder().env(Env::from_slice(vars))
+}
+
+/// Build the client and fetch a token (no audience), which must fail.
+async fn fetch_error(builder: fly_oidc::Builder) -> fly_oidc::Error {
+    builder
+        .build()
+        .unwrap()
+        .fetch_token(None)
+        .await
+        .unwrap_err()
+}
+
 #[tokio::test]
 async fn socket_source_sends_the_audience_and_returns_a_verified_token() {
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start()
-        .await
-        .unwrap();
+    let fly = FakeFlyApi::builder().app("web").start().await.unwrap();
     let token = socket_client(&fly)
         .fetch_token(Some("sts.amazonaws.com"))
         .await
@@ -71,8 +81,7 @@ async fn http_source_with_the_right_and_a_wrong_bearer() {
     assert!(fly.requests()[0].authorized);
     assert!(!fly.requests()[0].unix);
 
-    let wrong = FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
+    let wrong = client_with_env(&[])
         .api_url(fly.url())
         .api_token("not-the-token")
         .retry(fast_retry())
@@ -89,11 +98,7 @@ async fn http_source_with_the_right_and_a_wrong_bearer() {
 
 #[tokio::test]
 async fn http_source_requires_an_api_token() {
-    let err = FlyOidcClient::builder()
-        .env(Env::from_slice(&[(
-            "FLY_API_HOSTNAME",
-            "http://127.0.0.1:9",
-        )]))
+    let err = client_with_env(&[("FLY_API_HOSTNAME", "http://127.0.0.1:9")])
         .build()
         .unwrap_err();
     assert_eq!(err.setting().env_var(), Some("FLY_API_TOKEN"));
@@ -113,11 +118,7 @@ async fn token_file_is_reread_on_every_fetch() {
     let path = dir.path().join("oidc_token");
     let first = fly.mint(Some("sts.amazonaws.com"));
     std::fs::write(&path, format!("{first}\n")).unwrap();
-    let client = FlyOidcClient::builder()
-        .env(Env::from_slice(&[(
-            "FLY_OIDC_TOKEN_FILE",
-            path.to_str().unwrap(),
-        )]))
+    let client = client_with_env(&[("FLY_OIDC_TOKEN_FILE", path.to_str().unwrap())])
         .build()
         .unwrap();
     assert_eq!(client.fetch_token(None).await.unwrap().expose_jwt(), first);
@@ -131,34 +132,18 @@ async fn token_file_is_reread_on_every_fetch() {
 async fn token_file_errors() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
-    let client = FlyOidcClient::builder()
-        .token_file(&missing)
-        .build()
-        .unwrap();
-    let err = client.fetch_token(None).await.unwrap_err();
+    let err = fetch_error(FlyOidcClient::builder().token_file(&missing)).await;
     assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
     assert!(err.to_string().contains("does not exist"), "{err}");
 
     let big = dir.path().join("big");
     std::fs::write(&big, "a".repeat(70 * 1024)).unwrap();
-    let err = FlyOidcClient::builder()
-        .token_file(&big)
-        .build()
-        .unwrap()
-        .fetch_token(None)
-        .await
-        .unwrap_err();
+    let err = fetch_error(FlyOidcClient::builder().token_file(&big)).await;
     assert_eq!(err.kind(), ErrorKind::MalformedToken);
 
     let junk = dir.path().join("junk");
     std::fs::write(&junk, "not.a-jwt").unwrap();
-    let err = FlyOidcClient::builder()
-        .token_file(&junk)
-        .build()
-        .unwrap()
-        .fetch_token(None)
-        .await
-        .unwrap_err();
+    let err = fetch_error(FlyOidcClient::builder().token_file(&junk)).await;
     assert_eq!(err.kind(), ErrorKind::MalformedToken);
     assert!(err.to_string().contains("3 dot-separated parts"), "{err}");
 }
@@ -231,8 +216,7 @@ async fn precedence_builder_beats_env_and_file_beats_socket_beats_http() {
 #[tokio::test]
 async fn missing_default_socket_means_not_on_fly() {
     let dir = tempfile::tempdir().unwrap();
-    let client = FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
+    let client = client_with_env(&[])
         .default_socket(dir.path().join("api"))
         .build()
         .unwrap();
@@ -247,14 +231,7 @@ async fn missing_default_socket_means_not_on_fly() {
         "{err}"
     );
 
-    let err = FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
-        .socket(dir.path().join("explicit"))
-        .build()
-        .unwrap()
-        .fetch_token(None)
-        .await
-        .unwrap_err();
+    let err = fetch_error(client_with_env(&[]).socket(dir.path().join("explicit"))).await;
     assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
     assert!(err.to_string().contains("FLY_OIDC_SOCKET"), "{err}");
 }
@@ -264,14 +241,7 @@ async fn a_socket_nobody_listens_on_is_a_transport_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dead.sock");
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-    let err = FlyOidcClient::builder()
-        .socket(&path)
-        .retry(fast_retry())
-        .build()
-        .unwrap()
-        .fetch_token(None)
-        .await
-        .unwrap_err();
+    let err = fetch_error(FlyOidcClient::builder().socket(&path).retry(fast_retry())).await;
     assert_eq!(err.kind(), ErrorKind::Transient);
     assert!(err.is_transient());
     assert!(err.to_string().contains("could not connect"), "{err}");
@@ -393,8 +363,7 @@ async fn a_hundred_concurrent_fetches_over_the_socket() {
 #[tokio::test]
 async fn secrets_never_appear_in_debug_display_or_errors() {
     let fly = FakeFlyApi::start().await.unwrap();
-    let client = FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
+    let client = client_with_env(&[])
         .api_url(fly.url())
         .api_token(fly.api_token())
         .build()

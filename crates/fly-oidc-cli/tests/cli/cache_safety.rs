@@ -31,11 +31,7 @@ fn is_root() -> bool {
 }
 
 fn fakes() -> (FakeFlyApi, FakeSts) {
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start_blocking()
-        .unwrap();
+    let fly = FakeFlyApi::builder().app("web").start_blocking().unwrap();
     let sts = FakeSts::builder()
         .account_id("123456789012")
         .start_blocking()

@@ -8,7 +8,7 @@
 use crate::cli_aws_support::{
     ROLE_A, ROLE_B, Sandbox, assert_no_secret_in, assert_success, describe,
 };
-use fly_oidc_testkit::aws_sts::FakeSts;
+use fly_oidc_testkit::aws_sts::{FakeSts, RecordedStsRequest};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
 use fly_oidc_tests::aws::Moto;
 use std::os::unix::fs::PermissionsExt;
@@ -16,11 +16,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 fn setup() -> Option<(FakeFlyApi, Moto, Sandbox)> {
     let moto = Moto::start()?;
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start_blocking()
-        .unwrap();
+    let fly = FakeFlyApi::builder().app("web").start_blocking().unwrap();
     let sandbox = Sandbox::new(&fly, moto.endpoint());
     Some((fly, moto, sandbox))
 }
@@ -142,11 +138,7 @@ fn twenty_concurrent_cold_processes_make_one_sts_call() {
     };
     // First against the testkit's recording STS (slowed down to widen the race), which
     // counts the calls itself; then against moto, counting Fly tokens (one per STS call).
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start_blocking()
-        .unwrap();
+    let fly = FakeFlyApi::builder().app("web").start_blocking().unwrap();
     let sts = FakeSts::builder()
         .account_id("123456789012")
         .latency(Duration::from_millis(200))
@@ -193,31 +185,28 @@ fn unsafe_cache_directories_are_refused_with_a_warning_and_runs_stay_uncached() 
     };
     let dir = sandbox.cache_dir();
     std::fs::create_dir_all(&dir).unwrap();
+    // credential-process with the cache directory as set up: it works, without the cache,
+    // and says why.
+    let run_without_cache = |what: &str, needles: &[&str]| {
+        let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
+        assert_success(&out, &format!("credential-process with {what}"));
+        for needle in needles {
+            assert!(stderr(&out).contains(needle), "{}", describe(&out));
+        }
+    };
 
     // World-writable.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     for n in 1..=2 {
-        let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
-        assert_success(&out, "credential-process with a 0777 cache dir");
-        assert!(
-            stderr(&out).contains("group- or world-writable"),
-            "{}",
-            describe(&out)
-        );
-        assert!(
-            stderr(&out).contains("running without the cache"),
-            "{}",
-            describe(&out)
-        );
+        let needles = ["group- or world-writable", "running without the cache"];
+        run_without_cache("a 0777 cache dir", &needles);
         assert_eq!(fly.request_count(), n);
     }
     assert!(sandbox.entries().is_empty());
 
     // Group-writable.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o770)).unwrap();
-    let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
-    assert_success(&out, "credential-process with a 0770 cache dir");
-    assert!(stderr(&out).contains("group- or world-writable"));
+    run_without_cache("a 0770 cache dir", &["group- or world-writable"]);
     assert!(sandbox.entries().is_empty());
 
     // A symlink to a private directory.
@@ -228,9 +217,7 @@ fn unsafe_cache_directories_are_refused_with_a_warning_and_runs_stay_uncached() 
     std::os::unix::fs::symlink(&elsewhere, &dir).unwrap();
     let before = fly.request_count();
     for _ in 0..2 {
-        let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
-        assert_success(&out, "credential-process with a symlinked cache dir");
-        assert!(stderr(&out).contains("is a symlink"), "{}", describe(&out));
+        run_without_cache("a symlinked cache dir", &["is a symlink"]);
     }
     assert_eq!(fly.request_count() - before, 2);
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
@@ -242,13 +229,7 @@ fn unsafe_cache_directories_are_refused_with_a_warning_and_runs_stay_uncached() 
     if std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).is_ok() {
         let before = fly.request_count();
         for _ in 0..2 {
-            let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
-            assert_success(&out, "credential-process with a foreign cache dir");
-            assert!(
-                stderr(&out).contains("is owned by uid 65534"),
-                "{}",
-                describe(&out)
-            );
+            run_without_cache("a foreign cache dir", &["is owned by uid 65534"]);
         }
         assert_eq!(fly.request_count() - before, 2);
         assert!(sandbox.entries().is_empty());
@@ -375,15 +356,18 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let out = sandbox.fly_oidc(&[
-        "aws",
-        "credential-process",
-        "--role-arn",
-        ROLE_A,
-        "--no-cache",
-        "--sts-endpoint",
-        &format!("http://127.0.0.1:{closed}"),
-    ]);
+    // `aws credential-process --role-arn ROLE_A --no-cache` and then these flags.
+    let uncached = |flags: &[&str]| {
+        let base = [
+            "aws",
+            "credential-process",
+            "--role-arn",
+            ROLE_A,
+            "--no-cache",
+        ];
+        sandbox.fly_oidc(&[&base[..], flags].concat())
+    };
+    let out = uncached(&["--sts-endpoint", &format!("http://127.0.0.1:{closed}")]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(
         stderr(&out).starts_with("fly-oidc: error: STS failed: "),
@@ -430,14 +414,7 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
 
     // --verbose adds causes but still no secret.
     fly.fail_next(10, Fault::Malformed);
-    let out = sandbox.fly_oidc(&[
-        "aws",
-        "credential-process",
-        "--role-arn",
-        ROLE_A,
-        "--no-cache",
-        "--verbose",
-    ]);
+    let out = uncached(&["--verbose"]);
     fly.clear_faults();
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert_no_secret_in(&out.stderr, &fly, &printed);
@@ -451,7 +428,21 @@ fn bad_input_is_a_usage_error_with_exit_2_and_never_a_panic() {
     let policy_file = sandbox.dir.path().join("policy.json");
     std::fs::write(&policy_file, "not json").unwrap();
     let policy_arg = format!("@{}", policy_file.display());
-    let cases: Vec<(Vec<&str>, &str)> = vec![
+    // `aws credential-process --role-arn ROLE_A` and then these flags.
+    let with_role: &[(&[&str], &str)] = &[
+        (&["--duration-seconds", "60"], "900"),
+        (&["--duration-seconds", "x"], "invalid value"),
+        (&["--policy", "{oops"], "session policy"),
+        (&["--policy", &policy_arg], "session policy"),
+        (
+            &["--policy", "@/nonexistent"],
+            "cannot read the session policy file /nonexistent",
+        ),
+        (&["--policy-arn", "ReadOnly"], "ReadOnly"),
+        (&["--min-ttl", "forever"], "min-ttl"),
+        (&["--sts-endpoint", "ftp://x"], "STS endpoint"),
+    ];
+    let mut cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["aws", "credential-process"],
             "set --role-arn or AWS_ROLE_ARN",
@@ -461,98 +452,16 @@ fn bad_input_is_a_usage_error_with_exit_2_and_never_a_panic() {
             "invalid role ARN",
         ),
         (
-            vec![
-                "aws",
-                "credential-process",
-                "--role-arn",
-                ROLE_A,
-                "--duration-seconds",
-                "60",
-            ],
-            "900",
-        ),
-        (
-            vec![
-                "aws",
-                "credential-process",
-                "--role-arn",
-                ROLE_A,
-                "--duration-seconds",
-                "x",
-            ],
-            "invalid value",
-        ),
-        (
-            vec![
-                "aws",
-                "credential-process",
-                "--role-arn",
-                ROLE_A,
-                "--policy",
-                "{oops",
-            ],
-            "session policy",
-        ),
-        (
-            vec![
-                "aws",
-                "credential-process",
-                "--role-arn",
-                ROLE_A,
-                "--policy",
-                &policy_arg,
-            ],
-            "session policy",
-        ),
-        (
-            vec![
-                "aws",
-                "credential-process",
-                "--role-arn",
-                ROLE_A,
-                "--policy",
-                "@/nonexistent",
-            ],
-            "cannot read the session policy file /nonexistent",
-        ),
-        (
-            vec![
-                "aws",
-                "credential-process",
-                "--role-arn",
-                ROLE_A,
-                "--policy-arn",
-                "ReadOnly",
-            ],
-            "ReadOnly",
-        ),
-        (
-            vec![
-                "aws",
-                "credential-process",
-                "--role-arn",
-                ROLE_A,
-                "--min-ttl",
-                "forever",
-            ],
-            "min-ttl",
-        ),
-        (
-            vec![
-                "aws",
-                "credential-process",
-                "--role-arn",
-                ROLE_A,
-                "--sts-endpoint",
-                "ftp://x",
-            ],
-            "STS endpoint",
-        ),
-        (
             vec!["aws", "env", "--role-arn", ROLE_A, "--bogus"],
             "--bogus",
         ),
     ];
+    let role = ["aws", "credential-process", "--role-arn", ROLE_A];
+    cases.extend(
+        with_role
+            .iter()
+            .map(|(flags, needle)| ([&role[..], flags].concat(), *needle)),
+    );
     for (args, needle) in cases {
         let out = sandbox.fly_oidc(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
@@ -564,13 +473,28 @@ fn bad_input_is_a_usage_error_with_exit_2_and_never_a_panic() {
     assert_eq!(fly.request_count(), 0, "usage errors never fetch a token");
 }
 
+/// The last request STS received, checked for the role, the role session name and the
+/// duration (seconds), with the audience of the last Fly token request.
+fn last_request(
+    fly: &FakeFlyApi,
+    sts: &FakeSts,
+    role: &str,
+    session: &str,
+    duration: u64,
+    audience: &str,
+) -> RecordedStsRequest {
+    let req = sts.requests().pop().unwrap();
+    assert_eq!(req.role_arn.as_deref(), Some(role));
+    assert_eq!(req.role_session_name.as_deref(), Some(session));
+    assert_eq!(req.duration(), Some(duration));
+    let fly_request = fly.requests().pop().unwrap();
+    assert_eq!(fly_request.audience.as_deref(), Some(audience));
+    req
+}
+
 #[test]
 fn flags_and_their_environment_fallbacks_reach_sts() {
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start_blocking()
-        .unwrap();
+    let fly = FakeFlyApi::builder().app("web").start_blocking().unwrap();
     let sts = FakeSts::builder().start_blocking().unwrap();
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}"#;
     let policy_arns = [
@@ -601,18 +525,11 @@ fn flags_and_their_environment_fallbacks_reach_sts() {
             policy_arns[1],
         ],
     );
-    let req = sts.requests().pop().unwrap();
+    let req = last_request(&fly, &sts, ROLE_A, "nightly-job", 7200, "my-aud");
     assert_eq!(req.action.as_deref(), Some("AssumeRoleWithWebIdentity"));
     assert!(!req.signed, "AssumeRoleWithWebIdentity is unsigned");
-    assert_eq!(req.role_arn.as_deref(), Some(ROLE_A));
-    assert_eq!(req.role_session_name.as_deref(), Some("nightly-job"));
-    assert_eq!(req.duration(), Some(7200));
     assert_eq!(req.policy.as_deref(), Some(policy));
     assert_eq!(req.policy_arns, policy_arns);
-    assert_eq!(
-        fly.requests().last().unwrap().audience.as_deref(),
-        Some("my-aud")
-    );
     let jwt = req.web_identity_token.unwrap();
     assert!(fly.issued_tokens().contains(&jwt));
     let issued = sts.issued_credentials().pop().unwrap();
@@ -633,43 +550,24 @@ fn flags_and_their_environment_fallbacks_reach_sts() {
     sandbox.set("FLY_OIDC_AWS_POLICY", policy);
     sandbox.set("FLY_OIDC_AWS_POLICY_ARNS", &policy_arns.join(","));
     sandbox.credential_process_no_role();
-    let req = sts.requests().pop().unwrap();
-    assert_eq!(req.role_arn.as_deref(), Some(ROLE_B));
-    assert_eq!(req.role_session_name.as_deref(), Some("env-session"));
-    assert_eq!(req.duration(), Some(900));
+    let req = last_request(&fly, &sts, ROLE_B, "env-session", 900, "env-aud");
     assert_eq!(req.policy.as_deref(), Some(policy));
     assert_eq!(req.policy_arns, policy_arns);
-    assert_eq!(
-        fly.requests().last().unwrap().audience.as_deref(),
-        Some("env-aud")
-    );
 
     // Defaults: audience sts.amazonaws.com, 3600 s, session fly-<app>-<machine id>.
     let mut sandbox = Sandbox::new(&fly, &sts.url());
     sandbox.set("FLY_APP_NAME", "web");
     sandbox.set("FLY_MACHINE_ID", "3d8d9e1ab2c7e8");
     sandbox.credential_process(ROLE_A, &[]);
-    let req = sts.requests().pop().unwrap();
-    assert_eq!(
-        req.role_session_name.as_deref(),
-        Some("fly-web-3d8d9e1ab2c7e8")
-    );
-    assert_eq!(req.duration(), Some(3600));
+    let session = "fly-web-3d8d9e1ab2c7e8";
+    let req = last_request(&fly, &sts, ROLE_A, session, 3600, "sts.amazonaws.com");
     assert_eq!((req.policy, req.policy_arns.len()), (None, 0));
-    assert_eq!(
-        fly.requests().last().unwrap().audience.as_deref(),
-        Some("sts.amazonaws.com")
-    );
     assert_eq!(sts.request_count(), 3);
 }
 
 #[test]
 fn other_fly_token_sources_work_and_key_the_cache_apart() {
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start_blocking()
-        .unwrap();
+    let fly = FakeFlyApi::builder().app("web").start_blocking().unwrap();
     let sts = FakeSts::builder().start_blocking().unwrap();
     let mut sandbox = Sandbox::new(&fly, &sts.url());
     sandbox.unset("FLY_OIDC_SOCKET");
@@ -702,11 +600,7 @@ fn other_fly_token_sources_work_and_key_the_cache_apart() {
 
 #[test]
 fn a_failed_refresh_serves_a_still_valid_entry_but_never_an_expiring_one() {
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start_blocking()
-        .unwrap();
+    let fly = FakeFlyApi::builder().app("web").start_blocking().unwrap();
     let sts = FakeSts::builder().start_blocking().unwrap();
     let sandbox = Sandbox::new(&fly, &sts.url());
     let first = sandbox.credential_process(ROLE_A, &[]);

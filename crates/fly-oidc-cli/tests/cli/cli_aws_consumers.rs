@@ -7,7 +7,8 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::cli_aws_support::{
-    ROLE_A, ROLE_B, Sandbox, assert_no_secret_in, assert_success, describe, require_python_module,
+    ROLE_A, ROLE_B, Sandbox, assert_no_secret_in, assert_success, describe, lists_bucket,
+    require_python_module,
 };
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_tests::aws::{Moto, bucket_name};
@@ -19,11 +20,7 @@ fn setup(tools: &[&str]) -> Option<(FakeFlyApi, Moto, Sandbox)> {
         }
     }
     let moto = Moto::start()?;
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start_blocking()
-        .unwrap();
+    let fly = FakeFlyApi::builder().app("web").start_blocking().unwrap();
     let sandbox = Sandbox::new(&fly, moto.endpoint());
     Some((fly, moto, sandbox))
 }
@@ -179,14 +176,7 @@ fn boto3_uses_credential_process_profiles() {
     // refresh window (else it would run us on every call).
     let left = v["expiry_seconds"]["reader"].as_i64().unwrap();
     assert!((3000..=3600).contains(&left), "{v}");
-    assert!(
-        v["buckets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|b| b == bucket.as_str()),
-        "{v}"
-    );
+    assert!(lists_bucket(&v, &bucket), "{v}");
     // Each boto3 session ran credential_process; the cache answered all but the first per role.
     assert_eq!(fly.request_count(), 2);
 }

@@ -178,6 +178,12 @@ pub fn require_python_module(module: &str) -> bool {
     found
 }
 
+/// Whether a consumer's JSON report lists `bucket` in its `buckets` array.
+pub fn lists_bucket(report: &serde_json::Value, bucket: &str) -> bool {
+    let buckets = report["buckets"].as_array().expect("a buckets array");
+    buckets.iter().any(|b| b == bucket)
+}
+
 /// Every secret a test saw: the Fly tokens the fake minted, and the secret keys and session
 /// tokens printed on stdout. None may appear on stderr.
 pub fn assert_no_secret_in(stderr: &[u8], fly: &FakeFlyApi, printed: &[serde_json::Value]) {

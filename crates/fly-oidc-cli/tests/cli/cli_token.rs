@@ -62,7 +62,6 @@ fn global_flags_go_before_or_after_the_subcommand_and_env_gives_the_audience() {
 #[test]
 fn claims_prints_pretty_json_with_expires_in_seconds() {
     let fly = FakeFlyApi::builder()
-        .org("acme")
         .app("web")
         .machine_name("quiet-sun-4242")
         .start_blocking()

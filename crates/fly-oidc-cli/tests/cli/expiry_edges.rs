@@ -15,20 +15,19 @@
 
 use crate::cli_aws_support::{ROLE_A, Sandbox, assert_success, describe};
 use aws_credential_types::provider::ProvideCredentials;
+use fly_oidc::RetryConfig;
 use fly_oidc::cache::CacheConfig;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource, SystemTimeSource, TimeSource};
-use fly_oidc::{Env, RetryConfig};
 use fly_oidc_aws::{ErrorKind, FlyOidcCredentialsProvider};
-use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_testkit::aws_sts::FakeSts;
-use fly_oidc_testkit::google::{FakeGoogle, unavailable_body};
+use fly_oidc_testkit::google::unavailable_body;
 use fly_oidc_testkit::{FakeFlyApi, Fault};
-use fly_oidc_tests::LogCapture;
 use fly_oidc_tests::aws::{our_error, provider};
+use fly_oidc_tests::gcp::{Fakes, SA};
+use fly_oidc_tests::{LogCapture, join_all};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const T0: u64 = 1_800_000_000;
-const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 
 /// `WARN` lines from our crates in `logs` (not the SDK's own retry chatter).
 fn warnings(logs: &LogCapture) -> Vec<String> {
@@ -55,6 +54,12 @@ fn skewed(
     }
 }
 
+/// A fake Fly API (app `web`) whose clock is `skew_secs` off `clock`.
+async fn skewed_fly(clock: &ManualTimeSource, skew_secs: i64) -> FakeFlyApi {
+    let fly = FakeFlyApi::builder().app("web");
+    fly.clock(skewed(clock, skew_secs)).start().await.unwrap()
+}
+
 struct Aws {
     clock: ManualTimeSource,
     fly: FakeFlyApi,
@@ -65,13 +70,7 @@ impl Aws {
     /// The fakes, their clocks `skew_secs` off ours (which starts at `T0`).
     async fn start(skew_secs: i64) -> Self {
         let clock = ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(T0));
-        let fly = FakeFlyApi::builder()
-            .org("acme")
-            .app("web")
-            .clock(skewed(&clock, skew_secs))
-            .start()
-            .await
-            .unwrap();
+        let fly = skewed_fly(&clock, skew_secs).await;
         let sts = FakeSts::builder()
             .trust(fly.issuer(), fly.jwks())
             .clock(skewed(&clock, skew_secs))
@@ -260,7 +259,7 @@ async fn aws_skew_sts_behind_us_near_expiry_refreshes_at_half_life_not_per_call(
     let first = provider.provide_credentials().await.unwrap();
     assert_eq!(secs_left(first.expiry(), f.now()), 60);
     let calls = (0..50).map(|_| provider.provide_credentials());
-    for creds in futures_join_all(calls.collect()).await {
+    for creds in join_all(calls.collect()).await {
         assert_eq!(creds.unwrap().access_key_id(), first.access_key_id());
     }
     assert_eq!(f.sts.request_count(), 1);
@@ -271,7 +270,7 @@ async fn aws_skew_sts_behind_us_near_expiry_refreshes_at_half_life_not_per_call(
     assert_eq!(f.sts.request_count(), 1);
     f.at(31);
     let calls = (0..50).map(|_| provider.provide_credentials());
-    let mut keys: Vec<_> = futures_join_all(calls.collect())
+    let mut keys: Vec<_> = join_all(calls.collect())
         .await
         .into_iter()
         .map(|c| c.unwrap().access_key_id().to_owned())
@@ -342,41 +341,32 @@ async fn aws_900_second_sessions_refresh_before_expiry_not_on_every_call() {
 
 struct Gcp {
     clock: ManualTimeSource,
-    fly: FakeFlyApi,
-    google: FakeGoogle,
+    fakes: Fakes,
 }
 
 impl Gcp {
     async fn start(skew_secs: i64, sts_lifetime: Duration) -> Self {
         let clock = ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(T0));
-        let fly = FakeFlyApi::builder()
-            .org("acme")
-            .app("web")
-            .clock(skewed(&clock, skew_secs))
-            .start()
-            .await
-            .unwrap();
-        let google = FakeGoogle::builder(&fly)
-            .service_account(SA)
-            .token_lifetime(sts_lifetime)
-            .clock(skewed(&clock, skew_secs))
-            .start()
-            .await
-            .unwrap();
-        Self { clock, fly, google }
+        let fly = skewed_fly(&clock, skew_secs).await;
+        let fakes = Fakes::with_fly(fly, |g| {
+            g.token_lifetime(sts_lifetime)
+                .clock(skewed(&clock, skew_secs))
+        })
+        .await;
+        Self { clock, fakes }
     }
 
     fn builder(&self) -> fly_oidc_gcp::Builder {
-        GcpTokenProvider::builder()
-            .env(Env::from_slice(&[(
-                "FLY_OIDC_SOCKET",
-                self.fly.socket_path().to_str().unwrap(),
-            )]))
-            .provider(self.google.provider())
-            .sts_url(self.google.sts_url())
-            .iam_url(self.google.iam_url())
+        self.fakes
+            .builder()
             .retry(RetryConfig::disabled())
             .time_source(SharedTimeSource::new(self.clock.clone()))
+    }
+
+    /// A provider impersonating [`SA`], without refresh jitter.
+    fn impersonating(&self) -> fly_oidc_gcp::GcpTokenProvider {
+        let builder = self.builder().service_account(SA);
+        builder.cache_config(no_jitter()).build().unwrap()
     }
 
     fn at(&self, secs_after_t0: u64) {
@@ -397,14 +387,15 @@ async fn gcp_a_failed_refresh_warns_once_and_an_outage_past_expiry_is_an_error()
     );
     let logs = LogCapture::default();
     let _guard = logs.install();
-    f.google
+    f.fakes
+        .google
         .fail_next(10_000, Fault::Status(503, unavailable_body()));
     f.at(57 * 60);
     for _ in 0..10 {
         assert_eq!(provider.access_token().await.unwrap(), first);
     }
     assert_eq!(
-        f.google.request_count(),
+        f.fakes.google.request_count(),
         2,
         "one failed refresh, then backoff"
     );
@@ -413,7 +404,7 @@ async fn gcp_a_failed_refresh_warns_once_and_an_outage_past_expiry_is_an_error()
         .filter(|l| l.contains("serving the cached ones"))
         .collect();
     assert_eq!(stale.len(), 1, "{}", logs.text());
-    for secret in f.google.issued_tokens() {
+    for secret in f.fakes.google.issued_tokens() {
         assert!(!logs.text().contains(&secret));
     }
     f.at(3598);
@@ -427,12 +418,7 @@ async fn gcp_a_failed_refresh_warns_once_and_an_outage_past_expiry_is_an_error()
 async fn gcp_skew_google_behind_us_is_an_error_not_an_expired_token() {
     // IAM Credentials' clock is 61 minutes behind: its 1-hour expireTime is in our past.
     let f = Gcp::start(-(61 * 60), Duration::from_secs(3600)).await;
-    let provider = f
-        .builder()
-        .service_account(SA)
-        .cache_config(no_jitter())
-        .build()
-        .unwrap();
+    let provider = f.impersonating();
     for call in 1..=3 {
         let err = provider.access_token().await.unwrap_err();
         assert_eq!(
@@ -441,7 +427,11 @@ async fn gcp_skew_google_behind_us_is_an_error_not_an_expired_token() {
             "{err}"
         );
         assert!(err.message().contains("clock"), "{err}");
-        assert_eq!(f.google.iam_request_count(), call, "one exchange per call");
+        assert_eq!(
+            f.fakes.google.iam_request_count(),
+            call,
+            "one exchange per call"
+        );
     }
 }
 
@@ -449,18 +439,13 @@ async fn gcp_skew_google_behind_us_is_an_error_not_an_expired_token() {
 async fn gcp_skew_google_ahead_of_us_never_trusts_more_than_the_requested_lifetime() {
     // IAM Credentials is two hours ahead: expireTime says three hours from now by our clock.
     let f = Gcp::start(2 * 3600, Duration::from_secs(3600)).await;
-    let provider = f
-        .builder()
-        .service_account(SA)
-        .cache_config(no_jitter())
-        .build()
-        .unwrap();
+    let provider = f.impersonating();
     let token = provider.access_token().await.unwrap();
     let left = secs_left(Some(token.expires_at()), f.clock.now());
     assert!(left <= 3600, "a 1-hour token claimed to live {left} s");
     f.at(56 * 60);
     assert_ne!(provider.access_token().await.unwrap(), token);
-    assert_eq!(f.google.iam_request_count(), 2);
+    assert_eq!(f.fakes.google.iam_request_count(), 2);
 }
 
 #[tokio::test]
@@ -478,7 +463,7 @@ async fn gcp_short_tokens_refresh_before_expiry_not_on_every_call() {
         }
         t += 10;
     }
-    let refreshes = f.google.request_count();
+    let refreshes = f.fakes.google.request_count();
     assert!((6..=7).contains(&refreshes), "{refreshes} STS exchanges");
     assert!(min_left > 290, "served a token with {min_left} s left");
 }
@@ -561,28 +546,4 @@ fn cli_never_prints_or_caches_credentials_that_sts_says_have_expired() {
     let sandbox = Sandbox::new(&fly, &ok.url());
     let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
     assert_success(&out, "credential-process with a sane STS");
-}
-
-/// Poll all futures concurrently on this task.
-async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, fut) in futures.iter_mut().enumerate() {
-            if outputs[i].is_none() {
-                match fut.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => outputs[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().map(Option::unwrap).collect()
 }

@@ -6,12 +6,11 @@
 use crate::fly_oidc_bin;
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::google::FakeGoogle;
+use fly_oidc_tests::gcp::{Fakes, SA};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
-
-const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 
 /// Run `fly-oidc` with a clean environment: only `envs`, a PATH and a temporary HOME.
 fn run(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
@@ -35,6 +34,16 @@ fn stdout_json(out: &Output) -> Value {
     })
 }
 
+/// The failure response `gcp executable` printed (exit 1, version 1, not a success, `code`).
+fn failure_response(out: &Output, code: &str) -> Value {
+    assert_eq!(out.status.code(), Some(1));
+    let response = stdout_json(out);
+    assert_eq!(response["version"], 1);
+    assert_eq!(response["success"], false);
+    assert_eq!(response["code"], code);
+    response
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -47,11 +56,24 @@ async fn executable_prints_a_google_response_and_nothing_on_stderr() {
     let output_file = home.path().join("cache").join("gcp-response.json");
     std::fs::create_dir_all(output_file.parent().unwrap()).unwrap();
     let socket = fly.socket_path().to_str().unwrap().to_owned();
-    let out = run(
-        &["gcp", "executable"],
+    let audience = google.sts_audience();
+    // `fly-oidc gcp executable ARGS` as Google's libraries run it: our socket, the
+    // audience, and `extra` variables.
+    let executable = |args: &[&str], extra: &[(&str, &str)]| {
+        let mut envs = vec![
+            ("FLY_OIDC_SOCKET", socket.as_str()),
+            ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", audience.as_str()),
+        ];
+        envs.extend_from_slice(extra);
+        run(
+            &[&["gcp", "executable"][..], args].concat(),
+            &envs,
+            home.path(),
+        )
+    };
+    let out = executable(
+        &[],
         &[
-            ("FLY_OIDC_SOCKET", &socket),
-            ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", &google.sts_audience()),
             (
                 "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE",
                 "urn:ietf:params:oauth:token-type:jwt",
@@ -62,7 +84,6 @@ async fn executable_prints_a_google_response_and_nothing_on_stderr() {
                 output_file.to_str().unwrap(),
             ),
         ],
-        home.path(),
     );
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert!(
@@ -99,22 +120,9 @@ async fn executable_prints_a_google_response_and_nothing_on_stderr() {
     );
 
     // An output file that cannot be written is a failure response, not a silent success.
-    let out = run(
-        &["gcp", "executable"],
-        &[
-            ("FLY_OIDC_SOCKET", &socket),
-            ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", &google.sts_audience()),
-            (
-                "GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE",
-                "/nonexistent-dir/gcp-response.json",
-            ),
-        ],
-        home.path(),
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let failure = stdout_json(&out);
-    assert_eq!(failure["success"], false);
-    assert_eq!(failure["code"], "OUTPUT_FILE_UNWRITABLE");
+    let unwritable = "/nonexistent-dir/gcp-response.json";
+    let out = executable(&[], &[("GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE", unwritable)]);
+    let failure = failure_response(&out, "OUTPUT_FILE_UNWRITABLE");
     assert!(
         failure["message"]
             .as_str()
@@ -124,14 +132,7 @@ async fn executable_prints_a_google_response_and_nothing_on_stderr() {
     assert!(!text(&out.stdout).contains("eyJ"), "no token in a failure");
 
     // --audience beats the environment.
-    let out = run(
-        &["gcp", "executable", "--audience", "custom-aud"],
-        &[
-            ("FLY_OIDC_SOCKET", &socket),
-            ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", &google.sts_audience()),
-        ],
-        home.path(),
-    );
+    let out = executable(&["--audience", "custom-aud"], &[]);
     assert!(out.status.success());
     let jwt = stdout_json(&out)["id_token"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -155,11 +156,7 @@ async fn executable_failures_are_google_failure_responses() {
         ],
         home.path(),
     );
-    assert_eq!(out.status.code(), Some(1));
-    let response = stdout_json(&out);
-    assert_eq!(response["version"], 1);
-    assert_eq!(response["success"], false);
-    assert_eq!(response["code"], "NOT_ON_FLY");
+    let response = failure_response(&out, "NOT_ON_FLY");
     assert!(
         response["message"]
             .as_str()
@@ -318,60 +315,54 @@ async fn credential_config_runs_this_binary() {
         home.path(),
     );
     assert!(out.status.success());
-    let out = run(&["gcp", "credential-config"], &[], home.path());
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("set --provider or FLY_OIDC_GCP_PROVIDER"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = run(
-        &[
-            "gcp",
-            "credential-config",
-            "--provider",
-            "projects/my-proj/x",
-        ],
+    let usage_error = |args: &[&str], envs: &[(&str, &str)], needles: &[&str]| {
+        let out = run(args, envs, home.path());
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        for needle in needles {
+            assert!(text(&out.stderr).contains(needle), "{}", text(&out.stderr));
+        }
+    };
+    usage_error(
+        &["gcp", "credential-config"],
         &[],
-        home.path(),
+        &["set --provider or FLY_OIDC_GCP_PROVIDER"],
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("invalid workload identity pool provider"));
-    assert!(text(&out.stderr).contains("(from --provider)"));
+    let bad_provider = [
+        "gcp",
+        "credential-config",
+        "--provider",
+        "projects/my-proj/x",
+    ];
+    usage_error(
+        &bad_provider,
+        &[],
+        &[
+            "invalid workload identity pool provider",
+            "(from --provider)",
+        ],
+    );
     // Plain http to a remote host is refused.
-    let out = run(
-        &[
-            "gcp",
-            "credential-config",
-            "--provider",
-            provider,
-            "--sts-url",
-            "http://sts.example.com/v1/token",
-        ],
-        &[],
-        home.path(),
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("plain http"));
-    assert!(text(&out.stderr).contains("(from --sts-url)"));
+    let sts_url = "http://sts.example.com/v1/token";
+    let remote_sts = [
+        "gcp",
+        "credential-config",
+        "--provider",
+        provider,
+        "--sts-url",
+        sts_url,
+    ];
+    usage_error(&remote_sts, &[], &["plain http", "(from --sts-url)"]);
     // The same from the environment names the variable.
-    let out = run(
+    usage_error(
         &["gcp", "credential-config", "--provider", provider],
-        &[("FLY_OIDC_GCP_STS_URL", "http://sts.example.com/v1/token")],
-        home.path(),
+        &[("FLY_OIDC_GCP_STS_URL", sts_url)],
+        &["(from FLY_OIDC_GCP_STS_URL)"],
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("(from FLY_OIDC_GCP_STS_URL)"));
 }
 
 #[tokio::test]
 async fn access_token_prints_a_google_token() {
-    let fly = FakeFlyApi::builder().start().await.unwrap();
-    let google = FakeGoogle::builder(&fly)
-        .service_account(SA)
-        .start()
-        .await
-        .unwrap();
+    let Fakes { fly, google } = Fakes::start().await;
     let home = tempfile::tempdir().unwrap();
     let socket = fly.socket_path().to_str().unwrap().to_owned();
     let (sts, iam) = (google.sts_url(), google.iam_url());

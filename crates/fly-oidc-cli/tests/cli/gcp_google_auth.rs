@@ -7,40 +7,20 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
-use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_testkit::google::FakeGoogleBuilder;
 use fly_oidc_testkit::google::{Endpoint, FakeGoogle};
+use fly_oidc_tests::gcp::{Fakes, SA, write_credential_config};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const SA: &str = "reader@my-project.iam.gserviceaccount.com";
-
 /// The absolute path of a python3 that has google-auth and requests, or `None` (skip;
 /// a failure in CI).
 fn python_with_google_auth() -> Option<PathBuf> {
-    let probe = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, google.auth, google.auth.transport.requests, requests; print(sys.executable)",
-        ])
-        .output();
-    match probe {
-        Ok(out) if out.status.success() => {
-            Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-        }
-        other => {
-            let why = match other {
-                Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-                Err(e) => e.to_string(),
-            };
-            assert!(
-                !fly_oidc_tests::in_ci(),
-                "python3 with google-auth and requests is required in CI (pip install google-auth requests): {why}"
-            );
-            eprintln!("SKIPPED: python3 with google-auth and requests is not available ({why})");
-            None
-        }
-    }
+    fly_oidc_tests::python_with(
+        &["google.auth", "google.auth.transport.requests", "requests"],
+        "google-auth requests",
+    )
 }
 
 fn script() -> PathBuf {
@@ -59,47 +39,7 @@ fn credential_config_with(
     dir: &Path,
     extra: &[&str],
 ) -> PathBuf {
-    credential_config_by(&crate::fly_oidc_bin(), google, service_account, dir, extra)
-}
-
-/// The same, written by the binary at `bin` (which then names itself in the command).
-fn credential_config_by(
-    bin: &Path,
-    google: &FakeGoogle,
-    service_account: Option<&str>,
-    dir: &Path,
-    extra: &[&str],
-) -> PathBuf {
-    let file = dir.join("gcp-credentials.json");
-    let (sts, iam) = (google.sts_url(), google.iam_url());
-    let mut args = vec![
-        "gcp",
-        "credential-config",
-        "--provider",
-        google.provider(),
-        "--sts-url",
-        &sts,
-        "--iam-url",
-        &iam,
-        "--output",
-        file.to_str().unwrap(),
-    ];
-    if let Some(sa) = service_account {
-        args.extend(["--service-account", sa]);
-    }
-    args.extend(extra);
-    let out = Command::new(bin)
-        .args(&args)
-        .env_clear()
-        .env("HOME", dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    file
+    write_credential_config(&crate::fly_oidc_bin(), google, service_account, dir, extra)
 }
 
 /// Run the python script with a clean environment plus `envs`; parse its JSON line.
@@ -124,29 +64,13 @@ fn run_python(python: &Path, home: &Path, envs: &[(&str, &str)]) -> (Output, Val
 }
 
 struct Setup {
-    fly: FakeFlyApi,
-    google: FakeGoogle,
+    fakes: Fakes,
     home: tempfile::TempDir,
 }
 
-async fn setup(
-    edit: impl FnOnce(
-        fly_oidc_testkit::google::FakeGoogleBuilder,
-    ) -> fly_oidc_testkit::google::FakeGoogleBuilder,
-) -> Setup {
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("my-app")
-        .start()
-        .await
-        .unwrap();
-    let google = edit(FakeGoogle::builder(&fly).service_account(SA))
-        .start()
-        .await
-        .unwrap();
+async fn setup(edit: impl FnOnce(FakeGoogleBuilder) -> FakeGoogleBuilder) -> Setup {
     Setup {
-        fly,
-        google,
+        fakes: Fakes::start_with(edit).await,
         home: tempfile::tempdir().unwrap(),
     }
 }
@@ -159,7 +83,10 @@ impl Setup {
             &[
                 ("GOOGLE_APPLICATION_CREDENTIALS", config.to_str().unwrap()),
                 ("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1"),
-                ("FLY_OIDC_SOCKET", self.fly.socket_path().to_str().unwrap()),
+                (
+                    "FLY_OIDC_SOCKET",
+                    self.fakes.fly.socket_path().to_str().unwrap(),
+                ),
             ],
         )
     }
@@ -171,36 +98,33 @@ async fn python_google_auth_refreshes_through_the_executable() {
         return;
     };
     let s = setup(|g| g).await;
-    let config = credential_config(&s.google, None, s.home.path());
+    let config = credential_config(&s.fakes.google, None, s.home.path());
     let (out, result) = s.refresh(&python, &config);
     assert_eq!(result["ok"], true, "{result}");
     assert!(out.status.success());
     assert_eq!(result["type"], "google.auth.pluggable.Credentials");
     assert_eq!(result["valid"], true);
     let token = result["token"].as_str().unwrap();
-    let info = s
-        .google
-        .token_info(token)
-        .expect("a token the fake STS issued");
+    let info = s.fakes.issued(token);
     assert_eq!(info.service_account, None);
     assert_eq!(info.subject, "acme:my-app:quiet-sun-4242");
 
     // google-auth ran our executable: one Fly token, for the provider's https:// audience,
     // which the fake STS verified.
-    assert_eq!(s.fly.request_count(), 1);
+    assert_eq!(s.fakes.fly.request_count(), 1);
     assert_eq!(
-        s.fly.requests()[0].audience.as_deref(),
-        Some(s.google.token_audience().as_str())
+        s.fakes.fly.requests()[0].audience.as_deref(),
+        Some(s.fakes.google.token_audience().as_str())
     );
-    let sts = &s.google.requests()[0];
+    let sts = &s.fakes.google.requests()[0];
     assert_eq!((sts.endpoint, sts.status), (Endpoint::Sts, 200));
     assert_eq!(
         sts.field("subject_token"),
-        Some(s.fly.issued_tokens()[0].as_str())
+        Some(s.fakes.fly.issued_tokens()[0].as_str())
     );
     assert_eq!(
         sts.field("audience"),
-        Some(s.google.sts_audience().as_str())
+        Some(s.fakes.google.sts_audience().as_str())
     );
 }
 
@@ -210,22 +134,19 @@ async fn python_google_auth_impersonates_the_service_account() {
         return;
     };
     let s = setup(|g| g).await;
-    let config = credential_config(&s.google, Some(SA), s.home.path());
+    let config = credential_config(&s.fakes.google, Some(SA), s.home.path());
     let (_, result) = s.refresh(&python, &config);
     assert_eq!(result["ok"], true, "{result}");
     assert_eq!(result["service_account_email"], SA);
     let token = result["token"].as_str().unwrap();
-    let info = s
-        .google
-        .token_info(token)
-        .expect("a token the fake IAM issued");
+    let info = s.fakes.issued(token);
     assert_eq!(info.service_account.as_deref(), Some(SA));
     assert_eq!(
         info.scopes,
         vec!["https://www.googleapis.com/auth/cloud-platform".to_owned()]
     );
-    assert_eq!(s.google.request_count(), 1);
-    assert_eq!(s.google.iam_request_count(), 1);
+    assert_eq!(s.fakes.google.request_count(), 1);
+    assert_eq!(s.fakes.google.iam_request_count(), 1);
 }
 
 #[tokio::test]
@@ -235,7 +156,7 @@ async fn python_google_auth_reports_rejections_and_executable_failures() {
     };
     // The provider's attribute condition rejects this app.
     let s = setup(|g| g.attribute_condition(|claims| claims["app_name"] == "billing")).await;
-    let config = credential_config(&s.google, None, s.home.path());
+    let config = credential_config(&s.fakes.google, None, s.home.path());
     let (out, result) = s.refresh(&python, &config);
     assert_eq!(result["ok"], false);
     assert!(!out.status.success());
@@ -269,7 +190,10 @@ async fn python_google_auth_reports_rejections_and_executable_failures() {
         s.home.path(),
         &[
             ("GOOGLE_APPLICATION_CREDENTIALS", config.to_str().unwrap()),
-            ("FLY_OIDC_SOCKET", s.fly.socket_path().to_str().unwrap()),
+            (
+                "FLY_OIDC_SOCKET",
+                s.fakes.fly.socket_path().to_str().unwrap(),
+            ),
         ],
     );
     assert_eq!(result["ok"], false);
@@ -308,9 +232,9 @@ fn gcloud(home: &Path, socket: &Path, args: &[&str]) -> Option<Output> {
 #[tokio::test]
 async fn gcloud_logs_in_with_the_credential_config() {
     let s = setup(|g| g).await;
-    let socket = s.fly.socket_path();
+    let socket = s.fakes.fly.socket_path();
     for service_account in [None, Some(SA)] {
-        let config = credential_config(&s.google, service_account, s.home.path());
+        let config = credential_config(&s.fakes.google, service_account, s.home.path());
         let login_flag = format!("--cred-file={}", config.display());
         let Some(login) = gcloud(s.home.path(), socket, &["auth", "login", &login_flag]) else {
             assert!(
@@ -334,7 +258,8 @@ async fn gcloud_logs_in_with_the_credential_config() {
             "{stderr}"
         );
         assert!(
-            s.google
+            s.fakes
+                .google
                 .requests()
                 .iter()
                 .any(|r| r.endpoint == Endpoint::Introspect && r.status == 200)
@@ -347,10 +272,7 @@ async fn gcloud_logs_in_with_the_credential_config() {
             "gcloud auth print-access-token failed: {stderr}"
         );
         let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        let info = s
-            .google
-            .token_info(&token)
-            .expect("a token from the fake Google");
+        let info = s.fakes.issued(&token);
         assert_eq!(info.service_account.as_deref(), service_account);
         assert!(!stderr.contains("eyJ"), "{stderr}");
     }
@@ -365,7 +287,7 @@ async fn python_google_auth_reuses_the_token_cache_file() {
     let s = setup(|g| g).await;
     let cache = s.home.path().join("fly-token.json");
     let config = credential_config_with(
-        &s.google,
+        &s.fakes.google,
         None,
         s.home.path(),
         &["--token-cache-file", cache.to_str().unwrap()],
@@ -377,19 +299,24 @@ async fn python_google_auth_reuses_the_token_cache_file() {
     );
     let (_, first) = s.refresh(&python, &config);
     assert_eq!(first["ok"], true, "{first}");
-    assert_eq!(s.fly.request_count(), 1);
+    assert_eq!(s.fakes.fly.request_count(), 1);
     let cached: Value = serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
     assert_eq!(cached["success"], true);
-    assert_eq!(cached["id_token"], s.fly.issued_tokens()[0].as_str());
+    assert_eq!(cached["id_token"], s.fakes.fly.issued_tokens()[0].as_str());
     let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 
     // A second process: google-auth reads the cached Fly token instead of running us again.
     let (_, second) = s.refresh(&python, &config);
     assert_eq!(second["ok"], true, "{second}");
-    assert_eq!(s.fly.request_count(), 1, "the cached Fly token was reused");
-    assert_eq!(s.google.request_count(), 2);
+    assert_eq!(
+        s.fakes.fly.request_count(),
+        1,
+        "the cached Fly token was reused"
+    );
+    assert_eq!(s.fakes.google.request_count(), 2);
     let subjects: Vec<_> = s
+        .fakes
         .google
         .requests()
         .iter()
@@ -410,7 +337,7 @@ async fn python_google_auth_runs_a_binary_whose_path_holds_a_space() {
     std::fs::create_dir(&tools).unwrap();
     let bin = tools.join("fly-oidc");
     std::fs::copy(crate::fly_oidc_bin(), &bin).unwrap();
-    let config = credential_config_by(&bin, &s.google, None, s.home.path(), &[]);
+    let config = write_credential_config(&bin, &s.fakes.google, None, s.home.path(), &[]);
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     let bin = bin.canonicalize().unwrap();
     assert_eq!(
@@ -420,7 +347,7 @@ async fn python_google_auth_runs_a_binary_whose_path_holds_a_space() {
     let (out, result) = s.refresh(&python, &config);
     assert_eq!(result["ok"], true, "{result}");
     assert!(out.status.success());
-    assert_eq!(s.fly.request_count(), 1);
+    assert_eq!(s.fakes.fly.request_count(), 1);
 }
 
 /// Issue 10, class 2: ` --verbose` appended to the command by a user who is debugging, and
@@ -432,7 +359,7 @@ async fn python_google_auth_refreshes_with_verbose_and_rust_log_set() {
         return;
     };
     let s = setup(|g| g).await;
-    let config = credential_config(&s.google, None, s.home.path());
+    let config = credential_config(&s.fakes.google, None, s.home.path());
     let mut value: Value =
         serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     let command = value["credential_source"]["executable"]["command"]
@@ -442,7 +369,7 @@ async fn python_google_auth_refreshes_with_verbose_and_rust_log_set() {
     value["credential_source"]["executable"]["command"] = format!("{command} --verbose").into();
     std::fs::write(&config, value.to_string()).unwrap();
     let log = s.home.path().join("fly-oidc.log");
-    let socket = s.fly.socket_path().to_str().unwrap().to_owned();
+    let socket = s.fakes.fly.socket_path().to_str().unwrap().to_owned();
     let base = [
         ("GOOGLE_APPLICATION_CREDENTIALS", config.to_str().unwrap()),
         ("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1"),
@@ -459,7 +386,7 @@ async fn python_google_auth_refreshes_with_verbose_and_rust_log_set() {
     assert_eq!(result["ok"], true, "{result}");
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("requesting a Fly OIDC token"), "{logged}");
-    for token in s.fly.issued_tokens() {
+    for token in s.fakes.fly.issued_tokens() {
         assert!(!logged.contains(&token), "the log holds a token");
     }
     assert!(!logged.contains("eyJ"), "{logged}");

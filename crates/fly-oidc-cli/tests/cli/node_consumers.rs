@@ -10,16 +10,17 @@
 //! tests locally and fails them in CI (`CI=true`).
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
+use crate::cli_aws_support::lists_bucket;
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::FakeGoogle;
 use fly_oidc_tests::aws::Moto;
+use fly_oidc_tests::gcp::{SA, write_credential_config};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/fly-node";
-const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 
 /// `tests/node`, when node and its installed packages are there; `None` (with a printed
 /// reason) locally when not, a failure in CI.
@@ -74,11 +75,7 @@ fn answer(out: &Output) -> Value {
 
 /// The fake Fly Machines API of org `acme`, app `web`.
 fn fake_fly() -> FakeFlyApi {
-    FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start_blocking()
-        .unwrap()
+    FakeFlyApi::builder().app("web").start_blocking().unwrap()
 }
 
 /// Write `$HOME/.aws/config` with one profile, `fly`, whose `credential_process` runs
@@ -125,14 +122,7 @@ fn aws_sdk_js_from_process_calls_sts_and_s3_with_fly_oidc_credentials() {
         "{arn}"
     );
     assert_eq!(result["account"], "123456789012");
-    assert!(
-        result["buckets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|b| b == bucket.as_str()),
-        "{result}"
-    );
+    assert!(lists_bucket(&result, &bucket), "{result}");
     // The SDK read the process's Expiration (RFC 3339 UTC), about an hour ahead.
     assert!(
         result["expiration"].as_str().unwrap().ends_with('Z'),
@@ -185,36 +175,6 @@ fn aws_sdk_js_shows_fly_oidc_diagnosis_of_a_trust_failure() {
     assert!(!error.contains("eyJ"), "{error}");
 }
 
-/// Write the credential configuration with `bin gcp credential-config` into `dir`.
-fn credential_config(bin: &Path, google: &FakeGoogle, dir: &Path) -> PathBuf {
-    let file = dir.join("gcp-credentials.json");
-    let out = Command::new(bin)
-        .args([
-            "gcp",
-            "credential-config",
-            "--provider",
-            google.provider(),
-            "--service-account",
-            SA,
-            "--sts-url",
-            &google.sts_url(),
-            "--iam-url",
-            &google.iam_url(),
-            "--output",
-            file.to_str().unwrap(),
-        ])
-        .env_clear()
-        .env("HOME", dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "credential-config failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    file
-}
-
 /// google-auth-library refreshes through `bin`'s credential configuration: the access token
 /// it gets must be one the fake Google issued for the service account.
 fn google_auth_library_refresh(bin: &Path) {
@@ -225,7 +185,7 @@ fn google_auth_library_refresh(bin: &Path) {
         .start_blocking()
         .unwrap();
     let home = tempfile::tempdir().unwrap();
-    let config = credential_config(bin, &google, home.path());
+    let config = write_credential_config(bin, &google, Some(SA), home.path(), &[]);
     let out = node(
         &dir,
         home.path(),

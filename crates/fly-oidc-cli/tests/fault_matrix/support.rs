@@ -1,62 +1,16 @@
-//! Support for the fault matrix: per-row capture of trace-level logs, a process-wide panic
-//! watch, the secret scan, and running the `fly-oidc` binary (also as an unprivileged user).
-#![allow(clippy::unwrap_used)] // tests unwrap what they control
+//! The leak scan, the process-wide panic watch, and running the `fly-oidc` binary (also as an
+//! unprivileged user).
 
-use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use tracing_subscriber::fmt::MakeWriter;
 
-/// A shared buffer that a tracing `fmt` layer writes into.
-#[derive(Clone, Default)]
-pub struct Capture(Arc<Mutex<Vec<u8>>>);
+/// Panics recorded in the process: (thread name, message).
+static PANICS: OnceLock<Mutex<Vec<(String, String)>>> = OnceLock::new();
 
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Capture {
-    /// Everything written so far.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-
-    /// A subscriber logging every event of every crate at TRACE level into this buffer.
-    /// Install it with `tracing::subscriber::set_default` on the thread that runs the row
-    /// (a current-thread runtime, so every task of the row is polled there).
-    pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(self.clone())
-            .finish()
-    }
-}
-
-static PANICS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
-
-/// Record every panic in the process (any thread: rows, fakes, runtimes' tasks), so a panic
-/// swallowed by a spawned task still fails the matrix. Idempotent.
+/// Record every panic in the process (any thread: rows, fakes, runtimes' tasks) with its
+/// thread's name, so a panic swallowed by a spawned task still fails its row. Idempotent.
 pub fn watch_panics() {
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
@@ -70,19 +24,23 @@ pub fn watch_panics() {
                 .get_or_init(Mutex::default)
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push(format!("thread {thread}: {info}"));
+                .push((thread, info.to_string()));
             previous(info);
         }));
     });
 }
 
-/// The panics recorded so far.
-pub fn panics() -> Vec<String> {
+/// The panics recorded on the thread named `thread`, or on any thread that is not a row's
+/// (`row:` names): those belong to no row, so every row reports them.
+pub fn panics_on(thread: &str) -> Vec<String> {
     PANICS
         .get_or_init(Mutex::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .clone()
+        .iter()
+        .filter(|(t, _)| t == thread || !t.starts_with("row:"))
+        .map(|(t, m)| format!("thread {t}: {m}"))
+        .collect()
 }
 
 /// Secrets a row's fakes issued or were configured with.
@@ -141,7 +99,7 @@ pub fn is_root() -> bool {
 }
 
 /// The test runner's PATH, to find `setpriv`.
-pub fn host_path() -> String {
+fn host_path() -> String {
     #[allow(clippy::disallowed_methods)] // the harness's own PATH, not config under test
     std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned())
 }
@@ -158,22 +116,22 @@ pub struct CliRun {
     pub timed_out: bool,
 }
 
-/// Run `fly-oidc args` with exactly `envs` (plus PATH), optionally as uid/gid 65534 through
-/// `setpriv`, killed after `limit`.
-pub async fn run_cli(
+/// Run `fly-oidc args` (`CARGO_BIN_EXE_fly-oidc`) with exactly `envs` (plus PATH),
+/// optionally as uid/gid 65534 through `setpriv`, killed after `limit`.
+pub async fn run_binary(
     args: &[String],
     envs: &[(String, String)],
     as_nobody: bool,
     limit: Duration,
 ) -> CliRun {
-    let bin = fly_oidc_tests::fly_oidc_bin();
+    let bin = env!("CARGO_BIN_EXE_fly-oidc");
     let mut cmd = if as_nobody {
         let mut c = tokio::process::Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&bin);
+            .arg(bin);
         c
     } else {
-        tokio::process::Command::new(&bin)
+        tokio::process::Command::new(bin)
     };
     cmd.args(args)
         .env_clear()

@@ -1,0 +1,144 @@
+//! Shared helpers for the GCP tests: the fake Fly API and a fake Google that trusts it, and
+//! providers wired to them.
+
+use crate::fast_retry;
+use fly_oidc::Env;
+use fly_oidc::cache::CacheConfig;
+use fly_oidc::time::{ManualTimeSource, SharedTimeSource};
+use fly_oidc_gcp::{Builder, GcpTokenProvider};
+use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_testkit::google::{FakeGoogle, FakeGoogleBuilder, IssuedToken};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// The service account the tests impersonate (the fakes allow it).
+pub const SA: &str = "reader@my-project.iam.gserviceaccount.com";
+
+/// A fake Fly API (org `acme`, app `my-app`) and a fake Google STS + IAM Credentials API
+/// trusting it, whose pool's principals may impersonate [`SA`].
+#[derive(Debug)]
+pub struct Fakes {
+    /// The fake Machines API.
+    pub fly: FakeFlyApi,
+    /// The fake Google.
+    pub google: FakeGoogle,
+}
+
+impl Fakes {
+    /// Start both fakes with the defaults.
+    pub async fn start() -> Fakes {
+        Self::start_with(|g| g).await
+    }
+
+    /// Start both fakes; `edit` adjusts fake Google's builder (issuer, audiences, condition...).
+    pub async fn start_with(edit: impl FnOnce(FakeGoogleBuilder) -> FakeGoogleBuilder) -> Fakes {
+        Self::with_fly(FakeFlyApi::builder().start().await.unwrap(), edit).await
+    }
+
+    /// Start a fake Google trusting `fly`; `edit` adjusts its builder.
+    pub async fn with_fly(
+        fly: FakeFlyApi,
+        edit: impl FnOnce(FakeGoogleBuilder) -> FakeGoogleBuilder,
+    ) -> Fakes {
+        let google = edit(FakeGoogle::builder(&fly).service_account(SA))
+            .start()
+            .await
+            .unwrap();
+        Fakes { fly, google }
+    }
+
+    /// An environment with only `FLY_OIDC_SOCKET` set to the fake's socket.
+    pub fn env(&self) -> Env {
+        Env::from_slice(&[("FLY_OIDC_SOCKET", self.fly.socket_path().to_str().unwrap())])
+    }
+
+    /// A provider builder for the fakes' provider and endpoints, with [`env`](Self::env) and
+    /// fast retries (federated: no service account).
+    pub fn builder(&self) -> Builder {
+        GcpTokenProvider::builder()
+            .env(self.env())
+            .provider(self.google.provider())
+            .sts_url(self.google.sts_url())
+            .iam_url(self.google.iam_url())
+            .retry(fast_retry())
+    }
+
+    /// [`builder`](Self::builder) reading `clock`, with no refresh jitter.
+    pub fn builder_at(&self, clock: &ManualTimeSource) -> Builder {
+        self.builder()
+            .time_source(SharedTimeSource::new(clock.clone()))
+            .cache_config(CacheConfig::default().with_jitter(Duration::ZERO))
+    }
+
+    /// What fake Google knows of `token`, an access token it issued.
+    pub fn issued(&self, token: &str) -> IssuedToken {
+        let info = self.google.token_info(token);
+        info.expect("an access token fake Google issued")
+    }
+
+    /// The service account fake Google issued `token` for (`None`: a federated token).
+    pub fn service_account_of(&self, token: &str) -> Option<String> {
+        self.issued(token).service_account
+    }
+
+    /// Every secret either fake handed out.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut all = self.fly.issued_tokens();
+        all.extend(self.google.issued_tokens());
+        all
+    }
+
+    /// Panic if `text` holds a secret either fake handed out, or anything JWT-like.
+    pub fn assert_no_secrets(&self, text: &str) {
+        for secret in self.secrets() {
+            assert!(!text.contains(&secret), "a secret leaked into: {text}");
+        }
+        assert!(
+            !text.contains("eyJ"),
+            "something JWT-like leaked into: {text}"
+        );
+    }
+}
+
+/// Write a credential configuration for `google`'s provider and endpoints into
+/// `dir/gcp-credentials.json` by running `bin gcp credential-config` (with a clean
+/// environment, `HOME=dir`, and `extra` flags); panics with its stderr if it fails.
+pub fn write_credential_config(
+    bin: &Path,
+    google: &FakeGoogle,
+    service_account: Option<&str>,
+    dir: &Path,
+    extra: &[&str],
+) -> PathBuf {
+    let file = dir.join("gcp-credentials.json");
+    let (sts, iam) = (google.sts_url(), google.iam_url());
+    let mut args = vec![
+        "gcp",
+        "credential-config",
+        "--provider",
+        google.provider(),
+        "--sts-url",
+        &sts,
+        "--iam-url",
+        &iam,
+        "--output",
+        file.to_str().unwrap(),
+    ];
+    if let Some(sa) = service_account {
+        args.extend(["--service-account", sa]);
+    }
+    args.extend(extra);
+    let out = Command::new(bin)
+        .args(&args)
+        .env_clear()
+        .env("HOME", dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "credential-config failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    file
+}
