@@ -55,6 +55,7 @@ mod tests {
             ErrorKind::FlyApi,
             ErrorKind::PermissionDenied,
             ErrorKind::MalformedToken,
+            ErrorKind::StaleToken,
         ] {
             assert_eq!(variant(kind), "provider error", "{kind:?}");
         }

@@ -65,7 +65,9 @@
 //! | not on a Fly Machine / no role configured | `NotOnFly` / `NotConfigured` | `CredentialsNotLoaded` (the chain moves on) |
 //! | bad Fly token source | `InvalidConfiguration` | `InvalidConfiguration` |
 //! | `InvalidIdentityToken`, `IDPRejectedClaim`, `AccessDenied` | `TrustRejected` | `ProviderError`; the message says what the role's trust policy must match, quoting the token's `iss`, `aud` and `sub` |
-//! | `IDPCommunicationError`, throttling, 5xx, timeouts | `Transient` | `ProviderError` after 3 attempts with jittered backoff |
+//! | `IDPCommunicationError`, throttling, 5xx, timeouts, `InvalidIdentityToken` "Couldn't retrieve verification key from your identity provider" (STS could not fetch the issuer's JWKS) | `Transient` | `ProviderError` after 3 attempts with jittered backoff |
+//! | the whole chain outlasts [`Builder::total_timeout`] ([`DEFAULT_TOTAL_TIMEOUT`], 15 s, inside the SDK identity cache's default 21.6 s) | `Transient` | `ProviderError` naming the call that did not answer |
+//! | a token file with less than 30 s left | `StaleToken` | `ProviderError` naming the file and when its token expired |
 //! | `ExpiredTokenException` | | retried once with a fresh Fly token |
 //! | other STS errors (policy, region) | `Rejected` | `ProviderError` |
 //! | the Fly token could not be fetched | the token client's (`FlyApi`, `PermissionDenied`, `Transient`, ...) | `ProviderError` |
@@ -133,7 +135,8 @@ pub use error::{build_credentials_error, credentials_error};
 pub use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};
 pub use http::{LazyHttpsClient, https_client};
 pub use provider::{
-    Builder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, FlyOidcCredentialsProvider,
+    Builder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT,
+    FlyOidcCredentialsProvider,
 };
 pub use settings::{
     DEFAULT_AUDIENCE, DEFAULT_DURATION, DEFAULT_REGION, ENV_AUDIENCE, ENV_CONFIG_FILE,

@@ -11,12 +11,26 @@ use fly_oidc::{BuildError, Error, ErrorKind};
 use fly_oidc::{Env, FlyOidcClient, RetryConfig};
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 /// Default time to wait for a connection to STS or the Machines API.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default time one STS attempt may take.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time budget of one whole assume-role: the Fly token (with its retries) plus STS
+/// (with its retries and the one retry after `ExpiredTokenException`): 15 seconds.
+///
+/// Chosen to end, with this provider's own error, well inside the deadline of the AWS SDK's
+/// identity cache, which gives a credentials provider (unless the client sets
+/// `IdentityCache::lazy().load_timeout`) the sum of the worst-case retry backoffs plus
+/// `attempts × max(2 × connect timeout, attempt timeout)` of the client's own retry and
+/// timeout settings: with the SDK defaults (3 attempts, backoff 1 s then 2 s, 3.1 s connect
+/// timeout), 3 s + 3 × 6.2 s = 21.6 s (`pessimistic_load_timeout` in aws-smithy-runtime's
+/// `client/identity/cache/lazy.rs`). Past that deadline the SDK reports only "identity resolver
+/// timed out"; inside it the user sees which call hung. Change it with
+/// [`Builder::total_timeout`].
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Configures a [`FlyOidcCredentialsProvider`].
 ///
@@ -52,6 +66,7 @@ pub struct Builder {
     max_backoff: Option<Duration>,
     connect_timeout: Option<Duration>,
     attempt_timeout: Option<Duration>,
+    total_timeout: Option<Duration>,
     cache: Option<Option<CacheConfig>>,
 }
 
@@ -207,6 +222,16 @@ impl Builder {
         self
     }
 
+    /// The time budget of one whole assume-role, Fly token and STS with their retries
+    /// (default [`DEFAULT_TOTAL_TIMEOUT`], 15 s: well inside the AWS SDK identity cache's
+    /// default 21.6 s). When it runs out, the error is transient and names the call that did
+    /// not answer (the Machines API or STS). Keep it below the load timeout of the SDK client
+    /// this provider plugs into.
+    pub fn total_timeout(mut self, budget: Duration) -> Self {
+        self.total_timeout = Some(budget);
+        self
+    }
+
     /// When cached credentials are refreshed (default: 5 minutes before expiry, with up to
     /// 30 s of jitter). See the [crate docs](crate#caching).
     pub fn cache_config(mut self, config: CacheConfig) -> Self {
@@ -234,6 +259,7 @@ impl Builder {
         let retry = self.retry.unwrap_or_default();
         let connect_timeout = self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let attempt_timeout = self.attempt_timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT);
+        let time = self.time_source.unwrap_or_default();
         let fly = match self.fly_client {
             Some(client) => client,
             None => FlyOidcClient::builder()
@@ -241,9 +267,9 @@ impl Builder {
                 .connect_timeout(connect_timeout)
                 .timeout(attempt_timeout)
                 .retry(retry.clone())
+                .time_source(time.clone())
                 .build()?,
         };
-        let time = self.time_source.unwrap_or_default();
         let initial_backoff = self.initial_backoff.unwrap_or(Duration::from_millis(200));
         let sts = sts::build_client(
             &settings,
@@ -271,6 +297,7 @@ impl Builder {
                 sts,
                 time,
                 max_attempts: retry.max_attempts(),
+                total_timeout: self.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT),
                 cache,
             }),
         })
@@ -283,6 +310,7 @@ struct Inner {
     sts: aws_sdk_sts::Client,
     time: SharedTimeSource,
     max_attempts: u32,
+    total_timeout: Duration,
     cache: Option<RefreshingCache<Arc<AssumedRole>, Error>>,
 }
 
@@ -366,7 +394,34 @@ impl FlyOidcCredentialsProvider {
     ///
     /// This is what [`credential_process`](crate::credential_process) calls; it keeps its own
     /// disk cache.
+    ///
+    /// The whole call ends within [`Builder::total_timeout`] (default 15 s): past it, a
+    /// transient error says which call did not answer.
     pub async fn assume_role(&self) -> Result<AssumedRole, Error> {
+        let at_sts = AtomicBool::new(false);
+        fly_oidc::within_budget(
+            self.inner.total_timeout,
+            self.assume_role_unbounded(&at_sts),
+            || {
+                if at_sts.load(Ordering::Relaxed) {
+                    format!(
+                        "STS {} did not answer AssumeRoleWithWebIdentity",
+                        self.inner.settings.sts_endpoint()
+                    )
+                } else {
+                    format!(
+                        "the Machines API did not answer: no Fly token from {}",
+                        self.inner.fly.source()
+                    )
+                }
+            },
+        )
+        .await
+    }
+
+    /// [`assume_role`](Self::assume_role) without the time budget; sets `at_sts` once the
+    /// Fly token is in hand.
+    async fn assume_role_unbounded(&self, at_sts: &AtomicBool) -> Result<AssumedRole, Error> {
         let inner = &*self.inner;
         let settings = &inner.settings;
         let role_arn = settings.role_arn.as_deref().ok_or_else(|| {
@@ -382,6 +437,7 @@ impl FlyOidcCredentialsProvider {
                 .fetch_token(Some(&settings.audience))
                 .await
                 .map_err(fly_error)?;
+            at_sts.store(true, Ordering::Relaxed);
             let session_name = settings
                 .session_name
                 .clone()
@@ -426,6 +482,7 @@ impl FlyOidcCredentialsProvider {
                         "STS said the Fly token expired; trying once more with a fresh token"
                     );
                     expired_retry_done = true;
+                    at_sts.store(false, Ordering::Relaxed);
                 }
                 Err(CallError::ExpiredToken(err)) | Err(CallError::Other(err)) => {
                     // Returned to the caller, who reports it: no warning of our own.

@@ -11,8 +11,12 @@ use aws_sdk_sts::types::PolicyDescriptorType;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
 };
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::retries::classifiers::{
+    ClassifyRetry, RetryAction, RetryClassifierPriority,
+};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
@@ -72,6 +76,52 @@ impl HttpConnector for RedactingConnector {
     }
 }
 
+/// The start of STS's message when it could not fetch the issuer's JWKS: an
+/// `InvalidIdentityToken` that is transient (public reports show it passing on a retry).
+const VERIFICATION_KEY_FAILURE: &str =
+    "Couldn't retrieve verification key from your identity provider";
+
+/// Whether STS's `code` and `message` say it could not fetch the issuer's keys.
+fn is_verification_key_failure(code: Option<&str>, message: Option<&str>) -> bool {
+    code == Some("InvalidIdentityToken")
+        && message.is_some_and(|m| {
+            m.trim_start()
+                .to_ascii_lowercase()
+                .starts_with(&VERIFICATION_KEY_FAILURE.to_ascii_lowercase())
+        })
+}
+
+/// Tells the SDK's standard retry (same attempts, jittered backoff and timeouts as every other
+/// transient STS error) to retry an `InvalidIdentityToken` that says STS could not fetch the
+/// issuer's verification key. Every other `InvalidIdentityToken` is left alone (not retried).
+#[derive(Debug)]
+struct RetryVerificationKeyFailures;
+
+impl ClassifyRetry for RetryVerificationKeyFailures {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(Err(err)) = ctx.output_or_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        match err
+            .as_operation_error()
+            .and_then(|e| e.downcast_ref::<AssumeRoleWithWebIdentityError>())
+        {
+            Some(e) if is_verification_key_failure(e.code(), e.message()) => {
+                RetryAction::transient_error()
+            }
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "fly-oidc: STS could not fetch the issuer's verification key"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
+    }
+}
+
 /// Adapts our injected clock to the SDK's `TimeSource`.
 #[derive(Debug)]
 struct SdkTime(SharedTimeSource);
@@ -111,6 +161,7 @@ pub(crate) fn build_client(settings: &Settings, opts: StsOptions) -> aws_sdk_sts
         .http_client(SharedHttpClient::new(RedactErrorBodies(opts.http_client)))
         .time_source(SdkTime(opts.time))
         .retry_config(retry)
+        .retry_classifier(RetryVerificationKeyFailures)
         .timeout_config(timeouts)
         .use_fips(settings.use_fips)
         .use_dual_stack(settings.use_dual_stack);
@@ -343,6 +394,17 @@ fn map_sdk_error(
                          mints new tokens (a token file must be rewritten before its tokens expire)"
                     ),
                 )),
+                "InvalidIdentityToken"
+                    if is_verification_key_failure(Some(&code), e.message()) =>
+                {
+                    let issuer = claims.iss.as_deref().unwrap_or("(no iss claim)");
+                    CallError::Other(error(
+                        ErrorKind::Transient,
+                        format!(
+                            "STS {endpoint} could not fetch the signing keys of the token's issuer {issuer}{after}                              ({shown_code}: {msg}); this is probably transient (STS reads {issuer}/.well-known/openid-configuration                              and its JWKS), try again shortly"
+                        ),
+                    ))
+                }
                 "InvalidIdentityToken" | "IDPRejectedClaim" | "AccessDenied" => {
                     CallError::Other(error(
                         ErrorKind::TrustRejected,

@@ -1,7 +1,7 @@
 //! What every subcommand shares: global flags, the token client, errors and logging.
 
 use clap::Args;
-use fly_oidc::{BuildError, Env, FlyOidcClient, Origin};
+use fly_oidc::{BuildError, Env, FlyOidcClient, Origin, Setting};
 use std::error::Error as StdError;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,10 +20,18 @@ pub struct Globals {
     /// Read the Fly token from this file [env: FLY_OIDC_TOKEN_FILE]
     #[arg(long, global = true, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
-    /// Print the cause chain of errors and debug logs on stderr
+    /// Print the cause chain of errors and debug logs on stderr (never under `gcp executable`,
+    /// whose consumers read stderr with stdout: use --log-file there)
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// Append debug logs to this file (mode 0600) instead of stderr: the way to debug a command
+    /// whose output belongs to a protocol (`gcp executable`) [env: FLY_OIDC_LOG_FILE]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
 }
+
+/// The log file: `--log-file`, else `FLY_OIDC_LOG_FILE`.
+const LOG_FILE: Setting = Setting::new("log_file", Some("FLY_OIDC_LOG_FILE"));
 
 impl Globals {
     /// The real process environment (the binary's one place that reads it).
@@ -80,6 +88,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("sts_url", "--sts-url"),
     ("iam_url", "--iam-url"),
     ("lifetime", "--lifetime-seconds"),
+    ("log_file", "--log-file"),
 ];
 
 /// `err` as the binary shows it: the flag's name where the library names its builder method.
@@ -105,15 +114,22 @@ pub struct CliError {
 
 impl CliError {
     /// `step` names what failed ("Fly token", "STS", "cache", ...).
+    ///
+    /// A run-time error that is an invalid setting (a [`fly_oidc::Error`] of kind
+    /// [`InvalidConfiguration`](fly_oidc::ErrorKind::InvalidConfiguration) anywhere in its
+    /// cause chain: a token file or socket that does not exist, a setting checked only when
+    /// used) is reported like one found while parsing: `invalid setting: ...`, exit 2.
     pub fn new(
         step: &'static str,
         error: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
     ) -> Self {
+        let error = error.into();
+        let invalid_setting = is_invalid_setting(error.as_ref());
         Self {
-            step,
-            error: error.into(),
+            step: if invalid_setting { "setting" } else { step },
+            error,
             shown: None,
-            exit_code: 1,
+            exit_code: if invalid_setting { 2 } else { 1 },
         }
     }
 
@@ -163,18 +179,50 @@ impl CliError {
         }
     }
 
+    /// The causes of the error, outermost first, without tokens.
+    pub fn causes(&self) -> Vec<String> {
+        let mut causes = Vec::new();
+        let mut source = self.error.source();
+        while let Some(cause) = source {
+            causes.push(fly_oidc::redact_jwts(&cause.to_string()));
+            source = cause.source();
+        }
+        causes
+    }
+
+    /// Write the error and its cause chain to the log file, when there is one.
+    pub fn log(&self) {
+        if LOGS_TO_FILE.get().copied().unwrap_or(false) {
+            tracing::error!(causes = ?self.causes(), "{}", self.line());
+        }
+    }
+
     /// Print the error on stderr and return the exit code.
     pub fn report(&self, verbose: bool) -> ExitCode {
+        self.log();
         eprintln!("fly-oidc: error: {}", self.line());
         if verbose {
-            let mut source = self.error.source();
-            while let Some(cause) = source {
-                eprintln!("  caused by: {}", fly_oidc::redact_jwts(&cause.to_string()));
-                source = cause.source();
+            for cause in self.causes() {
+                eprintln!("  caused by: {cause}");
             }
         }
         ExitCode::from(self.exit_code)
     }
+}
+
+/// Whether `err` (or a cause of it) says a setting is invalid.
+fn is_invalid_setting(err: &(dyn StdError + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.is::<BuildError>()
+            || e.downcast_ref::<fly_oidc::Error>()
+                .is_some_and(|e| e.kind() == fly_oidc::ErrorKind::InvalidConfiguration)
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 impl From<BuildError> for CliError {
@@ -183,19 +231,72 @@ impl From<BuildError> for CliError {
     }
 }
 
-/// Log to stderr: debug for our crates with `--verbose`, otherwise warnings only, and nothing
-/// at all when `quiet` (Google's libraries read stderr with stdout) unless `--verbose`.
-pub fn init_logging(verbose: bool, quiet: bool) {
-    let filter = match (verbose, quiet) {
-        (true, _) => "warn,fly_oidc=debug,fly_oidc_aws=debug,fly_oidc_gcp=debug,fly_oidc_cli=debug",
-        (false, true) => "off",
-        (false, false) => "warn",
+/// Where logs go and how much.
+///
+/// - A log file (`--log-file` / `FLY_OIDC_LOG_FILE`): debug logs of our crates (and warnings
+///   of every other), appended to it; nothing on stderr.
+/// - Else, unless `quiet`: stderr, debug for our crates with `--verbose`, warnings otherwise.
+/// - `quiet` (`gcp executable`: Google's libraries read stderr together with stdout) and no
+///   log file: nothing at all, whatever `--verbose` says.
+///
+/// `RUST_LOG` is not read: a variable left set in the environment must not add lines to a
+/// protocol's output, nor dependencies' trace logs (request bodies) to a file.
+///
+/// Fails when the log file cannot be opened (an invalid setting).
+pub fn init_logging(globals: &Globals, quiet: bool) -> Result<(), BuildError> {
+    const DEBUG: &str =
+        "warn,fly_oidc=debug,fly_oidc_aws=debug,fly_oidc_gcp=debug,fly_oidc_cli=debug";
+    let file = match &globals.log_file {
+        Some(path) => Some((path.clone(), Origin::Builder)),
+        None => globals
+            .env()
+            .setting(LOG_FILE)
+            .map(|(path, origin)| (PathBuf::from(path), origin)),
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .without_time()
-        .try_init();
+    if let Some((path, origin)) = file {
+        let file = open_log_file(&path).map_err(|e| {
+            BuildError::invalid(
+                LOG_FILE,
+                origin,
+                format!(
+                    "cannot open the log file {}: {e}; give a writable path",
+                    path.display()
+                ),
+            )
+            .with_source(e)
+        })?;
+        // Timestamps (RFC 3339 UTC) in the file: its lines outlive the run.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(DEBUG))
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .with_target(false)
+            .try_init();
+        let _ = LOGS_TO_FILE.set(true);
+    } else if !quiet {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(if globals.verbose {
+                DEBUG
+            } else {
+                "warn"
+            }))
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_target(false)
+            .without_time()
+            .try_init();
+    }
+    Ok(())
+}
+
+/// Whether logs go to a log file (so a failure's cause chain is written there too).
+static LOGS_TO_FILE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+fn open_log_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
 }

@@ -170,6 +170,15 @@ async fn executable(globals: &Globals, args: ExecutableArgs) -> Result<(), CliEr
     }
 }
 
+/// Report `err`, met before `gcp executable` could run (its log file cannot be opened), the
+/// executable protocol's way: a failure response on stdout, nothing on stderr, exit 1.
+pub fn report_failure(err: &CliError) -> std::process::ExitCode {
+    err.log();
+    let failure = Failure::new("INVALID_CONFIGURATION", err.line());
+    let _ = print_stdout(&failure.to_json());
+    std::process::ExitCode::FAILURE
+}
+
 fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<(), CliError> {
     let settings = builder(
         globals,
@@ -179,6 +188,10 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
         args.lifetime_seconds,
     )
     .settings()?;
+    // The token-source flags go into the command: check them now (with a stand-in API token,
+    // which the command's environment supplies at run time), so a bad one is an invalid
+    // setting here rather than a failure inside Google's library later.
+    globals.fly_client_with(|b| b.api_token("unused: only the URL is checked"))?;
     let exe = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .map_err(|e| CliError::new("finding this binary's path", e))?;
@@ -202,19 +215,25 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
         command.push("--api-url".into());
         command.push(url.clone());
     }
-    if command
-        .iter()
-        .any(|part| part.chars().any(char::is_whitespace))
-    {
-        eprintln!(
-            "fly-oidc: warning: the command {:?} contains whitespace; some Google libraries split the command on \
-             whitespace and will fail to run it. Install fly-oidc (or link it) under a path without spaces.",
-            command.join(" ")
-        );
-    }
+    // Quoted so that Python google-auth (shell rules) and Node's google-auth-library
+    // (whitespace outside double quotes) both run it; a part neither can carry is refused.
+    let command = fly_oidc::command_line::join(command.iter().map(String::as_str)).map_err(|e| {
+        let what = if e.part == exe {
+            "this binary's path"
+        } else {
+            "a path in the command"
+        };
+        // Where the binary lives is the setting at fault (exit 2), though no flag sets it.
+        CliError::setting(fly_oidc::BuildError::invalid(
+            fly_oidc::Setting::new("command", None),
+            fly_oidc::Origin::Builder,
+            format!(
+                "cannot write a command line that runs this binary: {what} {e}; move or copy the binary (and any file the command names) to a plain path such as /usr/local/bin/fly-oidc and run it from there"
+            ),
+        ))
+    })?;
     let output_file = args.token_cache_file.as_deref().map(absolute).transpose()?;
-    let config =
-        executable::credential_config(&settings, &command.join(" "), output_file.as_deref())?;
+    let config = executable::credential_config(&settings, &command, output_file.as_deref())?;
     let text = serde_json::to_string_pretty(&config)
         .map_err(|e| CliError::new("writing the configuration", e))?;
     let shown = match &args.output {
@@ -227,7 +246,9 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
             })?;
             let shown = absolute(path).unwrap_or_else(|_| path.display().to_string());
             eprintln!("fly-oidc: wrote {shown}");
-            shown
+            // Quoted for the shell lines below.
+            fly_oidc::command_line::quote(&shown)
+                .unwrap_or_else(|_| fly_oidc_aws::credential_process::shell_quote(&shown))
         }
         None => {
             print_stdout(&text)?;

@@ -60,7 +60,14 @@ fn main() -> ExitCode {
         }
     };
     let quiet = matches!(&cli.command, Command::Gcp(cmd) if cmd.is_quiet());
-    common::init_logging(cli.globals.verbose, quiet);
+    if let Err(err) = common::init_logging(&cli.globals, quiet) {
+        let err = CliError::setting(err);
+        if quiet {
+            // The executable protocol's consumer reads the failure from stdout.
+            return gcp::report_failure(&err);
+        }
+        return err.report(cli.globals.verbose);
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

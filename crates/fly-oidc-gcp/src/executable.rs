@@ -58,6 +58,7 @@ impl Failure {
             ErrorKind::FlyApi => "FLY_API_REJECTED",
             ErrorKind::Transient => "FLY_API_UNAVAILABLE",
             ErrorKind::MalformedToken => "MALFORMED_TOKEN",
+            ErrorKind::StaleToken => "STALE_TOKEN",
             _ => "FLY_TOKEN_FAILED",
         };
         Self::new(

@@ -11,6 +11,7 @@ use fly_oidc::{
 };
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 /// A Google access token and when it expires.
@@ -94,7 +95,14 @@ pub struct Builder {
     retry: Option<RetryConfig>,
     time: Option<SharedTimeSource>,
     cache: Option<CacheConfig>,
+    total_timeout: Option<Duration>,
 }
+
+/// Default time budget of one whole access-token fetch: the Fly token, the Google STS exchange
+/// and the impersonation, each with its retries: 15 seconds, so a front end with a 30 s
+/// deadline (a credential configuration's `timeout_millis`, a client library's token request)
+/// gets this provider's own diagnosis. Change it with [`Builder::total_timeout`].
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Builder {
     /// The environment to read `FLY_OIDC_GCP_*` (and, for the default Fly client,
@@ -190,6 +198,14 @@ impl Builder {
         self
     }
 
+    /// The time budget of one whole fetch, Fly token, STS exchange and impersonation with their
+    /// retries (default [`DEFAULT_TOTAL_TIMEOUT`], 15 s). When it runs out, the error is
+    /// transient and names the call that did not answer.
+    pub fn total_timeout(mut self, budget: Duration) -> Self {
+        self.total_timeout = Some(budget);
+        self
+    }
+
     /// When cached tokens are refreshed (default: 5 minutes before expiry, with jitter).
     pub fn cache_config(mut self, config: CacheConfig) -> Self {
         self.cache = Some(config);
@@ -214,11 +230,14 @@ impl Builder {
     pub fn build(self) -> Result<GcpTokenProvider, BuildError> {
         let env = self.env.clone().unwrap_or_else(Env::real);
         let settings = Settings::resolve(&self.given, &env)?;
+        let time = self.time.clone().unwrap_or_default();
         let fly = match self.fly.clone() {
             Some(client) => client,
-            None => FlyOidcClient::builder().env(env.clone()).build()?,
+            None => FlyOidcClient::builder()
+                .env(env.clone())
+                .time_source(time.clone())
+                .build()?,
         };
-        let time = self.time.clone().unwrap_or_default();
         Ok(GcpTokenProvider {
             inner: Arc::new(Inner {
                 cache: RefreshingCache::new(self.cache.clone().unwrap_or_default(), time.clone()),
@@ -229,6 +248,7 @@ impl Builder {
                 lifetime: settings.lifetime().unwrap_or(Duration::from_secs(3600)),
                 settings,
                 retry: self.retry.clone().unwrap_or_default(),
+                total_timeout: self.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT),
                 time,
                 env,
                 #[cfg(feature = "google-cloud-auth")]
@@ -248,6 +268,7 @@ struct Inner {
     settings: Settings,
     lifetime: Duration,
     retry: RetryConfig,
+    total_timeout: Duration,
     time: SharedTimeSource,
     /// Where `SSL_CERT_FILE`/`SSL_CERT_DIR` are read when the HTTP client is built.
     env: Env,
@@ -339,20 +360,62 @@ impl GcpTokenProvider {
     }
 
     /// A fresh access token, bypassing (and not filling) the cache: a new Fly token, an
-    /// STS exchange and, with a service account, an impersonation.
+    /// STS exchange and, with a service account, an impersonation, all within
+    /// [`Builder::total_timeout`] (default 15 s; past it, a transient error names the call
+    /// that did not answer).
     pub async fn fetch_access_token(&self) -> Result<AccessToken, Error> {
+        let at_google = AtomicBool::new(false);
+        fly_oidc::within_budget(
+            self.inner.total_timeout,
+            self.fetch_unbounded(&at_google),
+            || {
+                if at_google.load(Ordering::Relaxed) {
+                    format!(
+                        "Google ({} or {}) did not answer",
+                        self.inner.settings.sts_url(),
+                        self.inner.settings.iam_url()
+                    )
+                } else {
+                    format!(
+                        "the Machines API did not answer: no Fly token from {}",
+                        self.inner.fly.source()
+                    )
+                }
+            },
+        )
+        .await
+    }
+
+    async fn fetch_unbounded(&self, at_google: &AtomicBool) -> Result<AccessToken, Error> {
         let fly_token = self
             .inner
             .fly
             .fetch_token(Some(self.audience()))
             .await
             .map_err(|e| e.context("getting a Fly OIDC token failed"))?;
-        self.exchange(&fly_token).await
+        at_google.store(true, Ordering::Relaxed);
+        self.exchange_fetched(&fly_token).await
     }
 
     /// Exchange a Fly token (whose audience must be one the provider allows) for a
     /// Google access token, impersonating the service account if one is configured.
+    ///
+    /// A token that has expired, or has less than
+    /// [`MIN_SUBJECT_TOKEN_TTL`](fly_oidc::MIN_SUBJECT_TOKEN_TTL) (30 s) left by the
+    /// provider's clock, is not sent: an [`ErrorKind::StaleToken`] error says when it expired.
     pub async fn exchange(&self, fly_token: &FlyToken) -> Result<AccessToken, Error> {
+        fly_token.ensure_fresh(
+            self.inner.time.now(),
+            "the Fly token given to GcpTokenProvider::exchange",
+            "fetch a new one just before exchanging it (Fly tokens live about 10 minutes)",
+        )?;
+        self.exchange_fetched(fly_token).await
+    }
+
+    /// [`exchange`](Self::exchange) for a token just fetched: the token client has checked a
+    /// file's token, and a token the Machines API minted this instant is judged by Google's
+    /// clock, not ours (a skewed clock here must not refuse it).
+    async fn exchange_fetched(&self, fly_token: &FlyToken) -> Result<AccessToken, Error> {
         let i = &self.inner;
         let s = &i.settings;
         let ctx = TrustContext {

@@ -63,6 +63,17 @@ impl Fault {
         )
     }
 
+    /// `400 InvalidIdentityToken` "Couldn't retrieve verification key from your identity
+    /// provider": STS could not fetch the issuer's JWKS (public reports show it passing on a
+    /// retry).
+    pub fn verification_key_unavailable() -> Self {
+        Self::error(
+            400,
+            "InvalidIdentityToken",
+            "Couldn't retrieve verification key from your identity provider, please reference AssumeRoleWithWebIdentity documentation for requirements",
+        )
+    }
+
     /// `400 IDPRejectedClaim`.
     pub fn idp_rejected_claim() -> Self {
         Self::error(

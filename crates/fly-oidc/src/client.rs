@@ -7,6 +7,7 @@ use crate::env::Env;
 use crate::error::{BuildError, Error, ErrorKind, Origin, Setting, redact_jwts, truncate};
 use crate::fs::{ReadError, read_body_capped, read_capped};
 use crate::retry::RetryConfig;
+use crate::time::SharedTimeSource;
 use crate::token::{FlyToken, MAX_TOKEN_BYTES, SecretString};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,9 @@ pub const TOKEN_PATH: &str = "/v1/tokens/oidc";
 
 const API_URL: Setting = Setting::new("api_url", Some(ENV_API_HOSTNAME));
 const API_TOKEN: Setting = Setting::new("api_token", Some(ENV_API_TOKEN));
+
+/// What keeps a token file fresh, for the error about a stale one.
+const TOKEN_FILE_FRESHNESS: &str = "whatever writes it is not keeping it fresh. Fly's init rewrites /.fly/oidc_token (about every 9 minutes) only when AWS_ROLE_ARN is set on the app: set it, or drop the token file setting (FLY_OIDC_TOKEN_FILE) so the Machines API mints a fresh token for every request";
 
 const NOT_ON_FLY_HINT: &str =
     "not on a Fly Machine? set FLY_API_HOSTNAME and FLY_API_TOKEN, or FLY_OIDC_TOKEN_FILE";
@@ -113,6 +117,7 @@ pub struct Builder {
     timeout: Option<Duration>,
     retry: Option<RetryConfig>,
     allow_insecure_http: Option<bool>,
+    time: Option<SharedTimeSource>,
 }
 
 impl Builder {
@@ -175,6 +180,15 @@ impl Builder {
     /// How transient failures are retried (default: 3 attempts).
     pub fn retry(mut self, retry: RetryConfig) -> Self {
         self.retry = Some(retry);
+        self
+    }
+
+    /// The clock a token read from a file is checked against (default: the system clock).
+    /// A token file whose token has expired, or has less than
+    /// [`MIN_SUBJECT_TOKEN_TTL`](crate::MIN_SUBJECT_TOKEN_TTL) (30 s) left, is an
+    /// [`ErrorKind::StaleToken`] error, never a token.
+    pub fn time_source(mut self, time: SharedTimeSource) -> Self {
+        self.time = Some(time);
         self
     }
 
@@ -256,6 +270,7 @@ impl Builder {
                 connect_timeout,
                 timeout,
                 env,
+                time: self.time.unwrap_or_default(),
             }),
         })
     }
@@ -322,6 +337,7 @@ struct Inner {
     timeout: Duration,
     /// Where `SSL_CERT_FILE`/`SSL_CERT_DIR` are read when the HTTP client is built.
     env: Env,
+    time: SharedTimeSource,
 }
 
 /// Fetches Fly OIDC tokens. Cheap to clone; clones share one HTTP connection pool.
@@ -382,7 +398,9 @@ impl FlyOidcClient {
     ///
     /// Every call to the Machines API mints a new token. Transient failures (connection
     /// errors, timeouts, 429, 5xx) are retried with jittered backoff. A token file is
-    /// re-read and its audience is whatever was written there.
+    /// re-read and its audience is whatever was written there; a token file whose token has
+    /// expired or has less than 30 s left is an [`ErrorKind::StaleToken`] error naming the
+    /// file and when the token expired.
     pub async fn fetch_token(&self, audience: Option<&str>) -> Result<FlyToken, Error> {
         self.inner
             .retry
@@ -394,7 +412,15 @@ impl FlyOidcClient {
 
     async fn fetch_once(&self, audience: Option<&str>) -> Result<FlyToken, Error> {
         match &self.inner.source {
-            TokenSource::File(path) => read_token_file(path, audience),
+            TokenSource::File(path) => {
+                let token = read_token_file(path, audience)?;
+                token.ensure_fresh(
+                    self.inner.time.now(),
+                    &format!("the token file {}", path.display()),
+                    TOKEN_FILE_FRESHNESS,
+                )?;
+                Ok(token)
+            }
             source => self.fetch_from_api(source, audience).await,
         }
     }

@@ -44,7 +44,9 @@
 //!   move on), [`InvalidConfiguration`](ErrorKind::InvalidConfiguration),
 //!   [`PermissionDenied`](ErrorKind::PermissionDenied), [`FlyApi`](ErrorKind::FlyApi) (the
 //!   Machines API rejected the request, with [`Error::status`]),
-//!   [`Transient`](ErrorKind::Transient), [`MalformedToken`](ErrorKind::MalformedToken), and
+//!   [`Transient`](ErrorKind::Transient), [`MalformedToken`](ErrorKind::MalformedToken),
+//!   [`StaleToken`](ErrorKind::StaleToken) (a token file, or a token handed in, with less than
+//!   [`MIN_SUBJECT_TOKEN_TTL`] left: never sent on), and
 //!   the kinds the cloud providers add ([`TrustRejected`](ErrorKind::TrustRejected),
 //!   [`Rejected`](ErrorKind::Rejected), [`InvalidResponse`](ErrorKind::InvalidResponse),
 //!   [`NotConfigured`](ErrorKind::NotConfigured)). [`Error::is_transient`] tells whether a
@@ -63,6 +65,7 @@
 pub mod cache;
 mod claims;
 mod client;
+pub mod command_line;
 #[cfg(feature = "disk-cache")]
 pub mod disk_cache;
 pub mod endpoint;
@@ -84,5 +87,7 @@ pub use client::{
 pub use endpoint::{ENV_ALLOW_INSECURE_HTTP, is_trusted_plain_http_host};
 pub use env::Env;
 pub use error::{BuildError, Error, ErrorKind, Origin, Setting, redact_jwts, truncate};
-pub use retry::RetryConfig;
-pub use token::{FlyToken, JwtHeader, MAX_TOKEN_BYTES, REDACTED, SecretString};
+pub use retry::{RetryConfig, within_budget};
+pub use token::{
+    FlyToken, JwtHeader, MAX_TOKEN_BYTES, MIN_SUBJECT_TOKEN_TTL, REDACTED, SecretString,
+};

@@ -115,6 +115,40 @@ impl RetryConfig {
     }
 }
 
+/// Run `op`, a provider's whole chain, within `budget`. Past it, `op` is dropped and the
+/// result is an [`ErrorKind::Transient`](crate::ErrorKind::Transient) error: "`{hung}` within
+/// this provider's `N` s budget (Builder::total_timeout); this is usually transient, try
+/// again", where `hung()` says which call did not answer.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::time::Duration;
+/// let never = std::future::pending::<Result<(), fly_oidc::Error>>();
+/// let err = fly_oidc::within_budget(Duration::from_millis(10), never, || "STS did not answer".into())
+///     .await
+///     .unwrap_err();
+/// assert!(err.is_transient());
+/// assert!(err.to_string().starts_with("STS did not answer within this provider's 0.01 s budget"));
+/// # }
+/// ```
+pub async fn within_budget<T>(
+    budget: Duration,
+    op: impl Future<Output = Result<T, crate::Error>>,
+    hung: impl FnOnce() -> String,
+) -> Result<T, crate::Error> {
+    match tokio::time::timeout(budget, op).await {
+        Ok(result) => result,
+        Err(_) => Err(crate::Error::new(
+            crate::ErrorKind::Transient,
+            format!(
+                "{} within this provider's {} s budget (Builder::total_timeout); this is usually transient, try again",
+                hung(),
+                budget.as_secs_f64()
+            ),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@ use crate::error::{Error, ErrorKind};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use zeroize::Zeroizing;
 
 /// The text printed instead of a secret.
@@ -13,6 +13,11 @@ pub const REDACTED: &str = "** redacted **";
 
 /// The largest token accepted, in bytes (Fly's are about 1 KB).
 pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+
+/// The least time a Fly token must have left to be handed on to a cloud: 30 seconds. A
+/// token closer to its `exp` (or past it) is refused with [`ErrorKind::StaleToken`], since
+/// it would expire in flight or in the consumer's hands (see [`FlyToken::ensure_fresh`]).
+pub const MIN_SUBJECT_TOKEN_TTL: Duration = Duration::from_secs(30);
 
 /// The JOSE header of a token.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -95,6 +100,57 @@ impl FlyToken {
     /// When the token expires (`exp`), if it says.
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.claims.expires_at()
+    }
+
+    /// Check that the token has at least [`MIN_SUBJECT_TOKEN_TTL`] (30 s) left at `now`.
+    ///
+    /// Otherwise an [`ErrorKind::StaleToken`] error: "`{holder}` holds a Fly token that
+    /// expired at `<RFC 3339 UTC>` (`N` s ago)" (or "that expires at ..., in `N` s, less
+    /// than the 30 s ..."), then `; {what_keeps_it_fresh}`. A token without `exp` passes.
+    ///
+    /// ```
+    /// use fly_oidc::{ErrorKind, FlyToken};
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// // payload {"exp":2000000000}
+    /// let token = FlyToken::parse("eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjIwMDAwMDAwMDB9.c2ln")?;
+    /// let exp = UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+    /// assert!(token.ensure_fresh(exp - Duration::from_secs(31), "x", "y").is_ok());
+    /// let err = token.ensure_fresh(exp + Duration::from_secs(300), "the token file /t", "rewrite it").unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::StaleToken);
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "the token file /t holds a Fly token that expired at 2033-05-18T03:33:20Z (300 s ago); rewrite it"
+    /// );
+    /// let err = token.ensure_fresh(exp - Duration::from_secs(20), "the token file /t", "rewrite it").unwrap_err();
+    /// assert!(err.to_string().contains("expires at 2033-05-18T03:33:20Z, in 20 s"), "{err}");
+    /// # Ok::<(), fly_oidc::Error>(())
+    /// ```
+    pub fn ensure_fresh(
+        &self,
+        now: SystemTime,
+        holder: &str,
+        what_keeps_it_fresh: &str,
+    ) -> Result<(), Error> {
+        let Some(exp) = self.expires_at() else {
+            return Ok(());
+        };
+        let at = crate::rfc3339::format_rfc3339(exp);
+        let state = match exp.duration_since(now) {
+            Ok(left) if left >= MIN_SUBJECT_TOKEN_TTL => return Ok(()),
+            Ok(left) if !left.is_zero() => format!(
+                "that expires at {at}, in {} s, less than the {} s a cloud needs to accept it",
+                left.as_secs(),
+                MIN_SUBJECT_TOKEN_TTL.as_secs()
+            ),
+            _ => format!(
+                "that expired at {at} ({} s ago)",
+                now.duration_since(exp).unwrap_or_default().as_secs()
+            ),
+        };
+        Err(Error::new(
+            ErrorKind::StaleToken,
+            format!("{holder} holds a Fly token {state}; {what_keeps_it_fresh}"),
+        ))
     }
 }
 

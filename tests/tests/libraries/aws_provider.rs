@@ -793,6 +793,113 @@ fn library_and_binary_resolve_the_same_settings_from_one_environment() {
     assert_eq!(sts.requests().len(), 6);
 }
 
+/// Issue 10, class 4: STS `InvalidIdentityToken` "Couldn't retrieve verification key from your
+/// identity provider" is STS failing to fetch the issuer's JWKS: retried like every transient
+/// STS error (same attempts and jittered backoff), and when every attempt fails, an error that
+/// says so, names the issuer and is transient, not trust-policy advice.
+#[tokio::test]
+async fn sts_failing_to_fetch_the_issuers_keys_is_retried_then_reported_as_transient() {
+    // Once, then success: two STS requests, one Fly token.
+    let out = with_faults(vec![Fault::verification_key_unavailable()]).await;
+    out.result.unwrap();
+    assert_eq!(out.sts.request_count(), 2);
+    assert_eq!(out.fly.request_count(), 1);
+
+    // Every attempt.
+    let fault = Fault::verification_key_unavailable();
+    let out = with_faults(vec![fault.clone(), fault.clone(), fault]).await;
+    let err = out.result.unwrap_err();
+    assert!(matches!(err, CredentialsError::ProviderError(_)), "{err:?}");
+    let ours = our_error(&err);
+    assert_eq!(ours.kind(), ErrorKind::Transient);
+    assert!(ours.is_transient());
+    assert_eq!(ours.code(), Some("InvalidIdentityToken"));
+    let msg = ours.message();
+    assert!(
+        msg.contains(&format!(
+            "could not fetch the signing keys of the token's issuer {} after 3 attempts",
+            out.fly.issuer()
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("probably transient"), "{msg}");
+    assert!(!msg.contains("trust policy"), "{msg}");
+    assert_eq!(out.sts.request_count(), 3);
+
+    // Any other InvalidIdentityToken still fails at once.
+    let out = with_faults(vec![Fault::invalid_identity_token()]).await;
+    assert!(out.result.is_err());
+    assert_eq!(out.sts.request_count(), 1);
+}
+
+/// Issue 10, class 5: inside an AWS SDK client, a Machines API that accepts the connection and
+/// never answers ends with this provider's own message, not the SDK's "identity resolver timed
+/// out" (the budget is set low here to keep the test short; the default is checked below).
+#[tokio::test]
+async fn a_hung_machines_api_ends_with_the_providers_message_inside_an_sdk_client() {
+    let (fly, sts) = fakes().await;
+    fly.fail_next(5, Fault::Delay(Duration::from_secs(120)));
+    let provider = provider(&fly, &sts.url())
+        .total_timeout(Duration::from_millis(1500))
+        .build()
+        .unwrap();
+    let config = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new("us-east-1"))
+        .endpoint_url(sts.url())
+        .credentials_provider(provider)
+        .build();
+    let client = aws_sdk_sts::Client::from_conf(config);
+    let started = std::time::Instant::now();
+    let err = client.get_caller_identity().send().await.unwrap_err();
+    let elapsed = started.elapsed();
+    let mut chain = String::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(e) = source {
+        chain.push_str(&format!("{e}: "));
+        source = e.source();
+    }
+    assert!(
+        chain
+            .contains("the Machines API did not answer: no Fly token from the Machines API socket"),
+        "{chain}"
+    );
+    assert!(
+        chain.contains("1.5 s budget (Builder::total_timeout)"),
+        "{chain}"
+    );
+    assert!(!chain.contains("identity resolver timed out"), "{chain}");
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    assert_eq!(sts.request_count(), 0);
+}
+
+/// The default budget ends well inside the AWS SDK identity cache's default load timeout,
+/// computed as aws-smithy-runtime does (`pessimistic_load_timeout` in
+/// `client/identity/cache/lazy.rs`): the worst-case backoffs of the client's retry config plus
+/// `attempts × max(2 × connect timeout, attempt timeout)`, with the SDK's default retry config
+/// (read from the SDK) and its default connect timeout, 3.1 s
+/// (`aws_smithy_runtime::client::defaults::DEFAULT_CONNECT_TIMEOUT`, crate-private).
+#[test]
+fn the_default_budget_is_well_inside_the_sdks_default_load_timeout() {
+    let retry = aws_sdk_sts::config::retry::RetryConfig::standard();
+    let connect = Duration::from_millis(3100);
+    let attempts = retry.max_attempts();
+    let backoffs: Duration = (0..attempts.saturating_sub(1))
+        .map(|i| (retry.initial_backoff() * 2u32.pow(i)).min(retry.max_backoff()))
+        .sum();
+    let load_timeout = backoffs + (connect * 2) * attempts;
+    assert!(
+        load_timeout > Duration::from_secs(21) && load_timeout < Duration::from_secs(22),
+        "the SDK's defaults changed: {load_timeout:?}; revisit DEFAULT_TOTAL_TIMEOUT"
+    );
+    // "Well inside": room for the SDK's own work and a slow scheduler.
+    assert!(
+        fly_oidc_aws::DEFAULT_TOTAL_TIMEOUT + Duration::from_secs(5) <= load_timeout,
+        "{:?} vs {load_timeout:?}",
+        fly_oidc_aws::DEFAULT_TOTAL_TIMEOUT
+    );
+}
+
 /// One test per row, `name => check(fault, code);`, each running `check(fault, code)`.
 macro_rules! fault_tests {
     ($($name:ident => $check:ident($fault:expr, $code:literal);)+) => {

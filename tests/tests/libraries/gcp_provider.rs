@@ -414,9 +414,34 @@ async fn signatures_and_expiry_are_checked() {
         .token_file(&file)
         .build()
         .unwrap();
+    // Issue 10, class 1: never sent to Google; the error names the file and the expiry.
     let err = rejected(&f, f.builder().fly_client(fly)).await;
-    assert_eq!(err.code(), Some("invalid_grant"));
-    assert!(err.to_string().contains("expired"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::StaleToken);
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!(
+            "the token file {} holds a Fly token that expired at",
+            file.display()
+        )),
+        "{msg}"
+    );
+    assert_eq!(f.google.request_count(), 0);
+
+    // The same token kept in memory and handed to `exchange`: refused, not sent.
+    let token = fly_oidc::FlyToken::parse(jwt).unwrap();
+    let err = f
+        .builder()
+        .build()
+        .unwrap()
+        .exchange(&token)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StaleToken);
+    assert!(
+        err.to_string().contains("GcpTokenProvider::exchange"),
+        "{err}"
+    );
+    assert_eq!(f.google.request_count(), 0);
 }
 
 #[tokio::test]
@@ -522,4 +547,35 @@ async fn secrets_never_show_in_debug_or_display() {
     let shown = format!("{token:?} {token} {provider:?}");
     assert!(shown.contains("** redacted **"), "{shown}");
     f.assert_no_secrets(&shown);
+}
+
+/// Issue 10, class 5: a Machines API that accepts and never answers, or a Google STS that
+/// hangs, ends with this provider's own message within its budget (set low here).
+#[tokio::test]
+async fn a_hung_call_ends_with_the_providers_message_within_its_budget() {
+    let f = Fakes::start().await;
+    f.fly
+        .fail_next(5, fly_oidc_testkit::Fault::Delay(Duration::from_secs(120)));
+    let started = std::time::Instant::now();
+    let err = f
+        .builder()
+        .total_timeout(Duration::from_millis(1500))
+        .build()
+        .unwrap()
+        .access_token()
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(err.kind(), ErrorKind::Transient);
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("the Machines API did not answer: no Fly token from"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("1.5 s budget (Builder::total_timeout)"),
+        "{msg}"
+    );
+    assert_eq!(f.google.request_count(), 0);
+    assert!(fly_oidc_gcp::DEFAULT_TOTAL_TIMEOUT < Duration::from_secs(30));
 }

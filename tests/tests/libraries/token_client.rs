@@ -495,3 +495,59 @@ async fn the_default_audience_comes_from_the_builder_then_fly_oidc_audience() {
         assert_eq!(sent.as_deref(), expected);
     }
 }
+
+/// Issue 10, class 1: a token file's token is checked against the injected clock; with less
+/// than 30 s left, or past its `exp`, it is a `StaleToken` error naming the file and the
+/// expiry (RFC 3339 UTC) and what keeps the file fresh, never a token.
+#[tokio::test]
+async fn a_stale_token_file_is_an_error_naming_the_file_and_the_expiry() {
+    use fly_oidc::time::{ManualTimeSource, SharedTimeSource};
+    use std::time::UNIX_EPOCH;
+    let fly = FakeFlyApi::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oidc_token");
+    let exp = 1_800_000_600_u64;
+    let jwt = fly.mint_with(Some("sts.amazonaws.com"), |claims| {
+        claims.insert("exp".into(), exp.into());
+    });
+    std::fs::write(&path, &jwt).unwrap();
+    let exp_at = UNIX_EPOCH + Duration::from_secs(exp);
+    let clock = ManualTimeSource::new(exp_at - Duration::from_secs(31));
+    let client = FlyOidcClient::builder()
+        .env(Env::from_slice(&[]))
+        .token_file(&path)
+        .time_source(SharedTimeSource::new(clock.clone()))
+        .build()
+        .unwrap();
+    // 31 s left: handed on.
+    assert_eq!(client.fetch_token(None).await.unwrap().expose_jwt(), jwt);
+    // 29 s left, then 5 minutes past: refused.
+    for (at, says) in [
+        (
+            exp_at - Duration::from_secs(29),
+            "that expires at 2027-01-15T08:10:00Z, in 29 s, less than the 30 s",
+        ),
+        (
+            exp_at + Duration::from_secs(300),
+            "that expired at 2027-01-15T08:10:00Z (300 s ago)",
+        ),
+    ] {
+        clock.set(at);
+        let err = client.fetch_token(None).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::StaleToken);
+        assert!(!err.is_transient());
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "the token file {} holds a Fly token {says}",
+                path.display()
+            )),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("Fly's init rewrites /.fly/oidc_token (about every 9 minutes) only when AWS_ROLE_ARN is set"),
+            "{msg}"
+        );
+        assert!(!msg.contains(&jwt) && !msg.contains("eyJ"), "{msg}");
+    }
+}

@@ -327,7 +327,8 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
     );
     assert_no_secret_in(&out.stderr, &fly, &printed);
 
-    // Fly token: not on a Fly Machine.
+    // Fly token: a --socket that does not exist is an invalid setting found at run time
+    // (exit 2, issue 10 class 6).
     let mut off_fly = Sandbox::new(&fly, moto.endpoint());
     off_fly.unset("FLY_OIDC_SOCKET");
     let out = off_fly
@@ -342,9 +343,10 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(
-        stderr(&out).starts_with("fly-oidc: error: Fly token failed: "),
+        stderr(&out).starts_with("fly-oidc: error: invalid setting: ")
+            && stderr(&out).contains("/nonexistent/fly/api does not exist"),
         "{}",
         describe(&out)
     );
@@ -630,4 +632,32 @@ fn a_failed_refresh_serves_a_still_valid_entry_but_never_an_expiring_one() {
     sts.clear_faults();
     let fresh = sandbox.credential_process(ROLE_A, &[]);
     assert_ne!(fresh["AccessKeyId"], first["AccessKeyId"]);
+}
+
+/// Issue 10, class 2: under `--verbose` and `RUST_LOG=trace`, `credential_process`'s stdout
+/// is the JSON alone (the diagnostics go to stderr).
+#[test]
+fn credential_process_stdout_is_the_json_alone_under_verbose_and_rust_log() {
+    let Some((_fly, _moto, mut sandbox)) = setup() else {
+        return;
+    };
+    sandbox.set("RUST_LOG", "trace");
+    let out = sandbox.fly_oidc(&[
+        "aws",
+        "credential-process",
+        "--role-arn",
+        ROLE_A,
+        "--no-cache",
+        "--verbose",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["Version"], 1);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("assuming role with a Fly OIDC token"),
+        "--verbose logs go to stderr: {}",
+        describe(&out)
+    );
 }

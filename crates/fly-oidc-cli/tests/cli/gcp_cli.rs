@@ -530,3 +530,195 @@ fn the_library_and_the_binary_resolve_the_same_settings() {
         }
     }
 }
+
+/// A token file holding a token minted for `audience` that expires `exp_offset` seconds from
+/// now (negative: in the past), and the RFC 3339 time of its `exp`.
+fn token_file_expiring(
+    fly: &FakeFlyApi,
+    audience: &str,
+    exp_offset: i64,
+    dir: &Path,
+) -> (std::path::PathBuf, String) {
+    #[allow(clippy::disallowed_methods)] // the fake's clock and the binary's are the system's
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let exp = now + exp_offset;
+    let jwt = fly.mint_with(Some(audience), |claims| {
+        claims.insert("iat".into(), (exp - 600).into());
+        claims.insert("nbf".into(), (exp - 600).into());
+        claims.insert("exp".into(), exp.into());
+    });
+    let path = dir.join("oidc_token");
+    std::fs::write(&path, jwt).unwrap();
+    let at = fly_oidc::time::format_rfc3339(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(exp as u64),
+    );
+    (path, at)
+}
+
+/// Issue 10, class 1: a token file whose token expired 5 minutes ago (or has less than 30 s
+/// left) is a failure response naming the file and the expiry, never `"success":true`.
+#[tokio::test]
+async fn executable_refuses_a_stale_token_file() {
+    let fly = FakeFlyApi::builder().start().await.unwrap();
+    let google = FakeGoogle::builder(&fly).start().await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    for (offset, says) in [(-300, "that expired at"), (20, "less than the 30 s")] {
+        let (file, at) = token_file_expiring(&fly, &google.token_audience(), offset, home.path());
+        let out = run(
+            &["gcp", "executable", "--token-file", file.to_str().unwrap()],
+            &[("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", &google.sts_audience())],
+            home.path(),
+        );
+        assert!(!out.status.success(), "offset {offset}");
+        let response = stdout_json(&out);
+        assert_eq!(response["success"], false, "{response}");
+        assert_eq!(response["code"], "STALE_TOKEN", "{response}");
+        let message = response["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("the token file {}", file.display())),
+            "{message}"
+        );
+        assert!(message.contains(&at), "{message}");
+        assert!(message.contains(says), "{message}");
+        assert!(
+            message.contains("only when AWS_ROLE_ARN is set"),
+            "{message}"
+        );
+        assert!(!message.contains("eyJ"), "{message}");
+    }
+    // A token with time left is handed on.
+    let (file, _) = token_file_expiring(&fly, &google.token_audience(), 120, home.path());
+    let out = run(
+        &["gcp", "executable", "--token-file", file.to_str().unwrap()],
+        &[("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", &google.sts_audience())],
+        home.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert_eq!(stdout_json(&out)["success"], true);
+}
+
+/// Issue 10, class 2: `--verbose` and `RUST_LOG=trace` add nothing to stdout or stderr of
+/// `gcp executable` on success; `--log-file` gets the diagnostics; an unwritable log file is
+/// a failure response.
+#[tokio::test]
+async fn executable_output_is_the_response_alone_under_verbose_and_rust_log() {
+    let fly = FakeFlyApi::builder().start().await.unwrap();
+    let google = FakeGoogle::builder(&fly).start().await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let socket = fly.socket_path().to_str().unwrap().to_owned();
+    let envs = [
+        ("FLY_OIDC_SOCKET", socket.as_str()),
+        ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", &google.sts_audience()),
+        ("RUST_LOG", "trace"),
+    ];
+    let out = run(&["gcp", "executable", "--verbose"], &envs, home.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        1,
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(stdout_json(&out)["success"], true);
+
+    let log = home.path().join("debug.log");
+    let out = run(
+        &[
+            "gcp",
+            "executable",
+            "--verbose",
+            "--log-file",
+            log.to_str().unwrap(),
+        ],
+        &envs,
+        home.path(),
+    );
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "stderr: {}", text(&out.stderr));
+    assert_eq!(stdout_json(&out)["success"], true);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("requesting a Fly OIDC token"), "{logged}");
+    assert!(!logged.contains("eyJ"), "{logged}");
+
+    // A failure's diagnosis is in the response and, with its causes, in the log file.
+    let out = run(
+        &["gcp", "executable", "--log-file", log.to_str().unwrap()],
+        &[
+            ("FLY_OIDC_SOCKET", "/nonexistent/fly.sock"),
+            ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", &google.sts_audience()),
+        ],
+        home.path(),
+    );
+    assert!(!out.status.success());
+    let message = stdout_json(&out)["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("/nonexistent/fly.sock"), "{message}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("/nonexistent/fly.sock"), "{logged}");
+
+    // A log file that cannot be opened: the protocol's failure response.
+    let out = run(
+        &["gcp", "executable"],
+        &[
+            ("FLY_OIDC_SOCKET", socket.as_str()),
+            ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", &google.sts_audience()),
+            ("FLY_OIDC_LOG_FILE", "/nonexistent/dir/debug.log"),
+        ],
+        home.path(),
+    );
+    assert!(!out.status.success());
+    assert!(out.stderr.is_empty(), "stderr: {}", text(&out.stderr));
+    let response = stdout_json(&out);
+    assert_eq!(response["code"], "INVALID_CONFIGURATION");
+    let message = response["message"].as_str().unwrap();
+    assert!(message.contains("(from FLY_OIDC_LOG_FILE)"), "{message}");
+}
+
+/// Issue 10, class 3: the binary's path is quoted when it holds a space, and refused (exit 2,
+/// with what to do) when it holds a character no consumer reads back the same.
+#[test]
+fn credential_config_quotes_a_spaced_path_and_refuses_an_unquotable_one() {
+    let home = tempfile::tempdir().unwrap();
+    let provider = "projects/123/locations/global/workloadIdentityPools/fly/providers/acme";
+    let copy_to = |dir: &str| {
+        let dir = home.path().join(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let copy = dir.join("fly-oidc");
+        std::fs::copy(fly_oidc_bin(), &copy).unwrap();
+        copy
+    };
+    let spaced = copy_to("my tools");
+    let out = Command::new(&spaced)
+        .args(["gcp", "credential-config", "--provider", provider])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let config = stdout_json(&out);
+    assert_eq!(
+        config["credential_source"]["executable"]["command"],
+        format!(
+            "\"{}\" gcp executable",
+            spaced.canonicalize().unwrap().display()
+        )
+    );
+    for dir in ["a$b", "a\"b", "a\\b", "a`b", "a\nb"] {
+        let odd = copy_to(dir);
+        let out = Command::new(&odd)
+            .args(["gcp", "credential-config", "--provider", provider])
+            .env_clear()
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{dir:?}: {}", text(&out.stderr));
+        assert!(out.stdout.is_empty());
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.starts_with("fly-oidc: error: invalid setting: cannot write a command line"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("move or copy the binary"), "{stderr}");
+    }
+}

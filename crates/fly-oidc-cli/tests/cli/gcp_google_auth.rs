@@ -325,3 +325,72 @@ async fn python_google_auth_reuses_the_token_cache_file() {
     assert_eq!(subjects.len(), 2);
     assert_eq!(subjects[0], subjects[1]);
 }
+
+/// Issue 10, class 3: a binary under `<dir>/my tools/` writes a command google-auth runs.
+#[tokio::test]
+async fn python_google_auth_runs_a_binary_whose_path_holds_a_space() {
+    let Some(python) = python_with_google_auth() else {
+        return;
+    };
+    let s = setup(|g| g).await;
+    let tools = s.home.path().join("my tools");
+    std::fs::create_dir(&tools).unwrap();
+    let bin = tools.join("fly-oidc");
+    std::fs::copy(crate::fly_oidc_bin(), &bin).unwrap();
+    let config = write_credential_config(&bin, &s.fakes.google, None, s.home.path(), &[]);
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    let bin = bin.canonicalize().unwrap();
+    assert_eq!(
+        written["credential_source"]["executable"]["command"],
+        format!("\"{}\" gcp executable", bin.display())
+    );
+    let (out, result) = s.refresh(&python, &config);
+    assert_eq!(result["ok"], true, "{result}");
+    assert!(out.status.success());
+    assert_eq!(s.fakes.fly.request_count(), 1);
+}
+
+/// Issue 10, class 2: ` --verbose` appended to the command by a user who is debugging, and
+/// `RUST_LOG=trace` in the environment, add nothing to what google-auth reads (stdout and
+/// stderr together); the diagnostics go to `FLY_OIDC_LOG_FILE`.
+#[tokio::test]
+async fn python_google_auth_refreshes_with_verbose_and_rust_log_set() {
+    let Some(python) = python_with_google_auth() else {
+        return;
+    };
+    let s = setup(|g| g).await;
+    let config = credential_config(&s.fakes.google, None, s.home.path());
+    let mut value: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    let command = value["credential_source"]["executable"]["command"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    value["credential_source"]["executable"]["command"] = format!("{command} --verbose").into();
+    std::fs::write(&config, value.to_string()).unwrap();
+    let log = s.home.path().join("fly-oidc.log");
+    let socket = s.fakes.fly.socket_path().to_str().unwrap().to_owned();
+    let base = [
+        ("GOOGLE_APPLICATION_CREDENTIALS", config.to_str().unwrap()),
+        ("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1"),
+        ("FLY_OIDC_SOCKET", socket.as_str()),
+        ("RUST_LOG", "trace"),
+    ];
+    let (out, result) = run_python(&python, s.home.path(), &base);
+    assert_eq!(result["ok"], true, "{result}");
+    assert!(out.status.success());
+
+    let mut with_log = base.to_vec();
+    with_log.push(("FLY_OIDC_LOG_FILE", log.to_str().unwrap()));
+    let (_, result) = run_python(&python, s.home.path(), &with_log);
+    assert_eq!(result["ok"], true, "{result}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("requesting a Fly OIDC token"), "{logged}");
+    for token in s.fakes.fly.issued_tokens() {
+        assert!(!logged.contains(&token), "the log holds a token");
+    }
+    assert!(!logged.contains("eyJ"), "{logged}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}

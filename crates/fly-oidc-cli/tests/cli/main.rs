@@ -11,6 +11,7 @@ mod cli_aws_cache;
 mod cli_aws_consumers;
 mod cli_aws_support;
 mod cli_ergonomics;
+mod cli_exit_codes;
 mod cli_token;
 mod expiry_edges;
 mod gcp_cli;

@@ -219,9 +219,8 @@ fn google_auth_library_refreshes_through_the_executable() {
 }
 
 /// google-auth-library splits the command on whitespace outside double quotes: a binary
-/// whose path holds a space works only if credential-config quotes it.
+/// whose path holds a space works only if credential-config quotes it (issue 10, class 3).
 #[test]
-#[ignore = "needs credential-config quoting (issue 10)"]
 fn google_auth_library_runs_an_executable_whose_path_holds_a_space() {
     let dir = tempfile::tempdir().unwrap();
     let spaced = dir.path().join("with space");

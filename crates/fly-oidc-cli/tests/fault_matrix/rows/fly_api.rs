@@ -80,8 +80,9 @@ pub fn rows() -> Vec<Row> {
             .fails(provider(Transient), &["could not get a Fly OIDC token", "HTTP 500"]).attempts(Fly, 3).attempts(Sts, 0),
         row(Http, Aws, "429 once, then OK", status(429, "rate limited")).ok().attempts(Fly, 2).attempts(Sts, 1),
         row(File, Aws, "expired token in the token file", Inject::FileExpired)
-            .fails(provider(TrustRejected), &["ExpiredTokenException", "check this machine's clock", "a token file must be rewritten before its tokens expire"])
-            .attempts(Sts, 2),
+            // Issue 10, class 1: never sent to STS.
+            .fails(provider(StaleToken), &["holds a Fly token that expired at", "only when AWS_ROLE_ARN is set on the app"])
+            .attempts(Sts, 0),
         row(Default, Gcp, "socket missing (not on Fly)", Inject::NoSocket).fails(run(NotOnFly), NOT_ON_FLY).attempts(GoogleSts, 0),
         row(Socket, Gcp, "429 on every attempt", every_attempt(429, "rate limited"))
             .fails(run(Transient), &["getting a Fly OIDC token failed", "HTTP 429"]).attempts(Fly, 3).attempts(GoogleSts, 0),

@@ -1,0 +1,251 @@
+//! Issue 10, class 6: every invalid setting, from a flag or from the environment, is a usage
+//! error in every command that reports on stderr: exit 2 and one line
+//! `fly-oidc: error: invalid setting: <why> (from <flag or variable>)`, wherever the setting is
+//! checked (while parsing, building a provider, or at run time). `gcp executable` keeps its
+//! consumer's form: a failure response on stdout and a non-zero exit.
+#![allow(clippy::unwrap_used)] // tests unwrap what they control
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/app";
+const PROVIDER: &str = "projects/123/locations/global/workloadIdentityPools/fly/providers/acme";
+/// A pool, not a provider (the issue's input).
+const POOL: &str = "projects/123/locations/global/workloadIdentityPools/fly";
+
+fn run(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
+    Command::new(crate::fly_oidc_bin())
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home)
+        // Never the real /.fly/api.
+        .env("FLY_OIDC_DEFAULT_SOCKET", home.join("no-fly-api.sock"))
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// Each command with the flags it needs to get as far as its settings.
+fn commands() -> Vec<(&'static str, Vec<&'static str>)> {
+    vec![
+        ("token", vec!["token"]),
+        (
+            "aws credential-process",
+            vec![
+                "aws",
+                "credential-process",
+                "--role-arn",
+                ROLE,
+                "--no-cache",
+            ],
+        ),
+        (
+            "aws env",
+            vec!["aws", "env", "--role-arn", ROLE, "--no-cache"],
+        ),
+        (
+            "gcp credential-config",
+            vec!["gcp", "credential-config", "--provider", PROVIDER],
+        ),
+        (
+            "gcp access-token",
+            vec!["gcp", "access-token", "--provider", PROVIDER],
+        ),
+    ]
+}
+
+/// An invalid setting: extra flags, environment, and the source the message must name.
+struct Bad {
+    flags: Vec<&'static str>,
+    env: Vec<(&'static str, &'static str)>,
+    names: &'static str,
+}
+
+/// The invalid settings every command shares (token source, log file, plain http).
+fn shared(home: &Path) -> Vec<Bad> {
+    let missing = Box::leak(
+        home.join("no-such-token")
+            .to_str()
+            .unwrap()
+            .to_owned()
+            .into_boxed_str(),
+    );
+    vec![
+        Bad {
+            flags: vec!["--api-url", "ftp://api.example.com"],
+            env: vec![("FLY_API_TOKEN", "x")],
+            names: "(from --api-url)",
+        },
+        Bad {
+            flags: vec![],
+            env: vec![
+                ("FLY_API_HOSTNAME", "ftp://api.example.com"),
+                ("FLY_API_TOKEN", "x"),
+            ],
+            names: "(from FLY_API_HOSTNAME)",
+        },
+        Bad {
+            flags: vec![],
+            env: vec![("FLY_OIDC_ALLOW_INSECURE_HTTP", "perhaps")],
+            names: "(from FLY_OIDC_ALLOW_INSECURE_HTTP)",
+        },
+        Bad {
+            flags: vec!["--log-file", "/nonexistent/dir/fly-oidc.log"],
+            env: vec![],
+            names: "(from --log-file)",
+        },
+        Bad {
+            flags: vec![],
+            env: vec![("FLY_OIDC_LOG_FILE", "/nonexistent/dir/fly-oidc.log")],
+            names: "(from FLY_OIDC_LOG_FILE)",
+        },
+        // Checked at run time: a token file that does not exist.
+        Bad {
+            flags: vec!["--token-file", missing],
+            env: vec![],
+            names: "FLY_OIDC_TOKEN_FILE",
+        },
+    ]
+}
+
+/// The invalid settings of one command's own flags and variables.
+fn own(command: &str) -> Vec<Bad> {
+    match command {
+        "aws credential-process" | "aws env" => vec![
+            Bad {
+                flags: vec!["--role-arn", "not-a-role"],
+                env: vec![],
+                names: "(from --role-arn)",
+            },
+            Bad {
+                flags: vec!["--duration-seconds", "5"],
+                env: vec![],
+                names: "(from --duration-seconds)",
+            },
+            Bad {
+                flags: vec![],
+                env: vec![("FLY_OIDC_AWS_DURATION_SECONDS", "5")],
+                names: "(from FLY_OIDC_AWS_DURATION_SECONDS)",
+            },
+        ],
+        "gcp credential-config" | "gcp access-token" => vec![
+            Bad {
+                flags: vec!["--provider", POOL],
+                env: vec![],
+                names: "(from --provider)",
+            },
+            Bad {
+                flags: vec!["--sts-url", "http://sts.example.com/v1/token"],
+                env: vec![],
+                names: "(from --sts-url)",
+            },
+            Bad {
+                flags: vec![],
+                env: vec![("FLY_OIDC_GCP_SCOPES", "a b")],
+                names: "(from FLY_OIDC_GCP_SCOPES)",
+            },
+        ],
+        _ => vec![],
+    }
+}
+
+#[test]
+fn every_invalid_setting_exits_2_with_one_line_naming_it() {
+    let home = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for (name, base) in commands() {
+        let mut cases = shared(home.path());
+        cases.extend(own(name));
+        for bad in cases {
+            if name == "gcp credential-config" && bad.names.contains("TOKEN_FILE") {
+                continue; // writes the path into the command; reads no token
+            }
+            // A flag the command already has: its value replaced.
+            let mut args = base.clone();
+            match (bad.flags.first(), bad.flags.get(1)) {
+                (Some(flag), Some(value)) if args.contains(flag) => {
+                    let at = args.iter().position(|a| a == flag).unwrap();
+                    args[at + 1] = value;
+                }
+                _ => args.extend(bad.flags.iter().copied()),
+            }
+            let out = run(&args, &bad.env, home.path());
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            let one_line = stderr.lines().count() == 1;
+            let shaped = stderr.starts_with("fly-oidc: error: invalid setting: ");
+            if out.status.code() != Some(2)
+                || !one_line
+                || !shaped
+                || !stderr.contains(bad.names)
+                || !out.stdout.is_empty()
+            {
+                failures.push(format!(
+                    "{name} {:?} {:?}: exit {:?}, stderr {stderr:?}",
+                    bad.flags,
+                    bad.env,
+                    out.status.code()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The issue's input: a pool where a provider belongs.
+#[test]
+fn access_token_with_a_pool_for_a_provider_exits_2() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        &["gcp", "access-token", "--provider", POOL],
+        &[],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "fly-oidc: error: invalid setting: invalid workload identity pool provider"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.trim_end().ends_with("(from --provider)"), "{stderr}");
+}
+
+/// `gcp executable` reports an invalid setting in its failure response, on stdout only.
+#[test]
+fn executable_reports_invalid_settings_in_its_failure_response() {
+    let home = tempfile::tempdir().unwrap();
+    for (flags, env, names) in [
+        (
+            vec!["--api-url", "ftp://api.example.com"],
+            vec![
+                ("FLY_API_TOKEN", "x"),
+                ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", "//iam.googleapis.com/x"),
+            ],
+            "(from --api-url)",
+        ),
+        (
+            vec![],
+            vec![("FLY_OIDC_GCP_PROVIDER", POOL)],
+            "(from FLY_OIDC_GCP_PROVIDER)",
+        ),
+        (
+            vec!["--log-file", "/nonexistent/dir/x.log"],
+            vec![],
+            "(from --log-file)",
+        ),
+    ] {
+        let mut args = vec!["gcp", "executable"];
+        args.extend(flags);
+        let out = run(&args, &env, home.path());
+        assert!(!out.status.success());
+        let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(response["success"], false);
+        assert_eq!(response["code"], "INVALID_CONFIGURATION", "{response}");
+        assert!(
+            response["message"].as_str().unwrap().contains(names),
+            "{response}"
+        );
+    }
+}
