@@ -2,7 +2,7 @@
 //! the AWS CLI, every AWS SDK and shells, through STS `AssumeRoleWithWebIdentity` with a Fly
 //! token, cached on disk across runs (see [`crate::disk_cache`]).
 
-mod format;
+pub(crate) mod format;
 mod lazy_http;
 
 use crate::common::{CliError, Globals};
