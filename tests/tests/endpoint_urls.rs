@@ -15,6 +15,7 @@ fn fly(env: &Env) -> FlyOidcClient {
     FlyOidcClient::builder()
         .env(env.clone())
         .token_file("/nonexistent/token")
+        .allow_insecure_http(false)
         .build()
         .unwrap()
 }
@@ -99,14 +100,27 @@ fn every_client_reads_the_insecure_http_opt_in_the_same_way() {
         ("true", true),
         ("True", true),
         ("YES", true),
+        (" on ", true),
         ("0", false),
         ("false", false),
-        ("nope", false),
+        ("Off", false),
+        ("no", false),
     ] {
         let env = Env::from_slice(&[("FLY_OIDC_ALLOW_INSECURE_HTTP", value)]);
         let results = errors("http://sts.example.com", &env);
         for (i, err) in results.iter().enumerate() {
             assert_eq!(err.is_none(), allowed, "client {i} with {value:?}: {err:?}");
         }
+    }
+    // Anything else is an error naming the variable, from every client, even for an https
+    // URL (the value is wrong whatever the URL).
+    let env = Env::from_slice(&[("FLY_OIDC_ALLOW_INSECURE_HTTP", "nope")]);
+    for (i, err) in errors("https://sts.example.com", &env).iter().enumerate() {
+        let err = err.as_deref().unwrap_or_default();
+        assert!(
+            err.contains("\"nope\" is not a yes/no value")
+                && err.contains("FLY_OIDC_ALLOW_INSECURE_HTTP"),
+            "client {i}: {err:?}"
+        );
     }
 }

@@ -223,8 +223,8 @@ enum Expect {
     Ok,
     /// An error of this kind whose message contains every one of `says`.
     ///
-    /// Kinds: `fly_oidc::ErrorKind` for the client; `<CredentialsError variant>/<fly_oidc_aws::ErrorKind>`
-    /// for the AWS provider; `fly_oidc_gcp::ErrorKind` (plus `/NotOnFly`) for the GCP
+    /// Kinds: `fly_oidc::ErrorKind` for the client and the GCP provider (`BuildError` when
+    /// building fails); `<CredentialsError variant>/<fly_oidc_aws::ErrorKind>` for the AWS
     /// provider; `exit <code>` (plus Google's failure `code`) for the binary.
     Err {
         kind: &'static str,
@@ -342,19 +342,23 @@ fn matrix() -> Vec<Case> {
             Inject::Refused,
         )
         .fails(
-            "Transport",
+            "Transient",
             &[
                 "could not connect to the Machines API at",
                 "usually transient",
             ],
         ),
         case(Http, Client, "FLY_API_TOKEN not set", Inject::NoApiToken).fails(
-            "InvalidConfiguration",
-            &["FLY_API_TOKEN is not set", "fly tokens create deploy"],
+            "BuildError",
+            &[
+                "no Fly API token",
+                "fly tokens create deploy",
+                "set Builder::api_token or FLY_API_TOKEN",
+            ],
         ),
         case(Http, Client, "401 (wrong API token)", Inject::WrongApiToken)
             .fails(
-                "Rejected",
+                "FlyApi",
                 &[
                     "HTTP 401",
                     "check that FLY_API_TOKEN is a valid Fly API token",
@@ -367,7 +371,7 @@ fn matrix() -> Vec<Case> {
             "401 whose body echoes the API token",
             Inject::FlyEchoesBearer,
         )
-        .fails("Rejected", &["HTTP 401", "FLY_API_TOKEN"])
+        .fails("FlyApi", &["HTTP 401", "FLY_API_TOKEN"])
         .attempts(Fly, 1),
         case(
             Http,
@@ -403,7 +407,7 @@ fn matrix() -> Vec<Case> {
                 Inject::Fly(1, Fault::Status(400, json_error("invalid audience"))),
             )
             .fails(
-                "Rejected",
+                "FlyApi",
                 &["HTTP 400: invalid audience", "check the requested audience"],
             )
             .attempts(Fly, 1),
@@ -414,7 +418,7 @@ fn matrix() -> Vec<Case> {
                 Inject::Fly(3, Fault::Status(429, json_error("rate limited"))),
             )
             .fails(
-                "Rejected",
+                "Transient",
                 &["HTTP 429", "rate limited by the Machines API; cache tokens"],
             )
             .attempts(Fly, 3),
@@ -441,7 +445,7 @@ fn matrix() -> Vec<Case> {
                 Inject::Fly(3, Fault::Status(500, json_error("internal error"))),
             )
             .fails(
-                "Rejected",
+                "Transient",
                 &["HTTP 500", "the Machines API failed; try again shortly"],
             )
             .attempts(Fly, 3),
@@ -459,7 +463,7 @@ fn matrix() -> Vec<Case> {
                 "slower than the timeout on every attempt",
                 Inject::Fly(3, Fault::Delay(SLOW)),
             )
-            .fails("Transport", &["timed out after 500ms", "usually transient"])
+            .fails("Transient", &["timed out after 500ms", "usually transient"])
             .attempts(Fly, 3)
             .within(timed_out_thrice),
             case(
@@ -498,7 +502,7 @@ fn matrix() -> Vec<Case> {
                 "connection reset mid-response on every attempt",
                 Inject::Fly(3, Fault::Reset),
             )
-            .fails("Transport", &["failed; this is usually transient"])
+            .fails("Transient", &["failed; this is usually transient"])
             .attempts(Fly, 3),
         ]);
     }
@@ -616,7 +620,7 @@ fn matrix() -> Vec<Case> {
             "socket missing (not on Fly)",
             Inject::NoSocket,
         )
-        .fails("FlyToken/NotOnFly", not_on_fly)
+        .fails("NotOnFly", not_on_fly)
         .attempts(GoogleSts, 0),
         case(
             Socket,
@@ -624,7 +628,10 @@ fn matrix() -> Vec<Case> {
             "429 on every attempt",
             Inject::Fly(3, Fault::Status(429, json_error("rate limited"))),
         )
-        .fails("FlyToken", &["getting a Fly OIDC token failed", "HTTP 429"])
+        .fails(
+            "Transient",
+            &["getting a Fly OIDC token failed", "HTTP 429"],
+        )
         .attempts(Fly, 3)
         .attempts(GoogleSts, 0),
         case(
@@ -664,8 +671,10 @@ fn matrix() -> Vec<Case> {
             Inject::WrongApiToken,
         )
         .fails("exit 1", &["HTTP 401", "FLY_API_TOKEN"]),
-        case(Http, CliToken, "FLY_API_TOKEN not set", Inject::NoApiToken)
-            .fails("exit 1", &["FLY_API_TOKEN is not set"]),
+        case(Http, CliToken, "FLY_API_TOKEN not set", Inject::NoApiToken).fails(
+            "exit 2",
+            &["invalid setting: no Fly API token", "set FLY_API_TOKEN"],
+        ),
         case(
             Socket,
             CliToken,
@@ -1017,7 +1026,7 @@ fn matrix() -> Vec<Case> {
             "STS invalid_grant (provider trusts another issuer)",
             Inject::GoogleIssuer("https://oidc.fly.io/personal"),
         )
-        .fails("Rejected", issuer_hint)
+        .fails("TrustRejected", issuer_hint)
         .attempts(GoogleSts, 1)
         .attempts(GoogleIam, 0),
         case(
@@ -1049,7 +1058,7 @@ fn matrix() -> Vec<Case> {
             "STS 503 on every attempt",
             Inject::GoogleSts(3, unavailable()),
         )
-        .fails("Transport", &["Google STS answered 503", "try again later"])
+        .fails("Transient", &["Google STS answered 503", "try again later"])
         .attempts(GoogleSts, 3),
         case(
             Socket,
@@ -1076,7 +1085,7 @@ fn matrix() -> Vec<Case> {
             "STS slower than the timeout on every attempt",
             Inject::GoogleSts(3, GoogleFault::Delay(SLOW)),
         )
-        .fails("Transport", &["Google STS", "timed out", "try again"])
+        .fails("Transient", &["Google STS", "timed out", "try again"])
         .attempts(GoogleSts, 3)
         .within(timed_out_thrice),
         case(
@@ -1086,7 +1095,7 @@ fn matrix() -> Vec<Case> {
             Inject::GoogleStsUnreachable,
         )
         .fails(
-            "Transport",
+            "Transient",
             &["Google STS", "could not connect", "try again"],
         ),
         case(
@@ -1102,7 +1111,7 @@ fn matrix() -> Vec<Case> {
             "IAM Credentials 403 (no workloadIdentityUser grant)",
             Inject::GoogleNoGrant,
         )
-        .fails("PermissionDenied", grant_hint)
+        .fails("TrustRejected", grant_hint)
         .attempts(GoogleIam, 1),
         case(
             Socket,
@@ -1127,7 +1136,7 @@ fn matrix() -> Vec<Case> {
             Inject::GoogleIam(1, GoogleFault::Echo(403)),
         )
         .fails(
-            "PermissionDenied",
+            "TrustRejected",
             &["PERMISSION_DENIED", "roles/iam.workloadIdentityUser"],
         )
         .attempts(GoogleIam, 1),
@@ -1434,7 +1443,10 @@ fn matrix() -> Vec<Case> {
             ],
             &[],
         )
-        .fails("exit 1", &["configuration failed", "FLY_OIDC_GCP_PROVIDER"])
+        .fails(
+            "exit 2",
+            &["invalid setting", "set --provider or FLY_OIDC_GCP_PROVIDER"],
+        )
         .attempts(Fly, 0),
         cli(
             CliGcpToken,
@@ -1454,10 +1466,11 @@ fn matrix() -> Vec<Case> {
             &[],
         )
         .fails(
-            "exit 1",
+            "exit 2",
             &[
                 "invalid service account",
                 "name@project.iam.gserviceaccount.com",
+                "(from --service-account)",
             ],
         ),
         cli(
@@ -1473,7 +1486,10 @@ fn matrix() -> Vec<Case> {
             ],
             &[],
         )
-        .fails("exit 1", &["FLY_OIDC_ALLOW_INSECURE_HTTP"]),
+        .fails(
+            "exit 2",
+            &["FLY_OIDC_ALLOW_INSECURE_HTTP", "(from --sts-url)"],
+        ),
         cli(
             CliGcpConfig,
             "no provider",
@@ -1703,7 +1719,7 @@ impl World {
         s
     }
 
-    fn fly_client(&self, source: Source) -> Result<FlyOidcClient, fly_oidc::Error> {
+    fn fly_client(&self, source: Source) -> Result<FlyOidcClient, fly_oidc::BuildError> {
         let b = FlyOidcClient::builder()
             .env(Env::from_slice(&[]))
             .connect_timeout(TIMEOUT)
@@ -1785,7 +1801,7 @@ impl Observed {
 async fn run_client(w: &World, case: &Case) -> Observed {
     let client = match w.fly_client(case.source) {
         Ok(c) => c,
-        Err(e) => return Observed::failure(format!("{:?}", e.kind()), e.to_string(), &e),
+        Err(e) => return Observed::failure("BuildError".into(), e.to_string(), &e),
     };
     match client.fetch_token(w.audience(case.via).as_deref()).await {
         Ok(token) => {
@@ -1829,7 +1845,7 @@ async fn run_aws(w: &World, case: &Case) -> Observed {
     let sts = w.sts.as_ref().unwrap();
     let fly = match w.fly_client(case.source) {
         Ok(c) => c,
-        Err(e) => return Observed::failure(format!("{:?}", e.kind()), e.to_string(), &e),
+        Err(e) => return Observed::failure("BuildError".into(), e.to_string(), &e),
     };
     let provider = match FlyOidcCredentialsProvider::builder()
         .env(Env::from_slice(&[]))
@@ -1880,13 +1896,10 @@ async fn run_aws(w: &World, case: &Case) -> Observed {
 
 async fn run_gcp(w: &World, case: &Case) -> Observed {
     let google = w.google.as_ref().unwrap();
-    let gcp_kind = |e: &fly_oidc_gcp::Error| {
-        let not_on_fly = if e.is_not_on_fly() { "/NotOnFly" } else { "" };
-        format!("{:?}{not_on_fly}", e.kind())
-    };
+    let gcp_kind = |e: &fly_oidc_gcp::Error| format!("{:?}", e.kind());
     let fly = match w.fly_client(case.source) {
         Ok(c) => c,
-        Err(e) => return Observed::failure(format!("{:?}", e.kind()), e.to_string(), &e),
+        Err(e) => return Observed::failure("BuildError".into(), e.to_string(), &e),
     };
     let provider = match GcpTokenProvider::builder()
         .env(Env::from_slice(&[]))
@@ -1901,7 +1914,7 @@ async fn run_gcp(w: &World, case: &Case) -> Observed {
         .build()
     {
         Ok(p) => p,
-        Err(e) => return Observed::failure(gcp_kind(&e), e.to_string(), &e),
+        Err(e) => return Observed::failure("BuildError".into(), e.to_string(), &e),
     };
     match provider.access_token().await {
         Ok(token) => {

@@ -324,7 +324,11 @@ async fn credential_config_runs_this_binary() {
     assert!(out.status.success());
     let out = run(&["gcp", "credential-config"], &[], home.path());
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--provider is required"));
+    assert!(
+        text(&out.stderr).contains("set --provider or FLY_OIDC_GCP_PROVIDER"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = run(
         &[
             "gcp",
@@ -335,8 +339,9 @@ async fn credential_config_runs_this_binary() {
         &[],
         home.path(),
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("invalid workload identity pool provider"));
+    assert!(text(&out.stderr).contains("(from --provider)"));
     // Plain http to a remote host is refused.
     let out = run(
         &[
@@ -350,8 +355,17 @@ async fn credential_config_runs_this_binary() {
         &[],
         home.path(),
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("plain http"));
+    assert!(text(&out.stderr).contains("(from --sts-url)"));
+    // The same from the environment names the variable.
+    let out = run(
+        &["gcp", "credential-config", "--provider", provider],
+        &[("FLY_OIDC_GCP_STS_URL", "http://sts.example.com/v1/token")],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("(from FLY_OIDC_GCP_STS_URL)"));
 }
 
 #[tokio::test]
@@ -445,4 +459,87 @@ async fn access_token_prints_a_google_token() {
     );
     assert!(stderr.contains("invalid_grant"), "{stderr}");
     assert!(!stderr.contains("eyJ"), "{stderr}");
+}
+
+/// The library's resolve step and the binary read one environment table the same way: the
+/// same provider, endpoints and service account, or the same invalid setting (exit 2).
+#[test]
+fn the_library_and_the_binary_resolve_the_same_settings() {
+    let provider = "projects/42/locations/global/workloadIdentityPools/fly/providers/acme";
+    let table: &[&[(&str, &str)]] = &[
+        &[("FLY_OIDC_GCP_PROVIDER", provider)],
+        &[
+            ("FLY_OIDC_GCP_PROVIDER", provider),
+            ("FLY_OIDC_GCP_SERVICE_ACCOUNT", SA),
+            ("FLY_OIDC_GCP_STS_URL", "http://127.0.0.1:9/v1/token"),
+            ("FLY_OIDC_GCP_IAM_URL", "https://iam.example.com/"),
+        ],
+        &[
+            ("FLY_OIDC_GCP_PROVIDER", provider),
+            ("FLY_OIDC_GCP_STS_URL", "http://sts.example.com/v1/token"),
+            ("FLY_OIDC_ALLOW_INSECURE_HTTP", "yes"),
+        ],
+        &[],
+        &[("FLY_OIDC_GCP_PROVIDER", "projects/my-project")],
+        &[
+            ("FLY_OIDC_GCP_PROVIDER", provider),
+            ("FLY_OIDC_GCP_SERVICE_ACCOUNT", "me"),
+        ],
+        &[
+            ("FLY_OIDC_GCP_PROVIDER", provider),
+            ("FLY_OIDC_GCP_IAM_URL", "http://iam.example.com"),
+        ],
+        &[
+            ("FLY_OIDC_GCP_PROVIDER", provider),
+            ("FLY_OIDC_ALLOW_INSECURE_HTTP", "maybe"),
+        ],
+    ];
+    let home = tempfile::tempdir().unwrap();
+    for env in table {
+        let library = fly_oidc_gcp::GcpTokenProvider::builder()
+            .env(fly_oidc::Env::from_slice(env))
+            .settings();
+        let out = run(&["gcp", "credential-config"], env, home.path());
+        match library {
+            Ok(settings) => {
+                assert!(out.status.success(), "{env:?}: {}", text(&out.stderr));
+                let config = stdout_json(&out);
+                assert_eq!(
+                    config["audience"],
+                    settings.provider().sts_audience(),
+                    "{env:?}"
+                );
+                assert_eq!(config["token_url"], settings.sts_url(), "{env:?}");
+                let impersonation = config["service_account_impersonation_url"].as_str();
+                match settings.service_account() {
+                    Some(sa) => assert_eq!(
+                        impersonation,
+                        Some(
+                            format!(
+                                "{}/v1/projects/-/serviceAccounts/{sa}:generateAccessToken",
+                                settings.iam_url()
+                            )
+                            .as_str()
+                        ),
+                        "{env:?}"
+                    ),
+                    None => assert_eq!(impersonation, None, "{env:?}"),
+                }
+            }
+            Err(err) => {
+                assert_eq!(out.status.code(), Some(2), "{env:?}");
+                let stderr = text(&out.stderr);
+                assert!(stderr.contains(err.reason()), "{env:?}: {stderr}");
+                match err.origin() {
+                    Some(fly_oidc::Origin::Env(var)) => {
+                        assert!(stderr.contains(&format!("(from {var})")), "{stderr}")
+                    }
+                    _ => assert!(
+                        stderr.contains("set --provider or FLY_OIDC_GCP_PROVIDER"),
+                        "{stderr}"
+                    ),
+                }
+            }
+        }
+    }
 }

@@ -249,7 +249,7 @@ async fn from_env_reads_the_provider_and_the_service_account() {
         .env(Env::from_slice(&[]))
         .build()
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
+    assert_eq!(err.setting().builder_method(), "provider");
     assert!(err.to_string().contains("FLY_OIDC_GCP_PROVIDER"), "{err}");
 }
 
@@ -341,7 +341,7 @@ async fn keeps_serving_a_valid_token_when_refresh_fails_but_never_an_expired_one
     f.google
         .fail_next_sts(1, GoogleFault::Status(503, unavailable_body()));
     let err = provider.access_token().await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert_eq!(err.kind(), ErrorKind::Transient);
     assert!(err.is_transient());
 }
 
@@ -369,7 +369,7 @@ async fn retries_transient_google_failures() {
     f.google
         .fail_next_sts(3, GoogleFault::Status(429, unavailable_body()));
     let err = provider.fetch_access_token().await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert_eq!(err.kind(), ErrorKind::Transient);
     assert_eq!(err.status(), Some(429));
     assert!(err.is_transient());
     assert_eq!(f.google.sts_requests(), 5);
@@ -396,7 +396,7 @@ async fn malformed_answers_and_timeouts_are_reported() {
     f.google
         .fail_next_sts(1, GoogleFault::Delay(Duration::from_secs(2)));
     let err = provider.fetch_access_token().await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert_eq!(err.kind(), ErrorKind::Transient);
     assert!(err.is_transient());
     assert!(err.to_string().contains("timed out"), "{err}");
 }
@@ -412,8 +412,8 @@ async fn rejected(f: &Fakes, builder: fly_oidc_gcp::Builder) -> fly_oidc_gcp::Er
 async fn a_wrong_issuer_names_the_issuer_to_configure() {
     let f = fakes(|g| g.issuer("https://oidc.fly.io/personal")).await;
     let err = rejected(&f, f.builder()).await;
-    assert_eq!(err.kind(), ErrorKind::Rejected);
-    assert_eq!(err.google_error(), Some("invalid_grant"));
+    assert_eq!(err.kind(), ErrorKind::TrustRejected);
+    assert_eq!(err.code(), Some("invalid_grant"));
     assert_eq!(err.status(), Some(400));
     assert!(!err.is_transient());
     let msg = err.to_string();
@@ -434,7 +434,7 @@ async fn a_wrong_issuer_names_the_issuer_to_configure() {
 async fn a_wrong_audience_names_the_allowed_audience() {
     let f = fakes(|g| g).await;
     let err = rejected(&f, f.builder().audience("sts.amazonaws.com")).await;
-    assert_eq!(err.google_error(), Some("invalid_grant"));
+    assert_eq!(err.code(), Some("invalid_grant"));
     let msg = err.to_string();
     assert!(
         msg.contains("The audience in ID Token [sts.amazonaws.com] does not match"),
@@ -451,8 +451,8 @@ async fn a_wrong_audience_names_the_allowed_audience() {
 async fn a_failed_attribute_condition_shows_the_claims_it_saw() {
     let f = fakes(|g| g.attribute_condition(|claims| claims["app_name"] == "billing")).await;
     let err = rejected(&f, f.builder()).await;
-    assert_eq!(err.kind(), ErrorKind::Rejected);
-    assert_eq!(err.google_error(), Some("unauthorized_client"));
+    assert_eq!(err.kind(), ErrorKind::TrustRejected);
+    assert_eq!(err.code(), Some("unauthorized_client"));
     let msg = err.to_string();
     assert!(msg.contains("rejected by the attribute condition"), "{msg}");
     assert!(msg.contains("app_name=my-app"), "{msg}");
@@ -464,7 +464,7 @@ async fn an_unknown_provider_says_to_check_its_name() {
     let f = fakes(|g| g).await;
     let other = "projects/999/locations/global/workloadIdentityPools/fly-pool/providers/nope";
     let err = rejected(&f, f.builder().provider(other)).await;
-    assert_eq!(err.google_error(), Some("invalid_target"));
+    assert_eq!(err.code(), Some("invalid_target"));
     let msg = err.to_string();
     assert!(
         msg.contains(&format!("the provider {other} must exist and be enabled")),
@@ -485,7 +485,7 @@ async fn signatures_and_expiry_are_checked() {
     .unwrap();
     let f = Fakes { fly, google };
     let err = rejected(&f, f.builder()).await;
-    assert_eq!(err.google_error(), Some("invalid_grant"));
+    assert_eq!(err.code(), Some("invalid_grant"));
     assert!(err.to_string().contains("signature"), "{err}");
 
     // An expired Fly token (from a token file).
@@ -504,7 +504,7 @@ async fn signatures_and_expiry_are_checked() {
         .build()
         .unwrap();
     let err = rejected(&f, f.builder().fly_client(fly)).await;
-    assert_eq!(err.google_error(), Some("invalid_grant"));
+    assert_eq!(err.code(), Some("invalid_grant"));
     assert!(err.to_string().contains("expired"), "{err}");
 }
 
@@ -513,8 +513,8 @@ async fn impersonation_denied_says_which_role_to_grant() {
     let f = fakes(|g| g).await;
     let stranger = "admin@other-project.iam.gserviceaccount.com";
     let err = rejected(&f, f.builder().service_account(stranger)).await;
-    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
-    assert_eq!(err.google_error(), Some("PERMISSION_DENIED"));
+    assert_eq!(err.kind(), ErrorKind::TrustRejected);
+    assert_eq!(err.code(), Some("PERMISSION_DENIED"));
     assert_eq!(err.status(), Some(403));
     assert!(!err.is_transient());
     let msg = err.to_string();
@@ -536,8 +536,8 @@ async fn impersonation_denied_says_which_role_to_grant() {
         ),
     );
     let err = rejected(&f, f.builder().service_account(SA)).await;
-    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
-    assert_eq!(err.google_error(), Some("UNAUTHENTICATED"));
+    assert_eq!(err.kind(), ErrorKind::TrustRejected);
+    assert_eq!(err.code(), Some("UNAUTHENTICATED"));
     assert!(
         err.to_string().contains("iamcredentials.googleapis.com"),
         "{err}"
@@ -561,8 +561,13 @@ async fn not_on_fly_is_reported_as_such() {
         .access_token()
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::FlyToken);
+    assert_eq!(err.kind(), ErrorKind::NotOnFly);
     assert!(err.is_not_on_fly());
+    assert!(
+        err.to_string()
+            .starts_with("getting a Fly OIDC token failed: "),
+        "{err}"
+    );
     assert!(err.to_string().contains("FLY_API_HOSTNAME"), "{err}");
     assert_eq!(f.google.sts_requests(), 0);
 }
@@ -579,7 +584,8 @@ fn plain_http_only_to_loopback_unless_allowed() {
         .sts_url("http://sts.example.com/v1/token")
         .build()
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
+    assert_eq!(err.setting().builder_method(), "sts_url");
+    assert_eq!(err.origin(), Some(&fly_oidc::Origin::Builder));
     assert!(err.to_string().contains("plain http"), "{err}");
     let err = base()
         .iam_url("http://iam.example.com")

@@ -109,8 +109,9 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     shown.debug("fly_oidc::Audience", &token.claims().aud);
     let secret = SecretString::new(api_token.as_str());
     shown.both("fly_oidc::SecretString", &secret);
-    let cache = RefreshingCache::new(CacheConfig::default(), SharedTimeSource::default());
-    let cached: Result<SecretString, String> = cache
+    let cache: RefreshingCache<SecretString, String> =
+        RefreshingCache::new(CacheConfig::default(), SharedTimeSource::default());
+    let cached = cache
         .get_or_refresh(|| async {
             Ok((
                 secret.clone(),
@@ -276,6 +277,24 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     let err = subject.subject_token().await.unwrap_err();
     fly.clear_faults();
     shown.error("fly_oidc_gcp::google_cloud::SubjectTokenError", &err);
+    shown.debug(
+        "fly_oidc_gcp::executable::Failure",
+        &fly_oidc_gcp::executable::Failure::fly(err.fly_error()),
+    );
+    // Construction errors and resolved settings.
+    let build_err = FlyOidcClient::builder()
+        .env(Env::from_slice(&[]))
+        .api_url(format!(
+            "https://me:{}@example.com",
+            api_token.replace(' ', "")
+        ))
+        .api_token(api_token.as_str())
+        .build()
+        .unwrap_err();
+    shown.error("fly_oidc::BuildError", &build_err);
+    shown.debug("fly_oidc::Setting", &build_err.setting());
+    shown.debug("fly_oidc::Origin", &build_err.origin());
+    shown.debug("fly_oidc_gcp::Settings", impersonating.settings());
     let credentials = impersonating.credentials();
     // Used once, so whatever it caches is in place when formatted.
     credentials.headers(http::Extensions::new()).await.unwrap();

@@ -92,7 +92,7 @@ async fn http_source_with_the_right_and_a_wrong_bearer() {
         .build()
         .unwrap();
     let err = wrong.fetch_token(Some("a")).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Rejected);
+    assert_eq!(err.kind(), ErrorKind::FlyApi);
     assert_eq!(err.status(), Some(401));
     assert!(!err.is_transient());
     assert!(err.to_string().contains("FLY_API_TOKEN"), "{err}");
@@ -109,11 +109,14 @@ async fn http_source_requires_an_api_token() {
         )]))
         .build()
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
+    assert_eq!(err.setting().env_var(), Some("FLY_API_TOKEN"));
+    assert_eq!(err.origin(), None);
     assert!(
-        err.to_string().contains("FLY_API_TOKEN is not set"),
+        err.to_string()
+            .ends_with("; set Builder::api_token or FLY_API_TOKEN"),
         "{err}"
     );
+    assert!(err.to_string().contains("no Fly API token"), "{err}");
 }
 
 #[tokio::test]
@@ -282,7 +285,7 @@ async fn a_socket_nobody_listens_on_is_a_transport_error() {
         .fetch_token(None)
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert_eq!(err.kind(), ErrorKind::Transient);
     assert!(err.is_transient());
     assert!(err.to_string().contains("could not connect"), "{err}");
 }
@@ -304,7 +307,7 @@ async fn gives_up_after_three_attempts_on_429_and_5xx() {
             .fetch_token(Some("a"))
             .await
             .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Rejected);
+        assert_eq!(err.kind(), ErrorKind::Transient);
         assert_eq!(err.status(), Some(status));
         assert!(err.is_transient());
         assert!(err.to_string().contains("slow down"), "{err}");
@@ -357,7 +360,7 @@ async fn a_connection_reset_mid_response_is_retried() {
 
     fly.fail_next(3, Fault::Reset);
     let err = socket_client(&fly).fetch_token(None).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert_eq!(err.kind(), ErrorKind::Transient);
 }
 
 #[tokio::test]
@@ -376,7 +379,7 @@ async fn a_slow_api_times_out() {
         started.elapsed() < Duration::from_secs(2),
         "bounded by the timeout"
     );
-    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert_eq!(err.kind(), ErrorKind::Transient);
     assert!(err.to_string().contains("timed out"), "{err}");
     assert_eq!(fly.token_requests(), 2);
 }

@@ -236,8 +236,7 @@ impl Builder {
                 .retry(retry.clone())
                 .build()
                 .map_err(|e| {
-                    BuildError::new(format!("invalid Fly token source: {}", e.message()))
-                        .with_source(e)
+                    BuildError::new(format!("invalid Fly token source: {e}")).with_source(e)
                 })?,
         };
         let time = self.time_source.unwrap_or_default();
@@ -278,7 +277,7 @@ struct Inner {
     sts: aws_sdk_sts::Client,
     time: SharedTimeSource,
     max_attempts: u32,
-    cache: Option<RefreshingCache<Arc<AssumedRole>>>,
+    cache: Option<RefreshingCache<Arc<AssumedRole>, Error>>,
 }
 
 /// AWS credentials for a Fly Machine: trades a fresh Fly OIDC token for role credentials

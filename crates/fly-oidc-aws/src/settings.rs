@@ -263,9 +263,8 @@ impl Requested {
                     .or_else(|| env.get(ENV_ENDPOINT_URL))
             }
         });
-        let allow_insecure = self
-            .allow_insecure_http
-            .unwrap_or_else(|| endpoint::allow_insecure_http(env));
+        let allow_insecure = endpoint::allow_insecure_http(self.allow_insecure_http, env)
+            .map_err(|e| BuildError::new(e.to_string()))?;
         let endpoint_url = endpoint_url
             .map(|url| check_endpoint_url(&url, allow_insecure))
             .transpose()?;

@@ -115,15 +115,6 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         })
 }
 
-fn truthy(value: Option<String>) -> bool {
-    value.is_some_and(|v| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "1" | "true" | "yes" | "on"
-        )
-    })
-}
-
 /// The provider, configured from the flags (then the environment, which the provider reads
 /// for the role, audience, session name, region and endpoint), plus the cache settings.
 #[derive(Debug)]
@@ -197,7 +188,10 @@ impl Configured {
                 fly_oidc_aws::ENV_ROLE_ARN
             )));
         }
-        let no_cache = args.no_cache || truthy(env.get(ENV_NO_CACHE));
+        let no_cache = args.no_cache
+            || env
+                .flag(fly_oidc::Setting::new("no_cache", Some(ENV_NO_CACHE)))?
+                .unwrap_or(false);
         let min_ttl = match args.min_ttl {
             Some(d) => d,
             None => match env.get(ENV_MIN_TTL) {

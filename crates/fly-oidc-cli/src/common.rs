@@ -1,7 +1,7 @@
 //! What every subcommand shares: global flags, the token client, errors and logging.
 
 use clap::Args;
-use fly_oidc::{Env, FlyOidcClient};
+use fly_oidc::{BuildError, Env, FlyOidcClient, Origin};
 use std::error::Error as StdError;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,7 +45,41 @@ impl Globals {
         if let Some(path) = self.env().get("FLY_OIDC_DEFAULT_SOCKET") {
             builder = builder.default_socket(path);
         }
-        builder.build().map_err(|e| CliError::new("Fly token", e))
+        Ok(builder.build()?)
+    }
+}
+
+/// The flag of each builder setting, for messages about a value given as a flag.
+const FLAGS: &[(&str, &str)] = &[
+    ("token_file", "--token-file"),
+    ("socket", "--socket"),
+    ("api_url", "--api-url"),
+    ("audience", "--audience"),
+    ("role_arn", "--role-arn"),
+    ("session_name", "--session-name"),
+    ("duration", "--duration-seconds"),
+    ("policy", "--policy"),
+    ("policy_arns", "--policy-arn"),
+    ("region", "--region"),
+    ("endpoint_url", "--sts-endpoint"),
+    ("no_cache", "--no-cache"),
+    ("min_ttl", "--min-ttl"),
+    ("provider", "--provider"),
+    ("service_account", "--service-account"),
+    ("scopes", "--scope"),
+    ("sts_url", "--sts-url"),
+    ("iam_url", "--iam-url"),
+    ("lifetime", "--lifetime-seconds"),
+];
+
+/// `err` as the binary shows it: the flag's name where the library names its builder method.
+pub fn describe_setting_error(err: &BuildError) -> String {
+    let method = err.setting().builder_method();
+    let flag = FLAGS.iter().find(|(m, _)| *m == method).map(|(_, f)| *f);
+    match (flag, err.origin()) {
+        // A value the binary set on a builder without a flag: say so plainly.
+        (None, Some(Origin::Builder)) => err.reason().to_owned(),
+        _ => err.display_with_flag(flag),
     }
 }
 
@@ -70,6 +104,15 @@ impl CliError {
         }
     }
 
+    /// An invalid setting (exit status 2), named by its flag or environment variable.
+    pub fn setting(err: BuildError) -> Self {
+        Self {
+            step: "setting",
+            error: Box::new(SettingError(describe_setting_error(&err), err)),
+            exit_code: 2,
+        }
+    }
+
     /// A usage error (exit status 2).
     pub fn usage(message: impl Into<String>) -> Self {
         Self {
@@ -82,7 +125,9 @@ impl CliError {
     /// The one-line message (without the cause chain).
     pub fn line(&self) -> String {
         let message = fly_oidc::redact_jwts(&self.error.to_string());
-        if self.exit_code == 2 {
+        if self.step == "setting" {
+            format!("invalid setting: {message}")
+        } else if self.exit_code == 2 {
             format!("invalid arguments: {message}")
         } else {
             format!("{} failed: {message}", self.step)
@@ -100,6 +145,28 @@ impl CliError {
             }
         }
         ExitCode::from(self.exit_code)
+    }
+}
+
+impl From<BuildError> for CliError {
+    fn from(err: BuildError) -> Self {
+        Self::setting(err)
+    }
+}
+
+/// A [`BuildError`] shown with the binary's flag names; its causes are the error's.
+#[derive(Debug)]
+struct SettingError(String, BuildError);
+
+impl std::fmt::Display for SettingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for SettingError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.1.source()
     }
 }
 

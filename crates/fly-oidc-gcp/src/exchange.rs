@@ -1,9 +1,9 @@
 //! The two Google calls: the STS token exchange and IAM `generateAccessToken`.
 
-use crate::error::{Error, ErrorKind};
 use crate::resource::{WorkloadIdentityProvider, quote};
 use crate::{GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT};
-use fly_oidc::{FlyClaims, RetryConfig, SecretString};
+use fly_oidc::fs::{ReadError, read_body_capped};
+use fly_oidc::{Error, ErrorKind, FlyClaims, RetryConfig, SecretString};
 use serde_json::Value;
 use std::time::{Duration, SystemTime};
 
@@ -112,9 +112,17 @@ impl Http<'_> {
                 match request().send().await {
                     Ok(response) => {
                         let status = response.status().as_u16();
-                        match read_capped(response).await {
+                        match read_body_capped(response, MAX_RESPONSE_BYTES).await {
                             Ok(body) => classify(status, &body),
-                            Err(e) => Err(transport(what, url, e)),
+                            Err(ReadError::Http(e)) => Err(transport(what, url, e)),
+                            Err(e) => Err(Error::new(
+                                ErrorKind::InvalidResponse,
+                                format!(
+                                    "{what} answered {status} with {e}; that is not a token \
+                                     response, is the endpoint URL right?"
+                                ),
+                            )
+                            .with_status(status)),
                         }
                     }
                     Err(e) => Err(transport(what, url, e)),
@@ -317,25 +325,14 @@ fn transport(what: &str, url: &str, err: reqwest::Error) -> Error {
     };
     let url = url.split('?').next().unwrap_or_default();
     Error::new(
-        ErrorKind::Transport,
+        ErrorKind::Transient,
         format!(
             "calling {what} at {url} failed: {why} ({err}); this is usually transient, try again \
-             later (check network access to it, and the --sts-url / --iam-url settings)"
+             later (check network access to it, and the sts_url / iam_url settings: \
+             FLY_OIDC_GCP_STS_URL / FLY_OIDC_GCP_IAM_URL)"
         ),
     )
     .with_source(err)
-}
-
-async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = MAX_RESPONSE_BYTES.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= MAX_RESPONSE_BYTES {
-            break;
-        }
-    }
-    Ok(body)
 }
 
 fn parse_json(what: &str, status: u16, body: &[u8]) -> Result<Value, Error> {
@@ -364,7 +361,7 @@ fn snippet(body: &[u8]) -> String {
 
 fn retryable(what: &str, status: u16, detail: &str) -> Error {
     Error::new(
-        ErrorKind::Transport,
+        ErrorKind::Transient,
         format!("{what} answered {status} ({detail}); this is usually temporary, try again later"),
     )
     .with_status(status)
@@ -397,15 +394,21 @@ fn classify_sts(status: u16, body: &[u8], ctx: &TrustContext<'_>) -> Result<Valu
         return Err(retryable("Google STS", status, &description));
     }
     let code = code.unwrap_or_else(|| format!("HTTP {status}"));
+    // The provider does not trust this token (or does not exist): the trust configuration
+    // must change. Anything else is a request Google refused for another reason.
+    let kind = match code.as_str() {
+        "invalid_grant" | "unauthorized_client" | "invalid_target" => ErrorKind::TrustRejected,
+        _ => ErrorKind::Rejected,
+    };
     Err(Error::new(
-        ErrorKind::Rejected,
+        kind,
         format!(
             "Google STS rejected the Fly token ({code}: {description}); {}",
             ctx.sts_hint(&code)
         ),
     )
     .with_status(status)
-    .with_google_error(code))
+    .with_code(code))
 }
 
 fn classify_iam(
@@ -437,11 +440,13 @@ fn classify_iam(
     if status == 429 || status >= 500 {
         return Err(retryable("Google IAM Credentials", status, &message));
     }
+    // 401/403: the federated identity may not impersonate the account (the trust
+    // configuration); 404: the account does not exist.
     let kind = match status {
-        401 | 403 | 404 => ErrorKind::PermissionDenied,
+        401 | 403 => ErrorKind::TrustRejected,
         _ => ErrorKind::Rejected,
     };
-    let hint = if kind == ErrorKind::PermissionDenied {
+    let hint = if matches!(status, 401 | 403 | 404) {
         ctx.iam_hint(service_account, &google_status)
     } else {
         "check the scopes and the token lifetime (at most 3600s unless the org policy \
@@ -455,7 +460,7 @@ fn classify_iam(
         ),
     )
     .with_status(status)
-    .with_google_error(google_status))
+    .with_code(google_status))
 }
 
 #[cfg(test)]
@@ -480,6 +485,6 @@ mod tests {
         let body = format!(r#"{{"error":"{jwt}","error_description":"echo {jwt}"}}"#);
         let err = fuzzing::sts_response(400, body.as_bytes()).unwrap_err();
         assert!(!format!("{err:?}").contains("c2lnbmF0dXJl"), "{err:?}");
-        assert!(!err.google_error().unwrap_or_default().contains("eyJ"));
+        assert!(!err.code().unwrap_or_default().contains("eyJ"));
     }
 }

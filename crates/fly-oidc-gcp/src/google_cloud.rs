@@ -28,11 +28,10 @@
 //! [`GcpTokenProvider`] or a [`FlySubjectTokenProvider`] installs `ring` as that default
 //! when none is installed yet.
 
-use crate::error::Error;
 use crate::provider::GcpTokenProvider;
 use crate::resource::WorkloadIdentityProvider;
 use crate::{DEFAULT_STS_URL, TOKEN_TYPE_JWT};
-use fly_oidc::FlyOidcClient;
+use fly_oidc::{BuildError, Error, FlyOidcClient};
 use google_cloud_auth::credentials::external_account::ProgrammaticBuilder;
 use google_cloud_auth::credentials::subject_token::{
     Builder as SubjectTokenBuilder, SubjectToken, SubjectTokenProvider,
@@ -42,7 +41,6 @@ use google_cloud_auth::credentials::{
 };
 use google_cloud_auth::errors::{CredentialsError, SubjectTokenProviderError};
 use http::{Extensions, HeaderMap, HeaderValue};
-use std::fmt;
 use std::sync::Arc;
 
 impl GcpTokenProvider {
@@ -116,7 +114,7 @@ impl FlySubjectTokenProvider {
     }
 
     /// Fly tokens for the provider's default audience, `https://iam.googleapis.com/<provider>`.
-    pub fn for_provider(fly: FlyOidcClient, provider: &str) -> Result<Self, Error> {
+    pub fn for_provider(fly: FlyOidcClient, provider: &str) -> Result<Self, BuildError> {
         let provider = WorkloadIdentityProvider::parse(provider)?;
         Ok(Self::new(fly, provider.token_audience()))
     }
@@ -128,25 +126,14 @@ impl FlySubjectTokenProvider {
 }
 
 /// The error of [`FlySubjectTokenProvider`]: a failure to get a Fly token.
-#[derive(Debug)]
-pub struct SubjectTokenError(fly_oidc::Error);
+#[derive(Debug, thiserror::Error)]
+#[error("getting a Fly OIDC token failed: {0}")]
+pub struct SubjectTokenError(#[source] Error);
 
 impl SubjectTokenError {
     /// The Fly token client's error.
-    pub fn fly_error(&self) -> &fly_oidc::Error {
+    pub fn fly_error(&self) -> &Error {
         &self.0
-    }
-}
-
-impl fmt::Display for SubjectTokenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "getting a Fly OIDC token failed: {}", self.0)
-    }
-}
-
-impl std::error::Error for SubjectTokenError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
     }
 }
 
@@ -176,7 +163,7 @@ impl SubjectTokenProvider for FlySubjectTokenProvider {
 pub fn programmatic_builder(
     subject: FlySubjectTokenProvider,
     provider: &str,
-) -> Result<ProgrammaticBuilder, Error> {
+) -> Result<ProgrammaticBuilder, BuildError> {
     let provider = WorkloadIdentityProvider::parse(provider)?;
     Ok(ProgrammaticBuilder::new(Arc::new(subject))
         .with_audience(provider.sts_audience())

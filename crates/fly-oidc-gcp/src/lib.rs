@@ -14,7 +14,7 @@
 //!
 //! ```no_run
 //! use fly_oidc_gcp::GcpTokenProvider;
-//! # async fn demo() -> Result<(), fly_oidc_gcp::Error> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let provider = GcpTokenProvider::builder()
 //!     .provider("projects/123456789/locations/global/workloadIdentityPools/fly/providers/acme")
 //!     .service_account("storage-reader@my-project.iam.gserviceaccount.com")
@@ -26,17 +26,33 @@
 //! ```
 //!
 //! Or configure it from the environment (`FLY_OIDC_GCP_PROVIDER`,
-//! `FLY_OIDC_GCP_SERVICE_ACCOUNT`) with [`GcpTokenProvider::from_env`].
+//! `FLY_OIDC_GCP_SERVICE_ACCOUNT`, `FLY_OIDC_GCP_SCOPES`, `FLY_OIDC_GCP_STS_URL`,
+//! `FLY_OIDC_GCP_IAM_URL`) with [`GcpTokenProvider::from_env`]; [`Builder`] lists every
+//! setting. [`Builder::settings`] resolves and checks them without building a client.
 //!
 //! ## Errors
 //!
-//! Construction fails with [`ErrorKind::InvalidConfiguration`]; runtime failures say what
-//! Google answered and which setting to check. When Google's STS rejects the Fly token
-//! (`invalid_grant`, `unauthorized_client`, ...), the message names the three things that
-//! must match: the provider's issuer `https://oidc.fly.io/<org slug>` (taken from the
-//! token's `iss`), its allowed audience, and its attribute condition.
-//! [`Error::is_transient`] tells whether trying again may help; transient failures
-//! (connection errors, timeouts, 429, 5xx) are already retried with jittered backoff.
+//! The error pattern of every fly-oidc crate (re-exported here): construction fails with a
+//! [`BuildError`] that names the setting (builder method and environment variable) and
+//! where its value came from. At run time an [`Error`] says what Google answered and which
+//! setting to check; its [`ErrorKind`] says what to do next:
+//!
+//! - [`ErrorKind::TrustRejected`]: Google's STS rejected the Fly token (`invalid_grant`,
+//!   `unauthorized_client`, `invalid_target`), or IAM Credentials refused the impersonation
+//!   (401/403). The message names what must match: the provider's issuer
+//!   `https://oidc.fly.io/<org slug>` (taken from the token's `iss`), its allowed audience and
+//!   its attribute condition, or the `roles/iam.workloadIdentityUser` binding.
+//! - [`ErrorKind::Rejected`]: any other refusal (`invalid_request`, a service account that
+//!   does not exist, a lifetime above the org policy's limit).
+//! - [`ErrorKind::Transient`]: connection errors, timeouts, 429 and 5xx on every attempt
+//!   (they are already retried with jittered backoff).
+//! - [`ErrorKind::InvalidResponse`]: Google answered something that is not a token response.
+//! - The token client's kinds, for a failure to get the Fly token ([`ErrorKind::NotOnFly`],
+//!   [`ErrorKind::FlyApi`], ...), with the message prefixed by "getting a Fly OIDC token
+//!   failed".
+//!
+//! [`Error::code`] carries Google's error code (`invalid_grant`, `PERMISSION_DENIED`, ...),
+//! [`Error::is_transient`] tells whether trying again may help.
 //!
 //! ## The official Google Cloud client libraries
 //!
@@ -49,22 +65,27 @@
 //!
 //! The `fly-oidc` binary implements Google's executable-sourced credentials:
 //! `fly-oidc gcp credential-config --provider ...` writes a credential configuration that
-//! every Google SDK and `gcloud` can load.
+//! every Google SDK and `gcloud` can load. The responses and the configuration are built by
+//! [`executable`], for any other front end that wants to serve them.
 #![warn(missing_docs)]
 
-mod error;
 mod exchange;
+pub mod executable;
 #[cfg(feature = "google-cloud-auth")]
 pub mod google_cloud;
 mod provider;
 mod resource;
+mod settings;
 
-pub use error::{Error, ErrorKind};
 #[doc(hidden)]
 pub use exchange::fuzzing;
 pub use fly_oidc::time::{format_rfc3339, parse_rfc3339};
+pub use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};
 pub use provider::{AccessToken, Builder, GcpTokenProvider};
 pub use resource::{WorkloadIdentityProvider, fly_audience_from_google};
+pub use settings::{
+    ENV_IAM_URL, ENV_PROVIDER, ENV_SCOPES, ENV_SERVICE_ACCOUNT, ENV_STS_URL, Settings,
+};
 
 /// Google's Security Token Service endpoint.
 pub const DEFAULT_STS_URL: &str = "https://sts.googleapis.com/v1/token";
@@ -78,7 +99,3 @@ pub const GRANT_TYPE_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:to
 pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 /// The token type Google's STS issues.
 pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
-/// The workload identity pool provider (`projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id>`).
-pub const ENV_PROVIDER: &str = "FLY_OIDC_GCP_PROVIDER";
-/// The service account to impersonate (optional).
-pub const ENV_SERVICE_ACCOUNT: &str = "FLY_OIDC_GCP_SERVICE_ACCOUNT";

@@ -1,13 +1,14 @@
 //! The access-token provider and its builder.
 
-use crate::error::{Error, ErrorKind};
+use crate::DEFAULT_SCOPE;
 use crate::exchange::{Http, TrustContext};
-use crate::resource::{WorkloadIdentityProvider, quote};
-use crate::{DEFAULT_IAM_URL, DEFAULT_SCOPE, DEFAULT_STS_URL, ENV_PROVIDER, ENV_SERVICE_ACCOUNT};
+use crate::resource::WorkloadIdentityProvider;
+use crate::settings::{Given, Settings};
 use fly_oidc::cache::{CacheConfig, RefreshingCache};
-use fly_oidc::endpoint::{self, PlainHttp};
 use fly_oidc::time::SharedTimeSource;
-use fly_oidc::{Env, FlyOidcClient, FlyToken, REDACTED, RetryConfig, SecretString};
+use fly_oidc::{
+    BuildError, Env, Error, ErrorKind, FlyOidcClient, FlyToken, REDACTED, RetryConfig, SecretString,
+};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -70,26 +71,29 @@ impl fmt::Display for AccessToken {
 
 /// Configures a [`GcpTokenProvider`].
 ///
-/// Settings beat the environment: the provider comes from [`Builder::provider`], else
-/// `FLY_OIDC_GCP_PROVIDER`; the service account from [`Builder::service_account`], else
-/// `FLY_OIDC_GCP_SERVICE_ACCOUNT` (none: use the federated token directly).
+/// Builder values beat every environment variable:
+///
+/// | builder | environment | default |
+/// |---|---|---|
+/// | [`provider`](Builder::provider) | `FLY_OIDC_GCP_PROVIDER` | required |
+/// | [`service_account`](Builder::service_account) | `FLY_OIDC_GCP_SERVICE_ACCOUNT` | none: use the federated token directly |
+/// | [`scopes`](Builder::scopes) | `FLY_OIDC_GCP_SCOPES` (comma-separated) | `https://www.googleapis.com/auth/cloud-platform` |
+/// | [`sts_url`](Builder::sts_url) | `FLY_OIDC_GCP_STS_URL` | `https://sts.googleapis.com/v1/token` |
+/// | [`iam_url`](Builder::iam_url) | `FLY_OIDC_GCP_IAM_URL` | `https://iamcredentials.googleapis.com` |
+/// | [`allow_insecure_http`](Builder::allow_insecure_http) | `FLY_OIDC_ALLOW_INSECURE_HTTP` | no |
+/// | [`audience`](Builder::audience) | | `https://iam.googleapis.com/<provider>` |
+///
+/// [`settings`](Builder::settings) resolves and checks them without building anything.
 #[derive(Clone, Debug, Default)]
 pub struct Builder {
     env: Option<Env>,
     fly: Option<FlyOidcClient>,
-    provider: Option<String>,
-    audience: Option<String>,
-    service_account: Option<String>,
-    scopes: Vec<String>,
-    sts_url: Option<String>,
-    iam_url: Option<String>,
-    lifetime: Option<Duration>,
+    given: Given,
     connect_timeout: Option<Duration>,
     timeout: Option<Duration>,
     retry: Option<RetryConfig>,
     time: Option<SharedTimeSource>,
     cache: Option<CacheConfig>,
-    allow_insecure_http: Option<bool>,
 }
 
 impl Builder {
@@ -110,26 +114,26 @@ impl Builder {
     /// `projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id>`
     /// (a `//iam.googleapis.com/` or `https://iam.googleapis.com/` prefix is accepted).
     pub fn provider(mut self, provider: impl Into<String>) -> Self {
-        self.provider = Some(provider.into());
+        self.given.provider = Some(provider.into());
         self
     }
 
     /// The audience of the Fly token (default `https://iam.googleapis.com/<provider>`);
     /// it must be one of the provider's allowed audiences.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audience = Some(audience.into());
+        self.given.audience = Some(audience.into());
         self
     }
 
     /// Impersonate this service account (an email) with the federated token.
     pub fn service_account(mut self, email: impl Into<String>) -> Self {
-        self.service_account = Some(email.into());
+        self.given.service_account = Some(email.into());
         self
     }
 
     /// Add an OAuth scope (default: `https://www.googleapis.com/auth/cloud-platform`).
     pub fn scope(mut self, scope: impl Into<String>) -> Self {
-        self.scopes.push(scope.into());
+        self.given.scopes.push(scope.into());
         self
     }
 
@@ -139,26 +143,26 @@ impl Builder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self.given.scopes = scopes.into_iter().map(Into::into).collect();
         self
     }
 
     /// The STS token endpoint (default `https://sts.googleapis.com/v1/token`).
     pub fn sts_url(mut self, url: impl Into<String>) -> Self {
-        self.sts_url = Some(url.into());
+        self.given.sts_url = Some(url.into());
         self
     }
 
     /// The IAM Credentials base URL (default `https://iamcredentials.googleapis.com`).
     pub fn iam_url(mut self, url: impl Into<String>) -> Self {
-        self.iam_url = Some(url.into());
+        self.given.iam_url = Some(url.into());
         self
     }
 
     /// The lifetime requested for impersonated tokens (default 1 hour; Google allows up
     /// to 12 hours when the org policy permits more than 1).
     pub fn lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetime = Some(lifetime);
+        self.given.lifetime = Some(lifetime);
         self
     }
 
@@ -195,96 +199,35 @@ impl Builder {
     /// Allow plain `http://` endpoints on hosts other than loopback (default:
     /// `FLY_OIDC_ALLOW_INSECURE_HTTP`, else no).
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = Some(allow);
+        self.given.allow_insecure_http = Some(allow);
         self
     }
 
-    /// Check the configuration and build the provider. No network call is made.
-    pub fn build(self) -> Result<GcpTokenProvider, Error> {
+    /// Resolve and check the settings (builder values, then the environment, then the
+    /// defaults) without building an HTTP client or a Fly token client.
+    pub fn settings(&self) -> Result<Settings, BuildError> {
         let env = self.env.clone().unwrap_or_else(Env::real);
-        let raw_provider = self
-            .provider
-            .clone()
-            .or_else(|| env.get(ENV_PROVIDER))
-            .ok_or_else(|| {
-                Error::config(format!(
-                    "no workload identity pool provider configured: set {ENV_PROVIDER} (or --provider) to \
-                     projects/<project-number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>"
-                ))
-            })?;
-        let provider = WorkloadIdentityProvider::parse(&raw_provider)?;
-        let service_account = match self
-            .service_account
-            .clone()
-            .or_else(|| env.get(ENV_SERVICE_ACCOUNT))
-        {
-            Some(sa) => Some(check_service_account(sa.trim())?),
-            None => None,
-        };
-        let allow_insecure = self
-            .allow_insecure_http
-            .unwrap_or_else(|| endpoint::allow_insecure_http(&env));
-        let sts_url = check_url(
-            "STS",
-            self.sts_url.as_deref().unwrap_or(DEFAULT_STS_URL),
-            allow_insecure,
-        )?;
-        let iam_url = check_url(
-            "IAM Credentials",
-            self.iam_url.as_deref().unwrap_or(DEFAULT_IAM_URL),
-            allow_insecure,
-        )?
-        .trim_end_matches('/')
-        .to_owned();
-        let lifetime = self.lifetime.unwrap_or(Duration::from_secs(3600));
-        if lifetime < Duration::from_secs(60) || lifetime > Duration::from_secs(43_200) {
-            return Err(Error::config(format!(
-                "the token lifetime must be between 60 s and 12 h, not {} s",
-                lifetime.as_secs()
-            )));
-        }
-        let scopes: Vec<String> = if self.scopes.is_empty() {
-            vec![DEFAULT_SCOPE.to_owned()]
-        } else {
-            self.scopes.iter().map(|s| s.trim().to_owned()).collect()
-        };
-        if scopes.iter().any(|s| s.is_empty() || s.contains(' ')) {
-            return Err(Error::config(
-                "scopes must be non-empty and contain no spaces (pass each scope separately)",
-            ));
-        }
-        let audience = self
-            .audience
-            .clone()
-            .filter(|a| !a.trim().is_empty())
-            .unwrap_or_else(|| provider.token_audience());
+        Settings::resolve(&self.given, &env)
+    }
+
+    /// Check the configuration and build the provider. No network call is made.
+    pub fn build(self) -> Result<GcpTokenProvider, BuildError> {
+        let env = self.env.clone().unwrap_or_else(Env::real);
+        let settings = Settings::resolve(&self.given, &env)?;
         let fly = match self.fly.clone() {
             Some(client) => client,
-            None => FlyOidcClient::builder()
-                .env(env.clone())
-                .build()
-                .map_err(Error::fly)?,
+            None => FlyOidcClient::builder().env(env).build()?,
         };
-        let connect_timeout = self.connect_timeout.unwrap_or(Duration::from_secs(5));
-        let timeout = self.timeout.unwrap_or(Duration::from_secs(15));
-        let http = fly_oidc::http_client_builder(connect_timeout, timeout)
-            .build()
-            .map_err(|e| {
-                Error::config(format!("could not set up the HTTP client: {e}")).with_source(e)
-            })?;
         let time = self.time.clone().unwrap_or_default();
         Ok(GcpTokenProvider {
             inner: Arc::new(Inner {
                 cache: RefreshingCache::new(self.cache.clone().unwrap_or_default(), time.clone()),
                 fly,
-                http,
-                provider,
-                audience,
-                service_account,
-                scopes,
-                sts_url,
-                iam_url,
-                lifetime,
+                http: tokio::sync::OnceCell::new(),
+                connect_timeout: self.connect_timeout.unwrap_or(Duration::from_secs(5)),
+                timeout: self.timeout.unwrap_or(Duration::from_secs(15)),
+                lifetime: settings.lifetime().unwrap_or(Duration::from_secs(3600)),
+                settings,
                 retry: self.retry.clone().unwrap_or_default(),
                 time,
                 #[cfg(feature = "google-cloud-auth")]
@@ -294,43 +237,14 @@ impl Builder {
     }
 }
 
-fn check_service_account(email: &str) -> Result<String, Error> {
-    let ok = email.len() <= 254
-        && email.split_once('@').is_some_and(|(user, domain)| {
-            !user.is_empty() && domain.contains('.') && !domain.contains('@')
-        })
-        && email
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'-' | b'_'));
-    if ok {
-        Ok(email.to_owned())
-    } else {
-        Err(Error::config(format!(
-            "invalid service account {:?}: expected an email such as name@project.iam.gserviceaccount.com",
-            quote(email)
-        )))
-    }
-}
-
-fn check_url(what: &str, raw: &str, allow_insecure: bool) -> Result<String, Error> {
-    endpoint::check_endpoint_url(raw, allow_insecure, PlainHttp::Loopback).map_err(|why| {
-        Error::config(format!(
-            "invalid Google {what} URL {:?}: {why}",
-            endpoint::display_url(raw)
-        ))
-    })
-}
-
 struct Inner {
-    cache: RefreshingCache<AccessToken>,
+    cache: RefreshingCache<AccessToken, Error>,
     fly: FlyOidcClient,
-    http: reqwest::Client,
-    provider: WorkloadIdentityProvider,
-    audience: String,
-    service_account: Option<String>,
-    scopes: Vec<String>,
-    sts_url: String,
-    iam_url: String,
+    /// Built on first use, so a provider that never misses its cache never pays for it.
+    http: tokio::sync::OnceCell<reqwest::Client>,
+    connect_timeout: Duration,
+    timeout: Duration,
+    settings: Settings,
     lifetime: Duration,
     retry: RetryConfig,
     time: SharedTimeSource,
@@ -348,13 +262,14 @@ pub struct GcpTokenProvider {
 impl fmt::Debug for GcpTokenProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.inner;
+        let s = &i.settings;
         f.debug_struct("GcpTokenProvider")
-            .field("provider", &i.provider.name())
-            .field("audience", &i.audience)
-            .field("service_account", &i.service_account)
-            .field("scopes", &i.scopes)
-            .field("sts_url", &i.sts_url)
-            .field("iam_url", &i.iam_url)
+            .field("provider", &s.provider().name())
+            .field("audience", &s.audience())
+            .field("service_account", &s.service_account())
+            .field("scopes", &s.scopes())
+            .field("sts_url", &s.sts_url())
+            .field("iam_url", &s.iam_url())
             .field("fly", &i.fly)
             .field("cache", &i.cache)
             .finish_non_exhaustive()
@@ -370,28 +285,33 @@ impl GcpTokenProvider {
     /// A provider configured from the real environment alone (`FLY_OIDC_GCP_PROVIDER`,
     /// optional `FLY_OIDC_GCP_SERVICE_ACCOUNT`, and the `FLY_*` variables of the token
     /// client). Use [`Builder::env`] to inject another environment.
-    pub fn from_env() -> Result<Self, Error> {
+    pub fn from_env() -> Result<Self, BuildError> {
         Builder::default().build()
+    }
+
+    /// The resolved settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
     }
 
     /// The workload identity pool provider.
     pub fn provider(&self) -> &WorkloadIdentityProvider {
-        &self.inner.provider
+        self.inner.settings.provider()
     }
 
     /// The audience requested for Fly tokens.
     pub fn audience(&self) -> &str {
-        &self.inner.audience
+        self.inner.settings.audience()
     }
 
     /// The service account impersonated, if any.
     pub fn service_account(&self) -> Option<&str> {
-        self.inner.service_account.as_deref()
+        self.inner.settings.service_account()
     }
 
     /// The scopes of the tokens.
     pub fn scopes(&self) -> &[String] {
-        &self.inner.scopes
+        self.inner.settings.scopes()
     }
 
     /// The Fly token client.
@@ -421,9 +341,9 @@ impl GcpTokenProvider {
         let fly_token = self
             .inner
             .fly
-            .fetch_token(Some(&self.inner.audience))
+            .fetch_token(Some(self.audience()))
             .await
-            .map_err(Error::fly)?;
+            .map_err(|e| e.context("getting a Fly OIDC token failed"))?;
         self.exchange(&fly_token).await
     }
 
@@ -431,34 +351,49 @@ impl GcpTokenProvider {
     /// Google access token, impersonating the service account if one is configured.
     pub async fn exchange(&self, fly_token: &FlyToken) -> Result<AccessToken, Error> {
         let i = &self.inner;
+        let s = &i.settings;
         let ctx = TrustContext {
-            provider: &i.provider,
-            audience: &i.audience,
+            provider: s.provider(),
+            audience: s.audience(),
             claims: fly_token.claims(),
         };
+        let client = i
+            .http
+            .get_or_try_init(|| async {
+                fly_oidc::http_client_builder(i.connect_timeout, i.timeout)
+                    .build()
+                    .map_err(|e| {
+                        Error::new(
+                            ErrorKind::InvalidConfiguration,
+                            format!("could not set up the HTTP client: {e}"),
+                        )
+                        .with_source(e)
+                    })
+            })
+            .await?;
         let http = Http {
-            client: &i.http,
+            client,
             retry: &i.retry,
         };
         // With impersonation, the federated token only needs to call IAM Credentials.
-        let sts_scopes = if i.service_account.is_some() {
+        let sts_scopes = if s.service_account().is_some() {
             vec![DEFAULT_SCOPE.to_owned()]
         } else {
-            i.scopes.clone()
+            s.scopes().to_vec()
         };
         let started = i.time.now();
         let federated = http
-            .sts_exchange(&i.sts_url, fly_token.expose_jwt(), &sts_scopes, &ctx)
+            .sts_exchange(s.sts_url(), fly_token.expose_jwt(), &sts_scopes, &ctx)
             .await?;
-        let token = match &i.service_account {
+        let token = match s.service_account() {
             None => AccessToken::new(federated.access_token, started + federated.expires_in),
             Some(sa) => {
                 let imp = http
                     .generate_access_token(
-                        &i.iam_url,
+                        s.iam_url(),
                         sa,
                         &federated.access_token,
-                        &i.scopes,
+                        s.scopes(),
                         i.lifetime,
                         &ctx,
                     )
@@ -475,8 +410,8 @@ impl GcpTokenProvider {
             ));
         }
         tracing::debug!(
-            provider = %i.provider,
-            service_account = ?i.service_account,
+            provider = %s.provider(),
+            service_account = ?s.service_account(),
             expires_at = ?token.expires_at(),
             "got a Google access token"
         );

@@ -1,6 +1,7 @@
 //! Workload identity pool provider names.
 
-use crate::error::Error;
+use crate::settings::PROVIDER;
+use fly_oidc::{BuildError, Origin};
 use std::fmt;
 
 const IAM_PREFIXES: [&str; 2] = ["//iam.googleapis.com/", "https://iam.googleapis.com/"];
@@ -17,7 +18,7 @@ const IAM_PREFIXES: [&str; 2] = ["//iam.googleapis.com/", "https://iam.googleapi
 /// assert_eq!(p.sts_audience(), "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/fly/providers/acme");
 /// assert_eq!(p.token_audience(), "https://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/fly/providers/acme");
 /// assert_eq!((p.project_number(), p.pool(), p.provider_id()), ("123", "fly", "acme"));
-/// # Ok::<(), fly_oidc_gcp::Error>(())
+/// # Ok::<(), fly_oidc::BuildError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct WorkloadIdentityProvider {
@@ -29,8 +30,14 @@ pub struct WorkloadIdentityProvider {
 
 impl WorkloadIdentityProvider {
     /// Parse a provider name, with or without a `//iam.googleapis.com/` or
-    /// `https://iam.googleapis.com/` prefix.
-    pub fn parse(raw: &str) -> Result<Self, Error> {
+    /// `https://iam.googleapis.com/` prefix. The error names the builder's `provider`
+    /// setting as the value's origin.
+    pub fn parse(raw: &str) -> Result<Self, BuildError> {
+        Self::parse_from(raw, Origin::Builder)
+    }
+
+    /// [`parse`](Self::parse) a value that came from `origin`.
+    pub fn parse_from(raw: &str, origin: Origin) -> Result<Self, BuildError> {
         let trimmed = raw.trim();
         let name = IAM_PREFIXES
             .iter()
@@ -38,13 +45,17 @@ impl WorkloadIdentityProvider {
             .unwrap_or(trimmed)
             .trim_end_matches('/');
         let bad = |why: &str| {
-            Error::config(format!(
-                "invalid workload identity pool provider {:?}: {why}; expected \
+            BuildError::invalid(
+                PROVIDER,
+                origin.clone(),
+                format!(
+                    "invalid workload identity pool provider {:?}: {why}; expected \
                  projects/<project-number>/locations/global/workloadIdentityPools/<pool>/providers/<provider> \
                  (see `gcloud iam workload-identity-pools providers describe <provider> \
                  --workload-identity-pool=<pool> --location=global --format='value(name)'`)",
-                quote(raw)
-            ))
+                    quote(raw)
+                ),
+            )
         };
         let parts: Vec<&str> = name.split('/').collect();
         let [
@@ -189,7 +200,7 @@ mod tests {
             "projects/42/locations/europe/workloadIdentityPools/p/providers/x",
         ] {
             let err = WorkloadIdentityProvider::parse(bad).unwrap_err();
-            assert_eq!(err.kind(), crate::ErrorKind::InvalidConfiguration, "{bad}");
+            assert_eq!(err.setting(), PROVIDER, "{bad}");
             assert!(
                 err.to_string().contains("projects/<project-number>"),
                 "{err}"

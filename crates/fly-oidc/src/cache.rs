@@ -1,13 +1,28 @@
 //! A refreshing cache for expiring credentials, shared by the AWS and GCP providers.
 //!
-//! [`RefreshingCache`] serves a cached value until a refresh window before it expires, then
-//! lets exactly one caller refresh while the others wait for that result (single flight).
-//! If a refresh fails while the cached value is still valid, it keeps serving the cached
-//! value and logs a warning (static stability), and retries no more often than
-//! [`CacheConfig::with_failure_backoff`]. It never serves an expired value from the cache;
-//! a value that a refresh returns already expired is passed back uncached, with a warning, so
-//! refresh functions should reject such values themselves (the AWS and GCP providers do). A failed refresh is
-//! shared too: callers that waited for it get its error instead of each trying again in turn.
+//! [`RefreshingCache`] holds one value and when it expires. Its vocabulary is the one the
+//! `fly-oidc` disk cache uses too:
+//!
+//! - **refresh window**: refresh when less than this remains before expiry
+//!   ([`CacheConfig::with_refresh_window`], 5 minutes by default, minus up to
+//!   [`jitter`](CacheConfig::with_jitter) so a fleet does not refresh in lockstep). A value
+//!   that lives shorter than the window is refreshed at half its remaining life.
+//! - **min TTL**: the disk cache's name for its refresh window, as a user sets it: reuse a
+//!   cached value while at least this much remains (`FLY_OIDC_AWS_MIN_TTL`, 15 minutes).
+//! - **stale floor**: after a failed refresh, a cached value is still served while more than
+//!   this remains ([`CacheConfig::with_stale_floor`], zero here: until it expires).
+//!
+//! Behaviour:
+//!
+//! - **single flight**: one caller runs the refresh while the others wait for it, then take
+//!   its value or, when nothing valid is cached, its error (a failed refresh is shared with
+//!   the callers that waited for it, instead of each trying again in turn);
+//! - **static stability**: when a refresh fails while the cached value is above the stale
+//!   floor, the cached value is served, a warning logged, and the next refresh waits
+//!   [`CacheConfig::with_failure_backoff`];
+//! - **never expired**: an expired value is never served from the cache; a value that a refresh
+//!   returns already expired is passed back uncached, with a warning, so refresh functions
+//!   should reject such values themselves (the AWS and GCP providers do).
 //!
 //! ```
 //! use fly_oidc::cache::{CacheConfig, RefreshingCache};
@@ -16,50 +31,51 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let clock = ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(1_000_000));
-//! let cache = RefreshingCache::new(CacheConfig::default(), SharedTimeSource::new(clock.clone()));
+//! let cache: RefreshingCache<&str, String> =
+//!     RefreshingCache::new(CacheConfig::default(), SharedTimeSource::new(clock.clone()));
 //! let expires = UNIX_EPOCH + Duration::from_secs(1_000_000 + 3600);
-//! let first: Result<_, String> = cache.get_or_refresh(|| async { Ok(("a", expires)) }).await;
+//! let first = cache.get_or_refresh(|| async { Ok(("a", expires)) }).await;
 //! assert_eq!(first.unwrap(), "a");
 //! // Served from the cache: the refresh function is not called.
-//! let again: Result<_, String> = cache.get_or_refresh(|| async { Ok(("b", expires)) }).await;
+//! let again = cache.get_or_refresh(|| async { Ok(("b", expires)) }).await;
 //! assert_eq!(again.unwrap(), "a");
 //! # }
 //! ```
 
 use crate::time::SharedTimeSource;
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::RwLock;
 use std::time::{Duration, SystemTime};
 
-/// When a [`RefreshingCache`] refreshes.
+/// When a [`RefreshingCache`] refreshes. See the [module docs](self) for the terms.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CacheConfig {
-    refresh_before: Duration,
+    refresh_window: Duration,
     jitter: Duration,
     failure_backoff: Duration,
+    stale_floor: Duration,
 }
 
 impl Default for CacheConfig {
-    /// Refresh 5 minutes (plus up to 30 s of jitter) before expiry; after a failed refresh,
-    /// wait 10 s before trying again while the cached value is still valid.
+    /// A 5-minute refresh window (plus up to 30 s of jitter); after a failed refresh, wait
+    /// 10 s before trying again while the cached value is still valid; a zero stale floor.
     fn default() -> Self {
         Self {
-            refresh_before: Duration::from_secs(300),
+            refresh_window: Duration::from_secs(300),
             jitter: Duration::from_secs(30),
             failure_backoff: Duration::from_secs(10),
+            stale_floor: Duration::ZERO,
         }
     }
 }
 
 impl CacheConfig {
-    /// Refresh when less than this remains before expiry.
+    /// The refresh window: refresh when less than this remains before expiry.
     ///
     /// If a value lives shorter than this, it is refreshed at half its remaining life.
-    pub fn with_refresh_before(mut self, before: Duration) -> Self {
-        self.refresh_before = before;
+    pub fn with_refresh_window(mut self, window: Duration) -> Self {
+        self.refresh_window = window;
         self
     }
 
@@ -76,9 +92,21 @@ impl CacheConfig {
         self
     }
 
+    /// The stale floor: after a failed refresh, serve the cached value only while more than
+    /// this remains (default zero: until it expires).
+    pub fn with_stale_floor(mut self, floor: Duration) -> Self {
+        self.stale_floor = floor;
+        self
+    }
+
     /// The refresh window.
-    pub fn refresh_before(&self) -> Duration {
-        self.refresh_before
+    pub fn refresh_window(&self) -> Duration {
+        self.refresh_window
+    }
+
+    /// The stale floor.
+    pub fn stale_floor(&self) -> Duration {
+        self.stale_floor
     }
 
     fn refresh_at(&self, now: SystemTime, expires_at: SystemTime) -> SystemTime {
@@ -86,142 +114,153 @@ impl CacheConfig {
         let jitter_nanos = u64::try_from(self.jitter.as_nanos()).unwrap_or(u64::MAX);
         let jitter = Duration::from_nanos(fastrand::u64(0..=jitter_nanos));
         let window_start = expires_at
-            .checked_sub(self.refresh_before + jitter)
+            .checked_sub(self.refresh_window + jitter)
             .unwrap_or(now);
         window_start.max(now + remaining / 2)
     }
 }
 
+#[derive(Clone)]
 struct Entry<T> {
     value: T,
     expires_at: SystemTime,
     refresh_at: SystemTime,
 }
 
-/// A cache of one expiring value with single-flight refresh. See the [module docs](self).
-pub struct RefreshingCache<T> {
-    current: RwLock<Option<Arc<Entry<T>>>>,
-    refresh_lock: tokio::sync::Mutex<()>,
-    /// How many refreshes have completed (counted under `refresh_lock`).
-    attempts: AtomicU64,
-    /// The error of the last refresh, if it failed with nothing valid cached, by attempt.
-    last_failure: Mutex<Option<(u64, Box<dyn Any + Send + Sync>)>>,
+/// What the cache knows, behind one lock.
+struct State<T, E> {
+    entry: Option<Entry<T>>,
+    /// How many refreshes have finished; a waiter compares it with the count it saw before
+    /// waiting to tell whether a refresh ran meanwhile.
+    refreshes: u64,
+    /// The error of refresh number `.0`, when it failed with nothing valid cached.
+    last_failure: Option<(u64, E)>,
+}
+
+impl<T: Clone, E> State<T, E> {
+    fn fresh(&self, now: SystemTime) -> Option<T> {
+        self.entry
+            .as_ref()
+            .filter(|e| now < e.refresh_at && now < e.expires_at)
+            .map(|e| e.value.clone())
+    }
+}
+
+/// A cache of one expiring value `T` with single-flight refresh; a refresh fails with `E`.
+/// See the [module docs](self).
+pub struct RefreshingCache<T, E> {
+    state: RwLock<State<T, E>>,
+    /// Held by the one caller running a refresh.
+    refreshing: tokio::sync::Mutex<()>,
     config: CacheConfig,
     time: SharedTimeSource,
 }
 
-impl<T: Clone> fmt::Debug for RefreshingCache<T> {
+impl<T, E> fmt::Debug for RefreshingCache<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let entry = self.entry();
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let entry = state.entry.as_ref();
         f.debug_struct("RefreshingCache")
             .field("config", &self.config)
             .field("cached", &entry.is_some())
-            .field("expires_at", &entry.as_ref().map(|e| e.expires_at))
-            .field("refresh_at", &entry.as_ref().map(|e| e.refresh_at))
+            .field("expires_at", &entry.map(|e| e.expires_at))
+            .field("refresh_at", &entry.map(|e| e.refresh_at))
             .finish()
     }
 }
 
-impl<T: Clone> RefreshingCache<T> {
+impl<T: Clone, E: Clone + fmt::Display> RefreshingCache<T, E> {
     /// An empty cache.
     pub fn new(config: CacheConfig, time: SharedTimeSource) -> Self {
         Self {
-            current: RwLock::new(None),
-            refresh_lock: tokio::sync::Mutex::new(()),
-            attempts: AtomicU64::new(0),
-            last_failure: Mutex::new(None),
+            state: RwLock::new(State {
+                entry: None,
+                refreshes: 0,
+                last_failure: None,
+            }),
+            refreshing: tokio::sync::Mutex::new(()),
             config,
             time,
         }
     }
 
-    fn entry(&self) -> Option<Arc<Entry<T>>> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State<T, E>> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn store(&self, entry: Entry<T>) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(entry));
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State<T, E>> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn fresh(&self, now: SystemTime) -> Option<T> {
-        let guard = self.current.read().unwrap_or_else(|e| e.into_inner());
-        match guard.as_deref() {
-            Some(entry) if now < entry.refresh_at && now < entry.expires_at => {
-                Some(entry.value.clone())
-            }
-            _ => None,
-        }
-    }
-
-    /// The cached value if it is fresh (before its refresh time): the lock-free fast path that
+    /// The cached value if it is fresh (before its refresh time): the fast path that
     /// [`get_or_refresh`](Self::get_or_refresh) takes first. `None` means "call
     /// `get_or_refresh`".
     pub fn get_fresh(&self) -> Option<T> {
-        self.fresh(self.time.now())
+        self.read().fresh(self.time.now())
     }
 
     /// The cached value if it has not expired, whether or not it is due for refresh.
     pub fn get_valid(&self) -> Option<T> {
         let now = self.time.now();
-        self.entry()
+        let state = self.read();
+        state
+            .entry
+            .as_ref()
             .filter(|e| now < e.expires_at)
             .map(|e| e.value.clone())
     }
 
     /// When the cached value expires, if there is one.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.entry().map(|e| e.expires_at)
+        self.read().entry.as_ref().map(|e| e.expires_at)
     }
 
     /// Drop the cached value.
     pub fn clear(&self) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = None;
+        self.write().entry = None;
     }
 
     /// The cached value, or the result of `refresh` (a value and its expiry) when none is
     /// fresh. Only one caller runs `refresh` at a time; the others wait and reuse its
     /// result, a success or (when nothing valid is cached) its error. A failed refresh while
-    /// the cached value is still valid returns the cached value and logs a warning.
-    pub async fn get_or_refresh<F, Fut, E>(&self, refresh: F) -> Result<T, E>
+    /// the cached value is above the stale floor returns the cached value and logs a warning.
+    pub async fn get_or_refresh<F, Fut>(&self, refresh: F) -> Result<T, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<(T, SystemTime), E>>,
-        E: fmt::Display + Clone + Send + Sync + 'static,
     {
-        if let Some(value) = self.fresh(self.time.now()) {
-            return Ok(value);
-        }
-        let seen = self.attempts.load(Ordering::SeqCst);
-        let _guard = self.refresh_lock.lock().await;
-        // Another caller may have refreshed while we waited for the lock.
-        if let Some(value) = self.fresh(self.time.now()) {
-            return Ok(value);
-        }
-        let attempts = self.attempts.load(Ordering::SeqCst);
-        if attempts != seen {
-            // A refresh finished while we waited; if it failed, share its error.
-            let failure = self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
-            let shared = failure
-                .as_ref()
-                .filter(|(at, _)| *at == attempts)
-                .and_then(|(_, err)| err.downcast_ref::<E>());
-            if let Some(err) = shared {
+        let seen = {
+            let state = self.read();
+            if let Some(value) = state.fresh(self.time.now()) {
+                return Ok(value);
+            }
+            state.refreshes
+        };
+        let _refreshing = self.refreshing.lock().await;
+        {
+            // While we waited, another caller may have refreshed: take its value, or its error.
+            let state = self.read();
+            if let Some(value) = state.fresh(self.time.now()) {
+                return Ok(value);
+            }
+            if state.refreshes != seen
+                && let Some((at, err)) = &state.last_failure
+                && *at == state.refreshes
+            {
                 return Err(err.clone());
             }
         }
         let result = refresh().await;
-        let attempt = self.attempts.fetch_add(1, Ordering::SeqCst) + 1;
-        *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let now = self.time.now();
+        let mut state = self.write();
+        state.refreshes += 1;
+        state.last_failure = None;
         match result {
             Ok((value, expires_at)) => {
-                let now = self.time.now();
                 if expires_at <= now {
                     tracing::warn!("refreshed credentials are already expired; not caching them");
                 } else {
-                    self.store(Entry {
+                    state.entry = Some(Entry {
                         value: value.clone(),
                         expires_at,
                         refresh_at: self.config.refresh_at(now, expires_at),
@@ -230,8 +269,8 @@ impl<T: Clone> RefreshingCache<T> {
                 Ok(value)
             }
             Err(err) => {
-                let now = self.time.now();
-                match self.entry().filter(|e| now < e.expires_at) {
+                let floor = now + self.config.stale_floor;
+                match state.entry.as_mut().filter(|e| floor < e.expires_at) {
                     Some(entry) => {
                         let left = entry.expires_at.duration_since(now).unwrap_or_default();
                         tracing::warn!(
@@ -239,16 +278,12 @@ impl<T: Clone> RefreshingCache<T> {
                             expires_in_secs = left.as_secs(),
                             "refreshing credentials failed; serving the cached ones until they expire"
                         );
-                        self.store(Entry {
-                            value: entry.value.clone(),
-                            expires_at: entry.expires_at,
-                            refresh_at: (now + self.config.failure_backoff).min(entry.expires_at),
-                        });
+                        entry.refresh_at =
+                            (now + self.config.failure_backoff).min(entry.expires_at);
                         Ok(entry.value.clone())
                     }
                     None => {
-                        *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) =
-                            Some((attempt, Box::new(err.clone())));
+                        state.last_failure = Some((state.refreshes, err.clone()));
                         Err(err)
                     }
                 }
@@ -261,10 +296,11 @@ impl<T: Clone> RefreshingCache<T> {
 mod tests {
     use super::*;
     use crate::time::{ManualTimeSource, TimeSource};
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::UNIX_EPOCH;
 
-    fn setup() -> (ManualTimeSource, RefreshingCache<u32>, SystemTime) {
+    fn setup() -> (ManualTimeSource, RefreshingCache<u32, String>, SystemTime) {
         let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let clock = ManualTimeSource::new(start);
         let cache = RefreshingCache::new(
@@ -302,6 +338,42 @@ mod tests {
         let exp2 = clock.now() + Duration::from_secs(3600);
         let v: Result<u32, String> = cache.get_or_refresh(|| async { Ok((2, exp2)) }).await;
         assert_eq!(v.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_serves_the_cached_value_only_above_the_stale_floor() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let clock = ManualTimeSource::new(start);
+        let cache: RefreshingCache<u32, String> = RefreshingCache::new(
+            CacheConfig::default()
+                .with_jitter(Duration::ZERO)
+                .with_stale_floor(Duration::from_secs(60)),
+            SharedTimeSource::new(clock.clone()),
+        );
+        assert_eq!(
+            cache
+                .get_or_refresh(|| async { Ok((1, start + Duration::from_secs(600))) })
+                .await,
+            Ok(1)
+        );
+        // 400 s in (inside the window, 200 s left): the failure is covered by the cached value.
+        clock.advance(Duration::from_secs(400));
+        assert_eq!(
+            cache
+                .get_or_refresh(|| async { Err("down".to_string()) })
+                .await,
+            Ok(1)
+        );
+        // 550 s in: 50 s left, below the 60 s floor: the failure is the answer.
+        clock.advance(Duration::from_secs(150));
+        assert_eq!(
+            cache
+                .get_or_refresh(|| async { Err("down".to_string()) })
+                .await,
+            Err("down".to_string())
+        );
+        // Still valid for a caller that only needs an unexpired value.
+        assert_eq!(cache.get_valid(), Some(1));
     }
 
     #[tokio::test]

@@ -4,7 +4,8 @@ use crate::endpoint::{
     PlainHttp, allow_insecure_http, check_endpoint_url, display_url, is_trusted_plain_http_host,
 };
 use crate::env::Env;
-use crate::error::{Error, ErrorKind, redact_jwts, truncate};
+use crate::error::{BuildError, Error, ErrorKind, Origin, Setting, redact_jwts, truncate};
+use crate::fs::{ReadError, read_body_capped, read_capped};
 use crate::retry::RetryConfig;
 use crate::token::{FlyToken, MAX_TOKEN_BYTES, SecretString};
 use std::fmt;
@@ -26,6 +27,9 @@ pub const ENV_API_TOKEN: &str = "FLY_API_TOKEN";
 pub const ENV_AUDIENCE: &str = "FLY_OIDC_AUDIENCE";
 /// The path of the OIDC token endpoint.
 pub const TOKEN_PATH: &str = "/v1/tokens/oidc";
+
+const API_URL: Setting = Setting::new("api_url", Some(ENV_API_HOSTNAME));
+const API_TOKEN: Setting = Setting::new("api_token", Some(ENV_API_TOKEN));
 
 const NOT_ON_FLY_HINT: &str =
     "not on a Fly Machine? set FLY_API_HOSTNAME and FLY_API_TOKEN, or FLY_OIDC_TOKEN_FILE";
@@ -174,29 +178,28 @@ impl Builder {
 
     /// Resolve the token source and build the client.
     ///
-    /// Fails with [`ErrorKind::InvalidConfiguration`] when the HTTP mode has no API token
-    /// or a bad URL. A missing socket is reported when a token is fetched.
-    pub fn build(self) -> Result<FlyOidcClient, Error> {
+    /// Fails with a [`BuildError`] when the HTTP mode has no API token or a bad URL, or
+    /// `FLY_OIDC_ALLOW_INSECURE_HTTP` is not a yes/no value. A missing socket or token file
+    /// is reported when a token is fetched.
+    pub fn build(self) -> Result<FlyOidcClient, BuildError> {
         let env = self.env.clone().unwrap_or_else(Env::real);
-        let allow_insecure = self
-            .allow_insecure_http
-            .unwrap_or_else(|| allow_insecure_http(&env));
+        let allow_insecure = allow_insecure_http(self.allow_insecure_http, &env)?;
         let api_token = || {
             self.api_token
                 .clone()
                 .or_else(|| env.get(ENV_API_TOKEN).map(SecretString::new))
                 .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::InvalidConfiguration,
-                        "FLY_API_TOKEN is not set: the Machines API over HTTP needs a Fly API token \
-                         (for example from `fly tokens create deploy`); set FLY_API_TOKEN, or use \
-                         the socket on a Fly Machine",
+                    BuildError::missing(
+                        API_TOKEN,
+                        "no Fly API token: the Machines API over HTTP needs one (for example \
+                         from `fly tokens create deploy`; on a Fly Machine, use its socket instead)",
                     )
                 })
         };
-        let http = |url: &str| -> Result<TokenSource, Error> {
+        let http = |url: &str, origin: Origin| -> Result<TokenSource, BuildError> {
             Ok(TokenSource::Http {
-                base_url: normalize_base_url(url, allow_insecure)?,
+                base_url: normalize_base_url(url, allow_insecure)
+                    .map_err(|why| BuildError::invalid(API_URL, origin, why))?,
                 api_token: api_token()?,
             })
         };
@@ -208,7 +211,7 @@ impl Builder {
                 is_default: false,
             }
         } else if let Some(url) = &self.api_url {
-            http(url)?
+            http(url, Origin::Builder)?
         } else if let Some(path) = env.get(ENV_TOKEN_FILE) {
             TokenSource::File(PathBuf::from(path))
         } else if let Some(path) = env.get(ENV_SOCKET) {
@@ -216,8 +219,8 @@ impl Builder {
                 path: PathBuf::from(path),
                 is_default: false,
             }
-        } else if let Some(url) = env.get(ENV_API_HOSTNAME) {
-            http(&url)?
+        } else if let Some((url, origin)) = env.setting(API_URL) {
+            http(&url, origin)?
         } else {
             TokenSource::Socket {
                 path: self
@@ -270,7 +273,9 @@ fn no_roots_tls_config() -> Result<rustls::ClientConfig, Error> {
         .with_no_client_auth())
 }
 
-fn normalize_base_url(raw: &str, allow_insecure: bool) -> Result<String, Error> {
+/// The Machines API base URL with a scheme (`http` for loopback and `_api.internal`, else
+/// `https`) and no trailing slash; the error is the reason it is refused.
+fn normalize_base_url(raw: &str, allow_insecure: bool) -> Result<String, String> {
     let raw = raw.trim();
     let with_scheme = if raw.contains("://") {
         raw.to_owned()
@@ -283,17 +288,17 @@ fn normalize_base_url(raw: &str, allow_insecure: bool) -> Result<String, Error> 
         };
         format!("{scheme}://{raw}")
     };
-    check_endpoint_url(&with_scheme, allow_insecure, PlainHttp::LoopbackAndFlyPrivate).map_err(
-        |why| {
-            Error::new(
-                ErrorKind::InvalidConfiguration,
-                format!(
-                    "invalid Machines API URL {:?}: {why}; set FLY_API_HOSTNAME/--api-url to a URL such as https://api.machines.dev",
-                    display_url(raw)
-                ),
-            )
-        },
+    check_endpoint_url(
+        &with_scheme,
+        allow_insecure,
+        PlainHttp::LoopbackAndFlyPrivate,
     )
+    .map_err(|why| {
+        format!(
+            "invalid Machines API URL {:?}: {why}; use a URL such as https://api.machines.dev",
+            display_url(raw)
+        )
+    })
 }
 
 struct Inner {
@@ -308,7 +313,7 @@ struct Inner {
 /// Fetches Fly OIDC tokens. Cheap to clone; clones share one HTTP connection pool.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), fly_oidc::Error> {
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// // On a Fly Machine: the /.fly/api socket. Elsewhere: FLY_API_HOSTNAME + FLY_API_TOKEN,
 /// // or FLY_OIDC_TOKEN_FILE.
 /// let client = fly_oidc::FlyOidcClient::from_env()?;
@@ -337,7 +342,7 @@ impl FlyOidcClient {
     }
 
     /// A client configured from the real environment alone.
-    pub fn from_env() -> Result<Self, Error> {
+    pub fn from_env() -> Result<Self, BuildError> {
         Builder::default().build()
     }
 
@@ -405,16 +410,11 @@ impl FlyOidcClient {
             .await
             .map_err(|e| self.transport_error(source, e))?;
         let status = response.status().as_u16();
-        let body = read_capped(response)
+        let body = read_body_capped(response, MAX_TOKEN_BYTES)
             .await
             .map_err(|e| match e {
-                ReadError::TooLarge => Error::new(
-                    ErrorKind::MalformedToken,
-                    format!(
-                        "{source} answered with more than {MAX_TOKEN_BYTES} bytes; that is not an OIDC token"
-                    ),
-                ),
                 ReadError::Http(e) => self.transport_error(source, e),
+                other => too_large(source, other),
             })?;
         let token = token_from_response(source, status, body)?;
         tracing::debug!(claims = %token.claims().trust_summary(), "received a Fly OIDC token");
@@ -460,8 +460,8 @@ impl FlyOidcClient {
             format!("the connection to {source} failed")
         };
         Error::new(
-            ErrorKind::Transport,
-            format!("{what}; this is usually transient, try again (use --verbose for details)"),
+            ErrorKind::Transient,
+            format!("{what}; this is usually transient, try again"),
         )
         .with_source(err)
     }
@@ -493,7 +493,7 @@ fn check_socket(path: &Path, is_default: bool) -> Result<(), Error> {
             Error::new(
                 ErrorKind::InvalidConfiguration,
                 format!(
-                    "the Machines API socket {} does not exist; check --socket / FLY_OIDC_SOCKET",
+                    "the Machines API socket {} does not exist; check the socket setting (FLY_OIDC_SOCKET)",
                     path.display()
                 ),
             )
@@ -515,7 +515,7 @@ fn read_token_file(path: &Path, audience: Option<&str>) -> Result<FlyToken, Erro
         let (kind, hint) = match e.kind() {
             std::io::ErrorKind::NotFound => (
                 ErrorKind::InvalidConfiguration,
-                "it does not exist; check --token-file / FLY_OIDC_TOKEN_FILE (Fly writes /.fly/oidc_token only when AWS_ROLE_ARN is set on the app)",
+                "it does not exist; check the token file setting (FLY_OIDC_TOKEN_FILE; Fly writes /.fly/oidc_token only when AWS_ROLE_ARN is set on the app)",
             ),
             std::io::ErrorKind::PermissionDenied => (
                 ErrorKind::PermissionDenied,
@@ -527,22 +527,19 @@ fn read_token_file(path: &Path, audience: Option<&str>) -> Result<FlyToken, Erro
     };
     // One open and a bounded read: the file is tiny, so a blocking read is cheaper than a
     // trip to a blocking-pool thread.
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
+    let bytes = std::fs::File::open(path)
+        .map_err(file_error)
         .and_then(|file| {
-            use std::io::Read;
-            file.take(MAX_TOKEN_BYTES as u64 + 1)
-                .read_to_end(&mut bytes)
-        })
-        .map_err(file_error)?;
-    if bytes.len() > MAX_TOKEN_BYTES {
-        return Err(Error::new(
-            ErrorKind::MalformedToken,
-            format!(
-                "{source} holds more than the {MAX_TOKEN_BYTES}-byte limit; that is not an OIDC token"
-            ),
-        ));
-    }
+            read_capped(file, MAX_TOKEN_BYTES).map_err(|e| match e {
+                ReadError::Io(e) => file_error(e),
+                _ => Error::new(
+                    ErrorKind::MalformedToken,
+                    format!(
+                        "{source} holds more than the {MAX_TOKEN_BYTES}-byte limit; that is not an OIDC token"
+                    ),
+                ),
+            })
+        })?;
     let text = String::from_utf8(bytes).map_err(|_| {
         Error::new(
             ErrorKind::MalformedToken,
@@ -569,26 +566,11 @@ fn read_token_file(path: &Path, audience: Option<&str>) -> Result<FlyToken, Erro
     Ok(token)
 }
 
-enum ReadError {
-    TooLarge,
-    Http(reqwest::Error),
-}
-
-async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, ReadError> {
-    if response
-        .content_length()
-        .is_some_and(|len| len > MAX_TOKEN_BYTES as u64)
-    {
-        return Err(ReadError::TooLarge);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(ReadError::Http)? {
-        if body.len() + chunk.len() > MAX_TOKEN_BYTES {
-            return Err(ReadError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+fn too_large(source: &TokenSource, err: ReadError) -> Error {
+    Error::new(
+        ErrorKind::MalformedToken,
+        format!("{source} answered with {err}; that is not an OIDC token"),
+    )
 }
 
 /// Turn a Machines API answer (status and body, already capped) into a token or an error.
@@ -601,11 +583,11 @@ pub fn token_from_response(
     body: Vec<u8>,
 ) -> Result<FlyToken, Error> {
     if body.len() > MAX_TOKEN_BYTES {
-        return Err(Error::new(
-            ErrorKind::MalformedToken,
-            format!(
-                "{source} answered with more than {MAX_TOKEN_BYTES} bytes; that is not an OIDC token"
-            ),
+        return Err(too_large(
+            source,
+            ReadError::TooLarge {
+                limit: MAX_TOKEN_BYTES,
+            },
         ));
     }
     if status != 200 {
@@ -670,8 +652,12 @@ fn rejected(source: &TokenSource, status: u16, body: &[u8]) -> Error {
     } else {
         format!(": {api_message}")
     };
+    let kind = match status {
+        429 | 500..=599 => ErrorKind::Transient,
+        _ => ErrorKind::FlyApi,
+    };
     Error::new(
-        ErrorKind::Rejected,
+        kind,
         format!("{source} answered HTTP {status}{shown}; {hint}"),
     )
     .with_status(status)
@@ -700,8 +686,7 @@ mod tests {
             "http://127.0.0.1:9"
         );
         let err = normalize_base_url("http://example.com", false).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
-        assert!(err.to_string().contains("FLY_OIDC_ALLOW_INSECURE_HTTP"));
+        assert!(err.contains("FLY_OIDC_ALLOW_INSECURE_HTTP"), "{err}");
         assert!(normalize_base_url("http://example.com", true).is_ok());
         assert!(normalize_base_url("ftp://example.com", true).is_err());
         assert!(normalize_base_url("https://user:pw@example.com", true).is_err());

@@ -4,22 +4,34 @@
 //! host; no credentials in the URL. Error messages show the URL without its credentials.
 
 use crate::env::Env;
-use crate::error::truncate;
+use crate::error::{BuildError, Setting, truncate};
 
-/// Set to `1`, `true` or `yes` (any case) to allow plain HTTP to any host.
+/// Set to `1`, `true`, `yes` or `on` (any case) to allow plain HTTP to any host; `0`,
+/// `false`, `no` or `off` (or unset) to refuse it.
 pub const ENV_ALLOW_INSECURE_HTTP: &str = "FLY_OIDC_ALLOW_INSECURE_HTTP";
 
-/// Whether the environment allows plain HTTP to any host (`FLY_OIDC_ALLOW_INSECURE_HTTP`).
+/// The setting `allow_insecure_http` of every builder, also set by
+/// `FLY_OIDC_ALLOW_INSECURE_HTTP`.
+pub const ALLOW_INSECURE_HTTP: Setting =
+    Setting::new("allow_insecure_http", Some(ENV_ALLOW_INSECURE_HTTP));
+
+/// Whether plain HTTP to any host is allowed: the builder's value when given, else
+/// `FLY_OIDC_ALLOW_INSECURE_HTTP` (read with [`Env::flag`]), else no.
 ///
 /// ```
 /// use fly_oidc::{Env, endpoint::allow_insecure_http};
-/// assert!(allow_insecure_http(&Env::from_slice(&[("FLY_OIDC_ALLOW_INSECURE_HTTP", "True")])));
-/// assert!(!allow_insecure_http(&Env::from_slice(&[("FLY_OIDC_ALLOW_INSECURE_HTTP", "0")])));
-/// assert!(!allow_insecure_http(&Env::from_slice(&[])));
+/// let env = |v| Env::from_slice(&[("FLY_OIDC_ALLOW_INSECURE_HTTP", v)]);
+/// assert!(allow_insecure_http(None, &env("True")).unwrap());
+/// assert!(!allow_insecure_http(None, &env("0")).unwrap());
+/// assert!(!allow_insecure_http(Some(false), &env("1")).unwrap());
+/// assert!(!allow_insecure_http(None, &Env::from_slice(&[])).unwrap());
+/// assert!(allow_insecure_http(None, &env("sometimes")).is_err());
 /// ```
-pub fn allow_insecure_http(env: &Env) -> bool {
-    env.get(ENV_ALLOW_INSECURE_HTTP)
-        .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+pub fn allow_insecure_http(builder: Option<bool>, env: &Env) -> Result<bool, BuildError> {
+    match builder {
+        Some(allow) => Ok(allow),
+        None => Ok(env.flag(ALLOW_INSECURE_HTTP)?.unwrap_or(false)),
+    }
 }
 
 /// Which hosts may be reached over plain HTTP without the opt-in.

@@ -1,5 +1,6 @@
 //! An injectable view of the process environment.
 
+use crate::error::{BuildError, Origin, Setting};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -73,5 +74,46 @@ impl Env {
             None => std::env::var(name).ok(),
         };
         value.filter(|v| !v.trim().is_empty())
+    }
+
+    /// The value of `setting`'s environment variable with where it came from, or `None`
+    /// when the setting has no variable or it is unset.
+    pub fn setting(&self, setting: Setting) -> Option<(String, Origin)> {
+        let var = setting.env_var()?;
+        self.get(var)
+            .map(|value| (value, Origin::Env(var.to_owned())))
+    }
+
+    /// `setting`'s environment variable read as a yes/no flag: `1`, `true`, `yes`, `on` and
+    /// `0`, `false`, `no`, `off` (any case, surrounding spaces ignored); `None` when unset.
+    /// Anything else is a [`BuildError`] naming the variable. The one parser of boolean
+    /// variables in every fly-oidc crate.
+    ///
+    /// ```
+    /// use fly_oidc::{Env, Setting};
+    /// const NO_CACHE: Setting = Setting::new("no_cache", Some("FLY_OIDC_NO_CACHE"));
+    /// let env = |v| Env::from_slice(&[("FLY_OIDC_NO_CACHE", v)]);
+    /// assert_eq!(env(" Yes ").flag(NO_CACHE).unwrap(), Some(true));
+    /// assert_eq!(env("OFF").flag(NO_CACHE).unwrap(), Some(false));
+    /// assert_eq!(Env::from_slice(&[]).flag(NO_CACHE).unwrap(), None);
+    /// let err = env("maybe").flag(NO_CACHE).unwrap_err();
+    /// assert!(err.to_string().contains("(from FLY_OIDC_NO_CACHE)"), "{err}");
+    /// ```
+    pub fn flag(&self, setting: Setting) -> Result<Option<bool>, BuildError> {
+        let Some((value, origin)) = self.setting(setting) else {
+            return Ok(None);
+        };
+        match value.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Some(true)),
+            "0" | "false" | "no" | "off" => Ok(Some(false)),
+            _ => Err(BuildError::invalid(
+                setting,
+                origin,
+                format!(
+                    "{:?} is not a yes/no value; use 1, true, yes or on (or 0, false, no, off)",
+                    crate::truncate(value.trim(), 40)
+                ),
+            )),
+        }
     }
 }

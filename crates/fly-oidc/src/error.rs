@@ -1,59 +1,293 @@
-//! The error type of the token client.
+//! The error pattern of every fly-oidc crate.
+//!
+//! Two types, told apart the same way in the token client, the AWS provider and the GCP
+//! provider:
+//!
+//! - [`BuildError`]: a builder (or a settings resolve step) found an invalid or missing
+//!   setting. It says which [`Setting`], where the bad value came from ([`Origin`]) and why.
+//!   Nothing was sent anywhere; fix the configuration.
+//! - [`Error`]: getting a token or credentials failed at run time. Its [`ErrorKind`] says what
+//!   to do next, [`Error::is_transient`] whether trying again may help.
+//!
+//! Every message goes through [`redact_jwts`] when the error is made (and again when a
+//! context is added), so no caller can put a token into an error by mistake.
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 
-/// What went wrong, and so what the caller should do next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// The default Machines API socket (`/.fly/api`) does not exist: this process is
-    /// probably not running on a Fly Machine. A credentials chain should move on.
-    NotOnFly,
-    /// The configuration is invalid or incomplete (a missing `FLY_API_TOKEN`, a bad URL,
-    /// a token file or socket that does not exist). Fix the configuration.
-    InvalidConfiguration,
-    /// Access to the socket or token file was denied (a process that dropped root
-    /// cannot use `/.fly/api`).
-    PermissionDenied,
-    /// The Machines API answered with a status other than 200. See [`Error::status`];
-    /// 429 and 5xx are transient.
-    Rejected,
-    /// The request did not complete: connection refused or reset, or a timeout. Transient.
-    Transport,
-    /// The answer was not a well-formed JWT (or was larger than the 64 KiB cap).
-    MalformedToken,
-}
-
-/// An error from fetching or parsing a Fly OIDC token.
+/// A setting: the builder method that sets it and the environment variable that can, if any.
 ///
-/// Messages say what failed and what to do; they never contain a token.
-#[derive(Clone)]
-pub struct Error {
-    kind: ErrorKind,
-    message: String,
-    status: Option<u16>,
-    source: Option<std::sync::Arc<dyn StdError + Send + Sync + 'static>>,
+/// Errors name settings this way; a front end with flags (the `fly-oidc` binary) maps
+/// [`builder_method`](Self::builder_method) to its flag.
+///
+/// ```
+/// let s = fly_oidc::Setting::new("role_arn", Some("AWS_ROLE_ARN"));
+/// assert_eq!(s.to_string(), "Builder::role_arn or AWS_ROLE_ARN");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Setting {
+    builder_method: &'static str,
+    env_var: Option<&'static str>,
 }
 
-impl Error {
-    /// A new error of `kind` with a message that says what to do.
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+impl Setting {
+    /// The setting made by `Builder::<builder_method>`, or by the variable `env_var`.
+    pub const fn new(builder_method: &'static str, env_var: Option<&'static str>) -> Self {
         Self {
-            kind,
-            message: message.into(),
-            status: None,
+            builder_method,
+            env_var,
+        }
+    }
+
+    /// The builder method's name, such as `role_arn`.
+    pub fn builder_method(&self) -> &'static str {
+        self.builder_method
+    }
+
+    /// The environment variable that sets it, such as `AWS_ROLE_ARN`.
+    pub fn env_var(&self) -> Option<&'static str> {
+        self.env_var
+    }
+}
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Builder::{}", self.builder_method)?;
+        if let Some(var) = self.env_var {
+            write!(f, " or {var}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a setting's value came from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Origin {
+    /// A builder method (for the `fly-oidc` binary: a flag).
+    Builder,
+    /// This environment variable.
+    Env(String),
+    /// This profile of the AWS shared config (`~/.aws/config` or `AWS_CONFIG_FILE`).
+    Profile(String),
+}
+
+/// An invalid or missing setting, found before anything was sent.
+///
+/// `Display` names the setting the way a library user sets it: "... (from AWS_ROLE_ARN)",
+/// "...; set Builder::role_arn or AWS_ROLE_ARN". A front end with flags renders the same
+/// error with its flag name through [`display_with_flag`](Self::display_with_flag).
+///
+/// ```
+/// use fly_oidc::{BuildError, Origin, Setting};
+/// const ROLE: Setting = Setting::new("role_arn", Some("AWS_ROLE_ARN"));
+/// let missing = BuildError::missing(ROLE, "no role to assume");
+/// assert_eq!(missing.to_string(), "no role to assume; set Builder::role_arn or AWS_ROLE_ARN");
+/// assert_eq!(missing.display_with_flag(Some("--role-arn")), "no role to assume; set --role-arn or AWS_ROLE_ARN");
+/// let bad = BuildError::invalid(ROLE, Origin::Env("AWS_ROLE_ARN".into()), "\"x\" is not a role ARN");
+/// assert_eq!(bad.to_string(), "\"x\" is not a role ARN (from AWS_ROLE_ARN)");
+/// let flag = BuildError::invalid(ROLE, Origin::Builder, "\"x\" is not a role ARN");
+/// assert_eq!(flag.display_with_flag(Some("--role-arn")), "\"x\" is not a role ARN (from --role-arn)");
+/// ```
+#[derive(Clone, Debug)]
+pub struct BuildError {
+    setting: Setting,
+    origin: Option<Origin>,
+    reason: String,
+    source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
+}
+
+impl BuildError {
+    /// The value of `setting` from `origin` is invalid: `reason` says why and what is
+    /// accepted (without naming the setting's source; `Display` adds it).
+    pub fn invalid(setting: Setting, origin: Origin, reason: impl Into<String>) -> Self {
+        Self {
+            setting,
+            origin: Some(origin),
+            reason: redact_jwts(&reason.into()),
             source: None,
         }
     }
 
-    pub(crate) fn with_status(mut self, status: u16) -> Self {
+    /// `setting` is required and not set: `reason` says what is missing and what a value
+    /// looks like.
+    pub fn missing(setting: Setting, reason: impl Into<String>) -> Self {
+        Self {
+            setting,
+            origin: None,
+            reason: redact_jwts(&reason.into()),
+            source: None,
+        }
+    }
+
+    /// Attach the underlying error (shown in the cause chain).
+    pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Which setting is wrong.
+    pub fn setting(&self) -> Setting {
+        self.setting
+    }
+
+    /// Where the bad value came from; `None` when the setting is missing.
+    pub fn origin(&self) -> Option<&Origin> {
+        self.origin.as_ref()
+    }
+
+    /// Why the value is not accepted, without the setting's source.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// The message as a front end with flags shows it: `flag` (such as `--role-arn`) stands
+    /// for the builder method. With `flag` `None` (the front end has no flag for this
+    /// setting), a missing setting names only its environment variable.
+    pub fn display_with_flag(&self, flag: Option<&str>) -> String {
+        let setter = match flag {
+            Some(flag) => flag.to_owned(),
+            None if self.setting.env_var.is_some() => String::new(),
+            None => format!("Builder::{}", self.setting.builder_method),
+        };
+        self.render(&setter)
+    }
+
+    fn render(&self, setter: &str) -> String {
+        let reason = &self.reason;
+        match &self.origin {
+            Some(Origin::Builder) => format!("{reason} (from {setter})"),
+            Some(Origin::Env(var)) => format!("{reason} (from {var})"),
+            Some(Origin::Profile(profile)) => {
+                format!("{reason} (from the AWS config profile {profile:?})")
+            }
+            None => match (setter.is_empty(), self.setting.env_var) {
+                (false, Some(var)) => format!("{reason}; set {setter} or {var}"),
+                (true, Some(var)) => format!("{reason}; set {var}"),
+                (_, None) => format!("{reason}; set {setter}"),
+            },
+        }
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(&format!("Builder::{}", self.setting.builder_method)))
+    }
+}
+
+impl StdError for BuildError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+/// What went wrong at run time, and so what the caller should do next.
+///
+/// One vocabulary for the token client, the AWS provider and the GCP provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// No Fly token source here: the default Machines API socket (`/.fly/api`) does not
+    /// exist, so this process is probably not on a Fly Machine. A credentials chain should
+    /// move on (the AWS provider reports `CredentialsNotLoaded`).
+    NotOnFly,
+    /// This provider is not configured here (the AWS provider without a role: no
+    /// `AWS_ROLE_ARN`). A credentials chain should move on.
+    NotConfigured,
+    /// A setting is invalid or points at nothing (a token file or socket that does not
+    /// exist, a [`BuildError`] met at run time). Fix the configuration; retrying will not help.
+    InvalidConfiguration,
+    /// This process may not read the token file or use the Machines API socket (a process
+    /// that dropped root cannot use `/.fly/api`). Fetch the token before dropping privileges,
+    /// or fix the file's permissions.
+    PermissionDenied,
+    /// The Machines API rejected the token request (a 4xx other than 429; see
+    /// [`Error::status`]): check the audience, or `FLY_API_TOKEN` over HTTP.
+    FlyApi,
+    /// The cloud rejected the Fly token: AWS STS `InvalidIdentityToken`, `IDPRejectedClaim`
+    /// or `AccessDenied`; Google STS `invalid_grant`, `unauthorized_client` or
+    /// `invalid_target`; IAM Credentials refusing the impersonation (401/403). The trust
+    /// configuration (the IAM OIDC provider and role trust policy, or the workload identity
+    /// pool provider and its service-account binding) does not match the token; the message
+    /// says what must match. See [`Error::code`]. Not retried.
+    TrustRejected,
+    /// The cloud rejected the request for another reason (a malformed session policy, a
+    /// disabled region, a validation error, a service account that does not exist). See
+    /// [`Error::code`]. Not retried.
+    Rejected,
+    /// Every attempt failed transiently: a connection error, a timeout, throttling (429),
+    /// a 5xx, STS `IDPCommunicationError`. Try again later.
+    Transient,
+    /// A service answered 200 with something that is not what it should send (not JSON, no
+    /// token, already expired). Check the endpoint URL.
+    InvalidResponse,
+    /// The Fly token is not a well-formed JWT (or is larger than 64 KiB). Check the token
+    /// source.
+    MalformedToken,
+}
+
+/// A run-time failure of the token client or a cloud provider.
+///
+/// Messages say what failed and what to do; they never contain a token (every message and
+/// code is passed through [`redact_jwts`] when the error is made). Cheap to clone: a failed
+/// refresh is shared with every caller that waited for it.
+#[derive(Clone, Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    status: Option<u16>,
+    code: Option<String>,
+    transient: bool,
+    source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
+}
+
+impl Error {
+    /// A new error of `kind` with a message that says what to do. It is transient when
+    /// `kind` is [`ErrorKind::Transient`] (change it with [`with_transient`](Self::with_transient)).
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: redact_jwts(&message.into()),
+            status: None,
+            code: None,
+            transient: kind == ErrorKind::Transient,
+            source: None,
+        }
+    }
+
+    /// Set the HTTP status the service answered with.
+    pub fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);
         self
     }
 
-    pub(crate) fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
-        self.source = Some(std::sync::Arc::new(source));
+    /// Set the service's error code (`InvalidIdentityToken`, `invalid_grant`,
+    /// `PERMISSION_DENIED`, ...).
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(redact_jwts(&code.into()));
+        self
+    }
+
+    /// Say whether trying again may help, whatever the kind.
+    pub fn with_transient(mut self, transient: bool) -> Self {
+        self.transient = transient;
+        self
+    }
+
+    /// Attach the underlying error (shown in the cause chain).
+    pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Prefix the message with what was being done: `"{doing}: {message}"`. Kind, status,
+    /// code, transience and source are kept.
+    pub fn context(mut self, doing: impl fmt::Display) -> Self {
+        self.message = redact_jwts(&format!("{doing}: {}", self.message));
         self
     }
 
@@ -62,21 +296,25 @@ impl Error {
         self.kind
     }
 
-    /// The HTTP status the Machines API answered with, for [`ErrorKind::Rejected`].
+    /// The HTTP status the service answered with, if it answered.
     pub fn status(&self) -> Option<u16> {
         self.status
     }
 
-    /// Whether trying again later may succeed: transport failures, timeouts, 429 and 5xx.
-    pub fn is_transient(&self) -> bool {
-        match self.kind {
-            ErrorKind::Transport => true,
-            ErrorKind::Rejected => matches!(self.status, Some(429) | Some(500..=599)),
-            _ => false,
-        }
+    /// The service's error code, if it gave one: an STS error code (`InvalidIdentityToken`,
+    /// `AccessDenied`, ...), Google STS's OAuth `error` (`invalid_grant`, ...) or IAM's
+    /// `status` (`PERMISSION_DENIED`, ...). Never carries a token.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
     }
 
-    /// Whether the error means "not on a Fly Machine", so a provider chain can move on.
+    /// Whether trying again later may succeed (the failure was transient on every attempt).
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+
+    /// Whether this process does not seem to run on a Fly Machine
+    /// ([`ErrorKind::NotOnFly`]): a provider chain can move on.
     pub fn is_not_on_fly(&self) -> bool {
         self.kind == ErrorKind::NotOnFly
     }
@@ -84,17 +322,6 @@ impl Error {
     /// The message without the cause chain.
     pub fn message(&self) -> &str {
         &self.message
-    }
-}
-
-impl fmt::Debug for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Error")
-            .field("kind", &self.kind)
-            .field("message", &self.message)
-            .field("status", &self.status)
-            .field("source", &self.source)
-            .finish()
     }
 }
 
@@ -109,6 +336,14 @@ impl StdError for Error {
         self.source
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+impl From<BuildError> for Error {
+    /// A [`BuildError`] met at run time (a provider built lazily): an
+    /// [`ErrorKind::InvalidConfiguration`] error with the same message.
+    fn from(err: BuildError) -> Self {
+        Error::new(ErrorKind::InvalidConfiguration, err.to_string()).with_source(err)
     }
 }
 

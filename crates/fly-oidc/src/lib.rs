@@ -7,12 +7,12 @@
 //! A Fly Machine asks for a token with `POST /v1/tokens/oidc` and a body `{"aud": "..."}`;
 //! the answer is the raw JWT. [`FlyOidcClient`] does that over the Machine's Unix socket
 //! (`/.fly/api`), over HTTP(S) with a Fly API token, or reads the token from a file, with
-//! timeouts, retries of transient failures, a 64 KiB cap on answers, and a check that the
+//! timeouts, retries of transient failures, a 64 KiB cap on answers (see [`fs`]), and a check that the
 //! answer is a well-formed JWT.
 //!
 //! ```no_run
 //! use fly_oidc::FlyOidcClient;
-//! # async fn demo() -> Result<(), fly_oidc::Error> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = FlyOidcClient::builder().build()?;
 //! let token = client.fetch_token(Some("sts.amazonaws.com")).await?;
 //! // The claims are decoded without verification: for display and defaults only.
@@ -34,11 +34,24 @@
 //!
 //! ## Errors
 //!
-//! [`Error::kind`] says what to do next: [`ErrorKind::NotOnFly`] (the default socket is
-//! missing; a provider chain should move on), [`ErrorKind::InvalidConfiguration`],
-//! [`ErrorKind::PermissionDenied`], [`ErrorKind::Rejected`] (with [`Error::status`]),
-//! [`ErrorKind::Transport`] and [`ErrorKind::MalformedToken`]. [`Error::is_transient`] tells
-//! whether a retry may help. No error message ever contains a token.
+//! Every fly-oidc crate (this one, `fly-oidc-aws`, `fly-oidc-gcp`) uses the same two types:
+//!
+//! - [`BuildError`] from builders: an invalid or missing setting. It names the [`Setting`]
+//!   (builder method and environment variable), where the bad value came from ([`Origin`])
+//!   and why; nothing was sent anywhere.
+//! - [`Error`] at run time, with an [`ErrorKind`] that says what to do next:
+//!   [`NotOnFly`](ErrorKind::NotOnFly) (the default socket is missing; a provider chain should
+//!   move on), [`InvalidConfiguration`](ErrorKind::InvalidConfiguration),
+//!   [`PermissionDenied`](ErrorKind::PermissionDenied), [`FlyApi`](ErrorKind::FlyApi) (the
+//!   Machines API rejected the request, with [`Error::status`]),
+//!   [`Transient`](ErrorKind::Transient), [`MalformedToken`](ErrorKind::MalformedToken), and
+//!   the kinds the cloud providers add ([`TrustRejected`](ErrorKind::TrustRejected),
+//!   [`Rejected`](ErrorKind::Rejected), [`InvalidResponse`](ErrorKind::InvalidResponse),
+//!   [`NotConfigured`](ErrorKind::NotConfigured)). [`Error::is_transient`] tells whether a
+//!   retry may help.
+//!
+//! No error message ever contains a token: every message goes through [`redact_jwts`] when
+//! the error is made.
 //!
 //! ## Testing without a Fly Machine
 //!
@@ -53,6 +66,7 @@ mod client;
 pub mod endpoint;
 mod env;
 mod error;
+pub mod fs;
 mod retry;
 mod rfc3339;
 pub mod time;
@@ -66,6 +80,6 @@ pub use client::{
 };
 pub use endpoint::{ENV_ALLOW_INSECURE_HTTP, is_trusted_plain_http_host};
 pub use env::Env;
-pub use error::{Error, ErrorKind, redact_jwts, truncate};
+pub use error::{BuildError, Error, ErrorKind, Origin, Setting, redact_jwts, truncate};
 pub use retry::RetryConfig;
 pub use token::{FlyToken, JwtHeader, MAX_TOKEN_BYTES, REDACTED, SecretString};

@@ -1,0 +1,294 @@
+//! Google's executable-sourced credentials: the response an executable prints, and the
+//! `external_account` credential configuration that runs one.
+//!
+//! Google's client libraries and `gcloud` run the command of a credential configuration's
+//! `credential_source.executable` and read a JSON response from its stdout:
+//!
+//! - success: `{"version":1,"success":true,"token_type":"urn:ietf:params:oauth:token-type:jwt","id_token":"<JWT>","expiration_time":<exp, Unix seconds>}`
+//! - failure: `{"version":1,"success":false,"code":"<CODE>","message":"<what to do>"}`
+//!
+//! They describe the request in `GOOGLE_EXTERNAL_ACCOUNT_*` variables. [`respond`] does the
+//! whole run for a Fly token (check the request, fetch the token, write
+//! `GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE` atomically with mode 0600); the caller prints the
+//! answer. [`credential_config`] builds the configuration that runs such a command.
+
+use crate::resource::WorkloadIdentityProvider;
+use crate::settings::{ENV_PROVIDER, LIFETIME, Settings};
+use crate::{TOKEN_TYPE_JWT, fly_audience_from_google};
+use fly_oidc::{BuildError, Env, Error, ErrorKind, FlyOidcClient, FlyToken, Origin};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+
+/// Set by Google's libraries when they run an executable: the STS audience.
+pub const ENV_GOOGLE_AUDIENCE: &str = "GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE";
+/// Set by Google's libraries: where the executable should also write its response.
+pub const ENV_GOOGLE_OUTPUT_FILE: &str = "GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE";
+/// Set by Google's libraries: the subject token type they expect.
+pub const ENV_GOOGLE_TOKEN_TYPE: &str = "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE";
+/// Set by Google's libraries: `1` in interactive mode (not supported).
+pub const ENV_GOOGLE_INTERACTIVE: &str = "GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE";
+/// The `timeout_millis` written into credential configurations (Google allows 5000..=120000).
+pub const TIMEOUT_MILLIS: u64 = 30_000;
+
+/// A failed executable run: Google's failure `code` and a message that says what to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// An upper-case code such as `NOT_ON_FLY` or `INVALID_CONFIGURATION`.
+    pub code: &'static str,
+    /// What failed and what to do; never a token.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with `code` and `message` (passed through [`fly_oidc::redact_jwts`]).
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: fly_oidc::redact_jwts(&message.into()),
+        }
+    }
+
+    /// A failure to get the Fly token, with a code for each [`ErrorKind`].
+    pub fn fly(err: &Error) -> Self {
+        let code = match err.kind() {
+            ErrorKind::NotOnFly => "NOT_ON_FLY",
+            ErrorKind::InvalidConfiguration => "INVALID_CONFIGURATION",
+            ErrorKind::PermissionDenied => "PERMISSION_DENIED",
+            ErrorKind::FlyApi => "FLY_API_REJECTED",
+            ErrorKind::Transient => "FLY_API_UNAVAILABLE",
+            ErrorKind::MalformedToken => "MALFORMED_TOKEN",
+            _ => "FLY_TOKEN_FAILED",
+        };
+        Self::new(
+            code,
+            format!("getting a Fly OIDC token failed: {}", err.message()),
+        )
+    }
+
+    /// The failure response, `{"version":1,"success":false,"code":..,"message":..}`.
+    pub fn to_json(&self) -> String {
+        json!({
+            "version": 1,
+            "success": false,
+            "code": self.code,
+            "message": self.message,
+        })
+        .to_string()
+    }
+}
+
+/// The success response for `token`: `{"version":1,"success":true,"token_type":..,"id_token":..,"expiration_time":..}`
+/// (`expiration_time` only when the token has an `exp`).
+pub fn success_json(token: &FlyToken) -> String {
+    let mut response = json!({
+        "version": 1,
+        "success": true,
+        "token_type": TOKEN_TYPE_JWT,
+        "id_token": token.expose_jwt(),
+    });
+    if let Some(exp) = token.claims().exp {
+        response["expiration_time"] = json!(exp);
+    }
+    response.to_string()
+}
+
+/// The Fly token audience for this run: `audience` when given, else
+/// `GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE` (`//iam.googleapis.com/...` as
+/// `https://iam.googleapis.com/...`), else the default audience of `FLY_OIDC_GCP_PROVIDER`.
+/// Fails when Google asks for a token type or mode a Fly token cannot serve.
+pub fn request_audience(audience: Option<&str>, env: &Env) -> Result<String, Failure> {
+    if let Some(kind) = env.get(ENV_GOOGLE_TOKEN_TYPE)
+        && kind != TOKEN_TYPE_JWT
+        && kind != "urn:ietf:params:oauth:token-type:id_token"
+    {
+        return Err(Failure::new(
+            "UNSUPPORTED_TOKEN_TYPE",
+            format!(
+                "the credential configuration asks for subject_token_type {:?}; Fly tokens are {TOKEN_TYPE_JWT}",
+                fly_oidc::truncate(&kind, 100)
+            ),
+        ));
+    }
+    if env.get(ENV_GOOGLE_INTERACTIVE).as_deref() == Some("1") {
+        return Err(Failure::new(
+            "INTERACTIVE_UNSUPPORTED",
+            "interactive mode is not supported; Fly tokens need no user interaction",
+        ));
+    }
+    if let Some(aud) = audience.map(str::trim).filter(|a| !a.is_empty()) {
+        return Ok(aud.to_owned());
+    }
+    if let Some(aud) = env.get(ENV_GOOGLE_AUDIENCE) {
+        return Ok(fly_audience_from_google(&aud));
+    }
+    if let Some(provider) = env.get(ENV_PROVIDER) {
+        return WorkloadIdentityProvider::parse_from(&provider, Origin::Env(ENV_PROVIDER.into()))
+            .map(|p| p.token_audience())
+            .map_err(|e| Failure::new("INVALID_CONFIGURATION", e.to_string()));
+    }
+    Err(Failure::new(
+        "MISSING_AUDIENCE",
+        format!(
+            "no audience: run this through a Google credential configuration (which sets {ENV_GOOGLE_AUDIENCE}), \
+             set {ENV_PROVIDER}, or give the audience explicitly"
+        ),
+    ))
+}
+
+/// One executable run: check the request ([`request_audience`]), make the Fly token client
+/// with `fly` (its failure is the run's failure), fetch a token, and answer with the success response, also written to
+/// `GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE` (atomically, mode 0600) when that is set. The
+/// caller prints the answer, or [`Failure::to_json`].
+pub async fn respond(
+    fly: impl FnOnce() -> Result<FlyOidcClient, Failure>,
+    audience: Option<&str>,
+    env: &Env,
+) -> Result<String, Failure> {
+    let audience = request_audience(audience, env)?;
+    let token = fly()?
+        .fetch_token(Some(&audience))
+        .await
+        .map_err(|e| Failure::fly(&e))?;
+    let text = success_json(&token);
+    if let Some(path) = env.get(ENV_GOOGLE_OUTPUT_FILE) {
+        fly_oidc::fs::write_private(Path::new(&path), text.as_bytes(), 0o600).map_err(|e| {
+            Failure::new(
+                "OUTPUT_FILE_UNWRITABLE",
+                format!(
+                    "could not write {ENV_GOOGLE_OUTPUT_FILE} {path}: {e}; fix the credential configuration's output_file (or remove it)"
+                ),
+            )
+        })?;
+    }
+    Ok(text)
+}
+
+/// `scheme://host[:port]` of `url`.
+fn url_base(url: &str) -> Option<&str> {
+    let scheme_end = url.find("://")? + 3;
+    let rest = &url[scheme_end..];
+    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    (host_end > 0).then(|| &url[..scheme_end + host_end])
+}
+
+/// An `external_account` credential configuration for `settings` whose executable is
+/// `command` (run with a timeout of [`TIMEOUT_MILLIS`]):
+///
+/// - `audience` `//iam.googleapis.com/<provider>`, `subject_token_type` JWT, `token_url` the
+///   STS URL and `token_info_url` `<STS base>/v1/introspect` (gcloud asks it for the account);
+/// - with a service account, `service_account_impersonation_url`, and
+///   `service_account_impersonation.token_lifetime_seconds` when a lifetime is set (600 s to
+///   12 h here, Google's range for configurations);
+/// - `credential_source.executable.output_file` when `output_file` is given: the libraries
+///   reuse the response stored there until it expires.
+pub fn credential_config(
+    settings: &Settings,
+    command: &str,
+    output_file: Option<&str>,
+) -> Result<Value, BuildError> {
+    let sts_base = url_base(settings.sts_url()).ok_or_else(|| {
+        BuildError::invalid(
+            crate::settings::STS_URL,
+            Origin::Builder,
+            "the STS URL has no host",
+        )
+    })?;
+    let mut config = json!({
+        "type": "external_account",
+        "audience": settings.provider().sts_audience(),
+        "subject_token_type": TOKEN_TYPE_JWT,
+        "token_url": settings.sts_url(),
+        "token_info_url": format!("{sts_base}/v1/introspect"),
+        "credential_source": {
+            "executable": {
+                "command": command,
+                "timeout_millis": TIMEOUT_MILLIS,
+            }
+        },
+    });
+    if let Some(path) = output_file {
+        config["credential_source"]["executable"]["output_file"] = json!(path);
+    }
+    if let Some(lifetime) = settings.lifetime()
+        && lifetime < Duration::from_secs(600)
+    {
+        return Err(BuildError::invalid(
+            LIFETIME,
+            Origin::Builder,
+            format!(
+                "a credential configuration's token lifetime must be between 600 s and 12 h, not {} s",
+                lifetime.as_secs()
+            ),
+        ));
+    }
+    if let Some(sa) = settings.service_account() {
+        config["service_account_impersonation_url"] = json!(format!(
+            "{}/v1/projects/-/serviceAccounts/{sa}:generateAccessToken",
+            settings.iam_url()
+        ));
+        if let Some(lifetime) = settings.lifetime() {
+            config["service_account_impersonation"] =
+                json!({ "token_lifetime_seconds": lifetime.as_secs() });
+        }
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_base_keeps_scheme_host_and_port() {
+        assert_eq!(
+            url_base("https://sts.googleapis.com/v1/token"),
+            Some("https://sts.googleapis.com")
+        );
+        assert_eq!(
+            url_base("http://127.0.0.1:8080/v1/token?x=1"),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(url_base("http://h"), Some("http://h"));
+        assert_eq!(url_base("nope"), None);
+        assert_eq!(url_base("http:///x"), None);
+    }
+
+    #[test]
+    fn the_request_is_checked_before_any_token_is_fetched() {
+        let env = |pairs: &[(&str, &str)]| Env::from_slice(pairs);
+        let err = request_audience(None, &env(&[(ENV_GOOGLE_TOKEN_TYPE, "saml2")])).unwrap_err();
+        assert_eq!(err.code, "UNSUPPORTED_TOKEN_TYPE");
+        let err = request_audience(None, &env(&[(ENV_GOOGLE_INTERACTIVE, "1")])).unwrap_err();
+        assert_eq!(err.code, "INTERACTIVE_UNSUPPORTED");
+        assert_eq!(
+            request_audience(None, &env(&[])).unwrap_err().code,
+            "MISSING_AUDIENCE"
+        );
+        assert_eq!(
+            request_audience(
+                Some(" aud "),
+                &env(&[(ENV_GOOGLE_AUDIENCE, "//iam.googleapis.com/x")])
+            )
+            .unwrap(),
+            "aud"
+        );
+        assert_eq!(
+            request_audience(
+                None,
+                &env(&[(ENV_GOOGLE_AUDIENCE, "//iam.googleapis.com/x")])
+            )
+            .unwrap(),
+            "https://iam.googleapis.com/x"
+        );
+        let bad = request_audience(None, &env(&[(ENV_PROVIDER, "projects/x")])).unwrap_err();
+        assert_eq!(bad.code, "INVALID_CONFIGURATION");
+        assert!(
+            bad.message.contains("(from FLY_OIDC_GCP_PROVIDER)"),
+            "{bad:?}"
+        );
+        let json: Value = serde_json::from_str(&bad.to_json()).unwrap();
+        assert_eq!(json["success"], false);
+        assert_eq!(json["code"], "INVALID_CONFIGURATION");
+    }
+}

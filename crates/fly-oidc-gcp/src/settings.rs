@@ -1,0 +1,309 @@
+//! The provider's whole configuration, resolved and checked without building a client.
+
+use crate::resource::{WorkloadIdentityProvider, quote};
+use crate::{DEFAULT_IAM_URL, DEFAULT_SCOPE, DEFAULT_STS_URL};
+use fly_oidc::endpoint::{self, PlainHttp};
+use fly_oidc::{BuildError, Env, Origin, Setting};
+use std::time::Duration;
+
+/// The workload identity pool provider (`projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id>`).
+pub const ENV_PROVIDER: &str = "FLY_OIDC_GCP_PROVIDER";
+/// The service account to impersonate (optional).
+pub const ENV_SERVICE_ACCOUNT: &str = "FLY_OIDC_GCP_SERVICE_ACCOUNT";
+/// The OAuth scopes, comma-separated (default: `cloud-platform`).
+pub const ENV_SCOPES: &str = "FLY_OIDC_GCP_SCOPES";
+/// Google's STS token endpoint (default `https://sts.googleapis.com/v1/token`).
+pub const ENV_STS_URL: &str = "FLY_OIDC_GCP_STS_URL";
+/// The IAM Credentials base URL (default `https://iamcredentials.googleapis.com`).
+pub const ENV_IAM_URL: &str = "FLY_OIDC_GCP_IAM_URL";
+
+pub(crate) const PROVIDER: Setting = Setting::new("provider", Some(ENV_PROVIDER));
+pub(crate) const SERVICE_ACCOUNT: Setting =
+    Setting::new("service_account", Some(ENV_SERVICE_ACCOUNT));
+pub(crate) const SCOPES: Setting = Setting::new("scopes", Some(ENV_SCOPES));
+pub(crate) const STS_URL: Setting = Setting::new("sts_url", Some(ENV_STS_URL));
+pub(crate) const IAM_URL: Setting = Setting::new("iam_url", Some(ENV_IAM_URL));
+pub(crate) const LIFETIME: Setting = Setting::new("lifetime", None);
+
+/// The values given to a [`Builder`](crate::Builder), before the environment and defaults.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Given {
+    pub provider: Option<String>,
+    pub audience: Option<String>,
+    pub service_account: Option<String>,
+    pub scopes: Vec<String>,
+    pub sts_url: Option<String>,
+    pub iam_url: Option<String>,
+    pub lifetime: Option<Duration>,
+    pub allow_insecure_http: Option<bool>,
+}
+
+/// The GCP provider's settings, resolved and checked: builder values first, then the
+/// environment (`FLY_OIDC_GCP_PROVIDER`, `FLY_OIDC_GCP_SERVICE_ACCOUNT`,
+/// `FLY_OIDC_GCP_SCOPES`, `FLY_OIDC_GCP_STS_URL`, `FLY_OIDC_GCP_IAM_URL`,
+/// `FLY_OIDC_ALLOW_INSECURE_HTTP`), then the defaults. Any builder value beats every variable.
+///
+/// Made by [`Builder::settings`](crate::Builder::settings), which builds no HTTP client and
+/// no Fly token client, so a front end can check its flags without either.
+///
+/// ```
+/// use fly_oidc::Env;
+/// let env = Env::from_slice(&[
+///     ("FLY_OIDC_GCP_PROVIDER", "projects/123/locations/global/workloadIdentityPools/fly/providers/acme"),
+///     ("FLY_OIDC_GCP_SCOPES", "https://www.googleapis.com/auth/devstorage.read_only, openid"),
+/// ]);
+/// let settings = fly_oidc_gcp::GcpTokenProvider::builder().env(env).settings()?;
+/// assert_eq!(settings.provider().pool(), "fly");
+/// assert_eq!(settings.scopes().len(), 2);
+/// assert_eq!(settings.sts_url(), "https://sts.googleapis.com/v1/token");
+/// # Ok::<(), fly_oidc::BuildError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    provider: WorkloadIdentityProvider,
+    audience: String,
+    service_account: Option<String>,
+    scopes: Vec<String>,
+    sts_url: String,
+    iam_url: String,
+    lifetime: Option<Duration>,
+}
+
+impl Settings {
+    pub(crate) fn resolve(given: &Given, env: &Env) -> Result<Self, BuildError> {
+        let (raw_provider, origin) = pick(given.provider.clone(), PROVIDER, env).ok_or_else(|| {
+            BuildError::missing(
+                PROVIDER,
+                "no workload identity pool provider configured; it looks like \
+                 projects/<project-number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>",
+            )
+        })?;
+        let provider = WorkloadIdentityProvider::parse_from(&raw_provider, origin)?;
+        let service_account = match pick(given.service_account.clone(), SERVICE_ACCOUNT, env) {
+            Some((sa, origin)) => Some(check_service_account(sa.trim(), origin)?),
+            None => None,
+        };
+        let allow_insecure = endpoint::allow_insecure_http(given.allow_insecure_http, env)?;
+        let url = |setting: Setting, what: &str, given: &Option<String>, default: &str| {
+            let (raw, origin) =
+                pick(given.clone(), setting, env).unwrap_or((default.to_owned(), Origin::Builder));
+            endpoint::check_endpoint_url(&raw, allow_insecure, PlainHttp::Loopback).map_err(|why| {
+                BuildError::invalid(
+                    setting,
+                    origin,
+                    format!(
+                        "invalid Google {what} URL {:?}: {why}",
+                        endpoint::display_url(&raw)
+                    ),
+                )
+            })
+        };
+        let sts_url = url(STS_URL, "STS", &given.sts_url, DEFAULT_STS_URL)?;
+        let iam_url = url(IAM_URL, "IAM Credentials", &given.iam_url, DEFAULT_IAM_URL)?;
+        if let Some(lifetime) = given.lifetime
+            && (lifetime < Duration::from_secs(60) || lifetime > Duration::from_secs(43_200))
+        {
+            return Err(BuildError::invalid(
+                LIFETIME,
+                Origin::Builder,
+                format!(
+                    "the token lifetime must be between 60 s and 12 h, not {} s",
+                    lifetime.as_secs()
+                ),
+            ));
+        }
+        let scopes = resolve_scopes(&given.scopes, env)?;
+        let audience = given
+            .audience
+            .clone()
+            .filter(|a| !a.trim().is_empty())
+            .map(|a| a.trim().to_owned())
+            .unwrap_or_else(|| provider.token_audience());
+        Ok(Self {
+            provider,
+            audience,
+            service_account,
+            scopes,
+            sts_url,
+            iam_url,
+            lifetime: given.lifetime,
+        })
+    }
+
+    /// The workload identity pool provider.
+    pub fn provider(&self) -> &WorkloadIdentityProvider {
+        &self.provider
+    }
+
+    /// The audience of the Fly token (default `https://iam.googleapis.com/<provider>`).
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// The service account to impersonate, if any.
+    pub fn service_account(&self) -> Option<&str> {
+        self.service_account.as_deref()
+    }
+
+    /// The OAuth scopes of the access tokens (default `cloud-platform`).
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// Google's STS token endpoint, without a trailing slash.
+    pub fn sts_url(&self) -> &str {
+        &self.sts_url
+    }
+
+    /// The IAM Credentials base URL, without a trailing slash.
+    pub fn iam_url(&self) -> &str {
+        &self.iam_url
+    }
+
+    /// The lifetime requested for impersonated tokens, when one was set (Google's default:
+    /// 1 hour).
+    pub fn lifetime(&self) -> Option<Duration> {
+        self.lifetime
+    }
+}
+
+/// The builder's value, else the setting's variable.
+fn pick(given: Option<String>, setting: Setting, env: &Env) -> Option<(String, Origin)> {
+    given
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| (v, Origin::Builder))
+        .or_else(|| env.setting(setting))
+}
+
+fn resolve_scopes(given: &[String], env: &Env) -> Result<Vec<String>, BuildError> {
+    let (scopes, origin): (Vec<String>, Origin) = if !given.is_empty() {
+        (
+            given.iter().map(|s| s.trim().to_owned()).collect(),
+            Origin::Builder,
+        )
+    } else if let Some((list, origin)) = env.setting(SCOPES) {
+        (
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            origin,
+        )
+    } else {
+        return Ok(vec![DEFAULT_SCOPE.to_owned()]);
+    };
+    if scopes.is_empty() || scopes.iter().any(|s| s.is_empty() || s.contains(' ')) {
+        return Err(BuildError::invalid(
+            SCOPES,
+            origin,
+            "scopes must be non-empty and contain no spaces (give each scope separately)",
+        ));
+    }
+    Ok(scopes)
+}
+
+fn check_service_account(email: &str, origin: Origin) -> Result<String, BuildError> {
+    let ok = email.len() <= 254
+        && email.split_once('@').is_some_and(|(user, domain)| {
+            !user.is_empty() && domain.contains('.') && !domain.contains('@')
+        })
+        && email
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'-' | b'_'));
+    if ok {
+        Ok(email.to_owned())
+    } else {
+        Err(BuildError::invalid(
+            SERVICE_ACCOUNT,
+            origin,
+            format!(
+                "invalid service account {:?}: expected an email such as name@project.iam.gserviceaccount.com",
+                quote(email)
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAME: &str = "projects/42/locations/global/workloadIdentityPools/fly/providers/acme";
+
+    #[test]
+    fn builder_values_beat_every_variable() {
+        let env = Env::from_slice(&[
+            (ENV_PROVIDER, "not a provider"),
+            (ENV_SERVICE_ACCOUNT, "bad"),
+            (ENV_SCOPES, "a b"),
+            (ENV_STS_URL, "http://sts.example.com"),
+            (ENV_IAM_URL, "https://iam.example.com/"),
+        ]);
+        let given = Given {
+            provider: Some(NAME.into()),
+            service_account: Some("app@p.iam.gserviceaccount.com".into()),
+            scopes: vec!["s1".into()],
+            sts_url: Some("https://sts.example.com/v1/token".into()),
+            ..Given::default()
+        };
+        let s = Settings::resolve(&given, &env).unwrap();
+        assert_eq!(s.provider().name(), NAME);
+        assert_eq!(s.service_account(), Some("app@p.iam.gserviceaccount.com"));
+        assert_eq!(s.scopes(), ["s1"]);
+        assert_eq!(s.sts_url(), "https://sts.example.com/v1/token");
+        // Not given: the variable.
+        assert_eq!(s.iam_url(), "https://iam.example.com");
+    }
+
+    #[test]
+    fn variables_are_read_and_named_when_wrong() {
+        let env = Env::from_slice(&[(ENV_PROVIDER, NAME), (ENV_SCOPES, "x, y ,")]);
+        let s = Settings::resolve(&Given::default(), &env).unwrap();
+        assert_eq!(s.scopes(), ["x", "y"]);
+        assert_eq!(s.sts_url(), DEFAULT_STS_URL);
+        assert_eq!(
+            s.audience(),
+            format!("https://iam.googleapis.com/{NAME}").as_str()
+        );
+        for (var, value, says) in [
+            (
+                ENV_STS_URL,
+                "http://sts.example.com",
+                "FLY_OIDC_ALLOW_INSECURE_HTTP",
+            ),
+            (ENV_IAM_URL, "ftp://x", "unsupported scheme"),
+            (ENV_SERVICE_ACCOUNT, "nope", "invalid service account"),
+            (ENV_SCOPES, "a b", "no spaces"),
+            ("FLY_OIDC_ALLOW_INSECURE_HTTP", "perhaps", "yes/no"),
+        ] {
+            let env = Env::from_slice(&[(ENV_PROVIDER, NAME), (var, value)]);
+            let err = Settings::resolve(&Given::default(), &env).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(says), "{var}: {msg}");
+            assert!(msg.ends_with(&format!("(from {var})")), "{var}: {msg}");
+            assert_eq!(err.origin(), Some(&Origin::Env(var.to_owned())));
+        }
+        let err = Settings::resolve(&Given::default(), &Env::from_slice(&[])).unwrap_err();
+        assert_eq!(err.setting(), PROVIDER);
+        assert!(
+            err.to_string()
+                .ends_with("; set Builder::provider or FLY_OIDC_GCP_PROVIDER"),
+            "{err}"
+        );
+        let err = Settings::resolve(
+            &Given {
+                provider: Some(NAME.into()),
+                lifetime: Some(Duration::from_secs(5)),
+                ..Given::default()
+            },
+            &Env::from_slice(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(err.setting(), LIFETIME);
+        assert!(
+            err.to_string().contains("(from Builder::lifetime)"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! Bounded reads and atomic private writes: the one place fly-oidc crates read outside input
+//! of unknown size (files, HTTP bodies) and write files that hold secrets.
+//!
+//! - [`read_capped`], [`read_file_capped`] and [`read_body_capped`] read at most a limit and
+//!   fail with [`ReadError::TooLarge`] above it: input is never cut silently.
+//! - [`write_private`] writes a file atomically: a temporary file in the same directory
+//!   (mode `0600` or the one given), the bytes, `fsync` of the file, a rename over the target,
+//!   then `fsync` of the directory, so a reader sees the old file or the new one, whole, even
+//!   after a crash.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+/// A bounded read failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The input is larger than the limit.
+    #[error("more than {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// Reading a file failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// Reading an HTTP body failed (the connection broke or timed out).
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+}
+
+/// Collects chunks up to a limit.
+struct Capped {
+    bytes: Vec<u8>,
+    limit: usize,
+}
+
+impl Capped {
+    fn new(limit: usize) -> Self {
+        Self {
+            bytes: Vec::new(),
+            limit,
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8]) -> Result<(), ReadError> {
+        if self.bytes.len() + chunk.len() > self.limit {
+            return Err(ReadError::TooLarge { limit: self.limit });
+        }
+        self.bytes.extend_from_slice(chunk);
+        Ok(())
+    }
+}
+
+/// Read `reader` to its end, failing above `limit` bytes.
+///
+/// ```
+/// use fly_oidc::fs::{ReadError, read_capped};
+/// assert_eq!(read_capped(&b"abc"[..], 3).unwrap(), b"abc");
+/// assert!(matches!(read_capped(&b"abcd"[..], 3), Err(ReadError::TooLarge { limit: 3 })));
+/// ```
+pub fn read_capped(reader: impl Read, limit: usize) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::new();
+    reader
+        .take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    let mut capped = Capped::new(limit);
+    capped.push(&bytes)?;
+    Ok(capped.bytes)
+}
+
+/// Read the file at `path`, failing above `limit` bytes. One open, a blocking read: meant
+/// for small files (tokens, cache entries, policies).
+pub fn read_file_capped(path: &Path, limit: usize) -> Result<Vec<u8>, ReadError> {
+    read_capped(std::fs::File::open(path)?, limit)
+}
+
+/// Read an HTTP response body, failing above `limit` bytes (checked against
+/// `Content-Length` first, then as chunks arrive).
+pub async fn read_body_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, ReadError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > u64::try_from(limit).unwrap_or(u64::MAX))
+    {
+        return Err(ReadError::TooLarge { limit });
+    }
+    let mut capped = Capped::new(limit);
+    while let Some(chunk) = response.chunk().await? {
+        capped.push(&chunk)?;
+    }
+    Ok(capped.bytes)
+}
+
+/// Write `bytes` to `path` atomically, readable only as `mode` allows (`0o600` for secrets):
+/// a temporary file in the same directory, `fsync`, rename over `path`, `fsync` of the
+/// directory. A symlink at `path` is replaced, not followed.
+///
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use std::os::unix::fs::PermissionsExt;
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("answer.json");
+/// fly_oidc::fs::write_private(&path, b"{}", 0o600)?;
+/// assert_eq!(std::fs::read(&path)?, b"{}");
+/// assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, 0o600);
+/// # Ok(()) }
+/// ```
+pub fn write_private(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix(".fly-oidc-")
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    // The rename is durable once the directory is.
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_up_to_the_limit_and_fails_above_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![b'x'; 100]).unwrap();
+        assert_eq!(read_file_capped(&path, 100).unwrap().len(), 100);
+        let err = read_file_capped(&path, 99).unwrap_err();
+        assert!(matches!(err, ReadError::TooLarge { limit: 99 }), "{err}");
+        assert_eq!(err.to_string(), "more than 99 bytes");
+        let missing = read_file_capped(&dir.path().join("nope"), 10).unwrap_err();
+        assert!(
+            matches!(&missing, ReadError::Io(e) if e.kind() == io::ErrorKind::NotFound),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn writes_replace_atomically_with_the_mode_given() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        write_private(&path, b"one", 0o600).unwrap();
+        write_private(&path, b"two", 0o640).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // A symlink at the path is replaced, its target untouched.
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"keep").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_private(&link, b"new", 0o600).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        assert!(!std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    }
+}
