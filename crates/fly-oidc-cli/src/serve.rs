@@ -315,12 +315,38 @@ impl ServeArgs {
     }
 }
 
-fn gcp_build_error(e: fly_oidc_gcp::Error) -> CliError {
-    if e.kind() == fly_oidc_gcp::ErrorKind::InvalidConfiguration {
-        CliError::usage(e.to_string())
-    } else {
-        CliError::new("Google provider", e)
-    }
+/// Builder methods and the serve flags that set them.
+const SERVE_FLAGS: &[(&str, &str)] = &[
+    ("token_file", "--token-file"),
+    ("socket", "--socket"),
+    ("api_url", "--api-url"),
+    ("role_arn", "--aws-role-arn"),
+    ("session_name", "--aws-session-name"),
+    ("duration", "--aws-duration-seconds"),
+    ("region", "--aws-region"),
+    ("endpoint_url", "--aws-sts-endpoint"),
+    ("provider", "--gcp-provider"),
+    ("service_account", "--gcp-service-account"),
+    ("scopes", "--gcp-scope"),
+    ("sts_url", "--gcp-sts-url"),
+    ("iam_url", "--gcp-iam-url"),
+];
+
+/// An invalid setting (exit 2), named by its serve flag; `audience` is per cloud.
+fn setting_error(err: &fly_oidc::BuildError, audience_flag: &'static str) -> CliError {
+    let method = err.setting().builder_method();
+    let flag = match method {
+        "audience" => Some(audience_flag),
+        _ => SERVE_FLAGS
+            .iter()
+            .find(|(m, _)| *m == method)
+            .map(|(_, f)| *f),
+    };
+    CliError::usage(err.display_with_flag(flag))
+}
+
+fn gcp_build_error(e: fly_oidc::BuildError) -> CliError {
+    setting_error(&e, "--gcp-audience")
 }
 
 /// The env file: `export NAME='value'` lines, then `unset` for what must go.
