@@ -6,8 +6,8 @@
 //! language need no config file:
 //!
 //! - the **ECS container-credentials** endpoint for AWS (`AWS_CONTAINER_CREDENTIALS_FULL_URI`
-//!   + `AWS_CONTAINER_AUTHORIZATION_TOKEN`): the default role at `/v1/aws/credentials`, and
-//!   every role at `/v1/aws/roles/<role-name>`;
+//!   and `AWS_CONTAINER_AUTHORIZATION_TOKEN`): the default role at `/v1/aws/credentials`,
+//!   and every role at `/v1/aws/roles/<role-name>`;
 //! - the **GCE metadata server** for Google (`GCE_METADATA_HOST`, `GCE_METADATA_IP`);
 //! - **token files**: a Fly OIDC token kept fresh in a file, for tools that read one.
 //!

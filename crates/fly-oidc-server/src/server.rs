@@ -79,12 +79,15 @@ struct TokenFile {
     client: FlyOidcClient,
 }
 
+/// Makes a Google provider for other scopes.
+type GcpFactory = Arc<dyn Fn(&[String]) -> Result<GcpTokenProvider, String> + Send + Sync>;
+
 /// Configures a [`Server`]. See the [crate docs](crate).
 #[derive(Default)]
 pub struct Builder {
     aws: Vec<FlyOidcCredentialsProvider>,
     gcp: Option<GcpTokenProvider>,
-    gcp_factory: Option<Arc<dyn Fn(&[String]) -> Result<GcpTokenProvider, String> + Send + Sync>>,
+    gcp_factory: Option<GcpFactory>,
     gcp_project: Option<String>,
     token_files: Vec<TokenFile>,
     file_owner: Option<FileOwner>,
