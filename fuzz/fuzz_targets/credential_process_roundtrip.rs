@@ -2,11 +2,7 @@
 //! to exactly the credentials and expiry that went in, whatever the strings hold.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../crates/fly-oidc-cli/src/aws/format.rs"]
-mod format;
-
-use format::AwsCredentials;
+use fly_oidc_aws::credential_process::{self as format, AwsCredentials};
 use libfuzzer_sys::fuzz_target;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -39,7 +35,7 @@ fuzz_target!(|input: (String, String, String, Option<String>, u32)| {
         account_id,
     };
     let expires_at = UNIX_EPOCH + Duration::from_secs(u64::from(secs));
-    let expiration = format::rfc3339(expires_at);
+    let expiration = fly_oidc::time::format_rfc3339(expires_at);
     assert_eq!(
         fly_oidc::time::parse_rfc3339(&expiration),
         Some(expires_at),

@@ -2,14 +2,8 @@
 //! decodes re-encodes to an entry that decodes to the same value.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../crates/fly-oidc-cli/src/aws/format.rs"]
-mod format;
-
-#[allow(dead_code)]
-#[path = "../../crates/fly-oidc-cli/src/disk_cache.rs"]
-mod disk_cache;
-
+use fly_oidc::disk_cache;
+use fly_oidc_aws::credential_process as format;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

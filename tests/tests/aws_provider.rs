@@ -185,7 +185,7 @@ async fn trust_failure(fault: StsFault, code: &str) {
     let err = out.result.unwrap_err();
     assert!(matches!(err, CredentialsError::ProviderError(_)), "{err:?}");
     let ours = our_error(&err);
-    assert_eq!(ours.kind(), ErrorKind::TrustPolicy);
+    assert_eq!(ours.kind(), ErrorKind::TrustRejected);
     assert_eq!(ours.code(), Some(code));
     assert!(!ours.is_transient());
     assert_trust_hint(ours.message(), code);
@@ -233,7 +233,7 @@ async fn a_real_trust_mismatch_is_reported_with_the_tokens_claims() {
         .await
         .unwrap_err();
     let ours = our_error(&err);
-    assert_eq!(ours.kind(), ErrorKind::TrustPolicy);
+    assert_eq!(ours.kind(), ErrorKind::TrustRejected);
     assert_trust_hint(ours.message(), "AccessDenied");
     // Wrong audience: InvalidIdentityToken from the fake's OIDC-provider check.
     let sts = FakeSts::builder()
@@ -362,7 +362,11 @@ async fn malformed_policy_fails_at_once() {
     let err = out.result.unwrap_err();
     let ours = our_error(&err);
     assert_eq!(ours.kind(), ErrorKind::Rejected);
-    assert!(ours.message().contains("--policy"), "{}", ours.message());
+    assert!(
+        ours.message().contains("FLY_OIDC_AWS_POLICY"),
+        "{}",
+        ours.message()
+    );
     assert_eq!(out.sts.request_count(), 1);
     let out = with_faults(vec![StsFault::region_disabled()]).await;
     let ours_err = out.result.unwrap_err();
@@ -399,7 +403,7 @@ async fn not_on_fly_and_no_role_are_not_loaded() {
         "{err:?}"
     );
     let ours = our_error(&err);
-    assert_eq!(ours.kind(), ErrorKind::NotLoaded);
+    assert_eq!(ours.kind(), ErrorKind::NotOnFly);
     assert!(
         ours.message().contains("FLY_API_HOSTNAME"),
         "{}",
@@ -704,4 +708,161 @@ mod endpoints {
             assert_eq!(endpoint_for(env).await, want, "{env:?}");
         }
     }
+}
+
+/// What the provider sent to STS, in the terms of the settings table.
+#[derive(Debug, PartialEq)]
+struct Sent {
+    role_arn: Option<String>,
+    session_name: Option<String>,
+    duration: Option<u64>,
+    policy: Option<String>,
+    policy_arns: Vec<String>,
+    audience: Vec<String>,
+}
+
+fn sent(request: &fly_oidc_testkit::aws_sts::RecordedStsRequest) -> Sent {
+    let jwt = request.web_identity_token.clone().unwrap();
+    let token = fly_oidc::FlyToken::parse(jwt).unwrap();
+    Sent {
+        role_arn: request.role_arn.clone(),
+        session_name: request.role_session_name.clone(),
+        duration: request.duration(),
+        policy: request.policy.clone(),
+        policy_arns: request.policy_arns.clone(),
+        audience: token
+            .claims()
+            .aud
+            .as_ref()
+            .map(|a| a.iter().map(str::to_owned).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// The library provider and the `fly-oidc` binary, given the same environment table (and,
+/// in the last case, the same values as builder settings and flags), send STS the same
+/// request: one settings resolution, in the library.
+#[test]
+fn library_and_binary_resolve_the_same_settings_from_one_environment() {
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .machine_id("148e2150b5e089")
+        .start_blocking()
+        .unwrap();
+    let sts = FakeSts::builder()
+        .trust(fly.issuer(), fly.jwks())
+        .audience("custom-aud")
+        .start_blocking()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+    let policy_file = dir.path().join("policy.json");
+    std::fs::write(&policy_file, policy).unwrap();
+    let config_file = dir.path().join("config");
+    std::fs::write(
+        &config_file,
+        format!(
+            "[profile fake]\nregion = ap-south-1\nendpoint_url = {}\n",
+            sts.url()
+        ),
+    )
+    .unwrap();
+    let socket = fly.socket_path().display().to_string();
+    let home = dir.path().display().to_string();
+    let at_policy = format!("@{}", policy_file.display());
+    let sts_url = sts.url();
+    let common: Vec<(&str, &str)> = vec![
+        ("HOME", &home),
+        ("FLY_OIDC_SOCKET", &socket),
+        ("FLY_OIDC_NO_CACHE", "1"),
+        ("AWS_ROLE_ARN", ROLE),
+        ("FLY_OIDC_AUDIENCE", "custom-aud"),
+        ("AWS_ROLE_SESSION_NAME", "env-session"),
+        ("FLY_OIDC_AWS_DURATION_SECONDS", "1800"),
+        ("FLY_OIDC_AWS_POLICY", &at_policy),
+        (
+            "FLY_OIDC_AWS_POLICY_ARNS",
+            "arn:aws:iam::aws:policy/ReadOnlyAccess,arn:aws:iam::123456789012:policy/extra",
+        ),
+    ];
+    let config_path = config_file.display().to_string();
+    let by_variable = [
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ENDPOINT_URL_STS", sts_url.as_str()),
+    ];
+    let by_profile = [
+        ("AWS_CONFIG_FILE", config_path.as_str()),
+        ("AWS_PROFILE", "fake"),
+    ];
+    let flag_session = "flag-session";
+    let flag_arn = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (case, endpoint, flags) in [
+        ("endpoint by variable", &by_variable[..], false),
+        ("endpoint by profile", &by_profile[..], false),
+        ("flags beat variables", &by_variable[..], true),
+    ] {
+        let env: Vec<(&str, &str)> = common.iter().chain(endpoint).copied().collect();
+        // The library, configured by the environment alone (plus builder settings).
+        let mut builder = FlyOidcCredentialsProvider::builder()
+            .env(Env::from_slice(&env))
+            .disable_cache();
+        if flags {
+            builder = builder
+                .session_name(flag_session)
+                .duration(Duration::from_secs(900))
+                .policy_arn(flag_arn);
+        }
+        let provider = builder.build().unwrap();
+        runtime.block_on(provider.assume_role()).unwrap();
+        // The binary, with the same environment (plus the same values as flags).
+        let mut cmd = std::process::Command::new(fly_oidc_tests::fly_oidc_bin());
+        cmd.env_clear()
+            .envs(env.iter().copied())
+            .args(["aws", "credential-process"]);
+        if flags {
+            cmd.args(["--session-name", flag_session, "--duration-seconds", "900"])
+                .args(["--policy-arn", flag_arn]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{case}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let requests = sts.requests();
+        let [.., library, binary] = &requests[..] else {
+            panic!("{case}: {} STS requests", requests.len());
+        };
+        let (library, binary) = (sent(library), sent(binary));
+        assert_eq!(library, binary, "{case}");
+        let expected = Sent {
+            role_arn: Some(ROLE.to_owned()),
+            session_name: Some(if flags { flag_session } else { "env-session" }.to_owned()),
+            duration: Some(if flags { 900 } else { 1800 }),
+            policy: Some(policy.to_owned()),
+            policy_arns: if flags {
+                vec![flag_arn.to_owned()]
+            } else {
+                vec![
+                    "arn:aws:iam::aws:policy/ReadOnlyAccess".to_owned(),
+                    "arn:aws:iam::123456789012:policy/extra".to_owned(),
+                ]
+            },
+            audience: vec!["custom-aud".to_owned()],
+        };
+        assert_eq!(library, expected, "{case}");
+        let region = if endpoint == &by_profile[..] {
+            "ap-south-1"
+        } else {
+            "eu-west-1"
+        };
+        assert_eq!(provider.settings().region(), region, "{case}");
+        assert_eq!(provider.settings().endpoint_url(), Some(sts_url.as_str()));
+    }
+    assert_eq!(sts.requests().len(), 6);
 }

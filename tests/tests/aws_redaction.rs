@@ -87,7 +87,7 @@ async fn no_secret_in_debug_errors_or_trace_logs() {
     sts.fail_next(1, StsFault::access_denied());
     let err = provider.assume_role().await.unwrap_err();
     shown.push(format!("{err} {err:?}"));
-    let creds_err: fly_oidc_aws::CredentialsError = err.into();
+    let creds_err = fly_oidc_aws::credentials_error(err);
     shown.push(format!(
         "{creds_err} {creds_err:?} {}",
         aws_sdk_sts::error::DisplayErrorContext(&creds_err)

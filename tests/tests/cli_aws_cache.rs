@@ -456,7 +456,7 @@ fn bad_input_is_a_usage_error_with_exit_2_and_never_a_panic() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["aws", "credential-process"],
-            "--role-arn or set AWS_ROLE_ARN",
+            "set --role-arn or AWS_ROLE_ARN",
         ),
         (
             vec!["aws", "credential-process", "--role-arn", "nope"],
@@ -515,7 +515,7 @@ fn bad_input_is_a_usage_error_with_exit_2_and_never_a_panic() {
                 "--policy",
                 "@/nonexistent",
             ],
-            "cannot read it",
+            "cannot read the session policy file /nonexistent",
         ),
         (
             vec![
@@ -720,7 +720,7 @@ fn a_failed_refresh_serves_a_still_valid_entry_but_never_an_expiring_one() {
     let served: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(served["AccessKeyId"], first["AccessKeyId"]);
     let err = stderr(&out);
-    assert!(err.contains("STS failed"), "{err}");
+    assert!(err.contains("ServiceUnavailable"), "{err}");
     assert!(
         err.contains("using cached credentials that expire in"),
         "{err}"

@@ -231,3 +231,70 @@ aws sts get-caller-identity --output json"#,
     assert_eq!(fly.token_requests(), 1);
     assert_no_secret_in(&out.stderr, &fly, &[process]);
 }
+
+/// A profile whose STS endpoint is `profile_body`'s, read by the AWS CLI and by fly-oidc
+/// (binary and library) from the same config file: all three must reach moto. Before
+/// fly-oidc read the profile with the SDK's code, it ignored `endpoint_url` and tried
+/// `https://sts.us-east-1.amazonaws.com`.
+fn profile_endpoint_reaches_moto(profile_body: &str, extra_sections: &str) {
+    let Some((fly, moto, mut sandbox)) = setup(&["aws"]) else {
+        return;
+    };
+    // Only the config file says where STS is.
+    sandbox.unset("AWS_ENDPOINT_URL");
+    sandbox.unset("AWS_DEFAULT_REGION");
+    let bin = fly_oidc_tests::fly_oidc_bin();
+    let body = profile_body.replace("MOTO", moto.endpoint());
+    let text = format!(
+        "[profile moto]\nregion = us-east-1\n{body}credential_process = {} aws credential-process --role-arn {ROLE_A}\n\n{}",
+        bin.display(),
+        extra_sections.replace("MOTO", moto.endpoint())
+    );
+    std::fs::create_dir_all(sandbox.home.join(".aws")).unwrap();
+    let config = sandbox.home.join(".aws/config");
+    std::fs::write(&config, text).unwrap();
+    sandbox.set("AWS_PROFILE", "moto");
+
+    // The binary alone.
+    let creds = sandbox.credential_process(ROLE_A, &[]);
+    assert!(creds["AccessKeyId"].as_str().unwrap().starts_with("ASIA"));
+    // The AWS CLI calls STS at the profile's endpoint with credentials from our
+    // credential_process, which reads the same profile (through AWS_PROFILE).
+    let arn = caller_arn(&sandbox, &[]);
+    assert!(arn.contains(":assumed-role/fly-reader/"), "{arn}");
+    // The library, given the same environment.
+    let provider = fly_oidc_aws::FlyOidcCredentialsProvider::builder()
+        .env(fly_oidc::Env::from_slice(&[
+            ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+            ("AWS_PROFILE", "moto"),
+            ("FLY_OIDC_SOCKET", fly.socket_path().to_str().unwrap()),
+        ]))
+        .role_arn(ROLE_A)
+        .build()
+        .unwrap();
+    assert_eq!(provider.settings().endpoint_url(), Some(moto.endpoint()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let assumed = runtime.block_on(provider.assume_role()).unwrap();
+    assert!(
+        assumed
+            .assumed_role_arn
+            .unwrap()
+            .contains(":assumed-role/fly-reader/")
+    );
+}
+
+#[test]
+fn a_profiles_endpoint_url_is_honoured_like_the_aws_cli_does() {
+    profile_endpoint_reaches_moto("endpoint_url = MOTO\n", "");
+}
+
+#[test]
+fn a_profiles_services_section_is_honoured_like_the_aws_cli_does() {
+    profile_endpoint_reaches_moto(
+        "services = local-moto\n",
+        "[services local-moto]\nsts =\n  endpoint_url = MOTO\n",
+    );
+}

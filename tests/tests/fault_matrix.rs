@@ -565,7 +565,7 @@ fn matrix() -> Vec<Case> {
             "socket missing (not on Fly)",
             Inject::NoSocket,
         )
-        .fails("CredentialsNotLoaded/NotLoaded", not_on_fly)
+        .fails("CredentialsNotLoaded/NotOnFly", not_on_fly)
         .attempts(Sts, 0),
         case(
             Socket,
@@ -574,7 +574,7 @@ fn matrix() -> Vec<Case> {
             Inject::Fly(1, Fault::Status(400, json_error("invalid audience"))),
         )
         .fails(
-            "ProviderError/FlyToken",
+            "ProviderError/FlyApi",
             &["could not get a Fly OIDC token", "HTTP 400"],
         )
         .attempts(Sts, 0),
@@ -585,7 +585,7 @@ fn matrix() -> Vec<Case> {
             Inject::Fly(3, Fault::Status(500, json_error("internal error"))),
         )
         .fails(
-            "ProviderError/FlyToken",
+            "ProviderError/Transient",
             &["could not get a Fly OIDC token", "HTTP 500"],
         )
         .attempts(Fly, 3)
@@ -606,7 +606,7 @@ fn matrix() -> Vec<Case> {
             Inject::FileExpired,
         )
         .fails(
-            "ProviderError/TrustPolicy",
+            "ProviderError/TrustRejected",
             &[
                 "ExpiredTokenException",
                 "check this machine's clock",
@@ -789,7 +789,7 @@ fn matrix() -> Vec<Case> {
             "InvalidIdentityToken",
             Inject::Sts(1, StsFault::invalid_identity_token()),
         )
-        .fails("ProviderError/TrustPolicy", &invalid_token)
+        .fails("ProviderError/TrustRejected", &invalid_token)
         .attempts(Sts, 1),
         case(
             Socket,
@@ -797,7 +797,7 @@ fn matrix() -> Vec<Case> {
             "IDPRejectedClaim",
             Inject::Sts(1, StsFault::idp_rejected_claim()),
         )
-        .fails("ProviderError/TrustPolicy", &rejected_claim)
+        .fails("ProviderError/TrustRejected", &rejected_claim)
         .attempts(Sts, 1),
         case(
             Socket,
@@ -805,7 +805,7 @@ fn matrix() -> Vec<Case> {
             "AccessDenied (trust policy's sub does not match)",
             Inject::StsSubject("acme:other-app:*"),
         )
-        .fails("ProviderError/TrustPolicy", &access_denied)
+        .fails("ProviderError/TrustRejected", &access_denied)
         .attempts(Sts, 1),
         case(
             Socket,
@@ -813,7 +813,7 @@ fn matrix() -> Vec<Case> {
             "InvalidIdentityToken whose message echoes the token",
             Inject::Sts(1, StsFault::EchoToken),
         )
-        .fails("ProviderError/TrustPolicy", &invalid_token)
+        .fails("ProviderError/TrustRejected", &invalid_token)
         .attempts(Sts, 1),
         case(
             Socket,
@@ -831,7 +831,7 @@ fn matrix() -> Vec<Case> {
             Inject::Sts(2, StsFault::expired_token()),
         )
         .fails(
-            "ProviderError/TrustPolicy",
+            "ProviderError/TrustRejected",
             &["ExpiredTokenException", "check this machine's clock"],
         )
         .attempts(Sts, 2)
@@ -1282,7 +1282,7 @@ fn matrix() -> Vec<Case> {
         )
         .fails(
             "exit 2",
-            &["FLY_OIDC_AWS_DURATION_SECONDS=\"1h\" is not a whole number of seconds"],
+            &["\"1h\" is not a whole number of seconds (from FLY_OIDC_AWS_DURATION_SECONDS)"],
         ),
         cli(
             CliAws,
@@ -1301,7 +1301,10 @@ fn matrix() -> Vec<Case> {
         )
         .fails(
             "exit 2",
-            &["--policy @/nonexistent/policy.json: cannot read it"],
+            &[
+                "cannot read the session policy file /nonexistent/policy.json",
+                "(from --policy)",
+            ],
         ),
         cli(
             CliAws,

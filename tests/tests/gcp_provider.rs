@@ -387,6 +387,21 @@ async fn malformed_answers_and_timeouts_are_reported() {
     assert!(err.to_string().contains("not a JSON object"), "{err}");
     assert_eq!(f.google.sts_requests(), 1, "not retried");
 
+    // An answer above the 64 KiB cap is an error, never cut into something that parses.
+    let padded = format!(
+        r#"{{"access_token":"ya29.padded","expires_in":3599,"token_type":"Bearer","pad":"{}"}}"#,
+        "x".repeat(70 * 1024)
+    );
+    f.google.fail_next_sts(1, GoogleFault::Status(200, padded));
+    let err = provider.fetch_access_token().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidResponse);
+    assert!(
+        err.to_string()
+            .contains("Google STS answered 200 with more than 65536 bytes"),
+        "{err}"
+    );
+    assert_eq!(f.google.sts_requests(), 2, "not retried");
+
     let provider = f
         .builder()
         .timeout(Duration::from_millis(300))

@@ -168,6 +168,17 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     shown.debug("fly_oidc_aws::Settings", provider.settings());
     let assumed = provider.assume_role().await.unwrap();
     shown.debug("fly_oidc_aws::AssumedRole", &assumed);
+    let process = fly_oidc_aws::credential_process::CredentialProcess::builder()
+        .env(env.clone())
+        .no_cache(true)
+        .build(aws_builder().disable_cache().build().unwrap())
+        .unwrap();
+    shown.debug(
+        "fly_oidc_aws::credential_process::CredentialProcess",
+        &process,
+    );
+    let (entry, _) = process.credentials().await.unwrap();
+    shown.debug("fly_oidc::disk_cache::Entry<AwsCredentials>", &entry);
     for fault in [
         StsFault::access_denied(),
         StsFault::Garbage,
@@ -181,7 +192,7 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
         let err = provider.assume_role().await.unwrap_err();
         shown.error("fly_oidc_aws::Error", &err);
         shown.debug("fly_oidc_aws::ErrorKind", &err.kind());
-        let creds_err: fly_oidc_aws::CredentialsError = err.into();
+        let creds_err = fly_oidc_aws::credentials_error(err);
         shown.error("fly_oidc_aws::CredentialsError", &creds_err);
     }
     sts.fail_next(2, StsFault::expired_token());

@@ -512,3 +512,30 @@ fn the_fake_serves_from_a_blocking_context() {
             .starts_with("acme:my-app:")
     );
 }
+
+#[tokio::test]
+async fn the_default_audience_comes_from_the_builder_then_fly_oidc_audience() {
+    let fly = FakeFlyApi::start().await.unwrap();
+    let client = |env: &[(&str, &str)], audience: Option<&str>| {
+        let b = FlyOidcClient::builder()
+            .env(Env::from_slice(env))
+            .socket(fly.socket_path());
+        match audience {
+            Some(a) => b.audience(a),
+            None => b,
+        }
+        .build()
+        .unwrap()
+    };
+    let env = [("FLY_OIDC_AUDIENCE", "from-env")];
+    for (c, expected) in [
+        (client(&[], None), None),
+        (client(&env, None), Some("from-env")),
+        (client(&env, Some("from-builder")), Some("from-builder")),
+    ] {
+        assert_eq!(c.audience(), expected);
+        c.fetch_default_token().await.unwrap();
+        let sent = fly.requests().last().unwrap().audience.clone();
+        assert_eq!(sent.as_deref(), expected);
+    }
+}

@@ -30,27 +30,45 @@
 //!
 //! ## Configuration
 //!
-//! Every [`Builder`] setting falls back to the usual environment variable: `AWS_ROLE_ARN`,
-//! `AWS_ROLE_SESSION_NAME`, `FLY_OIDC_AUDIENCE` (default `sts.amazonaws.com`), `AWS_REGION` /
-//! `AWS_DEFAULT_REGION` / the profile's `region` (default `us-east-1`), `AWS_ENDPOINT_URL_STS`
-//! / `AWS_ENDPOINT_URL`, `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`, and the Fly
-//! token source variables of [`fly_oidc`] (`FLY_OIDC_TOKEN_FILE`, `FLY_OIDC_SOCKET`,
-//! `FLY_API_HOSTNAME` + `FLY_API_TOKEN`). The session name defaults to
-//! `fly-<app_name>-<machine_id>`. Invalid settings fail at [`Builder::build`] with a
-//! [`BuildError`].
+//! One [`Settings`] is resolved when [`Builder::build`] runs: a builder value beats every
+//! variable; unset ones come from the injected environment, then the defaults (the table is on
+//! [`Builder`]). The variables: `AWS_ROLE_ARN`, `AWS_ROLE_SESSION_NAME`, `FLY_OIDC_AUDIENCE`
+//! (default `sts.amazonaws.com`), `FLY_OIDC_AWS_DURATION_SECONDS`, `FLY_OIDC_AWS_POLICY`
+//! (JSON, or `@PATH`), `FLY_OIDC_AWS_POLICY_ARNS` (comma-separated), and the Fly token source
+//! variables of [`fly_oidc`] (`FLY_OIDC_TOKEN_FILE`, `FLY_OIDC_SOCKET`, `FLY_API_HOSTNAME` +
+//! `FLY_API_TOKEN`). The session name defaults to `fly-<app_name>-<machine_id>`.
+//!
+//! Region, STS endpoint, FIPS and dual-stack are read the way the AWS CLI reads them, by the
+//! AWS SDK's own code (`aws_runtime::env_config`, which `aws-config` uses): `AWS_REGION`,
+//! `AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`,
+//! `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`, `AWS_USE_FIPS_ENDPOINT`,
+//! `AWS_USE_DUALSTACK_ENDPOINT`, and the profile `AWS_PROFILE` names (default `default`) in
+//! `AWS_CONFIG_FILE` (default `$HOME/.aws/config`): its `region`, `endpoint_url`, `services`
+//! section (`sts = endpoint_url = ...`), `use_fips_endpoint` and `use_dualstack_endpoint`. A
+//! profile pointing at a local emulator is honoured. The credentials file is never read, and
+//! the EC2 instance metadata service is never asked (a Fly Machine has none). Default region:
+//! `us-east-1`, with its regional endpoint. [`Settings::sts_endpoint`] says where calls go, as
+//! the SDK's endpoint resolver picks it.
+//!
+//! Invalid settings fail at [`Builder::build`] with a [`BuildError`].
 //!
 //! ## Errors
 //!
-//! Errors are chosen so that a `CredentialsProviderChain` does the right thing:
+//! The crate uses the error pattern of every fly-oidc crate (re-exported here): a
+//! [`BuildError`] names the invalid [`Setting`] and where its value came from ([`Origin`]);
+//! a run-time [`Error`] has an [`ErrorKind`] and [`Error::is_transient`].
+//! [`credentials_error`] maps it onto the SDK's `CredentialsError` so that a
+//! `CredentialsProviderChain` does the right thing:
 //!
 //! | situation | [`ErrorKind`] | `CredentialsError` |
 //! |---|---|---|
-//! | not on a Fly Machine, or no role configured | `NotLoaded` | `CredentialsNotLoaded` (the chain moves on) |
+//! | not on a Fly Machine / no role configured | `NotOnFly` / `NotConfigured` | `CredentialsNotLoaded` (the chain moves on) |
 //! | bad Fly token source | `InvalidConfiguration` | `InvalidConfiguration` |
-//! | `InvalidIdentityToken`, `IDPRejectedClaim`, `AccessDenied` | `TrustPolicy` | `ProviderError`; the message says what the role's trust policy must match, quoting the token's `iss`, `aud` and `sub` |
+//! | `InvalidIdentityToken`, `IDPRejectedClaim`, `AccessDenied` | `TrustRejected` | `ProviderError`; the message says what the role's trust policy must match, quoting the token's `iss`, `aud` and `sub` |
 //! | `IDPCommunicationError`, throttling, 5xx, timeouts | `Transient` | `ProviderError` after 3 attempts with jittered backoff |
 //! | `ExpiredTokenException` | | retried once with a fresh Fly token |
 //! | other STS errors (policy, region) | `Rejected` | `ProviderError` |
+//! | the Fly token could not be fetched | the token client's (`FlyApi`, `PermissionDenied`, `Transient`, ...) | `ProviderError` |
 //!
 //! No error, log line or `Debug` output contains the Fly token, the secret key or the
 //! session token (tests capture trace-level logs of this crate and the SDK and scan them).
@@ -76,8 +94,9 @@
 //!
 //! [`FlyOidcCredentialsProvider::assume_role`] skips the cache and returns an
 //! [`AssumedRole`]: the credentials, their expiry, the account id and the assumed-role ARN.
-//! [`Settings::cache_key`] names everything that changes the answer, to key a disk cache.
-//! This is what `fly-oidc aws credential-process` is built on.
+//! The [`credential_process`] module prints them for other programs (`credential_process`
+//! JSON, shell exports) and, with the feature `disk-cache`, serves them from a disk cache
+//! shared by concurrent processes: what `fly-oidc aws credential-process` is built on.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -102,22 +121,29 @@
 //! `fly-oidc-testkit` crate has a fake Machines API and a fault-injecting fake STS.
 #![warn(missing_docs)]
 
+pub mod credential_process;
 mod error;
+mod http;
 mod provider;
 mod settings;
+mod shared_config;
 mod sts;
 
-pub use error::{BuildError, Error, ErrorKind};
+pub use error::{build_credentials_error, credentials_error};
+pub use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};
+pub use http::{LazyHttpsClient, https_client};
 pub use provider::{
     Builder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, FlyOidcCredentialsProvider,
 };
 pub use settings::{
-    DEFAULT_AUDIENCE, DEFAULT_DURATION, DEFAULT_REGION, ENV_AUDIENCE, ENV_DEFAULT_REGION,
-    ENV_ENDPOINT_URL, ENV_ENDPOINT_URL_STS, ENV_IGNORE_CONFIGURED_ENDPOINT_URLS, ENV_REGION,
+    DEFAULT_AUDIENCE, DEFAULT_DURATION, DEFAULT_REGION, ENV_AUDIENCE, ENV_CONFIG_FILE,
+    ENV_DEFAULT_REGION, ENV_DURATION_SECONDS, ENV_ENDPOINT_URL, ENV_ENDPOINT_URL_STS,
+    ENV_IGNORE_CONFIGURED_ENDPOINT_URLS, ENV_POLICY, ENV_POLICY_ARNS, ENV_PROFILE, ENV_REGION,
     ENV_ROLE_ARN, ENV_ROLE_SESSION_NAME, ENV_USE_DUALSTACK_ENDPOINT, ENV_USE_FIPS_ENDPOINT,
-    MAX_DURATION, MAX_POLICY_ARNS, MAX_POLICY_CHARS, MIN_DURATION, Settings, sanitize_session_name,
+    MAX_DURATION, MAX_POLICY_ARNS, MAX_POLICY_CHARS, MAX_POLICY_FILE_BYTES, MIN_DURATION, Settings,
+    sanitize_session_name,
 };
-pub use sts::{AssumedRole, PROVIDER_NAME, https_client};
+pub use sts::{AssumedRole, PROVIDER_NAME};
 
 /// Re-exported so callers can name the SDK types without adding the crates themselves.
 pub use aws_credential_types::{Credentials, provider::error::CredentialsError};

@@ -1,6 +1,5 @@
 //! The credentials provider and its builder.
 
-use crate::error::{BuildError, Error, ErrorKind};
 use crate::settings::{Requested, Settings, sanitize_session_name, session_name_from_claims};
 use crate::sts::{self, AssumedRole, CallError, StsOptions};
 use aws_credential_types::Credentials;
@@ -8,6 +7,7 @@ use aws_credential_types::provider::{self, ProvideCredentials, future};
 use aws_sdk_sts::config::SharedHttpClient;
 use fly_oidc::cache::{CacheConfig, RefreshingCache};
 use fly_oidc::time::SharedTimeSource;
+use fly_oidc::{BuildError, Error, ErrorKind};
 use fly_oidc::{Env, FlyOidcClient, RetryConfig};
 use std::fmt;
 use std::sync::Arc;
@@ -28,11 +28,17 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// | [`role_arn`](Builder::role_arn) | `AWS_ROLE_ARN` | none: credentials are "not loaded" |
 /// | [`audience`](Builder::audience) | `FLY_OIDC_AUDIENCE` | `sts.amazonaws.com` |
 /// | [`session_name`](Builder::session_name) | `AWS_ROLE_SESSION_NAME` | `fly-<app_name>-<machine_id>` (from `FLY_APP_NAME`/`FLY_MACHINE_ID` or the token) |
-/// | [`duration`](Builder::duration) | | 3600 s (900..=43200) |
-/// | [`policy`](Builder::policy), [`policy_arn`](Builder::policy_arn) | | none |
+/// | [`duration`](Builder::duration) | `FLY_OIDC_AWS_DURATION_SECONDS` | 3600 s (900..=43200) |
+/// | [`policy`](Builder::policy) | `FLY_OIDC_AWS_POLICY` (JSON, or `@PATH`) | none |
+/// | [`policy_arn`](Builder::policy_arn), [`policy_arns`](Builder::policy_arns) | `FLY_OIDC_AWS_POLICY_ARNS` (comma-separated) | none |
 /// | [`region`](Builder::region) | `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region` | `us-east-1` |
-/// | [`endpoint_url`](Builder::endpoint_url) | `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL` | the regional endpoint |
-/// | [`use_fips`](Builder::use_fips) / [`use_dual_stack`](Builder::use_dual_stack) | `AWS_USE_FIPS_ENDPOINT` / `AWS_USE_DUALSTACK_ENDPOINT` | false |
+/// | [`endpoint_url`](Builder::endpoint_url) | `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the profile's `services` section and `endpoint_url` (all ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true) | the regional endpoint |
+/// | [`use_fips`](Builder::use_fips) / [`use_dual_stack`](Builder::use_dual_stack) | `AWS_USE_FIPS_ENDPOINT` / `AWS_USE_DUALSTACK_ENDPOINT`, the profile's `use_fips_endpoint` / `use_dualstack_endpoint` | false |
+/// | [`allow_insecure_http`](Builder::allow_insecure_http) | `FLY_OIDC_ALLOW_INSECURE_HTTP` | no |
+///
+/// The profile is the one `AWS_PROFILE` names (default `default`) in the shared config file,
+/// `AWS_CONFIG_FILE` (default `$HOME/.aws/config`), read by the AWS SDK's own parser; the
+/// credentials file is never read.
 /// | [`fly_client`](Builder::fly_client) | `FLY_OIDC_TOKEN_FILE`, `FLY_OIDC_SOCKET`, `FLY_API_HOSTNAME` + `FLY_API_TOKEN` | the socket `/.fly/api` |
 #[derive(Default)]
 pub struct Builder {
@@ -94,29 +100,37 @@ impl Builder {
         self
     }
 
-    /// How long the credentials live, 900 to 43200 whole seconds (default 3600). The role's
-    /// maximum session duration must allow it.
+    /// How long the credentials live, 900 to 43200 whole seconds (default:
+    /// `FLY_OIDC_AWS_DURATION_SECONDS`, else 3600). The role's maximum session duration must
+    /// allow it.
     pub fn duration(mut self, duration: Duration) -> Self {
         self.requested.duration = Some(duration);
         self
     }
 
-    /// An inline session policy (a JSON IAM policy document, at most 2048 characters) that
-    /// further limits the session's permissions.
+    /// An inline session policy that further limits the session's permissions: a JSON IAM
+    /// policy document (at most 2048 characters), or `@PATH` to read it from a file (at most
+    /// 64 KiB; read by [`build`](Builder::build)). Default: `FLY_OIDC_AWS_POLICY`, in the same
+    /// form, else none.
     pub fn policy(mut self, policy: impl Into<String>) -> Self {
         self.requested.policy = Some(policy.into());
         self
     }
 
-    /// Add a managed session policy ARN (at most 10).
+    /// Add a managed session policy ARN (at most 10 in all). Default: the comma-separated
+    /// list in `FLY_OIDC_AWS_POLICY_ARNS`, else none.
     pub fn policy_arn(mut self, arn: impl Into<String>) -> Self {
-        self.requested.policy_arns.push(arn.into());
+        self.requested
+            .policy_arns
+            .get_or_insert_with(Vec::new)
+            .push(arn.into());
         self
     }
 
-    /// Set all managed session policy ARNs.
+    /// Set all managed session policy ARNs (an empty list means none, whatever
+    /// `FLY_OIDC_AWS_POLICY_ARNS` says).
     pub fn policy_arns(mut self, arns: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.requested.policy_arns = arns.into_iter().map(Into::into).collect();
+        self.requested.policy_arns = Some(arns.into_iter().map(Into::into).collect());
         self
     }
 
@@ -128,20 +142,23 @@ impl Builder {
     }
 
     /// The STS endpoint URL (default: `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, else
-    /// the regional endpoint). Plain `http://` only to loopback unless
+    /// `sts = endpoint_url` in the profile's `services` section, else the profile's
+    /// `endpoint_url`, else the regional endpoint). Plain `http://` only to loopback unless
     /// [`allow_insecure_http`](Builder::allow_insecure_http).
     pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
         self.requested.endpoint_url = Some(url.into());
         self
     }
 
-    /// Use the FIPS endpoint (default: `AWS_USE_FIPS_ENDPOINT`).
+    /// Use the FIPS endpoint (default: `AWS_USE_FIPS_ENDPOINT`, else the profile's
+    /// `use_fips_endpoint`).
     pub fn use_fips(mut self, use_fips: bool) -> Self {
         self.requested.use_fips = Some(use_fips);
         self
     }
 
-    /// Use the dual-stack endpoint (default: `AWS_USE_DUALSTACK_ENDPOINT`).
+    /// Use the dual-stack endpoint (default: `AWS_USE_DUALSTACK_ENDPOINT`, else the profile's
+    /// `use_dualstack_endpoint`).
     pub fn use_dual_stack(mut self, use_dual_stack: bool) -> Self {
         self.requested.use_dual_stack = Some(use_dual_stack);
         self
@@ -161,7 +178,8 @@ impl Builder {
         self
     }
 
-    /// The HTTP client for STS (default: [`https_client`](crate::https_client), rustls on ring).
+    /// The HTTP client for STS (default: [`https_client`](crate::https_client), rustls on ring,
+    /// built on the first request: a [`LazyHttpsClient`](crate::LazyHttpsClient)).
     pub fn http_client(mut self, client: SharedHttpClient) -> Self {
         self.http_client = Some(client);
         self
@@ -234,17 +252,16 @@ impl Builder {
                 .connect_timeout(connect_timeout)
                 .timeout(attempt_timeout)
                 .retry(retry.clone())
-                .build()
-                .map_err(|e| {
-                    BuildError::new(format!("invalid Fly token source: {e}")).with_source(e)
-                })?,
+                .build()?,
         };
         let time = self.time_source.unwrap_or_default();
         let initial_backoff = self.initial_backoff.unwrap_or(Duration::from_millis(200));
         let sts = sts::build_client(
             &settings,
             StsOptions {
-                http_client: self.http_client.unwrap_or_else(sts::https_client),
+                http_client: self
+                    .http_client
+                    .unwrap_or_else(crate::http::LazyHttpsClient::shared),
                 time: time.clone(),
                 max_attempts: retry.max_attempts(),
                 initial_backoff,
@@ -329,7 +346,7 @@ impl FlyOidcCredentialsProvider {
         self.cached()
             .await
             .map(|assumed| assumed.credentials.clone())
-            .map_err(Into::into)
+            .map_err(crate::credentials_error)
     }
 
     /// Like [`credentials`](Self::credentials), with the details of the assumed role and
@@ -358,15 +375,15 @@ impl FlyOidcCredentialsProvider {
     /// `AssumeRoleWithWebIdentity` (retrying transient failures), and on
     /// `ExpiredTokenException` fetch another fresh token and try once more.
     ///
-    /// This is what `fly-oidc aws credential-process` calls; it keeps its own disk cache
-    /// keyed by [`Settings::cache_key`].
+    /// This is what [`credential_process`](crate::credential_process) calls; it keeps its own
+    /// disk cache.
     pub async fn assume_role(&self) -> Result<AssumedRole, Error> {
         let inner = &*self.inner;
         let settings = &inner.settings;
         let role_arn = settings.role_arn.as_deref().ok_or_else(|| {
             Error::new(
-                ErrorKind::NotLoaded,
-                "no role to assume: set AWS_ROLE_ARN (or --role-arn / Builder::role_arn) to the ARN of the IAM role that trusts Fly's OIDC provider",
+                ErrorKind::NotConfigured,
+                "no role to assume: set AWS_ROLE_ARN (or Builder::role_arn) to the ARN of the IAM role that trusts Fly's OIDC provider",
             )
         })?;
         let mut expired_retry_done = false;
@@ -385,7 +402,7 @@ impl FlyOidcCredentialsProvider {
                 role_arn,
                 session_name = %session_name,
                 audience = %settings.audience,
-                endpoint = %settings.endpoint_description(),
+                endpoint = %settings.sts_endpoint(),
                 "assuming role with a Fly OIDC token"
             );
             match sts::assume_role_with_web_identity(
@@ -459,40 +476,9 @@ impl FlyOidcCredentialsProvider {
     }
 }
 
-fn fly_error(err: fly_oidc::Error) -> Error {
-    let kind = match err.kind() {
-        fly_oidc::ErrorKind::NotOnFly => ErrorKind::NotLoaded,
-        fly_oidc::ErrorKind::InvalidConfiguration => ErrorKind::InvalidConfiguration,
-        _ => ErrorKind::FlyToken,
-    };
-    // The message carries the token client's whole message; its cause (an I/O error, say)
-    // becomes ours.
-    let transient = err.is_transient();
-    let message = format!("could not get a Fly OIDC token: {}", err.message());
-    let error = Error::new(kind, message).with_transient(transient);
-    match std::error::Error::source(&err) {
-        Some(_) => error.with_source(FlyCause(err)),
-        None => error,
-    }
-}
-
-/// The cause of a token client error, shown without repeating its message.
-#[derive(Debug)]
-struct FlyCause(fly_oidc::Error);
-
-impl fmt::Display for FlyCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match std::error::Error::source(&self.0) {
-            Some(cause) => write!(f, "{cause}"),
-            None => f.write_str(self.0.message()),
-        }
-    }
-}
-
-impl std::error::Error for FlyCause {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        std::error::Error::source(&self.0).and_then(std::error::Error::source)
-    }
+/// A token client error, said to be about the Fly token (its kind, code and cause are kept).
+fn fly_error(err: Error) -> Error {
+    err.context("could not get a Fly OIDC token")
 }
 
 impl ProvideCredentials for FlyOidcCredentialsProvider {

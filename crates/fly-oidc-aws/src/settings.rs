@@ -1,31 +1,33 @@
-//! Resolving and checking the assume-role settings (builder values beat the environment).
+//! The assume-role settings: one [`Settings`] resolved from the builder, then the injected
+//! environment and the AWS shared config, then the defaults. Any builder value beats every
+//! variable.
 
-use crate::error::BuildError;
+use crate::shared_config::{Found, SharedConfig};
 use fly_oidc::endpoint::{self, PlainHttp};
+use fly_oidc::fs::ReadError;
+use fly_oidc::{BuildError, Origin, Setting};
 use fly_oidc::{Env, FlyClaims};
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
+
+pub use crate::shared_config::{
+    ENV_CONFIG_FILE, ENV_DEFAULT_REGION, ENV_ENDPOINT_URL, ENV_ENDPOINT_URL_STS,
+    ENV_IGNORE_CONFIGURED_ENDPOINT_URLS, ENV_PROFILE, ENV_REGION, ENV_USE_DUALSTACK_ENDPOINT,
+    ENV_USE_FIPS_ENDPOINT,
+};
 
 /// `AWS_ROLE_ARN`: the role to assume.
 pub const ENV_ROLE_ARN: &str = "AWS_ROLE_ARN";
 /// `AWS_ROLE_SESSION_NAME`: the role session name.
 pub const ENV_ROLE_SESSION_NAME: &str = "AWS_ROLE_SESSION_NAME";
-/// `AWS_REGION`: the region of the STS endpoint.
-pub const ENV_REGION: &str = "AWS_REGION";
-/// `AWS_DEFAULT_REGION`: the region when `AWS_REGION` is unset.
-pub const ENV_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
-/// `AWS_ENDPOINT_URL_STS`: the STS endpoint URL.
-pub const ENV_ENDPOINT_URL_STS: &str = "AWS_ENDPOINT_URL_STS";
-/// `AWS_ENDPOINT_URL`: the endpoint URL of every AWS service (when no service-specific one is set).
-pub const ENV_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
-/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`: `true` ignores the two endpoint variables above.
-pub const ENV_IGNORE_CONFIGURED_ENDPOINT_URLS: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
-/// `AWS_USE_FIPS_ENDPOINT`: `true` selects the FIPS STS endpoint.
-pub const ENV_USE_FIPS_ENDPOINT: &str = "AWS_USE_FIPS_ENDPOINT";
-/// `AWS_USE_DUALSTACK_ENDPOINT`: `true` selects the dual-stack (IPv4 + IPv6) STS endpoint.
-pub const ENV_USE_DUALSTACK_ENDPOINT: &str = "AWS_USE_DUALSTACK_ENDPOINT";
 /// `FLY_OIDC_AUDIENCE`: the audience of the Fly token (default `sts.amazonaws.com`).
 pub const ENV_AUDIENCE: &str = fly_oidc::ENV_AUDIENCE;
+/// `FLY_OIDC_AWS_DURATION_SECONDS`: the session duration in whole seconds.
+pub const ENV_DURATION_SECONDS: &str = "FLY_OIDC_AWS_DURATION_SECONDS";
+/// `FLY_OIDC_AWS_POLICY`: an inline session policy, JSON text or `@PATH` of a file holding it.
+pub const ENV_POLICY: &str = "FLY_OIDC_AWS_POLICY";
+/// `FLY_OIDC_AWS_POLICY_ARNS`: managed session policy ARNs, comma-separated.
+pub const ENV_POLICY_ARNS: &str = "FLY_OIDC_AWS_POLICY_ARNS";
 
 /// The audience used when none is configured.
 pub const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
@@ -41,11 +43,13 @@ pub const MAX_DURATION: Duration = Duration::from_secs(43200);
 pub const MAX_POLICY_ARNS: usize = 10;
 /// The longest inline session policy STS accepts, in characters.
 pub const MAX_POLICY_CHARS: usize = 2048;
+/// The largest policy file (`@PATH`) read, in bytes.
+pub const MAX_POLICY_FILE_BYTES: usize = 64 * 1024;
 
 /// The resolved settings of a provider: what it sends to STS and where.
 ///
-/// Read them with [`FlyOidcCredentialsProvider::settings`](crate::FlyOidcCredentialsProvider::settings),
-/// for example to key a cache of credentials. Holds no secret.
+/// Read them with [`FlyOidcCredentialsProvider::settings`](crate::FlyOidcCredentialsProvider::settings).
+/// Holds no secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub(crate) role_arn: Option<String>,
@@ -58,11 +62,13 @@ pub struct Settings {
     pub(crate) endpoint_url: Option<String>,
     pub(crate) use_fips: bool,
     pub(crate) use_dual_stack: bool,
+    /// The endpoint the SDK's resolver picks for these settings, when it can say.
+    pub(crate) resolved_endpoint: Option<String>,
 }
 
 impl Settings {
     /// The role to assume (`None`: not configured; assuming fails with
-    /// [`ErrorKind::NotLoaded`](crate::ErrorKind::NotLoaded)).
+    /// [`ErrorKind::NotConfigured`](crate::ErrorKind::NotConfigured)).
     pub fn role_arn(&self) -> Option<&str> {
         self.role_arn.as_deref()
     }
@@ -78,12 +84,12 @@ impl Settings {
         self.session_name.as_deref()
     }
 
-    /// The requested session duration.
+    /// The requested session duration (whole seconds).
     pub fn duration(&self) -> Duration {
         self.duration
     }
 
-    /// The inline session policy (JSON).
+    /// The inline session policy (JSON), after reading `@PATH`.
     pub fn policy(&self) -> Option<&str> {
         self.policy.as_deref()
     }
@@ -98,7 +104,8 @@ impl Settings {
         &self.region
     }
 
-    /// The STS endpoint URL override, if any.
+    /// The configured STS endpoint URL (builder, `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`,
+    /// or the profile's `services` section or `endpoint_url`), if any.
     pub fn endpoint_url(&self) -> Option<&str> {
         self.endpoint_url.as_deref()
     }
@@ -113,53 +120,35 @@ impl Settings {
         self.use_dual_stack
     }
 
-    /// A stable string made of every setting that changes the credentials STS returns
-    /// (role, audience, session name, duration, policy, policy ARNs, region, endpoint, FIPS,
-    /// dual-stack): hash it to key a cache. Holds no secret.
-    pub fn cache_key(&self) -> String {
-        let fields: [(&str, String); 10] = [
-            ("role_arn", self.role_arn.clone().unwrap_or_default()),
-            ("audience", self.audience.clone()),
-            (
-                "session_name",
-                self.session_name.clone().unwrap_or_default(),
-            ),
-            ("duration", self.duration.as_secs().to_string()),
-            ("policy", self.policy.clone().unwrap_or_default()),
-            ("policy_arns", self.policy_arns.join(",")),
-            ("region", self.region.clone()),
-            (
-                "endpoint_url",
-                self.endpoint_url.clone().unwrap_or_default(),
-            ),
-            ("use_fips", self.use_fips.to_string()),
-            ("use_dual_stack", self.use_dual_stack.to_string()),
-        ];
-        let mut out = String::from("fly-oidc-aws/v1");
-        for (name, value) in fields {
-            // Length-prefixed so that no two different settings give the same key.
-            out.push_str(&format!("\n{name}:{}:{value}", value.len()));
-        }
-        out
-    }
-
-    /// Where STS calls go, for messages.
-    pub(crate) fn endpoint_description(&self) -> String {
-        match &self.endpoint_url {
+    /// Where STS calls go: the endpoint URL as the SDK's endpoint resolver picks it from the
+    /// region, FIPS, dual-stack and endpoint URL settings (`https://sts.us-east-1.amazonaws.com`),
+    /// or, when the resolver cannot say, "the regional STS endpoint for `REGION`".
+    pub fn sts_endpoint(&self) -> String {
+        match &self.resolved_endpoint {
             Some(url) => url.clone(),
-            None => {
-                let fips = if self.use_fips { "-fips" } else { "" };
-                let china = self.region.starts_with("cn-");
-                let domain = match (self.use_dual_stack, china) {
-                    (true, false) => "api.aws",
-                    (false, false) => "amazonaws.com",
-                    (true, true) => "api.amazonwebservices.com.cn",
-                    (false, true) => "amazonaws.com.cn",
-                };
-                format!("https://sts{fips}.{}.{domain}", self.region)
-            }
+            None => format!("the regional STS endpoint for {}", self.region),
         }
     }
+}
+
+/// The endpoint the SDK would call, from its own endpoint resolver.
+fn resolve_endpoint(
+    region: &str,
+    use_fips: bool,
+    use_dual_stack: bool,
+    endpoint_url: Option<&str>,
+) -> Option<String> {
+    use aws_sdk_sts::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    let params = Params::builder()
+        .region(region)
+        .use_fips(use_fips)
+        .use_dual_stack(use_dual_stack)
+        .set_endpoint(endpoint_url.map(str::to_owned))
+        .build()
+        .ok()?;
+    let resolver = DefaultResolver::new();
+    let endpoint = crate::shared_config::ready(resolver.resolve_endpoint(&params))?.ok()?;
+    Some(endpoint.url().trim_end_matches('/').to_owned())
 }
 
 /// Values set on the builder, before resolution.
@@ -170,7 +159,7 @@ pub(crate) struct Requested {
     pub session_name: Option<String>,
     pub duration: Option<Duration>,
     pub policy: Option<String>,
-    pub policy_arns: Vec<String>,
+    pub policy_arns: Option<Vec<String>>,
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
     pub use_fips: Option<bool>,
@@ -178,126 +167,250 @@ pub(crate) struct Requested {
     pub allow_insecure_http: Option<bool>,
 }
 
-fn env_flag(env: &Env, name: &str) -> Result<Option<bool>, BuildError> {
-    match env.get(name) {
-        None => Ok(None),
-        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" => Ok(Some(true)),
-            "false" | "0" => Ok(Some(false)),
-            _ => Err(BuildError::new(format!(
-                "{name}={v:?} is not a boolean; set it to true or false"
-            ))),
-        },
+pub(crate) const ROLE_ARN: Setting = Setting::new("role_arn", Some(ENV_ROLE_ARN));
+const AUDIENCE: Setting = Setting::new("audience", Some(ENV_AUDIENCE));
+const SESSION_NAME: Setting = Setting::new("session_name", Some(ENV_ROLE_SESSION_NAME));
+const DURATION: Setting = Setting::new("duration", Some(ENV_DURATION_SECONDS));
+const POLICY: Setting = Setting::new("policy", Some(ENV_POLICY));
+const POLICY_ARNS: Setting = Setting::new("policy_arns", Some(ENV_POLICY_ARNS));
+const REGION: Setting = Setting::new("region", Some(ENV_REGION));
+const ENDPOINT_URL: Setting = Setting::new("endpoint_url", Some(ENV_ENDPOINT_URL_STS));
+const USE_FIPS: Setting = Setting::new("use_fips", Some(ENV_USE_FIPS_ENDPOINT));
+const USE_DUAL_STACK: Setting = Setting::new("use_dual_stack", Some(ENV_USE_DUALSTACK_ENDPOINT));
+
+/// Where a value of the shared config came from, as the error pattern names it.
+fn origin_of(found: Found) -> Origin {
+    match found {
+        Found::Variable(name) => Origin::Env(name.to_owned()),
+        Found::Profile { profile, .. } => Origin::Profile(profile),
+    }
+}
+
+/// The reason, naming the key when the value came from the config file.
+fn in_profile(found: &Found, reason: String) -> String {
+    match found {
+        Found::Variable(_) => reason,
+        Found::Profile { .. } => format!("{reason} ({found} in the AWS config file)"),
+    }
+}
+
+/// A builder value, else the variable.
+fn pick(builder: Option<String>, env: &Env, setting: Setting) -> Option<(String, Origin)> {
+    match builder {
+        Some(value) => Some((value, Origin::Builder)),
+        None => env.setting(setting),
     }
 }
 
 impl Requested {
     pub(crate) fn resolve(self, env: &Env) -> Result<Settings, BuildError> {
-        let role_arn = self.role_arn.or_else(|| env.get(ENV_ROLE_ARN));
-        if let Some(arn) = &role_arn {
-            check_role_arn(arn)?;
+        let role_arn = pick(self.role_arn, env, ROLE_ARN);
+        if let Some((arn, origin)) = &role_arn {
+            check_role_arn(arn)
+                .map_err(|why| BuildError::invalid(ROLE_ARN, origin.clone(), why))?;
         }
-        let audience = self
-            .audience
-            .or_else(|| env.get(ENV_AUDIENCE))
-            .unwrap_or_else(|| DEFAULT_AUDIENCE.to_owned());
-        if audience.trim().is_empty() {
-            return Err(BuildError::new("the audience must not be empty"));
-        }
-        let session_name = match self.session_name {
-            Some(name) => Some(check_session_name(&name, "the session name")?),
-            None => match env.get(ENV_ROLE_SESSION_NAME) {
-                Some(name) => Some(check_session_name(&name, ENV_ROLE_SESSION_NAME)?),
-                None => match (env.get("FLY_APP_NAME"), env.get("FLY_MACHINE_ID")) {
-                    (Some(app), Some(machine)) => {
-                        Some(sanitize_session_name(&format!("fly-{app}-{machine}")))
-                    }
-                    _ => None,
-                },
+        let audience = match pick(self.audience, env, AUDIENCE) {
+            Some((audience, origin)) if audience.trim().is_empty() => {
+                return Err(BuildError::invalid(
+                    AUDIENCE,
+                    origin,
+                    "the audience must not be empty",
+                ));
+            }
+            Some((audience, _)) => audience,
+            None => DEFAULT_AUDIENCE.to_owned(),
+        };
+        let session_name = match pick(self.session_name, env, SESSION_NAME) {
+            Some((name, origin)) => Some(
+                check_session_name(&name)
+                    .map_err(|why| BuildError::invalid(SESSION_NAME, origin, why))?,
+            ),
+            None => match (env.get("FLY_APP_NAME"), env.get("FLY_MACHINE_ID")) {
+                (Some(app), Some(machine)) => {
+                    Some(sanitize_session_name(&format!("fly-{app}-{machine}")))
+                }
+                _ => None,
             },
         };
-        let duration = self.duration.unwrap_or(DEFAULT_DURATION);
+        let (duration, origin) = match self.duration {
+            Some(duration) => (duration, Origin::Builder),
+            None => match env.setting(DURATION) {
+                Some((text, origin)) => match text.trim().parse::<u64>() {
+                    Ok(secs) => (Duration::from_secs(secs), origin),
+                    Err(_) => {
+                        return Err(BuildError::invalid(
+                            DURATION,
+                            origin,
+                            format!(
+                                "{:?} is not a whole number of seconds",
+                                truncate(text.trim(), 40)
+                            ),
+                        ));
+                    }
+                },
+                None => (DEFAULT_DURATION, Origin::Builder),
+            },
+        };
         if duration < MIN_DURATION || duration > MAX_DURATION || duration.subsec_nanos() != 0 {
-            return Err(BuildError::new(format!(
-                "the session duration {} s is out of range: STS accepts whole seconds from {} to {} (and the role's maximum session duration must allow it)",
-                duration.as_secs_f64(),
-                MIN_DURATION.as_secs(),
-                MAX_DURATION.as_secs()
-            )));
+            return Err(BuildError::invalid(
+                DURATION,
+                origin,
+                format!(
+                    "the session duration {} s is out of range: STS accepts whole seconds from {} to {} (and the role's maximum session duration must allow it)",
+                    duration.as_secs_f64(),
+                    MIN_DURATION.as_secs(),
+                    MAX_DURATION.as_secs()
+                ),
+            ));
         }
-        if let Some(policy) = &self.policy {
-            check_policy(policy)?;
+        let policy = match pick(self.policy, env, POLICY) {
+            Some((text, origin)) => {
+                let policy = load_policy(&text)
+                    .and_then(|policy| check_policy(&policy).map(|()| policy))
+                    .map_err(|why| BuildError::invalid(POLICY, origin, why))?;
+                Some(policy)
+            }
+            None => None,
+        };
+        let (policy_arns, origin) = match self.policy_arns {
+            Some(arns) => (arns, Origin::Builder),
+            None => match env.setting(POLICY_ARNS) {
+                Some((list, origin)) => (
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    origin,
+                ),
+                None => (Vec::new(), Origin::Builder),
+            },
+        };
+        if policy_arns.len() > MAX_POLICY_ARNS {
+            return Err(BuildError::invalid(
+                POLICY_ARNS,
+                origin,
+                format!(
+                    "{} session policy ARNs given; STS accepts at most {MAX_POLICY_ARNS}",
+                    policy_arns.len()
+                ),
+            ));
         }
-        if self.policy_arns.len() > MAX_POLICY_ARNS {
-            return Err(BuildError::new(format!(
-                "{} session policy ARNs given; STS accepts at most {MAX_POLICY_ARNS}",
-                self.policy_arns.len()
-            )));
+        for arn in &policy_arns {
+            check_policy_arn(arn)
+                .map_err(|why| BuildError::invalid(POLICY_ARNS, origin.clone(), why))?;
         }
-        for arn in &self.policy_arns {
-            check_policy_arn(arn)?;
-        }
-        let region = self
-            .region
-            .or_else(|| env.get(ENV_REGION))
-            .or_else(|| env.get(ENV_DEFAULT_REGION))
-            .or_else(|| profile_region(env))
-            .unwrap_or_else(|| DEFAULT_REGION.to_owned());
+        let shared = SharedConfig::load(env);
+        let (region, found) = match self.region {
+            Some(region) => (region, None),
+            None => match shared.region() {
+                Some((region, found)) => (region, Some(found)),
+                None => (DEFAULT_REGION.to_owned(), None),
+            },
+        };
         let region = region.trim().to_owned();
         if region.is_empty()
             || !region
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
-            return Err(BuildError::new(format!(
-                "invalid AWS region {region:?}; use a region name such as us-east-1"
-            )));
+            let why = format!(
+                "invalid AWS region {:?}; use a region name such as us-east-1",
+                truncate(&region, 60)
+            );
+            return Err(shared_invalid(REGION, found, why));
         }
-        let ignore_env_endpoints =
-            env_flag(env, ENV_IGNORE_CONFIGURED_ENDPOINT_URLS)?.unwrap_or(false);
-        let endpoint_url = self.endpoint_url.or_else(|| {
-            if ignore_env_endpoints {
-                None
-            } else {
-                env.get(ENV_ENDPOINT_URL_STS)
-                    .or_else(|| env.get(ENV_ENDPOINT_URL))
-            }
-        });
-        let allow_insecure = endpoint::allow_insecure_http(self.allow_insecure_http, env)
-            .map_err(|e| BuildError::new(e.to_string()))?;
-        let endpoint_url = endpoint_url
-            .map(|url| check_endpoint_url(&url, allow_insecure))
-            .transpose()?;
+        let endpoint_url = match self.endpoint_url {
+            Some(url) => Some((url, None)),
+            None => shared
+                .endpoint_url()
+                .map_err(|e| flag_error(ENDPOINT_URL, e))?
+                .map(|(url, found)| (url, Some(found))),
+        };
+        let allow_insecure = endpoint::allow_insecure_http(self.allow_insecure_http, env)?;
+        let endpoint_url = match endpoint_url {
+            Some((url, found)) => Some(
+                check_endpoint_url(&url, allow_insecure)
+                    .map_err(|why| shared_invalid(ENDPOINT_URL, found, why))?,
+            ),
+            None => None,
+        };
         let use_fips = match self.use_fips {
             Some(v) => v,
-            None => env_flag(env, ENV_USE_FIPS_ENDPOINT)?.unwrap_or(false),
+            None => shared
+                .use_fips()
+                .map_err(|e| flag_error(USE_FIPS, e))?
+                .is_some_and(|(v, _)| v),
         };
         let use_dual_stack = match self.use_dual_stack {
             Some(v) => v,
-            None => env_flag(env, ENV_USE_DUALSTACK_ENDPOINT)?.unwrap_or(false),
+            None => shared
+                .use_dual_stack()
+                .map_err(|e| flag_error(USE_DUAL_STACK, e))?
+                .is_some_and(|(v, _)| v),
         };
+        let resolved_endpoint =
+            resolve_endpoint(&region, use_fips, use_dual_stack, endpoint_url.as_deref());
         Ok(Settings {
-            role_arn,
+            role_arn: role_arn.map(|(arn, _)| arn),
             audience,
             session_name,
             duration,
-            policy: self.policy,
-            policy_arns: self.policy_arns,
+            policy,
+            policy_arns,
             region,
             endpoint_url,
             use_fips,
             use_dual_stack,
+            resolved_endpoint,
         })
     }
 }
 
+/// An invalid value from the builder (`found` `None`) or the shared config.
+fn shared_invalid(setting: Setting, found: Option<Found>, why: String) -> BuildError {
+    match found {
+        None => BuildError::invalid(setting, Origin::Builder, why),
+        Some(found) => {
+            let why = in_profile(&found, why);
+            BuildError::invalid(setting, origin_of(found), why)
+        }
+    }
+}
+
+/// A boolean of the shared config that is neither true nor false.
+fn flag_error(setting: Setting, err: crate::shared_config::FlagError) -> BuildError {
+    let why = format!(
+        "{:?} is not a yes/no value; use 1, true, yes or on (or 0, false, no, off)",
+        truncate(err.text.trim(), 40)
+    );
+    shared_invalid(setting, Some(err.found), why)
+}
+
+/// The policy text, or the content of the file `@PATH` names (at most 64 KiB).
+fn load_policy(text: &str) -> Result<String, String> {
+    let Some(path) = text.strip_prefix('@') else {
+        return Ok(text.to_owned());
+    };
+    let bytes = match fly_oidc::fs::read_file_capped(Path::new(path), MAX_POLICY_FILE_BYTES) {
+        Ok(bytes) => bytes,
+        Err(ReadError::TooLarge { .. }) => {
+            return Err(format!(
+                "the session policy file {path} is larger than 64 KiB"
+            ));
+        }
+        Err(e) => return Err(format!("cannot read the session policy file {path}: {e}")),
+    };
+    String::from_utf8(bytes).map_err(|_| format!("the session policy file {path} is not UTF-8"))
+}
+
 /// `arn:<partition>:iam::<12-digit account>:role/<path/name>`.
-pub(crate) fn check_role_arn(arn: &str) -> Result<(), BuildError> {
+pub(crate) fn check_role_arn(arn: &str) -> Result<(), String> {
     let bad = |why: &str| {
-        BuildError::new(format!(
-            "invalid role ARN {:?}: {why}; expected arn:aws:iam::<12-digit account id>:role/<name> (check AWS_ROLE_ARN / --role-arn)",
+        format!(
+            "invalid role ARN {:?}: {why}; expected arn:aws:iam::<12-digit account id>:role/<name>",
             truncate(arn, 200)
-        ))
+        )
     };
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     if parts.len() != 6 || parts[0] != "arn" {
@@ -334,13 +447,13 @@ fn is_session_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
 }
 
-fn check_session_name(name: &str, what: &str) -> Result<String, BuildError> {
+fn check_session_name(name: &str) -> Result<String, String> {
     let name = name.trim();
     if name.len() < 2 || name.len() > 64 || !name.chars().all(is_session_char) {
-        return Err(BuildError::new(format!(
-            "{what} {:?} is invalid: STS accepts 2 to 64 characters of letters, digits and _+=,.@-",
+        return Err(format!(
+            "the role session name {:?} is invalid: STS accepts 2 to 64 characters of letters, digits and _+=,.@-",
             truncate(name, 100)
-        )));
+        ));
     }
     Ok(name.to_owned())
 }
@@ -367,28 +480,25 @@ pub(crate) fn session_name_from_claims(claims: &FlyClaims) -> Option<String> {
     }
 }
 
-fn check_policy(policy: &str) -> Result<(), BuildError> {
+fn check_policy(policy: &str) -> Result<(), String> {
     if policy.chars().count() > MAX_POLICY_CHARS {
-        return Err(BuildError::new(format!(
+        return Err(format!(
             "the session policy has {} characters; STS accepts at most {MAX_POLICY_CHARS}",
             policy.chars().count()
-        )));
+        ));
     }
     match serde_json::from_str::<serde_json::Value>(policy) {
         Ok(serde_json::Value::Object(_)) => Ok(()),
-        Ok(_) => Err(BuildError::new(
-            "the session policy is JSON but not an object; give an IAM policy document such as {\"Version\":\"2012-10-17\",\"Statement\":[...]}",
+        Ok(_) => Err(
+            "the session policy is JSON but not an object; give an IAM policy document such as {\"Version\":\"2012-10-17\",\"Statement\":[...]}".into(),
+        ),
+        Err(e) => Err(format!(
+            "the session policy is not valid JSON ({e}); give an IAM policy document"
         )),
-        Err(e) => Err(BuildError::new(format!(
-            "the session policy is not valid JSON (line {}, column {}); give an IAM policy document",
-            e.line(),
-            e.column()
-        ))
-        .with_source(e)),
     }
 }
 
-fn check_policy_arn(arn: &str) -> Result<(), BuildError> {
+fn check_policy_arn(arn: &str) -> Result<(), String> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     if arn.len() < 20
         || arn.len() > 2048
@@ -397,63 +507,21 @@ fn check_policy_arn(arn: &str) -> Result<(), BuildError> {
         || parts[2] != "iam"
         || !parts[5].starts_with("policy/")
     {
-        return Err(BuildError::new(format!(
+        return Err(format!(
             "invalid policy ARN {:?}: expected arn:aws:iam::<account id or aws>:policy/<name>",
             truncate(arn, 200)
-        )));
+        ));
     }
     Ok(())
 }
 
-fn check_endpoint_url(raw: &str, allow_insecure: bool) -> Result<String, BuildError> {
+fn check_endpoint_url(raw: &str, allow_insecure: bool) -> Result<String, String> {
     endpoint::check_endpoint_url(raw, allow_insecure, PlainHttp::Loopback).map_err(|why| {
-        BuildError::new(format!(
-            "invalid STS endpoint URL {:?}: {why} (check --sts-endpoint, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL)",
+        format!(
+            "invalid STS endpoint URL {:?}: {why}",
             endpoint::display_url(raw)
-        ))
+        )
     })
-}
-
-/// The region of the active profile in the shared AWS config file, if any.
-fn profile_region(env: &Env) -> Option<String> {
-    let path = env.get("AWS_CONFIG_FILE").map(PathBuf::from).or_else(|| {
-        env.get("HOME")
-            .map(|home| PathBuf::from(home).join(".aws").join("config"))
-    })?;
-    // A shared config file is a few KB; ignore anything absurdly large.
-    if std::fs::metadata(&path).ok()?.len() > 1024 * 1024 {
-        return None;
-    }
-    let text = std::fs::read_to_string(path).ok()?;
-    let profile = env.get("AWS_PROFILE").unwrap_or_else(|| "default".into());
-    parse_profile_region(&text, &profile)
-}
-
-fn parse_profile_region(text: &str, profile: &str) -> Option<String> {
-    let mut in_profile = false;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
-            continue;
-        }
-        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            let section = section.trim();
-            let name = section
-                .strip_prefix("profile ")
-                .map(str::trim)
-                .unwrap_or(section);
-            in_profile = name == profile;
-            continue;
-        }
-        if let Some((key, value)) = line.split_once('=')
-            && in_profile
-            && key.trim() == "region"
-        {
-            let value = value.trim();
-            return (!value.is_empty()).then(|| value.to_owned());
-        }
-    }
-    None
 }
 
 pub(crate) use fly_oidc::truncate;
@@ -476,10 +544,7 @@ mod tests {
         assert_eq!(s.region(), "us-east-1");
         assert_eq!(s.duration(), Duration::from_secs(3600));
         assert_eq!(s.session_name(), None);
-        assert_eq!(
-            s.endpoint_description(),
-            "https://sts.us-east-1.amazonaws.com"
-        );
+        assert_eq!(s.sts_endpoint(), "https://sts.us-east-1.amazonaws.com");
         let s = resolve(
             Requested::default(),
             &[
@@ -537,7 +602,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.endpoint_url(), None);
-        assert_eq!(s.endpoint_description(), "https://sts.us-east-1.api.aws");
+        assert_eq!(s.sts_endpoint(), "https://sts.us-east-1.api.aws");
+        // The SDK's resolver, not a copy of its rules: FIPS, and the China partition.
+        let s = resolve(
+            Requested {
+                region: Some("cn-north-1".into()),
+                ..Default::default()
+            },
+            &[("AWS_USE_FIPS_ENDPOINT", "true")],
+        )
+        .unwrap();
+        assert_eq!(
+            s.sts_endpoint(),
+            "https://sts-fips.cn-north-1.amazonaws.com.cn"
+        );
     }
 
     #[test]
@@ -587,7 +665,7 @@ mod tests {
             ),
             (
                 Requested {
-                    policy_arns: vec!["nope".into()],
+                    policy_arns: Some(vec!["nope".into()]),
                     ..Default::default()
                 },
                 "invalid policy ARN",
@@ -625,7 +703,7 @@ mod tests {
                 role_arn: Some("arn:aws-us-gov:iam::123456789012:role/path/app".into()),
                 duration: Some(Duration::from_secs(900)),
                 policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
-                policy_arns: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
+                policy_arns: Some(vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()]),
                 endpoint_url: Some("http://[::1]:5000".into()),
                 ..Default::default()
             },
@@ -650,49 +728,150 @@ mod tests {
     }
 
     #[test]
-    fn profile_region_is_read() {
-        let text = "[default]\nregion = eu-central-1\n\n[profile dev]\n# c\nregion=us-west-1\n";
-        assert_eq!(
-            parse_profile_region(text, "default").as_deref(),
-            Some("eu-central-1")
-        );
-        assert_eq!(
-            parse_profile_region(text, "dev").as_deref(),
-            Some("us-west-1")
-        );
-        assert_eq!(parse_profile_region(text, "other"), None);
-        let dir = std::env::temp_dir().join(format!("fly-oidc-aws-profile-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("config");
-        std::fs::write(&file, text).unwrap();
-        let s = resolve(
-            Requested::default(),
-            &[
-                ("AWS_CONFIG_FILE", file.to_str().unwrap()),
-                ("AWS_PROFILE", "dev"),
-            ],
-        )
-        .unwrap();
-        assert_eq!(s.region(), "us-west-1");
-        let _ = std::fs::remove_dir_all(dir);
-    }
-
-    #[test]
-    fn cache_keys_differ_when_settings_differ() {
-        let a = resolve(Requested::default(), &[("AWS_ROLE_ARN", ROLE)]).unwrap();
-        let b = resolve(
-            Requested {
-                duration: Some(Duration::from_secs(900)),
-                ..Default::default()
-            },
-            &[("AWS_ROLE_ARN", ROLE)],
-        )
-        .unwrap();
-        assert_ne!(a.cache_key(), b.cache_key());
-        assert_eq!(a.cache_key(), a.clone().cache_key());
+    fn account_id_of_an_arn() {
         assert_eq!(
             arn_account_id("arn:aws:sts::123456789012:assumed-role/r/s"),
             Some("123456789012")
         );
+        assert_eq!(arn_account_id("arn:aws:sts::x:assumed-role/r/s"), None);
+    }
+
+    #[test]
+    fn session_settings_from_the_environment() {
+        let s = resolve(
+            Requested::default(),
+            &[
+                ("AWS_ROLE_ARN", ROLE),
+                ("AWS_ROLE_SESSION_NAME", "sess"),
+                ("FLY_OIDC_AWS_DURATION_SECONDS", "1800"),
+                ("FLY_OIDC_AWS_POLICY", r#"{"Version":"2012-10-17"}"#),
+                (
+                    "FLY_OIDC_AWS_POLICY_ARNS",
+                    "arn:aws:iam::aws:policy/ReadOnlyAccess, arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess,",
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.session_name(), Some("sess"));
+        assert_eq!(s.duration(), Duration::from_secs(1800));
+        assert_eq!(s.policy(), Some(r#"{"Version":"2012-10-17"}"#));
+        assert_eq!(
+            s.policy_arns(),
+            [
+                "arn:aws:iam::aws:policy/ReadOnlyAccess".to_owned(),
+                "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess".to_owned()
+            ]
+        );
+        // Any builder value beats every variable, an empty list of policy ARNs included.
+        let s = resolve(
+            Requested {
+                duration: Some(Duration::from_secs(900)),
+                policy_arns: Some(vec![]),
+                policy: Some("{}".into()),
+                ..Default::default()
+            },
+            &[
+                ("FLY_OIDC_AWS_DURATION_SECONDS", "soon"),
+                ("FLY_OIDC_AWS_POLICY", "{"),
+                ("FLY_OIDC_AWS_POLICY_ARNS", "nope"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.duration(), Duration::from_secs(900));
+        assert_eq!(s.policy(), Some("{}"));
+        assert!(s.policy_arns().is_empty());
+        // Bad variables name themselves.
+        for (name, value, want) in [
+            (
+                "FLY_OIDC_AWS_DURATION_SECONDS",
+                "soon",
+                "not a whole number",
+            ),
+            ("FLY_OIDC_AWS_DURATION_SECONDS", "60", "out of range"),
+            ("FLY_OIDC_AWS_POLICY", "[1]", "not an object"),
+            ("FLY_OIDC_AWS_POLICY", "@/nonexistent/p.json", "cannot read"),
+            ("FLY_OIDC_AWS_POLICY_ARNS", "ReadOnly", "invalid policy ARN"),
+            ("AWS_REGION", "us east", "invalid AWS region"),
+            ("AWS_ENDPOINT_URL", "sts.example.com", "STS endpoint URL"),
+        ] {
+            let err = resolve(Requested::default(), &[(name, value)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want) && err.contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn policy_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        let text = r#"{"Version":"2012-10-17","Statement":[]}"#;
+        std::fs::write(&path, text).unwrap();
+        let at = format!("@{}", path.display());
+        for (req, env) in [
+            (
+                Requested {
+                    policy: Some(at.clone()),
+                    ..Default::default()
+                },
+                vec![],
+            ),
+            (
+                Requested::default(),
+                vec![("FLY_OIDC_AWS_POLICY", at.as_str())],
+            ),
+        ] {
+            assert_eq!(resolve(req, &env).unwrap().policy(), Some(text));
+        }
+        std::fs::write(&path, vec![b' '; 70 * 1024]).unwrap();
+        let err = resolve(
+            Requested {
+                policy: Some(at),
+                ..Default::default()
+            },
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("larger than 64 KiB"), "{err}");
+    }
+
+    #[test]
+    fn profile_settings_and_their_origin_in_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config");
+        std::fs::write(
+            &file,
+            "[profile dev]\nregion = eu-north-1\nendpoint_url = http://127.0.0.1:4566\n[profile bad]\nendpoint_url = http://sts.example.com\n",
+        )
+        .unwrap();
+        let file = file.to_str().unwrap();
+        let s = resolve(
+            Requested::default(),
+            &[("AWS_CONFIG_FILE", file), ("AWS_PROFILE", "dev")],
+        )
+        .unwrap();
+        assert_eq!(s.region(), "eu-north-1");
+        assert_eq!(s.endpoint_url(), Some("http://127.0.0.1:4566"));
+        assert_eq!(s.sts_endpoint(), "http://127.0.0.1:4566");
+        let err = resolve(
+            Requested::default(),
+            &[("AWS_CONFIG_FILE", file), ("AWS_PROFILE", "bad")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("plain http") && err.contains("`endpoint_url` of profile `bad`"),
+            "{err}"
+        );
+        // The builder beats the profile.
+        let s = resolve(
+            Requested {
+                endpoint_url: Some("https://sts.example.com".into()),
+                ..Default::default()
+            },
+            &[("AWS_CONFIG_FILE", file), ("AWS_PROFILE", "bad")],
+        )
+        .unwrap();
+        assert_eq!(s.endpoint_url(), Some("https://sts.example.com"));
     }
 }

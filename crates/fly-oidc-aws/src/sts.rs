@@ -1,6 +1,5 @@
 //! The STS client (aws-sdk-sts, unsigned) and the mapping of its answers.
 
-use crate::error::{Error, ErrorKind};
 use crate::settings::{Settings, arn_account_id, truncate};
 use aws_credential_types::Credentials;
 use aws_sdk_sts::config::{BehaviorVersion, Region, SharedHttpClient};
@@ -19,26 +18,12 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
 use aws_smithy_types::timeout::TimeoutConfig;
 use fly_oidc::time::SharedTimeSource;
+use fly_oidc::{Error, ErrorKind};
 use fly_oidc::{FlyClaims, FlyToken};
 use std::time::{Duration, SystemTime};
 
 /// The provider name set on the credentials.
 pub const PROVIDER_NAME: &str = "FlyOidc";
-
-/// An HTTPS client for the AWS SDK with rustls on the `ring` crypto provider (no aws-lc),
-/// trusting the platform's root certificates. Plain `http://` works too (for emulators on
-/// loopback).
-///
-/// Build it once and share it: every client built from it shares one connection pool. Pass
-/// it to [`Builder::http_client`](crate::Builder::http_client), and to
-/// `aws_config::defaults(..).http_client(..)` so the whole SDK uses the same TLS stack.
-pub fn https_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https()
-}
 
 /// Wraps the STS HTTP client so that error answers are scrubbed of anything shaped like a JWT
 /// before the SDK sees them. Real STS never echoes the web identity token, but an endpoint
@@ -323,7 +308,7 @@ fn map_sdk_error(
     claims: &FlyClaims,
     attempts: u32,
 ) -> CallError {
-    let endpoint = settings.endpoint_description();
+    let endpoint = settings.sts_endpoint();
     let after = if attempts > 1 {
         format!(" after {attempts} attempts")
     } else {
@@ -342,11 +327,16 @@ fn map_sdk_error(
             };
             let error = |kind: ErrorKind, text: String| {
                 // The message already holds STS's code and message: no separate source.
-                Error::new(kind, text).with_code((!code.is_empty()).then_some(code.as_str()))
+                let error = Error::new(kind, text).with_status(status);
+                if code.is_empty() {
+                    error
+                } else {
+                    error.with_code(code.as_str())
+                }
             };
             match code.as_str() {
                 "ExpiredTokenException" | "ExpiredToken" => CallError::ExpiredToken(error(
-                    ErrorKind::TrustPolicy,
+                    ErrorKind::TrustRejected,
                     format!(
                         "STS {endpoint} rejected the Fly token as expired twice ({shown_code}: {msg}), \
                          although each was fresh; check this machine's clock, and that the token source \
@@ -355,7 +345,7 @@ fn map_sdk_error(
                 )),
                 "InvalidIdentityToken" | "IDPRejectedClaim" | "AccessDenied" => {
                     CallError::Other(error(
-                        ErrorKind::TrustPolicy,
+                        ErrorKind::TrustRejected,
                         format!(
                             "STS {endpoint} refused to assume {role_arn} with the Fly token ({shown_code}: {msg}); {}",
                             trust_policy_hint(role_arn, claims)
@@ -365,7 +355,7 @@ fn map_sdk_error(
                 "" if status < 500 && status != 429 => CallError::Other(error(
                     ErrorKind::InvalidResponse,
                     format!(
-                        "STS {endpoint} answered HTTP {status} with something that is not an STS answer; check the endpoint URL (AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL)"
+                        "STS {endpoint} answered HTTP {status} with something that is not an STS answer; check the endpoint URL (Builder::endpoint_url, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the profile's endpoint_url)"
                     ),
                 )),
                 c if is_transient_code(c) || status >= 500 || status == 429 => {
@@ -379,7 +369,7 @@ fn map_sdk_error(
                 "MalformedPolicyDocument" | "PackedPolicyTooLarge" => CallError::Other(error(
                     ErrorKind::Rejected,
                     format!(
-                        "STS {endpoint} rejected the session policy ({shown_code}: {msg}); check --policy / --policy-arn"
+                        "STS {endpoint} rejected the session policy ({shown_code}: {msg}); check the session policy and policy ARNs (Builder::policy / FLY_OIDC_AWS_POLICY, Builder::policy_arns / FLY_OIDC_AWS_POLICY_ARNS)"
                     ),
                 )),
                 "RegionDisabledException" => CallError::Other(error(

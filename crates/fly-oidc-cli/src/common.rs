@@ -31,7 +31,15 @@ impl Globals {
 
     /// A Fly token client configured from the flags, then the environment.
     pub fn fly_client(&self) -> Result<FlyOidcClient, CliError> {
-        let mut builder = FlyOidcClient::builder().env(self.env());
+        self.fly_client_with(|b| b)
+    }
+
+    /// [`fly_client`](Self::fly_client) with more settings made by `more`.
+    pub fn fly_client_with(
+        &self,
+        more: impl FnOnce(fly_oidc::Builder) -> fly_oidc::Builder,
+    ) -> Result<FlyOidcClient, CliError> {
+        let mut builder = more(FlyOidcClient::builder().env(self.env()));
         if let Some(path) = &self.token_file {
             builder = builder.token_file(path);
         }
@@ -73,7 +81,7 @@ const FLAGS: &[(&str, &str)] = &[
 ];
 
 /// `err` as the binary shows it: the flag's name where the library names its builder method.
-pub fn describe_setting_error(err: &BuildError) -> String {
+fn describe_setting_error(err: &BuildError) -> String {
     let method = err.setting().builder_method();
     let flag = FLAGS.iter().find(|(m, _)| *m == method).map(|(_, f)| *f);
     match (flag, err.origin()) {
@@ -88,6 +96,8 @@ pub fn describe_setting_error(err: &BuildError) -> String {
 pub struct CliError {
     step: &'static str,
     error: Box<dyn StdError + Send + Sync + 'static>,
+    /// The message to show instead of the error's own (a setting named by its flag).
+    shown: Option<String>,
     exit_code: u8,
 }
 
@@ -100,6 +110,7 @@ impl CliError {
         Self {
             step,
             error: error.into(),
+            shown: None,
             exit_code: 1,
         }
     }
@@ -108,27 +119,20 @@ impl CliError {
     pub fn setting(err: BuildError) -> Self {
         Self {
             step: "setting",
-            error: Box::new(SettingError(describe_setting_error(&err), err)),
-            exit_code: 2,
-        }
-    }
-
-    /// A usage error (exit status 2).
-    pub fn usage(message: impl Into<String>) -> Self {
-        Self {
-            step: "usage",
-            error: message.into().into(),
+            shown: Some(describe_setting_error(&err)),
+            error: Box::new(err),
             exit_code: 2,
         }
     }
 
     /// The one-line message (without the cause chain).
     pub fn line(&self) -> String {
-        let message = fly_oidc::redact_jwts(&self.error.to_string());
+        let message = match &self.shown {
+            Some(shown) => fly_oidc::redact_jwts(shown),
+            None => fly_oidc::redact_jwts(&self.error.to_string()),
+        };
         if self.step == "setting" {
             format!("invalid setting: {message}")
-        } else if self.exit_code == 2 {
-            format!("invalid arguments: {message}")
         } else {
             format!("{} failed: {message}", self.step)
         }
@@ -151,22 +155,6 @@ impl CliError {
 impl From<BuildError> for CliError {
     fn from(err: BuildError) -> Self {
         Self::setting(err)
-    }
-}
-
-/// A [`BuildError`] shown with the binary's flag names; its causes are the error's.
-#[derive(Debug)]
-struct SettingError(String, BuildError);
-
-impl std::fmt::Display for SettingError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl StdError for SettingError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.1.source()
     }
 }
 

@@ -1,7 +1,7 @@
 //! `fly-oidc exec`: serve credentials on loopback and run a command that uses them.
 
 use crate::common::{CliError, Globals};
-use crate::serve::{ServeArgs, resolve_owner, write_auth_token_file};
+use crate::serve::{ServeArgs, invalid, resolve_owner, write_auth_token_file};
 use clap::Args;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -87,7 +87,7 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
     let (program, args) = cmd
         .command
         .split_first()
-        .ok_or_else(|| CliError::usage("no command given after --"))?;
+        .ok_or_else(|| invalid("user", "no command given after --"))?;
     let mut child = match &user {
         None => {
             let mut command = tokio::process::Command::new(program);
@@ -164,17 +164,17 @@ pub fn run_as(cmd: RunAsCommand) -> Result<u8, CliError> {
     let user = User::from_name(&cmd.user)
         .ok()
         .flatten()
-        .ok_or_else(|| CliError::usage(format!("--user {}: no such user", cmd.user)))?;
+        .ok_or_else(|| invalid("user", format!("--user {}: no such user", cmd.user)))?;
     let gid = Gid::from_raw(cmd.gid);
     let name = std::ffi::CString::new(cmd.user.clone())
-        .map_err(|_| CliError::usage("--user: the name holds a NUL byte"))?;
+        .map_err(|_| invalid("user", "--user: the name holds a NUL byte"))?;
     initgroups(&name, gid).map_err(|e| CliError::new("--user", format!("initgroups: {e}")))?;
     setgid(gid).map_err(|e| CliError::new("--user", format!("setgid: {e}")))?;
     setuid(user.uid).map_err(|e| CliError::new("--user", format!("setuid: {e}")))?;
     let (program, args) = cmd
         .command
         .split_first()
-        .ok_or_else(|| CliError::usage("no command given after --"))?;
+        .ok_or_else(|| invalid("user", "no command given after --"))?;
     let error = std::process::Command::new(program).args(args).exec();
     eprintln!(
         "fly-oidc: error: could not run {}: {error}",

@@ -2,7 +2,6 @@
 
 mod aws;
 mod common;
-mod disk_cache;
 mod exec;
 mod gcp;
 mod serve;

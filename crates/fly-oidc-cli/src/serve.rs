@@ -106,9 +106,9 @@ pub fn resolve_owner(spec: &str, flag: &str) -> Result<(nix::unistd::User, FileO
         Err(_) => User::from_name(user_part),
     };
     let user = lookup
-        .map_err(|e| CliError::usage(format!("{flag} {spec}: cannot read the user database: {e}")))?
+        .map_err(|e| invalid("serve", format!("{flag} {spec}: cannot read the user database: {e}")))?
         .ok_or_else(|| {
-            CliError::usage(format!(
+            invalid("serve", format!(
                 "{flag} {spec}: no user {user_part:?} on this machine (create it in the image, e.g. `useradd {user_part}`)"
             ))
         })?;
@@ -121,11 +121,12 @@ pub fn resolve_owner(spec: &str, flag: &str) -> Result<(nix::unistd::User, FileO
             };
             lookup
                 .map_err(|e| {
-                    CliError::usage(format!(
-                        "{flag} {spec}: cannot read the group database: {e}"
-                    ))
+                    invalid(
+                        "serve",
+                        format!("{flag} {spec}: cannot read the group database: {e}"),
+                    )
                 })?
-                .ok_or_else(|| CliError::usage(format!("{flag} {spec}: no group {group:?}")))?
+                .ok_or_else(|| invalid("serve", format!("{flag} {spec}: no group {group:?}")))?
                 .gid
         }
     };
@@ -193,15 +194,19 @@ impl ServeArgs {
         let roles = self.aws_roles(&env);
         let gcp = self.gcp_configured(&env);
         if roles.is_empty() && !gcp && self.write_tokens.is_empty() {
-            return Err(CliError::usage(
+            return Err(invalid(
+                "serve",
                 "nothing to serve: pass --aws-role-arn (or set AWS_ROLE_ARN), --gcp-provider (or set FLY_OIDC_GCP_PROVIDER) or --write-token PATH=AUDIENCE",
             ));
         }
         let listen = self.listen.unwrap_or(default_listen);
         if !listen.ip().is_loopback() {
-            return Err(CliError::usage(format!(
-                "--listen {listen}: the credential server listens on loopback only (127.0.0.1:PORT or [::1]:PORT), so only processes on this Machine can reach it"
-            )));
+            return Err(invalid(
+                "serve",
+                format!(
+                    "--listen {listen}: the credential server listens on loopback only (127.0.0.1:PORT or [::1]:PORT), so only processes on this Machine can reach it"
+                ),
+            ));
         }
         let fly = globals.fly_client()?;
         let mut server = Server::builder().listen(listen);
@@ -230,12 +235,15 @@ impl ServeArgs {
             }
             let provider = builder
                 .build()
-                .map_err(|e| CliError::usage(e.to_string()))?;
+                .map_err(|e| setting_error(e, "--aws-audience"))?;
             server = server.aws_role(provider);
         }
         if gcp {
             let builder = self.gcp_builder(globals, &env)?;
-            let provider = builder.clone().build().map_err(gcp_build_error)?;
+            let provider = builder
+                .clone()
+                .build()
+                .map_err(|e| setting_error(e, "--gcp-audience"))?;
             server = server.gcp(provider).gcp_scoped(move |scopes| {
                 builder
                     .clone()
@@ -252,7 +260,7 @@ impl ServeArgs {
                 .split_once('=')
                 .filter(|(p, a)| !p.is_empty() && !a.is_empty())
                 .ok_or_else(|| {
-                    CliError::usage(format!(
+                    invalid("serve", format!(
                         "--write-token {spec:?}: expected PATH=AUDIENCE, e.g. /run/fly/azure-token=api://AzureADTokenExchange"
                     ))
                 })?;
@@ -262,7 +270,7 @@ impl ServeArgs {
             server = server.file_owner(resolve_owner(spec, "--file-owner")?.1);
         }
         server.start().await.map_err(|e| match e.kind() {
-            fly_oidc_server::ErrorKind::InvalidSetting => CliError::usage(e.to_string()),
+            fly_oidc_server::ErrorKind::InvalidSetting => invalid("listen", e.to_string()),
             _ => CliError::new("credential server", e),
         })
     }
@@ -332,8 +340,9 @@ const SERVE_FLAGS: &[(&str, &str)] = &[
     ("iam_url", "--gcp-iam-url"),
 ];
 
-/// An invalid setting (exit 2), named by its serve flag; `audience` is per cloud.
-fn setting_error(err: &fly_oidc::BuildError, audience_flag: &'static str) -> CliError {
+/// An invalid setting of a provider (exit 2), named by its serve flag (`audience` is per
+/// cloud), with the library's error as the cause.
+fn setting_error(err: fly_oidc::BuildError, audience_flag: &'static str) -> CliError {
     let method = err.setting().builder_method();
     let flag = match method {
         "audience" => Some(audience_flag),
@@ -342,11 +351,20 @@ fn setting_error(err: &fly_oidc::BuildError, audience_flag: &'static str) -> Cli
             .find(|(m, _)| *m == method)
             .map(|(_, f)| *f),
     };
-    CliError::usage(err.display_with_flag(flag))
+    let shown = err.display_with_flag(flag);
+    CliError::setting(
+        fly_oidc::BuildError::invalid(err.setting(), fly_oidc::Origin::Builder, shown)
+            .with_source(err),
+    )
 }
 
-fn gcp_build_error(e: fly_oidc::BuildError) -> CliError {
-    setting_error(&e, "--gcp-audience")
+/// An invalid flag of `serve`/`exec` itself (exit 2); `reason` names the flag.
+pub fn invalid(flag: &'static str, reason: impl Into<String>) -> CliError {
+    CliError::setting(fly_oidc::BuildError::invalid(
+        fly_oidc::Setting::new(flag, None),
+        fly_oidc::Origin::Builder,
+        reason,
+    ))
 }
 
 /// The env file: `export NAME='value'` lines, then `unset` for what must go.
@@ -356,7 +374,7 @@ pub fn env_file_text(plan: &EnvPlan) -> String {
     for (name, value) in &plan.set {
         text.push_str(&format!(
             "export {name}={}\n",
-            crate::aws::format::shell_quote(value)
+            fly_oidc_aws::credential_process::shell_quote(value)
         ));
     }
     if !plan.remove.is_empty() {

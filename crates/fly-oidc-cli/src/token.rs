@@ -17,11 +17,12 @@ pub struct TokenArgs {
 }
 
 pub async fn run(globals: &Globals, args: TokenArgs) -> Result<(), CliError> {
-    let env = globals.env();
-    let audience = args.audience.or_else(|| env.get(fly_oidc::ENV_AUDIENCE));
-    let client = globals.fly_client()?;
+    let client = globals.fly_client_with(|b| match args.audience {
+        Some(audience) => b.audience(audience),
+        None => b,
+    })?;
     let token = client
-        .fetch_token(audience.as_deref())
+        .fetch_default_token()
         .await
         .map_err(|e| CliError::new("Fly token", e))?;
     let output = if args.claims {

@@ -23,7 +23,8 @@ pub const ENV_SOCKET: &str = "FLY_OIDC_SOCKET";
 pub const ENV_API_HOSTNAME: &str = "FLY_API_HOSTNAME";
 /// The bearer token for [`ENV_API_HOSTNAME`].
 pub const ENV_API_TOKEN: &str = "FLY_API_TOKEN";
-/// The default audience for `fly-oidc token`.
+/// The audience of the Fly token (the client's [`Builder::audience`]; the AWS provider's
+/// default audience too).
 pub const ENV_AUDIENCE: &str = "FLY_OIDC_AUDIENCE";
 /// The path of the OIDC token endpoint.
 pub const TOKEN_PATH: &str = "/v1/tokens/oidc";
@@ -106,6 +107,7 @@ pub struct Builder {
     socket: Option<PathBuf>,
     api_url: Option<String>,
     api_token: Option<SecretString>,
+    audience: Option<String>,
     default_socket: Option<PathBuf>,
     connect_timeout: Option<Duration>,
     timeout: Option<Duration>,
@@ -141,6 +143,13 @@ impl Builder {
     /// The bearer token for [`api_url`](Builder::api_url) (default: `FLY_API_TOKEN`).
     pub fn api_token(mut self, token: impl Into<SecretString>) -> Self {
         self.api_token = Some(token.into());
+        self
+    }
+
+    /// The audience [`FlyOidcClient::fetch_default_token`] asks for (default:
+    /// `FLY_OIDC_AUDIENCE`, else none: Fly then uses `https://fly.io/<org>`).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
         self
     }
 
@@ -232,9 +241,16 @@ impl Builder {
         };
         let connect_timeout = self.connect_timeout.unwrap_or(Duration::from_secs(1));
         let timeout = self.timeout.unwrap_or(Duration::from_secs(5));
+        let audience = self
+            .audience
+            .clone()
+            .filter(|a| !a.trim().is_empty())
+            .or_else(|| env.get(ENV_AUDIENCE))
+            .map(|a| a.trim().to_owned());
         Ok(FlyOidcClient {
             inner: Arc::new(Inner {
                 source,
+                audience,
                 http: tokio::sync::OnceCell::new(),
                 retry: self.retry.unwrap_or_default(),
                 connect_timeout,
@@ -303,6 +319,7 @@ fn normalize_base_url(raw: &str, allow_insecure: bool) -> Result<String, String>
 
 struct Inner {
     source: TokenSource,
+    audience: Option<String>,
     /// Built on first use, so a caller that never fetches (a warm cache) never pays for it.
     http: tokio::sync::OnceCell<reqwest::Client>,
     connect_timeout: Duration,
@@ -330,6 +347,7 @@ impl fmt::Debug for FlyOidcClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FlyOidcClient")
             .field("source", &self.inner.source)
+            .field("audience", &self.inner.audience)
             .field("retry", &self.inner.retry)
             .finish_non_exhaustive()
     }
@@ -349,6 +367,18 @@ impl FlyOidcClient {
     /// Where tokens come from.
     pub fn source(&self) -> &TokenSource {
         &self.inner.source
+    }
+
+    /// The configured audience ([`Builder::audience`], else `FLY_OIDC_AUDIENCE`), if any.
+    pub fn audience(&self) -> Option<&str> {
+        self.inner.audience.as_deref()
+    }
+
+    /// Fetch a fresh token for the configured [`audience`](Self::audience) (none configured:
+    /// Fly's default, `https://fly.io/<org>`). The cloud providers ask for their own audience
+    /// with [`fetch_token`](Self::fetch_token) instead.
+    pub async fn fetch_default_token(&self) -> Result<FlyToken, Error> {
+        self.fetch_token(self.audience()).await
     }
 
     /// Fetch a fresh token for `audience` (`None`: Fly's default, `https://fly.io/<org>`).

@@ -103,10 +103,9 @@ impl Env {
         let Some((value, origin)) = self.setting(setting) else {
             return Ok(None);
         };
-        match value.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => Ok(Some(true)),
-            "0" | "false" | "no" | "off" => Ok(Some(false)),
-            _ => Err(BuildError::invalid(
+        match Self::parse_flag(&value) {
+            Some(flag) => Ok(Some(flag)),
+            None => Err(BuildError::invalid(
                 setting,
                 origin,
                 format!(
@@ -114,6 +113,22 @@ impl Env {
                     crate::truncate(value.trim(), 40)
                 ),
             )),
+        }
+    }
+
+    /// The words of [`flag`](Self::flag), for a yes/no value read from elsewhere (a profile
+    /// of the AWS config file): `Some(true)` for `1`, `true`, `yes`, `on`, `Some(false)` for
+    /// `0`, `false`, `no`, `off` (any case, surrounding spaces ignored), else `None`.
+    ///
+    /// ```
+    /// assert_eq!(fly_oidc::Env::parse_flag(" ON "), Some(true));
+    /// assert_eq!(fly_oidc::Env::parse_flag("maybe"), None);
+    /// ```
+    pub fn parse_flag(text: &str) -> Option<bool> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Some(true),
+            "0" | "false" | "no" | "off" => Some(false),
+            _ => None,
         }
     }
 }

@@ -63,6 +63,8 @@
 pub mod cache;
 mod claims;
 mod client;
+#[cfg(feature = "disk-cache")]
+pub mod disk_cache;
 pub mod endpoint;
 mod env;
 mod error;

@@ -1,8 +1,4 @@
-//! An HTTPS client for the STS SDK client that is only built when a request is made.
-//!
-//! Building [`fly_oidc_aws::https_client`] reads the platform's root certificates (about 150
-//! files on Debian): a few milliseconds that a cache hit, which never calls STS, should not
-//! pay.
+//! The HTTP client for STS: rustls on the `ring` crypto provider, built on first use.
 
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
@@ -10,14 +6,32 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use std::sync::{Arc, OnceLock};
 
-/// Wraps [`fly_oidc_aws::https_client`], created on first use. Clones share it.
+/// An HTTPS client for the AWS SDK with rustls on the `ring` crypto provider (no aws-lc),
+/// trusting the platform's root certificates. Plain `http://` works too (for emulators on
+/// loopback).
+///
+/// Build it once and share it: every client built from it shares one connection pool. Pass
+/// it to [`Builder::http_client`](crate::Builder::http_client), and to
+/// `aws_config::defaults(..).http_client(..)` so the whole SDK uses the same TLS stack.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
+/// [`https_client`], built when the first request is made: building it reads the platform's
+/// root certificates (about 150 files on Debian), a few milliseconds that a caller who never
+/// calls STS (a `credential_process` cache hit) should not pay. Clones share it. The provider
+/// uses one unless [`Builder::http_client`](crate::Builder::http_client) says otherwise.
 #[derive(Debug, Default, Clone)]
 pub struct LazyHttpsClient {
     inner: Arc<OnceLock<SharedHttpClient>>,
 }
 
 impl LazyHttpsClient {
-    /// A shared client for `Builder::http_client`.
+    /// A shared client for [`Builder::http_client`](crate::Builder::http_client).
     pub fn shared() -> SharedHttpClient {
         SharedHttpClient::new(Self::default())
     }
@@ -36,7 +50,7 @@ impl HttpClient for LazyHttpsClient {
         components: &RuntimeComponents,
     ) -> SharedHttpConnector {
         self.inner
-            .get_or_init(fly_oidc_aws::https_client)
+            .get_or_init(https_client)
             .http_connector(settings, components)
     }
 }
@@ -57,7 +71,7 @@ mod tests {
             .socket(fly.socket_path())
             .build()
             .unwrap();
-        let provider = fly_oidc_aws::FlyOidcCredentialsProvider::builder()
+        let provider = crate::FlyOidcCredentialsProvider::builder()
             .env(fly_oidc::Env::from_slice(&[]))
             .role_arn("arn:aws:iam::123456789012:role/app")
             .endpoint_url(sts.url())

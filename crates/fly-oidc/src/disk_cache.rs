@@ -1,32 +1,36 @@
-//! An on-disk cache of short-lived credentials, shared by concurrent `fly-oidc` processes.
+//! An on-disk cache of short-lived credentials, shared by concurrent processes (feature
+//! `disk-cache`).
 //!
 //! The AWS CLI and the SDKs run `fly-oidc aws credential-process` again and again (Python
 //! SDKs on every call once less than 15 minutes remain), often many at once. The cache keeps
 //! each answer under `$XDG_CACHE_HOME/fly-oidc` (else `~/.cache/fly-oidc`) so that most runs
-//! cost a file read instead of a Fly token request and an STS call.
+//! cost a file read instead of a Fly token request and an STS call. `fly_oidc_aws`'s
+//! `credential_process` module builds on it; [`get_or_fetch`] is the entry point, and
+//! [`Policy::min_ttl`] and [`STALE_FLOOR`] say when an entry is reused.
 //!
 //! Safety rules:
 //! - the directory is created `0700`; one that is a symlink, is owned by another user, or is
 //!   group- or world-writable is refused (the caller warns and runs uncached);
-//! - entries are `0600`, written to a temporary file in the same directory and renamed over
-//!   the old entry, so a reader sees the old or the new entry, never half of one;
+//! - entries are `0600`, written to a temporary file in the same directory, fsynced and
+//!   renamed over the old entry ([`crate::fs::write_private`]), so a reader sees the old or
+//!   the new entry, never half of one, and a crash does not leave a torn one;
 //! - entries are opened without following symlinks, must be regular files owned by us, and
 //!   are at most 64 KiB; a corrupt, foreign or unreadable entry is a miss, never an error;
 //! - a per-key lock file (`flock` through `File::lock`) lets one process refresh while the
 //!   others wait, then read what it wrote: 20 cold processes make one STS call;
 //! - every failure to write (full disk, read-only directory) only costs the cache.
 //!
-//! Entries are not fsynced: a crash may leave an empty or torn entry, which the next run
-//! ignores and replaces.
+//! An entry that is torn anyway (a disk full mid-write on a file system that does not honour
+//! fsync) is ignored and replaced by the next run.
 
-use fly_oidc::Env;
-use fly_oidc::time::SharedTimeSource;
+use crate::Env;
+use crate::time::SharedTimeSource;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -325,7 +329,8 @@ impl DiskCache {
         parse_entry(&bytes).map(Some)
     }
 
-    /// Store `value` for `key`, atomically (temporary `0600` file + rename).
+    /// Store `value` for `key`, atomically and durably ([`crate::fs::write_private`]: a
+    /// temporary `0600` file, fsync, rename, fsync of the directory).
     pub fn write<T: Serialize>(
         &self,
         key: &CacheKey,
@@ -333,15 +338,7 @@ impl DiskCache {
         expires_at: SystemTime,
     ) -> io::Result<()> {
         let bytes = encode_entry(value, expires_at)?;
-        // NamedTempFile creates the file 0600 with O_EXCL and removes it if we fail.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .suffix(".json")
-            .tempfile_in(&self.dir)?;
-        tmp.write_all(&bytes)?;
-        tmp.flush()?;
-        tmp.persist(self.entry_path(key)).map_err(|e| e.error)?;
-        Ok(())
+        crate::fs::write_private(&self.entry_path(key), &bytes, 0o600)
     }
 
     /// Wait (up to `timeout`) for the refresh lock of `key`. `Ok(None)` on timeout.
@@ -469,7 +466,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fly_oidc::time::ManualTimeSource;
+    use crate::time::ManualTimeSource;
     use std::os::unix::fs::PermissionsExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Barrier};

@@ -1,0 +1,433 @@
+//! The AWS shared configuration (`AWS_*` variables and the profile in `~/.aws/config`), read
+//! by the AWS SDK's own code (`aws_runtime::env_config`, the parser and value lookup that
+//! `aws-config` uses) from the injected [`fly_oidc::Env`].
+//!
+//! Only the config file is read, never the credentials file, and nothing else of the SDK's
+//! default chain runs: no EC2 instance metadata (a Fly Machine has none).
+
+use aws_runtime::env_config::EnvConfigValue;
+use aws_runtime::env_config::file::EnvConfigFiles;
+use aws_runtime::env_config::section::EnvConfigSections;
+use aws_types::origin::Origin;
+use aws_types::os_shim_internal;
+use fly_oidc::Env;
+use std::fmt;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+/// `AWS_REGION`: the region of the STS endpoint.
+pub const ENV_REGION: &str = "AWS_REGION";
+/// `AWS_DEFAULT_REGION`: the region when `AWS_REGION` is unset.
+pub const ENV_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
+/// `AWS_PROFILE`: the profile of the shared config file to read (default `default`).
+pub const ENV_PROFILE: &str = "AWS_PROFILE";
+/// `AWS_CONFIG_FILE`: the shared config file (default `~/.aws/config`).
+pub const ENV_CONFIG_FILE: &str = "AWS_CONFIG_FILE";
+/// `AWS_ENDPOINT_URL_STS`: the STS endpoint URL.
+pub const ENV_ENDPOINT_URL_STS: &str = "AWS_ENDPOINT_URL_STS";
+/// `AWS_ENDPOINT_URL`: the endpoint URL of every AWS service (when no service-specific one is set).
+pub const ENV_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`: `true` ignores the endpoint URLs of the variables and
+/// the profile (not one given to the builder).
+pub const ENV_IGNORE_CONFIGURED_ENDPOINT_URLS: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
+/// `AWS_USE_FIPS_ENDPOINT`: `true` selects the FIPS STS endpoint.
+pub const ENV_USE_FIPS_ENDPOINT: &str = "AWS_USE_FIPS_ENDPOINT";
+/// `AWS_USE_DUALSTACK_ENDPOINT`: `true` selects the dual-stack (IPv4 + IPv6) STS endpoint.
+pub const ENV_USE_DUALSTACK_ENDPOINT: &str = "AWS_USE_DUALSTACK_ENDPOINT";
+
+/// The SDK's service id of STS: `AWS_ENDPOINT_URL_STS`, and `sts =` in a `services` section.
+const SERVICE_ID: &str = "sts";
+
+/// Every variable the SDK's shared-config code reads here. Only these are handed to it.
+const SDK_VARIABLES: &[&str] = &[
+    "HOME",
+    ENV_CONFIG_FILE,
+    ENV_PROFILE,
+    ENV_REGION,
+    ENV_DEFAULT_REGION,
+    ENV_ENDPOINT_URL,
+    ENV_ENDPOINT_URL_STS,
+    ENV_IGNORE_CONFIGURED_ENDPOINT_URLS,
+    ENV_USE_FIPS_ENDPOINT,
+    ENV_USE_DUALSTACK_ENDPOINT,
+];
+
+/// Where a value of the shared configuration was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// An environment variable.
+    Variable(&'static str),
+    /// The active profile of the shared config file, possibly in its `services` section.
+    Profile {
+        profile: String,
+        key: &'static str,
+        services: Option<String>,
+    },
+}
+
+impl fmt::Display for Found {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Found::Variable(name) => f.write_str(name),
+            Found::Profile {
+                profile,
+                key,
+                services: None,
+            } => write!(f, "`{key}` of profile `{profile}`"),
+            Found::Profile {
+                profile,
+                key,
+                services: Some(section),
+            } => write!(
+                f,
+                "`{SERVICE_ID} = {key}` of services section `{section}` (profile `{profile}`)"
+            ),
+        }
+    }
+}
+
+/// The `AWS_*` variables and the active profile.
+pub(crate) struct SharedConfig {
+    env: os_shim_internal::Env,
+    profiles: Option<EnvConfigSections>,
+}
+
+impl fmt::Debug for SharedConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedConfig")
+            .field(
+                "profile",
+                &self.profiles.as_ref().map(|p| p.selected_profile()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedConfig {
+    /// Read the variables from `env` and the active profile of the config file
+    /// (`AWS_CONFIG_FILE`, else `$HOME/.aws/config`). A missing or unparsable file is logged
+    /// and read as empty, as the SDK does.
+    pub(crate) fn load(env: &Env) -> Self {
+        let vars = SDK_VARIABLES
+            .iter()
+            .filter_map(|name| env.get(name).map(|value| ((*name).to_owned(), value)))
+            .collect::<std::collections::HashMap<_, _>>();
+        // Without HOME the SDK would look for `~/.aws/config` relative to the working
+        // directory: read no file at all instead. A missing AWS_CONFIG_FILE means no profile,
+        // as to the AWS CLI (the SDK would also log a warning, on the stderr of a
+        // credential_process).
+        let has_file = match vars.get(ENV_CONFIG_FILE) {
+            Some(path) if !path.starts_with('~') => std::path::Path::new(path).exists(),
+            Some(_) => true,
+            None => vars.contains_key("HOME"),
+        };
+        let env = os_shim_internal::Env::from(vars);
+        let profiles = has_file.then(|| load_profiles(&env)).flatten();
+        Self { env, profiles }
+    }
+
+    /// A value from `variable`, else from `profile_key` of the active profile.
+    fn lookup(
+        &self,
+        variable: Option<&'static str>,
+        profile_key: Option<&'static str>,
+        service: bool,
+    ) -> Option<(String, Origin)> {
+        let mut value = EnvConfigValue::new();
+        if let Some(name) = variable {
+            value = value.env(name);
+        }
+        if let Some(key) = profile_key {
+            value = value.profile(key);
+        }
+        if service {
+            value = value.service_id(SERVICE_ID);
+        }
+        let (found, origin) = value
+            .validate_and_return_origin(&self.env, self.profiles.as_ref(), |v| {
+                Ok::<_, std::convert::Infallible>(v.trim().to_owned())
+            })
+            .unwrap_or_else(|never| match *never.err() {});
+        found.filter(|v| !v.is_empty()).map(|v| (v, origin))
+    }
+
+    fn found(&self, origin: Origin, variable: &'static str, profile_key: &'static str) -> Found {
+        let profile = || {
+            self.profiles
+                .as_ref()
+                .map(|p| p.selected_profile().to_owned())
+                .unwrap_or_default()
+        };
+        if origin == Origin::service_environment_variable() {
+            Found::Variable(ENV_ENDPOINT_URL_STS)
+        } else if origin == Origin::shared_environment_variable() {
+            Found::Variable(variable)
+        } else if origin == Origin::service_profile_file() {
+            Found::Profile {
+                services: self.services_section(),
+                profile: profile(),
+                key: profile_key,
+            }
+        } else {
+            Found::Profile {
+                profile: profile(),
+                key: profile_key,
+                services: None,
+            }
+        }
+    }
+
+    /// The name of the `services` section the active profile points at.
+    fn services_section(&self) -> Option<String> {
+        self.profiles.as_ref()?.get("services").map(str::to_owned)
+    }
+
+    /// `AWS_REGION`, else `AWS_DEFAULT_REGION`, else the profile's `region`.
+    pub(crate) fn region(&self) -> Option<(String, Found)> {
+        if let Some((value, _)) = self.lookup(Some(ENV_REGION), None, false) {
+            return Some((value, Found::Variable(ENV_REGION)));
+        }
+        self.lookup(Some(ENV_DEFAULT_REGION), Some("region"), false)
+            .map(|(value, origin)| {
+                let found = self.found(origin, ENV_DEFAULT_REGION, "region");
+                (value, found)
+            })
+    }
+
+    /// The configured STS endpoint URL, in the SDK's order: `AWS_ENDPOINT_URL_STS`,
+    /// `AWS_ENDPOINT_URL`, `sts = endpoint_url` in the profile's `services` section, the
+    /// profile's `endpoint_url`. `None` when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` (or the
+    /// profile's `ignore_configured_endpoint_urls`) is true; an invalid flag is an error.
+    pub(crate) fn endpoint_url(&self) -> Result<Option<(String, Found)>, FlagError> {
+        if self
+            .flag(
+                ENV_IGNORE_CONFIGURED_ENDPOINT_URLS,
+                "ignore_configured_endpoint_urls",
+            )?
+            .is_some_and(|(ignore, _)| ignore)
+        {
+            return Ok(None);
+        }
+        Ok(self
+            .lookup(Some(ENV_ENDPOINT_URL), Some("endpoint_url"), true)
+            .map(|(value, origin)| {
+                let found = self.found(origin, ENV_ENDPOINT_URL, "endpoint_url");
+                (value, found)
+            }))
+    }
+
+    /// `AWS_USE_FIPS_ENDPOINT`, else the profile's `use_fips_endpoint`.
+    pub(crate) fn use_fips(&self) -> Result<Option<(bool, Found)>, FlagError> {
+        self.flag(ENV_USE_FIPS_ENDPOINT, "use_fips_endpoint")
+    }
+
+    /// `AWS_USE_DUALSTACK_ENDPOINT`, else the profile's `use_dualstack_endpoint`.
+    pub(crate) fn use_dual_stack(&self) -> Result<Option<(bool, Found)>, FlagError> {
+        self.flag(ENV_USE_DUALSTACK_ENDPOINT, "use_dualstack_endpoint")
+    }
+
+    fn flag(
+        &self,
+        variable: &'static str,
+        profile_key: &'static str,
+    ) -> Result<Option<(bool, Found)>, FlagError> {
+        let Some((text, origin)) = self.lookup(Some(variable), Some(profile_key), false) else {
+            return Ok(None);
+        };
+        let found = self.found(origin, variable, profile_key);
+        match Env::parse_flag(&text) {
+            Some(value) => Ok(Some((value, found))),
+            None => Err(FlagError { text, found }),
+        }
+    }
+}
+
+/// A boolean setting of the shared configuration that is neither true nor false.
+#[derive(Debug)]
+pub(crate) struct FlagError {
+    pub(crate) text: String,
+    pub(crate) found: Found,
+}
+
+fn load_profiles(env: &os_shim_internal::Env) -> Option<EnvConfigSections> {
+    let files = EnvConfigFiles::builder()
+        .include_default_config_file(true)
+        .build();
+    let fs = os_shim_internal::Fs::real();
+    // The SDK reads the file synchronously behind an async signature: the future is ready at
+    // once, so no runtime is needed to build a provider.
+    let Some(source) = ready(aws_runtime::env_config::source::load(env, &fs, &files)) else {
+        tracing::warn!("the AWS config file could not be read synchronously; ignoring it");
+        return None;
+    };
+    let parsed = source
+        .map_err(|e| e.to_string())
+        .and_then(|source| EnvConfigSections::parse(source).map_err(|e| e.to_string()));
+    match parsed {
+        Ok(profiles) => {
+            if !profiles.is_empty() && profiles.get_profile(profiles.selected_profile()).is_none() {
+                tracing::debug!(
+                    profile = profiles.selected_profile(),
+                    "the AWS config file has no such profile"
+                );
+            }
+            Some(profiles)
+        }
+        Err(err) => {
+            tracing::warn!("ignoring the AWS config file: {err}");
+            None
+        }
+    }
+}
+
+/// The output of `future` if it is ready when first polled.
+pub(crate) fn ready<F: Future>(future: F) -> Option<F::Output> {
+    let mut context = Context::from_waker(Waker::noop());
+    match pin!(future).poll(&mut context) {
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str, extra: &[(&str, &str)]) -> (tempfile::TempDir, SharedConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config");
+        std::fs::write(&file, text).unwrap();
+        let mut vars = vec![(ENV_CONFIG_FILE, file.to_str().unwrap())];
+        vars.extend_from_slice(extra);
+        let shared = SharedConfig::load(&Env::from_slice(&vars));
+        (dir, shared)
+    }
+
+    #[test]
+    fn region_order_is_the_sdks() {
+        let text = "[default]\nregion = eu-central-1\n\n[profile dev]\n# c\nregion=us-west-1\n";
+        let (_d, c) = config(text, &[]);
+        assert_eq!(
+            c.region(),
+            Some((
+                "eu-central-1".into(),
+                Found::Profile {
+                    profile: "default".into(),
+                    key: "region",
+                    services: None
+                }
+            ))
+        );
+        let (_d, c) = config(text, &[(ENV_PROFILE, "dev")]);
+        assert_eq!(c.region().unwrap().0, "us-west-1");
+        let (_d, c) = config(text, &[(ENV_PROFILE, "other")]);
+        assert_eq!(c.region(), None);
+        let (_d, c) = config(text, &[(ENV_DEFAULT_REGION, "ap-south-1")]);
+        assert_eq!(
+            c.region(),
+            Some(("ap-south-1".into(), Found::Variable(ENV_DEFAULT_REGION)))
+        );
+        let (_d, c) = config(
+            text,
+            &[
+                (ENV_DEFAULT_REGION, "ap-south-1"),
+                (ENV_REGION, "sa-east-1"),
+            ],
+        );
+        assert_eq!(
+            c.region(),
+            Some(("sa-east-1".into(), Found::Variable(ENV_REGION)))
+        );
+    }
+
+    #[test]
+    fn endpoint_url_from_profile_services_and_variables() {
+        let text = "[default]\nendpoint_url = http://127.0.0.1:1\n\n[profile svc]\nservices = local\nendpoint_url = http://127.0.0.1:2\n\n[services local]\nsts =\n  endpoint_url = http://127.0.0.1:3\ns3 =\n  endpoint_url = http://127.0.0.1:4\n";
+        let (_d, c) = config(text, &[]);
+        let (url, found) = c.endpoint_url().unwrap().unwrap();
+        assert_eq!(url, "http://127.0.0.1:1");
+        assert_eq!(found.to_string(), "`endpoint_url` of profile `default`");
+        let (_d, c) = config(text, &[(ENV_PROFILE, "svc")]);
+        let (url, found) = c.endpoint_url().unwrap().unwrap();
+        assert_eq!(url, "http://127.0.0.1:3");
+        assert_eq!(
+            found.to_string(),
+            "`sts = endpoint_url` of services section `local` (profile `svc`)"
+        );
+        let (_d, c) = config(
+            text,
+            &[(ENV_PROFILE, "svc"), (ENV_ENDPOINT_URL, "http://a")],
+        );
+        assert_eq!(
+            c.endpoint_url().unwrap(),
+            Some(("http://a".into(), Found::Variable(ENV_ENDPOINT_URL)))
+        );
+        let (_d, c) = config(
+            text,
+            &[
+                (ENV_ENDPOINT_URL, "http://a"),
+                (ENV_ENDPOINT_URL_STS, "http://b"),
+            ],
+        );
+        assert_eq!(
+            c.endpoint_url().unwrap(),
+            Some(("http://b".into(), Found::Variable(ENV_ENDPOINT_URL_STS)))
+        );
+        let (_d, c) = config(
+            text,
+            &[
+                (ENV_ENDPOINT_URL_STS, "http://b"),
+                (ENV_IGNORE_CONFIGURED_ENDPOINT_URLS, "true"),
+            ],
+        );
+        assert_eq!(c.endpoint_url().unwrap(), None);
+        let (_d, c) = config(
+            "[default]\nendpoint_url = http://x\nignore_configured_endpoint_urls = true\n",
+            &[],
+        );
+        assert_eq!(c.endpoint_url().unwrap(), None);
+    }
+
+    #[test]
+    fn flags_from_variables_and_profile() {
+        let text = "[default]\nuse_fips_endpoint = true\nuse_dualstack_endpoint = maybe\n";
+        let (_d, c) = config(text, &[]);
+        assert!(c.use_fips().unwrap().unwrap().0);
+        let err = c.use_dual_stack().unwrap_err();
+        assert_eq!(err.text, "maybe");
+        assert_eq!(
+            err.found.to_string(),
+            "`use_dualstack_endpoint` of profile `default`"
+        );
+        let (_d, c) = config(text, &[(ENV_USE_FIPS_ENDPOINT, "0")]);
+        assert_eq!(
+            c.use_fips().unwrap(),
+            Some((false, Found::Variable(ENV_USE_FIPS_ENDPOINT)))
+        );
+    }
+
+    #[test]
+    fn no_file_without_home_or_config_file_and_bad_files_are_ignored() {
+        let c = SharedConfig::load(&Env::from_slice(&[(ENV_REGION, "eu-west-3")]));
+        assert!(c.profiles.is_none());
+        assert_eq!(c.region().unwrap().0, "eu-west-3");
+        let c = SharedConfig::load(&Env::from_slice(&[(
+            ENV_CONFIG_FILE,
+            "/nonexistent/fly-oidc/config",
+        )]));
+        assert_eq!(c.region(), None);
+        let (_d, c) = config("[default\nregion = x\n", &[]);
+        assert_eq!(c.region(), None);
+        // HOME locates ~/.aws/config.
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join(".aws")).unwrap();
+        std::fs::write(
+            home.path().join(".aws/config"),
+            "[default]\nregion = ca-central-1\n",
+        )
+        .unwrap();
+        let c = SharedConfig::load(&Env::from_slice(&[("HOME", home.path().to_str().unwrap())]));
+        assert_eq!(c.region().unwrap().0, "ca-central-1");
+    }
+}
