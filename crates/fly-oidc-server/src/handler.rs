@@ -490,3 +490,151 @@ pub(crate) fn allowed_hosts(addr: std::net::SocketAddr) -> Vec<String> {
     hosts.dedup();
     hosts
 }
+
+/// A server state with fixed credentials, to fuzz request handling without sockets.
+pub(crate) mod fuzz_harness {
+    use super::*;
+    use crate::slot::{FetchError, Fetcher};
+    use fly_oidc::time::SharedTimeSource;
+
+    /// What the harness's credentials hold, to check answers against.
+    pub const AUTH_TOKEN: &str = "fuzz-auth-token-0123456789abcdef";
+    /// The secret access key served.
+    pub const SECRET_KEY: &str = "fuzz-secret-access-key";
+    /// The Google access token served.
+    pub const ACCESS_TOKEN: &str = "ya29.fuzz-access-token";
+
+    /// One answer: status, headers and body.
+    #[derive(Debug)]
+    pub struct Answer {
+        /// The status code.
+        pub status: u16,
+        /// The `Metadata-Flavor` header, if any.
+        pub flavor: Option<String>,
+        /// The body.
+        pub body: Vec<u8>,
+    }
+
+    /// A state on 127.0.0.1:8675 serving one role and a Google token, and a runtime.
+    #[derive(Debug)]
+    pub struct Harness {
+        state: Arc<StateBox>,
+        runtime: tokio::runtime::Runtime,
+    }
+
+    struct StateBox(State);
+
+    impl std::fmt::Debug for StateBox {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("State")
+        }
+    }
+
+    fn constant(secret: Secret) -> Fetcher {
+        Arc::new(move || {
+            let secret = secret.clone();
+            Box::pin(async move {
+                let expires = SharedTimeSource::default().now() + Duration::from_secs(3600);
+                Ok::<_, FetchError>((secret, expires))
+            })
+        })
+    }
+
+    impl Harness {
+        /// Build it, with both credentials fetched.
+        pub fn new() -> Self {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap_or_else(|e| panic!("runtime: {e}"));
+            let time = SharedTimeSource::default();
+            let json = format!(
+                r#"{{"AccessKeyId":"ASIAFUZZ","SecretAccessKey":"{SECRET_KEY}","Token":"t","Expiration":"2030-01-01T00:00:00Z"}}"#
+            );
+            let aws = Arc::new(Slot::new(
+                "aws",
+                "arn:aws:iam::123456789012:role/fuzz".into(),
+                constant(Secret::AwsJson(Bytes::from(json))),
+                time.clone(),
+            ));
+            let gcp = Arc::new(Slot::new(
+                "gcp",
+                "projects/1/locations/global/workloadIdentityPools/p/providers/f".into(),
+                constant(Secret::Gcp(SecretString::new(ACCESS_TOKEN))),
+                time,
+            ));
+            runtime.block_on(async {
+                let _ = aws.fetch().await;
+                let _ = gcp.fetch().await;
+            });
+            let addr: std::net::SocketAddr = ([127, 0, 0, 1], 8675).into();
+            let state = State {
+                auth_token: SecretString::new(AUTH_TOKEN),
+                aws_default: Some(aws.clone()),
+                aws_roles: HashMap::from([("fuzz".to_owned(), aws)]),
+                gcp: Some(Gcp {
+                    slot: gcp,
+                    scopes: vec!["https://www.googleapis.com/auth/cloud-platform".into()],
+                    service_account: None,
+                    project_number: "1".into(),
+                    project_id: Some("fuzz-project".into()),
+                    factory: None,
+                    scoped: Mutex::new(HashMap::new()),
+                }),
+                token_files: Vec::new(),
+                allowed_hosts: allowed_hosts(addr),
+                spawn_loop: Box::new(|_| {}),
+            };
+            Self {
+                state: Arc::new(StateBox(state)),
+                runtime,
+            }
+        }
+
+        /// Answer a request given as method, request target and headers. `None` when they
+        /// are not a valid HTTP request (hyper would have refused it before us).
+        pub fn answer(
+            &self,
+            method: &[u8],
+            target: &str,
+            headers: &[(String, Vec<u8>)],
+        ) -> Option<Answer> {
+            let method = Method::from_bytes(method).ok()?;
+            let uri: http::Uri = target.parse().ok()?;
+            let mut map = HeaderMap::new();
+            for (name, value) in headers {
+                let name = http::header::HeaderName::from_bytes(name.as_bytes()).ok()?;
+                let value = HeaderValue::from_bytes(value).ok()?;
+                map.append(name, value);
+            }
+            let response = self
+                .runtime
+                .block_on(self.state.0.handle(&method, &uri, &map));
+            let status = response.status().as_u16();
+            let flavor = response
+                .headers()
+                .get(FLAVOR)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            let body = self.runtime.block_on(async {
+                use http_body_util::BodyExt;
+                response
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|c| c.to_bytes().to_vec())
+                    .unwrap_or_default()
+            });
+            Some(Answer {
+                status,
+                flavor,
+                body,
+            })
+        }
+    }
+
+    impl Default for Harness {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+}

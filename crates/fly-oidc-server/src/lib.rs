@@ -87,8 +87,9 @@ pub use server::{
     MAX_REQUEST_HEAD, Server,
 };
 
-/// Request routing, exposed for the fuzz target. Not a stable API.
+/// Request routing and handling, exposed for the fuzz target. Not a stable API.
 #[doc(hidden)]
 pub mod fuzzing {
+    pub use crate::handler::fuzz_harness::{Answer, Harness};
     pub use crate::routes::{Meta, Route, route};
 }
