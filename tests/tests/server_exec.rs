@@ -421,3 +421,88 @@ fn serve_writes_a_private_env_file_and_stops_within_a_second_on_sigterm() {
         assert!(!stderr.contains(&creds.secret_access_key), "{stderr}");
     }
 }
+
+#[test]
+fn user_runs_the_child_as_that_user_with_its_token_file() {
+    if !is_root() {
+        eprintln!("SKIPPED: --user needs root");
+        return;
+    }
+    let fly = fly();
+    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+    let sts = fly_oidc_testkit::aws_sts::FakeSts::builder()
+        .start_blocking()
+        .unwrap();
+    let out = sandbox.fly_oidc(&[
+        "exec",
+        "--user",
+        "nobody",
+        "--aws-role-arn",
+        ROLE,
+        "--aws-sts-endpoint",
+        &sts.url(),
+        "--",
+        "sh",
+        "-c",
+        "id -u; id -g; echo \"$HOME $USER $LOGNAME\"; cat \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\" >/dev/null && echo readable",
+    ]);
+    assert_success(&out, "exec --user nobody");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "65534", "{stdout}");
+    assert_eq!(lines[1], "65534", "{stdout}");
+    assert_eq!(lines[2], "/nonexistent nobody nobody");
+    assert_eq!(lines[3], "readable");
+    let out = sandbox.fly_oidc(&[
+        "exec",
+        "--user",
+        "no-such-user-here",
+        "--aws-role-arn",
+        ROLE,
+        "--",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+#[test]
+fn write_token_keeps_a_fly_token_in_a_private_file() {
+    let fly = fly();
+    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("azure-token");
+    let spec = format!("{}=api://AzureADTokenExchange", path.display());
+    let out = sandbox.fly_oidc(&[
+        "exec",
+        "--write-token",
+        &spec,
+        "--",
+        "sh",
+        "-c",
+        &format!("stat -c %a {0}; cat {0}", path.display()),
+    ]);
+    assert_success(&out, "exec --write-token");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (mode, jwt) = stdout.split_once('\n').unwrap();
+    assert_eq!(mode, "600");
+    assert!(
+        fly.issued_tokens().iter().any(|t| t == jwt),
+        "a token the fake minted, no newline"
+    );
+    assert!(
+        fly.requests()
+            .iter()
+            .any(|r| r.audience.as_deref() == Some("api://AzureADTokenExchange")),
+        "asked with the audience"
+    );
+    assert_clean_stderr(&out, &fly, &[]);
+    let bad = sandbox.fly_oidc(&["exec", "--write-token", "no-audience", "--", "true"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+}
