@@ -3,7 +3,9 @@
 mod aws;
 mod common;
 mod doctor;
+mod exec;
 mod gcp;
+mod serve;
 mod setup;
 mod token;
 
@@ -48,6 +50,13 @@ enum Command {
     Gcp(gcp::GcpCommand),
     /// Walk the whole chain (token source, token, signature, clock, AWS roles, Google), one line per step, with fixes.
     Doctor(doctor::DoctorArgs),
+    /// Run COMMAND with zero-config credentials: an ECS credentials endpoint and a GCE
+    /// metadata server on loopback, and the variables every SDK reads.
+    Exec(exec::ExecCommand),
+    /// Serve credentials on loopback until SIGTERM (ECS endpoint, GCE metadata, token files).
+    Serve(serve::ServeCommand),
+    #[command(name = "__run-as", hide = true)]
+    RunAs(exec::RunAsCommand),
 }
 
 fn main() -> ExitCode {
@@ -68,10 +77,19 @@ fn main() -> ExitCode {
         }
         return err.report(cli.globals.verbose);
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // The servers answer many clients: two worker threads; everything else: one thread.
+    let serving = matches!(cli.command, Command::Exec(_) | Command::Serve(_));
+    let runtime = if serving {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("fly-oidc: error: could not start the async runtime: {err}");
@@ -79,16 +97,21 @@ fn main() -> ExitCode {
         }
     };
     let globals = cli.globals.clone();
-    let result: Result<(), CliError> = runtime.block_on(async move {
+    let result: Result<u8, CliError> = runtime.block_on(async move {
         match cli.command {
-            Command::Token(args) => token::run(&globals, args).await,
-            Command::Aws(cmd) => aws::run(&globals, cmd).await,
-            Command::Gcp(cmd) => gcp::run(&globals, cmd).await,
-            Command::Doctor(args) => doctor::run(&globals, args).await,
+            Command::Token(args) => token::run(&globals, args).await.map(|()| 0),
+            Command::Aws(cmd) => aws::run(&globals, cmd).await.map(|()| 0),
+            Command::Gcp(cmd) => gcp::run(&globals, cmd).await.map(|()| 0),
+            Command::Doctor(args) => doctor::run(&globals, args).await.map(|()| 0),
+            Command::Exec(cmd) => exec::run(&globals, cmd).await,
+            Command::Serve(cmd) => serve::run(&globals, cmd).await.map(|()| 0),
+            Command::RunAs(cmd) => exec::run_as(cmd),
         }
     });
+    // Do not wait for blocked tasks (a child's stdin, say) once the answer is known.
+    runtime.shutdown_background();
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(err) => err.report(cli.globals.verbose),
     }
 }

@@ -18,4 +18,5 @@ mod gcp_provider;
 mod gcp_storage_example;
 mod load;
 mod public_debug;
+mod server;
 mod token_client;

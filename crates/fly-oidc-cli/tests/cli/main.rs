@@ -17,6 +17,7 @@ mod expiry_edges;
 mod gcp_cli;
 mod gcp_google_auth;
 mod node_consumers;
+mod server_exec;
 mod setup_doctor;
 
 /// The `fly-oidc` binary Cargo built for these tests.

@@ -1,0 +1,505 @@
+//! `fly-oidc exec` and `fly-oidc serve` with real consumers: the AWS CLI, boto3 (container
+//! provider) and the Rust AWS SDK's default chain against moto; python google-auth's
+//! `google.auth.default()` against the fake Google behind our metadata server; exit status,
+//! signal forwarding, fail-fast at start, loopback only, the env file, and no secret on stderr.
+//!
+//! Needs the built binary and examples (`cargo build -p fly-oidc-cli -p fly-oidc-examples
+//! --examples`), and `moto_server`, `aws`, boto3 and google-auth (a missing tool skips the test
+//! locally and fails it in CI).
+#![allow(clippy::unwrap_used)] // tests unwrap what they control
+
+use crate::cli_aws_support::{Sandbox, assert_success, describe, require_python_module};
+use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_testkit::google::FakeGoogle;
+use fly_oidc_tests::aws::Moto;
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/fly-app";
+const SA: &str = "reader@my-project.iam.gserviceaccount.com";
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/server")
+        .join(name)
+}
+
+fn example(name: &str) -> PathBuf {
+    crate::fly_oidc_bin()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name)
+}
+
+fn last_json(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", describe(out)))
+}
+
+fn fly() -> FakeFlyApi {
+    FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .start_blocking()
+        .unwrap()
+}
+
+/// `fly-oidc --verbose exec --aws-role-arn ROLE -- <command>` in the sandbox.
+fn exec_aws(sandbox: &Sandbox, command: &[&str]) -> Output {
+    let mut args = vec!["--verbose", "exec", "--aws-role-arn", ROLE, "--"];
+    args.extend_from_slice(command);
+    sandbox.fly_oidc(&args)
+}
+
+fn assert_clean_stderr(out: &Output, fly: &FakeFlyApi, secrets: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for jwt in fly.issued_tokens() {
+        assert!(!stderr.contains(&jwt), "a Fly token leaked: {stderr}");
+    }
+    for secret in secrets {
+        assert!(!stderr.contains(secret), "a secret leaked: {stderr}");
+    }
+}
+
+#[test]
+fn aws_cli_boto3_and_the_rust_sdk_use_the_container_endpoint() {
+    if !fly_oidc_tests::require_tool("aws") || !require_python_module("boto3") {
+        return;
+    }
+    let Some(moto) = Moto::start() else { return };
+    let fly = fly();
+    let mut sandbox = Sandbox::new(&fly, moto.endpoint());
+    // What Fly's built-in integration sets: exec must take it over.
+    sandbox.set("AWS_ROLE_ARN", ROLE);
+    sandbox.set("AWS_WEB_IDENTITY_TOKEN_FILE", "/.fly/oidc_token");
+
+    let cli = exec_aws(
+        &sandbox,
+        &["aws", "sts", "get-caller-identity", "--output", "json"],
+    );
+    assert_success(&cli, "aws under exec");
+    let identity: Value = serde_json::from_slice(&cli.stdout).unwrap();
+    let arn = identity["Arn"].as_str().unwrap().to_owned();
+    assert!(
+        arn.starts_with("arn:aws:sts::123456789012:assumed-role/fly-app/"),
+        "{arn}"
+    );
+    assert_clean_stderr(&cli, &fly, &[]);
+
+    let boto = exec_aws(
+        &sandbox,
+        &["python3", script("boto3_container.py").to_str().unwrap()],
+    );
+    assert_success(&boto, "boto3 under exec");
+    let boto = last_json(&boto);
+    assert_eq!(boto["method"], "container-role", "{boto}");
+    assert!(
+        boto["arn"]
+            .as_str()
+            .unwrap()
+            .contains(":assumed-role/fly-app/")
+    );
+
+    // The Rust SDK: FlyOidc does not apply (AWS_ROLE_ARN removed), the default chain's ECS
+    // provider answers.
+    let rust = exec_aws(&sandbox, &[example("provider_chain").to_str().unwrap()]);
+    assert_success(&rust, "the provider_chain example under exec");
+    let stdout = String::from_utf8_lossy(&rust.stdout);
+    assert!(
+        stdout.contains("credentials from the default chain"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(":assumed-role/fly-app/"), "{stdout}");
+
+    // What the child sees: the container variables, and not what would win over them.
+    let env = exec_aws(&sandbox, &["sh", "-c", "env"]);
+    let env = String::from_utf8_lossy(&env.stdout);
+    assert!(
+        env.contains("AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:"),
+        "{env}"
+    );
+    assert!(!env.contains("AWS_ROLE_ARN="), "{env}");
+    assert!(!env.contains("AWS_WEB_IDENTITY_TOKEN_FILE="), "{env}");
+    let token_file = env
+        .lines()
+        .find_map(|l| l.strip_prefix("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE="))
+        .unwrap();
+    let token = env
+        .lines()
+        .find_map(|l| l.strip_prefix("AWS_CONTAINER_AUTHORIZATION_TOKEN="))
+        .unwrap();
+    assert!(token.len() >= 43, "256 bits, base64url");
+    assert!(!Path::new(token_file).exists(), "removed when exec ends");
+}
+
+#[test]
+fn the_token_file_holds_the_token_without_a_newline_and_is_private() {
+    let fly = fly();
+    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+    let sts = fly_oidc_testkit::aws_sts::FakeSts::builder()
+        .start_blocking()
+        .unwrap();
+    let out = sandbox.fly_oidc(&[
+        "exec",
+        "--aws-role-arn",
+        ROLE,
+        "--aws-sts-endpoint",
+        &sts.url(),
+        "--",
+        "sh",
+        "-c",
+        "stat -c %a \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\"; [ \"$(cat \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\")\" = \"$AWS_CONTAINER_AUTHORIZATION_TOKEN\" ] && echo same; wc -c < \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\"",
+    ]);
+    assert_success(&out, "exec sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "600");
+    assert_eq!(lines[1], "same");
+    assert_eq!(lines[2].trim(), "43", "the token alone, no newline");
+}
+
+fn google_setup(service_account: Option<&str>) -> (FakeFlyApi, FakeGoogle) {
+    let fly = fly();
+    let mut google = FakeGoogle::builder(&fly);
+    if let Some(sa) = service_account {
+        google = google.service_account(sa);
+    }
+    let google = google.start_blocking().unwrap();
+    (fly, google)
+}
+
+fn exec_google(fly: &FakeFlyApi, google: &FakeGoogle, extra: &[&str], command: &[&str]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let (sts, iam) = (google.sts_url(), google.iam_url());
+    let mut args = vec![
+        "--verbose",
+        "exec",
+        "--gcp-provider",
+        google.provider(),
+        "--gcp-sts-url",
+        &sts,
+        "--gcp-iam-url",
+        &iam,
+    ];
+    args.extend_from_slice(extra);
+    args.push("--");
+    args.extend_from_slice(command);
+    Command::new(crate::fly_oidc_bin())
+        .args(&args)
+        .env_clear()
+        .env("PATH", crate::cli_aws_support::host_path())
+        .env("HOME", home.path())
+        .env("FLY_OIDC_SOCKET", fly.socket_path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn python_google_auth_default_finds_the_metadata_server() {
+    if !require_python_module("google.auth") || !require_python_module("requests") {
+        return;
+    }
+    for service_account in [Some(SA), None] {
+        let (fly, google) = google_setup(service_account);
+        let mut extra = vec!["--gcp-project", "my-project"];
+        if let Some(sa) = service_account {
+            extra.extend(["--gcp-service-account", sa]);
+        }
+        let script = script("google_auth_default.py");
+        let out = exec_google(
+            &fly,
+            &google,
+            &extra,
+            &["python3", script.to_str().unwrap()],
+        );
+        assert_success(&out, "google-auth under exec");
+        let value = last_json(&out);
+        assert_eq!(
+            value["class"],
+            "google.auth.compute_engine.credentials.Credentials"
+        );
+        assert_eq!(value["project"], "my-project");
+        assert_eq!(value["email"], service_account.unwrap_or("default"));
+        let token = value["token"].as_str().unwrap();
+        let issued = google
+            .token_info(token)
+            .expect("a token the fake Google issued");
+        assert_eq!(issued.service_account.as_deref(), service_account);
+        // Two refreshes, one exchange.
+        assert_eq!(google.request_count(), 1);
+        assert_clean_stderr(&out, &fly, &[token]);
+    }
+}
+
+#[test]
+fn exit_status_is_the_childs_and_128_plus_the_signal() {
+    let (fly, google) = google_setup(None);
+    let out = exec_google(&fly, &google, &[], &["sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{}", describe(&out));
+    let out = exec_google(&fly, &google, &[], &["sh", "-c", "kill -KILL $$"]);
+    assert_eq!(out.status.code(), Some(128 + 9), "{}", describe(&out));
+    let out = exec_google(&fly, &google, &[], &["/nonexistent/program"]);
+    assert_eq!(out.status.code(), Some(127), "{}", describe(&out));
+}
+
+#[test]
+fn signals_are_forwarded_to_the_child() {
+    let (fly, google) = google_setup(None);
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let (sts, iam) = (google.sts_url(), google.iam_url());
+    let script = format!(
+        "trap 'echo got-term; exit 42' TERM; touch {}; while :; do sleep 0.05; done",
+        ready.display()
+    );
+    let child = Command::new(crate::fly_oidc_bin())
+        .args([
+            "exec",
+            "--gcp-provider",
+            google.provider(),
+            "--gcp-sts-url",
+            &sts,
+            "--gcp-iam-url",
+            &iam,
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .env_clear()
+        .env("PATH", crate::cli_aws_support::host_path())
+        .env("FLY_OIDC_SOCKET", fly.socket_path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "the child did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(42));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("got-term"));
+}
+
+#[test]
+fn invalid_settings_exit_2_and_permanent_failures_exit_1_before_the_child() {
+    let fly = fly();
+    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+    let out = sandbox.fly_oidc(&[
+        "exec",
+        "--listen",
+        "0.0.0.0:0",
+        "--aws-role-arn",
+        ROLE,
+        "--",
+        "sh",
+        "-c",
+        &touch,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+    let out = sandbox.fly_oidc(&["exec", "--", "sh", "-c", &touch]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "nothing to serve: {}",
+        describe(&out)
+    );
+
+    let sts = fly_oidc_testkit::aws_sts::FakeSts::builder()
+        .start_blocking()
+        .unwrap();
+    sts.fail_next(10, fly_oidc_testkit::Fault::access_denied());
+    let out = sandbox.fly_oidc(&[
+        "exec",
+        "--aws-role-arn",
+        ROLE,
+        "--aws-sts-endpoint",
+        &sts.url(),
+        "--",
+        "sh",
+        "-c",
+        &touch,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("role/fly-app"), "{stderr}");
+    assert!(!marker.exists(), "the child must not start");
+}
+
+#[test]
+fn serve_writes_a_private_env_file_and_stops_within_a_second_on_sigterm() {
+    let (fly, google) = google_setup(None);
+    let sts = fly_oidc_testkit::aws_sts::FakeSts::builder()
+        .start_blocking()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("creds.env");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let (gsts, iam) = (google.sts_url(), google.iam_url());
+    let mut child = Command::new(crate::fly_oidc_bin())
+        .args([
+            "serve",
+            "--listen",
+            &listen,
+            "--env-file",
+            env_file.to_str().unwrap(),
+            "--aws-role-arn",
+            ROLE,
+            "--aws-sts-endpoint",
+            &sts.url(),
+            "--aws-region",
+            "eu-west-1",
+            "--gcp-provider",
+            google.provider(),
+            "--gcp-sts-url",
+            &gsts,
+            "--gcp-iam-url",
+            &iam,
+        ])
+        .env_clear()
+        .env("FLY_OIDC_SOCKET", fly.socket_path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !env_file.exists() {
+        assert!(Instant::now() < deadline, "no env file");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mode = std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // A shell that sources it reaches both servers.
+    let probe = format!(
+        ". {}; echo \"$AWS_DEFAULT_REGION $GCE_METADATA_HOST\"; python3 -c 'import os,urllib.request as u; r=u.Request(os.environ[\"AWS_CONTAINER_CREDENTIALS_FULL_URI\"], headers={{\"Authorization\": open(os.environ[\"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\"]).read()}}); print(u.urlopen(r).status)'",
+        env_file.display()
+    );
+    let out = Command::new("sh").args(["-c", &probe]).output().unwrap();
+    assert_success(&out, "sourcing the env file");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("eu-west-1 {listen}")), "{stdout}");
+    assert!(stdout.contains("200"), "{stdout}");
+
+    let stopping = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        stopping.elapsed()
+    );
+    assert!(status.success(), "{status:?}");
+    assert!(!env_file.exists(), "the env file is removed at exit");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    for creds in sts.issued_credentials() {
+        assert!(!stderr.contains(&creds.secret_access_key), "{stderr}");
+    }
+}
+
+#[test]
+fn user_runs_the_child_as_that_user_with_its_token_file() {
+    if !is_root() {
+        eprintln!("SKIPPED: --user needs root");
+        return;
+    }
+    let fly = fly();
+    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+    let sts = fly_oidc_testkit::aws_sts::FakeSts::builder()
+        .start_blocking()
+        .unwrap();
+    let out = sandbox.fly_oidc(&[
+        "exec",
+        "--user",
+        "nobody",
+        "--aws-role-arn",
+        ROLE,
+        "--aws-sts-endpoint",
+        &sts.url(),
+        "--",
+        "sh",
+        "-c",
+        "id -u; id -g; echo \"$HOME $USER $LOGNAME\"; cat \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\" >/dev/null && echo readable",
+    ]);
+    assert_success(&out, "exec --user nobody");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "65534", "{stdout}");
+    assert_eq!(lines[1], "65534", "{stdout}");
+    assert_eq!(lines[2], "/nonexistent nobody nobody");
+    assert_eq!(lines[3], "readable");
+    let out = sandbox.fly_oidc(&[
+        "exec",
+        "--user",
+        "no-such-user-here",
+        "--aws-role-arn",
+        ROLE,
+        "--",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+#[test]
+fn write_token_keeps_a_fly_token_in_a_private_file() {
+    let fly = fly();
+    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("azure-token");
+    let spec = format!("{}=api://AzureADTokenExchange", path.display());
+    let out = sandbox.fly_oidc(&[
+        "exec",
+        "--write-token",
+        &spec,
+        "--",
+        "sh",
+        "-c",
+        &format!("stat -c %a {0}; cat {0}", path.display()),
+    ]);
+    assert_success(&out, "exec --write-token");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (mode, jwt) = stdout.split_once('\n').unwrap();
+    assert_eq!(mode, "600");
+    assert!(
+        fly.issued_tokens().iter().any(|t| t == jwt),
+        "a token the fake minted, no newline"
+    );
+    assert!(
+        fly.requests()
+            .iter()
+            .any(|r| r.audience.as_deref() == Some("api://AzureADTokenExchange")),
+        "asked with the audience"
+    );
+    assert_clean_stderr(&out, &fly, &[]);
+    let bad = sandbox.fly_oidc(&["exec", "--write-token", "no-audience", "--", "true"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+}

@@ -1,0 +1,640 @@
+//! Answering one request.
+
+use crate::routes::{Meta, Route, route};
+use crate::slot::{Secret, Slot};
+use bytes::Bytes;
+use fly_oidc::SecretString;
+use http::header::{CONTENT_TYPE, HOST};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http_body_util::Full;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+
+pub(crate) type Body = Full<Bytes>;
+
+/// The Google universe this server answers for.
+pub(crate) const UNIVERSE_DOMAIN: &str = "googleapis.com";
+/// How many distinct `?scopes=` sets get tokens of their own.
+const MAX_SCOPE_SETS: usize = 16;
+/// How long a request for a new scope set may wait for its first token.
+const FIRST_TOKEN_WAIT: Duration = Duration::from_secs(10);
+
+const FLAVOR: &str = "Metadata-Flavor";
+
+/// Makes the provider for a `?scopes=` set other than the configured one.
+pub(crate) type ScopedFactory = Arc<dyn Fn(&[String]) -> Result<Arc<Slot>, String> + Send + Sync>;
+
+pub(crate) struct Gcp {
+    pub(crate) slot: Arc<Slot>,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) service_account: Option<String>,
+    pub(crate) project_number: String,
+    pub(crate) project_id: Option<String>,
+    pub(crate) factory: Option<ScopedFactory>,
+    pub(crate) scoped: Mutex<HashMap<Vec<String>, Arc<Slot>>>,
+}
+
+pub(crate) struct State {
+    pub(crate) auth_token: SecretString,
+    pub(crate) aws_default: Option<Arc<Slot>>,
+    pub(crate) aws_roles: HashMap<String, Arc<Slot>>,
+    pub(crate) gcp: Option<Gcp>,
+    pub(crate) token_files: Vec<Arc<Slot>>,
+    pub(crate) allowed_hosts: Vec<String>,
+    /// Spawns refresh loops of slots created on demand (scope sets).
+    pub(crate) spawn_loop: Box<dyn Fn(Arc<Slot>) + Send + Sync>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn json_error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    let body = serde_json::to_vec(&ErrorBody { code, message }).unwrap_or_default();
+    respond(status, "application/json", body)
+}
+
+fn with_flavor(mut response: Response<Body>) -> Response<Body> {
+    response
+        .headers_mut()
+        .insert(FLAVOR, HeaderValue::from_static("Google"));
+    response
+}
+
+fn text(body: impl Into<Bytes>) -> Response<Body> {
+    respond(StatusCode::OK, "application/text", body)
+}
+
+impl State {
+    fn host_allowed(&self, headers: &HeaderMap) -> bool {
+        let Some(host) = headers.get(HOST).and_then(|h| h.to_str().ok()) else {
+            return false;
+        };
+        self.allowed_hosts
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(host.trim()))
+    }
+
+    fn token_matches(&self, presented: &[u8]) -> bool {
+        let expected = self.auth_token.expose_secret().as_bytes();
+        presented.len() == expected.len() && bool::from(presented.ct_eq(expected))
+    }
+
+    /// Answer one request.
+    pub(crate) async fn handle(
+        &self,
+        method: &Method,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+    ) -> Response<Body> {
+        if method != Method::GET && method != Method::HEAD {
+            let mut response = json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "only GET is supported",
+            );
+            response
+                .headers_mut()
+                .insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return response;
+        }
+        let route = route(uri.path(), uri.query());
+        match route {
+            Route::Root => with_flavor(text("computeMetadata/\n")),
+            Route::Healthz => respond(
+                StatusCode::OK,
+                "application/json",
+                serde_json::to_vec(&self.health()).unwrap_or_default(),
+            ),
+            Route::NotFound => with_flavor(json_error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "no such endpoint on this fly-oidc server",
+            )),
+            Route::Aws { role } => {
+                if !self.host_allowed(headers) {
+                    return bad_host();
+                }
+                self.aws(role.as_deref(), headers)
+            }
+            Route::Metadata(meta) => {
+                if headers.contains_key("x-forwarded-for") {
+                    return with_flavor(json_error(
+                        StatusCode::FORBIDDEN,
+                        "Forbidden",
+                        "requests carrying X-Forwarded-For are refused: the metadata server answers local clients only",
+                    ));
+                }
+                let flavor_ok = headers
+                    .get(FLAVOR)
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"Google"));
+                if !flavor_ok {
+                    return with_flavor(json_error(
+                        StatusCode::FORBIDDEN,
+                        "Forbidden",
+                        "missing required header: Metadata-Flavor: Google",
+                    ));
+                }
+                if !self.host_allowed(headers) {
+                    return with_flavor(bad_host());
+                }
+                with_flavor(self.metadata(meta).await)
+            }
+        }
+    }
+
+    fn aws(&self, role: Option<&str>, headers: &HeaderMap) -> Response<Body> {
+        let Some(presented) = headers.get(http::header::AUTHORIZATION) else {
+            return json_error(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "missing Authorization header: send the token of AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE)",
+            );
+        };
+        if !self.token_matches(presented.as_bytes()) {
+            return json_error(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "wrong authorization token: send the token of AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE) as it is",
+            );
+        }
+        let slot = match role {
+            None => self.aws_default.as_ref(),
+            Some(name) => self.aws_roles.get(name),
+        };
+        let Some(slot) = slot else {
+            let message = match role {
+                None => "no AWS role is configured on this server: pass --aws-role-arn".to_owned(),
+                Some(name) => format!(
+                    "no role named {name:?} is served here: pass its ARN with --aws-role-arn"
+                ),
+            };
+            return json_error(StatusCode::NOT_FOUND, "NotFound", &message);
+        };
+        match slot.current() {
+            Some(held) => match &held.value {
+                Secret::AwsJson(json) => respond(StatusCode::OK, "application/json", json.clone()),
+                _ => unavailable(slot),
+            },
+            None => unavailable(slot),
+        }
+    }
+
+    async fn metadata(&self, meta: Meta) -> Response<Body> {
+        let Some(gcp) = &self.gcp else {
+            return json_error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "no Google workload identity pool provider is configured on this server: pass --gcp-provider",
+            );
+        };
+        let email = gcp.service_account.as_deref().unwrap_or("default");
+        let known = |account: &str| account == "default" || account == email;
+        match meta {
+            Meta::Listing(listing) => text(listing),
+            Meta::ProjectId => match &gcp.project_id {
+                Some(id) => text(id.clone()),
+                None => json_error(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    "no project id configured: pass --gcp-project",
+                ),
+            },
+            Meta::NumericProjectId => text(gcp.project_number.clone()),
+            Meta::UniverseDomain => text(UNIVERSE_DOMAIN),
+            Meta::Accounts { recursive: false } => {
+                if email == "default" {
+                    text("default/\n")
+                } else {
+                    text(format!("default/\n{email}/\n"))
+                }
+            }
+            Meta::Accounts { recursive: true } => {
+                let info = account_info(email, &gcp.scopes);
+                let mut map = serde_json::Map::new();
+                map.insert("default".into(), info.clone());
+                if email != "default" {
+                    map.insert(email.to_owned(), info);
+                }
+                json(&serde_json::Value::Object(map))
+            }
+            Meta::Account { account, .. }
+            | Meta::Email { account }
+            | Meta::Scopes { account }
+            | Meta::Aliases { account }
+            | Meta::Token { account, .. }
+            | Meta::Identity { account, .. }
+                if !known(&account) =>
+            {
+                json_error(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    "no such service account on this server",
+                )
+            }
+            Meta::Account {
+                recursive: true, ..
+            } => json(&account_info(email, &gcp.scopes)),
+            Meta::Account {
+                recursive: false, ..
+            } => text("aliases\nemail\nidentity\nscopes\ntoken\n"),
+            Meta::Email { .. } => text(email.to_owned()),
+            Meta::Scopes { .. } => text(gcp.scopes.join("\n") + "\n"),
+            Meta::Aliases { .. } => text("default\n"),
+            Meta::Identity { .. } => match &gcp.service_account {
+                None => json_error(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    "identity tokens need a service account: pass --gcp-service-account",
+                ),
+                Some(_) => json_error(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "NotImplemented",
+                    "identity tokens are not served yet; use `fly-oidc token --audience A` for a Fly OIDC token",
+                ),
+            },
+            Meta::Token { scopes, .. } => {
+                let slot = match scopes {
+                    Some(requested) if !requested.iter().all(|s| gcp.scopes.contains(s)) => {
+                        match self.scoped_slot(gcp, requested).await {
+                            Ok(slot) => slot,
+                            Err(response) => return response,
+                        }
+                    }
+                    _ => gcp.slot.clone(),
+                };
+                match slot.current() {
+                    Some(held) => match &held.value {
+                        Secret::Gcp(token) => {
+                            let expires_in = held
+                                .expires_at
+                                .duration_since(slot.now())
+                                .unwrap_or_default()
+                                .as_secs();
+                            json(&serde_json::json!({
+                                "access_token": token.expose_secret(),
+                                "expires_in": expires_in,
+                                "token_type": "Bearer",
+                            }))
+                        }
+                        _ => unavailable(&slot),
+                    },
+                    None => unavailable(&slot),
+                }
+            }
+            Meta::Unknown => json_error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "this metadata path is not served by fly-oidc",
+            ),
+        }
+    }
+
+    /// The slot for a scope set other than the configured one: created on first use (that
+    /// request waits for the first token), then renewed in the background like the others.
+    async fn scoped_slot(
+        &self,
+        gcp: &Gcp,
+        mut requested: Vec<String>,
+    ) -> Result<Arc<Slot>, Response<Body>> {
+        requested.sort();
+        requested.dedup();
+        let Some(factory) = &gcp.factory else {
+            return Err(json_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidScopes",
+                "this server serves tokens for its configured scopes only: add the scopes with --gcp-scope",
+            ));
+        };
+        let (slot, created) = {
+            let mut scoped = gcp.scoped.lock().unwrap_or_else(|e| e.into_inner());
+            match scoped.get(&requested) {
+                Some(slot) => (slot.clone(), false),
+                None if scoped.len() >= MAX_SCOPE_SETS => {
+                    return Err(json_error(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidScopes",
+                        "too many distinct scope sets requested; configure the scopes with --gcp-scope",
+                    ));
+                }
+                None => {
+                    let slot = factory(&requested).map_err(|message| {
+                        json_error(StatusCode::BAD_REQUEST, "InvalidScopes", &message)
+                    })?;
+                    scoped.insert(requested.clone(), slot.clone());
+                    (slot, true)
+                }
+            }
+        };
+        if created {
+            (self.spawn_loop)(slot.clone());
+        }
+        // Wait for the first token of a new scope set (the refresh loop fetches it at once).
+        let deadline = tokio::time::Instant::now() + FIRST_TOKEN_WAIT;
+        while slot.current().is_none()
+            && slot.last_error().is_none()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(slot)
+    }
+
+    pub(crate) fn health(&self) -> Health {
+        let mut credentials = Vec::new();
+        let mut push = |slot: &Arc<Slot>| {
+            let held = slot.current();
+            let last_error = slot.last_error();
+            let state = match (&held, &last_error) {
+                (Some(_), None) => "ok",
+                (Some(_), Some(_)) => "stale",
+                (None, _) => "unavailable",
+            };
+            credentials.push(CredentialHealth {
+                kind: slot.kind,
+                name: slot.name.clone(),
+                state,
+                expires_at: held
+                    .as_ref()
+                    .map(|h| fly_oidc::time::format_rfc3339(h.expires_at)),
+                last_success: slot.last_success().map(fly_oidc::time::format_rfc3339),
+                last_error,
+                fetches: slot.fetch_count(),
+            });
+        };
+        if let Some(slot) = &self.aws_default {
+            push(slot);
+        }
+        let mut roles: Vec<_> = self
+            .aws_roles
+            .values()
+            .filter(|s| !self.aws_default.as_ref().is_some_and(|d| Arc::ptr_eq(d, s)))
+            .collect();
+        roles.sort_by(|a, b| a.name.cmp(&b.name));
+        for slot in roles {
+            push(slot);
+        }
+        if let Some(gcp) = &self.gcp {
+            push(&gcp.slot);
+            let scoped = gcp.scoped.lock().unwrap_or_else(|e| e.into_inner());
+            for slot in scoped.values() {
+                push(slot);
+            }
+        }
+        for slot in &self.token_files {
+            push(slot);
+        }
+        let ok = credentials.iter().all(|c| c.state == "ok");
+        Health {
+            status: if ok { "ok" } else { "degraded" },
+            credentials,
+        }
+    }
+}
+
+fn bad_host() -> Response<Body> {
+    json_error(
+        StatusCode::FORBIDDEN,
+        "InvalidHost",
+        "the Host header must name this server's listen address or localhost",
+    )
+}
+
+fn unavailable(slot: &Slot) -> Response<Body> {
+    let message = match slot.last_error() {
+        Some(error) => format!("{} {}: no valid credentials: {error}", slot.kind, slot.name),
+        None => format!("{} {}: no valid credentials yet", slot.kind, slot.name),
+    };
+    json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "CredentialsUnavailable",
+        &message,
+    )
+}
+
+fn json(value: &serde_json::Value) -> Response<Body> {
+    respond(
+        StatusCode::OK,
+        "application/json",
+        serde_json::to_vec(value).unwrap_or_default(),
+    )
+}
+
+fn account_info(email: &str, scopes: &[String]) -> serde_json::Value {
+    serde_json::json!({
+        "aliases": ["default"],
+        "email": email,
+        "scopes": scopes,
+    })
+}
+
+/// What `/healthz` answers: the state of each credential, never a secret.
+#[derive(Clone, Debug, Serialize)]
+pub struct Health {
+    /// `ok` when every credential is valid and its last refresh worked, else `degraded`.
+    pub status: &'static str,
+    /// One entry per credential (AWS roles, the Google token, token files).
+    pub credentials: Vec<CredentialHealth>,
+}
+
+/// The state of one credential in [`Health`].
+#[derive(Clone, Debug, Serialize)]
+pub struct CredentialHealth {
+    /// `aws`, `gcp` or `token-file`.
+    pub kind: &'static str,
+    /// The role ARN, the provider name (and scopes), or the token file's path.
+    pub name: String,
+    /// `ok` (valid), `stale` (valid, the last refresh failed) or `unavailable` (nothing valid).
+    pub state: &'static str,
+    /// When the held credential expires (RFC 3339 UTC).
+    pub expires_at: Option<String>,
+    /// When the last fetch succeeded (RFC 3339 UTC).
+    pub last_success: Option<String>,
+    /// The last failure's message, while the last fetch failed.
+    pub last_error: Option<String>,
+    /// Fetches made so far (STS / Google exchanges, or token writes).
+    pub fetches: u64,
+}
+
+/// The hosts a request may name (DNS rebinding defence).
+pub(crate) fn allowed_hosts(addr: std::net::SocketAddr) -> Vec<String> {
+    let port = addr.port();
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    let mut hosts = vec![
+        format!("{ip}:{port}"),
+        ip.clone(),
+        format!("localhost:{port}"),
+        "localhost".to_owned(),
+    ];
+    hosts.dedup();
+    hosts
+}
+
+/// A server state with fixed credentials, to fuzz request handling without sockets.
+pub(crate) mod fuzz_harness {
+    use super::*;
+    use crate::slot::{FetchError, Fetcher};
+    use fly_oidc::time::SharedTimeSource;
+
+    /// What the harness's credentials hold, to check answers against.
+    pub const AUTH_TOKEN: &str = "fuzz-auth-token-0123456789abcdef";
+    /// The secret access key served.
+    pub const SECRET_KEY: &str = "fuzz-secret-access-key";
+    /// The Google access token served.
+    pub const ACCESS_TOKEN: &str = "ya29.fuzz-access-token";
+
+    /// One answer: status, headers and body.
+    #[derive(Debug)]
+    pub struct Answer {
+        /// The status code.
+        pub status: u16,
+        /// The `Metadata-Flavor` header, if any.
+        pub flavor: Option<String>,
+        /// The body.
+        pub body: Vec<u8>,
+    }
+
+    /// A state on 127.0.0.1:8675 serving one role and a Google token, and a runtime.
+    #[derive(Debug)]
+    pub struct Harness {
+        state: Arc<StateBox>,
+        runtime: tokio::runtime::Runtime,
+    }
+
+    struct StateBox(State);
+
+    impl std::fmt::Debug for StateBox {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("State")
+        }
+    }
+
+    fn constant(secret: Secret) -> Fetcher {
+        Arc::new(move || {
+            let secret = secret.clone();
+            Box::pin(async move {
+                let expires = SharedTimeSource::default().now() + Duration::from_secs(3600);
+                Ok::<_, FetchError>((secret, expires))
+            })
+        })
+    }
+
+    impl Harness {
+        /// Build it, with both credentials fetched.
+        pub fn new() -> Self {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap_or_else(|e| panic!("runtime: {e}"));
+            let time = SharedTimeSource::default();
+            let json = format!(
+                r#"{{"AccessKeyId":"ASIAFUZZ","SecretAccessKey":"{SECRET_KEY}","Token":"t","Expiration":"2030-01-01T00:00:00Z"}}"#
+            );
+            let aws = Arc::new(Slot::new(
+                "aws",
+                "arn:aws:iam::123456789012:role/fuzz".into(),
+                constant(Secret::AwsJson(Bytes::from(json))),
+                time.clone(),
+            ));
+            let gcp = Arc::new(Slot::new(
+                "gcp",
+                "projects/1/locations/global/workloadIdentityPools/p/providers/f".into(),
+                constant(Secret::Gcp(SecretString::new(ACCESS_TOKEN))),
+                time,
+            ));
+            runtime.block_on(async {
+                let _ = aws.fetch().await;
+                let _ = gcp.fetch().await;
+            });
+            let addr: std::net::SocketAddr = ([127, 0, 0, 1], 8675).into();
+            let state = State {
+                auth_token: SecretString::new(AUTH_TOKEN),
+                aws_default: Some(aws.clone()),
+                aws_roles: HashMap::from([("fuzz".to_owned(), aws)]),
+                gcp: Some(Gcp {
+                    slot: gcp,
+                    scopes: vec!["https://www.googleapis.com/auth/cloud-platform".into()],
+                    service_account: None,
+                    project_number: "1".into(),
+                    project_id: Some("fuzz-project".into()),
+                    factory: None,
+                    scoped: Mutex::new(HashMap::new()),
+                }),
+                token_files: Vec::new(),
+                allowed_hosts: allowed_hosts(addr),
+                spawn_loop: Box::new(|_| {}),
+            };
+            Self {
+                state: Arc::new(StateBox(state)),
+                runtime,
+            }
+        }
+
+        /// Answer a request given as method, request target and headers. `None` when they
+        /// are not a valid HTTP request (hyper would have refused it before us).
+        pub fn answer(
+            &self,
+            method: &[u8],
+            target: &str,
+            headers: &[(String, Vec<u8>)],
+        ) -> Option<Answer> {
+            let method = Method::from_bytes(method).ok()?;
+            let uri: http::Uri = target.parse().ok()?;
+            let mut map = HeaderMap::new();
+            for (name, value) in headers {
+                let name = http::header::HeaderName::from_bytes(name.as_bytes()).ok()?;
+                let value = HeaderValue::from_bytes(value).ok()?;
+                map.append(name, value);
+            }
+            let response = self
+                .runtime
+                .block_on(self.state.0.handle(&method, &uri, &map));
+            let status = response.status().as_u16();
+            let flavor = response
+                .headers()
+                .get(FLAVOR)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            let body = self.runtime.block_on(async {
+                use http_body_util::BodyExt;
+                response
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|c| c.to_bytes().to_vec())
+                    .unwrap_or_default()
+            });
+            Some(Answer {
+                status,
+                flavor,
+                body,
+            })
+        }
+    }
+
+    impl Default for Harness {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! # fly-oidc-server
+//!
+//! A loopback credential server for [Fly.io](https://fly.io) Machines. One process holds
+//! federated credentials (from Fly OIDC tokens, through [`fly_oidc_aws`] and [`fly_oidc_gcp`])
+//! and serves them in the two protocols every cloud SDK already speaks, so apps in any
+//! language need no config file:
+//!
+//! - the **ECS container-credentials** endpoint for AWS (`AWS_CONTAINER_CREDENTIALS_FULL_URI`
+//!   and `AWS_CONTAINER_AUTHORIZATION_TOKEN`): the default role at `/v1/aws/credentials`,
+//!   and every role at `/v1/aws/roles/<role-name>`;
+//! - the **GCE metadata server** for Google (`GCE_METADATA_HOST`, `GCE_METADATA_IP`);
+//! - **token files**: a Fly OIDC token kept fresh in a file, for tools that read one.
+//!
+//! This is what `fly-oidc exec` and `fly-oidc serve` run.
+//!
+//! ```no_run
+//! use fly_oidc_server::Server;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let role = fly_oidc_aws::FlyOidcCredentialsProvider::builder()
+//!     .role_arn("arn:aws:iam::123456789012:role/my-fly-app")
+//!     .build()?;
+//! let server = Server::builder()
+//!     .aws_role(role)
+//!     .listen("127.0.0.1:0".parse()?)
+//!     .start()
+//!     .await?;
+//! println!("AWS_CONTAINER_CREDENTIALS_FULL_URI={}", server.aws_credentials_uri().unwrap_or_default());
+//! # Ok(()) }
+//! ```
+//!
+//! ## Endpoints
+//!
+//! | path | answer |
+//! |---|---|
+//! | `GET /v1/aws/credentials`, `/v1/aws/roles/<role-name>` | `{"AccessKeyId","SecretAccessKey","Token","Expiration","AccountId"}` with the exact `Authorization` token (compared in constant time); no token: 401, a wrong one: 403, both with `{"code","message"}` |
+//! | `GET /` | 200, `Metadata-Flavor: Google`, whatever the request carries (SDKs probe it) |
+//! | `/computeMetadata/v1/instance/service-accounts/{default,<email>}/token[?scopes=a,b]` | `{"access_token","expires_in","token_type":"Bearer"}` |
+//! | `.../service-accounts/default/?recursive=true` | `{"aliases":["default"],"email","scopes"}` |
+//! | `.../service-accounts/default/email`, `/scopes`, `/aliases` | text |
+//! | `/computeMetadata/v1/project/project-id` | the configured project id, else 404 |
+//! | `/computeMetadata/v1/project/numeric-project-id` | the project number of the workload identity pool provider |
+//! | `/computeMetadata/v1/universe/universe-domain` | `googleapis.com` |
+//! | `.../service-accounts/default/identity?audience=A` | not served yet: 404 without a service account, 501 with one |
+//! | `GET /healthz` | [`Health`]: per-credential state, never a secret |
+//!
+//! Every `/computeMetadata/...` request needs `Metadata-Flavor: Google` and no
+//! `X-Forwarded-For` (else 403), and every answer there carries `Metadata-Flavor: Google`;
+//! unknown paths answer 404 and unknown query parameters are ignored.
+//!
+//! **Without a service account**, the token endpoint serves the federated token of Google's
+//! STS itself, the account's `email` is the word `default` (the federated principal has no
+//! email; Python google-auth reads it on every refresh and then asks
+//! `service-accounts/default/token`), `?recursive=true` describes that `default` account
+//! with the configured scopes, and `identity` answers 404.
+//!
+//! ## Security
+//!
+//! - Loopback only: [`Builder::start`] refuses any other listen address.
+//! - The AWS endpoints need the random authorization token (256 bits); requests for
+//!   credentials, tokens or account data must carry a `Host` naming the listen address or
+//!   `localhost` (DNS rebinding): else 403. `/` and `/healthz` answer any `Host`.
+//! - Request heads are capped at 16 KiB and must arrive within 5 s; bodies are never read.
+//! - No secret in logs, `/healthz` or error bodies.
+//!
+//! ## Refresh
+//!
+//! Each credential is fetched once at [`Builder::start`], then renewed in the background when
+//! less than min(20 minutes, half its lifetime) remains, so what is handed out keeps more
+//! than botocore's 15 minutes whenever the session allows. Requests are answered from memory
+//! and never wait on STS; after a failed renewal the last good credentials are served while
+//! valid (static stability), with jittered retries (1 s up to 30 s). Once they have expired,
+//! requests get a JSON 503 at once, naming the last error. One exchange serves every client.
+#![warn(missing_docs)]
+
+mod files;
+mod handler;
+mod routes;
+mod server;
+mod slot;
+
+pub use files::{FileOwner, write_secret_file};
+pub use handler::{CredentialHealth, Health};
+pub use routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, HEALTHZ_PATH, METADATA_PREFIX};
+pub use server::{
+    Builder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, Error, ErrorKind,
+    MAX_REQUEST_HEAD, Server,
+};
+
+/// Request routing and handling, exposed for the fuzz target. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::handler::fuzz_harness::{Answer, Harness};
+    pub use crate::routes::{Meta, Route, route};
+}

@@ -1,0 +1,668 @@
+//! The server, its builder and its errors.
+
+use crate::files::{FileOwner, write_secret_file};
+use crate::handler::{Gcp, Health, ScopedFactory, State, allowed_hosts};
+use crate::routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, is_role_name};
+use crate::slot::{FetchError, Fetcher, Secret, Slot};
+use base64::Engine as _;
+use bytes::Bytes;
+use fly_oidc::time::SharedTimeSource;
+use fly_oidc::{FlyOidcClient, SecretString};
+use fly_oidc_aws::{AssumedRole, FlyOidcCredentialsProvider};
+use fly_oidc_gcp::GcpTokenProvider;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+/// Default time a client has to send its request headers.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default cap on open client connections; more wait in the listen backlog.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// The largest request head accepted (bytes); request bodies are never read.
+pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+/// The class of an [`Error`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A setting is invalid (a listen address that is not loopback, two roles of the same name).
+    InvalidSetting,
+    /// A credential could not be had at start and trying again will not help (trust policy,
+    /// provider, role): the message is the provider's diagnosis.
+    Credential,
+    /// Binding the listen address or writing a file failed.
+    Io,
+}
+
+impl Error {
+    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The class of the error.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+struct TokenFile {
+    path: PathBuf,
+    audience: String,
+    client: FlyOidcClient,
+}
+
+/// Makes a Google provider for other scopes.
+type GcpFactory = Arc<dyn Fn(&[String]) -> Result<GcpTokenProvider, String> + Send + Sync>;
+
+/// Configures a [`Server`]. See the [crate docs](crate).
+#[derive(Default)]
+pub struct Builder {
+    aws: Vec<FlyOidcCredentialsProvider>,
+    gcp: Option<GcpTokenProvider>,
+    gcp_factory: Option<GcpFactory>,
+    gcp_project: Option<String>,
+    token_files: Vec<TokenFile>,
+    file_owner: Option<FileOwner>,
+    auth_token: Option<SecretString>,
+    listen: Option<SocketAddr>,
+    time: Option<SharedTimeSource>,
+    header_read_timeout: Option<Duration>,
+    max_connections: Option<usize>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("aws", &self.aws)
+            .field("gcp", &self.gcp)
+            .field("gcp_project", &self.gcp_project)
+            .field(
+                "token_files",
+                &self.token_files.iter().map(|t| &t.path).collect::<Vec<_>>(),
+            )
+            .field("file_owner", &self.file_owner)
+            .field("auth_token", &self.auth_token)
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// Serve this role's credentials. The first role added is the default role
+    /// (`/v1/aws/credentials`); every role is also served at `/v1/aws/roles/<role-name>`.
+    /// The provider's own cache is bypassed: the server keeps and renews the credentials.
+    pub fn aws_role(mut self, provider: FlyOidcCredentialsProvider) -> Self {
+        self.aws.push(provider);
+        self
+    }
+
+    /// Serve Google access tokens from this provider on the GCE metadata endpoints. Its
+    /// scopes are the ones served; a `?scopes=` request for others needs
+    /// [`gcp_scoped`](Self::gcp_scoped).
+    pub fn gcp(mut self, provider: GcpTokenProvider) -> Self {
+        self.gcp = Some(provider);
+        self
+    }
+
+    /// How to make a provider for a `?scopes=` set other than the configured scopes (at
+    /// most 16 sets; each gets its own token, renewed in the background once asked for).
+    /// The function gets the sorted scopes; its error message is sent to the client.
+    pub fn gcp_scoped(
+        mut self,
+        factory: impl Fn(&[String]) -> Result<GcpTokenProvider, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.gcp_factory = Some(Arc::new(factory));
+        self
+    }
+
+    /// The Google Cloud project id served at `project/project-id` (default: none, 404).
+    pub fn gcp_project(mut self, project_id: impl Into<String>) -> Self {
+        self.gcp_project = Some(project_id.into());
+        self
+    }
+
+    /// Keep a Fly OIDC token for `audience` in the file `path`, rewritten (atomically, mode
+    /// 0600 or owned by [`file_owner`](Self::file_owner)) when half its life is gone.
+    pub fn write_token(
+        mut self,
+        path: impl Into<PathBuf>,
+        audience: impl Into<String>,
+        client: FlyOidcClient,
+    ) -> Self {
+        self.token_files.push(TokenFile {
+            path: path.into(),
+            audience: audience.into(),
+            client,
+        });
+        self
+    }
+
+    /// The owner of the token files this server writes (default: the server's user).
+    pub fn file_owner(mut self, owner: FileOwner) -> Self {
+        self.file_owner = Some(owner);
+        self
+    }
+
+    /// The token clients must send as `Authorization` on the AWS endpoints (default: 256
+    /// random bits from the operating system, base64url).
+    pub fn auth_token(mut self, token: impl Into<SecretString>) -> Self {
+        self.auth_token = Some(token.into());
+        self
+    }
+
+    /// Where to listen (default `127.0.0.1:0`, a free port). Only loopback addresses are
+    /// accepted.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// The clock for expiry decisions (default: the system clock).
+    pub fn time_source(mut self, time: SharedTimeSource) -> Self {
+        self.time = Some(time);
+        self
+    }
+
+    /// How long a client may take to send its request headers (default 5 s).
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = Some(timeout);
+        self
+    }
+
+    /// The most client connections served at once (default 4096).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = Some(max.max(1));
+        self
+    }
+
+    /// Bind, fetch every credential once, then serve in the background.
+    ///
+    /// Fails with [`ErrorKind::InvalidSetting`] for a listen address that is not loopback or
+    /// two roles of the same name, [`ErrorKind::Io`] when the address cannot be bound or a
+    /// token file cannot be written, and [`ErrorKind::Credential`] when a credential fails
+    /// at start for a reason that trying again will not fix (the provider's diagnosis). A
+    /// transient failure is not an error: the credential is retried in the background and
+    /// requests for it get a JSON 503 until it arrives.
+    ///
+    /// Must run inside a Tokio runtime with the time and I/O drivers enabled.
+    pub async fn start(self) -> Result<Server, Error> {
+        let listen = self
+            .listen
+            .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+        if !listen.ip().is_loopback() {
+            return Err(Error::new(
+                ErrorKind::InvalidSetting,
+                format!(
+                    "--listen {listen}: the credential server listens on loopback only (127.0.0.1 or [::1]), so only processes on this Machine can reach it"
+                ),
+            ));
+        }
+        let time = self.time.clone().unwrap_or_default();
+        let auth_token = match self.auth_token {
+            Some(token) => token,
+            None => random_token()?,
+        };
+        // AWS roles: the first is the default; each is also served by name.
+        let mut aws_roles = HashMap::new();
+        let mut aws_slots = Vec::new();
+        for provider in self.aws {
+            let arn = provider
+                .settings()
+                .role_arn()
+                .unwrap_or_default()
+                .to_owned();
+            let name = arn.rsplit('/').next().unwrap_or_default().to_owned();
+            if !is_role_name(&name) {
+                return Err(Error::new(
+                    ErrorKind::InvalidSetting,
+                    format!(
+                        "cannot serve role {arn:?}: expected a role ARN such as arn:aws:iam::123456789012:role/NAME"
+                    ),
+                ));
+            }
+            let slot = Arc::new(Slot::new(
+                "aws",
+                arn.clone(),
+                aws_fetcher(provider),
+                time.clone(),
+            ));
+            if aws_roles.insert(name.clone(), slot.clone()).is_some() {
+                return Err(Error::new(
+                    ErrorKind::InvalidSetting,
+                    format!(
+                        "two roles are named {name:?}: each role is served at /v1/aws/roles/<role-name>, so their names must differ"
+                    ),
+                ));
+            }
+            aws_slots.push((name, slot));
+        }
+        let gcp = self.gcp.map(|provider| {
+            let name = gcp_name(&provider, None);
+            let scopes = provider.scopes().to_vec();
+            let service_account = provider.service_account().map(str::to_owned);
+            let project_number = provider.provider().project_number().to_owned();
+            let slot = Arc::new(Slot::new("gcp", name, gcp_fetcher(provider), time.clone()));
+            let factory = self.gcp_factory.map(|make| {
+                let time = time.clone();
+                Arc::new(move |scopes: &[String]| {
+                    let provider = make(scopes)?;
+                    let name = gcp_name(&provider, Some(scopes));
+                    Ok(Arc::new(Slot::new(
+                        "gcp",
+                        name,
+                        gcp_fetcher(provider),
+                        time.clone(),
+                    )))
+                }) as ScopedFactory
+            });
+            Gcp {
+                slot,
+                scopes,
+                service_account,
+                project_number,
+                project_id: self.gcp_project,
+                factory,
+                scoped: Mutex::new(HashMap::new()),
+            }
+        });
+        let token_files: Vec<Arc<Slot>> = self
+            .token_files
+            .into_iter()
+            .map(|file| {
+                let name = file.path.display().to_string();
+                Arc::new(Slot::new(
+                    "token-file",
+                    name,
+                    token_file_fetcher(file, self.file_owner),
+                    time.clone(),
+                ))
+            })
+            .collect();
+
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("could not listen on {listen}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::new(ErrorKind::Io, format!("could not listen on {listen}: {e}")))?;
+
+        // Fetch everything once, concurrently; a permanent failure stops the start.
+        let mut all: Vec<Arc<Slot>> = aws_slots.iter().map(|(_, s)| s.clone()).collect();
+        all.extend(gcp.as_ref().map(|g| g.slot.clone()));
+        all.extend(token_files.iter().cloned());
+        let mut first = JoinSet::new();
+        for slot in &all {
+            let slot = slot.clone();
+            first.spawn(async move {
+                let result = slot.fetch().await;
+                (slot, result)
+            });
+        }
+        while let Some(joined) = first.join_next().await {
+            let Ok((slot, result)) = joined else { continue };
+            match result {
+                Ok(()) => {}
+                Err(FetchError {
+                    transient: true, ..
+                }) => {
+                    tracing::warn!(kind = slot.kind, name = %slot.name, "retrying in the background");
+                }
+                Err(FetchError { message, .. }) => {
+                    let kind = if slot.kind == "token-file" {
+                        ErrorKind::Io
+                    } else {
+                        ErrorKind::Credential
+                    };
+                    return Err(Error::new(
+                        kind,
+                        format!("{} {}: {message}", slot.kind, slot.name),
+                    ));
+                }
+            }
+        }
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let tasks = Arc::new(Mutex::new(JoinSet::new()));
+        let spawn_loop = {
+            let tasks = Arc::downgrade(&tasks);
+            Box::new(move |slot: Arc<Slot>| {
+                if let Some(tasks) = tasks.upgrade() {
+                    tasks
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .spawn(slot.run());
+                }
+            }) as Box<dyn Fn(Arc<Slot>) + Send + Sync>
+        };
+        let default_role = aws_slots.first().map(|(_, s)| s.clone());
+        let role_names: Vec<(String, String)> = aws_slots
+            .iter()
+            .map(|(name, slot)| (slot.name.clone(), name.clone()))
+            .collect();
+        let state = Arc::new(State {
+            auth_token,
+            aws_default: default_role,
+            aws_roles,
+            gcp,
+            token_files,
+            allowed_hosts: allowed_hosts(addr),
+            spawn_loop,
+        });
+        {
+            let mut tasks = tasks.lock().unwrap_or_else(|e| e.into_inner());
+            for slot in all {
+                tasks.spawn(slot.run());
+            }
+            tasks.spawn(accept_loop(
+                listener,
+                state.clone(),
+                shutdown_rx,
+                self.header_read_timeout
+                    .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT),
+                self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            ));
+        }
+        tracing::info!(%addr, "serving credentials");
+        Ok(Server {
+            state,
+            addr,
+            role_names,
+            shutdown,
+            tasks,
+        })
+    }
+}
+
+/// 256 random bits from the operating system, base64url without padding (43 characters).
+fn random_token() -> Result<SecretString, Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("could not get random bytes for the authorization token: {e}"),
+        )
+    })?;
+    Ok(SecretString::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+    ))
+}
+
+fn gcp_name(provider: &GcpTokenProvider, scopes: Option<&[String]>) -> String {
+    let mut name = provider.provider().name().to_owned();
+    if let Some(sa) = provider.service_account() {
+        name = format!("{name} as {sa}");
+    }
+    if let Some(scopes) = scopes {
+        name = format!("{name} scopes {}", scopes.join(","));
+    }
+    name
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct EcsCredentials<'a> {
+    access_key_id: &'a str,
+    secret_access_key: &'a str,
+    token: &'a str,
+    expiration: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
+}
+
+fn ecs_json(assumed: &AssumedRole) -> Result<Bytes, FetchError> {
+    let credentials = &assumed.credentials;
+    let token = credentials.session_token().ok_or_else(|| FetchError {
+        message: "STS answered without a session token".into(),
+        transient: false,
+    })?;
+    serde_json::to_vec(&EcsCredentials {
+        access_key_id: credentials.access_key_id(),
+        secret_access_key: credentials.secret_access_key(),
+        token,
+        expiration: fly_oidc::time::format_rfc3339(assumed.expires_at),
+        account_id: assumed.account_id.as_deref(),
+    })
+    .map(Bytes::from)
+    .map_err(|e| FetchError {
+        message: format!("could not render the credentials: {e}"),
+        transient: false,
+    })
+}
+
+fn aws_fetcher(provider: FlyOidcCredentialsProvider) -> Fetcher {
+    Arc::new(move || {
+        let provider = provider.clone();
+        Box::pin(async move {
+            let assumed = provider.assume_role().await.map_err(|e| FetchError {
+                message: e.to_string(),
+                transient: e.is_transient(),
+            })?;
+            Ok((Secret::AwsJson(ecs_json(&assumed)?), assumed.expires_at))
+        })
+    })
+}
+
+fn gcp_fetcher(provider: GcpTokenProvider) -> Fetcher {
+    Arc::new(move || {
+        let provider = provider.clone();
+        Box::pin(async move {
+            let token = provider
+                .fetch_access_token()
+                .await
+                .map_err(|e| FetchError {
+                    message: e.to_string(),
+                    transient: e.is_transient(),
+                })?;
+            let expires_at = token.expires_at();
+            Ok((
+                Secret::Gcp(SecretString::new(token.expose_secret())),
+                expires_at,
+            ))
+        })
+    })
+}
+
+fn token_file_fetcher(file: TokenFile, owner: Option<FileOwner>) -> Fetcher {
+    let file = Arc::new(file);
+    Arc::new(move || {
+        let file = file.clone();
+        Box::pin(async move {
+            let token = file
+                .client
+                .fetch_token(Some(&file.audience))
+                .await
+                .map_err(|e| FetchError {
+                    message: e.to_string(),
+                    transient: e.is_transient(),
+                })?;
+            let expires_at = token.expires_at().ok_or_else(|| FetchError {
+                message: "the Fly token has no exp claim".into(),
+                transient: false,
+            })?;
+            let path = file.path.clone();
+            let jwt = SecretString::new(token.expose_jwt());
+            tokio::task::spawn_blocking(move || {
+                write_secret_file(&path, jwt.expose_secret().as_bytes(), owner)
+            })
+            .await
+            .map_err(|e| FetchError {
+                message: format!("the token writer failed: {e}"),
+                transient: true,
+            })?
+            .map_err(|e| FetchError {
+                message: e.to_string(),
+                transient: false,
+            })?;
+            Ok((Secret::Written, expires_at))
+        })
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<State>,
+    shutdown: watch::Receiver<bool>,
+    header_read_timeout: Duration,
+    max_connections: usize,
+) {
+    let permits = Arc::new(Semaphore::new(max_connections));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .max_buf_size(MAX_REQUEST_HEAD);
+    let http = Arc::new(http);
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a little, keep serving.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let http = http.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let state = state.clone();
+                async move {
+                    let (parts, _body) = request.into_parts();
+                    Ok::<_, std::convert::Infallible>(
+                        state
+                            .handle(&parts.method, &parts.uri, &parts.headers)
+                            .await,
+                    )
+                }
+            });
+            let connection = http.serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = connection => {}
+                _ = shutdown.wait_for(|stop| *stop) => {}
+            }
+        });
+    }
+}
+
+/// A running credential server. See the [crate docs](crate).
+///
+/// Dropping it stops the server (the listener, open connections and refresh loops).
+pub struct Server {
+    state: Arc<State>,
+    addr: SocketAddr,
+    role_names: Vec<(String, String)>,
+    shutdown: watch::Sender<bool>,
+    tasks: Arc<Mutex<JoinSet<()>>>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .field("roles", &self.role_names)
+            .field("gcp", &self.state.gcp.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A builder.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The token clients send as `Authorization` on the AWS endpoints
+    /// (`AWS_CONTAINER_AUTHORIZATION_TOKEN`). Never log it.
+    pub fn expose_auth_token(&self) -> &str {
+        self.state.auth_token.expose_secret()
+    }
+
+    /// `http://<addr>/v1/aws/credentials`, the default role's endpoint
+    /// (`AWS_CONTAINER_CREDENTIALS_FULL_URI`), when a role is served.
+    pub fn aws_credentials_uri(&self) -> Option<String> {
+        self.state
+            .aws_default
+            .as_ref()
+            .map(|_| format!("http://{}{AWS_DEFAULT_PATH}", self.addr))
+    }
+
+    /// Each served role: its ARN and its own endpoint, `http://<addr>/v1/aws/roles/<role-name>`.
+    pub fn aws_role_uris(&self) -> Vec<(String, String)> {
+        self.role_names
+            .iter()
+            .map(|(arn, name)| {
+                (
+                    arn.clone(),
+                    format!("http://{}{AWS_ROLE_PREFIX}{name}", self.addr),
+                )
+            })
+            .collect()
+    }
+
+    /// `<addr>` for `GCE_METADATA_HOST` and `GCE_METADATA_IP`, when Google is served.
+    pub fn metadata_host(&self) -> Option<String> {
+        self.state.gcp.as_ref().map(|_| self.addr.to_string())
+    }
+
+    /// The state of every credential (what `/healthz` answers).
+    pub fn health(&self) -> Health {
+        self.state.health()
+    }
+
+    /// Stop accepting, close open connections and stop the refresh loops.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        self.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .abort_all();
+    }
+}
