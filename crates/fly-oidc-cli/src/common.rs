@@ -200,10 +200,10 @@ impl CliError {
     /// Print the error on stderr and return the exit code.
     pub fn report(&self, verbose: bool) -> ExitCode {
         self.log();
-        eprintln!("fly-oidc: error: {}", self.line());
+        stderr_line(format_args!("fly-oidc: error: {}", self.line()));
         if verbose {
             for cause in self.causes() {
-                eprintln!("  caused by: {cause}");
+                stderr_line(format_args!("  caused by: {cause}"));
             }
         }
         ExitCode::from(self.exit_code)
@@ -299,4 +299,11 @@ fn open_log_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
         .append(true)
         .mode(0o600)
         .open(path)
+}
+
+/// Write one line to stderr, ignoring a failed write: a closed or full stderr (`2>/dev/full`, a
+/// reader that went away) must not turn a result into a panic (`eprintln!` panics there).
+pub fn stderr_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }

@@ -245,7 +245,7 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
                 )
             })?;
             let shown = absolute(path).unwrap_or_else(|_| path.display().to_string());
-            eprintln!("fly-oidc: wrote {shown}");
+            crate::common::stderr_line(format_args!("fly-oidc: wrote {shown}"));
             // Quoted for the shell lines below.
             fly_oidc::command_line::quote(&shown)
                 .unwrap_or_else(|_| fly_oidc_aws::credential_process::shell_quote(&shown))
@@ -255,12 +255,12 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
             "<this file>".to_owned()
         }
     };
-    eprintln!(
+    crate::common::stderr_line(format_args!(
         "fly-oidc: to use it (on a Fly Machine):\n  \
          export GOOGLE_APPLICATION_CREDENTIALS={shown}\n  \
          export GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1   # Google's libraries refuse to run executables without it\n  \
          gcloud auth login --cred-file={shown}              # for gcloud (also needs the variable above)"
-    );
+    ));
     Ok(())
 }
 

@@ -92,7 +92,9 @@ fn main() -> ExitCode {
     let runtime = match runtime {
         Ok(rt) => rt,
         Err(err) => {
-            eprintln!("fly-oidc: error: could not start the async runtime: {err}");
+            crate::common::stderr_line(format_args!(
+                "fly-oidc: error: could not start the async runtime: {err}"
+            ));
             return ExitCode::FAILURE;
         }
     };

@@ -32,7 +32,7 @@ pub async fn run(globals: &Globals, args: TokenArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::new("Fly token", e))?;
     if args.verify {
         let summary = crate::doctor::verify_token(globals, &args.keys, &token).await?;
-        eprintln!("fly-oidc: {summary}");
+        crate::common::stderr_line(format_args!("fly-oidc: {summary}"));
     }
     let output = if args.claims {
         let mut value = serde_json::to_value(token.claims())
