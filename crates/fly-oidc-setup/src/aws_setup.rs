@@ -43,25 +43,20 @@ impl AwsSetup {
             && role_name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
-        if !role_ok {
-            return Err(SubjectError {
-                flag: "--role-name",
-                reason: format!(
-                    "{:?} is not an IAM role name: 1 to 64 of letters, digits and +=,.@_-",
-                    fly_oidc::truncate(role_name, 80)
-                ),
-            });
-        }
-        if let Some(id) = account_id
-            && !(id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return Err(SubjectError {
-                flag: "--account-id",
-                reason: format!(
-                    "{:?} is not an AWS account id (12 digits)",
-                    fly_oidc::truncate(id, 80)
-                ),
-            });
+        SubjectError::unless(
+            role_ok,
+            "--role-name",
+            role_name,
+            "is not an IAM role name: 1 to 64 of letters, digits and +=,.@_-",
+        )?;
+        if let Some(id) = account_id {
+            let ok = id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit());
+            SubjectError::unless(
+                ok,
+                "--account-id",
+                id,
+                "is not an AWS account id (12 digits)",
+            )?;
         }
         if let Some(d) = max_session_duration
             && !(3600..=43200).contains(&d)

@@ -33,20 +33,15 @@ fn check_id(value: &str, flag: &'static str, what: &str) -> Result<(), SubjectEr
     let ok = (4..=32).contains(&value.len())
         && value.starts_with(|c: char| c.is_ascii_lowercase())
         && !value.ends_with('-')
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(SubjectError {
-            flag,
-            reason: format!(
-                "{:?} is not a valid {what} id: 4 to 32 lowercase letters, digits and '-', starting with a letter (Google's rule; and not starting with gcp-)",
-                fly_oidc::truncate(value, 80)
-            ),
-        })
-    }
+        && crate::subject::lowercase_digits_dash(value);
+    SubjectError::unless(
+        ok,
+        flag,
+        value,
+        &format!(
+            "is not a valid {what} id: 4 to 32 lowercase letters, digits and '-', starting with a letter (Google's rule; and not starting with gcp-)"
+        ),
+    )
 }
 
 impl GcpSetup {

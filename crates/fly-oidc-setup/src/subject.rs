@@ -21,6 +21,32 @@ impl fmt::Display for SubjectError {
 
 impl std::error::Error for SubjectError {}
 
+impl SubjectError {
+    /// `Ok` when `ok`; otherwise the error for `flag`: `value` (quoted, at most 80 characters),
+    /// then `rule` (what it is not, and what it must be).
+    pub(crate) fn unless(
+        ok: bool,
+        flag: &'static str,
+        value: &str,
+        rule: &str,
+    ) -> Result<(), Self> {
+        if ok {
+            return Ok(());
+        }
+        Err(SubjectError {
+            flag,
+            reason: format!("{:?} {rule}", fly_oidc::truncate(value, 80)),
+        })
+    }
+}
+
+/// Only lowercase ASCII letters, digits and `-`.
+pub(crate) fn lowercase_digits_dash(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// Check a Fly org slug: lowercase letters, digits and `-`, and not the word `personal`.
 pub fn check_org(org: &str) -> Result<(), SubjectError> {
     if org == "personal" {
@@ -38,22 +64,15 @@ pub fn check_app(app: &str) -> Result<(), SubjectError> {
 }
 
 fn check_name(value: &str, flag: &'static str, what: &str) -> Result<(), SubjectError> {
-    let ok = !value.is_empty()
-        && value.len() <= 63
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(SubjectError {
-            flag,
-            reason: format!(
-                "{:?} is not {what}: use lowercase letters, digits and '-' (as `fly-oidc token --claims` shows in sub = <org>:<app>:<machine>)",
-                fly_oidc::truncate(value, 80)
-            ),
-        })
-    }
+    let ok = !value.is_empty() && value.len() <= 63 && lowercase_digits_dash(value);
+    SubjectError::unless(
+        ok,
+        flag,
+        value,
+        &format!(
+            "is not {what}: use lowercase letters, digits and '-' (as `fly-oidc token --claims` shows in sub = <org>:<app>:<machine>)"
+        ),
+    )
 }
 
 /// Claims standing in for a live token: `iss` `https://oidc.fly.io/<org>`, `sub`

@@ -315,14 +315,19 @@ async fn rejected(f: &Fakes, builder: fly_oidc_gcp::Builder) -> fly_oidc_gcp::Er
     err
 }
 
+/// A permanent trust rejection with Google's `code` and HTTP `status`.
+fn assert_trust_rejected(err: &fly_oidc_gcp::Error, code: &str, status: u16) {
+    assert_eq!(err.kind(), ErrorKind::TrustRejected);
+    assert_eq!(err.code(), Some(code));
+    assert_eq!(err.status(), Some(status));
+    assert!(!err.is_transient());
+}
+
 #[tokio::test]
 async fn a_wrong_issuer_names_the_issuer_to_configure() {
     let f = Fakes::start_with(|g| g.issuer("https://oidc.fly.io/personal")).await;
     let err = rejected(&f, f.builder()).await;
-    assert_eq!(err.kind(), ErrorKind::TrustRejected);
-    assert_eq!(err.code(), Some("invalid_grant"));
-    assert_eq!(err.status(), Some(400));
-    assert!(!err.is_transient());
+    assert_trust_rejected(&err, "invalid_grant", 400);
     let msg = err.to_string();
     assert_says(
         &msg,
@@ -449,10 +454,7 @@ async fn impersonation_denied_says_which_role_to_grant() {
     let f = Fakes::start().await;
     let stranger = "admin@other-project.iam.gserviceaccount.com";
     let err = rejected(&f, f.builder().service_account(stranger)).await;
-    assert_eq!(err.kind(), ErrorKind::TrustRejected);
-    assert_eq!(err.code(), Some("PERMISSION_DENIED"));
-    assert_eq!(err.status(), Some(403));
-    assert!(!err.is_transient());
+    assert_trust_rejected(&err, "PERMISSION_DENIED", 403);
     let msg = err.to_string();
     assert_says(
         &msg,

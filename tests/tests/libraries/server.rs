@@ -4,13 +4,14 @@
 //! goes down, misbehaving clients, load, and a burst during a refresh.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use fly_oidc::{Env, RetryConfig};
+use fly_oidc::Env;
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_server::{ErrorKind, Server};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::Fault;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::FakeGoogle;
+use fly_oidc_tests::fast_retry;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -72,19 +73,18 @@ async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Resp {
     }
 }
 
-fn fast_retry() -> RetryConfig {
-    RetryConfig::default()
-        .with_initial_backoff(Duration::from_millis(5))
-        .with_max_backoff(Duration::from_millis(20))
-}
-
-async fn fakes() -> (FakeFlyApi, FakeSts) {
-    let fly = FakeFlyApi::builder()
+/// The fake Fly API of org `acme`, app `web`.
+async fn acme_web() -> FakeFlyApi {
+    FakeFlyApi::builder()
         .org("acme")
         .app("web")
         .start()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn fakes() -> (FakeFlyApi, FakeSts) {
+    let fly = acme_web().await;
     let sts = FakeSts::builder()
         .trust(fly.issuer(), fly.jwks())
         .start()
@@ -114,13 +114,23 @@ fn role(fly: &FakeFlyApi, sts_url: &str, arn: &str) -> fly_oidc_aws::FlyOidcCred
         .unwrap()
 }
 
+/// The provider for `arn:aws:iam::123456789012:role/reader` through `sts`.
+fn reader(fly: &FakeFlyApi, sts: &FakeSts) -> fly_oidc_aws::FlyOidcCredentialsProvider {
+    role(fly, &sts.url(), "arn:aws:iam::123456789012:role/reader")
+}
+
+/// A GET with `Metadata-Flavor: Google`.
+async fn metadata(addr: SocketAddr, path: &str) -> Resp {
+    get(addr, path, &[("Metadata-Flavor", "Google")]).await
+}
+
+/// A server for [`reader`] alone.
+async fn reader_server(fly: &FakeFlyApi, sts: &FakeSts) -> Result<Server, fly_oidc_server::Error> {
+    Server::builder().aws_role(reader(fly, sts)).start().await
+}
+
 async fn gcp_server(service_account: Option<&str>) -> (FakeFlyApi, FakeGoogle, Server) {
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start()
-        .await
-        .unwrap();
+    let fly = acme_web().await;
     let mut google = FakeGoogle::builder(&fly);
     if let Some(sa) = service_account {
         google = google.service_account(sa);
@@ -160,11 +170,7 @@ fn auth(server: &Server) -> String {
 async fn aws_endpoint_checks_token_and_host_and_serves_ecs_json() {
     let (fly, sts) = fakes().await;
     let server = Server::builder()
-        .aws_role(role(
-            &fly,
-            &sts.url(),
-            "arn:aws:iam::123456789012:role/reader",
-        ))
+        .aws_role(reader(&fly, &sts))
         .aws_role(role(
             &fly,
             &sts.url(),
@@ -293,7 +299,7 @@ async fn metadata_endpoints_behave_like_googles() {
     let bad_host = get(addr, &token_path, &[flavor, ("Host", "attacker.example")]).await;
     assert_eq!(bad_host.status, 403);
 
-    let token = get(addr, &format!("{token_path}?audience=x&foo=bar"), &[flavor]).await;
+    let token = metadata(addr, &format!("{token_path}?audience=x&foo=bar")).await;
     assert_eq!(token.status, 200, "{}", token.body);
     assert_eq!(token.header("Metadata-Flavor"), Some("Google"));
     let body = token.json();
@@ -305,18 +311,16 @@ async fn metadata_endpoints_behave_like_googles() {
         .expect("a token the fake Google issued");
     assert_eq!(issued.service_account.as_deref(), Some(SA));
     // The same token for the same account by email.
-    let by_email = get(
+    let by_email = metadata(
         addr,
         &format!("{base}/instance/service-accounts/{SA}/token"),
-        &[flavor],
     )
     .await;
     assert_eq!(by_email.json()["access_token"], body["access_token"]);
 
-    let info = get(
+    let info = metadata(
         addr,
         &format!("{base}/instance/service-accounts/default/?recursive=true"),
-        &[flavor],
     )
     .await;
     assert_eq!(info.json()["email"], SA);
@@ -324,31 +328,24 @@ async fn metadata_endpoints_behave_like_googles() {
         info.json()["scopes"][0],
         "https://www.googleapis.com/auth/cloud-platform"
     );
-    let email = get(
+    let email = metadata(
         addr,
         &format!("{base}/instance/service-accounts/default/email"),
-        &[flavor],
     )
     .await;
     assert_eq!(email.body, SA);
-    let project = get(addr, &format!("{base}/project/project-id"), &[flavor]).await;
+    let project = metadata(addr, &format!("{base}/project/project-id")).await;
     assert_eq!(project.status, 404, "no --gcp-project");
-    let number = get(
-        addr,
-        &format!("{base}/project/numeric-project-id"),
-        &[flavor],
-    )
-    .await;
+    let number = metadata(addr, &format!("{base}/project/numeric-project-id")).await;
     assert_eq!(number.body, google.provider().split('/').nth(1).unwrap());
-    let universe = get(addr, &format!("{base}/universe/universe-domain"), &[flavor]).await;
+    let universe = metadata(addr, &format!("{base}/universe/universe-domain")).await;
     assert_eq!(universe.body, "googleapis.com");
-    let unknown = get(addr, &format!("{base}/instance/zone"), &[flavor]).await;
+    let unknown = metadata(addr, &format!("{base}/instance/zone")).await;
     assert_eq!(unknown.status, 404);
     assert_eq!(unknown.header("Metadata-Flavor"), Some("Google"));
-    let other_account = get(
+    let other_account = metadata(
         addr,
         &format!("{base}/instance/service-accounts/x@y.com/token"),
-        &[flavor],
     )
     .await;
     assert_eq!(other_account.status, 404);
@@ -356,7 +353,7 @@ async fn metadata_endpoints_behave_like_googles() {
     // Another scope set gets a token of its own, once.
     let scoped_path =
         format!("{token_path}?scopes=https://www.googleapis.com/auth/devstorage.read_only");
-    let scoped = get(addr, &scoped_path, &[flavor]).await;
+    let scoped = metadata(addr, &scoped_path).await;
     assert_eq!(scoped.status, 200, "{}", scoped.body);
     let scoped_token = scoped.json()["access_token"].as_str().unwrap().to_owned();
     assert_ne!(scoped_token, body["access_token"].as_str().unwrap());
@@ -365,7 +362,7 @@ async fn metadata_endpoints_behave_like_googles() {
         vec!["https://www.googleapis.com/auth/devstorage.read_only".to_owned()]
     );
     assert_eq!(
-        get(addr, &scoped_path, &[flavor]).await.json()["access_token"],
+        metadata(addr, &scoped_path).await.json()["access_token"],
         scoped_token.as_str()
     );
     assert_eq!(google.request_count(), 2, "one exchange per scope set");
@@ -375,21 +372,15 @@ async fn metadata_endpoints_behave_like_googles() {
 async fn without_a_service_account_the_federated_token_is_served_as_default() {
     let (_fly, google, server) = gcp_server(None).await;
     let addr = server.local_addr();
-    let flavor = ("Metadata-Flavor", "Google");
     let base = "/computeMetadata/v1/instance/service-accounts/default";
-    let info = get(addr, &format!("{base}/?recursive=true"), &[flavor]).await;
+    let info = metadata(addr, &format!("{base}/?recursive=true")).await;
     assert_eq!(info.json()["email"], "default");
-    let token = get(addr, &format!("{base}/token"), &[flavor]).await.json();
+    let token = metadata(addr, &format!("{base}/token")).await.json();
     let issued = google
         .token_info(token["access_token"].as_str().unwrap())
         .unwrap();
     assert_eq!(issued.service_account, None, "the federated STS token");
-    let identity = get(
-        addr,
-        &format!("{base}/identity?audience=https://x"),
-        &[flavor],
-    )
-    .await;
+    let identity = metadata(addr, &format!("{base}/identity?audience=https://x")).await;
     assert_eq!(identity.status, 404);
     assert!(identity.body.contains("--gcp-service-account"));
 }
@@ -409,15 +400,7 @@ async fn only_loopback_addresses_are_accepted() {
 async fn a_permanent_failure_at_start_is_an_error_with_the_diagnosis() {
     let (fly, sts) = fakes().await;
     sts.fail_next(10, Fault::access_denied());
-    let err = Server::builder()
-        .aws_role(role(
-            &fly,
-            &sts.url(),
-            "arn:aws:iam::123456789012:role/reader",
-        ))
-        .start()
-        .await
-        .unwrap_err();
+    let err = reader_server(&fly, &sts).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Credential);
     assert!(err.to_string().contains("role/reader"), "{err}");
 }
@@ -426,15 +409,7 @@ async fn a_permanent_failure_at_start_is_an_error_with_the_diagnosis() {
 async fn sts_down_after_warm_up_serves_until_expiry_then_a_json_503_at_once() {
     let fly = FakeFlyApi::builder().start().await.unwrap();
     let sts = short_lived_sts(Duration::from_secs(4), Duration::ZERO).await;
-    let server = Server::builder()
-        .aws_role(role(
-            &fly,
-            &sts.url(),
-            "arn:aws:iam::123456789012:role/reader",
-        ))
-        .start()
-        .await
-        .unwrap();
+    let server = reader_server(&fly, &sts).await.unwrap();
     let started = Instant::now();
     sts.fail_next(10_000, Fault::service_unavailable());
     let (addr, token) = (server.local_addr(), auth(&server));
@@ -486,15 +461,7 @@ async fn a_burst_during_a_refresh_makes_one_sts_call_and_waits_for_none() {
     let fly = FakeFlyApi::builder().start().await.unwrap();
     // Credentials live 6 s: the refresh starts at 3 s and takes 1.5 s.
     let sts = short_lived_sts(Duration::from_secs(6), Duration::from_millis(1500)).await;
-    let server = Server::builder()
-        .aws_role(role(
-            &fly,
-            &sts.url(),
-            "arn:aws:iam::123456789012:role/reader",
-        ))
-        .start()
-        .await
-        .unwrap();
+    let server = reader_server(&fly, &sts).await.unwrap();
     assert_eq!(sts.request_count(), 1);
     let (addr, token) = (server.local_addr(), auth(&server));
     tokio::time::sleep(Duration::from_millis(3400)).await;
@@ -545,11 +512,7 @@ async fn a_burst_during_a_refresh_makes_one_sts_call_and_waits_for_none() {
 async fn survives_disconnects_slow_headers_and_ten_thousand_requests() {
     let (fly, sts) = fakes().await;
     let server = Server::builder()
-        .aws_role(role(
-            &fly,
-            &sts.url(),
-            "arn:aws:iam::123456789012:role/reader",
-        ))
+        .aws_role(reader(&fly, &sts))
         .header_read_timeout(Duration::from_millis(300))
         .start()
         .await

@@ -111,13 +111,19 @@ async fn http_source_requires_an_api_token() {
     assert!(err.to_string().contains("no Fly API token"), "{err}");
 }
 
+/// A token file holding `contents`, in a temporary directory that lives as long as the guard.
+fn token_file(contents: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oidc_token");
+    std::fs::write(&path, contents).unwrap();
+    (dir, path)
+}
+
 #[tokio::test]
 async fn token_file_is_reread_on_every_fetch() {
     let fly = FakeFlyApi::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("oidc_token");
     let first = fly.mint(Some("sts.amazonaws.com"));
-    std::fs::write(&path, format!("{first}\n")).unwrap();
+    let (_dir, path) = token_file(&format!("{first}\n"));
     let client = client_with_env(&[("FLY_OIDC_TOKEN_FILE", path.to_str().unwrap())])
         .build()
         .unwrap();
@@ -151,9 +157,7 @@ async fn token_file_errors() {
 #[tokio::test]
 async fn precedence_builder_beats_env_and_file_beats_socket_beats_http() {
     let fly = FakeFlyApi::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tok");
-    std::fs::write(&file, fly.mint(None)).unwrap();
+    let (_dir, file) = token_file(&fly.mint(None));
     let sock = fly.socket_path().to_str().unwrap().to_owned();
     let url = fly.url();
     let all = [

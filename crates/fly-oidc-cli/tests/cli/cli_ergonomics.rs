@@ -13,15 +13,7 @@ const NO_CA_WARNING: &str = "no CA certificates could be loaded";
 
 /// Run `fly-oidc` with only `env`, a PATH and a temporary HOME.
 fn fly_oidc(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let home = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_fly-oidc"))
-        .args(args)
-        .env_clear()
-        .env("HOME", home.path())
-        .env("PATH", "/usr/bin:/bin")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
+    crate::run_clean(args, env)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -63,6 +55,27 @@ fn fly_over_http(fly: &FakeFlyApi) -> [(&'static str, String); 2] {
     ]
 }
 
+/// [`fly_oidc`] with `vars` in an image without CA certificates ([`NoCaCerts`]).
+fn fly_oidc_without_ca(args: &[&str], vars: &[(&'static str, String)]) -> Output {
+    let no_ca = NoCaCerts::new();
+    fly_oidc(args, &with(vars, &no_ca.env()))
+}
+
+/// [`fly_over_http`] and `more`.
+fn fly_over_http_and(
+    fly: &FakeFlyApi,
+    more: Vec<(&'static str, String)>,
+) -> Vec<(&'static str, String)> {
+    [fly_over_http(fly).to_vec(), more].concat()
+}
+
+/// A fake Fly API of org `acme` and a fake Google trusting it.
+fn acme_and_google() -> (FakeFlyApi, FakeGoogle) {
+    let fly = FakeFlyApi::builder().org("acme").start_blocking().unwrap();
+    let google = FakeGoogle::builder(&fly).start_blocking().unwrap();
+    (fly, google)
+}
+
 fn with<'a>(
     a: &'a [(&'static str, String)],
     b: &[(&'static str, &'a str)],
@@ -75,19 +88,16 @@ fn with<'a>(
 
 #[test]
 fn without_ca_certificates_google_commands_work_with_one_warning() {
-    let no_ca = NoCaCerts::new();
-    let fly = FakeFlyApi::builder().org("acme").start_blocking().unwrap();
-    let google = FakeGoogle::builder(&fly).start_blocking().unwrap();
-    let vars = [
-        fly_over_http(&fly).to_vec(),
+    let (fly, google) = acme_and_google();
+    let vars = fly_over_http_and(
+        &fly,
         vec![
             ("FLY_OIDC_GCP_PROVIDER", google.provider().to_owned()),
             ("FLY_OIDC_GCP_STS_URL", google.sts_url()),
             ("FLY_OIDC_GCP_IAM_URL", google.iam_url()),
         ],
-    ]
-    .concat();
-    let out = fly_oidc(&["gcp", "access-token"], &with(&vars, &no_ca.env()));
+    );
+    let out = fly_oidc_without_ca(&["gcp", "access-token"], &vars);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(!text(&out.stdout).trim().is_empty());
@@ -102,11 +112,9 @@ fn without_ca_certificates_google_commands_work_with_one_warning() {
 
 #[test]
 fn without_ca_certificates_gcp_executable_stays_silent_on_stderr() {
-    let no_ca = NoCaCerts::new();
-    let fly = FakeFlyApi::builder().org("acme").start_blocking().unwrap();
-    let google = FakeGoogle::builder(&fly).start_blocking().unwrap();
-    let vars = [
-        fly_over_http(&fly).to_vec(),
+    let (fly, google) = acme_and_google();
+    let vars = fly_over_http_and(
+        &fly,
         vec![
             ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", google.sts_audience()),
             (
@@ -115,9 +123,8 @@ fn without_ca_certificates_gcp_executable_stays_silent_on_stderr() {
             ),
             ("GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE", "0".to_owned()),
         ],
-    ]
-    .concat();
-    let out = fly_oidc(&["gcp", "executable"], &with(&vars, &no_ca.env()));
+    );
+    let out = fly_oidc_without_ca(&["gcp", "executable"], &vars);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stderr),
@@ -131,23 +138,11 @@ fn without_ca_certificates_gcp_executable_stays_silent_on_stderr() {
 
 #[test]
 fn without_ca_certificates_aws_commands_work_with_one_warning() {
-    let no_ca = NoCaCerts::new();
     let fly = FakeFlyApi::builder().start_blocking().unwrap();
     let sts = FakeSts::builder().start_blocking().unwrap();
     let vars = fly_over_http(&fly);
     let url = sts.url();
-    let out = fly_oidc(
-        &[
-            "aws",
-            "credential-process",
-            "--no-cache",
-            "--role-arn",
-            ROLE,
-            "--sts-endpoint",
-            &url,
-        ],
-        &with(&vars, &no_ca.env()),
-    );
+    let out = fly_oidc_without_ca(&crate::credential_process_no_cache(ROLE, &url), &vars);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -175,12 +170,6 @@ fn with_ca_certificates_there_is_no_warning() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "");
-}
-
-/// The test runner's PATH (to find bash, python3 and the AWS CLI).
-fn host_path() -> String {
-    #[allow(clippy::disallowed_methods)] // the harness's own PATH, not configuration under test
-    std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned())
 }
 
 #[test]
@@ -287,15 +276,7 @@ fn a_bad_url_says_what_a_valid_one_looks_like() {
     type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
     let cases: [Case; 6] = [
         (
-            vec![
-                "aws",
-                "credential-process",
-                "--no-cache",
-                "--role-arn",
-                ROLE,
-                "--sts-endpoint",
-                "sts.amazonaws.com",
-            ],
+            crate::credential_process_no_cache(ROLE, "sts.amazonaws.com"),
             vec![],
             "https://sts.us-east-1.amazonaws.com",
         ),
@@ -376,7 +357,7 @@ if command -v aws >/dev/null; then aws configure list | grep -w region || true; 
         let out = Command::new("bash")
             .args(["-c", &script])
             .env_clear()
-            .env("PATH", host_path())
+            .env("PATH", crate::cli_aws_support::host_path())
             .env("HOME", home.path())
             .envs(env.iter().copied())
             .output()

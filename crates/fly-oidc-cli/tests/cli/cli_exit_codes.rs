@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/app";
 const PROVIDER: &str = "projects/123/locations/global/workloadIdentityPools/fly/providers/acme";
@@ -14,16 +14,11 @@ const PROVIDER: &str = "projects/123/locations/global/workloadIdentityPools/fly/
 const POOL: &str = "projects/123/locations/global/workloadIdentityPools/fly";
 
 fn run(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
-    Command::new(crate::fly_oidc_bin())
-        .args(args)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", home)
-        // Never the real /.fly/api.
-        .env("FLY_OIDC_DEFAULT_SOCKET", home.join("no-fly-api.sock"))
-        .envs(envs.iter().copied())
-        .output()
-        .unwrap()
+    // Never the real /.fly/api.
+    let socket = home.join("no-fly-api.sock");
+    let mut all = vec![("FLY_OIDC_DEFAULT_SOCKET", socket.to_str().unwrap())];
+    all.extend_from_slice(envs);
+    crate::run_in(args, &all, home)
 }
 
 /// Each command with the flags it needs to get as far as its settings.

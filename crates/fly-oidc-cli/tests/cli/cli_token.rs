@@ -2,18 +2,10 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use fly_oidc_testkit::{FakeFlyApi, Fault};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn fly_oidc(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let home = tempfile::tempdir().unwrap();
-    Command::new(crate::fly_oidc_bin())
-        .args(args)
-        .env_clear()
-        .env("HOME", home.path())
-        .env("PATH", "/usr/bin:/bin")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
+    crate::run_clean(args, env)
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -14,14 +14,7 @@ use std::process::{Command, Output};
 
 /// Run `fly-oidc` with a clean environment: only `envs`, a PATH and a temporary HOME.
 fn run(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
-    Command::new(fly_oidc_bin())
-        .args(args)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", home)
-        .envs(envs.iter().copied())
-        .output()
-        .expect("run fly-oidc")
+    crate::run_in(args, envs, home)
 }
 
 fn stdout_json(out: &Output) -> Value {

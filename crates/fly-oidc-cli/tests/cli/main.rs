@@ -24,3 +24,43 @@ mod setup_doctor;
 fn fly_oidc_bin() -> std::path::PathBuf {
     env!("CARGO_BIN_EXE_fly-oidc").into()
 }
+
+/// The fake Fly API of org `acme`, app `web`.
+fn acme_web() -> fly_oidc_testkit::FakeFlyApi {
+    fly_oidc_testkit::FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .start_blocking()
+        .expect("start the fake Fly API")
+}
+
+/// `aws credential-process --no-cache --role-arn <role> --sts-endpoint <sts>`.
+fn credential_process_no_cache<'a>(role: &'a str, sts: &'a str) -> Vec<&'a str> {
+    vec![
+        "aws",
+        "credential-process",
+        "--no-cache",
+        "--role-arn",
+        role,
+        "--sts-endpoint",
+        sts,
+    ]
+}
+
+/// Run `fly-oidc` with a clean environment: only `env`, a PATH and `home` as HOME.
+fn run_in(args: &[&str], env: &[(&str, &str)], home: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(fly_oidc_bin())
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run fly-oidc")
+}
+
+/// [`run_in`] with a fresh temporary HOME.
+fn run_clean(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let home = tempfile::tempdir().expect("temporary HOME");
+    run_in(args, env, home.path())
+}

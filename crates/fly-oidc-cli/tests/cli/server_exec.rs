@@ -41,12 +41,11 @@ fn last_json(out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("no JSON ({e}): {}", describe(out)))
 }
 
-fn fly() -> FakeFlyApi {
-    FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start_blocking()
-        .unwrap()
+/// [`fly`] and a sandbox whose STS (unused, or overridden by `--aws-sts-endpoint`) is closed.
+fn fly_sandbox() -> (FakeFlyApi, Sandbox) {
+    let fly = crate::acme_web();
+    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+    (fly, sandbox)
 }
 
 /// `fly-oidc --verbose exec --aws-role-arn ROLE -- <command>` in the sandbox.
@@ -54,6 +53,44 @@ fn exec_aws(sandbox: &Sandbox, command: &[&str]) -> Output {
     let mut args = vec!["--verbose", "exec", "--aws-role-arn", ROLE, "--"];
     args.extend_from_slice(command);
     sandbox.fly_oidc(&args)
+}
+
+/// A fake AWS STS that answers every call.
+fn fake_sts() -> fly_oidc_testkit::aws_sts::FakeSts {
+    fly_oidc_testkit::aws_sts::FakeSts::builder()
+        .start_blocking()
+        .unwrap()
+}
+
+/// `fly-oidc exec <extra> --aws-role-arn ROLE --aws-sts-endpoint <sts> -- sh -c <script>` in
+/// the sandbox.
+fn exec_sts_sh(
+    sandbox: &Sandbox,
+    sts: &fly_oidc_testkit::aws_sts::FakeSts,
+    extra: &[&str],
+    script: &str,
+) -> Output {
+    let endpoint = sts.url();
+    let mut flags = extra.to_vec();
+    flags.extend_from_slice(&["--aws-role-arn", ROLE, "--aws-sts-endpoint", &endpoint]);
+    exec_sh(sandbox, &flags, script)
+}
+
+/// `fly-oidc exec <flags> -- sh -c <script>` in the sandbox.
+fn exec_sh(sandbox: &Sandbox, flags: &[&str], script: &str) -> Output {
+    let mut args = vec!["exec"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["--", "sh", "-c", script]);
+    sandbox.fly_oidc(&args)
+}
+
+/// Wait up to 20 s for `path` to exist; panic with `what` if it does not.
+fn wait_for(path: &Path, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn assert_clean_stderr(out: &Output, fly: &FakeFlyApi, secrets: &[&str]) {
@@ -72,7 +109,7 @@ fn aws_cli_boto3_and_the_rust_sdk_use_the_container_endpoint() {
         return;
     }
     let Some(moto) = Moto::start() else { return };
-    let fly = fly();
+    let fly = crate::acme_web();
     let mut sandbox = Sandbox::new(&fly, moto.endpoint());
     // What Fly's built-in integration sets: exec must take it over.
     sandbox.set("AWS_ROLE_ARN", ROLE);
@@ -139,22 +176,14 @@ fn aws_cli_boto3_and_the_rust_sdk_use_the_container_endpoint() {
 
 #[test]
 fn the_token_file_holds_the_token_without_a_newline_and_is_private() {
-    let fly = fly();
-    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
-    let sts = fly_oidc_testkit::aws_sts::FakeSts::builder()
-        .start_blocking()
-        .unwrap();
-    let out = sandbox.fly_oidc(&[
-        "exec",
-        "--aws-role-arn",
-        ROLE,
-        "--aws-sts-endpoint",
-        &sts.url(),
-        "--",
-        "sh",
-        "-c",
+    let (_fly, sandbox) = fly_sandbox();
+    let sts = fake_sts();
+    let out = exec_sts_sh(
+        &sandbox,
+        &sts,
+        &[],
         "stat -c %a \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\"; [ \"$(cat \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\")\" = \"$AWS_CONTAINER_AUTHORIZATION_TOKEN\" ] && echo same; wc -c < \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\"",
-    ]);
+    );
     assert_success(&out, "exec sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -164,7 +193,7 @@ fn the_token_file_holds_the_token_without_a_newline_and_is_private() {
 }
 
 fn google_setup(service_account: Option<&str>) -> (FakeFlyApi, FakeGoogle) {
-    let fly = fly();
+    let fly = crate::acme_web();
     let mut google = FakeGoogle::builder(&fly);
     if let Some(sa) = service_account {
         google = google.service_account(sa);
@@ -173,19 +202,24 @@ fn google_setup(service_account: Option<&str>) -> (FakeFlyApi, FakeGoogle) {
     (fly, google)
 }
 
-fn exec_google(fly: &FakeFlyApi, google: &FakeGoogle, extra: &[&str], command: &[&str]) -> Output {
-    let home = tempfile::tempdir().unwrap();
-    let (sts, iam) = (google.sts_url(), google.iam_url());
-    let mut args = vec![
-        "--verbose",
-        "exec",
+/// `--gcp-provider`, `--gcp-sts-url` and `--gcp-iam-url` for the fake Google (`sts` and `iam`
+/// are its URLs).
+fn gcp_flags<'a>(google: &'a FakeGoogle, sts: &'a str, iam: &'a str) -> [&'a str; 6] {
+    [
         "--gcp-provider",
         google.provider(),
         "--gcp-sts-url",
-        &sts,
+        sts,
         "--gcp-iam-url",
-        &iam,
-    ];
+        iam,
+    ]
+}
+
+fn exec_google(fly: &FakeFlyApi, google: &FakeGoogle, extra: &[&str], command: &[&str]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let (sts, iam) = (google.sts_url(), google.iam_url());
+    let mut args = vec!["--verbose", "exec"];
+    args.extend(gcp_flags(google, &sts, &iam));
     args.extend_from_slice(extra);
     args.push("--");
     args.extend_from_slice(command);
@@ -259,30 +293,16 @@ fn signals_are_forwarded_to_the_child() {
         ready.display()
     );
     let child = Command::new(crate::fly_oidc_bin())
-        .args([
-            "exec",
-            "--gcp-provider",
-            google.provider(),
-            "--gcp-sts-url",
-            &sts,
-            "--gcp-iam-url",
-            &iam,
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ])
+        .arg("exec")
+        .args(gcp_flags(&google, &sts, &iam))
+        .args(["--", "sh", "-c", &script])
         .env_clear()
         .env("PATH", crate::cli_aws_support::host_path())
         .env("FLY_OIDC_SOCKET", fly.socket_path())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ready.exists() {
-        assert!(Instant::now() < deadline, "the child did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(&ready, "the child did not start");
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -294,25 +314,17 @@ fn signals_are_forwarded_to_the_child() {
 
 #[test]
 fn invalid_settings_exit_2_and_permanent_failures_exit_1_before_the_child() {
-    let fly = fly();
-    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
-    let dir = tempfile::tempdir().unwrap();
-    let marker = dir.path().join("ran");
+    let (_fly, sandbox) = fly_sandbox();
+    let marker = sandbox.dir.path().join("ran");
     let touch = format!("touch {}", marker.display());
-    let out = sandbox.fly_oidc(&[
-        "exec",
-        "--listen",
-        "0.0.0.0:0",
-        "--aws-role-arn",
-        ROLE,
-        "--",
-        "sh",
-        "-c",
+    let out = exec_sh(
+        &sandbox,
+        &["--listen", "0.0.0.0:0", "--aws-role-arn", ROLE],
         &touch,
-    ]);
+    );
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
-    let out = sandbox.fly_oidc(&["exec", "--", "sh", "-c", &touch]);
+    let out = exec_sh(&sandbox, &[], &touch);
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -320,21 +332,9 @@ fn invalid_settings_exit_2_and_permanent_failures_exit_1_before_the_child() {
         describe(&out)
     );
 
-    let sts = fly_oidc_testkit::aws_sts::FakeSts::builder()
-        .start_blocking()
-        .unwrap();
+    let sts = fake_sts();
     sts.fail_next(10, fly_oidc_testkit::Fault::access_denied());
-    let out = sandbox.fly_oidc(&[
-        "exec",
-        "--aws-role-arn",
-        ROLE,
-        "--aws-sts-endpoint",
-        &sts.url(),
-        "--",
-        "sh",
-        "-c",
-        &touch,
-    ]);
+    let out = exec_sts_sh(&sandbox, &sts, &[], &touch);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("role/fly-app"), "{stderr}");
@@ -344,9 +344,7 @@ fn invalid_settings_exit_2_and_permanent_failures_exit_1_before_the_child() {
 #[test]
 fn serve_writes_a_private_env_file_and_stops_within_a_second_on_sigterm() {
     let (fly, google) = google_setup(None);
-    let sts = fly_oidc_testkit::aws_sts::FakeSts::builder()
-        .start_blocking()
-        .unwrap();
+    let sts = fake_sts();
     let dir = tempfile::tempdir().unwrap();
     let env_file = dir.path().join("creds.env");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -369,23 +367,14 @@ fn serve_writes_a_private_env_file_and_stops_within_a_second_on_sigterm() {
             &sts.url(),
             "--aws-region",
             "eu-west-1",
-            "--gcp-provider",
-            google.provider(),
-            "--gcp-sts-url",
-            &gsts,
-            "--gcp-iam-url",
-            &iam,
         ])
+        .args(gcp_flags(&google, &gsts, &iam))
         .env_clear()
         .env("FLY_OIDC_SOCKET", fly.socket_path())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !env_file.exists() {
-        assert!(Instant::now() < deadline, "no env file");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(&env_file, "no env file");
     let mode = std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     // A shell that sources it reaches both servers.
@@ -425,24 +414,14 @@ fn user_runs_the_child_as_that_user_with_its_token_file() {
         eprintln!("SKIPPED: --user needs root");
         return;
     }
-    let fly = fly();
-    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
-    let sts = fly_oidc_testkit::aws_sts::FakeSts::builder()
-        .start_blocking()
-        .unwrap();
-    let out = sandbox.fly_oidc(&[
-        "exec",
-        "--user",
-        "nobody",
-        "--aws-role-arn",
-        ROLE,
-        "--aws-sts-endpoint",
-        &sts.url(),
-        "--",
-        "sh",
-        "-c",
+    let (_fly, sandbox) = fly_sandbox();
+    let sts = fake_sts();
+    let out = exec_sts_sh(
+        &sandbox,
+        &sts,
+        &["--user", "nobody"],
         "id -u; id -g; echo \"$HOME $USER $LOGNAME\"; cat \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\" >/dev/null && echo readable",
-    ]);
+    );
     assert_success(&out, "exec --user nobody");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -471,20 +450,14 @@ fn is_root() -> bool {
 
 #[test]
 fn write_token_keeps_a_fly_token_in_a_private_file() {
-    let fly = fly();
-    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("azure-token");
+    let (fly, sandbox) = fly_sandbox();
+    let path = sandbox.dir.path().join("azure-token");
     let spec = format!("{}=api://AzureADTokenExchange", path.display());
-    let out = sandbox.fly_oidc(&[
-        "exec",
-        "--write-token",
-        &spec,
-        "--",
-        "sh",
-        "-c",
+    let out = exec_sh(
+        &sandbox,
+        &["--write-token", &spec],
         &format!("stat -c %a {0}; cat {0}", path.display()),
-    ]);
+    );
     assert_success(&out, "exec --write-token");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let (mode, jwt) = stdout.split_once('\n').unwrap();

@@ -18,19 +18,12 @@ use std::process::{Command, Output};
 const ACCOUNT: &str = "123456789012";
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let home = tempfile::tempdir().unwrap();
-    Command::new(super::fly_oidc_bin())
-        .args(args)
-        .env_clear()
-        .env("HOME", home.path())
-        .env("PATH", "/usr/bin:/bin")
-        .env(
-            "FLY_OIDC_DEFAULT_SOCKET",
-            "/nonexistent/fly-oidc-test/.fly/api",
-        )
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
+    let mut all = vec![(
+        "FLY_OIDC_DEFAULT_SOCKET",
+        "/nonexistent/fly-oidc-test/.fly/api",
+    )];
+    all.extend_from_slice(env);
+    super::run_clean(args, &all)
 }
 
 fn stdout(out: &Output) -> String {
@@ -84,6 +77,20 @@ fn tampered(jwt: &str) -> String {
     )
 }
 
+/// `fly-oidc <command> --token-file <a tampered token of the fake's> --jwks-url <the fake's>`.
+fn run_on_tampered_token(fly: &FakeFlyApi, command: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "token",
+        &tampered(&fly.mint(Some("sts.amazonaws.com"))),
+    );
+    let jwks_url = fly.jwks_url();
+    let mut args = command.to_vec();
+    args.extend_from_slice(&["--token-file", &file, "--jwks-url", &jwks_url]);
+    run(&args, &[])
+}
+
 #[test]
 fn token_verify_checks_the_signature_by_discovery_or_jwks_url_and_refuses_a_tampered_token() {
     let fly = FakeFlyApi::builder().org("acme").start_blocking().unwrap();
@@ -124,23 +131,7 @@ fn token_verify_checks_the_signature_by_discovery_or_jwks_url_and_refuses_a_tamp
     let claims: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(claims["iss"], "https://oidc.fly.io/acme");
 
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(
-        dir.path(),
-        "token",
-        &tampered(&fly.mint(Some("sts.amazonaws.com"))),
-    );
-    let out = run(
-        &[
-            "token",
-            "--verify",
-            "--token-file",
-            &file,
-            "--jwks-url",
-            &fly.jwks_url(),
-        ],
-        &[],
-    );
+    let out = run_on_tampered_token(&fly, &["token", "--verify"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("signature does not verify"),
@@ -338,24 +329,22 @@ fn aws_setup_commands_create_provider_and_role_again_and_for_a_second_app() {
     assert_eq!(code(&out), 1, "{}", stdout(&out));
 }
 
+/// `aws setup` for role `fly-web` trusted by app `web` of org `acme`.
+const AWS_SETUP: &[&str] = &[
+    "aws",
+    "setup",
+    "--role-name",
+    "fly-web",
+    "--org",
+    "acme",
+    "--app",
+    "web",
+];
+
 fn setup_policy(dir: &Path) -> String {
-    let out = run(
-        &[
-            "aws",
-            "setup",
-            "--role-name",
-            "fly-web",
-            "--org",
-            "acme",
-            "--app",
-            "web",
-            "--account-id",
-            ACCOUNT,
-            "--format",
-            "json",
-        ],
-        &[],
-    );
+    let mut args = AWS_SETUP.to_vec();
+    args.extend(["--account-id", ACCOUNT, "--format", "json"]);
+    let out = run(&args, &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let policy: Value = serde_json::from_str(&stdout(&out)).unwrap();
     write(dir, "policy.json", &policy.to_string())
@@ -438,11 +427,7 @@ fn check_trust_policy_accepts_its_own_app_and_names_the_failing_condition_otherw
 
 #[test]
 fn check_trust_policy_reads_a_live_token_or_saved_claims_and_uses_exit_2_and_3() {
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start_blocking()
-        .unwrap();
+    let fly = super::acme_web();
     let sock = fly.socket_path().to_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let policy = setup_policy(dir.path());
@@ -535,11 +520,7 @@ fn aws_setup_refuses_personal_and_needs_an_org() {
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("--org"), "{}", stderr(&out));
     // On a Machine: org and app from the token.
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start_blocking()
-        .unwrap();
+    let fly = super::acme_web();
     let out = run(
         &[
             "aws",
@@ -706,23 +687,9 @@ fn gcp_and_aws_terraform_parse_as_hcl() {
     hcl_parses(&tf).unwrap();
     assert!(tf.contains("issuer_uri = \"https://oidc.fly.io/acme\""));
     assert!(tf.contains("roles/iam.workloadIdentityUser"));
-    let out = run(
-        &[
-            "aws",
-            "setup",
-            "--role-name",
-            "fly-web",
-            "--org",
-            "acme",
-            "--app",
-            "web",
-            "--format",
-            "terraform",
-            "--max-session-duration",
-            "7200",
-        ],
-        &[],
-    );
+    let mut args = AWS_SETUP.to_vec();
+    args.extend(["--format", "terraform", "--max-session-duration", "7200"]);
+    let out = run(&args, &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     hcl_parses(&stdout(&out)).unwrap();
     assert!(
@@ -837,11 +804,7 @@ fn world(
         fly_oidc_testkit::google::FakeGoogleBuilder,
     ) -> fly_oidc_testkit::google::FakeGoogleBuilder,
 ) -> World {
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start_blocking()
-        .unwrap();
+    let fly = super::acme_web();
     let sts_builder = FakeSts::builder()
         .trust(fly.issuer(), fly.jwks())
         .audience("sts.amazonaws.com")
@@ -1099,11 +1062,7 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
     }
 
     // Token problems stop the chain at the token step.
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start_blocking()
-        .unwrap();
+    let fly = super::acme_web();
     let out = run(
         &[
             "doctor",
@@ -1117,23 +1076,7 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
     assert_eq!(code(&out), 1);
     assert_eq!(failing(&json), ["token"], "{json:#}");
     named += 1;
-    let dir = tempfile::tempdir().unwrap();
-    let tampered_file = write(
-        dir.path(),
-        "t",
-        &tampered(&fly.mint(Some("sts.amazonaws.com"))),
-    );
-    let out = run(
-        &[
-            "doctor",
-            "--json",
-            "--token-file",
-            &tampered_file,
-            "--jwks-url",
-            &fly.jwks_url(),
-        ],
-        &[],
-    );
+    let out = run_on_tampered_token(&fly, &["doctor", "--json"]);
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(failing(&json), ["signature"], "{json:#}");
     named += 1;
@@ -1158,20 +1101,9 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
 fn aws_error(sts: StsEditFn) -> String {
     let w = world(sts, |b| b);
     let endpoint = w.sts.url();
-    let out = run(
-        &[
-            "aws",
-            "credential-process",
-            "--no-cache",
-            "--role-arn",
-            ROLE,
-            "--sts-endpoint",
-            &endpoint,
-            "--socket",
-            w.fly.socket_path().to_str().unwrap(),
-        ],
-        &[],
-    );
+    let mut args = super::credential_process_no_cache(ROLE, &endpoint);
+    args.extend(["--socket", w.fly.socket_path().to_str().unwrap()]);
+    let out = run(&args, &[]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert_no_secret(&out, &w.fly.issued_tokens());
     stderr(&out)
