@@ -24,6 +24,7 @@ pub(crate) const SCOPES: Setting = Setting::new("scopes", Some(ENV_SCOPES));
 pub(crate) const STS_URL: Setting = Setting::new("sts_url", Some(ENV_STS_URL));
 pub(crate) const IAM_URL: Setting = Setting::new("iam_url", Some(ENV_IAM_URL));
 pub(crate) const LIFETIME: Setting = Setting::new("lifetime", None);
+pub(crate) const AUDIENCE: Setting = Setting::new("audience", None);
 
 /// The values given to a [`Builder`](crate::Builder), before the environment and defaults.
 #[derive(Clone, Debug, Default)]
@@ -71,7 +72,7 @@ pub struct Settings {
 
 impl Settings {
     pub(crate) fn resolve(given: &Given, env: &Env) -> Result<Self, BuildError> {
-        let (raw_provider, origin) = pick(given.provider.clone(), PROVIDER, env).ok_or_else(|| {
+        let (raw_provider, origin) = pick(given.provider.clone(), PROVIDER, env)?.ok_or_else(|| {
             BuildError::missing(
                 PROVIDER,
                 "no workload identity pool provider configured; it looks like \
@@ -79,14 +80,14 @@ impl Settings {
             )
         })?;
         let provider = WorkloadIdentityProvider::parse_from(&raw_provider, origin)?;
-        let service_account = match pick(given.service_account.clone(), SERVICE_ACCOUNT, env) {
+        let service_account = match pick(given.service_account.clone(), SERVICE_ACCOUNT, env)? {
             Some((sa, origin)) => Some(check_service_account(sa.trim(), origin)?),
             None => None,
         };
         let allow_insecure = endpoint::allow_insecure_http(given.allow_insecure_http, env)?;
         let url = |setting: Setting, what: &str, given: &Option<String>, default: &str| {
             let (raw, origin) =
-                pick(given.clone(), setting, env).unwrap_or((default.to_owned(), Origin::Builder));
+                pick(given.clone(), setting, env)?.unwrap_or((default.to_owned(), Origin::Builder));
             endpoint::check_endpoint_url(&raw, allow_insecure, PlainHttp::Loopback).map_err(|why| {
                 BuildError::invalid(
                     setting,
@@ -113,12 +114,17 @@ impl Settings {
             ));
         }
         let scopes = resolve_scopes(&given.scopes, env)?;
-        let audience = given
-            .audience
-            .clone()
-            .filter(|a| !a.trim().is_empty())
-            .map(|a| a.trim().to_owned())
-            .unwrap_or_else(|| provider.token_audience());
+        let audience = match &given.audience {
+            Some(a) if a.trim().is_empty() => {
+                return Err(BuildError::invalid(
+                    AUDIENCE,
+                    Origin::Builder,
+                    "it is empty; give the audience or leave it out for the provider's default",
+                ));
+            }
+            Some(a) => a.trim().to_owned(),
+            None => provider.token_audience(),
+        };
         Ok(Self {
             provider,
             audience,
@@ -167,12 +173,23 @@ impl Settings {
     }
 }
 
-/// The builder's value, else the setting's variable.
-fn pick(given: Option<String>, setting: Setting, env: &Env) -> Option<(String, Origin)> {
-    given
-        .filter(|v| !v.trim().is_empty())
-        .map(|v| (v, Origin::Builder))
-        .or_else(|| env.setting(setting))
+/// The builder's value, else the setting's variable. A value given to the builder that is
+/// empty is an error, not "unset": `--service-account ""` must not quietly fall back to
+/// `FLY_OIDC_GCP_SERVICE_ACCOUNT` (an empty variable does count as unset, as in every SDK).
+fn pick(
+    given: Option<String>,
+    setting: Setting,
+    env: &Env,
+) -> Result<Option<(String, Origin)>, BuildError> {
+    match given {
+        Some(v) if v.trim().is_empty() => Err(BuildError::invalid(
+            setting,
+            Origin::Builder,
+            "it is empty; give a value or leave the setting out",
+        )),
+        Some(v) => Ok(Some((v, Origin::Builder))),
+        None => Ok(env.setting(setting)),
+    }
 }
 
 fn resolve_scopes(given: &[String], env: &Env) -> Result<Vec<String>, BuildError> {
@@ -305,5 +322,50 @@ mod tests {
             err.to_string().contains("(from Builder::lifetime)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_empty_builder_value_is_an_error_not_a_fallback_to_the_variable() {
+        let env = Env::from_slice(&[
+            (
+                "FLY_OIDC_GCP_PROVIDER",
+                "projects/123/locations/global/workloadIdentityPools/p/providers/x",
+            ),
+            (
+                "FLY_OIDC_GCP_SERVICE_ACCOUNT",
+                "app@p.iam.gserviceaccount.com",
+            ),
+        ]);
+        for given in [
+            Given {
+                service_account: Some(String::new()),
+                ..Given::default()
+            },
+            Given {
+                provider: Some("  ".into()),
+                ..Given::default()
+            },
+            Given {
+                sts_url: Some(String::new()),
+                ..Given::default()
+            },
+            Given {
+                audience: Some(String::new()),
+                ..Given::default()
+            },
+        ] {
+            let err = Settings::resolve(&given, &env).unwrap_err();
+            assert!(err.to_string().contains("it is empty"), "{err}");
+        }
+        // An empty variable still counts as unset.
+        let env = Env::from_slice(&[
+            (
+                "FLY_OIDC_GCP_PROVIDER",
+                "projects/123/locations/global/workloadIdentityPools/p/providers/x",
+            ),
+            ("FLY_OIDC_GCP_SERVICE_ACCOUNT", ""),
+        ]);
+        let s = Settings::resolve(&Given::default(), &env).unwrap();
+        assert_eq!(s.service_account(), None);
     }
 }
