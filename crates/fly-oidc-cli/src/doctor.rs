@@ -3,8 +3,8 @@
 
 use crate::common::{CliError, Globals};
 use clap::Args;
-use fly_oidc::{BuildError, FlyToken};
-use fly_oidc_setup::doctor::{self, Report, Step};
+use fly_oidc::FlyToken;
+use fly_oidc_setup::doctor::{self, Diagnosis, Report, Step};
 use fly_oidc_setup::verify::{self, KeySource};
 use std::time::{Duration, SystemTime};
 
@@ -115,24 +115,6 @@ const DOCTOR_FLAGS: &[(&str, &str)] = &[
     ("iam_url", "--gcp-iam-url"),
 ];
 
-/// An invalid setting as a failing step, named by its flag or variable.
-fn setting_step(name: impl Into<String>, err: &BuildError) -> Step {
-    let method = err.setting().builder_method();
-    let flag = DOCTOR_FLAGS
-        .iter()
-        .find(|(m, _)| *m == method)
-        .map(|(_, f)| *f);
-    Step::fail(
-        name,
-        format!("invalid setting: {}", err.display_with_flag(flag)),
-        "fix the setting named above (flag or environment variable) and run doctor again",
-    )
-}
-
-/// Short timeouts: doctor answers within a minute even when every service hangs.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const TIMEOUT: Duration = Duration::from_secs(15);
-
 pub async fn run(globals: &Globals, args: DoctorArgs) -> Result<(), CliError> {
     let report = diagnose(globals, &args).await;
     let text = if args.json {
@@ -160,57 +142,21 @@ pub async fn run(globals: &Globals, args: DoctorArgs) -> Result<(), CliError> {
 }
 
 async fn diagnose(globals: &Globals, args: &DoctorArgs) -> Report {
-    let mut report = Report::default();
-    let client =
-        match globals.fly_client_with(|b| b.timeout(TIMEOUT).connect_timeout(CONNECT_TIMEOUT)) {
-            Ok(client) => client,
-            Err(err) => {
-                let step = match err.as_build_error() {
-                    Some(e) => setting_step("token source", e),
-                    None => Step::fail("token source", err.line(), "fix the token source settings"),
-                };
-                report.steps.push(step);
-                return report;
-            }
-        };
-    report.steps.push(doctor::token_source(&client));
-    let now = now();
-    let (step, token) = doctor::token(&client, now).await;
-    report.steps.push(step);
-    let Some(token) = token else {
-        return report;
-    };
-    let http = verify::http_client().ok();
-    report.steps.push(
-        doctor::signature(
-            &token,
-            &args.keys.source(globals),
-            args.offline,
-            http.as_ref(),
-        )
-        .await,
-    );
-    report.steps.push(doctor::clock(&token, now));
-
-    // AWS: each --aws-role-arn, else AWS_ROLE_ARN; neither: AWS is not configured, no step.
-    let env = globals.env();
-    let roles: Vec<Option<&String>> = if !args.aws_role_arns.is_empty() {
-        args.aws_role_arns.iter().map(Some).collect()
-    } else if env.get(fly_oidc_aws::ENV_ROLE_ARN).is_some() {
-        vec![None]
-    } else {
-        Vec::new()
-    };
-    for role in roles {
-        let mut builder = fly_oidc_aws::FlyOidcCredentialsProvider::builder()
-            .env(globals.env())
-            .fly_client(client.clone())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(TIMEOUT)
-            .disable_cache();
-        if let Some(role) = role {
-            builder = builder.role_arn(role);
+    let client = match globals.fly_client_with(|b| {
+        b.timeout(doctor::TIMEOUT)
+            .connect_timeout(doctor::CONNECT_TIMEOUT)
+    }) {
+        Ok(client) => client,
+        Err(err) => {
+            let step = match err.as_build_error() {
+                Some(e) => doctor::setting_step("token source", e, DOCTOR_FLAGS),
+                None => Step::fail("token source", err.line(), "fix the token source settings"),
+            };
+            return Report { steps: vec![step] };
         }
+    };
+    let aws = || {
+        let mut builder = fly_oidc_aws::FlyOidcCredentialsProvider::builder();
         if let Some(aud) = &args.aws_audience {
             builder = builder.audience(aud);
         }
@@ -223,76 +169,30 @@ async fn diagnose(globals: &Globals, args: &DoctorArgs) -> Report {
         if let Some(url) = &args.aws_sts_endpoint {
             builder = builder.endpoint_url(url);
         }
-        match builder.build() {
-            Ok(provider) => report.steps.push(doctor::aws_role(&provider).await),
-            Err(e) => report.steps.push(setting_step(
-                format!("aws role {}", role.map_or("(AWS_ROLE_ARN)", |r| r.as_str())),
-                &e,
-            )),
-        }
-    }
-
-    // The exchange alone: the Google variables without the service account.
-    let exchange_env = fly_oidc::Env::from_map(
-        [
-            fly_oidc_gcp::ENV_PROVIDER,
-            fly_oidc_gcp::ENV_SCOPES,
-            fly_oidc_gcp::ENV_STS_URL,
-            fly_oidc_gcp::ENV_IAM_URL,
-            fly_oidc::ENV_ALLOW_INSECURE_HTTP,
-        ]
-        .iter()
-        .filter_map(|name| env.get(name).map(|v| ((*name).to_owned(), v)))
-        .collect(),
-    );
-    let gcp = |service_account: Option<&String>| {
-        let env = if service_account.is_some() {
-            env.clone()
-        } else {
-            exchange_env.clone()
-        };
-        let mut builder = fly_oidc_gcp::GcpTokenProvider::builder()
-            .env(env)
-            .fly_client(client.clone())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(TIMEOUT);
-        if let Some(p) = &args.gcp_provider {
-            builder = builder.provider(p);
-        }
-        if let Some(sa) = service_account {
-            builder = builder.service_account(sa);
-        }
-        if let Some(url) = &args.gcp_sts_url {
-            builder = builder.sts_url(url);
-        }
-        if let Some(url) = &args.gcp_iam_url {
-            builder = builder.iam_url(url);
-        }
-        builder.build()
+        builder
     };
-    let service_account = args
-        .gcp_service_account
-        .clone()
-        .or_else(|| env.get(fly_oidc_gcp::ENV_SERVICE_ACCOUNT));
-    match gcp(None) {
-        Err(e)
-            if args.gcp_provider.is_none()
-                && e.origin().is_none()
-                && e.setting().builder_method() == "provider" => {}
-        Err(e) => report.steps.push(setting_step("google exchange", &e)),
-        Ok(exchange_only) => {
-            let impersonating = match service_account.as_ref().map(|sa| gcp(Some(sa))) {
-                None => None,
-                Some(Ok(p)) => Some(p),
-                Some(Err(e)) => {
-                    report.steps.push(setting_step("google impersonation", &e));
-                    None
-                }
-            };
-            report
-                .steps
-                .extend(doctor::gcp(&exchange_only, impersonating.as_ref()).await);
-        }
+    let mut gcp = fly_oidc_gcp::GcpTokenProvider::builder();
+    if let Some(p) = &args.gcp_provider {
+        gcp = gcp.provider(p);
     }
-    report
+    if let Some(url) = &args.gcp_sts_url {
+        gcp = gcp.sts_url(url);
+    }
+    if let Some(url) = &args.gcp_iam_url {
+        gcp = gcp.iam_url(url);
+    }
+    doctor::diagnose(Diagnosis {
+        client,
+        env: globals.env(),
+        now: now(),
+        keys: args.keys.source(globals),
+        offline: args.offline,
+        aws_role_arns: args.aws_role_arns.clone(),
+        aws: &aws,
+        gcp,
+        gcp_required: args.gcp_provider.is_some(),
+        gcp_service_account: args.gcp_service_account.clone(),
+        setting_names: DOCTOR_FLAGS,
+    })
+    .await
 }

@@ -60,8 +60,8 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
         .await?;
     // Files owned by the child's user, in a private directory removed at exit.
     let owner = match (&user, &cmd.serve.file_owner) {
-        (Some((_, owner)), _) => Some(*owner),
-        (None, Some(spec)) => Some(resolve_owner(spec, "--file-owner")?.1),
+        (Some(user), _) => Some(user.owner),
+        (None, Some(spec)) => Some(resolve_owner(spec, "--file-owner")?.owner),
         (None, None) => None,
     };
     let dir = tempfile::Builder::new()
@@ -94,19 +94,19 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
             command.args(args);
             command
         }
-        Some((user, owner)) => {
+        Some(user) => {
             let exe = std::env::current_exe()
                 .map_err(|e| CliError::new("--user", format!("cannot find this program: {e}")))?;
             let mut command = tokio::process::Command::new(exe);
             command
                 .arg("__run-as")
                 .arg(&user.name)
-                .arg(owner.gid.to_string())
+                .arg(user.owner.gid.to_string())
                 .arg("--")
                 .arg(program)
                 .args(args);
             command
-                .env("HOME", &user.dir)
+                .env("HOME", &user.home)
                 .env("USER", &user.name)
                 .env("LOGNAME", &user.name);
             command

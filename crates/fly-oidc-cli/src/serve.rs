@@ -5,6 +5,7 @@ use clap::Args;
 use fly_oidc::Env;
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
+use fly_oidc_server::child_env::{self, EnvPlan, ResolvedUser};
 use fly_oidc_server::{FileOwner, Server};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -78,63 +79,9 @@ pub struct ServeCommand {
 /// The default listen address of `serve` (exec picks a free port).
 pub const SERVE_DEFAULT_LISTEN: &str = "127.0.0.1:8675";
 
-/// Variables that would win over the container provider in the AWS SDKs' chains.
-const AWS_REMOVED: [&str; 4] = [
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN",
-    "AWS_ROLE_SESSION_NAME",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-];
-
-/// What the child's environment gains and loses.
-#[derive(Debug, Default)]
-pub struct EnvPlan {
-    pub set: Vec<(String, String)>,
-    pub remove: Vec<String>,
-    pub warnings: Vec<String>,
-}
-
-/// Resolve `USER[:GROUP]` (names or numbers) in the passwd and group databases.
-pub fn resolve_owner(spec: &str, flag: &str) -> Result<(nix::unistd::User, FileOwner), CliError> {
-    use nix::unistd::{Gid, Group, Uid, User};
-    let (user_part, group_part) = match spec.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (spec, None),
-    };
-    let lookup = match user_part.parse::<u32>() {
-        Ok(uid) => User::from_uid(Uid::from_raw(uid)),
-        Err(_) => User::from_name(user_part),
-    };
-    let user = lookup
-        .map_err(|e| invalid("serve", format!("{flag} {spec}: cannot read the user database: {e}")))?
-        .ok_or_else(|| {
-            invalid("serve", format!(
-                "{flag} {spec}: no user {user_part:?} on this machine (create it in the image, e.g. `useradd {user_part}`)"
-            ))
-        })?;
-    let gid = match group_part {
-        None | Some("") => user.gid,
-        Some(group) => {
-            let lookup = match group.parse::<u32>() {
-                Ok(gid) => Group::from_gid(Gid::from_raw(gid)),
-                Err(_) => Group::from_name(group),
-            };
-            lookup
-                .map_err(|e| {
-                    invalid(
-                        "serve",
-                        format!("{flag} {spec}: cannot read the group database: {e}"),
-                    )
-                })?
-                .ok_or_else(|| invalid("serve", format!("{flag} {spec}: no group {group:?}")))?
-                .gid
-        }
-    };
-    let owner = FileOwner {
-        uid: user.uid.as_raw(),
-        gid: gid.as_raw(),
-    };
-    Ok((user, owner))
+/// Resolve a `USER[:GROUP]` flag through the library, naming `flag` in the error (exit 2).
+pub fn resolve_owner(spec: &str, flag: &str) -> Result<ResolvedUser, CliError> {
+    child_env::resolve_owner(spec).map_err(|e| invalid("serve", format!("{flag} {spec}: {e}")))
 }
 
 impl ServeArgs {
@@ -267,7 +214,7 @@ impl ServeArgs {
             server = server.write_token(path, audience, fly.clone());
         }
         if let Some(spec) = &self.file_owner {
-            server = server.file_owner(resolve_owner(spec, "--file-owner")?.1);
+            server = server.file_owner(resolve_owner(spec, "--file-owner")?.owner);
         }
         server.start().await.map_err(|e| match e.kind() {
             fly_oidc_server::ErrorKind::InvalidSetting => invalid("listen", e.to_string()),
@@ -277,49 +224,13 @@ impl ServeArgs {
 
     /// What a process using this server needs in its environment, given its current one.
     pub fn env_plan(&self, server: &Server, token_file: Option<&Path>, current: &Env) -> EnvPlan {
-        let mut plan = EnvPlan::default();
-        let has = |name: &str| current.get(name).is_some();
-        if let Some(uri) = server.aws_credentials_uri() {
-            plan.set
-                .push(("AWS_CONTAINER_CREDENTIALS_FULL_URI".into(), uri));
-            plan.set.push((
-                "AWS_CONTAINER_AUTHORIZATION_TOKEN".into(),
-                server.expose_auth_token().to_owned(),
-            ));
-            if let Some(path) = token_file {
-                plan.set.push((
-                    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE".into(),
-                    path.display().to_string(),
-                ));
-            }
-            if let Some(region) = &self.aws_region
-                && !has("AWS_REGION")
-                && !has("AWS_DEFAULT_REGION")
-            {
-                plan.set.push(("AWS_REGION".into(), region.clone()));
-                plan.set.push(("AWS_DEFAULT_REGION".into(), region.clone()));
-            }
-            plan.remove
-                .extend(AWS_REMOVED.iter().map(|s| (*s).to_owned()));
-            if has("AWS_ACCESS_KEY_ID") || has("AWS_SECRET_ACCESS_KEY") {
-                plan.warnings.push("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are set: the AWS SDKs use these static keys before the credentials served here; unset them to use the role".into());
-            }
-            if has("AWS_PROFILE") {
-                plan.warnings.push("AWS_PROFILE is set: the AWS SDKs use that profile before the credentials served here; unset it to use the role".into());
-            }
-        }
-        if let Some(host) = server.metadata_host() {
-            plan.set.push(("GCE_METADATA_HOST".into(), host.clone()));
-            plan.set.push(("GCE_METADATA_IP".into(), host));
-            if let Some(project) = &self.gcp_project {
-                plan.set
-                    .push(("GOOGLE_CLOUD_PROJECT".into(), project.clone()));
-            }
-            if has("GOOGLE_APPLICATION_CREDENTIALS") {
-                plan.warnings.push("GOOGLE_APPLICATION_CREDENTIALS is set: Google's libraries use that file before the metadata server served here; unset it to use the workload identity pool".into());
-            }
-        }
-        plan
+        EnvPlan::for_server(
+            server,
+            token_file,
+            self.aws_region.as_deref(),
+            self.gcp_project.as_deref(),
+            current,
+        )
     }
 }
 
@@ -367,30 +278,13 @@ pub fn invalid(flag: &'static str, reason: impl Into<String>) -> CliError {
     ))
 }
 
-/// The env file: `export NAME='value'` lines, then `unset` for what must go.
-pub fn env_file_text(plan: &EnvPlan) -> String {
-    let mut text =
-        String::from("# Written by `fly-oidc serve`; source it before starting the app.\n");
-    for (name, value) in &plan.set {
-        text.push_str(&format!(
-            "export {name}={}\n",
-            fly_oidc_aws::credential_process::shell_quote(value)
-        ));
-    }
-    if !plan.remove.is_empty() {
-        text.push_str(&format!("unset {}\n", plan.remove.join(" ")));
-    }
-    text
-}
-
-/// The file holding the authorization token for `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`:
-/// the token alone, no trailing newline (botocore rejects a token with `\n`), 0600.
+/// Write the authorization token file, as a CLI error.
 pub fn write_auth_token_file(
     server: &Server,
     path: &Path,
     owner: Option<FileOwner>,
 ) -> Result<(), CliError> {
-    fly_oidc_server::write_secret_file(path, server.expose_auth_token().as_bytes(), owner)
+    child_env::write_auth_token_file(server, path, owner)
         .map_err(|e| CliError::new("authorization token file", e))
 }
 
@@ -404,16 +298,14 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
         .map_err(|e| CliError::new("listen", format!("{e}")))?;
     let server = cmd.serve.start(globals, default_listen).await?;
     let owner = match &cmd.serve.file_owner {
-        Some(spec) => Some(resolve_owner(spec, "--file-owner")?.1),
+        Some(spec) => Some(resolve_owner(spec, "--file-owner")?.owner),
         None => None,
     };
     let mut written = Vec::new();
     if let Some(env_file) = &cmd.env_file {
-        let token_file = server.aws_credentials_uri().map(|_| {
-            let mut name = env_file.as_os_str().to_owned();
-            name.push(".aws-token");
-            PathBuf::from(name)
-        });
+        let token_file = server
+            .aws_credentials_uri()
+            .map(|_| child_env::auth_token_file_beside(env_file));
         if let Some(path) = &token_file {
             write_auth_token_file(&server, path, owner)?;
             written.push(path.clone());
@@ -421,7 +313,7 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
         let plan = cmd
             .serve
             .env_plan(&server, token_file.as_deref(), &Env::from_slice(&[]));
-        fly_oidc_server::write_secret_file(env_file, env_file_text(&plan).as_bytes(), owner)
+        fly_oidc_server::write_secret_file(env_file, plan.env_file_text().as_bytes(), owner)
             .map_err(|e| CliError::new("env file", e))?;
         written.push(env_file.clone());
     }

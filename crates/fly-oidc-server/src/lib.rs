@@ -73,6 +73,7 @@
 //! requests get a JSON 503 at once, naming the last error. One exchange serves every client.
 #![warn(missing_docs)]
 
+pub mod child_env;
 mod files;
 mod handler;
 mod routes;

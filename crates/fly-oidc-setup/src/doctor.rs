@@ -7,10 +7,10 @@
 //! functions here run one step each.
 
 use crate::verify::{self, KeySource, TimeFinding};
-use fly_oidc::{FlyOidcClient, FlyToken, redact_jwts};
+use fly_oidc::{BuildError, Env, FlyOidcClient, FlyToken, redact_jwts};
 use serde_json::{Value, json};
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Clock skew beyond this many seconds fails the clock step.
 pub const MAX_SKEW_SECONDS: i64 = 60;
@@ -298,4 +298,183 @@ pub async fn gcp(
         }
     }
     steps
+}
+
+/// Connect timeout of every client the diagnosis builds: doctor answers within a minute even
+/// when every service hangs.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Whole-request timeout of every client the diagnosis builds.
+pub const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// An invalid setting as a failing step named `name`. `setting_names` maps a builder method
+/// (such as `role_arn`) to the name the front end gives it (such as `--aws-role-arn`); a
+/// method not listed is named as a library user sets it.
+pub fn setting_step(
+    name: impl Into<String>,
+    err: &BuildError,
+    setting_names: &[(&str, &str)],
+) -> Step {
+    let method = err.setting().builder_method();
+    let flag = setting_names
+        .iter()
+        .find(|(m, _)| *m == method)
+        .map(|(_, f)| *f);
+    Step::fail(
+        name,
+        format!("invalid setting: {}", err.display_with_flag(flag)),
+        "fix the setting named above (flag or environment variable) and run doctor again",
+    )
+}
+
+/// What [`diagnose`] checks, as the front end set it.
+pub struct Diagnosis<'a> {
+    /// The Fly token client (built with [`CONNECT_TIMEOUT`] and [`TIMEOUT`]).
+    pub client: FlyOidcClient,
+    /// The environment the providers resolve their settings from.
+    pub env: Env,
+    /// The time the token's claims and the clock are checked against.
+    pub now: SystemTime,
+    /// Where the issuer's keys come from.
+    pub keys: KeySource,
+    /// Skip the signature check (no network to the issuer).
+    pub offline: bool,
+    /// The AWS roles to try; empty: the one `AWS_ROLE_ARN` names, and none without it (AWS is
+    /// then not configured, and no AWS step runs).
+    pub aws_role_arns: Vec<String>,
+    /// A builder with the front end's AWS settings (audience, duration, region, endpoint),
+    /// without a role: the diagnosis adds the environment, the client, the role and timeouts.
+    pub aws: &'a dyn Fn() -> fly_oidc_aws::Builder,
+    /// A builder with the front end's Google settings (provider, STS and IAM URLs), without
+    /// a service account.
+    pub gcp: fly_oidc_gcp::Builder,
+    /// Google was asked for explicitly (a provider was given): a missing provider is then a
+    /// failing step instead of "Google not configured" (no Google step).
+    pub gcp_required: bool,
+    /// The service account to impersonate; `None`: `FLY_OIDC_GCP_SERVICE_ACCOUNT`, if set.
+    pub gcp_service_account: Option<String>,
+    /// Builder methods and the names the front end gives them, for invalid-setting steps
+    /// (see [`setting_step`]).
+    pub setting_names: &'a [(&'a str, &'a str)],
+}
+
+impl fmt::Debug for Diagnosis<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Diagnosis")
+            .field("client", &self.client)
+            .field("keys", &self.keys)
+            .field("offline", &self.offline)
+            .field("aws_role_arns", &self.aws_role_arns)
+            .field("gcp", &self.gcp)
+            .field("gcp_required", &self.gcp_required)
+            .field("gcp_service_account", &self.gcp_service_account)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Run every step in order: token source, token, signature, clock, each AWS role, the Google
+/// exchange (with the Google variables other than the service account) and impersonation.
+/// Stops after the token step when no token could be fetched.
+pub async fn diagnose(d: Diagnosis<'_>) -> Report {
+    let mut report = Report::default();
+    let client = &d.client;
+    report.steps.push(token_source(client));
+    let (step, token) = token(client, d.now).await;
+    report.steps.push(step);
+    let Some(token) = token else {
+        return report;
+    };
+    let http = verify::http_client().ok();
+    report
+        .steps
+        .push(signature(&token, &d.keys, d.offline, http.as_ref()).await);
+    report.steps.push(clock(&token, d.now));
+
+    let env = &d.env;
+    let roles: Vec<Option<&String>> = if !d.aws_role_arns.is_empty() {
+        d.aws_role_arns.iter().map(Some).collect()
+    } else if env.get(fly_oidc_aws::ENV_ROLE_ARN).is_some() {
+        vec![None]
+    } else {
+        Vec::new()
+    };
+    for role in roles {
+        let mut builder = (d.aws)()
+            .env(env.clone())
+            .fly_client(client.clone())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(TIMEOUT)
+            .disable_cache();
+        if let Some(role) = role {
+            builder = builder.role_arn(role);
+        }
+        match builder.build() {
+            Ok(provider) => report.steps.push(aws_role(&provider).await),
+            Err(e) => report.steps.push(setting_step(
+                format!("aws role {}", role.map_or("(AWS_ROLE_ARN)", |r| r.as_str())),
+                &e,
+                d.setting_names,
+            )),
+        }
+    }
+
+    // The exchange alone: the Google variables without the service account.
+    let exchange_env = Env::from_map(
+        [
+            fly_oidc_gcp::ENV_PROVIDER,
+            fly_oidc_gcp::ENV_SCOPES,
+            fly_oidc_gcp::ENV_STS_URL,
+            fly_oidc_gcp::ENV_IAM_URL,
+            fly_oidc::ENV_ALLOW_INSECURE_HTTP,
+        ]
+        .iter()
+        .filter_map(|name| env.get(name).map(|v| ((*name).to_owned(), v)))
+        .collect(),
+    );
+    let gcp_provider = |service_account: Option<&String>| {
+        let env = if service_account.is_some() {
+            env.clone()
+        } else {
+            exchange_env.clone()
+        };
+        let mut builder = d
+            .gcp
+            .clone()
+            .env(env)
+            .fly_client(client.clone())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(TIMEOUT);
+        if let Some(sa) = service_account {
+            builder = builder.service_account(sa);
+        }
+        builder.build()
+    };
+    let service_account = d
+        .gcp_service_account
+        .clone()
+        .or_else(|| env.get(fly_oidc_gcp::ENV_SERVICE_ACCOUNT));
+    match gcp_provider(None) {
+        Err(e)
+            if !d.gcp_required
+                && e.origin().is_none()
+                && e.setting().builder_method() == "provider" => {}
+        Err(e) => report
+            .steps
+            .push(setting_step("google exchange", &e, d.setting_names)),
+        Ok(exchange_only) => {
+            let impersonating = match service_account.as_ref().map(|sa| gcp_provider(Some(sa))) {
+                None => None,
+                Some(Ok(p)) => Some(p),
+                Some(Err(e)) => {
+                    report
+                        .steps
+                        .push(setting_step("google impersonation", &e, d.setting_names));
+                    None
+                }
+            };
+            report
+                .steps
+                .extend(gcp(&exchange_only, impersonating.as_ref()).await);
+        }
+    }
+    report
 }

@@ -1,0 +1,280 @@
+//! The environment of a process that uses a running [`Server`]: which variables it gets,
+//! which it loses, what to warn about, and the files that carry them (`fly-oidc exec` gives
+//! them to its child, `fly-oidc serve --env-file` writes them for a shell to source).
+
+use crate::{FileOwner, Server, write_secret_file};
+use fly_oidc::Env;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Variables that would win over the container provider in the AWS SDKs' credential chains
+/// (web identity, and a relative container URI), removed whenever AWS is served.
+pub const AWS_REMOVED: [&str; 4] = [
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+];
+
+/// What a process's environment gains and loses to use a [`Server`].
+///
+/// `set` holds the authorization token (`AWS_CONTAINER_AUTHORIZATION_TOKEN`), so `Debug`
+/// shows variable names only, never values.
+#[derive(Default)]
+pub struct EnvPlan {
+    /// Variables to set, `(name, value)`, in the order they are written.
+    pub set: Vec<(String, String)>,
+    /// Variables to remove.
+    pub remove: Vec<String>,
+    /// Warnings about variables left in place that take precedence over what is served
+    /// (static AWS keys, `AWS_PROFILE`, `GOOGLE_APPLICATION_CREDENTIALS`).
+    pub warnings: Vec<String>,
+}
+
+impl fmt::Debug for EnvPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnvPlan")
+            .field(
+                "set",
+                &self.set.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            )
+            .field("remove", &self.remove)
+            .field("warnings", &self.warnings)
+            .finish()
+    }
+}
+
+impl EnvPlan {
+    /// What a process using `server` needs, given its `current` environment.
+    ///
+    /// When AWS is served: `AWS_CONTAINER_CREDENTIALS_FULL_URI`,
+    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN`, `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (when
+    /// `token_file` is given), `AWS_REGION` and `AWS_DEFAULT_REGION` (to `aws_region`, when
+    /// given and `current` has neither), and [`AWS_REMOVED`] removed. When Google is served:
+    /// `GCE_METADATA_HOST`, `GCE_METADATA_IP` and `GOOGLE_CLOUD_PROJECT` (to `gcp_project`,
+    /// when given).
+    pub fn for_server(
+        server: &Server,
+        token_file: Option<&Path>,
+        aws_region: Option<&str>,
+        gcp_project: Option<&str>,
+        current: &Env,
+    ) -> EnvPlan {
+        let mut plan = EnvPlan::default();
+        let has = |name: &str| current.get(name).is_some();
+        if let Some(uri) = server.aws_credentials_uri() {
+            plan.set
+                .push(("AWS_CONTAINER_CREDENTIALS_FULL_URI".into(), uri));
+            plan.set.push((
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN".into(),
+                server.expose_auth_token().to_owned(),
+            ));
+            if let Some(path) = token_file {
+                plan.set.push((
+                    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE".into(),
+                    path.display().to_string(),
+                ));
+            }
+            if let Some(region) = aws_region
+                && !has("AWS_REGION")
+                && !has("AWS_DEFAULT_REGION")
+            {
+                plan.set.push(("AWS_REGION".into(), region.to_owned()));
+                plan.set
+                    .push(("AWS_DEFAULT_REGION".into(), region.to_owned()));
+            }
+            plan.remove
+                .extend(AWS_REMOVED.iter().map(|s| (*s).to_owned()));
+            if has("AWS_ACCESS_KEY_ID") || has("AWS_SECRET_ACCESS_KEY") {
+                plan.warnings.push("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are set: the AWS SDKs use these static keys before the credentials served here; unset them to use the role".into());
+            }
+            if has("AWS_PROFILE") {
+                plan.warnings.push("AWS_PROFILE is set: the AWS SDKs use that profile before the credentials served here; unset it to use the role".into());
+            }
+        }
+        if let Some(host) = server.metadata_host() {
+            plan.set.push(("GCE_METADATA_HOST".into(), host.clone()));
+            plan.set.push(("GCE_METADATA_IP".into(), host));
+            if let Some(project) = gcp_project {
+                plan.set
+                    .push(("GOOGLE_CLOUD_PROJECT".into(), project.to_owned()));
+            }
+            if has("GOOGLE_APPLICATION_CREDENTIALS") {
+                plan.warnings.push("GOOGLE_APPLICATION_CREDENTIALS is set: Google's libraries use that file before the metadata server served here; unset it to use the workload identity pool".into());
+            }
+        }
+        plan
+    }
+
+    /// The env file's text: a comment, `export NAME='value'` lines (POSIX shell quoting),
+    /// then one `unset` line for what must go.
+    pub fn env_file_text(&self) -> String {
+        let mut text =
+            String::from("# Written by `fly-oidc serve`; source it before starting the app.\n");
+        for (name, value) in &self.set {
+            text.push_str(&format!(
+                "export {name}={}\n",
+                fly_oidc_aws::credential_process::shell_quote(value)
+            ));
+        }
+        if !self.remove.is_empty() {
+            text.push_str(&format!("unset {}\n", self.remove.join(" ")));
+        }
+        text
+    }
+}
+
+/// The authorization token file of `serve --env-file PATH`: `PATH` with `.aws-token` appended.
+pub fn auth_token_file_beside(env_file: &Path) -> PathBuf {
+    let mut name = env_file.as_os_str().to_owned();
+    name.push(".aws-token");
+    PathBuf::from(name)
+}
+
+/// Write the file for `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`: the token alone, no trailing
+/// newline (botocore rejects a token with `\n`), mode 0600, owned by `owner` when given.
+///
+/// # Errors
+/// The file system's error, naming no secret.
+pub fn write_auth_token_file(
+    server: &Server,
+    path: &Path,
+    owner: Option<FileOwner>,
+) -> std::io::Result<()> {
+    write_secret_file(path, server.expose_auth_token().as_bytes(), owner)
+}
+
+/// A user resolved from `USER[:GROUP]`: what running a process as that user needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedUser {
+    /// The user's login name.
+    pub name: String,
+    /// The user's home directory.
+    pub home: PathBuf,
+    /// The user's uid, and the group's gid (the user's primary group when none is named).
+    pub owner: FileOwner,
+}
+
+/// Why `USER[:GROUP]` could not be resolved. `Display` gives the reason and the fix, without
+/// the spec or the setting's name (the caller adds them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnerError(String);
+
+impl fmt::Display for OwnerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OwnerError {}
+
+/// Resolve `USER[:GROUP]` (names or numeric ids) in this machine's passwd and group databases.
+/// An empty `GROUP` means the user's primary group.
+///
+/// # Errors
+/// [`OwnerError`] when a database cannot be read or names no such user or group.
+pub fn resolve_owner(spec: &str) -> Result<ResolvedUser, OwnerError> {
+    use nix::unistd::{Gid, Group, Uid, User};
+    let (user_part, group_part) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let lookup = match user_part.parse::<u32>() {
+        Ok(uid) => User::from_uid(Uid::from_raw(uid)),
+        Err(_) => User::from_name(user_part),
+    };
+    let user = lookup
+        .map_err(|e| OwnerError(format!("cannot read the user database: {e}")))?
+        .ok_or_else(|| {
+            OwnerError(format!(
+                "no user {user_part:?} on this machine (create it in the image, e.g. `useradd {user_part}`)"
+            ))
+        })?;
+    let gid = match group_part {
+        None | Some("") => user.gid,
+        Some(group) => {
+            let lookup = match group.parse::<u32>() {
+                Ok(gid) => Group::from_gid(Gid::from_raw(gid)),
+                Err(_) => Group::from_name(group),
+            };
+            lookup
+                .map_err(|e| OwnerError(format!("cannot read the group database: {e}")))?
+                .ok_or_else(|| OwnerError(format!("no group {group:?}")))?
+                .gid
+        }
+    };
+    Ok(ResolvedUser {
+        name: user.name,
+        home: user.dir,
+        owner: FileOwner {
+            uid: user.uid.as_raw(),
+            gid: gid.as_raw(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_file_quotes_values_and_unsets_removed() {
+        let plan = EnvPlan {
+            set: vec![("A".into(), "it's".into())],
+            remove: vec!["B".into(), "C".into()],
+            warnings: Vec::new(),
+        };
+        let text = plan.env_file_text();
+        assert!(text.starts_with("# Written by `fly-oidc serve`"));
+        assert!(text.contains("export A='it'\\''s'\n"), "{text}");
+        assert!(text.ends_with("unset B C\n"), "{text}");
+    }
+
+    #[test]
+    fn env_file_without_removals_has_no_unset() {
+        let plan = EnvPlan {
+            set: vec![("A".into(), "x".into())],
+            ..EnvPlan::default()
+        };
+        assert!(!plan.env_file_text().contains("unset"));
+    }
+
+    #[test]
+    fn debug_shows_names_not_values() {
+        let plan = EnvPlan {
+            set: vec![("AWS_CONTAINER_AUTHORIZATION_TOKEN".into(), "s3cr3t".into())],
+            ..EnvPlan::default()
+        };
+        let shown = format!("{plan:?}");
+        assert!(shown.contains("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+    }
+
+    #[test]
+    fn token_file_sits_beside_the_env_file() {
+        assert_eq!(
+            auth_token_file_beside(Path::new("/run/app.env")),
+            PathBuf::from("/run/app.env.aws-token")
+        );
+    }
+
+    #[test]
+    fn resolves_root_by_name_and_number() {
+        let by_name = resolve_owner("root").expect("root exists");
+        assert_eq!(by_name.owner, FileOwner { uid: 0, gid: 0 });
+        assert_eq!(by_name.name, "root");
+        assert_eq!(resolve_owner("0:0").expect("uid 0"), by_name);
+    }
+
+    #[test]
+    fn unknown_user_and_group_are_named() {
+        let err = resolve_owner("no-such-user-fly-oidc").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("no user \"no-such-user-fly-oidc\"")
+        );
+        assert!(err.to_string().contains("useradd"));
+        let err = resolve_owner("root:no-such-group-fly-oidc").unwrap_err();
+        assert_eq!(err.to_string(), "no group \"no-such-group-fly-oidc\"");
+    }
+}
