@@ -680,7 +680,7 @@ fn credential_config_quotes_a_spaced_path_and_refuses_an_unquotable_one() {
         let dir = home.path().join(dir);
         std::fs::create_dir_all(&dir).unwrap();
         let copy = dir.join("fly-oidc");
-        std::fs::copy(fly_oidc_bin(), &copy).unwrap();
+        crate::install_binary_at(&copy);
         copy
     };
     let spaced = copy_to("my tools");

@@ -336,7 +336,7 @@ async fn python_google_auth_runs_a_binary_whose_path_holds_a_space() {
     let tools = s.home.path().join("my tools");
     std::fs::create_dir(&tools).unwrap();
     let bin = tools.join("fly-oidc");
-    std::fs::copy(crate::fly_oidc_bin(), &bin).unwrap();
+    crate::install_binary_at(&bin);
     let config = write_credential_config(&bin, &s.fakes.google, None, s.home.path(), &[]);
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     let bin = bin.canonicalize().unwrap();

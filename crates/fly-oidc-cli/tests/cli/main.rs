@@ -25,6 +25,16 @@ fn fly_oidc_bin() -> std::path::PathBuf {
     env!("CARGO_BIN_EXE_fly-oidc").into()
 }
 
+/// Put the binary at `dest` (to run it from another path, one with a space, say): a hard link
+/// where the file system allows it, else a copy. A link opens no file for writing, so another
+/// test thread's fork cannot hold a write handle to it when it is executed (the copy's
+/// "Text file busy" race under parallel tests).
+fn install_binary_at(dest: &std::path::Path) {
+    if std::fs::hard_link(fly_oidc_bin(), dest).is_err() {
+        std::fs::copy(fly_oidc_bin(), dest).expect("copy the fly-oidc binary");
+    }
+}
+
 /// The fake Fly API of org `acme`, app `web`.
 fn acme_web() -> fly_oidc_testkit::FakeFlyApi {
     fly_oidc_testkit::FakeFlyApi::builder()

@@ -226,6 +226,6 @@ fn google_auth_library_runs_an_executable_whose_path_holds_a_space() {
     let spaced = dir.path().join("with space");
     std::fs::create_dir(&spaced).unwrap();
     let bin = spaced.join("fly-oidc");
-    std::fs::copy(crate::fly_oidc_bin(), &bin).unwrap();
+    crate::install_binary_at(&bin);
     google_auth_library_refresh(&bin);
 }
