@@ -78,6 +78,9 @@ echo
 echo "==> 5. A trust failure: a role whose trust policy names another app (sub acme:other-app:*)"
 echo "    fly-oidc says what STS answered and which of the token's values to compare with the policy."
 run_failing 'fly-oidc aws credential-process --no-cache --sts-endpoint "$FAKE_STS_OTHER_APP_URL"'
+echo "    fly-oidc doctor walks the whole chain, one line per step, and names the broken one with its fix"
+echo "    (--offline: this machine cannot fetch the issuer's keys from oidc.fly.io)."
+run_failing 'fly-oidc doctor --offline --aws-sts-endpoint "$FAKE_STS_OTHER_APP_URL"'
 
 echo
 echo "==> 6. Google Cloud: the token for an access token (Google STS), then the service account's (IAM)"

@@ -55,12 +55,12 @@ fuzz_target!(|input: (String, String, String, Option<String>, u32)| {
     }
 
     let env: serde_json::Value =
-        serde_json::from_str(&format::env_json(&creds, expires_at)).unwrap();
+        serde_json::from_str(&format::env_json(&creds, expires_at, None)).unwrap();
     assert_eq!(env["AWS_SECRET_ACCESS_KEY"], creds.secret_access_key.as_str());
     assert_eq!(env["AWS_CREDENTIAL_EXPIRATION"], expiration.as_str());
 
     // `export NAME='value'` lines, read back the way a shell reads them.
-    let exports = format::shell_exports(&creds, expires_at);
+    let exports = format::shell_exports(&creds, expires_at, None);
     let mut rest = exports.as_str();
     for (name, expected) in [
         ("AWS_ACCESS_KEY_ID", creds.access_key_id.as_str()),

@@ -121,6 +121,15 @@
 //! ([`Builder::time_source`] with [`fly_oidc::time::ManualTimeSource`]), the Fly token source
 //! ([`Builder::fly_client`]) and the STS endpoint ([`Builder::endpoint_url`]). The
 //! `fly-oidc-testkit` crate has a fake Machines API and a fault-injecting fake STS.
+//!
+//! ## Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `disk-cache` | off | `credential_process::CredentialProcess`: the disk-cached `credential_process` front end the `fly-oidc` binary uses (turns on `fly-oidc/disk-cache`) |
+//!
+//! The examples above also use `aws-config` (default features off, `rt-tokio`,
+//! `behavior-version-latest`) and the service crate they call (`aws-sdk-sts`, `aws-sdk-s3`).
 #![warn(missing_docs)]
 
 pub mod credential_process;

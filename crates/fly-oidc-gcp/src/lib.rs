@@ -67,6 +67,12 @@
 //! `fly-oidc gcp credential-config --provider ...` writes a credential configuration that
 //! every Google SDK and `gcloud` can load. The responses and the configuration are built by
 //! [`executable`], for any other front end that wants to serve them.
+//!
+//! ## Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `google-cloud-auth` | off | `google_cloud`: `CredentialsProvider` and `SubjectTokenProvider` adapters for the official Google Cloud Rust client libraries (adds `google-cloud-auth`, `http`) |
 #![warn(missing_docs)]
 
 mod exchange;

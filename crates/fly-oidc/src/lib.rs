@@ -60,6 +60,12 @@
 //! The `fly-oidc-testkit` crate runs a fake Machines API on a real Unix socket and on TCP,
 //! minting real RS256 tokens with Fly's claims. Inject the environment with [`Env::from_slice`]
 //! and time with [`time::ManualTimeSource`].
+//!
+//! ## Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `disk-cache` | off | `disk_cache`: the on-disk credential cache shared by concurrent processes (adds `rustix`, `sha2`) |
 #![warn(missing_docs)]
 
 pub mod cache;
