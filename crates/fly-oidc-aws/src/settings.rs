@@ -283,17 +283,9 @@ impl Requested {
         };
         let (policy_arns, origin) = match self.policy_arns {
             Some(arns) => (arns, Origin::Builder),
-            None => match env.setting(POLICY_ARNS) {
-                Some((list, origin)) => (
-                    list.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                    origin,
-                ),
-                None => (Vec::new(), Origin::Builder),
-            },
+            None => env
+                .list(POLICY_ARNS)
+                .unwrap_or((Vec::new(), Origin::Builder)),
         };
         if policy_arns.len() > MAX_POLICY_ARNS {
             return Err(BuildError::invalid(

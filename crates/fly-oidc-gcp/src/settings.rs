@@ -198,15 +198,8 @@ fn resolve_scopes(given: &[String], env: &Env) -> Result<Vec<String>, BuildError
             given.iter().map(|s| s.trim().to_owned()).collect(),
             Origin::Builder,
         )
-    } else if let Some((list, origin)) = env.setting(SCOPES) {
-        (
-            list.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            origin,
-        )
+    } else if let Some(list) = env.list(SCOPES) {
+        list
     } else {
         return Ok(vec![DEFAULT_SCOPE.to_owned()]);
     };

@@ -84,6 +84,29 @@ impl Env {
             .map(|value| (value, Origin::Env(var.to_owned())))
     }
 
+    /// `setting`'s environment variable read as a comma-separated list (items trimmed, empty
+    /// items dropped) with where it came from; `None` when unset. The one reader of list
+    /// variables (`FLY_OIDC_AWS_POLICY_ARNS`, `FLY_OIDC_GCP_SCOPES`).
+    ///
+    /// ```
+    /// use fly_oidc::{Env, Setting};
+    /// const SCOPES: Setting = Setting::new("scopes", Some("FLY_OIDC_GCP_SCOPES"));
+    /// let env = Env::from_slice(&[("FLY_OIDC_GCP_SCOPES", " a, ,b ")]);
+    /// assert_eq!(env.list(SCOPES).unwrap().0, ["a", "b"]);
+    /// assert!(Env::from_slice(&[]).list(SCOPES).is_none());
+    /// ```
+    pub fn list(&self, setting: Setting) -> Option<(Vec<String>, Origin)> {
+        self.setting(setting).map(|(value, origin)| {
+            let items = value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            (items, origin)
+        })
+    }
+
     /// `setting`'s environment variable read as a yes/no flag: `1`, `true`, `yes`, `on` and
     /// `0`, `false`, `no`, `off` (any case, surrounding spaces ignored); `None` when unset.
     /// Anything else is a [`BuildError`] naming the variable. The one parser of boolean
