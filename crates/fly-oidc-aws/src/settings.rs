@@ -56,6 +56,8 @@ pub struct Settings {
     pub(crate) audience: String,
     pub(crate) session_name: Option<String>,
     pub(crate) duration: Duration,
+    /// Where `duration` came from; `None` for the default.
+    pub(crate) duration_origin: Option<Origin>,
     pub(crate) policy: Option<String>,
     pub(crate) policy_arns: Vec<String>,
     pub(crate) region: String,
@@ -177,9 +179,9 @@ pub(crate) struct Requested {
 }
 
 pub(crate) const ROLE_ARN: Setting = Setting::new("role_arn", Some(ENV_ROLE_ARN));
-const AUDIENCE: Setting = Setting::new("audience", Some(ENV_AUDIENCE));
+pub(crate) const AUDIENCE: Setting = Setting::new("audience", Some(ENV_AUDIENCE));
 const SESSION_NAME: Setting = Setting::new("session_name", Some(ENV_ROLE_SESSION_NAME));
-const DURATION: Setting = Setting::new("duration", Some(ENV_DURATION_SECONDS));
+pub(crate) const DURATION: Setting = Setting::new("duration", Some(ENV_DURATION_SECONDS));
 const POLICY: Setting = Setting::new("policy", Some(ENV_POLICY));
 const POLICY_ARNS: Setting = Setting::new("policy_arns", Some(ENV_POLICY_ARNS));
 const REGION: Setting = Setting::new("region", Some(ENV_REGION));
@@ -241,11 +243,11 @@ impl Requested {
                 _ => None,
             },
         };
-        let (duration, origin) = match self.duration {
-            Some(duration) => (duration, Origin::Builder),
+        let (duration, duration_origin) = match self.duration {
+            Some(duration) => (duration, Some(Origin::Builder)),
             None => match env.setting(DURATION) {
                 Some((text, origin)) => match text.trim().parse::<u64>() {
-                    Ok(secs) => (Duration::from_secs(secs), origin),
+                    Ok(secs) => (Duration::from_secs(secs), Some(origin)),
                     Err(_) => {
                         return Err(BuildError::invalid(
                             DURATION,
@@ -257,13 +259,13 @@ impl Requested {
                         ));
                     }
                 },
-                None => (DEFAULT_DURATION, Origin::Builder),
+                None => (DEFAULT_DURATION, None),
             },
         };
         if duration < MIN_DURATION || duration > MAX_DURATION || duration.subsec_nanos() != 0 {
             return Err(BuildError::invalid(
                 DURATION,
-                origin,
+                duration_origin.unwrap_or(Origin::Builder),
                 format!(
                     "the session duration {} s is out of range: STS accepts whole seconds from {} to {} (and the role's maximum session duration must allow it)",
                     duration.as_secs_f64(),
@@ -357,6 +359,7 @@ impl Requested {
             audience,
             session_name,
             duration,
+            duration_origin,
             policy,
             policy_arns,
             region,
@@ -624,79 +627,43 @@ mod tests {
 
     #[test]
     fn invalid_settings_fail_at_build() {
-        let cases: Vec<(Requested, &str)> = vec![
+        // Each case sets one invalid value on otherwise default settings.
+        let cases: [(fn(&mut Requested), &str); 10] = [
             (
-                Requested {
-                    role_arn: Some("arn:aws:iam::12:role/x".into()),
-                    ..Default::default()
-                },
+                |r| r.role_arn = Some("arn:aws:iam::12:role/x".into()),
                 "12 digits",
             ),
             (
-                Requested {
-                    role_arn: Some("arn:aws:iam::123456789012:user/x".into()),
-                    ..Default::default()
-                },
+                |r| r.role_arn = Some("arn:aws:iam::123456789012:user/x".into()),
                 "not a role",
             ),
             (
-                Requested {
-                    duration: Some(Duration::from_secs(899)),
-                    ..Default::default()
-                },
+                |r| r.duration = Some(Duration::from_secs(899)),
                 "out of range",
             ),
             (
-                Requested {
-                    duration: Some(Duration::from_secs(43201)),
-                    ..Default::default()
-                },
+                |r| r.duration = Some(Duration::from_secs(43201)),
                 "out of range",
             ),
+            (|r| r.policy = Some("{not json".into()), "not valid JSON"),
+            (|r| r.policy = Some("[1]".into()), "not an object"),
             (
-                Requested {
-                    policy: Some("{not json".into()),
-                    ..Default::default()
-                },
-                "not valid JSON",
-            ),
-            (
-                Requested {
-                    policy: Some("[1]".into()),
-                    ..Default::default()
-                },
-                "not an object",
-            ),
-            (
-                Requested {
-                    policy_arns: Some(vec!["nope".into()]),
-                    ..Default::default()
-                },
+                |r| r.policy_arns = Some(vec!["nope".into()]),
                 "invalid policy ARN",
             ),
             (
-                Requested {
-                    session_name: Some("has space".into()),
-                    ..Default::default()
-                },
+                |r| r.session_name = Some("has space".into()),
                 "session name",
             ),
             (
-                Requested {
-                    endpoint_url: Some("http://sts.example.com".into()),
-                    ..Default::default()
-                },
+                |r| r.endpoint_url = Some("http://sts.example.com".into()),
                 "plain http",
             ),
-            (
-                Requested {
-                    region: Some("us east".into()),
-                    ..Default::default()
-                },
-                "invalid AWS region",
-            ),
+            (|r| r.region = Some("us east".into()), "invalid AWS region"),
         ];
-        for (req, want) in cases {
+        for (set, want) in cases {
+            let mut req = Requested::default();
+            set(&mut req);
             let err = resolve(req, &[]).unwrap_err().to_string();
             assert!(err.contains(want), "{err:?} should contain {want:?}");
         }

@@ -309,24 +309,117 @@ fn into_assumed_role(
     })
 }
 
-/// What the role's trust policy must match, from the token's own claims.
-pub(crate) fn trust_policy_hint(role_arn: &str, claims: &FlyClaims) -> String {
-    let iss = claims.iss.as_deref().unwrap_or("https://oidc.fly.io/<org>");
-    let host_path = iss.strip_prefix("https://").unwrap_or(iss);
-    let aud = claims
-        .aud
-        .as_ref()
-        .map(|a| a.iter().collect::<Vec<_>>().join(","))
-        .unwrap_or_else(|| "(none)".into());
-    let sub = claims.sub.as_deref().unwrap_or("(none)");
-    let account = arn_account_id(role_arn).unwrap_or("<account>");
+/// The token facts a rejection names: its `iss`, `aud` and `sub`, and the IAM condition-key
+/// prefix its issuer gives (`oidc.fly.io/<org>`).
+struct TokenFacts<'a> {
+    iss: &'a str,
+    aud: String,
+    sub: &'a str,
+    key_prefix: &'a str,
+}
+
+impl<'a> TokenFacts<'a> {
+    fn of(claims: &'a FlyClaims) -> Self {
+        let iss = claims.iss.as_deref().unwrap_or("(no iss claim)");
+        let aud = claims
+            .aud
+            .as_ref()
+            .map(|a| a.iter().collect::<Vec<_>>().join(","))
+            .unwrap_or_else(|| "(no aud claim)".into());
+        let key_prefix = match claims.iss.as_deref() {
+            Some(iss) => iss.strip_prefix("https://").unwrap_or(iss),
+            None => "oidc.fly.io/<org>",
+        };
+        TokenFacts {
+            iss,
+            aud,
+            sub: claims.sub.as_deref().unwrap_or("(no sub claim)"),
+            key_prefix,
+        }
+    }
+}
+
+impl std::fmt::Display for TokenFacts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the token's iss {}, aud {}, sub {}",
+            self.iss, self.aud, self.sub
+        )
+    }
+}
+
+/// The role's name, the last part of its ARN.
+fn role_name(role_arn: &str) -> &str {
+    role_arn.rsplit('/').next().unwrap_or(role_arn)
+}
+
+/// The message of an `InvalidIdentityToken`, `IDPRejectedClaim` or `AccessDenied` answer
+/// (`said`: STS's code and message): the one cause STS reported, with the role sent, the
+/// token's `iss`, `aud`, `sub`, and what to do next.
+fn trust_message(said: &str, role_arn: &str, audience: &str, claims: &FlyClaims) -> String {
+    let facts = TokenFacts::of(claims);
+    let prefix = facts.key_prefix;
+    let refused = format!("STS refused to assume {role_arn} ({said})");
+    if said.starts_with("AccessDenied") {
+        let account = arn_account_id(role_arn).unwrap_or("<account>");
+        return format!(
+            "{refused}: the role's trust policy does not accept this token (or the role does not exist); \
+             its principal must be arn:aws:iam::{account}:oidc-provider/{prefix} (from the token's iss {iss}) \
+             and its conditions must match the token: \"{prefix}:aud\" the aud {aud}, \"{prefix}:sub\" the sub {sub}; \
+             next: `aws iam get-role --role-name {name} --query Role.AssumeRolePolicyDocument > trust.json \
+             && fly-oidc aws check-trust-policy trust.json` names the condition that fails",
+            iss = facts.iss,
+            aud = facts.aud,
+            sub = facts.sub,
+            name = role_name(role_arn),
+        );
+    }
+    if said.contains("No OpenIDConnect provider found") {
+        return format!(
+            "{refused}: the role's account has no IAM OpenID Connect provider for the token's issuer {iss} \
+             ({facts}); create one with exactly this URL (`fly-oidc aws setup` prints the commands; \
+             a personal org's slug is not the word \"personal\")",
+            iss = facts.iss,
+        );
+    }
+    if said.contains("Incorrect token audience") {
+        return format!(
+            "{refused}: the IAM OpenID Connect provider for {iss} does not list the audience {audience} \
+             among its client IDs (the audience sent, set by {setting}; {facts}); \
+             add it (`aws iam add-client-id-to-open-id-connect-provider --client-id {audience} ...`, \
+             or `fly-oidc aws setup --audience {audience}`), or send an audience the provider lists",
+            iss = facts.iss,
+            setting = crate::settings::AUDIENCE,
+        );
+    }
     format!(
-        "check that IAM has an OpenID Connect identity provider with URL {iss} and audience {aud}, \
-         and that the trust policy of {role_arn} allows sts:AssumeRoleWithWebIdentity for the principal \
-         {{\"Federated\": \"arn:aws:iam::{account}:oidc-provider/{host_path}\"}} with conditions that \
-         match this token: \"{host_path}:aud\" = \"{aud}\" and \"{host_path}:sub\" = \"{sub}\" \
-         (read the token's claims with `fly-oidc token --claims`)"
+        "{refused}: STS did not accept the token itself ({facts}); `fly-oidc doctor` checks its \
+         signature against the issuer's keys and walks the whole chain"
     )
+}
+
+/// The error for STS's `ValidationError` "The requested DurationSeconds exceeds the
+/// MaxSessionDuration set for this role": an invalid duration setting (so the binary names
+/// it by its flag, and exits 2).
+fn duration_error(said: &str, settings: &Settings, role_arn: &str) -> Error {
+    let secs = settings.duration.as_secs();
+    let reason = format!(
+        "STS refused the session duration {secs} s for {role_arn} ({said}): it is more than the role's \
+         maximum session duration; ask for less, or raise the role's MaxSessionDuration \
+         (`aws iam update-role --role-name {name} --max-session-duration {secs}`)",
+        name = role_name(role_arn),
+    );
+    let setting = crate::settings::DURATION;
+    Error::from(match settings.duration_origin.clone() {
+        Some(origin) => fly_oidc::BuildError::invalid(setting, origin, reason),
+        None => fly_oidc::BuildError::missing(setting, reason),
+    })
+}
+
+/// Whether STS's `ValidationError` says the duration is above the role's maximum.
+fn is_duration_above_maximum(message: Option<&str>) -> bool {
+    message.is_some_and(|m| m.contains("DurationSeconds exceeds the MaxSessionDuration"))
 }
 
 fn sts_message(err: &impl ProvideErrorMetadata) -> String {
@@ -397,22 +490,34 @@ fn map_sdk_error(
                 "InvalidIdentityToken"
                     if is_verification_key_failure(Some(&code), e.message()) =>
                 {
-                    let issuer = claims.iss.as_deref().unwrap_or("(no iss claim)");
+                    let facts = TokenFacts::of(claims);
+                    let issuer = facts.iss;
                     CallError::Other(error(
                         ErrorKind::Transient,
                         format!(
-                            "STS {endpoint} could not fetch the signing keys of the token's issuer {issuer}{after}                              ({shown_code}: {msg}); this is probably transient (STS reads {issuer}/.well-known/openid-configuration                              and its JWKS), try again shortly"
+                            "STS {endpoint} could not fetch the signing keys of the token's issuer {issuer}{after} \
+                             ({shown_code}: {msg}) while assuming {role_arn}; this is probably transient (STS reads \
+                             {issuer}/.well-known/openid-configuration and its JWKS), try again shortly; if it \
+                             persists, `fly-oidc token --verify` checks the keys can be fetched ({facts})"
                         ),
                     ))
                 }
                 "InvalidIdentityToken" | "IDPRejectedClaim" | "AccessDenied" => {
                     CallError::Other(error(
                         ErrorKind::TrustRejected,
-                        format!(
-                            "STS {endpoint} refused to assume {role_arn} with the Fly token ({shown_code}: {msg}); {}",
-                            trust_policy_hint(role_arn, claims)
+                        trust_message(
+                            &format!("{shown_code}: {msg}"),
+                            role_arn,
+                            &settings.audience,
+                            claims,
                         ),
                     ))
+                }
+                "ValidationError" if is_duration_above_maximum(e.message()) => {
+                    let err = duration_error(&format!("{shown_code}: {msg}"), settings, role_arn)
+                        .with_status(status)
+                        .with_code(code.as_str());
+                    CallError::Other(err)
                 }
                 "" if status < 500 && status != 429 => CallError::Other(error(
                     ErrorKind::InvalidResponse,

@@ -127,6 +127,11 @@ pub async fn run(globals: &Globals, cmd: AwsCommand) -> Result<(), CliError> {
     };
     let process = args.credential_process(&globals.env(), globals.fly_client()?)?;
     let (entry, _) = process.credentials().await.map_err(|err| {
+        // A setting STS refused (a duration above the role's maximum): named by its flag.
+        let refused = std::error::Error::source(&err).and_then(|s| s.downcast_ref());
+        if let Some(setting) = refused {
+            return CliError::setting(fly_oidc::BuildError::clone(setting));
+        }
         // Which call failed, from the message's subject (the library names it first).
         let fly = err.message().starts_with("could not get a Fly OIDC token");
         CliError::new(if fly { "Fly token" } else { "STS" }, err)

@@ -53,9 +53,20 @@ impl TrustContext<'_> {
                 aud = self.audience,
                 default = provider.token_audience(),
             ),
+            // fly-oidc never sends a token with less than 30 s left by this machine's clock.
             "invalid_grant" if description.contains("expired") => format!(
-                "the Fly token expired (exp {}); use a fresh token: the Machines API, or a token file Fly's init rewrites",
-                c.exp.map_or_else(|| "(none)".to_owned(), |e| e.to_string())
+                "the Fly token sent had expired by Google's clock: its exp is {exp} (iss {iss}, sub {sub}), \
+                 still valid by this machine's clock, which is probably behind (check its time sync); \
+                 a token file (Builder::token_file or {file_var}) must be one Fly's init keeps rewriting",
+                exp = c.exp.map_or_else(
+                    || "(none)".to_owned(),
+                    |e| fly_oidc::time::format_rfc3339(
+                        std::time::UNIX_EPOCH + Duration::from_secs(e)
+                    )
+                ),
+                iss = c.iss.as_deref().unwrap_or("(none)"),
+                sub = c.sub.as_deref().unwrap_or("(none)"),
+                file_var = fly_oidc::ENV_TOKEN_FILE,
             ),
             "unauthorized_client" => format!(
                 "the attribute condition of {provider} is false for this token's claims (sub={}, app_name={}, org_name={}); test it with `fly-oidc gcp check-condition 'EXPR'`",

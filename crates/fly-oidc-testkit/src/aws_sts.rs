@@ -43,6 +43,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The XML namespace of STS answers.
 pub const STS_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
+/// STS's message when `DurationSeconds` is more than the role's `MaxSessionDuration`.
+const DURATION_ABOVE_MAXIMUM: &str =
+    "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.";
+
 /// How the fake STS writes the faults every fake answers alike.
 const WIRE: Wire = Wire {
     error_type: "text/xml",
@@ -72,6 +76,12 @@ impl Fault {
             "InvalidIdentityToken",
             "Couldn't retrieve verification key from your identity provider, please reference AssumeRoleWithWebIdentity documentation for requirements",
         )
+    }
+
+    /// `400 ValidationError`, as when `DurationSeconds` is more than the role's
+    /// `MaxSessionDuration` (see also [`FakeStsBuilder::max_session_duration`]).
+    pub fn duration_above_role_maximum() -> Self {
+        Self::error(400, "ValidationError", DURATION_ABOVE_MAXIMUM)
     }
 
     /// `400 IDPRejectedClaim`.
@@ -230,6 +240,7 @@ struct Trust {
 pub struct FakeStsBuilder {
     account_id: Option<String>,
     trust: Option<Trust>,
+    max_session_duration: Option<Duration>,
     clock: Clock,
     latency: Duration,
 }
@@ -271,6 +282,14 @@ impl FakeStsBuilder {
         if let Some(t) = &mut self.trust {
             t.subject = Some(pattern.into());
         }
+        self
+    }
+
+    /// The role's maximum session duration (IAM's `MaxSessionDuration`; default: any
+    /// duration STS accepts): a longer `DurationSeconds` gives STS's `ValidationError`
+    /// "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.".
+    pub fn max_session_duration(mut self, max: Duration) -> Self {
+        self.max_session_duration = Some(max);
         self
     }
 
@@ -656,6 +675,13 @@ fn assume_role(req: &RecordedStsRequest, state: &State) -> Response<TestBody> {
                 );
             }
         }
+    }
+    if state
+        .config
+        .max_session_duration
+        .is_some_and(|max| duration > max.as_secs())
+    {
+        return validation_error(DURATION_ABOVE_MAXIMUM);
     }
     let expiration = now + Duration::from_secs(duration);
     let creds = IssuedCredentials {

@@ -12,7 +12,7 @@ use fly_oidc::time::{ManualTimeSource, SharedTimeSource};
 use fly_oidc_aws::{ErrorKind, FlyOidcCredentialsProvider};
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::{FakeFlyApi, Fault};
-use fly_oidc_tests::aws::{ROLE, fakes_on, not_on_fly_client, our_error, provider};
+use fly_oidc_tests::aws::{ROLE, fakes_on, not_on_fly_client, our_error, provider, web_machine};
 use std::time::{Duration, UNIX_EPOCH};
 
 async fn fakes() -> (FakeFlyApi, FakeSts) {
@@ -176,28 +176,56 @@ async fn credentials_error(builder: fly_oidc_aws::Builder) -> CredentialsError {
     builder.build().unwrap().credentials().await.unwrap_err()
 }
 
-fn assert_trust_hint(message: &str, code: &str) {
-    for needle in [
+/// A trust rejection names the role, the token's `iss`, `aud` and `sub`, the one cause STS
+/// reported (`cause`, and not `not_cause`), and no setting unrelated to trust.
+fn assert_trust_message(message: &str, code: &str, cause: &[&str], not_cause: &[&str]) {
+    let facts = [
         code,
         ROLE,
         "https://oidc.fly.io/acme",
-        "\"oidc.fly.io/acme:aud\" = \"sts.amazonaws.com\"",
-        "\"oidc.fly.io/acme:sub\" = \"acme:web:quiet-dawn-42\"",
-        "arn:aws:iam::123456789012:oidc-provider/oidc.fly.io/acme",
-        "fly-oidc token --claims",
-    ] {
+        "sts.amazonaws.com",
+        "acme:web:quiet-dawn-42",
+    ];
+    for needle in facts.iter().chain(cause) {
         assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+    }
+    let unrelated = [
+        "duration",
+        "DURATION",
+        "FLY_OIDC_AWS_POLICY",
+        "region",
+        "REGION",
+    ];
+    for needle in unrelated.iter().chain(not_cause) {
+        assert!(!message.contains(needle), "{message:?} names {needle:?}");
     }
     assert!(!message.contains("eyJ"), "a token leaked into {message:?}");
 }
 
-async fn trust_failure(fault: Fault, code: &str) {
+/// What an `AccessDenied` message names: the trust policy's keys for this issuer and the
+/// next step; not the OIDC provider.
+fn assert_access_denied(message: &str) {
+    assert_trust_message(
+        message,
+        "AccessDenied",
+        &[
+            "trust policy",
+            "\"oidc.fly.io/acme:aud\" the aud sts.amazonaws.com",
+            "\"oidc.fly.io/acme:sub\" the sub acme:web:quiet-dawn-42",
+            "arn:aws:iam::123456789012:oidc-provider/oidc.fly.io/acme",
+            "fly-oidc aws check-trust-policy",
+        ],
+        &["OpenID Connect provider"],
+    );
+}
+
+async fn trust_failure(fault: Fault, code: &str, check: impl Fn(&str)) {
     let out = with_faults(vec![fault]).await;
     let ours = out.provider_error();
     assert_eq!(ours.kind(), ErrorKind::TrustRejected);
     assert_eq!(ours.code(), Some(code));
     assert!(!ours.is_transient());
-    assert_trust_hint(ours.message(), code);
+    check(ours.message());
     // Not retried.
     assert_eq!(out.sts.request_count(), 1);
     assert_eq!(out.fly.request_count(), 1);
@@ -216,7 +244,7 @@ async fn a_real_trust_mismatch_is_reported_with_the_tokens_claims() {
     let err = credentials_error(provider(&fly, &sts.url())).await;
     let ours = our_error(&err);
     assert_eq!(ours.kind(), ErrorKind::TrustRejected);
-    assert_trust_hint(ours.message(), "AccessDenied");
+    assert_access_denied(ours.message());
     // Wrong audience: InvalidIdentityToken from the fake's OIDC-provider check.
     let sts = trusting()
         .audience("sts.amazonaws.com")
@@ -226,8 +254,75 @@ async fn a_real_trust_mismatch_is_reported_with_the_tokens_claims() {
     let err = credentials_error(provider(&fly, &sts.url()).audience("something-else")).await;
     let ours = our_error(&err);
     assert_eq!(ours.code(), Some("InvalidIdentityToken"));
-    assert!(ours.message().contains("Incorrect token audience"));
-    assert!(ours.message().contains("audience something-else"));
+    let m = ours.message();
+    assert!(m.contains("Incorrect token audience"), "{m}");
+    assert!(m.contains("audience something-else"), "{m}");
+    assert!(m.contains("Builder::audience or FLY_OIDC_AUDIENCE"), "{m}");
+    assert!(
+        m.contains("OpenID Connect provider for https://oidc.fly.io/acme"),
+        "{m}"
+    );
+    assert!(
+        m.contains(ROLE) && m.contains("acme:web:quiet-dawn-42"),
+        "{m}"
+    );
+    for unrelated in ["trust policy", "duration", "region", "FLY_OIDC_AWS_POLICY"] {
+        assert!(!m.contains(unrelated), "{unrelated:?} in {m}");
+    }
+}
+
+/// STS's `ValidationError` for a duration above the role's `MaxSessionDuration` is an invalid
+/// setting: the message names the duration sent, its setting (as it was set) and the fix.
+#[tokio::test]
+async fn a_duration_above_the_roles_maximum_names_the_duration_and_its_setting() {
+    let fly = web_machine().await;
+    let sts = FakeSts::builder()
+        .trust(fly.issuer(), fly.jwks())
+        .max_session_duration(Duration::from_secs(3600))
+        .start()
+        .await
+        .unwrap();
+    let from_env = Env::from_slice(&[("FLY_OIDC_AWS_DURATION_SECONDS", "7200")]);
+    for (builder, setting) in [
+        (
+            provider(&fly, &sts.url()).duration(Duration::from_secs(7200)),
+            "(from Builder::duration)",
+        ),
+        (
+            provider(&fly, &sts.url()).env(from_env),
+            "(from FLY_OIDC_AWS_DURATION_SECONDS)",
+        ),
+    ] {
+        let err = credentials_error(builder).await;
+        assert!(
+            matches!(err, CredentialsError::InvalidConfiguration(_)),
+            "{err:?}"
+        );
+        let ours = our_error(&err);
+        assert_eq!(ours.kind(), ErrorKind::InvalidConfiguration);
+        assert_eq!(ours.code(), Some("ValidationError"));
+        assert!(!ours.is_transient());
+        let m = ours.message();
+        for needle in [
+            "session duration 7200 s",
+            ROLE,
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            "ask for less, or raise the role's MaxSessionDuration",
+            "aws iam update-role --role-name fly-app --max-session-duration 7200",
+            setting,
+        ] {
+            assert!(m.contains(needle), "{needle:?} not in {m}");
+        }
+        for unrelated in [
+            "trust policy",
+            "FLY_OIDC_AUDIENCE",
+            "region",
+            "FLY_OIDC_AWS_POLICY",
+        ] {
+            assert!(!m.contains(unrelated), "{unrelated:?} in {m}");
+        }
+    }
+    assert_eq!(sts.request_count(), 2, "not retried");
 }
 
 #[tokio::test]
@@ -912,14 +1007,44 @@ macro_rules! fault_tests {
     };
 }
 
-// STS faults: trust-policy rejections fail at once; transient ones are retried.
+// STS trust rejections fail at once, each naming the one cause STS reported.
+#[tokio::test]
+async fn no_oidc_provider_fails_at_once_naming_the_tokens_issuer() {
+    trust_failure(
+        Fault::invalid_identity_token(),
+        "InvalidIdentityToken",
+        |message| {
+            assert_trust_message(
+                message,
+                "InvalidIdentityToken",
+                &["no IAM OpenID Connect provider for the token's issuer https://oidc.fly.io/acme"],
+                &["trust policy", "check-trust-policy", "FLY_OIDC_AUDIENCE"],
+            )
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn idp_rejected_claim_fails_at_once_pointing_at_doctor() {
+    trust_failure(Fault::idp_rejected_claim(), "IDPRejectedClaim", |message| {
+        assert_trust_message(
+            message,
+            "IDPRejectedClaim",
+            &["fly-oidc doctor"],
+            &["trust policy", "OpenID Connect provider"],
+        )
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn access_denied_fails_at_once_naming_the_trust_policy_keys() {
+    trust_failure(Fault::access_denied(), "AccessDenied", assert_access_denied).await;
+}
+
+// STS faults: transient ones are retried.
 fault_tests! {
-    invalid_identity_token_fails_at_once_with_a_trust_policy_hint =>
-        trust_failure(Fault::invalid_identity_token(), "InvalidIdentityToken");
-    idp_rejected_claim_fails_at_once_with_a_trust_policy_hint =>
-        trust_failure(Fault::idp_rejected_claim(), "IDPRejectedClaim");
-    access_denied_fails_at_once_with_a_trust_policy_hint =>
-        trust_failure(Fault::access_denied(), "AccessDenied");
     idp_communication_error_is_retried_three_times =>
         transient_failure(Fault::idp_communication_error(), "IDPCommunicationError");
     throttling_is_retried_three_times =>

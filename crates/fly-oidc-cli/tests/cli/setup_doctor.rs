@@ -7,9 +7,10 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use base64::Engine;
-use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc::time::{SystemTimeSource, TimeSource};
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::FakeGoogle;
+use fly_oidc_testkit::{FakeFlyApi, Fault};
 use fly_oidc_tests::aws::Moto;
 use serde_json::Value;
 use std::path::Path;
@@ -1099,19 +1100,35 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
 
 /// `aws credential-process` against a misconfigured fake STS: the error line.
 fn aws_error(sts: StsEditFn) -> String {
+    aws_error_with(sts, &[], &[], &[], 1)
+}
+
+/// [`aws_error`] with `faults` queued on the fake STS, `extra` flags and `env`, exiting `exit`.
+fn aws_error_with(
+    sts: StsEditFn,
+    faults: &[Fault],
+    extra: &[&str],
+    env: &[(&str, &str)],
+    exit: i32,
+) -> String {
     let w = world(sts, |b| b);
+    w.sts.script(faults.iter().cloned());
     let endpoint = w.sts.url();
     let mut args = super::credential_process_no_cache(ROLE, &endpoint);
     args.extend(["--socket", w.fly.socket_path().to_str().unwrap()]);
-    let out = run(&args, &[]);
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    args.extend_from_slice(extra);
+    let out = run(&args, env);
+    assert_eq!(code(&out), exit, "{}", stderr(&out));
     assert_no_secret(&out, &w.fly.issued_tokens());
     stderr(&out)
 }
 
 /// `gcp access-token` against a misconfigured fake Google: the error line.
 fn gcp_error(google: GoogleEditFn, provider: Option<&str>, service_account: &str) -> String {
-    let w = world(|b, _| b, google);
+    gcp_error_in(world(|b, _| b, google), provider, service_account)
+}
+
+fn gcp_error_in(w: World, provider: Option<&str>, service_account: &str) -> String {
     let (sts_url, iam_url) = (w.google.sts_url(), w.google.iam_url());
     let provider = provider.unwrap_or(w.google.provider()).to_owned();
     let out = run(
@@ -1158,29 +1175,134 @@ fn assert_not_names(message: &str, unrelated: &[&str]) {
     }
 }
 
+/// Settings no AWS trust rejection is about.
+const NOT_TRUST: &[&str] = &[
+    "duration",
+    "DURATION",
+    "--policy",
+    "FLY_OIDC_AWS_POLICY",
+    "region",
+    "REGION",
+    "--sts-endpoint",
+];
+
+/// The token facts every AWS trust row names (the fake Fly API mints for acme:web).
+const TOKEN_FACTS: &[&str] = &[
+    ROLE,
+    "iss https://oidc.fly.io/acme",
+    "aud sts.amazonaws.com",
+    "sub acme:web:",
+];
+
 #[test]
-fn errors_table_aws_rows_name_the_value_the_setting_and_the_token_fact() {
-    // No provider for the token's issuer.
+fn errors_table_aws_no_oidc_provider_names_the_tokens_issuer() {
     let m = aws_error(|b, fly| b.trust("https://oidc.fly.io/other", fly.jwks()));
-    assert_names(
-        &m,
-        &["InvalidIdentityToken", ROLE, "https://oidc.fly.io/acme"],
-    );
-    // The provider does not list the audience sent.
-    let m = aws_error(|b, _| b.audience("other-audience"));
-    assert_names(&m, &["Incorrect token audience", ROLE, "sts.amazonaws.com"]);
-    // AccessDenied: the trust policy's sub does not match.
-    let m = aws_error(|b, _| b.subject("acme:api:*"));
+    assert_names(&m, TOKEN_FACTS);
     assert_names(
         &m,
         &[
-            "AccessDenied",
-            ROLE,
-            "oidc.fly.io/acme:sub",
-            "acme:web:",
-            "oidc.fly.io/acme:aud",
+            "InvalidIdentityToken: No OpenIDConnect provider found in your account for https://oidc.fly.io/acme",
+            "no IAM OpenID Connect provider for the token's issuer https://oidc.fly.io/acme",
+            "fly-oidc aws setup",
         ],
     );
+    assert_not_names(&m, NOT_TRUST);
+    assert_not_names(&m, &["trust policy", "FLY_OIDC_AUDIENCE"]);
+}
+
+#[test]
+fn errors_table_aws_incorrect_audience_names_the_audience_and_its_setting() {
+    let m = aws_error(|b, _| b.audience("other-audience"));
+    assert_names(&m, TOKEN_FACTS);
+    assert_names(
+        &m,
+        &[
+            "InvalidIdentityToken: Incorrect token audience",
+            "does not list the audience sts.amazonaws.com",
+            "FLY_OIDC_AUDIENCE",
+            "add-client-id-to-open-id-connect-provider",
+        ],
+    );
+    assert_not_names(&m, NOT_TRUST);
+    assert_not_names(&m, &["trust policy"]);
+}
+
+#[test]
+fn errors_table_aws_access_denied_names_the_trust_policy_keys_and_the_next_step() {
+    let m = aws_error(|b, _| b.subject("acme:api:*"));
+    assert_names(&m, TOKEN_FACTS);
+    assert_names(
+        &m,
+        &[
+            "AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity",
+            "\"oidc.fly.io/acme:aud\" the aud sts.amazonaws.com",
+            "\"oidc.fly.io/acme:sub\" the sub acme:web:",
+            "fly-oidc aws check-trust-policy",
+        ],
+    );
+    assert_not_names(&m, NOT_TRUST);
+    assert_not_names(&m, &["OpenID Connect provider", "FLY_OIDC_AUDIENCE"]);
+}
+
+#[test]
+fn errors_table_aws_verification_key_is_retried_then_called_transient() {
+    let key = Fault::verification_key_unavailable();
+    let m = aws_error_with(|b, _| b, &[key.clone(), key.clone(), key], &[], &[], 1);
+    assert_names(&m, TOKEN_FACTS);
+    assert_names(
+        &m,
+        &[
+            "InvalidIdentityToken: Couldn't retrieve verification key from your identity provider",
+            "after 3 attempts",
+            "probably transient",
+            "https://oidc.fly.io/acme/.well-known/openid-configuration",
+            "fly-oidc token --verify",
+        ],
+    );
+    assert_not_names(&m, NOT_TRUST);
+    assert_not_names(&m, &["trust policy", "FLY_OIDC_AUDIENCE"]);
+}
+
+#[test]
+fn errors_table_aws_duration_above_the_roles_maximum_names_the_duration_and_its_flag() {
+    let max = |b: fly_oidc_testkit::aws_sts::FakeStsBuilder, _: &FakeFlyApi| {
+        b.max_session_duration(std::time::Duration::from_secs(3600))
+    };
+    let flag = aws_error_with(max, &[], &["--duration-seconds", "7200"], &[], 2);
+    let var = aws_error_with(
+        max,
+        &[],
+        &[],
+        &[("FLY_OIDC_AWS_DURATION_SECONDS", "7200")],
+        2,
+    );
+    for (m, setting) in [
+        (&flag, "(from --duration-seconds)"),
+        (&var, "(from FLY_OIDC_AWS_DURATION_SECONDS)"),
+    ] {
+        assert_names(
+            m,
+            &[
+                "invalid setting",
+                "session duration 7200 s",
+                ROLE,
+                "ValidationError: The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+                "ask for less, or raise the role's MaxSessionDuration",
+                "--max-session-duration 7200",
+                setting,
+            ],
+        );
+        assert_not_names(
+            m,
+            &[
+                "trust policy",
+                "FLY_OIDC_AUDIENCE",
+                "region",
+                "--policy",
+                "Builder::",
+            ],
+        );
+    }
 }
 
 #[test]
@@ -1222,6 +1344,31 @@ fn errors_table_google_rows_name_the_value_the_setting_and_the_token_fact() {
             "unauthorized_client",
             "attribute condition",
             "sub=acme:web:",
+        ],
+    );
+    // Google's clock is past the token's exp (the token was fresh by ours).
+    let w = world(
+        |b, _| b,
+        |b| b.clock(|| SystemTimeSource.now() + std::time::Duration::from_secs(4 * 3600)),
+    );
+    let m = gcp_error_in(w, None, SA);
+    assert_names(
+        &m,
+        &[
+            "invalid_grant: ID Token has expired.",
+            "had expired by Google's clock",
+            "iss https://oidc.fly.io/acme",
+            "sub acme:web:",
+            "FLY_OIDC_TOKEN_FILE",
+        ],
+    );
+    assert_not_names(
+        &m,
+        &[
+            "--issuer-uri",
+            "allowed audiences",
+            "attribute condition",
+            "--provider",
         ],
     );
     let other = "other@my-proj-1.iam.gserviceaccount.com";

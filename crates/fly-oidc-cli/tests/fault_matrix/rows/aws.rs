@@ -1,6 +1,6 @@
 //! AWS STS faults, through the AWS provider and `fly-oidc aws credential-process`.
 
-use super::{EXIT_1, provider};
+use super::{EXIT_1, EXIT_2, provider};
 use crate::SLOW;
 use crate::row::{Inject, Kind, Row, Sdk, Source, Via, row};
 use fly_oidc::ErrorKind::*;
@@ -13,10 +13,10 @@ use Via::{Aws, CliAws};
 /// What an error for a rejected trust says: the STS code and what must match.
 fn trust(code: &'static str) -> Vec<&'static str> {
     let hint = [
-        "https://oidc.fly.io/acme",
-        "audience sts.amazonaws.com",
-        "\"acme:my-app:quiet-sun-4242\"",
-        "fly-oidc token --claims",
+        "arn:aws:iam::123456789012:role/fly-app",
+        "iss https://oidc.fly.io/acme",
+        "aud sts.amazonaws.com",
+        "sub acme:my-app:quiet-sun-4242",
     ];
     [&[code][..], &hint].concat()
 }
@@ -35,6 +35,8 @@ pub fn rows() -> Vec<Row> {
             .fails(provider(TrustRejected), &trust("AccessDenied")).attempts(Sts, 1),
         row(Socket, Aws, "InvalidIdentityToken whose message echoes the token", sts(1, Fault::Echo(400)))
             .fails(provider(TrustRejected), &trust("InvalidIdentityToken")).attempts(Sts, 1),
+        row(Socket, Aws, "ValidationError: duration above the role's maximum", sts(1, Fault::duration_above_role_maximum()))
+            .fails(Kind::Aws(Sdk::InvalidConfiguration, Some(InvalidConfiguration)), &["ValidationError", "session duration 3600 s", "arn:aws:iam::123456789012:role/fly-app", "raise the role's MaxSessionDuration", "set Builder::duration or FLY_OIDC_AWS_DURATION_SECONDS"]).attempts(Sts, 1),
         row(Socket, Aws, "ExpiredTokenException once, then OK", sts(1, Fault::expired_token())).ok().attempts(Sts, 2).attempts(Fly, 2),
         row(Socket, Aws, "ExpiredTokenException twice", sts(2, Fault::expired_token()))
             .fails(provider(TrustRejected), &["ExpiredTokenException", "check this machine's clock"]).attempts(Sts, 2).attempts(Fly, 2),
@@ -59,8 +61,10 @@ pub fn rows() -> Vec<Row> {
         row(Socket, CliAws, "Throttling on every attempt", sts(3, Fault::throttling()))
             .fails(EXIT_1, &["STS failed", "Throttling", "usually transient"]).attempts(Sts, 3),
         row(Socket, CliAws, "InvalidIdentityToken", sts(1, Fault::invalid_identity_token()))
-            .fails(EXIT_1, &["STS failed", "InvalidIdentityToken", "trust policy of arn:aws:iam::123456789012:role/fly-app", "fly-oidc token --claims"])
+            .fails(EXIT_1, &["STS failed", "InvalidIdentityToken", "arn:aws:iam::123456789012:role/fly-app", "no IAM OpenID Connect provider for the token's issuer https://oidc.fly.io/acme"])
             .attempts(Sts, 1),
+        row(Socket, CliAws, "ValidationError: duration above the role's maximum", sts(1, Fault::duration_above_role_maximum()))
+            .fails(EXIT_2, &["invalid setting", "session duration 3600 s", "set --duration-seconds or FLY_OIDC_AWS_DURATION_SECONDS"]).attempts(Sts, 1),
         row(Socket, CliAws, "ExpiredTokenException once, then OK", sts(1, Fault::expired_token())).ok().attempts(Sts, 2).attempts(Fly, 2),
         row(Socket, CliAws, "RegionDisabledException", sts(1, Fault::region_disabled()))
             .fails(EXIT_1, &["STS failed", "activate it in IAM account settings"]).attempts(Sts, 1),
