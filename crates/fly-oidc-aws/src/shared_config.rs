@@ -304,89 +304,63 @@ mod tests {
         (dir, shared)
     }
 
+    /// The value `text` and `env` give, and where it was found, as the messages say it.
+    fn found(found: Option<(String, Found)>) -> Option<(String, String)> {
+        found.map(|(value, found)| (value, found.to_string()))
+    }
+
+    /// `Some((value, where))`, for comparing with [`found`].
+    fn at(value: &str, place: &str) -> Option<(String, String)> {
+        Some((value.into(), place.into()))
+    }
+
     #[test]
     fn region_order_is_the_sdks() {
         let text = "[default]\nregion = eu-central-1\n\n[profile dev]\n# c\nregion=us-west-1\n";
-        let (_d, c) = config(text, &[]);
-        assert_eq!(
-            c.region(),
-            Some((
-                "eu-central-1".into(),
-                Found::Profile {
-                    profile: "default".into(),
-                    key: "region",
-                    services: None
-                }
-            ))
-        );
-        let (_d, c) = config(text, &[(ENV_PROFILE, "dev")]);
-        assert_eq!(c.region().unwrap().0, "us-west-1");
-        let (_d, c) = config(text, &[(ENV_PROFILE, "other")]);
-        assert_eq!(c.region(), None);
-        let (_d, c) = config(text, &[(ENV_DEFAULT_REGION, "ap-south-1")]);
-        assert_eq!(
-            c.region(),
-            Some(("ap-south-1".into(), Found::Variable(ENV_DEFAULT_REGION)))
-        );
-        let (_d, c) = config(
-            text,
-            &[
-                (ENV_DEFAULT_REGION, "ap-south-1"),
-                (ENV_REGION, "sa-east-1"),
-            ],
-        );
-        assert_eq!(
-            c.region(),
-            Some(("sa-east-1".into(), Found::Variable(ENV_REGION)))
-        );
+        let region = |env: &[(&str, &str)]| found(config(text, env).1.region());
+        let (default, dev) = ("`region` of profile `default`", "`region` of profile `dev`");
+        assert_eq!(region(&[]), at("eu-central-1", default));
+        assert_eq!(region(&[(ENV_PROFILE, "dev")]), at("us-west-1", dev));
+        assert_eq!(region(&[(ENV_PROFILE, "other")]), None);
+        let variable = [(ENV_DEFAULT_REGION, "ap-south-1")];
+        assert_eq!(region(&variable), at("ap-south-1", ENV_DEFAULT_REGION));
+        let both = [
+            (ENV_DEFAULT_REGION, "ap-south-1"),
+            (ENV_REGION, "sa-east-1"),
+        ];
+        assert_eq!(region(&both), at("sa-east-1", ENV_REGION));
     }
 
     #[test]
     fn endpoint_url_from_profile_services_and_variables() {
         let text = "[default]\nendpoint_url = http://127.0.0.1:1\n\n[profile svc]\nservices = local\nendpoint_url = http://127.0.0.1:2\n\n[services local]\nsts =\n  endpoint_url = http://127.0.0.1:3\ns3 =\n  endpoint_url = http://127.0.0.1:4\n";
-        let (_d, c) = config(text, &[]);
-        let (url, found) = c.endpoint_url().unwrap().unwrap();
-        assert_eq!(url, "http://127.0.0.1:1");
-        assert_eq!(found.to_string(), "`endpoint_url` of profile `default`");
-        let (_d, c) = config(text, &[(ENV_PROFILE, "svc")]);
-        let (url, found) = c.endpoint_url().unwrap().unwrap();
-        assert_eq!(url, "http://127.0.0.1:3");
+        let url =
+            |text: &str, env: &[(&str, &str)]| found(config(text, env).1.endpoint_url().unwrap());
+        let default = "`endpoint_url` of profile `default`";
+        assert_eq!(url(text, &[]), at("http://127.0.0.1:1", default));
+        let services = "`sts = endpoint_url` of services section `local` (profile `svc`)";
         assert_eq!(
-            found.to_string(),
-            "`sts = endpoint_url` of services section `local` (profile `svc`)"
+            url(text, &[(ENV_PROFILE, "svc")]),
+            at("http://127.0.0.1:3", services)
         );
-        let (_d, c) = config(
-            text,
-            &[(ENV_PROFILE, "svc"), (ENV_ENDPOINT_URL, "http://a")],
-        );
+        let svc_and_all = [(ENV_PROFILE, "svc"), (ENV_ENDPOINT_URL, "http://a")];
+        assert_eq!(url(text, &svc_and_all), at("http://a", ENV_ENDPOINT_URL));
+        let all_and_sts = [
+            (ENV_ENDPOINT_URL, "http://a"),
+            (ENV_ENDPOINT_URL_STS, "http://b"),
+        ];
         assert_eq!(
-            c.endpoint_url().unwrap(),
-            Some(("http://a".into(), Found::Variable(ENV_ENDPOINT_URL)))
+            url(text, &all_and_sts),
+            at("http://b", ENV_ENDPOINT_URL_STS)
         );
-        let (_d, c) = config(
-            text,
-            &[
-                (ENV_ENDPOINT_URL, "http://a"),
-                (ENV_ENDPOINT_URL_STS, "http://b"),
-            ],
-        );
-        assert_eq!(
-            c.endpoint_url().unwrap(),
-            Some(("http://b".into(), Found::Variable(ENV_ENDPOINT_URL_STS)))
-        );
-        let (_d, c) = config(
-            text,
-            &[
-                (ENV_ENDPOINT_URL_STS, "http://b"),
-                (ENV_IGNORE_CONFIGURED_ENDPOINT_URLS, "true"),
-            ],
-        );
-        assert_eq!(c.endpoint_url().unwrap(), None);
-        let (_d, c) = config(
-            "[default]\nendpoint_url = http://x\nignore_configured_endpoint_urls = true\n",
-            &[],
-        );
-        assert_eq!(c.endpoint_url().unwrap(), None);
+        let ignored = [
+            (ENV_ENDPOINT_URL_STS, "http://b"),
+            (ENV_IGNORE_CONFIGURED_ENDPOINT_URLS, "true"),
+        ];
+        assert_eq!(url(text, &ignored), None);
+        let ignored_in_profile =
+            "[default]\nendpoint_url = http://x\nignore_configured_endpoint_urls = true\n";
+        assert_eq!(url(ignored_in_profile, &[]), None);
     }
 
     #[test]

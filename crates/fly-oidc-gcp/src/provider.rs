@@ -24,7 +24,8 @@ use std::time::{Duration, SystemTime};
 /// assert!(!format!("{token:?} {token}").contains("ya29"));
 /// assert_eq!(token.expose_secret(), "ya29.secret");
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+/// `Debug` shows the token as `SecretString` does, redacted.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessToken {
     token: SecretString,
     expires_at: SystemTime,
@@ -52,15 +53,6 @@ impl AccessToken {
     /// The token type: always `Bearer`.
     pub fn token_type(&self) -> &'static str {
         "Bearer"
-    }
-}
-
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccessToken")
-            .field("token", &REDACTED)
-            .field("expires_at", &self.expires_at)
-            .finish()
     }
 }
 

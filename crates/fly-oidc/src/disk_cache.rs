@@ -487,6 +487,15 @@ mod tests {
         }
     }
 
+    /// A cache in a new temporary directory (removed when the first value drops), and its
+    /// directory.
+    fn temp_cache() -> (tempfile::TempDir, PathBuf, DiskCache) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(DIR_NAME);
+        let cache = DiskCache::open(&dir).unwrap();
+        (tmp, dir, cache)
+    }
+
     fn key(role: &str) -> CacheKey {
         CacheKey::new("aws", &[("role", Some(role)), ("audience", None)])
     }
@@ -651,8 +660,7 @@ mod tests {
 
     #[test]
     fn corrupt_foreign_and_oversized_entries_are_misses() {
-        let tmp = tempfile::tempdir().unwrap();
-        let cache = DiskCache::open(tmp.path().join(DIR_NAME)).unwrap();
+        let (tmp, _, cache) = temp_cache();
         let k = key("r");
         let path = cache.entry_path(&k);
         for garbage in [
@@ -692,8 +700,7 @@ mod tests {
 
     #[test]
     fn corrupt_entry_is_replaced_by_a_fetch() {
-        let tmp = tempfile::tempdir().unwrap();
-        let cache = DiskCache::open(tmp.path().join(DIR_NAME)).unwrap();
+        let (_tmp, _, cache) = temp_cache();
         let k = key("r");
         fs::write(cache.entry_path(&k), b"{garbage").unwrap();
         let (_, time) = clock(1000);
@@ -717,8 +724,7 @@ mod tests {
 
     #[test]
     fn reuses_while_min_ttl_remains_then_refetches() {
-        let tmp = tempfile::tempdir().unwrap();
-        let cache = DiskCache::open(tmp.path().join(DIR_NAME)).unwrap();
+        let (_tmp, _, cache) = temp_cache();
         let k = key("r");
         let (manual, time) = clock(1000);
         let fetches = AtomicUsize::new(0);
@@ -793,8 +799,7 @@ mod tests {
 
     #[test]
     fn failed_refresh_serves_still_valid_entry_but_never_expired_ones() {
-        let tmp = tempfile::tempdir().unwrap();
-        let cache = DiskCache::open(tmp.path().join(DIR_NAME)).unwrap();
+        let (_tmp, _, cache) = temp_cache();
         let k = key("r");
         cache.write(&k, &"old".to_owned(), t(1000 + 600)).unwrap();
         let (manual, time) = clock(1000);
@@ -812,9 +817,7 @@ mod tests {
 
     #[test]
     fn unwritable_dir_still_answers() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join(DIR_NAME);
-        let cache = DiskCache::open(&dir).unwrap();
+        let (_tmp, dir, cache) = temp_cache();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o500)).unwrap();
         // root ignores permission bits; the check below then proves only that nothing broke.
         let (entry, outcome) = fetch_v_at_1000(&cache);
@@ -824,9 +827,7 @@ mod tests {
 
     #[test]
     fn write_to_a_vanished_dir_is_an_error_not_a_panic() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join(DIR_NAME);
-        let cache = DiskCache::open(&dir).unwrap();
+        let (_tmp, dir, cache) = temp_cache();
         fs::remove_dir(&dir).unwrap();
         assert!(cache.write(&key("r"), &"v".to_owned(), t(9000)).is_err());
         assert!(cache.lock(&key("r"), Duration::from_millis(10)).is_err());
@@ -836,8 +837,7 @@ mod tests {
 
     #[test]
     fn lock_times_out_while_held_and_is_released_on_drop() {
-        let tmp = tempfile::tempdir().unwrap();
-        let cache = DiskCache::open(tmp.path().join(DIR_NAME)).unwrap();
+        let (_tmp, _, cache) = temp_cache();
         let k = key("r");
         let held = cache.lock(&k, Duration::from_secs(1)).unwrap().unwrap();
         let started = Instant::now();

@@ -315,22 +315,24 @@ async fn rejected(f: &Fakes, builder: fly_oidc_gcp::Builder) -> fly_oidc_gcp::Er
     err
 }
 
-/// A permanent trust rejection with Google's `code` and HTTP `status`.
-fn assert_trust_rejected(err: &fly_oidc_gcp::Error, code: &str, status: u16) {
+/// A permanent trust rejection with Google's `code` and HTTP `status`, whose message says
+/// each of `says`.
+fn assert_trust_rejected(err: &fly_oidc_gcp::Error, code: &str, status: u16, says: &[&str]) {
     assert_eq!(err.kind(), ErrorKind::TrustRejected);
     assert_eq!(err.code(), Some(code));
     assert_eq!(err.status(), Some(status));
     assert!(!err.is_transient());
+    assert_says(&err.to_string(), says);
 }
 
 #[tokio::test]
 async fn a_wrong_issuer_names_the_issuer_to_configure() {
     let f = Fakes::start_with(|g| g.issuer("https://oidc.fly.io/personal")).await;
     let err = rejected(&f, f.builder()).await;
-    assert_trust_rejected(&err, "invalid_grant", 400);
-    let msg = err.to_string();
-    assert_says(
-        &msg,
+    assert_trust_rejected(
+        &err,
+        "invalid_grant",
+        400,
         &[
             "The issuer in ID Token https://oidc.fly.io/acme does not match",
             "its issuer (--issuer-uri) must be https://oidc.fly.io/acme",
@@ -345,10 +347,10 @@ async fn a_wrong_issuer_names_the_issuer_to_configure() {
 async fn a_wrong_audience_names_the_allowed_audience() {
     let f = Fakes::start().await;
     let err = rejected(&f, f.builder().audience("sts.amazonaws.com")).await;
-    assert_eq!(err.code(), Some("invalid_grant"));
-    let msg = err.to_string();
-    assert_says(
-        &msg,
+    assert_trust_rejected(
+        &err,
+        "invalid_grant",
+        400,
         &[
             "The audience in ID Token [sts.amazonaws.com] does not match",
             "allowed audiences must include the audience sent, sts.amazonaws.com",
@@ -362,11 +364,10 @@ async fn a_failed_attribute_condition_shows_the_claims_it_saw() {
     let f = Fakes::start_with(|g| g.attribute_condition(|claims| claims["app_name"] == "billing"))
         .await;
     let err = rejected(&f, f.builder()).await;
-    assert_eq!(err.kind(), ErrorKind::TrustRejected);
-    assert_eq!(err.code(), Some("unauthorized_client"));
-    let msg = err.to_string();
-    assert_says(
-        &msg,
+    assert_trust_rejected(
+        &err,
+        "unauthorized_client",
+        400,
         &[
             "rejected by the attribute condition",
             "app_name=my-app",
@@ -421,15 +422,7 @@ async fn signatures_and_expiry_are_checked() {
         .unwrap();
     // Issue 10, class 1: never sent to Google; the error names the file and the expiry.
     let err = rejected(&f, f.builder().fly_client(fly)).await;
-    assert_eq!(err.kind(), ErrorKind::StaleToken);
-    let msg = err.to_string();
-    assert!(
-        msg.contains(&format!(
-            "the token file {} holds a Fly token that expired at",
-            file.display()
-        )),
-        "{msg}"
-    );
+    super::token_client::assert_stale_token_file(&err, &file, "that expired at");
     assert_eq!(f.google.request_count(), 0);
 
     // The same token kept in memory and handed to `exchange`: refused, not sent.
@@ -454,10 +447,10 @@ async fn impersonation_denied_says_which_role_to_grant() {
     let f = Fakes::start().await;
     let stranger = "admin@other-project.iam.gserviceaccount.com";
     let err = rejected(&f, f.builder().service_account(stranger)).await;
-    assert_trust_rejected(&err, "PERMISSION_DENIED", 403);
-    let msg = err.to_string();
-    assert_says(
-        &msg,
+    assert_trust_rejected(
+        &err,
+        "PERMISSION_DENIED",
+        403,
         &[
             "iam.serviceAccounts.getAccessToken",
             "roles/iam.workloadIdentityUser",

@@ -538,20 +538,23 @@ async fn a_stale_token_file_is_an_error_naming_the_file_and_the_expiry() {
     ] {
         clock.set(at);
         let err = client.fetch_token(None).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::StaleToken);
-        assert!(!err.is_transient());
-        let msg = err.to_string();
-        assert!(
-            msg.starts_with(&format!(
-                "the token file {} holds a Fly token {says}",
-                path.display()
-            )),
-            "{msg}"
-        );
+        let msg = assert_stale_token_file(&err, &path, says);
+        assert!(msg.starts_with("the token file "), "{msg}");
         assert!(
             msg.contains("Fly's init rewrites /.fly/oidc_token (about every 9 minutes) only when AWS_ROLE_ARN is set"),
             "{msg}"
         );
         assert!(!msg.contains(&jwt) && !msg.contains("eyJ"), "{msg}");
     }
+}
+
+/// `err` refuses the token in `file` as stale, saying `says` about it (such as "that expired
+/// at ..."); returns the message.
+pub(crate) fn assert_stale_token_file(err: &fly_oidc::Error, file: &Path, says: &str) -> String {
+    assert_eq!(err.kind(), ErrorKind::StaleToken);
+    assert!(!err.is_transient());
+    let msg = err.to_string();
+    let expected = format!("the token file {} holds a Fly token {says}", file.display());
+    assert!(msg.contains(&expected), "{msg}");
+    msg
 }

@@ -1194,27 +1194,33 @@ const TOKEN_FACTS: &[&str] = &[
     "sub acme:web:",
 ];
 
+/// An AWS trust row: the message names the token facts and `says`, and neither a setting
+/// unrelated to trust nor `not` (the other causes').
+fn assert_aws_row(m: &str, says: &[&str], not: &[&str]) {
+    assert_names(m, TOKEN_FACTS);
+    assert_names(m, says);
+    assert_not_names(m, NOT_TRUST);
+    assert_not_names(m, not);
+}
+
 #[test]
 fn errors_table_aws_no_oidc_provider_names_the_tokens_issuer() {
     let m = aws_error(|b, fly| b.trust("https://oidc.fly.io/other", fly.jwks()));
-    assert_names(&m, TOKEN_FACTS);
-    assert_names(
+    assert_aws_row(
         &m,
         &[
             "InvalidIdentityToken: No OpenIDConnect provider found in your account for https://oidc.fly.io/acme",
             "no IAM OpenID Connect provider for the token's issuer https://oidc.fly.io/acme",
             "fly-oidc aws setup",
         ],
+        &["trust policy", "FLY_OIDC_AUDIENCE"],
     );
-    assert_not_names(&m, NOT_TRUST);
-    assert_not_names(&m, &["trust policy", "FLY_OIDC_AUDIENCE"]);
 }
 
 #[test]
 fn errors_table_aws_incorrect_audience_names_the_audience_and_its_setting() {
     let m = aws_error(|b, _| b.audience("other-audience"));
-    assert_names(&m, TOKEN_FACTS);
-    assert_names(
+    assert_aws_row(
         &m,
         &[
             "InvalidIdentityToken: Incorrect token audience",
@@ -1222,16 +1228,14 @@ fn errors_table_aws_incorrect_audience_names_the_audience_and_its_setting() {
             "FLY_OIDC_AUDIENCE",
             "add-client-id-to-open-id-connect-provider",
         ],
+        &["trust policy"],
     );
-    assert_not_names(&m, NOT_TRUST);
-    assert_not_names(&m, &["trust policy"]);
 }
 
 #[test]
 fn errors_table_aws_access_denied_names_the_trust_policy_keys_and_the_next_step() {
     let m = aws_error(|b, _| b.subject("acme:api:*"));
-    assert_names(&m, TOKEN_FACTS);
-    assert_names(
+    assert_aws_row(
         &m,
         &[
             "AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity",
@@ -1239,17 +1243,15 @@ fn errors_table_aws_access_denied_names_the_trust_policy_keys_and_the_next_step(
             "\"oidc.fly.io/acme:sub\" the sub acme:web:",
             "fly-oidc aws check-trust-policy",
         ],
+        &["OpenID Connect provider", "FLY_OIDC_AUDIENCE"],
     );
-    assert_not_names(&m, NOT_TRUST);
-    assert_not_names(&m, &["OpenID Connect provider", "FLY_OIDC_AUDIENCE"]);
 }
 
 #[test]
 fn errors_table_aws_verification_key_is_retried_then_called_transient() {
     let key = Fault::verification_key_unavailable();
     let m = aws_error_with(|b, _| b, &[key.clone(), key.clone(), key], &[], &[], 1);
-    assert_names(&m, TOKEN_FACTS);
-    assert_names(
+    assert_aws_row(
         &m,
         &[
             "InvalidIdentityToken: Couldn't retrieve verification key from your identity provider",
@@ -1258,9 +1260,8 @@ fn errors_table_aws_verification_key_is_retried_then_called_transient() {
             "https://oidc.fly.io/acme/.well-known/openid-configuration",
             "fly-oidc token --verify",
         ],
+        &["trust policy", "FLY_OIDC_AUDIENCE"],
     );
-    assert_not_names(&m, NOT_TRUST);
-    assert_not_names(&m, &["trust policy", "FLY_OIDC_AUDIENCE"]);
 }
 
 #[test]
