@@ -573,32 +573,24 @@ mod tests {
         assert!(s.use_fips());
         // AWS_REGION beats AWS_DEFAULT_REGION; AWS_ENDPOINT_URL_STS beats AWS_ENDPOINT_URL;
         // builder values beat both.
-        let s = resolve(
-            Requested::default(),
-            &[
-                ("AWS_REGION", "ap-south-1"),
-                ("AWS_DEFAULT_REGION", "eu-west-1"),
-                ("AWS_ENDPOINT_URL_STS", "https://sts.example"),
-                ("AWS_ENDPOINT_URL", "https://all.example"),
-            ],
-        )
-        .unwrap();
-        assert_eq!(s.region(), "ap-south-1");
-        assert_eq!(s.endpoint_url(), Some("https://sts.example"));
-        let s = resolve(
-            Requested {
-                region: Some("us-west-2".into()),
-                endpoint_url: Some("https://mine.example".into()),
-                ..Default::default()
-            },
-            &[
-                ("AWS_REGION", "ap-south-1"),
-                ("AWS_ENDPOINT_URL_STS", "https://sts.example"),
-            ],
-        )
-        .unwrap();
-        assert_eq!(s.region(), "us-west-2");
-        assert_eq!(s.endpoint_url(), Some("https://mine.example"));
+        let mine = Requested {
+            region: Some("us-west-2".into()),
+            endpoint_url: Some("https://mine.example".into()),
+            ..Default::default()
+        };
+        let env = [
+            ("AWS_REGION", "ap-south-1"),
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+            ("AWS_ENDPOINT_URL_STS", "https://sts.example"),
+            ("AWS_ENDPOINT_URL", "https://all.example"),
+        ];
+        for (requested, region, endpoint) in [
+            (Requested::default(), "ap-south-1", "https://sts.example"),
+            (mine, "us-west-2", "https://mine.example"),
+        ] {
+            let s = resolve(requested, &env).unwrap();
+            assert_eq!((s.region(), s.endpoint_url()), (region, Some(endpoint)));
+        }
         let s = resolve(
             Requested::default(),
             &[

@@ -970,6 +970,18 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
             &["acme:web:"],
         ),
         (
+            "duration above the role's MaxSessionDuration",
+            |b, _| b.max_session_duration(std::time::Duration::from_secs(3600)),
+            keep_google,
+            vec!["--aws-duration-seconds", "7200"],
+            "aws role",
+            &[
+                "ValidationError",
+                "session duration 7200 s",
+                "MaxSessionDuration",
+            ],
+        ),
+        (
             "malformed role ARN",
             keep_sts,
             keep_google,
@@ -1000,6 +1012,14 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
             vec![],
             "google exchange",
             &["attribute condition"],
+        ),
+        (
+            "Fly token expired by Google's clock",
+            keep_sts,
+            |b| b.clock(|| SystemTimeSource.now() + std::time::Duration::from_secs(4 * 3600)),
+            vec![],
+            "google exchange",
+            &["ID Token has expired", "had expired by Google's clock"],
         ),
         (
             "Google provider missing",
