@@ -619,8 +619,9 @@ mod tests {
 
     #[test]
     fn invalid_settings_fail_at_build() {
-        // Each case sets one invalid value on otherwise default settings.
-        let cases: [(fn(&mut Requested), &str); 10] = [
+        /// Sets one invalid value on otherwise default settings.
+        type Set = fn(&mut Requested);
+        let cases: [(Set, &str); 10] = [
             (
                 |r| r.role_arn = Some("arn:aws:iam::12:role/x".into()),
                 "12 digits",
