@@ -41,15 +41,12 @@ impl Globals {
 
     /// A Fly token client configured from the flags, then the environment.
     pub fn fly_client(&self) -> Result<FlyOidcClient, CliError> {
-        self.fly_client_with(|b| b)
+        Ok(self.fly_builder().build()?)
     }
 
-    /// [`fly_client`](Self::fly_client) with more settings made by `more`.
-    pub fn fly_client_with(
-        &self,
-        more: impl FnOnce(fly_oidc::Builder) -> fly_oidc::Builder,
-    ) -> Result<FlyOidcClient, CliError> {
-        let mut builder = more(FlyOidcClient::builder().env(self.env()));
+    /// The builder of [`fly_client`](Self::fly_client), for more settings.
+    pub fn fly_builder(&self) -> fly_oidc::Builder {
+        let mut builder = FlyOidcClient::builder().env(self.env());
         if let Some(path) = &self.token_file {
             builder = builder.token_file(path);
         }
@@ -63,42 +60,65 @@ impl Globals {
         if let Some(path) = self.env().get("FLY_OIDC_DEFAULT_SOCKET") {
             builder = builder.default_socket(path);
         }
-        Ok(builder.build()?)
+        builder
     }
 }
 
-/// The flag of each builder setting, for messages about a value given as a flag.
-const FLAGS: &[(&str, &str)] = &[
-    ("token_file", "--token-file"),
-    ("socket", "--socket"),
-    ("api_url", "--api-url"),
-    ("audience", "--audience"),
-    ("role_arn", "--role-arn"),
-    ("session_name", "--session-name"),
-    ("duration", "--duration-seconds"),
-    ("policy", "--policy"),
-    ("policy_arns", "--policy-arn"),
-    ("region", "--region"),
-    ("endpoint_url", "--sts-endpoint"),
-    ("no_cache", "--no-cache"),
-    ("min_ttl", "--min-ttl"),
-    ("provider", "--provider"),
-    ("service_account", "--service-account"),
-    ("scopes", "--scope"),
-    ("sts_url", "--sts-url"),
-    ("iam_url", "--iam-url"),
-    ("lifetime", "--lifetime-seconds"),
-    ("log_file", "--log-file"),
+/// Whose setting a flag sets. Commands that configure both clouds at once (`doctor`, `serve`)
+/// prefix a cloud's flags with `--aws-` or `--gcp-`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Group {
+    /// The Fly token source and the binary itself: never prefixed.
+    Fly,
+    /// The AWS provider (and `audience`, which `doctor` sets on AWS only; `serve` names
+    /// each cloud's audience itself).
+    Aws,
+    /// The Google provider.
+    Gcp,
+}
+
+/// The one flag table: each builder method, whose it is, and its flag without `--` and prefix.
+const FLAGS: &[(&str, Group, &str)] = &[
+    ("token_file", Group::Fly, "token-file"),
+    ("socket", Group::Fly, "socket"),
+    ("api_url", Group::Fly, "api-url"),
+    ("log_file", Group::Fly, "log-file"),
+    ("audience", Group::Aws, "audience"),
+    ("role_arn", Group::Aws, "role-arn"),
+    ("session_name", Group::Aws, "session-name"),
+    ("duration", Group::Aws, "duration-seconds"),
+    ("policy", Group::Aws, "policy"),
+    ("policy_arns", Group::Aws, "policy-arn"),
+    ("region", Group::Aws, "region"),
+    ("endpoint_url", Group::Aws, "sts-endpoint"),
+    ("no_cache", Group::Aws, "no-cache"),
+    ("min_ttl", Group::Aws, "min-ttl"),
+    ("provider", Group::Gcp, "provider"),
+    ("service_account", Group::Gcp, "service-account"),
+    ("scopes", Group::Gcp, "scope"),
+    ("sts_url", Group::Gcp, "sts-url"),
+    ("iam_url", Group::Gcp, "iam-url"),
+    ("lifetime", Group::Gcp, "lifetime-seconds"),
 ];
+
+/// The flag that sets builder method `method` (`role_arn`: `--role-arn`); with `per_cloud`
+/// (`doctor`, `serve`), a cloud's setting carries its cloud (`--aws-role-arn`).
+pub fn flag(method: &str, per_cloud: bool) -> Option<String> {
+    let (_, group, flag) = FLAGS.iter().find(|(m, _, _)| *m == method)?;
+    Some(match (per_cloud, group) {
+        (true, Group::Aws) => format!("--aws-{flag}"),
+        (true, Group::Gcp) => format!("--gcp-{flag}"),
+        _ => format!("--{flag}"),
+    })
+}
 
 /// `err` as the binary shows it: the flag's name where the library names its builder method.
 fn describe_setting_error(err: &BuildError) -> String {
-    let method = err.setting().builder_method();
-    let flag = FLAGS.iter().find(|(m, _)| *m == method).map(|(_, f)| *f);
+    let flag = flag(err.setting().builder_method(), false);
     match (flag, err.origin()) {
         // A value the binary set on a builder without a flag: say so plainly.
         (None, Some(Origin::Builder)) => err.reason().to_owned(),
-        _ => err.display_with_flag(flag),
+        (flag, _) => err.display_with_flag(flag.as_deref()),
     }
 }
 
@@ -151,11 +171,6 @@ impl CliError {
             shown: None,
             exit_code: 2,
         }
-    }
-
-    /// The invalid setting this error reports, if it is one.
-    pub fn as_build_error(&self) -> Option<&BuildError> {
-        self.error.downcast_ref::<BuildError>()
     }
 
     /// The same error with another exit status (the `check-*` commands use 3 for "no token").

@@ -4,9 +4,9 @@
 use crate::common::{CliError, Globals};
 use clap::Args;
 use fly_oidc::FlyToken;
-use fly_oidc_setup::doctor::{self, Diagnosis, Report, Step};
+use fly_oidc_setup::doctor::DoctorOptions;
 use fly_oidc_setup::verify::{self, KeySource};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// Where the issuer's keys come from (`token --verify` and `doctor`).
 #[derive(Clone, Debug, Default, Args)]
@@ -21,15 +21,8 @@ pub struct KeyArgs {
 
 impl KeyArgs {
     fn source(&self, globals: &Globals) -> KeySource {
-        let allow = globals
-            .env()
-            .get(fly_oidc::ENV_ALLOW_INSECURE_HTTP)
-            .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-        KeySource {
-            jwks_url: self.jwks_url.clone(),
-            discovery_url: self.discovery_url.clone(),
-            allow_insecure_http: allow,
-        }
+        let (jwks, discovery) = (self.jwks_url.clone(), self.discovery_url.clone());
+        KeySource::new(jwks, discovery, &globals.env())
     }
 }
 
@@ -38,25 +31,15 @@ fn now() -> SystemTime {
     SystemTime::now()
 }
 
-/// `token --verify`: the signature against the issuer's keys, then the time claims.
-/// Returns a one-line summary for stderr.
+/// `token --verify`: the signature, then the time claims; a one-line summary for stderr.
 pub async fn verify_token(
     globals: &Globals,
     keys: &KeyArgs,
     token: &FlyToken,
 ) -> Result<String, CliError> {
-    let http = verify::http_client().map_err(|e| CliError::new("token verification", e))?;
-    let verified = verify::verify_signature(token, &keys.source(globals), &http)
+    verify::verify_token(token, &keys.source(globals), now())
         .await
-        .map_err(|e| CliError::new("token verification", e))?;
-    verify::check_times(token, now())
-        .map_err(|e| CliError::new("token verification", e.to_string()))?;
-    Ok(format!(
-        "verified: RS256 signature with key {:?} from {}; {}",
-        verified.kid,
-        verified.jwks_url,
-        token.claims().trust_summary()
-    ))
+        .map_err(|e| CliError::new("token verification", e))
 }
 
 /// Flags of `fly-oidc doctor`.
@@ -99,25 +82,34 @@ pub struct DoctorArgs {
     json: bool,
 }
 
-/// The flag of each builder setting in `doctor`, for invalid-setting steps.
-const DOCTOR_FLAGS: &[(&str, &str)] = &[
-    ("token_file", "--token-file"),
-    ("socket", "--socket"),
-    ("api_url", "--api-url"),
-    ("role_arn", "--aws-role-arn"),
-    ("audience", "--aws-audience"),
-    ("duration", "--aws-duration-seconds"),
-    ("region", "--aws-region"),
-    ("endpoint_url", "--aws-sts-endpoint"),
-    ("provider", "--gcp-provider"),
-    ("service_account", "--gcp-service-account"),
-    ("sts_url", "--gcp-sts-url"),
-    ("iam_url", "--gcp-iam-url"),
-];
+impl DoctorArgs {
+    /// The flags, one-to-one.
+    fn options(self, globals: &Globals) -> DoctorOptions {
+        DoctorOptions {
+            keys: self.keys.source(globals),
+            aws_role_arns: self.aws_role_arns,
+            aws_audience: self.aws_audience,
+            aws_duration_seconds: self.aws_duration_seconds,
+            aws_region: self.aws_region,
+            aws_sts_endpoint: self.aws_sts_endpoint,
+            gcp_provider: self.gcp_provider,
+            gcp_service_account: self.gcp_service_account,
+            gcp_sts_url: self.gcp_sts_url,
+            gcp_iam_url: self.gcp_iam_url,
+            offline: self.offline,
+        }
+    }
+}
 
 pub async fn run(globals: &Globals, args: DoctorArgs) -> Result<(), CliError> {
-    let report = diagnose(globals, &args).await;
-    let text = if args.json {
+    let json = args.json;
+    let report = args
+        .options(globals)
+        .diagnose(globals.fly_builder(), globals.env(), now(), &|m| {
+            crate::common::flag(m, true)
+        })
+        .await;
+    let text = if json {
         let mut text = report.to_json().to_string();
         text.push('\n');
         text
@@ -139,60 +131,4 @@ pub async fn run(globals: &Globals, args: DoctorArgs) -> Result<(), CliError> {
             format!("failing steps: {}", failed.join(", ")),
         ))
     }
-}
-
-async fn diagnose(globals: &Globals, args: &DoctorArgs) -> Report {
-    let client = match globals.fly_client_with(|b| {
-        b.timeout(doctor::TIMEOUT)
-            .connect_timeout(doctor::CONNECT_TIMEOUT)
-    }) {
-        Ok(client) => client,
-        Err(err) => {
-            let step = match err.as_build_error() {
-                Some(e) => doctor::setting_step("token source", e, DOCTOR_FLAGS),
-                None => Step::fail("token source", err.line(), "fix the token source settings"),
-            };
-            return Report { steps: vec![step] };
-        }
-    };
-    let aws = || {
-        let mut builder = fly_oidc_aws::FlyOidcCredentialsProvider::builder();
-        if let Some(aud) = &args.aws_audience {
-            builder = builder.audience(aud);
-        }
-        if let Some(secs) = args.aws_duration_seconds {
-            builder = builder.duration(Duration::from_secs(secs.into()));
-        }
-        if let Some(region) = &args.aws_region {
-            builder = builder.region(region);
-        }
-        if let Some(url) = &args.aws_sts_endpoint {
-            builder = builder.endpoint_url(url);
-        }
-        builder
-    };
-    let mut gcp = fly_oidc_gcp::GcpTokenProvider::builder();
-    if let Some(p) = &args.gcp_provider {
-        gcp = gcp.provider(p);
-    }
-    if let Some(url) = &args.gcp_sts_url {
-        gcp = gcp.sts_url(url);
-    }
-    if let Some(url) = &args.gcp_iam_url {
-        gcp = gcp.iam_url(url);
-    }
-    doctor::diagnose(Diagnosis {
-        client,
-        env: globals.env(),
-        now: now(),
-        keys: args.keys.source(globals),
-        offline: args.offline,
-        aws_role_arns: args.aws_role_arns.clone(),
-        aws: &aws,
-        gcp,
-        gcp_required: args.gcp_provider.is_some(),
-        gcp_service_account: args.gcp_service_account.clone(),
-        setting_names: DOCTOR_FLAGS,
-    })
-    .await
 }

@@ -4,10 +4,10 @@
 use crate::common::{CliError, Globals};
 use clap::{Args, Subcommand};
 use fly_oidc_gcp::GcpTokenProvider;
-use fly_oidc_gcp::executable::{self, Failure};
+use fly_oidc_gcp::executable::{self, ExecutableCommand, Failure};
 use serde_json::json;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Google Cloud subcommands.
@@ -191,7 +191,11 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
     // The token-source flags go into the command: check them now (with a stand-in API token,
     // which the command's environment supplies at run time), so a bad one is an invalid
     // setting here rather than a failure inside Google's library later.
-    globals.fly_client_with(|b| b.api_token("unused: only the URL is checked"))?;
+    globals
+        .fly_builder()
+        .api_token("unused: only the URL is checked")
+        .build()?;
+    let path_error = |e| CliError::new("resolving a path", e);
     let exe = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .map_err(|e| CliError::new("finding this binary's path", e))?;
@@ -201,74 +205,35 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
             format!("the path {exe:?} is not UTF-8"),
         )
     })?;
-    let mut command = vec![exe.to_owned(), "gcp".into(), "executable".into()];
-    // Keep explicit token-source flags, so the executable finds the token the same way.
-    if let Some(path) = &globals.token_file {
-        command.push("--token-file".into());
-        command.push(absolute(path)?);
-    }
-    if let Some(path) = &globals.socket {
-        command.push("--socket".into());
-        command.push(absolute(path)?);
-    }
-    if let Some(url) = &globals.api_url {
-        command.push("--api-url".into());
-        command.push(url.clone());
-    }
-    // Quoted so that Python google-auth (shell rules) and Node's google-auth-library
-    // (whitespace outside double quotes) both run it; a part neither can carry is refused.
-    let command = fly_oidc::command_line::join(command.iter().map(String::as_str)).map_err(|e| {
-        let what = if e.part == exe {
-            "this binary's path"
-        } else {
-            "a path in the command"
-        };
-        // Where the binary lives is the setting at fault (exit 2), though no flag sets it.
-        CliError::setting(fly_oidc::BuildError::invalid(
-            fly_oidc::Setting::new("command", None),
-            fly_oidc::Origin::Builder,
-            format!(
-                "cannot write a command line that runs this binary: {what} {e}; move or copy the binary (and any file the command names) to a plain path such as /usr/local/bin/fly-oidc and run it from there"
-            ),
-        ))
-    })?;
-    let output_file = args.token_cache_file.as_deref().map(absolute).transpose()?;
+    let command = ExecutableCommand::new(exe, ["gcp", "executable"])
+        .path_flag("--token-file", globals.token_file.as_deref())
+        .and_then(|c| c.path_flag("--socket", globals.socket.as_deref()))
+        .map_err(path_error)?
+        .flag("--api-url", globals.api_url.as_deref())
+        .to_line()?;
+    let output_file = args.token_cache_file.as_deref().map(executable::absolute);
+    let output_file = output_file.transpose().map_err(path_error)?;
     let config = executable::credential_config(&settings, &command, output_file.as_deref())?;
-    let text = serde_json::to_string_pretty(&config)
-        .map_err(|e| CliError::new("writing the configuration", e))?;
+    let text = executable::config_text(&config);
     let shown = match &args.output {
         Some(path) => {
-            std::fs::write(path, format!("{text}\n")).map_err(|e| {
+            std::fs::write(path, text).map_err(|e| {
                 CliError::new(
                     "writing the configuration",
                     format!("{}: {e}", path.display()),
                 )
             })?;
-            let shown = absolute(path).unwrap_or_else(|_| path.display().to_string());
+            let shown = executable::absolute(path).unwrap_or_else(|_| path.display().to_string());
             crate::common::stderr_line(format_args!("fly-oidc: wrote {shown}"));
-            // Quoted for the shell lines below.
-            fly_oidc::command_line::quote(&shown)
-                .unwrap_or_else(|_| fly_oidc_aws::credential_process::shell_quote(&shown))
+            executable::shell_word(&shown)
         }
         None => {
-            print_stdout(&text)?;
+            print_stdout(text.trim_end_matches('\n'))?;
             "<this file>".to_owned()
         }
     };
-    crate::common::stderr_line(format_args!(
-        "fly-oidc: to use it (on a Fly Machine):\n  \
-         export GOOGLE_APPLICATION_CREDENTIALS={shown}\n  \
-         export GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1   # Google's libraries refuse to run executables without it\n  \
-         gcloud auth login --cred-file={shown}              # for gcloud (also needs the variable above)"
-    ));
+    crate::common::stderr_line(format_args!("{}", executable::usage_hint(&shown)));
     Ok(())
-}
-
-fn absolute(path: &Path) -> Result<String, CliError> {
-    let abs = std::path::absolute(path).map_err(|e| CliError::new("resolving a path", e))?;
-    abs.to_str()
-        .map(str::to_owned)
-        .ok_or_else(|| CliError::new("resolving a path", format!("the path {abs:?} is not UTF-8")))
 }
 
 async fn access_token(globals: &Globals, args: AccessTokenArgs) -> Result<(), CliError> {

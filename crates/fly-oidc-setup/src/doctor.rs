@@ -306,24 +306,128 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Whole-request timeout of every client the diagnosis builds.
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 
-/// An invalid setting as a failing step named `name`. `setting_names` maps a builder method
-/// (such as `role_arn`) to the name the front end gives it (such as `--aws-role-arn`); a
-/// method not listed is named as a library user sets it.
+/// The name a front end gives the setting of a builder method (such as `--aws-role-arn` for
+/// `role_arn`); `None`: the setting is named as a library user sets it.
+pub type SettingNames<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// An invalid setting as a failing step named `name`, the setting named by `setting_names`.
 pub fn setting_step(
     name: impl Into<String>,
     err: &BuildError,
-    setting_names: &[(&str, &str)],
+    setting_names: SettingNames<'_>,
 ) -> Step {
-    let method = err.setting().builder_method();
-    let flag = setting_names
-        .iter()
-        .find(|(m, _)| *m == method)
-        .map(|(_, f)| *f);
+    let flag = setting_names(err.setting().builder_method());
     Step::fail(
         name,
-        format!("invalid setting: {}", err.display_with_flag(flag)),
+        format!(
+            "invalid setting: {}",
+            err.display_with_flag(flag.as_deref())
+        ),
         "fix the setting named above (flag or environment variable) and run doctor again",
     )
+}
+
+/// What `doctor` checks, as the front end was told: each setting `None` (or empty) when not
+/// given, and then resolved by the providers from the environment, as they always do
+/// (`AWS_ROLE_ARN`, `FLY_OIDC_AUDIENCE`, `FLY_OIDC_GCP_PROVIDER`, ...).
+#[derive(Clone, Debug, Default)]
+pub struct DoctorOptions {
+    /// The AWS roles to try; empty: the one the AWS provider resolves (`AWS_ROLE_ARN`), and
+    /// none when it resolves none (AWS is then not configured, and no AWS step runs).
+    pub aws_role_arns: Vec<String>,
+    /// The Fly token audience for AWS.
+    pub aws_audience: Option<String>,
+    /// The AWS session duration, in seconds.
+    pub aws_duration_seconds: Option<u32>,
+    /// The STS region.
+    pub aws_region: Option<String>,
+    /// The STS endpoint URL.
+    pub aws_sts_endpoint: Option<String>,
+    /// The Google workload identity pool provider; given, a missing or bad one is a failing
+    /// step; else the one the Google provider resolves (`FLY_OIDC_GCP_PROVIDER`), and no
+    /// Google step when it resolves none.
+    pub gcp_provider: Option<String>,
+    /// The service account to impersonate; `None`: `FLY_OIDC_GCP_SERVICE_ACCOUNT`, if set.
+    pub gcp_service_account: Option<String>,
+    /// The Google STS token endpoint.
+    pub gcp_sts_url: Option<String>,
+    /// The Google IAM Credentials base URL.
+    pub gcp_iam_url: Option<String>,
+    /// Where the issuer's keys come from.
+    pub keys: KeySource,
+    /// Skip the signature check (no network to the issuer).
+    pub offline: bool,
+}
+
+impl DoctorOptions {
+    fn aws(&self) -> fly_oidc_aws::Builder {
+        let mut builder = fly_oidc_aws::FlyOidcCredentialsProvider::builder();
+        if let Some(aud) = &self.aws_audience {
+            builder = builder.audience(aud);
+        }
+        if let Some(secs) = self.aws_duration_seconds {
+            builder = builder.duration(Duration::from_secs(secs.into()));
+        }
+        if let Some(region) = &self.aws_region {
+            builder = builder.region(region);
+        }
+        if let Some(url) = &self.aws_sts_endpoint {
+            builder = builder.endpoint_url(url);
+        }
+        builder
+    }
+
+    fn gcp(&self) -> fly_oidc_gcp::Builder {
+        let mut builder = fly_oidc_gcp::GcpTokenProvider::builder();
+        if let Some(p) = &self.gcp_provider {
+            builder = builder.provider(p);
+        }
+        if let Some(url) = &self.gcp_sts_url {
+            builder = builder.sts_url(url);
+        }
+        if let Some(url) = &self.gcp_iam_url {
+            builder = builder.iam_url(url);
+        }
+        builder
+    }
+
+    /// Run the diagnosis ([`diagnose`]) with the Fly token client of `fly` (given
+    /// [`CONNECT_TIMEOUT`] and [`TIMEOUT`]; an invalid token-source setting is the one failing
+    /// step), the providers resolving from `env`, and the time `now`. `setting_names` names
+    /// the settings in invalid-setting steps (see [`setting_step`]).
+    pub async fn diagnose(
+        &self,
+        fly: fly_oidc::Builder,
+        env: Env,
+        now: SystemTime,
+        setting_names: SettingNames<'_>,
+    ) -> Report {
+        let client = match fly
+            .timeout(TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+        {
+            Ok(client) => client,
+            Err(e) => {
+                let step = setting_step("token source", &e, setting_names);
+                return Report { steps: vec![step] };
+            }
+        };
+        diagnose(Diagnosis {
+            client,
+            env,
+            now,
+            keys: self.keys.clone(),
+            offline: self.offline,
+            aws_role_arns: self.aws_role_arns.clone(),
+            aws: &|| self.aws(),
+            gcp: self.gcp(),
+            gcp_required: self.gcp_provider.is_some(),
+            gcp_service_account: self.gcp_service_account.clone(),
+            setting_names,
+        })
+        .await
+    }
 }
 
 /// What [`diagnose`] checks, as the front end set it.
@@ -338,8 +442,9 @@ pub struct Diagnosis<'a> {
     pub keys: KeySource,
     /// Skip the signature check (no network to the issuer).
     pub offline: bool,
-    /// The AWS roles to try; empty: the one `AWS_ROLE_ARN` names, and none without it (AWS is
-    /// then not configured, and no AWS step runs).
+    /// The AWS roles to try; empty: the one the provider resolves from the environment
+    /// (`AWS_ROLE_ARN`), and none when it resolves none (AWS is then not configured, and no
+    /// AWS step runs).
     pub aws_role_arns: Vec<String>,
     /// A builder with the front end's AWS settings (audience, duration, region, endpoint),
     /// without a role: the diagnosis adds the environment, the client, the role and timeouts.
@@ -354,7 +459,7 @@ pub struct Diagnosis<'a> {
     pub gcp_service_account: Option<String>,
     /// Builder methods and the names the front end gives them, for invalid-setting steps
     /// (see [`setting_step`]).
-    pub setting_names: &'a [(&'a str, &'a str)],
+    pub setting_names: SettingNames<'a>,
 }
 
 impl fmt::Debug for Diagnosis<'_> {
@@ -390,6 +495,7 @@ pub async fn diagnose(d: Diagnosis<'_>) -> Report {
     report.steps.push(clock(&token, d.now));
 
     let env = &d.env;
+    // No role given: the provider's own (from `AWS_ROLE_ARN` in `env`), if there is one.
     let roles: Vec<Option<&String>> = if !d.aws_role_arns.is_empty() {
         d.aws_role_arns.iter().map(Some).collect()
     } else if env.get(fly_oidc_aws::ENV_ROLE_ARN).is_some() {

@@ -38,6 +38,13 @@ fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
 }
 
+/// `out` exited with `want` and its `stream` (stdout or stderr) holds `needle`.
+fn expect(out: &Output, want: i32, stream: fn(&Output) -> String, needle: &str) {
+    let both = format!("{}{}", stdout(out), stderr(out));
+    assert_eq!(code(out), want, "{both}");
+    assert!(stream(out).contains(needle), "{needle:?} not in: {both}");
+}
+
 /// No JWT (of the fake's) and no access token in either stream.
 fn assert_no_secret(out: &Output, secrets: &[String]) {
     let all = format!("{}{}", stdout(out), stderr(out));
@@ -107,12 +114,7 @@ fn token_verify_checks_the_signature_by_discovery_or_jwks_url_and_refuses_a_tamp
         ],
         &[],
     );
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("verified: RS256 signature"),
-        "{}",
-        stderr(&out)
-    );
+    expect(&out, 0, stderr, "verified: RS256 signature");
     assert!(stderr(&out).contains("iss=https://oidc.fly.io/acme"));
 
     let out = run(
@@ -132,12 +134,7 @@ fn token_verify_checks_the_signature_by_discovery_or_jwks_url_and_refuses_a_tamp
     assert_eq!(claims["iss"], "https://oidc.fly.io/acme");
 
     let out = run_on_tampered_token(&fly, &["token", "--verify"]);
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("signature does not verify"),
-        "{}",
-        stderr(&out)
-    );
+    expect(&out, 1, stderr, "signature does not verify");
     assert_eq!(stdout(&out), "", "a refused token is not printed");
     assert_no_secret(&out, &fly.issued_tokens());
 
@@ -153,12 +150,7 @@ fn token_verify_checks_the_signature_by_discovery_or_jwks_url_and_refuses_a_tamp
         ],
         &[],
     );
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("could not fetch the issuer's keys"),
-        "{}",
-        stderr(&out)
-    );
+    expect(&out, 1, stderr, "could not fetch the issuer's keys");
 }
 
 // ---------------------------------------------------------------- aws setup + check-trust-policy
@@ -360,8 +352,12 @@ fn check_trust_policy_accepts_its_own_app_and_names_the_failing_condition_otherw
         run(&args, &[])
     };
     let ok = check(&["--org", "acme", "--app", "web"]);
-    assert_eq!(code(&ok), 0, "{}{}", stdout(&ok), stderr(&ok));
-    assert!(stdout(&ok).contains("ok   StringLike oidc.fly.io/acme:sub [\"acme:web:*\"]: token sub = acme:web:example-machine"), "{}", stdout(&ok));
+    expect(
+        &ok,
+        0,
+        stdout,
+        "ok   StringLike oidc.fly.io/acme:sub [\"acme:web:*\"]: token sub = acme:web:example-machine",
+    );
     assert!(stdout(&ok).contains("accepted"));
 
     let other_app = check(&["--org", "acme", "--app", "api"]);
@@ -510,15 +506,14 @@ fn aws_setup_refuses_personal_and_needs_an_org() {
         ],
         &[],
     );
-    assert_eq!(code(&out), 2);
-    assert!(
-        stderr(&out).contains("personal org's issuer is https://oidc.fly.io/<"),
-        "{}",
-        stderr(&out)
+    expect(
+        &out,
+        2,
+        stderr,
+        "personal org's issuer is https://oidc.fly.io/<",
     );
     let out = run(&["aws", "setup", "--role-name", "r"], &[]);
-    assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("--org"), "{}", stderr(&out));
+    expect(&out, 2, stderr, "--org");
     // On a Machine: org and app from the token.
     let fly = super::acme_web();
     let out = run(
@@ -720,19 +715,9 @@ fn check_condition_accepts_and_rejects_as_cel_does() {
     };
     let web = ["--org", "acme", "--app", "web", "--machine", "m1"];
     let out = check(&condition, &web);
-    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-    assert!(
-        stdout(&out).contains("assertion.sub = \"acme:web:m1\""),
-        "{}",
-        stdout(&out)
-    );
+    expect(&out, 0, stdout, "assertion.sub = \"acme:web:m1\"");
     let out = check(&condition, &["--org", "acme", "--app", "api"]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stdout(&out).contains("rejected: the condition is false"),
-        "{}",
-        stdout(&out)
-    );
+    expect(&out, 1, stdout, "rejected: the condition is false");
 
     // The mapping feeds attribute.* and google.*.
     assert_eq!(
@@ -758,12 +743,7 @@ fn check_condition_accepts_and_rejects_as_cel_does() {
     assert_eq!(code(&custom), 0, "{}", stderr(&custom));
     // An attribute the mapping does not define: CEL reports no such key, Google rejects.
     let out = check("attribute.team == 'x'", &web);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stdout(&out).contains("attribute.team = null (absent"),
-        "{}",
-        stdout(&out)
-    );
+    expect(&out, 1, stdout, "attribute.team = null (absent");
     // Not a bool: rejected.
     assert_eq!(code(&check("assertion.sub", &web)), 1);
 
@@ -778,8 +758,7 @@ fn check_condition_accepts_and_rejects_as_cel_does() {
         ]
         .concat(),
     );
-    assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("google.subject"), "{}", stderr(&out));
+    expect(&out, 2, stderr, "google.subject");
     let out = check("true", &["--socket", "/nonexistent/sock"]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
 }
@@ -914,12 +893,45 @@ fn doctor_passes_every_step_when_all_is_right() {
         ],
         &[],
     );
-    assert_eq!(code(&text), 0, "{}", stdout(&text));
-    assert!(
-        stdout(&text).contains("ok   signature: skipped (--offline)"),
-        "{}",
-        stdout(&text)
+    expect(&text, 0, stdout, "ok   signature: skipped (--offline)");
+}
+
+/// No role or provider flag: doctor diagnoses the role and the Google provider of the
+/// environment (`AWS_ROLE_ARN`, `FLY_OIDC_GCP_PROVIDER`, ...), as the providers read them; and
+/// without them, AWS and Google are not configured (no step), not failing.
+#[test]
+fn doctor_diagnoses_the_role_and_provider_the_environment_names() {
+    let w = world(|b, _| b, |b| b);
+    let (sts, google_sts, iam) = (w.sts.url(), w.google.sts_url(), w.google.iam_url());
+    let env = [
+        ("AWS_ROLE_ARN", ROLE),
+        ("AWS_ENDPOINT_URL_STS", sts.as_str()),
+        ("FLY_OIDC_GCP_PROVIDER", w.google.provider()),
+        ("FLY_OIDC_GCP_SERVICE_ACCOUNT", SA),
+        ("FLY_OIDC_GCP_STS_URL", google_sts.as_str()),
+        ("FLY_OIDC_GCP_IAM_URL", iam.as_str()),
+    ];
+    let sock = w.fly.socket_path().to_str().unwrap();
+    let args = ["doctor", "--json", "--offline", "--socket", sock];
+    let out = run(&args, &env);
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(code(&out), 0, "{json:#}");
+    let role = step(&json, "aws role");
+    assert_eq!(role["name"], format!("aws role {ROLE}"), "{json:#}");
+    assert_eq!(role["ok"], true, "{json:#}");
+    let exchange = step(&json, "google exchange")["detail"].as_str().unwrap();
+    assert!(exchange.contains(w.google.provider()), "{exchange}");
+    assert_eq!(step(&json, "google impersonation")["ok"], true);
+    assert_eq!(
+        w.sts.request_count(),
+        1,
+        "the role of AWS_ROLE_ARN was assumed"
     );
+
+    let out = run(&args, &[]);
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(code(&out), 0, "{json:#}");
+    assert_eq!(json["steps"].as_array().unwrap().len(), 4, "{json:#}");
 }
 
 /// Each misconfiguration the fakes can produce, and the step doctor must name.
