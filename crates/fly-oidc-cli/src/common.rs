@@ -46,21 +46,21 @@ impl Globals {
 
     /// The builder of [`fly_client`](Self::fly_client), for more settings.
     pub fn fly_builder(&self) -> fly_oidc::Builder {
-        let mut builder = FlyOidcClient::builder().env(self.env());
-        if let Some(path) = &self.token_file {
-            builder = builder.token_file(path);
-        }
-        if let Some(path) = &self.socket {
-            builder = builder.socket(path);
-        }
-        if let Some(url) = &self.api_url {
-            builder = builder.api_url(url);
-        }
+        let b = FlyOidcClient::builder().env(self.env());
+        let b = with(b, self.token_file.as_ref(), |b, v| b.token_file(v));
+        let b = with(b, self.socket.as_ref(), |b, v| b.socket(v));
+        let b = with(b, self.api_url.as_ref(), |b, v| b.api_url(v));
         // For tests only: where the default socket is, so no test touches the real /.fly/api.
-        if let Some(path) = self.env().get("FLY_OIDC_DEFAULT_SOCKET") {
-            builder = builder.default_socket(path);
-        }
-        builder
+        let default_socket = self.env().get("FLY_OIDC_DEFAULT_SOCKET");
+        with(b, default_socket, |b, v| b.default_socket(v))
+    }
+}
+
+/// `builder` with `set` applied to a flag's `value`, when it was given.
+pub fn with<B, T>(builder: B, value: Option<T>, set: impl FnOnce(B, T) -> B) -> B {
+    match value {
+        Some(value) => set(builder, value),
+        None => builder,
     }
 }
 
@@ -314,6 +314,17 @@ fn open_log_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
         .append(true)
         .mode(0o600)
         .open(path)
+}
+
+/// Write `parts` to stdout and flush (a failed write, such as a closed pipe, is an error).
+pub fn print_stdout(parts: &[&str]) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    parts
+        .iter()
+        .try_for_each(|part| stdout.write_all(part.as_bytes()))
+        .and_then(|()| stdout.flush())
+        .map_err(|e| CliError::new("writing to stdout", e))
 }
 
 /// Write one line to stderr, ignoring a failed write: a closed or full stderr (`2>/dev/full`, a

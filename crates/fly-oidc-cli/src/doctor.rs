@@ -116,7 +116,7 @@ pub async fn run(globals: &Globals, args: DoctorArgs) -> Result<(), CliError> {
     } else {
         report.to_string()
     };
-    crate::setup::print_stdout(&fly_oidc::redact_jwts(&text))?;
+    crate::common::print_stdout(&[&fly_oidc::redact_jwts(&text)])?;
     if report.ok() {
         Ok(())
     } else {

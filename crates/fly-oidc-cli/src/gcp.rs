@@ -1,12 +1,11 @@
 //! `fly-oidc gcp ...`: Google executable-sourced credentials, credential configurations and
 //! access tokens through Workload Identity Federation.
 
-use crate::common::{CliError, Globals};
+use crate::common::{CliError, Globals, print_stdout, with};
 use clap::{Args, Subcommand};
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_gcp::executable::{self, ExecutableCommand, Failure};
 use serde_json::json;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -85,23 +84,14 @@ fn builder(
     endpoints: &Endpoints,
     lifetime_seconds: Option<u64>,
 ) -> fly_oidc_gcp::Builder {
-    let mut builder = GcpTokenProvider::builder().env(globals.env());
-    if let Some(p) = provider {
-        builder = builder.provider(p);
-    }
-    if let Some(sa) = service_account {
-        builder = builder.service_account(sa);
-    }
-    if let Some(url) = &endpoints.sts_url {
-        builder = builder.sts_url(url);
-    }
-    if let Some(url) = &endpoints.iam_url {
-        builder = builder.iam_url(url);
-    }
-    if let Some(secs) = lifetime_seconds {
-        builder = builder.lifetime(Duration::from_secs(secs));
-    }
-    builder
+    let b = GcpTokenProvider::builder().env(globals.env());
+    let b = with(b, provider.as_ref(), |b, v| b.provider(v));
+    let b = with(b, service_account.as_ref(), |b, v| b.service_account(v));
+    let b = with(b, endpoints.sts_url.as_ref(), |b, v| b.sts_url(v));
+    let b = with(b, endpoints.iam_url.as_ref(), |b, v| b.iam_url(v));
+    with(b, lifetime_seconds, |b, v| {
+        b.lifetime(Duration::from_secs(v))
+    })
 }
 
 /// Flags of `fly-oidc gcp access-token`.
@@ -139,13 +129,6 @@ pub async fn run(globals: &Globals, cmd: GcpCommand) -> Result<(), CliError> {
     }
 }
 
-fn print_stdout(text: &str) -> Result<(), CliError> {
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{text}")
-        .and_then(|()| stdout.flush())
-        .map_err(|e| CliError::new("writing to stdout", e))
-}
-
 #[allow(clippy::disallowed_methods)] // the CLI compares expiry with the real clock
 fn now() -> SystemTime {
     SystemTime::now()
@@ -158,13 +141,13 @@ async fn executable(globals: &Globals, args: ExecutableArgs) -> Result<(), CliEr
             .map_err(|e| Failure::new("INVALID_CONFIGURATION", e.line()))
     };
     match executable::respond(fly, args.audience.as_deref(), &globals.env()).await {
-        Ok(text) => print_stdout(&text),
+        Ok(text) => print_stdout(&[&text, "\n"]),
         Err(mut failure) => {
             if failure.code == "MISSING_AUDIENCE" {
                 failure.message.push_str(" with --audience");
             }
             // Google's libraries read the failure from stdout; the exit status says it failed.
-            print_stdout(&failure.to_json())?;
+            print_stdout(&[&failure.to_json(), "\n"])?;
             Err(CliError::new("gcp executable", failure.message))
         }
     }
@@ -175,7 +158,7 @@ async fn executable(globals: &Globals, args: ExecutableArgs) -> Result<(), CliEr
 pub fn report_failure(err: &CliError) -> std::process::ExitCode {
     err.log();
     let failure = Failure::new("INVALID_CONFIGURATION", err.line());
-    let _ = print_stdout(&failure.to_json());
+    let _ = print_stdout(&[&failure.to_json(), "\n"]);
     std::process::ExitCode::FAILURE
 }
 
@@ -228,7 +211,7 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
             executable::shell_word(&shown)
         }
         None => {
-            print_stdout(text.trim_end_matches('\n'))?;
+            print_stdout(&[&text])?;
             "<this file>".to_owned()
         }
     };
@@ -237,7 +220,7 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
 }
 
 async fn access_token(globals: &Globals, args: AccessTokenArgs) -> Result<(), CliError> {
-    let mut builder = builder(
+    let builder = builder(
         globals,
         &args.provider,
         &args.service_account,
@@ -245,12 +228,9 @@ async fn access_token(globals: &Globals, args: AccessTokenArgs) -> Result<(), Cl
         args.lifetime_seconds,
     )
     .fly_client(globals.fly_client()?);
-    if let Some(aud) = &args.audience {
-        builder = builder.audience(aud);
-    }
-    if !args.scopes.is_empty() {
-        builder = builder.scopes(args.scopes.iter().cloned());
-    }
+    let builder = with(builder, args.audience.as_ref(), |b, v| b.audience(v));
+    let scopes = Some(args.scopes).filter(|s| !s.is_empty());
+    let builder = with(builder, scopes, |b, v| b.scopes(v));
     let provider = builder.build()?;
     let token = provider.fetch_access_token().await.map_err(|e| {
         // Which call failed, from the message's subject (the library names it first).
@@ -280,8 +260,8 @@ async fn access_token(globals: &Globals, args: AccessTokenArgs) -> Result<(), Cl
             "expire_time": fly_oidc_gcp::format_rfc3339(token.expires_at()),
             "expire_time_unix": token.expires_at().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
         });
-        print_stdout(&out.to_string())
+        print_stdout(&[&out.to_string(), "\n"])
     } else {
-        print_stdout(token.expose_secret())
+        print_stdout(&[token.expose_secret(), "\n"])
     }
 }

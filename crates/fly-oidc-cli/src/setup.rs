@@ -1,13 +1,12 @@
 //! `fly-oidc aws setup`, `aws check-trust-policy`, `gcp setup` and `gcp check-condition`:
 //! flags to `fly_oidc_setup`, and printing.
 
-use crate::common::{CliError, Globals};
+use crate::common::{CliError, Globals, print_stdout};
 use clap::{Args, ValueEnum};
 use fly_oidc_setup::aws_setup::{AwsSetup, DEFAULT_AWS_AUDIENCE};
 use fly_oidc_setup::check::{self, CheckError, EXIT_NO_TOKEN};
 use fly_oidc_setup::gcp_setup::{DEFAULT_ATTRIBUTE_MAPPING, GcpSetup};
 use fly_oidc_setup::subject::SubjectError;
-use std::io::Write;
 use std::path::PathBuf;
 
 fn subject_error(err: SubjectError) -> CliError {
@@ -24,11 +23,19 @@ impl From<CheckError> for CliError {
     }
 }
 
-pub fn print_stdout(text: &str) -> Result<(), CliError> {
-    let mut stdout = std::io::stdout().lock();
-    write!(stdout, "{text}")
-        .and_then(|()| stdout.flush())
-        .map_err(|e| CliError::new("writing to stdout", e))
+/// Print a check's `report`; unless `accepted`, the command fails (exit 1) at `step`, `why`.
+fn verdict(
+    report: &dyn std::fmt::Display,
+    accepted: bool,
+    step: &'static str,
+    why: impl Into<String>,
+) -> Result<(), CliError> {
+    print_stdout(&[&report.to_string()])?;
+    if accepted {
+        Ok(())
+    } else {
+        Err(CliError::new(step, why.into()))
+    }
 }
 
 /// Output formats of `aws setup`.
@@ -101,7 +108,7 @@ pub async fn aws_setup(globals: &Globals, args: AwsSetupArgs) -> Result<(), CliE
         }
         AwsFormat::Terraform => setup.terraform(),
     };
-    print_stdout(&text)
+    print_stdout(&[&text])
 }
 
 /// What stands in for a live token in the checkers.
@@ -153,15 +160,8 @@ pub async fn check_trust_policy(
     let stand_in = args.stand_in.lib();
     let report =
         check::check_trust_policy(&args.file, args.audience.as_deref(), &stand_in, &client).await?;
-    print_stdout(&report.to_string())?;
-    if report.accepted {
-        Ok(())
-    } else {
-        Err(CliError::new(
-            "trust policy check",
-            "the policy rejects this token: fix the FAIL lines above",
-        ))
-    }
+    let why = "the policy rejects this token: fix the FAIL lines above";
+    verdict(&report, report.accepted, "trust policy check", why)
 }
 
 /// Output formats of `gcp setup`.
@@ -216,10 +216,11 @@ pub async fn gcp_setup(globals: &Globals, args: GcpSetupArgs) -> Result<(), CliE
         args.service_account.as_deref(),
     )
     .map_err(subject_error)?;
-    print_stdout(&match args.format {
+    let text = match args.format {
         GcpFormat::Commands => setup.commands(),
         GcpFormat::Terraform => setup.terraform(),
-    })
+    };
+    print_stdout(&[&text])
 }
 
 /// Flags of `fly-oidc gcp check-condition`.
@@ -240,13 +241,6 @@ pub async fn check_condition(globals: &Globals, args: CheckConditionArgs) -> Res
     let stand_in = args.stand_in.lib();
     let report =
         check::check_condition(&args.expr, &args.attribute_mapping, &stand_in, &client).await?;
-    print_stdout(&report.to_string())?;
-    if report.accepted {
-        Ok(())
-    } else {
-        Err(CliError::new(
-            "attribute condition check",
-            format!("the condition is {} for this token", report.result),
-        ))
-    }
+    let why = format!("the condition is {} for this token", report.result);
+    verdict(&report, report.accepted, "attribute condition check", why)
 }

@@ -2,7 +2,6 @@
 
 use crate::common::{CliError, Globals};
 use clap::Args;
-use std::io::Write;
 use std::time::SystemTime;
 
 /// Flags of `fly-oidc token`.
@@ -43,8 +42,5 @@ pub async fn run(globals: &Globals, args: TokenArgs) -> Result<(), CliError> {
     } else {
         token.expose_jwt().to_owned()
     };
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{output}")
-        .and_then(|()| stdout.flush())
-        .map_err(|e| CliError::new("writing to stdout", e))
+    crate::common::print_stdout(&[&output, "\n"])
 }

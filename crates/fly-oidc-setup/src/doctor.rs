@@ -360,41 +360,33 @@ pub struct DoctorOptions {
 }
 
 impl DoctorOptions {
+    /// The AWS settings given, without a role.
     fn aws(&self) -> fly_oidc_aws::Builder {
-        let mut builder = fly_oidc_aws::FlyOidcCredentialsProvider::builder();
-        if let Some(aud) = &self.aws_audience {
-            builder = builder.audience(aud);
-        }
-        if let Some(secs) = self.aws_duration_seconds {
-            builder = builder.duration(Duration::from_secs(secs.into()));
-        }
-        if let Some(region) = &self.aws_region {
-            builder = builder.region(region);
-        }
-        if let Some(url) = &self.aws_sts_endpoint {
-            builder = builder.endpoint_url(url);
-        }
-        builder
+        let b = fly_oidc_aws::FlyOidcCredentialsProvider::builder();
+        let b = with(b, self.aws_audience.as_ref(), |b, v| b.audience(v));
+        let duration = self
+            .aws_duration_seconds
+            .map(|s| Duration::from_secs(s.into()));
+        let b = with(b, duration, |b, v| b.duration(v));
+        let b = with(b, self.aws_region.as_ref(), |b, v| b.region(v));
+        with(b, self.aws_sts_endpoint.as_ref(), |b, v| b.endpoint_url(v))
     }
 
+    /// The Google settings given, without a service account.
     fn gcp(&self) -> fly_oidc_gcp::Builder {
-        let mut builder = fly_oidc_gcp::GcpTokenProvider::builder();
-        if let Some(p) = &self.gcp_provider {
-            builder = builder.provider(p);
-        }
-        if let Some(url) = &self.gcp_sts_url {
-            builder = builder.sts_url(url);
-        }
-        if let Some(url) = &self.gcp_iam_url {
-            builder = builder.iam_url(url);
-        }
-        builder
+        let b = fly_oidc_gcp::GcpTokenProvider::builder();
+        let b = with(b, self.gcp_provider.as_ref(), |b, v| b.provider(v));
+        let b = with(b, self.gcp_sts_url.as_ref(), |b, v| b.sts_url(v));
+        with(b, self.gcp_iam_url.as_ref(), |b, v| b.iam_url(v))
     }
 
-    /// Run the diagnosis ([`diagnose`]) with the Fly token client of `fly` (given
-    /// [`CONNECT_TIMEOUT`] and [`TIMEOUT`]; an invalid token-source setting is the one failing
-    /// step), the providers resolving from `env`, and the time `now`. `setting_names` names
-    /// the settings in invalid-setting steps (see [`setting_step`]).
+    /// Run every step in order: token source, token, signature, clock, each AWS role, the
+    /// Google exchange (with the Google variables other than the service account) and
+    /// impersonation. The Fly token client is `fly`'s (given [`CONNECT_TIMEOUT`] and
+    /// [`TIMEOUT`]; an invalid token-source setting is the one failing step); the providers
+    /// resolve the rest from `env`; the token and clock are checked at `now`. Stops after the
+    /// token step when no token could be fetched. `setting_names` names the settings in
+    /// invalid-setting steps (see [`setting_step`]).
     pub async fn diagnose(
         &self,
         fly: fly_oidc::Builder,
@@ -413,174 +405,137 @@ impl DoctorOptions {
                 return Report { steps: vec![step] };
             }
         };
-        diagnose(Diagnosis {
-            client,
-            env,
-            now,
-            keys: self.keys.clone(),
-            offline: self.offline,
-            aws_role_arns: self.aws_role_arns.clone(),
-            aws: &|| self.aws(),
-            gcp: self.gcp(),
-            gcp_required: self.gcp_provider.is_some(),
-            gcp_service_account: self.gcp_service_account.clone(),
-            setting_names,
-        })
-        .await
-    }
-}
-
-/// What [`diagnose`] checks, as the front end set it.
-pub struct Diagnosis<'a> {
-    /// The Fly token client (built with [`CONNECT_TIMEOUT`] and [`TIMEOUT`]).
-    pub client: FlyOidcClient,
-    /// The environment the providers resolve their settings from.
-    pub env: Env,
-    /// The time the token's claims and the clock are checked against.
-    pub now: SystemTime,
-    /// Where the issuer's keys come from.
-    pub keys: KeySource,
-    /// Skip the signature check (no network to the issuer).
-    pub offline: bool,
-    /// The AWS roles to try; empty: the one the provider resolves from the environment
-    /// (`AWS_ROLE_ARN`), and none when it resolves none (AWS is then not configured, and no
-    /// AWS step runs).
-    pub aws_role_arns: Vec<String>,
-    /// A builder with the front end's AWS settings (audience, duration, region, endpoint),
-    /// without a role: the diagnosis adds the environment, the client, the role and timeouts.
-    pub aws: &'a dyn Fn() -> fly_oidc_aws::Builder,
-    /// A builder with the front end's Google settings (provider, STS and IAM URLs), without
-    /// a service account.
-    pub gcp: fly_oidc_gcp::Builder,
-    /// Google was asked for explicitly (a provider was given): a missing provider is then a
-    /// failing step instead of "Google not configured" (no Google step).
-    pub gcp_required: bool,
-    /// The service account to impersonate; `None`: `FLY_OIDC_GCP_SERVICE_ACCOUNT`, if set.
-    pub gcp_service_account: Option<String>,
-    /// Builder methods and the names the front end gives them, for invalid-setting steps
-    /// (see [`setting_step`]).
-    pub setting_names: SettingNames<'a>,
-}
-
-impl fmt::Debug for Diagnosis<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Diagnosis")
-            .field("client", &self.client)
-            .field("keys", &self.keys)
-            .field("offline", &self.offline)
-            .field("aws_role_arns", &self.aws_role_arns)
-            .field("gcp", &self.gcp)
-            .field("gcp_required", &self.gcp_required)
-            .field("gcp_service_account", &self.gcp_service_account)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Run every step in order: token source, token, signature, clock, each AWS role, the Google
-/// exchange (with the Google variables other than the service account) and impersonation.
-/// Stops after the token step when no token could be fetched.
-pub async fn diagnose(d: Diagnosis<'_>) -> Report {
-    let mut report = Report::default();
-    let client = &d.client;
-    report.steps.push(token_source(client));
-    let (step, token) = token(client, d.now).await;
-    report.steps.push(step);
-    let Some(token) = token else {
-        return report;
-    };
-    let http = verify::http_client().ok();
-    report
-        .steps
-        .push(signature(&token, &d.keys, d.offline, http.as_ref()).await);
-    report.steps.push(clock(&token, d.now));
-
-    let env = &d.env;
-    // No role given: the provider's own (from `AWS_ROLE_ARN` in `env`), if there is one.
-    let roles: Vec<Option<&String>> = if !d.aws_role_arns.is_empty() {
-        d.aws_role_arns.iter().map(Some).collect()
-    } else if env.get(fly_oidc_aws::ENV_ROLE_ARN).is_some() {
-        vec![None]
-    } else {
-        Vec::new()
-    };
-    for role in roles {
-        let mut builder = (d.aws)()
-            .env(env.clone())
-            .fly_client(client.clone())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(TIMEOUT)
-            .disable_cache();
-        if let Some(role) = role {
-            builder = builder.role_arn(role);
-        }
-        match builder.build() {
-            Ok(provider) => report.steps.push(aws_role(&provider).await),
-            Err(e) => report.steps.push(setting_step(
-                format!("aws role {}", role.map_or("(AWS_ROLE_ARN)", |r| r.as_str())),
-                &e,
-                d.setting_names,
-            )),
-        }
-    }
-
-    // The exchange alone: the Google variables without the service account.
-    let exchange_env = Env::from_map(
-        [
-            fly_oidc_gcp::ENV_PROVIDER,
-            fly_oidc_gcp::ENV_SCOPES,
-            fly_oidc_gcp::ENV_STS_URL,
-            fly_oidc_gcp::ENV_IAM_URL,
-            fly_oidc::ENV_ALLOW_INSECURE_HTTP,
-        ]
-        .iter()
-        .filter_map(|name| env.get(name).map(|v| ((*name).to_owned(), v)))
-        .collect(),
-    );
-    let gcp_provider = |service_account: Option<&String>| {
-        let env = if service_account.is_some() {
-            env.clone()
-        } else {
-            exchange_env.clone()
+        let mut report = Report::default();
+        report.steps.push(token_source(&client));
+        let (step, token) = token(&client, now).await;
+        report.steps.push(step);
+        let Some(token) = token else {
+            return report;
         };
-        let mut builder = d
-            .gcp
-            .clone()
-            .env(env)
-            .fly_client(client.clone())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(TIMEOUT);
-        if let Some(sa) = service_account {
-            builder = builder.service_account(sa);
-        }
-        builder.build()
-    };
-    let service_account = d
-        .gcp_service_account
-        .clone()
-        .or_else(|| env.get(fly_oidc_gcp::ENV_SERVICE_ACCOUNT));
-    match gcp_provider(None) {
-        Err(e)
-            if !d.gcp_required
-                && e.origin().is_none()
-                && e.setting().builder_method() == "provider" => {}
-        Err(e) => report
-            .steps
-            .push(setting_step("google exchange", &e, d.setting_names)),
-        Ok(exchange_only) => {
-            let impersonating = match service_account.as_ref().map(|sa| gcp_provider(Some(sa))) {
-                None => None,
-                Some(Ok(p)) => Some(p),
-                Some(Err(e)) => {
-                    report
-                        .steps
-                        .push(setting_step("google impersonation", &e, d.setting_names));
-                    None
-                }
-            };
-            report
-                .steps
-                .extend(gcp(&exchange_only, impersonating.as_ref()).await);
+        let http = verify::http_client().ok();
+        let keys = &self.keys;
+        let signature = signature(&token, keys, self.offline, http.as_ref()).await;
+        report.steps.push(signature);
+        report.steps.push(clock(&token, now));
+        self.aws_steps(&mut report, &client, &env, setting_names)
+            .await;
+        self.gcp_steps(&mut report, &client, &env, setting_names)
+            .await;
+        report
+    }
+
+    /// A step for each AWS role.
+    async fn aws_steps(
+        &self,
+        report: &mut Report,
+        client: &FlyOidcClient,
+        env: &Env,
+        setting_names: SettingNames<'_>,
+    ) {
+        // No role given: the provider's own (from `AWS_ROLE_ARN` in `env`), if there is one.
+        let roles: Vec<Option<&String>> = if !self.aws_role_arns.is_empty() {
+            self.aws_role_arns.iter().map(Some).collect()
+        } else if env.get(fly_oidc_aws::ENV_ROLE_ARN).is_some() {
+            vec![None]
+        } else {
+            Vec::new()
+        };
+        for role in roles {
+            let mut builder = self
+                .aws()
+                .env(env.clone())
+                .fly_client(client.clone())
+                .connect_timeout(CONNECT_TIMEOUT)
+                .timeout(TIMEOUT)
+                .disable_cache();
+            if let Some(role) = role {
+                builder = builder.role_arn(role);
+            }
+            match builder.build() {
+                Ok(provider) => report.steps.push(aws_role(&provider).await),
+                Err(e) => report.steps.push(setting_step(
+                    format!("aws role {}", role.map_or("(AWS_ROLE_ARN)", |r| r.as_str())),
+                    &e,
+                    setting_names,
+                )),
+            }
         }
     }
-    report
+
+    /// The Google steps.
+    async fn gcp_steps(
+        &self,
+        report: &mut Report,
+        client: &FlyOidcClient,
+        env: &Env,
+        setting_names: SettingNames<'_>,
+    ) {
+        // The exchange alone: the Google variables without the service account.
+        let exchange_env = Env::from_map(
+            [
+                fly_oidc_gcp::ENV_PROVIDER,
+                fly_oidc_gcp::ENV_SCOPES,
+                fly_oidc_gcp::ENV_STS_URL,
+                fly_oidc_gcp::ENV_IAM_URL,
+                fly_oidc::ENV_ALLOW_INSECURE_HTTP,
+            ]
+            .iter()
+            .filter_map(|name| env.get(name).map(|v| ((*name).to_owned(), v)))
+            .collect(),
+        );
+        let gcp_provider = |service_account: Option<&String>| {
+            let env = if service_account.is_some() {
+                env.clone()
+            } else {
+                exchange_env.clone()
+            };
+            let mut builder = self
+                .gcp()
+                .env(env)
+                .fly_client(client.clone())
+                .connect_timeout(CONNECT_TIMEOUT)
+                .timeout(TIMEOUT);
+            if let Some(sa) = service_account {
+                builder = builder.service_account(sa);
+            }
+            builder.build()
+        };
+        let service_account = self
+            .gcp_service_account
+            .clone()
+            .or_else(|| env.get(fly_oidc_gcp::ENV_SERVICE_ACCOUNT));
+        match gcp_provider(None) {
+            Err(e)
+                if self.gcp_provider.is_none()
+                    && e.origin().is_none()
+                    && e.setting().builder_method() == "provider" => {}
+            Err(e) => report
+                .steps
+                .push(setting_step("google exchange", &e, setting_names)),
+            Ok(exchange_only) => {
+                let impersonating = match service_account.as_ref().map(|sa| gcp_provider(Some(sa)))
+                {
+                    None => None,
+                    Some(Ok(p)) => Some(p),
+                    Some(Err(e)) => {
+                        report
+                            .steps
+                            .push(setting_step("google impersonation", &e, setting_names));
+                        None
+                    }
+                };
+                report
+                    .steps
+                    .extend(gcp(&exchange_only, impersonating.as_ref()).await);
+            }
+        }
+    }
+}
+
+/// `builder` with `set` applied to `value`, when there is one.
+fn with<B, T>(builder: B, value: Option<T>, set: impl FnOnce(B, T) -> B) -> B {
+    match value {
+        Some(value) => set(builder, value),
+        None => builder,
+    }
 }

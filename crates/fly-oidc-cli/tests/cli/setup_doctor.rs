@@ -38,6 +38,13 @@ fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
 }
 
+/// `fly-oidc` with the words of `command`, then `args`, and no more environment.
+fn cmd(command: &str, args: &[&str]) -> Output {
+    let mut all: Vec<&str> = command.split_whitespace().collect();
+    all.extend_from_slice(args);
+    run(&all, &[])
+}
+
 /// `out` exited with `want` and its `stream` (stdout or stderr) holds `needle`.
 fn expect(out: &Output, want: i32, stream: fn(&Output) -> String, needle: &str) {
     let both = format!("{}{}", stdout(out), stderr(out));
@@ -103,31 +110,16 @@ fn token_verify_checks_the_signature_by_discovery_or_jwks_url_and_refuses_a_tamp
     let fly = FakeFlyApi::builder().org("acme").start_blocking().unwrap();
     let sock = fly.socket_path().to_str().unwrap();
     let discovery = format!("{}/.well-known/openid-configuration", fly.url());
-    let out = run(
-        &[
-            "token",
-            "--verify",
-            "--socket",
-            sock,
-            "--discovery-url",
-            &discovery,
-        ],
-        &[],
+    let out = cmd(
+        "token --verify --socket",
+        &[sock, "--discovery-url", &discovery],
     );
     expect(&out, 0, stderr, "verified: RS256 signature");
     assert!(stderr(&out).contains("iss=https://oidc.fly.io/acme"));
 
-    let out = run(
-        &[
-            "token",
-            "--verify",
-            "--claims",
-            "--socket",
-            sock,
-            "--jwks-url",
-            &fly.jwks_url(),
-        ],
-        &[],
+    let out = cmd(
+        "token --verify --claims --socket",
+        &[sock, "--jwks-url", &fly.jwks_url()],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let claims: Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -139,16 +131,9 @@ fn token_verify_checks_the_signature_by_discovery_or_jwks_url_and_refuses_a_tamp
     assert_no_secret(&out, &fly.issued_tokens());
 
     // Discovery that names another issuer: refused, naming both.
-    let out = run(
-        &[
-            "token",
-            "--verify",
-            "--socket",
-            sock,
-            "--discovery-url",
-            &format!("{}/nope", fly.url()),
-        ],
-        &[],
+    let out = cmd(
+        "token --verify --socket",
+        &[sock, "--discovery-url", &format!("{}/nope", fly.url())],
     );
     expect(&out, 1, stderr, "could not fetch the issuer's keys");
 }
@@ -293,30 +278,14 @@ fn aws_setup_commands_create_provider_and_role_again_and_for_a_second_app() {
     // The policy as IAM stores it passes check-trust-policy for its app, not for another.
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "policy.json", &doc.to_string());
-    let out = run(
-        &[
-            "aws",
-            "check-trust-policy",
-            &file,
-            "--org",
-            &org,
-            "--app",
-            "web",
-        ],
-        &[],
+    let out = cmd(
+        "aws check-trust-policy",
+        &[&file, "--org", &org, "--app", "web"],
     );
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-    let out = run(
-        &[
-            "aws",
-            "check-trust-policy",
-            &file,
-            "--org",
-            &org,
-            "--app",
-            "api",
-        ],
-        &[],
+    let out = cmd(
+        "aws check-trust-policy",
+        &[&file, "--org", &org, "--app", "api"],
     );
     assert_eq!(code(&out), 1, "{}", stdout(&out));
 }
@@ -402,17 +371,9 @@ fn check_trust_policy_accepts_its_own_app_and_names_the_failing_condition_otherw
     second["Sid"] = "Api".into();
     doc["Statement"].as_array_mut().unwrap().push(second);
     let two = write(dir.path(), "two.json", &doc.to_string());
-    let out = run(
-        &[
-            "aws",
-            "check-trust-policy",
-            &two,
-            "--org",
-            "acme",
-            "--app",
-            "api",
-        ],
-        &[],
+    let out = cmd(
+        "aws check-trust-policy",
+        &[&two, "--org", "acme", "--app", "api"],
     );
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     assert!(
@@ -427,10 +388,7 @@ fn check_trust_policy_reads_a_live_token_or_saved_claims_and_uses_exit_2_and_3()
     let sock = fly.socket_path().to_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let policy = setup_policy(dir.path());
-    let live = run(
-        &["aws", "check-trust-policy", &policy, "--socket", sock],
-        &[],
-    );
+    let live = cmd("aws check-trust-policy", &[&policy, "--socket", sock]);
     assert_eq!(code(&live), 0, "{}{}", stdout(&live), stderr(&live));
     assert_eq!(
         fly.requests()[0].audience.as_deref(),
@@ -438,98 +396,48 @@ fn check_trust_policy_reads_a_live_token_or_saved_claims_and_uses_exit_2_and_3()
     );
     assert_no_secret(&live, &fly.issued_tokens());
 
-    let claims = run(
-        &[
-            "token",
-            "--claims",
-            "--socket",
-            sock,
-            "--audience",
-            "sts.amazonaws.com",
-        ],
-        &[],
+    let claims = cmd(
+        "token --claims --socket",
+        &[sock, "--audience", "sts.amazonaws.com"],
     );
     let claims_file = write(dir.path(), "claims.json", &stdout(&claims));
-    let saved = run(
-        &[
-            "aws",
-            "check-trust-policy",
-            &policy,
-            "--claims",
-            &claims_file,
-        ],
-        &[],
+    let saved = cmd(
+        "aws check-trust-policy",
+        &[&policy, "--claims", &claims_file],
     );
     assert_eq!(code(&saved), 0, "{}{}", stdout(&saved), stderr(&saved));
 
     let bad = write(dir.path(), "bad.json", "{\"Version\": \"2012-10-17\"");
-    let out = run(
-        &[
-            "aws",
-            "check-trust-policy",
-            &bad,
-            "--org",
-            "acme",
-            "--app",
-            "web",
-        ],
-        &[],
+    let out = cmd(
+        "aws check-trust-policy",
+        &[&bad, "--org", "acme", "--app", "web"],
     );
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("not JSON"));
 
-    let out = run(
-        &[
-            "aws",
-            "check-trust-policy",
-            &policy,
-            "--socket",
-            "/nonexistent/sock",
-        ],
-        &[],
+    let out = cmd(
+        "aws check-trust-policy",
+        &[&policy, "--socket", "/nonexistent/sock"],
     );
     assert_eq!(code(&out), 3, "no token: {}", stderr(&out));
 }
 
 #[test]
 fn aws_setup_refuses_personal_and_needs_an_org() {
-    let out = run(
-        &[
-            "aws",
-            "setup",
-            "--role-name",
-            "r",
-            "--org",
-            "personal",
-            "--app",
-            "web",
-        ],
-        &[],
-    );
+    let out = cmd("aws setup --role-name r --org personal --app web", &[]);
     expect(
         &out,
         2,
         stderr,
         "personal org's issuer is https://oidc.fly.io/<",
     );
-    let out = run(&["aws", "setup", "--role-name", "r"], &[]);
+    let out = cmd("aws setup --role-name r", &[]);
     expect(&out, 2, stderr, "--org");
     // On a Machine: org and app from the token.
     let fly = super::acme_web();
-    let out = run(
-        &[
-            "aws",
-            "setup",
-            "--role-name",
-            "r",
-            "--format",
-            "json",
-            "--account-id",
-            ACCOUNT,
-            "--socket",
-            fly.socket_path().to_str().unwrap(),
-        ],
-        &[],
+    let out = cmd(
+        "aws setup --role-name r --format json --account-id",
+        &[ACCOUNT, "--socket", fly.socket_path().to_str().unwrap()],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let policy: Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -884,14 +792,9 @@ fn doctor_passes_every_step_when_all_is_right() {
     );
     assert!(failing(&json).is_empty());
     // The text form: one line per step.
-    let text = run(
-        &[
-            "doctor",
-            "--socket",
-            w.fly.socket_path().to_str().unwrap(),
-            "--offline",
-        ],
-        &[],
+    let text = cmd(
+        "doctor --socket",
+        &[w.fly.socket_path().to_str().unwrap(), "--offline"],
     );
     expect(&text, 0, stdout, "ok   signature: skipped (--offline)");
 }
@@ -1075,13 +978,8 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
 
     // Token problems stop the chain at the token step.
     let fly = super::acme_web();
-    let out = run(
-        &[
-            "doctor",
-            "--json",
-            "--socket",
-            "/nonexistent/fly-oidc-test/sock",
-        ],
+    let out = cmd(
+        "doctor --json --socket /nonexistent/fly-oidc-test/sock",
         &[],
     );
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -1092,7 +990,7 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(failing(&json), ["signature"], "{json:#}");
     named += 1;
-    let out = run(&["doctor", "--json", "--api-url", "ftp://x"], &[]);
+    let out = cmd("doctor --json --api-url ftp://x", &[]);
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(code(&out), 1);
     assert_eq!(failing(&json), ["token source"], "{json:#}");
@@ -1126,11 +1024,9 @@ fn gcp_error(google: GoogleEditFn, provider: Option<&str>, service_account: &str
     let w = world(|b, _| b, google);
     let (sts_url, iam_url) = (w.google.sts_url(), w.google.iam_url());
     let provider = provider.unwrap_or(w.google.provider()).to_owned();
-    let out = run(
+    let out = cmd(
+        "gcp access-token --provider",
         &[
-            "gcp",
-            "access-token",
-            "--provider",
             &provider,
             "--service-account",
             service_account,
@@ -1141,7 +1037,6 @@ fn gcp_error(google: GoogleEditFn, provider: Option<&str>, service_account: &str
             "--socket",
             w.fly.socket_path().to_str().unwrap(),
         ],
-        &[],
     );
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let mut secrets = w.fly.issued_tokens();
