@@ -347,6 +347,38 @@ mod tests {
     }
 
     #[test]
+    fn the_command_line_quotes_paths_made_absolute_and_refuses_what_no_consumer_can_run() {
+        let line = ExecutableCommand::new("/opt/my tools/fly-oidc", ["gcp", "executable"])
+            .path_flag("--token-file", Some(Path::new("token")))
+            .unwrap()
+            .flag("--socket", None)
+            .flag("--api-url", Some("http://h"))
+            .to_line()
+            .unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        let token = cwd.join("token");
+        assert_eq!(
+            line,
+            format!(
+                "\"/opt/my tools/fly-oidc\" gcp executable --token-file {} --api-url http://h",
+                fly_oidc::command_line::quote(token.to_str().unwrap()).unwrap()
+            )
+        );
+        let err = ExecutableCommand::new("/opt/$x/fly-oidc", [])
+            .to_line()
+            .unwrap_err();
+        assert!(err.to_string().contains("this binary's path"), "{err}");
+        let err = ExecutableCommand::new("/bin/f", [])
+            .flag("--token-file", Some("/a`b"))
+            .to_line()
+            .unwrap_err();
+        assert!(err.to_string().contains("a path in the command"), "{err}");
+        assert_eq!(shell_word("/a b"), "\"/a b\"");
+        assert_eq!(shell_word("/a$b"), "'/a$b'");
+        assert!(config_text(&json!({"a": 1})).ends_with("}\n"));
+    }
+
+    #[test]
     fn the_request_is_checked_before_any_token_is_fetched() {
         let env = |pairs: &[(&str, &str)]| Env::from_slice(pairs);
         let err = request_audience(None, &env(&[(ENV_GOOGLE_TOKEN_TYPE, "saml2")])).unwrap_err();

@@ -166,3 +166,39 @@ pub async fn check_condition(
     let claims = stand_in.claims(client, None).await?;
     condition::evaluate(expr, &mapping, &claims).map_err(usage)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client that must not be made (the stand-in needs no live token).
+    fn no_client() -> Result<FlyOidcClient, BuildError> {
+        panic!("no live token should be needed")
+    }
+
+    #[tokio::test]
+    async fn org_and_app_stand_in_for_a_token_and_bad_ones_are_usage_errors() {
+        let stand_in = StandIn {
+            org: Some("acme".into()),
+            app: Some("web".into()),
+            ..StandIn::default()
+        };
+        let claims = stand_in.claims(&no_client, Some("aud")).await.unwrap();
+        assert_eq!(claims.sub.as_deref(), Some("acme:web:example-machine"));
+        let (org, app) = org_app(&no_client, Some("acme".into()), None, false)
+            .await
+            .unwrap();
+        assert_eq!((org.as_str(), app), ("acme", None));
+        let err = org_app(&no_client, Some("personal".into()), None, true).await;
+        assert!(matches!(err, Err(CheckError::Usage(m)) if m.contains("personal")));
+        let missing = StandIn {
+            claims_file: Some("/nonexistent/claims.json".into()),
+            ..StandIn::default()
+        };
+        let err = missing.claims(&no_client, None).await.unwrap_err();
+        assert!(
+            matches!(&err, CheckError::Usage(m) if m.starts_with("cannot read --claims /nonexistent/claims.json")),
+            "{err:?}"
+        );
+    }
+}
