@@ -1,12 +1,14 @@
 //! `fly-oidc doctor` (and the key check of `fly-oidc token --verify`): flags to clients, the
 //! steps of `fly_oidc_setup::doctor`, and printing.
 
-use crate::common::{CliError, Globals};
+use crate::common::{CliError, Globals, with};
 use clap::Args;
 use fly_oidc::FlyToken;
+use fly_oidc_aws::FlyOidcCredentialsProvider;
+use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_setup::doctor::DoctorOptions;
 use fly_oidc_setup::verify::{self, KeySource};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Where the issuer's keys come from (`token --verify` and `doctor`).
 #[derive(Clone, Debug, Default, Args)]
@@ -83,33 +85,44 @@ pub struct DoctorArgs {
 }
 
 impl DoctorArgs {
-    /// The flags, one-to-one.
-    fn options(self, globals: &Globals) -> DoctorOptions {
+    /// The flags, each onto its builder setting.
+    fn options(&self, globals: &Globals) -> DoctorOptions {
+        let gcp = GcpTokenProvider::builder();
+        let gcp = with(gcp, self.gcp_provider.as_ref(), |b, v| b.provider(v));
+        let gcp = with(gcp, self.gcp_sts_url.as_ref(), |b, v| b.sts_url(v));
         DoctorOptions {
             keys: self.keys.source(globals),
-            aws_role_arns: self.aws_role_arns,
-            aws_audience: self.aws_audience,
-            aws_duration_seconds: self.aws_duration_seconds,
-            aws_region: self.aws_region,
-            aws_sts_endpoint: self.aws_sts_endpoint,
-            gcp_provider: self.gcp_provider,
-            gcp_service_account: self.gcp_service_account,
-            gcp_sts_url: self.gcp_sts_url,
-            gcp_iam_url: self.gcp_iam_url,
+            aws_role_arns: self.aws_role_arns.clone(),
+            gcp: with(gcp, self.gcp_iam_url.as_ref(), |b, v| b.iam_url(v)),
+            gcp_required: self.gcp_provider.is_some(),
+            gcp_service_account: self.gcp_service_account.clone(),
             offline: self.offline,
         }
+    }
+
+    /// An AWS provider builder with the AWS flags, without a role.
+    fn aws(&self) -> fly_oidc_aws::Builder {
+        let aws = FlyOidcCredentialsProvider::builder();
+        let aws = with(aws, self.aws_audience.as_ref(), |b, v| b.audience(v));
+        let duration = self
+            .aws_duration_seconds
+            .map(|s| Duration::from_secs(s.into()));
+        let aws = with(aws, duration, |b, v| b.duration(v));
+        let aws = with(aws, self.aws_region.as_ref(), |b, v| b.region(v));
+        with(aws, self.aws_sts_endpoint.as_ref(), |b, v| {
+            b.endpoint_url(v)
+        })
     }
 }
 
 pub async fn run(globals: &Globals, args: DoctorArgs) -> Result<(), CliError> {
-    let json = args.json;
-    let report = args
-        .options(globals)
-        .diagnose(globals.fly_builder(), globals.env(), now(), &|m| {
-            crate::common::flag(m, true)
-        })
+    let names = |method: &str| crate::common::flag(method, true);
+    let (fly, aws) = (globals.fly_builder(), || args.aws());
+    let options = args.options(globals);
+    let report = options
+        .diagnose(fly, &aws, globals.env(), now(), &names)
         .await;
-    let text = if json {
+    let text = if args.json {
         let mut text = report.to_json().to_string();
         text.push('\n');
         text

@@ -327,69 +327,45 @@ pub fn setting_step(
     )
 }
 
-/// What `doctor` checks, as the front end was told: each setting `None` (or empty) when not
-/// given, and then resolved by the providers from the environment, as they always do
-/// (`AWS_ROLE_ARN`, `FLY_OIDC_AUDIENCE`, `FLY_OIDC_GCP_PROVIDER`, ...).
+/// What `doctor` checks, as the front end was told. A setting not given is resolved by the
+/// providers from the environment, as they always do (`AWS_ROLE_ARN`, `FLY_OIDC_AUDIENCE`,
+/// `FLY_OIDC_GCP_PROVIDER`, ...). The AWS settings come as a builder factory to
+/// [`diagnose`](Self::diagnose) (one provider a role).
 #[derive(Clone, Debug, Default)]
 pub struct DoctorOptions {
-    /// The AWS roles to try; empty: the one the AWS provider resolves (`AWS_ROLE_ARN`), and
-    /// none when it resolves none (AWS is then not configured, and no AWS step runs).
+    /// The AWS roles to try; empty: the one `AWS_ROLE_ARN` names, and none without it (AWS
+    /// is then not configured, and no AWS step runs).
     pub aws_role_arns: Vec<String>,
-    /// The Fly token audience for AWS.
-    pub aws_audience: Option<String>,
-    /// The AWS session duration, in seconds.
-    pub aws_duration_seconds: Option<u32>,
-    /// The STS region.
-    pub aws_region: Option<String>,
-    /// The STS endpoint URL.
-    pub aws_sts_endpoint: Option<String>,
-    /// The Google workload identity pool provider; given, a missing or bad one is a failing
-    /// step; else the one the Google provider resolves (`FLY_OIDC_GCP_PROVIDER`), and no
-    /// Google step when it resolves none.
-    pub gcp_provider: Option<String>,
+    /// The front end's Google settings (provider, STS and IAM URLs), without a service
+    /// account: the diagnosis adds the environment, the client and the timeouts.
+    pub gcp: fly_oidc_gcp::Builder,
+    /// Google was asked for explicitly (a provider was given): a missing provider is then a
+    /// failing step instead of "Google not configured" (no Google step).
+    pub gcp_required: bool,
     /// The service account to impersonate; `None`: `FLY_OIDC_GCP_SERVICE_ACCOUNT`, if set.
     pub gcp_service_account: Option<String>,
-    /// The Google STS token endpoint.
-    pub gcp_sts_url: Option<String>,
-    /// The Google IAM Credentials base URL.
-    pub gcp_iam_url: Option<String>,
     /// Where the issuer's keys come from.
     pub keys: KeySource,
     /// Skip the signature check (no network to the issuer).
     pub offline: bool,
 }
 
+/// Makes a builder with the front end's AWS settings (audience, duration, region, endpoint),
+/// without a role: the diagnosis adds the environment, the client, the role and timeouts.
+pub type AwsBuilderFn<'a> = &'a dyn Fn() -> fly_oidc_aws::Builder;
+
 impl DoctorOptions {
-    /// The AWS settings given, without a role.
-    fn aws(&self) -> fly_oidc_aws::Builder {
-        let b = fly_oidc_aws::FlyOidcCredentialsProvider::builder();
-        let b = with(b, self.aws_audience.as_ref(), |b, v| b.audience(v));
-        let duration = self
-            .aws_duration_seconds
-            .map(|s| Duration::from_secs(s.into()));
-        let b = with(b, duration, |b, v| b.duration(v));
-        let b = with(b, self.aws_region.as_ref(), |b, v| b.region(v));
-        with(b, self.aws_sts_endpoint.as_ref(), |b, v| b.endpoint_url(v))
-    }
-
-    /// The Google settings given, without a service account.
-    fn gcp(&self) -> fly_oidc_gcp::Builder {
-        let b = fly_oidc_gcp::GcpTokenProvider::builder();
-        let b = with(b, self.gcp_provider.as_ref(), |b, v| b.provider(v));
-        let b = with(b, self.gcp_sts_url.as_ref(), |b, v| b.sts_url(v));
-        with(b, self.gcp_iam_url.as_ref(), |b, v| b.iam_url(v))
-    }
-
     /// Run every step in order: token source, token, signature, clock, each AWS role, the
     /// Google exchange (with the Google variables other than the service account) and
     /// impersonation. The Fly token client is `fly`'s (given [`CONNECT_TIMEOUT`] and
     /// [`TIMEOUT`]; an invalid token-source setting is the one failing step); the providers
-    /// resolve the rest from `env`; the token and clock are checked at `now`. Stops after the
-    /// token step when no token could be fetched. `setting_names` names the settings in
-    /// invalid-setting steps (see [`setting_step`]).
+    /// resolve the rest from `env` (the AWS ones from `aws`'s builders); the token and clock
+    /// are checked at `now`. Stops after the token step when no token could be fetched.
+    /// `setting_names` names the settings in invalid-setting steps (see [`setting_step`]).
     pub async fn diagnose(
         &self,
         fly: fly_oidc::Builder,
+        aws: AwsBuilderFn<'_>,
         env: Env,
         now: SystemTime,
         setting_names: SettingNames<'_>,
@@ -417,7 +393,7 @@ impl DoctorOptions {
         let signature = signature(&token, keys, self.offline, http.as_ref()).await;
         report.steps.push(signature);
         report.steps.push(clock(&token, now));
-        self.aws_steps(&mut report, &client, &env, setting_names)
+        self.aws_steps(&mut report, &client, aws, &env, setting_names)
             .await;
         self.gcp_steps(&mut report, &client, &env, setting_names)
             .await;
@@ -429,6 +405,7 @@ impl DoctorOptions {
         &self,
         report: &mut Report,
         client: &FlyOidcClient,
+        aws: AwsBuilderFn<'_>,
         env: &Env,
         setting_names: SettingNames<'_>,
     ) {
@@ -441,8 +418,7 @@ impl DoctorOptions {
             Vec::new()
         };
         for role in roles {
-            let mut builder = self
-                .aws()
+            let mut builder = aws()
                 .env(env.clone())
                 .fly_client(client.clone())
                 .connect_timeout(CONNECT_TIMEOUT)
@@ -490,7 +466,8 @@ impl DoctorOptions {
                 exchange_env.clone()
             };
             let mut builder = self
-                .gcp()
+                .gcp
+                .clone()
                 .env(env)
                 .fly_client(client.clone())
                 .connect_timeout(CONNECT_TIMEOUT)
@@ -506,7 +483,7 @@ impl DoctorOptions {
             .or_else(|| env.get(fly_oidc_gcp::ENV_SERVICE_ACCOUNT));
         match gcp_provider(None) {
             Err(e)
-                if self.gcp_provider.is_none()
+                if !self.gcp_required
                     && e.origin().is_none()
                     && e.setting().builder_method() == "provider" => {}
             Err(e) => report
@@ -529,13 +506,5 @@ impl DoctorOptions {
                     .extend(gcp(&exchange_only, impersonating.as_ref()).await);
             }
         }
-    }
-}
-
-/// `builder` with `set` applied to `value`, when there is one.
-fn with<B, T>(builder: B, value: Option<T>, set: impl FnOnce(B, T) -> B) -> B {
-    match value {
-        Some(value) => set(builder, value),
-        None => builder,
     }
 }

@@ -704,20 +704,39 @@ fn world(
 }
 
 impl World {
+    /// Each doctor setting of this world: its flag, its variable and its value.
+    fn settings(&self) -> [(&'static str, &'static str, String); 6] {
+        let provider = self.google.provider().to_owned();
+        [
+            ("--aws-role-arn", "AWS_ROLE_ARN", ROLE.to_owned()),
+            ("--aws-sts-endpoint", "AWS_ENDPOINT_URL_STS", self.sts.url()),
+            ("--gcp-provider", "FLY_OIDC_GCP_PROVIDER", provider),
+            (
+                "--gcp-service-account",
+                "FLY_OIDC_GCP_SERVICE_ACCOUNT",
+                SA.into(),
+            ),
+            (
+                "--gcp-sts-url",
+                "FLY_OIDC_GCP_STS_URL",
+                self.google.sts_url(),
+            ),
+            (
+                "--gcp-iam-url",
+                "FLY_OIDC_GCP_IAM_URL",
+                self.google.iam_url(),
+            ),
+        ]
+    }
+
     fn doctor(&self, extra: &[&str]) -> (Output, Value) {
         let discovery = format!("{}/.well-known/openid-configuration", self.fly.url());
-        let sts_url = self.google.sts_url();
-        let iam_url = self.google.iam_url();
-        let sts_endpoint = self.sts.url();
-        let defaults = [
-            ("--discovery-url", discovery.as_str()),
-            ("--aws-role-arn", ROLE),
-            ("--aws-sts-endpoint", sts_endpoint.as_str()),
-            ("--gcp-provider", self.google.provider()),
-            ("--gcp-service-account", SA),
-            ("--gcp-sts-url", sts_url.as_str()),
-            ("--gcp-iam-url", iam_url.as_str()),
-        ];
+        let settings = self.settings();
+        let defaults = std::iter::once(("--discovery-url", discovery.as_str())).chain(
+            settings
+                .iter()
+                .map(|(flag, _, value)| (*flag, value.as_str())),
+        );
         let mut args = vec![
             "doctor",
             "--json",
@@ -805,15 +824,11 @@ fn doctor_passes_every_step_when_all_is_right() {
 #[test]
 fn doctor_diagnoses_the_role_and_provider_the_environment_names() {
     let w = world(|b, _| b, |b| b);
-    let (sts, google_sts, iam) = (w.sts.url(), w.google.sts_url(), w.google.iam_url());
-    let env = [
-        ("AWS_ROLE_ARN", ROLE),
-        ("AWS_ENDPOINT_URL_STS", sts.as_str()),
-        ("FLY_OIDC_GCP_PROVIDER", w.google.provider()),
-        ("FLY_OIDC_GCP_SERVICE_ACCOUNT", SA),
-        ("FLY_OIDC_GCP_STS_URL", google_sts.as_str()),
-        ("FLY_OIDC_GCP_IAM_URL", iam.as_str()),
-    ];
+    let settings = w.settings();
+    let env: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(_, var, v)| (*var, v.as_str()))
+        .collect();
     let sock = w.fly.socket_path().to_str().unwrap();
     let args = ["doctor", "--json", "--offline", "--socket", sock];
     let out = run(&args, &env);
