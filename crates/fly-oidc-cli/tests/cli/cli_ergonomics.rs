@@ -256,6 +256,7 @@ fn a_bad_url_says_what_a_valid_one_looks_like() {
     let fly = FakeFlyApi::builder().start_blocking().unwrap();
     let sock = fly.socket_path().to_str().unwrap().to_owned();
     let provider = fly_oidc_testkit::google::default_provider("acme");
+    let access_token = ["gcp", "access-token", "--provider", &provider];
     // (arguments, environment, the example URL the message must show)
     type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
     let cases: [Case; 6] = [
@@ -270,31 +271,17 @@ fn a_bad_url_says_what_a_valid_one_looks_like() {
             "https://sts.us-east-1.amazonaws.com",
         ),
         (
-            vec![
-                "gcp",
-                "access-token",
-                "--provider",
-                &provider,
-                "--sts-url",
-                "sts.googleapis.com",
-            ],
+            [&access_token[..], &["--sts-url", "sts.googleapis.com"]].concat(),
             vec![],
             "https://sts.googleapis.com/v1/token",
         ),
         (
-            vec!["gcp", "access-token", "--provider", &provider],
+            access_token.to_vec(),
             vec![("FLY_OIDC_GCP_IAM_URL", "iamcredentials.googleapis.com")],
             "https://iamcredentials.googleapis.com",
         ),
         (
-            vec![
-                "gcp",
-                "access-token",
-                "--provider",
-                &provider,
-                "--sts-url",
-                "https://",
-            ],
+            [&access_token[..], &["--sts-url", "https://"]].concat(),
             vec![],
             "https://sts.googleapis.com/v1/token",
         ),

@@ -329,39 +329,38 @@ fn check_trust_policy_accepts_its_own_app_and_names_the_failing_condition_otherw
     );
     assert!(stdout(&ok).contains("accepted"));
 
-    let other_app = check(&["--org", "acme", "--app", "api"]);
-    assert_eq!(code(&other_app), 1);
-    let text = stdout(&other_app);
-    assert!(text.contains("FAIL StringLike oidc.fly.io/acme:sub [\"acme:web:*\"]: token sub = acme:api:example-machine"), "{text}");
-    assert!(
-        text.contains("ok   StringEquals oidc.fly.io/acme:aud"),
-        "only the sub fails: {text}"
+    // Rejected (exit 1), the report holding each of `lines`: the failing condition, and an
+    // `ok` line for the condition that still passes.
+    let rejected = |flags: &[&str], lines: &[&str]| {
+        let out = check(flags);
+        let text = stdout(&out);
+        assert_eq!(code(&out), 1, "{text}");
+        for line in lines {
+            assert!(text.contains(line), "{line:?} not in: {text}");
+        }
+    };
+    rejected(
+        &["--org", "acme", "--app", "api"],
+        &[
+            "FAIL StringLike oidc.fly.io/acme:sub [\"acme:web:*\"]: token sub = acme:api:example-machine",
+            "ok   StringEquals oidc.fly.io/acme:aud",
+        ],
     );
-
-    let other_org = check(&["--org", "evil", "--app", "web"]);
-    assert_eq!(code(&other_org), 1);
-    let text = stdout(&other_org);
-    assert!(
-        text.contains("FAIL Principal.Federated")
-            && text.contains("iss = https://oidc.fly.io/evil"),
-        "{text}"
+    rejected(
+        &["--org", "evil", "--app", "web"],
+        &[
+            "FAIL Principal.Federated",
+            "iss = https://oidc.fly.io/evil",
+            "FAIL StringEquals oidc.fly.io/acme:aud [\"sts.amazonaws.com\"]: token aud = absent (the key is for issuer https://oidc.fly.io/acme",
+        ],
     );
-    assert!(text.contains("FAIL StringEquals oidc.fly.io/acme:aud [\"sts.amazonaws.com\"]: token aud = absent (the key is for issuer https://oidc.fly.io/acme"), "{text}");
-
-    let wrong_aud = check(&[
-        "--org",
-        "acme",
-        "--app",
-        "web",
-        "--audience",
-        "https://fly.io/acme",
-    ]);
-    assert_eq!(code(&wrong_aud), 1);
-    let text = stdout(&wrong_aud);
-    assert!(text.contains("FAIL StringEquals oidc.fly.io/acme:aud [\"sts.amazonaws.com\"]: token aud = https://fly.io/acme"), "{text}");
-    assert!(
-        text.contains("ok   StringLike oidc.fly.io/acme:sub"),
-        "only the aud fails: {text}"
+    let wrong_aud = ["--audience", "https://fly.io/acme"];
+    rejected(
+        &[&["--org", "acme", "--app", "web"][..], &wrong_aud].concat(),
+        &[
+            "FAIL StringEquals oidc.fly.io/acme:aud [\"sts.amazonaws.com\"]: token aud = https://fly.io/acme",
+            "ok   StringLike oidc.fly.io/acme:sub",
+        ],
     );
 
     // Several statements: one that accepts is enough.
