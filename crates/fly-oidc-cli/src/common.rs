@@ -64,52 +64,38 @@ pub fn with<B, T>(builder: B, value: Option<T>, set: impl FnOnce(B, T) -> B) -> 
     }
 }
 
-/// Whose setting a flag sets. Commands that configure both clouds at once (`doctor`, `serve`)
-/// prefix a cloud's flags with `--aws-` or `--gcp-`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Group {
-    /// The Fly token source and the binary itself: never prefixed.
-    Fly,
-    /// The AWS provider (and `audience`, which `doctor` sets on AWS only; `serve` names
-    /// each cloud's audience itself).
-    Aws,
-    /// The Google provider.
-    Gcp,
-}
-
-/// The one flag table: each builder method, whose it is, and its flag without `--` and prefix.
-const FLAGS: &[(&str, Group, &str)] = &[
-    ("token_file", Group::Fly, "token-file"),
-    ("socket", Group::Fly, "socket"),
-    ("api_url", Group::Fly, "api-url"),
-    ("log_file", Group::Fly, "log-file"),
-    ("audience", Group::Aws, "audience"),
-    ("role_arn", Group::Aws, "role-arn"),
-    ("session_name", Group::Aws, "session-name"),
-    ("duration", Group::Aws, "duration-seconds"),
-    ("policy", Group::Aws, "policy"),
-    ("policy_arns", Group::Aws, "policy-arn"),
-    ("region", Group::Aws, "region"),
-    ("endpoint_url", Group::Aws, "sts-endpoint"),
-    ("no_cache", Group::Aws, "no-cache"),
-    ("min_ttl", Group::Aws, "min-ttl"),
-    ("provider", Group::Gcp, "provider"),
-    ("service_account", Group::Gcp, "service-account"),
-    ("scopes", Group::Gcp, "scope"),
-    ("sts_url", Group::Gcp, "sts-url"),
-    ("iam_url", Group::Gcp, "iam-url"),
-    ("lifetime", Group::Gcp, "lifetime-seconds"),
+/// The one flag table: each builder method, the prefix of its flag in commands that configure
+/// both clouds at once (`doctor`, `serve`: `aws-`, `gcp-`; none for the token source and the
+/// binary's own), and its flag without `--` and prefix. `audience` is AWS's in `doctor`;
+/// `serve` names each cloud's audience itself.
+const FLAGS: &[(&str, &str, &str)] = &[
+    ("token_file", "", "token-file"),
+    ("socket", "", "socket"),
+    ("api_url", "", "api-url"),
+    ("log_file", "", "log-file"),
+    ("audience", "aws-", "audience"),
+    ("role_arn", "aws-", "role-arn"),
+    ("session_name", "aws-", "session-name"),
+    ("duration", "aws-", "duration-seconds"),
+    ("policy", "aws-", "policy"),
+    ("policy_arns", "aws-", "policy-arn"),
+    ("region", "aws-", "region"),
+    ("endpoint_url", "aws-", "sts-endpoint"),
+    ("no_cache", "aws-", "no-cache"),
+    ("min_ttl", "aws-", "min-ttl"),
+    ("provider", "gcp-", "provider"),
+    ("service_account", "gcp-", "service-account"),
+    ("scopes", "gcp-", "scope"),
+    ("sts_url", "gcp-", "sts-url"),
+    ("iam_url", "gcp-", "iam-url"),
+    ("lifetime", "gcp-", "lifetime-seconds"),
 ];
 
 /// The flag that sets builder method `method` (`role_arn`: `--role-arn`); with `per_cloud`
-/// (`doctor`, `serve`), a cloud's setting carries its cloud (`--aws-role-arn`).
+/// (`doctor`, `serve`), with its cloud's prefix (`--aws-role-arn`).
 pub fn flag(method: &str, per_cloud: bool) -> Option<String> {
-    let (_, group, flag) = FLAGS.iter().find(|(m, _, _)| *m == method)?;
-    Some(match (per_cloud, group) {
-        (true, Group::Aws) => format!("--aws-{flag}"),
-        (true, Group::Gcp) => format!("--gcp-{flag}"),
-        _ => format!("--{flag}"),
-    })
+    let (_, prefix, flag) = FLAGS.iter().find(|(m, _, _)| *m == method)?;
+    Some(format!("--{}{flag}", if per_cloud { prefix } else { "" }))
 }
 
 /// `err` as the binary shows it: the flag's name where the library names its builder method.
@@ -181,28 +167,20 @@ impl CliError {
 
     /// The one-line message (without the cause chain).
     pub fn line(&self) -> String {
-        let message = match &self.shown {
-            Some(shown) => fly_oidc::redact_jwts(shown),
-            None => fly_oidc::redact_jwts(&self.error.to_string()),
-        };
-        if self.step == "setting" {
-            format!("invalid setting: {message}")
-        } else if self.step == "usage" {
-            format!("invalid arguments: {message}")
-        } else {
-            format!("{} failed: {message}", self.step)
+        let shown = self.shown.clone().unwrap_or_else(|| self.error.to_string());
+        let message = fly_oidc::redact_jwts(&shown);
+        match self.step {
+            "setting" => format!("invalid setting: {message}"),
+            "usage" => format!("invalid arguments: {message}"),
+            step => format!("{step} failed: {message}"),
         }
     }
 
     /// The causes of the error, outermost first, without tokens.
     pub fn causes(&self) -> Vec<String> {
-        let mut causes = Vec::new();
-        let mut source = self.error.source();
-        while let Some(cause) = source {
-            causes.push(fly_oidc::redact_jwts(&cause.to_string()));
-            source = cause.source();
-        }
-        causes
+        std::iter::successors(self.error.source(), |&cause| cause.source())
+            .map(|cause| fly_oidc::redact_jwts(&cause.to_string()))
+            .collect()
     }
 
     /// Write the error and its cause chain to the log file, when there is one.
@@ -227,17 +205,11 @@ impl CliError {
 
 /// Whether `err` (or a cause of it) says a setting is invalid.
 fn is_invalid_setting(err: &(dyn StdError + 'static)) -> bool {
-    let mut current = Some(err);
-    while let Some(e) = current {
-        if e.is::<BuildError>()
+    std::iter::successors(Some(err), |&e| e.source()).any(|e| {
+        e.is::<BuildError>()
             || e.downcast_ref::<fly_oidc::Error>()
                 .is_some_and(|e| e.kind() == fly_oidc::ErrorKind::InvalidConfiguration)
-        {
-            return true;
-        }
-        current = e.source();
-    }
-    false
+    })
 }
 
 impl From<BuildError> for CliError {
@@ -289,12 +261,9 @@ pub fn init_logging(globals: &Globals, quiet: bool) -> Result<(), BuildError> {
             .try_init();
         let _ = LOGS_TO_FILE.set(true);
     } else if !quiet {
+        let level = if globals.verbose { DEBUG } else { "warn" };
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(if globals.verbose {
-                DEBUG
-            } else {
-                "warn"
-            }))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(level))
             .with_writer(std::io::stderr)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_target(false)

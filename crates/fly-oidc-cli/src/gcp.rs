@@ -179,16 +179,8 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
         .api_token("unused: only the URL is checked")
         .build()?;
     let path_error = |e| CliError::new("resolving a path", e);
-    let exe = std::env::current_exe()
-        .and_then(|p| p.canonicalize())
-        .map_err(|e| CliError::new("finding this binary's path", e))?;
-    let exe = exe.to_str().ok_or_else(|| {
-        CliError::new(
-            "finding this binary's path",
-            format!("the path {exe:?} is not UTF-8"),
-        )
-    })?;
-    let command = ExecutableCommand::new(exe, ["gcp", "executable"])
+    let command = ExecutableCommand::this_binary(["gcp", "executable"])
+        .map_err(|e| CliError::new("finding this binary's path", e))?
         .path_flag("--token-file", globals.token_file.as_deref())
         .and_then(|c| c.path_flag("--socket", globals.socket.as_deref()))
         .map_err(path_error)?
@@ -200,13 +192,8 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
     let text = executable::config_text(&config);
     let shown = match &args.output {
         Some(path) => {
-            std::fs::write(path, text).map_err(|e| {
-                CliError::new(
-                    "writing the configuration",
-                    format!("{}: {e}", path.display()),
-                )
-            })?;
-            let shown = executable::absolute(path).unwrap_or_else(|_| path.display().to_string());
+            let shown = executable::write_config(path, &text)
+                .map_err(|e| CliError::new("writing the configuration", e))?;
             crate::common::stderr_line(format_args!("fly-oidc: wrote {shown}"));
             executable::shell_word(&shown)
         }

@@ -86,11 +86,7 @@ pub async fn aws_setup(globals: &Globals, args: AwsSetupArgs) -> Result<(), CliE
         &args.role_name,
         args.account_id.as_deref(),
         &org,
-        if args.sub.is_some() {
-            None
-        } else {
-            app.as_deref()
-        },
+        app.as_deref().filter(|_| args.sub.is_none()),
         args.sub.as_deref(),
         Some(&args.audience),
         args.max_session_duration,

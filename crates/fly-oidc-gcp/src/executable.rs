@@ -254,6 +254,13 @@ impl ExecutableCommand {
         }
     }
 
+    /// This binary (its canonical path, which must be UTF-8) with `args`.
+    pub fn this_binary<'a>(args: impl IntoIterator<Item = &'a str>) -> std::io::Result<Self> {
+        let exe = std::env::current_exe()?.canonicalize()?;
+        let exe = exe.to_str().ok_or_else(|| not_utf8(&exe))?;
+        Ok(Self::new(exe, args))
+    }
+
     /// Add `flag` and `value` when a value is given.
     pub fn flag(mut self, flag: &str, value: Option<&str>) -> Self {
         if let Some(value) = value {
@@ -297,12 +304,23 @@ impl ExecutableCommand {
 /// an error when it is not UTF-8.
 pub fn absolute(path: &Path) -> std::io::Result<String> {
     let abs = std::path::absolute(path)?;
-    abs.to_str().map(str::to_owned).ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("the path {abs:?} is not UTF-8"),
-        )
-    })
+    abs.to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| not_utf8(&abs))
+}
+
+fn not_utf8(path: &Path) -> std::io::Error {
+    let message = format!("the path {path:?} is not UTF-8");
+    std::io::Error::new(std::io::ErrorKind::InvalidData, message)
+}
+
+/// Write a configuration's `text` ([`config_text`]) to `path`; returns the path to show
+/// (absolute when it can be). The error names the path.
+pub fn write_config(path: &Path, text: &str) -> std::io::Result<String> {
+    let shown = path.display();
+    std::fs::write(path, text)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{shown}: {e}")))?;
+    Ok(absolute(path).unwrap_or_else(|_| shown.to_string()))
 }
 
 /// The credential configuration as written: pretty JSON and a final newline.
