@@ -6,12 +6,7 @@ use clap::{Args, ValueEnum};
 use fly_oidc_setup::aws_setup::{AwsSetup, DEFAULT_AWS_AUDIENCE};
 use fly_oidc_setup::check::{self, CheckError, EXIT_NO_TOKEN};
 use fly_oidc_setup::gcp_setup::{DEFAULT_ATTRIBUTE_MAPPING, GcpSetup};
-use fly_oidc_setup::subject::SubjectError;
 use std::path::PathBuf;
-
-fn subject_error(err: SubjectError) -> CliError {
-    CliError::usage(err.to_string())
-}
 
 impl From<CheckError> for CliError {
     fn from(err: CheckError) -> Self {
@@ -91,14 +86,14 @@ pub async fn aws_setup(globals: &Globals, args: AwsSetupArgs) -> Result<(), CliE
         Some(&args.audience),
         args.max_session_duration,
     )
-    .map_err(subject_error)?;
+    .map_err(CheckError::from)?;
     let text = match args.format {
         AwsFormat::Commands => setup.commands(),
         AwsFormat::Json => {
             if setup.account_id.is_none() {
-                eprintln!(
+                crate::common::stderr_line(format_args!(
                     "fly-oidc: warning: no --account-id: the policy's principal holds <ACCOUNT_ID>; replace it, or pass --account-id"
-                );
+                ));
             }
             format!("{:#}\n", setup.trust_policy())
         }
@@ -211,7 +206,7 @@ pub async fn gcp_setup(globals: &Globals, args: GcpSetupArgs) -> Result<(), CliE
         app.as_deref(),
         args.service_account.as_deref(),
     )
-    .map_err(subject_error)?;
+    .map_err(CheckError::from)?;
     let text = match args.format {
         GcpFormat::Commands => setup.commands(),
         GcpFormat::Terraform => setup.terraform(),
