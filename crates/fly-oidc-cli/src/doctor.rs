@@ -122,26 +122,13 @@ pub async fn run(globals: &Globals, args: DoctorArgs) -> Result<(), CliError> {
     let report = options
         .diagnose(fly, &aws, globals.env(), now(), &names)
         .await;
-    let text = if args.json {
-        let mut text = report.to_json().to_string();
-        text.push('\n');
-        text
-    } else {
-        report.to_string()
+    let text = match args.json {
+        true => report.to_json().to_string() + "\n",
+        false => report.to_string(),
     };
     crate::common::print_stdout(&[&fly_oidc::redact_jwts(&text)])?;
-    if report.ok() {
-        Ok(())
-    } else {
-        let failed: Vec<&str> = report
-            .steps
-            .iter()
-            .filter(|s| !s.ok)
-            .map(|s| s.name.as_str())
-            .collect();
-        Err(CliError::new(
-            "doctor",
-            format!("failing steps: {}", failed.join(", ")),
-        ))
+    match report.failing().join(", ") {
+        failed if failed.is_empty() => Ok(()),
+        failed => Err(CliError::new("doctor", format!("failing steps: {failed}"))),
     }
 }

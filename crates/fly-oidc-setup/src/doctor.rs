@@ -67,6 +67,12 @@ impl Report {
         self.steps.iter().all(|s| s.ok)
     }
 
+    /// The names of the failing steps, in order.
+    pub fn failing(&self) -> Vec<&str> {
+        let failed = self.steps.iter().filter(|s| !s.ok);
+        failed.map(|s| s.name.as_str()).collect()
+    }
+
     /// `{"ok":bool,"steps":[{"name","ok","detail","fix"}]}`, `fix` null on passing steps.
     pub fn to_json(&self) -> Value {
         json!({
