@@ -302,3 +302,26 @@ pub fn stderr_line(line: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::flag;
+
+    /// One table serves the single-cloud commands and, with per-cloud prefixes, `doctor` and
+    /// `serve` (whose own table it can replace: the same flags).
+    #[test]
+    fn one_flag_table_names_plain_and_per_cloud_flags() {
+        let cases = [
+            ("role_arn", "--role-arn", "--aws-role-arn"),
+            ("endpoint_url", "--sts-endpoint", "--aws-sts-endpoint"),
+            ("scopes", "--scope", "--gcp-scope"),
+            ("provider", "--provider", "--gcp-provider"),
+            ("token_file", "--token-file", "--token-file"),
+        ];
+        for (method, plain, per_cloud) in cases {
+            assert_eq!(flag(method, false).as_deref(), Some(plain));
+            assert_eq!(flag(method, true).as_deref(), Some(per_cloud));
+        }
+        assert_eq!(flag("command", false), None);
+    }
+}
