@@ -1,12 +1,11 @@
 //! `fly-oidc aws credential-process` and `fly-oidc aws env`: flags onto
 //! [`fly_oidc_aws::credential_process`], and printing.
 
-use crate::common::{CliError, Globals};
+use crate::common::{CliError, Globals, with};
 use clap::{Args, Subcommand};
 use fly_oidc::{Env, FlyOidcClient};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_aws::credential_process::{self, CredentialProcess};
-use std::io::Write;
 use std::time::Duration;
 
 /// AWS subcommands.
@@ -77,41 +76,21 @@ impl AwsArgs {
         env: &Env,
         fly: FlyOidcClient,
     ) -> Result<CredentialProcess, CliError> {
-        let mut provider = FlyOidcCredentialsProvider::builder()
-            .env(env.clone())
-            .fly_client(fly)
-            .disable_cache();
-        if let Some(arn) = self.role_arn {
-            provider = provider.role_arn(arn);
-        }
-        if let Some(audience) = self.audience {
-            provider = provider.audience(audience);
-        }
-        if let Some(name) = self.session_name {
-            provider = provider.session_name(name);
-        }
-        if let Some(secs) = self.duration_seconds {
-            provider = provider.duration(Duration::from_secs(u64::from(secs)));
-        }
-        if let Some(policy) = self.policy {
-            provider = provider.policy(policy);
-        }
-        if !self.policy_arns.is_empty() {
-            provider = provider.policy_arns(self.policy_arns);
-        }
-        if let Some(region) = self.region {
-            provider = provider.region(region);
-        }
-        if let Some(url) = self.sts_endpoint {
-            provider = provider.endpoint_url(url);
-        }
-        let mut process = CredentialProcess::builder().env(env.clone());
-        if self.no_cache {
-            process = process.no_cache(true);
-        }
-        if let Some(min_ttl) = self.min_ttl {
-            process = process.min_ttl(min_ttl);
-        }
+        let b = FlyOidcCredentialsProvider::builder().env(env.clone());
+        let b = b.fly_client(fly).disable_cache();
+        let b = with(b, self.role_arn, |b, v| b.role_arn(v));
+        let b = with(b, self.audience, |b, v| b.audience(v));
+        let b = with(b, self.session_name, |b, v| b.session_name(v));
+        let duration = self.duration_seconds.map(|s| Duration::from_secs(s.into()));
+        let b = with(b, duration, |b, v| b.duration(v));
+        let b = with(b, self.policy, |b, v| b.policy(v));
+        let policy_arns = Some(self.policy_arns).filter(|arns| !arns.is_empty());
+        let b = with(b, policy_arns, |b, v| b.policy_arns(v));
+        let b = with(b, self.region, |b, v| b.region(v));
+        let provider = with(b, self.sts_endpoint, |b, v| b.endpoint_url(v));
+        let process = CredentialProcess::builder().env(env.clone());
+        let process = with(process, self.no_cache.then_some(true), |p, v| p.no_cache(v));
+        let process = with(process, self.min_ttl, |p, v| p.min_ttl(v));
         Ok(process.build(provider.build()?)?)
     }
 }
@@ -144,9 +123,5 @@ pub async fn run(globals: &Globals, cmd: AwsCommand) -> Result<(), CliError> {
         Some(false) => credential_process::shell_exports(creds, expires_at, region),
         Some(true) => credential_process::env_json(creds, expires_at, region) + "\n",
     });
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| CliError::new("writing to stdout", e))
+    crate::common::print_stdout(&[&text])
 }

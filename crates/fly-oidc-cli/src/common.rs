@@ -41,64 +41,70 @@ impl Globals {
 
     /// A Fly token client configured from the flags, then the environment.
     pub fn fly_client(&self) -> Result<FlyOidcClient, CliError> {
-        self.fly_client_with(|b| b)
+        Ok(self.fly_builder().build()?)
     }
 
-    /// [`fly_client`](Self::fly_client) with more settings made by `more`.
-    pub fn fly_client_with(
-        &self,
-        more: impl FnOnce(fly_oidc::Builder) -> fly_oidc::Builder,
-    ) -> Result<FlyOidcClient, CliError> {
-        let mut builder = more(FlyOidcClient::builder().env(self.env()));
-        if let Some(path) = &self.token_file {
-            builder = builder.token_file(path);
-        }
-        if let Some(path) = &self.socket {
-            builder = builder.socket(path);
-        }
-        if let Some(url) = &self.api_url {
-            builder = builder.api_url(url);
-        }
+    /// The builder of [`fly_client`](Self::fly_client), for more settings.
+    pub fn fly_builder(&self) -> fly_oidc::Builder {
+        let b = FlyOidcClient::builder().env(self.env());
+        let b = with(b, self.token_file.as_ref(), |b, v| b.token_file(v));
+        let b = with(b, self.socket.as_ref(), |b, v| b.socket(v));
+        let b = with(b, self.api_url.as_ref(), |b, v| b.api_url(v));
         // For tests only: where the default socket is, so no test touches the real /.fly/api.
-        if let Some(path) = self.env().get("FLY_OIDC_DEFAULT_SOCKET") {
-            builder = builder.default_socket(path);
-        }
-        Ok(builder.build()?)
+        let default_socket = self.env().get("FLY_OIDC_DEFAULT_SOCKET");
+        with(b, default_socket, |b, v| b.default_socket(v))
     }
 }
 
-/// The flag of each builder setting, for messages about a value given as a flag.
-const FLAGS: &[(&str, &str)] = &[
-    ("token_file", "--token-file"),
-    ("socket", "--socket"),
-    ("api_url", "--api-url"),
-    ("audience", "--audience"),
-    ("role_arn", "--role-arn"),
-    ("session_name", "--session-name"),
-    ("duration", "--duration-seconds"),
-    ("policy", "--policy"),
-    ("policy_arns", "--policy-arn"),
-    ("region", "--region"),
-    ("endpoint_url", "--sts-endpoint"),
-    ("no_cache", "--no-cache"),
-    ("min_ttl", "--min-ttl"),
-    ("provider", "--provider"),
-    ("service_account", "--service-account"),
-    ("scopes", "--scope"),
-    ("sts_url", "--sts-url"),
-    ("iam_url", "--iam-url"),
-    ("lifetime", "--lifetime-seconds"),
-    ("log_file", "--log-file"),
+/// `builder` with `set` applied to a flag's `value`, when it was given.
+pub fn with<B, T>(builder: B, value: Option<T>, set: impl FnOnce(B, T) -> B) -> B {
+    match value {
+        Some(value) => set(builder, value),
+        None => builder,
+    }
+}
+
+/// The one flag table: each builder method, the prefix of its flag in commands that configure
+/// both clouds at once (`doctor`, `serve`: `aws-`, `gcp-`; none for the token source and the
+/// binary's own), and its flag without `--` and prefix. `audience` is AWS's in `doctor`;
+/// `serve` names each cloud's audience itself.
+const FLAGS: &[(&str, &str, &str)] = &[
+    ("token_file", "", "token-file"),
+    ("socket", "", "socket"),
+    ("api_url", "", "api-url"),
+    ("log_file", "", "log-file"),
+    ("audience", "aws-", "audience"),
+    ("role_arn", "aws-", "role-arn"),
+    ("session_name", "aws-", "session-name"),
+    ("duration", "aws-", "duration-seconds"),
+    ("policy", "aws-", "policy"),
+    ("policy_arns", "aws-", "policy-arn"),
+    ("region", "aws-", "region"),
+    ("endpoint_url", "aws-", "sts-endpoint"),
+    ("no_cache", "aws-", "no-cache"),
+    ("min_ttl", "aws-", "min-ttl"),
+    ("provider", "gcp-", "provider"),
+    ("service_account", "gcp-", "service-account"),
+    ("scopes", "gcp-", "scope"),
+    ("sts_url", "gcp-", "sts-url"),
+    ("iam_url", "gcp-", "iam-url"),
+    ("lifetime", "gcp-", "lifetime-seconds"),
 ];
+
+/// The flag that sets builder method `method` (`role_arn`: `--role-arn`); with `per_cloud`
+/// (`doctor`, `serve`), with its cloud's prefix (`--aws-role-arn`).
+pub fn flag(method: &str, per_cloud: bool) -> Option<String> {
+    let (_, prefix, flag) = FLAGS.iter().find(|(m, _, _)| *m == method)?;
+    Some(format!("--{}{flag}", if per_cloud { prefix } else { "" }))
+}
 
 /// `err` as the binary shows it: the flag's name where the library names its builder method.
 fn describe_setting_error(err: &BuildError) -> String {
-    let method = err.setting().builder_method();
-    let flag = FLAGS.iter().find(|(m, _)| *m == method).map(|(_, f)| *f);
+    let flag = flag(err.setting().builder_method(), false);
     match (flag, err.origin()) {
         // A value the binary set on a builder without a flag: say so plainly.
         (None, Some(Origin::Builder)) => err.reason().to_owned(),
-        _ => err.display_with_flag(flag),
+        (flag, _) => err.display_with_flag(flag.as_deref()),
     }
 }
 
@@ -153,11 +159,6 @@ impl CliError {
         }
     }
 
-    /// The invalid setting this error reports, if it is one.
-    pub fn as_build_error(&self) -> Option<&BuildError> {
-        self.error.downcast_ref::<BuildError>()
-    }
-
     /// The same error with another exit status (the `check-*` commands use 3 for "no token").
     pub fn with_exit_code(mut self, code: u8) -> Self {
         self.exit_code = code;
@@ -166,28 +167,20 @@ impl CliError {
 
     /// The one-line message (without the cause chain).
     pub fn line(&self) -> String {
-        let message = match &self.shown {
-            Some(shown) => fly_oidc::redact_jwts(shown),
-            None => fly_oidc::redact_jwts(&self.error.to_string()),
-        };
-        if self.step == "setting" {
-            format!("invalid setting: {message}")
-        } else if self.step == "usage" {
-            format!("invalid arguments: {message}")
-        } else {
-            format!("{} failed: {message}", self.step)
+        let shown = self.shown.clone().unwrap_or_else(|| self.error.to_string());
+        let message = fly_oidc::redact_jwts(&shown);
+        match self.step {
+            "setting" => format!("invalid setting: {message}"),
+            "usage" => format!("invalid arguments: {message}"),
+            step => format!("{step} failed: {message}"),
         }
     }
 
     /// The causes of the error, outermost first, without tokens.
     pub fn causes(&self) -> Vec<String> {
-        let mut causes = Vec::new();
-        let mut source = self.error.source();
-        while let Some(cause) = source {
-            causes.push(fly_oidc::redact_jwts(&cause.to_string()));
-            source = cause.source();
-        }
-        causes
+        std::iter::successors(self.error.source(), |&cause| cause.source())
+            .map(|cause| fly_oidc::redact_jwts(&cause.to_string()))
+            .collect()
     }
 
     /// Write the error and its cause chain to the log file, when there is one.
@@ -212,17 +205,11 @@ impl CliError {
 
 /// Whether `err` (or a cause of it) says a setting is invalid.
 fn is_invalid_setting(err: &(dyn StdError + 'static)) -> bool {
-    let mut current = Some(err);
-    while let Some(e) = current {
-        if e.is::<BuildError>()
+    std::iter::successors(Some(err), |&e| e.source()).any(|e| {
+        e.is::<BuildError>()
             || e.downcast_ref::<fly_oidc::Error>()
                 .is_some_and(|e| e.kind() == fly_oidc::ErrorKind::InvalidConfiguration)
-        {
-            return true;
-        }
-        current = e.source();
-    }
-    false
+    })
 }
 
 impl From<BuildError> for CliError {
@@ -274,12 +261,9 @@ pub fn init_logging(globals: &Globals, quiet: bool) -> Result<(), BuildError> {
             .try_init();
         let _ = LOGS_TO_FILE.set(true);
     } else if !quiet {
+        let level = if globals.verbose { DEBUG } else { "warn" };
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(if globals.verbose {
-                DEBUG
-            } else {
-                "warn"
-            }))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(level))
             .with_writer(std::io::stderr)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_target(false)
@@ -301,9 +285,43 @@ fn open_log_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
+/// Write `parts` to stdout and flush (a failed write, such as a closed pipe, is an error).
+pub fn print_stdout(parts: &[&str]) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    parts
+        .iter()
+        .try_for_each(|part| stdout.write_all(part.as_bytes()))
+        .and_then(|()| stdout.flush())
+        .map_err(|e| CliError::new("writing to stdout", e))
+}
+
 /// Write one line to stderr, ignoring a failed write: a closed or full stderr (`2>/dev/full`, a
 /// reader that went away) must not turn a result into a panic (`eprintln!` panics there).
 pub fn stderr_line(line: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::flag;
+
+    /// One table serves the single-cloud commands and, with per-cloud prefixes, `doctor` and
+    /// `serve` (whose own table it can replace: the same flags).
+    #[test]
+    fn one_flag_table_names_plain_and_per_cloud_flags() {
+        let cases = [
+            ("role_arn", "--role-arn", "--aws-role-arn"),
+            ("endpoint_url", "--sts-endpoint", "--aws-sts-endpoint"),
+            ("scopes", "--scope", "--gcp-scope"),
+            ("provider", "--provider", "--gcp-provider"),
+            ("token_file", "--token-file", "--token-file"),
+        ];
+        for (method, plain, per_cloud) in cases {
+            assert_eq!(flag(method, false).as_deref(), Some(plain));
+            assert_eq!(flag(method, true).as_deref(), Some(per_cloud));
+        }
+        assert_eq!(flag("command", false), None);
+    }
 }

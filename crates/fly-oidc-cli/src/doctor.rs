@@ -1,10 +1,12 @@
 //! `fly-oidc doctor` (and the key check of `fly-oidc token --verify`): flags to clients, the
 //! steps of `fly_oidc_setup::doctor`, and printing.
 
-use crate::common::{CliError, Globals};
+use crate::common::{CliError, Globals, with};
 use clap::Args;
 use fly_oidc::FlyToken;
-use fly_oidc_setup::doctor::{self, Diagnosis, Report, Step};
+use fly_oidc_aws::FlyOidcCredentialsProvider;
+use fly_oidc_gcp::GcpTokenProvider;
+use fly_oidc_setup::doctor::DoctorOptions;
 use fly_oidc_setup::verify::{self, KeySource};
 use std::time::{Duration, SystemTime};
 
@@ -21,15 +23,8 @@ pub struct KeyArgs {
 
 impl KeyArgs {
     fn source(&self, globals: &Globals) -> KeySource {
-        let allow = globals
-            .env()
-            .get(fly_oidc::ENV_ALLOW_INSECURE_HTTP)
-            .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-        KeySource {
-            jwks_url: self.jwks_url.clone(),
-            discovery_url: self.discovery_url.clone(),
-            allow_insecure_http: allow,
-        }
+        let (jwks, discovery) = (self.jwks_url.clone(), self.discovery_url.clone());
+        KeySource::new(jwks, discovery, &globals.env())
     }
 }
 
@@ -38,25 +33,15 @@ fn now() -> SystemTime {
     SystemTime::now()
 }
 
-/// `token --verify`: the signature against the issuer's keys, then the time claims.
-/// Returns a one-line summary for stderr.
+/// `token --verify`: the signature, then the time claims; a one-line summary for stderr.
 pub async fn verify_token(
     globals: &Globals,
     keys: &KeyArgs,
     token: &FlyToken,
 ) -> Result<String, CliError> {
-    let http = verify::http_client().map_err(|e| CliError::new("token verification", e))?;
-    let verified = verify::verify_signature(token, &keys.source(globals), &http)
+    verify::verify_token(token, &keys.source(globals), now())
         .await
-        .map_err(|e| CliError::new("token verification", e))?;
-    verify::check_times(token, now())
-        .map_err(|e| CliError::new("token verification", e.to_string()))?;
-    Ok(format!(
-        "verified: RS256 signature with key {:?} from {}; {}",
-        verified.kid,
-        verified.jwks_url,
-        token.claims().trust_summary()
-    ))
+        .map_err(|e| CliError::new("token verification", e))
 }
 
 /// Flags of `fly-oidc doctor`.
@@ -99,100 +84,51 @@ pub struct DoctorArgs {
     json: bool,
 }
 
-/// The flag of each builder setting in `doctor`, for invalid-setting steps.
-const DOCTOR_FLAGS: &[(&str, &str)] = &[
-    ("token_file", "--token-file"),
-    ("socket", "--socket"),
-    ("api_url", "--api-url"),
-    ("role_arn", "--aws-role-arn"),
-    ("audience", "--aws-audience"),
-    ("duration", "--aws-duration-seconds"),
-    ("region", "--aws-region"),
-    ("endpoint_url", "--aws-sts-endpoint"),
-    ("provider", "--gcp-provider"),
-    ("service_account", "--gcp-service-account"),
-    ("sts_url", "--gcp-sts-url"),
-    ("iam_url", "--gcp-iam-url"),
-];
+impl DoctorArgs {
+    /// The flags, each onto its builder setting.
+    fn options(&self, globals: &Globals) -> DoctorOptions {
+        let gcp = GcpTokenProvider::builder();
+        let gcp = with(gcp, self.gcp_provider.as_ref(), |b, v| b.provider(v));
+        let gcp = with(gcp, self.gcp_sts_url.as_ref(), |b, v| b.sts_url(v));
+        DoctorOptions {
+            keys: self.keys.source(globals),
+            aws_role_arns: self.aws_role_arns.clone(),
+            gcp: with(gcp, self.gcp_iam_url.as_ref(), |b, v| b.iam_url(v)),
+            gcp_required: self.gcp_provider.is_some(),
+            gcp_service_account: self.gcp_service_account.clone(),
+            offline: self.offline,
+        }
+    }
 
-pub async fn run(globals: &Globals, args: DoctorArgs) -> Result<(), CliError> {
-    let report = diagnose(globals, &args).await;
-    let text = if args.json {
-        let mut text = report.to_json().to_string();
-        text.push('\n');
-        text
-    } else {
-        report.to_string()
-    };
-    crate::setup::print_stdout(&fly_oidc::redact_jwts(&text))?;
-    if report.ok() {
-        Ok(())
-    } else {
-        let failed: Vec<&str> = report
-            .steps
-            .iter()
-            .filter(|s| !s.ok)
-            .map(|s| s.name.as_str())
-            .collect();
-        Err(CliError::new(
-            "doctor",
-            format!("failing steps: {}", failed.join(", ")),
-        ))
+    /// An AWS provider builder with the AWS flags, without a role.
+    fn aws(&self) -> fly_oidc_aws::Builder {
+        let aws = FlyOidcCredentialsProvider::builder();
+        let aws = with(aws, self.aws_audience.as_ref(), |b, v| b.audience(v));
+        let duration = self
+            .aws_duration_seconds
+            .map(|s| Duration::from_secs(s.into()));
+        let aws = with(aws, duration, |b, v| b.duration(v));
+        let aws = with(aws, self.aws_region.as_ref(), |b, v| b.region(v));
+        with(aws, self.aws_sts_endpoint.as_ref(), |b, v| {
+            b.endpoint_url(v)
+        })
     }
 }
 
-async fn diagnose(globals: &Globals, args: &DoctorArgs) -> Report {
-    let client = match globals.fly_client_with(|b| {
-        b.timeout(doctor::TIMEOUT)
-            .connect_timeout(doctor::CONNECT_TIMEOUT)
-    }) {
-        Ok(client) => client,
-        Err(err) => {
-            let step = match err.as_build_error() {
-                Some(e) => doctor::setting_step("token source", e, DOCTOR_FLAGS),
-                None => Step::fail("token source", err.line(), "fix the token source settings"),
-            };
-            return Report { steps: vec![step] };
-        }
+pub async fn run(globals: &Globals, args: DoctorArgs) -> Result<(), CliError> {
+    let names = |method: &str| crate::common::flag(method, true);
+    let (fly, aws) = (globals.fly_builder(), || args.aws());
+    let options = args.options(globals);
+    let report = options
+        .diagnose(fly, &aws, globals.env(), now(), &names)
+        .await;
+    let text = match args.json {
+        true => report.to_json().to_string() + "\n",
+        false => report.to_string(),
     };
-    let aws = || {
-        let mut builder = fly_oidc_aws::FlyOidcCredentialsProvider::builder();
-        if let Some(aud) = &args.aws_audience {
-            builder = builder.audience(aud);
-        }
-        if let Some(secs) = args.aws_duration_seconds {
-            builder = builder.duration(Duration::from_secs(secs.into()));
-        }
-        if let Some(region) = &args.aws_region {
-            builder = builder.region(region);
-        }
-        if let Some(url) = &args.aws_sts_endpoint {
-            builder = builder.endpoint_url(url);
-        }
-        builder
-    };
-    let mut gcp = fly_oidc_gcp::GcpTokenProvider::builder();
-    if let Some(p) = &args.gcp_provider {
-        gcp = gcp.provider(p);
+    crate::common::print_stdout(&[&fly_oidc::redact_jwts(&text)])?;
+    match report.failing().join(", ") {
+        failed if failed.is_empty() => Ok(()),
+        failed => Err(CliError::new("doctor", format!("failing steps: {failed}"))),
     }
-    if let Some(url) = &args.gcp_sts_url {
-        gcp = gcp.sts_url(url);
-    }
-    if let Some(url) = &args.gcp_iam_url {
-        gcp = gcp.iam_url(url);
-    }
-    doctor::diagnose(Diagnosis {
-        client,
-        env: globals.env(),
-        now: now(),
-        keys: args.keys.source(globals),
-        offline: args.offline,
-        aws_role_arns: args.aws_role_arns.clone(),
-        aws: &aws,
-        gcp,
-        gcp_required: args.gcp_provider.is_some(),
-        gcp_service_account: args.gcp_service_account.clone(),
-        setting_names: DOCTOR_FLAGS,
-    })
-    .await
 }

@@ -1,13 +1,12 @@
 //! `fly-oidc gcp ...`: Google executable-sourced credentials, credential configurations and
 //! access tokens through Workload Identity Federation.
 
-use crate::common::{CliError, Globals};
+use crate::common::{CliError, Globals, print_stdout, with};
 use clap::{Args, Subcommand};
 use fly_oidc_gcp::GcpTokenProvider;
-use fly_oidc_gcp::executable::{self, Failure};
+use fly_oidc_gcp::executable::{self, ExecutableCommand, Failure};
 use serde_json::json;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Google Cloud subcommands.
@@ -85,23 +84,14 @@ fn builder(
     endpoints: &Endpoints,
     lifetime_seconds: Option<u64>,
 ) -> fly_oidc_gcp::Builder {
-    let mut builder = GcpTokenProvider::builder().env(globals.env());
-    if let Some(p) = provider {
-        builder = builder.provider(p);
-    }
-    if let Some(sa) = service_account {
-        builder = builder.service_account(sa);
-    }
-    if let Some(url) = &endpoints.sts_url {
-        builder = builder.sts_url(url);
-    }
-    if let Some(url) = &endpoints.iam_url {
-        builder = builder.iam_url(url);
-    }
-    if let Some(secs) = lifetime_seconds {
-        builder = builder.lifetime(Duration::from_secs(secs));
-    }
-    builder
+    let b = GcpTokenProvider::builder().env(globals.env());
+    let b = with(b, provider.as_ref(), |b, v| b.provider(v));
+    let b = with(b, service_account.as_ref(), |b, v| b.service_account(v));
+    let b = with(b, endpoints.sts_url.as_ref(), |b, v| b.sts_url(v));
+    let b = with(b, endpoints.iam_url.as_ref(), |b, v| b.iam_url(v));
+    with(b, lifetime_seconds, |b, v| {
+        b.lifetime(Duration::from_secs(v))
+    })
 }
 
 /// Flags of `fly-oidc gcp access-token`.
@@ -139,13 +129,6 @@ pub async fn run(globals: &Globals, cmd: GcpCommand) -> Result<(), CliError> {
     }
 }
 
-fn print_stdout(text: &str) -> Result<(), CliError> {
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{text}")
-        .and_then(|()| stdout.flush())
-        .map_err(|e| CliError::new("writing to stdout", e))
-}
-
 #[allow(clippy::disallowed_methods)] // the CLI compares expiry with the real clock
 fn now() -> SystemTime {
     SystemTime::now()
@@ -158,13 +141,13 @@ async fn executable(globals: &Globals, args: ExecutableArgs) -> Result<(), CliEr
             .map_err(|e| Failure::new("INVALID_CONFIGURATION", e.line()))
     };
     match executable::respond(fly, args.audience.as_deref(), &globals.env()).await {
-        Ok(text) => print_stdout(&text),
+        Ok(text) => print_stdout(&[&text, "\n"]),
         Err(mut failure) => {
             if failure.code == "MISSING_AUDIENCE" {
                 failure.message.push_str(" with --audience");
             }
             // Google's libraries read the failure from stdout; the exit status says it failed.
-            print_stdout(&failure.to_json())?;
+            print_stdout(&[&failure.to_json(), "\n"])?;
             Err(CliError::new("gcp executable", failure.message))
         }
     }
@@ -175,7 +158,7 @@ async fn executable(globals: &Globals, args: ExecutableArgs) -> Result<(), CliEr
 pub fn report_failure(err: &CliError) -> std::process::ExitCode {
     err.log();
     let failure = Failure::new("INVALID_CONFIGURATION", err.line());
-    let _ = print_stdout(&failure.to_json());
+    let _ = print_stdout(&[&failure.to_json(), "\n"]);
     std::process::ExitCode::FAILURE
 }
 
@@ -191,88 +174,40 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
     // The token-source flags go into the command: check them now (with a stand-in API token,
     // which the command's environment supplies at run time), so a bad one is an invalid
     // setting here rather than a failure inside Google's library later.
-    globals.fly_client_with(|b| b.api_token("unused: only the URL is checked"))?;
-    let exe = std::env::current_exe()
-        .and_then(|p| p.canonicalize())
-        .map_err(|e| CliError::new("finding this binary's path", e))?;
-    let exe = exe.to_str().ok_or_else(|| {
-        CliError::new(
-            "finding this binary's path",
-            format!("the path {exe:?} is not UTF-8"),
-        )
-    })?;
-    let mut command = vec![exe.to_owned(), "gcp".into(), "executable".into()];
-    // Keep explicit token-source flags, so the executable finds the token the same way.
-    if let Some(path) = &globals.token_file {
-        command.push("--token-file".into());
-        command.push(absolute(path)?);
-    }
-    if let Some(path) = &globals.socket {
-        command.push("--socket".into());
-        command.push(absolute(path)?);
-    }
-    if let Some(url) = &globals.api_url {
-        command.push("--api-url".into());
-        command.push(url.clone());
-    }
-    // Quoted so that Python google-auth (shell rules) and Node's google-auth-library
-    // (whitespace outside double quotes) both run it; a part neither can carry is refused.
-    let command = fly_oidc::command_line::join(command.iter().map(String::as_str)).map_err(|e| {
-        let what = if e.part == exe {
-            "this binary's path"
-        } else {
-            "a path in the command"
-        };
-        // Where the binary lives is the setting at fault (exit 2), though no flag sets it.
-        CliError::setting(fly_oidc::BuildError::invalid(
-            fly_oidc::Setting::new("command", None),
-            fly_oidc::Origin::Builder,
-            format!(
-                "cannot write a command line that runs this binary: {what} {e}; move or copy the binary (and any file the command names) to a plain path such as /usr/local/bin/fly-oidc and run it from there"
-            ),
-        ))
-    })?;
-    let output_file = args.token_cache_file.as_deref().map(absolute).transpose()?;
+    globals
+        .fly_builder()
+        .api_token("unused: only the URL is checked")
+        .build()?;
+    let path_error = |e| CliError::new("resolving a path", e);
+    let command = ExecutableCommand::this_binary(["gcp", "executable"])
+        .map_err(|e| CliError::new("finding this binary's path", e))?
+        .path_flag("--token-file", globals.token_file.as_deref())
+        .and_then(|c| c.path_flag("--socket", globals.socket.as_deref()))
+        .map_err(path_error)?
+        .flag("--api-url", globals.api_url.as_deref())
+        .to_line()?;
+    let output_file = args.token_cache_file.as_deref().map(executable::absolute);
+    let output_file = output_file.transpose().map_err(path_error)?;
     let config = executable::credential_config(&settings, &command, output_file.as_deref())?;
-    let text = serde_json::to_string_pretty(&config)
-        .map_err(|e| CliError::new("writing the configuration", e))?;
+    let text = executable::config_text(&config);
     let shown = match &args.output {
         Some(path) => {
-            std::fs::write(path, format!("{text}\n")).map_err(|e| {
-                CliError::new(
-                    "writing the configuration",
-                    format!("{}: {e}", path.display()),
-                )
-            })?;
-            let shown = absolute(path).unwrap_or_else(|_| path.display().to_string());
+            let shown = executable::write_config(path, &text)
+                .map_err(|e| CliError::new("writing the configuration", e))?;
             crate::common::stderr_line(format_args!("fly-oidc: wrote {shown}"));
-            // Quoted for the shell lines below.
-            fly_oidc::command_line::quote(&shown)
-                .unwrap_or_else(|_| fly_oidc_aws::credential_process::shell_quote(&shown))
+            executable::shell_word(&shown)
         }
         None => {
-            print_stdout(&text)?;
+            print_stdout(&[&text])?;
             "<this file>".to_owned()
         }
     };
-    crate::common::stderr_line(format_args!(
-        "fly-oidc: to use it (on a Fly Machine):\n  \
-         export GOOGLE_APPLICATION_CREDENTIALS={shown}\n  \
-         export GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1   # Google's libraries refuse to run executables without it\n  \
-         gcloud auth login --cred-file={shown}              # for gcloud (also needs the variable above)"
-    ));
+    crate::common::stderr_line(format_args!("{}", executable::usage_hint(&shown)));
     Ok(())
 }
 
-fn absolute(path: &Path) -> Result<String, CliError> {
-    let abs = std::path::absolute(path).map_err(|e| CliError::new("resolving a path", e))?;
-    abs.to_str()
-        .map(str::to_owned)
-        .ok_or_else(|| CliError::new("resolving a path", format!("the path {abs:?} is not UTF-8")))
-}
-
 async fn access_token(globals: &Globals, args: AccessTokenArgs) -> Result<(), CliError> {
-    let mut builder = builder(
+    let builder = builder(
         globals,
         &args.provider,
         &args.service_account,
@@ -280,12 +215,9 @@ async fn access_token(globals: &Globals, args: AccessTokenArgs) -> Result<(), Cl
         args.lifetime_seconds,
     )
     .fly_client(globals.fly_client()?);
-    if let Some(aud) = &args.audience {
-        builder = builder.audience(aud);
-    }
-    if !args.scopes.is_empty() {
-        builder = builder.scopes(args.scopes.iter().cloned());
-    }
+    let builder = with(builder, args.audience.as_ref(), |b, v| b.audience(v));
+    let scopes = Some(args.scopes).filter(|s| !s.is_empty());
+    let builder = with(builder, scopes, |b, v| b.scopes(v));
     let provider = builder.build()?;
     let token = provider.fetch_access_token().await.map_err(|e| {
         // Which call failed, from the message's subject (the library names it first).
@@ -315,8 +247,8 @@ async fn access_token(globals: &Globals, args: AccessTokenArgs) -> Result<(), Cl
             "expire_time": fly_oidc_gcp::format_rfc3339(token.expires_at()),
             "expire_time_unix": token.expires_at().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
         });
-        print_stdout(&out.to_string())
+        print_stdout(&[&out.to_string(), "\n"])
     } else {
-        print_stdout(token.expose_secret())
+        print_stdout(&[token.expose_secret(), "\n"])
     }
 }

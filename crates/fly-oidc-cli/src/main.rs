@@ -79,17 +79,12 @@ fn main() -> ExitCode {
     }
     // The servers answer many clients: two worker threads; everything else: one thread.
     let serving = matches!(cli.command, Command::Exec(_) | Command::Serve(_));
-    let runtime = if serving {
+    let mut runtime = if serving {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
     } else {
         tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
     };
-    let runtime = match runtime {
+    let runtime = match runtime.worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             crate::common::stderr_line(format_args!(

@@ -1,29 +1,36 @@
 //! `fly-oidc aws setup`, `aws check-trust-policy`, `gcp setup` and `gcp check-condition`:
 //! flags to `fly_oidc_setup`, and printing.
 
-use crate::common::{CliError, Globals};
+use crate::common::{CliError, Globals, print_stdout};
 use clap::{Args, ValueEnum};
-use fly_oidc::FlyClaims;
 use fly_oidc_setup::aws_setup::{AwsSetup, DEFAULT_AWS_AUDIENCE};
-use fly_oidc_setup::condition::{self, AttributeMapping};
+use fly_oidc_setup::check::{self, CheckError, EXIT_NO_TOKEN};
 use fly_oidc_setup::gcp_setup::{DEFAULT_ATTRIBUTE_MAPPING, GcpSetup};
-use fly_oidc_setup::subject::{self, SubjectError};
-use fly_oidc_setup::trust_policy;
-use std::io::Write;
 use std::path::PathBuf;
 
-/// Exit status of a check that found no token.
-const EXIT_NO_TOKEN: u8 = 3;
-
-fn subject_error(err: SubjectError) -> CliError {
-    CliError::usage(err.to_string())
+impl From<CheckError> for CliError {
+    fn from(err: CheckError) -> Self {
+        match err {
+            CheckError::Usage(message) => CliError::usage(message),
+            CheckError::Setting(e) => CliError::setting(e),
+            CheckError::NoToken(e) => CliError::new("Fly token", e).with_exit_code(EXIT_NO_TOKEN),
+        }
+    }
 }
 
-pub fn print_stdout(text: &str) -> Result<(), CliError> {
-    let mut stdout = std::io::stdout().lock();
-    write!(stdout, "{text}")
-        .and_then(|()| stdout.flush())
-        .map_err(|e| CliError::new("writing to stdout", e))
+/// Print a check's `report`; unless `accepted`, the command fails (exit 1) at `step`, `why`.
+fn verdict(
+    report: &dyn std::fmt::Display,
+    accepted: bool,
+    step: &'static str,
+    why: impl Into<String>,
+) -> Result<(), CliError> {
+    print_stdout(&[&report.to_string()])?;
+    if accepted {
+        Ok(())
+    } else {
+        Err(CliError::new(step, why.into()))
+    }
 }
 
 /// Output formats of `aws setup`.
@@ -67,74 +74,32 @@ pub struct AwsSetupArgs {
     format: AwsFormat,
 }
 
-/// Org and app from the flags, else from a live token (on a Machine), else an error naming --org.
-async fn org_app(
-    globals: &Globals,
-    org: Option<String>,
-    app: Option<String>,
-    need_app: bool,
-) -> Result<(String, Option<String>), CliError> {
-    if let Some(org) = &org {
-        // Refuse `personal` before looking for a token.
-        subject::check_org(org).map_err(subject_error)?;
-        if app.is_some() || !need_app {
-            return Ok((org.clone(), app));
-        }
-    }
-    let token = match globals.fly_client() {
-        Ok(client) => client.fetch_default_token().await.ok(),
-        Err(_) => None,
-    };
-    let Some(token) = token else {
-        return Err(CliError::usage(if org.is_none() {
-            "no --org, and no Fly token to read it from: pass --org SLUG and --app APP (the org slug is in the iss of `fly-oidc token --claims`: https://oidc.fly.io/<slug>)"
-        } else {
-            "no --app, and no Fly token to read it from: pass --app APP"
-        }));
-    };
-    let claims = token.claims();
-    let org = match org {
-        Some(org) => org,
-        None => claims.org_slug().map(str::to_owned).ok_or_else(|| {
-            CliError::usage("the Fly token's iss is not https://oidc.fly.io/<org>: pass --org")
-        })?,
-    };
-    let app = app.or_else(|| subject::app_of(claims).map(str::to_owned));
-    Ok((org, app))
-}
-
 pub async fn aws_setup(globals: &Globals, args: AwsSetupArgs) -> Result<(), CliError> {
-    let (org, app) = org_app(globals, args.org, args.app, args.sub.is_none()).await?;
+    let client = || globals.fly_builder().build();
+    let (org, app) = check::org_app(&client, args.org, args.app, args.sub.is_none()).await?;
     let setup = AwsSetup::new(
         &args.role_name,
         args.account_id.as_deref(),
         &org,
-        if args.sub.is_some() {
-            None
-        } else {
-            app.as_deref()
-        },
+        app.as_deref().filter(|_| args.sub.is_none()),
         args.sub.as_deref(),
         Some(&args.audience),
         args.max_session_duration,
     )
-    .map_err(subject_error)?;
+    .map_err(CheckError::from)?;
     let text = match args.format {
         AwsFormat::Commands => setup.commands(),
         AwsFormat::Json => {
             if setup.account_id.is_none() {
-                eprintln!(
+                crate::common::stderr_line(format_args!(
                     "fly-oidc: warning: no --account-id: the policy's principal holds <ACCOUNT_ID>; replace it, or pass --account-id"
-                );
+                ));
             }
-            let mut text = serde_json::to_string_pretty(&setup.trust_policy())
-                .map_err(|e| CliError::new("writing the policy", e))?;
-            text.push('\n');
-            text
+            format!("{:#}\n", setup.trust_policy())
         }
         AwsFormat::Terraform => setup.terraform(),
     };
-    print_stdout(&text)
+    print_stdout(&[&text])
 }
 
 /// What stands in for a live token in the checkers.
@@ -155,30 +120,12 @@ pub struct StandIn {
 }
 
 impl StandIn {
-    /// The claims: from the file, the flags, or a live token fetched with `audience`.
-    async fn claims(
-        &self,
-        globals: &Globals,
-        audience: Option<&str>,
-    ) -> Result<FlyClaims, CliError> {
-        if let Some(path) = &self.claims {
-            let bytes = fly_oidc::fs::read_file_capped(path, 64 * 1024).map_err(|e| {
-                CliError::usage(format!("cannot read --claims {}: {e}", path.display()))
-            })?;
-            let text = String::from_utf8_lossy(&bytes);
-            return subject::claims_from_json(&text).map_err(subject_error);
-        }
-        if let (Some(org), Some(app)) = (&self.org, &self.app) {
-            return subject::stand_in_claims(org, app, self.machine.as_deref(), audience)
-                .map_err(subject_error);
-        }
-        let client = globals.fly_client()?;
-        let audience = audience
-            .map(str::to_owned)
-            .or_else(|| client.audience().map(str::to_owned));
-        match client.fetch_token(audience.as_deref()).await {
-            Ok(token) => Ok(token.claims().clone()),
-            Err(e) => Err(CliError::new("Fly token", e).with_exit_code(EXIT_NO_TOKEN)),
+    fn lib(&self) -> check::StandIn {
+        check::StandIn {
+            claims_file: self.claims.clone(),
+            org: self.org.clone(),
+            app: self.app.clone(),
+            machine: self.machine.clone(),
         }
     }
 }
@@ -200,36 +147,12 @@ pub async fn check_trust_policy(
     globals: &Globals,
     args: CheckTrustPolicyArgs,
 ) -> Result<(), CliError> {
-    let bytes = fly_oidc::fs::read_file_capped(&args.file, 1024 * 1024).map_err(|e| {
-        CliError::usage(format!(
-            "cannot read the policy {}: {e}",
-            args.file.display()
-        ))
-    })?;
-    let policy = trust_policy::parse_policy(&String::from_utf8_lossy(&bytes))
-        .map_err(|e| CliError::usage(format!("{}: {e}", args.file.display())))?;
-    // The AWS audience rules: --audience, FLY_OIDC_AUDIENCE, sts.amazonaws.com.
-    let client_audience = globals
-        .fly_client()
-        .ok()
-        .and_then(|c| c.audience().map(str::to_owned));
-    let audience = args
-        .audience
-        .clone()
-        .or(client_audience)
-        .unwrap_or_else(|| DEFAULT_AWS_AUDIENCE.to_owned());
-    let claims = args.stand_in.claims(globals, Some(&audience)).await?;
-    let report = trust_policy::evaluate(&policy, &claims)
-        .map_err(|e| CliError::usage(format!("{}: {e}", args.file.display())))?;
-    print_stdout(&report.to_string())?;
-    if report.accepted {
-        Ok(())
-    } else {
-        Err(CliError::new(
-            "trust policy check",
-            "the policy rejects this token: fix the FAIL lines above",
-        ))
-    }
+    let client = || globals.fly_builder().build();
+    let stand_in = args.stand_in.lib();
+    let report =
+        check::check_trust_policy(&args.file, args.audience.as_deref(), &stand_in, &client).await?;
+    let why = "the policy rejects this token: fix the FAIL lines above";
+    verdict(&report, report.accepted, "trust policy check", why)
 }
 
 /// Output formats of `gcp setup`.
@@ -272,7 +195,8 @@ pub struct GcpSetupArgs {
 }
 
 pub async fn gcp_setup(globals: &Globals, args: GcpSetupArgs) -> Result<(), CliError> {
-    let (org, app) = org_app(globals, args.org, args.app, false).await?;
+    let client = || globals.fly_builder().build();
+    let (org, app) = check::org_app(&client, args.org, args.app, false).await?;
     let setup = GcpSetup::new(
         &args.project_number,
         args.project.as_deref(),
@@ -282,11 +206,12 @@ pub async fn gcp_setup(globals: &Globals, args: GcpSetupArgs) -> Result<(), CliE
         app.as_deref(),
         args.service_account.as_deref(),
     )
-    .map_err(subject_error)?;
-    print_stdout(&match args.format {
+    .map_err(CheckError::from)?;
+    let text = match args.format {
         GcpFormat::Commands => setup.commands(),
         GcpFormat::Terraform => setup.terraform(),
-    })
+    };
+    print_stdout(&[&text])
 }
 
 /// Flags of `fly-oidc gcp check-condition`.
@@ -303,19 +228,10 @@ pub struct CheckConditionArgs {
 }
 
 pub async fn check_condition(globals: &Globals, args: CheckConditionArgs) -> Result<(), CliError> {
-    let mapping = AttributeMapping::parse(&args.attribute_mapping)
-        .map_err(|e| CliError::usage(e.to_string()))?;
-    condition::compile_condition(&args.expr).map_err(|e| CliError::usage(e.to_string()))?;
-    let claims = args.stand_in.claims(globals, None).await?;
-    let report = condition::evaluate(&args.expr, &mapping, &claims)
-        .map_err(|e| CliError::usage(e.to_string()))?;
-    print_stdout(&report.to_string())?;
-    if report.accepted {
-        Ok(())
-    } else {
-        Err(CliError::new(
-            "attribute condition check",
-            format!("the condition is {} for this token", report.result),
-        ))
-    }
+    let client = || globals.fly_builder().build();
+    let stand_in = args.stand_in.lib();
+    let report =
+        check::check_condition(&args.expr, &args.attribute_mapping, &stand_in, &client).await?;
+    let why = format!("the condition is {} for this token", report.result);
+    verdict(&report, report.accepted, "attribute condition check", why)
 }

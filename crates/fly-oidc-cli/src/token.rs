@@ -2,7 +2,6 @@
 
 use crate::common::{CliError, Globals};
 use clap::Args;
-use std::io::Write;
 use std::time::SystemTime;
 
 /// Flags of `fly-oidc token`.
@@ -22,10 +21,11 @@ pub struct TokenArgs {
 }
 
 pub async fn run(globals: &Globals, args: TokenArgs) -> Result<(), CliError> {
-    let client = globals.fly_client_with(|b| match args.audience {
-        Some(audience) => b.audience(audience),
-        None => b,
-    })?;
+    let mut builder = globals.fly_builder();
+    if let Some(audience) = args.audience {
+        builder = builder.audience(audience);
+    }
+    let client = builder.build()?;
     let token = client
         .fetch_default_token()
         .await
@@ -35,23 +35,12 @@ pub async fn run(globals: &Globals, args: TokenArgs) -> Result<(), CliError> {
         crate::common::stderr_line(format_args!("fly-oidc: {summary}"));
     }
     let output = if args.claims {
-        let mut value = serde_json::to_value(token.claims())
-            .map_err(|e| CliError::new("decoding claims", e))?;
         #[allow(clippy::disallowed_methods)] // the CLI reports against the real clock
         let now = SystemTime::now();
-        if let (Some(obj), Some(exp)) = (value.as_object_mut(), token.expires_at()) {
-            let secs = match exp.duration_since(now) {
-                Ok(left) => left.as_secs() as i64,
-                Err(past) => -(past.duration().as_secs() as i64),
-            };
-            obj.insert("expires_in_seconds".into(), secs.into());
-        }
-        serde_json::to_string_pretty(&value).map_err(|e| CliError::new("decoding claims", e))?
+        fly_oidc_setup::subject::claims_json(&token, now)
+            .map_err(|e| CliError::new("decoding claims", e))?
     } else {
         token.expose_jwt().to_owned()
     };
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{output}")
-        .and_then(|()| stdout.flush())
-        .map_err(|e| CliError::new("writing to stdout", e))
+    crate::common::print_stdout(&[&output, "\n"])
 }

@@ -236,6 +236,115 @@ pub fn credential_config(
     Ok(config)
 }
 
+/// The command a credential configuration runs: `program` (this binary, absolute and UTF-8)
+/// and its arguments (such as `gcp executable` and the token-source flags the binary was
+/// given, so that the executable finds the token the same way).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecutableCommand {
+    program: String,
+    args: Vec<String>,
+}
+
+impl ExecutableCommand {
+    /// `program` with `args`.
+    pub fn new<'a>(program: &str, args: impl IntoIterator<Item = &'a str>) -> Self {
+        Self {
+            program: program.to_owned(),
+            args: args.into_iter().map(str::to_owned).collect(),
+        }
+    }
+
+    /// This binary (its canonical path, which must be UTF-8) with `args`.
+    pub fn this_binary<'a>(args: impl IntoIterator<Item = &'a str>) -> std::io::Result<Self> {
+        let exe = std::env::current_exe()?.canonicalize()?;
+        let exe = exe.to_str().ok_or_else(|| not_utf8(&exe))?;
+        Ok(Self::new(exe, args))
+    }
+
+    /// Add `flag` and `value` when a value is given.
+    pub fn flag(mut self, flag: &str, value: Option<&str>) -> Self {
+        if let Some(value) = value {
+            self.args.extend([flag.to_owned(), value.to_owned()]);
+        }
+        self
+    }
+
+    /// Add `flag` and `path` made [`absolute`] when a path is given (the libraries run the
+    /// command from their own working directory).
+    pub fn path_flag(self, flag: &str, path: Option<&Path>) -> std::io::Result<Self> {
+        let path = path.map(absolute).transpose()?;
+        Ok(self.flag(flag, path.as_deref()))
+    }
+
+    /// The one-line command, each part quoted so that Python google-auth (shell rules) and
+    /// Node's google-auth-library (whitespace outside double quotes) both run it
+    /// ([`fly_oidc::command_line::join`]). A part neither can carry is an invalid setting
+    /// (`command`) that says to move the binary (or file) to a plain path.
+    pub fn to_line(&self) -> Result<String, BuildError> {
+        let parts = std::iter::once(&self.program).chain(&self.args);
+        fly_oidc::command_line::join(parts.map(String::as_str)).map_err(|e| {
+            let what = if e.part == self.program {
+                "this binary's path"
+            } else {
+                "a path in the command"
+            };
+            // Where the binary lives is the setting at fault, though no flag sets it.
+            BuildError::invalid(
+                fly_oidc::Setting::new("command", None),
+                Origin::Builder,
+                format!(
+                    "cannot write a command line that runs this binary: {what} {e}; move or copy the binary (and any file the command names) to a plain path such as /usr/local/bin/fly-oidc and run it from there"
+                ),
+            )
+        })
+    }
+}
+
+/// `path` made absolute (against the working directory, without resolving links), as UTF-8;
+/// an error when it is not UTF-8.
+pub fn absolute(path: &Path) -> std::io::Result<String> {
+    let abs = std::path::absolute(path)?;
+    abs.to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| not_utf8(&abs))
+}
+
+fn not_utf8(path: &Path) -> std::io::Error {
+    let message = format!("the path {path:?} is not UTF-8");
+    std::io::Error::new(std::io::ErrorKind::InvalidData, message)
+}
+
+/// Write a configuration's `text` ([`config_text`]) to `path`; returns the path to show
+/// (absolute when it can be). The error names the path.
+pub fn write_config(path: &Path, text: &str) -> std::io::Result<String> {
+    let shown = path.display();
+    std::fs::write(path, text)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{shown}: {e}")))?;
+    Ok(absolute(path).unwrap_or_else(|_| shown.to_string()))
+}
+
+/// The credential configuration as written: pretty JSON and a final newline.
+pub fn config_text(config: &Value) -> String {
+    format!("{config:#}\n")
+}
+
+/// How to use a credential configuration written to `shown` (a path, or a placeholder such as
+/// `<this file>`): the variables and the gcloud command, as lines for stderr.
+pub fn usage_hint(shown: &str) -> String {
+    format!(
+        "fly-oidc: to use it (on a Fly Machine):\n  \
+         export GOOGLE_APPLICATION_CREDENTIALS={shown}\n  \
+         export GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1   # Google's libraries refuse to run executables without it\n  \
+         gcloud auth login --cred-file={shown}              # for gcloud (also needs the variable above)"
+    )
+}
+
+/// `path` quoted for the shell lines of [`usage_hint`].
+pub fn shell_word(path: &str) -> String {
+    fly_oidc::command_line::quote(path)
+        .unwrap_or_else(|_| format!("'{}'", path.replace('\'', r"'\''")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +362,38 @@ mod tests {
         assert_eq!(url_base("http://h"), Some("http://h"));
         assert_eq!(url_base("nope"), None);
         assert_eq!(url_base("http:///x"), None);
+    }
+
+    #[test]
+    fn the_command_line_quotes_paths_made_absolute_and_refuses_what_no_consumer_can_run() {
+        let line = ExecutableCommand::new("/opt/my tools/fly-oidc", ["gcp", "executable"])
+            .path_flag("--token-file", Some(Path::new("token")))
+            .unwrap()
+            .flag("--socket", None)
+            .flag("--api-url", Some("http://h"))
+            .to_line()
+            .unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        let token = cwd.join("token");
+        assert_eq!(
+            line,
+            format!(
+                "\"/opt/my tools/fly-oidc\" gcp executable --token-file {} --api-url http://h",
+                fly_oidc::command_line::quote(token.to_str().unwrap()).unwrap()
+            )
+        );
+        let err = ExecutableCommand::new("/opt/$x/fly-oidc", [])
+            .to_line()
+            .unwrap_err();
+        assert!(err.to_string().contains("this binary's path"), "{err}");
+        let err = ExecutableCommand::new("/bin/f", [])
+            .flag("--token-file", Some("/a`b"))
+            .to_line()
+            .unwrap_err();
+        assert!(err.to_string().contains("a path in the command"), "{err}");
+        assert_eq!(shell_word("/a b"), "\"/a b\"");
+        assert_eq!(shell_word("/a$b"), "'/a$b'");
+        assert!(config_text(&json!({"a": 1})).ends_with("}\n"));
     }
 
     #[test]

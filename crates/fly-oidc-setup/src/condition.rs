@@ -10,22 +10,9 @@ use fly_oidc::FlyClaims;
 use std::collections::HashMap;
 use std::fmt;
 
-/// A malformed expression or mapping (a usage error).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConditionError {
-    /// The flag the bad value came from (`EXPR` or `--attribute-mapping`).
-    pub flag: &'static str,
-    /// Why.
-    pub reason: String,
-}
-
-impl fmt::Display for ConditionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (from {})", self.reason, self.flag)
-    }
-}
-
-impl std::error::Error for ConditionError {}
+/// A malformed expression or mapping (a usage error); its `flag` is `EXPR` or
+/// `--attribute-mapping`.
+pub type ConditionError = crate::subject::SubjectError;
 
 /// The outcome of evaluating a condition.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -67,6 +67,12 @@ impl Report {
         self.steps.iter().all(|s| s.ok)
     }
 
+    /// The names of the failing steps, in order.
+    pub fn failing(&self) -> Vec<&str> {
+        let failed = self.steps.iter().filter(|s| !s.ok);
+        failed.map(|s| s.name.as_str()).collect()
+    }
+
     /// `{"ok":bool,"steps":[{"name","ok","detail","fix"}]}`, `fix` null on passing steps.
     pub fn to_json(&self) -> Value {
         json!({
@@ -306,175 +312,205 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Whole-request timeout of every client the diagnosis builds.
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 
-/// An invalid setting as a failing step named `name`. `setting_names` maps a builder method
-/// (such as `role_arn`) to the name the front end gives it (such as `--aws-role-arn`); a
-/// method not listed is named as a library user sets it.
+/// The name a front end gives the setting of a builder method (such as `--aws-role-arn` for
+/// `role_arn`); `None`: the setting is named as a library user sets it.
+pub type SettingNames<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// An invalid setting as a failing step named `name`, the setting named by `setting_names`.
 pub fn setting_step(
     name: impl Into<String>,
     err: &BuildError,
-    setting_names: &[(&str, &str)],
+    setting_names: SettingNames<'_>,
 ) -> Step {
-    let method = err.setting().builder_method();
-    let flag = setting_names
-        .iter()
-        .find(|(m, _)| *m == method)
-        .map(|(_, f)| *f);
+    let flag = setting_names(err.setting().builder_method());
     Step::fail(
         name,
-        format!("invalid setting: {}", err.display_with_flag(flag)),
+        format!(
+            "invalid setting: {}",
+            err.display_with_flag(flag.as_deref())
+        ),
         "fix the setting named above (flag or environment variable) and run doctor again",
     )
 }
 
-/// What [`diagnose`] checks, as the front end set it.
-pub struct Diagnosis<'a> {
-    /// The Fly token client (built with [`CONNECT_TIMEOUT`] and [`TIMEOUT`]).
-    pub client: FlyOidcClient,
-    /// The environment the providers resolve their settings from.
-    pub env: Env,
-    /// The time the token's claims and the clock are checked against.
-    pub now: SystemTime,
-    /// Where the issuer's keys come from.
-    pub keys: KeySource,
-    /// Skip the signature check (no network to the issuer).
-    pub offline: bool,
-    /// The AWS roles to try; empty: the one `AWS_ROLE_ARN` names, and none without it (AWS is
-    /// then not configured, and no AWS step runs).
+/// What `doctor` checks, as the front end was told. A setting not given is resolved by the
+/// providers from the environment, as they always do (`AWS_ROLE_ARN`, `FLY_OIDC_AUDIENCE`,
+/// `FLY_OIDC_GCP_PROVIDER`, ...). The AWS settings come as a builder factory to
+/// [`diagnose`](Self::diagnose) (one provider a role).
+#[derive(Clone, Debug, Default)]
+pub struct DoctorOptions {
+    /// The AWS roles to try; empty: the one `AWS_ROLE_ARN` names, and none without it (AWS
+    /// is then not configured, and no AWS step runs).
     pub aws_role_arns: Vec<String>,
-    /// A builder with the front end's AWS settings (audience, duration, region, endpoint),
-    /// without a role: the diagnosis adds the environment, the client, the role and timeouts.
-    pub aws: &'a dyn Fn() -> fly_oidc_aws::Builder,
-    /// A builder with the front end's Google settings (provider, STS and IAM URLs), without
-    /// a service account.
+    /// The front end's Google settings (provider, STS and IAM URLs), without a service
+    /// account: the diagnosis adds the environment, the client and the timeouts.
     pub gcp: fly_oidc_gcp::Builder,
     /// Google was asked for explicitly (a provider was given): a missing provider is then a
     /// failing step instead of "Google not configured" (no Google step).
     pub gcp_required: bool,
     /// The service account to impersonate; `None`: `FLY_OIDC_GCP_SERVICE_ACCOUNT`, if set.
     pub gcp_service_account: Option<String>,
-    /// Builder methods and the names the front end gives them, for invalid-setting steps
-    /// (see [`setting_step`]).
-    pub setting_names: &'a [(&'a str, &'a str)],
+    /// Where the issuer's keys come from.
+    pub keys: KeySource,
+    /// Skip the signature check (no network to the issuer).
+    pub offline: bool,
 }
 
-impl fmt::Debug for Diagnosis<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Diagnosis")
-            .field("client", &self.client)
-            .field("keys", &self.keys)
-            .field("offline", &self.offline)
-            .field("aws_role_arns", &self.aws_role_arns)
-            .field("gcp", &self.gcp)
-            .field("gcp_required", &self.gcp_required)
-            .field("gcp_service_account", &self.gcp_service_account)
-            .finish_non_exhaustive()
-    }
-}
+/// Makes a builder with the front end's AWS settings (audience, duration, region, endpoint),
+/// without a role: the diagnosis adds the environment, the client, the role and timeouts.
+pub type AwsBuilderFn<'a> = &'a dyn Fn() -> fly_oidc_aws::Builder;
 
-/// Run every step in order: token source, token, signature, clock, each AWS role, the Google
-/// exchange (with the Google variables other than the service account) and impersonation.
-/// Stops after the token step when no token could be fetched.
-pub async fn diagnose(d: Diagnosis<'_>) -> Report {
-    let mut report = Report::default();
-    let client = &d.client;
-    report.steps.push(token_source(client));
-    let (step, token) = token(client, d.now).await;
-    report.steps.push(step);
-    let Some(token) = token else {
-        return report;
-    };
-    let http = verify::http_client().ok();
-    report
-        .steps
-        .push(signature(&token, &d.keys, d.offline, http.as_ref()).await);
-    report.steps.push(clock(&token, d.now));
-
-    let env = &d.env;
-    let roles: Vec<Option<&String>> = if !d.aws_role_arns.is_empty() {
-        d.aws_role_arns.iter().map(Some).collect()
-    } else if env.get(fly_oidc_aws::ENV_ROLE_ARN).is_some() {
-        vec![None]
-    } else {
-        Vec::new()
-    };
-    for role in roles {
-        let mut builder = (d.aws)()
-            .env(env.clone())
-            .fly_client(client.clone())
-            .connect_timeout(CONNECT_TIMEOUT)
+impl DoctorOptions {
+    /// Run every step in order: token source, token, signature, clock, each AWS role, the
+    /// Google exchange (with the Google variables other than the service account) and
+    /// impersonation. The Fly token client is `fly`'s (given [`CONNECT_TIMEOUT`] and
+    /// [`TIMEOUT`]; an invalid token-source setting is the one failing step); the providers
+    /// resolve the rest from `env` (the AWS ones from `aws`'s builders); the token and clock
+    /// are checked at `now`. Stops after the token step when no token could be fetched.
+    /// `setting_names` names the settings in invalid-setting steps (see [`setting_step`]).
+    pub async fn diagnose(
+        &self,
+        fly: fly_oidc::Builder,
+        aws: AwsBuilderFn<'_>,
+        env: Env,
+        now: SystemTime,
+        setting_names: SettingNames<'_>,
+    ) -> Report {
+        let client = match fly
             .timeout(TIMEOUT)
-            .disable_cache();
-        if let Some(role) = role {
-            builder = builder.role_arn(role);
-        }
-        match builder.build() {
-            Ok(provider) => report.steps.push(aws_role(&provider).await),
-            Err(e) => report.steps.push(setting_step(
-                format!("aws role {}", role.map_or("(AWS_ROLE_ARN)", |r| r.as_str())),
-                &e,
-                d.setting_names,
-            )),
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+        {
+            Ok(client) => client,
+            Err(e) => {
+                let step = setting_step("token source", &e, setting_names);
+                return Report { steps: vec![step] };
+            }
+        };
+        let mut report = Report::default();
+        report.steps.push(token_source(&client));
+        let (step, token) = token(&client, now).await;
+        report.steps.push(step);
+        let Some(token) = token else {
+            return report;
+        };
+        let http = verify::http_client().ok();
+        let keys = &self.keys;
+        let signature = signature(&token, keys, self.offline, http.as_ref()).await;
+        report.steps.push(signature);
+        report.steps.push(clock(&token, now));
+        self.aws_steps(&mut report, &client, aws, &env, setting_names)
+            .await;
+        self.gcp_steps(&mut report, &client, &env, setting_names)
+            .await;
+        report
+    }
+
+    /// A step for each AWS role.
+    async fn aws_steps(
+        &self,
+        report: &mut Report,
+        client: &FlyOidcClient,
+        aws: AwsBuilderFn<'_>,
+        env: &Env,
+        setting_names: SettingNames<'_>,
+    ) {
+        // No role given: the provider's own (from `AWS_ROLE_ARN` in `env`), if there is one.
+        let roles: Vec<Option<&String>> = if !self.aws_role_arns.is_empty() {
+            self.aws_role_arns.iter().map(Some).collect()
+        } else if env.get(fly_oidc_aws::ENV_ROLE_ARN).is_some() {
+            vec![None]
+        } else {
+            Vec::new()
+        };
+        for role in roles {
+            let mut builder = aws()
+                .env(env.clone())
+                .fly_client(client.clone())
+                .connect_timeout(CONNECT_TIMEOUT)
+                .timeout(TIMEOUT)
+                .disable_cache();
+            if let Some(role) = role {
+                builder = builder.role_arn(role);
+            }
+            match builder.build() {
+                Ok(provider) => report.steps.push(aws_role(&provider).await),
+                Err(e) => report.steps.push(setting_step(
+                    format!("aws role {}", role.map_or("(AWS_ROLE_ARN)", |r| r.as_str())),
+                    &e,
+                    setting_names,
+                )),
+            }
         }
     }
 
-    // The exchange alone: the Google variables without the service account.
-    let exchange_env = Env::from_map(
-        [
-            fly_oidc_gcp::ENV_PROVIDER,
-            fly_oidc_gcp::ENV_SCOPES,
-            fly_oidc_gcp::ENV_STS_URL,
-            fly_oidc_gcp::ENV_IAM_URL,
-            fly_oidc::ENV_ALLOW_INSECURE_HTTP,
-        ]
-        .iter()
-        .filter_map(|name| env.get(name).map(|v| ((*name).to_owned(), v)))
-        .collect(),
-    );
-    let gcp_provider = |service_account: Option<&String>| {
-        let env = if service_account.is_some() {
-            env.clone()
-        } else {
-            exchange_env.clone()
-        };
-        let mut builder = d
-            .gcp
-            .clone()
-            .env(env)
-            .fly_client(client.clone())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(TIMEOUT);
-        if let Some(sa) = service_account {
-            builder = builder.service_account(sa);
-        }
-        builder.build()
-    };
-    let service_account = d
-        .gcp_service_account
-        .clone()
-        .or_else(|| env.get(fly_oidc_gcp::ENV_SERVICE_ACCOUNT));
-    match gcp_provider(None) {
-        Err(e)
-            if !d.gcp_required
-                && e.origin().is_none()
-                && e.setting().builder_method() == "provider" => {}
-        Err(e) => report
-            .steps
-            .push(setting_step("google exchange", &e, d.setting_names)),
-        Ok(exchange_only) => {
-            let impersonating = match service_account.as_ref().map(|sa| gcp_provider(Some(sa))) {
-                None => None,
-                Some(Ok(p)) => Some(p),
-                Some(Err(e)) => {
-                    report
-                        .steps
-                        .push(setting_step("google impersonation", &e, d.setting_names));
-                    None
-                }
+    /// The Google steps.
+    async fn gcp_steps(
+        &self,
+        report: &mut Report,
+        client: &FlyOidcClient,
+        env: &Env,
+        setting_names: SettingNames<'_>,
+    ) {
+        // The exchange alone: the Google variables without the service account.
+        let exchange_env = Env::from_map(
+            [
+                fly_oidc_gcp::ENV_PROVIDER,
+                fly_oidc_gcp::ENV_SCOPES,
+                fly_oidc_gcp::ENV_STS_URL,
+                fly_oidc_gcp::ENV_IAM_URL,
+                fly_oidc::ENV_ALLOW_INSECURE_HTTP,
+            ]
+            .iter()
+            .filter_map(|name| env.get(name).map(|v| ((*name).to_owned(), v)))
+            .collect(),
+        );
+        let gcp_provider = |service_account: Option<&String>| {
+            let env = if service_account.is_some() {
+                env.clone()
+            } else {
+                exchange_env.clone()
             };
-            report
+            let mut builder = self
+                .gcp
+                .clone()
+                .env(env)
+                .fly_client(client.clone())
+                .connect_timeout(CONNECT_TIMEOUT)
+                .timeout(TIMEOUT);
+            if let Some(sa) = service_account {
+                builder = builder.service_account(sa);
+            }
+            builder.build()
+        };
+        let service_account = self
+            .gcp_service_account
+            .clone()
+            .or_else(|| env.get(fly_oidc_gcp::ENV_SERVICE_ACCOUNT));
+        match gcp_provider(None) {
+            Err(e)
+                if !self.gcp_required
+                    && e.origin().is_none()
+                    && e.setting().builder_method() == "provider" => {}
+            Err(e) => report
                 .steps
-                .extend(gcp(&exchange_only, impersonating.as_ref()).await);
+                .push(setting_step("google exchange", &e, setting_names)),
+            Ok(exchange_only) => {
+                let impersonating = match service_account.as_ref().map(|sa| gcp_provider(Some(sa)))
+                {
+                    None => None,
+                    Some(Ok(p)) => Some(p),
+                    Some(Err(e)) => {
+                        report
+                            .steps
+                            .push(setting_step("google impersonation", &e, setting_names));
+                        None
+                    }
+                };
+                report
+                    .steps
+                    .extend(gcp(&exchange_only, impersonating.as_ref()).await);
+            }
         }
     }
-    report
 }

@@ -10,12 +10,15 @@
 //! - [`subject`]: the org and app the cloud side trusts, from flags or saved claims.
 //! - [`aws_setup`] and [`trust_policy`]: the IAM OIDC provider and role; would a trust policy
 //!   accept a token?
+//! - [`check`]: what stands in for a live token, the set-up's org and app, and the
+//!   `check-*` commands up to their report.
 //! - [`doctor`]: the steps of `fly-oidc doctor` and their report (text and JSON).
 //! - [`gcp_setup`] and [`condition`]: the workload identity pool and provider; would an
 //!   attribute condition accept a token?
 #![warn(missing_docs)]
 
 pub mod aws_setup;
+pub mod check;
 pub mod condition;
 pub mod doctor;
 pub mod gcp_setup;

@@ -1,13 +1,16 @@
 //! Who the cloud side trusts: the Fly org and app, from flags, from a saved `token --claims`
 //! file, or from a live token's claims.
 
-use fly_oidc::{Audience, FLY_ISSUER_PREFIX, FlyClaims};
+use fly_oidc::{Audience, FLY_ISSUER_PREFIX, FlyClaims, FlyToken};
 use std::fmt;
+use std::time::SystemTime;
 
-/// An invalid org, app or claims file. `Display` names the flag and the fix.
+/// An invalid argument: an org, app or claims file (or, as
+/// [`ConditionError`](crate::condition::ConditionError), a condition or mapping). `Display`
+/// names the flag and the fix.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubjectError {
-    /// The flag the bad value came from (`--org`, `--app`, `--claims`, ...).
+    /// The flag the bad value came from (`--org`, `--app`, `--claims`, `EXPR`, ...).
     pub flag: &'static str,
     /// Why, and what to do.
     pub reason: String,
@@ -113,6 +116,21 @@ pub fn claims_from_json(text: &str) -> Result<FlyClaims, SubjectError> {
         });
     }
     Ok(claims)
+}
+
+/// What `fly-oidc token --claims` prints (and [`claims_from_json`] reads): the token's
+/// decoded claims as pretty JSON, plus `expires_in_seconds` (negative once expired) when it
+/// has an `exp`.
+pub fn claims_json(token: &FlyToken, now: SystemTime) -> Result<String, serde_json::Error> {
+    let mut value = serde_json::to_value(token.claims())?;
+    if let (Some(obj), Some(exp)) = (value.as_object_mut(), token.expires_at()) {
+        let secs = match exp.duration_since(now) {
+            Ok(left) => left.as_secs() as i64,
+            Err(past) => -(past.duration().as_secs() as i64),
+        };
+        obj.insert("expires_in_seconds".into(), secs.into());
+    }
+    serde_json::to_string_pretty(&value)
 }
 
 /// The app of a Fly `sub` (`<org>:<app>:<machine>`).

@@ -318,13 +318,18 @@ mod tests {
 
     #[test]
     fn glob_matches_like_iam() {
-        assert!(glob("acme:my-app:*", "acme:my-app:m1"));
-        assert!(glob("acme:*:*", "acme:a:b"));
-        assert!(!glob("acme:my-app:*", "acme:other:m1"));
-        assert!(glob("a?c", "abc"));
-        assert!(!glob("a?c", "ac"));
-        assert!(glob("*", ""));
-        assert!(!glob("abc", "abcd"));
+        let cases = [
+            ("acme:my-app:*", "acme:my-app:m1", true),
+            ("acme:*:*", "acme:a:b", true),
+            ("acme:my-app:*", "acme:other:m1", false),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("*", "", true),
+            ("abc", "abcd", false),
+        ];
+        for (pattern, value, matches) in cases {
+            assert_eq!(glob(pattern, value), matches, "{pattern} ~ {value}");
+        }
     }
 }
 

@@ -31,6 +31,24 @@ pub struct KeySource {
     pub allow_insecure_http: bool,
 }
 
+impl KeySource {
+    /// Keys from `jwks_url`, else from `discovery_url`, else discovered from `iss`; plain
+    /// `http` to hosts other than loopback only when `FLY_OIDC_ALLOW_INSECURE_HTTP` in `env`
+    /// says so (an unreadable value: not allowed).
+    pub fn new(
+        jwks_url: Option<String>,
+        discovery_url: Option<String>,
+        env: &fly_oidc::Env,
+    ) -> Self {
+        Self {
+            jwks_url,
+            discovery_url,
+            allow_insecure_http: fly_oidc::endpoint::allow_insecure_http(None, env)
+                .unwrap_or(false),
+        }
+    }
+}
+
 /// What went wrong while verifying a token. `Display` says what and what to do; never the token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -258,6 +276,24 @@ async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, VerifyErro
         return Err(fail(format!("HTTP {}", status.as_u16())));
     }
     serde_json::from_slice(&body).map_err(|_| fail("the answer is not JSON".into()))
+}
+
+/// `fly-oidc token --verify`: the signature against the issuer's keys from `source`, then
+/// the time claims at `now`. Returns a one-line summary (key, JWKS URL, trusted claims);
+/// the error says what failed and what to do.
+pub async fn verify_token(
+    token: &FlyToken,
+    source: &KeySource,
+    now: SystemTime,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let verified = verify_signature(token, source, &http_client()?).await?;
+    check_times(token, now).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "verified: RS256 signature with key {:?} from {}; {}",
+        verified.kid,
+        verified.jwks_url,
+        token.claims().trust_summary()
+    ))
 }
 
 /// The leeway allowed on `iat`/`nbf` in the future, in seconds (clouds allow a few minutes).

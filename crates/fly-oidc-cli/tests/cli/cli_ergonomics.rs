@@ -55,18 +55,19 @@ fn fly_over_http(fly: &FakeFlyApi) -> [(&'static str, String); 2] {
     ]
 }
 
-/// [`fly_oidc`] with `vars` in an image without CA certificates ([`NoCaCerts`]).
-fn fly_oidc_without_ca(args: &[&str], vars: &[(&'static str, String)]) -> Output {
-    let no_ca = NoCaCerts::new();
-    fly_oidc(args, &with(vars, &no_ca.env()))
-}
-
-/// [`fly_over_http`] and `more`.
-fn fly_over_http_and(
+/// [`fly_oidc`] against `fly` over HTTP ([`fly_over_http`]) with `more` variables, in an
+/// image without CA certificates ([`NoCaCerts`]); it must succeed. The output and its stderr.
+fn succeeds_without_ca(
+    args: &[&str],
     fly: &FakeFlyApi,
-    more: Vec<(&'static str, String)>,
-) -> Vec<(&'static str, String)> {
-    [fly_over_http(fly).to_vec(), more].concat()
+    more: &[(&'static str, String)],
+) -> (Output, String) {
+    let vars = [&fly_over_http(fly)[..], more].concat();
+    let no_ca = NoCaCerts::new();
+    let out = fly_oidc(args, &with(&vars, &no_ca.env()));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    (out, stderr)
 }
 
 /// A fake Fly API of org `acme` and a fake Google trusting it.
@@ -89,17 +90,12 @@ fn with<'a>(
 #[test]
 fn without_ca_certificates_google_commands_work_with_one_warning() {
     let (fly, google) = acme_and_google();
-    let vars = fly_over_http_and(
-        &fly,
-        vec![
-            ("FLY_OIDC_GCP_PROVIDER", google.provider().to_owned()),
-            ("FLY_OIDC_GCP_STS_URL", google.sts_url()),
-            ("FLY_OIDC_GCP_IAM_URL", google.iam_url()),
-        ],
-    );
-    let out = fly_oidc_without_ca(&["gcp", "access-token"], &vars);
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let more = [
+        ("FLY_OIDC_GCP_PROVIDER", google.provider().to_owned()),
+        ("FLY_OIDC_GCP_STS_URL", google.sts_url()),
+        ("FLY_OIDC_GCP_IAM_URL", google.iam_url()),
+    ];
+    let (out, stderr) = succeeds_without_ca(&["gcp", "access-token"], &fly, &more);
     assert!(!text(&out.stdout).trim().is_empty());
     // Two HTTP clients (Fly API, Google STS) were built: the roots were loaded once.
     assert_eq!(stderr.matches(NO_CA_WARNING).count(), 1, "{stderr}");
@@ -113,24 +109,14 @@ fn without_ca_certificates_google_commands_work_with_one_warning() {
 #[test]
 fn without_ca_certificates_gcp_executable_stays_silent_on_stderr() {
     let (fly, google) = acme_and_google();
-    let vars = fly_over_http_and(
-        &fly,
-        vec![
-            ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", google.sts_audience()),
-            (
-                "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE",
-                "urn:ietf:params:oauth:token-type:jwt".to_owned(),
-            ),
-            ("GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE", "0".to_owned()),
-        ],
-    );
-    let out = fly_oidc_without_ca(&["gcp", "executable"], &vars);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(
-        text(&out.stderr),
-        "",
-        "Google's libraries read stderr with stdout"
-    );
+    let jwt = "urn:ietf:params:oauth:token-type:jwt";
+    let more = [
+        ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", google.sts_audience()),
+        ("GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE", jwt.to_owned()),
+        ("GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE", "0".to_owned()),
+    ];
+    let (out, stderr) = succeeds_without_ca(&["gcp", "executable"], &fly, &more);
+    assert_eq!(stderr, "", "Google's libraries read stderr with stdout");
     let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(response["success"], true);
     assert_eq!(fly.requests().len(), 1);
@@ -140,11 +126,9 @@ fn without_ca_certificates_gcp_executable_stays_silent_on_stderr() {
 fn without_ca_certificates_aws_commands_work_with_one_warning() {
     let fly = FakeFlyApi::builder().start_blocking().unwrap();
     let sts = FakeSts::builder().start_blocking().unwrap();
-    let vars = fly_over_http(&fly);
     let url = sts.url();
-    let out = fly_oidc_without_ca(&crate::credential_process_no_cache(ROLE, &url), &vars);
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let args = crate::credential_process_no_cache(ROLE, &url);
+    let (out, stderr) = succeeds_without_ca(&args, &fly, &[]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["Version"], 1);
     // The Fly client and the AWS SDK's client share one load of the roots.
@@ -272,6 +256,7 @@ fn a_bad_url_says_what_a_valid_one_looks_like() {
     let fly = FakeFlyApi::builder().start_blocking().unwrap();
     let sock = fly.socket_path().to_str().unwrap().to_owned();
     let provider = fly_oidc_testkit::google::default_provider("acme");
+    let access_token = ["gcp", "access-token", "--provider", &provider];
     // (arguments, environment, the example URL the message must show)
     type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
     let cases: [Case; 6] = [
@@ -286,31 +271,17 @@ fn a_bad_url_says_what_a_valid_one_looks_like() {
             "https://sts.us-east-1.amazonaws.com",
         ),
         (
-            vec![
-                "gcp",
-                "access-token",
-                "--provider",
-                &provider,
-                "--sts-url",
-                "sts.googleapis.com",
-            ],
+            [&access_token[..], &["--sts-url", "sts.googleapis.com"]].concat(),
             vec![],
             "https://sts.googleapis.com/v1/token",
         ),
         (
-            vec!["gcp", "access-token", "--provider", &provider],
+            access_token.to_vec(),
             vec![("FLY_OIDC_GCP_IAM_URL", "iamcredentials.googleapis.com")],
             "https://iamcredentials.googleapis.com",
         ),
         (
-            vec![
-                "gcp",
-                "access-token",
-                "--provider",
-                &provider,
-                "--sts-url",
-                "https://",
-            ],
+            [&access_token[..], &["--sts-url", "https://"]].concat(),
             vec![],
             "https://sts.googleapis.com/v1/token",
         ),

@@ -54,7 +54,33 @@ fn commands() -> Vec<(&'static str, Vec<&'static str>)> {
 struct Bad {
     flags: Vec<&'static str>,
     env: Vec<(&'static str, &'static str)>,
-    names: &'static str,
+    names: String,
+}
+
+/// A bad value of flag `name`, named `(from <name>)`.
+fn flag(name: &'static str, value: &'static str) -> Bad {
+    Bad {
+        flags: vec![name, value],
+        env: vec![],
+        names: format!("(from {name})"),
+    }
+}
+
+/// A bad value of variable `name`, named `(from <name>)`.
+fn var(name: &'static str, value: &'static str) -> Bad {
+    Bad {
+        flags: vec![],
+        env: vec![(name, value)],
+        names: format!("(from {name})"),
+    }
+}
+
+impl Bad {
+    /// With one more (valid) variable.
+    fn and(mut self, name: &'static str, value: &'static str) -> Self {
+        self.env.push((name, value));
+        self
+    }
 }
 
 /// The invalid settings every command shares (token source, log file, plain http).
@@ -66,40 +92,18 @@ fn shared(home: &Path) -> Vec<Bad> {
             .to_owned()
             .into_boxed_str(),
     );
+    let api = "ftp://api.example.com";
+    let log = "/nonexistent/dir/fly-oidc.log";
     vec![
-        Bad {
-            flags: vec!["--api-url", "ftp://api.example.com"],
-            env: vec![("FLY_API_TOKEN", "x")],
-            names: "(from --api-url)",
-        },
-        Bad {
-            flags: vec![],
-            env: vec![
-                ("FLY_API_HOSTNAME", "ftp://api.example.com"),
-                ("FLY_API_TOKEN", "x"),
-            ],
-            names: "(from FLY_API_HOSTNAME)",
-        },
-        Bad {
-            flags: vec![],
-            env: vec![("FLY_OIDC_ALLOW_INSECURE_HTTP", "perhaps")],
-            names: "(from FLY_OIDC_ALLOW_INSECURE_HTTP)",
-        },
-        Bad {
-            flags: vec!["--log-file", "/nonexistent/dir/fly-oidc.log"],
-            env: vec![],
-            names: "(from --log-file)",
-        },
-        Bad {
-            flags: vec![],
-            env: vec![("FLY_OIDC_LOG_FILE", "/nonexistent/dir/fly-oidc.log")],
-            names: "(from FLY_OIDC_LOG_FILE)",
-        },
+        flag("--api-url", api).and("FLY_API_TOKEN", "x"),
+        var("FLY_API_HOSTNAME", api).and("FLY_API_TOKEN", "x"),
+        var("FLY_OIDC_ALLOW_INSECURE_HTTP", "perhaps"),
+        flag("--log-file", log),
+        var("FLY_OIDC_LOG_FILE", log),
         // Checked at run time: a token file that does not exist.
         Bad {
-            flags: vec!["--token-file", missing],
-            env: vec![],
-            names: "FLY_OIDC_TOKEN_FILE",
+            names: "FLY_OIDC_TOKEN_FILE".into(),
+            ..flag("--token-file", missing)
         },
     ]
 }
@@ -108,38 +112,14 @@ fn shared(home: &Path) -> Vec<Bad> {
 fn own(command: &str) -> Vec<Bad> {
     match command {
         "aws credential-process" | "aws env" => vec![
-            Bad {
-                flags: vec!["--role-arn", "not-a-role"],
-                env: vec![],
-                names: "(from --role-arn)",
-            },
-            Bad {
-                flags: vec!["--duration-seconds", "5"],
-                env: vec![],
-                names: "(from --duration-seconds)",
-            },
-            Bad {
-                flags: vec![],
-                env: vec![("FLY_OIDC_AWS_DURATION_SECONDS", "5")],
-                names: "(from FLY_OIDC_AWS_DURATION_SECONDS)",
-            },
+            flag("--role-arn", "not-a-role"),
+            flag("--duration-seconds", "5"),
+            var("FLY_OIDC_AWS_DURATION_SECONDS", "5"),
         ],
         "gcp credential-config" | "gcp access-token" => vec![
-            Bad {
-                flags: vec!["--provider", POOL],
-                env: vec![],
-                names: "(from --provider)",
-            },
-            Bad {
-                flags: vec!["--sts-url", "http://sts.example.com/v1/token"],
-                env: vec![],
-                names: "(from --sts-url)",
-            },
-            Bad {
-                flags: vec![],
-                env: vec![("FLY_OIDC_GCP_SCOPES", "a b")],
-                names: "(from FLY_OIDC_GCP_SCOPES)",
-            },
+            flag("--provider", POOL),
+            flag("--sts-url", "http://sts.example.com/v1/token"),
+            var("FLY_OIDC_GCP_SCOPES", "a b"),
         ],
         _ => vec![],
     }
@@ -172,7 +152,7 @@ fn every_invalid_setting_exits_2_with_one_line_naming_it() {
             if out.status.code() != Some(2)
                 || !one_line
                 || !shaped
-                || !stderr.contains(bad.names)
+                || !stderr.contains(&bad.names)
                 || !out.stdout.is_empty()
             {
                 failures.push(format!(
@@ -211,35 +191,23 @@ fn access_token_with_a_pool_for_a_provider_exits_2() {
 #[test]
 fn executable_reports_invalid_settings_in_its_failure_response() {
     let home = tempfile::tempdir().unwrap();
-    for (flags, env, names) in [
-        (
-            vec!["--api-url", "ftp://api.example.com"],
-            vec![
-                ("FLY_API_TOKEN", "x"),
-                ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", "//iam.googleapis.com/x"),
-            ],
-            "(from --api-url)",
-        ),
-        (
-            vec![],
-            vec![("FLY_OIDC_GCP_PROVIDER", POOL)],
-            "(from FLY_OIDC_GCP_PROVIDER)",
-        ),
-        (
-            vec!["--log-file", "/nonexistent/dir/x.log"],
-            vec![],
-            "(from --log-file)",
-        ),
+    let google = ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", "//iam.googleapis.com/x");
+    for bad in [
+        flag("--api-url", "ftp://api.example.com")
+            .and("FLY_API_TOKEN", "x")
+            .and(google.0, google.1),
+        var("FLY_OIDC_GCP_PROVIDER", POOL),
+        flag("--log-file", "/nonexistent/dir/x.log"),
     ] {
         let mut args = vec!["gcp", "executable"];
-        args.extend(flags);
-        let out = run(&args, &env, home.path());
+        args.extend(bad.flags);
+        let out = run(&args, &bad.env, home.path());
         assert!(!out.status.success());
         let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(response["success"], false);
         assert_eq!(response["code"], "INVALID_CONFIGURATION", "{response}");
         assert!(
-            response["message"].as_str().unwrap().contains(names),
+            response["message"].as_str().unwrap().contains(&bad.names),
             "{response}"
         );
     }

@@ -64,21 +64,25 @@ fn run_python(python: &Path, home: &Path, envs: &[(&str, &str)]) -> (Output, Val
 }
 
 struct Setup {
+    python: PathBuf,
     fakes: Fakes,
     home: tempfile::TempDir,
 }
 
-async fn setup(edit: impl FnOnce(FakeGoogleBuilder) -> FakeGoogleBuilder) -> Setup {
-    Setup {
+/// The fakes (Google edited by `edit`) and a HOME; `None` (the test skips) without Python's
+/// google-auth.
+async fn setup(edit: impl FnOnce(FakeGoogleBuilder) -> FakeGoogleBuilder) -> Option<Setup> {
+    Some(Setup {
+        python: python_with_google_auth()?,
         fakes: Fakes::start_with(edit).await,
         home: tempfile::tempdir().unwrap(),
-    }
+    })
 }
 
 impl Setup {
-    fn refresh(&self, python: &Path, config: &Path) -> (Output, Value) {
+    fn refresh(&self, config: &Path) -> (Output, Value) {
         run_python(
-            python,
+            &self.python,
             self.home.path(),
             &[
                 ("GOOGLE_APPLICATION_CREDENTIALS", config.to_str().unwrap()),
@@ -94,12 +98,11 @@ impl Setup {
 
 #[tokio::test]
 async fn python_google_auth_refreshes_through_the_executable() {
-    let Some(python) = python_with_google_auth() else {
+    let Some(s) = setup(|g| g).await else {
         return;
     };
-    let s = setup(|g| g).await;
     let config = credential_config(&s.fakes.google, None, s.home.path());
-    let (out, result) = s.refresh(&python, &config);
+    let (out, result) = s.refresh(&config);
     assert_eq!(result["ok"], true, "{result}");
     assert!(out.status.success());
     assert_eq!(result["type"], "google.auth.pluggable.Credentials");
@@ -130,12 +133,11 @@ async fn python_google_auth_refreshes_through_the_executable() {
 
 #[tokio::test]
 async fn python_google_auth_impersonates_the_service_account() {
-    let Some(python) = python_with_google_auth() else {
+    let Some(s) = setup(|g| g).await else {
         return;
     };
-    let s = setup(|g| g).await;
     let config = credential_config(&s.fakes.google, Some(SA), s.home.path());
-    let (_, result) = s.refresh(&python, &config);
+    let (_, result) = s.refresh(&config);
     assert_eq!(result["ok"], true, "{result}");
     assert_eq!(result["service_account_email"], SA);
     let token = result["token"].as_str().unwrap();
@@ -151,13 +153,13 @@ async fn python_google_auth_impersonates_the_service_account() {
 
 #[tokio::test]
 async fn python_google_auth_reports_rejections_and_executable_failures() {
-    let Some(python) = python_with_google_auth() else {
+    // The provider's attribute condition rejects this app.
+    let Some(s) = setup(|g| g.attribute_condition(|claims| claims["app_name"] == "billing")).await
+    else {
         return;
     };
-    // The provider's attribute condition rejects this app.
-    let s = setup(|g| g.attribute_condition(|claims| claims["app_name"] == "billing")).await;
     let config = credential_config(&s.fakes.google, None, s.home.path());
-    let (out, result) = s.refresh(&python, &config);
+    let (out, result) = s.refresh(&config);
     assert_eq!(result["ok"], false);
     assert!(!out.status.success());
     let error = result["error"].as_str().unwrap();
@@ -167,7 +169,7 @@ async fn python_google_auth_reports_rejections_and_executable_failures() {
     // Our executable fails (no Fly API): google-auth shows its failure.
     let missing = s.home.path().join("no-socket");
     let (_, result) = run_python(
-        &python,
+        &s.python,
         s.home.path(),
         &[
             ("GOOGLE_APPLICATION_CREDENTIALS", config.to_str().unwrap()),
@@ -186,7 +188,7 @@ async fn python_google_auth_reports_rejections_and_executable_failures() {
 
     // Without the opt-in, google-auth refuses to run executables (what our instructions say).
     let (_, result) = run_python(
-        &python,
+        &s.python,
         s.home.path(),
         &[
             ("GOOGLE_APPLICATION_CREDENTIALS", config.to_str().unwrap()),
@@ -231,12 +233,12 @@ fn gcloud(home: &Path, socket: &Path, args: &[&str]) -> Option<Output> {
 /// printed reason elsewhere.
 #[tokio::test]
 async fn gcloud_logs_in_with_the_credential_config() {
-    let s = setup(|g| g).await;
-    let socket = s.fakes.fly.socket_path();
+    let (fakes, home) = (Fakes::start_with(|g| g).await, tempfile::tempdir().unwrap());
+    let socket = fakes.fly.socket_path();
     for service_account in [None, Some(SA)] {
-        let config = credential_config(&s.fakes.google, service_account, s.home.path());
+        let config = credential_config(&fakes.google, service_account, home.path());
         let login_flag = format!("--cred-file={}", config.display());
-        let Some(login) = gcloud(s.home.path(), socket, &["auth", "login", &login_flag]) else {
+        let Some(login) = gcloud(home.path(), socket, &["auth", "login", &login_flag]) else {
             assert!(
                 !fly_oidc_tests::in_ci(),
                 "gcloud is required in CI but is not installed (google-cloud-cli)"
@@ -258,21 +260,21 @@ async fn gcloud_logs_in_with_the_credential_config() {
             "{stderr}"
         );
         assert!(
-            s.fakes
+            fakes
                 .google
                 .requests()
                 .iter()
                 .any(|r| r.endpoint == Endpoint::Introspect && r.status == 200)
         );
 
-        let out = gcloud(s.home.path(), socket, &["auth", "print-access-token"]).unwrap();
+        let out = gcloud(home.path(), socket, &["auth", "print-access-token"]).unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(
             out.status.success(),
             "gcloud auth print-access-token failed: {stderr}"
         );
         let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        let info = s.fakes.issued(&token);
+        let info = fakes.issued(&token);
         assert_eq!(info.service_account.as_deref(), service_account);
         assert!(!stderr.contains("eyJ"), "{stderr}");
     }
@@ -281,10 +283,9 @@ async fn gcloud_logs_in_with_the_credential_config() {
 #[tokio::test]
 async fn python_google_auth_reuses_the_token_cache_file() {
     use std::os::unix::fs::PermissionsExt;
-    let Some(python) = python_with_google_auth() else {
+    let Some(s) = setup(|g| g).await else {
         return;
     };
-    let s = setup(|g| g).await;
     let cache = s.home.path().join("fly-token.json");
     let config = credential_config_with(
         &s.fakes.google,
@@ -297,7 +298,7 @@ async fn python_google_auth_reuses_the_token_cache_file() {
         written["credential_source"]["executable"]["output_file"],
         cache.to_str().unwrap()
     );
-    let (_, first) = s.refresh(&python, &config);
+    let (_, first) = s.refresh(&config);
     assert_eq!(first["ok"], true, "{first}");
     assert_eq!(s.fakes.fly.request_count(), 1);
     let cached: Value = serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
@@ -307,7 +308,7 @@ async fn python_google_auth_reuses_the_token_cache_file() {
     assert_eq!(mode & 0o777, 0o600);
 
     // A second process: google-auth reads the cached Fly token instead of running us again.
-    let (_, second) = s.refresh(&python, &config);
+    let (_, second) = s.refresh(&config);
     assert_eq!(second["ok"], true, "{second}");
     assert_eq!(
         s.fakes.fly.request_count(),
@@ -329,10 +330,9 @@ async fn python_google_auth_reuses_the_token_cache_file() {
 /// Issue 10, class 3: a binary under `<dir>/my tools/` writes a command google-auth runs.
 #[tokio::test]
 async fn python_google_auth_runs_a_binary_whose_path_holds_a_space() {
-    let Some(python) = python_with_google_auth() else {
+    let Some(s) = setup(|g| g).await else {
         return;
     };
-    let s = setup(|g| g).await;
     let tools = s.home.path().join("my tools");
     std::fs::create_dir(&tools).unwrap();
     let bin = tools.join("fly-oidc");
@@ -344,7 +344,7 @@ async fn python_google_auth_runs_a_binary_whose_path_holds_a_space() {
         written["credential_source"]["executable"]["command"],
         format!("\"{}\" gcp executable", bin.display())
     );
-    let (out, result) = s.refresh(&python, &config);
+    let (out, result) = s.refresh(&config);
     assert_eq!(result["ok"], true, "{result}");
     assert!(out.status.success());
     assert_eq!(s.fakes.fly.request_count(), 1);
@@ -355,10 +355,9 @@ async fn python_google_auth_runs_a_binary_whose_path_holds_a_space() {
 /// stderr together); the diagnostics go to `FLY_OIDC_LOG_FILE`.
 #[tokio::test]
 async fn python_google_auth_refreshes_with_verbose_and_rust_log_set() {
-    let Some(python) = python_with_google_auth() else {
+    let Some(s) = setup(|g| g).await else {
         return;
     };
-    let s = setup(|g| g).await;
     let config = credential_config(&s.fakes.google, None, s.home.path());
     let mut value: Value =
         serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
@@ -376,13 +375,13 @@ async fn python_google_auth_refreshes_with_verbose_and_rust_log_set() {
         ("FLY_OIDC_SOCKET", socket.as_str()),
         ("RUST_LOG", "trace"),
     ];
-    let (out, result) = run_python(&python, s.home.path(), &base);
+    let (out, result) = run_python(&s.python, s.home.path(), &base);
     assert_eq!(result["ok"], true, "{result}");
     assert!(out.status.success());
 
     let mut with_log = base.to_vec();
     with_log.push(("FLY_OIDC_LOG_FILE", log.to_str().unwrap()));
-    let (_, result) = run_python(&python, s.home.path(), &with_log);
+    let (_, result) = run_python(&s.python, s.home.path(), &with_log);
     assert_eq!(result["ok"], true, "{result}");
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("requesting a Fly OIDC token"), "{logged}");

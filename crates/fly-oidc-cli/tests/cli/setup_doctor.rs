@@ -39,6 +39,20 @@ fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
 }
 
+/// `fly-oidc` with the words of `command`, then `args`, and no more environment.
+fn cmd(command: &str, args: &[&str]) -> Output {
+    let mut all: Vec<&str> = command.split_whitespace().collect();
+    all.extend_from_slice(args);
+    run(&all, &[])
+}
+
+/// `out` exited with `want` and its `stream` (stdout or stderr) holds `needle`.
+fn expect(out: &Output, want: i32, stream: fn(&Output) -> String, needle: &str) {
+    let both = format!("{}{}", stdout(out), stderr(out));
+    assert_eq!(code(out), want, "{both}");
+    assert!(stream(out).contains(needle), "{needle:?} not in: {both}");
+}
+
 /// No JWT (of the fake's) and no access token in either stream.
 fn assert_no_secret(out: &Output, secrets: &[String]) {
     let all = format!("{}{}", stdout(out), stderr(out));
@@ -97,69 +111,32 @@ fn token_verify_checks_the_signature_by_discovery_or_jwks_url_and_refuses_a_tamp
     let fly = FakeFlyApi::builder().org("acme").start_blocking().unwrap();
     let sock = fly.socket_path().to_str().unwrap();
     let discovery = format!("{}/.well-known/openid-configuration", fly.url());
-    let out = run(
-        &[
-            "token",
-            "--verify",
-            "--socket",
-            sock,
-            "--discovery-url",
-            &discovery,
-        ],
-        &[],
+    let out = cmd(
+        "token --verify --socket",
+        &[sock, "--discovery-url", &discovery],
     );
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("verified: RS256 signature"),
-        "{}",
-        stderr(&out)
-    );
+    expect(&out, 0, stderr, "verified: RS256 signature");
     assert!(stderr(&out).contains("iss=https://oidc.fly.io/acme"));
 
-    let out = run(
-        &[
-            "token",
-            "--verify",
-            "--claims",
-            "--socket",
-            sock,
-            "--jwks-url",
-            &fly.jwks_url(),
-        ],
-        &[],
+    let out = cmd(
+        "token --verify --claims --socket",
+        &[sock, "--jwks-url", &fly.jwks_url()],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let claims: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(claims["iss"], "https://oidc.fly.io/acme");
 
     let out = run_on_tampered_token(&fly, &["token", "--verify"]);
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("signature does not verify"),
-        "{}",
-        stderr(&out)
-    );
+    expect(&out, 1, stderr, "signature does not verify");
     assert_eq!(stdout(&out), "", "a refused token is not printed");
     assert_no_secret(&out, &fly.issued_tokens());
 
     // Discovery that names another issuer: refused, naming both.
-    let out = run(
-        &[
-            "token",
-            "--verify",
-            "--socket",
-            sock,
-            "--discovery-url",
-            &format!("{}/nope", fly.url()),
-        ],
-        &[],
+    let out = cmd(
+        "token --verify --socket",
+        &[sock, "--discovery-url", &format!("{}/nope", fly.url())],
     );
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("could not fetch the issuer's keys"),
-        "{}",
-        stderr(&out)
-    );
+    expect(&out, 1, stderr, "could not fetch the issuer's keys");
 }
 
 // ---------------------------------------------------------------- aws setup + check-trust-policy
@@ -302,30 +279,14 @@ fn aws_setup_commands_create_provider_and_role_again_and_for_a_second_app() {
     // The policy as IAM stores it passes check-trust-policy for its app, not for another.
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "policy.json", &doc.to_string());
-    let out = run(
-        &[
-            "aws",
-            "check-trust-policy",
-            &file,
-            "--org",
-            &org,
-            "--app",
-            "web",
-        ],
-        &[],
+    let out = cmd(
+        "aws check-trust-policy",
+        &[&file, "--org", &org, "--app", "web"],
     );
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-    let out = run(
-        &[
-            "aws",
-            "check-trust-policy",
-            &file,
-            "--org",
-            &org,
-            "--app",
-            "api",
-        ],
-        &[],
+    let out = cmd(
+        "aws check-trust-policy",
+        &[&file, "--org", &org, "--app", "api"],
     );
     assert_eq!(code(&out), 1, "{}", stdout(&out));
 }
@@ -361,43 +322,46 @@ fn check_trust_policy_accepts_its_own_app_and_names_the_failing_condition_otherw
         run(&args, &[])
     };
     let ok = check(&["--org", "acme", "--app", "web"]);
-    assert_eq!(code(&ok), 0, "{}{}", stdout(&ok), stderr(&ok));
-    assert!(stdout(&ok).contains("ok   StringLike oidc.fly.io/acme:sub [\"acme:web:*\"]: token sub = acme:web:example-machine"), "{}", stdout(&ok));
+    expect(
+        &ok,
+        0,
+        stdout,
+        "ok   StringLike oidc.fly.io/acme:sub [\"acme:web:*\"]: token sub = acme:web:example-machine",
+    );
     assert!(stdout(&ok).contains("accepted"));
 
-    let other_app = check(&["--org", "acme", "--app", "api"]);
-    assert_eq!(code(&other_app), 1);
-    let text = stdout(&other_app);
-    assert!(text.contains("FAIL StringLike oidc.fly.io/acme:sub [\"acme:web:*\"]: token sub = acme:api:example-machine"), "{text}");
-    assert!(
-        text.contains("ok   StringEquals oidc.fly.io/acme:aud"),
-        "only the sub fails: {text}"
+    // Rejected (exit 1), the report holding each of `lines`: the failing condition, and an
+    // `ok` line for the condition that still passes.
+    let rejected = |flags: &[&str], lines: &[&str]| {
+        let out = check(flags);
+        let text = stdout(&out);
+        assert_eq!(code(&out), 1, "{text}");
+        for line in lines {
+            assert!(text.contains(line), "{line:?} not in: {text}");
+        }
+    };
+    rejected(
+        &["--org", "acme", "--app", "api"],
+        &[
+            "FAIL StringLike oidc.fly.io/acme:sub [\"acme:web:*\"]: token sub = acme:api:example-machine",
+            "ok   StringEquals oidc.fly.io/acme:aud",
+        ],
     );
-
-    let other_org = check(&["--org", "evil", "--app", "web"]);
-    assert_eq!(code(&other_org), 1);
-    let text = stdout(&other_org);
-    assert!(
-        text.contains("FAIL Principal.Federated")
-            && text.contains("iss = https://oidc.fly.io/evil"),
-        "{text}"
+    rejected(
+        &["--org", "evil", "--app", "web"],
+        &[
+            "FAIL Principal.Federated",
+            "iss = https://oidc.fly.io/evil",
+            "FAIL StringEquals oidc.fly.io/acme:aud [\"sts.amazonaws.com\"]: token aud = absent (the key is for issuer https://oidc.fly.io/acme",
+        ],
     );
-    assert!(text.contains("FAIL StringEquals oidc.fly.io/acme:aud [\"sts.amazonaws.com\"]: token aud = absent (the key is for issuer https://oidc.fly.io/acme"), "{text}");
-
-    let wrong_aud = check(&[
-        "--org",
-        "acme",
-        "--app",
-        "web",
-        "--audience",
-        "https://fly.io/acme",
-    ]);
-    assert_eq!(code(&wrong_aud), 1);
-    let text = stdout(&wrong_aud);
-    assert!(text.contains("FAIL StringEquals oidc.fly.io/acme:aud [\"sts.amazonaws.com\"]: token aud = https://fly.io/acme"), "{text}");
-    assert!(
-        text.contains("ok   StringLike oidc.fly.io/acme:sub"),
-        "only the aud fails: {text}"
+    let wrong_aud = ["--audience", "https://fly.io/acme"];
+    rejected(
+        &[&["--org", "acme", "--app", "web"][..], &wrong_aud].concat(),
+        &[
+            "FAIL StringEquals oidc.fly.io/acme:aud [\"sts.amazonaws.com\"]: token aud = https://fly.io/acme",
+            "ok   StringLike oidc.fly.io/acme:sub",
+        ],
     );
 
     // Several statements: one that accepts is enough.
@@ -407,17 +371,9 @@ fn check_trust_policy_accepts_its_own_app_and_names_the_failing_condition_otherw
     second["Sid"] = "Api".into();
     doc["Statement"].as_array_mut().unwrap().push(second);
     let two = write(dir.path(), "two.json", &doc.to_string());
-    let out = run(
-        &[
-            "aws",
-            "check-trust-policy",
-            &two,
-            "--org",
-            "acme",
-            "--app",
-            "api",
-        ],
-        &[],
+    let out = cmd(
+        "aws check-trust-policy",
+        &[&two, "--org", "acme", "--app", "api"],
     );
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     assert!(
@@ -432,10 +388,7 @@ fn check_trust_policy_reads_a_live_token_or_saved_claims_and_uses_exit_2_and_3()
     let sock = fly.socket_path().to_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let policy = setup_policy(dir.path());
-    let live = run(
-        &["aws", "check-trust-policy", &policy, "--socket", sock],
-        &[],
-    );
+    let live = cmd("aws check-trust-policy", &[&policy, "--socket", sock]);
     assert_eq!(code(&live), 0, "{}{}", stdout(&live), stderr(&live));
     assert_eq!(
         fly.requests()[0].audience.as_deref(),
@@ -443,99 +396,48 @@ fn check_trust_policy_reads_a_live_token_or_saved_claims_and_uses_exit_2_and_3()
     );
     assert_no_secret(&live, &fly.issued_tokens());
 
-    let claims = run(
-        &[
-            "token",
-            "--claims",
-            "--socket",
-            sock,
-            "--audience",
-            "sts.amazonaws.com",
-        ],
-        &[],
+    let claims = cmd(
+        "token --claims --socket",
+        &[sock, "--audience", "sts.amazonaws.com"],
     );
     let claims_file = write(dir.path(), "claims.json", &stdout(&claims));
-    let saved = run(
-        &[
-            "aws",
-            "check-trust-policy",
-            &policy,
-            "--claims",
-            &claims_file,
-        ],
-        &[],
+    let saved = cmd(
+        "aws check-trust-policy",
+        &[&policy, "--claims", &claims_file],
     );
     assert_eq!(code(&saved), 0, "{}{}", stdout(&saved), stderr(&saved));
 
     let bad = write(dir.path(), "bad.json", "{\"Version\": \"2012-10-17\"");
-    let out = run(
-        &[
-            "aws",
-            "check-trust-policy",
-            &bad,
-            "--org",
-            "acme",
-            "--app",
-            "web",
-        ],
-        &[],
+    let out = cmd(
+        "aws check-trust-policy",
+        &[&bad, "--org", "acme", "--app", "web"],
     );
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("not JSON"));
 
-    let out = run(
-        &[
-            "aws",
-            "check-trust-policy",
-            &policy,
-            "--socket",
-            "/nonexistent/sock",
-        ],
-        &[],
+    let out = cmd(
+        "aws check-trust-policy",
+        &[&policy, "--socket", "/nonexistent/sock"],
     );
     assert_eq!(code(&out), 3, "no token: {}", stderr(&out));
 }
 
 #[test]
 fn aws_setup_refuses_personal_and_needs_an_org() {
-    let out = run(
-        &[
-            "aws",
-            "setup",
-            "--role-name",
-            "r",
-            "--org",
-            "personal",
-            "--app",
-            "web",
-        ],
-        &[],
+    let out = cmd("aws setup --role-name r --org personal --app web", &[]);
+    expect(
+        &out,
+        2,
+        stderr,
+        "personal org's issuer is https://oidc.fly.io/<",
     );
-    assert_eq!(code(&out), 2);
-    assert!(
-        stderr(&out).contains("personal org's issuer is https://oidc.fly.io/<"),
-        "{}",
-        stderr(&out)
-    );
-    let out = run(&["aws", "setup", "--role-name", "r"], &[]);
-    assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("--org"), "{}", stderr(&out));
+    let out = cmd("aws setup --role-name r", &[]);
+    expect(&out, 2, stderr, "--org");
     // On a Machine: org and app from the token.
     let fly = super::acme_web();
-    let out = run(
-        &[
-            "aws",
-            "setup",
-            "--role-name",
-            "r",
-            "--format",
-            "json",
-            "--account-id",
-            ACCOUNT,
-            "--socket",
-            fly.socket_path().to_str().unwrap(),
-        ],
-        &[],
+    let out = cmd(
+        "aws setup --role-name r --format json --account-id",
+        &[ACCOUNT, "--socket", fly.socket_path().to_str().unwrap()],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let policy: Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -721,19 +623,9 @@ fn check_condition_accepts_and_rejects_as_cel_does() {
     };
     let web = ["--org", "acme", "--app", "web", "--machine", "m1"];
     let out = check(&condition, &web);
-    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-    assert!(
-        stdout(&out).contains("assertion.sub = \"acme:web:m1\""),
-        "{}",
-        stdout(&out)
-    );
+    expect(&out, 0, stdout, "assertion.sub = \"acme:web:m1\"");
     let out = check(&condition, &["--org", "acme", "--app", "api"]);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stdout(&out).contains("rejected: the condition is false"),
-        "{}",
-        stdout(&out)
-    );
+    expect(&out, 1, stdout, "rejected: the condition is false");
 
     // The mapping feeds attribute.* and google.*.
     assert_eq!(
@@ -759,12 +651,7 @@ fn check_condition_accepts_and_rejects_as_cel_does() {
     assert_eq!(code(&custom), 0, "{}", stderr(&custom));
     // An attribute the mapping does not define: CEL reports no such key, Google rejects.
     let out = check("attribute.team == 'x'", &web);
-    assert_eq!(code(&out), 1);
-    assert!(
-        stdout(&out).contains("attribute.team = null (absent"),
-        "{}",
-        stdout(&out)
-    );
+    expect(&out, 1, stdout, "attribute.team = null (absent");
     // Not a bool: rejected.
     assert_eq!(code(&check("assertion.sub", &web)), 1);
 
@@ -779,8 +666,7 @@ fn check_condition_accepts_and_rejects_as_cel_does() {
         ]
         .concat(),
     );
-    assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("google.subject"), "{}", stderr(&out));
+    expect(&out, 2, stderr, "google.subject");
     let out = check("true", &["--socket", "/nonexistent/sock"]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
 }
@@ -818,20 +704,39 @@ fn world(
 }
 
 impl World {
+    /// Each doctor setting of this world: its flag, its variable and its value.
+    fn settings(&self) -> [(&'static str, &'static str, String); 6] {
+        let provider = self.google.provider().to_owned();
+        [
+            ("--aws-role-arn", "AWS_ROLE_ARN", ROLE.to_owned()),
+            ("--aws-sts-endpoint", "AWS_ENDPOINT_URL_STS", self.sts.url()),
+            ("--gcp-provider", "FLY_OIDC_GCP_PROVIDER", provider),
+            (
+                "--gcp-service-account",
+                "FLY_OIDC_GCP_SERVICE_ACCOUNT",
+                SA.into(),
+            ),
+            (
+                "--gcp-sts-url",
+                "FLY_OIDC_GCP_STS_URL",
+                self.google.sts_url(),
+            ),
+            (
+                "--gcp-iam-url",
+                "FLY_OIDC_GCP_IAM_URL",
+                self.google.iam_url(),
+            ),
+        ]
+    }
+
     fn doctor(&self, extra: &[&str]) -> (Output, Value) {
         let discovery = format!("{}/.well-known/openid-configuration", self.fly.url());
-        let sts_url = self.google.sts_url();
-        let iam_url = self.google.iam_url();
-        let sts_endpoint = self.sts.url();
-        let defaults = [
-            ("--discovery-url", discovery.as_str()),
-            ("--aws-role-arn", ROLE),
-            ("--aws-sts-endpoint", sts_endpoint.as_str()),
-            ("--gcp-provider", self.google.provider()),
-            ("--gcp-service-account", SA),
-            ("--gcp-sts-url", sts_url.as_str()),
-            ("--gcp-iam-url", iam_url.as_str()),
-        ];
+        let settings = self.settings();
+        let defaults = std::iter::once(("--discovery-url", discovery.as_str())).chain(
+            settings
+                .iter()
+                .map(|(flag, _, value)| (*flag, value.as_str())),
+        );
         let mut args = vec![
             "doctor",
             "--json",
@@ -906,21 +811,45 @@ fn doctor_passes_every_step_when_all_is_right() {
     );
     assert!(failing(&json).is_empty());
     // The text form: one line per step.
-    let text = run(
-        &[
-            "doctor",
-            "--socket",
-            w.fly.socket_path().to_str().unwrap(),
-            "--offline",
-        ],
-        &[],
+    let text = cmd(
+        "doctor --socket",
+        &[w.fly.socket_path().to_str().unwrap(), "--offline"],
     );
-    assert_eq!(code(&text), 0, "{}", stdout(&text));
-    assert!(
-        stdout(&text).contains("ok   signature: skipped (--offline)"),
-        "{}",
-        stdout(&text)
+    expect(&text, 0, stdout, "ok   signature: skipped (--offline)");
+}
+
+/// No role or provider flag: doctor diagnoses the role and the Google provider of the
+/// environment (`AWS_ROLE_ARN`, `FLY_OIDC_GCP_PROVIDER`, ...), as the providers read them; and
+/// without them, AWS and Google are not configured (no step), not failing.
+#[test]
+fn doctor_diagnoses_the_role_and_provider_the_environment_names() {
+    let w = world(|b, _| b, |b| b);
+    let settings = w.settings();
+    let env: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(_, var, v)| (*var, v.as_str()))
+        .collect();
+    let sock = w.fly.socket_path().to_str().unwrap();
+    let args = ["doctor", "--json", "--offline", "--socket", sock];
+    let out = run(&args, &env);
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(code(&out), 0, "{json:#}");
+    let role = step(&json, "aws role");
+    assert_eq!(role["name"], format!("aws role {ROLE}"), "{json:#}");
+    assert_eq!(role["ok"], true, "{json:#}");
+    let exchange = step(&json, "google exchange")["detail"].as_str().unwrap();
+    assert!(exchange.contains(w.google.provider()), "{exchange}");
+    assert_eq!(step(&json, "google impersonation")["ok"], true);
+    assert_eq!(
+        w.sts.request_count(),
+        1,
+        "the role of AWS_ROLE_ARN was assumed"
     );
+
+    let out = run(&args, &[]);
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(code(&out), 0, "{json:#}");
+    assert_eq!(json["steps"].as_array().unwrap().len(), 4, "{json:#}");
 }
 
 /// Each misconfiguration the fakes can produce, and the step doctor must name.
@@ -1084,13 +1013,8 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
 
     // Token problems stop the chain at the token step.
     let fly = super::acme_web();
-    let out = run(
-        &[
-            "doctor",
-            "--json",
-            "--socket",
-            "/nonexistent/fly-oidc-test/sock",
-        ],
+    let out = cmd(
+        "doctor --json --socket /nonexistent/fly-oidc-test/sock",
         &[],
     );
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -1101,7 +1025,7 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(failing(&json), ["signature"], "{json:#}");
     named += 1;
-    let out = run(&["doctor", "--json", "--api-url", "ftp://x"], &[]);
+    let out = cmd("doctor --json --api-url ftp://x", &[]);
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(code(&out), 1);
     assert_eq!(failing(&json), ["token source"], "{json:#}");
@@ -1151,11 +1075,9 @@ fn gcp_error(google: GoogleEditFn, provider: Option<&str>, service_account: &str
 fn gcp_error_in(w: World, provider: Option<&str>, service_account: &str) -> String {
     let (sts_url, iam_url) = (w.google.sts_url(), w.google.iam_url());
     let provider = provider.unwrap_or(w.google.provider()).to_owned();
-    let out = run(
+    let out = cmd(
+        "gcp access-token --provider",
         &[
-            "gcp",
-            "access-token",
-            "--provider",
             &provider,
             "--service-account",
             service_account,
@@ -1166,7 +1088,6 @@ fn gcp_error_in(w: World, provider: Option<&str>, service_account: &str) -> Stri
             "--socket",
             w.fly.socket_path().to_str().unwrap(),
         ],
-        &[],
     );
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let mut secrets = w.fly.issued_tokens();

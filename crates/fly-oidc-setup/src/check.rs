@@ -1,0 +1,204 @@
+//! The checkers and the set-up's org and app, without printing: what stands in for a live
+//! token (`--claims FILE`, or `--org`/`--app`/`--machine`), the org and app a set-up trusts
+//! (flags, else a live token's claims), and `aws check-trust-policy` / `gcp check-condition`
+//! up to their report. The front end prints the report and turns a rejection into its exit
+//! status.
+
+use crate::aws_setup::DEFAULT_AWS_AUDIENCE;
+use crate::condition::{self, AttributeMapping, ConditionReport};
+use crate::subject::{self, SubjectError};
+use crate::trust_policy::{self, PolicyReport};
+use fly_oidc::{BuildError, FlyClaims, FlyOidcClient};
+use std::path::{Path, PathBuf};
+
+/// Exit status of a check that found no token (the binary's; 2 is bad arguments).
+pub const EXIT_NO_TOKEN: u8 = 3;
+
+/// The largest claims file read (bytes).
+const MAX_CLAIMS_FILE: usize = 64 * 1024;
+/// The largest policy file read (bytes).
+const MAX_POLICY_FILE: usize = 1024 * 1024;
+
+/// Why a check (or the set-up's org and app lookup) could not run.
+#[derive(Debug)]
+pub enum CheckError {
+    /// Bad arguments: an unreadable or malformed file, policy, expression, org or app; the
+    /// message names the flag or file and the fix.
+    Usage(String),
+    /// The token source's settings are invalid.
+    Setting(BuildError),
+    /// No live token could be fetched (exit status [`EXIT_NO_TOKEN`] in the binary).
+    NoToken(fly_oidc::Error),
+}
+
+impl From<SubjectError> for CheckError {
+    fn from(err: SubjectError) -> Self {
+        CheckError::Usage(err.to_string())
+    }
+}
+
+/// Makes the Fly token client (from the front end's token-source settings) when a live token
+/// is needed; called at most twice.
+pub type ClientFn<'a> = &'a dyn Fn() -> Result<FlyOidcClient, BuildError>;
+
+/// What stands in for a live token in the checkers: a claims file, else an org and app (with
+/// an optional Machine name), else nothing (a live token is fetched).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StandIn {
+    /// The JSON of `fly-oidc token --claims` (`--claims`).
+    pub claims_file: Option<PathBuf>,
+    /// The org slug (`--org`, with `app`).
+    pub org: Option<String>,
+    /// The app (`--app`, with `org`).
+    pub app: Option<String>,
+    /// The Machine name in `sub` (`--machine`); default `example-machine`.
+    pub machine: Option<String>,
+}
+
+impl StandIn {
+    /// The claims: from the file, from org and app, or from a live token fetched with
+    /// `audience` (else the client's configured audience).
+    pub async fn claims(
+        &self,
+        client: ClientFn<'_>,
+        audience: Option<&str>,
+    ) -> Result<FlyClaims, CheckError> {
+        if let Some(path) = &self.claims_file {
+            let bytes = fly_oidc::fs::read_file_capped(path, MAX_CLAIMS_FILE).map_err(|e| {
+                CheckError::Usage(format!("cannot read --claims {}: {e}", path.display()))
+            })?;
+            return Ok(subject::claims_from_json(&String::from_utf8_lossy(&bytes))?);
+        }
+        if let (Some(org), Some(app)) = (&self.org, &self.app) {
+            return Ok(subject::stand_in_claims(
+                org,
+                app,
+                self.machine.as_deref(),
+                audience,
+            )?);
+        }
+        let client = client().map_err(CheckError::Setting)?;
+        let audience = audience
+            .map(str::to_owned)
+            .or_else(|| client.audience().map(str::to_owned));
+        match client.fetch_token(audience.as_deref()).await {
+            Ok(token) => Ok(token.claims().clone()),
+            Err(e) => Err(CheckError::NoToken(e)),
+        }
+    }
+}
+
+/// The org and app a set-up trusts: `org` and `app` when given (`app` only when `need_app`),
+/// else read from a live token (`iss` and `sub`); without one, an error naming `--org` or
+/// `--app`. An org of `personal` is refused before any token is looked for.
+pub async fn org_app(
+    client: ClientFn<'_>,
+    org: Option<String>,
+    app: Option<String>,
+    need_app: bool,
+) -> Result<(String, Option<String>), CheckError> {
+    if let Some(org) = &org {
+        subject::check_org(org)?;
+        if app.is_some() || !need_app {
+            return Ok((org.clone(), app));
+        }
+    }
+    let token = match client() {
+        Ok(client) => client.fetch_default_token().await.ok(),
+        Err(_) => None,
+    };
+    let Some(token) = token else {
+        return Err(CheckError::Usage(if org.is_none() {
+            "no --org, and no Fly token to read it from: pass --org SLUG and --app APP (the org slug is in the iss of `fly-oidc token --claims`: https://oidc.fly.io/<slug>)".into()
+        } else {
+            "no --app, and no Fly token to read it from: pass --app APP".into()
+        }));
+    };
+    let claims = token.claims();
+    let org = match org {
+        Some(org) => org,
+        None => claims.org_slug().map(str::to_owned).ok_or_else(|| {
+            CheckError::Usage(
+                "the Fly token's iss is not https://oidc.fly.io/<org>: pass --org".into(),
+            )
+        })?,
+    };
+    let app = app.or_else(|| subject::app_of(claims).map(str::to_owned));
+    Ok((org, app))
+}
+
+/// `aws check-trust-policy`: read the policy `file`, take the claims of `stand_in` (a live
+/// token is fetched for `audience`, else the client's audience, else `sts.amazonaws.com`),
+/// and evaluate the policy for them.
+pub async fn check_trust_policy(
+    file: &Path,
+    audience: Option<&str>,
+    stand_in: &StandIn,
+    client: ClientFn<'_>,
+) -> Result<PolicyReport, CheckError> {
+    let shown = file.display();
+    let bytes = fly_oidc::fs::read_file_capped(file, MAX_POLICY_FILE)
+        .map_err(|e| CheckError::Usage(format!("cannot read the policy {shown}: {e}")))?;
+    let policy = trust_policy::parse_policy(&String::from_utf8_lossy(&bytes))
+        .map_err(|e| CheckError::Usage(format!("{shown}: {e}")))?;
+    let audience = match audience {
+        Some(aud) => aud.to_owned(),
+        None => client()
+            .ok()
+            .and_then(|c| c.audience().map(str::to_owned))
+            .unwrap_or_else(|| DEFAULT_AWS_AUDIENCE.to_owned()),
+    };
+    let claims = stand_in.claims(client, Some(&audience)).await?;
+    trust_policy::evaluate(&policy, &claims).map_err(|e| CheckError::Usage(format!("{shown}: {e}")))
+}
+
+/// `gcp check-condition`: check the `mapping` and the condition `expr`, take the claims of
+/// `stand_in` (a live token with the client's audience), and evaluate the condition for them.
+pub async fn check_condition(
+    expr: &str,
+    mapping: &str,
+    stand_in: &StandIn,
+    client: ClientFn<'_>,
+) -> Result<ConditionReport, CheckError> {
+    let usage = |e: SubjectError| CheckError::Usage(e.to_string());
+    let mapping = AttributeMapping::parse(mapping).map_err(usage)?;
+    condition::compile_condition(expr).map_err(usage)?;
+    let claims = stand_in.claims(client, None).await?;
+    condition::evaluate(expr, &mapping, &claims).map_err(usage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client that must not be made (the stand-in needs no live token).
+    fn no_client() -> Result<FlyOidcClient, BuildError> {
+        panic!("no live token should be needed")
+    }
+
+    #[tokio::test]
+    async fn org_and_app_stand_in_for_a_token_and_bad_ones_are_usage_errors() {
+        let stand_in = StandIn {
+            org: Some("acme".into()),
+            app: Some("web".into()),
+            ..StandIn::default()
+        };
+        let claims = stand_in.claims(&no_client, Some("aud")).await.unwrap();
+        assert_eq!(claims.sub.as_deref(), Some("acme:web:example-machine"));
+        let (org, app) = org_app(&no_client, Some("acme".into()), None, false)
+            .await
+            .unwrap();
+        assert_eq!((org.as_str(), app), ("acme", None));
+        let err = org_app(&no_client, Some("personal".into()), None, true).await;
+        assert!(matches!(err, Err(CheckError::Usage(m)) if m.contains("personal")));
+        let missing = StandIn {
+            claims_file: Some("/nonexistent/claims.json".into()),
+            ..StandIn::default()
+        };
+        let err = missing.claims(&no_client, None).await.unwrap_err();
+        assert!(
+            matches!(&err, CheckError::Usage(m) if m.starts_with("cannot read --claims /nonexistent/claims.json")),
+            "{err:?}"
+        );
+    }
+}
