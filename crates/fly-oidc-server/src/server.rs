@@ -1,6 +1,6 @@
 //! The server, its builder and its errors.
 
-use crate::files::{FileOwner, write_secret_file};
+use crate::FileOwner;
 use crate::handler::{Gcp, Health, ScopedFactory, State, allowed_hosts};
 use crate::routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, is_role_name};
 use crate::slot::{FetchError, Fetcher, Secret, Slot};
@@ -73,6 +73,7 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+#[derive(Debug)]
 struct TokenFile {
     path: PathBuf,
     audience: String,
@@ -80,10 +81,17 @@ struct TokenFile {
 }
 
 /// Makes a Google provider for other scopes.
-type GcpFactory = Arc<dyn Fn(&[String]) -> Result<GcpTokenProvider, String> + Send + Sync>;
+type MakeGcp = dyn Fn(&[String]) -> Result<GcpTokenProvider, String> + Send + Sync;
+struct GcpFactory(Box<MakeGcp>);
+
+impl fmt::Debug for GcpFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GcpFactory")
+    }
+}
 
 /// Configures a [`Server`]. See the [crate docs](crate).
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Builder {
     aws: Vec<FlyOidcCredentialsProvider>,
     gcp: Option<GcpTokenProvider>,
@@ -96,23 +104,6 @@ pub struct Builder {
     time: Option<SharedTimeSource>,
     header_read_timeout: Option<Duration>,
     max_connections: Option<usize>,
-}
-
-impl fmt::Debug for Builder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("aws", &self.aws)
-            .field("gcp", &self.gcp)
-            .field("gcp_project", &self.gcp_project)
-            .field(
-                "token_files",
-                &self.token_files.iter().map(|t| &t.path).collect::<Vec<_>>(),
-            )
-            .field("file_owner", &self.file_owner)
-            .field("auth_token", &self.auth_token)
-            .field("listen", &self.listen)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Builder {
@@ -139,7 +130,7 @@ impl Builder {
         mut self,
         factory: impl Fn(&[String]) -> Result<GcpTokenProvider, String> + Send + Sync + 'static,
     ) -> Self {
-        self.gcp_factory = Some(Arc::new(factory));
+        self.gcp_factory = Some(GcpFactory(Box::new(factory)));
         self
     }
 
@@ -221,7 +212,7 @@ impl Builder {
             return Err(Error::new(
                 ErrorKind::InvalidSetting,
                 format!(
-                    "--listen {listen}: the credential server listens on loopback only (127.0.0.1 or [::1]), so only processes on this Machine can reach it"
+                    "listen address {listen}: the credential server listens on loopback only (127.0.0.1 or [::1]), so only processes on this Machine can reach it"
                 ),
             ));
         }
@@ -273,7 +264,7 @@ impl Builder {
             let factory = self.gcp_factory.map(|make| {
                 let time = time.clone();
                 Arc::new(move |scopes: &[String]| {
-                    let provider = make(scopes)?;
+                    let provider = (make.0)(scopes)?;
                     let name = gcp_name(&provider, Some(scopes));
                     Ok(Arc::new(Slot::new(
                         "gcp",
@@ -510,7 +501,12 @@ fn token_file_fetcher(file: TokenFile, owner: Option<FileOwner>) -> Fetcher {
             let path = file.path.clone();
             let jwt = SecretString::new(token.expose_jwt());
             tokio::task::spawn_blocking(move || {
-                write_secret_file(&path, jwt.expose_secret().as_bytes(), owner)
+                fly_oidc::fs::write_private_owned(
+                    &path,
+                    jwt.expose_secret().as_bytes(),
+                    0o600,
+                    owner,
+                )
             })
             .await
             .map_err(|e| FetchError {
