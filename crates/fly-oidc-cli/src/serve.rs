@@ -150,23 +150,18 @@ pub fn setting_error(err: fly_oidc::BuildError) -> CliError {
         true => err.display_with_flag(Some(flag)),
         false => reason,
     };
-    CliError::setting(
-        fly_oidc::BuildError::invalid(
-            fly_oidc::Setting::new("serve", None),
-            fly_oidc::Origin::Builder,
-            shown,
-        )
-        .with_source(err),
-    )
+    CliError::setting(shown_as_is(shown).with_source(err))
 }
 
 /// An invalid setting of `serve`/`exec` (exit 2); `reason` names the flag.
 pub fn invalid(reason: impl Into<String>) -> CliError {
-    CliError::setting(fly_oidc::BuildError::invalid(
-        fly_oidc::Setting::new("serve", None),
-        fly_oidc::Origin::Builder,
-        reason,
-    ))
+    CliError::setting(shown_as_is(reason.into()))
+}
+
+/// A setting error the CLI shows as `reason` says it (no flag of its own is added).
+fn shown_as_is(reason: String) -> fly_oidc::BuildError {
+    let setting = fly_oidc::Setting::new("serve", None);
+    fly_oidc::BuildError::invalid(setting, fly_oidc::Origin::Builder, reason)
 }
 
 /// Run `fly-oidc serve` until SIGTERM or SIGINT.

@@ -24,33 +24,40 @@ pub struct ServeOptions {
     /// Role ARNs to serve; the first is the default role (default: `AWS_ROLE_ARN`, else no
     /// AWS).
     pub aws_role_arns: Vec<String>,
-    /// The audience of the Fly token for AWS.
+    /// The audience of the Fly token for AWS (default: `FLY_OIDC_AUDIENCE`, else
+    /// `sts.amazonaws.com`).
     pub aws_audience: Option<String>,
-    /// The role session name.
+    /// The role session name (default: `AWS_ROLE_SESSION_NAME`, else `fly-<app>-<machine>`).
     pub aws_session_name: Option<String>,
-    /// The session duration, in seconds (900 to 43200).
+    /// The session duration, in seconds, 900 to 43200 (default: `FLY_OIDC_AWS_DURATION_SECONDS`,
+    /// else 3600).
     pub aws_duration_seconds: Option<u64>,
-    /// The STS region; also given to a child process that has none.
+    /// The STS region, also given to a child process that has none (default: `AWS_REGION`,
+    /// `AWS_DEFAULT_REGION`, the profile's region, else `us-east-1`).
     pub aws_region: Option<String>,
-    /// The STS endpoint URL.
+    /// The STS endpoint URL (default: `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the profile's).
     pub aws_sts_endpoint: Option<String>,
     /// The workload identity pool provider (default: `FLY_OIDC_GCP_PROVIDER`, else no Google).
     pub gcp_provider: Option<String>,
-    /// The service account to impersonate.
+    /// The service account to impersonate (default: `FLY_OIDC_GCP_SERVICE_ACCOUNT`, else
+    /// none: the federated token itself is served).
     pub gcp_service_account: Option<String>,
-    /// OAuth scopes (default: `cloud-platform`).
+    /// OAuth scopes (default: `FLY_OIDC_GCP_SCOPES`, else `cloud-platform`).
     pub gcp_scopes: Vec<String>,
-    /// The audience of the Fly token for Google.
+    /// The audience of the Fly token for Google (default:
+    /// `https://iam.googleapis.com/<provider>`).
     pub gcp_audience: Option<String>,
-    /// Google's STS token endpoint.
+    /// Google's STS token endpoint (default: `FLY_OIDC_GCP_STS_URL`, else Google's).
     pub gcp_sts_url: Option<String>,
-    /// The IAM Credentials base URL.
+    /// The IAM Credentials base URL (default: `FLY_OIDC_GCP_IAM_URL`, else Google's).
     pub gcp_iam_url: Option<String>,
-    /// The project id served at `project/project-id` and given as `GOOGLE_CLOUD_PROJECT`.
+    /// The project id served at `project/project-id` and given as `GOOGLE_CLOUD_PROJECT`
+    /// (default: none, 404).
     pub gcp_project: Option<String>,
     /// Token files, each `PATH=AUDIENCE`: a Fly token for `AUDIENCE` kept in `PATH`.
     pub write_tokens: Vec<String>,
-    /// The owner of the files written, `USER[:GROUP]` (names or numeric ids).
+    /// The owner of the files written, `USER[:GROUP]`, names or numeric ids (default: the
+    /// server's user).
     pub file_owner: Option<String>,
 }
 
@@ -71,6 +78,19 @@ const GCP_FIELDS: &[(&str, &str)] = &[
     ("sts_url", "gcp_sts_url"),
     ("iam_url", "gcp_iam_url"),
 ];
+
+/// `set(builder, value)` when a value is given, else the builder as it is: one line per
+/// optional setting of a provider builder.
+trait SetIf: Sized {
+    fn set_if<T>(self, value: Option<T>, set: impl FnOnce(Self, T) -> Self) -> Self {
+        match value {
+            Some(value) => set(self, value),
+            None => self,
+        }
+    }
+}
+
+impl<B> SetIf for B {}
 
 /// A provider's error, its setting named by the field that sets it (the original as source).
 fn by_field(err: BuildError, fields: &[(&str, &'static str)]) -> BuildError {
@@ -168,66 +188,43 @@ impl ServeOptions {
                 })?;
             server = server.write_token(path, audience, fly.clone());
         }
-        Ok(match self.file_owner()? {
-            Some(owner) => server.file_owner(owner),
-            None => server,
-        })
+        Ok(server.file_owner(self.file_owner()?))
     }
 
+    /// The AWS provider's builder, each field given set on it.
     fn aws_builder(
         &self,
         env: &Env,
         fly: &FlyOidcClient,
         role: Option<&String>,
     ) -> fly_oidc_aws::Builder {
-        let mut builder = FlyOidcCredentialsProvider::builder()
+        let seconds = self.aws_duration_seconds.map(Duration::from_secs);
+        FlyOidcCredentialsProvider::builder()
             .env(env.clone())
             .fly_client(fly.clone())
-            .disable_cache();
-        if let Some(arn) = role {
-            builder = builder.role_arn(arn);
-        }
-        if let Some(audience) = &self.aws_audience {
-            builder = builder.audience(audience);
-        }
-        if let Some(name) = &self.aws_session_name {
-            builder = builder.session_name(name);
-        }
-        if let Some(seconds) = self.aws_duration_seconds {
-            builder = builder.duration(Duration::from_secs(seconds));
-        }
-        if let Some(region) = &self.aws_region {
-            builder = builder.region(region);
-        }
-        match &self.aws_sts_endpoint {
-            Some(url) => builder.endpoint_url(url),
-            None => builder,
-        }
+            .disable_cache()
+            .set_if(role, |b, arn| b.role_arn(arn))
+            .set_if(self.aws_audience.as_ref(), |b, aud| b.audience(aud))
+            .set_if(self.aws_session_name.as_ref(), |b, n| b.session_name(n))
+            .set_if(seconds, |b, duration| b.duration(duration))
+            .set_if(self.aws_region.as_ref(), |b, region| b.region(region))
+            .set_if(self.aws_sts_endpoint.as_ref(), |b, u| b.endpoint_url(u))
     }
 
+    /// The Google provider's builder, each field given set on it.
     fn gcp_builder(&self, env: &Env, fly: &FlyOidcClient) -> fly_oidc_gcp::Builder {
-        let mut builder = GcpTokenProvider::builder()
+        let scopes = (!self.gcp_scopes.is_empty()).then(|| self.gcp_scopes.clone());
+        GcpTokenProvider::builder()
             .env(env.clone())
-            .fly_client(fly.clone());
-        if let Some(provider) = &self.gcp_provider {
-            builder = builder.provider(provider);
-        }
-        if let Some(account) = &self.gcp_service_account {
-            builder = builder.service_account(account);
-        }
-        if !self.gcp_scopes.is_empty() {
-            builder = builder.scopes(self.gcp_scopes.clone());
-        }
-        if let Some(audience) = &self.gcp_audience {
-            builder = builder.audience(audience);
-        }
-        if let Some(url) = &self.gcp_sts_url {
-            builder = builder.sts_url(url);
-        }
-        match &self.gcp_iam_url {
-            Some(url) => builder.iam_url(url),
-            None => builder,
-        }
+            .fly_client(fly.clone())
+            .set_if(self.gcp_provider.as_ref(), |b, p| b.provider(p))
+            .set_if(self.gcp_service_account.as_ref(), |b, sa| {
+                b.service_account(sa)
+            })
+            .set_if(scopes, |b, scopes| b.scopes(scopes))
+            .set_if(self.gcp_audience.as_ref(), |b, aud| b.audience(aud))
+            .set_if(self.gcp_sts_url.as_ref(), |b, url| b.sts_url(url))
+            .set_if(self.gcp_iam_url.as_ref(), |b, url| b.iam_url(url))
     }
 
     /// [`file_owner`](Self::file_owner) resolved in this machine's user and group databases.

@@ -102,8 +102,23 @@ pub struct Builder {
     auth_token: Option<SecretString>,
     listen: Option<SocketAddr>,
     time: Option<SharedTimeSource>,
-    header_read_timeout: Option<Duration>,
-    max_connections: Option<usize>,
+    limits: Limits,
+}
+
+/// What a client connection may take.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    header_read_timeout: Duration,
+    max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
 }
 
 impl Builder {
@@ -156,9 +171,16 @@ impl Builder {
         self
     }
 
-    /// The owner of the token files this server writes (default: the server's user).
-    pub fn file_owner(mut self, owner: FileOwner) -> Self {
-        self.file_owner = Some(owner);
+    /// Where to listen (default `127.0.0.1:0`, a free port). Only loopback addresses are
+    /// accepted.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// The owner of the token files this server writes (default, or `None`: the server's user).
+    pub fn file_owner(mut self, owner: impl Into<Option<FileOwner>>) -> Self {
+        self.file_owner = owner.into();
         self
     }
 
@@ -169,28 +191,23 @@ impl Builder {
         self
     }
 
-    /// Where to listen (default `127.0.0.1:0`, a free port). Only loopback addresses are
-    /// accepted.
-    pub fn listen(mut self, addr: SocketAddr) -> Self {
-        self.listen = Some(addr);
+    /// How long a client may take to send its request headers (default 5 s); a client that
+    /// takes longer gets its connection closed.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.header_read_timeout = timeout;
         self
     }
 
-    /// The clock for expiry decisions (default: the system clock).
+    /// The clock for expiry and renewal decisions (default: the system clock; tests give a
+    /// manual one).
     pub fn time_source(mut self, time: SharedTimeSource) -> Self {
         self.time = Some(time);
         self
     }
 
-    /// How long a client may take to send its request headers (default 5 s).
-    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
-        self.header_read_timeout = Some(timeout);
-        self
-    }
-
     /// The most client connections served at once (default 4096).
     pub fn max_connections(mut self, max: usize) -> Self {
-        self.max_connections = Some(max.max(1));
+        self.limits.max_connections = max.max(1);
         self
     }
 
@@ -376,9 +393,7 @@ impl Builder {
                 listener,
                 state.clone(),
                 shutdown_rx,
-                self.header_read_timeout
-                    .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT),
-                self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+                self.limits,
             ));
         }
         tracing::info!(%addr, "serving credentials");
@@ -526,13 +541,12 @@ async fn accept_loop(
     listener: TcpListener,
     state: Arc<State>,
     shutdown: watch::Receiver<bool>,
-    header_read_timeout: Duration,
-    max_connections: usize,
+    limits: Limits,
 ) {
-    let permits = Arc::new(Semaphore::new(max_connections));
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
+        .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(MAX_REQUEST_HEAD);
     let http = Arc::new(http);
     loop {
