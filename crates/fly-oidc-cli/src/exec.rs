@@ -3,6 +3,7 @@
 use crate::common::{CliError, Globals};
 use crate::serve::{ServeArgs, invalid, setting_error, start};
 use clap::Args;
+use fly_oidc_server::ServeOptions;
 use fly_oidc_server::child_env::{self, ChildFiles, ResolvedUser};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -47,10 +48,7 @@ const CANNOT_RUN: u8 = 127;
 
 /// Run `exec`; the result is the exit status to use (the child's).
 pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
-    let user = match &cmd.user {
-        Some(spec) => Some(resolve_user(spec)?),
-        None => None,
-    };
+    let user = cmd.user.as_deref().map(resolve_user).transpose()?;
     // Register the handlers before the child exists, so no signal is lost in between.
     let mut signals = Vec::new();
     for kind in [
@@ -60,7 +58,7 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
     ] {
         signals.push(signal(kind).map_err(|e| CliError::new("signals", e))?);
     }
-    let options = cmd.serve.options();
+    let options = ServeOptions::from(cmd.serve);
     let server = start(
         globals,
         &options,

@@ -72,10 +72,9 @@ pub struct ServeCommand {
     pub env_file: Option<PathBuf>,
 }
 
-impl ServeArgs {
-    /// The flags as library options, one-to-one.
-    pub fn options(&self) -> ServeOptions {
-        let args = self.clone();
+/// The flags as library options, one-to-one.
+impl From<ServeArgs> for ServeOptions {
+    fn from(args: ServeArgs) -> Self {
         ServeOptions {
             listen: args.listen,
             aws_role_arns: args.aws_role_arns,
@@ -170,7 +169,7 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
     let mut term = signal(SignalKind::terminate()).map_err(|e| CliError::new("signals", e))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| CliError::new("signals", e))?;
     let default_listen = SocketAddr::from(([127, 0, 0, 1], 8675));
-    let options = cmd.serve.options();
+    let options = ServeOptions::from(cmd.serve);
     let server = start(globals, &options, default_listen).await?;
     let written = match &cmd.env_file {
         Some(env_file) => child_env::write_env_file(

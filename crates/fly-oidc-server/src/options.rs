@@ -15,7 +15,7 @@ use std::time::Duration;
 ///
 /// Errors of [`server`](Self::server) and [`file_owner`](Self::file_owner) are
 /// [`BuildError`]s whose [`Setting`] is named by the field (`aws_audience`, `listen`, ...);
-/// a reason that names other fields writes them in backticks (`` `gcp_provider` ``), so a
+/// a reason that names fields (its own or others) writes them in backticks (`` `listen` ``), so a
 /// front end can put its own names in their place.
 #[derive(Clone, Debug, Default)]
 pub struct ServeOptions {
