@@ -1,5 +1,5 @@
 //! `fly-oidc serve`, and the flags it shares with `fly-oidc exec` (copied one-to-one into
-//! [`ServeOptions`], which builds the server).
+//! [`ServeOptions`], which validates them and builds the server).
 
 use crate::common::{CliError, Globals};
 use clap::Args;
@@ -7,59 +7,59 @@ use fly_oidc_server::{ServeOptions, Server, child_env};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// The flags of `serve` and `exec`: what to serve and where.
-#[derive(Clone, Debug, Default, Args)]
-pub struct ServeArgs {
+/// Declares [`ServeArgs`] (each flag once: its help, its `#[arg]`, its field) and its
+/// one-to-one copy into [`ServeOptions`], whose fields have the same names.
+macro_rules! serve_args {
+    ($($(#[doc = $doc:literal])+ [$($arg:tt)*] $field:ident: $ty:ty,)+) => {
+        /// The flags of `serve` and `exec`: what to serve and where.
+        #[derive(Clone, Debug, Default, Args)]
+        pub struct ServeArgs {
+            $($(#[doc = $doc])+ #[arg($($arg)*)] pub $field: $ty,)+
+        }
+
+        impl From<ServeArgs> for ServeOptions {
+            fn from(args: ServeArgs) -> Self {
+                Self { $($field: args.$field,)+ }
+            }
+        }
+    };
+}
+
+serve_args! {
     /// Listen on this loopback address (127.0.0.1:PORT or [::1]:PORT) [default: a free port
     /// on 127.0.0.1 for exec, 127.0.0.1:8675 for serve]
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub listen: Option<SocketAddr>,
+    [long, value_name = "ADDR:PORT"] listen: Option<SocketAddr>,
     /// Serve this role's credentials (repeatable; the first is the default role) [env: AWS_ROLE_ARN]
-    #[arg(long = "aws-role-arn", value_name = "ARN")]
-    pub aws_role_arns: Vec<String>,
+    [long = "aws-role-arn", value_name = "ARN"] aws_role_arns: Vec<String>,
     /// Audience of the Fly token for AWS [env: FLY_OIDC_AUDIENCE] [default: sts.amazonaws.com]
-    #[arg(long, value_name = "AUD")]
-    pub aws_audience: Option<String>,
+    [long, value_name = "AUD"] aws_audience: Option<String>,
     /// Role session name [env: AWS_ROLE_SESSION_NAME] [default: fly-<app>-<machine>]
-    #[arg(long, value_name = "NAME")]
-    pub aws_session_name: Option<String>,
+    [long, value_name = "NAME"] aws_session_name: Option<String>,
     /// Session duration in seconds, 900..43200 [default: 3600]
-    #[arg(long, value_name = "SECONDS")]
-    pub aws_duration_seconds: Option<u64>,
+    [long, value_name = "SECONDS"] aws_duration_seconds: Option<u64>,
     /// STS region; also given to the child when it has none [env: AWS_REGION, AWS_DEFAULT_REGION]
-    #[arg(long, value_name = "REGION")]
-    pub aws_region: Option<String>,
+    [long, value_name = "REGION"] aws_region: Option<String>,
     /// STS endpoint URL [env: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL]
-    #[arg(long, value_name = "URL")]
-    pub aws_sts_endpoint: Option<String>,
+    [long, value_name = "URL"] aws_sts_endpoint: Option<String>,
     /// Workload identity pool provider: serve Google tokens on the GCE metadata protocol
     /// [env: FLY_OIDC_GCP_PROVIDER]
-    #[arg(long, value_name = "PROVIDER")]
-    pub gcp_provider: Option<String>,
+    [long, value_name = "PROVIDER"] gcp_provider: Option<String>,
     /// Service account to impersonate [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
-    #[arg(long, value_name = "EMAIL")]
-    pub gcp_service_account: Option<String>,
+    [long, value_name = "EMAIL"] gcp_service_account: Option<String>,
     /// OAuth scope (repeatable) [default: https://www.googleapis.com/auth/cloud-platform]
-    #[arg(long = "gcp-scope", value_name = "SCOPE")]
-    pub gcp_scopes: Vec<String>,
+    [long = "gcp-scope", value_name = "SCOPE"] gcp_scopes: Vec<String>,
     /// Audience of the Fly token for Google [default: https://iam.googleapis.com/<provider>]
-    #[arg(long, value_name = "AUD")]
-    pub gcp_audience: Option<String>,
+    [long, value_name = "AUD"] gcp_audience: Option<String>,
     /// Google STS token endpoint [default: https://sts.googleapis.com/v1/token]
-    #[arg(long, value_name = "URL")]
-    pub gcp_sts_url: Option<String>,
+    [long, value_name = "URL"] gcp_sts_url: Option<String>,
     /// IAM Credentials base URL [default: https://iamcredentials.googleapis.com]
-    #[arg(long, value_name = "URL")]
-    pub gcp_iam_url: Option<String>,
+    [long, value_name = "URL"] gcp_iam_url: Option<String>,
     /// Project id served at project/project-id and given as GOOGLE_CLOUD_PROJECT
-    #[arg(long, value_name = "PROJECT_ID")]
-    pub gcp_project: Option<String>,
+    [long, value_name = "PROJECT_ID"] gcp_project: Option<String>,
     /// Keep a Fly token for AUDIENCE in PATH, rewritten at half its life (repeatable)
-    #[arg(long = "write-token", value_name = "PATH=AUDIENCE")]
-    pub write_tokens: Vec<String>,
+    [long = "write-token", value_name = "PATH=AUDIENCE"] write_tokens: Vec<String>,
     /// Owner of the files written (token files, env file, authorization token file)
-    #[arg(long, value_name = "USER[:GROUP]")]
-    pub file_owner: Option<String>,
+    [long, value_name = "USER[:GROUP]"] file_owner: Option<String>,
 }
 
 /// `fly-oidc serve`.
@@ -70,30 +70,6 @@ pub struct ServeCommand {
     /// Write the variables an app needs as `export` lines to this file (0600); source it
     #[arg(long, value_name = "PATH")]
     pub env_file: Option<PathBuf>,
-}
-
-/// The flags as library options, one-to-one.
-impl From<ServeArgs> for ServeOptions {
-    fn from(args: ServeArgs) -> Self {
-        ServeOptions {
-            listen: args.listen,
-            aws_role_arns: args.aws_role_arns,
-            aws_audience: args.aws_audience,
-            aws_session_name: args.aws_session_name,
-            aws_duration_seconds: args.aws_duration_seconds,
-            aws_region: args.aws_region,
-            aws_sts_endpoint: args.aws_sts_endpoint,
-            gcp_provider: args.gcp_provider,
-            gcp_service_account: args.gcp_service_account,
-            gcp_scopes: args.gcp_scopes,
-            gcp_audience: args.gcp_audience,
-            gcp_sts_url: args.gcp_sts_url,
-            gcp_iam_url: args.gcp_iam_url,
-            gcp_project: args.gcp_project,
-            write_tokens: args.write_tokens,
-            file_owner: args.file_owner,
-        }
-    }
 }
 
 /// Build and start the server (every credential fetched once); invalid settings exit 2.
