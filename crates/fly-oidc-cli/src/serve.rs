@@ -7,14 +7,16 @@ use fly_oidc_server::{ServeOptions, Server, child_env};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// Declares [`ServeArgs`] (each flag once: its help, its `#[arg]`, its field) and its
-/// one-to-one copy into [`ServeOptions`], whose fields have the same names.
+/// Declares each flag of `serve` and `exec` once (its help, its name, its value name, the
+/// [`ServeOptions`] field it sets): [`ServeArgs`], its one-to-one copy into [`ServeOptions`]
+/// and [`SERVE_FLAGS`], which names each field's flag in error messages.
 macro_rules! serve_args {
-    ($($(#[doc = $doc:literal])+ [$($arg:tt)*] $field:ident: $ty:ty,)+) => {
+    ($($(#[doc = $doc:literal])+
+      [long = $long:literal, value_name = $value:literal] $field:ident: $ty:ty,)+) => {
         /// The flags of `serve` and `exec`: what to serve and where.
         #[derive(Clone, Debug, Default, Args)]
         pub struct ServeArgs {
-            $($(#[doc = $doc])+ #[arg($($arg)*)] pub $field: $ty,)+
+            $($(#[doc = $doc])+ #[arg(long = $long, value_name = $value)] pub $field: $ty,)+
         }
 
         impl From<ServeArgs> for ServeOptions {
@@ -22,44 +24,47 @@ macro_rules! serve_args {
                 Self { $($field: args.$field,)+ }
             }
         }
+
+        /// Each [`ServeOptions`] field and its flag.
+        const SERVE_FLAGS: &[(&str, &str)] = &[$((stringify!($field), concat!("--", $long)),)+];
     };
 }
 
 serve_args! {
     /// Listen on this loopback address (127.0.0.1:PORT or [::1]:PORT) [default: a free port
     /// on 127.0.0.1 for exec, 127.0.0.1:8675 for serve]
-    [long, value_name = "ADDR:PORT"] listen: Option<SocketAddr>,
+    [long = "listen", value_name = "ADDR:PORT"] listen: Option<SocketAddr>,
     /// Serve this role's credentials (repeatable; the first is the default role) [env: AWS_ROLE_ARN]
     [long = "aws-role-arn", value_name = "ARN"] aws_role_arns: Vec<String>,
     /// Audience of the Fly token for AWS [env: FLY_OIDC_AUDIENCE] [default: sts.amazonaws.com]
-    [long, value_name = "AUD"] aws_audience: Option<String>,
+    [long = "aws-audience", value_name = "AUD"] aws_audience: Option<String>,
     /// Role session name [env: AWS_ROLE_SESSION_NAME] [default: fly-<app>-<machine>]
-    [long, value_name = "NAME"] aws_session_name: Option<String>,
+    [long = "aws-session-name", value_name = "NAME"] aws_session_name: Option<String>,
     /// Session duration in seconds, 900..43200 [default: 3600]
-    [long, value_name = "SECONDS"] aws_duration_seconds: Option<u64>,
+    [long = "aws-duration-seconds", value_name = "SECONDS"] aws_duration_seconds: Option<u64>,
     /// STS region; also given to the child when it has none [env: AWS_REGION, AWS_DEFAULT_REGION]
-    [long, value_name = "REGION"] aws_region: Option<String>,
+    [long = "aws-region", value_name = "REGION"] aws_region: Option<String>,
     /// STS endpoint URL [env: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL]
-    [long, value_name = "URL"] aws_sts_endpoint: Option<String>,
+    [long = "aws-sts-endpoint", value_name = "URL"] aws_sts_endpoint: Option<String>,
     /// Workload identity pool provider: serve Google tokens on the GCE metadata protocol
     /// [env: FLY_OIDC_GCP_PROVIDER]
-    [long, value_name = "PROVIDER"] gcp_provider: Option<String>,
+    [long = "gcp-provider", value_name = "PROVIDER"] gcp_provider: Option<String>,
     /// Service account to impersonate [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
-    [long, value_name = "EMAIL"] gcp_service_account: Option<String>,
+    [long = "gcp-service-account", value_name = "EMAIL"] gcp_service_account: Option<String>,
     /// OAuth scope (repeatable) [default: https://www.googleapis.com/auth/cloud-platform]
     [long = "gcp-scope", value_name = "SCOPE"] gcp_scopes: Vec<String>,
     /// Audience of the Fly token for Google [default: https://iam.googleapis.com/<provider>]
-    [long, value_name = "AUD"] gcp_audience: Option<String>,
+    [long = "gcp-audience", value_name = "AUD"] gcp_audience: Option<String>,
     /// Google STS token endpoint [default: https://sts.googleapis.com/v1/token]
-    [long, value_name = "URL"] gcp_sts_url: Option<String>,
+    [long = "gcp-sts-url", value_name = "URL"] gcp_sts_url: Option<String>,
     /// IAM Credentials base URL [default: https://iamcredentials.googleapis.com]
-    [long, value_name = "URL"] gcp_iam_url: Option<String>,
+    [long = "gcp-iam-url", value_name = "URL"] gcp_iam_url: Option<String>,
     /// Project id served at project/project-id and given as GOOGLE_CLOUD_PROJECT
-    [long, value_name = "PROJECT_ID"] gcp_project: Option<String>,
+    [long = "gcp-project", value_name = "PROJECT_ID"] gcp_project: Option<String>,
     /// Keep a Fly token for AUDIENCE in PATH, rewritten at half its life (repeatable)
     [long = "write-token", value_name = "PATH=AUDIENCE"] write_tokens: Vec<String>,
     /// Owner of the files written (token files, env file, authorization token file)
-    [long, value_name = "USER[:GROUP]"] file_owner: Option<String>,
+    [long = "file-owner", value_name = "USER[:GROUP]"] file_owner: Option<String>,
 }
 
 /// `fly-oidc serve`.
@@ -87,26 +92,6 @@ pub async fn start(
         _ => CliError::new("credential server", e),
     })
 }
-
-/// Each [`ServeOptions`] field and its flag.
-const SERVE_FLAGS: &[(&str, &str)] = &[
-    ("listen", "--listen"),
-    ("aws_role_arns", "--aws-role-arn"),
-    ("aws_audience", "--aws-audience"),
-    ("aws_session_name", "--aws-session-name"),
-    ("aws_duration_seconds", "--aws-duration-seconds"),
-    ("aws_region", "--aws-region"),
-    ("aws_sts_endpoint", "--aws-sts-endpoint"),
-    ("gcp_provider", "--gcp-provider"),
-    ("gcp_service_account", "--gcp-service-account"),
-    ("gcp_scopes", "--gcp-scope"),
-    ("gcp_audience", "--gcp-audience"),
-    ("gcp_sts_url", "--gcp-sts-url"),
-    ("gcp_iam_url", "--gcp-iam-url"),
-    ("gcp_project", "--gcp-project"),
-    ("write_tokens", "--write-token"),
-    ("file_owner", "--file-owner"),
-];
 
 /// An invalid [`ServeOptions`] setting (exit 2), named by its flag: a reason that names
 /// fields (in backticks) gets their flags in their place and is shown as it is; any other
