@@ -1,8 +1,10 @@
 //! `fly-oidc exec`: serve credentials on loopback and run a command that uses them.
 
 use crate::common::{CliError, Globals};
-use crate::serve::{ServeArgs, invalid, resolve_owner, write_auth_token_file};
+use crate::serve::{ServeArgs, invalid, setting_error, start};
 use clap::Args;
+use fly_oidc_server::ServeOptions;
+use fly_oidc_server::child_env::{self, ChildFiles, ResolvedUser};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::ffi::OsString;
@@ -36,15 +38,17 @@ pub struct RunAsCommand {
     pub command: Vec<OsString>,
 }
 
+/// Resolve `--user USER[:GROUP]` (exit 2 when there is no such user or group).
+fn resolve_user(spec: &str) -> Result<ResolvedUser, CliError> {
+    child_env::resolve_owner(spec).map_err(|e| invalid(format!("--user {spec}: {e}")))
+}
+
 /// Exit status 127, as shells use, when the command cannot be started.
 const CANNOT_RUN: u8 = 127;
 
 /// Run `exec`; the result is the exit status to use (the child's).
 pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
-    let user = match &cmd.user {
-        Some(spec) => Some(resolve_owner(spec, "--user")?),
-        None => None,
-    };
+    let user = cmd.user.as_deref().map(resolve_user).transpose()?;
     // Register the handlers before the child exists, so no signal is lost in between.
     let mut signals = Vec::new();
     for kind in [
@@ -54,32 +58,21 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
     ] {
         signals.push(signal(kind).map_err(|e| CliError::new("signals", e))?);
     }
-    let server = cmd
-        .serve
-        .start(globals, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .await?;
+    let options = ServeOptions::from(cmd.serve);
+    let server = start(
+        globals,
+        &options,
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+    )
+    .await?;
     // Files owned by the child's user, in a private directory removed at exit.
-    let owner = match (&user, &cmd.serve.file_owner) {
-        (Some(user), _) => Some(user.owner),
-        (None, Some(spec)) => Some(resolve_owner(spec, "--file-owner")?.owner),
-        (None, None) => None,
+    let owner = match &user {
+        Some(user) => Some(user.owner),
+        None => options.file_owner().map_err(setting_error)?,
     };
-    let dir = tempfile::Builder::new()
-        .prefix("fly-oidc-exec-")
-        .tempdir()
+    let files = ChildFiles::create(&server, owner)
         .map_err(|e| CliError::new("authorization token file", e))?;
-    if let Some(owner) = owner {
-        std::os::unix::fs::chown(dir.path(), Some(owner.uid), Some(owner.gid))
-            .map_err(|e| CliError::new("authorization token file", e))?;
-    }
-    let token_file = server
-        .aws_credentials_uri()
-        .map(|_| dir.path().join("aws-token"));
-    if let Some(path) = &token_file {
-        write_auth_token_file(&server, path, owner)?;
-    }
-    let current = globals.env();
-    let plan = cmd.serve.env_plan(&server, token_file.as_deref(), &current);
+    let plan = options.env_plan(&server, files.token_file(), &globals.env());
     for warning in &plan.warnings {
         tracing::warn!("{warning}");
     }
@@ -87,7 +80,7 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
     let (program, args) = cmd
         .command
         .split_first()
-        .ok_or_else(|| invalid("user", "no command given after --"))?;
+        .ok_or_else(|| invalid("no command given after --"))?;
     let mut child = match &user {
         None => {
             let mut command = tokio::process::Command::new(program);
@@ -147,7 +140,7 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
         }
     };
     drop(server);
-    drop(dir);
+    drop(files);
     let status = status.map_err(|e| CliError::new("command", e))?;
     Ok(match (status.code(), status.signal()) {
         (Some(code), _) => u8::try_from(code).unwrap_or(1),
@@ -164,17 +157,17 @@ pub fn run_as(cmd: RunAsCommand) -> Result<u8, CliError> {
     let user = User::from_name(&cmd.user)
         .ok()
         .flatten()
-        .ok_or_else(|| invalid("user", format!("--user {}: no such user", cmd.user)))?;
+        .ok_or_else(|| invalid(format!("--user {}: no such user", cmd.user)))?;
     let gid = Gid::from_raw(cmd.gid);
     let name = std::ffi::CString::new(cmd.user.clone())
-        .map_err(|_| invalid("user", "--user: the name holds a NUL byte"))?;
+        .map_err(|_| invalid("--user: the name holds a NUL byte"))?;
     initgroups(&name, gid).map_err(|e| CliError::new("--user", format!("initgroups: {e}")))?;
     setgid(gid).map_err(|e| CliError::new("--user", format!("setgid: {e}")))?;
     setuid(user.uid).map_err(|e| CliError::new("--user", format!("setuid: {e}")))?;
     let (program, args) = cmd
         .command
         .split_first()
-        .ok_or_else(|| invalid("user", "no command given after --"))?;
+        .ok_or_else(|| invalid("no command given after --"))?;
     let error = std::process::Command::new(program).args(args).exec();
     eprintln!(
         "fly-oidc: error: could not run {}: {error}",

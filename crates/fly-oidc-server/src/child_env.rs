@@ -2,9 +2,10 @@
 //! which it loses, what to warn about, and the files that carry them (`fly-oidc exec` gives
 //! them to its child, `fly-oidc serve --env-file` writes them for a shell to source).
 
-use crate::{FileOwner, Server, write_secret_file};
+use crate::{FileOwner, Server};
 use fly_oidc::Env;
 use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// Variables that would win over the container provider in the AWS SDKs' credential chains
@@ -135,13 +136,97 @@ pub fn auth_token_file_beside(env_file: &Path) -> PathBuf {
 /// newline (botocore rejects a token with `\n`), mode 0600, owned by `owner` when given.
 ///
 /// # Errors
-/// The file system's error, naming no secret.
+/// The file system's error, naming the path and no secret.
 pub fn write_auth_token_file(
     server: &Server,
     path: &Path,
     owner: Option<FileOwner>,
-) -> std::io::Result<()> {
-    write_secret_file(path, server.expose_auth_token().as_bytes(), owner)
+) -> io::Result<()> {
+    write_file(path, server.expose_auth_token().as_bytes(), owner)
+}
+
+/// `bytes` into `path` ([`fly_oidc::fs::write_private_owned`], mode 0600); the error names
+/// the path.
+fn write_file(path: &Path, bytes: &[u8], owner: Option<FileOwner>) -> io::Result<()> {
+    fly_oidc::fs::write_private_owned(path, bytes, 0o600, owner)
+        .map_err(|e| io::Error::new(e.kind(), format!("could not write {}: {e}", path.display())))
+}
+
+/// The files of `serve --env-file ENV_FILE`: the authorization token file beside it
+/// ([`auth_token_file_beside`], when AWS is served), then the env file
+/// ([`EnvPlan::env_file_text`], planned for an empty environment: the shell that sources it
+/// keeps its own region), both mode 0600 and owned by `owner` when given. Returns the paths
+/// written, to remove at exit.
+///
+/// # Errors
+/// The file system's error, naming the path and no secret.
+pub fn write_env_file(
+    server: &Server,
+    env_file: &Path,
+    aws_region: Option<&str>,
+    gcp_project: Option<&str>,
+    owner: Option<FileOwner>,
+) -> io::Result<Vec<PathBuf>> {
+    let token_file = server
+        .aws_credentials_uri()
+        .map(|_| auth_token_file_beside(env_file));
+    let mut written = Vec::new();
+    if let Some(path) = &token_file {
+        write_auth_token_file(server, path, owner)?;
+        written.push(path.clone());
+    }
+    let empty = Env::from_slice(&[]);
+    let plan = EnvPlan::for_server(
+        server,
+        token_file.as_deref(),
+        aws_region,
+        gcp_project,
+        &empty,
+    );
+    write_file(env_file, plan.env_file_text().as_bytes(), owner)?;
+    written.push(env_file.to_owned());
+    Ok(written)
+}
+
+/// The private directory of `fly-oidc exec`'s child: owned by `owner` when given, removed
+/// when dropped, holding the authorization token file when AWS is served.
+#[derive(Debug)]
+pub struct ChildFiles {
+    dir: tempfile::TempDir,
+    token_file: Option<PathBuf>,
+}
+
+impl ChildFiles {
+    /// Make the directory (in the system's temporary directory) and write the token file.
+    ///
+    /// # Errors
+    /// The file system's error, naming no secret.
+    pub fn create(server: &Server, owner: Option<FileOwner>) -> io::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("fly-oidc-exec-")
+            .tempdir()?;
+        if let Some(owner) = owner {
+            std::os::unix::fs::chown(dir.path(), Some(owner.uid), Some(owner.gid))?;
+        }
+        let token_file = server
+            .aws_credentials_uri()
+            .map(|_| dir.path().join("aws-token"));
+        if let Some(path) = &token_file {
+            write_auth_token_file(server, path, owner)?;
+        }
+        Ok(Self { dir, token_file })
+    }
+
+    /// The authorization token file (`AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`), when AWS is
+    /// served.
+    pub fn token_file(&self) -> Option<&Path> {
+        self.token_file.as_deref()
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
 }
 
 /// A user resolved from `USER[:GROUP]`: what running a process as that user needs.

@@ -74,14 +74,15 @@
 #![warn(missing_docs)]
 
 pub mod child_env;
-mod files;
 mod handler;
+mod options;
 mod routes;
 mod server;
 mod slot;
 
-pub use files::{FileOwner, write_secret_file};
+pub use fly_oidc::fs::FileOwner;
 pub use handler::{CredentialHealth, Health};
+pub use options::ServeOptions;
 pub use routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, HEALTHZ_PATH, METADATA_PREFIX};
 pub use server::{
     Builder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, Error, ErrorKind,

@@ -1,6 +1,6 @@
 //! The server, its builder and its errors.
 
-use crate::files::{FileOwner, write_secret_file};
+use crate::FileOwner;
 use crate::handler::{Gcp, Health, ScopedFactory, State, allowed_hosts};
 use crate::routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, is_role_name};
 use crate::slot::{FetchError, Fetcher, Secret, Slot};
@@ -73,6 +73,7 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+#[derive(Debug)]
 struct TokenFile {
     path: PathBuf,
     audience: String,
@@ -80,10 +81,17 @@ struct TokenFile {
 }
 
 /// Makes a Google provider for other scopes.
-type GcpFactory = Arc<dyn Fn(&[String]) -> Result<GcpTokenProvider, String> + Send + Sync>;
+type MakeGcp = dyn Fn(&[String]) -> Result<GcpTokenProvider, String> + Send + Sync;
+struct GcpFactory(Box<MakeGcp>);
+
+impl fmt::Debug for GcpFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GcpFactory")
+    }
+}
 
 /// Configures a [`Server`]. See the [crate docs](crate).
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Builder {
     aws: Vec<FlyOidcCredentialsProvider>,
     gcp: Option<GcpTokenProvider>,
@@ -94,24 +102,22 @@ pub struct Builder {
     auth_token: Option<SecretString>,
     listen: Option<SocketAddr>,
     time: Option<SharedTimeSource>,
-    header_read_timeout: Option<Duration>,
-    max_connections: Option<usize>,
+    limits: Limits,
 }
 
-impl fmt::Debug for Builder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("aws", &self.aws)
-            .field("gcp", &self.gcp)
-            .field("gcp_project", &self.gcp_project)
-            .field(
-                "token_files",
-                &self.token_files.iter().map(|t| &t.path).collect::<Vec<_>>(),
-            )
-            .field("file_owner", &self.file_owner)
-            .field("auth_token", &self.auth_token)
-            .field("listen", &self.listen)
-            .finish_non_exhaustive()
+/// What a client connection may take.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    header_read_timeout: Duration,
+    max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
     }
 }
 
@@ -139,7 +145,7 @@ impl Builder {
         mut self,
         factory: impl Fn(&[String]) -> Result<GcpTokenProvider, String> + Send + Sync + 'static,
     ) -> Self {
-        self.gcp_factory = Some(Arc::new(factory));
+        self.gcp_factory = Some(GcpFactory(Box::new(factory)));
         self
     }
 
@@ -165,9 +171,16 @@ impl Builder {
         self
     }
 
-    /// The owner of the token files this server writes (default: the server's user).
-    pub fn file_owner(mut self, owner: FileOwner) -> Self {
-        self.file_owner = Some(owner);
+    /// Where to listen (default `127.0.0.1:0`, a free port). Only loopback addresses are
+    /// accepted.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// The owner of the token files this server writes (default, or `None`: the server's user).
+    pub fn file_owner(mut self, owner: impl Into<Option<FileOwner>>) -> Self {
+        self.file_owner = owner.into();
         self
     }
 
@@ -178,28 +191,23 @@ impl Builder {
         self
     }
 
-    /// Where to listen (default `127.0.0.1:0`, a free port). Only loopback addresses are
-    /// accepted.
-    pub fn listen(mut self, addr: SocketAddr) -> Self {
-        self.listen = Some(addr);
+    /// How long a client may take to send its request headers (default 5 s); a client that
+    /// takes longer gets its connection closed.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.header_read_timeout = timeout;
         self
     }
 
-    /// The clock for expiry decisions (default: the system clock).
+    /// The clock for expiry and renewal decisions (default: the system clock; tests give a
+    /// manual one).
     pub fn time_source(mut self, time: SharedTimeSource) -> Self {
         self.time = Some(time);
         self
     }
 
-    /// How long a client may take to send its request headers (default 5 s).
-    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
-        self.header_read_timeout = Some(timeout);
-        self
-    }
-
     /// The most client connections served at once (default 4096).
     pub fn max_connections(mut self, max: usize) -> Self {
-        self.max_connections = Some(max.max(1));
+        self.limits.max_connections = max.max(1);
         self
     }
 
@@ -221,7 +229,7 @@ impl Builder {
             return Err(Error::new(
                 ErrorKind::InvalidSetting,
                 format!(
-                    "--listen {listen}: the credential server listens on loopback only (127.0.0.1 or [::1]), so only processes on this Machine can reach it"
+                    "listen address {listen}: the credential server listens on loopback only (127.0.0.1 or [::1]), so only processes on this Machine can reach it"
                 ),
             ));
         }
@@ -273,7 +281,7 @@ impl Builder {
             let factory = self.gcp_factory.map(|make| {
                 let time = time.clone();
                 Arc::new(move |scopes: &[String]| {
-                    let provider = make(scopes)?;
+                    let provider = (make.0)(scopes)?;
                     let name = gcp_name(&provider, Some(scopes));
                     Ok(Arc::new(Slot::new(
                         "gcp",
@@ -385,9 +393,7 @@ impl Builder {
                 listener,
                 state.clone(),
                 shutdown_rx,
-                self.header_read_timeout
-                    .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT),
-                self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+                self.limits,
             ));
         }
         tracing::info!(%addr, "serving credentials");
@@ -510,7 +516,12 @@ fn token_file_fetcher(file: TokenFile, owner: Option<FileOwner>) -> Fetcher {
             let path = file.path.clone();
             let jwt = SecretString::new(token.expose_jwt());
             tokio::task::spawn_blocking(move || {
-                write_secret_file(&path, jwt.expose_secret().as_bytes(), owner)
+                fly_oidc::fs::write_private_owned(
+                    &path,
+                    jwt.expose_secret().as_bytes(),
+                    0o600,
+                    owner,
+                )
             })
             .await
             .map_err(|e| FetchError {
@@ -530,13 +541,12 @@ async fn accept_loop(
     listener: TcpListener,
     state: Arc<State>,
     shutdown: watch::Receiver<bool>,
-    header_read_timeout: Duration,
-    max_connections: usize,
+    limits: Limits,
 ) {
-    let permits = Arc::new(Semaphore::new(max_connections));
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
+        .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(MAX_REQUEST_HEAD);
     let http = Arc::new(http);
     loop {

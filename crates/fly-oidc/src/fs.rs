@@ -6,7 +6,7 @@
 //! - [`write_private`] writes a file atomically: a temporary file in the same directory
 //!   (mode `0600` or the one given), the bytes, `fsync` of the file, a rename over the target,
 //!   then `fsync` of the directory, so a reader sees the old file or the new one, whole, even
-//!   after a crash.
+//!   after a crash. [`write_private_owned`] also hands the file to another [`FileOwner`].
 
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -109,6 +109,29 @@ pub async fn read_body_capped(
 /// # Ok(()) }
 /// ```
 pub fn write_private(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_private_owned(path, bytes, mode, None)
+}
+
+/// The numeric owner of a written file (a user and a group, as `chown` takes them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileOwner {
+    /// The user id.
+    pub uid: u32,
+    /// The group id.
+    pub gid: u32,
+}
+
+/// [`write_private`], the file owned by `owner` when given: the owner is set on the temporary
+/// file before any byte is written and before the rename, so the file never appears at `path`
+/// with another owner. Changing the owner needs the right to (`CAP_CHOWN`, usually root).
+///
+/// Errors are the file system's, naming neither `path` nor `bytes` (the caller adds the path).
+pub fn write_private_owned(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    owner: Option<FileOwner>,
+) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -118,6 +141,9 @@ pub fn write_private(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
         .prefix(".fly-oidc-")
         .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(dir)?;
+    if let Some(owner) = owner {
+        std::os::unix::fs::fchown(file.as_file(), Some(owner.uid), Some(owner.gid))?;
+    }
     file.write_all(bytes)?;
     file.as_file().sync_all()?;
     file.persist(path).map_err(|e| e.error)?;
@@ -165,5 +191,35 @@ mod tests {
         write_private(&link, b"new", 0o600).unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"keep");
         assert!(!std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    }
+
+    #[test]
+    fn owned_writes_set_the_owner_or_fail_without_writing() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("owned");
+        let meta = std::fs::metadata(dir.path()).unwrap();
+        // Our own uid and gid: allowed without privileges.
+        let mine = FileOwner {
+            uid: meta.uid(),
+            gid: meta.gid(),
+        };
+        write_private_owned(&path, b"x", 0o600, Some(mine)).unwrap();
+        let written = std::fs::metadata(&path).unwrap();
+        assert_eq!((written.uid(), written.gid()), (mine.uid, mine.gid));
+        // Another user's: refused unless root; nothing is left at the path or beside it.
+        let other = dir.path().join("other");
+        let nobody = FileOwner {
+            uid: 65534,
+            gid: 65534,
+        };
+        match write_private_owned(&other, b"y", 0o600, Some(nobody)) {
+            Ok(()) => assert_eq!(std::fs::metadata(&other).unwrap().uid(), 65534),
+            Err(e) => {
+                assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+                assert!(!other.exists());
+                assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+            }
+        }
     }
 }

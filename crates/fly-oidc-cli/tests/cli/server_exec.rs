@@ -317,20 +317,51 @@ fn invalid_settings_exit_2_and_permanent_failures_exit_1_before_the_child() {
     let (_fly, sandbox) = fly_sandbox();
     let marker = sandbox.dir.path().join("ran");
     let touch = format!("touch {}", marker.display());
-    let out = exec_sh(
-        &sandbox,
-        &["--listen", "0.0.0.0:0", "--aws-role-arn", ROLE],
-        &touch,
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
-    let out = exec_sh(&sandbox, &[], &touch);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "nothing to serve: {}",
-        describe(&out)
-    );
+    // Each invalid setting is named by its flag (the library names its ServeOptions field).
+    let cases: [(&[&str], &[&str]); 5] = [
+        (
+            &["--listen", "0.0.0.0:0", "--aws-role-arn", ROLE],
+            &["--listen 0.0.0.0:0: ", "loopback only"],
+        ),
+        (
+            &[],
+            &[
+                "nothing to serve: pass --aws-role-arn (or set AWS_ROLE_ARN), --gcp-provider (or set FLY_OIDC_GCP_PROVIDER) or --write-token PATH=AUDIENCE",
+            ],
+        ),
+        (
+            &["--write-token", "/tmp/no-audience"],
+            &["--write-token \"/tmp/no-audience\": expected PATH=AUDIENCE"],
+        ),
+        (
+            &["--aws-role-arn", ROLE, "--aws-audience", ""],
+            &["the audience must not be empty (from --aws-audience)"],
+        ),
+        (
+            &["--gcp-provider", "not-a-provider"],
+            &[
+                "invalid workload identity pool provider",
+                "(from --gcp-provider)",
+            ],
+        ),
+    ];
+    for (flags, expected) in cases {
+        let out = exec_sh(&sandbox, flags, &touch);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for text in expected {
+            assert!(stderr.contains(text), "{flags:?}: {stderr}");
+        }
+        for field in [
+            "`listen`",
+            "aws_role_arns",
+            "write_tokens",
+            "aws_audience",
+            "gcp_provider",
+        ] {
+            assert!(!stderr.contains(field), "a library name: {stderr}");
+        }
+    }
 
     let sts = fake_sts();
     sts.fail_next(10, fly_oidc_testkit::Fault::access_denied());

@@ -1,0 +1,338 @@
+//! [`ServeOptions`]: what a credential server serves, as plain values (what `fly-oidc serve`
+//! and `fly-oidc exec` take as flags), mapped one-to-one onto the provider builders.
+
+use crate::child_env::{self, EnvPlan};
+use crate::{Builder, FileOwner, Server};
+use fly_oidc::{BuildError, Env, FlyOidcClient, Origin, Setting};
+use fly_oidc_aws::FlyOidcCredentialsProvider;
+use fly_oidc_gcp::GcpTokenProvider;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// What to serve and where. Every field left empty is the provider builder's default (which
+/// reads the environment: `AWS_ROLE_ARN`, `FLY_OIDC_GCP_PROVIDER`, ...).
+///
+/// Errors of [`server`](Self::server) and [`file_owner`](Self::file_owner) are
+/// [`BuildError`]s whose [`Setting`] is named by the field (`aws_audience`, `listen`, ...);
+/// a reason that names fields (its own or others) writes them in backticks (`` `listen` ``), so a
+/// front end can put its own names in their place.
+#[derive(Clone, Debug, Default)]
+pub struct ServeOptions {
+    /// The listen address; loopback only (default: the one given to [`server`](Self::server)).
+    pub listen: Option<SocketAddr>,
+    /// Role ARNs to serve; the first is the default role (default: `AWS_ROLE_ARN`, else no
+    /// AWS).
+    pub aws_role_arns: Vec<String>,
+    /// The audience of the Fly token for AWS (default: `FLY_OIDC_AUDIENCE`, else
+    /// `sts.amazonaws.com`).
+    pub aws_audience: Option<String>,
+    /// The role session name (default: `AWS_ROLE_SESSION_NAME`, else `fly-<app>-<machine>`).
+    pub aws_session_name: Option<String>,
+    /// The session duration, in seconds, 900 to 43200 (default: `FLY_OIDC_AWS_DURATION_SECONDS`,
+    /// else 3600).
+    pub aws_duration_seconds: Option<u64>,
+    /// The STS region, also given to a child process that has none (default: `AWS_REGION`,
+    /// `AWS_DEFAULT_REGION`, the profile's region, else `us-east-1`).
+    pub aws_region: Option<String>,
+    /// The STS endpoint URL (default: `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the profile's).
+    pub aws_sts_endpoint: Option<String>,
+    /// The workload identity pool provider (default: `FLY_OIDC_GCP_PROVIDER`, else no Google).
+    pub gcp_provider: Option<String>,
+    /// The service account to impersonate (default: `FLY_OIDC_GCP_SERVICE_ACCOUNT`, else
+    /// none: the federated token itself is served).
+    pub gcp_service_account: Option<String>,
+    /// OAuth scopes (default: `FLY_OIDC_GCP_SCOPES`, else `cloud-platform`).
+    pub gcp_scopes: Vec<String>,
+    /// The audience of the Fly token for Google (default:
+    /// `https://iam.googleapis.com/<provider>`).
+    pub gcp_audience: Option<String>,
+    /// Google's STS token endpoint (default: `FLY_OIDC_GCP_STS_URL`, else Google's).
+    pub gcp_sts_url: Option<String>,
+    /// The IAM Credentials base URL (default: `FLY_OIDC_GCP_IAM_URL`, else Google's).
+    pub gcp_iam_url: Option<String>,
+    /// The project id served at `project/project-id` and given as `GOOGLE_CLOUD_PROJECT`
+    /// (default: none, 404).
+    pub gcp_project: Option<String>,
+    /// Token files, each `PATH=AUDIENCE`: a Fly token for `AUDIENCE` kept in `PATH`.
+    pub write_tokens: Vec<String>,
+    /// The owner of the files written, `USER[:GROUP]`, names or numeric ids (default: the
+    /// server's user).
+    pub file_owner: Option<String>,
+}
+
+/// Each provider builder method and the field that sets it, per cloud.
+const AWS_FIELDS: &[(&str, &str)] = &[
+    ("role_arn", "aws_role_arns"),
+    ("audience", "aws_audience"),
+    ("session_name", "aws_session_name"),
+    ("duration", "aws_duration_seconds"),
+    ("region", "aws_region"),
+    ("endpoint_url", "aws_sts_endpoint"),
+];
+const GCP_FIELDS: &[(&str, &str)] = &[
+    ("provider", "gcp_provider"),
+    ("service_account", "gcp_service_account"),
+    ("scopes", "gcp_scopes"),
+    ("audience", "gcp_audience"),
+    ("sts_url", "gcp_sts_url"),
+    ("iam_url", "gcp_iam_url"),
+];
+
+/// `set(builder, value)` when a value is given, else the builder as it is: one line per
+/// optional setting of a provider builder.
+trait SetIf: Sized {
+    fn set_if<T>(self, value: Option<T>, set: impl FnOnce(Self, T) -> Self) -> Self {
+        match value {
+            Some(value) => set(self, value),
+            None => self,
+        }
+    }
+}
+
+impl<B> SetIf for B {}
+
+/// A provider's error, its setting named by the field that sets it (the original as source).
+fn by_field(err: BuildError, fields: &[(&str, &'static str)]) -> BuildError {
+    let setting = err.setting();
+    let Some((_, field)) = fields.iter().find(|(m, _)| *m == setting.builder_method()) else {
+        return err;
+    };
+    let renamed = Setting::new(field, setting.env_var());
+    let renamed = match err.origin().cloned() {
+        Some(origin) => BuildError::invalid(renamed, origin, err.reason()),
+        None => BuildError::missing(renamed, err.reason()),
+    };
+    renamed.with_source(err)
+}
+
+/// An invalid field, its reason starting with its name.
+fn invalid(field: &'static str, reason: String) -> BuildError {
+    BuildError::invalid(
+        Setting::new(field, None),
+        Origin::Builder,
+        format!("`{field}` {reason}"),
+    )
+}
+
+impl ServeOptions {
+    /// A [`Builder`] serving what these options name, each provider built with `env` and the
+    /// Fly token client `fly`, listening on [`listen`](Self::listen) or else `default_listen`.
+    ///
+    /// # Errors
+    /// A [`BuildError`] naming the field: nothing to serve (no role, no Google provider, no
+    /// token file), a listen address that is not loopback, a token file that is not
+    /// `PATH=AUDIENCE`, an unknown file owner, or a provider's invalid setting.
+    pub fn server(
+        &self,
+        env: &Env,
+        fly: &FlyOidcClient,
+        default_listen: SocketAddr,
+    ) -> Result<Builder, BuildError> {
+        let has = |var: &str| env.get(var).is_some_and(|v| !v.trim().is_empty());
+        // No role given: the builder reads AWS_ROLE_ARN itself.
+        let roles: Vec<Option<&String>> = match self.aws_role_arns.is_empty() {
+            false => self.aws_role_arns.iter().map(Some).collect(),
+            true if has(fly_oidc_aws::ENV_ROLE_ARN) => vec![None],
+            true => Vec::new(),
+        };
+        let gcp = self.gcp_provider.is_some() || has(fly_oidc_gcp::ENV_PROVIDER);
+        if roles.is_empty() && !gcp && self.write_tokens.is_empty() {
+            return Err(BuildError::missing(
+                Setting::new("aws_role_arns", None),
+                "nothing to serve: pass `aws_role_arns` (or set AWS_ROLE_ARN), `gcp_provider` (or set FLY_OIDC_GCP_PROVIDER) or `write_tokens` PATH=AUDIENCE",
+            ));
+        }
+        let listen = self.listen.unwrap_or(default_listen);
+        if !listen.ip().is_loopback() {
+            return Err(invalid(
+                "listen",
+                format!(
+                    "{listen}: the credential server listens on loopback only (127.0.0.1:PORT or [::1]:PORT), so only processes on this Machine can reach it"
+                ),
+            ));
+        }
+        let mut server = Server::builder().listen(listen);
+        for role in roles {
+            let provider = self
+                .aws_builder(env, fly, role)
+                .build()
+                .map_err(|e| by_field(e, AWS_FIELDS))?;
+            server = server.aws_role(provider);
+        }
+        if gcp {
+            let builder = self.gcp_builder(env, fly);
+            let provider = builder
+                .clone()
+                .build()
+                .map_err(|e| by_field(e, GCP_FIELDS))?;
+            server = server.gcp(provider).gcp_scoped(move |scopes| {
+                let scoped = builder.clone().scopes(scopes.to_vec());
+                scoped.build().map_err(|e| e.to_string())
+            });
+            if let Some(project) = &self.gcp_project {
+                server = server.gcp_project(project);
+            }
+        }
+        for spec in &self.write_tokens {
+            let (path, audience) = spec
+                .split_once('=')
+                .filter(|(p, a)| !p.is_empty() && !a.is_empty())
+                .ok_or_else(|| {
+                    invalid(
+                        "write_tokens",
+                        format!(
+                            "{spec:?}: expected PATH=AUDIENCE, e.g. /run/fly/azure-token=api://AzureADTokenExchange"
+                        ),
+                    )
+                })?;
+            server = server.write_token(path, audience, fly.clone());
+        }
+        Ok(server.file_owner(self.file_owner()?))
+    }
+
+    /// The AWS provider's builder, each field given set on it.
+    fn aws_builder(
+        &self,
+        env: &Env,
+        fly: &FlyOidcClient,
+        role: Option<&String>,
+    ) -> fly_oidc_aws::Builder {
+        let seconds = self.aws_duration_seconds.map(Duration::from_secs);
+        FlyOidcCredentialsProvider::builder()
+            .env(env.clone())
+            .fly_client(fly.clone())
+            .disable_cache()
+            .set_if(role, |b, arn| b.role_arn(arn))
+            .set_if(self.aws_audience.as_ref(), |b, aud| b.audience(aud))
+            .set_if(self.aws_session_name.as_ref(), |b, n| b.session_name(n))
+            .set_if(seconds, |b, duration| b.duration(duration))
+            .set_if(self.aws_region.as_ref(), |b, region| b.region(region))
+            .set_if(self.aws_sts_endpoint.as_ref(), |b, u| b.endpoint_url(u))
+    }
+
+    /// The Google provider's builder, each field given set on it.
+    fn gcp_builder(&self, env: &Env, fly: &FlyOidcClient) -> fly_oidc_gcp::Builder {
+        let scopes = (!self.gcp_scopes.is_empty()).then(|| self.gcp_scopes.clone());
+        GcpTokenProvider::builder()
+            .env(env.clone())
+            .fly_client(fly.clone())
+            .set_if(self.gcp_provider.as_ref(), |b, p| b.provider(p))
+            .set_if(self.gcp_service_account.as_ref(), |b, sa| {
+                b.service_account(sa)
+            })
+            .set_if(scopes, |b, scopes| b.scopes(scopes))
+            .set_if(self.gcp_audience.as_ref(), |b, aud| b.audience(aud))
+            .set_if(self.gcp_sts_url.as_ref(), |b, url| b.sts_url(url))
+            .set_if(self.gcp_iam_url.as_ref(), |b, url| b.iam_url(url))
+    }
+
+    /// [`file_owner`](Self::file_owner) resolved in this machine's user and group databases.
+    ///
+    /// # Errors
+    /// A [`BuildError`] naming `file_owner` when the user or group does not exist.
+    pub fn file_owner(&self) -> Result<Option<FileOwner>, BuildError> {
+        let Some(spec) = &self.file_owner else {
+            return Ok(None);
+        };
+        child_env::resolve_owner(spec)
+            .map(|user| Some(user.owner))
+            .map_err(|e| invalid("file_owner", format!("{spec}: {e}")))
+    }
+
+    /// What a process using `server` needs in its environment, given its `current` one
+    /// ([`EnvPlan::for_server`] with [`aws_region`](Self::aws_region) and
+    /// [`gcp_project`](Self::gcp_project)).
+    pub fn env_plan(&self, server: &Server, token_file: Option<&Path>, current: &Env) -> EnvPlan {
+        EnvPlan::for_server(
+            server,
+            token_file,
+            self.aws_region.as_deref(),
+            self.gcp_project.as_deref(),
+            current,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fly() -> FlyOidcClient {
+        FlyOidcClient::builder()
+            .env(Env::from_slice(&[]))
+            .token_file("/nonexistent/fly-token")
+            .build()
+            .expect("a token file is a valid setting")
+    }
+
+    fn error(options: &ServeOptions, env: &[(&str, &str)]) -> BuildError {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        options
+            .server(&Env::from_slice(env), &fly(), loopback)
+            .expect_err("invalid options")
+    }
+
+    #[test]
+    fn nothing_to_serve_names_every_field_that_would_serve() {
+        let err = error(&ServeOptions::default(), &[]);
+        assert_eq!(err.setting().builder_method(), "aws_role_arns");
+        for field in ["`aws_role_arns`", "`gcp_provider`", "`write_tokens`"] {
+            assert!(err.reason().contains(field), "{err}");
+        }
+        // AWS_ROLE_ARN alone is something to serve: the error is then the listen address.
+        let options = ServeOptions {
+            listen: Some("0.0.0.0:0".parse().expect("an address")),
+            ..ServeOptions::default()
+        };
+        let err = error(&options, &[("AWS_ROLE_ARN", "arn:aws:iam::1:role/r")]);
+        assert_eq!(err.setting().builder_method(), "listen");
+        assert!(err.reason().starts_with("`listen` 0.0.0.0:0: "), "{err}");
+        assert!(err.reason().contains("loopback only"), "{err}");
+    }
+
+    #[test]
+    fn token_files_must_be_path_equals_audience() {
+        for spec in ["/run/token", "=aud", "/run/token="] {
+            let options = ServeOptions {
+                write_tokens: vec![spec.into()],
+                ..ServeOptions::default()
+            };
+            let err = error(&options, &[]);
+            assert_eq!(err.setting().builder_method(), "write_tokens");
+            assert!(err.reason().contains("expected PATH=AUDIENCE"), "{err}");
+        }
+    }
+
+    #[test]
+    fn provider_errors_name_the_field_per_cloud() {
+        let aws = ServeOptions {
+            aws_role_arns: vec!["arn:aws:iam::123456789012:role/r".into()],
+            aws_audience: Some(String::new()),
+            ..ServeOptions::default()
+        };
+        let err = error(&aws, &[]);
+        assert_eq!(err.setting().builder_method(), "aws_audience");
+        assert_eq!(err.origin(), Some(&Origin::Builder));
+        let gcp = ServeOptions {
+            gcp_provider: Some("not a provider".into()),
+            ..ServeOptions::default()
+        };
+        assert_eq!(error(&gcp, &[]).setting().builder_method(), "gcp_provider");
+    }
+
+    #[test]
+    fn an_unknown_file_owner_is_named() {
+        let options = ServeOptions {
+            file_owner: Some("no-such-user-fly-oidc".into()),
+            ..ServeOptions::default()
+        };
+        let err = options.file_owner().expect_err("no such user");
+        assert_eq!(err.setting().builder_method(), "file_owner");
+        assert!(
+            err.reason()
+                .starts_with("`file_owner` no-such-user-fly-oidc: no user"),
+            "{err}"
+        );
+    }
+}
