@@ -464,7 +464,12 @@ async fn a_burst_during_a_refresh_makes_one_sts_call_and_waits_for_none() {
     let server = reader_server(&fly, &sts).await.unwrap();
     assert_eq!(sts.request_count(), 1);
     let (addr, token) = (server.local_addr(), auth(&server));
-    tokio::time::sleep(Duration::from_millis(3400)).await;
+    // Wait for the refresh to reach STS (at about 3 s), then burst while it is in flight.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sts.request_count() < 2 {
+        assert!(Instant::now() < deadline, "the refresh never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let client = reqwest::Client::builder().build().unwrap();
     let url = format!("http://{addr}/v1/aws/credentials");
     let burst_started = Instant::now();
@@ -503,8 +508,8 @@ async fn a_burst_during_a_refresh_makes_one_sts_call_and_waits_for_none() {
         slowest < Duration::from_millis(1500),
         "a client waited on STS: {slowest:?}"
     );
-    // The refresh was in flight during the burst, and it is the only call since the start.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The refresh was in flight during the burst (it takes 1.5 s, the burst took less), and
+    // it is the only call since the start: the next refresh is due 3 s after it completes.
     assert_eq!(sts.request_count(), 2, "exactly one refresh");
 }
 
