@@ -259,7 +259,7 @@ fn a_bad_url_says_what_a_valid_one_looks_like() {
     let access_token = ["gcp", "access-token", "--provider", &provider];
     // (arguments, environment, the example URL the message must show)
     type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
-    let cases: [Case; 6] = [
+    let cases: [Case; 7] = [
         (
             crate::credential_process_no_cache(ROLE, "sts.amazonaws.com"),
             vec![],
@@ -288,6 +288,11 @@ fn a_bad_url_says_what_a_valid_one_looks_like() {
         (
             vec!["token", "--api-url", "https://"],
             vec![],
+            "https://api.machines.dev",
+        ),
+        (
+            vec!["token", "--api-url", "/relative"],
+            vec![("FLY_API_TOKEN", "x")],
             "https://api.machines.dev",
         ),
     ];

@@ -97,6 +97,9 @@ fn shared(home: &Path) -> Vec<Bad> {
     vec![
         flag("--api-url", api).and("FLY_API_TOKEN", "x"),
         var("FLY_API_HOSTNAME", api).and("FLY_API_TOKEN", "x"),
+        // A path is not a host (it once became https://relative).
+        flag("--api-url", "/relative").and("FLY_API_TOKEN", "x"),
+        var("FLY_API_HOSTNAME", "/relative").and("FLY_API_TOKEN", "x"),
         var("FLY_OIDC_ALLOW_INSECURE_HTTP", "perhaps"),
         flag("--log-file", log),
         var("FLY_OIDC_LOG_FILE", log),
