@@ -139,6 +139,24 @@ impl CliError {
         }
     }
 
+    /// A cloud provider's run-time error, reported as `step` failing; or, when the provider
+    /// says getting the Fly token failed, as the step `Fly token` (an invalid setting when
+    /// the token source is one) with the token client's message, so the line does not say
+    /// twice that the token failed.
+    pub fn provider(step: &'static str, err: fly_oidc::Error) -> Self {
+        let fly = PROVIDER_FLY_CONTEXTS
+            .iter()
+            .find_map(|context| err.message().strip_prefix(context))
+            .map(str::to_owned);
+        match fly {
+            Some(message) => Self {
+                shown: Some(message),
+                ..Self::new("Fly token", err)
+            },
+            None => Self::new(step, err),
+        }
+    }
+
     /// An invalid setting (exit status 2), named by its flag or environment variable.
     pub fn setting(err: BuildError) -> Self {
         Self {
@@ -202,6 +220,13 @@ impl CliError {
         ExitCode::from(self.exit_code)
     }
 }
+
+/// What the providers put before a token client's error ([`fly_oidc::Error::context`]):
+/// `fly_oidc_aws`'s, then `fly_oidc_gcp`'s. The binary's step (`Fly token failed: `) says it.
+const PROVIDER_FLY_CONTEXTS: &[&str] = &[
+    "could not get a Fly OIDC token: ",
+    "getting a Fly OIDC token failed: ",
+];
 
 /// Whether `err` (or a cause of it) says a setting is invalid.
 fn is_invalid_setting(err: &(dyn StdError + 'static)) -> bool {

@@ -384,3 +384,65 @@ if command -v aws >/dev/null; then aws configure list | grep -w region || true; 
     assert_eq!(json["AWS_DEFAULT_REGION"], "eu-west-3");
     assert_eq!(sts.request_count(), 4);
 }
+
+/// A failing Fly token reads the same in `token`, `aws` and `gcp`: the step, then the token
+/// client's message once (not "Fly token failed: could not get a Fly OIDC token: ...").
+#[test]
+fn a_failing_fly_token_is_said_once_in_every_command() {
+    let fly = FakeFlyApi::builder().start_blocking().unwrap();
+    let sts = FakeSts::builder().start_blocking().unwrap();
+    let google = FakeGoogle::builder(&fly).start_blocking().unwrap();
+    let sock = fly.socket_path().to_str().unwrap().to_owned();
+    let (sts_url, google_sts) = (sts.url(), google.sts_url());
+    let provider = google.provider().to_owned();
+    let commands: [Vec<&str>; 3] = [
+        vec!["token"],
+        vec![
+            "aws",
+            "credential-process",
+            "--no-cache",
+            "--role-arn",
+            ROLE,
+            "--sts-endpoint",
+            &sts_url,
+        ],
+        vec![
+            "gcp",
+            "access-token",
+            "--provider",
+            &provider,
+            "--sts-url",
+            &google_sts,
+        ],
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_socket = dir.path().to_str().unwrap();
+    for command in commands {
+        // The Machines API answers 500 on every attempt: a transient failure, exit 1.
+        fly.fail_next(10, fly_oidc_testkit::Fault::Status(500, "{}".into()));
+        let out = fly_oidc(&[&command[..], &["--socket", &sock]].concat(), &[]);
+        fly.clear_faults();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {stderr}");
+        assert!(
+            stderr.starts_with("fly-oidc: error: Fly token failed: the Machines API"),
+            "{command:?}: {stderr}"
+        );
+        assert!(stderr.contains("HTTP 500"), "{command:?}: {stderr}");
+        // A socket setting that names a directory: an invalid setting, exit 2.
+        let out = fly_oidc(&[&command[..], &["--socket", not_a_socket]].concat(), &[]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!(
+                "fly-oidc: error: invalid setting: {not_a_socket} is a directory, not the Machines API's Unix socket; check the socket setting (FLY_OIDC_SOCKET)"
+            ),
+            "{command:?}"
+        );
+        for repeated in ["could not get a Fly OIDC token", "getting a Fly OIDC token"] {
+            assert!(!stderr.contains(repeated), "{command:?}: {stderr}");
+        }
+    }
+    assert_eq!(sts.request_count(), 0);
+}
