@@ -446,3 +446,65 @@ fn a_failing_fly_token_is_said_once_in_every_command() {
     }
     assert_eq!(sts.request_count(), 0);
 }
+
+/// The local stand-ins (`examples/fake_fly_api`, which `scripts/demo.sh` prints) never print
+/// the fake Machines API's token: the HTTP line reads it from a 0600 file, which works, and
+/// SIGTERM removes the socket's directory with it.
+/// Needs the examples built (`cargo build -p fly-oidc-examples --examples`).
+#[test]
+fn the_fake_fly_api_runner_never_prints_its_api_token() {
+    use std::io::BufRead as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let runner = crate::fly_oidc_bin()
+        .parent()
+        .unwrap()
+        .join("examples/fake_fly_api");
+    assert!(
+        runner.exists(),
+        "build the examples first: cargo build -p fly-oidc-examples --examples"
+    );
+    let mut child = Command::new(&runner)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut printed = String::new();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.starts_with("# ready") {
+            break;
+        }
+    }
+    let http = printed
+        .lines()
+        .find(|l| l.starts_with("# Or over HTTP: "))
+        .unwrap_or_else(|| panic!("no HTTP line in {printed}"));
+    let url = http.split("FLY_API_HOSTNAME=").nth(1).unwrap();
+    let url = url.split_whitespace().next().unwrap();
+    let file = http.split("$(cat ").nth(1).unwrap().trim_end_matches(")\"");
+    let token = std::fs::read_to_string(file).unwrap();
+    let mode = std::fs::metadata(file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{file}");
+    assert!(token.len() >= 16, "{token:?}");
+    assert!(
+        !printed.contains(&token),
+        "the token is printed:\n{printed}"
+    );
+    // The token from the file opens the fake over HTTP.
+    let out = fly_oidc(
+        &["token", "--claims", "--api-url", url],
+        &[("FLY_API_TOKEN", &token)],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // SIGTERM: the socket's directory (and the token file in it) is removed.
+    let dir = Path::new(file).parent().unwrap().to_owned();
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert!(child.wait().unwrap().success());
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
