@@ -30,6 +30,11 @@ pub struct Globals {
     pub log_file: Option<PathBuf>,
 }
 
+/// A testing hook of the binary (documented as one in the README's configuration table): the
+/// socket used when no token source is set, instead of `/.fly/api`, so no test touches a real
+/// Machine's socket. The libraries take it as `Builder::default_socket`.
+const ENV_DEFAULT_SOCKET: &str = "FLY_OIDC_DEFAULT_SOCKET";
+
 /// The log file: `--log-file`, else `FLY_OIDC_LOG_FILE`.
 const LOG_FILE: Setting = Setting::new("log_file", Some("FLY_OIDC_LOG_FILE"));
 
@@ -51,7 +56,7 @@ impl Globals {
         let b = with(b, self.socket.as_ref(), |b, v| b.socket(v));
         let b = with(b, self.api_url.as_ref(), |b, v| b.api_url(v));
         // For tests only: where the default socket is, so no test touches the real /.fly/api.
-        let default_socket = self.env().get("FLY_OIDC_DEFAULT_SOCKET");
+        let default_socket = self.env().get(ENV_DEFAULT_SOCKET);
         with(b, default_socket, |b, v| b.default_socket(v))
     }
 }

@@ -508,3 +508,45 @@ fn the_fake_fly_api_runner_never_prints_its_api_token() {
     assert!(child.wait().unwrap().success());
     assert!(!dir.exists(), "{} left behind", dir.display());
 }
+
+/// Every `FLY_OIDC_*` variable the crates' sources name is in the README (the testing hook
+/// `FLY_OIDC_DEFAULT_SOCKET` too, marked as one), and the hook moves the default socket.
+#[test]
+fn every_variable_read_is_documented_in_the_readme() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut named = std::collections::BTreeSet::new();
+    for krate in std::fs::read_dir(root.join("crates")).unwrap() {
+        let src = krate.unwrap().path().join("src");
+        let Ok(files) = std::fs::read_dir(&src) else {
+            continue;
+        };
+        for file in files {
+            let text = std::fs::read_to_string(file.unwrap().path()).unwrap_or_default();
+            for part in text.split("\"FLY_OIDC_").skip(1) {
+                let name: String = part
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                    .collect();
+                if part[name.len()..].starts_with('"') {
+                    named.insert(format!("FLY_OIDC_{name}"));
+                }
+            }
+        }
+    }
+    assert!(named.contains("FLY_OIDC_DEFAULT_SOCKET"), "{named:?}");
+    for var in &named {
+        assert!(readme.contains(var), "{var} is not in the README");
+    }
+    let hook = readme
+        .lines()
+        .find(|l| l.contains("`FLY_OIDC_DEFAULT_SOCKET`"))
+        .unwrap();
+    assert!(hook.contains("testing hook"), "{hook}");
+    // The hook: no source set, the default socket is the fake's.
+    let fly = FakeFlyApi::builder().start_blocking().unwrap();
+    let sock = fly.socket_path().to_str().unwrap();
+    let out = fly_oidc(&["token"], &[("FLY_OIDC_DEFAULT_SOCKET", sock)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(fly.requests().len(), 1);
+}
