@@ -191,6 +191,8 @@ impl CliError {
     /// The one-line message (without the cause chain).
     pub fn line(&self) -> String {
         let shown = self.shown.clone().unwrap_or_else(|| self.error.to_string());
+        // A run-time message names settings as a library user sets them: by their flags here.
+        let shown = fly_oidc::rename_settings(&shown, &|method| flag(method, false));
         let message = fly_oidc::redact_jwts(&shown);
         match self.step {
             "setting" => format!("invalid setting: {message}"),

@@ -432,6 +432,10 @@ impl DoctorOptions {
             .await;
         self.gcp_steps(&mut report, &client, &env, setting_names)
             .await;
+        // Run-time messages name settings as a library user sets them: as the front end does.
+        for step in &mut report.steps {
+            step.detail = fly_oidc::rename_settings(&step.detail, setting_names);
+        }
         report
     }
 

@@ -895,7 +895,10 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
             vec![],
             vec![],
             "aws role",
-            &["sts.amazonaws.com"],
+            &[
+                "sts.amazonaws.com",
+                "set by --aws-audience or FLY_OIDC_AUDIENCE",
+            ],
             "add the audience sts.amazonaws.com to the IAM OpenID Connect provider's client IDs",
         ),
         (
@@ -1227,10 +1230,11 @@ fn errors_table_aws_incorrect_audience_names_the_audience_and_its_setting() {
         &[
             "InvalidIdentityToken: Incorrect token audience",
             "does not list the audience sts.amazonaws.com",
-            "FLY_OIDC_AUDIENCE",
+            // Named by its flag in the binary, not as a library user sets it.
+            "set by --audience or FLY_OIDC_AUDIENCE",
             "add-client-id-to-open-id-connect-provider",
         ],
-        &["trust policy"],
+        &["trust policy", "Builder::"],
     );
 }
 
