@@ -148,10 +148,15 @@ impl CliError {
     /// says getting the Fly token failed, as the step `Fly token` (an invalid setting when
     /// the token source is one) with the token client's message, so the line does not say
     /// twice that the token failed.
-    pub fn provider(step: &'static str, err: fly_oidc::Error) -> Self {
+    pub fn provider(
+        step: &'static str,
+        err: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
+    ) -> Self {
+        let err = err.into();
+        let message = err.to_string();
         let fly = PROVIDER_FLY_CONTEXTS
             .iter()
-            .find_map(|context| err.message().strip_prefix(context))
+            .find_map(|context| message.strip_prefix(context))
             .map(str::to_owned);
         match fly {
             Some(message) => Self {

@@ -148,7 +148,7 @@ async fn executable(globals: &Globals, args: ExecutableArgs) -> Result<(), CliEr
             }
             // Google's libraries read the failure from stdout; the exit status says it failed.
             print_stdout(&[&failure.to_json(), "\n"])?;
-            Err(CliError::new("gcp executable", failure.message))
+            Err(CliError::provider("gcp executable", failure.message))
         }
     }
 }
