@@ -283,10 +283,13 @@ pub async fn aws_role(
         _ if err.is_transient() => {
             "run doctor again shortly; if it persists, check network access to STS and the region and endpoint settings".to_owned()
         }
-        _ => format!(
+        Some(Rejection::TrustPolicy | Rejection::Token) => format!(
             "compare the role's trust policy with the token: aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument > policy.json && fly-oidc aws check-trust-policy policy.json; or recreate it with fly-oidc aws setup",
             role.rsplit('/').next().unwrap_or(&role)
         ),
+        // Another refusal (a session policy, a disabled region, an endpoint that is not STS):
+        // its message names the cause and the setting.
+        _ => "fix what the message above names, and run doctor again".to_owned(),
     };
     Step::fail(name, err.to_string(), fix)
 }
