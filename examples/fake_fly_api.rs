@@ -20,6 +20,8 @@
 //!   account to impersonate.
 //!
 //! It prints the variables fly-oidc reads, as `export` lines, then `# ready; Ctrl-C to stop`.
+//! It never prints the fake's `FLY_API_TOKEN`: the HTTP line reads it from a file (mode 0600)
+//! in the socket's directory.
 //! On Ctrl-C or SIGTERM it stops and removes its temporary directory (the socket's).
 //!
 //! The tokens it mints are signed by a throwaway key: no cloud accepts them, but local
@@ -79,6 +81,9 @@ async fn run(socket_dir: &mut Option<PathBuf>) -> std::io::Result<()> {
         .start()
         .await?;
 
+    // The fake's API token goes to a file only this user reads, never to the output.
+    let api_token_file = fly.socket_path().with_file_name("api-token");
+    fly_oidc::fs::write_private(&api_token_file, fly.api_token().as_bytes(), 0o600)?;
     let lines = [
         "# Local stand-ins for Fly's Machines API, AWS STS and Google STS (fly-oidc-testkit)."
             .to_owned(),
@@ -88,9 +93,9 @@ async fn run(socket_dir: &mut Option<PathBuf>) -> std::io::Result<()> {
             .to_owned(),
         format!("export FLY_OIDC_SOCKET={}", fly.socket_path().display()),
         format!(
-            "# Or over HTTP: export FLY_API_HOSTNAME={} FLY_API_TOKEN={}",
+            "# Or over HTTP: export FLY_API_HOSTNAME={} FLY_API_TOKEN=\"$(cat {})\"",
             fly.url(),
-            fly.api_token()
+            api_token_file.display()
         ),
         format!(
             "# AWS: a fake STS trusting iss {}, aud sts.amazonaws.com, sub {ORG}:{APP}:*",

@@ -155,7 +155,7 @@ pub use settings::{
     MAX_DURATION, MAX_POLICY_ARNS, MAX_POLICY_CHARS, MAX_POLICY_FILE_BYTES, MIN_DURATION, Settings,
     sanitize_session_name,
 };
-pub use sts::{AssumedRole, PROVIDER_NAME};
+pub use sts::{AssumedRole, PROVIDER_NAME, Rejection};
 
 /// Re-exported so callers can name the SDK types without adding the crates themselves.
 pub use aws_credential_types::{Credentials, provider::error::CredentialsError};

@@ -354,14 +354,88 @@ fn role_name(role_arn: &str) -> &str {
     role_arn.rsplit('/').next().unwrap_or(role_arn)
 }
 
+/// The cause STS reported for refusing `AssumeRoleWithWebIdentity`, for a front end that
+/// gives each cause its own fix (`fly-oidc doctor`): read it from an error of this provider
+/// with [`Rejection::of`]. It is classified once, from STS's code and message, where the
+/// error is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// `AccessDenied` ("Not authorized to perform sts:AssumeRoleWithWebIdentity"): the role's
+    /// trust policy does not accept the token, or the role does not exist.
+    TrustPolicy,
+    /// `InvalidIdentityToken` "No OpenIDConnect provider found in your account for ...": the
+    /// role's account has no IAM OpenID Connect provider for the token's issuer.
+    NoOidcProvider,
+    /// `InvalidIdentityToken` "Incorrect token audience": the IAM OpenID Connect provider
+    /// does not list the audience sent among its client IDs.
+    IncorrectAudience,
+    /// `InvalidIdentityToken` "Couldn't retrieve verification key from your identity
+    /// provider" on every attempt: STS could not fetch the issuer's keys (transient).
+    VerificationKey,
+    /// Another `InvalidIdentityToken` or `IDPRejectedClaim`: STS did not accept the token
+    /// itself.
+    Token,
+}
+
+impl Rejection {
+    /// The cause of `err` (or of an error in its cause chain), when `err` is STS refusing a
+    /// token; `None` for every other error (a duration above the role's maximum is a
+    /// [`BuildError`](fly_oidc::BuildError) in the cause chain instead).
+    pub fn of(err: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        std::iter::successors(Some(err), |&e| e.source())
+            .find_map(|e| e.downcast_ref::<Self>())
+            .copied()
+    }
+
+    /// The cause of an STS answer with `code` and `message`, if it refuses the token.
+    fn classify(code: &str, message: Option<&str>) -> Option<Self> {
+        let says = |text: &str| message.is_some_and(|m| m.contains(text));
+        match code {
+            "AccessDenied" => Some(Self::TrustPolicy),
+            "InvalidIdentityToken" if is_verification_key_failure(Some(code), message) => {
+                Some(Self::VerificationKey)
+            }
+            "InvalidIdentityToken" if says("No OpenIDConnect provider found") => {
+                Some(Self::NoOidcProvider)
+            }
+            "InvalidIdentityToken" if says("Incorrect token audience") => {
+                Some(Self::IncorrectAudience)
+            }
+            "InvalidIdentityToken" | "IDPRejectedClaim" => Some(Self::Token),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::TrustPolicy => "the cause STS reported: the role's trust policy",
+            Self::NoOidcProvider => "the cause STS reported: no IAM OpenID Connect provider",
+            Self::IncorrectAudience => "the cause STS reported: the audience",
+            Self::VerificationKey => "the cause STS reported: the issuer's verification key",
+            Self::Token => "the cause STS reported: the token",
+        })
+    }
+}
+
+impl std::error::Error for Rejection {}
+
 /// The message of an `InvalidIdentityToken`, `IDPRejectedClaim` or `AccessDenied` answer
 /// (`said`: STS's code and message): the one cause STS reported, with the role sent, the
 /// token's `iss`, `aud`, `sub`, and what to do next.
-fn trust_message(said: &str, role_arn: &str, audience: &str, claims: &FlyClaims) -> String {
+fn trust_message(
+    cause: Rejection,
+    said: &str,
+    role_arn: &str,
+    audience: &str,
+    claims: &FlyClaims,
+) -> String {
     let facts = TokenFacts::of(claims);
     let prefix = facts.key_prefix;
     let refused = format!("STS refused to assume {role_arn} ({said})");
-    if said.starts_with("AccessDenied") {
+    if cause == Rejection::TrustPolicy {
         let account = arn_account_id(role_arn).unwrap_or("<account>");
         return format!(
             "{refused}: the role's trust policy does not accept this token (or the role does not exist); \
@@ -375,7 +449,7 @@ fn trust_message(said: &str, role_arn: &str, audience: &str, claims: &FlyClaims)
             name = role_name(role_arn),
         );
     }
-    if said.contains("No OpenIDConnect provider found") {
+    if cause == Rejection::NoOidcProvider {
         return format!(
             "{refused}: the role's account has no IAM OpenID Connect provider for the token's issuer {iss} \
              ({facts}); create one with exactly this URL (`fly-oidc aws setup` prints the commands; \
@@ -383,7 +457,7 @@ fn trust_message(said: &str, role_arn: &str, audience: &str, claims: &FlyClaims)
             iss = facts.iss,
         );
     }
-    if said.contains("Incorrect token audience") {
+    if cause == Rejection::IncorrectAudience {
         return format!(
             "{refused}: the IAM OpenID Connect provider for {iss} does not list the audience {audience} \
              among its client IDs (the audience sent, set by {setting}; {facts}); \
@@ -469,9 +543,15 @@ fn map_sdk_error(
             } else {
                 code.clone()
             };
+            let cause = Rejection::classify(&code, e.message());
             let error = |kind: ErrorKind, text: String| {
-                // The message already holds STS's code and message: no separate source.
+                // The message already holds STS's code and message: the source is only the
+                // cause, classified, when STS refused the token.
                 let error = Error::new(kind, text).with_status(status);
+                let error = match cause {
+                    Some(cause) => error.with_source(cause),
+                    None => error,
+                };
                 if code.is_empty() {
                     error
                 } else {
@@ -487,9 +567,7 @@ fn map_sdk_error(
                          mints new tokens (a token file must be rewritten before its tokens expire)"
                     ),
                 )),
-                "InvalidIdentityToken"
-                    if is_verification_key_failure(Some(&code), e.message()) =>
-                {
+                _ if cause == Some(Rejection::VerificationKey) => {
                     let facts = TokenFacts::of(claims);
                     let issuer = facts.iss;
                     CallError::Other(error(
@@ -506,6 +584,7 @@ fn map_sdk_error(
                     CallError::Other(error(
                         ErrorKind::TrustRejected,
                         trust_message(
+                            cause.unwrap_or(Rejection::Token),
                             &format!("{shown_code}: {msg}"),
                             role_arn,
                             &settings.audience,

@@ -111,9 +111,7 @@ pub async fn run(globals: &Globals, cmd: AwsCommand) -> Result<(), CliError> {
         if let Some(setting) = refused {
             return CliError::setting(fly_oidc::BuildError::clone(setting));
         }
-        // Which call failed, from the message's subject (the library names it first).
-        let fly = err.message().starts_with("could not get a Fly OIDC token");
-        CliError::new(if fly { "Fly token" } else { "STS" }, err)
+        CliError::provider("STS", err)
     })?;
     let (creds, expires_at) = (&entry.value, entry.expires_at);
     // `aws env` also exports the region when one is configured (AWS CLI v1 needs it).

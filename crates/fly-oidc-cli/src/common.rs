@@ -30,6 +30,11 @@ pub struct Globals {
     pub log_file: Option<PathBuf>,
 }
 
+/// A testing hook of the binary (documented as one in the README's configuration table): the
+/// socket used when no token source is set, instead of `/.fly/api`, so no test touches a real
+/// Machine's socket. The libraries take it as `Builder::default_socket`.
+const ENV_DEFAULT_SOCKET: &str = "FLY_OIDC_DEFAULT_SOCKET";
+
 /// The log file: `--log-file`, else `FLY_OIDC_LOG_FILE`.
 const LOG_FILE: Setting = Setting::new("log_file", Some("FLY_OIDC_LOG_FILE"));
 
@@ -51,7 +56,7 @@ impl Globals {
         let b = with(b, self.socket.as_ref(), |b, v| b.socket(v));
         let b = with(b, self.api_url.as_ref(), |b, v| b.api_url(v));
         // For tests only: where the default socket is, so no test touches the real /.fly/api.
-        let default_socket = self.env().get("FLY_OIDC_DEFAULT_SOCKET");
+        let default_socket = self.env().get(ENV_DEFAULT_SOCKET);
         with(b, default_socket, |b, v| b.default_socket(v))
     }
 }
@@ -139,6 +144,29 @@ impl CliError {
         }
     }
 
+    /// A cloud provider's run-time error, reported as `step` failing; or, when the provider
+    /// says getting the Fly token failed, as the step `Fly token` (an invalid setting when
+    /// the token source is one) with the token client's message, so the line does not say
+    /// twice that the token failed.
+    pub fn provider(
+        step: &'static str,
+        err: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
+    ) -> Self {
+        let err = err.into();
+        let message = err.to_string();
+        let fly = PROVIDER_FLY_CONTEXTS
+            .iter()
+            .find_map(|context| message.strip_prefix(context))
+            .map(str::to_owned);
+        match fly {
+            Some(message) => Self {
+                shown: Some(message),
+                ..Self::new("Fly token", err)
+            },
+            None => Self::new(step, err),
+        }
+    }
+
     /// An invalid setting (exit status 2), named by its flag or environment variable.
     pub fn setting(err: BuildError) -> Self {
         Self {
@@ -168,6 +196,8 @@ impl CliError {
     /// The one-line message (without the cause chain).
     pub fn line(&self) -> String {
         let shown = self.shown.clone().unwrap_or_else(|| self.error.to_string());
+        // A run-time message names settings as a library user sets them: by their flags here.
+        let shown = fly_oidc::rename_settings(&shown, &|method| flag(method, false));
         let message = fly_oidc::redact_jwts(&shown);
         match self.step {
             "setting" => format!("invalid setting: {message}"),
@@ -202,6 +232,13 @@ impl CliError {
         ExitCode::from(self.exit_code)
     }
 }
+
+/// What the providers put before a token client's error ([`fly_oidc::Error::context`]):
+/// `fly_oidc_aws`'s, then `fly_oidc_gcp`'s. The binary's step (`Fly token failed: `) says it.
+const PROVIDER_FLY_CONTEXTS: &[&str] = &[
+    "could not get a Fly OIDC token: ",
+    "getting a Fly OIDC token failed: ",
+];
 
 /// Whether `err` (or a cause of it) says a setting is invalid.
 fn is_invalid_setting(err: &(dyn StdError + 'static)) -> bool {

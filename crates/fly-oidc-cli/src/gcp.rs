@@ -148,7 +148,7 @@ async fn executable(globals: &Globals, args: ExecutableArgs) -> Result<(), CliEr
             }
             // Google's libraries read the failure from stdout; the exit status says it failed.
             print_stdout(&[&failure.to_json(), "\n"])?;
-            Err(CliError::new("gcp executable", failure.message))
+            Err(CliError::provider("gcp executable", failure.message))
         }
     }
 }
@@ -222,7 +222,6 @@ async fn access_token(globals: &Globals, args: AccessTokenArgs) -> Result<(), Cl
     let token = provider.fetch_access_token().await.map_err(|e| {
         // Which call failed, from the message's subject (the library names it first).
         let step = [
-            ("getting a Fly OIDC token", "Fly token"),
             ("Google STS rejected", "Google STS token exchange"),
             (
                 "Google IAM Credentials refused",
@@ -232,7 +231,7 @@ async fn access_token(globals: &Globals, args: AccessTokenArgs) -> Result<(), Cl
         .iter()
         .find(|(prefix, _)| e.message().starts_with(prefix))
         .map_or("getting a Google access token", |(_, step)| step);
-        CliError::new(step, e)
+        CliError::provider(step, e)
     })?;
     if args.json {
         let expires_in = token

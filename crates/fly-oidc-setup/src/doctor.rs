@@ -231,35 +231,67 @@ pub fn clock(token: &FlyToken, now: SystemTime) -> Step {
     }
 }
 
-/// The step for one AWS role: `AssumeRoleWithWebIdentity` with a fresh token.
-pub async fn aws_role(provider: &fly_oidc_aws::FlyOidcCredentialsProvider) -> Step {
-    let role = provider
-        .settings()
-        .role_arn()
-        .unwrap_or("(none)")
-        .to_owned();
+/// The step for one AWS role: `AssumeRoleWithWebIdentity` with a fresh token. A failure
+/// gets the fix of the cause STS reported ([`fly_oidc_aws::Rejection`]); a duration above
+/// the role's maximum is an invalid setting, named by `setting_names` (see [`setting_step`]).
+pub async fn aws_role(
+    provider: &fly_oidc_aws::FlyOidcCredentialsProvider,
+    setting_names: SettingNames<'_>,
+) -> Step {
+    use fly_oidc_aws::Rejection;
+    let settings = provider.settings();
+    let role = settings.role_arn().unwrap_or("(none)").to_owned();
     let name = format!("aws role {role}");
-    match provider.assume_role().await {
-        Ok(assumed) => Step::ok(
-            name,
-            format!(
-                "AssumeRoleWithWebIdentity succeeded (audience {}) as {}",
-                provider.settings().audience(),
-                assumed
-                    .assumed_role_arn
-                    .as_deref()
-                    .unwrap_or("(no assumed-role ARN)")
-            ),
-        ),
-        Err(e) => Step::fail(
-            name,
-            e.to_string(),
-            format!(
-                "compare the role's trust policy with the token: aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument > policy.json && fly-oidc aws check-trust-policy policy.json; or recreate it with fly-oidc aws setup",
-                role.rsplit('/').next().unwrap_or(&role)
-            ),
-        ),
+    let err = match provider.assume_role().await {
+        Ok(assumed) => {
+            return Step::ok(
+                name,
+                format!(
+                    "AssumeRoleWithWebIdentity succeeded (audience {}) as {}",
+                    settings.audience(),
+                    assumed
+                        .assumed_role_arn
+                        .as_deref()
+                        .unwrap_or("(no assumed-role ARN)")
+                ),
+            );
+        }
+        Err(err) => err,
+    };
+    let refused_setting =
+        std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |&e| {
+            e.source()
+        })
+        .find_map(|e| e.downcast_ref::<BuildError>());
+    if let Some(setting) = refused_setting {
+        return setting_step(name, setting, setting_names);
     }
+    let audience = settings.audience();
+    let fix = match Rejection::of(&err) {
+        Some(Rejection::NoOidcProvider) => {
+            "create the IAM OpenID Connect provider for the token's issuer (exactly the iss above) in the role's account: fly-oidc aws setup prints the command".to_owned()
+        }
+        Some(Rejection::IncorrectAudience) => {
+            let setting = setting_names("audience").unwrap_or_else(|| fly_oidc_aws::ENV_AUDIENCE.to_owned());
+            format!(
+                "add the audience {audience} to the IAM OpenID Connect provider's client IDs (aws iam add-client-id-to-open-id-connect-provider --client-id {audience} ...), or set {setting} to an audience it lists"
+            )
+        }
+        Some(Rejection::VerificationKey) => {
+            "STS could not fetch the issuer's keys: run doctor again shortly; if it persists, check that the issuer's discovery document and JWKS answer from the internet (the signature step fetches the same keys)".to_owned()
+        }
+        _ if err.is_transient() => {
+            "run doctor again shortly; if it persists, check network access to STS and the region and endpoint settings".to_owned()
+        }
+        Some(Rejection::TrustPolicy | Rejection::Token) => format!(
+            "compare the role's trust policy with the token: aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument > policy.json && fly-oidc aws check-trust-policy policy.json; or recreate it with fly-oidc aws setup",
+            role.rsplit('/').next().unwrap_or(&role)
+        ),
+        // Another refusal (a session policy, a disabled region, an endpoint that is not STS):
+        // its message names the cause and the setting.
+        _ => "fix what the message above names, and run doctor again".to_owned(),
+    };
+    Step::fail(name, err.to_string(), fix)
 }
 
 /// The Google steps: the STS exchange (with `exchange_only`, a provider without a service
@@ -403,6 +435,10 @@ impl DoctorOptions {
             .await;
         self.gcp_steps(&mut report, &client, &env, setting_names)
             .await;
+        // Run-time messages name settings as a library user sets them: as the front end does.
+        for step in &mut report.steps {
+            step.detail = fly_oidc::rename_settings(&step.detail, setting_names);
+        }
         report
     }
 
@@ -434,7 +470,7 @@ impl DoctorOptions {
                 builder = builder.role_arn(role);
             }
             match builder.build() {
-                Ok(provider) => report.steps.push(aws_role(&provider).await),
+                Ok(provider) => report.steps.push(aws_role(&provider, setting_names).await),
                 Err(e) => report.steps.push(setting_step(
                     format!("aws role {}", role.map_or("(AWS_ROLE_ARN)", |r| r.as_str())),
                     &e,

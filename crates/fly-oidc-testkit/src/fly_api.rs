@@ -406,3 +406,23 @@ async fn token(req: Request<Incoming>, state: &State, unix: bool) -> Response<Te
     let jwt = state.mint(audience.as_deref(), &|_| {});
     respond(200, "text/plain; charset=utf-8", jwt)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::FakeFlyApi;
+
+    /// The socket's temporary directory is gone once the last handle is dropped, before the
+    /// drop returns (not later, on the server's thread, which the end of a process can cut
+    /// short).
+    #[test]
+    fn dropping_the_last_handle_removes_the_socket_directory() {
+        let fly = FakeFlyApi::builder().start_blocking().unwrap();
+        let dir = fly.socket_path().parent().unwrap().to_owned();
+        assert!(fly.socket_path().exists());
+        let clone = fly.clone();
+        drop(fly);
+        assert!(dir.exists(), "a clone still serves");
+        drop(clone);
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+}

@@ -192,15 +192,23 @@ pub(crate) type Handler = Arc<
         + Sync,
 >;
 
-/// Stops the server when the last clone is dropped.
+/// Stops the server when the last clone is dropped, and removes its socket's temporary
+/// directory then, in the dropping thread (not on the server's thread, which the end of the
+/// process can cut short: that left `/tmp/fake-fly-*` directories behind).
 #[derive(Clone)]
-pub(crate) struct Shutdown(Arc<watch::Sender<bool>>);
+pub(crate) struct Shutdown {
+    _stopper: Arc<Stopper>,
+}
 
-impl Drop for Shutdown {
+struct Stopper {
+    stop: watch::Sender<bool>,
+    /// Removed when dropped, after the server was told to stop.
+    _socket_dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Stopper {
     fn drop(&mut self) {
-        if Arc::strong_count(&self.0) == 1 {
-            let _ = self.0.send(true);
-        }
+        let _ = self.stop.send(true);
     }
 }
 
@@ -352,20 +360,25 @@ fn spawn<T: Send + 'static>(
                         return;
                     }
                 };
-                let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
+                let (stop, mut shutdown_rx) = watch::channel(false);
+                let (socket_dir, socket_path, unix_listener) = match socket {
+                    Some((dir, path, listener)) => (Some(dir), Some(path), Some(listener)),
+                    None => (None, None, None),
+                };
                 let (handle, handler) = setup(Bound {
                     addr,
-                    socket_path: socket.as_ref().map(|(_, path, _)| path.clone()),
-                    shutdown: Shutdown(Arc::new(shutdown_tx)),
+                    socket_path,
+                    // The temporary directory lives (and the socket with it) until shutdown.
+                    shutdown: Shutdown {
+                        _stopper: Arc::new(Stopper {
+                            stop,
+                            _socket_dir: socket_dir,
+                        }),
+                    },
                 });
                 if ready.send(Ok(handle)).is_err() {
                     return;
                 }
-                // The temporary directory lives (and the socket with it) until shutdown.
-                let (_dir, unix_listener) = match socket {
-                    Some((dir, _, listener)) => (Some(dir), Some(listener)),
-                    None => (None, None),
-                };
                 loop {
                     tokio::select! {
                         _ = shutdown_rx.changed() => break,

@@ -533,8 +533,29 @@ fn find_io_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a s
 }
 
 fn check_socket(path: &Path, is_default: bool) -> Result<(), Error> {
+    use std::os::unix::fs::FileTypeExt as _;
     match std::fs::symlink_metadata(path) {
-        Ok(_) => Ok(()),
+        Ok(_) => match std::fs::metadata(path).map(|m| m.file_type()) {
+            // Something else at that path (a file, a directory): connecting would fail
+            // every time, so it is the setting that is wrong, not the network.
+            Ok(t) if !t.is_socket() => {
+                let what = if t.is_dir() {
+                    "a directory"
+                } else if t.is_file() {
+                    "a regular file"
+                } else {
+                    "not a socket"
+                };
+                Err(Error::new(
+                    ErrorKind::InvalidConfiguration,
+                    format!(
+                        "{} is {what}, not the Machines API's Unix socket; check the socket setting (FLY_OIDC_SOCKET)",
+                        path.display()
+                    ),
+                ))
+            }
+            _ => Ok(()), // a socket, or let the connection attempt report it
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(if is_default {
             Error::new(
                 ErrorKind::NotOnFly,

@@ -74,6 +74,8 @@ pub fn is_trusted_plain_http_host(host: &str) -> bool {
 ///     check_endpoint_url("sts.amazonaws.com", false, PlainHttp::Loopback).unwrap_err(),
 ///     "it is not an absolute URL (scheme://host[:port][/path])"
 /// );
+/// // A path is not a host (`https:///x` would otherwise be read as `https://x`).
+/// assert!(check_endpoint_url("https:///relative", false, PlainHttp::Loopback).is_err());
 /// ```
 pub fn check_endpoint_url(
     raw: &str,
@@ -82,8 +84,12 @@ pub fn check_endpoint_url(
 ) -> Result<String, String> {
     const SHAPE: &str = "scheme://host[:port][/path]";
     let raw = raw.trim();
-    if !raw.contains("://") {
+    let Some((_, rest)) = raw.split_once("://") else {
         return Err(format!("it is not an absolute URL ({SHAPE})"));
+    };
+    // `https:///path` would parse as `https://path/`: a path is not a host.
+    if rest.is_empty() || rest.starts_with(['/', '\\', '?', '#']) {
+        return Err(format!("it has no host; expected {SHAPE}"));
     }
     let url = reqwest::Url::parse(raw).map_err(|e| format!("{e}; expected {SHAPE}"))?;
     let host = url

@@ -381,6 +381,46 @@ pub fn redact_jwts(text: &str) -> String {
     out
 }
 
+/// `message` (an error's) with each setting it names as a library user sets it,
+/// `Builder::<method>` (as [`Setting`]'s `Display` and every run-time message write it),
+/// named instead by `rename(method)`: a front end's flag, such as `--role-arn`. A method
+/// `rename` has no name for, and a path such as `fly_oidc_aws::Builder::timeout`, are left
+/// as they are. The environment variables stay.
+///
+/// ```
+/// let flag = |m: &str| (m == "audience").then(|| "--audience".to_owned());
+/// assert_eq!(
+///     fly_oidc::rename_settings("set by Builder::audience or FLY_OIDC_AUDIENCE; see Builder::retry", &flag),
+///     "set by --audience or FLY_OIDC_AUDIENCE; see Builder::retry"
+/// );
+/// ```
+pub fn rename_settings(message: &str, rename: &dyn Fn(&str) -> Option<String>) -> String {
+    const MARK: &str = "Builder::";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(MARK) {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        let after = &from[MARK.len()..];
+        let len = after
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(after.len());
+        let method = &after[..len];
+        // `Builder::` as part of a path (`crate::Builder::`) or a longer name: not a setting.
+        let in_path = out.ends_with(|c: char| c == ':' || c == '_' || c.is_alphanumeric());
+        match rename(method).filter(|_| !in_path && !method.is_empty()) {
+            Some(name) => out.push_str(&name),
+            None => {
+                out.push_str(MARK);
+                out.push_str(method);
+            }
+        }
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Cut `text` to at most `max` characters (on a char boundary), marking the cut with `…`;
 /// for quoting upstream text in messages.
 ///

@@ -92,7 +92,9 @@ pub use client::{
 };
 pub use endpoint::{ENV_ALLOW_INSECURE_HTTP, is_trusted_plain_http_host};
 pub use env::Env;
-pub use error::{BuildError, Error, ErrorKind, Origin, Setting, redact_jwts, truncate};
+pub use error::{
+    BuildError, Error, ErrorKind, Origin, Setting, redact_jwts, rename_settings, truncate,
+};
 pub use retry::{RetryConfig, within_budget};
 pub use token::{
     FlyToken, JwtHeader, MAX_TOKEN_BYTES, MIN_SUBJECT_TOKEN_TTL, REDACTED, SecretString,

@@ -9,7 +9,7 @@ use aws_credential_types::provider::error::CredentialsError;
 use fly_oidc::Env;
 use fly_oidc::cache::CacheConfig;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource};
-use fly_oidc_aws::{ErrorKind, FlyOidcCredentialsProvider};
+use fly_oidc_aws::{ErrorKind, FlyOidcCredentialsProvider, Rejection};
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::{FakeFlyApi, Fault};
 use fly_oidc_tests::aws::{ROLE, fakes_on, not_on_fly_client, our_error, provider, web_machine};
@@ -245,6 +245,7 @@ async fn a_real_trust_mismatch_is_reported_with_the_tokens_claims() {
     let ours = our_error(&err);
     assert_eq!(ours.kind(), ErrorKind::TrustRejected);
     assert_access_denied(ours.message());
+    assert_eq!(Rejection::of(ours), Some(Rejection::TrustPolicy));
     // Wrong audience: InvalidIdentityToken from the fake's OIDC-provider check.
     let sts = trusting()
         .audience("sts.amazonaws.com")
@@ -254,6 +255,7 @@ async fn a_real_trust_mismatch_is_reported_with_the_tokens_claims() {
     let err = credentials_error(provider(&fly, &sts.url()).audience("something-else")).await;
     let ours = our_error(&err);
     assert_eq!(ours.code(), Some("InvalidIdentityToken"));
+    assert_eq!(Rejection::of(ours), Some(Rejection::IncorrectAudience));
     let m = ours.message();
     assert!(m.contains("Incorrect token audience"), "{m}");
     assert!(m.contains("audience something-else"), "{m}");
@@ -919,6 +921,7 @@ async fn sts_failing_to_fetch_the_issuers_keys_is_retried_then_reported_as_trans
     );
     assert!(msg.contains("probably transient"), "{msg}");
     assert!(!msg.contains("trust policy"), "{msg}");
+    assert_eq!(Rejection::of(ours), Some(Rejection::VerificationKey));
     assert_eq!(out.sts.request_count(), 3);
 
     // Any other InvalidIdentityToken still fails at once.

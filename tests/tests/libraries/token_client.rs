@@ -240,6 +240,26 @@ async fn missing_default_socket_means_not_on_fly() {
     assert!(err.to_string().contains("FLY_OIDC_SOCKET"), "{err}");
 }
 
+/// A socket setting that names a regular file or a directory is an invalid setting (connecting
+/// would fail every time), not a transient error; nothing is retried.
+#[tokio::test]
+async fn a_socket_path_that_is_not_a_socket_is_an_invalid_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("api");
+    std::fs::write(&file, "not a socket").unwrap();
+    for (path, what) in [
+        (file, "a regular file"),
+        (dir.path().to_owned(), "a directory"),
+    ] {
+        let err = fetch_error(client_with_env(&[]).socket(&path).retry(fast_retry())).await;
+        assert_eq!(err.kind(), ErrorKind::InvalidConfiguration, "{err}");
+        assert!(!err.is_transient());
+        let m = err.to_string();
+        assert!(m.contains(&format!("{} is {what}", path.display())), "{m}");
+        assert!(m.contains("FLY_OIDC_SOCKET"), "{m}");
+    }
+}
+
 #[tokio::test]
 async fn a_socket_nobody_listens_on_is_a_transport_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -259,7 +259,7 @@ fn a_bad_url_says_what_a_valid_one_looks_like() {
     let access_token = ["gcp", "access-token", "--provider", &provider];
     // (arguments, environment, the example URL the message must show)
     type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
-    let cases: [Case; 6] = [
+    let cases: [Case; 7] = [
         (
             crate::credential_process_no_cache(ROLE, "sts.amazonaws.com"),
             vec![],
@@ -288,6 +288,11 @@ fn a_bad_url_says_what_a_valid_one_looks_like() {
         (
             vec!["token", "--api-url", "https://"],
             vec![],
+            "https://api.machines.dev",
+        ),
+        (
+            vec!["token", "--api-url", "/relative"],
+            vec![("FLY_API_TOKEN", "x")],
             "https://api.machines.dev",
         ),
     ];
@@ -378,4 +383,170 @@ if command -v aws >/dev/null; then aws configure list | grep -w region || true; 
     assert_eq!(json["AWS_REGION"], "eu-west-3");
     assert_eq!(json["AWS_DEFAULT_REGION"], "eu-west-3");
     assert_eq!(sts.request_count(), 4);
+}
+
+/// A failing Fly token reads the same in `token`, `aws` and `gcp`: the step, then the token
+/// client's message once (not "Fly token failed: could not get a Fly OIDC token: ...").
+#[test]
+fn a_failing_fly_token_is_said_once_in_every_command() {
+    let fly = FakeFlyApi::builder().start_blocking().unwrap();
+    let sts = FakeSts::builder().start_blocking().unwrap();
+    let google = FakeGoogle::builder(&fly).start_blocking().unwrap();
+    let sock = fly.socket_path().to_str().unwrap().to_owned();
+    let (sts_url, google_sts) = (sts.url(), google.sts_url());
+    let provider = google.provider().to_owned();
+    let commands: [Vec<&str>; 3] = [
+        vec!["token"],
+        vec![
+            "aws",
+            "credential-process",
+            "--no-cache",
+            "--role-arn",
+            ROLE,
+            "--sts-endpoint",
+            &sts_url,
+        ],
+        vec![
+            "gcp",
+            "access-token",
+            "--provider",
+            &provider,
+            "--sts-url",
+            &google_sts,
+        ],
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_socket = dir.path().to_str().unwrap();
+    for command in commands {
+        // The Machines API answers 500 on every attempt: a transient failure, exit 1.
+        fly.fail_next(10, fly_oidc_testkit::Fault::Status(500, "{}".into()));
+        let out = fly_oidc(&[&command[..], &["--socket", &sock]].concat(), &[]);
+        fly.clear_faults();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {stderr}");
+        assert!(
+            stderr.starts_with("fly-oidc: error: Fly token failed: the Machines API"),
+            "{command:?}: {stderr}"
+        );
+        assert!(stderr.contains("HTTP 500"), "{command:?}: {stderr}");
+        // A socket setting that names a directory: an invalid setting, exit 2.
+        let out = fly_oidc(&[&command[..], &["--socket", not_a_socket]].concat(), &[]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!(
+                "fly-oidc: error: invalid setting: {not_a_socket} is a directory, not the Machines API's Unix socket; check the socket setting (FLY_OIDC_SOCKET)"
+            ),
+            "{command:?}"
+        );
+        for repeated in ["could not get a Fly OIDC token", "getting a Fly OIDC token"] {
+            assert!(!stderr.contains(repeated), "{command:?}: {stderr}");
+        }
+    }
+    assert_eq!(sts.request_count(), 0);
+}
+
+/// The local stand-ins (`examples/fake_fly_api`, which `scripts/demo.sh` prints) never print
+/// the fake Machines API's token: the HTTP line reads it from a 0600 file, which works, and
+/// SIGTERM removes the socket's directory with it.
+/// Needs the examples built (`cargo build -p fly-oidc-examples --examples`).
+#[test]
+fn the_fake_fly_api_runner_never_prints_its_api_token() {
+    use std::io::BufRead as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let runner = crate::fly_oidc_bin()
+        .parent()
+        .unwrap()
+        .join("examples/fake_fly_api");
+    assert!(
+        runner.exists(),
+        "build the examples first: cargo build -p fly-oidc-examples --examples"
+    );
+    let mut child = Command::new(&runner)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut printed = String::new();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.starts_with("# ready") {
+            break;
+        }
+    }
+    let http = printed
+        .lines()
+        .find(|l| l.starts_with("# Or over HTTP: "))
+        .unwrap_or_else(|| panic!("no HTTP line in {printed}"));
+    let url = http.split("FLY_API_HOSTNAME=").nth(1).unwrap();
+    let url = url.split_whitespace().next().unwrap();
+    let file = http.split("$(cat ").nth(1).unwrap().trim_end_matches(")\"");
+    let token = std::fs::read_to_string(file).unwrap();
+    let mode = std::fs::metadata(file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{file}");
+    assert!(token.len() >= 16, "{token:?}");
+    assert!(
+        !printed.contains(&token),
+        "the token is printed:\n{printed}"
+    );
+    // The token from the file opens the fake over HTTP.
+    let out = fly_oidc(
+        &["token", "--claims", "--api-url", url],
+        &[("FLY_API_TOKEN", &token)],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // SIGTERM: the socket's directory (and the token file in it) is removed.
+    let dir = Path::new(file).parent().unwrap().to_owned();
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert!(child.wait().unwrap().success());
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
+
+/// Every `FLY_OIDC_*` variable the crates' sources name is in the README (the testing hook
+/// `FLY_OIDC_DEFAULT_SOCKET` too, marked as one), and the hook moves the default socket.
+#[test]
+fn every_variable_read_is_documented_in_the_readme() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut named = std::collections::BTreeSet::new();
+    for krate in std::fs::read_dir(root.join("crates")).unwrap() {
+        let src = krate.unwrap().path().join("src");
+        let Ok(files) = std::fs::read_dir(&src) else {
+            continue;
+        };
+        for file in files {
+            let text = std::fs::read_to_string(file.unwrap().path()).unwrap_or_default();
+            for part in text.split("\"FLY_OIDC_").skip(1) {
+                let name: String = part
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                    .collect();
+                if part[name.len()..].starts_with('"') {
+                    named.insert(format!("FLY_OIDC_{name}"));
+                }
+            }
+        }
+    }
+    assert!(named.contains("FLY_OIDC_DEFAULT_SOCKET"), "{named:?}");
+    for var in &named {
+        assert!(readme.contains(var), "{var} is not in the README");
+    }
+    let hook = readme
+        .lines()
+        .find(|l| l.contains("`FLY_OIDC_DEFAULT_SOCKET`"))
+        .unwrap();
+    assert!(hook.contains("testing hook"), "{hook}");
+    // The hook: no source set, the default socket is the fake's.
+    let fly = FakeFlyApi::builder().start_blocking().unwrap();
+    let sock = fly.socket_path().to_str().unwrap();
+    let out = fly_oidc(&["token"], &[("FLY_OIDC_DEFAULT_SOCKET", sock)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(fly.requests().len(), 1);
 }

@@ -92,11 +92,17 @@ fn shared(home: &Path) -> Vec<Bad> {
             .to_owned()
             .into_boxed_str(),
     );
+    let not_a_socket = home.join("not-a-socket");
+    std::fs::write(&not_a_socket, "").unwrap();
+    let leak = |p: &Path| &*Box::leak(p.to_str().unwrap().to_owned().into_boxed_str());
     let api = "ftp://api.example.com";
     let log = "/nonexistent/dir/fly-oidc.log";
     vec![
         flag("--api-url", api).and("FLY_API_TOKEN", "x"),
         var("FLY_API_HOSTNAME", api).and("FLY_API_TOKEN", "x"),
+        // A path is not a host (it once became https://relative).
+        flag("--api-url", "/relative").and("FLY_API_TOKEN", "x"),
+        var("FLY_API_HOSTNAME", "/relative").and("FLY_API_TOKEN", "x"),
         var("FLY_OIDC_ALLOW_INSECURE_HTTP", "perhaps"),
         flag("--log-file", log),
         var("FLY_OIDC_LOG_FILE", log),
@@ -104,6 +110,15 @@ fn shared(home: &Path) -> Vec<Bad> {
         Bad {
             names: "FLY_OIDC_TOKEN_FILE".into(),
             ..flag("--token-file", missing)
+        },
+        // Checked at run time: a socket path that is a regular file or a directory.
+        Bad {
+            names: "is a regular file, not the Machines API's Unix socket".into(),
+            ..flag("--socket", leak(&not_a_socket))
+        },
+        Bad {
+            names: "is a directory, not the Machines API's Unix socket".into(),
+            ..flag("--socket", leak(home))
         },
     ]
 }
@@ -133,7 +148,9 @@ fn every_invalid_setting_exits_2_with_one_line_naming_it() {
         let mut cases = shared(home.path());
         cases.extend(own(name));
         for bad in cases {
-            if name == "gcp credential-config" && bad.names.contains("TOKEN_FILE") {
+            if name == "gcp credential-config"
+                && (bad.names.contains("TOKEN_FILE") || bad.flags.contains(&"--socket"))
+            {
                 continue; // writes the path into the command; reads no token
             }
             // A flag the command already has: its value replaced.

@@ -159,8 +159,9 @@ async fn executable_failures_are_google_failure_responses() {
     );
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "one line on stderr: {stderr}");
+    // As `fly-oidc token` says it: the step, then the token client's message once.
     assert!(
-        stderr.starts_with("fly-oidc: error: gcp executable failed:"),
+        stderr.starts_with("fly-oidc: error: Fly token failed: no Machines API socket at"),
         "{stderr}"
     );
 

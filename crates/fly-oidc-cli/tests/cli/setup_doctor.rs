@@ -864,137 +864,187 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
     ) -> fly_oidc_testkit::google::FakeGoogleBuilder;
     let keep_sts: StsEdit = |b, _| b;
     let keep_google: GoogleEdit = |b| b;
-    /// What is wrong, how the fakes are set up, extra flags, the failing step, facts it names.
+    /// What is wrong, how the fakes are set up, faults queued on the fake STS, extra flags,
+    /// the failing step, facts it names, and what its fix says ("": not checked).
     type Case<'a> = (
         &'a str,
         StsEdit,
         GoogleEdit,
+        Vec<Fault>,
         Vec<&'a str>,
         &'a str,
         &'a [&'a str],
+        &'a str,
     );
+    let key = Fault::verification_key_unavailable();
     let cases: Vec<Case> = vec![
         (
             "STS trusts another issuer",
             |b, fly| b.trust("https://oidc.fly.io/other", fly.jwks()),
             keep_google,
             vec![],
+            vec![],
             "aws role",
             &["InvalidIdentityToken"],
+            "create the IAM OpenID Connect provider for the token's issuer",
         ),
         (
             "STS OIDC provider lacks the audience",
             |b, _| b.audience("other-audience"),
             keep_google,
             vec![],
+            vec![],
             "aws role",
-            &["sts.amazonaws.com"],
+            &[
+                "sts.amazonaws.com",
+                "set by --aws-audience or FLY_OIDC_AUDIENCE",
+            ],
+            "add the audience sts.amazonaws.com to the IAM OpenID Connect provider's client IDs",
         ),
         (
             "trust policy sub for another app",
             |b, _| b.subject("acme:api:*"),
             keep_google,
             vec![],
+            vec![],
             "aws role",
             &["acme:web:"],
+            "fly-oidc aws check-trust-policy",
         ),
         (
             "duration above the role's MaxSessionDuration",
             |b, _| b.max_session_duration(std::time::Duration::from_secs(3600)),
             keep_google,
+            vec![],
             vec!["--aws-duration-seconds", "7200"],
             "aws role",
             &[
+                "invalid setting",
                 "ValidationError",
                 "session duration 7200 s",
                 "MaxSessionDuration",
+                "(from --aws-duration-seconds)",
             ],
+            "fix the setting named above",
+        ),
+        (
+            "STS cannot fetch the issuer's keys",
+            keep_sts,
+            keep_google,
+            vec![key.clone(), key.clone(), key],
+            vec![],
+            "aws role",
+            &[
+                "Couldn't retrieve verification key",
+                "after 3 attempts",
+                "probably transient",
+            ],
+            "run doctor again shortly",
         ),
         (
             "malformed role ARN",
             keep_sts,
             keep_google,
+            vec![],
             vec!["--aws-role-arn", "not-an-arn"],
             "aws role not-an-arn",
             &["invalid setting", "not-an-arn"],
+            "",
         ),
         (
             "Google provider for another issuer",
             keep_sts,
             |b| b.issuer("https://oidc.fly.io/other"),
             vec![],
+            vec![],
             "google exchange",
             &["invalid_grant"],
+            "",
         ),
         (
             "Google allowed audiences",
             keep_sts,
             |b| b.allowed_audiences(["https://example.com/other"]),
             vec![],
+            vec![],
             "google exchange",
             &["audience"],
+            "",
         ),
         (
             "Google attribute condition",
             keep_sts,
             |b| b.attribute_condition(|_| false),
             vec![],
+            vec![],
             "google exchange",
             &["attribute condition"],
+            "",
         ),
         (
             "Fly token expired by Google's clock",
             keep_sts,
             |b| b.clock(|| SystemTimeSource.now() + std::time::Duration::from_secs(4 * 3600)),
             vec![],
+            vec![],
             "google exchange",
             &["ID Token has expired", "had expired by Google's clock"],
+            "",
         ),
         (
             "Google provider missing",
             keep_sts,
             keep_google,
+            vec![],
             vec![
                 "--gcp-provider",
                 "projects/1/locations/global/workloadIdentityPools/p/providers/missing",
             ],
             "google exchange",
             &["invalid_target", "providers/missing"],
+            "",
         ),
         (
             "service account without workloadIdentityUser",
             keep_sts,
             keep_google,
+            vec![],
             vec![
                 "--gcp-service-account",
                 "other@my-proj-1.iam.gserviceaccount.com",
             ],
             "google impersonation",
             &["getAccessToken", "other@my-proj-1.iam.gserviceaccount.com"],
+            "",
         ),
         (
             "malformed Google provider",
             keep_sts,
             keep_google,
+            vec![],
             vec!["--gcp-provider", "fly-pool"],
             "google exchange",
             &["invalid setting", "--gcp-provider"],
+            "",
         ),
         (
             "keys unreachable",
             keep_sts,
             keep_google,
+            vec![],
             vec![
                 "--discovery-url",
                 "http://127.0.0.1:9/.well-known/openid-configuration",
             ],
             "signature",
             &["could not fetch the issuer's keys"],
+            "",
         ),
     ];
     let mut named = 0;
-    for (what, sts, google, extra, expected, facts) in cases {
+    for (what, sts, google, faults, extra, expected, facts, fix) in cases {
         let w = world(sts, google);
+        w.sts.script(faults);
         let (out, json) = w.doctor(&extra);
         assert_eq!(code(&out), 1, "{what}: {json:#}");
         assert_eq!(json["ok"], false, "{what}");
@@ -1007,6 +1057,20 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
         let text = format!("{} {}", s["detail"], s["fix"]);
         for fact in facts {
             assert!(text.contains(fact), "{what}: {fact:?} not in {text}");
+        }
+        // Each AWS step names its own fix; the trust policy's only for AccessDenied.
+        let shown_fix = s["fix"].as_str().unwrap();
+        assert!(
+            shown_fix.contains(fix),
+            "{what}: {fix:?} not in {shown_fix}"
+        );
+        let trust = fix.contains("check-trust-policy");
+        if !trust {
+            assert!(!shown_fix.contains("trust policy"), "{what}: {shown_fix}");
+            assert!(
+                !shown_fix.contains("check-trust-policy"),
+                "{what}: {shown_fix}"
+            );
         }
         named += 1;
     }
@@ -1166,10 +1230,11 @@ fn errors_table_aws_incorrect_audience_names_the_audience_and_its_setting() {
         &[
             "InvalidIdentityToken: Incorrect token audience",
             "does not list the audience sts.amazonaws.com",
-            "FLY_OIDC_AUDIENCE",
+            // Named by its flag in the binary, not as a library user sets it.
+            "set by --audience or FLY_OIDC_AUDIENCE",
             "add-client-id-to-open-id-connect-provider",
         ],
-        &["trust policy"],
+        &["trust policy", "Builder::"],
     );
 }
 
