@@ -5,7 +5,7 @@ use crate::common::{CliError, Globals};
 use clap::Args;
 use fly_oidc_server::{ServeOptions, Server, child_env};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Declares each flag of `serve` and `exec` once (its help, its name, its value name, the
 /// [`ServeOptions`] field it sets): [`ServeArgs`], its one-to-one copy into [`ServeOptions`]
@@ -77,7 +77,8 @@ pub struct ServeCommand {
     pub env_file: Option<PathBuf>,
 }
 
-/// Build and start the server (every credential fetched once); invalid settings exit 2.
+/// Build and start the server (every credential fetched once); invalid settings, and a
+/// listen address that cannot be bound, exit 2.
 pub async fn start(
     globals: &Globals,
     options: &ServeOptions,
@@ -87,8 +88,12 @@ pub async fn start(
     let builder = options
         .server(&globals.env(), &fly, default_listen)
         .map_err(setting_error)?;
+    let listen = options.listen.unwrap_or(default_listen);
     builder.start().await.map_err(|e| match e.kind() {
         fly_oidc_server::ErrorKind::InvalidSetting => invalid(e.to_string()),
+        fly_oidc_server::ErrorKind::Listen => invalid(format!(
+            "--listen {listen}: {e}; pass a free port (--listen 127.0.0.1:PORT) or stop the process that holds this one"
+        )),
         _ => CliError::new("credential server", e),
     })
 }
@@ -124,6 +129,47 @@ fn shown_as_is(reason: String) -> fly_oidc::BuildError {
     fly_oidc::BuildError::invalid(setting, fly_oidc::Origin::Builder, reason)
 }
 
+/// Refuse (exit 2) what would make `serve` useless or fail late: an AWS role without
+/// `--env-file` (the authorization token would reach no one), and an env file whose directory
+/// does not exist.
+fn check_env_file(
+    options: &ServeOptions,
+    env_file: Option<&Path>,
+    env: &fly_oidc::Env,
+) -> Result<(), CliError> {
+    let Some(env_file) = env_file else {
+        return match options.serves_aws(env) {
+            true => Err(invalid(
+                "--env-file is required to serve an AWS role: the AWS endpoint needs its authorization token, which serve hands out only in the env file; pass --env-file /run/fly-oidc.env and source it before starting the app (or use `fly-oidc exec`)",
+            )),
+            false => Ok(()),
+        };
+    };
+    let dir = match env_file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(invalid(format!(
+            "--env-file {}: {} is not a directory; choose a path in an existing directory",
+            env_file.display(),
+            dir.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(invalid(format!(
+            "--env-file {}: the directory {} does not exist; create it (mkdir -p {}) or choose a path in an existing directory",
+            env_file.display(),
+            dir.display(),
+            dir.display()
+        ))),
+        Err(e) => Err(invalid(format!(
+            "--env-file {}: cannot use the directory {}: {e}",
+            env_file.display(),
+            dir.display()
+        ))),
+    }
+}
+
 /// Run `fly-oidc serve` until SIGTERM or SIGINT.
 pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -131,6 +177,7 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
     let mut int = signal(SignalKind::interrupt()).map_err(|e| CliError::new("signals", e))?;
     let default_listen = SocketAddr::from(([127, 0, 0, 1], 8675));
     let options = ServeOptions::from(cmd.serve);
+    check_env_file(&options, cmd.env_file.as_deref(), &globals.env())?;
     let server = start(globals, &options, default_listen).await?;
     let written = match &cmd.env_file {
         Some(env_file) => child_env::write_env_file(

@@ -17,6 +17,13 @@ pub const AWS_REMOVED: [&str; 4] = [
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
 ];
 
+/// Variables removed from every process that uses a [`Server`], whatever it serves: the Fly API
+/// token (`FLY_API_TOKEN`), with which the app could mint Fly tokens for any audience itself;
+/// the server holds it, the app never gets it. The token source's paths (`FLY_OIDC_TOKEN_FILE`,
+/// `FLY_OIDC_SOCKET`) and `FLY_API_HOSTNAME` are no secret and stay: the file's and the
+/// socket's permissions decide who can read them.
+pub const ALWAYS_REMOVED: [&str; 1] = ["FLY_API_TOKEN"];
+
 /// What a process's environment gains and loses to use a [`Server`].
 ///
 /// `set` holds the authorization token (`AWS_CONTAINER_AUTHORIZATION_TOKEN`), so `Debug`
@@ -48,7 +55,7 @@ impl fmt::Debug for EnvPlan {
 impl EnvPlan {
     /// What a process using `server` needs, given its `current` environment.
     ///
-    /// When AWS is served: `AWS_CONTAINER_CREDENTIALS_FULL_URI`,
+    /// Always: [`ALWAYS_REMOVED`] removed (the Fly API token). When AWS is served: `AWS_CONTAINER_CREDENTIALS_FULL_URI`,
     /// `AWS_CONTAINER_AUTHORIZATION_TOKEN`, `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (when
     /// `token_file` is given), `AWS_REGION` and `AWS_DEFAULT_REGION` (to `aws_region`, when
     /// given and `current` has neither), and [`AWS_REMOVED`] removed. When Google is served:
@@ -63,6 +70,8 @@ impl EnvPlan {
     ) -> EnvPlan {
         let mut plan = EnvPlan::default();
         let has = |name: &str| current.get(name).is_some();
+        plan.remove
+            .extend(ALWAYS_REMOVED.iter().map(|s| (*s).to_owned()));
         if let Some(uri) = server.aws_credentials_uri() {
             plan.set
                 .push(("AWS_CONTAINER_CREDENTIALS_FULL_URI".into(), uri));

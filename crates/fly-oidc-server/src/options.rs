@@ -133,7 +133,7 @@ impl ServeOptions {
         // No role given: the builder reads AWS_ROLE_ARN itself.
         let roles: Vec<Option<&String>> = match self.aws_role_arns.is_empty() {
             false => self.aws_role_arns.iter().map(Some).collect(),
-            true if has(fly_oidc_aws::ENV_ROLE_ARN) => vec![None],
+            true if self.serves_aws(env) => vec![None],
             true => Vec::new(),
         };
         let gcp = self.gcp_provider.is_some() || has(fly_oidc_gcp::ENV_PROVIDER);
@@ -189,6 +189,15 @@ impl ServeOptions {
             server = server.write_token(path, audience, fly.clone());
         }
         Ok(server.file_owner(self.file_owner()?))
+    }
+
+    /// Whether an AWS role is served: [`aws_role_arns`](Self::aws_role_arns) names one, or
+    /// `env` sets `AWS_ROLE_ARN` (not blank).
+    pub fn serves_aws(&self, env: &Env) -> bool {
+        !self.aws_role_arns.is_empty()
+            || env
+                .get(fly_oidc_aws::ENV_ROLE_ARN)
+                .is_some_and(|v| !v.trim().is_empty())
     }
 
     /// The AWS provider's builder, each field given set on it.

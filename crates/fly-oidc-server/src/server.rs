@@ -47,7 +47,10 @@ pub enum ErrorKind {
     /// A credential could not be had at start and trying again will not help (trust policy,
     /// provider, role): the message is the provider's diagnosis.
     Credential,
-    /// Binding the listen address or writing a file failed.
+    /// The listen address could not be bound (in use by another process, or not an address
+    /// of this machine): the message names the address and the operating system's reason.
+    Listen,
+    /// Writing a file (a token file) or getting random bytes failed.
     Io,
 }
 
@@ -156,7 +159,9 @@ impl Builder {
     }
 
     /// Keep a Fly OIDC token for `audience` in the file `path`, rewritten (atomically, mode
-    /// 0600 or owned by [`file_owner`](Self::file_owner)) when half its life is gone.
+    /// 0600 or owned by [`file_owner`](Self::file_owner)) when half its life is gone, and
+    /// removed when the [`Server`] stops ([`Server::shutdown`] or drop): a live token is not
+    /// left behind.
     pub fn write_token(
         mut self,
         path: impl Into<PathBuf>,
@@ -214,8 +219,8 @@ impl Builder {
     /// Bind, fetch every credential once, then serve in the background.
     ///
     /// Fails with [`ErrorKind::InvalidSetting`] for a listen address that is not loopback or
-    /// two roles of the same name, [`ErrorKind::Io`] when the address cannot be bound or a
-    /// token file cannot be written, and [`ErrorKind::Credential`] when a credential fails
+    /// two roles of the same name, [`ErrorKind::Listen`] when the address cannot be bound,
+    /// [`ErrorKind::Io`] when a token file cannot be written, and [`ErrorKind::Credential`] when a credential fails
     /// at start for a reason that trying again will not fix (the provider's diagnosis). A
     /// transient failure is not an error: the credential is retried in the background and
     /// requests for it get a JSON 503 until it arrives.
@@ -301,6 +306,8 @@ impl Builder {
                 scoped: Mutex::new(HashMap::new()),
             }
         });
+        let stopped = Arc::new(Mutex::new(false));
+        let token_paths: Vec<PathBuf> = self.token_files.iter().map(|f| f.path.clone()).collect();
         let token_files: Vec<Arc<Slot>> = self
             .token_files
             .into_iter()
@@ -309,18 +316,24 @@ impl Builder {
                 Arc::new(Slot::new(
                     "token-file",
                     name,
-                    token_file_fetcher(file, self.file_owner),
+                    token_file_fetcher(file, self.file_owner, stopped.clone()),
                     time.clone(),
                 ))
             })
             .collect();
 
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|e| Error::new(ErrorKind::Io, format!("could not listen on {listen}: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::new(ErrorKind::Io, format!("could not listen on {listen}: {e}")))?;
+        let listener = TcpListener::bind(listen).await.map_err(|e| {
+            Error::new(
+                ErrorKind::Listen,
+                format!("could not listen on {listen}: {e}"),
+            )
+        })?;
+        let addr = listener.local_addr().map_err(|e| {
+            Error::new(
+                ErrorKind::Listen,
+                format!("could not listen on {listen}: {e}"),
+            )
+        })?;
 
         // Fetch everything once, concurrently; a permanent failure stops the start.
         let mut all: Vec<Arc<Slot>> = aws_slots.iter().map(|(_, s)| s.clone()).collect();
@@ -349,6 +362,9 @@ impl Builder {
                     } else {
                         ErrorKind::Credential
                     };
+                    // No token file outlives a server that did not start.
+                    first.abort_all();
+                    remove_token_files(&stopped, &token_paths);
                     return Err(Error::new(
                         kind,
                         format!("{} {}: {message}", slot.kind, slot.name),
@@ -403,6 +419,8 @@ impl Builder {
             role_names,
             shutdown,
             tasks,
+            token_paths,
+            stopped,
         })
     }
 }
@@ -496,10 +514,17 @@ fn gcp_fetcher(provider: GcpTokenProvider) -> Fetcher {
     })
 }
 
-fn token_file_fetcher(file: TokenFile, owner: Option<FileOwner>) -> Fetcher {
+/// Fetches `file`'s token and writes it, unless the server has `stopped` (then the file it
+/// removed stays removed: the write holds the lock that [`remove_token_files`] takes).
+fn token_file_fetcher(
+    file: TokenFile,
+    owner: Option<FileOwner>,
+    stopped: Arc<Mutex<bool>>,
+) -> Fetcher {
     let file = Arc::new(file);
     Arc::new(move || {
         let file = file.clone();
+        let stopped = stopped.clone();
         Box::pin(async move {
             let token = file
                 .client
@@ -516,6 +541,10 @@ fn token_file_fetcher(file: TokenFile, owner: Option<FileOwner>) -> Fetcher {
             let path = file.path.clone();
             let jwt = SecretString::new(token.expose_jwt());
             tokio::task::spawn_blocking(move || {
+                let stopped = stopped.lock().unwrap_or_else(|e| e.into_inner());
+                if *stopped {
+                    return Ok(());
+                }
                 fly_oidc::fs::write_private_owned(
                     &path,
                     jwt.expose_secret().as_bytes(),
@@ -590,13 +619,18 @@ async fn accept_loop(
 
 /// A running credential server. See the [crate docs](crate).
 ///
-/// Dropping it stops the server (the listener, open connections and refresh loops).
+/// Dropping it stops the server (the listener, open connections and refresh loops) and
+/// removes the token files it wrote.
 pub struct Server {
     state: Arc<State>,
     addr: SocketAddr,
     role_names: Vec<(String, String)>,
     shutdown: watch::Sender<bool>,
     tasks: Arc<Mutex<JoinSet<()>>>,
+    /// The `write_token` files, removed when the server stops.
+    token_paths: Vec<PathBuf>,
+    /// Set when the server stops: no token file is written after that.
+    stopped: Arc<Mutex<bool>>,
 }
 
 impl fmt::Debug for Server {
@@ -658,7 +692,8 @@ impl Server {
         self.state.health()
     }
 
-    /// Stop accepting, close open connections and stop the refresh loops.
+    /// Stop accepting, close open connections, stop the refresh loops and remove the token
+    /// files ([`Builder::write_token`]).
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
@@ -674,5 +709,20 @@ impl Drop for Server {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .abort_all();
+        remove_token_files(&self.stopped, &self.token_paths);
+    }
+}
+
+/// Mark the token files `stopped` (no write after this) and remove them (one already gone is
+/// fine; another failure is a warning).
+fn remove_token_files(stopped: &Mutex<bool>, paths: &[PathBuf]) {
+    let mut stopped = stopped.lock().unwrap_or_else(|e| e.into_inner());
+    *stopped = true;
+    for path in paths {
+        if let Err(e) = std::fs::remove_file(path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), error = %e, "could not remove the token file");
+        }
     }
 }

@@ -406,6 +406,57 @@ async fn a_permanent_failure_at_start_is_an_error_with_the_diagnosis() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_files_are_removed_when_the_server_stops_or_fails_to_start() {
+    let (fly, sts) = fakes().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("azure-token");
+    let with_file = |builder: fly_oidc_server::Builder| {
+        builder.write_token(
+            &path,
+            "api://AzureADTokenExchange",
+            fly_oidc_tests::fly_client(&fly),
+        )
+    };
+    // Shutdown removes the live token it kept.
+    let server = with_file(Server::builder()).start().await.unwrap();
+    let jwt = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        fly.issued_tokens().contains(&jwt),
+        "a token the fake minted"
+    );
+    server.shutdown().await;
+    assert!(!path.exists(), "shutdown removes the token file");
+    // So does dropping the server.
+    let server = with_file(Server::builder()).start().await.unwrap();
+    assert!(path.exists());
+    drop(server);
+    assert!(!path.exists(), "drop removes the token file");
+    // And a start that fails on another credential leaves no token behind.
+    sts.fail_next(10, Fault::access_denied());
+    let err = with_file(Server::builder().aws_role(reader(&fly, &sts)))
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Credential, "{err}");
+    assert!(!path.exists(), "a failed start removes the token file");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_address_in_use_is_a_listen_error_naming_it() {
+    let (fly, sts) = fakes().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let err = Server::builder()
+        .listen(addr)
+        .aws_role(reader(&fly, &sts))
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Listen);
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sts_down_after_warm_up_serves_until_expiry_then_a_json_503_at_once() {
     let fly = FakeFlyApi::builder().start().await.unwrap();
     let sts = short_lived_sts(Duration::from_secs(4), Duration::ZERO).await;

@@ -378,27 +378,13 @@ fn serve_writes_a_private_env_file_and_stops_within_a_second_on_sigterm() {
     let sts = fake_sts();
     let dir = tempfile::tempdir().unwrap();
     let env_file = dir.path().join("creds.env");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = free_listen();
     let (gsts, iam) = (google.sts_url(), google.iam_url());
+    let endpoint = sts.url();
     let mut child = Command::new(crate::fly_oidc_bin())
-        .args([
-            "serve",
-            "--listen",
-            &listen,
-            "--env-file",
-            env_file.to_str().unwrap(),
-            "--aws-role-arn",
-            ROLE,
-            "--aws-sts-endpoint",
-            &sts.url(),
-            "--aws-region",
-            "eu-west-1",
-        ])
+        .arg("serve")
+        .args(serve_aws_flags(&listen, &env_file, &endpoint))
+        .args(["--aws-region", "eu-west-1"])
         .args(gcp_flags(&google, &gsts, &iam))
         .env_clear()
         .env("FLY_OIDC_SOCKET", fly.socket_path())
@@ -504,6 +490,179 @@ fn write_token_keeps_a_fly_token_in_a_private_file() {
         "asked with the audience"
     );
     assert_clean_stderr(&out, &fly, &[]);
+    assert!(!path.exists(), "exec removes the token file when it exits");
     let bad = sandbox.fly_oidc(&["exec", "--write-token", "no-audience", "--", "true"]);
     assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+}
+
+/// A free loopback address, `127.0.0.1:PORT`.
+fn free_listen() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+/// `--listen LISTEN --env-file ENV_FILE --aws-role-arn ROLE --aws-sts-endpoint STS`.
+fn serve_aws_flags<'a>(listen: &'a str, env_file: &'a Path, sts: &'a str) -> [&'a str; 8] {
+    [
+        "--listen",
+        listen,
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "--aws-role-arn",
+        ROLE,
+        "--aws-sts-endpoint",
+        sts,
+    ]
+}
+
+/// `fly-oidc serve <args>` started in the sandbox, stderr piped.
+fn spawn_serve(sandbox: &Sandbox, args: &[&str]) -> std::process::Child {
+    sandbox
+        .command(crate::fly_oidc_bin())
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// SIGTERM `child` and wait for it; it must exit 0.
+fn terminate(mut child: std::process::Child) {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn serve_removes_its_token_files_on_sigterm() {
+    let (fly, sandbox) = fly_sandbox();
+    let path = sandbox.dir.path().join("vault-token");
+    let spec = format!("{}=vault", path.display());
+    let listen = free_listen();
+    // No AWS role: no env file needed.
+    let child = spawn_serve(&sandbox, &["--listen", &listen, "--write-token", &spec]);
+    wait_for(&path, "no token file");
+    let jwt = std::fs::read_to_string(&path).unwrap();
+    assert!(fly.issued_tokens().contains(&jwt));
+    terminate(child);
+    assert!(!path.exists(), "serve removes the token file on SIGTERM");
+}
+
+#[test]
+fn exec_and_the_env_file_keep_the_fly_api_token_from_the_app() {
+    let fly = crate::acme_web();
+    let sts = fake_sts();
+    let mut sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+    // The Machines API over HTTP: the server needs FLY_API_TOKEN, the app must not get it.
+    sandbox.unset("FLY_OIDC_SOCKET");
+    sandbox.set("FLY_API_HOSTNAME", &fly.url());
+    sandbox.set("FLY_API_TOKEN", fly.api_token());
+    let mut runs: Vec<&[&str]> = vec![&[]];
+    if is_root() {
+        runs.push(&["--user", "nobody"]);
+    }
+    for extra in runs {
+        let out = exec_sts_sh(&sandbox, &sts, extra, "env | grep ^FLY_; echo done");
+        assert_success(&out, "exec env");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("FLY_API_HOSTNAME="), "{extra:?}: {stdout}");
+        assert!(!stdout.contains("FLY_API_TOKEN"), "{extra:?}: {stdout}");
+        assert!(!stdout.contains(fly.api_token()), "{extra:?}: {stdout}");
+        let last = fly.requests().pop().unwrap();
+        assert!(
+            last.authorized && !last.unix,
+            "the server used it: {last:?}"
+        );
+    }
+
+    // serve's env file unsets it in the shell that sources it.
+    let env_file = sandbox.dir.path().join("creds.env");
+    let listen = free_listen();
+    let endpoint = sts.url();
+    let child = spawn_serve(&sandbox, &serve_aws_flags(&listen, &env_file, &endpoint));
+    wait_for(&env_file, "no env file");
+    let text = std::fs::read_to_string(&env_file).unwrap();
+    let unset = text.lines().find(|l| l.starts_with("unset ")).unwrap();
+    assert!(unset.split(' ').any(|v| v == "FLY_API_TOKEN"), "{text}");
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            &format!(". {}; echo \"${{FLY_API_TOKEN-gone}}\"", env_file.display()),
+        ])
+        .env("FLY_API_TOKEN", fly.api_token())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "gone");
+    terminate(child);
+}
+
+#[test]
+fn serve_refuses_aws_without_an_env_file_a_missing_directory_and_a_busy_port() {
+    let (_fly, mut sandbox) = fly_sandbox();
+    let sts = fake_sts();
+    let endpoint = sts.url();
+    let aws: [&str; 4] = ["--aws-role-arn", ROLE, "--aws-sts-endpoint", &endpoint];
+    // Under `timeout 20`: a serve that starts instead of refusing exits 124, not hangs.
+    let bin = crate::fly_oidc_bin();
+    let serve = |sandbox: &Sandbox, args: &[&str]| {
+        let out = sandbox
+            .command("timeout")
+            .arg("20")
+            .arg(&bin)
+            .arg("serve")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // An AWS role, by flag or by AWS_ROLE_ARN, and no env file: nobody could get the token.
+    let listen = free_listen();
+    let mut args = vec!["--listen", &listen];
+    args.extend(aws);
+    let stderr = serve(&sandbox, &args);
+    assert!(
+        stderr.contains("--env-file is required to serve an AWS role"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("pass --env-file"), "{stderr}");
+    sandbox.set("AWS_ROLE_ARN", ROLE);
+    let stderr = serve(&sandbox, &["--listen", &listen]);
+    assert!(stderr.contains("--env-file is required"), "{stderr}");
+    sandbox.unset("AWS_ROLE_ARN");
+    assert_eq!(sts.request_count(), 0, "refused before any STS call");
+
+    // An env file in a directory that does not exist: named, no temporary path.
+    let mut args = vec!["--env-file", "/nonexistent-fly-oidc/x.env"];
+    args.extend(aws);
+    let stderr = serve(&sandbox, &args);
+    assert!(
+        stderr.contains("--env-file /nonexistent-fly-oidc/x.env: the directory /nonexistent-fly-oidc does not exist"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(".fly-oidc-"), "{stderr}");
+
+    // A port already in use, for serve and exec.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().to_string();
+    let env_file = sandbox.dir.path().join("creds.env");
+    let mut args = vec!["--listen", &busy, "--env-file", env_file.to_str().unwrap()];
+    args.extend(aws);
+    let stderr = serve(&sandbox, &args);
+    assert!(stderr.contains(&format!("--listen {busy}: ")), "{stderr}");
+    assert!(stderr.contains("free port"), "{stderr}");
+    let mut flags = vec!["--listen", &busy];
+    flags.extend(aws);
+    let out = exec_sh(&sandbox, &flags, "true");
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("--listen {busy}: ")));
+    assert!(!env_file.exists());
 }
