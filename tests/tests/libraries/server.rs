@@ -385,6 +385,43 @@ async fn without_a_service_account_the_federated_token_is_served_as_default() {
     assert!(identity.body.contains("--gcp-service-account"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scopes_other_than_the_configured_ones_get_a_token_for_those_scopes() {
+    const DRIVE: &str = "https://www.googleapis.com/auth/drive";
+    for service_account in [None, Some(SA)] {
+        let (_fly, google, server) = gcp_server(service_account).await;
+        let addr = server.local_addr();
+        let base = "/computeMetadata/v1/instance/service-accounts/default/token";
+        // Comma- and space-separated (percent-encoded) lists, as the SDKs send them.
+        for query in [
+            format!("scopes={DRIVE}"),
+            format!("scopes={DRIVE},https://www.googleapis.com/auth/cloud-platform"),
+            format!("scopes={DRIVE}%20https://www.googleapis.com/auth/cloud-platform"),
+        ] {
+            let answer = metadata(addr, &format!("{base}?{query}")).await;
+            assert_eq!(answer.status, 200, "{query}: {}", answer.body);
+            let token = answer.json()["access_token"].as_str().unwrap().to_owned();
+            let issued = google.token_info(&token).unwrap();
+            assert!(
+                issued.scopes.iter().any(|s| s == DRIVE),
+                "{service_account:?} {query}: {:?}",
+                issued.scopes
+            );
+            assert_eq!(issued.service_account.as_deref(), service_account);
+        }
+        // The configured scopes (or a subset) are the configured token.
+        let plain = metadata(addr, base).await.json();
+        let issued = google
+            .token_info(plain["access_token"].as_str().unwrap())
+            .unwrap();
+        assert!(
+            !issued.scopes.iter().any(|s| s == DRIVE),
+            "{:?}",
+            issued.scopes
+        );
+    }
+}
+
 #[tokio::test]
 async fn only_loopback_addresses_are_accepted() {
     let err = Server::builder()

@@ -272,6 +272,26 @@ fn python_google_auth_default_finds_the_metadata_server() {
 }
 
 #[test]
+fn other_scopes_get_their_own_token_under_exec() {
+    const DRIVE: &str = "https://www.googleapis.com/auth/drive";
+    for service_account in [None, Some(SA)] {
+        let (fly, google) = google_setup(service_account);
+        let extra = match service_account {
+            Some(sa) => vec!["--gcp-service-account", sa],
+            None => Vec::new(),
+        };
+        let fetch = format!(
+            "python3 -c 'import os,urllib.request as u; r=u.Request(\"http://\"+os.environ[\"GCE_METADATA_HOST\"]+\"/computeMetadata/v1/instance/service-accounts/default/token?scopes={DRIVE}\", headers={{\"Metadata-Flavor\": \"Google\"}}); print(u.urlopen(r).read().decode())'"
+        );
+        let out = exec_google(&fly, &google, &extra, &["sh", "-c", &fetch]);
+        assert_success(&out, "a scoped token under exec");
+        let token = last_json(&out)["access_token"].as_str().unwrap().to_owned();
+        let issued = google.token_info(&token).unwrap();
+        assert_eq!(issued.scopes, vec![DRIVE.to_owned()], "{service_account:?}");
+    }
+}
+
+#[test]
 fn exit_status_is_the_childs_and_128_plus_the_signal() {
     let (fly, google) = google_setup(None);
     let out = exec_google(&fly, &google, &[], &["sh", "-c", "exit 7"]);
