@@ -125,7 +125,7 @@ pub(crate) struct Http<'a> {
 
 impl Http<'_> {
     /// Send `request()` until it succeeds or fails for a reason that is not transient.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         what: &str,
         url: &str,
@@ -437,7 +437,7 @@ fn classify_sts(status: u16, body: &[u8], ctx: &TrustContext<'_>) -> Result<Valu
     .with_code(code))
 }
 
-fn classify_iam(
+pub(crate) fn classify_iam(
     status: u16,
     body: &[u8],
     service_account: &str,

@@ -11,6 +11,9 @@
 //!   the STS token as bearer; `{"accessToken", "expireTime"}` or a Google API error such as
 //!   `{"error": {"code": 403, "message": ..., "status": "PERMISSION_DENIED"}}`.
 //! - `POST /v1/introspect`: token introspection (gcloud asks it for the account name).
+//! - `POST /v1/projects/-/serviceAccounts/<email>:generateIdToken`: a Google-signed ID token
+//!   (an RS256 JWT, the testkit's key: [`FakeGoogle::id_token_jwks`]) for `{"audience",
+//!   "includeEmail"}`, with the STS token as bearer; `{"token"}`.
 //!
 //! ```
 //! use fly_oidc_testkit::FakeFlyApi;
@@ -78,6 +81,8 @@ pub enum Endpoint {
     GenerateAccessToken,
     /// `POST /v1/introspect`.
     Introspect,
+    /// `POST /v1/projects/-/serviceAccounts/<email>:generateIdToken`.
+    GenerateIdToken,
     /// Anything else (answered 404).
     Other,
 }
@@ -454,6 +459,10 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
         && path.ends_with(":generateAccessToken")
     {
         Endpoint::GenerateAccessToken
+    } else if path.starts_with("/v1/projects/-/serviceAccounts/")
+        && path.ends_with(":generateIdToken")
+    {
+        Endpoint::GenerateIdToken
     } else {
         Endpoint::Other
     };
@@ -501,7 +510,7 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
             state.sts_count.fetch_add(1, Ordering::SeqCst);
             state.sts_faults.pop()
         }
-        Endpoint::GenerateAccessToken => {
+        Endpoint::GenerateAccessToken | Endpoint::GenerateIdToken => {
             state.iam_count.fetch_add(1, Ordering::SeqCst);
             state.iam_faults.pop()
         }
@@ -545,6 +554,7 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
                 Endpoint::Sts => sts(&record, state),
                 Endpoint::GenerateAccessToken => generate(&record, state),
                 Endpoint::Introspect => introspect(&record, state),
+                Endpoint::GenerateIdToken => id_token::generate(&record, state),
                 Endpoint::Other => api_error(
                     404,
                     "NOT_FOUND",
@@ -886,5 +896,86 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%4"), "%4");
         assert_eq!(percent_decode("%é%"), "%é%");
+    }
+}
+
+/// `generateIdToken`: Google-signed ID tokens of the configured service accounts.
+mod id_token {
+    use super::{GoogleRequest, State, api_error, lock, percent_decode, unix};
+    use crate::jwt::KeyMaterial;
+    use serde_json::{Map, Value, json};
+    use std::time::Duration;
+
+    /// How long Google's ID tokens live.
+    const LIFETIME: Duration = Duration::from_secs(3600);
+
+    impl super::FakeGoogle {
+        /// The JWKS that verifies the ID tokens `generateIdToken` answers (what
+        /// `https://www.googleapis.com/oauth2/v3/certs` is for Google's).
+        pub fn id_token_jwks(&self) -> Value {
+            json!({ "keys": [KeyMaterial::shared().jwk.clone()] })
+        }
+    }
+
+    /// Answer `generateIdToken`: the bearer must be a live federated token the fake issued,
+    /// the account one it serves, the body `{"audience": non-empty}`.
+    pub(super) fn generate(req: &GoogleRequest, state: &State) -> (u16, String, Option<String>) {
+        let email = req
+            .path
+            .trim_start_matches("/v1/projects/-/serviceAccounts/")
+            .trim_end_matches(":generateIdToken");
+        let email = percent_decode(email);
+        let bearer = req
+            .authorization
+            .as_deref()
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let now = state.now();
+        let live_federated = lock(&state.tokens)
+            .get(bearer)
+            .is_some_and(|t| t.service_account.is_none() && t.expires_at > now);
+        if !live_federated {
+            return api_error(
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. Expected OAuth 2 access token.",
+            );
+        }
+        let audience = req
+            .json
+            .as_ref()
+            .and_then(|b| b.get("audience"))
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty());
+        let Some(audience) = audience else {
+            return api_error(400, "INVALID_ARGUMENT", "Audience required.");
+        };
+        if !state.config.service_accounts.contains(&email) {
+            return api_error(
+                403,
+                "PERMISSION_DENIED",
+                "Permission 'iam.serviceAccounts.getOpenIdToken' denied on resource (or it may not exist).",
+            );
+        }
+        let include_email = req
+            .json
+            .as_ref()
+            .and_then(|b| b.get("includeEmail"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!("https://accounts.google.com"));
+        claims.insert("aud".into(), json!(audience));
+        // The service account's unique id, as Google's tokens carry it.
+        claims.insert("azp".into(), json!("104857600000000000001"));
+        claims.insert("sub".into(), json!("104857600000000000001"));
+        claims.insert("iat".into(), json!(unix(now)));
+        claims.insert("exp".into(), json!(unix(now + LIFETIME)));
+        if include_email {
+            claims.insert("email".into(), json!(email));
+            claims.insert("email_verified".into(), json!(true));
+        }
+        let token = KeyMaterial::shared().sign(&claims);
+        (200, json!({ "token": token }).to_string(), None)
     }
 }
