@@ -28,7 +28,7 @@ const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/
 
 /// The server's `answered` log lines (stderr of `fly-oidc --verbose exec`) for `path` with
 /// status 200 whose query contains `query`.
-fn served<'a>(out: &'a Output, path: &str, query: &str) -> Vec<String> {
+fn served(out: &Output, path: &str, query: &str) -> Vec<String> {
     String::from_utf8_lossy(&out.stderr)
         .lines()
         .filter(|l| l.contains("answered") && l.contains("status=200"))
