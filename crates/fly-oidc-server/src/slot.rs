@@ -201,29 +201,6 @@ impl Slot {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::UNIX_EPOCH;
-
-    #[test]
-    fn refresh_rule_is_min_of_twenty_minutes_and_half_the_lifetime() {
-        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let hour = Held {
-            value: Secret::Written,
-            fetched_at: t0,
-            expires_at: t0 + Duration::from_secs(3600),
-        };
-        assert_eq!(hour.refresh_at(), t0 + Duration::from_secs(2400));
-        let short = Held {
-            value: Secret::Written,
-            fetched_at: t0,
-            expires_at: t0 + Duration::from_secs(900),
-        };
-        assert_eq!(short.refresh_at(), t0 + Duration::from_secs(450));
-    }
-}
-
 /// Google ID tokens of the service account, one per audience (`.../identity?audience=A`),
 /// each fetched on first request and kept until less than [`ID_TOKEN_REFRESH_BEFORE`] remains
 /// (Google's live an hour). One fetch at a time: concurrent requests wait for it and share it.
@@ -273,5 +250,28 @@ impl IdTokens {
         let secret = SecretString::new(token.expose_secret());
         cache.insert(audience.to_owned(), token);
         Ok(secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn refresh_rule_is_min_of_twenty_minutes_and_half_the_lifetime() {
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let hour = Held {
+            value: Secret::Written,
+            fetched_at: t0,
+            expires_at: t0 + Duration::from_secs(3600),
+        };
+        assert_eq!(hour.refresh_at(), t0 + Duration::from_secs(2400));
+        let short = Held {
+            value: Secret::Written,
+            fetched_at: t0,
+            expires_at: t0 + Duration::from_secs(900),
+        };
+        assert_eq!(short.refresh_at(), t0 + Duration::from_secs(450));
     }
 }
