@@ -46,17 +46,18 @@ MOTO_PORT=$(free_port)
 moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
 MOTO=$!
 for _ in $(seq 1 300); do
-  grep -q '^JWKS_URL=' "$WORK/fly.env" 2>/dev/null && curl -fs "http://127.0.0.1:$MOTO_PORT/moto-api/" >/dev/null && break
+  grep -q '^# ready' "$WORK/fly.env" 2>/dev/null && curl -fs "http://127.0.0.1:$MOTO_PORT/moto-api/" >/dev/null && break
   sleep 0.1
 done
 set -a; . "$WORK/fly.env"; set +a
-unset FLY_API_HOSTNAME FLY_API_TOKEN
+# The server's own flags name the role and STS (moto) below.
+unset FLY_API_HOSTNAME FLY_API_TOKEN AWS_ROLE_ARN AWS_ENDPOINT_URL_STS
 
 PORT=$(free_port)
 "$BIN" serve --listen "127.0.0.1:$PORT" --env-file "$WORK/server.env" \
   --aws-role-arn "$ROLE" --aws-sts-endpoint "http://127.0.0.1:$MOTO_PORT" \
   --gcp-provider "$FLY_OIDC_GCP_PROVIDER" --gcp-service-account "$FLY_OIDC_GCP_SERVICE_ACCOUNT" \
-  --gcp-sts-url "$GOOGLE_STS_URL" --gcp-iam-url "$GOOGLE_IAM_URL" 2>"$WORK/server.log" &
+  --gcp-sts-url "$FLY_OIDC_GCP_STS_URL" --gcp-iam-url "$FLY_OIDC_GCP_IAM_URL" 2>"$WORK/server.log" &
 SERVER=$!
 for _ in $(seq 1 600); do
   [ -f "$WORK/server.env" ] && break
