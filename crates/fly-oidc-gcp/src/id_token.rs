@@ -2,7 +2,8 @@
 //! authorised with the federated token of a Fly token's STS exchange. What the metadata
 //! server's `.../identity?audience=A` answers on Google Cloud.
 
-use crate::exchange::{Http, TrustContext, classify_iam};
+use crate::exchange::{Http, TrustContext};
+use crate::provider::AccessToken;
 use fly_oidc::{Error, ErrorKind, FlyToken, REDACTED, SecretString};
 use std::fmt;
 use std::time::SystemTime;
@@ -19,28 +20,22 @@ use std::time::SystemTime;
 /// assert_eq!(token.expose_secret(), "eyJ.secret.sig");
 /// ```
 #[derive(Clone, PartialEq, Eq)]
-pub struct IdToken {
-    token: SecretString,
-    expires_at: SystemTime,
-}
+pub struct IdToken(AccessToken);
 
 impl IdToken {
     /// An ID token that expires at `expires_at`.
     pub fn new(token: impl Into<SecretString>, expires_at: SystemTime) -> Self {
-        Self {
-            token: token.into(),
-            expires_at,
-        }
+        Self(AccessToken::new(token, expires_at))
     }
 
     /// The JWT. Never log it.
     pub fn expose_secret(&self) -> &str {
-        self.token.expose_secret()
+        self.0.expose_secret()
     }
 
     /// When it expires (its `exp` claim).
     pub fn expires_at(&self) -> SystemTime {
-        self.expires_at
+        self.0.expires_at()
     }
 }
 
@@ -50,7 +45,7 @@ impl fmt::Debug for IdToken {
             .field("token", &REDACTED)
             .field(
                 "expires_at",
-                &fly_oidc::time::format_rfc3339(self.expires_at),
+                &fly_oidc::time::format_rfc3339(self.expires_at()),
             )
             .finish()
     }
@@ -83,19 +78,7 @@ impl Http<'_> {
         let body = serde_json::json!({ "audience": audience, "includeEmail": true }).to_string();
         tracing::debug!(%url, audience, "asking for an ID token of the service account");
         let value = self
-            .send(
-                "Google IAM Credentials",
-                &url,
-                || {
-                    self.client
-                        .post(&url)
-                        .bearer_auth(federated.expose_secret())
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .header(reqwest::header::ACCEPT, "application/json")
-                        .body(body.clone())
-                },
-                |status, body| classify_iam(status, body, service_account, ctx),
-            )
+            .iam_call(&url, federated, &body, service_account, ctx)
             .await?;
         let invalid = |why: &str| {
             Error::new(

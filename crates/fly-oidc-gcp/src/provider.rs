@@ -387,13 +387,17 @@ impl GcpTokenProvider {
         .await
     }
 
-    async fn fetch_unbounded(&self, at_google: &AtomicBool) -> Result<AccessToken, Error> {
-        let fly_token = self
-            .inner
+    /// A Fly token for the provider's audience.
+    async fn fly_token(&self) -> Result<FlyToken, Error> {
+        self.inner
             .fly
             .fetch_token(Some(self.audience()))
             .await
-            .map_err(|e| e.context("getting a Fly OIDC token failed"))?;
+            .map_err(|e| e.context("getting a Fly OIDC token failed"))
+    }
+
+    async fn fetch_unbounded(&self, at_google: &AtomicBool) -> Result<AccessToken, Error> {
+        let fly_token = self.fly_token().await?;
         at_google.store(true, Ordering::Relaxed);
         self.exchange_fetched(&fly_token).await
     }
@@ -419,11 +423,7 @@ impl GcpTokenProvider {
     async fn exchange_fetched(&self, fly_token: &FlyToken) -> Result<AccessToken, Error> {
         let i = &self.inner;
         let s = &i.settings;
-        let ctx = TrustContext {
-            provider: s.provider(),
-            audience: s.audience(),
-            claims: fly_token.claims(),
-        };
+        let ctx = self.trust_context(fly_token);
         let http = self.http().await?;
         // With impersonation, the federated token only needs to call IAM Credentials.
         let sts_scopes = if s.service_account().is_some() {
@@ -468,6 +468,16 @@ impl GcpTokenProvider {
         Ok(token)
     }
 
+    /// What a rejection's diagnosis compares: the provider, the audience and `fly_token`'s claims.
+    fn trust_context<'a>(&'a self, fly_token: &'a FlyToken) -> TrustContext<'a> {
+        let s = &self.inner.settings;
+        TrustContext {
+            provider: s.provider(),
+            audience: s.audience(),
+            claims: fly_token.claims(),
+        }
+    }
+
     /// The HTTP client (built on first use) and the retry policy for Google's endpoints.
     async fn http(&self) -> Result<Http<'_>, Error> {
         let i = &self.inner;
@@ -510,17 +520,8 @@ impl GcpTokenProvider {
             ));
         };
         let fetch = async {
-            let fly_token = self
-                .inner
-                .fly
-                .fetch_token(Some(self.audience()))
-                .await
-                .map_err(|e| e.context("getting a Fly OIDC token failed"))?;
-            let ctx = TrustContext {
-                provider: s.provider(),
-                audience: s.audience(),
-                claims: fly_token.claims(),
-            };
+            let fly_token = self.fly_token().await?;
+            let ctx = self.trust_context(&fly_token);
             let http = self.http().await?;
             let scopes = [DEFAULT_SCOPE.to_owned()];
             let federated = http

@@ -741,28 +741,11 @@ fn sts(req: &GoogleRequest, state: &State) -> (u16, String, Option<String>) {
 }
 
 fn generate(req: &GoogleRequest, state: &State) -> (u16, String, Option<String>) {
-    let email = req
-        .path
-        .trim_start_matches("/v1/projects/-/serviceAccounts/")
-        .trim_end_matches(":generateAccessToken");
-    let email = percent_decode(email);
-    let bearer = req
-        .authorization
-        .as_deref()
-        .and_then(|a| a.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    let now = state.now();
-    let federated = lock(&state.tokens)
-        .get(bearer)
-        .filter(|t| t.service_account.is_none() && t.expires_at > now)
-        .cloned();
-    let Some(federated) = federated else {
-        return api_error(
-            401,
-            "UNAUTHENTICATED",
-            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
-        );
+    let (email, federated) = match id_token::caller(req, state, ":generateAccessToken") {
+        Ok(caller) => caller,
+        Err(answer) => return answer,
     };
+    let now = state.now();
     let Some(body) = req.json.as_ref().and_then(Value::as_object) else {
         return api_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.");
     };
@@ -883,25 +866,9 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_and_decodes() {
-        assert_eq!(
-            percent_decode("sa%40p.iam.gserviceaccount.com"),
-            "sa@p.iam.gserviceaccount.com"
-        );
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%4"), "%4");
-        assert_eq!(percent_decode("%é%"), "%é%");
-    }
-}
-
 /// `generateIdToken`: Google-signed ID tokens of the configured service accounts.
 mod id_token {
-    use super::{GoogleRequest, State, api_error, lock, percent_decode, unix};
+    use super::{GoogleRequest, IssuedToken, State, api_error, lock, percent_decode, unix};
     use crate::jwt::KeyMaterial;
     use serde_json::{Map, Value, json};
     use std::time::Duration;
@@ -917,30 +884,45 @@ mod id_token {
         }
     }
 
-    /// Answer `generateIdToken`: the bearer must be a live federated token the fake issued,
-    /// the account one it serves, the body `{"audience": non-empty}`.
-    pub(super) fn generate(req: &GoogleRequest, state: &State) -> (u16, String, Option<String>) {
+    /// The service account named by an IAM Credentials path ending in `method` and the live
+    /// federated token the request carries as bearer, or Google's 401.
+    pub(super) fn caller(
+        req: &GoogleRequest,
+        state: &State,
+        method: &str,
+    ) -> Result<(String, IssuedToken), (u16, String, Option<String>)> {
         let email = req
             .path
             .trim_start_matches("/v1/projects/-/serviceAccounts/")
-            .trim_end_matches(":generateIdToken");
-        let email = percent_decode(email);
+            .trim_end_matches(method);
         let bearer = req
             .authorization
             .as_deref()
             .and_then(|a| a.strip_prefix("Bearer "))
             .unwrap_or_default();
         let now = state.now();
-        let live_federated = lock(&state.tokens)
+        let federated = lock(&state.tokens)
             .get(bearer)
-            .is_some_and(|t| t.service_account.is_none() && t.expires_at > now);
-        if !live_federated {
-            return api_error(
+            .filter(|t| t.service_account.is_none() && t.expires_at > now)
+            .cloned();
+        match federated {
+            Some(federated) => Ok((percent_decode(email), federated)),
+            None => Err(api_error(
                 401,
                 "UNAUTHENTICATED",
-                "Request had invalid authentication credentials. Expected OAuth 2 access token.",
-            );
+                "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+            )),
         }
+    }
+
+    /// Answer `generateIdToken`: the bearer must be a live federated token the fake issued,
+    /// the account one it serves, the body `{"audience": non-empty}`.
+    pub(super) fn generate(req: &GoogleRequest, state: &State) -> (u16, String, Option<String>) {
+        let (email, _) = match caller(req, state, ":generateIdToken") {
+            Ok(caller) => caller,
+            Err(answer) => return answer,
+        };
+        let now = state.now();
         let audience = req
             .json
             .as_ref()
@@ -977,5 +959,21 @@ mod id_token {
         }
         let token = KeyMaterial::shared().sign(&claims);
         (200, json!({ "token": token }).to_string(), None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_decodes() {
+        assert_eq!(
+            percent_decode("sa%40p.iam.gserviceaccount.com"),
+            "sa@p.iam.gserviceaccount.com"
+        );
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("%é%"), "%é%");
     }
 }

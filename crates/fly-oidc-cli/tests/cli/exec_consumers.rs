@@ -45,10 +45,16 @@ fn node_aws_sdk_default_chain_gets_credentials_from_the_container_endpoint() {
     let fly = crate::acme_web();
     let sandbox = Sandbox::new(&fly, moto.endpoint());
     let bucket = bucket_name("exec-node");
-    let script = dir.join("aws_default_chain.mjs");
+    let script = dir.join("aws_process.mjs");
     let out = exec_aws(
         &sandbox,
-        &["node", script.to_str().unwrap(), moto.endpoint(), &bucket],
+        &[
+            "node",
+            script.to_str().unwrap(),
+            "--default-chain",
+            moto.endpoint(),
+            &bucket,
+        ],
     );
     let result = answer(&out);
     assert!(out.status.success(), "{result}: {}", describe(&out));
