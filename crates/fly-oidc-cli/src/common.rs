@@ -268,8 +268,7 @@ impl From<BuildError> for CliError {
 ///
 /// Fails when the log file cannot be opened (an invalid setting).
 pub fn init_logging(globals: &Globals, quiet: bool) -> Result<(), BuildError> {
-    const DEBUG: &str =
-        "warn,fly_oidc=debug,fly_oidc_aws=debug,fly_oidc_gcp=debug,fly_oidc_cli=debug";
+    const DEBUG: &str = "warn,fly_oidc=debug,fly_oidc_aws=debug,fly_oidc_gcp=debug,fly_oidc_cli=debug,fly_oidc_server=debug";
     let file = match &globals.log_file {
         Some(path) => Some((path.clone(), Origin::Builder)),
         None => globals

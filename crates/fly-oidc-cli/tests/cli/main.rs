@@ -13,6 +13,7 @@ mod cli_aws_support;
 mod cli_ergonomics;
 mod cli_exit_codes;
 mod cli_token;
+mod exec_consumers;
 mod expiry_edges;
 mod gcp_cli;
 mod gcp_google_auth;
