@@ -266,10 +266,15 @@ impl From<BuildError> for CliError {
 /// `RUST_LOG` is not read: a variable left set in the environment must not add lines to a
 /// protocol's output, nor dependencies' trace logs (request bodies) to a file.
 ///
+/// The AWS SDK's shared-config code (`aws_runtime`, `aws_config`) is silenced at every level:
+/// its lines can quote lines of the AWS config file, which may hold secret keys. fly-oidc
+/// reads that file itself and names a bad file in its own error.
+///
 /// Fails when the log file cannot be opened (an invalid setting).
 pub fn init_logging(globals: &Globals, quiet: bool) -> Result<(), BuildError> {
-    const DEBUG: &str =
-        "warn,fly_oidc=debug,fly_oidc_aws=debug,fly_oidc_gcp=debug,fly_oidc_cli=debug";
+    const DEBUG: &str = "warn,aws_runtime=off,aws_config=off,fly_oidc=debug,fly_oidc_aws=debug,\
+                         fly_oidc_gcp=debug,fly_oidc_cli=debug";
+    const WARN: &str = "warn,aws_runtime=off,aws_config=off";
     let file = match &globals.log_file {
         Some(path) => Some((path.clone(), Origin::Builder)),
         None => globals
@@ -298,7 +303,7 @@ pub fn init_logging(globals: &Globals, quiet: bool) -> Result<(), BuildError> {
             .try_init();
         let _ = LOGS_TO_FILE.set(true);
     } else if !quiet {
-        let level = if globals.verbose { DEBUG } else { "warn" };
+        let level = if globals.verbose { DEBUG } else { WARN };
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(level))
             .with_writer(std::io::stderr)

@@ -1,0 +1,127 @@
+//! A fresh tester's findings (2026-11-30): bad files and environment values are invalid
+//! settings (exit 2, one line naming the setting) that never quote a secret, deep expressions
+//! are refused instead of overflowing the stack, and protocol commands keep to their output.
+#![allow(clippy::unwrap_used)] // tests unwrap what they control
+
+use std::path::Path;
+use std::process::Output;
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/app";
+
+fn run(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
+    // Never the real /.fly/api.
+    let socket = home.join("no-fly-api.sock");
+    let mut all = vec![("FLY_OIDC_DEFAULT_SOCKET", socket.to_str().unwrap())];
+    all.extend_from_slice(envs);
+    crate::run_in(args, &all, home)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The one error line on stderr, after checking the exit status is `code`.
+fn error_line(out: &Output, code: i32) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    err
+}
+
+/// Issue: a non-UTF-8 AWS config file came back in a WARN of the SDK's loader as the
+/// decimal bytes of the whole file, secret key included; a directory as a raw `Os { .. }`.
+#[test]
+fn a_bad_aws_config_file_is_an_invalid_setting_that_quotes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("badcfg");
+    std::fs::write(
+        &config,
+        b"[profile p]\naws_secret_access_key = SUPERSECRET\n# caf\xe9\n",
+    )
+    .unwrap();
+    let log = home.path().join("log");
+    // "SUP" as the decimal bytes the SDK's Debug of a FromUtf8Error printed.
+    let leaks = |text: &str| text.contains("SUPERSECRET") || text.contains("83, 85, 80");
+    let args = [
+        "aws",
+        "credential-process",
+        "--no-cache",
+        "--role-arn",
+        ROLE,
+    ];
+    for with_log in [false, true] {
+        let mut args = args.to_vec();
+        if with_log {
+            args.extend(["--log-file", log.to_str().unwrap()]);
+        }
+        let envs = [
+            ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+            ("AWS_PROFILE", "p"),
+        ];
+        let out = run(&args, &envs, home.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(!leaks(&err), "{err}");
+        assert!(!leaks(&String::from_utf8_lossy(&out.stdout)));
+        if with_log {
+            let logged = std::fs::read_to_string(&log).unwrap();
+            assert!(!leaks(&logged), "{logged}");
+            assert!(logged.contains("not UTF-8"), "{logged}");
+        }
+        let line = error_line(&out, 2);
+        assert!(
+            line.contains("invalid setting: the AWS config file"),
+            "{line}"
+        );
+        assert!(line.contains("is not UTF-8 text"), "{line}");
+        assert!(
+            line.contains("save it as UTF-8, or point AWS_CONFIG_FILE at"),
+            "{line}"
+        );
+        assert!(line.contains("(from AWS_CONFIG_FILE)"), "{line}");
+    }
+    let out = run(&args, &[("AWS_CONFIG_FILE", "/tmp")], home.path());
+    let line = error_line(&out, 2);
+    assert!(line.contains("/tmp is a directory"), "{line}");
+    assert!(line.contains("(from AWS_CONFIG_FILE)"), "{line}");
+    assert!(!line.contains("Os {"), "{line}");
+}
+
+/// Issue: a short CEL expression (100 parentheses) overflowed the stack (exit 134).
+#[test]
+fn deeply_nested_cel_is_refused_with_exit_2() {
+    let home = tempfile::tempdir().unwrap();
+    let parens = format!("{}true{}", "(".repeat(100), ")".repeat(100));
+    let lists = format!("{}{}== []", "[".repeat(1000), "]".repeat(1000));
+    let mapping = format!("google.subject={}x{}", "(".repeat(200), ")".repeat(200));
+    let base = ["gcp", "check-condition"];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec![&parens], "depth 100, at most 32"),
+        (vec![&lists], "depth 1000, at most 32"),
+        (
+            vec!["true", "--attribute-mapping", &mapping],
+            "google.subject: expression too deeply nested (depth 200, at most 32)",
+        ),
+    ];
+    for (extra, says) in cases {
+        let mut args = base.to_vec();
+        args.extend(extra);
+        args.extend(["--org", "acme", "--app", "a"]);
+        let out = run(&args, &[], home.path());
+        let line = error_line(&out, 2);
+        assert!(line.contains(says), "{line}");
+        assert!(line.contains("expression too deeply nested"), "{line}");
+    }
+    // Depth 30 is parsed and evaluated.
+    let ok = format!(
+        "{}assertion.app_name == 'a'{}",
+        "(".repeat(30),
+        ")".repeat(30)
+    );
+    let out = run(
+        &[&base[..], &[&ok, "--org", "acme", "--app", "a"]].concat(),
+        &[],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
