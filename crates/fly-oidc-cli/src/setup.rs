@@ -151,7 +151,11 @@ pub async fn check_trust_policy(
     let stand_in = args.stand_in.lib();
     let report =
         check::check_trust_policy(&args.file, args.audience.as_deref(), &stand_in, &client).await?;
-    let why = "the policy rejects this token: fix the FAIL lines above";
+    let why = if report.statements.iter().any(|st| st.deny_may_apply) {
+        "the policy has a Deny statement that may apply to this token, which this checker does not evaluate: check it by hand"
+    } else {
+        "the policy rejects this token: fix the FAIL lines above"
+    };
     verdict(&report, report.accepted, "trust policy check", why)
 }
 

@@ -125,3 +125,45 @@ fn deeply_nested_cel_is_refused_with_exit_2() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// Issue: a policy with an explicit `Deny` for everyone next to an `Allow` was "accepted".
+#[test]
+fn check_trust_policy_rejects_a_policy_with_a_deny_that_may_apply() {
+    let home = tempfile::tempdir().unwrap();
+    let allow = r#"{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+        "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/oidc.fly.io/acme"},
+        "Condition": {"StringEquals": {"oidc.fly.io/acme:aud": "sts.amazonaws.com"}}}"#;
+    let deny = r#"{"Effect": "Deny", "Principal": "*", "Action": "*"}"#;
+    let check = |statements: &str| {
+        let file = home.path().join("policy.json");
+        std::fs::write(&file, format!(r#"{{"Statement": [{statements}]}}"#)).unwrap();
+        let args = [
+            "aws",
+            "check-trust-policy",
+            file.to_str().unwrap(),
+            "--org",
+            "acme",
+            "--app",
+            "web",
+        ];
+        run(&args, &[], home.path())
+    };
+    let out = check(allow);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", stderr(&out));
+    assert!(
+        stdout.contains(
+            "warn no condition on oidc.fly.io/acme:sub: every app of the org is admitted"
+        ),
+        "{stdout}"
+    );
+    let out = check(&format!("{allow}, {deny}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = error_line(&out, 1);
+    assert!(line.contains("has a Deny statement"), "{line}");
+    assert!(
+        stdout.contains("rejected: the policy has a Deny statement (#2)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("accepted"), "{stdout}");
+}
