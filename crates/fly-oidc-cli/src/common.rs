@@ -220,6 +220,14 @@ impl CliError {
         }
     }
 
+    /// For a command whose output belongs to a protocol (`gcp executable`, which has written
+    /// its failure response): write the error only to the log file, if any, and return the
+    /// exit code.
+    pub fn report_quietly(&self) -> ExitCode {
+        self.log();
+        ExitCode::from(self.exit_code)
+    }
+
     /// Print the error on stderr and return the exit code.
     pub fn report(&self, verbose: bool) -> ExitCode {
         self.log();

@@ -220,6 +220,11 @@ fn executable_reports_invalid_settings_in_its_failure_response() {
         args.extend(bad.flags);
         let out = run(&args, &bad.env, home.path());
         assert!(!out.status.success());
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(response["success"], false);
         assert_eq!(response["code"], "INVALID_CONFIGURATION", "{response}");
