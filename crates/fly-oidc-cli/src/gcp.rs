@@ -146,6 +146,10 @@ async fn executable(globals: &Globals, args: ExecutableArgs) -> Result<(), CliEr
             if failure.code == "MISSING_AUDIENCE" {
                 failure.message.push_str(" with --audience");
             }
+            // Settings named by their flags, as in every other command's messages.
+            failure.message = fly_oidc::rename_settings(&failure.message, &|method| {
+                crate::common::flag(method, false)
+            });
             // Google's libraries read the failure from stdout; the exit status says it failed.
             print_stdout(&[&failure.to_json(), "\n"])?;
             Err(CliError::provider("gcp executable", failure.message))

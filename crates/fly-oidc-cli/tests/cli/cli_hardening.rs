@@ -167,3 +167,110 @@ fn check_trust_policy_rejects_a_policy_with_a_deny_that_may_apply() {
     );
     assert!(!stdout.contains("accepted"), "{stdout}");
 }
+
+/// Issue: a variable whose value is not UTF-8 read as unset (the cache used, the socket used,
+/// "no role to assume"). The variables are set on the child process only.
+#[test]
+fn non_utf8_variables_are_invalid_settings_naming_the_variable() {
+    use std::os::unix::ffi::OsStrExt;
+    let home = tempfile::tempdir().unwrap();
+    let socket = home.path().join("no-fly-api.sock");
+    let cases: [(&[&str], &str, &[u8], &str); 3] = [
+        (
+            &["aws", "credential-process", "--role-arn", ROLE],
+            "FLY_OIDC_NO_CACHE",
+            b"\xff",
+            "the value is not valid UTF-8",
+        ),
+        (
+            &["token"],
+            "FLY_OIDC_TOKEN_FILE",
+            b"/tmp/\xff",
+            "FLY_OIDC_TOKEN_FILE",
+        ),
+        (
+            &["aws", "credential-process", "--no-cache"],
+            "AWS_ROLE_ARN",
+            b"\xff",
+            "invalid role ARN",
+        ),
+    ];
+    for (args, var, value, says) in cases {
+        let out = std::process::Command::new(crate::fly_oidc_bin())
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", home.path())
+            .env("FLY_OIDC_DEFAULT_SOCKET", &socket)
+            .env(var, std::ffi::OsStr::from_bytes(value))
+            .output()
+            .unwrap();
+        let line = error_line(&out, 2);
+        assert!(line.contains("invalid setting:"), "{var}: {line}");
+        assert!(line.contains(says), "{var}: {line}");
+        assert!(line.contains(&format!("(from {var})")), "{var}: {line}");
+    }
+}
+
+/// Issues: `--socket` and `--token-file` were named by their variables, and a token file that
+/// is a directory "could not be read" with no reason.
+#[test]
+fn token_source_errors_name_the_flag_or_variable_that_set_it() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().to_str().unwrap();
+    let cases: [(&[&str], &[(&str, &str)], &str); 5] = [
+        (
+            &["token", "--socket", "/nonexistent.sock"],
+            &[],
+            "the Machines API socket /nonexistent.sock does not exist (from --socket); check the path",
+        ),
+        (
+            &["token"],
+            &[("FLY_OIDC_SOCKET", "/nonexistent.sock")],
+            "does not exist (from FLY_OIDC_SOCKET)",
+        ),
+        (
+            &["token", "--token-file", "/nonexistent"],
+            &[],
+            "cannot read the token file /nonexistent: it does not exist (from --token-file); check the path",
+        ),
+        (
+            &["token"],
+            &[("FLY_OIDC_TOKEN_FILE", "/nonexistent")],
+            "it does not exist (from FLY_OIDC_TOKEN_FILE)",
+        ),
+        (
+            &["token", "--token-file", dir],
+            &[],
+            "it is a directory (from --token-file); give the path of a file holding the token",
+        ),
+    ];
+    for (args, envs, says) in cases {
+        let out = run(args, envs, home.path());
+        let line = error_line(&out, 2);
+        assert!(line.contains(says), "{args:?} {envs:?}: {line}");
+        assert!(
+            line.starts_with("fly-oidc: error: invalid setting: "),
+            "{line}"
+        );
+    }
+    // gcp executable names the flag in its failure response too.
+    let out = run(
+        &[
+            "gcp",
+            "executable",
+            "--audience",
+            "//iam.googleapis.com/x",
+            "--token-file",
+            dir,
+        ],
+        &[],
+        home.path(),
+    );
+    let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let message = response["message"].as_str().unwrap();
+    assert!(
+        message.contains("is a directory (from --token-file)"),
+        "{message}"
+    );
+}
