@@ -605,7 +605,7 @@ fn read_token_file(path: &Path, audience: Option<&str>, set_by: &str) -> Result<
             ),
             std::io::ErrorKind::PermissionDenied => (
                 ErrorKind::PermissionDenied,
-                format!("permission denied (from {set_by}); make it readable by this user"),
+                "permission denied; make it readable by this user".to_owned(),
             ),
             std::io::ErrorKind::IsADirectory => (
                 ErrorKind::InvalidConfiguration,
