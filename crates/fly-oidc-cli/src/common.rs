@@ -78,6 +78,8 @@ const FLAGS: &[(&str, &str, &str)] = &[
     ("socket", "", "socket"),
     ("api_url", "", "api-url"),
     ("log_file", "", "log-file"),
+    ("jwks_url", "", "jwks-url"),
+    ("discovery_url", "", "discovery-url"),
     ("audience", "aws-", "audience"),
     ("role_arn", "aws-", "role-arn"),
     ("session_name", "aws-", "session-name"),

@@ -274,3 +274,51 @@ fn token_source_errors_name_the_flag_or_variable_that_set_it() {
         "{message}"
     );
 }
+
+/// Issues: `token --verify` pointed at doctor's `--offline`; a malformed `--jwks-url` or
+/// `--discovery-url` failed with exit 1 without naming the flag.
+#[test]
+fn key_url_flags_are_invalid_settings_and_token_verify_names_its_own_flags() {
+    let home = tempfile::tempdir().unwrap();
+    let fly = crate::acme_web();
+    let sock = fly.socket_path().to_str().unwrap().to_owned();
+    for command in [&["token", "--verify"][..], &["doctor"][..]] {
+        for (flag, value, says) in [
+            ("--jwks-url", "notaurl", "invalid JWKS URL"),
+            (
+                "--discovery-url",
+                "ftp://x",
+                "invalid discovery document URL",
+            ),
+        ] {
+            let mut args = command.to_vec();
+            args.extend(["--socket", &sock, flag, value]);
+            let out = run(&args, &[], home.path());
+            let line = error_line(&out, 2);
+            assert!(line.contains(says), "{args:?}: {line}");
+            assert!(line.contains(&format!("(from {flag})")), "{args:?}: {line}");
+        }
+    }
+    assert_eq!(
+        fly.request_count(),
+        0,
+        "the flags are checked before a token is fetched"
+    );
+    // Keys that cannot be fetched: the fix names token's flags, not doctor's --offline.
+    let out = run(
+        &[
+            "token",
+            "--verify",
+            "--socket",
+            &sock,
+            "--jwks-url",
+            "http://127.0.0.1:9/jwks",
+        ],
+        &[],
+        home.path(),
+    );
+    let line = error_line(&out, 1);
+    assert!(line.contains("could not fetch the issuer's keys"), "{line}");
+    assert!(line.contains("--jwks-url"), "{line}");
+    assert!(!line.contains("--offline"), "{line}");
+}
