@@ -80,6 +80,7 @@ const FLAGS: &[(&str, &str, &str)] = &[
     ("log_file", "", "log-file"),
     ("jwks_url", "", "jwks-url"),
     ("discovery_url", "", "discovery-url"),
+    ("output", "", "output"),
     ("audience", "aws-", "audience"),
     ("role_arn", "aws-", "role-arn"),
     ("session_name", "aws-", "session-name"),

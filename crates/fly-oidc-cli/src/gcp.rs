@@ -3,6 +3,7 @@
 
 use crate::common::{CliError, Globals, print_stdout, with};
 use clap::{Args, Subcommand};
+use fly_oidc::{BuildError, Origin, Setting};
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_gcp::executable::{self, ExecutableCommand, Failure};
 use serde_json::json;
@@ -134,6 +135,9 @@ fn now() -> SystemTime {
     SystemTime::now()
 }
 
+/// `--output` of `gcp credential-config` (no variable).
+const OUTPUT: Setting = Setting::new("output", None);
+
 async fn executable(globals: &Globals, args: ExecutableArgs) -> Result<(), CliError> {
     let fly = || {
         globals
@@ -196,8 +200,12 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
     let text = executable::config_text(&config);
     let shown = match &args.output {
         Some(path) => {
-            let shown = executable::write_config(path, &text)
-                .map_err(|e| CliError::new("writing the configuration", e))?;
+            let shown = executable::write_config(path, &text).map_err(|e| {
+                let why = format!(
+                    "cannot write the credential configuration: {e}; give a writable file path"
+                );
+                CliError::setting(BuildError::invalid(OUTPUT, Origin::Builder, why))
+            })?;
             crate::common::stderr_line(format_args!("fly-oidc: wrote {shown}"));
             executable::shell_word(&shown)
         }

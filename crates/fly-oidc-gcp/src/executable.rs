@@ -314,11 +314,19 @@ fn not_utf8(path: &Path) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, message)
 }
 
-/// Write a configuration's `text` ([`config_text`]) to `path`; returns the path to show
-/// (absolute when it can be). The error names the path.
+/// Write a configuration's `text` ([`config_text`]) to `path` atomically (a temporary file
+/// renamed over it, mode 0644: the configuration holds no secret); a symlink at `path` is
+/// replaced, never written through. Returns the path to show (absolute when it can be). The
+/// error names the path.
 pub fn write_config(path: &Path, text: &str) -> std::io::Result<String> {
     let shown = path.display();
-    std::fs::write(path, text)
+    if path.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            format!("{shown} is a directory"),
+        ));
+    }
+    fly_oidc::fs::write_private(path, text.as_bytes(), 0o644)
         .map_err(|e| std::io::Error::new(e.kind(), format!("{shown}: {e}")))?;
     Ok(absolute(path).unwrap_or_else(|_| shown.to_string()))
 }
