@@ -231,8 +231,12 @@ impl CliError {
         ExitCode::from(self.exit_code)
     }
 
-    /// Print the error on stderr and return the exit code.
+    /// Print the error on stderr and return the exit code (for a closed stdout: nothing
+    /// printed, exit 141).
     pub fn report(&self, verbose: bool) -> ExitCode {
+        if self.step == STDOUT_CLOSED {
+            return ExitCode::from(self.exit_code);
+        }
         self.log();
         stderr_line(format_args!("fly-oidc: error: {}", self.line()));
         if verbose {
@@ -338,7 +342,15 @@ fn open_log_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
-/// Write `parts` to stdout and flush (a failed write, such as a closed pipe, is an error).
+/// The exit status when stdout was closed under us (`| head`): a process killed by `SIGPIPE`
+/// shows as 128 + 13 in a shell.
+const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// The step of a write to a closed stdout: reported by the exit status alone.
+const STDOUT_CLOSED: &str = "stdout closed";
+
+/// Write `parts` to stdout and flush. A failed write is an error; a closed pipe (the reader,
+/// such as `head`, went away) is one that prints nothing and exits 141, as Unix tools do.
 pub fn print_stdout(parts: &[&str]) -> Result<(), CliError> {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
@@ -346,7 +358,12 @@ pub fn print_stdout(parts: &[&str]) -> Result<(), CliError> {
         .iter()
         .try_for_each(|part| stdout.write_all(part.as_bytes()))
         .and_then(|()| stdout.flush())
-        .map_err(|e| CliError::new("writing to stdout", e))
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => {
+                CliError::new(STDOUT_CLOSED, e).with_exit_code(EXIT_BROKEN_PIPE)
+            }
+            _ => CliError::new("writing to stdout", e),
+        })
 }
 
 /// Write one line to stderr, ignoring a failed write: a closed or full stderr (`2>/dev/full`, a

@@ -371,3 +371,34 @@ fn credential_config_output_replaces_a_symlink_and_names_the_flag() {
         assert!(line.contains("(from --output)"), "{line}");
     }
 }
+
+/// Issue: `fly-oidc token --claims | head -3` printed `error: writing to stdout failed:
+/// Broken pipe`. A closed stdout ends the command quietly with 141, as `SIGPIPE` would.
+#[test]
+fn a_closed_stdout_exits_141_without_a_message() {
+    use std::io::Read as _;
+    let home = tempfile::tempdir().unwrap();
+    let fly = crate::acme_web();
+    let mut child = std::process::Command::new(crate::fly_oidc_bin())
+        .args(["token", "--claims", "--socket"])
+        .arg(fly.socket_path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end at once: the reader went away before anything was written.
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(141), "{err}");
+    assert!(err.is_empty(), "{err}");
+}
