@@ -402,3 +402,23 @@ fn a_closed_stdout_exits_141_without_a_message() {
     assert_eq!(status.code(), Some(141), "{err}");
     assert!(err.is_empty(), "{err}");
 }
+
+/// Issue: `aws setup --help` did not mark `--role-name` as required, as the README says
+/// required flags are marked.
+#[test]
+fn aws_setup_help_marks_role_name_as_required() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(&["aws", "setup", "--help"], &[], home.path());
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    let at = help.rfind("--role-name <NAME>").unwrap();
+    let described = help[at..].lines().take(3).collect::<Vec<_>>().join(" ");
+    assert!(described.contains("(required)"), "{help}");
+    let optional = help.find("--account-id <ID>").unwrap();
+    let described = help[optional..]
+        .lines()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(!described.contains("(required"), "{help}");
+}
