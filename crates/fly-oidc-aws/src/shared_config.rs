@@ -125,22 +125,19 @@ impl SharedConfig {
             .iter()
             .filter_map(|name| env.get(name).map(|value| ((*name).to_owned(), value)))
             .collect::<std::collections::HashMap<_, _>>();
-        let mut files = std::collections::HashMap::new();
         let mut profiles = None;
         // Without HOME the SDK would look for `~/.aws/config` relative to the working
         // directory: read no file at all instead. A missing AWS_CONFIG_FILE means no profile,
         // as to the AWS CLI.
-        if let Some((path, origin)) = config_path(&vars) {
-            if let Some(bytes) = read_config_file(&path, origin)? {
-                let key = path.as_os_str().to_owned();
-                vars.insert(
-                    ENV_CONFIG_FILE.to_owned(),
-                    path.to_string_lossy().into_owned(),
-                );
-                files.insert(key, bytes);
-                let sdk_env = os_shim_internal::Env::from(vars.clone());
-                profiles = load_profiles(&sdk_env, &os_shim_internal::Fs::from_raw_map(files));
-            }
+        if let Some((path, origin)) = config_path(&vars)
+            && let Some(bytes) = read_config_file(&path, origin)?
+        {
+            // The SDK finds the file at the path AWS_CONFIG_FILE names, in memory.
+            let text_path = path.to_string_lossy().into_owned();
+            vars.insert(ENV_CONFIG_FILE.to_owned(), text_path);
+            let files = std::collections::HashMap::from([(path.into_os_string(), bytes)]);
+            let sdk_env = os_shim_internal::Env::from(vars.clone());
+            profiles = load_profiles(&sdk_env, &os_shim_internal::Fs::from_raw_map(files));
         }
         let env = os_shim_internal::Env::from(vars);
         Ok(Self { env, profiles })

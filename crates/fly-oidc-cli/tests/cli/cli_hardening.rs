@@ -218,7 +218,8 @@ fn non_utf8_variables_are_invalid_settings_naming_the_variable() {
 fn token_source_errors_name_the_flag_or_variable_that_set_it() {
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().to_str().unwrap();
-    let cases: [(&[&str], &[(&str, &str)], &str); 5] = [
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 5] = [
         (
             &["token", "--socket", "/nonexistent.sock"],
             &[],
