@@ -106,11 +106,9 @@ fn shared(home: &Path) -> Vec<Bad> {
         var("FLY_OIDC_ALLOW_INSECURE_HTTP", "perhaps"),
         flag("--log-file", log),
         var("FLY_OIDC_LOG_FILE", log),
-        // Checked at run time: a token file that does not exist.
-        Bad {
-            names: "FLY_OIDC_TOKEN_FILE".into(),
-            ..flag("--token-file", missing)
-        },
+        // Checked at run time: a token file that does not exist, named by the flag that set it.
+        flag("--token-file", missing),
+        var("FLY_OIDC_TOKEN_FILE", missing),
         // Checked at run time: a socket path that is a regular file or a directory.
         Bad {
             names: "is a regular file, not the Machines API's Unix socket".into(),
@@ -149,7 +147,9 @@ fn every_invalid_setting_exits_2_with_one_line_naming_it() {
         cases.extend(own(name));
         for bad in cases {
             if name == "gcp credential-config"
-                && (bad.names.contains("TOKEN_FILE") || bad.flags.contains(&"--socket"))
+                && (bad.names.contains("TOKEN_FILE")
+                    || bad.flags.contains(&"--token-file")
+                    || bad.flags.contains(&"--socket"))
             {
                 continue; // writes the path into the command; reads no token
             }
