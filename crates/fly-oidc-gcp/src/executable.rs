@@ -326,8 +326,20 @@ pub fn write_config(path: &Path, text: &str) -> std::io::Result<String> {
             format!("{shown} is a directory"),
         ));
     }
-    fly_oidc::fs::write_private(path, text.as_bytes(), 0o644)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("{shown}: {e}")))?;
+    fly_oidc::fs::write_private(path, text.as_bytes(), 0o644).map_err(|e| {
+        // The system's reason, without the temporary file's name the write went through
+        // (which the error's own text carries).
+        use std::io::ErrorKind as K;
+        let reason = match e.kind() {
+            K::NotFound => "No such file or directory".to_owned(),
+            K::PermissionDenied => "Permission denied".to_owned(),
+            K::ReadOnlyFilesystem => "Read-only file system".to_owned(),
+            K::NotADirectory => "Not a directory".to_owned(),
+            K::StorageFull => "No space left on device".to_owned(),
+            kind => kind.to_string(),
+        };
+        std::io::Error::new(e.kind(), format!("{shown}: {reason}"))
+    })?;
     Ok(absolute(path).unwrap_or_else(|_| shown.to_string()))
 }
 
