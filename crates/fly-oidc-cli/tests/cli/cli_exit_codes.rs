@@ -13,7 +13,8 @@ const PROVIDER: &str = "projects/123/locations/global/workloadIdentityPools/fly/
 /// A pool, not a provider (the issue's input).
 const POOL: &str = "projects/123/locations/global/workloadIdentityPools/fly";
 
-fn run(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
+/// [`crate::run_in`] with a default socket that does not exist (never the real /.fly/api).
+pub(crate) fn run(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
     // Never the real /.fly/api.
     let socket = home.join("no-fly-api.sock");
     let mut all = vec![("FLY_OIDC_DEFAULT_SOCKET", socket.to_str().unwrap())];

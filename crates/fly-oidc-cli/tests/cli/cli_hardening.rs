@@ -3,18 +3,11 @@
 //! are refused instead of overflowing the stack, and protocol commands keep to their output.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
+use crate::cli_exit_codes::run;
 use std::path::Path;
 use std::process::Output;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/app";
-
-fn run(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
-    // Never the real /.fly/api.
-    let socket = home.join("no-fly-api.sock");
-    let mut all = vec![("FLY_OIDC_DEFAULT_SOCKET", socket.to_str().unwrap())];
-    all.extend_from_slice(envs);
-    crate::run_in(args, &all, home)
-}
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -1,7 +1,7 @@
 //! The binary's configuration and usage errors (every other error path of the CLI). Over
 //! HTTP, so the Fly API token is in every child's environment (and in the scan).
 
-use super::{EXIT_1, EXIT_2, google};
+use super::{EXIT_2, google};
 use crate::row::{Inject, Row, Source, Via, row};
 
 use crate::row::Counter::{Fly, Sts};
