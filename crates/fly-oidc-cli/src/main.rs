@@ -109,6 +109,9 @@ fn main() -> ExitCode {
     runtime.shutdown_background();
     match result {
         Ok(code) => ExitCode::from(code),
+        // `gcp executable` has written its failure response on stdout: nothing on stderr,
+        // which Google's libraries read together with stdout.
+        Err(err) if quiet => err.report_quietly(),
         Err(err) => err.report(cli.globals.verbose),
     }
 }

@@ -12,6 +12,7 @@ mod cli_aws_consumers;
 mod cli_aws_support;
 mod cli_ergonomics;
 mod cli_exit_codes;
+mod cli_hardening;
 mod cli_token;
 mod exec_consumers;
 mod expiry_edges;
