@@ -142,3 +142,67 @@ pub fn write_credential_config(
     );
     file
 }
+
+/// A `gcp-storage-emulator` (PyPI) on a free loopback port, in memory, with one bucket, run by
+/// `tests/gcs_emulator.py` (which adds the `ETag` and `Last-Modified` headers of its XML API
+/// answers, as object_store requires); killed (by its own handle) when dropped. It has no list
+/// route and ignores `Authorization`.
+#[derive(Debug)]
+pub struct StorageEmulator {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl StorageEmulator {
+    /// Start it with `bucket` created, its working directory and `HOME` in `home`; `None`
+    /// (with a printed reason) when the package is missing locally, a failure in CI.
+    pub fn start(home: &Path, bucket: &str) -> Option<Self> {
+        let python = crate::python_with(&["gcp_storage_emulator"], "gcp-storage-emulator")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let launcher = Path::new(env!("CARGO_MANIFEST_DIR")).join("gcs_emulator.py");
+        let child = Command::new(python)
+            .arg(launcher)
+            .args(["start", "--host=127.0.0.1"])
+            .args(["--in-memory", "-q"])
+            .arg(format!("--port={port}"))
+            .arg(format!("--default-bucket={bucket}"))
+            .env_clear()
+            .env("HOME", home)
+            .env("PATH", "/usr/bin:/bin")
+            .current_dir(home)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start gcp-storage-emulator");
+        let emulator = Self { child, port };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "gcp-storage-emulator did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(emulator)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:<port>` (what `STORAGE_EMULATOR_HOST` takes).
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for StorageEmulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

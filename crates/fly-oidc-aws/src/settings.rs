@@ -303,7 +303,7 @@ impl Requested {
             check_policy_arn(arn)
                 .map_err(|why| BuildError::invalid(POLICY_ARNS, origin.clone(), why))?;
         }
-        let shared = SharedConfig::load(env);
+        let shared = SharedConfig::load(env)?;
         let (region, found, region_configured) = match self.region {
             Some(region) => (region, None, true),
             None => match shared.region() {

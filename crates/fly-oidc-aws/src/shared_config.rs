@@ -10,9 +10,10 @@ use aws_runtime::env_config::file::EnvConfigFiles;
 use aws_runtime::env_config::section::EnvConfigSections;
 use aws_types::origin::Origin;
 use aws_types::os_shim_internal;
-use fly_oidc::Env;
+use fly_oidc::{BuildError, Env, Origin as SettingOrigin, Setting};
 use std::fmt;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
@@ -38,6 +39,12 @@ pub const ENV_USE_DUALSTACK_ENDPOINT: &str = "AWS_USE_DUALSTACK_ENDPOINT";
 
 /// The SDK's service id of STS: `AWS_ENDPOINT_URL_STS`, and `sts =` in a `services` section.
 const SERVICE_ID: &str = "sts";
+
+/// The shared config file, named by the variable only (it has no builder method).
+const CONFIG_FILE: Setting = Setting::new("config_file", Some(ENV_CONFIG_FILE));
+
+/// The largest config file read (1 MiB): a config file is a few kilobytes.
+const MAX_CONFIG_FILE_BYTES: usize = 1 << 20;
 
 /// Every variable the SDK's shared-config code reads here. Only these are handed to it.
 const SDK_VARIABLES: &[&str] = &[
@@ -106,25 +113,34 @@ impl fmt::Debug for SharedConfig {
 
 impl SharedConfig {
     /// Read the variables from `env` and the active profile of the config file
-    /// (`AWS_CONFIG_FILE`, else `$HOME/.aws/config`). A missing or unparsable file is logged
-    /// and read as empty, as the SDK does.
-    pub(crate) fn load(env: &Env) -> Self {
-        let vars = SDK_VARIABLES
+    /// (`AWS_CONFIG_FILE`, else `$HOME/.aws/config`). A missing file means no profile, an
+    /// unparsable one is logged and read as empty, as the SDK does.
+    ///
+    /// The file is read here, once, and handed to the SDK's parser from memory, so the SDK
+    /// never reads the file system nor logs what it read. A file that is a directory, is
+    /// larger than 1 MiB or is not UTF-8 is a [`BuildError`] naming `AWS_CONFIG_FILE`
+    /// (its contents, which may hold secret keys, are never quoted).
+    pub(crate) fn load(env: &Env) -> Result<Self, BuildError> {
+        let mut vars = SDK_VARIABLES
             .iter()
             .filter_map(|name| env.get(name).map(|value| ((*name).to_owned(), value)))
             .collect::<std::collections::HashMap<_, _>>();
+        let mut profiles = None;
         // Without HOME the SDK would look for `~/.aws/config` relative to the working
         // directory: read no file at all instead. A missing AWS_CONFIG_FILE means no profile,
-        // as to the AWS CLI (the SDK would also log a warning, on the stderr of a
-        // credential_process).
-        let has_file = match vars.get(ENV_CONFIG_FILE) {
-            Some(path) if !path.starts_with('~') => std::path::Path::new(path).exists(),
-            Some(_) => true,
-            None => vars.contains_key("HOME"),
-        };
+        // as to the AWS CLI.
+        if let Some((path, origin)) = config_path(&vars)
+            && let Some(bytes) = read_config_file(&path, origin)?
+        {
+            // The SDK finds the file at the path AWS_CONFIG_FILE names, in memory.
+            let text_path = path.to_string_lossy().into_owned();
+            vars.insert(ENV_CONFIG_FILE.to_owned(), text_path);
+            let files = std::collections::HashMap::from([(path.into_os_string(), bytes)]);
+            let sdk_env = os_shim_internal::Env::from(vars.clone());
+            profiles = load_profiles(&sdk_env, &os_shim_internal::Fs::from_raw_map(files));
+        }
         let env = os_shim_internal::Env::from(vars);
-        let profiles = has_file.then(|| load_profiles(&env)).flatten();
-        Self { env, profiles }
+        Ok(Self { env, profiles })
     }
 
     /// A value from `variable`, else from `profile_key` of the active profile.
@@ -250,14 +266,77 @@ pub(crate) struct FlagError {
     pub(crate) found: Found,
 }
 
-fn load_profiles(env: &os_shim_internal::Env) -> Option<EnvConfigSections> {
+/// The config file to read and the variable that located it: `AWS_CONFIG_FILE` (a leading
+/// `~/` is `$HOME/`), else `$HOME/.aws/config`; `None` without either.
+fn config_path(
+    vars: &std::collections::HashMap<String, String>,
+) -> Option<(PathBuf, &'static str)> {
+    let home = vars.get("HOME").map(PathBuf::from);
+    match vars.get(ENV_CONFIG_FILE) {
+        Some(path) => {
+            let path = match path.strip_prefix("~/") {
+                Some(rest) => home?.join(rest),
+                None if path == "~" => home?,
+                None => PathBuf::from(path),
+            };
+            Some((path, ENV_CONFIG_FILE))
+        }
+        None => Some((home?.join(".aws/config"), "HOME")),
+    }
+}
+
+/// The bytes of the config file at `path` (located by the variable `origin`), `None` when it
+/// does not exist. Errors say why the file cannot be used, never what it holds.
+fn read_config_file(path: &Path, origin: &'static str) -> Result<Option<Vec<u8>>, BuildError> {
+    let invalid = |why: String| {
+        let fix = if why.starts_with("is not UTF-8") {
+            "save it as UTF-8, or point"
+        } else {
+            "point"
+        };
+        BuildError::invalid(
+            CONFIG_FILE,
+            SettingOrigin::Env(origin.to_owned()),
+            format!(
+                "the AWS config file {} {why}; {fix} {ENV_CONFIG_FILE} at an AWS config file",
+                path.display()
+            ),
+        )
+    };
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(invalid(format!("cannot be read: {e}"))),
+        Ok(meta) if meta.is_dir() => return Err(invalid("is a directory".to_owned())),
+        Ok(_) => {}
+    }
+    let bytes = match fly_oidc::fs::read_file_capped(path, MAX_CONFIG_FILE_BYTES) {
+        Ok(bytes) => bytes,
+        Err(fly_oidc::fs::ReadError::TooLarge { .. }) => {
+            return Err(invalid("is larger than 1 MiB".to_owned()));
+        }
+        Err(e) => return Err(invalid(format!("cannot be read: {e}"))),
+    };
+    match std::str::from_utf8(&bytes) {
+        Ok(_) => Ok(Some(bytes)),
+        Err(e) => Err(invalid(format!(
+            "is not UTF-8 text (invalid byte at offset {})",
+            e.valid_up_to()
+        ))),
+    }
+}
+
+/// The active profile of the config file, parsed by the SDK from `fs` (the file read in
+/// memory), `None` when it does not parse (logged without its text).
+fn load_profiles(
+    env: &os_shim_internal::Env,
+    fs: &os_shim_internal::Fs,
+) -> Option<EnvConfigSections> {
     let files = EnvConfigFiles::builder()
         .include_default_config_file(true)
         .build();
-    let fs = os_shim_internal::Fs::real();
     // The SDK reads the file synchronously behind an async signature: the future is ready at
     // once, so no runtime is needed to build a provider.
-    let Some(source) = ready(aws_runtime::env_config::source::load(env, &fs, &files)) else {
+    let Some(source) = ready(aws_runtime::env_config::source::load(env, fs, &files)) else {
         tracing::warn!("the AWS config file could not be read synchronously; ignoring it");
         return None;
     };
@@ -300,7 +379,7 @@ mod tests {
         std::fs::write(&file, text).unwrap();
         let mut vars = vec![(ENV_CONFIG_FILE, file.to_str().unwrap())];
         vars.extend_from_slice(extra);
-        let shared = SharedConfig::load(&Env::from_slice(&vars));
+        let shared = SharedConfig::load(&Env::from_slice(&vars)).unwrap();
         (dir, shared)
     }
 
@@ -383,13 +462,14 @@ mod tests {
 
     #[test]
     fn no_file_without_home_or_config_file_and_bad_files_are_ignored() {
-        let c = SharedConfig::load(&Env::from_slice(&[(ENV_REGION, "eu-west-3")]));
+        let c = SharedConfig::load(&Env::from_slice(&[(ENV_REGION, "eu-west-3")])).unwrap();
         assert!(c.profiles.is_none());
         assert_eq!(c.region().unwrap().0, "eu-west-3");
         let c = SharedConfig::load(&Env::from_slice(&[(
             ENV_CONFIG_FILE,
             "/nonexistent/fly-oidc/config",
-        )]));
+        )]))
+        .unwrap();
         assert_eq!(c.region(), None);
         let (_d, c) = config("[default\nregion = x\n", &[]);
         assert_eq!(c.region(), None);
@@ -401,7 +481,47 @@ mod tests {
             "[default]\nregion = ca-central-1\n",
         )
         .unwrap();
-        let c = SharedConfig::load(&Env::from_slice(&[("HOME", home.path().to_str().unwrap())]));
+        let c = SharedConfig::load(&Env::from_slice(&[("HOME", home.path().to_str().unwrap())]))
+            .unwrap();
         assert_eq!(c.region().unwrap().0, "ca-central-1");
+    }
+
+    #[test]
+    fn directories_and_non_utf8_files_are_errors_that_never_quote_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |path: &Path| {
+            SharedConfig::load(&Env::from_slice(&[(
+                ENV_CONFIG_FILE,
+                path.to_str().unwrap(),
+            )]))
+            .unwrap_err()
+            .to_string()
+        };
+        let err = load(dir.path());
+        assert!(err.contains("is a directory"), "{err}");
+        assert!(err.contains("(from AWS_CONFIG_FILE)"), "{err}");
+        let file = dir.path().join("config");
+        std::fs::write(
+            &file,
+            b"[profile p]\naws_secret_access_key = SUPERSECRET\n# caf\xe9\n",
+        )
+        .unwrap();
+        let err = load(&file);
+        assert!(err.contains("is not UTF-8"), "{err}");
+        assert!(err.contains("point AWS_CONFIG_FILE at"), "{err}");
+        assert!(
+            !err.contains("SUPERSECRET") && !err.contains("83, 85"),
+            "{err}"
+        );
+        // The default file under HOME too, named by HOME.
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(home.path().join(".aws/config")).unwrap();
+        let err = SharedConfig::load(&Env::from_slice(&[("HOME", home.path().to_str().unwrap())]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("is a directory") && err.contains("(from HOME)"),
+            "{err}"
+        );
     }
 }

@@ -78,6 +78,9 @@ const FLAGS: &[(&str, &str, &str)] = &[
     ("socket", "", "socket"),
     ("api_url", "", "api-url"),
     ("log_file", "", "log-file"),
+    ("jwks_url", "", "jwks-url"),
+    ("discovery_url", "", "discovery-url"),
+    ("output", "", "output"),
     ("audience", "aws-", "audience"),
     ("role_arn", "aws-", "role-arn"),
     ("session_name", "aws-", "session-name"),
@@ -220,8 +223,20 @@ impl CliError {
         }
     }
 
-    /// Print the error on stderr and return the exit code.
+    /// For a command whose output belongs to a protocol (`gcp executable`, which has written
+    /// its failure response): write the error only to the log file, if any, and return the
+    /// exit code.
+    pub fn report_quietly(&self) -> ExitCode {
+        self.log();
+        ExitCode::from(self.exit_code)
+    }
+
+    /// Print the error on stderr and return the exit code (for a closed stdout: nothing
+    /// printed, exit 141).
     pub fn report(&self, verbose: bool) -> ExitCode {
+        if self.step == STDOUT_CLOSED {
+            return ExitCode::from(self.exit_code);
+        }
         self.log();
         stderr_line(format_args!("fly-oidc: error: {}", self.line()));
         if verbose {
@@ -266,10 +281,15 @@ impl From<BuildError> for CliError {
 /// `RUST_LOG` is not read: a variable left set in the environment must not add lines to a
 /// protocol's output, nor dependencies' trace logs (request bodies) to a file.
 ///
+/// The AWS SDK's shared-config code (`aws_runtime`, `aws_config`) is silenced at every level:
+/// its lines can quote lines of the AWS config file, which may hold secret keys. fly-oidc
+/// reads that file itself and names a bad file in its own error.
+///
 /// Fails when the log file cannot be opened (an invalid setting).
 pub fn init_logging(globals: &Globals, quiet: bool) -> Result<(), BuildError> {
-    const DEBUG: &str =
-        "warn,fly_oidc=debug,fly_oidc_aws=debug,fly_oidc_gcp=debug,fly_oidc_cli=debug";
+    const DEBUG: &str = "warn,aws_runtime=off,aws_config=off,fly_oidc=debug,fly_oidc_aws=debug,\
+                         fly_oidc_gcp=debug,fly_oidc_cli=debug,fly_oidc_server=debug";
+    const WARN: &str = "warn,aws_runtime=off,aws_config=off";
     let file = match &globals.log_file {
         Some(path) => Some((path.clone(), Origin::Builder)),
         None => globals
@@ -298,7 +318,7 @@ pub fn init_logging(globals: &Globals, quiet: bool) -> Result<(), BuildError> {
             .try_init();
         let _ = LOGS_TO_FILE.set(true);
     } else if !quiet {
-        let level = if globals.verbose { DEBUG } else { "warn" };
+        let level = if globals.verbose { DEBUG } else { WARN };
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(level))
             .with_writer(std::io::stderr)
@@ -322,7 +342,15 @@ fn open_log_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
-/// Write `parts` to stdout and flush (a failed write, such as a closed pipe, is an error).
+/// The exit status when stdout was closed under us (`| head`): a process killed by `SIGPIPE`
+/// shows as 128 + 13 in a shell.
+const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// The step of a write to a closed stdout: reported by the exit status alone.
+const STDOUT_CLOSED: &str = "stdout closed";
+
+/// Write `parts` to stdout and flush. A failed write is an error; a closed pipe (the reader,
+/// such as `head`, went away) is one that prints nothing and exits 141, as Unix tools do.
 pub fn print_stdout(parts: &[&str]) -> Result<(), CliError> {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
@@ -330,7 +358,12 @@ pub fn print_stdout(parts: &[&str]) -> Result<(), CliError> {
         .iter()
         .try_for_each(|part| stdout.write_all(part.as_bytes()))
         .and_then(|()| stdout.flush())
-        .map_err(|e| CliError::new("writing to stdout", e))
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => {
+                CliError::new(STDOUT_CLOSED, e).with_exit_code(EXIT_BROKEN_PIPE)
+            }
+            _ => CliError::new("writing to stdout", e),
+        })
 }
 
 /// Write one line to stderr, ignoring a failed write: a closed or full stderr (`2>/dev/full`, a

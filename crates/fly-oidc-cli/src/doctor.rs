@@ -3,7 +3,8 @@
 
 use crate::common::{CliError, Globals, with};
 use clap::Args;
-use fly_oidc::FlyToken;
+use fly_oidc::endpoint::{PlainHttp, check_endpoint_url, display_url};
+use fly_oidc::{BuildError, FlyToken, Origin, Setting};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_setup::doctor::DoctorOptions;
@@ -21,10 +22,29 @@ pub struct KeyArgs {
     discovery_url: Option<String>,
 }
 
+/// `--jwks-url`, named by its flag (it has no variable).
+const JWKS_URL: Setting = Setting::new("jwks_url", None);
+/// `--discovery-url`, named by its flag (it has no variable).
+const DISCOVERY_URL: Setting = Setting::new("discovery_url", None);
+
 impl KeyArgs {
-    fn source(&self, globals: &Globals) -> KeySource {
-        let (jwks, discovery) = (self.jwks_url.clone(), self.discovery_url.clone());
-        KeySource::new(jwks, discovery, &globals.env())
+    /// Where the keys come from; a URL flag that is not an endpoint URL is an invalid setting
+    /// (plain `http` only to loopback, unless `FLY_OIDC_ALLOW_INSECURE_HTTP`).
+    pub fn source(&self, globals: &Globals) -> Result<KeySource, CliError> {
+        let env = globals.env();
+        let source = KeySource::new(self.jwks_url.clone(), self.discovery_url.clone(), &env);
+        let check = |setting: Setting, what: &str, url: &Option<String>| {
+            let Some(url) = url else { return Ok(()) };
+            check_endpoint_url(url, source.allow_insecure_http, PlainHttp::Loopback)
+                .map(|_| ())
+                .map_err(|why| {
+                    let why = format!("invalid {what} URL {}: {why}", display_url(url));
+                    CliError::setting(BuildError::invalid(setting, Origin::Builder, why))
+                })
+        };
+        check(JWKS_URL, "JWKS", &self.jwks_url)?;
+        check(DISCOVERY_URL, "discovery document", &self.discovery_url)?;
+        Ok(source)
     }
 }
 
@@ -34,12 +54,8 @@ fn now() -> SystemTime {
 }
 
 /// `token --verify`: the signature, then the time claims; a one-line summary for stderr.
-pub async fn verify_token(
-    globals: &Globals,
-    keys: &KeyArgs,
-    token: &FlyToken,
-) -> Result<String, CliError> {
-    verify::verify_token(token, &keys.source(globals), now())
+pub async fn verify_token(keys: &KeySource, token: &FlyToken) -> Result<String, CliError> {
+    verify::verify_token(token, keys, now())
         .await
         .map_err(|e| CliError::new("token verification", e))
 }
@@ -86,18 +102,18 @@ pub struct DoctorArgs {
 
 impl DoctorArgs {
     /// The flags, each onto its builder setting.
-    fn options(&self, globals: &Globals) -> DoctorOptions {
+    fn options(&self, globals: &Globals) -> Result<DoctorOptions, CliError> {
         let gcp = GcpTokenProvider::builder();
         let gcp = with(gcp, self.gcp_provider.as_ref(), |b, v| b.provider(v));
         let gcp = with(gcp, self.gcp_sts_url.as_ref(), |b, v| b.sts_url(v));
-        DoctorOptions {
-            keys: self.keys.source(globals),
+        Ok(DoctorOptions {
+            keys: self.keys.source(globals)?,
             aws_role_arns: self.aws_role_arns.clone(),
             gcp: with(gcp, self.gcp_iam_url.as_ref(), |b, v| b.iam_url(v)),
             gcp_required: self.gcp_provider.is_some(),
             gcp_service_account: self.gcp_service_account.clone(),
             offline: self.offline,
-        }
+        })
     }
 
     /// An AWS provider builder with the AWS flags, without a role.
@@ -118,7 +134,7 @@ impl DoctorArgs {
 pub async fn run(globals: &Globals, args: DoctorArgs) -> Result<(), CliError> {
     let names = |method: &str| crate::common::flag(method, true);
     let (fly, aws) = (globals.fly_builder(), || args.aws());
-    let options = args.options(globals);
+    let options = args.options(globals)?;
     let report = options
         .diagnose(fly, &aws, globals.env(), now(), &names)
         .await;

@@ -3,6 +3,7 @@
 
 use crate::common::{CliError, Globals, print_stdout, with};
 use clap::{Args, Subcommand};
+use fly_oidc::{BuildError, Origin, Setting};
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_gcp::executable::{self, ExecutableCommand, Failure};
 use serde_json::json;
@@ -134,6 +135,9 @@ fn now() -> SystemTime {
     SystemTime::now()
 }
 
+/// `--output` of `gcp credential-config` (no variable).
+const OUTPUT: Setting = Setting::new("output", None);
+
 async fn executable(globals: &Globals, args: ExecutableArgs) -> Result<(), CliError> {
     let fly = || {
         globals
@@ -146,6 +150,10 @@ async fn executable(globals: &Globals, args: ExecutableArgs) -> Result<(), CliEr
             if failure.code == "MISSING_AUDIENCE" {
                 failure.message.push_str(" with --audience");
             }
+            // Settings named by their flags, as in every other command's messages.
+            failure.message = fly_oidc::rename_settings(&failure.message, &|method| {
+                crate::common::flag(method, false)
+            });
             // Google's libraries read the failure from stdout; the exit status says it failed.
             print_stdout(&[&failure.to_json(), "\n"])?;
             Err(CliError::provider("gcp executable", failure.message))
@@ -192,8 +200,12 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
     let text = executable::config_text(&config);
     let shown = match &args.output {
         Some(path) => {
-            let shown = executable::write_config(path, &text)
-                .map_err(|e| CliError::new("writing the configuration", e))?;
+            let shown = executable::write_config(path, &text).map_err(|e| {
+                let why = format!(
+                    "cannot write the credential configuration: {e}; give a writable file path"
+                );
+                CliError::setting(BuildError::invalid(OUTPUT, Origin::Builder, why))
+            })?;
             crate::common::stderr_line(format_args!("fly-oidc: wrote {shown}"));
             executable::shell_word(&shown)
         }

@@ -48,7 +48,7 @@ pub enum AwsFormat {
 /// Flags of `fly-oidc aws setup`.
 #[derive(Debug, Args)]
 pub struct AwsSetupArgs {
-    /// The IAM role to create or update
+    /// The IAM role to create or update (required)
     #[arg(long, value_name = "NAME")]
     role_name: String,
     /// The 12-digit AWS account id [default: looked up with `aws sts get-caller-identity`]
@@ -105,7 +105,9 @@ pub async fn aws_setup(globals: &Globals, args: AwsSetupArgs) -> Result<(), CliE
 /// What stands in for a live token in the checkers.
 #[derive(Debug, Args)]
 pub struct StandIn {
-    /// Use these claims (the JSON of `fly-oidc token --claims`) instead of a live token
+    /// Use these claims instead of a live token: the JSON of `fly-oidc token --claims --audience
+    /// AUD`, AUD the cloud's audience (`sts.amazonaws.com` for AWS, the provider's
+    /// `https://iam.googleapis.com/...` for Google)
     #[arg(long, value_name = "FILE", conflicts_with_all = ["org", "app"])]
     claims: Option<PathBuf>,
     /// With --app: check a token of this org's app instead of a live token
@@ -151,7 +153,11 @@ pub async fn check_trust_policy(
     let stand_in = args.stand_in.lib();
     let report =
         check::check_trust_policy(&args.file, args.audience.as_deref(), &stand_in, &client).await?;
-    let why = "the policy rejects this token: fix the FAIL lines above";
+    let why = if report.statements.iter().any(|st| st.deny_may_apply) {
+        "the policy has a Deny statement that may apply to this token, which this checker does not evaluate: check it by hand"
+    } else {
+        "the policy rejects this token: fix the FAIL lines above"
+    };
     verdict(&report, report.accepted, "trust policy check", why)
 }
 

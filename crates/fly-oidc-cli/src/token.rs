@@ -26,12 +26,17 @@ pub async fn run(globals: &Globals, args: TokenArgs) -> Result<(), CliError> {
         builder = builder.audience(audience);
     }
     let client = builder.build()?;
+    // The key flags are checked before a token is fetched.
+    let keys = match args.verify {
+        true => Some(args.keys.source(globals)?),
+        false => None,
+    };
     let token = client
         .fetch_default_token()
         .await
         .map_err(|e| CliError::new("Fly token", e))?;
-    if args.verify {
-        let summary = crate::doctor::verify_token(globals, &args.keys, &token).await?;
+    if let Some(keys) = keys {
+        let summary = crate::doctor::verify_token(&keys, &token).await?;
         crate::common::stderr_line(format_args!("fly-oidc: {summary}"));
     }
     let output = if args.claims {

@@ -229,30 +229,44 @@ impl Http<'_> {
         .to_string();
         tracing::debug!(%url, "impersonating the service account");
         let value = self
-            .send(
-                "Google IAM Credentials",
-                &url,
-                || {
-                    self.client
-                        .post(&url)
-                        .bearer_auth(federated.expose_secret())
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .header(reqwest::header::ACCEPT, "application/json")
-                        .body(body.clone())
-                },
-                |status, body| {
-                    // An endpoint that echoes the request would show the federated token.
-                    let body = match status {
-                        200 => body.to_vec(),
-                        _ => String::from_utf8_lossy(body)
-                            .replace(federated.expose_secret(), fly_oidc::REDACTED)
-                            .into_bytes(),
-                    };
-                    classify_iam(status, &body, service_account, ctx)
-                },
-            )
+            .iam_call(&url, federated, &body, service_account, ctx)
             .await?;
         impersonated_from(&value)
+    }
+
+    /// POST the JSON `body` to the IAM Credentials method at `url` for `service_account`,
+    /// authorised with the federated token; the 200 answer's JSON, or the classified error.
+    pub(crate) async fn iam_call(
+        &self,
+        url: &str,
+        federated: &SecretString,
+        body: &str,
+        service_account: &str,
+        ctx: &TrustContext<'_>,
+    ) -> Result<Value, Error> {
+        self.send(
+            "Google IAM Credentials",
+            url,
+            || {
+                self.client
+                    .post(url)
+                    .bearer_auth(federated.expose_secret())
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header(reqwest::header::ACCEPT, "application/json")
+                    .body(body.to_owned())
+            },
+            |status, body| {
+                // An endpoint that echoes the request would show the federated token.
+                let body = match status {
+                    200 => body.to_vec(),
+                    _ => String::from_utf8_lossy(body)
+                        .replace(federated.expose_secret(), fly_oidc::REDACTED)
+                        .into_bytes(),
+                };
+                classify_iam(status, &body, service_account, ctx)
+            },
+        )
+        .await
     }
 }
 

@@ -314,12 +314,32 @@ fn not_utf8(path: &Path) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, message)
 }
 
-/// Write a configuration's `text` ([`config_text`]) to `path`; returns the path to show
-/// (absolute when it can be). The error names the path.
+/// Write a configuration's `text` ([`config_text`]) to `path` atomically (a temporary file
+/// renamed over it, mode 0644: the configuration holds no secret); a symlink at `path` is
+/// replaced, never written through. Returns the path to show (absolute when it can be). The
+/// error names the path.
 pub fn write_config(path: &Path, text: &str) -> std::io::Result<String> {
     let shown = path.display();
-    std::fs::write(path, text)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("{shown}: {e}")))?;
+    if path.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            format!("{shown} is a directory"),
+        ));
+    }
+    fly_oidc::fs::write_private(path, text.as_bytes(), 0o644).map_err(|e| {
+        // The system's reason, without the temporary file's name the write went through
+        // (which the error's own text carries).
+        use std::io::ErrorKind as K;
+        let reason = match e.kind() {
+            K::NotFound => "No such file or directory".to_owned(),
+            K::PermissionDenied => "Permission denied".to_owned(),
+            K::ReadOnlyFilesystem => "Read-only file system".to_owned(),
+            K::NotADirectory => "Not a directory".to_owned(),
+            K::StorageFull => "No space left on device".to_owned(),
+            kind => kind.to_string(),
+        };
+        std::io::Error::new(e.kind(), format!("{shown}: {reason}"))
+    })?;
     Ok(absolute(path).unwrap_or_else(|_| shown.to_string()))
 }
 

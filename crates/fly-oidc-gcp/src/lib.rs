@@ -79,6 +79,7 @@ mod exchange;
 pub mod executable;
 #[cfg(feature = "google-cloud-auth")]
 pub mod google_cloud;
+mod id_token;
 mod provider;
 mod resource;
 mod settings;
@@ -87,6 +88,7 @@ mod settings;
 pub use exchange::fuzzing;
 pub use fly_oidc::time::{format_rfc3339, parse_rfc3339};
 pub use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};
+pub use id_token::IdToken;
 pub use provider::{AccessToken, Builder, DEFAULT_TOTAL_TIMEOUT, GcpTokenProvider};
 pub use resource::{WorkloadIdentityProvider, fly_audience_from_google};
 pub use settings::{

@@ -2,6 +2,7 @@
 
 use crate::DEFAULT_SCOPE;
 use crate::exchange::{Http, TrustContext};
+use crate::id_token::IdToken;
 use crate::resource::WorkloadIdentityProvider;
 use crate::settings::{Given, Settings};
 use fly_oidc::cache::{CacheConfig, RefreshingCache};
@@ -378,13 +379,17 @@ impl GcpTokenProvider {
         .await
     }
 
-    async fn fetch_unbounded(&self, at_google: &AtomicBool) -> Result<AccessToken, Error> {
-        let fly_token = self
-            .inner
+    /// A Fly token for the provider's audience.
+    async fn fly_token(&self) -> Result<FlyToken, Error> {
+        self.inner
             .fly
             .fetch_token(Some(self.audience()))
             .await
-            .map_err(|e| e.context("getting a Fly OIDC token failed"))?;
+            .map_err(|e| e.context("getting a Fly OIDC token failed"))
+    }
+
+    async fn fetch_unbounded(&self, at_google: &AtomicBool) -> Result<AccessToken, Error> {
+        let fly_token = self.fly_token().await?;
         at_google.store(true, Ordering::Relaxed);
         self.exchange_fetched(&fly_token).await
     }
@@ -410,31 +415,8 @@ impl GcpTokenProvider {
     async fn exchange_fetched(&self, fly_token: &FlyToken) -> Result<AccessToken, Error> {
         let i = &self.inner;
         let s = &i.settings;
-        let ctx = TrustContext {
-            provider: s.provider(),
-            audience: s.audience(),
-            claims: fly_token.claims(),
-        };
-        let client = i
-            .http
-            .get_or_try_init(|| async {
-                fly_oidc::http_client_builder(i.connect_timeout, i.timeout)
-                    // The system's root certificates, else the bundled ones.
-                    .tls_backend_preconfigured(fly_oidc::tls::client_config(&i.env)?)
-                    .build()
-                    .map_err(|e| {
-                        Error::new(
-                            ErrorKind::InvalidConfiguration,
-                            format!("could not set up the HTTP client: {e}"),
-                        )
-                        .with_source(e)
-                    })
-            })
-            .await?;
-        let http = Http {
-            client,
-            retry: &i.retry,
-        };
+        let ctx = self.trust_context(fly_token);
+        let http = self.http().await?;
         // With impersonation, the federated token only needs to call IAM Credentials.
         let sts_scopes = if s.service_account().is_some() {
             vec![DEFAULT_SCOPE.to_owned()]
@@ -476,6 +458,84 @@ impl GcpTokenProvider {
             "got a Google access token"
         );
         Ok(token)
+    }
+
+    /// What a rejection's diagnosis compares: the provider, the audience and `fly_token`'s claims.
+    fn trust_context<'a>(&'a self, fly_token: &'a FlyToken) -> TrustContext<'a> {
+        let s = &self.inner.settings;
+        TrustContext {
+            provider: s.provider(),
+            audience: s.audience(),
+            claims: fly_token.claims(),
+        }
+    }
+
+    /// The HTTP client (built on first use) and the retry policy for Google's endpoints.
+    async fn http(&self) -> Result<Http<'_>, Error> {
+        let i = &self.inner;
+        let client = i
+            .http
+            .get_or_try_init(|| async {
+                fly_oidc::http_client_builder(i.connect_timeout, i.timeout)
+                    // The system's root certificates, else the bundled ones.
+                    .tls_backend_preconfigured(fly_oidc::tls::client_config(&i.env)?)
+                    .build()
+                    .map_err(|e| {
+                        Error::new(
+                            ErrorKind::InvalidConfiguration,
+                            format!("could not set up the HTTP client: {e}"),
+                        )
+                        .with_source(e)
+                    })
+            })
+            .await?;
+        Ok(Http {
+            client,
+            retry: &i.retry,
+        })
+    }
+
+    /// A Google-signed ID token of the service account whose `aud` is `audience` (what the
+    /// metadata server's `.../identity?audience=A` answers): a new Fly token, an STS exchange
+    /// and IAM Credentials `generateIdToken`, within [`Builder::total_timeout`]. Not cached
+    /// (one per audience; the caller keeps it until near its `exp`, an hour ahead).
+    ///
+    /// Errors: [`ErrorKind::InvalidConfiguration`] without a service account (Google issues
+    /// ID tokens for service accounts only), else those of [`fetch_access_token`](Self::fetch_access_token).
+    pub async fn id_token(&self, audience: &str) -> Result<IdToken, Error> {
+        let s = &self.inner.settings;
+        let Some(service_account) = s.service_account() else {
+            return Err(Error::new(
+                ErrorKind::InvalidConfiguration,
+                "Google issues ID tokens for a service account only: configure one with \
+                 FLY_OIDC_GCP_SERVICE_ACCOUNT (--gcp-service-account)",
+            ));
+        };
+        let fetch = async {
+            let fly_token = self.fly_token().await?;
+            let ctx = self.trust_context(&fly_token);
+            let http = self.http().await?;
+            let scopes = [DEFAULT_SCOPE.to_owned()];
+            let federated = http
+                .sts_exchange(s.sts_url(), fly_token.expose_jwt(), &scopes, &ctx)
+                .await?;
+            http.generate_id_token(
+                s.iam_url(),
+                service_account,
+                &federated.access_token,
+                audience,
+                &ctx,
+            )
+            .await
+        };
+        fly_oidc::within_budget(self.inner.total_timeout, fetch, || {
+            format!(
+                "the Machines API or Google ({} or {}) did not answer",
+                s.sts_url(),
+                s.iam_url()
+            )
+        })
+        .await
     }
 
     /// Drop the cached token, so the next [`access_token`](Self::access_token) fetches a new one.

@@ -1,7 +1,7 @@
 //! Answering one request.
 
 use crate::routes::{Meta, Route, route};
-use crate::slot::{Secret, Slot};
+use crate::slot::{IdTokens, Secret, Slot};
 use bytes::Bytes;
 use fly_oidc::SecretString;
 use http::header::{CONTENT_TYPE, HOST};
@@ -35,6 +35,8 @@ pub(crate) struct Gcp {
     pub(crate) project_id: Option<String>,
     pub(crate) factory: Option<ScopedFactory>,
     pub(crate) scoped: Mutex<HashMap<Vec<String>, Arc<Slot>>>,
+    /// ID tokens per audience, with a service account.
+    pub(crate) id_tokens: Option<IdTokens>,
 }
 
 pub(crate) struct State {
@@ -98,8 +100,27 @@ impl State {
         presented.len() == expected.len() && bool::from(presented.ct_eq(expected))
     }
 
-    /// Answer one request.
+    /// Answer one request, and log its method, path, query and status at debug level: which
+    /// client asked for what (scopes, an audience), never a secret (the authorization token
+    /// travels in a header).
     pub(crate) async fn handle(
+        &self,
+        method: &Method,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+    ) -> Response<Body> {
+        let response = self.answer(method, uri, headers).await;
+        tracing::debug!(
+            %method,
+            path = uri.path(),
+            query = uri.query().unwrap_or_default(),
+            status = response.status().as_u16(),
+            "answered"
+        );
+        response
+    }
+
+    async fn answer(
         &self,
         method: &Method,
         uri: &http::Uri,
@@ -259,17 +280,25 @@ impl State {
             Meta::Email { .. } => text(email.to_owned()),
             Meta::Scopes { .. } => text(gcp.scopes.join("\n") + "\n"),
             Meta::Aliases { .. } => text("default\n"),
-            Meta::Identity { .. } => match &gcp.service_account {
-                None => json_error(
+            Meta::Identity { audience, .. } => match (&gcp.id_tokens, audience) {
+                (None, _) => json_error(
                     StatusCode::NOT_FOUND,
                     "NotFound",
-                    "identity tokens need a service account: pass --gcp-service-account",
+                    "identity tokens need a service account (Google signs ID tokens for service accounts only): pass --gcp-service-account; for a Fly OIDC token use `fly-oidc token --audience A`",
                 ),
-                Some(_) => json_error(
-                    StatusCode::NOT_IMPLEMENTED,
-                    "NotImplemented",
-                    "identity tokens are not served yet; use `fly-oidc token --audience A` for a Fly OIDC token",
+                (Some(_), None) => json_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidAudience",
+                    "missing ?audience=: the audience of the ID token",
                 ),
+                (Some(id_tokens), Some(audience)) => match id_tokens.get(&audience).await {
+                    Ok(token) => text(token.expose_secret().to_owned()),
+                    Err(message) => json_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "CredentialsUnavailable",
+                        &format!("gcp identity token for audience {audience:?}: {message}"),
+                    ),
+                },
             },
             Meta::Token { scopes, .. } => {
                 let slot = match scopes {
@@ -580,6 +609,7 @@ pub(crate) mod fuzz_harness {
                     project_id: Some("fuzz-project".into()),
                     factory: None,
                     scoped: Mutex::new(HashMap::new()),
+                    id_tokens: None,
                 }),
                 token_files: Vec::new(),
                 allowed_hosts: allowed_hosts(addr),

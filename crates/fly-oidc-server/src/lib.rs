@@ -41,7 +41,7 @@
 //! | `/computeMetadata/v1/project/project-id` | the configured project id, else 404 |
 //! | `/computeMetadata/v1/project/numeric-project-id` | the project number of the workload identity pool provider |
 //! | `/computeMetadata/v1/universe/universe-domain` | `googleapis.com` |
-//! | `.../service-accounts/default/identity?audience=A` | not served yet: 404 without a service account, 501 with one |
+//! | `.../service-accounts/default/identity?audience=A` | with a service account, its Google-signed ID token for `A` (IAM Credentials `generateIdToken`; cached per audience until 5 minutes before expiry); 404 without one |
 //! | `GET /healthz` | [`Health`]: per-credential state, never a secret |
 //!
 //! Every `/computeMetadata/...` request needs `Metadata-Flavor: Google` and no

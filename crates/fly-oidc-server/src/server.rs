@@ -282,6 +282,8 @@ impl Builder {
             let scopes = provider.scopes().to_vec();
             let service_account = provider.service_account().map(str::to_owned);
             let project_number = provider.provider().project_number().to_owned();
+            let id_tokens = (service_account.is_some())
+                .then(|| crate::slot::IdTokens::new(provider.clone(), time.clone()));
             let slot = Arc::new(Slot::new("gcp", name, gcp_fetcher(provider), time.clone()));
             let factory = self.gcp_factory.map(|make| {
                 let time = time.clone();
@@ -304,6 +306,7 @@ impl Builder {
                 project_id: self.gcp_project,
                 factory,
                 scoped: Mutex::new(HashMap::new()),
+                id_tokens,
             }
         });
         let stopped = Arc::new(Mutex::new(false));

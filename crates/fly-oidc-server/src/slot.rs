@@ -201,6 +201,58 @@ impl Slot {
     }
 }
 
+/// Google ID tokens of the service account, one per audience (`.../identity?audience=A`),
+/// each fetched on first request and kept until less than [`ID_TOKEN_REFRESH_BEFORE`] remains
+/// (Google's live an hour). One fetch at a time: concurrent requests wait for it and share it.
+pub(crate) struct IdTokens {
+    provider: fly_oidc_gcp::GcpTokenProvider,
+    time: SharedTimeSource,
+    cache: tokio::sync::Mutex<std::collections::HashMap<String, fly_oidc_gcp::IdToken>>,
+}
+
+/// Fetch a new ID token when less than this remains of the cached one.
+pub(crate) const ID_TOKEN_REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
+/// How many audiences get ID tokens of their own (a bound on what clients can make us hold).
+pub(crate) const MAX_ID_TOKEN_AUDIENCES: usize = 64;
+
+impl IdTokens {
+    /// ID tokens from `provider` (which must have a service account), judged by `time`.
+    pub(crate) fn new(provider: fly_oidc_gcp::GcpTokenProvider, time: SharedTimeSource) -> Self {
+        Self {
+            provider,
+            time,
+            cache: tokio::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The ID token for `audience`: the cached one while more than
+    /// [`ID_TOKEN_REFRESH_BEFORE`] remains, else a new one. The error is the provider's
+    /// message (never a secret), or the audience limit.
+    pub(crate) async fn get(&self, audience: &str) -> Result<SecretString, String> {
+        let mut cache = self.cache.lock().await;
+        let now = self.time.now();
+        if let Some(token) = cache.get(audience)
+            && token.expires_at() > now + ID_TOKEN_REFRESH_BEFORE
+        {
+            return Ok(SecretString::new(token.expose_secret()));
+        }
+        cache.retain(|_, token| token.expires_at() > now);
+        if !cache.contains_key(audience) && cache.len() >= MAX_ID_TOKEN_AUDIENCES {
+            return Err(format!(
+                "ID tokens for more than {MAX_ID_TOKEN_AUDIENCES} audiences are held already; try again when one has expired"
+            ));
+        }
+        let token = self
+            .provider
+            .id_token(audience)
+            .await
+            .map_err(|e| e.to_string())?;
+        let secret = SecretString::new(token.expose_secret());
+        cache.insert(audience.to_owned(), token);
+        Ok(secret)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,119 @@ use std::fmt;
 /// `--attribute-mapping`.
 pub type ConditionError = crate::subject::SubjectError;
 
+/// The longest expression accepted, in characters: Google limits an attribute condition to
+/// 4,096 characters (`attributeCondition` of a workload identity pool provider), and this
+/// checker holds each attribute mapping expression to the same limit.
+pub const MAX_EXPRESSION_CHARS: usize = 4096;
+
+/// The deepest nesting accepted: brackets (`(`, `[`, `{`) outside string literals, and runs
+/// of unary operators (`!`, `-`). The `cel` parser recurses once per level, so a deeper
+/// expression could overflow the stack; real conditions nest a few levels.
+pub const MAX_EXPRESSION_DEPTH: usize = 32;
+
+/// The stack of the thread that parses and evaluates expressions (64 MiB of address space,
+/// used only as deep as the parser goes): the `cel` parser takes about 130 KiB per level of
+/// brackets in a debug build, more than a 2 MiB thread has at [`MAX_EXPRESSION_DEPTH`].
+const CEL_STACK_BYTES: usize = 64 << 20;
+
+/// `f` run on a thread of its own with a [`CEL_STACK_BYTES`] stack; a thread that cannot be
+/// started, or a panic in the `cel` crate, is an error about `flag`'s expression.
+fn on_cel_stack<T: Send>(
+    flag: &'static str,
+    f: impl FnOnce() -> Result<T, ConditionError> + Send,
+) -> Result<T, ConditionError> {
+    let failed = |why: String| ConditionError {
+        flag,
+        reason: format!("the expression could not be evaluated: {why}"),
+    };
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("cel".into())
+            .stack_size(CEL_STACK_BYTES)
+            .spawn_scoped(scope, f)
+            .map_err(|e| failed(format!("cannot start a thread: {e}")))?
+            .join()
+            .map_err(|_| failed("the CEL library failed on it".into()))?
+    })
+}
+
+/// Refuse an expression longer than [`MAX_EXPRESSION_CHARS`] or nested deeper than
+/// [`MAX_EXPRESSION_DEPTH`], before the `cel` parser sees it. `what` names it in the message
+/// (`google.subject`, or empty for a condition).
+fn check_size(expr: &str, flag: &'static str, what: &str) -> Result<(), ConditionError> {
+    let bad = |reason: String| ConditionError {
+        flag,
+        reason: if what.is_empty() {
+            reason
+        } else {
+            format!("{what}: {reason}")
+        },
+    };
+    let chars = expr.chars().count();
+    if chars > MAX_EXPRESSION_CHARS {
+        return Err(bad(format!(
+            "expression too long ({chars} characters, at most {MAX_EXPRESSION_CHARS}, Google's limit); shorten it"
+        )));
+    }
+    let depth = nesting_depth(expr);
+    if depth > MAX_EXPRESSION_DEPTH {
+        return Err(bad(format!(
+            "expression too deeply nested (depth {depth}, at most {MAX_EXPRESSION_DEPTH}); simplify it"
+        )));
+    }
+    Ok(())
+}
+
+/// The deepest nesting of `expr`: open brackets outside string literals (a backslash escapes
+/// the next character in a literal), plus the unary operators (`!`, `-`) in a row before an
+/// operand.
+fn nesting_depth(expr: &str) -> usize {
+    let (mut depth, mut deepest, mut unary) = (0usize, 0usize, 0usize);
+    let mut quote = None::<char>;
+    let mut escaped = false;
+    // Whether the last token outside spaces ends an operand (so `-` is binary after it).
+    let mut after_operand = false;
+    for c in expr.chars() {
+        if let Some(q) = quote {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                c if c == q => {
+                    quote = None;
+                    after_operand = true;
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' => {
+                quote = Some(c);
+                unary = 0;
+            }
+            '(' | '[' | '{' => {
+                depth += 1;
+                after_operand = false;
+            }
+            ')' | ']' | '}' => {
+                depth = depth.saturating_sub(1);
+                after_operand = true;
+                unary = 0;
+            }
+            '!' | '-' if !after_operand => unary += 1,
+            c if c.is_whitespace() => {}
+            c => {
+                after_operand = c.is_alphanumeric() || c == '_' || c == '.';
+                if after_operand {
+                    unary = 0;
+                }
+            }
+        }
+        deepest = deepest.max(depth + unary);
+    }
+    deepest
+}
+
 /// The outcome of evaluating a condition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConditionReport {
@@ -80,8 +193,11 @@ impl AttributeMapping {
                     "{target:?} is not google.subject, google.groups, google.display_name or attribute.<name>"
                 )));
             }
-            let program = cel::Program::compile(expr.trim())
-                .map_err(|e| bad(format!("{target}: {}", first_line(&e.to_string()))))?;
+            check_size(expr.trim(), "--attribute-mapping", target)?;
+            let program = on_cel_stack("--attribute-mapping", || {
+                cel::Program::compile(expr.trim())
+                    .map_err(|e| bad(format!("{target}: {}", first_line(&e.to_string()))))
+            })?;
             entries.push((target.to_owned(), expr.trim().to_owned(), program));
         }
         if !entries.iter().any(|(t, _, _)| t == "google.subject") {
@@ -118,16 +234,29 @@ fn split_top_level(text: &str) -> Vec<&str> {
     parts
 }
 
-/// Compile a condition, or say why it is malformed.
+/// Compile a condition, or say why it is malformed
+/// (longer than [`MAX_EXPRESSION_CHARS`], nested deeper than [`MAX_EXPRESSION_DEPTH`], or
+/// not CEL).
 pub fn compile_condition(expr: &str) -> Result<cel::Program, ConditionError> {
-    cel::Program::compile(expr).map_err(|e| ConditionError {
-        flag: "EXPR",
-        reason: format!("not a CEL expression: {}", first_line(&e.to_string())),
+    check_size(expr, "EXPR", "")?;
+    on_cel_stack("EXPR", || {
+        cel::Program::compile(expr).map_err(|e| ConditionError {
+            flag: "EXPR",
+            reason: format!("not a CEL expression: {}", first_line(&e.to_string())),
+        })
     })
 }
 
 /// Evaluate `condition` for `claims` after `mapping`.
 pub fn evaluate(
+    condition: &str,
+    mapping: &AttributeMapping,
+    claims: &FlyClaims,
+) -> Result<ConditionReport, ConditionError> {
+    on_cel_stack("EXPR", || evaluate_here(condition, mapping, claims))
+}
+
+fn evaluate_here(
     condition: &str,
     mapping: &AttributeMapping,
     claims: &FlyClaims,
@@ -252,4 +381,63 @@ fn referenced(expr: &str, scope: &str) -> Vec<String> {
         }
     }
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_or_long_expressions_are_refused_before_parsing() {
+        let parens = format!("{}true{}", "(".repeat(100), ")".repeat(100));
+        let err = compile_condition(&parens).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "expression too deeply nested (depth 100, at most 32); simplify it (from EXPR)"
+        );
+        let lists = format!("{}{}== []", "[".repeat(1000), "]".repeat(1000));
+        let err = compile_condition(&lists).unwrap_err().to_string();
+        assert!(err.contains("depth 1000, at most 32"), "{err}");
+        let mapping = format!("google.subject={}x{}", "(".repeat(200), ")".repeat(200));
+        let err = AttributeMapping::parse(&mapping).unwrap_err().to_string();
+        assert!(
+            err.starts_with("google.subject: expression too deeply nested (depth 200"),
+            "{err}"
+        );
+        assert!(err.ends_with("(from --attribute-mapping)"), "{err}");
+        let nots = format!("{}true", "!".repeat(1000));
+        assert!(compile_condition(&nots).is_err());
+        let long = format!("'{}' == assertion.sub", "a".repeat(MAX_EXPRESSION_CHARS));
+        let err = compile_condition(&long).unwrap_err().to_string();
+        assert!(err.contains("too long"), "{err}");
+        // Brackets in string literals do not count; the limit itself is accepted.
+        let quoted = format!(
+            "assertion.sub == '{}\\'{}'",
+            "(".repeat(100),
+            "[".repeat(100)
+        );
+        compile_condition(&quoted).unwrap();
+        let at_limit = format!("{}true{}", "(".repeat(32), ")".repeat(32));
+        compile_condition(&at_limit).unwrap();
+        compile_condition("assertion.a - -1 == 2 && !(assertion.b in ['x', \"y\"])").unwrap();
+    }
+
+    #[test]
+    fn long_flat_expressions_within_the_limits_do_not_overflow() {
+        // Run on a thread with the main thread's usual stack (8 MiB), as the binary does.
+        let run = |expr: String| {
+            std::thread::Builder::new()
+                .stack_size(8 << 20)
+                .spawn(move || compile_condition(&expr).map(|_| ()))
+                .unwrap()
+                .join()
+                .unwrap()
+        };
+        let sum = format!("{}1 == 1", "1 + ".repeat(1000));
+        run(sum).unwrap();
+        let and = format!("{}true", "true && ".repeat(500));
+        run(and).unwrap();
+        let fields = format!("assertion{} == 1", ".a".repeat(2000));
+        run(fields).unwrap();
+    }
 }

@@ -13,7 +13,9 @@
 //!   absent from the request, as IAM treats it.
 //!
 //! Not covered (reported as "not evaluated", which makes the statement fail, so a `0` exit is
-//! never a guess): `Deny` statements, `NotAction`/`NotPrincipal`, other condition keys
+//! never a guess): `Deny` statements (a `Deny` whose `Action` and `Principal` could cover
+//! the token makes the verdict "rejected", since an explicit Deny wins in IAM; its
+//! conditions are not evaluated), `NotAction`/`NotPrincipal`, other condition keys
 //! (`aws:*`, `:amr`, tags), other operators, policy variables, the role's permission
 //! policies, session policies, SCPs and permission boundaries, and whether the IAM OIDC
 //! provider lists the audience in its client ids.
@@ -55,12 +57,18 @@ pub struct StatementReport {
     pub accepts: bool,
     /// The checks in order: action, principal, each condition.
     pub checks: Vec<Check>,
+    /// Whether this is a `Deny` statement that could apply to the token (its action and
+    /// principal cover it; its conditions are not evaluated): it makes the policy rejected.
+    pub deny_may_apply: bool,
+    /// Warnings about an accepting statement (no `:sub` condition: every app of the org is
+    /// admitted).
+    pub warnings: Vec<String>,
 }
 
 /// The result for a policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyReport {
-    /// Whether some statement accepts the token.
+    /// Whether some statement accepts the token and no `Deny` statement may apply to it.
     pub accepted: bool,
     /// Every statement.
     pub statements: Vec<StatementReport>,
@@ -83,8 +91,23 @@ impl fmt::Display for PolicyReport {
                     check.text
                 )?;
             }
+            for warning in &st.warnings {
+                writeln!(f, "  warn {warning}")?;
+            }
         }
-        if self.accepted {
+        let denies: Vec<&str> = self
+            .statements
+            .iter()
+            .filter(|st| st.deny_may_apply)
+            .map(|st| st.name.as_str())
+            .collect();
+        if !denies.is_empty() {
+            writeln!(
+                f,
+                "rejected: the policy has a Deny statement ({}) that may apply to this token, and this checker does not evaluate Deny statements (an explicit Deny wins over every Allow in IAM); check it by hand",
+                denies.join(", ")
+            )
+        } else if self.accepted {
             writeln!(f, "accepted: the trust policy accepts this token")
         } else {
             writeln!(
@@ -127,14 +150,22 @@ pub fn evaluate(policy: &Value, claims: &FlyClaims) -> Result<PolicyReport, Poli
             .map(|s| format!("{s:?}"))
             .unwrap_or_else(|| format!("#{}", i + 1));
         let mut checks = Vec::new();
+        let mut sub_checked = false;
         let effect = st.get("Effect").and_then(Value::as_str).unwrap_or_default();
-        if effect != "Allow" {
-            checks.push(Check {
+        match effect {
+            "Allow" => {}
+            "Deny" => {
+                reports.push(deny_statement(name, st, issuer_key));
+                continue;
+            }
+            "" => checks.push(Check {
                 ok: false,
-                text: format!(
-                    "Effect {effect:?}: only Allow statements are evaluated (Deny is not evaluated)"
-                ),
-            });
+                text: "missing Effect: IAM requires \"Effect\": \"Allow\" (or \"Deny\")".into(),
+            }),
+            other => checks.push(Check {
+                ok: false,
+                text: format!("Effect {other:?} is neither Allow nor Deny"),
+            }),
         }
         let actions = strings(st.get("Action"));
         let action_ok = actions
@@ -165,6 +196,8 @@ pub fn evaluate(policy: &Value, claims: &FlyClaims) -> Result<PolicyReport, Poli
                         )));
                     };
                     for (key, values) in keys {
+                        sub_checked |= key.ends_with(":sub")
+                            && key.rsplit_once(':').is_some_and(|(p, _)| p == issuer_key);
                         checks.push(condition(
                             op,
                             key,
@@ -182,16 +215,69 @@ pub fn evaluate(policy: &Value, claims: &FlyClaims) -> Result<PolicyReport, Poli
             }
         }
         let accepts = checks.iter().all(|c| c.ok);
+        let warnings = if accepts && !sub_checked {
+            vec![format!(
+                "no condition on {issuer_key}:sub: every app of the org is admitted; add StringLike {{\"{issuer_key}:sub\": \"<org>:<app>:*\"}}"
+            )]
+        } else {
+            Vec::new()
+        };
         reports.push(StatementReport {
             name,
             accepts,
             checks,
+            deny_may_apply: false,
+            warnings,
         });
     }
     Ok(PolicyReport {
-        accepted: reports.iter().any(|r| r.accepts),
+        accepted: reports.iter().any(|r| r.accepts) && !reports.iter().any(|r| r.deny_may_apply),
         statements: reports,
     })
+}
+
+/// A `Deny` statement: whether its `Action` and `Principal` could cover this token's
+/// `sts:AssumeRoleWithWebIdentity` (`NotAction`, `NotPrincipal` and a missing element could;
+/// conditions are not evaluated, so they never rule it out).
+fn deny_statement(name: String, st: &Value, issuer_key: &str) -> StatementReport {
+    let actions = strings(st.get("Action"));
+    let action_covers = st.get("Action").is_none()
+        || actions
+            .iter()
+            .any(|a| glob(&a.to_ascii_lowercase(), &ACTION.to_ascii_lowercase()));
+    let principal_covers = match st.get("Principal") {
+        None => true,
+        Some(Value::String(p)) => p == "*",
+        Some(principal) => {
+            let federated = strings(principal.get("Federated"));
+            strings(principal.get("AWS")).iter().any(|p| p == "*")
+                || federated.iter().any(|p| {
+                    p == "*"
+                        || p.split_once(":oidc-provider/")
+                            .is_some_and(|(_, key)| key == issuer_key)
+                })
+        }
+    };
+    let may_apply = action_covers && principal_covers;
+    let text = if may_apply {
+        format!(
+            "Effect \"Deny\" with Action {actions:?}: may apply to this token; Deny statements (and their conditions) are not evaluated, and an explicit Deny wins over every Allow: check it by hand"
+        )
+    } else {
+        format!(
+            "Effect \"Deny\": does not apply (its Action {actions:?} or Principal does not cover {ACTION} by the token's OIDC provider)"
+        )
+    };
+    StatementReport {
+        name,
+        accepts: false,
+        checks: vec![Check {
+            ok: !may_apply,
+            text,
+        }],
+        deny_may_apply: may_apply,
+        warnings: Vec::new(),
+    }
 }
 
 fn strings(value: Option<&Value>) -> Vec<String> {
@@ -382,5 +468,61 @@ mod evaluation_tests {
         )
         .expect("a policy");
         assert!(!evaluate(&deny, &claims).expect("evaluates").accepted);
+    }
+
+    const ALLOW: &str = r#"{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+        "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/oidc.fly.io/acme"},
+        "Condition": {"StringLike": {"oidc.fly.io/acme:sub": "acme:web:*"}}}"#;
+
+    fn report(statements: &str) -> super::PolicyReport {
+        let claims =
+            stand_in_claims("acme", "web", Some("m1"), Some("sts.amazonaws.com")).expect("claims");
+        let policy = parse_policy(&format!(r#"{{"Statement": [{statements}]}}"#)).expect("policy");
+        evaluate(&policy, &claims).expect("evaluates")
+    }
+
+    #[test]
+    fn an_explicit_deny_that_may_apply_rejects_the_policy() {
+        assert!(report(ALLOW).accepted);
+        let deny_all = r#"{"Sid": "NoOne", "Effect": "Deny", "Principal": "*", "Action": "*"}"#;
+        let r = report(&format!("{ALLOW}, {deny_all}"));
+        assert!(!r.accepted);
+        let text = r.to_string();
+        assert!(
+            text.contains("rejected: the policy has a Deny statement (\"NoOne\") that may apply"),
+            "{text}"
+        );
+        assert!(text.contains("does not evaluate Deny statements"), "{text}");
+        // A Deny for other actions or another principal does not apply.
+        let deny_s3 = r#"{"Effect": "Deny", "Principal": "*", "Action": "s3:*"}"#;
+        assert!(report(&format!("{ALLOW}, {deny_s3}")).accepted);
+        let deny_other = r#"{"Effect": "Deny", "Action": "sts:*",
+            "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/oidc.fly.io/other"}}"#;
+        assert!(report(&format!("{ALLOW}, {deny_other}")).accepted);
+        let deny_wildcard = r#"{"Effect": "Deny", "Action": "sts:Assume*",
+            "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/oidc.fly.io/acme"},
+            "Condition": {"StringEquals": {"oidc.fly.io/acme:sub": "acme:api:m1"}}}"#;
+        assert!(!report(&format!("{ALLOW}, {deny_wildcard}")).accepted);
+    }
+
+    #[test]
+    fn a_missing_effect_and_a_missing_sub_condition_are_named() {
+        let no_effect = ALLOW.replace(r#""Effect": "Allow","#, "");
+        let text = report(&no_effect).to_string();
+        assert!(text.contains("FAIL missing Effect"), "{text}");
+        assert!(!text.contains("Effect \"\""), "{text}");
+        let no_sub = r#"{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+            "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/oidc.fly.io/acme"},
+            "Condition": {"StringEquals": {"oidc.fly.io/acme:aud": "sts.amazonaws.com"}}}"#;
+        let r = report(no_sub);
+        assert!(r.accepted);
+        let text = r.to_string();
+        assert!(
+            text.contains(
+                "warn no condition on oidc.fly.io/acme:sub: every app of the org is admitted"
+            ),
+            "{text}"
+        );
+        assert!(!report(ALLOW).to_string().contains("warn"));
     }
 }

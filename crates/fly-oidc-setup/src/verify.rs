@@ -97,7 +97,7 @@ impl fmt::Display for VerifyError {
         match self {
             VerifyError::Fetch { url, reason } => write!(
                 f,
-                "could not fetch the issuer's keys from {url}: {reason}; check the network, or pass the JWKS URL with --jwks-url (or --offline to skip this check)"
+                "could not fetch the issuer's keys from {url}: {reason}; check the network, or pass the JWKS URL with --jwks-url"
             ),
             VerifyError::BadUrl { url, reason } => write!(f, "the URL {url} is refused: {reason}"),
             VerifyError::IssuerMismatch {

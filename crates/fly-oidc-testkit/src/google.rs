@@ -11,6 +11,9 @@
 //!   the STS token as bearer; `{"accessToken", "expireTime"}` or a Google API error such as
 //!   `{"error": {"code": 403, "message": ..., "status": "PERMISSION_DENIED"}}`.
 //! - `POST /v1/introspect`: token introspection (gcloud asks it for the account name).
+//! - `POST /v1/projects/-/serviceAccounts/<email>:generateIdToken`: a Google-signed ID token
+//!   (an RS256 JWT, the testkit's key: [`FakeGoogle::id_token_jwks`]) for `{"audience",
+//!   "includeEmail"}`, with the STS token as bearer; `{"token"}`.
 //!
 //! ```
 //! use fly_oidc_testkit::FakeFlyApi;
@@ -78,6 +81,8 @@ pub enum Endpoint {
     GenerateAccessToken,
     /// `POST /v1/introspect`.
     Introspect,
+    /// `POST /v1/projects/-/serviceAccounts/<email>:generateIdToken`.
+    GenerateIdToken,
     /// Anything else (answered 404).
     Other,
 }
@@ -454,6 +459,10 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
         && path.ends_with(":generateAccessToken")
     {
         Endpoint::GenerateAccessToken
+    } else if path.starts_with("/v1/projects/-/serviceAccounts/")
+        && path.ends_with(":generateIdToken")
+    {
+        Endpoint::GenerateIdToken
     } else {
         Endpoint::Other
     };
@@ -501,7 +510,7 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
             state.sts_count.fetch_add(1, Ordering::SeqCst);
             state.sts_faults.pop()
         }
-        Endpoint::GenerateAccessToken => {
+        Endpoint::GenerateAccessToken | Endpoint::GenerateIdToken => {
             state.iam_count.fetch_add(1, Ordering::SeqCst);
             state.iam_faults.pop()
         }
@@ -545,6 +554,7 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
                 Endpoint::Sts => sts(&record, state),
                 Endpoint::GenerateAccessToken => generate(&record, state),
                 Endpoint::Introspect => introspect(&record, state),
+                Endpoint::GenerateIdToken => id_token::generate(&record, state),
                 Endpoint::Other => api_error(
                     404,
                     "NOT_FOUND",
@@ -731,28 +741,11 @@ fn sts(req: &GoogleRequest, state: &State) -> (u16, String, Option<String>) {
 }
 
 fn generate(req: &GoogleRequest, state: &State) -> (u16, String, Option<String>) {
-    let email = req
-        .path
-        .trim_start_matches("/v1/projects/-/serviceAccounts/")
-        .trim_end_matches(":generateAccessToken");
-    let email = percent_decode(email);
-    let bearer = req
-        .authorization
-        .as_deref()
-        .and_then(|a| a.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    let now = state.now();
-    let federated = lock(&state.tokens)
-        .get(bearer)
-        .filter(|t| t.service_account.is_none() && t.expires_at > now)
-        .cloned();
-    let Some(federated) = federated else {
-        return api_error(
-            401,
-            "UNAUTHENTICATED",
-            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
-        );
+    let (email, federated) = match id_token::caller(req, state, ":generateAccessToken") {
+        Ok(caller) => caller,
+        Err(answer) => return answer,
     };
+    let now = state.now();
     let Some(body) = req.json.as_ref().and_then(Value::as_object) else {
         return api_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.");
     };
@@ -871,6 +864,102 @@ fn percent_decode(text: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `generateIdToken`: Google-signed ID tokens of the configured service accounts.
+mod id_token {
+    use super::{GoogleRequest, IssuedToken, State, api_error, lock, percent_decode, unix};
+    use crate::jwt::KeyMaterial;
+    use serde_json::{Map, Value, json};
+    use std::time::Duration;
+
+    /// How long Google's ID tokens live.
+    const LIFETIME: Duration = Duration::from_secs(3600);
+
+    impl super::FakeGoogle {
+        /// The JWKS that verifies the ID tokens `generateIdToken` answers (what
+        /// `https://www.googleapis.com/oauth2/v3/certs` is for Google's).
+        pub fn id_token_jwks(&self) -> Value {
+            json!({ "keys": [KeyMaterial::shared().jwk.clone()] })
+        }
+    }
+
+    /// The service account named by an IAM Credentials path ending in `method` and the live
+    /// federated token the request carries as bearer, or Google's 401.
+    pub(super) fn caller(
+        req: &GoogleRequest,
+        state: &State,
+        method: &str,
+    ) -> Result<(String, IssuedToken), (u16, String, Option<String>)> {
+        let email = req
+            .path
+            .trim_start_matches("/v1/projects/-/serviceAccounts/")
+            .trim_end_matches(method);
+        let bearer = req
+            .authorization
+            .as_deref()
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let now = state.now();
+        let federated = lock(&state.tokens)
+            .get(bearer)
+            .filter(|t| t.service_account.is_none() && t.expires_at > now)
+            .cloned();
+        match federated {
+            Some(federated) => Ok((percent_decode(email), federated)),
+            None => Err(api_error(
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+            )),
+        }
+    }
+
+    /// Answer `generateIdToken`: the bearer must be a live federated token the fake issued,
+    /// the account one it serves, the body `{"audience": non-empty}`.
+    pub(super) fn generate(req: &GoogleRequest, state: &State) -> (u16, String, Option<String>) {
+        let (email, _) = match caller(req, state, ":generateIdToken") {
+            Ok(caller) => caller,
+            Err(answer) => return answer,
+        };
+        let now = state.now();
+        let audience = req
+            .json
+            .as_ref()
+            .and_then(|b| b.get("audience"))
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty());
+        let Some(audience) = audience else {
+            return api_error(400, "INVALID_ARGUMENT", "Audience required.");
+        };
+        if !state.config.service_accounts.contains(&email) {
+            return api_error(
+                403,
+                "PERMISSION_DENIED",
+                "Permission 'iam.serviceAccounts.getOpenIdToken' denied on resource (or it may not exist).",
+            );
+        }
+        let include_email = req
+            .json
+            .as_ref()
+            .and_then(|b| b.get("includeEmail"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!("https://accounts.google.com"));
+        claims.insert("aud".into(), json!(audience));
+        // The service account's unique id, as Google's tokens carry it.
+        claims.insert("azp".into(), json!("104857600000000000001"));
+        claims.insert("sub".into(), json!("104857600000000000001"));
+        claims.insert("iat".into(), json!(unix(now)));
+        claims.insert("exp".into(), json!(unix(now + LIFETIME)));
+        if include_email {
+            claims.insert("email".into(), json!(email));
+            claims.insert("email_verified".into(), json!(true));
+        }
+        let token = KeyMaterial::shared().sign(&claims);
+        (200, json!({ "token": token }).to_string(), None)
+    }
 }
 
 #[cfg(test)]

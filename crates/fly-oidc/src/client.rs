@@ -226,32 +226,35 @@ impl Builder {
                 api_token: api_token()?,
             })
         };
-        let source = if let Some(path) = &self.token_file {
-            TokenSource::File(path.clone())
+        let (source, set_by) = if let Some(path) = &self.token_file {
+            (TokenSource::File(path.clone()), "Builder::token_file")
         } else if let Some(path) = &self.socket {
-            TokenSource::Socket {
+            let source = TokenSource::Socket {
                 path: path.clone(),
                 is_default: false,
-            }
+            };
+            (source, "Builder::socket")
         } else if let Some(url) = &self.api_url {
-            http(url, Origin::Builder)?
+            (http(url, Origin::Builder)?, "Builder::api_url")
         } else if let Some(path) = env.get(ENV_TOKEN_FILE) {
-            TokenSource::File(PathBuf::from(path))
+            (TokenSource::File(PathBuf::from(path)), ENV_TOKEN_FILE)
         } else if let Some(path) = env.get(ENV_SOCKET) {
-            TokenSource::Socket {
+            let source = TokenSource::Socket {
                 path: PathBuf::from(path),
                 is_default: false,
-            }
+            };
+            (source, ENV_SOCKET)
         } else if let Some((url, origin)) = env.setting(API_URL) {
-            http(&url, origin)?
+            (http(&url, origin)?, ENV_API_HOSTNAME)
         } else {
-            TokenSource::Socket {
+            let source = TokenSource::Socket {
                 path: self
                     .default_socket
                     .clone()
                     .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET)),
                 is_default: true,
-            }
+            };
+            (source, "the default socket")
         };
         let connect_timeout = self.connect_timeout.unwrap_or(Duration::from_secs(1));
         let timeout = self.timeout.unwrap_or(Duration::from_secs(5));
@@ -264,6 +267,7 @@ impl Builder {
         Ok(FlyOidcClient {
             inner: Arc::new(Inner {
                 source,
+                set_by,
                 audience,
                 http: tokio::sync::OnceCell::new(),
                 retry: self.retry.unwrap_or_default(),
@@ -329,6 +333,9 @@ fn normalize_base_url(raw: &str, allow_insecure: bool) -> Result<String, String>
 
 struct Inner {
     source: TokenSource,
+    /// What set the source, as errors name it: `Builder::token_file` (a front end renames
+    /// it to its flag with [`crate::rename_settings`]) or `FLY_OIDC_TOKEN_FILE`, say.
+    set_by: &'static str,
     audience: Option<String>,
     /// Built on first use, so a caller that never fetches (a warm cache) never pays for it.
     http: tokio::sync::OnceCell<reqwest::Client>,
@@ -413,7 +420,7 @@ impl FlyOidcClient {
     async fn fetch_once(&self, audience: Option<&str>) -> Result<FlyToken, Error> {
         match &self.inner.source {
             TokenSource::File(path) => {
-                let token = read_token_file(path, audience)?;
+                let token = read_token_file(path, audience, self.inner.set_by)?;
                 token.ensure_fresh(
                     self.inner.time.now(),
                     &format!("the token file {}", path.display()),
@@ -432,7 +439,7 @@ impl FlyOidcClient {
     ) -> Result<FlyToken, Error> {
         let (url, bearer) = match source {
             TokenSource::Socket { path, is_default } => {
-                check_socket(path, *is_default)?;
+                check_socket(path, *is_default, self.inner.set_by)?;
                 (format!("http://localhost{TOKEN_PATH}"), None)
             }
             TokenSource::Http {
@@ -532,7 +539,8 @@ fn find_io_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a s
     None
 }
 
-fn check_socket(path: &Path, is_default: bool) -> Result<(), Error> {
+/// Check that `path` (set by `set_by`) is a Unix socket before connecting to it.
+fn check_socket(path: &Path, is_default: bool, set_by: &str) -> Result<(), Error> {
     use std::os::unix::fs::FileTypeExt as _;
     match std::fs::symlink_metadata(path) {
         Ok(_) => match std::fs::metadata(path).map(|m| m.file_type()) {
@@ -549,7 +557,7 @@ fn check_socket(path: &Path, is_default: bool) -> Result<(), Error> {
                 Err(Error::new(
                     ErrorKind::InvalidConfiguration,
                     format!(
-                        "{} is {what}, not the Machines API's Unix socket; check the socket setting (FLY_OIDC_SOCKET)",
+                        "{} is {what}, not the Machines API's Unix socket (from {set_by}); give the path of the socket",
                         path.display()
                     ),
                 ))
@@ -568,7 +576,7 @@ fn check_socket(path: &Path, is_default: bool) -> Result<(), Error> {
             Error::new(
                 ErrorKind::InvalidConfiguration,
                 format!(
-                    "the Machines API socket {} does not exist; check the socket setting (FLY_OIDC_SOCKET)",
+                    "the Machines API socket {} does not exist (from {set_by}); check the path",
                     path.display()
                 ),
             )
@@ -584,19 +592,31 @@ fn check_socket(path: &Path, is_default: bool) -> Result<(), Error> {
     }
 }
 
-fn read_token_file(path: &Path, audience: Option<&str>) -> Result<FlyToken, Error> {
+/// Read the token file at `path` (set by `set_by`, which errors name).
+fn read_token_file(path: &Path, audience: Option<&str>, set_by: &str) -> Result<FlyToken, Error> {
     let source = TokenSource::File(path.to_owned());
     let file_error = |e: std::io::Error| {
         let (kind, hint) = match e.kind() {
             std::io::ErrorKind::NotFound => (
                 ErrorKind::InvalidConfiguration,
-                "it does not exist; check the token file setting (FLY_OIDC_TOKEN_FILE; Fly writes /.fly/oidc_token only when AWS_ROLE_ARN is set on the app)",
+                format!(
+                    "it does not exist (from {set_by}); check the path (Fly writes /.fly/oidc_token only when AWS_ROLE_ARN is set on the app)"
+                ),
             ),
             std::io::ErrorKind::PermissionDenied => (
                 ErrorKind::PermissionDenied,
-                "permission denied; make it readable by this user",
+                "permission denied; make it readable by this user".to_owned(),
             ),
-            _ => (ErrorKind::InvalidConfiguration, "it could not be read"),
+            std::io::ErrorKind::IsADirectory => (
+                ErrorKind::InvalidConfiguration,
+                format!(
+                    "it is a directory (from {set_by}); give the path of a file holding the token"
+                ),
+            ),
+            _ => (
+                ErrorKind::InvalidConfiguration,
+                format!("it could not be read: {e} (from {set_by})"),
+            ),
         };
         Error::new(kind, format!("cannot read {source}: {hint}")).with_source(e)
     };

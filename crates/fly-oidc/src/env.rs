@@ -10,8 +10,11 @@ use std::sync::Arc;
 /// Production code uses [`Env::real`]; tests inject a fixed map with [`Env::from_slice`]
 /// so they never read or modify the real process environment.
 ///
-/// Empty values are treated as unset, as most shells and SDKs do. `Debug` shows the
-/// variable names only, never their values (`FLY_API_TOKEN` is a secret).
+/// Empty values are treated as unset, as most shells and SDKs do. A value that is not valid
+/// UTF-8 is not unset: it is read with each invalid byte sequence replaced by `U+FFFD` (`�`),
+/// so the setting's validation fails naming the variable (a yes/no flag says it is "not
+/// valid UTF-8"). `Debug` shows the variable names only, never their values (`FLY_API_TOKEN`
+/// is a secret).
 ///
 /// ```
 /// use fly_oidc::Env;
@@ -59,6 +62,23 @@ impl Env {
         }
     }
 
+    /// A fixed environment made of `(name, value)` pairs whose values need not be UTF-8,
+    /// read as [`Env::real`] reads the process environment (invalid UTF-8 replaced by `U+FFFD`).
+    ///
+    /// ```
+    /// use std::os::unix::ffi::OsStrExt;
+    /// let value = std::ffi::OsStr::from_bytes(b"/tmp/\xff");
+    /// let env = fly_oidc::Env::from_os_pairs(&[("FLY_OIDC_TOKEN_FILE", value)]);
+    /// assert_eq!(env.get("FLY_OIDC_TOKEN_FILE").as_deref(), Some("/tmp/\u{fffd}"));
+    /// ```
+    pub fn from_os_pairs(vars: &[(&str, &std::ffi::OsStr)]) -> Self {
+        Self::from_map(
+            vars.iter()
+                .map(|(k, v)| ((*k).to_owned(), os_value(v)))
+                .collect(),
+        )
+    }
+
     /// A fixed environment made of owned pairs.
     pub fn from_map(vars: HashMap<String, String>) -> Self {
         Self {
@@ -66,12 +86,13 @@ impl Env {
         }
     }
 
-    /// The value of `name`, or `None` when unset, empty or not valid UTF-8.
+    /// The value of `name`, or `None` when unset or empty (only spaces). A value that is not
+    /// valid UTF-8 comes back with `U+FFFD` for each invalid sequence, never as unset.
     pub fn get(&self, name: &str) -> Option<String> {
         let value = match &self.fake {
             Some(map) => map.get(name).cloned(),
             #[allow(clippy::disallowed_methods)] // the one place the real environment is read
-            None => std::env::var(name).ok(),
+            None => std::env::var_os(name).map(|v| os_value(&v)),
         };
         value.filter(|v| !v.trim().is_empty())
     }
@@ -128,6 +149,11 @@ impl Env {
         };
         match Self::parse_flag(&value) {
             Some(flag) => Ok(Some(flag)),
+            None if value.contains(char::REPLACEMENT_CHARACTER) => Err(BuildError::invalid(
+                setting,
+                origin,
+                "the value is not valid UTF-8; use 1, true, yes or on (or 0, false, no, off)",
+            )),
             None => Err(BuildError::invalid(
                 setting,
                 origin,
@@ -154,4 +180,9 @@ impl Env {
             _ => None,
         }
     }
+}
+
+/// A variable's value as text: invalid UTF-8 replaced by `U+FFFD`, so it is never unset.
+fn os_value(value: &std::ffi::OsStr) -> String {
+    value.to_string_lossy().into_owned()
 }

@@ -574,3 +574,54 @@ async fn a_hung_call_ends_with_the_providers_message_within_its_budget() {
     assert_eq!(f.google.request_count(), 0);
     assert!(fly_oidc_gcp::DEFAULT_TOTAL_TIMEOUT < Duration::from_secs(30));
 }
+
+/// `GcpTokenProvider::id_token`: a Fly token, an STS exchange and IAM Credentials
+/// `generateIdToken` give a Google-signed JWT for the audience, with the account's email.
+#[tokio::test]
+async fn id_token_is_a_signed_jwt_of_the_service_account_for_the_audience() {
+    let fakes = Fakes::start().await;
+    let provider = fakes.builder().service_account(SA).build().unwrap();
+    let audience = "https://my-service.example.com";
+    let token = provider.id_token(audience).await.unwrap();
+    let claims =
+        fly_oidc_testkit::verify_rs256(token.expose_secret(), &fakes.google.id_token_jwks())
+            .unwrap();
+    assert_eq!(claims["aud"], audience);
+    assert_eq!(claims["email"], SA);
+    assert_eq!(claims["iss"], "https://accounts.google.com");
+    let exp = UNIX_EPOCH + Duration::from_secs(claims["exp"].as_u64().unwrap());
+    assert_eq!(token.expires_at(), exp, "the expiry is the JWT's exp");
+    let shown = format!("{token:?} {token}");
+    assert!(
+        !shown.contains(token.expose_secret()) && !shown.contains("eyJ"),
+        "{shown}"
+    );
+    let asked: Vec<_> = fakes
+        .google
+        .requests()
+        .into_iter()
+        .filter(|r| r.endpoint == Endpoint::GenerateIdToken)
+        .collect();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].json.as_ref().unwrap()["includeEmail"], true);
+
+    // An account the pool may not impersonate: Google's refusal and the binding to add.
+    let other = fakes
+        .builder()
+        .service_account("someone-else@my-project.iam.gserviceaccount.com")
+        .build()
+        .unwrap();
+    let err = other.id_token(audience).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TrustRejected, "{err}");
+    assert_says(
+        &err.to_string(),
+        &["PERMISSION_DENIED", "roles/iam.workloadIdentityUser"],
+    );
+    fakes.assert_no_secrets(&format!("{err} {err:?}"));
+
+    // Without a service account there is no ID token to be had.
+    let federated = fakes.builder().build().unwrap();
+    let err = federated.id_token(audience).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfiguration, "{err}");
+    assert_says(&err.to_string(), &["FLY_OIDC_GCP_SERVICE_ACCOUNT"]);
+}

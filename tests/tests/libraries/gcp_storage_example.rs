@@ -10,69 +10,14 @@
 
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::google::{Endpoint, FakeGoogle};
+use fly_oidc_tests::gcp::StorageEmulator;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
 
 const SA: &str = "storage-reader@my-project.iam.gserviceaccount.com";
 const BUCKET: &str = "fly-bucket";
-
-/// A python3 that can run `gcp_storage_emulator`, or `None` (skip locally, fail in CI).
-fn python_with_emulator() -> Option<PathBuf> {
-    fly_oidc_tests::python_with(&["gcp_storage_emulator"], "gcp-storage-emulator")
-}
-
-/// The emulator process; killed (by its own handle) when dropped.
-struct Emulator {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_emulator(python: &PathBuf, home: &std::path::Path) -> Emulator {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(python)
-        .args([
-            "-m",
-            "gcp_storage_emulator",
-            "start",
-            "--host=127.0.0.1",
-            "--in-memory",
-            "-q",
-        ])
-        .arg(format!("--port={port}"))
-        .arg(format!("--default-bucket={BUCKET}"))
-        .env_clear()
-        .env("HOME", home)
-        .env("PATH", "/usr/bin:/bin")
-        .current_dir(home)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start gcp-storage-emulator");
-    let emulator = Emulator { child, port };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "gcp-storage-emulator did not start on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    emulator
-}
 
 /// A minimal HTTP/1.1 request; returns the status code.
 fn http(port: u16, method: &str, path: &str, body: &[u8]) -> u16 {
@@ -98,17 +43,16 @@ fn http(port: u16, method: &str, path: &str, body: &[u8]) -> u16 {
 
 #[tokio::test]
 async fn gcs_list_objects_lists_the_emulator_bucket() {
-    let Some(python) = python_with_emulator() else {
+    let home = tempfile::tempdir().unwrap();
+    let Some(emulator) = StorageEmulator::start(home.path(), BUCKET) else {
         return;
     };
-    let home = tempfile::tempdir().unwrap();
-    let emulator = start_emulator(&python, home.path());
     for (name, body) in [
         ("hello.txt", "hello from fly"),
         ("logs/2026-11-28.log", "a log line\n"),
     ] {
         let status = http(
-            emulator.port,
+            emulator.port(),
             "POST",
             &format!(
                 "/upload/storage/v1/b/{BUCKET}/o?uploadType=media&name={}",
@@ -136,10 +80,7 @@ async fn gcs_list_objects_lists_the_emulator_bucket() {
             .env("FLY_OIDC_GCP_SERVICE_ACCOUNT", service_account)
             .env("FLY_OIDC_GCP_STS_URL", google.sts_url())
             .env("FLY_OIDC_GCP_IAM_URL", google.iam_url())
-            .env(
-                "STORAGE_EMULATOR_HOST",
-                format!("http://127.0.0.1:{}", emulator.port),
-            )
+            .env("STORAGE_EMULATOR_HOST", emulator.url())
             .output()
             .unwrap()
     };

@@ -229,6 +229,12 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
         shown.debug("fly_oidc_gcp::GcpTokenProvider", p);
         shown.both("fly_oidc_gcp::WorkloadIdentityProvider", p.provider());
     }
+    // A Google-signed ID token (a JWT: caught as JWT-like, and by its signature's tail).
+    let id_token = impersonating
+        .id_token("https://svc.example.com")
+        .await
+        .unwrap();
+    shown.both("fly_oidc_gcp::IdToken", &id_token);
     let echo = fly.mint(None);
     for (sts_fault, iam_fault) in [
         (
@@ -319,6 +325,10 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     for t in google.issued_tokens() {
         secrets.push(("a Google access token".into(), t));
     }
+    secrets.push((
+        "a Google ID token".into(),
+        id_token.expose_secret().to_owned(),
+    ));
     assert!(secrets.len() > 20, "{} secrets", secrets.len());
     let mut renderings = 0;
     for (ty, texts) in &shown.0 {
@@ -332,6 +342,7 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
         "fly_oidc::FlyToken",
         "fly_oidc::SecretString",
         "fly_oidc_gcp::AccessToken",
+        "fly_oidc_gcp::IdToken",
     ] {
         assert!(
             shown.0[ty].iter().all(|t| t.contains(REDACTED)),

@@ -235,9 +235,17 @@ async fn missing_default_socket_means_not_on_fly() {
         "{err}"
     );
 
-    let err = fetch_error(client_with_env(&[]).socket(dir.path().join("explicit"))).await;
+    // An explicit socket is named by what set it: the builder method, or the variable.
+    let explicit = dir.path().join("explicit");
+    let err = fetch_error(client_with_env(&[]).socket(&explicit)).await;
     assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
-    assert!(err.to_string().contains("FLY_OIDC_SOCKET"), "{err}");
+    assert!(err.to_string().contains("(from Builder::socket)"), "{err}");
+    let err = fetch_error(client_with_env(&[(
+        "FLY_OIDC_SOCKET",
+        explicit.to_str().unwrap(),
+    )]))
+    .await;
+    assert!(err.to_string().contains("(from FLY_OIDC_SOCKET)"), "{err}");
 }
 
 /// A socket setting that names a regular file or a directory is an invalid setting (connecting
@@ -256,7 +264,7 @@ async fn a_socket_path_that_is_not_a_socket_is_an_invalid_setting() {
         assert!(!err.is_transient());
         let m = err.to_string();
         assert!(m.contains(&format!("{} is {what}", path.display())), "{m}");
-        assert!(m.contains("FLY_OIDC_SOCKET"), "{m}");
+        assert!(m.contains("(from Builder::socket)"), "{m}");
     }
 }
 
@@ -577,4 +585,27 @@ pub(crate) fn assert_stale_token_file(err: &fly_oidc::Error, file: &Path, says: 
     let expected = format!("the token file {} holds a Fly token {says}", file.display());
     assert!(msg.contains(&expected), "{msg}");
     msg
+}
+
+/// A variable whose value is not UTF-8 is not unset: the token file it names is an invalid
+/// setting naming the variable, not a silent fall back to the socket.
+#[tokio::test]
+async fn a_non_utf8_variable_is_an_invalid_setting_not_unset() {
+    use std::os::unix::ffi::OsStrExt;
+    let fly = FakeFlyApi::start().await.unwrap();
+    let bad = std::ffi::OsStr::from_bytes(b"/tmp/\xff");
+    let socket = fly.socket_path().as_os_str().to_owned();
+    let env = Env::from_os_pairs(&[("FLY_OIDC_TOKEN_FILE", bad), ("FLY_OIDC_SOCKET", &socket)]);
+    let err = fetch_error(FlyOidcClient::builder().env(env)).await;
+    assert_eq!(err.kind(), ErrorKind::InvalidConfiguration, "{err}");
+    assert!(err.to_string().contains("FLY_OIDC_TOKEN_FILE"), "{err}");
+    assert_eq!(fly.request_count(), 0, "no fall back to the socket");
+    const NO_CACHE: fly_oidc::Setting =
+        fly_oidc::Setting::new("no_cache", Some("FLY_OIDC_NO_CACHE"));
+    let env = Env::from_os_pairs(&[("FLY_OIDC_NO_CACHE", std::ffi::OsStr::from_bytes(b"\xff"))]);
+    let err = env.flag(NO_CACHE).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "the value is not valid UTF-8; use 1, true, yes or on (or 0, false, no, off) (from FLY_OIDC_NO_CACHE)"
+    );
 }

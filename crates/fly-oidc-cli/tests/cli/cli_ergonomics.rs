@@ -436,7 +436,7 @@ fn a_failing_fly_token_is_said_once_in_every_command() {
         assert_eq!(
             stderr.trim_end(),
             format!(
-                "fly-oidc: error: invalid setting: {not_a_socket} is a directory, not the Machines API's Unix socket; check the socket setting (FLY_OIDC_SOCKET)"
+                "fly-oidc: error: invalid setting: {not_a_socket} is a directory, not the Machines API's Unix socket (from --socket); give the path of the socket"
             ),
             "{command:?}"
         );

@@ -13,7 +13,8 @@ const PROVIDER: &str = "projects/123/locations/global/workloadIdentityPools/fly/
 /// A pool, not a provider (the issue's input).
 const POOL: &str = "projects/123/locations/global/workloadIdentityPools/fly";
 
-fn run(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
+/// [`crate::run_in`] with a default socket that does not exist (never the real /.fly/api).
+pub(crate) fn run(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
     // Never the real /.fly/api.
     let socket = home.join("no-fly-api.sock");
     let mut all = vec![("FLY_OIDC_DEFAULT_SOCKET", socket.to_str().unwrap())];
@@ -106,11 +107,9 @@ fn shared(home: &Path) -> Vec<Bad> {
         var("FLY_OIDC_ALLOW_INSECURE_HTTP", "perhaps"),
         flag("--log-file", log),
         var("FLY_OIDC_LOG_FILE", log),
-        // Checked at run time: a token file that does not exist.
-        Bad {
-            names: "FLY_OIDC_TOKEN_FILE".into(),
-            ..flag("--token-file", missing)
-        },
+        // Checked at run time: a token file that does not exist, named by the flag that set it.
+        flag("--token-file", missing),
+        var("FLY_OIDC_TOKEN_FILE", missing),
         // Checked at run time: a socket path that is a regular file or a directory.
         Bad {
             names: "is a regular file, not the Machines API's Unix socket".into(),
@@ -149,7 +148,9 @@ fn every_invalid_setting_exits_2_with_one_line_naming_it() {
         cases.extend(own(name));
         for bad in cases {
             if name == "gcp credential-config"
-                && (bad.names.contains("TOKEN_FILE") || bad.flags.contains(&"--socket"))
+                && (bad.names.contains("TOKEN_FILE")
+                    || bad.flags.contains(&"--token-file")
+                    || bad.flags.contains(&"--socket"))
             {
                 continue; // writes the path into the command; reads no token
             }
@@ -220,6 +221,11 @@ fn executable_reports_invalid_settings_in_its_failure_response() {
         args.extend(bad.flags);
         let out = run(&args, &bad.env, home.path());
         assert!(!out.status.success());
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(response["success"], false);
         assert_eq!(response["code"], "INVALID_CONFIGURATION", "{response}");

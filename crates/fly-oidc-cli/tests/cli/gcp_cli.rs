@@ -157,12 +157,28 @@ async fn executable_failures_are_google_failure_responses() {
             .contains("FLY_API_HOSTNAME"),
         "{response}"
     );
-    let stderr = text(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "one line on stderr: {stderr}");
-    // As `fly-oidc token` says it: the step, then the token client's message once.
+    // Google's libraries read stderr with stdout: only the response is written.
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    // With --log-file, the cause is written there, as `fly-oidc token` says it: the step,
+    // then the token client's message once.
+    let log = home.path().join("executable.log");
+    let out = run(
+        &["gcp", "executable", "--log-file", log.to_str().unwrap()],
+        &[
+            ("FLY_OIDC_DEFAULT_SOCKET", missing.to_str().unwrap()),
+            (
+                "GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE",
+                "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x",
+            ),
+        ],
+        home.path(),
+    );
+    failure_response(&out, "NOT_ON_FLY");
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    let logged = std::fs::read_to_string(&log).unwrap();
     assert!(
-        stderr.starts_with("fly-oidc: error: Fly token failed: no Machines API socket at"),
-        "{stderr}"
+        logged.contains("Fly token failed: no Machines API socket at"),
+        "{logged}"
     );
 
     // No audience at all.

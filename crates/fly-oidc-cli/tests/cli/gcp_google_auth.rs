@@ -185,6 +185,9 @@ async fn python_google_auth_reports_rejections_and_executable_failures() {
     );
     assert!(error.contains("getting a Fly OIDC token failed"), "{error}");
     assert!(!error.contains("eyJ"), "{error}");
+    // google-auth reads stdout and stderr together: it shows our JSON response alone.
+    assert!(!error.contains("fly-oidc: error"), "{error}");
+    assert!(error.contains(r#""success":false"#), "{error}");
 
     // Without the opt-in, google-auth refuses to run executables (what our instructions say).
     let (_, result) = run_python(

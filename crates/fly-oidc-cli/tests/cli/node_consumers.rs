@@ -24,7 +24,7 @@ const ROLE: &str = "arn:aws:iam::123456789012:role/fly-node";
 
 /// `tests/node`, when node and its installed packages are there; `None` (with a printed
 /// reason) locally when not, a failure in CI.
-fn node_dir() -> Option<PathBuf> {
+pub(crate) fn node_dir() -> Option<PathBuf> {
     if !fly_oidc_tests::require_tool("node") {
         return None;
     }
@@ -62,7 +62,7 @@ fn node(dir: &Path, home: &Path, script: &str, args: &[&str], env: &[(&str, &str
 }
 
 /// The script's one JSON line; panics with both streams when it is not JSON.
-fn answer(out: &Output) -> Value {
+pub(crate) fn answer(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
         panic!(

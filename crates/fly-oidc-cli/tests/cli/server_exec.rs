@@ -18,16 +18,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const ROLE: &str = "arn:aws:iam::123456789012:role/fly-app";
-const SA: &str = "reader@my-project.iam.gserviceaccount.com";
+pub(crate) const ROLE: &str = "arn:aws:iam::123456789012:role/fly-app";
+pub(crate) const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 
-fn script(name: &str) -> PathBuf {
+pub(crate) fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/server")
         .join(name)
 }
 
-fn example(name: &str) -> PathBuf {
+pub(crate) fn example(name: &str) -> PathBuf {
     crate::fly_oidc_bin()
         .parent()
         .unwrap()
@@ -35,7 +35,7 @@ fn example(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn last_json(out: &Output) -> Value {
+pub(crate) fn last_json(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(stdout.lines().last().unwrap_or_default())
         .unwrap_or_else(|e| panic!("no JSON ({e}): {}", describe(out)))
@@ -49,7 +49,7 @@ fn fly_sandbox() -> (FakeFlyApi, Sandbox) {
 }
 
 /// `fly-oidc --verbose exec --aws-role-arn ROLE -- <command>` in the sandbox.
-fn exec_aws(sandbox: &Sandbox, command: &[&str]) -> Output {
+pub(crate) fn exec_aws(sandbox: &Sandbox, command: &[&str]) -> Output {
     let mut args = vec!["--verbose", "exec", "--aws-role-arn", ROLE, "--"];
     args.extend_from_slice(command);
     sandbox.fly_oidc(&args)
@@ -93,7 +93,7 @@ fn wait_for(path: &Path, what: &str) {
     }
 }
 
-fn assert_clean_stderr(out: &Output, fly: &FakeFlyApi, secrets: &[&str]) {
+pub(crate) fn assert_clean_stderr(out: &Output, fly: &FakeFlyApi, secrets: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     for jwt in fly.issued_tokens() {
         assert!(!stderr.contains(&jwt), "a Fly token leaked: {stderr}");
@@ -192,7 +192,7 @@ fn the_token_file_holds_the_token_without_a_newline_and_is_private() {
     assert_eq!(lines[2].trim(), "43", "the token alone, no newline");
 }
 
-fn google_setup(service_account: Option<&str>) -> (FakeFlyApi, FakeGoogle) {
+pub(crate) fn google_setup(service_account: Option<&str>) -> (FakeFlyApi, FakeGoogle) {
     let fly = crate::acme_web();
     let mut google = FakeGoogle::builder(&fly);
     if let Some(sa) = service_account {
@@ -204,7 +204,7 @@ fn google_setup(service_account: Option<&str>) -> (FakeFlyApi, FakeGoogle) {
 
 /// `--gcp-provider`, `--gcp-sts-url` and `--gcp-iam-url` for the fake Google (`sts` and `iam`
 /// are its URLs).
-fn gcp_flags<'a>(google: &'a FakeGoogle, sts: &'a str, iam: &'a str) -> [&'a str; 6] {
+pub(crate) fn gcp_flags<'a>(google: &'a FakeGoogle, sts: &'a str, iam: &'a str) -> [&'a str; 6] {
     [
         "--gcp-provider",
         google.provider(),
@@ -215,7 +215,12 @@ fn gcp_flags<'a>(google: &'a FakeGoogle, sts: &'a str, iam: &'a str) -> [&'a str
     ]
 }
 
-fn exec_google(fly: &FakeFlyApi, google: &FakeGoogle, extra: &[&str], command: &[&str]) -> Output {
+pub(crate) fn exec_google(
+    fly: &FakeFlyApi,
+    google: &FakeGoogle,
+    extra: &[&str],
+    command: &[&str],
+) -> Output {
     let home = tempfile::tempdir().unwrap();
     let (sts, iam) = (google.sts_url(), google.iam_url());
     let mut args = vec!["--verbose", "exec"];

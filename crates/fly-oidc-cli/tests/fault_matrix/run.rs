@@ -309,19 +309,30 @@ fn observe_cli(w: &World, row: &Row, run: CliRun) -> Observed {
         }
         Some(code) => Kind::Exit(code),
     };
-    let error_lines = run
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("fly-oidc: error: ") || l.starts_with("error: "))
-        .count();
-    if error_lines != 1 {
-        problems.push(format!(
-            "expected one `fly-oidc: error:` (or clap's `error:`) line on stderr, found {error_lines}"
-        ));
-    }
+    // `gcp executable` says why in its failure response alone: Google's libraries read its
+    // stderr together with stdout.
+    let message = if row.via == Via::CliGcpExec {
+        if !run.stderr.is_empty() {
+            problems.push(format!("`gcp executable` wrote on stderr: {}", run.stderr));
+        }
+        let v: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap_or_default();
+        v["message"].as_str().unwrap_or_default().to_owned()
+    } else {
+        let error_lines = run
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("fly-oidc: error: ") || l.starts_with("error: "))
+            .count();
+        if error_lines != 1 {
+            problems.push(format!(
+                "expected one `fly-oidc: error:` (or clap's `error:`) line on stderr, found {error_lines}"
+            ));
+        }
+        run.stderr.clone()
+    };
     Observed {
         kind: Some(kind),
-        message: run.stderr.clone(),
+        message,
         outputs: vec![("stderr", run.stderr), ("stdout", run.stdout)],
         problems,
     }

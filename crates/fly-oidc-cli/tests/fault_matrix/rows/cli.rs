@@ -1,7 +1,7 @@
 //! The binary's configuration and usage errors (every other error path of the CLI). Over
 //! HTTP, so the Fly API token is in every child's environment (and in the scan).
 
-use super::{EXIT_1, EXIT_2, google};
+use super::{EXIT_2, google};
 use crate::row::{Inject, Row, Source, Via, row};
 
 use crate::row::Counter::{Fly, Sts};
@@ -71,6 +71,6 @@ pub fn rows() -> Vec<Row> {
             .fails(EXIT_2, &["invalid service account", "name@project.iam.gserviceaccount.com", "(from --service-account)"]),
         cli(CliGcpToken, "plain-HTTP STS URL that is not loopback", GCP_HTTP, &[]).fails(EXIT_2, &["FLY_OIDC_ALLOW_INSECURE_HTTP", "(from --sts-url)"]),
         cli(CliGcpConfig, "no provider", "gcp credential-config", &[]).fails(EXIT_2, &["FLY_OIDC_GCP_PROVIDER"]),
-        cli(CliGcpConfig, "output file not writable", GCP_CONFIG_OUT, &[]).fails(EXIT_1, &["writing the configuration failed"]),
+        cli(CliGcpConfig, "output file not writable", GCP_CONFIG_OUT, &[]).fails(EXIT_2, &["cannot write the credential configuration", "No such file or directory", "(from --output)"]),
     ]
 }

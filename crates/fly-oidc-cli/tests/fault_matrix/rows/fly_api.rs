@@ -23,7 +23,7 @@ fn every_attempt(code: u16, message: &str) -> Inject {
 pub fn rows() -> Vec<Row> {
     let mut rows = vec![
         row(Default, Client, "socket missing (not on Fly)", Inject::NoSocket).fails(run(NotOnFly), NOT_ON_FLY).attempts(Fly, 0),
-        row(Socket, Client, "socket missing", Inject::NoSocket).fails(run(InvalidConfiguration), &["does not exist", "FLY_OIDC_SOCKET"]).attempts(Fly, 0),
+        row(Socket, Client, "socket missing", Inject::NoSocket).fails(run(InvalidConfiguration), &["does not exist", "(from Builder::socket)"]).attempts(Fly, 0),
         row(Http, Client, "API unreachable (connection refused)", Inject::Refused)
             .fails(run(Transient), &["could not connect to the Machines API at", "usually transient"]),
         row(Http, Client, "FLY_API_TOKEN not set", Inject::NoApiToken)
@@ -32,7 +32,7 @@ pub fn rows() -> Vec<Row> {
             .fails(run(FlyApi), &["HTTP 401", "check that FLY_API_TOKEN is a valid Fly API token"]).attempts(Fly, 1),
         row(Http, Client, "401 whose body echoes the API token", Inject::FlyEchoesBearer).fails(run(FlyApi), &["HTTP 401", "FLY_API_TOKEN"]).attempts(Fly, 1),
         row(Http, CliToken, "401 whose body echoes the API token", Inject::FlyEchoesBearer).fails(EXIT_1, &["HTTP 401", "FLY_API_TOKEN"]).attempts(Fly, 1),
-        row(File, Client, "token file missing", Inject::FileMissing).fails(run(InvalidConfiguration), &["does not exist", "FLY_OIDC_TOKEN_FILE"]),
+        row(File, Client, "token file missing", Inject::FileMissing).fails(run(InvalidConfiguration), &["does not exist", "(from Builder::token_file)"]),
         row(File, Client, "garbage in the token file", Inject::FileGarbage).fails(run(MalformedToken), &["not a valid JWT", "returns a raw OIDC token"]),
         row(File, Client, "oversized token file", Inject::FileOversized).fails(run(MalformedToken), &["more than the 65536-byte limit"]),
     ];

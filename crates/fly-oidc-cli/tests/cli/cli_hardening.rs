@@ -1,0 +1,418 @@
+//! A fresh tester's findings (2026-11-30): bad files and environment values are invalid
+//! settings (exit 2, one line naming the setting) that never quote a secret, deep expressions
+//! are refused instead of overflowing the stack, and protocol commands keep to their output.
+#![allow(clippy::unwrap_used)] // tests unwrap what they control
+
+use crate::cli_exit_codes::run;
+use std::path::Path;
+use std::process::Output;
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/app";
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The one error line on stderr, after checking the exit status is `code`.
+fn error_line(out: &Output, code: i32) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    err
+}
+
+/// Issue: a non-UTF-8 AWS config file came back in a WARN of the SDK's loader as the
+/// decimal bytes of the whole file, secret key included; a directory as a raw `Os { .. }`.
+#[test]
+fn a_bad_aws_config_file_is_an_invalid_setting_that_quotes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("badcfg");
+    std::fs::write(
+        &config,
+        b"[profile p]\naws_secret_access_key = SUPERSECRET\n# caf\xe9\n",
+    )
+    .unwrap();
+    let log = home.path().join("log");
+    // "SUP" as the decimal bytes the SDK's Debug of a FromUtf8Error printed.
+    let leaks = |text: &str| text.contains("SUPERSECRET") || text.contains("83, 85, 80");
+    let args = [
+        "aws",
+        "credential-process",
+        "--no-cache",
+        "--role-arn",
+        ROLE,
+    ];
+    for with_log in [false, true] {
+        let mut args = args.to_vec();
+        if with_log {
+            args.extend(["--log-file", log.to_str().unwrap()]);
+        }
+        let envs = [
+            ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+            ("AWS_PROFILE", "p"),
+        ];
+        let out = run(&args, &envs, home.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(!leaks(&err), "{err}");
+        assert!(!leaks(&String::from_utf8_lossy(&out.stdout)));
+        if with_log {
+            let logged = std::fs::read_to_string(&log).unwrap();
+            assert!(!leaks(&logged), "{logged}");
+            assert!(logged.contains("not UTF-8"), "{logged}");
+        }
+        let line = error_line(&out, 2);
+        assert!(
+            line.contains("invalid setting: the AWS config file"),
+            "{line}"
+        );
+        assert!(line.contains("is not UTF-8 text"), "{line}");
+        assert!(
+            line.contains("save it as UTF-8, or point AWS_CONFIG_FILE at"),
+            "{line}"
+        );
+        assert!(line.contains("(from AWS_CONFIG_FILE)"), "{line}");
+    }
+    let out = run(&args, &[("AWS_CONFIG_FILE", "/tmp")], home.path());
+    let line = error_line(&out, 2);
+    assert!(line.contains("/tmp is a directory"), "{line}");
+    assert!(line.contains("(from AWS_CONFIG_FILE)"), "{line}");
+    assert!(!line.contains("Os {"), "{line}");
+}
+
+/// Issue: a short CEL expression (100 parentheses) overflowed the stack (exit 134).
+#[test]
+fn deeply_nested_cel_is_refused_with_exit_2() {
+    let home = tempfile::tempdir().unwrap();
+    let parens = format!("{}true{}", "(".repeat(100), ")".repeat(100));
+    let lists = format!("{}{}== []", "[".repeat(1000), "]".repeat(1000));
+    let mapping = format!("google.subject={}x{}", "(".repeat(200), ")".repeat(200));
+    let base = ["gcp", "check-condition"];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec![&parens], "depth 100, at most 32"),
+        (vec![&lists], "depth 1000, at most 32"),
+        (
+            vec!["true", "--attribute-mapping", &mapping],
+            "google.subject: expression too deeply nested (depth 200, at most 32)",
+        ),
+    ];
+    for (extra, says) in cases {
+        let mut args = base.to_vec();
+        args.extend(extra);
+        args.extend(["--org", "acme", "--app", "a"]);
+        let out = run(&args, &[], home.path());
+        let line = error_line(&out, 2);
+        assert!(line.contains(says), "{line}");
+        assert!(line.contains("expression too deeply nested"), "{line}");
+    }
+    // Depth 30 is parsed and evaluated.
+    let ok = format!(
+        "{}assertion.app_name == 'a'{}",
+        "(".repeat(30),
+        ")".repeat(30)
+    );
+    let out = run(
+        &[&base[..], &[&ok, "--org", "acme", "--app", "a"]].concat(),
+        &[],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Issue: a policy with an explicit `Deny` for everyone next to an `Allow` was "accepted".
+#[test]
+fn check_trust_policy_rejects_a_policy_with_a_deny_that_may_apply() {
+    let home = tempfile::tempdir().unwrap();
+    let allow = r#"{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+        "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/oidc.fly.io/acme"},
+        "Condition": {"StringEquals": {"oidc.fly.io/acme:aud": "sts.amazonaws.com"}}}"#;
+    let deny = r#"{"Effect": "Deny", "Principal": "*", "Action": "*"}"#;
+    let check = |statements: &str| {
+        let file = home.path().join("policy.json");
+        std::fs::write(&file, format!(r#"{{"Statement": [{statements}]}}"#)).unwrap();
+        let args = [
+            "aws",
+            "check-trust-policy",
+            file.to_str().unwrap(),
+            "--org",
+            "acme",
+            "--app",
+            "web",
+        ];
+        run(&args, &[], home.path())
+    };
+    let out = check(allow);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", stderr(&out));
+    assert!(
+        stdout.contains(
+            "warn no condition on oidc.fly.io/acme:sub: every app of the org is admitted"
+        ),
+        "{stdout}"
+    );
+    let out = check(&format!("{allow}, {deny}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = error_line(&out, 1);
+    assert!(line.contains("has a Deny statement"), "{line}");
+    assert!(
+        stdout.contains("rejected: the policy has a Deny statement (#2)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("accepted"), "{stdout}");
+}
+
+/// Issue: a variable whose value is not UTF-8 read as unset (the cache used, the socket used,
+/// "no role to assume"). The variables are set on the child process only.
+#[test]
+fn non_utf8_variables_are_invalid_settings_naming_the_variable() {
+    use std::os::unix::ffi::OsStrExt;
+    let home = tempfile::tempdir().unwrap();
+    let socket = home.path().join("no-fly-api.sock");
+    let cases: [(&[&str], &str, &[u8], &str); 3] = [
+        (
+            &["aws", "credential-process", "--role-arn", ROLE],
+            "FLY_OIDC_NO_CACHE",
+            b"\xff",
+            "the value is not valid UTF-8",
+        ),
+        (
+            &["token"],
+            "FLY_OIDC_TOKEN_FILE",
+            b"/tmp/\xff",
+            "FLY_OIDC_TOKEN_FILE",
+        ),
+        (
+            &["aws", "credential-process", "--no-cache"],
+            "AWS_ROLE_ARN",
+            b"\xff",
+            "invalid role ARN",
+        ),
+    ];
+    for (args, var, value, says) in cases {
+        let out = std::process::Command::new(crate::fly_oidc_bin())
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", home.path())
+            .env("FLY_OIDC_DEFAULT_SOCKET", &socket)
+            .env(var, std::ffi::OsStr::from_bytes(value))
+            .output()
+            .unwrap();
+        let line = error_line(&out, 2);
+        assert!(line.contains("invalid setting:"), "{var}: {line}");
+        assert!(line.contains(says), "{var}: {line}");
+        assert!(line.contains(&format!("(from {var})")), "{var}: {line}");
+    }
+}
+
+/// Issues: `--socket` and `--token-file` were named by their variables, and a token file that
+/// is a directory "could not be read" with no reason.
+#[test]
+fn token_source_errors_name_the_flag_or_variable_that_set_it() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().to_str().unwrap();
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 5] = [
+        (
+            &["token", "--socket", "/nonexistent.sock"],
+            &[],
+            "the Machines API socket /nonexistent.sock does not exist (from --socket); check the path",
+        ),
+        (
+            &["token"],
+            &[("FLY_OIDC_SOCKET", "/nonexistent.sock")],
+            "does not exist (from FLY_OIDC_SOCKET)",
+        ),
+        (
+            &["token", "--token-file", "/nonexistent"],
+            &[],
+            "cannot read the token file /nonexistent: it does not exist (from --token-file); check the path",
+        ),
+        (
+            &["token"],
+            &[("FLY_OIDC_TOKEN_FILE", "/nonexistent")],
+            "it does not exist (from FLY_OIDC_TOKEN_FILE)",
+        ),
+        (
+            &["token", "--token-file", dir],
+            &[],
+            "it is a directory (from --token-file); give the path of a file holding the token",
+        ),
+    ];
+    for (args, envs, says) in cases {
+        let out = run(args, envs, home.path());
+        let line = error_line(&out, 2);
+        assert!(line.contains(says), "{args:?} {envs:?}: {line}");
+        assert!(
+            line.starts_with("fly-oidc: error: invalid setting: "),
+            "{line}"
+        );
+    }
+    // gcp executable names the flag in its failure response too.
+    let out = run(
+        &[
+            "gcp",
+            "executable",
+            "--audience",
+            "//iam.googleapis.com/x",
+            "--token-file",
+            dir,
+        ],
+        &[],
+        home.path(),
+    );
+    let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let message = response["message"].as_str().unwrap();
+    assert!(
+        message.contains("is a directory (from --token-file)"),
+        "{message}"
+    );
+}
+
+/// Issues: `token --verify` pointed at doctor's `--offline`; a malformed `--jwks-url` or
+/// `--discovery-url` failed with exit 1 without naming the flag.
+#[test]
+fn key_url_flags_are_invalid_settings_and_token_verify_names_its_own_flags() {
+    let home = tempfile::tempdir().unwrap();
+    let fly = crate::acme_web();
+    let sock = fly.socket_path().to_str().unwrap().to_owned();
+    for command in [&["token", "--verify"][..], &["doctor"][..]] {
+        for (flag, value, says) in [
+            ("--jwks-url", "notaurl", "invalid JWKS URL"),
+            (
+                "--discovery-url",
+                "ftp://x",
+                "invalid discovery document URL",
+            ),
+        ] {
+            let mut args = command.to_vec();
+            args.extend(["--socket", &sock, flag, value]);
+            let out = run(&args, &[], home.path());
+            let line = error_line(&out, 2);
+            assert!(line.contains(says), "{args:?}: {line}");
+            assert!(line.contains(&format!("(from {flag})")), "{args:?}: {line}");
+        }
+    }
+    assert_eq!(
+        fly.request_count(),
+        0,
+        "the flags are checked before a token is fetched"
+    );
+    // Keys that cannot be fetched: the fix names token's flags, not doctor's --offline.
+    let out = run(
+        &[
+            "token",
+            "--verify",
+            "--socket",
+            &sock,
+            "--jwks-url",
+            "http://127.0.0.1:9/jwks",
+        ],
+        &[],
+        home.path(),
+    );
+    let line = error_line(&out, 1);
+    assert!(line.contains("could not fetch the issuer's keys"), "{line}");
+    assert!(line.contains("--jwks-url"), "{line}");
+    assert!(!line.contains("--offline"), "{line}");
+}
+
+/// Issue: `gcp credential-config --output link.json` wrote through a symlink, and its errors
+/// did not name `--output`.
+#[test]
+fn credential_config_output_replaces_a_symlink_and_names_the_flag() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let provider = "projects/123/locations/global/workloadIdentityPools/fly/providers/acme";
+    let target = home.path().join("target.txt");
+    std::fs::write(&target, "keep").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = home.path().join("link.json");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let config = |output: &Path| {
+        let args = [
+            "gcp",
+            "credential-config",
+            "--provider",
+            provider,
+            "--output",
+            output.to_str().unwrap(),
+        ];
+        run(&args, &[], home.path())
+    };
+    let out = config(&link);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+    let meta = std::fs::symlink_metadata(&link).unwrap();
+    assert!(meta.is_file(), "the link is replaced by the file");
+    assert_eq!(meta.permissions().mode() & 0o777 & !0o022, 0o644 & !0o022);
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&link).unwrap()).unwrap();
+    assert_eq!(written["type"], "external_account");
+    for (output, says) in [
+        (home.path().to_path_buf(), "is a directory"),
+        (
+            home.path().join("no/such/dir/c.json"),
+            "No such file or directory",
+        ),
+    ] {
+        let line = error_line(&config(&output), 2);
+        assert!(
+            line.contains("cannot write the credential configuration"),
+            "{line}"
+        );
+        assert!(line.contains(says), "{line}");
+        assert!(line.contains("(from --output)"), "{line}");
+    }
+}
+
+/// Issue: `fly-oidc token --claims | head -3` printed `error: writing to stdout failed:
+/// Broken pipe`. A closed stdout ends the command quietly with 141, as `SIGPIPE` would.
+#[test]
+fn a_closed_stdout_exits_141_without_a_message() {
+    use std::io::Read as _;
+    let home = tempfile::tempdir().unwrap();
+    let fly = crate::acme_web();
+    let mut child = std::process::Command::new(crate::fly_oidc_bin())
+        .args(["token", "--claims", "--socket"])
+        .arg(fly.socket_path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end at once: the reader went away before anything was written.
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(141), "{err}");
+    assert!(err.is_empty(), "{err}");
+}
+
+/// Issue: `aws setup --help` did not mark `--role-name` as required, as the README says
+/// required flags are marked.
+#[test]
+fn aws_setup_help_marks_role_name_as_required() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(&["aws", "setup", "--help"], &[], home.path());
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    let at = help.rfind("--role-name <NAME>").unwrap();
+    let described = help[at..].lines().take(3).collect::<Vec<_>>().join(" ");
+    assert!(described.contains("(required)"), "{help}");
+    let optional = help.find("--account-id <ID>").unwrap();
+    let described = help[optional..]
+        .lines()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(!described.contains("(required"), "{help}");
+}
