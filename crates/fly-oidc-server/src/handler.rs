@@ -86,13 +86,19 @@ fn text(body: impl Into<Bytes>) -> Response<Body> {
 }
 
 impl State {
-    fn host_allowed(&self, headers: &HeaderMap) -> bool {
+    /// Whether the request names this server: its `Host` is the listen address or
+    /// `localhost`, and so is the authority of an absolute-form target
+    /// (`GET http://host/path`), when there is one. (More than one `Host` is refused before.)
+    fn host_allowed(&self, uri: &http::Uri, headers: &HeaderMap) -> bool {
+        let allowed = |host: &str| {
+            self.allowed_hosts
+                .iter()
+                .any(|allowed| allowed.eq_ignore_ascii_case(host.trim()))
+        };
         let Some(host) = headers.get(HOST).and_then(|h| h.to_str().ok()) else {
             return false;
         };
-        self.allowed_hosts
-            .iter()
-            .any(|allowed| allowed.eq_ignore_ascii_case(host.trim()))
+        allowed(host) && uri.authority().is_none_or(|a| allowed(a.as_str()))
     }
 
     fn token_matches(&self, presented: &[u8]) -> bool {
@@ -137,36 +143,56 @@ impl State {
                 .insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return response;
         }
+        // RFC 9112 3.2: a request with more than one Host gets a 400, whatever it asks for.
+        if headers.get_all(HOST).iter().nth(1).is_some() {
+            return with_flavor(json_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "more than one Host header: a request names one host",
+            ));
+        }
         let route = route(uri.path(), uri.query());
         match route {
             Route::Root => with_flavor(text("computeMetadata/\n")),
-            Route::Healthz => respond(
-                StatusCode::OK,
-                "application/json",
-                serde_json::to_vec(&self.health()).unwrap_or_default(),
-            ),
+            Route::Healthz => {
+                let mut health = self.health();
+                if !self.host_allowed(uri, headers) {
+                    // Another host (a DNS-rebinding page) gets the states, not what is served.
+                    health.without_names();
+                }
+                respond(
+                    StatusCode::OK,
+                    "application/json",
+                    serde_json::to_vec(&health).unwrap_or_default(),
+                )
+            }
             Route::NotFound => with_flavor(json_error(
                 StatusCode::NOT_FOUND,
                 "NotFound",
                 "no such endpoint on this fly-oidc server",
             )),
             Route::Aws { role } => {
-                if !self.host_allowed(headers) {
+                if !self.host_allowed(uri, headers) {
                     return bad_host();
                 }
                 self.aws(role.as_deref(), headers)
             }
             Route::Metadata(meta) => {
-                if headers.contains_key("x-forwarded-for") {
+                // A request relayed by a proxy: GCE refuses X-Forwarded-For; Forwarded
+                // (RFC 7239) says the same.
+                if headers.contains_key("x-forwarded-for")
+                    || headers.contains_key(http::header::FORWARDED)
+                {
                     return with_flavor(json_error(
                         StatusCode::FORBIDDEN,
                         "Forbidden",
-                        "requests carrying X-Forwarded-For are refused: the metadata server answers local clients only",
+                        "requests carrying X-Forwarded-For or Forwarded are refused: the metadata server answers local clients only",
                     ));
                 }
+                // Exactly `Google`, as GCE compares it.
                 let flavor_ok = headers
                     .get(FLAVOR)
-                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"Google"));
+                    .is_some_and(|v| v.as_bytes() == b"Google");
                 if !flavor_ok {
                     return with_flavor(json_error(
                         StatusCode::FORBIDDEN,
@@ -174,7 +200,7 @@ impl State {
                         "missing required header: Metadata-Flavor: Google",
                     ));
                 }
-                if !self.host_allowed(headers) {
+                if !self.host_allowed(uri, headers) {
                     return with_flavor(bad_host());
                 }
                 with_flavor(self.metadata(meta).await)
@@ -475,7 +501,8 @@ fn account_info(email: &str, scopes: &[String]) -> serde_json::Value {
     })
 }
 
-/// What `/healthz` answers: the state of each credential, never a secret.
+/// What `/healthz` answers: the state of each credential, never a secret. To a request that
+/// names another host (DNS rebinding), each credential's `name` and `last_error` are left out.
 #[derive(Clone, Debug, Serialize)]
 pub struct Health {
     /// `ok` when every credential is valid and its last refresh worked, else `degraded`.
@@ -484,12 +511,24 @@ pub struct Health {
     pub credentials: Vec<CredentialHealth>,
 }
 
+impl Health {
+    /// Leave out what names the credentials (names, and errors that quote them).
+    fn without_names(&mut self) {
+        for credential in &mut self.credentials {
+            credential.name.clear();
+            credential.last_error = None;
+        }
+    }
+}
+
 /// The state of one credential in [`Health`].
 #[derive(Clone, Debug, Serialize)]
 pub struct CredentialHealth {
     /// `aws`, `gcp` or `token-file`.
     pub kind: &'static str,
-    /// The role ARN, the provider name (and scopes), or the token file's path.
+    /// The role ARN, the provider name (and scopes), or the token file's path. Empty, and left
+    /// out of `/healthz`, for a request that names another host.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// `ok` (valid), `stale` (valid, the last refresh failed) or `unavailable` (nothing valid).
     pub state: &'static str,

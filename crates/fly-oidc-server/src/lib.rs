@@ -42,11 +42,13 @@
 //! | `/computeMetadata/v1/project/numeric-project-id` | the project number of the workload identity pool provider |
 //! | `/computeMetadata/v1/universe/universe-domain` | `googleapis.com` |
 //! | `.../service-accounts/default/identity?audience=A` | with a service account, its Google-signed ID token for `A` (IAM Credentials `generateIdToken`; cached per audience until 5 minutes before expiry); 404 without one |
-//! | `GET /healthz` | [`Health`]: per-credential state, never a secret |
+//! | `GET /healthz` | [`Health`]: per-credential state, never a secret; without the credentials' names and errors to a request naming another host |
 //!
-//! Every `/computeMetadata/...` request needs `Metadata-Flavor: Google` and no
-//! `X-Forwarded-For` (else 403), and every answer there carries `Metadata-Flavor: Google`;
-//! unknown paths answer 404 and unknown query parameters are ignored.
+//! Every `/computeMetadata/...` request needs `Metadata-Flavor: Google` (exactly so) and no
+//! `X-Forwarded-For` or `Forwarded` (else 403), and every answer there carries
+//! `Metadata-Flavor: Google`; unknown paths answer 404 and unknown query parameters are
+//! ignored. `?scopes=` other than the configured scopes gets its own token through
+//! [`Builder::gcp_scoped`] (400 without it).
 //!
 //! **Without a service account**, the token endpoint serves the federated token of Google's
 //! STS itself, the account's `email` is the word `default` (the federated principal has no
@@ -59,7 +61,9 @@
 //! - Loopback only: [`Builder::start`] refuses any other listen address.
 //! - The AWS endpoints need the random authorization token (256 bits); requests for
 //!   credentials, tokens or account data must carry a `Host` naming the listen address or
-//!   `localhost` (DNS rebinding): else 403. `/` and `/healthz` answer any `Host`.
+//!   `localhost` (DNS rebinding), and an absolute-form target (`GET http://host/...`) must
+//!   name the same: else 403. `/` and `/healthz` answer any `Host` (`/healthz` without the
+//!   credentials' names to another host). A request with more than one `Host` gets 400.
 //! - Request heads are capped at 16 KiB and must arrive within 5 s; bodies are never read.
 //! - No secret in logs, `/healthz` or error bodies.
 //!

@@ -54,6 +54,11 @@ async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Resp {
         request.push_str(&format!("{k}: {v}\r\n"));
     }
     request.push_str("Connection: close\r\n\r\n");
+    send(addr, &request).await
+}
+
+/// Send `request` (a whole HTTP/1.1 request head) and read the answer.
+async fn send(addr: SocketAddr, request: &str) -> Resp {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
@@ -383,6 +388,96 @@ async fn without_a_service_account_the_federated_token_is_served_as_default() {
     let identity = metadata(addr, &format!("{base}/identity?audience=https://x")).await;
     assert_eq!(identity.status, 404);
     assert!(identity.body.contains("--gcp-service-account"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_hosts_foreign_authorities_forwarded_and_a_lowercase_flavor_are_refused() {
+    let (_fly, google, server) = gcp_server(Some(SA)).await;
+    let addr = server.local_addr();
+    let path = "/computeMetadata/v1/instance/service-accounts/default/email";
+    let flavor = "Metadata-Flavor: Google\r\n";
+    let ok = metadata(addr, path).await;
+    assert_eq!((ok.status, ok.body.as_str()), (200, SA));
+
+    // More than one Host, either order: 400, on every path.
+    for hosts in [
+        format!("Host: {addr}\r\nHost: evil.com\r\n"),
+        format!("Host: evil.com\r\nHost: {addr}\r\n"),
+    ] {
+        for target in [path, "/healthz", "/"] {
+            let request =
+                format!("GET {target} HTTP/1.1\r\n{hosts}{flavor}Connection: close\r\n\r\n");
+            let answer = send(addr, &request).await;
+            assert_eq!(answer.status, 400, "{target} {hosts:?}: {}", answer.body);
+            assert!(!answer.body.contains(SA), "{}", answer.body);
+        }
+    }
+    // An absolute-form target names the host: another one is refused like a foreign Host.
+    let request = format!(
+        "GET http://evil.com{path} HTTP/1.1\r\nHost: {addr}\r\n{flavor}Connection: close\r\n\r\n"
+    );
+    let absolute = send(addr, &request).await;
+    assert_eq!(absolute.status, 403, "{}", absolute.body);
+    assert!(absolute.body.contains("InvalidHost"), "{}", absolute.body);
+    let request = format!(
+        "GET http://{addr}{path} HTTP/1.1\r\nHost: {addr}\r\n{flavor}Connection: close\r\n\r\n"
+    );
+    let own = send(addr, &request).await;
+    assert_eq!((own.status, own.body.as_str()), (200, SA));
+
+    // Forwarded is refused like X-Forwarded-For; the flavor is compared exactly.
+    let forwarded = get(
+        addr,
+        path,
+        &[("Metadata-Flavor", "Google"), ("Forwarded", "for=10.0.0.1")],
+    )
+    .await;
+    assert_eq!(forwarded.status, 403);
+    assert!(forwarded.body.contains("Forwarded"), "{}", forwarded.body);
+    for wrong in ["google", "GOOGLE", "Google2"] {
+        let answer = get(addr, path, &[("Metadata-Flavor", wrong)]).await;
+        assert_eq!(answer.status, 403, "{wrong}");
+        assert!(!answer.body.contains(SA));
+    }
+
+    // /healthz answers any Host, but names what it serves only to its own.
+    let own = get(addr, "/healthz", &[]).await;
+    assert!(own.body.contains(google.provider()), "{}", own.body);
+    let foreign = get(addr, "/healthz", &[("Host", "evil.com")]).await;
+    assert_eq!(foreign.status, 200);
+    let health = foreign.json();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["credentials"][0]["state"], "ok");
+    assert!(
+        !foreign.body.contains(google.provider()),
+        "{}",
+        foreign.body
+    );
+    assert!(!foreign.body.contains(SA), "{}", foreign.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_endpoint_refuses_duplicate_hosts_and_foreign_authorities() {
+    let (fly, sts) = fakes().await;
+    let server = reader_server(&fly, &sts).await.unwrap();
+    let addr = server.local_addr();
+    let token = auth(&server);
+    let path = "/v1/aws/credentials";
+    let auth_line = format!("Authorization: {token}\r\n");
+    let two = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nHost: evil.com\r\n{auth_line}Connection: close\r\n\r\n"
+    );
+    assert_eq!(send(addr, &two).await.status, 400);
+    let absolute = format!(
+        "GET http://evil.com{path} HTTP/1.1\r\nHost: {addr}\r\n{auth_line}Connection: close\r\n\r\n"
+    );
+    let answer = send(addr, &absolute).await;
+    assert_eq!(answer.status, 403);
+    assert_no_secret(&answer.body, &fly, &sts, &token);
+    let foreign = get(addr, "/healthz", &[("Host", "evil.com")]).await;
+    assert!(!foreign.body.contains("role/reader"), "{}", foreign.body);
+    let own = get(addr, "/healthz", &[]).await;
+    assert!(own.body.contains("role/reader"), "{}", own.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
