@@ -145,29 +145,70 @@ fn check_env_file(
             false => Ok(()),
         };
     };
-    let dir = match env_file.parent() {
+    check_file_path("--env-file", env_file)
+}
+
+/// Refuse (exit 2), naming `flag`, a file path that cannot be written: a directory, or a path
+/// whose directory does not exist.
+fn check_file_path(flag: &str, path: &Path) -> Result<(), CliError> {
+    if path.is_dir() {
+        return Err(invalid(format!(
+            "{flag} {}: is a directory; name a file in it (e.g. {})",
+            path.display(),
+            path.join("fly-oidc.env").display()
+        )));
+    }
+    let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
     match std::fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => Ok(()),
         Ok(_) => Err(invalid(format!(
-            "--env-file {}: {} is not a directory; choose a path in an existing directory",
-            env_file.display(),
+            "{flag} {}: {} is not a directory; choose a path in an existing directory",
+            path.display(),
             dir.display()
         ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(invalid(format!(
-            "--env-file {}: the directory {} does not exist; create it (mkdir -p {}) or choose a path in an existing directory",
-            env_file.display(),
+            "{flag} {}: the directory {} does not exist; create it (mkdir -p {}) or choose a path in an existing directory",
+            path.display(),
             dir.display(),
             dir.display()
         ))),
         Err(e) => Err(invalid(format!(
-            "--env-file {}: cannot use the directory {}: {e}",
-            env_file.display(),
+            "{flag} {}: cannot use the directory {}: {e}",
+            path.display(),
             dir.display()
         ))),
     }
+}
+
+/// Refuse (exit 2), before any fetch, `--write-token` paths that cannot work: one given twice,
+/// one equal to the env file, a directory, or one whose directory does not exist. A spec that
+/// is not `PATH=AUDIENCE` is left to [`ServeOptions::server`].
+pub fn check_write_tokens(options: &ServeOptions, env_file: Option<&Path>) -> Result<(), CliError> {
+    let mut seen: Vec<&Path> = Vec::new();
+    for spec in &options.write_tokens {
+        let Some((path, _)) = spec.split_once('=').filter(|(p, _)| !p.is_empty()) else {
+            continue;
+        };
+        let path = Path::new(path);
+        if seen.contains(&path) {
+            return Err(invalid(format!(
+                "--write-token {}: this path is given twice; give each token file its own path",
+                path.display()
+            )));
+        }
+        if env_file == Some(path) {
+            return Err(invalid(format!(
+                "--write-token {}: this path is also the --env-file; give the token file its own path",
+                path.display()
+            )));
+        }
+        check_file_path("--write-token", path)?;
+        seen.push(path);
+    }
+    Ok(())
 }
 
 /// Run `fly-oidc serve` until SIGTERM or SIGINT.
@@ -178,6 +219,7 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
     let default_listen = SocketAddr::from(([127, 0, 0, 1], 8675));
     let options = ServeOptions::from(cmd.serve);
     check_env_file(&options, cmd.env_file.as_deref(), &globals.env())?;
+    check_write_tokens(&options, cmd.env_file.as_deref())?;
     let server = start(globals, &options, default_listen).await?;
     let written = match &cmd.env_file {
         Some(env_file) => child_env::write_env_file(

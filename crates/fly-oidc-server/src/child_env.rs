@@ -165,7 +165,8 @@ fn write_file(path: &Path, bytes: &[u8], owner: Option<FileOwner>) -> io::Result
 /// ([`auth_token_file_beside`], when AWS is served), then the env file
 /// ([`EnvPlan::env_file_text`], planned for an empty environment: the shell that sources it
 /// keeps its own region), both mode 0600 and owned by `owner` when given. Returns the paths
-/// written, to remove at exit.
+/// written, to remove at exit. When the env file cannot be written, the token file is removed
+/// again.
 ///
 /// # Errors
 /// The file system's error, naming the path and no secret.
@@ -192,7 +193,13 @@ pub fn write_env_file(
         gcp_project,
         &empty,
     );
-    write_file(env_file, plan.env_file_text().as_bytes(), owner)?;
+    if let Err(e) = write_file(env_file, plan.env_file_text().as_bytes(), owner) {
+        // The token file alone would leave the authorization token behind for nothing.
+        for path in &written {
+            let _ = std::fs::remove_file(path);
+        }
+        return Err(e);
+    }
     written.push(env_file.to_owned());
     Ok(written)
 }

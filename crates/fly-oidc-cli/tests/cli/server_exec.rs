@@ -458,11 +458,21 @@ fn user_runs_the_child_as_that_user_with_its_token_file() {
     }
     let (_fly, sandbox) = fly_sandbox();
     let sts = fake_sts();
+    // A directory the user can enter, holding a token file (0600) only its owner can read.
+    let shared = sandbox.dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(sandbox.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let token = shared.join("vault-token");
+    let spec = format!("{}=vault", token.display());
     let out = exec_sts_sh(
         &sandbox,
         &sts,
-        &["--user", "nobody"],
-        "id -u; id -g; echo \"$HOME $USER $LOGNAME\"; cat \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\" >/dev/null && echo readable",
+        &["--user", "nobody", "--write-token", &spec],
+        &format!(
+            "id -u; id -g; echo \"$HOME $USER $LOGNAME\"; cat \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\" >/dev/null && echo readable; cat {} >/dev/null && echo token-readable",
+            token.display()
+        ),
     );
     assert_success(&out, "exec --user nobody");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -471,6 +481,10 @@ fn user_runs_the_child_as_that_user_with_its_token_file() {
     assert_eq!(lines[1], "65534", "{stdout}");
     assert_eq!(lines[2], "/nonexistent nobody nobody");
     assert_eq!(lines[3], "readable");
+    assert_eq!(
+        lines[4], "token-readable",
+        "the --write-token file is the user's"
+    );
     let out = sandbox.fly_oidc(&[
         "exec",
         "--user",
@@ -518,6 +532,51 @@ fn write_token_keeps_a_fly_token_in_a_private_file() {
     assert!(!path.exists(), "exec removes the token file when it exits");
     let bad = sandbox.fly_oidc(&["exec", "--write-token", "no-audience", "--", "true"]);
     assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+}
+
+#[test]
+fn write_token_paths_twice_equal_to_the_env_file_or_in_no_directory_exit_2() {
+    let (fly, sandbox) = fly_sandbox();
+    let path = sandbox.dir.path().join("vault-token");
+    let spec = format!("{}=vault", path.display());
+    let env_file = sandbox.dir.path().join("creds.env");
+    let env_spec = format!("{}=vault", env_file.display());
+    let missing = "/nonexistent-fly-oidc/token=vault";
+    let runs: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec!["exec", "--write-token", &spec, "--write-token", &spec, "--", "true"],
+            format!("--write-token {}: this path is given twice", path.display()),
+        ),
+        (
+            vec!["exec", "--write-token", missing, "--", "true"],
+            "--write-token /nonexistent-fly-oidc/token: the directory /nonexistent-fly-oidc does not exist; create it (mkdir -p /nonexistent-fly-oidc)".into(),
+        ),
+        (
+            vec!["serve", "--write-token", missing],
+            "--write-token /nonexistent-fly-oidc/token: the directory".into(),
+        ),
+        (
+            vec![
+                "serve",
+                "--env-file",
+                env_file.to_str().unwrap(),
+                "--write-token",
+                &env_spec,
+            ],
+            format!(
+                "--write-token {}: this path is also the --env-file",
+                env_file.display()
+            ),
+        ),
+    ];
+    for (args, expected) in runs {
+        let out = sandbox.fly_oidc(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&expected), "{args:?}: {stderr}");
+    }
+    assert!(fly.requests().is_empty(), "refused before any fetch");
+    assert!(!path.exists() && !env_file.exists());
 }
 
 /// A free loopback address, `127.0.0.1:PORT`.
@@ -674,6 +733,19 @@ fn serve_refuses_aws_without_an_env_file_a_missing_directory_and_a_busy_port() {
         "{stderr}"
     );
     assert!(!stderr.contains(".fly-oidc-"), "{stderr}");
+
+    // An env file that is a directory: refused before any fetch, no token file left beside it.
+    let dir_env = sandbox.dir.path().join("env-dir");
+    std::fs::create_dir(&dir_env).unwrap();
+    let mut args = vec!["--env-file", dir_env.to_str().unwrap()];
+    args.extend(aws);
+    let stderr = serve(&sandbox, &args);
+    assert!(
+        stderr.contains(&format!("--env-file {}: is a directory", dir_env.display())),
+        "{stderr}"
+    );
+    assert!(!sandbox.dir.path().join("env-dir.aws-token").exists());
+    assert_eq!(sts.request_count(), 0, "refused before any STS call");
 
     // A port already in use, for serve and exec.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
