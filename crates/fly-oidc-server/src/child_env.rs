@@ -58,9 +58,10 @@ impl EnvPlan {
     /// Always: [`ALWAYS_REMOVED`] removed (the Fly API token). When AWS is served: `AWS_CONTAINER_CREDENTIALS_FULL_URI`,
     /// `AWS_CONTAINER_AUTHORIZATION_TOKEN`, `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (when
     /// `token_file` is given), `AWS_REGION` and `AWS_DEFAULT_REGION` (to `aws_region`, when
-    /// given and `current` has neither), and [`AWS_REMOVED`] removed. When Google is served:
-    /// `GCE_METADATA_HOST`, `GCE_METADATA_IP` and `GOOGLE_CLOUD_PROJECT` (to `gcp_project`,
-    /// when given).
+    /// given and `current` has neither; the one missing to the other's value when `current`
+    /// has one), and [`AWS_REMOVED`] removed. When Google is served: `GCE_METADATA_HOST`,
+    /// `GCE_METADATA_IP`, `GCE_METADATA_ROOT` (gcloud's) and `GOOGLE_CLOUD_PROJECT` (to
+    /// `gcp_project`, when given).
     pub fn for_server(
         server: &Server,
         token_file: Option<&Path>,
@@ -85,13 +86,19 @@ impl EnvPlan {
                     path.display().to_string(),
                 ));
             }
-            if let Some(region) = aws_region
-                && !has("AWS_REGION")
-                && !has("AWS_DEFAULT_REGION")
-            {
-                plan.set.push(("AWS_REGION".into(), region.to_owned()));
-                plan.set
-                    .push(("AWS_DEFAULT_REGION".into(), region.to_owned()));
+            // The SDKs read AWS_REGION, the AWS CLI v1 and botocore AWS_DEFAULT_REGION only:
+            // set both, or the one missing to the other's value.
+            match (current.get("AWS_REGION"), current.get("AWS_DEFAULT_REGION")) {
+                (None, None) => {
+                    if let Some(region) = aws_region {
+                        plan.set.push(("AWS_REGION".into(), region.to_owned()));
+                        plan.set
+                            .push(("AWS_DEFAULT_REGION".into(), region.to_owned()));
+                    }
+                }
+                (Some(region), None) => plan.set.push(("AWS_DEFAULT_REGION".into(), region)),
+                (None, Some(region)) => plan.set.push(("AWS_REGION".into(), region)),
+                (Some(_), Some(_)) => {}
             }
             plan.remove
                 .extend(AWS_REMOVED.iter().map(|s| (*s).to_owned()));
@@ -104,7 +111,9 @@ impl EnvPlan {
         }
         if let Some(host) = server.metadata_host() {
             plan.set.push(("GCE_METADATA_HOST".into(), host.clone()));
-            plan.set.push(("GCE_METADATA_IP".into(), host));
+            plan.set.push(("GCE_METADATA_IP".into(), host.clone()));
+            // gcloud reads GCE_METADATA_ROOT, not GCE_METADATA_HOST.
+            plan.set.push(("GCE_METADATA_ROOT".into(), host));
             if let Some(project) = gcp_project {
                 plan.set
                     .push(("GOOGLE_CLOUD_PROJECT".into(), project.to_owned()));

@@ -277,6 +277,35 @@ fn python_google_auth_default_finds_the_metadata_server() {
 }
 
 #[test]
+fn gcloud_prints_the_served_token_under_exec() {
+    if !fly_oidc_tests::require_tool("gcloud") {
+        return;
+    }
+    let (fly, google) = google_setup(Some(SA));
+    let out = exec_google(
+        &fly,
+        &google,
+        &["--gcp-service-account", SA],
+        &[
+            "sh",
+            "-c",
+            "echo \"$GCE_METADATA_ROOT\"; CLOUDSDK_CONFIG=\"$HOME/gcloud\" CLOUDSDK_CORE_DISABLE_PROMPTS=1 gcloud auth print-access-token",
+        ],
+    );
+    assert_success(&out, "gcloud under exec");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = stdout.lines();
+    let root = lines.next().unwrap();
+    assert!(root.starts_with("127.0.0.1:"), "{stdout}");
+    let token = lines.last().unwrap().trim();
+    let issued = google
+        .token_info(token)
+        .expect("a token the fake Google issued");
+    assert_eq!(issued.service_account.as_deref(), Some(SA));
+    assert_clean_stderr(&out, &fly, &[token]);
+}
+
+#[test]
 fn other_scopes_get_their_own_token_under_exec() {
     const DRIVE: &str = "https://www.googleapis.com/auth/drive";
     for service_account in [None, Some(SA)] {
@@ -495,6 +524,28 @@ fn user_runs_the_child_as_that_user_with_its_token_file() {
         "true",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+}
+
+#[test]
+fn the_child_gets_both_region_variables_when_it_has_one() {
+    let (_fly, mut sandbox) = fly_sandbox();
+    let sts = fake_sts();
+    let show = "echo \"${AWS_REGION-none} ${AWS_DEFAULT_REGION-none}\"";
+    // The sandbox has AWS_DEFAULT_REGION only.
+    let out = exec_sts_sh(&sandbox, &sts, &[], show);
+    assert_success(&out, "exec with AWS_DEFAULT_REGION");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "us-east-1 us-east-1"
+    );
+    sandbox.unset("AWS_DEFAULT_REGION");
+    sandbox.set("AWS_REGION", "eu-central-1");
+    let out = exec_sts_sh(&sandbox, &sts, &[], show);
+    assert_success(&out, "exec with AWS_REGION");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "eu-central-1 eu-central-1"
+    );
 }
 
 fn is_root() -> bool {
