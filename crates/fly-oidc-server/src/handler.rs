@@ -315,7 +315,7 @@ impl State {
                 (Some(_), None) => json_error(
                     StatusCode::BAD_REQUEST,
                     "InvalidAudience",
-                    "missing ?audience=: the audience of the ID token",
+                    "missing or empty ?audience=: the audience of the ID token, e.g. ?audience=https://example.com",
                 ),
                 (Some(id_tokens), Some(audience)) => match id_tokens.get(&audience).await {
                     Ok(token) => text(token.expose_secret().to_owned()),

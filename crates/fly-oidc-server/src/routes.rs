@@ -194,7 +194,8 @@ fn metadata(rest: &str, query: &Query) -> Meta {
         "aliases" => Meta::Aliases { account },
         "identity" => Meta::Identity {
             account,
-            audience: query.audience.clone(),
+            // An empty audience is no audience: answered 400 here, never sent to IAM.
+            audience: query.audience.clone().filter(|a| !a.trim().is_empty()),
         },
         _ => Meta::Unknown,
     }

@@ -391,6 +391,23 @@ async fn without_a_service_account_the_federated_token_is_served_as_default() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_request_without_an_audience_is_a_local_400() {
+    let (_fly, google, server) = gcp_server(Some(SA)).await;
+    let addr = server.local_addr();
+    let base = "/computeMetadata/v1/instance/service-accounts/default/identity";
+    let before = google.request_count();
+    for query in ["", "?audience=", "?audience=%20", "?format=full"] {
+        let identity = metadata(addr, &format!("{base}{query}")).await;
+        assert_eq!(identity.status, 400, "{query}: {}", identity.body);
+        assert!(identity.body.contains("?audience="), "{}", identity.body);
+    }
+    assert_eq!(google.request_count(), before, "nothing sent to IAM");
+    let identity = metadata(addr, &format!("{base}?audience=https://x")).await;
+    assert_eq!(identity.status, 200, "{}", identity.body);
+    assert!(google.request_count() > before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_hosts_foreign_authorities_forwarded_and_a_lowercase_flavor_are_refused() {
     let (_fly, google, server) = gcp_server(Some(SA)).await;
     let addr = server.local_addr();
