@@ -346,7 +346,7 @@ impl Builder {
         for slot in &all {
             let slot = slot.clone();
             first.spawn(async move {
-                let result = slot.fetch().await;
+                let result = slot.fetch_first().await;
                 (slot, result)
             });
         }
@@ -355,9 +355,10 @@ impl Builder {
             match result {
                 Ok(()) => {}
                 Err(FetchError {
-                    transient: true, ..
+                    transient: true,
+                    message,
                 }) => {
-                    tracing::warn!(kind = slot.kind, name = %slot.name, "retrying in the background");
+                    tracing::warn!(kind = slot.kind, name = %slot.name, error = %message, "could not get the credential; retrying in the background");
                 }
                 Err(FetchError { message, .. }) => {
                     let kind = if slot.kind == "token-file" {

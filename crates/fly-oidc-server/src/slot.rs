@@ -123,8 +123,21 @@ impl Slot {
             .last_success
     }
 
-    /// Fetch once and keep the result (or record the failure).
+    /// Fetch once and keep the result (or record the failure, logged as a warning).
     pub(crate) async fn fetch(&self) -> Result<(), FetchError> {
+        self.fetch_logging(true).await
+    }
+
+    /// The first fetch, at start: like [`fetch`](Self::fetch), but a failure is logged at
+    /// debug only, since the caller reports it (as the start's error, or as a warning that
+    /// it retries).
+    pub(crate) async fn fetch_first(&self) -> Result<(), FetchError> {
+        self.fetch_logging(false).await
+    }
+
+    /// Fetch once and keep the result (or record the failure, logged as a warning when
+    /// `warn`, else at debug).
+    async fn fetch_logging(&self, warn: bool) -> Result<(), FetchError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let started = self.time.now();
         let result = (self.fetcher)().await;
@@ -156,8 +169,10 @@ impl Slot {
                 let valid = self.current().is_some();
                 if valid {
                     tracing::warn!(kind = self.kind, name = %self.name, error = %message, "refresh failed; serving the cached credential while it is valid");
-                } else {
+                } else if warn {
                     tracing::warn!(kind = self.kind, name = %self.name, error = %message, "could not get the credential");
+                } else {
+                    tracing::debug!(kind = self.kind, name = %self.name, error = %message, "could not get the credential");
                 }
                 status.last_error = Some(message.clone());
                 status.failures_in_row = status.failures_in_row.saturating_add(1);

@@ -424,6 +424,9 @@ fn invalid_settings_exit_2_and_permanent_failures_exit_1_before_the_child() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("role/fly-app"), "{stderr}");
     assert!(!marker.exists(), "the child must not start");
+    // The diagnosis is printed once: as the error, not also as a warning before it.
+    assert_eq!(stderr.matches("AccessDenied").count(), 1, "{stderr}");
+    assert!(!stderr.contains("WARN"), "{stderr}");
 }
 
 #[test]
