@@ -453,13 +453,16 @@ fn serve_writes_a_private_env_file_and_stops_within_a_second_on_sigterm() {
     assert_eq!(mode, 0o600);
     // A shell that sources it reaches both servers.
     let probe = format!(
-        ". {}; echo \"$AWS_DEFAULT_REGION $GCE_METADATA_HOST\"; python3 -c 'import os,urllib.request as u; r=u.Request(os.environ[\"AWS_CONTAINER_CREDENTIALS_FULL_URI\"], headers={{\"Authorization\": open(os.environ[\"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\"]).read()}}); print(u.urlopen(r).status)'",
+        ". {}; echo \"$AWS_DEFAULT_REGION $GCE_METADATA_HOST $GCE_METADATA_ROOT\"; python3 -c 'import os,urllib.request as u; r=u.Request(os.environ[\"AWS_CONTAINER_CREDENTIALS_FULL_URI\"], headers={{\"Authorization\": open(os.environ[\"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\"]).read()}}); print(u.urlopen(r).status)'",
         env_file.display()
     );
     let out = Command::new("sh").args(["-c", &probe]).output().unwrap();
     assert_success(&out, "sourcing the env file");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains(&format!("eu-west-1 {listen}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("eu-west-1 {listen} {listen}")),
+        "{stdout}"
+    );
     assert!(stdout.contains("200"), "{stdout}");
 
     let stopping = Instant::now();
