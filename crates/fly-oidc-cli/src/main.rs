@@ -93,6 +93,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if matches!(
+        cli.command,
+        Command::Exec(_) | Command::Serve(_) | Command::Doctor(_)
+    ) {
+        common::use_per_cloud_flags();
+    }
     let globals = cli.globals.clone();
     let result: Result<u8, CliError> = runtime.block_on(async move {
         match cli.command {

@@ -310,6 +310,15 @@ pub async fn gcp(
                 exchange_only.audience()
             ),
         )),
+        // No such provider (docs/ERRORS.md): its own fix, not the trust settings'.
+        Err(e) if e.code() == Some("invalid_target") => {
+            steps.push(Step::fail(
+                "google exchange",
+                e.to_string(),
+                "check the project number, pool and provider ids (gcloud iam workload-identity-pools providers list); fly-oidc gcp setup creates them",
+            ));
+            return steps;
+        }
         Err(e) => {
             steps.push(Step::fail(
                 "google exchange",
