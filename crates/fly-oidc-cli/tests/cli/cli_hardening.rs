@@ -416,3 +416,24 @@ fn aws_setup_help_marks_role_name_as_required() {
         .join(" ");
     assert!(!described.contains("(required"), "{help}");
 }
+
+/// Issue: a FLY_API_TOKEN with a control character was reported as a transient network
+/// error; it is an invalid setting naming the variable, never quoting the token.
+#[test]
+fn a_fly_api_token_with_a_control_character_is_an_invalid_setting() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        &["token"],
+        &[
+            ("FLY_API_HOSTNAME", "https://127.0.0.1:9"),
+            ("FLY_API_TOKEN", "FlyV1 fm2_se\u{1}cret\n"),
+        ],
+        home.path(),
+    );
+    let err = error_line(&out, 2);
+    assert!(err.contains("invalid setting"), "{err}");
+    assert!(err.contains("contains a control character"), "{err}");
+    assert!(err.contains("FLY_API_TOKEN"), "{err}");
+    assert!(!err.contains("fm2_se"), "{err}");
+    assert!(out.stdout.is_empty());
+}
