@@ -32,6 +32,7 @@ pub const TOKEN_PATH: &str = "/v1/tokens/oidc";
 
 const API_URL: Setting = Setting::new("api_url", Some(ENV_API_HOSTNAME));
 const API_TOKEN: Setting = Setting::new("api_token", Some(ENV_API_TOKEN));
+const AUDIENCE: Setting = Setting::new("audience", Some(ENV_AUDIENCE));
 
 /// What keeps a token file fresh, for the error about a stale one.
 const TOKEN_FILE_FRESHNESS: &str = "whatever writes it is not keeping it fresh. Fly's init rewrites /.fly/oidc_token (about every 9 minutes) only when AWS_ROLE_ARN is set on the app: set it, or drop the token file setting (FLY_OIDC_TOKEN_FILE) so the Machines API mints a fresh token for every request";
@@ -265,12 +266,21 @@ impl Builder {
         };
         let connect_timeout = self.connect_timeout.unwrap_or(Duration::from_secs(1));
         let timeout = self.timeout.unwrap_or(Duration::from_secs(5));
-        let audience = self
-            .audience
-            .clone()
-            .filter(|a| !a.trim().is_empty())
-            .or_else(|| env.get(ENV_AUDIENCE))
-            .map(|a| a.trim().to_owned());
+        let audience = match self.audience.clone().filter(|a| !a.trim().is_empty()) {
+            Some(a) => Some((a, Origin::Builder)),
+            None => env
+                .get(ENV_AUDIENCE)
+                .map(|a| (a, Origin::Env(ENV_AUDIENCE.into()))),
+        };
+        // A variable that is not valid UTF-8 was read with U+FFFD: never send that audience.
+        if let Some((_, origin)) = audience.as_ref().filter(|(a, _)| a.contains('\u{FFFD}')) {
+            return Err(BuildError::invalid(
+                AUDIENCE,
+                origin.clone(),
+                "the audience is not valid UTF-8",
+            ));
+        }
+        let audience = audience.map(|(a, _)| a.trim().to_owned());
         Ok(FlyOidcClient {
             inner: Arc::new(Inner {
                 source,
@@ -816,6 +826,26 @@ mod tests {
         }
         let err = build(" \n").unwrap_err().to_string();
         assert!(err.contains("no Fly API token"), "{err}");
+    }
+
+    #[test]
+    fn an_audience_that_was_not_utf8_is_an_invalid_setting() {
+        use std::os::unix::ffi::OsStrExt;
+        let bad = std::ffi::OsStr::from_bytes(b"\xff\xfe");
+        let err = FlyOidcClient::builder()
+            .env(Env::from_os_pairs(&[(ENV_AUDIENCE, bad)]))
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "the audience is not valid UTF-8 (from FLY_OIDC_AUDIENCE)"
+        );
+        let ok = FlyOidcClient::builder()
+            .env(Env::from_slice(&[(ENV_AUDIENCE, " aud ")]))
+            .build()
+            .unwrap();
+        assert_eq!(ok.inner.audience.as_deref(), Some("aud"));
     }
 
     #[test]

@@ -437,3 +437,40 @@ fn a_fly_api_token_with_a_control_character_is_an_invalid_setting() {
     assert!(!err.contains("fm2_se"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+/// Issue: `FLY_OIDC_AUDIENCE=$'\xff\xfe' fly-oidc token --claims` asked for the lossy "��"
+/// audience; it is an invalid setting naming the variable.
+#[test]
+fn an_audience_variable_that_is_not_utf8_is_an_invalid_setting() {
+    use std::os::unix::ffi::OsStrExt;
+    let home = tempfile::tempdir().unwrap();
+    let token_file = home.path().join("token");
+    std::fs::write(&token_file, "x.y.z").unwrap();
+    let role = [
+        "aws",
+        "credential-process",
+        "--no-cache",
+        "--role-arn",
+        ROLE,
+    ];
+    for args in [&["token", "--claims"][..], &role[..]] {
+        let out = std::process::Command::new(crate::fly_oidc_bin())
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", home.path())
+            .env("FLY_OIDC_TOKEN_FILE", &token_file)
+            .env(
+                "FLY_OIDC_AUDIENCE",
+                std::ffi::OsStr::from_bytes(b"\xff\xfe"),
+            )
+            .output()
+            .unwrap();
+        let err = error_line(&out, 2);
+        assert!(
+            err.contains("the audience is not valid UTF-8 (from FLY_OIDC_AUDIENCE)"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains('\u{FFFD}'), "{err}");
+    }
+}
