@@ -1088,7 +1088,20 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
     );
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(code(&out), 1);
-    assert_eq!(failing(&json), ["token"], "{json:#}");
+    // A socket that does not exist fails the token-source step, with the fix.
+    assert_eq!(failing(&json), ["token source"], "{json:#}");
+    let source = step(&json, "token source");
+    assert!(
+        source["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/fly-oidc-test/sock does not exist"),
+        "{json:#}"
+    );
+    assert!(
+        source["fix"].as_str().unwrap().contains("check the path"),
+        "{json:#}"
+    );
     named += 1;
     let out = run_on_tampered_token(&fly, &["doctor", "--json"]);
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
