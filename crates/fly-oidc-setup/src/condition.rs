@@ -454,7 +454,8 @@ mod tests {
                 .unwrap()
         };
         // Each chain has exactly `n` operators (the `==` is one of them).
-        let chains: [(&str, fn(usize) -> String); 5] = [
+        type Chain = fn(usize) -> String;
+        let chains: [(&str, Chain); 5] = [
             ("+", |n| format!("{}1 == 1", "1 + ".repeat(n - 1))),
             ("-", |n| format!("{}1 == 1", "1 - ".repeat(n - 1))),
             ("*", |n| format!("{}1 == 1", "1 * ".repeat(n - 1))),

@@ -114,15 +114,15 @@ impl fmt::Display for Report {
 /// does not exist.
 pub fn token_source(client: &FlyOidcClient) -> Step {
     let source = client.source();
-    if let fly_oidc::TokenSource::Socket { path, is_default } = source {
-        if std::fs::symlink_metadata(path).is_err() {
-            let fix = if *is_default {
-                "run on a Fly Machine; elsewhere set FLY_API_HOSTNAME and FLY_API_TOKEN, or FLY_OIDC_TOKEN_FILE"
-            } else {
-                "check the path (--socket / FLY_OIDC_SOCKET): on a Fly Machine it is /.fly/api"
-            };
-            return Step::fail("token source", format!("{source} does not exist"), fix);
-        }
+    if let fly_oidc::TokenSource::Socket { path, is_default } = source
+        && std::fs::symlink_metadata(path).is_err()
+    {
+        let fix = if *is_default {
+            "run on a Fly Machine; elsewhere set FLY_API_HOSTNAME and FLY_API_TOKEN, or FLY_OIDC_TOKEN_FILE"
+        } else {
+            "check the path (--socket / FLY_OIDC_SOCKET): on a Fly Machine it is /.fly/api"
+        };
+        return Step::fail("token source", format!("{source} does not exist"), fix);
     }
     Step::ok("token source", source.to_string())
 }
