@@ -228,6 +228,14 @@ impl Requested {
                     "the audience must not be empty",
                 ));
             }
+            // A variable that is not valid UTF-8 was read with U+FFFD.
+            Some((audience, origin)) if audience.contains('\u{FFFD}') => {
+                return Err(BuildError::invalid(
+                    AUDIENCE,
+                    origin,
+                    "the audience is not valid UTF-8",
+                ));
+            }
             Some((audience, _)) => audience,
             None => DEFAULT_AUDIENCE.to_owned(),
         };

@@ -106,9 +106,24 @@ pub fn flag(method: &str, per_cloud: bool) -> Option<String> {
     Some(format!("--{}{flag}", if per_cloud { prefix } else { "" }))
 }
 
+/// Whether this process's command names settings by per-cloud flags (`exec`, `serve`,
+/// `doctor`: `--aws-audience`, `--gcp-provider`); set once by `main` from the command.
+static PER_CLOUD_FLAGS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Name settings by their per-cloud flags in every message from now on (see [`flag`]);
+/// `main` calls it for `exec`, `serve` and `doctor`.
+pub fn use_per_cloud_flags() {
+    let _ = PER_CLOUD_FLAGS.set(true);
+}
+
+/// The flag that sets builder method `method` in this process's command.
+fn command_flag(method: &str) -> Option<String> {
+    flag(method, PER_CLOUD_FLAGS.get().copied().unwrap_or(false))
+}
+
 /// `err` as the binary shows it: the flag's name where the library names its builder method.
 fn describe_setting_error(err: &BuildError) -> String {
-    let flag = flag(err.setting().builder_method(), false);
+    let flag = command_flag(err.setting().builder_method());
     match (flag, err.origin()) {
         // A value the binary set on a builder without a flag: say so plainly.
         (None, Some(Origin::Builder)) => err.reason().to_owned(),
@@ -200,7 +215,7 @@ impl CliError {
     pub fn line(&self) -> String {
         let shown = self.shown.clone().unwrap_or_else(|| self.error.to_string());
         // A run-time message names settings as a library user sets them: by their flags here.
-        let shown = fly_oidc::rename_settings(&shown, &|method| flag(method, false));
+        let shown = fly_oidc::rename_settings(&shown, &command_flag);
         let message = fly_oidc::redact_jwts(&shown);
         match self.step {
             "setting" => format!("invalid setting: {message}"),

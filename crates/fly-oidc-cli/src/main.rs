@@ -59,10 +59,26 @@ enum Command {
     RunAs(exec::RunAsCommand),
 }
 
+/// Whether the command line asks for `gcp executable` (the words `gcp executable` in a row).
+fn is_gcp_executable(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let args: Vec<_> = args.collect();
+    args.windows(2)
+        .any(|w| w[0] == "gcp" && w[1] == "executable")
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
+            if err.use_stderr() && is_gcp_executable(std::env::args_os()) {
+                // Google's libraries read the executable's stdout: the protocol's failure
+                // response there, nothing on stderr.
+                let text = err.to_string();
+                let line = text.lines().next().unwrap_or_default();
+                let usage = CliError::usage(line.strip_prefix("error: ").unwrap_or(line));
+                let _ = gcp::report_failure(&usage);
+                return ExitCode::from(2);
+            }
             // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
             let _ = err.print();
             return ExitCode::from(if err.use_stderr() { 2 } else { 0 });
@@ -93,6 +109,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if matches!(
+        cli.command,
+        Command::Exec(_) | Command::Serve(_) | Command::Doctor(_)
+    ) {
+        common::use_per_cloud_flags();
+    }
     let globals = cli.globals.clone();
     let result: Result<u8, CliError> = runtime.block_on(async move {
         match cli.command {

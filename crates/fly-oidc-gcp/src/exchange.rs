@@ -33,7 +33,8 @@ impl TrustContext<'_> {
         let personal = " (the org *slug* from this token's iss; for a personal org it is not the word \"personal\")";
         let provider = self.provider;
         let description = description.to_ascii_lowercase();
-        let provider_setting = "--provider / FLY_OIDC_GCP_PROVIDER";
+        // `Builder::provider or FLY_OIDC_GCP_PROVIDER`: the binary renames it to its flag.
+        let provider_setting = crate::settings::PROVIDER;
         match code {
             "invalid_target" => format!(
                 "the provider {provider} must exist and be enabled ({provider_setting}): check the project number, pool and provider ids \

@@ -29,6 +29,13 @@ pub const MAX_EXPRESSION_DEPTH: usize = 32;
 /// brackets in a debug build, more than a 2 MiB thread has at [`MAX_EXPRESSION_DEPTH`].
 const CEL_STACK_BYTES: usize = 64 << 20;
 
+/// The most operators accepted in one expression: binary and ternary operators (a run of
+/// `+ - * / % < > = ! & | ? :` counts once), member accesses (`.`) and argument or element
+/// separators (`,`), outside string literals. The `cel` parser also recurses along a long
+/// flat chain (`1 + 1 + …`), so thousands of terms overflow even a large stack; real
+/// conditions use a few dozen.
+pub const MAX_EXPRESSION_OPERATORS: usize = 256;
+
 /// `f` run on a thread of its own with a [`CEL_STACK_BYTES`] stack; a thread that cannot be
 /// started, or a panic in the `cel` crate, is an error about `flag`'s expression.
 fn on_cel_stack<T: Send>(
@@ -50,8 +57,8 @@ fn on_cel_stack<T: Send>(
     })
 }
 
-/// Refuse an expression longer than [`MAX_EXPRESSION_CHARS`] or nested deeper than
-/// [`MAX_EXPRESSION_DEPTH`], before the `cel` parser sees it. `what` names it in the message
+/// Refuse an expression longer than [`MAX_EXPRESSION_CHARS`], nested deeper than
+/// [`MAX_EXPRESSION_DEPTH`] or with more than [`MAX_EXPRESSION_OPERATORS`] operators, before the `cel` parser sees it. `what` names it in the message
 /// (`google.subject`, or empty for a condition).
 fn check_size(expr: &str, flag: &'static str, what: &str) -> Result<(), ConditionError> {
     let bad = |reason: String| ConditionError {
@@ -68,10 +75,15 @@ fn check_size(expr: &str, flag: &'static str, what: &str) -> Result<(), Conditio
             "expression too long ({chars} characters, at most {MAX_EXPRESSION_CHARS}, Google's limit); shorten it"
         )));
     }
-    let depth = nesting_depth(expr);
+    let (depth, operators) = nesting_depth(expr);
     if depth > MAX_EXPRESSION_DEPTH {
         return Err(bad(format!(
             "expression too deeply nested (depth {depth}, at most {MAX_EXPRESSION_DEPTH}); simplify it"
+        )));
+    }
+    if operators > MAX_EXPRESSION_OPERATORS {
+        return Err(bad(format!(
+            "expression has too many operators ({operators}, at most {MAX_EXPRESSION_OPERATORS}); simplify it"
         )));
     }
     Ok(())
@@ -79,11 +91,14 @@ fn check_size(expr: &str, flag: &'static str, what: &str) -> Result<(), Conditio
 
 /// The deepest nesting of `expr`: open brackets outside string literals (a backslash escapes
 /// the next character in a literal), plus the unary operators (`!`, `-`) in a row before an
-/// operand.
-fn nesting_depth(expr: &str) -> usize {
+/// operand; and the number of operators (see [`MAX_EXPRESSION_OPERATORS`]).
+fn nesting_depth(expr: &str) -> (usize, usize) {
     let (mut depth, mut deepest, mut unary) = (0usize, 0usize, 0usize);
     let mut quote = None::<char>;
     let mut escaped = false;
+    let mut operators = 0usize;
+    // Whether the previous character was an operator character (a run counts once).
+    let mut in_operator = false;
     // Whether the last token outside spaces ends an operand (so `-` is binary after it).
     let mut after_operand = false;
     for c in expr.chars() {
@@ -99,6 +114,11 @@ fn nesting_depth(expr: &str) -> usize {
             }
             continue;
         }
+        let operator_char = "+-*/%<>=!&|?:".contains(c);
+        if operator_char && !in_operator || c == '.' || c == ',' {
+            operators += 1;
+        }
+        in_operator = operator_char;
         match c {
             '\'' | '"' => {
                 quote = Some(c);
@@ -124,7 +144,7 @@ fn nesting_depth(expr: &str) -> usize {
         }
         deepest = deepest.max(depth + unary);
     }
-    deepest
+    (deepest, operators)
 }
 
 /// The outcome of evaluating a condition.
@@ -433,11 +453,56 @@ mod tests {
                 .join()
                 .unwrap()
         };
-        let sum = format!("{}1 == 1", "1 + ".repeat(1000));
-        run(sum).unwrap();
-        let and = format!("{}true", "true && ".repeat(500));
-        run(and).unwrap();
-        let fields = format!("assertion{} == 1", ".a".repeat(2000));
-        run(fields).unwrap();
+        // Each chain has exactly `n` operators (the `==` is one of them).
+        type Chain = fn(usize) -> String;
+        let chains: [(&str, Chain); 5] = [
+            ("+", |n| format!("{}1 == 1", "1 + ".repeat(n - 1))),
+            ("-", |n| format!("{}1 == 1", "1 - ".repeat(n - 1))),
+            ("*", |n| format!("{}1 == 1", "1 * ".repeat(n - 1))),
+            (".", |n| format!("assertion{} == 1", ".a".repeat(n - 1))),
+            ("&&", |n| {
+                format!("{}true == true", "true && ".repeat(n - 1))
+            }),
+        ];
+        for (op, chain) in chains {
+            run(chain(MAX_EXPRESSION_OPERATORS)).unwrap_or_else(|e| panic!("{op}: {e}"));
+            let err = run(chain(MAX_EXPRESSION_OPERATORS + 1))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                err,
+                "expression has too many operators (257, at most 256); simplify it (from EXPR)",
+                "{op}"
+            );
+        }
+        // The tester's chain: 3,600 characters, under the length limit.
+        let long_sum = format!("{}>0", vec!["1"; 1800].join("+"));
+        let err = run(long_sum).unwrap_err().to_string();
+        assert!(
+            err.contains("too many operators (1800, at most 256)"),
+            "{err}"
+        );
+        let list = format!("assertion.sub in [{}'x']", "'a', ".repeat(300));
+        assert!(
+            run(list)
+                .unwrap_err()
+                .to_string()
+                .contains("too many operators")
+        );
+        let mapping = format!("google.subject={}", vec!["assertion.sub"; 200].join(" + "));
+        let err = AttributeMapping::parse(&mapping).unwrap_err().to_string();
+        assert!(
+            err.starts_with("google.subject: expression has too many operators"),
+            "{err}"
+        );
+        // Operators inside string literals do not count; a realistic condition passes.
+        let quoted = format!("assertion.sub == '{}'", "+.,".repeat(500));
+        run(quoted).unwrap();
+        run(
+            "assertion.org_name == 'acme' && assertion.app_name in ['web', 'worker'] \
+             && assertion.machine_name.startsWith('m-') && !(assertion.region in ['ord'])"
+                .to_string(),
+        )
+        .unwrap();
     }
 }

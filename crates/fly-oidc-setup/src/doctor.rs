@@ -110,9 +110,21 @@ impl fmt::Display for Report {
     }
 }
 
-/// The token-source step: where tokens come from.
+/// The token-source step: where tokens come from; fails for a Machines API socket that
+/// does not exist.
 pub fn token_source(client: &FlyOidcClient) -> Step {
-    Step::ok("token source", client.source().to_string())
+    let source = client.source();
+    if let fly_oidc::TokenSource::Socket { path, is_default } = source
+        && std::fs::symlink_metadata(path).is_err()
+    {
+        let fix = if *is_default {
+            "run on a Fly Machine; elsewhere set FLY_API_HOSTNAME and FLY_API_TOKEN, or FLY_OIDC_TOKEN_FILE"
+        } else {
+            "check the path (--socket / FLY_OIDC_SOCKET): on a Fly Machine it is /.fly/api"
+        };
+        return Step::fail("token source", format!("{source} does not exist"), fix);
+    }
+    Step::ok("token source", source.to_string())
 }
 
 /// The token step: fetch a token and check its claims and expiry. Returns the token for
@@ -310,6 +322,15 @@ pub async fn gcp(
                 exchange_only.audience()
             ),
         )),
+        // No such provider (docs/ERRORS.md): its own fix, not the trust settings'.
+        Err(e) if e.code() == Some("invalid_target") => {
+            steps.push(Step::fail(
+                "google exchange",
+                e.to_string(),
+                "check the project number, pool and provider ids (gcloud iam workload-identity-pools providers list); fly-oidc gcp setup creates them",
+            ));
+            return steps;
+        }
         Err(e) => {
             steps.push(Step::fail(
                 "google exchange",
@@ -420,7 +441,12 @@ impl DoctorOptions {
             }
         };
         let mut report = Report::default();
-        report.steps.push(token_source(&client));
+        let source = token_source(&client);
+        let source_ok = source.ok;
+        report.steps.push(source);
+        if !source_ok {
+            return report;
+        }
         let (step, token) = token(&client, now).await;
         report.steps.push(step);
         let Some(token) = token else {

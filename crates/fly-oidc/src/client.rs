@@ -32,6 +32,7 @@ pub const TOKEN_PATH: &str = "/v1/tokens/oidc";
 
 const API_URL: Setting = Setting::new("api_url", Some(ENV_API_HOSTNAME));
 const API_TOKEN: Setting = Setting::new("api_token", Some(ENV_API_TOKEN));
+const AUDIENCE: Setting = Setting::new("audience", Some(ENV_AUDIENCE));
 
 /// What keeps a token file fresh, for the error about a stale one.
 const TOKEN_FILE_FRESHNESS: &str = "whatever writes it is not keeping it fresh. Fly's init rewrites /.fly/oidc_token (about every 9 minutes) only when AWS_ROLE_ARN is set on the app: set it, or drop the token file setting (FLY_OIDC_TOKEN_FILE) so the Machines API mints a fresh token for every request";
@@ -208,16 +209,23 @@ impl Builder {
         let env = self.env.clone().unwrap_or_else(Env::real);
         let allow_insecure = allow_insecure_http(self.allow_insecure_http, &env)?;
         let api_token = || {
-            self.api_token
-                .clone()
-                .or_else(|| env.get(ENV_API_TOKEN).map(SecretString::new))
-                .ok_or_else(|| {
-                    BuildError::missing(
-                        API_TOKEN,
-                        "no Fly API token: the Machines API over HTTP needs one (for example \
-                         from `fly tokens create deploy`; on a Fly Machine, use its socket instead)",
-                    )
-                })
+            let given = match &self.api_token {
+                Some(token) => Some((token.clone(), Origin::Builder)),
+                None => env
+                    .get(ENV_API_TOKEN)
+                    .map(|t| (SecretString::new(t), Origin::Env(ENV_API_TOKEN.into()))),
+            };
+            let missing = || {
+                BuildError::missing(
+                    API_TOKEN,
+                    "no Fly API token: the Machines API over HTTP needs one (for example \
+                     from `fly tokens create deploy`; on a Fly Machine, use its socket instead)",
+                )
+            };
+            let (token, origin) = given.ok_or_else(missing)?;
+            clean_api_token(&token)
+                .map_err(|why| BuildError::invalid(API_TOKEN, origin, why))?
+                .ok_or_else(missing)
         };
         let http = |url: &str, origin: Origin| -> Result<TokenSource, BuildError> {
             Ok(TokenSource::Http {
@@ -258,12 +266,21 @@ impl Builder {
         };
         let connect_timeout = self.connect_timeout.unwrap_or(Duration::from_secs(1));
         let timeout = self.timeout.unwrap_or(Duration::from_secs(5));
-        let audience = self
-            .audience
-            .clone()
-            .filter(|a| !a.trim().is_empty())
-            .or_else(|| env.get(ENV_AUDIENCE))
-            .map(|a| a.trim().to_owned());
+        let audience = match self.audience.clone().filter(|a| !a.trim().is_empty()) {
+            Some(a) => Some((a, Origin::Builder)),
+            None => env
+                .get(ENV_AUDIENCE)
+                .map(|a| (a, Origin::Env(ENV_AUDIENCE.into()))),
+        };
+        // A variable that is not valid UTF-8 was read with U+FFFD: never send that audience.
+        if let Some((_, origin)) = audience.as_ref().filter(|(a, _)| a.contains('\u{FFFD}')) {
+            return Err(BuildError::invalid(
+                AUDIENCE,
+                origin.clone(),
+                "the audience is not valid UTF-8",
+            ));
+        }
+        let audience = audience.map(|(a, _)| a.trim().to_owned());
         Ok(FlyOidcClient {
             inner: Arc::new(Inner {
                 source,
@@ -539,6 +556,24 @@ fn find_io_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a s
     None
 }
 
+/// `token` without surrounding whitespace (a newline from `$(cat file)` or a secret store);
+/// `None` when nothing is left. A token with a control character inside, or one that was
+/// not valid UTF-8 (read with `U+FFFD`), is refused; the reason never quotes the token.
+fn clean_api_token(token: &SecretString) -> Result<Option<SecretString>, &'static str> {
+    let trimmed = token.expose_secret().trim();
+    if trimmed.contains('\u{FFFD}') {
+        return Err(
+            "the Fly API token is not valid UTF-8; set it to the token `fly tokens create` printed",
+        );
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(
+            "the Fly API token contains a control character; set it to the token `fly tokens create` printed, on one line",
+        );
+    }
+    Ok((!trimmed.is_empty()).then(|| SecretString::new(trimmed)))
+}
+
 /// Check that `path` (set by `set_by`) is a Unix socket before connecting to it.
 fn check_socket(path: &Path, is_default: bool, set_by: &str) -> Result<(), Error> {
     use std::os::unix::fs::FileTypeExt as _;
@@ -761,6 +796,57 @@ fn rejected(source: &TokenSource, status: u16, body: &[u8]) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_tokens_are_trimmed_and_control_characters_refused() {
+        let build = |token: &str| {
+            FlyOidcClient::builder()
+                .env(Env::from_slice(&[
+                    (ENV_API_HOSTNAME, "https://api.machines.dev"),
+                    (ENV_API_TOKEN, token),
+                ]))
+                .build()
+        };
+        let client = build("FlyV1 fm2_secret\n").unwrap();
+        match &client.inner.source {
+            TokenSource::Http { api_token, .. } => {
+                assert_eq!(api_token.expose_secret(), "FlyV1 fm2_secret")
+            }
+            _ => panic!("not the HTTP source"),
+        }
+        for (bad, why) in [
+            ("FlyV1 fm2_se\u{1}cret", "contains a control character"),
+            ("FlyV1 fm2_se\ncret", "contains a control character"),
+            ("FlyV1 fm2_se\u{FFFD}cret", "is not valid UTF-8"),
+        ] {
+            let err = build(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{err}");
+            assert!(err.ends_with("(from FLY_API_TOKEN)"), "{err}");
+            assert!(!err.contains("fm2_se"), "{err}");
+        }
+        let err = build(" \n").unwrap_err().to_string();
+        assert!(err.contains("no Fly API token"), "{err}");
+    }
+
+    #[test]
+    fn an_audience_that_was_not_utf8_is_an_invalid_setting() {
+        use std::os::unix::ffi::OsStrExt;
+        let bad = std::ffi::OsStr::from_bytes(b"\xff\xfe");
+        let err = FlyOidcClient::builder()
+            .env(Env::from_os_pairs(&[(ENV_AUDIENCE, bad)]))
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "the audience is not valid UTF-8 (from FLY_OIDC_AUDIENCE)"
+        );
+        let ok = FlyOidcClient::builder()
+            .env(Env::from_slice(&[(ENV_AUDIENCE, " aud ")]))
+            .build()
+            .unwrap();
+        assert_eq!(ok.inner.audience.as_deref(), Some("aud"));
+    }
 
     #[test]
     fn base_urls_are_normalized_and_checked() {

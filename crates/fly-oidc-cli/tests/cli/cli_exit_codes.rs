@@ -235,3 +235,30 @@ fn executable_reports_invalid_settings_in_its_failure_response() {
         );
     }
 }
+
+/// Issue: `gcp executable --bogus` printed clap's usage on stderr; Google's libraries read
+/// stdout, so a usage error is the protocol's failure response there, exit 2.
+#[test]
+fn gcp_executable_usage_errors_are_a_failure_response_on_stdout() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(&["gcp", "executable", "--bogus"], &[], home.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["success"], false, "{json}");
+    assert_eq!(json["code"], "INVALID_CONFIGURATION", "{json}");
+    let message = json["message"].as_str().unwrap();
+    assert!(message.contains("'--bogus'"), "{message}");
+    assert!(!message.contains('\n'), "{message}");
+    // Other commands keep clap's usage on stderr.
+    let out = run(&["gcp", "access-token", "--bogus"], &[], home.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Usage:"));
+}

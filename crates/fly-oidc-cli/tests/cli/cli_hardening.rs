@@ -416,3 +416,61 @@ fn aws_setup_help_marks_role_name_as_required() {
         .join(" ");
     assert!(!described.contains("(required"), "{help}");
 }
+
+/// Issue: a FLY_API_TOKEN with a control character was reported as a transient network
+/// error; it is an invalid setting naming the variable, never quoting the token.
+#[test]
+fn a_fly_api_token_with_a_control_character_is_an_invalid_setting() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        &["token"],
+        &[
+            ("FLY_API_HOSTNAME", "https://127.0.0.1:9"),
+            ("FLY_API_TOKEN", "FlyV1 fm2_se\u{1}cret\n"),
+        ],
+        home.path(),
+    );
+    let err = error_line(&out, 2);
+    assert!(err.contains("invalid setting"), "{err}");
+    assert!(err.contains("contains a control character"), "{err}");
+    assert!(err.contains("FLY_API_TOKEN"), "{err}");
+    assert!(!err.contains("fm2_se"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+/// Issue: `FLY_OIDC_AUDIENCE=$'\xff\xfe' fly-oidc token --claims` asked for the lossy "��"
+/// audience; it is an invalid setting naming the variable.
+#[test]
+fn an_audience_variable_that_is_not_utf8_is_an_invalid_setting() {
+    use std::os::unix::ffi::OsStrExt;
+    let home = tempfile::tempdir().unwrap();
+    let token_file = home.path().join("token");
+    std::fs::write(&token_file, "x.y.z").unwrap();
+    let role = [
+        "aws",
+        "credential-process",
+        "--no-cache",
+        "--role-arn",
+        ROLE,
+    ];
+    for args in [&["token", "--claims"][..], &role[..]] {
+        let out = std::process::Command::new(crate::fly_oidc_bin())
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", home.path())
+            .env("FLY_OIDC_TOKEN_FILE", &token_file)
+            .env(
+                "FLY_OIDC_AUDIENCE",
+                std::ffi::OsStr::from_bytes(b"\xff\xfe"),
+            )
+            .output()
+            .unwrap();
+        let err = error_line(&out, 2);
+        assert!(
+            err.contains("the audience is not valid UTF-8 (from FLY_OIDC_AUDIENCE)"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains('\u{FFFD}'), "{err}");
+    }
+}

@@ -1001,8 +1001,13 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
                 "projects/1/locations/global/workloadIdentityPools/p/providers/missing",
             ],
             "google exchange",
-            &["invalid_target", "providers/missing"],
-            "",
+            // Named by doctor's own flag, not `gcp`'s `--provider`.
+            &[
+                "invalid_target",
+                "providers/missing",
+                "(--gcp-provider or FLY_OIDC_GCP_PROVIDER)",
+            ],
+            "check the project number, pool and provider ids",
         ),
         (
             "service account without workloadIdentityUser",
@@ -1083,7 +1088,20 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
     );
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(code(&out), 1);
-    assert_eq!(failing(&json), ["token"], "{json:#}");
+    // A socket that does not exist fails the token-source step, with the fix.
+    assert_eq!(failing(&json), ["token source"], "{json:#}");
+    let source = step(&json, "token source");
+    assert!(
+        source["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/fly-oidc-test/sock does not exist"),
+        "{json:#}"
+    );
+    assert!(
+        source["fix"].as_str().unwrap().contains("check the path"),
+        "{json:#}"
+    );
     named += 1;
     let out = run_on_tampered_token(&fly, &["doctor", "--json"]);
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -1236,6 +1254,44 @@ fn errors_table_aws_incorrect_audience_names_the_audience_and_its_setting() {
         ],
         &["trust policy", "Builder::"],
     );
+}
+
+#[test]
+fn exec_and_doctor_name_settings_by_their_own_per_cloud_flags() {
+    // `exec` has --aws-audience, not `aws`'s --audience.
+    let w = world(|b, _| b.audience("other-audience"), |b| b);
+    let endpoint = w.sts.url();
+    let socket = w.fly.socket_path().to_str().unwrap().to_owned();
+    let out = run(
+        &[
+            "exec",
+            "--aws-role-arn",
+            ROLE,
+            "--aws-sts-endpoint",
+            &endpoint,
+            "--socket",
+            &socket,
+            "--",
+            "true",
+        ],
+        &[],
+    );
+    let all = stderr(&out);
+    assert_eq!(code(&out), 1, "{all}");
+    let err = all
+        .lines()
+        .find(|l| l.starts_with("fly-oidc: error:"))
+        .unwrap_or_else(|| panic!("no error line in {all}"))
+        .to_owned();
+    assert_names(
+        &err,
+        &[
+            "Incorrect token audience",
+            "set by --aws-audience or FLY_OIDC_AUDIENCE",
+        ],
+    );
+    assert_not_names(&err, &["set by --audience", "Builder::"]);
+    assert_no_secret(&out, &w.fly.issued_tokens());
 }
 
 #[test]
