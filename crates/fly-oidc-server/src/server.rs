@@ -42,7 +42,9 @@ pub struct Error {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// A setting is invalid (a listen address that is not loopback, two roles of the same name).
+    /// A setting is invalid (a listen address that is not loopback, two roles of the same name,
+    /// or one a provider found invalid at the first fetch: a session duration above the
+    /// role's maximum).
     InvalidSetting,
     /// A credential could not be had at start and trying again will not help (trust policy,
     /// provider, role): the message is the provider's diagnosis.
@@ -357,11 +359,18 @@ impl Builder {
                 Err(FetchError {
                     transient: true,
                     message,
+                    ..
                 }) => {
                     tracing::warn!(kind = slot.kind, name = %slot.name, error = %message, "could not get the credential; retrying in the background");
                 }
-                Err(FetchError { message, .. }) => {
-                    let kind = if slot.kind == "token-file" {
+                Err(FetchError {
+                    message,
+                    invalid_setting,
+                    ..
+                }) => {
+                    let kind = if invalid_setting {
+                        ErrorKind::InvalidSetting
+                    } else if slot.kind == "token-file" {
                         ErrorKind::Io
                     } else {
                         ErrorKind::Credential
@@ -467,10 +476,9 @@ struct EcsCredentials<'a> {
 
 fn ecs_json(assumed: &AssumedRole) -> Result<Bytes, FetchError> {
     let credentials = &assumed.credentials;
-    let token = credentials.session_token().ok_or_else(|| FetchError {
-        message: "STS answered without a session token".into(),
-        transient: false,
-    })?;
+    let token = credentials
+        .session_token()
+        .ok_or_else(|| FetchError::new("STS answered without a session token", false))?;
     serde_json::to_vec(&EcsCredentials {
         access_key_id: credentials.access_key_id(),
         secret_access_key: credentials.secret_access_key(),
@@ -479,20 +487,17 @@ fn ecs_json(assumed: &AssumedRole) -> Result<Bytes, FetchError> {
         account_id: assumed.account_id.as_deref(),
     })
     .map(Bytes::from)
-    .map_err(|e| FetchError {
-        message: format!("could not render the credentials: {e}"),
-        transient: false,
-    })
+    .map_err(|e| FetchError::new(format!("could not render the credentials: {e}"), false))
 }
 
 fn aws_fetcher(provider: FlyOidcCredentialsProvider) -> Fetcher {
     Arc::new(move || {
         let provider = provider.clone();
         Box::pin(async move {
-            let assumed = provider.assume_role().await.map_err(|e| FetchError {
-                message: e.to_string(),
-                transient: e.is_transient(),
-            })?;
+            let assumed = provider
+                .assume_role()
+                .await
+                .map_err(|e| FetchError::from_provider(&e))?;
             Ok((Secret::AwsJson(ecs_json(&assumed)?), assumed.expires_at))
         })
     })
@@ -505,10 +510,7 @@ fn gcp_fetcher(provider: GcpTokenProvider) -> Fetcher {
             let token = provider
                 .fetch_access_token()
                 .await
-                .map_err(|e| FetchError {
-                    message: e.to_string(),
-                    transient: e.is_transient(),
-                })?;
+                .map_err(|e| FetchError::from_provider(&e))?;
             let expires_at = token.expires_at();
             Ok((
                 Secret::Gcp(SecretString::new(token.expose_secret())),
@@ -534,14 +536,10 @@ fn token_file_fetcher(
                 .client
                 .fetch_token(Some(&file.audience))
                 .await
-                .map_err(|e| FetchError {
-                    message: e.to_string(),
-                    transient: e.is_transient(),
-                })?;
-            let expires_at = token.expires_at().ok_or_else(|| FetchError {
-                message: "the Fly token has no exp claim".into(),
-                transient: false,
-            })?;
+                .map_err(|e| FetchError::from_provider(&e))?;
+            let expires_at = token
+                .expires_at()
+                .ok_or_else(|| FetchError::new("the Fly token has no exp claim", false))?;
             let path = file.path.clone();
             let jwt = SecretString::new(token.expose_jwt());
             tokio::task::spawn_blocking(move || {
@@ -557,14 +555,8 @@ fn token_file_fetcher(
                 )
             })
             .await
-            .map_err(|e| FetchError {
-                message: format!("the token writer failed: {e}"),
-                transient: true,
-            })?
-            .map_err(|e| FetchError {
-                message: e.to_string(),
-                transient: false,
-            })?;
+            .map_err(|e| FetchError::new(format!("the token writer failed: {e}"), true))?
+            .map_err(|e| FetchError::new(e.to_string(), false))?;
             Ok((Secret::Written, expires_at))
         })
     })

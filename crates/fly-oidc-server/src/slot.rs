@@ -44,11 +44,34 @@ impl Held {
     }
 }
 
-/// A failed fetch: the provider's message (never a secret) and whether trying again may help.
+/// A failed fetch: the provider's message (never a secret), whether trying again may help, and
+/// whether a setting is invalid (a provider error of kind `InvalidConfiguration`, such as a
+/// duration above the role's maximum).
 #[derive(Clone, Debug)]
 pub(crate) struct FetchError {
     pub(crate) message: String,
     pub(crate) transient: bool,
+    pub(crate) invalid_setting: bool,
+}
+
+impl FetchError {
+    /// A failure of our own making (not a provider's error): never an invalid setting.
+    pub(crate) fn new(message: impl Into<String>, transient: bool) -> Self {
+        Self {
+            message: message.into(),
+            transient,
+            invalid_setting: false,
+        }
+    }
+
+    /// A provider's error, classified by its kind.
+    pub(crate) fn from_provider(err: &fly_oidc::Error) -> Self {
+        Self {
+            message: err.to_string(),
+            transient: err.is_transient(),
+            invalid_setting: err.kind() == fly_oidc::ErrorKind::InvalidConfiguration,
+        }
+    }
 }
 
 pub(crate) type FetchFuture =
@@ -156,10 +179,10 @@ impl Slot {
                 Ok(())
             }
             Ok(_) => {
-                let error = FetchError {
-                    message: "the credential was already expired when it arrived; check this machine's clock".into(),
-                    transient: true,
-                };
+                let error = FetchError::new(
+                    "the credential was already expired when it arrived; check this machine's clock",
+                    true,
+                );
                 status.last_error = Some(error.message.clone());
                 status.failures_in_row = status.failures_in_row.saturating_add(1);
                 Err(error)
@@ -176,10 +199,7 @@ impl Slot {
                 }
                 status.last_error = Some(message.clone());
                 status.failures_in_row = status.failures_in_row.saturating_add(1);
-                Err(FetchError {
-                    message,
-                    transient: error.transient,
-                })
+                Err(FetchError { message, ..error })
             }
         }
     }

@@ -427,6 +427,21 @@ fn invalid_settings_exit_2_and_permanent_failures_exit_1_before_the_child() {
     // The diagnosis is printed once: as the error, not also as a warning before it.
     assert_eq!(stderr.matches("AccessDenied").count(), 1, "{stderr}");
     assert!(!stderr.contains("WARN"), "{stderr}");
+
+    // A setting STS finds invalid at the first fetch (a duration above the role's maximum) is
+    // an invalid setting too: exit 2, named by exec's own flag, before the child starts.
+    let sts = fly_oidc_testkit::aws_sts::FakeSts::builder()
+        .max_session_duration(std::time::Duration::from_secs(3600))
+        .start_blocking()
+        .unwrap();
+    let out = exec_sts_sh(&sandbox, &sts, &["--aws-duration-seconds", "7200"], &touch);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid setting: "), "{stderr}");
+    assert!(stderr.contains("7200 s"), "{stderr}");
+    assert!(stderr.contains("--aws-duration-seconds"), "{stderr}");
+    assert!(!stderr.contains("Builder::"), "{stderr}");
+    assert!(!marker.exists(), "the child must not start");
 }
 
 #[test]
