@@ -494,10 +494,7 @@ fn aws_fetcher(provider: FlyOidcCredentialsProvider) -> Fetcher {
     Arc::new(move || {
         let provider = provider.clone();
         Box::pin(async move {
-            let assumed = provider
-                .assume_role()
-                .await
-                .map_err(|e| FetchError::from_provider(&e))?;
+            let assumed = provider.assume_role().await?;
             Ok((Secret::AwsJson(ecs_json(&assumed)?), assumed.expires_at))
         })
     })
@@ -507,10 +504,7 @@ fn gcp_fetcher(provider: GcpTokenProvider) -> Fetcher {
     Arc::new(move || {
         let provider = provider.clone();
         Box::pin(async move {
-            let token = provider
-                .fetch_access_token()
-                .await
-                .map_err(|e| FetchError::from_provider(&e))?;
+            let token = provider.fetch_access_token().await?;
             let expires_at = token.expires_at();
             Ok((
                 Secret::Gcp(SecretString::new(token.expose_secret())),
@@ -532,11 +526,7 @@ fn token_file_fetcher(
         let file = file.clone();
         let stopped = stopped.clone();
         Box::pin(async move {
-            let token = file
-                .client
-                .fetch_token(Some(&file.audience))
-                .await
-                .map_err(|e| FetchError::from_provider(&e))?;
+            let token = file.client.fetch_token(Some(&file.audience)).await?;
             let expires_at = token
                 .expires_at()
                 .ok_or_else(|| FetchError::new("the Fly token has no exp claim", false))?;

@@ -63,9 +63,11 @@ impl FetchError {
             invalid_setting: false,
         }
     }
+}
 
-    /// A provider's error, classified by its kind.
-    pub(crate) fn from_provider(err: &fly_oidc::Error) -> Self {
+/// A provider's error, classified by its kind.
+impl From<fly_oidc::Error> for FetchError {
+    fn from(err: fly_oidc::Error) -> Self {
         Self {
             message: err.to_string(),
             transient: err.is_transient(),
