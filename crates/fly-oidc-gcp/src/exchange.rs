@@ -352,7 +352,11 @@ pub mod fuzzing {
 }
 
 /// The non-empty access token in `field` of a 200 answer from `what`.
-fn access_token<'a>(value: &'a Value, what: &str, field: &str) -> Result<&'a str, Error> {
+pub(crate) fn access_token<'a>(
+    value: &'a Value,
+    what: &str,
+    field: &str,
+) -> Result<&'a str, Error> {
     value
         .get(field)
         .and_then(Value::as_str)
@@ -360,7 +364,7 @@ fn access_token<'a>(value: &'a Value, what: &str, field: &str) -> Result<&'a str
         .ok_or_else(|| invalid(what, &format!("it has no \"{field}\"")))
 }
 
-fn invalid(what: &str, why: &str) -> Error {
+pub(crate) fn invalid(what: &str, why: &str) -> Error {
     Error::new(
         ErrorKind::InvalidResponse,
         format!("{what} answered 200 but {why}; is the endpoint URL right?"),

@@ -2,9 +2,9 @@
 //! authorised with the federated token of a Fly token's STS exchange. What the metadata
 //! server's `.../identity?audience=A` answers on Google Cloud.
 
-use crate::exchange::{Http, TrustContext};
+use crate::exchange::{Http, TrustContext, access_token, invalid};
 use crate::provider::AccessToken;
-use fly_oidc::{Error, ErrorKind, FlyToken, REDACTED, SecretString};
+use fly_oidc::{Error, FlyToken, REDACTED, SecretString};
 use std::fmt;
 use std::time::SystemTime;
 
@@ -62,7 +62,7 @@ impl Http<'_> {
     /// `{"audience", "includeEmail": true}`, authorised with the federated token; Google
     /// answers `{"token": JWT}` and the expiry is the JWT's `exp`. Errors as for
     /// `generateAccessToken` (a refusal names the `roles/iam.workloadIdentityUser` binding),
-    /// and [`ErrorKind::InvalidResponse`] for an answer that is not a JWT with `exp`.
+    /// and [`fly_oidc::ErrorKind::InvalidResponse`] for an answer that is not a JWT with `exp`.
     pub(crate) async fn generate_id_token(
         &self,
         iam_url: &str,
@@ -80,20 +80,12 @@ impl Http<'_> {
         let value = self
             .iam_call(&url, federated, &body, service_account, ctx)
             .await?;
-        let invalid = |why: &str| {
-            Error::new(
-                ErrorKind::InvalidResponse,
-                format!("Google IAM Credentials answered generateIdToken with {why}"),
-            )
-        };
-        let token = value
-            .get("token")
-            .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| invalid("no string \"token\""))?;
+        const WHAT: &str = "Google IAM Credentials generateIdToken";
+        let token = access_token(&value, WHAT, "token")?;
         let expires_at = FlyToken::parse(token)
             .ok()
             .and_then(|jwt| jwt.expires_at())
-            .ok_or_else(|| invalid("a token that is not a JWT with an \"exp\""))?;
+            .ok_or_else(|| invalid(WHAT, "its \"token\" is not a JWT with an \"exp\""))?;
         Ok(IdToken::new(token, expires_at))
     }
 }
