@@ -7,6 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 export RUSTC_BOOTSTRAP=1
+# fuzz/ is a member of the main workspace, whose release profile strips symbols and uses LTO:
+# keep symbols and line tables in the fuzz builds so a crash's stack trace is readable.
+export CARGO_PROFILE_RELEASE_STRIP=none CARGO_PROFILE_RELEASE_DEBUG=1 CARGO_PROFILE_RELEASE_LTO=false
 SECS=${SECONDS_PER_TARGET:-60}
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || mapfile -t TARGETS < <(cargo fuzz list)

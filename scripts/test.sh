@@ -5,9 +5,9 @@
 #      the Node.js ones (AWS SDK v3, google-auth-library) into tests/node/node_modules (npm ci);
 #   2. one moto_server on loopback for the suite (stopped on exit);
 #   3. cargo fmt --check and clippy -D warnings (lints);
-#   4. the binary and examples, then every test (unit, integration, end to end) and doc test;
-#   5. cargo doc with warnings denied (broken intra-doc links fail);
-#   6. the fuzz targets build (run them with ./scripts/fuzz.sh).
+#   4. the binary, the examples and the fuzz targets (run them with ./scripts/fuzz.sh), then
+#      every test (unit, integration, end to end, the benches once) and doc test;
+#   5. cargo doc with warnings denied (broken intra-doc links fail).
 # Then a summary of the tests that skipped because a tool was missing. Under CI=true there are
 # none: a missing tool fails its test instead.
 # Not run here: scripts/check-dockerfile.sh (a release build; see the README's "Deploy on Fly").
@@ -62,7 +62,7 @@ echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 # --- 4. tests ----------------------------------------------------------------------------------
-echo "==> cargo build (the binary and the examples, which the end-to-end tests run as processes)"
+echo "==> cargo build (the binary and the examples, which the end-to-end tests run as processes; the fuzz targets)"
 cargo build --workspace --bins --examples --all-features
 # libtest's --show-output keeps what passing tests printed; this filter hides those blocks and
 # keeps their "SKIPPED:" lines for the summary. The full output is in target/test-output.log.
@@ -79,16 +79,15 @@ show_tests() {
     !quiet { print; fflush() }'
 }
 echo "==> cargo test"
-cargo test --workspace --all-targets --all-features -- --show-output | show_tests
+# Every target with tests (libraries, the binary, integration tests) and the benches, once; not
+# the examples, which hold none (built above, the tests run them as processes), nor the fuzz
+# targets (`test = false`).
+cargo test --workspace --tests --benches --all-features -- --show-output | show_tests
 cargo test --workspace --doc --all-features -- --show-output | show_tests
 
 # --- 5. docs ------------------------------------------------------------------------------------
 echo "==> cargo doc (broken intra-doc links fail)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
-
-# --- 6. fuzz targets ---------------------------------------------------------------------------
-echo "==> fuzz targets build (run them with ./scripts/fuzz.sh)"
-cargo build --manifest-path fuzz/Cargo.toml --target-dir target
 
 echo
 if [ -s "$SKIPS" ]; then

@@ -56,7 +56,10 @@ fuzz_target!(|input: (String, String, String, Option<String>, u32)| {
 
     let env: serde_json::Value =
         serde_json::from_str(&format::env_json(&creds, expires_at, None)).unwrap();
-    assert_eq!(env["AWS_SECRET_ACCESS_KEY"], creds.secret_access_key.as_str());
+    assert_eq!(
+        env["AWS_SECRET_ACCESS_KEY"],
+        creds.secret_access_key.as_str()
+    );
     assert_eq!(env["AWS_CREDENTIAL_EXPIRATION"], expiration.as_str());
 
     // `export NAME='value'` lines, read back the way a shell reads them.

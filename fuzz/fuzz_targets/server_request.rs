@@ -17,7 +17,10 @@ fn harness() -> &'static Harness {
     HARNESS.get_or_init(Harness::new)
 }
 
-fuzz_target!(|input: (Vec<u8>, String, Vec<(String, Vec<u8>)>, bool)| {
+/// The method, the request target, the headers, and whether to add the right authorization token.
+type Request = (Vec<u8>, String, Vec<(String, Vec<u8>)>, bool);
+
+fuzz_target!(|input: Request| {
     let (method, target, mut headers, add_good_token) = input;
     if add_good_token {
         headers.push(("authorization".into(), AUTH_TOKEN.as_bytes().to_vec()));
