@@ -147,7 +147,7 @@ impl CliError {
     /// A run-time error that is an invalid setting is reported like one found while parsing:
     /// `invalid setting: ...`, exit 2. That is a [`BuildError`] anywhere in its cause chain
     /// (a setting a service refused, such as a duration above the role's maximum: shown as
-    /// that error, named by its flag), or a [`fly_oidc::Error`] of kind
+    /// that error alone, named by its flag), or a [`fly_oidc::Error`] of kind
     /// [`InvalidConfiguration`](fly_oidc::ErrorKind::InvalidConfiguration) (a token file or
     /// socket that does not exist, a setting checked only when used).
     pub fn new(
@@ -157,18 +157,26 @@ impl CliError {
         let error = error.into();
         let cause: &(dyn StdError + 'static) = error.as_ref();
         let chain = || std::iter::successors(Some(cause), |&e| e.source());
-        let shown = chain()
-            .find_map(|e| e.downcast_ref::<BuildError>())
-            .map(describe_setting_error);
-        let invalid = shown.is_some()
-            || chain().any(|e| {
-                e.downcast_ref::<fly_oidc::Error>()
-                    .is_some_and(|e| e.kind() == fly_oidc::ErrorKind::InvalidConfiguration)
-            });
+        // A setting refused at run time (a duration above the role's maximum): the BuildError
+        // alone, named by its flag, as if found while parsing.
+        if let Some(setting) = chain().find_map(|e| e.downcast_ref::<BuildError>()) {
+            let setting = setting.clone();
+            let shown = Some(describe_setting_error(&setting));
+            return Self {
+                step: "setting",
+                error: Box::new(setting),
+                shown,
+                exit_code: 2,
+            };
+        }
+        let invalid = chain().any(|e| {
+            e.downcast_ref::<fly_oidc::Error>()
+                .is_some_and(|e| e.kind() == fly_oidc::ErrorKind::InvalidConfiguration)
+        });
         Self {
             step: if invalid { "setting" } else { step },
             exit_code: if invalid { 2 } else { 1 },
-            shown,
+            shown: None,
             error,
         }
     }
