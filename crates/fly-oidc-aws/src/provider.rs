@@ -524,7 +524,7 @@ impl FlyOidcCredentialsProvider {
 
 /// A token client error, said to be about the Fly token (its kind, code and cause are kept).
 fn fly_error(err: Error) -> Error {
-    err.context("could not get a Fly OIDC token")
+    err.fly_token_context("could not get a Fly OIDC token")
 }
 
 impl ProvideCredentials for FlyOidcCredentialsProvider {

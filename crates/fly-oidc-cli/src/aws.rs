@@ -105,14 +105,10 @@ pub async fn run(globals: &Globals, cmd: AwsCommand) -> Result<(), CliError> {
         }
     };
     let process = args.credential_process(&globals.env(), globals.fly_client()?)?;
-    let (entry, _) = process.credentials().await.map_err(|err| {
-        // A setting STS refused (a duration above the role's maximum): named by its flag.
-        let refused = std::error::Error::source(&err).and_then(|s| s.downcast_ref());
-        if let Some(setting) = refused {
-            return CliError::setting(fly_oidc::BuildError::clone(setting));
-        }
-        CliError::provider("STS", err)
-    })?;
+    let (entry, _) = process
+        .credentials()
+        .await
+        .map_err(|e| CliError::provider("STS", e))?;
     let (creds, expires_at) = (&entry.value, entry.expires_at);
     // `aws env` also exports the region when one is configured (AWS CLI v1 needs it).
     let region = process.provider().settings().configured_region();

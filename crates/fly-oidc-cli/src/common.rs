@@ -144,39 +144,55 @@ pub struct CliError {
 impl CliError {
     /// `step` names what failed ("Fly token", "STS", "cache", ...).
     ///
-    /// A run-time error that is an invalid setting (a [`fly_oidc::Error`] of kind
-    /// [`InvalidConfiguration`](fly_oidc::ErrorKind::InvalidConfiguration) anywhere in its
-    /// cause chain: a token file or socket that does not exist, a setting checked only when
-    /// used) is reported like one found while parsing: `invalid setting: ...`, exit 2.
+    /// A run-time error that is an invalid setting is reported like one found while parsing:
+    /// `invalid setting: ...`, exit 2. That is a [`BuildError`] anywhere in its cause chain
+    /// (a setting a service refused, such as a duration above the role's maximum: shown as
+    /// that error alone, named by its flag), or a [`fly_oidc::Error`] of kind
+    /// [`InvalidConfiguration`](fly_oidc::ErrorKind::InvalidConfiguration) (a token file or
+    /// socket that does not exist, a setting checked only when used).
     pub fn new(
         step: &'static str,
         error: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
     ) -> Self {
         let error = error.into();
-        let invalid_setting = is_invalid_setting(error.as_ref());
+        let cause: &(dyn StdError + 'static) = error.as_ref();
+        let chain = || std::iter::successors(Some(cause), |&e| e.source());
+        // A setting refused at run time (a duration above the role's maximum): the BuildError
+        // alone, named by its flag, as if found while parsing.
+        if let Some(setting) = chain().find_map(|e| e.downcast_ref::<BuildError>()) {
+            let setting = setting.clone();
+            let shown = Some(describe_setting_error(&setting));
+            return Self {
+                step: "setting",
+                error: Box::new(setting),
+                shown,
+                exit_code: 2,
+            };
+        }
+        let invalid = chain().any(|e| {
+            e.downcast_ref::<fly_oidc::Error>()
+                .is_some_and(|e| e.kind() == fly_oidc::ErrorKind::InvalidConfiguration)
+        });
         Self {
-            step: if invalid_setting { "setting" } else { step },
-            error,
+            step: if invalid { "setting" } else { step },
+            exit_code: if invalid { 2 } else { 1 },
             shown: None,
-            exit_code: if invalid_setting { 2 } else { 1 },
+            error,
         }
     }
 
     /// A cloud provider's run-time error, reported as `step` failing; or, when the provider
-    /// says getting the Fly token failed, as the step `Fly token` (an invalid setting when
-    /// the token source is one) with the token client's message, so the line does not say
-    /// twice that the token failed.
+    /// says getting the Fly token failed ([`fly_oidc::Error::fly_token_message`]), as the
+    /// step `Fly token` with the token client's message, so the line says it once.
     pub fn provider(
         step: &'static str,
         err: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
     ) -> Self {
         let err = err.into();
-        let message = err.to_string();
-        let fly = PROVIDER_FLY_CONTEXTS
-            .iter()
-            .find_map(|context| message.strip_prefix(context))
-            .map(str::to_owned);
-        match fly {
+        let fly = err
+            .downcast_ref::<fly_oidc::Error>()
+            .and_then(|e| e.fly_token_message());
+        match fly.map(str::to_owned) {
             Some(message) => Self {
                 shown: Some(message),
                 ..Self::new("Fly token", err)
@@ -187,12 +203,7 @@ impl CliError {
 
     /// An invalid setting (exit status 2), named by its flag or environment variable.
     pub fn setting(err: BuildError) -> Self {
-        Self {
-            step: "setting",
-            shown: Some(describe_setting_error(&err)),
-            error: Box::new(err),
-            exit_code: 2,
-        }
+        Self::new("setting", err)
     }
 
     /// A usage error (exit status 2), such as a malformed policy or expression.
@@ -261,22 +272,6 @@ impl CliError {
         }
         ExitCode::from(self.exit_code)
     }
-}
-
-/// What the providers put before a token client's error ([`fly_oidc::Error::context`]):
-/// `fly_oidc_aws`'s, then `fly_oidc_gcp`'s. The binary's step (`Fly token failed: `) says it.
-const PROVIDER_FLY_CONTEXTS: &[&str] = &[
-    "could not get a Fly OIDC token: ",
-    "getting a Fly OIDC token failed: ",
-];
-
-/// Whether `err` (or a cause of it) says a setting is invalid.
-fn is_invalid_setting(err: &(dyn StdError + 'static)) -> bool {
-    std::iter::successors(Some(err), |&e| e.source()).any(|e| {
-        e.is::<BuildError>()
-            || e.downcast_ref::<fly_oidc::Error>()
-                .is_some_and(|e| e.kind() == fly_oidc::ErrorKind::InvalidConfiguration)
-    })
 }
 
 impl From<BuildError> for CliError {

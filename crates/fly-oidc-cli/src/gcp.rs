@@ -1,14 +1,13 @@
 //! `fly-oidc gcp ...`: Google executable-sourced credentials, credential configurations and
 //! access tokens through Workload Identity Federation.
 
-use crate::common::{CliError, Globals, print_stdout, with};
+use crate::common::{CliError, Globals, print_stdout, stderr_line, with};
 use clap::{Args, Subcommand};
-use fly_oidc::{BuildError, Origin, Setting};
-use fly_oidc_gcp::GcpTokenProvider;
-use fly_oidc_gcp::executable::{self, ExecutableCommand, Failure};
-use serde_json::json;
+use fly_oidc::time::{SystemTimeSource, TimeSource};
+use fly_oidc_gcp::executable::{self, ConfigError, Failure, TokenSourceFlags};
+use fly_oidc_gcp::{GcpTokenProvider, GoogleCall};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Google Cloud subcommands.
 #[derive(Debug, Subcommand)]
@@ -130,14 +129,6 @@ pub async fn run(globals: &Globals, cmd: GcpCommand) -> Result<(), CliError> {
     }
 }
 
-#[allow(clippy::disallowed_methods)] // the CLI compares expiry with the real clock
-fn now() -> SystemTime {
-    SystemTime::now()
-}
-
-/// `--output` of `gcp credential-config` (no variable).
-const OUTPUT: Setting = Setting::new("output", None);
-
 async fn executable(globals: &Globals, args: ExecutableArgs) -> Result<(), CliError> {
     let fly = || {
         globals
@@ -156,7 +147,10 @@ async fn executable(globals: &Globals, args: ExecutableArgs) -> Result<(), CliEr
             });
             // Google's libraries read the failure from stdout; the exit status says it failed.
             print_stdout(&[&failure.to_json(), "\n"])?;
-            Err(CliError::provider("gcp executable", failure.message))
+            Err(match failure.fly_token_message() {
+                Some(message) => CliError::new("Fly token", message.to_owned()),
+                None => CliError::new("gcp executable", failure.message),
+            })
         }
     }
 }
@@ -179,34 +173,24 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
         args.lifetime_seconds,
     )
     .settings()?;
-    // The token-source flags go into the command: check them now (with a stand-in API token,
-    // which the command's environment supplies at run time), so a bad one is an invalid
-    // setting here rather than a failure inside Google's library later.
-    globals
-        .fly_builder()
-        .api_token("unused: only the URL is checked")
-        .build()?;
-    let path_error = |e| CliError::new("resolving a path", e);
-    let command = ExecutableCommand::this_binary(["gcp", "executable"])
-        .map_err(|e| CliError::new("finding this binary's path", e))?
-        .path_flag("--token-file", globals.token_file.as_deref())
-        .and_then(|c| c.path_flag("--socket", globals.socket.as_deref()))
-        .map_err(path_error)?
-        .flag("--api-url", globals.api_url.as_deref())
-        .to_line()?;
-    let output_file = args.token_cache_file.as_deref().map(executable::absolute);
-    let output_file = output_file.transpose().map_err(path_error)?;
-    let config = executable::credential_config(&settings, &command, output_file.as_deref())?;
+    let source = TokenSourceFlags {
+        token_file: globals.token_file.as_deref(),
+        socket: globals.socket.as_deref(),
+        api_url: globals.api_url.as_deref(),
+    };
+    let output_file = args.token_cache_file.as_deref();
+    let config =
+        executable::this_binary_config(&settings, globals.fly_builder(), source, output_file)
+            .map_err(|e| match e {
+                ConfigError::Setting(e) => CliError::setting(e),
+                ConfigError::ThisBinary(e) => CliError::new("finding this binary's path", e),
+                ConfigError::Path(e) => CliError::new("resolving a path", e),
+            })?;
     let text = executable::config_text(&config);
     let shown = match &args.output {
         Some(path) => {
-            let shown = executable::write_config(path, &text).map_err(|e| {
-                let why = format!(
-                    "cannot write the credential configuration: {e}; give a writable file path"
-                );
-                CliError::setting(BuildError::invalid(OUTPUT, Origin::Builder, why))
-            })?;
-            crate::common::stderr_line(format_args!("fly-oidc: wrote {shown}"));
+            let shown = executable::write_config(path, &text)?;
+            stderr_line(format_args!("fly-oidc: wrote {shown}"));
             executable::shell_word(&shown)
         }
         None => {
@@ -214,7 +198,7 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
             "<this file>".to_owned()
         }
     };
-    crate::common::stderr_line(format_args!("{}", executable::usage_hint(&shown)));
+    stderr_line(format_args!("{}", executable::usage_hint(&shown)));
     Ok(())
 }
 
@@ -232,34 +216,18 @@ async fn access_token(globals: &Globals, args: AccessTokenArgs) -> Result<(), Cl
     let builder = with(builder, scopes, |b, v| b.scopes(v));
     let provider = builder.build()?;
     let token = provider.fetch_access_token().await.map_err(|e| {
-        // Which call failed, from the message's subject (the library names it first).
-        let step = [
-            ("Google STS rejected", "Google STS token exchange"),
-            (
-                "Google IAM Credentials refused",
-                "service account impersonation",
-            ),
-        ]
-        .iter()
-        .find(|(prefix, _)| e.message().starts_with(prefix))
-        .map_or("getting a Google access token", |(_, step)| step);
+        let step = match GoogleCall::refused(&e) {
+            Some(GoogleCall::TokenExchange) => "Google STS token exchange",
+            Some(GoogleCall::Impersonation) => "service account impersonation",
+            _ => "getting a Google access token",
+        };
         CliError::provider(step, e)
     })?;
-    if args.json {
-        let expires_in = token
-            .expires_at()
-            .duration_since(now())
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let out = json!({
-            "access_token": token.expose_secret(),
-            "token_type": token.token_type(),
-            "expires_in": expires_in,
-            "expire_time": fly_oidc_gcp::format_rfc3339(token.expires_at()),
-            "expire_time_unix": token.expires_at().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
-        });
-        print_stdout(&[&out.to_string(), "\n"])
-    } else {
-        print_stdout(&[token.expose_secret(), "\n"])
+    match args.json {
+        true => print_stdout(&[
+            &executable::access_token_json(&token, SystemTimeSource.now()),
+            "\n",
+        ]),
+        false => print_stdout(&[token.expose_secret(), "\n"]),
     }
 }

@@ -18,18 +18,17 @@ impl From<CheckError> for CliError {
     }
 }
 
-/// Print a check's `report`; unless `accepted`, the command fails (exit 1) at `step`, `why`.
+/// Print a check's `report`; when it says `why` the token is rejected, the command fails
+/// (exit 1) at `step`.
 fn verdict(
     report: &dyn std::fmt::Display,
-    accepted: bool,
+    why: Option<impl Into<String>>,
     step: &'static str,
-    why: impl Into<String>,
 ) -> Result<(), CliError> {
     print_stdout(&[&report.to_string()])?;
-    if accepted {
-        Ok(())
-    } else {
-        Err(CliError::new(step, why.into()))
+    match why {
+        None => Ok(()),
+        Some(why) => Err(CliError::new(step, why.into())),
     }
 }
 
@@ -90,10 +89,8 @@ pub async fn aws_setup(globals: &Globals, args: AwsSetupArgs) -> Result<(), CliE
     let text = match args.format {
         AwsFormat::Commands => setup.commands(),
         AwsFormat::Json => {
-            if setup.account_id.is_none() {
-                crate::common::stderr_line(format_args!(
-                    "fly-oidc: warning: no --account-id: the policy's principal holds <ACCOUNT_ID>; replace it, or pass --account-id"
-                ));
+            if let Some(warning) = setup.trust_policy_warning() {
+                crate::common::stderr_line(format_args!("fly-oidc: warning: {warning}"));
             }
             format!("{:#}\n", setup.trust_policy())
         }
@@ -153,12 +150,7 @@ pub async fn check_trust_policy(
     let stand_in = args.stand_in.lib();
     let report =
         check::check_trust_policy(&args.file, args.audience.as_deref(), &stand_in, &client).await?;
-    let why = if report.statements.iter().any(|st| st.deny_may_apply) {
-        "the policy has a Deny statement that may apply to this token, which this checker does not evaluate: check it by hand"
-    } else {
-        "the policy rejects this token: fix the FAIL lines above"
-    };
-    verdict(&report, report.accepted, "trust policy check", why)
+    verdict(&report, report.why(), "trust policy check")
 }
 
 /// Output formats of `gcp setup`.
@@ -238,6 +230,5 @@ pub async fn check_condition(globals: &Globals, args: CheckConditionArgs) -> Res
     let stand_in = args.stand_in.lib();
     let report =
         check::check_condition(&args.expr, &args.attribute_mapping, &stand_in, &client).await?;
-    let why = format!("the condition is {} for this token", report.result);
-    verdict(&report, report.accepted, "attribute condition check", why)
+    verdict(&report, report.why(), "attribute condition check")
 }

@@ -2,7 +2,7 @@
 
 use crate::common::{CliError, Globals};
 use clap::Args;
-use std::time::SystemTime;
+use fly_oidc::time::{SystemTimeSource, TimeSource};
 
 /// Flags of `fly-oidc token`.
 #[derive(Debug, Args)]
@@ -40,9 +40,7 @@ pub async fn run(globals: &Globals, args: TokenArgs) -> Result<(), CliError> {
         crate::common::stderr_line(format_args!("fly-oidc: {summary}"));
     }
     let output = if args.claims {
-        #[allow(clippy::disallowed_methods)] // the CLI reports against the real clock
-        let now = SystemTime::now();
-        fly_oidc_setup::subject::claims_json(&token, now)
+        fly_oidc_setup::subject::claims_json(&token, SystemTimeSource.now())
             .map_err(|e| CliError::new("decoding claims", e))?
     } else {
         token.expose_jwt().to_owned()

@@ -464,7 +464,8 @@ fn classify_sts(status: u16, body: &[u8], ctx: &TrustContext<'_>) -> Result<Valu
         ),
     )
     .with_status(status)
-    .with_code(code))
+    .with_code(code)
+    .with_refused_by(GoogleCall::TokenExchange.service()))
 }
 
 fn classify_iam(
@@ -516,12 +517,61 @@ fn classify_iam(
         ),
     )
     .with_status(status)
-    .with_code(google_status))
+    .with_code(google_status)
+    .with_refused_by(GoogleCall::Impersonation.service()))
+}
+
+/// The Google call that refused a request (answered with a 4xx other than throttling), for
+/// a front end that names the failed step: read it from an error of this crate with
+/// [`GoogleCall::refused`]. Set where the answer is classified, never read from a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GoogleCall {
+    /// The RFC 8693 token exchange at Google STS (`sts.googleapis.com/v1/token`).
+    TokenExchange,
+    /// A call to IAM Credentials for the service account (`generateAccessToken`,
+    /// `generateIdToken`): the impersonation.
+    Impersonation,
+}
+
+impl GoogleCall {
+    /// The call that refused the request `err` reports; `None` when no Google call refused
+    /// it (a Fly token failure, a transient failure, an invalid answer).
+    pub fn refused(err: &Error) -> Option<Self> {
+        [Self::TokenExchange, Self::Impersonation]
+            .into_iter()
+            .find(|call| err.refused_by() == Some(call.service()))
+    }
+
+    /// The service that answers the call, as messages name it: `Google STS`,
+    /// `Google IAM Credentials`.
+    pub fn service(self) -> &'static str {
+        match self {
+            Self::TokenExchange => "Google STS",
+            Self::Impersonation => "Google IAM Credentials",
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::fuzzing;
+
+    /// Which call refused is structured: a refusal of each service says which; a
+    /// transient failure of the same service names none.
+    #[test]
+    fn a_refusal_names_the_google_call_that_refused() {
+        use super::GoogleCall;
+        let sts =
+            fuzzing::sts_response(400, br#"{"error":"invalid_grant","error_description":"x"}"#);
+        let sts = sts.expect_err("a 400 is refused");
+        assert_eq!(GoogleCall::refused(&sts), Some(GoogleCall::TokenExchange));
+        let iam = fuzzing::iam_response(403, br#"{"error":{"status":"PERMISSION_DENIED"}}"#);
+        let iam = iam.expect_err("a 403 is refused");
+        assert_eq!(GoogleCall::refused(&iam), Some(GoogleCall::Impersonation));
+        let busy = fuzzing::sts_response(503, b"{}").expect_err("a 503 fails");
+        assert_eq!(GoogleCall::refused(&busy), None);
+    }
 
     #[test]
     fn an_absurd_expires_in_is_an_error_not_an_overflow() {

@@ -12,13 +12,14 @@
 //! `GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE` atomically with mode 0600); the caller prints the
 //! answer. [`credential_config`] builds the configuration that runs such a command.
 
+use crate::AccessToken;
 use crate::resource::WorkloadIdentityProvider;
 use crate::settings::{ENV_PROVIDER, LIFETIME, Settings};
 use crate::{TOKEN_TYPE_JWT, fly_audience_from_google};
-use fly_oidc::{BuildError, Env, Error, ErrorKind, FlyOidcClient, FlyToken, Origin};
+use fly_oidc::{BuildError, Env, Error, ErrorKind, FlyOidcClient, FlyToken, Origin, Setting};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Set by Google's libraries when they run an executable: the STS audience.
 pub const ENV_GOOGLE_AUDIENCE: &str = "GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE";
@@ -38,6 +39,8 @@ pub struct Failure {
     pub code: &'static str,
     /// What failed and what to do; never a token.
     pub message: String,
+    /// The token client's own message, when getting the Fly token failed ([`Failure::fly`]).
+    fly_token_message: Option<String>,
 }
 
 impl Failure {
@@ -46,6 +49,7 @@ impl Failure {
         Self {
             code,
             message: fly_oidc::redact_jwts(&message.into()),
+            fly_token_message: None,
         }
     }
 
@@ -61,10 +65,20 @@ impl Failure {
             ErrorKind::StaleToken => "STALE_TOKEN",
             _ => "FLY_TOKEN_FAILED",
         };
-        Self::new(
-            code,
-            format!("getting a Fly OIDC token failed: {}", err.message()),
-        )
+        Self {
+            fly_token_message: Some(err.message().to_owned()),
+            ..Self::new(
+                code,
+                format!("getting a Fly OIDC token failed: {}", err.message()),
+            )
+        }
+    }
+
+    /// When getting the Fly token failed ([`Failure::fly`]): the token client's message,
+    /// without `getting a Fly OIDC token failed: `, for a front end that names the step
+    /// itself. `None` for every other failure.
+    pub fn fly_token_message(&self) -> Option<&str> {
+        self.fly_token_message.as_deref()
     }
 
     /// The failure response, `{"version":1,"success":false,"code":..,"message":..}`.
@@ -92,6 +106,24 @@ pub fn success_json(token: &FlyToken) -> String {
         response["expiration_time"] = json!(exp);
     }
     response.to_string()
+}
+
+/// `token` as JSON, for a command that prints an access token (`fly-oidc gcp access-token
+/// --json`): `{"access_token":..,"token_type":"Bearer","expires_in":..,"expire_time":..,"expire_time_unix":..}`.
+/// `expires_in` is the seconds left at `now` (0 once expired; pass the caller's clock),
+/// `expire_time` the expiry in RFC 3339 UTC (seconds), `expire_time_unix` the same in Unix
+/// seconds. The text holds the token itself: print it, never log it.
+pub fn access_token_json(token: &AccessToken, now: SystemTime) -> String {
+    let expires_at = token.expires_at();
+    let secs = |since: SystemTime| expires_at.duration_since(since).map_or(0, |d| d.as_secs());
+    json!({
+        "access_token": token.expose_secret(),
+        "token_type": token.token_type(),
+        "expires_in": secs(now),
+        "expire_time": fly_oidc::time::format_rfc3339(expires_at),
+        "expire_time_unix": secs(UNIX_EPOCH),
+    })
+    .to_string()
 }
 
 /// The Fly token audience for this run: `audience` when given, else
@@ -236,6 +268,65 @@ pub fn credential_config(
     Ok(config)
 }
 
+/// The token source a credential configuration's command passes on to `fly-oidc gcp
+/// executable`: the values given for the binary's `--token-file`, `--socket` and `--api-url`
+/// (variables are not copied: the consumer's environment supplies them when it runs).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokenSourceFlags<'a> {
+    /// `--token-file`, made absolute in the command.
+    pub token_file: Option<&'a Path>,
+    /// `--socket`, made absolute in the command.
+    pub socket: Option<&'a Path>,
+    /// `--api-url`, as given.
+    pub api_url: Option<&'a str>,
+}
+
+/// Why [`this_binary_config`] could not make a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// An invalid setting: a token-source setting, a lifetime below 600 s, or a path no
+    /// consumer can run in a command line (the setting `command`).
+    #[error(transparent)]
+    Setting(#[from] BuildError),
+    /// This binary's path could not be found, or is not UTF-8.
+    #[error("cannot find this binary's path: {0}")]
+    ThisBinary(std::io::Error),
+    /// A path given (`source`'s, the output file) could not be made absolute, or is not UTF-8.
+    #[error("cannot resolve a path: {0}")]
+    Path(std::io::Error),
+}
+
+/// The configuration ([`credential_config`]) whose command runs this binary as
+/// `<this binary> gcp executable`, with `source`'s flags (paths made absolute, each part
+/// quoted by [`ExecutableCommand::to_line`]) and `output_file` made absolute.
+///
+/// `fly` is the token client's builder with the same token source as `source`: it is built
+/// first, with a stand-in API token (the consumer's environment supplies the real one), so a
+/// bad token-source setting is a [`BuildError`] here rather than a failure inside Google's
+/// library later.
+pub fn this_binary_config(
+    settings: &Settings,
+    fly: fly_oidc::Builder,
+    source: TokenSourceFlags<'_>,
+    output_file: Option<&Path>,
+) -> Result<Value, ConfigError> {
+    fly.api_token("unused: only the URL is checked").build()?;
+    let command = ExecutableCommand::this_binary(["gcp", "executable"])
+        .map_err(ConfigError::ThisBinary)?
+        .path_flag("--token-file", source.token_file)
+        .and_then(|c| c.path_flag("--socket", source.socket))
+        .map_err(ConfigError::Path)?
+        .flag("--api-url", source.api_url)
+        .to_line()?;
+    let output_file = output_file.map(absolute).transpose();
+    let output_file = output_file.map_err(ConfigError::Path)?;
+    Ok(credential_config(
+        settings,
+        &command,
+        output_file.as_deref(),
+    )?)
+}
+
 /// The command a credential configuration runs: `program` (this binary, absolute and UTF-8)
 /// and its arguments (such as `gcp executable` and the token-source flags the binary was
 /// given, so that the executable finds the token the same way).
@@ -314,11 +405,23 @@ fn not_utf8(path: &Path) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, message)
 }
 
+/// The setting of [`write_config`]'s path (the binary's `--output`; no variable).
+pub const OUTPUT: Setting = Setting::new("output", None);
+
 /// Write a configuration's `text` ([`config_text`]) to `path` atomically (a temporary file
 /// renamed over it, mode 0644: the configuration holds no secret); a symlink at `path` is
-/// replaced, never written through. Returns the path to show (absolute when it can be). The
-/// error names the path.
-pub fn write_config(path: &Path, text: &str) -> std::io::Result<String> {
+/// replaced, never written through. Returns the path to show (absolute when it can be). A
+/// path that cannot be written is an invalid [`OUTPUT`] setting that names the path and the
+/// system's reason.
+pub fn write_config(path: &Path, text: &str) -> Result<String, BuildError> {
+    write_config_file(path, text).map_err(|e| {
+        let why =
+            format!("cannot write the credential configuration: {e}; give a writable file path");
+        BuildError::invalid(OUTPUT, Origin::Builder, why)
+    })
+}
+
+fn write_config_file(path: &Path, text: &str) -> std::io::Result<String> {
     let shown = path.display();
     if path.is_dir() {
         return Err(std::io::Error::new(
@@ -452,5 +555,106 @@ mod tests {
         let json: Value = serde_json::from_str(&bad.to_json()).unwrap();
         assert_eq!(json["success"], false);
         assert_eq!(json["code"], "INVALID_CONFIGURATION");
+        assert_eq!(bad.fly_token_message(), None);
+    }
+
+    /// The configuration runs this binary with the token source given, paths made absolute;
+    /// a bad token-source setting is refused before anything is assembled.
+    #[test]
+    fn this_binarys_configuration_passes_the_token_source_on() {
+        let env = || Env::from_slice(&[]);
+        let settings = crate::GcpTokenProvider::builder()
+            .env(env())
+            .provider("projects/1/locations/global/workloadIdentityPools/p/providers/x")
+            .settings()
+            .unwrap();
+        let fly = || FlyOidcClient::builder().env(env());
+        let source = TokenSourceFlags {
+            token_file: Some(Path::new("token")),
+            api_url: Some("https://api.machines.dev"),
+            ..TokenSourceFlags::default()
+        };
+        let fly_with_source = fly()
+            .token_file("token")
+            .api_url("https://api.machines.dev");
+        let config = this_binary_config(
+            &settings,
+            fly_with_source,
+            source,
+            Some(Path::new("out.json")),
+        )
+        .unwrap();
+        let executable = &config["credential_source"]["executable"];
+        let command = executable["command"].as_str().unwrap();
+        let token = absolute(Path::new("token")).unwrap();
+        assert!(
+            command.ends_with(&format!(
+                " gcp executable --token-file {} --api-url https://api.machines.dev",
+                fly_oidc::command_line::quote(&token).unwrap()
+            )),
+            "{command}"
+        );
+        assert_eq!(
+            executable["output_file"],
+            absolute(Path::new("out.json")).unwrap()
+        );
+        let bad = this_binary_config(&settings, fly().api_url("ftp://x"), source, None);
+        let Err(ConfigError::Setting(bad)) = bad else {
+            panic!("{bad:?}")
+        };
+        assert_eq!(bad.setting().builder_method(), "api_url");
+    }
+
+    #[test]
+    fn an_unwritable_output_is_an_invalid_output_setting() {
+        let dir = std::env::temp_dir();
+        let err = write_config(&dir, "{}").unwrap_err();
+        assert_eq!(err.setting(), OUTPUT);
+        let shown = err.display_with_flag(Some("--output"));
+        assert!(
+            shown.starts_with("cannot write the credential configuration: "),
+            "{shown}"
+        );
+        assert!(
+            shown.ends_with("is a directory; give a writable file path (from --output)"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn an_access_token_prints_with_its_expiry_by_the_given_clock() {
+        let expires = UNIX_EPOCH + Duration::from_secs(1_700_003_600);
+        let token = AccessToken::new("ya29.secret", expires);
+        let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
+        let json: Value =
+            serde_json::from_str(&access_token_json(&token, at(1_700_000_000))).unwrap();
+        assert_eq!(
+            json,
+            json!({
+                "access_token": "ya29.secret",
+                "token_type": "Bearer",
+                "expires_in": 3600,
+                "expire_time": "2023-11-14T23:13:20Z",
+                "expire_time_unix": 1_700_003_600,
+            })
+        );
+        let expired: Value =
+            serde_json::from_str(&access_token_json(&token, at(1_800_000_000))).unwrap();
+        assert_eq!(expired["expires_in"], 0);
+    }
+
+    #[test]
+    fn a_fly_token_failure_keeps_the_token_clients_message_apart() {
+        let err = Error::new(ErrorKind::NotOnFly, "no Machines API socket at /.fly/api");
+        let failure = Failure::fly(&err);
+        assert_eq!(failure.code, "NOT_ON_FLY");
+        assert_eq!(
+            failure.message,
+            "getting a Fly OIDC token failed: no Machines API socket at /.fly/api"
+        );
+        assert_eq!(
+            failure.fly_token_message(),
+            Some("no Machines API socket at /.fly/api")
+        );
     }
 }

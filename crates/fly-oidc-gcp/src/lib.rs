@@ -84,6 +84,7 @@ mod provider;
 mod resource;
 mod settings;
 
+pub use exchange::GoogleCall;
 #[doc(hidden)]
 pub use exchange::fuzzing;
 pub use fly_oidc::time::{format_rfc3339, parse_rfc3339};

@@ -385,7 +385,7 @@ impl GcpTokenProvider {
             .fly
             .fetch_token(Some(self.audience()))
             .await
-            .map_err(|e| e.context("getting a Fly OIDC token failed"))
+            .map_err(|e| e.fly_token_context("getting a Fly OIDC token failed"))
     }
 
     async fn fetch_unbounded(&self, at_google: &AtomicBool) -> Result<AccessToken, Error> {

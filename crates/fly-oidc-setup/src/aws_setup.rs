@@ -133,6 +133,15 @@ impl AwsSetup {
         self.trust_policy_for(self.account())
     }
 
+    /// What to tell the user who prints [`trust_policy`](Self::trust_policy) alone: without
+    /// an account id its principal holds the placeholder `<ACCOUNT_ID>`. `None` when the
+    /// account id is known (the commands and Terraform look it up themselves).
+    pub fn trust_policy_warning(&self) -> Option<&'static str> {
+        self.account_id.is_none().then_some(
+            "no --account-id: the policy's principal holds <ACCOUNT_ID>; replace it, or pass --account-id",
+        )
+    }
+
     fn trust_policy_for(&self, account: &str) -> Value {
         let key = self.issuer_key();
         json!({
@@ -299,5 +308,27 @@ pub fn tf_name(s: &str) -> String {
         format!("r_{name}")
     } else {
         name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AwsSetup;
+
+    #[test]
+    fn a_trust_policy_without_an_account_id_comes_with_a_warning() {
+        let setup = |account: Option<&str>| {
+            AwsSetup::new("r", account, "acme", Some("web"), None, None, None).expect("valid")
+        };
+        let placeholder = setup(None);
+        let warning = placeholder.trust_policy_warning().expect("a warning");
+        assert!(warning.contains("<ACCOUNT_ID>"), "{warning}");
+        assert!(
+            placeholder
+                .trust_policy()
+                .to_string()
+                .contains("<ACCOUNT_ID>")
+        );
+        assert_eq!(setup(Some("123456789012")).trust_policy_warning(), None);
     }
 }

@@ -159,6 +159,14 @@ pub struct ConditionReport {
     pub read: Vec<(String, String)>,
 }
 
+impl ConditionReport {
+    /// Why the condition rejects the token, in one line for an error (what it evaluated to);
+    /// `None` when it accepts it.
+    pub fn why(&self) -> Option<String> {
+        (!self.accepted).then(|| format!("the condition is {} for this token", self.result))
+    }
+}
+
 impl fmt::Display for ConditionReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (name, value) in &self.read {
@@ -406,6 +414,20 @@ fn referenced(expr: &str, scope: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rejecting_report_says_what_the_condition_evaluated_to() {
+        let report = |accepted: bool, result: &str| ConditionReport {
+            accepted,
+            result: result.to_owned(),
+            read: Vec::new(),
+        };
+        assert_eq!(report(true, "true").why(), None);
+        assert_eq!(
+            report(false, "false").why().as_deref(),
+            Some("the condition is false for this token")
+        );
+    }
 
     #[test]
     fn deep_or_long_expressions_are_refused_before_parsing() {

@@ -74,6 +74,22 @@ pub struct PolicyReport {
     pub statements: Vec<StatementReport>,
 }
 
+impl PolicyReport {
+    /// Why the policy rejects the token, in one line for an error; `None` when it accepts it.
+    /// A `Deny` statement that may apply is named first: fixing the `FAIL` lines cannot help.
+    pub fn why(&self) -> Option<&'static str> {
+        if self.statements.iter().any(|st| st.deny_may_apply) {
+            Some(
+                "the policy has a Deny statement that may apply to this token, which this checker does not evaluate: check it by hand",
+            )
+        } else if self.accepted {
+            None
+        } else {
+            Some("the policy rejects this token: fix the FAIL lines above")
+        }
+    }
+}
+
 impl fmt::Display for PolicyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for st in &self.statements {
@@ -487,6 +503,16 @@ mod evaluation_tests {
         let deny_all = r#"{"Sid": "NoOne", "Effect": "Deny", "Principal": "*", "Action": "*"}"#;
         let r = report(&format!("{ALLOW}, {deny_all}"));
         assert!(!r.accepted);
+        assert!(
+            r.why()
+                .is_some_and(|why| why.starts_with("the policy has a Deny statement"))
+        );
+        assert_eq!(report(ALLOW).why(), None);
+        let other_app = ALLOW.replace("acme:web:*", "acme:api:*");
+        assert_eq!(
+            report(&other_app).why(),
+            Some("the policy rejects this token: fix the FAIL lines above")
+        );
         let text = r.to_string();
         assert!(
             text.contains("rejected: the policy has a Deny statement (\"NoOne\") that may apply"),

@@ -248,6 +248,10 @@ pub struct Error {
     status: Option<u16>,
     code: Option<String>,
     transient: bool,
+    /// The token client's own message, when a provider said getting the Fly token failed.
+    fly_token_message: Option<String>,
+    /// The service that refused the request, when a provider names it.
+    refused_by: Option<&'static str>,
     source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
 }
 
@@ -261,6 +265,8 @@ impl Error {
             status: None,
             code: None,
             transient: kind == ErrorKind::Transient,
+            fly_token_message: None,
+            refused_by: None,
             source: None,
         }
     }
@@ -295,6 +301,47 @@ impl Error {
     pub fn context(mut self, doing: impl fmt::Display) -> Self {
         self.message = redact_jwts(&format!("{doing}: {}", self.message));
         self
+    }
+
+    /// For a provider whose step of getting the Fly token failed with this token client
+    /// error: [`context`](Self::context) with `doing` (such as `"could not get a Fly OIDC
+    /// token"`), remembering the token client's own message for
+    /// [`fly_token_message`](Self::fly_token_message).
+    ///
+    /// ```
+    /// use fly_oidc::{Error, ErrorKind};
+    /// let err = Error::new(ErrorKind::Transient, "the Machines API answered HTTP 500");
+    /// let err = err.fly_token_context("could not get a Fly OIDC token");
+    /// assert_eq!(err.to_string(), "could not get a Fly OIDC token: the Machines API answered HTTP 500");
+    /// assert_eq!(err.fly_token_message(), Some("the Machines API answered HTTP 500"));
+    /// ```
+    pub fn fly_token_context(mut self, doing: impl fmt::Display) -> Self {
+        let own = self.message.clone();
+        self = self.context(doing);
+        self.fly_token_message = Some(own);
+        self
+    }
+
+    /// When this is a provider's error saying getting the Fly token failed (made by
+    /// [`fly_token_context`](Self::fly_token_context)): the token client's message, without
+    /// the provider's context, so a front end that names the step itself says it once.
+    /// `None` for every other error.
+    pub fn fly_token_message(&self) -> Option<&str> {
+        self.fly_token_message.as_deref()
+    }
+
+    /// Name the service that refused the request (such as `fly_oidc_gcp`'s Google STS or IAM
+    /// Credentials), so a front end can say which call failed without reading the message.
+    pub fn with_refused_by(mut self, service: &'static str) -> Self {
+        self.refused_by = Some(service);
+        self
+    }
+
+    /// The service that refused the request, when the error says so (see
+    /// [`with_refused_by`](Self::with_refused_by)); `None` for every other failure (a
+    /// transient one included).
+    pub fn refused_by(&self) -> Option<&'static str> {
+        self.refused_by
     }
 
     /// What kind of failure this is.
@@ -432,5 +479,43 @@ pub fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((idx, _)) => format!("{}…", &text[..idx]),
         None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Error, ErrorKind};
+
+    /// A provider's Fly-token failure keeps the token client's message apart (redacted, and
+    /// kept through a later context), and says nothing of a refusing service.
+    #[test]
+    fn a_fly_token_failure_keeps_the_token_clients_message() {
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
+        let err = Error::new(ErrorKind::FlyApi, format!("HTTP 400 for {jwt}"))
+            .with_status(400)
+            .fly_token_context("could not get a Fly OIDC token")
+            .context("exec");
+        assert_eq!(err.fly_token_message(), Some("HTTP 400 for ** redacted **"));
+        assert_eq!(
+            err.message(),
+            "exec: could not get a Fly OIDC token: HTTP 400 for ** redacted **"
+        );
+        assert_eq!((err.kind(), err.status()), (ErrorKind::FlyApi, Some(400)));
+        assert_eq!(err.refused_by(), None);
+        assert!(!format!("{err:?}").contains("eyJ"));
+        assert_eq!(
+            Error::new(ErrorKind::Transient, "x").fly_token_message(),
+            None
+        );
+    }
+
+    #[test]
+    fn the_refusing_service_is_kept_through_a_context() {
+        let err = Error::new(ErrorKind::TrustRejected, "no")
+            .with_refused_by("Google STS")
+            .context("getting a Google access token");
+        assert_eq!(err.refused_by(), Some("Google STS"));
+        assert_eq!(err.fly_token_message(), None);
+        assert_eq!(Error::new(ErrorKind::Rejected, "no").refused_by(), None);
     }
 }

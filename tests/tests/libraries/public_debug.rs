@@ -264,6 +264,7 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
         let err = impersonating.fetch_access_token().await.unwrap_err();
         shown.error("fly_oidc_gcp::Error", &err);
         shown.debug("fly_oidc_gcp::ErrorKind", &err.kind());
+        shown.debug("fly_oidc_gcp::GoogleCall", &fly_oidc_gcp::GoogleCall::refused(&err));
     }
     fly.fail_next(3, Fault::Status(503, "{\"error\":\"down\"}".into()));
     shown.error(
@@ -299,6 +300,21 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
         .build()
         .unwrap_err();
     shown.error("fly_oidc::BuildError", &build_err);
+    // The credential configuration's command, with a token source whose URL holds the token.
+    let source = fly_oidc_gcp::executable::TokenSourceFlags {
+        api_url: Some("https://api.machines.dev"),
+        ..Default::default()
+    };
+    shown.debug("fly_oidc_gcp::executable::TokenSourceFlags", &source);
+    let leaky_url = format!("https://me:{}@example.com", api_token.replace(' ', ""));
+    let config_err = fly_oidc_gcp::executable::this_binary_config(
+        impersonating.settings(),
+        fly_builder().api_url(leaky_url),
+        source,
+        None,
+    )
+    .unwrap_err();
+    shown.error("fly_oidc_gcp::executable::ConfigError", &config_err);
     shown.debug("fly_oidc::Setting", &build_err.setting());
     shown.debug("fly_oidc::Origin", &build_err.origin());
     shown.debug("fly_oidc_gcp::Settings", impersonating.settings());
