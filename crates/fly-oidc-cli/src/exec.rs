@@ -1,7 +1,7 @@
 //! `fly-oidc exec`: serve credentials on loopback and run a command that uses them.
 
 use crate::common::{CliError, Globals};
-use crate::serve::{ServeArgs, check_write_tokens, invalid, setting_error, start};
+use crate::serve::{ServeArgs, invalid, setting_error, start};
 use clap::Args;
 use fly_oidc_server::ServeOptions;
 use fly_oidc_server::child_env::{self, ChildFiles, ResolvedUser};
@@ -63,7 +63,7 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
     if options.file_owner.is_none() {
         options.file_owner.clone_from(&cmd.user);
     }
-    check_write_tokens(&options, None)?;
+    options.check_token_files(None).map_err(setting_error)?;
     let server = start(
         globals,
         &options,

@@ -5,7 +5,7 @@ use crate::common::{CliError, Globals};
 use clap::Args;
 use fly_oidc_server::{ServeOptions, Server, child_env};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Declares each flag of `serve` and `exec` once (its help, its name, its value name, the
 /// [`ServeOptions`] field it sets): [`ServeArgs`], its one-to-one copy into [`ServeOptions`]
@@ -25,8 +25,11 @@ macro_rules! serve_args {
             }
         }
 
-        /// Each [`ServeOptions`] field and its flag.
-        const SERVE_FLAGS: &[(&str, &str)] = &[$((stringify!($field), concat!("--", $long)),)+];
+        /// Each [`ServeOptions`] field and its flag, and `serve`'s env file.
+        const SERVE_FLAGS: &[(&str, &str)] = &[
+            $((stringify!($field), concat!("--", $long)),)+
+            ("env_file", "--env-file"),
+        ];
     };
 }
 
@@ -129,88 +132,6 @@ fn shown_as_is(reason: String) -> fly_oidc::BuildError {
     fly_oidc::BuildError::invalid(setting, fly_oidc::Origin::Builder, reason)
 }
 
-/// Refuse (exit 2) what would make `serve` useless or fail late: an AWS role without
-/// `--env-file` (the authorization token would reach no one), and an env file whose directory
-/// does not exist.
-fn check_env_file(
-    options: &ServeOptions,
-    env_file: Option<&Path>,
-    env: &fly_oidc::Env,
-) -> Result<(), CliError> {
-    let Some(env_file) = env_file else {
-        return match options.serves_aws(env) {
-            true => Err(invalid(
-                "--env-file is required to serve an AWS role: the AWS endpoint needs its authorization token, which serve hands out only in the env file; pass --env-file /run/fly-oidc.env and source it before starting the app (or use `fly-oidc exec`)",
-            )),
-            false => Ok(()),
-        };
-    };
-    check_file_path("--env-file", env_file)
-}
-
-/// Refuse (exit 2), naming `flag`, a file path that cannot be written: a directory, or a path
-/// whose directory does not exist.
-fn check_file_path(flag: &str, path: &Path) -> Result<(), CliError> {
-    if path.is_dir() {
-        return Err(invalid(format!(
-            "{flag} {}: is a directory; name a file in it (e.g. {})",
-            path.display(),
-            path.join("fly-oidc.env").display()
-        )));
-    }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    match std::fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err(invalid(format!(
-            "{flag} {}: {} is not a directory; choose a path in an existing directory",
-            path.display(),
-            dir.display()
-        ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(invalid(format!(
-            "{flag} {}: the directory {} does not exist; create it (mkdir -p {}) or choose a path in an existing directory",
-            path.display(),
-            dir.display(),
-            dir.display()
-        ))),
-        Err(e) => Err(invalid(format!(
-            "{flag} {}: cannot use the directory {}: {e}",
-            path.display(),
-            dir.display()
-        ))),
-    }
-}
-
-/// Refuse (exit 2), before any fetch, `--write-token` paths that cannot work: one given twice,
-/// one equal to the env file, a directory, or one whose directory does not exist. A spec that
-/// is not `PATH=AUDIENCE` is left to [`ServeOptions::server`].
-pub fn check_write_tokens(options: &ServeOptions, env_file: Option<&Path>) -> Result<(), CliError> {
-    let mut seen: Vec<&Path> = Vec::new();
-    for spec in &options.write_tokens {
-        let Some((path, _)) = spec.split_once('=').filter(|(p, _)| !p.is_empty()) else {
-            continue;
-        };
-        let path = Path::new(path);
-        if seen.contains(&path) {
-            return Err(invalid(format!(
-                "--write-token {}: this path is given twice; give each token file its own path",
-                path.display()
-            )));
-        }
-        if env_file == Some(path) {
-            return Err(invalid(format!(
-                "--write-token {}: this path is also the --env-file; give the token file its own path",
-                path.display()
-            )));
-        }
-        check_file_path("--write-token", path)?;
-        seen.push(path);
-    }
-    Ok(())
-}
-
 /// Run `fly-oidc serve` until SIGTERM or SIGINT.
 pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -218,8 +139,9 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
     let mut int = signal(SignalKind::interrupt()).map_err(|e| CliError::new("signals", e))?;
     let default_listen = SocketAddr::from(([127, 0, 0, 1], 8675));
     let options = ServeOptions::from(cmd.serve);
-    check_env_file(&options, cmd.env_file.as_deref(), &globals.env())?;
-    check_write_tokens(&options, cmd.env_file.as_deref())?;
+    options
+        .check_files(cmd.env_file.as_deref(), &globals.env())
+        .map_err(setting_error)?;
     let server = start(globals, &options, default_listen).await?;
     let written = match &cmd.env_file {
         Some(env_file) => child_env::write_env_file(

@@ -106,6 +106,55 @@ fn by_field(err: BuildError, fields: &[(&str, &'static str)]) -> BuildError {
     renamed.with_source(err)
 }
 
+/// A token file spec of [`ServeOptions::write_tokens`], `PATH=AUDIENCE` (neither empty), split
+/// into the path and the audience.
+fn token_file(spec: &str) -> Result<(&Path, &str), BuildError> {
+    spec.split_once('=')
+        .filter(|(path, audience)| !path.is_empty() && !audience.is_empty())
+        .map(|(path, audience)| (Path::new(path), audience))
+        .ok_or_else(|| {
+            invalid(
+                "write_tokens",
+                format!(
+                    "{spec:?}: expected PATH=AUDIENCE, e.g. /run/fly/azure-token=api://AzureADTokenExchange"
+                ),
+            )
+        })
+}
+
+/// Refuse, naming `field`, a file path that cannot be written: a directory, or a path whose
+/// directory does not exist (or is no directory, or cannot be read).
+fn check_file_path(field: &'static str, path: &Path) -> Result<(), BuildError> {
+    let shown = path.display();
+    if path.is_dir() {
+        let example = path.join("fly-oidc.env");
+        return Err(invalid(
+            field,
+            format!(
+                "{shown}: is a directory; name a file in it (e.g. {})",
+                example.display()
+            ),
+        ));
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let why = match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => return Ok(()),
+        Ok(_) => format!(
+            "{} is not a directory; choose a path in an existing directory",
+            dir.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!(
+            "the directory {0} does not exist; create it (mkdir -p {0}) or choose a path in an existing directory",
+            dir.display()
+        ),
+        Err(e) => format!("cannot use the directory {}: {e}", dir.display()),
+    };
+    Err(invalid(field, format!("{shown}: {why}")))
+}
+
 /// An invalid field, its reason starting with its name.
 fn invalid(field: &'static str, reason: String) -> BuildError {
     BuildError::invalid(
@@ -175,20 +224,64 @@ impl ServeOptions {
             }
         }
         for spec in &self.write_tokens {
-            let (path, audience) = spec
-                .split_once('=')
-                .filter(|(p, a)| !p.is_empty() && !a.is_empty())
-                .ok_or_else(|| {
-                    invalid(
-                        "write_tokens",
-                        format!(
-                            "{spec:?}: expected PATH=AUDIENCE, e.g. /run/fly/azure-token=api://AzureADTokenExchange"
-                        ),
-                    )
-                })?;
+            let (path, audience) = token_file(spec)?;
             server = server.write_token(path, audience, fly.clone());
         }
         Ok(server.file_owner(self.file_owner()?))
+    }
+
+    /// Refuse, before anything is fetched, files that would make serving fail late or serve no
+    /// one, for a server whose variables are written to `env_file` for a shell to source
+    /// (`fly-oidc serve --env-file`): an AWS role served without an env file (the AWS endpoint's
+    /// authorization token would reach no one), an env file that cannot be written, and the
+    /// token files [`check_token_files`](Self::check_token_files) refuses.
+    ///
+    /// # Errors
+    /// A [`BuildError`] naming `env_file` (the env file is no field; the reason names it
+    /// `` `env_file` `` too) or `write_tokens`.
+    pub fn check_files(&self, env_file: Option<&Path>, env: &Env) -> Result<(), BuildError> {
+        match env_file {
+            Some(path) => check_file_path("env_file", path)?,
+            None if self.serves_aws(env) => {
+                return Err(invalid(
+                    "env_file",
+                    "is required to serve an AWS role: the AWS endpoint needs its authorization token, which serve hands out only in the env file; pass `env_file` /run/fly-oidc.env and source it before starting the app (or use `fly-oidc exec`)".into(),
+                ));
+            }
+            None => {}
+        }
+        self.check_token_files(env_file)
+    }
+
+    /// Refuse, before anything is fetched, [`write_tokens`](Self::write_tokens) that cannot
+    /// work: a spec that is not `PATH=AUDIENCE`, a path given twice or equal to `env_file`, a
+    /// directory, or a path whose directory does not exist.
+    ///
+    /// # Errors
+    /// A [`BuildError`] naming `write_tokens`.
+    pub fn check_token_files(&self, env_file: Option<&Path>) -> Result<(), BuildError> {
+        let mut seen: Vec<&Path> = Vec::new();
+        for spec in &self.write_tokens {
+            let (path, _) = token_file(spec)?;
+            let shown = path.display();
+            if seen.contains(&path) {
+                return Err(invalid(
+                    "write_tokens",
+                    format!("{shown}: this path is given twice; give each token file its own path"),
+                ));
+            }
+            if env_file == Some(path) {
+                return Err(invalid(
+                    "write_tokens",
+                    format!(
+                        "{shown}: this path is also the `env_file`; give the token file its own path"
+                    ),
+                ));
+            }
+            check_file_path("write_tokens", path)?;
+            seen.push(path);
+        }
+        Ok(())
     }
 
     /// Whether an AWS role is served: [`aws_role_arns`](Self::aws_role_arns) names one, or
@@ -311,6 +404,87 @@ mod tests {
             assert_eq!(err.setting().builder_method(), "write_tokens");
             assert!(err.reason().contains("expected PATH=AUDIENCE"), "{err}");
         }
+    }
+
+    #[test]
+    fn an_aws_role_needs_an_env_file_that_can_be_written() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let role = ServeOptions {
+            aws_role_arns: vec!["arn:aws:iam::123456789012:role/r".into()],
+            ..ServeOptions::default()
+        };
+        let empty = Env::from_slice(&[]);
+        let err = role.check_files(None, &empty).expect_err("no env file");
+        assert_eq!(err.setting().builder_method(), "env_file");
+        assert!(
+            err.reason()
+                .starts_with("`env_file` is required to serve an AWS role")
+        );
+        // AWS_ROLE_ARN serves a role too; without one, no env file is needed.
+        let from_env = Env::from_slice(&[("AWS_ROLE_ARN", "arn:aws:iam::1:role/r")]);
+        assert!(
+            ServeOptions::default()
+                .check_files(None, &from_env)
+                .is_err()
+        );
+        ServeOptions::default()
+            .check_files(None, &empty)
+            .expect("nothing needs an env file");
+
+        let err = role.check_files(Some(dir.path()), &empty).unwrap_err();
+        let expected = format!(
+            "`env_file` {}: is a directory; name a file in it (e.g. {}/fly-oidc.env)",
+            dir.path().display(),
+            dir.path().display()
+        );
+        assert_eq!(err.reason(), expected);
+        let in_file = dir.path().join("file");
+        std::fs::write(&in_file, "").expect("a file");
+        let err = role
+            .check_files(Some(&in_file.join("app.env")), &empty)
+            .unwrap_err();
+        assert!(err.reason().contains("is not a directory"), "{err}");
+        role.check_files(Some(&dir.path().join("app.env")), &empty)
+            .expect("a file in an existing directory");
+    }
+
+    #[test]
+    fn token_files_are_refused_before_any_fetch() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let token = dir.path().join("token");
+        let env_file = dir.path().join("app.env");
+        let refused = |specs: &[String], env_file: Option<&Path>| {
+            let options = ServeOptions {
+                write_tokens: specs.to_vec(),
+                ..ServeOptions::default()
+            };
+            let err = options.check_token_files(env_file).expect_err("refused");
+            assert_eq!(err.setting().builder_method(), "write_tokens");
+            err.reason().to_owned()
+        };
+        let spec = format!("{}=vault", token.display());
+        let twice = refused(&[spec.clone(), spec.clone()], None);
+        assert!(twice.ends_with("this path is given twice; give each token file its own path"));
+        let env_spec = format!("{}=vault", env_file.display());
+        let shared = refused(&[env_spec], Some(&env_file));
+        assert!(
+            shared.contains("this path is also the `env_file`"),
+            "{shared}"
+        );
+        let missing = refused(&["/nonexistent-fly-oidc/t=aud".into()], None);
+        assert_eq!(
+            missing,
+            "`write_tokens` /nonexistent-fly-oidc/t: the directory /nonexistent-fly-oidc does not exist; create it (mkdir -p /nonexistent-fly-oidc) or choose a path in an existing directory"
+        );
+        let malformed = refused(&["no-audience".into()], None);
+        assert!(malformed.contains("expected PATH=AUDIENCE"), "{malformed}");
+        let options = ServeOptions {
+            write_tokens: vec![spec],
+            ..ServeOptions::default()
+        };
+        options
+            .check_token_files(Some(&env_file))
+            .expect("one file");
     }
 
     #[test]
