@@ -3,8 +3,7 @@
 
 use crate::common::{CliError, Globals, with};
 use clap::Args;
-use fly_oidc::endpoint::{PlainHttp, check_endpoint_url, display_url};
-use fly_oidc::{BuildError, FlyToken, Origin, Setting};
+use fly_oidc::FlyToken;
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_setup::doctor::DoctorOptions;
@@ -22,29 +21,12 @@ pub struct KeyArgs {
     discovery_url: Option<String>,
 }
 
-/// `--jwks-url`, named by its flag (it has no variable).
-const JWKS_URL: Setting = Setting::new("jwks_url", None);
-/// `--discovery-url`, named by its flag (it has no variable).
-const DISCOVERY_URL: Setting = Setting::new("discovery_url", None);
-
 impl KeyArgs {
     /// Where the keys come from; a URL flag that is not an endpoint URL is an invalid setting
     /// (plain `http` only to loopback, unless `FLY_OIDC_ALLOW_INSECURE_HTTP`).
     pub fn source(&self, globals: &Globals) -> Result<KeySource, CliError> {
-        let env = globals.env();
-        let source = KeySource::new(self.jwks_url.clone(), self.discovery_url.clone(), &env);
-        let check = |setting: Setting, what: &str, url: &Option<String>| {
-            let Some(url) = url else { return Ok(()) };
-            check_endpoint_url(url, source.allow_insecure_http, PlainHttp::Loopback)
-                .map(|_| ())
-                .map_err(|why| {
-                    let why = format!("invalid {what} URL {}: {why}", display_url(url));
-                    CliError::setting(BuildError::invalid(setting, Origin::Builder, why))
-                })
-        };
-        check(JWKS_URL, "JWKS", &self.jwks_url)?;
-        check(DISCOVERY_URL, "discovery document", &self.discovery_url)?;
-        Ok(source)
+        let (jwks_url, discovery_url) = (self.jwks_url.clone(), self.discovery_url.clone());
+        Ok(KeySource::new(jwks_url, discovery_url, &globals.env())?)
     }
 }
 
