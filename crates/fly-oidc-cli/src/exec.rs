@@ -1,7 +1,7 @@
 //! `fly-oidc exec`: serve credentials on loopback and run a command that uses them.
 
 use crate::common::{CliError, Globals};
-use crate::serve::{ServeArgs, invalid, setting_error, start};
+use crate::serve::{invalid, setting_error, start};
 use clap::Args;
 use fly_oidc_server::ServeOptions;
 use fly_oidc_server::child::{
@@ -15,7 +15,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 #[derive(Debug, Args)]
 pub struct ExecCommand {
     #[command(flatten)]
-    pub serve: ServeArgs,
+    pub serve: ServeOptions,
     /// Run COMMAND as this user (and group): its groups, HOME, USER and LOGNAME; the server
     /// keeps its own rights (to /.fly/api)
     #[arg(long, value_name = "USER[:GROUP]")]
@@ -47,7 +47,7 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
     let user = cmd.user.as_deref().map(resolve_user).transpose()?;
     // Catch the signals before the child exists, so no signal is lost in between.
     let mut signals = ForwardedSignals::catch().map_err(|e| CliError::new("signals", e))?;
-    let mut options = ServeOptions::from(cmd.serve);
+    let mut options = cmd.serve;
     // With --user, the token files are the user's too, unless --file-owner says otherwise.
     if options.file_owner.is_none() {
         options.file_owner.clone_from(&cmd.user);

@@ -17,47 +17,126 @@ use std::time::Duration;
 /// [`BuildError`]s whose [`Setting`] is named by the field (`aws_audience`, `listen`, ...);
 /// a reason that names fields (its own or others) writes them in backticks (`` `listen` ``), so a
 /// front end can put its own names in their place.
+///
+/// With the `clap` feature, `ServeOptions` derives `clap::Args`: each field is the flag of
+/// `fly-oidc serve` and `fly-oidc exec` (`aws_role_arns`: `--aws-role-arn`), its help the first
+/// paragraph of its documentation.
 #[derive(Clone, Debug, Default)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct ServeOptions {
     /// The listen address; loopback only (default: the one given to [`server`](Self::server)).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "listen",
+            value_name = "ADDR:PORT",
+            help = "Listen on this loopback address (127.0.0.1:PORT or [::1]:PORT) [default: a free port on 127.0.0.1 for exec, 127.0.0.1:8675 for serve]"
+        )
+    )]
     pub listen: Option<SocketAddr>,
-    /// Role ARNs to serve; the first is the default role (default: `AWS_ROLE_ARN`, else no
-    /// AWS).
+    /// Serve this role's credentials (repeatable; the first is the default role) [env: AWS_ROLE_ARN]
+    ///
+    /// Role ARNs to serve, the first as the default role; none: `AWS_ROLE_ARN`, else no AWS.
+    #[cfg_attr(feature = "clap", arg(long = "aws-role-arn", value_name = "ARN", long_help = None))]
     pub aws_role_arns: Vec<String>,
-    /// The audience of the Fly token for AWS (default: `FLY_OIDC_AUDIENCE`, else
-    /// `sts.amazonaws.com`).
+    /// Audience of the Fly token for AWS [env: FLY_OIDC_AUDIENCE] [default: sts.amazonaws.com]
+    ///
+    /// `None`: `FLY_OIDC_AUDIENCE`, else `sts.amazonaws.com`.
+    #[cfg_attr(feature = "clap", arg(long = "aws-audience", value_name = "AUD", long_help = None))]
     pub aws_audience: Option<String>,
     /// The role session name (default: `AWS_ROLE_SESSION_NAME`, else `fly-<app>-<machine>`).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "aws-session-name",
+            value_name = "NAME",
+            help = "Role session name [env: AWS_ROLE_SESSION_NAME] [default: fly-<app>-<machine>]"
+        )
+    )]
     pub aws_session_name: Option<String>,
-    /// The session duration, in seconds, 900 to 43200 (default: `FLY_OIDC_AWS_DURATION_SECONDS`,
-    /// else 3600).
+    /// Session duration in seconds, 900..43200 [default: 3600]
+    ///
+    /// `None`: `FLY_OIDC_AWS_DURATION_SECONDS`, else 3600.
+    #[cfg_attr(feature = "clap", arg(long = "aws-duration-seconds", value_name = "SECONDS", long_help = None))]
     pub aws_duration_seconds: Option<u64>,
-    /// The STS region, also given to a child process that has none (default: `AWS_REGION`,
-    /// `AWS_DEFAULT_REGION`, the profile's region, else `us-east-1`).
+    /// STS region; also given to the child when it has none [env: AWS_REGION, AWS_DEFAULT_REGION]
+    ///
+    /// The region of STS, also in [`env_plan`](Self::env_plan) for a process that has none;
+    /// `None`: `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's region, else `us-east-1`.
+    #[cfg_attr(feature = "clap", arg(long = "aws-region", value_name = "REGION", long_help = None))]
     pub aws_region: Option<String>,
-    /// The STS endpoint URL (default: `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the profile's).
+    /// STS endpoint URL [env: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL]
+    ///
+    /// `None`: `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the profile's, else the region's.
+    #[cfg_attr(feature = "clap", arg(long = "aws-sts-endpoint", value_name = "URL", long_help = None))]
     pub aws_sts_endpoint: Option<String>,
-    /// The workload identity pool provider (default: `FLY_OIDC_GCP_PROVIDER`, else no Google).
+    /// Workload identity pool provider: serve Google tokens on the GCE metadata protocol
+    /// [env: FLY_OIDC_GCP_PROVIDER]
+    ///
+    /// `None`: `FLY_OIDC_GCP_PROVIDER`, else no Google.
+    #[cfg_attr(feature = "clap", arg(long = "gcp-provider", value_name = "PROVIDER", long_help = None))]
     pub gcp_provider: Option<String>,
-    /// The service account to impersonate (default: `FLY_OIDC_GCP_SERVICE_ACCOUNT`, else
-    /// none: the federated token itself is served).
+    /// Service account to impersonate [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
+    ///
+    /// `None`: `FLY_OIDC_GCP_SERVICE_ACCOUNT`, else none: the federated token itself is served.
+    #[cfg_attr(feature = "clap", arg(long = "gcp-service-account", value_name = "EMAIL", long_help = None))]
     pub gcp_service_account: Option<String>,
     /// OAuth scopes (default: `FLY_OIDC_GCP_SCOPES`, else `cloud-platform`).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "gcp-scope",
+            value_name = "SCOPE",
+            help = "OAuth scope (repeatable) [default: https://www.googleapis.com/auth/cloud-platform]"
+        )
+    )]
     pub gcp_scopes: Vec<String>,
     /// The audience of the Fly token for Google (default:
     /// `https://iam.googleapis.com/<provider>`).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "gcp-audience",
+            value_name = "AUD",
+            help = "Audience of the Fly token for Google [default: https://iam.googleapis.com/<provider>]"
+        )
+    )]
     pub gcp_audience: Option<String>,
     /// Google's STS token endpoint (default: `FLY_OIDC_GCP_STS_URL`, else Google's).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "gcp-sts-url",
+            value_name = "URL",
+            help = "Google STS token endpoint [default: https://sts.googleapis.com/v1/token]"
+        )
+    )]
     pub gcp_sts_url: Option<String>,
     /// The IAM Credentials base URL (default: `FLY_OIDC_GCP_IAM_URL`, else Google's).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "gcp-iam-url",
+            value_name = "URL",
+            help = "IAM Credentials base URL [default: https://iamcredentials.googleapis.com]"
+        )
+    )]
     pub gcp_iam_url: Option<String>,
-    /// The project id served at `project/project-id` and given as `GOOGLE_CLOUD_PROJECT`
-    /// (default: none, 404).
+    /// Project id served at project/project-id and given as GOOGLE_CLOUD_PROJECT
+    ///
+    /// Served at `/computeMetadata/v1/project/project-id` and in [`env_plan`](Self::env_plan);
+    /// `None`: that path answers 404.
+    #[cfg_attr(feature = "clap", arg(long = "gcp-project", value_name = "PROJECT_ID", long_help = None))]
     pub gcp_project: Option<String>,
-    /// Token files, each `PATH=AUDIENCE`: a Fly token for `AUDIENCE` kept in `PATH`.
+    /// Keep a Fly token for AUDIENCE in PATH, rewritten at half its life (repeatable)
+    ///
+    /// Each `PATH=AUDIENCE`; checked by [`check_token_files`](Self::check_token_files).
+    #[cfg_attr(feature = "clap", arg(long = "write-token", value_name = "PATH=AUDIENCE", long_help = None))]
     pub write_tokens: Vec<String>,
-    /// The owner of the files written, `USER[:GROUP]`, names or numeric ids (default: the
-    /// server's user).
+    /// Owner of the files written (token files, env file, authorization token file)
+    ///
+    /// `USER[:GROUP]`, names or numeric ids; `None`: the server's user.
+    #[cfg_attr(feature = "clap", arg(long = "file-owner", value_name = "USER[:GROUP]", long_help = None))]
     pub file_owner: Option<String>,
 }
 
