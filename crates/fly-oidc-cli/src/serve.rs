@@ -94,7 +94,7 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
         Some(env_file) => child_env::write_env_file(
             &server,
             env_file,
-            options.aws_region.as_deref(),
+            options.cloud.aws_region.as_deref(),
             options.gcp_project.as_deref(),
             options.file_owner().map_err(setting_error)?,
         )

@@ -87,7 +87,7 @@ mod slot;
 
 pub use fly_oidc::fs::FileOwner;
 pub use handler::{CredentialHealth, Health};
-pub use options::ServeOptions;
+pub use options::{CloudOptions, ServeOptions};
 pub use routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, HEALTHZ_PATH, METADATA_PREFIX};
 pub use server::{
     Builder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, Error, ErrorKind,

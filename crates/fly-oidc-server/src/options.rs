@@ -34,6 +34,36 @@ pub struct ServeOptions {
         )
     )]
     pub listen: Option<SocketAddr>,
+    /// The AWS and Google provider settings.
+    #[cfg_attr(feature = "clap", command(flatten))]
+    pub cloud: CloudOptions,
+    /// Project id served at project/project-id and given as GOOGLE_CLOUD_PROJECT
+    ///
+    /// Served at `/computeMetadata/v1/project/project-id` and in [`env_plan`](Self::env_plan);
+    /// `None`: that path answers 404.
+    #[cfg_attr(feature = "clap", arg(long = "gcp-project", value_name = "PROJECT_ID", long_help = None))]
+    pub gcp_project: Option<String>,
+    /// Keep a Fly token for AUDIENCE in PATH, rewritten at half its life (repeatable)
+    ///
+    /// Each `PATH=AUDIENCE`; checked by [`check_token_files`](Self::check_token_files).
+    #[cfg_attr(feature = "clap", arg(long = "write-token", value_name = "PATH=AUDIENCE", long_help = None))]
+    pub write_tokens: Vec<String>,
+    /// Owner of the files written (token files, env file, authorization token file)
+    ///
+    /// `USER[:GROUP]`, names or numeric ids; `None`: the server's user.
+    #[cfg_attr(feature = "clap", arg(long = "file-owner", value_name = "USER[:GROUP]", long_help = None))]
+    pub file_owner: Option<String>,
+}
+
+/// The provider settings per cloud, shared by every front end that configures both clouds at
+/// once (`fly-oidc serve`, `exec` and `doctor`): [`aws_builder`](Self::aws_builder) and
+/// [`gcp_builder`](Self::gcp_builder) set them on the provider builders. Every field left
+/// empty is the provider builder's default (which reads the environment).
+///
+/// With the `clap` feature, `CloudOptions` derives `clap::Args` as [`ServeOptions`] does.
+#[derive(Clone, Debug, Default)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct CloudOptions {
     /// Serve this role's credentials (repeatable; the first is the default role) [env: AWS_ROLE_ARN]
     ///
     /// Role ARNs to serve, the first as the default role; none: `AWS_ROLE_ARN`, else no AWS.
@@ -61,7 +91,7 @@ pub struct ServeOptions {
     pub aws_duration_seconds: Option<u64>,
     /// STS region; also given to the child when it has none [env: AWS_REGION, AWS_DEFAULT_REGION]
     ///
-    /// The region of STS, also in [`env_plan`](Self::env_plan) for a process that has none;
+    /// The region of STS, also in [`ServeOptions::env_plan`] for a process that has none;
     /// `None`: `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's region, else `us-east-1`.
     #[cfg_attr(feature = "clap", arg(long = "aws-region", value_name = "REGION", long_help = None))]
     pub aws_region: Option<String>,
@@ -122,22 +152,6 @@ pub struct ServeOptions {
         )
     )]
     pub gcp_iam_url: Option<String>,
-    /// Project id served at project/project-id and given as GOOGLE_CLOUD_PROJECT
-    ///
-    /// Served at `/computeMetadata/v1/project/project-id` and in [`env_plan`](Self::env_plan);
-    /// `None`: that path answers 404.
-    #[cfg_attr(feature = "clap", arg(long = "gcp-project", value_name = "PROJECT_ID", long_help = None))]
-    pub gcp_project: Option<String>,
-    /// Keep a Fly token for AUDIENCE in PATH, rewritten at half its life (repeatable)
-    ///
-    /// Each `PATH=AUDIENCE`; checked by [`check_token_files`](Self::check_token_files).
-    #[cfg_attr(feature = "clap", arg(long = "write-token", value_name = "PATH=AUDIENCE", long_help = None))]
-    pub write_tokens: Vec<String>,
-    /// Owner of the files written (token files, env file, authorization token file)
-    ///
-    /// `USER[:GROUP]`, names or numeric ids; `None`: the server's user.
-    #[cfg_attr(feature = "clap", arg(long = "file-owner", value_name = "USER[:GROUP]", long_help = None))]
-    pub file_owner: Option<String>,
 }
 
 /// Each provider builder method and the field that sets it, per cloud.
@@ -259,12 +273,12 @@ impl ServeOptions {
     ) -> Result<Builder, BuildError> {
         let has = |var: &str| env.get(var).is_some_and(|v| !v.trim().is_empty());
         // No role given: the builder reads AWS_ROLE_ARN itself.
-        let roles: Vec<Option<&String>> = match self.aws_role_arns.is_empty() {
-            false => self.aws_role_arns.iter().map(Some).collect(),
+        let roles: Vec<Option<&String>> = match self.cloud.aws_role_arns.is_empty() {
+            false => self.cloud.aws_role_arns.iter().map(Some).collect(),
             true if self.serves_aws(env) => vec![None],
             true => Vec::new(),
         };
-        let gcp = self.gcp_provider.is_some() || has(fly_oidc_gcp::ENV_PROVIDER);
+        let gcp = self.cloud.gcp_provider.is_some() || has(fly_oidc_gcp::ENV_PROVIDER);
         if roles.is_empty() && !gcp && self.write_tokens.is_empty() {
             return Err(BuildError::missing(
                 Setting::new("aws_role_arns", None),
@@ -363,49 +377,40 @@ impl ServeOptions {
         Ok(())
     }
 
-    /// Whether an AWS role is served: [`aws_role_arns`](Self::aws_role_arns) names one, or
+    /// Whether an AWS role is served: [`aws_role_arns`](CloudOptions::aws_role_arns) names one, or
     /// `env` sets `AWS_ROLE_ARN` (not blank).
     pub fn serves_aws(&self, env: &Env) -> bool {
-        !self.aws_role_arns.is_empty()
+        !self.cloud.aws_role_arns.is_empty()
             || env
                 .get(fly_oidc_aws::ENV_ROLE_ARN)
                 .is_some_and(|v| !v.trim().is_empty())
     }
 
-    /// The AWS provider's builder, each field given set on it.
+    /// The AWS provider's builder for `role` (`None`: `AWS_ROLE_ARN`), with `env`, `fly` and
+    /// [`CloudOptions::aws_builder`]'s settings, uncached (the server holds the credentials).
     fn aws_builder(
         &self,
         env: &Env,
         fly: &FlyOidcClient,
         role: Option<&String>,
     ) -> fly_oidc_aws::Builder {
-        let seconds = self.aws_duration_seconds.map(Duration::from_secs);
-        FlyOidcCredentialsProvider::builder()
+        self.cloud
+            .aws_builder()
             .env(env.clone())
             .fly_client(fly.clone())
             .disable_cache()
             .set_if(role, |b, arn| b.role_arn(arn))
-            .set_if(self.aws_audience.as_ref(), |b, aud| b.audience(aud))
-            .set_if(self.aws_session_name.as_ref(), |b, n| b.session_name(n))
-            .set_if(seconds, |b, duration| b.duration(duration))
-            .set_if(self.aws_region.as_ref(), |b, region| b.region(region))
-            .set_if(self.aws_sts_endpoint.as_ref(), |b, u| b.endpoint_url(u))
     }
 
-    /// The Google provider's builder, each field given set on it.
+    /// The Google provider's builder, with `env`, `fly`, [`CloudOptions::gcp_builder`]'s
+    /// settings and the service account.
     fn gcp_builder(&self, env: &Env, fly: &FlyOidcClient) -> fly_oidc_gcp::Builder {
-        let scopes = (!self.gcp_scopes.is_empty()).then(|| self.gcp_scopes.clone());
-        GcpTokenProvider::builder()
+        let service_account = self.cloud.gcp_service_account.as_ref();
+        self.cloud
+            .gcp_builder()
             .env(env.clone())
             .fly_client(fly.clone())
-            .set_if(self.gcp_provider.as_ref(), |b, p| b.provider(p))
-            .set_if(self.gcp_service_account.as_ref(), |b, sa| {
-                b.service_account(sa)
-            })
-            .set_if(scopes, |b, scopes| b.scopes(scopes))
-            .set_if(self.gcp_audience.as_ref(), |b, aud| b.audience(aud))
-            .set_if(self.gcp_sts_url.as_ref(), |b, url| b.sts_url(url))
-            .set_if(self.gcp_iam_url.as_ref(), |b, url| b.iam_url(url))
+            .set_if(service_account, |b, sa| b.service_account(sa))
     }
 
     /// [`file_owner`](Self::file_owner) resolved in this machine's user and group databases.
@@ -428,10 +433,39 @@ impl ServeOptions {
         EnvPlan::for_server(
             server,
             token_file,
-            self.aws_region.as_deref(),
+            self.cloud.aws_region.as_deref(),
             self.gcp_project.as_deref(),
             current,
         )
+    }
+}
+
+impl CloudOptions {
+    /// An AWS provider builder with the AWS settings given (audience, role session name,
+    /// duration, region, STS endpoint), without a role, an environment or a Fly token client:
+    /// the caller adds those ([`aws_role_arns`](Self::aws_role_arns) one role per provider).
+    pub fn aws_builder(&self) -> fly_oidc_aws::Builder {
+        let seconds = self.aws_duration_seconds.map(Duration::from_secs);
+        FlyOidcCredentialsProvider::builder()
+            .set_if(self.aws_audience.as_ref(), |b, aud| b.audience(aud))
+            .set_if(self.aws_session_name.as_ref(), |b, n| b.session_name(n))
+            .set_if(seconds, |b, duration| b.duration(duration))
+            .set_if(self.aws_region.as_ref(), |b, region| b.region(region))
+            .set_if(self.aws_sts_endpoint.as_ref(), |b, u| b.endpoint_url(u))
+    }
+
+    /// A Google provider builder with the Google settings given (provider, scopes, audience,
+    /// STS URL, IAM URL), without the service account, an environment or a Fly token client:
+    /// the caller adds those ([`gcp_service_account`](Self::gcp_service_account) when it
+    /// impersonates).
+    pub fn gcp_builder(&self) -> fly_oidc_gcp::Builder {
+        let scopes = (!self.gcp_scopes.is_empty()).then(|| self.gcp_scopes.clone());
+        GcpTokenProvider::builder()
+            .set_if(self.gcp_provider.as_ref(), |b, p| b.provider(p))
+            .set_if(scopes, |b, scopes| b.scopes(scopes))
+            .set_if(self.gcp_audience.as_ref(), |b, aud| b.audience(aud))
+            .set_if(self.gcp_sts_url.as_ref(), |b, url| b.sts_url(url))
+            .set_if(self.gcp_iam_url.as_ref(), |b, url| b.iam_url(url))
     }
 }
 
@@ -489,7 +523,10 @@ mod tests {
     fn an_aws_role_needs_an_env_file_that_can_be_written() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let role = ServeOptions {
-            aws_role_arns: vec!["arn:aws:iam::123456789012:role/r".into()],
+            cloud: CloudOptions {
+                aws_role_arns: vec!["arn:aws:iam::123456789012:role/r".into()],
+                ..CloudOptions::default()
+            },
             ..ServeOptions::default()
         };
         let empty = Env::from_slice(&[]);
@@ -569,15 +606,21 @@ mod tests {
     #[test]
     fn provider_errors_name_the_field_per_cloud() {
         let aws = ServeOptions {
-            aws_role_arns: vec!["arn:aws:iam::123456789012:role/r".into()],
-            aws_audience: Some(String::new()),
+            cloud: CloudOptions {
+                aws_role_arns: vec!["arn:aws:iam::123456789012:role/r".into()],
+                aws_audience: Some(String::new()),
+                ..CloudOptions::default()
+            },
             ..ServeOptions::default()
         };
         let err = error(&aws, &[]);
         assert_eq!(err.setting().builder_method(), "aws_audience");
         assert_eq!(err.origin(), Some(&Origin::Builder));
         let gcp = ServeOptions {
-            gcp_provider: Some("not a provider".into()),
+            cloud: CloudOptions {
+                gcp_provider: Some("not a provider".into()),
+                ..CloudOptions::default()
+            },
             ..ServeOptions::default()
         };
         assert_eq!(error(&gcp, &[]).setting().builder_method(), "gcp_provider");
