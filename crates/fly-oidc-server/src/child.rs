@@ -286,12 +286,12 @@ mod tests {
     #[tokio::test]
     async fn the_child_gets_the_plans_environment() {
         let plan = EnvPlan {
-            set: vec![("FLY_OIDC_CHILD_TEST".into(), "7".into())],
+            set: vec![("CHILD_PLAN_TEST".into(), "7".into())],
             remove: vec!["PATH".into()],
             warnings: Vec::new(),
         };
         // awk, not a shell: a shell sets a PATH of its own when it has none.
-        let script = r#"BEGIN { exit ("PATH" in ENVIRON) ? 1 : ENVIRON["FLY_OIDC_CHILD_TEST"] }"#;
+        let script = r#"BEGIN { exit ("PATH" in ENVIRON) ? 1 : ENVIRON["CHILD_PLAN_TEST"] }"#;
         let command = ChildCommand::new("/usr/bin/awk", &[script.into()]);
         assert_eq!(run(&command, &plan).await.code(), 7);
     }
