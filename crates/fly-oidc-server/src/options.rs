@@ -427,7 +427,7 @@ impl ServeOptions {
     }
 
     /// What a process using `server` needs in its environment, given its `current` one
-    /// ([`EnvPlan::for_server`] with [`aws_region`](Self::aws_region) and
+    /// ([`EnvPlan::for_server`] with [`aws_region`](CloudOptions::aws_region) and
     /// [`gcp_project`](Self::gcp_project)).
     pub fn env_plan(&self, server: &Server, token_file: Option<&Path>, current: &Env) -> EnvPlan {
         EnvPlan::for_server(
