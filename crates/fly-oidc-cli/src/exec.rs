@@ -1,6 +1,6 @@
 //! `fly-oidc exec`: serve credentials on loopback and run a command that uses them.
 
-use crate::common::{CliError, Globals};
+use crate::common::{CliError, Globals, stderr_line};
 use crate::serve::{invalid, setting_error, start};
 use clap::Args;
 use fly_oidc_server::ServeOptions;
@@ -91,7 +91,7 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
     drop(files);
     let exit = exit.map_err(|e| CliError::new("command", e))?;
     if let ChildExit::NotStarted(e) = &exit {
-        eprintln!("fly-oidc: error: {e}");
+        stderr_line(format_args!("fly-oidc: error: {e}"));
     }
     Ok(exit.code())
 }
@@ -106,7 +106,7 @@ pub fn run_as(cmd: RunAsCommand) -> Result<u8, CliError> {
     match child::run_as(&cmd.user, cmd.gid, program, args) {
         RunAsError::UnknownUser(_) => Err(invalid(format!("--user {}: no such user", cmd.user))),
         RunAsError::NotStarted(e) => {
-            eprintln!("fly-oidc: error: {e}");
+            stderr_line(format_args!("fly-oidc: error: {e}"));
             Ok(CANNOT_RUN)
         }
         e => Err(CliError::new("--user", e.to_string())),
