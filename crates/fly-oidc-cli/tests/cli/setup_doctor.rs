@@ -843,6 +843,15 @@ fn doctor_takes_the_session_name_scope_and_audience_flags_of_exec() {
         .to_owned();
     assert!(detail.contains("invalid setting"), "{detail}");
     assert!(detail.contains("--aws-session-name"), "{detail}");
+    // An invalid Google audience is named by its own flag, not by AWS's of the same method.
+    let (out, json) = w.doctor(&["--gcp-audience", ""]);
+    assert_ne!(code(&out), 0, "{json:#}");
+    let detail = step(&json, "google exchange")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(detail.contains("--gcp-audience"), "{detail}");
+    assert!(!detail.contains("--aws-audience"), "{detail}");
     // An audience Google's provider does not accept fails the exchange: the flag is used.
     let (out, json) = w.doctor(&["--gcp-audience", "https://example.com/other"]);
     assert_ne!(code(&out), 0, "{json:#}");
