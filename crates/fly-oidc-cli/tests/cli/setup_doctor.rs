@@ -835,23 +835,32 @@ fn doctor_takes_the_session_name_scope_and_audience_flags_of_exec() {
     ]);
     assert_eq!(code(&out), 0, "{json:#}");
     assert!(failing(&json).is_empty(), "{json:#}");
-    let (out, json) = w.doctor(&["--aws-session-name", "not a session name"]);
-    assert_ne!(code(&out), 0, "{json:#}");
-    let detail = step(&json, "aws role")["detail"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(detail.contains("invalid setting"), "{detail}");
-    assert!(detail.contains("--aws-session-name"), "{detail}");
-    // An invalid Google audience is named by its own flag, not by AWS's of the same method.
-    let (out, json) = w.doctor(&["--gcp-audience", ""]);
-    assert_ne!(code(&out), 0, "{json:#}");
-    let detail = step(&json, "google exchange")["detail"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(detail.contains("--gcp-audience"), "{detail}");
-    assert!(!detail.contains("--aws-audience"), "{detail}");
+    // An invalid setting of either cloud fails its step, named by its own flag (the Google
+    // audience by --gcp-audience, not by AWS's flag of the same builder method).
+    for (flags, failing_step, named, not_named) in [
+        (
+            ["--aws-session-name", "not a session name"],
+            "aws role",
+            "--aws-session-name",
+            "--gcp-",
+        ),
+        (
+            ["--gcp-audience", ""],
+            "google exchange",
+            "--gcp-audience",
+            "--aws-audience",
+        ),
+    ] {
+        let (out, json) = w.doctor(&flags);
+        assert_ne!(code(&out), 0, "{json:#}");
+        let detail = step(&json, failing_step)["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(detail.contains("invalid setting"), "{detail}");
+        assert!(detail.contains(named), "{detail}");
+        assert!(!detail.contains(not_named), "{detail}");
+    }
     // An audience Google's provider does not accept fails the exchange: the flag is used.
     let (out, json) = w.doctor(&["--gcp-audience", "https://example.com/other"]);
     assert_ne!(code(&out), 0, "{json:#}");
