@@ -2,12 +2,157 @@
 //! whose trust policy accepts the app's tokens, as a trust policy document, AWS CLI commands
 //! (that can be run again, and for a second app of the same org) or Terraform.
 
+use crate::check::{self, CheckError, ClientFn};
 use crate::subject::{SubjectError, check_app, check_org};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 
 /// The audience AWS expects by default (and `fly-oidc aws ...` requests).
 pub const DEFAULT_AWS_AUDIENCE: &str = "sts.amazonaws.com";
+
+/// What [`AwsSetupOptions::render`] prints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum AwsSetupFormat {
+    /// AWS CLI commands (a shell script that can be run again): [`AwsSetup::commands`].
+    #[default]
+    #[cfg_attr(
+        feature = "clap",
+        value(help = "AWS CLI commands (a shell script that can be run again)")
+    )]
+    Commands,
+    /// The trust policy document alone: [`AwsSetup::trust_policy`], pretty-printed.
+    #[cfg_attr(feature = "clap", value(help = "The trust policy document alone"))]
+    Json,
+    /// Terraform resources: [`AwsSetup::terraform`].
+    #[cfg_attr(feature = "clap", value(help = "Terraform resources"))]
+    Terraform,
+}
+
+/// The options of an AWS set-up, as given (what `fly-oidc aws setup` takes as flags): the
+/// role, whose tokens it trusts, and the format. [`setup`](Self::setup) checks them (an org
+/// or app left out is read from a live Fly token) and [`render`](Self::render) makes the text.
+///
+/// With the `clap` feature, `AwsSetupOptions` derives `clap::Args`: each field is a flag of
+/// `fly-oidc aws setup` (`role_name`: `--role-name`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct AwsSetupOptions {
+    /// The IAM role to create or update (required).
+    ///
+    /// 1 to 64 of letters, digits and `+=,.@_-`.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "NAME", long_help = None))]
+    pub role_name: String,
+    /// The 12-digit AWS account id; `None`: the commands and Terraform look it up, and the
+    /// trust policy holds `<ACCOUNT_ID>` (with a warning).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "ID",
+            help = "The 12-digit AWS account id [default: looked up with `aws sts get-caller-identity`]"
+        )
+    )]
+    pub account_id: Option<String>,
+    /// The Fly org slug (the issuer is `https://oidc.fly.io/<org>`); `None`: from a live Fly
+    /// token's `iss`.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "SLUG",
+            help = "The Fly org slug (the issuer is https://oidc.fly.io/<org>) [default: from a Fly token's iss]"
+        )
+    )]
+    pub org: Option<String>,
+    /// The Fly app whose tokens the role trusts (`sub` pattern `<org>:<app>:*`); `None`
+    /// (and no `sub`): from a live Fly token's `sub`. Not with `sub`.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "APP",
+            conflicts_with = "sub",
+            help = "The Fly app whose tokens the role trusts (sub <org>:<app>:*) [default: from a Fly token's sub]"
+        )
+    )]
+    pub app: Option<String>,
+    /// A `sub` pattern (`StringLike`) instead of `<org>:<app>:*`; it must start with
+    /// `<org>:`.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "PATTERN",
+            help = "A sub pattern (StringLike) instead of <org>:<app>:*"
+        )
+    )]
+    pub sub: Option<String>,
+    /// The token audience the role trusts (and the OIDC provider's client id).
+    ///
+    /// `None`: [`DEFAULT_AWS_AUDIENCE`].
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "AUD", default_value = DEFAULT_AWS_AUDIENCE, long_help = None)
+    )]
+    pub audience: Option<String>,
+    /// The role's maximum session duration, 3600..=43200 seconds.
+    ///
+    /// `None`: IAM's default (3600).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SECONDS", long_help = None))]
+    pub max_session_duration: Option<u32>,
+    /// What to print.
+    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t, long_help = None))]
+    pub format: AwsSetupFormat,
+}
+
+/// The text of a set-up, and what to tell its user on the side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetupText {
+    /// What to print (ends with a newline).
+    pub text: String,
+    /// A warning about the text (a front end prints it on stderr), such as
+    /// [`AwsSetup::trust_policy_warning`].
+    pub warning: Option<&'static str>,
+}
+
+impl AwsSetupOptions {
+    /// Check the options and build the set-up. An org left out is read from a live Fly token
+    /// (`iss`), and so is an app when no `sub` is given (`sub`); `client` makes the Fly token
+    /// client, at most once.
+    ///
+    /// Errors: [`CheckError::Usage`] naming the flag and the fix (a bad value, or an org or
+    /// app left out with no Fly token to read it from).
+    pub async fn setup(&self, client: ClientFn<'_>) -> Result<AwsSetup, CheckError> {
+        let need_app = self.sub.is_none();
+        let (org, app) =
+            check::org_app(client, self.org.clone(), self.app.clone(), need_app).await?;
+        Ok(AwsSetup::new(
+            &self.role_name,
+            self.account_id.as_deref(),
+            &org,
+            app.as_deref().filter(|_| need_app),
+            self.sub.as_deref(),
+            self.audience.as_deref(),
+            self.max_session_duration,
+        )?)
+    }
+
+    /// [`setup`](Self::setup), then the text in [`format`](Self::format); the JSON trust
+    /// policy comes with [`AwsSetup::trust_policy_warning`].
+    pub async fn render(&self, client: ClientFn<'_>) -> Result<SetupText, CheckError> {
+        let setup = self.setup(client).await?;
+        let (text, warning) = match self.format {
+            AwsSetupFormat::Commands => (setup.commands(), None),
+            AwsSetupFormat::Json => (
+                format!("{:#}\n", setup.trust_policy()),
+                setup.trust_policy_warning(),
+            ),
+            AwsSetupFormat::Terraform => (setup.terraform(), None),
+        };
+        Ok(SetupText { text, warning })
+    }
+}
 
 /// What `aws setup` prints.
 #[derive(Clone, Debug, PartialEq, Eq)]

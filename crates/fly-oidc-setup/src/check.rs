@@ -1,15 +1,16 @@
 //! The checkers and the set-up's org and app, without printing: what stands in for a live
 //! token (`--claims FILE`, or `--org`/`--app`/`--machine`), the org and app a set-up trusts
 //! (flags, else a live token's claims), and `aws check-trust-policy` / `gcp check-condition`
-//! up to their report. The front end prints the report and turns a rejection into its exit
-//! status.
+//! ([`TrustPolicyCheck`], [`ConditionCheck`]) up to their report. The front end prints the
+//! report and turns a rejection into its exit status.
 
 use crate::aws_setup::DEFAULT_AWS_AUDIENCE;
 use crate::condition::{self, AttributeMapping, ConditionReport};
+use crate::gcp_setup::DEFAULT_ATTRIBUTE_MAPPING;
 use crate::subject::{self, SubjectError};
 use crate::trust_policy::{self, PolicyReport};
 use fly_oidc::{BuildError, FlyClaims, FlyOidcClient};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Exit status of a check that found no token (the binary's; 2 is bad arguments).
 pub const EXIT_NO_TOKEN: u8 = 3;
@@ -43,15 +44,56 @@ pub type ClientFn<'a> = &'a dyn Fn() -> Result<FlyOidcClient, BuildError>;
 
 /// What stands in for a live token in the checkers: a claims file, else an org and app (with
 /// an optional Machine name), else nothing (a live token is fetched).
+///
+/// With the `clap` feature, `StandIn` derives `clap::Args`: the flags `--claims`, `--org`,
+/// `--app` and `--machine` of `fly-oidc aws check-trust-policy` and `gcp check-condition`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct StandIn {
-    /// The JSON of `fly-oidc token --claims` (`--claims`).
+    /// The JSON of `fly-oidc token --claims` (its `iss`, `sub`, `aud` and Fly claims), at most
+    /// 64 KiB.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "claims",
+            value_name = "FILE",
+            conflicts_with_all = ["org", "app"],
+            help = "Use these claims instead of a live token: the JSON of `fly-oidc token --claims --audience AUD`, AUD the cloud's audience (`sts.amazonaws.com` for AWS, the provider's `https://iam.googleapis.com/...` for Google)"
+        )
+    )]
     pub claims_file: Option<PathBuf>,
-    /// The org slug (`--org`, with `app`).
+    /// The org slug (with `app`): claims of a token of this org's app.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "SLUG",
+            requires = "app",
+            help = "With --app: check a token of this org's app instead of a live token"
+        )
+    )]
     pub org: Option<String>,
-    /// The app (`--app`, with `org`).
+    /// The app (with `org`).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "APP",
+            requires = "org",
+            help = "With --org: the app"
+        )
+    )]
     pub app: Option<String>,
-    /// The Machine name in `sub` (`--machine`); default `example-machine`.
+    /// The Machine name in `sub` (with `org` and `app`); `None`: `example-machine`.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "NAME",
+            requires = "org",
+            help = "With --org and --app: the Machine name in sub [default: example-machine]"
+        )
+    )]
     pub machine: Option<String>,
 }
 
@@ -127,44 +169,113 @@ pub async fn org_app(
     Ok((org, app))
 }
 
-/// `aws check-trust-policy`: read the policy `file`, take the claims of `stand_in` (a live
-/// token is fetched for `audience`, else the client's audience, else `sts.amazonaws.com`),
-/// and evaluate the policy for them.
-pub async fn check_trust_policy(
-    file: &Path,
-    audience: Option<&str>,
-    stand_in: &StandIn,
-    client: ClientFn<'_>,
-) -> Result<PolicyReport, CheckError> {
-    let shown = file.display();
-    let bytes = fly_oidc::fs::read_file_capped(file, MAX_POLICY_FILE)
-        .map_err(|e| CheckError::Usage(format!("cannot read the policy {shown}: {e}")))?;
-    let policy = trust_policy::parse_policy(&String::from_utf8_lossy(&bytes))
-        .map_err(|e| CheckError::Usage(format!("{shown}: {e}")))?;
-    let audience = match audience {
-        Some(aud) => aud.to_owned(),
-        None => client()
-            .ok()
-            .and_then(|c| c.audience().map(str::to_owned))
-            .unwrap_or_else(|| DEFAULT_AWS_AUDIENCE.to_owned()),
-    };
-    let claims = stand_in.claims(client, Some(&audience)).await?;
-    trust_policy::evaluate(&policy, &claims).map_err(|e| CheckError::Usage(format!("{shown}: {e}")))
+/// The options of a trust-policy check, as given (what `fly-oidc aws check-trust-policy` takes
+/// as arguments): would the policy in `file` accept the token of `stand_in`?
+///
+/// With the `clap` feature, `TrustPolicyCheck` derives `clap::Args`: `file` is the positional
+/// `FILE`, the others flags.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct TrustPolicyCheck {
+    /// The trust policy document (JSON), as `aws iam get-role --query
+    /// Role.AssumeRolePolicyDocument` prints it; at most 1 MiB.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            value_name = "FILE",
+            help = "The trust policy document (JSON), as `aws iam get-role --query Role.AssumeRolePolicyDocument` prints it"
+        )
+    )]
+    pub file: PathBuf,
+    /// The token audience; `None`: the Fly token client's audience (`FLY_OIDC_AUDIENCE`),
+    /// else [`DEFAULT_AWS_AUDIENCE`].
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "AUD",
+            help = "The token audience [env: FLY_OIDC_AUDIENCE; default: sts.amazonaws.com]"
+        )
+    )]
+    pub audience: Option<String>,
+    /// What stands in for a live token.
+    #[cfg_attr(feature = "clap", command(flatten))]
+    pub stand_in: StandIn,
 }
 
-/// `gcp check-condition`: check the `mapping` and the condition `expr`, take the claims of
-/// `stand_in` (a live token with the client's audience), and evaluate the condition for them.
-pub async fn check_condition(
-    expr: &str,
-    mapping: &str,
-    stand_in: &StandIn,
-    client: ClientFn<'_>,
-) -> Result<ConditionReport, CheckError> {
-    let usage = |e: SubjectError| CheckError::Usage(e.to_string());
-    let mapping = AttributeMapping::parse(mapping).map_err(usage)?;
-    condition::compile_condition(expr).map_err(usage)?;
-    let claims = stand_in.claims(client, None).await?;
-    condition::evaluate(expr, &mapping, &claims).map_err(usage)
+impl TrustPolicyCheck {
+    /// Read the policy file, take the claims of the stand-in (a live token is fetched for
+    /// the audience), and evaluate the policy for them.
+    ///
+    /// Errors: [`CheckError::Usage`] for an unreadable or malformed file, [`CheckError::NoToken`]
+    /// when a live token is needed and none can be fetched.
+    pub async fn run(&self, client: ClientFn<'_>) -> Result<PolicyReport, CheckError> {
+        let shown = self.file.display();
+        let bytes = fly_oidc::fs::read_file_capped(&self.file, MAX_POLICY_FILE)
+            .map_err(|e| CheckError::Usage(format!("cannot read the policy {shown}: {e}")))?;
+        let policy = trust_policy::parse_policy(&String::from_utf8_lossy(&bytes))
+            .map_err(|e| CheckError::Usage(format!("{shown}: {e}")))?;
+        let audience = match &self.audience {
+            Some(aud) => aud.clone(),
+            None => client()
+                .ok()
+                .and_then(|c| c.audience().map(str::to_owned))
+                .unwrap_or_else(|| DEFAULT_AWS_AUDIENCE.to_owned()),
+        };
+        let claims = self.stand_in.claims(client, Some(&audience)).await?;
+        trust_policy::evaluate(&policy, &claims)
+            .map_err(|e| CheckError::Usage(format!("{shown}: {e}")))
+    }
+}
+
+/// The options of an attribute-condition check, as given (what `fly-oidc gcp check-condition`
+/// takes as arguments): would the condition `expr`, under the attribute mapping, accept the
+/// token of `stand_in`?
+///
+/// With the `clap` feature, `ConditionCheck` derives `clap::Args`: `expr` is the positional
+/// `EXPR`, the others flags.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct ConditionCheck {
+    /// The attribute condition (CEL), such as `assertion.sub.startsWith('acme:my-app:')`.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            value_name = "EXPR",
+            help = "The attribute condition (CEL), such as \"assertion.sub.startsWith('acme:my-app:')\""
+        )
+    )]
+    pub expr: String,
+    /// The provider's attribute mapping.
+    ///
+    /// `None`: [`DEFAULT_ATTRIBUTE_MAPPING`], what `gcp setup` writes.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "MAPPING", default_value = DEFAULT_ATTRIBUTE_MAPPING, long_help = None)
+    )]
+    pub attribute_mapping: Option<String>,
+    /// What stands in for a live token.
+    #[cfg_attr(feature = "clap", command(flatten))]
+    pub stand_in: StandIn,
+}
+
+impl ConditionCheck {
+    /// Check the mapping and the condition, take the claims of the stand-in (a live token
+    /// with the client's audience), and evaluate the condition for them.
+    ///
+    /// Errors: [`CheckError::Usage`] for a malformed mapping or condition,
+    /// [`CheckError::NoToken`] when a live token is needed and none can be fetched.
+    pub async fn run(&self, client: ClientFn<'_>) -> Result<ConditionReport, CheckError> {
+        let usage = |e: SubjectError| CheckError::Usage(e.to_string());
+        let mapping = self
+            .attribute_mapping
+            .as_deref()
+            .unwrap_or(DEFAULT_ATTRIBUTE_MAPPING);
+        let mapping = AttributeMapping::parse(mapping).map_err(usage)?;
+        condition::compile_condition(&self.expr).map_err(usage)?;
+        let claims = self.stand_in.claims(client, None).await?;
+        condition::evaluate(&self.expr, &mapping, &claims).map_err(usage)
+    }
 }
 
 #[cfg(test)]
