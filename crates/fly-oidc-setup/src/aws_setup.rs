@@ -458,7 +458,97 @@ pub fn tf_name(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::AwsSetup;
+    use super::{AwsSetup, AwsSetupFormat, AwsSetupOptions};
+    use crate::check::CheckError;
+    use fly_oidc::{BuildError, FlyOidcClient};
+
+    /// A client that must not be made (org and app are given).
+    fn no_client() -> Result<FlyOidcClient, BuildError> {
+        panic!("no live token should be needed")
+    }
+
+    #[tokio::test]
+    async fn options_render_each_format_and_only_the_json_policy_warns() {
+        let options = |format| AwsSetupOptions {
+            role_name: "r".into(),
+            org: Some("acme".into()),
+            app: Some("web".into()),
+            format,
+            ..AwsSetupOptions::default()
+        };
+        let json = options(AwsSetupFormat::Json)
+            .render(&no_client)
+            .await
+            .unwrap();
+        let policy: serde_json::Value = serde_json::from_str(&json.text).unwrap();
+        assert_eq!(
+            policy["Statement"][0]["Condition"]["StringLike"]["oidc.fly.io/acme:sub"],
+            "acme:web:*"
+        );
+        assert_eq!(
+            policy["Statement"][0]["Condition"]["StringEquals"]["oidc.fly.io/acme:aud"],
+            super::DEFAULT_AWS_AUDIENCE
+        );
+        assert!(json.warning.is_some_and(|w| w.contains("<ACCOUNT_ID>")));
+        let commands = options(AwsSetupFormat::Commands)
+            .render(&no_client)
+            .await
+            .unwrap();
+        assert!(
+            commands.text.contains("aws iam create-role"),
+            "{}",
+            commands.text
+        );
+        assert_eq!(commands.warning, None);
+        let terraform = options(AwsSetupFormat::Terraform)
+            .render(&no_client)
+            .await
+            .unwrap();
+        assert!(terraform.text.contains("resource \"aws_iam_role\" \"r\""));
+        assert_eq!(terraform.warning, None);
+        // A sub pattern needs no app (and no live token); a bad role name is a usage error.
+        let sub = AwsSetupOptions {
+            app: None,
+            sub: Some("acme:*".into()),
+            ..options(AwsSetupFormat::Json)
+        };
+        assert_eq!(sub.setup(&no_client).await.unwrap().sub, "acme:*");
+        let bad = AwsSetupOptions {
+            role_name: "no spaces".into(),
+            ..options(AwsSetupFormat::Json)
+        };
+        let err = bad.setup(&no_client).await.unwrap_err();
+        assert!(
+            matches!(&err, CheckError::Usage(m) if m.contains("--role-name")),
+            "{err:?}"
+        );
+    }
+
+    #[cfg(feature = "clap")]
+    #[test]
+    fn clap_defaults_are_the_library_defaults() {
+        use clap::{Args, FromArgMatches};
+        let command = AwsSetupOptions::augment_args(clap::Command::new("setup"));
+        let matches = command
+            .try_get_matches_from(["setup", "--role-name", "r", "--org", "acme", "--app", "web"])
+            .unwrap();
+        let options = AwsSetupOptions::from_arg_matches(&matches).unwrap();
+        assert_eq!(
+            options.audience.as_deref(),
+            Some(super::DEFAULT_AWS_AUDIENCE)
+        );
+        assert_eq!(options.format, AwsSetupFormat::default());
+        assert_eq!(
+            options,
+            AwsSetupOptions {
+                role_name: "r".into(),
+                org: Some("acme".into()),
+                app: Some("web".into()),
+                audience: Some(super::DEFAULT_AWS_AUDIENCE.into()),
+                ..AwsSetupOptions::default()
+            }
+        );
+    }
 
     #[test]
     fn a_trust_policy_without_an_account_id_comes_with_a_warning() {

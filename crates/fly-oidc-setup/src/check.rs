@@ -312,4 +312,38 @@ mod tests {
             "{err:?}"
         );
     }
+
+    #[tokio::test]
+    async fn a_condition_check_without_a_mapping_uses_the_one_gcp_setup_writes() {
+        let stand_in = StandIn {
+            org: Some("acme".into()),
+            app: Some("web".into()),
+            ..StandIn::default()
+        };
+        let check = |expr: &str| ConditionCheck {
+            expr: expr.into(),
+            attribute_mapping: None,
+            stand_in: stand_in.clone(),
+        };
+        let report = check("attribute.app == 'web'")
+            .run(&no_client)
+            .await
+            .unwrap();
+        assert_eq!(report.why(), None, "{report}");
+        let report = check("attribute.app == 'api'")
+            .run(&no_client)
+            .await
+            .unwrap();
+        assert!(report.why().is_some(), "{report}");
+        let policy = TrustPolicyCheck {
+            file: "/nonexistent/policy.json".into(),
+            audience: None,
+            stand_in,
+        };
+        let err = policy.run(&no_client).await.unwrap_err();
+        assert!(
+            matches!(&err, CheckError::Usage(m) if m.starts_with("cannot read the policy /nonexistent/policy.json")),
+            "{err:?}"
+        );
+    }
 }
