@@ -10,22 +10,17 @@ use std::fmt::Write as _;
 /// The audience AWS expects by default (and `fly-oidc aws ...` requests).
 pub const DEFAULT_AWS_AUDIENCE: &str = "sts.amazonaws.com";
 
-/// What [`AwsSetupOptions::render`] prints.
+/// What [`AwsSetupOptions::render`] prints: [`AwsSetup::commands`], [`AwsSetup::trust_policy`]
+/// (pretty-printed) or [`AwsSetup::terraform`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum AwsSetupFormat {
-    /// AWS CLI commands (a shell script that can be run again): [`AwsSetup::commands`].
+    /// AWS CLI commands (a shell script that can be run again)
     #[default]
-    #[cfg_attr(
-        feature = "clap",
-        value(help = "AWS CLI commands (a shell script that can be run again)")
-    )]
     Commands,
-    /// The trust policy document alone: [`AwsSetup::trust_policy`], pretty-printed.
-    #[cfg_attr(feature = "clap", value(help = "The trust policy document alone"))]
+    /// The trust policy document alone
     Json,
-    /// Terraform resources: [`AwsSetup::terraform`].
-    #[cfg_attr(feature = "clap", value(help = "Terraform resources"))]
+    /// Terraform resources
     Terraform,
 }
 
@@ -45,56 +40,24 @@ pub struct AwsSetupOptions {
     pub role_name: String,
     /// The 12-digit AWS account id; `None`: the commands and Terraform look it up, and the
     /// trust policy holds `<ACCOUNT_ID>` (with a warning).
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long,
-            value_name = "ID",
-            help = "The 12-digit AWS account id [default: looked up with `aws sts get-caller-identity`]"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "ID", help = "The 12-digit AWS account id [default: looked up with `aws sts get-caller-identity`]", long_help = None))]
     pub account_id: Option<String>,
     /// The Fly org slug (the issuer is `https://oidc.fly.io/<org>`); `None`: from a live Fly
     /// token's `iss`.
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long,
-            value_name = "SLUG",
-            help = "The Fly org slug (the issuer is https://oidc.fly.io/<org>) [default: from a Fly token's iss]"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SLUG", help = "The Fly org slug (the issuer is https://oidc.fly.io/<org>) [default: from a Fly token's iss]", long_help = None))]
     pub org: Option<String>,
     /// The Fly app whose tokens the role trusts (`sub` pattern `<org>:<app>:*`); `None`
     /// (and no `sub`): from a live Fly token's `sub`. Not with `sub`.
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long,
-            value_name = "APP",
-            conflicts_with = "sub",
-            help = "The Fly app whose tokens the role trusts (sub <org>:<app>:*) [default: from a Fly token's sub]"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "APP", conflicts_with = "sub", help = "The Fly app whose tokens the role trusts (sub <org>:<app>:*) [default: from a Fly token's sub]", long_help = None))]
     pub app: Option<String>,
     /// A `sub` pattern (`StringLike`) instead of `<org>:<app>:*`; it must start with
     /// `<org>:`.
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long,
-            value_name = "PATTERN",
-            help = "A sub pattern (StringLike) instead of <org>:<app>:*"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "PATTERN", help = "A sub pattern (StringLike) instead of <org>:<app>:*", long_help = None))]
     pub sub: Option<String>,
     /// The token audience the role trusts (and the OIDC provider's client id).
     ///
     /// `None`: [`DEFAULT_AWS_AUDIENCE`].
-    #[cfg_attr(
-        feature = "clap",
-        arg(long, value_name = "AUD", default_value = DEFAULT_AWS_AUDIENCE, long_help = None)
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "AUD", default_value = DEFAULT_AWS_AUDIENCE, long_help = None))]
     pub audience: Option<String>,
     /// The role's maximum session duration, 3600..=43200 seconds.
     ///

@@ -52,48 +52,16 @@ pub type ClientFn<'a> = &'a dyn Fn() -> Result<FlyOidcClient, BuildError>;
 pub struct StandIn {
     /// The JSON of `fly-oidc token --claims` (its `iss`, `sub`, `aud` and Fly claims), at most
     /// 64 KiB.
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long = "claims",
-            value_name = "FILE",
-            conflicts_with_all = ["org", "app"],
-            help = "Use these claims instead of a live token: the JSON of `fly-oidc token --claims --audience AUD`, AUD the cloud's audience (`sts.amazonaws.com` for AWS, the provider's `https://iam.googleapis.com/...` for Google)"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long = "claims", value_name = "FILE", conflicts_with_all = ["org", "app"], help = "Use these claims instead of a live token: the JSON of `fly-oidc token --claims --audience AUD`, AUD the cloud's audience (`sts.amazonaws.com` for AWS, the provider's `https://iam.googleapis.com/...` for Google)", long_help = None))]
     pub claims_file: Option<PathBuf>,
     /// The org slug (with `app`): claims of a token of this org's app.
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long,
-            value_name = "SLUG",
-            requires = "app",
-            help = "With --app: check a token of this org's app instead of a live token"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SLUG", requires = "app", help = "With --app: check a token of this org's app instead of a live token", long_help = None))]
     pub org: Option<String>,
     /// The app (with `org`).
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long,
-            value_name = "APP",
-            requires = "org",
-            help = "With --org: the app"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "APP", requires = "org", help = "With --org: the app", long_help = None))]
     pub app: Option<String>,
     /// The Machine name in `sub` (with `org` and `app`); `None`: `example-machine`.
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long,
-            value_name = "NAME",
-            requires = "org",
-            help = "With --org and --app: the Machine name in sub [default: example-machine]"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "NAME", requires = "org", help = "With --org and --app: the Machine name in sub [default: example-machine]", long_help = None))]
     pub machine: Option<String>,
 }
 
@@ -179,24 +147,11 @@ pub async fn org_app(
 pub struct TrustPolicyCheck {
     /// The trust policy document (JSON), as `aws iam get-role --query
     /// Role.AssumeRolePolicyDocument` prints it; at most 1 MiB.
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            value_name = "FILE",
-            help = "The trust policy document (JSON), as `aws iam get-role --query Role.AssumeRolePolicyDocument` prints it"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(value_name = "FILE", help = "The trust policy document (JSON), as `aws iam get-role --query Role.AssumeRolePolicyDocument` prints it", long_help = None))]
     pub file: PathBuf,
     /// The token audience; `None`: the Fly token client's audience (`FLY_OIDC_AUDIENCE`),
     /// else [`DEFAULT_AWS_AUDIENCE`].
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long,
-            value_name = "AUD",
-            help = "The token audience [env: FLY_OIDC_AUDIENCE; default: sts.amazonaws.com]"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "AUD", help = "The token audience [env: FLY_OIDC_AUDIENCE; default: sts.amazonaws.com]", long_help = None))]
     pub audience: Option<String>,
     /// What stands in for a live token.
     #[cfg_attr(feature = "clap", command(flatten))]
@@ -238,21 +193,12 @@ impl TrustPolicyCheck {
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct ConditionCheck {
     /// The attribute condition (CEL), such as `assertion.sub.startsWith('acme:my-app:')`.
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            value_name = "EXPR",
-            help = "The attribute condition (CEL), such as \"assertion.sub.startsWith('acme:my-app:')\""
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(value_name = "EXPR", help = "The attribute condition (CEL), such as \"assertion.sub.startsWith('acme:my-app:')\"", long_help = None))]
     pub expr: String,
     /// The provider's attribute mapping.
     ///
     /// `None`: [`DEFAULT_ATTRIBUTE_MAPPING`], what `gcp setup` writes.
-    #[cfg_attr(
-        feature = "clap",
-        arg(long, value_name = "MAPPING", default_value = DEFAULT_ATTRIBUTE_MAPPING, long_help = None)
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "MAPPING", default_value = DEFAULT_ATTRIBUTE_MAPPING, long_help = None))]
     pub attribute_mapping: Option<String>,
     /// What stands in for a live token.
     #[cfg_attr(feature = "clap", command(flatten))]
@@ -287,13 +233,26 @@ mod tests {
         panic!("no live token should be needed")
     }
 
-    #[tokio::test]
-    async fn org_and_app_stand_in_for_a_token_and_bad_ones_are_usage_errors() {
-        let stand_in = StandIn {
+    /// Org `acme` and app `web` stand in for a token.
+    fn acme_web() -> StandIn {
+        StandIn {
             org: Some("acme".into()),
             app: Some("web".into()),
             ..StandIn::default()
-        };
+        }
+    }
+
+    /// The message of a usage error (any other error fails the test).
+    fn usage(err: CheckError) -> String {
+        match err {
+            CheckError::Usage(message) => message,
+            other => panic!("not a usage error: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn org_and_app_stand_in_for_a_token_and_bad_ones_are_usage_errors() {
+        let stand_in = acme_web();
         let claims = stand_in.claims(&no_client, Some("aud")).await.unwrap();
         assert_eq!(claims.sub.as_deref(), Some("acme:web:example-machine"));
         let (org, app) = org_app(&no_client, Some("acme".into()), None, false)
@@ -307,19 +266,16 @@ mod tests {
             ..StandIn::default()
         };
         let err = missing.claims(&no_client, None).await.unwrap_err();
+        let message = usage(err);
         assert!(
-            matches!(&err, CheckError::Usage(m) if m.starts_with("cannot read --claims /nonexistent/claims.json")),
-            "{err:?}"
+            message.starts_with("cannot read --claims /nonexistent/claims.json"),
+            "{message}"
         );
     }
 
     #[tokio::test]
     async fn a_condition_check_without_a_mapping_uses_the_one_gcp_setup_writes() {
-        let stand_in = StandIn {
-            org: Some("acme".into()),
-            app: Some("web".into()),
-            ..StandIn::default()
-        };
+        let stand_in = acme_web();
         let check = |expr: &str| ConditionCheck {
             expr: expr.into(),
             attribute_mapping: None,
@@ -340,10 +296,10 @@ mod tests {
             audience: None,
             stand_in,
         };
-        let err = policy.run(&no_client).await.unwrap_err();
+        let message = usage(policy.run(&no_client).await.unwrap_err());
         assert!(
-            matches!(&err, CheckError::Usage(m) if m.starts_with("cannot read the policy /nonexistent/policy.json")),
-            "{err:?}"
+            message.starts_with("cannot read the policy /nonexistent/policy.json"),
+            "{message}"
         );
     }
 }

@@ -11,19 +11,14 @@ use std::fmt::Write as _;
 /// The attribute mapping `gcp setup` writes (and `gcp check-condition` assumes by default).
 pub const DEFAULT_ATTRIBUTE_MAPPING: &str = "google.subject=assertion.sub,attribute.org=assertion.org_name,attribute.app=assertion.app_name";
 
-/// What [`GcpSetupOptions::render`] prints.
+/// What [`GcpSetupOptions::render`] prints: [`GcpSetup::commands`] or [`GcpSetup::terraform`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum GcpSetupFormat {
-    /// gcloud commands (a shell script that can be run again): [`GcpSetup::commands`].
+    /// gcloud commands (a shell script that can be run again)
     #[default]
-    #[cfg_attr(
-        feature = "clap",
-        value(help = "gcloud commands (a shell script that can be run again)")
-    )]
     Commands,
-    /// Terraform resources: [`GcpSetup::terraform`].
-    #[cfg_attr(feature = "clap", value(help = "Terraform resources"))]
+    /// Terraform resources
     Terraform,
 }
 
@@ -43,14 +38,7 @@ pub struct GcpSetupOptions {
     #[cfg_attr(feature = "clap", arg(long, value_name = "N", long_help = None))]
     pub project_number: String,
     /// The project id for gcloud's `--project`; `None`: gcloud's default project.
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long,
-            value_name = "ID",
-            help = "The project id for gcloud's --project [default: gcloud's default project]"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "ID", help = "The project id for gcloud's --project [default: gcloud's default project]", long_help = None))]
     pub project: Option<String>,
     /// The workload identity pool id.
     ///
@@ -63,25 +51,11 @@ pub struct GcpSetupOptions {
     #[cfg_attr(feature = "clap", arg(long, value_name = "ID", long_help = None))]
     pub provider: String,
     /// The Fly org slug; `None`: from a live Fly token's `iss`.
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long,
-            value_name = "SLUG",
-            help = "The Fly org slug [default: from a Fly token's iss]"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SLUG", help = "The Fly org slug [default: from a Fly token's iss]", long_help = None))]
     pub org: Option<String>,
     /// Limit the provider to this app; `None`: from a live Fly token's `sub` when no `org`
     /// is given, else the whole org.
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long,
-            value_name = "APP",
-            help = "Limit the provider to this app [default: from a Fly token's sub when --org is not given]"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "APP", help = "Limit the provider to this app [default: from a Fly token's sub when --org is not given]", long_help = None))]
     pub app: Option<String>,
     /// Let the app impersonate this service account (roles/iam.workloadIdentityUser).
     ///
