@@ -29,7 +29,8 @@ pub enum AwsSetupFormat {
 /// or app left out is read from a live Fly token) and [`render`](Self::render) makes the text.
 ///
 /// With the `clap` feature, `AwsSetupOptions` derives `clap::Args`: each field is a flag of
-/// `fly-oidc aws setup` (`role_name`: `--role-name`).
+/// `fly-oidc aws setup` (`role_name`: `--role-name`), its help the first paragraph of its
+/// documentation (given apart where that would not be valid rustdoc).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct AwsSetupOptions {
@@ -38,9 +39,11 @@ pub struct AwsSetupOptions {
     /// 1 to 64 of letters, digits and `+=,.@_-`.
     #[cfg_attr(feature = "clap", arg(long, value_name = "NAME", long_help = None))]
     pub role_name: String,
-    /// The 12-digit AWS account id; `None`: the commands and Terraform look it up, and the
-    /// trust policy holds `<ACCOUNT_ID>` (with a warning).
-    #[cfg_attr(feature = "clap", arg(long, value_name = "ID", help = "The 12-digit AWS account id [default: looked up with `aws sts get-caller-identity`]", long_help = None))]
+    /// The 12-digit AWS account id [default: looked up with `aws sts get-caller-identity`]
+    ///
+    /// `None`: the commands and Terraform look it up, and the trust policy alone holds
+    /// `<ACCOUNT_ID>` (with a warning).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "ID", long_help = None))]
     pub account_id: Option<String>,
     /// The Fly org slug (the issuer is `https://oidc.fly.io/<org>`); `None`: from a live Fly
     /// token's `iss`.

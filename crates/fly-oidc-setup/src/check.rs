@@ -46,22 +46,33 @@ pub type ClientFn<'a> = &'a dyn Fn() -> Result<FlyOidcClient, BuildError>;
 /// an optional Machine name), else nothing (a live token is fetched).
 ///
 /// With the `clap` feature, `StandIn` derives `clap::Args`: the flags `--claims`, `--org`,
-/// `--app` and `--machine` of `fly-oidc aws check-trust-policy` and `gcp check-condition`.
+/// `--app` and `--machine` of `fly-oidc aws check-trust-policy` and `gcp check-condition`,
+/// their help the first paragraph of each field's documentation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct StandIn {
-    /// The JSON of `fly-oidc token --claims` (its `iss`, `sub`, `aud` and Fly claims), at most
-    /// 64 KiB.
-    #[cfg_attr(feature = "clap", arg(long = "claims", value_name = "FILE", conflicts_with_all = ["org", "app"], help = "Use these claims instead of a live token: the JSON of `fly-oidc token --claims --audience AUD`, AUD the cloud's audience (`sts.amazonaws.com` for AWS, the provider's `https://iam.googleapis.com/...` for Google)", long_help = None))]
+    /// Use these claims instead of a live token: the JSON of `fly-oidc token --claims --audience
+    /// AUD`, AUD the cloud's audience (`sts.amazonaws.com` for AWS, the provider's
+    /// `https://iam.googleapis.com/...` for Google).
+    ///
+    /// Its `iss`, `sub`, `aud` and Fly claims; at most 64 KiB. Not with `org` or `app`.
+    #[cfg_attr(feature = "clap", arg(long = "claims", value_name = "FILE", conflicts_with_all = ["org", "app"], long_help = None))]
     pub claims_file: Option<PathBuf>,
-    /// The org slug (with `app`): claims of a token of this org's app.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "SLUG", requires = "app", help = "With --app: check a token of this org's app instead of a live token", long_help = None))]
+    /// With --app: check a token of this org's app instead of a live token
+    ///
+    /// The org slug; with `app`, the claims are those Fly would put in a token of that app.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SLUG", requires = "app", long_help = None))]
     pub org: Option<String>,
-    /// The app (with `org`).
-    #[cfg_attr(feature = "clap", arg(long, value_name = "APP", requires = "org", help = "With --org: the app", long_help = None))]
+    /// With --org: the app
+    ///
+    /// The app whose token the claims stand in for (with `org`).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "APP", requires = "org", long_help = None))]
     pub app: Option<String>,
-    /// The Machine name in `sub` (with `org` and `app`); `None`: `example-machine`.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "NAME", requires = "org", help = "With --org and --app: the Machine name in sub [default: example-machine]", long_help = None))]
+    /// With --org and --app: the Machine name in sub [default: example-machine]
+    ///
+    /// The Machine name in the stand-in's `sub` (`<org>:<app>:<machine>`); `None`:
+    /// `example-machine`.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "NAME", requires = "org", long_help = None))]
     pub machine: Option<String>,
 }
 
@@ -141,17 +152,21 @@ pub async fn org_app(
 /// as arguments): would the policy in `file` accept the token of `stand_in`?
 ///
 /// With the `clap` feature, `TrustPolicyCheck` derives `clap::Args`: `file` is the positional
-/// `FILE`, the others flags.
+/// `FILE`, the others flags, their help the first paragraph of each field's documentation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct TrustPolicyCheck {
     /// The trust policy document (JSON), as `aws iam get-role --query
-    /// Role.AssumeRolePolicyDocument` prints it; at most 1 MiB.
-    #[cfg_attr(feature = "clap", arg(value_name = "FILE", help = "The trust policy document (JSON), as `aws iam get-role --query Role.AssumeRolePolicyDocument` prints it", long_help = None))]
+    /// Role.AssumeRolePolicyDocument` prints it
+    ///
+    /// A path; at most 1 MiB is read.
+    #[cfg_attr(feature = "clap", arg(value_name = "FILE", long_help = None))]
     pub file: PathBuf,
-    /// The token audience; `None`: the Fly token client's audience (`FLY_OIDC_AUDIENCE`),
-    /// else [`DEFAULT_AWS_AUDIENCE`].
-    #[cfg_attr(feature = "clap", arg(long, value_name = "AUD", help = "The token audience [env: FLY_OIDC_AUDIENCE; default: sts.amazonaws.com]", long_help = None))]
+    /// The token audience [env: FLY_OIDC_AUDIENCE; default: sts.amazonaws.com]
+    ///
+    /// `None`: the Fly token client's audience (`FLY_OIDC_AUDIENCE`), else
+    /// [`DEFAULT_AWS_AUDIENCE`].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "AUD", long_help = None))]
     pub audience: Option<String>,
     /// What stands in for a live token.
     #[cfg_attr(feature = "clap", command(flatten))]
@@ -188,12 +203,14 @@ impl TrustPolicyCheck {
 /// token of `stand_in`?
 ///
 /// With the `clap` feature, `ConditionCheck` derives `clap::Args`: `expr` is the positional
-/// `EXPR`, the others flags.
+/// `EXPR`, the others flags, their help the first paragraph of each field's documentation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct ConditionCheck {
-    /// The attribute condition (CEL), such as `assertion.sub.startsWith('acme:my-app:')`.
-    #[cfg_attr(feature = "clap", arg(value_name = "EXPR", help = "The attribute condition (CEL), such as \"assertion.sub.startsWith('acme:my-app:')\"", long_help = None))]
+    /// The attribute condition (CEL), such as "assertion.sub.startsWith('acme:my-app:')"
+    ///
+    /// At most 4,096 characters, 32 levels of nesting and 256 operators.
+    #[cfg_attr(feature = "clap", arg(value_name = "EXPR", long_help = None))]
     pub expr: String,
     /// The provider's attribute mapping.
     ///

@@ -28,7 +28,8 @@ pub enum GcpSetupFormat {
 /// [`render`](Self::render) makes the text.
 ///
 /// With the `clap` feature, `GcpSetupOptions` derives `clap::Args`: each field is a flag of
-/// `fly-oidc gcp setup` (`project_number`: `--project-number`).
+/// `fly-oidc gcp setup` (`project_number`: `--project-number`), its help the first paragraph
+/// of its documentation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct GcpSetupOptions {
@@ -37,8 +38,11 @@ pub struct GcpSetupOptions {
     /// Digits; `gcloud projects describe PROJECT_ID --format='value(projectNumber)'` prints it.
     #[cfg_attr(feature = "clap", arg(long, value_name = "N", long_help = None))]
     pub project_number: String,
-    /// The project id for gcloud's `--project`; `None`: gcloud's default project.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "ID", help = "The project id for gcloud's --project [default: gcloud's default project]", long_help = None))]
+    /// The project id for gcloud's --project [default: gcloud's default project]
+    ///
+    /// `None`: the commands leave `--project` out (gcloud's default project), and Terraform
+    /// its `project` arguments.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "ID", long_help = None))]
     pub project: Option<String>,
     /// The workload identity pool id.
     ///
@@ -50,12 +54,16 @@ pub struct GcpSetupOptions {
     /// The same rule as [`pool`](Self::pool).
     #[cfg_attr(feature = "clap", arg(long, value_name = "ID", long_help = None))]
     pub provider: String,
-    /// The Fly org slug; `None`: from a live Fly token's `iss`.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "SLUG", help = "The Fly org slug [default: from a Fly token's iss]", long_help = None))]
+    /// The Fly org slug [default: from a Fly token's iss]
+    ///
+    /// `None`: read from a live Fly token's `iss` (`https://oidc.fly.io/<org>`).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SLUG", long_help = None))]
     pub org: Option<String>,
-    /// Limit the provider to this app; `None`: from a live Fly token's `sub` when no `org`
-    /// is given, else the whole org.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "APP", help = "Limit the provider to this app [default: from a Fly token's sub when --org is not given]", long_help = None))]
+    /// Limit the provider to this app [default: from a Fly token's sub when --org is not given]
+    ///
+    /// `None`: read from a live Fly token's `sub` when `org` is `None` too, else the
+    /// provider accepts the whole org.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "APP", long_help = None))]
     pub app: Option<String>,
     /// Let the app impersonate this service account (roles/iam.workloadIdentityUser).
     ///
