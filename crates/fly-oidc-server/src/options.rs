@@ -84,7 +84,7 @@ pub struct CloudOptions {
         )
     )]
     pub aws_session_name: Option<String>,
-    /// Session duration in seconds, 900..43200 [default: 3600]
+    /// Session duration in seconds, 900..43200 [env: FLY_OIDC_AWS_DURATION_SECONDS] [default: 3600]
     ///
     /// `None`: `FLY_OIDC_AWS_DURATION_SECONDS`, else 3600.
     #[cfg_attr(feature = "clap", arg(long = "aws-duration-seconds", value_name = "SECONDS", long_help = None))]
@@ -117,7 +117,7 @@ pub struct CloudOptions {
         arg(
             long = "gcp-scope",
             value_name = "SCOPE",
-            help = "OAuth scope (repeatable) [default: https://www.googleapis.com/auth/cloud-platform]"
+            help = "OAuth scope (repeatable) [env: FLY_OIDC_GCP_SCOPES, comma-separated] [default: https://www.googleapis.com/auth/cloud-platform]"
         )
     )]
     pub gcp_scopes: Vec<String>,
@@ -138,7 +138,7 @@ pub struct CloudOptions {
         arg(
             long = "gcp-sts-url",
             value_name = "URL",
-            help = "Google STS token endpoint [default: https://sts.googleapis.com/v1/token]"
+            help = "Google STS token endpoint [env: FLY_OIDC_GCP_STS_URL] [default: https://sts.googleapis.com/v1/token]"
         )
     )]
     pub gcp_sts_url: Option<String>,
@@ -148,7 +148,7 @@ pub struct CloudOptions {
         arg(
             long = "gcp-iam-url",
             value_name = "URL",
-            help = "IAM Credentials base URL [default: https://iamcredentials.googleapis.com]"
+            help = "IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL] [default: https://iamcredentials.googleapis.com]"
         )
     )]
     pub gcp_iam_url: Option<String>,
@@ -347,8 +347,9 @@ impl ServeOptions {
     }
 
     /// Refuse, before anything is fetched, [`write_tokens`](Self::write_tokens) that cannot
-    /// work: a spec that is not `PATH=AUDIENCE`, a path given twice or equal to `env_file`, a
-    /// directory, or a path whose directory does not exist.
+    /// work: a spec that is not `PATH=AUDIENCE`, a path given twice, equal to `env_file` or to
+    /// the authorization token file beside it, a directory, or a path whose directory does not
+    /// exist.
     ///
     /// # Errors
     /// A [`BuildError`] naming `write_tokens`.
@@ -368,6 +369,19 @@ impl ServeOptions {
                     "write_tokens",
                     format!(
                         "{shown}: this path is also the `env_file`; give the token file its own path"
+                    ),
+                ));
+            }
+            // The AWS endpoint's authorization token file, written beside the env file.
+            if env_file
+                .map(crate::child_env::auth_token_file_beside)
+                .as_deref()
+                == Some(path)
+            {
+                return Err(invalid(
+                    "write_tokens",
+                    format!(
+                        "{shown}: this path is the authorization token file written beside the `env_file`; give the token file its own path"
                     ),
                 ));
             }
@@ -586,6 +600,12 @@ mod tests {
         assert!(
             shared.contains("this path is also the `env_file`"),
             "{shared}"
+        );
+        let beside = crate::child_env::auth_token_file_beside(&env_file);
+        let beside = refused(&[format!("{}=vault", beside.display())], Some(&env_file));
+        assert!(
+            beside.contains("the authorization token file written beside the `env_file`"),
+            "{beside}"
         );
         let missing = refused(&["/nonexistent-fly-oidc/t=aud".into()], None);
         assert_eq!(
