@@ -26,11 +26,25 @@ pub struct ExecutableOptions {
 #[derive(Debug, Clone, Default)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct Endpoints {
-    /// The STS token endpoint [env: FLY_OIDC_GCP_STS_URL; default: https://sts.googleapis.com/v1/token]
-    #[cfg_attr(feature = "clap", arg(long, value_name = "URL"))]
+    /// The STS token endpoint [env: FLY_OIDC_GCP_STS_URL; default: <https://sts.googleapis.com/v1/token>]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "URL",
+            help = "The STS token endpoint [env: FLY_OIDC_GCP_STS_URL; default: https://sts.googleapis.com/v1/token]"
+        )
+    )]
     pub sts_url: Option<String>,
-    /// The IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL; default: https://iamcredentials.googleapis.com]
-    #[cfg_attr(feature = "clap", arg(long, value_name = "URL"))]
+    /// The IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL; default: <https://iamcredentials.googleapis.com>]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "URL",
+            help = "The IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL; default: https://iamcredentials.googleapis.com]"
+        )
+    )]
     pub iam_url: Option<String>,
 }
 
@@ -41,8 +55,17 @@ pub struct Endpoints {
 #[derive(Debug, Clone, Default)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct CredentialConfigOptions {
-    /// The workload identity pool provider, projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id> (required: this flag or its variable) [env: FLY_OIDC_GCP_PROVIDER]
-    #[cfg_attr(feature = "clap", arg(long, value_name = "PROVIDER"))]
+    /// The workload identity pool provider,
+    /// `projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id>`
+    /// (required: this field or its variable) [env: FLY_OIDC_GCP_PROVIDER]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "PROVIDER",
+            help = "The workload identity pool provider, projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id> (required: this flag or its variable) [env: FLY_OIDC_GCP_PROVIDER]"
+        )
+    )]
     pub provider: Option<String>,
     /// Impersonate this service account [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
     #[cfg_attr(feature = "clap", arg(long, value_name = "EMAIL"))]
@@ -88,11 +111,26 @@ pub struct AccessTokenOptions {
     /// Impersonate this service account [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
     #[cfg_attr(feature = "clap", arg(long, value_name = "EMAIL"))]
     pub service_account: Option<String>,
-    /// The Fly token audience [default: https://iam.googleapis.com/<provider>]
-    #[cfg_attr(feature = "clap", arg(long, value_name = "AUD"))]
+    /// The Fly token audience (default: `https://iam.googleapis.com/<provider>`).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "AUD",
+            help = "The Fly token audience [default: https://iam.googleapis.com/<provider>]"
+        )
+    )]
     pub audience: Option<String>,
-    /// OAuth scope (repeatable) [env: FLY_OIDC_GCP_SCOPES, comma-separated; default: https://www.googleapis.com/auth/cloud-platform]
-    #[cfg_attr(feature = "clap", arg(long = "scope", value_name = "SCOPE"))]
+    /// OAuth scopes [env: FLY_OIDC_GCP_SCOPES, comma-separated; default:
+    /// <https://www.googleapis.com/auth/cloud-platform>]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "scope",
+            value_name = "SCOPE",
+            help = "OAuth scope (repeatable) [env: FLY_OIDC_GCP_SCOPES, comma-separated; default: https://www.googleapis.com/auth/cloud-platform]"
+        )
+    )]
     pub scopes: Vec<String>,
     /// Google's endpoints.
     #[cfg_attr(feature = "clap", command(flatten))]
