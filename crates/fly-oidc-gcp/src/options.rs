@@ -26,25 +26,13 @@ pub struct ExecutableOptions {
 #[derive(Debug, Clone, Default)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct Endpoints {
-    /// The STS token endpoint [env: FLY_OIDC_GCP_STS_URL; default: <https://sts.googleapis.com/v1/token>]
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long,
-            value_name = "URL",
-            help = "The STS token endpoint [env: FLY_OIDC_GCP_STS_URL; default: https://sts.googleapis.com/v1/token]"
-        )
-    )]
+    /// The STS token endpoint [env: FLY_OIDC_GCP_STS_URL; default: https://sts.googleapis.com/v1/token]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "URL"))]
+    #[allow(rustdoc::bare_urls)] // the doc line is the flag's help: no `<>` around the URL
     pub sts_url: Option<String>,
-    /// The IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL; default: <https://iamcredentials.googleapis.com>]
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long,
-            value_name = "URL",
-            help = "The IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL; default: https://iamcredentials.googleapis.com]"
-        )
-    )]
+    /// The IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL; default: https://iamcredentials.googleapis.com]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "URL"))]
+    #[allow(rustdoc::bare_urls)] // the doc line is the flag's help
     pub iam_url: Option<String>,
 }
 
@@ -121,16 +109,9 @@ pub struct AccessTokenOptions {
         )
     )]
     pub audience: Option<String>,
-    /// OAuth scopes [env: FLY_OIDC_GCP_SCOPES, comma-separated; default:
-    /// <https://www.googleapis.com/auth/cloud-platform>]
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long = "scope",
-            value_name = "SCOPE",
-            help = "OAuth scope (repeatable) [env: FLY_OIDC_GCP_SCOPES, comma-separated; default: https://www.googleapis.com/auth/cloud-platform]"
-        )
-    )]
+    /// OAuth scope (repeatable) [env: FLY_OIDC_GCP_SCOPES, comma-separated; default: https://www.googleapis.com/auth/cloud-platform]
+    #[cfg_attr(feature = "clap", arg(long = "scope", value_name = "SCOPE"))]
+    #[allow(rustdoc::bare_urls)] // the doc line is the flag's help
     pub scopes: Vec<String>,
     /// Google's endpoints.
     #[cfg_attr(feature = "clap", command(flatten))]
