@@ -101,9 +101,20 @@ const FLAGS: &[(&str, &str, &str)] = &[
 
 /// The flag that sets builder method `method` (`role_arn`: `--role-arn`); with `per_cloud`
 /// (`doctor`, `serve`), with its cloud's prefix (`--aws-role-arn`).
+/// A Google provider's method may come as `gcp.<method>` (doctor's names): its per-cloud flag
+/// is then the `gcp-` one (`gcp.audience`: `--gcp-audience`).
 pub fn flag(method: &str, per_cloud: bool) -> Option<String> {
+    let (google, method) = match method.strip_prefix("gcp.") {
+        Some(method) => (true, method),
+        None => (false, method),
+    };
     let (_, prefix, flag) = FLAGS.iter().find(|(m, _, _)| *m == method)?;
-    Some(format!("--{}{flag}", if per_cloud { prefix } else { "" }))
+    let prefix = match (per_cloud, google) {
+        (true, true) if !prefix.is_empty() => "gcp-",
+        (true, _) => prefix,
+        (false, _) => "",
+    };
+    Some(format!("--{prefix}{flag}"))
 }
 
 /// Whether this process's command names settings by per-cloud flags (`exec`, `serve`,

@@ -1,80 +1,31 @@
-//! `fly-oidc serve`, and the flags it shares with `fly-oidc exec` (copied one-to-one into
-//! [`ServeOptions`], which validates them and builds the server).
+//! `fly-oidc serve`, and what it shares with `fly-oidc exec`: their flags are
+//! [`ServeOptions`]' fields (declared there, under its `clap` feature), which it validates and
+//! builds the server from.
 
 use crate::common::{CliError, Globals};
 use clap::Args;
 use fly_oidc_server::{ServeOptions, Server, child_env};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-
-/// Declares each flag of `serve` and `exec` once (its help, its name, its value name, the
-/// [`ServeOptions`] field it sets): [`ServeArgs`], its one-to-one copy into [`ServeOptions`]
-/// and [`SERVE_FLAGS`], which names each field's flag in error messages.
-macro_rules! serve_args {
-    ($($(#[doc = $doc:literal])+
-      [long = $long:literal, value_name = $value:literal] $field:ident: $ty:ty,)+) => {
-        /// The flags of `serve` and `exec`: what to serve and where.
-        #[derive(Clone, Debug, Default, Args)]
-        pub struct ServeArgs {
-            $($(#[doc = $doc])+ #[arg(long = $long, value_name = $value)] pub $field: $ty,)+
-        }
-
-        impl From<ServeArgs> for ServeOptions {
-            fn from(args: ServeArgs) -> Self {
-                Self { $($field: args.$field,)+ }
-            }
-        }
-
-        /// Each [`ServeOptions`] field and its flag.
-        const SERVE_FLAGS: &[(&str, &str)] = &[$((stringify!($field), concat!("--", $long)),)+];
-    };
-}
-
-serve_args! {
-    /// Listen on this loopback address (127.0.0.1:PORT or [::1]:PORT) [default: a free port
-    /// on 127.0.0.1 for exec, 127.0.0.1:8675 for serve]
-    [long = "listen", value_name = "ADDR:PORT"] listen: Option<SocketAddr>,
-    /// Serve this role's credentials (repeatable; the first is the default role) [env: AWS_ROLE_ARN]
-    [long = "aws-role-arn", value_name = "ARN"] aws_role_arns: Vec<String>,
-    /// Audience of the Fly token for AWS [env: FLY_OIDC_AUDIENCE] [default: sts.amazonaws.com]
-    [long = "aws-audience", value_name = "AUD"] aws_audience: Option<String>,
-    /// Role session name [env: AWS_ROLE_SESSION_NAME] [default: fly-<app>-<machine>]
-    [long = "aws-session-name", value_name = "NAME"] aws_session_name: Option<String>,
-    /// Session duration in seconds, 900..43200 [default: 3600]
-    [long = "aws-duration-seconds", value_name = "SECONDS"] aws_duration_seconds: Option<u64>,
-    /// STS region; also given to the child when it has none [env: AWS_REGION, AWS_DEFAULT_REGION]
-    [long = "aws-region", value_name = "REGION"] aws_region: Option<String>,
-    /// STS endpoint URL [env: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL]
-    [long = "aws-sts-endpoint", value_name = "URL"] aws_sts_endpoint: Option<String>,
-    /// Workload identity pool provider: serve Google tokens on the GCE metadata protocol
-    /// [env: FLY_OIDC_GCP_PROVIDER]
-    [long = "gcp-provider", value_name = "PROVIDER"] gcp_provider: Option<String>,
-    /// Service account to impersonate [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
-    [long = "gcp-service-account", value_name = "EMAIL"] gcp_service_account: Option<String>,
-    /// OAuth scope (repeatable) [default: https://www.googleapis.com/auth/cloud-platform]
-    [long = "gcp-scope", value_name = "SCOPE"] gcp_scopes: Vec<String>,
-    /// Audience of the Fly token for Google [default: https://iam.googleapis.com/<provider>]
-    [long = "gcp-audience", value_name = "AUD"] gcp_audience: Option<String>,
-    /// Google STS token endpoint [default: https://sts.googleapis.com/v1/token]
-    [long = "gcp-sts-url", value_name = "URL"] gcp_sts_url: Option<String>,
-    /// IAM Credentials base URL [default: https://iamcredentials.googleapis.com]
-    [long = "gcp-iam-url", value_name = "URL"] gcp_iam_url: Option<String>,
-    /// Project id served at project/project-id and given as GOOGLE_CLOUD_PROJECT
-    [long = "gcp-project", value_name = "PROJECT_ID"] gcp_project: Option<String>,
-    /// Keep a Fly token for AUDIENCE in PATH, rewritten at half its life (repeatable)
-    [long = "write-token", value_name = "PATH=AUDIENCE"] write_tokens: Vec<String>,
-    /// Owner of the files written (token files, env file, authorization token file)
-    [long = "file-owner", value_name = "USER[:GROUP]"] file_owner: Option<String>,
-}
+use std::path::PathBuf;
 
 /// `fly-oidc serve`.
 #[derive(Debug, Args)]
 pub struct ServeCommand {
     #[command(flatten)]
-    pub serve: ServeArgs,
+    pub serve: ServeOptions,
     /// Write the variables an app needs as `export` lines to this file (0600); source it
     #[arg(long, value_name = "PATH")]
     pub env_file: Option<PathBuf>,
+}
+
+/// Each field of [`ServeCommand`] ([`ServeOptions`]' and `env_file`) and its flag
+/// (`aws_role_arns`, `--aws-role-arn`), read from their clap definitions.
+fn serve_flags() -> Vec<(String, String)> {
+    let command = <ServeCommand as Args>::augment_args(clap::Command::new("serve"));
+    command
+        .get_arguments()
+        .filter_map(|arg| Some((arg.get_id().to_string(), format!("--{}", arg.get_long()?))))
+        .collect()
 }
 
 /// Build and start the server (every credential fetched once); invalid settings, and a
@@ -102,15 +53,14 @@ pub async fn start(
 /// fields (in backticks) gets their flags in their place and is shown as it is; any other
 /// gets its setting's flag. The library's error stays the cause.
 pub fn setting_error(err: fly_oidc::BuildError) -> CliError {
+    let flags = serve_flags();
     let method = err.setting().builder_method();
-    let Some((_, flag)) = SERVE_FLAGS.iter().find(|(m, _)| *m == method) else {
+    let Some((_, flag)) = flags.iter().find(|(m, _)| m == method) else {
         return CliError::setting(err);
     };
-    let reason = SERVE_FLAGS
-        .iter()
-        .fold(err.reason().to_owned(), |text, (m, f)| {
-            text.replace(&format!("`{m}`"), f)
-        });
+    let reason = flags.iter().fold(err.reason().to_owned(), |text, (m, f)| {
+        text.replace(&format!("`{m}`"), f)
+    });
     let shown = match reason == err.reason() {
         true => err.display_with_flag(Some(flag)),
         false => reason,
@@ -129,103 +79,22 @@ fn shown_as_is(reason: String) -> fly_oidc::BuildError {
     fly_oidc::BuildError::invalid(setting, fly_oidc::Origin::Builder, reason)
 }
 
-/// Refuse (exit 2) what would make `serve` useless or fail late: an AWS role without
-/// `--env-file` (the authorization token would reach no one), and an env file whose directory
-/// does not exist.
-fn check_env_file(
-    options: &ServeOptions,
-    env_file: Option<&Path>,
-    env: &fly_oidc::Env,
-) -> Result<(), CliError> {
-    let Some(env_file) = env_file else {
-        return match options.serves_aws(env) {
-            true => Err(invalid(
-                "--env-file is required to serve an AWS role: the AWS endpoint needs its authorization token, which serve hands out only in the env file; pass --env-file /run/fly-oidc.env and source it before starting the app (or use `fly-oidc exec`)",
-            )),
-            false => Ok(()),
-        };
-    };
-    check_file_path("--env-file", env_file)
-}
-
-/// Refuse (exit 2), naming `flag`, a file path that cannot be written: a directory, or a path
-/// whose directory does not exist.
-fn check_file_path(flag: &str, path: &Path) -> Result<(), CliError> {
-    if path.is_dir() {
-        return Err(invalid(format!(
-            "{flag} {}: is a directory; name a file in it (e.g. {})",
-            path.display(),
-            path.join("fly-oidc.env").display()
-        )));
-    }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    match std::fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err(invalid(format!(
-            "{flag} {}: {} is not a directory; choose a path in an existing directory",
-            path.display(),
-            dir.display()
-        ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(invalid(format!(
-            "{flag} {}: the directory {} does not exist; create it (mkdir -p {}) or choose a path in an existing directory",
-            path.display(),
-            dir.display(),
-            dir.display()
-        ))),
-        Err(e) => Err(invalid(format!(
-            "{flag} {}: cannot use the directory {}: {e}",
-            path.display(),
-            dir.display()
-        ))),
-    }
-}
-
-/// Refuse (exit 2), before any fetch, `--write-token` paths that cannot work: one given twice,
-/// one equal to the env file, a directory, or one whose directory does not exist. A spec that
-/// is not `PATH=AUDIENCE` is left to [`ServeOptions::server`].
-pub fn check_write_tokens(options: &ServeOptions, env_file: Option<&Path>) -> Result<(), CliError> {
-    let mut seen: Vec<&Path> = Vec::new();
-    for spec in &options.write_tokens {
-        let Some((path, _)) = spec.split_once('=').filter(|(p, _)| !p.is_empty()) else {
-            continue;
-        };
-        let path = Path::new(path);
-        if seen.contains(&path) {
-            return Err(invalid(format!(
-                "--write-token {}: this path is given twice; give each token file its own path",
-                path.display()
-            )));
-        }
-        if env_file == Some(path) {
-            return Err(invalid(format!(
-                "--write-token {}: this path is also the --env-file; give the token file its own path",
-                path.display()
-            )));
-        }
-        check_file_path("--write-token", path)?;
-        seen.push(path);
-    }
-    Ok(())
-}
-
 /// Run `fly-oidc serve` until SIGTERM or SIGINT.
 pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(|e| CliError::new("signals", e))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| CliError::new("signals", e))?;
     let default_listen = SocketAddr::from(([127, 0, 0, 1], 8675));
-    let options = ServeOptions::from(cmd.serve);
-    check_env_file(&options, cmd.env_file.as_deref(), &globals.env())?;
-    check_write_tokens(&options, cmd.env_file.as_deref())?;
+    let options = cmd.serve;
+    options
+        .check_files(cmd.env_file.as_deref(), &globals.env())
+        .map_err(setting_error)?;
     let server = start(globals, &options, default_listen).await?;
     let written = match &cmd.env_file {
         Some(env_file) => child_env::write_env_file(
             &server,
             env_file,
-            options.aws_region.as_deref(),
+            options.cloud.aws_region.as_deref(),
             options.gcp_project.as_deref(),
             options.file_owner().map_err(setting_error)?,
         )

@@ -11,7 +11,7 @@
 //! - the **GCE metadata server** for Google (`GCE_METADATA_HOST`, `GCE_METADATA_IP`);
 //! - **token files**: a Fly OIDC token kept fresh in a file, for tools that read one.
 //!
-//! This is what `fly-oidc exec` and `fly-oidc serve` run.
+//! This is what `fly-oidc exec` and `fly-oidc serve` run; [`child`] runs `exec`'s command.
 //!
 //! ```no_run
 //! use fly_oidc_server::Server;
@@ -77,6 +77,7 @@
 //! requests get a JSON 503 at once, naming the last error. One exchange serves every client.
 #![warn(missing_docs)]
 
+pub mod child;
 pub mod child_env;
 mod handler;
 mod options;
@@ -86,7 +87,7 @@ mod slot;
 
 pub use fly_oidc::fs::FileOwner;
 pub use handler::{CredentialHealth, Health};
-pub use options::ServeOptions;
+pub use options::{CloudOptions, ServeOptions};
 pub use routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, HEALTHZ_PATH, METADATA_PREFIX};
 pub use server::{
     Builder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, Error, ErrorKind,

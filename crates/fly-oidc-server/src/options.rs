@@ -17,48 +17,141 @@ use std::time::Duration;
 /// [`BuildError`]s whose [`Setting`] is named by the field (`aws_audience`, `listen`, ...);
 /// a reason that names fields (its own or others) writes them in backticks (`` `listen` ``), so a
 /// front end can put its own names in their place.
+///
+/// With the `clap` feature, `ServeOptions` derives `clap::Args`: each field is the flag of
+/// `fly-oidc serve` and `fly-oidc exec` (`aws_role_arns`: `--aws-role-arn`), its help the first
+/// paragraph of its documentation.
 #[derive(Clone, Debug, Default)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct ServeOptions {
     /// The listen address; loopback only (default: the one given to [`server`](Self::server)).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "listen",
+            value_name = "ADDR:PORT",
+            help = "Listen on this loopback address (127.0.0.1:PORT or [::1]:PORT) [default: a free port on 127.0.0.1 for exec, 127.0.0.1:8675 for serve]"
+        )
+    )]
     pub listen: Option<SocketAddr>,
-    /// Role ARNs to serve; the first is the default role (default: `AWS_ROLE_ARN`, else no
-    /// AWS).
+    /// The AWS and Google provider settings.
+    #[cfg_attr(feature = "clap", command(flatten))]
+    pub cloud: CloudOptions,
+    /// Project id served at project/project-id and given as GOOGLE_CLOUD_PROJECT
+    ///
+    /// Served at `/computeMetadata/v1/project/project-id` and in [`env_plan`](Self::env_plan);
+    /// `None`: that path answers 404.
+    #[cfg_attr(feature = "clap", arg(long = "gcp-project", value_name = "PROJECT_ID", long_help = None))]
+    pub gcp_project: Option<String>,
+    /// Keep a Fly token for AUDIENCE in PATH, rewritten at half its life (repeatable)
+    ///
+    /// Each `PATH=AUDIENCE`; checked by [`check_token_files`](Self::check_token_files).
+    #[cfg_attr(feature = "clap", arg(long = "write-token", value_name = "PATH=AUDIENCE", long_help = None))]
+    pub write_tokens: Vec<String>,
+    /// Owner of the files written (token files, env file, authorization token file)
+    ///
+    /// `USER[:GROUP]`, names or numeric ids; `None`: the server's user.
+    #[cfg_attr(feature = "clap", arg(long = "file-owner", value_name = "USER[:GROUP]", long_help = None))]
+    pub file_owner: Option<String>,
+}
+
+/// The provider settings per cloud, shared by every front end that configures both clouds at
+/// once (`fly-oidc serve`, `exec` and `doctor`): [`aws_builder`](Self::aws_builder) and
+/// [`gcp_builder`](Self::gcp_builder) set them on the provider builders. Every field left
+/// empty is the provider builder's default (which reads the environment).
+///
+/// With the `clap` feature, `CloudOptions` derives `clap::Args` as [`ServeOptions`] does.
+#[derive(Clone, Debug, Default)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct CloudOptions {
+    /// Serve this role's credentials (repeatable; the first is the default role) [env: AWS_ROLE_ARN]
+    ///
+    /// Role ARNs to serve, the first as the default role; none: `AWS_ROLE_ARN`, else no AWS.
+    #[cfg_attr(feature = "clap", arg(long = "aws-role-arn", value_name = "ARN", long_help = None))]
     pub aws_role_arns: Vec<String>,
-    /// The audience of the Fly token for AWS (default: `FLY_OIDC_AUDIENCE`, else
-    /// `sts.amazonaws.com`).
+    /// Audience of the Fly token for AWS [env: FLY_OIDC_AUDIENCE] [default: sts.amazonaws.com]
+    ///
+    /// `None`: `FLY_OIDC_AUDIENCE`, else `sts.amazonaws.com`.
+    #[cfg_attr(feature = "clap", arg(long = "aws-audience", value_name = "AUD", long_help = None))]
     pub aws_audience: Option<String>,
     /// The role session name (default: `AWS_ROLE_SESSION_NAME`, else `fly-<app>-<machine>`).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "aws-session-name",
+            value_name = "NAME",
+            help = "Role session name [env: AWS_ROLE_SESSION_NAME] [default: fly-<app>-<machine>]"
+        )
+    )]
     pub aws_session_name: Option<String>,
-    /// The session duration, in seconds, 900 to 43200 (default: `FLY_OIDC_AWS_DURATION_SECONDS`,
-    /// else 3600).
+    /// Session duration in seconds, 900..43200 [default: 3600]
+    ///
+    /// `None`: `FLY_OIDC_AWS_DURATION_SECONDS`, else 3600.
+    #[cfg_attr(feature = "clap", arg(long = "aws-duration-seconds", value_name = "SECONDS", long_help = None))]
     pub aws_duration_seconds: Option<u64>,
-    /// The STS region, also given to a child process that has none (default: `AWS_REGION`,
-    /// `AWS_DEFAULT_REGION`, the profile's region, else `us-east-1`).
+    /// STS region; also given to the child when it has none [env: AWS_REGION, AWS_DEFAULT_REGION]
+    ///
+    /// The region of STS, also in [`ServeOptions::env_plan`] for a process that has none;
+    /// `None`: `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's region, else `us-east-1`.
+    #[cfg_attr(feature = "clap", arg(long = "aws-region", value_name = "REGION", long_help = None))]
     pub aws_region: Option<String>,
-    /// The STS endpoint URL (default: `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the profile's).
+    /// STS endpoint URL [env: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL]
+    ///
+    /// `None`: `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the profile's, else the region's.
+    #[cfg_attr(feature = "clap", arg(long = "aws-sts-endpoint", value_name = "URL", long_help = None))]
     pub aws_sts_endpoint: Option<String>,
-    /// The workload identity pool provider (default: `FLY_OIDC_GCP_PROVIDER`, else no Google).
+    /// Workload identity pool provider: serve Google tokens on the GCE metadata protocol
+    /// [env: FLY_OIDC_GCP_PROVIDER]
+    ///
+    /// `None`: `FLY_OIDC_GCP_PROVIDER`, else no Google.
+    #[cfg_attr(feature = "clap", arg(long = "gcp-provider", value_name = "PROVIDER", long_help = None))]
     pub gcp_provider: Option<String>,
-    /// The service account to impersonate (default: `FLY_OIDC_GCP_SERVICE_ACCOUNT`, else
-    /// none: the federated token itself is served).
+    /// Service account to impersonate [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
+    ///
+    /// `None`: `FLY_OIDC_GCP_SERVICE_ACCOUNT`, else none: the federated token itself is served.
+    #[cfg_attr(feature = "clap", arg(long = "gcp-service-account", value_name = "EMAIL", long_help = None))]
     pub gcp_service_account: Option<String>,
     /// OAuth scopes (default: `FLY_OIDC_GCP_SCOPES`, else `cloud-platform`).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "gcp-scope",
+            value_name = "SCOPE",
+            help = "OAuth scope (repeatable) [default: https://www.googleapis.com/auth/cloud-platform]"
+        )
+    )]
     pub gcp_scopes: Vec<String>,
     /// The audience of the Fly token for Google (default:
     /// `https://iam.googleapis.com/<provider>`).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "gcp-audience",
+            value_name = "AUD",
+            help = "Audience of the Fly token for Google [default: https://iam.googleapis.com/<provider>]"
+        )
+    )]
     pub gcp_audience: Option<String>,
     /// Google's STS token endpoint (default: `FLY_OIDC_GCP_STS_URL`, else Google's).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "gcp-sts-url",
+            value_name = "URL",
+            help = "Google STS token endpoint [default: https://sts.googleapis.com/v1/token]"
+        )
+    )]
     pub gcp_sts_url: Option<String>,
     /// The IAM Credentials base URL (default: `FLY_OIDC_GCP_IAM_URL`, else Google's).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "gcp-iam-url",
+            value_name = "URL",
+            help = "IAM Credentials base URL [default: https://iamcredentials.googleapis.com]"
+        )
+    )]
     pub gcp_iam_url: Option<String>,
-    /// The project id served at `project/project-id` and given as `GOOGLE_CLOUD_PROJECT`
-    /// (default: none, 404).
-    pub gcp_project: Option<String>,
-    /// Token files, each `PATH=AUDIENCE`: a Fly token for `AUDIENCE` kept in `PATH`.
-    pub write_tokens: Vec<String>,
-    /// The owner of the files written, `USER[:GROUP]`, names or numeric ids (default: the
-    /// server's user).
-    pub file_owner: Option<String>,
 }
 
 /// Each provider builder method and the field that sets it, per cloud.
@@ -106,6 +199,55 @@ fn by_field(err: BuildError, fields: &[(&str, &'static str)]) -> BuildError {
     renamed.with_source(err)
 }
 
+/// A token file spec of [`ServeOptions::write_tokens`], `PATH=AUDIENCE` (neither empty), split
+/// into the path and the audience.
+fn token_file(spec: &str) -> Result<(&Path, &str), BuildError> {
+    spec.split_once('=')
+        .filter(|(path, audience)| !path.is_empty() && !audience.is_empty())
+        .map(|(path, audience)| (Path::new(path), audience))
+        .ok_or_else(|| {
+            invalid(
+                "write_tokens",
+                format!(
+                    "{spec:?}: expected PATH=AUDIENCE, e.g. /run/fly/azure-token=api://AzureADTokenExchange"
+                ),
+            )
+        })
+}
+
+/// Refuse, naming `field`, a file path that cannot be written: a directory, or a path whose
+/// directory does not exist (or is no directory, or cannot be read).
+fn check_file_path(field: &'static str, path: &Path) -> Result<(), BuildError> {
+    let shown = path.display();
+    if path.is_dir() {
+        let example = path.join("fly-oidc.env");
+        return Err(invalid(
+            field,
+            format!(
+                "{shown}: is a directory; name a file in it (e.g. {})",
+                example.display()
+            ),
+        ));
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let why = match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => return Ok(()),
+        Ok(_) => format!(
+            "{} is not a directory; choose a path in an existing directory",
+            dir.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!(
+            "the directory {0} does not exist; create it (mkdir -p {0}) or choose a path in an existing directory",
+            dir.display()
+        ),
+        Err(e) => format!("cannot use the directory {}: {e}", dir.display()),
+    };
+    Err(invalid(field, format!("{shown}: {why}")))
+}
+
 /// An invalid field, its reason starting with its name.
 fn invalid(field: &'static str, reason: String) -> BuildError {
     BuildError::invalid(
@@ -131,12 +273,12 @@ impl ServeOptions {
     ) -> Result<Builder, BuildError> {
         let has = |var: &str| env.get(var).is_some_and(|v| !v.trim().is_empty());
         // No role given: the builder reads AWS_ROLE_ARN itself.
-        let roles: Vec<Option<&String>> = match self.aws_role_arns.is_empty() {
-            false => self.aws_role_arns.iter().map(Some).collect(),
+        let roles: Vec<Option<&String>> = match self.cloud.aws_role_arns.is_empty() {
+            false => self.cloud.aws_role_arns.iter().map(Some).collect(),
             true if self.serves_aws(env) => vec![None],
             true => Vec::new(),
         };
-        let gcp = self.gcp_provider.is_some() || has(fly_oidc_gcp::ENV_PROVIDER);
+        let gcp = self.cloud.gcp_provider.is_some() || has(fly_oidc_gcp::ENV_PROVIDER);
         if roles.is_empty() && !gcp && self.write_tokens.is_empty() {
             return Err(BuildError::missing(
                 Setting::new("aws_role_arns", None),
@@ -175,65 +317,100 @@ impl ServeOptions {
             }
         }
         for spec in &self.write_tokens {
-            let (path, audience) = spec
-                .split_once('=')
-                .filter(|(p, a)| !p.is_empty() && !a.is_empty())
-                .ok_or_else(|| {
-                    invalid(
-                        "write_tokens",
-                        format!(
-                            "{spec:?}: expected PATH=AUDIENCE, e.g. /run/fly/azure-token=api://AzureADTokenExchange"
-                        ),
-                    )
-                })?;
+            let (path, audience) = token_file(spec)?;
             server = server.write_token(path, audience, fly.clone());
         }
         Ok(server.file_owner(self.file_owner()?))
     }
 
-    /// Whether an AWS role is served: [`aws_role_arns`](Self::aws_role_arns) names one, or
+    /// Refuse, before anything is fetched, files that would make serving fail late or serve no
+    /// one, for a server whose variables are written to `env_file` for a shell to source
+    /// (`fly-oidc serve --env-file`): an AWS role served without an env file (the AWS endpoint's
+    /// authorization token would reach no one), an env file that cannot be written, and the
+    /// token files [`check_token_files`](Self::check_token_files) refuses.
+    ///
+    /// # Errors
+    /// A [`BuildError`] naming `env_file` (the env file is no field; the reason names it
+    /// `` `env_file` `` too) or `write_tokens`.
+    pub fn check_files(&self, env_file: Option<&Path>, env: &Env) -> Result<(), BuildError> {
+        match env_file {
+            Some(path) => check_file_path("env_file", path)?,
+            None if self.serves_aws(env) => {
+                return Err(invalid(
+                    "env_file",
+                    "is required to serve an AWS role: the AWS endpoint needs its authorization token, which serve hands out only in the env file; pass `env_file` /run/fly-oidc.env and source it before starting the app (or use `fly-oidc exec`)".into(),
+                ));
+            }
+            None => {}
+        }
+        self.check_token_files(env_file)
+    }
+
+    /// Refuse, before anything is fetched, [`write_tokens`](Self::write_tokens) that cannot
+    /// work: a spec that is not `PATH=AUDIENCE`, a path given twice or equal to `env_file`, a
+    /// directory, or a path whose directory does not exist.
+    ///
+    /// # Errors
+    /// A [`BuildError`] naming `write_tokens`.
+    pub fn check_token_files(&self, env_file: Option<&Path>) -> Result<(), BuildError> {
+        let mut seen: Vec<&Path> = Vec::new();
+        for spec in &self.write_tokens {
+            let (path, _) = token_file(spec)?;
+            let shown = path.display();
+            if seen.contains(&path) {
+                return Err(invalid(
+                    "write_tokens",
+                    format!("{shown}: this path is given twice; give each token file its own path"),
+                ));
+            }
+            if env_file == Some(path) {
+                return Err(invalid(
+                    "write_tokens",
+                    format!(
+                        "{shown}: this path is also the `env_file`; give the token file its own path"
+                    ),
+                ));
+            }
+            check_file_path("write_tokens", path)?;
+            seen.push(path);
+        }
+        Ok(())
+    }
+
+    /// Whether an AWS role is served: [`aws_role_arns`](CloudOptions::aws_role_arns) names one, or
     /// `env` sets `AWS_ROLE_ARN` (not blank).
     pub fn serves_aws(&self, env: &Env) -> bool {
-        !self.aws_role_arns.is_empty()
+        !self.cloud.aws_role_arns.is_empty()
             || env
                 .get(fly_oidc_aws::ENV_ROLE_ARN)
                 .is_some_and(|v| !v.trim().is_empty())
     }
 
-    /// The AWS provider's builder, each field given set on it.
+    /// The AWS provider's builder for `role` (`None`: `AWS_ROLE_ARN`), with `env`, `fly` and
+    /// [`CloudOptions::aws_builder`]'s settings, uncached (the server holds the credentials).
     fn aws_builder(
         &self,
         env: &Env,
         fly: &FlyOidcClient,
         role: Option<&String>,
     ) -> fly_oidc_aws::Builder {
-        let seconds = self.aws_duration_seconds.map(Duration::from_secs);
-        FlyOidcCredentialsProvider::builder()
+        self.cloud
+            .aws_builder()
             .env(env.clone())
             .fly_client(fly.clone())
             .disable_cache()
             .set_if(role, |b, arn| b.role_arn(arn))
-            .set_if(self.aws_audience.as_ref(), |b, aud| b.audience(aud))
-            .set_if(self.aws_session_name.as_ref(), |b, n| b.session_name(n))
-            .set_if(seconds, |b, duration| b.duration(duration))
-            .set_if(self.aws_region.as_ref(), |b, region| b.region(region))
-            .set_if(self.aws_sts_endpoint.as_ref(), |b, u| b.endpoint_url(u))
     }
 
-    /// The Google provider's builder, each field given set on it.
+    /// The Google provider's builder, with `env`, `fly`, [`CloudOptions::gcp_builder`]'s
+    /// settings and the service account.
     fn gcp_builder(&self, env: &Env, fly: &FlyOidcClient) -> fly_oidc_gcp::Builder {
-        let scopes = (!self.gcp_scopes.is_empty()).then(|| self.gcp_scopes.clone());
-        GcpTokenProvider::builder()
+        let service_account = self.cloud.gcp_service_account.as_ref();
+        self.cloud
+            .gcp_builder()
             .env(env.clone())
             .fly_client(fly.clone())
-            .set_if(self.gcp_provider.as_ref(), |b, p| b.provider(p))
-            .set_if(self.gcp_service_account.as_ref(), |b, sa| {
-                b.service_account(sa)
-            })
-            .set_if(scopes, |b, scopes| b.scopes(scopes))
-            .set_if(self.gcp_audience.as_ref(), |b, aud| b.audience(aud))
-            .set_if(self.gcp_sts_url.as_ref(), |b, url| b.sts_url(url))
-            .set_if(self.gcp_iam_url.as_ref(), |b, url| b.iam_url(url))
+            .set_if(service_account, |b, sa| b.service_account(sa))
     }
 
     /// [`file_owner`](Self::file_owner) resolved in this machine's user and group databases.
@@ -250,16 +427,45 @@ impl ServeOptions {
     }
 
     /// What a process using `server` needs in its environment, given its `current` one
-    /// ([`EnvPlan::for_server`] with [`aws_region`](Self::aws_region) and
+    /// ([`EnvPlan::for_server`] with [`aws_region`](CloudOptions::aws_region) and
     /// [`gcp_project`](Self::gcp_project)).
     pub fn env_plan(&self, server: &Server, token_file: Option<&Path>, current: &Env) -> EnvPlan {
         EnvPlan::for_server(
             server,
             token_file,
-            self.aws_region.as_deref(),
+            self.cloud.aws_region.as_deref(),
             self.gcp_project.as_deref(),
             current,
         )
+    }
+}
+
+impl CloudOptions {
+    /// An AWS provider builder with the AWS settings given (audience, role session name,
+    /// duration, region, STS endpoint), without a role, an environment or a Fly token client:
+    /// the caller adds those ([`aws_role_arns`](Self::aws_role_arns) one role per provider).
+    pub fn aws_builder(&self) -> fly_oidc_aws::Builder {
+        let seconds = self.aws_duration_seconds.map(Duration::from_secs);
+        FlyOidcCredentialsProvider::builder()
+            .set_if(self.aws_audience.as_ref(), |b, aud| b.audience(aud))
+            .set_if(self.aws_session_name.as_ref(), |b, n| b.session_name(n))
+            .set_if(seconds, |b, duration| b.duration(duration))
+            .set_if(self.aws_region.as_ref(), |b, region| b.region(region))
+            .set_if(self.aws_sts_endpoint.as_ref(), |b, u| b.endpoint_url(u))
+    }
+
+    /// A Google provider builder with the Google settings given (provider, scopes, audience,
+    /// STS URL, IAM URL), without the service account, an environment or a Fly token client:
+    /// the caller adds those ([`gcp_service_account`](Self::gcp_service_account) when it
+    /// impersonates).
+    pub fn gcp_builder(&self) -> fly_oidc_gcp::Builder {
+        let scopes = (!self.gcp_scopes.is_empty()).then(|| self.gcp_scopes.clone());
+        GcpTokenProvider::builder()
+            .set_if(self.gcp_provider.as_ref(), |b, p| b.provider(p))
+            .set_if(scopes, |b, scopes| b.scopes(scopes))
+            .set_if(self.gcp_audience.as_ref(), |b, aud| b.audience(aud))
+            .set_if(self.gcp_sts_url.as_ref(), |b, url| b.sts_url(url))
+            .set_if(self.gcp_iam_url.as_ref(), |b, url| b.iam_url(url))
     }
 }
 
@@ -314,17 +520,107 @@ mod tests {
     }
 
     #[test]
+    fn an_aws_role_needs_an_env_file_that_can_be_written() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let role = ServeOptions {
+            cloud: CloudOptions {
+                aws_role_arns: vec!["arn:aws:iam::123456789012:role/r".into()],
+                ..CloudOptions::default()
+            },
+            ..ServeOptions::default()
+        };
+        let empty = Env::from_slice(&[]);
+        let err = role.check_files(None, &empty).expect_err("no env file");
+        assert_eq!(err.setting().builder_method(), "env_file");
+        assert!(
+            err.reason()
+                .starts_with("`env_file` is required to serve an AWS role")
+        );
+        // AWS_ROLE_ARN serves a role too; without one, no env file is needed.
+        let from_env = Env::from_slice(&[("AWS_ROLE_ARN", "arn:aws:iam::1:role/r")]);
+        assert!(
+            ServeOptions::default()
+                .check_files(None, &from_env)
+                .is_err()
+        );
+        ServeOptions::default()
+            .check_files(None, &empty)
+            .expect("nothing needs an env file");
+
+        let err = role.check_files(Some(dir.path()), &empty).unwrap_err();
+        let expected = format!(
+            "`env_file` {}: is a directory; name a file in it (e.g. {}/fly-oidc.env)",
+            dir.path().display(),
+            dir.path().display()
+        );
+        assert_eq!(err.reason(), expected);
+        let in_file = dir.path().join("file");
+        std::fs::write(&in_file, "").expect("a file");
+        let err = role
+            .check_files(Some(&in_file.join("app.env")), &empty)
+            .unwrap_err();
+        assert!(err.reason().contains("is not a directory"), "{err}");
+        role.check_files(Some(&dir.path().join("app.env")), &empty)
+            .expect("a file in an existing directory");
+    }
+
+    #[test]
+    fn token_files_are_refused_before_any_fetch() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let token = dir.path().join("token");
+        let env_file = dir.path().join("app.env");
+        let refused = |specs: &[String], env_file: Option<&Path>| {
+            let options = ServeOptions {
+                write_tokens: specs.to_vec(),
+                ..ServeOptions::default()
+            };
+            let err = options.check_token_files(env_file).expect_err("refused");
+            assert_eq!(err.setting().builder_method(), "write_tokens");
+            err.reason().to_owned()
+        };
+        let spec = format!("{}=vault", token.display());
+        let twice = refused(&[spec.clone(), spec.clone()], None);
+        assert!(twice.ends_with("this path is given twice; give each token file its own path"));
+        let env_spec = format!("{}=vault", env_file.display());
+        let shared = refused(&[env_spec], Some(&env_file));
+        assert!(
+            shared.contains("this path is also the `env_file`"),
+            "{shared}"
+        );
+        let missing = refused(&["/nonexistent-fly-oidc/t=aud".into()], None);
+        assert_eq!(
+            missing,
+            "`write_tokens` /nonexistent-fly-oidc/t: the directory /nonexistent-fly-oidc does not exist; create it (mkdir -p /nonexistent-fly-oidc) or choose a path in an existing directory"
+        );
+        let malformed = refused(&["no-audience".into()], None);
+        assert!(malformed.contains("expected PATH=AUDIENCE"), "{malformed}");
+        let options = ServeOptions {
+            write_tokens: vec![spec],
+            ..ServeOptions::default()
+        };
+        options
+            .check_token_files(Some(&env_file))
+            .expect("one file");
+    }
+
+    #[test]
     fn provider_errors_name_the_field_per_cloud() {
         let aws = ServeOptions {
-            aws_role_arns: vec!["arn:aws:iam::123456789012:role/r".into()],
-            aws_audience: Some(String::new()),
+            cloud: CloudOptions {
+                aws_role_arns: vec!["arn:aws:iam::123456789012:role/r".into()],
+                aws_audience: Some(String::new()),
+                ..CloudOptions::default()
+            },
             ..ServeOptions::default()
         };
         let err = error(&aws, &[]);
         assert_eq!(err.setting().builder_method(), "aws_audience");
         assert_eq!(err.origin(), Some(&Origin::Builder));
         let gcp = ServeOptions {
-            gcp_provider: Some("not a provider".into()),
+            cloud: CloudOptions {
+                gcp_provider: Some("not a provider".into()),
+                ..CloudOptions::default()
+            },
             ..ServeOptions::default()
         };
         assert_eq!(error(&gcp, &[]).setting().builder_method(), "gcp_provider");

@@ -2,12 +2,123 @@
 //! whose trust policy accepts the app's tokens, as a trust policy document, AWS CLI commands
 //! (that can be run again, and for a second app of the same org) or Terraform.
 
+use crate::check::{self, CheckError, ClientFn};
 use crate::subject::{SubjectError, check_app, check_org};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 
 /// The audience AWS expects by default (and `fly-oidc aws ...` requests).
 pub const DEFAULT_AWS_AUDIENCE: &str = "sts.amazonaws.com";
+
+/// What [`AwsSetupOptions::render`] prints: [`AwsSetup::commands`], [`AwsSetup::trust_policy`]
+/// (pretty-printed) or [`AwsSetup::terraform`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum AwsSetupFormat {
+    /// AWS CLI commands (a shell script that can be run again)
+    #[default]
+    Commands,
+    /// The trust policy document alone
+    Json,
+    /// Terraform resources
+    Terraform,
+}
+
+/// The options of an AWS set-up, as given (what `fly-oidc aws setup` takes as flags): the
+/// role, whose tokens it trusts, and the format. [`setup`](Self::setup) checks them (an org
+/// or app left out is read from a live Fly token) and [`render`](Self::render) makes the text.
+///
+/// With the `clap` feature, `AwsSetupOptions` derives `clap::Args`: each field is a flag of
+/// `fly-oidc aws setup` (`role_name`: `--role-name`), its help the first paragraph of its
+/// documentation (given apart where that would not be valid rustdoc).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct AwsSetupOptions {
+    /// The IAM role to create or update (required).
+    ///
+    /// 1 to 64 of letters, digits and `+=,.@_-`.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "NAME", long_help = None))]
+    pub role_name: String,
+    /// The 12-digit AWS account id [default: looked up with `aws sts get-caller-identity`]
+    ///
+    /// `None`: the commands and Terraform look it up, and the trust policy alone holds
+    /// `<ACCOUNT_ID>` (with a warning).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "ID", long_help = None))]
+    pub account_id: Option<String>,
+    /// The Fly org slug (the issuer is `https://oidc.fly.io/<org>`); `None`: from a live Fly
+    /// token's `iss`.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SLUG", help = "The Fly org slug (the issuer is https://oidc.fly.io/<org>) [default: from a Fly token's iss]", long_help = None))]
+    pub org: Option<String>,
+    /// The Fly app whose tokens the role trusts (`sub` pattern `<org>:<app>:*`); `None`
+    /// (and no `sub`): from a live Fly token's `sub`. Not with `sub`.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "APP", conflicts_with = "sub", help = "The Fly app whose tokens the role trusts (sub <org>:<app>:*) [default: from a Fly token's sub]", long_help = None))]
+    pub app: Option<String>,
+    /// A `sub` pattern (`StringLike`) instead of `<org>:<app>:*`; it must start with
+    /// `<org>:`.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "PATTERN", help = "A sub pattern (StringLike) instead of <org>:<app>:*", long_help = None))]
+    pub sub: Option<String>,
+    /// The token audience the role trusts (and the OIDC provider's client id).
+    ///
+    /// `None`: [`DEFAULT_AWS_AUDIENCE`].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "AUD", default_value = DEFAULT_AWS_AUDIENCE, long_help = None))]
+    pub audience: Option<String>,
+    /// The role's maximum session duration, 3600..=43200 seconds.
+    ///
+    /// `None`: IAM's default (3600).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SECONDS", long_help = None))]
+    pub max_session_duration: Option<u32>,
+    /// What to print.
+    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t, long_help = None))]
+    pub format: AwsSetupFormat,
+}
+
+/// The text of a set-up, and what to tell its user on the side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetupText {
+    /// What to print (ends with a newline).
+    pub text: String,
+    /// A warning about the text (a front end prints it on stderr), such as
+    /// [`AwsSetup::trust_policy_warning`].
+    pub warning: Option<&'static str>,
+}
+
+impl AwsSetupOptions {
+    /// Check the options and build the set-up. An org left out is read from a live Fly token
+    /// (`iss`), and so is an app when no `sub` is given (`sub`); `client` makes the Fly token
+    /// client, at most once.
+    ///
+    /// Errors: [`CheckError::Usage`] naming the flag and the fix (a bad value, or an org or
+    /// app left out with no Fly token to read it from).
+    pub async fn setup(&self, client: ClientFn<'_>) -> Result<AwsSetup, CheckError> {
+        let need_app = self.sub.is_none();
+        let (org, app) =
+            check::org_app(client, self.org.clone(), self.app.clone(), need_app).await?;
+        Ok(AwsSetup::new(
+            &self.role_name,
+            self.account_id.as_deref(),
+            &org,
+            app.as_deref().filter(|_| need_app),
+            self.sub.as_deref(),
+            self.audience.as_deref(),
+            self.max_session_duration,
+        )?)
+    }
+
+    /// [`setup`](Self::setup), then the text in [`format`](Self::format); the JSON trust
+    /// policy comes with [`AwsSetup::trust_policy_warning`].
+    pub async fn render(&self, client: ClientFn<'_>) -> Result<SetupText, CheckError> {
+        let setup = self.setup(client).await?;
+        let (text, warning) = match self.format {
+            AwsSetupFormat::Commands => (setup.commands(), None),
+            AwsSetupFormat::Json => (
+                format!("{:#}\n", setup.trust_policy()),
+                setup.trust_policy_warning(),
+            ),
+            AwsSetupFormat::Terraform => (setup.terraform(), None),
+        };
+        Ok(SetupText { text, warning })
+    }
+}
 
 /// What `aws setup` prints.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -313,7 +424,97 @@ pub fn tf_name(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::AwsSetup;
+    use super::{AwsSetup, AwsSetupFormat, AwsSetupOptions};
+    use crate::check::CheckError;
+    use fly_oidc::{BuildError, FlyOidcClient};
+
+    /// A client that must not be made (org and app are given).
+    fn no_client() -> Result<FlyOidcClient, BuildError> {
+        panic!("no live token should be needed")
+    }
+
+    #[tokio::test]
+    async fn options_render_each_format_and_only_the_json_policy_warns() {
+        let options = |format| AwsSetupOptions {
+            role_name: "r".into(),
+            org: Some("acme".into()),
+            app: Some("web".into()),
+            format,
+            ..AwsSetupOptions::default()
+        };
+        let json = options(AwsSetupFormat::Json)
+            .render(&no_client)
+            .await
+            .unwrap();
+        let policy: serde_json::Value = serde_json::from_str(&json.text).unwrap();
+        assert_eq!(
+            policy["Statement"][0]["Condition"]["StringLike"]["oidc.fly.io/acme:sub"],
+            "acme:web:*"
+        );
+        assert_eq!(
+            policy["Statement"][0]["Condition"]["StringEquals"]["oidc.fly.io/acme:aud"],
+            super::DEFAULT_AWS_AUDIENCE
+        );
+        assert!(json.warning.is_some_and(|w| w.contains("<ACCOUNT_ID>")));
+        let commands = options(AwsSetupFormat::Commands)
+            .render(&no_client)
+            .await
+            .unwrap();
+        assert!(
+            commands.text.contains("aws iam create-role"),
+            "{}",
+            commands.text
+        );
+        assert_eq!(commands.warning, None);
+        let terraform = options(AwsSetupFormat::Terraform)
+            .render(&no_client)
+            .await
+            .unwrap();
+        assert!(terraform.text.contains("resource \"aws_iam_role\" \"r\""));
+        assert_eq!(terraform.warning, None);
+        // A sub pattern needs no app (and no live token); a bad role name is a usage error.
+        let sub = AwsSetupOptions {
+            app: None,
+            sub: Some("acme:*".into()),
+            ..options(AwsSetupFormat::Json)
+        };
+        assert_eq!(sub.setup(&no_client).await.unwrap().sub, "acme:*");
+        let bad = AwsSetupOptions {
+            role_name: "no spaces".into(),
+            ..options(AwsSetupFormat::Json)
+        };
+        let err = bad.setup(&no_client).await.unwrap_err();
+        assert!(
+            matches!(&err, CheckError::Usage(m) if m.contains("--role-name")),
+            "{err:?}"
+        );
+    }
+
+    #[cfg(feature = "clap")]
+    #[test]
+    fn clap_defaults_are_the_library_defaults() {
+        use clap::{Args, FromArgMatches};
+        let command = AwsSetupOptions::augment_args(clap::Command::new("setup"));
+        let matches = command
+            .try_get_matches_from(["setup", "--role-name", "r", "--org", "acme", "--app", "web"])
+            .unwrap();
+        let options = AwsSetupOptions::from_arg_matches(&matches).unwrap();
+        assert_eq!(
+            options.audience.as_deref(),
+            Some(super::DEFAULT_AWS_AUDIENCE)
+        );
+        assert_eq!(options.format, AwsSetupFormat::default());
+        assert_eq!(
+            options,
+            AwsSetupOptions {
+                role_name: "r".into(),
+                org: Some("acme".into()),
+                app: Some("web".into()),
+                audience: Some(super::DEFAULT_AWS_AUDIENCE.into()),
+                ..AwsSetupOptions::default()
+            }
+        );
+    }
 
     #[test]
     fn a_trust_policy_without_an_account_id_comes_with_a_warning() {

@@ -1,15 +1,16 @@
 //! The checkers and the set-up's org and app, without printing: what stands in for a live
 //! token (`--claims FILE`, or `--org`/`--app`/`--machine`), the org and app a set-up trusts
 //! (flags, else a live token's claims), and `aws check-trust-policy` / `gcp check-condition`
-//! up to their report. The front end prints the report and turns a rejection into its exit
-//! status.
+//! ([`TrustPolicyCheck`], [`ConditionCheck`]) up to their report. The front end prints the
+//! report and turns a rejection into its exit status.
 
 use crate::aws_setup::DEFAULT_AWS_AUDIENCE;
 use crate::condition::{self, AttributeMapping, ConditionReport};
+use crate::gcp_setup::DEFAULT_ATTRIBUTE_MAPPING;
 use crate::subject::{self, SubjectError};
 use crate::trust_policy::{self, PolicyReport};
 use fly_oidc::{BuildError, FlyClaims, FlyOidcClient};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Exit status of a check that found no token (the binary's; 2 is bad arguments).
 pub const EXIT_NO_TOKEN: u8 = 3;
@@ -43,15 +44,35 @@ pub type ClientFn<'a> = &'a dyn Fn() -> Result<FlyOidcClient, BuildError>;
 
 /// What stands in for a live token in the checkers: a claims file, else an org and app (with
 /// an optional Machine name), else nothing (a live token is fetched).
+///
+/// With the `clap` feature, `StandIn` derives `clap::Args`: the flags `--claims`, `--org`,
+/// `--app` and `--machine` of `fly-oidc aws check-trust-policy` and `gcp check-condition`,
+/// their help the first paragraph of each field's documentation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct StandIn {
-    /// The JSON of `fly-oidc token --claims` (`--claims`).
+    /// Use these claims instead of a live token: the JSON of `fly-oidc token --claims --audience
+    /// AUD`, AUD the cloud's audience (`sts.amazonaws.com` for AWS, the provider's
+    /// `https://iam.googleapis.com/...` for Google).
+    ///
+    /// Its `iss`, `sub`, `aud` and Fly claims; at most 64 KiB. Not with `org` or `app`.
+    #[cfg_attr(feature = "clap", arg(long = "claims", value_name = "FILE", conflicts_with_all = ["org", "app"], long_help = None))]
     pub claims_file: Option<PathBuf>,
-    /// The org slug (`--org`, with `app`).
+    /// With --app: check a token of this org's app instead of a live token
+    ///
+    /// The org slug; with `app`, the claims are those Fly would put in a token of that app.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SLUG", requires = "app", long_help = None))]
     pub org: Option<String>,
-    /// The app (`--app`, with `org`).
+    /// With --org: the app
+    ///
+    /// The app whose token the claims stand in for (with `org`).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "APP", requires = "org", long_help = None))]
     pub app: Option<String>,
-    /// The Machine name in `sub` (`--machine`); default `example-machine`.
+    /// With --org and --app: the Machine name in sub [default: example-machine]
+    ///
+    /// The Machine name in the stand-in's `sub` (`<org>:<app>:<machine>`); `None`:
+    /// `example-machine`.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "NAME", requires = "org", long_help = None))]
     pub machine: Option<String>,
 }
 
@@ -127,44 +148,97 @@ pub async fn org_app(
     Ok((org, app))
 }
 
-/// `aws check-trust-policy`: read the policy `file`, take the claims of `stand_in` (a live
-/// token is fetched for `audience`, else the client's audience, else `sts.amazonaws.com`),
-/// and evaluate the policy for them.
-pub async fn check_trust_policy(
-    file: &Path,
-    audience: Option<&str>,
-    stand_in: &StandIn,
-    client: ClientFn<'_>,
-) -> Result<PolicyReport, CheckError> {
-    let shown = file.display();
-    let bytes = fly_oidc::fs::read_file_capped(file, MAX_POLICY_FILE)
-        .map_err(|e| CheckError::Usage(format!("cannot read the policy {shown}: {e}")))?;
-    let policy = trust_policy::parse_policy(&String::from_utf8_lossy(&bytes))
-        .map_err(|e| CheckError::Usage(format!("{shown}: {e}")))?;
-    let audience = match audience {
-        Some(aud) => aud.to_owned(),
-        None => client()
-            .ok()
-            .and_then(|c| c.audience().map(str::to_owned))
-            .unwrap_or_else(|| DEFAULT_AWS_AUDIENCE.to_owned()),
-    };
-    let claims = stand_in.claims(client, Some(&audience)).await?;
-    trust_policy::evaluate(&policy, &claims).map_err(|e| CheckError::Usage(format!("{shown}: {e}")))
+/// The options of a trust-policy check, as given (what `fly-oidc aws check-trust-policy` takes
+/// as arguments): would the policy in `file` accept the token of `stand_in`?
+///
+/// With the `clap` feature, `TrustPolicyCheck` derives `clap::Args`: `file` is the positional
+/// `FILE`, the others flags, their help the first paragraph of each field's documentation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct TrustPolicyCheck {
+    /// The trust policy document (JSON), as `aws iam get-role --query
+    /// Role.AssumeRolePolicyDocument` prints it
+    ///
+    /// A path; at most 1 MiB is read.
+    #[cfg_attr(feature = "clap", arg(value_name = "FILE", long_help = None))]
+    pub file: PathBuf,
+    /// The token audience [env: FLY_OIDC_AUDIENCE; default: sts.amazonaws.com]
+    ///
+    /// `None`: the Fly token client's audience (`FLY_OIDC_AUDIENCE`), else
+    /// [`DEFAULT_AWS_AUDIENCE`].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "AUD", long_help = None))]
+    pub audience: Option<String>,
+    /// What stands in for a live token.
+    #[cfg_attr(feature = "clap", command(flatten))]
+    pub stand_in: StandIn,
 }
 
-/// `gcp check-condition`: check the `mapping` and the condition `expr`, take the claims of
-/// `stand_in` (a live token with the client's audience), and evaluate the condition for them.
-pub async fn check_condition(
-    expr: &str,
-    mapping: &str,
-    stand_in: &StandIn,
-    client: ClientFn<'_>,
-) -> Result<ConditionReport, CheckError> {
-    let usage = |e: SubjectError| CheckError::Usage(e.to_string());
-    let mapping = AttributeMapping::parse(mapping).map_err(usage)?;
-    condition::compile_condition(expr).map_err(usage)?;
-    let claims = stand_in.claims(client, None).await?;
-    condition::evaluate(expr, &mapping, &claims).map_err(usage)
+impl TrustPolicyCheck {
+    /// Read the policy file, take the claims of the stand-in (a live token is fetched for
+    /// the audience), and evaluate the policy for them.
+    ///
+    /// Errors: [`CheckError::Usage`] for an unreadable or malformed file, [`CheckError::NoToken`]
+    /// when a live token is needed and none can be fetched.
+    pub async fn run(&self, client: ClientFn<'_>) -> Result<PolicyReport, CheckError> {
+        let shown = self.file.display();
+        let bytes = fly_oidc::fs::read_file_capped(&self.file, MAX_POLICY_FILE)
+            .map_err(|e| CheckError::Usage(format!("cannot read the policy {shown}: {e}")))?;
+        let policy = trust_policy::parse_policy(&String::from_utf8_lossy(&bytes))
+            .map_err(|e| CheckError::Usage(format!("{shown}: {e}")))?;
+        let audience = match &self.audience {
+            Some(aud) => aud.clone(),
+            None => client()
+                .ok()
+                .and_then(|c| c.audience().map(str::to_owned))
+                .unwrap_or_else(|| DEFAULT_AWS_AUDIENCE.to_owned()),
+        };
+        let claims = self.stand_in.claims(client, Some(&audience)).await?;
+        trust_policy::evaluate(&policy, &claims)
+            .map_err(|e| CheckError::Usage(format!("{shown}: {e}")))
+    }
+}
+
+/// The options of an attribute-condition check, as given (what `fly-oidc gcp check-condition`
+/// takes as arguments): would the condition `expr`, under the attribute mapping, accept the
+/// token of `stand_in`?
+///
+/// With the `clap` feature, `ConditionCheck` derives `clap::Args`: `expr` is the positional
+/// `EXPR`, the others flags, their help the first paragraph of each field's documentation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct ConditionCheck {
+    /// The attribute condition (CEL), such as "assertion.sub.startsWith('acme:my-app:')"
+    ///
+    /// At most 4,096 characters, 32 levels of nesting and 256 operators.
+    #[cfg_attr(feature = "clap", arg(value_name = "EXPR", long_help = None))]
+    pub expr: String,
+    /// The provider's attribute mapping.
+    ///
+    /// `None`: [`DEFAULT_ATTRIBUTE_MAPPING`], what `gcp setup` writes.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "MAPPING", default_value = DEFAULT_ATTRIBUTE_MAPPING, long_help = None))]
+    pub attribute_mapping: Option<String>,
+    /// What stands in for a live token.
+    #[cfg_attr(feature = "clap", command(flatten))]
+    pub stand_in: StandIn,
+}
+
+impl ConditionCheck {
+    /// Check the mapping and the condition, take the claims of the stand-in (a live token
+    /// with the client's audience), and evaluate the condition for them.
+    ///
+    /// Errors: [`CheckError::Usage`] for a malformed mapping or condition,
+    /// [`CheckError::NoToken`] when a live token is needed and none can be fetched.
+    pub async fn run(&self, client: ClientFn<'_>) -> Result<ConditionReport, CheckError> {
+        let usage = |e: SubjectError| CheckError::Usage(e.to_string());
+        let mapping = self
+            .attribute_mapping
+            .as_deref()
+            .unwrap_or(DEFAULT_ATTRIBUTE_MAPPING);
+        let mapping = AttributeMapping::parse(mapping).map_err(usage)?;
+        condition::compile_condition(&self.expr).map_err(usage)?;
+        let claims = self.stand_in.claims(client, None).await?;
+        condition::evaluate(&self.expr, &mapping, &claims).map_err(usage)
+    }
 }
 
 #[cfg(test)]
@@ -176,13 +250,26 @@ mod tests {
         panic!("no live token should be needed")
     }
 
-    #[tokio::test]
-    async fn org_and_app_stand_in_for_a_token_and_bad_ones_are_usage_errors() {
-        let stand_in = StandIn {
+    /// Org `acme` and app `web` stand in for a token.
+    fn acme_web() -> StandIn {
+        StandIn {
             org: Some("acme".into()),
             app: Some("web".into()),
             ..StandIn::default()
-        };
+        }
+    }
+
+    /// The message of a usage error (any other error fails the test).
+    fn usage(err: CheckError) -> String {
+        match err {
+            CheckError::Usage(message) => message,
+            other => panic!("not a usage error: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn org_and_app_stand_in_for_a_token_and_bad_ones_are_usage_errors() {
+        let stand_in = acme_web();
         let claims = stand_in.claims(&no_client, Some("aud")).await.unwrap();
         assert_eq!(claims.sub.as_deref(), Some("acme:web:example-machine"));
         let (org, app) = org_app(&no_client, Some("acme".into()), None, false)
@@ -196,9 +283,40 @@ mod tests {
             ..StandIn::default()
         };
         let err = missing.claims(&no_client, None).await.unwrap_err();
+        let message = usage(err);
         assert!(
-            matches!(&err, CheckError::Usage(m) if m.starts_with("cannot read --claims /nonexistent/claims.json")),
-            "{err:?}"
+            message.starts_with("cannot read --claims /nonexistent/claims.json"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_condition_check_without_a_mapping_uses_the_one_gcp_setup_writes() {
+        let stand_in = acme_web();
+        let check = |expr: &str| ConditionCheck {
+            expr: expr.into(),
+            attribute_mapping: None,
+            stand_in: stand_in.clone(),
+        };
+        let report = check("attribute.app == 'web'")
+            .run(&no_client)
+            .await
+            .unwrap();
+        assert_eq!(report.why(), None, "{report}");
+        let report = check("attribute.app == 'api'")
+            .run(&no_client)
+            .await
+            .unwrap();
+        assert!(report.why().is_some(), "{report}");
+        let policy = TrustPolicyCheck {
+            file: "/nonexistent/policy.json".into(),
+            audience: None,
+            stand_in,
+        };
+        let message = usage(policy.run(&no_client).await.unwrap_err());
+        assert!(
+            message.starts_with("cannot read the policy /nonexistent/policy.json"),
+            "{message}"
         );
     }
 }

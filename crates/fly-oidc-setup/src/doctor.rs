@@ -366,7 +366,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The name a front end gives the setting of a builder method (such as `--aws-role-arn` for
-/// `role_arn`); `None`: the setting is named as a library user sets it.
+/// `role_arn`); `None`: the setting is named as a library user sets it. A Google provider's
+/// method comes as `gcp.<method>` (`gcp.audience`), so that a front end with a flag per cloud
+/// can tell it from the AWS provider's method of the same name.
 pub type SettingNames<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// An invalid setting as a failing step named `name`, the setting named by `setting_names`.
@@ -514,6 +516,8 @@ impl DoctorOptions {
         env: &Env,
         setting_names: SettingNames<'_>,
     ) {
+        let gcp_names = |method: &str| setting_names(&format!("gcp.{method}"));
+        let setting_names: SettingNames<'_> = &gcp_names;
         // The exchange alone: the Google variables without the service account.
         let exchange_env = Env::from_map(
             [
@@ -569,9 +573,12 @@ impl DoctorOptions {
                         None
                     }
                 };
-                report
-                    .steps
-                    .extend(gcp(&exchange_only, impersonating.as_ref()).await);
+                // Named here, by the Google names (`diagnose` names the others).
+                let steps = gcp(&exchange_only, impersonating.as_ref()).await;
+                report.steps.extend(steps.into_iter().map(|mut step| {
+                    step.detail = fly_oidc::rename_settings(&step.detail, setting_names);
+                    step
+                }));
             }
         }
     }

@@ -15,6 +15,11 @@
 //! - [`doctor`]: the steps of `fly-oidc doctor` and their report (text and JSON).
 //! - [`gcp_setup`] and [`condition`]: the workload identity pool and provider; would an
 //!   attribute condition accept a token?
+//!
+//! With the `clap` feature, the options of the set-up and the checks
+//! ([`aws_setup::AwsSetupOptions`], [`gcp_setup::GcpSetupOptions`],
+//! [`check::TrustPolicyCheck`], [`check::ConditionCheck`], [`check::StandIn`]) derive
+//! `clap::Args`: they are the flags of the binary's commands.
 #![warn(missing_docs)]
 
 pub mod aws_setup;

@@ -7,8 +7,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use fly_oidc::FlyToken;
 use fly_oidc::endpoint::{PlainHttp, check_endpoint_url, display_url};
+use fly_oidc::{BuildError, FlyToken, Origin, Setting};
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::signature::Verifier;
 use rsa::{BigUint, RsaPublicKey};
@@ -31,21 +31,42 @@ pub struct KeySource {
     pub allow_insecure_http: bool,
 }
 
+/// The JWKS URL setting: [`KeySource::new`]'s `jwks_url` (no variable sets it).
+const JWKS_URL: Setting = Setting::new("jwks_url", None);
+/// The discovery document setting: [`KeySource::new`]'s `discovery_url` (no variable sets it).
+const DISCOVERY_URL: Setting = Setting::new("discovery_url", None);
+
 impl KeySource {
     /// Keys from `jwks_url`, else from `discovery_url`, else discovered from `iss`; plain
     /// `http` to hosts other than loopback only when `FLY_OIDC_ALLOW_INSECURE_HTTP` in `env`
     /// says so (an unreadable value: not allowed).
+    ///
+    /// # Errors
+    /// A [`BuildError`] naming `jwks_url` or `discovery_url` when that URL is not an endpoint
+    /// URL (`https`, or plain `http` as said above).
     pub fn new(
         jwks_url: Option<String>,
         discovery_url: Option<String>,
         env: &fly_oidc::Env,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, BuildError> {
+        let allow_insecure_http =
+            fly_oidc::endpoint::allow_insecure_http(None, env).unwrap_or(false);
+        let check = |setting: Setting, what: &str, url: &Option<String>| {
+            let Some(url) = url else { return Ok(()) };
+            check_endpoint_url(url, allow_insecure_http, PlainHttp::Loopback)
+                .map(|_| ())
+                .map_err(|why| {
+                    let why = format!("invalid {what} URL {}: {why}", display_url(url));
+                    BuildError::invalid(setting, Origin::Builder, why)
+                })
+        };
+        check(JWKS_URL, "JWKS", &jwks_url)?;
+        check(DISCOVERY_URL, "discovery document", &discovery_url)?;
+        Ok(Self {
             jwks_url,
             discovery_url,
-            allow_insecure_http: fly_oidc::endpoint::allow_insecure_http(None, env)
-                .unwrap_or(false),
-        }
+            allow_insecure_http,
+        })
     }
 }
 
@@ -360,4 +381,36 @@ pub fn http_client() -> Result<reqwest::Client, VerifyError> {
             url: String::new(),
             reason: format!("could not set up HTTP: {e}"),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fly_oidc::Env;
+
+    #[test]
+    fn key_source_urls_are_endpoint_urls_named_by_their_setting() {
+        let none = Env::from_slice(&[]);
+        let plain = Some("http://keys.example.com/jwks".to_owned());
+        let err = KeySource::new(plain.clone(), None, &none).expect_err("plain http");
+        assert_eq!(err.setting().builder_method(), "jwks_url");
+        assert_eq!(err.origin(), Some(&Origin::Builder));
+        assert!(
+            err.reason()
+                .starts_with("invalid JWKS URL http://keys.example.com/jwks: "),
+            "{err}"
+        );
+        let err = KeySource::new(None, Some("ftp://keys.example.com/".into()), &none)
+            .expect_err("not http");
+        assert_eq!(err.setting().builder_method(), "discovery_url");
+        assert!(err.reason().starts_with("invalid discovery document URL "));
+
+        let loopback = Some("http://127.0.0.1:8080/jwks".to_owned());
+        let source = KeySource::new(loopback.clone(), None, &none).expect("loopback");
+        assert_eq!(source.jwks_url, loopback);
+        assert!(!source.allow_insecure_http);
+        let insecure = Env::from_slice(&[("FLY_OIDC_ALLOW_INSECURE_HTTP", "1")]);
+        let source = KeySource::new(plain, None, &insecure).expect("allowed");
+        assert!(source.allow_insecure_http);
+    }
 }

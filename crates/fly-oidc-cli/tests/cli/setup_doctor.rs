@@ -818,6 +818,58 @@ fn doctor_passes_every_step_when_all_is_right() {
     expect(&text, 0, stdout, "ok   signature: skipped (--offline)");
 }
 
+/// Doctor takes the cloud flags of `exec`/`serve` (one `CloudOptions`): a valid session name,
+/// scope and Google audience reach the providers and every step passes; a session name the
+/// AWS provider refuses fails the role's step, named by its flag.
+#[test]
+fn doctor_takes_the_session_name_scope_and_audience_flags_of_exec() {
+    let w = world(|b, _| b, |b| b);
+    let audience = format!("https://iam.googleapis.com/{}", w.google.provider());
+    let (out, json) = w.doctor(&[
+        "--aws-session-name",
+        "doctor-check",
+        "--gcp-scope",
+        "https://www.googleapis.com/auth/cloud-platform",
+        "--gcp-audience",
+        &audience,
+    ]);
+    assert_eq!(code(&out), 0, "{json:#}");
+    assert!(failing(&json).is_empty(), "{json:#}");
+    // An invalid setting of either cloud fails its step, named by its own flag (the Google
+    // audience by --gcp-audience, not by AWS's flag of the same builder method).
+    for (flags, failing_step, named, not_named) in [
+        (
+            ["--aws-session-name", "not a session name"],
+            "aws role",
+            "--aws-session-name",
+            "--gcp-",
+        ),
+        (
+            ["--gcp-audience", ""],
+            "google exchange",
+            "--gcp-audience",
+            "--aws-audience",
+        ),
+    ] {
+        let (out, json) = w.doctor(&flags);
+        assert_ne!(code(&out), 0, "{json:#}");
+        let detail = step(&json, failing_step)["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(detail.contains("invalid setting"), "{detail}");
+        assert!(detail.contains(named), "{detail}");
+        assert!(!detail.contains(not_named), "{detail}");
+    }
+    // An audience Google's provider does not accept fails the exchange: the flag is used.
+    let (out, json) = w.doctor(&["--gcp-audience", "https://example.com/other"]);
+    assert_ne!(code(&out), 0, "{json:#}");
+    assert!(
+        failing(&json).contains(&"google exchange".to_owned()),
+        "{json:#}"
+    );
+}
+
 /// No role or provider flag: doctor diagnoses the role and the Google provider of the
 /// environment (`AWS_ROLE_ARN`, `FLY_OIDC_GCP_PROVIDER`, ...), as the providers read them; and
 /// without them, AWS and Google are not configured (no step), not failing.
