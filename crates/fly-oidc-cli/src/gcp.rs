@@ -1,23 +1,23 @@
 //! `fly-oidc gcp ...`: Google executable-sourced credentials, credential configurations and
-//! access tokens through Workload Identity Federation.
+//! access tokens through Workload Identity Federation. The flags are
+//! [`fly_oidc_gcp::options`]; the calls and the printing are here.
 
-use crate::common::{CliError, Globals, print_stdout, stderr_line, with};
+use crate::common::{CliError, Globals, print_stdout, stderr_line};
 use clap::{Args, Subcommand};
 use fly_oidc::time::{SystemTimeSource, TimeSource};
+use fly_oidc_gcp::GoogleCall;
 use fly_oidc_gcp::executable::{self, ConfigError, Failure, TokenSourceFlags};
-use fly_oidc_gcp::{GcpTokenProvider, GoogleCall};
-use std::path::PathBuf;
-use std::time::Duration;
+use fly_oidc_gcp::options::{AccessTokenOptions, CredentialConfigOptions, ExecutableOptions};
 
 /// Google Cloud subcommands.
 #[derive(Debug, Subcommand)]
 pub enum GcpCommand {
     /// Print a Google executable-sourced credential response with a fresh Fly token
     /// (run by Google's client libraries and gcloud through a credential configuration).
-    Executable(ExecutableArgs),
+    Executable(ExecutableOptions),
     /// Write an `external_account` credential configuration that runs `fly-oidc gcp executable`,
     /// for every Google SDK and gcloud.
-    CredentialConfig(CredentialConfigArgs),
+    CredentialConfig(CredentialConfigOptions),
     /// Print a Google access token: Fly token, STS exchange, optional impersonation.
     AccessToken(AccessTokenArgs),
     /// Print what to create on Google Cloud: pool, OIDC provider, service account binding.
@@ -33,87 +33,11 @@ impl GcpCommand {
     }
 }
 
-/// Flags of `fly-oidc gcp executable`.
-#[derive(Debug, Args)]
-pub struct ExecutableArgs {
-    /// The Fly token audience [default: from GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE, with `//` as `https://`]
-    #[arg(long, value_name = "AUD")]
-    audience: Option<String>,
-}
-
-/// Flags of `fly-oidc gcp credential-config`.
-#[derive(Debug, Args)]
-pub struct CredentialConfigArgs {
-    /// The workload identity pool provider, projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id> (required: this flag or its variable) [env: FLY_OIDC_GCP_PROVIDER]
-    #[arg(long, value_name = "PROVIDER")]
-    provider: Option<String>,
-    /// Impersonate this service account [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
-    #[arg(long, value_name = "EMAIL")]
-    service_account: Option<String>,
-    /// Write the configuration to this file instead of stdout
-    #[arg(long, short, value_name = "FILE")]
-    output: Option<PathBuf>,
-    #[command(flatten)]
-    endpoints: Endpoints,
-    /// Lifetime of impersonated tokens, in seconds (600..=43200; Google's default is 3600)
-    #[arg(long, value_name = "SECONDS")]
-    lifetime_seconds: Option<u64>,
-    /// Let the libraries reuse a Fly token until it expires: `fly-oidc gcp executable` also
-    /// writes its answer to this file (mode 0600), and the libraries read it before running
-    /// the executable again (`credential_source.executable.output_file`)
-    #[arg(long, value_name = "FILE")]
-    token_cache_file: Option<PathBuf>,
-}
-
-/// Google's endpoints.
-#[derive(Debug, Args)]
-pub struct Endpoints {
-    /// The STS token endpoint [env: FLY_OIDC_GCP_STS_URL; default: https://sts.googleapis.com/v1/token]
-    #[arg(long, value_name = "URL")]
-    sts_url: Option<String>,
-    /// The IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL; default: https://iamcredentials.googleapis.com]
-    #[arg(long, value_name = "URL")]
-    iam_url: Option<String>,
-}
-
-/// A GCP provider builder with the flags set (each flag onto its builder method).
-fn builder(
-    globals: &Globals,
-    provider: &Option<String>,
-    service_account: &Option<String>,
-    endpoints: &Endpoints,
-    lifetime_seconds: Option<u64>,
-) -> fly_oidc_gcp::Builder {
-    let b = GcpTokenProvider::builder().env(globals.env());
-    let b = with(b, provider.as_ref(), |b, v| b.provider(v));
-    let b = with(b, service_account.as_ref(), |b, v| b.service_account(v));
-    let b = with(b, endpoints.sts_url.as_ref(), |b, v| b.sts_url(v));
-    let b = with(b, endpoints.iam_url.as_ref(), |b, v| b.iam_url(v));
-    with(b, lifetime_seconds, |b, v| {
-        b.lifetime(Duration::from_secs(v))
-    })
-}
-
 /// Flags of `fly-oidc gcp access-token`.
 #[derive(Debug, Args)]
 pub struct AccessTokenArgs {
-    /// The workload identity pool provider (required: this flag or its variable) [env: FLY_OIDC_GCP_PROVIDER]
-    #[arg(long, value_name = "PROVIDER")]
-    provider: Option<String>,
-    /// Impersonate this service account [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
-    #[arg(long, value_name = "EMAIL")]
-    service_account: Option<String>,
-    /// The Fly token audience [default: https://iam.googleapis.com/<provider>]
-    #[arg(long, value_name = "AUD")]
-    audience: Option<String>,
-    /// OAuth scope (repeatable) [env: FLY_OIDC_GCP_SCOPES, comma-separated; default: https://www.googleapis.com/auth/cloud-platform]
-    #[arg(long = "scope", value_name = "SCOPE")]
-    scopes: Vec<String>,
     #[command(flatten)]
-    endpoints: Endpoints,
-    /// Lifetime of impersonated tokens, in seconds (60..=43200) [default: 3600]
-    #[arg(long, value_name = "SECONDS")]
-    lifetime_seconds: Option<u64>,
+    options: AccessTokenOptions,
     /// Print JSON (`access_token`, `token_type`, `expires_in`, `expire_time`) instead of the bare token
     #[arg(long)]
     json: bool,
@@ -129,7 +53,7 @@ pub async fn run(globals: &Globals, cmd: GcpCommand) -> Result<(), CliError> {
     }
 }
 
-async fn executable(globals: &Globals, args: ExecutableArgs) -> Result<(), CliError> {
+async fn executable(globals: &Globals, args: ExecutableOptions) -> Result<(), CliError> {
     let fly = || {
         globals
             .fly_client()
@@ -164,15 +88,8 @@ pub fn report_failure(err: &CliError) -> std::process::ExitCode {
     std::process::ExitCode::FAILURE
 }
 
-fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<(), CliError> {
-    let settings = builder(
-        globals,
-        &args.provider,
-        &args.service_account,
-        &args.endpoints,
-        args.lifetime_seconds,
-    )
-    .settings()?;
+fn credential_config(globals: &Globals, args: CredentialConfigOptions) -> Result<(), CliError> {
+    let settings = args.settings(&globals.env())?;
     let source = TokenSourceFlags {
         token_file: globals.token_file.as_deref(),
         socket: globals.socket.as_deref(),
@@ -203,18 +120,7 @@ fn credential_config(globals: &Globals, args: CredentialConfigArgs) -> Result<()
 }
 
 async fn access_token(globals: &Globals, args: AccessTokenArgs) -> Result<(), CliError> {
-    let builder = builder(
-        globals,
-        &args.provider,
-        &args.service_account,
-        &args.endpoints,
-        args.lifetime_seconds,
-    )
-    .fly_client(globals.fly_client()?);
-    let builder = with(builder, args.audience.as_ref(), |b, v| b.audience(v));
-    let scopes = Some(args.scopes).filter(|s| !s.is_empty());
-    let builder = with(builder, scopes, |b, v| b.scopes(v));
-    let provider = builder.build()?;
+    let provider = args.options.build(&globals.env(), globals.fly_client()?)?;
     let token = provider.fetch_access_token().await.map_err(|e| {
         let step = match GoogleCall::refused(&e) {
             Some(GoogleCall::TokenExchange) => "Google STS token exchange",

@@ -1,0 +1,211 @@
+//! [`CredentialProcessOptions`]: the settings of `fly-oidc aws credential-process` and
+//! `fly-oidc aws env`, declared once (with the `clap` feature, they are the commands' flags).
+
+use super::CredentialProcess;
+use crate::FlyOidcCredentialsProvider;
+use fly_oidc::{BuildError, Env, FlyOidcClient};
+use std::time::Duration;
+
+/// The settings of a credential process, one field per builder setting: each field left
+/// empty is read by [`build`](Self::build)'s builders from the environment (so a field beats
+/// every variable), else the default. With the `clap` feature it derives `clap::Args`: the
+/// fields are the flags of `fly-oidc aws credential-process` (`--role-arn`, ...) and each doc
+/// line is the flag's help.
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct CredentialProcessOptions {
+    /// The IAM role to assume (required: this flag or its variable) [env: AWS_ROLE_ARN]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "ARN"))]
+    pub role_arn: Option<String>,
+    /// The audience of the Fly token [env: FLY_OIDC_AUDIENCE; default: sts.amazonaws.com]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "AUD"))]
+    pub audience: Option<String>,
+    /// The role session name (else `AWS_ROLE_SESSION_NAME`, else `fly-<app>-<machine id>`).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "NAME",
+            help = "The role session name [env: AWS_ROLE_SESSION_NAME; default: fly-<app>-<machine id>]"
+        )
+    )]
+    pub session_name: Option<String>,
+    /// The session duration, 900..43200 [env: FLY_OIDC_AWS_DURATION_SECONDS; default: 3600]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SECONDS"))]
+    pub duration_seconds: Option<u32>,
+    /// An inline session policy: JSON text, or @FILE [env: FLY_OIDC_AWS_POLICY]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "JSON|@FILE"))]
+    pub policy: Option<String>,
+    /// A managed session policy ARN; repeatable [env: FLY_OIDC_AWS_POLICY_ARNS, comma-separated]
+    #[cfg_attr(feature = "clap", arg(long = "policy-arn", value_name = "ARN"))]
+    pub policy_arns: Vec<String>,
+    /// The STS region [env: AWS_REGION, AWS_DEFAULT_REGION, the profile's region; default: us-east-1]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "REGION"))]
+    pub region: Option<String>,
+    /// The STS endpoint URL [env: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the profile's endpoint_url]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "URL"))]
+    pub sts_endpoint: Option<String>,
+    /// Neither read nor write the disk cache [env: FLY_OIDC_NO_CACHE=1]
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub no_cache: bool,
+    /// Reuse cached credentials while at least this much of their life remains: 900, 900s,
+    /// 15m, 1h [env: FLY_OIDC_AWS_MIN_TTL; default: 15m]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "DURATION", value_parser = super::parse_min_ttl))]
+    pub min_ttl: Option<Duration>,
+}
+
+impl CredentialProcessOptions {
+    /// The credential process these settings describe, reading `env` for the rest and
+    /// fetching Fly tokens with `fly`: each field onto its builder method
+    /// ([`role_arn`](crate::Builder::role_arn), [`audience`](crate::Builder::audience),
+    /// [`session_name`](crate::Builder::session_name), [`duration`](crate::Builder::duration)
+    /// in seconds, [`policy`](crate::Builder::policy),
+    /// [`policy_arns`](crate::Builder::policy_arns) (none: the variable),
+    /// [`region`](crate::Builder::region), [`endpoint_url`](crate::Builder::endpoint_url);
+    /// [`no_cache`](super::Builder::no_cache) when set, [`min_ttl`](super::Builder::min_ttl)).
+    /// The provider keeps no memory cache (the disk cache is the process's).
+    ///
+    /// # Errors
+    /// A [`BuildError`] naming the invalid setting (by builder method, or by variable when it
+    /// came from `env`), or the missing role.
+    pub fn build(self, env: &Env, fly: FlyOidcClient) -> Result<CredentialProcess, BuildError> {
+        let mut b = FlyOidcCredentialsProvider::builder()
+            .env(env.clone())
+            .fly_client(fly)
+            .disable_cache();
+        if let Some(arn) = self.role_arn {
+            b = b.role_arn(arn);
+        }
+        if let Some(audience) = self.audience {
+            b = b.audience(audience);
+        }
+        if let Some(name) = self.session_name {
+            b = b.session_name(name);
+        }
+        if let Some(seconds) = self.duration_seconds {
+            b = b.duration(Duration::from_secs(seconds.into()));
+        }
+        if let Some(policy) = self.policy {
+            b = b.policy(policy);
+        }
+        if !self.policy_arns.is_empty() {
+            b = b.policy_arns(self.policy_arns);
+        }
+        if let Some(region) = self.region {
+            b = b.region(region);
+        }
+        if let Some(url) = self.sts_endpoint {
+            b = b.endpoint_url(url);
+        }
+        let mut process = CredentialProcess::builder().env(env.clone());
+        if self.no_cache {
+            process = process.no_cache(true);
+        }
+        if let Some(min_ttl) = self.min_ttl {
+            process = process.min_ttl(min_ttl);
+        }
+        process.build(b.build()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(
+        options: CredentialProcessOptions,
+        env: &Env,
+    ) -> Result<CredentialProcess, BuildError> {
+        let fly = FlyOidcClient::builder()
+            .env(env.clone())
+            .default_socket("/nonexistent/fly-oidc-test.sock")
+            .build()
+            .unwrap();
+        options.build(env, fly)
+    }
+
+    #[test]
+    fn each_field_beats_its_variable() {
+        let env = Env::from_slice(&[
+            ("AWS_ROLE_ARN", "arn:aws:iam::111111111111:role/from-env"),
+            ("FLY_OIDC_AUDIENCE", "env-aud"),
+            ("AWS_ROLE_SESSION_NAME", "env-session"),
+            ("FLY_OIDC_AWS_DURATION_SECONDS", "7200"),
+            (
+                "FLY_OIDC_AWS_POLICY_ARNS",
+                "arn:aws:iam::aws:policy/FromEnv",
+            ),
+            ("AWS_REGION", "eu-west-1"),
+            ("FLY_OIDC_AWS_MIN_TTL", "30m"),
+            ("HOME", "/home/app"),
+        ]);
+        let options = CredentialProcessOptions {
+            role_arn: Some("arn:aws:iam::123456789012:role/app".into()),
+            audience: Some("flag-aud".into()),
+            session_name: Some("flag-session".into()),
+            duration_seconds: Some(900),
+            policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
+            policy_arns: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
+            region: Some("ap-south-1".into()),
+            sts_endpoint: Some("http://127.0.0.1:9".into()),
+            no_cache: true,
+            min_ttl: Some(Duration::from_secs(60)),
+        };
+        let process = build(options, &env).unwrap();
+        let s = process.provider().settings();
+        assert_eq!(s.role_arn(), Some("arn:aws:iam::123456789012:role/app"));
+        assert_eq!(s.audience(), "flag-aud");
+        assert_eq!(s.session_name(), Some("flag-session"));
+        assert_eq!(s.duration(), Duration::from_secs(900));
+        assert_eq!(
+            s.policy(),
+            Some(r#"{"Version":"2012-10-17","Statement":[]}"#)
+        );
+        assert_eq!(s.policy_arns(), ["arn:aws:iam::aws:policy/ReadOnlyAccess"]);
+        assert_eq!(s.region(), "ap-south-1");
+        assert_eq!(s.endpoint_url(), Some("http://127.0.0.1:9"));
+        assert!(process.cache_settings().no_cache);
+        assert_eq!(process.cache_settings().min_ttl, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn empty_fields_leave_the_settings_to_the_environment() {
+        let env = Env::from_slice(&[
+            ("AWS_ROLE_ARN", "arn:aws:iam::111111111111:role/from-env"),
+            ("FLY_OIDC_AWS_DURATION_SECONDS", "7200"),
+            (
+                "FLY_OIDC_AWS_POLICY_ARNS",
+                "arn:aws:iam::aws:policy/A,arn:aws:iam::aws:policy/B",
+            ),
+            ("AWS_REGION", "eu-west-1"),
+            ("FLY_OIDC_NO_CACHE", "1"),
+            ("FLY_OIDC_AWS_MIN_TTL", "30m"),
+        ]);
+        let process = build(CredentialProcessOptions::default(), &env).unwrap();
+        let s = process.provider().settings();
+        assert_eq!(
+            s.role_arn(),
+            Some("arn:aws:iam::111111111111:role/from-env")
+        );
+        assert_eq!(s.audience(), "sts.amazonaws.com");
+        assert_eq!(s.duration(), Duration::from_secs(7200));
+        assert_eq!(s.policy_arns().len(), 2);
+        assert_eq!(s.region(), "eu-west-1");
+        assert!(process.cache_settings().no_cache, "FLY_OIDC_NO_CACHE=1");
+        assert_eq!(process.cache_settings().min_ttl, Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn an_invalid_field_is_a_build_error_naming_its_builder_method() {
+        let env = Env::from_slice(&[]);
+        let options = CredentialProcessOptions {
+            role_arn: Some("arn:aws:iam::123456789012:role/app".into()),
+            duration_seconds: Some(60),
+            ..Default::default()
+        };
+        let err = build(options, &env).unwrap_err();
+        assert_eq!(err.setting().builder_method(), "duration", "{err}");
+        let err = build(CredentialProcessOptions::default(), &env).unwrap_err();
+        assert_eq!(err.setting().builder_method(), "role_arn", "{err}");
+    }
+}

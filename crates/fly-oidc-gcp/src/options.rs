@@ -1,0 +1,269 @@
+//! The settings of the `fly-oidc gcp` commands, declared once: [`ExecutableOptions`],
+//! [`CredentialConfigOptions`] and [`AccessTokenOptions`], with the [`Endpoints`] the last two
+//! share. Each maps itself onto [`GcpTokenProvider::builder`], one field to one builder
+//! method; a field left empty is read by the builder from the environment (so a field beats
+//! every variable), else the default.
+//!
+//! With the `clap` feature they derive `clap::Args`: the fields are the commands' flags
+//! (`--provider`, `--sts-url`, ...) and each doc line is the flag's help.
+
+use crate::{BuildError, Builder, GcpTokenProvider, Settings};
+use fly_oidc::{Env, FlyOidcClient};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The settings of `fly-oidc gcp executable`, the command a credential configuration runs
+/// ([`executable::respond`](crate::executable::respond)'s `audience`).
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct ExecutableOptions {
+    /// The Fly token audience [default: from GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE, with `//` as `https://`]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "AUD"))]
+    pub audience: Option<String>,
+}
+
+/// Google's endpoints: [`Builder::sts_url`] and [`Builder::iam_url`].
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct Endpoints {
+    /// The STS token endpoint [env: FLY_OIDC_GCP_STS_URL; default: https://sts.googleapis.com/v1/token]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "URL"))]
+    #[allow(rustdoc::bare_urls)] // the doc line is the flag's help: no `<>` around the URL
+    pub sts_url: Option<String>,
+    /// The IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL; default: https://iamcredentials.googleapis.com]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "URL"))]
+    #[allow(rustdoc::bare_urls)] // the doc line is the flag's help
+    pub iam_url: Option<String>,
+}
+
+/// The settings of `fly-oidc gcp credential-config`: the provider settings the configuration
+/// carries (see [`settings`](Self::settings)), where to write it, and the token cache file
+/// (`credential_source.executable.output_file`, given to
+/// [`executable::this_binary_config`](crate::executable::this_binary_config)).
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct CredentialConfigOptions {
+    /// The workload identity pool provider,
+    /// `projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id>`
+    /// (required: this field or its variable) [env: FLY_OIDC_GCP_PROVIDER]
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "PROVIDER",
+            help = "The workload identity pool provider, projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id> (required: this flag or its variable) [env: FLY_OIDC_GCP_PROVIDER]"
+        )
+    )]
+    pub provider: Option<String>,
+    /// Impersonate this service account [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "EMAIL"))]
+    pub service_account: Option<String>,
+    /// Write the configuration to this file instead of stdout
+    #[cfg_attr(feature = "clap", arg(long, short, value_name = "FILE"))]
+    pub output: Option<PathBuf>,
+    /// Google's endpoints.
+    #[cfg_attr(feature = "clap", command(flatten))]
+    pub endpoints: Endpoints,
+    /// Lifetime of impersonated tokens, in seconds (600..=43200; Google's default is 3600)
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SECONDS"))]
+    pub lifetime_seconds: Option<u64>,
+    /// Let the libraries reuse a Fly token until it expires: `fly-oidc gcp executable` also
+    /// writes its answer to this file (mode 0600), and the libraries read it before running
+    /// the executable again (`credential_source.executable.output_file`)
+    #[cfg_attr(feature = "clap", arg(long, value_name = "FILE"))]
+    pub token_cache_file: Option<PathBuf>,
+}
+
+impl CredentialConfigOptions {
+    /// The provider settings the configuration carries, resolved with `env` for the fields
+    /// left empty, without building an HTTP client: [`provider`](Builder::provider),
+    /// [`service_account`](Builder::service_account), the [`Endpoints`] and
+    /// [`lifetime`](Builder::lifetime) (in seconds).
+    ///
+    /// # Errors
+    /// [`Builder::settings`]'s: a [`BuildError`] naming the invalid or missing setting.
+    pub fn settings(&self, env: &Env) -> Result<Settings, BuildError> {
+        let (provider, email) = (&self.provider, &self.service_account);
+        builder(env, provider, email, &self.endpoints, self.lifetime_seconds).settings()
+    }
+}
+
+/// The settings of `fly-oidc gcp access-token`: the provider that fetches the token (see
+/// [`build`](Self::build)).
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct AccessTokenOptions {
+    /// The workload identity pool provider (required: this flag or its variable) [env: FLY_OIDC_GCP_PROVIDER]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "PROVIDER"))]
+    pub provider: Option<String>,
+    /// Impersonate this service account [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "EMAIL"))]
+    pub service_account: Option<String>,
+    /// The Fly token audience (default: `https://iam.googleapis.com/<provider>`).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_name = "AUD",
+            help = "The Fly token audience [default: https://iam.googleapis.com/<provider>]"
+        )
+    )]
+    pub audience: Option<String>,
+    /// OAuth scope (repeatable) [env: FLY_OIDC_GCP_SCOPES, comma-separated; default: https://www.googleapis.com/auth/cloud-platform]
+    #[cfg_attr(feature = "clap", arg(long = "scope", value_name = "SCOPE"))]
+    #[allow(rustdoc::bare_urls)] // the doc line is the flag's help
+    pub scopes: Vec<String>,
+    /// Google's endpoints.
+    #[cfg_attr(feature = "clap", command(flatten))]
+    pub endpoints: Endpoints,
+    /// Lifetime of impersonated tokens, in seconds (60..=43200) [default: 3600]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SECONDS"))]
+    pub lifetime_seconds: Option<u64>,
+}
+
+impl AccessTokenOptions {
+    /// The provider these settings describe, fetching Fly tokens with `fly` and reading `env`
+    /// for the fields left empty: [`provider`](Builder::provider),
+    /// [`service_account`](Builder::service_account), [`audience`](Builder::audience),
+    /// [`scopes`](Builder::scopes) (none: the variable), the [`Endpoints`] and
+    /// [`lifetime`](Builder::lifetime) (in seconds).
+    ///
+    /// # Errors
+    /// [`Builder::build`]'s: a [`BuildError`] naming the invalid or missing setting.
+    pub fn build(self, env: &Env, fly: FlyOidcClient) -> Result<GcpTokenProvider, BuildError> {
+        let (provider, email) = (&self.provider, &self.service_account);
+        let b = builder(env, provider, email, &self.endpoints, self.lifetime_seconds);
+        let mut b = b.fly_client(fly);
+        if let Some(audience) = self.audience {
+            b = b.audience(audience);
+        }
+        if !self.scopes.is_empty() {
+            b = b.scopes(self.scopes);
+        }
+        b.build()
+    }
+}
+
+/// A builder reading `env`, with the settings both commands share: provider, service
+/// account, endpoints and lifetime.
+fn builder(
+    env: &Env,
+    provider: &Option<String>,
+    service_account: &Option<String>,
+    endpoints: &Endpoints,
+    lifetime_seconds: Option<u64>,
+) -> Builder {
+    let mut b = GcpTokenProvider::builder().env(env.clone());
+    if let Some(provider) = provider {
+        b = b.provider(provider);
+    }
+    if let Some(email) = service_account {
+        b = b.service_account(email);
+    }
+    if let Some(url) = &endpoints.sts_url {
+        b = b.sts_url(url);
+    }
+    if let Some(url) = &endpoints.iam_url {
+        b = b.iam_url(url);
+    }
+    if let Some(seconds) = lifetime_seconds {
+        b = b.lifetime(Duration::from_secs(seconds));
+    }
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROVIDER: &str = "projects/123/locations/global/workloadIdentityPools/fly/providers/app";
+
+    fn env() -> Env {
+        Env::from_slice(&[
+            (
+                "FLY_OIDC_GCP_PROVIDER",
+                "projects/999/locations/global/workloadIdentityPools/env/providers/env",
+            ),
+            (
+                "FLY_OIDC_GCP_SERVICE_ACCOUNT",
+                "env@p.iam.gserviceaccount.com",
+            ),
+            ("FLY_OIDC_GCP_STS_URL", "http://127.0.0.1:1/env-sts"),
+            ("FLY_OIDC_GCP_IAM_URL", "http://127.0.0.1:1/env-iam"),
+            ("FLY_OIDC_GCP_SCOPES", "env-scope"),
+            ("FLY_OIDC_ALLOW_INSECURE_HTTP", "1"),
+        ])
+    }
+
+    fn endpoints() -> Endpoints {
+        Endpoints {
+            sts_url: Some("http://127.0.0.1:9/sts".into()),
+            iam_url: Some("http://127.0.0.1:9/iam".into()),
+        }
+    }
+
+    fn fly(env: &Env) -> FlyOidcClient {
+        FlyOidcClient::builder()
+            .env(env.clone())
+            .default_socket("/nonexistent/fly-oidc-test.sock")
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn credential_config_fields_beat_their_variables() {
+        let options = CredentialConfigOptions {
+            provider: Some(PROVIDER.into()),
+            service_account: Some("sa@p.iam.gserviceaccount.com".into()),
+            endpoints: endpoints(),
+            lifetime_seconds: Some(900),
+            ..Default::default()
+        };
+        let s = options.settings(&env()).unwrap();
+        assert_eq!(s.provider().to_string(), PROVIDER);
+        assert_eq!(s.service_account(), Some("sa@p.iam.gserviceaccount.com"));
+        assert_eq!(s.sts_url(), "http://127.0.0.1:9/sts");
+        assert_eq!(s.iam_url(), "http://127.0.0.1:9/iam");
+        assert_eq!(s.lifetime(), Some(Duration::from_secs(900)));
+        let s = CredentialConfigOptions::default().settings(&env()).unwrap();
+        assert_eq!(s.service_account(), Some("env@p.iam.gserviceaccount.com"));
+        assert_eq!(s.sts_url(), "http://127.0.0.1:1/env-sts");
+    }
+
+    #[test]
+    fn access_token_fields_beat_their_variables() {
+        let env = env();
+        let options = AccessTokenOptions {
+            provider: Some(PROVIDER.into()),
+            audience: Some("fly-aud".into()),
+            scopes: vec!["a".into(), "b".into()],
+            endpoints: endpoints(),
+            ..Default::default()
+        };
+        let provider = options.build(&env, fly(&env)).unwrap();
+        let s = provider.settings();
+        assert_eq!(s.audience(), "fly-aud");
+        assert_eq!(s.scopes(), ["a", "b"]);
+        assert_eq!(s.service_account(), Some("env@p.iam.gserviceaccount.com"));
+        let provider = AccessTokenOptions::default()
+            .build(&env, fly(&env))
+            .unwrap();
+        assert_eq!(provider.settings().scopes(), ["env-scope"]);
+    }
+
+    #[test]
+    fn a_missing_provider_is_a_build_error_naming_its_builder_method() {
+        let env = Env::from_slice(&[]);
+        let err = CredentialConfigOptions::default()
+            .settings(&env)
+            .unwrap_err();
+        assert_eq!(err.setting().builder_method(), "provider", "{err}");
+        let options = AccessTokenOptions {
+            provider: Some(PROVIDER.into()),
+            lifetime_seconds: Some(1),
+            ..Default::default()
+        };
+        let err = options.build(&env, fly(&env)).unwrap_err();
+        assert_eq!(err.setting().builder_method(), "lifetime", "{err}");
+    }
+}
