@@ -94,6 +94,8 @@ pub async fn run(globals: &Globals, args: DoctorArgs) -> Result<(), CliError> {
     crate::common::print_stdout(&[&fly_oidc::redact_jwts(&text)])?;
     match report.failing().join(", ") {
         failed if failed.is_empty() => Ok(()),
-        failed => Err(CliError::new("doctor", format!("failing steps: {failed}"))),
+        // An invalid setting exits 2 here too, as in every command.
+        failed => Err(CliError::new("doctor", format!("failing steps: {failed}"))
+            .with_exit_code(if report.invalid_setting() { 2 } else { 1 })),
     }
 }

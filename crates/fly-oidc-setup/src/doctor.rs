@@ -26,6 +26,9 @@ pub struct Step {
     pub detail: String,
     /// What to do, when it failed.
     pub fix: Option<String>,
+    /// Whether it failed on an invalid setting (see [`setting_step`]): the front end exits as
+    /// for any invalid setting (status 2 for the CLI).
+    pub invalid_setting: bool,
 }
 
 impl Step {
@@ -36,6 +39,7 @@ impl Step {
             ok: true,
             detail: redact_jwts(&detail.into()),
             fix: None,
+            invalid_setting: false,
         }
     }
 
@@ -50,6 +54,7 @@ impl Step {
             ok: false,
             detail: redact_jwts(&detail.into()),
             fix: Some(redact_jwts(&fix.into())),
+            invalid_setting: false,
         }
     }
 }
@@ -65,6 +70,11 @@ impl Report {
     /// True when no step failed.
     pub fn ok(&self) -> bool {
         self.steps.iter().all(|s| s.ok)
+    }
+
+    /// Whether a step failed on an invalid setting.
+    pub fn invalid_setting(&self) -> bool {
+        self.steps.iter().any(|s| s.invalid_setting)
     }
 
     /// The names of the failing steps, in order.
@@ -331,6 +341,14 @@ pub async fn gcp(
             ));
             return steps;
         }
+        Err(e) if e.is_transient() => {
+            steps.push(Step::fail(
+                "google exchange",
+                e.to_string(),
+                GOOGLE_TRANSIENT,
+            ));
+            return steps;
+        }
         Err(e) => {
             steps.push(Step::fail(
                 "google exchange",
@@ -347,6 +365,11 @@ pub async fn gcp(
                 "google impersonation",
                 format!("generateAccessToken for {sa} succeeded"),
             )),
+            Err(e) if e.is_transient() => steps.push(Step::fail(
+                "google impersonation",
+                e.to_string(),
+                GOOGLE_TRANSIENT,
+            )),
             Err(e) => steps.push(Step::fail(
                 "google impersonation",
                 e.to_string(),
@@ -358,6 +381,9 @@ pub async fn gcp(
     }
     steps
 }
+
+/// The fix of a Google step that failed on a transient error (no answer, a 5xx, a timeout).
+const GOOGLE_TRANSIENT: &str = "run doctor again shortly; if it persists, check network access to Google STS and IAM Credentials and their URL settings";
 
 /// Connect timeout of every client the diagnosis builds: doctor answers within a minute even
 /// when every service hangs.
@@ -378,14 +404,18 @@ pub fn setting_step(
     setting_names: SettingNames<'_>,
 ) -> Step {
     let flag = setting_names(err.setting().builder_method());
-    Step::fail(
+    let step = Step::fail(
         name,
         format!(
             "invalid setting: {}",
             err.display_with_flag(flag.as_deref())
         ),
         "fix the setting named above (flag or environment variable) and run doctor again",
-    )
+    );
+    Step {
+        invalid_setting: true,
+        ..step
+    }
 }
 
 /// What `doctor` checks, as the front end was told. A setting not given is resolved by the

@@ -128,13 +128,14 @@ fn check_id(value: &str, flag: &'static str, what: &str) -> Result<(), SubjectEr
     let ok = (4..=32).contains(&value.len())
         && value.starts_with(|c: char| c.is_ascii_lowercase())
         && !value.ends_with('-')
+        && !value.starts_with("gcp-")
         && crate::subject::lowercase_digits_dash(value);
     SubjectError::unless(
         ok,
         flag,
         value,
         &format!(
-            "is not a valid {what} id: 4 to 32 lowercase letters, digits and '-', starting with a letter (Google's rule; and not starting with gcp-)"
+            "is not a valid {what} id: 4 to 32 lowercase letters, digits and '-', starting with a letter, not ending with '-', and not starting with gcp- (reserved by Google)"
         ),
     )
 }
@@ -358,5 +359,32 @@ resource "google_service_account_iam_member" "{pool_tf}_workload_identity_user" 
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_id;
+
+    /// Pool and provider ids: Google's rule, and `gcp-` (reserved by Google) refused here rather
+    /// than by gcloud later.
+    #[test]
+    fn ids_follow_googles_rule_and_the_reserved_prefix_is_refused() {
+        for good in ["fly-pool", "abcd", "a-b-c-1", &"a".repeat(32)] {
+            assert!(check_id(good, "--pool", "pool").is_ok(), "{good}");
+        }
+        for bad in [
+            "gcp-pool",
+            "abc",
+            "Pool-1",
+            "1pool",
+            "pool-",
+            "po_ol",
+            &"a".repeat(33),
+        ] {
+            let err = check_id(bad, "--pool", "pool").expect_err(bad).to_string();
+            assert!(err.contains("--pool"), "{err}");
+            assert!(err.contains("not starting with gcp-"), "{err}");
+        }
     }
 }

@@ -852,7 +852,7 @@ fn doctor_takes_the_session_name_scope_and_audience_flags_of_exec() {
         ),
     ] {
         let (out, json) = w.doctor(&flags);
-        assert_ne!(code(&out), 0, "{json:#}");
+        assert_eq!(code(&out), 2, "an invalid setting exits 2: {json:#}");
         let detail = step(&json, failing_step)["detail"]
             .as_str()
             .unwrap()
@@ -861,6 +861,16 @@ fn doctor_takes_the_session_name_scope_and_audience_flags_of_exec() {
         assert!(detail.contains(named), "{detail}");
         assert!(!detail.contains(not_named), "{detail}");
     }
+    // Google STS not answering: a transient failure, whose fix is to try again, not the
+    // provider's trust settings.
+    let (out, json) = w.doctor(&["--gcp-sts-url", "http://127.0.0.1:9/v1/token"]);
+    assert_eq!(code(&out), 1, "{json:#}");
+    let fix = step(&json, "google exchange")["fix"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(fix.starts_with("run doctor again shortly"), "{fix}");
+    assert!(!fix.contains("compare the provider"), "{fix}");
     // An audience Google's provider does not accept fails the exchange: the flag is used.
     let (out, json) = w.doctor(&["--gcp-audience", "https://example.com/other"]);
     assert_ne!(code(&out), 0, "{json:#}");
@@ -1103,7 +1113,11 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
         let w = world(sts, google);
         w.sts.script(faults);
         let (out, json) = w.doctor(&extra);
-        assert_eq!(code(&out), 1, "{what}: {json:#}");
+        // An invalid setting (a duration STS refused) exits 2, as in every command.
+        let invalid = json["steps"].as_array().unwrap().iter().any(|s| {
+            s["ok"] == false && s["detail"].as_str().unwrap().starts_with("invalid setting")
+        });
+        assert_eq!(code(&out), if invalid { 2 } else { 1 }, "{what}: {json:#}");
         assert_eq!(json["ok"], false, "{what}");
         let failed = failing(&json);
         assert!(
@@ -1161,7 +1175,7 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
     named += 1;
     let out = cmd("doctor --json --api-url ftp://x", &[]);
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(code(&out), 1);
+    assert_eq!(code(&out), 2, "an invalid setting");
     assert_eq!(failing(&json), ["token source"], "{json:#}");
     assert!(
         step(&json, "token source")["detail"]
