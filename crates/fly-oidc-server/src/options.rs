@@ -25,14 +25,7 @@ use std::time::Duration;
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct ServeOptions {
     /// The listen address; loopback only (default: the one given to [`server`](Self::server)).
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long = "listen",
-            value_name = "ADDR:PORT",
-            help = "Listen on this loopback address (127.0.0.1:PORT or [::1]:PORT) [default: a free port on 127.0.0.1 for exec, 127.0.0.1:8675 for serve]"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long = "listen", value_name = "ADDR:PORT", help = "Listen on this loopback address (127.0.0.1:PORT or [::1]:PORT) [default: a free port on 127.0.0.1 for exec, 127.0.0.1:8675 for serve]", long_help = None))]
     pub listen: Option<SocketAddr>,
     /// The AWS and Google provider settings.
     #[cfg_attr(feature = "clap", command(flatten))]
@@ -75,14 +68,7 @@ pub struct CloudOptions {
     #[cfg_attr(feature = "clap", arg(long = "aws-audience", value_name = "AUD", long_help = None))]
     pub aws_audience: Option<String>,
     /// The role session name (default: `AWS_ROLE_SESSION_NAME`, else `fly-<app>-<machine>`).
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long = "aws-session-name",
-            value_name = "NAME",
-            help = "Role session name [env: AWS_ROLE_SESSION_NAME] [default: fly-<app>-<machine>]"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long = "aws-session-name", value_name = "NAME", help = "Role session name [env: AWS_ROLE_SESSION_NAME] [default: fly-<app>-<machine>]", long_help = None))]
     pub aws_session_name: Option<String>,
     /// Session duration in seconds, 900..43200 [env: FLY_OIDC_AWS_DURATION_SECONDS] [default: 3600]
     ///
@@ -112,45 +98,17 @@ pub struct CloudOptions {
     #[cfg_attr(feature = "clap", arg(long = "gcp-service-account", value_name = "EMAIL", long_help = None))]
     pub gcp_service_account: Option<String>,
     /// OAuth scopes (default: `FLY_OIDC_GCP_SCOPES`, else `cloud-platform`).
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long = "gcp-scope",
-            value_name = "SCOPE",
-            help = "OAuth scope (repeatable) [env: FLY_OIDC_GCP_SCOPES, comma-separated] [default: https://www.googleapis.com/auth/cloud-platform]"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long = "gcp-scope", value_name = "SCOPE", help = "OAuth scope (repeatable) [env: FLY_OIDC_GCP_SCOPES, comma-separated] [default: https://www.googleapis.com/auth/cloud-platform]", long_help = None))]
     pub gcp_scopes: Vec<String>,
     /// The audience of the Fly token for Google (default:
     /// `https://iam.googleapis.com/<provider>`).
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long = "gcp-audience",
-            value_name = "AUD",
-            help = "Audience of the Fly token for Google [default: https://iam.googleapis.com/<provider>]"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long = "gcp-audience", value_name = "AUD", help = "Audience of the Fly token for Google [default: https://iam.googleapis.com/<provider>]", long_help = None))]
     pub gcp_audience: Option<String>,
     /// Google's STS token endpoint (default: `FLY_OIDC_GCP_STS_URL`, else Google's).
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long = "gcp-sts-url",
-            value_name = "URL",
-            help = "Google STS token endpoint [env: FLY_OIDC_GCP_STS_URL] [default: https://sts.googleapis.com/v1/token]"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long = "gcp-sts-url", value_name = "URL", help = "Google STS token endpoint [env: FLY_OIDC_GCP_STS_URL] [default: https://sts.googleapis.com/v1/token]", long_help = None))]
     pub gcp_sts_url: Option<String>,
     /// The IAM Credentials base URL (default: `FLY_OIDC_GCP_IAM_URL`, else Google's).
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long = "gcp-iam-url",
-            value_name = "URL",
-            help = "IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL] [default: https://iamcredentials.googleapis.com]"
-        )
-    )]
+    #[cfg_attr(feature = "clap", arg(long = "gcp-iam-url", value_name = "URL", help = "IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL] [default: https://iamcredentials.googleapis.com]", long_help = None))]
     pub gcp_iam_url: Option<String>,
 }
 

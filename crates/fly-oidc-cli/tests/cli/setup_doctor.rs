@@ -1157,11 +1157,9 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
     // A socket that does not exist fails the token-source step, with the fix.
     assert_eq!(failing(&json), ["token source"], "{json:#}");
     let source = step(&json, "token source");
+    let detail = source["detail"].as_str().unwrap();
     assert!(
-        source["detail"]
-            .as_str()
-            .unwrap()
-            .contains("/nonexistent/fly-oidc-test/sock does not exist"),
+        detail.contains("/nonexistent/fly-oidc-test/sock does not exist"),
         "{json:#}"
     );
     assert!(
