@@ -178,7 +178,10 @@ fn token_file(spec: &str) -> Result<(&Path, &str), BuildError> {
 fn check_file_path(field: &'static str, path: &Path) -> Result<(), BuildError> {
     let shown = path.display();
     if path.is_dir() {
-        let example = path.join("fly-oidc.env");
+        let example = path.join(match field {
+            "env_file" => "fly-oidc.env",
+            _ => "fly-token",
+        });
         return Err(invalid(
             field,
             format!(
@@ -565,6 +568,8 @@ mod tests {
             beside.contains("the authorization token file written beside the `env_file`"),
             "{beside}"
         );
+        let a_dir = refused(&[format!("{}=vault", dir.path().display())], None);
+        assert!(a_dir.ends_with("/fly-token)"), "{a_dir}");
         let missing = refused(&["/nonexistent-fly-oidc/t=aud".into()], None);
         assert_eq!(
             missing,

@@ -56,7 +56,7 @@ impl KeySource {
             check_endpoint_url(url, allow_insecure_http, PlainHttp::Loopback)
                 .map(|_| ())
                 .map_err(|why| {
-                    let why = format!("invalid {what} URL {}: {why}", display_url(url));
+                    let why = format!("invalid {what} URL {:?}: {why}", display_url(url));
                     BuildError::invalid(setting, Origin::Builder, why)
                 })
         };
@@ -397,7 +397,7 @@ mod tests {
         assert_eq!(err.origin(), Some(&Origin::Builder));
         assert!(
             err.reason()
-                .starts_with("invalid JWKS URL http://keys.example.com/jwks: "),
+                .starts_with("invalid JWKS URL \"http://keys.example.com/jwks\": "),
             "{err}"
         );
         let err = KeySource::new(None, Some("ftp://keys.example.com/".into()), &none)

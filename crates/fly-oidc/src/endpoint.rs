@@ -115,7 +115,7 @@ pub fn check_endpoint_url(
                 "plain http is only used for {hosts}; use https, or set {ENV_ALLOW_INSECURE_HTTP}=1"
             ));
         }
-        other => return Err(format!("unsupported scheme {other:?}; use https")),
+        other => return Err(format!("unsupported scheme {other:?} (https only)")),
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
