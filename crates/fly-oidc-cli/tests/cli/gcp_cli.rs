@@ -540,18 +540,14 @@ fn credential_config_refuses_a_token_cache_file_it_could_never_write() {
             ),
         ),
     ];
+    // `gcp credential-config --token-cache-file CACHE` with `more` arguments.
+    let with_cache = |cache: &str, more: &[&str]| {
+        let args = ["gcp", "credential-config", "--provider", provider];
+        let args = [&args[..], &["--token-cache-file", cache], more].concat();
+        run(&args, &[], home.path())
+    };
     for (cache, says) in cases {
-        let args = [
-            "gcp",
-            "credential-config",
-            "--provider",
-            provider,
-            "--token-cache-file",
-            cache,
-            "-o",
-            config.to_str().unwrap(),
-        ];
-        let out = run(&args, &[], home.path());
+        let out = with_cache(cache, &["-o", config.to_str().unwrap()]);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{cache}: {stderr}");
         assert!(
@@ -563,15 +559,7 @@ fn credential_config_refuses_a_token_cache_file_it_could_never_write() {
     }
     // A file in an existing directory (made absolute in the configuration) is accepted.
     let cache = home.path().join("cache.json");
-    let args = [
-        "gcp",
-        "credential-config",
-        "--provider",
-        provider,
-        "--token-cache-file",
-        cache.to_str().unwrap(),
-    ];
-    let out = run(&args, &[], home.path());
+    let out = with_cache(cache.to_str().unwrap(), &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         stdout_json(&out)["credential_source"]["executable"]["output_file"],
