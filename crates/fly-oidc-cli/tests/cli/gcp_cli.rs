@@ -495,19 +495,19 @@ async fn access_token_prints_a_google_token() {
         )),
         "{stderr}"
     );
+    assert!(!stderr.contains("sts_url"), "{stderr}");
     assert!(
         stderr.contains("and its URL: --sts-url or FLY_OIDC_GCP_STS_URL)"),
         "{stderr}"
     );
-    assert!(!stderr.contains("sts_url"), "{stderr}");
 }
 
 /// A token cache file no run of the executable could write (a directory, or in a directory
 /// that does not exist) is an invalid --token-cache-file (exit 2), and nothing is written.
 #[test]
 fn credential_config_refuses_a_token_cache_file_it_could_never_write() {
-    let home = tempfile::tempdir().unwrap();
     let provider = "projects/123/locations/global/workloadIdentityPools/fly-pool/providers/acme";
+    let home = tempfile::tempdir().unwrap();
     let config = home.path().join("gcp.json");
     let missing_dir = home.path().join("nodir").join("cache.json");
     let a_file = home.path().join("a-file");
