@@ -50,8 +50,10 @@ impl TrustContext<'_> {
                 c.iss.as_deref().unwrap_or("(none)")
             ),
             "invalid_grant" if description.contains("audience") => format!(
-                "the provider {provider}'s allowed audiences must include the audience sent, {aud} (the token's aud; set by --audience / FLY_OIDC_AUDIENCE, default {default}, which empty allowed audiences accept)",
+                "the provider {provider}'s allowed audiences must include the audience sent, {aud} (the token's aud; set by {setting}, default {default}, which empty allowed audiences accept)",
                 aud = self.audience,
+                // `Builder::audience`, no variable: the front end names it (its Google flag).
+                setting = crate::settings::AUDIENCE,
                 default = provider.token_audience(),
             ),
             // fly-oidc never sends a token with less than 30 s left by this machine's clock.
@@ -139,11 +141,12 @@ impl Http<'_> {
     /// Send `request()` until it succeeds or fails for a reason that is not transient.
     async fn send(
         &self,
-        what: &str,
+        call: GoogleCall,
         url: &str,
         request: impl Fn() -> reqwest::RequestBuilder,
         classify: impl Fn(u16, &[u8]) -> Result<Value, Error>,
     ) -> Result<Value, Error> {
+        let what = call.service();
         self.retry
             .run(&format!("calling {what}"), Error::is_transient, || async {
                 match request().send().await {
@@ -151,7 +154,7 @@ impl Http<'_> {
                         let status = response.status().as_u16();
                         match read_body_capped(response, MAX_RESPONSE_BYTES).await {
                             Ok(body) => classify(status, &body),
-                            Err(ReadError::Http(e)) => Err(transport(what, url, e)),
+                            Err(ReadError::Http(e)) => Err(transport(call, url, e)),
                             Err(e) => Err(Error::new(
                                 ErrorKind::InvalidResponse,
                                 format!(
@@ -162,7 +165,7 @@ impl Http<'_> {
                             .with_status(status)),
                         }
                     }
-                    Err(e) => Err(transport(what, url, e)),
+                    Err(e) => Err(transport(call, url, e)),
                 }
             })
             .await
@@ -192,7 +195,7 @@ impl Http<'_> {
         tracing::debug!(sts_url, %audience, %scope, "exchanging the Fly token at Google STS");
         let value = self
             .send(
-                "Google STS",
+                GoogleCall::TokenExchange,
                 sts_url,
                 || {
                     self.client
@@ -246,7 +249,7 @@ impl Http<'_> {
         ctx: &TrustContext<'_>,
     ) -> Result<Value, Error> {
         self.send(
-            "Google IAM Credentials",
+            GoogleCall::Impersonation,
             url,
             || {
                 self.client
@@ -371,7 +374,15 @@ pub(crate) fn invalid(what: &str, why: &str) -> Error {
     )
 }
 
-fn transport(what: &str, url: &str, err: reqwest::Error) -> Error {
+/// A request to `call`'s service at `url` that got no answer: transient, naming the setting of
+/// that URL as a library user sets it (`Builder::sts_url or FLY_OIDC_GCP_STS_URL`), which a
+/// front end renames to its flag.
+fn transport(call: GoogleCall, url: &str, err: reqwest::Error) -> Error {
+    let what = call.service();
+    let setting = match call {
+        GoogleCall::TokenExchange => crate::settings::STS_URL,
+        GoogleCall::Impersonation => crate::settings::IAM_URL,
+    };
     let why = if err.is_timeout() {
         "the request timed out".to_owned()
     } else if err.is_connect() {
@@ -384,8 +395,7 @@ fn transport(what: &str, url: &str, err: reqwest::Error) -> Error {
         ErrorKind::Transient,
         format!(
             "calling {what} at {url} failed: {why} ({err}); this is usually transient, try again \
-             later (check network access to it, and the sts_url / iam_url settings: \
-             FLY_OIDC_GCP_STS_URL / FLY_OIDC_GCP_IAM_URL)"
+             later (check network access to it, and its URL: {setting})"
         ),
     )
     .with_source(err)
@@ -583,6 +593,67 @@ mod tests {
         assert!(err.to_string().contains("more than a day"), "{err}");
         let ok = fuzzing::sts_response(200, br#"{"access_token":"x","expires_in":"3599"}"#);
         assert_eq!(ok.unwrap().as_secs(), 3599);
+    }
+
+    /// A rejected audience names the Google builder's own setting (`Builder::audience`, which
+    /// a front end renames to its Google flag), never the Fly token's or AWS's variable.
+    #[test]
+    fn a_rejected_audience_names_the_google_audience_setting() {
+        let body = br#"{"error":"invalid_grant","error_description":"The audience in ID Token [x] does not match the expected audience."}"#;
+        let err = fuzzing::sts_response(400, body).expect_err("a 400 is refused");
+        let message = err.to_string();
+        assert!(
+            message.contains("the audience sent, https://iam.googleapis.com/projects/123456789/")
+                && message.contains("(the token's aud; set by Builder::audience, default "),
+            "{message}"
+        );
+        assert!(!message.contains("FLY_OIDC_AUDIENCE"), "{message}");
+        assert!(!message.contains("--audience"), "{message}");
+    }
+
+    /// Google unreachable: the message names the URL setting of the call that failed as a
+    /// library user sets it, with its variable (a front end renames the method to its flag).
+    #[tokio::test]
+    async fn an_unreachable_google_names_its_url_setting() {
+        use super::{GoogleCall, transport};
+        use std::time::Duration;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let url = format!(
+            "http://{}/v1/token",
+            listener.local_addr().expect("its address")
+        );
+        drop(listener);
+        let env = fly_oidc::Env::from_slice(&[]);
+        let tls = fly_oidc::tls::client_config(&env).expect("the bundled roots");
+        let client = fly_oidc::http_client_builder(Duration::from_secs(5), Duration::from_secs(5))
+            .tls_backend_preconfigured(tls)
+            .build()
+            .expect("an HTTP client");
+        for (call, setting, other) in [
+            (
+                GoogleCall::TokenExchange,
+                "Builder::sts_url or FLY_OIDC_GCP_STS_URL",
+                "iam_url",
+            ),
+            (
+                GoogleCall::Impersonation,
+                "Builder::iam_url or FLY_OIDC_GCP_IAM_URL",
+                "sts_url",
+            ),
+        ] {
+            let refused = client.post(&url).send().await;
+            let err = transport(call, &url, refused.expect_err("nothing listens"));
+            let message = err.to_string();
+            assert!(err.is_transient(), "{message}");
+            assert!(
+                message.contains(&format!(
+                    "check network access to it, and its URL: {setting})"
+                )),
+                "{message}"
+            );
+            assert!(!message.contains(other), "{message}");
+            assert!(!message.contains("sts_url / iam_url"), "{message}");
+        }
     }
 
     #[test]

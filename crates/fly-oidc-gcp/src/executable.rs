@@ -185,11 +185,12 @@ pub async fn respond(
         .map_err(|e| Failure::fly(&e))?;
     let text = success_json(&token);
     if let Some(path) = env.get(ENV_GOOGLE_OUTPUT_FILE) {
-        fly_oidc::fs::write_private(Path::new(&path), text.as_bytes(), 0o600).map_err(|e| {
+        // The error names the file given (`<path>: <reason>`), not the temporary file.
+        write_file(Path::new(&path), &text, 0o600).map_err(|e| {
             Failure::new(
                 "OUTPUT_FILE_UNWRITABLE",
                 format!(
-                    "could not write {ENV_GOOGLE_OUTPUT_FILE} {path}: {e}; fix the credential configuration's output_file (or remove it)"
+                    "could not write {ENV_GOOGLE_OUTPUT_FILE} {e}; fix the credential configuration's output_file (or remove it)"
                 ),
             )
         })?;
@@ -284,8 +285,9 @@ pub struct TokenSourceFlags<'a> {
 /// Why [`this_binary_config`] could not make a configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// An invalid setting: a token-source setting, a lifetime below 600 s, or a path no
-    /// consumer can run in a command line (the setting `command`).
+    /// An invalid setting: a token-source setting, a lifetime below 600 s, a path no
+    /// consumer can run in a command line (the setting `command`), or a token cache file
+    /// that can never be written ([`TOKEN_CACHE_FILE`]).
     #[error(transparent)]
     Setting(#[from] BuildError),
     /// This binary's path could not be found, or is not UTF-8.
@@ -303,7 +305,9 @@ pub enum ConfigError {
 /// `fly` is the token client's builder with the same token source as `source`: it is built
 /// first, with a stand-in API token (the consumer's environment supplies the real one), so a
 /// bad token-source setting is a [`BuildError`] here rather than a failure inside Google's
-/// library later.
+/// library later. For the same reason an `output_file` that is a directory, or whose
+/// directory does not exist, is an invalid [`TOKEN_CACHE_FILE`] setting: every run of the
+/// executable would fail to write it.
 pub fn this_binary_config(
     settings: &Settings,
     fly: fly_oidc::Builder,
@@ -318,6 +322,9 @@ pub fn this_binary_config(
         .map_err(ConfigError::Path)?
         .flag("--api-url", source.api_url)
         .to_line()?;
+    if let Some(path) = output_file {
+        check_token_cache_file(path)?;
+    }
     let output_file = output_file.map(absolute).transpose();
     let output_file = output_file.map_err(ConfigError::Path)?;
     Ok(credential_config(
@@ -408,6 +415,40 @@ fn not_utf8(path: &Path) -> std::io::Error {
 /// The setting of [`write_config`]'s path (the binary's `--output`; no variable).
 pub const OUTPUT: Setting = Setting::new("output", None);
 
+/// The setting of [`this_binary_config`]'s `output_file`, the file the executable also writes
+/// its response to (the binary's `--token-cache-file`; no variable).
+pub const TOKEN_CACHE_FILE: Setting = Setting::new("token_cache_file", None);
+
+/// A token cache file the executable can create: not a directory, in a directory that exists.
+/// Whether that directory is writable is left to run time (the consumer may run as another
+/// user).
+fn check_token_cache_file(path: &Path) -> Result<(), BuildError> {
+    let shown = path.display();
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let why = if path.is_dir() {
+        format!(
+            "the token cache file {shown} is a directory; give a file path in it, such as {}",
+            path.join("gcp-token.json").display()
+        )
+    } else if !dir.is_dir() {
+        let what = match dir.exists() {
+            true => "is not a directory",
+            false => "does not exist",
+        };
+        format!(
+            "the token cache file {shown} cannot be created: {} {what}; create that directory \
+             first or give a file path in an existing directory",
+            dir.display()
+        )
+    } else {
+        return Ok(());
+    };
+    Err(BuildError::invalid(TOKEN_CACHE_FILE, Origin::Builder, why))
+}
+
 /// Write a configuration's `text` ([`config_text`]) to `path` atomically (a temporary file
 /// renamed over it, mode 0644: the configuration holds no secret); a symlink at `path` is
 /// replaced, never written through. Returns the path to show (absolute when it can be). A
@@ -422,6 +463,14 @@ pub fn write_config(path: &Path, text: &str) -> Result<String, BuildError> {
 }
 
 fn write_config_file(path: &Path, text: &str) -> std::io::Result<String> {
+    write_file(path, text, 0o644)?;
+    Ok(absolute(path).unwrap_or_else(|_| path.display().to_string()))
+}
+
+/// Write `text` to `path` atomically with `mode` ([`fly_oidc::fs::write_private`]); the error
+/// says `<path>: <the system's reason>`, naming the file given, never the temporary file the
+/// write went through.
+fn write_file(path: &Path, text: &str, mode: u32) -> std::io::Result<()> {
     let shown = path.display();
     if path.is_dir() {
         return Err(std::io::Error::new(
@@ -429,7 +478,7 @@ fn write_config_file(path: &Path, text: &str) -> std::io::Result<String> {
             format!("{shown} is a directory"),
         ));
     }
-    fly_oidc::fs::write_private(path, text.as_bytes(), 0o644).map_err(|e| {
+    fly_oidc::fs::write_private(path, text.as_bytes(), mode).map_err(|e| {
         // The system's reason, without the temporary file's name the write went through
         // (which the error's own text carries).
         use std::io::ErrorKind as K;
@@ -442,8 +491,7 @@ fn write_config_file(path: &Path, text: &str) -> std::io::Result<String> {
             kind => kind.to_string(),
         };
         std::io::Error::new(e.kind(), format!("{shown}: {reason}"))
-    })?;
-    Ok(absolute(path).unwrap_or_else(|_| shown.to_string()))
+    })
 }
 
 /// The credential configuration as written: pretty JSON and a final newline.

@@ -116,13 +116,26 @@ async fn executable_prints_a_google_response_and_nothing_on_stderr() {
     let unwritable = "/nonexistent-dir/gcp-response.json";
     let out = executable(&[], &[("GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE", unwritable)]);
     let failure = failure_response(&out, "OUTPUT_FILE_UNWRITABLE");
+    let message = failure["message"].as_str().unwrap();
+    // The file given and the system's reason, not the temporary file the write went through.
     assert!(
-        failure["message"]
-            .as_str()
-            .unwrap()
-            .contains("/nonexistent-dir/gcp-response.json")
+        message.starts_with(
+            "could not write GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE \
+             /nonexistent-dir/gcp-response.json: No such file or directory; "
+        ),
+        "{message}"
     );
+    assert!(!message.contains(".fly-oidc-"), "{message}");
     assert!(!text(&out.stdout).contains("eyJ"), "no token in a failure");
+    // A directory in its place.
+    let dir = output_file.parent().unwrap().to_str().unwrap();
+    let out = executable(&[], &[("GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE", dir)]);
+    let failure = failure_response(&out, "OUTPUT_FILE_UNWRITABLE");
+    let message = failure["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("OUTPUT_FILE {dir} is a directory; ")),
+        "{message}"
+    );
 
     // --audience beats the environment.
     let out = executable(&["--audience", "custom-aud"], &[]);
@@ -456,6 +469,102 @@ async fn access_token_prints_a_google_token() {
     );
     assert!(stderr.contains("invalid_grant"), "{stderr}");
     assert!(!stderr.contains("eyJ"), "{stderr}");
+    // The audience is named by this command's flag, never by the variable of the Fly token's
+    // and AWS's audience (which does not set Google's).
+    assert!(
+        stderr.contains("the audience sent, wrong (the token's aud; set by --audience, default "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("FLY_OIDC_AUDIENCE"), "{stderr}");
+
+    // Google STS unreachable: its URL setting, named by the flag and the variable.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sts = format!("http://{}/v1/token", closed.local_addr().unwrap());
+    drop(closed);
+    let args = ["gcp", "access-token", "--sts-url", &sts];
+    let envs = [
+        ("FLY_OIDC_SOCKET", socket.as_str()),
+        ("FLY_OIDC_GCP_PROVIDER", google.provider()),
+    ];
+    let out = run(&args, &envs, home.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "calling Google STS at {sts} failed: could not connect"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("sts_url"), "{stderr}");
+    assert!(
+        stderr.contains("and its URL: --sts-url or FLY_OIDC_GCP_STS_URL)"),
+        "{stderr}"
+    );
+}
+
+/// A token cache file no run of the executable could write (a directory, or in a directory
+/// that does not exist) is an invalid --token-cache-file (exit 2), and nothing is written.
+#[test]
+fn credential_config_refuses_a_token_cache_file_it_could_never_write() {
+    let provider = "projects/123/locations/global/workloadIdentityPools/fly-pool/providers/acme";
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("gcp.json");
+    let missing_dir = home.path().join("nodir").join("cache.json");
+    let a_file = home.path().join("a-file");
+    std::fs::write(&a_file, "x").unwrap();
+    let under_a_file = a_file.join("cache.json");
+    let home_dir = home.path().display().to_string();
+    let cases = [
+        (
+            missing_dir.to_str().unwrap(),
+            format!(
+                "the token cache file {} cannot be created: {home_dir}/nodir does not exist; \
+                 create that directory first or give a file path in an existing directory \
+                 (from --token-cache-file)",
+                missing_dir.display()
+            ),
+        ),
+        (
+            under_a_file.to_str().unwrap(),
+            format!(
+                "{} cannot be created: {} is not a directory; ",
+                under_a_file.display(),
+                a_file.display()
+            ),
+        ),
+        (
+            home_dir.as_str(),
+            format!(
+                "the token cache file {home_dir} is a directory; give a file path in it, such \
+                 as {home_dir}/gcp-token.json (from --token-cache-file)"
+            ),
+        ),
+    ];
+    // `gcp credential-config --token-cache-file CACHE` with `more` arguments.
+    let with_cache = |cache: &str, more: &[&str]| {
+        let args = ["gcp", "credential-config", "--provider", provider];
+        let args = [&args[..], &["--token-cache-file", cache], more].concat();
+        run(&args, &[], home.path())
+    };
+    for (cache, says) in cases {
+        let out = with_cache(cache, &["-o", config.to_str().unwrap()]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cache}: {stderr}");
+        assert!(
+            stderr.starts_with("fly-oidc: error: invalid setting: "),
+            "{stderr}"
+        );
+        assert!(stderr.contains(&says), "{stderr}");
+        assert!(!config.exists(), "{cache}: no configuration is written");
+    }
+    // A file in an existing directory (made absolute in the configuration) is accepted.
+    let cache = home.path().join("cache.json");
+    let out = with_cache(cache.to_str().unwrap(), &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        stdout_json(&out)["credential_source"]["executable"]["output_file"],
+        cache.to_str().unwrap()
+    );
 }
 
 /// The library's resolve step and the binary read one environment table the same way: the

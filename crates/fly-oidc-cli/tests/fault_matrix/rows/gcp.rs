@@ -58,9 +58,9 @@ pub fn rows() -> Vec<Row> {
         row(Socket, Gcp, "STS slower than the timeout on every attempt", sts(3, Fault::Delay(SLOW)))
             .fails(run(Transient), &["Google STS", "timed out", "try again"]).attempts(GoogleSts, 3).within(4),
         row(Socket, Gcp, "STS unreachable (connection refused)", Inject::GoogleStsUnreachable)
-            .fails(run(Transient), &["Google STS", "could not connect", "try again"]),
+            .fails(run(Transient), &["Google STS", "could not connect", "try again", "its URL: Builder::sts_url or FLY_OIDC_GCP_STS_URL"]),
         row(Socket, CliGcpToken, "STS unreachable (connection refused)", Inject::GoogleStsUnreachable)
-            .fails(EXIT_1, &["Google STS", "could not connect", "try again"]),
+            .fails(EXIT_1, &["Google STS", "could not connect", "try again", "its URL: --sts-url or FLY_OIDC_GCP_STS_URL"]),
         row(Socket, Gcp, "IAM Credentials 403 (no workloadIdentityUser grant)", Inject::GoogleNoGrant).fails(run(TrustRejected), GRANT_HINT).attempts(GoogleIam, 1),
         row(Socket, Gcp, "IAM Credentials 503 once, then OK", Inject::GoogleIam(1, unavailable())).ok().attempts(GoogleIam, 2),
         row(Socket, Gcp, "STS error that echoes the request", sts(1, Fault::Echo(400)))
