@@ -41,7 +41,16 @@ pub async fn start(
         .map_err(setting_error)?;
     let listen = options.listen.unwrap_or(default_listen);
     builder.start().await.map_err(|e| match e.kind() {
-        fly_oidc_server::ErrorKind::InvalidSetting => invalid(e.to_string()),
+        // A provider's message names its settings (`Builder::audience`) by this cloud's flags.
+        fly_oidc_server::ErrorKind::InvalidSetting | fly_oidc_server::ErrorKind::Credential => {
+            let prefix = if e.credential() == Some("gcp") { "gcp." } else { "" };
+            let name = |method: &str| crate::common::flag(&format!("{prefix}{method}"), true);
+            let shown = fly_oidc::rename_settings(&e.to_string(), &name);
+            match e.kind() {
+                fly_oidc_server::ErrorKind::InvalidSetting => invalid(shown),
+                _ => CliError::new("credential server", e).shown_as(shown),
+            }
+        }
         fly_oidc_server::ErrorKind::Listen => invalid(format!(
             "--listen {listen}: {e}; pass a free port (--listen 127.0.0.1:PORT) or stop the process that holds this one"
         )),

@@ -36,6 +36,7 @@ pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    credential: Option<&'static str>,
 }
 
 /// The class of an [`Error`].
@@ -61,12 +62,20 @@ impl Error {
         Self {
             kind,
             message: message.into(),
+            credential: None,
         }
     }
 
     /// The class of the error.
     pub fn kind(&self) -> ErrorKind {
         self.kind
+    }
+
+    /// Which credential's first fetch failed: `"aws"` (a role), `"gcp"` (a Google token) or
+    /// `"token-file"`; `None` for an error of the server's own. A front end names the
+    /// settings in the provider's message (`Builder::audience`) by this cloud's names.
+    pub fn credential(&self) -> Option<&'static str> {
+        self.credential
     }
 }
 
@@ -378,10 +387,10 @@ impl Builder {
                     // No token file outlives a server that did not start.
                     first.abort_all();
                     remove_token_files(&stopped, &token_paths);
-                    return Err(Error::new(
-                        kind,
-                        format!("{} {}: {message}", slot.kind, slot.name),
-                    ));
+                    return Err(Error {
+                        credential: Some(slot.kind),
+                        ..Error::new(kind, format!("{} {}: {message}", slot.kind, slot.name))
+                    });
                 }
             }
         }

@@ -276,6 +276,28 @@ fn python_google_auth_default_finds_the_metadata_server() {
     }
 }
 
+/// A Google audience the provider refuses stops exec before the command runs, and the message
+/// names `--gcp-audience` (not AWS's `--aws-audience`, the flag of the same builder method).
+#[test]
+fn a_refused_google_audience_is_named_by_its_gcp_flag() {
+    let (fly, google) = google_setup(None);
+    let out = exec_google(
+        &fly,
+        &google,
+        &["--gcp-audience", "https://example.com/other"],
+        &["true"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr.lines().find(|l| l.starts_with("fly-oidc: error:"));
+    let line = line.unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(line.contains("set by --gcp-audience"), "{line}");
+    assert!(
+        !line.contains("--aws-audience") && !line.contains("Builder::"),
+        "{line}"
+    );
+}
+
 #[test]
 fn gcloud_prints_the_served_token_under_exec() {
     if !fly_oidc_tests::require_tool("gcloud") {
