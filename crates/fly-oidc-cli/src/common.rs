@@ -1,7 +1,7 @@
 //! What every subcommand shares: global flags, the token client, errors and logging.
 
 use clap::Args;
-use fly_oidc::{BuildError, Env, FlyOidcClient, Origin, Setting};
+use fly_oidc::{BuildError, Env, FlyOidcClient, Origin, SetIf, Setting};
 use std::error::Error as StdError;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,21 +51,14 @@ impl Globals {
 
     /// The builder of [`fly_client`](Self::fly_client), for more settings.
     pub fn fly_builder(&self) -> fly_oidc::Builder {
-        let b = FlyOidcClient::builder().env(self.env());
-        let b = with(b, self.token_file.as_ref(), |b, v| b.token_file(v));
-        let b = with(b, self.socket.as_ref(), |b, v| b.socket(v));
-        let b = with(b, self.api_url.as_ref(), |b, v| b.api_url(v));
         // For tests only: where the default socket is, so no test touches the real /.fly/api.
         let default_socket = self.env().get(ENV_DEFAULT_SOCKET);
-        with(b, default_socket, |b, v| b.default_socket(v))
-    }
-}
-
-/// `builder` with `set` applied to a flag's `value`, when it was given.
-pub fn with<B, T>(builder: B, value: Option<T>, set: impl FnOnce(B, T) -> B) -> B {
-    match value {
-        Some(value) => set(builder, value),
-        None => builder,
+        FlyOidcClient::builder()
+            .env(self.env())
+            .set_if(self.token_file.as_ref(), |b, path| b.token_file(path))
+            .set_if(self.socket.as_ref(), |b, path| b.socket(path))
+            .set_if(self.api_url.as_ref(), |b, url| b.api_url(url))
+            .set_if(default_socket, |b, path| b.default_socket(path))
     }
 }
 
@@ -81,6 +74,7 @@ const FLAGS: &[(&str, &str, &str)] = &[
     ("jwks_url", "", "jwks-url"),
     ("discovery_url", "", "discovery-url"),
     ("output", "", "output"),
+    ("token_cache_file", "", "token-cache-file"),
     ("audience", "aws-", "audience"),
     ("role_arn", "aws-", "role-arn"),
     ("session_name", "aws-", "session-name"),

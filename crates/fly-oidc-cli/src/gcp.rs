@@ -99,9 +99,6 @@ fn credential_config(globals: &Globals, args: CredentialConfigOptions) -> Result
     let config =
         executable::this_binary_config(&settings, globals.fly_builder(), source, output_file)
             .map_err(|e| match e {
-                ConfigError::Setting(e) if e.setting() == executable::TOKEN_CACHE_FILE => {
-                    token_cache_file_error(e)
-                }
                 ConfigError::Setting(e) => CliError::setting(e),
                 ConfigError::ThisBinary(e) => CliError::new("finding this binary's path", e),
                 ConfigError::Path(e) => CliError::new("resolving a path", e),
@@ -120,15 +117,6 @@ fn credential_config(globals: &Globals, args: CredentialConfigOptions) -> Result
     };
     stderr_line(format_args!("{}", executable::usage_hint(&shown)));
     Ok(())
-}
-
-/// An invalid `--token-cache-file` (exit 2), named by that flag: the flag table of every
-/// command has no entry for it, since only this command takes it.
-fn token_cache_file_error(err: fly_oidc::BuildError) -> CliError {
-    let shown = err.display_with_flag(Some("--token-cache-file"));
-    // A setting with no flag in the table is shown by its reason alone: here, with the flag.
-    let shown = fly_oidc::BuildError::invalid(err.setting(), fly_oidc::Origin::Builder, shown);
-    CliError::setting(shown.with_source(err))
 }
 
 async fn access_token(globals: &Globals, args: AccessTokenArgs) -> Result<(), CliError> {

@@ -8,7 +8,7 @@
 //! (`--provider`, `--sts-url`, ...) and each doc line is the flag's help.
 
 use crate::{BuildError, Builder, GcpTokenProvider, Settings};
-use fly_oidc::{Env, FlyOidcClient};
+use fly_oidc::{Env, FlyOidcClient, SetIf};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -133,14 +133,11 @@ impl AccessTokenOptions {
     pub fn build(self, env: &Env, fly: FlyOidcClient) -> Result<GcpTokenProvider, BuildError> {
         let (provider, email) = (&self.provider, &self.service_account);
         let b = builder(env, provider, email, &self.endpoints, self.lifetime_seconds);
-        let mut b = b.fly_client(fly);
-        if let Some(audience) = self.audience {
-            b = b.audience(audience);
-        }
-        if !self.scopes.is_empty() {
-            b = b.scopes(self.scopes);
-        }
-        b.build()
+        let scopes = Some(self.scopes).filter(|scopes| !scopes.is_empty());
+        b.fly_client(fly)
+            .set_if(self.audience, |b, audience| b.audience(audience))
+            .set_if(scopes, |b, scopes| b.scopes(scopes))
+            .build()
     }
 }
 
@@ -153,23 +150,15 @@ fn builder(
     endpoints: &Endpoints,
     lifetime_seconds: Option<u64>,
 ) -> Builder {
-    let mut b = GcpTokenProvider::builder().env(env.clone());
-    if let Some(provider) = provider {
-        b = b.provider(provider);
-    }
-    if let Some(email) = service_account {
-        b = b.service_account(email);
-    }
-    if let Some(url) = &endpoints.sts_url {
-        b = b.sts_url(url);
-    }
-    if let Some(url) = &endpoints.iam_url {
-        b = b.iam_url(url);
-    }
-    if let Some(seconds) = lifetime_seconds {
-        b = b.lifetime(Duration::from_secs(seconds));
-    }
-    b
+    GcpTokenProvider::builder()
+        .env(env.clone())
+        .set_if(provider.as_ref(), |b, provider| b.provider(provider))
+        .set_if(service_account.as_ref(), |b, email| {
+            b.service_account(email)
+        })
+        .set_if(endpoints.sts_url.as_ref(), |b, url| b.sts_url(url))
+        .set_if(endpoints.iam_url.as_ref(), |b, url| b.iam_url(url))
+        .set_if(lifetime_seconds, |b, s| b.lifetime(Duration::from_secs(s)))
 }
 
 #[cfg(test)]

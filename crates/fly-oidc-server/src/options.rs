@@ -3,7 +3,7 @@
 
 use crate::child_env::{self, EnvPlan};
 use crate::{Builder, FileOwner, Server};
-use fly_oidc::{BuildError, Env, FlyOidcClient, Origin, Setting};
+use fly_oidc::{BuildError, Env, FlyOidcClient, Origin, SetIf, Setting};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
 use std::net::SocketAddr;
@@ -129,19 +129,6 @@ const GCP_FIELDS: &[(&str, &str)] = &[
     ("sts_url", "gcp_sts_url"),
     ("iam_url", "gcp_iam_url"),
 ];
-
-/// `set(builder, value)` when a value is given, else the builder as it is: one line per
-/// optional setting of a provider builder.
-trait SetIf: Sized {
-    fn set_if<T>(self, value: Option<T>, set: impl FnOnce(Self, T) -> Self) -> Self {
-        match value {
-            Some(value) => set(self, value),
-            None => self,
-        }
-    }
-}
-
-impl<B> SetIf for B {}
 
 /// A provider's error, its setting named by the field that sets it (the original as source).
 fn by_field(err: BuildError, fields: &[(&str, &'static str)]) -> BuildError {

@@ -80,6 +80,7 @@ mod error;
 pub mod fs;
 mod retry;
 mod rfc3339;
+mod set_if;
 pub mod time;
 pub mod tls;
 mod token;
@@ -96,6 +97,7 @@ pub use error::{
     BuildError, Error, ErrorKind, Origin, Setting, redact_jwts, rename_settings, truncate,
 };
 pub use retry::{RetryConfig, within_budget};
+pub use set_if::SetIf;
 pub use token::{
     FlyToken, JwtHeader, MAX_TOKEN_BYTES, MIN_SUBJECT_TOKEN_TTL, REDACTED, SecretString,
 };

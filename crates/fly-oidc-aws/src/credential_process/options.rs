@@ -3,7 +3,7 @@
 
 use super::CredentialProcess;
 use crate::FlyOidcCredentialsProvider;
-use fly_oidc::{BuildError, Env, FlyOidcClient};
+use fly_oidc::{BuildError, Env, FlyOidcClient, SetIf};
 use std::time::Duration;
 
 /// The settings of a credential process, one field per builder setting: each field left
@@ -69,42 +69,27 @@ impl CredentialProcessOptions {
     /// A [`BuildError`] naming the invalid setting (by builder method, or by variable when it
     /// came from `env`), or the missing role.
     pub fn build(self, env: &Env, fly: FlyOidcClient) -> Result<CredentialProcess, BuildError> {
-        let mut b = FlyOidcCredentialsProvider::builder()
+        let duration = self.duration_seconds.map(|s| Duration::from_secs(s.into()));
+        let policy_arns = Some(self.policy_arns).filter(|arns| !arns.is_empty());
+        let provider = FlyOidcCredentialsProvider::builder()
             .env(env.clone())
             .fly_client(fly)
-            .disable_cache();
-        if let Some(arn) = self.role_arn {
-            b = b.role_arn(arn);
-        }
-        if let Some(audience) = self.audience {
-            b = b.audience(audience);
-        }
-        if let Some(name) = self.session_name {
-            b = b.session_name(name);
-        }
-        if let Some(seconds) = self.duration_seconds {
-            b = b.duration(Duration::from_secs(seconds.into()));
-        }
-        if let Some(policy) = self.policy {
-            b = b.policy(policy);
-        }
-        if !self.policy_arns.is_empty() {
-            b = b.policy_arns(self.policy_arns);
-        }
-        if let Some(region) = self.region {
-            b = b.region(region);
-        }
-        if let Some(url) = self.sts_endpoint {
-            b = b.endpoint_url(url);
-        }
-        let mut process = CredentialProcess::builder().env(env.clone());
-        if self.no_cache {
-            process = process.no_cache(true);
-        }
-        if let Some(min_ttl) = self.min_ttl {
-            process = process.min_ttl(min_ttl);
-        }
-        process.build(b.build()?)
+            .disable_cache()
+            .set_if(self.role_arn, |b, arn| b.role_arn(arn))
+            .set_if(self.audience, |b, audience| b.audience(audience))
+            .set_if(self.session_name, |b, name| b.session_name(name))
+            .set_if(duration, |b, duration| b.duration(duration))
+            .set_if(self.policy, |b, policy| b.policy(policy))
+            .set_if(policy_arns, |b, arns| b.policy_arns(arns))
+            .set_if(self.region, |b, region| b.region(region))
+            .set_if(self.sts_endpoint, |b, url| b.endpoint_url(url));
+        CredentialProcess::builder()
+            .env(env.clone())
+            .set_if(self.no_cache.then_some(true), |p, no_cache| {
+                p.no_cache(no_cache)
+            })
+            .set_if(self.min_ttl, |p, min_ttl| p.min_ttl(min_ttl))
+            .build(provider.build()?)
     }
 }
 
