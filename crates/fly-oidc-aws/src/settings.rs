@@ -2,7 +2,7 @@
 //! environment and the AWS shared config, then the defaults. Any builder value beats every
 //! variable.
 
-use crate::shared_config::{Found, SharedConfig};
+use crate::shared_config::{FlagError, Found, SharedConfig};
 use fly_oidc::endpoint::{self, PlainHttp};
 use fly_oidc::fs::ReadError;
 use fly_oidc::{BuildError, Origin, Setting};
@@ -346,20 +346,19 @@ impl Requested {
             ),
             None => None,
         };
-        let use_fips = match self.use_fips {
-            Some(v) => v,
-            None => shared
-                .use_fips()
-                .map_err(|e| flag_error(USE_FIPS, e))?
-                .is_some_and(|(v, _)| v),
+        // A flag the builder left unset: the variable or the profile's key, else off.
+        let shared_flag = |set: Option<bool>, setting, read: SharedFlag| match set {
+            Some(v) => Ok(v),
+            None => Ok(read(&shared)
+                .map_err(|e| flag_error(setting, e))?
+                .is_some_and(|(v, _)| v)),
         };
-        let use_dual_stack = match self.use_dual_stack {
-            Some(v) => v,
-            None => shared
-                .use_dual_stack()
-                .map_err(|e| flag_error(USE_DUAL_STACK, e))?
-                .is_some_and(|(v, _)| v),
-        };
+        let use_fips = shared_flag(self.use_fips, USE_FIPS, SharedConfig::use_fips)?;
+        let use_dual_stack = shared_flag(
+            self.use_dual_stack,
+            USE_DUAL_STACK,
+            SharedConfig::use_dual_stack,
+        )?;
         let resolved_endpoint =
             resolve_endpoint(&region, use_fips, use_dual_stack, endpoint_url.as_deref());
         Ok(Settings {
@@ -392,7 +391,10 @@ fn shared_invalid(setting: Setting, found: Option<Found>, why: String) -> BuildE
 }
 
 /// A boolean of the shared config that is neither true nor false.
-fn flag_error(setting: Setting, err: crate::shared_config::FlagError) -> BuildError {
+/// How a shared-config flag (FIPS, dual-stack) is read: its value, and where it was found.
+type SharedFlag = fn(&SharedConfig) -> Result<Option<(bool, Found)>, FlagError>;
+
+fn flag_error(setting: Setting, err: FlagError) -> BuildError {
     let why = format!(
         "{:?} is not a yes/no value; use 1, true, yes or on (or 0, false, no, off)",
         truncate(err.text.trim(), 40)
