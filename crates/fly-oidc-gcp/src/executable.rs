@@ -433,6 +433,8 @@ fn check_token_cache_file(path: &Path) -> Result<(), BuildError> {
             "the token cache file {shown} is a directory; give a file path in it, such as {}",
             path.join("gcp-token.json").display()
         )
+    } else if let Some(why) = fly_oidc::fs::not_replaceable(path, false) {
+        format!("the token cache file {shown} {why}")
     } else if !dir.is_dir() {
         let what = match dir.exists() {
             true => "is not a directory",
@@ -450,8 +452,8 @@ fn check_token_cache_file(path: &Path) -> Result<(), BuildError> {
 }
 
 /// Write a configuration's `text` ([`config_text`]) to `path` atomically (a temporary file
-/// renamed over it, mode 0644: the configuration holds no secret); a symlink at `path` is
-/// replaced, never written through. Returns the path to show (absolute when it can be). A
+/// renamed over it, mode 0644: the configuration holds no secret); a symlink, device, pipe or
+/// directory at `path` is refused, never replaced nor written through. Returns the path to show (absolute when it can be). A
 /// path that cannot be written is an invalid [`OUTPUT`] setting that names the path and the
 /// system's reason.
 pub fn write_config(path: &Path, text: &str) -> Result<String, BuildError> {
@@ -472,10 +474,10 @@ fn write_config_file(path: &Path, text: &str) -> std::io::Result<String> {
 /// write went through.
 fn write_file(path: &Path, text: &str, mode: u32) -> std::io::Result<()> {
     let shown = path.display();
-    if path.is_dir() {
+    if let Some(why) = fly_oidc::fs::not_replaceable(path, false) {
         return Err(std::io::Error::new(
-            std::io::ErrorKind::IsADirectory,
-            format!("{shown} is a directory"),
+            std::io::ErrorKind::InvalidInput,
+            format!("{shown} {why}"),
         ));
     }
     fly_oidc::fs::write_private(path, text.as_bytes(), mode).map_err(|e| {

@@ -81,8 +81,15 @@ impl CredentialConfigOptions {
     /// [`lifetime`](Builder::lifetime) (in seconds).
     ///
     /// # Errors
-    /// [`Builder::settings`]'s: a [`BuildError`] naming the invalid or missing setting.
+    /// [`Builder::settings`]'s: a [`BuildError`] naming the invalid or missing setting; and
+    /// a token cache file that is also the output (each run would overwrite the
+    /// configuration with a token response).
     pub fn settings(&self, env: &Env) -> Result<Settings, BuildError> {
+        if self.token_cache_file.is_some() && self.token_cache_file == self.output {
+            let why = "the token cache file is also the configuration's output file, which each run would overwrite with a token; give each its own path";
+            let setting = crate::executable::TOKEN_CACHE_FILE;
+            return Err(BuildError::invalid(setting, fly_oidc::Origin::Builder, why));
+        }
         let (provider, email) = (&self.provider, &self.service_account);
         builder(env, provider, email, &self.endpoints, self.lifetime_seconds).settings()
     }

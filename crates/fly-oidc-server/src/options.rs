@@ -164,6 +164,9 @@ fn token_file(spec: &str) -> Result<(&Path, &str), BuildError> {
 /// directory does not exist (or is no directory, or cannot be read).
 fn check_file_path(field: &'static str, path: &Path) -> Result<(), BuildError> {
     let shown = path.display();
+    if let Some(why) = fly_oidc::fs::not_replaceable(path, false).filter(|_| !path.is_dir()) {
+        return Err(invalid(field, format!("{shown}: {why}")));
+    }
     if path.is_dir() {
         let example = path.join(match field {
             "env_file" => "fly-oidc.env",
@@ -555,6 +558,10 @@ mod tests {
             beside.contains("the authorization token file written beside the `env_file`"),
             "{beside}"
         );
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&env_file, &link).expect("symlink");
+        let a_link = refused(&[format!("{}=vault", link.display())], None);
+        assert!(a_link.contains("is a symbolic link"), "{a_link}");
         let a_dir = refused(&[format!("{}=vault", dir.path().display())], None);
         assert!(a_dir.ends_with("/fly-token)"), "{a_dir}");
         let missing = refused(&["/nonexistent-fly-oidc/t=aud".into()], None);

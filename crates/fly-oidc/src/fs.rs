@@ -94,9 +94,28 @@ pub async fn read_body_capped(
     Ok(capped.bytes)
 }
 
+/// Why `path` must not be replaced by a file written there, or `None`: it exists and is a
+/// directory, a device (such as `/dev/null`), a named pipe or a socket, or, unless
+/// `symlink_ok`, a symbolic link (which an atomic write would replace rather than write
+/// through). A missing path, or a regular file, is `None`.
+pub fn not_replaceable(path: &Path, symlink_ok: bool) -> Option<&'static str> {
+    let kind = std::fs::symlink_metadata(path).ok()?.file_type();
+    match () {
+        _ if kind.is_file() || (kind.is_symlink() && symlink_ok) => None,
+        _ if kind.is_dir() => Some("is a directory"),
+        _ if kind.is_symlink() => {
+            Some("is a symbolic link, which would be replaced by a file; name its target")
+        }
+        _ => {
+            Some("is not a regular file (a device, pipe or socket), which a file must not replace")
+        }
+    }
+}
+
 /// Write `bytes` to `path` atomically, readable only as `mode` allows (`0o600` for secrets):
 /// a temporary file in the same directory, `fsync`, rename over `path`, `fsync` of the
-/// directory. A symlink at `path` is replaced, not followed.
+/// directory. A symlink at `path` is replaced, not followed; a directory, device, pipe or
+/// socket there is an error ([`not_replaceable`]), never replaced.
 ///
 /// ```
 /// # fn main() -> std::io::Result<()> {
@@ -133,6 +152,9 @@ pub fn write_private_owned(
     owner: Option<FileOwner>,
 ) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
+    if let Some(why) = not_replaceable(path, true) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+    }
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -153,6 +175,42 @@ pub fn write_private_owned(
 
 #[cfg(test)]
 mod tests {
+    /// What a written file must never replace: a directory, a socket (as a device or a pipe
+    /// would be), a symbolic link where the caller names the file itself; a regular file or a
+    /// missing path passes. `write_private` refuses them rather than renaming over them.
+    #[test]
+    fn a_directory_socket_or_device_is_never_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = dir.path().join("sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("socket");
+        let file = dir.path().join("file");
+        std::fs::write(&file, "x").expect("file");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).expect("symlink");
+        assert_eq!(
+            super::not_replaceable(&dir.path().join("missing"), false),
+            None
+        );
+        assert_eq!(super::not_replaceable(&file, false), None);
+        assert_eq!(
+            super::not_replaceable(dir.path(), true),
+            Some("is a directory")
+        );
+        assert!(super::not_replaceable(Path::new("/dev/null"), true).is_some());
+        assert!(super::not_replaceable(&socket, true).is_some());
+        assert!(super::not_replaceable(&link, false).is_some());
+        assert_eq!(super::not_replaceable(&link, true), None);
+        let err = super::write_private(&socket, b"secret", 0o600).expect_err("a socket");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        use std::os::unix::fs::FileTypeExt;
+        assert!(
+            std::fs::symlink_metadata(&socket)
+                .expect("kept")
+                .file_type()
+                .is_socket()
+        );
+    }
+
     use super::*;
 
     #[test]

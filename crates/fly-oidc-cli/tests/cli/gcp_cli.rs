@@ -514,7 +514,20 @@ fn credential_config_refuses_a_token_cache_file_it_could_never_write() {
     std::fs::write(&a_file, "x").unwrap();
     let under_a_file = a_file.join("cache.json");
     let home_dir = home.path().display().to_string();
+    let link = home.path().join("link.json");
+    std::os::unix::fs::symlink(&a_file, &link).unwrap();
     let cases = [
+        (
+            config.to_str().unwrap(),
+            "the token cache file is also the configuration's output file".to_owned(),
+        ),
+        (
+            link.to_str().unwrap(),
+            format!(
+                "{} is a symbolic link, which would be replaced",
+                link.display()
+            ),
+        ),
         (
             missing_dir.to_str().unwrap(),
             format!(
@@ -557,6 +570,21 @@ fn credential_config_refuses_a_token_cache_file_it_could_never_write() {
         assert!(stderr.contains(&says), "{stderr}");
         assert!(!config.exists(), "{cache}: no configuration is written");
     }
+    // `--output` to a symbolic link: refused, the link left as it is (never replaced).
+    let args = ["gcp", "credential-config", "--provider", provider, "-o"];
+    let out = run(
+        &[&args[..], &[link.to_str().unwrap()]].concat(),
+        &[],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is a symbolic link"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(&a_file).unwrap(), "x");
     // A file in an existing directory (made absolute in the configuration) is accepted.
     let cache = home.path().join("cache.json");
     let out = with_cache(cache.to_str().unwrap(), &[]);
