@@ -72,6 +72,15 @@ impl Report {
         self.steps.iter().all(|s| s.ok)
     }
 
+    /// The report with the settings in its run-time messages (`Builder::x`, as a library user
+    /// sets them) named as the front end names them.
+    fn named_by(mut self, setting_names: SettingNames<'_>) -> Self {
+        for step in &mut self.steps {
+            step.detail = fly_oidc::rename_settings(&step.detail, setting_names);
+        }
+        self
+    }
+
     /// Whether a step failed on an invalid setting.
     pub fn invalid_setting(&self) -> bool {
         self.steps.iter().any(|s| s.invalid_setting)
@@ -132,7 +141,12 @@ pub fn token_source(client: &FlyOidcClient) -> Step {
         } else {
             "check the path (--socket / FLY_OIDC_SOCKET): on a Fly Machine it is /.fly/api"
         };
-        return Step::fail("token source", format!("{source} does not exist"), fix);
+        let step = Step::fail("token source", format!("{source} does not exist"), fix);
+        // A socket named by a setting is an invalid setting; the default one means "not on Fly".
+        return Step {
+            invalid_setting: !*is_default,
+            ..step
+        };
     }
     Step::ok("token source", source.to_string())
 }
@@ -142,6 +156,18 @@ pub fn token_source(client: &FlyOidcClient) -> Step {
 pub async fn token(client: &FlyOidcClient, now: SystemTime) -> (Step, Option<FlyToken>) {
     let token = match client.fetch_default_token().await {
         Ok(token) => token,
+        // A token source that cannot be used as set (a token file that is a directory): an
+        // invalid setting, with the message's own fix.
+        Err(e) if e.kind() == fly_oidc::ErrorKind::InvalidConfiguration => {
+            let detail = format!("no token from {}: {e}", client.source());
+            let fix = "fix the token source setting named above and run doctor again";
+            let step = Step::fail("token", detail, fix);
+            let step = Step {
+                invalid_setting: true,
+                ..step
+            };
+            return (step, None);
+        }
         Err(e) => {
             return (
                 Step::fail(
@@ -477,12 +503,12 @@ impl DoctorOptions {
         let source_ok = source.ok;
         report.steps.push(source);
         if !source_ok {
-            return report;
+            return report.named_by(setting_names);
         }
         let (step, token) = token(&client, now).await;
         report.steps.push(step);
         let Some(token) = token else {
-            return report;
+            return report.named_by(setting_names);
         };
         let http = verify::http_client().ok();
         let keys = &self.keys;
@@ -493,11 +519,7 @@ impl DoctorOptions {
             .await;
         self.gcp_steps(&mut report, &client, &env, setting_names)
             .await;
-        // Run-time messages name settings as a library user sets them: as the front end does.
-        for step in &mut report.steps {
-            step.detail = fly_oidc::rename_settings(&step.detail, setting_names);
-        }
-        report
+        report.named_by(setting_names)
     }
 
     /// A step for each AWS role.

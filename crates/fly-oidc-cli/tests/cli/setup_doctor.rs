@@ -1153,7 +1153,11 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
         &[],
     );
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(code(&out), 1);
+    assert_eq!(
+        code(&out),
+        2,
+        "a socket named by --socket: an invalid setting"
+    );
     // A socket that does not exist fails the token-source step, with the fix.
     assert_eq!(failing(&json), ["token source"], "{json:#}");
     let source = step(&json, "token source");
@@ -1166,6 +1170,19 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
         source["fix"].as_str().unwrap().contains("check the path"),
         "{json:#}"
     );
+    named += 1;
+    // A token file that is a directory: an invalid setting named by its flag (exit 2).
+    let dir = tempfile::tempdir().unwrap();
+    let args = format!(
+        "doctor --json --offline --token-file {}",
+        dir.path().display()
+    );
+    let out = cmd(&args, &[]);
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(code(&out), 2, "{json:#}");
+    assert_eq!(failing(&json), ["token"], "{json:#}");
+    let detail = json["steps"][1]["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("(from --token-file)"), "{detail}");
     named += 1;
     let out = run_on_tampered_token(&fly, &["doctor", "--json"]);
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
