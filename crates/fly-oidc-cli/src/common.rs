@@ -221,12 +221,6 @@ impl CliError {
         }
     }
 
-    /// The same error, its one line showing `message` instead of the error's own.
-    pub fn shown_as(mut self, message: String) -> Self {
-        self.shown = Some(message);
-        self
-    }
-
     /// The same error with another exit status (the `check-*` commands use 3 for "no token").
     pub fn with_exit_code(mut self, code: u8) -> Self {
         self.exit_code = code;

@@ -2,7 +2,7 @@
 //! [`ServeOptions`]' fields (declared there, under its `clap` feature), which it validates and
 //! builds the server from.
 
-use crate::common::{CliError, Globals};
+use crate::common::{CliError, Globals, flag};
 use clap::Args;
 use fly_oidc_server::{ServeOptions, Server, child_env};
 use std::net::SocketAddr;
@@ -40,17 +40,13 @@ pub async fn start(
         .server(&globals.env(), &fly, default_listen)
         .map_err(setting_error)?;
     let listen = options.listen.unwrap_or(default_listen);
+    // The providers' messages (start errors, what a client is answered, warnings) name their
+    // settings by this command's per-cloud flags (a Google audience: --gcp-audience).
+    let google = |cloud: &str| if cloud == "gcp" { "gcp." } else { "" };
+    let names = move |cloud: &str, m: &str| flag(&format!("{}{m}", google(cloud)), true);
+    let builder = builder.setting_names(std::sync::Arc::new(names));
     builder.start().await.map_err(|e| match e.kind() {
-        // A provider's message names its settings (`Builder::audience`) by this cloud's flags.
-        fly_oidc_server::ErrorKind::InvalidSetting | fly_oidc_server::ErrorKind::Credential => {
-            let prefix = if e.credential() == Some("gcp") { "gcp." } else { "" };
-            let name = |method: &str| crate::common::flag(&format!("{prefix}{method}"), true);
-            let shown = fly_oidc::rename_settings(&e.to_string(), &name);
-            match e.kind() {
-                fly_oidc_server::ErrorKind::InvalidSetting => invalid(shown),
-                _ => CliError::new("credential server", e).shown_as(shown),
-            }
-        }
+        fly_oidc_server::ErrorKind::InvalidSetting => invalid(e.to_string()),
         fly_oidc_server::ErrorKind::Listen => invalid(format!(
             "--listen {listen}: {e}; pass a free port (--listen 127.0.0.1:PORT) or stop the process that holds this one"
         )),

@@ -91,7 +91,7 @@ pub use options::{CloudOptions, ServeOptions};
 pub use routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, HEALTHZ_PATH, METADATA_PREFIX};
 pub use server::{
     Builder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, Error, ErrorKind,
-    MAX_REQUEST_HEAD, Server,
+    MAX_REQUEST_HEAD, Server, SettingNames,
 };
 
 /// Request routing and handling, exposed for the fuzz target. Not a stable API.

@@ -36,7 +36,6 @@ pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
 pub struct Error {
     kind: ErrorKind,
     message: String,
-    credential: Option<&'static str>,
 }
 
 /// The class of an [`Error`].
@@ -62,20 +61,12 @@ impl Error {
         Self {
             kind,
             message: message.into(),
-            credential: None,
         }
     }
 
     /// The class of the error.
     pub fn kind(&self) -> ErrorKind {
         self.kind
-    }
-
-    /// Which credential's first fetch failed: `"aws"` (a role), `"gcp"` (a Google token) or
-    /// `"token-file"`; `None` for an error of the server's own. A front end names the
-    /// settings in the provider's message (`Builder::audience`) by this cloud's names.
-    pub fn credential(&self) -> Option<&'static str> {
-        self.credential
     }
 }
 
@@ -104,9 +95,40 @@ impl fmt::Debug for GcpFactory {
     }
 }
 
+/// How a front end names a provider's settings in messages: `(cloud, builder method)`, the
+/// cloud `"aws"` or `"gcp"`, to the name to show (`("gcp", "sts_url")`: `--gcp-sts-url`), or
+/// `None` to keep the library's `Builder::sts_url`. See [`Builder::setting_names`].
+pub type SettingNames = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;
+
+#[derive(Clone)]
+struct Names(SettingNames);
+
+impl fmt::Debug for Names {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SettingNames")
+    }
+}
+
+/// `fetcher`, its error messages naming `cloud`'s settings by `names`.
+fn named(fetcher: Fetcher, cloud: &'static str, names: &Option<Names>) -> Fetcher {
+    let Some(Names(names)) = names.clone() else {
+        return fetcher;
+    };
+    Arc::new(move || {
+        let (fetch, names) = (fetcher(), names.clone());
+        Box::pin(async move {
+            fetch.await.map_err(|mut e| {
+                e.message = fly_oidc::rename_settings(&e.message, &|m| names(cloud, m));
+                e
+            })
+        })
+    })
+}
+
 /// Configures a [`Server`]. See the [crate docs](crate).
 #[derive(Debug, Default)]
 pub struct Builder {
+    setting_names: Option<Names>,
     aws: Vec<FlyOidcCredentialsProvider>,
     gcp: Option<GcpTokenProvider>,
     gcp_factory: Option<GcpFactory>,
@@ -136,6 +158,14 @@ impl Default for Limits {
 }
 
 impl Builder {
+    /// Name the providers' settings in every message the server keeps or logs (a start
+    /// error, the status a client is answered, a warning) as the front end names them, such
+    /// as the flags of `fly-oidc exec` (default: the libraries' `Builder::x`).
+    pub fn setting_names(mut self, names: SettingNames) -> Self {
+        self.setting_names = Some(Names(names));
+        self
+    }
+
     /// Serve this role's credentials. The first role added is the default role
     /// (`/v1/aws/credentials`); every role is also served at `/v1/aws/roles/<role-name>`.
     /// The provider's own cache is bypassed: the server keeps and renews the credentials.
@@ -272,12 +302,8 @@ impl Builder {
                     ),
                 ));
             }
-            let slot = Arc::new(Slot::new(
-                "aws",
-                arn.clone(),
-                aws_fetcher(provider),
-                time.clone(),
-            ));
+            let fetcher = named(aws_fetcher(provider), "aws", &self.setting_names);
+            let slot = Arc::new(Slot::new("aws", arn.clone(), fetcher, time.clone()));
             if aws_roles.insert(name.clone(), slot.clone()).is_some() {
                 return Err(Error::new(
                     ErrorKind::InvalidSetting,
@@ -295,18 +321,16 @@ impl Builder {
             let project_number = provider.provider().project_number().to_owned();
             let id_tokens = (service_account.is_some())
                 .then(|| crate::slot::IdTokens::new(provider.clone(), time.clone()));
-            let slot = Arc::new(Slot::new("gcp", name, gcp_fetcher(provider), time.clone()));
+            let fetcher = named(gcp_fetcher(provider), "gcp", &self.setting_names);
+            let slot = Arc::new(Slot::new("gcp", name, fetcher, time.clone()));
             let factory = self.gcp_factory.map(|make| {
                 let time = time.clone();
+                let names = self.setting_names.clone();
                 Arc::new(move |scopes: &[String]| {
                     let provider = (make.0)(scopes)?;
                     let name = gcp_name(&provider, Some(scopes));
-                    Ok(Arc::new(Slot::new(
-                        "gcp",
-                        name,
-                        gcp_fetcher(provider),
-                        time.clone(),
-                    )))
+                    let fetcher = named(gcp_fetcher(provider), "gcp", &names);
+                    Ok(Arc::new(Slot::new("gcp", name, fetcher, time.clone())))
                 }) as ScopedFactory
             });
             Gcp {
@@ -387,10 +411,10 @@ impl Builder {
                     // No token file outlives a server that did not start.
                     first.abort_all();
                     remove_token_files(&stopped, &token_paths);
-                    return Err(Error {
-                        credential: Some(slot.kind),
-                        ..Error::new(kind, format!("{} {}: {message}", slot.kind, slot.name))
-                    });
+                    return Err(Error::new(
+                        kind,
+                        format!("{} {}: {message}", slot.kind, slot.name),
+                    ));
                 }
             }
         }

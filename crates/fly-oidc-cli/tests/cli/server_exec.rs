@@ -298,6 +298,44 @@ fn a_refused_google_audience_is_named_by_its_gcp_flag() {
     );
 }
 
+/// Google STS not answering at start: exec runs the command (the server retries in the
+/// background), and both the warning and what the metadata server answers the command name
+/// `--gcp-sts-url`, never the library's `Builder::sts_url`.
+#[test]
+fn an_unreachable_google_sts_is_named_by_its_gcp_flag_in_the_warning_and_the_answer() {
+    let (fly, google) = google_setup(None);
+    let probe = "curl -s -H 'Metadata-Flavor: Google' \
+        \"http://$GCE_METADATA_HOST/computeMetadata/v1/instance/service-accounts/default/token\"";
+    let out = Command::new(crate::fly_oidc_bin())
+        .args(["exec", "--gcp-provider", google.provider()])
+        .args([
+            "--gcp-sts-url",
+            "http://127.0.0.1:9/v1/token",
+            "--",
+            "sh",
+            "-c",
+            probe,
+        ])
+        .env_clear()
+        .env("PATH", crate::cli_aws_support::host_path())
+        .env("FLY_OIDC_SOCKET", fly.socket_path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        stderr.contains("WARN") && stderr.contains("--gcp-sts-url"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("--gcp-sts-url"), "the answer: {stdout}");
+    assert!(
+        !stderr.contains("Builder::") && !stdout.contains("Builder::"),
+        "{stderr}{stdout}"
+    );
+}
+
 #[test]
 fn gcloud_prints_the_served_token_under_exec() {
     if !fly_oidc_tests::require_tool("gcloud") {
