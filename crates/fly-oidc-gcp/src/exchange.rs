@@ -459,6 +459,25 @@ fn classify_sts(status: u16, body: &[u8], ctx: &TrustContext<'_>) -> Result<Valu
     if status == 429 || status >= 500 {
         return Err(retryable("Google STS", status, &description));
     }
+    // A 404 without an OAuth error code (RFC 6749 section 5.2, RFC 8693 section 2.2.2): not
+    // Google STS's token endpoint at all, so the URL is what is wrong, not the trust settings.
+    const OAUTH_CODES: &[&str] = &[
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "invalid_target",
+    ];
+    if status == 404 && !code.as_deref().is_some_and(|c| OAUTH_CODES.contains(&c)) {
+        let why = format!(
+            "Google STS answered HTTP 404 ({description}), which is not a token exchange answer; check the STS URL ({}, default {})",
+            crate::settings::STS_URL,
+            crate::DEFAULT_STS_URL
+        );
+        return Err(Error::new(ErrorKind::InvalidResponse, why).with_status(status));
+    }
     let code = code.unwrap_or_else(|| format!("HTTP {status}"));
     // The provider does not trust this token (or does not exist): the trust configuration
     // must change. Anything else is a request Google refused for another reason.
@@ -581,6 +600,26 @@ mod tests {
         assert_eq!(GoogleCall::refused(&iam), Some(GoogleCall::Impersonation));
         let busy = fuzzing::sts_response(503, b"{}").expect_err("a 503 fails");
         assert_eq!(GoogleCall::refused(&busy), None);
+    }
+
+    /// A 404 that is no OAuth error (another server's "not found", an HTML page) names the STS
+    /// URL, not the provider's trust settings; Google's own `invalid_target` 404 stays a
+    /// trust rejection.
+    #[test]
+    fn a_404_that_is_no_oauth_error_blames_the_sts_url() {
+        for body in [&br#"{"error":"not found"}"#[..], b"<html>Not Found</html>"] {
+            let err = fuzzing::sts_response(404, body).expect_err("a 404 fails");
+            assert_eq!(err.kind(), fly_oidc::ErrorKind::InvalidResponse, "{err}");
+            let text = err.to_string();
+            assert!(
+                text.contains("check the STS URL (Builder::sts_url"),
+                "{text}"
+            );
+            assert!(!text.contains("allowed audiences"), "{text}");
+        }
+        let target = br#"{"error":"invalid_target","error_description":"no such provider"}"#;
+        let err = fuzzing::sts_response(404, target).expect_err("no such provider");
+        assert_eq!(err.kind(), fly_oidc::ErrorKind::TrustRejected, "{err}");
     }
 
     #[test]
