@@ -646,7 +646,7 @@ fn map_sdk_error(
             Error::new(
                 ErrorKind::Transient,
                 format!(
-                    "could not reach STS {endpoint}{after}; check network access and the region/endpoint (AWS_REGION, AWS_ENDPOINT_URL_STS)"
+                    "could not reach STS {endpoint}{after}; check network access and the region/endpoint (Builder::region or AWS_REGION, Builder::endpoint_url or AWS_ENDPOINT_URL_STS)"
                 ),
             )
             .with_source(err),

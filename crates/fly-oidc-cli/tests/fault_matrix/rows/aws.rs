@@ -55,7 +55,7 @@ pub fn rows() -> Vec<Row> {
         row(Socket, Aws, "STS unreachable (connection refused)", Inject::StsUnreachable)
             .fails(provider(Transient), &["could not reach STS", "check network access and the region/endpoint"]),
         row(Socket, CliAws, "STS unreachable (connection refused)", Inject::StsUnreachable)
-            .fails(EXIT_1, &["STS failed", "could not reach STS", "check network access"]),
+            .fails(EXIT_1, &["STS failed", "could not reach STS", "check network access", "--region or AWS_REGION, --sts-endpoint or AWS_ENDPOINT_URL_STS"]),
         row(Socket, Aws, "connection reset mid-response once, then OK", sts(1, Fault::Reset)).ok().attempts(Sts, 2),
         row(Socket, CliAws, "IDPCommunicationError once, then OK", sts(1, Fault::idp_communication_error())).ok().attempts(Sts, 2),
         row(Socket, CliAws, "Throttling on every attempt", sts(3, Fault::throttling()))
