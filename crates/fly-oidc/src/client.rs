@@ -765,6 +765,8 @@ fn rejected(source: &TokenSource, status: u16, body: &[u8]) -> Error {
         TokenSource::Http { api_token, .. } => redact_bearer(&api_message, api_token),
         _ => api_message,
     };
+    // One line: an HTML error page's lines (and any other whitespace run) become one space.
+    let api_message = api_message.split_whitespace().collect::<Vec<_>>().join(" ");
     let api_message = redact_jwts(&truncate(&api_message, 300));
     let hint = match status {
         400 => "check the requested audience",
@@ -891,6 +893,13 @@ mod tests {
         assert!(msg.contains("HTTP 400: bad aud ** redacted **"), "{msg}");
         assert!(!msg.contains("eyJ"));
         assert!(rejected(&src, 503, b"oops").is_transient());
+        let page = rejected(&src, 404, b"<html>\n  <body>Not Found</body>\n</html>\n");
+        let page = page.to_string();
+        assert!(
+            page.contains(": <html> <body>Not Found</body> </html>; "),
+            "{page}"
+        );
+        assert!(!page.contains('\n'), "one line: {page}");
         assert!(rejected(&src, 429, b"").is_transient());
         let http = TokenSource::Http {
             base_url: "http://127.0.0.1:9".into(),
