@@ -203,11 +203,17 @@ fn resolve_scopes(given: &[String], env: &Env) -> Result<Vec<String>, BuildError
     } else {
         return Ok(vec![DEFAULT_SCOPE.to_owned()]);
     };
-    if scopes.is_empty() || scopes.iter().any(|s| s.is_empty() || s.contains(' ')) {
+    // RFC 6749 section 3.3: a scope token is printable ASCII other than space, `"` and `\`.
+    let token = |s: &String| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    };
+    if scopes.is_empty() || !scopes.iter().all(token) {
         return Err(BuildError::invalid(
             SCOPES,
             origin,
-            "scopes must be non-empty and contain no spaces (give each scope separately)",
+            "scopes must be non-empty, printable ASCII and contain no spaces (give each scope separately)",
         ));
     }
     Ok(scopes)
@@ -285,6 +291,7 @@ mod tests {
             (ENV_IAM_URL, "ftp://x", "unsupported scheme"),
             (ENV_SERVICE_ACCOUNT, "nope", "invalid service account"),
             (ENV_SCOPES, "a b", "no spaces"),
+            (ENV_SCOPES, "\u{fffd}", "printable ASCII"),
             ("FLY_OIDC_ALLOW_INSECURE_HTTP", "perhaps", "yes/no"),
         ] {
             let env = Env::from_slice(&[(ENV_PROVIDER, NAME), (var, value)]);
