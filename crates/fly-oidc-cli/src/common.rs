@@ -350,6 +350,10 @@ static LOGS_TO_FILE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 fn open_log_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
+    // A named pipe would block the command until a reader comes; a socket cannot be opened.
+    if let Some(why) = fly_oidc::fs::not_replaceable(path, true) {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
+    }
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -85,7 +85,9 @@ impl CredentialConfigOptions {
     /// a token cache file that is also the output (each run would overwrite the
     /// configuration with a token response).
     pub fn settings(&self, env: &Env) -> Result<Settings, BuildError> {
-        if self.token_cache_file.is_some() && self.token_cache_file == self.output {
+        let absolute = |path: &Option<PathBuf>| path.as_deref().map(std::path::absolute);
+        let cache = absolute(&self.token_cache_file).and_then(Result::ok);
+        if cache.is_some() && cache == absolute(&self.output).and_then(Result::ok) {
             let why = "the token cache file is also the configuration's output file, which each run would overwrite with a token; give each its own path";
             let setting = crate::executable::TOKEN_CACHE_FILE;
             return Err(BuildError::invalid(setting, fly_oidc::Origin::Builder, why));

@@ -186,6 +186,8 @@ pub fn write_env_file(
     gcp_project: Option<&str>,
     owner: Option<FileOwner>,
 ) -> io::Result<Vec<PathBuf>> {
+    // Absolute, as the env file names it: the app may be started from another directory.
+    let env_file = &std::path::absolute(env_file)?;
     let token_file = server
         .aws_credentials_uri()
         .map(|_| auth_token_file_beside(env_file));

@@ -375,6 +375,11 @@ pub async fn gcp(
             ));
             return steps;
         }
+        // Not Google STS's answer (another server's 404 or page): the URL is wrong.
+        Err(e) if e.kind() == fly_oidc::ErrorKind::InvalidResponse => {
+            steps.push(Step::fail("google exchange", e.to_string(), GOOGLE_URL));
+            return steps;
+        }
         Err(e) => {
             steps.push(Step::fail(
                 "google exchange",
@@ -396,6 +401,9 @@ pub async fn gcp(
                 e.to_string(),
                 GOOGLE_TRANSIENT,
             )),
+            Err(e) if e.kind() == fly_oidc::ErrorKind::InvalidResponse => {
+                steps.push(Step::fail("google impersonation", e.to_string(), GOOGLE_URL))
+            }
             Err(e) => steps.push(Step::fail(
                 "google impersonation",
                 e.to_string(),
@@ -410,6 +418,9 @@ pub async fn gcp(
 
 /// The fix of a Google step that failed on a transient error (no answer, a 5xx, a timeout).
 const GOOGLE_TRANSIENT: &str = "run doctor again shortly; if it persists, check network access to Google STS and IAM Credentials and their URL settings";
+
+/// The fix of a Google step whose answer was not Google's (a wrong STS or IAM Credentials URL).
+const GOOGLE_URL: &str = "check the URL setting named above: it must be Google's (or your emulator's), not another server's";
 
 /// Connect timeout of every client the diagnosis builds: doctor answers within a minute even
 /// when every service hangs.

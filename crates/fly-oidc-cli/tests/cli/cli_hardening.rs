@@ -476,3 +476,20 @@ fn an_audience_variable_that_is_not_utf8_is_an_invalid_setting() {
         assert!(!err.contains('\u{FFFD}'), "{err}");
     }
 }
+
+/// Issue: a `--log-file` that is a named pipe blocked the command forever (no reader); a
+/// pipe, socket or directory is an invalid setting (exit 2) before anything runs.
+#[test]
+fn a_log_file_that_is_a_pipe_is_refused_not_waited_on() {
+    let home = tempfile::tempdir().unwrap();
+    let fifo = home.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let args = ["token", "--log-file", fifo.to_str().unwrap()];
+    let line = error_line(&run(&args, &[], home.path()), 2);
+    assert!(line.contains("is not a regular file"), "{line}");
+    assert!(line.contains("--log-file"), "{line}");
+}

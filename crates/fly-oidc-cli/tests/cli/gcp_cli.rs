@@ -516,9 +516,14 @@ fn credential_config_refuses_a_token_cache_file_it_could_never_write() {
     let home_dir = home.path().display().to_string();
     let link = home.path().join("link.json");
     std::os::unix::fs::symlink(&a_file, &link).unwrap();
+    let config_again = format!("{home_dir}/./gcp.json");
     let cases = [
         (
             config.to_str().unwrap(),
+            "the token cache file is also the configuration's output file".to_owned(),
+        ),
+        (
+            config_again.as_str(),
             "the token cache file is also the configuration's output file".to_owned(),
         ),
         (

@@ -513,11 +513,14 @@ fn serve_writes_a_private_env_file_and_stops_within_a_second_on_sigterm() {
     let listen = free_listen();
     let (gsts, iam) = (google.sts_url(), google.iam_url());
     let endpoint = sts.url();
+    // A relative --env-file: the file names its token file by an absolute path, so a shell
+    // in any directory (here, the test's) can source it.
     let mut child = Command::new(crate::fly_oidc_bin())
         .arg("serve")
-        .args(serve_aws_flags(&listen, &env_file, &endpoint))
+        .args(serve_aws_flags(&listen, Path::new("creds.env"), &endpoint))
         .args(["--aws-region", "eu-west-1"])
         .args(gcp_flags(&google, &gsts, &iam))
+        .current_dir(dir.path())
         .env_clear()
         .env("FLY_OIDC_SOCKET", fly.socket_path())
         .stderr(Stdio::piped())

@@ -871,6 +871,19 @@ fn doctor_takes_the_session_name_scope_and_audience_flags_of_exec() {
         .to_owned();
     assert!(fix.starts_with("run doctor again shortly"), "{fix}");
     assert!(!fix.contains("compare the provider"), "{fix}");
+    // Another server at the STS URL (its 404 is no OAuth error): the fix is the URL.
+    let not_google = format!("{}/v1/token", w.fly.url());
+    let (out, json) = w.doctor(&["--gcp-sts-url", &not_google]);
+    assert_eq!(code(&out), 1, "{json:#}");
+    let exchange = step(&json, "google exchange");
+    let (detail, fix) = (
+        exchange["detail"].as_str().unwrap(),
+        exchange["fix"].as_str().unwrap(),
+    );
+    assert!(
+        detail.contains("--gcp-sts-url") && fix.starts_with("check the URL setting"),
+        "{json:#}"
+    );
     // An audience Google's provider does not accept fails the exchange: the flag is used.
     let (out, json) = w.doctor(&["--gcp-audience", "https://example.com/other"]);
     assert_ne!(code(&out), 0, "{json:#}");
