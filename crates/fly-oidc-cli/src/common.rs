@@ -95,20 +95,21 @@ const FLAGS: &[(&str, &str, &str)] = &[
 
 /// The flag that sets builder method `method` (`role_arn`: `--role-arn`); with `per_cloud`
 /// (`doctor`, `serve`), with its cloud's prefix (`--aws-role-arn`).
-/// A Google provider's method may come as `gcp.<method>` (doctor's names): its per-cloud flag
-/// is then the `gcp-` one (`gcp.audience`: `--gcp-audience`).
 pub fn flag(method: &str, per_cloud: bool) -> Option<String> {
-    let (google, method) = match method.strip_prefix("gcp.") {
-        Some(method) => (true, method),
-        None => (false, method),
-    };
     let (_, prefix, flag) = FLAGS.iter().find(|(m, _, _)| *m == method)?;
-    let prefix = match (per_cloud, google) {
-        (true, true) if !prefix.is_empty() => "gcp-",
-        (true, _) => prefix,
-        (false, _) => "",
-    };
-    Some(format!("--{prefix}{flag}"))
+    Some(format!("--{}{flag}", if per_cloud { prefix } else { "" }))
+}
+
+/// The per-cloud flag of `cloud`'s (`"aws"`, `"gcp"`) provider builder method `method`, for
+/// the libraries' setting names (`fly_oidc_server::SettingNames`,
+/// `fly_oidc_setup::doctor::SettingNames`): a Google method is the `gcp-` flag even where the
+/// table's is AWS's (`("gcp", "audience")`: `--gcp-audience`).
+pub fn cloud_flag(cloud: &str, method: &str) -> Option<String> {
+    let per_cloud = flag(method, true)?;
+    Some(match (cloud, per_cloud.strip_prefix("--aws-")) {
+        ("gcp", Some(rest)) => format!("--gcp-{rest}"),
+        _ => per_cloud,
+    })
 }
 
 /// Whether this process's command names settings by per-cloud flags (`exec`, `serve`,
@@ -394,7 +395,7 @@ pub fn stderr_line(line: std::fmt::Arguments<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use super::flag;
+    use super::{cloud_flag, flag};
 
     /// One table serves the single-cloud commands and, with per-cloud prefixes, `doctor` and
     /// `serve` (whose own table it can replace: the same flags).
@@ -412,5 +413,18 @@ mod tests {
             assert_eq!(flag(method, true).as_deref(), Some(per_cloud));
         }
         assert_eq!(flag("command", false), None);
+        // A Google method takes the gcp- flag, even the one the table gives AWS's prefix.
+        let google = [
+            ("audience", "--gcp-audience"),
+            ("sts_url", "--gcp-sts-url"),
+            ("socket", "--socket"),
+        ];
+        for (method, named) in google {
+            assert_eq!(cloud_flag("gcp", method).as_deref(), Some(named));
+        }
+        assert_eq!(
+            cloud_flag("aws", "audience").as_deref(),
+            Some("--aws-audience")
+        );
     }
 }

@@ -81,7 +81,7 @@ impl DoctorArgs {
 }
 
 pub async fn run(globals: &Globals, args: DoctorArgs) -> Result<(), CliError> {
-    let names = |method: &str| crate::common::flag(method, true);
+    let names = crate::common::cloud_flag;
     let (fly, aws) = (globals.fly_builder(), || args.cloud.aws_builder());
     let options = args.options(globals)?;
     let report = options

@@ -2,7 +2,7 @@
 //! [`ServeOptions`]' fields (declared there, under its `clap` feature), which it validates and
 //! builds the server from.
 
-use crate::common::{CliError, Globals, flag};
+use crate::common::{CliError, Globals, cloud_flag};
 use clap::Args;
 use fly_oidc_server::{ServeOptions, Server, child_env};
 use std::net::SocketAddr;
@@ -42,9 +42,7 @@ pub async fn start(
     let listen = options.listen.unwrap_or(default_listen);
     // The providers' messages (start errors, what a client is answered, warnings) name their
     // settings by this command's per-cloud flags (a Google audience: --gcp-audience).
-    let google = |cloud: &str| if cloud == "gcp" { "gcp." } else { "" };
-    let names = move |cloud: &str, m: &str| flag(&format!("{}{m}", google(cloud)), true);
-    let builder = builder.setting_names(std::sync::Arc::new(names));
+    let builder = builder.setting_names(std::sync::Arc::new(cloud_flag));
     builder.start().await.map_err(|e| match e.kind() {
         fly_oidc_server::ErrorKind::InvalidSetting => invalid(e.to_string()),
         fly_oidc_server::ErrorKind::Listen => invalid(format!(

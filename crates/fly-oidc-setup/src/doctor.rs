@@ -74,7 +74,7 @@ impl Report {
 
     /// The report with the settings in its run-time messages (`Builder::x`, as a library user
     /// sets them) named as the front end names them.
-    fn named_by(mut self, setting_names: SettingNames<'_>) -> Self {
+    fn named_by(mut self, setting_names: Names<'_>) -> Self {
         for step in &mut self.steps {
             step.detail = fly_oidc::rename_settings(&step.detail, setting_names);
         }
@@ -284,7 +284,7 @@ pub fn clock(token: &FlyToken, now: SystemTime) -> Step {
 /// the role's maximum is an invalid setting, named by `setting_names` (see [`setting_step`]).
 pub async fn aws_role(
     provider: &fly_oidc_aws::FlyOidcCredentialsProvider,
-    setting_names: SettingNames<'_>,
+    setting_names: Names<'_>,
 ) -> Step {
     use fly_oidc_aws::Rejection;
     let settings = provider.settings();
@@ -428,17 +428,20 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Whole-request timeout of every client the diagnosis builds.
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The name a front end gives the setting of a builder method (such as `--aws-role-arn` for
-/// `role_arn`); `None`: the setting is named as a library user sets it. A Google provider's
-/// method comes as `gcp.<method>` (`gcp.audience`), so that a front end with a flag per cloud
-/// can tell it from the AWS provider's method of the same name.
-pub type SettingNames<'a> = &'a dyn Fn(&str) -> Option<String>;
+/// The name a front end gives the setting of a provider's builder method: `(cloud, method)`,
+/// the cloud `"aws"` (also for the token source's settings) or `"gcp"`, to a name such as
+/// `--gcp-audience`; `None`: the setting is named as a library user sets it. The same shape
+/// as `fly_oidc_server::SettingNames`.
+pub type SettingNames<'a> = &'a dyn Fn(&str, &str) -> Option<String>;
+
+/// One cloud's names: a builder method to the name to show (see [`SettingNames`]).
+type Names<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// An invalid setting as a failing step named `name`, the setting named by `setting_names`.
 pub fn setting_step(
     name: impl Into<String>,
     err: &BuildError,
-    setting_names: SettingNames<'_>,
+    setting_names: &dyn Fn(&str) -> Option<String>,
 ) -> Step {
     let flag = setting_names(err.setting().builder_method());
     let step = Step::fail(
@@ -498,6 +501,8 @@ impl DoctorOptions {
         now: SystemTime,
         setting_names: SettingNames<'_>,
     ) -> Report {
+        let aws_names = |method: &str| setting_names("aws", method);
+        let names: Names<'_> = &aws_names;
         let client = match fly
             .timeout(TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
@@ -505,7 +510,7 @@ impl DoctorOptions {
         {
             Ok(client) => client,
             Err(e) => {
-                let step = setting_step("token source", &e, setting_names);
+                let step = setting_step("token source", &e, names);
                 return Report { steps: vec![step] };
             }
         };
@@ -514,23 +519,22 @@ impl DoctorOptions {
         let source_ok = source.ok;
         report.steps.push(source);
         if !source_ok {
-            return report.named_by(setting_names);
+            return report.named_by(names);
         }
         let (step, token) = token(&client, now).await;
         report.steps.push(step);
         let Some(token) = token else {
-            return report.named_by(setting_names);
+            return report.named_by(names);
         };
         let http = verify::http_client().ok();
         let keys = &self.keys;
         let signature = signature(&token, keys, self.offline, http.as_ref()).await;
         report.steps.push(signature);
         report.steps.push(clock(&token, now));
-        self.aws_steps(&mut report, &client, aws, &env, setting_names)
-            .await;
+        self.aws_steps(&mut report, &client, aws, &env, names).await;
         self.gcp_steps(&mut report, &client, &env, setting_names)
             .await;
-        report.named_by(setting_names)
+        report.named_by(names)
     }
 
     /// A step for each AWS role.
@@ -540,7 +544,7 @@ impl DoctorOptions {
         client: &FlyOidcClient,
         aws: AwsBuilderFn<'_>,
         env: &Env,
-        setting_names: SettingNames<'_>,
+        setting_names: Names<'_>,
     ) {
         // No role given: the provider's own (from `AWS_ROLE_ARN` in `env`), if there is one.
         let roles: Vec<Option<&String>> = if !self.aws_role_arns.is_empty() {
@@ -579,8 +583,8 @@ impl DoctorOptions {
         env: &Env,
         setting_names: SettingNames<'_>,
     ) {
-        let gcp_names = |method: &str| setting_names(&format!("gcp.{method}"));
-        let setting_names: SettingNames<'_> = &gcp_names;
+        let gcp_names = |method: &str| setting_names("gcp", method);
+        let setting_names: Names<'_> = &gcp_names;
         // The exchange alone: the Google variables without the service account.
         let exchange_env = Env::from_map(
             [
