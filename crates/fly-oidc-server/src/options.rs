@@ -164,9 +164,6 @@ fn token_file(spec: &str) -> Result<(&Path, &str), BuildError> {
 /// directory does not exist (or is no directory, or cannot be read).
 fn check_file_path(field: &'static str, path: &Path) -> Result<(), BuildError> {
     let shown = path.display();
-    if let Some(why) = fly_oidc::fs::not_replaceable(path, false).filter(|_| !path.is_dir()) {
-        return Err(invalid(field, format!("{shown}: {why}")));
-    }
     if path.is_dir() {
         let example = path.join(match field {
             "env_file" => "fly-oidc.env",
@@ -179,6 +176,9 @@ fn check_file_path(field: &'static str, path: &Path) -> Result<(), BuildError> {
                 example.display()
             ),
         ));
+    }
+    if let Some(why) = fly_oidc::fs::not_replaceable(path, false) {
+        return Err(invalid(field, format!("{shown}: {why}")));
     }
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,

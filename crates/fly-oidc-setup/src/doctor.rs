@@ -43,6 +43,15 @@ impl Step {
         }
     }
 
+    /// The same step, failed on an invalid setting when `invalid` (see
+    /// [`Report::invalid_setting`]).
+    pub fn invalid_setting(self, invalid: bool) -> Self {
+        Self {
+            invalid_setting: invalid,
+            ..self
+        }
+    }
+
     /// A failing step with its fix.
     pub fn fail(
         name: impl Into<String>,
@@ -143,10 +152,7 @@ pub fn token_source(client: &FlyOidcClient) -> Step {
         };
         let step = Step::fail("token source", format!("{source} does not exist"), fix);
         // A socket named by a setting is an invalid setting; the default one means "not on Fly".
-        return Step {
-            invalid_setting: !*is_default,
-            ..step
-        };
+        return step.invalid_setting(!*is_default);
     }
     Step::ok("token source", source.to_string())
 }
@@ -161,11 +167,7 @@ pub async fn token(client: &FlyOidcClient, now: SystemTime) -> (Step, Option<Fly
         Err(e) if e.kind() == fly_oidc::ErrorKind::InvalidConfiguration => {
             let detail = format!("no token from {}: {e}", client.source());
             let fix = "fix the token source setting named above and run doctor again";
-            let step = Step::fail("token", detail, fix);
-            let step = Step {
-                invalid_setting: true,
-                ..step
-            };
+            let step = Step::fail("token", detail, fix).invalid_setting(true);
             return (step, None);
         }
         Err(e) => {
@@ -452,10 +454,7 @@ pub fn setting_step(
         ),
         "fix the setting named above (flag or environment variable) and run doctor again",
     );
-    Step {
-        invalid_setting: true,
-        ..step
-    }
+    step.invalid_setting(true)
 }
 
 /// What `doctor` checks, as the front end was told. A setting not given is resolved by the
