@@ -39,7 +39,10 @@ pub async fn start(
     let builder = options
         .server(&globals.env(), &fly, default_listen)
         .map_err(setting_error)?;
-    let listen = options.listen.unwrap_or(default_listen);
+    // As given (`localhost:PORT` stays so), for the message naming the flag.
+    let listen = options
+        .listen
+        .map_or(default_listen.to_string(), |l| l.to_string());
     // The providers' messages (start errors, what a client is answered, warnings) name their
     // settings by this command's per-cloud flags (a Google audience: --gcp-audience).
     let builder = builder.setting_names(std::sync::Arc::new(cloud_flag));
@@ -92,12 +95,22 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
     options
         .check_files(cmd.env_file.as_deref(), &globals.env())
         .map_err(setting_error)?;
+    // One serve per env file: a second one would overwrite the first's token, then remove the
+    // file at its exit. Held until this function returns, after the files are removed.
+    let _lock = cmd
+        .env_file
+        .as_deref()
+        .map(|path| {
+            child_env::EnvFileLock::acquire(path)
+                .map_err(|e| invalid(format!("--env-file {}: {e}", path.display())))
+        })
+        .transpose()?;
     let server = start(globals, &options, default_listen).await?;
     let written = match &cmd.env_file {
         Some(env_file) => child_env::write_env_file(
             &server,
             env_file,
-            options.cloud.aws_region.as_deref(),
+            options.aws_auth_token_env,
             options.gcp_project.as_deref(),
             options.file_owner().map_err(setting_error)?,
         )

@@ -263,9 +263,11 @@ impl Http<'_> {
                 // An endpoint that echoes the request would show the federated token.
                 let body = match status {
                     200 => body.to_vec(),
-                    _ => String::from_utf8_lossy(body)
-                        .replace(federated.expose_secret(), fly_oidc::REDACTED)
-                        .into_bytes(),
+                    _ => fly_oidc::redact_secret(
+                        &String::from_utf8_lossy(body),
+                        federated.expose_secret(),
+                    )
+                    .into_bytes(),
                 };
                 classify_iam(status, &body, service_account, ctx)
             },

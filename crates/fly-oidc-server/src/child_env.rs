@@ -26,8 +26,8 @@ pub const ALWAYS_REMOVED: [&str; 1] = ["FLY_API_TOKEN"];
 
 /// What a process's environment gains and loses to use a [`Server`].
 ///
-/// `set` holds the authorization token (`AWS_CONTAINER_AUTHORIZATION_TOKEN`), so `Debug`
-/// shows variable names only, never values.
+/// `set` may hold the authorization token (`AWS_CONTAINER_AUTHORIZATION_TOKEN`, on request),
+/// so `Debug` shows variable names only, never values.
 #[derive(Default)]
 pub struct EnvPlan {
     /// Variables to set, `(name, value)`, in the order they are written.
@@ -52,20 +52,31 @@ impl fmt::Debug for EnvPlan {
     }
 }
 
+/// The two region variables: the AWS SDKs read `AWS_REGION`, the AWS CLI v1 and botocore
+/// `AWS_DEFAULT_REGION` only.
+const REGION_VARS: [&str; 2] = ["AWS_REGION", "AWS_DEFAULT_REGION"];
+
 impl EnvPlan {
     /// What a process using `server` needs, given its `current` environment.
     ///
-    /// Always: [`ALWAYS_REMOVED`] removed (the Fly API token). When AWS is served: `AWS_CONTAINER_CREDENTIALS_FULL_URI`,
-    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN`, `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (when
-    /// `token_file` is given), `AWS_REGION` and `AWS_DEFAULT_REGION` (to `aws_region`, when
-    /// given and `current` has neither; the one missing to the other's value when `current`
-    /// has one), and [`AWS_REMOVED`] removed. When Google is served: `GCE_METADATA_HOST`,
-    /// `GCE_METADATA_IP`, `GCE_METADATA_ROOT` (gcloud's) and `GOOGLE_CLOUD_PROJECT` (to
-    /// `gcp_project`, when given).
+    /// Always: [`ALWAYS_REMOVED`] removed (the Fly API token). When AWS is served:
+    /// - `AWS_CONTAINER_CREDENTIALS_FULL_URI`;
+    /// - `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (to `token_file`), as the EKS Pod Identity
+    ///   agent does: every current AWS SDK reads it. The plain
+    ///   `AWS_CONTAINER_AUTHORIZATION_TOKEN` only when `auth_token_env` is true (for consumers
+    ///   that read nothing else) or no `token_file` is given: with both set, the JavaScript SDK
+    ///   v3 warns on every credential load, and its 3.879 default chain given a logger throws;
+    /// - `AWS_REGION` and `AWS_DEFAULT_REGION` to the server's
+    ///   [configured region](Server::aws_region) when `current` has neither; the one missing
+    ///   to the other's value when `current` has one;
+    /// - [`AWS_REMOVED`] removed.
+    ///
+    /// When Google is served: `GCE_METADATA_HOST`, `GCE_METADATA_IP`, `GCE_METADATA_ROOT`
+    /// (gcloud's) and `GOOGLE_CLOUD_PROJECT` (to `gcp_project`, when given).
     pub fn for_server(
         server: &Server,
         token_file: Option<&Path>,
-        aws_region: Option<&str>,
+        auth_token_env: bool,
         gcp_project: Option<&str>,
         current: &Env,
     ) -> EnvPlan {
@@ -76,28 +87,29 @@ impl EnvPlan {
         if let Some(uri) = server.aws_credentials_uri() {
             plan.set
                 .push(("AWS_CONTAINER_CREDENTIALS_FULL_URI".into(), uri));
-            plan.set.push((
-                "AWS_CONTAINER_AUTHORIZATION_TOKEN".into(),
-                server.expose_auth_token().to_owned(),
-            ));
             if let Some(path) = token_file {
                 plan.set.push((
                     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE".into(),
                     path.display().to_string(),
                 ));
             }
-            // The SDKs read AWS_REGION, the AWS CLI v1 and botocore AWS_DEFAULT_REGION only:
-            // set both, or the one missing to the other's value.
-            match (current.get("AWS_REGION"), current.get("AWS_DEFAULT_REGION")) {
+            if auth_token_env || token_file.is_none() {
+                plan.set.push((
+                    "AWS_CONTAINER_AUTHORIZATION_TOKEN".into(),
+                    server.expose_auth_token().to_owned(),
+                ));
+            }
+            let [region_var, default_var] = REGION_VARS;
+            match (current.get(region_var), current.get(default_var)) {
                 (None, None) => {
-                    if let Some(region) = aws_region {
-                        plan.set.push(("AWS_REGION".into(), region.to_owned()));
-                        plan.set
-                            .push(("AWS_DEFAULT_REGION".into(), region.to_owned()));
+                    if let Some(region) = server.aws_region() {
+                        for name in REGION_VARS {
+                            plan.set.push((name.into(), region.to_owned()));
+                        }
                     }
                 }
-                (Some(region), None) => plan.set.push(("AWS_DEFAULT_REGION".into(), region)),
-                (None, Some(region)) => plan.set.push(("AWS_REGION".into(), region)),
+                (Some(region), None) => plan.set.push((default_var.into(), region)),
+                (None, Some(region)) => plan.set.push((region_var.into(), region)),
                 (Some(_), Some(_)) => {}
             }
             plan.remove
@@ -126,15 +138,30 @@ impl EnvPlan {
     }
 
     /// The env file's text: a comment, `export NAME='value'` lines (POSIX shell quoting),
-    /// then one `unset` line for what must go.
+    /// then one `unset` line for what must go. `AWS_REGION` and `AWS_DEFAULT_REGION` are
+    /// written as defaults, `export AWS_REGION="${AWS_REGION:-${AWS_DEFAULT_REGION:-REGION}}"`
+    /// (and the same the other way round): a shell that sources the file keeps a region it
+    /// has and gains the other variable, as [`for_server`](Self::for_server) plans for a
+    /// process it is given.
     pub fn env_file_text(&self) -> String {
         let mut text =
             String::from("# Written by `fly-oidc serve`; source it before starting the app.\n");
         for (name, value) in &self.set {
-            text.push_str(&format!(
-                "export {name}={}\n",
-                fly_oidc_aws::credential_process::shell_quote(value)
-            ));
+            // A region name is letters, digits and dashes: safe inside double quotes.
+            let plain =
+                !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            match REGION_VARS.iter().position(|v| v == name) {
+                Some(at) if plain => {
+                    let other = REGION_VARS[1 - at];
+                    text.push_str(&format!(
+                        "export {name}=\"${{{name}:-${{{other}:-{value}}}}}\"\n"
+                    ));
+                }
+                _ => text.push_str(&format!(
+                    "export {name}={}\n",
+                    fly_oidc_aws::credential_process::shell_quote(value)
+                )),
+            }
         }
         if !self.remove.is_empty() {
             text.push_str(&format!("unset {}\n", self.remove.join(" ")));
@@ -173,16 +200,16 @@ fn write_file(path: &Path, bytes: &[u8], owner: Option<FileOwner>) -> io::Result
 /// The files of `serve --env-file ENV_FILE`: the authorization token file beside it
 /// ([`auth_token_file_beside`], when AWS is served), then the env file
 /// ([`EnvPlan::env_file_text`], planned for an empty environment: the shell that sources it
-/// keeps its own region), both mode 0600 and owned by `owner` when given. Returns the paths
-/// written, to remove at exit. When the env file cannot be written, the token file is removed
-/// again.
+/// keeps its own region), both mode 0600 and owned by `owner` when given. `auth_token_env`
+/// and `gcp_project` are [`EnvPlan::for_server`]'s. Returns the paths written, to remove at
+/// exit. When the env file cannot be written, the token file is removed again.
 ///
 /// # Errors
 /// The file system's error, naming the path and no secret.
 pub fn write_env_file(
     server: &Server,
     env_file: &Path,
-    aws_region: Option<&str>,
+    auth_token_env: bool,
     gcp_project: Option<&str>,
     owner: Option<FileOwner>,
 ) -> io::Result<Vec<PathBuf>> {
@@ -200,7 +227,7 @@ pub fn write_env_file(
     let plan = EnvPlan::for_server(
         server,
         token_file.as_deref(),
-        aws_region,
+        auth_token_env,
         gcp_project,
         &empty,
     );
@@ -213,6 +240,127 @@ pub fn write_env_file(
     }
     written.push(env_file.to_owned());
     Ok(written)
+}
+
+/// The lock file of `serve --env-file PATH`: `PATH` with `.lock` appended.
+pub fn lock_file_beside(env_file: &Path) -> PathBuf {
+    let mut name = env_file.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// One `serve` at a time per env file: an advisory lock (`flock`) on the lock file beside it
+/// ([`lock_file_beside`]), which holds the holder's process id. The env file itself cannot be
+/// the lock: it is replaced by a rename at every write, so a second process would lock
+/// another inode. Dropping it removes the lock file and releases the lock; a holder that died
+/// released it with its last file descriptor, so its stale lock file is taken over.
+#[derive(Debug)]
+pub struct EnvFileLock {
+    path: PathBuf,
+    _file: std::fs::File,
+}
+
+/// Why [`EnvFileLock::acquire`] failed.
+#[derive(Debug)]
+pub enum EnvFileLockError {
+    /// Another process holds the lock.
+    Held {
+        /// The lock file.
+        lock_file: PathBuf,
+        /// The holder's process id, when the lock file names one.
+        holder: Option<u32>,
+    },
+    /// The lock file could not be opened or locked.
+    Io(io::Error),
+}
+
+impl fmt::Display for EnvFileLockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EnvFileLockError::Held { lock_file, holder } => {
+                let holder = match holder {
+                    Some(pid) => format!("another fly-oidc serve (pid {pid})"),
+                    None => "another fly-oidc serve".to_owned(),
+                };
+                write!(
+                    f,
+                    "{holder} holds it (lock file {}); stop that one, or give this one an env file of its own",
+                    lock_file.display()
+                )
+            }
+            EnvFileLockError::Io(e) => write!(f, "cannot lock it: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for EnvFileLockError {}
+
+impl EnvFileLock {
+    /// Take the lock of `env_file`, without waiting.
+    ///
+    /// # Errors
+    /// [`EnvFileLockError::Held`] when another process holds it (naming its pid when the lock
+    /// file says), [`EnvFileLockError::Io`] when the lock file cannot be opened (a symbolic
+    /// link is refused) or locked.
+    pub fn acquire(env_file: &Path) -> Result<Self, EnvFileLockError> {
+        use std::io::{Read, Seek, Write};
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        let env_file = std::path::absolute(env_file).map_err(EnvFileLockError::Io)?;
+        let path = lock_file_beside(&env_file);
+        let held = |holder| EnvFileLockError::Held {
+            lock_file: path.clone(),
+            holder,
+        };
+        // A holder that lets go removes the file: the lock just taken may be on that removed
+        // inode, which nobody else will open. Then open the path again.
+        for _ in 0..3 {
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .mode(0o600)
+                .custom_flags(nix::libc::O_NOFOLLOW)
+                .open(&path)
+                .map_err(EnvFileLockError::Io)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let mut text = String::new();
+                    let _ = Read::by_ref(&mut file).take(32).read_to_string(&mut text);
+                    return Err(held(text.trim().parse().ok()));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(EnvFileLockError::Io(e)),
+            }
+            let same = match (file.metadata(), std::fs::symlink_metadata(&path)) {
+                (Ok(locked), Ok(named)) => {
+                    (locked.dev(), locked.ino()) == (named.dev(), named.ino())
+                }
+                _ => false,
+            };
+            if !same {
+                continue;
+            }
+            let pid = std::process::id().to_string();
+            file.set_len(0)
+                .and_then(|()| file.rewind())
+                .and_then(|()| file.write_all(pid.as_bytes()))
+                .map_err(EnvFileLockError::Io)?;
+            return Ok(Self { path, _file: file });
+        }
+        Err(held(None))
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for EnvFileLock {
+    fn drop(&mut self) {
+        // Removed while still locked; the lock goes with the file descriptor, after this.
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// The private directory of `fly-oidc exec`'s child: owned by `owner` when given, removed
@@ -360,6 +508,89 @@ mod tests {
         let shown = format!("{plan:?}");
         assert!(shown.contains("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
         assert!(!shown.contains("s3cr3t"), "{shown}");
+    }
+
+    /// The env file's region lines, sourced by a real `sh`: a shell keeps the region it has and
+    /// gains the other name; one with none gets the configured region under both.
+    #[test]
+    fn env_file_regions_are_defaults_for_the_sourcing_shell() {
+        let plan = EnvPlan {
+            set: REGION_VARS
+                .iter()
+                .map(|v| ((*v).to_owned(), "eu-west-1".to_owned()))
+                .collect(),
+            ..EnvPlan::default()
+        };
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let file = dir.path().join("app.env");
+        std::fs::write(&file, plan.env_file_text()).expect("write");
+        let cases: [(&[(&str, &str)], &str); 4] = [
+            (&[], "eu-west-1 eu-west-1"),
+            (&[("AWS_REGION", "us-west-2")], "us-west-2 us-west-2"),
+            (
+                &[("AWS_DEFAULT_REGION", "ap-south-1")],
+                "ap-south-1 ap-south-1",
+            ),
+            (
+                &[("AWS_REGION", "a-1"), ("AWS_DEFAULT_REGION", "b-2")],
+                "a-1 b-2",
+            ),
+        ];
+        for (env, expected) in cases {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    ". {}; echo \"$AWS_REGION $AWS_DEFAULT_REGION\"",
+                    file.display()
+                ))
+                .env_clear()
+                .envs(env.iter().copied())
+                .output()
+                .expect("sh");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                expected,
+                "{env:?}"
+            );
+        }
+        // A value that is not a region name is quoted as any other.
+        let odd = EnvPlan {
+            set: vec![("AWS_REGION".into(), "it's".into())],
+            ..EnvPlan::default()
+        };
+        assert!(
+            odd.env_file_text()
+                .contains("export AWS_REGION='it'\\''s'\n")
+        );
+    }
+
+    #[test]
+    fn a_held_env_file_names_its_holder_and_is_free_once_dropped() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let env_file = dir.path().join("app.env");
+        let lock = EnvFileLock::acquire(&env_file).expect("free");
+        assert_eq!(lock.path(), lock_file_beside(&env_file));
+        let pid = std::fs::read_to_string(lock.path()).expect("the pid");
+        assert_eq!(pid, std::process::id().to_string());
+        match EnvFileLock::acquire(&env_file) {
+            Err(EnvFileLockError::Held { holder, lock_file }) => {
+                assert_eq!(holder, Some(std::process::id()));
+                assert_eq!(lock_file, lock_file_beside(&env_file));
+            }
+            other => panic!("not refused: {other:?}"),
+        }
+        drop(lock);
+        assert!(!lock_file_beside(&env_file).exists());
+        let again = EnvFileLock::acquire(&env_file).expect("free again");
+        drop(again);
+        // A symbolic link as the lock file is refused, not followed.
+        let target = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&target, lock_file_beside(&env_file)).expect("symlink");
+        assert!(matches!(
+            EnvFileLock::acquire(&env_file),
+            Err(EnvFileLockError::Io(_))
+        ));
+        assert!(!target.exists());
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! language need no config file:
 //!
 //! - the **ECS container-credentials** endpoint for AWS (`AWS_CONTAINER_CREDENTIALS_FULL_URI`
-//!   and `AWS_CONTAINER_AUTHORIZATION_TOKEN`): the default role at `/v1/aws/credentials`,
+//!   and `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, the plain `AWS_CONTAINER_AUTHORIZATION_TOKEN`
+//!   only on request: see [`child_env::EnvPlan`]): the default role at `/v1/aws/credentials`,
 //!   and every role at `/v1/aws/roles/<role-name>`;
 //! - the **GCE metadata server** for Google (`GCE_METADATA_HOST`, `GCE_METADATA_IP`);
 //! - **token files**: a Fly OIDC token kept fresh in a file, for tools that read one.
@@ -58,7 +59,9 @@
 //!
 //! ## Security
 //!
-//! - Loopback only: [`Builder::start`] refuses any other listen address.
+//! - `127.0.0.1` only: [`Builder::start`] refuses any other listen address, `[::1]` and other
+//!   `127.x` included, since not every SDK accepts them in `AWS_CONTAINER_CREDENTIALS_FULL_URI`
+//!   (see [`ListenAddr`]).
 //! - The AWS endpoints need the random authorization token (256 bits); requests for
 //!   credentials, tokens or account data must carry a `Host` naming the listen address or
 //!   `localhost` (DNS rebinding), and an absolute-form target (`GET http://host/...`) must
@@ -87,7 +90,7 @@ mod slot;
 
 pub use fly_oidc::fs::FileOwner;
 pub use handler::{CredentialHealth, Health};
-pub use options::{CloudOptions, ServeOptions};
+pub use options::{CloudOptions, ListenAddr, ServeOptions};
 pub use routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, HEALTHZ_PATH, METADATA_PREFIX};
 pub use server::{
     Builder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, Error, ErrorKind,

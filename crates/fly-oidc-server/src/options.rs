@@ -6,6 +6,7 @@ use crate::{Builder, FileOwner, Server};
 use fly_oidc::{BuildError, Env, FlyOidcClient, Origin, SetIf, Setting};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -24,9 +25,10 @@ use std::time::Duration;
 #[derive(Clone, Debug, Default)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct ServeOptions {
-    /// The listen address; loopback only (default: the one given to [`server`](Self::server)).
-    #[cfg_attr(feature = "clap", arg(long = "listen", value_name = "ADDR:PORT", help = "Listen on this loopback address (127.0.0.1:PORT or [::1]:PORT) [default: a free port on 127.0.0.1 for exec, 127.0.0.1:8675 for serve]", long_help = None))]
-    pub listen: Option<SocketAddr>,
+    /// The listen address, `127.0.0.1:PORT` or `localhost:PORT` (default: the one given to
+    /// [`server`](Self::server)).
+    #[cfg_attr(feature = "clap", arg(long = "listen", value_name = "ADDR:PORT", help = "Listen on 127.0.0.1:PORT (or localhost:PORT, the same) [default: a free port for exec, 127.0.0.1:8675 for serve]", long_help = None))]
+    pub listen: Option<ListenAddr>,
     /// The AWS and Google provider settings.
     #[cfg_attr(feature = "clap", command(flatten))]
     pub cloud: CloudOptions,
@@ -41,11 +43,113 @@ pub struct ServeOptions {
     /// Each `PATH=AUDIENCE`; checked by [`check_token_files`](Self::check_token_files).
     #[cfg_attr(feature = "clap", arg(long = "write-token", value_name = "PATH=AUDIENCE", long_help = None))]
     pub write_tokens: Vec<String>,
+    /// Also give the authorization token itself as AWS_CONTAINER_AUTHORIZATION_TOKEN
+    ///
+    /// For consumers that read nothing else; by default only
+    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` is set, as the EKS Pod Identity agent does:
+    /// every current AWS SDK reads the file, and some warn on every credential load, or fail
+    /// (the JavaScript SDK v3 3.879 with a logger), when both variables are set.
+    #[cfg_attr(feature = "clap", arg(long = "aws-auth-token-env", long_help = None))]
+    pub aws_auth_token_env: bool,
     /// Owner of the files written (token files, env file, authorization token file)
     ///
     /// `USER[:GROUP]`, names or numeric ids; `None`: the server's user.
     #[cfg_attr(feature = "clap", arg(long = "file-owner", value_name = "USER[:GROUP]", long_help = None))]
     pub file_owner: Option<String>,
+}
+
+/// Where a credential server listens, as [`ServeOptions::listen`] (`--listen`) takes it:
+/// `127.0.0.1:PORT`, or `localhost:PORT`, which means the same.
+///
+/// Nothing else: the server hands out `http://127.0.0.1:PORT/...` as
+/// `AWS_CONTAINER_CREDENTIALS_FULL_URI`, the one loopback address every AWS SDK's allow-list
+/// takes without a DNS lookup (botocore before its loopback check accepted only `127.0.0.1`
+/// and `localhost` by name; the Rust SDK needs a DNS resolver to accept `localhost`; not
+/// every SDK accepts `[::1]` or another `127.x`). So `localhost:PORT` is bound and handed out
+/// as `127.0.0.1:PORT` too: it is a spelling, not a lookup (a `localhost` that resolves to
+/// `::1` first would need a second listener).
+///
+/// ```
+/// use fly_oidc_server::ListenAddr;
+/// let addr: ListenAddr = "localhost:8675".parse().unwrap();
+/// assert_eq!(addr.socket_addr().to_string(), "127.0.0.1:8675");
+/// assert_eq!(addr.to_string(), "localhost:8675");
+/// let err = "[::1]:8675".parse::<ListenAddr>().unwrap_err();
+/// assert!(err.contains("not every AWS SDK accepts [::1]"), "{err}");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenAddr {
+    port: u16,
+    localhost: bool,
+}
+
+impl ListenAddr {
+    /// `127.0.0.1:port` (port 0: a free port).
+    pub const fn new(port: u16) -> Self {
+        Self {
+            port,
+            localhost: false,
+        }
+    }
+
+    /// The port (0: a free one).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The address to bind: `127.0.0.1:PORT`, whichever spelling was given.
+    pub fn socket_addr(&self) -> SocketAddr {
+        SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, self.port))
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    /// As given: `127.0.0.1:PORT` or `localhost:PORT`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = if self.localhost {
+            "localhost"
+        } else {
+            "127.0.0.1"
+        };
+        write!(f, "{host}:{}", self.port)
+    }
+}
+
+impl std::str::FromStr for ListenAddr {
+    /// Why the address is refused, and what to give instead (without the address).
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        const USE: &str = "use 127.0.0.1:PORT (or localhost:PORT)";
+        let Some((host, port)) = text.rsplit_once(':') else {
+            return Err(format!("expected ADDR:PORT; {USE}"));
+        };
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| format!("the port {port:?} is not a number from 0 to 65535; {USE}"))?;
+        if host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost") {
+            return Ok(Self {
+                port,
+                localhost: host != "127.0.0.1",
+            });
+        }
+        let ip = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host)
+            .parse::<std::net::IpAddr>();
+        Err(match ip {
+            Ok(ip) if ip.is_loopback() => format!(
+                "not every AWS SDK accepts {host} in AWS_CONTAINER_CREDENTIALS_FULL_URI (their allow-lists all take 127.0.0.1, not every other loopback address); {USE}"
+            ),
+            Ok(_) => format!(
+                "the credential server listens on 127.0.0.1 only, so only processes on this Machine can reach it; {USE}"
+            ),
+            Err(_) => format!(
+                "{host:?} is not 127.0.0.1 or localhost (names are not looked up: the server listens on 127.0.0.1 only); {USE}"
+            ),
+        })
+    }
 }
 
 /// The provider settings per cloud, shared by every front end that configures both clouds at
@@ -75,10 +179,12 @@ pub struct CloudOptions {
     /// `None`: `FLY_OIDC_AWS_DURATION_SECONDS`, else 3600.
     #[cfg_attr(feature = "clap", arg(long = "aws-duration-seconds", value_name = "SECONDS", long_help = None))]
     pub aws_duration_seconds: Option<u64>,
-    /// STS region; also given to the child when it has none [env: AWS_REGION, AWS_DEFAULT_REGION]
+    /// STS region; also exported to the app (exec's command, serve's env file) when it has none [env: AWS_REGION, AWS_DEFAULT_REGION]
     ///
-    /// The region of STS, also in [`ServeOptions::env_plan`] for a process that has none;
-    /// `None`: `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's region, else `us-east-1`.
+    /// The region of STS; a configured one (this, `AWS_REGION`, `AWS_DEFAULT_REGION` or the
+    /// profile's region) is also in [`ServeOptions::env_plan`] and the env file, for a
+    /// process that has neither variable. `None`: `AWS_REGION`, `AWS_DEFAULT_REGION`, the
+    /// profile's region, else `us-east-1`.
     #[cfg_attr(feature = "clap", arg(long = "aws-region", value_name = "REGION", long_help = None))]
     pub aws_region: Option<String>,
     /// STS endpoint URL [env: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL]
@@ -214,8 +320,9 @@ impl ServeOptions {
     ///
     /// # Errors
     /// A [`BuildError`] naming the field: nothing to serve (no role, no Google provider, no
-    /// token file), a listen address that is not loopback, a token file that is not
-    /// `PATH=AUDIENCE`, an unknown file owner, or a provider's invalid setting.
+    /// token file), a token file that is not `PATH=AUDIENCE`, an unknown file owner, or a
+    /// provider's invalid setting. A `default_listen` other than `127.0.0.1` is refused by
+    /// [`Builder::start`].
     pub fn server(
         &self,
         env: &Env,
@@ -236,15 +343,7 @@ impl ServeOptions {
                 "nothing to serve: pass `aws_role_arns` (or set AWS_ROLE_ARN), `gcp_provider` (or set FLY_OIDC_GCP_PROVIDER) or `write_tokens` PATH=AUDIENCE",
             ));
         }
-        let listen = self.listen.unwrap_or(default_listen);
-        if !listen.ip().is_loopback() {
-            return Err(invalid(
-                "listen",
-                format!(
-                    "{listen}: the credential server listens on loopback only (127.0.0.1:PORT or [::1]:PORT), so only processes on this Machine can reach it"
-                ),
-            ));
-        }
+        let listen = self.listen.map_or(default_listen, |l| l.socket_addr());
         let mut server = Server::builder().listen(listen);
         for role in roles {
             let provider = self
@@ -392,13 +491,13 @@ impl ServeOptions {
     }
 
     /// What a process using `server` needs in its environment, given its `current` one
-    /// ([`EnvPlan::for_server`] with [`aws_region`](CloudOptions::aws_region) and
+    /// ([`EnvPlan::for_server`] with [`aws_auth_token_env`](Self::aws_auth_token_env) and
     /// [`gcp_project`](Self::gcp_project)).
     pub fn env_plan(&self, server: &Server, token_file: Option<&Path>, current: &Env) -> EnvPlan {
         EnvPlan::for_server(
             server,
             token_file,
-            self.cloud.aws_region.as_deref(),
+            self.aws_auth_token_env,
             self.gcp_project.as_deref(),
             current,
         )
@@ -460,15 +559,41 @@ mod tests {
         for field in ["`aws_role_arns`", "`gcp_provider`", "`write_tokens`"] {
             assert!(err.reason().contains(field), "{err}");
         }
-        // AWS_ROLE_ARN alone is something to serve: the error is then the listen address.
-        let options = ServeOptions {
-            listen: Some("0.0.0.0:0".parse().expect("an address")),
-            ..ServeOptions::default()
+        // AWS_ROLE_ARN alone is something to serve.
+        let fine = ServeOptions::default().server(
+            &Env::from_slice(&[("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r")]),
+            &fly(),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        );
+        assert!(fine.is_ok(), "{fine:?}");
+    }
+
+    #[test]
+    fn listen_is_127_0_0_1_or_localhost_only() {
+        let parse = |text: &str| text.parse::<ListenAddr>();
+        let ok = parse("127.0.0.1:8675").expect("127.0.0.1");
+        assert_eq!((ok.port(), ok.to_string()), (8675, "127.0.0.1:8675".into()));
+        for localhost in ["localhost:0", "LOCALHOST:0"] {
+            let addr = parse(localhost).expect("localhost");
+            assert_eq!(addr.socket_addr(), SocketAddr::from(([127, 0, 0, 1], 0)));
+        }
+        assert_eq!(ListenAddr::new(7).socket_addr().to_string(), "127.0.0.1:7");
+        let refused = |text: &str, why: &str| {
+            let err = parse(text).expect_err(text);
+            assert!(err.contains(why), "{text}: {err}");
+            assert!(err.contains("use 127.0.0.1:PORT"), "{text}: {err}");
         };
-        let err = error(&options, &[("AWS_ROLE_ARN", "arn:aws:iam::1:role/r")]);
-        assert_eq!(err.setting().builder_method(), "listen");
-        assert!(err.reason().starts_with("`listen` 0.0.0.0:0: "), "{err}");
-        assert!(err.reason().contains("loopback only"), "{err}");
+        refused("[::1]:8675", "not every AWS SDK accepts [::1]");
+        refused("127.0.0.2:8675", "not every AWS SDK accepts 127.0.0.2");
+        refused("0.0.0.0:8675", "listens on 127.0.0.1 only");
+        refused("10.0.0.1:8675", "listens on 127.0.0.1 only");
+        refused(
+            "example.com:80",
+            "\"example.com\" is not 127.0.0.1 or localhost",
+        );
+        refused("127.0.0.1", "expected ADDR:PORT");
+        refused("127.0.0.1:http", "is not a number");
+        refused("127.0.0.1:70000", "is not a number");
     }
 
     #[test]

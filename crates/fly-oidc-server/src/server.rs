@@ -217,8 +217,10 @@ impl Builder {
         self
     }
 
-    /// Where to listen (default `127.0.0.1:0`, a free port). Only loopback addresses are
-    /// accepted.
+    /// Where to listen (default `127.0.0.1:0`, a free port). Only `127.0.0.1` is accepted
+    /// ([`start`](Self::start) refuses any other address, `[::1]` and other `127.x` included):
+    /// the one loopback address every AWS SDK's allow-list for
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` takes (see [`ListenAddr`](crate::ListenAddr)).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = Some(addr);
         self
@@ -271,11 +273,15 @@ impl Builder {
         let listen = self
             .listen
             .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
-        if !listen.ip().is_loopback() {
+        if listen.ip() != Ipv4Addr::LOCALHOST {
+            let why = match listen.ip().is_loopback() {
+                true => "not every AWS SDK accepts it in AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                false => "only processes on this Machine may reach the credential server",
+            };
             return Err(Error::new(
                 ErrorKind::InvalidSetting,
                 format!(
-                    "listen address {listen}: the credential server listens on loopback only (127.0.0.1 or [::1]), so only processes on this Machine can reach it"
+                    "listen address {listen}: the credential server listens on 127.0.0.1 only ({why}); use 127.0.0.1:PORT"
                 ),
             ));
         }
@@ -287,6 +293,10 @@ impl Builder {
         // AWS roles: the first is the default; each is also served by name.
         let mut aws_roles = HashMap::new();
         let mut aws_slots = Vec::new();
+        let aws_region = self.aws.first().and_then(|provider| {
+            let region = provider.settings().configured_region();
+            region.map(str::to_owned)
+        });
         for provider in self.aws {
             let arn = provider
                 .settings()
@@ -354,7 +364,7 @@ impl Builder {
                 Arc::new(Slot::new(
                     "token-file",
                     name,
-                    token_file_fetcher(file, self.file_owner, stopped.clone()),
+                    token_file_fetcher(file, self.file_owner, stopped.clone(), time.clone()),
                     time.clone(),
                 ))
             })
@@ -462,6 +472,7 @@ impl Builder {
         Ok(Server {
             state,
             addr,
+            aws_region,
             role_names,
             shutdown,
             tasks,
@@ -548,21 +559,34 @@ fn gcp_fetcher(provider: GcpTokenProvider) -> Fetcher {
 }
 
 /// Fetches `file`'s token and writes it, unless the server has `stopped` (then the file it
-/// removed stays removed: the write holds the lock that [`remove_token_files`] takes).
+/// removed stays removed: the write holds the lock that [`remove_token_files`] takes). A token
+/// that has expired by `time`, or has less than [`fly_oidc::MIN_SUBJECT_TOKEN_TTL`] left, is
+/// never written: the fetch fails ([`fly_oidc::ErrorKind::StaleToken`], not transient: at
+/// start the server does not start; later the last good file stays and the fetch is retried).
 fn token_file_fetcher(
     file: TokenFile,
     owner: Option<FileOwner>,
     stopped: Arc<Mutex<bool>>,
+    time: SharedTimeSource,
 ) -> Fetcher {
     let file = Arc::new(file);
     Arc::new(move || {
         let file = file.clone();
         let stopped = stopped.clone();
+        let time = time.clone();
         Box::pin(async move {
             let token = file.client.fetch_token(Some(&file.audience)).await?;
             let expires_at = token
                 .expires_at()
                 .ok_or_else(|| FetchError::new("the Fly token has no exp claim", false))?;
+            token.ensure_fresh(
+                time.now(),
+                &format!("the answer of {}", file.client.source()),
+                &format!(
+                    "{} is not written; check this machine's clock, which judged the token's exp",
+                    file.path.display()
+                ),
+            )?;
             let path = file.path.clone();
             let jwt = SecretString::new(token.expose_jwt());
             tokio::task::spawn_blocking(move || {
@@ -643,6 +667,8 @@ async fn accept_loop(
 pub struct Server {
     state: Arc<State>,
     addr: SocketAddr,
+    /// The default role's configured region, if any.
+    aws_region: Option<String>,
     role_names: Vec<(String, String)>,
     shutdown: watch::Sender<bool>,
     tasks: Arc<Mutex<JoinSet<()>>>,
@@ -673,8 +699,16 @@ impl Server {
         self.addr
     }
 
-    /// The token clients send as `Authorization` on the AWS endpoints
-    /// (`AWS_CONTAINER_AUTHORIZATION_TOKEN`). Never log it.
+    /// The region of the default role's STS when one was configured (the provider's
+    /// `region`, `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile's), for the app's
+    /// environment ([`EnvPlan`](crate::child_env::EnvPlan)); `None` without a role or when
+    /// the region is the default `us-east-1`.
+    pub fn aws_region(&self) -> Option<&str> {
+        self.aws_region.as_deref()
+    }
+
+    /// The token clients send as `Authorization` on the AWS endpoints (what the file of
+    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` holds). Never log it.
     pub fn expose_auth_token(&self) -> &str {
         self.state.auth_token.expose_secret()
     }

@@ -738,13 +738,15 @@ pub fn token_from_response(
 }
 
 /// `text` with every occurrence of `token`, and of each of its parts of 16 or more characters
-/// (a Fly token may be several comma-separated macaroons), replaced by `** redacted **`.
+/// (a Fly token may be several comma-separated macaroons), replaced by `** redacted **`, in
+/// every encoded form [`redact_secret`](crate::redact_secret) knows (percent-encoded, JSON-escaped,
+/// base64).
 fn redact_bearer(text: &str, token: &SecretString) -> String {
     let token = token.expose_secret().trim();
     let mut out = text.to_owned();
     let parts = std::iter::once(token).chain(token.split([',', ' ']).map(str::trim));
     for part in parts.filter(|p| p.len() >= 16) {
-        out = out.replace(part, crate::REDACTED);
+        out = crate::redact_secret(&out, part);
     }
     out
 }

@@ -401,13 +401,20 @@ impl From<BuildError> for Error {
 }
 
 /// Replace anything in `text` that looks like a JWT (three base64url parts starting
-/// with `eyJ`) with `** redacted **`, so upstream messages can be shown safely.
+/// with `eyJ`), or like one base64-encoded (a base64 word starting `ZXlK` that decodes to
+/// one), with `** redacted **`, so upstream messages can be shown safely. A JWT percent-encoded
+/// or JSON-escaped is the same text (its alphabet needs no escaping). For secrets the caller
+/// knows (an API token), see [`redact_secret`].
 ///
 /// ```
 /// let out = fly_oidc::redact_jwts("bad token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln here");
 /// assert_eq!(out, "bad token ** redacted ** here");
 /// ```
 pub fn redact_jwts(text: &str) -> String {
+    redact_base64_jwts(&redact_raw_jwts(text))
+}
+
+fn redact_raw_jwts(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("eyJ") {
@@ -426,6 +433,153 @@ pub fn redact_jwts(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// `text` with each base64 or base64url word that starts as an encoded JWT does (`ZXlK`, the
+/// encoding of `eyJ`) and decodes to text holding one replaced by `** redacted **`.
+fn redact_base64_jwts(text: &str) -> String {
+    use base64::Engine as _;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    let config = GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true);
+    let engines = [
+        GeneralPurpose::new(&base64::alphabet::STANDARD, config),
+        GeneralPurpose::new(&base64::alphabet::URL_SAFE, config),
+    ];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("ZXlK") {
+        out.push_str(&rest[..start]);
+        let candidate = &rest[start..];
+        let end = candidate
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "+/=_-".contains(c)))
+            .unwrap_or(candidate.len());
+        let word = &candidate[..end];
+        let holds_jwt = engines.iter().any(|engine| {
+            engine
+                .decode(word.trim_end_matches('='))
+                .is_ok_and(|bytes| {
+                    let decoded = String::from_utf8_lossy(&bytes);
+                    redact_raw_jwts(&decoded) != decoded
+                })
+        });
+        out.push_str(if holds_jwt { crate::REDACTED } else { word });
+        rest = &candidate[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The shortest secret [`redact_secret`] looks for: a shorter one would take ordinary words.
+const MIN_SECRET_LEN: usize = 8;
+
+/// Replace every occurrence of `secret` in `text` with `** redacted **`, in each form an
+/// upstream service that echoes a request might write it:
+///
+/// - as it is;
+/// - percent-encoded, each character encoded or not (encoders differ on `,`, `/`, `:`), hex
+///   in either case, a space as `%20` or `+` (form encoding);
+/// - JSON-escaped: `\/`, `\"`, `\\`, `\n` and the like, and `\u002B` for any ASCII character;
+/// - base64 and base64url, padded or not, at any alignment (inside a longer encoded text,
+///   such as an `Authorization: Basic` value), and those forms percent-encoded or escaped.
+///
+/// A `secret` shorter than 8 bytes is left alone (it would take ordinary words with it).
+/// Messages holding upstream text pass every secret the caller knows through this (the token
+/// client: `FLY_API_TOKEN`), then through [`redact_jwts`] (tokens it cannot know).
+///
+/// ```
+/// let secret = "FlyV1 fm2_ab+c/d==";
+/// let echoed = "got FlyV1+fm2_ab%2Bc%2Fd%3D%3D and \"FlyV1 fm2_ab+c\\/d==\"";
+/// assert_eq!(
+///     fly_oidc::redact_secret(echoed, secret),
+///     "got ** redacted ** and \"** redacted **\""
+/// );
+/// // base64 of "Bearer FlyV1 fm2_ab+c/d==": the secret starts at byte 7.
+/// let basic = fly_oidc::redact_secret("QmVhcmVyIEZseVYxIGZtMl9hYitjL2Q9PQ==", secret);
+/// assert!(basic.contains("** redacted **") && !basic.contains("ZseVYxIGZtMl9hYitjL2Q9"), "{basic}");
+/// ```
+pub fn redact_secret(text: &str, secret: &str) -> String {
+    if secret.len() < MIN_SECRET_LEN {
+        return text.to_owned();
+    }
+    let mut out = redact_encoded(text, secret.as_bytes());
+    for form in base64_forms(secret.as_bytes()) {
+        out = redact_encoded(&out, form.as_bytes());
+    }
+    out
+}
+
+/// The parts of the base64 and base64url encodings of `secret` that do not depend on the
+/// bytes around it, at each of the three alignments it can have in a longer encoded text.
+fn base64_forms(secret: &[u8]) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let mut forms = Vec::new();
+    for skip in 0..3usize {
+        let mut bytes = vec![0u8; skip];
+        bytes.extend_from_slice(secret);
+        for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+            let encoded = engine.encode(&bytes);
+            // Characters wholly made of the secret's bits: from bit 8*skip to 8*(skip+len).
+            let start = (8 * skip).div_ceil(6);
+            let end = (8 * (skip + secret.len())) / 6;
+            if let Some(core) = encoded.get(start..end)
+                && core.len() >= MIN_SECRET_LEN
+                && !forms.iter().any(|f| f == core)
+            {
+                forms.push(core.to_owned());
+            }
+        }
+    }
+    forms
+}
+
+/// `text` with every match of `secret` ([`match_encoded`]) replaced by `** redacted **`.
+fn redact_encoded(text: &str, secret: &[u8]) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let (mut copied, mut at) = (0, 0);
+    while at < bytes.len() {
+        match match_encoded(bytes, at, secret) {
+            // A match starts and ends on ASCII bytes (a secret's first and last byte, or an
+            // escape's), so both ends are char boundaries.
+            Some(end) if text.is_char_boundary(at) && text.is_char_boundary(end) => {
+                out.push_str(&text[copied..at]);
+                out.push_str(crate::REDACTED);
+                (copied, at) = (end, end);
+            }
+            _ => at += 1,
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// Where a match of `secret` at `at` in `text` ends: each byte of `secret` written as it is,
+/// percent-encoded (`%2b` or `%2B`; `+` for a space) or JSON-escaped (`\/`, `\u002b`, ...).
+fn match_encoded(text: &[u8], mut at: usize, secret: &[u8]) -> Option<usize> {
+    let hex = |from: usize, len: usize| -> Option<u32> {
+        let digits = std::str::from_utf8(text.get(from..from + len)?).ok()?;
+        u32::from_str_radix(digits, 16).ok()
+    };
+    for &byte in secret {
+        let next = *text.get(at)?;
+        at += match next {
+            _ if next == byte => 1,
+            b'+' if byte == b' ' => 1,
+            b'%' if hex(at + 1, 2) == Some(u32::from(byte)) => 3,
+            b'\\' => match (*text.get(at + 1)?, byte) {
+                (b'u', _) if byte.is_ascii() && hex(at + 2, 4) == Some(u32::from(byte)) => 6,
+                (b'/', b'/') | (b'"', b'"') | (b'\\', b'\\') | (b'\'', b'\'') => 2,
+                (b'n', b'\n') | (b'r', b'\r') | (b't', b'\t') => 2,
+                (b'b', 0x08) | (b'f', 0x0c) => 2,
+                _ => return None,
+            },
+            _ => return None,
+        };
+    }
+    Some(at)
 }
 
 /// `message` (an error's) with each setting it names as a library user sets it,
@@ -507,6 +661,102 @@ mod tests {
             Error::new(ErrorKind::Transient, "x").fly_token_message(),
             None
         );
+    }
+
+    /// A Fly API token as Fly writes them: a space, `+`, `/`, `=` and a comma.
+    const SECRET: &str = "FlyV1 fm2_lJPE+AAAA/xB0k=,fm2_QmVh+Y2Rl/Zg==";
+
+    /// Every form an echoing upstream may use, encoded here independently of the redactor.
+    fn encoded_forms(secret: &str) -> Vec<(&'static str, String)> {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let percent = |keep: &dyn Fn(char) -> bool, space: &str, upper: bool| -> String {
+            secret
+                .chars()
+                .map(|c| match c {
+                    ' ' => space.to_owned(),
+                    c if keep(c) => c.to_string(),
+                    c if upper => format!("%{:02X}", c as u32),
+                    c => format!("%{:02x}", c as u32),
+                })
+                .collect()
+        };
+        let unreserved = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+        let uri = |c: char| unreserved(c) || ",/".contains(c);
+        let json_u = secret
+            .chars()
+            .map(|c| match c.is_ascii_alphanumeric() {
+                true => c.to_string(),
+                false => format!("\\u{:04X}", c as u32),
+            })
+            .collect();
+        vec![
+            ("raw", secret.to_owned()),
+            ("percent-encoded", percent(&unreserved, "%20", true)),
+            (
+                "percent-encoded, lower-case hex",
+                percent(&unreserved, "%20", false),
+            ),
+            ("form-encoded", percent(&unreserved, "+", true)),
+            ("encodeURI-style", percent(&uri, "%20", true)),
+            ("JSON \\/", secret.replace('/', "\\/")),
+            ("JSON \\u", json_u),
+            ("base64", STANDARD.encode(secret)),
+            ("base64url", URL_SAFE_NO_PAD.encode(secret)),
+            ("base64 in Basic", STANDARD.encode(format!("user:{secret}"))),
+            (
+                "base64 after Bearer",
+                STANDARD.encode(format!("Bearer {secret}")),
+            ),
+            (
+                "base64 percent-encoded",
+                STANDARD
+                    .encode(secret)
+                    .replace('+', "%2B")
+                    .replace('/', "%2F")
+                    .replace('=', "%3D"),
+            ),
+        ]
+    }
+
+    #[test]
+    fn a_known_secret_is_redacted_in_every_encoded_form() {
+        for (form, encoded) in encoded_forms(SECRET) {
+            let text = format!("rejected: {encoded} (end)");
+            let out = super::redact_secret(&text, SECRET);
+            assert!(out.contains(crate::REDACTED), "{form}: {out}");
+            assert!(out.ends_with(" (end)"), "{form}: {out}");
+            // At most the few characters at the edges that also encode other bytes are left
+            // (after the first 10, which may encode the "user:" or "Bearer " before it).
+            for piece in encoded.as_bytes()[10..].windows(8) {
+                let piece = String::from_utf8_lossy(piece);
+                assert!(!out.contains(&*piece), "{form}: {piece:?} is left in {out}");
+            }
+        }
+        // Ordinary text, and a secret too short to look for, are left alone.
+        assert_eq!(
+            super::redact_secret("a FlyV1 token", SECRET),
+            "a FlyV1 token"
+        );
+        assert_eq!(super::redact_secret("abc abc", "abc"), "abc abc");
+        // Multi-byte text around a match stays whole.
+        let out = super::redact_secret(&format!("é{SECRET}é"), SECRET);
+        assert_eq!(out, format!("é{}é", crate::REDACTED));
+    }
+
+    #[test]
+    fn a_base64_encoded_jwt_is_redacted() {
+        use base64::Engine as _;
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+        for engine in [
+            &base64::engine::general_purpose::STANDARD,
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ] {
+            let text = format!("echo: {} end", engine.encode(format!("{jwt}\n")));
+            assert_eq!(super::redact_jwts(&text), "echo: ** redacted ** end");
+        }
+        // A word that starts the same but decodes to no JWT stays.
+        assert_eq!(super::redact_jwts("ZXlKhello"), "ZXlKhello");
     }
 
     #[test]

@@ -94,7 +94,8 @@ pub use client::{
 pub use endpoint::{ENV_ALLOW_INSECURE_HTTP, is_trusted_plain_http_host};
 pub use env::Env;
 pub use error::{
-    BuildError, Error, ErrorKind, Origin, Setting, redact_jwts, rename_settings, truncate,
+    BuildError, Error, ErrorKind, Origin, Setting, redact_jwts, redact_secret, rename_settings,
+    truncate,
 };
 pub use retry::{RetryConfig, within_budget};
 pub use set_if::SetIf;

@@ -534,15 +534,24 @@ async fn scopes_other_than_the_configured_ones_get_a_token_for_those_scopes() {
     }
 }
 
+/// 127.0.0.1 only: not every SDK accepts [::1] or another 127.x in
+/// AWS_CONTAINER_CREDENTIALS_FULL_URI.
 #[tokio::test]
-async fn only_loopback_addresses_are_accepted() {
-    let err = Server::builder()
-        .listen("0.0.0.0:0".parse().unwrap())
-        .start()
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidSetting);
-    assert!(err.to_string().contains("loopback"), "{err}");
+async fn only_127_0_0_1_is_accepted() {
+    for (addr, why) in [
+        ("0.0.0.0:0", "only processes on this Machine"),
+        ("[::1]:0", "not every AWS SDK accepts it"),
+        ("127.0.0.2:0", "not every AWS SDK accepts it"),
+    ] {
+        let err = Server::builder()
+            .listen(addr.parse().unwrap())
+            .start()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidSetting);
+        assert!(err.to_string().contains("127.0.0.1 only"), "{err}");
+        assert!(err.to_string().contains(why), "{err}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -598,7 +607,7 @@ async fn an_env_file_that_cannot_be_written_leaves_no_token_file() {
     // The env file's path is a directory: the token file beside it is written first.
     let env_file = dir.path().join("app.env");
     std::fs::create_dir(&env_file).unwrap();
-    let err = fly_oidc_server::child_env::write_env_file(&server, &env_file, None, None, None)
+    let err = fly_oidc_server::child_env::write_env_file(&server, &env_file, false, None, None)
         .unwrap_err();
     assert!(err.to_string().contains("app.env"), "{err}");
     assert!(
@@ -610,7 +619,7 @@ async fn an_env_file_that_cannot_be_written_leaves_no_token_file() {
     // A writable path gets both files.
     let env_file = dir.path().join("ok.env");
     let written =
-        fly_oidc_server::child_env::write_env_file(&server, &env_file, None, None, None).unwrap();
+        fly_oidc_server::child_env::write_env_file(&server, &env_file, false, None, None).unwrap();
     assert_eq!(written.len(), 2);
     assert!(written.iter().all(|p| p.exists()));
 }

@@ -166,11 +166,8 @@ fn aws_cli_boto3_and_the_rust_sdk_use_the_container_endpoint() {
         .lines()
         .find_map(|l| l.strip_prefix("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE="))
         .unwrap();
-    let token = env
-        .lines()
-        .find_map(|l| l.strip_prefix("AWS_CONTAINER_AUTHORIZATION_TOKEN="))
-        .unwrap();
-    assert!(token.len() >= 43, "256 bits, base64url");
+    // The file only, as the EKS Pod Identity agent: some SDKs warn or fail with both.
+    assert!(!env.contains("AWS_CONTAINER_AUTHORIZATION_TOKEN="), "{env}");
     assert!(!Path::new(token_file).exists(), "removed when exec ends");
 }
 
@@ -181,7 +178,7 @@ fn the_token_file_holds_the_token_without_a_newline_and_is_private() {
     let out = exec_sts_sh(
         &sandbox,
         &sts,
-        &[],
+        &["--aws-auth-token-env"],
         "stat -c %a \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\"; [ \"$(cat \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\")\" = \"$AWS_CONTAINER_AUTHORIZATION_TOKEN\" ] && echo same; wc -c < \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\"",
     );
     assert_success(&out, "exec sh");
@@ -435,7 +432,7 @@ fn invalid_settings_exit_2_and_permanent_failures_exit_1_before_the_child() {
     let cases: [(&[&str], &[&str]); 5] = [
         (
             &["--listen", "0.0.0.0:0", "--aws-role-arn", ROLE],
-            &["--listen 0.0.0.0:0: ", "loopback only"],
+            &["'0.0.0.0:0' for '--listen <ADDR:PORT>'", "127.0.0.1 only"],
         ),
         (
             &[],

@@ -1,0 +1,519 @@
+//! What `fly-oidc exec` gives its command and `fly-oidc serve --env-file` writes, and what they
+//! refuse (issue 18, "the child's environment" and "secrets stay in"):
+//! - the authorization token as a file only (`AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`), the
+//!   plain variable on request (`--aws-auth-token-env`), checked with the Node AWS SDK's default
+//!   chain given a logger (3.879, which throws with both, and the current one, which warns);
+//! - `--listen` as `127.0.0.1:PORT` or `localhost:PORT` only, handed out as `127.0.0.1`;
+//! - a region in serve's env file from `AWS_REGION` (the AWS CLI v1 reads the other name);
+//! - one `serve` per env file;
+//! - no expired Fly token written by `--write-token`;
+//! - `FLY_API_TOKEN` echoed by the Machines API in any encoding stays off stderr.
+//!
+//! Needs the built binary; the Node test `node` and `tests/node/node_modules`, the AWS CLI
+//! test `aws` and `moto_server` (a missing tool skips the test locally and fails it in CI).
+#![allow(clippy::unwrap_used)] // tests unwrap what they control
+
+use crate::cli_aws_support::{Sandbox, assert_success, describe, host_path};
+use crate::node_consumers::{answer, node_dir};
+use crate::server_exec::ROLE;
+use fly_oidc::time::TimeSource as _;
+use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_testkit::aws_sts::FakeSts;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn fake_sts() -> FakeSts {
+    FakeSts::builder().start_blocking().unwrap()
+}
+
+/// `fly-oidc exec <flags> --aws-role-arn ROLE --aws-sts-endpoint STS -- <command>`.
+fn exec_aws(sandbox: &Sandbox, sts: &FakeSts, flags: &[&str], command: &[&str]) -> Output {
+    let endpoint = sts.url();
+    let mut args = vec!["exec"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&[
+        "--aws-role-arn",
+        ROLE,
+        "--aws-sts-endpoint",
+        &endpoint,
+        "--",
+    ]);
+    args.extend_from_slice(command);
+    sandbox.fly_oidc(&args)
+}
+
+/// A running `fly-oidc serve`, killed when dropped (a failed assertion leaves none behind).
+struct Serve(Option<Child>);
+
+impl Serve {
+    fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
+    fn take(mut self) -> Child {
+        self.0.take().unwrap()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `fly-oidc serve <args>` in the sandbox, stderr piped.
+fn spawn_serve(sandbox: &Sandbox, args: &[&str]) -> Serve {
+    let child = sandbox
+        .command(crate::fly_oidc_bin())
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    Serve(Some(child))
+}
+
+/// `fly-oidc serve --listen 127.0.0.1:0 --env-file ENV --aws-role-arn ROLE --aws-sts-endpoint
+/// STS <extra>`, waited for until the env file exists.
+fn serve_aws(sandbox: &Sandbox, env_file: &Path, sts: &str, extra: &[&str]) -> Serve {
+    let env = env_file.to_str().unwrap();
+    let mut args = vec!["--listen", "127.0.0.1:0", "--env-file", env];
+    args.extend_from_slice(&["--aws-role-arn", ROLE, "--aws-sts-endpoint", sts]);
+    args.extend_from_slice(extra);
+    let child = spawn_serve(sandbox, &args);
+    wait_for(env_file);
+    child
+}
+
+/// Wait up to 20 s for `path` to exist.
+fn wait_for(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// SIGTERM `serve`, which must exit 0; its stderr.
+fn terminate(serve: Serve) -> String {
+    let child = serve.take();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `sh -c <script>` with exactly `env` (and PATH).
+fn sh(script: &str, env: &[(&str, &str)]) -> Output {
+    Command::new("sh")
+        .args(["-c", script])
+        .env_clear()
+        .env("PATH", host_path())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn the_authorization_token_is_a_file_unless_the_variable_is_asked_for() {
+    let fly = crate::acme_web();
+    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+    let sts = fake_sts();
+    let show = "echo \"${AWS_CONTAINER_AUTHORIZATION_TOKEN-unset}\"; cat \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\"";
+    let out = exec_aws(&sandbox, &sts, &[], &["sh", "-c", show]);
+    assert_success(&out, "exec");
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "unset", "{text}");
+    assert_eq!(lines[1].len(), 43, "the token in the file: {text}");
+    let out = exec_aws(
+        &sandbox,
+        &sts,
+        &["--aws-auth-token-env"],
+        &["sh", "-c", show],
+    );
+    assert_success(&out, "exec --aws-auth-token-env");
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], lines[1], "the same token twice: {text}");
+
+    // serve's env file: the same, file only unless asked.
+    let endpoint = sts.url();
+    for (extra, with_variable) in [(&[][..], false), (&["--aws-auth-token-env"][..], true)] {
+        let env_file = sandbox.dir.path().join("creds.env");
+        let child = serve_aws(&sandbox, &env_file, &endpoint, extra);
+        let text = std::fs::read_to_string(&env_file).unwrap();
+        assert!(
+            text.contains("export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE="),
+            "{text}"
+        );
+        assert_eq!(
+            text.contains("export AWS_CONTAINER_AUTHORIZATION_TOKEN="),
+            with_variable,
+            "{extra:?}: {text}"
+        );
+        terminate(child);
+    }
+}
+
+/// Issue 18: with both token variables set, the Node SDK 3.879's default chain given a logger
+/// throws, and the current one warns twice on every credential load. Under exec's default
+/// environment neither happens; with `--aws-auth-token-env` both do (so the check can fail).
+#[test]
+fn node_sdk_default_chain_with_a_logger_neither_throws_nor_warns() {
+    let Some(dir) = node_dir() else { return };
+    let fly = crate::acme_web();
+    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+    let sts = fake_sts();
+    let script = dir.join("aws_container_logger.mjs");
+    let node = ["node", script.to_str().unwrap()];
+    let out = exec_aws(&sandbox, &sts, &[], &node);
+    let result = answer(&out);
+    assert!(out.status.success(), "{result}: {}", describe(&out));
+    let results = result["results"].as_array().unwrap();
+    let versions: Vec<&str> = results
+        .iter()
+        .map(|r| r["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions[0], "3.879.0", "{result}");
+    assert_ne!(versions[1], "3.879.0", "{result}");
+    let issued: Vec<String> = sts
+        .issued_credentials()
+        .iter()
+        .map(|c| c.access_key_id.clone())
+        .collect();
+    for r in results {
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(r["warnings"].as_array().unwrap().len(), 0, "{r}");
+        assert!(
+            issued.contains(&r["accessKeyId"].as_str().unwrap().to_owned()),
+            "served by our endpoint: {r}"
+        );
+    }
+
+    let both = exec_aws(&sandbox, &sts, &["--aws-auth-token-env"], &node);
+    let result = answer(&both);
+    assert!(!both.status.success(), "{result}");
+    let old = &result["results"][0];
+    assert!(
+        old["error"].as_str().unwrap().contains("reading 'lines'"),
+        "{old}"
+    );
+    let current = &result["results"][1];
+    assert!(
+        current["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("you have set both"),
+        "{current}"
+    );
+}
+
+#[test]
+fn listen_takes_127_0_0_1_or_localhost_and_hands_out_127_0_0_1() {
+    let fly = crate::acme_web();
+    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+    let sts = fake_sts();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for (listen, why) in [
+        (format!("[::1]:{port}"), "not every AWS SDK accepts [::1]"),
+        (
+            format!("127.0.0.2:{port}"),
+            "not every AWS SDK accepts 127.0.0.2",
+        ),
+        (format!("0.0.0.0:{port}"), "listens on 127.0.0.1 only"),
+        (
+            format!("ip6-localhost:{port}"),
+            "is not 127.0.0.1 or localhost",
+        ),
+    ] {
+        for command in [&["exec"][..], &["serve"][..]] {
+            let mut args = command.to_vec();
+            args.extend_from_slice(&["--listen", &listen, "--aws-role-arn", ROLE]);
+            if command == ["exec"] {
+                args.extend_from_slice(&["--", "true"]);
+            }
+            let out = sandbox.fly_oidc(&args);
+            assert_eq!(out.status.code(), Some(2), "{listen}: {}", describe(&out));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(&format!("'{listen}' for '--listen")),
+                "{stderr}"
+            );
+            assert!(stderr.contains(why), "{stderr}");
+            assert!(stderr.contains("use 127.0.0.1:PORT"), "{stderr}");
+        }
+    }
+    assert_eq!(sts.request_count(), 0, "refused before any fetch");
+
+    // localhost:PORT is 127.0.0.1:PORT, and the child is given 127.0.0.1.
+    let listen = format!("localhost:{port}");
+    let out = exec_aws(
+        &sandbox,
+        &sts,
+        &["--listen", &listen],
+        &[
+            "sh",
+            "-c",
+            "echo \"$AWS_CONTAINER_CREDENTIALS_FULL_URI\"; curl -s -o /dev/null -w '%{http_code}' -H \"Authorization: $(cat \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\")\" \"$AWS_CONTAINER_CREDENTIALS_FULL_URI\"",
+        ],
+    );
+    assert_success(&out, "exec --listen localhost:PORT");
+    assert_eq!(
+        stdout(&out),
+        format!("http://127.0.0.1:{port}/v1/aws/credentials\n200")
+    );
+}
+
+/// Issue 19: serve's env file had no region when only `AWS_REGION` was set, and the AWS CLI v1
+/// (which reads `AWS_DEFAULT_REGION` only) said "You must specify a region".
+#[test]
+fn serve_env_file_gives_the_aws_cli_v1_the_region_of_aws_region() {
+    if !fly_oidc_tests::require_tool("aws") {
+        return;
+    }
+    let Some(moto) = fly_oidc_tests::aws::Moto::start() else {
+        return;
+    };
+    let fly = crate::acme_web();
+    let mut sandbox = Sandbox::new(&fly, moto.endpoint());
+    sandbox.unset("AWS_DEFAULT_REGION");
+    sandbox.set("AWS_REGION", "eu-west-1");
+    let env_file = sandbox.dir.path().join("creds.env");
+    let child = serve_aws(&sandbox, &env_file, moto.endpoint(), &[]);
+    let home = sandbox.home.to_str().unwrap();
+    let script = format!(
+        ". {}; aws sts get-caller-identity --output json && aws configure list",
+        env_file.display()
+    );
+    let env = [
+        ("HOME", home),
+        ("AWS_ENDPOINT_URL", moto.endpoint()),
+        ("AWS_CONFIG_FILE", "/nonexistent"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+    ];
+    let out = sh(&script, &env);
+    assert_success(&out, "the AWS CLI v1 sourcing the env file");
+    let text = stdout(&out);
+    assert!(text.contains(":assumed-role/fly-app/"), "{text}");
+    let region = text.lines().find(|l| l.trim_start().starts_with("region"));
+    assert!(
+        region.is_some_and(|l| l.contains("eu-west-1") && l.contains("env")),
+        "{text}"
+    );
+    // A shell with a region of its own keeps it, and gains the other name.
+    let show = format!(
+        ". {}; echo \"$AWS_REGION $AWS_DEFAULT_REGION\"",
+        env_file.display()
+    );
+    for (env, expected) in [
+        (
+            &[("AWS_DEFAULT_REGION", "ap-south-1")][..],
+            "ap-south-1 ap-south-1",
+        ),
+        (&[("AWS_REGION", "us-west-2")][..], "us-west-2 us-west-2"),
+        (&[][..], "eu-west-1 eu-west-1"),
+    ] {
+        assert_eq!(stdout(&sh(&show, env)), expected, "{env:?}");
+    }
+    terminate(child);
+}
+
+#[test]
+fn a_second_serve_with_the_same_env_file_is_refused() {
+    let fly = crate::acme_web();
+    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+    let sts = fake_sts();
+    let endpoint = sts.url();
+    let env_file = sandbox.dir.path().join("creds.env");
+    let lock_file = sandbox.dir.path().join("creds.env.lock");
+    let first = serve_aws(&sandbox, &env_file, &endpoint, &[]);
+    let written = std::fs::read_to_string(&env_file).unwrap();
+    // Under `timeout`: a second serve that starts instead of refusing exits 124.
+    let out = sandbox
+        .command("timeout")
+        .arg("20")
+        .arg(crate::fly_oidc_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--env-file"])
+        .arg(&env_file)
+        .args(["--aws-role-arn", ROLE, "--aws-sts-endpoint", &endpoint])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "--env-file {}: another fly-oidc serve (pid {}) holds it",
+            env_file.display(),
+            first.id()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&env_file).unwrap(),
+        written,
+        "the first serve's env file is untouched"
+    );
+    assert_eq!(sts.request_count(), 1, "the second fetched nothing");
+    terminate(first);
+    assert!(!env_file.exists() && !lock_file.exists());
+    // Once the first is gone, the env file is free again; a lock file left by a serve that
+    // was killed holds no lock.
+    drop(serve_aws(&sandbox, &env_file, &endpoint, &[])); // SIGKILL
+    assert!(lock_file.exists(), "left by the killed serve");
+    std::fs::remove_file(&env_file).unwrap();
+    let third = serve_aws(&sandbox, &env_file, &endpoint, &[]);
+    terminate(third);
+}
+
+/// Issue 18: `--write-token` wrote a Fly token that had already expired (here the Machines
+/// API's clock is two hours behind) and started the app with it.
+#[test]
+fn write_token_never_writes_an_expired_token() {
+    let fly = FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .clock(|| fly_oidc::time::SystemTimeSource.now() - Duration::from_secs(2 * 3600))
+        .start_blocking()
+        .unwrap();
+    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+    let token = sandbox.dir.path().join("vault-token");
+    let marker = sandbox.dir.path().join("ran");
+    let spec = format!("{}=vault", token.display());
+    let out = sandbox.fly_oidc(&[
+        "exec",
+        "--write-token",
+        &spec,
+        "--",
+        "touch",
+        marker.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("holds a Fly token that expired at"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{} is not written", token.display())),
+        "{stderr}"
+    );
+    assert!(!marker.exists(), "the command must not start");
+    assert!(!token.exists(), "no expired token on disk");
+    let out = sandbox
+        .command("timeout")
+        .arg("20")
+        .arg(crate::fly_oidc_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--write-token", &spec])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(!token.exists(), "no expired token on disk");
+}
+
+/// A Fly API token as Fly writes them: a space, `+`, `/`, `=` and a comma.
+const API_TOKEN: &str =
+    "FlyV1 fm2_lJPECAAAAAAAAMSr+BBEV6Ks/3g==,fm2_lJPETmFtZSBhbmQ+c2lnbmF0dXJl/w==";
+
+/// Each encoded form an echoing upstream may write the token in (encoded here independently of
+/// the redaction code).
+fn encoded_api_token() -> Vec<(&'static str, String)> {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let percent = |space: &str| -> String {
+        API_TOKEN
+            .bytes()
+            .map(|b| match b {
+                b' ' => space.to_owned(),
+                b if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => (b as char).to_string(),
+                b => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let json_u: String = API_TOKEN
+        .chars()
+        .map(|c| match c.is_ascii_alphanumeric() {
+            true => c.to_string(),
+            false => format!("\\u{:04x}", c as u32),
+        })
+        .collect();
+    vec![
+        ("raw", API_TOKEN.to_owned()),
+        ("percent-encoded", percent("%20")),
+        ("form-encoded", percent("+")),
+        ("JSON-escaped", API_TOKEN.replace('/', "\\/")),
+        ("JSON \\u-escaped", json_u),
+        ("base64", engine.encode(API_TOKEN)),
+        (
+            "base64url",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(API_TOKEN),
+        ),
+        (
+            "base64 of the header",
+            engine.encode(format!("Authorization: Bearer {API_TOKEN}")),
+        ),
+    ]
+}
+
+/// Issue 18: an upstream that echoed `FLY_API_TOKEN` URL-encoded got it past the redaction onto
+/// stderr. The fake Machines API answers 401 with the token in each form, as a JSON string
+/// (so the JSON escapes are the body's own) and as a plain-text body.
+#[test]
+fn an_echoed_fly_api_token_is_redacted_in_every_encoding() {
+    let fly = FakeFlyApi::builder()
+        .api_token(API_TOKEN)
+        .start_blocking()
+        .unwrap();
+    for (form, encoded) in encoded_api_token() {
+        for json in [true, false] {
+            let body = match json {
+                // serde_json would write the escapes itself: put the text in as it is.
+                true => format!(r#"{{"error":"bad token {encoded} here"}}"#),
+                false => format!("bad token {encoded} here"),
+            };
+            fly.fail_next(1, fly_oidc_testkit::Fault::Status(401, body));
+            let home = tempfile::tempdir().unwrap();
+            let out = crate::run_in(
+                &["token", "--audience", "vault"],
+                &[
+                    ("FLY_API_HOSTNAME", &fly.url()),
+                    ("FLY_API_TOKEN", API_TOKEN),
+                ],
+                home.path(),
+            );
+            assert_eq!(out.status.code(), Some(1), "{form}: {}", describe(&out));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("HTTP 401"), "{form}: {stderr}");
+            assert!(stderr.contains("** redacted **"), "{form}: {stderr}");
+            // No run of 12 characters of the encoded token is left (past the first 32, which
+            // may encode the header's name instead).
+            for piece in encoded.as_bytes()[32..].windows(12) {
+                let piece = String::from_utf8_lossy(piece);
+                assert!(
+                    !stderr.contains(&*piece),
+                    "{form} ({json}): {piece:?} in {stderr}"
+                );
+            }
+        }
+    }
+}
