@@ -8,7 +8,7 @@ use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What to serve and where. Every field left empty is the provider builder's default (which
@@ -398,8 +398,8 @@ impl ServeOptions {
 
     /// Refuse, before anything is fetched, [`write_tokens`](Self::write_tokens) that cannot
     /// work: a spec that is not `PATH=AUDIENCE`, a path given twice, equal to `env_file` or to
-    /// the authorization token file beside it, a directory, or a path whose directory does not
-    /// exist.
+    /// the authorization token file or the lock file beside it, a directory, or a path whose
+    /// directory does not exist.
     ///
     /// # Errors
     /// A [`BuildError`] naming `write_tokens`.
@@ -422,18 +422,23 @@ impl ServeOptions {
                     ),
                 ));
             }
-            // The AWS endpoint's authorization token file, written beside the env file.
-            if env_file
-                .map(crate::child_env::auth_token_file_beside)
-                .as_deref()
-                == Some(path)
-            {
-                return Err(invalid(
-                    "write_tokens",
-                    format!(
-                        "{shown}: this path is the authorization token file written beside the `env_file`; give the token file its own path"
-                    ),
-                ));
+            // The AWS endpoint's authorization token file and the lock file, beside the env file.
+            let beside = [
+                (
+                    crate::child_env::auth_token_file_beside as fn(&Path) -> PathBuf,
+                    "the authorization token file",
+                ),
+                (crate::child_env::lock_file_beside, "the lock file"),
+            ];
+            for (file_beside, what) in beside {
+                if env_file.map(file_beside).as_deref() == Some(path) {
+                    return Err(invalid(
+                        "write_tokens",
+                        format!(
+                            "{shown}: this path is {what} written beside the `env_file`; give the token file its own path"
+                        ),
+                    ));
+                }
             }
             check_file_path("write_tokens", path)?;
             seen.push(path);
@@ -682,6 +687,12 @@ mod tests {
         assert!(
             beside.contains("the authorization token file written beside the `env_file`"),
             "{beside}"
+        );
+        let lock = crate::child_env::lock_file_beside(&env_file);
+        let lock = refused(&[format!("{}=vault", lock.display())], Some(&env_file));
+        assert!(
+            lock.contains("the lock file written beside the `env_file`"),
+            "{lock}"
         );
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&env_file, &link).expect("symlink");
