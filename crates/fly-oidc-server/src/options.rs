@@ -15,8 +15,8 @@ use std::time::Duration;
 /// reads the environment: `AWS_ROLE_ARN`, `FLY_OIDC_GCP_PROVIDER`, ...).
 ///
 /// Errors of [`server`](Self::server) and [`file_owner`](Self::file_owner) are
-/// [`BuildError`]s whose [`Setting`] is named by the field (`aws_audience`, `listen`, ...);
-/// a reason that names fields (its own or others) writes them in backticks (`` `listen` ``), so a
+/// [`BuildError`]s whose [`Setting`] is named by the field (`aws_audience`, `write_tokens`, ...);
+/// a reason that names fields (its own or others) writes them in backticks (`` `env_file` ``), so a
 /// front end can put its own names in their place.
 ///
 /// With the `clap` feature, `ServeOptions` derives `clap::Args`: each field is the flag of

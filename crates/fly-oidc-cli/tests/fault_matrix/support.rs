@@ -62,7 +62,8 @@ impl Secrets {
     }
 
     /// Fail when any secret, a recognizable part of one (a JWT's signature, the last 24
-    /// characters of a long secret), or anything JWT-shaped appears in `text`.
+    /// characters of a long secret), one in an encoded form (`fly_oidc::redact_secret`'s), or
+    /// anything JWT-shaped appears in `text`.
     pub fn scan(&self, label: &str, text: &str) -> Result<(), String> {
         for (what, secret) in &self.0 {
             if text.contains(secret.as_str()) {
@@ -81,6 +82,10 @@ impl Secrets {
                 if text.contains(tail) {
                     return Err(format!("the tail of a {what} leaked into {label}"));
                 }
+            }
+            // Percent-encoded, JSON-escaped or base64-encoded.
+            if fly_oidc::redact_secret(text, secret) != text {
+                return Err(format!("an encoded {what} leaked into {label}"));
             }
         }
         if fly_oidc::redact_jwts(text) != text {
