@@ -339,6 +339,32 @@ fn serve_env_file_gives_the_aws_cli_v1_the_region_of_aws_region() {
     terminate(child);
 }
 
+/// A region configured only in the AWS profile reaches the app too, under both names, from
+/// `exec` and from serve's env file (`--aws-region` and the variables are tested above and in
+/// `server_exec`).
+#[test]
+fn a_profile_region_reaches_the_app_under_both_names() {
+    let fly = crate::acme_web();
+    let mut sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+    sandbox.unset("AWS_DEFAULT_REGION");
+    std::fs::create_dir_all(sandbox.home.join(".aws")).unwrap();
+    std::fs::write(
+        sandbox.home.join(".aws/config"),
+        "[default]\nregion = ap-northeast-1\n",
+    )
+    .unwrap();
+    let sts = fake_sts();
+    let show = "echo \"${AWS_REGION-none} ${AWS_DEFAULT_REGION-none}\"";
+    let out = exec_aws(&sandbox, &sts, &[], &["sh", "-c", show]);
+    assert_success(&out, "exec");
+    assert_eq!(stdout(&out), "ap-northeast-1 ap-northeast-1");
+    let env_file = sandbox.dir.path().join("creds.env");
+    let child = serve_aws(&sandbox, &env_file, &sts.url(), &[]);
+    let sourced = sh(&format!(". {}; {show}", env_file.display()), &[]);
+    assert_eq!(stdout(&sourced), "ap-northeast-1 ap-northeast-1");
+    terminate(child);
+}
+
 #[test]
 fn a_second_serve_with_the_same_env_file_is_refused() {
     let fly = crate::acme_web();
