@@ -560,8 +560,11 @@ fn redact_encoded(text: &str, secret: &[u8]) -> String {
 /// percent-encoded (`%2b` or `%2B`; `+` for a space) or JSON-escaped (`\/`, `\u002b`, ...).
 fn match_encoded(text: &[u8], mut at: usize, secret: &[u8]) -> Option<usize> {
     let hex = |from: usize, len: usize| -> Option<u32> {
-        let digits = std::str::from_utf8(text.get(from..from + len)?).ok()?;
-        u32::from_str_radix(digits, 16).ok()
+        let digits = text.get(from..from + len)?;
+        if !digits.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
     };
     for &byte in secret {
         let next = *text.get(at)?;
