@@ -419,8 +419,10 @@ impl GcpTokenProvider {
             .await
     }
 
-    /// A fresh access token, bypassing (and not filling) the cache: a new Fly token, an
-    /// STS exchange and, with a service account, an impersonation, all within
+    /// A fresh access token, bypassing (and not filling) the cache: without a service
+    /// account an STS exchange, with one an impersonation; the Fly token and the federated
+    /// token they need are shared with every provider derived from this one and reused while
+    /// valid (see [`with_scopes`](Self::with_scopes)), else fetched anew; all within
     /// [`Builder::total_timeout`] (default 15 s; past it, a transient error names the call
     /// that did not answer).
     pub async fn fetch_access_token(&self) -> Result<AccessToken, Error> {
@@ -681,9 +683,13 @@ impl GcpTokenProvider {
         .await
     }
 
-    /// Drop the cached token, so the next [`access_token`](Self::access_token) fetches a new one.
+    /// Drop the cached token, and the Fly token and federated token shared with the providers
+    /// derived from this one, so the next [`access_token`](Self::access_token) (or
+    /// [`fetch_access_token`](Self::fetch_access_token)) starts from a new Fly token.
     pub fn clear_cache(&self) {
         self.inner.cache.clear();
+        self.inner.upstream.fly_token.clear();
+        self.inner.upstream.federated.clear();
     }
 
     #[cfg(feature = "google-cloud-auth")]
