@@ -414,14 +414,20 @@ impl State {
 
     pub(crate) fn health(&self) -> Health {
         let mut credentials = Vec::new();
-        let mut push = |slot: &Arc<Slot>| {
+        // `configured`: the server's own credentials, which make the status; scope sets that
+        // clients chose are listed, but neither their refusals nor their expiry once no
+        // client asks for them (`idle`) degrade it.
+        let mut ok = true;
+        let mut push = |slot: &Arc<Slot>, configured: bool| {
             let held = slot.current();
             let last_error = slot.last_error();
             let state = match (&held, &last_error) {
                 (Some(_), None) => "ok",
                 (Some(_), Some(_)) => "stale",
+                (None, None) if !configured => "idle",
                 (None, _) => "unavailable",
             };
+            ok &= !configured || state == "ok";
             credentials.push(CredentialHealth {
                 kind: slot.kind,
                 name: slot.name.clone(),
@@ -435,7 +441,7 @@ impl State {
             });
         };
         if let Some(slot) = &self.aws_default {
-            push(slot);
+            push(slot, true);
         }
         let mut roles: Vec<_> = self
             .aws_roles
@@ -444,18 +450,17 @@ impl State {
             .collect();
         roles.sort_by(|a, b| a.name.cmp(&b.name));
         for slot in roles {
-            push(slot);
+            push(slot, true);
         }
         if let Some(gcp) = &self.gcp {
-            push(&gcp.slot);
+            push(&gcp.slot, true);
             for slot in gcp.scoped.slots() {
-                push(&slot);
+                push(&slot, false);
             }
         }
         for slot in &self.token_files {
-            push(slot);
+            push(slot, true);
         }
-        let ok = credentials.iter().all(|c| c.state == "ok");
         Health {
             status: if ok { "ok" } else { "degraded" },
             credentials,
@@ -537,7 +542,8 @@ fn account_info(email: &str, scopes: &[String]) -> serde_json::Value {
 /// names another host (DNS rebinding), each credential's `name` and `last_error` are left out.
 #[derive(Clone, Debug, Serialize)]
 pub struct Health {
-    /// `ok` when every credential is valid and its last refresh worked, else `degraded`.
+    /// `ok` when every configured credential is valid and its last refresh worked, else
+    /// `degraded` (the scope sets clients asked for are listed but do not count).
     pub status: &'static str,
     /// One entry per credential (AWS roles, the Google token, token files).
     pub credentials: Vec<CredentialHealth>,
@@ -562,7 +568,9 @@ pub struct CredentialHealth {
     /// out of `/healthz`, for a request that names another host.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
-    /// `ok` (valid), `stale` (valid, the last refresh failed) or `unavailable` (nothing valid).
+    /// `ok` (valid), `stale` (valid, the last refresh failed), `unavailable` (nothing valid),
+    /// or, for a scope set a client asked for, `idle` (expired after no client asked for it
+    /// again, so it was not renewed).
     pub state: &'static str,
     /// When the held credential expires (RFC 3339 UTC).
     pub expires_at: Option<String>,

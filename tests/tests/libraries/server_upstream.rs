@@ -271,6 +271,34 @@ async fn junk_floods_neither_evict_the_default_nor_lock_out_a_new_key() {
     assert_eq!(s.counts(), counts, "nothing retried in the background");
 }
 
+/// Without a service account, Google STS refusing junk scope sets (`invalid_scope`): each is
+/// answered 400 with Google's code, none is retried (no Fly token, no exchange while no client
+/// asks), `/healthz` stays `ok`, and a legitimate scope set still gets its token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scope_sets_refused_by_google_sts_are_not_retried() {
+    let s = setup(None).await;
+    for n in 0..20 {
+        s.google
+            .fail_next(1, Fault::error(400, "invalid_scope", "Invalid scope."));
+        let answer = metadata(s.addr(), &format!("{BASE}/token?scopes={}", scope(n))).await;
+        assert_eq!(answer.status, 400, "{n}: {}", answer.body);
+        assert_eq!(answer.json()["code"], "invalid_scope");
+    }
+    let counts = s.counts();
+    assert_eq!(counts, (1, 21, 0));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(s.counts(), counts, "nothing retried in the background");
+    let health = metadata(s.addr(), "/healthz").await.json();
+    assert_eq!(health["status"], "ok", "{health}");
+    let legit = metadata(
+        s.addr(),
+        &format!("{BASE}/token?scopes=https://www.googleapis.com/auth/drive"),
+    )
+    .await;
+    assert_eq!(legit.status, 200, "{}", legit.body);
+    assert_eq!(s.counts(), (1, 22, 0));
+}
+
 /// An ID token being fetched slowly for one audience does not delay the cached token of
 /// another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
