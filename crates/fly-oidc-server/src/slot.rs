@@ -76,8 +76,9 @@ impl FetchError {
     /// The HTTP status a client asking for this credential is answered with, and the `code`
     /// of the JSON body: 503 only for what is transient; for a refusal, the upstream's own
     /// 4xx (Google's 403 for a denied IAM permission, 400 for an invalid scope or audience,
-    /// 404 for a service account that does not exist); 502 for an answer that was not one;
-    /// 403 for any other permanent failure (a trust configuration that refuses the token).
+    /// 404 for a service account that does not exist; its 401 becomes a 403); 502 for an
+    /// answer that was not one; 403 for any other permanent failure (a trust configuration
+    /// that refuses the token).
     pub(crate) fn answer(&self) -> (http::StatusCode, String) {
         use http::StatusCode;
         if self.transient {
@@ -93,9 +94,11 @@ impl FetchError {
                 .filter(|c| !c.is_empty() && c.len() <= 64 && !c.contains(char::is_whitespace))
                 .unwrap_or_else(|| fallback.to_owned())
         };
+        // Google's 401 (the federated token not accepted) is this server's failure to
+        // authenticate, not the client's: a 403, so no client takes it as a request to log in.
         if let Some((status, _)) = &self.refused
             && (400..500).contains(status)
-            && !matches!(status, 408 | 429)
+            && !matches!(status, 401 | 408 | 429)
             && let Ok(status) = StatusCode::from_u16(*status)
         {
             return (status, code("CredentialsRefused"));
@@ -395,7 +398,14 @@ impl Slot {
     pub(crate) async fn run_on_demand(self: Arc<Self>) {
         let _running = Running(&self);
         self.used.store(false, Ordering::SeqCst);
-        let first = fly_oidc::budget::on_demand(self.fetch()).await;
+        // A new key (nothing valid held) waits behind renewals in the Machines API budget; a
+        // served one due for renewal does not. Its failure is the client's answer, so it is
+        // logged at debug only (junk keys must not flood the log with warnings).
+        let first = if self.current().is_some() {
+            self.fetch().await
+        } else {
+            fly_oidc::budget::on_demand(self.fetch_first()).await
+        };
         if first.as_ref().is_err_and(|e| !e.transient) {
             return;
         }
@@ -517,6 +527,50 @@ impl OnDemand {
 mod tests {
     use super::*;
     use std::time::UNIX_EPOCH;
+
+    /// 503 only for what is transient; a refusal gets the upstream's 4xx and code (a 401
+    /// becomes a 403); an answer that was none, a 502; another permanent failure, a 403.
+    #[test]
+    fn a_failure_is_answered_with_the_status_that_fits() {
+        use fly_oidc::{Error, ErrorKind};
+        let google = |status: u16, code: &str| {
+            FetchError::from(
+                Error::new(ErrorKind::TrustRejected, "refused")
+                    .with_status(status)
+                    .with_code(code)
+                    .with_refused_by("Google IAM Credentials"),
+            )
+            .answer()
+        };
+        let answer = |status: http::StatusCode, code: &str| (status, code.to_owned());
+        assert_eq!(
+            google(403, "PERMISSION_DENIED"),
+            answer(http::StatusCode::FORBIDDEN, "PERMISSION_DENIED")
+        );
+        assert_eq!(
+            google(400, "INVALID_ARGUMENT"),
+            answer(http::StatusCode::BAD_REQUEST, "INVALID_ARGUMENT")
+        );
+        assert_eq!(
+            google(401, "UNAUTHENTICATED"),
+            answer(http::StatusCode::FORBIDDEN, "UNAUTHENTICATED")
+        );
+        let busy = Error::new(ErrorKind::Transient, "busy").with_status(503);
+        assert_eq!(
+            FetchError::from(busy).answer().0,
+            http::StatusCode::SERVICE_UNAVAILABLE
+        );
+        let garbage = Error::new(ErrorKind::InvalidResponse, "not JSON");
+        assert_eq!(
+            FetchError::from(garbage).answer().0,
+            http::StatusCode::BAD_GATEWAY
+        );
+        let fly = Error::new(ErrorKind::FlyApi, "the Machines API refused").with_status(401);
+        assert_eq!(
+            FetchError::from(fly).answer(),
+            answer(http::StatusCode::FORBIDDEN, "CredentialsRefused")
+        );
+    }
 
     #[test]
     fn refresh_rule_is_min_of_twenty_minutes_and_half_the_lifetime() {
