@@ -234,8 +234,10 @@ impl Builder {
         Ok(GcpTokenProvider {
             inner: Arc::new(Inner {
                 cache: RefreshingCache::new(self.cache.clone().unwrap_or_default(), time.clone()),
+                cache_config: self.cache.clone().unwrap_or_default(),
+                upstream: Arc::new(Upstream::new(time.clone())),
                 fly,
-                http: tokio::sync::OnceCell::new(),
+                http: Arc::new(tokio::sync::OnceCell::new()),
                 connect_timeout: self.connect_timeout.unwrap_or(Duration::from_secs(5)),
                 timeout: self.timeout.unwrap_or(Duration::from_secs(15)),
                 lifetime: settings.lifetime().unwrap_or(Duration::from_secs(3600)),
@@ -251,11 +253,48 @@ impl Builder {
     }
 }
 
+/// A Fly token with less than this left is not reused for another exchange.
+const FLY_TOKEN_REUSE_MARGIN: Duration = Duration::from_secs(120);
+/// A federated token with less than this left is not reused for another IAM call.
+const FEDERATED_REUSE_MARGIN: Duration = Duration::from_secs(300);
+
+/// What a provider and every provider derived from it ([`GcpTokenProvider::with_scopes`])
+/// share, so that one Fly token and one STS exchange serve every derived credential while
+/// they are valid: the last Fly token for the provider's audience, and the federated token
+/// (scope `cloud-platform`) that authorises the service account's IAM calls.
+struct Upstream {
+    fly_token: RefreshingCache<FlyToken, Error>,
+    federated: RefreshingCache<Federated, Error>,
+}
+
+/// A federated token and the Fly token it came from (whose claims the diagnosis quotes).
+#[derive(Clone)]
+struct Federated {
+    token: SecretString,
+    fly_token: FlyToken,
+}
+
+impl Upstream {
+    fn new(time: SharedTimeSource) -> Self {
+        let config = |margin| {
+            CacheConfig::default()
+                .with_refresh_window(margin)
+                .with_jitter(Duration::ZERO)
+        };
+        Self {
+            fly_token: RefreshingCache::new(config(FLY_TOKEN_REUSE_MARGIN), time.clone()),
+            federated: RefreshingCache::new(config(FEDERATED_REUSE_MARGIN), time),
+        }
+    }
+}
+
 struct Inner {
     cache: RefreshingCache<AccessToken, Error>,
+    cache_config: CacheConfig,
+    upstream: Arc<Upstream>,
     fly: FlyOidcClient,
     /// Built on first use, so a provider that never misses its cache never pays for it.
-    http: tokio::sync::OnceCell<reqwest::Client>,
+    http: Arc<tokio::sync::OnceCell<reqwest::Client>>,
     connect_timeout: Duration,
     timeout: Duration,
     settings: Settings,
@@ -336,6 +375,34 @@ impl GcpTokenProvider {
         &self.inner.fly
     }
 
+    /// The same provider for other `scopes`, with a cache of its own but sharing this one's
+    /// upstream: its Fly token and, with a service account, its federated token are reused
+    /// while valid, so a token for another scope set costs one `generateAccessToken` (with a
+    /// service account) or one STS exchange (without), and no Fly token while the last one
+    /// has more than 2 minutes left.
+    pub fn with_scopes(&self, scopes: Vec<String>) -> Self {
+        let i = &self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                cache: RefreshingCache::new(i.cache_config.clone(), i.time.clone()),
+                cache_config: i.cache_config.clone(),
+                upstream: i.upstream.clone(),
+                fly: i.fly.clone(),
+                http: i.http.clone(),
+                connect_timeout: i.connect_timeout,
+                timeout: i.timeout,
+                settings: i.settings.clone().with_scopes(scopes),
+                lifetime: i.lifetime,
+                retry: i.retry.clone(),
+                total_timeout: i.total_timeout,
+                time: i.time.clone(),
+                env: i.env.clone(),
+                #[cfg(feature = "google-cloud-auth")]
+                entity_tag: std::sync::Mutex::new(None),
+            }),
+        }
+    }
+
     /// A Google access token, from the cache when one is fresh.
     ///
     /// One caller refreshes while concurrent callers wait for its result; a refresh
@@ -352,8 +419,10 @@ impl GcpTokenProvider {
             .await
     }
 
-    /// A fresh access token, bypassing (and not filling) the cache: a new Fly token, an
-    /// STS exchange and, with a service account, an impersonation, all within
+    /// A fresh access token, bypassing (and not filling) the cache: without a service
+    /// account an STS exchange, with one an impersonation; the Fly token and the federated
+    /// token they need are shared with every provider derived from this one and reused while
+    /// valid (see [`with_scopes`](Self::with_scopes)), else fetched anew; all within
     /// [`Builder::total_timeout`] (default 15 s; past it, a transient error names the call
     /// that did not answer).
     pub async fn fetch_access_token(&self) -> Result<AccessToken, Error> {
@@ -388,10 +457,57 @@ impl GcpTokenProvider {
             .map_err(|e| e.fly_token_context("getting a Fly OIDC token failed"))
     }
 
+    /// A Fly token for the provider's audience, reused (across derived providers) while it
+    /// has more than 2 minutes left.
+    async fn cached_fly_token(&self) -> Result<FlyToken, Error> {
+        let now = self.inner.time.now();
+        self.inner
+            .upstream
+            .fly_token
+            .get_or_refresh(|| async {
+                let token = self.fly_token().await?;
+                let expires_at = token.expires_at().unwrap_or(now);
+                Ok((token, expires_at))
+            })
+            .await
+    }
+
+    /// The federated token for IAM calls (scope `cloud-platform`), reused (across derived
+    /// providers) while it has more than 5 minutes left; `at_google` is set once the Fly
+    /// token is in hand.
+    async fn federated(&self, at_google: &AtomicBool) -> Result<Federated, Error> {
+        let i = &self.inner;
+        i.upstream
+            .federated
+            .get_or_refresh(|| async {
+                let fly_token = self.cached_fly_token().await?;
+                at_google.store(true, Ordering::Relaxed);
+                let token = self.sts(&fly_token, &[DEFAULT_SCOPE.to_owned()]).await?;
+                let expires_at = token.expires_at();
+                let federated = Federated {
+                    token: token.token,
+                    fly_token,
+                };
+                Ok((federated, expires_at))
+            })
+            .await
+    }
+
     async fn fetch_unbounded(&self, at_google: &AtomicBool) -> Result<AccessToken, Error> {
-        let fly_token = self.fly_token().await?;
-        at_google.store(true, Ordering::Relaxed);
-        self.exchange_fetched(&fly_token).await
+        let token = match self.inner.settings.service_account() {
+            None => {
+                let fly_token = self.cached_fly_token().await?;
+                at_google.store(true, Ordering::Relaxed);
+                self.sts(&fly_token, self.inner.settings.scopes()).await?
+            }
+            Some(sa) => {
+                let federated = self.federated(at_google).await?;
+                at_google.store(true, Ordering::Relaxed);
+                self.impersonate(sa, &federated.token, &federated.fly_token)
+                    .await?
+            }
+        };
+        self.checked(token)
     }
 
     /// Exchange a Fly token (whose audience must be one the provider allows) for a
@@ -413,39 +529,66 @@ impl GcpTokenProvider {
     /// file's token, and a token the Machines API minted this instant is judged by Google's
     /// clock, not ours (a skewed clock here must not refuse it).
     async fn exchange_fetched(&self, fly_token: &FlyToken) -> Result<AccessToken, Error> {
-        let i = &self.inner;
-        let s = &i.settings;
-        let ctx = self.trust_context(fly_token);
-        let http = self.http().await?;
-        // With impersonation, the federated token only needs to call IAM Credentials.
-        let sts_scopes = if s.service_account().is_some() {
-            vec![DEFAULT_SCOPE.to_owned()]
-        } else {
-            s.scopes().to_vec()
-        };
-        let started = i.time.now();
-        let federated = http
-            .sts_exchange(s.sts_url(), fly_token.expose_jwt(), &sts_scopes, &ctx)
-            .await?;
+        let s = &self.inner.settings;
         let token = match s.service_account() {
-            None => AccessToken::new(federated.access_token, started + federated.expires_in),
+            None => self.sts(fly_token, s.scopes()).await?,
             Some(sa) => {
-                let imp = http
-                    .generate_access_token(
-                        s.iam_url(),
-                        sa,
-                        &federated.access_token,
-                        s.scopes(),
-                        i.lifetime,
-                        &ctx,
-                    )
-                    .await?;
-                // IAM never grants more than the requested lifetime: a later expireTime
-                // means Google's clock is ahead of ours; trust the lifetime instead.
-                AccessToken::new(imp.access_token, imp.expires_at.min(started + i.lifetime))
+                // With impersonation, the federated token only needs to call IAM Credentials.
+                let federated = self.sts(fly_token, &[DEFAULT_SCOPE.to_owned()]).await?;
+                self.impersonate(sa, &federated.token, fly_token).await?
             }
         };
-        if token.expires_at() <= i.time.now() {
+        self.checked(token)
+    }
+
+    /// The Google STS exchange of `fly_token` for a federated token of `scopes`.
+    async fn sts(&self, fly_token: &FlyToken, scopes: &[String]) -> Result<AccessToken, Error> {
+        let i = &self.inner;
+        let ctx = self.trust_context(fly_token);
+        let http = self.http().await?;
+        let started = i.time.now();
+        let federated = http
+            .sts_exchange(i.settings.sts_url(), fly_token.expose_jwt(), scopes, &ctx)
+            .await?;
+        Ok(AccessToken::new(
+            federated.access_token,
+            started + federated.expires_in,
+        ))
+    }
+
+    /// `generateAccessToken` for the service account `sa` with the federated token.
+    async fn impersonate(
+        &self,
+        sa: &str,
+        federated: &SecretString,
+        fly_token: &FlyToken,
+    ) -> Result<AccessToken, Error> {
+        let i = &self.inner;
+        let ctx = self.trust_context(fly_token);
+        let http = self.http().await?;
+        let started = i.time.now();
+        let imp = http
+            .generate_access_token(
+                i.settings.iam_url(),
+                sa,
+                federated,
+                i.settings.scopes(),
+                i.lifetime,
+                &ctx,
+            )
+            .await?;
+        // IAM never grants more than the requested lifetime: a later expireTime means
+        // Google's clock is ahead of ours; trust the lifetime instead.
+        Ok(AccessToken::new(
+            imp.access_token,
+            imp.expires_at.min(started + i.lifetime),
+        ))
+    }
+
+    /// `token`, unless it has already expired by our clock.
+    fn checked(&self, token: AccessToken) -> Result<AccessToken, Error> {
+        let s = &self.inner.settings;
+        if token.expires_at() <= self.inner.time.now() {
             return Err(Error::new(
                 ErrorKind::InvalidResponse,
                 "Google answered with an access token that has already expired; check this machine's clock",
@@ -496,9 +639,11 @@ impl GcpTokenProvider {
     }
 
     /// A Google-signed ID token of the service account whose `aud` is `audience` (what the
-    /// metadata server's `.../identity?audience=A` answers): a new Fly token, an STS exchange
-    /// and IAM Credentials `generateIdToken`, within [`Builder::total_timeout`]. Not cached
-    /// (one per audience; the caller keeps it until near its `exp`, an hour ahead).
+    /// metadata server's `.../identity?audience=A` answers): IAM Credentials `generateIdToken`
+    /// with the federated token, which (with its Fly token) is shared with
+    /// [`access_token`](Self::access_token) and reused while it has more than 5 minutes left,
+    /// within [`Builder::total_timeout`]. The ID token itself is not cached (one per audience;
+    /// the caller keeps it until near its `exp`, an hour ahead).
     ///
     /// Errors: [`ErrorKind::InvalidConfiguration`] without a service account (Google issues
     /// ID tokens for service accounts only), else those of [`fetch_access_token`](Self::fetch_access_token).
@@ -511,36 +656,40 @@ impl GcpTokenProvider {
                  FLY_OIDC_GCP_SERVICE_ACCOUNT (--gcp-service-account)",
             ));
         };
+        let at_google = AtomicBool::new(false);
         let fetch = async {
-            let fly_token = self.fly_token().await?;
-            let ctx = self.trust_context(&fly_token);
+            let federated = self.federated(&at_google).await?;
+            let ctx = self.trust_context(&federated.fly_token);
             let http = self.http().await?;
-            let scopes = [DEFAULT_SCOPE.to_owned()];
-            let federated = http
-                .sts_exchange(s.sts_url(), fly_token.expose_jwt(), &scopes, &ctx)
-                .await?;
             http.generate_id_token(
                 s.iam_url(),
                 service_account,
-                &federated.access_token,
+                &federated.token,
                 audience,
                 &ctx,
             )
             .await
         };
         fly_oidc::within_budget(self.inner.total_timeout, fetch, || {
-            format!(
-                "the Machines API or Google ({} or {}) did not answer",
-                s.sts_url(),
-                s.iam_url()
-            )
+            if at_google.load(Ordering::Relaxed) {
+                format!("Google ({} or {}) did not answer", s.sts_url(), s.iam_url())
+            } else {
+                format!(
+                    "the Machines API did not answer: no Fly token from {}",
+                    self.inner.fly.source()
+                )
+            }
         })
         .await
     }
 
-    /// Drop the cached token, so the next [`access_token`](Self::access_token) fetches a new one.
+    /// Drop the cached token, and the Fly token and federated token shared with the providers
+    /// derived from this one, so the next [`access_token`](Self::access_token) (or
+    /// [`fetch_access_token`](Self::fetch_access_token)) starts from a new Fly token.
     pub fn clear_cache(&self) {
         self.inner.cache.clear();
+        self.inner.upstream.fly_token.clear();
+        self.inner.upstream.federated.clear();
     }
 
     #[cfg(feature = "google-cloud-auth")]

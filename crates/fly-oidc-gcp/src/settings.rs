@@ -71,6 +71,12 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The same settings with other scopes.
+    pub(crate) fn with_scopes(mut self, scopes: Vec<String>) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
     pub(crate) fn resolve(given: &Given, env: &Env) -> Result<Self, BuildError> {
         let (raw_provider, origin) = pick(given.provider.clone(), PROVIDER, env)?.ok_or_else(|| {
             BuildError::missing(

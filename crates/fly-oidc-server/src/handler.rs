@@ -1,7 +1,7 @@
 //! Answering one request.
 
 use crate::routes::{Meta, Route, route};
-use crate::slot::{IdTokens, Secret, Slot};
+use crate::slot::{FetchError, Fetcher, OnDemand, Secret, Slot, Spawn};
 use bytes::Bytes;
 use fly_oidc::SecretString;
 use http::header::{CONTENT_TYPE, HOST};
@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::Full;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
@@ -17,26 +17,46 @@ pub(crate) type Body = Full<Bytes>;
 
 /// The Google universe this server answers for.
 pub(crate) const UNIVERSE_DOMAIN: &str = "googleapis.com";
-/// How many distinct `?scopes=` sets get tokens of their own.
-const MAX_SCOPE_SETS: usize = 16;
-/// How long a request for a new scope set may wait for its first token.
-const FIRST_TOKEN_WAIT: Duration = Duration::from_secs(10);
+/// How many distinct `?scopes=` sets get tokens of their own at once (the least recently
+/// used and the failing make room for a new one).
+pub(crate) const MAX_SCOPE_SETS: usize = 16;
+/// How many ID-token audiences are held at once (the same rule).
+pub(crate) const MAX_ID_TOKEN_AUDIENCES: usize = 64;
 
 const FLAVOR: &str = "Metadata-Flavor";
 
-/// Makes the provider for a `?scopes=` set other than the configured one.
+/// Makes the slot for a `?scopes=` set other than the configured one (the sorted scopes);
+/// its error is the client's 400.
 pub(crate) type ScopedFactory = Arc<dyn Fn(&[String]) -> Result<Arc<Slot>, String> + Send + Sync>;
+/// Makes the fetcher of the ID token for an audience.
+pub(crate) type IdTokenFactory = Arc<dyn Fn(&str) -> Fetcher + Send + Sync>;
 
 pub(crate) struct Gcp {
     pub(crate) slot: Arc<Slot>,
     pub(crate) scopes: Vec<String>,
-    pub(crate) service_account: Option<String>,
+    /// The account served: the service account's email, or without one the name given to
+    /// the federated principal ([`federated_account`]).
+    pub(crate) email: String,
     pub(crate) project_number: String,
     pub(crate) project_id: Option<String>,
     pub(crate) factory: Option<ScopedFactory>,
-    pub(crate) scoped: Mutex<HashMap<Vec<String>, Arc<Slot>>>,
+    pub(crate) scoped: OnDemand,
     /// ID tokens per audience, with a service account.
-    pub(crate) id_tokens: Option<IdTokens>,
+    pub(crate) id_tokens: Option<(IdTokenFactory, OnDemand)>,
+}
+
+/// The account name under which the federated principal (no service account) is served:
+/// gcloud lists accounts from `instance/service-accounts/` and skips `default`, so the
+/// principal needs a name of its own there. It looks like an email (gcloud shows it as the
+/// active account) under the reserved `.invalid` domain, since no such mailbox exists:
+/// `<provider-id>.<pool>@<project-number>.fly-oidc.invalid`.
+pub(crate) fn federated_account(provider: &fly_oidc_gcp::WorkloadIdentityProvider) -> String {
+    format!(
+        "{}.{}@{}.fly-oidc.invalid",
+        provider.provider_id(),
+        provider.pool(),
+        provider.project_number()
+    )
 }
 
 pub(crate) struct State {
@@ -46,8 +66,8 @@ pub(crate) struct State {
     pub(crate) gcp: Option<Gcp>,
     pub(crate) token_files: Vec<Arc<Slot>>,
     pub(crate) allowed_hosts: Vec<String>,
-    /// Spawns refresh loops of slots created on demand (scope sets).
-    pub(crate) spawn_loop: Box<dyn Fn(Arc<Slot>) + Send + Sync>,
+    /// Spawns the loops of slots made on demand (scope sets, ID-token audiences).
+    pub(crate) spawn: Spawn,
 }
 
 #[derive(Serialize)]
@@ -107,8 +127,8 @@ impl State {
     }
 
     /// Answer one request, and log its method, path, query and status at debug level: which
-    /// client asked for what (scopes, an audience), never a secret (the authorization token
-    /// travels in a header).
+    /// client asked for what (scopes, an audience), never a secret: the query's parameters
+    /// by name, with the values of the known harmless ones only ([`loggable_query`]).
     pub(crate) async fn handle(
         &self,
         method: &Method,
@@ -118,8 +138,8 @@ impl State {
         let response = self.answer(method, uri, headers).await;
         tracing::debug!(
             %method,
-            path = uri.path(),
-            query = uri.query().unwrap_or_default(),
+            path = %fly_oidc::truncate(&fly_oidc::redact_jwts(uri.path()), 256),
+            query = %loggable_query(uri.query()),
             status = response.status().as_u16(),
             "answered"
         );
@@ -253,7 +273,7 @@ impl State {
                 "no Google workload identity pool provider is configured on this server: pass --gcp-provider",
             );
         };
-        let email = gcp.service_account.as_deref().unwrap_or("default");
+        let email = gcp.email.as_str();
         let known = |account: &str| account == "default" || account == email;
         match meta {
             Meta::Listing(listing) => text(listing),
@@ -267,20 +287,12 @@ impl State {
             },
             Meta::NumericProjectId => text(gcp.project_number.clone()),
             Meta::UniverseDomain => text(UNIVERSE_DOMAIN),
-            Meta::Accounts { recursive: false } => {
-                if email == "default" {
-                    text("default/\n")
-                } else {
-                    text(format!("default/\n{email}/\n"))
-                }
-            }
+            Meta::Accounts { recursive: false } => text(format!("default/\n{email}/\n")),
             Meta::Accounts { recursive: true } => {
                 let info = account_info(email, &gcp.scopes);
                 let mut map = serde_json::Map::new();
                 map.insert("default".into(), info.clone());
-                if email != "default" {
-                    map.insert(email.to_owned(), info);
-                }
+                map.insert(email.to_owned(), info);
                 json(&serde_json::Value::Object(map))
             }
             Meta::Account { account, .. }
@@ -317,14 +329,26 @@ impl State {
                     "InvalidAudience",
                     "missing or empty ?audience=: the audience of the ID token, e.g. ?audience=https://example.com",
                 ),
-                (Some(id_tokens), Some(audience)) => match id_tokens.get(&audience).await {
-                    Ok(token) => text(token.expose_secret().to_owned()),
-                    Err(message) => json_error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "CredentialsUnavailable",
-                        &format!("gcp identity token for audience {audience:?}: {message}"),
-                    ),
-                },
+                (Some((make, cache)), Some(audience)) => {
+                    let make = || {
+                        Ok(Arc::new(Slot::new(
+                            "gcp-identity",
+                            format!("{email} audience {audience}"),
+                            make(&audience),
+                            gcp.slot.time().clone(),
+                        )))
+                    };
+                    match cache.get(&audience, make, &self.spawn).await {
+                        Ok(slot) => match slot.current() {
+                            Some(held) => match &held.value {
+                                Secret::Gcp(token) => text(token.expose_secret().to_owned()),
+                                _ => unavailable(&slot),
+                            },
+                            None => unavailable(&slot),
+                        },
+                        Err(error) => refused(&error, "gcp identity token"),
+                    }
+                }
             },
             Meta::Token { scopes, .. } => {
                 let slot = match scopes {
@@ -363,8 +387,9 @@ impl State {
         }
     }
 
-    /// The slot for a scope set other than the configured one: created on first use (that
-    /// request waits for the first token), then renewed in the background like the others.
+    /// The slot for a scope set other than the configured one: made on first use (that
+    /// request waits for the first token), renewed in the background while clients ask for
+    /// it, in a bounded cache ([`OnDemand`]).
     async fn scoped_slot(
         &self,
         gcp: &Gcp,
@@ -379,50 +404,30 @@ impl State {
                 "this server serves tokens for its configured scopes only: add the scopes with --gcp-scope",
             ));
         };
-        let (slot, created) = {
-            let mut scoped = gcp.scoped.lock().unwrap_or_else(|e| e.into_inner());
-            match scoped.get(&requested) {
-                Some(slot) => (slot.clone(), false),
-                None if scoped.len() >= MAX_SCOPE_SETS => {
-                    return Err(json_error(
-                        StatusCode::BAD_REQUEST,
-                        "InvalidScopes",
-                        "too many distinct scope sets requested; configure the scopes with --gcp-scope",
-                    ));
-                }
-                None => {
-                    let slot = factory(&requested).map_err(|message| {
-                        json_error(StatusCode::BAD_REQUEST, "InvalidScopes", &message)
-                    })?;
-                    scoped.insert(requested.clone(), slot.clone());
-                    (slot, true)
-                }
-            }
-        };
-        if created {
-            (self.spawn_loop)(slot.clone());
-        }
-        // Wait for the first token of a new scope set (the refresh loop fetches it at once).
-        let deadline = tokio::time::Instant::now() + FIRST_TOKEN_WAIT;
-        while slot.current().is_none()
-            && slot.last_error().is_none()
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(slot)
+        let key = requested.join(" ");
+        let make = || factory(&requested).map_err(|message| FetchError::new(message, false));
+        gcp.scoped
+            .get(&key, make, &self.spawn)
+            .await
+            .map_err(|error| json_error(StatusCode::BAD_REQUEST, "InvalidScopes", &error.message))
     }
 
     pub(crate) fn health(&self) -> Health {
         let mut credentials = Vec::new();
-        let mut push = |slot: &Arc<Slot>| {
+        // `configured`: the server's own credentials, which make the status; scope sets that
+        // clients chose are listed, but neither their refusals nor their expiry once no
+        // client asks for them (`idle`) degrade it.
+        let mut ok = true;
+        let mut push = |slot: &Arc<Slot>, configured: bool| {
             let held = slot.current();
             let last_error = slot.last_error();
             let state = match (&held, &last_error) {
                 (Some(_), None) => "ok",
                 (Some(_), Some(_)) => "stale",
+                (None, None) if !configured => "idle",
                 (None, _) => "unavailable",
             };
+            ok &= !configured || state == "ok";
             credentials.push(CredentialHealth {
                 kind: slot.kind,
                 name: slot.name.clone(),
@@ -436,7 +441,7 @@ impl State {
             });
         };
         if let Some(slot) = &self.aws_default {
-            push(slot);
+            push(slot, true);
         }
         let mut roles: Vec<_> = self
             .aws_roles
@@ -445,19 +450,17 @@ impl State {
             .collect();
         roles.sort_by(|a, b| a.name.cmp(&b.name));
         for slot in roles {
-            push(slot);
+            push(slot, true);
         }
         if let Some(gcp) = &self.gcp {
-            push(&gcp.slot);
-            let scoped = gcp.scoped.lock().unwrap_or_else(|e| e.into_inner());
-            for slot in scoped.values() {
-                push(slot);
+            push(&gcp.slot, true);
+            for slot in gcp.scoped.slots() {
+                push(&slot, false);
             }
         }
         for slot in &self.token_files {
-            push(slot);
+            push(slot, true);
         }
-        let ok = credentials.iter().all(|c| c.state == "ok");
         Health {
             status: if ok { "ok" } else { "degraded" },
             credentials,
@@ -473,16 +476,50 @@ fn bad_host() -> Response<Body> {
     )
 }
 
+/// No valid value in `slot`: its last failure, answered with the status that fits it
+/// ([`FetchError::answer`]: 503 only for what is transient), or a 503 while none has arrived.
 fn unavailable(slot: &Slot) -> Response<Body> {
-    let message = match slot.last_error() {
-        Some(error) => format!("{} {}: no valid credentials: {error}", slot.kind, slot.name),
-        None => format!("{} {}: no valid credentials yet", slot.kind, slot.name),
+    match slot.last_failure() {
+        Some(error) => refused(&error, &format!("{} {}", slot.kind, slot.name)),
+        None => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "CredentialsUnavailable",
+            &format!("{} {}: no valid credentials yet", slot.kind, slot.name),
+        ),
+    }
+}
+
+/// `error` for the credential `what`, with the status and code that fit it.
+fn refused(error: &FetchError, what: &str) -> Response<Body> {
+    let (status, code) = error.answer();
+    let message = format!("{what}: no valid credentials: {}", error.message);
+    json_error(status, &code, &message)
+}
+
+/// The query parameters of a request as the log shows them: the names, and the values of the
+/// harmless ones (`scopes`, `audience`, `recursive`, `format`, `licenses`, `alt`); any other
+/// value (a `token=` a client put there by mistake) is never logged. Capped at 512 bytes.
+pub(crate) fn loggable_query(query: Option<&str>) -> String {
+    const SHOWN: &[&str] = &[
+        "scopes",
+        "audience",
+        "recursive",
+        "format",
+        "licenses",
+        "alt",
+    ];
+    let Some(query) = query else {
+        return String::new();
     };
-    json_error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "CredentialsUnavailable",
-        &message,
-    )
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        if SHOWN.contains(&&*name) {
+            out.append_pair(&name, &value);
+        } else {
+            out.append_key_only(&name);
+        }
+    }
+    fly_oidc::truncate(&fly_oidc::redact_jwts(&out.finish()), 512)
 }
 
 fn json(value: &serde_json::Value) -> Response<Body> {
@@ -505,7 +542,8 @@ fn account_info(email: &str, scopes: &[String]) -> serde_json::Value {
 /// names another host (DNS rebinding), each credential's `name` and `last_error` are left out.
 #[derive(Clone, Debug, Serialize)]
 pub struct Health {
-    /// `ok` when every credential is valid and its last refresh worked, else `degraded`.
+    /// `ok` when every configured credential is valid and its last refresh worked, else
+    /// `degraded` (the scope sets clients asked for are listed but do not count).
     pub status: &'static str,
     /// One entry per credential (AWS roles, the Google token, token files).
     pub credentials: Vec<CredentialHealth>,
@@ -530,7 +568,9 @@ pub struct CredentialHealth {
     /// out of `/healthz`, for a request that names another host.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
-    /// `ok` (valid), `stale` (valid, the last refresh failed) or `unavailable` (nothing valid).
+    /// `ok` (valid), `stale` (valid, the last refresh failed), `unavailable` (nothing valid),
+    /// or, for a scope set a client asked for, `idle` (expired after no client asked for it
+    /// again, so it was not renewed).
     pub state: &'static str,
     /// When the held credential expires (RFC 3339 UTC).
     pub expires_at: Option<String>,
@@ -643,16 +683,16 @@ pub(crate) mod fuzz_harness {
                 gcp: Some(Gcp {
                     slot: gcp,
                     scopes: vec!["https://www.googleapis.com/auth/cloud-platform".into()],
-                    service_account: None,
+                    email: "f.p@1.fly-oidc.invalid".into(),
                     project_number: "1".into(),
                     project_id: Some("fuzz-project".into()),
                     factory: None,
-                    scoped: Mutex::new(HashMap::new()),
+                    scoped: OnDemand::new(MAX_SCOPE_SETS),
                     id_tokens: None,
                 }),
                 token_files: Vec::new(),
                 allowed_hosts: allowed_hosts(addr),
-                spawn_loop: Box::new(|_| {}),
+                spawn: Box::new(|_| {}),
             };
             Self {
                 state: Arc::new(StateBox(state)),

@@ -37,12 +37,13 @@
 //! | `GET /v1/aws/credentials`, `/v1/aws/roles/<role-name>` | `{"AccessKeyId","SecretAccessKey","Token","Expiration","AccountId"}` with the exact `Authorization` token (compared in constant time); no token: 401, a wrong one: 403, both with `{"code","message"}` |
 //! | `GET /` | 200, `Metadata-Flavor: Google`, whatever the request carries (SDKs probe it) |
 //! | `/computeMetadata/v1/instance/service-accounts/{default,<email>}/token[?scopes=a,b]` | `{"access_token","expires_in","token_type":"Bearer"}` |
+//! | `.../service-accounts/` (`?recursive=true`) | `default/` and the account's own name (as JSON, each described) |
 //! | `.../service-accounts/default/?recursive=true` | `{"aliases":["default"],"email","scopes"}` |
 //! | `.../service-accounts/default/email`, `/scopes`, `/aliases` | text |
 //! | `/computeMetadata/v1/project/project-id` | the configured project id, else 404 |
 //! | `/computeMetadata/v1/project/numeric-project-id` | the project number of the workload identity pool provider |
 //! | `/computeMetadata/v1/universe/universe-domain` | `googleapis.com` |
-//! | `.../service-accounts/default/identity?audience=A` | with a service account, its Google-signed ID token for `A` (IAM Credentials `generateIdToken`; cached per audience until 5 minutes before expiry); 404 without one |
+//! | `.../service-accounts/default/identity?audience=A` | with a service account, its Google-signed ID token for `A` (IAM Credentials `generateIdToken` with the shared federated token; see *Client-chosen keys*); 404 without one |
 //! | `GET /healthz` | [`Health`]: per-credential state, never a secret; without the credentials' names and errors to a request naming another host |
 //!
 //! Every `/computeMetadata/...` request needs `Metadata-Flavor: Google` (exactly so) and no
@@ -52,11 +53,26 @@
 //! [`Builder::gcp_scoped`] (400 without it).
 //!
 //! **Without a service account**, the token endpoint serves the federated token of Google's
-//! STS itself, the account's `email` is the word `default` (the federated principal has no
-//! email; Python google-auth reads it on every refresh and then asks
-//! `service-accounts/default/token`), `?recursive=true` describes that `default` account
-//! with the configured scopes, and `identity` answers 404.
+//! STS itself, under an account name of its own,
+//! `<provider-id>.<pool>@<project-number>.fly-oidc.invalid`: the federated principal has no
+//! email, and gcloud lists accounts from `service-accounts/`, skipping `default`, so the listing,
+//! `email` and `?recursive=true` name that account, whose `token` is served at that name and at
+//! `default`; `identity` answers 404.
 //!
+//! ## Client-chosen keys and the upstream budget
+//!
+//! `?scopes=` sets and `identity?audience=` values get tokens of their own, fetched on first
+//! request, in bounded caches (16 scope sets, 64 audiences): a new key always gets a place, a
+//! failing entry or else the least recently used making room, and the configured token is
+//! never evicted. No lock is held across a fetch, so one key's slow fetch delays no other
+//! answer. Each key is renewed in the background only while clients still ask for it. A
+//! permanent refusal is answered with the upstream's own 4xx (IAM's 403 for a denied
+//! permission, 400 for an invalid scope or audience) and `{"code","message"}`, kept as the
+//! answer for 5 minutes, and never retried in the background; 503 is only for what is
+//! transient. Every derived token reuses the Fly token and the federated token while valid
+//! ([`fly_oidc_gcp::GcpTokenProvider::with_scopes`]), and the Machines API is asked at most
+//! about once a second in all ([`fly_oidc::budget`]), renewals first.
+
 //! ## Security
 //!
 //! - `127.0.0.1` only: [`Builder::start`] refuses any other listen address, `[::1]` and other
@@ -77,7 +93,8 @@
 //! than botocore's 15 minutes whenever the session allows. Requests are answered from memory
 //! and never wait on STS; after a failed renewal the last good credentials are served while
 //! valid (static stability), with jittered retries (1 s up to 30 s). Once they have expired,
-//! requests get a JSON 503 at once, naming the last error. One exchange serves every client.
+//! requests get a JSON 503 at once (a permanent refusal: its 4xx), naming the last error. One
+//! exchange serves every client.
 #![warn(missing_docs)]
 
 pub mod child;

@@ -1,9 +1,12 @@
 //! The server, its builder and its errors.
 
 use crate::FileOwner;
-use crate::handler::{Gcp, Health, ScopedFactory, State, allowed_hosts};
+use crate::handler::{
+    Gcp, Health, IdTokenFactory, MAX_ID_TOKEN_AUDIENCES, MAX_SCOPE_SETS, ScopedFactory, State,
+    allowed_hosts, federated_account,
+};
 use crate::routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, is_role_name};
-use crate::slot::{FetchError, Fetcher, Secret, Slot};
+use crate::slot::{FetchError, Fetcher, OnDemand, Secret, Slot, Spawn};
 use base64::Engine as _;
 use bytes::Bytes;
 use fly_oidc::time::SharedTimeSource;
@@ -182,9 +185,13 @@ impl Builder {
         self
     }
 
-    /// How to make a provider for a `?scopes=` set other than the configured scopes (at
-    /// most 16 sets; each gets its own token, renewed in the background once asked for).
-    /// The function gets the sorted scopes; its error message is sent to the client.
+    /// Allow `?scopes=` sets other than the configured scopes, as `factory` decides: it gets
+    /// the sorted scopes, and its error message is sent to the client (400). The token is the
+    /// configured provider's for those scopes ([`GcpTokenProvider::with_scopes`]: the Fly
+    /// token and the federated token are shared, not fetched again); the factory's provider
+    /// only says which scopes. At most 16 sets are held at once, the least recently used and
+    /// the failing making room for a new one; each is renewed in the background while
+    /// clients ask for it.
     pub fn gcp_scoped(
         mut self,
         factory: impl Fn(&[String]) -> Result<GcpTokenProvider, String> + Send + Sync + 'static,
@@ -327,30 +334,42 @@ impl Builder {
         let gcp = self.gcp.map(|provider| {
             let name = gcp_name(&provider, None);
             let scopes = provider.scopes().to_vec();
-            let service_account = provider.service_account().map(str::to_owned);
+            let email = match provider.service_account() {
+                Some(sa) => sa.to_owned(),
+                None => federated_account(provider.provider()),
+            };
             let project_number = provider.provider().project_number().to_owned();
-            let id_tokens = (service_account.is_some())
-                .then(|| crate::slot::IdTokens::new(provider.clone(), time.clone()));
-            let fetcher = named(gcp_fetcher(provider), "gcp", &self.setting_names);
+            let id_tokens = provider.service_account().is_some().then(|| {
+                let provider = provider.clone();
+                let names = self.setting_names.clone();
+                let make = Arc::new(move |audience: &str| {
+                    named(id_token_fetcher(provider.clone(), audience), "gcp", &names)
+                }) as IdTokenFactory;
+                (make, OnDemand::new(MAX_ID_TOKEN_AUDIENCES))
+            });
+            let fetcher = named(gcp_fetcher(provider.clone()), "gcp", &self.setting_names);
             let slot = Arc::new(Slot::new("gcp", name, fetcher, time.clone()));
             let factory = self.gcp_factory.map(|make| {
                 let time = time.clone();
                 let names = self.setting_names.clone();
                 Arc::new(move |scopes: &[String]| {
-                    let provider = (make.0)(scopes)?;
-                    let name = gcp_name(&provider, Some(scopes));
-                    let fetcher = named(gcp_fetcher(provider), "gcp", &names);
+                    // The factory decides which scopes; the token shares the configured
+                    // provider's upstream.
+                    let allowed = (make.0)(scopes)?;
+                    let scoped = provider.with_scopes(allowed.scopes().to_vec());
+                    let name = gcp_name(&scoped, Some(scopes));
+                    let fetcher = named(gcp_fetcher(scoped), "gcp", &names);
                     Ok(Arc::new(Slot::new("gcp", name, fetcher, time.clone())))
                 }) as ScopedFactory
             });
             Gcp {
                 slot,
                 scopes,
-                service_account,
+                email,
                 project_number,
                 project_id: self.gcp_project,
                 factory,
-                scoped: Mutex::new(HashMap::new()),
+                scoped: OnDemand::new(MAX_SCOPE_SETS),
                 id_tokens,
             }
         });
@@ -431,16 +450,18 @@ impl Builder {
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let tasks = Arc::new(Mutex::new(JoinSet::new()));
-        let spawn_loop = {
+        let spawn = {
             let tasks = Arc::downgrade(&tasks);
-            Box::new(move |slot: Arc<Slot>| {
-                if let Some(tasks) = tasks.upgrade() {
-                    tasks
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .spawn(slot.run());
-                }
-            }) as Box<dyn Fn(Arc<Slot>) + Send + Sync>
+            Box::new(
+                move |task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>| {
+                    if let Some(tasks) = tasks.upgrade() {
+                        let mut tasks = tasks.lock().unwrap_or_else(|e| e.into_inner());
+                        // Reap the loops that ended (idle or refused keys), so the set stays small.
+                        while tasks.try_join_next().is_some() {}
+                        tasks.spawn(task);
+                    }
+                },
+            ) as Spawn
         };
         let default_role = aws_slots.first().map(|(_, s)| s.clone());
         let role_names: Vec<(String, String)> = aws_slots
@@ -454,7 +475,7 @@ impl Builder {
             gcp,
             token_files,
             allowed_hosts: allowed_hosts(addr),
-            spawn_loop,
+            spawn,
         });
         {
             let mut tasks = tasks.lock().unwrap_or_else(|e| e.into_inner());
@@ -549,6 +570,23 @@ fn gcp_fetcher(provider: GcpTokenProvider) -> Fetcher {
         let provider = provider.clone();
         Box::pin(async move {
             let token = provider.fetch_access_token().await?;
+            let expires_at = token.expires_at();
+            Ok((
+                Secret::Gcp(SecretString::new(token.expose_secret())),
+                expires_at,
+            ))
+        })
+    })
+}
+
+/// Fetches the service account's ID token for `audience` (its federated token shared with
+/// every other credential of `provider`).
+fn id_token_fetcher(provider: GcpTokenProvider, audience: &str) -> Fetcher {
+    let audience = audience.to_owned();
+    Arc::new(move || {
+        let (provider, audience) = (provider.clone(), audience.clone());
+        Box::pin(async move {
+            let token = provider.id_token(&audience).await?;
             let expires_at = token.expires_at();
             Ok((
                 Secret::Gcp(SecretString::new(token.expose_secret())),

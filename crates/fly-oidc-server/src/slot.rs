@@ -3,11 +3,13 @@
 use bytes::Bytes;
 use fly_oidc::SecretString;
 use fly_oidc::time::SharedTimeSource;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
+use tokio::sync::watch;
 
 /// Refresh when less than this remains (or half the lifetime, whichever is less).
 pub(crate) const REFRESH_BEFORE: Duration = Duration::from_secs(20 * 60);
@@ -44,14 +46,19 @@ impl Held {
     }
 }
 
-/// A failed fetch: the provider's message (never a secret), whether trying again may help, and
+/// A failed fetch: the provider's message (never a secret), whether trying again may help,
 /// whether a setting is invalid (a provider error of kind `InvalidConfiguration`, such as a
-/// duration above the role's maximum).
+/// duration above the role's maximum), and what the refusing service answered (its HTTP
+/// status and error code), so a client is answered with the status that fits.
 #[derive(Clone, Debug)]
 pub(crate) struct FetchError {
     pub(crate) message: String,
     pub(crate) transient: bool,
     pub(crate) invalid_setting: bool,
+    /// The upstream's HTTP status and error code, when a service refused the request.
+    pub(crate) refused: Option<(u16, Option<String>)>,
+    /// The kind of the provider's error, when there was one.
+    pub(crate) kind: Option<fly_oidc::ErrorKind>,
 }
 
 impl FetchError {
@@ -61,17 +68,61 @@ impl FetchError {
             message: message.into(),
             transient,
             invalid_setting: false,
+            refused: None,
+            kind: None,
         }
+    }
+
+    /// The HTTP status a client asking for this credential is answered with, and the `code`
+    /// of the JSON body: 503 only for what is transient; for a refusal, the upstream's own
+    /// 4xx (Google's 403 for a denied IAM permission, 400 for an invalid scope or audience,
+    /// 404 for a service account that does not exist; its 401 becomes a 403); 502 for an
+    /// answer that was not one; 403 for any other permanent failure (a trust configuration
+    /// that refuses the token).
+    pub(crate) fn answer(&self) -> (http::StatusCode, String) {
+        use http::StatusCode;
+        if self.transient {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "CredentialsUnavailable".into(),
+            );
+        }
+        let code = |fallback: &str| {
+            self.refused
+                .as_ref()
+                .and_then(|(_, code)| code.clone())
+                .filter(|c| !c.is_empty() && c.len() <= 64 && !c.contains(char::is_whitespace))
+                .unwrap_or_else(|| fallback.to_owned())
+        };
+        // Google's 401 (the federated token not accepted) is this server's failure to
+        // authenticate, not the client's: a 403, so no client takes it as a request to log in.
+        if let Some((status, _)) = &self.refused
+            && (400..500).contains(status)
+            && !matches!(status, 401 | 408 | 429)
+            && let Ok(status) = StatusCode::from_u16(*status)
+        {
+            return (status, code("CredentialsRefused"));
+        }
+        if self.kind == Some(fly_oidc::ErrorKind::InvalidResponse) {
+            return (StatusCode::BAD_GATEWAY, "InvalidUpstreamResponse".into());
+        }
+        (StatusCode::FORBIDDEN, code("CredentialsRefused"))
     }
 }
 
 /// A provider's error, classified by its kind.
 impl From<fly_oidc::Error> for FetchError {
     fn from(err: fly_oidc::Error) -> Self {
+        let refused = err
+            .refused_by()
+            .and(err.status())
+            .map(|status| (status, err.code().map(str::to_owned)));
         Self {
             message: err.to_string(),
             transient: err.is_transient(),
             invalid_setting: err.kind() == fly_oidc::ErrorKind::InvalidConfiguration,
+            refused,
+            kind: Some(err.kind()),
         }
     }
 }
@@ -83,6 +134,8 @@ pub(crate) type Fetcher = Arc<dyn Fn() -> FetchFuture + Send + Sync>;
 #[derive(Default)]
 struct Status {
     last_error: Option<String>,
+    /// The last failure and when it happened, while the last fetch failed.
+    last_failure: Option<(FetchError, SystemTime)>,
     last_success: Option<SystemTime>,
     failures_in_row: u32,
 }
@@ -96,6 +149,16 @@ pub(crate) struct Slot {
     fetcher: Fetcher,
     time: SharedTimeSource,
     fetches: AtomicU64,
+    /// A fetch is under way.
+    in_flight: AtomicBool,
+    /// Bumped when a fetch ends: requests waiting for a new key's first value watch it.
+    done: watch::Sender<u64>,
+    /// On-demand slots: a client asked for it since its last fetch started.
+    used: AtomicBool,
+    /// On-demand slots: its loop runs.
+    running: AtomicBool,
+    /// On-demand slots: dropped from its cache, so its loop ends.
+    evicted: AtomicBool,
 }
 
 impl Slot {
@@ -113,7 +176,22 @@ impl Slot {
             fetcher,
             time,
             fetches: AtomicU64::new(0),
+            in_flight: AtomicBool::new(false),
+            done: watch::channel(0).0,
+            used: AtomicBool::new(false),
+            running: AtomicBool::new(false),
+            evicted: AtomicBool::new(false),
         }
+    }
+
+    /// The last failure, while the last fetch failed.
+    pub(crate) fn last_failure(&self) -> Option<FetchError> {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_failure
+            .as_ref()
+            .map(|(error, _)| error.clone())
     }
 
     /// The held value if it has not expired.
@@ -125,6 +203,11 @@ impl Slot {
 
     pub(crate) fn now(&self) -> SystemTime {
         self.time.now()
+    }
+
+    /// The clock that judges this slot's values.
+    pub(crate) fn time(&self) -> &SharedTimeSource {
+        &self.time
     }
 
     /// How many fetches (successful or not) this slot has made.
@@ -163,7 +246,17 @@ impl Slot {
     /// Fetch once and keep the result (or record the failure, logged as a warning when
     /// `warn`, else at debug).
     async fn fetch_logging(&self, warn: bool) -> Result<(), FetchError> {
+        /// Marks the fetch done however it ends (an aborted task included).
+        struct Done<'a>(&'a Slot);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.in_flight.store(false, Ordering::SeqCst);
+                self.0.done.send_modify(|n| *n = n.wrapping_add(1));
+            }
+        }
         self.fetches.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.store(true, Ordering::SeqCst);
+        let _done = Done(self);
         let started = self.time.now();
         let result = (self.fetcher)().await;
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
@@ -175,6 +268,7 @@ impl Slot {
                     fetched_at: started,
                 }));
                 status.last_error = None;
+                status.last_failure = None;
                 status.last_success = Some(self.time.now());
                 status.failures_in_row = 0;
                 tracing::debug!(kind = self.kind, name = %self.name, expires_at = %fly_oidc::time::format_rfc3339(expires_at), "credential renewed");
@@ -186,6 +280,7 @@ impl Slot {
                     true,
                 );
                 status.last_error = Some(error.message.clone());
+                status.last_failure = Some((error.clone(), self.time.now()));
                 status.failures_in_row = status.failures_in_row.saturating_add(1);
                 Err(error)
             }
@@ -200,8 +295,10 @@ impl Slot {
                     tracing::debug!(kind = self.kind, name = %self.name, error = %message, "could not get the credential");
                 }
                 status.last_error = Some(message.clone());
+                let error = FetchError { message, ..error };
+                status.last_failure = Some((error.clone(), self.time.now()));
                 status.failures_in_row = status.failures_in_row.saturating_add(1);
-                Err(FetchError { message, ..error })
+                Err(error)
             }
         }
     }
@@ -238,55 +335,191 @@ impl Slot {
     }
 }
 
-/// Google ID tokens of the service account, one per audience (`.../identity?audience=A`),
-/// each fetched on first request and kept until less than [`ID_TOKEN_REFRESH_BEFORE`] remains
-/// (Google's live an hour). One fetch at a time: concurrent requests wait for it and share it.
-pub(crate) struct IdTokens {
-    provider: fly_oidc_gcp::GcpTokenProvider,
-    time: SharedTimeSource,
-    cache: tokio::sync::Mutex<std::collections::HashMap<String, fly_oidc_gcp::IdToken>>,
+/// How long a permanent refusal of an on-demand key is kept as its answer, before a client's
+/// request may try it again.
+pub(crate) const REFUSAL_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// Starts an on-demand slot's loop on the server's task set.
+pub(crate) type Spawn = Box<dyn Fn(Pin<Box<dyn Future<Output = ()> + Send>>) + Send + Sync>;
+
+/// Clears [`Slot::running`] when the loop ends, however it ends.
+struct Running<'a>(&'a Slot);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.store(false, Ordering::SeqCst);
+    }
 }
 
-/// Fetch a new ID token when less than this remains of the cached one.
-pub(crate) const ID_TOKEN_REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
-/// How many audiences get ID tokens of their own (a bound on what clients can make us hold).
-pub(crate) const MAX_ID_TOKEN_AUDIENCES: usize = 64;
+impl Slot {
+    /// Whether the last fetch failed for good less than [`REFUSAL_TTL`] ago, with no valid
+    /// value held: the refusal is the answer.
+    /// Transient failures in a row back off as the refresh loop does (1 s, 2 s ... 30 s,
+    /// without jitter), so a client asking again and again does not make a call each time.
+    fn refused_recently(&self) -> bool {
+        let status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        status.last_failure.as_ref().is_some_and(|(error, at)| {
+            let keep = if error.transient {
+                Duration::from_secs(1u64 << status.failures_in_row.min(5).saturating_sub(1))
+                    .min(MAX_BACKOFF)
+            } else {
+                REFUSAL_TTL
+            };
+            *at + keep > self.time.now()
+        })
+    }
 
-impl IdTokens {
-    /// ID tokens from `provider` (which must have a service account), judged by `time`.
-    pub(crate) fn new(provider: fly_oidc_gcp::GcpTokenProvider, time: SharedTimeSource) -> Self {
-        Self {
-            provider,
-            time,
-            cache: tokio::sync::Mutex::new(std::collections::HashMap::new()),
+    /// Whether a request for this on-demand slot should (re)start its loop: nothing valid
+    /// held (unless refused recently), or the value held is due for renewal.
+    fn wants_start(&self) -> bool {
+        if self.running.load(Ordering::SeqCst) {
+            return false;
+        }
+        match self.held.read().unwrap_or_else(|e| e.into_inner()).clone() {
+            Some(held) if held.expires_at > self.time.now() => {
+                held.refresh_at() <= self.time.now() && !self.refused_recently()
+            }
+            _ => !self.refused_recently(),
         }
     }
 
-    /// The ID token for `audience`: the cached one while more than
-    /// [`ID_TOKEN_REFRESH_BEFORE`] remains, else a new one. The error is the provider's
-    /// message (never a secret), or the audience limit.
-    pub(crate) async fn get(&self, audience: &str) -> Result<SecretString, String> {
-        let mut cache = self.cache.lock().await;
-        let now = self.time.now();
-        if let Some(token) = cache.get(audience)
-            && token.expires_at() > now + ID_TOKEN_REFRESH_BEFORE
-        {
-            return Ok(SecretString::new(token.expose_secret()));
+    /// Whether nothing valid is held and the last fetch failed (a refusal, or a transient
+    /// failure with no fetch under way): the request is answered with that failure.
+    fn failing(&self) -> bool {
+        self.current().is_none() && self.last_failure().is_some()
+    }
+
+    /// The loop of a slot made for a client's key (a scope set, an ID-token audience):
+    /// fetch now (on demand: after renewals in the Machines API budget), then renew ahead of
+    /// expiry, or retry a transient failure with backoff, only while clients still ask for
+    /// it (a request since the last fetch started). A permanent refusal ends the loop: it is
+    /// kept as the answer for [`REFUSAL_TTL`], never retried in the background. So is an
+    /// eviction from the cache.
+    pub(crate) async fn run_on_demand(self: Arc<Self>) {
+        let _running = Running(&self);
+        self.used.store(false, Ordering::SeqCst);
+        // A new key (nothing valid held) waits behind renewals in the Machines API budget; a
+        // served one due for renewal does not. Its failure is the client's answer, so it is
+        // logged at debug only (junk keys must not flood the log with warnings).
+        let first = if self.current().is_some() {
+            self.fetch().await
+        } else {
+            fly_oidc::budget::on_demand(self.fetch_first()).await
+        };
+        if first.as_ref().is_err_and(|e| !e.transient) {
+            return;
         }
-        cache.retain(|_, token| token.expires_at() > now);
-        if !cache.contains_key(audience) && cache.len() >= MAX_ID_TOKEN_AUDIENCES {
-            return Err(format!(
-                "ID tokens for more than {MAX_ID_TOKEN_AUDIENCES} audiences are held already; try again when one has expired"
-            ));
+        loop {
+            tokio::time::sleep(self.next_delay()).await;
+            if self.evicted.load(Ordering::SeqCst) || !self.used.swap(false, Ordering::SeqCst) {
+                tracing::debug!(kind = self.kind, name = %self.name, "no client asked since the last fetch; not renewing");
+                return;
+            }
+            if self.fetch().await.is_err_and(|e| !e.transient) {
+                return;
+            }
         }
-        let token = self
-            .provider
-            .id_token(audience)
-            .await
-            .map_err(|e| e.to_string())?;
-        let secret = SecretString::new(token.expose_secret());
-        cache.insert(audience.to_owned(), token);
-        Ok(secret)
+    }
+}
+
+/// One key's slot in an [`OnDemand`] cache.
+struct Entry {
+    slot: Arc<Slot>,
+    /// When it was last asked for (a tick of the cache's counter): the least recent goes first.
+    last_used: u64,
+}
+
+/// Slots made on demand for keys that clients choose (`?scopes=` sets, `identity?audience=`
+/// values), at most `capacity` of them. A new key always gets a place: when the cache is
+/// full, a failing entry goes first, else the least recently used. The map's lock is never
+/// held across an await (a slow fetch for one key delays no other), and each key has one
+/// loop at a time (single flight).
+///
+/// A small map with a linear scan at eviction, rather than an LRU crate: there are at most
+/// 64 entries, and the eviction order (failing first, then least recent) is not what those
+/// crates offer.
+pub(crate) struct OnDemand {
+    capacity: usize,
+    entries: Mutex<(u64, HashMap<String, Entry>)>,
+}
+
+/// How long a request for a new key waits for its first value.
+pub(crate) const FIRST_VALUE_WAIT: Duration = Duration::from_secs(10);
+
+impl OnDemand {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            entries: Mutex::new((0, HashMap::new())),
+        }
+    }
+
+    /// The slots held, for `/healthz`.
+    pub(crate) fn slots(&self) -> Vec<Arc<Slot>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slots: Vec<_> = entries.1.values().map(|e| e.slot.clone()).collect();
+        slots.sort_by(|a, b| a.name.cmp(&b.name));
+        slots
+    }
+
+    /// The slot for `key` (made by `make` when new, evicting another when full), its loop
+    /// started if due; waits up to [`FIRST_VALUE_WAIT`] for a fetch under way when nothing
+    /// valid is held. The caller answers from [`Slot::current`], else from the slot's last
+    /// failure.
+    pub(crate) async fn get(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> Result<Arc<Slot>, FetchError>,
+        spawn: &Spawn,
+    ) -> Result<Arc<Slot>, FetchError> {
+        let (slot, start) = {
+            let mut guard = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            let (tick, entries) = &mut *guard;
+            *tick += 1;
+            let now = *tick;
+            let slot = match entries.get_mut(key) {
+                Some(entry) => {
+                    entry.last_used = now;
+                    entry.slot.clone()
+                }
+                None => {
+                    let slot = make()?;
+                    if entries.len() >= self.capacity {
+                        let victim = entries
+                            .iter()
+                            .min_by_key(|(_, e)| (!e.slot.failing(), e.last_used))
+                            .map(|(k, _)| k.clone());
+                        if let Some(victim) = victim.and_then(|k| entries.remove(&k)) {
+                            victim.slot.evicted.store(true, Ordering::SeqCst);
+                            tracing::debug!(kind = victim.slot.kind, name = %victim.slot.name, "evicted from the cache of client-chosen keys");
+                        }
+                    }
+                    entries.insert(
+                        key.to_owned(),
+                        Entry {
+                            slot: slot.clone(),
+                            last_used: now,
+                        },
+                    );
+                    slot
+                }
+            };
+            slot.used.store(true, Ordering::SeqCst);
+            let start = slot.wants_start()
+                && slot
+                    .running
+                    .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok();
+            (slot, start)
+        };
+        let mut done = slot.done.subscribe();
+        if start {
+            spawn(Box::pin(slot.clone().run_on_demand()));
+        }
+        if slot.current().is_none() && (start || slot.in_flight.load(Ordering::SeqCst)) {
+            let _ = tokio::time::timeout(FIRST_VALUE_WAIT, done.changed()).await;
+        }
+        Ok(slot)
     }
 }
 
@@ -294,6 +527,50 @@ impl IdTokens {
 mod tests {
     use super::*;
     use std::time::UNIX_EPOCH;
+
+    /// 503 only for what is transient; a refusal gets the upstream's 4xx and code (a 401
+    /// becomes a 403); an answer that was none, a 502; another permanent failure, a 403.
+    #[test]
+    fn a_failure_is_answered_with_the_status_that_fits() {
+        use fly_oidc::{Error, ErrorKind};
+        let google = |status: u16, code: &str| {
+            FetchError::from(
+                Error::new(ErrorKind::TrustRejected, "refused")
+                    .with_status(status)
+                    .with_code(code)
+                    .with_refused_by("Google IAM Credentials"),
+            )
+            .answer()
+        };
+        let answer = |status: http::StatusCode, code: &str| (status, code.to_owned());
+        assert_eq!(
+            google(403, "PERMISSION_DENIED"),
+            answer(http::StatusCode::FORBIDDEN, "PERMISSION_DENIED")
+        );
+        assert_eq!(
+            google(400, "INVALID_ARGUMENT"),
+            answer(http::StatusCode::BAD_REQUEST, "INVALID_ARGUMENT")
+        );
+        assert_eq!(
+            google(401, "UNAUTHENTICATED"),
+            answer(http::StatusCode::FORBIDDEN, "UNAUTHENTICATED")
+        );
+        let busy = Error::new(ErrorKind::Transient, "busy").with_status(503);
+        assert_eq!(
+            FetchError::from(busy).answer().0,
+            http::StatusCode::SERVICE_UNAVAILABLE
+        );
+        let garbage = Error::new(ErrorKind::InvalidResponse, "not JSON");
+        assert_eq!(
+            FetchError::from(garbage).answer().0,
+            http::StatusCode::BAD_GATEWAY
+        );
+        let fly = Error::new(ErrorKind::FlyApi, "the Machines API refused").with_status(401);
+        assert_eq!(
+            FetchError::from(fly).answer(),
+            answer(http::StatusCode::FORBIDDEN, "CredentialsRefused")
+        );
+    }
 
     #[test]
     fn refresh_rule_is_min_of_twenty_minutes_and_half_the_lifetime() {

@@ -1,5 +1,6 @@
 //! The Fly OIDC token client.
 
+use crate::budget::RateLimit;
 use crate::endpoint::{
     PlainHttp, allow_insecure_http, check_endpoint_url, display_url, is_trusted_plain_http_host,
 };
@@ -119,6 +120,7 @@ pub struct Builder {
     retry: Option<RetryConfig>,
     allow_insecure_http: Option<bool>,
     time: Option<SharedTimeSource>,
+    rate_limit: Option<RateLimit>,
 }
 
 impl Builder {
@@ -202,6 +204,15 @@ impl Builder {
 
     /// Resolve the token source and build the client.
     ///
+    /// How often the Machines API (socket or HTTP) may be asked, across every clone of the
+    /// client and every attempt of its retries (default [`RateLimit::default`]: a burst of 3,
+    /// then one request per second, Fly's documented limit). A request over the limit waits
+    /// for its turn; see [`crate::budget`]. A token file is never limited.
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
     /// Fails with a [`BuildError`] when the HTTP mode has no API token or a bad URL, or
     /// `FLY_OIDC_ALLOW_INSECURE_HTTP` is not a yes/no value. A missing socket or token file
     /// is reported when a token is fetched.
@@ -292,6 +303,7 @@ impl Builder {
                 timeout,
                 env,
                 time: self.time.unwrap_or_default(),
+                rate_limit: self.rate_limit.unwrap_or_default(),
             }),
         })
     }
@@ -362,6 +374,8 @@ struct Inner {
     /// Where `SSL_CERT_FILE`/`SSL_CERT_DIR` are read when the HTTP client is built.
     env: Env,
     time: SharedTimeSource,
+    /// The Machines API budget, shared by every clone.
+    rate_limit: RateLimit,
 }
 
 /// Fetches Fly OIDC tokens. Cheap to clone; clones share one HTTP connection pool.
@@ -470,6 +484,8 @@ impl FlyOidcClient {
             .http
             .get_or_try_init(|| async { self.build_http_client() })
             .await?;
+        // Every attempt, retries included, waits for its turn in the shared budget.
+        self.inner.rate_limit.acquire().await;
         let body = match audience {
             Some(aud) => serde_json::json!({ "aud": aud }),
             None => serde_json::json!({}),

@@ -68,6 +68,7 @@
 //! | `disk-cache` | off | `disk_cache`: the on-disk credential cache shared by concurrent processes (adds `rustix`, `sha2`) |
 #![warn(missing_docs)]
 
+pub mod budget;
 pub mod cache;
 mod claims;
 mod client;

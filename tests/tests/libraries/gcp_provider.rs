@@ -258,9 +258,11 @@ async fn retries_transient_google_failures() {
     assert_eq!(f.google.request_count(), 2);
     assert_eq!(f.google.iam_request_count(), 3);
 
-    // Still failing after the retries: a transient error with the status.
+    // Still failing after the retries: a transient error with the status. (The federated
+    // token is reused while valid: drop it, so the exchange is made again.)
     f.google
         .fail_next(3, Fault::Status(429, unavailable_body()));
+    provider.clear_cache();
     let err = provider.fetch_access_token().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transient);
     assert_eq!(err.status(), Some(429));

@@ -261,12 +261,15 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
         if let Some(f) = iam_fault {
             google.fail_next_iam(1, f);
         }
+        // Each case from a new Fly token and exchange (the federated token is reused while valid).
+        impersonating.clear_cache();
         let err = impersonating.fetch_access_token().await.unwrap_err();
         shown.error("fly_oidc_gcp::Error", &err);
         shown.debug("fly_oidc_gcp::ErrorKind", &err.kind());
         shown.debug("fly_oidc_gcp::GoogleCall", &fly_oidc_gcp::GoogleCall::refused(&err));
     }
     fly.fail_next(3, Fault::Status(503, "{\"error\":\"down\"}".into()));
+    federated.clear_cache(); // the Fly token is reused while valid
     shown.error(
         "fly_oidc_gcp::Error",
         &federated.fetch_access_token().await.unwrap_err(),

@@ -261,7 +261,9 @@ fn python_google_auth_default_finds_the_metadata_server() {
             "google.auth.compute_engine.credentials.Credentials"
         );
         assert_eq!(value["project"], "my-project");
-        assert_eq!(value["email"], service_account.unwrap_or("default"));
+        // Without a service account, the federated principal's name of its own.
+        let email = service_account.unwrap_or(FEDERATED_ACCOUNT);
+        assert_eq!(value["email"], email);
         let token = value["token"].as_str().unwrap();
         let issued = google
             .token_info(token)
@@ -359,6 +361,47 @@ fn gcloud_prints_the_served_token_under_exec() {
         .token_info(token)
         .expect("a token the fake Google issued");
     assert_eq!(issued.service_account.as_deref(), Some(SA));
+    assert_clean_stderr(&out, &fly, &[token]);
+}
+
+/// The name the metadata server gives the federated principal of the fake's provider
+/// (`projects/123456789012/.../workloadIdentityPools/fly-pool/providers/acme`).
+const FEDERATED_ACCOUNT: &str = "acme.fly-pool@123456789012.fly-oidc.invalid";
+
+/// Without a service account, gcloud finds an account in the metadata listing (it skips
+/// `default`): the federated principal under its own name, whose token is the federated one.
+#[test]
+fn gcloud_works_without_a_service_account_under_exec() {
+    if !fly_oidc_tests::require_tool("gcloud") {
+        return;
+    }
+    let (fly, google) = google_setup(None);
+    let out = exec_google(
+        &fly,
+        &google,
+        &[],
+        &[
+            "sh",
+            "-c",
+            "export CLOUDSDK_CONFIG=\"$HOME/gcloud\" CLOUDSDK_CORE_DISABLE_PROMPTS=1; \
+             gcloud config list account --format='value(core.account)' && \
+             gcloud auth list --format='value(account)' && \
+             gcloud auth print-access-token",
+        ],
+    );
+    assert_success(&out, "gcloud under exec without a service account");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
+    assert_eq!(lines.first().copied(), Some(FEDERATED_ACCOUNT), "{stdout}");
+    assert!(
+        lines.iter().skip(1).any(|l| *l == FEDERATED_ACCOUNT),
+        "{stdout}"
+    );
+    let token = lines.last().copied().unwrap_or_default();
+    let issued = google
+        .token_info(token)
+        .unwrap_or_else(|| panic!("not a token the fake Google issued: {stdout}"));
+    assert_eq!(issued.service_account, None, "the federated token");
     assert_clean_stderr(&out, &fly, &[token]);
 }
 
