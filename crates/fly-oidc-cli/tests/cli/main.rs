@@ -19,6 +19,7 @@ mod expiry_edges;
 mod gcp_cli;
 mod gcp_google_auth;
 mod node_consumers;
+mod readme_commands;
 mod server_exec;
 mod setup_doctor;
 
