@@ -517,6 +517,56 @@ fn test_runs(text: &str, name: &str, runs: &str) -> Option<bool> {
     )
 }
 
+/// What the entries of [`COMMANDS`] are checked against.
+struct Sources {
+    /// The workspace's root.
+    root: PathBuf,
+    /// `.ci/run`.
+    ci: String,
+    /// `scripts/test.sh`.
+    suite: String,
+}
+
+impl Run {
+    /// Why this entry does not hold for `command`, if it does not.
+    fn problem(&self, command: &str, sources: &Sources) -> Option<String> {
+        match *self {
+            Run::Ci => {
+                let script = command.trim_start_matches("./");
+                let runs = sources
+                    .ci
+                    .lines()
+                    .any(|l| !l.trim_start().starts_with('#') && l.contains(script));
+                (!runs).then(|| "is listed as run by .ci/run, which does not run it".to_owned())
+            }
+            Run::Test { file, name, runs } => {
+                let text = std::fs::read_to_string(sources.root.join(file)).unwrap_or_default();
+                match test_runs(&text, name, runs) {
+                    None => Some(format!(
+                        "is listed as run by the test {name} in {file}, which has no such test"
+                    )),
+                    Some(false) => Some(format!(
+                        "is listed as run by the test {name} ({file}), which no longer runs {runs:?}"
+                    )),
+                    Some(true) => None,
+                }
+            }
+            Run::Suite(what) => {
+                let runs = sources.suite.contains("cargo test --workspace");
+                (what.trim().is_empty() || !runs).then(|| {
+                    "is listed as a part of scripts/test.sh's `cargo test --workspace` (which it \
+                     must run), with a word on what it is"
+                        .to_owned()
+                })
+            }
+            Run::Exception(reason) => reason
+                .trim()
+                .is_empty()
+                .then(|| "is an exception without a reason".to_owned()),
+        }
+    }
+}
+
 #[test]
 fn every_pasteable_command_in_the_docs_is_run_by_the_demo_or_a_named_test() {
     let root = root();
@@ -526,8 +576,11 @@ fn every_pasteable_command_in_the_docs_is_run_by_the_demo_or_a_named_test() {
             .any(|c| c == "fly-oidc exec -- aws sts get-caller-identity"),
         "the demo's commands were not found: {demo:#?}"
     );
-    let ci = read(&root.join(".ci/run"));
-    let suite = read(&root.join("scripts/test.sh"));
+    let sources = Sources {
+        ci: read(&root.join(".ci/run")),
+        suite: read(&root.join("scripts/test.sh")),
+        root,
+    };
     let commands = all_doc_commands();
     assert!(
         commands
@@ -557,33 +610,7 @@ fn every_pasteable_command_in_the_docs_is_run_by_the_demo_or_a_named_test() {
             )),
             (false, Some(i)) => {
                 used[i] = true;
-                let problem = match COMMANDS[i].1 {
-                    Run::Ci => {
-                        let script = doc.command.trim_start_matches("./");
-                        let runs = ci
-                            .lines()
-                            .any(|l| !l.trim_start().starts_with('#') && l.contains(script));
-                        (!runs).then(|| "is listed as run by .ci/run, which does not run it".to_owned())
-                    }
-                    Run::Test { file, name, runs } => {
-                        let text = std::fs::read_to_string(root.join(file)).unwrap_or_default();
-                        match test_runs(&text, name, runs) {
-                            None => Some(format!(
-                                "is listed as run by the test {name} in {file}, which has no such test"
-                            )),
-                            Some(false) => Some(format!(
-                                "is listed as run by the test {name} ({file}), which no longer runs {runs:?}"
-                            )),
-                            Some(true) => None,
-                        }
-                    }
-                    Run::Suite(what) => (what.trim().is_empty() || !suite.contains("cargo test --workspace"))
-                        .then(|| "is listed as part of scripts/test.sh's `cargo test --workspace`, which it no longer runs (or says nothing of what it is)".to_owned()),
-                    Run::Exception(reason) => {
-                        reason.trim().is_empty().then(|| "is an exception without a reason".to_owned())
-                    }
-                };
-                if let Some(problem) = problem {
+                if let Some(problem) = COMMANDS[i].1.problem(&doc.command, &sources) {
                     problems.push(format!("{}: `{}` {problem}", doc.place, doc.command));
                 }
             }
