@@ -875,6 +875,27 @@ mod tests {
     }
 
     #[test]
+    fn the_caller_is_the_access_key_id_of_a_sigv4_authorization() {
+        let mut headers = hyper::HeaderMap::new();
+        assert_eq!(Caller::from_headers(&headers).access_key_id, None);
+        headers.insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/20261206/us-east-1/sts/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc"
+                .parse()
+                .expect("a header value"),
+        );
+        headers.insert(
+            "x-amz-security-token",
+            "session".parse().expect("a header value"),
+        );
+        let caller = Caller::from_headers(&headers);
+        assert_eq!(caller.access_key_id.as_deref(), Some("ASIAEXAMPLE"));
+        assert_eq!(caller.session_token.as_deref(), Some("session"));
+        headers.insert("authorization", "Bearer x".parse().expect("a header value"));
+        assert_eq!(Caller::from_headers(&headers).access_key_id, None);
+    }
+
+    #[test]
     fn xml_is_escaped() {
         assert_eq!(xml_escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
     }
