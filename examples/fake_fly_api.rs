@@ -1,13 +1,18 @@
 //! Local stand-ins for everything fly-oidc talks to, until Ctrl-C: try every command off Fly.
+//! The README's "Try it locally" is the tour (`scripts/demo.sh` runs it), from the repository's
+//! root:
 //!
 //! ```sh
-//! cargo build -p fly-oidc-cli -p fly-oidc-examples --example fake_fly_api
-//! ./target/debug/examples/fake_fly_api > /tmp/fake-fly.env &   # prints `export` lines
-//! source /tmp/fake-fly.env                                       # once "ready" is printed
-//! ./target/debug/fly-oidc token --claims
-//! ./target/debug/fly-oidc aws credential-process                  # fake AWS STS: accepted
-//! ./target/debug/fly-oidc aws credential-process --sts-endpoint "$FAKE_STS_OTHER_APP_URL"  # AccessDenied
-//! ./target/debug/fly-oidc gcp access-token --sts-url "$FLY_OIDC_GCP_STS_URL" --iam-url "$FLY_OIDC_GCP_IAM_URL"
+//! cargo build --workspace --bins --examples --all-features
+//! export PATH="$PWD/target/debug:$PATH"
+//! ./target/debug/examples/fake_fly_api > target/fake-fly.env &   # prints `export` lines
+//! while ! grep -qs '^# ready' target/fake-fly.env && kill -0 %1; do sleep 0.1; done
+//! source target/fake-fly.env
+//! fly-oidc token --claims
+//! fly-oidc aws credential-process                                  # fake AWS STS: accepted
+//! fly-oidc aws credential-process --sts-endpoint "$FAKE_STS_OTHER_APP_URL"   # AccessDenied
+//! fly-oidc gcp access-token                                        # fake Google STS and IAM
+//! fly-oidc doctor --jwks-url "$FAKE_FLY_JWKS_URL"                  # the fake issuer's keys
 //! ```
 //!
 //! It starts, from `fly-oidc-testkit`:
@@ -15,11 +20,16 @@
 //! - a fake AWS STS whose OIDC provider and role trust policy accept this app's tokens
 //!   (issuer `https://oidc.fly.io/acme`, audience `sts.amazonaws.com`, `sub` `acme:demo-app:*`),
 //!   and a second one whose trust policy names another app (`acme:other-app:*`), so that a
-//!   trust failure and fly-oidc's diagnosis of it can be seen;
+//!   trust failure and fly-oidc's diagnosis of it can be seen; both answer `GetCallerIdentity`
+//!   for the credentials they issued, so `fly-oidc exec -- aws sts get-caller-identity` (whose
+//!   child keeps `AWS_ENDPOINT_URL_STS`) works;
 //! - a fake Google STS and IAM Credentials trusting the same issuer, with one service
 //!   account to impersonate.
 //!
 //! It prints the variables fly-oidc reads, as `export` lines, then `# ready; Ctrl-C to stop`.
+//! They include `FLY_OIDC_NO_CACHE=1`: the stand-ins' credentials are not worth a disk cache,
+//! so a tour leaves nothing in `~/.cache/fly-oidc`. `FAKE_FLY_JWKS_URL` is the fake issuer's
+//! keys, for `fly-oidc doctor --jwks-url` (the real issuer's keys did not sign these tokens).
 //! It never prints the fake's `FLY_API_TOKEN`: the HTTP line reads it from a file (mode 0600)
 //! in the socket's directory.
 //! On Ctrl-C or SIGTERM it stops and removes its temporary directory (the socket's).
@@ -114,8 +124,14 @@ async fn run(socket_dir: &mut Option<PathBuf>) -> std::io::Result<()> {
         format!("export FLY_OIDC_GCP_SERVICE_ACCOUNT={SERVICE_ACCOUNT}"),
         format!("export FLY_OIDC_GCP_STS_URL={}", google.sts_url()),
         format!("export FLY_OIDC_GCP_IAM_URL={}", google.iam_url()),
-        "# The fake issuer's signing keys (what a cloud fetches to verify a token):".to_owned(),
+        "# The fake issuer's signing keys (what a cloud fetches to verify a token); the real"
+            .to_owned(),
+        "# issuer's did not sign these tokens: fly-oidc doctor --jwks-url \"$FAKE_FLY_JWKS_URL\""
+            .to_owned(),
         format!("export FAKE_FLY_JWKS_URL={}", fly.jwks_url()),
+        "# Credentials from stand-ins are not worth keeping: no disk cache (~/.cache/fly-oidc)."
+            .to_owned(),
+        "export FLY_OIDC_NO_CACHE=1".to_owned(),
         "# ready; Ctrl-C to stop".to_owned(),
     ];
     {

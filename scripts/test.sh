@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test suite, as CI runs it (.ci/run). In order:
+# The test suite, as CI runs it (.ci/run, which then runs scripts/demo.sh). In order:
 #   1. the tools the tests drive: the Python ones (moto_server, the AWS CLI, boto3, google-auth,
 #      gcp-storage-emulator) into a virtualenv at target/test-venv, never into your interpreter;
 #      the Node.js ones (AWS SDK v3, google-auth-library) into tests/node/node_modules (npm ci);

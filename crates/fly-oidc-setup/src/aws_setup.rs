@@ -336,10 +336,12 @@ impl AwsSetup {
             out,
             "else\n  aws iam create-role --role-name {role} --assume-role-policy-document \"$TRUST_POLICY\"{duration} >/dev/null\nfi"
         );
+        // The next steps, printed when the script runs: a comment could not show a looked-up
+        // account id. The role name needs no quoting in double quotes (letters, digits, +=,.@_-).
         let _ = writeln!(
             out,
-            "# Next: attach permission policies to the role (aws iam attach-role-policy --role-name {role} --policy-arn ...),\n# then on Fly: fly secrets set AWS_ROLE_ARN=arn:aws:iam::{account}:role/{} (Fly's init then writes /.fly/oidc_token).",
-            self.role_name
+            "echo \"Next: attach permission policies to the role (aws iam attach-role-policy --role-name {name} --policy-arn ...),\"\necho \"then on Fly: fly secrets set AWS_ROLE_ARN=arn:aws:iam::{account}:role/{name} (Fly's init then writes /.fly/oidc_token)\"",
+            name = self.role_name
         );
         out
     }
@@ -513,6 +515,36 @@ mod tests {
                 audience: Some(super::DEFAULT_AWS_AUDIENCE.into()),
                 ..AwsSetupOptions::default()
             }
+        );
+    }
+
+    /// Issue 19: the script's last comment held a literal `${ACCOUNT_ID}` when the account is
+    /// looked up. The next step is printed when the script runs, with the account expanded;
+    /// no comment holds a shell expansion.
+    #[test]
+    fn the_next_step_names_the_role_arn_with_the_account_the_script_finds() {
+        let commands = |account: Option<&str>| {
+            AwsSetup::new("my-app", account, "acme", Some("web"), None, None, None)
+                .expect("valid")
+                .commands()
+        };
+        let looked_up = commands(None);
+        for line in looked_up
+            .lines()
+            .filter(|l| l.trim_start().starts_with('#'))
+        {
+            assert!(!line.contains('$'), "a comment with an expansion: {line}");
+        }
+        let last = looked_up.lines().last().unwrap_or_default();
+        assert_eq!(
+            last,
+            "echo \"then on Fly: fly secrets set AWS_ROLE_ARN=arn:aws:iam::${ACCOUNT_ID}:role/my-app (Fly's init then writes /.fly/oidc_token)\""
+        );
+        let given = commands(Some("123456789012"));
+        assert!(!given.contains("ACCOUNT_ID"), "{given}");
+        assert!(
+            given.ends_with("AWS_ROLE_ARN=arn:aws:iam::123456789012:role/my-app (Fly's init then writes /.fly/oidc_token)\"\n"),
+            "{given}"
         );
     }
 

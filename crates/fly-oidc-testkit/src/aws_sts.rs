@@ -5,6 +5,14 @@
 //! with `Type`, `Code` and `Message` and AWS's status codes on failure. Point an SDK at it
 //! with `endpoint_url(sts.url())` (or `AWS_ENDPOINT_URL_STS`).
 //!
+//! It also answers `GetCallerIdentity` signed with credentials it issued, as AWS does for an
+//! assumed role (`Arn` `arn:aws:sts::<account>:assumed-role/<role>/<session>`, `UserId`,
+//! `Account`), so that `aws sts get-caller-identity` works for a program that got them from
+//! fly-oidc and kept `AWS_ENDPOINT_URL_STS` (as `fly-oidc exec`'s child does). It recognises
+//! the access key id of the `Authorization` header and the session token
+//! (`X-Amz-Security-Token`), not the signature: other keys get `InvalidClientTokenId`,
+//! expired ones `ExpiredToken`, an unsigned request `MissingAuthenticationToken`.
+//!
 //! Use it for what an emulator such as moto does not do: checking what reaches STS
 //! (session name, duration, policies, the token) and producing every STS error on cue with
 //! [`FakeSts::fail_next`] (the [`Fault`] vocabulary of every fake; the associated functions
@@ -332,7 +340,18 @@ struct State {
     config: FakeStsBuilder,
     faults: FaultQueue,
     requests: RequestLog<RecordedStsRequest>,
-    issued: Mutex<Vec<IssuedCredentials>>,
+    issued: Mutex<Vec<Issued>>,
+}
+
+/// Credentials the fake issued and whose they are (what `GetCallerIdentity` answers).
+#[derive(Clone)]
+struct Issued {
+    credentials: IssuedCredentials,
+    /// `arn:aws:sts::<account>:assumed-role/<role>/<session>`.
+    arn: String,
+    /// `AROA...:<session>`.
+    user_id: String,
+    account: String,
 }
 
 /// A running fake STS. Stops when the last clone is dropped.
@@ -375,7 +394,10 @@ impl FakeSts {
 
     /// Every set of credentials issued, in order (for leak scans).
     pub fn issued_credentials(&self) -> Vec<IssuedCredentials> {
-        lock(&self.state.issued).clone()
+        lock(&self.state.issued)
+            .iter()
+            .map(|issued| issued.credentials.clone())
+            .collect()
     }
 
     server::request_methods!(
@@ -487,6 +509,7 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
         tokio::time::sleep(state.config.latency).await;
     }
     let signed = req.headers().contains_key("authorization");
+    let caller = Caller::from_headers(req.headers());
     let is_post = req.method() == hyper::Method::POST;
     let body = match req.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -555,6 +578,7 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
     }
     match recorded.action.as_deref() {
         Some("AssumeRoleWithWebIdentity") => assume_role(&recorded, state),
+        Some("GetCallerIdentity") => caller_identity(&caller, state),
         Some(other) => error_response(
             400,
             "InvalidAction",
@@ -690,7 +714,13 @@ fn assume_role(req: &RecordedStsRequest, state: &State) -> Response<TestBody> {
         session_token: format!("FwoGZXIvYXdzEFAKE{}", random_hex(96)),
         expiration,
     };
-    lock(&state.issued).push(creds.clone());
+    let role_id = format!("AROA{}", random_upper(17));
+    lock(&state.issued).push(Issued {
+        credentials: creds.clone(),
+        arn: format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session}"),
+        user_id: format!("{role_id}:{session}"),
+        account: account.clone(),
+    });
     let sub = claims.get("sub").and_then(Value::as_str).unwrap_or("");
     let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
     let aud = match claims.get("aud") {
@@ -709,7 +739,7 @@ fn assume_role(req: &RecordedStsRequest, state: &State) -> Response<TestBody> {
     <Audience>{aud}</Audience>
     <AssumedRoleUser>
       <Arn>arn:aws:sts::{account}:assumed-role/{role}/{session}</Arn>
-      <AssumedRoleId>AROA{role_id}:{session}</AssumedRoleId>
+      <AssumedRoleId>{role_id}:{session}</AssumedRoleId>
     </AssumedRoleUser>
     <Credentials>
       <SessionToken>{token}</SessionToken>
@@ -729,12 +759,89 @@ fn assume_role(req: &RecordedStsRequest, state: &State) -> Response<TestBody> {
         account = xml_escape(&account),
         role = xml_escape(&role_name),
         session = xml_escape(session),
-        role_id = random_upper(17),
         token = creds.session_token,
         secret = creds.secret_access_key,
         exp = format_aws_time(expiration),
         akid = creds.access_key_id,
         iss = xml_escape(iss.strip_prefix("https://").unwrap_or(iss)),
+        request_id = request_id(),
+    );
+    respond(200, "text/xml", body)
+}
+
+/// Who signed a request: the access key id of its SigV4 `Authorization` header
+/// (`AWS4-HMAC-SHA256 Credential=<key id>/<date>/<region>/sts/aws4_request, ...`) and its
+/// `X-Amz-Security-Token`.
+#[derive(Default)]
+struct Caller {
+    access_key_id: Option<String>,
+    session_token: Option<String>,
+}
+
+impl Caller {
+    fn from_headers(headers: &hyper::HeaderMap) -> Self {
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let access_key_id = text("authorization").and_then(|auth| {
+            let credential = auth.split_once("Credential=")?.1;
+            let key = credential.split(['/', ',', ' ']).next()?;
+            (!key.is_empty()).then(|| key.to_owned())
+        });
+        Caller {
+            access_key_id,
+            session_token: text("x-amz-security-token").map(str::to_owned),
+        }
+    }
+}
+
+/// `GetCallerIdentity`: the identity of credentials this fake issued, as AWS answers for an
+/// assumed role; AWS's errors for a request not signed with them.
+fn caller_identity(caller: &Caller, state: &State) -> Response<TestBody> {
+    let Some(key) = caller.access_key_id.as_deref() else {
+        return error_response(
+            403,
+            "MissingAuthenticationToken",
+            "Request is missing Authentication Token",
+        );
+    };
+    let invalid = || {
+        error_response(
+            403,
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+        )
+    };
+    let found = lock(&state.issued)
+        .iter()
+        .find(|issued| issued.credentials.access_key_id == key)
+        .cloned();
+    let Some(issued) = found else {
+        return invalid();
+    };
+    if caller.session_token.as_deref() != Some(issued.credentials.session_token.as_str()) {
+        return invalid();
+    }
+    if issued.credentials.expiration <= state.config.clock.now() {
+        return error_response(
+            403,
+            "ExpiredToken",
+            "The security token included in the request is expired",
+        );
+    }
+    let body = format!(
+        "<GetCallerIdentityResponse xmlns=\"{STS_NAMESPACE}\">
+  <GetCallerIdentityResult>
+    <Arn>{arn}</Arn>
+    <UserId>{user_id}</UserId>
+    <Account>{account}</Account>
+  </GetCallerIdentityResult>
+  <ResponseMetadata>
+    <RequestId>{request_id}</RequestId>
+  </ResponseMetadata>
+</GetCallerIdentityResponse>
+",
+        arn = xml_escape(&issued.arn),
+        user_id = xml_escape(&issued.user_id),
+        account = xml_escape(&issued.account),
         request_id = request_id(),
     );
     respond(200, "text/xml", body)
@@ -765,6 +872,27 @@ mod tests {
         assert!(wildcard_match("acme:*:m1", "acme:web:m1"));
         assert!(wildcard_match("exact", "exact"));
         assert!(!wildcard_match("exact", "exactly"));
+    }
+
+    #[test]
+    fn the_caller_is_the_access_key_id_of_a_sigv4_authorization() {
+        let mut headers = hyper::HeaderMap::new();
+        assert_eq!(Caller::from_headers(&headers).access_key_id, None);
+        headers.insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/20261206/us-east-1/sts/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc"
+                .parse()
+                .expect("a header value"),
+        );
+        headers.insert(
+            "x-amz-security-token",
+            "session".parse().expect("a header value"),
+        );
+        let caller = Caller::from_headers(&headers);
+        assert_eq!(caller.access_key_id.as_deref(), Some("ASIAEXAMPLE"));
+        assert_eq!(caller.session_token.as_deref(), Some("session"));
+        headers.insert("authorization", "Bearer x".parse().expect("a header value"));
+        assert_eq!(Caller::from_headers(&headers).access_key_id, None);
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod gcp_cli;
 mod gcp_google_auth;
 mod node_consumers;
 mod serve_env;
+mod readme_commands;
 mod server_exec;
 mod setup_doctor;
 

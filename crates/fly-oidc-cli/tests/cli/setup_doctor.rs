@@ -164,7 +164,8 @@ fn aws_cli(moto: &str, home: &str, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn run_script(moto: &str, home: &str, script: &str) {
+/// Run the printed commands with bash against moto; what they print.
+fn run_script(moto: &str, home: &str, script: &str) -> String {
     let out = Command::new("bash")
         .arg("-c")
         .arg(script)
@@ -178,6 +179,7 @@ fn run_script(moto: &str, home: &str, script: &str) {
         "the printed commands failed: {}\n{script}",
         stderr(&out)
     );
+    stdout(&out)
 }
 
 #[test]
@@ -220,7 +222,15 @@ fn aws_setup_commands_create_provider_and_role_again_and_for_a_second_app() {
     assert!(other_audience.contains("contains(ClientIDList, 'api-audience')"));
     assert!(other_audience.contains("add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn \"arn:aws:iam::${ACCOUNT_ID}:oidc-provider/oidc.fly.io/"));
     assert!(second.contains("get-caller-identity"));
-    run_script(moto.endpoint(), home, &second);
+    // The next step names the role's ARN with the account the script looked up (issue 19: a
+    // comment held a literal ${ACCOUNT_ID}).
+    let printed = run_script(moto.endpoint(), home, &second);
+    assert!(
+        printed.contains(&format!(
+            "fly secrets set AWS_ROLE_ARN=arn:aws:iam::{ACCOUNT}:role/{role_b} "
+        )),
+        "{printed}"
+    );
     run_script(moto.endpoint(), home, &setup(&role_c, "job", &[]));
 
     let provider_arn = format!("arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.fly.io/{org}");
