@@ -19,4 +19,5 @@ mod gcp_storage_example;
 mod load;
 mod public_debug;
 mod server;
+mod server_limits;
 mod token_client;

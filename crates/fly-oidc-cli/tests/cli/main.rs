@@ -20,6 +20,7 @@ mod gcp_cli;
 mod gcp_google_auth;
 mod node_consumers;
 mod server_exec;
+mod server_flood;
 mod setup_doctor;
 
 /// The `fly-oidc` binary Cargo built for these tests.
