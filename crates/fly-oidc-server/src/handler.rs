@@ -153,11 +153,12 @@ impl State {
         headers: &HeaderMap,
     ) -> Response<Body> {
         if method != Method::GET && method != Method::HEAD {
-            let mut response = json_error(
+            // Google's metadata server marks every answer, refusals included, with its flavor.
+            let mut response = with_flavor(json_error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "MethodNotAllowed",
                 "only GET is supported",
-            );
+            ));
             response
                 .headers_mut()
                 .insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));

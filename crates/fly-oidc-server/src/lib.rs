@@ -84,6 +84,9 @@
 //!   name the same: else 403. `/` and `/healthz` answer any `Host` (`/healthz` without the
 //!   credentials' names to another host). A request with more than one `Host` gets 400.
 //! - Request heads are capped at 16 KiB and must arrive within 5 s; bodies are never read.
+//! - Hostile local clients cannot lock others out: connections are capped (the idlest closed
+//!   to make room for a new one), each has an idle, header, write and total-life limit, and
+//!   idle ones hold no HTTP buffers ([`Builder::max_connections`] and the methods near it).
 //! - No secret in logs, `/healthz` or error bodies.
 //!
 //! ## Refresh
@@ -99,6 +102,7 @@
 
 pub mod child;
 pub mod child_env;
+mod conn;
 mod handler;
 mod options;
 mod routes;
@@ -110,7 +114,8 @@ pub use handler::{CredentialHealth, Health};
 pub use options::{CloudOptions, ListenAddr, ServeOptions};
 pub use routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, HEALTHZ_PATH, METADATA_PREFIX};
 pub use server::{
-    Builder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, Error, ErrorKind,
+    Builder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_ACTIVE_CONNECTIONS,
+    DEFAULT_MAX_CONNECTION_AGE, DEFAULT_MAX_CONNECTIONS, DEFAULT_WRITE_TIMEOUT, Error, ErrorKind,
     MAX_REQUEST_HEAD, Server, SettingNames,
 };
 

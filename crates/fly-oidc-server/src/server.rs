@@ -1,6 +1,7 @@
 //! The server, its builder and its errors.
 
 use crate::FileOwner;
+use crate::conn::Limits;
 use crate::handler::{
     Gcp, Health, IdTokenFactory, MAX_ID_TOKEN_AUDIENCES, MAX_SCOPE_SETS, ScopedFactory, State,
     allowed_hosts, federated_account,
@@ -13,9 +14,6 @@ use fly_oidc::time::SharedTimeSource;
 use fly_oidc::{FlyOidcClient, SecretString};
 use fly_oidc_aws::{AssumedRole, FlyOidcCredentialsProvider};
 use fly_oidc_gcp::GcpTokenProvider;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -23,14 +21,22 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// Default time a client has to send its request headers.
+/// Default time a client has to send a request head: a new connection its first byte, and any
+/// request its whole head from its first byte.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default cap on open client connections; more wait in the listen backlog.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default time a kept-alive connection may wait for its next request.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time an answer may wait for a client that does not read it.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default total life of a connection (then it ends after its current answer).
+pub const DEFAULT_MAX_CONNECTION_AGE: Duration = Duration::from_secs(300);
+/// Default cap on open client connections (lowered to fit the open file limit).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16384;
+/// Default cap on connections with a request in progress (holding HTTP buffers).
+pub const DEFAULT_MAX_ACTIVE_CONNECTIONS: usize = 1024;
 /// The largest request head accepted (bytes); request bodies are never read.
 pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
@@ -144,22 +150,6 @@ pub struct Builder {
     limits: Limits,
 }
 
-/// What a client connection may take.
-#[derive(Clone, Copy, Debug)]
-struct Limits {
-    header_read_timeout: Duration,
-    max_connections: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-        }
-    }
-}
-
 impl Builder {
     /// Name the providers' settings in every message the server keeps or logs (a start
     /// error, the status a client is answered, a warning) as the front end names them, such
@@ -246,10 +236,35 @@ impl Builder {
         self
     }
 
-    /// How long a client may take to send its request headers (default 5 s); a client that
-    /// takes longer gets its connection closed.
+    /// How long a client may take to send a request head (default 5 s): a new connection
+    /// has this long to send its first byte, and every request this long from its first byte
+    /// to the end of its head. Then the connection is closed.
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.limits.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long a kept-alive connection may wait for its next request (default 30 s), so
+    /// SDK clients reuse their connection across a burst of calls. After 1 s of waiting it
+    /// holds no HTTP buffers, so idle connections cost little.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_timeout = timeout;
+        self
+    }
+
+    /// How long an answer may wait for a client that does not read it (default 5 s): a
+    /// connection whose socket takes no byte of the answer for this long is closed (a client
+    /// that pipelines requests and never reads cannot pin it).
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.write_timeout = timeout;
+        self
+    }
+
+    /// The total life of a connection (default 5 minutes): then it is closed, an idle one
+    /// at once, a busy one after its current answer (sent with `Connection: close`, so the
+    /// client opens a new one).
+    pub fn max_connection_age(mut self, age: Duration) -> Self {
+        self.limits.max_age = age;
         self
     }
 
@@ -260,9 +275,24 @@ impl Builder {
         self
     }
 
-    /// The most client connections served at once (default 4096).
+    /// The most client connections open at once (default 16384, lowered to fit the open
+    /// file limit: the server raises its soft `RLIMIT_NOFILE` towards the hard one as far as
+    /// this needs, and keeps 64 descriptors for everything else). A connection beyond the cap
+    /// is served, and room is made by closing the connection idle the longest, else the one
+    /// whose current request began first: a flood cannot keep new clients out.
+    ///
+    /// Botocore gives the endpoint 2 s per attempt; the defaults of these limits answer a new
+    /// client within that while 10,000 hostile connections are open.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.limits.max_connections = max.max(1);
+        self
+    }
+
+    /// The most connections with a request in progress at once, each holding hyper's
+    /// buffers (about 16 KiB; default 1024). Beyond it, room is made the same way as for
+    /// [`max_connections`](Self::max_connections): this bounds memory under a flood.
+    pub fn max_active_connections(mut self, max: usize) -> Self {
+        self.limits.max_active = max.max(1);
         self
     }
 
@@ -389,7 +419,7 @@ impl Builder {
             })
             .collect();
 
-        let listener = TcpListener::bind(listen).await.map_err(|e| {
+        let listener = crate::conn::bind(listen).map_err(|e| {
             Error::new(
                 ErrorKind::Listen,
                 format!("could not listen on {listen}: {e}"),
@@ -482,7 +512,7 @@ impl Builder {
             for slot in all {
                 tasks.spawn(slot.run());
             }
-            tasks.spawn(accept_loop(
+            tasks.spawn(crate::conn::accept_loop(
                 listener,
                 state.clone(),
                 shutdown_rx,
@@ -645,57 +675,6 @@ fn token_file_fetcher(
             Ok((Secret::Written, expires_at))
         })
     })
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    state: Arc<State>,
-    shutdown: watch::Receiver<bool>,
-    limits: Limits,
-) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(MAX_REQUEST_HEAD);
-    let http = Arc::new(http);
-    loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
-        };
-        let (stream, _) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors and the like: wait a little, keep serving.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let state = state.clone();
-        let http = http.clone();
-        let mut shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                let state = state.clone();
-                async move {
-                    let (parts, _body) = request.into_parts();
-                    Ok::<_, std::convert::Infallible>(
-                        state
-                            .handle(&parts.method, &parts.uri, &parts.headers)
-                            .await,
-                    )
-                }
-            });
-            let connection = http.serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                _ = connection => {}
-                _ = shutdown.wait_for(|stop| *stop) => {}
-            }
-        });
-    }
 }
 
 /// A running credential server. See the [crate docs](crate).

@@ -20,4 +20,5 @@ mod load;
 mod public_debug;
 mod server;
 mod server_upstream;
+mod server_limits;
 mod token_client;

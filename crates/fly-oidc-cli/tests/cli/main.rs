@@ -22,6 +22,7 @@ mod node_consumers;
 mod serve_env;
 mod readme_commands;
 mod server_exec;
+mod server_flood;
 mod setup_doctor;
 
 /// The `fly-oidc` binary Cargo built for these tests.

@@ -1,0 +1,265 @@
+//! The credential server's connection limits over real sockets, each at its bound: the idle,
+//! header, write and total-life limits, the connection cap (the idlest closed to serve a new
+//! client), the cap on connections with a request in progress, keep-alive reuse across the
+//! point where an idle connection gives its HTTP state back, and a refused method's answer
+//! carrying `Metadata-Flavor: Google`. The flood (10,000 connections, boto3) runs the binary:
+//! `crates/fly-oidc-cli/tests/cli/server_flood.rs`.
+#![allow(clippy::unwrap_used)] // tests unwrap what they control
+
+use fly_oidc_server::{Builder, Server};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A server with no credential (`/` answers) and the given limits.
+async fn server(limits: impl FnOnce(Builder) -> Builder) -> Server {
+    limits(Server::builder()).start().await.unwrap()
+}
+
+fn request(addr: SocketAddr) -> Vec<u8> {
+    format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes()
+}
+
+/// One answer read from `stream` (its head, lowercase), or `None` at the end of the stream.
+async fn answer(stream: &mut TcpStream) -> Option<String> {
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte).await {
+            Ok(1) => raw.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8(raw).unwrap().to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.ok()?;
+    Some(head)
+}
+
+/// A GET / on `stream`, which must be answered 200.
+async fn served(stream: &mut TcpStream, addr: SocketAddr) -> String {
+    stream.write_all(&request(addr)).await.unwrap();
+    let head = tokio::time::timeout(Duration::from_secs(5), answer(stream))
+        .await
+        .expect("no answer within 5 s")
+        .expect("the connection was closed");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    head
+}
+
+/// How long until the server closes `stream` (reading and dropping whatever it sends); at
+/// most `within`, else a panic naming `what`.
+async fn closed_after(stream: &mut TcpStream, within: Duration, what: &str) -> Duration {
+    let started = Instant::now();
+    let mut sink = [0u8; 4096];
+    let closed = tokio::time::timeout(within, async {
+        loop {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "{what}: still open after {within:?}");
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_alive_connection_is_reused_across_pauses_and_closed_at_the_idle_limit() {
+    let server = server(|b| b.idle_timeout(Duration::from_millis(2500))).await;
+    let addr = server.local_addr();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    served(&mut stream, addr).await;
+    // A short pause, then a pause past the point where the connection gives hyper's state
+    // back (1 s): the same connection answers both times.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    served(&mut stream, addr).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    served(&mut stream, addr).await;
+    let idle = closed_after(&mut stream, Duration::from_secs(6), "an idle connection").await;
+    assert!(
+        idle >= Duration::from_millis(2000) && idle < Duration::from_millis(4000),
+        "closed after {idle:?} idle, the limit is 2.5 s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_connection_must_send_and_a_head_must_end_within_the_header_limit() {
+    let server = server(|b| b.header_read_timeout(Duration::from_millis(600))).await;
+    let addr = server.local_addr();
+    // Silent after connecting.
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let waited = closed_after(&mut silent, Duration::from_secs(5), "a silent connection").await;
+    assert!(waited >= Duration::from_millis(400), "{waited:?}");
+    // A head sent a byte every 100 ms: progress does not extend the limit.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    let started = Instant::now();
+    let head =
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    for byte in head {
+        if slow.write_all(&[*byte]).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cut = started.elapsed();
+    assert!(
+        cut < Duration::from_millis(2500),
+        "a trickled head kept the connection {cut:?}"
+    );
+    closed_after(&mut slow, Duration::from_secs(3), "a trickled head").await;
+    // A client that sends at once is served.
+    let mut good = TcpStream::connect(addr).await.unwrap();
+    served(&mut good, addr).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_pipelines_and_never_reads_is_cut_off_at_the_write_limit() {
+    let server = server(|b| b.write_timeout(Duration::from_millis(700))).await;
+    let addr = server.local_addr();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let batch = request(addr).repeat(256);
+    let started = Instant::now();
+    // Pipeline until the server stops taking requests (its answers fill both buffers), then
+    // until it gives up on us: the write fails (reset) when it closes.
+    let cut = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            if stream.write_all(&batch).await.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        cut.is_ok(),
+        "a client that never reads kept its connection for 15 s"
+    );
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    // Others are served meanwhile and after.
+    let mut good = TcpStream::connect(addr).await.unwrap();
+    served(&mut good, addr).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_connection_ends_at_its_total_life() {
+    let server = server(|b| b.max_connection_age(Duration::from_millis(1200))).await;
+    let addr = server.local_addr();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let started = Instant::now();
+    let mut answers = 0;
+    // A request every 100 ms: never idle long, so only the total life ends it, between two
+    // answers (with `Connection: close` on the last when it was being answered).
+    while started.elapsed() < Duration::from_secs(6) {
+        if stream.write_all(&request(addr)).await.is_err() {
+            break;
+        }
+        match tokio::time::timeout(Duration::from_secs(3), answer(&mut stream)).await {
+            Ok(Some(head)) => {
+                assert!(head.starts_with("http/1.1 200"), "{head}");
+                answers += 1;
+                if head.contains("connection: close") {
+                    break;
+                }
+            }
+            _ => break,
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let life = started.elapsed();
+    assert!(
+        life >= Duration::from_millis(1000) && life < Duration::from_secs(4),
+        "the connection lived {life:?} (limit 1.2 s), {answers} answers"
+    );
+    assert!(answers >= 5, "{answers} answers");
+    closed_after(
+        &mut stream,
+        Duration::from_secs(2),
+        "at the end of its life",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_a_new_client_is_served_and_the_idlest_connection_closed() {
+    let server = server(|b| b.max_connections(4)).await;
+    let addr = server.local_addr();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        served(&mut stream, addr).await;
+        held.push(stream);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The fifth: served at once, not left in the backlog.
+    let started = Instant::now();
+    let mut fifth = TcpStream::connect(addr).await.unwrap();
+    served(&mut fifth, addr).await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // The one idle the longest made room; the others still work.
+    closed_after(
+        &mut held[0],
+        Duration::from_secs(2),
+        "the idlest connection",
+    )
+    .await;
+    for stream in &mut held[2..] {
+        served(stream, addr).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_active_cap_a_new_request_is_served_and_the_oldest_stalled_head_closed() {
+    let server = server(|b| {
+        b.max_active_connections(2)
+            .header_read_timeout(Duration::from_secs(30))
+    })
+    .await;
+    let addr = server.local_addr();
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"GET / HTTP/1.1\r\nHost: ").await.unwrap();
+        stalled.push(stream);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut good = TcpStream::connect(addr).await.unwrap();
+    served(&mut good, addr).await;
+    closed_after(
+        &mut stalled[0],
+        Duration::from_secs(2),
+        "the oldest stalled head",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_method_on_the_metadata_endpoint_carries_metadata_flavor() {
+    // What the fuzz target found: a method `%` is answered 405 without the header that every
+    // answer of Google's metadata server carries.
+    let server = server(|b| b).await;
+    let addr = server.local_addr();
+    for method in ["%", "POST"] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(
+                format!(
+                    "{method} /computeMetadata/v1/instance/ HTTP/1.1\r\nHost: {addr}\r\nMetadata-Flavor: Google\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let head = answer(&mut stream).await.unwrap();
+        assert!(head.starts_with("http/1.1 405"), "{head}");
+        assert!(head.contains("metadata-flavor: google"), "{head}");
+    }
+}
