@@ -426,6 +426,34 @@ fn sigterm_during_a_hung_start_exits_143_at_once_and_cleaned_up() {
 }
 
 #[test]
+fn serve_stops_during_a_hung_start_with_exit_0() {
+    let init = Init::new();
+    init.fly
+        .fail_next(1, fly_oidc_testkit::Fault::Delay(Duration::from_secs(30)));
+    let vault = init.path("vault-token");
+    let spec = format!("{}=vault", vault.display());
+    let mut serve = init
+        .sandbox
+        .command(crate::fly_oidc_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--write-token", &spec])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("serve asked the Machines API", || {
+        init.fly.request_count() >= 1
+    });
+    let stopping = Instant::now();
+    kill(pid_of(&serve), Signal::SIGTERM).unwrap();
+    assert_eq!(wait_exit(&mut serve).code(), Some(0));
+    assert!(
+        stopping.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        stopping.elapsed()
+    );
+    assert!(!vault.exists());
+}
+
+#[test]
 fn serve_stops_with_exit_0_on_int_term_quit_hup_and_ignores_usr1_usr2() {
     let init = Init::new();
     let listen = {
