@@ -1,13 +1,13 @@
-//! `fly-oidc exec`: serve credentials on loopback and run a command that uses them.
+//! `fly-oidc exec`: serve credentials on loopback and run a command that uses them, as its init.
 
 use crate::common::{CliError, Globals, stderr_line};
 use crate::serve::{invalid, setting_error, start};
 use clap::Args;
 use fly_oidc_server::ServeOptions;
 use fly_oidc_server::child::{
-    self, CANNOT_RUN, ChildCommand, ChildExit, ForwardedSignals, RunAs, RunAsError,
+    self, ChildCommand, ChildExit, ForwardedSignals, LaunchError, LaunchUser, Launcher,
 };
-use fly_oidc_server::child_env::{self, ChildFiles, ResolvedUser};
+use fly_oidc_server::child_env::{self, ChildFiles, PrivateDir, ResolvedUser};
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -16,8 +16,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 pub struct ExecCommand {
     #[command(flatten)]
     pub serve: ServeOptions,
-    /// Run COMMAND as this user (and group): its groups, HOME, USER and LOGNAME; the server
-    /// keeps its own rights (to /.fly/api)
+    /// Run COMMAND as this user (and group): its groups, HOME, USER and LOGNAME, in a session
+    /// of its own (no controlling terminal); the server keeps its own rights (to /.fly/api)
     #[arg(long, value_name = "USER[:GROUP]")]
     pub user: Option<String>,
     /// The command to run, after `--`
@@ -25,16 +25,32 @@ pub struct ExecCommand {
     pub command: Vec<OsString>,
 }
 
-/// The hidden helper `exec --user` runs: drop to the user, then exec the command.
+/// The hidden launcher every `exec` child goes through (see [`child::Launcher`]): for
+/// `--user`, a session of its own and the user's rights; then the parent-death signal, and the
+/// command executed.
 #[derive(Debug, Args)]
 pub struct RunAsCommand {
-    /// The user name.
-    pub user: String,
-    /// The numeric group id.
-    pub gid: u32,
+    /// The pid of the `exec` that started it.
+    #[arg(long)]
+    pub parent: u32,
+    /// The user name to become.
+    #[arg(long, requires = "gid")]
+    pub user: Option<String>,
+    /// The numeric group id to take with `--user`.
+    #[arg(long, requires = "user")]
+    pub gid: Option<u32>,
     /// The command.
     #[arg(last = true, required = true)]
     pub command: Vec<OsString>,
+}
+
+/// The launcher: this very program (`/proc/self/exe`, which still runs when the file was
+/// replaced or removed since), subcommand `__run-as`.
+fn launcher() -> Launcher {
+    Launcher {
+        program: "/proc/self/exe".into(),
+        args: vec!["__run-as".into()],
+    }
 }
 
 /// Resolve `--user USER[:GROUP]` (exit 2 when there is no such user or group).
@@ -42,31 +58,61 @@ fn resolve_user(spec: &str) -> Result<ResolvedUser, CliError> {
     child_env::resolve_owner(spec).map_err(|e| invalid(format!("--user {spec}: {e}")))
 }
 
+/// The exit status of a process ended by `signal` (128 + its number), as a shell reports it.
+fn killed_by(signal: nix::sys::signal::Signal) -> u8 {
+    u8::try_from(128 + signal as i32).unwrap_or(255)
+}
+
 /// Run `exec`; the result is the exit status to use (the child's).
 pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
-    let user = cmd.user.as_deref().map(resolve_user).transpose()?;
-    // Catch the signals before the child exists, so no signal is lost in between.
+    // No core file, and no /proc/PID/environ or mem for another process of this user (the
+    // child included): this process holds FLY_API_TOKEN and every credential.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!(error = %e, "could not make the process non-dumpable");
+    }
+    // Catch the signals before anything else, so none is lost or ends us before the child
+    // exists.
     let mut signals = ForwardedSignals::catch().map_err(|e| CliError::new("signals", e))?;
+    let user = cmd.user.as_deref().map(resolve_user).transpose()?;
+    let env = globals.env();
+    let runtime_dir =
+        child_env::runtime_parent(&env).map_err(|e| CliError::new("private directory", e))?;
+    // What an exec killed with SIGKILL (or crashed) left behind.
+    PrivateDir::remove_stale(&runtime_dir);
     let mut options = cmd.serve;
     // With --user, the token files are the user's too, unless --file-owner says otherwise.
     if options.file_owner.is_none() {
         options.file_owner.clone_from(&cmd.user);
     }
     options.check_token_files(None).map_err(setting_error)?;
-    let server = start(
+    // A signal that would have ended the child ends the start-up (an unreachable Machines API
+    // must not hold off a platform's stop), as the child would have ended.
+    let starting = start(
         globals,
         &options,
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-    )
-    .await?;
+    );
+    tokio::pin!(starting);
+    let server = loop {
+        tokio::select! {
+            server = &mut starting => break server?,
+            signal = signals.recv() => {
+                if child::ends_by_default(signal) {
+                    tracing::info!(%signal, "stopping before the command started");
+                    return Ok(killed_by(signal));
+                }
+                tracing::debug!(%signal, "ignored while starting");
+            }
+        }
+    };
     // Files owned by the child's user, in a private directory removed at exit.
     let owner = match &user {
         Some(user) => Some(user.owner),
         None => options.file_owner().map_err(setting_error)?,
     };
-    let files = ChildFiles::create(&server, owner)
+    let files = ChildFiles::create(&server, owner, &runtime_dir)
         .map_err(|e| CliError::new("authorization token file", e))?;
-    let plan = options.env_plan(&server, files.token_file(), &globals.env());
+    let plan = options.env_plan(&server, files.token_file(), &env);
     for warning in &plan.warnings {
         tracing::warn!("{warning}");
     }
@@ -75,17 +121,12 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
         .command
         .split_first()
         .ok_or_else(|| invalid("no command given after --"))?;
-    let mut child = ChildCommand::new(program, args);
+    let mut child = ChildCommand::new(program, args).launcher(launcher());
     if let Some(user) = user {
-        let helper = std::env::current_exe()
-            .map_err(|e| CliError::new("--user", format!("cannot find this program: {e}")))?;
-        let helper_args = vec!["__run-as".into()];
-        child = child.run_as(RunAs {
-            user,
-            helper,
-            helper_args,
-        });
+        child = child.user(user);
     }
+    // Started from this thread, the main one under the current-thread runtime: it lives as
+    // long as the process, and the child's parent-death signal follows it.
     let exit = child.run(&plan, &mut signals).await;
     drop(server);
     drop(files);
@@ -96,19 +137,48 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
     Ok(exit.code())
 }
 
-/// Become `user` (its groups, then its group, then its uid) and exec the command. Only
-/// returns on failure.
+/// The launcher's side: a session and the user's rights for `--user`, the parent-death
+/// signal, then exec the command. Only returns on failure: 127 when the command is not found,
+/// 126 when it cannot be executed (the reason on stderr), as shells say.
 pub fn run_as(cmd: RunAsCommand) -> Result<u8, CliError> {
     let (program, args) = cmd
         .command
         .split_first()
         .ok_or_else(|| invalid("no command given after --"))?;
-    match child::run_as(&cmd.user, cmd.gid, program, args) {
-        RunAsError::UnknownUser(_) => Err(invalid(format!("--user {}: no such user", cmd.user))),
-        RunAsError::NotStarted(e) => {
+    let user = match (cmd.user, cmd.gid) {
+        (Some(name), Some(gid)) => Some(LaunchUser { name, gid }),
+        _ => None,
+    };
+    match child::launch(cmd.parent, user.as_ref(), program, args) {
+        LaunchError::UnknownUser(name) => Err(invalid(format!("--user {name}: no such user"))),
+        LaunchError::NotStarted(e) => {
             stderr_line(format_args!("fly-oidc: error: {e}"));
-            Ok(CANNOT_RUN)
+            Ok(e.code())
         }
-        e => Err(CliError::new("--user", e.to_string())),
+        e => Err(CliError::new("starting the command", e.to_string())),
     }
+}
+
+/// The tip for `fly-oidc exec COMMAND` without `--` (clap refuses the command's first word as
+/// an unexpected argument): where the `--` goes. `None` for any other error.
+pub fn missing_double_dash(
+    err: &clap::Error,
+    args: impl Iterator<Item = OsString>,
+) -> Option<String> {
+    use clap::error::ErrorKind;
+    if !matches!(
+        err.kind(),
+        ErrorKind::UnknownArgument | ErrorKind::MissingRequiredArgument
+    ) {
+        return None;
+    }
+    let args: Vec<OsString> = args.skip(1).collect();
+    let exec = args.iter().position(|a| a == "exec")?;
+    if args[exec..].iter().any(|a| a == "--") {
+        return None;
+    }
+    Some(
+        "tip: put the command after `--`, so that its own flags are not read as exec's: fly-oidc exec [OPTIONS] -- COMMAND [ARGS]..."
+            .to_owned(),
+    )
 }

@@ -81,8 +81,21 @@ fn main() -> ExitCode {
             }
             // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
             let _ = err.print();
+            if let Some(tip) = exec::missing_double_dash(&err, std::env::args_os()) {
+                crate::common::stderr_line(format_args!("{tip}"));
+            }
             return ExitCode::from(if err.use_stderr() { 2 } else { 0 });
         }
+    };
+    let cli = match cli.command {
+        // The launcher of exec's child: nothing to set up, the command replaces this process.
+        Command::RunAs(cmd) => {
+            return match exec::run_as(cmd) {
+                Ok(code) => ExitCode::from(code),
+                Err(err) => err.report(false),
+            };
+        }
+        command => Cli { command, ..cli },
     };
     let quiet = matches!(&cli.command, Command::Gcp(cmd) if cmd.is_quiet());
     if let Err(err) = common::init_logging(&cli.globals, quiet) {
@@ -124,7 +137,7 @@ fn main() -> ExitCode {
             Command::Doctor(args) => doctor::run(&globals, args).await.map(|()| 0),
             Command::Exec(cmd) => exec::run(&globals, cmd).await,
             Command::Serve(cmd) => serve::run(&globals, cmd).await.map(|()| 0),
-            Command::RunAs(cmd) => exec::run_as(cmd),
+            Command::RunAs(_) => Ok(2),
         }
     });
     // Do not wait for blocked tasks (a child's stdin, say) once the answer is known.

@@ -7,6 +7,8 @@ use clap::Args;
 use fly_oidc_server::{ServeOptions, Server, child_env};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::task::Poll;
+use tokio::signal::unix::{SignalKind, signal};
 
 /// `fly-oidc serve`.
 #[derive(Debug, Args)]
@@ -85,11 +87,80 @@ fn shown_as_is(reason: String) -> fly_oidc::BuildError {
     fly_oidc::BuildError::invalid(setting, fly_oidc::Origin::Builder, reason)
 }
 
-/// Run `fly-oidc serve` until SIGTERM or SIGINT.
+/// The signals that stop `serve` (exit 0, after removing its files) and the ones it ignores
+/// (with a log line): USR1 and USR2 end a process by default, and a stray one (a log-rotation
+/// habit) must not leave the files behind.
+const STOPS: [SignalKind; 4] = [
+    SignalKind::interrupt(),
+    SignalKind::terminate(),
+    SignalKind::quit(),
+    SignalKind::hangup(),
+];
+const IGNORED: [SignalKind; 2] = [SignalKind::user_defined1(), SignalKind::user_defined2()];
+
+/// `serve`'s signals, caught from the start.
+struct ServeSignals {
+    stops: Vec<tokio::signal::unix::Signal>,
+    ignored: Vec<(i32, tokio::signal::unix::Signal)>,
+}
+
+impl ServeSignals {
+    fn catch() -> Result<Self, CliError> {
+        let catch = |kind: SignalKind| signal(kind).map_err(|e| CliError::new("signals", e));
+        Ok(Self {
+            stops: STOPS.into_iter().map(catch).collect::<Result<_, _>>()?,
+            ignored: IGNORED
+                .into_iter()
+                .map(|kind| Ok((kind.as_raw_value(), catch(kind)?)))
+                .collect::<Result<_, CliError>>()?,
+        })
+    }
+
+    /// Until a stopping signal comes, logging (and otherwise ignoring) USR1 and USR2.
+    async fn stopped(&mut self) {
+        loop {
+            let ignored = std::future::poll_fn(|cx| {
+                for stop in &mut self.stops {
+                    if stop.poll_recv(cx).is_ready() {
+                        return Poll::Ready(None);
+                    }
+                }
+                for (number, stream) in &mut self.ignored {
+                    if stream.poll_recv(cx).is_ready() {
+                        return Poll::Ready(Some(*number));
+                    }
+                }
+                Poll::Pending
+            })
+            .await;
+            let Some(number) = ignored else { return };
+            let name = nix::sys::signal::Signal::try_from(number)
+                .map(|s| s.as_str())
+                .unwrap_or("a signal");
+            tracing::warn!("{name} ignored: serve stops on SIGTERM, SIGINT, SIGQUIT or SIGHUP");
+        }
+    }
+}
+
+/// The files `serve` wrote (the env file and its token file), removed when dropped: on every
+/// way out.
+struct Written(Vec<PathBuf>);
+
+impl Drop for Written {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Run `fly-oidc serve` until SIGTERM, SIGINT, SIGQUIT or SIGHUP (exit 0, its files removed).
 pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).map_err(|e| CliError::new("signals", e))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| CliError::new("signals", e))?;
+    // No core file, and no /proc/PID/environ or mem for another process of this user.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!(error = %e, "could not make the process non-dumpable");
+    }
+    let mut signals = ServeSignals::catch()?;
     let default_listen = SocketAddr::from(([127, 0, 0, 1], 8675));
     let options = cmd.serve;
     options
@@ -105,8 +176,11 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
                 .map_err(|e| invalid(format!("--env-file {}: {e}", path.display())))
         })
         .transpose()?;
-    let server = start(globals, &options, default_listen).await?;
-    let written = match &cmd.env_file {
+    let server = tokio::select! {
+        server = start(globals, &options, default_listen) => server?,
+        () = signals.stopped() => return Ok(()),
+    };
+    let written = Written(match &cmd.env_file {
         Some(env_file) => child_env::write_env_file(
             &server,
             env_file,
@@ -116,7 +190,7 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
         )
         .map_err(|e| CliError::new("env file", e))?,
         None => Vec::new(),
-    };
+    });
     eprintln!(
         "fly-oidc: serving credentials on {}{}",
         server.local_addr(),
@@ -125,13 +199,8 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
             .map(|p| format!("; source {}", p.display()))
             .unwrap_or_default()
     );
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    for path in written {
-        let _ = std::fs::remove_file(path);
-    }
+    signals.stopped().await;
+    drop(written);
     server.shutdown().await;
     Ok(())
 }

@@ -1,9 +1,18 @@
-//! Running a command as the child of a credential server (`fly-oidc exec`): started with the
-//! environment of an [`EnvPlan`], optionally as another user, with SIGINT, SIGTERM and SIGHUP
-//! forwarded to it, and its end turned into an exit status for the parent, as shells do.
+//! Running a command as the child of a credential server (`fly-oidc exec`), as an init such as
+//! tini runs it: started with the environment of an [`EnvPlan`] through a small launcher (our
+//! own binary re-executed, see [`Launcher`]) that sets a parent-death signal and, for another
+//! user, a session of its own; every signal a platform or a terminal sends
+//! ([`FORWARDED`]) forwarded to it; orphans reaped when this process is PID 1 (or a
+//! subreaper); its end turned into an exit status for the parent, as shells do.
+//!
+//! The reaper owns the child's wait: the child is spawned with `std` (never waited on by it or
+//! by Tokio) and collected with `waitpid` on each SIGCHLD, so reaping every orphan as PID 1
+//! (`waitpid(-1)`) cannot steal the child's status.
 
 use crate::child_env::{EnvPlan, ResolvedUser};
+use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -11,57 +20,135 @@ use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::ExitStatus;
+use std::task::Poll;
 use tokio::signal::unix::{SignalKind, signal};
 
-/// The exit status, as shells use, of a command that could not be started.
-pub const CANNOT_RUN: u8 = 127;
+/// The exit status, as shells and tini use, of a command that was not found.
+pub const NOT_FOUND: u8 = 127;
 
-/// SIGINT, SIGTERM and SIGHUP, caught from [`catch`](Self::catch) on, to forward to the child
-/// in [`ChildCommand::run`]. Catch them before starting the server and the child, so none sent
-/// in between is lost (or kills the parent alone).
+/// The exit status, as shells and tini use, of a command that exists but cannot be executed
+/// (no permission, not an executable format...).
+pub const CANNOT_EXECUTE: u8 = 126;
+
+/// The signals [`ChildCommand::run`] forwards to the child: what a platform (Fly's
+/// `kill_signal` is one of INT, TERM, QUIT, USR1, USR2; `docker stop` sends TERM) or a terminal
+/// (HUP, INT, QUIT, WINCH, TSTP, TTIN, TTOU, CONT) sends, and ALRM and PWR. None of them ends
+/// the process while the child runs: each is caught, and forwarded.
+///
+/// Job control follows the child: TSTP, TTIN and TTOU are forwarded, and once the child has
+/// stopped on one of them this process stops itself too (unless it is PID 1), so a shell sees
+/// the job stopped and gets its terminal back; CONT (the shell's `fg`/`bg`) is forwarded. Unlike
+/// dumb-init, which suspends itself as soon as it forwards one, the credential server never
+/// pauses under a child that handles or ignores the signal and keeps running. (A child in a
+/// session of its own, `--user`, is in an orphaned process group: the kernel discards these
+/// three signals for it, so it never stops on them, and neither does this process.)
+pub const FORWARDED: [Signal; 13] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+    Signal::SIGCONT,
+    Signal::SIGTSTP,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
+    Signal::SIGALRM,
+    Signal::SIGPWR,
+];
+
+/// The stop signals of job control (a terminal's Ctrl-Z, a background read or write).
+const JOB_CONTROL_STOPS: [Signal; 3] = [Signal::SIGTSTP, Signal::SIGTTIN, Signal::SIGTTOU];
+
+/// Whether `signal`'s default action ends a process. Before the child exists (while the server
+/// starts), [`FORWARDED`] signals for which this is true end `exec` with 128 + the signal, as
+/// they would have ended the child; the others (WINCH, CONT and the job-control stops) are
+/// ignored.
+pub fn ends_by_default(signal: Signal) -> bool {
+    !matches!(
+        signal,
+        Signal::SIGWINCH
+            | Signal::SIGCONT
+            | Signal::SIGTSTP
+            | Signal::SIGTTIN
+            | Signal::SIGTTOU
+            | Signal::SIGCHLD
+            | Signal::SIGURG
+    )
+}
+
+/// The [`FORWARDED`] signals and SIGCHLD, caught from [`catch`](Self::catch) on, for
+/// [`ChildCommand::run`]. Catch them before starting the server and the child, so none sent in
+/// between is lost (or ends the parent alone).
 #[derive(Debug)]
 pub struct ForwardedSignals {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
+    forwarded: Vec<(Signal, tokio::signal::unix::Signal)>,
+    child: tokio::signal::unix::Signal,
+}
+
+/// What [`ForwardedSignals::next`] saw.
+enum Event {
+    /// A signal to forward.
+    Signal(Signal),
+    /// SIGCHLD: a child changed state.
+    Child,
 }
 
 impl ForwardedSignals {
-    /// Catch the three signals from now on (needs a Tokio runtime with its I/O driver).
+    /// Catch [`FORWARDED`] and SIGCHLD from now on (needs a Tokio runtime with its I/O
+    /// driver).
     ///
     /// # Errors
     /// The system's error when a handler cannot be installed.
     pub fn catch() -> io::Result<Self> {
+        let forwarded = FORWARDED
+            .iter()
+            .map(|&s| Ok((s, signal(SignalKind::from_raw(s as i32))?)))
+            .collect::<io::Result<Vec<_>>>()?;
         Ok(Self {
-            int: signal(SignalKind::interrupt())?,
-            term: signal(SignalKind::terminate())?,
-            hup: signal(SignalKind::hangup())?,
+            forwarded,
+            child: signal(SignalKind::child())?,
         })
     }
 
-    /// The next signal caught.
-    async fn recv(&mut self) -> Signal {
-        tokio::select! {
-            _ = self.int.recv() => Signal::SIGINT,
-            _ = self.term.recv() => Signal::SIGTERM,
-            _ = self.hup.recv() => Signal::SIGHUP,
+    /// The next [`FORWARDED`] signal caught (SIGCHLD is left for [`ChildCommand::run`]).
+    pub async fn recv(&mut self) -> Signal {
+        loop {
+            if let Event::Signal(signal) = self.next().await {
+                return signal;
+            }
         }
+    }
+
+    /// The next signal caught, or SIGCHLD.
+    async fn next(&mut self) -> Event {
+        std::future::poll_fn(|cx| {
+            if self.child.poll_recv(cx).is_ready() {
+                return Poll::Ready(Event::Child);
+            }
+            for (kind, stream) in &mut self.forwarded {
+                if stream.poll_recv(cx).is_ready() {
+                    return Poll::Ready(Event::Signal(*kind));
+                }
+            }
+            Poll::Pending
+        })
+        .await
     }
 }
 
-/// How to run the child as another user: `helper` (the running program itself, say) started
-/// as `helper helper_args... USER GID -- PROGRAM ARGS...`, with the user's `HOME`, `USER` and
-/// `LOGNAME`; the helper hands the words after `helper_args` to [`run_as`], which drops to
-/// the user and executes the program. The parent keeps its own rights (to the Machines API
-/// socket, say).
+/// The program that starts the child (see [`launch`]): `program args... --parent PID [--user
+/// NAME --gid GID] -- COMMAND ARGS...`, which sets the parent-death signal (and for another
+/// user, a session of its own and that user's rights) and then executes the command. `fly-oidc`
+/// uses itself (`/proc/self/exe __run-as`): the workspace has no `unsafe`, so no code can run
+/// between `fork` and `exec` in this process.
 #[derive(Clone, Debug)]
-pub struct RunAs {
-    /// The user (and group) to become.
-    pub user: ResolvedUser,
-    /// The helper program.
-    pub helper: PathBuf,
-    /// The helper's first arguments (its subcommand), before `USER GID -- PROGRAM ARGS...`.
-    pub helper_args: Vec<OsString>,
+pub struct Launcher {
+    /// The launcher program.
+    pub program: PathBuf,
+    /// Its first arguments (its subcommand).
+    pub args: Vec<OsString>,
 }
 
 /// A command to run as the child of a server: a program and its arguments.
@@ -69,7 +156,8 @@ pub struct RunAs {
 pub struct ChildCommand {
     program: OsString,
     args: Vec<OsString>,
-    run_as: Option<RunAs>,
+    launcher: Option<Launcher>,
+    user: Option<ResolvedUser>,
 }
 
 /// How a child ended.
@@ -83,7 +171,7 @@ pub enum ChildExit {
 
 impl ChildExit {
     /// The exit status for the parent: the child's exit code; 128 + the signal that killed it;
-    /// [`CANNOT_RUN`] (127) when it could not be started.
+    /// [`NOT_FOUND`] (127) or [`CANNOT_EXECUTE`] (126) when it could not be started.
     pub fn code(&self) -> u8 {
         match self {
             ChildExit::Exited(status) => match (status.code(), status.signal()) {
@@ -91,7 +179,7 @@ impl ChildExit {
                 (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(255),
                 (None, None) => 1,
             },
-            ChildExit::NotStarted(_) => CANNOT_RUN,
+            ChildExit::NotStarted(e) => e.code(),
         }
     }
 }
@@ -108,6 +196,14 @@ impl SpawnError {
         Self {
             program: program.to_string_lossy().into_owned(),
             source,
+        }
+    }
+
+    /// [`NOT_FOUND`] (127) when the program does not exist, else [`CANNOT_EXECUTE`] (126).
+    pub fn code(&self) -> u8 {
+        match self.source.kind() {
+            io::ErrorKind::NotFound => NOT_FOUND,
+            _ => CANNOT_EXECUTE,
         }
     }
 }
@@ -130,42 +226,64 @@ impl ChildCommand {
         Self {
             program: program.into(),
             args: args.to_vec(),
-            run_as: None,
+            launcher: None,
+            user: None,
         }
     }
 
-    /// Run it as another user, through a helper (see [`RunAs`]).
-    pub fn run_as(mut self, run_as: RunAs) -> Self {
-        self.run_as = Some(run_as);
+    /// Start it through `launcher` (see [`Launcher`]), which gives it a parent-death signal.
+    /// Without one, the program is started directly (no parent-death signal, no other user).
+    pub fn launcher(mut self, launcher: Launcher) -> Self {
+        self.launcher = Some(launcher);
+        self
+    }
+
+    /// Run it as `user` (its groups, `HOME`, `USER` and `LOGNAME`), in a session of its own;
+    /// needs a [`launcher`](Self::launcher).
+    pub fn user(mut self, user: ResolvedUser) -> Self {
+        self.user = Some(user);
         self
     }
 
     /// Start the command with `plan`'s environment (this process's, less
     /// [`remove`](EnvPlan::remove), plus [`set`](EnvPlan::set)), forward every signal
-    /// `signals` catches to it until it ends, and say how it ended.
+    /// `signals` catches to it until it ends (reaping every orphan meanwhile when this process
+    /// is PID 1 or a subreaper), and say how it ended.
+    ///
+    /// Call it from the thread that lives as long as the process (the main thread, under a
+    /// current-thread runtime): the child's parent-death signal follows the thread that
+    /// started it.
     ///
     /// # Errors
-    /// The system's error when waiting for the child fails; a child that cannot be started is
-    /// [`ChildExit::NotStarted`].
+    /// The system's error when waiting for the child fails, or `--user` without a launcher; a
+    /// child that cannot be started is [`ChildExit::NotStarted`].
     pub async fn run(
         &self,
         plan: &EnvPlan,
         signals: &mut ForwardedSignals,
     ) -> io::Result<ChildExit> {
-        let mut command = match &self.run_as {
-            None => tokio::process::Command::new(&self.program),
-            Some(run_as) => {
-                let user = &run_as.user;
-                let mut command = tokio::process::Command::new(&run_as.helper);
+        let mut command = match &self.launcher {
+            None if self.user.is_some() => {
+                return Err(io::Error::other("running as another user needs a launcher"));
+            }
+            None => std::process::Command::new(&self.program),
+            Some(launcher) => {
+                let mut command = std::process::Command::new(&launcher.program);
                 command
-                    .args(&run_as.helper_args)
-                    .arg(&user.name)
-                    .arg(user.owner.gid.to_string())
-                    .arg("--")
-                    .arg(&self.program)
-                    .env("HOME", &user.home)
-                    .env("USER", &user.name)
-                    .env("LOGNAME", &user.name);
+                    .args(&launcher.args)
+                    .arg("--parent")
+                    .arg(std::process::id().to_string());
+                if let Some(user) = &self.user {
+                    command
+                        .arg("--user")
+                        .arg(&user.name)
+                        .arg("--gid")
+                        .arg(user.owner.gid.to_string())
+                        .env("HOME", &user.home)
+                        .env("USER", &user.name)
+                        .env("LOGNAME", &user.name);
+                }
+                command.arg("--").arg(&self.program);
                 command
             }
         };
@@ -176,72 +294,176 @@ impl ChildCommand {
         for (name, value) in &plan.set {
             command.env(name, value);
         }
-        let mut child = match command.spawn() {
+        let child = match command.spawn() {
             Ok(child) => child,
             Err(e) => return Ok(ChildExit::NotStarted(SpawnError::new(&self.program, e))),
         };
-        let pid = child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .map(Pid::from_raw);
+        let pid = i32::try_from(child.id())
+            .map(Pid::from_raw)
+            .map_err(io::Error::other)?;
+        // std's Child neither waits nor kills when dropped: the reaper below owns the wait.
+        drop(child);
+        let reaper = Reaper::new(pid);
         loop {
-            let forward = tokio::select! {
-                status = child.wait() => return status.map(ChildExit::Exited),
-                signal = signals.recv() => signal,
-            };
-            if let Some(pid) = pid {
+            if let Some(status) = reaper.collect()? {
+                return Ok(ChildExit::Exited(status));
+            }
+            if let Event::Signal(forward) = signals.next().await {
+                tracing::debug!(signal = %forward, "forwarding the signal to the child");
                 let _ = kill(pid, forward);
             }
         }
     }
 }
 
-/// Why [`run_as`] returned.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum RunAsError {
-    /// No user has this name (an invalid setting).
-    UnknownUser(String),
-    /// A step of becoming the user failed: `initgroups`, `setgid` or `setuid`, and why.
-    Drop(&'static str, nix::errno::Errno),
-    /// The program could not be executed.
-    NotStarted(SpawnError),
+/// Collects the child's end (and as PID 1 or a subreaper, every orphan's).
+struct Reaper {
+    child: Pid,
+    /// Wait for any child (`waitpid(-1)`), not only ours: orphans are re-parented to this
+    /// process only when it is PID 1 (of its namespace) or a subreaper. Otherwise they go to
+    /// the real init, and waiting for any child could take the status of a process some other
+    /// part of this program started and waits for itself.
+    reap_all: bool,
+    /// Stop along with the child on job control (not as PID 1: the kernel does not stop an
+    /// init on a signal it sends itself, and a container's init has no shell to return to).
+    follow_stops: bool,
 }
 
-impl fmt::Display for RunAsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RunAsError::UnknownUser(name) => write!(f, "{name}: no such user"),
-            RunAsError::Drop(step, errno) => write!(f, "{step}: {errno}"),
-            RunAsError::NotStarted(e) => e.fmt(f),
+impl Reaper {
+    fn new(child: Pid) -> Self {
+        let pid1 = std::process::id() == 1;
+        let subreaper = nix::sys::prctl::get_child_subreaper().unwrap_or(false);
+        Self {
+            child,
+            reap_all: pid1 || subreaper,
+            follow_stops: !pid1,
+        }
+    }
+
+    /// Collect every state change already there; the child's end status once it has ended.
+    fn collect(&self) -> io::Result<Option<ExitStatus>> {
+        let target = (!self.reap_all).then_some(self.child);
+        let flags = WaitPidFlag::WNOHANG | WaitPidFlag::WUNTRACED | WaitPidFlag::WCONTINUED;
+        loop {
+            let status = match waitpid(target, Some(flags)) {
+                Ok(WaitStatus::StillAlive) => return Ok(None),
+                Ok(status) => status,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::ECHILD) => {
+                    return Err(io::Error::other("the child was waited for elsewhere"));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if status.pid() != Some(self.child) {
+                // An orphan, reaped.
+                tracing::debug!(?status, "reaped an orphan");
+                continue;
+            }
+            match status {
+                WaitStatus::Exited(_, code) => {
+                    return Ok(Some(ExitStatus::from_raw((code & 0xff) << 8)));
+                }
+                WaitStatus::Signaled(_, signal, core) => {
+                    let core = if core { 0x80 } else { 0 };
+                    return Ok(Some(ExitStatus::from_raw(signal as i32 | core)));
+                }
+                WaitStatus::Stopped(_, signal)
+                    if self.follow_stops && JOB_CONTROL_STOPS.contains(&signal) =>
+                {
+                    // The job stopped: stop too, so the shell that started us gets its
+                    // terminal back. Its SIGCONT (fg, bg) wakes us and is forwarded.
+                    tracing::debug!(%signal, "the child stopped: stopping too");
+                    let _ = nix::sys::signal::raise(Signal::SIGSTOP);
+                }
+                _ => {}
+            }
         }
     }
 }
 
-impl std::error::Error for RunAsError {}
+/// Why [`launch`] returned.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LaunchError {
+    /// No user has this name (an invalid setting).
+    UnknownUser(String),
+    /// A step of becoming the user, or of setting up the child, failed (`setsid`,
+    /// `initgroups`, `setgid`, `setuid`, `prctl`), and why.
+    Step(&'static str, Errno),
+    /// The parent is already gone: the command is not started.
+    ParentGone,
+    /// The program could not be executed.
+    NotStarted(SpawnError),
+}
 
-/// The helper side of [`RunAs`]: become `user` (its supplementary groups, then group `gid`,
-/// then its uid) and execute `program` with `args` in this process. Only returns on failure.
-pub fn run_as(user: &str, gid: u32, program: &OsStr, args: &[OsString]) -> RunAsError {
-    use nix::unistd::{Gid, User, initgroups, setgid, setuid};
+impl fmt::Display for LaunchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LaunchError::UnknownUser(name) => write!(f, "{name}: no such user"),
+            LaunchError::Step(step, errno) => write!(f, "{step}: {errno}"),
+            LaunchError::ParentGone => f.write_str("the parent process is gone"),
+            LaunchError::NotStarted(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LaunchError {}
+
+/// The user a [`launch`] becomes: its name and the group to take.
+#[derive(Clone, Debug)]
+pub struct LaunchUser {
+    /// The user's name.
+    pub name: String,
+    /// The numeric group id.
+    pub gid: u32,
+}
+
+/// The launcher side of [`Launcher`], in the process that becomes the child: with `user`, a
+/// session of its own (no controlling terminal: no way back into the starter's terminal, no
+/// TIOCSTI) and then that user's rights (supplementary groups, group, uid); then the
+/// parent-death signal (SIGKILL, after the uid change, which clears it), a check that
+/// `parent` is still the parent, and `program` executed in this process. Only returns on
+/// failure.
+///
+/// SIGKILL, not SIGTERM: it is only sent when the parent died without forwarding a signal and
+/// waiting (SIGKILL, a crash), the child has lost its credential server, and a child that
+/// catches or ignores SIGTERM would run on without it.
+pub fn launch(
+    parent: u32,
+    user: Option<&LaunchUser>,
+    program: &OsStr,
+    args: &[OsString],
+) -> LaunchError {
+    use nix::unistd::{Gid, User, initgroups, setgid, setsid, setuid};
     use std::os::unix::process::CommandExt;
-    let Some(found) = User::from_name(user).ok().flatten() else {
-        return RunAsError::UnknownUser(user.to_owned());
-    };
-    // A name from the user database holds no NUL byte.
-    let Ok(name) = std::ffi::CString::new(found.name) else {
-        return RunAsError::UnknownUser(user.to_owned());
-    };
-    let gid = Gid::from_raw(gid);
-    let dropped = initgroups(&name, gid)
-        .map_err(|e| ("initgroups", e))
-        .and_then(|()| setgid(gid).map_err(|e| ("setgid", e)))
-        .and_then(|()| setuid(found.uid).map_err(|e| ("setuid", e)));
-    if let Err((step, errno)) = dropped {
-        return RunAsError::Drop(step, errno);
+    if let Some(user) = user {
+        let Some(found) = User::from_name(&user.name).ok().flatten() else {
+            return LaunchError::UnknownUser(user.name.clone());
+        };
+        // A name from the user database holds no NUL byte.
+        let Ok(name) = std::ffi::CString::new(found.name) else {
+            return LaunchError::UnknownUser(user.name.clone());
+        };
+        let gid = Gid::from_raw(user.gid);
+        let dropped = setsid()
+            .map(drop)
+            .map_err(|e| ("setsid", e))
+            .and_then(|()| initgroups(&name, gid).map_err(|e| ("initgroups", e)))
+            .and_then(|()| setgid(gid).map_err(|e| ("setgid", e)))
+            .and_then(|()| setuid(found.uid).map_err(|e| ("setuid", e)));
+        if let Err((step, errno)) = dropped {
+            return LaunchError::Step(step, errno);
+        }
+    }
+    if let Err(errno) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
+        return LaunchError::Step("prctl(PR_SET_PDEATHSIG)", errno);
+    }
+    // The parent may have died before the signal was set: then it never comes.
+    if u32::try_from(nix::unistd::getppid().as_raw()).ok() != Some(parent) {
+        return LaunchError::ParentGone;
     }
     let error = std::process::Command::new(program).args(args).exec();
-    RunAsError::NotStarted(SpawnError::new(program, error))
+    LaunchError::NotStarted(SpawnError::new(program, error))
 }
 
 #[cfg(test)]
@@ -271,7 +493,7 @@ mod tests {
     async fn a_missing_program_is_127_naming_it() {
         let missing = ChildCommand::new("/nonexistent/fly-oidc-no-such-program", &[]);
         let exit = run(&missing, &EnvPlan::default()).await;
-        assert_eq!(exit.code(), CANNOT_RUN);
+        assert_eq!(exit.code(), NOT_FOUND);
         let ChildExit::NotStarted(err) = exit else {
             panic!("started: {exit:?}");
         };
@@ -281,6 +503,15 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("No such file or directory"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn a_program_that_cannot_be_executed_is_126() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("not-executable");
+        std::fs::write(&file, "#!/bin/sh\n").expect("write");
+        let exit = run(&ChildCommand::new(&file, &[]), &EnvPlan::default()).await;
+        assert_eq!(exit.code(), CANNOT_EXECUTE, "{exit:?}");
     }
 
     #[tokio::test]
@@ -296,13 +527,25 @@ mod tests {
         assert_eq!(run(&command, &plan).await.code(), 7);
     }
 
-    #[tokio::test]
-    async fn run_as_an_unknown_user_is_named() {
-        let err = run_as("no-such-user-fly-oidc", 0, OsStr::new("true"), &[]);
+    #[test]
+    fn launching_as_an_unknown_user_is_named() {
+        let user = LaunchUser {
+            name: "no-such-user-fly-oidc".into(),
+            gid: 0,
+        };
+        let err = launch(std::process::id(), Some(&user), OsStr::new("true"), &[]);
         assert!(
-            matches!(&err, RunAsError::UnknownUser(name) if name == "no-such-user-fly-oidc"),
+            matches!(&err, LaunchError::UnknownUser(name) if name == "no-such-user-fly-oidc"),
             "{err:?}"
         );
         assert_eq!(err.to_string(), "no-such-user-fly-oidc: no such user");
+    }
+
+    #[test]
+    fn default_actions() {
+        assert!(ends_by_default(Signal::SIGUSR1));
+        assert!(ends_by_default(Signal::SIGTERM));
+        assert!(!ends_by_default(Signal::SIGWINCH));
+        assert!(!ends_by_default(Signal::SIGTSTP));
     }
 }

@@ -356,6 +356,196 @@ impl EnvFileLock {
     }
 }
 
+/// The variable that names the directory holding `exec`'s private directories (see
+/// [`runtime_parent`]).
+pub const RUNTIME_DIR_VARIABLE: &str = "FLY_OIDC_RUNTIME_DIR";
+
+/// The one well-known directory that holds `exec`'s private directories, so a later start finds
+/// what a crashed one left: `$FLY_OIDC_RUNTIME_DIR` when set; for root `/run/fly-oidc`;
+/// `$XDG_RUNTIME_DIR/fly-oidc`; else `fly-oidc-<uid>` in `$TMPDIR` (or `/tmp`). The first
+/// that is, or can be made, a directory of this user that no one else can write (mode 0711:
+/// a `--user` child reaches its own directory inside by name, without listing the others) is
+/// taken.
+///
+/// # Errors
+/// When none of them can be used, naming them and the variable that chooses another.
+pub fn runtime_parent(env: &Env) -> io::Result<PathBuf> {
+    let uid = nix::unistd::geteuid();
+    let mut candidates = Vec::new();
+    if let Some(dir) = env.get(RUNTIME_DIR_VARIABLE).filter(|d| !d.is_empty()) {
+        // Chosen by the operator: that one only.
+        return match usable_parent(Path::new(&dir)) {
+            Ok(()) => Ok(PathBuf::from(dir)),
+            Err(e) => Err(io::Error::new(
+                e.kind(),
+                format!("{RUNTIME_DIR_VARIABLE} {dir}: {e}"),
+            )),
+        };
+    }
+    if uid.is_root() {
+        candidates.push(PathBuf::from("/run/fly-oidc"));
+    }
+    if let Some(dir) = env.get("XDG_RUNTIME_DIR").filter(|d| d.starts_with('/')) {
+        candidates.push(Path::new(&dir).join("fly-oidc"));
+    }
+    let tmp = env
+        .get("TMPDIR")
+        .filter(|d| d.starts_with('/'))
+        .unwrap_or_else(|| "/tmp".to_owned());
+    candidates.push(Path::new(&tmp).join(format!("fly-oidc-{uid}")));
+    let mut refused = Vec::new();
+    for dir in candidates {
+        match usable_parent(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) => refused.push(format!("{}: {e}", dir.display())),
+        }
+    }
+    Err(io::Error::other(format!(
+        "no directory for exec's private files ({}); set {RUNTIME_DIR_VARIABLE} to a directory only this user can write",
+        refused.join("; ")
+    )))
+}
+
+/// Make `dir` (mode 0711) unless it exists; it must be a directory (not a link) of this user
+/// that no one else can write, and is left 0711.
+fn usable_parent(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    match std::fs::DirBuilder::new().mode(0o711).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(dir)?;
+    if !meta.is_dir() {
+        return Err(io::Error::other("not a directory"));
+    }
+    if meta.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(io::Error::other(format!(
+            "owned by uid {}, not this user",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o7777 != 0o711 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
+    }
+    Ok(())
+}
+
+/// The prefix of a private directory's name, before the pid of the process that owns it.
+const PRIVATE_PREFIX: &str = "exec-";
+/// The prefix of a private directory being made (not yet locked).
+const NEW_PREFIX: &str = ".new-exec-";
+
+/// A private directory of `fly-oidc exec`: mode 0700 whatever the umask, in
+/// [`runtime_parent`], named `exec-<pid>-<random>`, and locked (`flock`) for the life of the
+/// process that made it, so that [`remove_stale`](Self::remove_stale) at a later start can
+/// tell a crashed owner's directory (lock free) from a live one's. Removed when dropped.
+#[derive(Debug)]
+pub struct PrivateDir {
+    path: PathBuf,
+    /// Holds the lock; closed after the directory is removed.
+    _lock: std::fs::File,
+}
+
+impl PrivateDir {
+    /// Make a private directory in `parent` (owned by `owner` when given) and lock it.
+    ///
+    /// # Errors
+    /// The file system's error.
+    pub fn create(parent: &Path, owner: Option<FileOwner>) -> io::Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let private = std::fs::Permissions::from_mode(0o700);
+        let new = tempfile::Builder::new()
+            .prefix(&format!("{NEW_PREFIX}{}-", std::process::id()))
+            .permissions(private.clone())
+            .tempdir_in(parent)?
+            .keep();
+        let made = Self::lock_and_name(&new, private, owner);
+        if made.is_err() {
+            let _ = std::fs::remove_dir_all(&new);
+        }
+        made
+    }
+
+    fn lock_and_name(
+        new: &Path,
+        private: std::fs::Permissions,
+        owner: Option<FileOwner>,
+    ) -> io::Result<Self> {
+        // mkdir's mode passes through the umask: set it exactly.
+        std::fs::set_permissions(new, private)?;
+        let lock = std::fs::File::open(new)?;
+        lock.try_lock().map_err(io::Error::other)?;
+        let name = new
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(NEW_PREFIX))
+            .ok_or_else(|| io::Error::other("unexpected directory name"))?;
+        let path = new.with_file_name(format!("{PRIVATE_PREFIX}{name}"));
+        std::fs::rename(new, &path)?;
+        let dir = Self { path, _lock: lock };
+        if let Some(owner) = owner {
+            std::os::unix::fs::chown(&dir.path, Some(owner.uid), Some(owner.gid))?;
+        }
+        Ok(dir)
+    }
+
+    /// Remove the private directories in `parent` whose owner process is gone (their lock is
+    /// free), and the half-made ones older than a minute. Returns how many were removed; what
+    /// cannot be read or removed is left (a warning).
+    pub fn remove_stale(parent: &Path) -> usize {
+        let Ok(entries) = std::fs::read_dir(parent) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let half_made = name.starts_with(NEW_PREFIX);
+            if !name.starts_with(PRIVATE_PREFIX) && !half_made {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if !meta.is_dir() {
+                continue;
+            }
+            let young = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_none_or(|age| age < std::time::Duration::from_secs(60));
+            if half_made && young {
+                continue;
+            }
+            // A live owner holds the lock; a crashed one's was released by the kernel.
+            let Ok(dir) = std::fs::File::open(&path) else {
+                continue;
+            };
+            if dir.try_lock().is_err() {
+                continue;
+            }
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "removed the private directory of an exec that is gone");
+                    removed += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "could not remove the private directory of an exec that is gone");
+                }
+            }
+        }
+        removed
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 impl Drop for EnvFileLock {
     fn drop(&mut self) {
         // Removed while still locked; the lock goes with the file descriptor, after this.
@@ -363,26 +553,31 @@ impl Drop for EnvFileLock {
     }
 }
 
-/// The private directory of `fly-oidc exec`'s child: owned by `owner` when given, removed
-/// when dropped, holding the authorization token file when AWS is served.
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "could not remove the private directory");
+        }
+    }
+}
+
+/// The private directory of `fly-oidc exec`'s child ([`PrivateDir`]): owned by `owner` when
+/// given, removed when dropped, holding the authorization token file when AWS is served.
 #[derive(Debug)]
 pub struct ChildFiles {
-    dir: tempfile::TempDir,
+    dir: PrivateDir,
     token_file: Option<PathBuf>,
 }
 
 impl ChildFiles {
-    /// Make the directory (in the system's temporary directory) and write the token file.
+    /// Make the directory in `parent` ([`runtime_parent`]) and write the token file.
     ///
     /// # Errors
     /// The file system's error, naming no secret.
-    pub fn create(server: &Server, owner: Option<FileOwner>) -> io::Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("fly-oidc-exec-")
-            .tempdir()?;
-        if let Some(owner) = owner {
-            std::os::unix::fs::chown(dir.path(), Some(owner.uid), Some(owner.gid))?;
-        }
+    pub fn create(server: &Server, owner: Option<FileOwner>, parent: &Path) -> io::Result<Self> {
+        let dir = PrivateDir::create(parent, owner)?;
         let token_file = server
             .aws_credentials_uri()
             .map(|_| dir.path().join("aws-token"));
@@ -599,6 +794,34 @@ mod tests {
             auth_token_file_beside(Path::new("/run/app.env")),
             PathBuf::from("/run/app.env.aws-token")
         );
+    }
+
+    #[test]
+    fn a_private_dir_is_locked_for_its_life_and_a_gone_owners_removed() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().expect("temp dir");
+        let live = PrivateDir::create(parent.path(), None).expect("private dir");
+        let mode = std::fs::metadata(live.path())
+            .expect("made")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let name = live.path().file_name().expect("named").to_string_lossy();
+        assert!(
+            name.starts_with(&format!("exec-{}-", std::process::id())),
+            "{name}"
+        );
+        // What a crashed exec left: a directory nobody holds the lock of.
+        let stale = parent.path().join("exec-1-crashed");
+        std::fs::create_dir(&stale).expect("stale dir");
+        std::fs::write(stale.join("aws-token"), "x").expect("stale file");
+        let other = parent.path().join("not-ours");
+        std::fs::create_dir(&other).expect("other dir");
+        assert_eq!(PrivateDir::remove_stale(parent.path()), 1);
+        assert!(!stale.exists() && other.exists() && live.path().exists());
+        let path = live.path().to_owned();
+        drop(live);
+        assert!(!path.exists(), "removed when dropped");
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod cli_exit_codes;
 mod cli_hardening;
 mod cli_token;
 mod exec_consumers;
+mod exec_init;
 mod expiry_edges;
 mod gcp_cli;
 mod gcp_google_auth;

@@ -1,0 +1,707 @@
+//! `fly-oidc exec` as an init, with real processes and real signals: every signal forwarded
+//! and none ending exec, job control, orphans reaped as PID 1 (`unshare --pid`), the child
+//! killed with exec (parent-death signal), 126 and 127, the private directory (0700 whatever
+//! the umask, removed on every way out, and after a crash at the next start), SIGTERM during a
+//! hung start, `serve`'s signals, `--user` in a session of its own (a pty), and the process
+//! not dumpable (`/proc/PID/environ` closed to the same user).
+//!
+//! The root-only tests (`unshare`, `--user`, `setpriv`) skip when not run as root.
+#![allow(clippy::unwrap_used)] // tests unwrap what they control
+
+use crate::cli_aws_support::{Sandbox, assert_success, describe};
+use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_testkit::aws_sts::FakeSts;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/fly-app";
+
+/// The fakes, a sandbox, and the runtime directory exec keeps its private directories in.
+struct Init {
+    fly: FakeFlyApi,
+    sts: FakeSts,
+    sandbox: Sandbox,
+    /// `FLY_OIDC_RUNTIME_DIR`.
+    runtime: PathBuf,
+}
+
+impl Init {
+    fn new() -> Self {
+        let fly = crate::acme_web();
+        let sts = FakeSts::builder().start_blocking().unwrap();
+        let mut sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+        // Reachable by a --user child (the runtime directory is 0711, its own 0700).
+        std::fs::set_permissions(sandbox.dir.path(), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        let runtime = sandbox.dir.path().join("run");
+        sandbox.set("FLY_OIDC_RUNTIME_DIR", runtime.to_str().unwrap());
+        Self {
+            fly,
+            sts,
+            sandbox,
+            runtime,
+        }
+    }
+
+    /// `fly-oidc exec --aws-role-arn ROLE --aws-sts-endpoint STS <extra> -- <command>`.
+    fn exec(&self, extra: &[&str], command: &[&str]) -> Command {
+        let mut cmd = self.sandbox.command(crate::fly_oidc_bin());
+        cmd.args(["exec", "--aws-role-arn", ROLE, "--aws-sts-endpoint"])
+            .arg(self.sts.url())
+            .args(extra)
+            .arg("--")
+            .args(command);
+        cmd
+    }
+
+    /// A path in the sandbox.
+    fn path(&self, name: &str) -> PathBuf {
+        self.sandbox.dir.path().join(name)
+    }
+
+    /// The private directories left in the runtime directory.
+    fn leftovers(&self) -> Vec<String> {
+        std::fs::read_dir(&self.runtime)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Wait up to 10 s for `done`; panic with `what` if it never holds.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `child`'s exit status, waiting up to 10 s.
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("exec did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn pid_of(child: &Child) -> Pid {
+    Pid::from_raw(i32::try_from(child.id()).unwrap())
+}
+
+/// The state letter of process `pid` (`/proc/PID/stat`), `None` when it is gone.
+fn state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+fn read_pid(path: &Path) -> i32 {
+    wait_until("the child wrote its pid", || {
+        std::fs::read_to_string(path).is_ok_and(|t| t.ends_with('\n'))
+    });
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// A Python child that records every signal of `names` it receives in `log` (one name a line),
+/// touches `log.ready` once its handlers are in place, and exits 3 once `log.stop` exists.
+const RECORDER: &str = r#"
+import os, signal, sys, time
+log = sys.argv[1]
+def record(number, frame):
+    with open(log, "a") as f:
+        f.write(signal.Signals(number).name + "\n")
+for name in sys.argv[2].split(","):
+    signal.signal(getattr(signal, name), record)
+open(log + ".ready", "w").close()
+while not os.path.exists(log + ".stop"):
+    time.sleep(0.01)
+sys.exit(3)
+"#;
+
+#[test]
+fn every_signal_is_forwarded_and_none_ends_exec() {
+    let init = Init::new();
+    let log = init.path("signals.log");
+    let signals = [
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGWINCH,
+        Signal::SIGCONT,
+        Signal::SIGTSTP,
+        Signal::SIGTTIN,
+        Signal::SIGTTOU,
+        Signal::SIGALRM,
+        Signal::SIGPWR,
+    ];
+    let names: Vec<&str> = signals.iter().map(|s| s.as_str()).collect();
+    let mut exec = init
+        .exec(
+            &[],
+            &[
+                "python3",
+                "-c",
+                RECORDER,
+                log.to_str().unwrap(),
+                &names.join(","),
+            ],
+        )
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = init.path("signals.log.ready");
+    wait_until("the child is ready", || ready.exists());
+    for signal in signals {
+        kill(pid_of(&exec), signal).unwrap();
+        wait_until(&format!("{signal} reached the child"), || {
+            std::fs::read_to_string(&log).is_ok_and(|t| t.lines().any(|l| l == signal.as_str()))
+        });
+        assert!(
+            exec.try_wait().unwrap().is_none(),
+            "{signal} ended exec while the child runs"
+        );
+    }
+    std::fs::write(init.path("signals.log.stop"), "").unwrap();
+    let status = wait_exit(&mut exec);
+    assert_eq!(status.code(), Some(3), "the child's status");
+    let got = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(got.lines().count(), signals.len(), "each once: {got}");
+}
+
+#[test]
+fn exec_stops_with_its_child_on_job_control_and_continues_with_it() {
+    let init = Init::new();
+    let pid_file = init.path("child.pid");
+    let script = format!(
+        "echo $$ > {}; while :; do sleep 0.02; done",
+        pid_file.display()
+    );
+    // A process group of its own, whose parent (this test) is in another group of the same
+    // session: not orphaned, so a stop signal with its default action does stop.
+    let mut exec = init
+        .exec(&[], &["sh", "-c", &script])
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let child = read_pid(&pid_file);
+    let exec_pid = pid_of(&exec).as_raw();
+    kill(pid_of(&exec), Signal::SIGTSTP).unwrap();
+    wait_until("the child and exec stopped", || {
+        state(child) == Some('T') && state(exec_pid) == Some('T')
+    });
+    kill(pid_of(&exec), Signal::SIGCONT).unwrap();
+    wait_until("both continued", || {
+        state(child) != Some('T') && state(exec_pid) != Some('T')
+    });
+    kill(pid_of(&exec), Signal::SIGTERM).unwrap();
+    assert_eq!(wait_exit(&mut exec).code(), Some(128 + 15));
+}
+
+#[test]
+fn as_pid_1_orphans_are_reaped_and_the_childs_status_kept() {
+    if !is_root() {
+        eprintln!("SKIPPED: unshare --pid needs root");
+        return;
+    }
+    if !fly_oidc_tests::require_tool("unshare") {
+        return;
+    }
+    let init = Init::new();
+    // Five orphans (their parent shell exits at once), then count the zombies in the
+    // namespace once they have ended.
+    let script = "for i in 1 2 3 4 5; do sh -c 'sleep 0.1 &'; done; sleep 0.8; \
+                  echo \"pid1=$(cat /proc/1/comm) zombies=$(cat /proc/[0-9]*/stat 2>/dev/null | awk '$3 == \"Z\"' | wc -l)\"; exit 7";
+    let cmd = init.exec(&[], &["sh", "-c", script]);
+    let exec = cmd.get_program().to_owned();
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let out = init
+        .sandbox
+        .command("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(exec)
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.trim(),
+        "pid1=fly-oidc zombies=0",
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn sigkill_of_exec_kills_the_child() {
+    let init = Init::new();
+    let pid_file = init.path("child.pid");
+    let script = format!("echo $$ > {}; exec sleep 30", pid_file.display());
+    let mut exec = init.exec(&[], &["sh", "-c", &script]).spawn().unwrap();
+    let child = read_pid(&pid_file);
+    exec.kill().unwrap();
+    exec.wait().unwrap();
+    wait_until("the child died with exec", || {
+        matches!(state(child), None | Some('Z'))
+    });
+    // And the next start removes what the killed exec left.
+    let out = init.exec(&[], &["true"]).output().unwrap();
+    assert_success(&out, "exec true");
+    assert_eq!(init.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn not_found_is_127_and_cannot_execute_is_126() {
+    let init = Init::new();
+    let plain = init.path("not-executable");
+    std::fs::write(&plain, "#!/bin/sh\necho ran\n").unwrap();
+    let cases = [
+        ("/nonexistent/program", 127, "No such file or directory"),
+        ("no-such-program-fly-oidc", 127, "No such file or directory"),
+        (plain.to_str().unwrap(), 126, "Permission denied"),
+        ("/tmp", 126, "Permission denied"),
+    ];
+    for (program, code, reason) in cases {
+        let out = init.exec(&[], &[program]).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{program}: {}",
+            describe(&out)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("could not run {program}: {reason}")),
+            "{stderr}"
+        );
+        assert_eq!(init.leftovers(), Vec::<String>::new(), "{program}");
+    }
+}
+
+#[test]
+fn every_way_out_removes_the_private_directory_and_token_files() {
+    let init = Init::new();
+    let ways = [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ];
+    for signal in ways {
+        let out_file = init.path("token-file-path");
+        let _ = std::fs::remove_file(&out_file);
+        let vault = init.path("vault-token");
+        let spec = format!("{}=vault", vault.display());
+        let script = format!(
+            "echo \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\" > {0}.tmp; mv {0}.tmp {0}; ulimit -c 0; exec sleep 30",
+            out_file.display()
+        );
+        let mut exec = init
+            .exec(&["--write-token", &spec], &["sh", "-c", &script])
+            .spawn()
+            .unwrap();
+        wait_until("the child started", || out_file.exists());
+        let token_file = std::fs::read_to_string(&out_file).unwrap();
+        let token_file = Path::new(token_file.trim());
+        assert!(token_file.exists() && vault.exists());
+        assert!(token_file.starts_with(&init.runtime), "{token_file:?}");
+        kill(pid_of(&exec), signal).unwrap();
+        let status = wait_exit(&mut exec);
+        assert_eq!(status.code(), Some(128 + signal as i32), "{signal}");
+        assert!(!token_file.exists(), "{signal}: the token file is left");
+        assert!(!vault.exists(), "{signal}: the --write-token file is left");
+        assert_eq!(init.leftovers(), Vec::<String>::new(), "{signal}");
+    }
+    // The child's end, and a failure (a command not found).
+    assert_success(&init.exec(&[], &["true"]).output().unwrap(), "exec true");
+    assert_eq!(init.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn a_crashed_execs_directory_is_removed_at_the_next_start_and_a_live_ones_kept() {
+    let init = Init::new();
+    let started = |name: &str| {
+        let marker = init.path(name);
+        let script = format!("touch {}; exec sleep 30", marker.display());
+        let exec = init.exec(&[], &["sh", "-c", &script]).spawn().unwrap();
+        wait_until("the child started", || marker.exists());
+        exec
+    };
+    let mut crashed = started("crashed");
+    crashed.kill().unwrap();
+    crashed.wait().unwrap();
+    let left = init.leftovers();
+    assert_eq!(left.len(), 1, "SIGKILL leaves the directory: {left:?}");
+    let mut live = started("live");
+    let now = init.leftovers();
+    assert!(
+        !now.contains(&left[0]),
+        "the crashed one's is removed: {now:?}"
+    );
+    assert_eq!(now.len(), 1, "{now:?}");
+    // Another start keeps the live one's.
+    assert_success(&init.exec(&[], &["true"]).output().unwrap(), "exec true");
+    assert_eq!(init.leftovers(), now);
+    kill(pid_of(&live), Signal::SIGTERM).unwrap();
+    wait_exit(&mut live);
+    assert_eq!(init.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn the_private_directory_is_0700_whatever_the_umask() {
+    let init = Init::new();
+    let cmd = init.exec(
+        &[],
+        &[
+            "sh",
+            "-c",
+            "d=$(dirname \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\"); stat -c %a \"$d\" \"$(dirname \"$d\")\" \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\"",
+        ],
+    );
+    let out = init
+        .sandbox
+        .command("sh")
+        .args(["-c", "umask 000; exec \"$@\"", "sh"])
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .output()
+        .unwrap();
+    assert_success(&out, "exec under umask 000");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines, ["700", "711", "600"], "{stdout}");
+}
+
+#[test]
+fn sigterm_during_a_hung_start_exits_143_at_once_and_cleaned_up() {
+    let init = Init::new();
+    init.fly
+        .fail_next(1, fly_oidc_testkit::Fault::Delay(Duration::from_secs(30)));
+    let marker = init.path("ran");
+    let touch = format!("touch {}", marker.display());
+    let mut exec = init
+        .exec(&[], &["sh", "-c", &touch])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("exec asked the Machines API", || {
+        init.fly.request_count() >= 1
+    });
+    let stopping = Instant::now();
+    kill(pid_of(&exec), Signal::SIGTERM).unwrap();
+    let status = wait_exit(&mut exec);
+    let took = stopping.elapsed();
+    eprintln!("SIGTERM during a hung start: exited in {took:?}");
+    assert_eq!(status.code(), Some(143));
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(!marker.exists(), "the command must not start");
+    assert_eq!(init.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn serve_stops_during_a_hung_start_with_exit_0() {
+    let init = Init::new();
+    init.fly
+        .fail_next(1, fly_oidc_testkit::Fault::Delay(Duration::from_secs(30)));
+    let vault = init.path("vault-token");
+    let spec = format!("{}=vault", vault.display());
+    let mut serve = init
+        .sandbox
+        .command(crate::fly_oidc_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--write-token", &spec])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("serve asked the Machines API", || {
+        init.fly.request_count() >= 1
+    });
+    let stopping = Instant::now();
+    kill(pid_of(&serve), Signal::SIGTERM).unwrap();
+    assert_eq!(wait_exit(&mut serve).code(), Some(0));
+    assert!(
+        stopping.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        stopping.elapsed()
+    );
+    assert!(!vault.exists());
+}
+
+#[test]
+fn serve_stops_with_exit_0_on_int_term_quit_hup_and_ignores_usr1_usr2() {
+    let init = Init::new();
+    let listen = {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        format!("127.0.0.1:{port}")
+    };
+    let env_file = init.path("creds.env");
+    let token_file = init.path("creds.env.aws-token");
+    let vault = init.path("vault-token");
+    let spec = format!("{}=vault", vault.display());
+    for stop in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGQUIT,
+        Signal::SIGHUP,
+    ] {
+        let mut serve = init
+            .sandbox
+            .command(crate::fly_oidc_bin())
+            .args(["serve", "--listen", &listen, "--env-file"])
+            .arg(&env_file)
+            .args(["--aws-role-arn", ROLE, "--aws-sts-endpoint"])
+            .arg(init.sts.url())
+            .args(["--write-token", &spec])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_until("serve wrote its files", || {
+            env_file.exists() && token_file.exists() && vault.exists()
+        });
+        for ignored in [Signal::SIGUSR1, Signal::SIGUSR2] {
+            kill(pid_of(&serve), ignored).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(serve.try_wait().unwrap().is_none(), "USR1/USR2 ended serve");
+        assert!(env_file.exists() && token_file.exists() && vault.exists());
+        kill(pid_of(&serve), stop).unwrap();
+        let status = wait_exit(&mut serve);
+        assert_eq!(status.code(), Some(0), "{stop}");
+        for path in [&env_file, &token_file, &vault] {
+            assert!(!path.exists(), "{stop}: {} is left", path.display());
+        }
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(serve.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert!(stderr.contains("SIGUSR1 ignored"), "{stderr}");
+        assert!(stderr.contains("SIGUSR2 ignored"), "{stderr}");
+    }
+}
+
+/// Run `argv` in a new pty (python's `pty.fork`: a session whose controlling terminal is the
+/// pty), and return what it printed there and its exit code.
+fn in_pty(argv: &[&str], env: &Sandbox) -> (String, Option<i32>) {
+    const HARNESS: &str = r#"
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b""
+while True:
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let out = env
+        .command("python3")
+        .args(["-c", HARNESS])
+        .args(argv)
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.code(),
+    )
+}
+
+#[test]
+fn user_child_has_no_controlling_terminal_and_cannot_push_keystrokes() {
+    if !is_root() {
+        eprintln!("SKIPPED: --user needs root");
+        return;
+    }
+    let init = Init::new();
+    // As nobody: open the controlling terminal, push a keystroke into fd 0 (the pty).
+    let probe = r#"
+import errno, fcntl, os, termios
+result = []
+try:
+    os.open("/dev/tty", os.O_RDWR)
+    result.append("devtty=opened")
+except OSError as e:
+    result.append("devtty=" + errno.errorcode[e.errno])
+try:
+    fcntl.ioctl(0, termios.TIOCSTI, b"x")
+    result.append("tiocsti=pushed")
+except OSError as e:
+    result.append("tiocsti=" + errno.errorcode[e.errno])
+result.append("session-leader=%s" % (os.getsid(0) == os.getpid()))
+print(" ".join(result))
+"#;
+    let cmd = init.exec(&["--user", "nobody"], &["/usr/bin/python3", "-c", probe]);
+    let mut argv = vec![crate::fly_oidc_bin().to_str().unwrap().to_owned()];
+    argv.extend(cmd.get_args().map(|a| a.to_str().unwrap().to_owned()));
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let (shown, code) = in_pty(&argv, &init.sandbox);
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(
+        shown.contains("devtty=ENXIO tiocsti=EPERM session-leader=True"),
+        "{shown}"
+    );
+    // Without --user, the child keeps the terminal (job control, Ctrl-C).
+    let cmd = init.exec(&[], &["/usr/bin/python3", "-c", probe]);
+    let mut argv = vec![crate::fly_oidc_bin().to_str().unwrap().to_owned()];
+    argv.extend(cmd.get_args().map(|a| a.to_str().unwrap().to_owned()));
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let (shown, _) = in_pty(&argv, &init.sandbox);
+    assert!(shown.contains("devtty=opened"), "{shown}");
+}
+
+/// `setpriv` to run as nobody (uid and gid 65534, no supplementary groups).
+fn as_nobody(sandbox: &Sandbox) -> Command {
+    let mut cmd = sandbox.command("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+    cmd
+}
+
+#[test]
+fn serve_and_exec_are_not_dumpable_and_the_child_never_sees_fly_api_token() {
+    if !is_root() {
+        eprintln!("SKIPPED: running as another user needs root");
+        return;
+    }
+    if !fly_oidc_tests::require_tool("setpriv") {
+        return;
+    }
+    let mut init = Init::new();
+    init.sandbox.unset("FLY_OIDC_SOCKET");
+    init.sandbox.set("FLY_API_HOSTNAME", &init.fly.url());
+    let api_token = init.fly.api_token().to_owned();
+    init.sandbox.set("FLY_API_TOKEN", &api_token);
+    // A copy of the binary and a token directory that nobody can reach.
+    let shared = init.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let bin = shared.join("fly-oidc");
+    crate::install_binary_at(&bin);
+    let vault = shared.join("vault-token");
+    let spec = format!("{}=vault", vault.display());
+
+    // serve, as nobody, with FLY_API_TOKEN in its environment.
+    let mut serve = as_nobody(&init.sandbox)
+        .arg(&bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--write-token", &spec])
+        .env("HOME", &shared)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("serve wrote its token file", || vault.exists());
+    let pid = serve.id();
+    // Another process of the same user.
+    for file in ["environ", "mem"] {
+        let out = as_nobody(&init.sandbox)
+            .args(["/usr/bin/python3", "-c"])
+            .arg(format!(
+                "import sys; print(open('/proc/{pid}/{file}', 'rb').read(4096))"
+            ))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{file} readable: {}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("PermissionError"), "{file}: {stderr}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(&api_token));
+    }
+    kill(pid_of(&serve), Signal::SIGTERM).unwrap();
+    assert_eq!(wait_exit(&mut serve).code(), Some(0));
+
+    // exec as root, its child as nobody: it cannot read exec's environment, and its own (what
+    // the __run-as launcher passed on) has no FLY_API_TOKEN.
+    let probe = "import os\n\
+                 try:\n    open('/proc/%d/environ' % os.getppid(), 'rb').read(); print('parent=readable')\n\
+                 except PermissionError:\n    print('parent=denied')\n\
+                 own = open('/proc/self/environ', 'rb').read()\n\
+                 print('own-token=%s' % (b'FLY_API_TOKEN' in own))";
+    for extra in [&["--user", "nobody"][..], &[][..]] {
+        let out = init
+            .exec(extra, &["/usr/bin/python3", "-c", probe])
+            .output()
+            .unwrap();
+        assert_success(&out, "exec probe");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if extra.is_empty() {
+            // A child running as root, like the server, can read anything: out of scope.
+            assert!(stdout.contains("own-token=False"), "{stdout}");
+        } else {
+            assert!(
+                stdout.contains("parent=denied\nown-token=False"),
+                "{stdout}"
+            );
+        }
+        assert!(!stdout.contains(&api_token), "{stdout}");
+    }
+}
+
+#[test]
+fn the_launcher_does_not_start_the_command_when_its_parent_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    // This test is its parent, not process 1: as if exec died before the launcher ran.
+    let out = Command::new(crate::fly_oidc_bin())
+        .args(["__run-as", "--parent", "1", "--", "touch"])
+        .arg(&marker)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the parent process is gone"),
+        "{}",
+        describe(&out)
+    );
+    assert!(!marker.exists());
+}
+
+#[test]
+fn exec_without_double_dash_says_where_it_goes() {
+    let out = Command::new(crate::fly_oidc_bin())
+        .args(["exec", "env"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unexpected argument 'env'"), "{stderr}");
+    assert!(
+        stderr.contains("tip: put the command after `--`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("fly-oidc exec [OPTIONS] -- COMMAND"),
+        "{stderr}"
+    );
+}
