@@ -19,6 +19,6 @@ mod gcp_storage_example;
 mod load;
 mod public_debug;
 mod server;
-mod server_upstream;
 mod server_limits;
+mod server_upstream;
 mod token_client;
