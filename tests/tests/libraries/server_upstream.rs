@@ -283,6 +283,8 @@ async fn scope_sets_refused_by_google_sts_are_not_retried() {
         let answer = metadata(s.addr(), &format!("{BASE}/token?scopes={}", scope(n))).await;
         assert_eq!(answer.status, 400, "{n}: {}", answer.body);
         assert_eq!(answer.json()["code"], "invalid_scope");
+        let message = answer.json()["message"].as_str().unwrap().to_owned();
+        assert!(message.contains("check the scopes requested"), "{message}");
     }
     let counts = s.counts();
     assert_eq!(counts, (1, 21, 0));
