@@ -71,6 +71,12 @@ impl TrustContext<'_> {
                 sub = c.sub.as_deref().unwrap_or("(none)"),
                 file_var = fly_oidc::ENV_TOKEN_FILE,
             ),
+            // The scopes, not the token: the trust configuration is not what is wrong.
+            "invalid_scope" => format!(
+                "check the scopes requested ({setting}, or a client's ?scopes=): each must be an OAuth scope Google knows, such as {default}",
+                setting = crate::settings::SCOPES,
+                default = crate::DEFAULT_SCOPE,
+            ),
             "unauthorized_client" => format!(
                 "the attribute condition of {provider} is false for this token's claims (sub={}, app_name={}, org_name={}); test it with `fly-oidc gcp check-condition 'EXPR'`",
                 c.sub.as_deref().unwrap_or("(none)"),
@@ -622,6 +628,21 @@ mod tests {
         let target = br#"{"error":"invalid_target","error_description":"no such provider"}"#;
         let err = fuzzing::sts_response(404, target).expect_err("no such provider");
         assert_eq!(err.kind(), fly_oidc::ErrorKind::TrustRejected, "{err}");
+    }
+
+    /// An invalid scope names the scopes, not the provider's trust settings.
+    #[test]
+    fn an_invalid_scope_names_the_scopes() {
+        let body = br#"{"error":"invalid_scope","error_description":"Invalid scope."}"#;
+        let err = fuzzing::sts_response(400, body).expect_err("a 400 is refused");
+        let message = err.to_string();
+        assert!(
+            message.contains("check the scopes requested (Builder::scopes"),
+            "{message}"
+        );
+        assert!(!message.contains("allowed audiences"), "{message}");
+        assert_eq!(err.code(), Some("invalid_scope"));
+        assert_eq!(err.status(), Some(400));
     }
 
     #[test]

@@ -443,6 +443,12 @@ pub(crate) struct OnDemand {
     entries: Mutex<(u64, HashMap<String, Entry>)>,
 }
 
+/// A client-chosen key's value with less than this (or half its lifetime) left is renewed
+/// before it is handed out
+/// (the request waits for the renewal, up to [`FIRST_VALUE_WAIT`]); Google's clients treat a
+/// token this close to expiry as expired.
+pub(crate) const MIN_HANDOUT: Duration = Duration::from_secs(5 * 60);
+
 /// How long a request for a new key waits for its first value.
 pub(crate) const FIRST_VALUE_WAIT: Duration = Duration::from_secs(10);
 
@@ -516,7 +522,16 @@ impl OnDemand {
         if start {
             spawn(Box::pin(slot.clone().run_on_demand()));
         }
-        if slot.current().is_none() && (start || slot.in_flight.load(Ordering::SeqCst)) {
+        // Nothing valid, or too little left to hand out (a key nobody asked for lately was
+        // not renewed): wait for the fetch under way, then answer what is held.
+        let short = slot.current().is_none_or(|held| {
+            let lifetime = held
+                .expires_at
+                .duration_since(held.fetched_at)
+                .unwrap_or_default();
+            held.expires_at < slot.now() + MIN_HANDOUT.min(lifetime / 2)
+        });
+        if short && (start || slot.in_flight.load(Ordering::SeqCst)) {
             let _ = tokio::time::timeout(FIRST_VALUE_WAIT, done.changed()).await;
         }
         Ok(slot)

@@ -434,8 +434,10 @@ impl FlyOidcClient {
 
     /// Fetch a fresh token for `audience` (`None`: Fly's default, `https://fly.io/<org>`).
     ///
-    /// Every call to the Machines API mints a new token. Transient failures (connection
-    /// errors, timeouts, 429, 5xx) are retried with jittered backoff. A token file is
+    /// Every call to the Machines API mints a new token, and waits for its turn in the
+    /// budget every clone of this client shares ([`Builder::rate_limit`]: by default a burst
+    /// of 3, then one a second). Transient failures (connection errors, timeouts, 429, 5xx)
+    /// are retried with jittered backoff, each attempt taking its turn. A token file is
     /// re-read and its audience is whatever was written there; a token file whose token has
     /// expired or has less than 30 s left is an [`ErrorKind::StaleToken`] error naming the
     /// file and when the token expired.

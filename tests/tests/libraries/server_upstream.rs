@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use fly_oidc::Env;
+use fly_oidc::time::{ManualTimeSource, SharedTimeSource};
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_server::Server;
 use fly_oidc_testkit::FakeFlyApi;
@@ -211,6 +212,44 @@ async fn a_permanent_refusal_is_answered_as_one_kept_and_not_retried() {
     assert_eq!(busy.status, 503, "{}", busy.body);
 }
 
+/// A refusal is the answer for 5 minutes, then a client's request may try the key again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_is_kept_for_five_minutes_then_tried_again_on_request() {
+    let fly = FakeFlyApi::builder().org("acme").start().await.unwrap();
+    let google = FakeGoogle::builder(&fly)
+        .service_account(SA)
+        .start()
+        .await
+        .unwrap();
+    let clock = ManualTimeSource::new(SharedTimeSource::default().now());
+    let provider = GcpTokenProvider::builder()
+        .env(Env::from_slice(&[]))
+        .fly_client(fly_oidc_tests::fly_client(&fly))
+        .provider(google.provider())
+        .sts_url(google.sts_url())
+        .iam_url(google.iam_url())
+        .service_account(SA)
+        .retry(fast_retry())
+        .build()
+        .unwrap();
+    let server = Server::builder()
+        .gcp(provider)
+        .time_source(SharedTimeSource::new(clock.clone()))
+        .start()
+        .await
+        .unwrap();
+    google.fail_next_iam(1, Fault::error(403, "PERMISSION_DENIED", "denied"));
+    let path = format!("{BASE}/identity?audience=https://later.example.com");
+    assert_eq!(metadata(server.local_addr(), &path).await.status, 403);
+    clock.advance(Duration::from_secs(4 * 60));
+    assert_eq!(metadata(server.local_addr(), &path).await.status, 403);
+    assert_eq!(google.iam_request_count(), 2, "kept: no new call");
+    clock.advance(Duration::from_secs(2 * 60));
+    let answer = metadata(server.local_addr(), &path).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(google.iam_request_count(), 3);
+}
+
 /// More junk scope sets and audiences than the caches hold, some refused by Google: the
 /// configured token is still served, a new legitimate key still gets its token, the junk
 /// costs no Fly token, and the refused junk is not retried.
@@ -283,6 +322,8 @@ async fn scope_sets_refused_by_google_sts_are_not_retried() {
         let answer = metadata(s.addr(), &format!("{BASE}/token?scopes={}", scope(n))).await;
         assert_eq!(answer.status, 400, "{n}: {}", answer.body);
         assert_eq!(answer.json()["code"], "invalid_scope");
+        let message = answer.json()["message"].as_str().unwrap().to_owned();
+        assert!(message.contains("check the scopes requested"), "{message}");
     }
     let counts = s.counts();
     assert_eq!(counts, (1, 21, 0));
