@@ -391,7 +391,9 @@ if len(failures) == before:  # the build worked: check what the image would hold
         say(f"ok: {version.stdout.strip()}")
     glibc = {"bookworm": "2.36", "trixie": "2.41", "bullseye": "2.31"}
     release = runtime["image"].split(":")[1].removesuffix("-slim")
-    symbols = subprocess.run(["objdump", "-T", binary], capture_output=True, text=True).stdout
+    if not shutil.which("objdump"):
+        fail("objdump (Debian: binutils) is needed to read the glibc version the binary needs")
+    symbols = subprocess.run(["objdump", "-T", binary], capture_output=True, text=True).stdout if shutil.which("objdump") else ""
     needed = sorted({tuple(map(int, v.split("."))) for v in re.findall(r"GLIBC_([\d.]+)", symbols)})
     if needed:
         need = ".".join(map(str, needed[-1]))
