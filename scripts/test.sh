@@ -10,7 +10,7 @@
 #   5. cargo doc with warnings denied (broken intra-doc links fail).
 # Then a summary of the tests that skipped because a tool was missing. Under CI=true there are
 # none: a missing tool fails its test instead.
-# Not run here: scripts/check-dockerfile.sh (a release build; see the README's "Deploy on Fly").
+# Not run here: scripts/check-dockerfile.sh and scripts/demo.sh (.ci/run runs them after this).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
