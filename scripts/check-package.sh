@@ -15,12 +15,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
 
-# The publishable packages, by cargo's own answer ("publish": null).
+# The publishable packages, by cargo's own answer ("publish": null), as name-version.
 mapfile -t CRATES < <(cargo metadata --no-deps --format-version 1 --locked |
-  python3 -c 'import json, sys; print("\n".join(p["name"] for p in json.load(sys.stdin)["packages"] if p["publish"] is None))')
+  python3 -c 'import json, sys; print("\n".join(p["name"] + "-" + p["version"] for p in json.load(sys.stdin)["packages"] if p["publish"] is None))')
 [ "${#CRATES[@]}" -gt 0 ] || { echo "error: no publishable package found" >&2; exit 1; }
 args=()
-for crate in "${CRATES[@]}"; do args+=(-p "$crate"); done
+for crate in "${CRATES[@]}"; do args+=(-p "${crate%-*}"); done
 
 echo "==> cargo package ${CRATES[*]}"
 cargo package --locked "${args[@]}" "$@" \
@@ -31,7 +31,7 @@ cargo package --locked "${args[@]}" "$@" \
 
 # Each package holds both license files.
 for crate in "${CRATES[@]}"; do
-  listing=$(tar -tzf "$TARGET/package/$crate-"*.crate)
+  listing=$(tar -tzf "$TARGET/package/$crate.crate")
   for file in LICENSE-MIT LICENSE-APACHE; do
     grep -qx "[^/]*/$file" <<<"$listing" || { echo "error: $crate's package has no $file" >&2; exit 1; }
   done
