@@ -263,6 +263,9 @@ mod tests {
             .with_ansi(false)
             .finish();
         let (first, second) = tracing::subscriber::with_default(subscriber, || {
+            // Another test thread may have registered the warning's callsite with no
+            // subscriber at all (interest "never", cached): ask again with this one in place.
+            tracing::callsite::rebuild_interest_cache();
             (RootCertificates::load(&env), RootCertificates::load(&env))
         });
         assert_eq!(first.source(), RootsSource::Bundled);
