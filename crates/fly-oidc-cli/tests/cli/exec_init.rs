@@ -862,3 +862,31 @@ fn a_non_root_execs_environment_and_memory_are_closed_to_its_child() {
         "{stdout}"
     );
 }
+
+/// The parent-death signal is set after the uid change (which clears it): a `--user` child
+/// dies with a killed exec too.
+#[test]
+fn sigkill_of_exec_kills_a_user_child() {
+    if !is_root() {
+        eprintln!("SKIPPED: --user needs root");
+        return;
+    }
+    let init = Init::new();
+    let shared = init.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let pid_file = shared.join("child.pid");
+    let script = format!("echo $$ > {}; exec sleep 30", pid_file.display());
+    let mut exec = init
+        .exec(&["--user", "nobody"], &["sh", "-c", &script])
+        .spawn()
+        .unwrap();
+    let child = read_pid(&pid_file);
+    let uid = std::fs::read_to_string(format!("/proc/{child}/status")).unwrap();
+    assert!(uid.contains("\nUid:\t65534\t"), "{uid}");
+    exec.kill().unwrap();
+    exec.wait().unwrap();
+    wait_until("the child died with exec", || {
+        matches!(state(child), None | Some('Z'))
+    });
+}
