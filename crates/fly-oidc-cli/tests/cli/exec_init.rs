@@ -890,3 +890,39 @@ fn sigkill_of_exec_kills_a_user_child() {
         matches!(state(child), None | Some('Z'))
     });
 }
+
+/// What would win over the served credentials: web identity and a relative container URI are
+/// removed; static keys and `AWS_PROFILE` are left, each with a warning naming it.
+#[test]
+fn exec_removes_what_would_win_over_its_credentials_and_warns_of_what_it_leaves() {
+    let mut init = Init::new();
+    for (name, value) in [
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", "/.fly/oidc_token"),
+        (
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "/v2/credentials/x",
+        ),
+        ("AWS_ACCESS_KEY_ID", "AKIASTATICKEY"),
+        ("AWS_SECRET_ACCESS_KEY", "static-secret"),
+        ("AWS_PROFILE", "other"),
+    ] {
+        init.sandbox.set(name, value);
+    }
+    let out = init.exec(&[], &["env"]).output().unwrap();
+    assert_success(&out, "exec env");
+    let env = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!env.contains("AWS_WEB_IDENTITY_TOKEN_FILE="), "{env}");
+    assert!(
+        !env.contains("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI="),
+        "{env}"
+    );
+    assert!(env.contains("AWS_ACCESS_KEY_ID=AKIASTATICKEY"), "{env}");
+    assert!(env.contains("AWS_PROFILE=other"), "{env}");
+    assert!(
+        stderr.contains("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are set"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("AWS_PROFILE is set"), "{stderr}");
+    assert!(!stderr.contains("static-secret"), "{stderr}");
+}
