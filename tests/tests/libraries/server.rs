@@ -836,3 +836,43 @@ async fn survives_disconnects_slow_headers_and_ten_thousand_requests() {
     assert_eq!(errors, 0);
     assert_eq!(sts.request_count(), 1);
 }
+
+/// A web page on the Machine cannot have a browser send `Metadata-Flavor` cross-origin nor read
+/// an answer: a CORS preflight is never approved, and no answer allows another origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_cors_preflight_is_approved_and_no_answer_allows_another_origin() {
+    let (_fly, _google, server) = gcp_server(None).await;
+    let addr = server.local_addr();
+    let origin = ("Origin", "http://rebind.example");
+    let token_path = "/computeMetadata/v1/instance/service-accounts/default/token";
+    for path in [token_path, "/", "/healthz"] {
+        let preflight = send(
+            addr,
+            &format!(
+                "OPTIONS {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://rebind.example\r\n\
+                 Access-Control-Request-Method: GET\r\n\
+                 Access-Control-Request-Headers: metadata-flavor\r\nConnection: close\r\n\r\n"
+            ),
+        )
+        .await;
+        assert!(
+            !(200..300).contains(&preflight.status),
+            "{path}: preflight answered {}",
+            preflight.status
+        );
+        let plain = get(addr, path, &[origin]).await;
+        for resp in [&preflight, &plain] {
+            assert!(
+                resp.headers
+                    .iter()
+                    .all(|(k, _)| !k.to_ascii_lowercase().starts_with("access-control-")),
+                "{path}: {:?}",
+                resp.headers
+            );
+        }
+    }
+    // Without the header a browser could only send after a preflight, no token.
+    let simple = get(addr, token_path, &[origin]).await;
+    assert_eq!(simple.status, 403);
+    assert!(!simple.body.contains("access_token"), "{}", simple.body);
+}

@@ -3,7 +3,8 @@
 //! killed with exec (parent-death signal), 126 and 127, the private directory (0700 whatever
 //! the umask, removed on every way out, and after a crash at the next start), SIGTERM during a
 //! hung start, `serve`'s signals, `--user` in a session of its own (a pty), and the process
-//! not dumpable (`/proc/PID/environ` closed to the same user).
+//! not dumpable (no core file; `/proc/PID/environ` and `mem` closed to the same user, for a
+//! non-root `exec` too).
 //!
 //! The root-only tests (`unshare`, `--user`, `setpriv`) skip when not run as root.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
@@ -704,4 +705,224 @@ fn exec_without_double_dash_says_where_it_goes() {
         stderr.contains("fly-oidc exec [OPTIONS] -- COMMAND"),
         "{stderr}"
     );
+}
+
+/// The core files in `dir`.
+fn cores(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("core"))
+        .collect()
+}
+
+/// `command` run by `sh` with `ulimit -c unlimited`, in `dir`.
+fn dumping_cores(sandbox: &Sandbox, dir: &Path, command: &[&std::ffi::OsStr]) -> Command {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut cmd = sandbox.command("sh");
+    cmd.current_dir(dir)
+        .args(["-c", "ulimit -c unlimited && exec \"$@\"", "sh"])
+        .args(command);
+    cmd
+}
+
+/// SIGABRT (whose default action dumps core) with `ulimit -c unlimited`: a dumpable process
+/// leaves a core file, `serve` and `exec` leave none (they hold every secret in memory).
+#[test]
+fn serve_and_exec_leave_no_core_file_where_a_dumpable_process_does() {
+    use std::os::unix::process::ExitStatusExt;
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    if pattern.starts_with('|') || pattern.contains('/') {
+        eprintln!("SKIPPED: core files go to {pattern:?}, not the working directory");
+        return;
+    }
+    let init = Init::new();
+    let abort = |child: &mut Child| {
+        kill(pid_of(child), Signal::SIGABRT).unwrap();
+        wait_exit(child)
+    };
+    // The control: a process that can dump does.
+    let dir = init.path("control");
+    let mut sleep = dumping_cores(&init.sandbox, &dir, &["sleep".as_ref(), "30".as_ref()])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let status = abort(&mut sleep);
+    assert!(status.core_dumped(), "{status:?}");
+    wait_until("the control's core file", || !cores(&dir).is_empty());
+
+    // serve.
+    let dir = init.path("serve");
+    let token = init.path("token");
+    let spec = format!("{}=vault", token.display());
+    let bin = crate::fly_oidc_bin();
+    let args: Vec<&std::ffi::OsStr> = vec![
+        bin.as_ref(),
+        "serve".as_ref(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--write-token".as_ref(),
+        spec.as_ref(),
+    ];
+    let mut serve = dumping_cores(&init.sandbox, &dir, &args)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("serve wrote its token file", || token.exists());
+    let status = abort(&mut serve);
+    assert_eq!(status.signal(), Some(Signal::SIGABRT as i32), "{status:?}");
+    assert!(!status.core_dumped(), "{status:?}");
+
+    // exec.
+    let dir = init.path("exec");
+    let ready = init.path("ready");
+    let script = format!("touch {}; exec sleep 30", ready.display());
+    let sts = init.sts.url();
+    let args: Vec<&std::ffi::OsStr> = vec![
+        bin.as_ref(),
+        "exec".as_ref(),
+        "--aws-role-arn".as_ref(),
+        ROLE.as_ref(),
+        "--aws-sts-endpoint".as_ref(),
+        sts.as_ref(),
+        "--".as_ref(),
+        "sh".as_ref(),
+        "-c".as_ref(),
+        script.as_ref(),
+    ];
+    let mut exec = dumping_cores(&init.sandbox, &dir, &args)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("exec started its child", || ready.exists());
+    let status = abort(&mut exec);
+    assert_eq!(status.signal(), Some(Signal::SIGABRT as i32), "{status:?}");
+    assert!(!status.core_dumped(), "{status:?}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(cores(&init.path("serve")), Vec::<String>::new());
+    assert_eq!(cores(&dir), Vec::<String>::new());
+}
+
+/// `exec` run as a user other than root: its child, of the same user, cannot read exec's
+/// `/proc/PID/environ` (FLY_API_TOKEN) or `mem`, where it can read another process's of that
+/// user.
+#[test]
+fn a_non_root_execs_environment_and_memory_are_closed_to_its_child() {
+    if !is_root() {
+        eprintln!("SKIPPED: running as another user needs root");
+        return;
+    }
+    if !fly_oidc_tests::require_tool("setpriv") {
+        return;
+    }
+    let mut init = Init::new();
+    init.sandbox.unset("FLY_OIDC_SOCKET");
+    init.sandbox.set("FLY_API_HOSTNAME", &init.fly.url());
+    let api_token = init.fly.api_token().to_owned();
+    init.sandbox.set("FLY_API_TOKEN", &api_token);
+    let shared = init.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let bin = shared.join("fly-oidc");
+    crate::install_binary_at(&bin);
+    init.sandbox
+        .set("FLY_OIDC_RUNTIME_DIR", shared.join("run").to_str().unwrap());
+    let probe = "import os, sys\n\
+                 for pid, name in ((os.getppid(), 'exec'), (int(sys.argv[1]), 'other')):\n    \
+                 for f in ('environ', 'mem'):\n        \
+                 try:\n            open('/proc/%d/%s' % (pid, f), 'rb').read(1)\n            \
+                 print('%s-%s=readable' % (name, f))\n        \
+                 except PermissionError:\n            print('%s-%s=denied' % (name, f))\n        \
+                 except OSError:\n            print('%s-%s=opened' % (name, f))";
+    // The control: another process of the same user, holding the token in its environment.
+    let mut other = as_nobody(&init.sandbox)
+        .args(["sleep", "30"])
+        .spawn()
+        .unwrap();
+    let other_pid = other.id().to_string();
+    let out = as_nobody(&init.sandbox)
+        .arg(&bin)
+        .args(["exec", "--aws-role-arn", ROLE, "--aws-sts-endpoint"])
+        .arg(init.sts.url())
+        .args(["--", "/usr/bin/python3", "-c", probe, &other_pid])
+        .env("HOME", &shared)
+        .output()
+        .unwrap();
+    let _ = other.kill();
+    let _ = other.wait();
+    assert_success(&out, "exec as nobody");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("exec-environ=denied\nexec-mem=denied\n"),
+        "{stdout}"
+    );
+    // /proc/PID/mem opens for its own user, and reading at offset 0 (unmapped) fails.
+    assert!(
+        stdout.contains("other-environ=readable\nother-mem=opened\n"),
+        "{stdout}"
+    );
+}
+
+/// The parent-death signal is set after the uid change (which clears it): a `--user` child
+/// dies with a killed exec too.
+#[test]
+fn sigkill_of_exec_kills_a_user_child() {
+    if !is_root() {
+        eprintln!("SKIPPED: --user needs root");
+        return;
+    }
+    let init = Init::new();
+    let shared = init.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let pid_file = shared.join("child.pid");
+    let script = format!("echo $$ > {}; exec sleep 30", pid_file.display());
+    let mut exec = init
+        .exec(&["--user", "nobody"], &["sh", "-c", &script])
+        .spawn()
+        .unwrap();
+    let child = read_pid(&pid_file);
+    let uid = std::fs::read_to_string(format!("/proc/{child}/status")).unwrap();
+    assert!(uid.contains("\nUid:\t65534\t"), "{uid}");
+    exec.kill().unwrap();
+    exec.wait().unwrap();
+    wait_until("the child died with exec", || {
+        matches!(state(child), None | Some('Z'))
+    });
+}
+
+/// What would win over the served credentials: web identity and a relative container URI are
+/// removed; static keys and `AWS_PROFILE` are left, each with a warning naming it.
+#[test]
+fn exec_removes_what_would_win_over_its_credentials_and_warns_of_what_it_leaves() {
+    let mut init = Init::new();
+    for (name, value) in [
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", "/.fly/oidc_token"),
+        (
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "/v2/credentials/x",
+        ),
+        ("AWS_ACCESS_KEY_ID", "AKIASTATICKEY"),
+        ("AWS_SECRET_ACCESS_KEY", "static-secret"),
+        ("AWS_PROFILE", "other"),
+    ] {
+        init.sandbox.set(name, value);
+    }
+    let out = init.exec(&[], &["env"]).output().unwrap();
+    assert_success(&out, "exec env");
+    let env = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!env.contains("AWS_WEB_IDENTITY_TOKEN_FILE="), "{env}");
+    assert!(
+        !env.contains("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI="),
+        "{env}"
+    );
+    assert!(env.contains("AWS_ACCESS_KEY_ID=AKIASTATICKEY"), "{env}");
+    assert!(env.contains("AWS_PROFILE=other"), "{env}");
+    assert!(
+        stderr.contains("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are set"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("AWS_PROFILE is set"), "{stderr}");
+    assert!(!stderr.contains("static-secret"), "{stderr}");
 }

@@ -25,6 +25,7 @@ mod serve_env;
 mod server_exec;
 mod server_flood;
 mod setup_doctor;
+mod threat_model;
 
 /// The `fly-oidc` binary Cargo built for these tests.
 fn fly_oidc_bin() -> std::path::PathBuf {
