@@ -65,11 +65,6 @@ fn killed_by(signal: nix::sys::signal::Signal) -> u8 {
 
 /// Run `exec`; the result is the exit status to use (the child's).
 pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
-    // No core file, and no /proc/PID/environ or mem for another process of this user (the
-    // child included): this process holds FLY_API_TOKEN and every credential.
-    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
-        tracing::warn!(error = %e, "could not make the process non-dumpable");
-    }
     // Catch the signals before anything else, so none is lost or ends us before the child
     // exists.
     let mut signals = ForwardedSignals::catch().map_err(|e| CliError::new("signals", e))?;

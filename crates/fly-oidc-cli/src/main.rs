@@ -67,6 +67,10 @@ fn is_gcp_executable(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
 }
 
 fn main() -> ExitCode {
+    // First of all, before the arguments are read: no core file, and no /proc/PID/environ or
+    // mem for another process of this user (exec's child included). Every command holds a
+    // secret at some point (FLY_API_TOKEN, a Fly token, credentials).
+    let not_dumpable = nix::sys::prctl::set_dumpable(false);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -105,6 +109,9 @@ fn main() -> ExitCode {
             return gcp::report_failure(&err);
         }
         return err.report(cli.globals.verbose);
+    }
+    if let Err(e) = not_dumpable {
+        tracing::warn!(error = %e, "could not make the process non-dumpable");
     }
     // One thread for every command, the servers included: requests are answered from memory
     // (never waiting on STS), so one thread serves over 100,000 requests/s on 2 cores, and

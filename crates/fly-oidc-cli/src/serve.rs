@@ -156,10 +156,6 @@ impl Drop for Written {
 
 /// Run `fly-oidc serve` until SIGTERM, SIGINT, SIGQUIT or SIGHUP (exit 0, its files removed).
 pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
-    // No core file, and no /proc/PID/environ or mem for another process of this user.
-    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
-        tracing::warn!(error = %e, "could not make the process non-dumpable");
-    }
     let mut signals = ServeSignals::catch()?;
     let default_listen = SocketAddr::from(([127, 0, 0, 1], 8675));
     let options = cmd.serve;
