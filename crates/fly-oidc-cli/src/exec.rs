@@ -154,6 +154,31 @@ pub fn run_as(cmd: RunAsCommand) -> Result<u8, CliError> {
     }
 }
 
+/// `exec --unknown-flag ... -- COMMAND`: clap's error without its tip to pass the flag after
+/// `--`, which for `exec` would run it as the command. `None` for every other error.
+pub fn unknown_flag_before_double_dash(
+    err: &clap::Error,
+    args: impl Iterator<Item = OsString>,
+) -> Option<String> {
+    if err.kind() != clap::error::ErrorKind::UnknownArgument {
+        return None;
+    }
+    let args: Vec<OsString> = args.skip(1).collect();
+    let exec = args.iter().position(|a| a == "exec")?;
+    if !args[exec..].iter().any(|a| a == "--") {
+        return None;
+    }
+    let text = err.to_string();
+    let mut kept: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        let blank_again = line.is_empty() && kept.last().is_some_and(|l| l.is_empty());
+        if !line.trim_start().starts_with("tip: to pass '") && !blank_again {
+            kept.push(line);
+        }
+    }
+    Some(kept.join("\n").trim_end().to_owned())
+}
+
 /// The tip for `fly-oidc exec COMMAND` without `--` (clap refuses the command's first word as
 /// an unexpected argument): where the `--` goes. `None` for any other error.
 pub fn missing_double_dash(

@@ -84,7 +84,13 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
             // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
-            let _ = err.print();
+            match exec::unknown_flag_before_double_dash(&err, std::env::args_os()) {
+                // clap's tip there ("use '-- --flag'") would make the flag exec's COMMAND.
+                Some(text) => crate::common::stderr_line(format_args!("{text}")),
+                None => {
+                    let _ = err.print();
+                }
+            }
             if let Some(tip) = exec::missing_double_dash(&err, std::env::args_os()) {
                 crate::common::stderr_line(format_args!("{tip}"));
             }

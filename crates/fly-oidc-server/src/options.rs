@@ -51,7 +51,8 @@ pub struct ServeOptions {
     /// (the JavaScript SDK v3 3.879 with a logger), when both variables are set.
     #[cfg_attr(feature = "clap", arg(long = "aws-auth-token-env", long_help = None))]
     pub aws_auth_token_env: bool,
-    /// Owner of the files written (token files, env file, authorization token file)
+    /// Owner of the files written: the `--write-token` files, the authorization token file, and
+    /// `serve`'s env file
     ///
     /// `USER[:GROUP]`, names or numeric ids; `None`: the server's user.
     #[cfg_attr(feature = "clap", arg(long = "file-owner", value_name = "USER[:GROUP]", long_help = None))]

@@ -707,6 +707,23 @@ fn exec_without_double_dash_says_where_it_goes() {
     );
 }
 
+/// An unknown flag before `--` is refused without clap's tip to pass it after `--`, which for
+/// `exec` would run the flag as the command.
+#[test]
+fn an_unknown_exec_flag_gets_no_tip_to_run_it_as_the_command() {
+    let out = Command::new(crate::fly_oidc_bin())
+        .args(["exec", "--bogus", "--", "true"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unexpected argument '--bogus'"), "{stderr}");
+    assert!(stderr.contains("Usage: fly-oidc exec"), "{stderr}");
+    assert!(!stderr.contains("-- --bogus"), "{stderr}");
+    assert!(!stderr.contains("\n\n\n"), "{stderr}");
+}
+
 /// The core files in `dir`.
 fn cores(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
