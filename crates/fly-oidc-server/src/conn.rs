@@ -8,10 +8,13 @@
 //!   the soft `RLIMIT_NOFILE`, raised towards the hard limit at start). A connection beyond
 //!   the cap is accepted, and the one that has been idle the longest (else the one whose
 //!   current request began first) is closed: a flood ages out, the newcomer is served.
-//! - **Cheap idle connections.** A keep-alive connection idle for [`PARK_AFTER`] gives its
-//!   HTTP state (hyper's buffers, about 16 KiB) back and waits on the bare socket; hyper takes
-//!   it up again when the next request arrives. At most `max_active` connections hold HTTP
-//!   state at once, the same eviction making room. Memory stays bounded under a flood.
+//! - **Cheap waiting connections.** A connection waits on the bare socket until a whole
+//!   request head has arrived (peeked, left in the kernel's buffer), and a keep-alive
+//!   connection idle for [`PARK_AFTER`] gives its HTTP state (hyper's buffers, about 16 KiB)
+//!   back and waits so again: silent, idle and slow-header connections cost about a task.
+//!   At most `max_active` connections hold HTTP state at once, the same eviction making
+//!   room. Memory stays bounded under a flood; small kernel socket buffers bound what a
+//!   client that pipelines without reading makes the server do.
 //! - **Limits per connection**, checked by a timer in the connection's own task from what its
 //!   socket does ([`Tracked`]): the header limit (a new connection's first byte, and the
 //!   whole head from its first byte), the idle limit (between requests), the write limit (a
@@ -484,6 +487,8 @@ impl AsyncWrite for Tracked {
 /// The listen backlog: room for a burst of new clients while accept catches up (the kernel
 /// caps it at `net.core.somaxconn`, 4096 by default).
 const BACKLOG: u32 = 4096;
+/// The kernel's send and receive buffers of a client socket (the kernel doubles it).
+const SOCKET_BUFFER: u32 = 32 * 1024;
 
 /// A listener on `addr` with a backlog of [`BACKLOG`] (tokio's `bind` uses 1024), reusing the
 /// address as `bind` does.
@@ -494,6 +499,11 @@ pub(crate) fn bind(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
         tokio::net::TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    // Accepted sockets inherit these: an answer is a few KiB, so small kernel buffers cost a
+    // client nothing, and bound what a client that pipelines without reading makes the server
+    // do (and the kernel hold) before its writes block.
+    socket.set_send_buffer_size(SOCKET_BUFFER)?;
+    socket.set_recv_buffer_size(SOCKET_BUFFER)?;
     socket.bind(addr)?;
     socket.listen(BACKLOG)
 }
@@ -556,6 +566,50 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
+/// What the bytes waiting on a parked connection hold.
+enum Waiting {
+    /// A whole request head (or as much as a head may be: hyper answers it).
+    Head,
+    /// Part of one: wait for more.
+    Partial,
+    /// The end of the stream, or an error: the client is gone.
+    Gone,
+}
+
+/// Look at the bytes waiting on `stream` without taking them. When they are not a whole head
+/// yet, the socket's readiness is cleared (unless more arrived meanwhile), so the next
+/// `readable()` waits for more.
+fn peek_head(stream: &TcpStream) -> Waiting {
+    use rustix::net::{RecvFlags, recv};
+    let mut size = 2048;
+    let peeked = stream.try_io(tokio::io::Interest::READABLE, || {
+        loop {
+            let mut buf = vec![0u8; size];
+            let (n, _) = recv(stream, &mut buf[..], RecvFlags::PEEK | RecvFlags::DONTWAIT)?;
+            if n == 0 {
+                return Ok(Waiting::Gone);
+            }
+            let bytes = &buf[..n];
+            if bytes.windows(4).any(|w| w == b"\r\n\r\n") || bytes.windows(2).any(|w| w == b"\n\n")
+            {
+                return Ok(Waiting::Head);
+            }
+            if n < size {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            if size >= crate::server::MAX_REQUEST_HEAD {
+                return Ok(Waiting::Head);
+            }
+            size = crate::server::MAX_REQUEST_HEAD;
+        }
+    });
+    match peeked {
+        Ok(waiting) => waiting,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Waiting::Partial,
+        Err(_) => Waiting::Gone,
+    }
+}
+
 /// Serve one client until it closes, a limit is reached, it is evicted, or the server stops.
 async fn serve(
     mut stream: TcpStream,
@@ -571,28 +625,44 @@ async fn serve(
     let end_of_life = Instant::now() + limits.max_age;
     let mut first = true;
     loop {
-        // Parked: the bare socket, waiting for the next request. A new connection has the
-        // header limit to send its first byte; a kept-alive one the idle limit.
-        let wait = if first {
+        // Parked: the bare socket, waiting until a whole request head has arrived (it stays
+        // in the kernel's buffer until then). A new connection has the header limit to send
+        // its first byte, a kept-alive one the idle limit; once a head has begun, the header
+        // limit runs from its first byte.
+        let mut wait = if first {
             limits.header_read_timeout
         } else {
             limits.idle_timeout
         };
         first = false;
-        let deadline = (Instant::now() + wait.saturating_sub(conn.elapsed())).min(end_of_life);
-        tokio::select! {
-            biased;
-            _ = conn.evict.notified() => return,
-            _ = shutdown.wait_for(|stop| *stop) => return,
-            _ = tokio::time::sleep_until(deadline) => return,
-            ready = stream.readable() => if ready.is_err() { return },
+        loop {
+            let deadline = (Instant::now() + wait.saturating_sub(conn.elapsed())).min(end_of_life);
+            tokio::select! {
+                biased;
+                _ = conn.evict.notified() => return,
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = tokio::time::sleep_until(deadline) => return,
+                ready = stream.readable() => if ready.is_err() { return },
+            }
+            match peek_head(&stream) {
+                Waiting::Gone => return,
+                Waiting::Head => break,
+                Waiting::Partial => {
+                    if conn.phase() == Phase::Idle {
+                        conn.set(Phase::Head);
+                        wait = limits.header_read_timeout;
+                    }
+                }
+            }
         }
         if conn.evicted.load(Ordering::Relaxed) {
             return;
         }
-        // Bytes (or the end) are there: a request head begins. (Marked before taking a place
-        // among the active, so the eviction that makes room does not pick this one as idle.)
-        conn.set(Phase::Head);
+        // A whole head is there (marked before taking a place among the active, so the
+        // eviction that makes room does not pick this one as idle).
+        if conn.phase() == Phase::Idle {
+            conn.set(Phase::Head);
+        }
         registry.activate(&conn);
         let service = {
             let (state, conn) = (state.clone(), conn.clone());
