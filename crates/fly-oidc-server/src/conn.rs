@@ -317,7 +317,8 @@ impl Registry {
 
     /// Close connections (never `keep`) until `cap` is respected with a little room to
     /// spare (a batch, so a flood does not rescan on every connection), plus `extra` more;
-    /// the idle first, then those whose current phase began first. Returns how many.
+    /// the idle first, then those whose current phase began first (under the active cap, an
+    /// idle one is not closed but gives its HTTP state back). Returns how many.
     fn make_room(&self, cap: Cap, keep: Option<&Arc<Conn>>, extra: usize) -> usize {
         let limit = match cap {
             Cap::Open => self.limits.max_connections,
@@ -353,10 +354,20 @@ impl Registry {
         if n < candidates.len() {
             candidates.select_nth_unstable_by_key(n - 1, |(rank, _)| *rank);
         }
+        let mut closed = 0;
         for (_, victim) in candidates.iter().take(n) {
-            self.evict(victim);
+            if cap == Cap::Active && victim.phase() == Phase::Idle {
+                // Idle between requests: it gives its HTTP state back and stays open.
+                self.deactivate(victim);
+                victim.evict.notify_one();
+            } else {
+                self.evict(victim);
+                closed += 1;
+            }
         }
-        self.warn_evicted(cap, n);
+        if closed > 0 {
+            self.warn_evicted(cap, closed);
+        }
         n
     }
 
@@ -488,7 +499,7 @@ impl AsyncWrite for Tracked {
 /// caps it at `net.core.somaxconn`, 4096 by default).
 const BACKLOG: u32 = 4096;
 /// The kernel's send and receive buffers of a client socket (the kernel doubles it).
-const SOCKET_BUFFER: u32 = 32 * 1024;
+const SOCKET_BUFFER: u32 = 4 * 1024;
 
 /// A listener on `addr` with a backlog of [`BACKLOG`] (tokio's `bind` uses 1024), reusing the
 /// address as `bind` does.
@@ -639,7 +650,8 @@ async fn serve(
             let deadline = (Instant::now() + wait.saturating_sub(conn.elapsed())).min(end_of_life);
             tokio::select! {
                 biased;
-                _ = conn.evict.notified() => return,
+                // Closed to make room (a request to park is moot here).
+                _ = conn.evict.notified() => if conn.evicted.load(Ordering::Relaxed) { return } else { continue },
                 _ = shutdown.wait_for(|stop| *stop) => return,
                 _ = tokio::time::sleep_until(deadline) => return,
                 ready = stream.readable() => if ready.is_err() { return },
@@ -690,7 +702,17 @@ async fn serve(
         loop {
             tokio::select! {
                 biased;
-                _ = conn.evict.notified() => return,
+                _ = conn.evict.notified() => {
+                    if conn.evicted.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    // Asked to give its HTTP state back to make room: at once when idle.
+                    if conn.phase() == Phase::Idle {
+                        break;
+                    }
+                    registry.activate(&conn);
+                    continue;
+                }
                 _ = shutdown.wait_for(|stop| *stop) => return,
                 _ = Pin::new(&mut *http_conn) => return,
                 _ = timer.as_mut() => {}
