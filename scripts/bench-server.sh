@@ -9,11 +9,15 @@
 #      --latency-correction` (a sender that does not wait for answers, so queueing shows as
 #      latency), for both endpoints, when oha is installed (`cargo install oha --locked`, or
 #      OHA=/path/to/oha); skipped otherwise (wrk is closed-loop);
-#   3. throughput at 64 and 256 connections (goal >= 20,000 requests/s at 64);
+#   3. throughput and p99 at 64 and 256 connections (goal >= 20,000 requests/s at 64), and
+#      nginx (Debian's nginx-light, one worker, keep-alive) answering the same credentials JSON
+#      from a file, measured by the same wrk in the same run: the server's p99 over nginx's
+#      (goal: <= 1);
 #   4. the server's peak RSS (VmHWM) after all of it (goal <= 15 MiB).
 #
-# Needs wrk (apt-get install wrk), moto_server (pip install 'moto[server]'), python3.
-# DURATION=10s sets each run's length.
+# Needs wrk and nginx (apt-get update && apt-get install -y wrk nginx-light; NGINX=/path/to/nginx
+# for another), moto_server (pip install 'moto[server]'), python3, curl. DURATION=10s sets each
+# run's length.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
@@ -23,16 +27,20 @@ OHA_CONNECTIONS=${OHA_CONNECTIONS:-16}
 OHA=${OHA:-$(command -v oha || true)}
 ROLE=arn:aws:iam::123456789012:role/bench
 
-for tool in wrk moto_server python3 curl; do
-  command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+for tool in wrk moto_server python3 curl "$NGINX"; do
+  command -v "$tool" >/dev/null || {
+    echo "missing: $tool (apt-get update && apt-get install -y wrk nginx-light; pip install 'moto[server]')" >&2
+    exit 1
+  }
 done
 cargo build -q --release -p fly-oidc-cli
 cargo build -q --release -p fly-oidc-examples --example fake_fly_api
 BIN="$PWD/target/release/fly-oidc"
 WORK=$(mktemp -d)
-FAKE=""; MOTO=""; SERVER=""
+FAKE=""; MOTO=""; SERVER=""; NGINX_PID=""
 cleanup() {
-  for pid in "$SERVER" "$FAKE" "$MOTO"; do
+  for pid in "$SERVER" "$FAKE" "$MOTO" "$NGINX_PID"; do
     [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
   done
   rm -rf "$WORK"
@@ -68,8 +76,39 @@ done
 . "$WORK/server.env"
 AWS_URL="$AWS_CONTAINER_CREDENTIALS_FULL_URI"
 GCE_URL="http://$GCE_METADATA_HOST/computeMetadata/v1/instance/service-accounts/default/token"
-curl -fsS -o /dev/null -H "Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN" "$AWS_URL"
+# The child environment names the token's file (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE), as
+# the EKS Pod Identity agent does; the plain variable only with --aws-auth-token-env.
+AUTH_TOKEN=$(cat "$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+curl -fsS -o /dev/null -H "Authorization: $AUTH_TOKEN" "$AWS_URL"
 curl -fsS -o /dev/null -H "Metadata-Flavor: Google" "$GCE_URL"
+
+# nginx, one worker, serving the same credentials JSON from a file at the same path.
+NGINX_PORT=$(free_port)
+mkdir -p "$WORK/www/v1/aws"
+curl -fsS -H "Authorization: $AUTH_TOKEN" "$AWS_URL" >"$WORK/www/v1/aws/credentials"
+chmod 755 "$WORK" "$WORK/www" "$WORK/www/v1" "$WORK/www/v1/aws"
+chmod 644 "$WORK/www/v1/aws/credentials"
+cat >"$WORK/nginx.conf" <<NGINX_CONF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    root $WORK/www;
+    default_type application/json;
+  }
+}
+NGINX_CONF
+"$NGINX" -c "$WORK/nginx.conf" -p "$WORK" &
+NGINX_PID=$!
+NGINX_URL="http://127.0.0.1:$NGINX_PORT/v1/aws/credentials"
+for _ in $(seq 1 100); do curl -fs -o /dev/null "$NGINX_URL" && break; sleep 0.05; done
+curl -fsS -o /dev/null "$NGINX_URL"
 echo "server pid $SERVER on 127.0.0.1:$PORT; RSS after warm-up: $(grep VmRSS /proc/$SERVER/status | awk '{print $2, $3}')"
 
 percentiles() { # wrk --latency output -> "p50 p99 req/s errors"
@@ -79,13 +118,13 @@ percentiles() { # wrk --latency output -> "p50 p99 req/s errors"
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 echo "== 1. one client (one keep-alive connection), $DURATION"
-echo -n "AWS endpoint:      "; wrk -t1 -c1 -d"$DURATION" --latency -H "Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN" "$AWS_URL" | percentiles
+echo -n "AWS endpoint:      "; wrk -t1 -c1 -d"$DURATION" --latency -H "Authorization: $AUTH_TOKEN" "$AWS_URL" | percentiles
 echo -n "GCE token:         "; wrk -t1 -c1 -d"$DURATION" --latency -H "Metadata-Flavor: Google" "$GCE_URL" | percentiles
 
 echo "== 2. open loop, ${RATE} requests/s (oha -q, latency corrected), $DURATION"
 if [ -n "$OHA" ]; then
   for which in AWS GCE; do
-    if [ "$which" = AWS ]; then url=$AWS_URL; header="Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN"
+    if [ "$which" = AWS ]; then url=$AWS_URL; header="Authorization: $AUTH_TOKEN"
     else url=$GCE_URL; header="Metadata-Flavor: Google"; fi
     printf '%-19s' "$which endpoint:"
     "$OHA" -q "$RATE" -z "$DURATION" -c "$OHA_CONNECTIONS" --no-tui --latency-correction \
@@ -102,13 +141,23 @@ else
 fi
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-echo "== 3. throughput"
+echo "== 3. throughput and tail: the server, and nginx (one worker) serving the same JSON from a file"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+p99_us() { # "... p99=1.23ms ..." -> microseconds
+  sed -n 's/.*p99=\([0-9.]*\)\(us\|ms\|s\) .*/\1 \2/p' |
+    awk '{v=$1; if ($2=="ms") v*=1000; else if ($2=="s") v*=1000000; printf "%.0f", v}'
+}
 for conns in 64 256; do
-  echo -n "AWS endpoint, $conns connections: "
-  wrk -t2 -c"$conns" -d"$DURATION" --latency -H "Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN" "$AWS_URL" | percentiles
+  aws=$(wrk -t2 -c"$conns" -d"$DURATION" --latency -H "Authorization: $AUTH_TOKEN" "$AWS_URL" | percentiles)
+  echo "AWS endpoint, $conns connections: $aws"
   echo -n "GCE token,    $conns connections: "
   wrk -t2 -c"$conns" -d"$DURATION" --latency -H "Metadata-Flavor: Google" "$GCE_URL" | percentiles
+  nginx=$(wrk -t2 -c"$conns" -d"$DURATION" --latency "$NGINX_URL" | percentiles)
+  echo "nginx (file),  $conns connections: $nginx"
+  a=$(echo "$aws" | p99_us); n=$(echo "$nginx" | p99_us)
+  if [ -n "$a" ] && [ -n "$n" ] && [ "$n" -gt 0 ]; then
+    echo "p99 at $conns connections: server ${a}us, nginx ${n}us, server/nginx $(awk -v a="$a" -v n="$n" 'BEGIN{printf "%.2f", a/n}')"
+  fi
 done
 
 echo "== 4. server memory"

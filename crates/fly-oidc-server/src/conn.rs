@@ -8,10 +8,13 @@
 //!   the soft `RLIMIT_NOFILE`, raised towards the hard limit at start). A connection beyond
 //!   the cap is accepted, and the one that has been idle the longest (else the one whose
 //!   current request began first) is closed: a flood ages out, the newcomer is served.
-//! - **Cheap idle connections.** A keep-alive connection idle for [`PARK_AFTER`] gives its
-//!   HTTP state (hyper's buffers, about 16 KiB) back and waits on the bare socket; hyper takes
-//!   it up again when the next request arrives. At most `max_active` connections hold HTTP
-//!   state at once, the same eviction making room. Memory stays bounded under a flood.
+//! - **Cheap waiting connections.** A connection waits on the bare socket until a whole
+//!   request head has arrived (peeked, left in the kernel's buffer), and a keep-alive
+//!   connection idle for [`PARK_AFTER`] gives its HTTP state (hyper's buffers, about 16 KiB)
+//!   back and waits so again: silent, idle and slow-header connections cost about a task.
+//!   At most `max_active` connections hold HTTP state at once, the same eviction making
+//!   room. Memory stays bounded under a flood; small kernel socket buffers bound what a
+//!   client that pipelines without reading makes the server do.
 //! - **Limits per connection**, checked by a timer in the connection's own task from what its
 //!   socket does ([`Tracked`]): the header limit (a new connection's first byte, and the
 //!   whole head from its first byte), the idle limit (between requests), the write limit (a
@@ -314,7 +317,8 @@ impl Registry {
 
     /// Close connections (never `keep`) until `cap` is respected with a little room to
     /// spare (a batch, so a flood does not rescan on every connection), plus `extra` more;
-    /// the idle first, then those whose current phase began first. Returns how many.
+    /// the idle first, then those whose current phase began first (under the active cap, an
+    /// idle one is not closed but gives its HTTP state back). Returns how many.
     fn make_room(&self, cap: Cap, keep: Option<&Arc<Conn>>, extra: usize) -> usize {
         let limit = match cap {
             Cap::Open => self.limits.max_connections,
@@ -350,10 +354,20 @@ impl Registry {
         if n < candidates.len() {
             candidates.select_nth_unstable_by_key(n - 1, |(rank, _)| *rank);
         }
+        let mut closed = 0;
         for (_, victim) in candidates.iter().take(n) {
-            self.evict(victim);
+            if cap == Cap::Active && victim.phase() == Phase::Idle {
+                // Idle between requests: it gives its HTTP state back and stays open.
+                self.deactivate(victim);
+                victim.evict.notify_one();
+            } else {
+                self.evict(victim);
+                closed += 1;
+            }
         }
-        self.warn_evicted(cap, n);
+        if closed > 0 {
+            self.warn_evicted(cap, closed);
+        }
         n
     }
 
@@ -484,6 +498,8 @@ impl AsyncWrite for Tracked {
 /// The listen backlog: room for a burst of new clients while accept catches up (the kernel
 /// caps it at `net.core.somaxconn`, 4096 by default).
 const BACKLOG: u32 = 4096;
+/// The kernel's send and receive buffers of a client socket (the kernel doubles it).
+const SOCKET_BUFFER: u32 = 4 * 1024;
 
 /// A listener on `addr` with a backlog of [`BACKLOG`] (tokio's `bind` uses 1024), reusing the
 /// address as `bind` does.
@@ -494,6 +510,11 @@ pub(crate) fn bind(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
         tokio::net::TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    // Accepted sockets inherit these: an answer is a few KiB, so small kernel buffers cost a
+    // client nothing, and bound what a client that pipelines without reading makes the server
+    // do (and the kernel hold) before its writes block.
+    socket.set_send_buffer_size(SOCKET_BUFFER)?;
+    socket.set_recv_buffer_size(SOCKET_BUFFER)?;
     socket.bind(addr)?;
     socket.listen(BACKLOG)
 }
@@ -556,6 +577,50 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
+/// What the bytes waiting on a parked connection hold.
+enum Waiting {
+    /// A whole request head (or as much as a head may be: hyper answers it).
+    Head,
+    /// Part of one: wait for more.
+    Partial,
+    /// The end of the stream, or an error: the client is gone.
+    Gone,
+}
+
+/// Look at the bytes waiting on `stream` without taking them. When they are not a whole head
+/// yet, the socket's readiness is cleared (unless more arrived meanwhile), so the next
+/// `readable()` waits for more.
+fn peek_head(stream: &TcpStream) -> Waiting {
+    use rustix::net::{RecvFlags, recv};
+    let mut size = 2048;
+    let peeked = stream.try_io(tokio::io::Interest::READABLE, || {
+        loop {
+            let mut buf = vec![0u8; size];
+            let (n, _) = recv(stream, &mut buf[..], RecvFlags::PEEK | RecvFlags::DONTWAIT)?;
+            if n == 0 {
+                return Ok(Waiting::Gone);
+            }
+            let bytes = &buf[..n];
+            if bytes.windows(4).any(|w| w == b"\r\n\r\n") || bytes.windows(2).any(|w| w == b"\n\n")
+            {
+                return Ok(Waiting::Head);
+            }
+            if n < size {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            if size >= crate::server::MAX_REQUEST_HEAD {
+                return Ok(Waiting::Head);
+            }
+            size = crate::server::MAX_REQUEST_HEAD;
+        }
+    });
+    match peeked {
+        Ok(waiting) => waiting,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Waiting::Partial,
+        Err(_) => Waiting::Gone,
+    }
+}
+
 /// Serve one client until it closes, a limit is reached, it is evicted, or the server stops.
 async fn serve(
     mut stream: TcpStream,
@@ -571,28 +636,45 @@ async fn serve(
     let end_of_life = Instant::now() + limits.max_age;
     let mut first = true;
     loop {
-        // Parked: the bare socket, waiting for the next request. A new connection has the
-        // header limit to send its first byte; a kept-alive one the idle limit.
-        let wait = if first {
+        // Parked: the bare socket, waiting until a whole request head has arrived (it stays
+        // in the kernel's buffer until then). A new connection has the header limit to send
+        // its first byte, a kept-alive one the idle limit; once a head has begun, the header
+        // limit runs from its first byte.
+        let mut wait = if first {
             limits.header_read_timeout
         } else {
             limits.idle_timeout
         };
         first = false;
-        let deadline = (Instant::now() + wait.saturating_sub(conn.elapsed())).min(end_of_life);
-        tokio::select! {
-            biased;
-            _ = conn.evict.notified() => return,
-            _ = shutdown.wait_for(|stop| *stop) => return,
-            _ = tokio::time::sleep_until(deadline) => return,
-            ready = stream.readable() => if ready.is_err() { return },
+        loop {
+            let deadline = (Instant::now() + wait.saturating_sub(conn.elapsed())).min(end_of_life);
+            tokio::select! {
+                biased;
+                // Closed to make room (a request to park is moot here).
+                _ = conn.evict.notified() => if conn.evicted.load(Ordering::Relaxed) { return } else { continue },
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = tokio::time::sleep_until(deadline) => return,
+                ready = stream.readable() => if ready.is_err() { return },
+            }
+            match peek_head(&stream) {
+                Waiting::Gone => return,
+                Waiting::Head => break,
+                Waiting::Partial => {
+                    if conn.phase() == Phase::Idle {
+                        conn.set(Phase::Head);
+                        wait = limits.header_read_timeout;
+                    }
+                }
+            }
         }
         if conn.evicted.load(Ordering::Relaxed) {
             return;
         }
-        // Bytes (or the end) are there: a request head begins. (Marked before taking a place
-        // among the active, so the eviction that makes room does not pick this one as idle.)
-        conn.set(Phase::Head);
+        // A whole head is there (marked before taking a place among the active, so the
+        // eviction that makes room does not pick this one as idle).
+        if conn.phase() == Phase::Idle {
+            conn.set(Phase::Head);
+        }
         registry.activate(&conn);
         let service = {
             let (state, conn) = (state.clone(), conn.clone());
@@ -620,7 +702,17 @@ async fn serve(
         loop {
             tokio::select! {
                 biased;
-                _ = conn.evict.notified() => return,
+                _ = conn.evict.notified() => {
+                    if conn.evicted.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    // Asked to give its HTTP state back to make room: at once when idle.
+                    if conn.phase() == Phase::Idle {
+                        break;
+                    }
+                    registry.activate(&conn);
+                    continue;
+                }
                 _ = shutdown.wait_for(|stop| *stop) => return,
                 _ = Pin::new(&mut *http_conn) => return,
                 _ = timer.as_mut() => {}

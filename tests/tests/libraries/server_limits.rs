@@ -216,29 +216,54 @@ async fn at_the_cap_a_new_client_is_served_and_the_idlest_connection_closed() {
     }
 }
 
+/// A client that pipelines requests and never reads (a small receive buffer, so the server's
+/// answers back up at once); the task ends when the server closes the connection.
+async fn pipeliner(addr: SocketAddr) -> tokio::task::JoinHandle<()> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let batch = request(addr).repeat(256);
+    tokio::spawn(async move { while stream.write_all(&batch).await.is_ok() {} })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn at_the_active_cap_a_new_request_is_served_and_the_oldest_stalled_head_closed() {
+async fn at_the_active_cap_a_new_request_is_served_and_a_non_reader_closed() {
     let server = server(|b| {
         b.max_active_connections(2)
+            .write_timeout(Duration::from_secs(30))
             .header_read_timeout(Duration::from_secs(30))
     })
     .await;
     let addr = server.local_addr();
+    // Heads that never end wait on the bare socket: they take no place among the active.
     let mut stalled = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..4 {
         let mut stream = TcpStream::connect(addr).await.unwrap();
         stream.write_all(b"GET / HTTP/1.1\r\nHost: ").await.unwrap();
         stalled.push(stream);
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    served(&mut first, addr).await;
+    // Two clients that never read hold both places.
+    let a = pipeliner(addr).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let b = pipeliner(addr).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A new request is served, and the first non-reader made room.
     let mut good = TcpStream::connect(addr).await.unwrap();
     served(&mut good, addr).await;
-    closed_after(
-        &mut stalled[0],
-        Duration::from_secs(2),
-        "the oldest stalled head",
-    )
-    .await;
+    tokio::time::timeout(Duration::from_secs(3), a)
+        .await
+        .expect("the oldest non-reader still open")
+        .unwrap();
+    assert!(!b.is_finished(), "the newer non-reader was closed");
+    b.abort();
+    // The stalled heads are still open (the header limit is 30 s here).
+    for stream in &mut stalled {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_millis(50), stream.read(&mut byte)).await;
+        assert!(read.is_err(), "a stalled head was closed: {read:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
