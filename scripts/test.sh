@@ -6,7 +6,8 @@
 #   2. one moto_server on loopback for the suite (stopped on exit);
 #   3. cargo fmt --check and clippy -D warnings (lints);
 #   4. the binary, the examples and the fuzz targets (run them with ./scripts/fuzz.sh), then
-#      every test (unit, integration, end to end, the benches once) and doc test;
+#      every test (unit, integration, end to end, the benches once) and doc test, then the
+#      flood tests alone (ignored in the parallel run);
 #   5. cargo doc with warnings denied (broken intra-doc links fail).
 # Then a summary of the tests that skipped because a tool was missing. Under CI=true there are
 # none: a missing tool fails its test instead.
@@ -58,6 +59,11 @@ export MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 # --- 3. lints --------------------------------------------------------------------------------
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
+echo "==> the README snippets' lock file is up to date (scripts/check-snippets.sh builds them after the tests)"
+cargo metadata --locked --format-version 1 --manifest-path tests/readme-snippets/Cargo.toml >/dev/null || {
+  echo "error: tests/readme-snippets/Cargo.lock is stale: run scripts/check-snippets.sh --update and commit it" >&2
+  exit 1
+}
 echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
@@ -84,6 +90,8 @@ echo "==> cargo test"
 # targets (`test = false`).
 cargo test --workspace --tests --benches --all-features -- --show-output | show_tests
 cargo test --workspace --doc --all-features -- --show-output | show_tests
+echo "==> the flood tests, alone (the server under 10,000 hostile connections needs the machine to itself)"
+cargo test -p fly-oidc-cli --all-features --test cli -- --ignored server_flood --show-output | show_tests
 
 # --- 5. docs ------------------------------------------------------------------------------------
 echo "==> cargo doc (broken intra-doc links fail)"

@@ -5,6 +5,11 @@
 //! and with `ulimit -n 1024` accept neither spins nor floods the log.
 //!
 //! Bounded: loopback only, a fixed number of connections, the flood ends by itself.
+//!
+//! Ignored in the parallel test run: a flood shares 2 cores with the flood's own client and
+//! boto3, and a parallel test suite would measure the suite, not the server. `scripts/test.sh`
+//! runs them alone, right after the other tests: `cargo test -p fly-oidc-cli --all-features --test cli --
+//! --ignored server_flood`.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::cli_aws_support::{Sandbox, describe, require_python_module};
@@ -14,8 +19,10 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/fly-app";
-/// The bound on the server's peak RSS under the flood.
-const RSS_BOUND_KIB: u64 = 128 * 1024;
+/// The bound on the server's peak RSS under the flood: 10,000 connections held, about 20 KiB
+/// each in the debug build the tests run (a task, its timers, and hyper's buffers while a
+/// request is in flight).
+const RSS_BOUND_KIB: u64 = 256 * 1024;
 
 /// boto3's container provider (what `AWS_CONTAINER_CREDENTIALS_FULL_URI` and
 /// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` select): prints the provider and the seconds taken.
@@ -227,6 +234,7 @@ fn assert_boto3_served(sandbox: &Sandbox, served: &Served, flood: &mut Flood, at
 }
 
 #[test]
+#[ignore = "a flood needs the machine to itself: scripts/test.sh runs it alone after the other tests"]
 fn ten_thousand_hostile_connections_lock_no_client_out_and_memory_stays_bounded() {
     if !require_python_module("boto3") {
         return;
@@ -236,12 +244,18 @@ fn ten_thousand_hostile_connections_lock_no_client_out_and_memory_stays_bounded(
     let sandbox = Sandbox::new(&fly, &sts.url());
     let served = serve(&sandbox, &sts.url(), None);
     let (rss_before, _) = rss_kib(served.child.id());
-    // The flood keeps reopening what the server closes (its limits and evictions), so it
-    // holds fewer than 10,000 at a time; it reaches 10,000 first.
-    let mut flood = flood(served.port, 10_000, 40, "idle,slow,pipeline", 10_000);
+    // 10,000 keep-alive connections, each sending a request every 3 s (the server keeps
+    // them: they are clients), while 2,000 more attack it with slow heads and pipelines it
+    // never reads, reopening at once what the server closes (its header and write limits).
+    let mut idle = flood(served.port, 10_000, 40, "idle", 10_000);
+    let mut hostile = flood(served.port, 2_000, 40, "slow,pipeline", 1_000);
     // Let every kind reach its state: idle ones parked, slow heads begun, pipelines full.
     std::thread::sleep(Duration::from_secs(3));
-    assert_boto3_served(&sandbox, &served, &mut flood, 5_000);
+    assert_boto3_served(&sandbox, &served, &mut idle, 10_000);
+    assert!(
+        hostile.next_report(),
+        "the slow and pipelining flood ended early"
+    );
     let (rss, hwm) = rss_kib(served.child.id());
     eprintln!(
         "server RSS: {rss_before} KiB before, {rss} KiB under 10,000 connections, peak {hwm} KiB"
@@ -253,6 +267,7 @@ fn ten_thousand_hostile_connections_lock_no_client_out_and_memory_stays_bounded(
 }
 
 #[test]
+#[ignore = "a flood needs the machine to itself: scripts/test.sh runs it alone after the other tests"]
 fn with_ulimit_n_1024_a_flood_of_1100_neither_locks_out_nor_floods_the_log() {
     if !require_python_module("boto3") || !fly_oidc_tests::require_tool("bash") {
         return;
