@@ -7,7 +7,7 @@
 #   3. cargo fmt --check and clippy -D warnings (lints);
 #   4. the binary, the examples and the fuzz targets (run them with ./scripts/fuzz.sh), then
 #      every test (unit, integration, end to end, the benches once) and doc test, then the
-#      flood tests alone (ignored in the parallel run);
+#      flood tests alone, on the release binary (ignored in the parallel run);
 #   5. cargo doc with warnings denied (broken intra-doc links fail).
 # Then a summary of the tests that skipped because a tool was missing. Under CI=true there are
 # none: a missing tool fails its test instead.
@@ -90,7 +90,8 @@ echo "==> cargo test"
 # targets (`test = false`).
 cargo test --workspace --tests --benches --all-features -- --show-output | show_tests
 cargo test --workspace --doc --all-features -- --show-output | show_tests
-echo "==> the flood tests, alone (the server under 10,000 hostile connections needs the machine to itself)"
+echo "==> the flood tests, alone, on the release binary (the server under 10,000 hostile connections needs the machine to itself)"
+cargo build --release --locked -p fly-oidc-cli
 cargo test -p fly-oidc-cli --all-features --test cli -- --ignored server_flood --show-output | show_tests
 
 # --- 5. docs ------------------------------------------------------------------------------------
