@@ -208,7 +208,7 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
             options.aws_auth_token_env,
             options.gcp_project.as_deref(),
             options.file_owner().map_err(setting_error)?,
-            record.ok_or_else(|| CliError::new("env file", "no record of written files"))?,
+            record,
         )
         .map_err(|e| CliError::new("env file", e))?,
         None => Vec::new(),

@@ -206,8 +206,8 @@ fn write_file(
 /// ([`auth_token_file_beside`], when AWS is served), then the env file
 /// ([`EnvPlan::env_file_text`], planned for an empty environment: the shell that sources it
 /// keeps its own region), both mode 0600 and owned by `owner` when given. `auth_token_env`
-/// and `gcp_project` are [`EnvPlan::for_server`]'s. Each file is entered in `record` once
-/// written, so that the next start removes it if this process is killed. Returns the paths
+/// and `gcp_project` are [`EnvPlan::for_server`]'s. Each file is entered in `record` (when
+/// given) once written, so that the next start removes it if this process is killed. Returns the paths
 /// written, to remove at exit. When the env file cannot be written, the token file is removed
 /// again.
 ///
@@ -219,7 +219,7 @@ pub fn write_env_file(
     auth_token_env: bool,
     gcp_project: Option<&str>,
     owner: Option<FileOwner>,
-    record: &FileRecord,
+    record: Option<&FileRecord>,
 ) -> io::Result<Vec<PathBuf>> {
     // Absolute, as the env file names it: the app may be started from another directory.
     let env_file = &std::path::absolute(env_file)?;
@@ -230,7 +230,9 @@ pub fn write_env_file(
     if let Some(path) = &token_file {
         let meta = write_auth_token_file(server, path, owner)?;
         written.push(path.clone());
-        record.add_or_warn(path, &meta);
+        if let Some(record) = record {
+            record.add_or_warn(path, &meta);
+        }
     }
     let empty = Env::from_slice(&[]);
     let plan = EnvPlan::for_server(
@@ -241,7 +243,11 @@ pub fn write_env_file(
         &empty,
     );
     match write_file(env_file, plan.env_file_text().as_bytes(), owner) {
-        Ok(meta) => record.add_or_warn(env_file, &meta),
+        Ok(meta) => {
+            if let Some(record) = record {
+                record.add_or_warn(env_file, &meta);
+            }
+        }
         Err(e) => {
             // The token file alone would leave the authorization token behind for nothing.
             for path in &written {
@@ -656,7 +662,7 @@ impl FileId {
     #[allow(clippy::unnecessary_cast)] // libc's types differ between targets
     fn of_regular(stat: &nix::sys::stat::FileStat) -> Option<Self> {
         let kind = nix::sys::stat::SFlag::from_bits_truncate(stat.st_mode);
-        (kind & nix::sys::stat::SFlag::S_IFMT == nix::sys::stat::SFlag::S_IFREG).then(|| Self {
+        (kind & nix::sys::stat::SFlag::S_IFMT == nix::sys::stat::SFlag::S_IFREG).then_some(Self {
             dev: stat.st_dev as u64,
             ino: stat.st_ino as u64,
             uid: stat.st_uid as u32,

@@ -267,9 +267,24 @@ mod tests {
             uid: meta.uid(),
             gid: meta.gid(),
         };
-        write_private_owned(&path, b"x", 0o600, Some(mine)).unwrap();
+        let returned = write_private_owned(&path, b"x", 0o600, Some(mine)).unwrap();
         let written = std::fs::metadata(&path).unwrap();
         assert_eq!((written.uid(), written.gid()), (mine.uid, mine.gid));
+        // What it returns is the file at the path, as it is after the rename.
+        assert_eq!(
+            (
+                returned.dev(),
+                returned.ino(),
+                returned.ctime(),
+                returned.ctime_nsec()
+            ),
+            (
+                written.dev(),
+                written.ino(),
+                written.ctime(),
+                written.ctime_nsec()
+            )
+        );
         // Another user's: refused unless root; nothing is left at the path or beside it.
         let other = dir.path().join("other");
         let nobody = FileOwner {
@@ -277,7 +292,10 @@ mod tests {
             gid: 65534,
         };
         match write_private_owned(&other, b"y", 0o600, Some(nobody)) {
-            Ok(()) => assert_eq!(std::fs::metadata(&other).unwrap().uid(), 65534),
+            Ok(returned) => {
+                assert_eq!(returned.uid(), 65534);
+                assert_eq!(std::fs::metadata(&other).unwrap().uid(), 65534);
+            }
             Err(e) => {
                 assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
                 assert!(!other.exists());
