@@ -170,16 +170,17 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
     // Files written outside a directory of our own are named in its record, so that the next
     // start removes them if this one is killed (and removes what a killed one left). Dropped
     // last, after the files and the lock.
+    // Without a runtime directory it serves all the same (it needs none), with a warning.
     let private = match cmd.env_file.is_some() || !options.write_tokens.is_empty() {
-        true => {
-            let parent = child_env::runtime_parent(&globals.env())
-                .map_err(|e| CliError::new("private directory", e))?;
-            PrivateDir::remove_stale(&parent);
-            Some(
+        true => child_env::runtime_parent(&globals.env())
+            .and_then(|parent| {
+                PrivateDir::remove_stale(&parent);
                 PrivateDir::create(&parent, PrivateDirKind::Serve, None)
-                    .map_err(|e| CliError::new("private directory", e))?,
-            )
-        }
+            })
+            .inspect_err(|e| {
+                tracing::warn!(error = %e, "no private directory: if this serve is killed, its files stay until removed by hand");
+            })
+            .ok(),
         false => None,
     };
     let record = private.as_ref().map(PrivateDir::record);

@@ -943,7 +943,7 @@ impl Init {
     }
 
     /// `exec --write-token` for each of `tokens`, its child `sleep`ing once they are written.
-    fn exec_writing(&self, tokens: &[&Path]) -> Child {
+    fn exec_writing(&self, tokens: &[&Path]) -> Running {
         let marker = self.path("started");
         let _ = std::fs::remove_file(&marker);
         let mut extra = Vec::new();
@@ -953,16 +953,39 @@ impl Init {
         }
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         let script = format!("touch {}; exec sleep 30", marker.display());
-        let exec = self.exec(&extra, &["sh", "-c", &script]).spawn().unwrap();
+        let exec = Running(self.exec(&extra, &["sh", "-c", &script]).spawn().unwrap());
         wait_until("the child started", || marker.exists());
         exec
     }
 }
 
 /// SIGKILL `child`, and wait for it.
-fn sigkill(mut child: Child) {
-    child.kill().unwrap();
-    child.wait().unwrap();
+fn sigkill(mut child: Running) {
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+}
+
+/// A child killed when dropped, so that a failing test leaves no `serve` or `exec` running.
+struct Running(Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
@@ -982,7 +1005,7 @@ fn a_killed_execs_write_token_files_are_removed_at_the_next_start() {
     sigkill(init.exec_writing(&[&vault]));
     assert!(vault.exists());
     let (env_file, other) = (init.path("app.env"), init.path("other-token"));
-    let mut serve = init.serve(&env_file, &other).spawn().unwrap();
+    let mut serve = init.serve(&env_file, &other).spawn().map(Running).unwrap();
     wait_until("serve wrote its files", || {
         env_file.exists() && other.exists()
     });
@@ -1000,7 +1023,7 @@ fn a_killed_serves_env_file_token_files_and_lock_are_removed_at_the_next_start()
     let lock = init.path("app.env.lock");
     let vault = init.path("vault-token");
     let files = [&env_file, &auth_token, &lock, &vault];
-    let serve = init.serve(&env_file, &vault).spawn().unwrap();
+    let serve = init.serve(&env_file, &vault).spawn().map(Running).unwrap();
     wait_until("serve wrote its files", || files.iter().all(|f| f.exists()));
     sigkill(serve);
     for file in files {
@@ -1008,7 +1031,7 @@ fn a_killed_serves_env_file_token_files_and_lock_are_removed_at_the_next_start()
     }
     // Another serve with other files: it removes the killed one's.
     let (env_2, vault_2) = (init.path("two.env"), init.path("vault-2"));
-    let mut serve = init.serve(&env_2, &vault_2).spawn().unwrap();
+    let mut serve = init.serve(&env_2, &vault_2).spawn().map(Running).unwrap();
     wait_until("serve wrote its files", || {
         env_2.exists() && vault_2.exists()
     });
@@ -1019,11 +1042,11 @@ fn a_killed_serves_env_file_token_files_and_lock_are_removed_at_the_next_start()
     assert_eq!(wait_exit(&mut serve).code(), Some(0));
     assert_eq!(init.leftovers(), Vec::<String>::new());
     // The same env file again: killed, then taken by the next serve.
-    let serve = init.serve(&env_file, &vault).spawn().unwrap();
+    let serve = init.serve(&env_file, &vault).spawn().map(Running).unwrap();
     wait_until("serve wrote its files", || files.iter().all(|f| f.exists()));
     let old_token = std::fs::read_to_string(&auth_token).unwrap();
     sigkill(serve);
-    let mut serve = init.serve(&env_file, &vault).spawn().unwrap();
+    let mut serve = init.serve(&env_file, &vault).spawn().map(Running).unwrap();
     wait_until("the next serve wrote its files", || {
         files.iter().all(|f| f.exists())
             && std::fs::read_to_string(&auth_token).is_ok_and(|t| t != old_token)
@@ -1054,7 +1077,7 @@ fn a_left_file_replaced_since_is_kept_and_a_live_serves_files_never_touched() {
         init.path("live.env.lock"),
         vault.clone(),
     ];
-    let mut live = init.serve(&env_file, &vault).spawn().unwrap();
+    let mut live = init.serve(&env_file, &vault).spawn().map(Running).unwrap();
     wait_until("serve wrote its files", || {
         live_files.iter().all(|f| f.exists())
     });
@@ -1080,7 +1103,7 @@ fn a_left_file_replaced_since_is_kept_and_a_live_serves_files_never_touched() {
     );
     // A second serve and an exec started meanwhile left the live one's files alone.
     let (env_2, vault_2) = (init.path("two.env"), init.path("two-token"));
-    let mut second = init.serve(&env_2, &vault_2).spawn().unwrap();
+    let mut second = init.serve(&env_2, &vault_2).spawn().map(Running).unwrap();
     wait_until("serve wrote its files", || {
         env_2.exists() && vault_2.exists()
     });
