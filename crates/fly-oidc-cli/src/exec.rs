@@ -7,7 +7,7 @@ use fly_oidc_server::ServeOptions;
 use fly_oidc_server::child::{
     self, ChildCommand, ChildExit, ForwardedSignals, LaunchError, LaunchUser, Launcher,
 };
-use fly_oidc_server::child_env::{self, ChildFiles, PrivateDir, ResolvedUser};
+use fly_oidc_server::child_env::{self, ChildFiles, PrivateDir, PrivateDirKind, ResolvedUser};
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -72,7 +72,7 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
     let env = globals.env();
     let runtime_dir =
         child_env::runtime_parent(&env).map_err(|e| CliError::new("private directory", e))?;
-    // What an exec killed with SIGKILL (or crashed) left behind.
+    // What an exec or serve killed with SIGKILL (or crashed) left behind.
     PrivateDir::remove_stale(&runtime_dir);
     let mut options = cmd.serve;
     // With --user, the token files are the user's too, unless --file-owner says otherwise.
@@ -80,12 +80,22 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
         options.file_owner.clone_from(&cmd.user);
     }
     options.check_token_files(None).map_err(setting_error)?;
+    // Files owned by the child's user, in a private directory removed at exit; the
+    // --write-token files are entered in its record as they are written.
+    let owner = match &user {
+        Some(user) => Some(user.owner),
+        None => options.file_owner().map_err(setting_error)?,
+    };
+    let private = PrivateDir::create(&runtime_dir, PrivateDirKind::Exec, owner)
+        .map_err(|e| CliError::new("private directory", e))?;
+    let record = private.record().clone();
     // A signal that would have ended the child ends the start-up (an unreachable Machines API
     // must not hold off a platform's stop), as the child would have ended.
     let starting = start(
         globals,
         &options,
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        Some(&record),
     );
     tokio::pin!(starting);
     let server = loop {
@@ -100,12 +110,7 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
             }
         }
     };
-    // Files owned by the child's user, in a private directory removed at exit.
-    let owner = match &user {
-        Some(user) => Some(user.owner),
-        None => options.file_owner().map_err(setting_error)?,
-    };
-    let files = ChildFiles::create(&server, owner, &runtime_dir)
+    let files = ChildFiles::create(&server, owner, private)
         .map_err(|e| CliError::new("authorization token file", e))?;
     let plan = options.env_plan(&server, files.token_file(), &env);
     for warning in &plan.warnings {

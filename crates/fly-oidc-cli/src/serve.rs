@@ -4,6 +4,7 @@
 
 use crate::common::{CliError, Globals, cloud_flag};
 use clap::Args;
+use fly_oidc_server::child_env::{PrivateDir, PrivateDirKind};
 use fly_oidc_server::{ServeOptions, Server, child_env};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,12 +31,13 @@ fn serve_flags() -> Vec<(String, String)> {
         .collect()
 }
 
-/// Build and start the server (every credential fetched once); invalid settings, and a
-/// listen address that cannot be bound, exit 2.
+/// Build and start the server (every credential fetched once), its token files entered in
+/// `record`; invalid settings, and a listen address that cannot be bound, exit 2.
 pub async fn start(
     globals: &Globals,
     options: &ServeOptions,
     default_listen: SocketAddr,
+    record: Option<&child_env::FileRecord>,
 ) -> Result<Server, CliError> {
     let fly = globals.fly_client()?;
     let builder = options
@@ -47,7 +49,10 @@ pub async fn start(
         .map_or(default_listen.to_string(), |l| l.to_string());
     // The providers' messages (start errors, what a client is answered, warnings) name their
     // settings by this command's per-cloud flags (a Google audience: --gcp-audience).
-    let builder = builder.setting_names(std::sync::Arc::new(cloud_flag));
+    let mut builder = builder.setting_names(std::sync::Arc::new(cloud_flag));
+    if let Some(record) = record {
+        builder = builder.record_files(record.clone());
+    }
     builder.start().await.map_err(|e| match e.kind() {
         fly_oidc_server::ErrorKind::InvalidSetting => invalid(e.to_string()),
         fly_oidc_server::ErrorKind::Listen => invalid(format!(
@@ -162,18 +167,39 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
     options
         .check_files(cmd.env_file.as_deref(), &globals.env())
         .map_err(setting_error)?;
+    // Files written outside a directory of our own are named in its record, so that the next
+    // start removes them if this one is killed (and removes what a killed one left). Dropped
+    // last, after the files and the lock.
+    // Without a runtime directory it serves all the same (it needs none), with a warning.
+    let private = match cmd.env_file.is_some() || !options.write_tokens.is_empty() {
+        true => child_env::runtime_parent(&globals.env())
+            .and_then(|parent| {
+                PrivateDir::remove_stale(&parent);
+                PrivateDir::create(&parent, PrivateDirKind::Serve, None)
+            })
+            .inspect_err(|e| {
+                tracing::warn!(error = %e, "no private directory: if this serve is killed, its files stay until removed by hand");
+            })
+            .ok(),
+        false => None,
+    };
+    let record = private.as_ref().map(PrivateDir::record);
     // One serve per env file: a second one would overwrite the first's token, then remove the
     // file at its exit. Held until this function returns, after the files are removed.
     let _lock = cmd
         .env_file
         .as_deref()
         .map(|path| {
-            child_env::EnvFileLock::acquire(path)
-                .map_err(|e| invalid(format!("--env-file {}: {e}", path.display())))
+            let lock = child_env::EnvFileLock::acquire(path)
+                .map_err(|e| invalid(format!("--env-file {}: {e}", path.display())))?;
+            if let (Some(record), Ok(meta)) = (record, lock.metadata()) {
+                record.add_or_warn(lock.path(), &meta);
+            }
+            Ok::<_, CliError>(lock)
         })
         .transpose()?;
     let server = tokio::select! {
-        server = start(globals, &options, default_listen) => server?,
+        server = start(globals, &options, default_listen, record) => server?,
         () = signals.stopped() => return Ok(()),
     };
     let written = Written(match &cmd.env_file {
@@ -183,6 +209,7 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
             options.aws_auth_token_env,
             options.gcp_project.as_deref(),
             options.file_owner().map_err(setting_error)?,
+            record,
         )
         .map_err(|e| CliError::new("env file", e))?,
         None => Vec::new(),

@@ -179,6 +179,7 @@ pub fn auth_token_file_beside(env_file: &Path) -> PathBuf {
 
 /// Write the file for `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`: the token alone, no trailing
 /// newline (botocore rejects a token with `\n`), mode 0600, owned by `owner` when given.
+/// Returns the written file's metadata (for a [`FileRecord`]).
 ///
 /// # Errors
 /// The file system's error, naming the path and no secret.
@@ -186,13 +187,17 @@ pub fn write_auth_token_file(
     server: &Server,
     path: &Path,
     owner: Option<FileOwner>,
-) -> io::Result<()> {
+) -> io::Result<std::fs::Metadata> {
     write_file(path, server.expose_auth_token().as_bytes(), owner)
 }
 
 /// `bytes` into `path` ([`fly_oidc::fs::write_private_owned`], mode 0600); the error names
 /// the path.
-fn write_file(path: &Path, bytes: &[u8], owner: Option<FileOwner>) -> io::Result<()> {
+fn write_file(
+    path: &Path,
+    bytes: &[u8],
+    owner: Option<FileOwner>,
+) -> io::Result<std::fs::Metadata> {
     fly_oidc::fs::write_private_owned(path, bytes, 0o600, owner)
         .map_err(|e| io::Error::new(e.kind(), format!("could not write {}: {e}", path.display())))
 }
@@ -201,8 +206,10 @@ fn write_file(path: &Path, bytes: &[u8], owner: Option<FileOwner>) -> io::Result
 /// ([`auth_token_file_beside`], when AWS is served), then the env file
 /// ([`EnvPlan::env_file_text`], planned for an empty environment: the shell that sources it
 /// keeps its own region), both mode 0600 and owned by `owner` when given. `auth_token_env`
-/// and `gcp_project` are [`EnvPlan::for_server`]'s. Returns the paths written, to remove at
-/// exit. When the env file cannot be written, the token file is removed again.
+/// and `gcp_project` are [`EnvPlan::for_server`]'s. Each file is entered in `record` (when
+/// given) once written, so that the next start removes it if this process is killed. Returns the paths
+/// written, to remove at exit. When the env file cannot be written, the token file is removed
+/// again.
 ///
 /// # Errors
 /// The file system's error, naming the path and no secret.
@@ -212,6 +219,7 @@ pub fn write_env_file(
     auth_token_env: bool,
     gcp_project: Option<&str>,
     owner: Option<FileOwner>,
+    record: Option<&FileRecord>,
 ) -> io::Result<Vec<PathBuf>> {
     // Absolute, as the env file names it: the app may be started from another directory.
     let env_file = &std::path::absolute(env_file)?;
@@ -220,8 +228,11 @@ pub fn write_env_file(
         .map(|_| auth_token_file_beside(env_file));
     let mut written = Vec::new();
     if let Some(path) = &token_file {
-        write_auth_token_file(server, path, owner)?;
+        let meta = write_auth_token_file(server, path, owner)?;
         written.push(path.clone());
+        if let Some(record) = record {
+            record.add_or_warn(path, &meta);
+        }
     }
     let empty = Env::from_slice(&[]);
     let plan = EnvPlan::for_server(
@@ -231,12 +242,19 @@ pub fn write_env_file(
         gcp_project,
         &empty,
     );
-    if let Err(e) = write_file(env_file, plan.env_file_text().as_bytes(), owner) {
-        // The token file alone would leave the authorization token behind for nothing.
-        for path in &written {
-            let _ = std::fs::remove_file(path);
+    match write_file(env_file, plan.env_file_text().as_bytes(), owner) {
+        Ok(meta) => {
+            if let Some(record) = record {
+                record.add_or_warn(env_file, &meta);
+            }
         }
-        return Err(e);
+        Err(e) => {
+            // The token file alone would leave the authorization token behind for nothing.
+            for path in &written {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
+        }
     }
     written.push(env_file.to_owned());
     Ok(written)
@@ -257,7 +275,7 @@ pub fn lock_file_beside(env_file: &Path) -> PathBuf {
 #[derive(Debug)]
 pub struct EnvFileLock {
     path: PathBuf,
-    _file: std::fs::File,
+    file: std::fs::File,
 }
 
 /// Why [`EnvFileLock::acquire`] failed.
@@ -345,7 +363,7 @@ impl EnvFileLock {
                 .and_then(|()| file.rewind())
                 .and_then(|()| file.write_all(pid.as_bytes()))
                 .map_err(EnvFileLockError::Io)?;
-            return Ok(Self { path, _file: file });
+            return Ok(Self { path, file });
         }
         Err(held(None))
     }
@@ -353,6 +371,14 @@ impl EnvFileLock {
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The lock file's metadata, from the open file (for a [`FileRecord`]).
+    ///
+    /// # Errors
+    /// The file system's error.
+    pub fn metadata(&self) -> io::Result<std::fs::Metadata> {
+        self.file.metadata()
     }
 }
 
@@ -431,32 +457,71 @@ fn usable_parent(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// The prefix of a private directory's name, before the pid of the process that owns it.
-const PRIVATE_PREFIX: &str = "exec-";
-/// The prefix of a private directory being made (not yet locked).
-const NEW_PREFIX: &str = ".new-exec-";
+/// Which command a [`PrivateDir`] belongs to: the first word of its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrivateDirKind {
+    /// `fly-oidc exec`: the directory holds the child's authorization token file.
+    Exec,
+    /// `fly-oidc serve`: the directory only carries the lock (its record sits beside it).
+    Serve,
+}
 
-/// A private directory of `fly-oidc exec`: mode 0700 whatever the umask, in
-/// [`runtime_parent`], named `exec-<pid>-<random>`, and locked (`flock`) for the life of the
-/// process that made it, so that [`remove_stale`](Self::remove_stale) at a later start can
-/// tell a crashed owner's directory (lock free) from a live one's. Removed when dropped.
+impl PrivateDirKind {
+    const ALL: [PrivateDirKind; 2] = [PrivateDirKind::Exec, PrivateDirKind::Serve];
+
+    /// The first word of the directory's name.
+    fn word(self) -> &'static str {
+        match self {
+            PrivateDirKind::Exec => "exec",
+            PrivateDirKind::Serve => "serve",
+        }
+    }
+}
+
+/// The prefix of a private directory being made (not yet locked), before the kind's word.
+const NEW_PREFIX: &str = ".new-";
+/// What the record of a private directory's files adds to the directory's name.
+const RECORD_SUFFIX: &str = ".files";
+/// The most a record is read of (a few lines a file written).
+const RECORD_LIMIT: usize = 1 << 20;
+
+/// A private directory of `fly-oidc exec` or `serve`: mode 0700 whatever the umask, in
+/// [`runtime_parent`], named `<exec|serve>-<pid>-<random>`, and locked (`flock`) for the
+/// life of the process that made it, so that [`remove_stale`](Self::remove_stale) at a later
+/// start can tell a crashed owner's directory (lock free) from a live one's. Removed when
+/// dropped.
+///
+/// Beside it, in the runtime parent that only this user can write (not inside: `exec --user`
+/// hands the directory to the child's user), its [`FileRecord`] names the files the process
+/// wrote elsewhere (`--write-token` files, `serve`'s env file, its token file and its lock
+/// file), so that the start that removes a stale directory removes them too.
 #[derive(Debug)]
 pub struct PrivateDir {
     path: PathBuf,
+    record: FileRecord,
     /// Holds the lock; closed after the directory is removed.
     _lock: std::fs::File,
 }
 
 impl PrivateDir {
-    /// Make a private directory in `parent` (owned by `owner` when given) and lock it.
+    /// Make a private directory of `kind` in `parent` (owned by `owner` when given) and lock
+    /// it.
     ///
     /// # Errors
     /// The file system's error.
-    pub fn create(parent: &Path, owner: Option<FileOwner>) -> io::Result<Self> {
+    pub fn create(
+        parent: &Path,
+        kind: PrivateDirKind,
+        owner: Option<FileOwner>,
+    ) -> io::Result<Self> {
         use std::os::unix::fs::PermissionsExt;
         let private = std::fs::Permissions::from_mode(0o700);
         let new = tempfile::Builder::new()
-            .prefix(&format!("{NEW_PREFIX}{}-", std::process::id()))
+            .prefix(&format!(
+                "{NEW_PREFIX}{}-{}-",
+                kind.word(),
+                std::process::id()
+            ))
             .permissions(private.clone())
             .tempdir_in(parent)?
             .keep();
@@ -481,9 +546,13 @@ impl PrivateDir {
             .and_then(|n| n.to_str())
             .and_then(|n| n.strip_prefix(NEW_PREFIX))
             .ok_or_else(|| io::Error::other("unexpected directory name"))?;
-        let path = new.with_file_name(format!("{PRIVATE_PREFIX}{name}"));
+        let path = new.with_file_name(name);
         std::fs::rename(new, &path)?;
-        let dir = Self { path, _lock: lock };
+        let dir = Self {
+            record: FileRecord::new(record_of(&path)),
+            path,
+            _lock: lock,
+        };
         if let Some(owner) = owner {
             std::os::unix::fs::chown(&dir.path, Some(owner.uid), Some(owner.gid))?;
         }
@@ -491,8 +560,9 @@ impl PrivateDir {
     }
 
     /// Remove the private directories in `parent` whose owner process is gone (their lock is
-    /// free), and the half-made ones older than a minute. Returns how many were removed; what
-    /// cannot be read or removed is left (a warning).
+    /// free), with the files their record names that are still what the owner wrote (see
+    /// [`FileRecord`]), and the half-made ones older than a minute. Returns how many
+    /// directories were removed; what cannot be read or removed is left (a warning).
     pub fn remove_stale(parent: &Path) -> usize {
         let Ok(entries) = std::fs::read_dir(parent) else {
             return 0;
@@ -502,7 +572,11 @@ impl PrivateDir {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             let half_made = name.starts_with(NEW_PREFIX);
-            if !name.starts_with(PRIVATE_PREFIX) && !half_made {
+            let kind = name.strip_prefix(NEW_PREFIX).unwrap_or(name);
+            if !PrivateDirKind::ALL
+                .iter()
+                .any(|k| kind.starts_with(&format!("{}-", k.word())))
+            {
                 continue;
             }
             let path = entry.path();
@@ -520,20 +594,22 @@ impl PrivateDir {
             if half_made && young {
                 continue;
             }
-            // A live owner holds the lock; a crashed one's was released by the kernel.
+            // A live owner holds the lock; a crashed one's was released by the kernel. Held
+            // until the directory is gone: one start cleans it up, not two.
             let Ok(dir) = std::fs::File::open(&path) else {
                 continue;
             };
             if dir.try_lock().is_err() {
                 continue;
             }
+            FileRecord::remove_recorded(&record_of(&path));
             match std::fs::remove_dir_all(&path) {
                 Ok(()) => {
-                    tracing::info!(path = %path.display(), "removed the private directory of an exec that is gone");
+                    tracing::info!(path = %path.display(), "removed the private directory of a fly-oidc process that is gone");
                     removed += 1;
                 }
                 Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "could not remove the private directory of an exec that is gone");
+                    tracing::warn!(path = %path.display(), error = %e, "could not remove the private directory of a fly-oidc process that is gone");
                 }
             }
         }
@@ -543,6 +619,234 @@ impl PrivateDir {
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The record of the files this process writes outside the directory.
+    pub fn record(&self) -> &FileRecord {
+        &self.record
+    }
+}
+
+/// The record beside the private directory `dir`: `<dir>.files`.
+fn record_of(dir: &Path) -> PathBuf {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(RECORD_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// What identifies a file this process wrote: its device, inode, owner and change time (the
+/// last one changes on every write, rename, `chmod` or `chown`, so a file written over since,
+/// or a new file that reuses the inode number, is another file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    uid: u32,
+    ctime: i64,
+    ctime_nsec: i64,
+}
+
+impl FileId {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            uid: meta.uid(),
+            ctime: meta.ctime(),
+            ctime_nsec: meta.ctime_nsec(),
+        }
+    }
+
+    /// The identity of what `stat` describes, when it is a regular file.
+    #[allow(clippy::unnecessary_cast)] // libc's types differ between targets
+    fn of_regular(stat: &nix::sys::stat::FileStat) -> Option<Self> {
+        let kind = nix::sys::stat::SFlag::from_bits_truncate(stat.st_mode);
+        (kind & nix::sys::stat::SFlag::S_IFMT == nix::sys::stat::SFlag::S_IFREG).then_some(Self {
+            dev: stat.st_dev as u64,
+            ino: stat.st_ino as u64,
+            uid: stat.st_uid as u32,
+            ctime: stat.st_ctime as i64,
+            ctime_nsec: stat.st_ctime_nsec as i64,
+        })
+    }
+}
+
+/// The record of the files a `fly-oidc exec` or `serve` wrote outside its [`PrivateDir`]:
+/// each file's absolute path and [`FileId`], rewritten atomically (0600, in the runtime parent
+/// only this user can write) after each write. A handle: clones share the record.
+///
+/// Once the process is gone (killed, crashed), the start that removes its directory removes
+/// each recorded file that is still what was written: a regular file (a symbolic link is
+/// never followed or removed, nor is a directory) with the same device, inode, owner and
+/// change time. A file replaced or written over since is someone else's, and is left.
+#[derive(Clone, Debug)]
+pub struct FileRecord(std::sync::Arc<std::sync::Mutex<RecordFile>>);
+
+#[derive(Debug)]
+struct RecordFile {
+    path: PathBuf,
+    entries: Vec<(PathBuf, FileId)>,
+}
+
+impl FileRecord {
+    fn new(path: PathBuf) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(RecordFile {
+            path,
+            entries: Vec::new(),
+        })))
+    }
+
+    /// Record that `path` now holds the file `written` describes (its metadata, taken from the
+    /// open file: [`fly_oidc::fs::write_private_owned`] returns it), replacing what was
+    /// recorded for `path`.
+    ///
+    /// # Errors
+    /// The file system's error writing the record.
+    pub fn add(&self, path: &Path, written: &std::fs::Metadata) -> io::Result<()> {
+        let path = std::path::absolute(path)?;
+        let id = FileId::of(written);
+        let mut record = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match record.entries.iter_mut().find(|(p, _)| *p == path) {
+            Some(entry) => entry.1 = id,
+            None => record.entries.push((path, id)),
+        }
+        let text = record_text(&record.entries);
+        fly_oidc::fs::write_private(&record.path, text.as_bytes(), 0o600).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("could not write {}: {e}", record.path.display()),
+            )
+        })
+    }
+
+    /// [`add`](Self::add), a failure logged as a warning: the file is written and served all
+    /// the same, only a kill would leave it behind.
+    pub fn add_or_warn(&self, path: &Path, written: &std::fs::Metadata) {
+        if let Err(e) = self.add(path, written) {
+            tracing::warn!(file = %path.display(), error = %e, "a kill of this process would leave this file behind");
+        }
+    }
+
+    /// Remove what the record at `path` names and is still what was written, then the
+    /// record.
+    fn remove_recorded(path: &Path) {
+        let bytes = match std::fs::File::open(path)
+            .map_err(fly_oidc::fs::ReadError::Io)
+            .and_then(|f| fly_oidc::fs::read_capped(f, RECORD_LIMIT))
+        {
+            Ok(bytes) => bytes,
+            Err(fly_oidc::fs::ReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => return,
+            Err(e) => {
+                tracing::warn!(record = %path.display(), error = %e, "could not read the record of a fly-oidc process that is gone");
+                return;
+            }
+        };
+        for (file, id) in parse_record(&String::from_utf8_lossy(&bytes)) {
+            match remove_if_written(&file, id) {
+                Ok(true) => {
+                    tracing::info!(file = %file.display(), "removed a file left by a fly-oidc process that is gone");
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(file = %file.display(), error = %e, "could not remove a file left by a fly-oidc process that is gone");
+                }
+            }
+        }
+        if let Err(e) = std::fs::remove_file(path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            tracing::warn!(record = %path.display(), error = %e, "could not remove the record of a fly-oidc process that is gone");
+        }
+    }
+}
+
+/// The record's text: a comment, then one line a file, `DEV INO UID CTIME CTIME_NSEC PATH`
+/// with the path's bytes in hexadecimal (a path may hold any byte but NUL, newlines too).
+fn record_text(entries: &[(PathBuf, FileId)]) -> String {
+    use std::fmt::Write;
+    use std::os::unix::ffi::OsStrExt;
+    let mut text = String::from(
+        "# Files written by a live fly-oidc exec or serve; its next start removes them once it is gone.\n",
+    );
+    for (path, id) in entries {
+        let _ = write!(
+            text,
+            "{} {} {} {} {} ",
+            id.dev, id.ino, id.uid, id.ctime, id.ctime_nsec
+        );
+        for byte in path.as_os_str().as_bytes() {
+            let _ = write!(text, "{byte:02x}");
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// The entries of a record's text; a line that does not parse (a comment) is skipped.
+fn parse_record(text: &str) -> Vec<(PathBuf, FileId)> {
+    use std::os::unix::ffi::OsStringExt;
+    let entry = |line: &str| {
+        let mut words = line.split(' ');
+        let id = FileId {
+            dev: words.next()?.parse().ok()?,
+            ino: words.next()?.parse().ok()?,
+            uid: words.next()?.parse().ok()?,
+            ctime: words.next()?.parse().ok()?,
+            ctime_nsec: words.next()?.parse().ok()?,
+        };
+        let hex = words.next()?;
+        if words.next().is_some() || hex.is_empty() || hex.len() % 2 != 0 {
+            return None;
+        }
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(hex.get(at..at + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        let path = PathBuf::from(std::ffi::OsString::from_vec(bytes));
+        path.is_absolute().then_some((path, id))
+    };
+    text.lines().filter_map(entry).collect()
+}
+
+/// Remove `path` if it is still the regular file `id` names. Looked up and removed through
+/// its directory (`fstatat` without following a link, `unlinkat`), so the name checked is the
+/// name removed; a file another process holds a `flock` on (a lock file a live `serve` took
+/// over) is left. `Ok(false)` when it is gone or is not what was written.
+fn remove_if_written(path: &Path, id: FileId) -> io::Result<bool> {
+    use nix::fcntl::{OFlag, openat};
+    use nix::sys::stat::{Mode, fstatat};
+    use nix::unistd::{UnlinkatFlags, unlinkat};
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(false);
+    };
+    let gone = |e: nix::Error| match e {
+        nix::Error::ENOENT | nix::Error::ENOTDIR => Ok(false),
+        e => Err(io::Error::from(e)),
+    };
+    let dir = match std::fs::File::open(dir) {
+        Ok(dir) => dir,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let named = match fstatat(&dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(stat) => stat,
+        Err(e) => return gone(e),
+    };
+    if FileId::of_regular(&named) != Some(id) {
+        return Ok(false);
+    }
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let file = match openat(&dir, name, flags, Mode::empty()) {
+        Ok(fd) => std::fs::File::from(fd),
+        Err(e) => return gone(e),
+    };
+    if FileId::of_regular(&nix::sys::stat::fstat(&file)?) != Some(id) || file.try_lock().is_err() {
+        return Ok(false);
+    }
+    match unlinkat(&dir, name, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) => Ok(true),
+        Err(e) => gone(e),
     }
 }
 
@@ -555,6 +859,13 @@ impl Drop for EnvFileLock {
 
 impl Drop for PrivateDir {
     fn drop(&mut self) {
+        // The files it names were removed by their writers on the way out.
+        let record = self.record.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = std::fs::remove_file(&record.path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %record.path.display(), error = %e, "could not remove the record of written files");
+        }
         if let Err(e) = std::fs::remove_dir_all(&self.path)
             && e.kind() != io::ErrorKind::NotFound
         {
@@ -572,12 +883,12 @@ pub struct ChildFiles {
 }
 
 impl ChildFiles {
-    /// Make the directory in `parent` ([`runtime_parent`]) and write the token file.
+    /// Write the token file into `dir` ([`PrivateDir::create`] of kind
+    /// [`PrivateDirKind::Exec`], owned by `owner`), which it keeps.
     ///
     /// # Errors
     /// The file system's error, naming no secret.
-    pub fn create(server: &Server, owner: Option<FileOwner>, parent: &Path) -> io::Result<Self> {
-        let dir = PrivateDir::create(parent, owner)?;
+    pub fn create(server: &Server, owner: Option<FileOwner>, dir: PrivateDir) -> io::Result<Self> {
         let token_file = server
             .aws_credentials_uri()
             .map(|_| dir.path().join("aws-token"));
@@ -800,7 +1111,8 @@ mod tests {
     fn a_private_dir_is_locked_for_its_life_and_a_gone_owners_removed() {
         use std::os::unix::fs::PermissionsExt;
         let parent = tempfile::tempdir().expect("temp dir");
-        let live = PrivateDir::create(parent.path(), None).expect("private dir");
+        let live =
+            PrivateDir::create(parent.path(), PrivateDirKind::Exec, None).expect("private dir");
         let mode = std::fs::metadata(live.path())
             .expect("made")
             .permissions()
@@ -822,6 +1134,64 @@ mod tests {
         let path = live.path().to_owned();
         drop(live);
         assert!(!path.exists(), "removed when dropped");
+    }
+
+    /// A record's files are removed with a gone owner's directory only while they are what
+    /// was written: a link, another file (another inode), a file written over since, or a
+    /// directory in its place is left; a path with a newline in it is read back whole.
+    #[test]
+    fn a_gone_owners_recorded_files_are_removed_only_while_still_what_was_written() {
+        let parent = tempfile::tempdir().expect("temp dir");
+        let files = tempfile::tempdir().expect("temp dir");
+        let path = |name: &str| files.path().join(name);
+        let live = PrivateDir::create(parent.path(), PrivateDirKind::Serve, None).expect("dir");
+        let name = live.path().file_name().expect("named").to_string_lossy();
+        assert!(
+            name.starts_with(&format!("serve-{}-", std::process::id())),
+            "{name}"
+        );
+        let names = ["kept", "link", "other", "dir", "written-over", "new\nline"];
+        for name in names {
+            let meta = fly_oidc::fs::write_private_owned(&path(name), b"jwt", 0o600, None)
+                .expect("written");
+            live.record().add(&path(name), &meta).expect("recorded");
+        }
+        // Rewritten (a new inode): the record follows.
+        let meta = fly_oidc::fs::write_private_owned(&path("kept"), b"jwt2", 0o600, None)
+            .expect("written");
+        live.record().add(&path("kept"), &meta).expect("recorded");
+        // What a killed serve leaves: its record, beside a directory nobody holds.
+        let stale = parent.path().join("serve-1-killed");
+        std::fs::create_dir(&stale).expect("stale dir");
+        std::fs::copy(record_of(live.path()), record_of(&stale)).expect("record");
+        let target = path("target");
+        std::fs::write(&target, "not ours to remove").expect("target");
+        std::fs::remove_file(path("link")).expect("remove");
+        std::os::unix::fs::symlink(&target, path("link")).expect("symlink");
+        std::fs::remove_file(path("other")).expect("remove");
+        std::fs::write(path("other"), "another file").expect("other");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(path("written-over"), "written over in place").expect("written over");
+        std::fs::remove_file(path("dir")).expect("remove");
+        std::fs::create_dir(path("dir")).expect("dir");
+        assert_eq!(PrivateDir::remove_stale(parent.path()), 1);
+        assert!(!stale.exists() && !record_of(&stale).exists());
+        assert!(!path("kept").exists() && !path("new\nline").exists());
+        assert!(std::fs::symlink_metadata(path("link")).is_ok_and(|m| m.is_symlink()));
+        assert_eq!(
+            std::fs::read_to_string(&target).expect("kept"),
+            "not ours to remove"
+        );
+        assert_eq!(
+            std::fs::read_to_string(path("other")).expect("kept"),
+            "another file"
+        );
+        assert!(path("written-over").exists() && path("dir").is_dir());
+        // The live one's record and directory are kept, and removed when it is dropped.
+        let record = record_of(live.path());
+        assert!(record.exists() && live.path().exists());
+        drop(live);
+        assert!(!record.exists());
     }
 
     #[test]

@@ -144,6 +144,7 @@ pub struct Builder {
     gcp_project: Option<String>,
     token_files: Vec<TokenFile>,
     file_owner: Option<FileOwner>,
+    record: Option<crate::child_env::FileRecord>,
     auth_token: Option<SecretString>,
     listen: Option<SocketAddr>,
     time: Option<SharedTimeSource>,
@@ -226,6 +227,14 @@ impl Builder {
     /// The owner of the token files this server writes (default, or `None`: the server's user).
     pub fn file_owner(mut self, owner: impl Into<Option<FileOwner>>) -> Self {
         self.file_owner = owner.into();
+        self
+    }
+
+    /// Enter each token file ([`write_token`](Self::write_token)) in `record` at every write,
+    /// so that if this process is killed, the next start removes it
+    /// ([`PrivateDir`](crate::child_env::PrivateDir)).
+    pub fn record_files(mut self, record: crate::child_env::FileRecord) -> Self {
+        self.record = Some(record);
         self
     }
 
@@ -413,7 +422,13 @@ impl Builder {
                 Arc::new(Slot::new(
                     "token-file",
                     name,
-                    token_file_fetcher(file, self.file_owner, stopped.clone(), time.clone()),
+                    token_file_fetcher(
+                        file,
+                        self.file_owner,
+                        self.record.clone(),
+                        stopped.clone(),
+                        time.clone(),
+                    ),
                     time.clone(),
                 ))
             })
@@ -631,9 +646,11 @@ fn id_token_fetcher(provider: GcpTokenProvider, audience: &str) -> Fetcher {
 /// that has expired by `time`, or has less than [`fly_oidc::MIN_SUBJECT_TOKEN_TTL`] left, is
 /// never written: the fetch fails ([`fly_oidc::ErrorKind::StaleToken`], not transient: at
 /// start the server does not start; later the last good file stays and the fetch is retried).
+/// Each write is entered in `record`, when given.
 fn token_file_fetcher(
     file: TokenFile,
     owner: Option<FileOwner>,
+    record: Option<crate::child_env::FileRecord>,
     stopped: Arc<Mutex<bool>>,
     time: SharedTimeSource,
 ) -> Fetcher {
@@ -642,6 +659,7 @@ fn token_file_fetcher(
         let file = file.clone();
         let stopped = stopped.clone();
         let time = time.clone();
+        let record = record.clone();
         Box::pin(async move {
             let token = file.client.fetch_token(Some(&file.audience)).await?;
             let expires_at = token
@@ -657,17 +675,21 @@ fn token_file_fetcher(
             )?;
             let path = file.path.clone();
             let jwt = SecretString::new(token.expose_jwt());
-            tokio::task::spawn_blocking(move || {
+            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
                 let stopped = stopped.lock().unwrap_or_else(|e| e.into_inner());
                 if *stopped {
                     return Ok(());
                 }
-                fly_oidc::fs::write_private_owned(
+                let written = fly_oidc::fs::write_private_owned(
                     &path,
                     jwt.expose_secret().as_bytes(),
                     0o600,
                     owner,
-                )
+                )?;
+                if let Some(record) = &record {
+                    record.add_or_warn(&path, &written);
+                }
+                Ok(())
             })
             .await
             .map_err(|e| FetchError::new(format!("the token writer failed: {e}"), true))?

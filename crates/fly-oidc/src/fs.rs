@@ -128,7 +128,7 @@ pub fn not_replaceable(path: &Path, symlink_ok: bool) -> Option<&'static str> {
 /// # Ok(()) }
 /// ```
 pub fn write_private(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    write_private_owned(path, bytes, mode, None)
+    write_private_owned(path, bytes, mode, None).map(drop)
 }
 
 /// The numeric owner of a written file (a user and a group, as `chown` takes them).
@@ -144,13 +144,16 @@ pub struct FileOwner {
 /// file before any byte is written and before the rename, so the file never appears at `path`
 /// with another owner. Changing the owner needs the right to (`CAP_CHOWN`, usually root).
 ///
+/// Returns the written file's metadata, taken from the open file after the rename (its device,
+/// inode and change time identify it: a caller can record what it wrote).
+///
 /// Errors are the file system's, naming neither `path` nor `bytes` (the caller adds the path).
 pub fn write_private_owned(
     path: &Path,
     bytes: &[u8],
     mode: u32,
     owner: Option<FileOwner>,
-) -> io::Result<()> {
+) -> io::Result<std::fs::Metadata> {
     use std::os::unix::fs::PermissionsExt;
     if let Some(why) = not_replaceable(path, true) {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
@@ -168,9 +171,11 @@ pub fn write_private_owned(
     }
     file.write_all(bytes)?;
     file.as_file().sync_all()?;
-    file.persist(path).map_err(|e| e.error)?;
+    let file = file.persist(path).map_err(|e| e.error)?;
+    let written = file.metadata()?;
     // The rename is durable once the directory is.
-    std::fs::File::open(dir)?.sync_all()
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(written)
 }
 
 #[cfg(test)]
@@ -262,9 +267,24 @@ mod tests {
             uid: meta.uid(),
             gid: meta.gid(),
         };
-        write_private_owned(&path, b"x", 0o600, Some(mine)).unwrap();
+        let returned = write_private_owned(&path, b"x", 0o600, Some(mine)).unwrap();
         let written = std::fs::metadata(&path).unwrap();
         assert_eq!((written.uid(), written.gid()), (mine.uid, mine.gid));
+        // What it returns is the file at the path, as it is after the rename.
+        assert_eq!(
+            (
+                returned.dev(),
+                returned.ino(),
+                returned.ctime(),
+                returned.ctime_nsec()
+            ),
+            (
+                written.dev(),
+                written.ino(),
+                written.ctime(),
+                written.ctime_nsec()
+            )
+        );
         // Another user's: refused unless root; nothing is left at the path or beside it.
         let other = dir.path().join("other");
         let nobody = FileOwner {
@@ -272,7 +292,10 @@ mod tests {
             gid: 65534,
         };
         match write_private_owned(&other, b"y", 0o600, Some(nobody)) {
-            Ok(()) => assert_eq!(std::fs::metadata(&other).unwrap().uid(), 65534),
+            Ok(returned) => {
+                assert_eq!(returned.uid(), 65534);
+                assert_eq!(std::fs::metadata(&other).unwrap().uid(), 65534);
+            }
             Err(e) => {
                 assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
                 assert!(!other.exists());

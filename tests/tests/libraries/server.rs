@@ -625,8 +625,9 @@ async fn an_env_file_that_cannot_be_written_leaves_no_token_file() {
     // The env file's path is a directory: the token file beside it is written first.
     let env_file = dir.path().join("app.env");
     std::fs::create_dir(&env_file).unwrap();
-    let err = fly_oidc_server::child_env::write_env_file(&server, &env_file, false, None, None)
-        .unwrap_err();
+    let err =
+        fly_oidc_server::child_env::write_env_file(&server, &env_file, false, None, None, None)
+            .unwrap_err();
     assert!(err.to_string().contains("app.env"), "{err}");
     assert!(
         !err.to_string().contains(server.expose_auth_token()),
@@ -637,7 +638,8 @@ async fn an_env_file_that_cannot_be_written_leaves_no_token_file() {
     // A writable path gets both files.
     let env_file = dir.path().join("ok.env");
     let written =
-        fly_oidc_server::child_env::write_env_file(&server, &env_file, false, None, None).unwrap();
+        fly_oidc_server::child_env::write_env_file(&server, &env_file, false, None, None, None)
+            .unwrap();
     assert_eq!(written.len(), 2);
     assert!(written.iter().all(|p| p.exists()));
 }

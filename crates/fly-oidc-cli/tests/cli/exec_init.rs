@@ -943,3 +943,201 @@ fn exec_removes_what_would_win_over_its_credentials_and_warns_of_what_it_leaves(
     assert!(stderr.contains("AWS_PROFILE is set"), "{stderr}");
     assert!(!stderr.contains("static-secret"), "{stderr}");
 }
+
+impl Init {
+    /// `fly-oidc serve --listen 127.0.0.1:0 --aws-role-arn ROLE ... --env-file ENV
+    /// --write-token TOKEN=vault`.
+    fn serve(&self, env_file: &Path, token: &Path) -> Command {
+        let mut cmd = self.sandbox.command(crate::fly_oidc_bin());
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--env-file"])
+            .arg(env_file)
+            .args(["--aws-role-arn", ROLE, "--aws-sts-endpoint"])
+            .arg(self.sts.url())
+            .arg("--write-token")
+            .arg(format!("{}=vault", token.display()))
+            .stderr(Stdio::null());
+        cmd
+    }
+
+    /// `exec --write-token` for each of `tokens`, its child `sleep`ing once they are written.
+    fn exec_writing(&self, tokens: &[&Path]) -> Running {
+        let marker = self.path("started");
+        let _ = std::fs::remove_file(&marker);
+        let mut extra = Vec::new();
+        for token in tokens {
+            extra.push("--write-token".to_owned());
+            extra.push(format!("{}=vault", token.display()));
+        }
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let script = format!("touch {}; exec sleep 30", marker.display());
+        let exec = Running(self.exec(&extra, &["sh", "-c", &script]).spawn().unwrap());
+        wait_until("the child started", || marker.exists());
+        exec
+    }
+}
+
+/// SIGKILL `child`, and wait for it.
+fn sigkill(mut child: Running) {
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+}
+
+/// A child killed when dropped, so that a failing test leaves no `serve` or `exec` running.
+struct Running(Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_killed_execs_write_token_files_are_removed_at_the_next_start() {
+    let init = Init::new();
+    let vault = init.path("vault-token");
+    sigkill(init.exec_writing(&[&vault]));
+    assert!(
+        vault.exists(),
+        "SIGKILL leaves the token file until the next start"
+    );
+    assert!(!init.leftovers().is_empty());
+    assert_success(&init.exec(&[], &["true"]).output().unwrap(), "exec true");
+    assert!(!vault.exists(), "the next exec removes the token file");
+    assert_eq!(init.leftovers(), Vec::<String>::new());
+    // A serve's start cleans up after an exec too.
+    sigkill(init.exec_writing(&[&vault]));
+    assert!(vault.exists());
+    let (env_file, other) = (init.path("app.env"), init.path("other-token"));
+    let mut serve = init.serve(&env_file, &other).spawn().map(Running).unwrap();
+    wait_until("serve wrote its files", || {
+        env_file.exists() && other.exists()
+    });
+    assert!(!vault.exists(), "the next serve removes exec's token file");
+    kill(pid_of(&serve), Signal::SIGTERM).unwrap();
+    assert_eq!(wait_exit(&mut serve).code(), Some(0));
+    assert_eq!(init.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn a_killed_serves_env_file_token_files_and_lock_are_removed_at_the_next_start() {
+    let init = Init::new();
+    let env_file = init.path("app.env");
+    let auth_token = init.path("app.env.aws-token");
+    let lock = init.path("app.env.lock");
+    let vault = init.path("vault-token");
+    let files = [&env_file, &auth_token, &lock, &vault];
+    let serve = init.serve(&env_file, &vault).spawn().map(Running).unwrap();
+    wait_until("serve wrote its files", || files.iter().all(|f| f.exists()));
+    sigkill(serve);
+    for file in files {
+        assert!(file.exists(), "SIGKILL leaves {}", file.display());
+    }
+    // Another serve with other files: it removes the killed one's.
+    let (env_2, vault_2) = (init.path("two.env"), init.path("vault-2"));
+    let mut serve = init.serve(&env_2, &vault_2).spawn().map(Running).unwrap();
+    wait_until("serve wrote its files", || {
+        env_2.exists() && vault_2.exists()
+    });
+    for file in files {
+        assert!(!file.exists(), "{} is left", file.display());
+    }
+    kill(pid_of(&serve), Signal::SIGTERM).unwrap();
+    assert_eq!(wait_exit(&mut serve).code(), Some(0));
+    assert_eq!(init.leftovers(), Vec::<String>::new());
+    // The same env file again: killed, then taken by the next serve.
+    let serve = init.serve(&env_file, &vault).spawn().map(Running).unwrap();
+    wait_until("serve wrote its files", || files.iter().all(|f| f.exists()));
+    let old_token = std::fs::read_to_string(&auth_token).unwrap();
+    sigkill(serve);
+    let mut serve = init.serve(&env_file, &vault).spawn().map(Running).unwrap();
+    wait_until("the next serve wrote its files", || {
+        files.iter().all(|f| f.exists())
+            && std::fs::read_to_string(&auth_token).is_ok_and(|t| t != old_token)
+    });
+    let pid = std::fs::read_to_string(&lock).unwrap();
+    assert_eq!(
+        pid,
+        serve.id().to_string(),
+        "the lock file is the new serve's"
+    );
+    kill(pid_of(&serve), Signal::SIGTERM).unwrap();
+    assert_eq!(wait_exit(&mut serve).code(), Some(0));
+    for file in files {
+        assert!(!file.exists(), "{} is left", file.display());
+    }
+    assert_eq!(init.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn a_left_file_replaced_since_is_kept_and_a_live_serves_files_never_touched() {
+    let init = Init::new();
+    // A live serve: no start after it touches its files.
+    let env_file = init.path("live.env");
+    let vault = init.path("live-token");
+    let live_files = [
+        env_file.clone(),
+        init.path("live.env.aws-token"),
+        init.path("live.env.lock"),
+        vault.clone(),
+    ];
+    let mut live = init.serve(&env_file, &vault).spawn().map(Running).unwrap();
+    wait_until("serve wrote its files", || {
+        live_files.iter().all(|f| f.exists())
+    });
+    let before: Vec<String> = live_files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    // A killed exec whose token files were replaced since: by a link, by another file.
+    let (linked, replaced) = (init.path("linked-token"), init.path("replaced-token"));
+    sigkill(init.exec_writing(&[&linked, &replaced]));
+    let target = init.path("not-ours");
+    std::fs::write(&target, "keep me").unwrap();
+    std::fs::remove_file(&linked).unwrap();
+    std::os::unix::fs::symlink(&target, &linked).unwrap();
+    std::fs::write(init.path("replacement"), "someone else's").unwrap();
+    std::fs::rename(init.path("replacement"), &replaced).unwrap();
+    assert_success(&init.exec(&[], &["true"]).output().unwrap(), "exec true");
+    assert!(std::fs::symlink_metadata(&linked).unwrap().is_symlink());
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+    assert_eq!(
+        std::fs::read_to_string(&replaced).unwrap(),
+        "someone else's"
+    );
+    // A second serve and an exec started meanwhile left the live one's files alone.
+    let (env_2, vault_2) = (init.path("two.env"), init.path("two-token"));
+    let mut second = init.serve(&env_2, &vault_2).spawn().map(Running).unwrap();
+    wait_until("serve wrote its files", || {
+        env_2.exists() && vault_2.exists()
+    });
+    kill(pid_of(&second), Signal::SIGTERM).unwrap();
+    assert_eq!(wait_exit(&mut second).code(), Some(0));
+    let after: Vec<String> = live_files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    assert_eq!(after, before, "the live serve's files are untouched");
+    assert_eq!(
+        init.leftovers().len(),
+        2,
+        "the live serve's directory and record: {:?}",
+        init.leftovers()
+    );
+    kill(pid_of(&live), Signal::SIGTERM).unwrap();
+    assert_eq!(wait_exit(&mut live).code(), Some(0));
+    assert_eq!(init.leftovers(), Vec::<String>::new());
+}
