@@ -646,6 +646,7 @@ async fn serve(
             limits.idle_timeout
         };
         first = false;
+        let mut read_closed;
         loop {
             let deadline = (Instant::now() + wait.saturating_sub(conn.elapsed())).min(end_of_life);
             tokio::select! {
@@ -654,11 +655,17 @@ async fn serve(
                 _ = conn.evict.notified() => if conn.evicted.load(Ordering::Relaxed) { return } else { continue },
                 _ = shutdown.wait_for(|stop| *stop) => return,
                 _ = tokio::time::sleep_until(deadline) => return,
-                ready = stream.readable() => if ready.is_err() { return },
+                ready = stream.ready(tokio::io::Interest::READABLE) => match ready {
+                    Ok(ready) => read_closed = ready.is_read_closed(),
+                    Err(_) => return,
+                },
             }
             match peek_head(&stream) {
                 Waiting::Gone => return,
                 Waiting::Head => break,
+                // The client sent part of a head and then closed its side: it can never
+                // finish it, and its socket stays readable (spinning this loop) until closed.
+                Waiting::Partial if read_closed => return,
                 Waiting::Partial => {
                     if conn.phase() == Phase::Idle {
                         conn.set(Phase::Head);

@@ -288,3 +288,28 @@ async fn a_refused_method_on_the_metadata_endpoint_carries_metadata_flavor() {
         assert!(head.contains("metadata-flavor: google"), "{head}");
     }
 }
+
+/// A client that sends part of a request head and then closes its side can never finish it:
+/// its connection is closed at once (its socket stays readable, and a server that only waited
+/// for more of the head spun on it, starving its own timers), and other clients are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_cut_short_by_the_clients_close_is_dropped_at_once() {
+    // A header limit far above what the test waits: only the close can end these.
+    let server = server(|b| b.header_read_timeout(Duration::from_secs(30))).await;
+    let addr = server.local_addr();
+    let mut halves = Vec::new();
+    for _ in 0..20 {
+        let mut half = TcpStream::connect(addr).await.unwrap();
+        half.write_all(b"GET / HTTP/1.1\r\nHost: 127").await.unwrap();
+        half.shutdown().await.unwrap();
+        halves.push(half);
+    }
+    for mut half in halves {
+        let waited = closed_after(&mut half, Duration::from_secs(3), "a half-closed head").await;
+        assert!(waited < Duration::from_secs(2), "{waited:?}");
+    }
+    let mut good = TcpStream::connect(addr).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), served(&mut good, addr))
+        .await
+        .expect("a client served while half-closed heads were pending");
+}
