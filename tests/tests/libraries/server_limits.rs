@@ -300,7 +300,9 @@ async fn a_head_cut_short_by_the_clients_close_is_dropped_at_once() {
     let mut halves = Vec::new();
     for _ in 0..20 {
         let mut half = TcpStream::connect(addr).await.unwrap();
-        half.write_all(b"GET / HTTP/1.1\r\nHost: 127").await.unwrap();
+        half.write_all(b"GET / HTTP/1.1\r\nHost: 127")
+            .await
+            .unwrap();
         half.shutdown().await.unwrap();
         halves.push(half);
     }
