@@ -673,7 +673,7 @@ impl FileId {
 }
 
 /// The record of the files a `fly-oidc exec` or `serve` wrote outside its [`PrivateDir`]:
-/// each file's absolute path and [`FileId`], rewritten atomically (0600, in the runtime parent
+/// each file's absolute path and `FileId`, rewritten atomically (0600, in the runtime parent
 /// only this user can write) after each write. A handle: clones share the record.
 ///
 /// Once the process is gone (killed, crashed), the start that removes its directory removes
