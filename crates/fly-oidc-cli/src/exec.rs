@@ -70,10 +70,6 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
     let mut signals = ForwardedSignals::catch().map_err(|e| CliError::new("signals", e))?;
     let user = cmd.user.as_deref().map(resolve_user).transpose()?;
     let env = globals.env();
-    let runtime_dir =
-        child_env::runtime_parent(&env).map_err(|e| CliError::new("private directory", e))?;
-    // What an exec or serve killed with SIGKILL (or crashed) left behind.
-    PrivateDir::remove_stale(&runtime_dir);
     let mut options = cmd.serve;
     // With --user, the token files are the user's too, unless --file-owner says otherwise.
     if options.file_owner.is_none() {
@@ -86,7 +82,7 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
         Some(user) => Some(user.owner),
         None => options.file_owner().map_err(setting_error)?,
     };
-    let private = PrivateDir::create(&runtime_dir, PrivateDirKind::Exec, owner)
+    let private = PrivateDir::create_in_runtime_dir(&env, PrivateDirKind::Exec, owner)
         .map_err(|e| CliError::new("private directory", e))?;
     let record = private.record().clone();
     // A signal that would have ended the child ends the start-up (an unreachable Machines API

@@ -171,18 +171,15 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
     // start removes them if this one is killed (and removes what a killed one left). Dropped
     // last, after the files and the lock.
     // Without a runtime directory it serves all the same (it needs none), with a warning.
-    let private = match cmd.env_file.is_some() || !options.write_tokens.is_empty() {
-        true => child_env::runtime_parent(&globals.env())
-            .and_then(|parent| {
-                PrivateDir::remove_stale(&parent);
-                PrivateDir::create(&parent, PrivateDirKind::Serve, None)
-            })
-            .inspect_err(|e| {
-                tracing::warn!(error = %e, "no private directory: if this serve is killed, its files stay until removed by hand");
-            })
-            .ok(),
-        false => None,
-    };
+    let writes_files = cmd.env_file.is_some() || !options.write_tokens.is_empty();
+    let private = writes_files
+        .then(|| PrivateDir::create_in_runtime_dir(&globals.env(), PrivateDirKind::Serve, None))
+        .transpose()
+        .inspect_err(|e| {
+            tracing::warn!(error = %e, "no private directory: if this serve is killed, its files stay until removed by hand");
+        })
+        .ok()
+        .flatten();
     let record = private.as_ref().map(PrivateDir::record);
     // One serve per env file: a second one would overwrite the first's token, then remove the
     // file at its exit. Held until this function returns, after the files are removed.

@@ -559,6 +559,23 @@ impl PrivateDir {
         Ok(dir)
     }
 
+    /// Make one in the well-known [`runtime_parent`] (owned by `owner` when given), after
+    /// removing what an `exec` or `serve` that was killed or crashed left there
+    /// ([`remove_stale`](Self::remove_stale)): how both commands start.
+    ///
+    /// # Errors
+    /// No usable runtime directory (naming the candidates and `FLY_OIDC_RUNTIME_DIR`), or the
+    /// file system's error.
+    pub fn create_in_runtime_dir(
+        env: &Env,
+        kind: PrivateDirKind,
+        owner: Option<FileOwner>,
+    ) -> io::Result<Self> {
+        let parent = runtime_parent(env)?;
+        Self::remove_stale(&parent);
+        Self::create(&parent, kind, owner)
+    }
+
     /// Remove the private directories in `parent` whose owner process is gone (their lock is
     /// free), with the files their record names that are still what the owner wrote (see
     /// [`FileRecord`]), and the half-made ones older than a minute. Returns how many
