@@ -13,12 +13,17 @@ use crate::child_env::{EnvPlan, ResolvedUser};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::Pid;
+use futures_core::Stream;
+use nix::unistd::{Pid, getpgid, getpgrp};
+use signal_hook::iterator::exfiltrator::WithOrigin;
+use signal_hook::low_level::siginfo::Cause;
+use signal_hook_tokio::SignalsInfo;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::ExitStatus;
 use std::task::Poll;
 use tokio::signal::unix::{SignalKind, signal};
@@ -33,7 +38,8 @@ pub const CANNOT_EXECUTE: u8 = 126;
 /// The signals [`ChildCommand::run`] forwards to the child: what a platform (Fly's
 /// `kill_signal` is one of INT, TERM, QUIT, USR1, USR2; `docker stop` sends TERM) or a terminal
 /// (HUP, INT, QUIT, WINCH, TSTP, TTIN, TTOU, CONT) sends, and ALRM and PWR. None of them ends
-/// the process while the child runs: each is caught, and forwarded.
+/// the process while the child runs: each is caught, and forwarded, except what the terminal
+/// already delivered to a child in this process group ([`FROM_THE_TERMINAL`]).
 ///
 /// Job control follows the child: TSTP, TTIN and TTOU are forwarded, and once the child has
 /// stopped on one of them this process stops itself too (unless it is PID 1), so a shell sees
@@ -81,16 +87,36 @@ pub fn ends_by_default(signal: Signal) -> bool {
 /// The [`FORWARDED`] signals and SIGCHLD, caught from [`catch`](Self::catch) on, for
 /// [`ChildCommand::run`]. Catch them before starting the server and the child, so none sent in
 /// between is lost (or ends the parent alone).
-#[derive(Debug)]
+///
+/// Each forwarded signal comes with its origin, so that what a terminal already delivered to
+/// the child is not delivered twice (see [`FROM_THE_TERMINAL`]).
 pub struct ForwardedSignals {
-    forwarded: Vec<(Signal, tokio::signal::unix::Signal)>,
+    forwarded: SignalsInfo<WithOrigin>,
     child: tokio::signal::unix::Signal,
 }
 
+impl fmt::Debug for ForwardedSignals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ForwardedSignals").finish_non_exhaustive()
+    }
+}
+
+/// The signals a terminal sends to its foreground process group (Ctrl-C, Ctrl-\\, Ctrl-Z, a
+/// resize), from the kernel. When the child shares this process's group, it received the same
+/// signal from the terminal: forwarding it again would deliver a Ctrl-C twice. tini avoids that
+/// by moving the child into a foreground group of its own; the child here stays in ours, so
+/// that a shell's job control (stop, `fg`) keeps working through `exec`.
+const FROM_THE_TERMINAL: [Signal; 4] = [
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTSTP,
+    Signal::SIGWINCH,
+];
+
 /// What [`ForwardedSignals::next`] saw.
 enum Event {
-    /// A signal to forward.
-    Signal(Signal),
+    /// A signal to forward, and whether the kernel sent it (a terminal), not a process.
+    Signal(Signal, bool),
     /// SIGCHLD: a child changed state.
     Child,
 }
@@ -102,12 +128,8 @@ impl ForwardedSignals {
     /// # Errors
     /// The system's error when a handler cannot be installed.
     pub fn catch() -> io::Result<Self> {
-        let forwarded = FORWARDED
-            .iter()
-            .map(|&s| Ok((s, signal(SignalKind::from_raw(s as i32))?)))
-            .collect::<io::Result<Vec<_>>>()?;
         Ok(Self {
-            forwarded,
+            forwarded: SignalsInfo::<WithOrigin>::new(FORWARDED.iter().map(|&s| s as i32))?,
             child: signal(SignalKind::child())?,
         })
     }
@@ -115,7 +137,7 @@ impl ForwardedSignals {
     /// The next [`FORWARDED`] signal caught (SIGCHLD is left for [`ChildCommand::run`]).
     pub async fn recv(&mut self) -> Signal {
         loop {
-            if let Event::Signal(signal) = self.next().await {
+            if let Event::Signal(signal, _) = self.next().await {
                 return signal;
             }
         }
@@ -127,9 +149,9 @@ impl ForwardedSignals {
             if self.child.poll_recv(cx).is_ready() {
                 return Poll::Ready(Event::Child);
             }
-            for (kind, stream) in &mut self.forwarded {
-                if stream.poll_recv(cx).is_ready() {
-                    return Poll::Ready(Event::Signal(*kind));
+            while let Poll::Ready(Some(origin)) = Pin::new(&mut self.forwarded).poll_next(cx) {
+                if let Ok(signal) = Signal::try_from(origin.signal) {
+                    return Poll::Ready(Event::Signal(signal, origin.cause == Cause::Kernel));
                 }
             }
             Poll::Pending
@@ -308,7 +330,14 @@ impl ChildCommand {
             if let Some(status) = reaper.collect()? {
                 return Ok(ChildExit::Exited(status));
             }
-            if let Event::Signal(forward) = signals.next().await {
+            if let Event::Signal(forward, from_kernel) = signals.next().await {
+                if from_kernel
+                    && FROM_THE_TERMINAL.contains(&forward)
+                    && getpgid(Some(pid)) == Ok(getpgrp())
+                {
+                    tracing::debug!(signal = %forward, "the terminal delivered it to the child too");
+                    continue;
+                }
                 tracing::debug!(signal = %forward, "forwarding the signal to the child");
                 let _ = kill(pid, forward);
             }

@@ -1141,3 +1141,77 @@ fn a_left_file_replaced_since_is_kept_and_a_live_serves_files_never_touched() {
     assert_eq!(wait_exit(&mut live).code(), Some(0));
     assert_eq!(init.leftovers(), Vec::<String>::new());
 }
+
+#[test]
+fn a_terminals_ctrl_c_and_resize_reach_the_child_once_and_a_kill_is_forwarded() {
+    let init = Init::new();
+    let mark = init.path("terminal");
+    // The child counts SIGINT and SIGWINCH until told to stop.
+    let child = r#"
+import os, signal, sys, time
+counts = {"SIGINT": 0, "SIGWINCH": 0}
+def seen(number, frame):
+    counts[signal.Signals(number).name] += 1
+signal.signal(signal.SIGINT, seen)
+signal.signal(signal.SIGWINCH, seen)
+open(sys.argv[1] + ".ready", "w").close()
+while not os.path.exists(sys.argv[1] + ".stop"):
+    time.sleep(0.01)
+print("SIGINT=%(SIGINT)d SIGWINCH=%(SIGWINCH)d" % counts, flush=True)
+"#;
+    // In a pty whose foreground group is exec's (and the child's): a Ctrl-C typed there and a
+    // resize come from the terminal, then a `kill -INT` of exec from a process.
+    const HARNESS: &str = r#"
+import fcntl, os, pty, signal, struct, sys, termios, time
+mark = sys.argv[1]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+out = b""
+def drain(seconds):
+    global out
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            import select
+            if select.select([fd], [], [], 0.05)[0]:
+                out += os.read(fd, 4096)
+        except OSError:
+            return
+deadline = time.time() + 20
+while not os.path.exists(mark + ".ready") and time.time() < deadline:
+    drain(0.05)
+os.write(fd, b"\x03")
+drain(0.5)
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+drain(0.5)
+os.kill(pid, signal.SIGINT)
+drain(0.5)
+open(mark + ".stop", "w").close()
+while True:
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let cmd = init.exec(&[], &["python3", "-c", child, mark.to_str().unwrap()]);
+    let out = init
+        .sandbox
+        .command("python3")
+        .args(["-c", HARNESS])
+        .arg(&mark)
+        .arg(crate::fly_oidc_bin())
+        .args(cmd.get_args())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    // Once from the terminal (not again from exec), once forwarded from the kill.
+    assert!(shown.contains("SIGINT=2 SIGWINCH=1"), "{shown}");
+}
