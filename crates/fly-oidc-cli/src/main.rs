@@ -66,6 +66,34 @@ fn is_gcp_executable(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
         .any(|w| w[0] == "gcp" && w[1] == "executable")
 }
 
+/// A flag's value that does not parse (`--listen 0.0.0.0:80`, `--aws-duration-seconds abc`) is
+/// an invalid setting, reported in the one-line form of every other:
+/// `fly-oidc: error: invalid setting: invalid value "VALUE": WHY (from --FLAG)`, not in clap's.
+fn invalid_value_line(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(err.kind(), ErrorKind::ValueValidation | ErrorKind::InvalidValue) {
+        return None;
+    }
+    let text = |kind| match err.get(kind) {
+        Some(ContextValue::String(text)) => Some(text.as_str()),
+        _ => None,
+    };
+    // "--listen <ADDR:PORT>": the flag is the first word.
+    let flag = text(ContextKind::InvalidArg)?.split_whitespace().next()?;
+    let value = text(ContextKind::InvalidValue)?;
+    let why = match (std::error::Error::source(err), err.get(ContextKind::ValidValue)) {
+        (Some(source), _) if source.is::<std::num::ParseIntError>() => {
+            "expected a whole number".to_owned()
+        }
+        (Some(source), _) => source.to_string(),
+        (None, Some(ContextValue::Strings(valid))) => format!("use one of {}", valid.join(", ")),
+        (None, _) => "not a valid value".to_owned(),
+    };
+    Some(format!(
+        "fly-oidc: error: invalid setting: invalid value {value:?}: {why} (from {flag})"
+    ))
+}
+
 fn main() -> ExitCode {
     // First of all, before the arguments are read: no core file, and no /proc/PID/environ or
     // mem for another process of this user (exec's child included). Every command holds a
@@ -84,6 +112,10 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
             // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+            if let Some(line) = invalid_value_line(&err) {
+                crate::common::stderr_line(format_args!("{line}"));
+                return ExitCode::from(2);
+            }
             match exec::unknown_flag_before_double_dash(&err, std::env::args_os()) {
                 // clap's tip there ("use '-- --flag'") would make the flag exec's COMMAND.
                 Some(text) => crate::common::stderr_line(format_args!("{text}")),

@@ -256,14 +256,26 @@ fn listen_takes_127_0_0_1_or_localhost_and_hands_out_127_0_0_1() {
             let out = sandbox.fly_oidc(&args);
             assert_eq!(out.status.code(), Some(2), "{listen}: {}", describe(&out));
             let stderr = String::from_utf8_lossy(&out.stderr);
+            // One line, in the form of every invalid setting (not clap's usage block).
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
             assert!(
-                stderr.contains(&format!("'{listen}' for '--listen")),
+                stderr.starts_with(&format!(
+                    "fly-oidc: error: invalid setting: invalid value \"{listen}\": "
+                )),
                 "{stderr}"
             );
+            assert!(stderr.trim_end().ends_with("(from --listen)"), "{stderr}");
             assert!(stderr.contains(why), "{stderr}");
             assert!(stderr.contains("use 127.0.0.1:PORT"), "{stderr}");
         }
     }
+    // A number that is not one: the same form, naming the flag and what it takes.
+    let out = sandbox.fly_oidc(&["exec", "--aws-duration-seconds", "1h", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        "fly-oidc: error: invalid setting: invalid value \"1h\": expected a whole number (from --aws-duration-seconds)"
+    );
     assert_eq!(sts.request_count(), 0, "refused before any fetch");
 
     // localhost:PORT is 127.0.0.1:PORT, and the child is given 127.0.0.1.
