@@ -73,6 +73,9 @@ impl Step {
 pub struct Report {
     /// The steps run.
     pub steps: Vec<Step>,
+    /// Whether the token was checked but no AWS role or Google provider was configured, so no
+    /// cloud step ran: the summary says so, rather than a bare "all passed".
+    pub no_cloud: bool,
 }
 
 impl Report {
@@ -130,7 +133,14 @@ impl fmt::Display for Report {
             }
         }
         let failed = self.steps.iter().filter(|s| !s.ok).count();
-        if failed == 0 {
+        if failed == 0 && self.no_cloud {
+            writeln!(
+                f,
+                "all {} steps passed, but no cloud was checked: give --aws-role-arn or \
+                 --gcp-provider (or set AWS_ROLE_ARN or FLY_OIDC_GCP_PROVIDER)",
+                self.steps.len()
+            )
+        } else if failed == 0 {
             writeln!(f, "all {} steps passed", self.steps.len())
         } else {
             writeln!(f, "{failed} of {} steps failed", self.steps.len())
@@ -510,7 +520,10 @@ impl DoctorOptions {
             Ok(client) => client,
             Err(e) => {
                 let step = setting_step("token source", &e, names);
-                return Report { steps: vec![step] };
+                return Report {
+                    steps: vec![step],
+                    no_cloud: false,
+                };
             }
         };
         let mut report = Report::default();
@@ -530,9 +543,11 @@ impl DoctorOptions {
         let signature = signature(&token, keys, self.offline, http.as_ref()).await;
         report.steps.push(signature);
         report.steps.push(clock(&token, now));
+        let before_clouds = report.steps.len();
         self.aws_steps(&mut report, &client, aws, &env, names).await;
         self.gcp_steps(&mut report, &client, &env, setting_names)
             .await;
+        report.no_cloud = report.steps.len() == before_clouds;
         report.named_by(names)
     }
 

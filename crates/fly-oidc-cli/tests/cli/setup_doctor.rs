@@ -826,6 +826,25 @@ fn doctor_passes_every_step_when_all_is_right() {
         &[w.fly.socket_path().to_str().unwrap(), "--offline"],
     );
     expect(&text, 0, stdout, "ok   signature: skipped (--offline)");
+    // No role and no provider: the summary says no cloud was checked, and how to name one.
+    expect(
+        &text,
+        0,
+        stdout,
+        "all 4 steps passed, but no cloud was checked: give --aws-role-arn or --gcp-provider",
+    );
+    let full = cmd(
+        "doctor --socket",
+        &[
+            w.fly.socket_path().to_str().unwrap(),
+            "--offline",
+            "--aws-role-arn",
+            ROLE,
+            "--aws-sts-endpoint",
+            &w.sts.url(),
+        ],
+    );
+    expect(&full, 0, stdout, "all 5 steps passed\n");
 }
 
 /// Doctor takes the cloud flags of `exec`/`serve` (one `CloudOptions`): a valid session name,
