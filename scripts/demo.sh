@@ -146,6 +146,9 @@ CONFIG"
   run "aws --profile fly --endpoint-url http://127.0.0.1:$PORT sts get-caller-identity"
   run "aws --profile fly --endpoint-url http://127.0.0.1:$PORT s3 mb s3://fly-oidc-demo"
   run "aws --profile fly --endpoint-url http://127.0.0.1:$PORT s3 ls"
+  run 'kill %moto_server'
+  wait "$MOTO_PID" 2>/dev/null || true
+  MOTO_PID=
 elif in_ci; then
   echo "error: the AWS CLI and moto could not be installed into target/test-venv (CI=true)" >&2
   exit 1
