@@ -82,8 +82,13 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
         Some(user) => Some(user.owner),
         None => options.file_owner().map_err(setting_error)?,
     };
-    let private = PrivateDir::create_in_runtime_dir(&env, PrivateDirKind::Exec, owner)
-        .map_err(|e| CliError::new("private directory", e))?;
+    let private =
+        PrivateDir::create_in_runtime_dir(&env, PrivateDirKind::Exec, owner).map_err(|e| {
+            match child_env::invalid_runtime_dir(&e) {
+                Some(invalid) => CliError::setting(invalid.clone()),
+                None => CliError::new("private directory", e),
+            }
+        })?;
     let record = private.record().clone();
     // A signal that would have ended the child ends the start-up (an unreachable Machines API
     // must not hold off a platform's stop), as the child would have ended.

@@ -71,7 +71,10 @@ fn is_gcp_executable(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
 /// `fly-oidc: error: invalid setting: invalid value "VALUE": WHY (from --FLAG)`, not in clap's.
 fn invalid_value_line(err: &clap::Error) -> Option<String> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if !matches!(err.kind(), ErrorKind::ValueValidation | ErrorKind::InvalidValue) {
+    if !matches!(
+        err.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
         return None;
     }
     let text = |kind| match err.get(kind) {
@@ -81,7 +84,10 @@ fn invalid_value_line(err: &clap::Error) -> Option<String> {
     // "--listen <ADDR:PORT>": the flag is the first word.
     let flag = text(ContextKind::InvalidArg)?.split_whitespace().next()?;
     let value = text(ContextKind::InvalidValue)?;
-    let why = match (std::error::Error::source(err), err.get(ContextKind::ValidValue)) {
+    let why = match (
+        std::error::Error::source(err),
+        err.get(ContextKind::ValidValue),
+    ) {
         (Some(source), _) if source.is::<std::num::ParseIntError>() => {
             "expected a whole number".to_owned()
         }

@@ -4,8 +4,8 @@
 
 use crate::common::{CliError, Globals, cloud_flag};
 use clap::Args;
-use fly_oidc_server::child_env::{PrivateDir, PrivateDirKind};
-use fly_oidc_server::{ServeOptions, Server, child_env};
+use fly_oidc_server::child_env::{self, PrivateDir, PrivateDirKind};
+use fly_oidc_server::{ServeOptions, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::task::Poll;
@@ -174,7 +174,15 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
     let writes_files = cmd.env_file.is_some() || !options.write_tokens.is_empty();
     let private = writes_files
         .then(|| PrivateDir::create_in_runtime_dir(&globals.env(), PrivateDirKind::Serve, None))
-        .transpose()
+        .transpose();
+    if let Some(invalid) = private
+        .as_ref()
+        .err()
+        .and_then(child_env::invalid_runtime_dir)
+    {
+        return Err(CliError::setting(invalid.clone()));
+    }
+    let private = private
         .inspect_err(|e| {
             tracing::warn!(error = %e, "no private directory: if this serve is killed, its files stay until removed by hand");
         })

@@ -10,10 +10,10 @@
 //! (`waitpid(-1)`) cannot steal the child's status.
 
 use crate::child_env::{EnvPlan, ResolvedUser};
+use futures_core::Stream;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use futures_core::Stream;
 use nix::unistd::{Pid, getpgid, getpgrp};
 use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::low_level::siginfo::Cause;

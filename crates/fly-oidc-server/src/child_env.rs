@@ -394,17 +394,27 @@ pub const RUNTIME_DIR_VARIABLE: &str = "FLY_OIDC_RUNTIME_DIR";
 /// taken.
 ///
 /// # Errors
-/// When none of them can be used, naming them and the variable that chooses another.
+/// When none of them can be used, naming them and the variable that chooses another; when
+/// `FLY_OIDC_RUNTIME_DIR` names one that cannot be used, an [`InvalidInput`] error holding a
+/// [`fly_oidc::BuildError`] ([`invalid_runtime_dir`]).
+///
+/// [`InvalidInput`]: io::ErrorKind::InvalidInput
 pub fn runtime_parent(env: &Env) -> io::Result<PathBuf> {
     let uid = nix::unistd::geteuid();
     let mut candidates = Vec::new();
     if let Some(dir) = env.get(RUNTIME_DIR_VARIABLE).filter(|d| !d.is_empty()) {
-        // Chosen by the operator: that one only.
+        // Chosen by the operator: that one only, and an unusable one is an invalid setting.
         return match usable_parent(Path::new(&dir)) {
             Ok(()) => Ok(PathBuf::from(dir)),
             Err(e) => Err(io::Error::new(
-                e.kind(),
-                format!("{RUNTIME_DIR_VARIABLE} {dir}: {e}"),
+                io::ErrorKind::InvalidInput,
+                fly_oidc::BuildError::invalid(
+                    fly_oidc::Setting::new("runtime_dir", Some(RUNTIME_DIR_VARIABLE)),
+                    fly_oidc::Origin::Env(RUNTIME_DIR_VARIABLE.to_owned()),
+                    format!(
+                        "{dir}: {e}; name a directory of this user's that no one else can write (not a symbolic link), or unset it"
+                    ),
+                ),
             )),
         };
     }
@@ -430,6 +440,12 @@ pub fn runtime_parent(env: &Env) -> io::Result<PathBuf> {
         "no directory for exec's private files ({}); set {RUNTIME_DIR_VARIABLE} to a directory only this user can write",
         refused.join("; ")
     )))
+}
+
+/// The invalid setting inside an error of [`runtime_parent`] (or of a [`PrivateDir`] made in
+/// it), when `FLY_OIDC_RUNTIME_DIR` named a directory that cannot be used.
+pub fn invalid_runtime_dir(err: &io::Error) -> Option<&fly_oidc::BuildError> {
+    err.get_ref()?.downcast_ref()
 }
 
 /// Make `dir` (mode 0711) unless it exists; it must be a directory (not a link) of this user

@@ -315,3 +315,23 @@ async fn a_head_cut_short_by_the_clients_close_is_dropped_at_once() {
         .await
         .expect("a client served while half-closed heads were pending");
 }
+
+/// The server never reads a request body: a request that announces one (a gigabyte, or chunks)
+/// and never sends it is answered at once, from its head alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_is_answered_from_its_head_without_waiting_for_its_body() {
+    let server = server(|b| b.header_read_timeout(Duration::from_secs(30))).await;
+    let addr = server.local_addr();
+    for framing in ["Content-Length: 1073741824", "Transfer-Encoding: chunked"] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\n{framing}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let head = tokio::time::timeout(Duration::from_secs(5), answer(&mut stream))
+            .await
+            .unwrap_or_else(|_| panic!("{framing}: no answer without the body"))
+            .expect("the connection was closed before an answer");
+        assert!(head.starts_with("http/1.1 200"), "{framing}: {head}");
+    }
+}

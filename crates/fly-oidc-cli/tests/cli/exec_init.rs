@@ -1215,3 +1215,49 @@ sys.exit(os.waitstatus_to_exitcode(status))
     // Once from the terminal (not again from exec), once forwarded from the kill.
     assert!(shown.contains("SIGINT=2 SIGWINCH=1"), "{shown}");
 }
+
+/// `FLY_OIDC_RUNTIME_DIR` names the one directory to use: a link, a file, or a directory of
+/// another user is an invalid setting (exit 2, naming the variable and the fix) for `exec` and
+/// `serve`, before anything is fetched or started.
+#[test]
+fn an_unusable_fly_oidc_runtime_dir_is_an_invalid_setting() {
+    let mut init = Init::new();
+    let real = init.path("real");
+    std::fs::create_dir(&real).unwrap();
+    let link = init.path("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let file = init.path("file");
+    std::fs::write(&file, "").unwrap();
+    let mut cases = vec![(link, "not a directory"), (file, "not a directory")];
+    if is_root() {
+        let other = init.path("other");
+        std::fs::create_dir(&other).unwrap();
+        nix::unistd::chown(&other, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        cases.push((other, "owned by uid 65534, not this user"));
+    }
+    let env_file = init.path("app.env");
+    for (dir, why) in cases {
+        init.sandbox
+            .set("FLY_OIDC_RUNTIME_DIR", dir.to_str().unwrap());
+        let exec = init.exec(&[], &["true"]).output().unwrap();
+        let mut serve = init.sandbox.command(crate::fly_oidc_bin());
+        serve
+            .args(["serve", "--aws-role-arn", ROLE, "--env-file"])
+            .arg(&env_file);
+        let serve = serve.output().unwrap();
+        for (command, out) in [("exec", exec), ("serve", serve)] {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+            assert_eq!(
+                stderr.trim_end(),
+                format!(
+                    "fly-oidc: error: invalid setting: {}: {why}; name a directory of this user's that no one else can write (not a symbolic link), or unset it (from FLY_OIDC_RUNTIME_DIR)",
+                    dir.display()
+                ),
+                "{command}"
+            );
+        }
+        assert!(!env_file.exists(), "serve wrote its env file");
+    }
+    assert!(init.fly.issued_tokens().is_empty(), "nothing fetched");
+}

@@ -938,3 +938,32 @@ fn serve_refuses_aws_without_an_env_file_a_missing_directory_and_a_busy_port() {
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("--listen {busy}: ")));
     assert!(!env_file.exists());
 }
+
+/// Google's libraries read `GOOGLE_APPLICATION_CREDENTIALS` before the metadata server: `exec`
+/// serving Google leaves it (it may be what the app wants) with a warning naming it.
+#[test]
+fn exec_serving_google_leaves_google_application_credentials_with_a_warning() {
+    let (fly, google) = google_setup(None);
+    let mut sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+    sandbox.set("GOOGLE_APPLICATION_CREDENTIALS", "/app/key.json");
+    let (sts, iam) = (google.sts_url(), google.iam_url());
+    let out = sandbox
+        .command(crate::fly_oidc_bin())
+        .arg("exec")
+        .args(gcp_flags(&google, &sts, &iam))
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "echo \"GAC=$GOOGLE_APPLICATION_CREDENTIALS\"",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&out, "exec with GOOGLE_APPLICATION_CREDENTIALS set");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "GAC=/app/key.json\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("GOOGLE_APPLICATION_CREDENTIALS is set: Google's libraries use that file before the metadata server served here"),
+        "{stderr}"
+    );
+}
