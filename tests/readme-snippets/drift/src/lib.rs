@@ -308,18 +308,16 @@ fn readme_sections(manifest: &str) -> Vec<String> {
         let line = line.trim();
         if line.starts_with('[') && !line.starts_with("[\"") {
             in_table = line == "[package.metadata.readme]";
-        } else if in_table {
-            if let Some(value) = line.strip_prefix("sections") {
-                let Some(list) = value.trim_start().strip_prefix('=') else {
-                    return Vec::new();
-                };
-                let list = list.trim().trim_start_matches('[').trim_end_matches(']');
-                return list
-                    .split("\",")
-                    .map(|s| s.trim().trim_matches('"').to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect();
-            }
+        } else if in_table && let Some(value) = line.strip_prefix("sections") {
+            let Some(list) = value.trim_start().strip_prefix('=') else {
+                return Vec::new();
+            };
+            let list = list.trim().trim_start_matches('[').trim_end_matches(']');
+            return list
+                .split("\",")
+                .map(|s| s.trim().trim_matches('"').to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
         }
     }
     Vec::new()
