@@ -1,6 +1,6 @@
 //! Local stand-ins for everything fly-oidc talks to, until Ctrl-C: try every command off Fly.
-//! The README's "Try it locally" is the tour (`scripts/demo.sh` runs it), from the repository's
-//! root:
+//! "Try it locally" (docs/try-it-locally.md) is the tour (`scripts/demo.sh` runs it), from the
+//! repository's root:
 //!
 //! ```sh
 //! cargo build --workspace --bins --examples --all-features

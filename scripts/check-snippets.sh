@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The README's Rust snippets compile as shown, as an outside user's crates
-# (tests/readme-snippets: a workspace of its own, one package per dependency block of the
-# README, path dependencies for the git ones, a committed Cargo.lock). In order:
-#   1. readme-drift: each README Rust block is, line for line, in its package, whose
+# The docs' Rust snippets (README.md, docs/*.md, crates/*/README.md) compile as shown, as an
+# outside user's crates (tests/readme-snippets: a workspace of its own, one package per
+# dependency block of the docs, path dependencies for the git ones, a committed Cargo.lock).
+# In order:
+#   1. readme-drift: each Rust block of the docs is, line for line, in its package, whose
 #      dependency tables are exactly the block's; the lock holds the workspace's versions;
 #   2. each package built on its own with --locked (so none borrows another's features);
 #   3. the testkit snippet runs (it needs no Fly Machine).
@@ -39,12 +40,12 @@ locked() {
   }
 }
 
-echo "==> README snippets: the drift check (readme-drift)"
+echo "==> docs snippets: the drift check (readme-drift)"
 locked cargo test --manifest-path "$MANIFEST" -p readme-drift
 for package in $(sed -n 's/^members = \[\(.*\)\]/\1/p' "$MANIFEST" | tr -d '",'); do
   [ "$package" = drift ] && continue
-  echo "==> README snippets: readme-$package"
+  echo "==> docs snippets: readme-$package"
   locked cargo build --manifest-path "$MANIFEST" -p "readme-$package" --all-targets
 done
-echo "==> README snippets: run the testkit snippet"
+echo "==> docs snippets: run the testkit snippet"
 locked cargo test --manifest-path "$MANIFEST" -p readme-testkit

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2016 # the commands are shown as typed, then evaluated
-# The README's "Try it locally" tour, end to end, on any machine, as a tutorial: each command is
-# printed (`$ ...`) exactly as it runs, and can be pasted into a shell at the repository's root
+# The "Try it locally" tour (docs/try-it-locally.md), end to end, on any machine, as a
+# tutorial: each command is printed (`$ ...`) exactly as it runs, and can be pasted into a shell at the repository's root
 # (the files it writes are in target/).
 #
 # Local stand-ins (examples/fake_fly_api) replace what a Fly Machine and the clouds provide: a
@@ -163,4 +163,4 @@ wait "$FAKE_PID" || true
 FAKE_PID=
 
 echo
-echo "==> done. On a Fly Machine the same commands need no stand-ins: see \"Deploy on Fly\" in the README."
+echo "==> done. On a Fly Machine the same commands need no stand-ins: see docs/deploy.md."

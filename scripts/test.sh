@@ -59,7 +59,7 @@ export MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 # --- 3. lints --------------------------------------------------------------------------------
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
-echo "==> the README snippets' lock file is up to date (scripts/check-snippets.sh builds them after the tests)"
+echo "==> the docs snippets' lock file is up to date (scripts/check-snippets.sh builds them after the tests)"
 cargo metadata --locked --format-version 1 --manifest-path tests/readme-snippets/Cargo.toml >/dev/null || {
   echo "error: tests/readme-snippets/Cargo.lock is stale: run scripts/check-snippets.sh --update and commit it" >&2
   exit 1

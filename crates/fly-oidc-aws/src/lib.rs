@@ -31,12 +31,9 @@
 //! ## Configuration
 //!
 //! One [`Settings`] is resolved when [`Builder::build`] runs: a builder value beats every
-//! variable; unset ones come from the injected environment, then the defaults (the table is on
-//! [`Builder`]). The variables: `AWS_ROLE_ARN`, `AWS_ROLE_SESSION_NAME`, `FLY_OIDC_AUDIENCE`
-//! (default `sts.amazonaws.com`), `FLY_OIDC_AWS_DURATION_SECONDS`, `FLY_OIDC_AWS_POLICY`
-//! (JSON, or `@PATH`), `FLY_OIDC_AWS_POLICY_ARNS` (comma-separated), and the Fly token source
-//! variables of [`fly_oidc`] (`FLY_OIDC_TOKEN_FILE`, `FLY_OIDC_SOCKET`, `FLY_API_HOSTNAME` +
-//! `FLY_API_TOKEN`). The session name defaults to `fly-<app_name>-<machine_id>`.
+//! variable; unset ones come from the injected environment, then the defaults. Every setting,
+//! with its variable, its `fly-oidc` flag and its default, is in [the one AWS settings
+//! table](https://github.com/fly-oidc/fly-oidc/blob/HEAD/docs/aws.md#settings).
 //!
 //! Region, STS endpoint, FIPS and dual-stack are read the way the AWS CLI reads them, by the
 //! AWS SDK's own code (`aws_runtime::env_config`, which `aws-config` uses): `AWS_REGION`,

@@ -25,10 +25,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Or configure it from the environment (`FLY_OIDC_GCP_PROVIDER`,
-//! `FLY_OIDC_GCP_SERVICE_ACCOUNT`, `FLY_OIDC_GCP_SCOPES`, `FLY_OIDC_GCP_STS_URL`,
-//! `FLY_OIDC_GCP_IAM_URL`) with [`GcpTokenProvider::from_env`]; [`Builder`] lists every
-//! setting. [`Builder::settings`] resolves and checks them without building a client.
+//! Or configure it from the environment with [`GcpTokenProvider::from_env`]. Every setting,
+//! with its variable, its `fly-oidc` flag and its default, is in [the one Google Cloud settings
+//! table](https://github.com/fly-oidc/fly-oidc/blob/HEAD/docs/gcp.md#settings). [`Builder::settings`] resolves and checks them without
+//! building a client.
 //!
 //! ## Errors
 //!

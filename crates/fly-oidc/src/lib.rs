@@ -23,14 +23,10 @@
 //!
 //! ## Where the token comes from
 //!
-//! | builder | environment | source |
-//! |---|---|---|
-//! | [`Builder::token_file`] | `FLY_OIDC_TOKEN_FILE` | a file holding a JWT, re-read on every fetch |
-//! | [`Builder::socket`] | `FLY_OIDC_SOCKET` | the Machines API over that Unix socket |
-//! | [`Builder::api_url`] + [`Builder::api_token`] | `FLY_API_HOSTNAME` + `FLY_API_TOKEN` | the Machines API over HTTP(S) with a bearer token |
-//! | | | default: the Unix socket `/.fly/api` |
-//!
-//! Builder settings beat the environment; within each, the first row that is set wins.
+//! A file ([`Builder::token_file`]), a Unix socket ([`Builder::socket`]), or the Machines API
+//! over HTTP(S) ([`Builder::api_url`] + [`Builder::api_token`]); else the Machine's socket
+//! `/.fly/api`. Builder settings beat the environment; within each, the first that is set
+//! wins. Each setting's variable is in [the one settings table](https://github.com/fly-oidc/fly-oidc/blob/HEAD/docs/cli.md#configuration).
 //!
 //! ## Errors
 //!

@@ -509,12 +509,17 @@ fn the_fake_fly_api_runner_never_prints_its_api_token() {
     assert!(!dir.exists(), "{} left behind", dir.display());
 }
 
-/// Every `FLY_OIDC_*` variable the crates' sources name is in the README (the testing hook
-/// `FLY_OIDC_DEFAULT_SOCKET` too, marked as one), and the hook moves the default socket.
+/// Every `FLY_OIDC_*` variable the crates' sources name is in the docs (README.md,
+/// docs/*.md, the crates' READMEs; the testing hook `FLY_OIDC_DEFAULT_SOCKET` too, marked as
+/// one), and the hook moves the default socket.
 #[test]
-fn every_variable_read_is_documented_in_the_readme() {
+fn every_variable_read_is_documented_in_the_docs() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let docs: Vec<String> = crate::readme_commands::doc_texts()
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect();
+    let readme = docs.join("\n");
     let mut named = std::collections::BTreeSet::new();
     for krate in std::fs::read_dir(root.join("crates")).unwrap() {
         let src = krate.unwrap().path().join("src");
@@ -536,7 +541,7 @@ fn every_variable_read_is_documented_in_the_readme() {
     }
     assert!(named.contains("FLY_OIDC_DEFAULT_SOCKET"), "{named:?}");
     for var in &named {
-        assert!(readme.contains(var), "{var} is not in the README");
+        assert!(readme.contains(var), "{var} is not in the docs");
     }
     let hook = readme
         .lines()

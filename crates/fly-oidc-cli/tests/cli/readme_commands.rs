@@ -1,15 +1,17 @@
-//! The commands the docs tell a user to paste work, because something runs each of them.
+//! The commands the docs tell a user to paste work, because something runs each of them; and
+//! the links between the docs lead somewhere.
 //!
-//! Every shell command in a code block of `README.md` and of `docs/*.md` (blocks tagged `sh`,
-//! `bash`, `shell` or `console`, and `$ `-prompted lines of untagged ones) is either run as
-//! written by `scripts/demo.sh` (which `.ci/run` runs), or has an entry in [`COMMANDS`]: run
-//! by `.ci/run`, by a named test (which must exist and run the named part), a filter of the
-//! suite `scripts/test.sh` runs whole, or an exception with its reason (a Fly account, GitHub,
-//! a Docker image, a cloud login: what no test machine has).
+//! Every shell command in a code block of `README.md`, `docs/*.md` and the crates'
+//! `crates/*/README.md` (blocks tagged `sh`, `bash`, `shell` or `console`, and `$ `-prompted
+//! lines of untagged ones) is either run as written by `scripts/demo.sh` (which `.ci/run`
+//! runs), or has an entry in [`COMMANDS`]: run by `.ci/run`, by a named test (which must exist
+//! and run the named part), a filter of the suite `scripts/test.sh` runs whole, or an
+//! exception with its reason (a Fly account, GitHub, a Docker image, a cloud login: what no
+//! test machine has).
 //!
-//! And the stand-ins answer as the README's "Try it locally" shows: the fake STS answers
-//! `GetCallerIdentity` for the credentials it issued (the AWS CLI under `fly-oidc exec`),
-//! and refuses others as AWS does.
+//! And the stand-ins answer as "Try it locally" (`docs/try-it-locally.md`) shows: the fake
+//! STS answers `GetCallerIdentity` for the credentials it issued (the AWS CLI under
+//! `fly-oidc exec`), and refuses others as AWS does.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::cli_aws_support::{Sandbox, describe};
@@ -38,7 +40,8 @@ enum Run {
     Exception(&'static str),
 }
 
-/// The pasteable commands of README.md and docs/*.md that scripts/demo.sh does not run, as
+/// The pasteable commands of the docs (README.md, docs/*.md, crates/*/README.md) that
+/// scripts/demo.sh does not run, as
 /// the docs write them (trailing comments dropped, `\`-continued lines joined, spaces
 /// collapsed), and how each is run. A command that leaves the docs must leave this list.
 const COMMANDS: &[(&str, Run)] = &[
@@ -428,22 +431,58 @@ fn doc_commands(name: &str, text: &str) -> Vec<DocCommand> {
     out
 }
 
-/// README.md and docs/*.md, each command with its place.
-fn all_doc_commands() -> Vec<DocCommand> {
-    let root = root();
-    let mut docs = vec![PathBuf::from("README.md")];
-    let mut pages: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
-        .map(|dir| {
-            dir.map(|e| e.unwrap().path())
-                .filter(|p| p.extension().is_some_and(|e| e == "md"))
-                .map(|p| Path::new("docs").join(p.file_name().unwrap()))
+/// The `.md` files of the directory `dir` (relative to the root) whose name is `name` (any,
+/// when `None`), sorted.
+fn markdown_files(root: &Path, dir: &str, name: Option<&str>) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().path())
+                .filter(|p| match name {
+                    Some(name) => p.file_name().is_some_and(|n| n == name),
+                    None => p.extension().is_some_and(|e| e == "md"),
+                })
+                .map(|p| Path::new(dir).join(p.file_name().unwrap()))
                 .collect()
         })
         .unwrap_or_default();
-    pages.sort();
-    docs.extend(pages);
-    docs.iter()
-        .flat_map(|doc| doc_commands(&doc.display().to_string(), &read(&root.join(doc))))
+    found.sort();
+    found
+}
+
+/// The docs a user reads: README.md, docs/*.md and each crate's README.md.
+fn doc_files(root: &Path) -> Vec<PathBuf> {
+    let mut docs = vec![PathBuf::from("README.md")];
+    docs.extend(markdown_files(root, "docs", None));
+    let mut crates: Vec<String> = std::fs::read_dir(root.join("crates"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    crates.sort();
+    for krate in crates {
+        docs.extend(markdown_files(
+            root,
+            &format!("crates/{krate}"),
+            Some("README.md"),
+        ));
+    }
+    docs
+}
+
+/// Every doc a user reads (see [`doc_files`]): its path from the root, and its text.
+pub(crate) fn doc_texts() -> Vec<(String, String)> {
+    let root = root();
+    doc_files(&root)
+        .iter()
+        .map(|doc| (doc.display().to_string(), read(&root.join(doc))))
+        .collect()
+}
+
+/// Every doc's commands, each with its place.
+fn all_doc_commands() -> Vec<DocCommand> {
+    doc_texts()
+        .iter()
+        .flat_map(|(name, text)| doc_commands(name, text))
         .collect()
 }
 
@@ -644,6 +683,115 @@ fn doc_commands_are_read_as_a_shell_reads_them() {
     );
     let demo = "run 'a  b'\nrun_failing 'c \"$X\"'\nif run 'd' && e; then\n  run \"f \\\"$PORT\\\"\"\nfi\nrun() {\n  eval \"$1\"\n}\n";
     assert_eq!(demo_commands(demo), ["a b", "d", "f \"$PORT\"", "c \"$X\""]);
+}
+
+/// The repository's files as the crates' READMEs link them (crates.io does not resolve a
+/// relative link out of the package).
+const BLOB: &str = "https://github.com/fly-oidc/fly-oidc/blob/HEAD/";
+
+/// GitHub's anchor for a heading: lowercased, punctuation but `-` and `_` dropped, spaces as `-`.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The anchors of the headings of a markdown text (outside code blocks).
+fn anchors(text: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced && line.starts_with('#') {
+            let heading = line.trim_start_matches('#');
+            if heading.starts_with(' ') {
+                out.push(anchor(heading));
+            }
+        }
+    }
+    out
+}
+
+/// The link targets of a markdown text, `[text](target)`, outside code blocks.
+fn links(text: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        for (i, _) in line.match_indices("](") {
+            let rest = &line[i + 2..];
+            if let Some(end) = rest.find(')') {
+                out.push(rest[..end].to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// The docs' links move with the text: every link to a file of the repository (relative, or
+/// through GitHub for the crates' READMEs) names a file that exists and, with `#anchor`, a
+/// heading of it.
+#[test]
+fn every_link_between_the_docs_resolves() {
+    let root = root();
+    let mut problems = Vec::new();
+    let docs = doc_texts();
+    assert!(
+        docs.len() > 10,
+        "{:?}",
+        docs.iter().map(|d| &d.0).collect::<Vec<_>>()
+    );
+    for (name, text) in &docs {
+        let dir = Path::new(name).parent().unwrap_or(Path::new(""));
+        for link in links(text) {
+            let (path, base) = match link.strip_prefix(BLOB) {
+                Some(path) => (path, Path::new("")),
+                None if link.contains("://") || link.starts_with("mailto:") => continue,
+                None => (link.as_str(), dir),
+            };
+            let (file, fragment) = path.split_once('#').unwrap_or((path, ""));
+            let target = if file.is_empty() {
+                PathBuf::from(name)
+            } else {
+                base.join(file)
+            };
+            let Ok(content) = std::fs::read_to_string(root.join(&target)) else {
+                if !root.join(&target).exists() {
+                    problems.push(format!(
+                        "{name}: ({link}): {} does not exist",
+                        target.display()
+                    ));
+                }
+                continue;
+            };
+            if !fragment.is_empty() && !anchors(&content).iter().any(|a| a == fragment) {
+                problems.push(format!(
+                    "{name}: ({link}): {} has no heading #{fragment}",
+                    target.display()
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(
+        anchor("Every SDK, no config: `fly-oidc exec`"),
+        "every-sdk-no-config-fly-oidc-exec"
+    );
+    assert_eq!(
+        links("see [a](docs/a.md#b) and [c](https://x)\n```\n[d](e)\n```\n"),
+        ["docs/a.md#b", "https://x"]
+    );
 }
 
 /// A fake STS whose clock a test moves forward.

@@ -1,4 +1,5 @@
-//! README.md, "Use from Rust (AWS)".
+//! README.md, "Quick start" > "Rust: the AWS credentials provider", and
+//! crates/fly-oidc-aws/README.md, "Quick start".
 #![allow(unused)]
 
 #[tokio::main]

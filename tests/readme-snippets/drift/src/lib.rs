@@ -1,14 +1,18 @@
-//! The drift check behind `scripts/check-snippets.sh`: README.md's Rust snippets and their
-//! dependency blocks against the `readme-*` packages that compile them.
+//! The drift check behind `scripts/check-snippets.sh`: the docs' Rust snippets and their
+//! dependency blocks against the `readme-*` packages that compile them. The docs are
+//! README.md, `docs/*.md` and each crate's `crates/<name>/README.md`.
 //!
 //! The rules:
 //! - A ```` ```toml ```` block with a dependency table (`[dependencies]`,
-//!   `[dev-dependencies]`, ...) opens a *context*, named by the README heading it is under
-//!   (`Section`, or `Section > Subsection` for a `###` heading).
+//!   `[dev-dependencies]`, ...) opens a *context*, named by its file and the heading it is
+//!   under (`docs/gcp.md > Section`, or `docs/gcp.md > Section > Subsection` for a `###`
+//!   heading).
 //! - Every block whose info string starts with `rust` (`rust,ignore` too) belongs to the last
 //!   context above it: it must compile with those dependencies and no others.
 //! - Each context has one package of tests/readme-snippets (`[package.metadata.readme]
-//!   section = "..."`), and each such package one context.
+//!   sections = ["..."]`), and each section a package names is a context. A package may serve
+//!   several contexts (a topic page and a crate's README showing the same dependencies): each
+//!   context's tables must be the package's, and its Rust blocks in the package's files.
 //! - The package's dependency tables hold exactly the block's entries, each with
 //!   `git = "https://github.com/fly-oidc/fly-oidc"` read as `path = "../../../crates/<name>"`
 //!   (comments and spacing aside). A README entry with a `path` is an error: an outside user
@@ -41,49 +45,81 @@ pub const WRAPPER: &[&str] = &[
 /// Dependency table header -> its entries, normalized (no comments, single spaces), sorted.
 pub type Tables = BTreeMap<String, Vec<String>>;
 
-/// A dependency block of the README and the Rust blocks that follow it.
+/// A dependency block of a doc and the Rust blocks that follow it.
 #[derive(Debug, Default)]
 pub struct Context {
-    /// The heading the dependency block is under.
+    /// Its doc and the heading the dependency block is under (`docs/gcp.md > From Rust`).
     pub section: String,
-    /// Its 1-based line in the README.
-    pub line: usize,
-    /// Its dependency tables, as the README shows them.
+    /// Its place: `docs/gcp.md:12`.
+    pub place: String,
+    /// Its dependency tables, as the doc shows them.
     pub tables: Tables,
     /// The Rust blocks that compile with it.
     pub rust_blocks: Vec<Block>,
 }
 
-/// A Rust block of the README.
+/// A Rust block of a doc.
 #[derive(Debug)]
 pub struct Block {
-    /// The 1-based line of its opening fence.
-    pub line: usize,
+    /// The place of its opening fence: `docs/gcp.md:40`.
+    pub place: String,
     /// The heading it is under.
     pub section: String,
     /// Its lines.
     pub lines: Vec<String>,
 }
 
-/// A package of tests/readme-snippets that mirrors a README context.
+/// A package of tests/readme-snippets that mirrors doc contexts.
 #[derive(Debug)]
 pub struct Package {
     /// Its directory, relative to tests/readme-snippets.
     pub dir: String,
-    /// `[package.metadata.readme] section`.
-    pub section: String,
+    /// `[package.metadata.readme] sections`.
+    pub sections: Vec<String>,
     /// Its dependency tables.
     pub tables: Tables,
     /// Its `.rs` files: path (for messages) and lines.
     pub files: Vec<(String, Vec<String>)>,
 }
 
-/// Checks README.md (`readme`) against the packages in `snippets` (tests/readme-snippets).
-pub fn check(readme: &Path, snippets: &Path) -> Result<(), Vec<String>> {
-    let text =
-        fs::read_to_string(readme).map_err(|e| vec![format!("{}: {e}", readme.display())])?;
+/// The docs under the repository's `root`, as paths relative to it: README.md, `docs/*.md`
+/// and `crates/*/README.md`, sorted.
+pub fn doc_files(root: &Path) -> Vec<PathBuf> {
+    let mut docs = vec![PathBuf::from("README.md")];
+    let listed = |dir: &str| -> Vec<PathBuf> {
+        let mut names: Vec<PathBuf> = fs::read_dir(root.join(dir))
+            .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    docs.extend(
+        listed("docs")
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "md"))
+            .filter_map(|p| Some(Path::new("docs").join(p.file_name()?))),
+    );
+    docs.extend(
+        listed("crates")
+            .into_iter()
+            .filter(|p| p.join("README.md").is_file())
+            .filter_map(|p| Some(Path::new("crates").join(p.file_name()?).join("README.md"))),
+    );
+    docs
+}
+
+/// Checks the docs under the repository's `root` against the packages in `snippets`
+/// (tests/readme-snippets).
+pub fn check(root: &Path, snippets: &Path) -> Result<(), Vec<String>> {
     let mut problems = Vec::new();
-    let contexts = parse_readme(&text, &mut problems);
+    let mut contexts = Vec::new();
+    for doc in doc_files(root) {
+        let name = doc.display().to_string();
+        match fs::read_to_string(root.join(&doc)) {
+            Ok(text) => contexts.extend(parse_doc(&name, &text, &mut problems)),
+            Err(e) => problems.push(format!("{name}: {e}")),
+        }
+    }
     let packages = read_packages(snippets, &mut problems);
     compare(&contexts, &packages, &mut problems);
     if problems.is_empty() {
@@ -93,8 +129,8 @@ pub fn check(readme: &Path, snippets: &Path) -> Result<(), Vec<String>> {
     }
 }
 
-/// The README's contexts (see the crate docs).
-pub fn parse_readme(text: &str, problems: &mut Vec<String>) -> Vec<Context> {
+/// The contexts of the doc `name` (see the crate docs).
+pub fn parse_doc(name: &str, text: &str, problems: &mut Vec<String>) -> Vec<Context> {
     let mut contexts: Vec<Context> = Vec::new();
     let (mut h2, mut h3) = (String::new(), None::<String>);
     let mut lines = text.lines().enumerate();
@@ -112,20 +148,24 @@ pub fn parse_readme(text: &str, problems: &mut Vec<String>) -> Vec<Context> {
                 body.push(l.strip_prefix(indent).unwrap_or(l).to_string());
             }
             if !closed {
-                problems.push(format!("README.md:{}: a code block is never closed", i + 1));
+                problems.push(format!("{name}:{}: a code block is never closed", i + 1));
                 break;
             }
             let section = match &h3 {
-                Some(h3) => format!("{h2} > {h3}"),
-                None => h2.clone(),
+                Some(h3) => format!("{name} > {h2} > {h3}"),
+                None => format!("{name} > {h2}"),
             };
+            let place = format!("{name}:{}", i + 1);
             let info = info.trim();
             if info.starts_with("rust") {
                 match contexts.last_mut() {
-                    Some(context) => context.rust_blocks.push(Block { line: i + 1, section, lines: body }),
+                    Some(context) => context.rust_blocks.push(Block {
+                        place,
+                        section,
+                        lines: body,
+                    }),
                     None => problems.push(format!(
-                        "README.md:{}: the Rust block in \"{section}\" has no dependency block above it",
-                        i + 1
+                        "{place}: the Rust block in \"{section}\" has no dependency block above it"
                     )),
                 }
             } else if info == "toml" {
@@ -133,7 +173,7 @@ pub fn parse_readme(text: &str, problems: &mut Vec<String>) -> Vec<Context> {
                 if !tables.is_empty() {
                     contexts.push(Context {
                         section,
-                        line: i + 1,
+                        place,
                         tables,
                         rust_blocks: Vec::new(),
                     });
@@ -151,7 +191,7 @@ pub fn parse_readme(text: &str, problems: &mut Vec<String>) -> Vec<Context> {
     contexts
 }
 
-/// The dependency tables of a manifest (or of a README block): every table whose name says
+/// The dependency tables of a manifest (or of a doc's block): every table whose name says
 /// `dependencies` (`[dependencies]`, `[dev-dependencies]`, `[target.'...'.dependencies]`,
 /// `[dependencies.foo]`), each with its entries normalized and sorted.
 pub fn dependency_tables(text: &str) -> Tables {
@@ -200,14 +240,14 @@ fn normalize(line: &str) -> String {
     line.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A README entry as the package must hold it: its git dependency on this repository as a
+/// A doc's entry as the package must hold it: its git dependency on this repository as a
 /// path into the checkout. `None` (and a problem) for a path dependency.
 pub fn as_package_entry(entry: &str, section: &str, problems: &mut Vec<String>) -> Option<String> {
     let name = entry.split('=').next().unwrap_or_default().trim();
     if entry.contains("path =") || entry.contains("path=") {
         problems.push(format!(
-            "README.md (\"{section}\"): `{entry}` is a path dependency; show the one an outside \
-             user writes: `{name} = {{ git = \"{REPOSITORY}\" }}`"
+            "\"{section}\": `{entry}` is a path dependency; show the one an outside user \
+             writes: `{name} = {{ git = \"{REPOSITORY}\" }}`"
         ));
         return None;
     }
@@ -215,7 +255,7 @@ pub fn as_package_entry(entry: &str, section: &str, problems: &mut Vec<String>) 
     Some(entry.replace(&git, &format!("path = \"../../../crates/{name}\"")))
 }
 
-/// The packages of `snippets` that name a README section.
+/// The packages of `snippets` that name doc sections.
 pub fn read_packages(snippets: &Path, problems: &mut Vec<String>) -> Vec<Package> {
     let mut packages = Vec::new();
     let Ok(entries) = fs::read_dir(snippets) else {
@@ -228,9 +268,10 @@ pub fn read_packages(snippets: &Path, problems: &mut Vec<String>) -> Vec<Package
         let Ok(manifest) = fs::read_to_string(dir.join("Cargo.toml")) else {
             continue;
         };
-        let Some(section) = readme_section(&manifest) else {
+        let sections = readme_sections(&manifest);
+        if sections.is_empty() {
             continue;
-        };
+        }
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -252,7 +293,7 @@ pub fn read_packages(snippets: &Path, problems: &mut Vec<String>) -> Vec<Package
             .collect();
         packages.push(Package {
             dir: name,
-            section,
+            sections,
             tables: dependency_tables(&manifest),
             files,
         });
@@ -260,21 +301,26 @@ pub fn read_packages(snippets: &Path, problems: &mut Vec<String>) -> Vec<Package
     packages
 }
 
-/// `section = "..."` of `[package.metadata.readme]`.
-fn readme_section(manifest: &str) -> Option<String> {
+/// `sections = ["...", ...]` of `[package.metadata.readme]` (on one line).
+fn readme_sections(manifest: &str) -> Vec<String> {
     let mut in_table = false;
     for line in manifest.lines() {
         let line = line.trim();
-        if line.starts_with('[') {
+        if line.starts_with('[') && !line.starts_with("[\"") {
             in_table = line == "[package.metadata.readme]";
-        } else if in_table {
-            if let Some(value) = line.strip_prefix("section") {
-                let value = value.trim_start().strip_prefix('=')?.trim();
-                return Some(value.trim_matches('"').to_string());
-            }
+        } else if in_table && let Some(value) = line.strip_prefix("sections") {
+            let Some(list) = value.trim_start().strip_prefix('=') else {
+                return Vec::new();
+            };
+            let list = list.trim().trim_start_matches('[').trim_end_matches(']');
+            return list
+                .split("\",")
+                .map(|s| s.trim().trim_matches('"').to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
         }
     }
-    None
+    Vec::new()
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -294,23 +340,25 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Every context against its package (see the crate docs).
 pub fn compare(contexts: &[Context], packages: &[Package], problems: &mut Vec<String>) {
     for package in packages {
-        if !contexts.iter().any(|c| c.section == package.section) {
-            problems.push(format!(
-                "{}/Cargo.toml names the README section \"{}\", which has no dependency block",
-                package.dir, package.section
-            ));
+        for section in &package.sections {
+            if !contexts.iter().any(|c| c.section == *section) {
+                problems.push(format!(
+                    "{}/Cargo.toml names the section \"{section}\", which has no dependency block",
+                    package.dir
+                ));
+            }
         }
     }
     for context in contexts {
         let matching: Vec<&Package> = packages
             .iter()
-            .filter(|p| p.section == context.section)
+            .filter(|p| p.sections.contains(&context.section))
             .collect();
         let [package] = matching.as_slice() else {
             problems.push(format!(
-                "README.md:{} (\"{}\"): a dependency block needs one package of tests/readme-snippets \
-                 with `[package.metadata.readme] section = \"{}\"`; there are {}",
-                context.line,
+                "{} (\"{}\"): a dependency block needs one package of tests/readme-snippets \
+                 with `[package.metadata.readme] sections = [\"{}\"]`; there are {}",
+                context.place,
                 context.section,
                 context.section,
                 matching.len()
@@ -318,7 +366,15 @@ pub fn compare(contexts: &[Context], packages: &[Package], problems: &mut Vec<St
             continue;
         };
         compare_tables(context, package, problems);
-        compare_code(context, package, problems);
+    }
+    for package in packages {
+        let served: Vec<&Context> = contexts
+            .iter()
+            .filter(|c| package.sections.contains(&c.section))
+            .collect();
+        if !served.is_empty() {
+            compare_code(&served, package, problems);
+        }
     }
 }
 
@@ -336,46 +392,56 @@ fn compare_tables(context: &Context, package: &Package, problems: &mut Vec<Strin
         for (entry, expected) in &shown {
             if !held.contains(expected) {
                 problems.push(format!(
-                    "README.md:{} (\"{}\") shows `{entry}` in [{header}]; {}/Cargo.toml must hold `{expected}`",
-                    context.line, context.section, package.dir
+                    "{} (\"{}\") shows `{entry}` in [{header}]; {}/Cargo.toml must hold `{expected}`",
+                    context.place, context.section, package.dir
                 ));
             }
         }
         for entry in held {
             if !shown.iter().any(|(_, expected)| *expected == entry) {
                 problems.push(format!(
-                    "{}/Cargo.toml has `{entry}` in [{header}], which README.md:{} (\"{}\") does not show",
-                    package.dir, context.line, context.section
+                    "{}/Cargo.toml has `{entry}` in [{header}], which {} (\"{}\") does not show",
+                    package.dir, context.place, context.section
                 ));
             }
         }
     }
 }
 
-fn compare_code(context: &Context, package: &Package, problems: &mut Vec<String>) {
-    // Per file, the lines covered by a README block.
-    let mut covered: Vec<Vec<bool>> = package
-        .files
-        .iter()
-        .map(|(_, l)| vec![false; l.len()])
-        .collect();
-    for block in &context.rust_blocks {
-        let found = package
+fn compare_code(contexts: &[&Context], package: &Package, problems: &mut Vec<String>) {
+    // Per file, the lines covered by a block of any of the contexts.
+    let blank = || -> Vec<Vec<bool>> {
+        package
             .files
             .iter()
-            .enumerate()
-            .find_map(|(f, (_, lines))| {
-                find_block(&block.lines, lines, &covered[f]).map(|at| (f, at))
-            });
-        match found {
-            Some((f, at)) => covered[f][at..at + block.lines.len()]
-                .iter_mut()
-                .for_each(|c| *c = true),
-            None => problems.push(format!(
-                "README.md:{} (\"{}\"): this Rust block is not, line for line, in a .rs file of \
-                 tests/readme-snippets/{} (which CI compiles with the dependency block of \"{}\")",
-                block.line, block.section, package.dir, context.section
-            )),
+            .map(|(_, l)| vec![false; l.len()])
+            .collect()
+    };
+    let mut covered = blank();
+    for context in contexts {
+        // Per context: two contexts may show the same block, found on the same lines.
+        let mut mine = blank();
+        for block in &context.rust_blocks {
+            let found = package
+                .files
+                .iter()
+                .enumerate()
+                .find_map(|(f, (_, lines))| {
+                    find_block(&block.lines, lines, &mine[f]).map(|at| (f, at))
+                });
+            match found {
+                Some((f, at)) => {
+                    for line in at..at + block.lines.len() {
+                        mine[f][line] = true;
+                        covered[f][line] = true;
+                    }
+                }
+                None => problems.push(format!(
+                    "{} (\"{}\"): this Rust block is not, line for line, in a .rs file of \
+                     tests/readme-snippets/{} (which CI compiles with the dependency block of \"{}\")",
+                    block.place, block.section, package.dir, context.section
+                )),
+            }
         }
     }
     for ((path, lines), covered) in package.files.iter().zip(&covered) {
@@ -389,11 +455,11 @@ fn compare_code(context: &Context, package: &Package, problems: &mut Vec<String>
             .collect();
         if let Some(&(i, line)) = unexplained.first() {
             problems.push(format!(
-                "{path}:{}: `{line}` ({} such line(s) in all) is neither in a README Rust block of \
-                 \"{}\" nor a wrapper line: the README must show what the snippet needs",
+                "{path}:{}: `{line}` ({} such line(s) in all) is neither in a Rust block of \
+                 {} nor a wrapper line: the doc must show what the snippet needs",
                 i + 1,
                 unexplained.len(),
-                context.section
+                package.sections.join(", ")
             ));
         }
     }
@@ -491,7 +557,7 @@ echo not rust
     const MANIFEST: &str = r#"[package]
 name = "readme-install"
 [package.metadata.readme]
-section = "Install"
+sections = ["README.md > Install"]
 [dependencies]
 tokio = { version = "1", features = ["macros"] }
 fly-oidc = { path = "../../../crates/fly-oidc" }
@@ -500,11 +566,18 @@ fly-oidc = { path = "../../../crates/fly-oidc" }
     const MAIN: &str = "#[tokio::main]\nasync fn main() -> Result<(), Box<dyn std::error::Error>> {\n    let a = 1;\n        let b = a;\n    Ok(())\n}\n";
 
     fn run(readme: &str, manifest: &str, main: &str) -> Vec<String> {
+        run_docs(&[("README.md", readme)], manifest, main)
+    }
+
+    fn run_docs(docs: &[(&str, &str)], manifest: &str, main: &str) -> Vec<String> {
         let mut problems = Vec::new();
-        let contexts = parse_readme(readme, &mut problems);
+        let contexts: Vec<Context> = docs
+            .iter()
+            .flat_map(|(name, text)| parse_doc(name, text, &mut problems))
+            .collect();
         let package = Package {
             dir: "install".into(),
-            section: readme_section(manifest).unwrap_or_default(),
+            sections: readme_sections(manifest),
             tables: dependency_tables(manifest),
             files: vec![(
                 "install/src/main.rs".into(),
@@ -598,9 +671,49 @@ fly-oidc = { path = "../../../crates/fly-oidc" }
     }
 
     #[test]
+    fn one_package_serves_the_same_block_in_two_docs() {
+        let crate_readme = README
+            .replace("## Use it\n", "")
+            .replace("## Install", "## Quick start");
+        let manifest = MANIFEST.replace(
+            "[\"README.md > Install\"]",
+            "[\"README.md > Install\", \"crates/fly-oidc/README.md > Quick start\"]",
+        );
+        let docs = [
+            ("README.md", README),
+            ("crates/fly-oidc/README.md", crate_readme.as_str()),
+        ];
+        assert_eq!(run_docs(&docs, &manifest, MAIN), Vec::<String>::new());
+        // The second doc's block changed: that doc's place is named.
+        let changed = crate_readme.replace("let b = a;", "let b = a + 2;");
+        let docs = [
+            ("README.md", README),
+            ("crates/fly-oidc/README.md", changed.as_str()),
+        ];
+        let problems = run_docs(&docs, &manifest, MAIN);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("crates/fly-oidc/README.md:")
+                    && p.contains("this Rust block is not")),
+            "{problems:?}"
+        );
+        // A second doc the package does not name: it needs a package.
+        let problems = run_docs(&docs, MANIFEST, MAIN);
+        assert!(
+            problems.iter().any(|p| p.contains("needs one package")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn a_rust_block_without_a_dependency_block_fails() {
         let mut problems = Vec::new();
-        parse_readme("## A\n```rust,ignore\nlet a = 1;\n```\n", &mut problems);
+        parse_doc(
+            "README.md",
+            "## A\n```rust,ignore\nlet a = 1;\n```\n",
+            &mut problems,
+        );
         assert_eq!(problems.len(), 1, "{problems:?}");
     }
 
@@ -608,13 +721,13 @@ fly-oidc = { path = "../../../crates/fly-oidc" }
     fn a_block_needs_its_package() {
         let problems = run(
             README,
-            &MANIFEST.replace("section = \"Install\"", "section = \"Other\""),
+            &MANIFEST.replace("README.md > Install", "README.md > Other"),
             MAIN,
         );
         assert!(
             problems
                 .iter()
-                .any(|p| p.contains("names the README section \"Other\"")),
+                .any(|p| p.contains("names the section \"README.md > Other\"")),
             "{problems:?}"
         );
         assert!(

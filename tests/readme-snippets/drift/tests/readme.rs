@@ -1,15 +1,15 @@
-//! The README's Rust blocks and dependency blocks are the ones the `readme-*` packages of
-//! tests/readme-snippets compile, and their Cargo.lock holds the repository's versions.
+//! The docs' Rust blocks and dependency blocks (README.md, docs/*.md, crates/*/README.md) are
+//! the ones the `readme-*` packages of tests/readme-snippets compile, and their Cargo.lock
+//! holds the repository's versions.
 
 use std::path::Path;
 
 #[test]
 fn readme_snippets_are_the_ones_compiled() {
     let snippets = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let readme = snippets.join("../../README.md");
-    if let Err(problems) = readme_drift::check(&readme, &snippets) {
+    if let Err(problems) = readme_drift::check(&snippets.join("../.."), &snippets) {
         panic!(
-            "README.md and tests/readme-snippets differ:\n- {}\n",
+            "the docs and tests/readme-snippets differ:\n- {}\n",
             problems.join("\n- ")
         );
     }

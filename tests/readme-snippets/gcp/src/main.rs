@@ -1,4 +1,5 @@
-//! README.md, "Use with Google Cloud", "From Rust": both Rust blocks, in order.
+//! docs/gcp.md, "From Rust": both Rust blocks, in order; crates/fly-oidc-gcp/README.md,
+//! "Quick start", shows the same.
 #![allow(unused)]
 
 #[tokio::main]

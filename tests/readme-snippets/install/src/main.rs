@@ -1,12 +1,7 @@
-//! README.md, "Use the token client from Rust", with the dependencies of "Install".
+//! README.md, "Install": the dependency block alone (no Rust block follows it).
 #![allow(unused)]
 
 #[tokio::main]
-#[rustfmt::skip]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let client = fly_oidc::FlyOidcClient::builder().build()?;   // flags → builder, env → Env
-    let token = client.fetch_token(Some("sts.amazonaws.com")).await?;
-    println!("{}", token.claims().trust_summary());            // iss=... aud=... sub=...
-    let jwt: &str = token.expose_jwt();                        // `token` itself prints as ** redacted **
     Ok(())
 }

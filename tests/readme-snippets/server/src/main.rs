@@ -1,4 +1,4 @@
-//! README.md, "Embedding the server".
+//! docs/server.md, "Embedding the server", and crates/fly-oidc-server/README.md, "Quick start".
 #![allow(unused)]
 
 #[tokio::main]

@@ -1,2 +1,3 @@
-//! An app's crate whose test uses the testkit: README.md, "Testing your own code without a
-//! Fly Machine" (the snippet is in tests/readme.rs, and runs).
+//! An app's crate whose test uses the testkit: docs/development.md, "Test your own code
+//! without a Fly Machine", and crates/fly-oidc-testkit/README.md (the snippet is in
+//! tests/readme.rs, and runs).

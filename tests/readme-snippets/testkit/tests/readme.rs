@@ -1,4 +1,5 @@
-//! README.md, "Testing your own code without a Fly Machine" (run, not only compiled).
+//! docs/development.md, "Test your own code without a Fly Machine", and
+//! crates/fly-oidc-testkit/README.md (run, not only compiled).
 
 #[tokio::test]
 #[rustfmt::skip]
