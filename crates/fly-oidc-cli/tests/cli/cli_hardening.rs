@@ -375,18 +375,21 @@ fn a_closed_stdout_exits_141_without_a_message() {
     use std::io::Read as _;
     let home = tempfile::tempdir().unwrap();
     let fly = crate::acme_web();
+    // The reader went away before anything was written: the read end is closed before the
+    // command starts (closed after the spawn, a process forked meanwhile by a parallel test
+    // could hold it while the command writes).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
     let mut child = std::process::Command::new(crate::fly_oidc_bin())
         .args(["token", "--claims", "--socket"])
         .arg(fly.socket_path())
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
         .env("HOME", home.path())
-        .stdout(std::process::Stdio::piped())
+        .stdout(writer)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Close the read end at once: the reader went away before anything was written.
-    drop(child.stdout.take());
     let mut err = String::new();
     child
         .stderr
