@@ -58,11 +58,6 @@ fn resolve_user(spec: &str) -> Result<ResolvedUser, CliError> {
     child_env::resolve_owner(spec).map_err(|e| invalid(format!("--user {spec}: {e}")))
 }
 
-/// The exit status of a process ended by `signal` (128 + its number), as a shell reports it.
-fn killed_by(signal: nix::sys::signal::Signal) -> u8 {
-    u8::try_from(128 + signal as i32).unwrap_or(255)
-}
-
 /// Run `exec`; the result is the exit status to use (the child's).
 pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
     // Catch the signals before anything else, so none is lost or ends us before the child
@@ -104,10 +99,10 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
             server = &mut starting => break server?,
             signal = signals.recv() => {
                 if child::ends_by_default(signal) {
-                    tracing::info!(%signal, "stopping before the command started");
-                    return Ok(killed_by(signal));
+                    tracing::info!(?signal, "stopping before the command started");
+                    return Ok(child::killed_by(signal));
                 }
-                tracing::debug!(%signal, "ignored while starting");
+                tracing::debug!(?signal, "ignored while starting");
             }
         }
     };

@@ -12,9 +12,10 @@
 use crate::child_env::{EnvPlan, ResolvedUser};
 use futures_core::Stream;
 use nix::errno::Errno;
-use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, getpgid, getpgrp};
+use rustix::process::Signal;
+use rustix_libc_wrappers::process::SignalExt;
 use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::low_level::siginfo::Cause;
 use signal_hook_tokio::SignalsInfo;
@@ -35,11 +36,15 @@ pub const NOT_FOUND: u8 = 127;
 /// (no permission, not an executable format...).
 pub const CANNOT_EXECUTE: u8 = 126;
 
-/// The signals [`ChildCommand::run`] forwards to the child: what a platform (Fly's
-/// `kill_signal` is one of INT, TERM, QUIT, USR1, USR2; `docker stop` sends TERM) or a terminal
-/// (HUP, INT, QUIT, WINCH, TSTP, TTIN, TTOU, CONT) sends, and ALRM and PWR. None of them ends
-/// the process while the child runs: each is caught, and forwarded, except what the terminal
-/// already delivered to a child in this process group ([`FROM_THE_TERMINAL`]).
+/// The named signals [`ChildCommand::run`] forwards to the child; the real-time ones
+/// (SIGRTMIN to SIGRTMAX: systemd images stop on SIGRTMIN+3) are forwarded too. That is every
+/// signal but the synchronous ones (ILL, TRAP, ABRT, BUS, FPE, SEGV, SYS: a fault of this
+/// process), those no process can catch (KILL, STOP), PIPE (this process's own write to a
+/// closed pipe) and CHLD (the reaper's), as tini does: what a platform (Fly's `kill_signal` is
+/// one of INT, TERM, QUIT, USR1, USR2; `docker stop` sends TERM or the image's STOPSIGNAL) or
+/// a terminal (HUP, INT, QUIT, WINCH, TSTP, TTIN, TTOU, CONT) sends, and the rest. None of
+/// them ends the process while the child runs: each is caught, and forwarded, except what the
+/// terminal already delivered to a child in this process group ([`FROM_THE_TERMINAL`]).
 ///
 /// Job control follows the child: TSTP, TTIN and TTOU are forwarded, and once the child has
 /// stopped on one of them this process stops itself too (unless it is PID 1), so a shell sees
@@ -48,40 +53,63 @@ pub const CANNOT_EXECUTE: u8 = 126;
 /// pauses under a child that handles or ignores the signal and keeps running. (A child in a
 /// session of its own, `--user`, is in an orphaned process group: the kernel discards these
 /// three signals for it, so it never stops on them, and neither does this process.)
-pub const FORWARDED: [Signal; 13] = [
-    Signal::SIGHUP,
-    Signal::SIGINT,
-    Signal::SIGQUIT,
-    Signal::SIGTERM,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGWINCH,
-    Signal::SIGCONT,
-    Signal::SIGTSTP,
-    Signal::SIGTTIN,
-    Signal::SIGTTOU,
-    Signal::SIGALRM,
-    Signal::SIGPWR,
+pub const FORWARDED: [Signal; 20] = [
+    Signal::HUP,
+    Signal::INT,
+    Signal::QUIT,
+    Signal::TERM,
+    Signal::USR1,
+    Signal::USR2,
+    Signal::WINCH,
+    Signal::CONT,
+    Signal::TSTP,
+    Signal::TTIN,
+    Signal::TTOU,
+    Signal::ALARM,
+    Signal::POWER,
+    Signal::IO,
+    Signal::URG,
+    Signal::XCPU,
+    Signal::XFSZ,
+    Signal::VTALARM,
+    Signal::PROF,
+    Signal::STKFLT,
 ];
 
+/// Every signal forwarded: [`FORWARDED`] and the real-time ones.
+fn forwarded() -> impl Iterator<Item = Signal> {
+    let real_time =
+        (Signal::rt_min().as_raw()..=Signal::rt_max().as_raw()).filter_map(Signal::from_raw);
+    FORWARDED.into_iter().chain(real_time)
+}
+
 /// The stop signals of job control (a terminal's Ctrl-Z, a background read or write).
-const JOB_CONTROL_STOPS: [Signal; 3] = [Signal::SIGTSTP, Signal::SIGTTIN, Signal::SIGTTOU];
+const JOB_CONTROL_STOPS: [nix::sys::signal::Signal; 3] = [
+    nix::sys::signal::Signal::SIGTSTP,
+    nix::sys::signal::Signal::SIGTTIN,
+    nix::sys::signal::Signal::SIGTTOU,
+];
 
 /// Whether `signal`'s default action ends a process. Before the child exists (while the server
 /// starts), [`FORWARDED`] signals for which this is true end `exec` with 128 + the signal, as
 /// they would have ended the child; the others (WINCH, CONT and the job-control stops) are
 /// ignored.
 pub fn ends_by_default(signal: Signal) -> bool {
-    !matches!(
-        signal,
-        Signal::SIGWINCH
-            | Signal::SIGCONT
-            | Signal::SIGTSTP
-            | Signal::SIGTTIN
-            | Signal::SIGTTOU
-            | Signal::SIGCHLD
-            | Signal::SIGURG
-    )
+    ![
+        Signal::WINCH,
+        Signal::CONT,
+        Signal::TSTP,
+        Signal::TTIN,
+        Signal::TTOU,
+        Signal::CHILD,
+        Signal::URG,
+    ]
+    .contains(&signal)
+}
+
+/// The exit status of a process that `signal` ended: 128 + its number, as shells report it.
+pub fn killed_by(signal: Signal) -> u8 {
+    u8::try_from(128 + signal.as_raw()).unwrap_or(255)
 }
 
 /// The [`FORWARDED`] signals and SIGCHLD, caught from [`catch`](Self::catch) on, for
@@ -106,12 +134,7 @@ impl fmt::Debug for ForwardedSignals {
 /// signal from the terminal: forwarding it again would deliver a Ctrl-C twice. tini avoids that
 /// by moving the child into a foreground group of its own; the child here stays in ours, so
 /// that a shell's job control (stop, `fg`) keeps working through `exec`.
-const FROM_THE_TERMINAL: [Signal; 4] = [
-    Signal::SIGINT,
-    Signal::SIGQUIT,
-    Signal::SIGTSTP,
-    Signal::SIGWINCH,
-];
+const FROM_THE_TERMINAL: [Signal; 4] = [Signal::INT, Signal::QUIT, Signal::TSTP, Signal::WINCH];
 
 /// What [`ForwardedSignals::next`] saw.
 enum Event {
@@ -129,7 +152,7 @@ impl ForwardedSignals {
     /// The system's error when a handler cannot be installed.
     pub fn catch() -> io::Result<Self> {
         Ok(Self {
-            forwarded: SignalsInfo::<WithOrigin>::new(FORWARDED.iter().map(|&s| s as i32))?,
+            forwarded: SignalsInfo::<WithOrigin>::new(forwarded().map(Signal::as_raw))?,
             child: signal(SignalKind::child())?,
         })
     }
@@ -150,7 +173,7 @@ impl ForwardedSignals {
                 return Poll::Ready(Event::Child);
             }
             while let Poll::Ready(Some(origin)) = Pin::new(&mut self.forwarded).poll_next(cx) {
-                if let Ok(signal) = Signal::try_from(origin.signal) {
+                if let Some(signal) = Signal::from_raw(origin.signal) {
                     return Poll::Ready(Event::Signal(signal, origin.cause == Cause::Kernel));
                 }
             }
@@ -335,11 +358,13 @@ impl ChildCommand {
                     && FROM_THE_TERMINAL.contains(&forward)
                     && getpgid(Some(pid)) == Ok(getpgrp())
                 {
-                    tracing::debug!(signal = %forward, "the terminal delivered it to the child too");
+                    tracing::debug!(signal = ?forward, "the terminal delivered it to the child too");
                     continue;
                 }
-                tracing::debug!(signal = %forward, "forwarding the signal to the child");
-                let _ = kill(pid, forward);
+                tracing::debug!(signal = ?forward, "forwarding the signal to the child");
+                if let Some(child) = rustix::process::Pid::from_raw(pid.as_raw()) {
+                    let _ = rustix::process::kill_process(child, forward);
+                }
             }
         }
     }
@@ -402,7 +427,7 @@ impl Reaper {
                     // The job stopped: stop too, so the shell that started us gets its
                     // terminal back. Its SIGCONT (fg, bg) wakes us and is forwarded.
                     tracing::debug!(%signal, "the child stopped: stopping too");
-                    let _ = nix::sys::signal::raise(Signal::SIGSTOP);
+                    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
                 }
                 _ => {}
             }
@@ -484,7 +509,7 @@ pub fn launch(
             return LaunchError::Step(step, errno);
         }
     }
-    if let Err(errno) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
+    if let Err(errno) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
         return LaunchError::Step("prctl(PR_SET_PDEATHSIG)", errno);
     }
     // The parent may have died before the signal was set: then it never comes.
@@ -572,9 +597,29 @@ mod tests {
 
     #[test]
     fn default_actions() {
-        assert!(ends_by_default(Signal::SIGUSR1));
-        assert!(ends_by_default(Signal::SIGTERM));
-        assert!(!ends_by_default(Signal::SIGWINCH));
-        assert!(!ends_by_default(Signal::SIGTSTP));
+        assert!(ends_by_default(Signal::USR1));
+        assert!(ends_by_default(Signal::TERM));
+        assert!(ends_by_default(Signal::rt_min()));
+        assert!(!ends_by_default(Signal::WINCH));
+        assert!(!ends_by_default(Signal::TSTP));
+        assert!(!ends_by_default(Signal::URG));
+    }
+
+    #[test]
+    fn every_asynchronous_signal_is_forwarded_the_real_time_ones_included() {
+        let all: Vec<i32> = forwarded().map(Signal::as_raw).collect();
+        for caught in [
+            1, 2, 3, 10, 12, 14, 15, 16, 18, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30,
+        ] {
+            assert!(all.contains(&caught), "{caught}");
+        }
+        // SIGRTMIN to SIGRTMAX, as the C library sets them (34 to 64 with glibc).
+        for real_time in Signal::rt_min().as_raw()..=Signal::rt_max().as_raw() {
+            assert!(all.contains(&real_time), "{real_time}");
+        }
+        // Faults of this process, what cannot be caught, its own broken pipe, the reaper's.
+        for kept in [4, 5, 6, 7, 8, 9, 11, 13, 17, 19, 31] {
+            assert!(!all.contains(&kept), "{kept}");
+        }
     }
 }

@@ -125,42 +125,58 @@ fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// A Python child that records every signal of `names` it receives in `log` (one name a line),
-/// touches `log.ready` once its handlers are in place, and exits 3 once `log.stop` exists.
+/// A Python child that records every signal of `numbers` it receives in `log` (one number a
+/// line), touches `log.ready` once its handlers are in place, and exits 3 once `log.stop`
+/// exists.
 const RECORDER: &str = r#"
 import os, signal, sys, time
 log = sys.argv[1]
 def record(number, frame):
     with open(log, "a") as f:
-        f.write(signal.Signals(number).name + "\n")
-for name in sys.argv[2].split(","):
-    signal.signal(getattr(signal, name), record)
+        f.write("%d\n" % number)
+for number in sys.argv[2].split(","):
+    signal.signal(int(number), record)
 open(log + ".ready", "w").close()
 while not os.path.exists(log + ".stop"):
     time.sleep(0.01)
 sys.exit(3)
 "#;
 
+/// Every signal but the synchronous ones, KILL, STOP, PIPE and CHLD: as bash's `kill -s` names
+/// them, with their numbers (glibc's SIGRTMIN is 34, SIGRTMAX 64).
+const EVERY_FORWARDED_SIGNAL: [(&str, i32); 22] = [
+    ("QUIT", 3),
+    ("USR1", 10),
+    ("USR2", 12),
+    ("HUP", 1),
+    ("INT", 2),
+    ("TERM", 15),
+    ("WINCH", 28),
+    ("CONT", 18),
+    ("TSTP", 20),
+    ("TTIN", 21),
+    ("TTOU", 22),
+    ("ALRM", 14),
+    ("PWR", 30),
+    ("IO", 29),
+    ("URG", 23),
+    ("XCPU", 24),
+    ("XFSZ", 25),
+    ("VTALRM", 26),
+    ("PROF", 27),
+    ("STKFLT", 16),
+    ("RTMIN+3", 37),
+    ("RTMAX", 64),
+];
+
 #[test]
 fn every_signal_is_forwarded_and_none_ends_exec() {
     let init = Init::new();
     let log = init.path("signals.log");
-    let signals = [
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGHUP,
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGWINCH,
-        Signal::SIGCONT,
-        Signal::SIGTSTP,
-        Signal::SIGTTIN,
-        Signal::SIGTTOU,
-        Signal::SIGALRM,
-        Signal::SIGPWR,
-    ];
-    let names: Vec<&str> = signals.iter().map(|s| s.as_str()).collect();
+    let numbers: Vec<String> = EVERY_FORWARDED_SIGNAL
+        .iter()
+        .map(|(_, n)| n.to_string())
+        .collect();
     let mut exec = init
         .exec(
             &[],
@@ -169,7 +185,7 @@ fn every_signal_is_forwarded_and_none_ends_exec() {
                 "-c",
                 RECORDER,
                 log.to_str().unwrap(),
-                &names.join(","),
+                &numbers.join(","),
             ],
         )
         .stderr(Stdio::piped())
@@ -177,21 +193,30 @@ fn every_signal_is_forwarded_and_none_ends_exec() {
         .unwrap();
     let ready = init.path("signals.log.ready");
     wait_until("the child is ready", || ready.exists());
-    for signal in signals {
-        kill(pid_of(&exec), signal).unwrap();
-        wait_until(&format!("{signal} reached the child"), || {
-            std::fs::read_to_string(&log).is_ok_and(|t| t.lines().any(|l| l == signal.as_str()))
+    for (name, number) in EVERY_FORWARDED_SIGNAL {
+        // bash's kill: it names the real-time signals, as `docker stop` and systemd send them.
+        let sent = Command::new("bash")
+            .args(["-c", &format!("kill -s {name} {}", exec.id())])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -s {name}");
+        wait_until(&format!("SIG{name} reached the child"), || {
+            std::fs::read_to_string(&log).is_ok_and(|t| t.lines().any(|l| l == number.to_string()))
         });
         assert!(
             exec.try_wait().unwrap().is_none(),
-            "{signal} ended exec while the child runs"
+            "SIG{name} ended exec while the child runs"
         );
     }
     std::fs::write(init.path("signals.log.stop"), "").unwrap();
     let status = wait_exit(&mut exec);
     assert_eq!(status.code(), Some(3), "the child's status");
     let got = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(got.lines().count(), signals.len(), "each once: {got}");
+    assert_eq!(
+        got.lines().count(),
+        EVERY_FORWARDED_SIGNAL.len(),
+        "each once: {got}"
+    );
 }
 
 #[test]
@@ -619,6 +644,8 @@ fn serve_and_exec_are_not_dumpable_and_the_child_never_sees_fly_api_token() {
         .arg(&bin)
         .args(["serve", "--listen", "127.0.0.1:0", "--write-token", &spec])
         .env("HOME", &shared)
+        // A runtime directory nobody can make (the sandbox's is root's).
+        .env("FLY_OIDC_RUNTIME_DIR", shared.join("run"))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
