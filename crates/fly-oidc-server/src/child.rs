@@ -339,10 +339,25 @@ impl ChildCommand {
         for (name, value) in &plan.set {
             command.env(name, value);
         }
+        // Another user's child gets a terminal of its own wherever this process has one.
+        let mut terminal = match &self.user {
+            Some(_) => crate::pty::Relay::open().unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "no pseudo-terminal for the command: it shares this one");
+                None
+            }),
+            None => None,
+        };
+        if let Some(terminal) = &terminal {
+            terminal.attach(&mut command)?;
+        }
         let child = match command.spawn() {
             Ok(child) => child,
             Err(e) => return Ok(ChildExit::NotStarted(SpawnError::new(&self.program, e))),
         };
+        drop(command);
+        if let Some(terminal) = &mut terminal {
+            terminal.start();
+        }
         let pid = i32::try_from(child.id())
             .map(Pid::from_raw)
             .map_err(io::Error::other)?;
@@ -351,9 +366,17 @@ impl ChildCommand {
         let reaper = Reaper::new(pid);
         loop {
             if let Some(status) = reaper.collect()? {
+                if let Some(terminal) = terminal {
+                    terminal.finish();
+                }
                 return Ok(ChildExit::Exited(status));
             }
             if let Event::Signal(forward, from_kernel) = signals.next().await {
+                if let (Some(terminal), Signal::WINCH) = (&terminal, forward) {
+                    // The kernel tells the child, as its terminal changes size.
+                    terminal.resize();
+                    continue;
+                }
                 if from_kernel
                     && FROM_THE_TERMINAL.contains(&forward)
                     && getpgid(Some(pid)) == Ok(getpgrp())
@@ -435,6 +458,19 @@ impl Reaper {
     }
 }
 
+/// In a new session, make the terminal on fd 0, 1 or 2, if any, its controlling terminal: the
+/// pseudo-terminal `exec` made for another user's child (see [`crate::pty`]). Best effort: the
+/// starter's own terminal (when no pseudo-terminal could be made) is refused, as it is another
+/// session's, and the child runs without one, as before.
+fn take_terminal() {
+    let terminal = (0..3)
+        .map(crate::pty::std_fd)
+        .find(|fd| rustix::termios::isatty(fd));
+    if let Some(fd) = terminal {
+        let _ = rustix::process::ioctl_tiocsctty(fd);
+    }
+}
+
 /// Why [`launch`] returned.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -502,6 +538,7 @@ pub fn launch(
         let dropped = setsid()
             .map(drop)
             .map_err(|e| ("setsid", e))
+            .inspect(|()| take_terminal())
             .and_then(|()| initgroups(&name, gid).map_err(|e| ("initgroups", e)))
             .and_then(|()| setgid(gid).map_err(|e| ("setgid", e)))
             .and_then(|()| setuid(found.uid).map_err(|e| ("setuid", e)));

@@ -105,6 +105,7 @@ pub mod child_env;
 mod conn;
 mod handler;
 mod options;
+mod pty;
 mod routes;
 mod server;
 mod slot;

@@ -567,13 +567,13 @@ sys.exit(os.waitstatus_to_exitcode(status))
 }
 
 #[test]
-fn user_child_has_no_controlling_terminal_and_cannot_push_keystrokes() {
+fn user_child_has_a_terminal_of_its_own_and_cannot_push_keystrokes_into_the_starters() {
     if !is_root() {
         eprintln!("SKIPPED: --user needs root");
         return;
     }
     let init = Init::new();
-    // As nobody: open the controlling terminal, push a keystroke into fd 0 (the pty).
+    // As nobody: open the controlling terminal, push a command line into fd 0.
     let probe = r#"
 import errno, fcntl, os, termios
 result = []
@@ -583,29 +583,44 @@ try:
 except OSError as e:
     result.append("devtty=" + errno.errorcode[e.errno])
 try:
-    fcntl.ioctl(0, termios.TIOCSTI, b"x")
+    for byte in b"echo pwned\n":
+        fcntl.ioctl(0, termios.TIOCSTI, bytes([byte]))
     result.append("tiocsti=pushed")
 except OSError as e:
     result.append("tiocsti=" + errno.errorcode[e.errno])
 result.append("session-leader=%s" % (os.getsid(0) == os.getpid()))
 print(" ".join(result))
 "#;
-    let cmd = init.exec(&["--user", "nobody"], &["/usr/bin/python3", "-c", probe]);
-    let mut argv = vec![crate::fly_oidc_bin().to_str().unwrap().to_owned()];
-    argv.extend(cmd.get_args().map(|a| a.to_str().unwrap().to_owned()));
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let (shown, code) = in_pty(&argv, &init.sandbox);
-    assert_eq!(code, Some(0), "{shown}");
+    // The starter's shell reads its next line after exec: what was pushed, if it reached it.
+    let run = |extra: &[&str]| {
+        let cmd = init.exec(extra, &["/usr/bin/python3", "-c", probe]);
+        let mut line = vec![crate::fly_oidc_bin().to_str().unwrap().to_owned()];
+        line.extend(cmd.get_args().map(|a| a.to_str().unwrap().to_owned()));
+        let quoted: Vec<String> = line
+            .iter()
+            .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+            .collect();
+        let script = format!(
+            "{}; echo exec-rc=$?; read -t 1 line; echo \"starter-read=[$line]\"",
+            quoted.join(" ")
+        );
+        in_pty(
+            &["/bin/bash", "--norc", "--noprofile", "-c", &script],
+            &init.sandbox,
+        )
+        .0
+    };
+    // With --user: a session of its own on a terminal of its own (a pseudo-terminal exec
+    // relays): what it pushes stays in its own terminal.
+    let shown = run(&["--user", "nobody"]);
     assert!(
-        shown.contains("devtty=ENXIO tiocsti=EPERM session-leader=True"),
+        shown.contains("devtty=opened tiocsti=pushed session-leader=True"),
         "{shown}"
     );
-    // Without --user, the child keeps the terminal (job control, Ctrl-C).
-    let cmd = init.exec(&[], &["/usr/bin/python3", "-c", probe]);
-    let mut argv = vec![crate::fly_oidc_bin().to_str().unwrap().to_owned()];
-    argv.extend(cmd.get_args().map(|a| a.to_str().unwrap().to_owned()));
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let (shown, _) = in_pty(&argv, &init.sandbox);
+    assert!(shown.contains("exec-rc=0"), "{shown}");
+    assert!(shown.contains("starter-read=[]"), "{shown}");
+    // Without --user, the child keeps the starter's terminal (job control, Ctrl-C).
+    let shown = run(&[]);
     assert!(shown.contains("devtty=opened"), "{shown}");
 }
 
@@ -1287,4 +1302,99 @@ fn an_unusable_fly_oidc_runtime_dir_is_an_invalid_setting() {
         assert!(!env_file.exists(), "serve wrote its env file");
     }
     assert!(init.fly.issued_tokens().is_empty(), "nothing fetched");
+}
+
+/// Issue 18's attack: a process that an `exec --user` child leaves behind, ignoring SIGHUP,
+/// must not read what is typed in the starter's terminal after `exec` returned (a password at
+/// the starter's next prompt). The child gets a pseudo-terminal of its own, relayed by `exec`
+/// and closed with it (sudo's `use_pty`), while the command still works interactively.
+#[test]
+fn a_user_childs_leftover_cannot_read_the_starters_terminal() {
+    if !is_root() {
+        eprintln!("SKIPPED: --user needs root");
+        return;
+    }
+    let init = Init::new();
+    let shared = init.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let stolen = shared.join("stolen");
+    // The app: answers a prompt through its terminal, then leaves a reader behind and exits.
+    let app = r#"
+import os, select, signal, sys, time
+name = input("name? ")
+print("hello " + name, flush=True)
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+if os.fork() == 0:
+    os.setsid()
+    data = b""
+    end = time.time() + 3
+    while time.time() < end:
+        try:
+            if select.select([0], [], [], 0.1)[0]:
+                chunk = os.read(0, 100)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            break
+    open(sys.argv[1], "wb").write(data)
+    os._exit(0)
+print("app-exiting", flush=True)
+"#;
+    let cmd = init.exec(&["--user", "nobody"], &["/usr/bin/python3", "-c", app]);
+    let mut line = vec![crate::fly_oidc_bin().to_str().unwrap().to_owned()];
+    line.extend(cmd.get_args().map(|a| a.to_str().unwrap().to_owned()));
+    line.push(stolen.to_str().unwrap().to_owned());
+    let quoted: Vec<String> = line
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect();
+    // The starter's shell: runs exec, then reads its next line only later, so that the
+    // leftover is the only reader when the "password" is typed.
+    let script = format!(
+        "{}; echo exec-rc=$?; sleep 2; read -t 3 line; echo shell-got=$line",
+        quoted.join(" ")
+    );
+    const HARNESS: &str = r#"
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("bash", ["bash", "--norc", "--noprofile", "-c", sys.argv[1]])
+out = b""
+def until(needle, seconds):
+    global out
+    end = time.time() + seconds
+    while needle not in out and time.time() < end:
+        if select.select([fd], [], [], 0.05)[0]:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                return
+until(b"name? ", 20)
+os.write(fd, b"alice\n")
+until(b"exec-rc=", 20)
+time.sleep(0.5)
+os.write(fd, b"hunter2\n")
+until(b"shell-got=", 20)
+until(b"\n\n", 1)
+os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+"#;
+    let out = init
+        .sandbox
+        .command("python3")
+        .args(["-c", HARNESS, &script])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    // Interactive through its own terminal: the prompt, the answer, the reply.
+    assert!(shown.contains("name? alice"), "{shown}");
+    assert!(shown.contains("hello alice"), "{shown}");
+    assert!(shown.contains("exec-rc=0"), "{shown}");
+    // The typed line reached the starter's shell, not the leftover.
+    assert!(shown.contains("shell-got=hunter2"), "{shown}");
+    wait_until("the leftover gave up", || stolen.exists());
+    let taken = std::fs::read_to_string(&stolen).unwrap();
+    assert!(!taken.contains("hunter2"), "the leftover read: {taken:?}");
 }
