@@ -35,11 +35,6 @@ pub use cached::{
 };
 #[cfg(feature = "disk-cache")]
 pub use fly_oidc::disk_cache::{Entry, Outcome};
-#[cfg(feature = "disk-cache")]
-pub use options::CredentialProcessOptions;
-
-#[cfg(feature = "disk-cache")]
-mod options;
 
 /// Temporary AWS credentials, as cached on disk and printed. `Debug` redacts the secrets;
 /// they are zeroed when dropped.

@@ -2,9 +2,9 @@
 //! steps of `fly_oidc_setup::doctor`, and printing.
 
 use crate::common::{CliError, Globals};
+use crate::options::serve::CloudOptions;
 use clap::Args;
 use fly_oidc::FlyToken;
-use fly_oidc_server::CloudOptions;
 use fly_oidc_setup::doctor::DoctorOptions;
 use fly_oidc_setup::verify::{self, KeySource};
 use std::time::SystemTime;

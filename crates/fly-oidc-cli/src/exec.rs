@@ -1,9 +1,9 @@
 //! `fly-oidc exec`: serve credentials on loopback and run a command that uses them, as its init.
 
 use crate::common::{CliError, Globals, stderr_line};
+use crate::options::serve::ServeOptions;
 use crate::serve::{invalid, setting_error, start};
 use clap::Args;
-use fly_oidc_server::ServeOptions;
 use fly_oidc_server::child::{
     self, ChildCommand, ChildExit, ForwardedSignals, LaunchError, LaunchUser, Launcher,
 };

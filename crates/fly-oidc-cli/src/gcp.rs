@@ -1,13 +1,13 @@
 //! `fly-oidc gcp ...`: Google executable-sourced credentials, credential configurations and
 //! access tokens through Workload Identity Federation. The flags are
-//! [`fly_oidc_gcp::options`]; the calls and the printing are here.
+//! [`crate::options::gcp`]; the calls and the printing are here.
 
 use crate::common::{CliError, Globals, print_stdout, stderr_line};
+use crate::options::gcp::{AccessTokenOptions, CredentialConfigOptions, ExecutableOptions};
 use clap::{Args, Subcommand};
 use fly_oidc::time::{SystemTimeSource, TimeSource};
 use fly_oidc_gcp::GoogleCall;
 use fly_oidc_gcp::executable::{self, ConfigError, Failure, TokenSourceFlags};
-use fly_oidc_gcp::options::{AccessTokenOptions, CredentialConfigOptions, ExecutableOptions};
 
 /// Google Cloud subcommands.
 #[derive(Debug, Subcommand)]

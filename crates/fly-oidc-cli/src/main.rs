@@ -5,6 +5,7 @@ mod common;
 mod doctor;
 mod exec;
 mod gcp;
+mod options;
 mod serve;
 mod setup;
 mod token;

@@ -1,11 +1,11 @@
 //! `fly-oidc serve`, and what it shares with `fly-oidc exec`: their flags are
-//! [`ServeOptions`]' fields (declared there, under its `clap` feature), which it validates and
-//! builds the server from.
+//! [`ServeOptions`]' fields, which it validates and builds the server from.
 
 use crate::common::{CliError, Globals, cloud_flag};
+use crate::options::serve::ServeOptions;
 use clap::Args;
 use fly_oidc_server::child_env::{PrivateDir, PrivateDirKind};
-use fly_oidc_server::{ServeOptions, Server, child_env};
+use fly_oidc_server::{Server, child_env};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::task::Poll;

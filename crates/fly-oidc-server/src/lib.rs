@@ -76,8 +76,7 @@
 //! ## Security
 //!
 //! - `127.0.0.1` only: [`Builder::start`] refuses any other listen address, `[::1]` and other
-//!   `127.x` included, since not every SDK accepts them in `AWS_CONTAINER_CREDENTIALS_FULL_URI`
-//!   (see [`ListenAddr`]).
+//!   `127.x` included, since not every SDK accepts them in `AWS_CONTAINER_CREDENTIALS_FULL_URI`.
 //! - The AWS endpoints need the random authorization token (256 bits); requests for
 //!   credentials, tokens or account data must carry a `Host` naming the listen address or
 //!   `localhost` (DNS rebinding), and an absolute-form target (`GET http://host/...`) must
@@ -104,14 +103,12 @@ pub mod child;
 pub mod child_env;
 mod conn;
 mod handler;
-mod options;
 mod routes;
 mod server;
 mod slot;
 
 pub use fly_oidc::fs::FileOwner;
 pub use handler::{CredentialHealth, Health};
-pub use options::{CloudOptions, ListenAddr, ServeOptions};
 pub use routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, HEALTHZ_PATH, METADATA_PREFIX};
 pub use server::{
     Builder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_ACTIVE_CONNECTIONS,

@@ -218,7 +218,9 @@ impl Builder {
     /// Where to listen (default `127.0.0.1:0`, a free port). Only `127.0.0.1` is accepted
     /// ([`start`](Self::start) refuses any other address, `[::1]` and other `127.x` included):
     /// the one loopback address every AWS SDK's allow-list for
-    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` takes (see [`ListenAddr`](crate::ListenAddr)).
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` takes (botocore before its loopback check accepted
+    /// only `127.0.0.1` and `localhost` by name; not every SDK accepts `[::1]` or another
+    /// `127.x`).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = Some(addr);
         self

@@ -1,11 +1,11 @@
-//! [`ServeOptions`]: what a credential server serves, as plain values (what `fly-oidc serve`
-//! and `fly-oidc exec` take as flags), mapped one-to-one onto the provider builders.
+//! [`ServeOptions`]: what a credential server serves, the flags of `fly-oidc serve` and
+//! `fly-oidc exec`, mapped one-to-one onto the provider builders and the server's builder.
 
-use crate::child_env::{self, EnvPlan};
-use crate::{Builder, FileOwner, Server};
 use fly_oidc::{BuildError, Env, FlyOidcClient, Origin, SetIf, Setting};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
+use fly_oidc_server::child_env::{self, EnvPlan};
+use fly_oidc_server::{Builder, FileOwner, Server};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,29 +19,27 @@ use std::time::Duration;
 /// a reason that names fields (its own or others) writes them in backticks (`` `env_file` ``), so a
 /// front end can put its own names in their place.
 ///
-/// With the `clap` feature, `ServeOptions` derives `clap::Args`: each field is the flag of
-/// `fly-oidc serve` and `fly-oidc exec` (`aws_role_arns`: `--aws-role-arn`), its help the first
-/// paragraph of its documentation.
-#[derive(Clone, Debug, Default)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
+/// Each field is a flag of `fly-oidc serve` and `fly-oidc exec` (`aws_role_arns`:
+/// `--aws-role-arn`), its help the first paragraph of its documentation.
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct ServeOptions {
     /// The listen address, `127.0.0.1:PORT` or `localhost:PORT` (default: the one given to
     /// [`server`](Self::server)).
-    #[cfg_attr(feature = "clap", arg(long = "listen", value_name = "ADDR:PORT", help = "Listen on 127.0.0.1:PORT (or localhost:PORT, the same) [default: a free port for exec, 127.0.0.1:8675 for serve]", long_help = None))]
+    #[arg(long = "listen", value_name = "ADDR:PORT", help = "Listen on 127.0.0.1:PORT (or localhost:PORT, the same) [default: a free port for exec, 127.0.0.1:8675 for serve]", long_help = None)]
     pub listen: Option<ListenAddr>,
     /// The AWS and Google provider settings.
-    #[cfg_attr(feature = "clap", command(flatten))]
+    #[command(flatten)]
     pub cloud: CloudOptions,
     /// Project id served at project/project-id and given as GOOGLE_CLOUD_PROJECT
     ///
     /// Served at `/computeMetadata/v1/project/project-id` and in [`env_plan`](Self::env_plan);
     /// `None`: that path answers 404.
-    #[cfg_attr(feature = "clap", arg(long = "gcp-project", value_name = "PROJECT_ID", long_help = None))]
+    #[arg(long = "gcp-project", value_name = "PROJECT_ID", long_help = None)]
     pub gcp_project: Option<String>,
     /// Keep a Fly token for AUDIENCE in PATH, rewritten at half its life (repeatable)
     ///
     /// Each `PATH=AUDIENCE`; checked by [`check_token_files`](Self::check_token_files).
-    #[cfg_attr(feature = "clap", arg(long = "write-token", value_name = "PATH=AUDIENCE", long_help = None))]
+    #[arg(long = "write-token", value_name = "PATH=AUDIENCE", long_help = None)]
     pub write_tokens: Vec<String>,
     /// Also give the authorization token itself as AWS_CONTAINER_AUTHORIZATION_TOKEN
     ///
@@ -49,13 +47,13 @@ pub struct ServeOptions {
     /// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` is set, as the EKS Pod Identity agent does:
     /// every current AWS SDK reads the file, and some warn on every credential load, or fail
     /// (the JavaScript SDK v3 3.879 with a logger), when both variables are set.
-    #[cfg_attr(feature = "clap", arg(long = "aws-auth-token-env", long_help = None))]
+    #[arg(long = "aws-auth-token-env", long_help = None)]
     pub aws_auth_token_env: bool,
     /// Owner of the files written: the `--write-token` files, the authorization token file, and
     /// `serve`'s env file
     ///
     /// `USER[:GROUP]`, names or numeric ids; `None`: the server's user.
-    #[cfg_attr(feature = "clap", arg(long = "file-owner", value_name = "USER[:GROUP]", long_help = None))]
+    #[arg(long = "file-owner", value_name = "USER[:GROUP]", long_help = None)]
     pub file_owner: Option<String>,
 }
 
@@ -69,15 +67,6 @@ pub struct ServeOptions {
 /// every SDK accepts `[::1]` or another `127.x`). So `localhost:PORT` is bound and handed out
 /// as `127.0.0.1:PORT` too: it is a spelling, not a lookup (a `localhost` that resolves to
 /// `::1` first would need a second listener).
-///
-/// ```
-/// use fly_oidc_server::ListenAddr;
-/// let addr: ListenAddr = "localhost:8675".parse().unwrap();
-/// assert_eq!(addr.socket_addr().to_string(), "127.0.0.1:8675");
-/// assert_eq!(addr.to_string(), "localhost:8675");
-/// let err = "[::1]:8675".parse::<ListenAddr>().unwrap_err();
-/// assert!(err.contains("not every AWS SDK accepts [::1]"), "{err}");
-/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ListenAddr {
     port: u16,
@@ -85,19 +74,6 @@ pub struct ListenAddr {
 }
 
 impl ListenAddr {
-    /// `127.0.0.1:port` (port 0: a free port).
-    pub const fn new(port: u16) -> Self {
-        Self {
-            port,
-            localhost: false,
-        }
-    }
-
-    /// The port (0: a free one).
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// The address to bind: `127.0.0.1:PORT`, whichever spelling was given.
     pub fn socket_addr(&self) -> SocketAddr {
         SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, self.port))
@@ -157,28 +133,26 @@ impl std::str::FromStr for ListenAddr {
 /// once (`fly-oidc serve`, `exec` and `doctor`): [`aws_builder`](Self::aws_builder) and
 /// [`gcp_builder`](Self::gcp_builder) set them on the provider builders. Every field left
 /// empty is the provider builder's default (which reads the environment).
-///
-/// With the `clap` feature, `CloudOptions` derives `clap::Args` as [`ServeOptions`] does.
-#[derive(Clone, Debug, Default)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
+/// Each field is a flag, as in [`ServeOptions`].
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct CloudOptions {
     /// Serve this role's credentials (repeatable; the first is the default role) [env: AWS_ROLE_ARN]
     ///
     /// Role ARNs to serve, the first as the default role; none: `AWS_ROLE_ARN`, else no AWS.
-    #[cfg_attr(feature = "clap", arg(long = "aws-role-arn", value_name = "ARN", long_help = None))]
+    #[arg(long = "aws-role-arn", value_name = "ARN", long_help = None)]
     pub aws_role_arns: Vec<String>,
     /// Audience of the Fly token for AWS [env: FLY_OIDC_AUDIENCE] [default: sts.amazonaws.com]
     ///
     /// `None`: `FLY_OIDC_AUDIENCE`, else `sts.amazonaws.com`.
-    #[cfg_attr(feature = "clap", arg(long = "aws-audience", value_name = "AUD", long_help = None))]
+    #[arg(long = "aws-audience", value_name = "AUD", long_help = None)]
     pub aws_audience: Option<String>,
     /// The role session name (default: `AWS_ROLE_SESSION_NAME`, else `fly-<app>-<machine>`).
-    #[cfg_attr(feature = "clap", arg(long = "aws-session-name", value_name = "NAME", help = "Role session name [env: AWS_ROLE_SESSION_NAME] [default: fly-<app>-<machine>]", long_help = None))]
+    #[arg(long = "aws-session-name", value_name = "NAME", help = "Role session name [env: AWS_ROLE_SESSION_NAME] [default: fly-<app>-<machine>]", long_help = None)]
     pub aws_session_name: Option<String>,
     /// Session duration in seconds, 900..43200 [env: FLY_OIDC_AWS_DURATION_SECONDS] [default: 3600]
     ///
     /// `None`: `FLY_OIDC_AWS_DURATION_SECONDS`, else 3600.
-    #[cfg_attr(feature = "clap", arg(long = "aws-duration-seconds", value_name = "SECONDS", long_help = None))]
+    #[arg(long = "aws-duration-seconds", value_name = "SECONDS", long_help = None)]
     pub aws_duration_seconds: Option<u64>,
     /// STS region; also exported to the app (exec's command, serve's env file) when it has none [env: AWS_REGION, AWS_DEFAULT_REGION]
     ///
@@ -186,36 +160,36 @@ pub struct CloudOptions {
     /// profile's region) is also in [`ServeOptions::env_plan`] and the env file, for a
     /// process that has neither variable. `None`: `AWS_REGION`, `AWS_DEFAULT_REGION`, the
     /// profile's region, else `us-east-1`.
-    #[cfg_attr(feature = "clap", arg(long = "aws-region", value_name = "REGION", long_help = None))]
+    #[arg(long = "aws-region", value_name = "REGION", long_help = None)]
     pub aws_region: Option<String>,
     /// STS endpoint URL [env: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL]
     ///
     /// `None`: `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the profile's, else the region's.
-    #[cfg_attr(feature = "clap", arg(long = "aws-sts-endpoint", value_name = "URL", long_help = None))]
+    #[arg(long = "aws-sts-endpoint", value_name = "URL", long_help = None)]
     pub aws_sts_endpoint: Option<String>,
     /// Workload identity pool provider: serve Google tokens on the GCE metadata protocol
     /// [env: FLY_OIDC_GCP_PROVIDER]
     ///
     /// `None`: `FLY_OIDC_GCP_PROVIDER`, else no Google.
-    #[cfg_attr(feature = "clap", arg(long = "gcp-provider", value_name = "PROVIDER", long_help = None))]
+    #[arg(long = "gcp-provider", value_name = "PROVIDER", long_help = None)]
     pub gcp_provider: Option<String>,
     /// Service account to impersonate [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
     ///
     /// `None`: `FLY_OIDC_GCP_SERVICE_ACCOUNT`, else none: the federated token itself is served.
-    #[cfg_attr(feature = "clap", arg(long = "gcp-service-account", value_name = "EMAIL", long_help = None))]
+    #[arg(long = "gcp-service-account", value_name = "EMAIL", long_help = None)]
     pub gcp_service_account: Option<String>,
     /// OAuth scopes (default: `FLY_OIDC_GCP_SCOPES`, else `cloud-platform`).
-    #[cfg_attr(feature = "clap", arg(long = "gcp-scope", value_name = "SCOPE", help = "OAuth scope (repeatable) [env: FLY_OIDC_GCP_SCOPES, comma-separated] [default: https://www.googleapis.com/auth/cloud-platform]", long_help = None))]
+    #[arg(long = "gcp-scope", value_name = "SCOPE", help = "OAuth scope (repeatable) [env: FLY_OIDC_GCP_SCOPES, comma-separated] [default: https://www.googleapis.com/auth/cloud-platform]", long_help = None)]
     pub gcp_scopes: Vec<String>,
     /// The audience of the Fly token for Google (default:
     /// `https://iam.googleapis.com/<provider>`).
-    #[cfg_attr(feature = "clap", arg(long = "gcp-audience", value_name = "AUD", help = "Audience of the Fly token for Google [default: https://iam.googleapis.com/<provider>]", long_help = None))]
+    #[arg(long = "gcp-audience", value_name = "AUD", help = "Audience of the Fly token for Google [default: https://iam.googleapis.com/<provider>]", long_help = None)]
     pub gcp_audience: Option<String>,
     /// Google's STS token endpoint (default: `FLY_OIDC_GCP_STS_URL`, else Google's).
-    #[cfg_attr(feature = "clap", arg(long = "gcp-sts-url", value_name = "URL", help = "Google STS token endpoint [env: FLY_OIDC_GCP_STS_URL] [default: https://sts.googleapis.com/v1/token]", long_help = None))]
+    #[arg(long = "gcp-sts-url", value_name = "URL", help = "Google STS token endpoint [env: FLY_OIDC_GCP_STS_URL] [default: https://sts.googleapis.com/v1/token]", long_help = None)]
     pub gcp_sts_url: Option<String>,
     /// The IAM Credentials base URL (default: `FLY_OIDC_GCP_IAM_URL`, else Google's).
-    #[cfg_attr(feature = "clap", arg(long = "gcp-iam-url", value_name = "URL", help = "IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL] [default: https://iamcredentials.googleapis.com]", long_help = None))]
+    #[arg(long = "gcp-iam-url", value_name = "URL", help = "IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL] [default: https://iamcredentials.googleapis.com]", long_help = None)]
     pub gcp_iam_url: Option<String>,
 }
 
@@ -426,10 +400,10 @@ impl ServeOptions {
             // The AWS endpoint's authorization token file and the lock file, beside the env file.
             let beside = [
                 (
-                    crate::child_env::auth_token_file_beside as fn(&Path) -> PathBuf,
+                    child_env::auth_token_file_beside as fn(&Path) -> PathBuf,
                     "the authorization token file",
                 ),
-                (crate::child_env::lock_file_beside, "the lock file"),
+                (child_env::lock_file_beside, "the lock file"),
             ];
             for (file_beside, what) in beside {
                 if env_file.map(file_beside).as_deref() == Some(path) {
@@ -578,12 +552,12 @@ mod tests {
     fn listen_is_127_0_0_1_or_localhost_only() {
         let parse = |text: &str| text.parse::<ListenAddr>();
         let ok = parse("127.0.0.1:8675").expect("127.0.0.1");
-        assert_eq!((ok.port(), ok.to_string()), (8675, "127.0.0.1:8675".into()));
+        assert_eq!(ok.socket_addr(), SocketAddr::from(([127, 0, 0, 1], 8675)));
+        assert_eq!(ok.to_string(), "127.0.0.1:8675");
         for localhost in ["localhost:0", "LOCALHOST:0"] {
             let addr = parse(localhost).expect("localhost");
             assert_eq!(addr.socket_addr(), SocketAddr::from(([127, 0, 0, 1], 0)));
         }
-        assert_eq!(ListenAddr::new(7).socket_addr().to_string(), "127.0.0.1:7");
         let refused = |text: &str, why: &str| {
             let err = parse(text).expect_err(text);
             assert!(err.contains(why), "{text}: {err}");
@@ -683,13 +657,13 @@ mod tests {
             shared.contains("this path is also the `env_file`"),
             "{shared}"
         );
-        let beside = crate::child_env::auth_token_file_beside(&env_file);
+        let beside = child_env::auth_token_file_beside(&env_file);
         let beside = refused(&[format!("{}=vault", beside.display())], Some(&env_file));
         assert!(
             beside.contains("the authorization token file written beside the `env_file`"),
             "{beside}"
         );
-        let lock = crate::child_env::lock_file_beside(&env_file);
+        let lock = child_env::lock_file_beside(&env_file);
         let lock = refused(&[format!("{}=vault", lock.display())], Some(&env_file));
         assert!(
             lock.contains("the lock file written beside the `env_file`"),
