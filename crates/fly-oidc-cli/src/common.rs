@@ -102,7 +102,7 @@ pub fn flag(method: &str, per_cloud: bool) -> Option<String> {
 
 /// The per-cloud flag of `cloud`'s (`"aws"`, `"gcp"`) provider builder method `method`, for
 /// the libraries' setting names (`fly_oidc_server::SettingNames`,
-/// `fly_oidc_setup::doctor::SettingNames`): a Google method is the `gcp-` flag even where the
+/// `crate::setup::doctor::SettingNames`): a Google method is the `gcp-` flag even where the
 /// table's is AWS's (`("gcp", "audience")`: `--gcp-audience`).
 pub fn cloud_flag(cloud: &str, method: &str) -> Option<String> {
     let per_cloud = flag(method, true)?;

@@ -1,12 +1,12 @@
 //! `fly-oidc doctor` (and the key check of `fly-oidc token --verify`): flags to clients, the
-//! steps of `fly_oidc_setup::doctor`, and printing.
+//! steps of `crate::setup::doctor`, and printing.
 
 use crate::common::{CliError, Globals};
 use crate::options::serve::CloudOptions;
+use crate::setup::doctor::DoctorOptions;
+use crate::setup::verify::{self, KeySource};
 use clap::Args;
 use fly_oidc::FlyToken;
-use fly_oidc_setup::doctor::DoctorOptions;
-use fly_oidc_setup::verify::{self, KeySource};
 use std::time::SystemTime;
 
 /// Where the issuer's keys come from (`token --verify` and `doctor`).

@@ -6,7 +6,7 @@
 //! front end builds the clients (and turns an invalid setting into a failing step); the
 //! functions here run one step each.
 
-use crate::verify::{self, KeySource, TimeFinding};
+use crate::setup::verify::{self, KeySource, TimeFinding};
 use fly_oidc::{BuildError, Env, FlyOidcClient, FlyToken, redact_jwts};
 use serde_json::{Value, json};
 use std::fmt;
