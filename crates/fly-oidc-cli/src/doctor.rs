@@ -81,12 +81,9 @@ impl DoctorArgs {
 }
 
 pub async fn run(globals: &Globals, args: DoctorArgs) -> Result<(), CliError> {
-    let names = crate::common::cloud_flag;
     let (fly, aws) = (globals.fly_builder(), || args.cloud.aws_builder());
     let options = args.options(globals)?;
-    let report = options
-        .diagnose(fly, &aws, globals.env(), now(), &names)
-        .await;
+    let report = options.diagnose(fly, &aws, globals.env(), now()).await;
     let text = match args.json {
         true => report.to_json().to_string() + "\n",
         false => report.to_string(),

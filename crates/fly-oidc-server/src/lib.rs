@@ -113,7 +113,7 @@ pub use routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, HEALTHZ_PATH, METADATA_PREFI
 pub use server::{
     Builder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_ACTIVE_CONNECTIONS,
     DEFAULT_MAX_CONNECTION_AGE, DEFAULT_MAX_CONNECTIONS, DEFAULT_WRITE_TIMEOUT, Error, ErrorKind,
-    MAX_REQUEST_HEAD, Server, SettingNames,
+    MAX_REQUEST_HEAD, Server,
 };
 
 /// Request routing and handling, exposed for the fuzz target. Not a stable API.

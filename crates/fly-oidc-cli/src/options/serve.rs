@@ -1,7 +1,7 @@
 //! [`ServeOptions`]: what a credential server serves, the flags of `fly-oidc serve` and
 //! `fly-oidc exec`, mapped one-to-one onto the provider builders and the server's builder.
 
-use fly_oidc::{BuildError, Env, FlyOidcClient, Origin, SetIf, Setting};
+use fly_oidc::{BuildError, Env, FlyOidcClient, Naming, Origin, SetIf, Setting};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_server::child_env::{self, EnvPlan};
@@ -15,9 +15,8 @@ use std::time::Duration;
 /// reads the environment: `AWS_ROLE_ARN`, `FLY_OIDC_GCP_PROVIDER`, ...).
 ///
 /// Errors of [`server`](Self::server) and [`file_owner`](Self::file_owner) are
-/// [`BuildError`]s whose [`Setting`] is named by the field (`aws_audience`, `write_tokens`, ...);
-/// a reason that names fields (its own or others) writes them in backticks (`` `env_file` ``), so a
-/// front end can put its own names in their place.
+/// [`BuildError`]s: a provider's (its setting named by the per-cloud flag when shown), or one of
+/// these options', whose reason starts with its flag (`--write-token ...`).
 ///
 /// Each field is a flag of `fly-oidc serve` and `fly-oidc exec` (`aws_role_arns`:
 /// `--aws-role-arn`), its help the first paragraph of its documentation.
@@ -193,37 +192,10 @@ pub struct CloudOptions {
     pub gcp_iam_url: Option<String>,
 }
 
-/// Each provider builder method and the field that sets it, per cloud.
-const AWS_FIELDS: &[(&str, &str)] = &[
-    ("role_arn", "aws_role_arns"),
-    ("audience", "aws_audience"),
-    ("session_name", "aws_session_name"),
-    ("duration", "aws_duration_seconds"),
-    ("region", "aws_region"),
-    ("endpoint_url", "aws_sts_endpoint"),
-];
-const GCP_FIELDS: &[(&str, &str)] = &[
-    ("provider", "gcp_provider"),
-    ("service_account", "gcp_service_account"),
-    ("scopes", "gcp_scopes"),
-    ("audience", "gcp_audience"),
-    ("sts_url", "gcp_sts_url"),
-    ("iam_url", "gcp_iam_url"),
-];
-
-/// A provider's error, its setting named by the field that sets it (the original as source).
-fn by_field(err: BuildError, fields: &[(&str, &'static str)]) -> BuildError {
-    let setting = err.setting();
-    let Some((_, field)) = fields.iter().find(|(m, _)| *m == setting.builder_method()) else {
-        return err;
-    };
-    let renamed = Setting::new(field, setting.env_var());
-    let renamed = match err.origin().cloned() {
-        Some(origin) => BuildError::invalid(renamed, origin, err.reason()),
-        None => BuildError::missing(renamed, err.reason()),
-    };
-    renamed.with_source(err)
-}
+/// The settings of `serve`'s and `exec`'s own flags (the providers' are the providers').
+const ENV_FILE: Setting = Setting::new("env_file", None).flag("env-file");
+const WRITE_TOKENS: Setting = Setting::new("write_tokens", None).flag("write-token");
+const FILE_OWNER: Setting = Setting::new("file_owner", None).flag("file-owner");
 
 /// A token file spec of [`ServeOptions::write_tokens`], `PATH=AUDIENCE` (neither empty), split
 /// into the path and the audience.
@@ -233,7 +205,7 @@ fn token_file(spec: &str) -> Result<(&Path, &str), BuildError> {
         .map(|(path, audience)| (Path::new(path), audience))
         .ok_or_else(|| {
             invalid(
-                "write_tokens",
+                WRITE_TOKENS,
                 format!(
                     "{spec:?}: expected PATH=AUDIENCE, e.g. /run/fly/azure-token=api://AzureADTokenExchange"
                 ),
@@ -241,17 +213,17 @@ fn token_file(spec: &str) -> Result<(&Path, &str), BuildError> {
         })
 }
 
-/// Refuse, naming `field`, a file path that cannot be written: a directory, or a path whose
+/// Refuse, naming `setting`, a file path that cannot be written: a directory, or a path whose
 /// directory does not exist (or is no directory, or cannot be read).
-fn check_file_path(field: &'static str, path: &Path) -> Result<(), BuildError> {
+fn check_file_path(setting: Setting, path: &Path) -> Result<(), BuildError> {
     let shown = path.display();
     if path.is_dir() {
-        let example = path.join(match field {
-            "env_file" => "fly-oidc.env",
-            _ => "fly-token",
+        let example = path.join(match setting == ENV_FILE {
+            true => "fly-oidc.env",
+            false => "fly-token",
         });
         return Err(invalid(
-            field,
+            setting,
             format!(
                 "{shown}: is a directory; name a file in it (e.g. {})",
                 example.display()
@@ -259,7 +231,7 @@ fn check_file_path(field: &'static str, path: &Path) -> Result<(), BuildError> {
         ));
     }
     if let Some(why) = fly_oidc::fs::not_replaceable(path, false) {
-        return Err(invalid(field, format!("{shown}: {why}")));
+        return Err(invalid(setting, format!("{shown}: {why}")));
     }
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -277,16 +249,15 @@ fn check_file_path(field: &'static str, path: &Path) -> Result<(), BuildError> {
         ),
         Err(e) => format!("cannot use the directory {}: {e}", dir.display()),
     };
-    Err(invalid(field, format!("{shown}: {why}")))
+    Err(invalid(setting, format!("{shown}: {why}")))
 }
 
-/// An invalid field, its reason starting with its name.
-fn invalid(field: &'static str, reason: String) -> BuildError {
-    BuildError::invalid(
-        Setting::new(field, None),
-        Origin::Builder,
-        format!("`{field}` {reason}"),
-    )
+/// An invalid value of `setting`, its reason starting with the setting's flag (and so shown
+/// as it is, without a flag of its own).
+fn invalid(setting: Setting, reason: String) -> BuildError {
+    let reason = format!("{} {reason}", setting.name(Naming::Flags));
+    let unflagged = Setting::new(setting.builder_method(), None);
+    BuildError::invalid(unflagged, Origin::Builder, reason)
 }
 
 impl ServeOptions {
@@ -313,29 +284,24 @@ impl ServeOptions {
         };
         let gcp = self.cloud.gcp_provider.is_some() || has(fly_oidc_gcp::ENV_PROVIDER);
         if roles.is_empty() && !gcp && self.write_tokens.is_empty() {
-            return Err(BuildError::missing(
+            return Err(BuildError::invalid(
                 Setting::new("aws_role_arns", None),
-                "nothing to serve: pass `aws_role_arns` (or set AWS_ROLE_ARN), `gcp_provider` (or set FLY_OIDC_GCP_PROVIDER) or `write_tokens` PATH=AUDIENCE",
+                Origin::Builder,
+                "nothing to serve: pass --aws-role-arn (or set AWS_ROLE_ARN), --gcp-provider (or set FLY_OIDC_GCP_PROVIDER) or --write-token PATH=AUDIENCE",
             ));
         }
         let listen = self.listen.map_or(default_listen, |l| l.socket_addr());
         let mut server = Server::builder().listen(listen);
         for role in roles {
-            let provider = self
-                .aws_builder(env, fly, role)
-                .build()
-                .map_err(|e| by_field(e, AWS_FIELDS))?;
+            let provider = self.aws_builder(env, fly, role).build()?;
             server = server.aws_role(provider);
         }
         if gcp {
             let builder = self.gcp_builder(env, fly);
-            let provider = builder
-                .clone()
-                .build()
-                .map_err(|e| by_field(e, GCP_FIELDS))?;
+            let provider = builder.clone().build()?;
             server = server.gcp(provider).gcp_scoped(move |scopes| {
                 let scoped = builder.clone().scopes(scopes.to_vec());
-                scoped.build().map_err(|e| e.to_string())
+                scoped.build().map_err(|e| e.render(Naming::PerCloudFlags))
             });
             if let Some(project) = &self.gcp_project {
                 server = server.gcp_project(project);
@@ -355,15 +321,14 @@ impl ServeOptions {
     /// token files [`check_token_files`](Self::check_token_files) refuses.
     ///
     /// # Errors
-    /// A [`BuildError`] naming `env_file` (the env file is no field; the reason names it
-    /// `` `env_file` `` too) or `write_tokens`.
+    /// A [`BuildError`] naming `--env-file` or `--write-token`.
     pub fn check_files(&self, env_file: Option<&Path>, env: &Env) -> Result<(), BuildError> {
         match env_file {
-            Some(path) => check_file_path("env_file", path)?,
+            Some(path) => check_file_path(ENV_FILE, path)?,
             None if self.serves_aws(env) => {
                 return Err(invalid(
-                    "env_file",
-                    "is required to serve an AWS role: the AWS endpoint needs its authorization token, which serve hands out only in the env file; pass `env_file` /run/fly-oidc.env and source it before starting the app (or use `fly-oidc exec`)".into(),
+                    ENV_FILE,
+                    "is required to serve an AWS role: the AWS endpoint needs its authorization token, which serve hands out only in the env file; pass --env-file /run/fly-oidc.env and source it before starting the app (or use `fly-oidc exec`)".into(),
                 ));
             }
             None => {}
@@ -377,7 +342,7 @@ impl ServeOptions {
     /// directory does not exist.
     ///
     /// # Errors
-    /// A [`BuildError`] naming `write_tokens`.
+    /// A [`BuildError`] naming `--write-token`.
     pub fn check_token_files(&self, env_file: Option<&Path>) -> Result<(), BuildError> {
         let mut seen: Vec<&Path> = Vec::new();
         for spec in &self.write_tokens {
@@ -385,15 +350,15 @@ impl ServeOptions {
             let shown = path.display();
             if seen.contains(&path) {
                 return Err(invalid(
-                    "write_tokens",
+                    WRITE_TOKENS,
                     format!("{shown}: this path is given twice; give each token file its own path"),
                 ));
             }
             if env_file == Some(path) {
                 return Err(invalid(
-                    "write_tokens",
+                    WRITE_TOKENS,
                     format!(
-                        "{shown}: this path is also the `env_file`; give the token file its own path"
+                        "{shown}: this path is also the --env-file; give the token file its own path"
                     ),
                 ));
             }
@@ -408,14 +373,14 @@ impl ServeOptions {
             for (file_beside, what) in beside {
                 if env_file.map(file_beside).as_deref() == Some(path) {
                     return Err(invalid(
-                        "write_tokens",
+                        WRITE_TOKENS,
                         format!(
-                            "{shown}: this path is {what} written beside the `env_file`; give the token file its own path"
+                            "{shown}: this path is {what} written beside the --env-file; give the token file its own path"
                         ),
                     ));
                 }
             }
-            check_file_path("write_tokens", path)?;
+            check_file_path(WRITE_TOKENS, path)?;
             seen.push(path);
         }
         Ok(())
@@ -467,7 +432,7 @@ impl ServeOptions {
         };
         child_env::resolve_owner(spec)
             .map(|user| Some(user.owner))
-            .map_err(|e| invalid("file_owner", format!("{spec}: {e}")))
+            .map_err(|e| invalid(FILE_OWNER, format!("{spec}: {e}")))
     }
 
     /// What a process using `server` needs in its environment, given its `current` one
@@ -536,7 +501,7 @@ mod tests {
     fn nothing_to_serve_names_every_field_that_would_serve() {
         let err = error(&ServeOptions::default(), &[]);
         assert_eq!(err.setting().builder_method(), "aws_role_arns");
-        for field in ["`aws_role_arns`", "`gcp_provider`", "`write_tokens`"] {
+        for field in ["--aws-role-arn", "--gcp-provider", "--write-token"] {
             assert!(err.reason().contains(field), "{err}");
         }
         // AWS_ROLE_ARN alone is something to serve.
@@ -604,7 +569,7 @@ mod tests {
         assert_eq!(err.setting().builder_method(), "env_file");
         assert!(
             err.reason()
-                .starts_with("`env_file` is required to serve an AWS role")
+                .starts_with("--env-file is required to serve an AWS role")
         );
         // AWS_ROLE_ARN serves a role too; without one, no env file is needed.
         let from_env = Env::from_slice(&[("AWS_ROLE_ARN", "arn:aws:iam::1:role/r")]);
@@ -619,7 +584,7 @@ mod tests {
 
         let err = role.check_files(Some(dir.path()), &empty).unwrap_err();
         let expected = format!(
-            "`env_file` {}: is a directory; name a file in it (e.g. {}/fly-oidc.env)",
+            "--env-file {}: is a directory; name a file in it (e.g. {}/fly-oidc.env)",
             dir.path().display(),
             dir.path().display()
         );
@@ -654,19 +619,19 @@ mod tests {
         let env_spec = format!("{}=vault", env_file.display());
         let shared = refused(&[env_spec], Some(&env_file));
         assert!(
-            shared.contains("this path is also the `env_file`"),
+            shared.contains("this path is also the --env-file"),
             "{shared}"
         );
         let beside = child_env::auth_token_file_beside(&env_file);
         let beside = refused(&[format!("{}=vault", beside.display())], Some(&env_file));
         assert!(
-            beside.contains("the authorization token file written beside the `env_file`"),
+            beside.contains("the authorization token file written beside the --env-file"),
             "{beside}"
         );
         let lock = child_env::lock_file_beside(&env_file);
         let lock = refused(&[format!("{}=vault", lock.display())], Some(&env_file));
         assert!(
-            lock.contains("the lock file written beside the `env_file`"),
+            lock.contains("the lock file written beside the --env-file"),
             "{lock}"
         );
         let link = dir.path().join("link");
@@ -678,7 +643,7 @@ mod tests {
         let missing = refused(&["/nonexistent-fly-oidc/t=aud".into()], None);
         assert_eq!(
             missing,
-            "`write_tokens` /nonexistent-fly-oidc/t: the directory /nonexistent-fly-oidc does not exist; create it (mkdir -p /nonexistent-fly-oidc) or choose a path in an existing directory"
+            "--write-token /nonexistent-fly-oidc/t: the directory /nonexistent-fly-oidc does not exist; create it (mkdir -p /nonexistent-fly-oidc) or choose a path in an existing directory"
         );
         let malformed = refused(&["no-audience".into()], None);
         assert!(malformed.contains("expected PATH=AUDIENCE"), "{malformed}");
@@ -692,7 +657,7 @@ mod tests {
     }
 
     #[test]
-    fn provider_errors_name_the_field_per_cloud() {
+    fn provider_errors_are_named_by_their_per_cloud_flag() {
         let aws = ServeOptions {
             cloud: CloudOptions {
                 aws_role_arns: vec!["arn:aws:iam::123456789012:role/r".into()],
@@ -702,8 +667,10 @@ mod tests {
             ..ServeOptions::default()
         };
         let err = error(&aws, &[]);
-        assert_eq!(err.setting().builder_method(), "aws_audience");
+        assert_eq!(err.setting().builder_method(), "audience");
         assert_eq!(err.origin(), Some(&Origin::Builder));
+        let shown = err.render(Naming::PerCloudFlags);
+        assert!(shown.ends_with("(from --aws-audience)"), "{shown}");
         let gcp = ServeOptions {
             cloud: CloudOptions {
                 gcp_provider: Some("not a provider".into()),
@@ -711,7 +678,10 @@ mod tests {
             },
             ..ServeOptions::default()
         };
-        assert_eq!(error(&gcp, &[]).setting().builder_method(), "gcp_provider");
+        let err = error(&gcp, &[]);
+        assert_eq!(err.setting().builder_method(), "provider");
+        let shown = err.render(Naming::PerCloudFlags);
+        assert!(shown.ends_with("(from --gcp-provider)"), "{shown}");
     }
 
     #[test]
@@ -724,7 +694,7 @@ mod tests {
         assert_eq!(err.setting().builder_method(), "file_owner");
         assert!(
             err.reason()
-                .starts_with("`file_owner` no-such-user-fly-oidc: no user"),
+                .starts_with("--file-owner no-such-user-fly-oidc: no user"),
             "{err}"
         );
     }
