@@ -552,6 +552,33 @@ pub(crate) use fly_oidc::truncate;
 mod tests {
     use super::*;
 
+    /// Each AWS setting is named by its flag, `--aws-` prefixed where both clouds are
+    /// configured at once (`exec`, `serve`, `doctor`).
+    #[test]
+    fn settings_are_named_by_their_plain_and_per_cloud_flags() {
+        use fly_oidc::Naming::{Builder, Flags, PerCloudFlags};
+        let cases = [
+            (ROLE_ARN, "--role-arn", "--aws-role-arn"),
+            (AUDIENCE, "--audience", "--aws-audience"),
+            (ENDPOINT_URL, "--sts-endpoint", "--aws-sts-endpoint"),
+            (DURATION, "--duration-seconds", "--aws-duration-seconds"),
+            (POLICY_ARNS, "--policy-arn", "--aws-policy-arn"),
+        ];
+        for (setting, plain, per_cloud) in cases {
+            assert_eq!(setting.name(Flags), plain);
+            assert_eq!(setting.name(PerCloudFlags), per_cloud);
+        }
+        assert_eq!(
+            ROLE_ARN.render(Builder),
+            "Builder::role_arn or AWS_ROLE_ARN"
+        );
+        assert_eq!(
+            USE_FIPS.render(Flags),
+            "AWS_USE_FIPS_ENDPOINT",
+            "no flag: its variable"
+        );
+    }
+
     const ROLE: &str = "arn:aws:iam::123456789012:role/app";
 
     fn resolve(req: Requested, env: &[(&str, &str)]) -> Result<Settings, BuildError> {

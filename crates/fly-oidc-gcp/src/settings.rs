@@ -261,6 +261,25 @@ fn check_service_account(email: &str, origin: Origin) -> Result<String, BuildErr
 mod tests {
     use super::*;
 
+    /// Each Google setting is named by its flag, `--gcp-` prefixed where both clouds are
+    /// configured at once: Google's audience is `--gcp-audience`, never AWS's flag.
+    #[test]
+    fn settings_are_named_by_their_plain_and_per_cloud_flags() {
+        use fly_oidc::Naming::{Flags, PerCloudFlags};
+        let cases = [
+            (PROVIDER, "--provider", "--gcp-provider"),
+            (SCOPES, "--scope", "--gcp-scope"),
+            (AUDIENCE, "--audience", "--gcp-audience"),
+            (STS_URL, "--sts-url", "--gcp-sts-url"),
+        ];
+        for (setting, plain, per_cloud) in cases {
+            assert_eq!(setting.name(Flags), plain);
+            assert_eq!(setting.name(PerCloudFlags), per_cloud);
+        }
+        // The token source is neither cloud's: no prefix.
+        assert_eq!(fly_oidc::TOKEN_FILE.name(PerCloudFlags), "--token-file");
+    }
+
     const NAME: &str = "projects/42/locations/global/workloadIdentityPools/fly/providers/acme";
 
     #[test]
