@@ -35,11 +35,6 @@ pub use cached::{
 };
 #[cfg(feature = "disk-cache")]
 pub use fly_oidc::disk_cache::{Entry, Outcome};
-#[cfg(feature = "disk-cache")]
-pub use options::CredentialProcessOptions;
-
-#[cfg(feature = "disk-cache")]
-mod options;
 
 /// Temporary AWS credentials, as cached on disk and printed. `Debug` redacts the secrets;
 /// they are zeroed when dropped.
@@ -198,8 +193,12 @@ mod cached {
     /// left, so anything shorter would make Python SDKs run us on every call.
     pub const DEFAULT_MIN_TTL: Duration = Duration::from_secs(15 * 60);
 
-    const MIN_TTL: Setting = Setting::new("min_ttl", Some(ENV_MIN_TTL));
-    const NO_CACHE: Setting = Setting::new("no_cache", Some(ENV_NO_CACHE));
+    const MIN_TTL: Setting = Setting::new("min_ttl", Some(ENV_MIN_TTL))
+        .flag("min-ttl")
+        .cloud(fly_oidc::Cloud::Aws);
+    const NO_CACHE: Setting = Setting::new("no_cache", Some(ENV_NO_CACHE))
+        .flag("no-cache")
+        .cloud(fly_oidc::Cloud::Aws);
 
     /// `900`, `900s`, `15m`, `1h`: a duration from 0 to 12 hours (the form of
     /// `FLY_OIDC_AWS_MIN_TTL` and `--min-ttl`).

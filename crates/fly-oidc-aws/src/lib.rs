@@ -124,7 +124,6 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `disk-cache` | off | `credential_process::CredentialProcess`: the disk-cached `credential_process` front end the `fly-oidc` binary uses (turns on `fly-oidc/disk-cache`) |
-//! | `clap` | off | `credential_process::CredentialProcessOptions` (with `disk-cache`) derives `clap::Args`: the flags of `fly-oidc aws credential-process` |
 //!
 //! The examples above also use `aws-config` (default features off, `rt-tokio`,
 //! `behavior-version-latest`) and the service crate they call (`aws-sdk-sts`, `aws-sdk-s3`).

@@ -425,10 +425,10 @@ impl FlyOidcCredentialsProvider {
         let inner = &*self.inner;
         let settings = &inner.settings;
         let role_arn = settings.role_arn.as_deref().ok_or_else(|| {
-            Error::new(
-                ErrorKind::NotConfigured,
-                "no role to assume: set AWS_ROLE_ARN (or Builder::role_arn) to the ARN of the IAM role that trusts Fly's OIDC provider",
-            )
+            let message = fly_oidc::Message::from("no role to assume: set ")
+                .setting(crate::settings::ROLE_ARN)
+                .text(" to the ARN of the IAM role that trusts Fly's OIDC provider");
+            Error::new(ErrorKind::NotConfigured, message)
         })?;
         let mut expired_retry_done = false;
         loop {

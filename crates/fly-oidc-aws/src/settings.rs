@@ -178,14 +178,21 @@ pub(crate) struct Requested {
     pub allow_insecure_http: Option<bool>,
 }
 
-pub(crate) const ROLE_ARN: Setting = Setting::new("role_arn", Some(ENV_ROLE_ARN));
-pub(crate) const AUDIENCE: Setting = Setting::new("audience", Some(ENV_AUDIENCE));
-const SESSION_NAME: Setting = Setting::new("session_name", Some(ENV_ROLE_SESSION_NAME));
-pub(crate) const DURATION: Setting = Setting::new("duration", Some(ENV_DURATION_SECONDS));
-const POLICY: Setting = Setting::new("policy", Some(ENV_POLICY));
-const POLICY_ARNS: Setting = Setting::new("policy_arns", Some(ENV_POLICY_ARNS));
-const REGION: Setting = Setting::new("region", Some(ENV_REGION));
-const ENDPOINT_URL: Setting = Setting::new("endpoint_url", Some(ENV_ENDPOINT_URL_STS));
+/// An AWS provider setting: builder method, variable, flag (`--aws-` where both clouds are
+/// configured at once).
+const fn aws(method: &'static str, var: &'static str, flag: &'static str) -> Setting {
+    Setting::new(method, Some(var))
+        .flag(flag)
+        .cloud(fly_oidc::Cloud::Aws)
+}
+pub(crate) const ROLE_ARN: Setting = aws("role_arn", ENV_ROLE_ARN, "role-arn");
+pub(crate) const AUDIENCE: Setting = aws("audience", ENV_AUDIENCE, "audience");
+const SESSION_NAME: Setting = aws("session_name", ENV_ROLE_SESSION_NAME, "session-name");
+pub(crate) const DURATION: Setting = aws("duration", ENV_DURATION_SECONDS, "duration-seconds");
+pub(crate) const POLICY: Setting = aws("policy", ENV_POLICY, "policy");
+pub(crate) const POLICY_ARNS: Setting = aws("policy_arns", ENV_POLICY_ARNS, "policy-arn");
+pub(crate) const REGION: Setting = aws("region", ENV_REGION, "region");
+pub(crate) const ENDPOINT_URL: Setting = aws("endpoint_url", ENV_ENDPOINT_URL_STS, "sts-endpoint");
 const USE_FIPS: Setting = Setting::new("use_fips", Some(ENV_USE_FIPS_ENDPOINT));
 const USE_DUAL_STACK: Setting = Setting::new("use_dual_stack", Some(ENV_USE_DUALSTACK_ENDPOINT));
 
@@ -544,6 +551,33 @@ pub(crate) use fly_oidc::truncate;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each AWS setting is named by its flag, `--aws-` prefixed where both clouds are
+    /// configured at once (`exec`, `serve`, `doctor`).
+    #[test]
+    fn settings_are_named_by_their_plain_and_per_cloud_flags() {
+        use fly_oidc::Naming::{Builder, Flags, PerCloudFlags};
+        let cases = [
+            (ROLE_ARN, "--role-arn", "--aws-role-arn"),
+            (AUDIENCE, "--audience", "--aws-audience"),
+            (ENDPOINT_URL, "--sts-endpoint", "--aws-sts-endpoint"),
+            (DURATION, "--duration-seconds", "--aws-duration-seconds"),
+            (POLICY_ARNS, "--policy-arn", "--aws-policy-arn"),
+        ];
+        for (setting, plain, per_cloud) in cases {
+            assert_eq!(setting.name(Flags), plain);
+            assert_eq!(setting.name(PerCloudFlags), per_cloud);
+        }
+        assert_eq!(
+            ROLE_ARN.render(Builder),
+            "Builder::role_arn or AWS_ROLE_ARN"
+        );
+        assert_eq!(
+            USE_FIPS.render(Flags),
+            "AWS_USE_FIPS_ENDPOINT",
+            "no flag: its variable"
+        );
+    }
 
     const ROLE: &str = "arn:aws:iam::123456789012:role/app";
 

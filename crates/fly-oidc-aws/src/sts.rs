@@ -1,6 +1,8 @@
 //! The STS client (aws-sdk-sts, unsigned) and the mapping of its answers.
 
-use crate::settings::{Settings, arn_account_id, truncate};
+use crate::settings::{
+    ENDPOINT_URL, POLICY, POLICY_ARNS, REGION, Settings, arn_account_id, truncate,
+};
 use aws_credential_types::Credentials;
 use aws_sdk_sts::config::{BehaviorVersion, Region, SharedHttpClient};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
@@ -22,7 +24,7 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
 use aws_smithy_types::timeout::TimeoutConfig;
 use fly_oidc::time::SharedTimeSource;
-use fly_oidc::{Error, ErrorKind};
+use fly_oidc::{Error, ErrorKind, Message};
 use fly_oidc::{FlyClaims, FlyToken};
 use std::time::{Duration, SystemTime};
 
@@ -431,7 +433,7 @@ fn trust_message(
     role_arn: &str,
     audience: &str,
     claims: &FlyClaims,
-) -> String {
+) -> Message {
     let facts = TokenFacts::of(claims);
     let prefix = facts.key_prefix;
     let refused = format!("STS refused to assume {role_arn} ({said})");
@@ -447,7 +449,8 @@ fn trust_message(
             aud = facts.aud,
             sub = facts.sub,
             name = role_name(role_arn),
-        );
+        )
+        .into();
     }
     if cause == Rejection::NoOidcProvider {
         return format!(
@@ -455,22 +458,26 @@ fn trust_message(
              ({facts}); create one with exactly this URL (`fly-oidc aws setup` prints the commands; \
              a personal org's slug is not the word \"personal\")",
             iss = facts.iss,
-        );
+        )
+        .into();
     }
     if cause == Rejection::IncorrectAudience {
-        return format!(
+        return Message::from(format!(
             "{refused}: the IAM OpenID Connect provider for {iss} does not list the audience {audience} \
-             among its client IDs (the audience sent, set by {setting}; {facts}); \
-             add it (`aws iam add-client-id-to-open-id-connect-provider --client-id {audience} ...`, \
-             or `fly-oidc aws setup --audience {audience}`), or send an audience the provider lists",
+             among its client IDs (the audience sent, set by ",
             iss = facts.iss,
-            setting = crate::settings::AUDIENCE,
-        );
+        ))
+        .setting(crate::settings::AUDIENCE)
+        .text(format!(
+            "; {facts}); add it (`aws iam add-client-id-to-open-id-connect-provider --client-id {audience} ...`, \
+             or `fly-oidc aws setup --audience {audience}`), or send an audience the provider lists"
+        ));
     }
     format!(
         "{refused}: STS did not accept the token itself ({facts}); `fly-oidc doctor` checks its \
          signature against the issuer's keys and walks the whole chain"
     )
+    .into()
 }
 
 /// The error for STS's `ValidationError` "The requested DurationSeconds exceeds the
@@ -544,7 +551,7 @@ fn map_sdk_error(
                 code.clone()
             };
             let cause = Rejection::classify(&code, e.message());
-            let error = |kind: ErrorKind, text: String| {
+            let error = |kind: ErrorKind, text: Message| {
                 // The message already holds STS's code and message: the source is only the
                 // cause, classified, when STS refused the token.
                 let error = Error::new(kind, text).with_status(status);
@@ -565,7 +572,7 @@ fn map_sdk_error(
                         "STS {endpoint} rejected the Fly token as expired twice ({shown_code}: {msg}), \
                          although each was fresh; check this machine's clock, and that the token source \
                          mints new tokens (a token file must be rewritten before its tokens expire)"
-                    ),
+                    ).into(),
                 )),
                 _ if cause == Some(Rejection::VerificationKey) => {
                     let facts = TokenFacts::of(claims);
@@ -577,7 +584,7 @@ fn map_sdk_error(
                              ({shown_code}: {msg}) while assuming {role_arn}; this is probably transient (STS reads \
                              {issuer}/.well-known/openid-configuration and its JWKS), try again shortly; if it \
                              persists, `fly-oidc token --verify` checks the keys can be fetched ({facts})"
-                        ),
+                        ).into(),
                     ))
                 }
                 "InvalidIdentityToken" | "IDPRejectedClaim" | "AccessDenied" => {
@@ -600,36 +607,36 @@ fn map_sdk_error(
                 }
                 "" if status < 500 && status != 429 => CallError::Other(error(
                     ErrorKind::InvalidResponse,
-                    format!(
-                        "STS {endpoint} answered HTTP {status} with something that is not an STS answer; check the endpoint URL (Builder::endpoint_url, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the profile's endpoint_url)"
-                    ),
+                    Message::from(format!(
+                        "STS {endpoint} answered HTTP {status} with something that is not an STS answer; check the endpoint URL ("
+                    )).setting(ENDPOINT_URL).text(", AWS_ENDPOINT_URL, the profile's endpoint_url)"),
                 )),
                 c if is_transient_code(c) || status >= 500 || status == 429 => {
                     CallError::Other(error(
                         ErrorKind::Transient,
                         format!(
                             "STS {endpoint} failed{after} ({shown_code}: {msg}); this is usually transient, try again shortly"
-                        ),
+                        ).into(),
                     ))
                 }
                 "MalformedPolicyDocument" | "PackedPolicyTooLarge" => CallError::Other(error(
                     ErrorKind::Rejected,
-                    format!(
-                        "STS {endpoint} rejected the session policy ({shown_code}: {msg}); check the session policy and policy ARNs (Builder::policy / FLY_OIDC_AWS_POLICY, Builder::policy_arns / FLY_OIDC_AWS_POLICY_ARNS)"
-                    ),
+                    Message::from(format!(
+                        "STS {endpoint} rejected the session policy ({shown_code}: {msg}); check the session policy and policy ARNs ("
+                    )).setting(POLICY).text(", ").setting(POLICY_ARNS).text(")"),
                 )),
                 "RegionDisabledException" => CallError::Other(error(
                     ErrorKind::Rejected,
                     format!(
                         "STS is not activated in region {} for this account ({shown_code}: {msg}); activate it in IAM account settings or use another region",
                         settings.region
-                    ),
+                    ).into(),
                 )),
                 _ => CallError::Other(error(
                     ErrorKind::Rejected,
                     format!(
                         "STS {endpoint} rejected AssumeRoleWithWebIdentity for {role_arn} ({shown_code}: {msg}); check the role ARN, session name, duration (the role's maximum session duration) and policies"
-                    ),
+                    ).into(),
                 )),
             }
         }
@@ -645,9 +652,13 @@ fn map_sdk_error(
         SdkError::DispatchFailure(_) => CallError::Other(
             Error::new(
                 ErrorKind::Transient,
-                format!(
-                    "could not reach STS {endpoint}{after}; check network access and the region/endpoint (Builder::region or AWS_REGION, Builder::endpoint_url or AWS_ENDPOINT_URL_STS)"
-                ),
+                Message::from(format!(
+                    "could not reach STS {endpoint}{after}; check network access and the region/endpoint ("
+                ))
+                .setting(REGION)
+                .text(", ")
+                .setting(ENDPOINT_URL)
+                .text(")"),
             )
             .with_source(err),
         ),

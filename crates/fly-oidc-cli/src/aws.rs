@@ -1,9 +1,10 @@
 //! `fly-oidc aws credential-process` and `fly-oidc aws env`: the flags are
-//! [`CredentialProcessOptions`] (fly-oidc-aws), the credentials printed here.
+//! [`CredentialProcessOptions`], the credentials printed here.
 
 use crate::common::{CliError, Globals};
+use crate::options::aws::CredentialProcessOptions;
 use clap::{Args, Subcommand};
-use fly_oidc_aws::credential_process::{self, CredentialProcessOptions};
+use fly_oidc_aws::credential_process;
 
 /// AWS subcommands.
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,7 @@
 //! What every subcommand shares: global flags, the token client, errors and logging.
 
 use clap::Args;
-use fly_oidc::{BuildError, Env, FlyOidcClient, Origin, SetIf, Setting};
+use fly_oidc::{BuildError, Env, FlyOidcClient, Naming, Origin, SetIf, Setting};
 use std::error::Error as StdError;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,7 +36,7 @@ pub struct Globals {
 const ENV_DEFAULT_SOCKET: &str = "FLY_OIDC_DEFAULT_SOCKET";
 
 /// The log file: `--log-file`, else `FLY_OIDC_LOG_FILE`.
-const LOG_FILE: Setting = Setting::new("log_file", Some("FLY_OIDC_LOG_FILE"));
+const LOG_FILE: Setting = Setting::new("log_file", Some("FLY_OIDC_LOG_FILE")).flag("log-file");
 
 impl Globals {
     /// The real process environment (the binary's one place that reads it).
@@ -62,88 +62,13 @@ impl Globals {
     }
 }
 
-/// The one flag table: each builder method, the prefix of its flag in commands that configure
-/// both clouds at once (`doctor`, `serve`: `aws-`, `gcp-`; none for the token source and the
-/// binary's own), and its flag without `--` and prefix. `audience` is AWS's in `doctor`;
-/// `serve` names each cloud's audience itself.
-const FLAGS: &[(&str, &str, &str)] = &[
-    ("token_file", "", "token-file"),
-    ("socket", "", "socket"),
-    ("api_url", "", "api-url"),
-    ("log_file", "", "log-file"),
-    ("jwks_url", "", "jwks-url"),
-    ("discovery_url", "", "discovery-url"),
-    ("output", "", "output"),
-    ("token_cache_file", "", "token-cache-file"),
-    ("audience", "aws-", "audience"),
-    ("role_arn", "aws-", "role-arn"),
-    ("session_name", "aws-", "session-name"),
-    ("duration", "aws-", "duration-seconds"),
-    ("policy", "aws-", "policy"),
-    ("policy_arns", "aws-", "policy-arn"),
-    ("region", "aws-", "region"),
-    ("endpoint_url", "aws-", "sts-endpoint"),
-    ("no_cache", "aws-", "no-cache"),
-    ("min_ttl", "aws-", "min-ttl"),
-    ("provider", "gcp-", "provider"),
-    ("service_account", "gcp-", "service-account"),
-    ("scopes", "gcp-", "scope"),
-    ("sts_url", "gcp-", "sts-url"),
-    ("iam_url", "gcp-", "iam-url"),
-    ("lifetime", "gcp-", "lifetime-seconds"),
-];
-
-/// The flag that sets builder method `method` (`role_arn`: `--role-arn`); with `per_cloud`
-/// (`doctor`, `serve`), with its cloud's prefix (`--aws-role-arn`).
-pub fn flag(method: &str, per_cloud: bool) -> Option<String> {
-    let (_, prefix, flag) = FLAGS.iter().find(|(m, _, _)| *m == method)?;
-    Some(format!("--{}{flag}", if per_cloud { prefix } else { "" }))
-}
-
-/// The per-cloud flag of `cloud`'s (`"aws"`, `"gcp"`) provider builder method `method`, for
-/// the libraries' setting names (`fly_oidc_server::SettingNames`,
-/// `fly_oidc_setup::doctor::SettingNames`): a Google method is the `gcp-` flag even where the
-/// table's is AWS's (`("gcp", "audience")`: `--gcp-audience`).
-pub fn cloud_flag(cloud: &str, method: &str) -> Option<String> {
-    let per_cloud = flag(method, true)?;
-    Some(match (cloud, per_cloud.strip_prefix("--aws-")) {
-        ("gcp", Some(rest)) => format!("--gcp-{rest}"),
-        _ => per_cloud,
-    })
-}
-
-/// Whether this process's command names settings by per-cloud flags (`exec`, `serve`,
-/// `doctor`: `--aws-audience`, `--gcp-provider`); set once by `main` from the command.
-static PER_CLOUD_FLAGS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-
-/// Name settings by their per-cloud flags in every message from now on (see [`flag`]);
-/// `main` calls it for `exec`, `serve` and `doctor`.
-pub fn use_per_cloud_flags() {
-    let _ = PER_CLOUD_FLAGS.set(true);
-}
-
-/// The flag that sets builder method `method` in this process's command.
-fn command_flag(method: &str) -> Option<String> {
-    flag(method, PER_CLOUD_FLAGS.get().copied().unwrap_or(false))
-}
-
-/// `err` as the binary shows it: the flag's name where the library names its builder method.
-fn describe_setting_error(err: &BuildError) -> String {
-    let flag = command_flag(err.setting().builder_method());
-    match (flag, err.origin()) {
-        // A value the binary set on a builder without a flag: say so plainly.
-        (None, Some(Origin::Builder)) => err.reason().to_owned(),
-        (flag, _) => err.display_with_flag(flag.as_deref()),
-    }
-}
-
 /// A failed command: which step failed and why, printed as one line.
 #[derive(Debug)]
 pub struct CliError {
     step: &'static str,
     error: Box<dyn StdError + Send + Sync + 'static>,
-    /// The message to show instead of the error's own (a setting named by its flag).
-    shown: Option<String>,
+    /// Show the token client's own message of a provider's error ([`CliError::provider`]).
+    fly_token: bool,
     exit_code: u8,
 }
 
@@ -166,12 +91,10 @@ impl CliError {
         // A setting refused at run time (a duration above the role's maximum): the BuildError
         // alone, named by its flag, as if found while parsing.
         if let Some(setting) = chain().find_map(|e| e.downcast_ref::<BuildError>()) {
-            let setting = setting.clone();
-            let shown = Some(describe_setting_error(&setting));
             return Self {
                 step: "setting",
-                error: Box::new(setting),
-                shown,
+                error: Box::new(setting.clone()),
+                fly_token: false,
                 exit_code: 2,
             };
         }
@@ -182,7 +105,7 @@ impl CliError {
         Self {
             step: if invalid { "setting" } else { step },
             exit_code: if invalid { 2 } else { 1 },
-            shown: None,
+            fly_token: false,
             error,
         }
     }
@@ -197,13 +120,13 @@ impl CliError {
         let err = err.into();
         let fly = err
             .downcast_ref::<fly_oidc::Error>()
-            .and_then(|e| e.fly_token_message());
-        match fly.map(str::to_owned) {
-            Some(message) => Self {
-                shown: Some(message),
+            .is_some_and(|e| e.fly_token_message().is_some());
+        match fly {
+            true => Self {
+                fly_token: true,
                 ..Self::new("Fly token", err)
             },
-            None => Self::new(step, err),
+            false => Self::new(step, err),
         }
     }
 
@@ -217,7 +140,7 @@ impl CliError {
         Self {
             step: "usage",
             error: message.into().into(),
-            shown: None,
+            fly_token: false,
             exit_code: 2,
         }
     }
@@ -228,11 +151,17 @@ impl CliError {
         self
     }
 
-    /// The one-line message (without the cause chain).
-    pub fn line(&self) -> String {
-        let shown = self.shown.clone().unwrap_or_else(|| self.error.to_string());
-        // A run-time message names settings as a library user sets them: by their flags here.
-        let shown = fly_oidc::rename_settings(&shown, &command_flag);
+    /// The one-line message (without the cause chain), its settings named as `naming` says.
+    pub fn line(&self, naming: Naming) -> String {
+        let error = self.error.as_ref();
+        let shown = if let Some(e) = error.downcast_ref::<BuildError>() {
+            e.render(naming)
+        } else if let Some(e) = error.downcast_ref::<fly_oidc::Error>() {
+            let own = e.fly_token_message().filter(|_| self.fly_token);
+            own.unwrap_or(e.named_message()).render(naming)
+        } else {
+            error.to_string()
+        };
         let message = fly_oidc::redact_jwts(&shown);
         match self.step {
             "setting" => format!("invalid setting: {message}"),
@@ -249,9 +178,9 @@ impl CliError {
     }
 
     /// Write the error and its cause chain to the log file, when there is one.
-    pub fn log(&self) {
+    pub fn log(&self, naming: Naming) {
         if LOGS_TO_FILE.get().copied().unwrap_or(false) {
-            tracing::error!(causes = ?self.causes(), "{}", self.line());
+            tracing::error!(causes = ?self.causes(), "{}", self.line(naming));
         }
     }
 
@@ -259,18 +188,18 @@ impl CliError {
     /// its failure response): write the error only to the log file, if any, and return the
     /// exit code.
     pub fn report_quietly(&self) -> ExitCode {
-        self.log();
+        self.log(Naming::Flags);
         ExitCode::from(self.exit_code)
     }
 
-    /// Print the error on stderr and return the exit code (for a closed stdout: nothing
-    /// printed, exit 141).
-    pub fn report(&self, verbose: bool) -> ExitCode {
+    /// Print the error on stderr, its settings named as `naming` says, and return the exit
+    /// code (for a closed stdout: nothing printed, exit 141).
+    pub fn report(&self, verbose: bool, naming: Naming) -> ExitCode {
         if self.step == STDOUT_CLOSED {
             return ExitCode::from(self.exit_code);
         }
-        self.log();
-        stderr_line(format_args!("fly-oidc: error: {}", self.line()));
+        self.log(naming);
+        stderr_line(format_args!("fly-oidc: error: {}", self.line(naming)));
         if verbose {
             for cause in self.causes() {
                 stderr_line(format_args!("  caused by: {cause}"));
@@ -391,40 +320,4 @@ pub fn print_stdout(parts: &[&str]) -> Result<(), CliError> {
 pub fn stderr_line(line: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr().lock(), "{line}");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{cloud_flag, flag};
-
-    /// One table serves the single-cloud commands and, with per-cloud prefixes, `doctor` and
-    /// `serve` (whose own table it can replace: the same flags).
-    #[test]
-    fn one_flag_table_names_plain_and_per_cloud_flags() {
-        let cases = [
-            ("role_arn", "--role-arn", "--aws-role-arn"),
-            ("endpoint_url", "--sts-endpoint", "--aws-sts-endpoint"),
-            ("scopes", "--scope", "--gcp-scope"),
-            ("provider", "--provider", "--gcp-provider"),
-            ("token_file", "--token-file", "--token-file"),
-        ];
-        for (method, plain, per_cloud) in cases {
-            assert_eq!(flag(method, false).as_deref(), Some(plain));
-            assert_eq!(flag(method, true).as_deref(), Some(per_cloud));
-        }
-        assert_eq!(flag("command", false), None);
-        // A Google method takes the gcp- flag, even the one the table gives AWS's prefix.
-        let google = [
-            ("audience", "--gcp-audience"),
-            ("sts_url", "--gcp-sts-url"),
-            ("socket", "--socket"),
-        ];
-        for (method, named) in google {
-            assert_eq!(cloud_flag("gcp", method).as_deref(), Some(named));
-        }
-        assert_eq!(
-            cloud_flag("aws", "audience").as_deref(),
-            Some("--aws-audience")
-        );
-    }
 }

@@ -1,12 +1,12 @@
 //! `fly-oidc doctor` (and the key check of `fly-oidc token --verify`): flags to clients, the
-//! steps of `fly_oidc_setup::doctor`, and printing.
+//! steps of `crate::setup::doctor`, and printing.
 
 use crate::common::{CliError, Globals};
+use crate::options::serve::CloudOptions;
+use crate::setup::doctor::DoctorOptions;
+use crate::setup::verify::{self, KeySource};
 use clap::Args;
 use fly_oidc::FlyToken;
-use fly_oidc_server::CloudOptions;
-use fly_oidc_setup::doctor::DoctorOptions;
-use fly_oidc_setup::verify::{self, KeySource};
 use std::time::SystemTime;
 
 /// Where the issuer's keys come from (`token --verify` and `doctor`).
@@ -81,12 +81,9 @@ impl DoctorArgs {
 }
 
 pub async fn run(globals: &Globals, args: DoctorArgs) -> Result<(), CliError> {
-    let names = crate::common::cloud_flag;
     let (fly, aws) = (globals.fly_builder(), || args.cloud.aws_builder());
     let options = args.options(globals)?;
-    let report = options
-        .diagnose(fly, &aws, globals.env(), now(), &names)
-        .await;
+    let report = options.diagnose(fly, &aws, globals.env(), now()).await;
     let text = match args.json {
         true => report.to_json().to_string() + "\n",
         false => report.to_string(),

@@ -1,9 +1,9 @@
 //! `fly-oidc exec`: serve credentials on loopback and run a command that uses them, as its init.
 
 use crate::common::{CliError, Globals, stderr_line};
-use crate::serve::{invalid, setting_error, start};
+use crate::options::serve::ServeOptions;
+use crate::serve::{invalid, start};
 use clap::Args;
-use fly_oidc_server::ServeOptions;
 use fly_oidc_server::child::{
     self, ChildCommand, ChildExit, ForwardedSignals, LaunchError, LaunchUser, Launcher,
 };
@@ -70,12 +70,12 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
     if options.file_owner.is_none() {
         options.file_owner.clone_from(&cmd.user);
     }
-    options.check_token_files(None).map_err(setting_error)?;
+    options.check_token_files(None)?;
     // Files owned by the child's user, in a private directory removed at exit; the
     // --write-token files are entered in its record as they are written.
     let owner = match &user {
         Some(user) => Some(user.owner),
-        None => options.file_owner().map_err(setting_error)?,
+        None => options.file_owner()?,
     };
     let private =
         PrivateDir::create_in_runtime_dir(&env, PrivateDirKind::Exec, owner).map_err(|e| {

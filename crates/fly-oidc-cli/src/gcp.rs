@@ -1,13 +1,14 @@
 //! `fly-oidc gcp ...`: Google executable-sourced credentials, credential configurations and
 //! access tokens through Workload Identity Federation. The flags are
-//! [`fly_oidc_gcp::options`]; the calls and the printing are here.
+//! [`crate::options::gcp`]; the calls and the printing are here.
 
 use crate::common::{CliError, Globals, print_stdout, stderr_line};
+use crate::options::gcp::{AccessTokenOptions, CredentialConfigOptions, ExecutableOptions};
 use clap::{Args, Subcommand};
+use fly_oidc::Naming;
 use fly_oidc::time::{SystemTimeSource, TimeSource};
 use fly_oidc_gcp::GoogleCall;
 use fly_oidc_gcp::executable::{self, ConfigError, Failure, TokenSourceFlags};
-use fly_oidc_gcp::options::{AccessTokenOptions, CredentialConfigOptions, ExecutableOptions};
 
 /// Google Cloud subcommands.
 #[derive(Debug, Subcommand)]
@@ -57,23 +58,20 @@ async fn executable(globals: &Globals, args: ExecutableOptions) -> Result<(), Cl
     let fly = || {
         globals
             .fly_client()
-            .map_err(|e| Failure::new("INVALID_CONFIGURATION", e.line()))
+            .map_err(|e| Failure::new("INVALID_CONFIGURATION", e.line(Naming::Flags)))
     };
     match executable::respond(fly, args.audience.as_deref(), &globals.env()).await {
         Ok(text) => print_stdout(&[&text, "\n"]),
         Err(mut failure) => {
             if failure.code == "MISSING_AUDIENCE" {
-                failure.message.push_str(" with --audience");
+                failure.message = failure.message.text(" with --audience");
             }
-            // Settings named by their flags, as in every other command's messages.
-            failure.message = fly_oidc::rename_settings(&failure.message, &|method| {
-                crate::common::flag(method, false)
-            });
             // Google's libraries read the failure from stdout; the exit status says it failed.
-            print_stdout(&[&failure.to_json(), "\n"])?;
+            // Settings named by their flags, as in every other command's messages.
+            print_stdout(&[&failure.to_json(Naming::Flags), "\n"])?;
             Err(match failure.fly_token_message() {
-                Some(message) => CliError::new("Fly token", message.to_owned()),
-                None => CliError::new("gcp executable", failure.message),
+                Some(message) => CliError::new("Fly token", message.render(Naming::Flags)),
+                None => CliError::new("gcp executable", failure.message.render(Naming::Flags)),
             })
         }
     }
@@ -82,9 +80,9 @@ async fn executable(globals: &Globals, args: ExecutableOptions) -> Result<(), Cl
 /// Report `err`, met before `gcp executable` could run (its log file cannot be opened), the
 /// executable protocol's way: a failure response on stdout, nothing on stderr, exit 1.
 pub fn report_failure(err: &CliError) -> std::process::ExitCode {
-    err.log();
-    let failure = Failure::new("INVALID_CONFIGURATION", err.line());
-    let _ = print_stdout(&[&failure.to_json(), "\n"]);
+    err.log(Naming::Flags);
+    let failure = Failure::new("INVALID_CONFIGURATION", err.line(Naming::Flags));
+    let _ = print_stdout(&[&failure.to_json(Naming::Flags), "\n"]);
     std::process::ExitCode::FAILURE
 }
 

@@ -5,12 +5,14 @@ mod common;
 mod doctor;
 mod exec;
 mod gcp;
+mod options;
 mod serve;
 mod setup;
 mod token;
 
 use clap::{Parser, Subcommand};
 use common::{CliError, Globals};
+use fly_oidc::Naming;
 use std::process::ExitCode;
 
 /// Fly.io OIDC tokens for AWS and Google Cloud, without long-lived keys.
@@ -140,19 +142,25 @@ fn main() -> ExitCode {
         Command::RunAs(cmd) => {
             return match exec::run_as(cmd) {
                 Ok(code) => ExitCode::from(code),
-                Err(err) => err.report(false),
+                Err(err) => err.report(false, Naming::Flags),
             };
         }
         command => Cli { command, ..cli },
     };
     let quiet = matches!(&cli.command, Command::Gcp(cmd) if cmd.is_quiet());
+    // Commands that configure both clouds at once name settings by their per-cloud flags
+    // (`--aws-audience`, `--gcp-provider`).
+    let naming = match cli.command {
+        Command::Exec(_) | Command::Serve(_) | Command::Doctor(_) => Naming::PerCloudFlags,
+        _ => Naming::Flags,
+    };
     if let Err(err) = common::init_logging(&cli.globals, quiet) {
         let err = CliError::setting(err);
         if quiet {
             // The executable protocol's consumer reads the failure from stdout.
             return gcp::report_failure(&err);
         }
-        return err.report(cli.globals.verbose);
+        return err.report(cli.globals.verbose, naming);
     }
     if let Err(e) = not_dumpable {
         tracing::warn!(error = %e, "could not make the process non-dumpable");
@@ -173,12 +181,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if matches!(
-        cli.command,
-        Command::Exec(_) | Command::Serve(_) | Command::Doctor(_)
-    ) {
-        common::use_per_cloud_flags();
-    }
     let globals = cli.globals.clone();
     let result: Result<u8, CliError> = runtime.block_on(async move {
         match cli.command {
@@ -198,6 +200,6 @@ fn main() -> ExitCode {
         // `gcp executable` has written its failure response on stdout: nothing on stderr,
         // which Google's libraries read together with stdout.
         Err(err) if quiet => err.report_quietly(),
-        Err(err) => err.report(cli.globals.verbose),
+        Err(err) => err.report(cli.globals.verbose, naming),
     }
 }

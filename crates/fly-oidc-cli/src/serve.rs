@@ -1,11 +1,12 @@
 //! `fly-oidc serve`, and what it shares with `fly-oidc exec`: their flags are
-//! [`ServeOptions`]' fields (declared there, under its `clap` feature), which it validates and
-//! builds the server from.
+//! [`ServeOptions`]' fields, which it validates and builds the server from.
 
-use crate::common::{CliError, Globals, cloud_flag};
+use crate::common::{CliError, Globals};
+use crate::options::serve::ServeOptions;
 use clap::Args;
-use fly_oidc_server::child_env::{self, PrivateDir, PrivateDirKind};
-use fly_oidc_server::{ServeOptions, Server};
+use fly_oidc::Naming;
+use fly_oidc_server::child_env::{PrivateDir, PrivateDirKind};
+use fly_oidc_server::{Server, child_env};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::task::Poll;
@@ -21,16 +22,6 @@ pub struct ServeCommand {
     pub env_file: Option<PathBuf>,
 }
 
-/// Each field of [`ServeCommand`] ([`ServeOptions`]' and `env_file`) and its flag
-/// (`aws_role_arns`, `--aws-role-arn`), read from their clap definitions.
-fn serve_flags() -> Vec<(String, String)> {
-    let command = <ServeCommand as Args>::augment_args(clap::Command::new("serve"));
-    command
-        .get_arguments()
-        .filter_map(|arg| Some((arg.get_id().to_string(), format!("--{}", arg.get_long()?))))
-        .collect()
-}
-
 /// Build and start the server (every credential fetched once), its token files entered in
 /// `record`; invalid settings, and a listen address that cannot be bound, exit 2.
 pub async fn start(
@@ -40,16 +31,14 @@ pub async fn start(
     record: Option<&child_env::FileRecord>,
 ) -> Result<Server, CliError> {
     let fly = globals.fly_client()?;
-    let builder = options
-        .server(&globals.env(), &fly, default_listen)
-        .map_err(setting_error)?;
+    let builder = options.server(&globals.env(), &fly, default_listen)?;
     // As given (`localhost:PORT` stays so), for the message naming the flag.
     let listen = options
         .listen
         .map_or(default_listen.to_string(), |l| l.to_string());
     // The providers' messages (start errors, what a client is answered, warnings) name their
     // settings by this command's per-cloud flags (a Google audience: --gcp-audience).
-    let mut builder = builder.setting_names(std::sync::Arc::new(cloud_flag));
+    let mut builder = builder.naming(Naming::PerCloudFlags);
     if let Some(record) = record {
         builder = builder.record_files(record.clone());
     }
@@ -60,25 +49,6 @@ pub async fn start(
         )),
         _ => CliError::new("credential server", e),
     })
-}
-
-/// An invalid [`ServeOptions`] setting (exit 2), named by its flag: a reason that names
-/// fields (in backticks) gets their flags in their place and is shown as it is; any other
-/// gets its setting's flag. The library's error stays the cause.
-pub fn setting_error(err: fly_oidc::BuildError) -> CliError {
-    let flags = serve_flags();
-    let method = err.setting().builder_method();
-    let Some((_, flag)) = flags.iter().find(|(m, _)| m == method) else {
-        return CliError::setting(err);
-    };
-    let reason = flags.iter().fold(err.reason().to_owned(), |text, (m, f)| {
-        text.replace(&format!("`{m}`"), f)
-    });
-    let shown = match reason == err.reason() {
-        true => err.display_with_flag(Some(flag)),
-        false => reason,
-    };
-    CliError::setting(shown_as_is(shown).with_source(err))
 }
 
 /// An invalid setting of `serve`/`exec` (exit 2); `reason` names the flag.
@@ -164,9 +134,7 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
     let mut signals = ServeSignals::catch()?;
     let default_listen = SocketAddr::from(([127, 0, 0, 1], 8675));
     let options = cmd.serve;
-    options
-        .check_files(cmd.env_file.as_deref(), &globals.env())
-        .map_err(setting_error)?;
+    options.check_files(cmd.env_file.as_deref(), &globals.env())?;
     // Files written outside a directory of our own are named in its record, so that the next
     // start removes them if this one is killed (and removes what a killed one left). Dropped
     // last, after the files and the lock.
@@ -213,7 +181,7 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
             env_file,
             options.aws_auth_token_env,
             options.gcp_project.as_deref(),
-            options.file_owner().map_err(setting_error)?,
+            options.file_owner()?,
             record,
         )
         .map_err(|e| CliError::new("env file", e))?,

@@ -40,7 +40,7 @@ pub async fn run(globals: &Globals, args: TokenArgs) -> Result<(), CliError> {
         crate::common::stderr_line(format_args!("fly-oidc: {summary}"));
     }
     let output = if args.claims {
-        fly_oidc_setup::subject::claims_json(&token, SystemTimeSource.now())
+        crate::setup::subject::claims_json(&token, SystemTimeSource.now())
             .map_err(|e| CliError::new("decoding claims", e))?
     } else {
         token.expose_jwt().to_owned()

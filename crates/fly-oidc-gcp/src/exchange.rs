@@ -3,7 +3,7 @@
 use crate::resource::{WorkloadIdentityProvider, quote};
 use crate::{GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT};
 use fly_oidc::fs::{ReadError, read_body_capped};
-use fly_oidc::{Error, ErrorKind, FlyClaims, RetryConfig, SecretString};
+use fly_oidc::{Error, ErrorKind, FlyClaims, Message, RetryConfig, SecretString};
 use serde_json::Value;
 use std::time::{Duration, SystemTime};
 
@@ -24,7 +24,7 @@ impl TrustContext<'_> {
     /// The one cause Google reported (`code` and its `description`), with the value sent,
     /// the setting that controls it and the token's own claim; only for an answer we cannot
     /// tell apart, every place to look.
-    fn sts_hint(&self, code: &str, description: &str) -> String {
+    fn sts_hint(&self, code: &str, description: &str) -> Message {
         let c = self.claims;
         let issuer = match c.org_slug() {
             Some(slug) => format!("https://oidc.fly.io/{slug}"),
@@ -33,34 +33,42 @@ impl TrustContext<'_> {
         let personal = " (the org *slug* from this token's iss; for a personal org it is not the word \"personal\")";
         let provider = self.provider;
         let description = description.to_ascii_lowercase();
-        // `Builder::provider or FLY_OIDC_GCP_PROVIDER`: the binary renames it to its flag.
-        let provider_setting = crate::settings::PROVIDER;
+        let setting = crate::settings::PROVIDER;
         match code {
-            "invalid_target" => format!(
-                "the provider {provider} must exist and be enabled ({provider_setting}): check the project number, pool and provider ids \
+            "invalid_target" => Message::from(format!(
+                "the provider {provider} must exist and be enabled ("
+            ))
+            .setting(setting)
+            .text(format!(
+                "): check the project number, pool and provider ids \
                  (`gcloud iam workload-identity-pools providers describe {} --workload-identity-pool={} --location=global`), or create it with `fly-oidc gcp setup`",
                 provider.provider_id(),
                 provider.pool()
-            ),
-            "invalid_request" if description.contains("audience") => format!(
-                "the provider {provider} ({provider_setting}) must be projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id>"
-            ),
+            )),
+            "invalid_request" if description.contains("audience") => {
+                Message::from(format!("the provider {provider} ("))
+                    .setting(setting)
+                    .text(") must be projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id>")
+            }
             "invalid_grant" if description.contains("issuer") => format!(
                 "the provider {provider} must trust this token's issuer: its issuer (--issuer-uri) must be {issuer}{personal}; the token's iss is {}",
                 c.iss.as_deref().unwrap_or("(none)")
-            ),
-            "invalid_grant" if description.contains("audience") => format!(
-                "the provider {provider}'s allowed audiences must include the audience sent, {aud} (the token's aud; set by {setting}, default {default}, which empty allowed audiences accept)",
+            )
+            .into(),
+            "invalid_grant" if description.contains("audience") => Message::from(format!(
+                "the provider {provider}'s allowed audiences must include the audience sent, {aud} (the token's aud; set by ",
                 aud = self.audience,
-                // `Builder::audience`, no variable: the front end names it (its Google flag).
-                setting = crate::settings::AUDIENCE,
+            ))
+            .setting(crate::settings::AUDIENCE)
+            .text(format!(
+                ", default {default}, which empty allowed audiences accept)",
                 default = provider.token_audience(),
-            ),
+            )),
             // fly-oidc never sends a token with less than 30 s left by this machine's clock.
-            "invalid_grant" if description.contains("expired") => format!(
+            "invalid_grant" if description.contains("expired") => Message::from(format!(
                 "the Fly token sent had expired by Google's clock: its exp is {exp} (iss {iss}, sub {sub}), \
                  still valid by this machine's clock, which is probably behind (check its time sync); \
-                 a token file (Builder::token_file or {file_var}) must be one Fly's init keeps rewriting",
+                 a token file (",
                 exp = c.exp.map_or_else(
                     || "(none)".to_owned(),
                     |e| fly_oidc::time::format_rfc3339(
@@ -69,20 +77,23 @@ impl TrustContext<'_> {
                 ),
                 iss = c.iss.as_deref().unwrap_or("(none)"),
                 sub = c.sub.as_deref().unwrap_or("(none)"),
-                file_var = fly_oidc::ENV_TOKEN_FILE,
-            ),
+            ))
+            .setting(fly_oidc::TOKEN_FILE)
+            .text(") must be one Fly's init keeps rewriting"),
             // The scopes, not the token: the trust configuration is not what is wrong.
-            "invalid_scope" => format!(
-                "check the scopes requested ({setting}, or a client's ?scopes=): each must be an OAuth scope Google knows, such as {default}",
-                setting = crate::settings::SCOPES,
-                default = crate::DEFAULT_SCOPE,
-            ),
+            "invalid_scope" => Message::from("check the scopes requested (")
+                .setting(crate::settings::SCOPES)
+                .text(format!(
+                    ", or a client's ?scopes=): each must be an OAuth scope Google knows, such as {}",
+                    crate::DEFAULT_SCOPE
+                )),
             "unauthorized_client" => format!(
                 "the attribute condition of {provider} is false for this token's claims (sub={}, app_name={}, org_name={}); test it with `fly-oidc gcp check-condition 'EXPR'`",
                 c.sub.as_deref().unwrap_or("(none)"),
                 c.app_name.as_deref().unwrap_or("(none)"),
                 c.org_name.as_deref().unwrap_or("(none)"),
-            ),
+            )
+            .into(),
             _ => format!(
                 "check the workload identity pool provider {provider}: its issuer (--issuer-uri) must be {issuer}{personal}; \
                  its allowed audiences must include {aud} (empty allowed audiences accept only {default}); \
@@ -93,7 +104,8 @@ impl TrustContext<'_> {
                 summary = c.trust_summary(),
                 app = c.app_name.as_deref().unwrap_or("(none)"),
                 org = c.org_name.as_deref().unwrap_or("(none)"),
-            ),
+            )
+            .into(),
         }
     }
 
@@ -383,8 +395,7 @@ pub(crate) fn invalid(what: &str, why: &str) -> Error {
 }
 
 /// A request to `call`'s service at `url` that got no answer: transient, naming the setting of
-/// that URL as a library user sets it (`Builder::sts_url or FLY_OIDC_GCP_STS_URL`), which a
-/// front end renames to its flag.
+/// that URL.
 fn transport(call: GoogleCall, url: &str, err: reqwest::Error) -> Error {
     let what = call.service();
     let setting = match call {
@@ -399,14 +410,11 @@ fn transport(call: GoogleCall, url: &str, err: reqwest::Error) -> Error {
         "the connection failed".to_owned()
     };
     let url = url.split('?').next().unwrap_or_default();
-    Error::new(
-        ErrorKind::Transient,
-        format!(
-            "calling {what} at {url} failed: {why} ({err}); this is usually transient, try again \
-             later (check network access to it, and its URL: {setting})"
-        ),
-    )
-    .with_source(err)
+    let message = Message::from(format!(
+        "calling {what} at {url} failed: {why} ({err}); this is usually transient, try again \
+         later (check network access to it, and its URL: "
+    ));
+    Error::new(ErrorKind::Transient, message.setting(setting).text(")")).with_source(err)
 }
 
 fn parse_json(what: &str, status: u16, body: &[u8]) -> Result<Value, Error> {
@@ -479,11 +487,11 @@ fn classify_sts(status: u16, body: &[u8], ctx: &TrustContext<'_>) -> Result<Valu
         "invalid_target",
     ];
     if status == 404 && !code.as_deref().is_some_and(|c| OAUTH_CODES.contains(&c)) {
-        let why = format!(
-            "Google STS answered HTTP 404 ({description}), which is not a token exchange answer; check the STS URL ({}, default {})",
-            crate::settings::STS_URL,
-            crate::DEFAULT_STS_URL
-        );
+        let why = Message::from(format!(
+            "Google STS answered HTTP 404 ({description}), which is not a token exchange answer; check the STS URL ("
+        ))
+        .setting(crate::settings::STS_URL)
+        .text(format!(", default {})", crate::DEFAULT_STS_URL));
         return Err(Error::new(ErrorKind::InvalidResponse, why).with_status(status));
     }
     let code = code.unwrap_or_else(|| format!("HTTP {status}"));
@@ -493,12 +501,13 @@ fn classify_sts(status: u16, body: &[u8], ctx: &TrustContext<'_>) -> Result<Valu
         "invalid_grant" | "unauthorized_client" | "invalid_target" => ErrorKind::TrustRejected,
         _ => ErrorKind::Rejected,
     };
+    let hint = ctx.sts_hint(&code, &description);
     Err(Error::new(
         kind,
-        format!(
-            "Google STS rejected the Fly token ({code}: {description}); {}",
-            ctx.sts_hint(&code, &description)
-        ),
+        Message::from(format!(
+            "Google STS rejected the Fly token ({code}: {description}); "
+        ))
+        .append(hint),
     )
     .with_status(status)
     .with_code(code)

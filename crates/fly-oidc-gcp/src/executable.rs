@@ -16,7 +16,9 @@ use crate::AccessToken;
 use crate::resource::WorkloadIdentityProvider;
 use crate::settings::{ENV_PROVIDER, LIFETIME, Settings};
 use crate::{TOKEN_TYPE_JWT, fly_audience_from_google};
-use fly_oidc::{BuildError, Env, Error, ErrorKind, FlyOidcClient, FlyToken, Origin, Setting};
+use fly_oidc::{
+    BuildError, Env, Error, ErrorKind, FlyOidcClient, FlyToken, Message, Naming, Origin, Setting,
+};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -37,18 +39,19 @@ pub const TIMEOUT_MILLIS: u64 = 30_000;
 pub struct Failure {
     /// An upper-case code such as `NOT_ON_FLY` or `INVALID_CONFIGURATION`.
     pub code: &'static str,
-    /// What failed and what to do; never a token.
-    pub message: String,
+    /// What failed and what to do (the settings it names as data); never a token.
+    pub message: Message,
     /// The token client's own message, when getting the Fly token failed ([`Failure::fly`]).
-    fly_token_message: Option<String>,
+    fly_token_message: Option<Message>,
 }
 
 impl Failure {
-    /// A failure with `code` and `message` (passed through [`fly_oidc::redact_jwts`]).
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    /// A failure with `code` and `message` (its text passed through
+    /// [`fly_oidc::redact_jwts`]).
+    pub fn new(code: &'static str, message: impl Into<Message>) -> Self {
         Self {
             code,
-            message: fly_oidc::redact_jwts(&message.into()),
+            message: message.into(),
             fly_token_message: None,
         }
     }
@@ -65,11 +68,12 @@ impl Failure {
             ErrorKind::StaleToken => "STALE_TOKEN",
             _ => "FLY_TOKEN_FAILED",
         };
+        let own = err.named_message().clone();
         Self {
-            fly_token_message: Some(err.message().to_owned()),
+            fly_token_message: Some(own.clone()),
             ..Self::new(
                 code,
-                format!("getting a Fly OIDC token failed: {}", err.message()),
+                Message::from("getting a Fly OIDC token failed: ").append(own),
             )
         }
     }
@@ -77,17 +81,18 @@ impl Failure {
     /// When getting the Fly token failed ([`Failure::fly`]): the token client's message,
     /// without `getting a Fly OIDC token failed: `, for a front end that names the step
     /// itself. `None` for every other failure.
-    pub fn fly_token_message(&self) -> Option<&str> {
-        self.fly_token_message.as_deref()
+    pub fn fly_token_message(&self) -> Option<&Message> {
+        self.fly_token_message.as_ref()
     }
 
-    /// The failure response, `{"version":1,"success":false,"code":..,"message":..}`.
-    pub fn to_json(&self) -> String {
+    /// The failure response, `{"version":1,"success":false,"code":..,"message":..}`, the
+    /// settings in the message named as `naming` says.
+    pub fn to_json(&self, naming: Naming) -> String {
         json!({
             "version": 1,
             "success": false,
             "code": self.code,
-            "message": self.message,
+            "message": self.message.render(naming),
         })
         .to_string()
     }
@@ -413,11 +418,12 @@ fn not_utf8(path: &Path) -> std::io::Error {
 }
 
 /// The setting of [`write_config`]'s path (the binary's `--output`; no variable).
-pub const OUTPUT: Setting = Setting::new("output", None);
+pub const OUTPUT: Setting = Setting::new("output", None).flag("output");
 
 /// The setting of [`this_binary_config`]'s `output_file`, the file the executable also writes
 /// its response to (the binary's `--token-cache-file`; no variable).
-pub const TOKEN_CACHE_FILE: Setting = Setting::new("token_cache_file", None);
+pub const TOKEN_CACHE_FILE: Setting =
+    Setting::new("token_cache_file", None).flag("token-cache-file");
 
 /// A token cache file the executable can create: not a directory, in a directory that exists.
 /// Whether that directory is writable is left to run time (the consumer may run as another
@@ -599,10 +605,12 @@ mod tests {
         let bad = request_audience(None, &env(&[(ENV_PROVIDER, "projects/x")])).unwrap_err();
         assert_eq!(bad.code, "INVALID_CONFIGURATION");
         assert!(
-            bad.message.contains("(from FLY_OIDC_GCP_PROVIDER)"),
+            bad.message
+                .to_string()
+                .contains("(from FLY_OIDC_GCP_PROVIDER)"),
             "{bad:?}"
         );
-        let json: Value = serde_json::from_str(&bad.to_json()).unwrap();
+        let json: Value = serde_json::from_str(&bad.to_json(Naming::Builder)).unwrap();
         assert_eq!(json["success"], false);
         assert_eq!(json["code"], "INVALID_CONFIGURATION");
         assert_eq!(bad.fly_token_message(), None);
@@ -660,7 +668,7 @@ mod tests {
         let dir = std::env::temp_dir();
         let err = write_config(&dir, "{}").unwrap_err();
         assert_eq!(err.setting(), OUTPUT);
-        let shown = err.display_with_flag(Some("--output"));
+        let shown = err.render(Naming::Flags);
         assert!(
             shown.starts_with("cannot write the credential configuration: "),
             "{shown}"
@@ -699,12 +707,10 @@ mod tests {
         let failure = Failure::fly(&err);
         assert_eq!(failure.code, "NOT_ON_FLY");
         assert_eq!(
-            failure.message,
+            failure.message.to_string(),
             "getting a Fly OIDC token failed: no Machines API socket at /.fly/api"
         );
-        assert_eq!(
-            failure.fly_token_message(),
-            Some("no Machines API socket at /.fly/api")
-        );
+        let own = failure.fly_token_message().map(ToString::to_string);
+        assert_eq!(own.as_deref(), Some("no Machines API socket at /.fly/api"));
     }
 }

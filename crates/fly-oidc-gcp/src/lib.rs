@@ -73,7 +73,6 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `google-cloud-auth` | off | `google_cloud`: `CredentialsProvider` and `SubjectTokenProvider` adapters for the official Google Cloud Rust client libraries (adds `google-cloud-auth`, `http`) |
-//! | `clap` | off | the [`options`] structs derive `clap::Args`: the flags of the `fly-oidc gcp` commands |
 #![warn(missing_docs)]
 
 mod exchange;
@@ -81,7 +80,6 @@ pub mod executable;
 #[cfg(feature = "google-cloud-auth")]
 pub mod google_cloud;
 mod id_token;
-pub mod options;
 mod provider;
 mod resource;
 mod settings;

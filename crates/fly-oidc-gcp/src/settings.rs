@@ -17,14 +17,24 @@ pub const ENV_STS_URL: &str = "FLY_OIDC_GCP_STS_URL";
 /// The IAM Credentials base URL (default `https://iamcredentials.googleapis.com`).
 pub const ENV_IAM_URL: &str = "FLY_OIDC_GCP_IAM_URL";
 
-pub(crate) const PROVIDER: Setting = Setting::new("provider", Some(ENV_PROVIDER));
-pub(crate) const SERVICE_ACCOUNT: Setting =
-    Setting::new("service_account", Some(ENV_SERVICE_ACCOUNT));
-pub(crate) const SCOPES: Setting = Setting::new("scopes", Some(ENV_SCOPES));
-pub(crate) const STS_URL: Setting = Setting::new("sts_url", Some(ENV_STS_URL));
-pub(crate) const IAM_URL: Setting = Setting::new("iam_url", Some(ENV_IAM_URL));
-pub(crate) const LIFETIME: Setting = Setting::new("lifetime", None);
-pub(crate) const AUDIENCE: Setting = Setting::new("audience", None);
+/// A Google provider setting: builder method, variable, flag (`--gcp-` where both clouds are
+/// configured at once).
+const fn gcp(method: &'static str, var: Option<&'static str>, flag: &'static str) -> Setting {
+    Setting::new(method, var)
+        .flag(flag)
+        .cloud(fly_oidc::Cloud::Gcp)
+}
+pub(crate) const PROVIDER: Setting = gcp("provider", Some(ENV_PROVIDER), "provider");
+pub(crate) const SERVICE_ACCOUNT: Setting = gcp(
+    "service_account",
+    Some(ENV_SERVICE_ACCOUNT),
+    "service-account",
+);
+pub(crate) const SCOPES: Setting = gcp("scopes", Some(ENV_SCOPES), "scope");
+pub(crate) const STS_URL: Setting = gcp("sts_url", Some(ENV_STS_URL), "sts-url");
+pub(crate) const IAM_URL: Setting = gcp("iam_url", Some(ENV_IAM_URL), "iam-url");
+pub(crate) const LIFETIME: Setting = gcp("lifetime", None, "lifetime-seconds");
+pub(crate) const AUDIENCE: Setting = gcp("audience", None, "audience");
 
 /// The values given to a [`Builder`](crate::Builder), before the environment and defaults.
 #[derive(Clone, Debug, Default)]
@@ -250,6 +260,25 @@ fn check_service_account(email: &str, origin: Origin) -> Result<String, BuildErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each Google setting is named by its flag, `--gcp-` prefixed where both clouds are
+    /// configured at once: Google's audience is `--gcp-audience`, never AWS's flag.
+    #[test]
+    fn settings_are_named_by_their_plain_and_per_cloud_flags() {
+        use fly_oidc::Naming::{Flags, PerCloudFlags};
+        let cases = [
+            (PROVIDER, "--provider", "--gcp-provider"),
+            (SCOPES, "--scope", "--gcp-scope"),
+            (AUDIENCE, "--audience", "--gcp-audience"),
+            (STS_URL, "--sts-url", "--gcp-sts-url"),
+        ];
+        for (setting, plain, per_cloud) in cases {
+            assert_eq!(setting.name(Flags), plain);
+            assert_eq!(setting.name(PerCloudFlags), per_cloud);
+        }
+        // The token source is neither cloud's: no prefix.
+        assert_eq!(fly_oidc::TOKEN_FILE.name(PerCloudFlags), "--token-file");
+    }
 
     const NAME: &str = "projects/42/locations/global/workloadIdentityPools/fly/providers/acme";
 

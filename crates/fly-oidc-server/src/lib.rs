@@ -76,8 +76,7 @@
 //! ## Security
 //!
 //! - `127.0.0.1` only: [`Builder::start`] refuses any other listen address, `[::1]` and other
-//!   `127.x` included, since not every SDK accepts them in `AWS_CONTAINER_CREDENTIALS_FULL_URI`
-//!   (see [`ListenAddr`]).
+//!   `127.x` included, since not every SDK accepts them in `AWS_CONTAINER_CREDENTIALS_FULL_URI`.
 //! - The AWS endpoints need the random authorization token (256 bits); requests for
 //!   credentials, tokens or account data must carry a `Host` naming the listen address or
 //!   `localhost` (DNS rebinding), and an absolute-form target (`GET http://host/...`) must
@@ -104,7 +103,6 @@ pub mod child;
 pub mod child_env;
 mod conn;
 mod handler;
-mod options;
 mod pty;
 mod routes;
 mod server;
@@ -112,12 +110,11 @@ mod slot;
 
 pub use fly_oidc::fs::FileOwner;
 pub use handler::{CredentialHealth, Health};
-pub use options::{CloudOptions, ListenAddr, ServeOptions};
 pub use routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, HEALTHZ_PATH, METADATA_PREFIX};
 pub use server::{
     Builder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_ACTIVE_CONNECTIONS,
     DEFAULT_MAX_CONNECTION_AGE, DEFAULT_MAX_CONNECTIONS, DEFAULT_WRITE_TIMEOUT, Error, ErrorKind,
-    MAX_REQUEST_HEAD, Server, SettingNames,
+    MAX_REQUEST_HEAD, Server,
 };
 
 /// Request routing and handling, exposed for the fuzz target. Not a stable API.

@@ -11,7 +11,7 @@ use crate::slot::{FetchError, Fetcher, OnDemand, Secret, Slot, Spawn};
 use base64::Engine as _;
 use bytes::Bytes;
 use fly_oidc::time::SharedTimeSource;
-use fly_oidc::{FlyOidcClient, SecretString};
+use fly_oidc::{FlyOidcClient, Naming, SecretString};
 use fly_oidc_aws::{AssumedRole, FlyOidcCredentialsProvider};
 use fly_oidc_gcp::GcpTokenProvider;
 use serde::Serialize;
@@ -104,40 +104,21 @@ impl fmt::Debug for GcpFactory {
     }
 }
 
-/// How a front end names a provider's settings in messages: `(cloud, builder method)`, the
-/// cloud `"aws"` or `"gcp"`, to the name to show (`("gcp", "sts_url")`: `--gcp-sts-url`), or
-/// `None` to keep the library's `Builder::sts_url`. See [`Builder::setting_names`].
-pub type SettingNames = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;
-
-#[derive(Clone)]
-struct Names(SettingNames);
-
-impl fmt::Debug for Names {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SettingNames")
-    }
-}
-
-/// `fetcher`, its error messages naming `cloud`'s settings by `names`.
-fn named(fetcher: Fetcher, cloud: &'static str, names: &Option<Names>) -> Fetcher {
-    let Some(Names(names)) = names.clone() else {
+/// `fetcher`, its error messages naming their settings as `naming` says.
+fn named(fetcher: Fetcher, naming: Naming) -> Fetcher {
+    if naming == Naming::Builder {
         return fetcher;
-    };
+    }
     Arc::new(move || {
-        let (fetch, names) = (fetcher(), names.clone());
-        Box::pin(async move {
-            fetch.await.map_err(|mut e| {
-                e.message = fly_oidc::rename_settings(&e.message, &|m| names(cloud, m));
-                e
-            })
-        })
+        let fetch = fetcher();
+        Box::pin(async move { fetch.await.map_err(|e| e.named(naming)) })
     })
 }
 
 /// Configures a [`Server`]. See the [crate docs](crate).
 #[derive(Debug, Default)]
 pub struct Builder {
-    setting_names: Option<Names>,
+    naming: Naming,
     aws: Vec<FlyOidcCredentialsProvider>,
     gcp: Option<GcpTokenProvider>,
     gcp_factory: Option<GcpFactory>,
@@ -154,9 +135,9 @@ pub struct Builder {
 impl Builder {
     /// Name the providers' settings in every message the server keeps or logs (a start
     /// error, the status a client is answered, a warning) as the front end names them, such
-    /// as the flags of `fly-oidc exec` (default: the libraries' `Builder::x`).
-    pub fn setting_names(mut self, names: SettingNames) -> Self {
-        self.setting_names = Some(Names(names));
+    /// as the per-cloud flags of `fly-oidc exec` (default: the libraries' `Builder::x`).
+    pub fn naming(mut self, naming: Naming) -> Self {
+        self.naming = naming;
         self
     }
 
@@ -218,7 +199,9 @@ impl Builder {
     /// Where to listen (default `127.0.0.1:0`, a free port). Only `127.0.0.1` is accepted
     /// ([`start`](Self::start) refuses any other address, `[::1]` and other `127.x` included):
     /// the one loopback address every AWS SDK's allow-list for
-    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` takes (see [`ListenAddr`](crate::ListenAddr)).
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` takes (botocore before its loopback check accepted
+    /// only `127.0.0.1` and `localhost` by name; not every SDK accepts `[::1]` or another
+    /// `127.x`).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = Some(addr);
         self
@@ -358,7 +341,7 @@ impl Builder {
                     ),
                 ));
             }
-            let fetcher = named(aws_fetcher(provider), "aws", &self.setting_names);
+            let fetcher = named(aws_fetcher(provider), self.naming);
             let slot = Arc::new(Slot::new("aws", arn.clone(), fetcher, time.clone()));
             if aws_roles.insert(name.clone(), slot.clone()).is_some() {
                 return Err(Error::new(
@@ -380,24 +363,24 @@ impl Builder {
             let project_number = provider.provider().project_number().to_owned();
             let id_tokens = provider.service_account().is_some().then(|| {
                 let provider = provider.clone();
-                let names = self.setting_names.clone();
+                let naming = self.naming;
                 let make = Arc::new(move |audience: &str| {
-                    named(id_token_fetcher(provider.clone(), audience), "gcp", &names)
+                    named(id_token_fetcher(provider.clone(), audience), naming)
                 }) as IdTokenFactory;
                 (make, OnDemand::new(MAX_ID_TOKEN_AUDIENCES))
             });
-            let fetcher = named(gcp_fetcher(provider.clone()), "gcp", &self.setting_names);
+            let fetcher = named(gcp_fetcher(provider.clone()), self.naming);
             let slot = Arc::new(Slot::new("gcp", name, fetcher, time.clone()));
             let factory = self.gcp_factory.map(|make| {
                 let time = time.clone();
-                let names = self.setting_names.clone();
+                let naming = self.naming;
                 Arc::new(move |scopes: &[String]| {
                     // The factory decides which scopes; the token shares the configured
                     // provider's upstream.
                     let allowed = (make.0)(scopes)?;
                     let scoped = provider.with_scopes(allowed.scopes().to_vec());
                     let name = gcp_name(&scoped, Some(scopes));
-                    let fetcher = named(gcp_fetcher(scoped), "gcp", &names);
+                    let fetcher = named(gcp_fetcher(scoped), naming);
                     Ok(Arc::new(Slot::new("gcp", name, fetcher, time.clone())))
                 }) as ScopedFactory
             });

@@ -53,6 +53,8 @@ impl Held {
 #[derive(Clone, Debug)]
 pub(crate) struct FetchError {
     pub(crate) message: String,
+    /// The provider's message with its settings as data, to name them as a front end does.
+    named: Option<fly_oidc::Message>,
     pub(crate) transient: bool,
     pub(crate) invalid_setting: bool,
     /// The upstream's HTTP status and error code, when a service refused the request.
@@ -62,10 +64,19 @@ pub(crate) struct FetchError {
 }
 
 impl FetchError {
+    /// The same error, the settings in its message named as `naming` says.
+    pub(crate) fn named(mut self, naming: fly_oidc::Naming) -> Self {
+        if let Some(message) = &self.named {
+            self.message = message.render(naming);
+        }
+        self
+    }
+
     /// A failure of our own making (not a provider's error): never an invalid setting.
     pub(crate) fn new(message: impl Into<String>, transient: bool) -> Self {
         Self {
             message: message.into(),
+            named: None,
             transient,
             invalid_setting: false,
             refused: None,
@@ -119,6 +130,7 @@ impl From<fly_oidc::Error> for FetchError {
             .map(|status| (status, err.code().map(str::to_owned)));
         Self {
             message: err.to_string(),
+            named: Some(err.named_message().clone()),
             transient: err.is_transient(),
             invalid_setting: err.kind() == fly_oidc::ErrorKind::InvalidConfiguration,
             refused,

@@ -5,7 +5,7 @@ use crate::endpoint::{
     PlainHttp, allow_insecure_http, check_endpoint_url, display_url, is_trusted_plain_http_host,
 };
 use crate::env::Env;
-use crate::error::{BuildError, Error, ErrorKind, Origin, Setting, redact_jwts, truncate};
+use crate::error::{BuildError, Error, ErrorKind, Message, Origin, Setting, redact_jwts, truncate};
 use crate::fs::{ReadError, read_body_capped, read_capped};
 use crate::retry::RetryConfig;
 use crate::time::SharedTimeSource;
@@ -31,9 +31,12 @@ pub const ENV_AUDIENCE: &str = "FLY_OIDC_AUDIENCE";
 /// The path of the OIDC token endpoint.
 pub const TOKEN_PATH: &str = "/v1/tokens/oidc";
 
-const API_URL: Setting = Setting::new("api_url", Some(ENV_API_HOSTNAME));
+/// The token file setting ([`Builder::token_file`], `FLY_OIDC_TOKEN_FILE`, `--token-file`).
+pub const TOKEN_FILE: Setting = Setting::new("token_file", Some(ENV_TOKEN_FILE)).flag("token-file");
+const SOCKET: Setting = Setting::new("socket", Some(ENV_SOCKET)).flag("socket");
+const API_URL: Setting = Setting::new("api_url", Some(ENV_API_HOSTNAME)).flag("api-url");
 const API_TOKEN: Setting = Setting::new("api_token", Some(ENV_API_TOKEN));
-const AUDIENCE: Setting = Setting::new("audience", Some(ENV_AUDIENCE));
+const AUDIENCE: Setting = Setting::new("audience", Some(ENV_AUDIENCE)).flag("audience");
 
 /// What keeps a token file fresh, for the error about a stale one.
 const TOKEN_FILE_FRESHNESS: &str = "whatever writes it is not keeping it fresh. Fly's init rewrites /.fly/oidc_token (about every 9 minutes) only when AWS_ROLE_ARN is set on the app: set it, or drop the token file setting (FLY_OIDC_TOKEN_FILE) so the Machines API mints a fresh token for every request";
@@ -246,25 +249,34 @@ impl Builder {
             })
         };
         let (source, set_by) = if let Some(path) = &self.token_file {
-            (TokenSource::File(path.clone()), "Builder::token_file")
+            (
+                TokenSource::File(path.clone()),
+                Message::default().name(TOKEN_FILE),
+            )
         } else if let Some(path) = &self.socket {
             let source = TokenSource::Socket {
                 path: path.clone(),
                 is_default: false,
             };
-            (source, "Builder::socket")
+            (source, Message::default().name(SOCKET))
         } else if let Some(url) = &self.api_url {
-            (http(url, Origin::Builder)?, "Builder::api_url")
+            (
+                http(url, Origin::Builder)?,
+                Message::default().name(API_URL),
+            )
         } else if let Some(path) = env.get(ENV_TOKEN_FILE) {
-            (TokenSource::File(PathBuf::from(path)), ENV_TOKEN_FILE)
+            (
+                TokenSource::File(PathBuf::from(path)),
+                ENV_TOKEN_FILE.into(),
+            )
         } else if let Some(path) = env.get(ENV_SOCKET) {
             let source = TokenSource::Socket {
                 path: PathBuf::from(path),
                 is_default: false,
             };
-            (source, ENV_SOCKET)
+            (source, ENV_SOCKET.into())
         } else if let Some((url, origin)) = env.setting(API_URL) {
-            (http(&url, origin)?, ENV_API_HOSTNAME)
+            (http(&url, origin)?, ENV_API_HOSTNAME.into())
         } else {
             let source = TokenSource::Socket {
                 path: self
@@ -273,7 +285,7 @@ impl Builder {
                     .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET)),
                 is_default: true,
             };
-            (source, "the default socket")
+            (source, "the default socket".into())
         };
         let connect_timeout = self.connect_timeout.unwrap_or(Duration::from_secs(1));
         let timeout = self.timeout.unwrap_or(Duration::from_secs(5));
@@ -362,9 +374,9 @@ fn normalize_base_url(raw: &str, allow_insecure: bool) -> Result<String, String>
 
 struct Inner {
     source: TokenSource,
-    /// What set the source, as errors name it: `Builder::token_file` (a front end renames
-    /// it to its flag with [`crate::rename_settings`]) or `FLY_OIDC_TOKEN_FILE`, say.
-    set_by: &'static str,
+    /// What set the source, as errors name it: the setting `token_file` (a front end names
+    /// it by its flag) or `FLY_OIDC_TOKEN_FILE`, say.
+    set_by: Message,
     audience: Option<String>,
     /// Built on first use, so a caller that never fetches (a warm cache) never pays for it.
     http: tokio::sync::OnceCell<reqwest::Client>,
@@ -453,7 +465,7 @@ impl FlyOidcClient {
     async fn fetch_once(&self, audience: Option<&str>) -> Result<FlyToken, Error> {
         match &self.inner.source {
             TokenSource::File(path) => {
-                let token = read_token_file(path, audience, self.inner.set_by)?;
+                let token = read_token_file(path, audience, &self.inner.set_by)?;
                 token.ensure_fresh(
                     self.inner.time.now(),
                     &format!("the token file {}", path.display()),
@@ -472,7 +484,7 @@ impl FlyOidcClient {
     ) -> Result<FlyToken, Error> {
         let (url, bearer) = match source {
             TokenSource::Socket { path, is_default } => {
-                check_socket(path, *is_default, self.inner.set_by)?;
+                check_socket(path, *is_default, &self.inner.set_by)?;
                 (format!("http://localhost{TOKEN_PATH}"), None)
             }
             TokenSource::Http {
@@ -593,7 +605,7 @@ fn clean_api_token(token: &SecretString) -> Result<Option<SecretString>, &'stati
 }
 
 /// Check that `path` (set by `set_by`) is a Unix socket before connecting to it.
-fn check_socket(path: &Path, is_default: bool, set_by: &str) -> Result<(), Error> {
+fn check_socket(path: &Path, is_default: bool, set_by: &Message) -> Result<(), Error> {
     use std::os::unix::fs::FileTypeExt as _;
     match std::fs::symlink_metadata(path) {
         Ok(_) => match std::fs::metadata(path).map(|m| m.file_type()) {
@@ -607,12 +619,14 @@ fn check_socket(path: &Path, is_default: bool, set_by: &str) -> Result<(), Error
                 } else {
                     "not a socket"
                 };
+                let shown = path.display();
                 Err(Error::new(
                     ErrorKind::InvalidConfiguration,
-                    format!(
-                        "{} is {what}, not the Machines API's Unix socket (from {set_by}); give the path of the socket",
-                        path.display()
-                    ),
+                    Message::from(format!(
+                        "{shown} is {what}, not the Machines API's Unix socket (from "
+                    ))
+                    .append(set_by.clone())
+                    .text("); give the path of the socket"),
                 ))
             }
             _ => Ok(()), // a socket, or let the connection attempt report it
@@ -628,10 +642,12 @@ fn check_socket(path: &Path, is_default: bool, set_by: &str) -> Result<(), Error
         } else {
             Error::new(
                 ErrorKind::InvalidConfiguration,
-                format!(
-                    "the Machines API socket {} does not exist (from {set_by}); check the path",
+                Message::from(format!(
+                    "the Machines API socket {} does not exist (from ",
                     path.display()
-                ),
+                ))
+                .append(set_by.clone())
+                .text("); check the path"),
             )
         }),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(Error::new(
@@ -646,32 +662,45 @@ fn check_socket(path: &Path, is_default: bool, set_by: &str) -> Result<(), Error
 }
 
 /// Read the token file at `path` (set by `set_by`, which errors name).
-fn read_token_file(path: &Path, audience: Option<&str>, set_by: &str) -> Result<FlyToken, Error> {
+fn read_token_file(
+    path: &Path,
+    audience: Option<&str>,
+    set_by: &Message,
+) -> Result<FlyToken, Error> {
     let source = TokenSource::File(path.to_owned());
     let file_error = |e: std::io::Error| {
+        let from = |before: String, after: &str| {
+            Message::from(before)
+                .text(" (from ")
+                .append(set_by.clone())
+                .text(format!("){after}"))
+        };
         let (kind, hint) = match e.kind() {
             std::io::ErrorKind::NotFound => (
                 ErrorKind::InvalidConfiguration,
-                format!(
-                    "it does not exist (from {set_by}); check the path (Fly writes /.fly/oidc_token only when AWS_ROLE_ARN is set on the app)"
+                from(
+                    "it does not exist".into(),
+                    "; check the path (Fly writes /.fly/oidc_token only when AWS_ROLE_ARN is set on the app)",
                 ),
             ),
             std::io::ErrorKind::PermissionDenied => (
                 ErrorKind::PermissionDenied,
-                "permission denied; make it readable by this user".to_owned(),
+                "permission denied; make it readable by this user".into(),
             ),
             std::io::ErrorKind::IsADirectory => (
                 ErrorKind::InvalidConfiguration,
-                format!(
-                    "it is a directory (from {set_by}); give the path of a file holding the token"
+                from(
+                    "it is a directory".into(),
+                    "; give the path of a file holding the token",
                 ),
             ),
             _ => (
                 ErrorKind::InvalidConfiguration,
-                format!("it could not be read: {e} (from {set_by})"),
+                from(format!("it could not be read: {e}"), ""),
             ),
         };
-        Error::new(kind, format!("cannot read {source}: {hint}")).with_source(e)
+        let message = Message::from(format!("cannot read {source}: ")).append(hint);
+        Error::new(kind, message).with_source(e)
     };
     // One open and a bounded read: the file is tiny, so a blocking read is cheaper than a
     // trip to a blocking-pool thread.

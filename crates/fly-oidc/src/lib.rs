@@ -85,14 +85,14 @@ mod token;
 pub use claims::{Audience, FLY_ISSUER_PREFIX, FlyClaims};
 pub use client::{
     Builder, DEFAULT_SOCKET, ENV_API_HOSTNAME, ENV_API_TOKEN, ENV_AUDIENCE, ENV_SOCKET,
-    ENV_TOKEN_FILE, FlyOidcClient, TOKEN_PATH, TokenSource, http_client_builder,
+    ENV_TOKEN_FILE, FlyOidcClient, TOKEN_FILE, TOKEN_PATH, TokenSource, http_client_builder,
     token_from_response,
 };
 pub use endpoint::{ENV_ALLOW_INSECURE_HTTP, is_trusted_plain_http_host};
 pub use env::Env;
 pub use error::{
-    BuildError, Error, ErrorKind, Origin, Setting, redact_jwts, redact_secret, rename_settings,
-    truncate,
+    BuildError, Cloud, Error, ErrorKind, Message, Naming, Origin, Setting, redact_jwts,
+    redact_secret, truncate,
 };
 pub use retry::{RetryConfig, within_budget};
 pub use set_if::SetIf;

@@ -138,14 +138,17 @@ pub async fn within_budget<T>(
 ) -> Result<T, crate::Error> {
     match tokio::time::timeout(budget, op).await {
         Ok(result) => result,
-        Err(_) => Err(crate::Error::new(
-            crate::ErrorKind::Transient,
-            format!(
-                "{} within this provider's {} s budget (Builder::total_timeout); this is usually transient, try again",
-                hung(),
-                budget.as_secs_f64()
-            ),
-        )),
+        Err(_) => {
+            const TOTAL_TIMEOUT: crate::Setting = crate::Setting::new("total_timeout", None);
+            let budget = budget.as_secs_f64();
+            let message = crate::Message::from(format!(
+                "{} within this provider's {budget} s budget (",
+                hung()
+            ))
+            .setting(TOTAL_TIMEOUT)
+            .text("); this is usually transient, try again");
+            Err(crate::Error::new(crate::ErrorKind::Transient, message))
+        }
     }
 }
 

@@ -4,11 +4,11 @@
 //! ([`TrustPolicyCheck`], [`ConditionCheck`]) up to their report. The front end prints the
 //! report and turns a rejection into its exit status.
 
-use crate::aws_setup::DEFAULT_AWS_AUDIENCE;
-use crate::condition::{self, AttributeMapping, ConditionReport};
-use crate::gcp_setup::DEFAULT_ATTRIBUTE_MAPPING;
-use crate::subject::{self, SubjectError};
-use crate::trust_policy::{self, PolicyReport};
+use crate::setup::aws_setup::DEFAULT_AWS_AUDIENCE;
+use crate::setup::condition::{self, AttributeMapping, ConditionReport};
+use crate::setup::gcp_setup::DEFAULT_ATTRIBUTE_MAPPING;
+use crate::setup::subject::{self, SubjectError};
+use crate::setup::trust_policy::{self, PolicyReport};
 use fly_oidc::{BuildError, FlyClaims, FlyOidcClient};
 use std::path::PathBuf;
 
@@ -45,34 +45,33 @@ pub type ClientFn<'a> = &'a dyn Fn() -> Result<FlyOidcClient, BuildError>;
 /// What stands in for a live token in the checkers: a claims file, else an org and app (with
 /// an optional Machine name), else nothing (a live token is fetched).
 ///
-/// With the `clap` feature, `StandIn` derives `clap::Args`: the flags `--claims`, `--org`,
+/// `StandIn` derives `clap::Args`: the flags `--claims`, `--org`,
 /// `--app` and `--machine` of `fly-oidc aws check-trust-policy` and `gcp check-condition`,
 /// their help the first paragraph of each field's documentation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[derive(Clone, Debug, Default, PartialEq, Eq, clap::Args)]
 pub struct StandIn {
     /// Use these claims instead of a live token: the JSON of `fly-oidc token --claims --audience
     /// AUD`, AUD the cloud's audience (`sts.amazonaws.com` for AWS, the provider's
     /// `https://iam.googleapis.com/...` for Google).
     ///
     /// Its `iss`, `sub`, `aud` and Fly claims; at most 64 KiB. Not with `org` or `app`.
-    #[cfg_attr(feature = "clap", arg(long = "claims", value_name = "FILE", conflicts_with_all = ["org", "app"], long_help = None))]
+    #[arg(long = "claims", value_name = "FILE", conflicts_with_all = ["org", "app"], long_help = None)]
     pub claims_file: Option<PathBuf>,
     /// With --app: check a token of this org's app instead of a live token
     ///
     /// The org slug; with `app`, the claims are those Fly would put in a token of that app.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "SLUG", requires = "app", long_help = None))]
+    #[arg(long, value_name = "SLUG", requires = "app", long_help = None)]
     pub org: Option<String>,
     /// With --org: the app
     ///
     /// The app whose token the claims stand in for (with `org`).
-    #[cfg_attr(feature = "clap", arg(long, value_name = "APP", requires = "org", long_help = None))]
+    #[arg(long, value_name = "APP", requires = "org", long_help = None)]
     pub app: Option<String>,
     /// With --org and --app: the Machine name in sub [default: example-machine]
     ///
     /// The Machine name in the stand-in's `sub` (`<org>:<app>:<machine>`); `None`:
     /// `example-machine`.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "NAME", requires = "org", long_help = None))]
+    #[arg(long, value_name = "NAME", requires = "org", long_help = None)]
     pub machine: Option<String>,
 }
 
@@ -151,25 +150,24 @@ pub async fn org_app(
 /// The options of a trust-policy check, as given (what `fly-oidc aws check-trust-policy` takes
 /// as arguments): would the policy in `file` accept the token of `stand_in`?
 ///
-/// With the `clap` feature, `TrustPolicyCheck` derives `clap::Args`: `file` is the positional
+/// `TrustPolicyCheck` derives `clap::Args`: `file` is the positional
 /// `FILE`, the others flags, their help the first paragraph of each field's documentation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[derive(Clone, Debug, Default, PartialEq, Eq, clap::Args)]
 pub struct TrustPolicyCheck {
     /// The trust policy document (JSON), as `aws iam get-role --query
     /// Role.AssumeRolePolicyDocument` prints it
     ///
     /// A path; at most 1 MiB is read.
-    #[cfg_attr(feature = "clap", arg(value_name = "FILE", long_help = None))]
+    #[arg(value_name = "FILE", long_help = None)]
     pub file: PathBuf,
     /// The token audience [env: FLY_OIDC_AUDIENCE; default: sts.amazonaws.com]
     ///
     /// `None`: the Fly token client's audience (`FLY_OIDC_AUDIENCE`), else
     /// [`DEFAULT_AWS_AUDIENCE`].
-    #[cfg_attr(feature = "clap", arg(long, value_name = "AUD", long_help = None))]
+    #[arg(long, value_name = "AUD", long_help = None)]
     pub audience: Option<String>,
     /// What stands in for a live token.
-    #[cfg_attr(feature = "clap", command(flatten))]
+    #[command(flatten)]
     pub stand_in: StandIn,
 }
 
@@ -202,23 +200,22 @@ impl TrustPolicyCheck {
 /// takes as arguments): would the condition `expr`, under the attribute mapping, accept the
 /// token of `stand_in`?
 ///
-/// With the `clap` feature, `ConditionCheck` derives `clap::Args`: `expr` is the positional
+/// `ConditionCheck` derives `clap::Args`: `expr` is the positional
 /// `EXPR`, the others flags, their help the first paragraph of each field's documentation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[derive(Clone, Debug, Default, PartialEq, Eq, clap::Args)]
 pub struct ConditionCheck {
     /// The attribute condition (CEL), such as "assertion.sub.startsWith('acme:my-app:')"
     ///
     /// At most 4,096 characters, 32 levels of nesting and 256 operators.
-    #[cfg_attr(feature = "clap", arg(value_name = "EXPR", long_help = None))]
+    #[arg(value_name = "EXPR", long_help = None)]
     pub expr: String,
     /// The provider's attribute mapping.
     ///
     /// `None`: [`DEFAULT_ATTRIBUTE_MAPPING`], what `gcp setup` writes.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "MAPPING", default_value = DEFAULT_ATTRIBUTE_MAPPING, long_help = None))]
+    #[arg(long, value_name = "MAPPING", default_value = DEFAULT_ATTRIBUTE_MAPPING, long_help = None)]
     pub attribute_mapping: Option<String>,
     /// What stands in for a live token.
-    #[cfg_attr(feature = "clap", command(flatten))]
+    #[command(flatten)]
     pub stand_in: StandIn,
 }
 

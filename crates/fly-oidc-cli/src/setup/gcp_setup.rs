@@ -3,17 +3,16 @@
 //! the app, and (with a service account) the `roles/iam.workloadIdentityUser` binding for the
 //! app's `principalSet://`; as `gcloud` commands that can be run again, or Terraform.
 
-use crate::aws_setup::{hcl_string, sh_quote, tf_name};
-use crate::check::{self, CheckError, ClientFn};
-use crate::subject::{SubjectError, check_app, check_org};
+use crate::setup::aws_setup::{hcl_string, sh_quote, tf_name};
+use crate::setup::check::{self, CheckError, ClientFn};
+use crate::setup::subject::{SubjectError, check_app, check_org};
 use std::fmt::Write as _;
 
 /// The attribute mapping `gcp setup` writes (and `gcp check-condition` assumes by default).
 pub const DEFAULT_ATTRIBUTE_MAPPING: &str = "google.subject=assertion.sub,attribute.org=assertion.org_name,attribute.app=assertion.app_name";
 
 /// What [`GcpSetupOptions::render`] prints: [`GcpSetup::commands`] or [`GcpSetup::terraform`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum GcpSetupFormat {
     /// gcloud commands (a shell script that can be run again)
     #[default]
@@ -27,51 +26,50 @@ pub enum GcpSetupFormat {
 /// [`setup`](Self::setup) checks them (an org left out is read from a live Fly token) and
 /// [`render`](Self::render) makes the text.
 ///
-/// With the `clap` feature, `GcpSetupOptions` derives `clap::Args`: each field is a flag of
+/// `GcpSetupOptions` derives `clap::Args`: each field is a flag of
 /// `fly-oidc gcp setup` (`project_number`: `--project-number`), its help the first paragraph
 /// of its documentation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[derive(Clone, Debug, Default, PartialEq, Eq, clap::Args)]
 pub struct GcpSetupOptions {
     /// The project number (in resource names).
     ///
     /// Digits; `gcloud projects describe PROJECT_ID --format='value(projectNumber)'` prints it.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "N", long_help = None))]
+    #[arg(long, value_name = "N", long_help = None)]
     pub project_number: String,
     /// The project id for gcloud's --project [default: gcloud's default project]
     ///
     /// `None`: the commands leave `--project` out (gcloud's default project), and Terraform
     /// its `project` arguments.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "ID", long_help = None))]
+    #[arg(long, value_name = "ID", long_help = None)]
     pub project: Option<String>,
     /// The workload identity pool id.
     ///
     /// 4 to 32 lowercase letters, digits and `-`, starting with a letter.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "ID", long_help = None))]
+    #[arg(long, value_name = "ID", long_help = None)]
     pub pool: String,
     /// The workload identity pool provider id.
     ///
     /// The same rule as [`pool`](Self::pool).
-    #[cfg_attr(feature = "clap", arg(long, value_name = "ID", long_help = None))]
+    #[arg(long, value_name = "ID", long_help = None)]
     pub provider: String,
     /// The Fly org slug [default: from a Fly token's iss]
     ///
     /// `None`: read from a live Fly token's `iss` (`https://oidc.fly.io/<org>`).
-    #[cfg_attr(feature = "clap", arg(long, value_name = "SLUG", long_help = None))]
+    #[arg(long, value_name = "SLUG", long_help = None)]
     pub org: Option<String>,
     /// Limit the provider to this app [default: from a Fly token's sub when --org is not given]
     ///
     /// `None`: read from a live Fly token's `sub` when `org` is `None` too, else the
     /// provider accepts the whole org.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "APP", long_help = None))]
+    #[arg(long, value_name = "APP", long_help = None)]
     pub app: Option<String>,
     /// Let the app impersonate this service account (roles/iam.workloadIdentityUser).
     ///
     /// `NAME@PROJECT.iam.gserviceaccount.com`; `None`: no binding.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "EMAIL", long_help = None))]
+    #[arg(long, value_name = "EMAIL", long_help = None)]
     pub service_account: Option<String>,
     /// What to print.
-    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t, long_help = None))]
+    #[arg(long, value_enum, default_value_t, long_help = None)]
     pub format: GcpSetupFormat,
 }
 
@@ -129,7 +127,7 @@ fn check_id(value: &str, flag: &'static str, what: &str) -> Result<(), SubjectEr
         && value.starts_with(|c: char| c.is_ascii_lowercase())
         && !value.ends_with('-')
         && !value.starts_with("gcp-")
-        && crate::subject::lowercase_digits_dash(value);
+        && crate::setup::subject::lowercase_digits_dash(value);
     SubjectError::unless(
         ok,
         flag,

@@ -1,76 +1,65 @@
-//! The settings of the `fly-oidc gcp` commands, declared once: [`ExecutableOptions`],
+//! The flags of the `fly-oidc gcp` commands, declared once: [`ExecutableOptions`],
 //! [`CredentialConfigOptions`] and [`AccessTokenOptions`], with the [`Endpoints`] the last two
 //! share. Each maps itself onto [`GcpTokenProvider::builder`], one field to one builder
 //! method; a field left empty is read by the builder from the environment (so a field beats
-//! every variable), else the default.
-//!
-//! With the `clap` feature they derive `clap::Args`: the fields are the commands' flags
-//! (`--provider`, `--sts-url`, ...) and each doc line is the flag's help.
+//! every variable), else the default. Each doc line is the flag's help.
 
-use crate::{BuildError, Builder, GcpTokenProvider, Settings};
-use fly_oidc::{Env, FlyOidcClient, SetIf};
+use fly_oidc::{BuildError, Env, FlyOidcClient, SetIf};
+use fly_oidc_gcp::{Builder, GcpTokenProvider, Settings};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// The settings of `fly-oidc gcp executable`, the command a credential configuration runs
-/// ([`executable::respond`](crate::executable::respond)'s `audience`).
-#[derive(Debug, Clone, Default)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
+/// ([`executable::respond`](fly_oidc_gcp::executable::respond)'s `audience`).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct ExecutableOptions {
     /// The Fly token audience [default: from GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE, with `//` as `https://`]
-    #[cfg_attr(feature = "clap", arg(long, value_name = "AUD"))]
+    #[arg(long, value_name = "AUD")]
     pub audience: Option<String>,
 }
 
 /// Google's endpoints: [`Builder::sts_url`] and [`Builder::iam_url`].
-#[derive(Debug, Clone, Default)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Endpoints {
     /// The STS token endpoint [env: FLY_OIDC_GCP_STS_URL; default: https://sts.googleapis.com/v1/token]
-    #[cfg_attr(feature = "clap", arg(long, value_name = "URL"))]
-    #[allow(rustdoc::bare_urls)] // the doc line is the flag's help: no `<>` around the URL
+    #[arg(long, value_name = "URL")]
     pub sts_url: Option<String>,
     /// The IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL; default: https://iamcredentials.googleapis.com]
-    #[cfg_attr(feature = "clap", arg(long, value_name = "URL"))]
-    #[allow(rustdoc::bare_urls)] // the doc line is the flag's help
+    #[arg(long, value_name = "URL")]
     pub iam_url: Option<String>,
 }
 
 /// The settings of `fly-oidc gcp credential-config`: the provider settings the configuration
 /// carries (see [`settings`](Self::settings)), where to write it, and the token cache file
 /// (`credential_source.executable.output_file`, given to
-/// [`executable::this_binary_config`](crate::executable::this_binary_config)).
-#[derive(Debug, Clone, Default)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
+/// [`executable::this_binary_config`](fly_oidc_gcp::executable::this_binary_config)).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct CredentialConfigOptions {
     /// The workload identity pool provider,
     /// `projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id>`
     /// (required: this field or its variable) [env: FLY_OIDC_GCP_PROVIDER]
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long,
-            value_name = "PROVIDER",
-            help = "The workload identity pool provider, projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id> (required: this flag or its variable) [env: FLY_OIDC_GCP_PROVIDER]"
-        )
+    #[arg(
+        long,
+        value_name = "PROVIDER",
+        help = "The workload identity pool provider, projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id> (required: this flag or its variable) [env: FLY_OIDC_GCP_PROVIDER]"
     )]
     pub provider: Option<String>,
     /// Impersonate this service account [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
-    #[cfg_attr(feature = "clap", arg(long, value_name = "EMAIL"))]
+    #[arg(long, value_name = "EMAIL")]
     pub service_account: Option<String>,
     /// Write the configuration to this file instead of stdout
-    #[cfg_attr(feature = "clap", arg(long, short, value_name = "FILE"))]
+    #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Google's endpoints.
-    #[cfg_attr(feature = "clap", command(flatten))]
+    #[command(flatten)]
     pub endpoints: Endpoints,
     /// Lifetime of impersonated tokens, in seconds (600..=43200; Google's default is 3600)
-    #[cfg_attr(feature = "clap", arg(long, value_name = "SECONDS"))]
+    #[arg(long, value_name = "SECONDS")]
     pub lifetime_seconds: Option<u64>,
     /// Let the libraries reuse a Fly token until it expires: `fly-oidc gcp executable` also
     /// writes its answer to this file (mode 0600), and the libraries read it before running
     /// the executable again (`credential_source.executable.output_file`)
-    #[cfg_attr(feature = "clap", arg(long, value_name = "FILE"))]
+    #[arg(long, value_name = "FILE")]
     pub token_cache_file: Option<PathBuf>,
 }
 
@@ -89,7 +78,7 @@ impl CredentialConfigOptions {
         let cache = absolute(&self.token_cache_file).and_then(Result::ok);
         if cache.is_some() && cache == absolute(&self.output).and_then(Result::ok) {
             let why = "the token cache file is also the configuration's output file, which each run would overwrite with a token; give each its own path";
-            let setting = crate::executable::TOKEN_CACHE_FILE;
+            let setting = fly_oidc_gcp::executable::TOKEN_CACHE_FILE;
             return Err(BuildError::invalid(setting, fly_oidc::Origin::Builder, why));
         }
         let (provider, email) = (&self.provider, &self.service_account);
@@ -99,34 +88,29 @@ impl CredentialConfigOptions {
 
 /// The settings of `fly-oidc gcp access-token`: the provider that fetches the token (see
 /// [`build`](Self::build)).
-#[derive(Debug, Clone, Default)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct AccessTokenOptions {
     /// The workload identity pool provider (required: this flag or its variable) [env: FLY_OIDC_GCP_PROVIDER]
-    #[cfg_attr(feature = "clap", arg(long, value_name = "PROVIDER"))]
+    #[arg(long, value_name = "PROVIDER")]
     pub provider: Option<String>,
     /// Impersonate this service account [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
-    #[cfg_attr(feature = "clap", arg(long, value_name = "EMAIL"))]
+    #[arg(long, value_name = "EMAIL")]
     pub service_account: Option<String>,
     /// The Fly token audience (default: `https://iam.googleapis.com/<provider>`).
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long,
-            value_name = "AUD",
-            help = "The Fly token audience [default: https://iam.googleapis.com/<provider>]"
-        )
+    #[arg(
+        long,
+        value_name = "AUD",
+        help = "The Fly token audience [default: https://iam.googleapis.com/<provider>]"
     )]
     pub audience: Option<String>,
     /// OAuth scope (repeatable) [env: FLY_OIDC_GCP_SCOPES, comma-separated; default: https://www.googleapis.com/auth/cloud-platform]
-    #[cfg_attr(feature = "clap", arg(long = "scope", value_name = "SCOPE"))]
-    #[allow(rustdoc::bare_urls)] // the doc line is the flag's help
+    #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
     /// Google's endpoints.
-    #[cfg_attr(feature = "clap", command(flatten))]
+    #[command(flatten)]
     pub endpoints: Endpoints,
     /// Lifetime of impersonated tokens, in seconds (60..=43200) [default: 3600]
-    #[cfg_attr(feature = "clap", arg(long, value_name = "SECONDS"))]
+    #[arg(long, value_name = "SECONDS")]
     pub lifetime_seconds: Option<u64>,
 }
 

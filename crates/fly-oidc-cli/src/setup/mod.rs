@@ -1,17 +1,42 @@
-//! `fly-oidc aws setup`, `aws check-trust-policy`, `gcp setup` and `gcp check-condition`:
-//! their options are `fly_oidc_setup`'s (flattened), and this module prints.
+//! Set-up and diagnosis: what `token --verify`, `aws setup`, `aws check-trust-policy`,
+//! `gcp setup`, `gcp check-condition` and `doctor` do. Part of the binary (no library user
+//! needs it), so the provider crates' users never compile the CEL interpreter it needs.
+//!
+//! - [`verify`]: a token's signature against its issuer's JWKS (OpenID Connect Discovery
+//!   from `iss`, or a JWKS URL), and its time claims.
+//! - [`subject`]: the org and app the cloud side trusts, from flags or saved claims.
+//! - [`aws_setup`] and [`trust_policy`]: the IAM OIDC provider and role; would a trust policy
+//!   accept a token?
+//! - [`check`]: what stands in for a live token, the set-up's org and app, and the
+//!   `check-*` commands up to their report.
+//! - [`doctor`]: the steps of `fly-oidc doctor` and their report (text and JSON).
+//! - [`gcp_setup`] and [`condition`]: the workload identity pool and provider; would an
+//!   attribute condition accept a token?
+//!
+//! The options of the set-up and the checks ([`aws_setup::AwsSetupOptions`],
+//! [`gcp_setup::GcpSetupOptions`], [`check::TrustPolicyCheck`], [`check::ConditionCheck`],
+//! [`check::StandIn`]) are the commands' flags (`clap::Args`); this module prints.
+
+pub mod aws_setup;
+pub mod check;
+pub mod condition;
+pub mod doctor;
+pub mod gcp_setup;
+pub mod subject;
+pub mod trust_policy;
+pub mod verify;
 
 use crate::common::{CliError, Globals, print_stdout};
-use fly_oidc_setup::check::{CheckError, EXIT_NO_TOKEN};
+use check::{CheckError, EXIT_NO_TOKEN};
 
 /// Flags of `fly-oidc aws setup`.
-pub use fly_oidc_setup::aws_setup::AwsSetupOptions as AwsSetupArgs;
+pub use aws_setup::AwsSetupOptions as AwsSetupArgs;
 /// Flags of `fly-oidc gcp check-condition`.
-pub use fly_oidc_setup::check::ConditionCheck as CheckConditionArgs;
+pub use check::ConditionCheck as CheckConditionArgs;
 /// Flags of `fly-oidc aws check-trust-policy`.
-pub use fly_oidc_setup::check::TrustPolicyCheck as CheckTrustPolicyArgs;
+pub use check::TrustPolicyCheck as CheckTrustPolicyArgs;
 /// Flags of `fly-oidc gcp setup`.
-pub use fly_oidc_setup::gcp_setup::GcpSetupOptions as GcpSetupArgs;
+pub use gcp_setup::GcpSetupOptions as GcpSetupArgs;
 
 impl From<CheckError> for CliError {
     fn from(err: CheckError) -> Self {

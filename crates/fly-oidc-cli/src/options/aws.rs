@@ -1,68 +1,59 @@
-//! [`CredentialProcessOptions`]: the settings of `fly-oidc aws credential-process` and
-//! `fly-oidc aws env`, declared once (with the `clap` feature, they are the commands' flags).
+//! [`CredentialProcessOptions`]: the flags of `fly-oidc aws credential-process` and
+//! `fly-oidc aws env`, mapped onto the provider's and the credential process's builders.
 
-use super::CredentialProcess;
-use crate::FlyOidcCredentialsProvider;
 use fly_oidc::{BuildError, Env, FlyOidcClient, SetIf};
+use fly_oidc_aws::FlyOidcCredentialsProvider;
+use fly_oidc_aws::credential_process::{self, CredentialProcess};
 use std::time::Duration;
 
 /// The settings of a credential process, one field per builder setting: each field left
 /// empty is read by [`build`](Self::build)'s builders from the environment (so a field beats
-/// every variable), else the default. With the `clap` feature it derives `clap::Args`: the
-/// fields are the flags of `fly-oidc aws credential-process` (`--role-arn`, ...) and each doc
-/// line is the flag's help.
-#[derive(Debug, Clone, Default)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
+/// every variable), else the default. Each field is a flag (`--role-arn`, ...), its doc line
+/// the flag's help.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct CredentialProcessOptions {
     /// The IAM role to assume (required: this flag or its variable) [env: AWS_ROLE_ARN]
-    #[cfg_attr(feature = "clap", arg(long, value_name = "ARN"))]
+    #[arg(long, value_name = "ARN")]
     pub role_arn: Option<String>,
     /// The audience of the Fly token [env: FLY_OIDC_AUDIENCE; default: sts.amazonaws.com]
-    #[cfg_attr(feature = "clap", arg(long, value_name = "AUD"))]
+    #[arg(long, value_name = "AUD")]
     pub audience: Option<String>,
     /// The role session name (else `AWS_ROLE_SESSION_NAME`, else `fly-<app>-<machine id>`).
-    #[cfg_attr(
-        feature = "clap",
-        arg(
-            long,
-            value_name = "NAME",
-            help = "The role session name [env: AWS_ROLE_SESSION_NAME; default: fly-<app>-<machine id>]"
-        )
+    #[arg(
+        long,
+        value_name = "NAME",
+        help = "The role session name [env: AWS_ROLE_SESSION_NAME; default: fly-<app>-<machine id>]"
     )]
     pub session_name: Option<String>,
     /// The session duration, 900..43200 [env: FLY_OIDC_AWS_DURATION_SECONDS; default: 3600]
-    #[cfg_attr(feature = "clap", arg(long, value_name = "SECONDS"))]
+    #[arg(long, value_name = "SECONDS")]
     pub duration_seconds: Option<u32>,
     /// An inline session policy: JSON text, or @FILE [env: FLY_OIDC_AWS_POLICY]
-    #[cfg_attr(feature = "clap", arg(long, value_name = "JSON|@FILE"))]
+    #[arg(long, value_name = "JSON|@FILE")]
     pub policy: Option<String>,
     /// A managed session policy ARN; repeatable [env: FLY_OIDC_AWS_POLICY_ARNS, comma-separated]
-    #[cfg_attr(feature = "clap", arg(long = "policy-arn", value_name = "ARN"))]
+    #[arg(long = "policy-arn", value_name = "ARN")]
     pub policy_arns: Vec<String>,
     /// The STS region [env: AWS_REGION, AWS_DEFAULT_REGION, the profile's region; default: us-east-1]
-    #[cfg_attr(feature = "clap", arg(long, value_name = "REGION"))]
+    #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
     /// The STS endpoint URL [env: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the profile's endpoint_url]
-    #[cfg_attr(feature = "clap", arg(long, value_name = "URL"))]
+    #[arg(long, value_name = "URL")]
     pub sts_endpoint: Option<String>,
     /// Neither read nor write the disk cache [env: FLY_OIDC_NO_CACHE=1]
-    #[cfg_attr(feature = "clap", arg(long))]
+    #[arg(long)]
     pub no_cache: bool,
     /// Reuse cached credentials while at least this much of their life remains: 900, 900s,
     /// 15m, 1h [env: FLY_OIDC_AWS_MIN_TTL; default: 15m]
-    #[cfg_attr(feature = "clap", arg(long, value_name = "DURATION", value_parser = super::parse_min_ttl))]
+    #[arg(long, value_name = "DURATION", value_parser = credential_process::parse_min_ttl)]
     pub min_ttl: Option<Duration>,
 }
 
 impl CredentialProcessOptions {
     /// The credential process these settings describe, reading `env` for the rest and
     /// fetching Fly tokens with `fly`: each field onto its builder method
-    /// ([`role_arn`](crate::Builder::role_arn), [`audience`](crate::Builder::audience),
-    /// [`session_name`](crate::Builder::session_name), [`duration`](crate::Builder::duration)
-    /// in seconds, [`policy`](crate::Builder::policy),
-    /// [`policy_arns`](crate::Builder::policy_arns) (none: the variable),
-    /// [`region`](crate::Builder::region), [`endpoint_url`](crate::Builder::endpoint_url);
-    /// [`no_cache`](super::Builder::no_cache) when set, [`min_ttl`](super::Builder::min_ttl)).
+    /// (`role_arn`, `audience`, `session_name`, `duration` in seconds, `policy`, `policy_arns`
+    /// (none: the variable), `region`, `endpoint_url`; `no_cache` when set, `min_ttl`).
     /// The provider keeps no memory cache (the disk cache is the process's).
     ///
     /// # Errors

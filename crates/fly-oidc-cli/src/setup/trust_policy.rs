@@ -438,7 +438,7 @@ mod tests {
 #[cfg(test)]
 mod evaluation_tests {
     use super::{evaluate, parse_policy};
-    use crate::subject::stand_in_claims;
+    use crate::setup::subject::stand_in_claims;
 
     fn policy(condition: &str) -> serde_json::Value {
         parse_policy(&format!(

@@ -1,11 +1,11 @@
-//! [`ServeOptions`]: what a credential server serves, as plain values (what `fly-oidc serve`
-//! and `fly-oidc exec` take as flags), mapped one-to-one onto the provider builders.
+//! [`ServeOptions`]: what a credential server serves, the flags of `fly-oidc serve` and
+//! `fly-oidc exec`, mapped one-to-one onto the provider builders and the server's builder.
 
-use crate::child_env::{self, EnvPlan};
-use crate::{Builder, FileOwner, Server};
-use fly_oidc::{BuildError, Env, FlyOidcClient, Origin, SetIf, Setting};
+use fly_oidc::{BuildError, Env, FlyOidcClient, Naming, Origin, SetIf, Setting};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
+use fly_oidc_server::child_env::{self, EnvPlan};
+use fly_oidc_server::{Builder, FileOwner, Server};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,33 +15,30 @@ use std::time::Duration;
 /// reads the environment: `AWS_ROLE_ARN`, `FLY_OIDC_GCP_PROVIDER`, ...).
 ///
 /// Errors of [`server`](Self::server) and [`file_owner`](Self::file_owner) are
-/// [`BuildError`]s whose [`Setting`] is named by the field (`aws_audience`, `write_tokens`, ...);
-/// a reason that names fields (its own or others) writes them in backticks (`` `env_file` ``), so a
-/// front end can put its own names in their place.
+/// [`BuildError`]s: a provider's (its setting named by the per-cloud flag when shown), or one of
+/// these options', whose reason starts with its flag (`--write-token ...`).
 ///
-/// With the `clap` feature, `ServeOptions` derives `clap::Args`: each field is the flag of
-/// `fly-oidc serve` and `fly-oidc exec` (`aws_role_arns`: `--aws-role-arn`), its help the first
-/// paragraph of its documentation.
-#[derive(Clone, Debug, Default)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
+/// Each field is a flag of `fly-oidc serve` and `fly-oidc exec` (`aws_role_arns`:
+/// `--aws-role-arn`), its help the first paragraph of its documentation.
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct ServeOptions {
     /// The listen address, `127.0.0.1:PORT` or `localhost:PORT` (default: the one given to
     /// [`server`](Self::server)).
-    #[cfg_attr(feature = "clap", arg(long = "listen", value_name = "ADDR:PORT", help = "Listen on 127.0.0.1:PORT (or localhost:PORT, the same) [default: a free port for exec, 127.0.0.1:8675 for serve]", long_help = None))]
+    #[arg(long = "listen", value_name = "ADDR:PORT", help = "Listen on 127.0.0.1:PORT (or localhost:PORT, the same) [default: a free port for exec, 127.0.0.1:8675 for serve]", long_help = None)]
     pub listen: Option<ListenAddr>,
     /// The AWS and Google provider settings.
-    #[cfg_attr(feature = "clap", command(flatten))]
+    #[command(flatten)]
     pub cloud: CloudOptions,
     /// Project id served at project/project-id and given as GOOGLE_CLOUD_PROJECT
     ///
     /// Served at `/computeMetadata/v1/project/project-id` and in [`env_plan`](Self::env_plan);
     /// `None`: that path answers 404.
-    #[cfg_attr(feature = "clap", arg(long = "gcp-project", value_name = "PROJECT_ID", long_help = None))]
+    #[arg(long = "gcp-project", value_name = "PROJECT_ID", long_help = None)]
     pub gcp_project: Option<String>,
     /// Keep a Fly token for AUDIENCE in PATH, rewritten at half its life (repeatable)
     ///
     /// Each `PATH=AUDIENCE`; checked by [`check_token_files`](Self::check_token_files).
-    #[cfg_attr(feature = "clap", arg(long = "write-token", value_name = "PATH=AUDIENCE", long_help = None))]
+    #[arg(long = "write-token", value_name = "PATH=AUDIENCE", long_help = None)]
     pub write_tokens: Vec<String>,
     /// Also give the authorization token itself as AWS_CONTAINER_AUTHORIZATION_TOKEN
     ///
@@ -49,13 +46,13 @@ pub struct ServeOptions {
     /// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` is set, as the EKS Pod Identity agent does:
     /// every current AWS SDK reads the file, and some warn on every credential load, or fail
     /// (the JavaScript SDK v3 3.879 with a logger), when both variables are set.
-    #[cfg_attr(feature = "clap", arg(long = "aws-auth-token-env", long_help = None))]
+    #[arg(long = "aws-auth-token-env", long_help = None)]
     pub aws_auth_token_env: bool,
     /// Owner of the files written: the `--write-token` files, the authorization token file, and
     /// `serve`'s env file
     ///
     /// `USER[:GROUP]`, names or numeric ids; `None`: the server's user.
-    #[cfg_attr(feature = "clap", arg(long = "file-owner", value_name = "USER[:GROUP]", long_help = None))]
+    #[arg(long = "file-owner", value_name = "USER[:GROUP]", long_help = None)]
     pub file_owner: Option<String>,
 }
 
@@ -69,15 +66,6 @@ pub struct ServeOptions {
 /// every SDK accepts `[::1]` or another `127.x`). So `localhost:PORT` is bound and handed out
 /// as `127.0.0.1:PORT` too: it is a spelling, not a lookup (a `localhost` that resolves to
 /// `::1` first would need a second listener).
-///
-/// ```
-/// use fly_oidc_server::ListenAddr;
-/// let addr: ListenAddr = "localhost:8675".parse().unwrap();
-/// assert_eq!(addr.socket_addr().to_string(), "127.0.0.1:8675");
-/// assert_eq!(addr.to_string(), "localhost:8675");
-/// let err = "[::1]:8675".parse::<ListenAddr>().unwrap_err();
-/// assert!(err.contains("not every AWS SDK accepts [::1]"), "{err}");
-/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ListenAddr {
     port: u16,
@@ -85,19 +73,6 @@ pub struct ListenAddr {
 }
 
 impl ListenAddr {
-    /// `127.0.0.1:port` (port 0: a free port).
-    pub const fn new(port: u16) -> Self {
-        Self {
-            port,
-            localhost: false,
-        }
-    }
-
-    /// The port (0: a free one).
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// The address to bind: `127.0.0.1:PORT`, whichever spelling was given.
     pub fn socket_addr(&self) -> SocketAddr {
         SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, self.port))
@@ -157,28 +132,26 @@ impl std::str::FromStr for ListenAddr {
 /// once (`fly-oidc serve`, `exec` and `doctor`): [`aws_builder`](Self::aws_builder) and
 /// [`gcp_builder`](Self::gcp_builder) set them on the provider builders. Every field left
 /// empty is the provider builder's default (which reads the environment).
-///
-/// With the `clap` feature, `CloudOptions` derives `clap::Args` as [`ServeOptions`] does.
-#[derive(Clone, Debug, Default)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
+/// Each field is a flag, as in [`ServeOptions`].
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct CloudOptions {
     /// Serve this role's credentials (repeatable; the first is the default role) [env: AWS_ROLE_ARN]
     ///
     /// Role ARNs to serve, the first as the default role; none: `AWS_ROLE_ARN`, else no AWS.
-    #[cfg_attr(feature = "clap", arg(long = "aws-role-arn", value_name = "ARN", long_help = None))]
+    #[arg(long = "aws-role-arn", value_name = "ARN", long_help = None)]
     pub aws_role_arns: Vec<String>,
     /// Audience of the Fly token for AWS [env: FLY_OIDC_AUDIENCE] [default: sts.amazonaws.com]
     ///
     /// `None`: `FLY_OIDC_AUDIENCE`, else `sts.amazonaws.com`.
-    #[cfg_attr(feature = "clap", arg(long = "aws-audience", value_name = "AUD", long_help = None))]
+    #[arg(long = "aws-audience", value_name = "AUD", long_help = None)]
     pub aws_audience: Option<String>,
     /// The role session name (default: `AWS_ROLE_SESSION_NAME`, else `fly-<app>-<machine>`).
-    #[cfg_attr(feature = "clap", arg(long = "aws-session-name", value_name = "NAME", help = "Role session name [env: AWS_ROLE_SESSION_NAME] [default: fly-<app>-<machine>]", long_help = None))]
+    #[arg(long = "aws-session-name", value_name = "NAME", help = "Role session name [env: AWS_ROLE_SESSION_NAME] [default: fly-<app>-<machine>]", long_help = None)]
     pub aws_session_name: Option<String>,
     /// Session duration in seconds, 900..43200 [env: FLY_OIDC_AWS_DURATION_SECONDS] [default: 3600]
     ///
     /// `None`: `FLY_OIDC_AWS_DURATION_SECONDS`, else 3600.
-    #[cfg_attr(feature = "clap", arg(long = "aws-duration-seconds", value_name = "SECONDS", long_help = None))]
+    #[arg(long = "aws-duration-seconds", value_name = "SECONDS", long_help = None)]
     pub aws_duration_seconds: Option<u64>,
     /// STS region; also exported to the app (exec's command, serve's env file) when it has none [env: AWS_REGION, AWS_DEFAULT_REGION]
     ///
@@ -186,70 +159,43 @@ pub struct CloudOptions {
     /// profile's region) is also in [`ServeOptions::env_plan`] and the env file, for a
     /// process that has neither variable. `None`: `AWS_REGION`, `AWS_DEFAULT_REGION`, the
     /// profile's region, else `us-east-1`.
-    #[cfg_attr(feature = "clap", arg(long = "aws-region", value_name = "REGION", long_help = None))]
+    #[arg(long = "aws-region", value_name = "REGION", long_help = None)]
     pub aws_region: Option<String>,
     /// STS endpoint URL [env: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL]
     ///
     /// `None`: `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the profile's, else the region's.
-    #[cfg_attr(feature = "clap", arg(long = "aws-sts-endpoint", value_name = "URL", long_help = None))]
+    #[arg(long = "aws-sts-endpoint", value_name = "URL", long_help = None)]
     pub aws_sts_endpoint: Option<String>,
     /// Workload identity pool provider: serve Google tokens on the GCE metadata protocol
     /// [env: FLY_OIDC_GCP_PROVIDER]
     ///
     /// `None`: `FLY_OIDC_GCP_PROVIDER`, else no Google.
-    #[cfg_attr(feature = "clap", arg(long = "gcp-provider", value_name = "PROVIDER", long_help = None))]
+    #[arg(long = "gcp-provider", value_name = "PROVIDER", long_help = None)]
     pub gcp_provider: Option<String>,
     /// Service account to impersonate [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
     ///
     /// `None`: `FLY_OIDC_GCP_SERVICE_ACCOUNT`, else none: the federated token itself is served.
-    #[cfg_attr(feature = "clap", arg(long = "gcp-service-account", value_name = "EMAIL", long_help = None))]
+    #[arg(long = "gcp-service-account", value_name = "EMAIL", long_help = None)]
     pub gcp_service_account: Option<String>,
     /// OAuth scopes (default: `FLY_OIDC_GCP_SCOPES`, else `cloud-platform`).
-    #[cfg_attr(feature = "clap", arg(long = "gcp-scope", value_name = "SCOPE", help = "OAuth scope (repeatable) [env: FLY_OIDC_GCP_SCOPES, comma-separated] [default: https://www.googleapis.com/auth/cloud-platform]", long_help = None))]
+    #[arg(long = "gcp-scope", value_name = "SCOPE", help = "OAuth scope (repeatable) [env: FLY_OIDC_GCP_SCOPES, comma-separated] [default: https://www.googleapis.com/auth/cloud-platform]", long_help = None)]
     pub gcp_scopes: Vec<String>,
     /// The audience of the Fly token for Google (default:
     /// `https://iam.googleapis.com/<provider>`).
-    #[cfg_attr(feature = "clap", arg(long = "gcp-audience", value_name = "AUD", help = "Audience of the Fly token for Google [default: https://iam.googleapis.com/<provider>]", long_help = None))]
+    #[arg(long = "gcp-audience", value_name = "AUD", help = "Audience of the Fly token for Google [default: https://iam.googleapis.com/<provider>]", long_help = None)]
     pub gcp_audience: Option<String>,
     /// Google's STS token endpoint (default: `FLY_OIDC_GCP_STS_URL`, else Google's).
-    #[cfg_attr(feature = "clap", arg(long = "gcp-sts-url", value_name = "URL", help = "Google STS token endpoint [env: FLY_OIDC_GCP_STS_URL] [default: https://sts.googleapis.com/v1/token]", long_help = None))]
+    #[arg(long = "gcp-sts-url", value_name = "URL", help = "Google STS token endpoint [env: FLY_OIDC_GCP_STS_URL] [default: https://sts.googleapis.com/v1/token]", long_help = None)]
     pub gcp_sts_url: Option<String>,
     /// The IAM Credentials base URL (default: `FLY_OIDC_GCP_IAM_URL`, else Google's).
-    #[cfg_attr(feature = "clap", arg(long = "gcp-iam-url", value_name = "URL", help = "IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL] [default: https://iamcredentials.googleapis.com]", long_help = None))]
+    #[arg(long = "gcp-iam-url", value_name = "URL", help = "IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL] [default: https://iamcredentials.googleapis.com]", long_help = None)]
     pub gcp_iam_url: Option<String>,
 }
 
-/// Each provider builder method and the field that sets it, per cloud.
-const AWS_FIELDS: &[(&str, &str)] = &[
-    ("role_arn", "aws_role_arns"),
-    ("audience", "aws_audience"),
-    ("session_name", "aws_session_name"),
-    ("duration", "aws_duration_seconds"),
-    ("region", "aws_region"),
-    ("endpoint_url", "aws_sts_endpoint"),
-];
-const GCP_FIELDS: &[(&str, &str)] = &[
-    ("provider", "gcp_provider"),
-    ("service_account", "gcp_service_account"),
-    ("scopes", "gcp_scopes"),
-    ("audience", "gcp_audience"),
-    ("sts_url", "gcp_sts_url"),
-    ("iam_url", "gcp_iam_url"),
-];
-
-/// A provider's error, its setting named by the field that sets it (the original as source).
-fn by_field(err: BuildError, fields: &[(&str, &'static str)]) -> BuildError {
-    let setting = err.setting();
-    let Some((_, field)) = fields.iter().find(|(m, _)| *m == setting.builder_method()) else {
-        return err;
-    };
-    let renamed = Setting::new(field, setting.env_var());
-    let renamed = match err.origin().cloned() {
-        Some(origin) => BuildError::invalid(renamed, origin, err.reason()),
-        None => BuildError::missing(renamed, err.reason()),
-    };
-    renamed.with_source(err)
-}
+/// The settings of `serve`'s and `exec`'s own flags (the providers' are the providers').
+const ENV_FILE: Setting = Setting::new("env_file", None).flag("env-file");
+const WRITE_TOKENS: Setting = Setting::new("write_tokens", None).flag("write-token");
+const FILE_OWNER: Setting = Setting::new("file_owner", None).flag("file-owner");
 
 /// A token file spec of [`ServeOptions::write_tokens`], `PATH=AUDIENCE` (neither empty), split
 /// into the path and the audience.
@@ -259,7 +205,7 @@ fn token_file(spec: &str) -> Result<(&Path, &str), BuildError> {
         .map(|(path, audience)| (Path::new(path), audience))
         .ok_or_else(|| {
             invalid(
-                "write_tokens",
+                WRITE_TOKENS,
                 format!(
                     "{spec:?}: expected PATH=AUDIENCE, e.g. /run/fly/azure-token=api://AzureADTokenExchange"
                 ),
@@ -267,17 +213,17 @@ fn token_file(spec: &str) -> Result<(&Path, &str), BuildError> {
         })
 }
 
-/// Refuse, naming `field`, a file path that cannot be written: a directory, or a path whose
+/// Refuse, naming `setting`, a file path that cannot be written: a directory, or a path whose
 /// directory does not exist (or is no directory, or cannot be read).
-fn check_file_path(field: &'static str, path: &Path) -> Result<(), BuildError> {
+fn check_file_path(setting: Setting, path: &Path) -> Result<(), BuildError> {
     let shown = path.display();
     if path.is_dir() {
-        let example = path.join(match field {
-            "env_file" => "fly-oidc.env",
-            _ => "fly-token",
+        let example = path.join(match setting == ENV_FILE {
+            true => "fly-oidc.env",
+            false => "fly-token",
         });
         return Err(invalid(
-            field,
+            setting,
             format!(
                 "{shown}: is a directory; name a file in it (e.g. {})",
                 example.display()
@@ -285,7 +231,7 @@ fn check_file_path(field: &'static str, path: &Path) -> Result<(), BuildError> {
         ));
     }
     if let Some(why) = fly_oidc::fs::not_replaceable(path, false) {
-        return Err(invalid(field, format!("{shown}: {why}")));
+        return Err(invalid(setting, format!("{shown}: {why}")));
     }
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -303,16 +249,15 @@ fn check_file_path(field: &'static str, path: &Path) -> Result<(), BuildError> {
         ),
         Err(e) => format!("cannot use the directory {}: {e}", dir.display()),
     };
-    Err(invalid(field, format!("{shown}: {why}")))
+    Err(invalid(setting, format!("{shown}: {why}")))
 }
 
-/// An invalid field, its reason starting with its name.
-fn invalid(field: &'static str, reason: String) -> BuildError {
-    BuildError::invalid(
-        Setting::new(field, None),
-        Origin::Builder,
-        format!("`{field}` {reason}"),
-    )
+/// An invalid value of `setting`, its reason starting with the setting's flag (and so shown
+/// as it is, without a flag of its own).
+fn invalid(setting: Setting, reason: String) -> BuildError {
+    let reason = format!("{} {reason}", setting.name(Naming::Flags));
+    let unflagged = Setting::new(setting.builder_method(), None);
+    BuildError::invalid(unflagged, Origin::Builder, reason)
 }
 
 impl ServeOptions {
@@ -339,29 +284,24 @@ impl ServeOptions {
         };
         let gcp = self.cloud.gcp_provider.is_some() || has(fly_oidc_gcp::ENV_PROVIDER);
         if roles.is_empty() && !gcp && self.write_tokens.is_empty() {
-            return Err(BuildError::missing(
+            return Err(BuildError::invalid(
                 Setting::new("aws_role_arns", None),
-                "nothing to serve: pass `aws_role_arns` (or set AWS_ROLE_ARN), `gcp_provider` (or set FLY_OIDC_GCP_PROVIDER) or `write_tokens` PATH=AUDIENCE",
+                Origin::Builder,
+                "nothing to serve: pass --aws-role-arn (or set AWS_ROLE_ARN), --gcp-provider (or set FLY_OIDC_GCP_PROVIDER) or --write-token PATH=AUDIENCE",
             ));
         }
         let listen = self.listen.map_or(default_listen, |l| l.socket_addr());
         let mut server = Server::builder().listen(listen);
         for role in roles {
-            let provider = self
-                .aws_builder(env, fly, role)
-                .build()
-                .map_err(|e| by_field(e, AWS_FIELDS))?;
+            let provider = self.aws_builder(env, fly, role).build()?;
             server = server.aws_role(provider);
         }
         if gcp {
             let builder = self.gcp_builder(env, fly);
-            let provider = builder
-                .clone()
-                .build()
-                .map_err(|e| by_field(e, GCP_FIELDS))?;
+            let provider = builder.clone().build()?;
             server = server.gcp(provider).gcp_scoped(move |scopes| {
                 let scoped = builder.clone().scopes(scopes.to_vec());
-                scoped.build().map_err(|e| e.to_string())
+                scoped.build().map_err(|e| e.render(Naming::PerCloudFlags))
             });
             if let Some(project) = &self.gcp_project {
                 server = server.gcp_project(project);
@@ -381,15 +321,14 @@ impl ServeOptions {
     /// token files [`check_token_files`](Self::check_token_files) refuses.
     ///
     /// # Errors
-    /// A [`BuildError`] naming `env_file` (the env file is no field; the reason names it
-    /// `` `env_file` `` too) or `write_tokens`.
+    /// A [`BuildError`] naming `--env-file` or `--write-token`.
     pub fn check_files(&self, env_file: Option<&Path>, env: &Env) -> Result<(), BuildError> {
         match env_file {
-            Some(path) => check_file_path("env_file", path)?,
+            Some(path) => check_file_path(ENV_FILE, path)?,
             None if self.serves_aws(env) => {
                 return Err(invalid(
-                    "env_file",
-                    "is required to serve an AWS role: the AWS endpoint needs its authorization token, which serve hands out only in the env file; pass `env_file` /run/fly-oidc.env and source it before starting the app (or use `fly-oidc exec`)".into(),
+                    ENV_FILE,
+                    "is required to serve an AWS role: the AWS endpoint needs its authorization token, which serve hands out only in the env file; pass --env-file /run/fly-oidc.env and source it before starting the app (or use `fly-oidc exec`)".into(),
                 ));
             }
             None => {}
@@ -403,7 +342,7 @@ impl ServeOptions {
     /// directory does not exist.
     ///
     /// # Errors
-    /// A [`BuildError`] naming `write_tokens`.
+    /// A [`BuildError`] naming `--write-token`.
     pub fn check_token_files(&self, env_file: Option<&Path>) -> Result<(), BuildError> {
         let mut seen: Vec<&Path> = Vec::new();
         for spec in &self.write_tokens {
@@ -411,37 +350,37 @@ impl ServeOptions {
             let shown = path.display();
             if seen.contains(&path) {
                 return Err(invalid(
-                    "write_tokens",
+                    WRITE_TOKENS,
                     format!("{shown}: this path is given twice; give each token file its own path"),
                 ));
             }
             if env_file == Some(path) {
                 return Err(invalid(
-                    "write_tokens",
+                    WRITE_TOKENS,
                     format!(
-                        "{shown}: this path is also the `env_file`; give the token file its own path"
+                        "{shown}: this path is also the --env-file; give the token file its own path"
                     ),
                 ));
             }
             // The AWS endpoint's authorization token file and the lock file, beside the env file.
             let beside = [
                 (
-                    crate::child_env::auth_token_file_beside as fn(&Path) -> PathBuf,
+                    child_env::auth_token_file_beside as fn(&Path) -> PathBuf,
                     "the authorization token file",
                 ),
-                (crate::child_env::lock_file_beside, "the lock file"),
+                (child_env::lock_file_beside, "the lock file"),
             ];
             for (file_beside, what) in beside {
                 if env_file.map(file_beside).as_deref() == Some(path) {
                     return Err(invalid(
-                        "write_tokens",
+                        WRITE_TOKENS,
                         format!(
-                            "{shown}: this path is {what} written beside the `env_file`; give the token file its own path"
+                            "{shown}: this path is {what} written beside the --env-file; give the token file its own path"
                         ),
                     ));
                 }
             }
-            check_file_path("write_tokens", path)?;
+            check_file_path(WRITE_TOKENS, path)?;
             seen.push(path);
         }
         Ok(())
@@ -493,7 +432,7 @@ impl ServeOptions {
         };
         child_env::resolve_owner(spec)
             .map(|user| Some(user.owner))
-            .map_err(|e| invalid("file_owner", format!("{spec}: {e}")))
+            .map_err(|e| invalid(FILE_OWNER, format!("{spec}: {e}")))
     }
 
     /// What a process using `server` needs in its environment, given its `current` one
@@ -562,7 +501,7 @@ mod tests {
     fn nothing_to_serve_names_every_field_that_would_serve() {
         let err = error(&ServeOptions::default(), &[]);
         assert_eq!(err.setting().builder_method(), "aws_role_arns");
-        for field in ["`aws_role_arns`", "`gcp_provider`", "`write_tokens`"] {
+        for field in ["--aws-role-arn", "--gcp-provider", "--write-token"] {
             assert!(err.reason().contains(field), "{err}");
         }
         // AWS_ROLE_ARN alone is something to serve.
@@ -578,12 +517,12 @@ mod tests {
     fn listen_is_127_0_0_1_or_localhost_only() {
         let parse = |text: &str| text.parse::<ListenAddr>();
         let ok = parse("127.0.0.1:8675").expect("127.0.0.1");
-        assert_eq!((ok.port(), ok.to_string()), (8675, "127.0.0.1:8675".into()));
+        assert_eq!(ok.socket_addr(), SocketAddr::from(([127, 0, 0, 1], 8675)));
+        assert_eq!(ok.to_string(), "127.0.0.1:8675");
         for localhost in ["localhost:0", "LOCALHOST:0"] {
             let addr = parse(localhost).expect("localhost");
             assert_eq!(addr.socket_addr(), SocketAddr::from(([127, 0, 0, 1], 0)));
         }
-        assert_eq!(ListenAddr::new(7).socket_addr().to_string(), "127.0.0.1:7");
         let refused = |text: &str, why: &str| {
             let err = parse(text).expect_err(text);
             assert!(err.contains(why), "{text}: {err}");
@@ -630,7 +569,7 @@ mod tests {
         assert_eq!(err.setting().builder_method(), "env_file");
         assert!(
             err.reason()
-                .starts_with("`env_file` is required to serve an AWS role")
+                .starts_with("--env-file is required to serve an AWS role")
         );
         // AWS_ROLE_ARN serves a role too; without one, no env file is needed.
         let from_env = Env::from_slice(&[("AWS_ROLE_ARN", "arn:aws:iam::1:role/r")]);
@@ -645,7 +584,7 @@ mod tests {
 
         let err = role.check_files(Some(dir.path()), &empty).unwrap_err();
         let expected = format!(
-            "`env_file` {}: is a directory; name a file in it (e.g. {}/fly-oidc.env)",
+            "--env-file {}: is a directory; name a file in it (e.g. {}/fly-oidc.env)",
             dir.path().display(),
             dir.path().display()
         );
@@ -680,19 +619,19 @@ mod tests {
         let env_spec = format!("{}=vault", env_file.display());
         let shared = refused(&[env_spec], Some(&env_file));
         assert!(
-            shared.contains("this path is also the `env_file`"),
+            shared.contains("this path is also the --env-file"),
             "{shared}"
         );
-        let beside = crate::child_env::auth_token_file_beside(&env_file);
+        let beside = child_env::auth_token_file_beside(&env_file);
         let beside = refused(&[format!("{}=vault", beside.display())], Some(&env_file));
         assert!(
-            beside.contains("the authorization token file written beside the `env_file`"),
+            beside.contains("the authorization token file written beside the --env-file"),
             "{beside}"
         );
-        let lock = crate::child_env::lock_file_beside(&env_file);
+        let lock = child_env::lock_file_beside(&env_file);
         let lock = refused(&[format!("{}=vault", lock.display())], Some(&env_file));
         assert!(
-            lock.contains("the lock file written beside the `env_file`"),
+            lock.contains("the lock file written beside the --env-file"),
             "{lock}"
         );
         let link = dir.path().join("link");
@@ -704,7 +643,7 @@ mod tests {
         let missing = refused(&["/nonexistent-fly-oidc/t=aud".into()], None);
         assert_eq!(
             missing,
-            "`write_tokens` /nonexistent-fly-oidc/t: the directory /nonexistent-fly-oidc does not exist; create it (mkdir -p /nonexistent-fly-oidc) or choose a path in an existing directory"
+            "--write-token /nonexistent-fly-oidc/t: the directory /nonexistent-fly-oidc does not exist; create it (mkdir -p /nonexistent-fly-oidc) or choose a path in an existing directory"
         );
         let malformed = refused(&["no-audience".into()], None);
         assert!(malformed.contains("expected PATH=AUDIENCE"), "{malformed}");
@@ -718,7 +657,7 @@ mod tests {
     }
 
     #[test]
-    fn provider_errors_name_the_field_per_cloud() {
+    fn provider_errors_are_named_by_their_per_cloud_flag() {
         let aws = ServeOptions {
             cloud: CloudOptions {
                 aws_role_arns: vec!["arn:aws:iam::123456789012:role/r".into()],
@@ -728,8 +667,10 @@ mod tests {
             ..ServeOptions::default()
         };
         let err = error(&aws, &[]);
-        assert_eq!(err.setting().builder_method(), "aws_audience");
+        assert_eq!(err.setting().builder_method(), "audience");
         assert_eq!(err.origin(), Some(&Origin::Builder));
+        let shown = err.render(Naming::PerCloudFlags);
+        assert!(shown.ends_with("(from --aws-audience)"), "{shown}");
         let gcp = ServeOptions {
             cloud: CloudOptions {
                 gcp_provider: Some("not a provider".into()),
@@ -737,7 +678,10 @@ mod tests {
             },
             ..ServeOptions::default()
         };
-        assert_eq!(error(&gcp, &[]).setting().builder_method(), "gcp_provider");
+        let err = error(&gcp, &[]);
+        assert_eq!(err.setting().builder_method(), "provider");
+        let shown = err.render(Naming::PerCloudFlags);
+        assert!(shown.ends_with("(from --gcp-provider)"), "{shown}");
     }
 
     #[test]
@@ -750,7 +694,7 @@ mod tests {
         assert_eq!(err.setting().builder_method(), "file_owner");
         assert!(
             err.reason()
-                .starts_with("`file_owner` no-such-user-fly-oidc: no user"),
+                .starts_with("--file-owner no-such-user-fly-oidc: no user"),
             "{err}"
         );
     }

@@ -32,9 +32,9 @@ pub struct KeySource {
 }
 
 /// The JWKS URL setting: [`KeySource::new`]'s `jwks_url` (no variable sets it).
-const JWKS_URL: Setting = Setting::new("jwks_url", None);
+const JWKS_URL: Setting = Setting::new("jwks_url", None).flag("jwks-url");
 /// The discovery document setting: [`KeySource::new`]'s `discovery_url` (no variable sets it).
-const DISCOVERY_URL: Setting = Setting::new("discovery_url", None);
+const DISCOVERY_URL: Setting = Setting::new("discovery_url", None).flag("discovery-url");
 
 impl KeySource {
     /// Keys from `jwks_url`, else from `discovery_url`, else discovered from `iss`; plain

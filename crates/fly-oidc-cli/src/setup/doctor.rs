@@ -6,8 +6,8 @@
 //! front end builds the clients (and turns an invalid setting into a failing step); the
 //! functions here run one step each.
 
-use crate::verify::{self, KeySource, TimeFinding};
-use fly_oidc::{BuildError, Env, FlyOidcClient, FlyToken, redact_jwts};
+use crate::setup::verify::{self, KeySource, TimeFinding};
+use fly_oidc::{BuildError, Env, FlyOidcClient, FlyToken, Naming, redact_jwts};
 use serde_json::{Value, json};
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -82,15 +82,6 @@ impl Report {
     /// True when no step failed.
     pub fn ok(&self) -> bool {
         self.steps.iter().all(|s| s.ok)
-    }
-
-    /// The report with the settings in its run-time messages (`Builder::x`, as a library user
-    /// sets them) named as the front end names them.
-    fn named_by(mut self, setting_names: Names<'_>) -> Self {
-        for step in &mut self.steps {
-            step.detail = fly_oidc::rename_settings(&step.detail, setting_names);
-        }
-        self
     }
 
     /// Whether a step failed on an invalid setting.
@@ -175,7 +166,7 @@ pub async fn token(client: &FlyOidcClient, now: SystemTime) -> (Step, Option<Fly
         // A token source that cannot be used as set (a token file that is a directory): an
         // invalid setting, with the message's own fix.
         Err(e) if e.kind() == fly_oidc::ErrorKind::InvalidConfiguration => {
-            let detail = format!("no token from {}: {e}", client.source());
+            let detail = format!("no token from {}: {}", client.source(), e.render(NAMING));
             let fix = "fix the token source setting named above and run doctor again";
             let step = Step::fail("token", detail, fix).invalid_setting(true);
             return (step, None);
@@ -184,7 +175,7 @@ pub async fn token(client: &FlyOidcClient, now: SystemTime) -> (Step, Option<Fly
             return (
                 Step::fail(
                     "token",
-                    format!("no token from {}: {e}", client.source()),
+                    format!("no token from {}: {}", client.source(), e.render(NAMING)),
                     "run on a Fly Machine (the Machines API at /.fly/api), or point --token-file / FLY_OIDC_TOKEN_FILE at a fresh token, or --api-url with FLY_API_TOKEN",
                 ),
                 None,
@@ -293,11 +284,8 @@ pub fn clock(token: &FlyToken, now: SystemTime) -> Step {
 
 /// The step for one AWS role: `AssumeRoleWithWebIdentity` with a fresh token. A failure
 /// gets the fix of the cause STS reported ([`fly_oidc_aws::Rejection`]); a duration above
-/// the role's maximum is an invalid setting, named by `setting_names` (see [`setting_step`]).
-pub async fn aws_role(
-    provider: &fly_oidc_aws::FlyOidcCredentialsProvider,
-    setting_names: Names<'_>,
-) -> Step {
+/// the role's maximum is an invalid setting (see [`setting_step`]).
+pub async fn aws_role(provider: &fly_oidc_aws::FlyOidcCredentialsProvider) -> Step {
     use fly_oidc_aws::Rejection;
     let settings = provider.settings();
     let role = settings.role_arn().unwrap_or("(none)").to_owned();
@@ -324,7 +312,7 @@ pub async fn aws_role(
         })
         .find_map(|e| e.downcast_ref::<BuildError>());
     if let Some(setting) = refused_setting {
-        return setting_step(name, setting, setting_names);
+        return setting_step(name, setting);
     }
     let audience = settings.audience();
     let fix = match Rejection::of(&err) {
@@ -332,7 +320,9 @@ pub async fn aws_role(
             "create the IAM OpenID Connect provider for the token's issuer (exactly the iss above) in the role's account: fly-oidc aws setup prints the command".to_owned()
         }
         Some(Rejection::IncorrectAudience) => {
-            let setting = setting_names("audience").unwrap_or_else(|| fly_oidc_aws::ENV_AUDIENCE.to_owned());
+            // The setting the error names (the audience's).
+            let named = err.named_message().settings().next();
+            let setting = named.map_or_else(|| fly_oidc_aws::ENV_AUDIENCE.to_owned(), |s| s.name(NAMING));
             format!(
                 "add the audience {audience} to the IAM OpenID Connect provider's client IDs (aws iam add-client-id-to-open-id-connect-provider --client-id {audience} ...), or set {setting} to an audience it lists"
             )
@@ -351,7 +341,7 @@ pub async fn aws_role(
         // its message names the cause and the setting.
         _ => "fix what the message above names, and run doctor again".to_owned(),
     };
-    Step::fail(name, err.to_string(), fix)
+    Step::fail(name, err.render(NAMING), fix)
 }
 
 /// The Google steps: the STS exchange (with `exchange_only`, a provider without a service
@@ -374,7 +364,7 @@ pub async fn gcp(
         Err(e) if e.code() == Some("invalid_target") => {
             steps.push(Step::fail(
                 "google exchange",
-                e.to_string(),
+                e.render(NAMING),
                 "check the project number, pool and provider ids (gcloud iam workload-identity-pools providers list); fly-oidc gcp setup creates them",
             ));
             return steps;
@@ -382,20 +372,20 @@ pub async fn gcp(
         Err(e) if e.is_transient() => {
             steps.push(Step::fail(
                 "google exchange",
-                e.to_string(),
+                e.render(NAMING),
                 GOOGLE_TRANSIENT,
             ));
             return steps;
         }
         // Not Google STS's answer (another server's 404 or page): the URL is wrong.
         Err(e) if e.kind() == fly_oidc::ErrorKind::InvalidResponse => {
-            steps.push(Step::fail("google exchange", e.to_string(), GOOGLE_URL));
+            steps.push(Step::fail("google exchange", e.render(NAMING), GOOGLE_URL));
             return steps;
         }
         Err(e) => {
             steps.push(Step::fail(
                 "google exchange",
-                e.to_string(),
+                e.render(NAMING),
                 "compare the provider with the token: gcloud iam workload-identity-pools providers describe ... shows its issuer, allowed audiences and attribute condition; test the condition with fly-oidc gcp check-condition; or recreate it with fly-oidc gcp setup",
             ));
             return steps;
@@ -410,15 +400,15 @@ pub async fn gcp(
             )),
             Err(e) if e.is_transient() => steps.push(Step::fail(
                 "google impersonation",
-                e.to_string(),
+                e.render(NAMING),
                 GOOGLE_TRANSIENT,
             )),
             Err(e) if e.kind() == fly_oidc::ErrorKind::InvalidResponse => {
-                steps.push(Step::fail("google impersonation", e.to_string(), GOOGLE_URL))
+                steps.push(Step::fail("google impersonation", e.render(NAMING), GOOGLE_URL))
             }
             Err(e) => steps.push(Step::fail(
                 "google impersonation",
-                e.to_string(),
+                e.render(NAMING),
                 format!(
                     "grant the app's principal set roles/iam.workloadIdentityUser on {sa} (fly-oidc gcp setup --service-account {sa} prints the command)"
                 ),
@@ -440,28 +430,14 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Whole-request timeout of every client the diagnosis builds.
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The name a front end gives the setting of a provider's builder method: `(cloud, method)`,
-/// the cloud `"aws"` (also for the token source's settings) or `"gcp"`, to a name such as
-/// `--gcp-audience`; `None`: the setting is named as a library user sets it. The same shape
-/// as `fly_oidc_server::SettingNames`.
-pub type SettingNames<'a> = &'a dyn Fn(&str, &str) -> Option<String>;
+/// How doctor names settings: by the per-cloud flags it shares with `exec` and `serve`.
+const NAMING: Naming = Naming::PerCloudFlags;
 
-/// One cloud's names: a builder method to the name to show (see [`SettingNames`]).
-type Names<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// An invalid setting as a failing step named `name`, the setting named by `setting_names`.
-pub fn setting_step(
-    name: impl Into<String>,
-    err: &BuildError,
-    setting_names: &dyn Fn(&str) -> Option<String>,
-) -> Step {
-    let flag = setting_names(err.setting().builder_method());
+/// An invalid setting as a failing step named `name`.
+pub fn setting_step(name: impl Into<String>, err: &BuildError) -> Step {
     let step = Step::fail(
         name,
-        format!(
-            "invalid setting: {}",
-            err.display_with_flag(flag.as_deref())
-        ),
+        format!("invalid setting: {}", err.render(NAMING)),
         "fix the setting named above (flag or environment variable) and run doctor again",
     );
     step.invalid_setting(true)
@@ -501,17 +477,13 @@ impl DoctorOptions {
     /// [`TIMEOUT`]; an invalid token-source setting is the one failing step); the providers
     /// resolve the rest from `env` (the AWS ones from `aws`'s builders); the token and clock
     /// are checked at `now`. Stops after the token step when no token could be fetched.
-    /// `setting_names` names the settings in invalid-setting steps (see [`setting_step`]).
     pub async fn diagnose(
         &self,
         fly: fly_oidc::Builder,
         aws: AwsBuilderFn<'_>,
         env: Env,
         now: SystemTime,
-        setting_names: SettingNames<'_>,
     ) -> Report {
-        let aws_names = |method: &str| setting_names("aws", method);
-        let names: Names<'_> = &aws_names;
         let client = match fly
             .timeout(TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
@@ -519,7 +491,7 @@ impl DoctorOptions {
         {
             Ok(client) => client,
             Err(e) => {
-                let step = setting_step("token source", &e, names);
+                let step = setting_step("token source", &e);
                 return Report {
                     steps: vec![step],
                     no_cloud: false,
@@ -531,12 +503,12 @@ impl DoctorOptions {
         let source_ok = source.ok;
         report.steps.push(source);
         if !source_ok {
-            return report.named_by(names);
+            return report;
         }
         let (step, token) = token(&client, now).await;
         report.steps.push(step);
         let Some(token) = token else {
-            return report.named_by(names);
+            return report;
         };
         let http = verify::http_client().ok();
         let keys = &self.keys;
@@ -544,11 +516,10 @@ impl DoctorOptions {
         report.steps.push(signature);
         report.steps.push(clock(&token, now));
         let before_clouds = report.steps.len();
-        self.aws_steps(&mut report, &client, aws, &env, names).await;
-        self.gcp_steps(&mut report, &client, &env, setting_names)
-            .await;
+        self.aws_steps(&mut report, &client, aws, &env).await;
+        self.gcp_steps(&mut report, &client, &env).await;
         report.no_cloud = report.steps.len() == before_clouds;
-        report.named_by(names)
+        report
     }
 
     /// A step for each AWS role.
@@ -558,7 +529,6 @@ impl DoctorOptions {
         client: &FlyOidcClient,
         aws: AwsBuilderFn<'_>,
         env: &Env,
-        setting_names: Names<'_>,
     ) {
         // No role given: the provider's own (from `AWS_ROLE_ARN` in `env`), if there is one.
         let roles: Vec<Option<&String>> = if !self.aws_role_arns.is_empty() {
@@ -579,26 +549,17 @@ impl DoctorOptions {
                 builder = builder.role_arn(role);
             }
             match builder.build() {
-                Ok(provider) => report.steps.push(aws_role(&provider, setting_names).await),
+                Ok(provider) => report.steps.push(aws_role(&provider).await),
                 Err(e) => report.steps.push(setting_step(
                     format!("aws role {}", role.map_or("(AWS_ROLE_ARN)", |r| r.as_str())),
                     &e,
-                    setting_names,
                 )),
             }
         }
     }
 
     /// The Google steps.
-    async fn gcp_steps(
-        &self,
-        report: &mut Report,
-        client: &FlyOidcClient,
-        env: &Env,
-        setting_names: SettingNames<'_>,
-    ) {
-        let gcp_names = |method: &str| setting_names("gcp", method);
-        let setting_names: Names<'_> = &gcp_names;
+    async fn gcp_steps(&self, report: &mut Report, client: &FlyOidcClient, env: &Env) {
         // The exchange alone: the Google variables without the service account.
         let exchange_env = Env::from_map(
             [
@@ -639,27 +600,19 @@ impl DoctorOptions {
                 if !self.gcp_required
                     && e.origin().is_none()
                     && e.setting().builder_method() == "provider" => {}
-            Err(e) => report
-                .steps
-                .push(setting_step("google exchange", &e, setting_names)),
+            Err(e) => report.steps.push(setting_step("google exchange", &e)),
             Ok(exchange_only) => {
                 let impersonating = match service_account.as_ref().map(|sa| gcp_provider(Some(sa)))
                 {
                     None => None,
                     Some(Ok(p)) => Some(p),
                     Some(Err(e)) => {
-                        report
-                            .steps
-                            .push(setting_step("google impersonation", &e, setting_names));
+                        report.steps.push(setting_step("google impersonation", &e));
                         None
                     }
                 };
-                // Named here, by the Google names (`diagnose` names the others).
                 let steps = gcp(&exchange_only, impersonating.as_ref()).await;
-                report.steps.extend(steps.into_iter().map(|mut step| {
-                    step.detail = fly_oidc::rename_settings(&step.detail, setting_names);
-                    step
-                }));
+                report.steps.extend(steps);
             }
         }
     }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::SystemTime;
 
 /// An invalid argument: an org, app or claims file (or, as
-/// [`ConditionError`](crate::condition::ConditionError), a condition or mapping). `Display`
+/// [`ConditionError`](crate::setup::condition::ConditionError), a condition or mapping). `Display`
 /// names the flag and the fix.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubjectError {

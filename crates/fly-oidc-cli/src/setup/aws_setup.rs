@@ -2,8 +2,8 @@
 //! whose trust policy accepts the app's tokens, as a trust policy document, AWS CLI commands
 //! (that can be run again, and for a second app of the same org) or Terraform.
 
-use crate::check::{self, CheckError, ClientFn};
-use crate::subject::{SubjectError, check_app, check_org};
+use crate::setup::check::{self, CheckError, ClientFn};
+use crate::setup::subject::{SubjectError, check_app, check_org};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 
@@ -12,8 +12,7 @@ pub const DEFAULT_AWS_AUDIENCE: &str = "sts.amazonaws.com";
 
 /// What [`AwsSetupOptions::render`] prints: [`AwsSetup::commands`], [`AwsSetup::trust_policy`]
 /// (pretty-printed) or [`AwsSetup::terraform`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum AwsSetupFormat {
     /// AWS CLI commands (a shell script that can be run again)
     #[default]
@@ -28,47 +27,46 @@ pub enum AwsSetupFormat {
 /// role, whose tokens it trusts, and the format. [`setup`](Self::setup) checks them (an org
 /// or app left out is read from a live Fly token) and [`render`](Self::render) makes the text.
 ///
-/// With the `clap` feature, `AwsSetupOptions` derives `clap::Args`: each field is a flag of
+/// `AwsSetupOptions` derives `clap::Args`: each field is a flag of
 /// `fly-oidc aws setup` (`role_name`: `--role-name`), its help the first paragraph of its
 /// documentation (given apart where that would not be valid rustdoc).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[derive(Clone, Debug, Default, PartialEq, Eq, clap::Args)]
 pub struct AwsSetupOptions {
     /// The IAM role to create or update (required).
     ///
     /// 1 to 64 of letters, digits and `+=,.@_-`.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "NAME", long_help = None))]
+    #[arg(long, value_name = "NAME", long_help = None)]
     pub role_name: String,
     /// The 12-digit AWS account id [default: looked up with `aws sts get-caller-identity`]
     ///
     /// `None`: the commands and Terraform look it up, and the trust policy alone holds
     /// `<ACCOUNT_ID>` (with a warning).
-    #[cfg_attr(feature = "clap", arg(long, value_name = "ID", long_help = None))]
+    #[arg(long, value_name = "ID", long_help = None)]
     pub account_id: Option<String>,
     /// The Fly org slug (the issuer is `https://oidc.fly.io/<org>`); `None`: from a live Fly
     /// token's `iss`.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "SLUG", help = "The Fly org slug (the issuer is https://oidc.fly.io/<org>) [default: from a Fly token's iss]", long_help = None))]
+    #[arg(long, value_name = "SLUG", help = "The Fly org slug (the issuer is https://oidc.fly.io/<org>) [default: from a Fly token's iss]", long_help = None)]
     pub org: Option<String>,
     /// The Fly app whose tokens the role trusts (`sub` pattern `<org>:<app>:*`); `None`
     /// (and no `sub`): from a live Fly token's `sub`. Not with `sub`.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "APP", conflicts_with = "sub", help = "The Fly app whose tokens the role trusts (sub <org>:<app>:*) [default: from a Fly token's sub]", long_help = None))]
+    #[arg(long, value_name = "APP", conflicts_with = "sub", help = "The Fly app whose tokens the role trusts (sub <org>:<app>:*) [default: from a Fly token's sub]", long_help = None)]
     pub app: Option<String>,
     /// A `sub` pattern (`StringLike`) instead of `<org>:<app>:*`; it must start with
     /// `<org>:`.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "PATTERN", help = "A sub pattern (StringLike) instead of <org>:<app>:*", long_help = None))]
+    #[arg(long, value_name = "PATTERN", help = "A sub pattern (StringLike) instead of <org>:<app>:*", long_help = None)]
     pub sub: Option<String>,
     /// The token audience the role trusts (and the OIDC provider's client id).
     ///
     /// `None`: [`DEFAULT_AWS_AUDIENCE`].
-    #[cfg_attr(feature = "clap", arg(long, value_name = "AUD", default_value = DEFAULT_AWS_AUDIENCE, long_help = None))]
+    #[arg(long, value_name = "AUD", default_value = DEFAULT_AWS_AUDIENCE, long_help = None)]
     pub audience: Option<String>,
     /// The role's maximum session duration, 3600..=43200 seconds.
     ///
     /// `None`: IAM's default (3600).
-    #[cfg_attr(feature = "clap", arg(long, value_name = "SECONDS", long_help = None))]
+    #[arg(long, value_name = "SECONDS", long_help = None)]
     pub max_session_duration: Option<u32>,
     /// What to print.
-    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value_t, long_help = None))]
+    #[arg(long, value_enum, default_value_t, long_help = None)]
     pub format: AwsSetupFormat,
 }
 
@@ -427,7 +425,7 @@ pub fn tf_name(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::{AwsSetup, AwsSetupFormat, AwsSetupOptions};
-    use crate::check::CheckError;
+    use crate::setup::check::CheckError;
     use fly_oidc::{BuildError, FlyOidcClient};
 
     /// A client that must not be made (org and app are given).
@@ -492,7 +490,6 @@ mod tests {
         );
     }
 
-    #[cfg(feature = "clap")]
     #[test]
     fn clap_defaults_are_the_library_defaults() {
         use clap::{Args, FromArgMatches};

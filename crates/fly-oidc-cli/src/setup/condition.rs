@@ -12,7 +12,7 @@ use std::fmt;
 
 /// A malformed expression or mapping (a usage error); its `flag` is `EXPR` or
 /// `--attribute-mapping`.
-pub type ConditionError = crate::subject::SubjectError;
+pub type ConditionError = crate::setup::subject::SubjectError;
 
 /// The longest expression accepted, in characters: Google limits an attribute condition to
 /// 4,096 characters (`attributeCondition` of a workload identity pool provider), and this
@@ -185,7 +185,7 @@ impl fmt::Display for ConditionReport {
 }
 
 /// An attribute mapping `target=expression,...` (for example
-/// [`DEFAULT_ATTRIBUTE_MAPPING`](crate::gcp_setup::DEFAULT_ATTRIBUTE_MAPPING)).
+/// [`DEFAULT_ATTRIBUTE_MAPPING`](crate::setup::gcp_setup::DEFAULT_ATTRIBUTE_MAPPING)).
 #[derive(Debug)]
 pub struct AttributeMapping {
     entries: Vec<(String, String, cel::Program)>,
