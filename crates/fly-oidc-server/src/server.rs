@@ -397,6 +397,13 @@ impl Builder {
         });
         let stopped = Arc::new(Mutex::new(false));
         let token_paths: Vec<PathBuf> = self.token_files.iter().map(|f| f.path.clone()).collect();
+        // No token file outlives a server that did not start: one that failed, or whose start
+        // was abandoned (a signal while a credential is still being fetched).
+        let mut unstarted = Unstarted {
+            stopped: stopped.clone(),
+            paths: token_paths.clone(),
+            started: false,
+        };
         let token_files: Vec<Arc<Slot>> = self
             .token_files
             .into_iter()
@@ -465,9 +472,7 @@ impl Builder {
                     } else {
                         ErrorKind::Credential
                     };
-                    // No token file outlives a server that did not start.
                     first.abort_all();
-                    remove_token_files(&stopped, &token_paths);
                     return Err(Error::new(
                         kind,
                         format!("{} {}: {message}", slot.kind, slot.name),
@@ -518,6 +523,7 @@ impl Builder {
             ));
         }
         tracing::info!(%addr, "serving credentials");
+        unstarted.started = true;
         Ok(Server {
             state,
             addr,
@@ -785,6 +791,21 @@ impl Drop for Server {
             .unwrap_or_else(|e| e.into_inner())
             .abort_all();
         remove_token_files(&self.stopped, &self.token_paths);
+    }
+}
+
+/// The token files of a start in progress, removed when it does not end in a [`Server`].
+struct Unstarted {
+    stopped: Arc<Mutex<bool>>,
+    paths: Vec<PathBuf>,
+    started: bool,
+}
+
+impl Drop for Unstarted {
+    fn drop(&mut self) {
+        if !self.started {
+            remove_token_files(&self.stopped, &self.paths);
+        }
     }
 }
 

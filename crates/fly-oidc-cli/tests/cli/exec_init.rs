@@ -1398,3 +1398,35 @@ sys.stdout.write(out.decode(errors="replace"))
     let taken = std::fs::read_to_string(&stolen).unwrap();
     assert!(!taken.contains("hunter2"), "the leftover read: {taken:?}");
 }
+
+/// A token file written while another credential is still being fetched is removed when a
+/// signal stops the start: the start is abandoned before a server exists to remove it (this
+/// once raced in `serve_removes_its_token_files_on_sigterm`).
+#[test]
+fn a_token_file_written_during_an_abandoned_start_is_removed() {
+    let init = Init::new();
+    // An STS that accepts connections and never answers: the role's fetch hangs.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung_sts = format!("http://{}", hung.local_addr().unwrap());
+    let vault = init.path("vault-token");
+    let spec = format!("{}=vault", vault.display());
+    let env_file = init.path("app.env");
+    for command in ["serve", "exec"] {
+        let mut cmd = init.sandbox.command(crate::fly_oidc_bin());
+        cmd.args([command, "--listen", "127.0.0.1:0", "--write-token", &spec])
+            .args(["--aws-role-arn", ROLE, "--aws-sts-endpoint", &hung_sts]);
+        if command == "serve" {
+            cmd.arg("--env-file").arg(&env_file);
+        } else {
+            cmd.args(["--", "true"]);
+        }
+        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+        wait_until("the token file is written", || vault.exists());
+        kill(pid_of(&child), Signal::SIGTERM).unwrap();
+        let want = if command == "serve" { 0 } else { 143 };
+        assert_eq!(wait_exit(&mut child).code(), Some(want), "{command}");
+        assert!(!vault.exists(), "{command} left its token file");
+        assert!(!env_file.exists(), "{command} wrote an env file");
+        assert_eq!(init.leftovers(), Vec::<String>::new(), "{command}");
+    }
+}
