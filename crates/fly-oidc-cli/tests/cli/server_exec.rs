@@ -475,7 +475,11 @@ fn invalid_settings_exit_2_and_permanent_failures_exit_1_before_the_child() {
     let cases: [(&[&str], &[&str]); 5] = [
         (
             &["--listen", "0.0.0.0:0", "--aws-role-arn", ROLE],
-            &["'0.0.0.0:0' for '--listen <ADDR:PORT>'", "127.0.0.1 only"],
+            &[
+                "invalid setting: invalid value \"0.0.0.0:0\"",
+                "127.0.0.1 only",
+                "(from --listen)",
+            ],
         ),
         (
             &[],
