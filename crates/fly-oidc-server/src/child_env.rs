@@ -636,6 +636,7 @@ impl PrivateDir {
                 continue;
             }
             FileRecord::remove_recorded(&record_of(&path));
+            remove_record_temporaries(parent, &record_of(&path));
             match std::fs::remove_dir_all(&path) {
                 Ok(()) => {
                     tracing::info!(path = %path.display(), "removed the private directory of a fly-oidc process that is gone");
@@ -657,6 +658,27 @@ impl PrivateDir {
     /// The record of the files this process writes outside the directory.
     pub fn record(&self) -> &FileRecord {
         &self.record
+    }
+}
+
+/// Remove the temporary files of `record` in `parent` that a kill during its rewrite left
+/// (`.<record name>.fly-oidc-XXXXXX`, see [`fly_oidc::fs::write_private`]).
+fn remove_record_temporaries(parent: &Path, record: &Path) {
+    let Some(name) = record.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let prefix = format!(".{name}.fly-oidc-");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let is_temporary = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&prefix));
+        if is_temporary && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -1197,6 +1219,12 @@ mod tests {
         let stale = parent.path().join("serve-1-killed");
         std::fs::create_dir(&stale).expect("stale dir");
         std::fs::copy(record_of(live.path()), record_of(&stale)).expect("record");
+        // And a rewrite of that record cut short by the kill: its temporary file; the live
+        // one's is kept.
+        let cut_short = parent.path().join(".serve-1-killed.files.fly-oidc-Ab12Cd");
+        std::fs::write(&cut_short, "half a record").expect("temporary");
+        let live_temporary = parent.path().join(format!(".{name}.files.fly-oidc-Ef34Gh"));
+        std::fs::write(&live_temporary, "being written").expect("temporary");
         let target = path("target");
         std::fs::write(&target, "not ours to remove").expect("target");
         std::fs::remove_file(path("link")).expect("remove");
@@ -1209,6 +1237,7 @@ mod tests {
         std::fs::create_dir(path("dir")).expect("dir");
         assert_eq!(PrivateDir::remove_stale(parent.path()), 1);
         assert!(!stale.exists() && !record_of(&stale).exists());
+        assert!(!cut_short.exists() && live_temporary.exists());
         assert!(!path("kept").exists() && !path("new\nline").exists());
         assert!(std::fs::symlink_metadata(path("link")).is_ok_and(|m| m.is_symlink()));
         assert_eq!(

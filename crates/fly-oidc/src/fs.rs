@@ -162,8 +162,14 @@ pub fn write_private_owned(
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
+    // `.NAME.fly-oidc-XXXXXX`: a kill during the write leaves a file that names its target
+    // (the credential server's start removes those of its records).
+    let prefix = format!(
+        ".{}.fly-oidc-",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    );
     let mut file = tempfile::Builder::new()
-        .prefix(".fly-oidc-")
+        .prefix(&prefix)
         .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(dir)?;
     if let Some(owner) = owner {
