@@ -10,13 +10,13 @@
 
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::google::{Endpoint, FakeGoogle};
+use fly_oidc_tests::gcp::SA;
 use fly_oidc_tests::gcp::StorageEmulator;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-const SA: &str = "storage-reader@my-project.iam.gserviceaccount.com";
 const BUCKET: &str = "fly-bucket";
 
 /// A minimal HTTP/1.1 request; returns the status code.

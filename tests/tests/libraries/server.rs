@@ -12,13 +12,12 @@ use fly_oidc_testkit::Fault;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::FakeGoogle;
 use fly_oidc_tests::fast_retry;
+use fly_oidc_tests::gcp::SA;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 
 struct Resp {
     status: u16,
@@ -262,20 +261,10 @@ async fn aws_endpoint_checks_token_and_host_and_serves_ecs_json() {
 }
 
 fn assert_no_secret(text: &str, fly: &FakeFlyApi, sts: &FakeSts, auth_token: &str) {
-    assert!(!text.contains(auth_token), "auth token leaked: {text}");
-    for jwt in fly.issued_tokens() {
-        assert!(!text.contains(&jwt), "Fly token leaked: {text}");
-    }
-    for creds in sts.issued_credentials() {
-        assert!(
-            !text.contains(&creds.secret_access_key),
-            "secret key leaked: {text}"
-        );
-        assert!(
-            !text.contains(&creds.session_token),
-            "session token leaked: {text}"
-        );
-    }
+    fly_oidc_tests::Secrets::of_fly(fly)
+        .sts(sts)
+        .with("the server's auth token", auth_token)
+        .assert_absent("a response body", text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ use fly_oidc_server::Server;
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::Fault;
 use fly_oidc_testkit::google::FakeGoogle;
+use fly_oidc_tests::gcp::SA;
 use fly_oidc_tests::{LogCapture, fast_retry};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -19,7 +20,6 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 const BASE: &str = "/computeMetadata/v1/instance/service-accounts/default";
 
 struct Resp {
