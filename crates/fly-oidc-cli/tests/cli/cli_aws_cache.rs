@@ -5,9 +5,7 @@
 //! Needs `moto_server` (PyPI `moto[server]`), or `MOTO_ENDPOINT` pointing at a running one.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::cli_aws_support::{
-    ROLE_A, ROLE_B, Sandbox, assert_no_secret_in, assert_success, describe,
-};
+use crate::support::{ROLE_A, ROLE_B, Sandbox, assert_success, aws_secrets, describe, stderr};
 use fly_oidc_testkit::aws_sts::{FakeSts, RecordedStsRequest};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
 use fly_oidc_tests::aws::Moto;
@@ -19,10 +17,6 @@ fn setup() -> Option<(FakeFlyApi, Moto, Sandbox)> {
     let fly = FakeFlyApi::builder().app("web").start_blocking().unwrap();
     let sandbox = Sandbox::new(&fly, moto.endpoint());
     Some((fly, moto, sandbox))
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
@@ -150,7 +144,7 @@ fn twenty_concurrent_cold_processes_make_one_sts_call() {
         let children: Vec<_> = (0..20)
             .map(|_| {
                 sandbox
-                    .command(crate::fly_oidc_bin())
+                    .command(crate::support::fly_oidc_bin())
                     .args(["aws", "credential-process", "--role-arn", ROLE_A])
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
@@ -269,7 +263,7 @@ fn an_unusable_cache_location_costs_only_the_cache() {
     let file = sandbox.dir.path().join("not-a-dir");
     std::fs::write(&file, b"x").unwrap();
     sandbox.set("XDG_CACHE_HOME", &file.display().to_string());
-    let mut cmd = sandbox.command(crate::fly_oidc_bin());
+    let mut cmd = sandbox.command(crate::support::fly_oidc_bin());
     cmd.env("XDG_CACHE_HOME", &file)
         .args(["aws", "credential-process", "--role-arn", ROLE_A]);
     let out = cmd.output().unwrap();
@@ -281,7 +275,7 @@ fn an_unusable_cache_location_costs_only_the_cache() {
     );
     // No HOME and no XDG_CACHE_HOME at all.
     let out = sandbox
-        .command(crate::fly_oidc_bin())
+        .command(crate::support::fly_oidc_bin())
         .env_remove("HOME")
         .env_remove("XDG_CACHE_HOME")
         .args(["aws", "credential-process", "--role-arn", ROLE_A])
@@ -325,14 +319,14 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
         err.starts_with("fly-oidc: error: Fly token failed: "),
         "{err}"
     );
-    assert_no_secret_in(&out.stderr, &fly, &printed);
+    aws_secrets(&fly, &printed).assert_absent("stderr", &stderr(&out));
 
     // Fly token: a --socket that does not exist is an invalid setting found at run time
     // (exit 2, issue 10 class 6).
     let mut off_fly = Sandbox::new(&fly, moto.endpoint());
     off_fly.unset("FLY_OIDC_SOCKET");
     let out = off_fly
-        .command(crate::fly_oidc_bin())
+        .command(crate::support::fly_oidc_bin())
         .args([
             "aws",
             "credential-process",
@@ -375,7 +369,7 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
         describe(&out)
     );
     assert_eq!(stderr(&out).lines().count(), 1, "{}", describe(&out));
-    assert_no_secret_in(&out.stderr, &fly, &printed);
+    aws_secrets(&fly, &printed).assert_absent("stderr", &stderr(&out));
 
     // STS: the role's trust policy rejects the token; the line says what to check.
     let sts = FakeSts::builder().start_blocking().unwrap();
@@ -401,7 +395,7 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
             "names the audience: {err}"
         );
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert_no_secret_in(&out.stderr, &fly, &printed);
+        aws_secrets(&fly, &printed).assert_absent("stderr", &stderr(&out));
     }
     // Nothing was cached by the failures.
     assert!(
@@ -417,7 +411,7 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
     let out = uncached(&["--verbose"]);
     fly.clear_faults();
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert_no_secret_in(&out.stderr, &fly, &printed);
+    aws_secrets(&fly, &printed).assert_absent("stderr", &stderr(&out));
 }
 
 #[test]
@@ -617,7 +611,7 @@ fn a_failed_refresh_serves_a_still_valid_entry_but_never_an_expiring_one() {
         err.contains("using cached credentials that expire in"),
         "{err}"
     );
-    assert_no_secret_in(&out.stderr, &fly, std::slice::from_ref(&first));
+    aws_secrets(&fly, std::slice::from_ref(&first)).assert_absent("stderr", &stderr(&out));
     // Thirty seconds left: too close to expiry to hand out; the failure is reported.
     age_entry(&sandbox, 30);
     let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);

@@ -6,9 +6,8 @@
 //! tool skips the test locally and fails it in CI (`CI=true`).
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::cli_aws_support::{
-    ROLE_A, ROLE_B, Sandbox, assert_no_secret_in, assert_success, describe, lists_bucket,
-    require_python_module,
+use crate::support::{
+    ROLE_A, ROLE_B, Sandbox, assert_success, aws_secrets, describe, lists_bucket, stderr,
 };
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_tests::aws::{Moto, bucket_name};
@@ -141,7 +140,7 @@ fn boto3_uses_credential_process_profiles() {
     let Some((fly, _moto, sandbox)) = setup(&["python3"]) else {
         return;
     };
-    if !require_python_module("boto3") {
+    if fly_oidc_tests::python_with(&["boto3"], "boto3").is_none() {
         return;
     }
     sandbox.write_aws_config(&[("reader", ROLE_A), ("writer", ROLE_B)]);
@@ -186,7 +185,7 @@ fn aws_env_sourced_by_bash_feeds_the_aws_cli() {
     let Some((fly, _moto, sandbox)) = setup(&["aws", "bash"]) else {
         return;
     };
-    let bin = crate::fly_oidc_bin();
+    let bin = crate::support::fly_oidc_bin();
     let script = format!(
         r#"set -eu
 eval "$('{}' aws env --role-arn '{ROLE_A}')"
@@ -203,8 +202,8 @@ aws sts get-caller-identity --output json"#,
     assert_success(&out, "bash sourcing fly-oidc aws env");
     let arn = json(&out)["Arn"].as_str().unwrap().to_owned();
     assert!(arn.contains(":assumed-role/fly-reader/"), "{arn}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("expires 20"), "{stderr}");
+    let err = stderr(&out);
+    assert!(err.contains("expires 20"), "{err}");
 
     // `--json` prints the same variables, from the same cache entry.
     let out = sandbox.fly_oidc(&["aws", "env", "--json", "--role-arn", ROLE_A]);
@@ -216,7 +215,7 @@ aws sts get-caller-identity --output json"#,
     assert_eq!(env["AWS_SESSION_TOKEN"], process["SessionToken"]);
     assert_eq!(env["AWS_CREDENTIAL_EXPIRATION"], process["Expiration"]);
     assert_eq!(fly.request_count(), 1);
-    assert_no_secret_in(&out.stderr, &fly, &[process]);
+    aws_secrets(&fly, &[process]).assert_absent("stderr", &stderr(&out));
 }
 
 /// A profile whose STS endpoint is `profile_body`'s, read by the AWS CLI and by fly-oidc

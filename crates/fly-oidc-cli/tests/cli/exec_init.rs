@@ -9,7 +9,8 @@
 //! The root-only tests (`unshare`, `--user`, `setpriv`) skip when not run as root.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::cli_aws_support::{Sandbox, assert_success, describe};
+use crate::support::ROLE;
+use crate::support::{Sandbox, assert_success, describe};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use nix::sys::signal::{Signal, kill};
@@ -19,8 +20,6 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const ROLE: &str = "arn:aws:iam::123456789012:role/fly-app";
 
 /// The fakes, a sandbox, and the runtime directory exec keeps its private directories in.
 struct Init {
@@ -33,7 +32,7 @@ struct Init {
 
 impl Init {
     fn new() -> Self {
-        let fly = crate::acme_web();
+        let fly = crate::support::acme_web();
         let sts = FakeSts::builder().start_blocking().unwrap();
         let mut sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
         // Reachable by a --user child (the runtime directory is 0711, its own 0700).
@@ -51,7 +50,7 @@ impl Init {
 
     /// `fly-oidc exec --aws-role-arn ROLE --aws-sts-endpoint STS <extra> -- <command>`.
     fn exec(&self, extra: &[&str], command: &[&str]) -> Command {
-        let mut cmd = self.sandbox.command(crate::fly_oidc_bin());
+        let mut cmd = self.sandbox.command(crate::support::fly_oidc_bin());
         cmd.args(["exec", "--aws-role-arn", ROLE, "--aws-sts-endpoint"])
             .arg(self.sts.url())
             .args(extra)
@@ -119,10 +118,6 @@ fn read_pid(path: &Path) -> i32 {
         .trim()
         .parse()
         .unwrap()
-}
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
 }
 
 /// A Python child that records every signal of `names` it receives in `log` (one name a line),
@@ -225,7 +220,7 @@ fn exec_stops_with_its_child_on_job_control_and_continues_with_it() {
 
 #[test]
 fn as_pid_1_orphans_are_reaped_and_the_childs_status_kept() {
-    if !is_root() {
+    if !fly_oidc_tests::is_root() {
         eprintln!("SKIPPED: unshare --pid needs root");
         return;
     }
@@ -435,7 +430,7 @@ fn serve_stops_during_a_hung_start_with_exit_0() {
     let spec = format!("{}=vault", vault.display());
     let mut serve = init
         .sandbox
-        .command(crate::fly_oidc_bin())
+        .command(crate::support::fly_oidc_bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--write-token", &spec])
         .stderr(Stdio::piped())
         .spawn()
@@ -477,7 +472,7 @@ fn serve_stops_with_exit_0_on_int_term_quit_hup_and_ignores_usr1_usr2() {
     ] {
         let mut serve = init
             .sandbox
-            .command(crate::fly_oidc_bin())
+            .command(crate::support::fly_oidc_bin())
             .args(["serve", "--listen", &listen, "--env-file"])
             .arg(&env_file)
             .args(["--aws-role-arn", ROLE, "--aws-sts-endpoint"])
@@ -543,7 +538,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 #[test]
 fn user_child_has_no_controlling_terminal_and_cannot_push_keystrokes() {
-    if !is_root() {
+    if !fly_oidc_tests::is_root() {
         eprintln!("SKIPPED: --user needs root");
         return;
     }
@@ -566,7 +561,7 @@ result.append("session-leader=%s" % (os.getsid(0) == os.getpid()))
 print(" ".join(result))
 "#;
     let cmd = init.exec(&["--user", "nobody"], &["/usr/bin/python3", "-c", probe]);
-    let mut argv = vec![crate::fly_oidc_bin().to_str().unwrap().to_owned()];
+    let mut argv = vec![crate::support::fly_oidc_bin().to_str().unwrap().to_owned()];
     argv.extend(cmd.get_args().map(|a| a.to_str().unwrap().to_owned()));
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let (shown, code) = in_pty(&argv, &init.sandbox);
@@ -577,7 +572,7 @@ print(" ".join(result))
     );
     // Without --user, the child keeps the terminal (job control, Ctrl-C).
     let cmd = init.exec(&[], &["/usr/bin/python3", "-c", probe]);
-    let mut argv = vec![crate::fly_oidc_bin().to_str().unwrap().to_owned()];
+    let mut argv = vec![crate::support::fly_oidc_bin().to_str().unwrap().to_owned()];
     argv.extend(cmd.get_args().map(|a| a.to_str().unwrap().to_owned()));
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let (shown, _) = in_pty(&argv, &init.sandbox);
@@ -593,7 +588,7 @@ fn as_nobody(sandbox: &Sandbox) -> Command {
 
 #[test]
 fn serve_and_exec_are_not_dumpable_and_the_child_never_sees_fly_api_token() {
-    if !is_root() {
+    if !fly_oidc_tests::is_root() {
         eprintln!("SKIPPED: running as another user needs root");
         return;
     }
@@ -610,7 +605,7 @@ fn serve_and_exec_are_not_dumpable_and_the_child_never_sees_fly_api_token() {
     std::fs::create_dir(&shared).unwrap();
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
     let bin = shared.join("fly-oidc");
-    crate::install_binary_at(&bin);
+    crate::support::install_binary_at(&bin);
     let vault = shared.join("vault-token");
     let spec = format!("{}=vault", vault.display());
 
@@ -673,7 +668,7 @@ fn the_launcher_does_not_start_the_command_when_its_parent_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("ran");
     // This test is its parent, not process 1: as if exec died before the launcher ran.
-    let out = Command::new(crate::fly_oidc_bin())
+    let out = Command::new(crate::support::fly_oidc_bin())
         .args(["__run-as", "--parent", "1", "--", "touch"])
         .arg(&marker)
         .output()
@@ -689,7 +684,7 @@ fn the_launcher_does_not_start_the_command_when_its_parent_is_gone() {
 
 #[test]
 fn exec_without_double_dash_says_where_it_goes() {
-    let out = Command::new(crate::fly_oidc_bin())
+    let out = Command::new(crate::support::fly_oidc_bin())
         .args(["exec", "env"])
         .env_clear()
         .output()
@@ -711,7 +706,7 @@ fn exec_without_double_dash_says_where_it_goes() {
 /// `exec` would run the flag as the command.
 #[test]
 fn an_unknown_exec_flag_gets_no_tip_to_run_it_as_the_command() {
-    let out = Command::new(crate::fly_oidc_bin())
+    let out = Command::new(crate::support::fly_oidc_bin())
         .args(["exec", "--bogus", "--", "true"])
         .env_clear()
         .output()
@@ -772,7 +767,7 @@ fn serve_and_exec_leave_no_core_file_where_a_dumpable_process_does() {
     let dir = init.path("serve");
     let token = init.path("token");
     let spec = format!("{}=vault", token.display());
-    let bin = crate::fly_oidc_bin();
+    let bin = crate::support::fly_oidc_bin();
     let args: Vec<&std::ffi::OsStr> = vec![
         bin.as_ref(),
         "serve".as_ref(),
@@ -825,7 +820,7 @@ fn serve_and_exec_leave_no_core_file_where_a_dumpable_process_does() {
 /// user.
 #[test]
 fn a_non_root_execs_environment_and_memory_are_closed_to_its_child() {
-    if !is_root() {
+    if !fly_oidc_tests::is_root() {
         eprintln!("SKIPPED: running as another user needs root");
         return;
     }
@@ -841,7 +836,7 @@ fn a_non_root_execs_environment_and_memory_are_closed_to_its_child() {
     std::fs::create_dir(&shared).unwrap();
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
     let bin = shared.join("fly-oidc");
-    crate::install_binary_at(&bin);
+    crate::support::install_binary_at(&bin);
     init.sandbox
         .set("FLY_OIDC_RUNTIME_DIR", shared.join("run").to_str().unwrap());
     let probe = "import os, sys\n\
@@ -884,7 +879,7 @@ fn a_non_root_execs_environment_and_memory_are_closed_to_its_child() {
 /// dies with a killed exec too.
 #[test]
 fn sigkill_of_exec_kills_a_user_child() {
-    if !is_root() {
+    if !fly_oidc_tests::is_root() {
         eprintln!("SKIPPED: --user needs root");
         return;
     }
@@ -948,7 +943,7 @@ impl Init {
     /// `fly-oidc serve --listen 127.0.0.1:0 --aws-role-arn ROLE ... --env-file ENV
     /// --write-token TOKEN=vault`.
     fn serve(&self, env_file: &Path, token: &Path) -> Command {
-        let mut cmd = self.sandbox.command(crate::fly_oidc_bin());
+        let mut cmd = self.sandbox.command(crate::support::fly_oidc_bin());
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--env-file"])
             .arg(env_file)
             .args(["--aws-role-arn", ROLE, "--aws-sts-endpoint"])

@@ -8,18 +8,16 @@
 //! locally and fails it in CI).
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::cli_aws_support::{Sandbox, assert_success, describe, require_python_module};
+use crate::support::{ROLE, SA, Sandbox, assert_success, describe, stderr};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::google::FakeGoogle;
+use fly_oidc_tests::Secrets;
 use fly_oidc_tests::aws::Moto;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-pub(crate) const ROLE: &str = "arn:aws:iam::123456789012:role/fly-app";
-pub(crate) const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 
 pub(crate) fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -28,7 +26,7 @@ pub(crate) fn script(name: &str) -> PathBuf {
 }
 
 pub(crate) fn example(name: &str) -> PathBuf {
-    crate::fly_oidc_bin()
+    crate::support::fly_oidc_bin()
         .parent()
         .unwrap()
         .join("examples")
@@ -43,7 +41,7 @@ pub(crate) fn last_json(out: &Output) -> Value {
 
 /// [`fly`] and a sandbox whose STS (unused, or overridden by `--aws-sts-endpoint`) is closed.
 fn fly_sandbox() -> (FakeFlyApi, Sandbox) {
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
     (fly, sandbox)
 }
@@ -93,23 +91,15 @@ fn wait_for(path: &Path, what: &str) {
     }
 }
 
-pub(crate) fn assert_clean_stderr(out: &Output, fly: &FakeFlyApi, secrets: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    for jwt in fly.issued_tokens() {
-        assert!(!stderr.contains(&jwt), "a Fly token leaked: {stderr}");
-    }
-    for secret in secrets {
-        assert!(!stderr.contains(secret), "a secret leaked: {stderr}");
-    }
-}
-
 #[test]
 fn aws_cli_boto3_and_the_rust_sdk_use_the_container_endpoint() {
-    if !fly_oidc_tests::require_tool("aws") || !require_python_module("boto3") {
+    if !fly_oidc_tests::require_tool("aws")
+        || fly_oidc_tests::python_with(&["boto3"], "boto3").is_none()
+    {
         return;
     }
     let Some(moto) = Moto::start() else { return };
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let mut sandbox = Sandbox::new(&fly, moto.endpoint());
     // What Fly's built-in integration sets: exec must take it over.
     sandbox.set("AWS_ROLE_ARN", ROLE);
@@ -126,7 +116,7 @@ fn aws_cli_boto3_and_the_rust_sdk_use_the_container_endpoint() {
         arn.starts_with("arn:aws:sts::123456789012:assumed-role/fly-app/"),
         "{arn}"
     );
-    assert_clean_stderr(&cli, &fly, &[]);
+    Secrets::of_fly(&fly).assert_absent("stderr", &stderr(&cli));
 
     let boto = exec_aws(
         &sandbox,
@@ -190,7 +180,7 @@ fn the_token_file_holds_the_token_without_a_newline_and_is_private() {
 }
 
 pub(crate) fn google_setup(service_account: Option<&str>) -> (FakeFlyApi, FakeGoogle) {
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let mut google = FakeGoogle::builder(&fly);
     if let Some(sa) = service_account {
         google = google.service_account(sa);
@@ -225,10 +215,10 @@ pub(crate) fn exec_google(
     args.extend_from_slice(extra);
     args.push("--");
     args.extend_from_slice(command);
-    Command::new(crate::fly_oidc_bin())
+    Command::new(crate::support::fly_oidc_bin())
         .args(&args)
         .env_clear()
-        .env("PATH", crate::cli_aws_support::host_path())
+        .env("PATH", fly_oidc_tests::host_path())
         .env("HOME", home.path())
         .env("FLY_OIDC_SOCKET", fly.socket_path())
         .stdin(Stdio::null())
@@ -238,7 +228,7 @@ pub(crate) fn exec_google(
 
 #[test]
 fn python_google_auth_default_finds_the_metadata_server() {
-    if !require_python_module("google.auth") || !require_python_module("requests") {
+    if fly_oidc_tests::python_with(&["google.auth", "requests"], "google-auth requests").is_none() {
         return;
     }
     for service_account in [Some(SA), None] {
@@ -271,7 +261,9 @@ fn python_google_auth_default_finds_the_metadata_server() {
         assert_eq!(issued.service_account.as_deref(), service_account);
         // Two refreshes, one exchange.
         assert_eq!(google.request_count(), 1);
-        assert_clean_stderr(&out, &fly, &[token]);
+        Secrets::of_fly(&fly)
+            .with("the token it served", token)
+            .assert_absent("stderr", &stderr(&out));
     }
 }
 
@@ -305,7 +297,7 @@ fn an_unreachable_google_sts_is_named_by_its_gcp_flag_in_the_warning_and_the_ans
     let (fly, google) = google_setup(None);
     let probe = "curl -s -H 'Metadata-Flavor: Google' \
         \"http://$GCE_METADATA_HOST/computeMetadata/v1/instance/service-accounts/default/token\"";
-    let out = Command::new(crate::fly_oidc_bin())
+    let out = Command::new(crate::support::fly_oidc_bin())
         .args(["exec", "--gcp-provider", google.provider()])
         .args([
             "--gcp-sts-url",
@@ -316,7 +308,7 @@ fn an_unreachable_google_sts_is_named_by_its_gcp_flag_in_the_warning_and_the_ans
             probe,
         ])
         .env_clear()
-        .env("PATH", crate::cli_aws_support::host_path())
+        .env("PATH", fly_oidc_tests::host_path())
         .env("FLY_OIDC_SOCKET", fly.socket_path())
         .output()
         .unwrap();
@@ -361,7 +353,9 @@ fn gcloud_prints_the_served_token_under_exec() {
         .token_info(token)
         .expect("a token the fake Google issued");
     assert_eq!(issued.service_account.as_deref(), Some(SA));
-    assert_clean_stderr(&out, &fly, &[token]);
+    Secrets::of_fly(&fly)
+        .with("the token it served", token)
+        .assert_absent("stderr", &stderr(&out));
 }
 
 /// The name the metadata server gives the federated principal of the fake's provider
@@ -402,7 +396,9 @@ fn gcloud_works_without_a_service_account_under_exec() {
         .token_info(token)
         .unwrap_or_else(|| panic!("not a token the fake Google issued: {stdout}"));
     assert_eq!(issued.service_account, None, "the federated token");
-    assert_clean_stderr(&out, &fly, &[token]);
+    Secrets::of_fly(&fly)
+        .with("the token it served", token)
+        .assert_absent("stderr", &stderr(&out));
 }
 
 #[test]
@@ -446,12 +442,12 @@ fn signals_are_forwarded_to_the_child() {
         "trap 'echo got-term; exit 42' TERM; touch {}; while :; do sleep 0.05; done",
         ready.display()
     );
-    let child = Command::new(crate::fly_oidc_bin())
+    let child = Command::new(crate::support::fly_oidc_bin())
         .arg("exec")
         .args(gcp_flags(&google, &sts, &iam))
         .args(["--", "sh", "-c", &script])
         .env_clear()
-        .env("PATH", crate::cli_aws_support::host_path())
+        .env("PATH", fly_oidc_tests::host_path())
         .env("FLY_OIDC_SOCKET", fly.socket_path())
         .stdout(Stdio::piped())
         .spawn()
@@ -555,7 +551,7 @@ fn serve_writes_a_private_env_file_and_stops_within_a_second_on_sigterm() {
     let endpoint = sts.url();
     // A relative --env-file: the file names its token file by an absolute path, so a shell
     // in any directory (here, the test's) can source it.
-    let mut child = Command::new(crate::fly_oidc_bin())
+    let mut child = Command::new(crate::support::fly_oidc_bin())
         .arg("serve")
         .args(serve_aws_flags(&listen, Path::new("creds.env"), &endpoint))
         .args(["--aws-region", "eu-west-1"])
@@ -605,7 +601,7 @@ fn serve_writes_a_private_env_file_and_stops_within_a_second_on_sigterm() {
 
 #[test]
 fn user_runs_the_child_as_that_user_with_its_token_file() {
-    if !is_root() {
+    if !fly_oidc_tests::is_root() {
         eprintln!("SKIPPED: --user needs root");
         return;
     }
@@ -672,13 +668,6 @@ fn the_child_gets_both_region_variables_when_it_has_one() {
     );
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 #[test]
 fn write_token_keeps_a_fly_token_in_a_private_file() {
     let (fly, sandbox) = fly_sandbox();
@@ -703,7 +692,7 @@ fn write_token_keeps_a_fly_token_in_a_private_file() {
             .any(|r| r.audience.as_deref() == Some("api://AzureADTokenExchange")),
         "asked with the audience"
     );
-    assert_clean_stderr(&out, &fly, &[]);
+    Secrets::of_fly(&fly).assert_absent("stderr", &stderr(&out));
     assert!(!path.exists(), "exec removes the token file when it exits");
     let bad = sandbox.fly_oidc(&["exec", "--write-token", "no-audience", "--", "true"]);
     assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
@@ -781,7 +770,7 @@ fn serve_aws_flags<'a>(listen: &'a str, env_file: &'a Path, sts: &'a str) -> [&'
 /// `fly-oidc serve <args>` started in the sandbox, stderr piped.
 fn spawn_serve(sandbox: &Sandbox, args: &[&str]) -> std::process::Child {
     sandbox
-        .command(crate::fly_oidc_bin())
+        .command(crate::support::fly_oidc_bin())
         .arg("serve")
         .args(args)
         .stdout(Stdio::null())
@@ -817,7 +806,7 @@ fn serve_removes_its_token_files_on_sigterm() {
 
 #[test]
 fn exec_and_the_env_file_keep_the_fly_api_token_from_the_app() {
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let sts = fake_sts();
     let mut sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
     // The Machines API over HTTP: the server needs FLY_API_TOKEN, the app must not get it.
@@ -825,7 +814,7 @@ fn exec_and_the_env_file_keep_the_fly_api_token_from_the_app() {
     sandbox.set("FLY_API_HOSTNAME", &fly.url());
     sandbox.set("FLY_API_TOKEN", fly.api_token());
     let mut runs: Vec<&[&str]> = vec![&[]];
-    if is_root() {
+    if fly_oidc_tests::is_root() {
         runs.push(&["--user", "nobody"]);
     }
     for extra in runs {
@@ -870,7 +859,7 @@ fn serve_refuses_aws_without_an_env_file_a_missing_directory_and_a_busy_port() {
     let endpoint = sts.url();
     let aws: [&str; 4] = ["--aws-role-arn", ROLE, "--aws-sts-endpoint", &endpoint];
     // Under `timeout 20`: a serve that starts instead of refusing exits 124, not hangs.
-    let bin = crate::fly_oidc_bin();
+    let bin = crate::support::fly_oidc_bin();
     let serve = |sandbox: &Sandbox, args: &[&str]| {
         let out = sandbox
             .command("timeout")

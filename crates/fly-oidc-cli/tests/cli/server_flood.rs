@@ -13,13 +13,13 @@
 //! server_flood`.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::cli_aws_support::{Sandbox, describe, require_python_module};
+use crate::support::ROLE;
+use crate::support::{Sandbox, describe};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ROLE: &str = "arn:aws:iam::123456789012:role/fly-app";
 /// The bound on the server's peak RSS under the flood: 12,000 connections held, about 18 KiB
 /// each in the release build (185 MiB measured: a task, its timers, and hyper's buffers while
 /// a request is in flight).
@@ -115,7 +115,7 @@ fn serve(sandbox: &Sandbox, sts: &str, nofile: Option<u32>) -> Served {
 /// spends several times the CPU per request, so on 2 cores the measure would be its own).
 /// `scripts/test.sh` builds it (`cargo build --release --locked -p fly-oidc-cli`) just before.
 fn release_bin() -> std::path::PathBuf {
-    let debug = crate::fly_oidc_bin();
+    let debug = crate::support::fly_oidc_bin();
     let release = debug
         .parent()
         .and_then(Path::parent)
@@ -256,10 +256,10 @@ fn assert_boto3_served(sandbox: &Sandbox, served: &Served, flood: &mut Flood, at
 #[test]
 #[ignore = "a flood needs the machine to itself: scripts/test.sh runs it alone after the other tests"]
 fn ten_thousand_hostile_connections_lock_no_client_out_and_memory_stays_bounded() {
-    if !require_python_module("boto3") {
+    if fly_oidc_tests::python_with(&["boto3"], "boto3").is_none() {
         return;
     }
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let sts = fake_sts();
     let sandbox = Sandbox::new(&fly, &sts.url());
     let served = serve(&sandbox, &sts.url(), None);
@@ -289,10 +289,12 @@ fn ten_thousand_hostile_connections_lock_no_client_out_and_memory_stays_bounded(
 #[test]
 #[ignore = "a flood needs the machine to itself: scripts/test.sh runs it alone after the other tests"]
 fn with_ulimit_n_1024_a_flood_of_1100_neither_locks_out_nor_floods_the_log() {
-    if !require_python_module("boto3") || !fly_oidc_tests::require_tool("bash") {
+    if fly_oidc_tests::python_with(&["boto3"], "boto3").is_none()
+        || !fly_oidc_tests::require_tool("bash")
+    {
         return;
     }
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let sts = fake_sts();
     let sandbox = Sandbox::new(&fly, &sts.url());
     let mut served = serve(&sandbox, &sts.url(), Some(1024));

@@ -1,17 +1,91 @@
-//! Shared helpers for the `fly-oidc aws` CLI tests: a sandbox (temp HOME and cache, an
-//! explicit environment) for running the built binary and the real AWS CLI / boto3.
+//! The helpers of the CLI tests, in one place: read this file to write a CLI test.
 //!
-//! The binary is the one Cargo built for these tests ([`crate::fly_oidc_bin`]).
+//! - The binary: [`fly_oidc_bin`] (the one Cargo built for these tests), [`install_binary_at`].
+//! - Running it: [`run`] (a clean environment and a fresh HOME) and [`run_in`] (a given
+//!   HOME), for a command and its output; [`Sandbox`] (HOME, cache directory and an
+//!   environment that reaches the fakes) for runs beside the real AWS CLI, boto3 and shells.
+//! - Its output: [`stdout`], [`stderr`], [`describe`], [`assert_success`].
+//! - Fixtures: [`acme_web`] (the fake Fly API of org `acme`, app `web`), the roles [`ROLE`],
+//!   [`ROLE_A`], [`ROLE_B`] and the service account [`SA`].
+//! - From the shared test library `fly_oidc_tests` (tests/lib.rs), used as they are:
+//!   `require_tool` and `python_with` (a missing tool skips locally and fails under `CI=true`),
+//!   `Secrets` (the one leak scan), `is_root`, `host_path`, `aws::Moto` (moto_server).
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use fly_oidc_testkit::FakeFlyApi;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// Two roles, for two profiles.
-pub const ROLE_A: &str = "arn:aws:iam::123456789012:role/fly-reader";
-/// The second role.
-pub const ROLE_B: &str = "arn:aws:iam::123456789012:role/fly-writer";
+pub use fly_oidc_tests::aws::{ROLE, ROLE_A, ROLE_B};
+pub use fly_oidc_tests::gcp::SA;
+
+/// The `fly-oidc` binary Cargo built for these tests (`CARGO_BIN_EXE_fly-oidc`).
+pub fn fly_oidc_bin() -> PathBuf {
+    env!("CARGO_BIN_EXE_fly-oidc").into()
+}
+
+/// Put the binary at `dest` (to run it from another path, one with a space, say): a hard link
+/// where the file system allows it, else a copy. A link opens no file for writing, so another
+/// test thread's fork cannot hold a write handle to it when it is executed (the copy's
+/// "Text file busy" race under parallel tests).
+pub fn install_binary_at(dest: &Path) {
+    if std::fs::hard_link(fly_oidc_bin(), dest).is_err() {
+        std::fs::copy(fly_oidc_bin(), dest).expect("copy the fly-oidc binary");
+    }
+}
+
+/// Run `fly-oidc args` with a clean environment and a fresh temporary HOME: see [`run_in`].
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let home = tempfile::tempdir().expect("temporary HOME");
+    run_in(args, env, home.path())
+}
+
+/// Run `fly-oidc args` with a clean environment: a PATH (`/usr/bin:/bin`), `home` as HOME, a
+/// default socket that does not exist (`FLY_OIDC_DEFAULT_SOCKET`, so that no test reaches the
+/// real `/.fly/api`), then `env`, which may replace any of them.
+pub fn run_in(args: &[&str], env: &[(&str, &str)], home: &Path) -> Output {
+    Command::new(fly_oidc_bin())
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home)
+        .env("FLY_OIDC_DEFAULT_SOCKET", fly_oidc_tests::NO_FLY_API)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run fly-oidc")
+}
+
+/// `aws credential-process --no-cache --role-arn <role> --sts-endpoint <sts>`.
+pub fn credential_process_no_cache<'a>(role: &'a str, sts: &'a str) -> Vec<&'a str> {
+    vec![
+        "aws",
+        "credential-process",
+        "--no-cache",
+        "--role-arn",
+        role,
+        "--sts-endpoint",
+        sts,
+    ]
+}
+
+/// The fake Fly API of org `acme`, app `web`.
+pub fn acme_web() -> FakeFlyApi {
+    FakeFlyApi::builder()
+        .org("acme")
+        .app("web")
+        .start_blocking()
+        .expect("start the fake Fly API")
+}
+
+/// A run's standard output, as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A run's standard error, as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
 
 /// A temp HOME with its own cache directory, and the environment every child gets.
 pub struct Sandbox {
@@ -84,7 +158,7 @@ impl Sandbox {
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new(program);
         cmd.env_clear()
-            .env("PATH", host_path())
+            .env("PATH", fly_oidc_tests::host_path())
             .env("HOME", &self.home)
             .env("XDG_CACHE_HOME", &self.cache_home)
             .env("AWS_CONFIG_FILE", self.home.join(".aws/config"))
@@ -100,10 +174,7 @@ impl Sandbox {
 
     /// `fly-oidc <args>`.
     pub fn fly_oidc(&self, args: &[&str]) -> Output {
-        self.command(crate::fly_oidc_bin())
-            .args(args)
-            .output()
-            .unwrap()
+        self.command(fly_oidc_bin()).args(args).output().unwrap()
     }
 
     /// `fly-oidc aws credential-process --role-arn <role> <extra>`, which must succeed;
@@ -125,7 +196,7 @@ impl Sandbox {
 
     /// Write `~/.aws/config` with one `credential_process` profile per `(name, role)`.
     pub fn write_aws_config(&self, profiles: &[(&str, &str)]) {
-        let bin = crate::fly_oidc_bin();
+        let bin = fly_oidc_bin();
         let mut text = String::new();
         for (name, role) in profiles {
             text.push_str(&format!(
@@ -136,12 +207,6 @@ impl Sandbox {
         std::fs::create_dir_all(self.home.join(".aws")).unwrap();
         std::fs::write(self.home.join(".aws/config"), text).unwrap();
     }
-}
-
-/// The test runner's PATH (to find aws, python3, bash), or a usual default.
-pub fn host_path() -> String {
-    #[allow(clippy::disallowed_methods)] // the harness's own PATH, not config under test
-    std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned())
 }
 
 /// stdout and stderr, for assertion messages.
@@ -159,53 +224,23 @@ pub fn assert_success(out: &Output, what: &str) {
     assert!(out.status.success(), "{what} failed: {}", describe(out));
 }
 
-/// Whether `python3 -c "import <module>"` works; like `require_tool`, a failure in CI.
-pub fn require_python_module(module: &str) -> bool {
-    if !fly_oidc_tests::require_tool("python3") {
-        return false;
-    }
-    let found = Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            !fly_oidc_tests::in_ci(),
-            "the Python module {module} is required in CI but is not installed"
-        );
-        eprintln!("SKIPPED: the Python module {module} is not installed (CI installs it)");
-    }
-    found
-}
-
 /// Whether a consumer's JSON report lists `bucket` in its `buckets` array.
 pub fn lists_bucket(report: &serde_json::Value, bucket: &str) -> bool {
     let buckets = report["buckets"].as_array().expect("a buckets array");
     buckets.iter().any(|b| b == bucket)
 }
 
-/// Every secret a test saw: the Fly tokens the fake minted, and the secret keys and session
-/// tokens printed on stdout. None may appear on stderr.
-pub fn assert_no_secret_in(stderr: &[u8], fly: &FakeFlyApi, printed: &[serde_json::Value]) {
-    let stderr = String::from_utf8_lossy(stderr);
-    for jwt in fly.issued_tokens() {
-        assert!(
-            !stderr.contains(&jwt),
-            "a Fly token leaked to stderr: {stderr}"
-        );
-        // Not even its signature part.
-        if let Some(sig) = jwt.rsplit('.').next() {
-            assert!(!stderr.contains(sig), "a token signature leaked: {stderr}");
-        }
-    }
+/// The secrets of a test of AWS credentials: the Fly tokens `fly` minted (and its API token),
+/// and the secret keys and session tokens of the credentials `printed` (`credential_process`
+/// JSON).
+pub fn aws_secrets(fly: &FakeFlyApi, printed: &[serde_json::Value]) -> fly_oidc_tests::Secrets {
+    let mut secrets = fly_oidc_tests::Secrets::of_fly(fly);
     for creds in printed {
         for field in ["SecretAccessKey", "SessionToken"] {
             if let Some(secret) = creds[field].as_str() {
-                assert!(
-                    !stderr.contains(secret),
-                    "{field} leaked to stderr: {stderr}"
-                );
+                secrets.add(field, secret);
             }
         }
     }
+    secrets
 }
