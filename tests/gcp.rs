@@ -88,6 +88,19 @@ impl Fakes {
     }
 }
 
+/// A provider builder for `google`'s provider and endpoints that fetches Fly tokens with
+/// [`fly_client`](crate::fly_client) from `fly`, with an empty environment and fast retries
+/// (federated: no service account).
+pub fn provider_builder(fly: &FakeFlyApi, google: &FakeGoogle) -> Builder {
+    GcpTokenProvider::builder()
+        .env(Env::from_slice(&[]))
+        .fly_client(crate::fly_client(fly))
+        .provider(google.provider())
+        .sts_url(google.sts_url())
+        .iam_url(google.iam_url())
+        .retry(fast_retry())
+}
+
 /// Write a credential configuration for `google`'s provider and endpoints into
 /// `dir/gcp-credentials.json` by running `bin gcp credential-config` (with a clean
 /// environment, `HOME=dir`, and `extra` flags); panics with its stderr if it fails.

@@ -284,10 +284,39 @@ impl Secrets {
     }
 }
 
+/// A fault in words as the fault matrix names its row (the name THREAT_MODEL.md cites):
+/// lowercase, each run of anything but ASCII letters and digits one `-`.
+pub fn fault_slug(fault: &str) -> String {
+    fault
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                ' '
+            }
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 /// Whether this process runs as root (effective uid 0): the tests that drop privileges
 /// (`--user`, `setpriv`) or need a real permission error run (or skip) by it.
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
+}
+
+/// Whether this process runs as root, for a test that needs it (`what`: to run as another
+/// user, `unshare --pid`...); when not, prints why the test is skipped (locally and in CI
+/// alike: such a test cannot run unprivileged).
+pub fn require_root(what: &str) -> bool {
+    let root = is_root();
+    if !root {
+        eprintln!("SKIPPED: {what} needs root");
+    }
+    root
 }
 
 /// The test runner's PATH (to find aws, python3, node, bash, setpriv), or a usual default:

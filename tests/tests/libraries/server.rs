@@ -4,14 +4,11 @@
 //! goes down, misbehaving clients, load, and a burst during a refresh.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use fly_oidc::Env;
-use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_server::{ErrorKind, Server};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::Fault;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::FakeGoogle;
-use fly_oidc_tests::fast_retry;
 use fly_oidc_tests::gcp::SA;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -133,20 +130,16 @@ async fn reader_server(fly: &FakeFlyApi, sts: &FakeSts) -> Result<Server, fly_oi
     Server::builder().aws_role(reader(fly, sts)).start().await
 }
 
-async fn gcp_server(service_account: Option<&str>) -> (FakeFlyApi, FakeGoogle, Server) {
+/// A server for Google alone (fake Google trusting [`acme_web`]), other scopes allowed,
+/// impersonating `service_account` if any.
+pub(crate) async fn gcp_server(service_account: Option<&str>) -> (FakeFlyApi, FakeGoogle, Server) {
     let fly = acme_web().await;
     let mut google = FakeGoogle::builder(&fly);
     if let Some(sa) = service_account {
         google = google.service_account(sa);
     }
     let google = google.start().await.unwrap();
-    let mut provider = GcpTokenProvider::builder()
-        .env(Env::from_slice(&[]))
-        .fly_client(fly_oidc_tests::fly_client(&fly))
-        .provider(google.provider())
-        .sts_url(google.sts_url())
-        .iam_url(google.iam_url())
-        .retry(fast_retry());
+    let mut provider = fly_oidc_tests::gcp::provider_builder(&fly, &google);
     if let Some(sa) = service_account {
         provider = provider.service_account(sa);
     }

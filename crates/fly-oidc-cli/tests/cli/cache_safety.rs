@@ -166,10 +166,8 @@ fn a_symlinked_entry_or_lock_file_is_never_followed() {
 
 #[test]
 fn an_entry_owned_by_another_user_is_ignored_and_replaced() {
-    if !fly_oidc_tests::is_root() {
-        eprintln!(
-            "SKIPPED: not root, cannot chown an entry to another user (the unit tests cover it)"
-        );
+    // (The unit tests cover it unprivileged.)
+    if !fly_oidc_tests::require_root("chowning an entry to another user") {
         return;
     }
     let (fly, sts) = fakes();

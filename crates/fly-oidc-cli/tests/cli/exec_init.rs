@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::support::ROLE;
-use crate::support::{Sandbox, assert_success, describe};
+use crate::support::{Running, Sandbox, assert_success, describe, free_listen, wait_until};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use nix::sys::signal::{Signal, kill};
@@ -72,15 +72,6 @@ impl Init {
                     .collect()
             })
             .unwrap_or_default()
-    }
-}
-
-/// Wait up to 10 s for `done`; panic with `what` if it never holds.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -220,8 +211,7 @@ fn exec_stops_with_its_child_on_job_control_and_continues_with_it() {
 
 #[test]
 fn as_pid_1_orphans_are_reaped_and_the_childs_status_kept() {
-    if !fly_oidc_tests::is_root() {
-        eprintln!("SKIPPED: unshare --pid needs root");
+    if !fly_oidc_tests::require_root("unshare --pid") {
         return;
     }
     if !fly_oidc_tests::require_tool("unshare") {
@@ -452,14 +442,7 @@ fn serve_stops_during_a_hung_start_with_exit_0() {
 #[test]
 fn serve_stops_with_exit_0_on_int_term_quit_hup_and_ignores_usr1_usr2() {
     let init = Init::new();
-    let listen = {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        format!("127.0.0.1:{port}")
-    };
+    let listen = free_listen();
     let env_file = init.path("creds.env");
     let token_file = init.path("creds.env.aws-token");
     let vault = init.path("vault-token");
@@ -538,8 +521,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 #[test]
 fn user_child_has_no_controlling_terminal_and_cannot_push_keystrokes() {
-    if !fly_oidc_tests::is_root() {
-        eprintln!("SKIPPED: --user needs root");
+    if !fly_oidc_tests::require_root("--user") {
         return;
     }
     let init = Init::new();
@@ -586,26 +568,50 @@ fn as_nobody(sandbox: &Sandbox) -> Command {
     cmd
 }
 
+/// Whether this test can run processes as nobody: as root, with `setpriv`.
+fn can_run_as_nobody() -> bool {
+    fly_oidc_tests::require_root("running as another user")
+        && fly_oidc_tests::require_tool("setpriv")
+}
+
+impl Init {
+    /// For processes run as nobody, who cannot reach the fake's socket: the Fly token from the
+    /// Machines API over HTTP, with `FLY_API_TOKEN` (returned) in the environment.
+    fn over_http(&mut self) -> String {
+        self.sandbox.unset("FLY_OIDC_SOCKET");
+        self.sandbox.set("FLY_API_HOSTNAME", &self.fly.url());
+        let api_token = self.fly.api_token().to_owned();
+        self.sandbox.set("FLY_API_TOKEN", &api_token);
+        api_token
+    }
+
+    /// `shared` in the sandbox, a directory anyone may write (0777).
+    fn shared_dir(&self) -> PathBuf {
+        let shared = self.path("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        shared
+    }
+
+    /// [`shared_dir`](Self::shared_dir), and a copy of the binary in it that nobody can run:
+    /// (the directory, the binary).
+    fn binary_for_nobody(&self) -> (PathBuf, PathBuf) {
+        let shared = self.shared_dir();
+        let bin = shared.join("fly-oidc");
+        crate::support::install_binary_at(&bin);
+        (shared, bin)
+    }
+}
+
 #[test]
 fn serve_and_exec_are_not_dumpable_and_the_child_never_sees_fly_api_token() {
-    if !fly_oidc_tests::is_root() {
-        eprintln!("SKIPPED: running as another user needs root");
-        return;
-    }
-    if !fly_oidc_tests::require_tool("setpriv") {
+    if !can_run_as_nobody() {
         return;
     }
     let mut init = Init::new();
-    init.sandbox.unset("FLY_OIDC_SOCKET");
-    init.sandbox.set("FLY_API_HOSTNAME", &init.fly.url());
-    let api_token = init.fly.api_token().to_owned();
-    init.sandbox.set("FLY_API_TOKEN", &api_token);
+    let api_token = init.over_http();
     // A copy of the binary and a token directory that nobody can reach.
-    let shared = init.path("shared");
-    std::fs::create_dir(&shared).unwrap();
-    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let bin = shared.join("fly-oidc");
-    crate::support::install_binary_at(&bin);
+    let (shared, bin) = init.binary_for_nobody();
     let vault = shared.join("vault-token");
     let spec = format!("{}=vault", vault.display());
 
@@ -820,23 +826,12 @@ fn serve_and_exec_leave_no_core_file_where_a_dumpable_process_does() {
 /// user.
 #[test]
 fn a_non_root_execs_environment_and_memory_are_closed_to_its_child() {
-    if !fly_oidc_tests::is_root() {
-        eprintln!("SKIPPED: running as another user needs root");
-        return;
-    }
-    if !fly_oidc_tests::require_tool("setpriv") {
+    if !can_run_as_nobody() {
         return;
     }
     let mut init = Init::new();
-    init.sandbox.unset("FLY_OIDC_SOCKET");
-    init.sandbox.set("FLY_API_HOSTNAME", &init.fly.url());
-    let api_token = init.fly.api_token().to_owned();
-    init.sandbox.set("FLY_API_TOKEN", &api_token);
-    let shared = init.path("shared");
-    std::fs::create_dir(&shared).unwrap();
-    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let bin = shared.join("fly-oidc");
-    crate::support::install_binary_at(&bin);
+    init.over_http();
+    let (shared, bin) = init.binary_for_nobody();
     init.sandbox
         .set("FLY_OIDC_RUNTIME_DIR", shared.join("run").to_str().unwrap());
     let probe = "import os, sys\n\
@@ -879,14 +874,11 @@ fn a_non_root_execs_environment_and_memory_are_closed_to_its_child() {
 /// dies with a killed exec too.
 #[test]
 fn sigkill_of_exec_kills_a_user_child() {
-    if !fly_oidc_tests::is_root() {
-        eprintln!("SKIPPED: --user needs root");
+    if !fly_oidc_tests::require_root("--user") {
         return;
     }
     let init = Init::new();
-    let shared = init.path("shared");
-    std::fs::create_dir(&shared).unwrap();
-    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let shared = init.shared_dir();
     let pid_file = shared.join("child.pid");
     let script = format!("echo $$ > {}; exec sleep 30", pid_file.display());
     let mut exec = init
@@ -965,7 +957,7 @@ impl Init {
         }
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         let script = format!("touch {}; exec sleep 30", marker.display());
-        let exec = Running(self.exec(&extra, &["sh", "-c", &script]).spawn().unwrap());
+        let exec = Running::new(self.exec(&extra, &["sh", "-c", &script]).spawn().unwrap());
         wait_until("the child started", || marker.exists());
         exec
     }
@@ -973,31 +965,8 @@ impl Init {
 
 /// SIGKILL `child`, and wait for it.
 fn sigkill(mut child: Running) {
-    child.0.kill().unwrap();
-    child.0.wait().unwrap();
-}
-
-/// A child killed when dropped, so that a failing test leaves no `serve` or `exec` running.
-struct Running(Child);
-
-impl std::ops::Deref for Running {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Running {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[test]
@@ -1017,7 +986,11 @@ fn a_killed_execs_write_token_files_are_removed_at_the_next_start() {
     sigkill(init.exec_writing(&[&vault]));
     assert!(vault.exists());
     let (env_file, other) = (init.path("app.env"), init.path("other-token"));
-    let mut serve = init.serve(&env_file, &other).spawn().map(Running).unwrap();
+    let mut serve = init
+        .serve(&env_file, &other)
+        .spawn()
+        .map(Running::new)
+        .unwrap();
     wait_until("serve wrote its files", || {
         env_file.exists() && other.exists()
     });
@@ -1035,7 +1008,11 @@ fn a_killed_serves_env_file_token_files_and_lock_are_removed_at_the_next_start()
     let lock = init.path("app.env.lock");
     let vault = init.path("vault-token");
     let files = [&env_file, &auth_token, &lock, &vault];
-    let serve = init.serve(&env_file, &vault).spawn().map(Running).unwrap();
+    let serve = init
+        .serve(&env_file, &vault)
+        .spawn()
+        .map(Running::new)
+        .unwrap();
     wait_until("serve wrote its files", || files.iter().all(|f| f.exists()));
     sigkill(serve);
     for file in files {
@@ -1043,7 +1020,11 @@ fn a_killed_serves_env_file_token_files_and_lock_are_removed_at_the_next_start()
     }
     // Another serve with other files: it removes the killed one's.
     let (env_2, vault_2) = (init.path("two.env"), init.path("vault-2"));
-    let mut serve = init.serve(&env_2, &vault_2).spawn().map(Running).unwrap();
+    let mut serve = init
+        .serve(&env_2, &vault_2)
+        .spawn()
+        .map(Running::new)
+        .unwrap();
     wait_until("serve wrote its files", || {
         env_2.exists() && vault_2.exists()
     });
@@ -1054,11 +1035,19 @@ fn a_killed_serves_env_file_token_files_and_lock_are_removed_at_the_next_start()
     assert_eq!(wait_exit(&mut serve).code(), Some(0));
     assert_eq!(init.leftovers(), Vec::<String>::new());
     // The same env file again: killed, then taken by the next serve.
-    let serve = init.serve(&env_file, &vault).spawn().map(Running).unwrap();
+    let serve = init
+        .serve(&env_file, &vault)
+        .spawn()
+        .map(Running::new)
+        .unwrap();
     wait_until("serve wrote its files", || files.iter().all(|f| f.exists()));
     let old_token = std::fs::read_to_string(&auth_token).unwrap();
     sigkill(serve);
-    let mut serve = init.serve(&env_file, &vault).spawn().map(Running).unwrap();
+    let mut serve = init
+        .serve(&env_file, &vault)
+        .spawn()
+        .map(Running::new)
+        .unwrap();
     wait_until("the next serve wrote its files", || {
         files.iter().all(|f| f.exists())
             && std::fs::read_to_string(&auth_token).is_ok_and(|t| t != old_token)
@@ -1089,7 +1078,11 @@ fn a_left_file_replaced_since_is_kept_and_a_live_serves_files_never_touched() {
         init.path("live.env.lock"),
         vault.clone(),
     ];
-    let mut live = init.serve(&env_file, &vault).spawn().map(Running).unwrap();
+    let mut live = init
+        .serve(&env_file, &vault)
+        .spawn()
+        .map(Running::new)
+        .unwrap();
     wait_until("serve wrote its files", || {
         live_files.iter().all(|f| f.exists())
     });
@@ -1115,7 +1108,11 @@ fn a_left_file_replaced_since_is_kept_and_a_live_serves_files_never_touched() {
     );
     // A second serve and an exec started meanwhile left the live one's files alone.
     let (env_2, vault_2) = (init.path("two.env"), init.path("two-token"));
-    let mut second = init.serve(&env_2, &vault_2).spawn().map(Running).unwrap();
+    let mut second = init
+        .serve(&env_2, &vault_2)
+        .spawn()
+        .map(Running::new)
+        .unwrap();
     wait_until("serve wrote its files", || {
         env_2.exists() && vault_2.exists()
     });

@@ -15,14 +15,14 @@
 
 use crate::node_consumers::{answer, node_dir};
 use crate::support::ROLE;
-use crate::support::{Sandbox, assert_success, describe};
+use crate::support::{Running, Sandbox, assert_success, describe, terminate, wait_for};
 use fly_oidc::time::TimeSource as _;
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_tests::host_path;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 fn fake_sts() -> FakeSts {
     FakeSts::builder().start_blocking().unwrap()
@@ -44,76 +44,16 @@ fn exec_aws(sandbox: &Sandbox, sts: &FakeSts, flags: &[&str], command: &[&str]) 
     sandbox.fly_oidc(&args)
 }
 
-/// A running `fly-oidc serve`, killed when dropped (a failed assertion leaves none behind).
-struct Serve(Option<Child>);
-
-impl Serve {
-    fn id(&self) -> u32 {
-        self.0.as_ref().map_or(0, Child::id)
-    }
-
-    fn take(mut self) -> Child {
-        self.0.take().unwrap()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// `fly-oidc serve <args>` in the sandbox, stderr piped.
-fn spawn_serve(sandbox: &Sandbox, args: &[&str]) -> Serve {
-    let child = sandbox
-        .command(crate::support::fly_oidc_bin())
-        .arg("serve")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    Serve(Some(child))
-}
-
 /// `fly-oidc serve --listen 127.0.0.1:0 --env-file ENV --aws-role-arn ROLE --aws-sts-endpoint
 /// STS <extra>`, waited for until the env file exists.
-fn serve_aws(sandbox: &Sandbox, env_file: &Path, sts: &str, extra: &[&str]) -> Serve {
+fn serve_aws(sandbox: &Sandbox, env_file: &Path, sts: &str, extra: &[&str]) -> Running {
     let env = env_file.to_str().unwrap();
     let mut args = vec!["--listen", "127.0.0.1:0", "--env-file", env];
     args.extend_from_slice(&["--aws-role-arn", ROLE, "--aws-sts-endpoint", sts]);
     args.extend_from_slice(extra);
-    let child = spawn_serve(sandbox, &args);
+    let child = sandbox.spawn_serve(&args);
     wait_for(env_file);
     child
-}
-
-/// Wait up to 20 s for `path` to exist.
-fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// SIGTERM `serve`, which must exit 0; its stderr.
-fn terminate(serve: Serve) -> String {
-    let child = serve.take();
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", describe(&out));
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// `sh -c <script>` with exactly `env` (and PATH).

@@ -8,7 +8,10 @@
 //! locally and fails it in CI).
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::support::{ROLE, SA, Sandbox, assert_success, describe, stderr};
+use crate::support::{
+    ROLE, SA, Sandbox, assert_success, describe, free_listen, serve_aws_flags, stderr, terminate,
+    wait_for,
+};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::google::FakeGoogle;
 use fly_oidc_tests::Secrets;
@@ -80,15 +83,6 @@ fn exec_sh(sandbox: &Sandbox, flags: &[&str], script: &str) -> Output {
     args.extend_from_slice(flags);
     args.extend_from_slice(&["--", "sh", "-c", script]);
     sandbox.fly_oidc(&args)
-}
-
-/// Wait up to 20 s for `path` to exist; panic with `what` if it does not.
-fn wait_for(path: &Path, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -452,7 +446,7 @@ fn signals_are_forwarded_to_the_child() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for(&ready, "the child did not start");
+    wait_for(&ready);
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -562,7 +556,7 @@ fn serve_writes_a_private_env_file_and_stops_within_a_second_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for(&env_file, "no env file");
+    wait_for(&env_file);
     let mode = std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     // A shell that sources it reaches both servers.
@@ -601,8 +595,7 @@ fn serve_writes_a_private_env_file_and_stops_within_a_second_on_sigterm() {
 
 #[test]
 fn user_runs_the_child_as_that_user_with_its_token_file() {
-    if !fly_oidc_tests::is_root() {
-        eprintln!("SKIPPED: --user needs root");
+    if !fly_oidc_tests::require_root("--user") {
         return;
     }
     let (_fly, sandbox) = fly_sandbox();
@@ -743,52 +736,6 @@ fn write_token_paths_twice_equal_to_the_env_file_or_in_no_directory_exit_2() {
     assert!(!path.exists() && !env_file.exists());
 }
 
-/// A free loopback address, `127.0.0.1:PORT`.
-fn free_listen() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("127.0.0.1:{port}")
-}
-
-/// `--listen LISTEN --env-file ENV_FILE --aws-role-arn ROLE --aws-sts-endpoint STS`.
-fn serve_aws_flags<'a>(listen: &'a str, env_file: &'a Path, sts: &'a str) -> [&'a str; 8] {
-    [
-        "--listen",
-        listen,
-        "--env-file",
-        env_file.to_str().unwrap(),
-        "--aws-role-arn",
-        ROLE,
-        "--aws-sts-endpoint",
-        sts,
-    ]
-}
-
-/// `fly-oidc serve <args>` started in the sandbox, stderr piped.
-fn spawn_serve(sandbox: &Sandbox, args: &[&str]) -> std::process::Child {
-    sandbox
-        .command(crate::support::fly_oidc_bin())
-        .arg("serve")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// SIGTERM `child` and wait for it; it must exit 0.
-fn terminate(mut child: std::process::Child) {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status:?}");
-}
-
 #[test]
 fn serve_removes_its_token_files_on_sigterm() {
     let (fly, sandbox) = fly_sandbox();
@@ -796,8 +743,8 @@ fn serve_removes_its_token_files_on_sigterm() {
     let spec = format!("{}=vault", path.display());
     let listen = free_listen();
     // No AWS role: no env file needed.
-    let child = spawn_serve(&sandbox, &["--listen", &listen, "--write-token", &spec]);
-    wait_for(&path, "no token file");
+    let child = sandbox.spawn_serve(&["--listen", &listen, "--write-token", &spec]);
+    wait_for(&path);
     let jwt = std::fs::read_to_string(&path).unwrap();
     assert!(fly.issued_tokens().contains(&jwt));
     terminate(child);
@@ -835,8 +782,8 @@ fn exec_and_the_env_file_keep_the_fly_api_token_from_the_app() {
     let env_file = sandbox.dir.path().join("creds.env");
     let listen = free_listen();
     let endpoint = sts.url();
-    let child = spawn_serve(&sandbox, &serve_aws_flags(&listen, &env_file, &endpoint));
-    wait_for(&env_file, "no env file");
+    let child = sandbox.spawn_serve(&serve_aws_flags(&listen, &env_file, &endpoint));
+    wait_for(&env_file);
     let text = std::fs::read_to_string(&env_file).unwrap();
     let unset = text.lines().find(|l| l.starts_with("unset ")).unwrap();
     assert!(unset.split(' ').any(|v| v == "FLY_API_TOKEN"), "{text}");

@@ -13,8 +13,7 @@
 //! server_flood`.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::support::ROLE;
-use crate::support::{Sandbox, describe};
+use crate::support::{Sandbox, describe, free_listen, serve_aws_flags, wait_for};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -52,24 +51,9 @@ impl Drop for Served {
 /// `fly-oidc serve` for ROLE through a fake STS, under `bash -c 'ulimit -n LIMIT; exec ...'`
 /// when a limit is given.
 fn serve(sandbox: &Sandbox, sts: &str, nofile: Option<u32>) -> Served {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let env_file = sandbox.dir.path().join("serve.env");
-    let listen = format!("127.0.0.1:{port}");
-    let args = [
-        "serve",
-        "--listen",
-        &listen,
-        "--env-file",
-        env_file.to_str().unwrap(),
-        "--aws-role-arn",
-        ROLE,
-        "--aws-sts-endpoint",
-        sts,
-    ];
+    let listen = free_listen();
+    let port = listen.rsplit(':').next().unwrap().parse().unwrap();
     let mut command = match nofile {
         Some(limit) => {
             let mut c = sandbox.command("bash");
@@ -81,16 +65,13 @@ fn serve(sandbox: &Sandbox, sts: &str, nofile: Option<u32>) -> Served {
         None => sandbox.command(release_bin()),
     };
     let child = command
-        .args(args)
+        .arg("serve")
+        .args(serve_aws_flags(&listen, &env_file, sts))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !env_file.exists() {
-        assert!(Instant::now() < deadline, "serve did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(&env_file);
     std::thread::sleep(Duration::from_millis(50));
     let env = std::fs::read_to_string(&env_file).unwrap();
     let var = |name: &str| {

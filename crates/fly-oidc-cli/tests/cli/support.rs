@@ -5,6 +5,9 @@
 //!   HOME), for a command and its output; [`Sandbox`] (HOME, cache directory and an
 //!   environment that reaches the fakes) for runs beside the real AWS CLI, boto3 and shells.
 //! - Its output: [`stdout`], [`stderr`], [`describe`], [`assert_success`].
+//! - `serve` and other long runs: [`Sandbox::spawn_serve`], [`Running`] (killed when
+//!   dropped), [`terminate`], [`free_listen`], [`serve_aws_flags`], [`wait_for`],
+//!   [`wait_until`].
 //! - Fixtures: [`acme_web`] (the fake Fly API of org `acme`, app `web`), the roles [`ROLE`],
 //!   [`ROLE_A`], [`ROLE_B`] and the service account [`SA`].
 //! - From the shared test library `fly_oidc_tests` (tests/lib.rs), used as they are:
@@ -14,7 +17,8 @@
 
 use fly_oidc_testkit::FakeFlyApi;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub use fly_oidc_tests::aws::{ROLE, ROLE_A, ROLE_B};
 pub use fly_oidc_tests::gcp::SA;
@@ -66,6 +70,100 @@ pub fn credential_process_no_cache<'a>(role: &'a str, sts: &'a str) -> Vec<&'a s
         "--sts-endpoint",
         sts,
     ]
+}
+
+/// A free loopback address, `127.0.0.1:PORT`.
+pub fn free_listen() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+/// `--listen LISTEN --env-file ENV_FILE --aws-role-arn ROLE --aws-sts-endpoint STS`.
+pub fn serve_aws_flags<'a>(listen: &'a str, env_file: &'a Path, sts: &'a str) -> [&'a str; 8] {
+    [
+        "--listen",
+        listen,
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "--aws-role-arn",
+        ROLE,
+        "--aws-sts-endpoint",
+        sts,
+    ]
+}
+
+/// A child process killed (and reaped) when dropped, so that a failed assertion leaves no
+/// `serve` or `exec` running.
+#[derive(Debug)]
+pub struct Running(Option<Child>);
+
+impl Running {
+    /// Watch `child`.
+    pub fn new(child: Child) -> Self {
+        Self(Some(child))
+    }
+
+    /// The child, no longer killed when dropped.
+    pub fn take(mut self) -> Child {
+        self.0.take().expect("a running child")
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        self.0.as_ref().expect("a running child")
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.0.as_mut().expect("a running child")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// SIGTERM `running`, which must then exit 0; its output (stderr, when piped).
+pub fn terminate(running: Running) -> Output {
+    let child = running.take();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    out
+}
+
+/// Wait up to 10 s for `done`; panic with `what` if it never holds.
+pub fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    wait_at_most(Duration::from_secs(10), what, done);
+}
+
+/// Wait up to 20 s for `path` to exist (a process starting: `serve` writing its env file).
+pub fn wait_for(path: &Path) {
+    let what = format!("{} never appeared", path.display());
+    wait_at_most(Duration::from_secs(20), &what, || path.exists());
+}
+
+fn wait_at_most(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// The fake Fly API of org `acme`, app `web`.
@@ -175,6 +273,19 @@ impl Sandbox {
     /// `fly-oidc <args>`.
     pub fn fly_oidc(&self, args: &[&str]) -> Output {
         self.command(fly_oidc_bin()).args(args).output().unwrap()
+    }
+
+    /// `fly-oidc serve <args>` started in the sandbox, stdout discarded, stderr piped.
+    pub fn spawn_serve(&self, args: &[&str]) -> Running {
+        let child = self
+            .command(fly_oidc_bin())
+            .arg("serve")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Running::new(child)
     }
 
     /// `fly-oidc aws credential-process --role-arn <role> <extra>`, which must succeed;
