@@ -79,13 +79,22 @@ impl Fakes {
 
     /// The service account fake Google issued `token` for (`None`: a federated token).
     pub fn service_account_of(&self, token: &str) -> Option<String> {
-        self.issued(token).service_account
+        service_account_of(&self.google, token)
     }
 
     /// Every secret either fake handed out (and the Fly API token).
     pub fn secrets(&self) -> Secrets {
         Secrets::of_fly(&self.fly).google(&self.google)
     }
+}
+
+/// The service account `google` issued the access token `token` for (`None`: a federated
+/// token); panics if it did not issue it.
+pub fn service_account_of(google: &FakeGoogle, token: &str) -> Option<String> {
+    let issued = google.token_info(token);
+    issued
+        .expect("an access token the fake Google issued")
+        .service_account
 }
 
 /// A provider builder for `google`'s provider and endpoints that fetches Fly tokens with

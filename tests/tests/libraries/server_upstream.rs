@@ -12,41 +12,12 @@ use fly_oidc_testkit::Fault;
 use fly_oidc_testkit::google::FakeGoogle;
 use fly_oidc_tests::LogCapture;
 use fly_oidc_tests::gcp::{Fakes, SA, provider_builder};
-use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use crate::server::metadata;
 
 const BASE: &str = "/computeMetadata/v1/instance/service-accounts/default";
-
-struct Resp {
-    status: u16,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
-/// A GET of the metadata server with `Metadata-Flavor: Google`.
-async fn metadata(addr: SocketAddr, path: &str) -> Resp {
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nMetadata-Flavor: Google\r\nConnection: close\r\n\r\n"
-    );
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    Resp {
-        status: head[9..12].parse().unwrap(),
-        body: body.to_owned(),
-    }
-}
 
 struct Setup {
     fly: FakeFlyApi,

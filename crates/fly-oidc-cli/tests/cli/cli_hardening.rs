@@ -4,7 +4,8 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::support::ROLE;
-use crate::support::{run_in, stderr};
+use crate::support::{run_in, run_in_os, stderr};
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Output;
 
@@ -162,7 +163,6 @@ fn check_trust_policy_rejects_a_policy_with_a_deny_that_may_apply() {
 fn non_utf8_variables_are_invalid_settings_naming_the_variable() {
     use std::os::unix::ffi::OsStrExt;
     let home = tempfile::tempdir().unwrap();
-    let socket = home.path().join("no-fly-api.sock");
     let cases: [(&[&str], &str, &[u8], &str); 3] = [
         (
             &["aws", "credential-process", "--role-arn", ROLE],
@@ -184,15 +184,7 @@ fn non_utf8_variables_are_invalid_settings_naming_the_variable() {
         ),
     ];
     for (args, var, value, says) in cases {
-        let out = std::process::Command::new(crate::support::fly_oidc_bin())
-            .args(args)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", home.path())
-            .env("FLY_OIDC_DEFAULT_SOCKET", &socket)
-            .env(var, std::ffi::OsStr::from_bytes(value))
-            .output()
-            .unwrap();
+        let out = run_in_os(args, &[(var, OsStr::from_bytes(value))], home.path());
         let line = error_line(&out, 2);
         assert!(line.contains("invalid setting:"), "{var}: {line}");
         assert!(line.contains(says), "{var}: {line}");
@@ -451,18 +443,11 @@ fn an_audience_variable_that_is_not_utf8_is_an_invalid_setting() {
         ROLE,
     ];
     for args in [&["token", "--claims"][..], &role[..]] {
-        let out = std::process::Command::new(crate::support::fly_oidc_bin())
-            .args(args)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", home.path())
-            .env("FLY_OIDC_TOKEN_FILE", &token_file)
-            .env(
-                "FLY_OIDC_AUDIENCE",
-                std::ffi::OsStr::from_bytes(b"\xff\xfe"),
-            )
-            .output()
-            .unwrap();
+        let env = [
+            ("FLY_OIDC_TOKEN_FILE", token_file.as_os_str()),
+            ("FLY_OIDC_AUDIENCE", OsStr::from_bytes(b"\xff\xfe")),
+        ];
+        let out = run_in_os(args, &env, home.path());
         let err = error_line(&out, 2);
         assert!(
             err.contains("the audience is not valid UTF-8 (from FLY_OIDC_AUDIENCE)"),

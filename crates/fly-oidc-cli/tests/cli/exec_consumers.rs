@@ -20,6 +20,7 @@ use fly_oidc_testkit::google::Endpoint;
 use fly_oidc_tests::Secrets;
 use fly_oidc_tests::aws::{Moto, bucket_name};
 use fly_oidc_tests::gcp::StorageEmulator;
+use fly_oidc_tests::gcp::service_account_of;
 use serde_json::Value;
 use std::process::Output;
 
@@ -98,10 +99,7 @@ fn node_google_auth_library_finds_the_metadata_server() {
     assert_eq!(result["email"], SA, "{result}");
     assert_eq!(result["project"], "my-project", "{result}");
     let token = result["token"].as_str().unwrap();
-    let issued = google
-        .token_info(token)
-        .expect("an access token the fake Google issued");
-    assert_eq!(issued.service_account.as_deref(), Some(SA));
+    assert_eq!(service_account_of(&google, token).as_deref(), Some(SA));
     assert!(
         !served(&out, TOKEN_PATH, "").is_empty(),
         "{}",

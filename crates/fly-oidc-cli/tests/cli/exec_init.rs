@@ -10,7 +10,9 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::support::ROLE;
-use crate::support::{Running, Sandbox, assert_success, describe, free_listen, wait_until};
+use crate::support::{
+    Running, Sandbox, assert_success, describe, free_listen, run, stderr, wait_until,
+};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use nix::sys::signal::{Signal, kill};
@@ -18,7 +20,7 @@ use nix::unistd::Pid;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// The fakes, a sandbox, and the runtime directory exec keeps its private directories in.
@@ -76,7 +78,7 @@ impl Init {
 }
 
 /// `child`'s exit status, waiting up to 10 s.
-fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+fn wait_exit(child: &mut Child) -> ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -385,25 +387,30 @@ fn the_private_directory_is_0700_whatever_the_umask() {
     assert_eq!(lines, ["700", "711", "600"], "{stdout}");
 }
 
+impl Init {
+    /// Start `cmd` (stderr piped) while the Machines API hangs for 30 s, and SIGTERM it once it
+    /// asked: its exit status, and how long it took to exit.
+    fn sigterm_during_a_hung_start(&self, cmd: &mut Command) -> (ExitStatus, Duration) {
+        self.fly
+            .fail_next(1, fly_oidc_testkit::Fault::Delay(Duration::from_secs(30)));
+        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+        wait_until("it asked the Machines API", || {
+            self.fly.request_count() >= 1
+        });
+        let stopping = Instant::now();
+        kill(pid_of(&child), Signal::SIGTERM).unwrap();
+        let status = wait_exit(&mut child);
+        (status, stopping.elapsed())
+    }
+}
+
 #[test]
 fn sigterm_during_a_hung_start_exits_143_at_once_and_cleaned_up() {
     let init = Init::new();
-    init.fly
-        .fail_next(1, fly_oidc_testkit::Fault::Delay(Duration::from_secs(30)));
     let marker = init.path("ran");
     let touch = format!("touch {}", marker.display());
-    let mut exec = init
-        .exec(&[], &["sh", "-c", &touch])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("exec asked the Machines API", || {
-        init.fly.request_count() >= 1
-    });
-    let stopping = Instant::now();
-    kill(pid_of(&exec), Signal::SIGTERM).unwrap();
-    let status = wait_exit(&mut exec);
-    let took = stopping.elapsed();
+    let (status, took) =
+        init.sigterm_during_a_hung_start(&mut init.exec(&[], &["sh", "-c", &touch]));
     eprintln!("SIGTERM during a hung start: exited in {took:?}");
     assert_eq!(status.code(), Some(143));
     assert!(took < Duration::from_secs(3), "{took:?}");
@@ -414,28 +421,13 @@ fn sigterm_during_a_hung_start_exits_143_at_once_and_cleaned_up() {
 #[test]
 fn serve_stops_during_a_hung_start_with_exit_0() {
     let init = Init::new();
-    init.fly
-        .fail_next(1, fly_oidc_testkit::Fault::Delay(Duration::from_secs(30)));
     let vault = init.path("vault-token");
     let spec = format!("{}=vault", vault.display());
-    let mut serve = init
-        .sandbox
-        .command(crate::support::fly_oidc_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--write-token", &spec])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("serve asked the Machines API", || {
-        init.fly.request_count() >= 1
-    });
-    let stopping = Instant::now();
-    kill(pid_of(&serve), Signal::SIGTERM).unwrap();
-    assert_eq!(wait_exit(&mut serve).code(), Some(0));
-    assert!(
-        stopping.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        stopping.elapsed()
-    );
+    let mut serve = init.sandbox.command(crate::support::fly_oidc_bin());
+    serve.args(["serve", "--listen", "127.0.0.1:0", "--write-token", &spec]);
+    let (status, took) = init.sigterm_during_a_hung_start(&mut serve);
+    assert_eq!(status.code(), Some(0));
+    assert!(took < Duration::from_secs(3), "{took:?}");
     assert!(!vault.exists());
 }
 
@@ -674,11 +666,8 @@ fn the_launcher_does_not_start_the_command_when_its_parent_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("ran");
     // This test is its parent, not process 1: as if exec died before the launcher ran.
-    let out = Command::new(crate::support::fly_oidc_bin())
-        .args(["__run-as", "--parent", "1", "--", "touch"])
-        .arg(&marker)
-        .output()
-        .unwrap();
+    let touch = marker.to_str().unwrap();
+    let out = run(&["__run-as", "--parent", "1", "--", "touch", touch], &[]);
     assert!(!out.status.success(), "{}", describe(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("the parent process is gone"),
@@ -690,33 +679,23 @@ fn the_launcher_does_not_start_the_command_when_its_parent_is_gone() {
 
 #[test]
 fn exec_without_double_dash_says_where_it_goes() {
-    let out = Command::new(crate::support::fly_oidc_bin())
-        .args(["exec", "env"])
-        .env_clear()
-        .output()
-        .unwrap();
+    let out = run(&["exec", "env"], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("unexpected argument 'env'"), "{stderr}");
-    assert!(
-        stderr.contains("tip: put the command after `--`"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("fly-oidc exec [OPTIONS] -- COMMAND"),
-        "{stderr}"
-    );
+    let err = stderr(&out);
+    for says in [
+        "unexpected argument 'env'",
+        "tip: put the command after `--`",
+        "fly-oidc exec [OPTIONS] -- COMMAND",
+    ] {
+        assert!(err.contains(says), "{says:?} not in: {err}");
+    }
 }
 
 /// An unknown flag before `--` is refused without clap's tip to pass it after `--`, which for
 /// `exec` would run the flag as the command.
 #[test]
 fn an_unknown_exec_flag_gets_no_tip_to_run_it_as_the_command() {
-    let out = Command::new(crate::support::fly_oidc_bin())
-        .args(["exec", "--bogus", "--", "true"])
-        .env_clear()
-        .output()
-        .unwrap();
+    let out = run(&["exec", "--bogus", "--", "true"], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unexpected argument '--bogus'"), "{stderr}");
@@ -735,7 +714,7 @@ fn cores(dir: &Path) -> Vec<String> {
 }
 
 /// `command` run by `sh` with `ulimit -c unlimited`, in `dir`.
-fn dumping_cores(sandbox: &Sandbox, dir: &Path, command: &[&std::ffi::OsStr]) -> Command {
+fn dumping_cores(sandbox: &Sandbox, dir: &Path, command: &[&str]) -> Command {
     std::fs::create_dir_all(dir).unwrap();
     let mut cmd = sandbox.command("sh");
     cmd.current_dir(dir)
@@ -761,7 +740,7 @@ fn serve_and_exec_leave_no_core_file_where_a_dumpable_process_does() {
     };
     // The control: a process that can dump does.
     let dir = init.path("control");
-    let mut sleep = dumping_cores(&init.sandbox, &dir, &["sleep".as_ref(), "30".as_ref()])
+    let mut sleep = dumping_cores(&init.sandbox, &dir, &["sleep", "30"])
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
@@ -769,53 +748,38 @@ fn serve_and_exec_leave_no_core_file_where_a_dumpable_process_does() {
     assert!(status.core_dumped(), "{status:?}");
     wait_until("the control's core file", || !cores(&dir).is_empty());
 
-    // serve.
-    let dir = init.path("serve");
+    // `fly-oidc <args>` in `dir`, aborted once it wrote `ready`: killed by SIGABRT, no core.
+    let bin = crate::support::fly_oidc_bin();
+    let aborts_without_core = |dir: &Path, args: &[&str], ready: &Path| {
+        let command = [&[bin.to_str().unwrap()], args].concat();
+        let mut child = dumping_cores(&init.sandbox, dir, &command)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until(&format!("{args:?} wrote {}", ready.display()), || {
+            ready.exists()
+        });
+        let status = abort(&mut child);
+        assert_eq!(status.signal(), Some(Signal::SIGABRT as i32), "{status:?}");
+        assert!(!status.core_dumped(), "{status:?}");
+    };
     let token = init.path("token");
     let spec = format!("{}=vault", token.display());
-    let bin = crate::support::fly_oidc_bin();
-    let args: Vec<&std::ffi::OsStr> = vec![
-        bin.as_ref(),
-        "serve".as_ref(),
-        "--listen".as_ref(),
-        "127.0.0.1:0".as_ref(),
-        "--write-token".as_ref(),
-        spec.as_ref(),
-    ];
-    let mut serve = dumping_cores(&init.sandbox, &dir, &args)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("serve wrote its token file", || token.exists());
-    let status = abort(&mut serve);
-    assert_eq!(status.signal(), Some(Signal::SIGABRT as i32), "{status:?}");
-    assert!(!status.core_dumped(), "{status:?}");
-
-    // exec.
+    let serve = ["serve", "--listen", "127.0.0.1:0", "--write-token", &spec];
+    aborts_without_core(&init.path("serve"), &serve, &token);
     let dir = init.path("exec");
     let ready = init.path("ready");
     let script = format!("touch {}; exec sleep 30", ready.display());
     let sts = init.sts.url();
-    let args: Vec<&std::ffi::OsStr> = vec![
-        bin.as_ref(),
-        "exec".as_ref(),
-        "--aws-role-arn".as_ref(),
-        ROLE.as_ref(),
-        "--aws-sts-endpoint".as_ref(),
-        sts.as_ref(),
-        "--".as_ref(),
-        "sh".as_ref(),
-        "-c".as_ref(),
-        script.as_ref(),
+    let exec = [
+        "exec",
+        "--aws-role-arn",
+        ROLE,
+        "--aws-sts-endpoint",
+        &sts,
+        "--",
     ];
-    let mut exec = dumping_cores(&init.sandbox, &dir, &args)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("exec started its child", || ready.exists());
-    let status = abort(&mut exec);
-    assert_eq!(status.signal(), Some(Signal::SIGABRT as i32), "{status:?}");
-    assert!(!status.core_dumped(), "{status:?}");
+    aborts_without_core(&dir, &[&exec[..], &["sh", "-c", &script]].concat(), &ready);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(cores(&init.path("serve")), Vec::<String>::new());
     assert_eq!(cores(&dir), Vec::<String>::new());
@@ -963,6 +927,27 @@ impl Init {
     }
 }
 
+impl Init {
+    /// [`serve`](Self::serve) started, once `files` (what it writes) exist.
+    fn serve_until(&self, env_file: &Path, token: &Path, files: &[impl AsRef<Path>]) -> Running {
+        let serve = self
+            .serve(env_file, token)
+            .spawn()
+            .map(Running::new)
+            .unwrap();
+        wait_until("serve wrote its files", || {
+            files.iter().all(|f| f.as_ref().exists())
+        });
+        serve
+    }
+}
+
+/// SIGTERM `child`, which must exit 0 (within 10 s).
+fn sigterm_exits_0(mut child: Running) {
+    kill(pid_of(&child), Signal::SIGTERM).unwrap();
+    assert_eq!(wait_exit(&mut child).code(), Some(0));
+}
+
 /// SIGKILL `child`, and wait for it.
 fn sigkill(mut child: Running) {
     child.kill().unwrap();
@@ -986,17 +971,9 @@ fn a_killed_execs_write_token_files_are_removed_at_the_next_start() {
     sigkill(init.exec_writing(&[&vault]));
     assert!(vault.exists());
     let (env_file, other) = (init.path("app.env"), init.path("other-token"));
-    let mut serve = init
-        .serve(&env_file, &other)
-        .spawn()
-        .map(Running::new)
-        .unwrap();
-    wait_until("serve wrote its files", || {
-        env_file.exists() && other.exists()
-    });
+    let serve = init.serve_until(&env_file, &other, &[&env_file, &other]);
     assert!(!vault.exists(), "the next serve removes exec's token file");
-    kill(pid_of(&serve), Signal::SIGTERM).unwrap();
-    assert_eq!(wait_exit(&mut serve).code(), Some(0));
+    sigterm_exits_0(serve);
     assert_eq!(init.leftovers(), Vec::<String>::new());
 }
 
@@ -1008,42 +985,24 @@ fn a_killed_serves_env_file_token_files_and_lock_are_removed_at_the_next_start()
     let lock = init.path("app.env.lock");
     let vault = init.path("vault-token");
     let files = [&env_file, &auth_token, &lock, &vault];
-    let serve = init
-        .serve(&env_file, &vault)
-        .spawn()
-        .map(Running::new)
-        .unwrap();
-    wait_until("serve wrote its files", || files.iter().all(|f| f.exists()));
+    let serve = init.serve_until(&env_file, &vault, &files);
     sigkill(serve);
     for file in files {
         assert!(file.exists(), "SIGKILL leaves {}", file.display());
     }
     // Another serve with other files: it removes the killed one's.
     let (env_2, vault_2) = (init.path("two.env"), init.path("vault-2"));
-    let mut serve = init
-        .serve(&env_2, &vault_2)
-        .spawn()
-        .map(Running::new)
-        .unwrap();
-    wait_until("serve wrote its files", || {
-        env_2.exists() && vault_2.exists()
-    });
+    let serve = init.serve_until(&env_2, &vault_2, &[&env_2, &vault_2]);
     for file in files {
         assert!(!file.exists(), "{} is left", file.display());
     }
-    kill(pid_of(&serve), Signal::SIGTERM).unwrap();
-    assert_eq!(wait_exit(&mut serve).code(), Some(0));
+    sigterm_exits_0(serve);
     assert_eq!(init.leftovers(), Vec::<String>::new());
     // The same env file again: killed, then taken by the next serve.
-    let serve = init
-        .serve(&env_file, &vault)
-        .spawn()
-        .map(Running::new)
-        .unwrap();
-    wait_until("serve wrote its files", || files.iter().all(|f| f.exists()));
+    let serve = init.serve_until(&env_file, &vault, &files);
     let old_token = std::fs::read_to_string(&auth_token).unwrap();
     sigkill(serve);
-    let mut serve = init
+    let serve = init
         .serve(&env_file, &vault)
         .spawn()
         .map(Running::new)
@@ -1058,8 +1017,7 @@ fn a_killed_serves_env_file_token_files_and_lock_are_removed_at_the_next_start()
         serve.id().to_string(),
         "the lock file is the new serve's"
     );
-    kill(pid_of(&serve), Signal::SIGTERM).unwrap();
-    assert_eq!(wait_exit(&mut serve).code(), Some(0));
+    sigterm_exits_0(serve);
     for file in files {
         assert!(!file.exists(), "{} is left", file.display());
     }
@@ -1078,14 +1036,7 @@ fn a_left_file_replaced_since_is_kept_and_a_live_serves_files_never_touched() {
         init.path("live.env.lock"),
         vault.clone(),
     ];
-    let mut live = init
-        .serve(&env_file, &vault)
-        .spawn()
-        .map(Running::new)
-        .unwrap();
-    wait_until("serve wrote its files", || {
-        live_files.iter().all(|f| f.exists())
-    });
+    let live = init.serve_until(&env_file, &vault, &live_files);
     let before: Vec<String> = live_files
         .iter()
         .map(|f| std::fs::read_to_string(f).unwrap())
@@ -1108,16 +1059,8 @@ fn a_left_file_replaced_since_is_kept_and_a_live_serves_files_never_touched() {
     );
     // A second serve and an exec started meanwhile left the live one's files alone.
     let (env_2, vault_2) = (init.path("two.env"), init.path("two-token"));
-    let mut second = init
-        .serve(&env_2, &vault_2)
-        .spawn()
-        .map(Running::new)
-        .unwrap();
-    wait_until("serve wrote its files", || {
-        env_2.exists() && vault_2.exists()
-    });
-    kill(pid_of(&second), Signal::SIGTERM).unwrap();
-    assert_eq!(wait_exit(&mut second).code(), Some(0));
+    let second = init.serve_until(&env_2, &vault_2, &[&env_2, &vault_2]);
+    sigterm_exits_0(second);
     let after: Vec<String> = live_files
         .iter()
         .map(|f| std::fs::read_to_string(f).unwrap())
@@ -1129,7 +1072,6 @@ fn a_left_file_replaced_since_is_kept_and_a_live_serves_files_never_touched() {
         "the live serve's directory and record: {:?}",
         init.leftovers()
     );
-    kill(pid_of(&live), Signal::SIGTERM).unwrap();
-    assert_eq!(wait_exit(&mut live).code(), Some(0));
+    sigterm_exits_0(live);
     assert_eq!(init.leftovers(), Vec::<String>::new());
 }

@@ -2,7 +2,7 @@
 //!
 //! - The binary: [`fly_oidc_bin`] (the one Cargo built for these tests), [`install_binary_at`].
 //! - Running it: [`run`] (a clean environment and a fresh HOME) and [`run_in`] (a given
-//!   HOME), for a command and its output; [`Sandbox`] (HOME, cache directory and an
+//!   HOME; [`run_in_os`] for values that are not UTF-8), for a command and its output; [`Sandbox`] (HOME, cache directory and an
 //!   environment that reaches the fakes) for runs beside the real AWS CLI, boto3 and shells.
 //! - Its output: [`stdout`], [`stderr`], [`describe`], [`assert_success`].
 //! - `serve` and other long runs: [`Sandbox::spawn_serve`], [`Running`] (killed when
@@ -16,6 +16,7 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use fly_oidc_testkit::FakeFlyApi;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -48,6 +49,12 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
 /// default socket that does not exist (`FLY_OIDC_DEFAULT_SOCKET`, so that no test reaches the
 /// real `/.fly/api`), then `env`, which may replace any of them.
 pub fn run_in(args: &[&str], env: &[(&str, &str)], home: &Path) -> Output {
+    let env: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, OsStr::new(v))).collect();
+    run_in_os(args, &env, home)
+}
+
+/// [`run_in`] with variables whose values need not be UTF-8.
+pub fn run_in_os(args: &[&str], env: &[(&str, &OsStr)], home: &Path) -> Output {
     Command::new(fly_oidc_bin())
         .args(args)
         .env_clear()
