@@ -284,6 +284,22 @@ impl Secrets {
     }
 }
 
+/// Panic unless `text` holds every one of `needles` (naming the first missing one).
+#[track_caller]
+pub fn assert_contains_all(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "{needle:?} not in {text}");
+    }
+}
+
+/// Panic if `text` holds any of `unwanted` (naming it).
+#[track_caller]
+pub fn assert_contains_none(text: &str, unwanted: &[&str]) {
+    for other in unwanted {
+        assert!(!text.contains(other), "{other:?} in {text}");
+    }
+}
+
 /// A fault in words as the fault matrix names its row (the name THREAT_MODEL.md cites):
 /// lowercase, each run of anything but ASCII letters and digits one `-`.
 pub fn fault_slug(fault: &str) -> String {

@@ -13,8 +13,8 @@ use fly_oidc::time::{SystemTimeSource, TimeSource};
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::FakeGoogle;
 use fly_oidc_testkit::{FakeFlyApi, Fault};
-use fly_oidc_tests::Secrets;
 use fly_oidc_tests::aws::Moto;
+use fly_oidc_tests::{Secrets, assert_contains_all, assert_contains_none};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -1263,19 +1263,6 @@ type StsEditFn = fn(
 type GoogleEditFn =
     fn(fly_oidc_testkit::google::FakeGoogleBuilder) -> fly_oidc_testkit::google::FakeGoogleBuilder;
 
-fn assert_names(message: &str, facts: &[&str]) {
-    for fact in facts {
-        assert!(message.contains(fact), "{fact:?} not in {message}");
-    }
-}
-
-/// The message does not send the reader to settings unrelated to the cause.
-fn assert_not_names(message: &str, unrelated: &[&str]) {
-    for other in unrelated {
-        assert!(!message.contains(other), "unrelated {other:?} in {message}");
-    }
-}
-
 /// Settings no AWS trust rejection is about.
 const NOT_TRUST: &[&str] = &[
     "duration",
@@ -1298,10 +1285,10 @@ const TOKEN_FACTS: &[&str] = &[
 /// An AWS trust row: the message names the token facts and `says`, and neither a setting
 /// unrelated to trust nor `not` (the other causes').
 fn assert_aws_row(m: &str, says: &[&str], not: &[&str]) {
-    assert_names(m, TOKEN_FACTS);
-    assert_names(m, says);
-    assert_not_names(m, NOT_TRUST);
-    assert_not_names(m, not);
+    assert_contains_all(m, TOKEN_FACTS);
+    assert_contains_all(m, says);
+    assert_contains_none(m, NOT_TRUST);
+    assert_contains_none(m, not);
 }
 
 #[test]
@@ -1361,14 +1348,14 @@ fn exec_and_doctor_name_settings_by_their_own_per_cloud_flags() {
         .find(|l| l.starts_with("fly-oidc: error:"))
         .unwrap_or_else(|| panic!("no error line in {all}"))
         .to_owned();
-    assert_names(
+    assert_contains_all(
         &err,
         &[
             "Incorrect token audience",
             "set by --aws-audience or FLY_OIDC_AUDIENCE",
         ],
     );
-    assert_not_names(&err, &["set by --audience", "Builder::"]);
+    assert_contains_none(&err, &["set by --audience", "Builder::"]);
     Secrets::of_fly(&w.fly).assert_absent_from_output(&out);
 }
 
@@ -1421,7 +1408,7 @@ fn errors_table_aws_duration_above_the_roles_maximum_names_the_duration_and_its_
         (&flag, "(from --duration-seconds)"),
         (&var, "(from FLY_OIDC_AWS_DURATION_SECONDS)"),
     ] {
-        assert_names(
+        assert_contains_all(
             m,
             &[
                 "invalid setting",
@@ -1433,7 +1420,7 @@ fn errors_table_aws_duration_above_the_roles_maximum_names_the_duration_and_its_
                 setting,
             ],
         );
-        assert_not_names(
+        assert_contains_none(
             m,
             &[
                 "trust policy",
@@ -1450,13 +1437,13 @@ fn errors_table_aws_duration_above_the_roles_maximum_names_the_duration_and_its_
 fn errors_table_google_rows_name_the_value_the_setting_and_the_token_fact() {
     let missing = "projects/1/locations/global/workloadIdentityPools/p/providers/missing";
     let m = gcp_error(|b| b, Some(missing), SA);
-    assert_names(&m, &["invalid_target", missing, "--provider"]);
-    assert_not_names(
+    assert_contains_all(&m, &["invalid_target", missing, "--provider"]);
+    assert_contains_none(
         &m,
         &["--issuer-uri", "allowed audiences", "attribute condition"],
     );
     let m = gcp_error(|b| b.issuer("https://oidc.fly.io/other"), None, SA);
-    assert_names(
+    assert_contains_all(
         &m,
         &[
             "invalid_grant",
@@ -1470,7 +1457,7 @@ fn errors_table_google_rows_name_the_value_the_setting_and_the_token_fact() {
         None,
         SA,
     );
-    assert_names(
+    assert_contains_all(
         &m,
         &[
             "invalid_grant",
@@ -1479,7 +1466,7 @@ fn errors_table_google_rows_name_the_value_the_setting_and_the_token_fact() {
         ],
     );
     let m = gcp_error(|b| b.attribute_condition(|_| false), None, SA);
-    assert_names(
+    assert_contains_all(
         &m,
         &[
             "unauthorized_client",
@@ -1493,7 +1480,7 @@ fn errors_table_google_rows_name_the_value_the_setting_and_the_token_fact() {
         |b| b.clock(|| SystemTimeSource.now() + std::time::Duration::from_secs(4 * 3600)),
     );
     let m = gcp_error_in(w, None, SA);
-    assert_names(
+    assert_contains_all(
         &m,
         &[
             "invalid_grant: ID Token has expired.",
@@ -1503,7 +1490,7 @@ fn errors_table_google_rows_name_the_value_the_setting_and_the_token_fact() {
             "FLY_OIDC_TOKEN_FILE",
         ],
     );
-    assert_not_names(
+    assert_contains_none(
         &m,
         &[
             "--issuer-uri",
@@ -1514,7 +1501,7 @@ fn errors_table_google_rows_name_the_value_the_setting_and_the_token_fact() {
     );
     let other = "other@my-proj-1.iam.gserviceaccount.com";
     let m = gcp_error(|b| b, None, other);
-    assert_names(
+    assert_contains_all(
         &m,
         &[
             "PERMISSION_DENIED",
