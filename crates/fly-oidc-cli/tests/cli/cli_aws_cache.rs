@@ -5,23 +5,18 @@
 //! Needs `moto_server` (PyPI `moto[server]`), or `MOTO_ENDPOINT` pointing at a running one.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::support::{ROLE_A, ROLE_B, Sandbox, assert_success, aws_secrets, describe, stderr};
+use crate::support::{
+    ROLE_A, ROLE_B, Sandbox, assert_success, aws_secrets, describe, moto_sandbox, stderr,
+};
 use fly_oidc_testkit::aws_sts::{FakeSts, RecordedStsRequest};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
 use fly_oidc_tests::aws::Moto;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, UNIX_EPOCH};
 
-fn setup() -> Option<(FakeFlyApi, Moto, Sandbox)> {
-    let moto = Moto::start()?;
-    let fly = FakeFlyApi::builder().app("web").start_blocking().unwrap();
-    let sandbox = Sandbox::new(&fly, moto.endpoint());
-    Some((fly, moto, sandbox))
-}
-
 #[test]
 fn a_cache_hit_makes_no_fly_request_and_no_cache_skips_it() {
-    let Some((fly, moto, sandbox)) = setup() else {
+    let Some((fly, moto, sandbox)) = moto_sandbox() else {
         return;
     };
     let first = sandbox.credential_process(ROLE_A, &[]);
@@ -100,7 +95,7 @@ fn age_entry(sandbox: &Sandbox, secs_from_now: u64) {
 
 #[test]
 fn entries_are_reused_only_while_min_ttl_remains() {
-    let Some((fly, _moto, sandbox)) = setup() else {
+    let Some((fly, _moto, sandbox)) = moto_sandbox() else {
         return;
     };
     let first = sandbox.credential_process(ROLE_A, &[]);
@@ -174,7 +169,7 @@ fn twenty_concurrent_cold_processes_make_one_sts_call() {
 
 #[test]
 fn unsafe_cache_directories_are_refused_with_a_warning_and_runs_stay_uncached() {
-    let Some((fly, _moto, sandbox)) = setup() else {
+    let Some((fly, _moto, sandbox)) = moto_sandbox() else {
         return;
     };
     let dir = sandbox.cache_dir();
@@ -234,7 +229,7 @@ fn unsafe_cache_directories_are_refused_with_a_warning_and_runs_stay_uncached() 
 
 #[test]
 fn a_corrupt_entry_is_ignored_and_replaced() {
-    let Some((fly, _moto, sandbox)) = setup() else {
+    let Some((fly, _moto, sandbox)) = moto_sandbox() else {
         return;
     };
     let first = sandbox.credential_process(ROLE_A, &[]);
@@ -256,7 +251,7 @@ fn a_corrupt_entry_is_ignored_and_replaced() {
 
 #[test]
 fn an_unusable_cache_location_costs_only_the_cache() {
-    let Some((fly, moto, mut sandbox)) = setup() else {
+    let Some((fly, moto, mut sandbox)) = moto_sandbox() else {
         return;
     };
     // XDG_CACHE_HOME is a file: the directory cannot be created.
@@ -302,7 +297,7 @@ fn an_unusable_cache_location_costs_only_the_cache() {
 
 #[test]
 fn errors_are_one_line_naming_the_step_without_secrets() {
-    let Some((fly, moto, sandbox)) = setup() else {
+    let Some((fly, moto, sandbox)) = moto_sandbox() else {
         return;
     };
     let printed = vec![sandbox.credential_process(ROLE_A, &["--no-cache"])];
@@ -416,7 +411,7 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
 
 #[test]
 fn bad_input_is_a_usage_error_with_exit_2_and_never_a_panic() {
-    let Some((fly, _moto, sandbox)) = setup() else {
+    let Some((fly, _moto, sandbox)) = moto_sandbox() else {
         return;
     };
     let policy_file = sandbox.dir.path().join("policy.json");
@@ -632,7 +627,7 @@ fn a_failed_refresh_serves_a_still_valid_entry_but_never_an_expiring_one() {
 /// is the JSON alone (the diagnostics go to stderr).
 #[test]
 fn credential_process_stdout_is_the_json_alone_under_verbose_and_rust_log() {
-    let Some((_fly, _moto, mut sandbox)) = setup() else {
+    let Some((_fly, _moto, mut sandbox)) = moto_sandbox() else {
         return;
     };
     sandbox.set("RUST_LOG", "trace");

@@ -7,7 +7,8 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::support::{
-    ROLE_A, ROLE_B, Sandbox, assert_success, aws_secrets, describe, lists_bucket, stderr,
+    ROLE_A, ROLE_B, Sandbox, assert_success, aws_secrets, describe, lists_bucket, moto_sandbox,
+    stderr, stdout_json,
 };
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_tests::aws::{Moto, bucket_name};
@@ -18,14 +19,7 @@ fn setup(tools: &[&str]) -> Option<(FakeFlyApi, Moto, Sandbox)> {
             return None;
         }
     }
-    let moto = Moto::start()?;
-    let fly = FakeFlyApi::builder().app("web").start_blocking().unwrap();
-    let sandbox = Sandbox::new(&fly, moto.endpoint());
-    Some((fly, moto, sandbox))
-}
-
-fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(out)))
+    moto_sandbox()
 }
 
 fn caller_arn(sandbox: &Sandbox, extra: &[&str]) -> String {
@@ -33,7 +27,7 @@ fn caller_arn(sandbox: &Sandbox, extra: &[&str]) -> String {
     args.extend(["sts", "get-caller-identity", "--output", "json"]);
     let out = sandbox.command("aws").args(&args).output().unwrap();
     assert_success(&out, &format!("aws {args:?}"));
-    json(&out)["Arn"].as_str().unwrap().to_owned()
+    stdout_json(&out)["Arn"].as_str().unwrap().to_owned()
 }
 
 #[test]
@@ -113,7 +107,7 @@ fn profiles_coexist_with_flys_builtin_web_identity_variables() {
         .output()
         .unwrap();
     assert_success(&out, "aws with AWS_PROFILE");
-    let arn = json(&out)["Arn"].as_str().unwrap().to_owned();
+    let arn = stdout_json(&out)["Arn"].as_str().unwrap().to_owned();
     assert!(arn.contains(":assumed-role/fly-builtin/"), "{arn}");
     // Without --role-arn, fly-oidc assumes the same role as Fly's integration.
     let same = sandbox.credential_process_no_role();
@@ -130,7 +124,7 @@ fn profiles_coexist_with_flys_builtin_web_identity_variables() {
             .output()
             .unwrap();
         assert_success(&out, "aws sts get-caller-identity with env credentials");
-        json(&out)["Arn"].as_str().unwrap().to_owned()
+        stdout_json(&out)["Arn"].as_str().unwrap().to_owned()
     };
     assert!(arn.contains(":assumed-role/fly-builtin/"), "{arn}");
 }
@@ -155,7 +149,7 @@ fn boto3_uses_credential_process_profiles() {
         .output()
         .unwrap();
     assert_success(&out, "boto3 script");
-    let v = json(&out);
+    let v = stdout_json(&out);
     assert!(
         v["arns"]["reader"]
             .as_str()
@@ -200,7 +194,7 @@ aws sts get-caller-identity --output json"#,
         .output()
         .unwrap();
     assert_success(&out, "bash sourcing fly-oidc aws env");
-    let arn = json(&out)["Arn"].as_str().unwrap().to_owned();
+    let arn = stdout_json(&out)["Arn"].as_str().unwrap().to_owned();
     assert!(arn.contains(":assumed-role/fly-reader/"), "{arn}");
     let err = stderr(&out);
     assert!(err.contains("expires 20"), "{err}");
@@ -208,7 +202,7 @@ aws sts get-caller-identity --output json"#,
     // `--json` prints the same variables, from the same cache entry.
     let out = sandbox.fly_oidc(&["aws", "env", "--json", "--role-arn", ROLE_A]);
     assert_success(&out, "fly-oidc aws env --json");
-    let env = json(&out);
+    let env = stdout_json(&out);
     let process = sandbox.credential_process(ROLE_A, &[]);
     assert_eq!(env["AWS_ACCESS_KEY_ID"], process["AccessKeyId"]);
     assert_eq!(env["AWS_SECRET_ACCESS_KEY"], process["SecretAccessKey"]);

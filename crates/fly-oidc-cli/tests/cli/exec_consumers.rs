@@ -12,10 +12,10 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::node_consumers::{answer, node_dir};
-use crate::server_exec::{
-    example, exec_aws, exec_google, gcp_flags, google_setup, last_json, script,
+use crate::server_exec::{example, exec_aws, exec_google, gcp_flags, google_setup, script};
+use crate::support::{
+    ROLE, SA, Sandbox, assert_success, describe, last_json, lists_bucket, stderr,
 };
-use crate::support::{ROLE, SA, Sandbox, assert_success, describe, lists_bucket, stderr};
 use fly_oidc_testkit::google::Endpoint;
 use fly_oidc_tests::Secrets;
 use fly_oidc_tests::aws::{Moto, bucket_name};

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
-use crate::support::{fly_oidc_bin, run_in};
+use crate::support::{fly_oidc_bin, run_in, stdout_json};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::google::FakeGoogle;
 use fly_oidc_tests::gcp::{Fakes, SA};
@@ -11,16 +11,6 @@ use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn stdout_json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
 
 /// The failure response `gcp executable` printed (exit 1, version 1, not a success, `code`).
 fn failure_response(out: &Output, code: &str) -> Value {

@@ -15,7 +15,7 @@
 
 use crate::node_consumers::{answer, node_dir};
 use crate::support::ROLE;
-use crate::support::{Running, Sandbox, assert_success, describe, terminate, wait_for};
+use crate::support::{Running, Sandbox, assert_success, describe, fake_sts, terminate, wait_for};
 use fly_oidc::time::TimeSource as _;
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
@@ -23,10 +23,6 @@ use fly_oidc_tests::host_path;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
-
-fn fake_sts() -> FakeSts {
-    FakeSts::builder().start_blocking().unwrap()
-}
 
 /// `fly-oidc exec <flags> --aws-role-arn ROLE --aws-sts-endpoint STS -- <command>`.
 fn exec_aws(sandbox: &Sandbox, sts: &FakeSts, flags: &[&str], command: &[&str]) -> Output {

@@ -9,8 +9,8 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::support::{
-    ROLE, SA, Sandbox, assert_success, describe, free_listen, serve_aws_flags, stderr, terminate,
-    wait_for,
+    ROLE, SA, Sandbox, assert_success, describe, fake_sts, free_listen, last_json, serve_aws_flags,
+    stderr, terminate, wait_for,
 };
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::google::FakeGoogle;
@@ -37,12 +37,6 @@ pub(crate) fn example(name: &str) -> PathBuf {
         .join(name)
 }
 
-pub(crate) fn last_json(out: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", describe(out)))
-}
-
 /// [`fly`] and a sandbox whose STS (unused, or overridden by `--aws-sts-endpoint`) is closed.
 fn fly_sandbox() -> (FakeFlyApi, Sandbox) {
     let fly = crate::support::acme_web();
@@ -55,13 +49,6 @@ pub(crate) fn exec_aws(sandbox: &Sandbox, command: &[&str]) -> Output {
     let mut args = vec!["--verbose", "exec", "--aws-role-arn", ROLE, "--"];
     args.extend_from_slice(command);
     sandbox.fly_oidc(&args)
-}
-
-/// A fake AWS STS that answers every call.
-fn fake_sts() -> fly_oidc_testkit::aws_sts::FakeSts {
-    fly_oidc_testkit::aws_sts::FakeSts::builder()
-        .start_blocking()
-        .unwrap()
 }
 
 /// `fly-oidc exec <extra> --aws-role-arn ROLE --aws-sts-endpoint <sts> -- sh -c <script>` in

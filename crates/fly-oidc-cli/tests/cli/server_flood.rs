@@ -13,7 +13,7 @@
 //! server_flood`.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::support::{Sandbox, describe, free_listen, serve_aws_flags, wait_for};
+use crate::support::{Sandbox, describe, fake_sts, free_listen, serve_aws_flags, wait_for};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -201,12 +201,6 @@ fn rss_kib(pid: u32) -> (u64, u64) {
             .unwrap()
     };
     (field("VmRSS:"), field("VmHWM:"))
-}
-
-fn fake_sts() -> fly_oidc_testkit::aws_sts::FakeSts {
-    fly_oidc_testkit::aws_sts::FakeSts::builder()
-        .start_blocking()
-        .unwrap()
 }
 
 /// Check boto3 three times under the flood: each under 2 s, from the container provider.

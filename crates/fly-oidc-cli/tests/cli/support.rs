@@ -4,11 +4,13 @@
 //! - Running it: [`run`] (a clean environment and a fresh HOME) and [`run_in`] (a given
 //!   HOME; [`run_in_os`] for values that are not UTF-8), for a command and its output; [`Sandbox`] (HOME, cache directory and an
 //!   environment that reaches the fakes) for runs beside the real AWS CLI, boto3 and shells.
-//! - Its output: [`stdout`], [`stderr`], [`describe`], [`assert_success`].
+//! - Its output: [`stdout`], [`stderr`], [`stdout_json`], [`last_json`], [`describe`],
+//!   [`assert_success`].
 //! - `serve` and other long runs: [`Sandbox::spawn_serve`], [`Running`] (killed when
 //!   dropped), [`terminate`], [`free_listen`], [`serve_aws_flags`], [`wait_for`],
 //!   [`wait_until`].
-//! - Fixtures: [`acme_web`] (the fake Fly API of org `acme`, app `web`), the roles [`ROLE`],
+//! - Fixtures: [`acme_web`] (the fake Fly API of org `acme`, app `web`), [`fake_sts`],
+//!   [`moto_sandbox`], the roles [`ROLE`],
 //!   [`ROLE_A`], [`ROLE_B`] and the service account [`SA`].
 //! - From the shared test library `fly_oidc_tests` (tests/lib.rs), used as they are:
 //!   `require_tool` and `python_with` (a missing tool skips locally and fails under `CI=true`),
@@ -173,6 +175,22 @@ fn wait_at_most(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// A fake AWS STS that answers every call (it trusts any issuer).
+pub fn fake_sts() -> fly_oidc_testkit::aws_sts::FakeSts {
+    fly_oidc_testkit::aws_sts::FakeSts::builder()
+        .start_blocking()
+        .unwrap()
+}
+
+/// moto_server (`None`: the test skips, or fails in CI, as [`fly_oidc_tests::aws::Moto`]
+/// says), the fake Fly API of app `web`, and a sandbox reaching both.
+pub fn moto_sandbox() -> Option<(FakeFlyApi, fly_oidc_tests::aws::Moto, Sandbox)> {
+    let moto = fly_oidc_tests::aws::Moto::start()?;
+    let fly = FakeFlyApi::builder().app("web").start_blocking().unwrap();
+    let sandbox = Sandbox::new(&fly, moto.endpoint());
+    Some((fly, moto, sandbox))
+}
+
 /// The fake Fly API of org `acme`, app `web`.
 pub fn acme_web() -> FakeFlyApi {
     FakeFlyApi::builder()
@@ -185,6 +203,19 @@ pub fn acme_web() -> FakeFlyApi {
 /// A run's standard output, as text.
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A run's standard output parsed as JSON (a panic with the output otherwise).
+pub fn stdout_json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", describe(out)))
+}
+
+/// The last line of a run's standard output parsed as JSON (a consumer's report).
+pub fn last_json(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", describe(out)))
 }
 
 /// A run's standard error, as text.
