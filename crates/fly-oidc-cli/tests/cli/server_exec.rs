@@ -10,13 +10,14 @@
 
 use crate::support::{
     ROLE, SA, Sandbox, assert_success, describe, fake_sts, free_listen, last_json, serve_aws_flags,
-    stderr, terminate, wait_for,
+    stderr, stdout, terminate, wait_for,
 };
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::google::FakeGoogle;
 use fly_oidc_tests::Secrets;
 use fly_oidc_tests::aws::Moto;
 use fly_oidc_tests::gcp::service_account_of;
+use fly_oidc_tests::{assert_contains_all, assert_contains_none};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -261,14 +262,11 @@ fn a_refused_google_audience_is_named_by_its_gcp_flag() {
         &["true"],
     );
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = stderr.lines().find(|l| l.starts_with("fly-oidc: error:"));
-    let line = line.unwrap_or_else(|| panic!("no error line: {stderr}"));
-    assert!(line.contains("set by --gcp-audience"), "{line}");
-    assert!(
-        !line.contains("--aws-audience") && !line.contains("Builder::"),
-        "{line}"
-    );
+    let err = stderr(&out);
+    let line = err.lines().find(|l| l.starts_with("fly-oidc: error:"));
+    let line = line.unwrap_or_else(|| panic!("no error line: {err}"));
+    assert_contains_all(line, &["set by --gcp-audience"]);
+    assert_contains_none(line, &["--aws-audience", "Builder::"]);
 }
 
 /// Google STS not answering at start: exec runs the command (the server retries in the
@@ -294,19 +292,10 @@ fn an_unreachable_google_sts_is_named_by_its_gcp_flag_in_the_warning_and_the_ans
         .env("FLY_OIDC_SOCKET", fly.socket_path())
         .output()
         .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        stderr.contains("WARN") && stderr.contains("--gcp-sts-url"),
-        "{stderr}"
-    );
-    assert!(stdout.contains("--gcp-sts-url"), "the answer: {stdout}");
-    assert!(
-        !stderr.contains("Builder::") && !stdout.contains("Builder::"),
-        "{stderr}{stdout}"
-    );
+    let (answer, err) = (stdout(&out), stderr(&out));
+    assert_contains_all(&err, &["WARN", "--gcp-sts-url"]);
+    assert_contains_all(&answer, &["--gcp-sts-url"]);
+    assert_contains_none(&format!("{err}{answer}"), &["Builder::"]);
 }
 
 #[test]
