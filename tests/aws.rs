@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 
 /// The role the tests assume.
 pub const ROLE: &str = "arn:aws:iam::123456789012:role/fly-app";
+/// A second role, for tests of two roles (two profiles, two cache entries).
+pub const ROLE_A: &str = "arn:aws:iam::123456789012:role/fly-reader";
+/// A third role, beside [`ROLE_A`].
+pub const ROLE_B: &str = "arn:aws:iam::123456789012:role/fly-writer";
 
 /// A provider builder wired to the fake Fly API and an STS endpoint, with an empty
 /// environment and fast retries.

@@ -1,7 +1,7 @@
 //! Shared helpers for the GCP tests: the fake Fly API and a fake Google that trusts it, and
 //! providers wired to them.
 
-use crate::fast_retry;
+use crate::{Secrets, fast_retry};
 use fly_oidc::Env;
 use fly_oidc::cache::CacheConfig;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource};
@@ -79,26 +79,35 @@ impl Fakes {
 
     /// The service account fake Google issued `token` for (`None`: a federated token).
     pub fn service_account_of(&self, token: &str) -> Option<String> {
-        self.issued(token).service_account
+        service_account_of(&self.google, token)
     }
 
-    /// Every secret either fake handed out.
-    pub fn secrets(&self) -> Vec<String> {
-        let mut all = self.fly.issued_tokens();
-        all.extend(self.google.issued_tokens());
-        all
+    /// Every secret either fake handed out (and the Fly API token).
+    pub fn secrets(&self) -> Secrets {
+        Secrets::of_fly(&self.fly).google(&self.google)
     }
+}
 
-    /// Panic if `text` holds a secret either fake handed out, or anything JWT-like.
-    pub fn assert_no_secrets(&self, text: &str) {
-        for secret in self.secrets() {
-            assert!(!text.contains(&secret), "a secret leaked into: {text}");
-        }
-        assert!(
-            !text.contains("eyJ"),
-            "something JWT-like leaked into: {text}"
-        );
-    }
+/// The service account `google` issued the access token `token` for (`None`: a federated
+/// token); panics if it did not issue it.
+pub fn service_account_of(google: &FakeGoogle, token: &str) -> Option<String> {
+    let issued = google.token_info(token);
+    issued
+        .expect("an access token the fake Google issued")
+        .service_account
+}
+
+/// A provider builder for `google`'s provider and endpoints that fetches Fly tokens with
+/// [`fly_client`](crate::fly_client) from `fly`, with an empty environment and fast retries
+/// (federated: no service account).
+pub fn provider_builder(fly: &FakeFlyApi, google: &FakeGoogle) -> Builder {
+    GcpTokenProvider::builder()
+        .env(Env::from_slice(&[]))
+        .fly_client(crate::fly_client(fly))
+        .provider(google.provider())
+        .sts_url(google.sts_url())
+        .iam_url(google.iam_url())
+        .retry(fast_retry())
 }
 
 /// Write a credential configuration for `google`'s provider and endpoints into

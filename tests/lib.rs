@@ -9,6 +9,8 @@ pub mod gcp;
 
 use fly_oidc::{Env, FlyOidcClient, RetryConfig};
 use fly_oidc_testkit::FakeFlyApi;
+use fly_oidc_testkit::aws_sts::FakeSts;
+use fly_oidc_testkit::google::FakeGoogle;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -33,11 +35,15 @@ pub fn fly_client(fly: &FakeFlyApi) -> FlyOidcClient {
         .unwrap()
 }
 
+/// A default Machines API socket that does not exist: the tests' stand-in for `/.fly/api`
+/// (which no test may reach), given to the binary as `FLY_OIDC_DEFAULT_SOCKET`.
+pub const NO_FLY_API: &str = "/nonexistent/fly-oidc-test/.fly/api";
+
 /// A Fly client for "not on a Fly Machine": nothing configured and no default socket.
 pub fn not_on_fly_client() -> FlyOidcClient {
     FlyOidcClient::builder()
         .env(Env::from_slice(&[]))
-        .default_socket("/nonexistent/fly-oidc-test/.fly/api")
+        .default_socket(NO_FLY_API)
         .build()
         .unwrap()
 }
@@ -157,19 +163,183 @@ pub fn python_with(modules: &[&str], pip_packages: &str) -> Option<PathBuf> {
     }
 }
 
-/// Panic if `text` (found in `place`) holds one of `secrets` (each `(what it is, secret)`),
-/// the last 20 characters of one (a JWT's signature, a token's tail), or anything JWT-like.
-/// The messages name the secret and the place, never the text.
-pub fn assert_no_secrets(place: &str, text: &str, secrets: &[(String, String)]) {
-    for (what, secret) in secrets {
-        assert!(!text.contains(secret.as_str()), "{what} appears in {place}");
-        let tail = &secret[secret.len().saturating_sub(20)..];
-        assert!(!text.contains(tail), "the end of {what} appears in {place}");
+/// The secrets a test saw, each with what it is, and the one scan for them in outputs, logs,
+/// `Debug` and errors: every test that checks for a leak uses this.
+///
+/// Build it after the code under test ran (the fakes list what they issued so far), then
+/// [`assert_absent`](Self::assert_absent) or [`scan`](Self::scan). The scan's messages name the
+/// secret's kind and the place, never the text (which would leak the secret into the panic).
+#[derive(Clone, Debug, Default)]
+pub struct Secrets(Vec<(String, String)>);
+
+impl Secrets {
+    /// No secret yet.
+    pub fn new() -> Self {
+        Self::default()
     }
-    assert!(
-        !text.contains("eyJ"),
-        "something JWT-like appears in {place}"
-    );
+
+    /// Every Fly OIDC token `fly` minted so far, and its Fly API bearer token.
+    pub fn of_fly(fly: &FakeFlyApi) -> Self {
+        Self::new().fly(fly)
+    }
+
+    /// Add one secret (`what` it is, for the message); empty values are ignored.
+    pub fn add(&mut self, what: &str, value: impl Into<String>) -> &mut Self {
+        let value = value.into();
+        if !value.is_empty() {
+            self.0.push((what.to_owned(), value));
+        }
+        self
+    }
+
+    /// With one more secret (see [`add`](Self::add)).
+    pub fn with(mut self, what: &str, value: impl Into<String>) -> Self {
+        self.add(what, value);
+        self
+    }
+
+    /// With every Fly OIDC token `fly` minted so far, and its Fly API bearer token.
+    pub fn fly(mut self, fly: &FakeFlyApi) -> Self {
+        for jwt in fly.issued_tokens() {
+            self.add("a Fly OIDC token", jwt);
+        }
+        self.with("the Fly API token", fly.api_token())
+    }
+
+    /// With every secret access key and session token `sts` issued so far.
+    pub fn sts(mut self, sts: &FakeSts) -> Self {
+        for c in sts.issued_credentials() {
+            self.add("an AWS secret access key", c.secret_access_key);
+            self.add("an AWS session token", c.session_token);
+        }
+        self
+    }
+
+    /// With every access token `google` issued so far.
+    pub fn google(mut self, google: &FakeGoogle) -> Self {
+        for token in google.issued_tokens() {
+            self.add("a Google access token", token);
+        }
+        self
+    }
+
+    /// How many secrets there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Err` (naming the secret's kind and `place`) when `text` holds a secret, a recognizable
+    /// part of one (a JWT's signature, its last 20 characters), one in an encoded form
+    /// (percent-encoded, JSON-escaped or base64, as `fly_oidc::redact_secret` finds them), or
+    /// anything JWT-shaped (`eyJ`, or a JWT as `fly_oidc::redact_jwts` finds one).
+    pub fn scan(&self, place: &str, text: &str) -> Result<(), String> {
+        for (what, secret) in &self.0 {
+            if text.contains(secret.as_str()) {
+                return Err(format!(
+                    "{what} ({} chars) appears in {place}",
+                    secret.len()
+                ));
+            }
+            if let Some(sig) = secret.rsplit('.').next().filter(|s| s.len() >= 24)
+                && text.contains(sig)
+            {
+                return Err(format!("the signature of {what} appears in {place}"));
+            }
+            let tail = secret
+                .get(secret.len().saturating_sub(20)..)
+                .unwrap_or(secret);
+            if text.contains(tail) {
+                return Err(format!("the tail of {what} appears in {place}"));
+            }
+            if fly_oidc::redact_secret(text, secret) != text {
+                return Err(format!("an encoded form of {what} appears in {place}"));
+            }
+        }
+        if text.contains("eyJ") || fly_oidc::redact_jwts(text) != text {
+            return Err(format!("something JWT-shaped appears in {place}"));
+        }
+        Ok(())
+    }
+
+    /// Panic (with [`scan`](Self::scan)'s message) if `text`, found in `place`, holds a
+    /// secret.
+    #[track_caller]
+    pub fn assert_absent(&self, place: &str, text: &str) {
+        if let Err(leak) = self.scan(place, text) {
+            panic!("{leak}");
+        }
+    }
+
+    /// [`assert_absent`](Self::assert_absent) from a process's stdout and its stderr (for a
+    /// run whose stdout carries no secret by design).
+    #[track_caller]
+    pub fn assert_absent_from_output(&self, out: &std::process::Output) {
+        self.assert_absent("stdout", &String::from_utf8_lossy(&out.stdout));
+        self.assert_absent("stderr", &String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// Panic unless `text` holds every one of `needles` (naming the first missing one).
+#[track_caller]
+pub fn assert_contains_all(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "{needle:?} not in {text}");
+    }
+}
+
+/// Panic if `text` holds any of `unwanted` (naming it).
+#[track_caller]
+pub fn assert_contains_none(text: &str, unwanted: &[&str]) {
+    for other in unwanted {
+        assert!(!text.contains(other), "{other:?} in {text}");
+    }
+}
+
+/// A fault in words as the fault matrix names its row (the name THREAT_MODEL.md cites):
+/// lowercase, each run of anything but ASCII letters and digits one `-`.
+pub fn fault_slug(fault: &str) -> String {
+    fault
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                ' '
+            }
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Whether this process runs as root (effective uid 0): the tests that drop privileges
+/// (`--user`, `setpriv`) or need a real permission error run (or skip) by it.
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Whether this process runs as root, for a test that needs it (`what`: to run as another
+/// user, `unshare --pid`...); when not, prints why the test is skipped (locally and in CI
+/// alike: such a test cannot run unprivileged).
+pub fn require_root(what: &str) -> bool {
+    let root = is_root();
+    if !root {
+        eprintln!("SKIPPED: {what} needs root");
+    }
+    root
+}
+
+/// The test runner's PATH (to find aws, python3, node, bash, setpriv), or a usual default:
+/// children get it in place of their cleared environment's.
+pub fn host_path() -> String {
+    #[allow(clippy::disallowed_methods)] // the harness's own PATH, not config under test
+    std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned())
 }
 
 /// A buffer that a tracing `fmt` subscriber writes log lines into, for scanning logs for

@@ -305,24 +305,24 @@ async fn a_duration_above_the_roles_maximum_names_the_duration_and_its_setting()
         assert_eq!(ours.code(), Some("ValidationError"));
         assert!(!ours.is_transient());
         let m = ours.message();
-        for needle in [
-            "session duration 7200 s",
-            ROLE,
-            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
-            "ask for less, or raise the role's MaxSessionDuration",
-            "aws iam update-role --role-name fly-app --max-session-duration 7200",
-            setting,
-        ] {
-            assert!(m.contains(needle), "{needle:?} not in {m}");
-        }
-        for unrelated in [
+        fly_oidc_tests::assert_contains_all(
+            m,
+            &[
+                "session duration 7200 s",
+                ROLE,
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+                "ask for less, or raise the role's MaxSessionDuration",
+                "aws iam update-role --role-name fly-app --max-session-duration 7200",
+                setting,
+            ],
+        );
+        let unrelated = [
             "trust policy",
             "FLY_OIDC_AUDIENCE",
             "region",
             "FLY_OIDC_AWS_POLICY",
-        ] {
-            assert!(!m.contains(unrelated), "{unrelated:?} in {m}");
-        }
+        ];
+        fly_oidc_tests::assert_contains_none(m, &unrelated);
     }
     assert_eq!(sts.request_count(), 2, "not retried");
 }

@@ -6,10 +6,10 @@
 use fly_oidc::{Env, FlyOidcClient};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
+use fly_oidc_tests::aws::ROLE;
 
 const PROVIDER: &str =
     "projects/123456789/locations/global/workloadIdentityPools/fly/providers/acme";
-const ROLE: &str = "arn:aws:iam::123456789012:role/app";
 
 fn fly(env: &Env) -> FlyOidcClient {
     FlyOidcClient::builder()

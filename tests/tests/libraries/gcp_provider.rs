@@ -268,7 +268,8 @@ async fn retries_transient_google_failures() {
     assert_eq!(err.status(), Some(429));
     assert!(err.is_transient());
     assert_eq!(f.google.request_count(), 5);
-    f.assert_no_secrets(&format!("{err} {err:?}"));
+    f.secrets()
+        .assert_absent("the error", &format!("{err} {err:?}"));
 }
 
 #[tokio::test]
@@ -313,7 +314,8 @@ async fn malformed_answers_and_timeouts_are_reported() {
 /// Run a failing exchange and return the error, checking it carries no secret.
 async fn rejected(f: &Fakes, builder: fly_oidc_gcp::Builder) -> fly_oidc_gcp::Error {
     let err = builder.build().unwrap().access_token().await.unwrap_err();
-    f.assert_no_secrets(&format!("{err} {err:?}"));
+    f.secrets()
+        .assert_absent("the error", &format!("{err} {err:?}"));
     err
 }
 
@@ -543,7 +545,7 @@ async fn secrets_never_show_in_debug_or_display() {
     let token = provider.access_token().await.unwrap();
     let shown = format!("{token:?} {token} {provider:?}");
     assert!(shown.contains("** redacted **"), "{shown}");
-    f.assert_no_secrets(&shown);
+    f.secrets().assert_absent("Debug and Display", &shown);
 }
 
 /// Issue 10, class 5: a Machines API that accepts and never answers, or a Google STS that
@@ -619,7 +621,9 @@ async fn id_token_is_a_signed_jwt_of_the_service_account_for_the_audience() {
         &err.to_string(),
         &["PERMISSION_DENIED", "roles/iam.workloadIdentityUser"],
     );
-    fakes.assert_no_secrets(&format!("{err} {err:?}"));
+    fakes
+        .secrets()
+        .assert_absent("the error", &format!("{err} {err:?}"));
 
     // Without a service account there is no ID token to be had.
     let federated = fakes.builder().build().unwrap();

@@ -8,15 +8,13 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
-use fly_oidc_testkit::FakeFlyApi;
-use fly_oidc_testkit::google::{Endpoint, FakeGoogle};
-use fly_oidc_tests::gcp::StorageEmulator;
+use fly_oidc_testkit::google::Endpoint;
+use fly_oidc_tests::gcp::{Fakes, SA, StorageEmulator};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-const SA: &str = "storage-reader@my-project.iam.gserviceaccount.com";
 const BUCKET: &str = "fly-bucket";
 
 /// A minimal HTTP/1.1 request; returns the status code.
@@ -63,12 +61,7 @@ async fn gcs_list_objects_lists_the_emulator_bucket() {
         assert_eq!(status, 200, "uploading {name}");
     }
 
-    let fly = FakeFlyApi::builder().org("acme").start().await.unwrap();
-    let google = FakeGoogle::builder(&fly)
-        .service_account(SA)
-        .start()
-        .await
-        .unwrap();
+    let Fakes { fly, google } = Fakes::start().await;
     let run = |extra: &[&str], service_account: &str| {
         Command::new(fly_oidc_tests::example_bin("gcs_list_objects"))
             .arg(BUCKET)

@@ -16,14 +16,14 @@ use fly_oidc_gcp::google_cloud::FlySubjectTokenProvider;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::FakeGoogle;
 use fly_oidc_testkit::{FakeFlyApi, Fault};
+use fly_oidc_tests::aws::ROLE;
 use fly_oidc_tests::fast_retry;
+use fly_oidc_tests::gcp::SA;
 use google_cloud_auth::credentials::subject_token::SubjectTokenProvider;
 use std::collections::BTreeMap;
 use std::fmt::{Debug, Display};
 use std::time::Duration;
 
-const ROLE: &str = "arn:aws:iam::123456789012:role/fly-app";
-const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 const WRONG_API_TOKEN: &str = "FlyV1 wrong-api-token-0123456789abcdefghijklmnopqrstuvwxyz";
 
 /// Renderings of each public type, by type name.
@@ -330,30 +330,18 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     );
 
     // ---- the scan
-    let mut secrets: Vec<(String, String)> = vec![
-        ("the Fly API token".into(), api_token.clone()),
-        ("a wrong Fly API token".into(), WRONG_API_TOKEN.into()),
-    ];
-    for jwt in fly.issued_tokens() {
-        secrets.push(("a Fly token".into(), jwt));
-    }
-    for c in sts.issued_credentials() {
-        secrets.push(("an AWS secret key".into(), c.secret_access_key));
-        secrets.push(("an AWS session token".into(), c.session_token));
-    }
-    for t in google.issued_tokens() {
-        secrets.push(("a Google access token".into(), t));
-    }
-    secrets.push((
-        "a Google ID token".into(),
-        id_token.expose_secret().to_owned(),
-    ));
+    // The Fly API token is `fly.api_token()`.
+    let secrets = fly_oidc_tests::Secrets::of_fly(&fly)
+        .with("a wrong Fly API token", WRONG_API_TOKEN)
+        .sts(&sts)
+        .google(&google)
+        .with("a Google ID token", id_token.expose_secret());
     assert!(secrets.len() > 20, "{} secrets", secrets.len());
     let mut renderings = 0;
     for (ty, texts) in &shown.0 {
         for text in texts {
             renderings += 1;
-            fly_oidc_tests::assert_no_secrets(ty, text, &secrets);
+            secrets.assert_absent(ty, text);
         }
     }
     // The redaction marker is really there where secrets were held.

@@ -4,26 +4,24 @@
 //! goes down, misbehaving clients, load, and a burst during a refresh.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use fly_oidc::Env;
-use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_server::{ErrorKind, Server};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::Fault;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::FakeGoogle;
-use fly_oidc_tests::fast_retry;
+use fly_oidc_tests::gcp::SA;
+use fly_oidc_tests::gcp::service_account_of;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const SA: &str = "reader@my-project.iam.gserviceaccount.com";
-
-struct Resp {
-    status: u16,
+/// An HTTP answer (also server_upstream.rs's).
+pub(crate) struct Resp {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Resp {
@@ -33,7 +31,7 @@ impl Resp {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 }
@@ -125,7 +123,7 @@ fn reader(fly: &FakeFlyApi, sts: &FakeSts) -> fly_oidc_aws::FlyOidcCredentialsPr
 }
 
 /// A GET with `Metadata-Flavor: Google`.
-async fn metadata(addr: SocketAddr, path: &str) -> Resp {
+pub(crate) async fn metadata(addr: SocketAddr, path: &str) -> Resp {
     get(addr, path, &[("Metadata-Flavor", "Google")]).await
 }
 
@@ -134,20 +132,16 @@ async fn reader_server(fly: &FakeFlyApi, sts: &FakeSts) -> Result<Server, fly_oi
     Server::builder().aws_role(reader(fly, sts)).start().await
 }
 
-async fn gcp_server(service_account: Option<&str>) -> (FakeFlyApi, FakeGoogle, Server) {
+/// A server for Google alone (fake Google trusting [`acme_web`]), other scopes allowed,
+/// impersonating `service_account` if any.
+pub(crate) async fn gcp_server(service_account: Option<&str>) -> (FakeFlyApi, FakeGoogle, Server) {
     let fly = acme_web().await;
     let mut google = FakeGoogle::builder(&fly);
     if let Some(sa) = service_account {
         google = google.service_account(sa);
     }
     let google = google.start().await.unwrap();
-    let mut provider = GcpTokenProvider::builder()
-        .env(Env::from_slice(&[]))
-        .fly_client(fly_oidc_tests::fly_client(&fly))
-        .provider(google.provider())
-        .sts_url(google.sts_url())
-        .iam_url(google.iam_url())
-        .retry(fast_retry());
+    let mut provider = fly_oidc_tests::gcp::provider_builder(&fly, &google);
     if let Some(sa) = service_account {
         provider = provider.service_account(sa);
     }
@@ -262,20 +256,10 @@ async fn aws_endpoint_checks_token_and_host_and_serves_ecs_json() {
 }
 
 fn assert_no_secret(text: &str, fly: &FakeFlyApi, sts: &FakeSts, auth_token: &str) {
-    assert!(!text.contains(auth_token), "auth token leaked: {text}");
-    for jwt in fly.issued_tokens() {
-        assert!(!text.contains(&jwt), "Fly token leaked: {text}");
-    }
-    for creds in sts.issued_credentials() {
-        assert!(
-            !text.contains(&creds.secret_access_key),
-            "secret key leaked: {text}"
-        );
-        assert!(
-            !text.contains(&creds.session_token),
-            "session token leaked: {text}"
-        );
-    }
+    fly_oidc_tests::Secrets::of_fly(fly)
+        .sts(sts)
+        .with("the server's auth token", auth_token)
+        .assert_absent("a response body", text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -311,10 +295,11 @@ async fn metadata_endpoints_behave_like_googles() {
     assert_eq!(body["token_type"], "Bearer");
     let expires_in = body["expires_in"].as_u64().unwrap();
     assert!(expires_in > 3000 && expires_in <= 3600, "{expires_in}");
-    let issued = google
-        .token_info(body["access_token"].as_str().unwrap())
-        .expect("a token the fake Google issued");
-    assert_eq!(issued.service_account.as_deref(), Some(SA));
+    let access_token = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        service_account_of(&google, access_token).as_deref(),
+        Some(SA)
+    );
     // The same token for the same account by email.
     let by_email = metadata(
         addr,

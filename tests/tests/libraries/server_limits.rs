@@ -52,6 +52,12 @@ async fn served(stream: &mut TcpStream, addr: SocketAddr) -> String {
     head
 }
 
+/// A new connection to `addr` is served (the server still takes clients).
+async fn serves_a_new_client(addr: SocketAddr) {
+    let mut good = TcpStream::connect(addr).await.unwrap();
+    served(&mut good, addr).await;
+}
+
 /// How long until the server closes `stream` (reading and dropping whatever it sends); at
 /// most `within`, else a panic naming `what`.
 async fn closed_after(stream: &mut TcpStream, within: Duration, what: &str) -> Duration {
@@ -115,8 +121,7 @@ async fn a_new_connection_must_send_and_a_head_must_end_within_the_header_limit(
     );
     closed_after(&mut slow, Duration::from_secs(3), "a trickled head").await;
     // A client that sends at once is served.
-    let mut good = TcpStream::connect(addr).await.unwrap();
-    served(&mut good, addr).await;
+    serves_a_new_client(addr).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,8 +150,7 @@ async fn a_client_that_pipelines_and_never_reads_is_cut_off_at_the_write_limit()
     let took = started.elapsed();
     assert!(took < Duration::from_secs(10), "{took:?}");
     // Others are served meanwhile and after.
-    let mut good = TcpStream::connect(addr).await.unwrap();
-    served(&mut good, addr).await;
+    serves_a_new_client(addr).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,8 +254,7 @@ async fn at_the_active_cap_a_new_request_is_served_and_a_non_reader_closed() {
     let b = pipeliner(addr).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     // A new request is served, and the first non-reader made room.
-    let mut good = TcpStream::connect(addr).await.unwrap();
-    served(&mut good, addr).await;
+    serves_a_new_client(addr).await;
     tokio::time::timeout(Duration::from_secs(3), a)
         .await
         .expect("the oldest non-reader still open")

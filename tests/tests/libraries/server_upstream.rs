@@ -5,50 +5,19 @@
 //! query strings logged without their secrets.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use fly_oidc::Env;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource};
-use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_server::Server;
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::Fault;
 use fly_oidc_testkit::google::FakeGoogle;
-use fly_oidc_tests::{LogCapture, fast_retry};
-use serde_json::Value;
+use fly_oidc_tests::LogCapture;
+use fly_oidc_tests::gcp::{Fakes, SA, provider_builder};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-const SA: &str = "reader@my-project.iam.gserviceaccount.com";
+use crate::server::metadata;
+
 const BASE: &str = "/computeMetadata/v1/instance/service-accounts/default";
-
-struct Resp {
-    status: u16,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
-/// A GET of the metadata server with `Metadata-Flavor: Google`.
-async fn metadata(addr: SocketAddr, path: &str) -> Resp {
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nMetadata-Flavor: Google\r\nConnection: close\r\n\r\n"
-    );
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    Resp {
-        status: head[9..12].parse().unwrap(),
-        body: body.to_owned(),
-    }
-}
 
 struct Setup {
     fly: FakeFlyApi,
@@ -73,40 +42,7 @@ impl Setup {
 
 /// A server for Google alone, other scopes allowed, impersonating `service_account` if any.
 async fn setup(service_account: Option<&str>) -> Setup {
-    let fly = FakeFlyApi::builder()
-        .org("acme")
-        .app("web")
-        .start()
-        .await
-        .unwrap();
-    let mut google = FakeGoogle::builder(&fly);
-    if let Some(sa) = service_account {
-        google = google.service_account(sa);
-    }
-    let google = google.start().await.unwrap();
-    let mut provider = GcpTokenProvider::builder()
-        .env(Env::from_slice(&[]))
-        .fly_client(fly_oidc_tests::fly_client(&fly))
-        .provider(google.provider())
-        .sts_url(google.sts_url())
-        .iam_url(google.iam_url())
-        .retry(fast_retry());
-    if let Some(sa) = service_account {
-        provider = provider.service_account(sa);
-    }
-    let scoped = provider.clone();
-    let server = Server::builder()
-        .gcp(provider.build().unwrap())
-        .gcp_scoped(move |scopes| {
-            scoped
-                .clone()
-                .scopes(scopes.to_vec())
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .start()
-        .await
-        .unwrap();
+    let (fly, google, server) = crate::server::gcp_server(service_account).await;
     Setup {
         fly,
         google,
@@ -215,21 +151,10 @@ async fn a_permanent_refusal_is_answered_as_one_kept_and_not_retried() {
 /// A refusal is the answer for 5 minutes, then a client's request may try the key again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_is_kept_for_five_minutes_then_tried_again_on_request() {
-    let fly = FakeFlyApi::builder().org("acme").start().await.unwrap();
-    let google = FakeGoogle::builder(&fly)
-        .service_account(SA)
-        .start()
-        .await
-        .unwrap();
+    let Fakes { fly, google } = Fakes::start().await;
     let clock = ManualTimeSource::new(SharedTimeSource::default().now());
-    let provider = GcpTokenProvider::builder()
-        .env(Env::from_slice(&[]))
-        .fly_client(fly_oidc_tests::fly_client(&fly))
-        .provider(google.provider())
-        .sts_url(google.sts_url())
-        .iam_url(google.iam_url())
+    let provider = provider_builder(&fly, &google)
         .service_account(SA)
-        .retry(fast_retry())
         .build()
         .unwrap();
     let server = Server::builder()

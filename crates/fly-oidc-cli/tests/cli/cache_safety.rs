@@ -13,7 +13,7 @@
 //!   limit (`prlimit --fsize`, with SIGXFSZ ignored, always) mean running uncached.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::cli_aws_support::{ROLE_A, ROLE_B, Sandbox, assert_success, describe};
+use crate::support::{ROLE_A, ROLE_B, Sandbox, assert_success, describe, stderr};
 use fly_oidc::time::{SystemTimeSource, TimeSource};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
@@ -24,12 +24,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
-
 fn fakes() -> (FakeFlyApi, FakeSts) {
     let fly = FakeFlyApi::builder().app("web").start_blocking().unwrap();
     let sts = FakeSts::builder()
@@ -37,10 +31,6 @@ fn fakes() -> (FakeFlyApi, FakeSts) {
         .start_blocking()
         .unwrap();
     (fly, sts)
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn run(sandbox: &Sandbox, extra: &[&str]) -> Output {
@@ -176,10 +166,8 @@ fn a_symlinked_entry_or_lock_file_is_never_followed() {
 
 #[test]
 fn an_entry_owned_by_another_user_is_ignored_and_replaced() {
-    if !is_root() {
-        eprintln!(
-            "SKIPPED: not root, cannot chown an entry to another user (the unit tests cover it)"
-        );
+    // (The unit tests cover it unprivileged.)
+    if !fly_oidc_tests::require_root("chowning an entry to another user") {
         return;
     }
     let (fly, sts) = fakes();
@@ -202,7 +190,7 @@ fn run_with_umask_000(sandbox: &Sandbox, args: &[&str]) -> Output {
         .command("sh")
         .arg("-c")
         .arg("umask 000; exec \"$0\" \"$@\"")
-        .arg(crate::fly_oidc_bin())
+        .arg(crate::support::fly_oidc_bin())
         .args(args)
         .output()
         .unwrap()
@@ -272,7 +260,7 @@ fn run_many(sandbox: &Sandbox, n: usize, extra: &[&str]) -> Vec<serde_json::Valu
             let mut args = vec!["aws", "credential-process", "--role-arn", ROLE_A];
             args.extend_from_slice(extra);
             sandbox
-                .command(crate::fly_oidc_bin())
+                .command(crate::support::fly_oidc_bin())
                 .args(&args)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -451,7 +439,7 @@ fn a_file_size_limit_means_running_uncached(fly: &FakeFlyApi, sts: &FakeSts) {
             .command("sh")
             .arg("-c")
             .arg("trap '' XFSZ; exec prlimit --fsize=64 -- \"$0\" \"$@\"")
-            .arg(crate::fly_oidc_bin())
+            .arg(crate::support::fly_oidc_bin())
             .args(["aws", "credential-process", "--role-arn", role])
             .output()
             .unwrap()

@@ -5,8 +5,8 @@
 //! Needs `moto_server` (PyPI `moto[server]`), or `MOTO_ENDPOINT` pointing at a running one.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::cli_aws_support::{
-    ROLE_A, ROLE_B, Sandbox, assert_no_secret_in, assert_success, describe,
+use crate::support::{
+    ROLE_A, ROLE_B, Sandbox, assert_success, aws_secrets, describe, moto_sandbox, stderr,
 };
 use fly_oidc_testkit::aws_sts::{FakeSts, RecordedStsRequest};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
@@ -14,20 +14,9 @@ use fly_oidc_tests::aws::Moto;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, UNIX_EPOCH};
 
-fn setup() -> Option<(FakeFlyApi, Moto, Sandbox)> {
-    let moto = Moto::start()?;
-    let fly = FakeFlyApi::builder().app("web").start_blocking().unwrap();
-    let sandbox = Sandbox::new(&fly, moto.endpoint());
-    Some((fly, moto, sandbox))
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn a_cache_hit_makes_no_fly_request_and_no_cache_skips_it() {
-    let Some((fly, moto, sandbox)) = setup() else {
+    let Some((fly, moto, sandbox)) = moto_sandbox() else {
         return;
     };
     let first = sandbox.credential_process(ROLE_A, &[]);
@@ -106,7 +95,7 @@ fn age_entry(sandbox: &Sandbox, secs_from_now: u64) {
 
 #[test]
 fn entries_are_reused_only_while_min_ttl_remains() {
-    let Some((fly, _moto, sandbox)) = setup() else {
+    let Some((fly, _moto, sandbox)) = moto_sandbox() else {
         return;
     };
     let first = sandbox.credential_process(ROLE_A, &[]);
@@ -150,7 +139,7 @@ fn twenty_concurrent_cold_processes_make_one_sts_call() {
         let children: Vec<_> = (0..20)
             .map(|_| {
                 sandbox
-                    .command(crate::fly_oidc_bin())
+                    .command(crate::support::fly_oidc_bin())
                     .args(["aws", "credential-process", "--role-arn", ROLE_A])
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
@@ -180,7 +169,7 @@ fn twenty_concurrent_cold_processes_make_one_sts_call() {
 
 #[test]
 fn unsafe_cache_directories_are_refused_with_a_warning_and_runs_stay_uncached() {
-    let Some((fly, _moto, sandbox)) = setup() else {
+    let Some((fly, _moto, sandbox)) = moto_sandbox() else {
         return;
     };
     let dir = sandbox.cache_dir();
@@ -240,7 +229,7 @@ fn unsafe_cache_directories_are_refused_with_a_warning_and_runs_stay_uncached() 
 
 #[test]
 fn a_corrupt_entry_is_ignored_and_replaced() {
-    let Some((fly, _moto, sandbox)) = setup() else {
+    let Some((fly, _moto, sandbox)) = moto_sandbox() else {
         return;
     };
     let first = sandbox.credential_process(ROLE_A, &[]);
@@ -262,14 +251,14 @@ fn a_corrupt_entry_is_ignored_and_replaced() {
 
 #[test]
 fn an_unusable_cache_location_costs_only_the_cache() {
-    let Some((fly, moto, mut sandbox)) = setup() else {
+    let Some((fly, moto, mut sandbox)) = moto_sandbox() else {
         return;
     };
     // XDG_CACHE_HOME is a file: the directory cannot be created.
     let file = sandbox.dir.path().join("not-a-dir");
     std::fs::write(&file, b"x").unwrap();
     sandbox.set("XDG_CACHE_HOME", &file.display().to_string());
-    let mut cmd = sandbox.command(crate::fly_oidc_bin());
+    let mut cmd = sandbox.command(crate::support::fly_oidc_bin());
     cmd.env("XDG_CACHE_HOME", &file)
         .args(["aws", "credential-process", "--role-arn", ROLE_A]);
     let out = cmd.output().unwrap();
@@ -281,7 +270,7 @@ fn an_unusable_cache_location_costs_only_the_cache() {
     );
     // No HOME and no XDG_CACHE_HOME at all.
     let out = sandbox
-        .command(crate::fly_oidc_bin())
+        .command(crate::support::fly_oidc_bin())
         .env_remove("HOME")
         .env_remove("XDG_CACHE_HOME")
         .args(["aws", "credential-process", "--role-arn", ROLE_A])
@@ -308,7 +297,7 @@ fn an_unusable_cache_location_costs_only_the_cache() {
 
 #[test]
 fn errors_are_one_line_naming_the_step_without_secrets() {
-    let Some((fly, moto, sandbox)) = setup() else {
+    let Some((fly, moto, sandbox)) = moto_sandbox() else {
         return;
     };
     let printed = vec![sandbox.credential_process(ROLE_A, &["--no-cache"])];
@@ -325,14 +314,14 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
         err.starts_with("fly-oidc: error: Fly token failed: "),
         "{err}"
     );
-    assert_no_secret_in(&out.stderr, &fly, &printed);
+    aws_secrets(&fly, &printed).assert_absent("stderr", &stderr(&out));
 
     // Fly token: a --socket that does not exist is an invalid setting found at run time
     // (exit 2, issue 10 class 6).
     let mut off_fly = Sandbox::new(&fly, moto.endpoint());
     off_fly.unset("FLY_OIDC_SOCKET");
     let out = off_fly
-        .command(crate::fly_oidc_bin())
+        .command(crate::support::fly_oidc_bin())
         .args([
             "aws",
             "credential-process",
@@ -375,7 +364,7 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
         describe(&out)
     );
     assert_eq!(stderr(&out).lines().count(), 1, "{}", describe(&out));
-    assert_no_secret_in(&out.stderr, &fly, &printed);
+    aws_secrets(&fly, &printed).assert_absent("stderr", &stderr(&out));
 
     // STS: the role's trust policy rejects the token; the line says what to check.
     let sts = FakeSts::builder().start_blocking().unwrap();
@@ -401,7 +390,7 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
             "names the audience: {err}"
         );
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert_no_secret_in(&out.stderr, &fly, &printed);
+        aws_secrets(&fly, &printed).assert_absent("stderr", &stderr(&out));
     }
     // Nothing was cached by the failures.
     assert!(
@@ -417,12 +406,12 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
     let out = uncached(&["--verbose"]);
     fly.clear_faults();
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert_no_secret_in(&out.stderr, &fly, &printed);
+    aws_secrets(&fly, &printed).assert_absent("stderr", &stderr(&out));
 }
 
 #[test]
 fn bad_input_is_a_usage_error_with_exit_2_and_never_a_panic() {
-    let Some((fly, _moto, sandbox)) = setup() else {
+    let Some((fly, _moto, sandbox)) = moto_sandbox() else {
         return;
     };
     let policy_file = sandbox.dir.path().join("policy.json");
@@ -617,7 +606,7 @@ fn a_failed_refresh_serves_a_still_valid_entry_but_never_an_expiring_one() {
         err.contains("using cached credentials that expire in"),
         "{err}"
     );
-    assert_no_secret_in(&out.stderr, &fly, std::slice::from_ref(&first));
+    aws_secrets(&fly, std::slice::from_ref(&first)).assert_absent("stderr", &stderr(&out));
     // Thirty seconds left: too close to expiry to hand out; the failure is reported.
     age_entry(&sandbox, 30);
     let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
@@ -638,7 +627,7 @@ fn a_failed_refresh_serves_a_still_valid_entry_but_never_an_expiring_one() {
 /// is the JSON alone (the diagnostics go to stderr).
 #[test]
 fn credential_process_stdout_is_the_json_alone_under_verbose_and_rust_log() {
-    let Some((_fly, _moto, mut sandbox)) = setup() else {
+    let Some((_fly, _moto, mut sandbox)) = moto_sandbox() else {
         return;
     };
     sandbox.set("RUST_LOG", "trace");

@@ -6,9 +6,9 @@
 //! tool skips the test locally and fails it in CI (`CI=true`).
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::cli_aws_support::{
-    ROLE_A, ROLE_B, Sandbox, assert_no_secret_in, assert_success, describe, lists_bucket,
-    require_python_module,
+use crate::support::{
+    ROLE_A, ROLE_B, Sandbox, assert_success, aws_secrets, describe, lists_bucket, moto_sandbox,
+    stderr, stdout_json,
 };
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_tests::aws::{Moto, bucket_name};
@@ -19,14 +19,7 @@ fn setup(tools: &[&str]) -> Option<(FakeFlyApi, Moto, Sandbox)> {
             return None;
         }
     }
-    let moto = Moto::start()?;
-    let fly = FakeFlyApi::builder().app("web").start_blocking().unwrap();
-    let sandbox = Sandbox::new(&fly, moto.endpoint());
-    Some((fly, moto, sandbox))
-}
-
-fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(out)))
+    moto_sandbox()
 }
 
 fn caller_arn(sandbox: &Sandbox, extra: &[&str]) -> String {
@@ -34,7 +27,7 @@ fn caller_arn(sandbox: &Sandbox, extra: &[&str]) -> String {
     args.extend(["sts", "get-caller-identity", "--output", "json"]);
     let out = sandbox.command("aws").args(&args).output().unwrap();
     assert_success(&out, &format!("aws {args:?}"));
-    json(&out)["Arn"].as_str().unwrap().to_owned()
+    stdout_json(&out)["Arn"].as_str().unwrap().to_owned()
 }
 
 #[test]
@@ -114,7 +107,7 @@ fn profiles_coexist_with_flys_builtin_web_identity_variables() {
         .output()
         .unwrap();
     assert_success(&out, "aws with AWS_PROFILE");
-    let arn = json(&out)["Arn"].as_str().unwrap().to_owned();
+    let arn = stdout_json(&out)["Arn"].as_str().unwrap().to_owned();
     assert!(arn.contains(":assumed-role/fly-builtin/"), "{arn}");
     // Without --role-arn, fly-oidc assumes the same role as Fly's integration.
     let same = sandbox.credential_process_no_role();
@@ -131,7 +124,7 @@ fn profiles_coexist_with_flys_builtin_web_identity_variables() {
             .output()
             .unwrap();
         assert_success(&out, "aws sts get-caller-identity with env credentials");
-        json(&out)["Arn"].as_str().unwrap().to_owned()
+        stdout_json(&out)["Arn"].as_str().unwrap().to_owned()
     };
     assert!(arn.contains(":assumed-role/fly-builtin/"), "{arn}");
 }
@@ -141,7 +134,7 @@ fn boto3_uses_credential_process_profiles() {
     let Some((fly, _moto, sandbox)) = setup(&["python3"]) else {
         return;
     };
-    if !require_python_module("boto3") {
+    if fly_oidc_tests::python_with(&["boto3"], "boto3").is_none() {
         return;
     }
     sandbox.write_aws_config(&[("reader", ROLE_A), ("writer", ROLE_B)]);
@@ -156,7 +149,7 @@ fn boto3_uses_credential_process_profiles() {
         .output()
         .unwrap();
     assert_success(&out, "boto3 script");
-    let v = json(&out);
+    let v = stdout_json(&out);
     assert!(
         v["arns"]["reader"]
             .as_str()
@@ -186,7 +179,7 @@ fn aws_env_sourced_by_bash_feeds_the_aws_cli() {
     let Some((fly, _moto, sandbox)) = setup(&["aws", "bash"]) else {
         return;
     };
-    let bin = crate::fly_oidc_bin();
+    let bin = crate::support::fly_oidc_bin();
     let script = format!(
         r#"set -eu
 eval "$('{}' aws env --role-arn '{ROLE_A}')"
@@ -201,22 +194,22 @@ aws sts get-caller-identity --output json"#,
         .output()
         .unwrap();
     assert_success(&out, "bash sourcing fly-oidc aws env");
-    let arn = json(&out)["Arn"].as_str().unwrap().to_owned();
+    let arn = stdout_json(&out)["Arn"].as_str().unwrap().to_owned();
     assert!(arn.contains(":assumed-role/fly-reader/"), "{arn}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("expires 20"), "{stderr}");
+    let err = stderr(&out);
+    assert!(err.contains("expires 20"), "{err}");
 
     // `--json` prints the same variables, from the same cache entry.
     let out = sandbox.fly_oidc(&["aws", "env", "--json", "--role-arn", ROLE_A]);
     assert_success(&out, "fly-oidc aws env --json");
-    let env = json(&out);
+    let env = stdout_json(&out);
     let process = sandbox.credential_process(ROLE_A, &[]);
     assert_eq!(env["AWS_ACCESS_KEY_ID"], process["AccessKeyId"]);
     assert_eq!(env["AWS_SECRET_ACCESS_KEY"], process["SecretAccessKey"]);
     assert_eq!(env["AWS_SESSION_TOKEN"], process["SessionToken"]);
     assert_eq!(env["AWS_CREDENTIAL_EXPIRATION"], process["Expiration"]);
     assert_eq!(fly.request_count(), 1);
-    assert_no_secret_in(&out.stderr, &fly, &[process]);
+    aws_secrets(&fly, &[process]).assert_absent("stderr", &stderr(&out));
 }
 
 /// A profile whose STS endpoint is `profile_body`'s, read by the AWS CLI and by fly-oidc

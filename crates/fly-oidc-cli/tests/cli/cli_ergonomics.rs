@@ -8,12 +8,12 @@ use fly_oidc_testkit::google::FakeGoogle;
 use std::path::Path;
 use std::process::{Command, Output};
 
-const ROLE: &str = "arn:aws:iam::123456789012:role/app";
+use crate::support::ROLE;
 const NO_CA_WARNING: &str = "no CA certificates could be loaded";
 
 /// Run `fly-oidc` with only `env`, a PATH and a temporary HOME.
 fn fly_oidc(args: &[&str], env: &[(&str, &str)]) -> Output {
-    crate::run_clean(args, env)
+    crate::support::run(args, env)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -127,7 +127,7 @@ fn without_ca_certificates_aws_commands_work_with_one_warning() {
     let fly = FakeFlyApi::builder().start_blocking().unwrap();
     let sts = FakeSts::builder().start_blocking().unwrap();
     let url = sts.url();
-    let args = crate::credential_process_no_cache(ROLE, &url);
+    let args = crate::support::credential_process_no_cache(ROLE, &url);
     let (out, stderr) = succeeds_without_ca(&args, &fly, &[]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["Version"], 1);
@@ -261,7 +261,7 @@ fn a_bad_url_says_what_a_valid_one_looks_like() {
     type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
     let cases: [Case; 7] = [
         (
-            crate::credential_process_no_cache(ROLE, "sts.amazonaws.com"),
+            crate::support::credential_process_no_cache(ROLE, "sts.amazonaws.com"),
             vec![],
             "https://sts.us-east-1.amazonaws.com",
         ),
@@ -333,7 +333,7 @@ if command -v aws >/dev/null; then aws configure list | grep -w region || true; 
         let out = Command::new("bash")
             .args(["-c", &script])
             .env_clear()
-            .env("PATH", crate::cli_aws_support::host_path())
+            .env("PATH", fly_oidc_tests::host_path())
             .env("HOME", home.path())
             .envs(env.iter().copied())
             .output()
@@ -455,7 +455,7 @@ fn a_failing_fly_token_is_said_once_in_every_command() {
 fn the_fake_fly_api_runner_never_prints_its_api_token() {
     use std::io::BufRead as _;
     use std::os::unix::fs::PermissionsExt as _;
-    let runner = crate::fly_oidc_bin()
+    let runner = crate::support::fly_oidc_bin()
         .parent()
         .unwrap()
         .join("examples/fake_fly_api");

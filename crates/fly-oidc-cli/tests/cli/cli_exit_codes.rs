@@ -5,22 +5,13 @@
 //! consumer's form: a failure response on stdout and a non-zero exit.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
+use crate::support::ROLE;
+use crate::support::run_in;
 use std::path::Path;
-use std::process::Output;
 
-const ROLE: &str = "arn:aws:iam::123456789012:role/app";
 const PROVIDER: &str = "projects/123/locations/global/workloadIdentityPools/fly/providers/acme";
 /// A pool, not a provider (the input).
 const POOL: &str = "projects/123/locations/global/workloadIdentityPools/fly";
-
-/// [`crate::run_in`] with a default socket that does not exist (never the real /.fly/api).
-pub(crate) fn run(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
-    // Never the real /.fly/api.
-    let socket = home.join("no-fly-api.sock");
-    let mut all = vec![("FLY_OIDC_DEFAULT_SOCKET", socket.to_str().unwrap())];
-    all.extend_from_slice(envs);
-    crate::run_in(args, &all, home)
-}
 
 /// Each command with the flags it needs to get as far as its settings.
 fn commands() -> Vec<(&'static str, Vec<&'static str>)> {
@@ -163,7 +154,7 @@ fn every_invalid_setting_exits_2_with_one_line_naming_it() {
                 }
                 _ => args.extend(bad.flags.iter().copied()),
             }
-            let out = run(&args, &bad.env, home.path());
+            let out = run_in(&args, &bad.env, home.path());
             let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
             let one_line = stderr.lines().count() == 1;
             let shaped = stderr.starts_with("fly-oidc: error: invalid setting: ");
@@ -189,7 +180,7 @@ fn every_invalid_setting_exits_2_with_one_line_naming_it() {
 #[test]
 fn access_token_with_a_pool_for_a_provider_exits_2() {
     let home = tempfile::tempdir().unwrap();
-    let out = run(
+    let out = run_in(
         &["gcp", "access-token", "--provider", POOL],
         &[],
         home.path(),
@@ -219,7 +210,7 @@ fn executable_reports_invalid_settings_in_its_failure_response() {
     ] {
         let mut args = vec!["gcp", "executable"];
         args.extend(bad.flags);
-        let out = run(&args, &bad.env, home.path());
+        let out = run_in(&args, &bad.env, home.path());
         assert!(!out.status.success());
         assert!(
             out.stderr.is_empty(),
@@ -241,7 +232,7 @@ fn executable_reports_invalid_settings_in_its_failure_response() {
 #[test]
 fn gcp_executable_usage_errors_are_a_failure_response_on_stdout() {
     let home = tempfile::tempdir().unwrap();
-    let out = run(&["gcp", "executable", "--bogus"], &[], home.path());
+    let out = run_in(&["gcp", "executable", "--bogus"], &[], home.path());
     assert_eq!(out.status.code(), Some(2));
     assert!(
         out.stderr.is_empty(),
@@ -257,7 +248,7 @@ fn gcp_executable_usage_errors_are_a_failure_response_on_stdout() {
     assert!(message.contains("'--bogus'"), "{message}");
     assert!(!message.contains('\n'), "{message}");
     // Other commands keep clap's usage on stderr.
-    let out = run(&["gcp", "access-token", "--bogus"], &[], home.path());
+    let out = run_in(&["gcp", "access-token", "--bogus"], &[], home.path());
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Usage:"));

@@ -3,15 +3,11 @@
 //! are refused instead of overflowing the stack, and protocol commands keep to their output.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::cli_exit_codes::run;
+use crate::support::ROLE;
+use crate::support::{run_in, run_in_os, stderr};
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Output;
-
-const ROLE: &str = "arn:aws:iam::123456789012:role/app";
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 /// The one error line on stderr, after checking the exit status is `code`.
 fn error_line(out: &Output, code: i32) -> String {
@@ -51,7 +47,7 @@ fn a_bad_aws_config_file_is_an_invalid_setting_that_quotes_nothing() {
             ("AWS_CONFIG_FILE", config.to_str().unwrap()),
             ("AWS_PROFILE", "p"),
         ];
-        let out = run(&args, &envs, home.path());
+        let out = run_in(&args, &envs, home.path());
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(!leaks(&err), "{err}");
@@ -73,7 +69,7 @@ fn a_bad_aws_config_file_is_an_invalid_setting_that_quotes_nothing() {
         );
         assert!(line.contains("(from AWS_CONFIG_FILE)"), "{line}");
     }
-    let out = run(&args, &[("AWS_CONFIG_FILE", "/tmp")], home.path());
+    let out = run_in(&args, &[("AWS_CONFIG_FILE", "/tmp")], home.path());
     let line = error_line(&out, 2);
     assert!(line.contains("/tmp is a directory"), "{line}");
     assert!(line.contains("(from AWS_CONFIG_FILE)"), "{line}");
@@ -100,7 +96,7 @@ fn deeply_nested_cel_is_refused_with_exit_2() {
         let mut args = base.to_vec();
         args.extend(extra);
         args.extend(["--org", "acme", "--app", "a"]);
-        let out = run(&args, &[], home.path());
+        let out = run_in(&args, &[], home.path());
         let line = error_line(&out, 2);
         assert!(line.contains(says), "{line}");
         assert!(line.contains("expression too deeply nested"), "{line}");
@@ -111,7 +107,7 @@ fn deeply_nested_cel_is_refused_with_exit_2() {
         "(".repeat(30),
         ")".repeat(30)
     );
-    let out = run(
+    let out = run_in(
         &[&base[..], &[&ok, "--org", "acme", "--app", "a"]].concat(),
         &[],
         home.path(),
@@ -139,7 +135,7 @@ fn check_trust_policy_rejects_a_policy_with_a_deny_that_may_apply() {
             "--app",
             "web",
         ];
-        run(&args, &[], home.path())
+        run_in(&args, &[], home.path())
     };
     let out = check(allow);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -167,7 +163,6 @@ fn check_trust_policy_rejects_a_policy_with_a_deny_that_may_apply() {
 fn non_utf8_variables_are_invalid_settings_naming_the_variable() {
     use std::os::unix::ffi::OsStrExt;
     let home = tempfile::tempdir().unwrap();
-    let socket = home.path().join("no-fly-api.sock");
     let cases: [(&[&str], &str, &[u8], &str); 3] = [
         (
             &["aws", "credential-process", "--role-arn", ROLE],
@@ -189,15 +184,7 @@ fn non_utf8_variables_are_invalid_settings_naming_the_variable() {
         ),
     ];
     for (args, var, value, says) in cases {
-        let out = std::process::Command::new(crate::fly_oidc_bin())
-            .args(args)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", home.path())
-            .env("FLY_OIDC_DEFAULT_SOCKET", &socket)
-            .env(var, std::ffi::OsStr::from_bytes(value))
-            .output()
-            .unwrap();
+        let out = run_in_os(args, &[(var, OsStr::from_bytes(value))], home.path());
         let line = error_line(&out, 2);
         assert!(line.contains("invalid setting:"), "{var}: {line}");
         assert!(line.contains(says), "{var}: {line}");
@@ -240,7 +227,7 @@ fn token_source_errors_name_the_flag_or_variable_that_set_it() {
         ),
     ];
     for (args, envs, says) in cases {
-        let out = run(args, envs, home.path());
+        let out = run_in(args, envs, home.path());
         let line = error_line(&out, 2);
         assert!(line.contains(says), "{args:?} {envs:?}: {line}");
         assert!(
@@ -249,7 +236,7 @@ fn token_source_errors_name_the_flag_or_variable_that_set_it() {
         );
     }
     // gcp executable names the flag in its failure response too.
-    let out = run(
+    let out = run_in(
         &[
             "gcp",
             "executable",
@@ -274,7 +261,7 @@ fn token_source_errors_name_the_flag_or_variable_that_set_it() {
 #[test]
 fn key_url_flags_are_invalid_settings_and_token_verify_names_its_own_flags() {
     let home = tempfile::tempdir().unwrap();
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let sock = fly.socket_path().to_str().unwrap().to_owned();
     for command in [&["token", "--verify"][..], &["doctor"][..]] {
         for (flag, value, says) in [
@@ -287,7 +274,7 @@ fn key_url_flags_are_invalid_settings_and_token_verify_names_its_own_flags() {
         ] {
             let mut args = command.to_vec();
             args.extend(["--socket", &sock, flag, value]);
-            let out = run(&args, &[], home.path());
+            let out = run_in(&args, &[], home.path());
             let line = error_line(&out, 2);
             assert!(line.contains(says), "{args:?}: {line}");
             assert!(line.contains(&format!("(from {flag})")), "{args:?}: {line}");
@@ -299,7 +286,7 @@ fn key_url_flags_are_invalid_settings_and_token_verify_names_its_own_flags() {
         "the flags are checked before a token is fetched"
     );
     // Keys that cannot be fetched: the fix names token's flags, not doctor's --offline.
-    let out = run(
+    let out = run_in(
         &[
             "token",
             "--verify",
@@ -337,7 +324,7 @@ fn credential_config_output_refuses_a_symlink_and_names_the_flag() {
             "--output",
             output.to_str().unwrap(),
         ];
-        run(&args, &[], home.path())
+        run_in(&args, &[], home.path())
     };
     let line = error_line(&config(&link), 2);
     assert!(
@@ -374,13 +361,13 @@ fn credential_config_output_refuses_a_symlink_and_names_the_flag() {
 fn a_closed_stdout_exits_141_without_a_message() {
     use std::io::Read as _;
     let home = tempfile::tempdir().unwrap();
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     // The reader went away before anything was written: the read end is closed before the
     // command starts (closed after the spawn, a process forked meanwhile by a parallel test
     // could hold it while the command writes).
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let mut child = std::process::Command::new(crate::fly_oidc_bin())
+    let mut child = std::process::Command::new(crate::support::fly_oidc_bin())
         .args(["token", "--claims", "--socket"])
         .arg(fly.socket_path())
         .env_clear()
@@ -407,7 +394,7 @@ fn a_closed_stdout_exits_141_without_a_message() {
 #[test]
 fn aws_setup_help_marks_role_name_as_required() {
     let home = tempfile::tempdir().unwrap();
-    let out = run(&["aws", "setup", "--help"], &[], home.path());
+    let out = run_in(&["aws", "setup", "--help"], &[], home.path());
     assert_eq!(out.status.code(), Some(0));
     let help = String::from_utf8_lossy(&out.stdout);
     let at = help.rfind("--role-name <NAME>").unwrap();
@@ -427,7 +414,7 @@ fn aws_setup_help_marks_role_name_as_required() {
 #[test]
 fn a_fly_api_token_with_a_control_character_is_an_invalid_setting() {
     let home = tempfile::tempdir().unwrap();
-    let out = run(
+    let out = run_in(
         &["token"],
         &[
             ("FLY_API_HOSTNAME", "https://127.0.0.1:9"),
@@ -459,18 +446,11 @@ fn an_audience_variable_that_is_not_utf8_is_an_invalid_setting() {
         ROLE,
     ];
     for args in [&["token", "--claims"][..], &role[..]] {
-        let out = std::process::Command::new(crate::fly_oidc_bin())
-            .args(args)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", home.path())
-            .env("FLY_OIDC_TOKEN_FILE", &token_file)
-            .env(
-                "FLY_OIDC_AUDIENCE",
-                std::ffi::OsStr::from_bytes(b"\xff\xfe"),
-            )
-            .output()
-            .unwrap();
+        let env = [
+            ("FLY_OIDC_TOKEN_FILE", token_file.as_os_str()),
+            ("FLY_OIDC_AUDIENCE", OsStr::from_bytes(b"\xff\xfe")),
+        ];
+        let out = run_in_os(args, &env, home.path());
         let err = error_line(&out, 2);
         assert!(
             err.contains("the audience is not valid UTF-8 (from FLY_OIDC_AUDIENCE)"),
@@ -492,7 +472,7 @@ fn a_log_file_that_is_a_pipe_is_refused_not_waited_on() {
         .unwrap();
     assert!(made.success());
     let args = ["token", "--log-file", fifo.to_str().unwrap()];
-    let line = error_line(&run(&args, &[], home.path()), 2);
+    let line = error_line(&run_in(&args, &[], home.path()), 2);
     assert!(line.contains("is not a regular file"), "{line}");
     assert!(line.contains("--log-file"), "{line}");
 }

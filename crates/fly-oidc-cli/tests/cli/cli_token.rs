@@ -1,12 +1,8 @@
 //! `fly-oidc token` run as a process against the fake Machines API.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
+use crate::support::run;
 use fly_oidc_testkit::{FakeFlyApi, Fault};
-use std::process::Output;
-
-fn fly_oidc(args: &[&str], env: &[(&str, &str)]) -> Output {
-    crate::run_clean(args, env)
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
@@ -16,7 +12,7 @@ fn text(bytes: &[u8]) -> String {
 fn prints_a_verifiable_token_for_the_audience() {
     let fly = FakeFlyApi::builder().start_blocking().unwrap();
     let sock = fly.socket_path().to_str().unwrap();
-    let out = fly_oidc(
+    let out = run(
         &["token", "--socket", sock, "--audience", "sts.amazonaws.com"],
         &[],
     );
@@ -36,13 +32,13 @@ fn prints_a_verifiable_token_for_the_audience() {
 fn global_flags_go_before_or_after_the_subcommand_and_env_gives_the_audience() {
     let fly = FakeFlyApi::builder().start_blocking().unwrap();
     let sock = fly.socket_path().to_str().unwrap();
-    let out = fly_oidc(
+    let out = run(
         &["--socket", sock, "token"],
         &[("FLY_OIDC_AUDIENCE", "from-env")],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(fly.requests()[0].audience.as_deref(), Some("from-env"));
-    let out = fly_oidc(&["token"], &[("FLY_OIDC_SOCKET", sock)]);
+    let out = run(&["token"], &[("FLY_OIDC_SOCKET", sock)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         fly.requests()[1].audience,
@@ -58,7 +54,7 @@ fn claims_prints_pretty_json_with_expires_in_seconds() {
         .machine_name("quiet-sun-4242")
         .start_blocking()
         .unwrap();
-    let out = fly_oidc(
+    let out = run(
         &["token", "--claims"],
         &[
             ("FLY_API_HOSTNAME", &fly.url()),
@@ -84,7 +80,7 @@ fn claims_prints_pretty_json_with_expires_in_seconds() {
 fn missing_default_socket_says_not_on_fly() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("api");
-    let out = fly_oidc(
+    let out = run(
         &["token"],
         &[("FLY_OIDC_DEFAULT_SOCKET", missing.to_str().unwrap())],
     );
@@ -109,7 +105,7 @@ fn errors_are_one_line_without_secrets_and_verbose_adds_causes() {
         ("FLY_API_TOKEN", "wrong-token".into()),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let out = fly_oidc(&["token"], &env);
+    let out = run(&["token"], &env);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -120,7 +116,7 @@ fn errors_are_one_line_without_secrets_and_verbose_adds_causes() {
     let dir = tempfile::tempdir().unwrap();
     let dead = dir.path().join("dead.sock");
     drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
-    let out = fly_oidc(
+    let out = run(
         &["token", "--verbose", "--socket", dead.to_str().unwrap()],
         &[],
     );
@@ -133,7 +129,7 @@ fn errors_are_one_line_without_secrets_and_verbose_adds_causes() {
     let file = dir.path().join("tok");
     let jwt = fly.mint(None);
     std::fs::write(&file, format!("{jwt}.{jwt}")).unwrap();
-    let out = fly_oidc(&["token", "--token-file", file.to_str().unwrap()], &[]);
+    let out = run(&["token", "--token-file", file.to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("not a valid JWT"), "{stderr}");
@@ -149,7 +145,7 @@ fn claims_with_an_absurd_exp_print_without_expires_in_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tok");
     std::fs::write(&file, jwt).unwrap();
-    let out = fly_oidc(
+    let out = run(
         &["token", "--claims", "--token-file", file.to_str().unwrap()],
         &[],
     );
@@ -164,18 +160,18 @@ fn fault_answers_become_clear_errors() {
     let fly = FakeFlyApi::builder().start_blocking().unwrap();
     let sock = fly.socket_path().to_str().unwrap();
     fly.fail_next(1, Fault::Malformed);
-    let out = fly_oidc(&["token", "--socket", sock], &[]);
+    let out = run(&["token", "--socket", sock], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("not a valid JWT"));
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    let out = fly_oidc(&["token", "--no-such-flag"], &[]);
+    let out = run(&["token", "--no-such-flag"], &[]);
     assert_eq!(out.status.code(), Some(2));
-    let out = fly_oidc(&[], &[]);
+    let out = run(&[], &[]);
     assert_eq!(out.status.code(), Some(2));
-    let out = fly_oidc(&["--help"], &[]);
+    let out = run(&["--help"], &[]);
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("token"));
 }

@@ -11,16 +11,16 @@
 //! and `gcp-storage-emulator` (a missing tool skips the test locally and fails it in CI).
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::cli_aws_support::require_python_module;
-use crate::cli_aws_support::{Sandbox, assert_success, describe, lists_bucket};
 use crate::node_consumers::{answer, node_dir};
-use crate::server_exec::{
-    ROLE, SA, assert_clean_stderr, example, exec_aws, exec_google, gcp_flags, google_setup,
-    last_json, script,
+use crate::server_exec::{example, exec_aws, exec_google, gcp_flags, google_setup, script};
+use crate::support::{
+    ROLE, SA, Sandbox, assert_success, describe, last_json, lists_bucket, stderr,
 };
 use fly_oidc_testkit::google::Endpoint;
+use fly_oidc_tests::Secrets;
 use fly_oidc_tests::aws::{Moto, bucket_name};
 use fly_oidc_tests::gcp::StorageEmulator;
+use fly_oidc_tests::gcp::service_account_of;
 use serde_json::Value;
 use std::process::Output;
 
@@ -42,7 +42,7 @@ fn served(out: &Output, path: &str, query: &str) -> Vec<String> {
 fn node_aws_sdk_default_chain_gets_credentials_from_the_container_endpoint() {
     let Some(dir) = node_dir() else { return };
     let Some(moto) = Moto::start() else { return };
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let sandbox = Sandbox::new(&fly, moto.endpoint());
     let bucket = bucket_name("exec-node");
     let script = dir.join("aws_process.mjs");
@@ -77,7 +77,7 @@ fn node_aws_sdk_default_chain_gets_credentials_from_the_container_endpoint() {
         describe(&out)
     );
     assert_eq!(fly.request_count(), 1);
-    assert_clean_stderr(&out, &fly, &[]);
+    Secrets::of_fly(&fly).assert_absent("stderr", &stderr(&out));
 }
 
 #[test]
@@ -99,17 +99,16 @@ fn node_google_auth_library_finds_the_metadata_server() {
     assert_eq!(result["email"], SA, "{result}");
     assert_eq!(result["project"], "my-project", "{result}");
     let token = result["token"].as_str().unwrap();
-    let issued = google
-        .token_info(token)
-        .expect("an access token the fake Google issued");
-    assert_eq!(issued.service_account.as_deref(), Some(SA));
+    assert_eq!(service_account_of(&google, token).as_deref(), Some(SA));
     assert!(
         !served(&out, TOKEN_PATH, "").is_empty(),
         "{}",
         describe(&out)
     );
     assert_eq!(google.request_count(), 1, "one exchange at start");
-    assert_clean_stderr(&out, &fly, &[token]);
+    Secrets::of_fly(&fly)
+        .with("the token it served", token)
+        .assert_absent("stderr", &stderr(&out));
 }
 
 /// object_store's S3 and GCS stores and google-cloud-auth's metadata credentials, in one
@@ -188,7 +187,9 @@ fn object_store_and_google_cloud_auth_put_and_get_on_s3_and_gcs() {
         issued.len() == 1 && issued[0].ends_with(suffix),
         "google-cloud-auth got the token fly-oidc serves"
     );
-    assert_clean_stderr(&out, &fly, &[&issued[0]]);
+    Secrets::of_fly(&fly)
+        .with("the token it served", &issued[0])
+        .assert_absent("stderr", &stderr(&out));
 }
 
 /// python google-auth's two ways to an ID token on Google Cloud, both answered by our
@@ -196,7 +197,7 @@ fn object_store_and_google_cloud_auth_put_and_get_on_s3_and_gcs() {
 /// the endpoint says what is missing.
 #[test]
 fn python_google_auth_gets_id_tokens_from_the_identity_endpoint() {
-    if !require_python_module("google.auth") || !require_python_module("requests") {
+    if fly_oidc_tests::python_with(&["google.auth", "requests"], "google-auth requests").is_none() {
         return;
     }
     let audience = "https://my-service.example.com";
@@ -229,7 +230,9 @@ fn python_google_auth_gets_id_tokens_from_the_identity_endpoint() {
         "{}",
         describe(&out)
     );
-    assert_clean_stderr(&out, &fly, &[token]);
+    Secrets::of_fly(&fly)
+        .with("the token it served", token)
+        .assert_absent("stderr", &stderr(&out));
 
     let (fly, google) = google_setup(None);
     let probe = "import os, urllib.request as u, urllib.error as e\n\

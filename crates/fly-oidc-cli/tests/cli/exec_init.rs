@@ -9,7 +9,10 @@
 //! The root-only tests (`unshare`, `--user`, `setpriv`) skip when not run as root.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::cli_aws_support::{Sandbox, assert_success, describe};
+use crate::support::ROLE;
+use crate::support::{
+    Running, Sandbox, assert_success, describe, free_listen, run, stderr, wait_until,
+};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use nix::sys::signal::{Signal, kill};
@@ -17,10 +20,8 @@ use nix::unistd::Pid;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-
-const ROLE: &str = "arn:aws:iam::123456789012:role/fly-app";
 
 /// The fakes, a sandbox, and the runtime directory exec keeps its private directories in.
 struct Init {
@@ -33,7 +34,7 @@ struct Init {
 
 impl Init {
     fn new() -> Self {
-        let fly = crate::acme_web();
+        let fly = crate::support::acme_web();
         let sts = FakeSts::builder().start_blocking().unwrap();
         let mut sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
         // Reachable by a --user child (the runtime directory is 0711, its own 0700).
@@ -51,7 +52,7 @@ impl Init {
 
     /// `fly-oidc exec --aws-role-arn ROLE --aws-sts-endpoint STS <extra> -- <command>`.
     fn exec(&self, extra: &[&str], command: &[&str]) -> Command {
-        let mut cmd = self.sandbox.command(crate::fly_oidc_bin());
+        let mut cmd = self.sandbox.command(crate::support::fly_oidc_bin());
         cmd.args(["exec", "--aws-role-arn", ROLE, "--aws-sts-endpoint"])
             .arg(self.sts.url())
             .args(extra)
@@ -76,17 +77,8 @@ impl Init {
     }
 }
 
-/// Wait up to 10 s for `done`; panic with `what` if it never holds.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// `child`'s exit status, waiting up to 10 s.
-fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+fn wait_exit(child: &mut Child) -> ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -119,10 +111,6 @@ fn read_pid(path: &Path) -> i32 {
         .trim()
         .parse()
         .unwrap()
-}
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
 }
 
 /// A Python child that records every signal of `numbers` it receives in `log` (one number a
@@ -250,8 +238,7 @@ fn exec_stops_with_its_child_on_job_control_and_continues_with_it() {
 
 #[test]
 fn as_pid_1_orphans_are_reaped_and_the_childs_status_kept() {
-    if !is_root() {
-        eprintln!("SKIPPED: unshare --pid needs root");
+    if !fly_oidc_tests::require_root("unshare --pid") {
         return;
     }
     if !fly_oidc_tests::require_tool("unshare") {
@@ -425,25 +412,30 @@ fn the_private_directory_is_0700_whatever_the_umask() {
     assert_eq!(lines, ["700", "711", "600"], "{stdout}");
 }
 
+impl Init {
+    /// Start `cmd` (stderr piped) while the Machines API hangs for 30 s, and SIGTERM it once it
+    /// asked: its exit status, and how long it took to exit.
+    fn sigterm_during_a_hung_start(&self, cmd: &mut Command) -> (ExitStatus, Duration) {
+        self.fly
+            .fail_next(1, fly_oidc_testkit::Fault::Delay(Duration::from_secs(30)));
+        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+        wait_until("it asked the Machines API", || {
+            self.fly.request_count() >= 1
+        });
+        let stopping = Instant::now();
+        kill(pid_of(&child), Signal::SIGTERM).unwrap();
+        let status = wait_exit(&mut child);
+        (status, stopping.elapsed())
+    }
+}
+
 #[test]
 fn sigterm_during_a_hung_start_exits_143_at_once_and_cleaned_up() {
     let init = Init::new();
-    init.fly
-        .fail_next(1, fly_oidc_testkit::Fault::Delay(Duration::from_secs(30)));
     let marker = init.path("ran");
     let touch = format!("touch {}", marker.display());
-    let mut exec = init
-        .exec(&[], &["sh", "-c", &touch])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("exec asked the Machines API", || {
-        init.fly.request_count() >= 1
-    });
-    let stopping = Instant::now();
-    kill(pid_of(&exec), Signal::SIGTERM).unwrap();
-    let status = wait_exit(&mut exec);
-    let took = stopping.elapsed();
+    let (status, took) =
+        init.sigterm_during_a_hung_start(&mut init.exec(&[], &["sh", "-c", &touch]));
     eprintln!("SIGTERM during a hung start: exited in {took:?}");
     assert_eq!(status.code(), Some(143));
     assert!(took < Duration::from_secs(3), "{took:?}");
@@ -454,42 +446,20 @@ fn sigterm_during_a_hung_start_exits_143_at_once_and_cleaned_up() {
 #[test]
 fn serve_stops_during_a_hung_start_with_exit_0() {
     let init = Init::new();
-    init.fly
-        .fail_next(1, fly_oidc_testkit::Fault::Delay(Duration::from_secs(30)));
     let vault = init.path("vault-token");
     let spec = format!("{}=vault", vault.display());
-    let mut serve = init
-        .sandbox
-        .command(crate::fly_oidc_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--write-token", &spec])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("serve asked the Machines API", || {
-        init.fly.request_count() >= 1
-    });
-    let stopping = Instant::now();
-    kill(pid_of(&serve), Signal::SIGTERM).unwrap();
-    assert_eq!(wait_exit(&mut serve).code(), Some(0));
-    assert!(
-        stopping.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        stopping.elapsed()
-    );
+    let mut serve = init.sandbox.command(crate::support::fly_oidc_bin());
+    serve.args(["serve", "--listen", "127.0.0.1:0", "--write-token", &spec]);
+    let (status, took) = init.sigterm_during_a_hung_start(&mut serve);
+    assert_eq!(status.code(), Some(0));
+    assert!(took < Duration::from_secs(3), "{took:?}");
     assert!(!vault.exists());
 }
 
 #[test]
 fn serve_stops_with_exit_0_on_int_term_quit_hup_and_ignores_usr1_usr2() {
     let init = Init::new();
-    let listen = {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        format!("127.0.0.1:{port}")
-    };
+    let listen = free_listen();
     let env_file = init.path("creds.env");
     let token_file = init.path("creds.env.aws-token");
     let vault = init.path("vault-token");
@@ -502,7 +472,7 @@ fn serve_stops_with_exit_0_on_int_term_quit_hup_and_ignores_usr1_usr2() {
     ] {
         let mut serve = init
             .sandbox
-            .command(crate::fly_oidc_bin())
+            .command(crate::support::fly_oidc_bin())
             .args(["serve", "--listen", &listen, "--env-file"])
             .arg(&env_file)
             .args(["--aws-role-arn", ROLE, "--aws-sts-endpoint"])
@@ -568,8 +538,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 #[test]
 fn user_child_has_a_terminal_of_its_own_and_cannot_push_keystrokes_into_the_starters() {
-    if !is_root() {
-        eprintln!("SKIPPED: --user needs root");
+    if !fly_oidc_tests::require_root("--user") {
         return;
     }
     let init = Init::new();
@@ -594,7 +563,7 @@ print(" ".join(result))
     // The starter's shell reads its next line after exec: what was pushed, if it reached it.
     let run = |extra: &[&str]| {
         let cmd = init.exec(extra, &["/usr/bin/python3", "-c", probe]);
-        let mut line = vec![crate::fly_oidc_bin().to_str().unwrap().to_owned()];
+        let mut line = vec![crate::support::fly_oidc_bin().to_str().unwrap().to_owned()];
         line.extend(cmd.get_args().map(|a| a.to_str().unwrap().to_owned()));
         let quoted: Vec<String> = line
             .iter()
@@ -631,26 +600,50 @@ fn as_nobody(sandbox: &Sandbox) -> Command {
     cmd
 }
 
+/// Whether this test can run processes as nobody: as root, with `setpriv`.
+fn can_run_as_nobody() -> bool {
+    fly_oidc_tests::require_root("running as another user")
+        && fly_oidc_tests::require_tool("setpriv")
+}
+
+impl Init {
+    /// For processes run as nobody, who cannot reach the fake's socket: the Fly token from the
+    /// Machines API over HTTP, with `FLY_API_TOKEN` (returned) in the environment.
+    fn over_http(&mut self) -> String {
+        self.sandbox.unset("FLY_OIDC_SOCKET");
+        self.sandbox.set("FLY_API_HOSTNAME", &self.fly.url());
+        let api_token = self.fly.api_token().to_owned();
+        self.sandbox.set("FLY_API_TOKEN", &api_token);
+        api_token
+    }
+
+    /// `shared` in the sandbox, a directory anyone may write (0777).
+    fn shared_dir(&self) -> PathBuf {
+        let shared = self.path("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        shared
+    }
+
+    /// [`shared_dir`](Self::shared_dir), and a copy of the binary in it that nobody can run:
+    /// (the directory, the binary).
+    fn binary_for_nobody(&self) -> (PathBuf, PathBuf) {
+        let shared = self.shared_dir();
+        let bin = shared.join("fly-oidc");
+        crate::support::install_binary_at(&bin);
+        (shared, bin)
+    }
+}
+
 #[test]
 fn serve_and_exec_are_not_dumpable_and_the_child_never_sees_fly_api_token() {
-    if !is_root() {
-        eprintln!("SKIPPED: running as another user needs root");
-        return;
-    }
-    if !fly_oidc_tests::require_tool("setpriv") {
+    if !can_run_as_nobody() {
         return;
     }
     let mut init = Init::new();
-    init.sandbox.unset("FLY_OIDC_SOCKET");
-    init.sandbox.set("FLY_API_HOSTNAME", &init.fly.url());
-    let api_token = init.fly.api_token().to_owned();
-    init.sandbox.set("FLY_API_TOKEN", &api_token);
+    let api_token = init.over_http();
     // A copy of the binary and a token directory that nobody can reach.
-    let shared = init.path("shared");
-    std::fs::create_dir(&shared).unwrap();
-    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let bin = shared.join("fly-oidc");
-    crate::install_binary_at(&bin);
+    let (shared, bin) = init.binary_for_nobody();
     let vault = shared.join("vault-token");
     let spec = format!("{}=vault", vault.display());
 
@@ -715,11 +708,8 @@ fn the_launcher_does_not_start_the_command_when_its_parent_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("ran");
     // This test is its parent, not process 1: as if exec died before the launcher ran.
-    let out = Command::new(crate::fly_oidc_bin())
-        .args(["__run-as", "--parent", "1", "--", "touch"])
-        .arg(&marker)
-        .output()
-        .unwrap();
+    let touch = marker.to_str().unwrap();
+    let out = run(&["__run-as", "--parent", "1", "--", "touch", touch], &[]);
     assert!(!out.status.success(), "{}", describe(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("the parent process is gone"),
@@ -731,33 +721,23 @@ fn the_launcher_does_not_start_the_command_when_its_parent_is_gone() {
 
 #[test]
 fn exec_without_double_dash_says_where_it_goes() {
-    let out = Command::new(crate::fly_oidc_bin())
-        .args(["exec", "env"])
-        .env_clear()
-        .output()
-        .unwrap();
+    let out = run(&["exec", "env"], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("unexpected argument 'env'"), "{stderr}");
-    assert!(
-        stderr.contains("tip: put the command after `--`"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("fly-oidc exec [OPTIONS] -- COMMAND"),
-        "{stderr}"
-    );
+    let err = stderr(&out);
+    for says in [
+        "unexpected argument 'env'",
+        "tip: put the command after `--`",
+        "fly-oidc exec [OPTIONS] -- COMMAND",
+    ] {
+        assert!(err.contains(says), "{says:?} not in: {err}");
+    }
 }
 
 /// An unknown flag before `--` is refused without clap's tip to pass it after `--`, which for
 /// `exec` would run the flag as the command.
 #[test]
 fn an_unknown_exec_flag_gets_no_tip_to_run_it_as_the_command() {
-    let out = Command::new(crate::fly_oidc_bin())
-        .args(["exec", "--bogus", "--", "true"])
-        .env_clear()
-        .output()
-        .unwrap();
+    let out = run(&["exec", "--bogus", "--", "true"], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unexpected argument '--bogus'"), "{stderr}");
@@ -776,7 +756,7 @@ fn cores(dir: &Path) -> Vec<String> {
 }
 
 /// `command` run by `sh` with `ulimit -c unlimited`, in `dir`.
-fn dumping_cores(sandbox: &Sandbox, dir: &Path, command: &[&std::ffi::OsStr]) -> Command {
+fn dumping_cores(sandbox: &Sandbox, dir: &Path, command: &[&str]) -> Command {
     std::fs::create_dir_all(dir).unwrap();
     let mut cmd = sandbox.command("sh");
     cmd.current_dir(dir)
@@ -802,7 +782,7 @@ fn serve_and_exec_leave_no_core_file_where_a_dumpable_process_does() {
     };
     // The control: a process that can dump does.
     let dir = init.path("control");
-    let mut sleep = dumping_cores(&init.sandbox, &dir, &["sleep".as_ref(), "30".as_ref()])
+    let mut sleep = dumping_cores(&init.sandbox, &dir, &["sleep", "30"])
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
@@ -810,53 +790,38 @@ fn serve_and_exec_leave_no_core_file_where_a_dumpable_process_does() {
     assert!(status.core_dumped(), "{status:?}");
     wait_until("the control's core file", || !cores(&dir).is_empty());
 
-    // serve.
-    let dir = init.path("serve");
+    // `fly-oidc <args>` in `dir`, aborted once it wrote `ready`: killed by SIGABRT, no core.
+    let bin = crate::support::fly_oidc_bin();
+    let aborts_without_core = |dir: &Path, args: &[&str], ready: &Path| {
+        let command = [&[bin.to_str().unwrap()], args].concat();
+        let mut child = dumping_cores(&init.sandbox, dir, &command)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until(&format!("{args:?} wrote {}", ready.display()), || {
+            ready.exists()
+        });
+        let status = abort(&mut child);
+        assert_eq!(status.signal(), Some(Signal::SIGABRT as i32), "{status:?}");
+        assert!(!status.core_dumped(), "{status:?}");
+    };
     let token = init.path("token");
     let spec = format!("{}=vault", token.display());
-    let bin = crate::fly_oidc_bin();
-    let args: Vec<&std::ffi::OsStr> = vec![
-        bin.as_ref(),
-        "serve".as_ref(),
-        "--listen".as_ref(),
-        "127.0.0.1:0".as_ref(),
-        "--write-token".as_ref(),
-        spec.as_ref(),
-    ];
-    let mut serve = dumping_cores(&init.sandbox, &dir, &args)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("serve wrote its token file", || token.exists());
-    let status = abort(&mut serve);
-    assert_eq!(status.signal(), Some(Signal::SIGABRT as i32), "{status:?}");
-    assert!(!status.core_dumped(), "{status:?}");
-
-    // exec.
+    let serve = ["serve", "--listen", "127.0.0.1:0", "--write-token", &spec];
+    aborts_without_core(&init.path("serve"), &serve, &token);
     let dir = init.path("exec");
     let ready = init.path("ready");
     let script = format!("touch {}; exec sleep 30", ready.display());
     let sts = init.sts.url();
-    let args: Vec<&std::ffi::OsStr> = vec![
-        bin.as_ref(),
-        "exec".as_ref(),
-        "--aws-role-arn".as_ref(),
-        ROLE.as_ref(),
-        "--aws-sts-endpoint".as_ref(),
-        sts.as_ref(),
-        "--".as_ref(),
-        "sh".as_ref(),
-        "-c".as_ref(),
-        script.as_ref(),
+    let exec = [
+        "exec",
+        "--aws-role-arn",
+        ROLE,
+        "--aws-sts-endpoint",
+        &sts,
+        "--",
     ];
-    let mut exec = dumping_cores(&init.sandbox, &dir, &args)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("exec started its child", || ready.exists());
-    let status = abort(&mut exec);
-    assert_eq!(status.signal(), Some(Signal::SIGABRT as i32), "{status:?}");
-    assert!(!status.core_dumped(), "{status:?}");
+    aborts_without_core(&dir, &[&exec[..], &["sh", "-c", &script]].concat(), &ready);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(cores(&init.path("serve")), Vec::<String>::new());
     assert_eq!(cores(&dir), Vec::<String>::new());
@@ -867,23 +832,12 @@ fn serve_and_exec_leave_no_core_file_where_a_dumpable_process_does() {
 /// user.
 #[test]
 fn a_non_root_execs_environment_and_memory_are_closed_to_its_child() {
-    if !is_root() {
-        eprintln!("SKIPPED: running as another user needs root");
-        return;
-    }
-    if !fly_oidc_tests::require_tool("setpriv") {
+    if !can_run_as_nobody() {
         return;
     }
     let mut init = Init::new();
-    init.sandbox.unset("FLY_OIDC_SOCKET");
-    init.sandbox.set("FLY_API_HOSTNAME", &init.fly.url());
-    let api_token = init.fly.api_token().to_owned();
-    init.sandbox.set("FLY_API_TOKEN", &api_token);
-    let shared = init.path("shared");
-    std::fs::create_dir(&shared).unwrap();
-    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let bin = shared.join("fly-oidc");
-    crate::install_binary_at(&bin);
+    init.over_http();
+    let (shared, bin) = init.binary_for_nobody();
     init.sandbox
         .set("FLY_OIDC_RUNTIME_DIR", shared.join("run").to_str().unwrap());
     let probe = "import os, sys\n\
@@ -926,14 +880,11 @@ fn a_non_root_execs_environment_and_memory_are_closed_to_its_child() {
 /// dies with a killed exec too.
 #[test]
 fn sigkill_of_exec_kills_a_user_child() {
-    if !is_root() {
-        eprintln!("SKIPPED: --user needs root");
+    if !fly_oidc_tests::require_root("--user") {
         return;
     }
     let init = Init::new();
-    let shared = init.path("shared");
-    std::fs::create_dir(&shared).unwrap();
-    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let shared = init.shared_dir();
     let pid_file = shared.join("child.pid");
     let script = format!("echo $$ > {}; exec sleep 30", pid_file.display());
     let mut exec = init
@@ -990,7 +941,7 @@ impl Init {
     /// `fly-oidc serve --listen 127.0.0.1:0 --aws-role-arn ROLE ... --env-file ENV
     /// --write-token TOKEN=vault`.
     fn serve(&self, env_file: &Path, token: &Path) -> Command {
-        let mut cmd = self.sandbox.command(crate::fly_oidc_bin());
+        let mut cmd = self.sandbox.command(crate::support::fly_oidc_bin());
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--env-file"])
             .arg(env_file)
             .args(["--aws-role-arn", ROLE, "--aws-sts-endpoint"])
@@ -1012,39 +963,37 @@ impl Init {
         }
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         let script = format!("touch {}; exec sleep 30", marker.display());
-        let exec = Running(self.exec(&extra, &["sh", "-c", &script]).spawn().unwrap());
+        let exec = Running::new(self.exec(&extra, &["sh", "-c", &script]).spawn().unwrap());
         wait_until("the child started", || marker.exists());
         exec
     }
 }
 
+impl Init {
+    /// [`serve`](Self::serve) started, once `files` (what it writes) exist.
+    fn serve_until(&self, env_file: &Path, token: &Path, files: &[impl AsRef<Path>]) -> Running {
+        let serve = self
+            .serve(env_file, token)
+            .spawn()
+            .map(Running::new)
+            .unwrap();
+        wait_until("serve wrote its files", || {
+            files.iter().all(|f| f.as_ref().exists())
+        });
+        serve
+    }
+}
+
+/// SIGTERM `child`, which must exit 0 (within 10 s).
+fn sigterm_exits_0(mut child: Running) {
+    kill(pid_of(&child), Signal::SIGTERM).unwrap();
+    assert_eq!(wait_exit(&mut child).code(), Some(0));
+}
+
 /// SIGKILL `child`, and wait for it.
 fn sigkill(mut child: Running) {
-    child.0.kill().unwrap();
-    child.0.wait().unwrap();
-}
-
-/// A child killed when dropped, so that a failing test leaves no `serve` or `exec` running.
-struct Running(Child);
-
-impl std::ops::Deref for Running {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Running {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[test]
@@ -1064,13 +1013,9 @@ fn a_killed_execs_write_token_files_are_removed_at_the_next_start() {
     sigkill(init.exec_writing(&[&vault]));
     assert!(vault.exists());
     let (env_file, other) = (init.path("app.env"), init.path("other-token"));
-    let mut serve = init.serve(&env_file, &other).spawn().map(Running).unwrap();
-    wait_until("serve wrote its files", || {
-        env_file.exists() && other.exists()
-    });
+    let serve = init.serve_until(&env_file, &other, &[&env_file, &other]);
     assert!(!vault.exists(), "the next serve removes exec's token file");
-    kill(pid_of(&serve), Signal::SIGTERM).unwrap();
-    assert_eq!(wait_exit(&mut serve).code(), Some(0));
+    sigterm_exits_0(serve);
     assert_eq!(init.leftovers(), Vec::<String>::new());
 }
 
@@ -1082,30 +1027,28 @@ fn a_killed_serves_env_file_token_files_and_lock_are_removed_at_the_next_start()
     let lock = init.path("app.env.lock");
     let vault = init.path("vault-token");
     let files = [&env_file, &auth_token, &lock, &vault];
-    let serve = init.serve(&env_file, &vault).spawn().map(Running).unwrap();
-    wait_until("serve wrote its files", || files.iter().all(|f| f.exists()));
+    let serve = init.serve_until(&env_file, &vault, &files);
     sigkill(serve);
     for file in files {
         assert!(file.exists(), "SIGKILL leaves {}", file.display());
     }
     // Another serve with other files: it removes the killed one's.
     let (env_2, vault_2) = (init.path("two.env"), init.path("vault-2"));
-    let mut serve = init.serve(&env_2, &vault_2).spawn().map(Running).unwrap();
-    wait_until("serve wrote its files", || {
-        env_2.exists() && vault_2.exists()
-    });
+    let serve = init.serve_until(&env_2, &vault_2, &[&env_2, &vault_2]);
     for file in files {
         assert!(!file.exists(), "{} is left", file.display());
     }
-    kill(pid_of(&serve), Signal::SIGTERM).unwrap();
-    assert_eq!(wait_exit(&mut serve).code(), Some(0));
+    sigterm_exits_0(serve);
     assert_eq!(init.leftovers(), Vec::<String>::new());
     // The same env file again: killed, then taken by the next serve.
-    let serve = init.serve(&env_file, &vault).spawn().map(Running).unwrap();
-    wait_until("serve wrote its files", || files.iter().all(|f| f.exists()));
+    let serve = init.serve_until(&env_file, &vault, &files);
     let old_token = std::fs::read_to_string(&auth_token).unwrap();
     sigkill(serve);
-    let mut serve = init.serve(&env_file, &vault).spawn().map(Running).unwrap();
+    let serve = init
+        .serve(&env_file, &vault)
+        .spawn()
+        .map(Running::new)
+        .unwrap();
     wait_until("the next serve wrote its files", || {
         files.iter().all(|f| f.exists())
             && std::fs::read_to_string(&auth_token).is_ok_and(|t| t != old_token)
@@ -1116,8 +1059,7 @@ fn a_killed_serves_env_file_token_files_and_lock_are_removed_at_the_next_start()
         serve.id().to_string(),
         "the lock file is the new serve's"
     );
-    kill(pid_of(&serve), Signal::SIGTERM).unwrap();
-    assert_eq!(wait_exit(&mut serve).code(), Some(0));
+    sigterm_exits_0(serve);
     for file in files {
         assert!(!file.exists(), "{} is left", file.display());
     }
@@ -1136,10 +1078,7 @@ fn a_left_file_replaced_since_is_kept_and_a_live_serves_files_never_touched() {
         init.path("live.env.lock"),
         vault.clone(),
     ];
-    let mut live = init.serve(&env_file, &vault).spawn().map(Running).unwrap();
-    wait_until("serve wrote its files", || {
-        live_files.iter().all(|f| f.exists())
-    });
+    let live = init.serve_until(&env_file, &vault, &live_files);
     let before: Vec<String> = live_files
         .iter()
         .map(|f| std::fs::read_to_string(f).unwrap())
@@ -1162,12 +1101,8 @@ fn a_left_file_replaced_since_is_kept_and_a_live_serves_files_never_touched() {
     );
     // A second serve and an exec started meanwhile left the live one's files alone.
     let (env_2, vault_2) = (init.path("two.env"), init.path("two-token"));
-    let mut second = init.serve(&env_2, &vault_2).spawn().map(Running).unwrap();
-    wait_until("serve wrote its files", || {
-        env_2.exists() && vault_2.exists()
-    });
-    kill(pid_of(&second), Signal::SIGTERM).unwrap();
-    assert_eq!(wait_exit(&mut second).code(), Some(0));
+    let second = init.serve_until(&env_2, &vault_2, &[&env_2, &vault_2]);
+    sigterm_exits_0(second);
     let after: Vec<String> = live_files
         .iter()
         .map(|f| std::fs::read_to_string(f).unwrap())
@@ -1179,8 +1114,7 @@ fn a_left_file_replaced_since_is_kept_and_a_live_serves_files_never_touched() {
         "the live serve's directory and record: {:?}",
         init.leftovers()
     );
-    kill(pid_of(&live), Signal::SIGTERM).unwrap();
-    assert_eq!(wait_exit(&mut live).code(), Some(0));
+    sigterm_exits_0(live);
     assert_eq!(init.leftovers(), Vec::<String>::new());
 }
 
@@ -1248,7 +1182,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
         .command("python3")
         .args(["-c", HARNESS])
         .arg(&mark)
-        .arg(crate::fly_oidc_bin())
+        .arg(crate::support::fly_oidc_bin())
         .args(cmd.get_args())
         .output()
         .unwrap();
@@ -1271,7 +1205,7 @@ fn an_unusable_fly_oidc_runtime_dir_is_an_invalid_setting() {
     let file = init.path("file");
     std::fs::write(&file, "").unwrap();
     let mut cases = vec![(link, "not a directory"), (file, "not a directory")];
-    if is_root() {
+    if fly_oidc_tests::is_root() {
         let other = init.path("other");
         std::fs::create_dir(&other).unwrap();
         nix::unistd::chown(&other, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
@@ -1282,7 +1216,7 @@ fn an_unusable_fly_oidc_runtime_dir_is_an_invalid_setting() {
         init.sandbox
             .set("FLY_OIDC_RUNTIME_DIR", dir.to_str().unwrap());
         let exec = init.exec(&[], &["true"]).output().unwrap();
-        let mut serve = init.sandbox.command(crate::fly_oidc_bin());
+        let mut serve = init.sandbox.command(crate::support::fly_oidc_bin());
         serve
             .args(["serve", "--aws-role-arn", ROLE, "--env-file"])
             .arg(&env_file);
@@ -1310,8 +1244,7 @@ fn an_unusable_fly_oidc_runtime_dir_is_an_invalid_setting() {
 /// and closed with it (sudo's `use_pty`), while the command still works interactively.
 #[test]
 fn a_user_childs_leftover_cannot_read_the_starters_terminal() {
-    if !is_root() {
-        eprintln!("SKIPPED: --user needs root");
+    if !fly_oidc_tests::require_root("--user") {
         return;
     }
     let init = Init::new();
@@ -1343,7 +1276,7 @@ if os.fork() == 0:
 print("app-exiting", flush=True)
 "#;
     let cmd = init.exec(&["--user", "nobody"], &["/usr/bin/python3", "-c", app]);
-    let mut line = vec![crate::fly_oidc_bin().to_str().unwrap().to_owned()];
+    let mut line = vec![crate::support::fly_oidc_bin().to_str().unwrap().to_owned()];
     line.extend(cmd.get_args().map(|a| a.to_str().unwrap().to_owned()));
     line.push(stolen.to_str().unwrap().to_owned());
     let quoted: Vec<String> = line
@@ -1412,7 +1345,7 @@ fn a_token_file_written_during_an_abandoned_start_is_removed() {
     let spec = format!("{}=vault", vault.display());
     let env_file = init.path("app.env");
     for command in ["serve", "exec"] {
-        let mut cmd = init.sandbox.command(crate::fly_oidc_bin());
+        let mut cmd = init.sandbox.command(crate::support::fly_oidc_bin());
         cmd.args([command, "--listen", "127.0.0.1:0", "--write-token", &spec])
             .args(["--aws-role-arn", ROLE, "--aws-sts-endpoint", &hung_sts]);
         if command == "serve" {

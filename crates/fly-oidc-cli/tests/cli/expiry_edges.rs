@@ -13,7 +13,7 @@
 //! "the platform"), we are the ones who are off.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::cli_aws_support::{ROLE_A, Sandbox, assert_success, describe};
+use crate::support::{ROLE_A, Sandbox, assert_success, describe};
 use aws_credential_types::provider::ProvideCredentials;
 use fly_oidc::RetryConfig;
 use fly_oidc::cache::CacheConfig;
@@ -96,17 +96,6 @@ impl Aws {
         self.clock
             .set(UNIX_EPOCH + Duration::from_secs(T0 + secs_after_t0));
     }
-
-    /// Every secret handed out so far.
-    fn assert_no_secret_in(&self, text: &str) {
-        for jwt in self.fly.issued_tokens() {
-            assert!(!text.contains(&jwt), "a Fly token leaked");
-        }
-        for c in self.sts.issued_credentials() {
-            assert!(!text.contains(&c.secret_access_key), "a secret key leaked");
-            assert!(!text.contains(&c.session_token), "a session token leaked");
-        }
-    }
 }
 
 fn no_jitter() -> CacheConfig {
@@ -155,7 +144,9 @@ async fn aws_a_failed_refresh_while_valid_serves_the_cached_credentials_with_one
     );
     // The failed refresh logs at most two warnings in all: the STS failure and the fallback.
     assert!(warnings(&logs).len() <= 2, "{:#?}", warnings(&logs));
-    f.assert_no_secret_in(&logs.text());
+    fly_oidc_tests::Secrets::of_fly(&f.fly)
+        .sts(&f.sts)
+        .assert_absent("the logs", &logs.text());
 
     // After the 10 s backoff the next call tries again; STS is back: new credentials, no warning.
     logs.clear();

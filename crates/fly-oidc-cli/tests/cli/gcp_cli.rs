@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
-use crate::fly_oidc_bin;
+use crate::support::{fly_oidc_bin, run_in, stdout_json};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::google::FakeGoogle;
 use fly_oidc_tests::gcp::{Fakes, SA};
@@ -11,21 +11,6 @@ use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
-
-/// Run `fly-oidc` with a clean environment: only `envs`, a PATH and a temporary HOME.
-fn run(args: &[&str], envs: &[(&str, &str)], home: &Path) -> Output {
-    crate::run_in(args, envs, home)
-}
-
-fn stdout_json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
 
 /// The failure response `gcp executable` printed (exit 1, version 1, not a success, `code`).
 fn failure_response(out: &Output, code: &str) -> Value {
@@ -58,7 +43,7 @@ async fn executable_prints_a_google_response_and_nothing_on_stderr() {
             ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", audience.as_str()),
         ];
         envs.extend_from_slice(extra);
-        run(
+        run_in(
             &[&["gcp", "executable"][..], args].concat(),
             &envs,
             home.path(),
@@ -151,7 +136,7 @@ async fn executable_prints_a_google_response_and_nothing_on_stderr() {
 async fn executable_failures_are_google_failure_responses() {
     let home = tempfile::tempdir().unwrap();
     let missing = home.path().join("no-socket");
-    let out = run(
+    let out = run_in(
         &["gcp", "executable"],
         &[
             ("FLY_OIDC_DEFAULT_SOCKET", missing.to_str().unwrap()),
@@ -175,7 +160,7 @@ async fn executable_failures_are_google_failure_responses() {
     // With --log-file, the cause is written there, as `fly-oidc token` says it: the step,
     // then the token client's message once.
     let log = home.path().join("executable.log");
-    let out = run(
+    let out = run_in(
         &["gcp", "executable", "--log-file", log.to_str().unwrap()],
         &[
             ("FLY_OIDC_DEFAULT_SOCKET", missing.to_str().unwrap()),
@@ -195,12 +180,12 @@ async fn executable_failures_are_google_failure_responses() {
     );
 
     // No audience at all.
-    let out = run(&["gcp", "executable"], &[], home.path());
+    let out = run_in(&["gcp", "executable"], &[], home.path());
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stdout_json(&out)["code"], "MISSING_AUDIENCE");
 
     // A SAML configuration is not ours.
-    let out = run(
+    let out = run_in(
         &["gcp", "executable", "--audience", "x"],
         &[(
             "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE",
@@ -216,7 +201,7 @@ async fn executable_failures_are_google_failure_responses() {
         10,
         fly_oidc_testkit::Fault::Status(403, r#"{"error":"not allowed"}"#.into()),
     );
-    let out = run(
+    let out = run_in(
         &["gcp", "executable", "--audience", "x"],
         &[("FLY_OIDC_SOCKET", fly.socket_path().to_str().unwrap())],
         home.path(),
@@ -237,7 +222,7 @@ async fn executable_failures_are_google_failure_responses() {
 async fn credential_config_runs_this_binary() {
     let home = tempfile::tempdir().unwrap();
     let provider = "projects/123/locations/global/workloadIdentityPools/fly-pool/providers/acme";
-    let out = run(
+    let out = run_in(
         &[
             "gcp",
             "credential-config",
@@ -293,7 +278,7 @@ async fn credential_config_runs_this_binary() {
     // --output, custom endpoints, token source flags carried into the command; no impersonation.
     let file = home.path().join("gcp.json");
     let token_file = home.path().join("token");
-    let out = run(
+    let out = run_in(
         &[
             "gcp",
             "credential-config",
@@ -332,14 +317,14 @@ async fn credential_config_runs_this_binary() {
     )));
 
     // The provider from the environment; a missing or malformed one is an error.
-    let out = run(
+    let out = run_in(
         &["gcp", "credential-config"],
         &[("FLY_OIDC_GCP_PROVIDER", provider)],
         home.path(),
     );
     assert!(out.status.success());
     let usage_error = |args: &[&str], envs: &[(&str, &str)], needles: &[&str]| {
-        let out = run(args, envs, home.path());
+        let out = run_in(args, envs, home.path());
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         for needle in needles {
             assert!(text(&out.stderr).contains(needle), "{}", text(&out.stderr));
@@ -391,7 +376,7 @@ async fn access_token_prints_a_google_token() {
     let (sts, iam) = (google.sts_url(), google.iam_url());
     let base = ["gcp", "access-token", "--sts-url", &sts, "--iam-url", &iam];
 
-    let out = run(
+    let out = run_in(
         &base,
         &[
             ("FLY_OIDC_SOCKET", &socket),
@@ -412,7 +397,7 @@ async fn access_token_prints_a_google_token() {
         SA,
         "--json",
     ]);
-    let out = run(&args, &[("FLY_OIDC_SOCKET", &socket)], home.path());
+    let out = run_in(&args, &[("FLY_OIDC_SOCKET", &socket)], home.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json = stdout_json(&out);
     let token = json["access_token"].as_str().unwrap();
@@ -432,7 +417,7 @@ async fn access_token_prints_a_google_token() {
         "--service-account",
         "other@p.iam.gserviceaccount.com",
     ]);
-    let out = run(&args, &[("FLY_OIDC_SOCKET", &socket)], home.path());
+    let out = run_in(&args, &[("FLY_OIDC_SOCKET", &socket)], home.path());
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     let stderr = text(&out.stderr);
@@ -460,7 +445,7 @@ async fn access_token_prints_a_google_token() {
         "wrong",
         "--verbose",
     ]);
-    let out = run(&args, &[("FLY_OIDC_SOCKET", &socket)], home.path());
+    let out = run_in(&args, &[("FLY_OIDC_SOCKET", &socket)], home.path());
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(
@@ -486,7 +471,7 @@ async fn access_token_prints_a_google_token() {
         ("FLY_OIDC_SOCKET", socket.as_str()),
         ("FLY_OIDC_GCP_PROVIDER", google.provider()),
     ];
-    let out = run(&args, &envs, home.path());
+    let out = run_in(&args, &envs, home.path());
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(
@@ -562,7 +547,7 @@ fn credential_config_refuses_a_token_cache_file_it_could_never_write() {
     let with_cache = |cache: &str, more: &[&str]| {
         let args = ["gcp", "credential-config", "--provider", provider];
         let args = [&args[..], &["--token-cache-file", cache], more].concat();
-        run(&args, &[], home.path())
+        run_in(&args, &[], home.path())
     };
     for (cache, says) in cases {
         let out = with_cache(cache, &["-o", config.to_str().unwrap()]);
@@ -577,7 +562,7 @@ fn credential_config_refuses_a_token_cache_file_it_could_never_write() {
     }
     // `--output` to a symbolic link: refused, the link left as it is (never replaced).
     let args = ["gcp", "credential-config", "--provider", provider, "-o"];
-    let out = run(
+    let out = run_in(
         &[&args[..], &[link.to_str().unwrap()]].concat(),
         &[],
         home.path(),
@@ -638,7 +623,7 @@ fn the_library_and_the_binary_resolve_the_same_settings() {
         let library = fly_oidc_gcp::GcpTokenProvider::builder()
             .env(fly_oidc::Env::from_slice(env))
             .settings();
-        let out = run(&["gcp", "credential-config"], env, home.path());
+        let out = run_in(&["gcp", "credential-config"], env, home.path());
         match library {
             Ok(settings) => {
                 assert!(out.status.success(), "{env:?}: {}", text(&out.stderr));
@@ -719,7 +704,7 @@ async fn executable_refuses_a_stale_token_file() {
     let home = tempfile::tempdir().unwrap();
     for (offset, says) in [(-300, "that expired at"), (20, "less than the 30 s")] {
         let (file, at) = token_file_expiring(&fly, &google.token_audience(), offset, home.path());
-        let out = run(
+        let out = run_in(
             &["gcp", "executable", "--token-file", file.to_str().unwrap()],
             &[("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", &google.sts_audience())],
             home.path(),
@@ -743,7 +728,7 @@ async fn executable_refuses_a_stale_token_file() {
     }
     // A token with time left is handed on.
     let (file, _) = token_file_expiring(&fly, &google.token_audience(), 120, home.path());
-    let out = run(
+    let out = run_in(
         &["gcp", "executable", "--token-file", file.to_str().unwrap()],
         &[("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", &google.sts_audience())],
         home.path(),
@@ -766,7 +751,7 @@ async fn executable_output_is_the_response_alone_under_verbose_and_rust_log() {
         ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", &google.sts_audience()),
         ("RUST_LOG", "trace"),
     ];
-    let out = run(&["gcp", "executable", "--verbose"], &envs, home.path());
+    let out = run_in(&["gcp", "executable", "--verbose"], &envs, home.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(out.stderr.is_empty(), "stderr: {}", text(&out.stderr));
     assert_eq!(
@@ -778,7 +763,7 @@ async fn executable_output_is_the_response_alone_under_verbose_and_rust_log() {
     assert_eq!(stdout_json(&out)["success"], true);
 
     let log = home.path().join("debug.log");
-    let out = run(
+    let out = run_in(
         &[
             "gcp",
             "executable",
@@ -797,7 +782,7 @@ async fn executable_output_is_the_response_alone_under_verbose_and_rust_log() {
     assert!(!logged.contains("eyJ"), "{logged}");
 
     // A failure's diagnosis is in the response and, with its causes, in the log file.
-    let out = run(
+    let out = run_in(
         &["gcp", "executable", "--log-file", log.to_str().unwrap()],
         &[
             ("FLY_OIDC_SOCKET", "/nonexistent/fly.sock"),
@@ -812,7 +797,7 @@ async fn executable_output_is_the_response_alone_under_verbose_and_rust_log() {
     assert!(logged.contains("/nonexistent/fly.sock"), "{logged}");
 
     // A log file that cannot be opened: the protocol's failure response.
-    let out = run(
+    let out = run_in(
         &["gcp", "executable"],
         &[
             ("FLY_OIDC_SOCKET", socket.as_str()),
@@ -839,7 +824,7 @@ fn credential_config_quotes_a_spaced_path_and_refuses_an_unquotable_one() {
         let dir = home.path().join(dir);
         std::fs::create_dir_all(&dir).unwrap();
         let copy = dir.join("fly-oidc");
-        crate::install_binary_at(&copy);
+        crate::support::install_binary_at(&copy);
         copy
     };
     let spaced = copy_to("my tools");

@@ -39,7 +39,13 @@ fn credential_config_with(
     dir: &Path,
     extra: &[&str],
 ) -> PathBuf {
-    write_credential_config(&crate::fly_oidc_bin(), google, service_account, dir, extra)
+    write_credential_config(
+        &crate::support::fly_oidc_bin(),
+        google,
+        service_account,
+        dir,
+        extra,
+    )
 }
 
 /// Run the python script with a clean environment plus `envs`; parse its JSON line.
@@ -339,7 +345,7 @@ async fn python_google_auth_runs_a_binary_whose_path_holds_a_space() {
     let tools = s.home.path().join("my tools");
     std::fs::create_dir(&tools).unwrap();
     let bin = tools.join("fly-oidc");
-    crate::install_binary_at(&bin);
+    crate::support::install_binary_at(&bin);
     let config = write_credential_config(&bin, &s.fakes.google, None, s.home.path(), &[]);
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     let bin = bin.canonicalize().unwrap();

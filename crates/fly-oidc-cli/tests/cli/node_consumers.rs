@@ -10,17 +10,17 @@
 //! tests locally and fails them in CI (`CI=true`).
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::cli_aws_support::lists_bucket;
+use crate::support::ROLE;
+use crate::support::lists_bucket;
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::FakeGoogle;
 use fly_oidc_tests::aws::Moto;
+use fly_oidc_tests::gcp::service_account_of;
 use fly_oidc_tests::gcp::{SA, write_credential_config};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-const ROLE: &str = "arn:aws:iam::123456789012:role/fly-node";
 
 /// `tests/node`, when node and its installed packages are there; `None` (with a printed
 /// reason) locally when not, a failure in CI.
@@ -40,12 +40,6 @@ pub(crate) fn node_dir() -> Option<PathBuf> {
     Some(dir)
 }
 
-/// The PATH of the test process, for finding `node`.
-fn host_path() -> String {
-    #[allow(clippy::disallowed_methods)] // the harness's own PATH, not config under test
-    std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned())
-}
-
 /// Run `node <script> <args>` in `tests/node` with a cleared environment: PATH, HOME and `env`.
 fn node(dir: &Path, home: &Path, script: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new("node")
@@ -53,7 +47,7 @@ fn node(dir: &Path, home: &Path, script: &str, args: &[&str], env: &[(&str, &str
         .arg(script)
         .args(args)
         .env_clear()
-        .env("PATH", host_path())
+        .env("PATH", fly_oidc_tests::host_path())
         .env("HOME", home)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
@@ -81,7 +75,7 @@ fn fake_fly() -> FakeFlyApi {
 /// Write `$HOME/.aws/config` with one profile, `fly`, whose `credential_process` runs
 /// `fly-oidc aws credential-process --role-arn ROLE --sts-endpoint STS <flags>`.
 fn write_aws_config(home: &Path, sts: &str, flags: &str) {
-    let bin = crate::fly_oidc_bin();
+    let bin = crate::support::fly_oidc_bin();
     std::fs::create_dir_all(home.join(".aws")).unwrap();
     std::fs::write(
         home.join(".aws/config"),
@@ -118,7 +112,7 @@ fn aws_sdk_js_from_process_calls_sts_and_s3_with_fly_oidc_credentials() {
     assert_eq!(result["ok"], true, "{result}");
     let arn = result["arn"].as_str().unwrap();
     assert!(
-        arn.starts_with("arn:aws:sts::123456789012:assumed-role/fly-node/fly-web-"),
+        arn.starts_with("arn:aws:sts::123456789012:assumed-role/fly-app/fly-web-"),
         "{arn}"
     );
     assert_eq!(result["account"], "123456789012");
@@ -204,18 +198,15 @@ fn google_auth_library_refresh(bin: &Path) {
     assert_eq!(result["ok"], true, "{result}");
     assert_eq!(result["client"], "PluggableAuthClient", "{result}");
     let token = result["token"].as_str().unwrap();
-    let info = google
-        .token_info(token)
-        .expect("an access token the fake Google issued");
     // Impersonated: the token is the service account's (the fake Google checked the Fly
     // token's signature, issuer and audience before issuing it).
-    assert_eq!(info.service_account.as_deref(), Some(SA));
+    assert_eq!(service_account_of(&google, token).as_deref(), Some(SA));
     assert_eq!(fly.request_count(), 1);
 }
 
 #[test]
 fn google_auth_library_refreshes_through_the_executable() {
-    google_auth_library_refresh(&crate::fly_oidc_bin());
+    google_auth_library_refresh(&crate::support::fly_oidc_bin());
 }
 
 /// google-auth-library splits the command on whitespace outside double quotes: a binary
@@ -226,6 +217,6 @@ fn google_auth_library_runs_an_executable_whose_path_holds_a_space() {
     let spaced = dir.path().join("with space");
     std::fs::create_dir(&spaced).unwrap();
     let bin = spaced.join("fly-oidc");
-    crate::install_binary_at(&bin);
+    crate::support::install_binary_at(&bin);
     google_auth_library_refresh(&bin);
 }

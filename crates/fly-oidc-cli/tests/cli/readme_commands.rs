@@ -14,7 +14,7 @@
 //! `fly-oidc exec`), and refuses others as AWS does.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::cli_aws_support::{Sandbox, describe};
+use crate::support::{Sandbox, describe};
 use fly_oidc_testkit::aws_sts::FakeSts;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -819,7 +819,7 @@ fn the_fake_sts_answers_get_caller_identity_for_the_credentials_it_issued() {
     if !fly_oidc_tests::require_tool("aws") {
         return;
     }
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let (sts, ahead) = sts_with_clock();
     let sandbox = Sandbox::new(&fly, &sts.url());
     let role = "arn:aws:iam::123456789012:role/tour";

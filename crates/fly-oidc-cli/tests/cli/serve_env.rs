@@ -13,19 +13,16 @@
 //! test `aws` and `moto_server` (a missing tool skips the test locally and fails it in CI).
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::cli_aws_support::{Sandbox, assert_success, describe, host_path};
 use crate::node_consumers::{answer, node_dir};
-use crate::server_exec::ROLE;
+use crate::support::ROLE;
+use crate::support::{Running, Sandbox, assert_success, describe, fake_sts, terminate, wait_for};
 use fly_oidc::time::TimeSource as _;
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
+use fly_oidc_tests::host_path;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-fn fake_sts() -> FakeSts {
-    FakeSts::builder().start_blocking().unwrap()
-}
+use std::process::{Command, Output};
+use std::time::Duration;
 
 /// `fly-oidc exec <flags> --aws-role-arn ROLE --aws-sts-endpoint STS -- <command>`.
 fn exec_aws(sandbox: &Sandbox, sts: &FakeSts, flags: &[&str], command: &[&str]) -> Output {
@@ -43,76 +40,16 @@ fn exec_aws(sandbox: &Sandbox, sts: &FakeSts, flags: &[&str], command: &[&str]) 
     sandbox.fly_oidc(&args)
 }
 
-/// A running `fly-oidc serve`, killed when dropped (a failed assertion leaves none behind).
-struct Serve(Option<Child>);
-
-impl Serve {
-    fn id(&self) -> u32 {
-        self.0.as_ref().map_or(0, Child::id)
-    }
-
-    fn take(mut self) -> Child {
-        self.0.take().unwrap()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// `fly-oidc serve <args>` in the sandbox, stderr piped.
-fn spawn_serve(sandbox: &Sandbox, args: &[&str]) -> Serve {
-    let child = sandbox
-        .command(crate::fly_oidc_bin())
-        .arg("serve")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    Serve(Some(child))
-}
-
 /// `fly-oidc serve --listen 127.0.0.1:0 --env-file ENV --aws-role-arn ROLE --aws-sts-endpoint
 /// STS <extra>`, waited for until the env file exists.
-fn serve_aws(sandbox: &Sandbox, env_file: &Path, sts: &str, extra: &[&str]) -> Serve {
+fn serve_aws(sandbox: &Sandbox, env_file: &Path, sts: &str, extra: &[&str]) -> Running {
     let env = env_file.to_str().unwrap();
     let mut args = vec!["--listen", "127.0.0.1:0", "--env-file", env];
     args.extend_from_slice(&["--aws-role-arn", ROLE, "--aws-sts-endpoint", sts]);
     args.extend_from_slice(extra);
-    let child = spawn_serve(sandbox, &args);
+    let child = sandbox.spawn_serve(&args);
     wait_for(env_file);
     child
-}
-
-/// Wait up to 20 s for `path` to exist.
-fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// SIGTERM `serve`, which must exit 0; its stderr.
-fn terminate(serve: Serve) -> String {
-    let child = serve.take();
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", describe(&out));
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// `sh -c <script>` with exactly `env` (and PATH).
@@ -132,7 +69,7 @@ fn stdout(out: &Output) -> String {
 
 #[test]
 fn the_authorization_token_is_a_file_unless_the_variable_is_asked_for() {
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
     let sts = fake_sts();
     let show = "echo \"${AWS_CONTAINER_AUTHORIZATION_TOKEN-unset}\"; cat \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\"";
@@ -178,7 +115,7 @@ fn the_authorization_token_is_a_file_unless_the_variable_is_asked_for() {
 #[test]
 fn node_sdk_default_chain_with_a_logger_neither_throws_nor_warns() {
     let Some(dir) = node_dir() else { return };
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
     let sts = fake_sts();
     let script = dir.join("aws_container_logger.mjs");
@@ -227,7 +164,7 @@ fn node_sdk_default_chain_with_a_logger_neither_throws_nor_warns() {
 
 #[test]
 fn listen_takes_127_0_0_1_or_localhost_and_hands_out_127_0_0_1() {
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
     let sts = fake_sts();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -307,7 +244,7 @@ fn serve_env_file_gives_the_aws_cli_v1_the_region_of_aws_region() {
     let Some(moto) = fly_oidc_tests::aws::Moto::start() else {
         return;
     };
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let mut sandbox = Sandbox::new(&fly, moto.endpoint());
     sandbox.unset("AWS_DEFAULT_REGION");
     sandbox.set("AWS_REGION", "eu-west-1");
@@ -356,7 +293,7 @@ fn serve_env_file_gives_the_aws_cli_v1_the_region_of_aws_region() {
 /// `server_exec`).
 #[test]
 fn a_profile_region_reaches_the_app_under_both_names() {
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let mut sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
     sandbox.unset("AWS_DEFAULT_REGION");
     std::fs::create_dir_all(sandbox.home.join(".aws")).unwrap();
@@ -379,7 +316,7 @@ fn a_profile_region_reaches_the_app_under_both_names() {
 
 #[test]
 fn a_second_serve_with_the_same_env_file_is_refused() {
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
     let sts = fake_sts();
     let endpoint = sts.url();
@@ -391,7 +328,7 @@ fn a_second_serve_with_the_same_env_file_is_refused() {
     let out = sandbox
         .command("timeout")
         .arg("20")
-        .arg(crate::fly_oidc_bin())
+        .arg(crate::support::fly_oidc_bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--env-file"])
         .arg(&env_file)
         .args(["--aws-role-arn", ROLE, "--aws-sts-endpoint", &endpoint])
@@ -461,7 +398,7 @@ fn write_token_never_writes_an_expired_token() {
     let out = sandbox
         .command("timeout")
         .arg("20")
-        .arg(crate::fly_oidc_bin())
+        .arg(crate::support::fly_oidc_bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--write-token", &spec])
         .output()
         .unwrap();
@@ -531,7 +468,7 @@ fn an_echoed_fly_api_token_is_redacted_in_every_encoding() {
             };
             fly.fail_next(1, fly_oidc_testkit::Fault::Status(401, body));
             let home = tempfile::tempdir().unwrap();
-            let out = crate::run_in(
+            let out = crate::support::run_in(
                 &["token", "--audience", "vault"],
                 &[
                     ("FLY_API_HOSTNAME", &fly.url()),

@@ -8,18 +8,21 @@
 //! locally and fails it in CI).
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::cli_aws_support::{Sandbox, assert_success, describe, require_python_module};
+use crate::support::{
+    ROLE, SA, Sandbox, assert_success, describe, fake_sts, free_listen, last_json, serve_aws_flags,
+    stderr, stdout, terminate, wait_for,
+};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::google::FakeGoogle;
+use fly_oidc_tests::Secrets;
 use fly_oidc_tests::aws::Moto;
+use fly_oidc_tests::gcp::service_account_of;
+use fly_oidc_tests::{assert_contains_all, assert_contains_none};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-pub(crate) const ROLE: &str = "arn:aws:iam::123456789012:role/fly-app";
-pub(crate) const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 
 pub(crate) fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -28,22 +31,16 @@ pub(crate) fn script(name: &str) -> PathBuf {
 }
 
 pub(crate) fn example(name: &str) -> PathBuf {
-    crate::fly_oidc_bin()
+    crate::support::fly_oidc_bin()
         .parent()
         .unwrap()
         .join("examples")
         .join(name)
 }
 
-pub(crate) fn last_json(out: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", describe(out)))
-}
-
 /// [`fly`] and a sandbox whose STS (unused, or overridden by `--aws-sts-endpoint`) is closed.
 fn fly_sandbox() -> (FakeFlyApi, Sandbox) {
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
     (fly, sandbox)
 }
@@ -53,13 +50,6 @@ pub(crate) fn exec_aws(sandbox: &Sandbox, command: &[&str]) -> Output {
     let mut args = vec!["--verbose", "exec", "--aws-role-arn", ROLE, "--"];
     args.extend_from_slice(command);
     sandbox.fly_oidc(&args)
-}
-
-/// A fake AWS STS that answers every call.
-fn fake_sts() -> fly_oidc_testkit::aws_sts::FakeSts {
-    fly_oidc_testkit::aws_sts::FakeSts::builder()
-        .start_blocking()
-        .unwrap()
 }
 
 /// `fly-oidc exec <extra> --aws-role-arn ROLE --aws-sts-endpoint <sts> -- sh -c <script>` in
@@ -84,32 +74,15 @@ fn exec_sh(sandbox: &Sandbox, flags: &[&str], script: &str) -> Output {
     sandbox.fly_oidc(&args)
 }
 
-/// Wait up to 20 s for `path` to exist; panic with `what` if it does not.
-fn wait_for(path: &Path, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-pub(crate) fn assert_clean_stderr(out: &Output, fly: &FakeFlyApi, secrets: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    for jwt in fly.issued_tokens() {
-        assert!(!stderr.contains(&jwt), "a Fly token leaked: {stderr}");
-    }
-    for secret in secrets {
-        assert!(!stderr.contains(secret), "a secret leaked: {stderr}");
-    }
-}
-
 #[test]
 fn aws_cli_boto3_and_the_rust_sdk_use_the_container_endpoint() {
-    if !fly_oidc_tests::require_tool("aws") || !require_python_module("boto3") {
+    if !fly_oidc_tests::require_tool("aws")
+        || fly_oidc_tests::python_with(&["boto3"], "boto3").is_none()
+    {
         return;
     }
     let Some(moto) = Moto::start() else { return };
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let mut sandbox = Sandbox::new(&fly, moto.endpoint());
     // What Fly's built-in integration sets: exec must take it over.
     sandbox.set("AWS_ROLE_ARN", ROLE);
@@ -126,7 +99,7 @@ fn aws_cli_boto3_and_the_rust_sdk_use_the_container_endpoint() {
         arn.starts_with("arn:aws:sts::123456789012:assumed-role/fly-app/"),
         "{arn}"
     );
-    assert_clean_stderr(&cli, &fly, &[]);
+    Secrets::of_fly(&fly).assert_absent("stderr", &stderr(&cli));
 
     let boto = exec_aws(
         &sandbox,
@@ -190,7 +163,7 @@ fn the_token_file_holds_the_token_without_a_newline_and_is_private() {
 }
 
 pub(crate) fn google_setup(service_account: Option<&str>) -> (FakeFlyApi, FakeGoogle) {
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let mut google = FakeGoogle::builder(&fly);
     if let Some(sa) = service_account {
         google = google.service_account(sa);
@@ -225,10 +198,10 @@ pub(crate) fn exec_google(
     args.extend_from_slice(extra);
     args.push("--");
     args.extend_from_slice(command);
-    Command::new(crate::fly_oidc_bin())
+    Command::new(crate::support::fly_oidc_bin())
         .args(&args)
         .env_clear()
-        .env("PATH", crate::cli_aws_support::host_path())
+        .env("PATH", fly_oidc_tests::host_path())
         .env("HOME", home.path())
         .env("FLY_OIDC_SOCKET", fly.socket_path())
         .stdin(Stdio::null())
@@ -238,7 +211,7 @@ pub(crate) fn exec_google(
 
 #[test]
 fn python_google_auth_default_finds_the_metadata_server() {
-    if !require_python_module("google.auth") || !require_python_module("requests") {
+    if fly_oidc_tests::python_with(&["google.auth", "requests"], "google-auth requests").is_none() {
         return;
     }
     for service_account in [Some(SA), None] {
@@ -265,13 +238,15 @@ fn python_google_auth_default_finds_the_metadata_server() {
         let email = service_account.unwrap_or(FEDERATED_ACCOUNT);
         assert_eq!(value["email"], email);
         let token = value["token"].as_str().unwrap();
-        let issued = google
-            .token_info(token)
-            .expect("a token the fake Google issued");
-        assert_eq!(issued.service_account.as_deref(), service_account);
+        assert_eq!(
+            service_account_of(&google, token).as_deref(),
+            service_account
+        );
         // Two refreshes, one exchange.
         assert_eq!(google.request_count(), 1);
-        assert_clean_stderr(&out, &fly, &[token]);
+        Secrets::of_fly(&fly)
+            .with("the token it served", token)
+            .assert_absent("stderr", &stderr(&out));
     }
 }
 
@@ -287,14 +262,11 @@ fn a_refused_google_audience_is_named_by_its_gcp_flag() {
         &["true"],
     );
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = stderr.lines().find(|l| l.starts_with("fly-oidc: error:"));
-    let line = line.unwrap_or_else(|| panic!("no error line: {stderr}"));
-    assert!(line.contains("set by --gcp-audience"), "{line}");
-    assert!(
-        !line.contains("--aws-audience") && !line.contains("Builder::"),
-        "{line}"
-    );
+    let err = stderr(&out);
+    let line = err.lines().find(|l| l.starts_with("fly-oidc: error:"));
+    let line = line.unwrap_or_else(|| panic!("no error line: {err}"));
+    assert_contains_all(line, &["set by --gcp-audience"]);
+    assert_contains_none(line, &["--aws-audience", "Builder::"]);
 }
 
 /// Google STS not answering at start: exec runs the command (the server retries in the
@@ -305,7 +277,7 @@ fn an_unreachable_google_sts_is_named_by_its_gcp_flag_in_the_warning_and_the_ans
     let (fly, google) = google_setup(None);
     let probe = "curl -s -H 'Metadata-Flavor: Google' \
         \"http://$GCE_METADATA_HOST/computeMetadata/v1/instance/service-accounts/default/token\"";
-    let out = Command::new(crate::fly_oidc_bin())
+    let out = Command::new(crate::support::fly_oidc_bin())
         .args(["exec", "--gcp-provider", google.provider()])
         .args([
             "--gcp-sts-url",
@@ -316,23 +288,14 @@ fn an_unreachable_google_sts_is_named_by_its_gcp_flag_in_the_warning_and_the_ans
             probe,
         ])
         .env_clear()
-        .env("PATH", crate::cli_aws_support::host_path())
+        .env("PATH", fly_oidc_tests::host_path())
         .env("FLY_OIDC_SOCKET", fly.socket_path())
         .output()
         .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        stderr.contains("WARN") && stderr.contains("--gcp-sts-url"),
-        "{stderr}"
-    );
-    assert!(stdout.contains("--gcp-sts-url"), "the answer: {stdout}");
-    assert!(
-        !stderr.contains("Builder::") && !stdout.contains("Builder::"),
-        "{stderr}{stdout}"
-    );
+    let (answer, err) = (stdout(&out), stderr(&out));
+    assert_contains_all(&err, &["WARN", "--gcp-sts-url"]);
+    assert_contains_all(&answer, &["--gcp-sts-url"]);
+    assert_contains_none(&format!("{err}{answer}"), &["Builder::"]);
 }
 
 #[test]
@@ -357,11 +320,10 @@ fn gcloud_prints_the_served_token_under_exec() {
     let root = lines.next().unwrap();
     assert!(root.starts_with("127.0.0.1:"), "{stdout}");
     let token = lines.last().unwrap().trim();
-    let issued = google
-        .token_info(token)
-        .expect("a token the fake Google issued");
-    assert_eq!(issued.service_account.as_deref(), Some(SA));
-    assert_clean_stderr(&out, &fly, &[token]);
+    assert_eq!(service_account_of(&google, token).as_deref(), Some(SA));
+    Secrets::of_fly(&fly)
+        .with("the token it served", token)
+        .assert_absent("stderr", &stderr(&out));
 }
 
 /// The name the metadata server gives the federated principal of the fake's provider
@@ -398,11 +360,18 @@ fn gcloud_works_without_a_service_account_under_exec() {
         "{stdout}"
     );
     let token = lines.last().copied().unwrap_or_default();
-    let issued = google
-        .token_info(token)
-        .unwrap_or_else(|| panic!("not a token the fake Google issued: {stdout}"));
-    assert_eq!(issued.service_account, None, "the federated token");
-    assert_clean_stderr(&out, &fly, &[token]);
+    assert!(
+        google.token_info(token).is_some(),
+        "not a token it issued: {stdout}"
+    );
+    assert_eq!(
+        service_account_of(&google, token),
+        None,
+        "the federated token"
+    );
+    Secrets::of_fly(&fly)
+        .with("the token it served", token)
+        .assert_absent("stderr", &stderr(&out));
 }
 
 #[test]
@@ -446,17 +415,17 @@ fn signals_are_forwarded_to_the_child() {
         "trap 'echo got-term; exit 42' TERM; touch {}; while :; do sleep 0.05; done",
         ready.display()
     );
-    let child = Command::new(crate::fly_oidc_bin())
+    let child = Command::new(crate::support::fly_oidc_bin())
         .arg("exec")
         .args(gcp_flags(&google, &sts, &iam))
         .args(["--", "sh", "-c", &script])
         .env_clear()
-        .env("PATH", crate::cli_aws_support::host_path())
+        .env("PATH", fly_oidc_tests::host_path())
         .env("FLY_OIDC_SOCKET", fly.socket_path())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for(&ready, "the child did not start");
+    wait_for(&ready);
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -506,19 +475,17 @@ fn invalid_settings_exit_2_and_permanent_failures_exit_1_before_the_child() {
     for (flags, expected) in cases {
         let out = exec_sh(&sandbox, flags, &touch);
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", describe(&out));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        for text in expected {
-            assert!(stderr.contains(text), "{flags:?}: {stderr}");
-        }
-        for field in [
+        let err = stderr(&out);
+        fly_oidc_tests::assert_contains_all(&err, expected);
+        // No library name.
+        let fields = [
             "`listen`",
             "aws_role_arns",
             "write_tokens",
             "aws_audience",
             "gcp_provider",
-        ] {
-            assert!(!stderr.contains(field), "a library name: {stderr}");
-        }
+        ];
+        fly_oidc_tests::assert_contains_none(&err, &fields);
     }
 
     let sts = fake_sts();
@@ -559,7 +526,7 @@ fn serve_writes_a_private_env_file_and_stops_within_a_second_on_sigterm() {
     let endpoint = sts.url();
     // A relative --env-file: the file names its token file by an absolute path, so a shell
     // in any directory (here, the test's) can source it.
-    let mut child = Command::new(crate::fly_oidc_bin())
+    let mut child = Command::new(crate::support::fly_oidc_bin())
         .arg("serve")
         .args(serve_aws_flags(&listen, Path::new("creds.env"), &endpoint))
         .args(["--aws-region", "eu-west-1"])
@@ -570,7 +537,7 @@ fn serve_writes_a_private_env_file_and_stops_within_a_second_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for(&env_file, "no env file");
+    wait_for(&env_file);
     let mode = std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     // A shell that sources it reaches both servers.
@@ -609,8 +576,7 @@ fn serve_writes_a_private_env_file_and_stops_within_a_second_on_sigterm() {
 
 #[test]
 fn user_runs_the_child_as_that_user_with_its_token_file() {
-    if !is_root() {
-        eprintln!("SKIPPED: --user needs root");
+    if !fly_oidc_tests::require_root("--user") {
         return;
     }
     let (_fly, sandbox) = fly_sandbox();
@@ -676,13 +642,6 @@ fn the_child_gets_both_region_variables_when_it_has_one() {
     );
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 #[test]
 fn write_token_keeps_a_fly_token_in_a_private_file() {
     let (fly, sandbox) = fly_sandbox();
@@ -707,7 +666,7 @@ fn write_token_keeps_a_fly_token_in_a_private_file() {
             .any(|r| r.audience.as_deref() == Some("api://AzureADTokenExchange")),
         "asked with the audience"
     );
-    assert_clean_stderr(&out, &fly, &[]);
+    Secrets::of_fly(&fly).assert_absent("stderr", &stderr(&out));
     assert!(!path.exists(), "exec removes the token file when it exits");
     let bad = sandbox.fly_oidc(&["exec", "--write-token", "no-audience", "--", "true"]);
     assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
@@ -758,52 +717,6 @@ fn write_token_paths_twice_equal_to_the_env_file_or_in_no_directory_exit_2() {
     assert!(!path.exists() && !env_file.exists());
 }
 
-/// A free loopback address, `127.0.0.1:PORT`.
-fn free_listen() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("127.0.0.1:{port}")
-}
-
-/// `--listen LISTEN --env-file ENV_FILE --aws-role-arn ROLE --aws-sts-endpoint STS`.
-fn serve_aws_flags<'a>(listen: &'a str, env_file: &'a Path, sts: &'a str) -> [&'a str; 8] {
-    [
-        "--listen",
-        listen,
-        "--env-file",
-        env_file.to_str().unwrap(),
-        "--aws-role-arn",
-        ROLE,
-        "--aws-sts-endpoint",
-        sts,
-    ]
-}
-
-/// `fly-oidc serve <args>` started in the sandbox, stderr piped.
-fn spawn_serve(sandbox: &Sandbox, args: &[&str]) -> std::process::Child {
-    sandbox
-        .command(crate::fly_oidc_bin())
-        .arg("serve")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// SIGTERM `child` and wait for it; it must exit 0.
-fn terminate(mut child: std::process::Child) {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status:?}");
-}
-
 #[test]
 fn serve_removes_its_token_files_on_sigterm() {
     let (fly, sandbox) = fly_sandbox();
@@ -811,8 +724,8 @@ fn serve_removes_its_token_files_on_sigterm() {
     let spec = format!("{}=vault", path.display());
     let listen = free_listen();
     // No AWS role: no env file needed.
-    let child = spawn_serve(&sandbox, &["--listen", &listen, "--write-token", &spec]);
-    wait_for(&path, "no token file");
+    let child = sandbox.spawn_serve(&["--listen", &listen, "--write-token", &spec]);
+    wait_for(&path);
     let jwt = std::fs::read_to_string(&path).unwrap();
     assert!(fly.issued_tokens().contains(&jwt));
     terminate(child);
@@ -821,7 +734,7 @@ fn serve_removes_its_token_files_on_sigterm() {
 
 #[test]
 fn exec_and_the_env_file_keep_the_fly_api_token_from_the_app() {
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let sts = fake_sts();
     let mut sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
     // The Machines API over HTTP: the server needs FLY_API_TOKEN, the app must not get it.
@@ -829,7 +742,7 @@ fn exec_and_the_env_file_keep_the_fly_api_token_from_the_app() {
     sandbox.set("FLY_API_HOSTNAME", &fly.url());
     sandbox.set("FLY_API_TOKEN", fly.api_token());
     let mut runs: Vec<&[&str]> = vec![&[]];
-    if is_root() {
+    if fly_oidc_tests::is_root() {
         runs.push(&["--user", "nobody"]);
     }
     for extra in runs {
@@ -850,8 +763,8 @@ fn exec_and_the_env_file_keep_the_fly_api_token_from_the_app() {
     let env_file = sandbox.dir.path().join("creds.env");
     let listen = free_listen();
     let endpoint = sts.url();
-    let child = spawn_serve(&sandbox, &serve_aws_flags(&listen, &env_file, &endpoint));
-    wait_for(&env_file, "no env file");
+    let child = sandbox.spawn_serve(&serve_aws_flags(&listen, &env_file, &endpoint));
+    wait_for(&env_file);
     let text = std::fs::read_to_string(&env_file).unwrap();
     let unset = text.lines().find(|l| l.starts_with("unset ")).unwrap();
     assert!(unset.split(' ').any(|v| v == "FLY_API_TOKEN"), "{text}");
@@ -874,7 +787,7 @@ fn serve_refuses_aws_without_an_env_file_a_missing_directory_and_a_busy_port() {
     let endpoint = sts.url();
     let aws: [&str; 4] = ["--aws-role-arn", ROLE, "--aws-sts-endpoint", &endpoint];
     // Under `timeout 20`: a serve that starts instead of refusing exits 124, not hangs.
-    let bin = crate::fly_oidc_bin();
+    let bin = crate::support::fly_oidc_bin();
     let serve = |sandbox: &Sandbox, args: &[&str]| {
         let out = sandbox
             .command("timeout")
@@ -952,7 +865,7 @@ fn exec_serving_google_leaves_google_application_credentials_with_a_warning() {
     sandbox.set("GOOGLE_APPLICATION_CREDENTIALS", "/app/key.json");
     let (sts, iam) = (google.sts_url(), google.iam_url());
     let out = sandbox
-        .command(crate::fly_oidc_bin())
+        .command(crate::support::fly_oidc_bin())
         .arg("exec")
         .args(gcp_flags(&google, &sts, &iam))
         .args([

@@ -13,13 +13,12 @@
 //! server_flood`.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::cli_aws_support::{Sandbox, describe, require_python_module};
+use crate::support::{Sandbox, describe, fake_sts, free_listen, serve_aws_flags, wait_for};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ROLE: &str = "arn:aws:iam::123456789012:role/fly-app";
 /// The bound on the server's peak RSS under the flood: 12,000 connections held, about 18 KiB
 /// each in the release build (185 MiB measured: a task, its timers, and hyper's buffers while
 /// a request is in flight).
@@ -52,24 +51,9 @@ impl Drop for Served {
 /// `fly-oidc serve` for ROLE through a fake STS, under `bash -c 'ulimit -n LIMIT; exec ...'`
 /// when a limit is given.
 fn serve(sandbox: &Sandbox, sts: &str, nofile: Option<u32>) -> Served {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let env_file = sandbox.dir.path().join("serve.env");
-    let listen = format!("127.0.0.1:{port}");
-    let args = [
-        "serve",
-        "--listen",
-        &listen,
-        "--env-file",
-        env_file.to_str().unwrap(),
-        "--aws-role-arn",
-        ROLE,
-        "--aws-sts-endpoint",
-        sts,
-    ];
+    let listen = free_listen();
+    let port = listen.rsplit(':').next().unwrap().parse().unwrap();
     let mut command = match nofile {
         Some(limit) => {
             let mut c = sandbox.command("bash");
@@ -81,16 +65,13 @@ fn serve(sandbox: &Sandbox, sts: &str, nofile: Option<u32>) -> Served {
         None => sandbox.command(release_bin()),
     };
     let child = command
-        .args(args)
+        .arg("serve")
+        .args(serve_aws_flags(&listen, &env_file, sts))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !env_file.exists() {
-        assert!(Instant::now() < deadline, "serve did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(&env_file);
     std::thread::sleep(Duration::from_millis(50));
     let env = std::fs::read_to_string(&env_file).unwrap();
     let var = |name: &str| {
@@ -115,7 +96,7 @@ fn serve(sandbox: &Sandbox, sts: &str, nofile: Option<u32>) -> Served {
 /// spends several times the CPU per request, so on 2 cores the measure would be its own).
 /// `scripts/test.sh` builds it (`cargo build --release --locked -p fly-oidc-cli`) just before.
 fn release_bin() -> std::path::PathBuf {
-    let debug = crate::fly_oidc_bin();
+    let debug = crate::support::fly_oidc_bin();
     let release = debug
         .parent()
         .and_then(Path::parent)
@@ -222,12 +203,6 @@ fn rss_kib(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-fn fake_sts() -> fly_oidc_testkit::aws_sts::FakeSts {
-    fly_oidc_testkit::aws_sts::FakeSts::builder()
-        .start_blocking()
-        .unwrap()
-}
-
 /// Check boto3 three times under the flood: each under 2 s, from the container provider.
 fn assert_boto3_served(sandbox: &Sandbox, served: &Served, flood: &mut Flood, at_least: usize) {
     for _ in 0..3 {
@@ -256,10 +231,10 @@ fn assert_boto3_served(sandbox: &Sandbox, served: &Served, flood: &mut Flood, at
 #[test]
 #[ignore = "a flood needs the machine to itself: scripts/test.sh runs it alone after the other tests"]
 fn ten_thousand_hostile_connections_lock_no_client_out_and_memory_stays_bounded() {
-    if !require_python_module("boto3") {
+    if fly_oidc_tests::python_with(&["boto3"], "boto3").is_none() {
         return;
     }
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let sts = fake_sts();
     let sandbox = Sandbox::new(&fly, &sts.url());
     let served = serve(&sandbox, &sts.url(), None);
@@ -289,10 +264,12 @@ fn ten_thousand_hostile_connections_lock_no_client_out_and_memory_stays_bounded(
 #[test]
 #[ignore = "a flood needs the machine to itself: scripts/test.sh runs it alone after the other tests"]
 fn with_ulimit_n_1024_a_flood_of_1100_neither_locks_out_nor_floods_the_log() {
-    if !require_python_module("boto3") || !fly_oidc_tests::require_tool("bash") {
+    if fly_oidc_tests::python_with(&["boto3"], "boto3").is_none()
+        || !fly_oidc_tests::require_tool("bash")
+    {
         return;
     }
-    let fly = crate::acme_web();
+    let fly = crate::support::acme_web();
     let sts = fake_sts();
     let sandbox = Sandbox::new(&fly, &sts.url());
     let mut served = serve(&sandbox, &sts.url(), Some(1024));

@@ -6,34 +6,20 @@
 //! set-up output tests; each test skips (locally) or fails (CI) when its tool is missing.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
+use crate::support::{ROLE, SA};
+use crate::support::{run, stderr, stdout};
 use base64::Engine;
 use fly_oidc::time::{SystemTimeSource, TimeSource};
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::FakeGoogle;
 use fly_oidc_testkit::{FakeFlyApi, Fault};
 use fly_oidc_tests::aws::Moto;
+use fly_oidc_tests::{Secrets, assert_contains_all, assert_contains_none};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
 
 const ACCOUNT: &str = "123456789012";
-
-fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut all = vec![(
-        "FLY_OIDC_DEFAULT_SOCKET",
-        "/nonexistent/fly-oidc-test/.fly/api",
-    )];
-    all.extend_from_slice(env);
-    super::run_clean(args, &all)
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
@@ -51,15 +37,6 @@ fn expect(out: &Output, want: i32, stream: fn(&Output) -> String, needle: &str) 
     let both = format!("{}{}", stdout(out), stderr(out));
     assert_eq!(code(out), want, "{both}");
     assert!(stream(out).contains(needle), "{needle:?} not in: {both}");
-}
-
-/// No JWT (of the fake's) and no access token in either stream.
-fn assert_no_secret(out: &Output, secrets: &[String]) {
-    let all = format!("{}{}", stdout(out), stderr(out));
-    for secret in secrets {
-        assert!(!all.contains(secret.as_str()), "a secret leaked: {all}");
-    }
-    assert!(!all.contains("eyJ"), "something JWT-like leaked: {all}");
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -129,7 +106,7 @@ fn token_verify_checks_the_signature_by_discovery_or_jwks_url_and_refuses_a_tamp
     let out = run_on_tampered_token(&fly, &["token", "--verify"]);
     expect(&out, 1, stderr, "signature does not verify");
     assert_eq!(stdout(&out), "", "a refused token is not printed");
-    assert_no_secret(&out, &fly.issued_tokens());
+    Secrets::of_fly(&fly).assert_absent_from_output(&out);
 
     // Discovery that names another issuer: refused, naming both.
     let out = cmd(
@@ -156,7 +133,7 @@ fn aws_cli(moto: &str, home: &str, args: &[&str]) -> Value {
         .args(args)
         .args(["--output", "json"])
         .env_clear()
-        .env("PATH", super::cli_aws_support::host_path())
+        .env("PATH", fly_oidc_tests::host_path())
         .envs(aws_env(moto, home))
         .output()
         .unwrap();
@@ -170,7 +147,7 @@ fn run_script(moto: &str, home: &str, script: &str) -> String {
         .arg("-c")
         .arg(script)
         .env_clear()
-        .env("PATH", super::cli_aws_support::host_path())
+        .env("PATH", fly_oidc_tests::host_path())
         .envs(aws_env(moto, home))
         .output()
         .unwrap();
@@ -394,7 +371,7 @@ fn check_trust_policy_accepts_its_own_app_and_names_the_failing_condition_otherw
 
 #[test]
 fn check_trust_policy_reads_a_live_token_or_saved_claims_and_uses_exit_2_and_3() {
-    let fly = super::acme_web();
+    let fly = crate::support::acme_web();
     let sock = fly.socket_path().to_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let policy = setup_policy(dir.path());
@@ -404,7 +381,7 @@ fn check_trust_policy_reads_a_live_token_or_saved_claims_and_uses_exit_2_and_3()
         fly.requests()[0].audience.as_deref(),
         Some("sts.amazonaws.com")
     );
-    assert_no_secret(&live, &fly.issued_tokens());
+    Secrets::of_fly(&fly).assert_absent_from_output(&live);
 
     let claims = cmd(
         "token --claims --socket",
@@ -444,7 +421,7 @@ fn aws_setup_refuses_personal_and_needs_an_org() {
     let out = cmd("aws setup --role-name r", &[]);
     expect(&out, 2, stderr, "--org");
     // On a Machine: org and app from the token.
-    let fly = super::acme_web();
+    let fly = crate::support::acme_web();
     let out = cmd(
         "aws setup --role-name r --format json --account-id",
         &[ACCOUNT, "--socket", fly.socket_path().to_str().unwrap()],
@@ -689,9 +666,6 @@ struct World {
     google: FakeGoogle,
 }
 
-const ROLE: &str = "arn:aws:iam::123456789012:role/fly-web";
-const SA: &str = "reader@my-proj-1.iam.gserviceaccount.com";
-
 fn world(
     sts: impl FnOnce(
         fly_oidc_testkit::aws_sts::FakeStsBuilder,
@@ -701,7 +675,7 @@ fn world(
         fly_oidc_testkit::google::FakeGoogleBuilder,
     ) -> fly_oidc_testkit::google::FakeGoogleBuilder,
 ) -> World {
-    let fly = super::acme_web();
+    let fly = crate::support::acme_web();
     let sts_builder = FakeSts::builder()
         .trust(fly.issuer(), fly.jwks())
         .audience("sts.amazonaws.com")
@@ -763,9 +737,9 @@ impl World {
         let out = run(&args, &[]);
         let json: Value = serde_json::from_str(&stdout(&out))
             .unwrap_or_else(|e| panic!("doctor --json is not JSON ({e}): {}", stdout(&out)));
-        let mut secrets = self.fly.issued_tokens();
-        secrets.extend(self.google.issued_tokens());
-        assert_no_secret(&out, &secrets);
+        Secrets::of_fly(&self.fly)
+            .google(&self.google)
+            .assert_absent_from_output(&out);
         (out, json)
     }
 }
@@ -1189,7 +1163,7 @@ fn doctor_names_the_broken_step_for_each_misconfiguration() {
     }
 
     // Token problems stop the chain at the token step.
-    let fly = super::acme_web();
+    let fly = crate::support::acme_web();
     let out = cmd(
         "doctor --json --socket /nonexistent/fly-oidc-test/sock",
         &[],
@@ -1263,12 +1237,12 @@ fn aws_error_with(
     let w = world(sts, |b| b);
     w.sts.script(faults.iter().cloned());
     let endpoint = w.sts.url();
-    let mut args = super::credential_process_no_cache(ROLE, &endpoint);
+    let mut args = crate::support::credential_process_no_cache(ROLE, &endpoint);
     args.extend(["--socket", w.fly.socket_path().to_str().unwrap()]);
     args.extend_from_slice(extra);
     let out = run(&args, env);
     assert_eq!(code(&out), exit, "{}", stderr(&out));
-    assert_no_secret(&out, &w.fly.issued_tokens());
+    Secrets::of_fly(&w.fly).assert_absent_from_output(&out);
     stderr(&out)
 }
 
@@ -1295,9 +1269,9 @@ fn gcp_error_in(w: World, provider: Option<&str>, service_account: &str) -> Stri
         ],
     );
     assert_eq!(code(&out), 1, "{}", stderr(&out));
-    let mut secrets = w.fly.issued_tokens();
-    secrets.extend(w.google.issued_tokens());
-    assert_no_secret(&out, &secrets);
+    Secrets::of_fly(&w.fly)
+        .google(&w.google)
+        .assert_absent_from_output(&out);
     stderr(&out)
 }
 
@@ -1307,19 +1281,6 @@ type StsEditFn = fn(
 ) -> fly_oidc_testkit::aws_sts::FakeStsBuilder;
 type GoogleEditFn =
     fn(fly_oidc_testkit::google::FakeGoogleBuilder) -> fly_oidc_testkit::google::FakeGoogleBuilder;
-
-fn assert_names(message: &str, facts: &[&str]) {
-    for fact in facts {
-        assert!(message.contains(fact), "{fact:?} not in {message}");
-    }
-}
-
-/// The message does not send the reader to settings unrelated to the cause.
-fn assert_not_names(message: &str, unrelated: &[&str]) {
-    for other in unrelated {
-        assert!(!message.contains(other), "unrelated {other:?} in {message}");
-    }
-}
 
 /// Settings no AWS trust rejection is about.
 const NOT_TRUST: &[&str] = &[
@@ -1343,10 +1304,10 @@ const TOKEN_FACTS: &[&str] = &[
 /// An AWS trust row: the message names the token facts and `says`, and neither a setting
 /// unrelated to trust nor `not` (the other causes').
 fn assert_aws_row(m: &str, says: &[&str], not: &[&str]) {
-    assert_names(m, TOKEN_FACTS);
-    assert_names(m, says);
-    assert_not_names(m, NOT_TRUST);
-    assert_not_names(m, not);
+    assert_contains_all(m, TOKEN_FACTS);
+    assert_contains_all(m, says);
+    assert_contains_none(m, NOT_TRUST);
+    assert_contains_none(m, not);
 }
 
 #[test]
@@ -1406,15 +1367,15 @@ fn exec_and_doctor_name_settings_by_their_own_per_cloud_flags() {
         .find(|l| l.starts_with("fly-oidc: error:"))
         .unwrap_or_else(|| panic!("no error line in {all}"))
         .to_owned();
-    assert_names(
+    assert_contains_all(
         &err,
         &[
             "Incorrect token audience",
             "set by --aws-audience or FLY_OIDC_AUDIENCE",
         ],
     );
-    assert_not_names(&err, &["set by --audience", "Builder::"]);
-    assert_no_secret(&out, &w.fly.issued_tokens());
+    assert_contains_none(&err, &["set by --audience", "Builder::"]);
+    Secrets::of_fly(&w.fly).assert_absent_from_output(&out);
 }
 
 #[test]
@@ -1466,7 +1427,7 @@ fn errors_table_aws_duration_above_the_roles_maximum_names_the_duration_and_its_
         (&flag, "(from --duration-seconds)"),
         (&var, "(from FLY_OIDC_AWS_DURATION_SECONDS)"),
     ] {
-        assert_names(
+        assert_contains_all(
             m,
             &[
                 "invalid setting",
@@ -1478,7 +1439,7 @@ fn errors_table_aws_duration_above_the_roles_maximum_names_the_duration_and_its_
                 setting,
             ],
         );
-        assert_not_names(
+        assert_contains_none(
             m,
             &[
                 "trust policy",
@@ -1495,13 +1456,13 @@ fn errors_table_aws_duration_above_the_roles_maximum_names_the_duration_and_its_
 fn errors_table_google_rows_name_the_value_the_setting_and_the_token_fact() {
     let missing = "projects/1/locations/global/workloadIdentityPools/p/providers/missing";
     let m = gcp_error(|b| b, Some(missing), SA);
-    assert_names(&m, &["invalid_target", missing, "--provider"]);
-    assert_not_names(
+    assert_contains_all(&m, &["invalid_target", missing, "--provider"]);
+    assert_contains_none(
         &m,
         &["--issuer-uri", "allowed audiences", "attribute condition"],
     );
     let m = gcp_error(|b| b.issuer("https://oidc.fly.io/other"), None, SA);
-    assert_names(
+    assert_contains_all(
         &m,
         &[
             "invalid_grant",
@@ -1515,7 +1476,7 @@ fn errors_table_google_rows_name_the_value_the_setting_and_the_token_fact() {
         None,
         SA,
     );
-    assert_names(
+    assert_contains_all(
         &m,
         &[
             "invalid_grant",
@@ -1524,7 +1485,7 @@ fn errors_table_google_rows_name_the_value_the_setting_and_the_token_fact() {
         ],
     );
     let m = gcp_error(|b| b.attribute_condition(|_| false), None, SA);
-    assert_names(
+    assert_contains_all(
         &m,
         &[
             "unauthorized_client",
@@ -1538,7 +1499,7 @@ fn errors_table_google_rows_name_the_value_the_setting_and_the_token_fact() {
         |b| b.clock(|| SystemTimeSource.now() + std::time::Duration::from_secs(4 * 3600)),
     );
     let m = gcp_error_in(w, None, SA);
-    assert_names(
+    assert_contains_all(
         &m,
         &[
             "invalid_grant: ID Token has expired.",
@@ -1548,7 +1509,7 @@ fn errors_table_google_rows_name_the_value_the_setting_and_the_token_fact() {
             "FLY_OIDC_TOKEN_FILE",
         ],
     );
-    assert_not_names(
+    assert_contains_none(
         &m,
         &[
             "--issuer-uri",
@@ -1559,7 +1520,7 @@ fn errors_table_google_rows_name_the_value_the_setting_and_the_token_fact() {
     );
     let other = "other@my-proj-1.iam.gserviceaccount.com";
     let m = gcp_error(|b| b, None, other);
-    assert_names(
+    assert_contains_all(
         &m,
         &[
             "PERMISSION_DENIED",

@@ -73,24 +73,6 @@ fn test_names<'a>(texts: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> 
     names
 }
 
-/// A fault in words as the fault matrix names its row: lowercase, runs of anything but
-/// letters and digits as one `-`.
-fn slug(fault: &str) -> String {
-    fault
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                ' '
-            }
-        })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
 /// `fault_matrix:<fault>` for every string in a `row(...)` of the fault matrix's rows.
 fn fault_rows(rows: &Path) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
@@ -103,7 +85,7 @@ fn fault_rows(rows: &Path) -> BTreeSet<String> {
             };
             for (i, part) in call.split('"').enumerate() {
                 if i % 2 == 1 {
-                    names.insert(format!("fault_matrix:{}", slug(part)));
+                    names.insert(format!("fault_matrix:{}", fly_oidc_tests::fault_slug(part)));
                 }
             }
         }

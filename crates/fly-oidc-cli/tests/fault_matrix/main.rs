@@ -42,8 +42,6 @@ use std::time::Duration;
 const TIMEOUT: Duration = Duration::from_millis(500);
 /// How long a "slow" fake waits before answering: well past `TIMEOUT`.
 const SLOW: Duration = Duration::from_secs(3);
-/// The service account the Google rows impersonate.
-const SA: &str = "reader@my-project.iam.gserviceaccount.com";
 /// The AWS audience.
 const AWS_AUDIENCE: &str = "sts.amazonaws.com";
 /// Rows running at once unless `--test-threads` says otherwise: rows mostly wait (on
@@ -95,11 +93,7 @@ fn leak_scan_catches_leaks() -> Result<(), String> {
         let fly = FakeFlyApi::start().await.map_err(|e| e.to_string())?;
         let client = fly_oidc_tests::fly_client(&fly);
         let token = client.fetch_token(None).await.map_err(|e| e.to_string())?;
-        let mut secrets = support::Secrets::default();
-        for jwt in fly.issued_tokens() {
-            secrets.add("Fly OIDC token", jwt);
-        }
-        secrets.add("Fly API token", fly.api_token());
+        let secrets = fly_oidc_tests::Secrets::of_fly(&fly);
         let clean = capture.text();
         if !clean.contains("TRACE") {
             return Err("nothing captured at TRACE level".into());

@@ -381,20 +381,7 @@ impl Row {
     /// The test name: `<group>::<source>::<front end>::<fault>`, for example
     /// `aws_sts::socket::aws-provider::throttling-once-then-ok`.
     pub fn name(&self) -> String {
-        let fault: String = self
-            .fault
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    ' '
-                }
-            })
-            .collect::<String>()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join("-");
+        let fault = fly_oidc_tests::fault_slug(self.fault);
         format!(
             "{}::{}::{}::{fault}",
             self.inject.cloud().slug(),

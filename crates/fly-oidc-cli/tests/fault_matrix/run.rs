@@ -3,7 +3,7 @@
 //! against the row's expectation, attempt counts, time bound, panic watch and leak scan.
 
 use crate::row::{Counter, Expect, Inject, Kind, Row, Sdk, Source, Via};
-use crate::support::{CliRun, is_root, panics_on, run_binary};
+use crate::support::{CliRun, panics_on, run_binary};
 use crate::world::World;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
@@ -12,6 +12,7 @@ use fly_oidc::FlyOidcClient;
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_testkit::google;
+use fly_oidc_tests::is_root;
 use fly_oidc_tests::{LogCapture, aws, in_ci};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};

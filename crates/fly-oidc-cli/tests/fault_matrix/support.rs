@@ -1,4 +1,4 @@
-//! The leak scan, the process-wide panic watch, and running the `fly-oidc` binary (also as an
+//! The process-wide panic watch, and running the `fly-oidc` binary (also as an
 //! unprivileged user).
 
 use std::path::Path;
@@ -43,72 +43,6 @@ pub fn panics_on(thread: &str) -> Vec<String> {
         .collect()
 }
 
-/// Secrets a row's fakes issued or were configured with.
-#[derive(Default)]
-pub struct Secrets(Vec<(&'static str, String)>);
-
-impl Secrets {
-    /// Add one (empty values are ignored).
-    pub fn add(&mut self, what: &'static str, value: impl Into<String>) {
-        let value = value.into();
-        if !value.is_empty() {
-            self.0.push((what, value));
-        }
-    }
-
-    /// Whether there is none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Fail when any secret, a recognizable part of one (a JWT's signature, the last 24
-    /// characters of a long secret), one in an encoded form (`fly_oidc::redact_secret`'s), or
-    /// anything JWT-shaped appears in `text`.
-    pub fn scan(&self, label: &str, text: &str) -> Result<(), String> {
-        for (what, secret) in &self.0 {
-            if text.contains(secret.as_str()) {
-                return Err(format!(
-                    "{what} ({} chars) leaked into {label}",
-                    secret.len()
-                ));
-            }
-            if let Some(sig) = secret.rsplit('.').next().filter(|s| s.len() >= 24)
-                && text.contains(sig)
-            {
-                return Err(format!("the signature of a {what} leaked into {label}"));
-            }
-            if secret.len() >= 32 {
-                let tail = &secret[secret.len() - 24..];
-                if text.contains(tail) {
-                    return Err(format!("the tail of a {what} leaked into {label}"));
-                }
-            }
-            // Percent-encoded, JSON-escaped or base64-encoded.
-            if fly_oidc::redact_secret(text, secret) != text {
-                return Err(format!("an encoded {what} leaked into {label}"));
-            }
-        }
-        if fly_oidc::redact_jwts(text) != text {
-            return Err(format!("something JWT-shaped appears in {label}"));
-        }
-        Ok(())
-    }
-}
-
-/// Whether this process runs as root (uid 0), needed to drop to `nobody` for real EACCES.
-pub fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// The test runner's PATH, to find `setpriv`.
-fn host_path() -> String {
-    #[allow(clippy::disallowed_methods)] // the harness's own PATH, not config under test
-    std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned())
-}
-
 /// What a run of the binary printed.
 pub struct CliRun {
     /// The exit code (`None`: killed by a signal or by the time limit).
@@ -140,7 +74,7 @@ pub async fn run_binary(
     };
     cmd.args(args)
         .env_clear()
-        .env("PATH", host_path())
+        .env("PATH", fly_oidc_tests::host_path())
         .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir("/")
         .stdin(Stdio::null())

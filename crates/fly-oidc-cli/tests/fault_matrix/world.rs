@@ -1,14 +1,16 @@
 //! The fakes and files of one row, with its fault injected.
 
 use crate::row::{Counter, Denial, Inject, Row, Source, Via, json_error};
-use crate::support::{Secrets, chmod};
-use crate::{AWS_AUDIENCE, SA, TIMEOUT};
+use crate::support::chmod;
+use crate::{AWS_AUDIENCE, TIMEOUT};
 use fly_oidc::{BuildError, Env, FlyOidcClient};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::{self, FakeGoogle};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
+use fly_oidc_tests::Secrets;
+use fly_oidc_tests::gcp::SA;
 use fly_oidc_tests::{aws, fast_retry};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -207,24 +209,15 @@ impl World {
 
     /// Every secret the fakes issued or were given, after the row ran.
     pub fn secrets(&self) -> Secrets {
-        let mut s = Secrets::default();
+        let mut s = Secrets::of_fly(&self.fly);
         for (what, value) in &self.extra_secrets {
             s.add(what, value.clone());
         }
-        for jwt in self.fly.issued_tokens() {
-            s.add("Fly OIDC token", jwt);
-        }
-        s.add("Fly API token", self.fly.api_token());
         if let Some(sts) = &self.sts {
-            for c in sts.issued_credentials() {
-                s.add("AWS secret access key", c.secret_access_key);
-                s.add("AWS session token", c.session_token);
-            }
+            s = s.sts(sts);
         }
         if let Some(google) = &self.google {
-            for t in google.issued_tokens() {
-                s.add("Google access token", t);
-            }
+            s = s.google(google);
         }
         s
     }

@@ -58,6 +58,14 @@ def close(fd):
     return None
 
 
+def reopen(fd, kind):
+    """Close `fd` and queue a new connection of its kind in its place."""
+    global reopened
+    close(fd)
+    pending.append(kind)
+    reopened += 1
+
+
 pending = [kinds[i % len(kinds)] for i in range(count)]
 start = time.monotonic()
 last_report = last_tick = 0.0
@@ -78,9 +86,7 @@ while time.monotonic() - start < seconds:
         if not entry[2]:
             err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
-                close(fd)
-                pending.append(kind)
-                reopened += 1
+                reopen(fd, kind)
                 continue
             entry[2] = True
             entry[3] = now
@@ -97,9 +103,7 @@ while time.monotonic() - start < seconds:
             except OSError:
                 data = b""
             if not data:
-                close(fd)
-                pending.append(kind)
-                reopened += 1
+                reopen(fd, kind)
                 continue
         if events & selectors.EVENT_WRITE and kind == "pipeline":
             try:
@@ -107,9 +111,7 @@ while time.monotonic() - start < seconds:
             except BlockingIOError:
                 pass
             except OSError:
-                close(fd)
-                pending.append(kind)
-                reopened += 1
+                reopen(fd, kind)
                 continue
     # Timed sends (idle every 3 s, slow one byte a second), checked four times a second.
     now = time.monotonic()
@@ -131,9 +133,7 @@ while time.monotonic() - start < seconds:
         except BlockingIOError:
             pass
         except OSError:
-            close(fd)
-            pending.append(kind)
-            reopened += 1
+            reopen(fd, kind)
     if now - last_report >= 1.0:  # (after the timed sends, so at most 0.25 s late)
         last_report = now
         established = sum(1 for e in conns.values() if e[2])
