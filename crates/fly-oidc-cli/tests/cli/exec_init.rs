@@ -503,30 +503,87 @@ fn serve_stops_with_exit_0_on_int_term_quit_hup_and_ignores_usr1_usr2() {
     }
 }
 
+/// What [`in_pty`] does at the terminal, in order, while `argv` runs.
+enum Step<'a> {
+    /// Wait (up to 20 s) until the terminal has shown this text.
+    Shown(&'a str),
+    /// Wait (up to 20 s) until this file exists.
+    File(&'a Path),
+    /// Type these bytes.
+    Type(&'a str),
+    /// Resize the terminal (rows, columns).
+    Resize(u16, u16),
+    /// Send this signal to `argv`'s process (from a process, not the terminal).
+    Kill(Signal),
+    /// Let this long pass, showing what comes meanwhile.
+    Pause(Duration),
+    /// Create this file.
+    Touch(&'a Path),
+}
+
 /// Run `argv` in a new pty (python's `pty.fork`: a session whose controlling terminal is the
-/// pty), and return what it printed there and its exit code.
-fn in_pty(argv: &[&str], env: &Sandbox) -> (String, Option<i32>) {
+/// pty), take `steps` at the terminal, and return what it showed until `argv` ended and its
+/// exit code.
+fn in_pty(argv: &[&str], steps: &[Step<'_>], env: &Sandbox) -> (String, Option<i32>) {
     const HARNESS: &str = r#"
-import os, pty, sys
+import fcntl, json, os, pty, select, struct, sys, termios, time
+steps = json.loads(sys.argv[1])
 pid, fd = pty.fork()
 if pid == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
+    os.execv(sys.argv[2], sys.argv[2:])
 out = b""
-while True:
-    try:
-        data = os.read(fd, 4096)
-    except OSError:
-        break
-    if not data:
-        break
-    out += data
+def read(seconds):
+    global out
+    if select.select([fd], [], [], seconds)[0]:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            return False
+        out += data
+        return bool(data)
+    return True
+def until(done):
+    end = time.time() + 20
+    while not done() and time.time() < end:
+        read(0.05)
+for kind, arg in steps:
+    if kind == "shown":
+        until(lambda: arg.encode() in out)
+    elif kind == "file":
+        until(lambda: os.path.exists(arg))
+    elif kind == "type":
+        os.write(fd, arg.encode())
+    elif kind == "resize":
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", arg[0], arg[1], 0, 0))
+    elif kind == "kill":
+        os.kill(pid, arg)
+    elif kind == "pause":
+        end = time.time() + arg
+        while time.time() < end:
+            read(0.05)
+    elif kind == "touch":
+        open(arg, "w").close()
+while read(1):
+    pass
 _, status = os.waitpid(pid, 0)
 sys.stdout.write(out.decode(errors="replace"))
 sys.exit(os.waitstatus_to_exitcode(status))
 "#;
+    let steps: Vec<serde_json::Value> = steps
+        .iter()
+        .map(|step| match step {
+            Step::Shown(text) => serde_json::json!(["shown", text]),
+            Step::File(path) => serde_json::json!(["file", path]),
+            Step::Type(text) => serde_json::json!(["type", text]),
+            Step::Resize(rows, columns) => serde_json::json!(["resize", [rows, columns]]),
+            Step::Kill(signal) => serde_json::json!(["kill", *signal as i32]),
+            Step::Pause(time) => serde_json::json!(["pause", time.as_secs_f64()]),
+            Step::Touch(path) => serde_json::json!(["touch", path]),
+        })
+        .collect();
     let out = env
         .command("python3")
-        .args(["-c", HARNESS])
+        .args(["-c", HARNESS, &serde_json::Value::from(steps).to_string()])
         .args(argv)
         .output()
         .unwrap();
@@ -534,6 +591,17 @@ sys.exit(os.waitstatus_to_exitcode(status))
         String::from_utf8_lossy(&out.stdout).into_owned(),
         out.status.code(),
     )
+}
+
+/// A bash command line that runs `exec` as `cmd` says (its arguments quoted for the shell),
+/// then `after`: the starter's shell, for the pty tests.
+fn starter_shell(cmd: &Command, after: &str) -> String {
+    let line = std::iter::once(crate::support::fly_oidc_bin().into_os_string())
+        .chain(cmd.get_args().map(|a| a.to_owned()))
+        .map(|a| format!("'{}'", a.to_str().unwrap().replace('\'', r"'\''")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!("{line}; {after}")
 }
 
 #[test]
@@ -563,21 +631,12 @@ print(" ".join(result))
     // The starter's shell reads its next line after exec: what was pushed, if it reached it.
     let run = |extra: &[&str]| {
         let cmd = init.exec(extra, &["/usr/bin/python3", "-c", probe]);
-        let mut line = vec![crate::support::fly_oidc_bin().to_str().unwrap().to_owned()];
-        line.extend(cmd.get_args().map(|a| a.to_str().unwrap().to_owned()));
-        let quoted: Vec<String> = line
-            .iter()
-            .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
-            .collect();
-        let script = format!(
-            "{}; echo exec-rc=$?; read -t 1 line; echo \"starter-read=[$line]\"",
-            quoted.join(" ")
+        let script = starter_shell(
+            &cmd,
+            "echo exec-rc=$?; read -t 1 line; echo \"starter-read=[$line]\"",
         );
-        in_pty(
-            &["/bin/bash", "--norc", "--noprofile", "-c", &script],
-            &init.sandbox,
-        )
-        .0
+        let bash = ["/bin/bash", "--norc", "--noprofile", "-c", &script];
+        in_pty(&bash, &[], &init.sandbox).0
     };
     // With --user: a session of its own on a terminal of its own (a pseudo-terminal exec
     // relays): what it pushes stays in its own terminal.
@@ -1137,57 +1196,24 @@ print("SIGINT=%(SIGINT)d SIGWINCH=%(SIGWINCH)d" % counts, flush=True)
 "#;
     // In a pty whose foreground group is exec's (and the child's): a Ctrl-C typed there and a
     // resize come from the terminal, then a `kill -INT` of exec from a process.
-    const HARNESS: &str = r#"
-import fcntl, os, pty, signal, struct, sys, termios, time
-mark = sys.argv[1]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[2], sys.argv[2:])
-out = b""
-def drain(seconds):
-    global out
-    end = time.time() + seconds
-    while time.time() < end:
-        try:
-            import select
-            if select.select([fd], [], [], 0.05)[0]:
-                out += os.read(fd, 4096)
-        except OSError:
-            return
-deadline = time.time() + 20
-while not os.path.exists(mark + ".ready") and time.time() < deadline:
-    drain(0.05)
-os.write(fd, b"\x03")
-drain(0.5)
-fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
-drain(0.5)
-os.kill(pid, signal.SIGINT)
-drain(0.5)
-open(mark + ".stop", "w").close()
-while True:
-    try:
-        data = os.read(fd, 4096)
-    except OSError:
-        break
-    if not data:
-        break
-    out += data
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode(errors="replace"))
-sys.exit(os.waitstatus_to_exitcode(status))
-"#;
     let cmd = init.exec(&[], &["python3", "-c", child, mark.to_str().unwrap()]);
-    let out = init
-        .sandbox
-        .command("python3")
-        .args(["-c", HARNESS])
-        .arg(&mark)
-        .arg(crate::support::fly_oidc_bin())
-        .args(cmd.get_args())
-        .output()
-        .unwrap();
-    let shown = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{shown}");
+    let mut argv = vec![crate::support::fly_oidc_bin()];
+    argv.extend(cmd.get_args().map(PathBuf::from));
+    let argv: Vec<&str> = argv.iter().map(|a| a.to_str().unwrap()).collect();
+    let (ready, stop) = (init.path("terminal.ready"), init.path("terminal.stop"));
+    let pause = || Step::Pause(Duration::from_millis(500));
+    let steps = [
+        Step::File(&ready),
+        Step::Type("\x03"),
+        pause(),
+        Step::Resize(40, 100),
+        pause(),
+        Step::Kill(Signal::SIGINT),
+        pause(),
+        Step::Touch(&stop),
+    ];
+    let (shown, code) = in_pty(&argv, &steps, &init.sandbox);
+    assert_eq!(code, Some(0), "{shown}");
     // Once from the terminal (not again from exec), once forwarded from the kill.
     assert!(shown.contains("SIGINT=2 SIGWINCH=1"), "{shown}");
 }
@@ -1275,52 +1301,26 @@ if os.fork() == 0:
     os._exit(0)
 print("app-exiting", flush=True)
 "#;
-    let cmd = init.exec(&["--user", "nobody"], &["/usr/bin/python3", "-c", app]);
-    let mut line = vec![crate::support::fly_oidc_bin().to_str().unwrap().to_owned()];
-    line.extend(cmd.get_args().map(|a| a.to_str().unwrap().to_owned()));
-    line.push(stolen.to_str().unwrap().to_owned());
-    let quoted: Vec<String> = line
-        .iter()
-        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
-        .collect();
+    let cmd = init.exec(
+        &["--user", "nobody"],
+        &["/usr/bin/python3", "-c", app, stolen.to_str().unwrap()],
+    );
     // The starter's shell: runs exec, then reads its next line only later, so that the
     // leftover is the only reader when the "password" is typed.
-    let script = format!(
-        "{}; echo exec-rc=$?; sleep 2; read -t 3 line; echo shell-got=$line",
-        quoted.join(" ")
+    let script = starter_shell(
+        &cmd,
+        "echo exec-rc=$?; sleep 2; read -t 3 line; echo shell-got=$line",
     );
-    const HARNESS: &str = r#"
-import os, pty, select, sys, time
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp("bash", ["bash", "--norc", "--noprofile", "-c", sys.argv[1]])
-out = b""
-def until(needle, seconds):
-    global out
-    end = time.time() + seconds
-    while needle not in out and time.time() < end:
-        if select.select([fd], [], [], 0.05)[0]:
-            try:
-                out += os.read(fd, 4096)
-            except OSError:
-                return
-until(b"name? ", 20)
-os.write(fd, b"alice\n")
-until(b"exec-rc=", 20)
-time.sleep(0.5)
-os.write(fd, b"hunter2\n")
-until(b"shell-got=", 20)
-until(b"\n\n", 1)
-os.waitpid(pid, 0)
-sys.stdout.write(out.decode(errors="replace"))
-"#;
-    let out = init
-        .sandbox
-        .command("python3")
-        .args(["-c", HARNESS, &script])
-        .output()
-        .unwrap();
-    let shown = String::from_utf8_lossy(&out.stdout);
+    let steps = [
+        Step::Shown("name? "),
+        Step::Type("alice\n"),
+        Step::Shown("exec-rc="),
+        Step::Pause(Duration::from_millis(500)),
+        Step::Type("hunter2\n"),
+        Step::Shown("shell-got="),
+    ];
+    let bash = ["/bin/bash", "--norc", "--noprofile", "-c", &script];
+    let (shown, _) = in_pty(&bash, &steps, &init.sandbox);
     // Interactive through its own terminal: the prompt, the answer, the reply.
     assert!(shown.contains("name? alice"), "{shown}");
     assert!(shown.contains("hello alice"), "{shown}");
