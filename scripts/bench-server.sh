@@ -17,7 +17,9 @@
 #
 # Needs wrk and nginx (apt-get update && apt-get install -y wrk nginx-light; NGINX=/path/to/nginx
 # for another), moto_server (pip install 'moto[server]'), python3, curl. DURATION=10s sets each
-# run's length.
+# run's length. PIN=1 runs the servers (ours and nginx alike) on CPU 0 and wrk on CPU 1 (one
+# wrk thread), so the client does not take the servers' core: the servers' own tails, not the
+# scheduler's (needs two cores and taskset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
@@ -28,6 +30,11 @@ OHA=${OHA:-$(command -v oha || true)}
 ROLE=arn:aws:iam::123456789012:role/bench
 
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+# PIN=1: servers on CPU 0, the client on CPU 1.
+SERVER_CPU=(); CLIENT_CPU=(); WRK_THREADS=2
+if [ "${PIN:-0}" = 1 ]; then
+  SERVER_CPU=(taskset -c 0); CLIENT_CPU=(taskset -c 1); WRK_THREADS=1
+fi
 for tool in wrk moto_server python3 curl "$NGINX"; do
   command -v "$tool" >/dev/null || {
     echo "missing: $tool (apt-get update && apt-get install -y wrk nginx-light; pip install 'moto[server]')" >&2
@@ -62,7 +69,7 @@ set -a; . "$WORK/fly.env"; set +a
 unset FLY_API_HOSTNAME FLY_API_TOKEN AWS_ROLE_ARN AWS_ENDPOINT_URL_STS
 
 PORT=$(free_port)
-"$BIN" serve --listen "127.0.0.1:$PORT" --env-file "$WORK/server.env" \
+"${SERVER_CPU[@]}" "$BIN" serve --listen "127.0.0.1:$PORT" --env-file "$WORK/server.env" \
   --aws-role-arn "$ROLE" --aws-sts-endpoint "http://127.0.0.1:$MOTO_PORT" \
   --gcp-provider "$FLY_OIDC_GCP_PROVIDER" --gcp-service-account "$FLY_OIDC_GCP_SERVICE_ACCOUNT" \
   --gcp-sts-url "$FLY_OIDC_GCP_STS_URL" --gcp-iam-url "$FLY_OIDC_GCP_IAM_URL" 2>"$WORK/server.log" &
@@ -104,7 +111,7 @@ http {
   }
 }
 NGINX_CONF
-"$NGINX" -c "$WORK/nginx.conf" -p "$WORK" &
+"${SERVER_CPU[@]}" "$NGINX" -c "$WORK/nginx.conf" -p "$WORK" &
 NGINX_PID=$!
 NGINX_URL="http://127.0.0.1:$NGINX_PORT/v1/aws/credentials"
 for _ in $(seq 1 100); do curl -fs -o /dev/null "$NGINX_URL" && break; sleep 0.05; done
@@ -116,10 +123,10 @@ percentiles() { # wrk --latency output -> "p50 p99 req/s errors"
        /Non-2xx|Socket errors/{err=err" "$0} END{print "p50=" p50, "p99=" p99, "req/s=" rps, (err ? "ERRORS:" err : "errors=0")}'
 }
 
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)${PIN:+, PIN=$PIN}"
 echo "== 1. one client (one keep-alive connection), $DURATION"
-echo -n "AWS endpoint:      "; wrk -t1 -c1 -d"$DURATION" --latency -H "Authorization: $AUTH_TOKEN" "$AWS_URL" | percentiles
-echo -n "GCE token:         "; wrk -t1 -c1 -d"$DURATION" --latency -H "Metadata-Flavor: Google" "$GCE_URL" | percentiles
+echo -n "AWS endpoint:      "; "${CLIENT_CPU[@]}" wrk -t1 -c1 -d"$DURATION" --latency -H "Authorization: $AUTH_TOKEN" "$AWS_URL" | percentiles
+echo -n "GCE token:         "; "${CLIENT_CPU[@]}" wrk -t1 -c1 -d"$DURATION" --latency -H "Metadata-Flavor: Google" "$GCE_URL" | percentiles
 
 echo "== 2. open loop, ${RATE} requests/s (oha -q, latency corrected), $DURATION"
 if [ -n "$OHA" ]; then
@@ -148,11 +155,11 @@ p99_us() { # "... p99=1.23ms ..." -> microseconds
     awk '{v=$1; if ($2=="ms") v*=1000; else if ($2=="s") v*=1000000; printf "%.0f", v}'
 }
 for conns in 64 256; do
-  aws=$(wrk -t2 -c"$conns" -d"$DURATION" --latency -H "Authorization: $AUTH_TOKEN" "$AWS_URL" | percentiles)
+  aws=$("${CLIENT_CPU[@]}" wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --latency -H "Authorization: $AUTH_TOKEN" "$AWS_URL" | percentiles)
   echo "AWS endpoint, $conns connections: $aws"
   echo -n "GCE token,    $conns connections: "
-  wrk -t2 -c"$conns" -d"$DURATION" --latency -H "Metadata-Flavor: Google" "$GCE_URL" | percentiles
-  nginx=$(wrk -t2 -c"$conns" -d"$DURATION" --latency "$NGINX_URL" | percentiles)
+  "${CLIENT_CPU[@]}" wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --latency -H "Metadata-Flavor: Google" "$GCE_URL" | percentiles
+  nginx=$("${CLIENT_CPU[@]}" wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --latency "$NGINX_URL" | percentiles)
   echo "nginx (file),  $conns connections: $nginx"
   a=$(echo "$aws" | p99_us); n=$(echo "$nginx" | p99_us)
   if [ -n "$a" ] && [ -n "$n" ] && [ "$n" -gt 0 ]; then
