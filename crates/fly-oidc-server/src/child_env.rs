@@ -404,7 +404,11 @@ pub fn runtime_parent(env: &Env) -> io::Result<PathBuf> {
     let mut candidates = Vec::new();
     if let Some(dir) = env.get(RUNTIME_DIR_VARIABLE).filter(|d| !d.is_empty()) {
         // Chosen by the operator: that one only, and an unusable one is an invalid setting.
-        return match usable_parent(Path::new(&dir)) {
+        let usable = match dir.starts_with('/') {
+            true => usable_parent(Path::new(&dir)),
+            false => Err(io::Error::other("not an absolute path")),
+        };
+        return match usable {
             Ok(()) => Ok(PathBuf::from(dir)),
             Err(e) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -449,14 +453,16 @@ pub fn invalid_runtime_dir(err: &io::Error) -> Option<&fly_oidc::BuildError> {
 }
 
 /// Make `dir` (mode 0711) unless it exists; it must be a directory (not a link) of this user
-/// that no one else can write, and is left 0711.
+/// that no one else can write. One made here is set to exactly 0711 (whatever the umask); an
+/// existing one is never changed (a shared directory such as `/tmp` is refused, not made
+/// private), so it must let a `--user` child through (`o+x`) on its own.
 fn usable_parent(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    match std::fs::DirBuilder::new().mode(0o711).create(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+    let made = match std::fs::DirBuilder::new().mode(0o711).create(dir) {
+        Ok(()) => true,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
         Err(e) => return Err(e),
-    }
+    };
     let meta = std::fs::symlink_metadata(dir)?;
     if !meta.is_dir() {
         return Err(io::Error::other("not a directory"));
@@ -467,7 +473,13 @@ fn usable_parent(dir: &Path) -> io::Result<()> {
             meta.uid()
         )));
     }
-    if meta.mode() & 0o7777 != 0o711 {
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(io::Error::other(format!(
+            "writable by others (mode {mode:o})"
+        )));
+    }
+    if made && mode != 0o711 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
     }
     Ok(())
@@ -616,6 +628,8 @@ impl PrivateDir {
             let Ok(meta) = std::fs::symlink_metadata(&path) else {
                 continue;
             };
+            // (Its owner may be a `--user` child's; what it names to remove is trusted only
+            // from a record of this user's own, see `remove_recorded`.)
             if !meta.is_dir() {
                 continue;
             }
@@ -659,6 +673,12 @@ impl PrivateDir {
     pub fn record(&self) -> &FileRecord {
         &self.record
     }
+}
+
+/// Whether `meta` is of a file or directory of this user that no one else can write.
+fn owned_by_this_user(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.uid() == nix::unistd::geteuid().as_raw() && meta.mode() & 0o022 == 0
 }
 
 /// Remove the temporary files of `record` in `parent` that a kill during its rewrite left
@@ -786,7 +806,20 @@ impl FileRecord {
     /// Remove what the record at `path` names and is still what was written, then the
     /// record.
     fn remove_recorded(path: &Path) {
-        let bytes = match std::fs::File::open(path)
+        use std::os::unix::fs::OpenOptionsExt;
+        let opened = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(path);
+        if let Ok(file) = &opened
+            && !file
+                .metadata()
+                .is_ok_and(|m| m.is_file() && owned_by_this_user(&m))
+        {
+            tracing::warn!(record = %path.display(), "ignored a record of written files that is not this user's own");
+            return;
+        }
+        let bytes = match opened
             .map_err(fly_oidc::fs::ReadError::Io)
             .and_then(|f| fly_oidc::fs::read_capped(f, RECORD_LIMIT))
         {
@@ -1194,6 +1227,62 @@ mod tests {
     /// A record's files are removed with a gone owner's directory only while they are what
     /// was written: a link, another file (another inode), a file written over since, or a
     /// directory in its place is left; a path with a newline in it is read back whole.
+    /// A record another user could have written names nothing to remove: one writable by
+    /// others, or (as root) one owned by another user. (A parent that others can write is
+    /// refused in the first place: `runtime_parent`.)
+    #[test]
+    fn a_record_that_is_not_this_users_own_removes_nothing() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().expect("temp dir");
+        let files = tempfile::tempdir().expect("temp dir");
+        let victim = files.path().join("victim");
+        let meta =
+            fly_oidc::fs::write_private_owned(&victim, b"keep", 0o600, None).expect("written");
+        let mut planted = vec![("exec-1-writable", None)];
+        if nix::unistd::geteuid().is_root() {
+            planted.push(("exec-2-foreign", Some(65534)));
+        }
+        for (name, owner) in planted {
+            let dir = parent.path().join(name);
+            std::fs::create_dir(&dir).expect("dir");
+            let record = FileRecord::new(record_of(&dir));
+            record.add(&victim, &meta).expect("recorded");
+            match owner {
+                None => std::fs::set_permissions(
+                    record_of(&dir),
+                    std::fs::Permissions::from_mode(0o666),
+                )
+                .expect("chmod"),
+                Some(uid) => {
+                    std::os::unix::fs::chown(record_of(&dir), Some(uid), None).expect("chown")
+                }
+            }
+            PrivateDir::remove_stale(parent.path());
+            assert!(victim.exists(), "{name}: removed on another user's say-so");
+        }
+        let refused = |dir: &Path| usable_parent(dir).expect_err("refused").to_string();
+        let shared = parent.path().join("shared");
+        std::fs::create_dir(&shared).expect("dir");
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+        assert_eq!(refused(&shared), "writable by others (mode 1777)");
+        let mode = std::fs::metadata(&shared)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o1777, "left as it was");
+        // One of this user's, not writable by others, is used as it is; one made is 0711.
+        let own = parent.path().join("own");
+        std::fs::create_dir(&own).expect("dir");
+        std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        usable_parent(&own).expect("usable");
+        let mode = std::fs::metadata(&own).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o7777, 0o755);
+        let made = parent.path().join("made");
+        usable_parent(&made).expect("made");
+        let mode = std::fs::metadata(&made).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o7777, 0o711);
+    }
+
     #[test]
     fn a_gone_owners_recorded_files_are_removed_only_while_still_what_was_written() {
         let parent = tempfile::tempdir().expect("temp dir");

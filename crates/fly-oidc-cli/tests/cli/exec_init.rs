@@ -1230,7 +1230,20 @@ fn an_unusable_fly_oidc_runtime_dir_is_an_invalid_setting() {
     std::os::unix::fs::symlink(&real, &link).unwrap();
     let file = init.path("file");
     std::fs::write(&file, "").unwrap();
-    let mut cases = vec![(link, "not a directory"), (file, "not a directory")];
+    // A shared directory (as /tmp is) is refused, and left as it was: never made private.
+    let shared = init.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let group = init.path("group");
+    std::fs::create_dir(&group).unwrap();
+    std::fs::set_permissions(&group, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let mut cases = vec![
+        (link, "not a directory"),
+        (file, "not a directory"),
+        (shared.clone(), "writable by others (mode 1777)"),
+        (group.clone(), "writable by others (mode 775)"),
+        (PathBuf::from("relative/run"), "not an absolute path"),
+    ];
     if fly_oidc_tests::is_root() {
         let other = init.path("other");
         std::fs::create_dir(&other).unwrap();
@@ -1261,6 +1274,10 @@ fn an_unusable_fly_oidc_runtime_dir_is_an_invalid_setting() {
         }
         assert!(!env_file.exists(), "serve wrote its env file");
     }
+    let mode = |dir: &Path| std::fs::metadata(dir).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&shared), 0o1777);
+    assert_eq!(mode(&group), 0o775);
+    assert!(!init.path("relative").exists());
     assert!(init.fly.issued_tokens().is_empty(), "nothing fetched");
 }
 
