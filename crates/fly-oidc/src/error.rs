@@ -656,6 +656,12 @@ const MIN_SECRET_LEN: usize = 8;
 /// - base64 and base64url, padded or not, at any alignment (inside a longer encoded text,
 ///   such as an `Authorization: Basic` value), and those forms percent-encoded or escaped.
 ///
+/// What is left is then searched for a trace of `secret` in a form not listed: 16 of its
+/// characters in a row, in any case (a token split in two, or upper-cased), its hexadecimal
+/// form, or either of those percent-encoded once or twice. When one is found, the whole text
+/// is replaced by `** redacted ** (the text held part of a secret in another form, so it is left
+/// out whole)`: what an upstream wrote that way cannot be shown in part.
+///
 /// A `secret` shorter than 8 bytes is left alone (it would take ordinary words with it).
 /// Messages holding upstream text pass every secret the caller knows through this (the token
 /// client: `FLY_API_TOKEN`), then through [`redact_jwts`] (tokens it cannot know).
@@ -678,6 +684,69 @@ pub fn redact_secret(text: &str, secret: &str) -> String {
     let mut out = redact_encoded(text, secret.as_bytes());
     for form in base64_forms(secret.as_bytes()) {
         out = redact_encoded(&out, form.as_bytes());
+    }
+    if holds_trace(&out, secret.as_bytes()) {
+        return TRACE_LEFT_OUT.to_owned();
+    }
+    out
+}
+
+/// What [`redact_secret`] answers for a text that holds a trace of the secret in a form it
+/// cannot redact in place.
+const TRACE_LEFT_OUT: &str =
+    "** redacted ** (the text held part of a secret in another form, so it is left out whole)";
+
+/// The shortest run of a secret's characters that [`holds_trace`] takes for a trace of it.
+const TRACE_LEN: usize = 16;
+
+/// Whether `text`, in any case and percent-decoded up to twice, holds [`TRACE_LEN`]
+/// characters in a row of `secret` or 2 × [`TRACE_LEN`] of its hexadecimal form.
+fn holds_trace(text: &str, secret: &[u8]) -> bool {
+    use std::collections::HashSet;
+    let plain = secret.to_ascii_lowercase();
+    let hex: Vec<u8> = secret
+        .iter()
+        .flat_map(|b| format!("{b:02x}").into_bytes())
+        .collect();
+    let (plain_len, hex_len) = (TRACE_LEN.min(plain.len()), 2 * TRACE_LEN);
+    let pieces: HashSet<&[u8]> = plain
+        .windows(plain_len)
+        .chain(hex.windows(hex_len))
+        .collect();
+    let mut variant = text.as_bytes().to_ascii_lowercase();
+    for _ in 0..3 {
+        if [plain_len, hex_len]
+            .iter()
+            .any(|&len| variant.windows(len).any(|w| pieces.contains(w)))
+        {
+            return true;
+        }
+        variant = percent_decoded(&variant).to_ascii_lowercase();
+    }
+    false
+}
+
+/// `bytes` with each `%XX` decoded (and `+` as a space), once.
+fn percent_decoded(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        let digit = |i: usize| bytes.get(i).copied().and_then(hex);
+        match (byte, digit(at + 1), digit(at + 2)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                at += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                at += 1;
+            }
+            (b, _, _) => {
+                out.push(b);
+                at += 1;
+            }
+        }
     }
     out
 }
@@ -878,6 +947,40 @@ mod tests {
         // Multi-byte text around a match stays whole.
         let out = super::redact_secret(&format!("é{SECRET}é"), SECRET);
         assert_eq!(out, format!("é{}é", crate::REDACTED));
+    }
+
+    #[test]
+    fn a_trace_of_a_secret_in_another_form_leaves_the_whole_text_out() {
+        let secret = "FlyV1 fm2_lJPECAAAAAAAAMSr+BBEV6Ks/3g==,fm2_lJPETmFtZSBhbmQ+c2lnbmF0dXJl/w==";
+        let percent = |text: &str| -> String {
+            text.bytes()
+                .map(|b| match b.is_ascii_alphanumeric() {
+                    true => (b as char).to_string(),
+                    false => format!("%{b:02X}"),
+                })
+                .collect()
+        };
+        let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+        for (form, echoed) in [
+            ("upper-cased", secret.to_uppercase()),
+            ("double percent-encoded", percent(&percent(secret))),
+            ("hex", hex.clone()),
+            ("HEX", hex.to_uppercase()),
+            ("percent-encoded hex", percent(&hex)),
+            ("its first 24 characters", secret[..24].to_owned()),
+            (
+                "its last 20 characters",
+                secret[secret.len() - 20..].to_owned(),
+            ),
+        ] {
+            let shown = super::redact_secret(&format!("bad token {echoed} here"), secret);
+            assert_eq!(shown, super::TRACE_LEFT_OUT, "{form}");
+        }
+        // An answer without a trace is kept; a form the redaction knows is redacted in place.
+        let kept = "HTTP 401: token expired; create another with fly tokens create";
+        assert_eq!(super::redact_secret(kept, secret), kept);
+        let shown = super::redact_secret(&format!("bad {secret} here"), secret);
+        assert_eq!(shown, "bad ** redacted ** here");
     }
 
     #[test]

@@ -447,6 +447,17 @@ fn encoded_api_token() -> Vec<(&'static str, String)> {
             "base64 of the header",
             engine.encode(format!("Authorization: Bearer {API_TOKEN}")),
         ),
+        // Forms redacted by leaving the whole answer out (a trace of the token).
+        ("double percent-encoded", percent("%20").replace('%', "%25")),
+        ("upper-cased", API_TOKEN.to_uppercase()),
+        (
+            "hex",
+            API_TOKEN.bytes().map(|b| format!("{b:02x}")).collect(),
+        ),
+        (
+            "its first half",
+            API_TOKEN[..API_TOKEN.len() / 2].to_owned(),
+        ),
     ]
 }
 
