@@ -205,7 +205,9 @@ fn write_file(
 /// The files of `serve --env-file ENV_FILE`: the authorization token file beside it
 /// ([`auth_token_file_beside`], when AWS is served), then the env file
 /// ([`EnvPlan::env_file_text`], planned for an empty environment: the shell that sources it
-/// keeps its own region), both mode 0600 and owned by `owner` when given. `auth_token_env`
+/// keeps its own region), both mode 0600; with an `owner`, the token file is the owner's and
+/// the env file stays this user's, readable by the owner's group (0640): the app may read it,
+/// never add commands to what its starter sources. `auth_token_env`
 /// and `gcp_project` are [`EnvPlan::for_server`]'s. Each file is entered in `record` (when
 /// given) once written, so that the next start removes it if this process is killed. Returns the paths
 /// written, to remove at exit. When the env file cannot be written, the token file is removed
@@ -242,7 +244,26 @@ pub fn write_env_file(
         gcp_project,
         &empty,
     );
-    match write_file(env_file, plan.env_file_text().as_bytes(), owner) {
+    // The env file is sourced by the starter (root, in the deploy kit's entrypoint): the app's
+    // user may read it (its group), never write it, or it could add commands for root to run.
+    let readable_by = owner.map(|owner| FileOwner {
+        uid: nix::unistd::geteuid().as_raw(),
+        gid: owner.gid,
+    });
+    let mode = if readable_by.is_some() { 0o640 } else { 0o600 };
+    let written_env = fly_oidc::fs::write_private_owned(
+        env_file,
+        plan.env_file_text().as_bytes(),
+        mode,
+        readable_by,
+    )
+    .map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("could not write {}: {e}", env_file.display()),
+        )
+    });
+    match written_env {
         Ok(meta) => {
             if let Some(record) = record {
                 record.add_or_warn(env_file, &meta);

@@ -503,3 +503,61 @@ fn an_echoed_fly_api_token_is_redacted_in_every_encoding() {
         }
     }
 }
+
+/// `serve --file-owner app`, as the deploy kit's entrypoint runs it: the app's user owns the
+/// authorization token file, and may read the env file (its group, 0640) but never write it:
+/// root sources that file, so a line the app added would run as root.
+#[test]
+fn file_owner_reads_the_env_file_but_cannot_write_what_root_sources() {
+    use std::os::unix::fs::MetadataExt;
+    if !fly_oidc_tests::require_root("--file-owner") {
+        return;
+    }
+    let fly = crate::support::acme_web();
+    let sts = fake_sts();
+    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+    std::fs::set_permissions(
+        sandbox.dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let env_file = sandbox.dir.path().join("app.env");
+    let listen = crate::support::free_listen();
+    let sts_url = sts.url();
+    let mut args = crate::support::serve_aws_flags(&listen, &env_file, &sts_url).to_vec();
+    args.extend(["--file-owner", "nobody:nogroup"]);
+    let serve = sandbox.spawn_serve(&args);
+    wait_for(&env_file);
+    let token_file = sandbox.dir.path().join("app.env.aws-token");
+    let (env, token) = (
+        std::fs::metadata(&env_file).unwrap(),
+        std::fs::metadata(&token_file).unwrap(),
+    );
+    assert_eq!(
+        (env.uid(), env.gid(), env.mode() & 0o777),
+        (0, 65534, 0o640)
+    );
+    assert_eq!((token.uid(), token.mode() & 0o777), (65534, 0o600));
+    // As nobody: the env file reads, and cannot be appended to.
+    let probe = sandbox
+        .command("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "sh",
+            "-c",
+        ])
+        .arg(format!(
+            "cat {env} >/dev/null && echo read; echo 'touch /tmp/pwned' >> {env} || echo refused",
+            env = env_file.display()
+        ))
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        shown.contains("read") && shown.contains("refused"),
+        "{shown}"
+    );
+    terminate(serve);
+}
