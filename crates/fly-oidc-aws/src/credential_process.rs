@@ -147,11 +147,6 @@ fn env_pairs(
     pairs
 }
 
-/// Quote `value` for a POSIX shell: single quotes, with `'` written as `'\''`.
-pub fn shell_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', r"'\''"))
-}
-
 /// `export NAME='value'` lines (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 /// `AWS_SESSION_TOKEN`, `AWS_CREDENTIAL_EXPIRATION`, and with a `region`, `AWS_REGION` and
 /// `AWS_DEFAULT_REGION`) for `eval "$(fly-oidc aws env)"`. Pass the region when one is
@@ -165,7 +160,7 @@ pub fn shell_exports(
 ) -> String {
     env_pairs(creds, expires_at, region)
         .iter()
-        .map(|(name, value)| format!("export {name}={}\n", shell_quote(value)))
+        .map(|(name, value)| format!("export {name}={}\n", fly_oidc::shell_quote(value)))
         .collect()
 }
 
@@ -715,19 +710,6 @@ mod tests {
         .unwrap();
         assert_eq!(v["AWS_REGION"], "eu-west-3");
         assert_eq!(v["AWS_DEFAULT_REGION"], "eu-west-3");
-    }
-
-    #[test]
-    fn shell_quote_neutralises_metacharacters() {
-        for nasty in ["$(id)", "`id`", "a b", "x'; rm -rf /; '", "\n", "", "\\"] {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(format!("printf '%s' {}", shell_quote(nasty)))
-                .env_clear()
-                .output()
-                .unwrap();
-            assert_eq!(String::from_utf8(out.stdout).unwrap(), nasty);
-        }
     }
 
     #[test]

@@ -514,8 +514,7 @@ pub fn usage_hint(shown: &str) -> String {
 
 /// `path` quoted for the shell lines of [`usage_hint`].
 pub fn shell_word(path: &str) -> String {
-    fly_oidc::command_line::quote(path)
-        .unwrap_or_else(|_| format!("'{}'", path.replace('\'', r"'\''")))
+    fly_oidc::command_line::quote(path).unwrap_or_else(|_| fly_oidc::shell_quote(path))
 }
 
 #[cfg(test)]

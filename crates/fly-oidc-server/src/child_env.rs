@@ -157,10 +157,7 @@ impl EnvPlan {
                         "export {name}=\"${{{name}:-${{{other}:-{value}}}}}\"\n"
                     ));
                 }
-                _ => text.push_str(&format!(
-                    "export {name}={}\n",
-                    fly_oidc_aws::credential_process::shell_quote(value)
-                )),
+                _ => text.push_str(&format!("export {name}={}\n", fly_oidc::shell_quote(value))),
             }
         }
         if !self.remove.is_empty() {

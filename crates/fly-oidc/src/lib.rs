@@ -78,6 +78,7 @@ pub mod fs;
 mod retry;
 mod rfc3339;
 mod set_if;
+mod shell;
 pub mod time;
 pub mod tls;
 mod token;
@@ -96,6 +97,7 @@ pub use error::{
 };
 pub use retry::{RetryConfig, within_budget};
 pub use set_if::SetIf;
+pub use shell::shell_quote;
 pub use token::{
     FlyToken, JwtHeader, MAX_TOKEN_BYTES, MIN_SUBJECT_TOKEN_TTL, REDACTED, SecretString,
 };
