@@ -29,12 +29,12 @@ use std::time::SystemTime;
 use zeroize::Zeroize;
 
 #[cfg(feature = "disk-cache")]
+pub use crate::disk_cache::{Entry, Outcome};
+#[cfg(feature = "disk-cache")]
 pub use cached::{
     Builder, CacheSettings, CredentialProcess, DEFAULT_MIN_TTL, ENV_MIN_TTL, ENV_NO_CACHE,
     parse_min_ttl,
 };
-#[cfg(feature = "disk-cache")]
-pub use fly_oidc::disk_cache::{Entry, Outcome};
 #[cfg(feature = "disk-cache")]
 pub use options::CredentialProcessOptions;
 
@@ -176,9 +176,9 @@ pub fn env_json(creds: &AwsCredentials, expires_at: SystemTime, region: Option<&
 #[cfg(feature = "disk-cache")]
 mod cached {
     use super::AwsCredentials;
+    use crate::disk_cache::{self, CacheKey, DiskCache, Entry, Outcome, Policy};
     use crate::provider::FlyOidcCredentialsProvider;
     use crate::settings::{ROLE_ARN, Settings};
-    use fly_oidc::disk_cache::{self, CacheKey, DiskCache, Entry, Outcome, Policy};
     use fly_oidc::time::SharedTimeSource;
     use fly_oidc::{BuildError, Error, Origin, Setting};
     use fly_oidc::{Env, TokenSource};
@@ -338,7 +338,7 @@ mod cached {
     /// Assumes the role for another program, through a disk cache shared by concurrent
     /// processes: a fresh entry is served without any I/O but a file read; one process
     /// refreshes while the others wait; a failed refresh serves an entry that is still valid
-    /// for a minute ([`disk_cache::STALE_FLOOR`]), never an expired one.
+    /// for at least a minute, never an expired one.
     #[derive(Debug)]
     pub struct CredentialProcess {
         provider: FlyOidcCredentialsProvider,
@@ -369,12 +369,6 @@ mod cached {
             self.settings
                 .min_ttl
                 .min(self.provider.settings().duration() / 2)
-        }
-
-        /// The name of the cache entry: a hash of every setting that changes the answer and
-        /// of the Fly token source.
-        pub fn cache_key(&self) -> &CacheKey {
-            &self.key
         }
 
         /// The credentials, from the cache when at least the minimum TTL remains, else from
@@ -561,10 +555,7 @@ mod cached {
         #[test]
         fn cache_key_changes_with_everything_that_changes_the_answer() {
             let key = |b: crate::Builder, env: &[(&str, &str)]| {
-                process(b, Builder::default(), env)
-                    .unwrap()
-                    .cache_key()
-                    .clone()
+                process(b, Builder::default(), env).unwrap().key
             };
             let base = key(with_role(), &[]);
             assert_eq!(base, key(with_role(), &[]));
@@ -593,7 +584,7 @@ mod cached {
                 &[("UNRELATED", "1")],
             )
             .unwrap();
-            assert_eq!(&base, p.cache_key());
+            assert_eq!(base, p.key);
             // The Fly app and machine name the session when nothing else does.
             assert_ne!(
                 base,

@@ -123,7 +123,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `disk-cache` | off | `credential_process::CredentialProcess`: the disk-cached `credential_process` front end the `fly-oidc` binary uses (turns on `fly-oidc/disk-cache`) |
+//! | `disk-cache` | off | `credential_process::CredentialProcess`: the disk-cached `credential_process` front end the `fly-oidc` binary uses, over an on-disk cache shared by concurrent processes (adds `rustix`, `sha2`) |
 //! | `clap` | off | `credential_process::CredentialProcessOptions` (with `disk-cache`) derives `clap::Args`: the flags of `fly-oidc aws credential-process` |
 //!
 //! The examples above also use `aws-config` (default features off, `rt-tokio`,
@@ -131,12 +131,22 @@
 #![warn(missing_docs)]
 
 pub mod credential_process;
+#[cfg(feature = "disk-cache")]
+mod disk_cache;
 mod error;
 mod http;
 mod provider;
 mod settings;
 mod shared_config;
 mod sts;
+
+/// The disk cache's entry codec, for the fuzz targets only (feature `fuzzing`): not a stable
+/// API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::disk_cache::{encode_entry, parse_entry};
+}
 
 pub use error::{build_credentials_error, credentials_error};
 pub use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};

@@ -56,12 +56,6 @@
 //! The `fly-oidc-testkit` crate runs a fake Machines API on a real Unix socket and on TCP,
 //! minting real RS256 tokens with Fly's claims. Inject the environment with [`Env::from_slice`]
 //! and time with [`time::ManualTimeSource`].
-//!
-//! ## Cargo features
-//!
-//! | feature | default | what it adds |
-//! |---|---|---|
-//! | `disk-cache` | off | `disk_cache`: the on-disk credential cache shared by concurrent processes (adds `rustix`, `sha2`) |
 #![warn(missing_docs)]
 
 pub mod budget;
@@ -69,8 +63,6 @@ pub mod cache;
 mod claims;
 mod client;
 pub mod command_line;
-#[cfg(feature = "disk-cache")]
-pub mod disk_cache;
 pub mod endpoint;
 mod env;
 mod error;
