@@ -375,12 +375,12 @@ impl ExecutableCommand {
     }
 
     /// The one-line command, each part quoted so that Python google-auth (shell rules) and
-    /// Node's google-auth-library (whitespace outside double quotes) both run it
-    /// ([`fly_oidc::command_line::join`]). A part neither can carry is an invalid setting
+    /// Node's google-auth-library (whitespace outside double quotes) both run it (the rules
+    /// are in this crate's `command_line.rs`). A part neither can carry is an invalid setting
     /// (`command`) that says to move the binary (or file) to a plain path.
     pub fn to_line(&self) -> Result<String, BuildError> {
         let parts = std::iter::once(&self.program).chain(&self.args);
-        fly_oidc::command_line::join(parts.map(String::as_str)).map_err(|e| {
+        crate::command_line::join(parts.map(String::as_str)).map_err(|e| {
             let what = if e.part == self.program {
                 "this binary's path"
             } else {
@@ -514,7 +514,7 @@ pub fn usage_hint(shown: &str) -> String {
 
 /// `path` quoted for the shell lines of [`usage_hint`].
 pub fn shell_word(path: &str) -> String {
-    fly_oidc::command_line::quote(path).unwrap_or_else(|_| fly_oidc::shell_quote(path))
+    crate::command_line::quote(path).unwrap_or_else(|_| fly_oidc::shell_quote(path))
 }
 
 #[cfg(test)]
@@ -551,7 +551,7 @@ mod tests {
             line,
             format!(
                 "\"/opt/my tools/fly-oidc\" gcp executable --token-file {} --api-url http://h",
-                fly_oidc::command_line::quote(token.to_str().unwrap()).unwrap()
+                crate::command_line::quote(token.to_str().unwrap()).unwrap()
             )
         );
         let err = ExecutableCommand::new("/opt/$x/fly-oidc", [])
@@ -639,7 +639,7 @@ mod tests {
         assert!(
             command.ends_with(&format!(
                 " gcp executable --token-file {} --api-url https://api.machines.dev",
-                fly_oidc::command_line::quote(&token).unwrap()
+                crate::command_line::quote(&token).unwrap()
             )),
             "{command}"
         );

@@ -76,6 +76,7 @@
 //! | `clap` | off | the [`options`] structs derive `clap::Args`: the flags of the `fly-oidc gcp` commands |
 #![warn(missing_docs)]
 
+mod command_line;
 mod exchange;
 pub mod executable;
 #[cfg(feature = "google-cloud-auth")]

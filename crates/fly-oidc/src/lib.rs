@@ -62,7 +62,6 @@ pub mod budget;
 pub mod cache;
 mod claims;
 mod client;
-pub mod command_line;
 pub mod endpoint;
 mod env;
 mod error;
