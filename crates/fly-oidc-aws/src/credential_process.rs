@@ -31,10 +31,7 @@ use zeroize::Zeroize;
 #[cfg(feature = "disk-cache")]
 pub use crate::disk_cache::{Entry, Outcome};
 #[cfg(feature = "disk-cache")]
-pub use cached::{
-    Builder, CacheSettings, CredentialProcess, DEFAULT_MIN_TTL, ENV_MIN_TTL, ENV_NO_CACHE,
-    parse_min_ttl,
-};
+pub use cached::{Builder, CacheSettings, CredentialProcess, parse_min_ttl};
 #[cfg(feature = "disk-cache")]
 pub use options::CredentialProcessOptions;
 
@@ -186,12 +183,12 @@ mod cached {
     use std::time::Duration;
 
     /// `FLY_OIDC_AWS_MIN_TTL`: reuse cached credentials while at least this much remains.
-    pub const ENV_MIN_TTL: &str = "FLY_OIDC_AWS_MIN_TTL";
+    const ENV_MIN_TTL: &str = "FLY_OIDC_AWS_MIN_TTL";
     /// `FLY_OIDC_NO_CACHE`: `1`/`true` neither reads nor writes the disk cache.
-    pub const ENV_NO_CACHE: &str = "FLY_OIDC_NO_CACHE";
+    const ENV_NO_CACHE: &str = "FLY_OIDC_NO_CACHE";
     /// The default minimum TTL: botocore refreshes credentials that have less than 15 minutes
     /// left, so anything shorter would make Python SDKs run us on every call.
-    pub const DEFAULT_MIN_TTL: Duration = Duration::from_secs(15 * 60);
+    const DEFAULT_MIN_TTL: Duration = Duration::from_secs(15 * 60);
 
     const MIN_TTL: Setting = Setting::new("min_ttl", Some(ENV_MIN_TTL));
     const NO_CACHE: Setting = Setting::new("no_cache", Some(ENV_NO_CACHE));

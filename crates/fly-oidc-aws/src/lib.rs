@@ -152,18 +152,10 @@ pub use error::{build_credentials_error, credentials_error};
 pub use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};
 pub use http::{LazyHttpsClient, https_client};
 pub use provider::{
-    Builder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT,
-    FlyOidcCredentialsProvider,
+    Builder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, FlyOidcCredentialsProvider,
 };
-pub use settings::{
-    DEFAULT_AUDIENCE, DEFAULT_DURATION, DEFAULT_REGION, ENV_AUDIENCE, ENV_CONFIG_FILE,
-    ENV_DEFAULT_REGION, ENV_DURATION_SECONDS, ENV_ENDPOINT_URL, ENV_ENDPOINT_URL_STS,
-    ENV_IGNORE_CONFIGURED_ENDPOINT_URLS, ENV_POLICY, ENV_POLICY_ARNS, ENV_PROFILE, ENV_REGION,
-    ENV_ROLE_ARN, ENV_ROLE_SESSION_NAME, ENV_USE_DUALSTACK_ENDPOINT, ENV_USE_FIPS_ENDPOINT,
-    MAX_DURATION, MAX_POLICY_ARNS, MAX_POLICY_CHARS, MAX_POLICY_FILE_BYTES, MIN_DURATION, Settings,
-    sanitize_session_name,
-};
-pub use sts::{AssumedRole, PROVIDER_NAME, Rejection};
+pub use settings::{DEFAULT_REGION, ENV_AUDIENCE, ENV_ROLE_ARN, Settings, sanitize_session_name};
+pub use sts::{AssumedRole, Rejection};
 
 /// Re-exported so callers can name the SDK types without adding the crates themselves.
 pub use aws_credential_types::{Credentials, provider::error::CredentialsError};

@@ -22,13 +22,13 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Set by Google's libraries when they run an executable: the STS audience.
-pub const ENV_GOOGLE_AUDIENCE: &str = "GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE";
+const ENV_GOOGLE_AUDIENCE: &str = "GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE";
 /// Set by Google's libraries: where the executable should also write its response.
-pub const ENV_GOOGLE_OUTPUT_FILE: &str = "GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE";
+const ENV_GOOGLE_OUTPUT_FILE: &str = "GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE";
 /// Set by Google's libraries: the subject token type they expect.
-pub const ENV_GOOGLE_TOKEN_TYPE: &str = "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE";
+const ENV_GOOGLE_TOKEN_TYPE: &str = "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE";
 /// Set by Google's libraries: `1` in interactive mode (not supported).
-pub const ENV_GOOGLE_INTERACTIVE: &str = "GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE";
+const ENV_GOOGLE_INTERACTIVE: &str = "GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE";
 /// The `timeout_millis` written into credential configurations (Google allows 5000..=120000).
 pub const TIMEOUT_MILLIS: u64 = 30_000;
 

@@ -106,7 +106,7 @@ impl fmt::Debug for ForwardedSignals {
 /// signal from the terminal: forwarding it again would deliver a Ctrl-C twice. tini avoids that
 /// by moving the child into a foreground group of its own; the child here stays in ours, so
 /// that a shell's job control (stop, `fg`) keeps working through `exec`.
-const FROM_THE_TERMINAL: [Signal; 4] = [
+pub const FROM_THE_TERMINAL: [Signal; 4] = [
     Signal::SIGINT,
     Signal::SIGQUIT,
     Signal::SIGTSTP,

@@ -76,9 +76,8 @@ mod token;
 
 pub use claims::{Audience, FLY_ISSUER_PREFIX, FlyClaims};
 pub use client::{
-    Builder, DEFAULT_SOCKET, ENV_API_HOSTNAME, ENV_API_TOKEN, ENV_AUDIENCE, ENV_SOCKET,
-    ENV_TOKEN_FILE, FlyOidcClient, TOKEN_PATH, TokenSource, http_client_builder,
-    token_from_response,
+    Builder, ENV_AUDIENCE, ENV_TOKEN_FILE, FlyOidcClient, TOKEN_PATH, TokenSource,
+    http_client_builder, token_from_response,
 };
 pub use endpoint::{ENV_ALLOW_INSECURE_HTTP, is_trusted_plain_http_host};
 pub use env::Env;
@@ -89,6 +88,4 @@ pub use error::{
 pub use retry::{RetryConfig, within_budget};
 pub use set_if::SetIf;
 pub use shell::shell_quote;
-pub use token::{
-    FlyToken, JwtHeader, MAX_TOKEN_BYTES, MIN_SUBJECT_TOKEN_TTL, REDACTED, SecretString,
-};
+pub use token::{FlyToken, JwtHeader, MIN_SUBJECT_TOKEN_TTL, REDACTED, SecretString};
