@@ -29,12 +29,9 @@ use std::time::SystemTime;
 use zeroize::Zeroize;
 
 #[cfg(feature = "disk-cache")]
-pub use cached::{
-    Builder, CacheSettings, CredentialProcess, DEFAULT_MIN_TTL, ENV_MIN_TTL, ENV_NO_CACHE,
-    parse_min_ttl,
-};
+pub use crate::disk_cache::{Entry, Outcome};
 #[cfg(feature = "disk-cache")]
-pub use fly_oidc::disk_cache::{Entry, Outcome};
+pub use cached::{Builder, CacheSettings, CredentialProcess, parse_min_ttl};
 
 /// Temporary AWS credentials, as cached on disk and printed. `Debug` redacts the secrets;
 /// they are zeroed when dropped.
@@ -142,11 +139,6 @@ fn env_pairs(
     pairs
 }
 
-/// Quote `value` for a POSIX shell: single quotes, with `'` written as `'\''`.
-pub fn shell_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', r"'\''"))
-}
-
 /// `export NAME='value'` lines (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 /// `AWS_SESSION_TOKEN`, `AWS_CREDENTIAL_EXPIRATION`, and with a `region`, `AWS_REGION` and
 /// `AWS_DEFAULT_REGION`) for `eval "$(fly-oidc aws env)"`. Pass the region when one is
@@ -160,7 +152,7 @@ pub fn shell_exports(
 ) -> String {
     env_pairs(creds, expires_at, region)
         .iter()
-        .map(|(name, value)| format!("export {name}={}\n", shell_quote(value)))
+        .map(|(name, value)| format!("export {name}={}\n", fly_oidc::shell_quote(value)))
         .collect()
 }
 
@@ -176,9 +168,9 @@ pub fn env_json(creds: &AwsCredentials, expires_at: SystemTime, region: Option<&
 #[cfg(feature = "disk-cache")]
 mod cached {
     use super::AwsCredentials;
+    use crate::disk_cache::{self, CacheKey, DiskCache, Entry, Outcome, Policy};
     use crate::provider::FlyOidcCredentialsProvider;
     use crate::settings::{ROLE_ARN, Settings};
-    use fly_oidc::disk_cache::{self, CacheKey, DiskCache, Entry, Outcome, Policy};
     use fly_oidc::time::SharedTimeSource;
     use fly_oidc::{BuildError, Error, Origin, Setting};
     use fly_oidc::{Env, TokenSource};
@@ -186,12 +178,12 @@ mod cached {
     use std::time::Duration;
 
     /// `FLY_OIDC_AWS_MIN_TTL`: reuse cached credentials while at least this much remains.
-    pub const ENV_MIN_TTL: &str = "FLY_OIDC_AWS_MIN_TTL";
+    const ENV_MIN_TTL: &str = "FLY_OIDC_AWS_MIN_TTL";
     /// `FLY_OIDC_NO_CACHE`: `1`/`true` neither reads nor writes the disk cache.
-    pub const ENV_NO_CACHE: &str = "FLY_OIDC_NO_CACHE";
+    const ENV_NO_CACHE: &str = "FLY_OIDC_NO_CACHE";
     /// The default minimum TTL: botocore refreshes credentials that have less than 15 minutes
     /// left, so anything shorter would make Python SDKs run us on every call.
-    pub const DEFAULT_MIN_TTL: Duration = Duration::from_secs(15 * 60);
+    const DEFAULT_MIN_TTL: Duration = Duration::from_secs(15 * 60);
 
     const MIN_TTL: Setting = Setting::new("min_ttl", Some(ENV_MIN_TTL))
         .flag("min-ttl")
@@ -342,7 +334,7 @@ mod cached {
     /// Assumes the role for another program, through a disk cache shared by concurrent
     /// processes: a fresh entry is served without any I/O but a file read; one process
     /// refreshes while the others wait; a failed refresh serves an entry that is still valid
-    /// for a minute ([`disk_cache::STALE_FLOOR`]), never an expired one.
+    /// for at least a minute, never an expired one.
     #[derive(Debug)]
     pub struct CredentialProcess {
         provider: FlyOidcCredentialsProvider,
@@ -373,12 +365,6 @@ mod cached {
             self.settings
                 .min_ttl
                 .min(self.provider.settings().duration() / 2)
-        }
-
-        /// The name of the cache entry: a hash of every setting that changes the answer and
-        /// of the Fly token source.
-        pub fn cache_key(&self) -> &CacheKey {
-            &self.key
         }
 
         /// The credentials, from the cache when at least the minimum TTL remains, else from
@@ -565,10 +551,7 @@ mod cached {
         #[test]
         fn cache_key_changes_with_everything_that_changes_the_answer() {
             let key = |b: crate::Builder, env: &[(&str, &str)]| {
-                process(b, Builder::default(), env)
-                    .unwrap()
-                    .cache_key()
-                    .clone()
+                process(b, Builder::default(), env).unwrap().key
             };
             let base = key(with_role(), &[]);
             assert_eq!(base, key(with_role(), &[]));
@@ -597,7 +580,7 @@ mod cached {
                 &[("UNRELATED", "1")],
             )
             .unwrap();
-            assert_eq!(&base, p.cache_key());
+            assert_eq!(base, p.key);
             // The Fly app and machine name the session when nothing else does.
             assert_ne!(
                 base,
@@ -714,19 +697,6 @@ mod tests {
         .unwrap();
         assert_eq!(v["AWS_REGION"], "eu-west-3");
         assert_eq!(v["AWS_DEFAULT_REGION"], "eu-west-3");
-    }
-
-    #[test]
-    fn shell_quote_neutralises_metacharacters() {
-        for nasty in ["$(id)", "`id`", "a b", "x'; rm -rf /; '", "\n", "", "\\"] {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(format!("printf '%s' {}", shell_quote(nasty)))
-                .env_clear()
-                .output()
-                .unwrap();
-            assert_eq!(String::from_utf8(out.stdout).unwrap(), nasty);
-        }
     }
 
     #[test]

@@ -123,13 +123,15 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `disk-cache` | off | `credential_process::CredentialProcess`: the disk-cached `credential_process` front end the `fly-oidc` binary uses (turns on `fly-oidc/disk-cache`) |
+//! | `disk-cache` | off | `credential_process::CredentialProcess`: the disk-cached `credential_process` front end the `fly-oidc` binary uses, over an on-disk cache shared by concurrent processes (adds `rustix`, `sha2`) |
 //!
 //! The examples above also use `aws-config` (default features off, `rt-tokio`,
 //! `behavior-version-latest`) and the service crate they call (`aws-sdk-sts`, `aws-sdk-s3`).
 #![warn(missing_docs)]
 
 pub mod credential_process;
+#[cfg(feature = "disk-cache")]
+mod disk_cache;
 mod error;
 mod http;
 mod provider;
@@ -137,22 +139,22 @@ mod settings;
 mod shared_config;
 mod sts;
 
+/// The disk cache's entry codec, for the fuzz targets only (feature `fuzzing`): not a stable
+/// API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::disk_cache::{encode_entry, parse_entry};
+}
+
 pub use error::{build_credentials_error, credentials_error};
 pub use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};
 pub use http::{LazyHttpsClient, https_client};
 pub use provider::{
-    Builder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT,
-    FlyOidcCredentialsProvider,
+    Builder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, FlyOidcCredentialsProvider,
 };
-pub use settings::{
-    DEFAULT_AUDIENCE, DEFAULT_DURATION, DEFAULT_REGION, ENV_AUDIENCE, ENV_CONFIG_FILE,
-    ENV_DEFAULT_REGION, ENV_DURATION_SECONDS, ENV_ENDPOINT_URL, ENV_ENDPOINT_URL_STS,
-    ENV_IGNORE_CONFIGURED_ENDPOINT_URLS, ENV_POLICY, ENV_POLICY_ARNS, ENV_PROFILE, ENV_REGION,
-    ENV_ROLE_ARN, ENV_ROLE_SESSION_NAME, ENV_USE_DUALSTACK_ENDPOINT, ENV_USE_FIPS_ENDPOINT,
-    MAX_DURATION, MAX_POLICY_ARNS, MAX_POLICY_CHARS, MAX_POLICY_FILE_BYTES, MIN_DURATION, Settings,
-    sanitize_session_name,
-};
-pub use sts::{AssumedRole, PROVIDER_NAME, Rejection};
+pub use settings::{DEFAULT_REGION, ENV_AUDIENCE, ENV_ROLE_ARN, Settings, sanitize_session_name};
+pub use sts::{AssumedRole, Rejection};
 
 /// Re-exported so callers can name the SDK types without adding the crates themselves.
 pub use aws_credential_types::{Credentials, provider::error::CredentialsError};

@@ -17,7 +17,7 @@ use std::time::{Duration, UNIX_EPOCH};
 /// Default time to wait for a connection to STS or the Machines API.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default time one STS attempt may take.
-pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time budget of one whole assume-role: the Fly token (with its retries) plus STS
 /// (with its retries and the one retry after `ExpiredTokenException`): 15 seconds.
 ///

@@ -2,6 +2,9 @@
 //! environment and the AWS shared config, then the defaults. Any builder value beats every
 //! variable.
 
+use crate::shared_config::{
+    ENV_ENDPOINT_URL_STS, ENV_REGION, ENV_USE_DUALSTACK_ENDPOINT, ENV_USE_FIPS_ENDPOINT,
+};
 use crate::shared_config::{FlagError, Found, SharedConfig};
 use fly_oidc::endpoint::{self, PlainHttp};
 use fly_oidc::fs::ReadError;
@@ -10,41 +13,35 @@ use fly_oidc::{Env, FlyClaims};
 use std::path::Path;
 use std::time::Duration;
 
-pub use crate::shared_config::{
-    ENV_CONFIG_FILE, ENV_DEFAULT_REGION, ENV_ENDPOINT_URL, ENV_ENDPOINT_URL_STS,
-    ENV_IGNORE_CONFIGURED_ENDPOINT_URLS, ENV_PROFILE, ENV_REGION, ENV_USE_DUALSTACK_ENDPOINT,
-    ENV_USE_FIPS_ENDPOINT,
-};
-
 /// `AWS_ROLE_ARN`: the role to assume.
 pub const ENV_ROLE_ARN: &str = "AWS_ROLE_ARN";
 /// `AWS_ROLE_SESSION_NAME`: the role session name.
-pub const ENV_ROLE_SESSION_NAME: &str = "AWS_ROLE_SESSION_NAME";
+const ENV_ROLE_SESSION_NAME: &str = "AWS_ROLE_SESSION_NAME";
 /// `FLY_OIDC_AUDIENCE`: the audience of the Fly token (default `sts.amazonaws.com`).
 pub const ENV_AUDIENCE: &str = fly_oidc::ENV_AUDIENCE;
 /// `FLY_OIDC_AWS_DURATION_SECONDS`: the session duration in whole seconds.
-pub const ENV_DURATION_SECONDS: &str = "FLY_OIDC_AWS_DURATION_SECONDS";
+const ENV_DURATION_SECONDS: &str = "FLY_OIDC_AWS_DURATION_SECONDS";
 /// `FLY_OIDC_AWS_POLICY`: an inline session policy, JSON text or `@PATH` of a file holding it.
-pub const ENV_POLICY: &str = "FLY_OIDC_AWS_POLICY";
+const ENV_POLICY: &str = "FLY_OIDC_AWS_POLICY";
 /// `FLY_OIDC_AWS_POLICY_ARNS`: managed session policy ARNs, comma-separated.
-pub const ENV_POLICY_ARNS: &str = "FLY_OIDC_AWS_POLICY_ARNS";
+const ENV_POLICY_ARNS: &str = "FLY_OIDC_AWS_POLICY_ARNS";
 
 /// The audience used when none is configured.
-pub const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
+const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
 /// The region used when none is configured.
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// The session duration used when none is configured (1 hour).
-pub const DEFAULT_DURATION: Duration = Duration::from_secs(3600);
+const DEFAULT_DURATION: Duration = Duration::from_secs(3600);
 /// The shortest session STS grants (15 minutes).
-pub const MIN_DURATION: Duration = Duration::from_secs(900);
+const MIN_DURATION: Duration = Duration::from_secs(900);
 /// The longest session STS grants (12 hours; the role's maximum session duration must allow it).
-pub const MAX_DURATION: Duration = Duration::from_secs(43200);
+const MAX_DURATION: Duration = Duration::from_secs(43200);
 /// The most managed session policies STS accepts.
-pub const MAX_POLICY_ARNS: usize = 10;
+const MAX_POLICY_ARNS: usize = 10;
 /// The longest inline session policy STS accepts, in characters.
-pub const MAX_POLICY_CHARS: usize = 2048;
+const MAX_POLICY_CHARS: usize = 2048;
 /// The largest policy file (`@PATH`) read, in bytes.
-pub const MAX_POLICY_FILE_BYTES: usize = 64 * 1024;
+const MAX_POLICY_FILE_BYTES: usize = 64 * 1024;
 
 /// The resolved settings of a provider: what it sends to STS and where.
 ///

@@ -18,24 +18,24 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 /// `AWS_REGION`: the region of the STS endpoint.
-pub const ENV_REGION: &str = "AWS_REGION";
+pub(crate) const ENV_REGION: &str = "AWS_REGION";
 /// `AWS_DEFAULT_REGION`: the region when `AWS_REGION` is unset.
-pub const ENV_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
+const ENV_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
 /// `AWS_PROFILE`: the profile of the shared config file to read (default `default`).
-pub const ENV_PROFILE: &str = "AWS_PROFILE";
+const ENV_PROFILE: &str = "AWS_PROFILE";
 /// `AWS_CONFIG_FILE`: the shared config file (default `~/.aws/config`).
-pub const ENV_CONFIG_FILE: &str = "AWS_CONFIG_FILE";
+const ENV_CONFIG_FILE: &str = "AWS_CONFIG_FILE";
 /// `AWS_ENDPOINT_URL_STS`: the STS endpoint URL.
-pub const ENV_ENDPOINT_URL_STS: &str = "AWS_ENDPOINT_URL_STS";
+pub(crate) const ENV_ENDPOINT_URL_STS: &str = "AWS_ENDPOINT_URL_STS";
 /// `AWS_ENDPOINT_URL`: the endpoint URL of every AWS service (when no service-specific one is set).
-pub const ENV_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+const ENV_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`: `true` ignores the endpoint URLs of the variables and
 /// the profile (not one given to the builder).
-pub const ENV_IGNORE_CONFIGURED_ENDPOINT_URLS: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
+const ENV_IGNORE_CONFIGURED_ENDPOINT_URLS: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
 /// `AWS_USE_FIPS_ENDPOINT`: `true` selects the FIPS STS endpoint.
-pub const ENV_USE_FIPS_ENDPOINT: &str = "AWS_USE_FIPS_ENDPOINT";
+pub(crate) const ENV_USE_FIPS_ENDPOINT: &str = "AWS_USE_FIPS_ENDPOINT";
 /// `AWS_USE_DUALSTACK_ENDPOINT`: `true` selects the dual-stack (IPv4 + IPv6) STS endpoint.
-pub const ENV_USE_DUALSTACK_ENDPOINT: &str = "AWS_USE_DUALSTACK_ENDPOINT";
+pub(crate) const ENV_USE_DUALSTACK_ENDPOINT: &str = "AWS_USE_DUALSTACK_ENDPOINT";
 
 /// The SDK's service id of STS: `AWS_ENDPOINT_URL_STS`, and `sts =` in a `services` section.
 const SERVICE_ID: &str = "sts";

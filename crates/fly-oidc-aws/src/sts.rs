@@ -29,7 +29,7 @@ use fly_oidc::{FlyClaims, FlyToken};
 use std::time::{Duration, SystemTime};
 
 /// The provider name set on the credentials.
-pub const PROVIDER_NAME: &str = "FlyOidc";
+const PROVIDER_NAME: &str = "FlyOidc";
 
 /// Wraps the STS HTTP client so that error answers are scrubbed of anything shaped like a JWT
 /// before the SDK sees them. Real STS never echoes the web identity token, but an endpoint

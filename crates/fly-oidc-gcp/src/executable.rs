@@ -24,13 +24,13 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Set by Google's libraries when they run an executable: the STS audience.
-pub const ENV_GOOGLE_AUDIENCE: &str = "GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE";
+const ENV_GOOGLE_AUDIENCE: &str = "GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE";
 /// Set by Google's libraries: where the executable should also write its response.
-pub const ENV_GOOGLE_OUTPUT_FILE: &str = "GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE";
+const ENV_GOOGLE_OUTPUT_FILE: &str = "GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE";
 /// Set by Google's libraries: the subject token type they expect.
-pub const ENV_GOOGLE_TOKEN_TYPE: &str = "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE";
+const ENV_GOOGLE_TOKEN_TYPE: &str = "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE";
 /// Set by Google's libraries: `1` in interactive mode (not supported).
-pub const ENV_GOOGLE_INTERACTIVE: &str = "GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE";
+const ENV_GOOGLE_INTERACTIVE: &str = "GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE";
 /// The `timeout_millis` written into credential configurations (Google allows 5000..=120000).
 pub const TIMEOUT_MILLIS: u64 = 30_000;
 
@@ -380,12 +380,12 @@ impl ExecutableCommand {
     }
 
     /// The one-line command, each part quoted so that Python google-auth (shell rules) and
-    /// Node's google-auth-library (whitespace outside double quotes) both run it
-    /// ([`fly_oidc::command_line::join`]). A part neither can carry is an invalid setting
+    /// Node's google-auth-library (whitespace outside double quotes) both run it (the rules
+    /// are in this crate's `command_line.rs`). A part neither can carry is an invalid setting
     /// (`command`) that says to move the binary (or file) to a plain path.
     pub fn to_line(&self) -> Result<String, BuildError> {
         let parts = std::iter::once(&self.program).chain(&self.args);
-        fly_oidc::command_line::join(parts.map(String::as_str)).map_err(|e| {
+        crate::command_line::join(parts.map(String::as_str)).map_err(|e| {
             let what = if e.part == self.program {
                 "this binary's path"
             } else {
@@ -520,8 +520,7 @@ pub fn usage_hint(shown: &str) -> String {
 
 /// `path` quoted for the shell lines of [`usage_hint`].
 pub fn shell_word(path: &str) -> String {
-    fly_oidc::command_line::quote(path)
-        .unwrap_or_else(|_| format!("'{}'", path.replace('\'', r"'\''")))
+    crate::command_line::quote(path).unwrap_or_else(|_| fly_oidc::shell_quote(path))
 }
 
 #[cfg(test)]
@@ -558,7 +557,7 @@ mod tests {
             line,
             format!(
                 "\"/opt/my tools/fly-oidc\" gcp executable --token-file {} --api-url http://h",
-                fly_oidc::command_line::quote(token.to_str().unwrap()).unwrap()
+                crate::command_line::quote(token.to_str().unwrap()).unwrap()
             )
         );
         let err = ExecutableCommand::new("/opt/$x/fly-oidc", [])
@@ -648,7 +647,7 @@ mod tests {
         assert!(
             command.ends_with(&format!(
                 " gcp executable --token-file {} --api-url https://api.machines.dev",
-                fly_oidc::command_line::quote(&token).unwrap()
+                crate::command_line::quote(&token).unwrap()
             )),
             "{command}"
         );

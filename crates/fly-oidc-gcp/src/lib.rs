@@ -75,6 +75,7 @@
 //! | `google-cloud-auth` | off | `google_cloud`: `CredentialsProvider` and `SubjectTokenProvider` adapters for the official Google Cloud Rust client libraries (adds `google-cloud-auth`, `http`) |
 #![warn(missing_docs)]
 
+mod command_line;
 mod exchange;
 pub mod executable;
 #[cfg(feature = "google-cloud-auth")]
@@ -97,14 +98,15 @@ pub use settings::{
 };
 
 /// Google's Security Token Service endpoint.
-pub const DEFAULT_STS_URL: &str = "https://sts.googleapis.com/v1/token";
+pub(crate) const DEFAULT_STS_URL: &str = "https://sts.googleapis.com/v1/token";
 /// The IAM Service Account Credentials API.
-pub const DEFAULT_IAM_URL: &str = "https://iamcredentials.googleapis.com";
+pub(crate) const DEFAULT_IAM_URL: &str = "https://iamcredentials.googleapis.com";
 /// The scope requested when none is configured.
-pub const DEFAULT_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+pub(crate) const DEFAULT_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// The RFC 8693 token-exchange grant type.
-pub const GRANT_TYPE_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub(crate) const GRANT_TYPE_TOKEN_EXCHANGE: &str =
+    "urn:ietf:params:oauth:grant-type:token-exchange";
 /// The token type of a Fly OIDC token (a JWT).
-pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+pub(crate) const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 /// The token type Google's STS issues.
-pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub(crate) const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";

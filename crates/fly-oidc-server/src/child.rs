@@ -44,7 +44,7 @@ pub const CANNOT_EXECUTE: u8 = 126;
 /// one of INT, TERM, QUIT, USR1, USR2; `docker stop` sends TERM or the image's STOPSIGNAL) or
 /// a terminal (HUP, INT, QUIT, WINCH, TSTP, TTIN, TTOU, CONT) sends, and the rest. None of
 /// them ends the process while the child runs: each is caught, and forwarded, except what the
-/// terminal already delivered to a child in this process group ([`FROM_THE_TERMINAL`]).
+/// terminal already delivered to a child in this process group (`FROM_THE_TERMINAL`).
 ///
 /// Job control follows the child: TSTP, TTIN and TTOU are forwarded, and once the child has
 /// stopped on one of them this process stops itself too (unless it is PID 1), so a shell sees

@@ -157,10 +157,7 @@ impl EnvPlan {
                         "export {name}=\"${{{name}:-${{{other}:-{value}}}}}\"\n"
                     ));
                 }
-                _ => text.push_str(&format!(
-                    "export {name}={}\n",
-                    fly_oidc_aws::credential_process::shell_quote(value)
-                )),
+                _ => text.push_str(&format!("export {name}={}\n", fly_oidc::shell_quote(value))),
             }
         }
         if !self.remove.is_empty() {
@@ -405,7 +402,7 @@ impl EnvFileLock {
 
 /// The variable that names the directory holding `exec`'s private directories (see
 /// [`runtime_parent`]).
-pub const RUNTIME_DIR_VARIABLE: &str = "FLY_OIDC_RUNTIME_DIR";
+const RUNTIME_DIR_VARIABLE: &str = "FLY_OIDC_RUNTIME_DIR";
 
 /// The one well-known directory that holds `exec`'s private directories, so a later start finds
 /// what a crashed one left: `$FLY_OIDC_RUNTIME_DIR` when set; for root `/run/fly-oidc`;

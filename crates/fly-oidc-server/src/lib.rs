@@ -110,12 +110,7 @@ mod slot;
 
 pub use fly_oidc::fs::FileOwner;
 pub use handler::{CredentialHealth, Health};
-pub use routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, HEALTHZ_PATH, METADATA_PREFIX};
-pub use server::{
-    Builder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_ACTIVE_CONNECTIONS,
-    DEFAULT_MAX_CONNECTION_AGE, DEFAULT_MAX_CONNECTIONS, DEFAULT_WRITE_TIMEOUT, Error, ErrorKind,
-    MAX_REQUEST_HEAD, Server,
-};
+pub use server::{Builder, Error, ErrorKind, Server};
 
 /// Request routing and handling, exposed for the fuzz target. Not a stable API.
 #[doc(hidden)]

@@ -1,13 +1,13 @@
 //! Request routing: a pure function of the path and query, so it can be fuzzed.
 
 /// The path of the default AWS role's ECS container-credentials endpoint.
-pub const AWS_DEFAULT_PATH: &str = "/v1/aws/credentials";
+pub(crate) const AWS_DEFAULT_PATH: &str = "/v1/aws/credentials";
 /// The prefix of each role's own endpoint: `/v1/aws/roles/<role-name>`.
-pub const AWS_ROLE_PREFIX: &str = "/v1/aws/roles/";
+pub(crate) const AWS_ROLE_PREFIX: &str = "/v1/aws/roles/";
 /// The prefix of the GCE metadata endpoints.
-pub const METADATA_PREFIX: &str = "/computeMetadata/v1/";
+const METADATA_PREFIX: &str = "/computeMetadata/v1/";
 /// The health endpoint.
-pub const HEALTHZ_PATH: &str = "/healthz";
+const HEALTHZ_PATH: &str = "/healthz";
 
 /// What a request asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -26,19 +26,19 @@ use tokio::task::JoinSet;
 
 /// Default time a client has to send a request head: a new connection its first byte, and any
 /// request its whole head from its first byte.
-pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time a kept-alive connection may wait for its next request.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default time an answer may wait for a client that does not read it.
-pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default total life of a connection (then it ends after its current answer).
-pub const DEFAULT_MAX_CONNECTION_AGE: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_MAX_CONNECTION_AGE: Duration = Duration::from_secs(300);
 /// Default cap on open client connections (lowered to fit the open file limit).
-pub const DEFAULT_MAX_CONNECTIONS: usize = 16384;
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 16384;
 /// Default cap on connections with a request in progress (holding HTTP buffers).
-pub const DEFAULT_MAX_ACTIVE_CONNECTIONS: usize = 1024;
+pub(crate) const DEFAULT_MAX_ACTIVE_CONNECTIONS: usize = 1024;
 /// The largest request head accepted (bytes); request bodies are never read.
-pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
+pub(crate) const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
 /// Why the server could not start.
 #[derive(Debug)]

@@ -16,15 +16,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The Machines API socket inside every Fly Machine.
-pub const DEFAULT_SOCKET: &str = "/.fly/api";
+const DEFAULT_SOCKET: &str = "/.fly/api";
 /// Read the token from this file (re-read on every fetch).
 pub const ENV_TOKEN_FILE: &str = "FLY_OIDC_TOKEN_FILE";
 /// Use the Machines API over this Unix socket.
-pub const ENV_SOCKET: &str = "FLY_OIDC_SOCKET";
+const ENV_SOCKET: &str = "FLY_OIDC_SOCKET";
 /// Use the Machines API over HTTP(S) at this URL (for example `https://api.machines.dev`).
-pub const ENV_API_HOSTNAME: &str = "FLY_API_HOSTNAME";
+const ENV_API_HOSTNAME: &str = "FLY_API_HOSTNAME";
 /// The bearer token for [`ENV_API_HOSTNAME`].
-pub const ENV_API_TOKEN: &str = "FLY_API_TOKEN";
+const ENV_API_TOKEN: &str = "FLY_API_TOKEN";
 /// The audience of the Fly token (the client's [`Builder::audience`]; the AWS provider's
 /// default audience too).
 pub const ENV_AUDIENCE: &str = "FLY_OIDC_AUDIENCE";

@@ -12,7 +12,7 @@ pub const ENV_ALLOW_INSECURE_HTTP: &str = "FLY_OIDC_ALLOW_INSECURE_HTTP";
 
 /// The setting `allow_insecure_http` of every builder, also set by
 /// `FLY_OIDC_ALLOW_INSECURE_HTTP`.
-pub const ALLOW_INSECURE_HTTP: Setting =
+const ALLOW_INSECURE_HTTP: Setting =
     Setting::new("allow_insecure_http", Some(ENV_ALLOW_INSECURE_HTTP));
 
 /// Whether plain HTTP to any host is allowed: the builder's value when given, else

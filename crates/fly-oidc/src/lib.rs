@@ -56,21 +56,12 @@
 //! The `fly-oidc-testkit` crate runs a fake Machines API on a real Unix socket and on TCP,
 //! minting real RS256 tokens with Fly's claims. Inject the environment with [`Env::from_slice`]
 //! and time with [`time::ManualTimeSource`].
-//!
-//! ## Cargo features
-//!
-//! | feature | default | what it adds |
-//! |---|---|---|
-//! | `disk-cache` | off | `disk_cache`: the on-disk credential cache shared by concurrent processes (adds `rustix`, `sha2`) |
 #![warn(missing_docs)]
 
 pub mod budget;
 pub mod cache;
 mod claims;
 mod client;
-pub mod command_line;
-#[cfg(feature = "disk-cache")]
-pub mod disk_cache;
 pub mod endpoint;
 mod env;
 mod error;
@@ -78,15 +69,15 @@ pub mod fs;
 mod retry;
 mod rfc3339;
 mod set_if;
+mod shell;
 pub mod time;
 pub mod tls;
 mod token;
 
 pub use claims::{Audience, FLY_ISSUER_PREFIX, FlyClaims};
 pub use client::{
-    Builder, DEFAULT_SOCKET, ENV_API_HOSTNAME, ENV_API_TOKEN, ENV_AUDIENCE, ENV_SOCKET,
-    ENV_TOKEN_FILE, FlyOidcClient, TOKEN_FILE, TOKEN_PATH, TokenSource, http_client_builder,
-    token_from_response,
+    Builder, ENV_AUDIENCE, ENV_TOKEN_FILE, FlyOidcClient, TOKEN_FILE, TOKEN_PATH, TokenSource,
+    http_client_builder, token_from_response,
 };
 pub use endpoint::{ENV_ALLOW_INSECURE_HTTP, is_trusted_plain_http_host};
 pub use env::Env;
@@ -96,6 +87,5 @@ pub use error::{
 };
 pub use retry::{RetryConfig, within_budget};
 pub use set_if::SetIf;
-pub use token::{
-    FlyToken, JwtHeader, MAX_TOKEN_BYTES, MIN_SUBJECT_TOKEN_TTL, REDACTED, SecretString,
-};
+pub use shell::shell_quote;
+pub use token::{FlyToken, JwtHeader, MIN_SUBJECT_TOKEN_TTL, REDACTED, SecretString};

@@ -28,10 +28,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 /// A PEM file of root certificates to trust instead of the platform's store (OpenSSL's
 /// variable, honoured by `rustls-native-certs`).
-pub const ENV_CERT_FILE: &str = "SSL_CERT_FILE";
+const ENV_CERT_FILE: &str = "SSL_CERT_FILE";
 /// Colon-separated directories of PEM root certificates to trust instead of the platform's
 /// store (OpenSSL's variable).
-pub const ENV_CERT_DIR: &str = "SSL_CERT_DIR";
+const ENV_CERT_DIR: &str = "SSL_CERT_DIR";
 
 /// Where a set of [`RootCertificates`] came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

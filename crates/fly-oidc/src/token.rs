@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 pub const REDACTED: &str = "** redacted **";
 
 /// The largest token accepted, in bytes (Fly's are about 1 KB).
-pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_TOKEN_BYTES: usize = 64 * 1024;
 
 /// The least time a Fly token must have left to be handed on to a cloud: 30 seconds. A
 /// token closer to its `exp` (or past it) is refused with [`ErrorKind::StaleToken`], since

@@ -168,7 +168,10 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
         &process,
     );
     let (entry, _) = process.credentials().await.unwrap();
-    shown.debug("fly_oidc::disk_cache::Entry<AwsCredentials>", &entry);
+    shown.debug(
+        "fly_oidc_aws::credential_process::Entry<AwsCredentials>",
+        &entry,
+    );
     for fault in [
         Fault::access_denied(),
         Fault::Malformed,

@@ -4,6 +4,7 @@
 
 use crate::setup::check::{self, CheckError, ClientFn};
 use crate::setup::subject::{SubjectError, check_app, check_org};
+use fly_oidc::shell_quote;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 
@@ -296,7 +297,7 @@ impl AwsSetup {
             }
         };
         let arn = format!("\"{provider_arn}\"");
-        let audience = sh_quote(&self.audience);
+        let audience = shell_quote(&self.audience);
         let raw_audience = &self.audience;
         let _ = writeln!(
             out,
@@ -305,7 +306,7 @@ impl AwsSetup {
         let policy = self.trust_policy_for(&account).to_string();
         // The account may be a shell variable: double quotes, with `"` escaped.
         let policy = if self.account_id.is_some() {
-            sh_quote(&policy)
+            shell_quote(&policy)
         } else {
             format!(
                 "\"{}\"",
@@ -317,7 +318,7 @@ impl AwsSetup {
                     .replace("\\${ACCOUNT_ID}", "${ACCOUNT_ID}")
             )
         };
-        let role = sh_quote(&self.role_name);
+        let role = shell_quote(&self.role_name);
         let _ = writeln!(out, "TRUST_POLICY={policy}");
         let duration = self
             .max_session_duration
@@ -392,11 +393,6 @@ output "{name}_arn" {{
             sub_q = hcl_string(&self.sub),
         )
     }
-}
-
-/// `s` as one `sh` word in single quotes.
-pub fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// `s` as an HCL string literal.

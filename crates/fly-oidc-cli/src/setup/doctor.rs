@@ -13,7 +13,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 /// Clock skew beyond this many seconds fails the clock step.
-pub const MAX_SKEW_SECONDS: i64 = 60;
+const MAX_SKEW_SECONDS: i64 = 60;
 
 /// One step of the diagnosis.
 #[derive(Clone, Debug, PartialEq, Eq)]

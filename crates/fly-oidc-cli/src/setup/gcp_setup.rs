@@ -3,9 +3,10 @@
 //! the app, and (with a service account) the `roles/iam.workloadIdentityUser` binding for the
 //! app's `principalSet://`; as `gcloud` commands that can be run again, or Terraform.
 
-use crate::setup::aws_setup::{hcl_string, sh_quote, tf_name};
+use crate::setup::aws_setup::{hcl_string, tf_name};
 use crate::setup::check::{self, CheckError, ClientFn};
 use crate::setup::subject::{SubjectError, check_app, check_org};
+use fly_oidc::shell_quote;
 use std::fmt::Write as _;
 
 /// The attribute mapping `gcp setup` writes (and `gcp check-condition` assumes by default).
@@ -270,8 +271,8 @@ impl GcpSetup {
             "gcloud iam workload-identity-pools providers describe {provider} --workload-identity-pool={pool} --location=global{project} >/dev/null 2>&1 ||\n  gcloud iam workload-identity-pools providers create-oidc {provider} --workload-identity-pool={pool} --location=global{project} \\\n    --issuer-uri={issuer} \\\n    --attribute-mapping={mapping} \\\n    --attribute-condition={condition}",
             provider = self.provider,
             issuer = self.issuer_uri(),
-            mapping = sh_quote(DEFAULT_ATTRIBUTE_MAPPING),
-            condition = sh_quote(&self.attribute_condition()),
+            mapping = shell_quote(DEFAULT_ATTRIBUTE_MAPPING),
+            condition = shell_quote(&self.attribute_condition()),
         );
         if let Some(sa) = &self.service_account {
             let sa_project = sa
@@ -282,7 +283,7 @@ impl GcpSetup {
             let _ = writeln!(
                 out,
                 "# Let the {who} impersonate {sa} (adding an existing binding is not an error):\ngcloud iam service-accounts add-iam-policy-binding {sa}{sa_project} \\\n  --role=roles/iam.workloadIdentityUser \\\n  --member={member} >/dev/null",
-                member = sh_quote(&self.principal_set()),
+                member = shell_quote(&self.principal_set()),
             );
         } else {
             let _ = writeln!(

@@ -25,7 +25,7 @@ use serde_json::Value;
 use std::fmt;
 
 /// The action a web identity assumes a role with.
-pub const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
+const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
 
 /// A policy that cannot be read. `Display` says where and why.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //!
 //! Complements `cli_aws_cache.rs` (symlinked, group/world-writable and foreign cache
 //! directories, corrupt entries, uncreatable locations, 20 cold processes) and the unit
-//! tests in `crates/fly-oidc/src/disk_cache.rs`. Here:
+//! tests in `crates/fly-oidc-aws/src/disk_cache.rs`. Here:
 //! - a symlinked entry or lock file is never followed, for reading or for writing;
 //! - an entry owned by another user is ignored (as root);
 //! - the directory is 0700 and entries and lock files 0600 even under `umask 000`;

@@ -4,15 +4,15 @@
 //! The AWS CLI and the SDKs run `fly-oidc aws credential-process` again and again (Python
 //! SDKs on every call once less than 15 minutes remain), often many at once. The cache keeps
 //! each answer under `$XDG_CACHE_HOME/fly-oidc` (else `~/.cache/fly-oidc`) so that most runs
-//! cost a file read instead of a Fly token request and an STS call. `fly_oidc_aws`'s
-//! `credential_process` module builds on it; [`get_or_fetch`] is the entry point, and
+//! cost a file read instead of a Fly token request and an STS call. The
+//! [`credential_process`](crate::credential_process) module builds on it; [`get_or_fetch`] is the entry point, and
 //! [`Policy::min_ttl`] and [`STALE_FLOOR`] say when an entry is reused.
 //!
 //! Safety rules:
 //! - the directory is created `0700`; one that is a symlink, is owned by another user, or is
 //!   group- or world-writable is refused (the caller warns and runs uncached);
 //! - entries are `0600`, written to a temporary file in the same directory, fsynced and
-//!   renamed over the old entry ([`crate::fs::write_private`]), so a reader sees the old or
+//!   renamed over the old entry ([`fly_oidc::fs::write_private`]), so a reader sees the old or
 //!   the new entry, never half of one, and a crash does not leave a torn one;
 //! - entries are opened without following symlinks, must be regular files owned by us, and
 //!   are at most 64 KiB; a corrupt, foreign or unreadable entry is a miss, never an error;
@@ -23,8 +23,8 @@
 //! An entry that is torn anyway (a disk full mid-write on a file system that does not honour
 //! fsync) is ignored and replaced by the next run.
 
-use crate::Env;
-use crate::time::SharedTimeSource;
+use fly_oidc::Env;
+use fly_oidc::time::SharedTimeSource;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -36,19 +36,19 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The name of our directory under the user's cache directory.
-pub const DIR_NAME: &str = "fly-oidc";
+pub(crate) const DIR_NAME: &str = "fly-oidc";
 /// Entries larger than this are ignored.
-pub const MAX_ENTRY_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_ENTRY_BYTES: u64 = 64 * 1024;
 /// Bump when the entry layout changes; older entries then read as misses.
 const FORMAT_VERSION: u32 = 1;
 /// How long a process waits for another one that is refreshing the same entry.
-pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 /// A failed refresh may fall back to a cached entry that still has at least this long to live.
-pub const STALE_FLOOR: Duration = Duration::from_secs(60);
+pub(crate) const STALE_FLOOR: Duration = Duration::from_secs(60);
 
 /// `$XDG_CACHE_HOME/fly-oidc`, else `$HOME/.cache/fly-oidc`; `None` when neither is an
 /// absolute path (the XDG spec says to ignore relative ones).
-pub fn default_dir(env: &Env) -> Option<PathBuf> {
+pub(crate) fn default_dir(env: &Env) -> Option<PathBuf> {
     if let Some(xdg) = env.get("XDG_CACHE_HOME").map(PathBuf::from)
         && xdg.is_absolute()
     {
@@ -61,7 +61,7 @@ pub fn default_dir(env: &Env) -> Option<PathBuf> {
 
 /// The name of an entry: the SHA-256 of everything that changes the answer.
 #[derive(Clone, PartialEq, Eq)]
-pub struct CacheKey {
+pub(crate) struct CacheKey {
     kind: &'static str,
     hex: String,
 }
@@ -69,7 +69,7 @@ pub struct CacheKey {
 impl CacheKey {
     /// A key for an entry of `kind` (a file name prefix such as `aws`) made of named parts.
     /// Parts are encoded as JSON before hashing, so no two different lists share a key.
-    pub fn new(kind: &'static str, parts: &[(&str, Option<&str>)]) -> Self {
+    pub(crate) fn new(kind: &'static str, parts: &[(&str, Option<&str>)]) -> Self {
         let encoded = serde_json::json!({
             "format": FORMAT_VERSION,
             "kind": kind,
@@ -93,7 +93,7 @@ impl fmt::Debug for CacheKey {
 
 /// Why the cache directory cannot be used. Its message says what to do.
 #[derive(Debug)]
-pub enum Unusable {
+pub(crate) enum Unusable {
     /// Neither `XDG_CACHE_HOME` nor `HOME` is set to an absolute path.
     NoLocation,
     /// The directory is a symlink.
@@ -162,7 +162,7 @@ pub struct Entry<T> {
 
 impl<T> Entry<T> {
     /// Whether at least `min_ttl` remains at `now`.
-    pub fn fresh_for(&self, now: SystemTime, min_ttl: Duration) -> bool {
+    pub(crate) fn fresh_for(&self, now: SystemTime, min_ttl: Duration) -> bool {
         self.expires_at
             .duration_since(now)
             .is_ok_and(|left| left >= min_ttl)
@@ -216,25 +216,25 @@ pub fn parse_entry<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<Entry<T>> {
 
 /// A checked cache directory.
 #[derive(Debug, Clone)]
-pub struct DiskCache {
+pub(crate) struct DiskCache {
     dir: PathBuf,
     uid: u32,
 }
 
 /// Held while refreshing one entry; dropping it (closing the file) releases the lock.
 #[derive(Debug)]
-pub struct EntryLock {
+pub(crate) struct EntryLock {
     _file: File,
 }
 
 impl DiskCache {
     /// Create (`0700`) or check `dir` for the current user.
-    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, Unusable> {
+    pub(crate) fn open(dir: impl Into<PathBuf>) -> Result<Self, Unusable> {
         Self::open_for_uid(dir.into(), rustix::process::geteuid().as_raw())
     }
 
     /// Like [`open`](Self::open), as if we were `uid` (tests use it to see another owner).
-    pub fn open_for_uid(dir: PathBuf, uid: u32) -> Result<Self, Unusable> {
+    pub(crate) fn open_for_uid(dir: PathBuf, uid: u32) -> Result<Self, Unusable> {
         let meta = match fs::symlink_metadata(&dir) {
             Ok(meta) => meta,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
@@ -280,12 +280,12 @@ impl DiskCache {
     }
 
     /// The directory.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// The path of the entry for `key`.
-    pub fn entry_path(&self, key: &CacheKey) -> PathBuf {
+    pub(crate) fn entry_path(&self, key: &CacheKey) -> PathBuf {
         self.dir.join(key.file_name("json"))
     }
 
@@ -302,7 +302,7 @@ impl DiskCache {
 
     /// The entry for `key`, or `None` when it is missing, corrupt, too large, not a regular
     /// file of ours, or unreadable.
-    pub fn read<T: DeserializeOwned>(&self, key: &CacheKey) -> Option<Entry<T>> {
+    pub(crate) fn read<T: DeserializeOwned>(&self, key: &CacheKey) -> Option<Entry<T>> {
         let path = self.entry_path(key);
         match self.try_read(&path) {
             Ok(entry) => entry,
@@ -329,20 +329,20 @@ impl DiskCache {
         parse_entry(&bytes).map(Some)
     }
 
-    /// Store `value` for `key`, atomically and durably ([`crate::fs::write_private`]: a
+    /// Store `value` for `key`, atomically and durably ([`fly_oidc::fs::write_private`]: a
     /// temporary `0600` file, fsync, rename, fsync of the directory).
-    pub fn write<T: Serialize>(
+    pub(crate) fn write<T: Serialize>(
         &self,
         key: &CacheKey,
         value: &T,
         expires_at: SystemTime,
     ) -> io::Result<()> {
         let bytes = encode_entry(value, expires_at)?;
-        crate::fs::write_private(&self.entry_path(key), &bytes, 0o600)
+        fly_oidc::fs::write_private(&self.entry_path(key), &bytes, 0o600)
     }
 
     /// Wait (up to `timeout`) for the refresh lock of `key`. `Ok(None)` on timeout.
-    pub fn lock(&self, key: &CacheKey, timeout: Duration) -> io::Result<Option<EntryLock>> {
+    pub(crate) fn lock(&self, key: &CacheKey, timeout: Duration) -> io::Result<Option<EntryLock>> {
         let file = self.open_no_follow(&self.dir.join(key.file_name("lock")), true)?;
         let started = Instant::now();
         let mut pause = Duration::from_millis(2);
@@ -376,7 +376,7 @@ pub enum Outcome {
 
 /// How [`get_or_fetch`] uses the cache.
 #[derive(Debug, Clone)]
-pub struct Policy {
+pub(crate) struct Policy {
     /// Reuse an entry while at least this much of its lifetime remains.
     pub min_ttl: Duration,
     /// How long to wait for another process that is refreshing the same entry.
@@ -386,7 +386,7 @@ pub struct Policy {
 /// The cached value of `key` if at least `policy.min_ttl` remains, else the result of `fetch`
 /// (stored for the next run). With `cache` `None`, only `fetch`. One process fetches while
 /// the others wait on the entry's lock. Cache trouble is logged and never fails the call.
-pub async fn get_or_fetch<T, E, F, Fut>(
+pub(crate) async fn get_or_fetch<T, E, F, Fut>(
     cache: Option<&DiskCache>,
     key: &CacheKey,
     policy: &Policy,
@@ -466,7 +466,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::ManualTimeSource;
+    use fly_oidc::time::ManualTimeSource;
     use std::os::unix::fs::PermissionsExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Barrier};

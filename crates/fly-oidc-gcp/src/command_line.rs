@@ -19,7 +19,7 @@ const REFUSED: [char; 6] = ['"', '\\', '$', '`', '\n', '\r'];
 
 /// A part of a command line that cannot be written so every consumer reads it back.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unquotable {
+pub(crate) struct Unquotable {
     /// The part, as given.
     pub part: String,
     /// The first character that cannot be carried.
@@ -46,16 +46,7 @@ fn is_plain(c: char) -> bool {
 
 /// `part` as one word of a command line: as is when every character is plain, else in
 /// double quotes; an [`Unquotable`] error when it holds `"`, `\`, `$`, a backtick or a newline.
-///
-/// ```
-/// use fly_oidc::command_line::quote;
-/// assert_eq!(quote("/usr/local/bin/fly-oidc").unwrap(), "/usr/local/bin/fly-oidc");
-/// assert_eq!(quote("/tmp/my tools/fly-oidc").unwrap(), "\"/tmp/my tools/fly-oidc\"");
-/// assert_eq!(quote("/opt/it's/fly-oidc").unwrap(), "\"/opt/it's/fly-oidc\"");
-/// let err = quote("/tmp/$HOME/fly-oidc").unwrap_err();
-/// assert_eq!(err.character, '$');
-/// ```
-pub fn quote(part: &str) -> Result<String, Unquotable> {
+pub(crate) fn quote(part: &str) -> Result<String, Unquotable> {
     if let Some(character) = part.chars().find(|c| REFUSED.contains(c)) {
         return Err(Unquotable {
             part: part.to_owned(),
@@ -70,12 +61,7 @@ pub fn quote(part: &str) -> Result<String, Unquotable> {
 }
 
 /// The command line of `parts`, each [`quote`]d, separated by single spaces.
-///
-/// ```
-/// let line = fly_oidc::command_line::join(["/tmp/my tools/fly-oidc", "gcp", "executable"]).unwrap();
-/// assert_eq!(line, "\"/tmp/my tools/fly-oidc\" gcp executable");
-/// ```
-pub fn join<'a>(parts: impl IntoIterator<Item = &'a str>) -> Result<String, Unquotable> {
+pub(crate) fn join<'a>(parts: impl IntoIterator<Item = &'a str>) -> Result<String, Unquotable> {
     let quoted: Result<Vec<String>, Unquotable> = parts.into_iter().map(quote).collect();
     Ok(quoted?.join(" "))
 }
@@ -83,6 +69,26 @@ pub fn join<'a>(parts: impl IntoIterator<Item = &'a str>) -> Result<String, Unqu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_paths_stay_as_they_are_and_others_are_double_quoted_or_refused() {
+        assert_eq!(
+            quote("/usr/local/bin/fly-oidc").unwrap(),
+            "/usr/local/bin/fly-oidc"
+        );
+        assert_eq!(
+            quote("/tmp/my tools/fly-oidc").unwrap(),
+            "\"/tmp/my tools/fly-oidc\""
+        );
+        assert_eq!(
+            quote("/opt/it's/fly-oidc").unwrap(),
+            "\"/opt/it's/fly-oidc\""
+        );
+        let err = quote("/tmp/$HOME/fly-oidc").unwrap_err();
+        assert_eq!(err.character, '$');
+        let line = join(["/tmp/my tools/fly-oidc", "gcp", "executable"]).unwrap();
+        assert_eq!(line, "\"/tmp/my tools/fly-oidc\" gcp executable");
+    }
 
     #[test]
     fn every_refused_character_is_refused_and_shell_specials_are_quoted() {
