@@ -117,7 +117,7 @@ pub fn killed_by(signal: Signal) -> u8 {
 /// between is lost (or ends the parent alone).
 ///
 /// Each forwarded signal comes with its origin, so that what a terminal already delivered to
-/// the child is not delivered twice (see [`FROM_THE_TERMINAL`]).
+/// the child is not delivered twice (a Ctrl-C, Ctrl-\\, Ctrl-Z or resize the kernel delivered to the child).
 pub struct ForwardedSignals {
     forwarded: SignalsInfo<WithOrigin>,
     child: tokio::signal::unix::Signal,
