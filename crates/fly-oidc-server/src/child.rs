@@ -116,8 +116,8 @@ pub fn killed_by(signal: Signal) -> u8 {
 /// [`ChildCommand::run`]. Catch them before starting the server and the child, so none sent in
 /// between is lost (or ends the parent alone).
 ///
-/// Each forwarded signal comes with its origin, so that what a terminal already delivered to
-/// the child is not delivered twice (a Ctrl-C, Ctrl-\\, Ctrl-Z or resize the kernel delivered to the child).
+/// Each forwarded signal comes with its origin, so that a Ctrl-C, Ctrl-\\, Ctrl-Z or resize
+/// that the terminal already delivered to the child is not delivered twice.
 pub struct ForwardedSignals {
     forwarded: SignalsInfo<WithOrigin>,
     child: tokio::signal::unix::Signal,
