@@ -26,9 +26,12 @@ pub fn fast_retry() -> RetryConfig {
 /// [`fast_retry`].
 pub fn fly_client(fly: &FakeFlyApi) -> FlyOidcClient {
     FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
+        .configure(
+            &fly_oidc::ProviderConfig::default()
+                .with_env(Env::from_slice(&[]))
+                .with_retry(fast_retry()),
+        )
         .socket(fly.socket_path())
-        .retry(fast_retry())
         .build()
         .unwrap()
 }
@@ -36,7 +39,7 @@ pub fn fly_client(fly: &FakeFlyApi) -> FlyOidcClient {
 /// A Fly client for "not on a Fly Machine": nothing configured and no default socket.
 pub fn not_on_fly_client() -> FlyOidcClient {
     FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
+        .configure(&fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&[])))
         .default_socket("/nonexistent/fly-oidc-test/.fly/api")
         .build()
         .unwrap()

@@ -181,7 +181,7 @@ mod cached {
     use fly_oidc::disk_cache::{self, CacheKey, DiskCache, Entry, Outcome, Policy};
     use fly_oidc::time::SharedTimeSource;
     use fly_oidc::{BuildError, Error, Origin, Setting};
-    use fly_oidc::{Env, TokenSource};
+    use fly_oidc::{ProviderConfig, TokenSource};
     use std::path::PathBuf;
     use std::time::Duration;
 
@@ -243,7 +243,8 @@ mod cached {
         pub dir: Option<PathBuf>,
     }
 
-    /// Configures a [`CredentialProcess`]. Unset settings come from the injected [`Env`]:
+    /// Configures a [`CredentialProcess`]. Unset settings come from the environment of the
+    /// [`ProviderConfig`] ([`configure`](Builder::configure)):
     ///
     /// | setting | environment | default |
     /// |---|---|---|
@@ -252,17 +253,18 @@ mod cached {
     /// | [`cache_dir`](Builder::cache_dir) | `XDG_CACHE_HOME`, `HOME` | `~/.cache/fly-oidc` |
     #[derive(Debug, Default)]
     pub struct Builder {
-        env: Option<Env>,
+        config: ProviderConfig,
         no_cache: Option<bool>,
         min_ttl: Option<Duration>,
         cache_dir: Option<PathBuf>,
-        time: Option<SharedTimeSource>,
     }
 
     impl Builder {
-        /// The environment to read the cache variables from (default: the real one).
-        pub fn env(mut self, env: Env) -> Self {
-            self.env = Some(env);
+        /// The provider's config (replacing any config given before): its environment is where
+        /// the cache variables are read, its clock decides whether an entry is fresh (default:
+        /// the process environment and the system clock).
+        pub fn configure(mut self, config: &ProviderConfig) -> Self {
+            self.config = config.clone();
             self
         }
 
@@ -286,12 +288,6 @@ mod cached {
             self
         }
 
-        /// The clock that decides whether an entry is fresh (default: the system clock).
-        pub fn time_source(mut self, time: SharedTimeSource) -> Self {
-            self.time = Some(time);
-            self
-        }
-
         /// Resolve the cache settings. Fails when `provider` has no role (a credential
         /// process has nothing else to do) or a cache variable is invalid.
         pub fn build(
@@ -304,7 +300,7 @@ mod cached {
                     "no role to assume: give the ARN of the IAM role that trusts Fly's OIDC provider",
                 ));
             }
-            let env = self.env.unwrap_or_else(Env::real);
+            let env = self.config.env();
             let min_ttl = match self.min_ttl {
                 Some(d) if d > Duration::from_secs(12 * 3600) => {
                     return Err(BuildError::invalid(
@@ -334,7 +330,7 @@ mod cached {
                     dir,
                 },
                 key,
-                time: self.time.unwrap_or_default(),
+                time: self.config.time_source(),
             })
         }
     }
@@ -487,18 +483,15 @@ mod cached {
             cache: Builder,
             env: &[(&str, &str)],
         ) -> Result<CredentialProcess, BuildError> {
-            let env = Env::from_slice(env);
+            let config = ProviderConfig::default().with_env(fly_oidc::Env::from_slice(env));
             let fly = FlyOidcClient::builder()
-                .env(env.clone())
+                .configure(&config)
                 .default_socket("/nonexistent/fly-oidc-test.sock")
                 .build()
                 .unwrap();
-            let provider = provider
-                .env(env.clone())
-                .fly_client(fly)
-                .disable_cache()
-                .build()?;
-            cache.env(env).build(provider)
+            let config = config.with_fly_client(fly);
+            let provider = provider.configure(&config).disable_cache().build()?;
+            cache.configure(&config).build(provider)
         }
 
         fn with_role() -> crate::Builder {

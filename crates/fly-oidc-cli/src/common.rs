@@ -54,7 +54,7 @@ impl Globals {
         // For tests only: where the default socket is, so no test touches the real /.fly/api.
         let default_socket = self.env().get(ENV_DEFAULT_SOCKET);
         FlyOidcClient::builder()
-            .env(self.env())
+            .configure(&fly_oidc::ProviderConfig::default().with_env(self.env()))
             .set_if(self.token_file.as_ref(), |b, path| b.token_file(path))
             .set_if(self.socket.as_ref(), |b, path| b.socket(path))
             .set_if(self.api_url.as_ref(), |b, url| b.api_url(url))

@@ -69,6 +69,7 @@ pub mod cache;
 mod claims;
 mod client;
 pub mod command_line;
+mod config;
 #[cfg(feature = "disk-cache")]
 pub mod disk_cache;
 pub mod endpoint;
@@ -88,6 +89,7 @@ pub use client::{
     ENV_TOKEN_FILE, FlyOidcClient, TOKEN_FILE, TOKEN_PATH, TokenSource, http_client_builder,
     token_from_response,
 };
+pub use config::ProviderConfig;
 pub use endpoint::{ENV_ALLOW_INSECURE_HTTP, is_trusted_plain_http_host};
 pub use env::Env;
 pub use error::{

@@ -142,12 +142,15 @@ async fn gcp_server(service_account: Option<&str>) -> (FakeFlyApi, FakeGoogle, S
     }
     let google = google.start().await.unwrap();
     let mut provider = GcpTokenProvider::builder()
-        .env(Env::from_slice(&[]))
-        .fly_client(fly_oidc_tests::fly_client(&fly))
+        .configure(
+            &fly_oidc::ProviderConfig::default()
+                .with_env(Env::from_slice(&[]))
+                .with_fly_client(fly_oidc_tests::fly_client(&fly))
+                .with_retry(fast_retry()),
+        )
         .provider(google.provider())
         .sts_url(google.sts_url())
-        .iam_url(google.iam_url())
-        .retry(fast_retry());
+        .iam_url(google.iam_url());
     if let Some(sa) = service_account {
         provider = provider.service_account(sa);
     }

@@ -85,12 +85,15 @@ async fn setup(service_account: Option<&str>) -> Setup {
     }
     let google = google.start().await.unwrap();
     let mut provider = GcpTokenProvider::builder()
-        .env(Env::from_slice(&[]))
-        .fly_client(fly_oidc_tests::fly_client(&fly))
+        .configure(
+            &fly_oidc::ProviderConfig::default()
+                .with_env(Env::from_slice(&[]))
+                .with_fly_client(fly_oidc_tests::fly_client(&fly))
+                .with_retry(fast_retry()),
+        )
         .provider(google.provider())
         .sts_url(google.sts_url())
-        .iam_url(google.iam_url())
-        .retry(fast_retry());
+        .iam_url(google.iam_url());
     if let Some(sa) = service_account {
         provider = provider.service_account(sa);
     }
@@ -223,13 +226,16 @@ async fn a_refusal_is_kept_for_five_minutes_then_tried_again_on_request() {
         .unwrap();
     let clock = ManualTimeSource::new(SharedTimeSource::default().now());
     let provider = GcpTokenProvider::builder()
-        .env(Env::from_slice(&[]))
-        .fly_client(fly_oidc_tests::fly_client(&fly))
+        .configure(
+            &fly_oidc::ProviderConfig::default()
+                .with_env(Env::from_slice(&[]))
+                .with_fly_client(fly_oidc_tests::fly_client(&fly))
+                .with_retry(fast_retry()),
+        )
         .provider(google.provider())
         .sts_url(google.sts_url())
         .iam_url(google.iam_url())
         .service_account(SA)
-        .retry(fast_retry())
         .build()
         .unwrap();
     let server = Server::builder()

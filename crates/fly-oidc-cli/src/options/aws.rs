@@ -1,7 +1,7 @@
 //! [`CredentialProcessOptions`]: the flags of `fly-oidc aws credential-process` and
 //! `fly-oidc aws env`, mapped onto the provider's and the credential process's builders.
 
-use fly_oidc::{BuildError, Env, FlyOidcClient, SetIf};
+use fly_oidc::{BuildError, Env, FlyOidcClient, ProviderConfig, SetIf};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_aws::credential_process::{self, CredentialProcess};
 use std::time::Duration;
@@ -62,9 +62,11 @@ impl CredentialProcessOptions {
     pub fn build(self, env: &Env, fly: FlyOidcClient) -> Result<CredentialProcess, BuildError> {
         let duration = self.duration_seconds.map(|s| Duration::from_secs(s.into()));
         let policy_arns = Some(self.policy_arns).filter(|arns| !arns.is_empty());
+        let config = ProviderConfig::default()
+            .with_env(env.clone())
+            .with_fly_client(fly);
         let provider = FlyOidcCredentialsProvider::builder()
-            .env(env.clone())
-            .fly_client(fly)
+            .configure(&config)
             .disable_cache()
             .set_if(self.role_arn, |b, arn| b.role_arn(arn))
             .set_if(self.audience, |b, audience| b.audience(audience))
@@ -75,7 +77,7 @@ impl CredentialProcessOptions {
             .set_if(self.region, |b, region| b.region(region))
             .set_if(self.sts_endpoint, |b, url| b.endpoint_url(url));
         CredentialProcess::builder()
-            .env(env.clone())
+            .configure(&config)
             .set_if(self.no_cache.then_some(true), |p, no_cache| {
                 p.no_cache(no_cache)
             })
@@ -93,7 +95,7 @@ mod tests {
         env: &Env,
     ) -> Result<CredentialProcess, BuildError> {
         let fly = FlyOidcClient::builder()
-            .env(env.clone())
+            .configure(&ProviderConfig::default().with_env(env.clone()))
             .default_socket("/nonexistent/fly-oidc-test.sock")
             .build()
             .unwrap();

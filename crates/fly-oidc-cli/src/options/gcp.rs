@@ -4,7 +4,7 @@
 //! method; a field left empty is read by the builder from the environment (so a field beats
 //! every variable), else the default. Each doc line is the flag's help.
 
-use fly_oidc::{BuildError, Env, FlyOidcClient, SetIf};
+use fly_oidc::{BuildError, Env, FlyOidcClient, ProviderConfig, SetIf};
 use fly_oidc_gcp::{Builder, GcpTokenProvider, Settings};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -82,7 +82,15 @@ impl CredentialConfigOptions {
             return Err(BuildError::invalid(setting, fly_oidc::Origin::Builder, why));
         }
         let (provider, email) = (&self.provider, &self.service_account);
-        builder(env, provider, email, &self.endpoints, self.lifetime_seconds).settings()
+        let config = ProviderConfig::default().with_env(env.clone());
+        builder(
+            &config,
+            provider,
+            email,
+            &self.endpoints,
+            self.lifetime_seconds,
+        )
+        .settings()
     }
 }
 
@@ -125,26 +133,34 @@ impl AccessTokenOptions {
     /// [`Builder::build`]'s: a [`BuildError`] naming the invalid or missing setting.
     pub fn build(self, env: &Env, fly: FlyOidcClient) -> Result<GcpTokenProvider, BuildError> {
         let (provider, email) = (&self.provider, &self.service_account);
-        let b = builder(env, provider, email, &self.endpoints, self.lifetime_seconds);
+        let config = ProviderConfig::default()
+            .with_env(env.clone())
+            .with_fly_client(fly);
+        let b = builder(
+            &config,
+            provider,
+            email,
+            &self.endpoints,
+            self.lifetime_seconds,
+        );
         let scopes = Some(self.scopes).filter(|scopes| !scopes.is_empty());
-        b.fly_client(fly)
-            .set_if(self.audience, |b, audience| b.audience(audience))
+        b.set_if(self.audience, |b, audience| b.audience(audience))
             .set_if(scopes, |b, scopes| b.scopes(scopes))
             .build()
     }
 }
 
-/// A builder reading `env`, with the settings both commands share: provider, service
+/// A builder with `config`, and the settings both commands share: provider, service
 /// account, endpoints and lifetime.
 fn builder(
-    env: &Env,
+    config: &ProviderConfig,
     provider: &Option<String>,
     service_account: &Option<String>,
     endpoints: &Endpoints,
     lifetime_seconds: Option<u64>,
 ) -> Builder {
     GcpTokenProvider::builder()
-        .env(env.clone())
+        .configure(config)
         .set_if(provider.as_ref(), |b, provider| b.provider(provider))
         .set_if(service_account.as_ref(), |b, email| {
             b.service_account(email)
@@ -186,7 +202,7 @@ mod tests {
 
     fn fly(env: &Env) -> FlyOidcClient {
         FlyOidcClient::builder()
-            .env(env.clone())
+            .configure(&ProviderConfig::default().with_env(env.clone()))
             .default_socket("/nonexistent/fly-oidc-test.sock")
             .build()
             .unwrap()
