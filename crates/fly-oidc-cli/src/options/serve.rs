@@ -261,8 +261,8 @@ fn invalid(setting: Setting, reason: String) -> BuildError {
 }
 
 impl ServeOptions {
-    /// A [`Builder`] serving what these options name, each provider built with `env` and the
-    /// Fly token client `fly`, listening on [`listen`](Self::listen) or else `default_listen`.
+    /// A [`Builder`] serving what these options name, each provider built with `config` (its
+    /// environment and Fly token client, which also keeps the `--write-token` files), listening on [`listen`](Self::listen) or else `default_listen`.
     ///
     /// # Errors
     /// A [`BuildError`] naming the field: nothing to serve (no role, no Google provider, no
@@ -271,20 +271,21 @@ impl ServeOptions {
     /// [`Builder::start`].
     pub fn server(
         &self,
-        env: &Env,
-        fly: &FlyOidcClient,
+        config: &ProviderConfig,
         default_listen: SocketAddr,
     ) -> Result<Builder, BuildError> {
-        let config = ProviderConfig::default()
-            .with_env(env.clone())
-            .with_fly_client(fly.clone());
+        let env = &config.env();
+        let fly = match config.fly_client() {
+            Some(fly) => fly.clone(),
+            None => FlyOidcClient::builder().configure(config).build()?,
+        };
         // No role given: the builder reads AWS_ROLE_ARN itself.
         let roles: Vec<Option<&String>> = match self.cloud.aws_role_arns.is_empty() {
             false => self.cloud.aws_role_arns.iter().map(Some).collect(),
             true if self.serves_aws(env) => vec![None],
             true => Vec::new(),
         };
-        let gcp = self.gcp_builder(&config).is_configured();
+        let gcp = self.gcp_builder(config).is_configured();
         if roles.is_empty() && !gcp && self.write_tokens.is_empty() {
             return Err(BuildError::invalid(
                 Setting::new("aws_role_arns", None),
@@ -295,11 +296,11 @@ impl ServeOptions {
         let listen = self.listen.map_or(default_listen, |l| l.socket_addr());
         let mut server = Server::builder().listen(listen);
         for role in roles {
-            let provider = self.aws_builder(&config, role).build()?;
+            let provider = self.aws_builder(config, role).build()?;
             server = server.aws_role(provider);
         }
         if gcp {
-            let builder = self.gcp_builder(&config);
+            let builder = self.gcp_builder(config);
             let provider = builder.clone().build()?;
             server = server.gcp(provider).gcp_scoped(move |scopes| {
                 let scoped = builder.clone().scopes(scopes.to_vec());
@@ -477,18 +478,21 @@ impl CloudOptions {
 mod tests {
     use super::*;
 
-    fn fly() -> FlyOidcClient {
-        FlyOidcClient::builder()
+    /// `env`, and a Fly token client reading a token file.
+    fn config(env: &[(&str, &str)]) -> ProviderConfig {
+        let fly = FlyOidcClient::builder()
             .configure(&ProviderConfig::default().with_env(Env::from_slice(&[])))
             .token_file("/nonexistent/fly-token")
             .build()
-            .expect("a token file is a valid setting")
+            .expect("a token file is a valid setting");
+        let config = ProviderConfig::default().with_env(Env::from_slice(env));
+        config.with_fly_client(fly)
     }
 
     fn error(options: &ServeOptions, env: &[(&str, &str)]) -> BuildError {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
         options
-            .server(&Env::from_slice(env), &fly(), loopback)
+            .server(&config(env), loopback)
             .expect_err("invalid options")
     }
 
@@ -501,8 +505,7 @@ mod tests {
         }
         // AWS_ROLE_ARN alone is something to serve.
         let fine = ServeOptions::default().server(
-            &Env::from_slice(&[("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r")]),
-            &fly(),
+            &config(&[("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r")]),
             SocketAddr::from(([127, 0, 0, 1], 0)),
         );
         assert!(fine.is_ok(), "{fine:?}");
