@@ -178,10 +178,10 @@ mod cached {
     use super::AwsCredentials;
     use crate::provider::FlyOidcCredentialsProvider;
     use crate::settings::{ROLE_ARN, Settings};
+    use fly_oidc::TokenSource;
     use fly_oidc::disk_cache::{self, CacheKey, DiskCache, Entry, Outcome, Policy};
     use fly_oidc::time::SharedTimeSource;
     use fly_oidc::{BuildError, Error, Origin, Setting};
-    use fly_oidc::{ProviderConfig, TokenSource};
     use std::path::PathBuf;
     use std::time::Duration;
 
@@ -244,7 +244,8 @@ mod cached {
     }
 
     /// Configures a [`CredentialProcess`]. Unset settings come from the environment of the
-    /// [`ProviderConfig`] ([`configure`](Builder::configure)):
+    /// provider's [`ProviderConfig`](fly_oidc::ProviderConfig), whose clock also decides
+    /// whether an entry is fresh:
     ///
     /// | setting | environment | default |
     /// |---|---|---|
@@ -253,21 +254,12 @@ mod cached {
     /// | [`cache_dir`](Builder::cache_dir) | `XDG_CACHE_HOME`, `HOME` | `~/.cache/fly-oidc` |
     #[derive(Debug, Default)]
     pub struct Builder {
-        config: ProviderConfig,
         no_cache: Option<bool>,
         min_ttl: Option<Duration>,
         cache_dir: Option<PathBuf>,
     }
 
     impl Builder {
-        /// The provider's config (replacing any config given before): its environment is where
-        /// the cache variables are read, its clock decides whether an entry is fresh (default:
-        /// the process environment and the system clock).
-        pub fn configure(mut self, config: &ProviderConfig) -> Self {
-            self.config = config.clone();
-            self
-        }
-
         /// Neither read nor write the disk cache (default: `FLY_OIDC_NO_CACHE`, else no).
         pub fn no_cache(mut self, no_cache: bool) -> Self {
             self.no_cache = Some(no_cache);
@@ -300,7 +292,8 @@ mod cached {
                     "no role to assume: give the ARN of the IAM role that trusts Fly's OIDC provider",
                 ));
             }
-            let env = self.config.env();
+            let (env, time) = provider.env_and_clock();
+            let (env, time) = (env.clone(), time.clone());
             let min_ttl = match self.min_ttl {
                 Some(d) if d > Duration::from_secs(12 * 3600) => {
                     return Err(BuildError::invalid(
@@ -330,7 +323,7 @@ mod cached {
                     dir,
                 },
                 key,
-                time: self.config.time_source(),
+                time,
             })
         }
     }
@@ -483,7 +476,8 @@ mod cached {
             cache: Builder,
             env: &[(&str, &str)],
         ) -> Result<CredentialProcess, BuildError> {
-            let config = ProviderConfig::default().with_env(fly_oidc::Env::from_slice(env));
+            let config =
+                fly_oidc::ProviderConfig::default().with_env(fly_oidc::Env::from_slice(env));
             let fly = FlyOidcClient::builder()
                 .configure(&config)
                 .default_socket("/nonexistent/fly-oidc-test.sock")
@@ -491,7 +485,7 @@ mod cached {
                 .unwrap();
             let config = config.with_fly_client(fly);
             let provider = provider.configure(&config).disable_cache().build()?;
-            cache.configure(&config).build(provider)
+            cache.build(provider)
         }
 
         fn with_role() -> crate::Builder {

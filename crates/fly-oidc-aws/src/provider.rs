@@ -8,7 +8,7 @@ use aws_sdk_sts::config::SharedHttpClient;
 use fly_oidc::cache::{CacheConfig, RefreshingCache};
 use fly_oidc::time::SharedTimeSource;
 use fly_oidc::{BuildError, Error, ErrorKind};
-use fly_oidc::{FlyOidcClient, ProviderConfig, RetryConfig};
+use fly_oidc::{Env, FlyOidcClient, ProviderConfig, RetryConfig};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -275,6 +275,7 @@ impl Builder {
                 settings,
                 fly,
                 sts,
+                env,
                 time,
                 max_attempts: retry.max_attempts(),
                 total_timeout: self.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT),
@@ -288,6 +289,9 @@ struct Inner {
     settings: Settings,
     fly: FlyOidcClient,
     sts: aws_sdk_sts::Client,
+    /// The config's environment and clock, for [`CredentialProcess`](crate::credential_process).
+    #[cfg_attr(not(feature = "disk-cache"), allow(dead_code))]
+    env: Env,
     time: SharedTimeSource,
     max_attempts: u32,
     total_timeout: Duration,
@@ -334,6 +338,12 @@ impl FlyOidcCredentialsProvider {
     /// The Fly token client in use.
     pub fn fly_client(&self) -> &FlyOidcClient {
         &self.inner.fly
+    }
+
+    /// The environment and the clock of its [`ProviderConfig`].
+    #[cfg(feature = "disk-cache")]
+    pub(crate) fn env_and_clock(&self) -> (&Env, &SharedTimeSource) {
+        (&self.inner.env, &self.inner.time)
     }
 
     /// Credentials, from the cache when fresh, else by assuming the role (one caller at a

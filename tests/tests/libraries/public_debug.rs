@@ -164,7 +164,6 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     let assumed = provider.assume_role().await.unwrap();
     shown.debug("fly_oidc_aws::AssumedRole", &assumed);
     let process = fly_oidc_aws::credential_process::CredentialProcess::builder()
-        .configure(&fly_oidc::ProviderConfig::default().with_env(env.clone()))
         .no_cache(true)
         .build(aws_builder().disable_cache().build().unwrap())
         .unwrap();

@@ -74,7 +74,6 @@ impl CredentialProcessOptions {
             .set_if(self.region, |b, region| b.region(region))
             .set_if(self.sts_endpoint, |b, url| b.endpoint_url(url));
         CredentialProcess::builder()
-            .configure(config)
             .set_if(self.no_cache.then_some(true), |p, no_cache| {
                 p.no_cache(no_cache)
             })
