@@ -36,7 +36,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let env = Env::real();
 
     // 1. Fly token -> Google STS (-> service account): an access token, cached and refreshed.
-    let mut builder = GcpTokenProvider::builder().env(env.clone());
+    let mut builder = GcpTokenProvider::builder()
+        .configure(&fly_oidc::ProviderConfig::default().with_env(env.clone()));
     if let Some(url) = env.get("FLY_OIDC_GCP_STS_URL") {
         builder = builder.sts_url(url);
     }

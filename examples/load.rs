@@ -17,7 +17,7 @@
 
 use aws_credential_types::provider::ProvideCredentials;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource, SystemTimeSource, TimeSource};
-use fly_oidc::{Env, FlyOidcClient, RetryConfig};
+use fly_oidc::{Env, FlyOidcClient, ProviderConfig, RetryConfig};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_testkit::FakeFlyApi;
@@ -128,7 +128,7 @@ where
 
 fn fly_client(fly: &FakeFlyApi) -> Result<FlyOidcClient, BoxError> {
     Ok(FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
+        .configure(&ProviderConfig::default().with_env(Env::from_slice(&[])))
         .socket(fly.socket_path())
         .build()?)
 }
@@ -177,15 +177,17 @@ async fn aws(name: &str, latency: Duration, window: bool) -> Result<Report, BoxE
             FakeSts::builder().latency(latency).start().await?,
         )
     };
-    let mut builder = FlyOidcCredentialsProvider::builder()
-        .env(Env::from_slice(&[]))
+    let mut config = ProviderConfig::default()
+        .with_env(Env::from_slice(&[]))
+        .with_fly_client(fly_client(&fly)?);
+    if window {
+        config = config.with_time_source(SharedTimeSource::new(clock.clone()));
+    }
+    let provider = FlyOidcCredentialsProvider::builder()
+        .configure(&config)
         .role_arn(ROLE)
         .endpoint_url(sts.url())
-        .fly_client(fly_client(&fly)?);
-    if window {
-        builder = builder.time_source(SharedTimeSource::new(clock.clone()));
-    }
-    let provider = builder.build()?;
+        .build()?;
     if name.ends_with("warm") || window {
         provider.provide_credentials().await?;
     }
@@ -215,12 +217,15 @@ async fn gcp(name: &str, window: bool) -> Result<Report, BoxError> {
         .start()
         .await?;
     let provider = GcpTokenProvider::builder()
-        .env(Env::from_slice(&[]))
-        .fly_client(fly_client(&fly)?)
+        .configure(
+            &ProviderConfig::default()
+                .with_env(Env::from_slice(&[]))
+                .with_fly_client(fly_client(&fly)?)
+                .with_retry(RetryConfig::disabled())
+                .with_time_source(SharedTimeSource::new(clock.clone())),
+        )
         .provider(google.provider())
         .sts_url(google.sts_url())
-        .retry(RetryConfig::disabled())
-        .time_source(SharedTimeSource::new(clock.clone()))
         .build()?;
     if name.ends_with("warm") || window {
         provider.access_token().await?;

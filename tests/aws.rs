@@ -1,8 +1,8 @@
 //! Shared helpers for the AWS tests: moto_server, and providers wired to the fakes.
 
-use crate::fly_client;
-use fly_oidc::Env;
+use crate::{fast_retry, fly_client};
 use fly_oidc::time::{ManualTimeSource, TimeSource};
+use fly_oidc::{Env, ProviderConfig};
 use fly_oidc_aws::{Builder, FlyOidcCredentialsProvider};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
@@ -18,15 +18,22 @@ pub const ROLE_A: &str = "arn:aws:iam::123456789012:role/fly-reader";
 /// A third role, beside [`ROLE_A`].
 pub const ROLE_B: &str = "arn:aws:iam::123456789012:role/fly-writer";
 
-/// A provider builder wired to the fake Fly API and an STS endpoint, with an empty
-/// environment and fast retries.
+/// The config of [`provider`]: an empty environment, the fake Fly API's client and fast
+/// retries.
+pub fn config(fly: &FakeFlyApi) -> ProviderConfig {
+    ProviderConfig::default()
+        .with_env(Env::from_slice(&[]))
+        .with_fly_client(fly_client(fly))
+        .with_retry(fast_retry())
+}
+
+/// A provider builder wired to the fake Fly API and an STS endpoint, with [`config`] (an
+/// empty environment and fast retries).
 pub fn provider(fly: &FakeFlyApi, sts_url: &str) -> Builder {
     FlyOidcCredentialsProvider::builder()
-        .env(Env::from_slice(&[]))
+        .configure(&config(fly))
         .role_arn(ROLE)
         .endpoint_url(sts_url)
-        .fly_client(fly_client(fly))
-        .retry_backoff(Duration::from_millis(5), Duration::from_millis(20))
 }
 
 /// The fake Fly API of app `web` on Machine `148e2150b5e089` (so the default role session

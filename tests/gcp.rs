@@ -2,9 +2,9 @@
 //! providers wired to them.
 
 use crate::{Secrets, fast_retry};
-use fly_oidc::Env;
 use fly_oidc::cache::CacheConfig;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource};
+use fly_oidc::{Env, ProviderConfig};
 use fly_oidc_gcp::{Builder, GcpTokenProvider};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::google::{FakeGoogle, FakeGoogleBuilder, IssuedToken};
@@ -53,21 +53,30 @@ impl Fakes {
         Env::from_slice(&[("FLY_OIDC_SOCKET", self.fly.socket_path().to_str().unwrap())])
     }
 
-    /// A provider builder for the fakes' provider and endpoints, with [`env`](Self::env) and
-    /// fast retries (federated: no service account).
+    /// The config of [`builder`](Self::builder): [`env`](Self::env) and fast retries.
+    pub fn config(&self) -> ProviderConfig {
+        ProviderConfig::default()
+            .with_env(self.env())
+            .with_retry(fast_retry())
+    }
+
+    /// A provider builder for the fakes' provider and endpoints, with
+    /// [`config`](Self::config) (federated: no service account).
     pub fn builder(&self) -> Builder {
         GcpTokenProvider::builder()
-            .env(self.env())
+            .configure(&self.config())
             .provider(self.google.provider())
             .sts_url(self.google.sts_url())
             .iam_url(self.google.iam_url())
-            .retry(fast_retry())
     }
 
     /// [`builder`](Self::builder) reading `clock`, with no refresh jitter.
     pub fn builder_at(&self, clock: &ManualTimeSource) -> Builder {
+        let config = self
+            .config()
+            .with_time_source(SharedTimeSource::new(clock.clone()));
         self.builder()
-            .time_source(SharedTimeSource::new(clock.clone()))
+            .configure(&config)
             .cache_config(CacheConfig::default().with_jitter(Duration::ZERO))
     }
 
@@ -102,12 +111,15 @@ pub fn service_account_of(google: &FakeGoogle, token: &str) -> Option<String> {
 /// (federated: no service account).
 pub fn provider_builder(fly: &FakeFlyApi, google: &FakeGoogle) -> Builder {
     GcpTokenProvider::builder()
-        .env(Env::from_slice(&[]))
-        .fly_client(crate::fly_client(fly))
+        .configure(
+            &ProviderConfig::default()
+                .with_env(Env::from_slice(&[]))
+                .with_fly_client(crate::fly_client(fly))
+                .with_retry(fast_retry()),
+        )
         .provider(google.provider())
         .sts_url(google.sts_url())
         .iam_url(google.iam_url())
-        .retry(fast_retry())
 }
 
 /// Write a credential configuration for `google`'s provider and endpoints into

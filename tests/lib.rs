@@ -28,9 +28,12 @@ pub fn fast_retry() -> RetryConfig {
 /// [`fast_retry`].
 pub fn fly_client(fly: &FakeFlyApi) -> FlyOidcClient {
     FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
+        .configure(
+            &fly_oidc::ProviderConfig::default()
+                .with_env(Env::from_slice(&[]))
+                .with_retry(fast_retry()),
+        )
         .socket(fly.socket_path())
-        .retry(fast_retry())
         .build()
         .unwrap()
 }
@@ -42,7 +45,7 @@ pub const NO_FLY_API: &str = "/nonexistent/fly-oidc-test/.fly/api";
 /// A Fly client for "not on a Fly Machine": nothing configured and no default socket.
 pub fn not_on_fly_client() -> FlyOidcClient {
     FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
+        .configure(&fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&[])))
         .default_socket(NO_FLY_API)
         .build()
         .unwrap()

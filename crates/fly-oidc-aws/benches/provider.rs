@@ -83,12 +83,13 @@ impl HttpConnector for RedirectConnector {
 /// Our provider, uncached, with the Fly token client `fly_client` builds (both without an
 /// environment).
 fn ours(fly_client: fly_oidc::Builder, sts_url: &str) -> FlyOidcCredentialsProvider {
+    let config = fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&[]));
+    let fly = fly_client.configure(&config).build().unwrap();
     FlyOidcCredentialsProvider::builder()
-        .env(Env::from_slice(&[]))
+        .configure(&config.with_fly_client(fly))
         .role_arn(ROLE)
         .session_name("bench")
         .endpoint_url(sts_url)
-        .fly_client(fly_client.env(Env::from_slice(&[])).build().unwrap())
         .disable_cache()
         .build()
         .unwrap()
@@ -182,17 +183,16 @@ fn benches(c: &mut Criterion) {
     std::fs::write(&token_file, fly.mint(Some("sts.amazonaws.com"))).unwrap();
 
     // Cached.
+    let config = fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&[]));
+    let fly_client = FlyOidcClient::builder()
+        .configure(&config)
+        .socket(fly.socket_path())
+        .build()
+        .unwrap();
     let warm = FlyOidcCredentialsProvider::builder()
-        .env(Env::from_slice(&[]))
+        .configure(&config.with_fly_client(fly_client))
         .role_arn(ROLE)
         .endpoint_url(sts.url())
-        .fly_client(
-            FlyOidcClient::builder()
-                .env(Env::from_slice(&[]))
-                .socket(fly.socket_path())
-                .build()
-                .unwrap(),
-        )
         .build()
         .unwrap();
     rt.block_on(warm.provide_credentials()).unwrap();
@@ -240,7 +240,7 @@ fn benches(c: &mut Criterion) {
         if name == "testkit-sts" {
             // Where the time goes: the Fly token client's file read alone.
             let file_client = FlyOidcClient::builder()
-                .env(Env::from_slice(&[]))
+                .configure(&fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&[])))
                 .token_file(&token_file)
                 .build()
                 .unwrap();

@@ -171,9 +171,9 @@ mod cached {
     use crate::disk_cache::{self, CacheKey, DiskCache, Entry, Outcome, Policy};
     use crate::provider::FlyOidcCredentialsProvider;
     use crate::settings::{ROLE_ARN, Settings};
+    use fly_oidc::TokenSource;
     use fly_oidc::time::SharedTimeSource;
     use fly_oidc::{BuildError, Error, Origin, Setting};
-    use fly_oidc::{Env, TokenSource};
     use std::path::PathBuf;
     use std::time::Duration;
 
@@ -235,7 +235,9 @@ mod cached {
         pub dir: Option<PathBuf>,
     }
 
-    /// Configures a [`CredentialProcess`]. Unset settings come from the injected [`Env`]:
+    /// Configures a [`CredentialProcess`]. Unset settings come from the environment of the
+    /// provider's [`ProviderConfig`](fly_oidc::ProviderConfig), whose clock also decides
+    /// whether an entry is fresh:
     ///
     /// | setting | environment | default |
     /// |---|---|---|
@@ -244,20 +246,12 @@ mod cached {
     /// | [`cache_dir`](Builder::cache_dir) | `XDG_CACHE_HOME`, `HOME` | `~/.cache/fly-oidc` |
     #[derive(Debug, Default)]
     pub struct Builder {
-        env: Option<Env>,
         no_cache: Option<bool>,
         min_ttl: Option<Duration>,
         cache_dir: Option<PathBuf>,
-        time: Option<SharedTimeSource>,
     }
 
     impl Builder {
-        /// The environment to read the cache variables from (default: the real one).
-        pub fn env(mut self, env: Env) -> Self {
-            self.env = Some(env);
-            self
-        }
-
         /// Neither read nor write the disk cache (default: `FLY_OIDC_NO_CACHE`, else no).
         pub fn no_cache(mut self, no_cache: bool) -> Self {
             self.no_cache = Some(no_cache);
@@ -278,12 +272,6 @@ mod cached {
             self
         }
 
-        /// The clock that decides whether an entry is fresh (default: the system clock).
-        pub fn time_source(mut self, time: SharedTimeSource) -> Self {
-            self.time = Some(time);
-            self
-        }
-
         /// Resolve the cache settings. Fails when `provider` has no role (a credential
         /// process has nothing else to do) or a cache variable is invalid.
         pub fn build(
@@ -296,7 +284,8 @@ mod cached {
                     "no role to assume: give the ARN of the IAM role that trusts Fly's OIDC provider",
                 ));
             }
-            let env = self.env.unwrap_or_else(Env::real);
+            let (env, time) = provider.env_and_clock();
+            let (env, time) = (env.clone(), time.clone());
             let min_ttl = match self.min_ttl {
                 Some(d) if d > Duration::from_secs(12 * 3600) => {
                     return Err(BuildError::invalid(
@@ -326,7 +315,7 @@ mod cached {
                     dir,
                 },
                 key,
-                time: self.time.unwrap_or_default(),
+                time,
             })
         }
     }
@@ -473,18 +462,16 @@ mod cached {
             cache: Builder,
             env: &[(&str, &str)],
         ) -> Result<CredentialProcess, BuildError> {
-            let env = Env::from_slice(env);
+            let config =
+                fly_oidc::ProviderConfig::default().with_env(fly_oidc::Env::from_slice(env));
             let fly = FlyOidcClient::builder()
-                .env(env.clone())
+                .configure(&config)
                 .default_socket("/nonexistent/fly-oidc-test.sock")
                 .build()
                 .unwrap();
-            let provider = provider
-                .env(env.clone())
-                .fly_client(fly)
-                .disable_cache()
-                .build()?;
-            cache.env(env).build(provider)
+            let config = config.with_fly_client(fly);
+            let provider = provider.configure(&config).disable_cache().build()?;
+            cache.build(provider)
         }
 
         fn with_role() -> crate::Builder {

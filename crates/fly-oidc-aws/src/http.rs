@@ -102,15 +102,20 @@ mod tests {
         let sts = FakeSts::builder().start_blocking().unwrap();
         let lazy = LazyHttpsClient::default();
         let fly_client = fly_oidc::FlyOidcClient::builder()
-            .env(fly_oidc::Env::from_slice(&[]))
+            .configure(
+                &fly_oidc::ProviderConfig::default().with_env(fly_oidc::Env::from_slice(&[])),
+            )
             .socket(fly.socket_path())
             .build()
             .unwrap();
         let provider = crate::FlyOidcCredentialsProvider::builder()
-            .env(fly_oidc::Env::from_slice(&[]))
+            .configure(
+                &fly_oidc::ProviderConfig::default()
+                    .with_env(fly_oidc::Env::from_slice(&[]))
+                    .with_fly_client(fly_client),
+            )
             .role_arn("arn:aws:iam::123456789012:role/app")
             .endpoint_url(sts.url())
-            .fly_client(fly_client)
             .http_client(SharedHttpClient::new(lazy.clone()))
             .disable_cache()
             .build()

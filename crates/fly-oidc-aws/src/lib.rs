@@ -114,9 +114,12 @@
 //!
 //! ## Testing
 //!
-//! Inject the environment ([`Builder::env`] with [`fly_oidc::Env::from_slice`]), the clock
-//! ([`Builder::time_source`] with [`fly_oidc::time::ManualTimeSource`]), the Fly token source
-//! ([`Builder::fly_client`]) and the STS endpoint ([`Builder::endpoint_url`]). The
+//! Inject the environment ([`ProviderConfig::with_env`](fly_oidc::ProviderConfig::with_env)
+//! with [`fly_oidc::Env::from_slice`]), the clock
+//! ([`with_time_source`](fly_oidc::ProviderConfig::with_time_source) with
+//! [`fly_oidc::time::ManualTimeSource`]) and the Fly token source
+//! ([`with_fly_client`](fly_oidc::ProviderConfig::with_fly_client)) through
+//! [`Builder::configure`], and the STS endpoint ([`Builder::endpoint_url`]). The
 //! `fly-oidc-testkit` crate has a fake Machines API and a fault-injecting fake STS.
 //!
 //! ## Cargo features

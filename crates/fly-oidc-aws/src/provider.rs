@@ -8,7 +8,7 @@ use aws_sdk_sts::config::SharedHttpClient;
 use fly_oidc::cache::{CacheConfig, RefreshingCache};
 use fly_oidc::time::SharedTimeSource;
 use fly_oidc::{BuildError, Error, ErrorKind};
-use fly_oidc::{Env, FlyOidcClient, RetryConfig};
+use fly_oidc::{Env, FlyOidcClient, ProviderConfig, RetryConfig};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,8 +34,10 @@ pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Configures a [`FlyOidcCredentialsProvider`].
 ///
-/// Every setting is optional: unset ones come from the injected [`Env`] (default: the
-/// process environment) when [`build`](Builder::build) runs, then from the defaults.
+/// Every setting is optional: unset ones come from the environment of the
+/// [`ProviderConfig`] (default: the process environment) when [`build`](Builder::build) runs,
+/// then from the defaults. The config also carries the Fly token client, the clock, retries,
+/// timeouts and `allow_insecure_http` ([`configure`](Builder::configure)).
 ///
 /// | setting | environment | default |
 /// |---|---|---|
@@ -48,24 +50,17 @@ pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 /// | [`region`](Builder::region) | `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region` | `us-east-1` |
 /// | [`endpoint_url`](Builder::endpoint_url) | `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the profile's `services` section and `endpoint_url` (all ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true) | the regional endpoint |
 /// | [`use_fips`](Builder::use_fips) / [`use_dual_stack`](Builder::use_dual_stack) | `AWS_USE_FIPS_ENDPOINT` / `AWS_USE_DUALSTACK_ENDPOINT`, the profile's `use_fips_endpoint` / `use_dualstack_endpoint` | false |
-/// | [`allow_insecure_http`](Builder::allow_insecure_http) | `FLY_OIDC_ALLOW_INSECURE_HTTP` | no |
+/// | [`ProviderConfig::with_allow_insecure_http`] | `FLY_OIDC_ALLOW_INSECURE_HTTP` | no |
+/// | [`ProviderConfig::with_fly_client`] | `FLY_OIDC_TOKEN_FILE`, `FLY_OIDC_SOCKET`, `FLY_API_HOSTNAME` + `FLY_API_TOKEN` | the socket `/.fly/api` |
 ///
 /// The profile is the one `AWS_PROFILE` names (default `default`) in the shared config file,
 /// `AWS_CONFIG_FILE` (default `$HOME/.aws/config`), read by the AWS SDK's own parser; the
 /// credentials file is never read.
-/// | [`fly_client`](Builder::fly_client) | `FLY_OIDC_TOKEN_FILE`, `FLY_OIDC_SOCKET`, `FLY_API_HOSTNAME` + `FLY_API_TOKEN` | the socket `/.fly/api` |
 #[derive(Debug, Default)]
 pub struct Builder {
     requested: Requested,
-    env: Option<Env>,
-    fly_client: Option<FlyOidcClient>,
+    config: ProviderConfig,
     http_client: Option<SharedHttpClient>,
-    time_source: Option<SharedTimeSource>,
-    retry: Option<RetryConfig>,
-    initial_backoff: Option<Duration>,
-    max_backoff: Option<Duration>,
-    connect_timeout: Option<Duration>,
-    attempt_timeout: Option<Duration>,
     total_timeout: Option<Duration>,
     cache: Option<Option<CacheConfig>>,
 }
@@ -77,10 +72,16 @@ impl Builder {
         Self::default()
     }
 
-    /// The environment to read `AWS_*` and `FLY_*` variables from (default: the real one).
-    /// Tests inject one with [`Env::from_slice`].
-    pub fn env(mut self, env: Env) -> Self {
-        self.env = Some(env);
+    /// What this provider shares with the Fly token client and the other providers (replacing
+    /// any config given before): the environment `AWS_*` and `FLY_*` variables are read from,
+    /// the Fly token client (default: one built from this config, with this provider's
+    /// timeouts), the clock of expiry and refresh decisions, the retry policy (the attempts
+    /// of STS calls and of the Fly client built here; the backoff between STS attempts,
+    /// default 200 ms up to 5 s), the connect timeout (default 2 s), the timeout of one STS
+    /// attempt or Machines API request (default 10 s), and whether a plain `http://` STS
+    /// endpoint that is not loopback is allowed.
+    pub fn configure(mut self, config: &ProviderConfig) -> Self {
+        self.config = config.clone();
         self
     }
 
@@ -148,7 +149,7 @@ impl Builder {
     /// The STS endpoint URL (default: `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, else
     /// `sts = endpoint_url` in the profile's `services` section, else the profile's
     /// `endpoint_url`, else the regional endpoint). Plain `http://` only to loopback unless
-    /// [`allow_insecure_http`](Builder::allow_insecure_http).
+    /// [`ProviderConfig::with_allow_insecure_http`].
     pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
         self.requested.endpoint_url = Some(url.into());
         self
@@ -168,57 +169,10 @@ impl Builder {
         self
     }
 
-    /// Allow a plain `http://` STS endpoint that is not loopback (default:
-    /// `FLY_OIDC_ALLOW_INSECURE_HTTP`, else no).
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.requested.allow_insecure_http = Some(allow);
-        self
-    }
-
-    /// Where Fly tokens come from (default: a [`FlyOidcClient`] configured from the same
-    /// environment, with this builder's timeouts and retry).
-    pub fn fly_client(mut self, client: FlyOidcClient) -> Self {
-        self.fly_client = Some(client);
-        self
-    }
-
     /// The HTTP client for STS (default: [`https_client`](crate::https_client), rustls on ring,
     /// built on the first request: a [`LazyHttpsClient`](crate::LazyHttpsClient)).
     pub fn http_client(mut self, client: SharedHttpClient) -> Self {
         self.http_client = Some(client);
-        self
-    }
-
-    /// The clock used for expiry and refresh decisions (default: the system clock).
-    pub fn time_source(mut self, time: SharedTimeSource) -> Self {
-        self.time_source = Some(time);
-        self
-    }
-
-    /// How transient failures are retried: the number of attempts for STS calls and, when
-    /// this builder creates the Fly client, the Fly client's retry (default: 3 attempts).
-    pub fn retry(mut self, retry: RetryConfig) -> Self {
-        self.retry = Some(retry);
-        self
-    }
-
-    /// The jittered exponential backoff between STS attempts: the ceiling before the second
-    /// attempt and the largest ceiling (default 200 ms and 5 s).
-    pub fn retry_backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.initial_backoff = Some(initial);
-        self.max_backoff = Some(max.max(initial));
-        self
-    }
-
-    /// How long to wait for a connection (default 2 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
-        self
-    }
-
-    /// How long one STS attempt (or one Machines API request) may take (default 10 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = Some(timeout);
         self
     }
 
@@ -246,6 +200,27 @@ impl Builder {
         self
     }
 
+    /// Whether an AWS role is configured: [`role_arn`](Self::role_arn) was given, or the
+    /// config's environment sets `AWS_ROLE_ARN` (not blank). The one answer to "is AWS
+    /// configured?" for every front end; without a role the provider only answers "not
+    /// loaded".
+    pub fn is_configured(&self) -> bool {
+        self.requested.role_arn(&self.config.env()).is_some()
+    }
+
+    /// Resolve and check the settings (builder values, then the environment and the shared
+    /// config file, then the defaults) without building an STS client or a Fly token client.
+    ///
+    /// # Errors
+    /// A [`BuildError`] naming the invalid setting, as [`build`](Self::build).
+    pub fn settings(&self) -> Result<Settings, BuildError> {
+        let config = &self.config;
+        let allow_insecure = config.allow_insecure_http()?;
+        self.requested
+            .clone()
+            .resolve(&config.env(), allow_insecure)
+    }
+
     /// Resolve and check the settings and build the provider.
     ///
     /// Fails when a setting is invalid (role ARN, duration, policy, policy ARNs, session
@@ -254,23 +229,31 @@ impl Builder {
     /// provider then answers [`CredentialsError::CredentialsNotLoaded`](aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded)
     /// so a chain moves on.
     pub fn build(self) -> Result<FlyOidcCredentialsProvider, BuildError> {
-        let env = self.env.unwrap_or_else(Env::real);
-        let settings = self.requested.resolve(&env)?;
-        let retry = self.retry.unwrap_or_default();
-        let connect_timeout = self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-        let attempt_timeout = self.attempt_timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT);
-        let time = self.time_source.unwrap_or_default();
-        let fly = match self.fly_client {
-            Some(client) => client,
-            None => FlyOidcClient::builder()
-                .env(env.clone())
-                .connect_timeout(connect_timeout)
-                .timeout(attempt_timeout)
-                .retry(retry.clone())
-                .time_source(time.clone())
-                .build()?,
+        let config = &self.config;
+        let env = config.env();
+        let settings = self
+            .requested
+            .resolve(&env, config.allow_insecure_http()?)?;
+        let connect_timeout = config.connect_timeout().unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let attempt_timeout = config.timeout().unwrap_or(DEFAULT_ATTEMPT_TIMEOUT);
+        let time = config.time_source();
+        let fly = match config.fly_client() {
+            Some(client) => client.clone(),
+            None => {
+                // The Fly client takes this provider's timeout defaults.
+                let config = config
+                    .clone()
+                    .with_connect_timeout(connect_timeout)
+                    .with_timeout(attempt_timeout);
+                FlyOidcClient::builder().configure(&config).build()?
+            }
         };
-        let initial_backoff = self.initial_backoff.unwrap_or(Duration::from_millis(200));
+        // STS's backoff: the retry policy's when one is given, else 200 ms up to 5 s.
+        let retry = config.retry().cloned().unwrap_or_else(|| {
+            RetryConfig::default()
+                .with_initial_backoff(Duration::from_millis(200))
+                .with_max_backoff(Duration::from_secs(5))
+        });
         let sts = sts::build_client(
             &settings,
             StsOptions {
@@ -279,11 +262,8 @@ impl Builder {
                     .unwrap_or_else(|| crate::http::LazyHttpsClient::shared_with_env(env.clone())),
                 time: time.clone(),
                 max_attempts: retry.max_attempts(),
-                initial_backoff,
-                max_backoff: self
-                    .max_backoff
-                    .unwrap_or(Duration::from_secs(5))
-                    .max(initial_backoff),
+                initial_backoff: retry.initial_backoff(),
+                max_backoff: retry.max_backoff().max(retry.initial_backoff()),
                 connect_timeout,
                 attempt_timeout,
             },
@@ -295,6 +275,7 @@ impl Builder {
                 settings,
                 fly,
                 sts,
+                env,
                 time,
                 max_attempts: retry.max_attempts(),
                 total_timeout: self.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT),
@@ -308,6 +289,9 @@ struct Inner {
     settings: Settings,
     fly: FlyOidcClient,
     sts: aws_sdk_sts::Client,
+    /// The config's environment and clock, for [`CredentialProcess`](crate::credential_process).
+    #[cfg_attr(not(feature = "disk-cache"), allow(dead_code))]
+    env: Env,
     time: SharedTimeSource,
     max_attempts: u32,
     total_timeout: Duration,
@@ -354,6 +338,12 @@ impl FlyOidcCredentialsProvider {
     /// The Fly token client in use.
     pub fn fly_client(&self) -> &FlyOidcClient {
         &self.inner.fly
+    }
+
+    /// The environment and the clock of its [`ProviderConfig`].
+    #[cfg(feature = "disk-cache")]
+    pub(crate) fn env_and_clock(&self) -> (&Env, &SharedTimeSource) {
+        (&self.inner.env, &self.inner.time)
     }
 
     /// Credentials, from the cache when fresh, else by assuming the role (one caller at a

@@ -172,7 +172,6 @@ pub(crate) struct Requested {
     pub endpoint_url: Option<String>,
     pub use_fips: Option<bool>,
     pub use_dual_stack: Option<bool>,
-    pub allow_insecure_http: Option<bool>,
 }
 
 /// An AWS provider setting: builder method, variable, flag (`--aws-` where both clouds are
@@ -218,8 +217,14 @@ fn pick(builder: Option<String>, env: &Env, setting: Setting) -> Option<(String,
 }
 
 impl Requested {
-    pub(crate) fn resolve(self, env: &Env) -> Result<Settings, BuildError> {
-        let role_arn = pick(self.role_arn, env, ROLE_ARN);
+    /// The role to assume: the builder's, else `AWS_ROLE_ARN`; `None`: AWS is not configured.
+    pub(crate) fn role_arn(&self, env: &Env) -> Option<(String, Origin)> {
+        pick(self.role_arn.clone(), env, ROLE_ARN)
+    }
+
+    /// The settings, with `allow_insecure` (the config's `allow_insecure_http`, resolved).
+    pub(crate) fn resolve(self, env: &Env, allow_insecure: bool) -> Result<Settings, BuildError> {
+        let role_arn = self.role_arn(env);
         if let Some((arn, origin)) = &role_arn {
             check_role_arn(arn)
                 .map_err(|why| BuildError::invalid(ROLE_ARN, origin.clone(), why))?;
@@ -342,7 +347,6 @@ impl Requested {
                 .map_err(|e| flag_error(ENDPOINT_URL, e))?
                 .map(|(url, found)| (url, Some(found))),
         };
-        let allow_insecure = endpoint::allow_insecure_http(self.allow_insecure_http, env)?;
         let endpoint_url = match endpoint_url {
             Some((url, found)) => Some(
                 check_endpoint_url(&url, allow_insecure)
@@ -579,7 +583,8 @@ mod tests {
     const ROLE: &str = "arn:aws:iam::123456789012:role/app";
 
     fn resolve(req: Requested, env: &[(&str, &str)]) -> Result<Settings, BuildError> {
-        req.resolve(&Env::from_slice(env))
+        let env = Env::from_slice(env);
+        req.resolve(&env, endpoint::allow_insecure_http(None, &env)?)
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub async fn run(globals: &Globals, cmd: AwsCommand) -> Result<(), CliError> {
         }
     };
     // Invalid settings exit 2, named by their flag or variable.
-    let process = args.build(&globals.env(), globals.fly_client()?)?;
+    let process = args.build(&globals.provider_config()?)?;
     let (entry, _) = process
         .credentials()
         .await

@@ -1,7 +1,7 @@
 //! What every subcommand shares: global flags, the token client, errors and logging.
 
 use clap::Args;
-use fly_oidc::{BuildError, Env, FlyOidcClient, Naming, Origin, SetIf, Setting};
+use fly_oidc::{BuildError, Env, FlyOidcClient, Naming, Origin, ProviderConfig, SetIf, Setting};
 use std::error::Error as StdError;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,12 +49,19 @@ impl Globals {
         Ok(self.fly_builder().build()?)
     }
 
+    /// What every provider is built with: the environment, and the Fly token client of
+    /// [`fly_client`](Self::fly_client).
+    pub fn provider_config(&self) -> Result<ProviderConfig, CliError> {
+        let config = ProviderConfig::default().with_env(self.env());
+        Ok(config.with_fly_client(self.fly_client()?))
+    }
+
     /// The builder of [`fly_client`](Self::fly_client), for more settings.
     pub fn fly_builder(&self) -> fly_oidc::Builder {
         // For tests only: where the default socket is, so no test touches the real /.fly/api.
         let default_socket = self.env().get(ENV_DEFAULT_SOCKET);
         FlyOidcClient::builder()
-            .env(self.env())
+            .configure(&ProviderConfig::default().with_env(self.env()))
             .set_if(self.token_file.as_ref(), |b, path| b.token_file(path))
             .set_if(self.socket.as_ref(), |b, path| b.socket(path))
             .set_if(self.api_url.as_ref(), |b, url| b.api_url(url))

@@ -118,7 +118,7 @@ fn credential_config(globals: &Globals, args: CredentialConfigOptions) -> Result
 }
 
 async fn access_token(globals: &Globals, args: AccessTokenArgs) -> Result<(), CliError> {
-    let provider = args.options.build(&globals.env(), globals.fly_client()?)?;
+    let provider = args.options.build(&globals.provider_config()?)?;
     let token = provider.fetch_access_token().await.map_err(|e| {
         let step = match GoogleCall::refused(&e) {
             Some(GoogleCall::TokenExchange) => "Google STS token exchange",

@@ -30,8 +30,7 @@ pub async fn start(
     default_listen: SocketAddr,
     record: Option<&child_env::FileRecord>,
 ) -> Result<Server, CliError> {
-    let fly = globals.fly_client()?;
-    let builder = options.server(&globals.env(), &fly, default_listen)?;
+    let builder = options.server(&globals.provider_config()?, default_listen)?;
     // As given (`localhost:PORT` stays so), for the message naming the flag.
     let listen = options
         .listen

@@ -50,12 +50,12 @@ fn benches(c: &mut Criterion) {
         (fly, google)
     });
     let fly_client = FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
+        .configure(&fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&[])))
         .socket(fly.socket_path())
         .build()
         .unwrap();
     let builder = GcpTokenProvider::builder()
-        .fly_client(fly_client)
+        .configure(&fly_oidc::ProviderConfig::default().with_fly_client(fly_client))
         .provider(google.provider())
         .sts_url(google.sts_url())
         .iam_url(google.iam_url());

@@ -621,11 +621,13 @@ mod tests {
     fn this_binarys_configuration_passes_the_token_source_on() {
         let env = || Env::from_slice(&[]);
         let settings = crate::GcpTokenProvider::builder()
-            .env(env())
+            .configure(&fly_oidc::ProviderConfig::default().with_env(env()))
             .provider("projects/1/locations/global/workloadIdentityPools/p/providers/x")
             .settings()
             .unwrap();
-        let fly = || FlyOidcClient::builder().env(env());
+        let fly = || {
+            FlyOidcClient::builder().configure(&fly_oidc::ProviderConfig::default().with_env(env()))
+        };
         let source = TokenSourceFlags {
             token_file: Some(Path::new("token")),
             api_url: Some("https://api.machines.dev"),

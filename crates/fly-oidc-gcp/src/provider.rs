@@ -8,7 +8,8 @@ use crate::settings::{Given, Settings};
 use fly_oidc::cache::{CacheConfig, RefreshingCache};
 use fly_oidc::time::SharedTimeSource;
 use fly_oidc::{
-    BuildError, Env, Error, ErrorKind, FlyOidcClient, FlyToken, REDACTED, RetryConfig, SecretString,
+    BuildError, Env, Error, ErrorKind, FlyOidcClient, FlyToken, ProviderConfig, REDACTED,
+    RetryConfig, SecretString,
 };
 use std::fmt;
 use std::sync::Arc;
@@ -74,19 +75,16 @@ impl fmt::Display for AccessToken {
 /// | [`scopes`](Builder::scopes) | `FLY_OIDC_GCP_SCOPES` (comma-separated) | `https://www.googleapis.com/auth/cloud-platform` |
 /// | [`sts_url`](Builder::sts_url) | `FLY_OIDC_GCP_STS_URL` | `https://sts.googleapis.com/v1/token` |
 /// | [`iam_url`](Builder::iam_url) | `FLY_OIDC_GCP_IAM_URL` | `https://iamcredentials.googleapis.com` |
-/// | [`allow_insecure_http`](Builder::allow_insecure_http) | `FLY_OIDC_ALLOW_INSECURE_HTTP` | no |
+/// | [`ProviderConfig::with_allow_insecure_http`] | `FLY_OIDC_ALLOW_INSECURE_HTTP` | no |
 /// | [`audience`](Builder::audience) | | `https://iam.googleapis.com/<provider>` |
 ///
+/// The environment, the Fly token client, the clock, retries and timeouts come from the
+/// [`ProviderConfig`] ([`configure`](Builder::configure)).
 /// [`settings`](Builder::settings) resolves and checks them without building anything.
 #[derive(Clone, Debug, Default)]
 pub struct Builder {
-    env: Option<Env>,
-    fly: Option<FlyOidcClient>,
+    config: ProviderConfig,
     given: Given,
-    connect_timeout: Option<Duration>,
-    timeout: Option<Duration>,
-    retry: Option<RetryConfig>,
-    time: Option<SharedTimeSource>,
     cache: Option<CacheConfig>,
     total_timeout: Option<Duration>,
 }
@@ -98,16 +96,15 @@ pub struct Builder {
 pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Builder {
-    /// The environment to read `FLY_OIDC_GCP_*` (and, for the default Fly client,
-    /// `FLY_*`) variables from (default: the real one).
-    pub fn env(mut self, env: Env) -> Self {
-        self.env = Some(env);
-        self
-    }
-
-    /// The Fly token client (default: one configured from the same environment).
-    pub fn fly_client(mut self, client: FlyOidcClient) -> Self {
-        self.fly = Some(client);
+    /// What this provider shares with the Fly token client and the other providers (replacing
+    /// any config given before): the environment `FLY_OIDC_GCP_*` (and, for the default Fly
+    /// client, `FLY_*`) variables are read from, the Fly token client (default: one built from
+    /// this config, with the token client's default timeouts), the clock, the retry policy
+    /// (default: 3 attempts), the connect timeout (default: Google 5 s), the timeout of one
+    /// request (default: Google 15 s), and whether plain `http://` endpoints on hosts other
+    /// than loopback are allowed.
+    pub fn configure(mut self, config: &ProviderConfig) -> Self {
+        self.config = config.clone();
         self
     }
 
@@ -167,30 +164,6 @@ impl Builder {
         self
     }
 
-    /// How long to wait for a connection to Google (default 5 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
-        self
-    }
-
-    /// How long one request to Google may take (default 15 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// How transient failures of Google calls are retried (default: 3 attempts).
-    pub fn retry(mut self, retry: RetryConfig) -> Self {
-        self.retry = Some(retry);
-        self
-    }
-
-    /// The clock (default: the system clock).
-    pub fn time_source(mut self, time: SharedTimeSource) -> Self {
-        self.time = Some(time);
-        self
-    }
-
     /// The time budget of one whole fetch, Fly token, STS exchange and impersonation with their
     /// retries (default [`DEFAULT_TOTAL_TIMEOUT`], 15 s). When it runs out, the error is
     /// transient and names the call that did not answer.
@@ -205,31 +178,29 @@ impl Builder {
         self
     }
 
-    /// Allow plain `http://` endpoints on hosts other than loopback (default:
-    /// `FLY_OIDC_ALLOW_INSECURE_HTTP`, else no).
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.given.allow_insecure_http = Some(allow);
-        self
-    }
-
     /// Resolve and check the settings (builder values, then the environment, then the
     /// defaults) without building an HTTP client or a Fly token client.
     pub fn settings(&self) -> Result<Settings, BuildError> {
-        let env = self.env.clone().unwrap_or_else(Env::real);
-        Settings::resolve(&self.given, &env)
+        let config = &self.config;
+        Settings::resolve(&self.given, &config.env(), config.allow_insecure_http()?)
+    }
+
+    /// Whether Google is configured: [`provider`](Self::provider) was given, or the config's
+    /// environment sets `FLY_OIDC_GCP_PROVIDER` (not blank). The one answer to "is Google
+    /// configured?" for every front end; without a provider, [`build`](Self::build) fails.
+    pub fn is_configured(&self) -> bool {
+        self.given.provider.is_some() || self.config.env().get(crate::ENV_PROVIDER).is_some()
     }
 
     /// Check the configuration and build the provider. No network call is made.
     pub fn build(self) -> Result<GcpTokenProvider, BuildError> {
-        let env = self.env.clone().unwrap_or_else(Env::real);
-        let settings = Settings::resolve(&self.given, &env)?;
-        let time = self.time.clone().unwrap_or_default();
-        let fly = match self.fly.clone() {
-            Some(client) => client,
-            None => FlyOidcClient::builder()
-                .env(env.clone())
-                .time_source(time.clone())
-                .build()?,
+        let settings = self.settings()?;
+        let config = &self.config;
+        let env = config.env();
+        let time = config.time_source();
+        let fly = match config.fly_client() {
+            Some(client) => client.clone(),
+            None => FlyOidcClient::builder().configure(config).build()?,
         };
         Ok(GcpTokenProvider {
             inner: Arc::new(Inner {
@@ -238,11 +209,11 @@ impl Builder {
                 upstream: Arc::new(Upstream::new(time.clone())),
                 fly,
                 http: Arc::new(tokio::sync::OnceCell::new()),
-                connect_timeout: self.connect_timeout.unwrap_or(Duration::from_secs(5)),
-                timeout: self.timeout.unwrap_or(Duration::from_secs(15)),
+                connect_timeout: config.connect_timeout().unwrap_or(Duration::from_secs(5)),
+                timeout: config.timeout().unwrap_or(Duration::from_secs(15)),
                 lifetime: settings.lifetime().unwrap_or(Duration::from_secs(3600)),
                 settings,
-                retry: self.retry.clone().unwrap_or_default(),
+                retry: config.retry().cloned().unwrap_or_default(),
                 total_timeout: self.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT),
                 time,
                 env,
@@ -340,7 +311,7 @@ impl GcpTokenProvider {
 
     /// A provider configured from the real environment alone (`FLY_OIDC_GCP_PROVIDER`,
     /// optional `FLY_OIDC_GCP_SERVICE_ACCOUNT`, and the `FLY_*` variables of the token
-    /// client). Use [`Builder::env`] to inject another environment.
+    /// client). Use [`Builder::configure`] to inject another environment.
     pub fn from_env() -> Result<Self, BuildError> {
         Builder::default().build()
     }

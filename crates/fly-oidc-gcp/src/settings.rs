@@ -46,7 +46,6 @@ pub(crate) struct Given {
     pub sts_url: Option<String>,
     pub iam_url: Option<String>,
     pub lifetime: Option<Duration>,
-    pub allow_insecure_http: Option<bool>,
 }
 
 /// The GCP provider's settings, resolved and checked: builder values first, then the
@@ -63,7 +62,7 @@ pub(crate) struct Given {
 ///     ("FLY_OIDC_GCP_PROVIDER", "projects/123/locations/global/workloadIdentityPools/fly/providers/acme"),
 ///     ("FLY_OIDC_GCP_SCOPES", "https://www.googleapis.com/auth/devstorage.read_only, openid"),
 /// ]);
-/// let settings = fly_oidc_gcp::GcpTokenProvider::builder().env(env).settings()?;
+/// let settings = fly_oidc_gcp::GcpTokenProvider::builder().configure(&fly_oidc::ProviderConfig::default().with_env(env)).settings()?;
 /// assert_eq!(settings.provider().pool(), "fly");
 /// assert_eq!(settings.scopes().len(), 2);
 /// assert_eq!(settings.sts_url(), "https://sts.googleapis.com/v1/token");
@@ -87,7 +86,12 @@ impl Settings {
         self
     }
 
-    pub(crate) fn resolve(given: &Given, env: &Env) -> Result<Self, BuildError> {
+    /// The settings, with `allow_insecure` (the config's `allow_insecure_http`, resolved).
+    pub(crate) fn resolve(
+        given: &Given,
+        env: &Env,
+        allow_insecure: bool,
+    ) -> Result<Self, BuildError> {
         let (raw_provider, origin) = pick(given.provider.clone(), PROVIDER, env)?.ok_or_else(|| {
             BuildError::missing(
                 PROVIDER,
@@ -100,7 +104,6 @@ impl Settings {
             Some((sa, origin)) => Some(check_service_account(sa.trim(), origin)?),
             None => None,
         };
-        let allow_insecure = endpoint::allow_insecure_http(given.allow_insecure_http, env)?;
         let url = |setting: Setting, what: &str, given: &Option<String>, default: &str| {
             let (raw, origin) =
                 pick(given.clone(), setting, env)?.unwrap_or((default.to_owned(), Origin::Builder));
@@ -280,6 +283,10 @@ mod tests {
         assert_eq!(fly_oidc::TOKEN_FILE.name(PerCloudFlags), "--token-file");
     }
 
+    fn resolve(given: &Given, env: &Env) -> Result<Settings, BuildError> {
+        Settings::resolve(given, env, endpoint::allow_insecure_http(None, env)?)
+    }
+
     const NAME: &str = "projects/42/locations/global/workloadIdentityPools/fly/providers/acme";
 
     #[test]
@@ -298,7 +305,7 @@ mod tests {
             sts_url: Some("https://sts.example.com/v1/token".into()),
             ..Given::default()
         };
-        let s = Settings::resolve(&given, &env).unwrap();
+        let s = resolve(&given, &env).unwrap();
         assert_eq!(s.provider().name(), NAME);
         assert_eq!(s.service_account(), Some("app@p.iam.gserviceaccount.com"));
         assert_eq!(s.scopes(), ["s1"]);
@@ -310,7 +317,7 @@ mod tests {
     #[test]
     fn variables_are_read_and_named_when_wrong() {
         let env = Env::from_slice(&[(ENV_PROVIDER, NAME), (ENV_SCOPES, "x, y ,")]);
-        let s = Settings::resolve(&Given::default(), &env).unwrap();
+        let s = resolve(&Given::default(), &env).unwrap();
         assert_eq!(s.scopes(), ["x", "y"]);
         assert_eq!(s.sts_url(), DEFAULT_STS_URL);
         assert_eq!(
@@ -330,20 +337,20 @@ mod tests {
             ("FLY_OIDC_ALLOW_INSECURE_HTTP", "perhaps", "yes/no"),
         ] {
             let env = Env::from_slice(&[(ENV_PROVIDER, NAME), (var, value)]);
-            let err = Settings::resolve(&Given::default(), &env).unwrap_err();
+            let err = resolve(&Given::default(), &env).unwrap_err();
             let msg = err.to_string();
             assert!(msg.contains(says), "{var}: {msg}");
             assert!(msg.ends_with(&format!("(from {var})")), "{var}: {msg}");
             assert_eq!(err.origin(), Some(&Origin::Env(var.to_owned())));
         }
-        let err = Settings::resolve(&Given::default(), &Env::from_slice(&[])).unwrap_err();
+        let err = resolve(&Given::default(), &Env::from_slice(&[])).unwrap_err();
         assert_eq!(err.setting(), PROVIDER);
         assert!(
             err.to_string()
                 .ends_with("; set Builder::provider or FLY_OIDC_GCP_PROVIDER"),
             "{err}"
         );
-        let err = Settings::resolve(
+        let err = resolve(
             &Given {
                 provider: Some(NAME.into()),
                 lifetime: Some(Duration::from_secs(5)),
@@ -389,7 +396,7 @@ mod tests {
                 ..Given::default()
             },
         ] {
-            let err = Settings::resolve(&given, &env).unwrap_err();
+            let err = resolve(&given, &env).unwrap_err();
             assert!(err.to_string().contains("it is empty"), "{err}");
         }
         // An empty variable still counts as unset.
@@ -400,7 +407,7 @@ mod tests {
             ),
             ("FLY_OIDC_GCP_SERVICE_ACCOUNT", ""),
         ]);
-        let s = Settings::resolve(&Given::default(), &env).unwrap();
+        let s = resolve(&Given::default(), &env).unwrap();
         assert_eq!(s.service_account(), None);
     }
 }

@@ -1,9 +1,8 @@
 //! The Fly OIDC token client.
 
 use crate::budget::RateLimit;
-use crate::endpoint::{
-    PlainHttp, allow_insecure_http, check_endpoint_url, display_url, is_trusted_plain_http_host,
-};
+use crate::config::ProviderConfig;
+use crate::endpoint::{PlainHttp, check_endpoint_url, display_url, is_trusted_plain_http_host};
 use crate::env::Env;
 use crate::error::{BuildError, Error, ErrorKind, Message, Origin, Setting, redact_jwts, truncate};
 use crate::fs::{ReadError, read_body_capped, read_capped};
@@ -111,25 +110,27 @@ impl fmt::Display for TokenSource {
 /// 4. the Unix socket `/.fly/api`
 #[derive(Clone, Debug, Default)]
 pub struct Builder {
-    env: Option<Env>,
+    config: ProviderConfig,
     token_file: Option<PathBuf>,
     socket: Option<PathBuf>,
     api_url: Option<String>,
     api_token: Option<SecretString>,
     audience: Option<String>,
     default_socket: Option<PathBuf>,
-    connect_timeout: Option<Duration>,
-    timeout: Option<Duration>,
-    retry: Option<RetryConfig>,
-    allow_insecure_http: Option<bool>,
-    time: Option<SharedTimeSource>,
     rate_limit: Option<RateLimit>,
 }
 
 impl Builder {
-    /// The environment to read `FLY_*` variables from (default: the real one).
-    pub fn env(mut self, env: Env) -> Self {
-        self.env = Some(env);
+    /// What this client shares with every provider (replacing any config given before): the
+    /// environment its `FLY_*` variables are read from, the clock a token file is checked
+    /// against (a token file whose token has expired, or has less than
+    /// [`MIN_SUBJECT_TOKEN_TTL`](crate::MIN_SUBJECT_TOKEN_TTL) (30 s) left, is an
+    /// [`ErrorKind::StaleToken`] error, never a token), the retry policy (default: 3
+    /// attempts), the connect timeout (default 1 s), the per-request timeout (default 5 s)
+    /// and whether plain `http://` is allowed beyond loopback and `_api.internal`. Its Fly
+    /// client is not used here.
+    pub fn configure(mut self, config: &ProviderConfig) -> Self {
+        self.config = config.clone();
         self
     }
 
@@ -171,42 +172,6 @@ impl Builder {
         self
     }
 
-    /// How long to wait for a connection (default 1 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
-        self
-    }
-
-    /// How long one whole request may take (default 5 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// How transient failures are retried (default: 3 attempts).
-    pub fn retry(mut self, retry: RetryConfig) -> Self {
-        self.retry = Some(retry);
-        self
-    }
-
-    /// The clock a token read from a file is checked against (default: the system clock).
-    /// A token file whose token has expired, or has less than
-    /// [`MIN_SUBJECT_TOKEN_TTL`](crate::MIN_SUBJECT_TOKEN_TTL) (30 s) left, is an
-    /// [`ErrorKind::StaleToken`] error, never a token.
-    pub fn time_source(mut self, time: SharedTimeSource) -> Self {
-        self.time = Some(time);
-        self
-    }
-
-    /// Allow plain `http://` to hosts other than loopback and `_api.internal`
-    /// (default: `FLY_OIDC_ALLOW_INSECURE_HTTP`, else no).
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = Some(allow);
-        self
-    }
-
-    /// Resolve the token source and build the client.
-    ///
     /// How often the Machines API (socket or HTTP) may be asked, across every clone of the
     /// client and every attempt of its retries (default [`RateLimit::default`]: a burst of 3,
     /// then one request per second, Fly's documented limit). A request over the limit waits
@@ -216,12 +181,15 @@ impl Builder {
         self
     }
 
+    /// Resolve the token source and build the client.
+    ///
     /// Fails with a [`BuildError`] when the HTTP mode has no API token or a bad URL, or
     /// `FLY_OIDC_ALLOW_INSECURE_HTTP` is not a yes/no value. A missing socket or token file
     /// is reported when a token is fetched.
     pub fn build(self) -> Result<FlyOidcClient, BuildError> {
-        let env = self.env.clone().unwrap_or_else(Env::real);
-        let allow_insecure = allow_insecure_http(self.allow_insecure_http, &env)?;
+        let config = &self.config;
+        let env = config.env();
+        let allow_insecure = config.allow_insecure_http()?;
         let api_token = || {
             let given = match &self.api_token {
                 Some(token) => Some((token.clone(), Origin::Builder)),
@@ -287,8 +255,8 @@ impl Builder {
             };
             (source, "the default socket".into())
         };
-        let connect_timeout = self.connect_timeout.unwrap_or(Duration::from_secs(1));
-        let timeout = self.timeout.unwrap_or(Duration::from_secs(5));
+        let connect_timeout = config.connect_timeout().unwrap_or(Duration::from_secs(1));
+        let timeout = config.timeout().unwrap_or(Duration::from_secs(5));
         let audience = match self.audience.clone().filter(|a| !a.trim().is_empty()) {
             Some(a) => Some((a, Origin::Builder)),
             None => env
@@ -310,11 +278,11 @@ impl Builder {
                 set_by,
                 audience,
                 http: tokio::sync::OnceCell::new(),
-                retry: self.retry.unwrap_or_default(),
+                retry: config.retry().cloned().unwrap_or_default(),
                 connect_timeout,
                 timeout,
                 env,
-                time: self.time.unwrap_or_default(),
+                time: config.time_source(),
                 rate_limit: self.rate_limit.unwrap_or_default(),
             }),
         })
@@ -851,11 +819,12 @@ mod tests {
     #[test]
     fn api_tokens_are_trimmed_and_control_characters_refused() {
         let build = |token: &str| {
+            let env = Env::from_slice(&[
+                (ENV_API_HOSTNAME, "https://api.machines.dev"),
+                (ENV_API_TOKEN, token),
+            ]);
             FlyOidcClient::builder()
-                .env(Env::from_slice(&[
-                    (ENV_API_HOSTNAME, "https://api.machines.dev"),
-                    (ENV_API_TOKEN, token),
-                ]))
+                .configure(&ProviderConfig::default().with_env(env))
                 .build()
         };
         let client = build("FlyV1 fm2_secret\n").unwrap();
@@ -883,8 +852,9 @@ mod tests {
     fn an_audience_that_was_not_utf8_is_an_invalid_setting() {
         use std::os::unix::ffi::OsStrExt;
         let bad = std::ffi::OsStr::from_bytes(b"\xff\xfe");
+        let env = Env::from_os_pairs(&[(ENV_AUDIENCE, bad)]);
         let err = FlyOidcClient::builder()
-            .env(Env::from_os_pairs(&[(ENV_AUDIENCE, bad)]))
+            .configure(&ProviderConfig::default().with_env(env))
             .build()
             .unwrap_err()
             .to_string();
@@ -892,8 +862,9 @@ mod tests {
             err,
             "the audience is not valid UTF-8 (from FLY_OIDC_AUDIENCE)"
         );
+        let env = Env::from_slice(&[(ENV_AUDIENCE, " aud ")]);
         let ok = FlyOidcClient::builder()
-            .env(Env::from_slice(&[(ENV_AUDIENCE, " aud ")]))
+            .configure(&ProviderConfig::default().with_env(env))
             .build()
             .unwrap();
         assert_eq!(ok.inner.audience.as_deref(), Some("aud"));

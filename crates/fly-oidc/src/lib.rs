@@ -62,6 +62,7 @@ pub mod budget;
 pub mod cache;
 mod claims;
 mod client;
+mod config;
 pub mod endpoint;
 mod env;
 mod error;
@@ -79,6 +80,7 @@ pub use client::{
     Builder, ENV_AUDIENCE, ENV_TOKEN_FILE, FlyOidcClient, TOKEN_FILE, TOKEN_PATH, TokenSource,
     http_client_builder, token_from_response,
 };
+pub use config::ProviderConfig;
 pub use endpoint::{ENV_ALLOW_INSECURE_HTTP, is_trusted_plain_http_host};
 pub use env::Env;
 pub use error::{

@@ -58,6 +58,16 @@ impl RetryConfig {
         self.max_attempts
     }
 
+    /// The backoff ceiling before the second attempt.
+    pub fn initial_backoff(&self) -> Duration {
+        self.initial_backoff
+    }
+
+    /// The largest backoff.
+    pub fn max_backoff(&self) -> Duration {
+        self.max_backoff
+    }
+
     /// Run `op` until it succeeds, fails in a way `is_transient` says is final, or the
     /// attempts run out, sleeping a jittered [`backoff`](Self::backoff) between attempts.
     /// `what` names the call in the debug log of each retry.

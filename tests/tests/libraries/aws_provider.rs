@@ -12,7 +12,9 @@ use fly_oidc::time::{ManualTimeSource, SharedTimeSource};
 use fly_oidc_aws::{ErrorKind, FlyOidcCredentialsProvider, Rejection};
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::{FakeFlyApi, Fault};
-use fly_oidc_tests::aws::{ROLE, fakes_on, not_on_fly_client, our_error, provider, web_machine};
+use fly_oidc_tests::aws::{
+    ROLE, config, fakes_on, not_on_fly_client, our_error, provider, web_machine,
+};
 use std::time::{Duration, UNIX_EPOCH};
 
 async fn fakes() -> (FakeFlyApi, FakeSts) {
@@ -109,12 +111,15 @@ async fn defaults_come_from_the_environment_and_the_token() {
     let (fly, sts) = fakes().await;
     // Session name from the token's claims when the environment has no FLY_APP_NAME.
     let p = FlyOidcCredentialsProvider::builder()
-        .env(Env::from_slice(&[
-            ("AWS_ROLE_ARN", ROLE),
-            ("AWS_ENDPOINT_URL_STS", &sts.url()),
-            ("AWS_REGION", "eu-west-1"),
-        ]))
-        .fly_client(fly_oidc_tests::fly_client(&fly))
+        .configure(
+            &fly_oidc::ProviderConfig::default()
+                .with_env(Env::from_slice(&[
+                    ("AWS_ROLE_ARN", ROLE),
+                    ("AWS_ENDPOINT_URL_STS", &sts.url()),
+                    ("AWS_REGION", "eu-west-1"),
+                ]))
+                .with_fly_client(fly_oidc_tests::fly_client(&fly)),
+        )
         .build()
         .unwrap();
     assert_eq!(p.settings().region(), "eu-west-1");
@@ -130,14 +135,16 @@ async fn defaults_come_from_the_environment_and_the_token() {
     // AWS_ROLE_SESSION_NAME and FLY_OIDC_AUDIENCE from the environment; the fake Fly
     // API over HTTP from FLY_API_HOSTNAME + FLY_API_TOKEN.
     let p = FlyOidcCredentialsProvider::builder()
-        .env(Env::from_slice(&[
-            ("AWS_ROLE_ARN", ROLE),
-            ("AWS_ROLE_SESSION_NAME", "from-env"),
-            ("FLY_OIDC_AUDIENCE", "sts.amazonaws.com"),
-            ("AWS_ENDPOINT_URL", &sts.url()),
-            ("FLY_API_HOSTNAME", &fly.url()),
-            ("FLY_API_TOKEN", fly.api_token()),
-        ]))
+        .configure(
+            &fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&[
+                ("AWS_ROLE_ARN", ROLE),
+                ("AWS_ROLE_SESSION_NAME", "from-env"),
+                ("FLY_OIDC_AUDIENCE", "sts.amazonaws.com"),
+                ("AWS_ENDPOINT_URL", &sts.url()),
+                ("FLY_API_HOSTNAME", &fly.url()),
+                ("FLY_API_TOKEN", fly.api_token()),
+            ])),
+        )
         .build()
         .unwrap();
     p.assume_role().await.unwrap();
@@ -291,7 +298,7 @@ async fn a_duration_above_the_roles_maximum_names_the_duration_and_its_setting()
             "(from Builder::duration)",
         ),
         (
-            provider(&fly, &sts.url()).env(from_env),
+            provider(&fly, &sts.url()).configure(&config(&fly).with_env(from_env)),
             "(from FLY_OIDC_AWS_DURATION_SECONDS)",
         ),
     ] {
@@ -387,7 +394,7 @@ async fn timeouts_and_resets_are_retried() {
         Fault::Delay(Duration::from_secs(2)),
     ]);
     let provider = provider(&fly, &sts.url())
-        .timeout(Duration::from_millis(300))
+        .configure(&config(&fly).with_timeout(Duration::from_millis(300)))
         .build()
         .unwrap();
     let err = provider.credentials().await.unwrap_err();
@@ -431,9 +438,12 @@ async fn garbage_answers_are_invalid_responses() {
 async fn not_on_fly_and_no_role_are_not_loaded() {
     let sts = FakeSts::start().await.unwrap();
     let p = FlyOidcCredentialsProvider::builder()
-        .env(Env::from_slice(&[("AWS_ROLE_ARN", ROLE)]))
+        .configure(
+            &fly_oidc::ProviderConfig::default()
+                .with_env(Env::from_slice(&[("AWS_ROLE_ARN", ROLE)]))
+                .with_fly_client(not_on_fly_client()),
+        )
         .endpoint_url(sts.url())
-        .fly_client(not_on_fly_client())
         .build()
         .unwrap();
     let err = p.credentials().await.unwrap_err();
@@ -451,9 +461,12 @@ async fn not_on_fly_and_no_role_are_not_loaded() {
     // No role: not loaded, and no Fly token is requested.
     let fly = FakeFlyApi::start().await.unwrap();
     let p = FlyOidcCredentialsProvider::builder()
-        .env(Env::from_slice(&[]))
+        .configure(
+            &fly_oidc::ProviderConfig::default()
+                .with_env(Env::from_slice(&[]))
+                .with_fly_client(fly_oidc_tests::fly_client(&fly)),
+        )
         .endpoint_url(sts.url())
-        .fly_client(fly_oidc_tests::fly_client(&fly))
         .build()
         .unwrap();
     let err = p.credentials().await.unwrap_err();
@@ -474,13 +487,14 @@ async fn invalid_settings_fail_at_build() {
     ];
     for (var, needle) in cases {
         let err = FlyOidcCredentialsProvider::builder()
-            .env(Env::from_slice(&[var]))
+            .configure(&fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&[var])))
             .build()
             .unwrap_err();
         assert!(err.to_string().contains(needle), "{var:?}: {err}");
     }
     let too_long = Duration::from_secs(50_000);
-    let builder = FlyOidcCredentialsProvider::builder().env(Env::from_slice(&[]));
+    let builder = FlyOidcCredentialsProvider::builder()
+        .configure(&fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&[])));
     let err = builder.duration(too_long).build().unwrap_err();
     assert!(err.to_string().contains("43200"), "{err}");
 }
@@ -488,8 +502,11 @@ async fn invalid_settings_fail_at_build() {
 #[tokio::test]
 async fn the_chain_falls_back_when_not_on_fly() {
     let fly_provider = FlyOidcCredentialsProvider::builder()
-        .env(Env::from_slice(&[("AWS_ROLE_ARN", ROLE)]))
-        .fly_client(not_on_fly_client())
+        .configure(
+            &fly_oidc::ProviderConfig::default()
+                .with_env(Env::from_slice(&[("AWS_ROLE_ARN", ROLE)]))
+                .with_fly_client(not_on_fly_client()),
+        )
         .build()
         .unwrap();
     let chain = CredentialsProviderChain::first_try("FlyOidc", fly_provider).or_else(
@@ -552,7 +569,7 @@ async fn refreshes_ahead_of_expiry_and_serves_cached_credentials_through_an_outa
     let clock = ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
     let (fly, sts) = fakes_on(&clock).await;
     let provider = provider(&fly, &sts.url())
-        .time_source(SharedTimeSource::new(clock.clone()))
+        .configure(&config(&fly).with_time_source(SharedTimeSource::new(clock.clone())))
         .cache_config(CacheConfig::default().with_jitter(Duration::ZERO))
         .build()
         .unwrap();
@@ -678,8 +695,11 @@ mod endpoints {
         let mut vars = vec![("AWS_ROLE_ARN", ROLE)];
         vars.extend_from_slice(env);
         let provider = FlyOidcCredentialsProvider::builder()
-            .env(Env::from_slice(&vars))
-            .fly_client(fly_oidc_tests::fly_client(&fly))
+            .configure(
+                &fly_oidc::ProviderConfig::default()
+                    .with_env(Env::from_slice(&vars))
+                    .with_fly_client(fly_oidc_tests::fly_client(&fly)),
+            )
             .http_client(SharedHttpClient::new(http))
             .build()
             .unwrap();
@@ -832,7 +852,7 @@ fn library_and_binary_resolve_the_same_settings_from_one_environment() {
         let env: Vec<(&str, &str)> = common.iter().chain(endpoint).copied().collect();
         // The library, configured by the environment alone (plus builder settings).
         let mut builder = FlyOidcCredentialsProvider::builder()
-            .env(Env::from_slice(&env))
+            .configure(&fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&env)))
             .disable_cache();
         if flags {
             builder = builder

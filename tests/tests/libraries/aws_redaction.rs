@@ -7,7 +7,7 @@ use aws_credential_types::provider::ProvideCredentials;
 use fly_oidc::REDACTED;
 use fly_oidc::time::{ManualTimeSource, SharedTimeSource};
 use fly_oidc_testkit::Fault;
-use fly_oidc_tests::aws::{fakes_on, provider};
+use fly_oidc_tests::aws::{config, fakes_on, provider};
 use fly_oidc_tests::{LogCapture, Secrets};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -21,7 +21,7 @@ async fn no_secret_in_debug_errors_or_trace_logs() {
     let clock = ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
     let (fly, sts) = fakes_on(&clock).await;
     let provider = provider(&fly, &sts.url())
-        .time_source(SharedTimeSource::new(clock.clone()))
+        .configure(&config(&fly).with_time_source(SharedTimeSource::new(clock.clone())))
         .build()
         .unwrap();
 

@@ -13,9 +13,12 @@ const PROVIDER: &str =
 
 fn fly(env: &Env) -> FlyOidcClient {
     FlyOidcClient::builder()
-        .env(env.clone())
+        .configure(
+            &fly_oidc::ProviderConfig::default()
+                .with_env(env.clone())
+                .with_allow_insecure_http(false),
+        )
         .token_file("/nonexistent/token")
-        .allow_insecure_http(false)
         .build()
         .unwrap()
 }
@@ -23,24 +26,30 @@ fn fly(env: &Env) -> FlyOidcClient {
 /// The error (as text) of building each client with `url`, or `None` when it builds.
 fn errors(url: &str, env: &Env) -> [Option<String>; 4] {
     let fly_api = FlyOidcClient::builder()
-        .env(env.clone())
+        .configure(&fly_oidc::ProviderConfig::default().with_env(env.clone()))
         .api_url(url)
         .api_token("t")
         .build()
         .err()
         .map(|e| e.to_string());
     let aws = FlyOidcCredentialsProvider::builder()
-        .env(env.clone())
+        .configure(
+            &fly_oidc::ProviderConfig::default()
+                .with_env(env.clone())
+                .with_fly_client(fly(env)),
+        )
         .role_arn(ROLE)
-        .fly_client(fly(env))
         .endpoint_url(url)
         .build()
         .err()
         .map(|e| e.to_string());
     let gcp = |sts: bool| {
         let b = GcpTokenProvider::builder()
-            .env(env.clone())
-            .fly_client(fly(env))
+            .configure(
+                &fly_oidc::ProviderConfig::default()
+                    .with_env(env.clone())
+                    .with_fly_client(fly(env)),
+            )
             .provider(PROVIDER);
         let b = if sts { b.sts_url(url) } else { b.iam_url(url) };
         b.build().err().map(|e| e.to_string())

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 fn fly_client(fly: &FakeFlyApi) -> FlyOidcClient {
     FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
+        .configure(&fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&[])))
         .socket(fly.socket_path())
         .build()
         .unwrap()
@@ -46,7 +46,7 @@ async fn headers_error(
 async fn credentials_carry_the_token_from_google() {
     let Fakes { fly, google } = Fakes::start().await;
     let provider = GcpTokenProvider::builder()
-        .fly_client(fly_client(&fly))
+        .configure(&fly_oidc::ProviderConfig::default().with_fly_client(fly_client(&fly)))
         .provider(google.provider())
         .service_account(SA)
         .sts_url(google.sts_url())
@@ -93,10 +93,13 @@ async fn credential_errors_keep_the_transient_flag() {
     let fly = FakeFlyApi::builder().start().await.unwrap();
     let google = FakeGoogle::builder(&fly).start().await.unwrap();
     let base = GcpTokenProvider::builder()
-        .fly_client(fly_client(&fly))
+        .configure(
+            &fly_oidc::ProviderConfig::default()
+                .with_fly_client(fly_client(&fly))
+                .with_retry(RetryConfig::disabled()),
+        )
         .provider(google.provider())
-        .sts_url(google.sts_url())
-        .retry(RetryConfig::disabled());
+        .sts_url(google.sts_url());
     google.fail_next(1, Fault::Status(503, unavailable_body()));
     let err = headers_error(base.clone()).await;
     assert!(err.is_transient(), "{err}");
@@ -156,10 +159,13 @@ async fn subject_token_errors_say_whether_to_retry() {
         fly_oidc_testkit::Fault::Status(503, r#"{"error":"unavailable"}"#.into()),
     );
     let client = FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
+        .configure(
+            &fly_oidc::ProviderConfig::default()
+                .with_env(Env::from_slice(&[]))
+                .with_retry(RetryConfig::disabled())
+                .with_timeout(Duration::from_secs(2)),
+        )
         .socket(fly.socket_path())
-        .retry(RetryConfig::disabled())
-        .timeout(Duration::from_secs(2))
         .build()
         .unwrap();
     let subject = FlySubjectTokenProvider::for_provider(client, google.provider()).unwrap();

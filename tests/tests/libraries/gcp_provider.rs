@@ -2,8 +2,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
-use fly_oidc::time::{ManualTimeSource, SystemTimeSource, TimeSource};
-use fly_oidc::{Env, FlyOidcClient, RetryConfig};
+use fly_oidc::time::{ManualTimeSource, SharedTimeSource, SystemTimeSource, TimeSource};
+use fly_oidc::{Env, FlyOidcClient, ProviderConfig, RetryConfig};
 use fly_oidc_gcp::{ErrorKind, GcpTokenProvider};
 use fly_oidc_testkit::google::{Endpoint, unavailable_body};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
@@ -151,7 +151,7 @@ async fn from_env_reads_the_provider_and_the_service_account() {
         ("FLY_OIDC_GCP_SERVICE_ACCOUNT", SA),
     ]);
     let provider = GcpTokenProvider::builder()
-        .env(env)
+        .configure(&fly_oidc::ProviderConfig::default().with_env(env))
         .sts_url(f.google.sts_url())
         .iam_url(f.google.iam_url())
         .build()
@@ -167,17 +167,19 @@ async fn from_env_reads_the_provider_and_the_service_account() {
     // Builder settings beat the environment.
     let other = "other@my-project.iam.gserviceaccount.com";
     let provider = GcpTokenProvider::builder()
-        .env(Env::from_slice(&[
-            ("FLY_OIDC_GCP_PROVIDER", provider_name.as_str()),
-            ("FLY_OIDC_GCP_SERVICE_ACCOUNT", SA),
-        ]))
+        .configure(
+            &fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&[
+                ("FLY_OIDC_GCP_PROVIDER", provider_name.as_str()),
+                ("FLY_OIDC_GCP_SERVICE_ACCOUNT", SA),
+            ])),
+        )
         .service_account(other)
         .build()
         .unwrap();
     assert_eq!(provider.service_account(), Some(other));
 
     let err = GcpTokenProvider::builder()
-        .env(Env::from_slice(&[]))
+        .configure(&fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&[])))
         .build()
         .unwrap_err();
     assert_eq!(err.setting().builder_method(), "provider");
@@ -218,11 +220,11 @@ async fn refreshes_ahead_of_expiry_and_shares_one_refresh() {
 async fn keeps_serving_a_valid_token_when_refresh_fails_but_never_an_expired_one() {
     let f = Fakes::start().await;
     let clock = ManualTimeSource::new(now());
-    let provider = f
-        .builder_at(&clock)
-        .retry(RetryConfig::disabled())
-        .build()
-        .unwrap();
+    let config = f
+        .config()
+        .with_time_source(SharedTimeSource::new(clock.clone()))
+        .with_retry(RetryConfig::disabled());
+    let provider = f.builder_at(&clock).configure(&config).build().unwrap();
     let first = provider.access_token().await.unwrap();
     clock.advance(Duration::from_secs(57 * 60));
     f.google
@@ -298,12 +300,11 @@ async fn malformed_answers_and_timeouts_are_reported() {
     );
     assert_eq!(f.google.request_count(), 2, "not retried");
 
-    let provider = f
-        .builder()
-        .timeout(Duration::from_millis(300))
-        .retry(RetryConfig::disabled())
-        .build()
-        .unwrap();
+    let config = f
+        .config()
+        .with_timeout(Duration::from_millis(300))
+        .with_retry(RetryConfig::disabled());
+    let provider = f.builder().configure(&config).build().unwrap();
     f.google.fail_next(1, Fault::Delay(Duration::from_secs(2)));
     let err = provider.fetch_access_token().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transient);
@@ -420,12 +421,12 @@ async fn signatures_and_expiry_are_checked() {
     });
     std::fs::write(&file, &jwt).unwrap();
     let fly = FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
+        .configure(&fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&[])))
         .token_file(&file)
         .build()
         .unwrap();
     // Issue 10, class 1: never sent to Google; the error names the file and the expiry.
-    let err = rejected(&f, f.builder().fly_client(fly)).await;
+    let err = rejected(&f, f.builder().configure(&f.config().with_fly_client(fly))).await;
     super::token_client::assert_stale_token_file(&err, &file, "that expired at");
     assert_eq!(f.google.request_count(), 0);
 
@@ -484,7 +485,10 @@ async fn impersonation_denied_says_which_role_to_grant() {
 #[tokio::test]
 async fn not_on_fly_is_reported_as_such() {
     let f = Fakes::start().await;
-    let builder = f.builder().fly_client(fly_oidc_tests::not_on_fly_client());
+    let config = f
+        .config()
+        .with_fly_client(fly_oidc_tests::not_on_fly_client());
+    let builder = f.builder().configure(&config);
     let err = builder.build().unwrap().access_token().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotOnFly);
     assert!(err.is_not_on_fly());
@@ -500,9 +504,11 @@ async fn not_on_fly_is_reported_as_such() {
 #[test]
 fn plain_http_only_to_loopback_unless_allowed() {
     let provider = "projects/1/locations/global/workloadIdentityPools/p/providers/x";
+    let config = ProviderConfig::default()
+        .with_env(Env::from_slice(&[("FLY_OIDC_TOKEN_FILE", "/nonexistent")]));
     let base = || {
         GcpTokenProvider::builder()
-            .env(Env::from_slice(&[("FLY_OIDC_TOKEN_FILE", "/nonexistent")]))
+            .configure(&config)
             .provider(provider)
     };
     let err = base()
@@ -519,8 +525,8 @@ fn plain_http_only_to_loopback_unless_allowed() {
     assert!(err.to_string().contains("IAM Credentials URL"), "{err}");
     assert!(
         base()
+            .configure(&config.clone().with_allow_insecure_http(true))
             .sts_url("http://sts.example.com/v1/token")
-            .allow_insecure_http(true)
             .build()
             .is_ok()
     );

@@ -147,8 +147,9 @@ async fn aws_one_refresh_per_window_and_no_errors_under_load() {
         .await
         .unwrap();
     // The default cache: 5-minute window with up to 30 s of jitter.
+    let config = fly_oidc_tests::aws::config(&fly);
     let provider = fly_oidc_tests::aws::provider(&fly, &sts.url())
-        .time_source(SharedTimeSource::new(clock.clone()))
+        .configure(&config.with_time_source(SharedTimeSource::new(clock.clone())))
         .build()
         .unwrap();
     let call = {
@@ -187,12 +188,11 @@ async fn gcp_one_refresh_per_window_and_no_errors_under_load() {
     let clock = ManualTimeSource::new(UNIX_EPOCH + Duration::from_secs(T0));
     let fly = fly_at(&clock).await;
     let fakes = Fakes::with_fly(fly, |g| g.clock(clock_fn(&clock))).await;
-    let provider = fakes
-        .builder()
-        .retry(RetryConfig::disabled())
-        .time_source(SharedTimeSource::new(clock.clone()))
-        .build()
-        .unwrap();
+    let config = fakes
+        .config()
+        .with_retry(RetryConfig::disabled())
+        .with_time_source(SharedTimeSource::new(clock.clone()));
+    let provider = fakes.builder().configure(&config).build().unwrap();
     let call = move || {
         let provider = provider.clone();
         async move {

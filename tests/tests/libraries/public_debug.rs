@@ -80,10 +80,13 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     ]);
     let fly_builder = || {
         FlyOidcClient::builder()
-            .env(env.clone())
+            .configure(
+                &fly_oidc::ProviderConfig::default()
+                    .with_env(env.clone())
+                    .with_retry(fast_retry()),
+            )
             .api_url(fly.url())
             .api_token(api_token.as_str())
-            .retry(fast_retry())
     };
 
     // ---- fly-oidc
@@ -127,7 +130,7 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
         shown.debug("fly_oidc::ErrorKind", &err.kind());
     }
     let wrong = FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
+        .configure(&fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&[])))
         .api_url(fly.url())
         .api_token(WRONG_API_TOKEN)
         .build()
@@ -143,12 +146,14 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     // ---- fly-oidc-aws
     let aws_builder = || {
         FlyOidcCredentialsProvider::builder()
-            .env(env.clone())
-            .fly_client(fly_builder().build().unwrap())
+            .configure(
+                &fly_oidc::ProviderConfig::default()
+                    .with_env(env.clone())
+                    .with_fly_client(fly_builder().build().unwrap())
+                    .with_retry(fast_retry()),
+            )
             .endpoint_url(sts.url())
             .policy(r#"{"Version":"2012-10-17","Statement":[]}"#)
-            .retry(fast_retry())
-            .retry_backoff(Duration::from_millis(5), Duration::from_millis(20))
     };
     shown.debug("fly_oidc_aws::Builder", &aws_builder());
     let provider = aws_builder().build().unwrap();
@@ -159,7 +164,6 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     let assumed = provider.assume_role().await.unwrap();
     shown.debug("fly_oidc_aws::AssumedRole", &assumed);
     let process = fly_oidc_aws::credential_process::CredentialProcess::builder()
-        .env(env.clone())
         .no_cache(true)
         .build(aws_builder().disable_cache().build().unwrap())
         .unwrap();
@@ -200,11 +204,13 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     );
     // A build error with the API token in the environment (plain http to a remote host).
     let build_err = FlyOidcCredentialsProvider::builder()
-        .env(Env::from_slice(&[
-            ("FLY_API_HOSTNAME", "http://fly.example.com"),
-            ("FLY_API_TOKEN", &api_token),
-            ("AWS_ROLE_ARN", ROLE),
-        ]))
+        .configure(
+            &fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&[
+                ("FLY_API_HOSTNAME", "http://fly.example.com"),
+                ("FLY_API_TOKEN", &api_token),
+                ("AWS_ROLE_ARN", ROLE),
+            ])),
+        )
         .build()
         .unwrap_err();
     shown.error("fly_oidc_aws::BuildError", &build_err);
@@ -212,17 +218,21 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     // ---- fly-oidc-gcp
     let gcp_builder = || {
         GcpTokenProvider::builder()
-            .env(env.clone())
-            .fly_client(fly_builder().build().unwrap())
+            .configure(
+                &fly_oidc::ProviderConfig::default()
+                    .with_env(env.clone())
+                    .with_fly_client(fly_builder().build().unwrap())
+                    .with_retry(fast_retry()),
+            )
             .provider(google.provider())
             .sts_url(google.sts_url())
             .iam_url(google.iam_url())
-            .retry(fast_retry())
     };
     shown.debug("fly_oidc_gcp::Builder", &gcp_builder());
     shown.debug(
         "fly_oidc_gcp::Builder",
-        &GcpTokenProvider::builder().env(env.clone()),
+        &GcpTokenProvider::builder()
+            .configure(&fly_oidc::ProviderConfig::default().with_env(env.clone())),
     );
     let federated = gcp_builder().build().unwrap();
     let impersonating = gcp_builder().service_account(SA).build().unwrap();
@@ -297,7 +307,7 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     );
     // Construction errors and resolved settings.
     let build_err = FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
+        .configure(&fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&[])))
         .api_url(format!(
             "https://me:{}@example.com",
             api_token.replace(' ', "")

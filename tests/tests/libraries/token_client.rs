@@ -1,7 +1,7 @@
 //! The Fly token client against the fake Machines API: sources, precedence, errors, faults.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use fly_oidc::{Env, ErrorKind, FlyOidcClient, FlyToken};
+use fly_oidc::{Env, ErrorKind, FlyOidcClient, FlyToken, ProviderConfig};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
 use fly_oidc_tests::fast_retry;
 use fly_oidc_tests::fly_client as socket_client;
@@ -10,7 +10,12 @@ use std::time::{Duration, Instant};
 
 /// A Fly token client builder reading only `vars`.
 fn client_with_env(vars: &[(&str, &str)]) -> fly_oidc::Builder {
-    FlyOidcClient::builder().env(Env::from_slice(vars))
+    FlyOidcClient::builder().configure(&config_with_env(vars))
+}
+
+/// A config with only `vars` in its environment.
+fn config_with_env(vars: &[(&str, &str)]) -> ProviderConfig {
+    ProviderConfig::default().with_env(Env::from_slice(vars))
 }
 
 /// Build the client and fetch a token (no audience), which must fail.
@@ -72,7 +77,10 @@ async fn http_source_with_the_right_and_a_wrong_bearer() {
         ("FLY_API_HOSTNAME", &fly.url()),
         ("FLY_API_TOKEN", fly.api_token()),
     ]);
-    let client = FlyOidcClient::builder().env(env).build().unwrap();
+    let client = FlyOidcClient::builder()
+        .configure(&fly_oidc::ProviderConfig::default().with_env(env))
+        .build()
+        .unwrap();
     assert!(matches!(
         client.source(),
         fly_oidc::TokenSource::Http { .. }
@@ -81,10 +89,10 @@ async fn http_source_with_the_right_and_a_wrong_bearer() {
     assert!(fly.requests()[0].authorized);
     assert!(!fly.requests()[0].unix);
 
-    let wrong = client_with_env(&[])
+    let wrong = FlyOidcClient::builder()
+        .configure(&config_with_env(&[]).with_retry(fast_retry()))
         .api_url(fly.url())
         .api_token("not-the-token")
-        .retry(fast_retry())
         .build()
         .unwrap();
     let err = wrong.fetch_token(Some("a")).await.unwrap_err();
@@ -167,11 +175,12 @@ async fn precedence_builder_beats_env_and_file_beats_socket_beats_http() {
         ("FLY_API_TOKEN", fly.api_token()),
     ];
     let source = |env: &[(&str, &str)], f: &dyn Fn(fly_oidc::Builder) -> fly_oidc::Builder| {
-        f(FlyOidcClient::builder().env(Env::from_slice(env)))
-            .build()
-            .unwrap()
-            .source()
-            .clone()
+        f(FlyOidcClient::builder()
+            .configure(&fly_oidc::ProviderConfig::default().with_env(Env::from_slice(env))))
+        .build()
+        .unwrap()
+        .source()
+        .clone()
     };
     use fly_oidc::TokenSource;
     assert!(matches!(source(&all, &|b| b), TokenSource::File(_)));
@@ -209,7 +218,7 @@ async fn precedence_builder_beats_env_and_file_beats_socket_beats_http() {
     assert!(matches!(both, TokenSource::File(_)));
     // And the socket chosen by flag really is used.
     let client = FlyOidcClient::builder()
-        .env(Env::from_slice(&all))
+        .configure(&fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&all)))
         .socket(fly.socket_path())
         .build()
         .unwrap();
@@ -259,7 +268,8 @@ async fn a_socket_path_that_is_not_a_socket_is_an_invalid_setting() {
         (file, "a regular file"),
         (dir.path().to_owned(), "a directory"),
     ] {
-        let err = fetch_error(client_with_env(&[]).socket(&path).retry(fast_retry())).await;
+        let config = config_with_env(&[]).with_retry(fast_retry());
+        let err = fetch_error(FlyOidcClient::builder().configure(&config).socket(&path)).await;
         assert_eq!(err.kind(), ErrorKind::InvalidConfiguration, "{err}");
         assert!(!err.is_transient());
         let m = err.to_string();
@@ -273,7 +283,12 @@ async fn a_socket_nobody_listens_on_is_a_transport_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dead.sock");
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-    let err = fetch_error(FlyOidcClient::builder().socket(&path).retry(fast_retry())).await;
+    let err = fetch_error(
+        FlyOidcClient::builder()
+            .socket(&path)
+            .configure(&fly_oidc::ProviderConfig::default().with_retry(fast_retry())),
+    )
+    .await;
     assert_eq!(err.kind(), ErrorKind::Transient);
     assert!(err.is_transient());
     assert!(err.to_string().contains("could not connect"), "{err}");
@@ -358,8 +373,11 @@ async fn a_slow_api_times_out() {
     fly.fail_next(2, Fault::Delay(Duration::from_secs(3)));
     let client = FlyOidcClient::builder()
         .socket(fly.socket_path())
-        .timeout(Duration::from_millis(200))
-        .retry(fast_retry().with_max_attempts(2))
+        .configure(
+            &fly_oidc::ProviderConfig::default()
+                .with_timeout(Duration::from_millis(200))
+                .with_retry(fast_retry().with_max_attempts(2)),
+        )
         .build()
         .unwrap();
     let started = Instant::now();
@@ -379,9 +397,12 @@ async fn a_hundred_concurrent_fetches_over_the_socket() {
     // The transport under concurrency, not the Machines API budget (1/s: 100 s here), which
     // `budget`'s and the server's tests cover.
     let client = FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
+        .configure(
+            &fly_oidc::ProviderConfig::default()
+                .with_env(Env::from_slice(&[]))
+                .with_retry(fast_retry()),
+        )
         .socket(fly.socket_path())
-        .retry(fast_retry())
         .rate_limit(fly_oidc::budget::RateLimit::none())
         .build()
         .unwrap();
@@ -514,7 +535,7 @@ async fn the_default_audience_comes_from_the_builder_then_fly_oidc_audience() {
     let fly = FakeFlyApi::start().await.unwrap();
     let client = |env: &[(&str, &str)], audience: Option<&str>| {
         let b = FlyOidcClient::builder()
-            .env(Env::from_slice(env))
+            .configure(&fly_oidc::ProviderConfig::default().with_env(Env::from_slice(env)))
             .socket(fly.socket_path());
         match audience {
             Some(a) => b.audience(a),
@@ -554,9 +575,12 @@ async fn a_stale_token_file_is_an_error_naming_the_file_and_the_expiry() {
     let exp_at = UNIX_EPOCH + Duration::from_secs(exp);
     let clock = ManualTimeSource::new(exp_at - Duration::from_secs(31));
     let client = FlyOidcClient::builder()
-        .env(Env::from_slice(&[]))
+        .configure(
+            &fly_oidc::ProviderConfig::default()
+                .with_env(Env::from_slice(&[]))
+                .with_time_source(SharedTimeSource::new(clock.clone())),
+        )
         .token_file(&path)
-        .time_source(SharedTimeSource::new(clock.clone()))
         .build()
         .unwrap();
     // 31 s left: handed on.
@@ -604,7 +628,10 @@ async fn a_non_utf8_variable_is_an_invalid_setting_not_unset() {
     let bad = std::ffi::OsStr::from_bytes(b"/tmp/\xff");
     let socket = fly.socket_path().as_os_str().to_owned();
     let env = Env::from_os_pairs(&[("FLY_OIDC_TOKEN_FILE", bad), ("FLY_OIDC_SOCKET", &socket)]);
-    let err = fetch_error(FlyOidcClient::builder().env(env)).await;
+    let err = fetch_error(
+        FlyOidcClient::builder().configure(&fly_oidc::ProviderConfig::default().with_env(env)),
+    )
+    .await;
     assert_eq!(err.kind(), ErrorKind::InvalidConfiguration, "{err}");
     assert!(err.to_string().contains("FLY_OIDC_TOKEN_FILE"), "{err}");
     assert_eq!(fly.request_count(), 0, "no fall back to the socket");

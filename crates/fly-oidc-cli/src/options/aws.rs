@@ -1,7 +1,7 @@
 //! [`CredentialProcessOptions`]: the flags of `fly-oidc aws credential-process` and
 //! `fly-oidc aws env`, mapped onto the provider's and the credential process's builders.
 
-use fly_oidc::{BuildError, Env, FlyOidcClient, SetIf};
+use fly_oidc::{BuildError, ProviderConfig, SetIf};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_aws::credential_process::{self, CredentialProcess};
 use std::time::Duration;
@@ -50,8 +50,8 @@ pub struct CredentialProcessOptions {
 }
 
 impl CredentialProcessOptions {
-    /// The credential process these settings describe, reading `env` for the rest and
-    /// fetching Fly tokens with `fly`: each field onto its builder method
+    /// The credential process these settings describe, built with `config` (its environment
+    /// for the rest, its Fly token client): each field onto its builder method
     /// (`role_arn`, `audience`, `session_name`, `duration` in seconds, `policy`, `policy_arns`
     /// (none: the variable), `region`, `endpoint_url`; `no_cache` when set, `min_ttl`).
     /// The provider keeps no memory cache (the disk cache is the process's).
@@ -59,12 +59,11 @@ impl CredentialProcessOptions {
     /// # Errors
     /// A [`BuildError`] naming the invalid setting (by builder method, or by variable when it
     /// came from `env`), or the missing role.
-    pub fn build(self, env: &Env, fly: FlyOidcClient) -> Result<CredentialProcess, BuildError> {
+    pub fn build(self, config: &ProviderConfig) -> Result<CredentialProcess, BuildError> {
         let duration = self.duration_seconds.map(|s| Duration::from_secs(s.into()));
         let policy_arns = Some(self.policy_arns).filter(|arns| !arns.is_empty());
         let provider = FlyOidcCredentialsProvider::builder()
-            .env(env.clone())
-            .fly_client(fly)
+            .configure(config)
             .disable_cache()
             .set_if(self.role_arn, |b, arn| b.role_arn(arn))
             .set_if(self.audience, |b, audience| b.audience(audience))
@@ -75,7 +74,6 @@ impl CredentialProcessOptions {
             .set_if(self.region, |b, region| b.region(region))
             .set_if(self.sts_endpoint, |b, url| b.endpoint_url(url));
         CredentialProcess::builder()
-            .env(env.clone())
             .set_if(self.no_cache.then_some(true), |p, no_cache| {
                 p.no_cache(no_cache)
             })
@@ -87,17 +85,19 @@ impl CredentialProcessOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fly_oidc::{Env, FlyOidcClient};
 
     fn build(
         options: CredentialProcessOptions,
         env: &Env,
     ) -> Result<CredentialProcess, BuildError> {
+        let config = ProviderConfig::default().with_env(env.clone());
         let fly = FlyOidcClient::builder()
-            .env(env.clone())
+            .configure(&config)
             .default_socket("/nonexistent/fly-oidc-test.sock")
             .build()
             .unwrap();
-        options.build(env, fly)
+        options.build(&config.with_fly_client(fly))
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! method; a field left empty is read by the builder from the environment (so a field beats
 //! every variable), else the default. Each doc line is the flag's help.
 
-use fly_oidc::{BuildError, Env, FlyOidcClient, SetIf};
+use fly_oidc::{BuildError, Env, ProviderConfig, SetIf};
 use fly_oidc_gcp::{Builder, GcpTokenProvider, Settings};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -82,7 +82,15 @@ impl CredentialConfigOptions {
             return Err(BuildError::invalid(setting, fly_oidc::Origin::Builder, why));
         }
         let (provider, email) = (&self.provider, &self.service_account);
-        builder(env, provider, email, &self.endpoints, self.lifetime_seconds).settings()
+        let config = ProviderConfig::default().with_env(env.clone());
+        builder(
+            &config,
+            provider,
+            email,
+            &self.endpoints,
+            self.lifetime_seconds,
+        )
+        .settings()
     }
 }
 
@@ -115,36 +123,41 @@ pub struct AccessTokenOptions {
 }
 
 impl AccessTokenOptions {
-    /// The provider these settings describe, fetching Fly tokens with `fly` and reading `env`
-    /// for the fields left empty: [`provider`](Builder::provider),
+    /// The provider these settings describe, built with `config` (its Fly token client, its
+    /// environment for the fields left empty): [`provider`](Builder::provider),
     /// [`service_account`](Builder::service_account), [`audience`](Builder::audience),
     /// [`scopes`](Builder::scopes) (none: the variable), the [`Endpoints`] and
     /// [`lifetime`](Builder::lifetime) (in seconds).
     ///
     /// # Errors
     /// [`Builder::build`]'s: a [`BuildError`] naming the invalid or missing setting.
-    pub fn build(self, env: &Env, fly: FlyOidcClient) -> Result<GcpTokenProvider, BuildError> {
+    pub fn build(self, config: &ProviderConfig) -> Result<GcpTokenProvider, BuildError> {
         let (provider, email) = (&self.provider, &self.service_account);
-        let b = builder(env, provider, email, &self.endpoints, self.lifetime_seconds);
+        let b = builder(
+            config,
+            provider,
+            email,
+            &self.endpoints,
+            self.lifetime_seconds,
+        );
         let scopes = Some(self.scopes).filter(|scopes| !scopes.is_empty());
-        b.fly_client(fly)
-            .set_if(self.audience, |b, audience| b.audience(audience))
+        b.set_if(self.audience, |b, audience| b.audience(audience))
             .set_if(scopes, |b, scopes| b.scopes(scopes))
             .build()
     }
 }
 
-/// A builder reading `env`, with the settings both commands share: provider, service
+/// A builder with `config`, and the settings both commands share: provider, service
 /// account, endpoints and lifetime.
 fn builder(
-    env: &Env,
+    config: &ProviderConfig,
     provider: &Option<String>,
     service_account: &Option<String>,
     endpoints: &Endpoints,
     lifetime_seconds: Option<u64>,
 ) -> Builder {
     GcpTokenProvider::builder()
-        .env(env.clone())
+        .configure(config)
         .set_if(provider.as_ref(), |b, provider| b.provider(provider))
         .set_if(service_account.as_ref(), |b, email| {
             b.service_account(email)
@@ -157,6 +170,7 @@ fn builder(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fly_oidc::FlyOidcClient;
 
     const PROVIDER: &str = "projects/123/locations/global/workloadIdentityPools/fly/providers/app";
 
@@ -184,12 +198,15 @@ mod tests {
         }
     }
 
-    fn fly(env: &Env) -> FlyOidcClient {
-        FlyOidcClient::builder()
-            .env(env.clone())
+    /// `env`, and a Fly token client that is not on a Fly Machine.
+    fn config(env: &Env) -> ProviderConfig {
+        let config = ProviderConfig::default().with_env(env.clone());
+        let fly = FlyOidcClient::builder()
+            .configure(&config)
             .default_socket("/nonexistent/fly-oidc-test.sock")
             .build()
-            .unwrap()
+            .unwrap();
+        config.with_fly_client(fly)
     }
 
     #[test]
@@ -222,14 +239,12 @@ mod tests {
             endpoints: endpoints(),
             ..Default::default()
         };
-        let provider = options.build(&env, fly(&env)).unwrap();
+        let provider = options.build(&config(&env)).unwrap();
         let s = provider.settings();
         assert_eq!(s.audience(), "fly-aud");
         assert_eq!(s.scopes(), ["a", "b"]);
         assert_eq!(s.service_account(), Some("env@p.iam.gserviceaccount.com"));
-        let provider = AccessTokenOptions::default()
-            .build(&env, fly(&env))
-            .unwrap();
+        let provider = AccessTokenOptions::default().build(&config(&env)).unwrap();
         assert_eq!(provider.settings().scopes(), ["env-scope"]);
     }
 
@@ -245,7 +260,7 @@ mod tests {
             lifetime_seconds: Some(1),
             ..Default::default()
         };
-        let err = options.build(&env, fly(&env)).unwrap_err();
+        let err = options.build(&config(&env)).unwrap_err();
         assert_eq!(err.setting().builder_method(), "lifetime", "{err}");
     }
 }

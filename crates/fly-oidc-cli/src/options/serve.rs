@@ -1,7 +1,7 @@
 //! [`ServeOptions`]: what a credential server serves, the flags of `fly-oidc serve` and
 //! `fly-oidc exec`, mapped one-to-one onto the provider builders and the server's builder.
 
-use fly_oidc::{BuildError, Env, FlyOidcClient, Naming, Origin, SetIf, Setting};
+use fly_oidc::{BuildError, Env, FlyOidcClient, Naming, Origin, ProviderConfig, SetIf, Setting};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_server::child_env::{self, EnvPlan};
@@ -261,8 +261,8 @@ fn invalid(setting: Setting, reason: String) -> BuildError {
 }
 
 impl ServeOptions {
-    /// A [`Builder`] serving what these options name, each provider built with `env` and the
-    /// Fly token client `fly`, listening on [`listen`](Self::listen) or else `default_listen`.
+    /// A [`Builder`] serving what these options name, each provider built with `config` (its
+    /// environment and Fly token client, which also keeps the `--write-token` files), listening on [`listen`](Self::listen) or else `default_listen`.
     ///
     /// # Errors
     /// A [`BuildError`] naming the field: nothing to serve (no role, no Google provider, no
@@ -271,18 +271,21 @@ impl ServeOptions {
     /// [`Builder::start`].
     pub fn server(
         &self,
-        env: &Env,
-        fly: &FlyOidcClient,
+        config: &ProviderConfig,
         default_listen: SocketAddr,
     ) -> Result<Builder, BuildError> {
-        let has = |var: &str| env.get(var).is_some_and(|v| !v.trim().is_empty());
+        let env = &config.env();
+        let fly = match config.fly_client() {
+            Some(fly) => fly.clone(),
+            None => FlyOidcClient::builder().configure(config).build()?,
+        };
         // No role given: the builder reads AWS_ROLE_ARN itself.
         let roles: Vec<Option<&String>> = match self.cloud.aws_role_arns.is_empty() {
             false => self.cloud.aws_role_arns.iter().map(Some).collect(),
             true if self.serves_aws(env) => vec![None],
             true => Vec::new(),
         };
-        let gcp = self.cloud.gcp_provider.is_some() || has(fly_oidc_gcp::ENV_PROVIDER);
+        let gcp = self.gcp_builder(config).is_configured();
         if roles.is_empty() && !gcp && self.write_tokens.is_empty() {
             return Err(BuildError::invalid(
                 Setting::new("aws_role_arns", None),
@@ -293,11 +296,11 @@ impl ServeOptions {
         let listen = self.listen.map_or(default_listen, |l| l.socket_addr());
         let mut server = Server::builder().listen(listen);
         for role in roles {
-            let provider = self.aws_builder(env, fly, role).build()?;
+            let provider = self.aws_builder(config, role).build()?;
             server = server.aws_role(provider);
         }
         if gcp {
-            let builder = self.gcp_builder(env, fly);
+            let builder = self.gcp_builder(config);
             let provider = builder.clone().build()?;
             server = server.gcp(provider).gcp_scoped(move |scopes| {
                 let scoped = builder.clone().scopes(scopes.to_vec());
@@ -386,39 +389,32 @@ impl ServeOptions {
         Ok(())
     }
 
-    /// Whether an AWS role is served: [`aws_role_arns`](CloudOptions::aws_role_arns) names one, or
-    /// `env` sets `AWS_ROLE_ARN` (not blank).
+    /// Whether an AWS role is served: the AWS provider's answer
+    /// ([`is_configured`](fly_oidc_aws::Builder::is_configured)) for the first of
+    /// [`aws_role_arns`](CloudOptions::aws_role_arns), else `AWS_ROLE_ARN` in `env`.
     pub fn serves_aws(&self, env: &Env) -> bool {
-        !self.cloud.aws_role_arns.is_empty()
-            || env
-                .get(fly_oidc_aws::ENV_ROLE_ARN)
-                .is_some_and(|v| !v.trim().is_empty())
+        let config = ProviderConfig::default().with_env(env.clone());
+        let role = self.cloud.aws_role_arns.first();
+        self.aws_builder(&config, role).is_configured()
     }
 
-    /// The AWS provider's builder for `role` (`None`: `AWS_ROLE_ARN`), with `env`, `fly` and
+    /// The AWS provider's builder for `role` (`None`: `AWS_ROLE_ARN`), with `config` and
     /// [`CloudOptions::aws_builder`]'s settings, uncached (the server holds the credentials).
-    fn aws_builder(
-        &self,
-        env: &Env,
-        fly: &FlyOidcClient,
-        role: Option<&String>,
-    ) -> fly_oidc_aws::Builder {
+    fn aws_builder(&self, config: &ProviderConfig, role: Option<&String>) -> fly_oidc_aws::Builder {
         self.cloud
             .aws_builder()
-            .env(env.clone())
-            .fly_client(fly.clone())
+            .configure(config)
             .disable_cache()
             .set_if(role, |b, arn| b.role_arn(arn))
     }
 
-    /// The Google provider's builder, with `env`, `fly`, [`CloudOptions::gcp_builder`]'s
-    /// settings and the service account.
-    fn gcp_builder(&self, env: &Env, fly: &FlyOidcClient) -> fly_oidc_gcp::Builder {
+    /// The Google provider's builder, with `config`, [`CloudOptions::gcp_builder`]'s settings
+    /// and the service account.
+    fn gcp_builder(&self, config: &ProviderConfig) -> fly_oidc_gcp::Builder {
         let service_account = self.cloud.gcp_service_account.as_ref();
         self.cloud
             .gcp_builder()
-            .env(env.clone())
-            .fly_client(fly.clone())
+            .configure(config)
             .set_if(service_account, |b, sa| b.service_account(sa))
     }
 
@@ -482,18 +478,21 @@ impl CloudOptions {
 mod tests {
     use super::*;
 
-    fn fly() -> FlyOidcClient {
-        FlyOidcClient::builder()
-            .env(Env::from_slice(&[]))
+    /// `env`, and a Fly token client reading a token file.
+    fn config(env: &[(&str, &str)]) -> ProviderConfig {
+        let fly = FlyOidcClient::builder()
+            .configure(&ProviderConfig::default().with_env(Env::from_slice(&[])))
             .token_file("/nonexistent/fly-token")
             .build()
-            .expect("a token file is a valid setting")
+            .expect("a token file is a valid setting");
+        let config = ProviderConfig::default().with_env(Env::from_slice(env));
+        config.with_fly_client(fly)
     }
 
     fn error(options: &ServeOptions, env: &[(&str, &str)]) -> BuildError {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
         options
-            .server(&Env::from_slice(env), &fly(), loopback)
+            .server(&config(env), loopback)
             .expect_err("invalid options")
     }
 
@@ -506,8 +505,7 @@ mod tests {
         }
         // AWS_ROLE_ARN alone is something to serve.
         let fine = ServeOptions::default().server(
-            &Env::from_slice(&[("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r")]),
-            &fly(),
+            &config(&[("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r")]),
             SocketAddr::from(([127, 0, 0, 1], 0)),
         );
         assert!(fine.is_ok(), "{fine:?}");

@@ -7,7 +7,9 @@
 //! functions here run one step each.
 
 use crate::setup::verify::{self, KeySource, TimeFinding};
-use fly_oidc::{BuildError, Env, FlyOidcClient, FlyToken, Naming, redact_jwts};
+use fly_oidc::{
+    BuildError, Env, FlyOidcClient, FlyToken, Naming, ProviderConfig, SetIf, redact_jwts,
+};
 use serde_json::{Value, json};
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -484,11 +486,12 @@ impl DoctorOptions {
         env: Env,
         now: SystemTime,
     ) -> Report {
-        let client = match fly
-            .timeout(TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()
-        {
+        // Every client of the diagnosis: `env` and the doctor's timeouts.
+        let config = ProviderConfig::default()
+            .with_env(env.clone())
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            .with_timeout(TIMEOUT);
+        let client = match fly.configure(&config).build() {
             Ok(client) => client,
             Err(e) => {
                 let step = setting_step("token source", &e);
@@ -516,35 +519,26 @@ impl DoctorOptions {
         report.steps.push(signature);
         report.steps.push(clock(&token, now));
         let before_clouds = report.steps.len();
-        self.aws_steps(&mut report, &client, aws, &env).await;
-        self.gcp_steps(&mut report, &client, &env).await;
+        let config = config.with_fly_client(client);
+        self.aws_steps(&mut report, &config, aws).await;
+        self.gcp_steps(&mut report, &config).await;
         report.no_cloud = report.steps.len() == before_clouds;
         report
     }
 
     /// A step for each AWS role.
-    async fn aws_steps(
-        &self,
-        report: &mut Report,
-        client: &FlyOidcClient,
-        aws: AwsBuilderFn<'_>,
-        env: &Env,
-    ) {
-        // No role given: the provider's own (from `AWS_ROLE_ARN` in `env`), if there is one.
+    async fn aws_steps(&self, report: &mut Report, config: &ProviderConfig, aws: AwsBuilderFn<'_>) {
+        // No role given: the provider's own (from `AWS_ROLE_ARN` in the environment), if it
+        // is configured.
         let roles: Vec<Option<&String>> = if !self.aws_role_arns.is_empty() {
             self.aws_role_arns.iter().map(Some).collect()
-        } else if env.get(fly_oidc_aws::ENV_ROLE_ARN).is_some() {
+        } else if aws().configure(config).is_configured() {
             vec![None]
         } else {
             Vec::new()
         };
         for role in roles {
-            let mut builder = aws()
-                .env(env.clone())
-                .fly_client(client.clone())
-                .connect_timeout(CONNECT_TIMEOUT)
-                .timeout(TIMEOUT)
-                .disable_cache();
+            let mut builder = aws().configure(config).disable_cache();
             if let Some(role) = role {
                 builder = builder.role_arn(role);
             }
@@ -559,7 +553,8 @@ impl DoctorOptions {
     }
 
     /// The Google steps.
-    async fn gcp_steps(&self, report: &mut Report, client: &FlyOidcClient, env: &Env) {
+    async fn gcp_steps(&self, report: &mut Report, config: &ProviderConfig) {
+        let env = config.env();
         // The exchange alone: the Google variables without the service account.
         let exchange_env = Env::from_map(
             [
@@ -573,36 +568,28 @@ impl DoctorOptions {
             .filter_map(|name| env.get(name).map(|v| ((*name).to_owned(), v)))
             .collect(),
         );
-        let gcp_provider = |service_account: Option<&String>| {
-            let env = if service_account.is_some() {
-                env.clone()
-            } else {
-                exchange_env.clone()
+        let gcp_builder = |service_account: Option<&String>| {
+            let config = match service_account {
+                Some(_) => config.clone(),
+                None => config.clone().with_env(exchange_env.clone()),
             };
-            let mut builder = self
-                .gcp
-                .clone()
-                .env(env)
-                .fly_client(client.clone())
-                .connect_timeout(CONNECT_TIMEOUT)
-                .timeout(TIMEOUT);
-            if let Some(sa) = service_account {
-                builder = builder.service_account(sa);
-            }
-            builder.build()
+            let builder = self.gcp.clone().configure(&config);
+            builder.set_if(service_account, |b, sa| b.service_account(sa))
         };
         let service_account = self
             .gcp_service_account
             .clone()
             .or_else(|| env.get(fly_oidc_gcp::ENV_SERVICE_ACCOUNT));
-        match gcp_provider(None) {
-            Err(e)
-                if !self.gcp_required
-                    && e.origin().is_none()
-                    && e.setting().builder_method() == "provider" => {}
+        let exchange = gcp_builder(None);
+        if !self.gcp_required && !exchange.is_configured() {
+            return;
+        }
+        match exchange.build() {
             Err(e) => report.steps.push(setting_step("google exchange", &e)),
             Ok(exchange_only) => {
-                let impersonating = match service_account.as_ref().map(|sa| gcp_provider(Some(sa)))
+                let impersonating = match service_account
+                    .as_ref()
+                    .map(|sa| gcp_builder(Some(sa)).build())
                 {
                     None => None,
                     Some(Ok(p)) => Some(p),

@@ -244,11 +244,13 @@ fn profile_endpoint_reaches_moto(profile_body: &str, extra_sections: &str) {
     assert!(arn.contains(":assumed-role/fly-reader/"), "{arn}");
     // The library, given the same environment.
     let provider = fly_oidc_aws::FlyOidcCredentialsProvider::builder()
-        .env(fly_oidc::Env::from_slice(&[
-            ("AWS_CONFIG_FILE", config.to_str().unwrap()),
-            ("AWS_PROFILE", "moto"),
-            ("FLY_OIDC_SOCKET", fly.socket_path().to_str().unwrap()),
-        ]))
+        .configure(
+            &fly_oidc::ProviderConfig::default().with_env(fly_oidc::Env::from_slice(&[
+                ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+                ("AWS_PROFILE", "moto"),
+                ("FLY_OIDC_SOCKET", fly.socket_path().to_str().unwrap()),
+            ])),
+        )
         .role_arn(ROLE_A)
         .build()
         .unwrap();

@@ -22,7 +22,7 @@ use fly_oidc_aws::{ErrorKind, FlyOidcCredentialsProvider};
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::unavailable_body;
 use fly_oidc_testkit::{FakeFlyApi, Fault};
-use fly_oidc_tests::aws::{our_error, provider};
+use fly_oidc_tests::aws::{config as aws_config, our_error, provider};
 use fly_oidc_tests::gcp::{Fakes, SA};
 use fly_oidc_tests::{LogCapture, join_all};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -81,7 +81,9 @@ impl Aws {
     }
 
     fn builder(&self) -> fly_oidc_aws::Builder {
-        provider(&self.fly, &self.sts.url()).time_source(SharedTimeSource::new(self.clock.clone()))
+        let config =
+            aws_config(&self.fly).with_time_source(SharedTimeSource::new(self.clock.clone()));
+        provider(&self.fly, &self.sts.url()).configure(&config)
     }
 
     fn provider(&self, config: CacheConfig) -> FlyOidcCredentialsProvider {
@@ -348,10 +350,12 @@ impl Gcp {
     }
 
     fn builder(&self) -> fly_oidc_gcp::Builder {
-        self.fakes
-            .builder()
-            .retry(RetryConfig::disabled())
-            .time_source(SharedTimeSource::new(self.clock.clone()))
+        let config = self
+            .fakes
+            .config()
+            .with_retry(RetryConfig::disabled())
+            .with_time_source(SharedTimeSource::new(self.clock.clone()));
+        self.fakes.builder().configure(&config)
     }
 
     /// A provider impersonating [`SA`], without refresh jitter.

@@ -621,7 +621,9 @@ fn the_library_and_the_binary_resolve_the_same_settings() {
     let home = tempfile::tempdir().unwrap();
     for env in table {
         let library = fly_oidc_gcp::GcpTokenProvider::builder()
-            .env(fly_oidc::Env::from_slice(env))
+            .configure(
+                &fly_oidc::ProviderConfig::default().with_env(fly_oidc::Env::from_slice(env)),
+            )
             .settings();
         let out = run_in(&["gcp", "credential-config"], env, home.path());
         match library {

@@ -3,7 +3,7 @@
 use crate::row::{Counter, Denial, Inject, Row, Source, Via, json_error};
 use crate::support::chmod;
 use crate::{AWS_AUDIENCE, TIMEOUT};
-use fly_oidc::{BuildError, Env, FlyOidcClient};
+use fly_oidc::{BuildError, Env, FlyOidcClient, ProviderConfig};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_testkit::aws_sts::FakeSts;
@@ -15,15 +15,15 @@ use fly_oidc_tests::{aws, fast_retry};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The row's connect and request timeouts ([`TIMEOUT`]) and the shared fast retries, on any
-/// of the three builders (the token client's, the AWS provider's, the GCP provider's).
-macro_rules! row_timeouts {
-    ($builder:expr) => {
-        $builder
-            .connect_timeout(TIMEOUT)
-            .timeout(TIMEOUT)
-            .retry(fast_retry())
-    };
+/// The row's config, for any of the three builders (the token client's, the AWS provider's,
+/// the GCP provider's): an empty environment, the row's connect and request timeouts
+/// ([`TIMEOUT`]) and the shared fast retries.
+fn row_config() -> ProviderConfig {
+    ProviderConfig::default()
+        .with_env(Env::from_slice(&[]))
+        .with_connect_timeout(TIMEOUT)
+        .with_timeout(TIMEOUT)
+        .with_retry(fast_retry())
 }
 
 /// The fakes and files of one row.
@@ -224,7 +224,7 @@ impl World {
 
     /// A token client for `source` with the row's timeouts and the shared fast retries.
     pub fn fly_client(&self, source: Source) -> Result<FlyOidcClient, BuildError> {
-        let b = row_timeouts!(FlyOidcClient::builder().env(Env::from_slice(&[])));
+        let b = FlyOidcClient::builder().configure(&row_config());
         let b = match source {
             Source::Socket => b.socket(&self.socket),
             Source::Http => {
@@ -246,7 +246,10 @@ impl World {
         let sts = self.sts.as_ref().unwrap();
         let endpoint = self.sts_url.clone().unwrap_or_else(|| sts.url());
         let fly = self.fly_client(source)?;
-        row_timeouts!(aws::provider(&self.fly, &endpoint).fly_client(fly)).build()
+        let config = row_config().with_fly_client(fly);
+        aws::provider(&self.fly, &endpoint)
+            .configure(&config)
+            .build()
     }
 
     /// The GCP provider impersonating [`SA`], with the row's Fly client, Google STS URL and
@@ -258,13 +261,12 @@ impl World {
             .clone()
             .unwrap_or_else(|| google.sts_url());
         let b = GcpTokenProvider::builder()
-            .env(Env::from_slice(&[]))
-            .fly_client(self.fly_client(source)?)
+            .configure(&row_config().with_fly_client(self.fly_client(source)?))
             .provider(google.provider())
             .service_account(SA)
             .sts_url(sts_url)
             .iam_url(google.iam_url());
-        row_timeouts!(b).build()
+        b.build()
     }
 }
 
