@@ -678,14 +678,26 @@ const MIN_SECRET_LEN: usize = 8;
 /// assert!(basic.contains("** redacted **") && !basic.contains("ZseVYxIGZtMl9hYitjL2Q9"), "{basic}");
 /// ```
 pub fn redact_secret(text: &str, secret: &str) -> String {
-    if secret.len() < MIN_SECRET_LEN {
-        return text.to_owned();
+    redact_secrets(text, &[secret])
+}
+
+/// [`redact_secret`] for several secrets at once, in the order given (a whole token before its
+/// parts): each is replaced in place first, and only then is the text searched for a trace of
+/// any of them, so that one secret's part is not taken for a trace of another's.
+pub(crate) fn redact_secrets(text: &str, secrets: &[&str]) -> String {
+    let secrets: Vec<&[u8]> = secrets
+        .iter()
+        .filter(|s| s.len() >= MIN_SECRET_LEN)
+        .map(|s| s.as_bytes())
+        .collect();
+    let mut out = text.to_owned();
+    for secret in &secrets {
+        out = redact_encoded(&out, secret);
+        for form in base64_forms(secret) {
+            out = redact_encoded(&out, form.as_bytes());
+        }
     }
-    let mut out = redact_encoded(text, secret.as_bytes());
-    for form in base64_forms(secret.as_bytes()) {
-        out = redact_encoded(&out, form.as_bytes());
-    }
-    if holds_trace(&out, secret.as_bytes()) {
+    if secrets.iter().any(|secret| holds_trace(&out, secret)) {
         return TRACE_LEFT_OUT.to_owned();
     }
     out
