@@ -237,17 +237,12 @@ impl Builder {
         let connect_timeout = config.connect_timeout().unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let attempt_timeout = config.timeout().unwrap_or(DEFAULT_ATTEMPT_TIMEOUT);
         let time = config.time_source();
-        let fly = match config.fly_client() {
-            Some(client) => client.clone(),
-            None => {
-                // The Fly client takes this provider's timeout defaults.
-                let config = config
-                    .clone()
-                    .with_connect_timeout(connect_timeout)
-                    .with_timeout(attempt_timeout);
-                FlyOidcClient::builder().configure(&config).build()?
-            }
-        };
+        // A Fly client built here takes this provider's timeout defaults.
+        let fly = config
+            .clone()
+            .with_connect_timeout(connect_timeout)
+            .with_timeout(attempt_timeout)
+            .fly_client_or_build()?;
         // STS's backoff: the retry policy's when one is given, else 200 ms up to 5 s.
         let retry = config.retry().cloned().unwrap_or_else(|| {
             RetryConfig::default()
@@ -388,22 +383,15 @@ impl FlyOidcCredentialsProvider {
     /// The whole call ends within [`Builder::total_timeout`] (default 15 s): past it, a
     /// transient error says which call did not answer.
     pub async fn assume_role(&self) -> Result<AssumedRole, Error> {
-        let at_sts = AtomicBool::new(false);
-        fly_oidc::within_budget(
+        fly_oidc::within_provider_budget(
             self.inner.total_timeout,
-            self.assume_role_unbounded(&at_sts),
+            &self.inner.fly,
+            async |at_sts| self.assume_role_unbounded(at_sts).await,
             || {
-                if at_sts.load(Ordering::Relaxed) {
-                    format!(
-                        "STS {} did not answer AssumeRoleWithWebIdentity",
-                        self.inner.settings.sts_endpoint()
-                    )
-                } else {
-                    format!(
-                        "the Machines API did not answer: no Fly token from {}",
-                        self.inner.fly.source()
-                    )
-                }
+                format!(
+                    "STS {} did not answer AssumeRoleWithWebIdentity",
+                    self.inner.settings.sts_endpoint()
+                )
             },
         )
         .await

@@ -240,10 +240,7 @@ impl Http<'_> {
         lifetime: Duration,
         ctx: &TrustContext<'_>,
     ) -> Result<Impersonated, Error> {
-        let url = format!(
-            "{}/v1/projects/-/serviceAccounts/{service_account}:generateAccessToken",
-            iam_url.trim_end_matches('/')
-        );
+        let url = iam_method_url(iam_url, service_account, "generateAccessToken");
         let body = serde_json::json!({
             "scope": scopes,
             "lifetime": format!("{}s", lifetime.as_secs()),
@@ -292,6 +289,15 @@ impl Http<'_> {
         )
         .await
     }
+}
+
+/// The URL of the IAM Credentials `method` (`generateAccessToken`, `generateIdToken`) of
+/// `service_account` under the base URL `iam_url`.
+pub(crate) fn iam_method_url(iam_url: &str, service_account: &str, method: &str) -> String {
+    format!(
+        "{}/v1/projects/-/serviceAccounts/{service_account}:{method}",
+        iam_url.trim_end_matches('/')
+    )
 }
 
 /// The token and lifetime in a 200 answer from Google STS.

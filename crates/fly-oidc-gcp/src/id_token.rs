@@ -2,7 +2,7 @@
 //! authorised with the federated token of a Fly token's STS exchange. What the metadata
 //! server's `.../identity?audience=A` answers on Google Cloud.
 
-use crate::exchange::{Http, TrustContext, access_token, invalid};
+use crate::exchange::{Http, TrustContext, access_token, iam_method_url, invalid};
 use crate::provider::AccessToken;
 use fly_oidc::{Error, FlyToken, REDACTED, SecretString};
 use std::fmt;
@@ -71,10 +71,7 @@ impl Http<'_> {
         audience: &str,
         ctx: &TrustContext<'_>,
     ) -> Result<IdToken, Error> {
-        let url = format!(
-            "{}/v1/projects/-/serviceAccounts/{service_account}:generateIdToken",
-            iam_url.trim_end_matches('/')
-        );
+        let url = iam_method_url(iam_url, service_account, "generateIdToken");
         let body = serde_json::json!({ "audience": audience, "includeEmail": true }).to_string();
         tracing::debug!(%url, audience, "asking for an ID token of the service account");
         let value = self

@@ -198,10 +198,7 @@ impl Builder {
         let config = &self.config;
         let env = config.env();
         let time = config.time_source();
-        let fly = match config.fly_client() {
-            Some(client) => client.clone(),
-            None => FlyOidcClient::builder().configure(config).build()?,
-        };
+        let fly = config.fly_client_or_build()?;
         Ok(GcpTokenProvider {
             inner: Arc::new(Inner {
                 cache: RefreshingCache::new(self.cache.clone().unwrap_or_default(), time.clone()),
@@ -397,25 +394,20 @@ impl GcpTokenProvider {
     /// [`Builder::total_timeout`] (default 15 s; past it, a transient error names the call
     /// that did not answer).
     pub async fn fetch_access_token(&self) -> Result<AccessToken, Error> {
-        let at_google = AtomicBool::new(false);
-        fly_oidc::within_budget(
-            self.inner.total_timeout,
-            self.fetch_unbounded(&at_google),
-            || {
-                if at_google.load(Ordering::Relaxed) {
-                    format!(
-                        "Google ({} or {}) did not answer",
-                        self.inner.settings.sts_url(),
-                        self.inner.settings.iam_url()
-                    )
-                } else {
-                    format!(
-                        "the Machines API did not answer: no Fly token from {}",
-                        self.inner.fly.source()
-                    )
-                }
-            },
-        )
+        self.within_budget(async |at_google| self.fetch_unbounded(at_google).await)
+            .await
+    }
+
+    /// Run `op` within [`Builder::total_timeout`]; `op` sets the flag it is given once the Fly
+    /// token is in hand, after which a hang is Google's.
+    async fn within_budget<T>(
+        &self,
+        op: impl AsyncFnOnce(&AtomicBool) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let s = &self.inner.settings;
+        fly_oidc::within_provider_budget(self.inner.total_timeout, &self.inner.fly, op, || {
+            format!("Google ({} or {}) did not answer", s.sts_url(), s.iam_url())
+        })
         .await
     }
 
@@ -627,9 +619,8 @@ impl GcpTokenProvider {
                  FLY_OIDC_GCP_SERVICE_ACCOUNT (--gcp-service-account)",
             ));
         };
-        let at_google = AtomicBool::new(false);
-        let fetch = async {
-            let federated = self.federated(&at_google).await?;
+        self.within_budget(async |at_google| {
+            let federated = self.federated(at_google).await?;
             let ctx = self.trust_context(&federated.fly_token);
             let http = self.http().await?;
             http.generate_id_token(
@@ -640,16 +631,6 @@ impl GcpTokenProvider {
                 &ctx,
             )
             .await
-        };
-        fly_oidc::within_budget(self.inner.total_timeout, fetch, || {
-            if at_google.load(Ordering::Relaxed) {
-                format!("Google ({} or {}) did not answer", s.sts_url(), s.iam_url())
-            } else {
-                format!(
-                    "the Machines API did not answer: no Fly token from {}",
-                    self.inner.fly.source()
-                )
-            }
         })
         .await
     }

@@ -324,9 +324,7 @@ impl Setup for FakeStsBuilder {
             requests: RequestLog::default(),
             issued: Mutex::new(Vec::new()),
         });
-        let handler = server::handler(state.clone(), |req, _unix, state| async move {
-            handle(req, &state).await
-        });
+        let handler = server::handler(state.clone(), handle);
         let sts = FakeSts {
             state: state.clone(),
             addr: bound.addr,
@@ -503,7 +501,8 @@ fn random_upper(n: usize) -> String {
         .collect()
 }
 
-async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
+async fn handle(req: Request<Incoming>, _unix: bool, state: Arc<State>) -> Response<TestBody> {
+    let state = &*state;
     state.requests.arrive();
     if !state.config.latency.is_zero() {
         tokio::time::sleep(state.config.latency).await;
@@ -550,28 +549,18 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
     };
     state.requests.record(recorded.clone());
 
-    match state.faults.pop() {
-        Some(Fault::Error {
+    let fault = WIRE.answer_fault(state.faults.pop(), error_response, |status| {
+        error_response(
             status,
-            code,
-            message,
-        }) => return error_response(status, &code, &message),
-        Some(Fault::Echo(status)) => {
-            return error_response(
-                status,
-                "InvalidIdentityToken",
-                &format!(
-                    "The web identity token {} could not be validated",
-                    recorded.web_identity_token.as_deref().unwrap_or_default()
-                ),
-            );
-        }
-        Some(fault) => {
-            if let Some(answer) = WIRE.answer(&fault).await {
-                return answer;
-            }
-        }
-        None => {}
+            "InvalidIdentityToken",
+            &format!(
+                "The web identity token {} could not be validated",
+                recorded.web_identity_token.as_deref().unwrap_or_default()
+            ),
+        )
+    });
+    if let Some(answer) = fault.await {
+        return answer;
     }
     if !is_post {
         return error_response(400, "InvalidAction", "Could not find operation for GET");
@@ -732,10 +721,8 @@ fn assume_role(req: &RecordedStsRequest, state: &State) -> Response<TestBody> {
             .to_owned(),
         _ => String::new(),
     };
-    let body = format!(
-        "<AssumeRoleWithWebIdentityResponse xmlns=\"{STS_NAMESPACE}\">
-  <AssumeRoleWithWebIdentityResult>
-    <SubjectFromWebIdentityToken>{sub}</SubjectFromWebIdentityToken>
+    let result = format!(
+        "    <SubjectFromWebIdentityToken>{sub}</SubjectFromWebIdentityToken>
     <Audience>{aud}</Audience>
     <AssumedRoleUser>
       <Arn>arn:aws:sts::{account}:assumed-role/{role}/{session}</Arn>
@@ -748,11 +735,6 @@ fn assume_role(req: &RecordedStsRequest, state: &State) -> Response<TestBody> {
       <AccessKeyId>{akid}</AccessKeyId>
     </Credentials>
     <Provider>{iss}</Provider>
-  </AssumeRoleWithWebIdentityResult>
-  <ResponseMetadata>
-    <RequestId>{request_id}</RequestId>
-  </ResponseMetadata>
-</AssumeRoleWithWebIdentityResponse>
 ",
         sub = xml_escape(sub),
         aud = xml_escape(&aud),
@@ -764,6 +746,22 @@ fn assume_role(req: &RecordedStsRequest, state: &State) -> Response<TestBody> {
         exp = format_aws_time(expiration),
         akid = creds.access_key_id,
         iss = xml_escape(iss.strip_prefix("https://").unwrap_or(iss)),
+    );
+    success("AssumeRoleWithWebIdentity", &result)
+}
+
+/// STS's 200 answer to `action`: its `<{action}Result>` holding `result` (whole lines, indented
+/// by four spaces), and the `ResponseMetadata`.
+fn success(action: &str, result: &str) -> Response<TestBody> {
+    let body = format!(
+        "<{action}Response xmlns=\"{STS_NAMESPACE}\">
+  <{action}Result>
+{result}  </{action}Result>
+  <ResponseMetadata>
+    <RequestId>{request_id}</RequestId>
+  </ResponseMetadata>
+</{action}Response>
+",
         request_id = request_id(),
     );
     respond(200, "text/xml", body)
@@ -827,24 +825,16 @@ fn caller_identity(caller: &Caller, state: &State) -> Response<TestBody> {
             "The security token included in the request is expired",
         );
     }
-    let body = format!(
-        "<GetCallerIdentityResponse xmlns=\"{STS_NAMESPACE}\">
-  <GetCallerIdentityResult>
-    <Arn>{arn}</Arn>
+    let result = format!(
+        "    <Arn>{arn}</Arn>
     <UserId>{user_id}</UserId>
     <Account>{account}</Account>
-  </GetCallerIdentityResult>
-  <ResponseMetadata>
-    <RequestId>{request_id}</RequestId>
-  </ResponseMetadata>
-</GetCallerIdentityResponse>
 ",
         arn = xml_escape(&issued.arn),
         user_id = xml_escape(&issued.user_id),
         account = xml_escape(&issued.account),
-        request_id = request_id(),
     );
-    respond(200, "text/xml", body)
+    success("GetCallerIdentity", &result)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! A fake Fly Machines API that mints real RS256 OIDC tokens.
 
-use crate::fault::{Fault, FaultQueue};
+use crate::fault::FaultQueue;
 use crate::jwt::{KeyMaterial, random_hex};
 use crate::server::{
     self, Bound, Clock, Handler, RequestLog, Setup, Shutdown, TestBody, Wire, lock, respond,
@@ -139,9 +139,7 @@ impl Setup for FakeFlyApiBuilder {
             requests: RequestLog::default(),
             issued: Mutex::new(Vec::new()),
         });
-        let handler = server::handler(state.clone(), |req, unix, state| async move {
-            handle(req, &state, unix).await
-        });
+        let handler = server::handler(state.clone(), handle);
         let api = FakeFlyApi {
             state,
             socket_path: bound.socket_path.unwrap_or_default(),
@@ -301,7 +299,7 @@ impl FakeFlyApi {
 
     server::request_methods!(
         RecordedRequest,
-        "[`Fault::Error`] and [`Fault::Echo`] answer Fly's `{\"error\": message}` (the echo \
+        "[`Fault::Error`](crate::Fault::Error) and [`Fault::Echo`](crate::Fault::Echo) answer Fly's `{\"error\": message}` (the echo \
          quotes the request's `Authorization` header and body); the requests are the \
          `POST /v1/tokens/oidc` ones."
     );
@@ -315,7 +313,8 @@ fn json_error(status: u16, message: &str) -> Response<TestBody> {
     )
 }
 
-async fn handle(req: Request<Incoming>, state: &State, unix: bool) -> Response<TestBody> {
+async fn handle(req: Request<Incoming>, unix: bool, state: Arc<State>) -> Response<TestBody> {
+    let state = &*state;
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let org_jwks = format!("/{}/.well-known/jwks.json", state.config.org);
@@ -373,24 +372,20 @@ async fn token(req: Request<Incoming>, state: &State, unix: bool) -> Response<Te
         authorized,
         unix,
     });
-    match state.faults.pop() {
-        Some(Fault::Error {
-            status, message, ..
-        }) => return json_error(status, &message),
-        Some(Fault::Echo(status)) => {
+    let fault = WIRE.answer_fault(
+        state.faults.pop(),
+        |status, _code, message| json_error(status, message),
+        |status| {
             let message = format!(
                 "rejected request with authorization {:?} and body {}",
                 authorization.as_deref().unwrap_or_default(),
                 String::from_utf8_lossy(&body)
             );
-            return json_error(status, &message);
-        }
-        Some(fault) => {
-            if let Some(answer) = WIRE.answer(&fault).await {
-                return answer;
-            }
-        }
-        None => {}
+            json_error(status, &message)
+        },
+    );
+    if let Some(answer) = fault.await {
+        return answer;
     }
     if !authorized {
         return json_error(401, "unauthorized");

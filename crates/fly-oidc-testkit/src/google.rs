@@ -238,9 +238,7 @@ impl Setup for FakeGoogleBuilder {
             sts_count: AtomicUsize::new(0),
             iam_count: AtomicUsize::new(0),
         });
-        let handler = server::handler(state.clone(), |req, _unix, state| async move {
-            handle(req, &state).await
-        });
+        let handler = server::handler(state.clone(), handle);
         let google = FakeGoogle {
             state: state.clone(),
             addr: bound.addr,
@@ -440,7 +438,8 @@ fn api_error(code: u16, status: &str, message: &str) -> (u16, String, Option<Str
     )
 }
 
-async fn handle(req: Request<Incoming>, state: &State) -> Response<TestBody> {
+async fn handle(req: Request<Incoming>, _unix: bool, state: Arc<State>) -> Response<TestBody> {
+    let state = &*state;
     let path = req.uri().path().to_owned();
     let method = req.method().as_str().to_owned();
     let header = |name: &str| {

@@ -183,6 +183,26 @@ impl Wire {
             Fault::Error { .. } | Fault::Echo(_) => None,
         }
     }
+
+    /// The answer to the fault queued for a request, if it has one that changes the answer:
+    /// `error(status, code, message)` for [`Fault::Error`], `echo(status)` for [`Fault::Echo`]
+    /// (each in the fake's own shape), else as [`answer`](Self::answer).
+    pub(crate) async fn answer_fault(
+        &self,
+        fault: Option<Fault>,
+        error: impl FnOnce(u16, &str, &str) -> Response<TestBody>,
+        echo: impl FnOnce(u16) -> Response<TestBody>,
+    ) -> Option<Response<TestBody>> {
+        match fault? {
+            Fault::Error {
+                status,
+                code,
+                message,
+            } => Some(error(status, &code, &message)),
+            Fault::Echo(status) => Some(echo(status)),
+            fault => self.answer(&fault).await,
+        }
+    }
 }
 
 /// Answers one request; the flag says whether it came over the Unix socket.

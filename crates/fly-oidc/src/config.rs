@@ -99,6 +99,18 @@ impl ProviderConfig {
         self.fly_client.as_ref()
     }
 
+    /// The Fly token client given, else one built with this config (for a provider that was
+    /// given none).
+    ///
+    /// # Errors
+    /// The [`BuildError`] of [`Builder::build`](crate::Builder::build) when none was given.
+    pub fn fly_client_or_build(&self) -> Result<FlyOidcClient, BuildError> {
+        match &self.fly_client {
+            Some(client) => Ok(client.clone()),
+            None => FlyOidcClient::builder().configure(self).build(),
+        }
+    }
+
     /// The clock: the one given, else the system clock.
     pub fn time_source(&self) -> SharedTimeSource {
         self.time.clone().unwrap_or_default()

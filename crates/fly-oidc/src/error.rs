@@ -587,20 +587,32 @@ pub fn redact_jwts(text: &str) -> String {
 }
 
 fn redact_raw_jwts(text: &str) -> String {
+    redact_words(
+        text,
+        "eyJ",
+        |c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.',
+        |word| word.split('.').filter(|p| !p.is_empty()).count() >= 2,
+    )
+}
+
+/// `text` with each word that starts with `start` (and runs on while `in_word`) replaced by
+/// `** redacted **` when `secret(word)` says so.
+fn redact_words(
+    text: &str,
+    start: &str,
+    in_word: impl Fn(char) -> bool,
+    secret: impl Fn(&str) -> bool,
+) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(start) = rest.find("eyJ") {
-        out.push_str(&rest[..start]);
-        let candidate = &rest[start..];
+    while let Some(at) = rest.find(start) {
+        out.push_str(&rest[..at]);
+        let candidate = &rest[at..];
         let end = candidate
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
+            .find(|c: char| !in_word(c))
             .unwrap_or(candidate.len());
         let word = &candidate[..end];
-        if word.split('.').filter(|p| !p.is_empty()).count() >= 2 {
-            out.push_str(crate::REDACTED);
-        } else {
-            out.push_str(word);
-        }
+        out.push_str(if secret(word) { crate::REDACTED } else { word });
         rest = &candidate[end..];
     }
     out.push_str(rest);
@@ -619,28 +631,21 @@ fn redact_base64_jwts(text: &str) -> String {
         GeneralPurpose::new(&base64::alphabet::STANDARD, config),
         GeneralPurpose::new(&base64::alphabet::URL_SAFE, config),
     ];
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("ZXlK") {
-        out.push_str(&rest[..start]);
-        let candidate = &rest[start..];
-        let end = candidate
-            .find(|c: char| !(c.is_ascii_alphanumeric() || "+/=_-".contains(c)))
-            .unwrap_or(candidate.len());
-        let word = &candidate[..end];
-        let holds_jwt = engines.iter().any(|engine| {
-            engine
-                .decode(word.trim_end_matches('='))
-                .is_ok_and(|bytes| {
-                    let decoded = String::from_utf8_lossy(&bytes);
-                    redact_raw_jwts(&decoded) != decoded
-                })
-        });
-        out.push_str(if holds_jwt { crate::REDACTED } else { word });
-        rest = &candidate[end..];
-    }
-    out.push_str(rest);
-    out
+    redact_words(
+        text,
+        "ZXlK",
+        |c| c.is_ascii_alphanumeric() || "+/=_-".contains(c),
+        |word| {
+            engines.iter().any(|engine| {
+                engine
+                    .decode(word.trim_end_matches('='))
+                    .is_ok_and(|bytes| {
+                        let decoded = String::from_utf8_lossy(&bytes);
+                        redact_raw_jwts(&decoded) != decoded
+                    })
+            })
+        },
+    )
 }
 
 /// The shortest secret [`redact_secret`] looks for: a shorter one would take ordinary words.

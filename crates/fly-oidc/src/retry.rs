@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// How transient failures are retried.
@@ -160,6 +161,31 @@ pub async fn within_budget<T>(
             Err(crate::Error::new(crate::ErrorKind::Transient, message))
         }
     }
+}
+
+/// [`within_budget`] for a provider's chain that starts with a Fly token from `fly`: `op` is
+/// given a flag to set once the Fly token is in hand. Past the budget, the call that did not
+/// answer is the Machines API ("the Machines API did not answer: no Fly token from
+/// `<source>`") while the flag is unset, else `cloud()` (such as "STS `<url>` did not
+/// answer").
+pub async fn within_provider_budget<T>(
+    budget: Duration,
+    fly: &crate::FlyOidcClient,
+    op: impl AsyncFnOnce(&AtomicBool) -> Result<T, crate::Error>,
+    cloud: impl FnOnce() -> String,
+) -> Result<T, crate::Error> {
+    let past_fly = AtomicBool::new(false);
+    within_budget(budget, op(&past_fly), || {
+        if past_fly.load(Ordering::Relaxed) {
+            cloud()
+        } else {
+            format!(
+                "the Machines API did not answer: no Fly token from {}",
+                fly.source()
+            )
+        }
+    })
+    .await
 }
 
 #[cfg(test)]
