@@ -82,6 +82,40 @@ pub fn fly_oidc_bin() -> PathBuf {
     bin
 }
 
+/// One HTTP/1.1 request over a plain socket, for the tests that need exact bytes on the wire:
+/// `METHOD PATH` of `url` (`http://HOST:PORT`, then the path, `/` when none), `Host`, the
+/// `headers` (`Name: value` each), `Content-Length`, `Connection: close`, then `body`. The
+/// answer as far as it came (until the server closes, or 10 s pass).
+pub fn http_request(method: &str, url: &str, headers: &[&str], body: &[u8]) -> String {
+    use std::io::Read as _;
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
+    for header in headers {
+        head.push_str(header);
+        head.push_str("\r\n");
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+/// The status code of an HTTP answer (`HTTP/1.1 200 OK...`); `None` when it has none.
+pub fn http_status(answer: &str) -> Option<u16> {
+    answer.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// `target/<profile>`, from the running test binary's path (`target/<profile>/deps/<test>`).
 fn target_profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");

@@ -6,8 +6,6 @@
 
 use fly_oidc_tests::gcp::{Fakes, SA};
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 
 const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -15,21 +13,14 @@ const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 /// POST `body` to `url` (http://127.0.0.1:PORT/path); returns the status and JSON body.
 fn post(url: &str, content_type: &str, auth: Option<&str>, body: &str) -> (u16, Value) {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_at(rest.find('/').unwrap());
-    let mut stream = TcpStream::connect(host).unwrap();
-    let auth = auth
-        .map(|a| format!("Authorization: {a}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let status = answer.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let content_type = format!("Content-Type: {content_type}");
+    let auth = auth.map(|a| format!("Authorization: {a}"));
+    let headers: Vec<&str> = [Some(content_type.as_str()), auth.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let answer = fly_oidc_tests::http_request("POST", url, &headers, body.as_bytes());
+    let status = fly_oidc_tests::http_status(&answer).unwrap();
     let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }

@@ -10,33 +10,15 @@
 
 use fly_oidc_testkit::google::Endpoint;
 use fly_oidc_tests::gcp::{Fakes, SA, StorageEmulator};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
-use std::time::Duration;
 
 const BUCKET: &str = "fly-bucket";
 
-/// A minimal HTTP/1.1 request; returns the status code.
+/// A minimal HTTP/1.1 request; returns the status code (0 when there is none).
 fn http(port: u16, method: &str, path: &str, body: &[u8]) -> u16 {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    stream.write_all(body).unwrap();
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let answer = fly_oidc_tests::http_request(method, &url, &["Content-Type: text/plain"], body);
+    fly_oidc_tests::http_status(&answer).unwrap_or(0)
 }
 
 #[tokio::test]

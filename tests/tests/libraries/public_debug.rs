@@ -78,16 +78,19 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
         ("FLY_API_TOKEN", &api_token),
         ("AWS_ROLE_ARN", ROLE),
     ]);
+    let config = || {
+        fly_oidc::ProviderConfig::default()
+            .with_env(env.clone())
+            .with_retry(fast_retry())
+    };
     let fly_builder = || {
         FlyOidcClient::builder()
-            .configure(
-                &fly_oidc::ProviderConfig::default()
-                    .with_env(env.clone())
-                    .with_retry(fast_retry()),
-            )
+            .configure(&config())
             .api_url(fly.url())
             .api_token(api_token.as_str())
     };
+    // What the providers are built with: the above, and a Fly client over HTTP.
+    let provider_config = || config().with_fly_client(fly_builder().build().unwrap());
 
     // ---- fly-oidc
     shown.debug("fly_oidc::Env", &env);
@@ -146,12 +149,7 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     // ---- fly-oidc-aws
     let aws_builder = || {
         FlyOidcCredentialsProvider::builder()
-            .configure(
-                &fly_oidc::ProviderConfig::default()
-                    .with_env(env.clone())
-                    .with_fly_client(fly_builder().build().unwrap())
-                    .with_retry(fast_retry()),
-            )
+            .configure(&provider_config())
             .endpoint_url(sts.url())
             .policy(r#"{"Version":"2012-10-17","Statement":[]}"#)
     };
@@ -218,12 +216,7 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
     // ---- fly-oidc-gcp
     let gcp_builder = || {
         GcpTokenProvider::builder()
-            .configure(
-                &fly_oidc::ProviderConfig::default()
-                    .with_env(env.clone())
-                    .with_fly_client(fly_builder().build().unwrap())
-                    .with_retry(fast_retry()),
-            )
+            .configure(&provider_config())
             .provider(google.provider())
             .sts_url(google.sts_url())
             .iam_url(google.iam_url())

@@ -85,19 +85,14 @@ impl CredentialProcessOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fly_oidc::{Env, FlyOidcClient};
+    use crate::options::tests::config;
+    use fly_oidc::Env;
 
     fn build(
         options: CredentialProcessOptions,
         env: &Env,
     ) -> Result<CredentialProcess, BuildError> {
-        let config = ProviderConfig::default().with_env(env.clone());
-        let fly = FlyOidcClient::builder()
-            .configure(&config)
-            .default_socket("/nonexistent/fly-oidc-test.sock")
-            .build()
-            .unwrap();
-        options.build(&config.with_fly_client(fly))
+        options.build(&config(env))
     }
 
     #[test]

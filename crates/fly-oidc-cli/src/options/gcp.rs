@@ -170,7 +170,7 @@ fn builder(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fly_oidc::FlyOidcClient;
+    use crate::options::tests::config;
 
     const PROVIDER: &str = "projects/123/locations/global/workloadIdentityPools/fly/providers/app";
 
@@ -196,17 +196,6 @@ mod tests {
             sts_url: Some("http://127.0.0.1:9/sts".into()),
             iam_url: Some("http://127.0.0.1:9/iam".into()),
         }
-    }
-
-    /// `env`, and a Fly token client that is not on a Fly Machine.
-    fn config(env: &Env) -> ProviderConfig {
-        let config = ProviderConfig::default().with_env(env.clone());
-        let fly = FlyOidcClient::builder()
-            .configure(&config)
-            .default_socket("/nonexistent/fly-oidc-test.sock")
-            .build()
-            .unwrap();
-        config.with_fly_client(fly)
     }
 
     #[test]

@@ -6,3 +6,16 @@
 pub mod aws;
 pub mod gcp;
 pub mod serve;
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use fly_oidc::{Env, ProviderConfig};
+
+    /// `env`, and a Fly token client that is not on a Fly Machine: what the options' tests
+    /// build with.
+    pub(crate) fn config(env: &Env) -> ProviderConfig {
+        ProviderConfig::default()
+            .with_env(env.clone())
+            .with_fly_client(fly_oidc_tests::not_on_fly_client())
+    }
+}

@@ -188,15 +188,12 @@ impl AwsSetup {
                 format!("{org}:{app}:*")
             }
             (None, Some(sub)) => {
-                if !sub.starts_with(&format!("{org}:")) {
-                    return Err(SubjectError {
-                        flag: "--sub",
-                        reason: format!(
-                            "{:?} does not start with \"{org}:\": Fly's sub is <org>:<app>:<machine>",
-                            fly_oidc::truncate(sub, 80)
-                        ),
-                    });
-                }
+                SubjectError::unless(
+                    sub.starts_with(&format!("{org}:")),
+                    "--sub",
+                    sub,
+                    &format!("does not start with \"{org}:\": Fly's sub is <org>:<app>:<machine>"),
+                )?;
                 sub.to_owned()
             }
             (None, None) => {

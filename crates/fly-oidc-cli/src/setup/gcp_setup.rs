@@ -5,7 +5,7 @@
 
 use crate::setup::aws_setup::{hcl_string, tf_name};
 use crate::setup::check::{self, CheckError, ClientFn};
-use crate::setup::subject::{SubjectError, check_app, check_org};
+use crate::setup::subject::{SubjectError, check_app, check_org, lowercase_digits_dash};
 use fly_oidc::shell_quote;
 use std::fmt::Write as _;
 
@@ -128,7 +128,7 @@ fn check_id(value: &str, flag: &'static str, what: &str) -> Result<(), SubjectEr
         && value.starts_with(|c: char| c.is_ascii_lowercase())
         && !value.ends_with('-')
         && !value.starts_with("gcp-")
-        && crate::setup::subject::lowercase_digits_dash(value);
+        && lowercase_digits_dash(value);
     SubjectError::unless(
         ok,
         flag,
@@ -150,28 +150,20 @@ impl GcpSetup {
         app: Option<&str>,
         service_account: Option<&str>,
     ) -> Result<Self, SubjectError> {
-        if project_number.is_empty() || !project_number.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(SubjectError {
-                flag: "--project-number",
-                reason: format!(
-                    "{:?} is not a project number (digits; `gcloud projects describe PROJECT_ID --format='value(projectNumber)'` prints it)",
-                    fly_oidc::truncate(project_number, 80)
-                ),
-            });
-        }
-        if let Some(p) = project
-            && (p.bytes().all(|b| b.is_ascii_digit())
-                || !p
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
-        {
-            return Err(SubjectError {
-                flag: "--project",
-                reason: format!(
-                    "{:?} is not a project id (gcloud wants the id, such as my-project-123, not the number)",
-                    fly_oidc::truncate(p, 80)
-                ),
-            });
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        SubjectError::unless(
+            !project_number.is_empty() && digits(project_number),
+            "--project-number",
+            project_number,
+            "is not a project number (digits; `gcloud projects describe PROJECT_ID --format='value(projectNumber)'` prints it)",
+        )?;
+        if let Some(p) = project {
+            SubjectError::unless(
+                !digits(p) && lowercase_digits_dash(p),
+                "--project",
+                p,
+                "is not a project id (gcloud wants the id, such as my-project-123, not the number)",
+            )?;
         }
         check_id(pool, "--pool", "workload identity pool")?;
         check_id(provider, "--provider", "workload identity pool provider")?;
@@ -179,18 +171,15 @@ impl GcpSetup {
         if let Some(app) = app {
             check_app(app)?;
         }
-        if let Some(sa) = service_account
-            && !(sa.ends_with(".gserviceaccount.com")
-                && sa.contains('@')
-                && !sa.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)))
-        {
-            return Err(SubjectError {
-                flag: "--service-account",
-                reason: format!(
-                    "{:?} is not a service account email (NAME@PROJECT.iam.gserviceaccount.com)",
-                    fly_oidc::truncate(sa, 80)
-                ),
-            });
+        if let Some(sa) = service_account {
+            SubjectError::unless(
+                sa.ends_with(".gserviceaccount.com")
+                    && sa.contains('@')
+                    && !sa.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)),
+                "--service-account",
+                sa,
+                "is not a service account email (NAME@PROJECT.iam.gserviceaccount.com)",
+            )?;
         }
         Ok(Self {
             project_number: project_number.to_owned(),

@@ -898,30 +898,15 @@ fn the_fake_sts_answers_get_caller_identity_for_the_credentials_it_issued() {
     ahead.store(901, Ordering::SeqCst);
     refused(caller(&key, &secret, Some(&token)), "ExpiredToken");
     // Unsigned (no credentials at all): AWS's MissingAuthenticationToken, over plain HTTP.
-    let unsigned = post_form(&sts.url(), "Action=GetCallerIdentity&Version=2011-06-15");
+    let unsigned = fly_oidc_tests::http_request(
+        "POST",
+        &sts.url(),
+        &["Content-Type: application/x-www-form-urlencoded"],
+        b"Action=GetCallerIdentity&Version=2011-06-15",
+    );
     assert!(
         unsigned.starts_with("HTTP/1.1 403")
             && unsigned.contains("<Code>MissingAuthenticationToken</Code>"),
         "{unsigned}"
     );
-}
-
-/// POST `body` (form-encoded) to `url` (`http://127.0.0.1:PORT`) over a plain socket; the
-/// whole answer.
-fn post_form(url: &str, body: &str) -> String {
-    use std::io::{Read as _, Write as _};
-    let addr = url.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer
 }

@@ -565,6 +565,12 @@ fly-oidc = { path = "../../../crates/fly-oidc" }
 
     const MAIN: &str = "#[tokio::main]\nasync fn main() -> Result<(), Box<dyn std::error::Error>> {\n    let a = 1;\n        let b = a;\n    Ok(())\n}\n";
 
+    /// One of `problems` says `says`.
+    #[track_caller]
+    fn assert_reports(problems: &[String], says: &str) {
+        assert!(problems.iter().any(|p| p.contains(says)), "{problems:?}");
+    }
+
     fn run(readme: &str, manifest: &str, main: &str) -> Vec<String> {
         run_docs(&[("README.md", readme)], manifest, main)
     }
@@ -600,19 +606,9 @@ fly-oidc = { path = "../../../crates/fly-oidc" }
             MANIFEST,
             MAIN,
         );
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.contains("this Rust block is not")),
-            "{problems:?}"
-        );
+        assert_reports(&problems, "this Rust block is not");
         // and the file's own line is then reported as unexplained
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.contains("`let a = 1;` (2 such line(s) in all) is neither")),
-            "{problems:?}"
-        );
+        assert_reports(&problems, "`let a = 1;` (2 such line(s) in all) is neither");
     }
 
     #[test]
@@ -644,29 +640,19 @@ fly-oidc = { path = "../../../crates/fly-oidc" }
             "{ path = \"crates/fly-oidc\" }",
         );
         let problems = run(&readme, MANIFEST, MAIN);
-        assert!(
-            problems.iter().any(|p| p.contains("is a path dependency")),
-            "{problems:?}"
-        );
+        assert_reports(&problems, "is a path dependency");
     }
 
     #[test]
     fn a_hidden_line_in_the_snippet_file_fails() {
         let main = MAIN.replace("    let a = 1;\n", "    let a = 1;\n    let hidden = 2;\n");
         let problems = run(README, MANIFEST, &main);
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.contains("this Rust block is not")),
-            "{problems:?}"
-        );
+        assert_reports(&problems, "this Rust block is not");
         let main = MAIN.replace("#[tokio::main]\n", "#[tokio::main]\nuse std::fmt;\n");
         let problems = run(README, MANIFEST, &main);
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.contains("`use std::fmt;` (1 such line(s) in all) is neither")),
-            "{problems:?}"
+        assert_reports(
+            &problems,
+            "`use std::fmt;` (1 such line(s) in all) is neither",
         );
     }
 
@@ -700,10 +686,7 @@ fly-oidc = { path = "../../../crates/fly-oidc" }
         );
         // A second doc the package does not name: it needs a package.
         let problems = run_docs(&docs, MANIFEST, MAIN);
-        assert!(
-            problems.iter().any(|p| p.contains("needs one package")),
-            "{problems:?}"
-        );
+        assert_reports(&problems, "needs one package");
     }
 
     #[test]
@@ -724,16 +707,8 @@ fly-oidc = { path = "../../../crates/fly-oidc" }
             &MANIFEST.replace("README.md > Install", "README.md > Other"),
             MAIN,
         );
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.contains("names the section \"README.md > Other\"")),
-            "{problems:?}"
-        );
-        assert!(
-            problems.iter().any(|p| p.contains("needs one package")),
-            "{problems:?}"
-        );
+        assert_reports(&problems, "names the section \"README.md > Other\"");
+        assert_reports(&problems, "needs one package");
     }
 
     #[test]
