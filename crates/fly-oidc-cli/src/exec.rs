@@ -3,11 +3,12 @@
 use crate::common::{CliError, Globals, stderr_line};
 use crate::options::serve::ServeOptions;
 use crate::serve::{invalid, start};
-use clap::Args;
-use fly_oidc_server::child::{
+use crate::supervise::child::{
     self, ChildCommand, ChildExit, ForwardedSignals, LaunchError, LaunchUser, Launcher,
 };
-use fly_oidc_server::child_env::{self, ChildFiles, PrivateDir, PrivateDirKind, ResolvedUser};
+use crate::supervise::private_dir::{self, ChildFiles, PrivateDir, PrivateDirKind};
+use crate::supervise::user::{ResolvedUser, resolve_owner};
+use clap::Args;
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -55,7 +56,7 @@ fn launcher() -> Launcher {
 
 /// Resolve `--user USER[:GROUP]` (exit 2 when there is no such user or group).
 fn resolve_user(spec: &str) -> Result<ResolvedUser, CliError> {
-    child_env::resolve_owner(spec).map_err(|e| invalid(format!("--user {spec}: {e}")))
+    resolve_owner(spec).map_err(|e| invalid(format!("--user {spec}: {e}")))
 }
 
 /// Run `exec`; the result is the exit status to use (the child's).
@@ -79,7 +80,7 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
     };
     let private =
         PrivateDir::create_in_runtime_dir(&env, PrivateDirKind::Exec, owner).map_err(|e| {
-            match child_env::invalid_runtime_dir(&e) {
+            match private_dir::invalid_runtime_dir(&e) {
                 Some(invalid) => CliError::setting(invalid.clone()),
                 None => CliError::new("private directory", e),
             }

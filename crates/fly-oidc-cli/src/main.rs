@@ -8,6 +8,7 @@ mod gcp;
 mod options;
 mod serve;
 mod setup;
+mod supervise;
 mod token;
 
 use clap::{Parser, Subcommand};

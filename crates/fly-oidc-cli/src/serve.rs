@@ -3,10 +3,11 @@
 
 use crate::common::{CliError, Globals};
 use crate::options::serve::ServeOptions;
+use crate::supervise::env_file::{EnvFileLock, write_env_file};
+use crate::supervise::private_dir::{self, PrivateDir, PrivateDirKind};
 use clap::Args;
 use fly_oidc::Naming;
-use fly_oidc_server::child_env::{PrivateDir, PrivateDirKind};
-use fly_oidc_server::{Server, child_env};
+use fly_oidc_server::{FileRecord, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::task::Poll;
@@ -28,7 +29,7 @@ pub async fn start(
     globals: &Globals,
     options: &ServeOptions,
     default_listen: SocketAddr,
-    record: Option<&child_env::FileRecord>,
+    record: Option<&FileRecord>,
 ) -> Result<Server, CliError> {
     let builder = options.server(&globals.provider_config()?, default_listen)?;
     // As given (`localhost:PORT` stays so), for the message naming the flag.
@@ -145,7 +146,7 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
     if let Some(invalid) = private
         .as_ref()
         .err()
-        .and_then(child_env::invalid_runtime_dir)
+        .and_then(private_dir::invalid_runtime_dir)
     {
         return Err(CliError::setting(invalid.clone()));
     }
@@ -162,7 +163,7 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
         .env_file
         .as_deref()
         .map(|path| {
-            let lock = child_env::EnvFileLock::acquire(path)
+            let lock = EnvFileLock::acquire(path)
                 .map_err(|e| invalid(format!("--env-file {}: {e}", path.display())))?;
             if let (Some(record), Ok(meta)) = (record, lock.metadata()) {
                 record.add_or_warn(lock.path(), &meta);
@@ -175,7 +176,7 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
         () = signals.stopped() => return Ok(()),
     };
     let written = Written(match &cmd.env_file {
-        Some(env_file) => child_env::write_env_file(
+        Some(env_file) => write_env_file(
             &server,
             env_file,
             options.aws_auth_token_env,

@@ -189,7 +189,7 @@ impl Http<'_> {
             .await
     }
 
-    pub async fn sts_exchange(
+    pub(crate) async fn sts_exchange(
         &self,
         sts_url: &str,
         subject_token: &str,
@@ -231,7 +231,7 @@ impl Http<'_> {
         federated_from(&value)
     }
 
-    pub async fn generate_access_token(
+    pub(crate) async fn generate_access_token(
         &self,
         iam_url: &str,
         service_account: &str,

@@ -607,11 +607,11 @@ pub(crate) mod fuzz_harness {
     use fly_oidc::time::SharedTimeSource;
 
     /// What the harness's credentials hold, to check answers against.
-    pub const AUTH_TOKEN: &str = "fuzz-auth-token-0123456789abcdef";
+    pub(crate) const AUTH_TOKEN: &str = "fuzz-auth-token-0123456789abcdef";
     /// The secret access key served.
-    pub const SECRET_KEY: &str = "fuzz-secret-access-key";
+    pub(crate) const SECRET_KEY: &str = "fuzz-secret-access-key";
     /// The Google access token served.
-    pub const ACCESS_TOKEN: &str = "ya29.fuzz-access-token";
+    pub(crate) const ACCESS_TOKEN: &str = "ya29.fuzz-access-token";
 
     /// One answer: status, headers and body.
     #[derive(Debug)]

@@ -7,12 +7,13 @@
 //!
 //! - the **ECS container-credentials** endpoint for AWS (`AWS_CONTAINER_CREDENTIALS_FULL_URI`
 //!   and `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, the plain `AWS_CONTAINER_AUTHORIZATION_TOKEN`
-//!   only on request: see [`child_env::EnvPlan`]): the default role at `/v1/aws/credentials`,
+//!   only on request, `--aws-auth-token-env`): the default role at `/v1/aws/credentials`,
 //!   and every role at `/v1/aws/roles/<role-name>`;
 //! - the **GCE metadata server** for Google (`GCE_METADATA_HOST`, `GCE_METADATA_IP`);
 //! - **token files**: a Fly OIDC token kept fresh in a file, for tools that read one.
 //!
-//! This is what `fly-oidc exec` and `fly-oidc serve` run; [`child`] runs `exec`'s command.
+//! This is what `fly-oidc exec` and `fly-oidc serve` run (the `fly-oidc` command runs `exec`'s
+//! child and writes `serve`'s env file; a [`FileRecord`] names the token files written here).
 //!
 //! ```no_run
 //! use fly_oidc_server::Server;
@@ -99,17 +100,16 @@
 //! exchange serves every client.
 #![warn(missing_docs)]
 
-pub mod child;
-pub mod child_env;
 mod conn;
 mod handler;
-mod pty;
+mod record;
 mod routes;
 mod server;
 mod slot;
 
 pub use fly_oidc::fs::FileOwner;
 pub use handler::{CredentialHealth, Health};
+pub use record::FileRecord;
 pub use server::{Builder, Error, ErrorKind, Server};
 
 /// Request routing and handling, exposed for the fuzz target. Not a stable API.

@@ -125,7 +125,7 @@ pub struct Builder {
     gcp_project: Option<String>,
     token_files: Vec<TokenFile>,
     file_owner: Option<FileOwner>,
-    record: Option<crate::child_env::FileRecord>,
+    record: Option<crate::FileRecord>,
     auth_token: Option<SecretString>,
     listen: Option<SocketAddr>,
     time: Option<SharedTimeSource>,
@@ -215,8 +215,8 @@ impl Builder {
 
     /// Enter each token file ([`write_token`](Self::write_token)) in `record` at every write,
     /// so that if this process is killed, the next start removes it
-    /// ([`PrivateDir`](crate::child_env::PrivateDir)).
-    pub fn record_files(mut self, record: crate::child_env::FileRecord) -> Self {
+    /// ([`FileRecord::remove_left_behind`](crate::FileRecord::remove_left_behind)).
+    pub fn record_files(mut self, record: crate::FileRecord) -> Self {
         self.record = Some(record);
         self
     }
@@ -639,7 +639,7 @@ fn id_token_fetcher(provider: GcpTokenProvider, audience: &str) -> Fetcher {
 fn token_file_fetcher(
     file: TokenFile,
     owner: Option<FileOwner>,
-    record: Option<crate::child_env::FileRecord>,
+    record: Option<crate::FileRecord>,
     stopped: Arc<Mutex<bool>>,
     time: SharedTimeSource,
 ) -> Fetcher {
@@ -729,7 +729,7 @@ impl Server {
 
     /// The region of the default role's STS when one was configured (the provider's
     /// `region`, `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile's), for the app's
-    /// environment ([`EnvPlan`](crate::child_env::EnvPlan)); `None` without a role or when
+    /// environment (`AWS_REGION`, `AWS_DEFAULT_REGION`); `None` without a role or when
     /// the region is the default `us-east-1`.
     pub fn aws_region(&self) -> Option<&str> {
         self.aws_region.as_deref()

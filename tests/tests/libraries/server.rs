@@ -603,33 +603,6 @@ async fn token_files_are_removed_when_the_server_stops_or_fails_to_start() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_env_file_that_cannot_be_written_leaves_no_token_file() {
-    let (fly, sts) = fakes().await;
-    let server = reader_server(&fly, &sts).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    // The env file's path is a directory: the token file beside it is written first.
-    let env_file = dir.path().join("app.env");
-    std::fs::create_dir(&env_file).unwrap();
-    let err =
-        fly_oidc_server::child_env::write_env_file(&server, &env_file, false, None, None, None)
-            .unwrap_err();
-    assert!(err.to_string().contains("app.env"), "{err}");
-    assert!(
-        !err.to_string().contains(server.expose_auth_token()),
-        "{err}"
-    );
-    let token_file = fly_oidc_server::child_env::auth_token_file_beside(&env_file);
-    assert!(!token_file.exists(), "the token file is removed again");
-    // A writable path gets both files.
-    let env_file = dir.path().join("ok.env");
-    let written =
-        fly_oidc_server::child_env::write_env_file(&server, &env_file, false, None, None, None)
-            .unwrap();
-    assert_eq!(written.len(), 2);
-    assert!(written.iter().all(|p| p.exists()));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listen_address_in_use_is_a_listen_error_naming_it() {
     let (fly, sts) = fakes().await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -1,10 +1,12 @@
 //! [`ServeOptions`]: what a credential server serves, the flags of `fly-oidc serve` and
 //! `fly-oidc exec`, mapped one-to-one onto the provider builders and the server's builder.
 
+use crate::supervise::env_file::{auth_token_file_beside, lock_file_beside};
+use crate::supervise::env_plan::EnvPlan;
+use crate::supervise::user::resolve_owner;
 use fly_oidc::{BuildError, Env, FlyOidcClient, Naming, Origin, ProviderConfig, SetIf, Setting};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
-use fly_oidc_server::child_env::{self, EnvPlan};
 use fly_oidc_server::{Builder, FileOwner, Server};
 use std::fmt;
 use std::net::SocketAddr;
@@ -368,10 +370,10 @@ impl ServeOptions {
             // The AWS endpoint's authorization token file and the lock file, beside the env file.
             let beside = [
                 (
-                    child_env::auth_token_file_beside as fn(&Path) -> PathBuf,
+                    auth_token_file_beside as fn(&Path) -> PathBuf,
                     "the authorization token file",
                 ),
-                (child_env::lock_file_beside, "the lock file"),
+                (lock_file_beside, "the lock file"),
             ];
             for (file_beside, what) in beside {
                 if env_file.map(file_beside).as_deref() == Some(path) {
@@ -426,7 +428,7 @@ impl ServeOptions {
         let Some(spec) = &self.file_owner else {
             return Ok(None);
         };
-        child_env::resolve_owner(spec)
+        resolve_owner(spec)
             .map(|user| Some(user.owner))
             .map_err(|e| invalid(FILE_OWNER, format!("{spec}: {e}")))
     }
@@ -620,13 +622,13 @@ mod tests {
             shared.contains("this path is also the --env-file"),
             "{shared}"
         );
-        let beside = child_env::auth_token_file_beside(&env_file);
+        let beside = auth_token_file_beside(&env_file);
         let beside = refused(&[format!("{}=vault", beside.display())], Some(&env_file));
         assert!(
             beside.contains("the authorization token file written beside the --env-file"),
             "{beside}"
         );
-        let lock = child_env::lock_file_beside(&env_file);
+        let lock = lock_file_beside(&env_file);
         let lock = refused(&[format!("{}=vault", lock.display())], Some(&env_file));
         assert!(
             lock.contains("the lock file written beside the --env-file"),

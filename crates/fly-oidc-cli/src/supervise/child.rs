@@ -9,7 +9,8 @@
 //! by Tokio) and collected with `waitpid` on each SIGCHLD, so reaping every orphan as PID 1
 //! (`waitpid(-1)`) cannot steal the child's status.
 
-use crate::child_env::{EnvPlan, ResolvedUser};
+use super::env_plan::EnvPlan;
+use super::user::ResolvedUser;
 use futures_core::Stream;
 use nix::errno::Errno;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -30,11 +31,11 @@ use std::task::Poll;
 use tokio::signal::unix::{SignalKind, signal};
 
 /// The exit status, as shells and tini use, of a command that was not found.
-pub const NOT_FOUND: u8 = 127;
+pub(crate) const NOT_FOUND: u8 = 127;
 
 /// The exit status, as shells and tini use, of a command that exists but cannot be executed
 /// (no permission, not an executable format...).
-pub const CANNOT_EXECUTE: u8 = 126;
+pub(crate) const CANNOT_EXECUTE: u8 = 126;
 
 /// The named signals [`ChildCommand::run`] forwards to the child; the real-time ones
 /// (SIGRTMIN to SIGRTMAX: systemd images stop on SIGRTMIN+3) are forwarded too. That is every
@@ -53,7 +54,7 @@ pub const CANNOT_EXECUTE: u8 = 126;
 /// pauses under a child that handles or ignores the signal and keeps running. (A child in a
 /// session of its own, `--user`, is in an orphaned process group: the kernel discards these
 /// three signals for it, so it never stops on them, and neither does this process.)
-pub const FORWARDED: [Signal; 20] = [
+pub(crate) const FORWARDED: [Signal; 20] = [
     Signal::HUP,
     Signal::INT,
     Signal::QUIT,
@@ -94,7 +95,7 @@ const JOB_CONTROL_STOPS: [nix::sys::signal::Signal; 3] = [
 /// starts), [`FORWARDED`] signals for which this is true end `exec` with 128 + the signal, as
 /// they would have ended the child; the others (WINCH, CONT and the job-control stops) are
 /// ignored.
-pub fn ends_by_default(signal: Signal) -> bool {
+pub(crate) fn ends_by_default(signal: Signal) -> bool {
     ![
         Signal::WINCH,
         Signal::CONT,
@@ -108,7 +109,7 @@ pub fn ends_by_default(signal: Signal) -> bool {
 }
 
 /// The exit status of a process that `signal` ended: 128 + its number, as shells report it.
-pub fn killed_by(signal: Signal) -> u8 {
+pub(crate) fn killed_by(signal: Signal) -> u8 {
     u8::try_from(128 + signal.as_raw()).unwrap_or(255)
 }
 
@@ -118,7 +119,7 @@ pub fn killed_by(signal: Signal) -> u8 {
 ///
 /// Each forwarded signal comes with its origin, so that a Ctrl-C, Ctrl-\\, Ctrl-Z or resize
 /// that the terminal already delivered to the child is not delivered twice.
-pub struct ForwardedSignals {
+pub(crate) struct ForwardedSignals {
     forwarded: SignalsInfo<WithOrigin>,
     child: tokio::signal::unix::Signal,
 }
@@ -150,7 +151,7 @@ impl ForwardedSignals {
     ///
     /// # Errors
     /// The system's error when a handler cannot be installed.
-    pub fn catch() -> io::Result<Self> {
+    pub(crate) fn catch() -> io::Result<Self> {
         Ok(Self {
             forwarded: SignalsInfo::<WithOrigin>::new(forwarded().map(Signal::as_raw))?,
             child: signal(SignalKind::child())?,
@@ -158,7 +159,7 @@ impl ForwardedSignals {
     }
 
     /// The next [`FORWARDED`] signal caught (SIGCHLD is left for [`ChildCommand::run`]).
-    pub async fn recv(&mut self) -> Signal {
+    pub(crate) async fn recv(&mut self) -> Signal {
         loop {
             if let Event::Signal(signal, _) = self.next().await {
                 return signal;
@@ -189,16 +190,16 @@ impl ForwardedSignals {
 /// uses itself (`/proc/self/exe __run-as`): the workspace has no `unsafe`, so no code can run
 /// between `fork` and `exec` in this process.
 #[derive(Clone, Debug)]
-pub struct Launcher {
+pub(crate) struct Launcher {
     /// The launcher program.
-    pub program: PathBuf,
+    pub(crate) program: PathBuf,
     /// Its first arguments (its subcommand).
-    pub args: Vec<OsString>,
+    pub(crate) args: Vec<OsString>,
 }
 
 /// A command to run as the child of a server: a program and its arguments.
 #[derive(Clone, Debug)]
-pub struct ChildCommand {
+pub(crate) struct ChildCommand {
     program: OsString,
     args: Vec<OsString>,
     launcher: Option<Launcher>,
@@ -207,7 +208,7 @@ pub struct ChildCommand {
 
 /// How a child ended.
 #[derive(Debug)]
-pub enum ChildExit {
+pub(crate) enum ChildExit {
     /// It ran: how it exited (a code, or the signal that killed it).
     Exited(ExitStatus),
     /// It could not be started.
@@ -217,7 +218,7 @@ pub enum ChildExit {
 impl ChildExit {
     /// The exit status for the parent: the child's exit code; 128 + the signal that killed it;
     /// [`NOT_FOUND`] (127) or [`CANNOT_EXECUTE`] (126) when it could not be started.
-    pub fn code(&self) -> u8 {
+    pub(crate) fn code(&self) -> u8 {
         match self {
             ChildExit::Exited(status) => match (status.code(), status.signal()) {
                 (Some(code), _) => u8::try_from(code).unwrap_or(1),
@@ -231,7 +232,7 @@ impl ChildExit {
 
 /// A program that could not be started. `Display`: `could not run PROGRAM: REASON`.
 #[derive(Debug)]
-pub struct SpawnError {
+pub(crate) struct SpawnError {
     program: String,
     source: io::Error,
 }
@@ -245,7 +246,7 @@ impl SpawnError {
     }
 
     /// [`NOT_FOUND`] (127) when the program does not exist, else [`CANNOT_EXECUTE`] (126).
-    pub fn code(&self) -> u8 {
+    pub(crate) fn code(&self) -> u8 {
         match self.source.kind() {
             io::ErrorKind::NotFound => NOT_FOUND,
             _ => CANNOT_EXECUTE,
@@ -267,7 +268,7 @@ impl std::error::Error for SpawnError {
 
 impl ChildCommand {
     /// `program` with `args`, run as this process's user.
-    pub fn new(program: impl Into<OsString>, args: &[OsString]) -> Self {
+    pub(crate) fn new(program: impl Into<OsString>, args: &[OsString]) -> Self {
         Self {
             program: program.into(),
             args: args.to_vec(),
@@ -278,14 +279,14 @@ impl ChildCommand {
 
     /// Start it through `launcher` (see [`Launcher`]), which gives it a parent-death signal.
     /// Without one, the program is started directly (no parent-death signal, no other user).
-    pub fn launcher(mut self, launcher: Launcher) -> Self {
+    pub(crate) fn launcher(mut self, launcher: Launcher) -> Self {
         self.launcher = Some(launcher);
         self
     }
 
     /// Run it as `user` (its groups, `HOME`, `USER` and `LOGNAME`), in a session of its own;
     /// needs a [`launcher`](Self::launcher).
-    pub fn user(mut self, user: ResolvedUser) -> Self {
+    pub(crate) fn user(mut self, user: ResolvedUser) -> Self {
         self.user = Some(user);
         self
     }
@@ -302,7 +303,7 @@ impl ChildCommand {
     /// # Errors
     /// The system's error when waiting for the child fails, or `--user` without a launcher; a
     /// child that cannot be started is [`ChildExit::NotStarted`].
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         plan: &EnvPlan,
         signals: &mut ForwardedSignals,
@@ -341,7 +342,7 @@ impl ChildCommand {
         }
         // Another user's child gets a terminal of its own wherever this process has one.
         let mut terminal = match &self.user {
-            Some(_) => crate::pty::Relay::open().unwrap_or_else(|e| {
+            Some(_) => super::pty::Relay::open().unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "no pseudo-terminal for the command: it shares this one");
                 None
             }),
@@ -459,12 +460,12 @@ impl Reaper {
 }
 
 /// In a new session, make the terminal on fd 0, 1 or 2, if any, its controlling terminal: the
-/// pseudo-terminal `exec` made for another user's child (see [`crate::pty`]). Best effort: the
+/// pseudo-terminal `exec` made for another user's child (see [`super::pty`]). Best effort: the
 /// starter's own terminal (when no pseudo-terminal could be made) is refused, as it is another
 /// session's, and the child runs without one, as before.
 fn take_terminal() {
     let terminal = (0..3)
-        .map(crate::pty::std_fd)
+        .map(super::pty::std_fd)
         .find(|fd| rustix::termios::isatty(fd));
     if let Some(fd) = terminal {
         let _ = rustix::process::ioctl_tiocsctty(fd);
@@ -474,7 +475,7 @@ fn take_terminal() {
 /// Why [`launch`] returned.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum LaunchError {
+pub(crate) enum LaunchError {
     /// No user has this name (an invalid setting).
     UnknownUser(String),
     /// A step of becoming the user, or of setting up the child, failed (`setsid`,
@@ -501,11 +502,11 @@ impl std::error::Error for LaunchError {}
 
 /// The user a [`launch`] becomes: its name and the group to take.
 #[derive(Clone, Debug)]
-pub struct LaunchUser {
+pub(crate) struct LaunchUser {
     /// The user's name.
-    pub name: String,
+    pub(crate) name: String,
     /// The numeric group id.
-    pub gid: u32,
+    pub(crate) gid: u32,
 }
 
 /// The launcher side of [`Launcher`], in the process that becomes the child: with `user`, a
@@ -518,7 +519,7 @@ pub struct LaunchUser {
 /// SIGKILL, not SIGTERM: it is only sent when the parent died without forwarding a signal and
 /// waiting (SIGKILL, a crash), the child has lost its credential server, and a child that
 /// catches or ignores SIGTERM would run on without it.
-pub fn launch(
+pub(crate) fn launch(
     parent: u32,
     user: Option<&LaunchUser>,
     program: &OsStr,
