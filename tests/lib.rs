@@ -412,13 +412,25 @@ impl<'a> MakeWriter<'a> for LogCapture {
 
 impl LogCapture {
     /// Capture this thread's logs of every crate at TRACE level until the guard drops.
+    ///
+    /// tracing caches each callsite's interest for the whole process, computed the first time
+    /// any thread reaches it: on a thread with no subscriber that is "never", and the capture
+    /// would miss that line for good. So the first capture also installs a global subscriber
+    /// that takes every event and keeps nothing (a bare registry), and each capture rebuilds the cache.
     pub fn install(&self) -> tracing::subscriber::DefaultGuard {
+        static EVERY_THREAD_INTERESTED: std::sync::Once = std::sync::Once::new();
+        EVERY_THREAD_INTERESTED.call_once(|| {
+            // Fails only if the binary set one already, which then plays the same part.
+            let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+        });
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
             .with_ansi(false)
             .with_writer(self.clone())
             .finish();
-        tracing::subscriber::set_default(subscriber)
+        let guard = tracing::subscriber::set_default(subscriber);
+        tracing::callsite::rebuild_interest_cache();
+        guard
     }
 
     /// Everything captured so far.
