@@ -12,21 +12,32 @@ use std::path::{Path, PathBuf};
 const RECORD_LIMIT: usize = 1 << 20;
 
 /// The record of the files a `fly-oidc exec` or `serve` wrote outside its private directory:
-/// each file's absolute path and `FileId`, rewritten atomically (0600, in the runtime parent
-/// only this user can write) after each write. A handle: clones share the record.
+/// each file's absolute path, the temporary file it was written as, and its `FileId`,
+/// rewritten atomically (0600, in the runtime parent only this user can write) before the
+/// file appears at its path. A handle: clones share the record.
 ///
 /// Once the process is gone (killed, crashed), the start that removes its directory removes
 /// each recorded file that is still what was written
 /// ([`remove_left_behind`](Self::remove_left_behind)): a regular file (a symbolic link is
 /// never followed or removed, nor is a directory) with the same device, inode, owner and
-/// change time. A file replaced or written over since is someone else's, and is left.
+/// modification time; so is its temporary file, if a kill came before the rename. A file
+/// replaced or written over since is someone else's, and is left.
 #[derive(Clone, Debug)]
 pub struct FileRecord(std::sync::Arc<std::sync::Mutex<RecordFile>>);
 
 #[derive(Debug)]
 struct RecordFile {
     path: PathBuf,
-    entries: Vec<(PathBuf, FileId)>,
+    entries: Vec<Entry>,
+}
+
+/// One file written: where it goes, the temporary file it is written as (gone once renamed),
+/// and what it is.
+#[derive(Debug, PartialEq)]
+struct Entry {
+    path: PathBuf,
+    temporary: PathBuf,
+    id: FileId,
 }
 
 impl FileRecord {
@@ -38,19 +49,27 @@ impl FileRecord {
         })))
     }
 
-    /// Record that `path` now holds the file `written` describes (its metadata, taken from the
-    /// open file: [`fly_oidc::fs::write_private_owned`] returns it), replacing what was
-    /// recorded for `path`.
+    /// Record that `path` is about to hold the file `written` describes, now at `temporary`
+    /// (what [`fly_oidc::fs::write_private_owned`] shows its `before_rename`; a file made in
+    /// place, such as a lock file, is its own temporary), replacing what was recorded for `path`.
     ///
     /// # Errors
     /// The file system's error writing the record.
-    pub fn add(&self, path: &Path, written: &std::fs::Metadata) -> io::Result<()> {
-        let path = std::path::absolute(path)?;
-        let id = FileId::of(written);
+    pub fn add(
+        &self,
+        path: &Path,
+        temporary: &Path,
+        written: &std::fs::Metadata,
+    ) -> io::Result<()> {
+        let entry = Entry {
+            path: std::path::absolute(path)?,
+            temporary: std::path::absolute(temporary)?,
+            id: FileId::of(written),
+        };
         let mut record = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match record.entries.iter_mut().find(|(p, _)| *p == path) {
-            Some(entry) => entry.1 = id,
-            None => record.entries.push((path, id)),
+        match record.entries.iter_mut().find(|e| e.path == entry.path) {
+            Some(recorded) => *recorded = entry,
+            None => record.entries.push(entry),
         }
         let text = record_text(&record.entries);
         fly_oidc::fs::write_private(&record.path, text.as_bytes(), 0o600).map_err(|e| {
@@ -63,8 +82,8 @@ impl FileRecord {
 
     /// [`add`](Self::add), a failure logged as a warning: the file is written and served all
     /// the same, only a kill would leave it behind.
-    pub fn add_or_warn(&self, path: &Path, written: &std::fs::Metadata) {
-        if let Err(e) = self.add(path, written) {
+    pub fn add_or_warn(&self, path: &Path, temporary: &Path, written: &std::fs::Metadata) {
+        if let Err(e) = self.add(path, temporary, written) {
             tracing::warn!(file = %path.display(), error = %e, "a kill of this process would leave this file behind");
         }
     }
@@ -107,8 +126,12 @@ impl FileRecord {
                 return;
             }
         };
-        for (file, id) in parse_record(&String::from_utf8_lossy(&bytes)) {
-            match remove_if_written(&file, id) {
+        let entries = parse_record(&String::from_utf8_lossy(&bytes));
+        let files = entries
+            .iter()
+            .flat_map(|e| [(&e.path, e.id), (&e.temporary, e.id)]);
+        for (file, id) in files {
+            match remove_if_written(file, id) {
                 Ok(true) => {
                     tracing::info!(file = %file.display(), "removed a file left by a fly-oidc process that is gone");
                 }
@@ -126,16 +149,16 @@ impl FileRecord {
     }
 }
 
-/// What identifies a file this process wrote: its device, inode, owner and change time (the
-/// last one changes on every write, rename, `chmod` or `chown`, so a file written over since,
-/// or a new file that reuses the inode number, is another file).
+/// What identifies a file this process wrote: its device, inode, owner and modification time
+/// (the last one changes on every write but not on the rename into place, so a file written
+/// over since, or a new file that reuses the inode number, is another file).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct FileId {
     dev: u64,
     ino: u64,
     uid: u32,
-    ctime: i64,
-    ctime_nsec: i64,
+    mtime: i64,
+    mtime_nsec: i64,
 }
 
 impl FileId {
@@ -145,8 +168,8 @@ impl FileId {
             dev: meta.dev(),
             ino: meta.ino(),
             uid: meta.uid(),
-            ctime: meta.ctime(),
-            ctime_nsec: meta.ctime_nsec(),
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec(),
         }
     }
 
@@ -158,8 +181,8 @@ impl FileId {
             dev: stat.st_dev as u64,
             ino: stat.st_ino as u64,
             uid: stat.st_uid as u32,
-            ctime: stat.st_ctime as i64,
-            ctime_nsec: stat.st_ctime_nsec as i64,
+            mtime: stat.st_mtime as i64,
+            mtime_nsec: stat.st_mtime_nsec as i64,
         })
     }
 }
@@ -191,22 +214,31 @@ fn remove_record_temporaries(parent: &Path, record: &Path) {
     }
 }
 
-/// The record's text: a comment, then one line a file, `DEV INO UID CTIME CTIME_NSEC PATH`
-/// with the path's bytes in hexadecimal (a path may hold any byte but NUL, newlines too).
-fn record_text(entries: &[(PathBuf, FileId)]) -> String {
+/// The record's text: a comment, then one line a file, `DEV INO UID MTIME MTIME_NSEC PATH
+/// TEMPORARY` with each path's bytes in hexadecimal (a path may hold any byte but NUL, newlines
+/// too).
+fn record_text(entries: &[Entry]) -> String {
     use std::fmt::Write;
     use std::os::unix::ffi::OsStrExt;
     let mut text = String::from(
         "# Files written by a live fly-oidc exec or serve; its next start removes them once it is gone.\n",
     );
-    for (path, id) in entries {
+    for Entry {
+        path,
+        temporary,
+        id,
+    } in entries
+    {
         let _ = write!(
             text,
-            "{} {} {} {} {} ",
-            id.dev, id.ino, id.uid, id.ctime, id.ctime_nsec
+            "{} {} {} {} {}",
+            id.dev, id.ino, id.uid, id.mtime, id.mtime_nsec
         );
-        for byte in path.as_os_str().as_bytes() {
-            let _ = write!(text, "{byte:02x}");
+        for path in [path, temporary] {
+            text.push(' ');
+            for byte in path.as_os_str().as_bytes() {
+                let _ = write!(text, "{byte:02x}");
+            }
         }
         text.push('\n');
     }
@@ -214,19 +246,10 @@ fn record_text(entries: &[(PathBuf, FileId)]) -> String {
 }
 
 /// The entries of a record's text; a line that does not parse (a comment) is skipped.
-fn parse_record(text: &str) -> Vec<(PathBuf, FileId)> {
+fn parse_record(text: &str) -> Vec<Entry> {
     use std::os::unix::ffi::OsStringExt;
-    let entry = |line: &str| {
-        let mut words = line.split(' ');
-        let id = FileId {
-            dev: words.next()?.parse().ok()?,
-            ino: words.next()?.parse().ok()?,
-            uid: words.next()?.parse().ok()?,
-            ctime: words.next()?.parse().ok()?,
-            ctime_nsec: words.next()?.parse().ok()?,
-        };
-        let hex = words.next()?;
-        if words.next().is_some() || hex.is_empty() || hex.len() % 2 != 0 {
+    let absolute_path = |hex: &str| {
+        if hex.is_empty() || !hex.len().is_multiple_of(2) {
             return None;
         }
         let bytes = (0..hex.len())
@@ -234,7 +257,24 @@ fn parse_record(text: &str) -> Vec<(PathBuf, FileId)> {
             .map(|at| u8::from_str_radix(hex.get(at..at + 2)?, 16).ok())
             .collect::<Option<Vec<u8>>>()?;
         let path = PathBuf::from(std::ffi::OsString::from_vec(bytes));
-        path.is_absolute().then_some((path, id))
+        path.is_absolute().then_some(path)
+    };
+    let entry = |line: &str| {
+        let mut words = line.split(' ');
+        let id = FileId {
+            dev: words.next()?.parse().ok()?,
+            ino: words.next()?.parse().ok()?,
+            uid: words.next()?.parse().ok()?,
+            mtime: words.next()?.parse().ok()?,
+            mtime_nsec: words.next()?.parse().ok()?,
+        };
+        let path = absolute_path(words.next()?)?;
+        let temporary = absolute_path(words.next()?)?;
+        words.next().is_none().then_some(Entry {
+            path,
+            temporary,
+            id,
+        })
     };
     text.lines().filter_map(entry).collect()
 }

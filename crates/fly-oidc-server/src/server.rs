@@ -669,16 +669,17 @@ fn token_file_fetcher(
                 if *stopped {
                     return Ok(());
                 }
-                let written = fly_oidc::fs::write_private_owned(
+                fly_oidc::fs::write_private_owned(
                     &path,
                     jwt.expose_secret().as_bytes(),
                     0o600,
                     owner,
-                )?;
-                if let Some(record) = &record {
-                    record.add_or_warn(&path, &written);
-                }
-                Ok(())
+                    |temporary, written| {
+                        if let Some(record) = &record {
+                            record.add_or_warn(&path, temporary, written);
+                        }
+                    },
+                )
             })
             .await
             .map_err(|e| FetchError::new(format!("the token writer failed: {e}"), true))?

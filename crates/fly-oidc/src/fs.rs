@@ -128,7 +128,7 @@ pub fn not_replaceable(path: &Path, symlink_ok: bool) -> Option<&'static str> {
 /// # Ok(()) }
 /// ```
 pub fn write_private(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    write_private_owned(path, bytes, mode, None).map(drop)
+    write_private_owned(path, bytes, mode, None, |_, _| ())
 }
 
 /// The numeric owner of a written file (a user and a group, as `chown` takes them).
@@ -144,8 +144,10 @@ pub struct FileOwner {
 /// file before any byte is written and before the rename, so the file never appears at `path`
 /// with another owner. Changing the owner needs the right to (`CAP_CHOWN`, usually root).
 ///
-/// Returns the written file's metadata, taken from the open file after the rename (its device,
-/// inode and change time identify it: a caller can record what it wrote).
+/// `before_rename` is called with the temporary file's path and metadata once its bytes are
+/// durable and before it appears at `path`: its device, inode, owner and modification time are
+/// those of the file at `path` after the rename, so a caller can record what it wrote with no
+/// moment in which the file is there unrecorded.
 ///
 /// Errors are the file system's, naming neither `path` nor `bytes` (the caller adds the path).
 pub fn write_private_owned(
@@ -153,7 +155,8 @@ pub fn write_private_owned(
     bytes: &[u8],
     mode: u32,
     owner: Option<FileOwner>,
-) -> io::Result<std::fs::Metadata> {
+    before_rename: impl FnOnce(&Path, &std::fs::Metadata),
+) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     if let Some(why) = not_replaceable(path, true) {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
@@ -177,11 +180,10 @@ pub fn write_private_owned(
     }
     file.write_all(bytes)?;
     file.as_file().sync_all()?;
-    let file = file.persist(path).map_err(|e| e.error)?;
-    let written = file.metadata()?;
+    before_rename(file.path(), &file.as_file().metadata()?);
+    file.persist(path).map_err(|e| e.error)?;
     // The rename is durable once the directory is.
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(written)
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]
@@ -273,23 +275,24 @@ mod tests {
             uid: meta.uid(),
             gid: meta.gid(),
         };
-        let returned = write_private_owned(&path, b"x", 0o600, Some(mine)).unwrap();
+        let mut before = None;
+        write_private_owned(&path, b"x", 0o600, Some(mine), |temp, meta| {
+            assert!(!path.exists(), "not there before the rename");
+            assert_eq!(temp.parent(), path.parent());
+            before = Some((meta.dev(), meta.ino(), meta.uid(), meta.mtime_nsec()));
+        })
+        .unwrap();
         let written = std::fs::metadata(&path).unwrap();
         assert_eq!((written.uid(), written.gid()), (mine.uid, mine.gid));
-        // What it returns is the file at the path, as it is after the rename.
+        // What the caller is shown before the rename identifies the file at the path after it.
         assert_eq!(
-            (
-                returned.dev(),
-                returned.ino(),
-                returned.ctime(),
-                returned.ctime_nsec()
-            ),
-            (
+            before,
+            Some((
                 written.dev(),
                 written.ino(),
-                written.ctime(),
-                written.ctime_nsec()
-            )
+                written.uid(),
+                written.mtime_nsec()
+            ))
         );
         // Another user's: refused unless root; nothing is left at the path or beside it.
         let other = dir.path().join("other");
@@ -297,9 +300,10 @@ mod tests {
             uid: 65534,
             gid: 65534,
         };
-        match write_private_owned(&other, b"y", 0o600, Some(nobody)) {
-            Ok(returned) => {
-                assert_eq!(returned.uid(), 65534);
+        match write_private_owned(&other, b"y", 0o600, Some(nobody), |_, meta| {
+            assert_eq!(meta.uid(), 65534)
+        }) {
+            Ok(()) => {
                 assert_eq!(std::fs::metadata(&other).unwrap().uid(), 65534);
             }
             Err(e) => {

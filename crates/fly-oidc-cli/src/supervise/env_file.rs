@@ -17,7 +17,7 @@ pub(crate) fn auth_token_file_beside(env_file: &Path) -> PathBuf {
 
 /// Write the file for `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`: the token alone, no trailing
 /// newline (botocore rejects a token with `\n`), mode 0600, owned by `owner` when given.
-/// Returns the written file's metadata (for a [`FileRecord`]).
+/// Entered in `record` (when given) before it appears at `path`.
 ///
 /// # Errors
 /// The file system's error, naming the path and no secret.
@@ -25,19 +25,27 @@ pub(crate) fn write_auth_token_file(
     server: &Server,
     path: &Path,
     owner: Option<FileOwner>,
-) -> io::Result<std::fs::Metadata> {
-    write_file(path, server.expose_auth_token().as_bytes(), owner)
+    record: Option<&FileRecord>,
+) -> io::Result<()> {
+    let token = server.expose_auth_token();
+    write_file(path, token.as_bytes(), 0o600, owner, record)
 }
 
-/// `bytes` into `path` ([`fly_oidc::fs::write_private_owned`], mode 0600); the error names
-/// the path.
+/// `bytes` into `path` ([`fly_oidc::fs::write_private_owned`]), entered in `record` (when
+/// given) before it appears there; the error names the path.
 fn write_file(
     path: &Path,
     bytes: &[u8],
+    mode: u32,
     owner: Option<FileOwner>,
-) -> io::Result<std::fs::Metadata> {
-    fly_oidc::fs::write_private_owned(path, bytes, 0o600, owner)
-        .map_err(|e| io::Error::new(e.kind(), format!("could not write {}: {e}", path.display())))
+    record: Option<&FileRecord>,
+) -> io::Result<()> {
+    fly_oidc::fs::write_private_owned(path, bytes, mode, owner, |temporary, written| {
+        if let Some(record) = record {
+            record.add_or_warn(path, temporary, written);
+        }
+    })
+    .map_err(|e| io::Error::new(e.kind(), format!("could not write {}: {e}", path.display())))
 }
 
 /// The files of `serve --env-file ENV_FILE`: the authorization token file beside it
@@ -47,7 +55,7 @@ fn write_file(
 /// the env file stays this user's, readable by the owner's group (0640): the app may read it,
 /// never add commands to what its starter sources. `auth_token_env`
 /// and `gcp_project` are [`EnvPlan::for_server`]'s. Each file is entered in `record` (when
-/// given) once written, so that the next start removes it if this process is killed. Returns the paths
+/// given) before it appears, so that the next start removes it if this process is killed. Returns the paths
 /// written, to remove at exit. When the env file cannot be written, the token file is removed
 /// again.
 ///
@@ -68,11 +76,8 @@ pub(crate) fn write_env_file(
         .map(|_| auth_token_file_beside(env_file));
     let mut written = Vec::new();
     if let Some(path) = &token_file {
-        let meta = write_auth_token_file(server, path, owner)?;
+        write_auth_token_file(server, path, owner, record)?;
         written.push(path.clone());
-        if let Some(record) = record {
-            record.add_or_warn(path, &meta);
-        }
     }
     let empty = Env::from_slice(&[]);
     let plan = EnvPlan::for_server(
@@ -89,31 +94,13 @@ pub(crate) fn write_env_file(
         gid: owner.gid,
     });
     let mode = if readable_by.is_some() { 0o640 } else { 0o600 };
-    let written_env = fly_oidc::fs::write_private_owned(
-        env_file,
-        plan.env_file_text().as_bytes(),
-        mode,
-        readable_by,
-    )
-    .map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("could not write {}: {e}", env_file.display()),
-        )
-    });
-    match written_env {
-        Ok(meta) => {
-            if let Some(record) = record {
-                record.add_or_warn(env_file, &meta);
-            }
+    let text = plan.env_file_text();
+    if let Err(e) = write_file(env_file, text.as_bytes(), mode, readable_by, record) {
+        // The token file alone would leave the authorization token behind for nothing.
+        for path in &written {
+            let _ = std::fs::remove_file(path);
         }
-        Err(e) => {
-            // The token file alone would leave the authorization token behind for nothing.
-            for path in &written {
-                let _ = std::fs::remove_file(path);
-            }
-            return Err(e);
-        }
+        return Err(e);
     }
     written.push(env_file.to_owned());
     Ok(written)

@@ -346,7 +346,7 @@ impl ChildFiles {
             .aws_credentials_uri()
             .map(|_| dir.path().join("aws-token"));
         if let Some(path) = &token_file {
-            write_auth_token_file(server, path, owner)?;
+            write_auth_token_file(server, path, owner, None)?;
         }
         Ok(Self {
             _dir: dir,
@@ -406,8 +406,12 @@ mod tests {
         let parent = tempfile::tempdir().expect("temp dir");
         let files = tempfile::tempdir().expect("temp dir");
         let victim = files.path().join("victim");
-        let meta =
-            fly_oidc::fs::write_private_owned(&victim, b"keep", 0o600, None).expect("written");
+        let mut written = None;
+        fly_oidc::fs::write_private_owned(&victim, b"keep", 0o600, None, |temporary, meta| {
+            written = Some((temporary.to_owned(), meta.clone()))
+        })
+        .expect("written");
+        let (temporary, meta) = written.expect("shown before the rename");
         let mut planted = vec![("exec-1-writable", None)];
         if nix::unistd::geteuid().is_root() {
             planted.push(("exec-2-foreign", Some(65534)));
@@ -416,7 +420,7 @@ mod tests {
             let dir = parent.path().join(name);
             std::fs::create_dir(&dir).expect("dir");
             let record = FileRecord::new(record_of(&dir));
-            record.add(&victim, &meta).expect("recorded");
+            record.add(&victim, &temporary, &meta).expect("recorded");
             match owner {
                 None => std::fs::set_permissions(
                     record_of(&dir),
@@ -465,15 +469,28 @@ mod tests {
             "{name}"
         );
         let names = ["kept", "link", "other", "dir", "written-over", "new\nline"];
+        let write = |name: &str, bytes: &[u8]| {
+            fly_oidc::fs::write_private_owned(&path(name), bytes, 0o600, None, |temporary, meta| {
+                live.record()
+                    .add(&path(name), temporary, meta)
+                    .expect("recorded")
+            })
+            .expect("written")
+        };
         for name in names {
-            let meta = fly_oidc::fs::write_private_owned(&path(name), b"jwt", 0o600, None)
-                .expect("written");
-            live.record().add(&path(name), &meta).expect("recorded");
+            write(name, b"jwt");
         }
         // Rewritten (a new inode): the record follows.
-        let meta = fly_oidc::fs::write_private_owned(&path("kept"), b"jwt2", 0o600, None)
-            .expect("written");
-        live.record().add(&path("kept"), &meta).expect("recorded");
+        write("kept", b"jwt2");
+        // A kill after the record, before the rename: the file is still its temporary, beside
+        // an older one at its path that this process did not write.
+        let temporary = path(".cut-short.fly-oidc-Zz99Yy");
+        std::fs::write(&temporary, "jwt3").expect("temporary");
+        let meta = std::fs::metadata(&temporary).expect("meta");
+        live.record()
+            .add(&path("cut-short"), &temporary, &meta)
+            .expect("recorded");
+        std::fs::write(path("cut-short"), "an older file").expect("older");
         // What a killed serve leaves: its record, beside a directory nobody holds.
         let stale = parent.path().join("serve-1-killed");
         std::fs::create_dir(&stale).expect("stale dir");
@@ -508,6 +525,7 @@ mod tests {
             "another file"
         );
         assert!(path("written-over").exists() && path("dir").is_dir());
+        assert!(!temporary.exists() && path("cut-short").exists());
         // The live one's record and directory are kept, and removed when it is dropped.
         let record = record_of(live.path());
         assert!(record.exists() && live.path().exists());
