@@ -50,7 +50,7 @@ pub struct AwsCredentials {
 
 impl AwsCredentials {
     /// The credentials of an assumed role; an error when STS gave no session token.
-    pub fn from_assumed_role(assumed: &AssumedRole) -> Result<Self, Error> {
+    pub(crate) fn from_assumed_role(assumed: &AssumedRole) -> Result<Self, Error> {
         let creds = &assumed.credentials;
         let session_token = creds.session_token().ok_or_else(|| {
             Error::new(
@@ -350,7 +350,7 @@ mod cached {
 
         /// The reuse threshold actually applied: the minimum TTL, but at most half the
         /// session, so that short sessions (900 s) are reused at all.
-        pub fn effective_min_ttl(&self) -> Duration {
+        pub(crate) fn effective_min_ttl(&self) -> Duration {
             self.settings
                 .min_ttl
                 .min(self.provider.settings().duration() / 2)

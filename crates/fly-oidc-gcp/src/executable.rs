@@ -32,7 +32,7 @@ const ENV_GOOGLE_TOKEN_TYPE: &str = "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE";
 /// Set by Google's libraries: `1` in interactive mode (not supported).
 const ENV_GOOGLE_INTERACTIVE: &str = "GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE";
 /// The `timeout_millis` written into credential configurations (Google allows 5000..=120000).
-pub const TIMEOUT_MILLIS: u64 = 30_000;
+pub(crate) const TIMEOUT_MILLIS: u64 = 30_000;
 
 /// A failed executable run: Google's failure `code` and a message that says what to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,7 +100,7 @@ impl Failure {
 
 /// The success response for `token`: `{"version":1,"success":true,"token_type":..,"id_token":..,"expiration_time":..}`
 /// (`expiration_time` only when the token has an `exp`).
-pub fn success_json(token: &FlyToken) -> String {
+pub(crate) fn success_json(token: &FlyToken) -> String {
     let mut response = json!({
         "version": 1,
         "success": true,
@@ -135,7 +135,7 @@ pub fn access_token_json(token: &AccessToken, now: SystemTime) -> String {
 /// `GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE` (`//iam.googleapis.com/...` as
 /// `https://iam.googleapis.com/...`), else the default audience of `FLY_OIDC_GCP_PROVIDER`.
 /// Fails when Google asks for a token type or mode a Fly token cannot serve.
-pub fn request_audience(audience: Option<&str>, env: &Env) -> Result<String, Failure> {
+pub(crate) fn request_audience(audience: Option<&str>, env: &Env) -> Result<String, Failure> {
     if let Some(kind) = env.get(ENV_GOOGLE_TOKEN_TYPE)
         && kind != TOKEN_TYPE_JWT
         && kind != "urn:ietf:params:oauth:token-type:id_token"
@@ -343,7 +343,7 @@ pub fn this_binary_config(
 /// and its arguments (such as `gcp executable` and the token-source flags the binary was
 /// given, so that the executable finds the token the same way).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ExecutableCommand {
+pub(crate) struct ExecutableCommand {
     program: String,
     args: Vec<String>,
 }
@@ -358,7 +358,9 @@ impl ExecutableCommand {
     }
 
     /// This binary (its canonical path, which must be UTF-8) with `args`.
-    pub fn this_binary<'a>(args: impl IntoIterator<Item = &'a str>) -> std::io::Result<Self> {
+    pub(crate) fn this_binary<'a>(
+        args: impl IntoIterator<Item = &'a str>,
+    ) -> std::io::Result<Self> {
         let exe = std::env::current_exe()?.canonicalize()?;
         let exe = exe.to_str().ok_or_else(|| not_utf8(&exe))?;
         Ok(Self::new(exe, args))
@@ -374,7 +376,7 @@ impl ExecutableCommand {
 
     /// Add `flag` and `path` made [`absolute`] when a path is given (the libraries run the
     /// command from their own working directory).
-    pub fn path_flag(self, flag: &str, path: Option<&Path>) -> std::io::Result<Self> {
+    pub(crate) fn path_flag(self, flag: &str, path: Option<&Path>) -> std::io::Result<Self> {
         let path = path.map(absolute).transpose()?;
         Ok(self.flag(flag, path.as_deref()))
     }
@@ -383,7 +385,7 @@ impl ExecutableCommand {
     /// Node's google-auth-library (whitespace outside double quotes) both run it (the rules
     /// are in this crate's `command_line.rs`). A part neither can carry is an invalid setting
     /// (`command`) that says to move the binary (or file) to a plain path.
-    pub fn to_line(&self) -> Result<String, BuildError> {
+    pub(crate) fn to_line(&self) -> Result<String, BuildError> {
         let parts = std::iter::once(&self.program).chain(&self.args);
         crate::command_line::join(parts.map(String::as_str)).map_err(|e| {
             let what = if e.part == self.program {
@@ -418,7 +420,7 @@ fn not_utf8(path: &Path) -> std::io::Error {
 }
 
 /// The setting of [`write_config`]'s path (the binary's `--output`; no variable).
-pub const OUTPUT: Setting = Setting::new("output", None).flag("output");
+pub(crate) const OUTPUT: Setting = Setting::new("output", None).flag("output");
 
 /// The setting of [`this_binary_config`]'s `output_file`, the file the executable also writes
 /// its response to (the binary's `--token-cache-file`; no variable).

@@ -37,7 +37,7 @@ impl WorkloadIdentityProvider {
     }
 
     /// [`parse`](Self::parse) a value that came from `origin`.
-    pub fn parse_from(raw: &str, origin: Origin) -> Result<Self, BuildError> {
+    pub(crate) fn parse_from(raw: &str, origin: Origin) -> Result<Self, BuildError> {
         let trimmed = raw.trim();
         let name = IAM_PREFIXES
             .iter()
@@ -128,7 +128,7 @@ impl WorkloadIdentityProvider {
 
     /// The pool's principal for one subject, for IAM bindings:
     /// `principal://iam.googleapis.com/projects/<n>/locations/global/workloadIdentityPools/<pool>/subject/<sub>`.
-    pub fn principal_for_subject(&self, subject: &str) -> String {
+    pub(crate) fn principal_for_subject(&self, subject: &str) -> String {
         format!(
             "principal://iam.googleapis.com/projects/{}/locations/global/workloadIdentityPools/{}/subject/{}",
             self.project, self.pool, subject
@@ -137,7 +137,7 @@ impl WorkloadIdentityProvider {
 
     /// The pool's principal set for one attribute value, for IAM bindings:
     /// `principalSet://iam.googleapis.com/projects/<n>/locations/global/workloadIdentityPools/<pool>/attribute.<name>/<value>`.
-    pub fn principal_set_for_attribute(&self, attribute: &str, value: &str) -> String {
+    pub(crate) fn principal_set_for_attribute(&self, attribute: &str, value: &str) -> String {
         format!(
             "principalSet://iam.googleapis.com/projects/{}/locations/global/workloadIdentityPools/{}/attribute.{}/{}",
             self.project, self.pool, attribute, value

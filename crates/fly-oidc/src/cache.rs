@@ -99,16 +99,6 @@ impl CacheConfig {
         self
     }
 
-    /// The refresh window.
-    pub fn refresh_window(&self) -> Duration {
-        self.refresh_window
-    }
-
-    /// The stale floor.
-    pub fn stale_floor(&self) -> Duration {
-        self.stale_floor
-    }
-
     fn refresh_at(&self, now: SystemTime, expires_at: SystemTime) -> SystemTime {
         let remaining = expires_at.duration_since(now).unwrap_or_default();
         let jitter_nanos = u64::try_from(self.jitter.as_nanos()).unwrap_or(u64::MAX);

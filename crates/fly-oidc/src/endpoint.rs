@@ -45,7 +45,7 @@ pub enum PlainHttp {
 }
 
 /// Whether `host` is a loopback name or address.
-pub fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || host

@@ -399,7 +399,6 @@ pub struct Error {
     text: String,
     status: Option<u16>,
     code: Option<String>,
-    transient: bool,
     /// The token client's own message, when a provider said getting the Fly token failed.
     fly_token_message: Option<Box<Message>>,
     /// The service that refused the request, when a provider names it.
@@ -409,7 +408,7 @@ pub struct Error {
 
 impl Error {
     /// A new error of `kind` with a message that says what to do. It is transient when
-    /// `kind` is [`ErrorKind::Transient`] (change it with [`with_transient`](Self::with_transient)).
+    /// `kind` is [`ErrorKind::Transient`].
     /// A message about settings names them as data ([`Message::setting`]).
     pub fn new(kind: ErrorKind, message: impl Into<Message>) -> Self {
         let message = message.into();
@@ -419,7 +418,6 @@ impl Error {
             message,
             status: None,
             code: None,
-            transient: kind == ErrorKind::Transient,
             fly_token_message: None,
             refused_by: None,
             source: None,
@@ -436,12 +434,6 @@ impl Error {
     /// `PERMISSION_DENIED`, ...).
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
         self.code = Some(redact_jwts(&code.into()));
-        self
-    }
-
-    /// Say whether trying again may help, whatever the kind.
-    pub fn with_transient(mut self, transient: bool) -> Self {
-        self.transient = transient;
         self
     }
 
@@ -519,7 +511,7 @@ impl Error {
 
     /// Whether trying again later may succeed (the failure was transient on every attempt).
     pub fn is_transient(&self) -> bool {
-        self.transient
+        self.kind == ErrorKind::Transient
     }
 
     /// Whether this process does not seem to run on a Fly Machine

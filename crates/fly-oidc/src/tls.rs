@@ -130,7 +130,7 @@ impl RootCertificates {
     }
 
     /// A `rustls` root store holding these certificates.
-    pub fn root_store(&self) -> rustls::RootCertStore {
+    pub(crate) fn root_store(&self) -> rustls::RootCertStore {
         let mut store = rustls::RootCertStore::empty();
         // Every certificate was accepted by `RootCertStore::add` when loaded.
         store.add_parsable_certificates(self.certs.iter().cloned());
