@@ -50,7 +50,7 @@ pub struct AwsCredentials {
 
 impl AwsCredentials {
     /// The credentials of an assumed role; an error when STS gave no session token.
-    pub(crate) fn from_assumed_role(assumed: &AssumedRole) -> Result<Self, Error> {
+    pub fn from_assumed_role(assumed: &AssumedRole) -> Result<Self, Error> {
         let creds = &assumed.credentials;
         let session_token = creds.session_token().ok_or_else(|| {
             Error::new(

@@ -688,7 +688,7 @@ pub(crate) mod fuzz_harness {
                     project_number: "1".into(),
                     project_id: Some("fuzz-project".into()),
                     factory: None,
-                    scoped: OnDemand::new(MAX_SCOPE_SETS),
+                    scoped: OnDemand::new(MAX_SCOPE_SETS, fly_oidc::budget::RateLimit::none()),
                     id_tokens: None,
                 }),
                 token_files: Vec::new(),

@@ -72,7 +72,9 @@
 //! answer for 5 minutes, and never retried in the background; 503 is only for what is
 //! transient. Every derived token reuses the Fly token and the federated token while valid
 //! ([`fly_oidc_gcp::GcpTokenProvider::with_scopes`]), and the Machines API is asked at most
-//! about once a second in all ([`fly_oidc::budget`]), renewals first.
+//! about once a second in all ([`fly_oidc::budget`]), renewals first. A key not held costs an
+//! upstream call only with a turn in the budget of new keys ([`Builder::new_key_rate`]), so
+//! junk keys cycled through the caches cost Google no more than that rate.
 
 //! ## Security
 //!

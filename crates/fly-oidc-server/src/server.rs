@@ -10,6 +10,7 @@ use crate::routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, is_role_name};
 use crate::slot::{FetchError, Fetcher, OnDemand, Secret, Slot, Spawn};
 use base64::Engine as _;
 use bytes::Bytes;
+use fly_oidc::budget::RateLimit;
 use fly_oidc::time::SharedTimeSource;
 use fly_oidc::{FlyOidcClient, Naming, SecretString};
 use fly_oidc_aws::{AssumedRole, FlyOidcCredentialsProvider};
@@ -130,6 +131,7 @@ pub struct Builder {
     listen: Option<SocketAddr>,
     time: Option<SharedTimeSource>,
     limits: Limits,
+    new_keys: Option<RateLimit>,
 }
 
 impl Builder {
@@ -288,6 +290,17 @@ impl Builder {
         self
     }
 
+    /// How often a client-chosen key (a `?scopes=` set, an `identity?audience=`) that is not
+    /// held may cost an upstream call: `burst` at once, then one per `every` (default 80, as
+    /// many as the two caches hold, then one a second). The scope sets and the audiences
+    /// share it; the configured credentials and the renewal of keys clients use do not. So
+    /// junk keys cycled through the caches cost Google at most this rate; a new key waits for
+    /// its turn (a request answers 503 after 10 s without one).
+    pub fn new_key_rate(mut self, burst: u32, every: Duration) -> Self {
+        self.new_keys = Some(RateLimit::new(burst, every));
+        self
+    }
+
     /// Bind, fetch every credential once, then serve in the background.
     ///
     /// Fails with [`ErrorKind::InvalidSetting`] for a listen address that is not loopback or
@@ -353,6 +366,10 @@ impl Builder {
             }
             aws_slots.push((name, slot));
         }
+        let new_keys = self.new_keys.clone().unwrap_or_else(|| {
+            let held = u32::try_from(MAX_SCOPE_SETS + MAX_ID_TOKEN_AUDIENCES).unwrap_or(u32::MAX);
+            RateLimit::new(held, Duration::from_secs(1))
+        });
         let gcp = self.gcp.map(|provider| {
             let name = gcp_name(&provider, None);
             let scopes = provider.scopes().to_vec();
@@ -367,7 +384,10 @@ impl Builder {
                 let make = Arc::new(move |audience: &str| {
                     named(id_token_fetcher(provider.clone(), audience), naming)
                 }) as IdTokenFactory;
-                (make, OnDemand::new(MAX_ID_TOKEN_AUDIENCES))
+                (
+                    make,
+                    OnDemand::new(MAX_ID_TOKEN_AUDIENCES, new_keys.clone()),
+                )
             });
             let fetcher = named(gcp_fetcher(provider.clone()), self.naming);
             let slot = Arc::new(Slot::new("gcp", name, fetcher, time.clone()));
@@ -391,7 +411,7 @@ impl Builder {
                 project_number,
                 project_id: self.gcp_project,
                 factory,
-                scoped: OnDemand::new(MAX_SCOPE_SETS),
+                scoped: OnDemand::new(MAX_SCOPE_SETS, new_keys.clone()),
                 id_tokens,
             }
         });

@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 use fly_oidc::SecretString;
+use fly_oidc::budget::RateLimit;
 use fly_oidc::time::SharedTimeSource;
 use std::collections::HashMap;
 use std::future::Future;
@@ -9,7 +10,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// Refresh when less than this remains (or half the lifetime, whichever is less).
 pub(crate) const REFRESH_BEFORE: Duration = Duration::from_secs(20 * 60);
@@ -171,6 +172,8 @@ pub(crate) struct Slot {
     running: AtomicBool,
     /// On-demand slots: dropped from its cache, so its loop ends.
     evicted: AtomicBool,
+    /// Wakes a loop waiting for its first turn when the slot is evicted.
+    on_eviction: Notify,
 }
 
 impl Slot {
@@ -193,6 +196,7 @@ impl Slot {
             used: AtomicBool::new(false),
             running: AtomicBool::new(false),
             evicted: AtomicBool::new(false),
+            on_eviction: Notify::new(),
         }
     }
 
@@ -395,6 +399,22 @@ impl Slot {
         }
     }
 
+    /// Mark the slot dropped from its cache: its loop ends, waiting or not.
+    fn evict(&self) {
+        self.evicted.store(true, Ordering::SeqCst);
+        self.on_eviction.notify_waiters();
+    }
+
+    /// Until [`evict`](Self::evict) is called (at once if it was).
+    async fn until_evicted(&self) {
+        let notified = self.on_eviction.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if !self.evicted.load(Ordering::SeqCst) {
+            notified.await;
+        }
+    }
+
     /// Whether nothing valid is held and the last fetch failed (a refusal, or a transient
     /// failure with no fetch under way): the request is answered with that failure.
     fn failing(&self) -> bool {
@@ -407,15 +427,23 @@ impl Slot {
     /// it (a request since the last fetch started). A permanent refusal ends the loop: it is
     /// kept as the answer for [`REFUSAL_TTL`], never retried in the background. So is an
     /// eviction from the cache.
-    pub(crate) async fn run_on_demand(self: Arc<Self>) {
+    pub(crate) async fn run_on_demand(self: Arc<Self>, new_keys: RateLimit) {
         let _running = Running(&self);
         self.used.store(false, Ordering::SeqCst);
-        // A new key (nothing valid held) waits behind renewals in the Machines API budget; a
-        // served one due for renewal does not. Its failure is the client's answer, so it is
-        // logged at debug only (junk keys must not flood the log with warnings).
+        // A new key (nothing valid held) first waits for a turn in the budget of new keys,
+        // then behind renewals in the Machines API
+        // budget; a served one due for renewal waits for neither. Its failure is the client's
+        // answer, so it is logged at debug only (junk keys must not flood the log).
         let first = if self.current().is_some() {
             self.fetch().await
         } else {
+            // No turn within the wait of the request that started it: give up, so that keys
+            // nobody waits for any more do not queue for turns (the next request starts anew).
+            tokio::select! {
+                () = new_keys.acquire() => {}
+                () = self.until_evicted() => return,
+                () = tokio::time::sleep(FIRST_VALUE_WAIT) => return,
+            }
             fly_oidc::budget::on_demand(self.fetch_first()).await
         };
         if first.as_ref().is_err_and(|e| !e.transient) {
@@ -453,6 +481,8 @@ struct Entry {
 pub(crate) struct OnDemand {
     capacity: usize,
     entries: Mutex<(u64, HashMap<String, Entry>)>,
+    /// Turns for a new key's first fetch, shared by the server's caches.
+    new_keys: RateLimit,
 }
 
 /// A client-chosen key's value with less than this (or half its lifetime) left is renewed
@@ -465,10 +495,11 @@ pub(crate) const MIN_HANDOUT: Duration = Duration::from_secs(5 * 60);
 pub(crate) const FIRST_VALUE_WAIT: Duration = Duration::from_secs(10);
 
 impl OnDemand {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, new_keys: RateLimit) -> Self {
         Self {
             capacity: capacity.max(1),
             entries: Mutex::new((0, HashMap::new())),
+            new_keys,
         }
     }
 
@@ -508,7 +539,7 @@ impl OnDemand {
                             .min_by_key(|(_, e)| (!e.slot.failing(), e.last_used))
                             .map(|(k, _)| k.clone());
                         if let Some(victim) = victim.and_then(|k| entries.remove(&k)) {
-                            victim.slot.evicted.store(true, Ordering::SeqCst);
+                            victim.slot.evict();
                             tracing::debug!(kind = victim.slot.kind, name = %victim.slot.name, "evicted from the cache of client-chosen keys");
                         }
                     }
@@ -532,7 +563,7 @@ impl OnDemand {
         };
         let mut done = slot.done.subscribe();
         if start {
-            spawn(Box::pin(slot.clone().run_on_demand()));
+            spawn(Box::pin(slot.clone().run_on_demand(self.new_keys.clone())));
         }
         // Nothing valid, or too little left to hand out (a key nobody asked for lately was
         // not renewed): wait for the fetch under way, then answer what is held.

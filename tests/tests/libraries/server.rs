@@ -135,6 +135,14 @@ async fn reader_server(fly: &FakeFlyApi, sts: &FakeSts) -> Result<Server, fly_oi
 /// A server for Google alone (fake Google trusting [`acme_web`]), other scopes allowed,
 /// impersonating `service_account` if any.
 pub(crate) async fn gcp_server(service_account: Option<&str>) -> (FakeFlyApi, FakeGoogle, Server) {
+    gcp_server_with(service_account, |builder| builder).await
+}
+
+/// [`gcp_server`], its builder changed by `configure` before the start.
+pub(crate) async fn gcp_server_with(
+    service_account: Option<&str>,
+    configure: impl FnOnce(fly_oidc_server::Builder) -> fly_oidc_server::Builder,
+) -> (FakeFlyApi, FakeGoogle, Server) {
     let fly = acme_web().await;
     let mut google = FakeGoogle::builder(&fly);
     if let Some(sa) = service_account {
@@ -146,7 +154,7 @@ pub(crate) async fn gcp_server(service_account: Option<&str>) -> (FakeFlyApi, Fa
         provider = provider.service_account(sa);
     }
     let scoped = provider.clone();
-    let server = Server::builder()
+    let builder = Server::builder()
         .gcp(provider.build().unwrap())
         .gcp_scoped(move |scopes| {
             scoped
@@ -154,10 +162,8 @@ pub(crate) async fn gcp_server(service_account: Option<&str>) -> (FakeFlyApi, Fa
                 .scopes(scopes.to_vec())
                 .build()
                 .map_err(|e| e.to_string())
-        })
-        .start()
-        .await
-        .unwrap();
+        });
+    let server = configure(builder).start().await.unwrap();
     (fly, google, server)
 }
 

@@ -42,7 +42,15 @@ impl Setup {
 
 /// A server for Google alone, other scopes allowed, impersonating `service_account` if any.
 async fn setup(service_account: Option<&str>) -> Setup {
-    let (fly, google, server) = crate::server::gcp_server(service_account).await;
+    setup_with(service_account, |builder| builder).await
+}
+
+/// [`setup`], the server's builder changed by `configure`.
+async fn setup_with(
+    service_account: Option<&str>,
+    configure: impl FnOnce(fly_oidc_server::Builder) -> fly_oidc_server::Builder,
+) -> Setup {
+    let (fly, google, server) = crate::server::gcp_server_with(service_account, configure).await;
     Setup {
         fly,
         google,
@@ -180,7 +188,9 @@ async fn a_refusal_is_kept_for_five_minutes_then_tried_again_on_request() {
 /// costs no Fly token, and the refused junk is not retried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn junk_floods_neither_evict_the_default_nor_lock_out_a_new_key() {
-    let s = setup(Some(SA)).await;
+    // More new keys than the default budget's burst (80): room for all 142 at once here, so
+    // that this test is about the caches (the budget has its own test, below).
+    let s = setup_with(Some(SA), |b| b.new_key_rate(200, Duration::from_secs(1))).await;
     let default = metadata(s.addr(), &format!("{BASE}/token")).await.json();
     // 40 junk scope sets (the cache holds 16), every other one refused.
     for n in 0..40 {
@@ -233,6 +243,66 @@ async fn junk_floods_neither_evict_the_default_nor_lock_out_a_new_key() {
     assert_eq!(counts.2, 1 + 40 + 100 + 2);
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(s.counts(), counts, "nothing retried in the background");
+}
+
+/// A client cycling more junk audiences and scope sets than the caches hold, many at a time,
+/// costs Google no more than the budget of new keys: its burst, then one call per interval
+/// (here 4, then one per 250 ms), where without it every request was a call. The configured
+/// token is still served at once, and once the flood stops a new key gets its token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cycling_junk_keys_costs_google_no_more_than_the_budget_of_new_keys() {
+    let every = Duration::from_millis(250);
+    let s = setup_with(Some(SA), |b| b.new_key_rate(4, every)).await;
+    let before = s.counts().2;
+    let started = tokio::time::Instant::now();
+    let flood = Duration::from_secs(2);
+    let mut clients = Vec::new();
+    for client in 0..8usize {
+        let addr = s.addr();
+        clients.push(tokio::spawn(async move {
+            let mut sent = 0usize;
+            while started.elapsed() < flood {
+                let n = (client * 1000 + sent) % 100;
+                let path = if n.is_multiple_of(5) {
+                    format!("{BASE}/token?scopes={}", scope(n))
+                } else {
+                    format!("{BASE}/identity?audience=cycle-{n}")
+                };
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(100), metadata(addr, &path)).await;
+                sent += 1;
+            }
+            sent
+        }));
+    }
+    let mut sent = 0;
+    for client in clients {
+        sent += client.await.unwrap();
+    }
+    let default = metadata(s.addr(), &format!("{BASE}/token")).await;
+    assert_eq!(default.status, 200, "{}", default.body);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let elapsed = started.elapsed();
+    let calls = s.counts().2 - before;
+    let allowed = 4 + (elapsed.as_millis() / every.as_millis()) as usize + 1;
+    assert!(sent > 2 * allowed, "the flood sent {sent} requests");
+    assert!(
+        calls <= allowed,
+        "{calls} IAM calls for {sent} junk requests in {elapsed:?}; at most {allowed}"
+    );
+    assert_eq!(
+        (s.counts().0, s.counts().1),
+        (1, 1),
+        "no Fly token or exchange for the junk"
+    );
+    // Keys nobody waits for any more give up their place in the queue within 10 s.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let legit = metadata(
+        s.addr(),
+        &format!("{BASE}/identity?audience=https://legit.example.com"),
+    )
+    .await;
+    assert_eq!(legit.status, 200, "{}", legit.body);
 }
 
 /// Without a service account, Google STS refusing junk scope sets (`invalid_scope`): each is
