@@ -26,16 +26,10 @@ fn web_tags() -> BTreeMap<String, String> {
 fn token_claims_with_aws_principal_tags_shows_the_fakes_tags() {
     let fly = acme_web();
     let sock = fly.socket_path().to_str().unwrap();
-    let out = run(
-        &[
-            "token",
-            "--socket",
-            sock,
-            "--claims",
-            "--aws-principal-tags",
-        ],
-        &[],
-    );
+    // The command the docs show, on the fake's socket.
+    let command = "token --claims --aws-principal-tags";
+    let args: Vec<&str> = command.split(' ').collect();
+    let out = run(&args, &[("FLY_OIDC_SOCKET", sock)]);
     assert_success(&out, "token --claims --aws-principal-tags");
     let claims = stdout_json(&out);
     let tags = &claims["https://aws.amazon.com/tags"];
