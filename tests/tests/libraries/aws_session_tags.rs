@@ -26,6 +26,14 @@ fn sts_for(fly: &FakeFlyApi) -> FakeStsBuilder {
         .audience("sts.amazonaws.com")
 }
 
+/// A provider asking `fly` for session tags, sending them to `sts`.
+fn tagged(fly: &FakeFlyApi, sts: &FakeSts) -> FlyOidcCredentialsProvider {
+    provider(fly, &sts.url())
+        .principal_tags(true)
+        .build()
+        .unwrap()
+}
+
 /// The session tags the fake Fly API gives app `web` of org `acme` in region `ord`.
 fn web_tags() -> BTreeMap<String, String> {
     FAKE_TAG_KEYS
@@ -84,13 +92,7 @@ async fn the_token_client_asks_for_session_tags_and_reads_them_as_data() {
 async fn session_tags_reach_sts_when_the_trust_policy_allows_tag_session() {
     let fly = fly().await;
     let sts = sts_for(&fly).tag_session(true).start().await.unwrap();
-    let assumed = provider(&fly, &sts.url())
-        .principal_tags(true)
-        .build()
-        .unwrap()
-        .assume_role()
-        .await
-        .unwrap();
+    let assumed = tagged(&fly, &sts).assume_role().await.unwrap();
     assert!(fly.requests()[0].aws_principal_tags);
     let sessions = sts.sessions();
     assert_eq!(sessions.len(), 1);
@@ -140,13 +142,7 @@ async fn without_the_setting_no_tags_are_asked_for_or_sent() {
 async fn a_trust_policy_without_tag_session_is_diagnosed_naming_it() {
     let fly = fly().await;
     let sts = sts_for(&fly).start().await.unwrap();
-    let err = provider(&fly, &sts.url())
-        .principal_tags(true)
-        .build()
-        .unwrap()
-        .credentials()
-        .await
-        .unwrap_err();
+    let err = tagged(&fly, &sts).credentials().await.unwrap_err();
     let ours = our_error(&err);
     assert_eq!(ours.kind(), ErrorKind::TrustRejected);
     assert_eq!(ours.code(), Some("AccessDenied"));
