@@ -415,22 +415,25 @@ mod cached {
         let fips = settings.use_fips.to_string();
         let dual_stack = settings.use_dual_stack.to_string();
         let source = token_source_key(source);
-        CacheKey::new(
-            "aws",
-            &[
-                ("role_arn", settings.role_arn.as_deref()),
-                ("audience", Some(&settings.audience)),
-                ("session_name", settings.session_name.as_deref()),
-                ("duration", Some(&duration)),
-                ("policy", settings.policy.as_deref()),
-                ("policy_arns", Some(&policy_arns)),
-                ("region", Some(&settings.region)),
-                ("endpoint_url", settings.endpoint_url.as_deref()),
-                ("use_fips", Some(&fips)),
-                ("use_dual_stack", Some(&dual_stack)),
-                ("token_source", Some(&source)),
-            ],
-        )
+        let mut parts = vec![
+            ("role_arn", settings.role_arn.as_deref()),
+            ("audience", Some(&settings.audience)),
+            ("session_name", settings.session_name.as_deref()),
+            ("duration", Some(&duration)),
+            ("policy", settings.policy.as_deref()),
+            ("policy_arns", Some(&policy_arns)),
+            ("region", Some(&settings.region)),
+            ("endpoint_url", settings.endpoint_url.as_deref()),
+            ("use_fips", Some(&fips)),
+            ("use_dual_stack", Some(&dual_stack)),
+            ("token_source", Some(&source)),
+        ];
+        // A token with session tags is another token, and the session another session. Only
+        // when asked for, so the keys of untagged sessions stay those of earlier versions.
+        if settings.principal_tags {
+            parts.push(("principal_tags", Some("true")));
+        }
+        CacheKey::new("aws", &parts)
     }
 
     /// Names the Fly token source without its secret.
@@ -553,6 +556,7 @@ mod cached {
                 with_role().endpoint_url("http://127.0.0.1:1"),
                 with_role().use_fips(true),
                 with_role().use_dual_stack(true),
+                with_role().principal_tags(true),
             ];
             for builder in variants {
                 let debug = format!("{builder:?}");
@@ -568,6 +572,12 @@ mod cached {
             )
             .unwrap();
             assert_eq!(base, p.key);
+            // Asking for no session tags is the default's key; the variable asks as the builder.
+            assert_eq!(base, key(with_role().principal_tags(false), &[]));
+            assert_eq!(
+                key(with_role().principal_tags(true), &[]),
+                key(with_role(), &[("FLY_OIDC_AWS_PRINCIPAL_TAGS", "1")])
+            );
             // The Fly app and machine name the session when nothing else does.
             assert_ne!(
                 base,

@@ -61,7 +61,7 @@
 //! |---|---|---|
 //! | not on a Fly Machine / no role configured | `NotOnFly` / `NotConfigured` | `CredentialsNotLoaded` (the chain moves on) |
 //! | bad Fly token source | `InvalidConfiguration` | `InvalidConfiguration` |
-//! | `InvalidIdentityToken`, `IDPRejectedClaim`, `AccessDenied` | `TrustRejected` | `ProviderError`; the message says what the role's trust policy must match, quoting the token's `iss`, `aud` and `sub` |
+//! | `InvalidIdentityToken`, `IDPRejectedClaim`, `AccessDenied` | `TrustRejected` | `ProviderError`; the message says what the role's trust policy must match, quoting the token's `iss`, `aud` and `sub` (and, when session tags were asked for, that it must allow `sts:TagSession`) |
 //! | `IDPCommunicationError`, throttling, 5xx, timeouts, `InvalidIdentityToken` "Couldn't retrieve verification key from your identity provider" (STS could not fetch the issuer's JWKS) | `Transient` | `ProviderError` after 3 attempts with jittered backoff |
 //! | the whole chain outlasts [`Builder::total_timeout`] ([`DEFAULT_TOTAL_TIMEOUT`], 15 s, inside the SDK identity cache's default 21.6 s) | `Transient` | `ProviderError` naming the call that did not answer |
 //! | a token file with less than 30 s left | `StaleToken` | `ProviderError` naming the file and when its token expired |

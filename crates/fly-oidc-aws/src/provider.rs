@@ -47,6 +47,7 @@ pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 /// | [`duration`](Builder::duration) | `FLY_OIDC_AWS_DURATION_SECONDS` | 3600 s (900..=43200) |
 /// | [`policy`](Builder::policy) | `FLY_OIDC_AWS_POLICY` (JSON, or `@PATH`) | none |
 /// | [`policy_arn`](Builder::policy_arn), [`policy_arns`](Builder::policy_arns) | `FLY_OIDC_AWS_POLICY_ARNS` (comma-separated) | none |
+/// | [`principal_tags`](Builder::principal_tags) | `FLY_OIDC_AWS_PRINCIPAL_TAGS` (`1`) | no |
 /// | [`region`](Builder::region) | `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region` | `us-east-1` |
 /// | [`endpoint_url`](Builder::endpoint_url) | `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the profile's `services` section and `endpoint_url` (all ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true) | the regional endpoint |
 /// | [`use_fips`](Builder::use_fips) / [`use_dual_stack`](Builder::use_dual_stack) | `AWS_USE_FIPS_ENDPOINT` / `AWS_USE_DUALSTACK_ENDPOINT`, the profile's `use_fips_endpoint` / `use_dualstack_endpoint` | false |
@@ -136,6 +137,16 @@ impl Builder {
     /// `FLY_OIDC_AWS_POLICY_ARNS` says).
     pub fn policy_arns(mut self, arns: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.requested.policy_arns = Some(arns.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Ask Fly for AWS's session tags claim (`"aws_principal_tags": true` next to the
+    /// audience), which STS makes session tags, for policies on `aws:PrincipalTag/<key>`
+    /// (default: `FLY_OIDC_AWS_PRINCIPAL_TAGS`, else no). The role's trust policy must then
+    /// allow `sts:TagSession`, or STS answers `AccessDenied`. The tag keys are Fly's own:
+    /// read them from a token (`fly-oidc token --claims --aws-principal-tags`).
+    pub fn principal_tags(mut self, yes: bool) -> Self {
+        self.requested.principal_tags = Some(yes);
         self
     }
 
@@ -410,9 +421,11 @@ impl FlyOidcCredentialsProvider {
         })?;
         let mut expired_retry_done = false;
         loop {
+            let options =
+                fly_oidc::TokenOptions::default().aws_principal_tags(settings.principal_tags);
             let token = inner
                 .fly
-                .fetch_token(Some(&settings.audience))
+                .fetch_token_with(Some(&settings.audience), options)
                 .await
                 .map_err(fly_error)?;
             at_sts.store(true, Ordering::Relaxed);

@@ -25,6 +25,8 @@ const ENV_DURATION_SECONDS: &str = "FLY_OIDC_AWS_DURATION_SECONDS";
 const ENV_POLICY: &str = "FLY_OIDC_AWS_POLICY";
 /// `FLY_OIDC_AWS_POLICY_ARNS`: managed session policy ARNs, comma-separated.
 const ENV_POLICY_ARNS: &str = "FLY_OIDC_AWS_POLICY_ARNS";
+/// `FLY_OIDC_AWS_PRINCIPAL_TAGS`: ask Fly for AWS's session tags claim (yes/no).
+const ENV_PRINCIPAL_TAGS: &str = fly_oidc::ENV_AWS_PRINCIPAL_TAGS;
 
 /// The audience used when none is configured.
 const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
@@ -57,6 +59,7 @@ pub struct Settings {
     pub(crate) duration_origin: Option<Origin>,
     pub(crate) policy: Option<String>,
     pub(crate) policy_arns: Vec<String>,
+    pub(crate) principal_tags: bool,
     pub(crate) region: String,
     /// Whether `region` was configured (builder, variable or profile) rather than the default.
     pub(crate) region_configured: bool,
@@ -98,6 +101,12 @@ impl Settings {
     /// The managed session policy ARNs.
     pub fn policy_arns(&self) -> &[String] {
         &self.policy_arns
+    }
+
+    /// Whether the Fly token is asked for AWS's session tags claim (`"aws_principal_tags":
+    /// true`), which STS makes session tags.
+    pub fn principal_tags(&self) -> bool {
+        self.principal_tags
     }
 
     /// The STS region.
@@ -168,6 +177,7 @@ pub(crate) struct Requested {
     pub duration: Option<Duration>,
     pub policy: Option<String>,
     pub policy_arns: Option<Vec<String>>,
+    pub principal_tags: Option<bool>,
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
     pub use_fips: Option<bool>,
@@ -187,6 +197,8 @@ const SESSION_NAME: Setting = aws("session_name", ENV_ROLE_SESSION_NAME, "sessio
 pub(crate) const DURATION: Setting = aws("duration", ENV_DURATION_SECONDS, "duration-seconds");
 pub(crate) const POLICY: Setting = aws("policy", ENV_POLICY, "policy");
 pub(crate) const POLICY_ARNS: Setting = aws("policy_arns", ENV_POLICY_ARNS, "policy-arn");
+pub(crate) const PRINCIPAL_TAGS: Setting =
+    aws("principal_tags", ENV_PRINCIPAL_TAGS, "principal-tags");
 pub(crate) const REGION: Setting = aws("region", ENV_REGION, "region");
 pub(crate) const ENDPOINT_URL: Setting = aws("endpoint_url", ENV_ENDPOINT_URL_STS, "sts-endpoint");
 const USE_FIPS: Setting = Setting::new("use_fips", Some(ENV_USE_FIPS_ENDPOINT));
@@ -320,6 +332,10 @@ impl Requested {
             check_policy_arn(arn)
                 .map_err(|why| BuildError::invalid(POLICY_ARNS, origin.clone(), why))?;
         }
+        let principal_tags = match self.principal_tags {
+            Some(yes) => yes,
+            None => env.flag(PRINCIPAL_TAGS)?.unwrap_or(false),
+        };
         let shared = SharedConfig::load(env)?;
         let (region, found, region_configured) = match self.region {
             Some(region) => (region, None, true),
@@ -377,6 +393,7 @@ impl Requested {
             duration_origin,
             policy,
             policy_arns,
+            principal_tags,
             region,
             region_configured,
             endpoint_url,
@@ -564,6 +581,7 @@ mod tests {
             (ENDPOINT_URL, "--sts-endpoint", "--aws-sts-endpoint"),
             (DURATION, "--duration-seconds", "--aws-duration-seconds"),
             (POLICY_ARNS, "--policy-arn", "--aws-policy-arn"),
+            (PRINCIPAL_TAGS, "--principal-tags", "--aws-principal-tags"),
         ];
         for (setting, plain, per_cloud) in cases {
             assert_eq!(setting.name(Flags), plain);
@@ -596,6 +614,7 @@ mod tests {
         assert_eq!(s.configured_region(), None, "the default is not configured");
         assert_eq!(s.duration(), Duration::from_secs(3600));
         assert_eq!(s.session_name(), None);
+        assert!(!s.principal_tags());
         assert_eq!(s.sts_endpoint(), "https://sts.us-east-1.amazonaws.com");
         let s = resolve(
             Requested::default(),
@@ -809,6 +828,27 @@ mod tests {
                 .to_string();
             assert!(err.contains(want) && err.contains(name), "{err}");
         }
+    }
+
+    #[test]
+    fn principal_tags_from_the_builder_then_the_environment() {
+        let on = [("FLY_OIDC_AWS_PRINCIPAL_TAGS", "1")];
+        assert!(resolve(Requested::default(), &on).unwrap().principal_tags());
+        let off = Requested {
+            principal_tags: Some(false),
+            ..Default::default()
+        };
+        assert!(
+            !resolve(off, &on).unwrap().principal_tags(),
+            "the builder wins"
+        );
+        let err = resolve(
+            Requested::default(),
+            &[("FLY_OIDC_AWS_PRINCIPAL_TAGS", "sometimes")],
+        )
+        .unwrap_err();
+        assert_eq!(err.setting(), PRINCIPAL_TAGS);
+        assert!(err.to_string().contains("not a yes/no value"), "{err}");
     }
 
     #[test]

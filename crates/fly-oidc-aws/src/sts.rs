@@ -426,22 +426,45 @@ impl std::error::Error for Rejection {}
 
 /// The message of an `InvalidIdentityToken`, `IDPRejectedClaim` or `AccessDenied` answer
 /// (`said`: STS's code and message): the one cause STS reported, with the role sent, the
-/// token's `iss`, `aud`, `sub`, and what to do next.
+/// token's `iss`, `aud`, `sub` (and session tags, when they were asked for), and what to do
+/// next.
 fn trust_message(
     cause: Rejection,
     said: &str,
     role_arn: &str,
-    audience: &str,
+    settings: &Settings,
     claims: &FlyClaims,
 ) -> Message {
+    let audience = &settings.audience;
     let facts = TokenFacts::of(claims);
     let prefix = facts.key_prefix;
     let refused = format!("STS refused to assume {role_arn} ({said})");
     if cause == Rejection::TrustPolicy {
         let account = arn_account_id(role_arn).unwrap_or("<account>");
-        return format!(
-            "{refused}: the role's trust policy does not accept this token (or the role does not exist); \
-             its principal must be arn:aws:iam::{account}:oidc-provider/{prefix} (from the token's iss {iss}) \
+        // Session tags asked for: the trust policy must allow sts:TagSession too, or STS
+        // answers AccessDenied whatever the conditions say.
+        let tags = match settings.principal_tags {
+            false => Message::default(),
+            true => {
+                let carried = match claims.aws_session_tags() {
+                    Some(tags) => format!("the token carries the session tags {tags}"),
+                    None => format!("the token carries no {} claim", fly_oidc::AWS_TAGS_CLAIM),
+                };
+                Message::from("session tags were asked for (")
+                    .setting(crate::settings::PRINCIPAL_TAGS)
+                    .text(format!(
+                        "; {carried}), so the statement that trusts the OIDC provider must also \
+                         allow sts:TagSession (\"Action\": [\"sts:AssumeRoleWithWebIdentity\", \
+                         \"sts:TagSession\"]); "
+                    ))
+            }
+        };
+        return Message::from(format!(
+            "{refused}: the role's trust policy does not accept this token (or the role does not exist); "
+        ))
+        .append(tags)
+        .text(format!(
+            "its principal must be arn:aws:iam::{account}:oidc-provider/{prefix} (from the token's iss {iss}) \
              and its conditions must match the token: \"{prefix}:aud\" the aud {aud}, \"{prefix}:sub\" the sub {sub}; \
              next: `aws iam get-role --role-name {name} --query Role.AssumeRolePolicyDocument > trust.json \
              && fly-oidc aws check-trust-policy trust.json` names the condition that fails",
@@ -449,8 +472,7 @@ fn trust_message(
             aud = facts.aud,
             sub = facts.sub,
             name = role_name(role_arn),
-        )
-        .into();
+        ));
     }
     if cause == Rejection::NoOidcProvider {
         return format!(
@@ -594,7 +616,7 @@ fn map_sdk_error(
                             cause.unwrap_or(Rejection::Token),
                             &format!("{shown_code}: {msg}"),
                             role_arn,
-                            &settings.audience,
+                            settings,
                             claims,
                         ),
                     ))

@@ -13,6 +13,9 @@ pub struct TokenArgs {
     /// Print the decoded (unverified) claims as JSON, plus expires_in_seconds, instead of the token
     #[arg(long)]
     claims: bool,
+    /// Ask for AWS's session tags claim (https://aws.amazon.com/tags), as the AWS provider does with --principal-tags; with --claims, also list the tags on stderr [env: FLY_OIDC_AWS_PRINCIPAL_TAGS=1]
+    #[arg(long)]
+    aws_principal_tags: bool,
     /// Check the token's signature against the issuer's keys (JWKS) and its expiry first; exit 1 if it fails
     #[arg(long)]
     verify: bool,
@@ -24,6 +27,9 @@ pub async fn run(globals: &Globals, args: TokenArgs) -> Result<(), CliError> {
     let mut builder = globals.fly_builder();
     if let Some(audience) = args.audience {
         builder = builder.audience(audience);
+    }
+    if args.aws_principal_tags {
+        builder = builder.aws_principal_tags(true);
     }
     let client = builder.build()?;
     // The key flags are checked before a token is fetched.
@@ -38,6 +44,18 @@ pub async fn run(globals: &Globals, args: TokenArgs) -> Result<(), CliError> {
     if let Some(keys) = keys {
         let summary = crate::doctor::verify_token(&keys, &token).await?;
         crate::common::stderr_line(format_args!("fly-oidc: {summary}"));
+    }
+    if args.claims && client.default_options().wants_aws_principal_tags() {
+        // The keys are Fly's and undocumented: show them, so a policy can name them.
+        match token.claims().aws_session_tags() {
+            Some(tags) => crate::common::stderr_line(format_args!(
+                "fly-oidc: AWS session tags (aws:PrincipalTag/<key> in policies): {tags}"
+            )),
+            None => crate::common::stderr_line(format_args!(
+                "fly-oidc: warning: AWS session tags were asked for, but the token has no {} claim",
+                fly_oidc::AWS_TAGS_CLAIM
+            )),
+        }
     }
     let output = if args.claims {
         crate::setup::subject::claims_json(&token, SystemTimeSource.now())

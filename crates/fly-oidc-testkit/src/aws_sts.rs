@@ -20,6 +20,11 @@
 //! does (signature against a JWKS, issuer, audience, expiry, a `sub` pattern) and answers
 //! with the error STS would give.
 //!
+//! Session tags: a token carrying AWS's session tags claim (`https://aws.amazon.com/tags`)
+//! is refused with `AccessDenied` unless the role's trust policy allows `sts:TagSession`
+//! ([`FakeStsBuilder::tag_session`]), as AWS does; when allowed, the tags become the
+//! session's, which [`FakeSts::sessions`] reports.
+//!
 //! ```
 //! use fly_oidc_testkit::Fault;
 //! use fly_oidc_testkit::aws_sts::FakeSts;
@@ -43,6 +48,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -213,6 +219,23 @@ impl RecordedStsRequest {
     }
 }
 
+/// A session the fake granted: whose it is and its session tags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IssuedSession {
+    /// `arn:aws:sts::<account>:assumed-role/<role>/<session>`.
+    pub assumed_role_arn: String,
+    /// The role session name.
+    pub session_name: String,
+    /// The session tags, from the token's `https://aws.amazon.com/tags` claim: each key of
+    /// `principal_tags` with the first value of its list (AWS's shape; a tag has one value).
+    pub session_tags: BTreeMap<String, String>,
+    /// The claim's `transitive_tag_keys`.
+    pub transitive_tag_keys: Vec<String>,
+    /// The access key id of its credentials.
+    pub access_key_id: String,
+}
+
 /// Credentials the fake issued (for leak scans).
 #[derive(Clone, PartialEq, Eq)]
 pub struct IssuedCredentials {
@@ -249,6 +272,7 @@ pub struct FakeStsBuilder {
     account_id: Option<String>,
     trust: Option<Trust>,
     max_session_duration: Option<Duration>,
+    tag_session: bool,
     clock: Clock,
     latency: Duration,
 }
@@ -301,6 +325,16 @@ impl FakeStsBuilder {
         self
     }
 
+    /// Whether the role's trust policy allows `sts:TagSession` (default: no, as a trust
+    /// policy that lists only `sts:AssumeRoleWithWebIdentity`). Without it, a token carrying
+    /// AWS's session tags claim gets `AccessDenied` "Not authorized to perform
+    /// sts:AssumeRoleWithWebIdentity", as AWS answers; with it, the session gets the tags
+    /// ([`FakeSts::sessions`]).
+    pub fn tag_session(mut self, allowed: bool) -> Self {
+        self.tag_session = allowed;
+        self
+    }
+
     /// Wait this long before every answer (to model network latency in benchmarks).
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
@@ -350,6 +384,7 @@ struct Issued {
     /// `AROA...:<session>`.
     user_id: String,
     account: String,
+    session: IssuedSession,
 }
 
 /// A running fake STS. Stops when the last clone is dropped.
@@ -388,6 +423,14 @@ impl FakeSts {
     /// The listening address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Every session granted, in order, with its session tags.
+    pub fn sessions(&self) -> Vec<IssuedSession> {
+        lock(&self.state.issued)
+            .iter()
+            .map(|issued| issued.session.clone())
+            .collect()
     }
 
     /// Every set of credentials issued, in order (for leak scans).
@@ -459,6 +502,43 @@ fn decode_claims(jwt: &str) -> Option<Map<String, Value>> {
         Value::Object(map) => Some(map),
         _ => None,
     }
+}
+
+/// Session tags and transitive keys.
+type SessionTags = (BTreeMap<String, String>, Vec<String>);
+
+/// The session tags of a token's `https://aws.amazon.com/tags` claim, in AWS's documented
+/// shape (`{"principal_tags": {"<key>": ["<value>"]}, "transitive_tag_keys": ["<key>"]}`):
+/// `None` without the claim, an error message for another shape. Parsed here, not by the
+/// client's code, so that tests see what a separate STS makes of a token.
+fn session_tags(claims: &Map<String, Value>) -> Result<Option<SessionTags>, String> {
+    let Some(claim) = claims.get(fly_oidc::AWS_TAGS_CLAIM) else {
+        return Ok(None);
+    };
+    let bad = || "The web identity token's session tags claim is not valid".to_owned();
+    let claim = claim.as_object().ok_or_else(bad)?;
+    let mut tags = BTreeMap::new();
+    if let Some(principal) = claim.get("principal_tags") {
+        for (key, values) in principal.as_object().ok_or_else(bad)? {
+            let value = values
+                .as_array()
+                .and_then(|list| list.first())
+                .and_then(Value::as_str)
+                .ok_or_else(bad)?;
+            tags.insert(key.clone(), value.to_owned());
+        }
+    }
+    let transitive = match claim.get("transitive_tag_keys") {
+        None => Vec::new(),
+        Some(keys) => keys
+            .as_array()
+            .ok_or_else(bad)?
+            .iter()
+            .map(|k| k.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(bad)?,
+    };
+    Ok(Some((tags, transitive)))
 }
 
 fn wildcard_match(pattern: &str, text: &str) -> bool {
@@ -689,6 +769,18 @@ fn assume_role(req: &RecordedStsRequest, state: &State) -> Response<TestBody> {
             }
         }
     }
+    let tags = match session_tags(&claims) {
+        Ok(tags) => tags,
+        Err(why) => return error_response(400, "InvalidIdentityToken", &why),
+    };
+    if tags.is_some() && !state.config.tag_session {
+        // The trust policy does not allow sts:TagSession: AWS's answer names the main action.
+        return error_response(
+            403,
+            "AccessDenied",
+            "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+        );
+    }
     if state
         .config
         .max_session_duration
@@ -704,11 +796,20 @@ fn assume_role(req: &RecordedStsRequest, state: &State) -> Response<TestBody> {
         expiration,
     };
     let role_id = format!("AROA{}", random_upper(17));
+    let arn = format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session}");
+    let (session_tags, transitive_tag_keys) = tags.unwrap_or_default();
     lock(&state.issued).push(Issued {
         credentials: creds.clone(),
-        arn: format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session}"),
+        arn: arn.clone(),
         user_id: format!("{role_id}:{session}"),
         account: account.clone(),
+        session: IssuedSession {
+            assumed_role_arn: arn,
+            session_name: session.to_owned(),
+            session_tags,
+            transitive_tag_keys,
+            access_key_id: creds.access_key_id.clone(),
+        },
     });
     let sub = claims.get("sub").and_then(Value::as_str).unwrap_or("");
     let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
@@ -883,6 +984,32 @@ mod tests {
         assert_eq!(caller.session_token.as_deref(), Some("session"));
         headers.insert("authorization", "Bearer x".parse().expect("a header value"));
         assert_eq!(Caller::from_headers(&headers).access_key_id, None);
+    }
+
+    #[test]
+    fn session_tags_are_read_in_aws_shape() {
+        let claims = |tags: Value| {
+            let mut map = Map::new();
+            map.insert(fly_oidc::AWS_TAGS_CLAIM.into(), tags);
+            map
+        };
+        assert_eq!(session_tags(&Map::new()), Ok(None));
+        let (tags, transitive) = session_tags(&claims(serde_json::json!({
+            "principal_tags": {"team": ["web"], "env": ["prod", "x"]},
+            "transitive_tag_keys": ["team"]
+        })))
+        .unwrap()
+        .unwrap();
+        assert_eq!(tags["team"], "web");
+        assert_eq!(tags["env"], "prod");
+        assert_eq!(transitive, ["team"]);
+        for bad in [
+            serde_json::json!("x"),
+            serde_json::json!({"principal_tags": {"a": "b"}}),
+            serde_json::json!({"transitive_tag_keys": [1]}),
+        ] {
+            assert!(session_tags(&claims(bad.clone())).is_err(), "{bad}");
+        }
     }
 
     #[test]

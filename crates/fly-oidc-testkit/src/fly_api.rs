@@ -32,7 +32,22 @@ pub struct RecordedRequest {
     pub authorized: bool,
     /// Whether it came over the Unix socket (else TCP).
     pub unix: bool,
+    /// Whether it asked for AWS's session tags claim (`"aws_principal_tags": true`).
+    pub aws_principal_tags: bool,
 }
+
+/// The AWS session tags of a token the fake mints when the request asks for
+/// `"aws_principal_tags": true`: keys of the fake's own invention, **not Fly's** (Fly does not
+/// document which keys it sets; read them from a real token with
+/// `fly-oidc token --claims --aws-principal-tags`). Each key maps to a list of one value,
+/// AWS's shape; `fake_org` is also transitive:
+///
+/// | key | value |
+/// |---|---|
+/// | `fake_app` | the app name |
+/// | `fake_org` | the org slug |
+/// | `fake_region` | the region |
+pub const FAKE_TAG_KEYS: [&str; 3] = ["fake_app", "fake_org", "fake_region"];
 
 /// Configures a [`FakeFlyApi`].
 #[derive(Clone)]
@@ -165,6 +180,20 @@ impl State {
         format!("https://oidc.fly.io/{}", self.config.org)
     }
 
+    /// AWS's session tags claim, with the fake's own keys ([`FAKE_TAG_KEYS`]).
+    fn aws_tags(&self) -> Value {
+        let c = &self.config;
+        let [app, org, region] = FAKE_TAG_KEYS;
+        json!({
+            "principal_tags": {
+                app: [c.app],
+                org: [c.org],
+                region: [c.region],
+            },
+            "transitive_tag_keys": [org],
+        })
+    }
+
     fn mint(&self, audience: Option<&str>, edit: &dyn Fn(&mut Map<String, Value>)) -> String {
         let c = &self.config;
         let now = self
@@ -283,6 +312,15 @@ impl FakeFlyApi {
         self.state.mint(audience, &|_| {})
     }
 
+    /// Mint a signed token carrying AWS's session tags claim, as the Machines API does for a
+    /// request with `"aws_principal_tags": true` (keys: [`FAKE_TAG_KEYS`]).
+    pub fn mint_with_aws_tags(&self, audience: Option<&str>) -> String {
+        let tags = self.state.aws_tags();
+        self.state.mint(audience, &|claims| {
+            claims.insert(fly_oidc::AWS_TAGS_CLAIM.into(), tags.clone());
+        })
+    }
+
     /// Mint a token after editing its claims (to fake a wrong issuer, an old `exp`, ...).
     pub fn mint_with(
         &self,
@@ -367,10 +405,16 @@ async fn token(req: Request<Incoming>, state: &State, unix: bool) -> Response<Te
         .and_then(|v| v.get("aud"))
         .and_then(Value::as_str)
         .map(str::to_owned);
+    let wants_tags = parsed
+        .as_ref()
+        .ok()
+        .and_then(|v| v.get("aws_principal_tags"))
+        == Some(&Value::Bool(true));
     state.requests.record(RecordedRequest {
         audience: audience.clone(),
         authorized,
         unix,
+        aws_principal_tags: wants_tags,
     });
     let fault = WIRE.answer_fault(
         state.faults.pop(),
@@ -395,10 +439,21 @@ async fn token(req: Request<Incoming>, state: &State, unix: bool) -> Response<Te
             if map.get("aud").is_some_and(|a| !a.is_string()) {
                 return json_error(400, "aud must be a string");
             }
+            if map
+                .get("aws_principal_tags")
+                .is_some_and(|t| !t.is_boolean())
+            {
+                return json_error(400, "aws_principal_tags must be a boolean");
+            }
         }
         _ => return json_error(400, "invalid JSON body"),
     }
-    let jwt = state.mint(audience.as_deref(), &|_| {});
+    let tags = wants_tags.then(|| state.aws_tags());
+    let jwt = state.mint(audience.as_deref(), &|claims| {
+        if let Some(tags) = &tags {
+            claims.insert(fly_oidc::AWS_TAGS_CLAIM.into(), tags.clone());
+        }
+    });
     respond(200, "text/plain; charset=utf-8", jwt)
 }
 

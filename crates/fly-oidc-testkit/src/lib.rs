@@ -7,7 +7,10 @@
 //! `127.0.0.1` TCP (bearer-checked, like `FLY_API_HOSTNAME`), minting real RS256 JWTs with
 //! Fly's claim layout from its own generated key. It publishes
 //! `/.well-known/openid-configuration` and the JWKS, records every request, and can be told
-//! to fail ([`Fault`]) for fault-injection tests.
+//! to fail ([`Fault`]) for fault-injection tests. A request with `"aws_principal_tags": true`
+//! gets AWS's session tags claim, with tag keys of the fake's own invention
+//! ([`FAKE_TAG_KEYS`]: `fake_app`, `fake_org`, `fake_region`; Fly's real keys are
+//! undocumented, so never copy these into a policy).
 //!
 //! [`aws_sts::FakeSts`] (AWS STS `AssumeRoleWithWebIdentity`) and [`google::FakeGoogle`]
 //! (Google STS and IAM Credentials) run on the same harness and speak the same words: a
@@ -41,5 +44,5 @@ mod jwt;
 mod server;
 
 pub use fault::Fault;
-pub use fly_api::{FakeFlyApi, FakeFlyApiBuilder, RecordedRequest};
+pub use fly_api::{FAKE_TAG_KEYS, FakeFlyApi, FakeFlyApiBuilder, RecordedRequest};
 pub use jwt::verify_rs256;

@@ -27,6 +27,10 @@ const ENV_API_TOKEN: &str = "FLY_API_TOKEN";
 /// The audience of the Fly token (the client's [`Builder::audience`]; the AWS provider's
 /// default audience too).
 pub const ENV_AUDIENCE: &str = "FLY_OIDC_AUDIENCE";
+/// Ask for AWS's session tags claim in the tokens [`FlyOidcClient::fetch_default_token`]
+/// fetches (the client's [`Builder::aws_principal_tags`]; the AWS provider's
+/// `principal_tags` too): `1`/`true`/`yes`/`on`.
+pub const ENV_AWS_PRINCIPAL_TAGS: &str = "FLY_OIDC_AWS_PRINCIPAL_TAGS";
 /// The path of the OIDC token endpoint.
 pub const TOKEN_PATH: &str = "/v1/tokens/oidc";
 
@@ -36,12 +40,58 @@ const SOCKET: Setting = Setting::new("socket", Some(ENV_SOCKET)).flag("socket");
 const API_URL: Setting = Setting::new("api_url", Some(ENV_API_HOSTNAME)).flag("api-url");
 const API_TOKEN: Setting = Setting::new("api_token", Some(ENV_API_TOKEN));
 const AUDIENCE: Setting = Setting::new("audience", Some(ENV_AUDIENCE)).flag("audience");
+const AWS_PRINCIPAL_TAGS: Setting =
+    Setting::new("aws_principal_tags", Some(ENV_AWS_PRINCIPAL_TAGS)).flag("aws-principal-tags");
 
 /// What keeps a token file fresh, for the error about a stale one.
 const TOKEN_FILE_FRESHNESS: &str = "whatever writes it is not keeping it fresh. Fly's init rewrites /.fly/oidc_token (about every 9 minutes) only when AWS_ROLE_ARN is set on the app: set it, or drop the token file setting (FLY_OIDC_TOKEN_FILE) so the Machines API mints a fresh token for every request";
 
 const NOT_ON_FLY_HINT: &str =
     "not on a Fly Machine? set FLY_API_HOSTNAME and FLY_API_TOKEN, or FLY_OIDC_TOKEN_FILE";
+
+/// What a token request asks of the Machines API besides its audience
+/// ([`FlyOidcClient::fetch_token_with`]). A token minted with other options is another token:
+/// a cache of Fly tokens keys on the options as on the audience.
+///
+/// ```
+/// use fly_oidc::TokenOptions;
+/// let tagged = TokenOptions::default().aws_principal_tags(true);
+/// assert!(tagged.wants_aws_principal_tags());
+/// assert_ne!(tagged, TokenOptions::default());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct TokenOptions {
+    aws_principal_tags: bool,
+}
+
+impl TokenOptions {
+    /// Ask for AWS's session tags claim ([`AWS_TAGS_CLAIM`](crate::AWS_TAGS_CLAIM)): the
+    /// request then carries `"aws_principal_tags": true` next to `aud`, as Fly's own clients
+    /// send it (fly-go's `GetOIDCToken(ctx, aud, aws)`). STS makes the claim's tags session
+    /// tags, if the role's trust policy allows `sts:TagSession`.
+    pub const fn aws_principal_tags(mut self, yes: bool) -> Self {
+        self.aws_principal_tags = yes;
+        self
+    }
+
+    /// Whether AWS's session tags claim is asked for.
+    pub const fn wants_aws_principal_tags(&self) -> bool {
+        self.aws_principal_tags
+    }
+
+    /// The JSON body of a request for `audience` with these options.
+    fn body(&self, audience: Option<&str>) -> serde_json::Value {
+        let mut body = serde_json::Map::new();
+        if let Some(aud) = audience {
+            body.insert("aud".into(), aud.into());
+        }
+        if self.aws_principal_tags {
+            body.insert("aws_principal_tags".into(), true.into());
+        }
+        serde_json::Value::Object(body)
+    }
+}
 
 /// Where tokens come from. See [`Builder`] for how it is chosen.
 #[derive(Clone, PartialEq, Eq)]
@@ -116,6 +166,7 @@ pub struct Builder {
     api_url: Option<String>,
     api_token: Option<SecretString>,
     audience: Option<String>,
+    aws_principal_tags: Option<bool>,
     default_socket: Option<PathBuf>,
     rate_limit: Option<RateLimit>,
 }
@@ -162,6 +213,13 @@ impl Builder {
     /// `FLY_OIDC_AUDIENCE`, else none: Fly then uses `https://fly.io/<org>`).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
+        self
+    }
+
+    /// Whether [`FlyOidcClient::fetch_default_token`] asks for AWS's session tags claim
+    /// ([`TokenOptions::aws_principal_tags`]; default: `FLY_OIDC_AWS_PRINCIPAL_TAGS`, else no).
+    pub fn aws_principal_tags(mut self, yes: bool) -> Self {
+        self.aws_principal_tags = Some(yes);
         self
     }
 
@@ -272,11 +330,16 @@ impl Builder {
             ));
         }
         let audience = audience.map(|(a, _)| a.trim().to_owned());
+        let aws_principal_tags = match self.aws_principal_tags {
+            Some(yes) => yes,
+            None => env.flag(AWS_PRINCIPAL_TAGS)?.unwrap_or(false),
+        };
         Ok(FlyOidcClient {
             inner: Arc::new(Inner {
                 source,
                 set_by,
                 audience,
+                options: TokenOptions::default().aws_principal_tags(aws_principal_tags),
                 http: tokio::sync::OnceCell::new(),
                 retry: config.retry().cloned().unwrap_or_default(),
                 connect_timeout,
@@ -346,6 +409,8 @@ struct Inner {
     /// it by its flag) or `FLY_OIDC_TOKEN_FILE`, say.
     set_by: Message,
     audience: Option<String>,
+    /// What [`FlyOidcClient::fetch_default_token`] asks for besides the audience.
+    options: TokenOptions,
     /// Built on first use, so a caller that never fetches (a warm cache) never pays for it.
     http: tokio::sync::OnceCell<reqwest::Client>,
     connect_timeout: Duration,
@@ -379,6 +444,7 @@ impl fmt::Debug for FlyOidcClient {
         f.debug_struct("FlyOidcClient")
             .field("source", &self.inner.source)
             .field("audience", &self.inner.audience)
+            .field("options", &self.inner.options)
             .field("retry", &self.inner.retry)
             .finish_non_exhaustive()
     }
@@ -405,11 +471,19 @@ impl FlyOidcClient {
         self.inner.audience.as_deref()
     }
 
+    /// What [`fetch_default_token`](Self::fetch_default_token) asks for besides the audience
+    /// ([`Builder::aws_principal_tags`], else `FLY_OIDC_AWS_PRINCIPAL_TAGS`).
+    pub fn default_options(&self) -> TokenOptions {
+        self.inner.options
+    }
+
     /// Fetch a fresh token for the configured [`audience`](Self::audience) (none configured:
-    /// Fly's default, `https://fly.io/<org>`). The cloud providers ask for their own audience
-    /// with [`fetch_token`](Self::fetch_token) instead.
+    /// Fly's default, `https://fly.io/<org>`) with the configured
+    /// [`default_options`](Self::default_options). The cloud providers ask for their own
+    /// audience and options with [`fetch_token_with`](Self::fetch_token_with) instead.
     pub async fn fetch_default_token(&self) -> Result<FlyToken, Error> {
-        self.fetch_token(self.audience()).await
+        self.fetch_token_with(self.audience(), self.inner.options)
+            .await
     }
 
     /// Fetch a fresh token for `audience` (`None`: Fly's default, `https://fly.io/<org>`).
@@ -422,18 +496,42 @@ impl FlyOidcClient {
     /// expired or has less than 30 s left is an [`ErrorKind::StaleToken`] error naming the
     /// file and when the token expired.
     pub async fn fetch_token(&self, audience: Option<&str>) -> Result<FlyToken, Error> {
+        self.fetch_token_with(audience, TokenOptions::default())
+            .await
+    }
+
+    /// Fetch a fresh token for `audience` with `options` (such as AWS's session tags claim,
+    /// [`TokenOptions::aws_principal_tags`]), as [`fetch_token`](Self::fetch_token) does. A
+    /// token file cannot mint one: its token is used as it is, with a warning when it lacks
+    /// the session tags asked for.
+    pub async fn fetch_token_with(
+        &self,
+        audience: Option<&str>,
+        options: TokenOptions,
+    ) -> Result<FlyToken, Error> {
         self.inner
             .retry
             .run("fetching a Fly OIDC token", Error::is_transient, || {
-                self.fetch_once(audience)
+                self.fetch_once(audience, options)
             })
             .await
     }
 
-    async fn fetch_once(&self, audience: Option<&str>) -> Result<FlyToken, Error> {
+    async fn fetch_once(
+        &self,
+        audience: Option<&str>,
+        options: TokenOptions,
+    ) -> Result<FlyToken, Error> {
         match &self.inner.source {
             TokenSource::File(path) => {
                 let token = read_token_file(path, audience, &self.inner.set_by)?;
+                if options.aws_principal_tags && token.claims().aws_session_tags().is_none() {
+                    tracing::warn!(
+                        file = %path.display(),
+                        "AWS session tags were asked for, but the token file's token has no {} claim; a token file cannot mint a new token",
+                        crate::AWS_TAGS_CLAIM
+                    );
+                }
                 token.ensure_fresh(
                     self.inner.time.now(),
                     &format!("the token file {}", path.display()),
@@ -441,7 +539,7 @@ impl FlyOidcClient {
                 )?;
                 Ok(token)
             }
-            source => self.fetch_from_api(source, audience).await,
+            source => self.fetch_from_api(source, audience, options).await,
         }
     }
 
@@ -449,6 +547,7 @@ impl FlyOidcClient {
         &self,
         source: &TokenSource,
         audience: Option<&str>,
+        options: TokenOptions,
     ) -> Result<FlyToken, Error> {
         let (url, bearer) = match source {
             TokenSource::Socket { path, is_default } => {
@@ -468,11 +567,8 @@ impl FlyOidcClient {
             .await?;
         // Every attempt, retries included, waits for its turn in the shared budget.
         self.inner.rate_limit.acquire().await;
-        let body = match audience {
-            Some(aud) => serde_json::json!({ "aud": aud }),
-            None => serde_json::json!({}),
-        };
-        tracing::debug!(%source, audience = ?audience, "requesting a Fly OIDC token");
+        let body = options.body(audience);
+        tracing::debug!(%source, audience = ?audience, aws_principal_tags = options.aws_principal_tags, "requesting a Fly OIDC token");
         let mut request = http
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -867,6 +963,43 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(ok.inner.audience.as_deref(), Some("aud"));
+    }
+
+    #[test]
+    fn the_request_body_asks_for_session_tags_only_when_told() {
+        let plain = TokenOptions::default();
+        assert_eq!(plain.body(None).to_string(), "{}");
+        assert_eq!(plain.body(Some("a")).to_string(), r#"{"aud":"a"}"#);
+        let tagged = plain.aws_principal_tags(true);
+        assert_eq!(
+            tagged.body(Some("sts.amazonaws.com")).to_string(),
+            r#"{"aud":"sts.amazonaws.com","aws_principal_tags":true}"#
+        );
+        assert_eq!(
+            tagged.body(None).to_string(),
+            r#"{"aws_principal_tags":true}"#
+        );
+        let build = |env: &[(&str, &str)], set: Option<bool>| {
+            let config = ProviderConfig::default().with_env(Env::from_slice(env));
+            let builder = FlyOidcClient::builder().configure(&config);
+            match set {
+                Some(yes) => builder.aws_principal_tags(yes),
+                None => builder,
+            }
+            .build()
+        };
+        let wants = |c: FlyOidcClient| c.default_options().wants_aws_principal_tags();
+        assert!(!wants(build(&[], None).unwrap()));
+        let on = [(ENV_AWS_PRINCIPAL_TAGS, "1")];
+        assert!(wants(build(&on, None).unwrap()));
+        assert!(!wants(build(&on, Some(false)).unwrap()), "the builder wins");
+        let err = build(&[(ENV_AWS_PRINCIPAL_TAGS, "maybe")], None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not a yes/no value") && err.contains(ENV_AWS_PRINCIPAL_TAGS),
+            "{err}"
+        );
     }
 
     #[test]

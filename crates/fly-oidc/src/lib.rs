@@ -4,7 +4,8 @@
 //! Fly Machine can trade them for short-lived cloud credentials (see the `fly-oidc-aws` and
 //! `fly-oidc-gcp` crates) instead of holding long-lived keys.
 //!
-//! A Fly Machine asks for a token with `POST /v1/tokens/oidc` and a body `{"aud": "..."}`;
+//! A Fly Machine asks for a token with `POST /v1/tokens/oidc` and a body `{"aud": "..."}`
+//! (plus `"aws_principal_tags": true` for AWS's session tags claim, [`TokenOptions`]);
 //! the answer is the raw JWT. [`FlyOidcClient`] does that over the Machine's Unix socket
 //! (`/.fly/api`), over HTTP(S) with a Fly API token, or reads the token from a file, with
 //! timeouts, retries of transient failures, a 64 KiB cap on answers (see [`fs`]), and a check that the
@@ -75,10 +76,10 @@ pub mod time;
 pub mod tls;
 mod token;
 
-pub use claims::{Audience, FLY_ISSUER_PREFIX, FlyClaims};
+pub use claims::{AWS_TAGS_CLAIM, Audience, AwsSessionTags, FLY_ISSUER_PREFIX, FlyClaims};
 pub use client::{
-    Builder, ENV_AUDIENCE, ENV_TOKEN_FILE, FlyOidcClient, TOKEN_FILE, TOKEN_PATH, TokenSource,
-    http_client_builder, token_from_response,
+    Builder, ENV_AUDIENCE, ENV_AWS_PRINCIPAL_TAGS, ENV_TOKEN_FILE, FlyOidcClient, TOKEN_FILE,
+    TOKEN_PATH, TokenOptions, TokenSource, http_client_builder, token_from_response,
 };
 pub use config::ProviderConfig;
 pub use endpoint::{ENV_ALLOW_INSECURE_HTTP, is_trusted_plain_http_host};

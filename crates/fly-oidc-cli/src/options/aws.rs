@@ -34,6 +34,10 @@ pub struct CredentialProcessOptions {
     /// A managed session policy ARN; repeatable [env: FLY_OIDC_AWS_POLICY_ARNS, comma-separated]
     #[arg(long = "policy-arn", value_name = "ARN")]
     pub policy_arns: Vec<String>,
+    /// Ask Fly for AWS session tags (`aws:PrincipalTag/<key>`); the trust policy must allow
+    /// sts:TagSession [env: FLY_OIDC_AWS_PRINCIPAL_TAGS=1]
+    #[arg(long)]
+    pub principal_tags: bool,
     /// The STS region [env: AWS_REGION, AWS_DEFAULT_REGION, the profile's region; default: us-east-1]
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
@@ -53,7 +57,8 @@ impl CredentialProcessOptions {
     /// The credential process these settings describe, built with `config` (its environment
     /// for the rest, its Fly token client): each field onto its builder method
     /// (`role_arn`, `audience`, `session_name`, `duration` in seconds, `policy`, `policy_arns`
-    /// (none: the variable), `region`, `endpoint_url`; `no_cache` when set, `min_ttl`).
+    /// (none: the variable), `principal_tags` when set, `region`, `endpoint_url`; `no_cache`
+    /// when set, `min_ttl`).
     /// The provider keeps no memory cache (the disk cache is the process's).
     ///
     /// # Errors
@@ -71,6 +76,9 @@ impl CredentialProcessOptions {
             .set_if(duration, |b, duration| b.duration(duration))
             .set_if(self.policy, |b, policy| b.policy(policy))
             .set_if(policy_arns, |b, arns| b.policy_arns(arns))
+            .set_if(self.principal_tags.then_some(true), |b, yes| {
+                b.principal_tags(yes)
+            })
             .set_if(self.region, |b, region| b.region(region))
             .set_if(self.sts_endpoint, |b, url| b.endpoint_url(url));
         CredentialProcess::builder()
@@ -117,6 +125,7 @@ mod tests {
             duration_seconds: Some(900),
             policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
             policy_arns: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
+            principal_tags: true,
             region: Some("ap-south-1".into()),
             sts_endpoint: Some("http://127.0.0.1:9".into()),
             no_cache: true,
@@ -133,6 +142,7 @@ mod tests {
             Some(r#"{"Version":"2012-10-17","Statement":[]}"#)
         );
         assert_eq!(s.policy_arns(), ["arn:aws:iam::aws:policy/ReadOnlyAccess"]);
+        assert!(s.principal_tags());
         assert_eq!(s.region(), "ap-south-1");
         assert_eq!(s.endpoint_url(), Some("http://127.0.0.1:9"));
         assert!(process.cache_settings().no_cache);
@@ -149,6 +159,7 @@ mod tests {
                 "arn:aws:iam::aws:policy/A,arn:aws:iam::aws:policy/B",
             ),
             ("AWS_REGION", "eu-west-1"),
+            ("FLY_OIDC_AWS_PRINCIPAL_TAGS", "yes"),
             ("FLY_OIDC_NO_CACHE", "1"),
             ("FLY_OIDC_AWS_MIN_TTL", "30m"),
         ]);
@@ -162,6 +173,7 @@ mod tests {
         assert_eq!(s.duration(), Duration::from_secs(7200));
         assert_eq!(s.policy_arns().len(), 2);
         assert_eq!(s.region(), "eu-west-1");
+        assert!(s.principal_tags(), "FLY_OIDC_AWS_PRINCIPAL_TAGS=yes");
         assert!(process.cache_settings().no_cache, "FLY_OIDC_NO_CACHE=1");
         assert_eq!(process.cache_settings().min_ttl, Duration::from_secs(1800));
     }

@@ -68,6 +68,14 @@ const COMMANDS: &[(&str, Run)] = &[
         },
     ),
     (
+        "fly-oidc token --claims --aws-principal-tags",
+        Run::Test {
+            file: "crates/fly-oidc-cli/tests/cli/cli_aws_session_tags.rs",
+            name: "token_claims_with_aws_principal_tags_shows_the_fakes_tags",
+            runs: r#""token --claims --aws-principal-tags""#,
+        },
+    ),
+    (
         "fly-oidc aws credential-process --role-arn arn:aws:iam::123456789012:role/fly-reader --sts-endpoint sts.amazonaws.com",
         Run::Test {
             file: "crates/fly-oidc-cli/tests/cli/cli_ergonomics.rs",
