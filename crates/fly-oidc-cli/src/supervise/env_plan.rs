@@ -63,8 +63,9 @@ impl EnvPlan {
     /// - `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (to `token_file`), as the EKS Pod Identity
     ///   agent does: every current AWS SDK reads it. The plain
     ///   `AWS_CONTAINER_AUTHORIZATION_TOKEN` only when `auth_token_env` is true (for consumers
-    ///   that read nothing else) or no `token_file` is given: with both set, the JavaScript SDK
-    ///   v3 warns on every credential load, and its 3.879 default chain given a logger throws;
+    ///   that read nothing else) or no `token_file` is given, else removed: with both set, the
+    ///   JavaScript SDK v3 warns on every credential load, and its 3.879 default chain given a
+    ///   logger throws;
     /// - `AWS_REGION` and `AWS_DEFAULT_REGION` to the server's
     ///   [configured region](Server::aws_region) when `current` has neither; the one missing
     ///   to the other's value when `current` has one;
@@ -97,6 +98,9 @@ impl EnvPlan {
                     "AWS_CONTAINER_AUTHORIZATION_TOKEN".into(),
                     server.expose_auth_token().to_owned(),
                 ));
+            } else {
+                // A stale one (an outer exec's, a leftover) would sit beside the file.
+                plan.remove.push("AWS_CONTAINER_AUTHORIZATION_TOKEN".into());
             }
             let [region_var, default_var] = REGION_VARS;
             match (current.get(region_var), current.get(default_var)) {

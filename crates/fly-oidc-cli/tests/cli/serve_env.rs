@@ -89,6 +89,29 @@ fn the_authorization_token_is_a_file_unless_the_variable_is_asked_for() {
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], lines[1], "the same token twice: {text}");
+    // A stale variable in exec's own environment (an outer exec's, a leftover) is not passed on
+    // beside the file (found by a black-box attack).
+    let endpoint = sts.url();
+    let out = sandbox
+        .command(crate::support::fly_oidc_bin())
+        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", "stale-token")
+        .args([
+            "exec",
+            "--aws-role-arn",
+            ROLE,
+            "--aws-sts-endpoint",
+            &endpoint,
+        ])
+        .args(["--", "sh", "-c", show])
+        .output()
+        .unwrap();
+    assert_success(&out, "exec with a stale token variable");
+    assert_eq!(
+        stdout(&out).lines().next(),
+        Some("unset"),
+        "{}",
+        stdout(&out)
+    );
 
     // serve's env file: the same, file only unless asked.
     let endpoint = sts.url();
@@ -104,6 +127,17 @@ fn the_authorization_token_is_a_file_unless_the_variable_is_asked_for() {
             text.contains("export AWS_CONTAINER_AUTHORIZATION_TOKEN="),
             with_variable,
             "{extra:?}: {text}"
+        );
+        let unset = text
+            .lines()
+            .find(|l| l.starts_with("unset "))
+            .unwrap_or_default();
+        assert_eq!(
+            unset
+                .split(' ')
+                .any(|name| name == "AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+            !with_variable,
+            "{extra:?}: a sourcing shell's stale one goes: {text}"
         );
         terminate(child);
     }
