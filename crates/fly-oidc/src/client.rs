@@ -766,6 +766,19 @@ fn read_token_file(
         let message = Message::from(format!("cannot read {source}: ")).append(hint);
         Error::new(kind, message).with_source(e)
     };
+    // A named pipe would block the open until a writer came, a device could be endless:
+    // only a regular file holds a token (a directory gets its own reason below).
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+        && !meta.is_dir()
+    {
+        let message = Message::from(format!(
+            "cannot read {source}: it is not a regular file but a named pipe, a device or a socket (from "
+        ))
+        .append(set_by.clone())
+        .text("); give the path of a file holding the token");
+        return Err(Error::new(ErrorKind::InvalidConfiguration, message));
+    }
     // One open and a bounded read: the file is tiny, so a blocking read is cheaper than a
     // trip to a blocking-pool thread.
     let bytes = std::fs::File::open(path)

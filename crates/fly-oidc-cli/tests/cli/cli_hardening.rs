@@ -198,8 +198,18 @@ fn non_utf8_variables_are_invalid_settings_naming_the_variable() {
 fn token_source_errors_name_the_flag_or_variable_that_set_it() {
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().to_str().unwrap();
+    // A named pipe hung the read forever (found by a black-box attack).
+    let fifo = home.path().join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let fifo = fifo.to_str().unwrap();
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 5] = [
+    let cases: [Case; 6] = [
         (
             &["token", "--socket", "/nonexistent.sock"],
             &[],
@@ -224,6 +234,11 @@ fn token_source_errors_name_the_flag_or_variable_that_set_it() {
             &["token", "--token-file", dir],
             &[],
             "it is a directory (from --token-file); give the path of a file holding the token",
+        ),
+        (
+            &["token", "--token-file", fifo],
+            &[],
+            "it is not a regular file but a named pipe, a device or a socket (from --token-file); give the path of a file holding the token",
         ),
     ];
     for (args, envs, says) in cases {
