@@ -216,7 +216,8 @@ fn token_file(spec: &str) -> Result<(&Path, &str), BuildError> {
 }
 
 /// Refuse, naming `setting`, a file path that cannot be written: a directory, or a path whose
-/// directory does not exist (or is no directory, or cannot be read).
+/// directory does not exist (or is no directory, or cannot be read), or one that another user
+/// could redirect ([`redirectable`]).
 fn check_file_path(setting: Setting, path: &Path) -> Result<(), BuildError> {
     let shown = path.display();
     if path.is_dir() {
@@ -240,7 +241,12 @@ fn check_file_path(setting: Setting, path: &Path) -> Result<(), BuildError> {
         _ => Path::new("."),
     };
     let why = match std::fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => return Ok(()),
+        Ok(meta) if meta.is_dir() => match redirectable(dir) {
+            None => return Ok(()),
+            Some(why) => format!(
+                "{why}: another user could put a link in its place and have fly-oidc write or remove files elsewhere; choose a directory that only this user or root can change (e.g. /run/fly-oidc)"
+            ),
+        },
         Ok(_) => format!(
             "{} is not a directory; choose a path in an existing directory",
             dir.display()
@@ -252,6 +258,32 @@ fn check_file_path(setting: Setting, path: &Path) -> Result<(), BuildError> {
         Err(e) => format!("cannot use the directory {}: {e}", dir.display()),
     };
     Err(invalid(setting, format!("{shown}: {why}")))
+}
+
+/// Why another user could have the files written in `dir` land elsewhere, or `None`: `dir`
+/// (its links resolved) or a directory above it is owned by a user other than this one and
+/// root, or others may write `dir` itself, or a directory above it that is not sticky. Such a
+/// user could rename a directory on the way and put a link in its place, and this process
+/// (root, in the deploy kit) would write, rewrite and remove its files where that link points.
+fn redirectable(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    let dir = std::fs::canonicalize(dir).ok()?;
+    for (depth, dir) in dir.ancestors().enumerate() {
+        let meta = std::fs::metadata(dir).ok()?;
+        if meta.uid() != me && meta.uid() != 0 {
+            return Some(format!("{} is owned by uid {}", dir.display(), meta.uid()));
+        }
+        let (writable, sticky) = (meta.mode() & 0o022 != 0, meta.mode() & 0o1000 != 0);
+        if writable && (depth == 0 || !sticky) {
+            let mode = meta.mode() & 0o7777;
+            return Some(format!(
+                "{} is writable by others (mode {mode:o})",
+                dir.display()
+            ));
+        }
+    }
+    None
 }
 
 /// An invalid value of `setting`, its reason starting with the setting's flag (and so shown

@@ -701,9 +701,17 @@ fn serve_and_exec_are_not_dumpable_and_the_child_never_sees_fly_api_token() {
     }
     let mut init = Init::new();
     let api_token = init.over_http();
-    // A copy of the binary and a token directory that nobody can reach.
+    // A copy of the binary, and a token directory of nobody's own that no other user can
+    // change (serve refuses one others could: `shared` is 0777).
     let (shared, bin) = init.binary_for_nobody();
-    let vault = shared.join("vault-token");
+    let reachable = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o755))
+        .tempdir()
+        .unwrap();
+    let own = reachable.path().join("nobody");
+    std::fs::create_dir(&own).unwrap();
+    std::os::unix::fs::chown(&own, Some(65534), Some(65534)).unwrap();
+    let vault = own.join("vault-token");
     let spec = format!("{}=vault", vault.display());
 
     // serve, as nobody, with FLY_API_TOKEN in its environment.

@@ -595,3 +595,57 @@ fn file_owner_reads_the_env_file_but_cannot_write_what_root_sources() {
     );
     terminate(serve);
 }
+
+/// Files written in a directory another user could change are refused before anything is
+/// fetched: that user could rename a directory on the way and put a link in its place, and
+/// root's `serve` or `exec` would write, rewrite and remove its files where the link points
+/// (found by a black-box attack: a `--file-owner` user's directory swapped for a link made a
+/// root `serve` remove root's files at exit). A sticky parent higher up (`/tmp`) is fine.
+#[test]
+fn files_in_a_directory_another_user_could_change_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let fly = crate::support::acme_web();
+    let sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
+    let shared = sandbox.dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut cases = vec![(
+        shared.clone(),
+        "is writable by others (mode 777)".to_owned(),
+    )];
+    if fly_oidc_tests::is_root() {
+        let theirs = sandbox.dir.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        cases.push((theirs, "is owned by uid 65534".to_owned()));
+    }
+    for (dir, says) in cases {
+        let env_file = dir.join("app.env");
+        let token = format!("{}=aud", dir.join("token").display());
+        let runs = [
+            vec![
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--env-file",
+                env_file.to_str().unwrap(),
+            ],
+            vec!["exec", "--write-token", &token, "--", "true"],
+        ];
+        for args in runs {
+            let out = sandbox.fly_oidc(&args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains(says.as_str()), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("another user could put a link in its place"),
+                "{stderr}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "nothing written"
+        );
+    }
+}
