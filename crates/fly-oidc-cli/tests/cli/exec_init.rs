@@ -1409,6 +1409,38 @@ fn a_runtime_dir_taken_by_another_user_is_passed_over_for_a_fresh_one() {
     assert_eq!(init.fly.issued_tokens().len(), issued, "nothing fetched");
 }
 
+/// An empty `FLY_OIDC_RUNTIME_DIR` (or only spaces) is unset, as every empty variable is
+/// (`fly_oidc::Env`): the default runtime directory is used, here `$XDG_RUNTIME_DIR/fly-oidc`.
+#[test]
+fn an_empty_fly_oidc_runtime_dir_is_unset() {
+    if !can_run_as_nobody() {
+        return;
+    }
+    let mut init = Init::new();
+    init.over_http();
+    let (shared, bin) = init.binary_for_nobody();
+    let xdg = shared.join("xdg");
+    std::fs::create_dir(&xdg).unwrap();
+    std::fs::set_permissions(&xdg, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let nobody = Some(nix::unistd::Uid::from_raw(65534));
+    nix::unistd::chown(&xdg, nobody, None).unwrap();
+    for empty in ["", "  "] {
+        let env = [
+            ("FLY_OIDC_RUNTIME_DIR", OsStr::new(empty)),
+            ("XDG_RUNTIME_DIR", xdg.as_os_str()),
+        ];
+        let out = init.exec_as_nobody(&bin, &shared, &env);
+        assert_success(&out, "exec with an empty FLY_OIDC_RUNTIME_DIR");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout,
+            format!("{}/fly-oidc\n711 65534\n", xdg.display()),
+            "{empty:?}"
+        );
+        assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    }
+}
+
 /// Issue 18's attack: a process that an `exec --user` child leaves behind, ignoring SIGHUP,
 /// must not read what is typed in the starter's terminal after `exec` returned (a password at
 /// the starter's next prompt). The child gets a pseudo-terminal of its own, relayed by `exec`
