@@ -86,7 +86,7 @@ fn invalid_value_line(err: &clap::Error) -> Option<String> {
     };
     // "--listen <ADDR:PORT>": the flag is the first word.
     let flag = text(ContextKind::InvalidArg)?.split_whitespace().next()?;
-    let value = text(ContextKind::InvalidValue)?;
+    let value = common::shown_value(text(ContextKind::InvalidValue)?);
     let why = match (
         std::error::Error::source(err),
         err.get(ContextKind::ValidValue),
@@ -99,7 +99,7 @@ fn invalid_value_line(err: &clap::Error) -> Option<String> {
         (None, _) => "not a valid value".to_owned(),
     };
     Some(format!(
-        "fly-oidc: error: invalid setting: invalid value {value:?}: {why} (from {flag})"
+        "fly-oidc: error: invalid setting: invalid value {value}: {why} (from {flag})"
     ))
 }
 

@@ -1,6 +1,7 @@
 //! [`ServeOptions`]: what a credential server serves, the flags of `fly-oidc serve` and
 //! `fly-oidc exec`, mapped one-to-one onto the provider builders and the server's builder.
 
+use crate::common::shown_value;
 use crate::supervise::env_file::{auth_token_file_beside, lock_file_beside};
 use crate::supervise::env_plan::EnvPlan;
 use crate::supervise::user::resolve_owner;
@@ -102,9 +103,12 @@ impl std::str::FromStr for ListenAddr {
         let Some((host, port)) = text.rsplit_once(':') else {
             return Err(format!("expected ADDR:PORT; {USE}"));
         };
-        let port = port
-            .parse::<u16>()
-            .map_err(|_| format!("the port {port:?} is not a number from 0 to 65535; {USE}"))?;
+        let port = port.parse::<u16>().map_err(|_| {
+            format!(
+                "the port {} is not a number from 0 to 65535; {USE}",
+                shown_value(port)
+            )
+        })?;
         if host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost") {
             return Ok(Self {
                 port,
@@ -124,7 +128,8 @@ impl std::str::FromStr for ListenAddr {
                 "the credential server listens on 127.0.0.1 only, so only processes on this Machine can reach it; {USE}"
             ),
             Err(_) => format!(
-                "{host:?} is not 127.0.0.1 or localhost (names are not looked up: the server listens on 127.0.0.1 only); {USE}"
+                "{} is not 127.0.0.1 or localhost (names are not looked up: the server listens on 127.0.0.1 only); {USE}",
+                shown_value(host)
             ),
         })
     }
@@ -583,6 +588,13 @@ mod tests {
         refused("127.0.0.1", "expected ADDR:PORT");
         refused("127.0.0.1:http", "is not a number");
         refused("127.0.0.1:70000", "is not a number");
+        // A long value is quoted cut, with its length.
+        let long = "a".repeat(100_000);
+        for text in [format!("{long}:80"), format!("127.0.0.1:{long}")] {
+            let err = parse(&text).expect_err("refused");
+            assert!(err.contains("…\" (100000 characters)"), "{err}");
+            assert!(err.len() < 500, "{err}");
+        }
     }
 
     /// Google's rule for project IDs, and the legacy domain-scoped ones; nothing that could

@@ -491,3 +491,28 @@ fn a_log_file_that_is_a_pipe_is_refused_not_waited_on() {
     assert!(line.contains("is not a regular file"), "{line}");
     assert!(line.contains("--log-file"), "{line}");
 }
+
+/// Found by a black-box attack: a 100,000-character `--listen` value was quoted whole, twice,
+/// in the error line. A quoted value is cut after 200 characters, with its length.
+#[test]
+fn a_long_value_is_quoted_cut_with_its_length() {
+    let home = tempfile::tempdir().unwrap();
+    let long = "a".repeat(100_000);
+    for (listen, length) in [
+        (format!("{long}:80"), "(100003 characters)"),
+        (format!("127.0.0.1:{long}"), "(100010 characters)"),
+    ] {
+        let args = ["exec", "--listen", &listen, "--", "true"];
+        let line = error_line(&run_in(&args, &[], home.path()), 2);
+        let cut = format!("\"{}…\" {length}", &listen[..200]);
+        assert!(
+            line.starts_with(&format!(
+                "fly-oidc: error: invalid setting: invalid value {cut}: "
+            )),
+            "{line}"
+        );
+        assert!(line.contains("…\" (100000 characters)"), "{line}");
+        assert!(line.trim_end().ends_with("(from --listen)"), "{line}");
+        assert!(line.len() < 1000, "{} characters: {line}", line.len());
+    }
+}
