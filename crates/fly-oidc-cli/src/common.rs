@@ -322,9 +322,40 @@ pub fn print_stdout(parts: &[&str]) -> Result<(), CliError> {
         })
 }
 
+/// The most characters of a value that an error line quotes ([`shown_value`]).
+const SHOWN_VALUE_MAX: usize = 200;
+
+/// `value` as an error line quotes it: in double quotes, escaped (a newline shows as `\n`),
+/// and cut after 200 characters, with its length: `"aaa…" (100000 characters)`.
+pub fn shown_value(value: &str) -> String {
+    let length = value.chars().count();
+    match length > SHOWN_VALUE_MAX {
+        true => format!(
+            "{:?} ({length} characters)",
+            fly_oidc::truncate(value, SHOWN_VALUE_MAX)
+        ),
+        false => format!("{value:?}"),
+    }
+}
+
 /// Write one line to stderr, ignoring a failed write: a closed or full stderr (`2>/dev/full`, a
 /// reader that went away) must not turn a result into a panic (`eprintln!` panics there).
 pub fn stderr_line(line: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_value;
+
+    #[test]
+    fn shown_value_cuts_a_long_value_with_its_length() {
+        assert_eq!(shown_value("a\nb"), "\"a\\nb\"");
+        let long = "é".repeat(100_000);
+        assert_eq!(
+            shown_value(&long),
+            format!("\"{}…\" (100000 characters)", "é".repeat(200))
+        );
+    }
 }

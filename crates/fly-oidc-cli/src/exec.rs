@@ -80,8 +80,8 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
     };
     let private =
         PrivateDir::create_in_runtime_dir(&env, PrivateDirKind::Exec, owner).map_err(|e| {
-            match private_dir::invalid_runtime_dir(&e) {
-                Some(invalid) => CliError::setting(invalid.clone()),
+            match private_dir::runtime_dir_setting(&e) {
+                Some(invalid) => CliError::setting(invalid),
                 None => CliError::new("private directory", e),
             }
         })?;

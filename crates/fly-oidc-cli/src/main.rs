@@ -11,7 +11,7 @@ mod setup;
 mod supervise;
 mod token;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use common::{CliError, Globals};
 use fly_oidc::Naming;
 use std::process::ExitCode;
@@ -86,7 +86,8 @@ fn invalid_value_line(err: &clap::Error) -> Option<String> {
     };
     // "--listen <ADDR:PORT>": the flag is the first word.
     let flag = text(ContextKind::InvalidArg)?.split_whitespace().next()?;
-    let value = text(ContextKind::InvalidValue)?;
+    let raw = text(ContextKind::InvalidValue)?;
+    let value = common::shown_value(raw);
     let why = match (
         std::error::Error::source(err),
         err.get(ContextKind::ValidValue),
@@ -95,12 +96,123 @@ fn invalid_value_line(err: &clap::Error) -> Option<String> {
             "expected a whole number".to_owned()
         }
         (Some(source), _) => source.to_string(),
-        (None, Some(ContextValue::Strings(valid))) => format!("use one of {}", valid.join(", ")),
+        (None, Some(ContextValue::Strings(valid))) if !valid.is_empty() => {
+            format!("use one of {}", valid.join(", "))
+        }
+        // clap's refusal of an empty path names no valid value.
+        (None, _) if raw.is_empty() => "it is empty; give a value or leave the flag out".to_owned(),
         (None, _) => "not a valid value".to_owned(),
     };
     Some(format!(
-        "fly-oidc: error: invalid setting: invalid value {value:?}: {why} (from {flag})"
+        "fly-oidc: error: invalid setting: invalid value {value}: {why} (from {flag})"
     ))
+}
+
+/// A flag's value that is not valid UTF-8 is an invalid setting naming the flag, in the
+/// one-line form of every other: `fly-oidc: error: invalid setting: --listen: the value is
+/// not valid UTF-8`. clap says only that some argument is not, so the flag is found in the
+/// raw `args` (`--flag VALUE`, `--flag=VALUE`, `-f VALUE`, `-fVALUE`), as `command` reads
+/// them: the values of flags that take any bytes (paths) are passed over, and what follows
+/// `--` is exec's command. Any other argument that is not UTF-8 (a command's name) is named
+/// by itself, as invalid arguments.
+fn invalid_utf8_line(
+    err: &clap::Error,
+    command: &clap::Command,
+    args: impl Iterator<Item = std::ffi::OsString>,
+) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    if err.kind() != clap::error::ErrorKind::InvalidUtf8 {
+        return None;
+    }
+    let args: Vec<_> = args.skip(1).collect();
+    let mut at = 0;
+    while let Some(arg) = args.get(at) {
+        at += 1;
+        if arg == "--" {
+            break;
+        }
+        let bytes = arg.as_bytes();
+        let Some((flag, attached)) = value_flag(command, bytes) else {
+            if arg.to_str().is_none() {
+                let shown = common::shown_value(&arg.to_string_lossy());
+                return Some(format!(
+                    "fly-oidc: error: invalid arguments: the argument {shown} is not valid UTF-8"
+                ));
+            }
+            continue;
+        };
+        let value = match attached {
+            Some(value) => value,
+            None => {
+                at += 1;
+                args.get(at - 1).map_or(&[][..], |v| v.as_bytes())
+            }
+        };
+        if !flag.any_bytes && std::str::from_utf8(value).is_err() {
+            return Some(format!(
+                "fly-oidc: error: invalid setting: --{}: the value is not valid UTF-8",
+                flag.long
+            ));
+        }
+    }
+    None
+}
+
+/// A flag that takes a value, as [`value_flag`] finds it.
+struct ValueFlag {
+    /// Its long name, without `--`.
+    long: String,
+    /// Whether it takes any bytes (a path), not only UTF-8.
+    any_bytes: bool,
+}
+
+/// The flag that takes a value that `arg` names (`--flag`, `--flag=VALUE`, `-f`, `-fVALUE`),
+/// in `command` or any of its subcommands, with the value when attached; `None` for anything
+/// else (a flag without a value, a word).
+fn value_flag<'a>(command: &clap::Command, arg: &'a [u8]) -> Option<(ValueFlag, Option<&'a [u8]>)> {
+    let (found, attached) = if let Some(long) = arg.strip_prefix(b"--") {
+        let (name, value) = match long.iter().position(|&b| b == b'=') {
+            Some(at) => (&long[..at], Some(&long[at + 1..])),
+            None => (long, None),
+        };
+        let name = std::str::from_utf8(name).ok()?;
+        (find_arg(command, &|a| a.get_long() == Some(name))?, value)
+    } else {
+        let short = arg.strip_prefix(b"-")?;
+        let (&first, rest) = short.split_first()?;
+        let first = char::from(first);
+        let value = (!rest.is_empty()).then_some(rest);
+        (find_arg(command, &|a| a.get_short() == Some(first))?, value)
+    };
+    let takes_value =
+        found.get_num_args().is_none_or(|n| n.takes_values()) && found.get_action().takes_values();
+    if !takes_value {
+        return None;
+    }
+    let parser = found.get_value_parser().type_id();
+    let any_bytes = [
+        std::any::TypeId::of::<std::path::PathBuf>(),
+        std::any::TypeId::of::<std::ffi::OsString>(),
+    ]
+    .into_iter()
+    .any(|id| parser == id);
+    let flag = ValueFlag {
+        long: found.get_long()?.to_owned(),
+        any_bytes,
+    };
+    Some((flag, attached))
+}
+
+/// The first flag of `command` or its subcommands (depth first) that `matches`.
+fn find_arg<'c>(
+    command: &'c clap::Command,
+    matches: &dyn Fn(&clap::Arg) -> bool,
+) -> Option<&'c clap::Arg> {
+    command.get_arguments().find(|a| matches(a)).or_else(|| {
+        command
+            .get_subcommands()
+            .find_map(|sub| find_arg(sub, matches))
+    })
 }
 
 fn main() -> ExitCode {
@@ -121,7 +233,8 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
             // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
-            if let Some(line) = invalid_value_line(&err) {
+            let utf8 = || invalid_utf8_line(&err, &Cli::command(), std::env::args_os());
+            if let Some(line) = invalid_value_line(&err).or_else(utf8) {
                 crate::common::stderr_line(format_args!("{line}"));
                 return ExitCode::from(2);
             }
@@ -202,5 +315,70 @@ fn main() -> ExitCode {
         // which Google's libraries read together with stdout.
         Err(err) if quiet => err.report_quietly(),
         Err(err) => err.report(cli.globals.verbose, naming),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+
+    /// The line for `args` (after `fly-oidc`) when clap finds invalid UTF-8 in them.
+    fn utf8_line(args: Vec<Vec<u8>>) -> Option<String> {
+        let err = clap::Error::new(clap::error::ErrorKind::InvalidUtf8);
+        let args = std::iter::once(OsString::from("fly-oidc"))
+            .chain(args.into_iter().map(OsString::from_vec));
+        invalid_utf8_line(&err, &Cli::command(), args)
+    }
+
+    fn words(args: &[&[u8]]) -> Vec<Vec<u8>> {
+        args.iter().map(|a| a.to_vec()).collect()
+    }
+
+    #[test]
+    fn a_value_that_is_not_utf8_names_its_flag() {
+        let listen = "fly-oidc: error: invalid setting: --listen: the value is not valid UTF-8";
+        for args in [
+            words(&[b"exec", b"--listen", b"127.0.0.1:80\xff", b"--", b"true"]),
+            words(&[b"exec", b"--listen=127.0.0.1:80\xff", b"--", b"true"]),
+            // A path flag takes any bytes: the next flag is the one.
+            words(&[b"--token-file", b"/t\xff", b"exec", b"--listen", b"\xff"]),
+            words(&[
+                b"serve",
+                b"--gcp-project",
+                b"--listen",
+                b"--listen",
+                b"\xfe",
+            ]),
+        ] {
+            assert_eq!(utf8_line(args).as_deref(), Some(listen));
+        }
+        let line = utf8_line(words(&[
+            b"gcp",
+            b"credential-config",
+            b"--provider",
+            b"p\xff",
+        ]));
+        assert_eq!(
+            line.as_deref(),
+            Some("fly-oidc: error: invalid setting: --provider: the value is not valid UTF-8")
+        );
+        // Not a flag's value: the argument itself is named.
+        let line = utf8_line(words(&[b"exec\xff"]));
+        assert_eq!(
+            line.as_deref(),
+            Some(
+                "fly-oidc: error: invalid arguments: the argument \"exec\u{fffd}\" is not valid UTF-8"
+            )
+        );
+        // exec's command takes any bytes; nothing else to name.
+        assert_eq!(utf8_line(words(&[b"exec", b"--", b"\xff"])), None);
+        let other = clap::Error::new(clap::error::ErrorKind::InvalidValue);
+        let args = ["fly-oidc", "exec", "--listen", "x"].map(OsString::from);
+        assert_eq!(
+            invalid_utf8_line(&other, &Cli::command(), args.into_iter()),
+            None
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! [`ServeOptions`]: what a credential server serves, the flags of `fly-oidc serve` and
 //! `fly-oidc exec`, mapped one-to-one onto the provider builders and the server's builder.
 
+use crate::common::shown_value;
 use crate::supervise::env_file::{auth_token_file_beside, lock_file_beside};
 use crate::supervise::env_plan::EnvPlan;
 use crate::supervise::user::resolve_owner;
@@ -35,7 +36,7 @@ pub struct ServeOptions {
     ///
     /// Served at `/computeMetadata/v1/project/project-id` and in [`env_plan`](Self::env_plan);
     /// `None`: that path answers 404.
-    #[arg(long = "gcp-project", value_name = "PROJECT_ID", long_help = None)]
+    #[arg(long = "gcp-project", value_name = "PROJECT_ID", value_parser = project_id, long_help = None)]
     pub gcp_project: Option<String>,
     /// Keep a Fly token for AUDIENCE in PATH, rewritten at half its life (repeatable)
     ///
@@ -102,9 +103,12 @@ impl std::str::FromStr for ListenAddr {
         let Some((host, port)) = text.rsplit_once(':') else {
             return Err(format!("expected ADDR:PORT; {USE}"));
         };
-        let port = port
-            .parse::<u16>()
-            .map_err(|_| format!("the port {port:?} is not a number from 0 to 65535; {USE}"))?;
+        let port = port.parse::<u16>().map_err(|_| {
+            format!(
+                "the port {} is not a number from 0 to 65535; {USE}",
+                shown_value(port)
+            )
+        })?;
         if host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost") {
             return Ok(Self {
                 port,
@@ -124,10 +128,55 @@ impl std::str::FromStr for ListenAddr {
                 "the credential server listens on 127.0.0.1 only, so only processes on this Machine can reach it; {USE}"
             ),
             Err(_) => format!(
-                "{host:?} is not 127.0.0.1 or localhost (names are not looked up: the server listens on 127.0.0.1 only); {USE}"
+                "{} is not 127.0.0.1 or localhost (names are not looked up: the server listens on 127.0.0.1 only); {USE}",
+                shown_value(host)
             ),
         })
     }
+}
+
+/// A Google Cloud project ID as [`ServeOptions::gcp_project`] (`--gcp-project`) takes it,
+/// by Google's rule: 6 to 30 lowercase ASCII letters, digits or hyphens, starting with a
+/// letter and not ending with a hyphen (`my-project`); or a legacy domain-scoped one,
+/// `DOMAIN:ID` (`example.com:my-project`), its domain a DNS name of lowercase labels and its
+/// ID lowercase letters, digits and inner hyphens (up to 63), as Google's API clients accept.
+/// Nothing else reaches `GOOGLE_CLOUD_PROJECT` and the metadata server's `project-id`: no
+/// quote, space, newline or control character.
+///
+/// # Errors
+/// Why the value is not one, and what one looks like (without the value).
+fn project_id(text: &str) -> Result<String, String> {
+    const RULE: &str = "a project ID is 6 to 30 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen (my-project), or a legacy domain-scoped one (example.com:my-project); see `gcloud projects list`";
+    let lower_digit = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    // Letters, digits and hyphens, neither first nor last a hyphen.
+    let label = |text: &str, max: usize| {
+        (1..=max).contains(&text.len())
+            && text.chars().all(|c| lower_digit(c) || c == '-')
+            && !text.starts_with('-')
+            && !text.ends_with('-')
+    };
+    let valid = match text.split_once(':') {
+        None => {
+            (6..=30).contains(&text.len())
+                && label(text, 30)
+                && text.starts_with(|c: char| c.is_ascii_lowercase())
+        }
+        Some((domain, id)) => {
+            domain.len() <= 253
+                && domain.contains('.')
+                && domain.split('.').all(|l| label(l, 63))
+                && label(id, 63)
+        }
+    };
+    if valid {
+        return Ok(text.to_owned());
+    }
+    if (1..=19).contains(&text.len()) && text.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "this is a project number; give the project ID (gcloud projects describe {text} --format='value(projectId)')"
+        ));
+    }
+    Err(RULE.to_owned())
 }
 
 /// The provider settings per cloud, shared by every front end that configures both clouds at
@@ -571,6 +620,64 @@ mod tests {
         refused("127.0.0.1", "expected ADDR:PORT");
         refused("127.0.0.1:http", "is not a number");
         refused("127.0.0.1:70000", "is not a number");
+        // A long value is quoted cut, with its length.
+        let long = "a".repeat(100_000);
+        for text in [format!("{long}:80"), format!("127.0.0.1:{long}")] {
+            let err = parse(&text).expect_err("refused");
+            assert!(err.contains("…\" (100000 characters)"), "{err}");
+            assert!(err.len() < 500, "{err}");
+        }
+    }
+
+    /// Google's rule for project IDs, and the legacy domain-scoped ones; nothing that could
+    /// carry a quote, a space, a newline or a control character into GOOGLE_CLOUD_PROJECT.
+    #[test]
+    fn a_gcp_project_is_a_project_id() {
+        let thirty = format!("a{}", "b".repeat(29));
+        for id in [
+            "my-project",
+            "abcdef",
+            "a-1-b-2-c",
+            "project-123456",
+            thirty.as_str(),
+            "example.com:my-project",
+            "google.com:a",
+            "sub.example.co.uk:legacy-1",
+        ] {
+            assert_eq!(project_id(id).as_deref(), Ok(id), "{id}");
+        }
+        let thirty_one = format!("{thirty}c");
+        for bad in [
+            "",
+            "abcde",
+            thirty_one.as_str(),
+            "1project",
+            "-project",
+            "project-",
+            "My-Project",
+            "my_project",
+            "my project",
+            "a\nb",
+            "my-project\n",
+            "\"my-project\"",
+            "my-project\u{7}",
+            "proj\u{e9}ct",
+            ":my-project",
+            "example:my-project",
+            "example.com:",
+            "example.com:My-Project",
+            "example.com:a:b",
+            "-example.com:my-project",
+            "example..com:my-project",
+        ] {
+            let err = project_id(bad).expect_err(bad);
+            assert!(err.starts_with("a project ID is 6 to 30"), "{bad:?}: {err}");
+        }
+        let err = project_id("123456789012").expect_err("a number");
+        assert!(
+            err.starts_with("this is a project number; give the project ID"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -12,34 +12,58 @@ use std::path::{Path, PathBuf};
 /// [`runtime_parent`]).
 const RUNTIME_DIR_VARIABLE: &str = "FLY_OIDC_RUNTIME_DIR";
 
-/// The one well-known directory that holds `exec`'s private directories, so a later start finds
-/// what a crashed one left: `$FLY_OIDC_RUNTIME_DIR` when set; for root `/run/fly-oidc`;
+/// The setting [`RUNTIME_DIR_VARIABLE`] sets.
+const RUNTIME_DIR: fly_oidc::Setting =
+    fly_oidc::Setting::new("runtime_dir", Some(RUNTIME_DIR_VARIABLE));
+
+/// Where the private directories go: what [`runtime_parent`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RuntimeParent {
+    /// The well-known directory, the same at every start of this user's: a later start finds
+    /// and removes what a killed or crashed one left there.
+    WellKnown(PathBuf),
+    /// A fresh directory of this process's own (random name, mode 0711), made because the
+    /// well-known one in the shared temp directory is taken by someone else; removed with
+    /// the private directory, but a later start cannot find what a killed process left in it.
+    Fresh(PathBuf),
+}
+
+/// The runtime directory that holds `exec`'s and `serve`'s private directories, so a later
+/// start finds what a crashed one left: `$FLY_OIDC_RUNTIME_DIR` when set (an empty value is
+/// unset, as for every variable: [`Env::get`]); for root `/run/fly-oidc`;
 /// `$XDG_RUNTIME_DIR/fly-oidc`; else `fly-oidc-<uid>` in `$TMPDIR` (or `/tmp`). The first
 /// that is, or can be made, a directory of this user that no one else can write (mode 0711:
 /// a `--user` child reaches its own directory inside by name, without listing the others) is
 /// taken.
 ///
+/// The last one's name, in a directory everyone can write, can be taken first by another
+/// user (a directory, a link or a file of theirs): then a fresh directory
+/// `fly-oidc-<uid>-XXXXXX` beside it is made instead (random name, 0711, this process's own),
+/// with a warning naming the one taken, so that no other user can stop `exec` or `serve`
+/// from starting. Not when `FLY_OIDC_RUNTIME_DIR` names the directory: that one only.
+///
 /// # Errors
-/// When none of them can be used, naming them and the variable that chooses another; when
-/// `FLY_OIDC_RUNTIME_DIR` names one that cannot be used, an [`InvalidInput`] error holding a
-/// [`fly_oidc::BuildError`] ([`invalid_runtime_dir`]).
+/// When `FLY_OIDC_RUNTIME_DIR` names one that cannot be used, an [`InvalidInput`] error
+/// holding a [`fly_oidc::BuildError`] ([`invalid_runtime_dir`]); when none of the others can
+/// be used, nor a fresh one made, an error naming them and the variable that chooses another
+/// ([`runtime_dir_setting`] makes it an invalid setting).
 ///
 /// [`InvalidInput`]: io::ErrorKind::InvalidInput
-pub(crate) fn runtime_parent(env: &Env) -> io::Result<PathBuf> {
+pub(crate) fn runtime_parent(env: &Env) -> io::Result<RuntimeParent> {
     let uid = nix::unistd::geteuid();
     let mut candidates = Vec::new();
-    if let Some(dir) = env.get(RUNTIME_DIR_VARIABLE).filter(|d| !d.is_empty()) {
+    if let Some(dir) = env.get(RUNTIME_DIR_VARIABLE) {
         // Chosen by the operator: that one only, and an unusable one is an invalid setting.
         let usable = match dir.starts_with('/') {
             true => usable_parent(Path::new(&dir)),
             false => Err(io::Error::other("not an absolute path")),
         };
         return match usable {
-            Ok(()) => Ok(PathBuf::from(dir)),
+            Ok(()) => Ok(RuntimeParent::WellKnown(PathBuf::from(dir))),
             Err(e) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 fly_oidc::BuildError::invalid(
-                    fly_oidc::Setting::new("runtime_dir", Some(RUNTIME_DIR_VARIABLE)),
+                    RUNTIME_DIR,
                     fly_oidc::Origin::Env(RUNTIME_DIR_VARIABLE.to_owned()),
                     format!(
                         "{dir}: {e}; name a directory of this user's that no one else can write (not a symbolic link), or unset it"
@@ -58,24 +82,96 @@ pub(crate) fn runtime_parent(env: &Env) -> io::Result<PathBuf> {
         .get("TMPDIR")
         .filter(|d| d.starts_with('/'))
         .unwrap_or_else(|| "/tmp".to_owned());
-    candidates.push(Path::new(&tmp).join(format!("fly-oidc-{uid}")));
+    let name = format!("fly-oidc-{uid}");
+    candidates.push(Path::new(&tmp).join(&name));
     let mut refused = Vec::new();
     for dir in candidates {
         match usable_parent(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) => refused.push(format!("{}: {e}", dir.display())),
+            Ok(()) => return Ok(RuntimeParent::WellKnown(dir)),
+            Err(e) => refused.push((dir, e)),
         }
     }
-    Err(io::Error::other(format!(
-        "no directory for exec's private files ({}); set {RUNTIME_DIR_VARIABLE} to a directory only this user can write",
-        refused.join("; ")
-    )))
+    // The last one, in the shared temp directory, is taken: a fresh one beside it.
+    let fresh = fresh_parent(Path::new(&tmp), &name);
+    let mut shown: Vec<String> = refused
+        .iter()
+        .map(|(dir, e)| format!("{}: {e}", dir.display()))
+        .collect();
+    match fresh {
+        Ok(fresh) => {
+            let taken = shown.last().map(String::as_str).unwrap_or_default();
+            tracing::warn!(
+                "cannot use {taken}; another user may have made it to stop fly-oidc. Using a fresh directory of this process's own instead, {}, removed at exit: if this process is killed, the next start cannot find what it leaves there. Set {RUNTIME_DIR_VARIABLE} to a directory of this user's that no one else can write",
+                fresh.display()
+            );
+            Ok(RuntimeParent::Fresh(fresh))
+        }
+        Err(e) => {
+            shown.push(format!("a fresh directory in {tmp}: {e}"));
+            Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                NoRuntimeDir(format!(
+                    "no usable directory for the private files of exec and serve ({}); set {RUNTIME_DIR_VARIABLE} to a directory of this user's that no one else can write",
+                    shown.join("; ")
+                )),
+            ))
+        }
+    }
 }
+
+/// A fresh directory `<name>-XXXXXX` in `tmp`: made by this process (never one that
+/// existed), mode exactly 0711.
+fn fresh_parent(tmp: &Path, name: &str) -> io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::Permissions::from_mode(0o711);
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{name}-"))
+        .permissions(mode.clone())
+        .tempdir_in(tmp)?
+        .keep();
+    // mkdir's mode passes through the umask: set it exactly.
+    if let Err(e) = std::fs::set_permissions(&dir, mode) {
+        let _ = std::fs::remove_dir(&dir);
+        return Err(e);
+    }
+    Ok(dir)
+}
+
+/// None of the default runtime directories can be used, nor a fresh one made: the message
+/// (see [`runtime_dir_setting`]).
+#[derive(Debug)]
+struct NoRuntimeDir(String);
+
+impl std::fmt::Display for NoRuntimeDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NoRuntimeDir {}
 
 /// The invalid setting inside an error of [`runtime_parent`] (or of a [`PrivateDir`] made in
 /// it), when `FLY_OIDC_RUNTIME_DIR` named a directory that cannot be used.
 pub(crate) fn invalid_runtime_dir(err: &io::Error) -> Option<&fly_oidc::BuildError> {
     err.get_ref()?.downcast_ref()
+}
+
+/// Any refusal of [`runtime_parent`] as an invalid setting naming `FLY_OIDC_RUNTIME_DIR`:
+/// the one it names cannot be used ([`invalid_runtime_dir`]), or none of the defaults can and
+/// it is not set. `None` for any other error (the file system's, making a private directory
+/// in a usable runtime directory).
+pub(crate) fn runtime_dir_setting(err: &io::Error) -> Option<fly_oidc::BuildError> {
+    if let Some(invalid) = invalid_runtime_dir(err) {
+        return Some(invalid.clone());
+    }
+    let none = err.get_ref()?.downcast_ref::<NoRuntimeDir>()?;
+    // Shown as its reason alone: the reason names the variable and what to set it to.
+    let unnamed = fly_oidc::Setting::new(RUNTIME_DIR.builder_method(), None);
+    Some(fly_oidc::BuildError::invalid(
+        unnamed,
+        fly_oidc::Origin::Builder,
+        none.0.clone(),
+    ))
 }
 
 /// Make `dir` (mode 0711) unless it exists; it must be a directory (not a link) of this user
@@ -153,6 +249,9 @@ pub(crate) struct PrivateDir {
     record: FileRecord,
     /// Holds the lock; closed after the directory is removed.
     _lock: std::fs::File,
+    /// The runtime directory when it is this process's own ([`RuntimeParent::Fresh`]):
+    /// removed after the directory and its record.
+    own_parent: Option<PathBuf>,
 }
 
 impl PrivateDir {
@@ -204,6 +303,7 @@ impl PrivateDir {
             record: FileRecord::new(record_of(&path)),
             path,
             _lock: lock,
+            own_parent: None,
         };
         if let Some(owner) = owner {
             std::os::unix::fs::chown(&dir.path, Some(owner.uid), Some(owner.gid))?;
@@ -211,21 +311,35 @@ impl PrivateDir {
         Ok(dir)
     }
 
-    /// Make one in the well-known [`runtime_parent`] (owned by `owner` when given), after
-    /// removing what an `exec` or `serve` that was killed or crashed left there
-    /// ([`remove_stale`](Self::remove_stale)): how both commands start.
+    /// Make one in the [`runtime_parent`] (owned by `owner` when given), after removing what
+    /// an `exec` or `serve` that was killed or crashed left in the well-known one
+    /// ([`remove_stale`](Self::remove_stale)): how both commands start. A fresh runtime
+    /// directory is removed with the private directory.
     ///
     /// # Errors
-    /// No usable runtime directory (naming the candidates and `FLY_OIDC_RUNTIME_DIR`), or the
-    /// file system's error.
+    /// No usable runtime directory (naming the candidates and `FLY_OIDC_RUNTIME_DIR`:
+    /// [`runtime_dir_setting`]), or the file system's error.
     pub(crate) fn create_in_runtime_dir(
         env: &Env,
         kind: PrivateDirKind,
         owner: Option<FileOwner>,
     ) -> io::Result<Self> {
-        let parent = runtime_parent(env)?;
-        Self::remove_stale(&parent);
-        Self::create(&parent, kind, owner)
+        match runtime_parent(env)? {
+            RuntimeParent::WellKnown(parent) => {
+                Self::remove_stale(&parent);
+                Self::create(&parent, kind, owner)
+            }
+            RuntimeParent::Fresh(parent) => match Self::create(&parent, kind, owner) {
+                Ok(mut dir) => {
+                    dir.own_parent = Some(parent);
+                    Ok(dir)
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_dir(&parent);
+                    Err(e)
+                }
+            },
+        }
     }
 
     /// Remove the private directories in `parent` whose owner process is gone (their lock is
@@ -318,6 +432,12 @@ impl Drop for PrivateDir {
             && e.kind() != io::ErrorKind::NotFound
         {
             tracing::warn!(path = %self.path.display(), error = %e, "could not remove the private directory");
+        }
+        if let Some(parent) = &self.own_parent
+            && let Err(e) = std::fs::remove_dir(parent)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %parent.display(), error = %e, "could not remove the runtime directory of this process");
         }
     }
 }

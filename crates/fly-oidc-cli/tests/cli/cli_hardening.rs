@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::support::ROLE;
-use crate::support::{run_in, run_in_os, stderr};
+use crate::support::{run_in, run_in_os, run_os_args_in, stderr};
 use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Output;
@@ -490,4 +490,102 @@ fn a_log_file_that_is_a_pipe_is_refused_not_waited_on() {
     let line = error_line(&run_in(&args, &[], home.path()), 2);
     assert!(line.contains("is not a regular file"), "{line}");
     assert!(line.contains("--log-file"), "{line}");
+}
+
+/// Found by a black-box attack: a flag's value that is not UTF-8 got clap's generic "invalid
+/// UTF-8 was detected in one or more arguments" and its usage, naming no flag. It is an
+/// invalid setting naming the flag, in one line (exit 2), however the value is given; a path
+/// flag takes any bytes.
+#[test]
+fn a_flag_value_that_is_not_utf8_is_an_invalid_setting_naming_the_flag() {
+    fn os(args: &[&'static str]) -> Vec<&'static OsStr> {
+        args.iter().map(|a| OsStr::new(*a)).collect()
+    }
+    use std::os::unix::ffi::OsStrExt;
+    let home = tempfile::tempdir().unwrap();
+    let bad = OsStr::from_bytes(b"127.0.0.1:80\xff");
+    let attached = OsStr::from_bytes(b"--listen=127.0.0.1:80\xff");
+    let path = OsStr::from_bytes(b"/nonexistent/\xff");
+    let cases: [(Vec<&OsStr>, &str); 5] = [
+        (
+            [&os(&["exec", "--listen"])[..], &[bad], &os(&["--", "true"])].concat(),
+            "--listen",
+        ),
+        (
+            [&os(&["exec"])[..], &[attached], &os(&["--", "true"])].concat(),
+            "--listen",
+        ),
+        (
+            [&os(&["serve", "--gcp-project"])[..], &[bad]].concat(),
+            "--gcp-project",
+        ),
+        (
+            [
+                &os(&["aws", "credential-process", "--role-arn"])[..],
+                &[bad],
+            ]
+            .concat(),
+            "--role-arn",
+        ),
+        // The path is taken as it is; the value after it is the one.
+        (
+            [
+                &os(&["--token-file"])[..],
+                &[path],
+                &os(&["token", "--audience"]),
+                &[bad],
+            ]
+            .concat(),
+            "--audience",
+        ),
+    ];
+    for (args, flag) in cases {
+        let out = run_os_args_in(&args, &[], home.path());
+        assert_eq!(
+            error_line(&out, 2).trim_end(),
+            format!("fly-oidc: error: invalid setting: {flag}: the value is not valid UTF-8"),
+            "{args:?}"
+        );
+    }
+}
+
+/// Found by a black-box attack: a 100,000-character `--listen` value was quoted whole, twice,
+/// in the error line. A quoted value is cut after 200 characters, with its length.
+#[test]
+fn a_long_value_is_quoted_cut_with_its_length() {
+    let home = tempfile::tempdir().unwrap();
+    let long = "a".repeat(100_000);
+    for (listen, length) in [
+        (format!("{long}:80"), "(100003 characters)"),
+        (format!("127.0.0.1:{long}"), "(100010 characters)"),
+    ] {
+        let args = ["exec", "--listen", &listen, "--", "true"];
+        let line = error_line(&run_in(&args, &[], home.path()), 2);
+        let cut = format!("\"{}…\" {length}", &listen[..200]);
+        assert!(
+            line.starts_with(&format!(
+                "fly-oidc: error: invalid setting: invalid value {cut}: "
+            )),
+            "{line}"
+        );
+        assert!(line.contains("…\" (100000 characters)"), "{line}");
+        assert!(line.trim_end().ends_with("(from --listen)"), "{line}");
+        assert!(line.len() < 1000, "{} characters: {line}", line.len());
+    }
+}
+
+/// An empty path (`--token-file ""`) was refused with clap's "use one of" and no value after
+/// it: it is empty, and the line says so.
+#[test]
+fn an_empty_path_flag_says_it_is_empty() {
+    let home = tempfile::tempdir().unwrap();
+    for flag in ["--token-file", "--socket", "--log-file"] {
+        let line = error_line(&run_in(&[flag, "", "token"], &[], home.path()), 2);
+        assert_eq!(
+            line.trim_end(),
+            format!(
+                "fly-oidc: error: invalid setting: invalid value \"\": it is empty; give a value or leave the flag out (from {flag})"
+            )
+        );
+    }
 }

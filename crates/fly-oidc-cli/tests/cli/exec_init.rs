@@ -17,10 +17,11 @@ use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The fakes, a sandbox, and the runtime directory exec keeps its private directories in.
@@ -1287,6 +1288,165 @@ fn an_unusable_fly_oidc_runtime_dir_is_an_invalid_setting() {
     assert_eq!(mode(&group), 0o775);
     assert!(!init.path("relative").exists());
     assert!(init.fly.issued_tokens().is_empty(), "nothing fetched");
+}
+
+/// `setpriv` to run as the user `uid` (its group the same number, no supplementary groups).
+fn as_uid(sandbox: &Sandbox, uid: u32) -> Command {
+    let mut cmd = sandbox.command("setpriv");
+    cmd.args([
+        format!("--reuid={uid}"),
+        format!("--regid={uid}"),
+        "--clear-groups".to_owned(),
+    ]);
+    cmd
+}
+
+/// What exec as nobody, in `init`'s sandbox, prints of its child's private directory: the
+/// runtime directory (the parent of the one holding the token file), its mode and owner.
+const SHOW_RUNTIME_DIR: &str = r#"dir=$(dirname "$(dirname "$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")"); echo "$dir"; stat -c '%a %u' "$dir""#;
+
+impl Init {
+    /// `fly-oidc exec` run as nobody (the binary `bin`) with `env`, its command
+    /// [`SHOW_RUNTIME_DIR`], without `FLY_OIDC_RUNTIME_DIR` (and any other given in `env`).
+    fn exec_as_nobody(&self, bin: &Path, home: &Path, env: &[(&str, &OsStr)]) -> Output {
+        let mut cmd = as_nobody(&self.sandbox);
+        cmd.arg(bin)
+            .args(["exec", "--aws-role-arn", ROLE, "--aws-sts-endpoint"])
+            .arg(self.sts.url())
+            .args(["--", "sh", "-c", SHOW_RUNTIME_DIR])
+            .env("HOME", home)
+            .env_remove("FLY_OIDC_RUNTIME_DIR")
+            .envs(env.iter().copied());
+        cmd.output().unwrap()
+    }
+}
+
+/// Found by a black-box attack: the default runtime directory of a user without
+/// `XDG_RUNTIME_DIR`, `fly-oidc-<uid>` in the temp directory, has a name any other user can
+/// take first (a directory, a link or a file of theirs), and that stopped exec from starting.
+/// It is refused as before, with a warning naming it, and a fresh directory of exec's own
+/// (`fly-oidc-<uid>-XXXXXX`, 0711) is used instead, removed at exit; the one taken is left as
+/// it is. When no fresh one can be made either, the refusal is an invalid setting naming
+/// `FLY_OIDC_RUNTIME_DIR` (exit 2).
+#[test]
+fn a_runtime_dir_taken_by_another_user_is_passed_over_for_a_fresh_one() {
+    if !can_run_as_nobody() {
+        return;
+    }
+    const EVIL: u32 = 65533;
+    let mut init = Init::new();
+    init.over_http();
+    let (shared, bin) = init.binary_for_nobody();
+    // A temp directory like /tmp: everyone may write, sticky.
+    let tmp = init.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let taken = tmp.join("fly-oidc-65534");
+    let squat = |args: &[&str]| {
+        let out = as_uid(&init.sandbox, EVIL)
+            .args(args)
+            .arg(&taken)
+            .output()
+            .unwrap();
+        assert_success(&out, "the other user's squat");
+    };
+    let cases: [(&[&str], String); 3] = [
+        (
+            &["mkdir", "-m", "755"],
+            format!("owned by uid {EVIL}, not this user"),
+        ),
+        (&["ln", "-s", "/"], "not a directory".to_owned()),
+        (&["touch"], "not a directory".to_owned()),
+    ];
+    for (args, why) in cases {
+        squat(args);
+        let out = init.exec_as_nobody(&bin, &shared, &[("TMPDIR", tmp.as_os_str())]);
+        assert_success(&out, "exec beside a squatted runtime directory");
+        let err = stderr(&out);
+        for says in [
+            format!("cannot use {}: {why}", taken.display()),
+            "another user may have made it to stop fly-oidc".to_owned(),
+            "if this process is killed, the next start cannot find what it leaves there".to_owned(),
+            "Set FLY_OIDC_RUNTIME_DIR".to_owned(),
+        ] {
+            assert!(err.contains(&says), "{says:?} not in: {err}");
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let (dir, mode) = stdout.trim_end().split_once('\n').unwrap();
+        let fresh = Path::new(dir);
+        assert_eq!(fresh.parent(), Some(tmp.as_path()), "{stdout}");
+        let name = fresh.file_name().unwrap().to_string_lossy();
+        assert!(name.starts_with("fly-oidc-65534-"), "{stdout}");
+        assert_eq!(mode, "711 65534", "{stdout}");
+        assert!(err.contains(dir), "the warning names {dir}: {err}");
+        // The fresh one is gone; the taken one is left as it was.
+        let left: Vec<_> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(left, std::slice::from_ref(&taken));
+        let meta = std::fs::symlink_metadata(&taken).unwrap();
+        assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), EVIL);
+        let _ = std::fs::remove_dir(&taken).or_else(|_| std::fs::remove_file(&taken));
+    }
+    // Where no fresh one can be made either (a temp directory nobody cannot write): an
+    // invalid setting naming the variable, before anything is fetched.
+    let closed = init.path("closed");
+    std::fs::create_dir(&closed).unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir(closed.join("fly-oidc-65534")).unwrap();
+    let issued = init.fly.issued_tokens().len();
+    let out = init.exec_as_nobody(&bin, &shared, &[("TMPDIR", closed.as_os_str())]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let line = err.trim_end();
+    let starts = format!(
+        "fly-oidc: error: invalid setting: no usable directory for the private files of exec and serve ({0}/fly-oidc-65534: owned by uid 0, not this user; a fresh directory in {0}: ",
+        closed.display()
+    );
+    assert!(line.starts_with(&starts), "{line}");
+    assert!(line.contains("Permission denied"), "{line}");
+    assert!(
+        line.ends_with(
+            "); set FLY_OIDC_RUNTIME_DIR to a directory of this user's that no one else can write"
+        ),
+        "{line}"
+    );
+    assert_eq!(std::fs::read_dir(&closed).unwrap().count(), 1);
+    assert_eq!(init.fly.issued_tokens().len(), issued, "nothing fetched");
+}
+
+/// An empty `FLY_OIDC_RUNTIME_DIR` (or only spaces) is unset, as every empty variable is
+/// (`fly_oidc::Env`): the default runtime directory is used, here `$XDG_RUNTIME_DIR/fly-oidc`.
+#[test]
+fn an_empty_fly_oidc_runtime_dir_is_unset() {
+    if !can_run_as_nobody() {
+        return;
+    }
+    let mut init = Init::new();
+    init.over_http();
+    let (shared, bin) = init.binary_for_nobody();
+    let xdg = shared.join("xdg");
+    std::fs::create_dir(&xdg).unwrap();
+    std::fs::set_permissions(&xdg, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let nobody = Some(nix::unistd::Uid::from_raw(65534));
+    nix::unistd::chown(&xdg, nobody, None).unwrap();
+    for empty in ["", "  "] {
+        let env = [
+            ("FLY_OIDC_RUNTIME_DIR", OsStr::new(empty)),
+            ("XDG_RUNTIME_DIR", xdg.as_os_str()),
+        ];
+        let out = init.exec_as_nobody(&bin, &shared, &env);
+        assert_success(&out, "exec with an empty FLY_OIDC_RUNTIME_DIR");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout,
+            format!("{}/fly-oidc\n711 65534\n", xdg.display()),
+            "{empty:?}"
+        );
+        assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    }
 }
 
 /// Issue 18's attack: a process that an `exec --user` child leaves behind, ignoring SIGHUP,

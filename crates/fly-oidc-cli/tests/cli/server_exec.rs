@@ -250,6 +250,53 @@ fn python_google_auth_default_finds_the_metadata_server() {
     }
 }
 
+/// Found by a black-box attack: `--gcp-project` took anything (a newline, quotes, control
+/// characters) into the child's `GOOGLE_CLOUD_PROJECT` and the metadata server's
+/// `project-id`. It takes a project ID by Google's rule, or a legacy domain-scoped one; any
+/// other value is an invalid setting naming the flag, in one line (exit 2), for exec and
+/// serve, before anything is fetched.
+#[test]
+fn gcp_project_takes_a_project_id_only() {
+    let (fly, google) = google_setup(None);
+    let rule = "a project ID is 6 to 30 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen (my-project), or a legacy domain-scoped one (example.com:my-project)";
+    for (bad, why) in [
+        ("a\nb", rule),
+        ("my-project\nEVIL=1", rule),
+        ("\"my-project\"", rule),
+        ("my project", rule),
+        ("My-Project", rule),
+        ("proj\u{1b}[31m", rule),
+        ("", rule),
+        (
+            "123456789012",
+            "this is a project number; give the project ID",
+        ),
+    ] {
+        let exec = exec_google(&fly, &google, &["--gcp-project", bad], &["true"]);
+        let serve = crate::support::run(&["serve", "--gcp-project", bad], &[]);
+        for (command, out) in [("exec", exec), ("serve", serve)] {
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{command} {bad:?}: {}",
+                describe(&out)
+            );
+            let err = stderr(&out);
+            assert_eq!(err.lines().count(), 1, "{command}: {err}");
+            let starts = format!("fly-oidc: error: invalid setting: invalid value {bad:?}: {why}");
+            assert!(err.starts_with(&starts), "{command}: {err}");
+            assert!(err.trim_end().ends_with("(from --gcp-project)"), "{err}");
+        }
+    }
+    assert_eq!(google.request_count(), 0, "refused before any fetch");
+    for good in ["my-project", "example.com:my-project"] {
+        let show = ["sh", "-c", "printf %s \"$GOOGLE_CLOUD_PROJECT\""];
+        let out = exec_google(&fly, &google, &["--gcp-project", good], &show);
+        assert_success(&out, good);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), good);
+    }
+}
+
 /// A Google audience the provider refuses stops exec before the command runs, and the message
 /// names `--gcp-audience` (not AWS's `--aws-audience`, the flag of the same builder method).
 #[test]

@@ -2,7 +2,8 @@
 //!
 //! - The binary: [`fly_oidc_bin`] (the one Cargo built for these tests), [`install_binary_at`].
 //! - Running it: [`run`] (a clean environment and a fresh HOME) and [`run_in`] (a given
-//!   HOME; [`run_in_os`] for values that are not UTF-8), for a command and its output; [`Sandbox`] (HOME, cache directory and an
+//!   HOME; [`run_in_os`] for values that are not UTF-8, [`run_os_args_in`] for arguments),
+//!   for a command and its output; [`Sandbox`] (HOME, cache directory and an
 //!   environment that reaches the fakes) for runs beside the real AWS CLI, boto3 and shells.
 //! - Its output: [`stdout`], [`stderr`], [`stdout_json`], [`last_json`], [`describe`],
 //!   [`assert_success`].
@@ -57,6 +58,12 @@ pub fn run_in(args: &[&str], env: &[(&str, &str)], home: &Path) -> Output {
 
 /// [`run_in`] with variables whose values need not be UTF-8.
 pub fn run_in_os(args: &[&str], env: &[(&str, &OsStr)], home: &Path) -> Output {
+    let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    run_os_args_in(&args, env, home)
+}
+
+/// [`run_in_os`] with arguments that need not be UTF-8 either.
+pub fn run_os_args_in(args: &[&OsStr], env: &[(&str, &OsStr)], home: &Path) -> Output {
     Command::new(fly_oidc_bin())
         .args(args)
         .env_clear()
