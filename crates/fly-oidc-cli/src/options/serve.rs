@@ -335,6 +335,19 @@ fn redirectable(dir: &Path) -> Option<String> {
     None
 }
 
+/// The file `path` names: its directory with the links resolved, and its name (`path` as it
+/// is when the directory cannot be resolved: the existence check says why).
+fn resolved(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(dir), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path.to_owned(),
+    }
+}
+
 /// An invalid value of `setting`, its reason starting with the setting's flag (and so shown
 /// as it is, without a flag of its own).
 fn invalid(setting: Setting, reason: String) -> BuildError {
@@ -430,17 +443,20 @@ impl ServeOptions {
     /// # Errors
     /// A [`BuildError`] naming `--write-token`.
     pub fn check_token_files(&self, env_file: Option<&Path>) -> Result<(), BuildError> {
-        let mut seen: Vec<&Path> = Vec::new();
+        // Compared as the files they name: `run/x` and `link-to-run/x` are one file.
+        let env_file = env_file.map(resolved);
+        let mut seen: Vec<PathBuf> = Vec::new();
         for spec in &self.write_tokens {
             let (path, _) = token_file(spec)?;
             let shown = path.display();
-            if seen.contains(&path) {
+            let file = resolved(path);
+            if seen.contains(&file) {
                 return Err(invalid(
                     WRITE_TOKENS,
                     format!("{shown}: this path is given twice; give each token file its own path"),
                 ));
             }
-            if env_file == Some(path) {
+            if env_file.as_ref() == Some(&file) {
                 return Err(invalid(
                     WRITE_TOKENS,
                     format!(
@@ -457,7 +473,7 @@ impl ServeOptions {
                 (lock_file_beside, "the lock file"),
             ];
             for (file_beside, what) in beside {
-                if env_file.map(file_beside).as_deref() == Some(path) {
+                if env_file.as_deref().map(file_beside).as_ref() == Some(&file) {
                     return Err(invalid(
                         WRITE_TOKENS,
                         format!(
@@ -467,7 +483,7 @@ impl ServeOptions {
                 }
             }
             check_file_path(WRITE_TOKENS, path)?;
-            seen.push(path);
+            seen.push(file);
         }
         Ok(())
     }
@@ -773,6 +789,23 @@ mod tests {
             lock.contains("the lock file written beside the --env-file"),
             "{lock}"
         );
+        // The same file through a linked directory (found by a black-box attack).
+        let linked_dir = dir.path().join("linked-dir");
+        std::os::unix::fs::symlink(dir.path(), &linked_dir).expect("symlink");
+        let via_link = format!("{}=vault", linked_dir.join("app.env").display());
+        let shared = refused(&[via_link], Some(&env_file));
+        assert!(
+            shared.contains("this path is also the --env-file"),
+            "{shared}"
+        );
+        let twice = refused(
+            &[
+                spec.clone(),
+                format!("{}=x", linked_dir.join("token").display()),
+            ],
+            None,
+        );
+        assert!(twice.ends_with("this path is given twice; give each token file its own path"));
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&env_file, &link).expect("symlink");
         let a_link = refused(&[format!("{}=vault", link.display())], None);
