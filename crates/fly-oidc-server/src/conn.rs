@@ -9,7 +9,8 @@
 //!   the cap is accepted, and the one that has been idle the longest (else the one whose
 //!   current request began first) is closed: a flood ages out, the newcomer is served.
 //! - **Cheap waiting connections.** A connection waits on the bare socket until a whole
-//!   request head has arrived (peeked, left in the kernel's buffer), and a keep-alive
+//!   request head has arrived (peeked, left in the kernel's buffer; a head longer than
+//!   [`PEEK_LIMIT`] is read by hyper instead, up to its 16 KiB cap), and a keep-alive
 //!   connection idle for [`PARK_AFTER`] gives its HTTP state (hyper's buffers, about 16 KiB)
 //!   back and waits so again: silent, idle and slow-header connections cost about a task.
 //!   At most `max_active` connections hold HTTP state at once, the same eviction making
@@ -498,8 +499,22 @@ impl AsyncWrite for Tracked {
 /// The listen backlog: room for a burst of new clients while accept catches up (the kernel
 /// caps it at `net.core.somaxconn`, 4096 by default).
 const BACKLOG: u32 = 4096;
-/// The kernel's send and receive buffers of a client socket (the kernel doubles it).
+/// The kernel's send and receive buffers of a client socket (the kernel doubles it). The
+/// receive buffer holds about 4 KiB of a client's bytes (4,096 to 6,680 measured on Linux
+/// 6.18, however they arrive), then the client's side waits until the server reads: a head
+/// that does not fit never arrives whole while it is only peeked ([`PEEK_LIMIT`]).
 const SOCKET_BUFFER: u32 = 4 * 1024;
+/// The most of a request head a waiting connection peeks at: a head not whole at this length
+/// is handed to hyper, which reads it (at most [`MAX_REQUEST_HEAD`](crate::server::MAX_REQUEST_HEAD),
+/// then 431) and so makes room for the rest. Well below what the receive buffer holds (see
+/// [`SOCKET_BUFFER`]) and well above an SDK's request (a few hundred bytes), so a slow head
+/// still waits on the bare socket.
+const PEEK_LIMIT: usize = SOCKET_BUFFER as usize / 4;
+/// How long a connection whose head hyper refused (431 when too large, 400 when malformed)
+/// reads and drops what the client still sends before closing ([`linger`]).
+const LINGER: Duration = Duration::from_secs(1);
+/// How many bytes it reads and drops at most.
+const LINGER_BYTES: usize = 256 * 1024;
 
 /// A listener on `addr` with a backlog of [`BACKLOG`] (tokio's `bind` uses 1024), reusing the
 /// address as `bind` does.
@@ -512,7 +527,8 @@ pub(crate) fn bind(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     // Accepted sockets inherit these: an answer is a few KiB, so small kernel buffers cost a
     // client nothing, and bound what a client that pipelines without reading makes the server
-    // do (and the kernel hold) before its writes block.
+    // do (and the kernel hold) before its writes block. A longer request head is read out of
+    // the receive buffer by hyper (see `PEEK_LIMIT`).
     socket.set_send_buffer_size(SOCKET_BUFFER)?;
     socket.set_recv_buffer_size(SOCKET_BUFFER)?;
     socket.bind(addr)?;
@@ -579,45 +595,65 @@ fn is_connection_error(e: &io::Error) -> bool {
 
 /// What the bytes waiting on a parked connection hold.
 enum Waiting {
-    /// A whole request head (or as much as a head may be: hyper answers it).
+    /// A whole request head, or [`PEEK_LIMIT`] bytes of one: hyper reads and answers it.
     Head,
-    /// Part of one: wait for more.
+    /// Part of one, shorter than [`PEEK_LIMIT`]: wait for more.
     Partial,
     /// The end of the stream, or an error: the client is gone.
     Gone,
 }
 
-/// Look at the bytes waiting on `stream` without taking them. When they are not a whole head
-/// yet, the socket's readiness is cleared (unless more arrived meanwhile), so the next
-/// `readable()` waits for more.
+/// Look at the bytes waiting on `stream` (at most [`PEEK_LIMIT`]) without taking them. When
+/// they are not a whole head yet, the socket's readiness is cleared (unless more arrived
+/// meanwhile), so the next `readable()` waits for more.
 fn peek_head(stream: &TcpStream) -> Waiting {
     use rustix::net::{RecvFlags, recv};
-    let mut size = 2048;
+    let mut buf = [0u8; PEEK_LIMIT];
     let peeked = stream.try_io(tokio::io::Interest::READABLE, || {
-        loop {
-            let mut buf = vec![0u8; size];
-            let (n, _) = recv(stream, &mut buf[..], RecvFlags::PEEK | RecvFlags::DONTWAIT)?;
-            if n == 0 {
-                return Ok(Waiting::Gone);
-            }
-            let bytes = &buf[..n];
-            if bytes.windows(4).any(|w| w == b"\r\n\r\n") || bytes.windows(2).any(|w| w == b"\n\n")
-            {
-                return Ok(Waiting::Head);
-            }
-            if n < size {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            if size >= crate::server::MAX_REQUEST_HEAD {
-                return Ok(Waiting::Head);
-            }
-            size = crate::server::MAX_REQUEST_HEAD;
+        let (n, _) = recv(stream, &mut buf[..], RecvFlags::PEEK | RecvFlags::DONTWAIT)?;
+        let bytes = &buf[..n];
+        if n == 0 {
+            Ok(Waiting::Gone)
+        } else if n == PEEK_LIMIT
+            || bytes.windows(4).any(|w| w == b"\r\n\r\n")
+            || bytes.windows(2).any(|w| w == b"\n\n")
+        {
+            // A head this long may not fit in the kernel's buffer: hyper reads the rest.
+            Ok(Waiting::Head)
+        } else {
+            Err(io::ErrorKind::WouldBlock.into())
         }
     });
     match peeked {
         Ok(waiting) => waiting,
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Waiting::Partial,
         Err(_) => Waiting::Gone,
+    }
+}
+
+/// After hyper answered a head it refused and shut its side: read and drop what the client
+/// still sends (the rest of a head too large, say) until it closes, for at most [`LINGER`] and
+/// [`LINGER_BYTES`], then close. Closing with bytes unread would reset the connection, and a
+/// client still sending would see the reset, not the answer.
+async fn linger(stream: TcpStream, conn: &Conn, shutdown: &mut watch::Receiver<bool>) {
+    let deadline = Instant::now() + LINGER;
+    let mut left = LINGER_BYTES;
+    while left > 0 {
+        tokio::select! {
+            biased;
+            _ = conn.evict.notified() => if conn.evicted.load(Ordering::Relaxed) { return },
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = tokio::time::sleep_until(deadline) => return,
+            ready = stream.readable() => if ready.is_err() { return },
+        }
+        // On the stack, not in the task: nothing is kept between reads.
+        let mut sink = [0u8; 4096];
+        match stream.try_read(&mut sink) {
+            Ok(0) => return,
+            Ok(n) => left = left.saturating_sub(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
     }
 }
 
@@ -706,6 +742,7 @@ async fn serve(
         let mut http_conn = Box::new(http.serve_connection(io, service));
         let mut timer = Box::pin(tokio::time::sleep(tick));
         let mut closing_by: Option<Instant> = None;
+        let mut refused = false;
         loop {
             tokio::select! {
                 biased;
@@ -721,7 +758,12 @@ async fn serve(
                     continue;
                 }
                 _ = shutdown.wait_for(|stop| *stop) => return,
-                _ = Pin::new(&mut *http_conn) => return,
+                done = Pin::new(&mut *http_conn) => {
+                    // A head hyper refused (431 when too large, 400 when malformed): its answer
+                    // is written and its side shut.
+                    refused = done.is_err_and(|e| e.is_parse());
+                    if refused { break } else { return }
+                }
                 _ = timer.as_mut() => {}
             }
             let (phase, elapsed) = (conn.phase(), conn.elapsed());
@@ -748,6 +790,11 @@ async fn serve(
         }
         registry.deactivate(&conn);
         let parts = http_conn.into_parts();
+        if refused {
+            // Let a client still sending read the refusal.
+            linger(parts.io.into_inner().stream, &conn, &mut shutdown).await;
+            return;
+        }
         if !parts.read_buf.is_empty() {
             // Part of a pipelined request that stalled: not worth keeping.
             return;

@@ -1,7 +1,8 @@
 //! The credential server's connection limits over real sockets, each at its bound: the idle,
 //! header, write and total-life limits, the connection cap (the idlest closed to serve a new
 //! client), the cap on connections with a request in progress, keep-alive reuse across the
-//! point where an idle connection gives its HTTP state back, and a refused method's answer
+//! point where an idle connection gives its HTTP state back, request heads up to 16 KiB
+//! answered however they arrive and longer ones refused with 431, and a refused method's answer
 //! carrying `Metadata-Flavor: Google`. The flood (10,000 connections, boto3) runs the binary:
 //! `crates/fly-oidc-cli/tests/cli/server_flood.rs`.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
@@ -9,7 +10,7 @@
 use fly_oidc_server::{Builder, Server};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A server with no credential (`/` answers) and the given limits.
@@ -22,7 +23,7 @@ fn request(addr: SocketAddr) -> Vec<u8> {
 }
 
 /// One answer read from `stream` (its head, lowercase), or `None` at the end of the stream.
-async fn answer(stream: &mut TcpStream) -> Option<String> {
+async fn answer(stream: &mut (impl AsyncRead + Unpin)) -> Option<String> {
     let mut raw = Vec::new();
     let mut byte = [0u8; 1];
     while !raw.ends_with(b"\r\n\r\n") {
@@ -41,15 +42,29 @@ async fn answer(stream: &mut TcpStream) -> Option<String> {
     Some(head)
 }
 
+/// The next answer on `stream` (its head, lowercase), which must come within 5 s; else a panic
+/// naming `what`.
+async fn answered(stream: &mut (impl AsyncRead + Unpin), what: &str) -> String {
+    tokio::time::timeout(Duration::from_secs(5), answer(stream))
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no answer within 5 s"))
+        .unwrap_or_else(|| panic!("{what}: the connection was closed"))
+}
+
 /// A GET / on `stream`, which must be answered 200.
 async fn served(stream: &mut TcpStream, addr: SocketAddr) -> String {
     stream.write_all(&request(addr)).await.unwrap();
-    let head = tokio::time::timeout(Duration::from_secs(5), answer(stream))
-        .await
-        .expect("no answer within 5 s")
-        .expect("the connection was closed");
+    let head = answered(stream, "GET /").await;
     assert!(head.starts_with("http/1.1 200"), "{head}");
     head
+}
+
+/// Whether `stream` is still open: nothing to read for 50 ms.
+async fn still_open(stream: &mut TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(Duration::from_millis(50), stream.read(&mut byte))
+        .await
+        .is_err()
 }
 
 /// A new connection to `addr` is served (the server still takes clients).
@@ -60,7 +75,11 @@ async fn serves_a_new_client(addr: SocketAddr) {
 
 /// How long until the server closes `stream` (reading and dropping whatever it sends); at
 /// most `within`, else a panic naming `what`.
-async fn closed_after(stream: &mut TcpStream, within: Duration, what: &str) -> Duration {
+async fn closed_after(
+    stream: &mut (impl AsyncRead + Unpin),
+    within: Duration,
+    what: &str,
+) -> Duration {
     let started = Instant::now();
     let mut sink = [0u8; 4096];
     let closed = tokio::time::timeout(within, async {
@@ -220,6 +239,19 @@ async fn at_the_cap_a_new_client_is_served_and_the_idlest_connection_closed() {
     }
 }
 
+/// Four connections to `addr` that each send `partial` (a head that never ends), one after the
+/// other.
+async fn stalled_heads(addr: SocketAddr, partial: &[u8]) -> Vec<TcpStream> {
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(partial).await.unwrap();
+        stalled.push(stream);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stalled
+}
+
 /// A client that pipelines requests and never reads (a small receive buffer, so the server's
 /// answers back up at once); the task ends when the server closes the connection.
 async fn pipeliner(addr: SocketAddr) -> tokio::task::JoinHandle<()> {
@@ -240,12 +272,7 @@ async fn at_the_active_cap_a_new_request_is_served_and_a_non_reader_closed() {
     .await;
     let addr = server.local_addr();
     // Heads that never end wait on the bare socket: they take no place among the active.
-    let mut stalled = Vec::new();
-    for _ in 0..4 {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream.write_all(b"GET / HTTP/1.1\r\nHost: ").await.unwrap();
-        stalled.push(stream);
-    }
+    let mut stalled = stalled_heads(addr, b"GET / HTTP/1.1\r\nHost: ").await;
     let mut first = TcpStream::connect(addr).await.unwrap();
     served(&mut first, addr).await;
     // Two clients that never read hold both places.
@@ -263,9 +290,7 @@ async fn at_the_active_cap_a_new_request_is_served_and_a_non_reader_closed() {
     b.abort();
     // The stalled heads are still open (the header limit is 30 s here).
     for stream in &mut stalled {
-        let mut byte = [0u8; 1];
-        let read = tokio::time::timeout(Duration::from_millis(50), stream.read(&mut byte)).await;
-        assert!(read.is_err(), "a stalled head was closed: {read:?}");
+        assert!(still_open(stream).await, "a stalled head was closed");
     }
 }
 
@@ -337,4 +362,114 @@ async fn a_request_is_answered_from_its_head_without_waiting_for_its_body() {
             .expect("the connection was closed before an answer");
         assert!(head.starts_with("http/1.1 200"), "{framing}: {head}");
     }
+}
+
+/// A `GET /` whose head is `len` bytes in all (an `X-Pad` header makes up the length).
+fn head_of(addr: SocketAddr, len: usize) -> Vec<u8> {
+    let start = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nX-Pad: ");
+    let pad = len - start.len() - "\r\n\r\n".len();
+    format!("{start}{}\r\n\r\n", "a".repeat(pad)).into_bytes()
+}
+
+/// Send `bytes` in one write, or in 500-byte pieces 20 ms apart.
+async fn send_head(
+    stream: &mut (impl AsyncWrite + Unpin),
+    bytes: &[u8],
+    pieces: bool,
+) -> std::io::Result<()> {
+    if !pieces {
+        return stream.write_all(bytes).await;
+    }
+    for piece in bytes.chunks(500) {
+        stream.write_all(piece).await?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// What a black-box attack found: the kernel's receive buffer of a client socket is small
+/// (about 4 KiB), and the server only peeked at a head until it was whole, so a head longer
+/// than the buffer never arrived and the client was reset at the header limit without an
+/// answer. Every head up to 16 KiB is answered, sent at once or in pieces, on a new connection
+/// and on one that waited past the point where it gives its HTTP state back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_heads_up_to_16_kib_are_answered_sent_at_once_or_in_pieces() {
+    let server = server(|b| b).await;
+    let addr = server.local_addr();
+    for len in [4 * 1024, 8 * 1024, 15 * 1024 + 900] {
+        for pieces in [false, true] {
+            let what = format!(
+                "a head of {len} bytes sent in {}",
+                if pieces { "pieces" } else { "one write" }
+            );
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            send_head(&mut stream, &head_of(addr, len), pieces)
+                .await
+                .unwrap();
+            let head = answered(&mut stream, &what).await;
+            assert!(head.starts_with("http/1.1 200"), "{what}: {head}");
+            if len > 15 * 1024 && pieces {
+                // Kept alive past the point where it waits on the bare socket again.
+                tokio::time::sleep(Duration::from_millis(1200)).await;
+                send_head(&mut stream, &head_of(addr, len), pieces)
+                    .await
+                    .unwrap();
+                let again = answered(&mut stream, &format!("{what}, again")).await;
+                assert!(again.starts_with("http/1.1 200"), "{what}, again: {again}");
+            }
+        }
+    }
+}
+
+/// A head over 16 KiB is answered 431 and the connection closed, whether the client is still
+/// sending (the server reads and drops the rest for a moment, so the client sees the answer,
+/// not a reset) or not; nothing of it is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_over_16_kib_is_answered_431_and_the_connection_closed() {
+    let server = server(|b| b).await;
+    let addr = server.local_addr();
+    for (len, pieces) in [(17 * 1024, false), (64 * 1024, false), (17 * 1024, true)] {
+        let what = format!(
+            "a head of {len} bytes sent in {}",
+            if pieces { "pieces" } else { "one write" }
+        );
+        let (mut read, mut write) = TcpStream::connect(addr).await.unwrap().into_split();
+        let bytes = head_of(addr, len);
+        let writer = tokio::spawn(async move { send_head(&mut write, &bytes, pieces).await });
+        let head = answered(&mut read, &what).await;
+        assert!(head.starts_with("http/1.1 431"), "{what}: {head}");
+        assert!(head.contains("connection: close"), "{what}: {head}");
+        closed_after(&mut read, Duration::from_secs(3), &what).await;
+        let sent = writer.await.unwrap();
+        if !pieces {
+            // Sent whole: the server did not reset the client while it was sending.
+            sent.unwrap_or_else(|e| panic!("{what}: {e}"));
+        }
+    }
+    serves_a_new_client(addr).await;
+}
+
+/// A head too long to wait for on the bare socket is read by hyper, so it holds HTTP state:
+/// such heads, stalled, are among the connections with a request in progress, and at that cap
+/// the oldest is closed to serve a new request. Memory stays bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_stalled_heads_count_among_the_active_and_make_room_for_a_new_request() {
+    let server = server(|b| {
+        b.max_active_connections(2)
+            .header_read_timeout(Duration::from_secs(30))
+    })
+    .await;
+    let addr = server.local_addr();
+    let head = head_of(addr, 3000);
+    // Without its end: it never finishes.
+    let mut stalled = stalled_heads(addr, &head[..head.len() - 4]).await;
+    serves_a_new_client(addr).await;
+    // Four long heads and a request over a cap of two: the three oldest heads were closed.
+    for (i, stream) in stalled.iter_mut().take(3).enumerate() {
+        closed_after(stream, Duration::from_secs(3), &format!("stalled head {i}")).await;
+    }
+    assert!(
+        still_open(&mut stalled[3]).await,
+        "the newest stalled head was closed"
+    );
 }
