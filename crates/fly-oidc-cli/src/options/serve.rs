@@ -204,6 +204,11 @@ pub struct CloudOptions {
     /// `None`: `FLY_OIDC_AWS_DURATION_SECONDS`, else 3600.
     #[arg(long = "aws-duration-seconds", value_name = "SECONDS", long_help = None)]
     pub aws_duration_seconds: Option<u64>,
+    /// Ask Fly for AWS session tags (aws:PrincipalTag/<key>) for every role served; the trust policy must allow sts:TagSession [env: FLY_OIDC_AWS_PRINCIPAL_TAGS=1]
+    ///
+    /// `false`: `FLY_OIDC_AWS_PRINCIPAL_TAGS`, else no tags.
+    #[arg(long = "aws-principal-tags", long_help = None)]
+    pub aws_principal_tags: bool,
     /// STS region; also exported to the app (exec's command, serve's env file) when it has none [env: AWS_REGION, AWS_DEFAULT_REGION]
     ///
     /// The region of STS; a configured one (this, `AWS_REGION`, `AWS_DEFAULT_REGION` or the
@@ -546,14 +551,17 @@ impl ServeOptions {
 
 impl CloudOptions {
     /// An AWS provider builder with the AWS settings given (audience, role session name,
-    /// duration, region, STS endpoint), without a role, an environment or a Fly token client:
-    /// the caller adds those ([`aws_role_arns`](Self::aws_role_arns) one role per provider).
+    /// duration, session tags when asked for, region, STS endpoint), without a role, an
+    /// environment or a Fly token client: the caller adds those
+    /// ([`aws_role_arns`](Self::aws_role_arns) one role per provider).
     pub fn aws_builder(&self) -> fly_oidc_aws::Builder {
         let seconds = self.aws_duration_seconds.map(Duration::from_secs);
+        let tags = self.aws_principal_tags.then_some(true);
         FlyOidcCredentialsProvider::builder()
             .set_if(self.aws_audience.as_ref(), |b, aud| b.audience(aud))
             .set_if(self.aws_session_name.as_ref(), |b, n| b.session_name(n))
             .set_if(seconds, |b, duration| b.duration(duration))
+            .set_if(tags, |b, yes| b.principal_tags(yes))
             .set_if(self.aws_region.as_ref(), |b, region| b.region(region))
             .set_if(self.aws_sts_endpoint.as_ref(), |b, u| b.endpoint_url(u))
     }
@@ -826,6 +834,33 @@ mod tests {
         options
             .check_token_files(Some(&env_file))
             .expect("one file");
+    }
+
+    /// `--aws-principal-tags` asks for session tags for the roles served; without it, the
+    /// provider reads `FLY_OIDC_AWS_PRINCIPAL_TAGS`.
+    #[test]
+    fn aws_principal_tags_is_the_providers_setting() {
+        let tags = |cloud: &CloudOptions, env: &[(&str, &str)]| {
+            let provider = cloud
+                .aws_builder()
+                .configure(&config(env))
+                .role_arn("arn:aws:iam::123456789012:role/r")
+                .build()
+                .expect("valid settings");
+            provider.settings().principal_tags()
+        };
+        let asked = CloudOptions {
+            aws_principal_tags: true,
+            ..CloudOptions::default()
+        };
+        assert!(tags(&asked, &[]));
+        assert!(
+            tags(&asked, &[("FLY_OIDC_AWS_PRINCIPAL_TAGS", "0")]),
+            "the flag wins"
+        );
+        let unset = CloudOptions::default();
+        assert!(!tags(&unset, &[]));
+        assert!(tags(&unset, &[("FLY_OIDC_AWS_PRINCIPAL_TAGS", "1")]));
     }
 
     #[test]

@@ -176,3 +176,67 @@ fn a_trust_policy_without_tag_session_is_diagnosed_by_flag() {
     sandbox.credential_process(ROLE, &["--no-cache"]);
     assert!(sts.sessions()[0].session_tags.is_empty());
 }
+
+/// `exec --aws-principal-tags` (and `FLY_OIDC_AWS_PRINCIPAL_TAGS=1` through the provider): the
+/// served role's session carries the tags, and the AWS CLI under exec signs with it. A trust
+/// policy without `sts:TagSession` stops exec before the child, naming both.
+#[test]
+fn exec_with_aws_principal_tags_serves_a_tagged_session_to_the_aws_cli() {
+    let fly = acme_web();
+    // Refused first: a trust policy without sts:TagSession.
+    let strict = FakeSts::builder()
+        .trust(fly.issuer(), fly.jwks())
+        .start_blocking()
+        .unwrap();
+    let mut sandbox = Sandbox::new(&fly, &strict.url());
+    sandbox.set("AWS_ROLE_ARN", ROLE);
+    let marker = sandbox.dir.path().join("child-ran");
+    let touch = format!("touch {}", marker.display());
+    let out = sandbox.fly_oidc(&["exec", "--aws-principal-tags", "--", "sh", "-c", &touch]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = stderr(&out);
+    for needle in [
+        "AccessDenied",
+        "--aws-principal-tags",
+        "fake_app=web",
+        "must also allow sts:TagSession",
+    ] {
+        assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+    }
+    assert!(!marker.exists(), "the child must not start");
+    assert!(strict.sessions().is_empty());
+
+    let sts = FakeSts::builder()
+        .trust(fly.issuer(), fly.jwks())
+        .tag_session(true)
+        .start_blocking()
+        .unwrap();
+    sandbox.set("AWS_ENDPOINT_URL", &sts.url());
+    if !fly_oidc_tests::require_tool("aws") {
+        return;
+    }
+    // The command the docs show (the role from AWS_ROLE_ARN, as in fly.toml).
+    let command = "exec --aws-principal-tags -- aws sts get-caller-identity";
+    let mut args: Vec<&str> = command.split(' ').collect();
+    args.extend(["--output", "json"]);
+    let out = sandbox.fly_oidc(&args);
+    assert_success(&out, command);
+    let sessions = sts.sessions();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].session_tags, web_tags());
+    assert_eq!(
+        stdout_json(&out)["Arn"],
+        sessions[0].assumed_role_arn.as_str()
+    );
+    assert!(fly.requests().iter().all(|r| r.aws_principal_tags));
+    // The variable is the same setting; without either, the session has no tags.
+    sandbox.set("FLY_OIDC_AWS_PRINCIPAL_TAGS", "1");
+    let get_caller_identity = ["exec", "--", "aws", "sts", "get-caller-identity"];
+    let out = sandbox.fly_oidc(&get_caller_identity);
+    assert_success(&out, "exec with FLY_OIDC_AWS_PRINCIPAL_TAGS=1");
+    sandbox.unset("FLY_OIDC_AWS_PRINCIPAL_TAGS");
+    let out = sandbox.fly_oidc(&get_caller_identity);
+    assert_success(&out, "exec without tags");
+    let tags: Vec<_> = sts.sessions().into_iter().map(|s| s.session_tags).collect();
+    assert_eq!(tags, [web_tags(), web_tags(), BTreeMap::new()]);
+}

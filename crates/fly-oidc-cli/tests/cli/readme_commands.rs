@@ -76,6 +76,14 @@ const COMMANDS: &[(&str, Run)] = &[
         },
     ),
     (
+        "fly-oidc exec --aws-principal-tags -- aws sts get-caller-identity",
+        Run::Test {
+            file: "crates/fly-oidc-cli/tests/cli/cli_aws_session_tags.rs",
+            name: "exec_with_aws_principal_tags_serves_a_tagged_session_to_the_aws_cli",
+            runs: r#""exec --aws-principal-tags -- aws sts get-caller-identity""#,
+        },
+    ),
+    (
         "fly-oidc aws credential-process --role-arn arn:aws:iam::123456789012:role/fly-reader --sts-endpoint sts.amazonaws.com",
         Run::Test {
             file: "crates/fly-oidc-cli/tests/cli/cli_ergonomics.rs",
