@@ -66,6 +66,14 @@ pub struct AwsSetupOptions {
     /// `None`: IAM's default (3600).
     #[arg(long, value_name = "SECONDS", long_help = None)]
     pub max_session_duration: Option<u32>,
+    /// Allow session tags (sts:TagSession) and print an example permission policy granting by aws:PrincipalTag
+    ///
+    /// For a provider that asks Fly for AWS session tags (`--principal-tags`,
+    /// `FLY_OIDC_AWS_PRINCIPAL_TAGS`): the trust policy's statement also allows
+    /// `sts:TagSession`, and the example policy names a tag key read from a live Fly token,
+    /// else the placeholder [`TAG_KEY_PLACEHOLDER`].
+    #[arg(long, long_help = None)]
+    pub principal_tags: bool,
     /// What to print.
     #[arg(long, value_enum, default_value_t, long_help = None)]
     pub format: AwsSetupFormat,
@@ -76,15 +84,17 @@ pub struct AwsSetupOptions {
 pub struct SetupText {
     /// What to print (ends with a newline).
     pub text: String,
-    /// A warning about the text (a front end prints it on stderr), such as
-    /// [`AwsSetup::trust_policy_warning`].
-    pub warning: Option<&'static str>,
+    /// Warnings and notes about the text (a front end prints each on stderr), such as
+    /// [`AwsSetup::trust_policy_warning`] and [`AwsSetup::tag_key_warning`].
+    pub warnings: Vec<String>,
 }
 
 impl AwsSetupOptions {
     /// Check the options and build the set-up. An org left out is read from a live Fly token
-    /// (`iss`), and so is an app when no `sub` is given (`sub`); `client` makes the Fly token
-    /// client, at most once.
+    /// (`iss`), and so is an app when no `sub` is given (`sub`); with
+    /// [`principal_tags`](Self::principal_tags), the example's tag key is read from a live
+    /// token with session tags ([`tag_key`]); `client` makes the Fly token client, at most
+    /// twice.
     ///
     /// Errors: [`CheckError::Usage`] naming the flag and the fix (a bad value, or an org or
     /// app left out with no Fly token to read it from).
@@ -92,7 +102,7 @@ impl AwsSetupOptions {
         let need_app = self.sub.is_none();
         let (org, app) =
             check::org_app(client, self.org.clone(), self.app.clone(), need_app).await?;
-        Ok(AwsSetup::new(
+        let setup = AwsSetup::new(
             &self.role_name,
             self.account_id.as_deref(),
             &org,
@@ -100,23 +110,117 @@ impl AwsSetupOptions {
             self.sub.as_deref(),
             self.audience.as_deref(),
             self.max_session_duration,
-        )?)
+        )?;
+        Ok(match self.principal_tags {
+            false => setup,
+            true => {
+                let key = tag_key(client, &setup.audience).await;
+                setup.with_principal_tags(key)
+            }
+        })
     }
 
     /// [`setup`](Self::setup), then the text in [`format`](Self::format); the JSON trust
-    /// policy comes with [`AwsSetup::trust_policy_warning`].
+    /// policy comes with [`AwsSetup::trust_policy_warning`]. With session tags, every format
+    /// comes with [`AwsSetup::tag_key_warning`], and the JSON trust policy (printed alone)
+    /// with the example permission policy as a note.
     pub async fn render(&self, client: ClientFn<'_>) -> Result<SetupText, CheckError> {
         let setup = self.setup(client).await?;
-        let (text, warning) = match self.format {
-            AwsSetupFormat::Commands => (setup.commands(), None),
-            AwsSetupFormat::Json => (
-                format!("{:#}\n", setup.trust_policy()),
-                setup.trust_policy_warning(),
-            ),
-            AwsSetupFormat::Terraform => (setup.terraform(), None),
+        let mut warnings = Vec::new();
+        let text = match self.format {
+            AwsSetupFormat::Commands => setup.commands(),
+            AwsSetupFormat::Json => {
+                warnings.extend(setup.trust_policy_warning().map(str::to_owned));
+                if let Some(key) = &setup.principal_tags {
+                    warnings.push(format!(
+                        "an example permission policy granting by session tag (replace my-bucket): {}",
+                        permission_policy_example(key)
+                    ));
+                }
+                format!("{:#}\n", setup.trust_policy())
+            }
+            AwsSetupFormat::Terraform => setup.terraform(),
         };
-        Ok(SetupText { text, warning })
+        warnings.extend(setup.tag_key_warning());
+        Ok(SetupText { text, warnings })
     }
+}
+
+/// What the example permission policy of `aws setup --principal-tags` names when no tag key
+/// could be read from a live Fly token: the user must replace it.
+pub const TAG_KEY_PLACEHOLDER: &str = "TAG_KEY";
+
+/// The session tag key the example permission policy of `aws setup --principal-tags` names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TagKey {
+    /// The first principal tag key of a live Fly token's session tags claim.
+    Read(String),
+    /// None could be read, for this reason: [`TAG_KEY_PLACEHOLDER`] stands in.
+    Placeholder(String),
+}
+
+impl TagKey {
+    /// The key the policy names (the placeholder for [`TagKey::Placeholder`]).
+    pub fn key(&self) -> &str {
+        match self {
+            TagKey::Read(key) => key,
+            TagKey::Placeholder(_) => TAG_KEY_PLACEHOLDER,
+        }
+    }
+}
+
+/// Whether `key` can stand in a policy as written: 1 to 128 ASCII letters, digits and
+/// `_.:/=+-@` (AWS's tag key characters, without spaces and other letters).
+fn plain_tag_key(key: &str) -> bool {
+    (1..=128).contains(&key.len())
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.:/=+-@".contains(c))
+}
+
+/// The tag key for the example permission policy: the first principal tag key of a live Fly
+/// token for `audience` asked with session tags (Fly does not document its keys, so they are
+/// read, never assumed); without one (no token, no tags claim, no tags, a key that cannot be
+/// written as it is), the placeholder, with why.
+pub async fn tag_key(client: ClientFn<'_>, audience: &str) -> TagKey {
+    let client = match client() {
+        Ok(client) => client,
+        Err(e) => return TagKey::Placeholder(format!("no Fly token client: {e}")),
+    };
+    let options = fly_oidc::TokenOptions::default().aws_principal_tags(true);
+    let token = match client.fetch_token_with(Some(audience), options).await {
+        Ok(token) => token,
+        Err(e) => return TagKey::Placeholder(format!("no Fly token: {}", e.message())),
+    };
+    let Some(tags) = token.claims().aws_session_tags() else {
+        return TagKey::Placeholder(format!(
+            "the Fly token has no {} claim",
+            fly_oidc::AWS_TAGS_CLAIM
+        ));
+    };
+    match tags.principal_tags.keys().next() {
+        None => {
+            TagKey::Placeholder("the Fly token's session tags claim has no principal tags".into())
+        }
+        Some(key) if plain_tag_key(key) => TagKey::Read(key.clone()),
+        Some(key) => TagKey::Placeholder(format!(
+            "the Fly token's first tag key {} is not written as it is in a policy",
+            crate::common::shown_value(key)
+        )),
+    }
+}
+
+/// An example permission policy granting by the session tag `key`: each session reaches only
+/// its own prefix (the tag's value) of one bucket, `my-bucket`.
+pub fn permission_policy_example(key: &TagKey) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": format!("arn:aws:s3:::my-bucket/${{aws:PrincipalTag/{}}}/*", key.key()),
+        }]
+    })
 }
 
 /// What `aws setup` prints.
@@ -134,6 +238,9 @@ pub struct AwsSetup {
     pub audience: String,
     /// The role's maximum session duration, in seconds (3600..=43200).
     pub max_session_duration: Option<u32>,
+    /// With session tags: the trust policy also allows `sts:TagSession`, and an example
+    /// permission policy grants by this tag key; `None`: no session tags.
+    pub principal_tags: Option<TagKey>,
 }
 
 impl AwsSetup {
@@ -222,7 +329,68 @@ impl AwsSetup {
             sub,
             audience: audience.to_owned(),
             max_session_duration,
+            principal_tags: None,
         })
+    }
+
+    /// The same set-up for a provider that asks for session tags: the trust policy also
+    /// allows `sts:TagSession`, and the example permission policy names `key`.
+    pub fn with_principal_tags(self, key: TagKey) -> Self {
+        Self {
+            principal_tags: Some(key),
+            ..self
+        }
+    }
+
+    /// The trust policy's actions: `sts:AssumeRoleWithWebIdentity`, with `sts:TagSession`
+    /// when session tags are asked for.
+    fn actions(&self) -> Value {
+        match self.principal_tags {
+            None => json!("sts:AssumeRoleWithWebIdentity"),
+            Some(_) => json!(["sts:AssumeRoleWithWebIdentity", "sts:TagSession"]),
+        }
+    }
+
+    /// What to tell the user when the example permission policy names the placeholder
+    /// [`TAG_KEY_PLACEHOLDER`]; `None` without session tags or with a key read from a token.
+    pub fn tag_key_warning(&self) -> Option<String> {
+        match &self.principal_tags {
+            Some(TagKey::Placeholder(why)) => Some(format!(
+                "the example permission policy names {TAG_KEY_PLACEHOLDER}, a placeholder ({why}): replace it with a tag key that `fly-oidc token --claims --aws-principal-tags` lists on a Machine of the app"
+            )),
+            _ => None,
+        }
+    }
+
+    /// The comment lines (`# ...`) about session tags: what the trust policy allows, where
+    /// the tag key came from and the example permission policy; empty without session tags.
+    fn tag_comments(&self) -> String {
+        let Some(key) = &self.principal_tags else {
+            return String::new();
+        };
+        let mut out = String::from(
+            "# Session tags: the trust policy also allows sts:TagSession, so STS makes the token's\n# principal tags session tags (aws:PrincipalTag/<key> in policies).\n",
+        );
+        match key {
+            TagKey::Read(k) => {
+                let _ = writeln!(
+                    out,
+                    "# The tag key {k} was read from a live Fly token ({}).",
+                    fly_oidc::AWS_TAGS_CLAIM
+                );
+            }
+            TagKey::Placeholder(why) => {
+                let _ = writeln!(
+                    out,
+                    "# {TAG_KEY_PLACEHOLDER} is a placeholder ({why}): replace it with a tag key that\n# `fly-oidc token --claims --aws-principal-tags` lists on a Machine of the app."
+                );
+            }
+        }
+        out.push_str("# An example permission policy granting by that tag (replace my-bucket):\n");
+        for line in format!("{:#}", permission_policy_example(key)).lines() {
+            let _ = writeln!(out, "#   {line}");
+        }
+        out
     }
 
     /// The issuer host and path, `oidc.fly.io/<org>` (the prefix of the condition keys).
@@ -256,7 +424,7 @@ impl AwsSetup {
             "Statement": [{
                 "Effect": "Allow",
                 "Principal": {"Federated": format!("arn:aws:iam::{account}:oidc-provider/{key}")},
-                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Action": self.actions(),
                 "Condition": {
                     "StringEquals": {format!("{key}:aud"): self.audience},
                     "StringLike": {format!("{key}:sub"): self.sub},
@@ -339,6 +507,7 @@ impl AwsSetup {
             "echo \"Next: attach permission policies to the role (aws iam attach-role-policy --role-name {name} --policy-arn ...),\"\necho \"then on Fly: fly secrets set AWS_ROLE_ARN=arn:aws:iam::{account}:role/{name} (Fly's init then writes /.fly/oidc_token)\"",
             name = self.role_name
         );
+        out.push_str(&self.tag_comments());
         out
     }
 
@@ -353,7 +522,11 @@ impl AwsSetup {
             .max_session_duration
             .map(|d| format!("  max_session_duration = {d}\n"))
             .unwrap_or_default();
-        format!(
+        let action = match self.principal_tags {
+            None => "\"sts:AssumeRoleWithWebIdentity\"",
+            Some(_) => "[\"sts:AssumeRoleWithWebIdentity\", \"sts:TagSession\"]",
+        };
+        let resources = format!(
             r#"# fly-oidc aws setup: OIDC provider https://{key} and role {role} for sub {sub}
 # One OIDC provider per issuer per account: for a second app of this org, reuse
 # aws_iam_openid_connect_provider.fly_{org_tf} and add its audience to client_id_list.
@@ -369,7 +542,7 @@ resource "aws_iam_role" "{name}" {{
     Statement = [{{
       Effect    = "Allow"
       Principal = {{ Federated = aws_iam_openid_connect_provider.fly_{org_tf}.arn }}
-      Action    = "sts:AssumeRoleWithWebIdentity"
+      Action    = {action}
       Condition = {{
         StringEquals = {{ "{key}:aud" = {aud} }}
         StringLike   = {{ "{key}:sub" = {sub_q} }}
@@ -388,7 +561,8 @@ output "{name}_arn" {{
             aud = hcl_string(&self.audience),
             role_q = hcl_string(&self.role_name),
             sub_q = hcl_string(&self.sub),
-        )
+        );
+        resources + &self.tag_comments()
     }
 }
 
@@ -448,7 +622,7 @@ mod tests {
             policy["Statement"][0]["Condition"]["StringEquals"]["oidc.fly.io/acme:aud"],
             super::DEFAULT_AWS_AUDIENCE
         );
-        assert!(json.warning.is_some_and(|w| w.contains("<ACCOUNT_ID>")));
+        assert!(json.warnings.iter().any(|w| w.contains("<ACCOUNT_ID>")));
         let commands = options(AwsSetupFormat::Commands)
             .render(&no_client)
             .await
@@ -458,13 +632,13 @@ mod tests {
             "{}",
             commands.text
         );
-        assert_eq!(commands.warning, None);
+        assert_eq!(commands.warnings, Vec::<String>::new());
         let terraform = options(AwsSetupFormat::Terraform)
             .render(&no_client)
             .await
             .unwrap();
         assert!(terraform.text.contains("resource \"aws_iam_role\" \"r\""));
-        assert_eq!(terraform.warning, None);
+        assert_eq!(terraform.warnings, Vec::<String>::new());
         // A sub pattern needs no app (and no live token); a bad role name is a usage error.
         let sub = AwsSetupOptions {
             app: None,
@@ -553,5 +727,91 @@ mod tests {
                 .contains("<ACCOUNT_ID>")
         );
         assert_eq!(setup(Some("123456789012")).trust_policy_warning(), None);
+    }
+
+    /// `--principal-tags`: the trust policy's one statement allows `sts:TagSession` too, in
+    /// every format, and an example permission policy names the tag key (read from a token,
+    /// or the placeholder, said plainly).
+    #[test]
+    fn principal_tags_allow_tag_session_and_give_an_example_policy() {
+        use super::{TAG_KEY_PLACEHOLDER, TagKey, permission_policy_example};
+        let plain = AwsSetup::new(
+            "r",
+            Some("123456789012"),
+            "acme",
+            Some("web"),
+            None,
+            None,
+            None,
+        )
+        .expect("valid");
+        assert_eq!(plain.tag_key_warning(), None);
+        assert!(!plain.commands().contains("TagSession"));
+        assert!(!plain.terraform().contains("TagSession"));
+        let read = plain
+            .clone()
+            .with_principal_tags(TagKey::Read("fake_app".into()));
+        let statement = &read.trust_policy()["Statement"];
+        assert_eq!(statement.as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            statement[0]["Action"],
+            serde_json::json!(["sts:AssumeRoleWithWebIdentity", "sts:TagSession"])
+        );
+        assert_eq!(read.tag_key_warning(), None);
+        let commands = read.commands();
+        assert!(
+            commands.contains(r#""Action":["sts:AssumeRoleWithWebIdentity","sts:TagSession"]"#),
+            "{commands}"
+        );
+        assert!(
+            commands.contains("# The tag key fake_app was read from a live Fly token"),
+            "{commands}"
+        );
+        assert!(
+            commands.contains(
+                r#"#         "Resource": "arn:aws:s3:::my-bucket/${aws:PrincipalTag/fake_app}/*""#
+            ),
+            "{commands}"
+        );
+        let terraform = read.terraform();
+        assert!(
+            terraform
+                .contains(r#"Action    = ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"]"#),
+            "{terraform}"
+        );
+        assert!(
+            terraform.contains("${aws:PrincipalTag/fake_app}"),
+            "{terraform}"
+        );
+        for line in terraform.lines().filter(|l| l.contains("PrincipalTag")) {
+            assert!(line.starts_with('#'), "a comment, not HCL: {line}");
+        }
+        let placeholder = plain.with_principal_tags(TagKey::Placeholder("no Fly token".into()));
+        let warning = placeholder.tag_key_warning().expect("a warning");
+        assert!(
+            warning.starts_with("the example permission policy names TAG_KEY, a placeholder (no Fly token): replace it"),
+            "{warning}"
+        );
+        assert!(
+            placeholder
+                .commands()
+                .contains("# TAG_KEY is a placeholder (no Fly token): replace it")
+        );
+        let example = permission_policy_example(&TagKey::Placeholder(String::new()));
+        assert_eq!(
+            example["Statement"][0]["Resource"],
+            format!("arn:aws:s3:::my-bucket/${{aws:PrincipalTag/{TAG_KEY_PLACEHOLDER}}}/*")
+        );
+    }
+
+    #[test]
+    fn only_a_plain_tag_key_is_written_into_a_policy() {
+        for key in ["fake_app", "app", "a:b/c=d+e-f@g.h"] {
+            assert!(super::plain_tag_key(key), "{key}");
+        }
+        let long = "k".repeat(129);
+        for key in ["", "a b", "a\nb", "a'b", "a\"b", "a$b", "é", long.as_str()] {
+            assert!(!super::plain_tag_key(key), "{key:?}");
+        }
     }
 }

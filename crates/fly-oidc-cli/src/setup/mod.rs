@@ -64,7 +64,7 @@ fn verdict(
 
 pub async fn aws_setup(globals: &Globals, args: AwsSetupArgs) -> Result<(), CliError> {
     let out = args.render(&|| globals.fly_builder().build()).await?;
-    if let Some(warning) = out.warning {
+    for warning in &out.warnings {
         crate::common::stderr_line(format_args!("fly-oidc: warning: {warning}"));
     }
     print_stdout(&[&out.text])

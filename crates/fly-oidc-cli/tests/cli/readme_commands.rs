@@ -124,6 +124,14 @@ const COMMANDS: &[(&str, Run)] = &[
         },
     ),
     (
+        "fly-oidc aws setup --role-name my-fly-app --principal-tags > setup-aws.sh",
+        Run::Test {
+            file: "crates/fly-oidc-cli/tests/cli/setup_doctor.rs",
+            name: "aws_setup_with_principal_tags_allows_tag_session_and_names_a_tag_key",
+            runs: r#""aws setup --role-name my-fly-app --principal-tags""#,
+        },
+    ),
+    (
         "fly-oidc aws setup --role-name my-fly-app --org acme --app my-app [--account-id 123456789012] [--max-session-duration 7200] > setup-aws.sh",
         Run::Test {
             file: "crates/fly-oidc-cli/tests/cli/setup_doctor.rs",

@@ -409,6 +409,137 @@ fn check_trust_policy_reads_a_live_token_or_saved_claims_and_uses_exit_2_and_3()
     assert_eq!(code(&out), 3, "no token: {}", stderr(&out));
 }
 
+/// `aws setup --principal-tags`: the trust policy's one statement allows `sts:TagSession`
+/// (as IAM stores it, the printed commands run against moto), and the example permission
+/// policy names the first tag key of a live Fly token asked with session tags (the fake's
+/// own `fake_app`), else the placeholder `TAG_KEY`, said on stderr.
+#[test]
+fn aws_setup_with_principal_tags_allows_tag_session_and_names_a_tag_key() {
+    let fly = crate::support::acme_web();
+    let sock = fly.socket_path().to_str().unwrap();
+    // The command the docs show, on a Machine of the app (here the fake's socket).
+    let command = "aws setup --role-name my-fly-app --principal-tags";
+    let json = cmd(
+        command,
+        &[
+            "--socket",
+            sock,
+            "--account-id",
+            ACCOUNT,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code(&json), 0, "{}", stderr(&json));
+    let policy: Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{policy}");
+    assert_eq!(
+        statements[0]["Action"],
+        serde_json::json!(["sts:AssumeRoleWithWebIdentity", "sts:TagSession"])
+    );
+    assert_eq!(
+        statements[0]["Condition"]["StringLike"]["oidc.fly.io/acme:sub"],
+        "acme:web:*"
+    );
+    let err = stderr(&json);
+    assert!(
+        err.contains("example permission policy granting by session tag")
+            && err.contains("${aws:PrincipalTag/fake_app}"),
+        "{err}"
+    );
+    assert!(!err.contains("TAG_KEY"), "{err}");
+    // The org and app from a token, then the key from a token asked with session tags.
+    let requests = fly.requests();
+    let tagged = requests.last().unwrap();
+    assert!(tagged.aws_principal_tags);
+    assert_eq!(tagged.audience.as_deref(), Some("sts.amazonaws.com"));
+
+    // No token to read a key from: the placeholder, said plainly.
+    let out = cmd(
+        command,
+        &[
+            "--org",
+            "acme",
+            "--app",
+            "web",
+            "--socket",
+            "/nonexistent/sock",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_contains_all(
+        &stderr(&out),
+        &[
+            "fly-oidc: warning: the example permission policy names TAG_KEY, a placeholder (no Fly token: ",
+            "replace it with a tag key that `fly-oidc token --claims --aws-principal-tags` lists on a Machine of the app",
+        ],
+    );
+    assert_contains_all(
+        &stdout(&out),
+        &[
+            "# TAG_KEY is a placeholder (no Fly token: ",
+            "${aws:PrincipalTag/TAG_KEY}",
+        ],
+    );
+
+    // The commands, run against moto: the role's trust policy allows sts:TagSession, and
+    // IAM takes the example permission policy.
+    if !fly_oidc_tests::require_tool("aws") {
+        return;
+    }
+    let Some(moto) = Moto::start() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path().to_str().unwrap();
+    let out = cmd(command, &["--socket", sock]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let script = stdout(&out);
+    assert!(
+        script.contains("# The tag key fake_app was read from a live Fly token"),
+        "{script}"
+    );
+    run_script(moto.endpoint(), home, &script);
+    let role = aws_cli(
+        moto.endpoint(),
+        home,
+        &["iam", "get-role", "--role-name", "my-fly-app"],
+    );
+    let doc = &role["Role"]["AssumeRolePolicyDocument"];
+    assert_eq!(
+        doc["Statement"][0]["Action"],
+        serde_json::json!(["sts:AssumeRoleWithWebIdentity", "sts:TagSession"]),
+        "{doc}"
+    );
+    // The example, from the script's comments.
+    let example: String = script
+        .lines()
+        .filter_map(|l| l.strip_prefix("#   "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let example: Value = serde_json::from_str(&example).unwrap();
+    assert_eq!(
+        example["Statement"][0]["Resource"],
+        "arn:aws:s3:::my-bucket/${aws:PrincipalTag/fake_app}/*"
+    );
+    let put = format!(
+        "aws iam put-role-policy --role-name my-fly-app --policy-name by-tag --policy-document '{example}'"
+    );
+    run_script(moto.endpoint(), home, &put);
+    let stored = aws_cli(
+        moto.endpoint(),
+        home,
+        &[
+            "iam",
+            "get-role-policy",
+            "--role-name",
+            "my-fly-app",
+            "--policy-name",
+            "by-tag",
+        ],
+    );
+    assert_eq!(stored["PolicyDocument"], example, "{stored}");
+}
+
 #[test]
 fn aws_setup_refuses_personal_and_needs_an_org() {
     let out = cmd("aws setup --role-name r --org personal --app web", &[]);
