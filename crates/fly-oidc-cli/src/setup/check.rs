@@ -9,7 +9,7 @@ use crate::setup::condition::{self, AttributeMapping, ConditionReport};
 use crate::setup::gcp_setup::DEFAULT_ATTRIBUTE_MAPPING;
 use crate::setup::subject::{self, SubjectError};
 use crate::setup::trust_policy::{self, PolicyReport};
-use fly_oidc::{BuildError, FlyClaims, FlyOidcClient};
+use fly_oidc::{BuildError, FlyClaims, FlyOidcClient, TokenOptions};
 use std::path::PathBuf;
 
 /// Exit status of a check that found no token (the binary's; 2 is bad arguments).
@@ -83,6 +83,17 @@ impl StandIn {
         client: ClientFn<'_>,
         audience: Option<&str>,
     ) -> Result<FlyClaims, CheckError> {
+        self.claims_with(client, audience, TokenOptions::default())
+            .await
+    }
+
+    /// [`claims`](Self::claims), a live token asked with `options` (AWS's session tags).
+    pub async fn claims_with(
+        &self,
+        client: ClientFn<'_>,
+        audience: Option<&str>,
+        options: TokenOptions,
+    ) -> Result<FlyClaims, CheckError> {
         if let Some(path) = &self.claims_file {
             let bytes = fly_oidc::fs::read_file_capped(path, MAX_CLAIMS_FILE).map_err(|e| {
                 CheckError::Usage(format!("cannot read --claims {}: {e}", path.display()))
@@ -101,7 +112,7 @@ impl StandIn {
         let audience = audience
             .map(str::to_owned)
             .or_else(|| client.audience().map(str::to_owned));
-        match client.fetch_token(audience.as_deref()).await {
+        match client.fetch_token_with(audience.as_deref(), options).await {
             Ok(token) => Ok(token.claims().clone()),
             Err(e) => Err(CheckError::NoToken(e)),
         }
@@ -166,6 +177,12 @@ pub struct TrustPolicyCheck {
     /// [`DEFAULT_AWS_AUDIENCE`].
     #[arg(long, value_name = "AUD", long_help = None)]
     pub audience: Option<String>,
+    /// Session tags are asked for: a live token is fetched with them, and the accepting statement must allow sts:TagSession
+    ///
+    /// As the provider's `--principal-tags` / `FLY_OIDC_AWS_PRINCIPAL_TAGS` asks; the
+    /// statement must also allow `sts:TagSession` ([`trust_policy::evaluate`]).
+    #[arg(long, long_help = None)]
+    pub principal_tags: bool,
     /// What stands in for a live token.
     #[command(flatten)]
     pub stand_in: StandIn,
@@ -190,8 +207,12 @@ impl TrustPolicyCheck {
                 .and_then(|c| c.audience().map(str::to_owned))
                 .unwrap_or_else(|| DEFAULT_AWS_AUDIENCE.to_owned()),
         };
-        let claims = self.stand_in.claims(client, Some(&audience)).await?;
-        trust_policy::evaluate(&policy, &claims)
+        let options = TokenOptions::default().aws_principal_tags(self.principal_tags);
+        let claims = self
+            .stand_in
+            .claims_with(client, Some(&audience), options)
+            .await?;
+        trust_policy::evaluate(&policy, &claims, self.principal_tags)
             .map_err(|e| CheckError::Usage(format!("{shown}: {e}")))
     }
 }
@@ -308,6 +329,7 @@ mod tests {
         let policy = TrustPolicyCheck {
             file: "/nonexistent/policy.json".into(),
             audience: None,
+            principal_tags: false,
             stand_in,
         };
         let message = usage(policy.run(&no_client).await.unwrap_err());

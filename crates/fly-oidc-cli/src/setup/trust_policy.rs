@@ -7,6 +7,8 @@
 //! - the principal: `Principal.Federated` (a string or a list) must be
 //!   `arn:aws:iam::<account>:oidc-provider/oidc.fly.io/<org>` for the token's `iss`
 //!   (the account is not compared: tokens do not carry it);
+//! - with session tags asked for ([`evaluate`]'s `tag_session`): `sts:TagSession` (or `sts:*`, `*`) in
+//!   the same statement's `Action`, as STS requires of a tagged token;
 //! - conditions on `oidc.fly.io/<org>:aud` and `oidc.fly.io/<org>:sub` with `StringEquals`,
 //!   `StringLike` (`*` and `?`), `StringNotEquals`, `StringNotLike`, each optionally prefixed
 //!   `ForAnyValue:` or `ForAllValues:` and suffixed `IfExists`; a key for another issuer is
@@ -26,6 +28,8 @@ use std::fmt;
 
 /// The action a web identity assumes a role with.
 const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
+/// The action a token with session tags also needs.
+const TAG_SESSION: &str = "sts:TagSession";
 
 /// A policy that cannot be read. `Display` says where and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,8 +150,14 @@ pub fn parse_policy(text: &str) -> Result<Value, PolicyError> {
     }
 }
 
-/// Evaluate `policy` for a token with `claims`.
-pub fn evaluate(policy: &Value, claims: &FlyClaims) -> Result<PolicyReport, PolicyError> {
+/// Evaluate `policy` for a token with `claims`; with `tag_session` (session tags asked for,
+/// `--principal-tags`), an accepting statement must also allow `sts:TagSession`, or STS
+/// refuses the tagged token with `AccessDenied`.
+pub fn evaluate(
+    policy: &Value,
+    claims: &FlyClaims,
+    tag_session: bool,
+) -> Result<PolicyReport, PolicyError> {
     let statements: Vec<&Value> = match policy.get("Statement") {
         Some(Value::Array(list)) => list.iter().collect(),
         Some(one @ Value::Object(_)) => vec![one],
@@ -191,6 +201,9 @@ pub fn evaluate(policy: &Value, claims: &FlyClaims) -> Result<PolicyReport, Poli
             ok: action_ok,
             text: format!("Action {actions:?} includes {ACTION}"),
         });
+        if tag_session {
+            checks.push(tag_session_check(&actions, claims));
+        }
         let principals = strings(st.get("Principal").and_then(|p| p.get("Federated")));
         let principal_ok = principals.iter().any(|p| {
             p.split_once(":oidc-provider/")
@@ -250,6 +263,27 @@ pub fn evaluate(policy: &Value, claims: &FlyClaims) -> Result<PolicyReport, Poli
         accepted: reports.iter().any(|r| r.accepts) && !reports.iter().any(|r| r.deny_may_apply),
         statements: reports,
     })
+}
+
+/// The check of an Allow statement's `actions` for a token with session tags: `sts:TagSession`
+/// (or `sts:*`, `*`) must be among them; a failure names the fix.
+fn tag_session_check(actions: &[String], claims: &FlyClaims) -> Check {
+    let ok = actions
+        .iter()
+        .any(|a| a == TAG_SESSION || a == "sts:*" || a == "*");
+    let carried = match claims.aws_session_tags() {
+        Some(tags) => format!("the token carries {tags}"),
+        None => format!("the token has no {} claim", fly_oidc::AWS_TAGS_CLAIM),
+    };
+    let mut text = format!(
+        "Action {actions:?} includes {TAG_SESSION} (session tags asked for, --principal-tags; {carried})"
+    );
+    if !ok {
+        text.push_str(&format!(
+            ": without it STS refuses the tagged token with AccessDenied; add it to this statement: \"Action\": [\"{ACTION}\", \"{TAG_SESSION}\"] (fly-oidc aws setup --principal-tags prints it)"
+        ));
+    }
+    Check { ok, text }
 }
 
 /// A `Deny` statement: whether its `Action` and `Principal` could cover this token's
@@ -453,7 +487,11 @@ mod evaluation_tests {
     fn set_operators_negations_and_unsupported_keys() {
         let claims =
             stand_in_claims("acme", "web", Some("m1"), Some("sts.amazonaws.com")).expect("claims");
-        let accepts = |c: &str| evaluate(&policy(c), &claims).expect("evaluates").accepted;
+        let accepts = |c: &str| {
+            evaluate(&policy(c), &claims, false)
+                .expect("evaluates")
+                .accepted
+        };
         assert!(accepts(
             r#"{"ForAnyValue:StringEquals": {"oidc.fly.io/acme:aud": ["x", "sts.amazonaws.com"]}}"#
         ));
@@ -474,6 +512,7 @@ mod evaluation_tests {
         let report = evaluate(
             &policy(r#"{"Bool": {"aws:SecureTransport": "true"}}"#),
             &claims,
+            false,
         )
         .expect("evaluates");
         assert!(!report.accepted);
@@ -483,7 +522,7 @@ mod evaluation_tests {
             r#"{"Statement": [{"Effect": "Deny", "Action": "sts:*", "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/oidc.fly.io/acme"}}]}"#,
         )
         .expect("a policy");
-        assert!(!evaluate(&deny, &claims).expect("evaluates").accepted);
+        assert!(!evaluate(&deny, &claims, false).expect("evaluates").accepted);
     }
 
     const ALLOW: &str = r#"{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
@@ -494,7 +533,7 @@ mod evaluation_tests {
         let claims =
             stand_in_claims("acme", "web", Some("m1"), Some("sts.amazonaws.com")).expect("claims");
         let policy = parse_policy(&format!(r#"{{"Statement": [{statements}]}}"#)).expect("policy");
-        evaluate(&policy, &claims).expect("evaluates")
+        evaluate(&policy, &claims, false).expect("evaluates")
     }
 
     #[test]
@@ -550,5 +589,44 @@ mod evaluation_tests {
             "{text}"
         );
         assert!(!report(ALLOW).to_string().contains("warn"));
+    }
+
+    /// With session tags asked for, an accepting statement must also allow sts:TagSession;
+    /// the failing line names it and the fix.
+    #[test]
+    fn session_tags_need_tag_session_in_the_same_statement() {
+        let claims =
+            stand_in_claims("acme", "web", Some("m1"), Some("sts.amazonaws.com")).expect("claims");
+        let tagged = |statements: &str| {
+            let policy =
+                parse_policy(&format!(r#"{{"Statement": [{statements}]}}"#)).expect("policy");
+            evaluate(&policy, &claims, true).expect("evaluates")
+        };
+        let r = tagged(ALLOW);
+        assert!(!r.accepted);
+        let text = r.to_string();
+        assert!(
+            text.contains(
+                "FAIL Action [\"sts:AssumeRoleWithWebIdentity\"] includes sts:TagSession (session tags asked for, --principal-tags; the token has no https://aws.amazon.com/tags claim): without it STS refuses the tagged token with AccessDenied; add it to this statement: \"Action\": [\"sts:AssumeRoleWithWebIdentity\", \"sts:TagSession\"] (fly-oidc aws setup --principal-tags prints it)"
+            ),
+            "{text}"
+        );
+        assert_eq!(
+            r.why(),
+            Some("the policy rejects this token: fix the FAIL lines above")
+        );
+        let with_tags = ALLOW.replace(
+            r#""Action": "sts:AssumeRoleWithWebIdentity""#,
+            r#""Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"]"#,
+        );
+        assert!(tagged(&with_tags).accepted, "{}", tagged(&with_tags));
+        assert!(tagged(&ALLOW.replace("sts:AssumeRoleWithWebIdentity", "sts:*")).accepted);
+        // In another statement, it does not help: STS wants both of the statement that matches.
+        let elsewhere = r#"{"Effect": "Allow", "Action": "sts:TagSession",
+            "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/oidc.fly.io/other"}}"#;
+        assert!(!tagged(&format!("{ALLOW}, {elsewhere}")).accepted);
+        // Without session tags, the same policy accepts, and nothing is said of them.
+        assert!(report(ALLOW).accepted);
+        assert!(!report(ALLOW).to_string().contains("TagSession"));
     }
 }

@@ -124,6 +124,14 @@ const COMMANDS: &[(&str, Run)] = &[
         },
     ),
     (
+        "fly-oidc aws check-trust-policy trust.json --principal-tags",
+        Run::Test {
+            file: "crates/fly-oidc-cli/tests/cli/setup_doctor.rs",
+            name: "check_trust_policy_with_principal_tags_requires_tag_session",
+            runs: r#""aws check-trust-policy trust.json --principal-tags""#,
+        },
+    ),
+    (
         "fly-oidc aws setup --role-name my-fly-app --principal-tags > setup-aws.sh",
         Run::Test {
             file: "crates/fly-oidc-cli/tests/cli/setup_doctor.rs",

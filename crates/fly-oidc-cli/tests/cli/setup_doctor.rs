@@ -540,6 +540,83 @@ fn aws_setup_with_principal_tags_allows_tag_session_and_names_a_tag_key() {
     assert_eq!(stored["PolicyDocument"], example, "{stored}");
 }
 
+/// `aws check-trust-policy --principal-tags`: a live token is fetched with session tags, and
+/// the statement that accepts it must allow `sts:TagSession`; a missing one fails, naming it
+/// and the fix.
+#[test]
+fn check_trust_policy_with_principal_tags_requires_tag_session() {
+    let fly = crate::support::acme_web();
+    let sock = fly.socket_path().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let untagged = setup_policy(dir.path());
+    let check = |policy: &str| {
+        run(
+            &[
+                "aws",
+                "check-trust-policy",
+                policy,
+                "--principal-tags",
+                "--socket",
+                sock,
+            ],
+            &[],
+        )
+    };
+    let out = check(&untagged);
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    assert_contains_all(
+        &stdout(&out),
+        &[
+            "FAIL Action [\"sts:AssumeRoleWithWebIdentity\"] includes sts:TagSession (session tags asked for, --principal-tags; the token carries fake_app=web, fake_org=acme, fake_region=ord (transitive: fake_org))",
+            "add it to this statement: \"Action\": [\"sts:AssumeRoleWithWebIdentity\", \"sts:TagSession\"] (fly-oidc aws setup --principal-tags prints it)",
+            "ok   StringLike oidc.fly.io/acme:sub",
+        ],
+    );
+    assert!(
+        stderr(&out).contains("fix the FAIL lines above"),
+        "{}",
+        stderr(&out)
+    );
+    let asked = fly.requests().pop().unwrap();
+    assert!(asked.aws_principal_tags);
+    assert_eq!(asked.audience.as_deref(), Some("sts.amazonaws.com"));
+    // The same policy without tags is fine.
+    let out = run(
+        &["aws", "check-trust-policy", &untagged, "--socket", sock],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert!(!fly.requests().pop().unwrap().aws_principal_tags);
+
+    // What `aws setup --principal-tags` prints passes.
+    let mut args = AWS_SETUP.to_vec();
+    args.extend([
+        "--principal-tags",
+        "--account-id",
+        ACCOUNT,
+        "--format",
+        "json",
+    ]);
+    args.extend(["--socket", sock]);
+    let out = run(&args, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let trust = write(dir.path(), "trust.json", &stdout(&out));
+    // The command the docs show, on the fake's socket.
+    let documented = "aws check-trust-policy trust.json --principal-tags";
+    let mut args: Vec<&str> = documented
+        .split(' ')
+        .map(|w| if w == "trust.json" { trust.as_str() } else { w })
+        .collect();
+    args.extend(["--socket", sock]);
+    let out = run(&args, &[]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("ok   Action [\"sts:AssumeRoleWithWebIdentity\", \"sts:TagSession\"] includes sts:TagSession"),
+        "{}",
+        stdout(&out)
+    );
+}
+
 #[test]
 fn aws_setup_refuses_personal_and_needs_an_org() {
     let out = cmd("aws setup --role-name r --org personal --app web", &[]);
