@@ -284,21 +284,25 @@ pub fn clock(token: &FlyToken, now: SystemTime) -> Step {
     }
 }
 
-/// The step for one AWS role: `AssumeRoleWithWebIdentity` with a fresh token. A failure
-/// gets the fix of the cause STS reported ([`fly_oidc_aws::Rejection`]); a duration above
-/// the role's maximum is an invalid setting (see [`setting_step`]).
+/// The step for one AWS role: `AssumeRoleWithWebIdentity` with a fresh token (asked with
+/// session tags when the provider asks for them). A failure gets the fix of the cause STS
+/// reported ([`fly_oidc_aws::Rejection`]; with session tags, a refused trust policy's fix
+/// names `sts:TagSession`); a duration above the role's maximum is an invalid setting (see
+/// [`setting_step`]).
 pub async fn aws_role(provider: &fly_oidc_aws::FlyOidcCredentialsProvider) -> Step {
     use fly_oidc_aws::Rejection;
     let settings = provider.settings();
     let role = settings.role_arn().unwrap_or("(none)").to_owned();
     let name = format!("aws role {role}");
+    let tags = settings.principal_tags();
     let err = match provider.assume_role().await {
         Ok(assumed) => {
             return Step::ok(
                 name,
                 format!(
-                    "AssumeRoleWithWebIdentity succeeded (audience {}) as {}",
+                    "AssumeRoleWithWebIdentity succeeded (audience {}{}) as {}",
                     settings.audience(),
+                    if tags { ", with session tags" } else { "" },
                     assumed
                         .assumed_role_arn
                         .as_deref()
@@ -335,6 +339,10 @@ pub async fn aws_role(provider: &fly_oidc_aws::FlyOidcCredentialsProvider) -> St
         _ if err.is_transient() => {
             "run doctor again shortly; if it persists, check network access to STS and the region and endpoint settings".to_owned()
         }
+        Some(Rejection::TrustPolicy) if tags => format!(
+            "allow sts:TagSession next to sts:AssumeRoleWithWebIdentity in the statement that trusts the OIDC provider (session tags were asked for), and compare the rest with the token: aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument > policy.json && fly-oidc aws check-trust-policy policy.json --principal-tags; or recreate it with fly-oidc aws setup --principal-tags",
+            role.rsplit('/').next().unwrap_or(&role)
+        ),
         Some(Rejection::TrustPolicy | Rejection::Token) => format!(
             "compare the role's trust policy with the token: aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument > policy.json && fly-oidc aws check-trust-policy policy.json; or recreate it with fly-oidc aws setup",
             role.rsplit('/').next().unwrap_or(&role)

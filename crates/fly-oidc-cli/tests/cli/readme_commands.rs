@@ -124,6 +124,14 @@ const COMMANDS: &[(&str, Run)] = &[
         },
     ),
     (
+        "fly-oidc doctor --aws-principal-tags",
+        Run::Test {
+            file: "crates/fly-oidc-cli/tests/cli/setup_doctor.rs",
+            name: "doctor_with_aws_principal_tags_names_a_missing_tag_session",
+            runs: r#""doctor --aws-principal-tags""#,
+        },
+    ),
+    (
         "fly-oidc aws check-trust-policy trust.json --principal-tags",
         Run::Test {
             file: "crates/fly-oidc-cli/tests/cli/setup_doctor.rs",

@@ -1029,6 +1029,55 @@ fn doctor_passes_every_step_when_all_is_right() {
     expect(&full, 0, stdout, "all 5 steps passed\n");
 }
 
+/// `doctor --aws-principal-tags`: the role's step asks for session tags; a trust policy
+/// without `sts:TagSession` fails it, the detail and the fix naming sts:TagSession.
+#[test]
+fn doctor_with_aws_principal_tags_names_a_missing_tag_session() {
+    let refused = world(|b, _| b, |b| b);
+    let (out, json) = refused.doctor(&["--aws-principal-tags"]);
+    assert_eq!(code(&out), 1, "{json:#}");
+    assert_eq!(failing(&json), [format!("aws role {ROLE}")]);
+    let role = step(&json, "aws role");
+    assert_contains_all(
+        role["detail"].as_str().unwrap(),
+        &[
+            "AccessDenied",
+            "session tags were asked for (--aws-principal-tags",
+            "fake_app=web",
+            "must also allow sts:TagSession",
+        ],
+    );
+    assert_contains_all(
+        role["fix"].as_str().unwrap(),
+        &[
+            "allow sts:TagSession next to sts:AssumeRoleWithWebIdentity",
+            "fly-oidc aws check-trust-policy policy.json --principal-tags",
+            "fly-oidc aws setup --principal-tags",
+        ],
+    );
+    assert!(refused.sts.sessions().is_empty());
+    // Without the flag, the same role passes: the tags were the cause.
+    let (out, json) = refused.doctor(&[]);
+    assert_eq!(code(&out), 0, "{json:#}");
+
+    let allowed = world(|b, _| b.tag_session(true), |b| b);
+    // The command the docs show (the role and endpoints as the world gives them).
+    let command = "doctor --aws-principal-tags";
+    let (out, json) = allowed.doctor(&command.split(' ').collect::<Vec<_>>()[1..]);
+    assert_eq!(code(&out), 0, "{json:#}");
+    let detail = step(&json, "aws role")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        detail.contains("(audience sts.amazonaws.com, with session tags)"),
+        "{detail}"
+    );
+    let sessions = allowed.sts.sessions();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].session_tags["fake_app"], "web");
+}
+
 /// Doctor takes the cloud flags of `exec`/`serve` (one `CloudOptions`): a valid session name,
 /// scope and Google audience reach the providers and every step passes; a session name the
 /// AWS provider refuses fails the role's step, named by its flag.
