@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::support::{ROLE, Sandbox, acme_web, assert_success, describe, run, stderr, stdout_json};
+use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use std::collections::BTreeMap;
 
@@ -79,11 +80,7 @@ fn token_claims_with_aws_principal_tags_shows_the_fakes_tags() {
 #[test]
 fn credential_process_sends_the_tags_to_sts_in_a_cache_entry_of_their_own() {
     let fly = acme_web();
-    let sts = FakeSts::builder()
-        .trust(fly.issuer(), fly.jwks())
-        .tag_session(true)
-        .start_blocking()
-        .unwrap();
+    let sts = sts_for(&fly, true);
     let mut sandbox = Sandbox::new(&fly, &sts.url());
     let plain = sandbox.credential_process(ROLE, &[]);
     let tagged = sandbox.credential_process(ROLE, &["--principal-tags"]);
@@ -146,10 +143,7 @@ fn credential_process_sends_the_tags_to_sts_in_a_cache_entry_of_their_own() {
 fn a_trust_policy_without_tag_session_is_diagnosed_by_flag() {
     let fly = acme_web();
     // A role whose trust policy allows only sts:AssumeRoleWithWebIdentity.
-    let sts = FakeSts::builder()
-        .trust(fly.issuer(), fly.jwks())
-        .start_blocking()
-        .unwrap();
+    let sts = sts_for(&fly, false);
     let sandbox = Sandbox::new(&fly, &sts.url());
     let out = sandbox.fly_oidc(&[
         "aws",
@@ -162,14 +156,15 @@ fn a_trust_policy_without_tag_session_is_diagnosed_by_flag() {
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(out.stdout.is_empty(), "{}", describe(&out));
     let err = stderr(&out);
-    for needle in [
-        "AccessDenied",
-        "session tags were asked for (--principal-tags or FLY_OIDC_AWS_PRINCIPAL_TAGS",
-        "fake_app=web",
-        "must also allow sts:TagSession",
-    ] {
-        assert!(err.contains(needle), "{err:?} lacks {needle:?}");
-    }
+    says(
+        &err,
+        &[
+            "AccessDenied",
+            "session tags were asked for (--principal-tags or FLY_OIDC_AWS_PRINCIPAL_TAGS",
+            "fake_app=web",
+            "must also allow sts:TagSession",
+        ],
+    );
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     assert!(sts.sessions().is_empty());
     // Without the flag the same role accepts the untagged token.
@@ -184,10 +179,7 @@ fn a_trust_policy_without_tag_session_is_diagnosed_by_flag() {
 fn exec_with_aws_principal_tags_serves_a_tagged_session_to_the_aws_cli() {
     let fly = acme_web();
     // Refused first: a trust policy without sts:TagSession.
-    let strict = FakeSts::builder()
-        .trust(fly.issuer(), fly.jwks())
-        .start_blocking()
-        .unwrap();
+    let strict = sts_for(&fly, false);
     let mut sandbox = Sandbox::new(&fly, &strict.url());
     sandbox.set("AWS_ROLE_ARN", ROLE);
     let marker = sandbox.dir.path().join("child-ran");
@@ -195,22 +187,19 @@ fn exec_with_aws_principal_tags_serves_a_tagged_session_to_the_aws_cli() {
     let out = sandbox.fly_oidc(&["exec", "--aws-principal-tags", "--", "sh", "-c", &touch]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let err = stderr(&out);
-    for needle in [
-        "AccessDenied",
-        "--aws-principal-tags",
-        "fake_app=web",
-        "must also allow sts:TagSession",
-    ] {
-        assert!(err.contains(needle), "{err:?} lacks {needle:?}");
-    }
+    says(
+        &err,
+        &[
+            "AccessDenied",
+            "--aws-principal-tags",
+            "fake_app=web",
+            "must also allow sts:TagSession",
+        ],
+    );
     assert!(!marker.exists(), "the child must not start");
     assert!(strict.sessions().is_empty());
 
-    let sts = FakeSts::builder()
-        .trust(fly.issuer(), fly.jwks())
-        .tag_session(true)
-        .start_blocking()
-        .unwrap();
+    let sts = sts_for(&fly, true);
     sandbox.set("AWS_ENDPOINT_URL", &sts.url());
     if !fly_oidc_tests::require_tool("aws") {
         return;
@@ -239,4 +228,20 @@ fn exec_with_aws_principal_tags_serves_a_tagged_session_to_the_aws_cli() {
     assert_success(&out, "exec without tags");
     let tags: Vec<_> = sts.sessions().into_iter().map(|s| s.session_tags).collect();
     assert_eq!(tags, [web_tags(), web_tags(), BTreeMap::new()]);
+}
+
+/// A fake STS trusting `fly`'s tokens, its role's trust policy allowing `sts:TagSession` or not.
+fn sts_for(fly: &FakeFlyApi, tag_session: bool) -> FakeSts {
+    FakeSts::builder()
+        .trust(fly.issuer(), fly.jwks())
+        .tag_session(tag_session)
+        .start_blocking()
+        .unwrap()
+}
+
+/// `err` holds every one of `needles`.
+fn says(err: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+    }
 }
