@@ -174,7 +174,7 @@ pub(crate) fn request_audience(audience: Option<&str>, env: &Env) -> Result<Stri
     ))
 }
 
-/// One executable run: check the request ([`request_audience`]), make the Fly token client
+/// One executable run: check the request (its audience), make the Fly token client
 /// with `fly` (its failure is the run's failure), fetch a token, and answer with the success response, also written to
 /// `GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE` (atomically, mode 0600) when that is set. The
 /// caller prints the answer, or [`Failure::to_json`].
@@ -212,7 +212,7 @@ fn url_base(url: &str) -> Option<&str> {
 }
 
 /// An `external_account` credential configuration for `settings` whose executable is
-/// `command` (run with a timeout of [`TIMEOUT_MILLIS`]):
+/// `command` (run with a timeout of 30 s):
 ///
 /// - `audience` `//iam.googleapis.com/<provider>`, `subject_token_type` JWT, `token_url` the
 ///   STS URL and `token_info_url` `<STS base>/v1/introspect` (gcloud asks it for the account);
@@ -305,7 +305,7 @@ pub enum ConfigError {
 
 /// The configuration ([`credential_config`]) whose command runs this binary as
 /// `<this binary> gcp executable`, with `source`'s flags (paths made absolute, each part
-/// quoted by [`ExecutableCommand::to_line`]) and `output_file` made absolute.
+/// quoted for Google's command-line rules) and `output_file` made absolute.
 ///
 /// `fly` is the token client's builder with the same token source as `source`: it is built
 /// first, with a stand-in API token (the consumer's environment supplies the real one), so a
@@ -462,7 +462,7 @@ fn check_token_cache_file(path: &Path) -> Result<(), BuildError> {
 /// Write a configuration's `text` ([`config_text`]) to `path` atomically (a temporary file
 /// renamed over it, mode 0644: the configuration holds no secret); a symlink, device, pipe or
 /// directory at `path` is refused, never replaced nor written through. Returns the path to show (absolute when it can be). A
-/// path that cannot be written is an invalid [`OUTPUT`] setting that names the path and the
+/// path that cannot be written is an invalid `--output` setting that names the path and the
 /// system's reason.
 pub fn write_config(path: &Path, text: &str) -> Result<String, BuildError> {
     write_config_file(path, text).map_err(|e| {
