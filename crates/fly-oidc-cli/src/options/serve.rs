@@ -314,30 +314,68 @@ fn check_file_path(setting: Setting, path: &Path) -> Result<(), BuildError> {
     Err(invalid(setting, format!("{shown}: {why}")))
 }
 
-/// Why another user could have the files written in `dir` land elsewhere, or `None`: `dir`
-/// (its links resolved) or a directory above it is owned by a user other than this one and
-/// root, or others may write `dir` itself, or a directory above it that is not sticky. Such a
-/// user could rename a directory on the way and put a link in its place, and this process
-/// (root, in the deploy kit) would write, rewrite and remove its files where that link points.
+/// Why another user could have the files written in `dir` land elsewhere, or `None`. `dir` is
+/// followed from `/` one name at a time, each link where it stands: every directory on the
+/// way must be this user's or root's and not writable by others (a sticky one aside, except
+/// `dir` itself), and every link this user's or root's. Else that user could rename a
+/// directory on the way, or point a link elsewhere, and this process (root, in the deploy
+/// kit) would write, rewrite and remove its files where it chose.
 fn redirectable(dir: &Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
+    use std::path::Component;
     let me = nix::unistd::geteuid().as_raw();
-    let dir = std::fs::canonicalize(dir).ok()?;
-    for (depth, dir) in dir.ancestors().enumerate() {
-        let meta = std::fs::metadata(dir).ok()?;
-        if meta.uid() != me && meta.uid() != 0 {
-            return Some(format!("{} is owned by uid {}", dir.display(), meta.uid()));
+    let theirs = |meta: &std::fs::Metadata| meta.uid() != me && meta.uid() != 0;
+    let mut left: Vec<std::ffi::OsString> = Vec::new();
+    let push = |left: &mut Vec<std::ffi::OsString>, path: &Path| {
+        for part in path.components().rev() {
+            match part {
+                Component::Normal(name) => left.push(name.to_owned()),
+                Component::ParentDir => left.push("..".into()),
+                Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            }
+        }
+    };
+    push(&mut left, &std::path::absolute(dir).ok()?);
+    let mut at = PathBuf::from("/");
+    let mut links = 0;
+    loop {
+        let meta = std::fs::metadata(&at).ok()?;
+        if theirs(&meta) {
+            return Some(format!("{} is owned by uid {}", at.display(), meta.uid()));
         }
         let (writable, sticky) = (meta.mode() & 0o022 != 0, meta.mode() & 0o1000 != 0);
-        if writable && (depth == 0 || !sticky) {
+        if writable && (left.is_empty() || !sticky) {
             let mode = meta.mode() & 0o7777;
             return Some(format!(
                 "{} is writable by others (mode {mode:o})",
-                dir.display()
+                at.display()
             ));
         }
+        let name = left.pop()?;
+        if name == ".." {
+            at.pop();
+            continue;
+        }
+        let next = at.join(&name);
+        let link = std::fs::symlink_metadata(&next).ok()?;
+        if !link.file_type().is_symlink() {
+            at = next;
+            continue;
+        }
+        if theirs(&link) {
+            return Some(format!(
+                "the link {} is owned by uid {}",
+                next.display(),
+                link.uid()
+            ));
+        }
+        links += 1;
+        let target = std::fs::read_link(&next).ok().filter(|_| links <= 40)?;
+        if target.is_absolute() {
+            at = PathBuf::from("/");
+        }
+        push(&mut left, &target);
     }
-    None
 }
 
 /// The file `path` names: its directory with the links resolved, and its name (`path` as it

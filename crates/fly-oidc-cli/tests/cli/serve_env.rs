@@ -617,6 +617,22 @@ fn files_in_a_directory_another_user_could_change_are_refused() {
         let theirs = sandbox.dir.path().join("theirs");
         std::fs::create_dir(&theirs).unwrap();
         std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        // A link of theirs, or a link in a directory of theirs, to a directory of root's: they
+        // could point it elsewhere (found by a second black-box attack).
+        let safe = sandbox.dir.path().join("safe");
+        std::fs::create_dir(&safe).unwrap();
+        let their_link = sandbox.dir.path().join("their-link");
+        std::os::unix::fs::symlink(&safe, &their_link).unwrap();
+        std::os::unix::fs::lchown(&their_link, Some(65534), Some(65534)).unwrap();
+        let says = format!("the link {} is owned by uid 65534", their_link.display());
+        cases.push((their_link, says));
+        let in_theirs = theirs.join("link");
+        std::os::unix::fs::symlink(&safe, &in_theirs).unwrap();
+        std::os::unix::fs::lchown(&in_theirs, Some(65534), Some(65534)).unwrap();
+        cases.push((
+            in_theirs,
+            format!("{} is owned by uid 65534", theirs.display()),
+        ));
         cases.push((theirs, "is owned by uid 65534".to_owned()));
     }
     for (dir, says) in cases {
@@ -642,10 +658,8 @@ fn files_in_a_directory_another_user_could_change_are_refused() {
                 "{stderr}"
             );
         }
-        assert_eq!(
-            std::fs::read_dir(&dir).unwrap().count(),
-            0,
-            "nothing written"
-        );
+        let written = std::fs::read_dir(&dir).unwrap().flatten();
+        let written = written.filter(|e| e.file_name() != "link").count();
+        assert_eq!(written, 0, "nothing written in {}", dir.display());
     }
 }
