@@ -63,9 +63,9 @@
 //! ## Client-chosen keys and the upstream budget
 //!
 //! `?scopes=` sets and `identity?audience=` values get tokens of their own, fetched on first
-//! request, in bounded caches (16 scope sets, 64 audiences): a new key always gets a place, a
-//! failing entry or else the least recently used making room, and the configured token is
-//! never evicted. No lock is held across a fetch, so one key's slow fetch delays no other
+//! request, in bounded caches (16 scope sets, 64 audiences): a new key always gets a place, an
+//! entry with no valid token (failing, or waiting for its first) or else the least recently
+//! used making room, and the configured token is never evicted. No lock is held across a fetch, so one key's slow fetch delays no other
 //! answer. Each key is renewed in the background only while clients still ask for it. A
 //! permanent refusal is answered with the upstream's own 4xx (IAM's 403 for a denied
 //! permission, 400 for an invalid scope or audience) and `{"code","message"}`, kept as the

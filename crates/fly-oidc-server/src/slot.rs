@@ -415,12 +415,6 @@ impl Slot {
         }
     }
 
-    /// Whether nothing valid is held and the last fetch failed (a refusal, or a transient
-    /// failure with no fetch under way): the request is answered with that failure.
-    fn failing(&self) -> bool {
-        self.current().is_none() && self.last_failure().is_some()
-    }
-
     /// The loop of a slot made for a client's key (a scope set, an ID-token audience):
     /// fetch now (on demand: after renewals in the Machines API budget), then renew ahead of
     /// expiry, or retry a transient failure with backoff, only while clients still ask for
@@ -471,7 +465,8 @@ struct Entry {
 
 /// Slots made on demand for keys that clients choose (`?scopes=` sets, `identity?audience=`
 /// values), at most `capacity` of them. A new key always gets a place: when the cache is
-/// full, a failing entry goes first, else the least recently used. The map's lock is never
+/// full, an entry with no valid value (failing, or waiting for its first) goes first, else
+/// the least recently used: keys waiting for a turn never push out one in use. The map's lock is never
 /// held across an await (a slow fetch for one key delays no other), and each key has one
 /// loop at a time (single flight).
 ///
@@ -536,7 +531,7 @@ impl OnDemand {
                     if entries.len() >= self.capacity {
                         let victim = entries
                             .iter()
-                            .min_by_key(|(_, e)| (!e.slot.failing(), e.last_used))
+                            .min_by_key(|(_, e)| (e.slot.current().is_some(), e.last_used))
                             .map(|(k, _)| k.clone());
                         if let Some(victim) = victim.and_then(|k| entries.remove(&k)) {
                             victim.slot.evict();

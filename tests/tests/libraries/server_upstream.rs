@@ -305,6 +305,30 @@ async fn cycling_junk_keys_costs_google_no_more_than_the_budget_of_new_keys() {
     assert_eq!(legit.status, 200, "{}", legit.body);
 }
 
+/// With the budget of new keys spent, junk keys waiting for a turn fill the audience cache
+/// again and again: they push out one another, never an audience already served, which is
+/// still answered from the cache without a new call (found by a second black-box attack).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_in_use_is_not_evicted_by_keys_waiting_for_their_turn() {
+    let s = setup_with(Some(SA), |b| b.new_key_rate(1, Duration::from_secs(3600))).await;
+    let in_use = format!("{BASE}/identity?audience=https://in-use.example.com");
+    let first = metadata(s.addr(), &in_use).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let calls = s.counts();
+    for n in 0..100 {
+        let path = format!("{BASE}/identity?audience=junk-{n}");
+        let _ = tokio::time::timeout(Duration::from_millis(20), metadata(s.addr(), &path)).await;
+    }
+    let again = metadata(s.addr(), &in_use).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body, first.body, "the same token, from the cache");
+    assert_eq!(
+        s.counts(),
+        calls,
+        "no call for the junk (no turn left) nor the key in use"
+    );
+}
+
 /// Without a service account, Google STS refusing junk scope sets (`invalid_scope`): each is
 /// answered 400 with Google's code, none is retried (no Fly token, no exchange while no client
 /// asks), `/healthz` stays `ok`, and a legitimate scope set still gets its token.
