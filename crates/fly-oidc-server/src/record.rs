@@ -88,15 +88,36 @@ impl FileRecord {
         }
     }
 
+    /// Record that `path` is about to be written for the first time (a no-op once it is
+    /// recorded), so that the temporary files a kill during its first write leaves beside it
+    /// (`.<name>.fly-oidc-XXXXXX`) are removed too; the file at `path` itself is removed only
+    /// once [`add`](Self::add) has named it. A failure is logged as a warning.
+    pub fn add_planned(&self, path: &Path) {
+        let Ok(path) = std::path::absolute(path) else {
+            return;
+        };
+        let mut record = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if record.entries.iter().any(|e| e.path == path) {
+            return;
+        }
+        record.entries.push(Entry {
+            temporary: path.clone(),
+            path,
+            id: FileId::NONE,
+        });
+        let text = record_text(&record.entries);
+        if let Err(e) = fly_oidc::fs::write_private(&record.path, text.as_bytes(), 0o600) {
+            tracing::warn!(record = %record.path.display(), error = %e, "a kill of this process during a first write would leave its temporary file behind");
+        }
+    }
+
     /// For the record at `path` of a process that is gone: remove what it names and is still
     /// what was written, then the record, and the temporary files a kill during its rewrite
     /// left beside it. A record that is not this user's own (writable by others, or another
     /// user's) names nothing to remove; what cannot be read or removed is left (a warning).
     pub fn remove_left_behind(path: &Path) {
         Self::remove_recorded(path);
-        if let Some(parent) = path.parent() {
-            remove_record_temporaries(parent, path);
-        }
+        remove_temporaries(path);
     }
 
     /// Remove what the record at `path` names and is still what was written, then the
@@ -130,6 +151,9 @@ impl FileRecord {
         let files = entries
             .iter()
             .flat_map(|e| [(&e.path, e.id), (&e.temporary, e.id)]);
+        for entry in &entries {
+            remove_temporaries(&entry.path);
+        }
         for (file, id) in files {
             match remove_if_written(file, id) {
                 Ok(true) => {
@@ -162,6 +186,16 @@ struct FileId {
 }
 
 impl FileId {
+    /// No file: what [`FileRecord::add_planned`] records before the first write (no file has
+    /// inode 0), so nothing at the path matches it.
+    const NONE: Self = Self {
+        dev: 0,
+        ino: 0,
+        uid: 0,
+        mtime: 0,
+        mtime_nsec: 0,
+    };
+
     fn of(meta: &std::fs::Metadata) -> Self {
         use std::os::unix::fs::MetadataExt;
         Self {
@@ -193,13 +227,15 @@ fn owned_by_this_user(meta: &std::fs::Metadata) -> bool {
     meta.uid() == nix::unistd::geteuid().as_raw() && meta.mode() & 0o022 == 0
 }
 
-/// Remove the temporary files of `record` in `parent` that a kill during its rewrite left
-/// (`.<record name>.fly-oidc-XXXXXX`, see [`fly_oidc::fs::write_private`]).
-fn remove_record_temporaries(parent: &Path, record: &Path) {
-    let Some(name) = record.file_name().and_then(|n| n.to_str()) else {
+/// Remove the temporary files that a kill while writing `target` left beside it
+/// (`.<name>.fly-oidc-XXXXXX`, see [`fly_oidc::fs::write_private`]): its directory is one that
+/// only this user or root can write (the record's runtime parent; an output file's directory,
+/// checked at start), so they are this process's.
+fn remove_temporaries(target: &Path) {
+    let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
         return;
     };
-    let prefix = format!(".{name}.fly-oidc-");
+    let prefix = format!(".{}.fly-oidc-", name.to_string_lossy());
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };

@@ -689,6 +689,9 @@ fn token_file_fetcher(
                 if *stopped {
                     return Ok(());
                 }
+                if let Some(record) = &record {
+                    record.add_planned(&path);
+                }
                 fly_oidc::fs::write_private_owned(
                     &path,
                     jwt.expose_secret().as_bytes(),

@@ -40,6 +40,9 @@ fn write_file(
     owner: Option<FileOwner>,
     record: Option<&FileRecord>,
 ) -> io::Result<()> {
+    if let Some(record) = record {
+        record.add_planned(path);
+    }
     fly_oidc::fs::write_private_owned(path, bytes, mode, owner, |temporary, written| {
         if let Some(record) = record {
             record.add_or_warn(path, temporary, written);

@@ -611,6 +611,12 @@ mod tests {
             .add(&path("cut-short"), &temporary, &meta)
             .expect("recorded");
         std::fs::write(path("cut-short"), "an older file").expect("older");
+        // A kill during a file's first write, before its temporary was recorded: the planned
+        // entry names its path, so the temporary goes; the file there is not this one's.
+        live.record().add_planned(&path("first"));
+        let first_temporary = path(".first.fly-oidc-Qq11Rr");
+        std::fs::write(&first_temporary, "jwt4").expect("temporary");
+        std::fs::write(path("first"), "not written by it").expect("first");
         // What a killed serve leaves: its record, beside a directory nobody holds.
         let stale = parent.path().join("serve-1-killed");
         std::fs::create_dir(&stale).expect("stale dir");
@@ -646,6 +652,7 @@ mod tests {
         );
         assert!(path("written-over").exists() && path("dir").is_dir());
         assert!(!temporary.exists() && path("cut-short").exists());
+        assert!(!first_temporary.exists() && path("first").exists());
         // The live one's record and directory are kept, and removed when it is dropped.
         let record = record_of(live.path());
         assert!(record.exists() && live.path().exists());
