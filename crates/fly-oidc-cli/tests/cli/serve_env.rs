@@ -633,6 +633,12 @@ fn files_in_a_directory_another_user_could_change_are_refused() {
             in_theirs,
             format!("{} is owned by uid 65534", theirs.display()),
         ));
+        // Through a directory of theirs and back out (`..`): they could move it meanwhile.
+        let through = theirs.join("..").join("safe");
+        cases.push((
+            through,
+            format!("{} is owned by uid 65534", theirs.display()),
+        ));
         cases.push((theirs, "is owned by uid 65534".to_owned()));
     }
     for (dir, says) in cases {
