@@ -22,6 +22,14 @@ mapfile -t CRATES < <(cargo metadata --no-deps --format-version 1 --locked |
 args=()
 for crate in "${CRATES[@]}"; do args+=(-p "${crate%-*}"); done
 
+# cargo unpacks the packed crates into $CARGO_HOME/registry/src/-<hash>/ (a directory named after
+# target/package/tmp-registry) and, registry crates being immutable, never unpacks them again:
+# a later run in the same checkout path would verify against an earlier run's sources. Drop
+# those copies of ours first.
+for crate in "${CRATES[@]}"; do
+  rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/"$crate"
+done
+
 echo "==> cargo package ${CRATES[*]}"
 cargo package --locked "${args[@]}" "$@" \
   --config 'profile.dev.debug="line-tables-only"' \
