@@ -23,12 +23,14 @@ args=()
 for crate in "${CRATES[@]}"; do args+=(-p "${crate%-*}"); done
 
 # cargo unpacks the packed crates into $CARGO_HOME/registry/src/-<hash>/ (a directory named after
-# target/package/tmp-registry) and, registry crates being immutable, never unpacks them again:
-# a later run in the same checkout path would verify against an earlier run's sources. Drop
-# those copies of ours first.
+# target/package/tmp-registry) and, registry crates being immutable, never unpacks them again,
+# nor rebuilds what it built of them (their fingerprint is their version): a later run would
+# verify against an earlier run's code. Drop those copies of ours and our crates' fingerprints
+# first (a fresh machine has neither).
 for crate in "${CRATES[@]}"; do
   rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/"$crate"
 done
+rm -rf "$TARGET"/debug/.fingerprint/fly-oidc-*
 
 echo "==> cargo package ${CRATES[*]}"
 cargo package --locked "${args[@]}" "$@" \
