@@ -166,7 +166,7 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
             let lock = EnvFileLock::acquire(path)
                 .map_err(|e| invalid(format!("--env-file {}: {e}", path.display())))?;
             if let (Some(record), Ok(meta)) = (record, lock.metadata()) {
-                record.add_or_warn(lock.path(), lock.path(), &meta);
+                record.add_or_warn(lock.path(), &meta);
             }
             Ok::<_, CliError>(lock)
         })

@@ -12,15 +12,15 @@ use std::path::{Path, PathBuf};
 const RECORD_LIMIT: usize = 1 << 20;
 
 /// The record of the files a `fly-oidc exec` or `serve` wrote outside its private directory:
-/// each file's absolute path, the temporary file it was written as, and its `FileId`,
-/// rewritten atomically (0600, in the runtime parent only this user can write) before the
-/// file appears at its path. A handle: clones share the record.
+/// each file's absolute path and its `FileId`, rewritten atomically (0600, in the runtime
+/// parent only this user can write) before the file appears at its path. A handle: clones
+/// share the record.
 ///
 /// Once the process is gone (killed, crashed), the start that removes its directory removes
 /// each recorded file that is still what was written
 /// ([`remove_left_behind`](Self::remove_left_behind)): a regular file (a symbolic link is
 /// never followed or removed, nor is a directory) with the same device, inode, owner and
-/// modification time; so is its temporary file, if a kill came before the rename. A file
+/// modification time; and the temporary files a kill during a write left beside it. A file
 /// replaced or written over since is someone else's, and is left.
 #[derive(Clone, Debug)]
 pub struct FileRecord(std::sync::Arc<std::sync::Mutex<RecordFile>>);
@@ -31,12 +31,10 @@ struct RecordFile {
     entries: Vec<Entry>,
 }
 
-/// One file written: where it goes, the temporary file it is written as (gone once renamed),
-/// and what it is.
+/// One file written: where it goes, and what it is.
 #[derive(Debug, PartialEq)]
 struct Entry {
     path: PathBuf,
-    temporary: PathBuf,
     id: FileId,
 }
 
@@ -49,41 +47,21 @@ impl FileRecord {
         })))
     }
 
-    /// Record that `path` is about to hold the file `written` describes, now at `temporary`
-    /// (what [`fly_oidc::fs::write_private_owned`] shows its `before_rename`; a file made in
-    /// place, such as a lock file, is its own temporary), replacing what was recorded for `path`.
+    /// Record that `path` is about to hold the file `written` describes (what
+    /// [`fly_oidc::fs::write_private_owned`] shows its `before_rename`, or a file made in place
+    /// such as a lock file), replacing what was recorded for `path`.
     ///
     /// # Errors
     /// The file system's error writing the record.
-    pub fn add(
-        &self,
-        path: &Path,
-        temporary: &Path,
-        written: &std::fs::Metadata,
-    ) -> io::Result<()> {
-        let entry = Entry {
-            path: std::path::absolute(path)?,
-            temporary: std::path::absolute(temporary)?,
-            id: FileId::of(written),
-        };
-        let mut record = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match record.entries.iter_mut().find(|e| e.path == entry.path) {
-            Some(recorded) => *recorded = entry,
-            None => record.entries.push(entry),
-        }
-        let text = record_text(&record.entries);
-        fly_oidc::fs::write_private(&record.path, text.as_bytes(), 0o600).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("could not write {}: {e}", record.path.display()),
-            )
-        })
+    pub fn add(&self, path: &Path, written: &std::fs::Metadata) -> io::Result<()> {
+        let path = std::path::absolute(path)?;
+        self.enter(path, FileId::of(written), true)
     }
 
     /// [`add`](Self::add), a failure logged as a warning: the file is written and served all
     /// the same, only a kill would leave it behind.
-    pub fn add_or_warn(&self, path: &Path, temporary: &Path, written: &std::fs::Metadata) {
-        if let Err(e) = self.add(path, temporary, written) {
+    pub fn add_or_warn(&self, path: &Path, written: &std::fs::Metadata) {
+        if let Err(e) = self.add(path, written) {
             tracing::warn!(file = %path.display(), error = %e, "a kill of this process would leave this file behind");
         }
     }
@@ -93,22 +71,29 @@ impl FileRecord {
     /// (`.<name>.fly-oidc-XXXXXX`) are removed too; the file at `path` itself is removed only
     /// once [`add`](Self::add) has named it. A failure is logged as a warning.
     pub fn add_planned(&self, path: &Path) {
-        let Ok(path) = std::path::absolute(path) else {
-            return;
-        };
+        let entered =
+            std::path::absolute(path).and_then(|path| self.enter(path, FileId::NONE, false));
+        if let Err(e) = entered {
+            tracing::warn!(file = %path.display(), error = %e, "a kill of this process during a first write would leave its temporary file behind");
+        }
+    }
+
+    /// Enter `id` for the absolute `path` (replacing what was recorded for it, or, unless
+    /// `replace`, leaving it), then rewrite the record when it changed.
+    fn enter(&self, path: PathBuf, id: FileId, replace: bool) -> io::Result<()> {
         let mut record = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if record.entries.iter().any(|e| e.path == path) {
-            return;
+        match record.entries.iter_mut().find(|e| e.path == path) {
+            Some(recorded) if replace => recorded.id = id,
+            Some(_) => return Ok(()),
+            None => record.entries.push(Entry { path, id }),
         }
-        record.entries.push(Entry {
-            temporary: path.clone(),
-            path,
-            id: FileId::NONE,
-        });
         let text = record_text(&record.entries);
-        if let Err(e) = fly_oidc::fs::write_private(&record.path, text.as_bytes(), 0o600) {
-            tracing::warn!(record = %record.path.display(), error = %e, "a kill of this process during a first write would leave its temporary file behind");
-        }
+        fly_oidc::fs::write_private(&record.path, text.as_bytes(), 0o600).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("could not write {}: {e}", record.path.display()),
+            )
+        })
     }
 
     /// For the record at `path` of a process that is gone: remove what it names and is still
@@ -148,14 +133,9 @@ impl FileRecord {
             }
         };
         let entries = parse_record(&String::from_utf8_lossy(&bytes));
-        let files = entries
-            .iter()
-            .flat_map(|e| [(&e.path, e.id), (&e.temporary, e.id)]);
-        for entry in &entries {
-            remove_temporaries(&entry.path);
-        }
-        for (file, id) in files {
-            match remove_if_written(file, id) {
+        for Entry { path: file, id } in &entries {
+            remove_temporaries(file);
+            match remove_if_written(file, *id) {
                 Ok(true) => {
                     tracing::info!(file = %file.display(), "removed a file left by a fly-oidc process that is gone");
                 }
@@ -250,31 +230,22 @@ fn remove_temporaries(target: &Path) {
     }
 }
 
-/// The record's text: a comment, then one line a file, `DEV INO UID MTIME MTIME_NSEC PATH
-/// TEMPORARY` with each path's bytes in hexadecimal (a path may hold any byte but NUL, newlines
-/// too).
+/// The record's text: a comment, then one line a file, `DEV INO UID MTIME MTIME_NSEC PATH`
+/// with the path's bytes in hexadecimal (a path may hold any byte but NUL, newlines too).
 fn record_text(entries: &[Entry]) -> String {
     use std::fmt::Write;
     use std::os::unix::ffi::OsStrExt;
     let mut text = String::from(
         "# Files written by a live fly-oidc exec or serve; its next start removes them once it is gone.\n",
     );
-    for Entry {
-        path,
-        temporary,
-        id,
-    } in entries
-    {
+    for Entry { path, id } in entries {
         let _ = write!(
             text,
-            "{} {} {} {} {}",
+            "{} {} {} {} {} ",
             id.dev, id.ino, id.uid, id.mtime, id.mtime_nsec
         );
-        for path in [path, temporary] {
-            text.push(' ');
-            for byte in path.as_os_str().as_bytes() {
-                let _ = write!(text, "{byte:02x}");
-            }
+        for byte in path.as_os_str().as_bytes() {
+            let _ = write!(text, "{byte:02x}");
         }
         text.push('\n');
     }
@@ -305,12 +276,7 @@ fn parse_record(text: &str) -> Vec<Entry> {
             mtime_nsec: words.next()?.parse().ok()?,
         };
         let path = absolute_path(words.next()?)?;
-        let temporary = absolute_path(words.next()?)?;
-        words.next().is_none().then_some(Entry {
-            path,
-            temporary,
-            id,
-        })
+        words.next().is_none().then_some(Entry { path, id })
     };
     text.lines().filter_map(entry).collect()
 }

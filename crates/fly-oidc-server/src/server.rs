@@ -697,9 +697,9 @@ fn token_file_fetcher(
                     jwt.expose_secret().as_bytes(),
                     0o600,
                     owner,
-                    |temporary, written| {
+                    |written| {
                         if let Some(record) = &record {
-                            record.add_or_warn(&path, temporary, written);
+                            record.add_or_warn(&path, written);
                         }
                     },
                 )

@@ -128,7 +128,7 @@ pub fn not_replaceable(path: &Path, symlink_ok: bool) -> Option<&'static str> {
 /// # Ok(()) }
 /// ```
 pub fn write_private(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    write_private_owned(path, bytes, mode, None, |_, _| ())
+    write_private_owned(path, bytes, mode, None, |_| ())
 }
 
 /// The numeric owner of a written file (a user and a group, as `chown` takes them).
@@ -144,7 +144,7 @@ pub struct FileOwner {
 /// file before any byte is written and before the rename, so the file never appears at `path`
 /// with another owner. Changing the owner needs the right to (`CAP_CHOWN`, usually root).
 ///
-/// `before_rename` is called with the temporary file's path and metadata once its bytes are
+/// `before_rename` is called with the temporary file's metadata once its bytes are
 /// durable and before it appears at `path`: its device, inode, owner and modification time are
 /// those of the file at `path` after the rename, so a caller can record what it wrote with no
 /// moment in which the file is there unrecorded.
@@ -155,7 +155,7 @@ pub fn write_private_owned(
     bytes: &[u8],
     mode: u32,
     owner: Option<FileOwner>,
-    before_rename: impl FnOnce(&Path, &std::fs::Metadata),
+    before_rename: impl FnOnce(&std::fs::Metadata),
 ) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     if let Some(why) = not_replaceable(path, true) {
@@ -180,7 +180,7 @@ pub fn write_private_owned(
     }
     file.write_all(bytes)?;
     file.as_file().sync_all()?;
-    before_rename(file.path(), &file.as_file().metadata()?);
+    before_rename(&file.as_file().metadata()?);
     file.persist(path).map_err(|e| e.error)?;
     // The rename is durable once the directory is.
     std::fs::File::open(dir)?.sync_all()
@@ -276,9 +276,8 @@ mod tests {
             gid: meta.gid(),
         };
         let mut before = None;
-        write_private_owned(&path, b"x", 0o600, Some(mine), |temp, meta| {
+        write_private_owned(&path, b"x", 0o600, Some(mine), |meta| {
             assert!(!path.exists(), "not there before the rename");
-            assert_eq!(temp.parent(), path.parent());
             before = Some((meta.dev(), meta.ino(), meta.uid(), meta.mtime_nsec()));
         })
         .unwrap();
@@ -300,7 +299,7 @@ mod tests {
             uid: 65534,
             gid: 65534,
         };
-        match write_private_owned(&other, b"y", 0o600, Some(nobody), |_, meta| {
+        match write_private_owned(&other, b"y", 0o600, Some(nobody), |meta| {
             assert_eq!(meta.uid(), 65534)
         }) {
             Ok(()) => {

@@ -43,9 +43,9 @@ fn write_file(
     if let Some(record) = record {
         record.add_planned(path);
     }
-    fly_oidc::fs::write_private_owned(path, bytes, mode, owner, |temporary, written| {
+    fly_oidc::fs::write_private_owned(path, bytes, mode, owner, |written| {
         if let Some(record) = record {
-            record.add_or_warn(path, temporary, written);
+            record.add_or_warn(path, written);
         }
     })
     .map_err(|e| io::Error::new(e.kind(), format!("could not write {}: {e}", path.display())))

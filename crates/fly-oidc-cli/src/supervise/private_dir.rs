@@ -527,11 +527,11 @@ mod tests {
         let files = tempfile::tempdir().expect("temp dir");
         let victim = files.path().join("victim");
         let mut written = None;
-        fly_oidc::fs::write_private_owned(&victim, b"keep", 0o600, None, |temporary, meta| {
-            written = Some((temporary.to_owned(), meta.clone()))
+        fly_oidc::fs::write_private_owned(&victim, b"keep", 0o600, None, |meta| {
+            written = Some(meta.clone())
         })
         .expect("written");
-        let (temporary, meta) = written.expect("shown before the rename");
+        let meta = written.expect("shown before the rename");
         let mut planted = vec![("exec-1-writable", None)];
         if nix::unistd::geteuid().is_root() {
             planted.push(("exec-2-foreign", Some(65534)));
@@ -540,7 +540,7 @@ mod tests {
             let dir = parent.path().join(name);
             std::fs::create_dir(&dir).expect("dir");
             let record = FileRecord::new(record_of(&dir));
-            record.add(&victim, &temporary, &meta).expect("recorded");
+            record.add(&victim, &meta).expect("recorded");
             match owner {
                 None => std::fs::set_permissions(
                     record_of(&dir),
@@ -590,10 +590,8 @@ mod tests {
         );
         let names = ["kept", "link", "other", "dir", "written-over", "new\nline"];
         let write = |name: &str, bytes: &[u8]| {
-            fly_oidc::fs::write_private_owned(&path(name), bytes, 0o600, None, |temporary, meta| {
-                live.record()
-                    .add(&path(name), temporary, meta)
-                    .expect("recorded")
+            fly_oidc::fs::write_private_owned(&path(name), bytes, 0o600, None, |meta| {
+                live.record().add(&path(name), meta).expect("recorded")
             })
             .expect("written")
         };
@@ -608,7 +606,7 @@ mod tests {
         std::fs::write(&temporary, "jwt3").expect("temporary");
         let meta = std::fs::metadata(&temporary).expect("meta");
         live.record()
-            .add(&path("cut-short"), &temporary, &meta)
+            .add(&path("cut-short"), &meta)
             .expect("recorded");
         std::fs::write(path("cut-short"), "an older file").expect("older");
         // A kill during a file's first write, before its temporary was recorded: the planned
