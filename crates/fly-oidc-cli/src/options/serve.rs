@@ -290,10 +290,7 @@ fn check_file_path(setting: Setting, path: &Path) -> Result<(), BuildError> {
     if let Some(why) = fly_oidc::fs::not_replaceable(path, false) {
         return Err(invalid(setting, format!("{shown}: {why}")));
     }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+    let dir = directory_of(path);
     let why = match std::fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => match redirectable(dir) {
             None => return Ok(()),
@@ -378,13 +375,18 @@ fn redirectable(dir: &Path) -> Option<String> {
     }
 }
 
+/// The directory a file `path` is in (`.` for a bare name).
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
 /// The file `path` names: its directory with the links resolved, and its name (`path` as it
 /// is when the directory cannot be resolved: the existence check says why).
 fn resolved(path: &Path) -> PathBuf {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+    let dir = directory_of(path);
     match (std::fs::canonicalize(dir), path.file_name()) {
         (Ok(dir), Some(name)) => dir.join(name),
         _ => path.to_owned(),
