@@ -172,7 +172,7 @@ pub(crate) struct Slot {
     running: AtomicBool,
     /// On-demand slots: dropped from its cache, so its loop ends.
     evicted: AtomicBool,
-    /// Wakes a loop waiting for its first turn when the slot is evicted.
+    /// Wakes the slot's loop, wherever it waits, when the slot is evicted.
     on_eviction: Notify,
 }
 
@@ -425,8 +425,8 @@ impl Slot {
         let _running = Running(&self);
         self.used.store(false, Ordering::SeqCst);
         // A new key (nothing valid held) first waits for a turn in the budget of new keys,
-        // then behind renewals in the Machines API
-        // budget; a served one due for renewal waits for neither. Its failure is the client's
+        // then behind renewals in the Machines API budget; a served one due for renewal waits
+        // for neither. Its failure is the client's
         // answer, so it is logged at debug only (junk keys must not flood the log).
         let first = if self.current().is_some() {
             self.fetch().await
@@ -444,8 +444,13 @@ impl Slot {
             return;
         }
         loop {
-            tokio::time::sleep(self.next_delay()).await;
-            if self.evicted.load(Ordering::SeqCst) || !self.used.swap(false, Ordering::SeqCst) {
+            // An eviction ends the loop at once, not at its next renewal: an evicted key's
+            // task and token do not linger.
+            tokio::select! {
+                () = tokio::time::sleep(self.next_delay()) => {}
+                () = self.until_evicted() => return,
+            }
+            if !self.used.swap(false, Ordering::SeqCst) {
                 tracing::debug!(kind = self.kind, name = %self.name, "no client asked since the last fetch; not renewing");
                 return;
             }
@@ -466,8 +471,8 @@ struct Entry {
 /// Slots made on demand for keys that clients choose (`?scopes=` sets, `identity?audience=`
 /// values), at most `capacity` of them. A new key always gets a place: when the cache is
 /// full, an entry with no valid value (failing, or waiting for its first) goes first, else
-/// the least recently used: keys waiting for a turn never push out one in use. The map's lock is never
-/// held across an await (a slow fetch for one key delays no other), and each key has one
+/// the least recently used: keys waiting for a turn never push out one in use. The map's lock
+/// is never held across an await (a slow fetch for one key delays no other), and each key has one
 /// loop at a time (single flight).
 ///
 /// A small map with a linear scan at eviction, rather than an LRU crate: there are at most
