@@ -433,6 +433,17 @@ mod cached {
         if settings.principal_tags {
             parts.push(("principal_tags", Some("true")));
         }
+        // The whole chain: its credentials are the chained role's. Only with a chain, as above.
+        let chain_duration;
+        if let Some(chain) = &settings.chain {
+            chain_duration = chain.duration.as_secs().to_string();
+            parts.extend([
+                ("chain_role_arn", Some(chain.role_arn.as_str())),
+                ("chain_external_id", chain.external_id.as_deref()),
+                ("chain_session_name", chain.session_name.as_deref()),
+                ("chain_duration", Some(&chain_duration)),
+            ]);
+        }
         CacheKey::new("aws", &parts)
     }
 
@@ -476,6 +487,8 @@ mod cached {
             let provider = provider.configure(&config).disable_cache().build()?;
             cache.build(provider)
         }
+
+        const CHAINED: &str = "arn:aws:iam::210987654321:role/data";
 
         fn with_role() -> crate::Builder {
             crate::Builder::default().role_arn(ROLE)
@@ -557,6 +570,14 @@ mod cached {
                 with_role().use_fips(true),
                 with_role().use_dual_stack(true),
                 with_role().principal_tags(true),
+                with_role().chain_role_arn(CHAINED),
+                with_role()
+                    .chain_role_arn(CHAINED)
+                    .chain_external_id("ext-1"),
+                with_role().chain_role_arn(CHAINED).chain_session_name("s2"),
+                with_role()
+                    .chain_role_arn(CHAINED)
+                    .chain_duration(Duration::from_secs(900)),
             ];
             for builder in variants {
                 let debug = format!("{builder:?}");

@@ -156,7 +156,9 @@ pub use http::{LazyHttpsClient, https_client};
 pub use provider::{
     Builder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, FlyOidcCredentialsProvider,
 };
-pub use settings::{DEFAULT_REGION, ENV_AUDIENCE, ENV_ROLE_ARN, Settings, sanitize_session_name};
+pub use settings::{
+    ChainedRole, DEFAULT_REGION, ENV_AUDIENCE, ENV_ROLE_ARN, Settings, sanitize_session_name,
+};
 pub use sts::{AssumedRole, Rejection};
 
 /// Re-exported so callers can name the SDK types without adding the crates themselves.

@@ -48,6 +48,10 @@ pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 /// | [`policy`](Builder::policy) | `FLY_OIDC_AWS_POLICY` (JSON, or `@PATH`) | none |
 /// | [`policy_arn`](Builder::policy_arn), [`policy_arns`](Builder::policy_arns) | `FLY_OIDC_AWS_POLICY_ARNS` (comma-separated) | none |
 /// | [`principal_tags`](Builder::principal_tags) | `FLY_OIDC_AWS_PRINCIPAL_TAGS` (`1`) | no |
+/// | [`chain_role_arn`](Builder::chain_role_arn) | `FLY_OIDC_AWS_CHAIN_ROLE_ARN` | none: no chain |
+/// | [`chain_external_id`](Builder::chain_external_id) | `FLY_OIDC_AWS_CHAIN_EXTERNAL_ID` | none |
+/// | [`chain_session_name`](Builder::chain_session_name) | | the first hop's |
+/// | [`chain_duration`](Builder::chain_duration) | | 3600 s (900..=3600) |
 /// | [`region`](Builder::region) | `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region` | `us-east-1` |
 /// | [`endpoint_url`](Builder::endpoint_url) | `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the profile's `services` section and `endpoint_url` (all ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true) | the regional endpoint |
 /// | [`use_fips`](Builder::use_fips) / [`use_dual_stack`](Builder::use_dual_stack) | `AWS_USE_FIPS_ENDPOINT` / `AWS_USE_DUALSTACK_ENDPOINT`, the profile's `use_fips_endpoint` / `use_dualstack_endpoint` | false |
@@ -147,6 +151,46 @@ impl Builder {
     /// read them from a token (`fly-oidc token --claims --aws-principal-tags`).
     pub fn principal_tags(mut self, yes: bool) -> Self {
         self.requested.principal_tags = Some(yes);
+        self
+    }
+
+    /// Chain a second role (role chaining, usually into another account): with the first
+    /// role's credentials, assume this role with `sts:AssumeRole`, and hand out its
+    /// credentials (default: `FLY_OIDC_AWS_CHAIN_ROLE_ARN`, else no chain). Its trust policy
+    /// must allow `sts:AssumeRole` for the first role (`fly-oidc aws setup --role-name NAME
+    /// --trusted-role-arn FIRST_ROLE_ARN` prints it), and the first role's permissions must
+    /// allow `sts:AssumeRole` on it. The session policies then apply to the chained session.
+    pub fn chain_role_arn(mut self, arn: impl Into<String>) -> Self {
+        self.requested.chain_role_arn = Some(arn.into());
+        self
+    }
+
+    /// The external id the chained role's trust policy requires (`sts:ExternalId`; default:
+    /// `FLY_OIDC_AWS_CHAIN_EXTERNAL_ID`, else none). Only with [`chain_role_arn`](Self::chain_role_arn).
+    pub fn chain_external_id(mut self, id: impl Into<String>) -> Self {
+        self.requested.chain_external_id = Some(id.into());
+        self
+    }
+
+    /// The chained session's name (default: the first hop's). Only with
+    /// [`chain_role_arn`](Self::chain_role_arn).
+    pub fn chain_session_name(mut self, name: impl Into<String>) -> Self {
+        self.requested.chain_session_name = Some(name.into());
+        self
+    }
+
+    /// How long the chained credentials live, 900 to 3600 whole seconds (default 3600): AWS
+    /// caps a chained session at one hour, so more is an invalid setting. Only with
+    /// [`chain_role_arn`](Self::chain_role_arn).
+    pub fn chain_duration(mut self, duration: Duration) -> Self {
+        self.requested.chain_duration = Some(duration);
+        self
+    }
+
+    /// No chained role, whatever `FLY_OIDC_AWS_CHAIN_ROLE_ARN` and the other chain settings
+    /// say: the first role's credentials are handed out.
+    pub fn no_chain(mut self) -> Self {
+        self.requested.chained = Some(false);
         self
     }
 
@@ -386,7 +430,9 @@ impl FlyOidcCredentialsProvider {
 
     /// Assume the role once, bypassing the cache: fetch a fresh Fly token, call STS
     /// `AssumeRoleWithWebIdentity` (retrying transient failures), and on
-    /// `ExpiredTokenException` fetch another fresh token and try once more.
+    /// `ExpiredTokenException` fetch another fresh token and try once more. With a chained
+    /// role, then assume it with those credentials (`sts:AssumeRole`) and return its
+    /// credentials.
     ///
     /// This is what [`credential_process`](crate::credential_process) calls; it keeps its own
     /// disk cache.
@@ -394,23 +440,86 @@ impl FlyOidcCredentialsProvider {
     /// The whole call ends within [`Builder::total_timeout`] (default 15 s): past it, a
     /// transient error says which call did not answer.
     pub async fn assume_role(&self) -> Result<AssumedRole, Error> {
-        fly_oidc::within_provider_budget(
-            self.inner.total_timeout,
-            &self.inner.fly,
-            async |at_sts| self.assume_role_unbounded(at_sts).await,
-            || {
-                format!(
-                    "STS {} did not answer AssumeRoleWithWebIdentity",
-                    self.inner.settings.sts_endpoint()
-                )
-            },
-        )
+        let actions = match self.inner.settings.chain {
+            Some(_) => "AssumeRoleWithWebIdentity and then AssumeRole (the chained role)",
+            None => "AssumeRoleWithWebIdentity",
+        };
+        self.within_budget(actions, async |at_sts| {
+            let first = self.assume_web_identity_unbounded(at_sts).await?;
+            match &self.inner.settings.chain {
+                Some(_) => self.assume_chained_role(&first).await,
+                None => Ok(first),
+            }
+        })
         .await
     }
 
-    /// [`assume_role`](Self::assume_role) without the time budget; sets `at_sts` once the
-    /// Fly token is in hand.
-    async fn assume_role_unbounded(&self, at_sts: &AtomicBool) -> Result<AssumedRole, Error> {
+    /// The first hop alone: the role the Fly token assumes with `AssumeRoleWithWebIdentity`,
+    /// bypassing the cache and any chained role (within the same time budget). For a front
+    /// end that checks each hop of a chain on its own (`fly-oidc doctor`).
+    pub async fn assume_web_identity_role(&self) -> Result<AssumedRole, Error> {
+        self.within_budget("AssumeRoleWithWebIdentity", async |at_sts| {
+            self.assume_web_identity_unbounded(at_sts).await
+        })
+        .await
+    }
+
+    /// The second hop alone: assume the chained role with `first`'s credentials
+    /// (`sts:AssumeRole`, retrying transient failures). Fails with
+    /// [`ErrorKind::NotConfigured`] when no chained role is set.
+    pub async fn assume_chained_role(&self, first: &AssumedRole) -> Result<AssumedRole, Error> {
+        let inner = &*self.inner;
+        let settings = &inner.settings;
+        let (Some(chain), Some(first_role_arn)) = (&settings.chain, settings.role_arn.as_deref())
+        else {
+            let message = fly_oidc::Message::from("no chained role to assume: set ")
+                .setting(crate::settings::CHAIN_ROLE_ARN);
+            return Err(Error::new(ErrorKind::NotConfigured, message));
+        };
+        tracing::debug!(
+            role_arn = %chain.role_arn,
+            first_role_arn,
+            "assuming the chained role with the first role's credentials"
+        );
+        let assumed = sts::assume_chained_role(
+            &inner.sts,
+            settings,
+            chain,
+            first_role_arn,
+            first,
+            inner.max_attempts,
+            &inner.time,
+        )
+        .await?;
+        tracing::info!(
+            role_arn = %chain.role_arn,
+            session_name = %assumed.session_name,
+            account_id = ?assumed.account_id,
+            "assumed the chained role"
+        );
+        Ok(assumed)
+    }
+
+    /// Runs `call` within [`Builder::total_timeout`]; `actions`: what STS did not answer.
+    async fn within_budget(
+        &self,
+        actions: &str,
+        call: impl AsyncFnOnce(&AtomicBool) -> Result<AssumedRole, Error>,
+    ) -> Result<AssumedRole, Error> {
+        fly_oidc::within_provider_budget(self.inner.total_timeout, &self.inner.fly, call, || {
+            format!(
+                "STS {} did not answer {actions}",
+                self.inner.settings.sts_endpoint()
+            )
+        })
+        .await
+    }
+
+    /// The first hop without the time budget; sets `at_sts` once the Fly token is in hand.
+    async fn assume_web_identity_unbounded(
+        &self,
+        at_sts: &AtomicBool,
+    ) -> Result<AssumedRole, Error> {
         let inner = &*self.inner;
         let settings = &inner.settings;
         let role_arn = settings.role_arn.as_deref().ok_or_else(|| {

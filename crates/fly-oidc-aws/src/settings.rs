@@ -27,6 +27,10 @@ const ENV_POLICY: &str = "FLY_OIDC_AWS_POLICY";
 const ENV_POLICY_ARNS: &str = "FLY_OIDC_AWS_POLICY_ARNS";
 /// `FLY_OIDC_AWS_PRINCIPAL_TAGS`: ask Fly for AWS's session tags claim (yes/no).
 const ENV_PRINCIPAL_TAGS: &str = fly_oidc::ENV_AWS_PRINCIPAL_TAGS;
+/// `FLY_OIDC_AWS_CHAIN_ROLE_ARN`: a role to assume next with the first role's credentials.
+const ENV_CHAIN_ROLE_ARN: &str = "FLY_OIDC_AWS_CHAIN_ROLE_ARN";
+/// `FLY_OIDC_AWS_CHAIN_EXTERNAL_ID`: the external id the chained role's trust policy asks for.
+const ENV_CHAIN_EXTERNAL_ID: &str = "FLY_OIDC_AWS_CHAIN_EXTERNAL_ID";
 
 /// The audience used when none is configured.
 const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
@@ -38,6 +42,9 @@ const DEFAULT_DURATION: Duration = Duration::from_secs(3600);
 const MIN_DURATION: Duration = Duration::from_secs(900);
 /// The longest session STS grants (12 hours; the role's maximum session duration must allow it).
 const MAX_DURATION: Duration = Duration::from_secs(43200);
+/// The longest session of a chained role: AWS caps a session assumed with a role session's
+/// credentials at one hour.
+const MAX_CHAINED_DURATION: Duration = Duration::from_secs(3600);
 /// The most managed session policies STS accepts.
 const MAX_POLICY_ARNS: usize = 10;
 /// The longest inline session policy STS accepts, in characters.
@@ -68,6 +75,41 @@ pub struct Settings {
     pub(crate) use_dual_stack: bool,
     /// The endpoint the SDK's resolver picks for these settings, when it can say.
     pub(crate) resolved_endpoint: Option<String>,
+    /// The role assumed next, with the first role's credentials.
+    pub(crate) chain: Option<ChainedRole>,
+}
+
+/// The second hop of a role chain: the role assumed with `sts:AssumeRole`, signed with the
+/// credentials of the role the Fly token assumed (usually in another account). What the
+/// provider hands out is this role's credentials. Holds no secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainedRole {
+    pub(crate) role_arn: String,
+    pub(crate) external_id: Option<String>,
+    pub(crate) session_name: Option<String>,
+    pub(crate) duration: Duration,
+}
+
+impl ChainedRole {
+    /// The chained role's ARN.
+    pub fn role_arn(&self) -> &str {
+        &self.role_arn
+    }
+
+    /// The external id sent (`sts:ExternalId` in the chained role's trust policy).
+    pub fn external_id(&self) -> Option<&str> {
+        self.external_id.as_deref()
+    }
+
+    /// The session name of the chained session; `None`: the first hop's.
+    pub fn session_name(&self) -> Option<&str> {
+        self.session_name.as_deref()
+    }
+
+    /// The requested duration of the chained session (at most 3600 s).
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
 }
 
 impl Settings {
@@ -137,6 +179,11 @@ impl Settings {
         self.use_dual_stack
     }
 
+    /// The role assumed next with the first role's credentials, when the role is chained.
+    pub fn chain(&self) -> Option<&ChainedRole> {
+        self.chain.as_ref()
+    }
+
     /// Where STS calls go: the endpoint URL as the SDK's endpoint resolver picks it from the
     /// region, FIPS, dual-stack and endpoint URL settings (`https://sts.us-east-1.amazonaws.com`),
     /// or, when the resolver cannot say, "the regional STS endpoint for `REGION`".
@@ -182,6 +229,12 @@ pub(crate) struct Requested {
     pub endpoint_url: Option<String>,
     pub use_fips: Option<bool>,
     pub use_dual_stack: Option<bool>,
+    pub chain_role_arn: Option<String>,
+    pub chain_external_id: Option<String>,
+    pub chain_session_name: Option<String>,
+    pub chain_duration: Option<Duration>,
+    /// `Some(false)`: no chain, whatever the environment says.
+    pub chained: Option<bool>,
 }
 
 /// An AWS provider setting: builder method, variable, flag (`--aws-` where both clouds are
@@ -201,6 +254,19 @@ pub(crate) const PRINCIPAL_TAGS: Setting =
     aws("principal_tags", ENV_PRINCIPAL_TAGS, "principal-tags");
 pub(crate) const REGION: Setting = aws("region", ENV_REGION, "region");
 pub(crate) const ENDPOINT_URL: Setting = aws("endpoint_url", ENV_ENDPOINT_URL_STS, "sts-endpoint");
+pub(crate) const CHAIN_ROLE_ARN: Setting =
+    aws("chain_role_arn", ENV_CHAIN_ROLE_ARN, "chain-role-arn");
+pub(crate) const CHAIN_EXTERNAL_ID: Setting = aws(
+    "chain_external_id",
+    ENV_CHAIN_EXTERNAL_ID,
+    "chain-external-id",
+);
+const CHAIN_SESSION_NAME: Setting = Setting::new("chain_session_name", None)
+    .flag("chain-session-name")
+    .cloud(fly_oidc::Cloud::Aws);
+pub(crate) const CHAIN_DURATION: Setting = Setting::new("chain_duration", None)
+    .flag("chain-duration-seconds")
+    .cloud(fly_oidc::Cloud::Aws);
 const USE_FIPS: Setting = Setting::new("use_fips", Some(ENV_USE_FIPS_ENDPOINT));
 const USE_DUAL_STACK: Setting = Setting::new("use_dual_stack", Some(ENV_USE_DUALSTACK_ENDPOINT));
 
@@ -385,6 +451,15 @@ impl Requested {
         )?;
         let resolved_endpoint =
             resolve_endpoint(&region, use_fips, use_dual_stack, endpoint_url.as_deref());
+        let chain = match self.chained {
+            Some(false) => None,
+            _ => resolve_chain(
+                pick(self.chain_role_arn, env, CHAIN_ROLE_ARN),
+                pick(self.chain_external_id, env, CHAIN_EXTERNAL_ID),
+                self.chain_session_name,
+                self.chain_duration,
+            )?,
+        };
         Ok(Settings {
             role_arn: role_arn.map(|(arn, _)| arn),
             audience,
@@ -400,7 +475,87 @@ impl Requested {
             use_fips,
             use_dual_stack,
             resolved_endpoint,
+            chain,
         })
+    }
+}
+
+/// The chained role (`None` without a chained role ARN). The external id, session name and
+/// duration of a chain are invalid without one: they would be silently ignored.
+fn resolve_chain(
+    role_arn: Option<(String, Origin)>,
+    external_id: Option<(String, Origin)>,
+    session_name: Option<String>,
+    duration: Option<Duration>,
+) -> Result<Option<ChainedRole>, BuildError> {
+    let Some((role_arn, origin)) = role_arn else {
+        let without =
+            "it applies only to a chained role; set the chained role's ARN too, or unset it";
+        return match (external_id, session_name, duration) {
+            (Some((_, origin)), _, _) => {
+                Err(BuildError::invalid(CHAIN_EXTERNAL_ID, origin, without))
+            }
+            (_, Some(_), _) => Err(BuildError::invalid(
+                CHAIN_SESSION_NAME,
+                Origin::Builder,
+                without,
+            )),
+            (_, _, Some(_)) => Err(BuildError::invalid(
+                CHAIN_DURATION,
+                Origin::Builder,
+                without,
+            )),
+            _ => Ok(None),
+        };
+    };
+    check_role_arn(&role_arn).map_err(|why| BuildError::invalid(CHAIN_ROLE_ARN, origin, why))?;
+    let external_id = match external_id {
+        Some((id, origin)) => Some(
+            check_external_id(&id)
+                .map_err(|why| BuildError::invalid(CHAIN_EXTERNAL_ID, origin, why))?,
+        ),
+        None => None,
+    };
+    let session_name = match session_name {
+        Some(name) => Some(
+            check_session_name(&name)
+                .map_err(|why| BuildError::invalid(CHAIN_SESSION_NAME, Origin::Builder, why))?,
+        ),
+        None => None,
+    };
+    let duration = duration.unwrap_or(MAX_CHAINED_DURATION);
+    if duration < MIN_DURATION || duration > MAX_CHAINED_DURATION || duration.subsec_nanos() != 0 {
+        return Err(BuildError::invalid(
+            CHAIN_DURATION,
+            Origin::Builder,
+            format!(
+                "the chained session duration {} s is out of range: AWS caps a session assumed with another role's credentials (role chaining) at {} s, and STS accepts no less than {} s",
+                duration.as_secs_f64(),
+                MAX_CHAINED_DURATION.as_secs(),
+                MIN_DURATION.as_secs(),
+            ),
+        ));
+    }
+    Ok(Some(ChainedRole {
+        role_arn,
+        external_id,
+        session_name,
+        duration,
+    }))
+}
+
+/// STS's rule for an external id: 2 to 1224 characters of letters, digits and `_+=,.@:/-`.
+fn check_external_id(id: &str) -> Result<String, String> {
+    let ok = (2..=1224).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| is_session_char(c) || matches!(c, ':' | '/'));
+    match ok {
+        true => Ok(id.to_owned()),
+        false => Err(format!(
+            "the external id {:?} is invalid: STS accepts 2 to 1224 characters of letters, digits and _+=,.@:/-",
+            truncate(id, 100)
+        )),
     }
 }
 
@@ -849,6 +1004,109 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.setting(), PRINCIPAL_TAGS);
         assert!(err.to_string().contains("not a yes/no value"), "{err}");
+    }
+
+    /// The chained role: from the builder, then its variables; its duration is capped at
+    /// AWS's one hour for chained sessions; its other settings are refused without it.
+    #[test]
+    fn chained_role_settings_and_their_limits() {
+        const CHAINED: &str = "arn:aws:iam::210987654321:role/data";
+        let with_role = || Requested {
+            role_arn: Some(ROLE.into()),
+            ..Default::default()
+        };
+        assert_eq!(resolve(with_role(), &[]).unwrap().chain(), None);
+        let env = [
+            ("FLY_OIDC_AWS_CHAIN_ROLE_ARN", CHAINED),
+            ("FLY_OIDC_AWS_CHAIN_EXTERNAL_ID", "ext-from-env"),
+        ];
+        let s = resolve(with_role(), &env).unwrap();
+        let chain = s.chain().expect("chained from the variables");
+        assert_eq!(chain.role_arn(), CHAINED);
+        assert_eq!(chain.external_id(), Some("ext-from-env"));
+        assert_eq!(chain.session_name(), None, "the first hop's");
+        assert_eq!(chain.duration(), Duration::from_secs(3600));
+        // The builder beats the variables; `chained: Some(false)` drops the chain.
+        let mine = Requested {
+            chain_role_arn: Some("arn:aws:iam::210987654321:role/other".into()),
+            chain_external_id: Some("mine".into()),
+            chain_session_name: Some("second".into()),
+            chain_duration: Some(Duration::from_secs(900)),
+            ..with_role()
+        };
+        let s = resolve(mine, &env).unwrap();
+        let chain = s.chain().unwrap();
+        assert_eq!(
+            (chain.role_arn(), chain.external_id(), chain.session_name()),
+            (
+                "arn:aws:iam::210987654321:role/other",
+                Some("mine"),
+                Some("second")
+            )
+        );
+        assert_eq!(chain.duration(), Duration::from_secs(900));
+        let unchained = Requested {
+            chained: Some(false),
+            ..with_role()
+        };
+        assert_eq!(resolve(unchained, &env).unwrap().chain(), None);
+        // Refusals, each naming its setting: (requested, environment, setting, reason).
+        type Case<'a> = (Requested, &'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: [Case; 6] = [
+            (
+                Requested {
+                    chain_duration: Some(Duration::from_secs(3601)),
+                    ..with_role()
+                },
+                &env,
+                "chain_duration",
+                "AWS caps a session assumed with another role's credentials (role chaining) at 3600 s",
+            ),
+            (
+                Requested {
+                    chain_duration: Some(Duration::from_secs(899)),
+                    ..with_role()
+                },
+                &env,
+                "chain_duration",
+                "no less than 900 s",
+            ),
+            (
+                with_role(),
+                &[("FLY_OIDC_AWS_CHAIN_ROLE_ARN", "arn:aws:iam::1:role/x")],
+                "chain_role_arn",
+                "12 digits",
+            ),
+            (
+                with_role(),
+                &[
+                    ("FLY_OIDC_AWS_CHAIN_ROLE_ARN", CHAINED),
+                    ("FLY_OIDC_AWS_CHAIN_EXTERNAL_ID", "has space"),
+                ],
+                "chain_external_id",
+                "2 to 1224 characters",
+            ),
+            (
+                with_role(),
+                &[("FLY_OIDC_AWS_CHAIN_EXTERNAL_ID", "ext")],
+                "chain_external_id",
+                "applies only to a chained role",
+            ),
+            (
+                Requested {
+                    chain_duration: Some(Duration::from_secs(900)),
+                    ..with_role()
+                },
+                &[],
+                "chain_duration",
+                "applies only to a chained role",
+            ),
+        ];
+        for (requested, env, method, why) in cases {
+            let err = resolve(requested, env).unwrap_err();
+            assert_eq!(err.setting().builder_method(), method, "{err}");
+            assert!(err.reason().contains(why), "{err}");
+        }
     }
 
     #[test]

@@ -1,15 +1,14 @@
 //! The STS client (aws-sdk-sts, unsigned) and the mapping of its answers.
 
 use crate::settings::{
-    ENDPOINT_URL, POLICY, POLICY_ARNS, REGION, Settings, arn_account_id, truncate,
+    CHAIN_DURATION, CHAIN_EXTERNAL_ID, ChainedRole, ENDPOINT_URL, POLICY, POLICY_ARNS, REGION,
+    Settings, arn_account_id, truncate,
 };
 use aws_credential_types::Credentials;
 use aws_sdk_sts::config::{BehaviorVersion, Region, SharedHttpClient};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_sts::operation::assume_role_with_web_identity::{
-    AssumeRoleWithWebIdentityError, AssumeRoleWithWebIdentityOutput,
-};
-use aws_sdk_sts::types::PolicyDescriptorType;
+use aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityError;
+use aws_sdk_sts::types::{AssumedRoleUser, PolicyDescriptorType};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
 };
@@ -198,6 +197,23 @@ pub(crate) enum CallError {
     Other(Error),
 }
 
+/// The session policies of `settings`, as STS takes them: they apply to the session handed
+/// out (the chained one when the role is chained).
+fn policy_arns(settings: &Settings) -> Option<Vec<PolicyDescriptorType>> {
+    (!settings.policy_arns.is_empty()).then(|| {
+        settings
+            .policy_arns
+            .iter()
+            .map(|arn| PolicyDescriptorType::builder().arn(arn).build())
+            .collect()
+    })
+}
+
+/// STS's `DurationSeconds`.
+fn duration_seconds(duration: Duration) -> i32 {
+    i32::try_from(duration.as_secs()).unwrap_or(i32::MAX)
+}
+
 pub(crate) async fn assume_role_with_web_identity(
     client: &aws_sdk_sts::Client,
     settings: &Settings,
@@ -207,14 +223,8 @@ pub(crate) async fn assume_role_with_web_identity(
     attempts: u32,
     time: &SharedTimeSource,
 ) -> Result<AssumedRole, CallError> {
-    let policy_arns = (!settings.policy_arns.is_empty()).then(|| {
-        settings
-            .policy_arns
-            .iter()
-            .map(|arn| PolicyDescriptorType::builder().arn(arn).build())
-            .collect::<Vec<_>>()
-    });
-    let duration = i32::try_from(settings.duration.as_secs()).unwrap_or(i32::MAX);
+    // Without a chain this session is the one handed out, and the session policies apply.
+    let last = settings.chain.is_none();
     // STS never grants more than DurationSeconds from when it answers, so by our clock the
     // credentials cannot outlive `started + duration`, whatever STS's clock says.
     let started = time.now();
@@ -223,14 +233,19 @@ pub(crate) async fn assume_role_with_web_identity(
         .role_arn(role_arn)
         .role_session_name(session_name)
         .web_identity_token(token.expose_jwt())
-        .duration_seconds(duration)
-        .set_policy(settings.policy.clone())
-        .set_policy_arns(policy_arns)
+        .duration_seconds(duration_seconds(settings.duration))
+        .set_policy(settings.policy.clone().filter(|_| last))
+        .set_policy_arns(policy_arns(settings).filter(|_| last))
         .send()
         .await;
     match result {
         Ok(output) => into_assumed_role(
-            output,
+            Answer {
+                action: "AssumeRoleWithWebIdentity",
+                credentials: output.credentials,
+                user: output.assumed_role_user,
+                subject: output.subject_from_web_identity_token,
+            },
             session_name,
             started + settings.duration,
             time.now(),
@@ -240,15 +255,80 @@ pub(crate) async fn assume_role_with_web_identity(
             err,
             settings,
             role_arn,
-            token.claims(),
+            Hop::WebIdentity(token.claims()),
             attempts,
         )),
     }
 }
 
+/// The second hop of a chain: `sts:AssumeRole` of `chain`'s role, signed with `first`'s
+/// credentials (the role `first_role_arn`, which the Fly token assumed).
+pub(crate) async fn assume_chained_role(
+    client: &aws_sdk_sts::Client,
+    settings: &Settings,
+    chain: &ChainedRole,
+    first_role_arn: &str,
+    first: &AssumedRole,
+    attempts: u32,
+    time: &SharedTimeSource,
+) -> Result<AssumedRole, Error> {
+    let session_name = chain
+        .session_name
+        .clone()
+        .unwrap_or_else(|| first.session_name.clone());
+    let signed_by_first =
+        aws_sdk_sts::Config::builder().credentials_provider(first.credentials.clone());
+    let started = time.now();
+    let result = client
+        .assume_role()
+        .role_arn(&chain.role_arn)
+        .role_session_name(&session_name)
+        .set_external_id(chain.external_id.clone())
+        .duration_seconds(duration_seconds(chain.duration))
+        .set_policy(settings.policy.clone())
+        .set_policy_arns(policy_arns(settings))
+        .customize()
+        .config_override(signed_by_first)
+        .send()
+        .await;
+    match result {
+        Ok(output) => into_assumed_role(
+            Answer {
+                action: "AssumeRole",
+                credentials: output.credentials,
+                user: output.assumed_role_user,
+                subject: first.subject.clone(),
+            },
+            &session_name,
+            started + chain.duration,
+            time.now(),
+        ),
+        Err(err) => match map_sdk_error(
+            err,
+            settings,
+            &chain.role_arn,
+            Hop::Chained {
+                chain,
+                first_role_arn,
+            },
+            attempts,
+        ) {
+            CallError::ExpiredToken(err) | CallError::Other(err) => Err(err),
+        },
+    }
+}
+
+/// What a successful answer of either action holds.
+struct Answer {
+    action: &'static str,
+    credentials: Option<aws_sdk_sts::types::Credentials>,
+    user: Option<AssumedRoleUser>,
+    subject: Option<String>,
+}
+
 /// `latest`: the latest expiry the requested duration allows by our clock; `now`: our clock.
 fn into_assumed_role(
-    output: AssumeRoleWithWebIdentityOutput,
+    answer: Answer,
     session_name: &str,
     latest: SystemTime,
     now: SystemTime,
@@ -256,10 +336,13 @@ fn into_assumed_role(
     let invalid = |why: &str| {
         Error::new(
             ErrorKind::InvalidResponse,
-            format!("STS answered AssumeRoleWithWebIdentity without usable credentials: {why}"),
+            format!(
+                "STS answered {} without usable credentials: {why}",
+                answer.action
+            ),
         )
     };
-    let creds = output
+    let creds = answer
         .credentials
         .ok_or_else(|| invalid("no Credentials element"))?;
     let sts_expiry = SystemTime::try_from(creds.expiration)
@@ -287,7 +370,7 @@ fn into_assumed_role(
     if creds.access_key_id.is_empty() || creds.secret_access_key.is_empty() {
         return Err(invalid("an empty access key id or secret key"));
     }
-    let assumed_role_arn = output.assumed_role_user.map(|u| u.arn);
+    let assumed_role_arn = answer.user.map(|u| u.arn);
     let account_id = assumed_role_arn
         .as_deref()
         .and_then(arn_account_id)
@@ -307,7 +390,7 @@ fn into_assumed_role(
         account_id,
         assumed_role_arn,
         session_name: session_name.to_owned(),
-        subject: output.subject_from_web_identity_token,
+        subject: answer.subject,
     })
 }
 
@@ -502,19 +585,74 @@ fn trust_message(
     .into()
 }
 
+/// The message of an `AccessDenied` answer to the chained hop: the chained role's trust
+/// policy must name the first role as principal, allow `sts:TagSession` when session tags
+/// were asked for (transitive tags pass along the chain), and require the external id when
+/// one is sent; the first role's permissions must allow `sts:AssumeRole` on it.
+fn chain_trust_message(
+    said: &str,
+    chain: &ChainedRole,
+    first_role_arn: &str,
+    settings: &Settings,
+) -> Message {
+    let role_arn = &chain.role_arn;
+    let actions = match settings.principal_tags {
+        true => "\"Action\": [\"sts:AssumeRole\", \"sts:TagSession\"]",
+        false => "\"Action\": \"sts:AssumeRole\"",
+    };
+    let mut message = Message::from(format!(
+        "STS refused to assume the chained role {role_arn} with the credentials of the first role \
+         {first_role_arn} ({said}); the chained role's trust policy must allow {actions} for the \
+         principal {{\"AWS\": \"{first_role_arn}\"}}"
+    ));
+    if settings.principal_tags {
+        message = message
+            .text(" (session tags were asked for, by ")
+            .setting(crate::settings::PRINCIPAL_TAGS)
+            .text(", and the transitive ones pass along the chain)");
+    }
+    let mut setup = format!(
+        "fly-oidc aws setup --role-name {name} --trusted-role-arn {first_role_arn}",
+        name = role_name(role_arn)
+    );
+    if let Some(id) = &chain.external_id {
+        message = message
+            .text(format!(
+                " with the condition {{\"StringEquals\": {{\"sts:ExternalId\": \"{id}\"}}}} (the external id sent, set by "
+            ))
+            .setting(CHAIN_EXTERNAL_ID)
+            .text(")");
+        setup.push_str(&format!(" --external-id {id}"));
+    }
+    if settings.principal_tags {
+        setup.push_str(" --principal-tags");
+    }
+    message.text(format!(
+        ", and the first role's permissions policy must allow sts:AssumeRole on {role_arn} \
+         (or the chained role does not exist); `{setup}` prints that trust policy"
+    ))
+}
+
 /// The error for STS's `ValidationError` "The requested DurationSeconds exceeds the
-/// MaxSessionDuration set for this role": an invalid duration setting (so the binary names
-/// it by its flag, and exits 2).
-fn duration_error(said: &str, settings: &Settings, role_arn: &str) -> Error {
-    let secs = settings.duration.as_secs();
+/// MaxSessionDuration set for this role" (or, for a chained role, "the 1 hour session limit
+/// for roles assumed by role chaining"): an invalid duration setting of the hop (so the
+/// binary names it by its flag, and exits 2).
+fn duration_error(said: &str, settings: &Settings, role_arn: &str, hop: &Hop) -> Error {
+    let (setting, secs, origin) = match hop {
+        Hop::WebIdentity(_) => (
+            crate::settings::DURATION,
+            settings.duration.as_secs(),
+            settings.duration_origin.clone(),
+        ),
+        Hop::Chained { chain, .. } => (CHAIN_DURATION, chain.duration.as_secs(), None),
+    };
     let reason = format!(
         "STS refused the session duration {secs} s for {role_arn} ({said}): it is more than the role's \
          maximum session duration; ask for less, or raise the role's MaxSessionDuration \
          (`aws iam update-role --role-name {name} --max-session-duration {secs}`)",
         name = role_name(role_arn),
     );
-    let setting = crate::settings::DURATION;
-    Error::from(match settings.duration_origin.clone() {
+    Error::from(match origin {
         Some(origin) => fly_oidc::BuildError::invalid(setting, origin, reason),
         None => fly_oidc::BuildError::missing(setting, reason),
     })
@@ -522,7 +660,10 @@ fn duration_error(said: &str, settings: &Settings, role_arn: &str) -> Error {
 
 /// Whether STS's `ValidationError` says the duration is above the role's maximum.
 fn is_duration_above_maximum(message: Option<&str>) -> bool {
-    message.is_some_and(|m| m.contains("DurationSeconds exceeds the MaxSessionDuration"))
+    message.is_some_and(|m| {
+        m.contains("DurationSeconds exceeds the MaxSessionDuration")
+            || m.contains("DurationSeconds exceeds the 1 hour session limit")
+    })
 }
 
 fn sts_message(err: &impl ProvideErrorMetadata) -> String {
@@ -548,13 +689,37 @@ fn is_transient_code(code: &str) -> bool {
     )
 }
 
-fn map_sdk_error(
-    err: SdkError<AssumeRoleWithWebIdentityError, HttpResponse>,
+/// Which hop of an assume-role an STS call is.
+enum Hop<'a> {
+    /// `AssumeRoleWithWebIdentity` with a Fly token carrying these claims.
+    WebIdentity(&'a FlyClaims),
+    /// `AssumeRole` of the chained role, signed with the credentials of `first_role_arn`.
+    Chained {
+        chain: &'a ChainedRole,
+        first_role_arn: &'a str,
+    },
+}
+
+impl Hop<'_> {
+    fn action(&self) -> &'static str {
+        match self {
+            Hop::WebIdentity(_) => "AssumeRoleWithWebIdentity",
+            Hop::Chained { .. } => "AssumeRole",
+        }
+    }
+}
+
+fn map_sdk_error<E>(
+    err: SdkError<E, HttpResponse>,
     settings: &Settings,
     role_arn: &str,
-    claims: &FlyClaims,
+    hop: Hop,
     attempts: u32,
-) -> CallError {
+) -> CallError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let action = hop.action();
     let endpoint = settings.sts_endpoint();
     let after = if attempts > 1 {
         format!(" after {attempts} attempts")
@@ -587,8 +752,23 @@ fn map_sdk_error(
                     error.with_code(code.as_str())
                 }
             };
-            match code.as_str() {
-                "ExpiredTokenException" | "ExpiredToken" => CallError::ExpiredToken(error(
+            match (code.as_str(), &hop) {
+                ("AccessDenied", Hop::Chained { chain, first_role_arn }) => CallError::Other(error(
+                    ErrorKind::TrustRejected,
+                    chain_trust_message(
+                        &format!("{shown_code}: {msg}"),
+                        chain,
+                        first_role_arn,
+                        settings,
+                    ),
+                )),
+                (c, _) if c == "ValidationError" && is_duration_above_maximum(e.message()) => {
+                    let err = duration_error(&format!("{shown_code}: {msg}"), settings, role_arn, &hop)
+                        .with_status(status)
+                        .with_code(code.as_str());
+                    CallError::Other(err)
+                }
+                ("ExpiredTokenException" | "ExpiredToken", Hop::WebIdentity(_)) => CallError::ExpiredToken(error(
                     ErrorKind::TrustRejected,
                     format!(
                         "STS {endpoint} rejected the Fly token as expired twice ({shown_code}: {msg}), \
@@ -596,7 +776,7 @@ fn map_sdk_error(
                          mints new tokens (a token file must be rewritten before its tokens expire)"
                     ).into(),
                 )),
-                _ if cause == Some(Rejection::VerificationKey) => {
+                (_, Hop::WebIdentity(claims)) if cause == Some(Rejection::VerificationKey) => {
                     let facts = TokenFacts::of(claims);
                     let issuer = facts.iss;
                     CallError::Other(error(
@@ -609,7 +789,7 @@ fn map_sdk_error(
                         ).into(),
                     ))
                 }
-                "InvalidIdentityToken" | "IDPRejectedClaim" | "AccessDenied" => {
+                ("InvalidIdentityToken" | "IDPRejectedClaim" | "AccessDenied", Hop::WebIdentity(claims)) => {
                     CallError::Other(error(
                         ErrorKind::TrustRejected,
                         trust_message(
@@ -621,19 +801,13 @@ fn map_sdk_error(
                         ),
                     ))
                 }
-                "ValidationError" if is_duration_above_maximum(e.message()) => {
-                    let err = duration_error(&format!("{shown_code}: {msg}"), settings, role_arn)
-                        .with_status(status)
-                        .with_code(code.as_str());
-                    CallError::Other(err)
-                }
-                "" if status < 500 && status != 429 => CallError::Other(error(
+                ("", _) if status < 500 && status != 429 => CallError::Other(error(
                     ErrorKind::InvalidResponse,
                     Message::from(format!(
                         "STS {endpoint} answered HTTP {status} with something that is not an STS answer; check the endpoint URL ("
                     )).setting(ENDPOINT_URL).text(", AWS_ENDPOINT_URL, the profile's endpoint_url)"),
                 )),
-                c if is_transient_code(c) || status >= 500 || status == 429 => {
+                (c, _) if is_transient_code(c) || status >= 500 || status == 429 => {
                     CallError::Other(error(
                         ErrorKind::Transient,
                         format!(
@@ -641,13 +815,13 @@ fn map_sdk_error(
                         ).into(),
                     ))
                 }
-                "MalformedPolicyDocument" | "PackedPolicyTooLarge" => CallError::Other(error(
+                ("MalformedPolicyDocument" | "PackedPolicyTooLarge", _) => CallError::Other(error(
                     ErrorKind::Rejected,
                     Message::from(format!(
                         "STS {endpoint} rejected the session policy ({shown_code}: {msg}); check the session policy and policy ARNs ("
                     )).setting(POLICY).text(", ").setting(POLICY_ARNS).text(")"),
                 )),
-                "RegionDisabledException" => CallError::Other(error(
+                ("RegionDisabledException", _) => CallError::Other(error(
                     ErrorKind::Rejected,
                     format!(
                         "STS is not activated in region {} for this account ({shown_code}: {msg}); activate it in IAM account settings or use another region",
@@ -657,7 +831,7 @@ fn map_sdk_error(
                 _ => CallError::Other(error(
                     ErrorKind::Rejected,
                     format!(
-                        "STS {endpoint} rejected AssumeRoleWithWebIdentity for {role_arn} ({shown_code}: {msg}); check the role ARN, session name, duration (the role's maximum session duration) and policies"
+                        "STS {endpoint} rejected {action} for {role_arn} ({shown_code}: {msg}); check the role ARN, session name, duration (the role's maximum session duration) and policies"
                     ).into(),
                 )),
             }

@@ -340,11 +340,13 @@ impl Builder {
             region.map(str::to_owned)
         });
         for provider in self.aws {
-            let arn = provider
-                .settings()
-                .role_arn()
-                .unwrap_or_default()
-                .to_owned();
+            // A chained role's credentials are the chained role's: it names the slot.
+            let settings = provider.settings();
+            let arn = match settings.chain() {
+                Some(chain) => chain.role_arn(),
+                None => settings.role_arn().unwrap_or_default(),
+            }
+            .to_owned();
             let name = arn.rsplit('/').next().unwrap_or_default().to_owned();
             if !is_role_name(&name) {
                 return Err(Error::new(

@@ -20,6 +20,15 @@
 //! does (signature against a JWKS, issuer, audience, expiry, a `sub` pattern) and answers
 //! with the error STS would give.
 //!
+//! Role chaining: `AssumeRole` signed with credentials it issued (the access key id of the
+//! `Authorization` header and the session token, not the signature) is a chained hop, with
+//! AWS's refusals: a `DurationSeconds` above one hour ("the 1 hour session limit for roles
+//! assumed by role chaining"), and `AccessDenied` "User: <caller> is not authorized to perform:
+//! sts:AssumeRole on resource: <role>" when the chained role's trust policy
+//! ([`FakeStsBuilder::chain_trust`]) names another principal or another external id, or, for
+//! "sts:TagSession", when the caller's session carries transitive session tags and the trust
+//! policy does not allow `sts:TagSession`. The granted session inherits those transitive tags.
+//!
 //! Session tags: a token carrying AWS's session tags claim (`https://aws.amazon.com/tags`)
 //! is refused with `AccessDenied` unless the role's trust policy allows `sts:TagSession`
 //! ([`FakeStsBuilder::tag_session`]), as AWS does; when allowed, the tags become the
@@ -56,6 +65,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The XML namespace of STS answers.
 pub const STS_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+/// STS's message when a chained session asks for more than one hour.
+const CHAINED_DURATION_ABOVE_LIMIT: &str = "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.";
 
 /// STS's message when `DurationSeconds` is more than the role's `MaxSessionDuration`.
 const DURATION_ABOVE_MAXIMUM: &str =
@@ -188,6 +200,8 @@ pub struct RecordedStsRequest {
     pub policy_arns: Vec<String>,
     /// `WebIdentityToken`.
     pub web_identity_token: Option<String>,
+    /// `ExternalId` (`AssumeRole`).
+    pub external_id: Option<String>,
     /// Whether the request carried an `Authorization` header (it should not: the call is unsigned).
     pub signed: bool,
     /// Every form parameter, in order.
@@ -266,11 +280,43 @@ struct Trust {
     subject: Option<String>,
 }
 
+/// The trust policy of the roles assumed by `AssumeRole` (the chained hop): which principal
+/// it names, the external id it requires, and whether it allows `sts:TagSession`.
+#[derive(Clone, Debug, Default)]
+pub struct ChainTrust {
+    principal: Option<String>,
+    external_id: Option<String>,
+    tag_session: bool,
+}
+
+impl ChainTrust {
+    /// Trust the role `arn` (`arn:aws:iam::<account>:role/<name>`): another caller gets
+    /// `AccessDenied` (default: any role whose credentials the fake issued).
+    pub fn principal(mut self, arn: impl Into<String>) -> Self {
+        self.principal = Some(arn.into());
+        self
+    }
+
+    /// Require this `sts:ExternalId` (default: none required).
+    pub fn external_id(mut self, id: impl Into<String>) -> Self {
+        self.external_id = Some(id.into());
+        self
+    }
+
+    /// Allow `sts:TagSession` (default: no): without it, a caller whose session carries
+    /// transitive session tags gets `AccessDenied` naming `sts:TagSession`.
+    pub fn tag_session(mut self, allowed: bool) -> Self {
+        self.tag_session = allowed;
+        self
+    }
+}
+
 /// Configures a [`FakeSts`].
 #[derive(Clone, Debug, Default)]
 pub struct FakeStsBuilder {
     account_id: Option<String>,
     trust: Option<Trust>,
+    chain_trust: ChainTrust,
     max_session_duration: Option<Duration>,
     tag_session: bool,
     clock: Clock,
@@ -332,6 +378,13 @@ impl FakeStsBuilder {
     /// ([`FakeSts::sessions`]).
     pub fn tag_session(mut self, allowed: bool) -> Self {
         self.tag_session = allowed;
+        self
+    }
+
+    /// The trust policy of the roles assumed with `AssumeRole` (default: any principal whose
+    /// credentials this fake issued, no external id, no `sts:TagSession`).
+    pub fn chain_trust(mut self, trust: ChainTrust) -> Self {
+        self.chain_trust = trust;
         self
     }
 
@@ -624,6 +677,7 @@ async fn handle(req: Request<Incoming>, _unix: bool, state: Arc<State>) -> Respo
         policy: get("Policy"),
         policy_arns: policy_arns.into_iter().map(|(_, v)| v).collect(),
         web_identity_token: get("WebIdentityToken"),
+        external_id: get("ExternalId"),
         signed,
         params: params.clone(),
     };
@@ -647,6 +701,7 @@ async fn handle(req: Request<Incoming>, _unix: bool, state: Arc<State>) -> Respo
     }
     match recorded.action.as_deref() {
         Some("AssumeRoleWithWebIdentity") => assume_role(&recorded, state),
+        Some("AssumeRole") => assume_chained_role(&recorded, &caller, state),
         Some("GetCallerIdentity") => caller_identity(&caller, state),
         Some(other) => error_response(
             400,
@@ -657,16 +712,32 @@ async fn handle(req: Request<Incoming>, _unix: bool, state: Arc<State>) -> Respo
     }
 }
 
-fn assume_role(req: &RecordedStsRequest, state: &State) -> Response<TestBody> {
+/// STS's error answer to a request, boxed.
+type Refusal = Box<Response<TestBody>>;
+
+fn refuse<T>(answer: Response<TestBody>) -> Result<T, Refusal> {
+    Err(Box::new(answer))
+}
+
+/// The role and session of an assume-role request, checked as STS does; `max`: the longest
+/// `DurationSeconds` the action accepts (`chained`: the role-chaining limit above one hour).
+struct Asked<'a> {
+    account: String,
+    role_name: String,
+    session: &'a str,
+    duration: u64,
+}
+
+fn asked(req: &RecordedStsRequest, chained: bool) -> Result<Asked<'_>, Refusal> {
     let Some(role_arn) = req.role_arn.as_deref() else {
-        return validation_error(
+        return refuse(validation_error(
             "1 validation error detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null",
-        );
+        ));
     };
     let Some(session) = req.role_session_name.as_deref() else {
-        return validation_error(
+        return refuse(validation_error(
             "1 validation error detected: Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null",
-        );
+        ));
     };
     if session.len() < 2
         || session.len() > 64
@@ -674,38 +745,178 @@ fn assume_role(req: &RecordedStsRequest, state: &State) -> Response<TestBody> {
             c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
         })
     {
-        return validation_error(&format!(
+        return refuse(validation_error(&format!(
             "1 validation error detected: Value '{session}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"
-        ));
+        )));
     }
-    let Some(token) = req.web_identity_token.as_deref() else {
-        return validation_error(
-            "1 validation error detected: Value null at 'webIdentityToken' failed to satisfy constraint: Member must not be null",
-        );
-    };
     let duration = match req.duration_seconds.as_deref() {
         None => 3600,
         Some(raw) => match raw.parse::<u64>() {
             Ok(d) if (900..=43200).contains(&d) => d,
             _ => {
-                return validation_error(&format!(
+                return refuse(validation_error(&format!(
                     "1 validation error detected: Value '{raw}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200"
-                ));
+                )));
             }
         },
     };
+    if chained && duration > 3600 {
+        return refuse(validation_error(CHAINED_DURATION_ABOVE_LIMIT));
+    }
     let arn_parts: Vec<&str> = role_arn.splitn(6, ':').collect();
-    let (account, role_name) = match arn_parts.as_slice() {
-        ["arn", _, "iam", "", account, resource] if resource.starts_with("role/") => (
-            (*account).to_owned(),
-            resource.rsplit('/').next().unwrap_or_default().to_owned(),
-        ),
-        _ => {
-            return validation_error(&format!("{role_arn} is invalid"));
-        }
+    match arn_parts.as_slice() {
+        ["arn", _, "iam", "", account, resource] if resource.starts_with("role/") => Ok(Asked {
+            account: (*account).to_owned(),
+            role_name: resource.rsplit('/').next().unwrap_or_default().to_owned(),
+            session,
+            duration,
+        }),
+        _ => refuse(validation_error(&format!("{role_arn} is invalid"))),
+    }
+}
+
+/// `AssumeRole` signed with credentials this fake issued: the chained hop.
+fn assume_chained_role(
+    req: &RecordedStsRequest,
+    caller: &Caller,
+    state: &State,
+) -> Response<TestBody> {
+    let issued = match authenticate(caller, state) {
+        Ok(issued) => issued,
+        Err(refusal) => return *refusal,
+    };
+    let asked = match asked(req, true) {
+        Ok(asked) => asked,
+        Err(refusal) => return *refusal,
+    };
+    let role_arn = req.role_arn.as_deref().unwrap_or_default();
+    let trust = &state.config.chain_trust;
+    let denied = |action: &str| {
+        error_response(
+            403,
+            "AccessDenied",
+            &format!(
+                "User: {} is not authorized to perform: {action} on resource: {role_arn}",
+                issued.arn
+            ),
+        )
+    };
+    // The caller's role: arn:aws:sts::<account>:assumed-role/<role>/<session> is
+    // arn:aws:iam::<account>:role/<role>.
+    let caller_role = format!(
+        "arn:aws:iam::{}:role/{}",
+        issued.account,
+        issued.arn.split('/').nth(1).unwrap_or_default()
+    );
+    if trust.principal.as_ref().is_some_and(|p| *p != caller_role)
+        || (trust.external_id.is_some() && trust.external_id != req.external_id)
+    {
+        return denied("sts:AssumeRole");
+    }
+    let inherited = &issued.session.transitive_tag_keys;
+    if !inherited.is_empty() && !trust.tag_session {
+        return denied("sts:TagSession");
+    }
+    let tags = issued
+        .session
+        .session_tags
+        .iter()
+        .filter(|(key, _)| inherited.contains(key))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let now = state.config.clock.now();
+    let (creds, role_id) = issue(
+        state,
+        &asked,
+        now + Duration::from_secs(asked.duration),
+        (tags, inherited.clone()),
+    );
+    let result = format!(
+        "    <AssumedRoleUser>
+      <Arn>arn:aws:sts::{account}:assumed-role/{role}/{session}</Arn>
+      <AssumedRoleId>{role_id}:{session}</AssumedRoleId>
+    </AssumedRoleUser>
+{credentials}",
+        account = xml_escape(&asked.account),
+        role = xml_escape(&asked.role_name),
+        session = xml_escape(asked.session),
+        credentials = credentials_xml(&creds),
+    );
+    success("AssumeRole", &result)
+}
+
+/// Issue credentials for `asked` until `expiration`, recording the session with `tags`
+/// (session tags, transitive keys); returns them and the role id.
+fn issue(
+    state: &State,
+    asked: &Asked,
+    expiration: SystemTime,
+    tags: (BTreeMap<String, String>, Vec<String>),
+) -> (IssuedCredentials, String) {
+    let creds = IssuedCredentials {
+        access_key_id: format!("ASIA{}", random_upper(16)),
+        secret_access_key: random_hex(20),
+        session_token: format!("FwoGZXIvYXdzEFAKE{}", random_hex(96)),
+        expiration,
+    };
+    let role_id = format!("AROA{}", random_upper(17));
+    let (account, session) = (&asked.account, asked.session);
+    let arn = format!(
+        "arn:aws:sts::{account}:assumed-role/{}/{session}",
+        asked.role_name
+    );
+    let (session_tags, transitive_tag_keys) = tags;
+    lock(&state.issued).push(Issued {
+        credentials: creds.clone(),
+        arn: arn.clone(),
+        user_id: format!("{role_id}:{session}"),
+        account: account.clone(),
+        session: IssuedSession {
+            assumed_role_arn: arn,
+            session_name: session.to_owned(),
+            session_tags,
+            transitive_tag_keys,
+            access_key_id: creds.access_key_id.clone(),
+        },
+    });
+    (creds, role_id)
+}
+
+/// The `<Credentials>` element of an answer.
+fn credentials_xml(creds: &IssuedCredentials) -> String {
+    format!(
+        "    <Credentials>
+      <SessionToken>{token}</SessionToken>
+      <SecretAccessKey>{secret}</SecretAccessKey>
+      <Expiration>{exp}</Expiration>
+      <AccessKeyId>{akid}</AccessKeyId>
+    </Credentials>
+",
+        token = creds.session_token,
+        secret = creds.secret_access_key,
+        exp = format_aws_time(creds.expiration),
+        akid = creds.access_key_id,
+    )
+}
+
+fn assume_role(req: &RecordedStsRequest, state: &State) -> Response<TestBody> {
+    let asked = match asked(req, false) {
+        Ok(asked) => asked,
+        Err(refusal) => return *refusal,
+    };
+    let Asked {
+        ref account,
+        ref role_name,
+        session,
+        duration,
+    } = asked;
+    let Some(token) = req.web_identity_token.as_deref() else {
+        return validation_error(
+            "1 validation error detected: Value null at 'webIdentityToken' failed to satisfy constraint: Member must not be null",
+        );
     };
     if let Some(wanted) = &state.config.account_id
-        && wanted != &account
+        && wanted != account
     {
         return error_response(
             403,
@@ -788,29 +999,12 @@ fn assume_role(req: &RecordedStsRequest, state: &State) -> Response<TestBody> {
     {
         return validation_error(DURATION_ABOVE_MAXIMUM);
     }
-    let expiration = now + Duration::from_secs(duration);
-    let creds = IssuedCredentials {
-        access_key_id: format!("ASIA{}", random_upper(16)),
-        secret_access_key: random_hex(20),
-        session_token: format!("FwoGZXIvYXdzEFAKE{}", random_hex(96)),
-        expiration,
-    };
-    let role_id = format!("AROA{}", random_upper(17));
-    let arn = format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session}");
-    let (session_tags, transitive_tag_keys) = tags.unwrap_or_default();
-    lock(&state.issued).push(Issued {
-        credentials: creds.clone(),
-        arn: arn.clone(),
-        user_id: format!("{role_id}:{session}"),
-        account: account.clone(),
-        session: IssuedSession {
-            assumed_role_arn: arn,
-            session_name: session.to_owned(),
-            session_tags,
-            transitive_tag_keys,
-            access_key_id: creds.access_key_id.clone(),
-        },
-    });
+    let (creds, role_id) = issue(
+        state,
+        &asked,
+        now + Duration::from_secs(duration),
+        tags.unwrap_or_default(),
+    );
     let sub = claims.get("sub").and_then(Value::as_str).unwrap_or("");
     let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
     let aud = match claims.get("aud") {
@@ -829,23 +1023,14 @@ fn assume_role(req: &RecordedStsRequest, state: &State) -> Response<TestBody> {
       <Arn>arn:aws:sts::{account}:assumed-role/{role}/{session}</Arn>
       <AssumedRoleId>{role_id}:{session}</AssumedRoleId>
     </AssumedRoleUser>
-    <Credentials>
-      <SessionToken>{token}</SessionToken>
-      <SecretAccessKey>{secret}</SecretAccessKey>
-      <Expiration>{exp}</Expiration>
-      <AccessKeyId>{akid}</AccessKeyId>
-    </Credentials>
-    <Provider>{iss}</Provider>
+{credentials}    <Provider>{iss}</Provider>
 ",
         sub = xml_escape(sub),
         aud = xml_escape(&aud),
-        account = xml_escape(&account),
-        role = xml_escape(&role_name),
+        account = xml_escape(account),
+        role = xml_escape(role_name),
         session = xml_escape(session),
-        token = creds.session_token,
-        secret = creds.secret_access_key,
-        exp = format_aws_time(expiration),
-        akid = creds.access_key_id,
+        credentials = credentials_xml(&creds),
         iss = xml_escape(iss.strip_prefix("https://").unwrap_or(iss)),
     );
     success("AssumeRoleWithWebIdentity", &result)
@@ -892,15 +1077,15 @@ impl Caller {
     }
 }
 
-/// `GetCallerIdentity`: the identity of credentials this fake issued, as AWS answers for an
-/// assumed role; AWS's errors for a request not signed with them.
-fn caller_identity(caller: &Caller, state: &State) -> Response<TestBody> {
+/// The credentials this fake issued that signed a request; AWS's errors for a request not
+/// signed with them, or with expired ones.
+fn authenticate(caller: &Caller, state: &State) -> Result<Issued, Refusal> {
     let Some(key) = caller.access_key_id.as_deref() else {
-        return error_response(
+        return refuse(error_response(
             403,
             "MissingAuthenticationToken",
             "Request is missing Authentication Token",
-        );
+        ));
     };
     let invalid = || {
         error_response(
@@ -914,18 +1099,28 @@ fn caller_identity(caller: &Caller, state: &State) -> Response<TestBody> {
         .find(|issued| issued.credentials.access_key_id == key)
         .cloned();
     let Some(issued) = found else {
-        return invalid();
+        return refuse(invalid());
     };
     if caller.session_token.as_deref() != Some(issued.credentials.session_token.as_str()) {
-        return invalid();
+        return refuse(invalid());
     }
     if issued.credentials.expiration <= state.config.clock.now() {
-        return error_response(
+        return refuse(error_response(
             403,
             "ExpiredToken",
             "The security token included in the request is expired",
-        );
+        ));
     }
+    Ok(issued)
+}
+
+/// `GetCallerIdentity`: the identity of credentials this fake issued, as AWS answers for an
+/// assumed role; AWS's errors for a request not signed with them.
+fn caller_identity(caller: &Caller, state: &State) -> Response<TestBody> {
+    let issued = match authenticate(caller, state) {
+        Ok(issued) => issued,
+        Err(refusal) => return *refusal,
+    };
     let result = format!(
         "    <Arn>{arn}</Arn>
     <UserId>{user_id}</UserId>

@@ -38,6 +38,19 @@ pub struct CredentialProcessOptions {
     /// sts:TagSession [env: FLY_OIDC_AWS_PRINCIPAL_TAGS=1]
     #[arg(long)]
     pub principal_tags: bool,
+    /// Chain a role: with the first role's credentials assume this one (sts:AssumeRole) and
+    /// hand out its credentials [env: FLY_OIDC_AWS_CHAIN_ROLE_ARN]
+    #[arg(long, value_name = "ARN")]
+    pub chain_role_arn: Option<String>,
+    /// The external id the chained role's trust policy requires [env: FLY_OIDC_AWS_CHAIN_EXTERNAL_ID]
+    #[arg(long, value_name = "ID")]
+    pub chain_external_id: Option<String>,
+    /// The chained role's session name [default: the first role's]
+    #[arg(long, value_name = "NAME")]
+    pub chain_session_name: Option<String>,
+    /// The chained session's duration, 900..3600 (AWS caps chained sessions at one hour) [default: 3600]
+    #[arg(long, value_name = "SECONDS")]
+    pub chain_duration_seconds: Option<u32>,
     /// The STS region [env: AWS_REGION, AWS_DEFAULT_REGION, the profile's region; default: us-east-1]
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
@@ -57,7 +70,8 @@ impl CredentialProcessOptions {
     /// The credential process these settings describe, built with `config` (its environment
     /// for the rest, its Fly token client): each field onto its builder method
     /// (`role_arn`, `audience`, `session_name`, `duration` in seconds, `policy`, `policy_arns`
-    /// (none: the variable), `principal_tags` when set, `region`, `endpoint_url`; `no_cache`
+    /// (none: the variable), `principal_tags` when set, `region`, `endpoint_url`, the chain's
+    /// `chain_role_arn`, `chain_external_id`, `chain_session_name`, `chain_duration`; `no_cache`
     /// when set, `min_ttl`).
     /// The provider keeps no memory cache (the disk cache is the process's).
     ///
@@ -80,7 +94,15 @@ impl CredentialProcessOptions {
                 b.principal_tags(yes)
             })
             .set_if(self.region, |b, region| b.region(region))
-            .set_if(self.sts_endpoint, |b, url| b.endpoint_url(url));
+            .set_if(self.sts_endpoint, |b, url| b.endpoint_url(url))
+            .set_if(self.chain_role_arn, |b, arn| b.chain_role_arn(arn))
+            .set_if(self.chain_external_id, |b, id| b.chain_external_id(id))
+            .set_if(self.chain_session_name, |b, name| {
+                b.chain_session_name(name)
+            })
+            .set_if(self.chain_duration_seconds, |b, secs| {
+                b.chain_duration(Duration::from_secs(secs.into()))
+            });
         CredentialProcess::builder()
             .set_if(self.no_cache.then_some(true), |p, no_cache| {
                 p.no_cache(no_cache)
@@ -126,6 +148,10 @@ mod tests {
             policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
             policy_arns: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
             principal_tags: true,
+            chain_role_arn: Some("arn:aws:iam::210987654321:role/data".into()),
+            chain_external_id: Some("ext-1".into()),
+            chain_session_name: Some("chained".into()),
+            chain_duration_seconds: Some(1800),
             region: Some("ap-south-1".into()),
             sts_endpoint: Some("http://127.0.0.1:9".into()),
             no_cache: true,
@@ -143,6 +169,11 @@ mod tests {
         );
         assert_eq!(s.policy_arns(), ["arn:aws:iam::aws:policy/ReadOnlyAccess"]);
         assert!(s.principal_tags());
+        let chain = s.chain().expect("a chained role");
+        assert_eq!(chain.role_arn(), "arn:aws:iam::210987654321:role/data");
+        assert_eq!(chain.external_id(), Some("ext-1"));
+        assert_eq!(chain.session_name(), Some("chained"));
+        assert_eq!(chain.duration(), Duration::from_secs(1800));
         assert_eq!(s.region(), "ap-south-1");
         assert_eq!(s.endpoint_url(), Some("http://127.0.0.1:9"));
         assert!(process.cache_settings().no_cache);

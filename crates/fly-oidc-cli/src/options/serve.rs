@@ -209,6 +209,26 @@ pub struct CloudOptions {
     /// `false`: `FLY_OIDC_AWS_PRINCIPAL_TAGS`, else no tags.
     #[arg(long = "aws-principal-tags", long_help = None)]
     pub aws_principal_tags: bool,
+    /// Chain the default role: with its credentials assume this role (sts:AssumeRole) and serve that role's [env: FLY_OIDC_AWS_CHAIN_ROLE_ARN]
+    ///
+    /// `None`: `FLY_OIDC_AWS_CHAIN_ROLE_ARN`, else no chain.
+    #[arg(long = "aws-chain-role-arn", value_name = "ARN", long_help = None)]
+    pub aws_chain_role_arn: Option<String>,
+    /// The external id the chained role's trust policy requires [env: FLY_OIDC_AWS_CHAIN_EXTERNAL_ID]
+    ///
+    /// `None`: `FLY_OIDC_AWS_CHAIN_EXTERNAL_ID`, else none.
+    #[arg(long = "aws-chain-external-id", value_name = "ID", long_help = None)]
+    pub aws_chain_external_id: Option<String>,
+    /// The chained role's session name [default: the first role's]
+    ///
+    /// `None`: the first role's session name.
+    #[arg(long = "aws-chain-session-name", value_name = "NAME", long_help = None)]
+    pub aws_chain_session_name: Option<String>,
+    /// The chained session's duration in seconds, 900..3600 (AWS caps chained sessions at one hour) [default: 3600]
+    ///
+    /// `None`: 3600.
+    #[arg(long = "aws-chain-duration-seconds", value_name = "SECONDS", long_help = None)]
+    pub aws_chain_duration_seconds: Option<u64>,
     /// STS region; also exported to the app (exec's command, serve's env file) when it has none [env: AWS_REGION, AWS_DEFAULT_REGION]
     ///
     /// The region of STS; a configured one (this, `AWS_REGION`, `AWS_DEFAULT_REGION` or the
@@ -436,9 +456,11 @@ impl ServeOptions {
         }
         let listen = self.listen.map_or(default_listen, |l| l.socket_addr());
         let mut server = Server::builder().listen(listen);
-        for role in roles {
-            let provider = self.aws_builder(config, role).build()?;
-            server = server.aws_role(provider);
+        for (i, role) in roles.into_iter().enumerate() {
+            let builder = self.aws_builder(config, role);
+            // A chain makes the default role a chain; the other roles are served as they are.
+            let builder = if i == 0 { builder } else { builder.no_chain() };
+            server = server.aws_role(builder.build()?);
         }
         if gcp {
             let builder = self.gcp_builder(config);
@@ -604,6 +626,18 @@ impl CloudOptions {
             .set_if(tags, |b, yes| b.principal_tags(yes))
             .set_if(self.aws_region.as_ref(), |b, region| b.region(region))
             .set_if(self.aws_sts_endpoint.as_ref(), |b, u| b.endpoint_url(u))
+            .set_if(self.aws_chain_role_arn.as_ref(), |b, arn| {
+                b.chain_role_arn(arn)
+            })
+            .set_if(self.aws_chain_external_id.as_ref(), |b, id| {
+                b.chain_external_id(id)
+            })
+            .set_if(self.aws_chain_session_name.as_ref(), |b, name| {
+                b.chain_session_name(name)
+            })
+            .set_if(self.aws_chain_duration_seconds, |b, secs| {
+                b.chain_duration(Duration::from_secs(secs))
+            })
     }
 
     /// A Google provider builder with the Google settings given (provider, scopes, audience,
