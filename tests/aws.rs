@@ -18,6 +18,9 @@ pub const ROLE_A: &str = "arn:aws:iam::123456789012:role/fly-reader";
 /// A third role, beside [`ROLE_A`].
 pub const ROLE_B: &str = "arn:aws:iam::123456789012:role/fly-writer";
 
+/// A role in another account that [`ROLE`] chains into (role chaining).
+pub const CHAINED_ROLE: &str = "arn:aws:iam::210987654321:role/fly-data";
+
 /// The config of [`provider`]: an empty environment, the fake Fly API's client and fast
 /// retries.
 pub fn config(fly: &FakeFlyApi) -> ProviderConfig {

@@ -11,6 +11,7 @@ mod aws_examples;
 mod aws_moto;
 mod aws_provider;
 mod aws_redaction;
+mod aws_role_chaining;
 mod aws_session_tags;
 mod endpoint_urls;
 mod gcp_fake_google;
