@@ -49,6 +49,29 @@
 //!
 //! Invalid settings fail at [`Builder::build`] with a [`BuildError`].
 //!
+//! ## Role chaining
+//!
+//! To reach another account, chain a second role: [`Builder::chain_role_arn`] (or
+//! `FLY_OIDC_AWS_CHAIN_ROLE_ARN`). The provider assumes its role with the Fly token, then the
+//! chained role with `sts:AssumeRole` signed with those credentials, and hands out the chained
+//! role's ([`Settings::chain`], [`ChainedRole`]). AWS caps a chained session at one hour, so
+//! [`Builder::chain_duration`] above 3600 s is a [`BuildError`]. The chained role's trust policy
+//! must allow `sts:AssumeRole` for the first role (plus `sts:TagSession` when
+//! [`Builder::principal_tags`] is on: the transitive tags pass along the chain, and the
+//! `sts:ExternalId` condition when [`Builder::chain_external_id`] is set); a refusal says so.
+//! [`FlyOidcCredentialsProvider::assume_web_identity_role`] and
+//! [`FlyOidcCredentialsProvider::assume_chained_role`] take one hop at a time.
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), fly_oidc_aws::BuildError> {
+//! let provider = fly_oidc_aws::FlyOidcCredentialsProvider::builder()
+//!     .role_arn("arn:aws:iam::111111111111:role/my-fly-app")
+//!     .chain_role_arn("arn:aws:iam::222222222222:role/data-reader")
+//!     .chain_external_id("my-fly-app")
+//!     .build()?;
+//! # Ok(()) }
+//! ```
+//!
 //! ## Errors
 //!
 //! The crate uses the error pattern of every fly-oidc crate (re-exported here): a

@@ -7,7 +7,7 @@
 
 use aws_sdk_s3::config::{BehaviorVersion, Region};
 use fly_oidc_testkit::FakeFlyApi;
-use fly_oidc_tests::aws::{Moto, ROLE, bucket_name, web_machine};
+use fly_oidc_tests::aws::{CHAINED_ROLE, Moto, ROLE, bucket_name, web_machine};
 use std::process::Command;
 
 /// The assumed-role ARN STS (moto) answers for [`ROLE`] and the default role session name
@@ -17,8 +17,14 @@ const ASSUMED_ROLE: &str = "arn:aws:sts::123456789012:assumed-role/fly-app/fly-w
 /// Run example `name` with a cleared environment configured for `fly` and `moto`; it must
 /// succeed. Its stdout.
 fn run_ok(name: &str, fly: &FakeFlyApi, moto: &Moto) -> String {
+    run_ok_with(name, &[], fly, moto)
+}
+
+/// [`run_ok`] with arguments.
+fn run_ok_with(name: &str, args: &[&str], fly: &FakeFlyApi, moto: &Moto) -> String {
     let home = tempfile::tempdir().unwrap();
     let out = Command::new(fly_oidc_tests::example_bin(name))
+        .args(args)
         .env_clear()
         .env("HOME", home.path())
         .env("AWS_ROLE_ARN", ROLE)
@@ -44,6 +50,18 @@ async fn sts_get_caller_identity_prints_the_assumed_role_arn() {
         fly.requests()[0].audience.as_deref(),
         Some("sts.amazonaws.com")
     );
+}
+
+#[tokio::test]
+async fn cross_account_prints_the_chained_roles_arn() {
+    let Some(moto) = Moto::start() else { return };
+    let fly = web_machine().await;
+    let stdout = run_ok_with("cross_account", &[CHAINED_ROLE], &fly, &moto);
+    assert_eq!(
+        stdout,
+        "arn:aws:sts::210987654321:assumed-role/fly-data/fly-web-148e2150b5e089\n"
+    );
+    assert_eq!(fly.request_count(), 1);
 }
 
 #[tokio::test]
