@@ -39,24 +39,9 @@ pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 /// then from the defaults. The config also carries the Fly token client, the clock, retries,
 /// timeouts and `allow_insecure_http` ([`configure`](Builder::configure)).
 ///
-/// | setting | environment | default |
-/// |---|---|---|
-/// | [`role_arn`](Builder::role_arn) | `AWS_ROLE_ARN` | none: credentials are "not loaded" |
-/// | [`audience`](Builder::audience) | `FLY_OIDC_AUDIENCE` | `sts.amazonaws.com` |
-/// | [`session_name`](Builder::session_name) | `AWS_ROLE_SESSION_NAME` | `fly-<app_name>-<machine_id>` (from `FLY_APP_NAME`/`FLY_MACHINE_ID` or the token) |
-/// | [`duration`](Builder::duration) | `FLY_OIDC_AWS_DURATION_SECONDS` | 3600 s (900..=43200) |
-/// | [`policy`](Builder::policy) | `FLY_OIDC_AWS_POLICY` (JSON, or `@PATH`) | none |
-/// | [`policy_arn`](Builder::policy_arn), [`policy_arns`](Builder::policy_arns) | `FLY_OIDC_AWS_POLICY_ARNS` (comma-separated) | none |
-/// | [`principal_tags`](Builder::principal_tags) | `FLY_OIDC_AWS_PRINCIPAL_TAGS` (`1`) | no |
-/// | [`chain_role_arn`](Builder::chain_role_arn) | `FLY_OIDC_AWS_CHAIN_ROLE_ARN` | none: no chain |
-/// | [`chain_external_id`](Builder::chain_external_id) | `FLY_OIDC_AWS_CHAIN_EXTERNAL_ID` | none |
-/// | [`chain_session_name`](Builder::chain_session_name) | | the first hop's |
-/// | [`chain_duration`](Builder::chain_duration) | | 3600 s (900..=3600) |
-/// | [`region`](Builder::region) | `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region` | `us-east-1` |
-/// | [`endpoint_url`](Builder::endpoint_url) | `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the profile's `services` section and `endpoint_url` (all ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true) | the regional endpoint |
-/// | [`use_fips`](Builder::use_fips) / [`use_dual_stack`](Builder::use_dual_stack) | `AWS_USE_FIPS_ENDPOINT` / `AWS_USE_DUALSTACK_ENDPOINT`, the profile's `use_fips_endpoint` / `use_dualstack_endpoint` | false |
-/// | [`ProviderConfig::with_allow_insecure_http`] | `FLY_OIDC_ALLOW_INSECURE_HTTP` | no |
-/// | [`ProviderConfig::with_fly_client`] | `FLY_OIDC_TOKEN_FILE`, `FLY_OIDC_SOCKET`, `FLY_API_HOSTNAME` + `FLY_API_TOKEN` | the socket `/.fly/api` |
+/// Every setting, with its variable, its `fly-oidc` flag and its default, is in [the one AWS
+/// settings table](https://github.com/fly-oidc/fly-oidc/blob/HEAD/docs/aws.md#settings); each
+/// method below says its own.
 ///
 /// The profile is the one `AWS_PROFILE` names (default `default`) in the shared config file,
 /// `AWS_CONFIG_FILE` (default `$HOME/.aws/config`), read by the AWS SDK's own parser; the
