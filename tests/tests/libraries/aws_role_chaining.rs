@@ -72,9 +72,15 @@ async fn the_chained_roles_credentials_are_handed_out_signed_by_the_first_role()
     );
     // The chained session's hour, capped at the request's start plus 3600 s by our clock.
     let issued = sts.issued_credentials()[1].expiration;
-    assert!(assumed.expires_at <= issued, "never later than STS's expiry");
+    assert!(
+        assumed.expires_at <= issued,
+        "never later than STS's expiry"
+    );
     let early = issued.duration_since(assumed.expires_at).unwrap();
-    assert!(early < Duration::from_secs(5), "{early:?} before STS's expiry");
+    assert!(
+        early < Duration::from_secs(5),
+        "{early:?} before STS's expiry"
+    );
     // The session policies go to the session handed out, not the first.
     let policy = r#"{"Version":"2012-10-17","Statement":[]}"#;
     let sts = sts_for(&fly, ChainTrust::default()).start().await.unwrap();

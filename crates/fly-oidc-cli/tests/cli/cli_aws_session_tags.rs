@@ -137,6 +137,24 @@ fn credential_process_sends_the_tags_to_sts_in_a_cache_entry_of_their_own() {
     let last = sts.sessions().pop().unwrap();
     assert_eq!(last.session_tags, web_tags());
     assert_eq!(stdout_json(&out)["Arn"], last.assumed_role_arn.as_str());
+
+    // boto3, through the same profile, signs with a tagged session too.
+    if fly_oidc_tests::python_with(&["boto3"], "boto3").is_none() {
+        return;
+    }
+    let script = "import boto3, json; \
+        sts = boto3.Session(profile_name='tagged').client('sts'); \
+        print(json.dumps(sts.get_caller_identity()))";
+    let out = sandbox
+        .command("python3")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert_success(&out, "boto3 get_caller_identity --profile tagged");
+    let last = sts.sessions().pop().unwrap();
+    assert_eq!(last.session_tags, web_tags());
+    assert_eq!(stdout_json(&out)["Arn"], last.assumed_role_arn.as_str());
+    assert_eq!(sts.sessions().len(), 4, "boto3 ran the credential process");
 }
 
 #[test]
