@@ -12,7 +12,6 @@
 //!   cargo run -p fly-oidc-examples --example cross_account -- arn:aws:iam::222222222222:role/data-reader
 //! ```
 
-use aws_config::BehaviorVersion;
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use std::process::ExitCode;
 
@@ -28,12 +27,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let provider = FlyOidcCredentialsProvider::builder()
         .chain_role_arn(chained_role)
         .build()?;
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .credentials_provider(provider)
-        .http_client(fly_oidc_aws::https_client())
-        .region(fly_oidc_examples::region())
-        .load()
-        .await;
+    let config = fly_oidc_examples::sdk_config_with(provider).await;
     let me = aws_sdk_sts::Client::new(&config)
         .get_caller_identity()
         .send()

@@ -38,13 +38,17 @@ pub fn region() -> RegionProviderChain {
 /// # Errors
 /// The provider's configuration error (for example `AWS_ROLE_ARN` unset).
 pub async fn aws_sdk_config() -> Result<SdkConfig, fly_oidc_aws::BuildError> {
-    let provider = FlyOidcCredentialsProvider::from_env()?;
-    Ok(aws_config::defaults(BehaviorVersion::latest())
+    Ok(sdk_config_with(FlyOidcCredentialsProvider::from_env()?).await)
+}
+
+/// [`aws_sdk_config`] with credentials from `provider`.
+pub async fn sdk_config_with(provider: FlyOidcCredentialsProvider) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
         .credentials_provider(provider)
         .http_client(fly_oidc_aws::https_client())
         .region(region())
         .load()
-        .await)
+        .await
 }
 
 /// Shows an error and its causes on one line, `error: cause: cause` (its `Display` chain,

@@ -157,3 +157,17 @@ pub fn bucket_name(prefix: &str) -> String {
         .as_nanos();
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
+
+/// An STS client of `moto` signing with `provider`'s credentials (to ask who they are).
+pub fn moto_sts(moto: &Moto, provider: FlyOidcCredentialsProvider) -> aws_sdk_sts::Client {
+    use aws_sdk_sts::config::{BehaviorVersion, Region};
+    aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(moto.endpoint())
+            .credentials_provider(provider)
+            .http_client(fly_oidc_aws::https_client())
+            .build(),
+    )
+}

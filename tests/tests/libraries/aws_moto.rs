@@ -5,7 +5,7 @@
 use aws_sdk_s3::config::{BehaviorVersion, Region};
 use fly_oidc_aws::{FlyOidcCredentialsProvider, https_client};
 use fly_oidc_testkit::FakeFlyApi;
-use fly_oidc_tests::aws::{Moto, bucket_name, provider, web_machine};
+use fly_oidc_tests::aws::{Moto, bucket_name, moto_sts, provider, web_machine};
 
 fn s3_client(moto: &Moto, provider: FlyOidcCredentialsProvider) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::Config::builder()
@@ -50,15 +50,7 @@ async fn provider_credentials_create_and_list_a_bucket_in_moto_s3() {
     assert_eq!(fly.request_count(), 1);
 
     // STS itself (signed with the assumed-role credentials) says who we are.
-    let sts = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(moto.endpoint())
-            .credentials_provider(provider.clone())
-            .http_client(https_client())
-            .build(),
-    );
+    let sts = moto_sts(&moto, provider.clone());
     let me = sts.get_caller_identity().send().await.unwrap();
     assert_eq!(
         me.arn(),

@@ -5,11 +5,10 @@
 //! external id, the one-hour cap, `sts:TagSession` for the transitive tags.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use aws_sdk_sts::config::{BehaviorVersion, Region};
-use fly_oidc_aws::{ErrorKind, Rejection, https_client};
+use fly_oidc_aws::{ErrorKind, Rejection};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::{ChainTrust, FakeSts, FakeStsBuilder};
-use fly_oidc_tests::aws::{CHAINED_ROLE, Moto, ROLE, our_error, provider, web_machine};
+use fly_oidc_tests::aws::{CHAINED_ROLE, Moto, ROLE, moto_sts, our_error, provider, web_machine};
 use std::time::Duration;
 
 /// A fake STS that checks tokens like STS for `fly`'s issuer, whose chained role trusts `trust`.
@@ -282,15 +281,7 @@ async fn chained_credentials_from_moto_are_the_chained_roles() {
     let Some(moto) = Moto::start() else { return };
     let fly = web_machine().await;
     let provider = chained(&fly, moto.endpoint()).build().unwrap();
-    let sts = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(moto.endpoint())
-            .credentials_provider(provider.clone())
-            .http_client(https_client())
-            .build(),
-    );
+    let sts = moto_sts(&moto, provider.clone());
     let me = sts.get_caller_identity().send().await.unwrap();
     assert_eq!(
         me.arn(),
