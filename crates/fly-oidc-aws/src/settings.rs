@@ -83,33 +83,16 @@ pub struct Settings {
 /// credentials of the role the Fly token assumed (usually in another account). What the
 /// provider hands out is this role's credentials. Holds no secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ChainedRole {
-    pub(crate) role_arn: String,
-    pub(crate) external_id: Option<String>,
-    pub(crate) session_name: Option<String>,
-    pub(crate) duration: Duration,
-}
-
-impl ChainedRole {
     /// The chained role's ARN.
-    pub fn role_arn(&self) -> &str {
-        &self.role_arn
-    }
-
+    pub role_arn: String,
     /// The external id sent (`sts:ExternalId` in the chained role's trust policy).
-    pub fn external_id(&self) -> Option<&str> {
-        self.external_id.as_deref()
-    }
-
+    pub external_id: Option<String>,
     /// The session name of the chained session; `None`: the first hop's.
-    pub fn session_name(&self) -> Option<&str> {
-        self.session_name.as_deref()
-    }
-
+    pub session_name: Option<String>,
     /// The requested duration of the chained session (at most 3600 s).
-    pub fn duration(&self) -> Duration {
-        self.duration
-    }
+    pub duration: Duration,
 }
 
 impl Settings {
@@ -1022,10 +1005,10 @@ mod tests {
         ];
         let s = resolve(with_role(), &env).unwrap();
         let chain = s.chain().expect("chained from the variables");
-        assert_eq!(chain.role_arn(), CHAINED);
-        assert_eq!(chain.external_id(), Some("ext-from-env"));
-        assert_eq!(chain.session_name(), None, "the first hop's");
-        assert_eq!(chain.duration(), Duration::from_secs(3600));
+        assert_eq!(chain.role_arn, CHAINED);
+        assert_eq!(chain.external_id.as_deref(), Some("ext-from-env"));
+        assert_eq!(chain.session_name, None, "the first hop's");
+        assert_eq!(chain.duration, Duration::from_secs(3600));
         // The builder beats the variables; `chained: Some(false)` drops the chain.
         let mine = Requested {
             chain_role_arn: Some("arn:aws:iam::210987654321:role/other".into()),
@@ -1037,14 +1020,18 @@ mod tests {
         let s = resolve(mine, &env).unwrap();
         let chain = s.chain().unwrap();
         assert_eq!(
-            (chain.role_arn(), chain.external_id(), chain.session_name()),
+            (
+                chain.role_arn.as_str(),
+                chain.external_id.as_deref(),
+                chain.session_name.as_deref()
+            ),
             (
                 "arn:aws:iam::210987654321:role/other",
                 Some("mine"),
                 Some("second")
             )
         );
-        assert_eq!(chain.duration(), Duration::from_secs(900));
+        assert_eq!(chain.duration, Duration::from_secs(900));
         let unchained = Requested {
             chained: Some(false),
             ..with_role()

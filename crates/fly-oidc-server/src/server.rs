@@ -343,7 +343,7 @@ impl Builder {
             // A chained role's credentials are the chained role's: it names the slot.
             let settings = provider.settings();
             let arn = match settings.chain() {
-                Some(chain) => chain.role_arn(),
+                Some(chain) => chain.role_arn.as_str(),
                 None => settings.role_arn().unwrap_or_default(),
             }
             .to_owned();

@@ -170,10 +170,10 @@ mod tests {
         assert_eq!(s.policy_arns(), ["arn:aws:iam::aws:policy/ReadOnlyAccess"]);
         assert!(s.principal_tags());
         let chain = s.chain().expect("a chained role");
-        assert_eq!(chain.role_arn(), "arn:aws:iam::210987654321:role/data");
-        assert_eq!(chain.external_id(), Some("ext-1"));
-        assert_eq!(chain.session_name(), Some("chained"));
-        assert_eq!(chain.duration(), Duration::from_secs(1800));
+        assert_eq!(chain.role_arn, "arn:aws:iam::210987654321:role/data");
+        assert_eq!(chain.external_id.as_deref(), Some("ext-1"));
+        assert_eq!(chain.session_name.as_deref(), Some("chained"));
+        assert_eq!(chain.duration, Duration::from_secs(1800));
         assert_eq!(s.region(), "ap-south-1");
         assert_eq!(s.endpoint_url(), Some("http://127.0.0.1:9"));
         assert!(process.cache_settings().no_cache);
