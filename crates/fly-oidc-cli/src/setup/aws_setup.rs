@@ -74,7 +74,7 @@ pub struct AwsSetupOptions {
     /// else the placeholder [`TAG_KEY_PLACEHOLDER`].
     #[arg(long, long_help = None)]
     pub principal_tags: bool,
-    /// Set up a chained role instead, one that this role (the one Fly tokens assume) assumes with sts:AssumeRole
+    /// Print a chained role instead, which the role ARN (the one Fly tokens assume) assumes with sts:AssumeRole
     ///
     /// Role chaining, usually into another account ([`ChainedRoleSetup`]): the trust policy
     /// allows `sts:AssumeRole` (and `sts:TagSession` with

@@ -968,6 +968,12 @@ fn failing(json: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The names of the steps, in order.
+fn step_names(json: &Value) -> Vec<&str> {
+    let steps = json["steps"].as_array().unwrap();
+    steps.iter().map(|s| s["name"].as_str().unwrap()).collect()
+}
+
 fn step<'a>(json: &'a Value, prefix: &str) -> &'a Value {
     json["steps"]
         .as_array()
@@ -983,14 +989,8 @@ fn doctor_passes_every_step_when_all_is_right() {
     let (out, json) = w.doctor(&[]);
     assert_eq!(code(&out), 0, "{json:#}");
     assert_eq!(json["ok"], true);
-    let names: Vec<&str> = json["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        names,
+        step_names(&json),
         [
             "token source",
             "token",
@@ -2141,14 +2141,8 @@ fn doctor_with_a_chain_checks_each_hop() {
     args.extend([CHAINED, "--aws-chain-external-id", "ext-1"]);
     let (out, json) = w.doctor(&args);
     assert_eq!(code(&out), 0, "{json:#}");
-    let names: Vec<&str> = json["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        names,
+        step_names(&json),
         [
             "token source",
             "token",
@@ -2273,7 +2267,11 @@ fn doctor_names_the_fix_of_each_chained_refusal() {
         args.extend(extra);
         let (out, json) = w.doctor(&args);
         assert_eq!(code(&out), 1, "{args:?}: {json:#}");
-        assert_eq!(failing(&json), [chained_name.clone()], "{args:?}: {json:#}");
+        assert_eq!(
+            failing(&json),
+            std::slice::from_ref(&chained_name),
+            "{args:?}: {json:#}"
+        );
         let chained = step(&json, "aws chained role");
         let detail = chained["detail"].as_str().unwrap();
         assert_contains_all(
