@@ -180,7 +180,8 @@ pub use provider::{
     Builder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, FlyOidcCredentialsProvider,
 };
 pub use settings::{
-    ChainedRole, DEFAULT_REGION, ENV_AUDIENCE, ENV_ROLE_ARN, Settings, sanitize_session_name,
+    ChainedRole, DEFAULT_REGION, ENV_AUDIENCE, ENV_ROLE_ARN, Settings, check_external_id,
+    check_role_arn, sanitize_session_name,
 };
 pub use sts::{AssumedRole, Rejection};
 

@@ -493,10 +493,11 @@ fn resolve_chain(
     };
     check_role_arn(&role_arn).map_err(|why| BuildError::invalid(CHAIN_ROLE_ARN, origin, why))?;
     let external_id = match external_id {
-        Some((id, origin)) => Some(
+        Some((id, origin)) => {
             check_external_id(&id)
-                .map_err(|why| BuildError::invalid(CHAIN_EXTERNAL_ID, origin, why))?,
-        ),
+                .map_err(|why| BuildError::invalid(CHAIN_EXTERNAL_ID, origin, why))?;
+            Some(id)
+        }
         None => None,
     };
     let session_name = match session_name {
@@ -527,14 +528,15 @@ fn resolve_chain(
     }))
 }
 
-/// STS's rule for an external id: 2 to 1224 characters of letters, digits and `_+=,.@:/-`.
-fn check_external_id(id: &str) -> Result<String, String> {
+/// Check an external id (`sts:ExternalId`) by STS's rule: 2 to 1224 characters of letters,
+/// digits and `_+=,.@:/-`. The error says which rule it breaks.
+pub fn check_external_id(id: &str) -> Result<(), String> {
     let ok = (2..=1224).contains(&id.len())
         && id
             .chars()
             .all(|c| is_session_char(c) || matches!(c, ':' | '/'));
     match ok {
-        true => Ok(id.to_owned()),
+        true => Ok(()),
         false => Err(format!(
             "the external id {:?} is invalid: STS accepts 2 to 1224 characters of letters, digits and _+=,.@:/-",
             truncate(id, 100)
@@ -582,8 +584,11 @@ fn load_policy(text: &str) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| format!("the session policy file {path} is not UTF-8"))
 }
 
-/// `arn:<partition>:iam::<12-digit account>:role/<path/name>`.
-pub(crate) fn check_role_arn(arn: &str) -> Result<(), String> {
+/// Check an IAM role ARN as the provider does: `arn:<partition>:iam::<12-digit
+/// account>:role/<path/name>`. The error says what is wrong and what a role ARN looks like
+/// (for a front end that takes a role ARN for another purpose, such as the principal of a
+/// chained role's trust policy).
+pub fn check_role_arn(arn: &str) -> Result<(), String> {
     let bad = |why: &str| {
         format!(
             "invalid role ARN {:?}: {why}; expected arn:aws:iam::<12-digit account id>:role/<name>",

@@ -74,6 +74,22 @@ pub struct AwsSetupOptions {
     /// else the placeholder [`TAG_KEY_PLACEHOLDER`].
     #[arg(long, long_help = None)]
     pub principal_tags: bool,
+    /// Print a chained role instead, which the role ARN (the one Fly tokens assume) assumes with sts:AssumeRole
+    ///
+    /// Role chaining, usually into another account ([`ChainedRoleSetup`]): the trust policy
+    /// allows `sts:AssumeRole` (and `sts:TagSession` with
+    /// [`principal_tags`](Self::principal_tags)) for the principal `{"AWS": ARN}`, and the first
+    /// role needs permission to assume it. No Fly token is read. Not with the web-identity
+    /// flags (`--org`, `--app`, `--sub`, `--audience`): a chained role trusts the first role,
+    /// not Fly tokens.
+    #[arg(long, value_name = "ARN", conflicts_with_all = ["org", "app", "sub", "audience"], long_help = None)]
+    pub trusted_role_arn: Option<String>,
+    /// The external id the chained role requires (sts:ExternalId); only with --trusted-role-arn
+    ///
+    /// A `StringEquals` condition on `sts:ExternalId` in the chained role's trust policy; the
+    /// provider sends it with `--chain-external-id` / `FLY_OIDC_AWS_CHAIN_EXTERNAL_ID`.
+    #[arg(long, value_name = "ID", requires = "trusted_role_arn", long_help = None)]
+    pub external_id: Option<String>,
     /// What to print.
     #[arg(long, value_enum, default_value_t, long_help = None)]
     pub format: AwsSetupFormat,
@@ -97,7 +113,8 @@ impl AwsSetupOptions {
     /// twice.
     ///
     /// Errors: [`CheckError::Usage`] naming the flag and the fix (a bad value, or an org or
-    /// app left out with no Fly token to read it from).
+    /// app left out with no Fly token to read it from). A chained role
+    /// ([`trusted_role_arn`](Self::trusted_role_arn)) is [`chained_setup`](Self::chained_setup)'s.
     pub async fn setup(&self, client: ClientFn<'_>) -> Result<AwsSetup, CheckError> {
         let need_app = self.sub.is_none();
         let (org, app) =
@@ -125,6 +142,9 @@ impl AwsSetupOptions {
     /// comes with [`AwsSetup::tag_key_warning`], and the JSON trust policy (printed alone)
     /// with the example permission policy as a note.
     pub async fn render(&self, client: ClientFn<'_>) -> Result<SetupText, CheckError> {
+        if let Some(chained) = self.chained_setup()? {
+            return Ok(chained.render(self.format));
+        }
         let setup = self.setup(client).await?;
         let mut warnings = Vec::new();
         let text = match self.format {
@@ -143,6 +163,48 @@ impl AwsSetupOptions {
         };
         warnings.extend(setup.tag_key_warning());
         Ok(SetupText { text, warnings })
+    }
+}
+
+impl AwsSetupOptions {
+    /// With [`trusted_role_arn`](Self::trusted_role_arn), the chained role's set-up, checked;
+    /// `None` without it (a role for Fly tokens, [`setup`](Self::setup)'s). Needs no Fly token.
+    ///
+    /// Errors: [`SubjectError`] naming the flag of a bad value (the role name, account id,
+    /// maximum session duration, trusted role ARN or external id), or a web-identity flag given
+    /// with it (`--org`, `--app`, `--sub`; the command line refuses `--audience` too).
+    pub fn chained_setup(&self) -> Result<Option<ChainedRoleSetup>, SubjectError> {
+        let Some(trusted) = &self.trusted_role_arn else {
+            return match self.external_id {
+                Some(_) => Err(SubjectError {
+                    flag: "--external-id",
+                    reason: "an external id is a condition of a chained role's trust policy: give --trusted-role-arn too".into(),
+                }),
+                None => Ok(None),
+            };
+        };
+        let web_identity = [
+            ("--org", self.org.is_some()),
+            ("--app", self.app.is_some()),
+            ("--sub", self.sub.is_some()),
+        ];
+        if let Some((flag, _)) = web_identity.into_iter().find(|(_, given)| *given) {
+            return Err(SubjectError {
+                flag,
+                reason: format!(
+                    "{flag} says whose Fly tokens a role trusts, but a chained role (--trusted-role-arn) trusts the first role instead: set up the first role without --trusted-role-arn, and the chained one without {flag}"
+                ),
+            });
+        }
+        ChainedRoleSetup::new(
+            &self.role_name,
+            self.account_id.as_deref(),
+            trusted,
+            self.external_id.as_deref(),
+            self.max_session_duration,
+            self.principal_tags,
+        )
+        .map(Some)
     }
 }
 
@@ -223,6 +285,100 @@ pub fn permission_policy_example(key: &TagKey) -> Value {
     })
 }
 
+/// Check the role's settings, common to every set-up: its name (`--role-name`), its account
+/// (`--account-id`) and its maximum session duration (`--max-session-duration`).
+fn check_role(
+    role_name: &str,
+    account_id: Option<&str>,
+    max_session_duration: Option<u32>,
+) -> Result<(), SubjectError> {
+    let role_ok = !role_name.is_empty()
+        && role_name.len() <= 64
+        && role_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    SubjectError::unless(
+        role_ok,
+        "--role-name",
+        role_name,
+        "is not an IAM role name: 1 to 64 of letters, digits and +=,.@_-",
+    )?;
+    if let Some(id) = account_id {
+        let ok = id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit());
+        SubjectError::unless(
+            ok,
+            "--account-id",
+            id,
+            "is not an AWS account id (12 digits)",
+        )?;
+    }
+    if let Some(d) = max_session_duration
+        && !(3600..=43200).contains(&d)
+    {
+        return Err(SubjectError {
+            flag: "--max-session-duration",
+            reason: format!("{d} is outside IAM's range of 3600..=43200 seconds"),
+        });
+    }
+    Ok(())
+}
+
+/// How the commands look the account up when `--account-id` is not given: the line that sets
+/// `ACCOUNT_ID`, which the rest of the script expands as `${ACCOUNT_ID}`.
+const LOOK_UP_ACCOUNT: &str =
+    "ACCOUNT_ID=\"$(aws sts get-caller-identity --query Account --output text)\"\n";
+
+/// `text` (a policy document, a line to print) as one shell word: single-quoted, or, when the
+/// account is looked up by the script (`account_known` false), double-quoted with every `"`,
+/// `\`, `` ` `` and `$` escaped except in `${ACCOUNT_ID}`, which the shell expands.
+fn shell_word(text: &str, account_known: bool) -> String {
+    if account_known {
+        return shell_quote(text);
+    }
+    format!(
+        "\"{}\"",
+        text.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('`', "\\`")
+            .replace('$', "\\$")
+            .replace("\\${ACCOUNT_ID}", "${ACCOUNT_ID}")
+    )
+}
+
+/// The commands that create the role `role_name` with the trust policy `policy` (one shell
+/// word), or update an existing role's trust policy (and maximum session duration).
+fn write_role_commands(
+    out: &mut String,
+    role_name: &str,
+    policy: &str,
+    max_session_duration: Option<u32>,
+) {
+    let role = shell_quote(role_name);
+    let _ = writeln!(out, "TRUST_POLICY={policy}");
+    let duration = max_session_duration
+        .map(|d| format!(" --max-session-duration {d}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "if aws iam get-role --role-name {role} >/dev/null 2>&1; then\n  aws iam update-assume-role-policy --role-name {role} --policy-document \"$TRUST_POLICY\""
+    );
+    if !duration.is_empty() {
+        let _ = writeln!(out, "  aws iam update-role --role-name {role}{duration}");
+    }
+    let _ = writeln!(
+        out,
+        "else\n  aws iam create-role --role-name {role} --assume-role-policy-document \"$TRUST_POLICY\"{duration} >/dev/null\nfi"
+    );
+}
+
+/// The first of the next steps the commands print: the role needs permission policies. The
+/// role name needs no quoting in double quotes (letters, digits, `+=,.@_-`).
+fn attach_permissions_step(role_name: &str) -> String {
+    format!(
+        "echo \"Next: attach permission policies to the role (aws iam attach-role-policy --role-name {role_name} --policy-arn ...),\"\n"
+    )
+}
+
 /// What `aws setup` prints.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AwsSetup {
@@ -255,34 +411,7 @@ impl AwsSetup {
         max_session_duration: Option<u32>,
     ) -> Result<Self, SubjectError> {
         check_org(org)?;
-        let role_ok = !role_name.is_empty()
-            && role_name.len() <= 64
-            && role_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
-        SubjectError::unless(
-            role_ok,
-            "--role-name",
-            role_name,
-            "is not an IAM role name: 1 to 64 of letters, digits and +=,.@_-",
-        )?;
-        if let Some(id) = account_id {
-            let ok = id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit());
-            SubjectError::unless(
-                ok,
-                "--account-id",
-                id,
-                "is not an AWS account id (12 digits)",
-            )?;
-        }
-        if let Some(d) = max_session_duration
-            && !(3600..=43200).contains(&d)
-        {
-            return Err(SubjectError {
-                flag: "--max-session-duration",
-                reason: format!("{d} is outside IAM's range of 3600..=43200 seconds"),
-            });
-        }
+        check_role(role_name, account_id, max_session_duration)?;
         let sub = match (app, sub) {
             (Some(_), Some(_)) => {
                 return Err(SubjectError {
@@ -452,9 +581,7 @@ impl AwsSetup {
         let (account, provider_arn) = match &self.account_id {
             Some(id) => (id.clone(), format!("arn:aws:iam::{id}:oidc-provider/{key}")),
             None => {
-                out.push_str(
-                    "ACCOUNT_ID=\"$(aws sts get-caller-identity --query Account --output text)\"\n",
-                );
+                out.push_str(LOOK_UP_ACCOUNT);
                 (
                     "${ACCOUNT_ID}".to_owned(),
                     format!("arn:aws:iam::${{ACCOUNT_ID}}:oidc-provider/{key}"),
@@ -469,42 +596,20 @@ impl AwsSetup {
             "if aws iam get-open-id-connect-provider --open-id-connect-provider-arn {arn} >/dev/null 2>&1; then\n  # One provider per issuer per account: add this audience to its client ids if missing.\n  if [ \"$(aws iam get-open-id-connect-provider --open-id-connect-provider-arn {arn} --query \"contains(ClientIDList, '{raw_audience}')\" --output text)\" != True ]; then\n    aws iam add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn {arn} --client-id {audience}\n  fi\nelse\n  aws iam create-open-id-connect-provider --url https://{key} --client-id-list {audience}\nfi"
         );
         let policy = self.trust_policy_for(&account).to_string();
-        // The account may be a shell variable: double quotes, with `"` escaped.
-        let policy = if self.account_id.is_some() {
-            shell_quote(&policy)
-        } else {
-            format!(
-                "\"{}\"",
-                policy
-                    .replace('\\', "\\\\")
-                    .replace('"', "\\\"")
-                    .replace('`', "\\`")
-                    .replace('$', "\\$")
-                    .replace("\\${ACCOUNT_ID}", "${ACCOUNT_ID}")
-            )
-        };
-        let role = shell_quote(&self.role_name);
-        let _ = writeln!(out, "TRUST_POLICY={policy}");
-        let duration = self
-            .max_session_duration
-            .map(|d| format!(" --max-session-duration {d}"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "if aws iam get-role --role-name {role} >/dev/null 2>&1; then\n  aws iam update-assume-role-policy --role-name {role} --policy-document \"$TRUST_POLICY\""
-        );
-        if !duration.is_empty() {
-            let _ = writeln!(out, "  aws iam update-role --role-name {role}{duration}");
-        }
-        let _ = writeln!(
-            out,
-            "else\n  aws iam create-role --role-name {role} --assume-role-policy-document \"$TRUST_POLICY\"{duration} >/dev/null\nfi"
+        // The account may be a shell variable.
+        let policy = shell_word(&policy, self.account_id.is_some());
+        write_role_commands(
+            &mut out,
+            &self.role_name,
+            &policy,
+            self.max_session_duration,
         );
         // The next steps, printed when the script runs: a comment could not show a looked-up
-        // account id. The role name needs no quoting in double quotes (letters, digits, +=,.@_-).
+        // account id.
+        out.push_str(&attach_permissions_step(&self.role_name));
         let _ = writeln!(
             out,
-            "echo \"Next: attach permission policies to the role (aws iam attach-role-policy --role-name {name} --policy-arn ...),\"\necho \"then on Fly: fly secrets set AWS_ROLE_ARN=arn:aws:iam::{account}:role/{name} (Fly's init then writes /.fly/oidc_token)\"",
+            "echo \"then on Fly: fly secrets set AWS_ROLE_ARN=arn:aws:iam::{account}:role/{name} (Fly's init then writes /.fly/oidc_token)\"",
             name = self.role_name
         );
         out.push_str(&self.tag_comments());
@@ -563,6 +668,316 @@ output "{name}_arn" {{
             sub_q = hcl_string(&self.sub),
         );
         resources + &self.tag_comments()
+    }
+}
+
+/// What `aws setup --trusted-role-arn` prints: a role that another role (the one Fly tokens
+/// assume, usually in another account) assumes with `sts:AssumeRole`, the second hop of a role
+/// chain. Its trust policy names the first role as principal, with `sts:TagSession` when the
+/// first role's session carries session tags (their transitive ones pass along the chain) and
+/// an `sts:ExternalId` condition when one is required; the first role needs a permission policy
+/// allowing `sts:AssumeRole` on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainedRoleSetup {
+    /// The chained role's name.
+    pub role_name: String,
+    /// The chained role's account (12 digits); `None`: looked up with
+    /// `aws sts get-caller-identity` by the commands, `<ACCOUNT_ID>` elsewhere.
+    pub account_id: Option<String>,
+    /// The first role, which assumes this one.
+    pub trusted_role_arn: String,
+    /// The external id the trust policy requires (`sts:ExternalId`).
+    pub external_id: Option<String>,
+    /// The role's maximum session duration, in seconds (3600..=43200; a chained session lasts
+    /// at most an hour whatever it says).
+    pub max_session_duration: Option<u32>,
+    /// Whether the trust policy (and the first role's permission) also allows `sts:TagSession`.
+    pub principal_tags: bool,
+}
+
+impl ChainedRoleSetup {
+    /// Check the values and build the set-up: the role as [`AwsSetup::new`] checks it, the
+    /// trusted role as the provider checks a role ARN (`--trusted-role-arn`), the external id
+    /// as STS does (`--external-id`).
+    pub fn new(
+        role_name: &str,
+        account_id: Option<&str>,
+        trusted_role_arn: &str,
+        external_id: Option<&str>,
+        max_session_duration: Option<u32>,
+        principal_tags: bool,
+    ) -> Result<Self, SubjectError> {
+        check_role(role_name, account_id, max_session_duration)?;
+        fly_oidc_aws::check_role_arn(trusted_role_arn).map_err(|reason| SubjectError {
+            flag: "--trusted-role-arn",
+            reason,
+        })?;
+        SubjectError::unless(
+            !trusted_role_arn.contains(|c: char| c.is_whitespace() || c.is_control()),
+            "--trusted-role-arn",
+            trusted_role_arn,
+            "holds a space or control character, which no role ARN has",
+        )?;
+        if let Some(id) = external_id {
+            fly_oidc_aws::check_external_id(id).map_err(|reason| SubjectError {
+                flag: "--external-id",
+                reason,
+            })?;
+        }
+        Ok(Self {
+            role_name: role_name.to_owned(),
+            account_id: account_id.map(str::to_owned),
+            trusted_role_arn: trusted_role_arn.to_owned(),
+            external_id: external_id.map(str::to_owned),
+            max_session_duration,
+            principal_tags,
+        })
+    }
+
+    /// What the first role does to this one: `sts:AssumeRole`, with `sts:TagSession` when
+    /// session tags pass along the chain.
+    fn actions(&self) -> Value {
+        match self.principal_tags {
+            false => json!("sts:AssumeRole"),
+            true => json!(["sts:AssumeRole", "sts:TagSession"]),
+        }
+    }
+
+    /// The trust policy document: the first role may assume this one.
+    pub fn trust_policy(&self) -> Value {
+        let mut statement = json!({
+            "Effect": "Allow",
+            "Principal": {"AWS": self.trusted_role_arn},
+            "Action": self.actions(),
+        });
+        if let Some(id) = &self.external_id {
+            statement["Condition"] = json!({"StringEquals": {"sts:ExternalId": id}});
+        }
+        json!({"Version": "2012-10-17", "Statement": [statement]})
+    }
+
+    /// The `:`-separated part `n` of the first role's ARN (checked: it has six).
+    fn trusted_part(&self, n: usize) -> &str {
+        self.trusted_role_arn.split(':').nth(n).unwrap_or_default()
+    }
+
+    /// The first role's name (the last part of its ARN's path), as `--role-name` takes it.
+    fn trusted_role_name(&self) -> &str {
+        let resource = self
+            .trusted_role_arn
+            .splitn(6, ':')
+            .nth(5)
+            .unwrap_or_default();
+        resource.rsplit('/').next().unwrap_or(resource)
+    }
+
+    /// This role's ARN in `account` (the partition is the first role's: a chain stays in one).
+    pub fn role_arn_in(&self, account: &str) -> String {
+        format!(
+            "arn:{}:iam::{account}:role/{}",
+            self.trusted_part(1),
+            self.role_name
+        )
+    }
+
+    /// The account id, or `<ACCOUNT_ID>` when unknown.
+    fn account(&self) -> &str {
+        self.account_id.as_deref().unwrap_or("<ACCOUNT_ID>")
+    }
+
+    /// The permission policy the first role needs: the trust policy's actions on this role
+    /// (in `account`).
+    pub fn first_role_policy_for(&self, account: &str) -> Value {
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Action": self.actions(),
+                "Resource": self.role_arn_in(account),
+            }]
+        })
+    }
+
+    /// The name of the first role's inline policy that allows it to assume this one.
+    fn first_role_policy_name(&self) -> String {
+        format!("fly-oidc-assume-{}", self.role_name)
+    }
+
+    /// How the provider is told to chain to this role (in `account`): the variables, else the
+    /// flags.
+    fn use_it(&self, account: &str) -> String {
+        let arn = self.role_arn_in(account);
+        let (mut env, mut flags) = (
+            format!("FLY_OIDC_AWS_CHAIN_ROLE_ARN = \"{arn}\""),
+            format!("--chain-role-arn {arn}"),
+        );
+        if let Some(id) = &self.external_id {
+            env.push_str(&format!(" and FLY_OIDC_AWS_CHAIN_EXTERNAL_ID = \"{id}\""));
+            flags.push_str(&format!(" --chain-external-id {id}"));
+        }
+        format!(
+            "on Fly, with AWS_ROLE_ARN={first} for the first role as before, set {env} in fly.toml's [env]; or pass {flags} to aws credential-process and aws env (exec, serve and doctor: --aws-chain-role-arn, --aws-chain-external-id)",
+            first = self.trusted_role_arn
+        )
+    }
+
+    /// The comment lines (`# ...`) about session tags; empty without them.
+    fn tag_comments(&self) -> &'static str {
+        match self.principal_tags {
+            false => "",
+            true => {
+                "# Session tags: the trust policy also allows sts:TagSession: the first role's session\n# carries Fly's transitive session tags, which pass along the chain, and STS refuses them\n# without it.\n"
+            }
+        }
+    }
+
+    /// The header comment of the commands and Terraform.
+    fn header(&self) -> String {
+        format!(
+            "# fly-oidc aws setup: role {} assumed by role {} with sts:AssumeRole (role chaining)\n",
+            self.role_name, self.trusted_role_arn
+        )
+    }
+
+    /// The text in `format`: the commands, the trust policy alone (with the first role's
+    /// permission policy as a note, and a warning when it names `<ACCOUNT_ID>`) or Terraform.
+    pub fn render(&self, format: AwsSetupFormat) -> SetupText {
+        match format {
+            AwsSetupFormat::Commands => SetupText {
+                text: self.commands(),
+                warnings: Vec::new(),
+            },
+            AwsSetupFormat::Terraform => SetupText {
+                text: self.terraform(),
+                warnings: Vec::new(),
+            },
+            AwsSetupFormat::Json => {
+                let mut warnings = vec![format!(
+                    "the first role {} needs a permission policy allowing it to assume this one (in its account): {}",
+                    self.trusted_role_arn,
+                    self.first_role_policy_for(self.account())
+                )];
+                if self.account_id.is_none() {
+                    warnings.push(
+                        "no --account-id: that permission policy's Resource holds <ACCOUNT_ID>, this role's account; replace it, or pass --account-id".into(),
+                    );
+                }
+                warnings.push(format!("then {}", self.use_it(self.account())));
+                SetupText {
+                    text: format!("{:#}\n", self.trust_policy()),
+                    warnings,
+                }
+            }
+        }
+    }
+
+    /// The AWS CLI commands, as a `sh` script that can be run again (with credentials of this
+    /// role's account): the role, created or its trust policy updated; then, printed when the
+    /// script runs (with the account it looked up), the first role's permission and the
+    /// settings that chain to this role.
+    pub fn commands(&self) -> String {
+        let mut out = self.header();
+        let _ = writeln!(
+            out,
+            "# Run with AWS credentials allowed to manage IAM in this role's account; safe to run again."
+        );
+        out.push_str("set -eu\n");
+        let account = match &self.account_id {
+            Some(id) => id.as_str(),
+            None => {
+                out.push_str(LOOK_UP_ACCOUNT);
+                "${ACCOUNT_ID}"
+            }
+        };
+        // The trust policy names no account of this role's.
+        let policy = shell_quote(&self.trust_policy().to_string());
+        write_role_commands(
+            &mut out,
+            &self.role_name,
+            &policy,
+            self.max_session_duration,
+        );
+        out.push_str(self.tag_comments());
+        out.push_str(&attach_permissions_step(&self.role_name));
+        let put = format!(
+            "  aws iam put-role-policy --role-name {} --policy-name {} --policy-document {}",
+            shell_quote(self.trusted_role_name()),
+            shell_quote(&self.first_role_policy_name()),
+            shell_quote(&self.first_role_policy_for(account).to_string()),
+        );
+        let steps = [
+            format!(
+                "then allow the first role to assume it, with AWS credentials of its account ({}):",
+                self.trusted_part(4)
+            ),
+            put,
+            format!("then {}", self.use_it(account)),
+        ];
+        // Printed when the script runs, the account expanded: in double quotes, everything
+        // else escaped.
+        for step in steps {
+            let _ = writeln!(out, "echo {}", shell_word(&step, false));
+        }
+        out
+    }
+
+    /// Terraform: the role, and in comments the first role's permission policy (it lives in
+    /// the first role's account, another provider) and the settings.
+    pub fn terraform(&self) -> String {
+        let name = tf_name(&self.role_name);
+        let duration = self
+            .max_session_duration
+            .map(|d| format!("  max_session_duration = {d}\n"))
+            .unwrap_or_default();
+        let action = match self.principal_tags {
+            false => "\"sts:AssumeRole\"",
+            true => "[\"sts:AssumeRole\", \"sts:TagSession\"]",
+        };
+        let condition = self
+            .external_id
+            .as_ref()
+            .map(|id| {
+                format!(
+                    "      Condition = {{\n        StringEquals = {{ \"sts:ExternalId\" = {} }}\n      }}\n",
+                    hcl_string(id)
+                )
+            })
+            .unwrap_or_default();
+        let mut out = format!(
+            r#"{header}resource "aws_iam_role" "{name}" {{
+  name = {role_q}
+{duration}  assume_role_policy = jsonencode({{
+    Version = "2012-10-17"
+    Statement = [{{
+      Effect    = "Allow"
+      Principal = {{ AWS = {trusted} }}
+      Action    = {action}
+{condition}    }}]
+  }})
+}}
+
+output "{name}_arn" {{
+  value = aws_iam_role.{name}.arn
+}}
+"#,
+            header = self.header(),
+            role_q = hcl_string(&self.role_name),
+            trusted = hcl_string(&self.trusted_role_arn),
+        );
+        out.push_str(self.tag_comments());
+        let _ = writeln!(
+            out,
+            "# The first role needs this permission policy, in its account ({}), as\n# aws_iam_role_policy {:?} of role {:?} (<ACCOUNT_ID>: this role's account):",
+            self.trusted_part(4),
+            self.first_role_policy_name(),
+            self.trusted_role_name(),
+        );
+        let policy = self.first_role_policy_for(self.account());
+        for line in format!("{policy:#}").lines() {
+            let _ = writeln!(out, "#   {line}");
+        }
+        let _ = writeln!(out, "# Then {}", self.use_it(self.account()));
+        out
     }
 }
 

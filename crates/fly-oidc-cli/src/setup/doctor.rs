@@ -2,7 +2,8 @@
 //! [`Step`] per link, each failing step with its fix.
 //!
 //! The steps, in order: token source, token (iss, sub, aud, expiry), signature against the
-//! issuer's JWKS, clock skew, each AWS role, the Google exchange and impersonation. The
+//! issuer's JWKS, clock skew, each AWS role (and, for a chained role, its second hop), the
+//! Google exchange and impersonation. The
 //! front end builds the clients (and turns an invalid setting into a failing step); the
 //! functions here run one step each.
 
@@ -285,19 +286,22 @@ pub fn clock(token: &FlyToken, now: SystemTime) -> Step {
 }
 
 /// The step for one AWS role: `AssumeRoleWithWebIdentity` with a fresh token (asked with
-/// session tags when the provider asks for them). A failure gets the fix of the cause STS
-/// reported ([`fly_oidc_aws::Rejection`]; with session tags, a refused trust policy's fix
-/// names `sts:TagSession`); a duration above the role's maximum is an invalid setting (see
-/// [`setting_step`]).
-pub async fn aws_role(provider: &fly_oidc_aws::FlyOidcCredentialsProvider) -> Step {
+/// session tags when the provider asks for them), the first hop alone when the role is chained
+/// ([`aws_chained_role`] checks the second); its credentials come back for that step. A failure
+/// gets the fix of the cause STS reported ([`fly_oidc_aws::Rejection`]; with session tags, a
+/// refused trust policy's fix names `sts:TagSession`); a duration above the role's maximum is
+/// an invalid setting (see [`setting_step`]).
+pub async fn aws_role(
+    provider: &fly_oidc_aws::FlyOidcCredentialsProvider,
+) -> (Step, Option<fly_oidc_aws::AssumedRole>) {
     use fly_oidc_aws::Rejection;
     let settings = provider.settings();
     let role = settings.role_arn().unwrap_or("(none)").to_owned();
     let name = format!("aws role {role}");
     let tags = settings.principal_tags();
-    let err = match provider.assume_role().await {
+    let err = match provider.assume_web_identity_role().await {
         Ok(assumed) => {
-            return Step::ok(
+            let step = Step::ok(
                 name,
                 format!(
                     "AssumeRoleWithWebIdentity succeeded (audience {}{}) as {}",
@@ -309,16 +313,12 @@ pub async fn aws_role(provider: &fly_oidc_aws::FlyOidcCredentialsProvider) -> St
                         .unwrap_or("(no assumed-role ARN)")
                 ),
             );
+            return (step, Some(assumed));
         }
         Err(err) => err,
     };
-    let refused_setting =
-        std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |&e| {
-            e.source()
-        })
-        .find_map(|e| e.downcast_ref::<BuildError>());
-    if let Some(setting) = refused_setting {
-        return setting_step(name, setting);
+    if let Some(setting) = refused_setting(&err) {
+        return (setting_step(name, setting), None);
     }
     let audience = settings.audience();
     let fix = match Rejection::of(&err) {
@@ -336,9 +336,7 @@ pub async fn aws_role(provider: &fly_oidc_aws::FlyOidcCredentialsProvider) -> St
         Some(Rejection::VerificationKey) => {
             "STS could not fetch the issuer's keys: run doctor again shortly; if it persists, check that the issuer's discovery document and JWKS answer from the internet (the signature step fetches the same keys)".to_owned()
         }
-        _ if err.is_transient() => {
-            "run doctor again shortly; if it persists, check network access to STS and the region and endpoint settings".to_owned()
-        }
+        _ if err.is_transient() => AWS_TRANSIENT.to_owned(),
         Some(Rejection::TrustPolicy) if tags => format!(
             "allow sts:TagSession next to sts:AssumeRoleWithWebIdentity in the statement that trusts the OIDC provider (session tags were asked for), and compare the rest with the token: aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument > policy.json && fly-oidc aws check-trust-policy policy.json --principal-tags; or recreate it with fly-oidc aws setup --principal-tags",
             role.rsplit('/').next().unwrap_or(&role)
@@ -349,9 +347,92 @@ pub async fn aws_role(provider: &fly_oidc_aws::FlyOidcCredentialsProvider) -> St
         ),
         // Another refusal (a session policy, a disabled region, an endpoint that is not STS):
         // its message names the cause and the setting.
-        _ => "fix what the message above names, and run doctor again".to_owned(),
+        _ => FIX_NAMED.to_owned(),
     };
-    Step::fail(name, err.render(NAMING), fix)
+    (Step::fail(name, err.render(NAMING), fix), None)
+}
+
+/// The fix of a refusal whose message names its cause and setting.
+const FIX_NAMED: &str = "fix what the message above names, and run doctor again";
+
+/// The fix of a step that failed on a transient error (no answer, a 5xx, a timeout) of STS.
+const AWS_TRANSIENT: &str = "run doctor again shortly; if it persists, check network access to STS and the region and endpoint settings";
+
+/// The invalid setting in `err`'s cause chain, if STS refused a setting (a duration above the
+/// role's maximum).
+fn refused_setting(err: &fly_oidc::Error) -> Option<&BuildError> {
+    std::iter::successors(Some(err as &(dyn std::error::Error + 'static)), |&e| {
+        e.source()
+    })
+    .find_map(|e| e.downcast_ref::<BuildError>())
+}
+
+/// The step for the chained role of `provider` (role chaining), after its first role's step
+/// succeeded with `first`: `sts:AssumeRole` signed with `first`'s credentials. An
+/// `AccessDenied` gets the fix on both sides: the chained role's trust policy (the first role
+/// as principal, `sts:TagSession` with session tags, the external id condition), the first
+/// role's permission to assume it, and the `aws setup --trusted-role-arn` command that prints
+/// both. `None` when the role is not chained.
+pub async fn aws_chained_role(
+    provider: &fly_oidc_aws::FlyOidcCredentialsProvider,
+    first: &fly_oidc_aws::AssumedRole,
+) -> Option<Step> {
+    let settings = provider.settings();
+    let chain = settings.chain()?;
+    let (role, first_role) = (chain.role_arn(), settings.role_arn().unwrap_or("(none)"));
+    let name = format!("aws chained role {role}");
+    let err = match provider.assume_chained_role(first).await {
+        Ok(assumed) => {
+            let detail = format!(
+                "AssumeRole with the credentials of {first_role} succeeded{} as {}",
+                match chain.external_id() {
+                    Some(id) => format!(" (external id {id})"),
+                    None => String::new(),
+                },
+                assumed
+                    .assumed_role_arn
+                    .as_deref()
+                    .unwrap_or("(no assumed-role ARN)")
+            );
+            return Some(Step::ok(name, detail));
+        }
+        Err(err) => err,
+    };
+    if let Some(setting) = refused_setting(&err) {
+        return Some(setting_step(name, setting));
+    }
+    let fix = match err.code() {
+        _ if err.is_transient() => AWS_TRANSIENT.to_owned(),
+        Some("AccessDenied") => {
+            let tags = settings.principal_tags();
+            let mut setup = format!(
+                "fly-oidc aws setup --role-name {} --trusted-role-arn {first_role}",
+                role.rsplit('/').next().unwrap_or(role)
+            );
+            let mut condition = String::new();
+            if let Some(id) = chain.external_id() {
+                setup.push_str(&format!(" --external-id {id}"));
+                condition = format!(
+                    ", with the condition {{\"StringEquals\": {{\"sts:ExternalId\": \"{id}\"}}}}"
+                );
+            }
+            if tags {
+                setup.push_str(" --principal-tags");
+            }
+            let actions = match tags {
+                true => {
+                    "sts:AssumeRole and sts:TagSession (session tags were asked for, and their transitive ones pass along the chain)"
+                }
+                false => "sts:AssumeRole",
+            };
+            format!(
+                "let the chained role trust the first: its trust policy must allow {actions} for the principal {{\"AWS\": \"{first_role}\"}}{condition}, and the first role's permissions must allow sts:AssumeRole on {role} (or the chained role does not exist); `{setup}` prints both, to compare with aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument",
+                role.rsplit('/').next().unwrap_or(role)
+            )
+        }
+        _ => FIX_NAMED.to_owned(),
+    };
+    Some(Step::fail(name, err.render(NAMING), fix))
 }
 
 /// The Google steps: the STS exchange (with `exchange_only`, a provider without a service
@@ -481,8 +562,8 @@ pub struct DoctorOptions {
 pub type AwsBuilderFn<'a> = &'a dyn Fn() -> fly_oidc_aws::Builder;
 
 impl DoctorOptions {
-    /// Run every step in order: token source, token, signature, clock, each AWS role, the
-    /// Google exchange (with the Google variables other than the service account) and
+    /// Run every step in order: token source, token, signature, clock, each AWS role (the first
+    /// one's chained role too, when one is set), the Google exchange (with the Google variables other than the service account) and
     /// impersonation. The Fly token client is `fly`'s (given [`CONNECT_TIMEOUT`] and
     /// [`TIMEOUT`]; an invalid token-source setting is the one failing step); the providers
     /// resolve the rest from `env` (the AWS ones from `aws`'s builders); the token and clock
@@ -534,7 +615,7 @@ impl DoctorOptions {
         report
     }
 
-    /// A step for each AWS role.
+    /// A step for each AWS role, and one for the first role's chained role.
     async fn aws_steps(&self, report: &mut Report, config: &ProviderConfig, aws: AwsBuilderFn<'_>) {
         // No role given: the provider's own (from `AWS_ROLE_ARN` in the environment), if it
         // is configured.
@@ -545,13 +626,26 @@ impl DoctorOptions {
         } else {
             Vec::new()
         };
-        for role in roles {
+        for (i, role) in roles.into_iter().enumerate() {
             let mut builder = aws().configure(config).disable_cache();
             if let Some(role) = role {
                 builder = builder.role_arn(role);
             }
+            // A chain makes the first role a chain, as exec and serve serve it.
+            if i > 0 {
+                builder = builder.no_chain();
+            }
             match builder.build() {
-                Ok(provider) => report.steps.push(aws_role(&provider).await),
+                Ok(provider) => {
+                    let (step, first) = aws_role(&provider).await;
+                    report.steps.push(step);
+                    // The chained role is checked once its first role's credentials are had.
+                    if let Some(first) = first
+                        && let Some(step) = aws_chained_role(&provider, &first).await
+                    {
+                        report.steps.push(step);
+                    }
+                }
                 Err(e) => report.steps.push(setting_step(
                     format!("aws role {}", role.map_or("(AWS_ROLE_ARN)", |r| r.as_str())),
                     &e,

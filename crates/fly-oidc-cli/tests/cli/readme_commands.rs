@@ -156,6 +156,22 @@ const COMMANDS: &[(&str, Run)] = &[
         },
     ),
     (
+        "fly-oidc aws setup --role-name my-data --trusted-role-arn arn:aws:iam::123456789012:role/my-fly-app --external-id my-external-id > setup-chain.sh",
+        Run::Test {
+            file: "crates/fly-oidc-cli/tests/cli/setup_doctor.rs",
+            name: "aws_setup_trusted_role_arn_commands_run_and_doctor_passes_the_chain_on_moto",
+            runs: r#""aws setup --role-name""#,
+        },
+    ),
+    (
+        "fly-oidc doctor --aws-chain-role-arn arn:aws:iam::210987654321:role/my-data --aws-chain-external-id my-external-id",
+        Run::Test {
+            file: "crates/fly-oidc-cli/tests/cli/setup_doctor.rs",
+            name: "doctor_with_a_chain_checks_each_hop",
+            runs: r#""doctor --aws-chain-role-arn""#,
+        },
+    ),
+    (
         "fly-oidc aws setup --role-name my-fly-app --org acme --app my-app --account-id 123456789012 --format json > policy.json",
         Run::Test {
             file: "crates/fly-oidc-cli/tests/cli/setup_doctor.rs",

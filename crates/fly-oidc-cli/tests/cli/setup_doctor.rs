@@ -10,7 +10,7 @@ use crate::support::{ROLE, SA};
 use crate::support::{run, stderr, stdout};
 use base64::Engine;
 use fly_oidc::time::{SystemTimeSource, TimeSource};
-use fly_oidc_testkit::aws_sts::FakeSts;
+use fly_oidc_testkit::aws_sts::{ChainTrust, FakeSts};
 use fly_oidc_testkit::google::FakeGoogle;
 use fly_oidc_testkit::{FakeFlyApi, Fault};
 use fly_oidc_tests::aws::Moto;
@@ -968,6 +968,12 @@ fn failing(json: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The names of the steps, in order.
+fn step_names(json: &Value) -> Vec<&str> {
+    let steps = json["steps"].as_array().unwrap();
+    steps.iter().map(|s| s["name"].as_str().unwrap()).collect()
+}
+
 fn step<'a>(json: &'a Value, prefix: &str) -> &'a Value {
     json["steps"]
         .as_array()
@@ -983,14 +989,8 @@ fn doctor_passes_every_step_when_all_is_right() {
     let (out, json) = w.doctor(&[]);
     assert_eq!(code(&out), 0, "{json:#}");
     assert_eq!(json["ok"], true);
-    let names: Vec<&str> = json["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        names,
+        step_names(&json),
         [
             "token source",
             "token",
@@ -1785,5 +1785,530 @@ fn errors_table_google_rows_name_the_value_the_setting_and_the_token_fact() {
             other,
             "roles/iam.workloadIdentityUser",
         ],
+    );
+}
+
+// ---------------------------------------------------------------- role chaining: setup + doctor
+
+/// The chained role of these tests, in another account than [`ROLE`] (the first role).
+const CHAINED: &str = "arn:aws:iam::210987654321:role/data";
+
+/// `aws setup --role-name data --trusted-role-arn ROLE`, then `extra`.
+fn chain_setup(extra: &[&str]) -> Output {
+    let mut args = vec![
+        "aws",
+        "setup",
+        "--role-name",
+        "data",
+        "--trusted-role-arn",
+        ROLE,
+    ];
+    args.extend_from_slice(extra);
+    run(&args, &[])
+}
+
+/// The JSON object that a warning line of `out`'s stderr holding `marker` ends with.
+fn json_in_warning(out: &Output, marker: &str) -> Value {
+    let err = stderr(out);
+    let line = err
+        .lines()
+        .find(|l| l.contains(marker))
+        .unwrap_or_else(|| panic!("no warning with {marker:?}: {err}"));
+    let at = line
+        .find('{')
+        .unwrap_or_else(|| panic!("no JSON in: {line}"));
+    serde_json::from_str(&line[at..]).unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+/// `aws setup --trusted-role-arn A [--external-id X] [--principal-tags]`: the chained role's
+/// trust policy (parsed) allows sts:AssumeRole, and sts:TagSession with --principal-tags, for
+/// the principal {"AWS": A} alone, with a StringEquals sts:ExternalId condition only when an
+/// external id is given; the first role's permission policy (a note on stderr) allows the same
+/// actions on the chained role; no Fly token is read (no token source here).
+#[test]
+fn aws_setup_trusted_role_arn_prints_the_chained_roles_trust_policy() {
+    let plain = chain_setup(&["--account-id", "210987654321", "--format", "json"]);
+    assert_eq!(code(&plain), 0, "{}", stderr(&plain));
+    let policy: Value = serde_json::from_str(&stdout(&plain)).unwrap();
+    assert_eq!(
+        policy,
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"AWS": ROLE},
+                "Action": "sts:AssumeRole",
+            }]
+        })
+    );
+    let permission = json_in_warning(&plain, "needs a permission policy");
+    assert_eq!(
+        permission["Statement"],
+        serde_json::json!([{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": CHAINED}])
+    );
+    assert!(
+        stderr(&plain).contains(&format!("FLY_OIDC_AWS_CHAIN_ROLE_ARN = \"{CHAINED}\"")),
+        "{}",
+        stderr(&plain)
+    );
+    assert!(!stderr(&plain).contains("<ACCOUNT_ID>"));
+
+    let full = chain_setup(&[
+        "--external-id",
+        "ext-123:/=",
+        "--principal-tags",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&full), 0, "{}", stderr(&full));
+    let policy: Value = serde_json::from_str(&stdout(&full)).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{policy}");
+    assert_eq!(statements[0]["Principal"], serde_json::json!({"AWS": ROLE}));
+    assert_eq!(
+        statements[0]["Action"],
+        serde_json::json!(["sts:AssumeRole", "sts:TagSession"])
+    );
+    assert_eq!(
+        statements[0]["Condition"],
+        serde_json::json!({"StringEquals": {"sts:ExternalId": "ext-123:/="}})
+    );
+    // Without --account-id, the permission policy's Resource is a placeholder, said plainly.
+    let permission = json_in_warning(&full, "needs a permission policy");
+    assert_eq!(
+        permission["Statement"][0]["Resource"],
+        "arn:aws:iam::<ACCOUNT_ID>:role/data"
+    );
+    assert_eq!(
+        permission["Statement"][0]["Action"],
+        serde_json::json!(["sts:AssumeRole", "sts:TagSession"])
+    );
+    assert!(
+        stderr(&full)
+            .contains("no --account-id: that permission policy's Resource holds <ACCOUNT_ID>"),
+        "{}",
+        stderr(&full)
+    );
+    assert!(stderr(&full).contains("FLY_OIDC_AWS_CHAIN_EXTERNAL_ID = \"ext-123:/=\""));
+
+    // The commands: the trust policy in one quoted word, no comment with an expansion.
+    let commands = chain_setup(&["--external-id", "ext-123"]);
+    assert_eq!(code(&commands), 0, "{}", stderr(&commands));
+    let script = stdout(&commands);
+    let line = script
+        .lines()
+        .find_map(|l| l.strip_prefix("TRUST_POLICY='"))
+        .unwrap_or_else(|| panic!("no TRUST_POLICY: {script}"));
+    let policy: Value = serde_json::from_str(line.trim_end_matches('\'')).unwrap();
+    assert_eq!(
+        policy["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"],
+        "ext-123"
+    );
+    assert!(
+        script.contains("aws iam create-role --role-name 'data'"),
+        "{script}"
+    );
+    for line in script.lines().filter(|l| l.starts_with('#')) {
+        assert!(!line.contains('$'), "a comment with an expansion: {line}");
+    }
+    assert!(!script.contains("TagSession"), "{script}");
+}
+
+/// What `aws setup --trusted-role-arn` refuses, exit 2 naming the flag: a value that is not a
+/// role ARN or an external id STS takes, an external id without a chained role, and the
+/// web-identity flags, which say whose Fly tokens a role trusts (a chained role trusts the
+/// first role instead).
+#[test]
+fn aws_setup_trusted_role_arn_refuses_bad_values_and_web_identity_flags() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["--trusted-role-arn", "arn:aws:iam::1234:role/x"],
+            &["--trusted-role-arn", "the account id is not 12 digits"],
+        ),
+        (
+            &["--trusted-role-arn", "arn:aws:iam::123456789012:user/x"],
+            &["--trusted-role-arn", "it is not a role"],
+        ),
+        (
+            &["--trusted-role-arn", ROLE, "--external-id", "x"],
+            &["--external-id", "2 to 1224 characters"],
+        ),
+        (
+            &["--trusted-role-arn", ROLE, "--external-id", "has space"],
+            &["--external-id", "2 to 1224 characters"],
+        ),
+        (
+            &["--trusted-role-arn", ROLE, "--role-name", "no spaces"],
+            &["--role-name"],
+        ),
+        (
+            &["--external-id", "ext-123", "--org", "acme", "--app", "web"],
+            &["--trusted-role-arn"],
+        ),
+        (
+            &["--trusted-role-arn", ROLE, "--org", "acme"],
+            &["--trusted-role-arn", "--org"],
+        ),
+        (
+            &["--trusted-role-arn", ROLE, "--app", "web"],
+            &["--trusted-role-arn", "--app"],
+        ),
+        (
+            &["--trusted-role-arn", ROLE, "--sub", "acme:*"],
+            &["--trusted-role-arn", "--sub"],
+        ),
+        (
+            &[
+                "--trusted-role-arn",
+                ROLE,
+                "--audience",
+                "sts.amazonaws.com",
+            ],
+            &["--trusted-role-arn", "--audience"],
+        ),
+    ];
+    for (args, says) in cases {
+        let mut all = vec!["aws", "setup", "--role-name", "data"];
+        all.extend_from_slice(args);
+        // The case with a role name of its own gives it alone (clap refuses a repeated flag).
+        if args.contains(&"--role-name") {
+            all.drain(2..4);
+        }
+        let out = run(&all, &[]);
+        assert_eq!(code(&out), 2, "{all:?}: {}{}", stdout(&out), stderr(&out));
+        assert!(stdout(&out).is_empty(), "{all:?}: {}", stdout(&out));
+        assert_contains_all(&stderr(&out), says);
+    }
+}
+
+/// The chained role's commands, run against moto with the AWS CLI: the role IAM stores has the
+/// printed trust policy (principal, actions, external id); the printed next step (the first
+/// role's permission policy) runs as printed, with the account the script looked up; and
+/// `doctor` with the chain passes both hops against moto's STS (which implements AssumeRole).
+#[test]
+fn aws_setup_trusted_role_arn_commands_run_and_doctor_passes_the_chain_on_moto() {
+    if !fly_oidc_tests::require_tool("aws") {
+        return;
+    }
+    let Some(moto) = Moto::start() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path().to_str().unwrap();
+    let (first, chained) = (unique("fly-first-"), unique("data-"));
+    let first_arn = format!("arn:aws:iam::{ACCOUNT}:role/{first}");
+    // The first role, for Fly tokens of acme/web.
+    let out = cmd(
+        "aws setup --org acme --app web --account-id",
+        &[ACCOUNT, "--role-name", &first],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    run_script(moto.endpoint(), home, &stdout(&out));
+    // The command the docs show, the names this test's.
+    let out = cmd(
+        "aws setup --role-name",
+        &[
+            &chained,
+            "--trusted-role-arn",
+            &first_arn,
+            "--external-id",
+            "my-external-id",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let script = stdout(&out);
+    run_script(moto.endpoint(), home, &script);
+    let printed = run_script(moto.endpoint(), home, &script); // again: an update
+    let role = aws_cli(
+        moto.endpoint(),
+        home,
+        &["iam", "get-role", "--role-name", &chained],
+    );
+    let statement = &role["Role"]["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(statement["Principal"]["AWS"], first_arn.as_str());
+    assert_eq!(statement["Action"], "sts:AssumeRole");
+    assert_eq!(
+        statement["Condition"]["StringEquals"]["sts:ExternalId"],
+        "my-external-id"
+    );
+    // The next step, as printed (the account looked up), run in the first role's account.
+    let put = printed
+        .lines()
+        .find(|l| l.trim_start().starts_with("aws iam put-role-policy"))
+        .unwrap_or_else(|| panic!("no put-role-policy step: {printed}"));
+    assert!(!put.contains("ACCOUNT_ID"), "{put}");
+    run_script(moto.endpoint(), home, put);
+    let granted = aws_cli(
+        moto.endpoint(),
+        home,
+        &[
+            "iam",
+            "get-role-policy",
+            "--role-name",
+            &first,
+            "--policy-name",
+            &format!("fly-oidc-assume-{chained}"),
+        ],
+    );
+    let chained_arn = format!("arn:aws:iam::{ACCOUNT}:role/{chained}");
+    assert_eq!(
+        granted["PolicyDocument"]["Statement"][0]["Resource"],
+        chained_arn.as_str()
+    );
+    assert_eq!(
+        granted["PolicyDocument"]["Statement"][0]["Action"],
+        "sts:AssumeRole"
+    );
+    assert!(
+        printed.contains(&format!("FLY_OIDC_AWS_CHAIN_ROLE_ARN = \"{chained_arn}\"")),
+        "{printed}"
+    );
+
+    // doctor walks both hops against moto.
+    let fly = crate::support::acme_web();
+    let out = run(
+        &[
+            "doctor",
+            "--json",
+            "--offline",
+            "--socket",
+            fly.socket_path().to_str().unwrap(),
+            "--aws-role-arn",
+            &first_arn,
+            "--aws-sts-endpoint",
+            moto.endpoint(),
+            "--aws-chain-role-arn",
+            &chained_arn,
+            "--aws-chain-external-id",
+            "my-external-id",
+        ],
+        &[],
+    );
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(code(&out), 0, "{json:#}{}", stderr(&out));
+    assert!(failing(&json).is_empty());
+    let detail = step(&json, "aws chained role")["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!(":assumed-role/{chained}/")),
+        "{detail}"
+    );
+}
+
+/// The chained role's Terraform parses as HCL, with the principal and the external id.
+#[test]
+fn aws_setup_trusted_role_arn_terraform_parses_as_hcl() {
+    let out = chain_setup(&[
+        "--external-id",
+        "ext-123",
+        "--principal-tags",
+        "--max-session-duration",
+        "7200",
+        "--format",
+        "terraform",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let tf = stdout(&out);
+    assert_contains_all(
+        &tf,
+        &[
+            &format!("Principal = {{ AWS = \"{ROLE}\" }}"),
+            "Action    = [\"sts:AssumeRole\", \"sts:TagSession\"]",
+            "StringEquals = { \"sts:ExternalId\" = \"ext-123\" }",
+            "max_session_duration = 7200",
+        ],
+    );
+    if !have_hcl2() {
+        return;
+    }
+    hcl_parses(&tf).unwrap();
+}
+
+/// A doctor world whose fake STS trusts the chained roles as `trust` says.
+fn chain_world(first_tags: bool, trust: ChainTrust) -> World {
+    world(|b, _| b.tag_session(first_tags).chain_trust(trust), |b| b)
+}
+
+/// `doctor --aws-chain-role-arn B [--aws-chain-external-id X]`: one step per hop, the chained
+/// one after the first role's; all pass when the chained role trusts the first (with its
+/// external id), the chained step showing the chained assumed-role ARN.
+#[test]
+fn doctor_with_a_chain_checks_each_hop() {
+    let w = chain_world(
+        false,
+        ChainTrust::default().principal(ROLE).external_id("ext-1"),
+    );
+    // The command the docs show (the roles and endpoints as the world gives them).
+    let command = "doctor --aws-chain-role-arn";
+    let mut args: Vec<&str> = command.split(' ').skip(1).collect();
+    args.extend([CHAINED, "--aws-chain-external-id", "ext-1"]);
+    let (out, json) = w.doctor(&args);
+    assert_eq!(code(&out), 0, "{json:#}");
+    assert_eq!(
+        step_names(&json),
+        [
+            "token source",
+            "token",
+            "signature",
+            "clock skew",
+            &format!("aws role {ROLE}"),
+            &format!("aws chained role {CHAINED}"),
+            "google exchange",
+            "google impersonation"
+        ]
+    );
+    let first = step(&json, "aws role")["detail"].as_str().unwrap();
+    assert!(
+        first.contains("AssumeRoleWithWebIdentity succeeded")
+            && first.contains("assumed-role/fly-app/"),
+        "{first}"
+    );
+    let chained = step(&json, "aws chained role")["detail"].as_str().unwrap();
+    assert_contains_all(
+        chained,
+        &[
+            &format!("AssumeRole with the credentials of {ROLE} succeeded (external id ext-1)"),
+            "as arn:aws:sts::210987654321:assumed-role/data/",
+        ],
+    );
+    // A second role is tried as it is (the chain is the first role's, as exec serves it).
+    let (out, json) = w.doctor(&[
+        "--aws-role-arn",
+        ROLE,
+        "--aws-role-arn",
+        crate::support::ROLE_A,
+        "--aws-chain-role-arn",
+        CHAINED,
+        "--aws-chain-external-id",
+        "ext-1",
+    ]);
+    assert_eq!(code(&out), 0, "{json:#}");
+    let chained_steps = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["name"].as_str().unwrap().starts_with("aws chained role"))
+        .count();
+    assert_eq!(chained_steps, 1, "{json:#}");
+    // The text form: a line per hop.
+    let text = cmd(
+        "doctor --offline --socket",
+        &[
+            w.fly.socket_path().to_str().unwrap(),
+            "--aws-role-arn",
+            ROLE,
+            "--aws-sts-endpoint",
+            &w.sts.url(),
+            "--aws-chain-role-arn",
+            CHAINED,
+            "--aws-chain-external-id",
+            "ext-1",
+        ],
+    );
+    expect(
+        &text,
+        0,
+        stdout,
+        &format!("ok   aws chained role {CHAINED}: AssumeRole"),
+    );
+    expect(&text, 0, stdout, "all 6 steps passed\n");
+}
+
+/// Each way the chained role refuses the first fails the chained step (exit 1, the first
+/// role's step passing), its detail STS's AccessDenied and its fix the trust policy to have
+/// (principal, external id, sts:TagSession), the first role's permission and the set-up
+/// command; when the first hop fails, the chained one is not tried.
+#[test]
+fn doctor_names_the_fix_of_each_chained_refusal() {
+    let chained_name = format!("aws chained role {CHAINED}");
+    let setup = format!("fly-oidc aws setup --role-name data --trusted-role-arn {ROLE}");
+    let principal = format!("for the principal {{\"AWS\": \"{ROLE}\"}}");
+    let permission = format!("the first role's permissions must allow sts:AssumeRole on {CHAINED}");
+    // (world, extra flags, what the fix says)
+    let cases: Vec<(World, Vec<&str>, Vec<String>)> = vec![
+        // Another principal.
+        (
+            chain_world(
+                false,
+                ChainTrust::default().principal(crate::support::ROLE_A),
+            ),
+            vec![],
+            vec![
+                format!("`{setup}` prints both"),
+                format!("must allow sts:AssumeRole {principal}"),
+                permission.clone(),
+            ],
+        ),
+        // Another external id.
+        (
+            chain_world(
+                false,
+                ChainTrust::default().principal(ROLE).external_id("ext-1"),
+            ),
+            vec!["--aws-chain-external-id", "ext-2"],
+            vec![
+                format!("`{setup} --external-id ext-2` prints both"),
+                "{\"StringEquals\": {\"sts:ExternalId\": \"ext-2\"}}".to_owned(),
+                principal.clone(),
+                permission.clone(),
+            ],
+        ),
+        // Session tags (transitive ones pass along) without sts:TagSession.
+        (
+            chain_world(true, ChainTrust::default().principal(ROLE)),
+            vec!["--aws-principal-tags"],
+            vec![
+                format!("`{setup} --principal-tags` prints both"),
+                "must allow sts:AssumeRole and sts:TagSession".to_owned(),
+                principal.clone(),
+                permission.clone(),
+            ],
+        ),
+    ];
+    for (w, extra, fix_says) in cases {
+        let mut args = vec!["--aws-chain-role-arn", CHAINED];
+        args.extend(extra);
+        let (out, json) = w.doctor(&args);
+        assert_eq!(code(&out), 1, "{args:?}: {json:#}");
+        assert_eq!(
+            failing(&json),
+            std::slice::from_ref(&chained_name),
+            "{args:?}: {json:#}"
+        );
+        let chained = step(&json, "aws chained role");
+        let detail = chained["detail"].as_str().unwrap();
+        assert_contains_all(
+            detail,
+            &["AccessDenied", "is not authorized to perform", CHAINED],
+        );
+        let fix = chained["fix"].as_str().unwrap();
+        let says: Vec<&str> = fix_says.iter().map(String::as_str).collect();
+        assert_contains_all(fix, &says);
+        if args.contains(&"--aws-principal-tags") {
+            assert!(detail.contains("sts:TagSession"), "{detail}");
+        }
+    }
+    // The first hop refused (another app's subject): its step fails, no chained step.
+    let w = world(
+        |b, _| b.subject("acme:other:*").chain_trust(ChainTrust::default()),
+        |b| b,
+    );
+    let (out, json) = w.doctor(&["--aws-chain-role-arn", CHAINED]);
+    assert_eq!(code(&out), 1, "{json:#}");
+    assert_eq!(failing(&json), [format!("aws role {ROLE}")]);
+    assert!(!json.to_string().contains("aws chained role"), "{json:#}");
+    // A chained duration above AWS's hour is an invalid setting: exit 2, no STS call.
+    let w = chain_world(false, ChainTrust::default());
+    let (out, json) = w.doctor(&[
+        "--aws-chain-role-arn",
+        CHAINED,
+        "--aws-chain-duration-seconds",
+        "3601",
+    ]);
+    assert_eq!(code(&out), 2, "{json:#}");
+    let role = step(&json, "aws role");
+    assert!(
+        role["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--aws-chain-duration-seconds"),
+        "{role}"
     );
 }
