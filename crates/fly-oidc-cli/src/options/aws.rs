@@ -38,18 +38,17 @@ pub struct CredentialProcessOptions {
     /// sts:TagSession [env: FLY_OIDC_AWS_PRINCIPAL_TAGS=1]
     #[arg(long)]
     pub principal_tags: bool,
-    /// Chain a role: with the first role's credentials assume this one (sts:AssumeRole) and
-    /// hand out its credentials [env: FLY_OIDC_AWS_CHAIN_ROLE_ARN]
+    /// Then assume this role with the first one's credentials [env: FLY_OIDC_AWS_CHAIN_ROLE_ARN]
     #[arg(long, value_name = "ARN")]
     pub chain_role_arn: Option<String>,
-    /// The external id the chained role's trust policy requires [env: FLY_OIDC_AWS_CHAIN_EXTERNAL_ID]
+    /// The chained role's external id [env: FLY_OIDC_AWS_CHAIN_EXTERNAL_ID]
     #[arg(long, value_name = "ID")]
     pub chain_external_id: Option<String>,
     /// The chained role's session name [default: the first role's]
     #[arg(long, value_name = "NAME")]
     pub chain_session_name: Option<String>,
-    /// The chained session's duration, 900..3600 (AWS caps chained sessions at one hour) [default: 3600]
-    #[arg(long, value_name = "SECONDS")]
+    /// The chained session's duration, 900..3600 [default: 3600]
+    #[arg(long, value_name = "SECS")]
     pub chain_duration_seconds: Option<u32>,
     /// The STS region [env: AWS_REGION, AWS_DEFAULT_REGION, the profile's region; default: us-east-1]
     #[arg(long, value_name = "REGION")]

@@ -227,7 +227,7 @@ pub struct CloudOptions {
     /// The chained session's duration in seconds, 900..3600 (AWS caps chained sessions at one hour) [default: 3600]
     ///
     /// `None`: 3600.
-    #[arg(long = "aws-chain-duration-seconds", value_name = "SECONDS", long_help = None)]
+    #[arg(long = "aws-chain-duration-seconds", value_name = "SECS", long_help = None)]
     pub aws_chain_duration_seconds: Option<u64>,
     /// STS region; also exported to the app (exec's command, serve's env file) when it has none [env: AWS_REGION, AWS_DEFAULT_REGION]
     ///

@@ -379,13 +379,16 @@ pub async fn aws_chained_role(
 ) -> Option<Step> {
     let settings = provider.settings();
     let chain = settings.chain()?;
-    let (role, first_role) = (chain.role_arn(), settings.role_arn().unwrap_or("(none)"));
+    let (role, first_role) = (
+        chain.role_arn.as_str(),
+        settings.role_arn().unwrap_or("(none)"),
+    );
     let name = format!("aws chained role {role}");
     let err = match provider.assume_chained_role(first).await {
         Ok(assumed) => {
             let detail = format!(
                 "AssumeRole with the credentials of {first_role} succeeded{} as {}",
-                match chain.external_id() {
+                match chain.external_id.as_deref() {
                     Some(id) => format!(" (external id {id})"),
                     None => String::new(),
                 },
@@ -410,7 +413,7 @@ pub async fn aws_chained_role(
                 role.rsplit('/').next().unwrap_or(role)
             );
             let mut condition = String::new();
-            if let Some(id) = chain.external_id() {
+            if let Some(id) = chain.external_id.as_deref() {
                 setup.push_str(&format!(" --external-id {id}"));
                 condition = format!(
                     ", with the condition {{\"StringEquals\": {{\"sts:ExternalId\": \"{id}\"}}}}"
