@@ -3,7 +3,7 @@
 use crate::FileOwner;
 use crate::conn::Limits;
 use crate::handler::{
-    Gcp, Health, IdTokenFactory, MAX_ID_TOKEN_AUDIENCES, MAX_SCOPE_SETS, ScopedFactory, State,
+    Gcp, IdTokenFactory, MAX_ID_TOKEN_AUDIENCES, MAX_SCOPE_SETS, ScopedFactory, State,
     allowed_hosts, federated_account,
 };
 use crate::routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, is_role_name};
@@ -790,11 +790,6 @@ impl Server {
     /// `<addr>` for `GCE_METADATA_HOST` and `GCE_METADATA_IP`, when Google is served.
     pub fn metadata_host(&self) -> Option<String> {
         self.state.gcp.as_ref().map(|_| self.addr.to_string())
-    }
-
-    /// The state of every credential (what `/healthz` answers).
-    pub fn health(&self) -> Health {
-        self.state.health()
     }
 
     /// Stop accepting, close open connections, stop the refresh loops and remove the token
