@@ -13,9 +13,10 @@
 //! answer. [`credential_config`] builds the configuration that runs such a command.
 
 use crate::AccessToken;
+use crate::TOKEN_TYPE_JWT;
 use crate::resource::WorkloadIdentityProvider;
+use crate::resource::fly_audience_from_google;
 use crate::settings::{ENV_PROVIDER, LIFETIME, Settings};
-use crate::{TOKEN_TYPE_JWT, fly_audience_from_google};
 use fly_oidc::{
     BuildError, Env, Error, ErrorKind, FlyOidcClient, FlyToken, Message, Naming, Origin, Setting,
 };
@@ -350,7 +351,7 @@ pub(crate) struct ExecutableCommand {
 
 impl ExecutableCommand {
     /// `program` with `args`.
-    pub fn new<'a>(program: &str, args: impl IntoIterator<Item = &'a str>) -> Self {
+    pub(crate) fn new<'a>(program: &str, args: impl IntoIterator<Item = &'a str>) -> Self {
         Self {
             program: program.to_owned(),
             args: args.into_iter().map(str::to_owned).collect(),
@@ -367,7 +368,7 @@ impl ExecutableCommand {
     }
 
     /// Add `flag` and `value` when a value is given.
-    pub fn flag(mut self, flag: &str, value: Option<&str>) -> Self {
+    pub(crate) fn flag(mut self, flag: &str, value: Option<&str>) -> Self {
         if let Some(value) = value {
             self.args.extend([flag.to_owned(), value.to_owned()]);
         }
@@ -407,7 +408,7 @@ impl ExecutableCommand {
 
 /// `path` made absolute (against the working directory, without resolving links), as UTF-8;
 /// an error when it is not UTF-8.
-pub fn absolute(path: &Path) -> std::io::Result<String> {
+pub(crate) fn absolute(path: &Path) -> std::io::Result<String> {
     let abs = std::path::absolute(path)?;
     abs.to_str()
         .map(str::to_owned)

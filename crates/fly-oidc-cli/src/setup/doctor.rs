@@ -367,7 +367,7 @@ pub async fn gcp(
             "google exchange",
             format!(
                 "Google STS exchanged the token for provider {provider} (audience {})",
-                exchange_only.audience()
+                exchange_only.settings().audience()
             ),
         )),
         // No such provider (docs/ERRORS.md): its own fix, not the trust settings'.
@@ -402,7 +402,11 @@ pub async fn gcp(
         }
     }
     if let Some(imp) = impersonating {
-        let sa = imp.service_account().unwrap_or_default().to_owned();
+        let sa = imp
+            .settings()
+            .service_account()
+            .unwrap_or_default()
+            .to_owned();
         match imp.fetch_access_token().await {
             Ok(_) => steps.push(Step::ok(
                 "google impersonation",
