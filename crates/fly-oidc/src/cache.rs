@@ -10,7 +10,7 @@
 //! - **min TTL**: the disk cache's name for its refresh window, as a user sets it: reuse a
 //!   cached value while at least this much remains (`FLY_OIDC_AWS_MIN_TTL`, 15 minutes).
 //! - **stale floor**: after a failed refresh, a cached value is still served while more than
-//!   this remains ([`CacheConfig::with_stale_floor`], zero here: until it expires).
+//!   this remains (zero here: until it expires).
 //!
 //! Behaviour:
 //!
@@ -18,8 +18,7 @@
 //!   its value or, when nothing valid is cached, its error (a failed refresh is shared with
 //!   the callers that waited for it, instead of each trying again in turn);
 //! - **static stability**: when a refresh fails while the cached value is above the stale
-//!   floor, the cached value is served, a warning logged, and the next refresh waits
-//!   [`CacheConfig::with_failure_backoff`];
+//!   floor, the cached value is served, a warning logged, and the next refresh waits 10 s;
 //! - **never expired**: an expired value is never served from the cache; a value that a refresh
 //!   returns already expired is passed back uncached, with a warning, so refresh functions
 //!   should reject such values themselves (the AWS and GCP providers do).
@@ -83,19 +82,6 @@ impl CacheConfig {
     /// in lockstep.
     pub fn with_jitter(mut self, jitter: Duration) -> Self {
         self.jitter = jitter;
-        self
-    }
-
-    /// After a failed refresh, serve the still-valid value this long before trying again.
-    pub fn with_failure_backoff(mut self, backoff: Duration) -> Self {
-        self.failure_backoff = backoff;
-        self
-    }
-
-    /// The stale floor: after a failed refresh, serve the cached value only while more than
-    /// this remains (default zero: until it expires).
-    pub fn with_stale_floor(mut self, floor: Duration) -> Self {
-        self.stale_floor = floor;
         self
     }
 
@@ -335,9 +321,11 @@ mod tests {
         let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let clock = ManualTimeSource::new(start);
         let cache: RefreshingCache<u32, String> = RefreshingCache::new(
-            CacheConfig::default()
-                .with_jitter(Duration::ZERO)
-                .with_stale_floor(Duration::from_secs(60)),
+            CacheConfig {
+                jitter: Duration::ZERO,
+                stale_floor: Duration::from_secs(60),
+                ..CacheConfig::default()
+            },
             SharedTimeSource::new(clock.clone()),
         );
         assert_eq!(

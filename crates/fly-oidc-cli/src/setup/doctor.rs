@@ -574,7 +574,7 @@ impl DoctorOptions {
                 fly_oidc_gcp::ENV_SCOPES,
                 fly_oidc_gcp::ENV_STS_URL,
                 fly_oidc_gcp::ENV_IAM_URL,
-                fly_oidc::ENV_ALLOW_INSECURE_HTTP,
+                fly_oidc::endpoint::ENV_ALLOW_INSECURE_HTTP,
             ]
             .iter()
             .filter_map(|name| env.get(name).map(|v| ((*name).to_owned(), v)))
