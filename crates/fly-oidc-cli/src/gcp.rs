@@ -102,18 +102,19 @@ fn credential_config(globals: &Globals, args: CredentialConfigOptions) -> Result
                 ConfigError::Path(e) => CliError::new("resolving a path", e),
             })?;
     let text = executable::config_text(&config);
-    let shown = match &args.output {
+    let written = match &args.output {
         Some(path) => {
             let shown = executable::write_config(path, &text)?;
             stderr_line(format_args!("fly-oidc: wrote {shown}"));
-            executable::shell_word(&shown)
+            Some(shown)
         }
         None => {
             print_stdout(&[&text])?;
-            "<this file>".to_owned()
+            None
         }
     };
-    stderr_line(format_args!("{}", executable::usage_hint(&shown)));
+    let hint = executable::usage_hint(written.as_deref());
+    stderr_line(format_args!("{hint}"));
     Ok(())
 }
 

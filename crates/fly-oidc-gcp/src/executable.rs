@@ -510,9 +510,11 @@ pub fn config_text(config: &Value) -> String {
     format!("{config:#}\n")
 }
 
-/// How to use a credential configuration written to `shown` (a path, or a placeholder such as
-/// `<this file>`): the variables and the gcloud command, as lines for stderr.
-pub fn usage_hint(shown: &str) -> String {
+/// How to use a credential configuration written to `written` (the path [`write_config`]
+/// returns, quoted here for the shell) or, with `None`, printed (`<this file>`): the variables
+/// and the gcloud command, as lines for stderr.
+pub fn usage_hint(written: Option<&str>) -> String {
+    let shown = written.map_or_else(|| "<this file>".to_owned(), shell_word);
     format!(
         "fly-oidc: to use it (on a Fly Machine):\n  \
          export GOOGLE_APPLICATION_CREDENTIALS={shown}\n  \
@@ -522,7 +524,7 @@ pub fn usage_hint(shown: &str) -> String {
 }
 
 /// `path` quoted for the shell lines of [`usage_hint`].
-pub fn shell_word(path: &str) -> String {
+fn shell_word(path: &str) -> String {
     crate::command_line::quote(path).unwrap_or_else(|_| fly_oidc::shell_quote(path))
 }
 
