@@ -69,7 +69,6 @@ mod env;
 mod error;
 pub mod fs;
 mod retry;
-mod rfc3339;
 mod set_if;
 mod shell;
 pub mod time;
