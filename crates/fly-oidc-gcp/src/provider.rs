@@ -50,11 +50,6 @@ impl AccessToken {
     pub fn expires_at(&self) -> SystemTime {
         self.expires_at
     }
-
-    /// The token type: always `Bearer`.
-    pub(crate) fn token_type(&self) -> &'static str {
-        "Bearer"
-    }
 }
 
 impl fmt::Display for AccessToken {

@@ -122,7 +122,7 @@ impl WorkloadIdentityProvider {
 
     /// The default audience of the Fly token (`aud`): `https://iam.googleapis.com/<name>`,
     /// which Google accepts when the provider's allowed audiences are left empty.
-    pub(crate) fn token_audience(&self) -> String {
+    pub fn token_audience(&self) -> String {
         format!("https://iam.googleapis.com/{}", self.name)
     }
 
