@@ -110,7 +110,7 @@ fn storage_base(emulator: Option<String>) -> Result<String, String> {
         .map_err(|e| format!("STORAGE_EMULATOR_HOST {host:?}: {e}"))?;
     let loopback = url
         .host_str()
-        .is_some_and(fly_oidc::is_trusted_plain_http_host);
+        .is_some_and(fly_oidc::endpoint::is_trusted_plain_http_host);
     if url.scheme() == "http" && !loopback {
         return Err(format!(
             "STORAGE_EMULATOR_HOST {host:?}: plain http is only used for loopback; the access token must not travel unencrypted"

@@ -7,8 +7,10 @@ use crate::options::gcp::{AccessTokenOptions, CredentialConfigOptions, Executabl
 use clap::{Args, Subcommand};
 use fly_oidc::Naming;
 use fly_oidc::time::{SystemTimeSource, TimeSource};
-use fly_oidc_gcp::GoogleCall;
 use fly_oidc_gcp::executable::{self, ConfigError, Failure, TokenSourceFlags};
+use fly_oidc_gcp::{AccessToken, GoogleCall};
+use serde_json::{Value, json};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Google Cloud subcommands.
 #[derive(Debug, Subcommand)]
@@ -101,19 +103,20 @@ fn credential_config(globals: &Globals, args: CredentialConfigOptions) -> Result
                 ConfigError::ThisBinary(e) => CliError::new("finding this binary's path", e),
                 ConfigError::Path(e) => CliError::new("resolving a path", e),
             })?;
-    let text = executable::config_text(&config);
-    let shown = match &args.output {
+    let text = config_text(&config);
+    let written = match &args.output {
         Some(path) => {
             let shown = executable::write_config(path, &text)?;
             stderr_line(format_args!("fly-oidc: wrote {shown}"));
-            executable::shell_word(&shown)
+            Some(shown)
         }
         None => {
             print_stdout(&[&text])?;
-            "<this file>".to_owned()
+            None
         }
     };
-    stderr_line(format_args!("{}", executable::usage_hint(&shown)));
+    let hint = executable::usage_hint(written.as_deref());
+    stderr_line(format_args!("{hint}"));
     Ok(())
 }
 
@@ -128,10 +131,63 @@ async fn access_token(globals: &Globals, args: AccessTokenArgs) -> Result<(), Cl
         CliError::provider(step, e)
     })?;
     match args.json {
-        true => print_stdout(&[
-            &executable::access_token_json(&token, SystemTimeSource.now()),
-            "\n",
-        ]),
+        true => print_stdout(&[&access_token_json(&token, SystemTimeSource.now()), "\n"]),
         false => print_stdout(&[token.expose_secret(), "\n"]),
+    }
+}
+
+/// The credential configuration as written: pretty JSON and a final newline.
+fn config_text(config: &Value) -> String {
+    format!("{config:#}\n")
+}
+
+/// `token` as JSON, for `gcp access-token --json`:
+/// `{"access_token":..,"token_type":"Bearer","expires_in":..,"expire_time":..,"expire_time_unix":..}`.
+/// `expires_in` is the seconds left at `now` (0 once expired; pass the caller's clock),
+/// `expire_time` the expiry in RFC 3339 UTC (seconds), `expire_time_unix` the same in Unix
+/// seconds. The text holds the token itself: print it, never log it.
+fn access_token_json(token: &AccessToken, now: SystemTime) -> String {
+    let expires_at = token.expires_at();
+    let secs = |since: SystemTime| expires_at.duration_since(since).map_or(0, |d| d.as_secs());
+    json!({
+        "access_token": token.expose_secret(),
+        "token_type": "Bearer",
+        "expires_in": secs(now),
+        "expire_time": fly_oidc::time::format_rfc3339(expires_at),
+        "expire_time_unix": secs(UNIX_EPOCH),
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_configuration_ends_with_a_newline() {
+        assert!(config_text(&json!({"a": 1})).ends_with("}\n"));
+    }
+
+    #[test]
+    fn an_access_token_prints_with_its_expiry_by_the_given_clock() {
+        let expires = UNIX_EPOCH + Duration::from_secs(1_700_003_600);
+        let token = AccessToken::new("ya29.secret", expires);
+        let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
+        let json: Value =
+            serde_json::from_str(&access_token_json(&token, at(1_700_000_000))).unwrap();
+        assert_eq!(
+            json,
+            json!({
+                "access_token": "ya29.secret",
+                "token_type": "Bearer",
+                "expires_in": 3600,
+                "expire_time": "2023-11-14T23:13:20Z",
+                "expire_time_unix": 1_700_003_600,
+            })
+        );
+        let expired: Value =
+            serde_json::from_str(&access_token_json(&token, at(1_800_000_000))).unwrap();
+        assert_eq!(expired["expires_in"], 0);
     }
 }

@@ -597,7 +597,7 @@ impl GoogleCall {
 
     /// The service that answers the call, as messages name it: `Google STS`,
     /// `Google IAM Credentials`.
-    pub fn service(self) -> &'static str {
+    pub(crate) fn service(self) -> &'static str {
         match self {
             Self::TokenExchange => "Google STS",
             Self::Impersonation => "Google IAM Credentials",

@@ -12,16 +12,16 @@
 //! `GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE` atomically with mode 0600); the caller prints the
 //! answer. [`credential_config`] builds the configuration that runs such a command.
 
-use crate::AccessToken;
+use crate::TOKEN_TYPE_JWT;
 use crate::resource::WorkloadIdentityProvider;
+use crate::resource::fly_audience_from_google;
 use crate::settings::{ENV_PROVIDER, LIFETIME, Settings};
-use crate::{TOKEN_TYPE_JWT, fly_audience_from_google};
 use fly_oidc::{
     BuildError, Env, Error, ErrorKind, FlyOidcClient, FlyToken, Message, Naming, Origin, Setting,
 };
 use serde_json::{Value, json};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Set by Google's libraries when they run an executable: the STS audience.
 const ENV_GOOGLE_AUDIENCE: &str = "GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE";
@@ -111,24 +111,6 @@ pub(crate) fn success_json(token: &FlyToken) -> String {
         response["expiration_time"] = json!(exp);
     }
     response.to_string()
-}
-
-/// `token` as JSON, for a command that prints an access token (`fly-oidc gcp access-token
-/// --json`): `{"access_token":..,"token_type":"Bearer","expires_in":..,"expire_time":..,"expire_time_unix":..}`.
-/// `expires_in` is the seconds left at `now` (0 once expired; pass the caller's clock),
-/// `expire_time` the expiry in RFC 3339 UTC (seconds), `expire_time_unix` the same in Unix
-/// seconds. The text holds the token itself: print it, never log it.
-pub fn access_token_json(token: &AccessToken, now: SystemTime) -> String {
-    let expires_at = token.expires_at();
-    let secs = |since: SystemTime| expires_at.duration_since(since).map_or(0, |d| d.as_secs());
-    json!({
-        "access_token": token.expose_secret(),
-        "token_type": token.token_type(),
-        "expires_in": secs(now),
-        "expire_time": fly_oidc::time::format_rfc3339(expires_at),
-        "expire_time_unix": secs(UNIX_EPOCH),
-    })
-    .to_string()
 }
 
 /// The Fly token audience for this run: `audience` when given, else
@@ -350,7 +332,7 @@ pub(crate) struct ExecutableCommand {
 
 impl ExecutableCommand {
     /// `program` with `args`.
-    pub fn new<'a>(program: &str, args: impl IntoIterator<Item = &'a str>) -> Self {
+    pub(crate) fn new<'a>(program: &str, args: impl IntoIterator<Item = &'a str>) -> Self {
         Self {
             program: program.to_owned(),
             args: args.into_iter().map(str::to_owned).collect(),
@@ -367,7 +349,7 @@ impl ExecutableCommand {
     }
 
     /// Add `flag` and `value` when a value is given.
-    pub fn flag(mut self, flag: &str, value: Option<&str>) -> Self {
+    pub(crate) fn flag(mut self, flag: &str, value: Option<&str>) -> Self {
         if let Some(value) = value {
             self.args.extend([flag.to_owned(), value.to_owned()]);
         }
@@ -407,7 +389,7 @@ impl ExecutableCommand {
 
 /// `path` made absolute (against the working directory, without resolving links), as UTF-8;
 /// an error when it is not UTF-8.
-pub fn absolute(path: &Path) -> std::io::Result<String> {
+pub(crate) fn absolute(path: &Path) -> std::io::Result<String> {
     let abs = std::path::absolute(path)?;
     abs.to_str()
         .map(str::to_owned)
@@ -459,7 +441,7 @@ fn check_token_cache_file(path: &Path) -> Result<(), BuildError> {
     Err(BuildError::invalid(TOKEN_CACHE_FILE, Origin::Builder, why))
 }
 
-/// Write a configuration's `text` ([`config_text`]) to `path` atomically (a temporary file
+/// Write a configuration's `text` (its JSON, pretty, with a final newline) to `path` atomically (a temporary file
 /// renamed over it, mode 0644: the configuration holds no secret); a symlink, device, pipe or
 /// directory at `path` is refused, never replaced nor written through. Returns the path to show (absolute when it can be). A
 /// path that cannot be written is an invalid `--output` setting that names the path and the
@@ -504,14 +486,11 @@ fn write_file(path: &Path, text: &str, mode: u32) -> std::io::Result<()> {
     })
 }
 
-/// The credential configuration as written: pretty JSON and a final newline.
-pub fn config_text(config: &Value) -> String {
-    format!("{config:#}\n")
-}
-
-/// How to use a credential configuration written to `shown` (a path, or a placeholder such as
-/// `<this file>`): the variables and the gcloud command, as lines for stderr.
-pub fn usage_hint(shown: &str) -> String {
+/// How to use a credential configuration written to `written` (the path [`write_config`]
+/// returns, quoted here for the shell) or, with `None`, printed (`<this file>`): the variables
+/// and the gcloud command, as lines for stderr.
+pub fn usage_hint(written: Option<&str>) -> String {
+    let shown = written.map_or_else(|| "<this file>".to_owned(), shell_word);
     format!(
         "fly-oidc: to use it (on a Fly Machine):\n  \
          export GOOGLE_APPLICATION_CREDENTIALS={shown}\n  \
@@ -521,7 +500,7 @@ pub fn usage_hint(shown: &str) -> String {
 }
 
 /// `path` quoted for the shell lines of [`usage_hint`].
-pub fn shell_word(path: &str) -> String {
+fn shell_word(path: &str) -> String {
     crate::command_line::quote(path).unwrap_or_else(|_| fly_oidc::shell_quote(path))
 }
 
@@ -573,7 +552,6 @@ mod tests {
         assert!(err.to_string().contains("a path in the command"), "{err}");
         assert_eq!(shell_word("/a b"), "\"/a b\"");
         assert_eq!(shell_word("/a$b"), "'/a$b'");
-        assert!(config_text(&json!({"a": 1})).ends_with("}\n"));
     }
 
     #[test]
@@ -680,28 +658,6 @@ mod tests {
             shown.ends_with("is a directory; give a writable file path (from --output)"),
             "{shown}"
         );
-    }
-
-    #[test]
-    fn an_access_token_prints_with_its_expiry_by_the_given_clock() {
-        let expires = UNIX_EPOCH + Duration::from_secs(1_700_003_600);
-        let token = AccessToken::new("ya29.secret", expires);
-        let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
-        let json: Value =
-            serde_json::from_str(&access_token_json(&token, at(1_700_000_000))).unwrap();
-        assert_eq!(
-            json,
-            json!({
-                "access_token": "ya29.secret",
-                "token_type": "Bearer",
-                "expires_in": 3600,
-                "expire_time": "2023-11-14T23:13:20Z",
-                "expire_time_unix": 1_700_003_600,
-            })
-        );
-        let expired: Value =
-            serde_json::from_str(&access_token_json(&token, at(1_800_000_000))).unwrap();
-        assert_eq!(expired["expires_in"], 0);
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub use fly_oidc::time::{format_rfc3339, parse_rfc3339};
 pub use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};
 pub use id_token::IdToken;
 pub use provider::{AccessToken, Builder, DEFAULT_TOTAL_TIMEOUT, GcpTokenProvider};
-pub use resource::{WorkloadIdentityProvider, fly_audience_from_google};
+pub use resource::WorkloadIdentityProvider;
 pub use settings::{
     ENV_IAM_URL, ENV_PROVIDER, ENV_SCOPES, ENV_SERVICE_ACCOUNT, ENV_STS_URL, Settings,
 };

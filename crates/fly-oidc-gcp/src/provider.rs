@@ -3,7 +3,6 @@
 use crate::DEFAULT_SCOPE;
 use crate::exchange::{Http, TrustContext};
 use crate::id_token::IdToken;
-use crate::resource::WorkloadIdentityProvider;
 use crate::settings::{Given, Settings};
 use fly_oidc::cache::{CacheConfig, RefreshingCache};
 use fly_oidc::time::SharedTimeSource;
@@ -50,11 +49,6 @@ impl AccessToken {
     /// When the token expires.
     pub fn expires_at(&self) -> SystemTime {
         self.expires_at
-    }
-
-    /// The token type: always `Bearer`.
-    pub fn token_type(&self) -> &'static str {
-        "Bearer"
     }
 }
 
@@ -318,31 +312,6 @@ impl GcpTokenProvider {
         &self.inner.settings
     }
 
-    /// The workload identity pool provider.
-    pub fn provider(&self) -> &WorkloadIdentityProvider {
-        self.inner.settings.provider()
-    }
-
-    /// The audience requested for Fly tokens.
-    pub fn audience(&self) -> &str {
-        self.inner.settings.audience()
-    }
-
-    /// The service account impersonated, if any.
-    pub fn service_account(&self) -> Option<&str> {
-        self.inner.settings.service_account()
-    }
-
-    /// The scopes of the tokens.
-    pub fn scopes(&self) -> &[String] {
-        self.inner.settings.scopes()
-    }
-
-    /// The Fly token client.
-    pub fn fly_client(&self) -> &FlyOidcClient {
-        &self.inner.fly
-    }
-
     /// The same provider for other `scopes`, with a cache of its own but sharing this one's
     /// upstream: its Fly token and, with a service account, its federated token are reused
     /// while valid, so a token for another scope set costs one `generateAccessToken` (with a
@@ -415,7 +384,7 @@ impl GcpTokenProvider {
     async fn fly_token(&self) -> Result<FlyToken, Error> {
         self.inner
             .fly
-            .fetch_token(Some(self.audience()))
+            .fetch_token(Some(self.inner.settings.audience()))
             .await
             .map_err(|e| e.fly_token_context("getting a Fly OIDC token failed"))
     }

@@ -154,15 +154,7 @@ impl fmt::Display for WorkloadIdentityProvider {
 /// The Fly token audience for a Google `audience` as found in a credential configuration
 /// (`GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE`): `//iam.googleapis.com/...` becomes
 /// `https://iam.googleapis.com/...`; anything else is kept.
-///
-/// ```
-/// assert_eq!(
-///     fly_oidc_gcp::fly_audience_from_google("//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x"),
-///     "https://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x",
-/// );
-/// assert_eq!(fly_oidc_gcp::fly_audience_from_google("custom-aud"), "custom-aud");
-/// ```
-pub fn fly_audience_from_google(audience: &str) -> String {
+pub(crate) fn fly_audience_from_google(audience: &str) -> String {
     let audience = audience.trim();
     match audience.strip_prefix("//") {
         Some(rest) => format!("https://{rest}"),
@@ -181,6 +173,17 @@ pub(crate) fn quote(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_google_audience_becomes_the_fly_audience() {
+        assert_eq!(
+            fly_audience_from_google(
+                "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x"
+            ),
+            "https://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x",
+        );
+        assert_eq!(fly_audience_from_google("custom-aud"), "custom-aud");
+    }
 
     #[test]
     fn accepts_the_three_spellings_and_rejects_others() {

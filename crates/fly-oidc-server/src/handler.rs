@@ -542,7 +542,7 @@ fn account_info(email: &str, scopes: &[String]) -> serde_json::Value {
 /// What `/healthz` answers: the state of each credential, never a secret. To a request that
 /// names another host (DNS rebinding), each credential's `name` and `last_error` are left out.
 #[derive(Clone, Debug, Serialize)]
-pub struct Health {
+pub(crate) struct Health {
     /// `ok` when every configured credential is valid and its last refresh worked, else
     /// `degraded` (the scope sets clients asked for are listed but do not count).
     pub status: &'static str,
@@ -562,7 +562,7 @@ impl Health {
 
 /// The state of one credential in [`Health`].
 #[derive(Clone, Debug, Serialize)]
-pub struct CredentialHealth {
+pub(crate) struct CredentialHealth {
     /// `aws`, `gcp` or `token-file`.
     pub kind: &'static str,
     /// The role ARN, the provider name (and scopes), or the token file's path. Empty, and left

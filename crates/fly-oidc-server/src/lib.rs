@@ -45,7 +45,7 @@
 //! | `/computeMetadata/v1/project/numeric-project-id` | the project number of the workload identity pool provider |
 //! | `/computeMetadata/v1/universe/universe-domain` | `googleapis.com` |
 //! | `.../service-accounts/default/identity?audience=A` | with a service account, its Google-signed ID token for `A` (IAM Credentials `generateIdToken` with the shared federated token; see *Client-chosen keys*); 404 without one |
-//! | `GET /healthz` | [`Health`]: per-credential state, never a secret; without the credentials' names and errors to a request naming another host |
+//! | `GET /healthz` | `{"status":"ok"|"degraded","credentials":[{"kind","name","state","expires_at","last_success","last_error","fetches"}]}`: per-credential state, never a secret; without the credentials' names and errors to a request naming another host |
 //!
 //! Every `/computeMetadata/...` request needs `Metadata-Flavor: Google` (exactly so) and no
 //! `X-Forwarded-For` or `Forwarded` (else 403), and every answer there carries
@@ -110,7 +110,6 @@ mod server;
 mod slot;
 
 pub use fly_oidc::fs::FileOwner;
-pub use handler::{CredentialHealth, Health};
 pub use record::FileRecord;
 pub use server::{Builder, Error, ErrorKind, Server};
 
@@ -118,5 +117,4 @@ pub use server::{Builder, Error, ErrorKind, Server};
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::handler::fuzz_harness::{Answer, Harness};
-    pub use crate::routes::{Meta, Route, route};
 }

@@ -11,7 +11,7 @@ const HEALTHZ_PATH: &str = "/healthz";
 
 /// What a request asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     /// `/`: the metadata server's root (SDKs probe it to detect "on GCE").
     Root,
     /// `/healthz`.
@@ -29,7 +29,7 @@ pub enum Route {
 
 /// A GCE metadata endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Meta {
+pub(crate) enum Meta {
     /// A directory listing (`/computeMetadata/v1/`, `instance/`, `project/`...), with its text.
     Listing(&'static str),
     /// `instance/service-accounts/`.
@@ -87,7 +87,7 @@ pub enum Meta {
 const MAX_PART: usize = 4096;
 
 /// Route a request by its path and query. Never panics; unknown query parameters are ignored.
-pub fn route(path: &str, query: Option<&str>) -> Route {
+pub(crate) fn route(path: &str, query: Option<&str>) -> Route {
     if path.len() > MAX_PART || query.is_some_and(|q| q.len() > MAX_PART) {
         return Route::NotFound;
     }

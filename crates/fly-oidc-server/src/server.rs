@@ -3,7 +3,7 @@
 use crate::FileOwner;
 use crate::conn::Limits;
 use crate::handler::{
-    Gcp, Health, IdTokenFactory, MAX_ID_TOKEN_AUDIENCES, MAX_SCOPE_SETS, ScopedFactory, State,
+    Gcp, IdTokenFactory, MAX_ID_TOKEN_AUDIENCES, MAX_SCOPE_SETS, ScopedFactory, State,
     allowed_hosts, federated_account,
 };
 use crate::routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, is_role_name};
@@ -374,13 +374,14 @@ impl Builder {
         });
         let gcp = self.gcp.map(|provider| {
             let name = gcp_name(&provider, None);
-            let scopes = provider.scopes().to_vec();
-            let email = match provider.service_account() {
+            let settings = provider.settings();
+            let scopes = settings.scopes().to_vec();
+            let email = match settings.service_account() {
                 Some(sa) => sa.to_owned(),
-                None => federated_account(provider.provider()),
+                None => federated_account(settings.provider()),
             };
-            let project_number = provider.provider().project_number().to_owned();
-            let id_tokens = provider.service_account().is_some().then(|| {
+            let project_number = settings.provider().project_number().to_owned();
+            let id_tokens = settings.service_account().is_some().then(|| {
                 let provider = provider.clone();
                 let naming = self.naming;
                 let make = Arc::new(move |audience: &str| {
@@ -400,7 +401,7 @@ impl Builder {
                     // The factory decides which scopes; the token shares the configured
                     // provider's upstream.
                     let allowed = (make.0)(scopes)?;
-                    let scoped = provider.with_scopes(allowed.scopes().to_vec());
+                    let scoped = provider.with_scopes(allowed.settings().scopes().to_vec());
                     let name = gcp_name(&scoped, Some(scopes));
                     let fetcher = named(gcp_fetcher(scoped), naming);
                     Ok(Arc::new(Slot::new("gcp", name, fetcher, time.clone())))
@@ -574,8 +575,9 @@ fn random_token() -> Result<SecretString, Error> {
 }
 
 fn gcp_name(provider: &GcpTokenProvider, scopes: Option<&[String]>) -> String {
-    let mut name = provider.provider().name().to_owned();
-    if let Some(sa) = provider.service_account() {
+    let settings = provider.settings();
+    let mut name = settings.provider().name().to_owned();
+    if let Some(sa) = settings.service_account() {
         name = format!("{name} as {sa}");
     }
     if let Some(scopes) = scopes {
@@ -792,11 +794,6 @@ impl Server {
     /// `<addr>` for `GCE_METADATA_HOST` and `GCE_METADATA_IP`, when Google is served.
     pub fn metadata_host(&self) -> Option<String> {
         self.state.gcp.as_ref().map(|_| self.addr.to_string())
-    }
-
-    /// The state of every credential (what `/healthz` answers).
-    pub fn health(&self) -> Health {
-        self.state.health()
     }
 
     /// Stop accepting, close open connections, stop the refresh loops and remove the token

@@ -10,7 +10,7 @@
 //! - **min TTL**: the disk cache's name for its refresh window, as a user sets it: reuse a
 //!   cached value while at least this much remains (`FLY_OIDC_AWS_MIN_TTL`, 15 minutes).
 //! - **stale floor**: after a failed refresh, a cached value is still served while more than
-//!   this remains ([`CacheConfig::with_stale_floor`], zero here: until it expires).
+//!   this remains (zero here: until it expires).
 //!
 //! Behaviour:
 //!
@@ -18,8 +18,7 @@
 //!   its value or, when nothing valid is cached, its error (a failed refresh is shared with
 //!   the callers that waited for it, instead of each trying again in turn);
 //! - **static stability**: when a refresh fails while the cached value is above the stale
-//!   floor, the cached value is served, a warning logged, and the next refresh waits
-//!   [`CacheConfig::with_failure_backoff`];
+//!   floor, the cached value is served, a warning logged, and the next refresh waits 10 s;
 //! - **never expired**: an expired value is never served from the cache; a value that a refresh
 //!   returns already expired is passed back uncached, with a warning, so refresh functions
 //!   should reject such values themselves (the AWS and GCP providers do).
@@ -83,19 +82,6 @@ impl CacheConfig {
     /// in lockstep.
     pub fn with_jitter(mut self, jitter: Duration) -> Self {
         self.jitter = jitter;
-        self
-    }
-
-    /// After a failed refresh, serve the still-valid value this long before trying again.
-    pub fn with_failure_backoff(mut self, backoff: Duration) -> Self {
-        self.failure_backoff = backoff;
-        self
-    }
-
-    /// The stale floor: after a failed refresh, serve the cached value only while more than
-    /// this remains (default zero: until it expires).
-    pub fn with_stale_floor(mut self, floor: Duration) -> Self {
-        self.stale_floor = floor;
         self
     }
 
@@ -291,12 +277,21 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     fn setup() -> (ManualTimeSource, RefreshingCache<u32, String>, SystemTime) {
+        setup_with(Duration::ZERO)
+    }
+
+    /// A cache without jitter and with `stale_floor`, on a manual clock, and its start.
+    fn setup_with(
+        stale_floor: Duration,
+    ) -> (ManualTimeSource, RefreshingCache<u32, String>, SystemTime) {
         let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let clock = ManualTimeSource::new(start);
-        let cache = RefreshingCache::new(
-            CacheConfig::default().with_jitter(Duration::ZERO),
-            SharedTimeSource::new(clock.clone()),
-        );
+        let config = CacheConfig {
+            jitter: Duration::ZERO,
+            stale_floor,
+            ..CacheConfig::default()
+        };
+        let cache = RefreshingCache::new(config, SharedTimeSource::new(clock.clone()));
         (clock, cache, start)
     }
 
@@ -304,42 +299,36 @@ mod tests {
     async fn refreshes_in_the_window_and_keeps_serving_on_failure() {
         let (clock, cache, start) = setup();
         let exp = start + Duration::from_secs(3600);
-        let v: Result<u32, String> = cache.get_or_refresh(|| async { Ok((1, exp)) }).await;
+        let v = cache.get_or_refresh(|| async { Ok((1, exp)) }).await;
         assert_eq!(v.unwrap(), 1);
         // 54 minutes in: still fresh, refresh not called.
         clock.advance(Duration::from_secs(54 * 60));
-        let v: Result<u32, String> = cache
+        let v = cache
             .get_or_refresh(|| async { panic!("must not refresh") })
             .await;
         assert_eq!(v.unwrap(), 1);
         // 56 minutes in: inside the 5-minute window; a failing refresh serves the old value.
         clock.advance(Duration::from_secs(120));
-        let v: Result<u32, String> = cache
+        let v = cache
             .get_or_refresh(|| async { Err("sts down".to_string()) })
             .await;
         assert_eq!(v.unwrap(), 1);
         // During the failure backoff, no new refresh attempt.
-        let v: Result<u32, String> = cache
+        let v = cache
             .get_or_refresh(|| async { panic!("must back off") })
             .await;
         assert_eq!(v.unwrap(), 1);
         // After the backoff a successful refresh replaces it.
         clock.advance(Duration::from_secs(11));
         let exp2 = clock.now() + Duration::from_secs(3600);
-        let v: Result<u32, String> = cache.get_or_refresh(|| async { Ok((2, exp2)) }).await;
+        let v = cache.get_or_refresh(|| async { Ok((2, exp2)) }).await;
         assert_eq!(v.unwrap(), 2);
     }
 
     #[tokio::test]
     async fn a_failed_refresh_serves_the_cached_value_only_above_the_stale_floor() {
-        let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let clock = ManualTimeSource::new(start);
-        let cache: RefreshingCache<u32, String> = RefreshingCache::new(
-            CacheConfig::default()
-                .with_jitter(Duration::ZERO)
-                .with_stale_floor(Duration::from_secs(60)),
-            SharedTimeSource::new(clock.clone()),
-        );
+        let (clock, cache, start) = setup_with(Duration::from_secs(60));
+        let failing_refresh = || cache.get_or_refresh(|| async { Err("down".to_string()) });
         assert_eq!(
             cache
                 .get_or_refresh(|| async { Ok((1, start + Duration::from_secs(600))) })
@@ -348,32 +337,30 @@ mod tests {
         );
         // 400 s in (inside the window, 200 s left): the failure is covered by the cached value.
         clock.advance(Duration::from_secs(400));
-        assert_eq!(
-            cache
-                .get_or_refresh(|| async { Err("down".to_string()) })
-                .await,
-            Ok(1)
-        );
+        assert_eq!(failing_refresh().await, Ok(1));
         // 550 s in: 50 s left, below the 60 s floor: the failure is the answer.
         clock.advance(Duration::from_secs(150));
-        assert_eq!(
-            cache
-                .get_or_refresh(|| async { Err("down".to_string()) })
-                .await,
-            Err("down".to_string())
-        );
+        assert_eq!(failing_refresh().await, Err("down".to_string()));
         // Still valid for a caller that only needs an unexpired value.
         assert_eq!(cache.get_valid(), Some(1));
     }
 
+    /// A cache as [`setup`] makes it, holding 1 for `lifetime`; and when that expires.
+    async fn holding_one_for(
+        lifetime: Duration,
+    ) -> (ManualTimeSource, RefreshingCache<u32, String>, SystemTime) {
+        let (clock, cache, start) = setup();
+        let exp = start + lifetime;
+        let _ = cache.get_or_refresh(|| async { Ok((1, exp)) }).await;
+        (clock, cache, exp)
+    }
+
     #[tokio::test]
     async fn never_serves_expired_values() {
-        let (clock, cache, start) = setup();
-        let exp = start + Duration::from_secs(900);
-        let _: Result<u32, String> = cache.get_or_refresh(|| async { Ok((1, exp)) }).await;
+        let (clock, cache, _exp) = holding_one_for(Duration::from_secs(900)).await;
         clock.advance(Duration::from_secs(900));
         assert_eq!(cache.get_valid(), None);
-        let v: Result<u32, String> = cache
+        let v = cache
             .get_or_refresh(|| async { Err("outage".to_string()) })
             .await;
         assert_eq!(v.unwrap_err(), "outage");
@@ -381,45 +368,59 @@ mod tests {
 
     #[tokio::test]
     async fn short_lived_values_refresh_at_half_life() {
-        let (clock, cache, start) = setup();
         // 4 minutes of life is less than the 5-minute window: refresh after 2 minutes.
-        let exp = start + Duration::from_secs(240);
-        let _: Result<u32, String> = cache.get_or_refresh(|| async { Ok((1, exp)) }).await;
+        let (clock, cache, exp) = holding_one_for(Duration::from_secs(240)).await;
         clock.advance(Duration::from_secs(119));
-        let v: Result<u32, String> = cache.get_or_refresh(|| async { Ok((2, exp)) }).await;
+        let v = cache.get_or_refresh(|| async { Ok((2, exp)) }).await;
         assert_eq!(v.unwrap(), 1);
         clock.advance(Duration::from_secs(2));
-        let v: Result<u32, String> = cache.get_or_refresh(|| async { Ok((3, exp)) }).await;
+        let v = cache.get_or_refresh(|| async { Ok((3, exp)) }).await;
         assert_eq!(v.unwrap(), 3);
+    }
+
+    /// `callers` concurrent `get_or_refresh` calls whose refresh takes `pause`, then answers
+    /// `answer`: what each caller got, and how many refreshes ran.
+    async fn concurrently(
+        cache: &Arc<RefreshingCache<u32, String>>,
+        callers: usize,
+        pause: Duration,
+        answer: Result<(u32, SystemTime), String>,
+    ) -> (Vec<Result<u32, String>>, usize) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..callers)
+            .map(|_| {
+                let cache = cache.clone();
+                let calls = calls.clone();
+                let answer = answer.clone();
+                tokio::spawn(async move {
+                    cache
+                        .get_or_refresh(|| async {
+                            calls.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(pause).await;
+                            answer
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+        (results, calls.load(Ordering::SeqCst))
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_refresh_is_shared_with_the_callers_that_waited_for_it() {
         let (_clock, cache, _start) = setup();
         let cache = Arc::new(cache);
-        let calls = Arc::new(AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..100)
-            .map(|_| {
-                let cache = cache.clone();
-                let calls = calls.clone();
-                tokio::spawn(async move {
-                    let r: Result<u32, String> = cache
-                        .get_or_refresh(|| async {
-                            calls.fetch_add(1, Ordering::SeqCst);
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            Err("sts down".to_string())
-                        })
-                        .await;
-                    r
-                })
-            })
-            .collect();
-        for t in tasks {
-            assert_eq!(t.await.unwrap().unwrap_err(), "sts down");
+        let down = Err("sts down".to_string());
+        let (results, n) = concurrently(&cache, 100, Duration::from_millis(50), down).await;
+        for r in results {
+            assert_eq!(r.unwrap_err(), "sts down");
         }
         // Callers that arrived while an attempt ran got its error; a handful of attempts at
         // most (callers that arrived between attempts start a new one), not one per caller.
-        let n = calls.load(Ordering::SeqCst);
         assert!((1..=3).contains(&n), "{n} attempts for 100 callers");
         // A later caller tries again.
         let r: Result<u32, String> = cache
@@ -437,27 +438,11 @@ mod tests {
     async fn single_flight() {
         let (_clock, cache, start) = setup();
         let cache = Arc::new(cache);
-        let calls = Arc::new(AtomicUsize::new(0));
-        let exp = start + Duration::from_secs(3600);
-        let tasks: Vec<_> = (0..200)
-            .map(|_| {
-                let cache = cache.clone();
-                let calls = calls.clone();
-                tokio::spawn(async move {
-                    let r: Result<u32, String> = cache
-                        .get_or_refresh(|| async {
-                            calls.fetch_add(1, Ordering::SeqCst);
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                            Ok((7, exp))
-                        })
-                        .await;
-                    r
-                })
-            })
-            .collect();
-        for t in tasks {
-            assert_eq!(t.await.unwrap().unwrap(), 7);
+        let fresh = Ok((7, start + Duration::from_secs(3600)));
+        let (results, calls) = concurrently(&cache, 200, Duration::from_millis(20), fresh).await;
+        for r in results {
+            assert_eq!(r.unwrap(), 7);
         }
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(calls, 1);
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 /// The Machines API socket inside every Fly Machine.
 const DEFAULT_SOCKET: &str = "/.fly/api";
 /// Read the token from this file (re-read on every fetch).
-pub const ENV_TOKEN_FILE: &str = "FLY_OIDC_TOKEN_FILE";
+const ENV_TOKEN_FILE: &str = "FLY_OIDC_TOKEN_FILE";
 /// Use the Machines API over this Unix socket.
 const ENV_SOCKET: &str = "FLY_OIDC_SOCKET";
 /// Use the Machines API over HTTP(S) at this URL (for example `https://api.machines.dev`).
@@ -32,7 +32,7 @@ pub const ENV_AUDIENCE: &str = "FLY_OIDC_AUDIENCE";
 /// `principal_tags` too): `1`/`true`/`yes`/`on`.
 pub const ENV_AWS_PRINCIPAL_TAGS: &str = "FLY_OIDC_AWS_PRINCIPAL_TAGS";
 /// The path of the OIDC token endpoint.
-pub const TOKEN_PATH: &str = "/v1/tokens/oidc";
+const TOKEN_PATH: &str = "/v1/tokens/oidc";
 
 /// The token file setting ([`Builder::token_file`], `FLY_OIDC_TOKEN_FILE`, `--token-file`).
 pub const TOKEN_FILE: Setting = Setting::new("token_file", Some(ENV_TOKEN_FILE)).flag("token-file");

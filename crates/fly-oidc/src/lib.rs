@@ -69,7 +69,6 @@ mod env;
 mod error;
 pub mod fs;
 mod retry;
-mod rfc3339;
 mod set_if;
 mod shell;
 pub mod time;
@@ -78,11 +77,10 @@ mod token;
 
 pub use claims::{AWS_TAGS_CLAIM, Audience, AwsSessionTags, FLY_ISSUER_PREFIX, FlyClaims};
 pub use client::{
-    Builder, ENV_AUDIENCE, ENV_AWS_PRINCIPAL_TAGS, ENV_TOKEN_FILE, FlyOidcClient, TOKEN_FILE,
-    TOKEN_PATH, TokenOptions, TokenSource, http_client_builder, token_from_response,
+    Builder, ENV_AUDIENCE, ENV_AWS_PRINCIPAL_TAGS, FlyOidcClient, TOKEN_FILE, TokenOptions,
+    TokenSource, http_client_builder, token_from_response,
 };
 pub use config::ProviderConfig;
-pub use endpoint::{ENV_ALLOW_INSECURE_HTTP, is_trusted_plain_http_host};
 pub use env::Env;
 pub use error::{
     BuildError, Cloud, Error, ErrorKind, Message, Naming, Origin, Setting, redact_jwts,

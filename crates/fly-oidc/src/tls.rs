@@ -35,8 +35,7 @@ const ENV_CERT_DIR: &str = "SSL_CERT_DIR";
 
 /// Where a set of [`RootCertificates`] came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RootsSource {
+enum RootsSource {
     /// The system's store (or `SSL_CERT_FILE`/`SSL_CERT_DIR`).
     System,
     /// The Mozilla roots bundled with fly-oidc: no usable system root was found.
@@ -119,16 +118,6 @@ impl RootCertificates {
         }
     }
 
-    /// Where these roots came from.
-    pub fn source(&self) -> RootsSource {
-        self.source
-    }
-
-    /// The certificates (DER).
-    pub fn certificates(&self) -> &[CertificateDer<'static>] {
-        &self.certs
-    }
-
     /// A `rustls` root store holding these certificates.
     pub(crate) fn root_store(&self) -> rustls::RootCertStore {
         let mut store = rustls::RootCertStore::empty();
@@ -143,7 +132,7 @@ impl RootCertificates {
     ///
     /// Fails (with [`ErrorKind::InvalidConfiguration`]) only if `ring` supports none of
     /// those versions.
-    pub fn client_config(&self) -> Result<rustls::ClientConfig, Error> {
+    fn client_config(&self) -> Result<rustls::ClientConfig, Error> {
         config_trusting(self.root_store())
     }
 
@@ -268,11 +257,11 @@ mod tests {
             tracing::callsite::rebuild_interest_cache();
             (RootCertificates::load(&env), RootCertificates::load(&env))
         });
-        assert_eq!(first.source(), RootsSource::Bundled);
+        assert_eq!(first.source, RootsSource::Bundled);
         assert!(Arc::ptr_eq(&first, &second), "loaded once");
         // The Mozilla program holds well over 100 roots.
-        assert!(first.certificates().len() > 100, "{first:?}");
-        assert_eq!(first.root_store().len(), first.certificates().len());
+        assert!(first.certs.len() > 100, "{first:?}");
+        assert_eq!(first.root_store().len(), first.certs.len());
         let text = std::fs::read_to_string(&log).unwrap();
         assert_eq!(
             text.matches("no CA certificates could be loaded").count(),
@@ -296,10 +285,10 @@ mod tests {
         std::fs::write(&file, three.to_pem()).unwrap();
         let env = Env::from_slice(&[(ENV_CERT_FILE, &file.display().to_string())]);
         let roots = RootCertificates::load(&env);
-        assert_eq!(roots.source(), RootsSource::System);
+        assert_eq!(roots.source, RootsSource::System);
         // The same three (rustls-native-certs may reorder them).
-        let mut got: Vec<&[u8]> = roots.certificates().iter().map(|c| c.as_ref()).collect();
-        let mut want: Vec<&[u8]> = three.certificates().iter().map(|c| c.as_ref()).collect();
+        let mut got: Vec<&[u8]> = roots.certs.iter().map(|c| c.as_ref()).collect();
+        let mut want: Vec<&[u8]> = three.certs.iter().map(|c| c.as_ref()).collect();
         got.sort_unstable();
         want.sort_unstable();
         assert!(got == want, "got {} certificates", got.len());
@@ -314,7 +303,7 @@ mod tests {
         let parsed: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(parsed, roots.certificates());
+        assert_eq!(parsed, roots.certs);
         assert!(pem.lines().all(|l| l.len() <= 64));
     }
 }

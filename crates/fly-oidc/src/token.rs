@@ -134,7 +134,7 @@ impl FlyToken {
         let Some(exp) = self.expires_at() else {
             return Ok(());
         };
-        let at = crate::rfc3339::format_rfc3339(exp);
+        let at = crate::time::format_rfc3339(exp);
         let state = match exp.duration_since(now) {
             Ok(left) if left >= MIN_SUBJECT_TOKEN_TTL => return Ok(()),
             Ok(left) if !left.is_zero() => format!(

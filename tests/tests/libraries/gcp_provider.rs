@@ -34,7 +34,7 @@ fn secs_between(a: SystemTime, b: SystemTime) -> i64 {
 async fn exchanges_a_fly_token_for_a_federated_access_token() {
     let f = Fakes::start().await;
     let provider = f.builder().build().unwrap();
-    assert_eq!(provider.service_account(), None);
+    assert_eq!(provider.settings().service_account(), None);
     let before = now();
     let token = provider.access_token().await.unwrap();
 
@@ -156,8 +156,8 @@ async fn from_env_reads_the_provider_and_the_service_account() {
         .iam_url(f.google.iam_url())
         .build()
         .unwrap();
-    assert_eq!(provider.provider().name(), f.google.provider());
-    assert_eq!(provider.service_account(), Some(SA));
+    assert_eq!(provider.settings().provider().name(), f.google.provider());
+    assert_eq!(provider.settings().service_account(), Some(SA));
     let token = provider.access_token().await.unwrap();
     assert_eq!(
         f.service_account_of(token.expose_secret()).as_deref(),
@@ -176,7 +176,7 @@ async fn from_env_reads_the_provider_and_the_service_account() {
         .service_account(other)
         .build()
         .unwrap();
-    assert_eq!(provider.service_account(), Some(other));
+    assert_eq!(provider.settings().service_account(), Some(other));
 
     let err = GcpTokenProvider::builder()
         .configure(&fly_oidc::ProviderConfig::default().with_env(Env::from_slice(&[])))

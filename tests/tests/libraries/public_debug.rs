@@ -233,7 +233,10 @@ async fn no_public_type_shows_a_secret_in_debug_or_display() {
         let token = p.access_token().await.unwrap();
         shown.both("fly_oidc_gcp::AccessToken", &token);
         shown.debug("fly_oidc_gcp::GcpTokenProvider", p);
-        shown.both("fly_oidc_gcp::WorkloadIdentityProvider", p.provider());
+        shown.both(
+            "fly_oidc_gcp::WorkloadIdentityProvider",
+            p.settings().provider(),
+        );
     }
     // A Google-signed ID token (a JWT: caught as JWT-like, and by its signature's tail).
     let id_token = impersonating

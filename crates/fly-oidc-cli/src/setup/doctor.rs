@@ -451,7 +451,7 @@ pub async fn gcp(
             "google exchange",
             format!(
                 "Google STS exchanged the token for provider {provider} (audience {})",
-                exchange_only.audience()
+                exchange_only.settings().audience()
             ),
         )),
         // No such provider (docs/ERRORS.md): its own fix, not the trust settings'.
@@ -486,7 +486,11 @@ pub async fn gcp(
         }
     }
     if let Some(imp) = impersonating {
-        let sa = imp.service_account().unwrap_or_default().to_owned();
+        let sa = imp
+            .settings()
+            .service_account()
+            .unwrap_or_default()
+            .to_owned();
         match imp.fetch_access_token().await {
             Ok(_) => steps.push(Step::ok(
                 "google impersonation",
@@ -667,7 +671,7 @@ impl DoctorOptions {
                 fly_oidc_gcp::ENV_SCOPES,
                 fly_oidc_gcp::ENV_STS_URL,
                 fly_oidc_gcp::ENV_IAM_URL,
-                fly_oidc::ENV_ALLOW_INSECURE_HTTP,
+                fly_oidc::endpoint::ENV_ALLOW_INSECURE_HTTP,
             ]
             .iter()
             .filter_map(|name| env.get(name).map(|v| ((*name).to_owned(), v)))

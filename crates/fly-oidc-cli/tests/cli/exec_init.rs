@@ -666,15 +666,25 @@ fn can_run_as_nobody() -> bool {
         && fly_oidc_tests::require_tool("setpriv")
 }
 
+/// For a test of processes run as nobody: `None` (skip the test) when they cannot run, else an
+/// `Init` over HTTP ([`Init::over_http`]) and [`Init::binary_for_nobody`]'s directory and binary.
+fn init_for_nobody() -> Option<(Init, PathBuf, PathBuf)> {
+    if !can_run_as_nobody() {
+        return None;
+    }
+    let mut init = Init::new();
+    init.over_http();
+    let (shared, bin) = init.binary_for_nobody();
+    Some((init, shared, bin))
+}
+
 impl Init {
     /// For processes run as nobody, who cannot reach the fake's socket: the Fly token from the
-    /// Machines API over HTTP, with `FLY_API_TOKEN` (returned) in the environment.
-    fn over_http(&mut self) -> String {
+    /// Machines API over HTTP, with `FLY_API_TOKEN` in the environment.
+    fn over_http(&mut self) {
         self.sandbox.unset("FLY_OIDC_SOCKET");
         self.sandbox.set("FLY_API_HOSTNAME", &self.fly.url());
-        let api_token = self.fly.api_token().to_owned();
-        self.sandbox.set("FLY_API_TOKEN", &api_token);
-        api_token
+        self.sandbox.set("FLY_API_TOKEN", self.fly.api_token());
     }
 
     /// `shared` in the sandbox, a directory anyone may write (0777).
@@ -697,14 +707,12 @@ impl Init {
 
 #[test]
 fn serve_and_exec_are_not_dumpable_and_the_child_never_sees_fly_api_token() {
-    if !can_run_as_nobody() {
-        return;
-    }
-    let mut init = Init::new();
-    let api_token = init.over_http();
     // A copy of the binary, and a token directory of nobody's own that no other user can
     // change (serve refuses one others could: `shared` is 0777).
-    let (shared, bin) = init.binary_for_nobody();
+    let Some((init, shared, bin)) = init_for_nobody() else {
+        return;
+    };
+    let api_token = init.fly.api_token().to_owned();
     let reachable = tempfile::Builder::new()
         .permissions(std::fs::Permissions::from_mode(0o755))
         .tempdir()
@@ -900,12 +908,9 @@ fn serve_and_exec_leave_no_core_file_where_a_dumpable_process_does() {
 /// user.
 #[test]
 fn a_non_root_execs_environment_and_memory_are_closed_to_its_child() {
-    if !can_run_as_nobody() {
+    let Some((mut init, shared, bin)) = init_for_nobody() else {
         return;
-    }
-    let mut init = Init::new();
-    init.over_http();
-    let (shared, bin) = init.binary_for_nobody();
+    };
     init.sandbox
         .set("FLY_OIDC_RUNTIME_DIR", shared.join("run").to_str().unwrap());
     let probe = "import os, sys\n\
@@ -1330,13 +1335,10 @@ impl Init {
 /// `FLY_OIDC_RUNTIME_DIR` (exit 2).
 #[test]
 fn a_runtime_dir_taken_by_another_user_is_passed_over_for_a_fresh_one() {
-    if !can_run_as_nobody() {
-        return;
-    }
     const EVIL: u32 = 65533;
-    let mut init = Init::new();
-    init.over_http();
-    let (shared, bin) = init.binary_for_nobody();
+    let Some((init, shared, bin)) = init_for_nobody() else {
+        return;
+    };
     // A temp directory like /tmp: everyone may write, sticky.
     let tmp = init.path("tmp");
     std::fs::create_dir(&tmp).unwrap();
@@ -1421,12 +1423,9 @@ fn a_runtime_dir_taken_by_another_user_is_passed_over_for_a_fresh_one() {
 /// (`fly_oidc::Env`): the default runtime directory is used, here `$XDG_RUNTIME_DIR/fly-oidc`.
 #[test]
 fn an_empty_fly_oidc_runtime_dir_is_unset() {
-    if !can_run_as_nobody() {
+    let Some((init, shared, bin)) = init_for_nobody() else {
         return;
-    }
-    let mut init = Init::new();
-    init.over_http();
-    let (shared, bin) = init.binary_for_nobody();
+    };
     let xdg = shared.join("xdg");
     std::fs::create_dir(&xdg).unwrap();
     std::fs::set_permissions(&xdg, std::fs::Permissions::from_mode(0o700)).unwrap();
