@@ -199,6 +199,21 @@ fn exec_with_a_chained_role_serves_it_to_the_aws_cli_and_boto3() {
     assert_eq!(boto3["method"], "container-role", "{boto3}");
     assert_eq!(fly.request_count(), 1, "one chain, fetched once at start");
     Secrets::of_fly(&fly).assert_absent("stderr", &stderr(&out));
+
+    // The command the docs show (the first role from AWS_ROLE_ARN, as a Fly secret sets it).
+    let mut sandbox = sandbox;
+    sandbox.set("AWS_ROLE_ARN", ROLE);
+    let command = "exec --aws-chain-role-arn arn:aws:iam::210987654321:role/data -- aws sts get-caller-identity";
+    let mut args: Vec<&str> = command.split(' ').collect();
+    args.extend(["--output", "json"]);
+    let out = sandbox.fly_oidc(&args);
+    assert_success(&out, command);
+    let arn = stdout_json(&out)["Arn"].as_str().unwrap().to_owned();
+    assert!(
+        arn.starts_with(&format!("{CHAINED_SESSION}fly-web-")),
+        "{arn}"
+    );
+    assert_eq!(fly.request_count(), 2);
 }
 
 /// Several `credential-process` runs, concurrent and one after another, share one disk
