@@ -19,6 +19,7 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::cli_aws_cache::age_entry;
+use crate::cli_aws_consumers::caller_arn;
 use crate::support::{
     ROLE, ROLE_B, Sandbox, acme_web, assert_success, describe, fly_oidc_bin, moto_sandbox, stderr,
     stdout, stdout_json,
@@ -105,6 +106,21 @@ fn two_consumers(out: &Output) -> (String, serde_json::Value) {
     (lines[0].to_owned(), report)
 }
 
+/// `fly-oidc exec --aws-role-arn ROLE --aws-chain-role-arn CHAINED -- sh -c <script>`.
+fn exec_chained(sandbox: &Sandbox, script: &str) -> Output {
+    sandbox.fly_oidc(&[
+        "exec",
+        "--aws-role-arn",
+        ROLE,
+        "--aws-chain-role-arn",
+        CHAINED,
+        "--",
+        "sh",
+        "-c",
+        script,
+    ])
+}
+
 #[test]
 fn credential_process_with_a_chain_feeds_the_aws_cli_and_boto3() {
     let Some((fly, _moto, sandbox)) = moto_with(&["aws", "python3"], true) else {
@@ -120,27 +136,12 @@ fn credential_process_with_a_chain_feeds_the_aws_cli_and_boto3() {
     )
     .unwrap();
     // The AWS CLI signs as the chained role, in the other account.
-    let out = sandbox
-        .command("aws")
-        .args([
-            "sts",
-            "get-caller-identity",
-            "--output",
-            "json",
-            "--profile",
-            "chained",
-        ])
-        .output()
-        .unwrap();
-    assert_success(&out, "aws sts get-caller-identity --profile chained");
-    let identity = stdout_json(&out);
-    let arn = identity["Arn"].as_str().unwrap();
+    let arn = caller_arn(&sandbox, &["--profile", "chained"]);
     // The chained session's name defaults to the first hop's, fly-<app>-<machine id>.
     assert!(
         arn.starts_with(&format!("{CHAINED_SESSION}fly-web-")),
         "{arn}"
     );
-    assert_eq!(identity["Account"], "210987654321");
     assert_eq!(fly.request_count(), 1);
 
     // boto3 through the same profile: the cached chained credentials, with their hour.
@@ -178,17 +179,7 @@ fn exec_with_a_chained_role_serves_it_to_the_aws_cli_and_boto3() {
         return;
     };
     let script = aws_cli_then_boto3();
-    let out = sandbox.fly_oidc(&[
-        "exec",
-        "--aws-role-arn",
-        ROLE,
-        "--aws-chain-role-arn",
-        CHAINED,
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    let out = exec_chained(&sandbox, &script);
     assert_success(&out, "exec --aws-chain-role-arn");
     let (aws_cli, boto3) = two_consumers(&out);
     assert!(
@@ -530,17 +521,7 @@ fn the_chained_roles_trust_refusals_name_the_hop_and_the_fix() {
     let sandbox = Sandbox::new(&fly, &sts.url());
     let marker = sandbox.dir.path().join("child-ran");
     let touch = format!("touch {}", marker.display());
-    let out = sandbox.fly_oidc(&[
-        "exec",
-        "--aws-role-arn",
-        ROLE,
-        "--aws-chain-role-arn",
-        CHAINED,
-        "--",
-        "sh",
-        "-c",
-        &touch,
-    ]);
+    let out = exec_chained(&sandbox, &touch);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     says(
         &stderr(&out),
