@@ -183,6 +183,7 @@ pub use settings::{
     ChainedRole, DEFAULT_REGION, ENV_AUDIENCE, ENV_ROLE_ARN, Settings, check_external_id,
     check_role_arn, sanitize_session_name,
 };
+pub use shared_config::profile_uses_container_credentials;
 pub use sts::{AssumedRole, Rejection};
 
 /// Re-exported so callers can name the SDK types without adding the crates themselves.

@@ -259,6 +259,45 @@ impl SharedConfig {
     }
 }
 
+/// Whether the active profile of the AWS shared config file (`AWS_PROFILE` of `env`, else
+/// `default`; the file `AWS_CONFIG_FILE`, else `$HOME/.aws/config`) gets its credentials from
+/// the container credentials endpoint: the SDKs' own role chaining from it,
+/// `credential_source = EcsContainer`, in the profile or at the end of its `source_profile`
+/// chain. `false` when that cannot be said: no such profile or file, static keys on the way,
+/// another source, a file that cannot be read (the credentials file is never read).
+///
+/// `fly-oidc exec` and `serve` warn about a child's `AWS_PROFILE` unless this is `true`.
+pub fn profile_uses_container_credentials(env: &Env) -> bool {
+    SharedConfig::load(env).is_ok_and(|config| config.uses_container_credentials())
+}
+
+impl SharedConfig {
+    /// See [`profile_uses_container_credentials`]. A `source_profile` chain is followed at
+    /// most 8 profiles deep (the SDKs refuse a cycle).
+    fn uses_container_credentials(&self) -> bool {
+        let Some(profiles) = &self.profiles else {
+            return false;
+        };
+        let mut name = profiles.selected_profile();
+        for _ in 0..8 {
+            let Some(profile) = profiles.get_profile(name) else {
+                return false;
+            };
+            if profile.get("aws_access_key_id").is_some() {
+                return false;
+            }
+            if let Some(source) = profile.get("credential_source") {
+                return source == "EcsContainer";
+            }
+            match profile.get("source_profile") {
+                Some(next) if next != name => name = next,
+                _ => return false,
+            }
+        }
+        false
+    }
+}
+
 /// A boolean setting of the shared configuration that is neither true nor false.
 #[derive(Debug)]
 pub(crate) struct FlagError {
@@ -484,6 +523,35 @@ mod tests {
         let c = SharedConfig::load(&Env::from_slice(&[("HOME", home.path().to_str().unwrap())]))
             .unwrap();
         assert_eq!(c.region().unwrap().0, "ca-central-1");
+    }
+
+    #[test]
+    fn container_credentials_directly_or_through_source_profiles() {
+        let text = "[profile chained]\nrole_arn = arn:aws:iam::210987654321:role/data\ncredential_source = EcsContainer\n\n\
+                    [profile via]\nrole_arn = arn:aws:iam::210987654321:role/other\nsource_profile = chained\n\n\
+                    [profile instance]\nrole_arn = arn:aws:iam::210987654321:role/data\ncredential_source = Ec2InstanceMetadata\n\n\
+                    [profile keys]\naws_access_key_id = AKIAEXAMPLE\n\n\
+                    [profile via-keys]\nrole_arn = arn:aws:iam::210987654321:role/data\nsource_profile = keys\n\n\
+                    [profile loop]\nrole_arn = arn:aws:iam::210987654321:role/data\nsource_profile = loop\n\n\
+                    [profile plain]\nregion = us-east-1\n";
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config");
+        std::fs::write(&file, text).unwrap();
+        let uses = |profile: &str| {
+            profile_uses_container_credentials(&Env::from_slice(&[
+                (ENV_CONFIG_FILE, file.to_str().unwrap()),
+                (ENV_PROFILE, profile),
+            ]))
+        };
+        assert!(uses("chained"));
+        assert!(uses("via"));
+        for other in ["instance", "keys", "via-keys", "loop", "plain", "missing"] {
+            assert!(!uses(other), "{other}");
+        }
+        assert!(!profile_uses_container_credentials(&Env::from_slice(&[(
+            ENV_CONFIG_FILE,
+            dir.path().to_str().unwrap()
+        )])));
     }
 
     #[test]

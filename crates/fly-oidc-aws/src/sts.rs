@@ -623,6 +623,11 @@ fn chain_trust_message(
             .setting(CHAIN_EXTERNAL_ID)
             .text(")");
         setup.push_str(&format!(" --external-id {id}"));
+    } else {
+        message = message
+            .text(" (no external id was sent: if that policy has an sts:ExternalId condition, set ")
+            .setting(CHAIN_EXTERNAL_ID)
+            .text(")");
     }
     if settings.principal_tags {
         setup.push_str(" --principal-tags");

@@ -69,7 +69,10 @@ impl EnvPlan {
     /// - `AWS_REGION` and `AWS_DEFAULT_REGION` to the server's
     ///   [configured region](Server::aws_region) when `current` has neither; the one missing
     ///   to the other's value when `current` has one;
-    /// - [`AWS_REMOVED`] removed.
+    /// - [`AWS_REMOVED`] removed;
+    /// - a warning for static keys, and for `AWS_PROFILE` unless its profile gets its
+    ///   credentials from the container endpoint
+    ///   ([`fly_oidc_aws::profile_uses_container_credentials`]).
     ///
     /// When Google is served: `GCE_METADATA_HOST`, `GCE_METADATA_IP`, `GCE_METADATA_ROOT`
     /// (gcloud's) and `GOOGLE_CLOUD_PROJECT` (to `gcp_project`, when given).
@@ -120,8 +123,10 @@ impl EnvPlan {
             if has("AWS_ACCESS_KEY_ID") || has("AWS_SECRET_ACCESS_KEY") {
                 plan.warnings.push("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are set: the AWS SDKs use these static keys before the credentials served here; unset them to use the role".into());
             }
-            if has("AWS_PROFILE") {
-                plan.warnings.push("AWS_PROFILE is set: the AWS SDKs use that profile before the credentials served here; unset it to use the role".into());
+            // A profile that chains from the container endpoint (`credential_source =
+            // EcsContainer`) uses what is served: the documented alternative to a chain here.
+            if has("AWS_PROFILE") && !fly_oidc_aws::profile_uses_container_credentials(current) {
+                plan.warnings.push("AWS_PROFILE is set: the AWS SDKs use that profile before the credentials served here; unset it to use the role, or give the profile credential_source = EcsContainer to assume its role with them".into());
             }
         }
         if let Some(host) = server.metadata_host() {

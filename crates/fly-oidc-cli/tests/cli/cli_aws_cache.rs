@@ -83,7 +83,7 @@ fn a_cache_hit_makes_no_fly_request_and_no_cache_skips_it() {
 }
 
 /// Rewrite the expiry of the (only) entry to `secs_from_now`.
-fn age_entry(sandbox: &Sandbox, secs_from_now: u64) {
+pub(crate) fn age_entry(sandbox: &Sandbox, secs_from_now: u64) {
     let path = &sandbox.entries()[0];
     let mut entry: serde_json::Value =
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();

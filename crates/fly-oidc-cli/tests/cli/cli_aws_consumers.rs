@@ -22,7 +22,7 @@ fn setup(tools: &[&str]) -> Option<(FakeFlyApi, Moto, Sandbox)> {
     moto_sandbox()
 }
 
-fn caller_arn(sandbox: &Sandbox, extra: &[&str]) -> String {
+pub(crate) fn caller_arn(sandbox: &Sandbox, extra: &[&str]) -> String {
     let mut args = extra.to_vec();
     args.extend(["sts", "get-caller-identity", "--output", "json"]);
     let out = sandbox.command("aws").args(&args).output().unwrap();

@@ -175,11 +175,35 @@ fn typos_get_a_did_you_mean() {
     );
 }
 
-/// The line of `help` that documents `flag`.
+/// The text of `help` that documents `flag`: its line, and the next one when clap puts the
+/// description there (it does for every flag once one flag's name and help would not fit on
+/// one line).
 fn help_line<'a>(help: &'a str, flag: &str) -> &'a str {
-    help.lines()
-        .find(|l| l.trim_start().starts_with(flag) || l.contains(&format!(", {flag}")))
-        .unwrap_or_else(|| panic!("no {flag} in:\n{help}"))
+    // Each line with its offset in `help`.
+    let mut offset = 0;
+    let lines: Vec<(usize, &str)> = help
+        .split_inclusive('\n')
+        .map(|l| {
+            let at = offset;
+            offset += l.len();
+            (at, l.trim_end_matches('\n'))
+        })
+        .collect();
+    let at = lines
+        .iter()
+        .position(|(_, l)| l.trim_start().starts_with(flag) || l.contains(&format!(", {flag}")))
+        .unwrap_or_else(|| panic!("no {flag} in:\n{help}"));
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let (start, line) = lines[at];
+    let end = match lines.get(at + 1) {
+        Some((next_at, next))
+            if indent(next) > indent(line) && !next.trim_start().starts_with('-') =>
+        {
+            next_at + next.len()
+        }
+        _ => start + line.len(),
+    };
+    &help[start..end]
 }
 
 #[test]

@@ -9,6 +9,7 @@
 mod cache_safety;
 mod cli_aws_cache;
 mod cli_aws_consumers;
+mod cli_aws_role_chaining;
 mod cli_aws_session_tags;
 mod cli_ergonomics;
 mod cli_exit_codes;

@@ -84,6 +84,14 @@ const COMMANDS: &[(&str, Run)] = &[
         },
     ),
     (
+        "fly-oidc exec --aws-chain-role-arn arn:aws:iam::210987654321:role/data -- aws sts get-caller-identity",
+        Run::Test {
+            file: "crates/fly-oidc-cli/tests/cli/cli_aws_role_chaining.rs",
+            name: "exec_with_a_chained_role_serves_it_to_the_aws_cli_and_boto3",
+            runs: r#""exec --aws-chain-role-arn arn:aws:iam::210987654321:role/data -- aws sts get-caller-identity""#,
+        },
+    ),
+    (
         "fly-oidc aws credential-process --role-arn arn:aws:iam::123456789012:role/fly-reader --sts-endpoint sts.amazonaws.com",
         Run::Test {
             file: "crates/fly-oidc-cli/tests/cli/cli_ergonomics.rs",
