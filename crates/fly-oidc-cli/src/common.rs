@@ -1,7 +1,8 @@
 //! What every subcommand shares: global flags, the token client, errors and logging.
 
+use crate::options::SetIf;
 use clap::Args;
-use fly_oidc::{BuildError, Env, FlyOidcClient, Naming, Origin, ProviderConfig, SetIf, Setting};
+use fly_oidc::{BuildError, Env, FlyOidcClient, Naming, Origin, ProviderConfig, Setting};
 use std::error::Error as StdError;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -69,7 +69,6 @@ mod env;
 mod error;
 pub mod fs;
 mod retry;
-mod set_if;
 mod shell;
 pub mod time;
 pub mod tls;
@@ -87,6 +86,5 @@ pub use error::{
     redact_secret, truncate,
 };
 pub use retry::{RetryConfig, within_budget, within_provider_budget};
-pub use set_if::SetIf;
 pub use shell::shell_quote;
 pub use token::{FlyToken, JwtHeader, MIN_SUBJECT_TOKEN_TTL, REDACTED, SecretString};

@@ -1,7 +1,8 @@
 //! [`CredentialProcessOptions`]: the flags of `fly-oidc aws credential-process` and
 //! `fly-oidc aws env`, mapped onto the provider's and the credential process's builders.
 
-use fly_oidc::{BuildError, ProviderConfig, SetIf};
+use crate::options::SetIf;
+use fly_oidc::{BuildError, ProviderConfig};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_aws::credential_process::{self, CredentialProcess};
 use std::time::Duration;

@@ -4,7 +4,8 @@
 //! method; a field left empty is read by the builder from the environment (so a field beats
 //! every variable), else the default. Each doc line is the flag's help.
 
-use fly_oidc::{BuildError, Env, ProviderConfig, SetIf};
+use crate::options::SetIf;
+use fly_oidc::{BuildError, Env, ProviderConfig};
 use fly_oidc_gcp::{Builder, GcpTokenProvider, Settings};
 use std::path::PathBuf;
 use std::time::Duration;

@@ -7,6 +7,20 @@ pub mod aws;
 pub mod gcp;
 pub mod serve;
 
+/// `set(builder, value)` when a value is given, else the builder as it is: how a flag or an
+/// option field is mapped onto a builder method, one line each, so every mapping reads the same.
+pub trait SetIf: Sized {
+    /// `set(self, value)` when `value` is `Some`, else `self` unchanged.
+    fn set_if<T>(self, value: Option<T>, set: impl FnOnce(Self, T) -> Self) -> Self {
+        match value {
+            Some(value) => set(self, value),
+            None => self,
+        }
+    }
+}
+
+impl<B> SetIf for B {}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use fly_oidc::{Env, ProviderConfig};

@@ -2,10 +2,11 @@
 //! `fly-oidc exec`, mapped one-to-one onto the provider builders and the server's builder.
 
 use crate::common::shown_value;
+use crate::options::SetIf;
 use crate::supervise::env_file::{auth_token_file_beside, lock_file_beside};
 use crate::supervise::env_plan::EnvPlan;
 use crate::supervise::user::resolve_owner;
-use fly_oidc::{BuildError, Env, FlyOidcClient, Naming, Origin, ProviderConfig, SetIf, Setting};
+use fly_oidc::{BuildError, Env, FlyOidcClient, Naming, Origin, ProviderConfig, Setting};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_server::{Builder, FileOwner, Server};

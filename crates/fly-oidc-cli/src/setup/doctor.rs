@@ -7,10 +7,9 @@
 //! front end builds the clients (and turns an invalid setting into a failing step); the
 //! functions here run one step each.
 
+use crate::options::SetIf;
 use crate::setup::verify::{self, KeySource, TimeFinding};
-use fly_oidc::{
-    BuildError, Env, FlyOidcClient, FlyToken, Naming, ProviderConfig, SetIf, redact_jwts,
-};
+use fly_oidc::{BuildError, Env, FlyOidcClient, FlyToken, Naming, ProviderConfig, redact_jwts};
 use serde_json::{Value, json};
 use std::fmt;
 use std::time::{Duration, SystemTime};
