@@ -118,6 +118,10 @@ if run 'source scripts/python-tools.sh && ensure_python_tools' && command -v aws
   echo "    fake STS who it is (it answers GetCallerIdentity for the credentials it issued)."
   run 'fly-oidc exec -- aws sts get-caller-identity'
   echo
+  echo "    Role chaining: the role the token assumed then assumes a role in another account"
+  echo "    (sts:AssumeRole, signed with its credentials), and the command gets that role's."
+  run 'fly-oidc exec --aws-chain-role-arn arn:aws:iam::210987654321:role/demo-data -- aws sts get-caller-identity'
+  echo
   echo "    The same credentials as variables, in a subshell:"
   run '(eval "$(fly-oidc aws env)" && aws sts get-caller-identity)'
   echo
