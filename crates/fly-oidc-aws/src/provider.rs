@@ -240,12 +240,13 @@ impl Builder {
         self
     }
 
-    /// Whether an AWS role is configured: [`role_arn`](Self::role_arn) was given, or the
-    /// config's environment sets `AWS_ROLE_ARN` (not blank). The one answer to "is AWS
-    /// configured?" for every front end; without a role the provider only answers "not
-    /// loaded".
+    /// Whether AWS is configured: a role ([`role_arn`](Self::role_arn) or `AWS_ROLE_ARN`, not
+    /// blank) or a chained role ([`chain_role_arn`](Self::chain_role_arn) or
+    /// `FLY_OIDC_AWS_CHAIN_ROLE_ARN`; without a first role, [`build`](Self::build) then says
+    /// one is needed). The one answer to "is AWS configured?" for every front end; without
+    /// either the provider only answers "not loaded".
     pub fn is_configured(&self) -> bool {
-        self.requested.role_arn(&self.config.env()).is_some()
+        self.requested.is_configured(&self.config.env())
     }
 
     /// Resolve and check the settings (builder values, then the environment and the shared

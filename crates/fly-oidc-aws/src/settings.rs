@@ -283,6 +283,14 @@ impl Requested {
         pick(self.role_arn.clone(), env, ROLE_ARN)
     }
 
+    /// Whether AWS is asked for: a role to assume, or a chained role (which needs one, so that
+    /// building says so rather than AWS going unserved).
+    pub(crate) fn is_configured(&self, env: &Env) -> bool {
+        self.role_arn(env).is_some()
+            || (self.chained != Some(false)
+                && pick(self.chain_role_arn.clone(), env, CHAIN_ROLE_ARN).is_some())
+    }
+
     /// The settings, with `allow_insecure` (the config's `allow_insecure_http`, resolved).
     pub(crate) fn resolve(self, env: &Env, allow_insecure: bool) -> Result<Settings, BuildError> {
         let role_arn = self.role_arn(env);
@@ -437,6 +445,7 @@ impl Requested {
         let chain = match self.chained {
             Some(false) => None,
             _ => resolve_chain(
+                role_arn.is_some(),
                 pick(self.chain_role_arn, env, CHAIN_ROLE_ARN),
                 pick(self.chain_external_id, env, CHAIN_EXTERNAL_ID),
                 self.chain_session_name,
@@ -466,6 +475,7 @@ impl Requested {
 /// The chained role (`None` without a chained role ARN). The external id, session name and
 /// duration of a chain are invalid without one: they would be silently ignored.
 fn resolve_chain(
+    has_first: bool,
     role_arn: Option<(String, Origin)>,
     external_id: Option<(String, Origin)>,
     session_name: Option<String>,
@@ -491,6 +501,13 @@ fn resolve_chain(
             _ => Ok(None),
         };
     };
+    if !has_first {
+        return Err(BuildError::invalid(
+            CHAIN_ROLE_ARN,
+            origin,
+            "a chained role is assumed with the credentials of the first role, and none is set; set the first role too (AWS_ROLE_ARN, or its flag)",
+        ));
+    }
     check_role_arn(&role_arn).map_err(|why| BuildError::invalid(CHAIN_ROLE_ARN, origin, why))?;
     let external_id = match external_id {
         Some((id, origin)) => {
@@ -604,17 +621,29 @@ pub fn check_role_arn(arn: &str) -> Result<(), String> {
     if parts[1].is_empty() || !parts[1].starts_with("aws") {
         return Err(bad("unknown partition"));
     }
-    if parts[2] != "iam" {
-        return Err(bad("the service is not iam"));
+    if parts[2] != "iam" || !parts[3].is_empty() {
+        return Err(bad("the service is not iam (with no region)"));
     }
     if parts[4].len() != 12 || !parts[4].bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad("the account id is not 12 digits"));
     }
-    let Some(name) = parts[5].strip_prefix("role/") else {
+    let Some(path_and_name) = parts[5].strip_prefix("role/") else {
         return Err(bad("it is not a role"));
     };
-    if name.is_empty() || arn.len() > 2048 {
-        return Err(bad("the role name is empty or too long"));
+    // IAM's rules: a path of printable ASCII without spaces, then a name of 1 to 64
+    // characters of letters, digits and _+=,.@-.
+    let (path, name) = path_and_name
+        .rsplit_once('/')
+        .unwrap_or(("", path_and_name));
+    if name.is_empty() || name.len() > 64 || !name.chars().all(is_session_char) {
+        return Err(bad(
+            "the role name must be 1 to 64 characters of letters, digits and _+=,.@-",
+        ));
+    }
+    if path.len() > 510 || !path.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad(
+            "the role's path must be printable ASCII without spaces",
+        ));
     }
     Ok(())
 }
@@ -1044,7 +1073,13 @@ mod tests {
         assert_eq!(resolve(unchained, &env).unwrap().chain(), None);
         // Refusals, each naming its setting: (requested, environment, setting, reason).
         type Case<'a> = (Requested, &'a [(&'a str, &'a str)], &'a str, &'a str);
-        let cases: [Case; 6] = [
+        let cases: [Case; 7] = [
+            (
+                Requested::default(),
+                &env,
+                "chain_role_arn",
+                "set the first role too",
+            ),
             (
                 Requested {
                     chain_duration: Some(Duration::from_secs(3601)),
@@ -1098,6 +1133,49 @@ mod tests {
             let err = resolve(requested, env).unwrap_err();
             assert_eq!(err.setting().builder_method(), method, "{err}");
             assert!(err.reason().contains(why), "{err}");
+        }
+    }
+
+    #[test]
+    fn role_arns_follow_iams_rules() {
+        for good in [
+            ROLE,
+            "arn:aws:iam::123456789012:role/path/to/app+1=x,y.z@w_v-u",
+            "arn:aws-cn:iam::123456789012:role/app",
+        ] {
+            assert_eq!(check_role_arn(good), Ok(()), "{good}");
+        }
+        let long_name = format!("arn:aws:iam::123456789012:role/{}", "n".repeat(65));
+        for (bad, why) in [
+            (
+                "arn:aws:iam::123456789012:role/my app",
+                "1 to 64 characters",
+            ),
+            (
+                "arn:aws:iam::123456789012:role/app;id",
+                "1 to 64 characters",
+            ),
+            ("arn:aws:iam::123456789012:role/$(id)", "1 to 64 characters"),
+            (
+                "arn:aws:iam::123456789012:role/a\u{7}b",
+                "1 to 64 characters",
+            ),
+            (long_name.as_str(), "1 to 64 characters"),
+            (
+                "arn:aws:iam::123456789012:role/pa th/app",
+                "printable ASCII",
+            ),
+            (
+                "arn:aws:iam:us-east-1:123456789012:role/app",
+                "with no region",
+            ),
+            (
+                "arn:aws:iam::123456789012:role/app\u{FFFD}",
+                "1 to 64 characters",
+            ),
+        ] {
+            let err = check_role_arn(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
         }
     }
 

@@ -287,7 +287,8 @@ impl SharedConfig {
                 return false;
             }
             if let Some(source) = profile.get("credential_source") {
-                return source == "EcsContainer";
+                // Both a source and a source profile: the SDKs refuse the profile.
+                return source == "EcsContainer" && profile.get("source_profile").is_none();
             }
             match profile.get("source_profile") {
                 Some(next) if next != name => name = next,
@@ -533,7 +534,8 @@ mod tests {
                     [profile keys]\naws_access_key_id = AKIAEXAMPLE\n\n\
                     [profile via-keys]\nrole_arn = arn:aws:iam::210987654321:role/data\nsource_profile = keys\n\n\
                     [profile loop]\nrole_arn = arn:aws:iam::210987654321:role/data\nsource_profile = loop\n\n\
-                    [profile plain]\nregion = us-east-1\n";
+                    [profile plain]\nregion = us-east-1\n\n\
+                    [profile both]\nrole_arn = arn:aws:iam::210987654321:role/data\ncredential_source = EcsContainer\nsource_profile = chained\n";
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("config");
         std::fs::write(&file, text).unwrap();
@@ -545,7 +547,9 @@ mod tests {
         };
         assert!(uses("chained"));
         assert!(uses("via"));
-        for other in ["instance", "keys", "via-keys", "loop", "plain", "missing"] {
+        for other in [
+            "instance", "keys", "via-keys", "loop", "plain", "missing", "both",
+        ] {
             assert!(!uses(other), "{other}");
         }
         assert!(!profile_uses_container_credentials(&Env::from_slice(&[(

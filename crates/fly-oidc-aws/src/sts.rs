@@ -632,8 +632,12 @@ fn chain_trust_message(
     if settings.principal_tags {
         setup.push_str(" --principal-tags");
     }
+    let permissions = match settings.principal_tags {
+        true => "sts:AssumeRole and sts:TagSession",
+        false => "sts:AssumeRole",
+    };
     message.text(format!(
-        ", and the first role's permissions policy must allow sts:AssumeRole on {role_arn} \
+        ", and the first role's permissions policy must allow {permissions} on {role_arn} \
          (or the chained role does not exist); `{setup}` prints that trust policy"
     ))
 }

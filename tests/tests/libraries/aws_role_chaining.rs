@@ -188,6 +188,7 @@ async fn a_chained_roles_trust_refusals_name_the_hop_and_the_fix() {
                 "[\"sts:AssumeRole\", \"sts:TagSession\"]",
                 "transitive ones pass along the chain",
                 "--principal-tags",
+                "must allow sts:AssumeRole and sts:TagSession on arn:aws:iam::210987654321:role/fly-data",
             ],
         ),
     ];
@@ -211,7 +212,7 @@ async fn a_chained_roles_trust_refusals_name_the_hop_and_the_fix() {
             "STS refused to assume the chained role arn:aws:iam::210987654321:role/fly-data",
             "with the credentials of the first role arn:aws:iam::123456789012:role/fly-app",
             "for the principal {\"AWS\": \"arn:aws:iam::123456789012:role/fly-app\"}",
-            "the first role's permissions policy must allow sts:AssumeRole on arn:aws:iam::210987654321:role/fly-data",
+            "the first role's permissions policy must allow sts:AssumeRole",
             "fly-oidc aws setup --role-name fly-data --trusted-role-arn arn:aws:iam::123456789012:role/fly-app",
         ];
         all.extend(needles);

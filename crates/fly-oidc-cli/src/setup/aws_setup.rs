@@ -347,20 +347,45 @@ fn shell_word(text: &str, account_known: bool) -> String {
 
 /// The commands that create the role `role_name` with the trust policy `policy` (one shell
 /// word), or update an existing role's trust policy (and maximum session duration).
+/// What the commands do to the trust policy of a role that already exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Existing {
+    /// Replace it (the web-identity role: this set-up owns its trust policy).
+    Replace,
+    /// Leave it, and say what to add (a chained role may trust other roles too: replacing its
+    /// policy would take their access away).
+    Keep,
+}
+
 fn write_role_commands(
     out: &mut String,
     role_name: &str,
     policy: &str,
     max_session_duration: Option<u32>,
+    existing: Existing,
 ) {
     let role = shell_quote(role_name);
     let _ = writeln!(out, "TRUST_POLICY={policy}");
     let duration = max_session_duration
         .map(|d| format!(" --max-session-duration {d}"))
         .unwrap_or_default();
+    let update = match existing {
+        Existing::Replace => format!(
+            "aws iam update-assume-role-policy --role-name {role} --policy-document \"$TRUST_POLICY\""
+        ),
+        Existing::Keep => {
+            let said = format!(
+                "Role {role_name} exists: its trust policy is left as it is (replacing it would take away the access of the roles it already trusts); add this set-up's statement to it, or replace the whole policy with: aws iam update-assume-role-policy --role-name {role_name} --policy-document \"$TRUST_POLICY\""
+            );
+            format!(
+                "echo {} >&2\n  echo \"$TRUST_POLICY\" >&2",
+                shell_quote(&said)
+            )
+        }
+    };
     let _ = writeln!(
         out,
-        "if aws iam get-role --role-name {role} >/dev/null 2>&1; then\n  aws iam update-assume-role-policy --role-name {role} --policy-document \"$TRUST_POLICY\""
+        "if aws iam get-role --role-name {role} >/dev/null 2>&1; then\n  {update}"
     );
     if !duration.is_empty() {
         let _ = writeln!(out, "  aws iam update-role --role-name {role}{duration}");
@@ -603,6 +628,7 @@ impl AwsSetup {
             &self.role_name,
             &policy,
             self.max_session_duration,
+            Existing::Replace,
         );
         // The next steps, printed when the script runs: a comment could not show a looked-up
         // account id.
@@ -724,6 +750,15 @@ impl ChainedRoleSetup {
                 reason,
             })?;
         }
+        // Checked above: the ARN ends in `role/[path/]name`.
+        let trusted_name = trusted_role_arn.rsplit('/').next();
+        SubjectError::unless(
+            !(account_id.is_some_and(|a| trusted_role_arn.split(':').nth(4) == Some(a))
+                && trusted_name == Some(role_name)),
+            "--role-name",
+            role_name,
+            "is the first role itself (--trusted-role-arn, in --account-id): give the chained role's name; its trust policy must not be replaced, or the app loses its access",
+        )?;
         Ok(Self {
             role_name: role_name.to_owned(),
             account_id: account_id.map(str::to_owned),
@@ -891,11 +926,24 @@ impl ChainedRoleSetup {
         };
         // The trust policy names no account of this role's.
         let policy = shell_quote(&self.trust_policy().to_string());
+        if self.role_name == self.trusted_role_name() {
+            // The same name: refuse the first role itself, once the account is known.
+            let _ = writeln!(
+                out,
+                "if [ \"{account}\" = {first_account} ]; then echo {said} >&2; exit 1; fi",
+                first_account = shell_quote(self.trusted_part(4)),
+                said = shell_quote(&format!(
+                    "error: role {} is the first role {} itself, in this account: give --role-name the chained role's name",
+                    self.role_name, self.trusted_role_arn
+                )),
+            );
+        }
         write_role_commands(
             &mut out,
             &self.role_name,
             &policy,
             self.max_session_duration,
+            Existing::Keep,
         );
         out.push_str(self.tag_comments());
         out.push_str(&attach_permissions_step(&self.role_name));
