@@ -23,8 +23,8 @@
 //! Role chaining: `AssumeRole` signed with credentials it issued (the access key id of the
 //! `Authorization` header and the session token, not the signature) is a chained hop, with
 //! AWS's refusals: a `DurationSeconds` above one hour ("the 1 hour session limit for roles
-//! assumed by role chaining"), and `AccessDenied` "User: <caller> is not authorized to perform:
-//! sts:AssumeRole on resource: <role>" when the chained role's trust policy
+//! assumed by role chaining"), and `AccessDenied` "`User: <caller> is not authorized to perform:
+//! sts:AssumeRole on resource: <role>`" when the chained role's trust policy
 //! ([`FakeStsBuilder::chain_trust`]) names another principal or another external id, or, for
 //! "sts:TagSession", when the caller's session carries transitive session tags and the trust
 //! policy does not allow `sts:TagSession`. The granted session inherits those transitive tags.
