@@ -316,6 +316,7 @@ impl Builder {
                 max_attempts: retry.max_attempts(),
                 total_timeout: self.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT),
                 cache,
+                first_hop: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -332,7 +333,15 @@ struct Inner {
     max_attempts: u32,
     total_timeout: Duration,
     cache: Option<RefreshingCache<Arc<AssumedRole>, Error>>,
+    /// With a chain: the first hop's credentials, reused for the next chained hop while they
+    /// have [`FIRST_HOP_REUSE_MARGIN`] left, so that retrying a failed second hop does not
+    /// fetch a Fly token and assume the first role again.
+    first_hop: std::sync::Mutex<Option<AssumedRole>>,
 }
+
+/// How much life the first hop's credentials must have left to be used for another chained
+/// hop.
+const FIRST_HOP_REUSE_MARGIN: Duration = Duration::from_secs(10 * 60);
 
 /// AWS credentials for a Fly Machine: trades a fresh Fly OIDC token for role credentials
 /// through STS `AssumeRoleWithWebIdentity`, and caches them. See the [crate docs](crate).
@@ -431,13 +440,42 @@ impl FlyOidcCredentialsProvider {
             None => "AssumeRoleWithWebIdentity",
         };
         self.within_budget(actions, async |at_sts| {
-            let first = self.assume_web_identity_unbounded(at_sts).await?;
-            match &self.inner.settings.chain {
-                Some(_) => self.assume_chained_role(&first).await,
-                None => Ok(first),
+            if self.inner.settings.chain.is_none() {
+                return self.assume_web_identity_unbounded(at_sts).await;
             }
+            let first = match self.reusable_first_hop() {
+                Some(first) => first,
+                None => {
+                    let first = self.assume_web_identity_unbounded(at_sts).await?;
+                    *self.first_hop_slot() = Some(first.clone());
+                    first
+                }
+            };
+            at_sts.store(true, Ordering::Relaxed);
+            let chained = self.assume_chained_role(&first).await;
+            if chained.as_ref().is_err_and(|e| !e.is_transient()) {
+                // Refused: the next try starts from a fresh first hop.
+                *self.first_hop_slot() = None;
+            }
+            chained
         })
         .await
+    }
+
+    /// The kept first hop, while it has [`FIRST_HOP_REUSE_MARGIN`] left by our clock.
+    fn reusable_first_hop(&self) -> Option<AssumedRole> {
+        let kept = self.first_hop_slot().clone()?;
+        let left = kept.expires_at.duration_since(self.inner.time.now());
+        left.is_ok_and(|left| left > FIRST_HOP_REUSE_MARGIN)
+            .then_some(kept)
+    }
+
+    fn first_hop_slot(&self) -> std::sync::MutexGuard<'_, Option<AssumedRole>> {
+        // A panic while holding it cannot leave a half-written value: take it as it is.
+        self.inner
+            .first_hop
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The first hop alone: the role the Fly token assumes with `AssumeRoleWithWebIdentity`,

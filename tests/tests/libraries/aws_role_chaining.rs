@@ -300,3 +300,39 @@ async fn chained_credentials_from_moto_are_the_chained_roles() {
             .access_key_id()
     );
 }
+
+/// A second hop that fails transiently is tried again from the first hop's credentials while
+/// they last: no new Fly token, no second `AssumeRoleWithWebIdentity`. A refused second hop
+/// drops them, so the next try starts afresh.
+#[tokio::test]
+async fn a_retried_second_hop_reuses_the_first_hops_credentials_until_refused() {
+    let fly = web_machine().await;
+    let sts = sts_for(&fly, ChainTrust::default()).start().await.unwrap();
+    let provider = chained(&fly, &sts.url()).disable_cache().build().unwrap();
+    // The first hop answers; every attempt at the second is throttled (3 attempts).
+    let throttled = fly_oidc_testkit::Fault::throttling();
+    sts.script([
+        fly_oidc_testkit::Fault::Delay(Duration::ZERO),
+        throttled.clone(),
+        throttled.clone(),
+        throttled,
+    ]);
+    let err = provider.assume_role().await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    let chained = provider.assume_role().await.unwrap();
+    assert_eq!(chained.account_id.as_deref(), Some("210987654321"));
+    let web_identity = |sts: &FakeSts| {
+        actions(sts)
+            .iter()
+            .filter(|a| *a == "AssumeRoleWithWebIdentity")
+            .count()
+    };
+    assert_eq!((web_identity(&sts), fly.request_count()), (1, 1));
+    assert_eq!(actions(&sts).len(), 5, "1 + 3 throttled + 1");
+    // Refused: the kept first hop goes, and the next try fetches a fresh one.
+    sts.fail_next(1, fly_oidc_testkit::Fault::access_denied());
+    provider.assume_role().await.unwrap_err();
+    assert_eq!(web_identity(&sts), 1, "the refused try reused it");
+    provider.assume_role().await.unwrap();
+    assert_eq!((web_identity(&sts), fly.request_count()), (2, 2));
+}
