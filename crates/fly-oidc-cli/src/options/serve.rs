@@ -966,6 +966,37 @@ mod tests {
         assert!(shown.ends_with("(from --gcp-provider)"), "{shown}");
     }
 
+    /// A chained role with no first role is refused, even when something else is served (it
+    /// was silently not served): the flag or the variable, per-cloud flag in the message.
+    #[test]
+    fn a_chained_role_without_a_first_role_is_refused() {
+        let chained = "arn:aws:iam::210987654321:role/data";
+        let google = [(
+            "FLY_OIDC_GCP_PROVIDER",
+            "projects/123/locations/global/workloadIdentityPools/p/providers/fly",
+        )];
+        let by_flag = ServeOptions {
+            cloud: CloudOptions {
+                aws_chain_role_arn: Some(chained.into()),
+                ..CloudOptions::default()
+            },
+            ..ServeOptions::default()
+        };
+        let err = error(&by_flag, &google);
+        assert_eq!(err.setting().builder_method(), "chain_role_arn");
+        assert!(err.reason().contains("set the first role too"), "{err}");
+        let shown = err.render(Naming::PerCloudFlags);
+        assert!(shown.ends_with("(from --aws-chain-role-arn)"), "{shown}");
+        let mut env = google.to_vec();
+        env.push(("FLY_OIDC_AWS_CHAIN_ROLE_ARN", chained));
+        let err = error(&ServeOptions::default(), &env);
+        assert_eq!(err.setting().builder_method(), "chain_role_arn");
+        assert_eq!(
+            err.origin(),
+            Some(&Origin::Env("FLY_OIDC_AWS_CHAIN_ROLE_ARN".into()))
+        );
+    }
+
     #[test]
     fn an_unknown_file_owner_is_named() {
         let options = ServeOptions {
