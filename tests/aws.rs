@@ -158,10 +158,11 @@ pub fn bucket_name(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
-/// An STS client of `moto` signing with `provider`'s credentials (to ask who they are).
-pub fn moto_sts(moto: &Moto, provider: FlyOidcCredentialsProvider) -> aws_sdk_sts::Client {
+/// Who moto's STS says `provider`'s credentials are (`GetCallerIdentity` signed with them):
+/// their ARN, once the account it answers is checked to be the ARN's.
+pub async fn moto_caller(moto: &Moto, provider: FlyOidcCredentialsProvider) -> String {
     use aws_sdk_sts::config::{BehaviorVersion, Region};
-    aws_sdk_sts::Client::from_conf(
+    let sts = aws_sdk_sts::Client::from_conf(
         aws_sdk_sts::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
@@ -169,5 +170,10 @@ pub fn moto_sts(moto: &Moto, provider: FlyOidcCredentialsProvider) -> aws_sdk_st
             .credentials_provider(provider)
             .http_client(fly_oidc_aws::https_client())
             .build(),
-    )
+    );
+    let me = sts.get_caller_identity().send().await.unwrap();
+    let arn = me.arn().unwrap_or_default();
+    // arn:aws:sts::<account>:assumed-role/...
+    assert_eq!(me.account(), arn.split(':').nth(4), "the account of {arn}");
+    arn.to_owned()
 }

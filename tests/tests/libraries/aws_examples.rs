@@ -5,7 +5,7 @@
 //! alone, build them with `cargo build -p fly-oidc-examples --examples`.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use aws_sdk_s3::config::{BehaviorVersion, Region};
+use crate::aws_moto::s3_client;
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_tests::aws::{CHAINED_ROLE, Moto, ROLE, bucket_name, web_machine};
 use std::process::Command;
@@ -69,21 +69,9 @@ async fn s3_list_buckets_prints_one_bucket_per_line() {
     let Some(moto) = Moto::start() else { return };
     let fly = web_machine().await;
     let bucket = bucket_name("fly-oidc-example");
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(moto.endpoint())
-            .force_path_style(true)
-            .credentials_provider(aws_credential_types::Credentials::new(
-                "AKIDSETUP",
-                "setup",
-                None,
-                None,
-                "test",
-            ))
-            .http_client(fly_oidc_aws::https_client())
-            .build(),
+    let s3 = s3_client(
+        &moto,
+        aws_credential_types::Credentials::new("AKIDSETUP", "setup", None, None, "test"),
     );
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let stdout = run_ok("s3_list_buckets", &fly, &moto);

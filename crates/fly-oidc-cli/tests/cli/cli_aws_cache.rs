@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::support::{
-    ROLE_A, ROLE_B, Sandbox, assert_success, aws_secrets, describe, moto_sandbox, stderr,
+    ROLE_A, ROLE_B, Sandbox, assert_success, aws_secrets, describe, failed, moto_sandbox, stderr,
 };
 use fly_oidc_testkit::aws_sts::{FakeSts, RecordedStsRequest};
 use fly_oidc_testkit::{FakeFlyApi, Fault};
@@ -16,7 +16,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 #[test]
 fn a_cache_hit_makes_no_fly_request_and_no_cache_skips_it() {
-    let Some((fly, moto, sandbox)) = moto_sandbox() else {
+    let Some((fly, moto, sandbox)) = moto_sandbox(&[], false) else {
         return;
     };
     let first = sandbox.credential_process(ROLE_A, &[]);
@@ -95,7 +95,7 @@ pub(crate) fn age_entry(sandbox: &Sandbox, secs_from_now: u64) {
 
 #[test]
 fn entries_are_reused_only_while_min_ttl_remains() {
-    let Some((fly, _moto, sandbox)) = moto_sandbox() else {
+    let Some((fly, _moto, sandbox)) = moto_sandbox(&[], false) else {
         return;
     };
     let first = sandbox.credential_process(ROLE_A, &[]);
@@ -169,7 +169,7 @@ fn twenty_concurrent_cold_processes_make_one_sts_call() {
 
 #[test]
 fn unsafe_cache_directories_are_refused_with_a_warning_and_runs_stay_uncached() {
-    let Some((fly, _moto, sandbox)) = moto_sandbox() else {
+    let Some((fly, _moto, sandbox)) = moto_sandbox(&[], false) else {
         return;
     };
     let dir = sandbox.cache_dir();
@@ -229,7 +229,7 @@ fn unsafe_cache_directories_are_refused_with_a_warning_and_runs_stay_uncached() 
 
 #[test]
 fn a_corrupt_entry_is_ignored_and_replaced() {
-    let Some((fly, _moto, sandbox)) = moto_sandbox() else {
+    let Some((fly, _moto, sandbox)) = moto_sandbox(&[], false) else {
         return;
     };
     let first = sandbox.credential_process(ROLE_A, &[]);
@@ -251,7 +251,7 @@ fn a_corrupt_entry_is_ignored_and_replaced() {
 
 #[test]
 fn an_unusable_cache_location_costs_only_the_cache() {
-    let Some((fly, moto, mut sandbox)) = moto_sandbox() else {
+    let Some((fly, moto, mut sandbox)) = moto_sandbox(&[], false) else {
         return;
     };
     // XDG_CACHE_HOME is a file: the directory cannot be created.
@@ -297,7 +297,7 @@ fn an_unusable_cache_location_costs_only_the_cache() {
 
 #[test]
 fn errors_are_one_line_naming_the_step_without_secrets() {
-    let Some((fly, moto, sandbox)) = moto_sandbox() else {
+    let Some((fly, moto, sandbox)) = moto_sandbox(&[], false) else {
         return;
     };
     let printed = vec![sandbox.credential_process(ROLE_A, &["--no-cache"])];
@@ -411,7 +411,7 @@ fn errors_are_one_line_naming_the_step_without_secrets() {
 
 #[test]
 fn bad_input_is_a_usage_error_with_exit_2_and_never_a_panic() {
-    let Some((fly, _moto, sandbox)) = moto_sandbox() else {
+    let Some((fly, _moto, sandbox)) = moto_sandbox(&[], false) else {
         return;
     };
     let policy_file = sandbox.dir.path().join("policy.json");
@@ -610,10 +610,8 @@ fn a_failed_refresh_serves_a_still_valid_entry_but_never_an_expiring_one() {
     // Thirty seconds left: too close to expiry to hand out; the failure is reported.
     age_entry(&sandbox, 30);
     let out = sandbox.fly_oidc(&["aws", "credential-process", "--role-arn", ROLE_A]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(out.stdout.is_empty());
     assert!(
-        stderr(&out).starts_with("fly-oidc: error: STS failed: "),
+        failed(&out, 1).starts_with("fly-oidc: error: STS failed: "),
         "{}",
         describe(&out)
     );
@@ -627,7 +625,7 @@ fn a_failed_refresh_serves_a_still_valid_entry_but_never_an_expiring_one() {
 /// is the JSON alone (the diagnostics go to stderr).
 #[test]
 fn credential_process_stdout_is_the_json_alone_under_verbose_and_rust_log() {
-    let Some((_fly, _moto, mut sandbox)) = moto_sandbox() else {
+    let Some((_fly, _moto, mut sandbox)) = moto_sandbox(&[], false) else {
         return;
     };
     sandbox.set("RUST_LOG", "trace");

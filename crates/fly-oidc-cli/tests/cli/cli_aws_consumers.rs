@@ -7,42 +7,24 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::support::{
-    ROLE_A, ROLE_B, Sandbox, assert_success, aws_secrets, describe, lists_bucket, moto_sandbox,
-    stderr, stdout_json,
+    ROLE_A, ROLE_B, assert_success, aws_secrets, describe, lists_bucket, moto_sandbox, stderr,
+    stdout_json,
 };
-use fly_oidc_testkit::FakeFlyApi;
-use fly_oidc_tests::aws::{Moto, bucket_name};
-
-fn setup(tools: &[&str]) -> Option<(FakeFlyApi, Moto, Sandbox)> {
-    for tool in tools {
-        if !fly_oidc_tests::require_tool(tool) {
-            return None;
-        }
-    }
-    moto_sandbox()
-}
-
-pub(crate) fn caller_arn(sandbox: &Sandbox, extra: &[&str]) -> String {
-    let mut args = extra.to_vec();
-    args.extend(["sts", "get-caller-identity", "--output", "json"]);
-    let out = sandbox.command("aws").args(&args).output().unwrap();
-    assert_success(&out, &format!("aws {args:?}"));
-    stdout_json(&out)["Arn"].as_str().unwrap().to_owned()
-}
+use fly_oidc_tests::aws::bucket_name;
 
 #[test]
 fn aws_cli_uses_two_credential_process_profiles_with_different_roles() {
-    let Some((fly, _moto, sandbox)) = setup(&["aws"]) else {
+    let Some((fly, _moto, sandbox)) = moto_sandbox(&["aws"], false) else {
         return;
     };
     sandbox.write_aws_config(&[("reader", ROLE_A), ("writer", ROLE_B)]);
 
-    let reader = caller_arn(&sandbox, &["--profile", "reader"]);
+    let reader = sandbox.caller_arn(&["--profile", "reader"]);
     assert!(
         reader.starts_with("arn:aws:sts::123456789012:assumed-role/fly-reader/"),
         "{reader}"
     );
-    let writer = caller_arn(&sandbox, &["--profile", "writer"]);
+    let writer = sandbox.caller_arn(&["--profile", "writer"]);
     assert!(
         writer.starts_with("arn:aws:sts::123456789012:assumed-role/fly-writer/"),
         "{writer}"
@@ -76,7 +58,7 @@ fn aws_cli_uses_two_credential_process_profiles_with_different_roles() {
 
 #[test]
 fn profiles_coexist_with_flys_builtin_web_identity_variables() {
-    let Some((fly, _moto, mut sandbox)) = setup(&["aws"]) else {
+    let Some((fly, _moto, mut sandbox)) = moto_sandbox(&["aws"], false) else {
         return;
     };
     sandbox.write_aws_config(&[("writer", ROLE_B)]);
@@ -90,12 +72,12 @@ fn profiles_coexist_with_flys_builtin_web_identity_variables() {
     );
 
     // No profile: the SDK's own web identity support, from the variables.
-    let builtin = caller_arn(&sandbox, &[]);
+    let builtin = sandbox.caller_arn(&[]);
     assert!(builtin.contains(":assumed-role/fly-builtin/"), "{builtin}");
     assert_eq!(fly.request_count(), 0);
     // An explicit profile: its credential_process, with its own role (--role-arn beats
     // AWS_ROLE_ARN).
-    let writer = caller_arn(&sandbox, &["--profile", "writer"]);
+    let writer = sandbox.caller_arn(&["--profile", "writer"]);
     assert!(writer.contains(":assumed-role/fly-writer/"), "{writer}");
     assert_eq!(fly.request_count(), 1);
     // AWS_PROFILE alone is not explicit enough for botocore: the variables still win (as
@@ -131,25 +113,12 @@ fn profiles_coexist_with_flys_builtin_web_identity_variables() {
 
 #[test]
 fn boto3_uses_credential_process_profiles() {
-    let Some((fly, _moto, sandbox)) = setup(&["python3"]) else {
+    let Some((fly, _moto, sandbox)) = moto_sandbox(&["python3"], true) else {
         return;
     };
-    if fly_oidc_tests::python_with(&["boto3"], "boto3").is_none() {
-        return;
-    }
     sandbox.write_aws_config(&[("reader", ROLE_A), ("writer", ROLE_B)]);
     let bucket = bucket_name("fly-oidc-boto3");
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/aws_credential_process.py"
-    );
-    let out = sandbox
-        .command("python3")
-        .args([script, &bucket, "writer", "reader"])
-        .output()
-        .unwrap();
-    assert_success(&out, "boto3 script");
-    let v = stdout_json(&out);
+    let v = sandbox.boto3_profiles(&bucket, &["writer", "reader"]);
     assert!(
         v["arns"]["reader"]
             .as_str()
@@ -176,7 +145,7 @@ fn boto3_uses_credential_process_profiles() {
 
 #[test]
 fn aws_env_sourced_by_bash_feeds_the_aws_cli() {
-    let Some((fly, _moto, sandbox)) = setup(&["aws", "bash"]) else {
+    let Some((fly, _moto, sandbox)) = moto_sandbox(&["aws", "bash"], false) else {
         return;
     };
     let bin = crate::support::fly_oidc_bin();
@@ -217,7 +186,7 @@ aws sts get-caller-identity --output json"#,
 /// fly-oidc read the profile with the SDK's code, it ignored `endpoint_url` and tried
 /// `https://sts.us-east-1.amazonaws.com`.
 fn profile_endpoint_reaches_moto(profile_body: &str, extra_sections: &str) {
-    let Some((fly, moto, mut sandbox)) = setup(&["aws"]) else {
+    let Some((fly, moto, mut sandbox)) = moto_sandbox(&["aws"], false) else {
         return;
     };
     // Only the config file says where STS is.
@@ -230,9 +199,8 @@ fn profile_endpoint_reaches_moto(profile_body: &str, extra_sections: &str) {
         bin.display(),
         extra_sections.replace("MOTO", moto.endpoint())
     );
-    std::fs::create_dir_all(sandbox.home.join(".aws")).unwrap();
+    sandbox.write_aws_config_text(&text);
     let config = sandbox.home.join(".aws/config");
-    std::fs::write(&config, text).unwrap();
     sandbox.set("AWS_PROFILE", "moto");
 
     // The binary alone.
@@ -240,7 +208,7 @@ fn profile_endpoint_reaches_moto(profile_body: &str, extra_sections: &str) {
     assert!(creds["AccessKeyId"].as_str().unwrap().starts_with("ASIA"));
     // The AWS CLI calls STS at the profile's endpoint with credentials from our
     // credential_process, which reads the same profile (through AWS_PROFILE).
-    let arn = caller_arn(&sandbox, &[]);
+    let arn = sandbox.caller_arn(&[]);
     assert!(arn.contains(":assumed-role/fly-reader/"), "{arn}");
     // The library, given the same environment.
     let provider = fly_oidc_aws::FlyOidcCredentialsProvider::builder()

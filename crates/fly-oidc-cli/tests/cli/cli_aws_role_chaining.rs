@@ -19,40 +19,21 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::cli_aws_cache::age_entry;
-use crate::cli_aws_consumers::caller_arn;
+use crate::server_exec::script;
 use crate::support::{
-    ROLE, ROLE_B, Sandbox, acme_web, assert_success, describe, fly_oidc_bin, moto_sandbox, stderr,
-    stdout, stdout_json,
+    ROLE, ROLE_B, Sandbox, acme_web, assert_success, credential_process_profile, describe, failed,
+    fly_oidc_bin, moto_sandbox, stderr, stdout, stdout_json,
 };
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::{ChainTrust, FakeSts};
-use fly_oidc_tests::Secrets;
-use fly_oidc_tests::aws::{Moto, bucket_name};
+use fly_oidc_tests::aws::bucket_name;
+use fly_oidc_tests::{Secrets, assert_contains_all};
 use std::process::{Output, Stdio};
 
 /// The chained role, in the second account.
 const CHAINED: &str = "arn:aws:iam::210987654321:role/data";
 /// The ARN prefix of a session of [`CHAINED`].
 const CHAINED_SESSION: &str = "arn:aws:sts::210987654321:assumed-role/data/";
-
-/// boto3 in the child: the caller ARN and how botocore got the credentials, as one JSON line.
-const BOTO3_CALLER: &str = "import boto3, json\n\
-     s = boto3.Session()\n\
-     print(json.dumps({'arn': s.client('sts').get_caller_identity()['Arn'], 'method': s.get_credentials().method}))";
-
-/// moto, the fake Fly API and a sandbox, when every tool of `tools` is there (and boto3 when
-/// `boto3`); `None`: skipped locally, failed in CI.
-fn moto_with(tools: &[&str], boto3: bool) -> Option<(FakeFlyApi, Moto, Sandbox)> {
-    for tool in tools {
-        if !fly_oidc_tests::require_tool(tool) {
-            return None;
-        }
-    }
-    if boto3 && fly_oidc_tests::python_with(&["boto3"], "boto3").is_none() {
-        return None;
-    }
-    moto_sandbox()
-}
 
 /// A fake STS trusting `fly`'s tokens (its role allowing `sts:TagSession`), whose chained
 /// roles trust `chain`.
@@ -82,18 +63,13 @@ fn hops(n: usize) -> Vec<String> {
         .collect()
 }
 
-/// `err` holds every one of `needles`.
-fn says(err: &str, needles: &[&str]) {
-    for needle in needles {
-        assert!(err.contains(needle), "{err:?} lacks {needle:?}");
-    }
-}
-
-/// The `sh -c` script that runs the AWS CLI then boto3 ([`BOTO3_CALLER`]): two lines, the
-/// AWS CLI's caller ARN then boto3's JSON.
+/// The `sh -c` script that runs the AWS CLI then boto3 (`tests/server/boto3_container.py`):
+/// two lines, the AWS CLI's caller ARN then boto3's JSON (the caller ARN and how botocore got
+/// the credentials).
 fn aws_cli_then_boto3() -> String {
     format!(
-        "aws sts get-caller-identity --query Arn --output text && python3 -c \"{BOTO3_CALLER}\""
+        "aws sts get-caller-identity --query Arn --output text && python3 '{}'",
+        script("boto3_container.py").display()
     )
 }
 
@@ -108,35 +84,23 @@ fn two_consumers(out: &Output) -> (String, serde_json::Value) {
 
 /// `fly-oidc exec --aws-role-arn ROLE --aws-chain-role-arn CHAINED -- sh -c <script>`.
 fn exec_chained(sandbox: &Sandbox, script: &str) -> Output {
-    sandbox.fly_oidc(&[
-        "exec",
-        "--aws-role-arn",
-        ROLE,
-        "--aws-chain-role-arn",
-        CHAINED,
-        "--",
-        "sh",
-        "-c",
+    sandbox.exec_sh(
+        &["--aws-role-arn", ROLE, "--aws-chain-role-arn", CHAINED],
         script,
-    ])
+    )
 }
 
 #[test]
 fn credential_process_with_a_chain_feeds_the_aws_cli_and_boto3() {
-    let Some((fly, _moto, sandbox)) = moto_with(&["aws", "python3"], true) else {
+    let Some((fly, _moto, sandbox)) = moto_sandbox(&["aws", "python3"], true) else {
         return;
     };
-    std::fs::create_dir_all(sandbox.home.join(".aws")).unwrap();
-    std::fs::write(
-        sandbox.home.join(".aws/config"),
-        format!(
-            "[profile chained]\nregion = us-east-1\ncredential_process = {} aws credential-process --role-arn {ROLE} --chain-role-arn {CHAINED} --chain-external-id ext-1\n",
-            fly_oidc_bin().display()
-        ),
-    )
-    .unwrap();
+    sandbox.write_aws_config_text(&credential_process_profile(
+        "chained",
+        &format!("--role-arn {ROLE} --chain-role-arn {CHAINED} --chain-external-id ext-1"),
+    ));
     // The AWS CLI signs as the chained role, in the other account.
-    let arn = caller_arn(&sandbox, &["--profile", "chained"]);
+    let arn = sandbox.caller_arn(&["--profile", "chained"]);
     // The chained session's name defaults to the first hop's, fly-<app>-<machine id>.
     assert!(
         arn.starts_with(&format!("{CHAINED_SESSION}fly-web-")),
@@ -145,18 +109,7 @@ fn credential_process_with_a_chain_feeds_the_aws_cli_and_boto3() {
     assert_eq!(fly.request_count(), 1);
 
     // boto3 through the same profile: the cached chained credentials, with their hour.
-    let bucket = bucket_name("fly-oidc-chain");
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/aws_credential_process.py"
-    );
-    let out = sandbox
-        .command("python3")
-        .args([script, &bucket, "chained"])
-        .output()
-        .unwrap();
-    assert_success(&out, "boto3 script");
-    let report = stdout_json(&out);
+    let report = sandbox.boto3_profiles(&bucket_name("fly-oidc-chain"), &["chained"]);
     assert_eq!(report["arns"]["chained"], arn, "{report}");
     assert_eq!(report["methods"]["chained"], "custom-process", "{report}");
     let left = report["expiry_seconds"]["chained"].as_i64().unwrap();
@@ -175,7 +128,7 @@ fn credential_process_with_a_chain_feeds_the_aws_cli_and_boto3() {
 
 #[test]
 fn exec_with_a_chained_role_serves_it_to_the_aws_cli_and_boto3() {
-    let Some((fly, _moto, sandbox)) = moto_with(&["aws", "python3"], true) else {
+    let Some((fly, _moto, sandbox)) = moto_sandbox(&["aws", "python3"], true) else {
         return;
     };
     let script = aws_cli_then_boto3();
@@ -354,10 +307,8 @@ fn a_chained_duration_above_one_hour_is_refused_before_any_call() {
     ];
     for (args, flag) in cases {
         let out = sandbox.fly_oidc(args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
-        assert!(out.stdout.is_empty(), "{}", describe(&out));
-        let err = stderr(&out);
-        says(
+        let err = failed(&out, 2);
+        assert_contains_all(
             &err,
             &[
                 "fly-oidc: error: invalid setting",
@@ -379,7 +330,7 @@ fn a_chained_duration_above_one_hour_is_refused_before_any_call() {
         "ext-1",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    says(
+    assert_contains_all(
         &stderr(&out),
         &["applies only to a chained role", "--chain-external-id"],
     );
@@ -405,10 +356,8 @@ fn the_chained_roles_trust_refusals_name_the_hop_and_the_fix() {
         args.extend(["--chain-role-arn", CHAINED]);
         args.extend_from_slice(extra);
         let out = sandbox.fly_oidc(&args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", describe(&out));
-        assert!(out.stdout.is_empty(), "{}", describe(&out));
-        let err = stderr(&out);
-        says(
+        let err = failed(&out, 1);
+        assert_contains_all(
             &err,
             &[
                 "AccessDenied",
@@ -419,7 +368,7 @@ fn the_chained_roles_trust_refusals_name_the_hop_and_the_fix() {
                 &format!("`fly-oidc aws setup --role-name data --trusted-role-arn {ROLE}"),
             ],
         );
-        says(&err, needles);
+        assert_contains_all(&err, needles);
         assert_eq!(err.lines().count(), 1, "one line: {err}");
         // The first hop succeeded: its credentials exist, and appear nowhere.
         Secrets::of_fly(&fly)
@@ -523,7 +472,7 @@ fn the_chained_roles_trust_refusals_name_the_hop_and_the_fix() {
     let touch = format!("touch {}", marker.display());
     let out = exec_chained(&sandbox, &touch);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    says(
+    assert_contains_all(
         &stderr(&out),
         &[
             &format!("the chained role {CHAINED}"),
@@ -543,19 +492,14 @@ fn the_chained_roles_trust_refusals_name_the_hop_and_the_fix() {
 /// `endpoint_url` is the only place that names moto, for `exec` and the child alike.
 #[test]
 fn an_ecs_container_profile_chains_from_what_exec_serves() {
-    let Some((fly, moto, mut sandbox)) = moto_with(&["aws", "python3"], true) else {
+    let Some((fly, moto, mut sandbox)) = moto_sandbox(&["aws", "python3"], true) else {
         return;
     };
     sandbox.unset("AWS_ENDPOINT_URL");
-    std::fs::create_dir_all(sandbox.home.join(".aws")).unwrap();
-    std::fs::write(
-        sandbox.home.join(".aws/config"),
-        format!(
-            "[profile chained]\nregion = us-east-1\nendpoint_url = {}\nrole_arn = {CHAINED}\ncredential_source = EcsContainer\n",
-            moto.endpoint()
-        ),
-    )
-    .unwrap();
+    sandbox.write_aws_config_text(&format!(
+        "[profile chained]\nregion = us-east-1\nendpoint_url = {}\nrole_arn = {CHAINED}\ncredential_source = EcsContainer\n",
+        moto.endpoint()
+    ));
     sandbox.set("AWS_PROFILE", "chained");
     let script = aws_cli_then_boto3();
     let out = sandbox.fly_oidc(&["exec", "--aws-role-arn", ROLE, "--", "sh", "-c", &script]);
@@ -583,17 +527,12 @@ fn exec_warns_about_aws_profile_only_when_it_would_not_use_the_served_credential
         .start_blocking()
         .unwrap();
     let mut sandbox = Sandbox::new(&fly, &sts.url());
-    std::fs::create_dir_all(sandbox.home.join(".aws")).unwrap();
-    std::fs::write(
-        sandbox.home.join(".aws/config"),
-        format!(
-            "[profile chained]\nrole_arn = {CHAINED}\ncredential_source = EcsContainer\n\n\
-             [profile via]\nrole_arn = {CHAINED}\nsource_profile = chained\n\n\
-             [profile keys]\naws_access_key_id = AKIAEXAMPLEKEY\naws_secret_access_key = static-profile-secret\n\n\
-             [profile instance]\nrole_arn = {CHAINED}\ncredential_source = Ec2InstanceMetadata\n"
-        ),
-    )
-    .unwrap();
+    sandbox.write_aws_config_text(&format!(
+        "[profile chained]\nrole_arn = {CHAINED}\ncredential_source = EcsContainer\n\n\
+         [profile via]\nrole_arn = {CHAINED}\nsource_profile = chained\n\n\
+         [profile keys]\naws_access_key_id = AKIAEXAMPLEKEY\naws_secret_access_key = static-profile-secret\n\n\
+         [profile instance]\nrole_arn = {CHAINED}\ncredential_source = Ec2InstanceMetadata\n"
+    ));
     let warning = "AWS_PROFILE is set: the AWS SDKs use that profile before the credentials served here; unset it to use the role, or give the profile credential_source = EcsContainer to assume its role with them";
     for (profile, warned) in [
         ("chained", false),

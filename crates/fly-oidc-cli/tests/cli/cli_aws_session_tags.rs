@@ -6,9 +6,13 @@
 //! `fake_region`) are its own invention, not Fly's.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use crate::support::{ROLE, Sandbox, acme_web, assert_success, describe, run, stderr, stdout_json};
+use crate::support::{
+    ROLE, Sandbox, acme_web, assert_success, credential_process_profile, describe, failed, run,
+    stderr, stdout_json,
+};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
+use fly_oidc_tests::assert_contains_all;
 use std::collections::BTreeMap;
 
 /// The session tags the fake Fly API gives app `web` of org `acme` in region `ord`.
@@ -111,32 +115,14 @@ fn credential_process_sends_the_tags_to_sts_in_a_cache_entry_of_their_own() {
         return;
     }
     sandbox.unset("FLY_OIDC_AWS_PRINCIPAL_TAGS");
-    let bin = crate::support::fly_oidc_bin();
-    std::fs::create_dir_all(sandbox.home.join(".aws")).unwrap();
-    std::fs::write(
-        sandbox.home.join(".aws/config"),
-        format!(
-            "[profile tagged]\nregion = us-east-1\ncredential_process = {} aws credential-process --no-cache --principal-tags --role-arn {ROLE}\n",
-            bin.display()
-        ),
-    )
-    .unwrap();
-    let out = sandbox
-        .command("aws")
-        .args([
-            "sts",
-            "get-caller-identity",
-            "--output",
-            "json",
-            "--profile",
-            "tagged",
-        ])
-        .output()
-        .unwrap();
-    assert_success(&out, "aws sts get-caller-identity --profile tagged");
+    sandbox.write_aws_config_text(&credential_process_profile(
+        "tagged",
+        &format!("--no-cache --principal-tags --role-arn {ROLE}"),
+    ));
+    let arn = sandbox.caller_arn(&["--profile", "tagged"]);
     let last = sts.sessions().pop().unwrap();
     assert_eq!(last.session_tags, web_tags());
-    assert_eq!(stdout_json(&out)["Arn"], last.assumed_role_arn.as_str());
+    assert_eq!(arn, last.assumed_role_arn);
 
     // boto3, through the same profile, signs with a tagged session too.
     if fly_oidc_tests::python_with(&["boto3"], "boto3").is_none() {
@@ -171,10 +157,8 @@ fn a_trust_policy_without_tag_session_is_diagnosed_by_flag() {
         "--role-arn",
         ROLE,
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(out.stdout.is_empty(), "{}", describe(&out));
-    let err = stderr(&out);
-    says(
+    let err = failed(&out, 1);
+    assert_contains_all(
         &err,
         &[
             "AccessDenied",
@@ -205,7 +189,7 @@ fn exec_with_aws_principal_tags_serves_a_tagged_session_to_the_aws_cli() {
     let out = sandbox.fly_oidc(&["exec", "--aws-principal-tags", "--", "sh", "-c", &touch]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let err = stderr(&out);
-    says(
+    assert_contains_all(
         &err,
         &[
             "AccessDenied",
@@ -255,11 +239,4 @@ fn sts_for(fly: &FakeFlyApi, tag_session: bool) -> FakeSts {
         .tag_session(tag_session)
         .start_blocking()
         .unwrap()
-}
-
-/// `err` holds every one of `needles`.
-fn says(err: &str, needles: &[&str]) {
-    for needle in needles {
-        assert!(err.contains(needle), "{err:?} lacks {needle:?}");
-    }
 }

@@ -11,7 +11,7 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::support::ROLE;
-use crate::support::lists_bucket;
+use crate::support::{credential_process_profile, lists_bucket};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
 use fly_oidc_testkit::google::FakeGoogle;
@@ -75,15 +75,11 @@ fn fake_fly() -> FakeFlyApi {
 /// Write `$HOME/.aws/config` with one profile, `fly`, whose `credential_process` runs
 /// `fly-oidc aws credential-process --role-arn ROLE --sts-endpoint STS <flags>`.
 fn write_aws_config(home: &Path, sts: &str, flags: &str) {
-    let bin = crate::support::fly_oidc_bin();
+    let flags = format!("--role-arn {ROLE} --sts-endpoint {sts} {flags}");
     std::fs::create_dir_all(home.join(".aws")).unwrap();
     std::fs::write(
         home.join(".aws/config"),
-        format!(
-            "[profile fly]\nregion = us-east-1\ncredential_process = {} aws credential-process \
-             --role-arn {ROLE} --sts-endpoint {sts} {flags}\n",
-            bin.display()
-        ),
+        credential_process_profile("fly", &flags),
     )
     .unwrap();
 }

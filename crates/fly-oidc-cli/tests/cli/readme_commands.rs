@@ -216,7 +216,7 @@ const COMMANDS: &[(&str, Run)] = &[
         Run::Test {
             file: "crates/fly-oidc-cli/tests/cli/cli_aws_consumers.rs",
             name: "boto3_uses_credential_process_profiles",
-            runs: "aws_credential_process.py",
+            runs: "sandbox.boto3_profiles(",
         },
     ),
     (

@@ -330,12 +330,7 @@ fn a_profile_region_reaches_the_app_under_both_names() {
     let fly = crate::support::acme_web();
     let mut sandbox = Sandbox::new(&fly, "http://127.0.0.1:9");
     sandbox.unset("AWS_DEFAULT_REGION");
-    std::fs::create_dir_all(sandbox.home.join(".aws")).unwrap();
-    std::fs::write(
-        sandbox.home.join(".aws/config"),
-        "[default]\nregion = ap-northeast-1\n",
-    )
-    .unwrap();
+    sandbox.write_aws_config_text("[default]\nregion = ap-northeast-1\n");
     let sts = fake_sts();
     let show = "echo \"${AWS_REGION-none} ${AWS_DEFAULT_REGION-none}\"";
     let out = exec_aws(&sandbox, &sts, &[], &["sh", "-c", show]);

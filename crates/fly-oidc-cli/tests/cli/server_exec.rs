@@ -63,15 +63,7 @@ fn exec_sts_sh(
     let endpoint = sts.url();
     let mut flags = extra.to_vec();
     flags.extend_from_slice(&["--aws-role-arn", ROLE, "--aws-sts-endpoint", &endpoint]);
-    exec_sh(sandbox, &flags, script)
-}
-
-/// `fly-oidc exec <flags> -- sh -c <script>` in the sandbox.
-fn exec_sh(sandbox: &Sandbox, flags: &[&str], script: &str) -> Output {
-    let mut args = vec!["exec"];
-    args.extend_from_slice(flags);
-    args.extend_from_slice(&["--", "sh", "-c", script]);
-    sandbox.fly_oidc(&args)
+    sandbox.exec_sh(&flags, script)
 }
 
 #[test]
@@ -520,7 +512,7 @@ fn invalid_settings_exit_2_and_permanent_failures_exit_1_before_the_child() {
         ),
     ];
     for (flags, expected) in cases {
-        let out = exec_sh(&sandbox, flags, &touch);
+        let out = sandbox.exec_sh(flags, &touch);
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", describe(&out));
         let err = stderr(&out);
         fly_oidc_tests::assert_contains_all(&err, expected);
@@ -694,8 +686,7 @@ fn write_token_keeps_a_fly_token_in_a_private_file() {
     let (fly, sandbox) = fly_sandbox();
     let path = sandbox.dir.path().join("azure-token");
     let spec = format!("{}=api://AzureADTokenExchange", path.display());
-    let out = exec_sh(
-        &sandbox,
+    let out = sandbox.exec_sh(
         &["--write-token", &spec],
         &format!("stat -c %a {0}; cat {0}", path.display()),
     );
@@ -897,7 +888,7 @@ fn serve_refuses_aws_without_an_env_file_a_missing_directory_and_a_busy_port() {
     assert!(stderr.contains("free port"), "{stderr}");
     let mut flags = vec!["--listen", &busy];
     flags.extend(aws);
-    let out = exec_sh(&sandbox, &flags, "true");
+    let out = sandbox.exec_sh(&flags, "true");
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("--listen {busy}: ")));
     assert!(!env_file.exists());

@@ -118,55 +118,64 @@ fn token_verify_checks_the_signature_by_discovery_or_jwks_url_and_refuses_a_tamp
 
 // ---------------------------------------------------------------- aws setup + check-trust-policy
 
-fn aws_env<'a>(moto: &'a str, home: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("AWS_ENDPOINT_URL", moto),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("HOME", home),
-    ]
+/// The AWS CLI against moto_server, with a HOME of its own.
+struct AwsCli {
+    moto: Moto,
+    home: tempfile::TempDir,
 }
 
-fn aws_cli(moto: &str, home: &str, args: &[&str]) -> Value {
-    let out = Command::new("aws")
-        .args(args)
-        .args(["--output", "json"])
-        .env_clear()
-        .env("PATH", fly_oidc_tests::host_path())
-        .envs(aws_env(moto, home))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "aws {args:?}: {}", stderr(&out));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+impl AwsCli {
+    /// `None` when `aws` or moto_server is missing (the test skips locally, fails in CI).
+    fn start() -> Option<Self> {
+        if !fly_oidc_tests::require_tool("aws") {
+            return None;
+        }
+        let moto = Moto::start()?;
+        let home = tempfile::tempdir().unwrap();
+        Some(Self { moto, home })
+    }
 
-/// Run the printed commands with bash against moto; what they print.
-fn run_script(moto: &str, home: &str, script: &str) -> String {
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(script)
-        .env_clear()
-        .env("PATH", fly_oidc_tests::host_path())
-        .envs(aws_env(moto, home))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "the printed commands failed: {}\n{script}",
-        stderr(&out)
-    );
-    stdout(&out)
+    /// A command with only PATH and the variables that point the AWS CLI at moto.
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env_clear()
+            .env("PATH", fly_oidc_tests::host_path())
+            .env("AWS_ENDPOINT_URL", self.moto.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("HOME", self.home.path());
+        command
+    }
+
+    /// `aws <args> --output json`, which must succeed; its JSON.
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self
+            .command("aws")
+            .args(args)
+            .args(["--output", "json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "aws {args:?}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Run the printed commands with bash against moto; what they print.
+    fn run_script(&self, script: &str) -> String {
+        let out = self.command("bash").arg("-c").arg(script).output().unwrap();
+        assert!(
+            out.status.success(),
+            "the printed commands failed: {}\n{script}",
+            stderr(&out)
+        );
+        stdout(&out)
+    }
 }
 
 #[test]
 fn aws_setup_commands_create_provider_and_role_again_and_for_a_second_app() {
-    if !fly_oidc_tests::require_tool("aws") {
-        return;
-    }
-    let Some(moto) = Moto::start() else { return };
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path().to_str().unwrap();
+    let Some(aws) = AwsCli::start() else { return };
     let org = unique("org");
     let (role_a, role_b, role_c) = (unique("fly-web-"), unique("fly-api-"), unique("fly-job-"));
     let setup = |role: &str, app: &str, extra: &[&str]| {
@@ -190,8 +199,8 @@ fn aws_setup_commands_create_provider_and_role_again_and_for_a_second_app() {
         "web",
         &["--account-id", ACCOUNT, "--max-session-duration", "7200"],
     );
-    run_script(moto.endpoint(), home, &first);
-    run_script(moto.endpoint(), home, &first); // again: no EntityAlreadyExists
+    aws.run_script(&first);
+    aws.run_script(&first); // again: no EntityAlreadyExists
     // A second app of the same org, the account looked up. (moto 5.2.1 does not implement
     // AddClientIDToOpenIDConnectProvider, so a second audience is checked in the script only.)
     let second = setup(&role_b, "api", &[]);
@@ -201,26 +210,22 @@ fn aws_setup_commands_create_provider_and_role_again_and_for_a_second_app() {
     assert!(second.contains("get-caller-identity"));
     // The next step names the role's ARN with the account the script looked up (issue 19: a
     // comment held a literal ${ACCOUNT_ID}).
-    let printed = run_script(moto.endpoint(), home, &second);
+    let printed = aws.run_script(&second);
     assert!(
         printed.contains(&format!(
             "fly secrets set AWS_ROLE_ARN=arn:aws:iam::{ACCOUNT}:role/{role_b} "
         )),
         "{printed}"
     );
-    run_script(moto.endpoint(), home, &setup(&role_c, "job", &[]));
+    aws.run_script(&setup(&role_c, "job", &[]));
 
     let provider_arn = format!("arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.fly.io/{org}");
-    let provider = aws_cli(
-        moto.endpoint(),
-        home,
-        &[
-            "iam",
-            "get-open-id-connect-provider",
-            "--open-id-connect-provider-arn",
-            &provider_arn,
-        ],
-    );
+    let provider = aws.json(&[
+        "iam",
+        "get-open-id-connect-provider",
+        "--open-id-connect-provider-arn",
+        &provider_arn,
+    ]);
     let mut ids: Vec<&str> = provider["ClientIDList"]
         .as_array()
         .unwrap()
@@ -234,11 +239,7 @@ fn aws_setup_commands_create_provider_and_role_again_and_for_a_second_app() {
         "one client id, not one per run: {provider}"
     );
 
-    let role = aws_cli(
-        moto.endpoint(),
-        home,
-        &["iam", "get-role", "--role-name", &role_a],
-    );
+    let role = aws.json(&["iam", "get-role", "--role-name", &role_a]);
     assert_eq!(role["Role"]["MaxSessionDuration"], 7200);
     let doc = &role["Role"]["AssumeRolePolicyDocument"];
     let statement = &doc["Statement"][0];
@@ -252,11 +253,7 @@ fn aws_setup_commands_create_provider_and_role_again_and_for_a_second_app() {
         statement["Condition"]["StringEquals"][format!("oidc.fly.io/{org}:aud")],
         "sts.amazonaws.com"
     );
-    let role_b_doc = aws_cli(
-        moto.endpoint(),
-        home,
-        &["iam", "get-role", "--role-name", &role_b],
-    );
+    let role_b_doc = aws.json(&["iam", "get-role", "--role-name", &role_b]);
     assert_eq!(
         role_b_doc["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Federated"],
         provider_arn.as_str(),
@@ -409,6 +406,15 @@ fn check_trust_policy_reads_a_live_token_or_saved_claims_and_uses_exit_2_and_3()
     assert_eq!(code(&out), 3, "no token: {}", stderr(&out));
 }
 
+/// The one statement of the trust policy that `out` (exit 0, `--format json`) printed.
+fn only_statement(out: &Output) -> Value {
+    assert_eq!(code(out), 0, "{}", stderr(out));
+    let policy: Value = serde_json::from_str(&stdout(out)).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{policy}");
+    statements[0].clone()
+}
+
 /// `aws setup --principal-tags`: the trust policy's one statement allows `sts:TagSession`
 /// (as IAM stores it, the printed commands run against moto), and the example permission
 /// policy names the first tag key of a live Fly token asked with session tags (the fake's
@@ -430,16 +436,13 @@ fn aws_setup_with_principal_tags_allows_tag_session_and_names_a_tag_key() {
             "json",
         ],
     );
-    assert_eq!(code(&json), 0, "{}", stderr(&json));
-    let policy: Value = serde_json::from_str(&stdout(&json)).unwrap();
-    let statements = policy["Statement"].as_array().unwrap();
-    assert_eq!(statements.len(), 1, "{policy}");
+    let statement = only_statement(&json);
     assert_eq!(
-        statements[0]["Action"],
+        statement["Action"],
         serde_json::json!(["sts:AssumeRoleWithWebIdentity", "sts:TagSession"])
     );
     assert_eq!(
-        statements[0]["Condition"]["StringLike"]["oidc.fly.io/acme:sub"],
+        statement["Condition"]["StringLike"]["oidc.fly.io/acme:sub"],
         "acme:web:*"
     );
     let err = stderr(&json);
@@ -485,12 +488,7 @@ fn aws_setup_with_principal_tags_allows_tag_session_and_names_a_tag_key() {
 
     // The commands, run against moto: the role's trust policy allows sts:TagSession, and
     // IAM takes the example permission policy.
-    if !fly_oidc_tests::require_tool("aws") {
-        return;
-    }
-    let Some(moto) = Moto::start() else { return };
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path().to_str().unwrap();
+    let Some(aws) = AwsCli::start() else { return };
     let out = cmd(command, &["--socket", sock]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let script = stdout(&out);
@@ -498,12 +496,8 @@ fn aws_setup_with_principal_tags_allows_tag_session_and_names_a_tag_key() {
         script.contains("# The tag key fake_app was read from a live Fly token"),
         "{script}"
     );
-    run_script(moto.endpoint(), home, &script);
-    let role = aws_cli(
-        moto.endpoint(),
-        home,
-        &["iam", "get-role", "--role-name", "my-fly-app"],
-    );
+    aws.run_script(&script);
+    let role = aws.json(&["iam", "get-role", "--role-name", "my-fly-app"]);
     let doc = &role["Role"]["AssumeRolePolicyDocument"];
     assert_eq!(
         doc["Statement"][0]["Action"],
@@ -524,19 +518,15 @@ fn aws_setup_with_principal_tags_allows_tag_session_and_names_a_tag_key() {
     let put = format!(
         "aws iam put-role-policy --role-name my-fly-app --policy-name by-tag --policy-document '{example}'"
     );
-    run_script(moto.endpoint(), home, &put);
-    let stored = aws_cli(
-        moto.endpoint(),
-        home,
-        &[
-            "iam",
-            "get-role-policy",
-            "--role-name",
-            "my-fly-app",
-            "--policy-name",
-            "by-tag",
-        ],
-    );
+    aws.run_script(&put);
+    let stored = aws.json(&[
+        "iam",
+        "get-role-policy",
+        "--role-name",
+        "my-fly-app",
+        "--policy-name",
+        "by-tag",
+    ]);
     assert_eq!(stored["PolicyDocument"], example, "{stored}");
 }
 
@@ -1860,17 +1850,14 @@ fn aws_setup_trusted_role_arn_prints_the_chained_roles_trust_policy() {
         "--format",
         "json",
     ]);
-    assert_eq!(code(&full), 0, "{}", stderr(&full));
-    let policy: Value = serde_json::from_str(&stdout(&full)).unwrap();
-    let statements = policy["Statement"].as_array().unwrap();
-    assert_eq!(statements.len(), 1, "{policy}");
-    assert_eq!(statements[0]["Principal"], serde_json::json!({"AWS": ROLE}));
+    let statement = only_statement(&full);
+    assert_eq!(statement["Principal"], serde_json::json!({"AWS": ROLE}));
     assert_eq!(
-        statements[0]["Action"],
+        statement["Action"],
         serde_json::json!(["sts:AssumeRole", "sts:TagSession"])
     );
     assert_eq!(
-        statements[0]["Condition"],
+        statement["Condition"],
         serde_json::json!({"StringEquals": {"sts:ExternalId": "ext-123:/="}})
     );
     // Without --account-id, the permission policy's Resource is a placeholder, said plainly.
@@ -1987,12 +1974,7 @@ fn aws_setup_trusted_role_arn_refuses_bad_values_and_web_identity_flags() {
 /// `doctor` with the chain passes both hops against moto's STS (which implements AssumeRole).
 #[test]
 fn aws_setup_trusted_role_arn_commands_run_and_doctor_passes_the_chain_on_moto() {
-    if !fly_oidc_tests::require_tool("aws") {
-        return;
-    }
-    let Some(moto) = Moto::start() else { return };
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path().to_str().unwrap();
+    let Some(aws) = AwsCli::start() else { return };
     let (first, chained) = (unique("fly-first-"), unique("data-"));
     let first_arn = format!("arn:aws:iam::{ACCOUNT}:role/{first}");
     // The first role, for Fly tokens of acme/web.
@@ -2001,7 +1983,7 @@ fn aws_setup_trusted_role_arn_commands_run_and_doctor_passes_the_chain_on_moto()
         &[ACCOUNT, "--role-name", &first],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    run_script(moto.endpoint(), home, &stdout(&out));
+    aws.run_script(&stdout(&out));
     // The command the docs show, the names this test's.
     let out = cmd(
         "aws setup --role-name",
@@ -2015,13 +1997,9 @@ fn aws_setup_trusted_role_arn_commands_run_and_doctor_passes_the_chain_on_moto()
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let script = stdout(&out);
-    run_script(moto.endpoint(), home, &script);
-    let printed = run_script(moto.endpoint(), home, &script); // again: an update
-    let role = aws_cli(
-        moto.endpoint(),
-        home,
-        &["iam", "get-role", "--role-name", &chained],
-    );
+    aws.run_script(&script);
+    let printed = aws.run_script(&script); // again: an update
+    let role = aws.json(&["iam", "get-role", "--role-name", &chained]);
     let statement = &role["Role"]["AssumeRolePolicyDocument"]["Statement"][0];
     assert_eq!(statement["Principal"]["AWS"], first_arn.as_str());
     assert_eq!(statement["Action"], "sts:AssumeRole");
@@ -2035,19 +2013,15 @@ fn aws_setup_trusted_role_arn_commands_run_and_doctor_passes_the_chain_on_moto()
         .find(|l| l.trim_start().starts_with("aws iam put-role-policy"))
         .unwrap_or_else(|| panic!("no put-role-policy step: {printed}"));
     assert!(!put.contains("ACCOUNT_ID"), "{put}");
-    run_script(moto.endpoint(), home, put);
-    let granted = aws_cli(
-        moto.endpoint(),
-        home,
-        &[
-            "iam",
-            "get-role-policy",
-            "--role-name",
-            &first,
-            "--policy-name",
-            &format!("fly-oidc-assume-{chained}"),
-        ],
-    );
+    aws.run_script(put);
+    let granted = aws.json(&[
+        "iam",
+        "get-role-policy",
+        "--role-name",
+        &first,
+        "--policy-name",
+        &format!("fly-oidc-assume-{chained}"),
+    ]);
     let chained_arn = format!("arn:aws:iam::{ACCOUNT}:role/{chained}");
     assert_eq!(
         granted["PolicyDocument"]["Statement"][0]["Resource"],
@@ -2074,7 +2048,7 @@ fn aws_setup_trusted_role_arn_commands_run_and_doctor_passes_the_chain_on_moto()
             "--aws-role-arn",
             &first_arn,
             "--aws-sts-endpoint",
-            moto.endpoint(),
+            aws.moto.endpoint(),
             "--aws-chain-role-arn",
             &chained_arn,
             "--aws-chain-external-id",

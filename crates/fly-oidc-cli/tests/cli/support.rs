@@ -4,14 +4,15 @@
 //! - Running it: [`run`] (a clean environment and a fresh HOME) and [`run_in`] (a given
 //!   HOME; [`run_in_os`] for values that are not UTF-8, [`run_os_args_in`] for arguments),
 //!   for a command and its output; [`Sandbox`] (HOME, cache directory and an
-//!   environment that reaches the fakes) for runs beside the real AWS CLI, boto3 and shells.
+//!   environment that reaches the fakes) for runs beside the real AWS CLI, boto3 and shells
+//!   ([`Sandbox::caller_arn`], [`Sandbox::boto3_profiles`], [`Sandbox::exec_sh`]).
 //! - Its output: [`stdout`], [`stderr`], [`stdout_json`], [`last_json`], [`describe`],
-//!   [`assert_success`].
+//!   [`assert_success`], [`failed`].
 //! - `serve` and other long runs: [`Sandbox::spawn_serve`], [`Running`] (killed when
 //!   dropped), [`terminate`], [`free_listen`], [`serve_aws_flags`], [`wait_for`],
 //!   [`wait_until`].
 //! - Fixtures: [`acme_web`] (the fake Fly API of org `acme`, app `web`), [`fake_sts`],
-//!   [`moto_sandbox`], the roles [`ROLE`],
+//!   [`moto_sandbox`], [`credential_process_profile`], the roles [`ROLE`],
 //!   [`ROLE_A`], [`ROLE_B`] and the service account [`SA`].
 //! - From the shared test library `fly_oidc_tests` (tests/lib.rs), used as they are:
 //!   `require_tool` and `python_with` (a missing tool skips locally and fails under `CI=true`),
@@ -189,9 +190,21 @@ pub fn fake_sts() -> fly_oidc_testkit::aws_sts::FakeSts {
         .unwrap()
 }
 
-/// moto_server (`None`: the test skips, or fails in CI, as [`fly_oidc_tests::aws::Moto`]
-/// says), the fake Fly API of app `web`, and a sandbox reaching both.
-pub fn moto_sandbox() -> Option<(FakeFlyApi, fly_oidc_tests::aws::Moto, Sandbox)> {
+/// moto_server, the fake Fly API of app `web`, and a sandbox reaching both, when every tool
+/// of `tools` is there (and Python's boto3 when `boto3`); `None`: the test skips, or fails in
+/// CI, as [`fly_oidc_tests::require_tool`] and [`fly_oidc_tests::aws::Moto`] say.
+pub fn moto_sandbox(
+    tools: &[&str],
+    boto3: bool,
+) -> Option<(FakeFlyApi, fly_oidc_tests::aws::Moto, Sandbox)> {
+    for tool in tools {
+        if !fly_oidc_tests::require_tool(tool) {
+            return None;
+        }
+    }
+    if boto3 && fly_oidc_tests::python_with(&["boto3"], "boto3").is_none() {
+        return None;
+    }
     let moto = fly_oidc_tests::aws::Moto::start()?;
     let fly = FakeFlyApi::builder().app("web").start_blocking().unwrap();
     let sandbox = Sandbox::new(&fly, moto.endpoint());
@@ -352,17 +365,66 @@ impl Sandbox {
 
     /// Write `~/.aws/config` with one `credential_process` profile per `(name, role)`.
     pub fn write_aws_config(&self, profiles: &[(&str, &str)]) {
-        let bin = fly_oidc_bin();
         let mut text = String::new();
         for (name, role) in profiles {
-            text.push_str(&format!(
-                "[profile {name}]\nregion = us-east-1\ncredential_process = {} aws credential-process --role-arn {role}\n\n",
-                bin.display()
+            text.push_str(&credential_process_profile(
+                name,
+                &format!("--role-arn {role}"),
             ));
+            text.push('\n');
         }
+        self.write_aws_config_text(&text);
+    }
+
+    /// Write `text` to `~/.aws/config`.
+    pub fn write_aws_config_text(&self, text: &str) {
         std::fs::create_dir_all(self.home.join(".aws")).unwrap();
         std::fs::write(self.home.join(".aws/config"), text).unwrap();
     }
+
+    /// The caller ARN that `aws <extra> sts get-caller-identity` prints (which must succeed).
+    pub fn caller_arn(&self, extra: &[&str]) -> String {
+        let mut args = extra.to_vec();
+        args.extend(["sts", "get-caller-identity", "--output", "json"]);
+        let out = self.command("aws").args(&args).output().unwrap();
+        assert_success(&out, &format!("aws {args:?}"));
+        stdout_json(&out)["Arn"].as_str().unwrap().to_owned()
+    }
+
+    /// `tests/python/aws_credential_process.py <bucket> <profiles>` (boto3 through those
+    /// `credential_process` profiles), which must succeed; its JSON report.
+    pub fn boto3_profiles(&self, bucket: &str, profiles: &[&str]) -> serde_json::Value {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/aws_credential_process.py"
+        );
+        let out = self
+            .command("python3")
+            .arg(script)
+            .arg(bucket)
+            .args(profiles)
+            .output()
+            .unwrap();
+        assert_success(&out, "boto3 script");
+        stdout_json(&out)
+    }
+
+    /// `fly-oidc exec <flags> -- sh -c <script>`.
+    pub fn exec_sh(&self, flags: &[&str], script: &str) -> Output {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--", "sh", "-c", script]);
+        self.fly_oidc(&args)
+    }
+}
+
+/// A profile of `~/.aws/config` (region `us-east-1`) whose `credential_process` is
+/// `fly-oidc aws credential-process <flags>`.
+pub fn credential_process_profile(name: &str, flags: &str) -> String {
+    format!(
+        "[profile {name}]\nregion = us-east-1\ncredential_process = {} aws credential-process {flags}\n",
+        fly_oidc_bin().display()
+    )
 }
 
 /// stdout and stderr, for assertion messages.
@@ -373,6 +435,15 @@ pub fn describe(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// A run that failed with exit `code` and printed nothing on stdout (a panic with the output
+/// otherwise): its stderr.
+#[track_caller]
+pub fn failed(out: &Output, code: i32) -> String {
+    assert_eq!(out.status.code(), Some(code), "{}", describe(out));
+    assert!(out.stdout.is_empty(), "{}", describe(out));
+    stderr(out)
 }
 
 /// Panic with the output unless the command succeeded.

@@ -1,4 +1,4 @@
-"""boto3 through `credential_process` profiles (run by crates/fly-oidc-cli/tests/cli/cli_aws_consumers.rs).
+"""boto3 through `credential_process` profiles (run by `Sandbox::boto3_profiles`, crates/fly-oidc-cli/tests/cli/support.rs).
 
 Usage: python3 aws_credential_process.py BUCKET PROFILE [PROFILE...]
 
