@@ -1998,15 +1998,71 @@ fn aws_setup_trusted_role_arn_commands_run_and_doctor_passes_the_chain_on_moto()
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let script = stdout(&out);
     aws.run_script(&script);
-    let printed = aws.run_script(&script); // again: an update
-    let role = aws.json(&["iam", "get-role", "--role-name", &chained]);
-    let statement = &role["Role"]["AssumeRolePolicyDocument"]["Statement"][0];
+    let printed = aws.run_script(&script); // again: the role exists
+    let trusted_statement = || {
+        let role = aws.json(&["iam", "get-role", "--role-name", &chained]);
+        role["Role"]["AssumeRolePolicyDocument"]["Statement"][0].clone()
+    };
+    let statement = trusted_statement();
     assert_eq!(statement["Principal"]["AWS"], first_arn.as_str());
     assert_eq!(statement["Action"], "sts:AssumeRole");
     assert_eq!(
         statement["Condition"]["StringEquals"]["sts:ExternalId"],
         "my-external-id"
     );
+    // Set up again for another first role: an existing chained role's trust policy is left as
+    // it is (it may trust other roles), and the commands say what to add.
+    let other = format!("arn:aws:iam::{ACCOUNT}:role/{}", unique("fly-other-"));
+    let out = cmd(
+        "aws setup --role-name",
+        &[&chained, "--trusted-role-arn", &other],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let ran = aws
+        .command("bash")
+        .arg("-c")
+        .arg(stdout(&out))
+        .output()
+        .unwrap();
+    assert!(ran.status.success(), "{}", stderr(&ran));
+    assert!(
+        stderr(&ran).contains(&format!(
+            "Role {chained} exists: its trust policy is left as it is"
+        )),
+        "{}",
+        stderr(&ran)
+    );
+    assert_eq!(trusted_statement(), statement, "unchanged");
+    // The first role itself as the chained one: refused when the account is known, and by the
+    // commands once they have looked it up; its trust policy (Fly's OIDC provider) is kept.
+    let itself = [
+        "--role-name",
+        first.as_str(),
+        "--trusted-role-arn",
+        first_arn.as_str(),
+    ];
+    let out = cmd(
+        "aws setup --account-id",
+        &[&[ACCOUNT][..], &itself].concat(),
+    );
+    expect(&out, 2, stderr, "is the first role itself");
+    let out = cmd("aws setup", &itself);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let ran = aws
+        .command("bash")
+        .arg("-c")
+        .arg(stdout(&out))
+        .output()
+        .unwrap();
+    assert_eq!(ran.status.code(), Some(1), "{}", stderr(&ran));
+    assert!(
+        stderr(&ran).contains("is the first role"),
+        "{}",
+        stderr(&ran)
+    );
+    let first_role = aws.json(&["iam", "get-role", "--role-name", &first]);
+    let principal = &first_role["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"];
+    assert!(principal.get("Federated").is_some(), "{principal}");
     // The next step, as printed (the account looked up), run in the first role's account.
     let put = printed
         .lines()
