@@ -1013,9 +1013,13 @@ output "{name}_arn" {{
             trusted = hcl_string(&self.trusted_role_arn),
         );
         out.push_str(self.tag_comments());
+        let placeholder = match self.account_id {
+            Some(_) => "",
+            None => " (<ACCOUNT_ID>: this role's account)",
+        };
         let _ = writeln!(
             out,
-            "# The first role needs this permission policy, in its account ({}), as\n# aws_iam_role_policy {:?} of role {:?} (<ACCOUNT_ID>: this role's account):",
+            "# The first role needs this permission policy, in its account ({}), as\n# aws_iam_role_policy {:?} of role {:?}{placeholder}:",
             self.trusted_part(4),
             self.first_role_policy_name(),
             self.trusted_role_name(),
