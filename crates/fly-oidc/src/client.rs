@@ -94,7 +94,7 @@ impl TokenOptions {
 }
 
 /// Where tokens come from. See [`Builder`] for how it is chosen.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TokenSource {
     /// A file holding a JWT, re-read on every fetch.
@@ -113,27 +113,6 @@ pub enum TokenSource {
         /// The bearer token (redacted in `Debug`).
         api_token: SecretString,
     },
-}
-
-impl fmt::Debug for TokenSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TokenSource::File(p) => f.debug_tuple("File").field(p).finish(),
-            TokenSource::Socket { path, is_default } => f
-                .debug_struct("Socket")
-                .field("path", path)
-                .field("is_default", is_default)
-                .finish(),
-            TokenSource::Http {
-                base_url,
-                api_token,
-            } => f
-                .debug_struct("Http")
-                .field("base_url", base_url)
-                .field("api_token", api_token)
-                .finish(),
-        }
-    }
 }
 
 impl fmt::Display for TokenSource {
@@ -173,13 +152,10 @@ pub struct Builder {
 
 impl Builder {
     /// What this client shares with every provider (replacing any config given before): the
-    /// environment its `FLY_*` variables are read from, the clock a token file is checked
-    /// against (a token file whose token has expired, or has less than
-    /// [`MIN_SUBJECT_TOKEN_TTL`](crate::MIN_SUBJECT_TOKEN_TTL) (30 s) left, is an
-    /// [`ErrorKind::StaleToken`] error, never a token), the retry policy (default: 3
-    /// attempts), the connect timeout (default 1 s), the per-request timeout (default 5 s)
-    /// and whether plain `http://` is allowed beyond loopback and `_api.internal`. Its Fly
-    /// client is not used here.
+    /// environment its `FLY_*` variables are read from, the clock a token file's freshness is
+    /// checked against ([`FlyOidcClient::fetch_token`]), retries, timeouts and
+    /// `allow_insecure_http`, each default as [`ProviderConfig`] says. Its Fly client is not
+    /// used here.
     pub fn configure(mut self, config: &ProviderConfig) -> Self {
         self.config = config.clone();
         self
@@ -274,33 +250,21 @@ impl Builder {
                 api_token: api_token()?,
             })
         };
+        let named = |setting| Message::default().name(setting);
+        let socket = |path| TokenSource::Socket {
+            path,
+            is_default: false,
+        };
         let (source, set_by) = if let Some(path) = &self.token_file {
-            (
-                TokenSource::File(path.clone()),
-                Message::default().name(TOKEN_FILE),
-            )
+            (TokenSource::File(path.clone()), named(TOKEN_FILE))
         } else if let Some(path) = &self.socket {
-            let source = TokenSource::Socket {
-                path: path.clone(),
-                is_default: false,
-            };
-            (source, Message::default().name(SOCKET))
+            (socket(path.clone()), named(SOCKET))
         } else if let Some(url) = &self.api_url {
-            (
-                http(url, Origin::Builder)?,
-                Message::default().name(API_URL),
-            )
+            (http(url, Origin::Builder)?, named(API_URL))
         } else if let Some(path) = env.get(ENV_TOKEN_FILE) {
-            (
-                TokenSource::File(PathBuf::from(path)),
-                ENV_TOKEN_FILE.into(),
-            )
+            (TokenSource::File(path.into()), ENV_TOKEN_FILE.into())
         } else if let Some(path) = env.get(ENV_SOCKET) {
-            let source = TokenSource::Socket {
-                path: PathBuf::from(path),
-                is_default: false,
-            };
-            (source, ENV_SOCKET.into())
+            (socket(path.into()), ENV_SOCKET.into())
         } else if let Some((url, origin)) = env.setting(API_URL) {
             (http(&url, origin)?, ENV_API_HOSTNAME.into())
         } else {
@@ -809,13 +773,11 @@ fn read_token_file(
     if let (Some(wanted), Some(aud)) = (audience, &token.claims().aud)
         && !aud.contains(wanted)
     {
-        {
-            tracing::warn!(
-                wanted,
-                found = ?aud,
-                "the token file's audience differs from the one requested; a token file cannot mint a new audience"
-            );
-        }
+        tracing::warn!(
+            wanted,
+            found = ?aud,
+            "the token file's audience differs from the one requested; a token file cannot mint a new audience"
+        );
     }
     Ok(token)
 }
