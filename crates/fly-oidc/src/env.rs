@@ -53,13 +53,11 @@ impl Env {
 
     /// A fixed environment made of `(name, value)` pairs.
     pub fn from_slice(vars: &[(&str, &str)]) -> Self {
-        Self {
-            fake: Some(Arc::new(
-                vars.iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
-            )),
-        }
+        Self::from_map(
+            vars.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
     }
 
     /// A fixed environment made of `(name, value)` pairs whose values need not be UTF-8,

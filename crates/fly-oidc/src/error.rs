@@ -1,16 +1,5 @@
-//! The error pattern of every fly-oidc crate.
-//!
-//! Two types, told apart the same way in the token client, the AWS provider and the GCP
-//! provider:
-//!
-//! - [`BuildError`]: a builder (or a settings resolve step) found an invalid or missing
-//!   setting. It says which [`Setting`], where the bad value came from ([`Origin`]) and why.
-//!   Nothing was sent anywhere; fix the configuration.
-//! - [`Error`]: getting a token or credentials failed at run time. Its [`ErrorKind`] says what
-//!   to do next, [`Error::is_transient`] whether trying again may help.
-//!
-//! Every message goes through [`redact_jwts`] when the error is made (and again when a
-//! context is added), so no caller can put a token into an error by mistake.
+//! The error pattern of every fly-oidc crate: [`BuildError`], [`Error`] and the [`Setting`]s
+//! they name (see the crate docs' Errors section).
 
 use std::error::Error as StdError;
 use std::fmt;

@@ -36,21 +36,12 @@
 //! - [`BuildError`] from builders: an invalid or missing setting. It names the [`Setting`]
 //!   (builder method and environment variable), where the bad value came from ([`Origin`])
 //!   and why; nothing was sent anywhere.
-//! - [`Error`] at run time, with an [`ErrorKind`] that says what to do next:
-//!   [`NotOnFly`](ErrorKind::NotOnFly) (the default socket is missing; a provider chain should
-//!   move on), [`InvalidConfiguration`](ErrorKind::InvalidConfiguration),
-//!   [`PermissionDenied`](ErrorKind::PermissionDenied), [`FlyApi`](ErrorKind::FlyApi) (the
-//!   Machines API rejected the request, with [`Error::status`]),
-//!   [`Transient`](ErrorKind::Transient), [`MalformedToken`](ErrorKind::MalformedToken),
-//!   [`StaleToken`](ErrorKind::StaleToken) (a token file, or a token handed in, with less than
-//!   [`MIN_SUBJECT_TOKEN_TTL`] left: never sent on), and
-//!   the kinds the cloud providers add ([`TrustRejected`](ErrorKind::TrustRejected),
-//!   [`Rejected`](ErrorKind::Rejected), [`InvalidResponse`](ErrorKind::InvalidResponse),
-//!   [`NotConfigured`](ErrorKind::NotConfigured)). [`Error::is_transient`] tells whether a
-//!   retry may help.
+//! - [`Error`] at run time, with an [`ErrorKind`] that says what to do next (each kind's
+//!   doc says when it happens and what to do); [`Error::is_transient`] tells whether a retry
+//!   may help.
 //!
 //! No error message ever contains a token: every message goes through [`redact_jwts`] when
-//! the error is made.
+//! the error is made (and again when a context is added).
 //!
 //! ## Testing without a Fly Machine
 //!
