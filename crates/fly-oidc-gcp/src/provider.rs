@@ -60,20 +60,13 @@ impl fmt::Display for AccessToken {
 
 /// Configures a [`GcpTokenProvider`].
 ///
-/// Builder values beat every environment variable:
+/// Builder values beat every environment variable. Every setting, with its variable, its
+/// `fly-oidc` flag and its default, is in [the one Google Cloud settings
+/// table](https://github.com/fly-oidc/fly-oidc/blob/HEAD/docs/gcp.md#settings); each method
+/// below says its own.
 ///
-/// | builder | environment | default |
-/// |---|---|---|
-/// | [`provider`](Builder::provider) | `FLY_OIDC_GCP_PROVIDER` | required |
-/// | [`service_account`](Builder::service_account) | `FLY_OIDC_GCP_SERVICE_ACCOUNT` | none: use the federated token directly |
-/// | [`scopes`](Builder::scopes) | `FLY_OIDC_GCP_SCOPES` (comma-separated) | `https://www.googleapis.com/auth/cloud-platform` |
-/// | [`sts_url`](Builder::sts_url) | `FLY_OIDC_GCP_STS_URL` | `https://sts.googleapis.com/v1/token` |
-/// | [`iam_url`](Builder::iam_url) | `FLY_OIDC_GCP_IAM_URL` | `https://iamcredentials.googleapis.com` |
-/// | [`ProviderConfig::with_allow_insecure_http`] | `FLY_OIDC_ALLOW_INSECURE_HTTP` | no |
-/// | [`audience`](Builder::audience) | | `https://iam.googleapis.com/<provider>` |
-///
-/// The environment, the Fly token client, the clock, retries and timeouts come from the
-/// [`ProviderConfig`] ([`configure`](Builder::configure)).
+/// The environment, the Fly token client, the clock, retries, timeouts and
+/// `allow_insecure_http` come from the [`ProviderConfig`] ([`configure`](Builder::configure)).
 /// [`settings`](Builder::settings) resolves and checks them without building anything.
 #[derive(Clone, Debug, Default)]
 pub struct Builder {
@@ -92,11 +85,8 @@ pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 impl Builder {
     /// What this provider shares with the Fly token client and the other providers (replacing
     /// any config given before): the environment `FLY_OIDC_GCP_*` (and, for the default Fly
-    /// client, `FLY_*`) variables are read from, the Fly token client (default: one built from
-    /// this config, with the token client's default timeouts), the clock, the retry policy
-    /// (default: 3 attempts), the connect timeout (default: Google 5 s), the timeout of one
-    /// request (default: Google 15 s), and whether plain `http://` endpoints on hosts other
-    /// than loopback are allowed.
+    /// client, `FLY_*`) variables are read from, the Fly token client, the clock, retries,
+    /// timeouts and `allow_insecure_http`, each default as [`ProviderConfig`] says.
     pub fn configure(mut self, config: &ProviderConfig) -> Self {
         self.config = config.clone();
         self
@@ -117,7 +107,8 @@ impl Builder {
         self
     }
 
-    /// Impersonate this service account (an email) with the federated token.
+    /// Impersonate this service account (an email) with the federated token (default: none,
+    /// the federated token is used directly).
     pub fn service_account(mut self, email: impl Into<String>) -> Self {
         self.given.service_account = Some(email.into());
         self
