@@ -51,6 +51,8 @@ const FD_RESERVE: usize = 64;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 /// At most one warning per this interval for the same condition.
 const WARN_EVERY: Duration = Duration::from_secs(10);
+/// The largest request head accepted (bytes); request bodies are never read.
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
 /// What client connections may take. See [`crate::Builder`]'s methods for each.
 #[derive(Clone, Copy, Debug)]
@@ -63,16 +65,16 @@ pub(crate) struct Limits {
     pub(crate) max_age: Duration,
 }
 
+/// The defaults [`crate::Builder`]'s methods name.
 impl Default for Limits {
     fn default() -> Self {
-        use crate::server::*;
         Self {
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            max_active: DEFAULT_MAX_ACTIVE_CONNECTIONS,
-            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            write_timeout: DEFAULT_WRITE_TIMEOUT,
-            max_age: DEFAULT_MAX_CONNECTION_AGE,
+            max_connections: 16384,
+            max_active: 1024,
+            header_read_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(5),
+            max_age: Duration::from_secs(300),
         }
     }
 }
@@ -505,10 +507,10 @@ const BACKLOG: u32 = 4096;
 /// that does not fit never arrives whole while it is only peeked ([`PEEK_LIMIT`]).
 const SOCKET_BUFFER: u32 = 4 * 1024;
 /// The most of a request head a waiting connection peeks at: a head not whole at this length
-/// is handed to hyper, which reads it (at most [`MAX_REQUEST_HEAD`](crate::server::MAX_REQUEST_HEAD),
-/// then 431) and so makes room for the rest. Well below what the receive buffer holds (see
-/// [`SOCKET_BUFFER`]) and well above an SDK's request (a few hundred bytes), so a slow head
-/// still waits on the bare socket.
+/// is handed to hyper, which reads it (at most [`MAX_REQUEST_HEAD`], then 431) and so makes
+/// room for the rest. Well below what the receive buffer holds (see [`SOCKET_BUFFER`]) and
+/// well above an SDK's request (a few hundred bytes), so a slow head still waits on the bare
+/// socket.
 const PEEK_LIMIT: usize = SOCKET_BUFFER as usize / 4;
 /// How long a connection whose head hyper refused (431 when too large, 400 when malformed)
 /// reads and drops what the client still sends before closing ([`linger`]).
@@ -548,7 +550,7 @@ pub(crate) async fn accept_loop(
     let mut http = http1::Builder::new();
     // The header limit is enforced below (hyper's own starts when a connection goes idle).
     http.header_read_timeout(None)
-        .max_buf_size(crate::server::MAX_REQUEST_HEAD);
+        .max_buf_size(MAX_REQUEST_HEAD);
     let http = Arc::new(http);
     let mut out_of_fds_warned: Option<Instant> = None;
     loop {

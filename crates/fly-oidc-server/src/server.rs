@@ -25,22 +25,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// Default time a client has to send a request head: a new connection its first byte, and any
-/// request its whole head from its first byte.
-pub(crate) const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default time a kept-alive connection may wait for its next request.
-pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default time an answer may wait for a client that does not read it.
-pub(crate) const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default total life of a connection (then it ends after its current answer).
-pub(crate) const DEFAULT_MAX_CONNECTION_AGE: Duration = Duration::from_secs(300);
-/// Default cap on open client connections (lowered to fit the open file limit).
-pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 16384;
-/// Default cap on connections with a request in progress (holding HTTP buffers).
-pub(crate) const DEFAULT_MAX_ACTIVE_CONNECTIONS: usize = 1024;
-/// The largest request head accepted (bytes); request bodies are never read.
-pub(crate) const MAX_REQUEST_HEAD: usize = 16 * 1024;
-
 /// Why the server could not start.
 #[derive(Debug)]
 pub struct Error {
@@ -447,18 +431,14 @@ impl Builder {
             })
             .collect();
 
-        let listener = crate::conn::bind(listen).map_err(|e| {
+        let listen_error = |e: std::io::Error| {
             Error::new(
                 ErrorKind::Listen,
                 format!("could not listen on {listen}: {e}"),
             )
-        })?;
-        let addr = listener.local_addr().map_err(|e| {
-            Error::new(
-                ErrorKind::Listen,
-                format!("could not listen on {listen}: {e}"),
-            )
-        })?;
+        };
+        let listener = crate::conn::bind(listen).map_err(listen_error)?;
+        let addr = listener.local_addr().map_err(listen_error)?;
 
         // Fetch everything once, concurrently; a permanent failure stops the start.
         let mut all: Vec<Arc<Slot>> = aws_slots.iter().map(|(_, s)| s.clone()).collect();
