@@ -9,6 +9,7 @@
 
 use crate::common::refused_setting;
 use crate::options::SetIf;
+use crate::options::serve::aws_role_builders;
 use crate::setup::verify::{self, KeySource, TimeFinding};
 use fly_oidc::{BuildError, Env, FlyOidcClient, FlyToken, Naming, ProviderConfig, redact_jwts};
 use serde_json::{Value, json};
@@ -602,24 +603,10 @@ impl DoctorOptions {
 
     /// A step for each AWS role, and one for the first role's chained role.
     async fn aws_steps(&self, report: &mut Report, config: &ProviderConfig, aws: AwsBuilderFn<'_>) {
-        // No role given: the provider's own (from `AWS_ROLE_ARN` in the environment), if it
-        // is configured.
-        let roles: Vec<Option<&String>> = if !self.aws_role_arns.is_empty() {
-            self.aws_role_arns.iter().map(Some).collect()
-        } else if aws().configure(config).is_configured() {
-            vec![None]
-        } else {
-            Vec::new()
-        };
-        for (i, role) in roles.into_iter().enumerate() {
-            let mut builder = aws().configure(config).disable_cache();
-            if let Some(role) = role {
-                builder = builder.role_arn(role);
-            }
-            // A chain makes the first role a chain, as exec and serve serve it.
-            if i > 0 {
-                builder = builder.no_chain();
-            }
+        let roles = aws_role_builders(&self.aws_role_arns, || {
+            aws().configure(config).disable_cache()
+        });
+        for (role, builder) in roles {
             match builder.build() {
                 Ok(provider) => {
                     let (step, first) = aws_role(&provider).await;
