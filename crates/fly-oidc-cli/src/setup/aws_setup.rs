@@ -137,32 +137,13 @@ impl AwsSetupOptions {
         })
     }
 
-    /// [`setup`](Self::setup), then the text in [`format`](Self::format); the JSON trust
-    /// policy comes with [`AwsSetup::trust_policy_warning`]. With session tags, every format
-    /// comes with [`AwsSetup::tag_key_warning`], and the JSON trust policy (printed alone)
-    /// with the example permission policy as a note.
+    /// The chained role's set-up ([`chained_setup`](Self::chained_setup)), else
+    /// [`setup`](Self::setup)'s, rendered in [`format`](Self::format).
     pub async fn render(&self, client: ClientFn<'_>) -> Result<SetupText, CheckError> {
-        if let Some(chained) = self.chained_setup()? {
-            return Ok(chained.render(self.format));
-        }
-        let setup = self.setup(client).await?;
-        let mut warnings = Vec::new();
-        let text = match self.format {
-            AwsSetupFormat::Commands => setup.commands(),
-            AwsSetupFormat::Json => {
-                warnings.extend(setup.trust_policy_warning().map(str::to_owned));
-                if let Some(key) = &setup.principal_tags {
-                    warnings.push(format!(
-                        "an example permission policy granting by session tag (replace my-bucket): {}",
-                        permission_policy_example(key)
-                    ));
-                }
-                format!("{:#}\n", setup.trust_policy())
-            }
-            AwsSetupFormat::Terraform => setup.terraform(),
-        };
-        warnings.extend(setup.tag_key_warning());
-        Ok(SetupText { text, warnings })
+        Ok(match self.chained_setup()? {
+            Some(chained) => chained.render(self.format),
+            None => self.setup(client).await?.render(self.format),
+        })
     }
 }
 
@@ -575,6 +556,30 @@ impl AwsSetup {
         })
     }
 
+    /// The text in `format`; the JSON trust policy comes with
+    /// [`trust_policy_warning`](Self::trust_policy_warning). With session tags, every format
+    /// comes with [`tag_key_warning`](Self::tag_key_warning), and the JSON trust policy
+    /// (printed alone) with the example permission policy as a note.
+    pub fn render(&self, format: AwsSetupFormat) -> SetupText {
+        let mut warnings = Vec::new();
+        let text = match format {
+            AwsSetupFormat::Commands => self.commands(),
+            AwsSetupFormat::Json => {
+                warnings.extend(self.trust_policy_warning().map(str::to_owned));
+                if let Some(key) = &self.principal_tags {
+                    warnings.push(format!(
+                        "an example permission policy granting by session tag (replace my-bucket): {}",
+                        permission_policy_example(key)
+                    ));
+                }
+                format!("{:#}\n", self.trust_policy())
+            }
+            AwsSetupFormat::Terraform => self.terraform(),
+        };
+        warnings.extend(self.tag_key_warning());
+        SetupText { text, warnings }
+    }
+
     /// The same set-up for a provider that asks for session tags: the trust policy also
     /// allows `sts:TagSession`, and the example permission policy names `key`.
     pub fn with_principal_tags(self, key: TagKey) -> Self {
@@ -894,15 +899,9 @@ impl ChainedRoleSetup {
     /// The text in `format`: the commands, the trust policy alone (with the first role's
     /// permission policy as a note, and a warning when it names `<ACCOUNT_ID>`) or Terraform.
     pub fn render(&self, format: AwsSetupFormat) -> SetupText {
-        match format {
-            AwsSetupFormat::Commands => SetupText {
-                text: self.commands(),
-                warnings: Vec::new(),
-            },
-            AwsSetupFormat::Terraform => SetupText {
-                text: self.terraform(),
-                warnings: Vec::new(),
-            },
+        let (text, warnings) = match format {
+            AwsSetupFormat::Commands => (self.commands(), Vec::new()),
+            AwsSetupFormat::Terraform => (self.terraform(), Vec::new()),
             AwsSetupFormat::Json => {
                 let mut warnings = vec![format!(
                     "the first role {} needs a permission policy allowing it to assume this one (in its account): {}",
@@ -915,12 +914,10 @@ impl ChainedRoleSetup {
                     );
                 }
                 warnings.push(format!("then {}", self.use_it(self.role.account())));
-                SetupText {
-                    text: format!("{:#}\n", self.trust_policy()),
-                    warnings,
-                }
+                (format!("{:#}\n", self.trust_policy()), warnings)
             }
-        }
+        };
+        SetupText { text, warnings }
     }
 
     /// The AWS CLI commands, as a `sh` script that can be run again (with credentials of this
