@@ -791,7 +791,7 @@ impl ChainedRoleSetup {
         // Checked above: the ARN ends in `role/[path/]name`.
         SubjectError::unless(
             !(account_id.is_some_and(|a| trusted_role_arn.split(':').nth(4) == Some(a))
-                && last_path_part(trusted_role_arn) == role_name),
+                && role_name_of(trusted_role_arn) == role_name),
             "--role-name",
             role_name,
             "is the first role itself (--trusted-role-arn, in --account-id): give the chained role's name; its trust policy must not be replaced, or the app loses its access",
@@ -830,7 +830,7 @@ impl ChainedRoleSetup {
 
     /// The first role's name, as `--role-name` takes it.
     fn trusted_role_name(&self) -> &str {
-        last_path_part(&self.trusted_role_arn)
+        role_name_of(&self.trusted_role_arn)
     }
 
     /// This role's ARN in `account` (the partition is the first role's: a chain stays in one).
@@ -1007,8 +1007,9 @@ impl ChainedRoleSetup {
     }
 }
 
-/// The last `/`-separated part of a role ARN: the role's name (its path before it).
-fn last_path_part(arn: &str) -> &str {
+/// A role's name: the last `/`-separated part of its ARN (its path before it), as
+/// `--role-name` takes it.
+pub fn role_name_of(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 

@@ -10,6 +10,7 @@
 use crate::common::refused_setting;
 use crate::options::SetIf;
 use crate::options::serve::aws_role_builders;
+use crate::setup::aws_setup::role_name_of;
 use crate::setup::verify::{self, KeySource, TimeFinding};
 use fly_oidc::{BuildError, Env, FlyOidcClient, FlyToken, Naming, ProviderConfig, redact_jwts};
 use serde_json::{Value, json};
@@ -338,22 +339,17 @@ pub async fn aws_role(
         _ if err.is_transient() => AWS_TRANSIENT.to_owned(),
         Some(Rejection::TrustPolicy) if tags => format!(
             "allow sts:TagSession next to sts:AssumeRoleWithWebIdentity in the statement that trusts the OIDC provider (session tags were asked for), and compare the rest with the token: aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument > policy.json && fly-oidc aws check-trust-policy policy.json --principal-tags; or recreate it with fly-oidc aws setup --principal-tags",
-            role_name(&role)
+            role_name_of(&role)
         ),
         Some(Rejection::TrustPolicy | Rejection::Token) => format!(
             "compare the role's trust policy with the token: aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument > policy.json && fly-oidc aws check-trust-policy policy.json; or recreate it with fly-oidc aws setup",
-            role_name(&role)
+            role_name_of(&role)
         ),
         // Another refusal (a session policy, a disabled region, an endpoint that is not STS):
         // its message names the cause and the setting.
         _ => FIX_NAMED.to_owned(),
     };
     (Step::fail(name, err.render(NAMING), fix), None)
-}
-
-/// A role's name: the last part of its ARN, as `--role-name` takes it.
-fn role_name(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 /// The fix of a refusal whose message names its cause and setting.
@@ -405,7 +401,7 @@ pub async fn aws_chained_role(
             let tags = settings.principal_tags();
             let mut setup = format!(
                 "fly-oidc aws setup --role-name {} --trusted-role-arn {first_role}",
-                role_name(role)
+                role_name_of(role)
             );
             let mut condition = String::new();
             if let Some(id) = chain.external_id.as_deref() {
@@ -425,7 +421,7 @@ pub async fn aws_chained_role(
             };
             format!(
                 "let the chained role trust the first: its trust policy must allow {actions} for the principal {{\"AWS\": \"{first_role}\"}}{condition}, and the first role's permissions must allow sts:AssumeRole on {role} (or the chained role does not exist); `{setup}` prints both, to compare with aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument",
-                role_name(role)
+                role_name_of(role)
             )
         }
         _ => FIX_NAMED.to_owned(),
