@@ -80,6 +80,12 @@ pub struct CliError {
     exit_code: u8,
 }
 
+/// The invalid setting anywhere in `err`'s cause chain: a setting a service refused at run
+/// time (a duration above the role's maximum).
+pub fn refused_setting<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a BuildError> {
+    std::iter::successors(Some(err), |&e| e.source()).find_map(|e| e.downcast_ref::<BuildError>())
+}
+
 impl CliError {
     /// `step` names what failed ("Fly token", "STS", "cache", ...).
     ///
@@ -98,7 +104,7 @@ impl CliError {
         let chain = || std::iter::successors(Some(cause), |&e| e.source());
         // A setting refused at run time (a duration above the role's maximum): the BuildError
         // alone, named by its flag, as if found while parsing.
-        if let Some(setting) = chain().find_map(|e| e.downcast_ref::<BuildError>()) {
+        if let Some(setting) = refused_setting(cause) {
             return Self {
                 step: "setting",
                 error: Box::new(setting.clone()),

@@ -182,9 +182,8 @@ fn project_id(text: &str) -> Result<String, String> {
 
 /// The provider settings per cloud, shared by every front end that configures both clouds at
 /// once (`fly-oidc serve`, `exec` and `doctor`): [`aws_builder`](Self::aws_builder) and
-/// [`gcp_builder`](Self::gcp_builder) set them on the provider builders. Every field left
-/// empty is the provider builder's default (which reads the environment).
-/// Each field is a flag, as in [`ServeOptions`].
+/// [`gcp_builder`](Self::gcp_builder) set them on the provider builders. Each field is a flag,
+/// as in [`ServeOptions`]; its `[env]` and `[default]` say what an empty one means.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct CloudOptions {
     /// Serve this role's credentials (repeatable; the first is the default role) [env: AWS_ROLE_ARN]
@@ -193,41 +192,27 @@ pub struct CloudOptions {
     #[arg(long = "aws-role-arn", value_name = "ARN", long_help = None)]
     pub aws_role_arns: Vec<String>,
     /// Audience of the Fly token for AWS [env: FLY_OIDC_AUDIENCE] [default: sts.amazonaws.com]
-    ///
-    /// `None`: `FLY_OIDC_AUDIENCE`, else `sts.amazonaws.com`.
     #[arg(long = "aws-audience", value_name = "AUD", long_help = None)]
     pub aws_audience: Option<String>,
     /// The role session name (default: `AWS_ROLE_SESSION_NAME`, else `fly-<app>-<machine>`).
     #[arg(long = "aws-session-name", value_name = "NAME", help = "Role session name [env: AWS_ROLE_SESSION_NAME] [default: fly-<app>-<machine>]", long_help = None)]
     pub aws_session_name: Option<String>,
     /// Session duration in seconds, 900..43200 [env: FLY_OIDC_AWS_DURATION_SECONDS] [default: 3600]
-    ///
-    /// `None`: `FLY_OIDC_AWS_DURATION_SECONDS`, else 3600.
     #[arg(long = "aws-duration-seconds", value_name = "SECONDS", long_help = None)]
     pub aws_duration_seconds: Option<u64>,
     /// Ask Fly for AWS session tags (aws:PrincipalTag/<key>) for every role served; the trust policy must allow sts:TagSession [env: FLY_OIDC_AWS_PRINCIPAL_TAGS=1]
-    ///
-    /// `false`: `FLY_OIDC_AWS_PRINCIPAL_TAGS`, else no tags.
     #[arg(long = "aws-principal-tags", long_help = None)]
     pub aws_principal_tags: bool,
     /// Chain the default role: with its credentials assume this role (sts:AssumeRole) and serve that role's [env: FLY_OIDC_AWS_CHAIN_ROLE_ARN]
-    ///
-    /// `None`: `FLY_OIDC_AWS_CHAIN_ROLE_ARN`, else no chain.
     #[arg(long = "aws-chain-role-arn", value_name = "ARN", long_help = None)]
     pub aws_chain_role_arn: Option<String>,
     /// The external id the chained role's trust policy requires [env: FLY_OIDC_AWS_CHAIN_EXTERNAL_ID]
-    ///
-    /// `None`: `FLY_OIDC_AWS_CHAIN_EXTERNAL_ID`, else none.
     #[arg(long = "aws-chain-external-id", value_name = "ID", long_help = None)]
     pub aws_chain_external_id: Option<String>,
     /// The chained role's session name [default: the first role's]
-    ///
-    /// `None`: the first role's session name.
     #[arg(long = "aws-chain-session-name", value_name = "NAME", long_help = None)]
     pub aws_chain_session_name: Option<String>,
     /// The chained session's duration in seconds, 900..3600 (AWS caps chained sessions at one hour) [default: 3600]
-    ///
-    /// `None`: 3600.
     #[arg(long = "aws-chain-duration-seconds", value_name = "SECS", long_help = None)]
     pub aws_chain_duration_seconds: Option<u64>,
     /// STS region; also exported to the app (exec's command, serve's env file) when it has none [env: AWS_REGION, AWS_DEFAULT_REGION]
@@ -239,8 +224,6 @@ pub struct CloudOptions {
     #[arg(long = "aws-region", value_name = "REGION", long_help = None)]
     pub aws_region: Option<String>,
     /// STS endpoint URL [env: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL]
-    ///
-    /// `None`: `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the profile's, else the region's.
     #[arg(long = "aws-sts-endpoint", value_name = "URL", long_help = None)]
     pub aws_sts_endpoint: Option<String>,
     /// Workload identity pool provider: serve Google tokens on the GCE metadata protocol
@@ -436,17 +419,13 @@ impl ServeOptions {
         config: &ProviderConfig,
         default_listen: SocketAddr,
     ) -> Result<Builder, BuildError> {
-        let env = &config.env();
         let fly = match config.fly_client() {
             Some(fly) => fly.clone(),
             None => FlyOidcClient::builder().configure(config).build()?,
         };
-        // No role given: the builder reads AWS_ROLE_ARN itself.
-        let roles: Vec<Option<&String>> = match self.cloud.aws_role_arns.is_empty() {
-            false => self.cloud.aws_role_arns.iter().map(Some).collect(),
-            true if self.serves_aws(env) => vec![None],
-            true => Vec::new(),
-        };
+        let roles = aws_role_builders(&self.cloud.aws_role_arns, || {
+            self.cloud.aws_builder().configure(config).disable_cache()
+        });
         let gcp = self.gcp_builder(config).is_configured();
         if roles.is_empty() && !gcp && self.write_tokens.is_empty() {
             return Err(BuildError::invalid(
@@ -457,10 +436,7 @@ impl ServeOptions {
         }
         let listen = self.listen.map_or(default_listen, |l| l.socket_addr());
         let mut server = Server::builder().listen(listen);
-        for (i, role) in roles.into_iter().enumerate() {
-            let builder = self.aws_builder(config, role);
-            // A chain makes the default role a chain; the other roles are served as they are.
-            let builder = if i == 0 { builder } else { builder.no_chain() };
+        for (_, builder) in roles {
             server = server.aws_role(builder.build()?);
         }
         if gcp {
@@ -562,17 +538,10 @@ impl ServeOptions {
     pub fn serves_aws(&self, env: &Env) -> bool {
         let config = ProviderConfig::default().with_env(env.clone());
         let role = self.cloud.aws_role_arns.first();
-        self.aws_builder(&config, role).is_configured()
-    }
-
-    /// The AWS provider's builder for `role` (`None`: `AWS_ROLE_ARN`), with `config` and
-    /// [`CloudOptions::aws_builder`]'s settings, uncached (the server holds the credentials).
-    fn aws_builder(&self, config: &ProviderConfig, role: Option<&String>) -> fly_oidc_aws::Builder {
-        self.cloud
-            .aws_builder()
-            .configure(config)
-            .disable_cache()
+        let builder = self.cloud.aws_builder().configure(&config);
+        builder
             .set_if(role, |b, arn| b.role_arn(arn))
+            .is_configured()
     }
 
     /// The Google provider's builder, with `config`, [`CloudOptions::gcp_builder`]'s settings
@@ -610,6 +579,26 @@ impl ServeOptions {
             current,
         )
     }
+}
+
+/// The AWS providers of a front end that serves or tries several roles (`serve`, `exec`,
+/// `doctor`): a builder from `builder` for each of `roles`, or, with none given, one for
+/// `AWS_ROLE_ARN` when that is configured (else none); each with its role (`None`: the
+/// variable's). A chain makes the first, the default role, a chain; the others stay as they are.
+pub fn aws_role_builders(
+    roles: &[String],
+    builder: impl Fn() -> fly_oidc_aws::Builder,
+) -> Vec<(Option<&String>, fly_oidc_aws::Builder)> {
+    let roles: Vec<Option<&String>> = match roles.is_empty() {
+        false => roles.iter().map(Some).collect(),
+        true if builder().is_configured() => vec![None],
+        true => Vec::new(),
+    };
+    let builders = roles.into_iter().enumerate().map(|(i, role)| {
+        let b = builder().set_if(role, |b, arn| b.role_arn(arn));
+        (role, if i == 0 { b } else { b.no_chain() })
+    });
+    builders.collect()
 }
 
 impl CloudOptions {

@@ -137,32 +137,13 @@ impl AwsSetupOptions {
         })
     }
 
-    /// [`setup`](Self::setup), then the text in [`format`](Self::format); the JSON trust
-    /// policy comes with [`AwsSetup::trust_policy_warning`]. With session tags, every format
-    /// comes with [`AwsSetup::tag_key_warning`], and the JSON trust policy (printed alone)
-    /// with the example permission policy as a note.
+    /// The chained role's set-up ([`chained_setup`](Self::chained_setup)), else
+    /// [`setup`](Self::setup)'s, rendered in [`format`](Self::format).
     pub async fn render(&self, client: ClientFn<'_>) -> Result<SetupText, CheckError> {
-        if let Some(chained) = self.chained_setup()? {
-            return Ok(chained.render(self.format));
-        }
-        let setup = self.setup(client).await?;
-        let mut warnings = Vec::new();
-        let text = match self.format {
-            AwsSetupFormat::Commands => setup.commands(),
-            AwsSetupFormat::Json => {
-                warnings.extend(setup.trust_policy_warning().map(str::to_owned));
-                if let Some(key) = &setup.principal_tags {
-                    warnings.push(format!(
-                        "an example permission policy granting by session tag (replace my-bucket): {}",
-                        permission_policy_example(key)
-                    ));
-                }
-                format!("{:#}\n", setup.trust_policy())
-            }
-            AwsSetupFormat::Terraform => setup.terraform(),
-        };
-        warnings.extend(setup.tag_key_warning());
-        Ok(SetupText { text, warnings })
+        Ok(match self.chained_setup()? {
+            Some(chained) => chained.render(self.format),
+            None => self.setup(client).await?.render(self.format),
+        })
     }
 }
 
@@ -285,42 +266,141 @@ pub fn permission_policy_example(key: &TagKey) -> Value {
     })
 }
 
-/// Check the role's settings, common to every set-up: its name (`--role-name`), its account
-/// (`--account-id`) and its maximum session duration (`--max-session-duration`).
-fn check_role(
-    role_name: &str,
-    account_id: Option<&str>,
+/// The role every set-up creates: its name (`--role-name`), its account (`--account-id`;
+/// `None`: the commands look it up, elsewhere `<ACCOUNT_ID>`) and its maximum session duration
+/// (`--max-session-duration`, 3600..=43200 seconds).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Role {
+    name: String,
+    account_id: Option<String>,
     max_session_duration: Option<u32>,
-) -> Result<(), SubjectError> {
-    let role_ok = !role_name.is_empty()
-        && role_name.len() <= 64
-        && role_name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
-    SubjectError::unless(
-        role_ok,
-        "--role-name",
-        role_name,
-        "is not an IAM role name: 1 to 64 of letters, digits and +=,.@_-",
-    )?;
-    if let Some(id) = account_id {
-        let ok = id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit());
+}
+
+impl Role {
+    /// Check the role's settings, common to every set-up.
+    fn new(
+        name: &str,
+        account_id: Option<&str>,
+        max_session_duration: Option<u32>,
+    ) -> Result<Self, SubjectError> {
+        let role_ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
         SubjectError::unless(
-            ok,
-            "--account-id",
-            id,
-            "is not an AWS account id (12 digits)",
+            role_ok,
+            "--role-name",
+            name,
+            "is not an IAM role name: 1 to 64 of letters, digits and +=,.@_-",
         )?;
+        if let Some(id) = account_id {
+            let ok = id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit());
+            SubjectError::unless(
+                ok,
+                "--account-id",
+                id,
+                "is not an AWS account id (12 digits)",
+            )?;
+        }
+        if let Some(d) = max_session_duration
+            && !(3600..=43200).contains(&d)
+        {
+            return Err(SubjectError {
+                flag: "--max-session-duration",
+                reason: format!("{d} is outside IAM's range of 3600..=43200 seconds"),
+            });
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            account_id: account_id.map(str::to_owned),
+            max_session_duration,
+        })
     }
-    if let Some(d) = max_session_duration
-        && !(3600..=43200).contains(&d)
-    {
-        return Err(SubjectError {
-            flag: "--max-session-duration",
-            reason: format!("{d} is outside IAM's range of 3600..=43200 seconds"),
-        });
+
+    /// The account id, or `<ACCOUNT_ID>` when unknown.
+    fn account(&self) -> &str {
+        self.account_id.as_deref().unwrap_or("<ACCOUNT_ID>")
     }
-    Ok(())
+
+    /// Start the commands: `header`, the credentials they need (`run_with`), `set -eu`, and the
+    /// account look-up when it is not known. Returns the account as the script names it.
+    fn script_start(&self, out: &mut String, header: &str, run_with: &str) -> String {
+        let _ = writeln!(
+            out,
+            "{header}# Run with AWS credentials allowed to manage IAM{run_with}; safe to run again.\nset -eu"
+        );
+        match &self.account_id {
+            Some(id) => id.clone(),
+            None => {
+                out.push_str(LOOK_UP_ACCOUNT);
+                "${ACCOUNT_ID}".to_owned()
+            }
+        }
+    }
+
+    /// The Terraform role resource and its ARN output, after `header`: the trust policy's one
+    /// statement allows `actions` for `principal` (an HCL object's body), under `condition`
+    /// (lines of its own, or empty).
+    fn terraform(
+        &self,
+        header: &str,
+        principal: &str,
+        actions: &[&str],
+        condition: &str,
+    ) -> String {
+        let name = tf_name(&self.name);
+        let duration = self
+            .max_session_duration
+            .map(|d| format!("  max_session_duration = {d}\n"))
+            .unwrap_or_default();
+        let action = match actions {
+            [one] => format!("{one:?}"),
+            _ => format!(
+                "[{}]",
+                actions
+                    .iter()
+                    .map(|a| format!("{a:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        format!(
+            r#"{header}resource "aws_iam_role" "{name}" {{
+  name = {role_q}
+{duration}  assume_role_policy = jsonencode({{
+    Version = "2012-10-17"
+    Statement = [{{
+      Effect    = "Allow"
+      Principal = {{ {principal} }}
+      Action    = {action}
+{condition}    }}]
+  }})
+}}
+
+output "{name}_arn" {{
+  value = aws_iam_role.{name}.arn
+}}
+"#,
+            role_q = hcl_string(&self.name),
+        )
+    }
+}
+
+/// The trust policy's actions: `first`, with `sts:TagSession` when session tags are asked for.
+fn actions(first: &'static str, tags: bool) -> Vec<&'static str> {
+    match tags {
+        false => vec![first],
+        true => vec![first, "sts:TagSession"],
+    }
+}
+
+/// `actions` as a policy's `Action`: a string when there is one.
+fn action_json(actions: &[&str]) -> Value {
+    match actions {
+        [one] => json!(one),
+        _ => json!(actions),
+    }
 }
 
 /// How the commands look the account up when `--account-id` is not given: the line that sets
@@ -345,8 +425,6 @@ fn shell_word(text: &str, account_known: bool) -> String {
     )
 }
 
-/// The commands that create the role `role_name` with the trust policy `policy` (one shell
-/// word), or update an existing role's trust policy (and maximum session duration).
 /// What the commands do to the trust policy of a role that already exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Existing {
@@ -357,18 +435,16 @@ enum Existing {
     Keep,
 }
 
-fn write_role_commands(
-    out: &mut String,
-    role_name: &str,
-    policy: &str,
-    max_session_duration: Option<u32>,
-    existing: Existing,
-) {
-    let role = shell_quote(role_name);
+/// The commands that create `role` with the trust policy `policy` (one shell word), or update
+/// an existing role (its maximum session duration, and its trust policy as `existing` says).
+fn write_role_commands(out: &mut String, role: &Role, policy: &str, existing: Existing) {
+    let role_name = &role.name;
     let _ = writeln!(out, "TRUST_POLICY={policy}");
-    let duration = max_session_duration
+    let duration = role
+        .max_session_duration
         .map(|d| format!(" --max-session-duration {d}"))
         .unwrap_or_default();
+    let role = shell_quote(role_name);
     let update = match existing {
         Existing::Replace => format!(
             "aws iam update-assume-role-policy --role-name {role} --policy-document \"$TRUST_POLICY\""
@@ -407,18 +483,13 @@ fn attach_permissions_step(role_name: &str) -> String {
 /// What `aws setup` prints.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AwsSetup {
-    /// The IAM role name.
-    pub role_name: String,
-    /// The 12-digit account id; `None`: looked up with `aws sts get-caller-identity`.
-    pub account_id: Option<String>,
+    role: Role,
     /// The Fly org slug (the issuer is `https://oidc.fly.io/<org>`).
     pub org: String,
     /// The `sub` pattern (`StringLike`), default `<org>:<app>:*`.
     pub sub: String,
     /// The audience (`StringEquals` on `:aud`, and a client id of the OIDC provider).
     pub audience: String,
-    /// The role's maximum session duration, in seconds (3600..=43200).
-    pub max_session_duration: Option<u32>,
     /// With session tags: the trust policy also allows `sts:TagSession`, and an example
     /// permission policy grants by this tag key; `None`: no session tags.
     pub principal_tags: Option<TagKey>,
@@ -436,7 +507,7 @@ impl AwsSetup {
         max_session_duration: Option<u32>,
     ) -> Result<Self, SubjectError> {
         check_org(org)?;
-        check_role(role_name, account_id, max_session_duration)?;
+        let role = Role::new(role_name, account_id, max_session_duration)?;
         let sub = match (app, sub) {
             (Some(_), Some(_)) => {
                 return Err(SubjectError {
@@ -477,14 +548,36 @@ impl AwsSetup {
             });
         }
         Ok(Self {
-            role_name: role_name.to_owned(),
-            account_id: account_id.map(str::to_owned),
+            role,
             org: org.to_owned(),
             sub,
             audience: audience.to_owned(),
-            max_session_duration,
             principal_tags: None,
         })
+    }
+
+    /// The text in `format`; the JSON trust policy comes with
+    /// [`trust_policy_warning`](Self::trust_policy_warning). With session tags, every format
+    /// comes with [`tag_key_warning`](Self::tag_key_warning), and the JSON trust policy
+    /// (printed alone) with the example permission policy as a note.
+    pub fn render(&self, format: AwsSetupFormat) -> SetupText {
+        let mut warnings = Vec::new();
+        let text = match format {
+            AwsSetupFormat::Commands => self.commands(),
+            AwsSetupFormat::Json => {
+                warnings.extend(self.trust_policy_warning().map(str::to_owned));
+                if let Some(key) = &self.principal_tags {
+                    warnings.push(format!(
+                        "an example permission policy granting by session tag (replace my-bucket): {}",
+                        permission_policy_example(key)
+                    ));
+                }
+                format!("{:#}\n", self.trust_policy())
+            }
+            AwsSetupFormat::Terraform => self.terraform(),
+        };
+        warnings.extend(self.tag_key_warning());
+        SetupText { text, warnings }
     }
 
     /// The same set-up for a provider that asks for session tags: the trust policy also
@@ -496,13 +589,12 @@ impl AwsSetup {
         }
     }
 
-    /// The trust policy's actions: `sts:AssumeRoleWithWebIdentity`, with `sts:TagSession`
-    /// when session tags are asked for.
-    fn actions(&self) -> Value {
-        match self.principal_tags {
-            None => json!("sts:AssumeRoleWithWebIdentity"),
-            Some(_) => json!(["sts:AssumeRoleWithWebIdentity", "sts:TagSession"]),
-        }
+    /// The trust policy's actions.
+    fn actions(&self) -> Vec<&'static str> {
+        actions(
+            "sts:AssumeRoleWithWebIdentity",
+            self.principal_tags.is_some(),
+        )
     }
 
     /// What to tell the user when the example permission policy names the placeholder
@@ -552,21 +644,16 @@ impl AwsSetup {
         format!("oidc.fly.io/{}", self.org)
     }
 
-    /// The account id, or `<ACCOUNT_ID>` when unknown.
-    fn account(&self) -> &str {
-        self.account_id.as_deref().unwrap_or("<ACCOUNT_ID>")
-    }
-
     /// The trust policy document.
     pub fn trust_policy(&self) -> Value {
-        self.trust_policy_for(self.account())
+        self.trust_policy_for(self.role.account())
     }
 
     /// What to tell the user who prints [`trust_policy`](Self::trust_policy) alone: without
     /// an account id its principal holds the placeholder `<ACCOUNT_ID>`. `None` when the
     /// account id is known (the commands and Terraform look it up themselves).
     pub fn trust_policy_warning(&self) -> Option<&'static str> {
-        self.account_id.is_none().then_some(
+        self.role.account_id.is_none().then_some(
             "no --account-id: the policy's principal holds <ACCOUNT_ID>; replace it, or pass --account-id",
         )
     }
@@ -578,7 +665,7 @@ impl AwsSetup {
             "Statement": [{
                 "Effect": "Allow",
                 "Principal": {"Federated": format!("arn:aws:iam::{account}:oidc-provider/{key}")},
-                "Action": self.actions(),
+                "Action": action_json(&self.actions()),
                 "Condition": {
                     "StringEquals": {format!("{key}:aud"): self.audience},
                     "StringLike": {format!("{key}:sub"): self.sub},
@@ -593,27 +680,12 @@ impl AwsSetup {
     pub fn commands(&self) -> String {
         let mut out = String::new();
         let key = self.issuer_key();
-        let _ = writeln!(
-            out,
-            "# fly-oidc aws setup: OIDC provider https://{key} and role {} for sub {}",
-            self.role_name, self.sub
+        let header = format!(
+            "# fly-oidc aws setup: OIDC provider https://{key} and role {} for sub {}\n",
+            self.role.name, self.sub
         );
-        let _ = writeln!(
-            out,
-            "# Run with AWS credentials allowed to manage IAM; safe to run again."
-        );
-        out.push_str("set -eu\n");
-        let (account, provider_arn) = match &self.account_id {
-            Some(id) => (id.clone(), format!("arn:aws:iam::{id}:oidc-provider/{key}")),
-            None => {
-                out.push_str(LOOK_UP_ACCOUNT);
-                (
-                    "${ACCOUNT_ID}".to_owned(),
-                    format!("arn:aws:iam::${{ACCOUNT_ID}}:oidc-provider/{key}"),
-                )
-            }
-        };
-        let arn = format!("\"{provider_arn}\"");
+        let account = self.role.script_start(&mut out, &header, "");
+        let arn = format!("\"arn:aws:iam::{account}:oidc-provider/{key}\"");
         let audience = shell_quote(&self.audience);
         let raw_audience = &self.audience;
         let _ = writeln!(
@@ -622,21 +694,15 @@ impl AwsSetup {
         );
         let policy = self.trust_policy_for(&account).to_string();
         // The account may be a shell variable.
-        let policy = shell_word(&policy, self.account_id.is_some());
-        write_role_commands(
-            &mut out,
-            &self.role_name,
-            &policy,
-            self.max_session_duration,
-            Existing::Replace,
-        );
+        let policy = shell_word(&policy, self.role.account_id.is_some());
+        write_role_commands(&mut out, &self.role, &policy, Existing::Replace);
         // The next steps, printed when the script runs: a comment could not show a looked-up
         // account id.
-        out.push_str(&attach_permissions_step(&self.role_name));
+        out.push_str(&attach_permissions_step(&self.role.name));
         let _ = writeln!(
             out,
             "echo \"then on Fly: fly secrets set AWS_ROLE_ARN=arn:aws:iam::{account}:role/{name} (Fly's init then writes /.fly/oidc_token)\"",
-            name = self.role_name
+            name = self.role.name
         );
         out.push_str(&self.tag_comments());
         out
@@ -648,16 +714,9 @@ impl AwsSetup {
     /// of the same org, add the audience to the existing resource's `client_id_list` instead.
     pub fn terraform(&self) -> String {
         let key = self.issuer_key();
-        let name = tf_name(&self.role_name);
-        let duration = self
-            .max_session_duration
-            .map(|d| format!("  max_session_duration = {d}\n"))
-            .unwrap_or_default();
-        let action = match self.principal_tags {
-            None => "\"sts:AssumeRoleWithWebIdentity\"",
-            Some(_) => "[\"sts:AssumeRoleWithWebIdentity\", \"sts:TagSession\"]",
-        };
-        let resources = format!(
+        let org_tf = tf_name(&self.org);
+        let aud = hcl_string(&self.audience);
+        let header = format!(
             r#"# fly-oidc aws setup: OIDC provider https://{key} and role {role} for sub {sub}
 # One OIDC provider per issuer per account: for a second app of this org, reuse
 # aws_iam_openid_connect_provider.fly_{org_tf} and add its audience to client_id_list.
@@ -666,33 +725,18 @@ resource "aws_iam_openid_connect_provider" "fly_{org_tf}" {{
   client_id_list = [{aud}]
 }}
 
-resource "aws_iam_role" "{name}" {{
-  name = {role_q}
-{duration}  assume_role_policy = jsonencode({{
-    Version = "2012-10-17"
-    Statement = [{{
-      Effect    = "Allow"
-      Principal = {{ Federated = aws_iam_openid_connect_provider.fly_{org_tf}.arn }}
-      Action    = {action}
-      Condition = {{
-        StringEquals = {{ "{key}:aud" = {aud} }}
-        StringLike   = {{ "{key}:sub" = {sub_q} }}
-      }}
-    }}]
-  }})
-}}
-
-output "{name}_arn" {{
-  value = aws_iam_role.{name}.arn
-}}
 "#,
-            role = self.role_name,
+            role = self.role.name,
             sub = self.sub,
-            org_tf = tf_name(&self.org),
-            aud = hcl_string(&self.audience),
-            role_q = hcl_string(&self.role_name),
+        );
+        let condition = format!(
+            "      Condition = {{\n        StringEquals = {{ \"{key}:aud\" = {aud} }}\n        StringLike   = {{ \"{key}:sub\" = {sub_q} }}\n      }}\n",
             sub_q = hcl_string(&self.sub),
         );
+        let principal = format!("Federated = aws_iam_openid_connect_provider.fly_{org_tf}.arn");
+        let resources = self
+            .role
+            .terraform(&header, &principal, &self.actions(), &condition);
         resources + &self.tag_comments()
     }
 }
@@ -705,18 +749,12 @@ output "{name}_arn" {{
 /// allowing `sts:AssumeRole` on it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainedRoleSetup {
-    /// The chained role's name.
-    pub role_name: String,
-    /// The chained role's account (12 digits); `None`: looked up with
-    /// `aws sts get-caller-identity` by the commands, `<ACCOUNT_ID>` elsewhere.
-    pub account_id: Option<String>,
+    /// The chained role (a chained session lasts at most an hour whatever its maximum says).
+    role: Role,
     /// The first role, which assumes this one.
     pub trusted_role_arn: String,
     /// The external id the trust policy requires (`sts:ExternalId`).
     pub external_id: Option<String>,
-    /// The role's maximum session duration, in seconds (3600..=43200; a chained session lasts
-    /// at most an hour whatever it says).
-    pub max_session_duration: Option<u32>,
     /// Whether the trust policy (and the first role's permission) also allows `sts:TagSession`.
     pub principal_tags: bool,
 }
@@ -733,7 +771,7 @@ impl ChainedRoleSetup {
         max_session_duration: Option<u32>,
         principal_tags: bool,
     ) -> Result<Self, SubjectError> {
-        check_role(role_name, account_id, max_session_duration)?;
+        let role = Role::new(role_name, account_id, max_session_duration)?;
         fly_oidc_aws::check_role_arn(trusted_role_arn).map_err(|reason| SubjectError {
             flag: "--trusted-role-arn",
             reason,
@@ -751,31 +789,25 @@ impl ChainedRoleSetup {
             })?;
         }
         // Checked above: the ARN ends in `role/[path/]name`.
-        let trusted_name = trusted_role_arn.rsplit('/').next();
         SubjectError::unless(
             !(account_id.is_some_and(|a| trusted_role_arn.split(':').nth(4) == Some(a))
-                && trusted_name == Some(role_name)),
+                && role_name_of(trusted_role_arn) == role_name),
             "--role-name",
             role_name,
             "is the first role itself (--trusted-role-arn, in --account-id): give the chained role's name; its trust policy must not be replaced, or the app loses its access",
         )?;
         Ok(Self {
-            role_name: role_name.to_owned(),
-            account_id: account_id.map(str::to_owned),
+            role,
             trusted_role_arn: trusted_role_arn.to_owned(),
             external_id: external_id.map(str::to_owned),
-            max_session_duration,
             principal_tags,
         })
     }
 
-    /// What the first role does to this one: `sts:AssumeRole`, with `sts:TagSession` when
-    /// session tags pass along the chain.
-    fn actions(&self) -> Value {
-        match self.principal_tags {
-            false => json!("sts:AssumeRole"),
-            true => json!(["sts:AssumeRole", "sts:TagSession"]),
-        }
+    /// What the first role does to this one (`sts:TagSession` when session tags pass along
+    /// the chain).
+    fn actions(&self) -> Vec<&'static str> {
+        actions("sts:AssumeRole", self.principal_tags)
     }
 
     /// The trust policy document: the first role may assume this one.
@@ -783,7 +815,7 @@ impl ChainedRoleSetup {
         let mut statement = json!({
             "Effect": "Allow",
             "Principal": {"AWS": self.trusted_role_arn},
-            "Action": self.actions(),
+            "Action": action_json(&self.actions()),
         });
         if let Some(id) = &self.external_id {
             statement["Condition"] = json!({"StringEquals": {"sts:ExternalId": id}});
@@ -796,14 +828,9 @@ impl ChainedRoleSetup {
         self.trusted_role_arn.split(':').nth(n).unwrap_or_default()
     }
 
-    /// The first role's name (the last part of its ARN's path), as `--role-name` takes it.
+    /// The first role's name, as `--role-name` takes it.
     fn trusted_role_name(&self) -> &str {
-        let resource = self
-            .trusted_role_arn
-            .splitn(6, ':')
-            .nth(5)
-            .unwrap_or_default();
-        resource.rsplit('/').next().unwrap_or(resource)
+        role_name_of(&self.trusted_role_arn)
     }
 
     /// This role's ARN in `account` (the partition is the first role's: a chain stays in one).
@@ -811,13 +838,8 @@ impl ChainedRoleSetup {
         format!(
             "arn:{}:iam::{account}:role/{}",
             self.trusted_part(1),
-            self.role_name
+            self.role.name
         )
-    }
-
-    /// The account id, or `<ACCOUNT_ID>` when unknown.
-    fn account(&self) -> &str {
-        self.account_id.as_deref().unwrap_or("<ACCOUNT_ID>")
     }
 
     /// The permission policy the first role needs: the trust policy's actions on this role
@@ -827,7 +849,7 @@ impl ChainedRoleSetup {
             "Version": "2012-10-17",
             "Statement": [{
                 "Effect": "Allow",
-                "Action": self.actions(),
+                "Action": action_json(&self.actions()),
                 "Resource": self.role_arn_in(account),
             }]
         })
@@ -835,7 +857,7 @@ impl ChainedRoleSetup {
 
     /// The name of the first role's inline policy that allows it to assume this one.
     fn first_role_policy_name(&self) -> String {
-        format!("fly-oidc-assume-{}", self.role_name)
+        format!("fly-oidc-assume-{}", self.role.name)
     }
 
     /// How the provider is told to chain to this role (in `account`): the variables, else the
@@ -870,40 +892,32 @@ impl ChainedRoleSetup {
     fn header(&self) -> String {
         format!(
             "# fly-oidc aws setup: role {} assumed by role {} with sts:AssumeRole (role chaining)\n",
-            self.role_name, self.trusted_role_arn
+            self.role.name, self.trusted_role_arn
         )
     }
 
     /// The text in `format`: the commands, the trust policy alone (with the first role's
     /// permission policy as a note, and a warning when it names `<ACCOUNT_ID>`) or Terraform.
     pub fn render(&self, format: AwsSetupFormat) -> SetupText {
-        match format {
-            AwsSetupFormat::Commands => SetupText {
-                text: self.commands(),
-                warnings: Vec::new(),
-            },
-            AwsSetupFormat::Terraform => SetupText {
-                text: self.terraform(),
-                warnings: Vec::new(),
-            },
+        let (text, warnings) = match format {
+            AwsSetupFormat::Commands => (self.commands(), Vec::new()),
+            AwsSetupFormat::Terraform => (self.terraform(), Vec::new()),
             AwsSetupFormat::Json => {
                 let mut warnings = vec![format!(
                     "the first role {} needs a permission policy allowing it to assume this one (in its account): {}",
                     self.trusted_role_arn,
-                    self.first_role_policy_for(self.account())
+                    self.first_role_policy_for(self.role.account())
                 )];
-                if self.account_id.is_none() {
+                if self.role.account_id.is_none() {
                     warnings.push(
                         "no --account-id: that permission policy's Resource holds <ACCOUNT_ID>, this role's account; replace it, or pass --account-id".into(),
                     );
                 }
-                warnings.push(format!("then {}", self.use_it(self.account())));
-                SetupText {
-                    text: format!("{:#}\n", self.trust_policy()),
-                    warnings,
-                }
+                warnings.push(format!("then {}", self.use_it(self.role.account())));
+                (format!("{:#}\n", self.trust_policy()), warnings)
             }
-        }
+        };
+        SetupText { text, warnings }
     }
 
     /// The AWS CLI commands, as a `sh` script that can be run again (with credentials of this
@@ -911,22 +925,14 @@ impl ChainedRoleSetup {
     /// script runs (with the account it looked up), the first role's permission and the
     /// settings that chain to this role.
     pub fn commands(&self) -> String {
-        let mut out = self.header();
-        let _ = writeln!(
-            out,
-            "# Run with AWS credentials allowed to manage IAM in this role's account; safe to run again."
-        );
-        out.push_str("set -eu\n");
-        let account = match &self.account_id {
-            Some(id) => id.as_str(),
-            None => {
-                out.push_str(LOOK_UP_ACCOUNT);
-                "${ACCOUNT_ID}"
-            }
-        };
+        let mut out = String::new();
+        let account = self
+            .role
+            .script_start(&mut out, &self.header(), " in this role's account");
+        let account = account.as_str();
         // The trust policy names no account of this role's.
         let policy = shell_quote(&self.trust_policy().to_string());
-        if self.role_name == self.trusted_role_name() {
+        if self.role.name == self.trusted_role_name() {
             // The same name: refuse the first role itself, once the account is known.
             let _ = writeln!(
                 out,
@@ -934,19 +940,13 @@ impl ChainedRoleSetup {
                 first_account = shell_quote(self.trusted_part(4)),
                 said = shell_quote(&format!(
                     "error: role {} is the first role {} itself, in this account: give --role-name the chained role's name",
-                    self.role_name, self.trusted_role_arn
+                    self.role.name, self.trusted_role_arn
                 )),
             );
         }
-        write_role_commands(
-            &mut out,
-            &self.role_name,
-            &policy,
-            self.max_session_duration,
-            Existing::Keep,
-        );
+        write_role_commands(&mut out, &self.role, &policy, Existing::Keep);
         out.push_str(self.tag_comments());
-        out.push_str(&attach_permissions_step(&self.role_name));
+        out.push_str(&attach_permissions_step(&self.role.name));
         let put = format!(
             "  aws iam put-role-policy --role-name {} --policy-name {} --policy-document {}",
             shell_quote(self.trusted_role_name()),
@@ -972,15 +972,6 @@ impl ChainedRoleSetup {
     /// Terraform: the role, and in comments the first role's permission policy (it lives in
     /// the first role's account, another provider) and the settings.
     pub fn terraform(&self) -> String {
-        let name = tf_name(&self.role_name);
-        let duration = self
-            .max_session_duration
-            .map(|d| format!("  max_session_duration = {d}\n"))
-            .unwrap_or_default();
-        let action = match self.principal_tags {
-            false => "\"sts:AssumeRole\"",
-            true => "[\"sts:AssumeRole\", \"sts:TagSession\"]",
-        };
         let condition = self
             .external_id
             .as_ref()
@@ -991,29 +982,12 @@ impl ChainedRoleSetup {
                 )
             })
             .unwrap_or_default();
-        let mut out = format!(
-            r#"{header}resource "aws_iam_role" "{name}" {{
-  name = {role_q}
-{duration}  assume_role_policy = jsonencode({{
-    Version = "2012-10-17"
-    Statement = [{{
-      Effect    = "Allow"
-      Principal = {{ AWS = {trusted} }}
-      Action    = {action}
-{condition}    }}]
-  }})
-}}
-
-output "{name}_arn" {{
-  value = aws_iam_role.{name}.arn
-}}
-"#,
-            header = self.header(),
-            role_q = hcl_string(&self.role_name),
-            trusted = hcl_string(&self.trusted_role_arn),
-        );
+        let principal = format!("AWS = {}", hcl_string(&self.trusted_role_arn));
+        let mut out = self
+            .role
+            .terraform(&self.header(), &principal, &self.actions(), &condition);
         out.push_str(self.tag_comments());
-        let placeholder = match self.account_id {
+        let placeholder = match self.role.account_id {
             Some(_) => "",
             None => " (<ACCOUNT_ID>: this role's account)",
         };
@@ -1024,13 +998,19 @@ output "{name}_arn" {{
             self.first_role_policy_name(),
             self.trusted_role_name(),
         );
-        let policy = self.first_role_policy_for(self.account());
+        let policy = self.first_role_policy_for(self.role.account());
         for line in format!("{policy:#}").lines() {
             let _ = writeln!(out, "#   {line}");
         }
-        let _ = writeln!(out, "# Then {}", self.use_it(self.account()));
+        let _ = writeln!(out, "# Then {}", self.use_it(self.role.account()));
         out
     }
+}
+
+/// A role's name: the last `/`-separated part of its ARN (its path before it), as
+/// `--role-name` takes it.
+pub fn role_name_of(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 /// `s` as an HCL string literal.

@@ -7,7 +7,10 @@
 //! front end builds the clients (and turns an invalid setting into a failing step); the
 //! functions here run one step each.
 
+use crate::common::refused_setting;
 use crate::options::SetIf;
+use crate::options::serve::aws_role_builders;
+use crate::setup::aws_setup::role_name_of;
 use crate::setup::verify::{self, KeySource, TimeFinding};
 use fly_oidc::{BuildError, Env, FlyOidcClient, FlyToken, Naming, ProviderConfig, redact_jwts};
 use serde_json::{Value, json};
@@ -165,21 +168,19 @@ pub fn token_source(client: &FlyOidcClient) -> Step {
 pub async fn token(client: &FlyOidcClient, now: SystemTime) -> (Step, Option<FlyToken>) {
     let token = match client.fetch_default_token().await {
         Ok(token) => token,
-        // A token source that cannot be used as set (a token file that is a directory): an
-        // invalid setting, with the message's own fix.
-        Err(e) if e.kind() == fly_oidc::ErrorKind::InvalidConfiguration => {
-            let detail = format!("no token from {}: {}", client.source(), e.render(NAMING));
-            let fix = "fix the token source setting named above and run doctor again";
-            let step = Step::fail("token", detail, fix).invalid_setting(true);
-            return (step, None);
-        }
         Err(e) => {
+            let detail = format!("no token from {}: {}", client.source(), e.render(NAMING));
+            // A token source that cannot be used as set (a token file that is a directory):
+            // an invalid setting, with the message's own fix.
+            let invalid = e.kind() == fly_oidc::ErrorKind::InvalidConfiguration;
+            let fix = match invalid {
+                true => "fix the token source setting named above and run doctor again",
+                false => {
+                    "run on a Fly Machine (the Machines API at /.fly/api), or point --token-file / FLY_OIDC_TOKEN_FILE at a fresh token, or --api-url with FLY_API_TOKEN"
+                }
+            };
             return (
-                Step::fail(
-                    "token",
-                    format!("no token from {}: {}", client.source(), e.render(NAMING)),
-                    "run on a Fly Machine (the Machines API at /.fly/api), or point --token-file / FLY_OIDC_TOKEN_FILE at a fresh token, or --api-url with FLY_API_TOKEN",
-                ),
+                Step::fail("token", detail, fix).invalid_setting(invalid),
                 None,
             );
         }
@@ -338,11 +339,11 @@ pub async fn aws_role(
         _ if err.is_transient() => AWS_TRANSIENT.to_owned(),
         Some(Rejection::TrustPolicy) if tags => format!(
             "allow sts:TagSession next to sts:AssumeRoleWithWebIdentity in the statement that trusts the OIDC provider (session tags were asked for), and compare the rest with the token: aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument > policy.json && fly-oidc aws check-trust-policy policy.json --principal-tags; or recreate it with fly-oidc aws setup --principal-tags",
-            role.rsplit('/').next().unwrap_or(&role)
+            role_name_of(&role)
         ),
         Some(Rejection::TrustPolicy | Rejection::Token) => format!(
             "compare the role's trust policy with the token: aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument > policy.json && fly-oidc aws check-trust-policy policy.json; or recreate it with fly-oidc aws setup",
-            role.rsplit('/').next().unwrap_or(&role)
+            role_name_of(&role)
         ),
         // Another refusal (a session policy, a disabled region, an endpoint that is not STS):
         // its message names the cause and the setting.
@@ -356,15 +357,6 @@ const FIX_NAMED: &str = "fix what the message above names, and run doctor again"
 
 /// The fix of a step that failed on a transient error (no answer, a 5xx, a timeout) of STS.
 const AWS_TRANSIENT: &str = "run doctor again shortly; if it persists, check network access to STS and the region and endpoint settings";
-
-/// The invalid setting in `err`'s cause chain, if STS refused a setting (a duration above the
-/// role's maximum).
-fn refused_setting(err: &fly_oidc::Error) -> Option<&BuildError> {
-    std::iter::successors(Some(err as &(dyn std::error::Error + 'static)), |&e| {
-        e.source()
-    })
-    .find_map(|e| e.downcast_ref::<BuildError>())
-}
 
 /// The step for the chained role of `provider` (role chaining), after its first role's step
 /// succeeded with `first`: `sts:AssumeRole` signed with `first`'s credentials. An
@@ -409,7 +401,7 @@ pub async fn aws_chained_role(
             let tags = settings.principal_tags();
             let mut setup = format!(
                 "fly-oidc aws setup --role-name {} --trusted-role-arn {first_role}",
-                role.rsplit('/').next().unwrap_or(role)
+                role_name_of(role)
             );
             let mut condition = String::new();
             if let Some(id) = chain.external_id.as_deref() {
@@ -429,7 +421,7 @@ pub async fn aws_chained_role(
             };
             format!(
                 "let the chained role trust the first: its trust policy must allow {actions} for the principal {{\"AWS\": \"{first_role}\"}}{condition}, and the first role's permissions must allow sts:AssumeRole on {role} (or the chained role does not exist); `{setup}` prints both, to compare with aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument",
-                role.rsplit('/').next().unwrap_or(role)
+                role_name_of(role)
             )
         }
         _ => FIX_NAMED.to_owned(),
@@ -444,81 +436,65 @@ pub async fn gcp(
     impersonating: Option<&fly_oidc_gcp::GcpTokenProvider>,
 ) -> Vec<Step> {
     let provider = exchange_only.settings().provider().to_string();
-    let mut steps = Vec::new();
-    match exchange_only.fetch_access_token().await {
-        Ok(_) => steps.push(Step::ok(
+    let exchange = match exchange_only.fetch_access_token().await {
+        Ok(_) => Step::ok(
             "google exchange",
             format!(
                 "Google STS exchanged the token for provider {provider} (audience {})",
                 exchange_only.settings().audience()
             ),
-        )),
+        ),
         // No such provider (docs/ERRORS.md): its own fix, not the trust settings'.
-        Err(e) if e.code() == Some("invalid_target") => {
-            steps.push(Step::fail(
-                "google exchange",
-                e.render(NAMING),
-                "check the project number, pool and provider ids (gcloud iam workload-identity-pools providers list); fly-oidc gcp setup creates them",
-            ));
-            return steps;
-        }
-        Err(e) if e.is_transient() => {
-            steps.push(Step::fail(
-                "google exchange",
-                e.render(NAMING),
-                GOOGLE_TRANSIENT,
-            ));
-            return steps;
-        }
-        // Not Google STS's answer (another server's 404 or page): the URL is wrong.
-        Err(e) if e.kind() == fly_oidc::ErrorKind::InvalidResponse => {
-            steps.push(Step::fail("google exchange", e.render(NAMING), GOOGLE_URL));
-            return steps;
-        }
-        Err(e) => {
-            steps.push(Step::fail(
-                "google exchange",
-                e.render(NAMING),
-                "compare the provider with the token: gcloud iam workload-identity-pools providers describe ... shows its issuer, allowed audiences and attribute condition; test the condition with fly-oidc gcp check-condition; or recreate it with fly-oidc gcp setup",
-            ));
-            return steps;
-        }
-    }
-    if let Some(imp) = impersonating {
-        let sa = imp
-            .settings()
-            .service_account()
-            .unwrap_or_default()
-            .to_owned();
-        match imp.fetch_access_token().await {
-            Ok(_) => steps.push(Step::ok(
+        Err(e) if e.code() == Some("invalid_target") => Step::fail(
+            "google exchange",
+            e.render(NAMING),
+            "check the project number, pool and provider ids (gcloud iam workload-identity-pools providers list); fly-oidc gcp setup creates them",
+        ),
+        Err(e) => google_fail(
+            "google exchange",
+            &e,
+            "compare the provider with the token: gcloud iam workload-identity-pools providers describe ... shows its issuer, allowed audiences and attribute condition; test the condition with fly-oidc gcp check-condition; or recreate it with fly-oidc gcp setup".into(),
+        ),
+    };
+    let exchanged = exchange.ok;
+    let mut steps = vec![exchange];
+    if let Some(imp) = impersonating.filter(|_| exchanged) {
+        let sa = imp.settings().service_account().unwrap_or_default();
+        steps.push(match imp.fetch_access_token().await {
+            Ok(_) => Step::ok(
                 "google impersonation",
                 format!("generateAccessToken for {sa} succeeded"),
-            )),
-            Err(e) if e.is_transient() => steps.push(Step::fail(
+            ),
+            Err(e) => google_fail(
                 "google impersonation",
-                e.render(NAMING),
-                GOOGLE_TRANSIENT,
-            )),
-            Err(e) if e.kind() == fly_oidc::ErrorKind::InvalidResponse => {
-                steps.push(Step::fail("google impersonation", e.render(NAMING), GOOGLE_URL))
-            }
-            Err(e) => steps.push(Step::fail(
-                "google impersonation",
-                e.render(NAMING),
+                &e,
                 format!(
                     "grant the app's principal set roles/iam.workloadIdentityUser on {sa} (fly-oidc gcp setup --service-account {sa} prints the command)"
                 ),
-            )),
-        }
+            ),
+        });
     }
     steps
 }
 
-/// The fix of a Google step that failed on a transient error (no answer, a 5xx, a timeout).
+/// A failing Google step named `name`: a transient error (no answer, a 5xx, a timeout) and an
+/// answer that is not Google's (a wrong STS or IAM Credentials URL) have their own fixes; any
+/// other failure gets `fix`.
+fn google_fail(name: &str, e: &fly_oidc::Error, fix: String) -> Step {
+    let fix = if e.is_transient() {
+        GOOGLE_TRANSIENT.to_owned()
+    } else if e.kind() == fly_oidc::ErrorKind::InvalidResponse {
+        GOOGLE_URL.to_owned()
+    } else {
+        fix
+    };
+    Step::fail(name, e.render(NAMING), fix)
+}
+
+/// The fix of a Google step that failed on a transient error.
 const GOOGLE_TRANSIENT: &str = "run doctor again shortly; if it persists, check network access to Google STS and IAM Credentials and their URL settings";
 
-/// The fix of a Google step whose answer was not Google's (a wrong STS or IAM Credentials URL).
+/// The fix of a Google step whose answer was not Google's.
 const GOOGLE_URL: &str = "check the URL setting named above: it must be Google's (or your emulator's), not another server's";
 
 /// Connect timeout of every client the diagnosis builds: doctor answers within a minute even
@@ -623,24 +599,10 @@ impl DoctorOptions {
 
     /// A step for each AWS role, and one for the first role's chained role.
     async fn aws_steps(&self, report: &mut Report, config: &ProviderConfig, aws: AwsBuilderFn<'_>) {
-        // No role given: the provider's own (from `AWS_ROLE_ARN` in the environment), if it
-        // is configured.
-        let roles: Vec<Option<&String>> = if !self.aws_role_arns.is_empty() {
-            self.aws_role_arns.iter().map(Some).collect()
-        } else if aws().configure(config).is_configured() {
-            vec![None]
-        } else {
-            Vec::new()
-        };
-        for (i, role) in roles.into_iter().enumerate() {
-            let mut builder = aws().configure(config).disable_cache();
-            if let Some(role) = role {
-                builder = builder.role_arn(role);
-            }
-            // A chain makes the first role a chain, as exec and serve serve it.
-            if i > 0 {
-                builder = builder.no_chain();
-            }
+        let roles = aws_role_builders(&self.aws_role_arns, || {
+            aws().configure(config).disable_cache()
+        });
+        for (role, builder) in roles {
             match builder.build() {
                 Ok(provider) => {
                     let (step, first) = aws_role(&provider).await;
