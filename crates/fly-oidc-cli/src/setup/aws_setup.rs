@@ -451,7 +451,7 @@ fn write_role_commands(out: &mut String, role: &Role, policy: &str, existing: Ex
         ),
         Existing::Keep => {
             let said = format!(
-                "Role {role_name} exists: its trust policy is left as it is (replacing it would take away the access of the roles it already trusts); add this set-up's statement to it, or replace the whole policy with: aws iam update-assume-role-policy --role-name {role_name} --policy-document \"$TRUST_POLICY\""
+                "Role {role_name} exists: it is left as it is, its trust policy and its maximum session duration (changing them would change them for the roles it already trusts); add this set-up's statement, below, to its trust policy (aws iam get-role --role-name {role_name} --query Role.AssumeRolePolicyDocument, then aws iam update-assume-role-policy --role-name {role_name} --policy-document file://merged.json):"
             );
             format!(
                 "echo {} >&2\n  echo \"$TRUST_POLICY\" >&2",
@@ -463,7 +463,7 @@ fn write_role_commands(out: &mut String, role: &Role, policy: &str, existing: Ex
         out,
         "if aws iam get-role --role-name {role} >/dev/null 2>&1; then\n  {update}"
     );
-    if !duration.is_empty() {
+    if !duration.is_empty() && existing == Existing::Replace {
         let _ = writeln!(out, "  aws iam update-role --role-name {role}{duration}");
     }
     let _ = writeln!(
@@ -791,7 +791,8 @@ impl ChainedRoleSetup {
         // Checked above: the ARN ends in `role/[path/]name`.
         SubjectError::unless(
             !(account_id.is_some_and(|a| trusted_role_arn.split(':').nth(4) == Some(a))
-                && role_name_of(trusted_role_arn) == role_name),
+                // IAM role names are unique whatever their case.
+                && role_name_of(trusted_role_arn).eq_ignore_ascii_case(role_name)),
             "--role-name",
             role_name,
             "is the first role itself (--trusted-role-arn, in --account-id): give the chained role's name; its trust policy must not be replaced, or the app loses its access",
@@ -932,7 +933,11 @@ impl ChainedRoleSetup {
         let account = account.as_str();
         // The trust policy names no account of this role's.
         let policy = shell_quote(&self.trust_policy().to_string());
-        if self.role.name == self.trusted_role_name() {
+        if self
+            .role
+            .name
+            .eq_ignore_ascii_case(self.trusted_role_name())
+        {
             // The same name: refuse the first role itself, once the account is known.
             let _ = writeln!(
                 out,

@@ -413,14 +413,15 @@ pub async fn aws_chained_role(
             if tags {
                 setup.push_str(" --principal-tags");
             }
-            let actions = match tags {
-                true => {
-                    "sts:AssumeRole and sts:TagSession (session tags were asked for, and their transitive ones pass along the chain)"
-                }
-                false => "sts:AssumeRole",
+            let (actions, permissions) = match tags {
+                true => (
+                    "sts:AssumeRole and sts:TagSession (session tags were asked for, and their transitive ones pass along the chain)",
+                    "sts:AssumeRole and sts:TagSession",
+                ),
+                false => ("sts:AssumeRole", "sts:AssumeRole"),
             };
             format!(
-                "let the chained role trust the first: its trust policy must allow {actions} for the principal {{\"AWS\": \"{first_role}\"}}{condition}, and the first role's permissions must allow sts:AssumeRole on {role} (or the chained role does not exist); `{setup}` prints both, to compare with aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument",
+                "let the chained role trust the first: its trust policy must allow {actions} for the principal {{\"AWS\": \"{first_role}\"}}{condition}, and the first role's permissions must allow {permissions} on {role} (or the chained role does not exist); `{setup}` prints both, to compare with aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument",
                 role_name_of(role)
             )
         }

@@ -126,7 +126,7 @@ impl EnvPlan {
             // A profile that chains from the container endpoint (`credential_source =
             // EcsContainer`) uses what is served: the documented alternative to a chain here.
             if has("AWS_PROFILE") && !fly_oidc_aws::profile_uses_container_credentials(current) {
-                plan.warnings.push("AWS_PROFILE is set: the AWS SDKs use that profile before the credentials served here; unset it to use the role, or give the profile credential_source = EcsContainer to assume its role with them".into());
+                plan.warnings.push("AWS_PROFILE is set: the AWS SDKs use that profile before the credentials served here; unset it to use the role, or give the profile credential_source = EcsContainer (and no source_profile) to assume its role with them".into());
             }
         }
         if let Some(host) = server.metadata_host() {

@@ -533,7 +533,7 @@ fn exec_warns_about_aws_profile_only_when_it_would_not_use_the_served_credential
          [profile keys]\naws_access_key_id = AKIAEXAMPLEKEY\naws_secret_access_key = static-profile-secret\n\n\
          [profile instance]\nrole_arn = {CHAINED}\ncredential_source = Ec2InstanceMetadata\n"
     ));
-    let warning = "AWS_PROFILE is set: the AWS SDKs use that profile before the credentials served here; unset it to use the role, or give the profile credential_source = EcsContainer to assume its role with them";
+    let warning = "AWS_PROFILE is set: the AWS SDKs use that profile before the credentials served here; unset it to use the role, or give the profile credential_source = EcsContainer (and no source_profile) to assume its role with them";
     for (profile, warned) in [
         ("chained", false),
         ("via", false),

@@ -2013,9 +2013,18 @@ fn aws_setup_trusted_role_arn_commands_run_and_doctor_passes_the_chain_on_moto()
     // Set up again for another first role: an existing chained role's trust policy is left as
     // it is (it may trust other roles), and the commands say what to add.
     let other = format!("arn:aws:iam::{ACCOUNT}:role/{}", unique("fly-other-"));
+    let max_before =
+        aws.json(&["iam", "get-role", "--role-name", &chained])["Role"]["MaxSessionDuration"]
+            .clone();
     let out = cmd(
         "aws setup --role-name",
-        &[&chained, "--trusted-role-arn", &other],
+        &[
+            &chained,
+            "--trusted-role-arn",
+            &other,
+            "--max-session-duration",
+            "7200",
+        ],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let ran = aws
@@ -2026,13 +2035,15 @@ fn aws_setup_trusted_role_arn_commands_run_and_doctor_passes_the_chain_on_moto()
         .unwrap();
     assert!(ran.status.success(), "{}", stderr(&ran));
     assert!(
-        stderr(&ran).contains(&format!(
-            "Role {chained} exists: its trust policy is left as it is"
-        )),
+        stderr(&ran).contains(&format!("Role {chained} exists: it is left as it is")),
         "{}",
         stderr(&ran)
     );
     assert_eq!(trusted_statement(), statement, "unchanged");
+    let max_after =
+        aws.json(&["iam", "get-role", "--role-name", &chained])["Role"]["MaxSessionDuration"]
+            .clone();
+    assert_eq!(max_after, max_before, "its maximum session duration too");
     // The first role itself as the chained one: refused when the account is known, and by the
     // commands once they have looked it up; its trust policy (Fly's OIDC provider) is kept.
     let itself = [
@@ -2044,6 +2055,19 @@ fn aws_setup_trusted_role_arn_commands_run_and_doctor_passes_the_chain_on_moto()
     let out = cmd(
         "aws setup --account-id",
         &[&[ACCOUNT][..], &itself].concat(),
+    );
+    expect(&out, 2, stderr, "is the first role itself");
+    // IAM role names are unique whatever their case.
+    let upper = first.to_uppercase();
+    let out = cmd(
+        "aws setup --account-id",
+        &[
+            ACCOUNT,
+            "--role-name",
+            &upper,
+            "--trusted-role-arn",
+            &first_arn,
+        ],
     );
     expect(&out, 2, stderr, "is the first role itself");
     let out = cmd("aws setup", &itself);
@@ -2287,8 +2311,9 @@ fn doctor_names_the_fix_of_each_chained_refusal() {
             vec![
                 format!("`{setup} --principal-tags` prints both"),
                 "must allow sts:AssumeRole and sts:TagSession".to_owned(),
+                "the first role's permissions must allow sts:AssumeRole and sts:TagSession on"
+                    .to_owned(),
                 principal.clone(),
-                permission.clone(),
             ],
         ),
     ];
