@@ -648,6 +648,12 @@ pub fn check_role_arn(arn: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A role's name: the last `/`-separated part of its ARN (after its path), as IAM's
+/// `--role-name` takes it.
+pub fn role_name_of(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
 /// The account id of an ARN (`arn:aws:sts::123456789012:assumed-role/r/s` → `123456789012`).
 pub(crate) fn arn_account_id(arn: &str) -> Option<&str> {
     arn.split(':')

@@ -2,7 +2,7 @@
 
 use crate::settings::{
     CHAIN_DURATION, CHAIN_EXTERNAL_ID, ChainedRole, ENDPOINT_URL, POLICY, POLICY_ARNS, REGION,
-    Settings, arn_account_id, truncate,
+    Settings, arn_account_id, role_name_of, truncate,
 };
 use aws_credential_types::Credentials;
 use aws_sdk_sts::config::{BehaviorVersion, Region, SharedHttpClient};
@@ -434,11 +434,6 @@ impl std::fmt::Display for TokenFacts<'_> {
     }
 }
 
-/// The role's name, the last part of its ARN.
-fn role_name(role_arn: &str) -> &str {
-    role_arn.rsplit('/').next().unwrap_or(role_arn)
-}
-
 /// The cause STS reported for refusing `AssumeRoleWithWebIdentity`, for a front end that
 /// gives each cause its own fix (`fly-oidc doctor`): read it from an error of this provider
 /// with [`Rejection::of`]. It is classified once, from STS's code and message, where the
@@ -554,7 +549,7 @@ fn trust_message(
             iss = facts.iss,
             aud = facts.aud,
             sub = facts.sub,
-            name = role_name(role_arn),
+            name = role_name_of(role_arn),
         ));
     }
     if cause == Rejection::NoOidcProvider {
@@ -613,7 +608,7 @@ fn chain_trust_message(
     }
     let mut setup = format!(
         "fly-oidc aws setup --role-name {name} --trusted-role-arn {first_role_arn}",
-        name = role_name(role_arn)
+        name = role_name_of(role_arn)
     );
     if let Some(id) = &chain.external_id {
         message = message
@@ -659,7 +654,7 @@ fn duration_error(said: &str, settings: &Settings, role_arn: &str, hop: &Hop) ->
         "STS refused the session duration {secs} s for {role_arn} ({said}): it is more than the role's \
          maximum session duration; ask for less, or raise the role's MaxSessionDuration \
          (`aws iam update-role --role-name {name} --max-session-duration {secs}`)",
-        name = role_name(role_arn),
+        name = role_name_of(role_arn),
     );
     Error::from(match origin {
         Some(origin) => fly_oidc::BuildError::invalid(setting, origin, reason),

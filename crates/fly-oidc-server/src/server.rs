@@ -331,7 +331,7 @@ impl Builder {
                 None => settings.role_arn().unwrap_or_default(),
             }
             .to_owned();
-            let name = arn.rsplit('/').next().unwrap_or_default().to_owned();
+            let name = fly_oidc_aws::role_name_of(&arn).to_owned();
             if !is_role_name(&name) {
                 return Err(Error::new(
                     ErrorKind::InvalidSetting,

@@ -5,6 +5,7 @@
 use crate::setup::check::{self, CheckError, ClientFn};
 use crate::setup::subject::{SubjectError, check_app, check_org};
 use fly_oidc::shell_quote;
+use fly_oidc_aws::role_name_of;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 
@@ -1010,12 +1011,6 @@ impl ChainedRoleSetup {
         let _ = writeln!(out, "# Then {}", self.use_it(self.role.account()));
         out
     }
-}
-
-/// A role's name: the last `/`-separated part of its ARN (its path before it), as
-/// `--role-name` takes it.
-pub fn role_name_of(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 /// `s` as an HCL string literal.

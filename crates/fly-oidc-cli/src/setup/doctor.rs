@@ -10,9 +10,9 @@
 use crate::common::refused_setting;
 use crate::options::SetIf;
 use crate::options::serve::aws_role_builders;
-use crate::setup::aws_setup::role_name_of;
 use crate::setup::verify::{self, KeySource, TimeFinding};
 use fly_oidc::{BuildError, Env, FlyOidcClient, FlyToken, Naming, ProviderConfig, redact_jwts};
+use fly_oidc_aws::role_name_of;
 use serde_json::{Value, json};
 use std::fmt;
 use std::time::{Duration, SystemTime};
