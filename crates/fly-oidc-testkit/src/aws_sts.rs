@@ -290,24 +290,15 @@ pub struct ChainTrust {
 }
 
 impl ChainTrust {
-    /// Trust the role `arn` (`arn:aws:iam::<account>:role/<name>`): another caller gets
-    /// `AccessDenied` (default: any role whose credentials the fake issued).
-    pub fn principal(mut self, arn: impl Into<String>) -> Self {
-        self.principal = Some(arn.into());
-        self
-    }
-
-    /// Require this `sts:ExternalId` (default: none required).
-    pub fn external_id(mut self, id: impl Into<String>) -> Self {
-        self.external_id = Some(id.into());
-        self
-    }
-
-    /// Allow `sts:TagSession` (default: no): without it, a caller whose session carries
-    /// transitive session tags gets `AccessDenied` naming `sts:TagSession`.
-    pub fn tag_session(mut self, allowed: bool) -> Self {
-        self.tag_session = allowed;
-        self
+    server::setters! {
+        /// Trust the role `arn` (`arn:aws:iam::<account>:role/<name>`): another caller gets
+        /// `AccessDenied` (default: any role whose credentials the fake issued).
+        principal: Some(String),
+        /// Require this `sts:ExternalId` (default: none required).
+        external_id: Some(String),
+        /// Allow `sts:TagSession` (default: no): without it, a caller whose session carries
+        /// transitive session tags gets `AccessDenied` naming `sts:TagSession`.
+        tag_session: (bool),
     }
 }
 
@@ -324,11 +315,25 @@ pub struct FakeStsBuilder {
 }
 
 impl FakeStsBuilder {
-    /// Only accept roles in this account (default: any account; the answer's ARNs use the
-    /// role's account).
-    pub fn account_id(mut self, account: impl Into<String>) -> Self {
-        self.account_id = Some(account.into());
-        self
+    server::setters! {
+        /// Only accept roles in this account (default: any account; the answer's ARNs use the
+        /// role's account).
+        account_id: Some(String),
+        /// The role's maximum session duration (IAM's `MaxSessionDuration`; default: any
+        /// duration STS accepts): a longer `DurationSeconds` gives STS's `ValidationError`
+        /// "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.".
+        max_session_duration: Some(Duration),
+        /// Whether the role's trust policy allows `sts:TagSession` (default: no, as a trust
+        /// policy that lists only `sts:AssumeRoleWithWebIdentity`). Without it, a token carrying
+        /// AWS's session tags claim gets `AccessDenied` "Not authorized to perform
+        /// sts:AssumeRoleWithWebIdentity", as AWS answers; with it, the session gets the tags
+        /// ([`FakeSts::sessions`]).
+        tag_session: (bool),
+        /// The trust policy of the roles assumed with `AssumeRole` (default: any principal whose
+        /// credentials this fake issued, no external id, no `sts:TagSession`).
+        chain_trust: (ChainTrust),
+        /// Wait this long before every answer (to model network latency in benchmarks).
+        latency: (Duration),
     }
 
     /// Check tokens like STS does with an IAM OIDC provider for `issuer` whose keys are `jwks`
@@ -347,50 +352,21 @@ impl FakeStsBuilder {
 
     /// With [`trust`](Self::trust): the audience the OIDC provider lists (another gives
     /// `InvalidIdentityToken: Incorrect token audience`).
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        if let Some(t) = &mut self.trust {
-            t.audience = Some(audience.into());
-        }
-        self
+    pub fn audience(self, audience: impl Into<String>) -> Self {
+        self.edit_trust(|t| t.audience = Some(audience.into()))
     }
 
     /// With [`trust`](Self::trust): the trust policy's `sub` condition, with `*` wildcards
     /// (`StringLike`); another subject gives `AccessDenied`.
-    pub fn subject(mut self, pattern: impl Into<String>) -> Self {
+    pub fn subject(self, pattern: impl Into<String>) -> Self {
+        self.edit_trust(|t| t.subject = Some(pattern.into()))
+    }
+
+    /// Edit the [`trust`](Self::trust) settings, if set.
+    fn edit_trust(mut self, edit: impl FnOnce(&mut Trust)) -> Self {
         if let Some(t) = &mut self.trust {
-            t.subject = Some(pattern.into());
+            edit(t);
         }
-        self
-    }
-
-    /// The role's maximum session duration (IAM's `MaxSessionDuration`; default: any
-    /// duration STS accepts): a longer `DurationSeconds` gives STS's `ValidationError`
-    /// "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.".
-    pub fn max_session_duration(mut self, max: Duration) -> Self {
-        self.max_session_duration = Some(max);
-        self
-    }
-
-    /// Whether the role's trust policy allows `sts:TagSession` (default: no, as a trust
-    /// policy that lists only `sts:AssumeRoleWithWebIdentity`). Without it, a token carrying
-    /// AWS's session tags claim gets `AccessDenied` "Not authorized to perform
-    /// sts:AssumeRoleWithWebIdentity", as AWS answers; with it, the session gets the tags
-    /// ([`FakeSts::sessions`]).
-    pub fn tag_session(mut self, allowed: bool) -> Self {
-        self.tag_session = allowed;
-        self
-    }
-
-    /// The trust policy of the roles assumed with `AssumeRole` (default: any principal whose
-    /// credentials this fake issued, no external id, no `sts:TagSession`).
-    pub fn chain_trust(mut self, trust: ChainTrust) -> Self {
-        self.chain_trust = trust;
-        self
-    }
-
-    /// Wait this long before every answer (to model network latency in benchmarks).
-    pub fn latency(mut self, latency: Duration) -> Self {
-        self.latency = latency;
         self
     }
 

@@ -57,7 +57,7 @@ pub struct FakeFlyApiBuilder {
     machine_id: String,
     machine_name: String,
     region: String,
-    lifetime: Duration,
+    token_lifetime: Duration,
     api_token: Option<String>,
     clock: Clock,
 }
@@ -70,7 +70,7 @@ impl fmt::Debug for FakeFlyApiBuilder {
             .field("machine_id", &self.machine_id)
             .field("machine_name", &self.machine_name)
             .field("region", &self.region)
-            .field("lifetime", &self.lifetime)
+            .field("token_lifetime", &self.token_lifetime)
             .finish_non_exhaustive()
     }
 }
@@ -83,7 +83,7 @@ impl Default for FakeFlyApiBuilder {
             machine_id: "3d8d9e1ab2c7e8".into(),
             machine_name: "quiet-sun-4242".into(),
             region: "ord".into(),
-            lifetime: Duration::from_secs(600),
+            token_lifetime: Duration::from_secs(600),
             api_token: None,
             clock: Clock::default(),
         }
@@ -91,46 +91,21 @@ impl Default for FakeFlyApiBuilder {
 }
 
 impl FakeFlyApiBuilder {
-    /// The organization slug (default `acme`): `iss` is `https://oidc.fly.io/<org>`.
-    pub fn org(mut self, org: impl Into<String>) -> Self {
-        self.org = org.into();
-        self
-    }
-
-    /// The app name (default `my-app`).
-    pub fn app(mut self, app: impl Into<String>) -> Self {
-        self.app = app.into();
-        self
-    }
-
-    /// The Machine id (default `3d8d9e1ab2c7e8`).
-    pub fn machine_id(mut self, id: impl Into<String>) -> Self {
-        self.machine_id = id.into();
-        self
-    }
-
-    /// The Machine name (default `quiet-sun-4242`).
-    pub fn machine_name(mut self, name: impl Into<String>) -> Self {
-        self.machine_name = name.into();
-        self
-    }
-
-    /// The region (default `ord`).
-    pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.region = region.into();
-        self
-    }
-
-    /// How long minted tokens live (default 600 s, like Fly's).
-    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetime = lifetime;
-        self
-    }
-
-    /// The bearer token required over TCP (default: random).
-    pub fn api_token(mut self, token: impl Into<String>) -> Self {
-        self.api_token = Some(token.into());
-        self
+    server::setters! {
+        /// The organization slug (default `acme`): `iss` is `https://oidc.fly.io/<org>`.
+        org: (String),
+        /// The app name (default `my-app`).
+        app: (String),
+        /// The Machine id (default `3d8d9e1ab2c7e8`).
+        machine_id: (String),
+        /// The Machine name (default `quiet-sun-4242`).
+        machine_name: (String),
+        /// The region (default `ord`).
+        region: (String),
+        /// How long minted tokens live (default 600 s, like Fly's).
+        token_lifetime: (Duration),
+        /// The bearer token required over TCP (default: random).
+        api_token: Some(String),
     }
 
     server::builder_methods!(
@@ -210,7 +185,7 @@ impl State {
             "iss": self.issuer(),
             "sub": format!("{}:{}:{}", c.org, c.app, c.machine_name),
             "aud": aud,
-            "exp": now + c.lifetime.as_secs(),
+            "exp": now + c.token_lifetime.as_secs(),
             "iat": now,
             "nbf": now,
             "jti": format!("{}-{}-{}-{}", random_hex(4), random_hex(2), random_hex(2), random_hex(6)),

@@ -144,7 +144,7 @@ pub struct FakeGoogleBuilder {
     allowed_audiences: Option<Vec<String>>,
     condition: Option<Condition>,
     service_accounts: Vec<String>,
-    sts_lifetime: Duration,
+    token_lifetime: Duration,
     clock: Clock,
 }
 
@@ -171,21 +171,18 @@ impl FakeGoogleBuilder {
             allowed_audiences: None,
             condition: None,
             service_accounts: Vec::new(),
-            sts_lifetime: Duration::from_secs(3600),
+            token_lifetime: Duration::from_secs(3600),
             clock: Clock::default(),
         }
     }
 
-    /// The provider name (default [`default_provider`] of the issuer's org).
-    pub fn provider(mut self, provider: impl Into<String>) -> Self {
-        self.provider = provider.into();
-        self
-    }
-
-    /// The issuer the provider trusts (default: the Fly API's).
-    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuer = issuer.into();
-        self
+    server::setters! {
+        /// The provider name (default [`default_provider`] of the issuer's org).
+        provider: (String),
+        /// The issuer the provider trusts (default: the Fly API's).
+        issuer: (String),
+        /// The lifetime of STS tokens (default 1 hour; `expires_in` is one second less, as Google's).
+        token_lifetime: (Duration),
     }
 
     /// The provider's allowed audiences (default, as Google: `https://iam.googleapis.com/<provider>`
@@ -211,12 +208,6 @@ impl FakeGoogleBuilder {
     /// Allow the pool's principals to impersonate this service account (repeatable).
     pub fn service_account(mut self, email: impl Into<String>) -> Self {
         self.service_accounts.push(email.into());
-        self
-    }
-
-    /// The lifetime of STS tokens (default 1 hour; `expires_in` is one second less, as Google's).
-    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
-        self.sts_lifetime = lifetime;
         self
     }
 
@@ -711,7 +702,7 @@ fn sts(req: &GoogleRequest, state: &State) -> (u16, String, Option<String>) {
         .split_whitespace()
         .map(str::to_owned)
         .collect();
-    let lifetime = cfg.sts_lifetime;
+    let lifetime = cfg.token_lifetime;
     let token = state.issue(
         "fake-sts",
         IssuedToken {

@@ -295,6 +295,22 @@ macro_rules! builder_methods {
 }
 pub(crate) use builder_methods;
 
+/// Builder setters, each taking the builder by value and giving it back, with the doc
+/// comments written before it: `name: (T)` sets the field `name` to any `impl Into<T>`,
+/// `name: Some(T)` sets the `Option<T>` field `name` to `Some` of it.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $field:ident: $($wrap:ident)? ($ty:ty)),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub fn $field(mut self, value: impl Into<$ty>) -> Self {
+                self.$field = $($wrap)?(value.into());
+                self
+            }
+        )*
+    };
+}
+pub(crate) use setters;
+
 /// The request-log and fault methods of a fake whose state (`self.state`) has a
 /// `requests: RequestLog<$record>` and a `faults: FaultQueue`: `requests`, `request_count`,
 /// `fail_next` (`$fail_doc` says how the fake writes [`Fault::Error`] and [`Fault::Echo`]),
