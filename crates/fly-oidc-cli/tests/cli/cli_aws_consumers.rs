@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::support::{
-    ROLE_A, ROLE_B, assert_success, aws_secrets, describe, lists_bucket, moto_sandbox, stderr,
-    stdout_json,
+    ROLE_A, ROLE_B, assert_json_contains, assert_success, aws_secrets, describe, lists_bucket,
+    moto_sandbox, stderr, stdout_json,
 };
 use fly_oidc_tests::aws::bucket_name;
 
@@ -119,20 +119,8 @@ fn boto3_uses_credential_process_profiles() {
     sandbox.write_aws_config(&[("reader", ROLE_A), ("writer", ROLE_B)]);
     let bucket = bucket_name("fly-oidc-boto3");
     let v = sandbox.boto3_profiles(&bucket, &["writer", "reader"]);
-    assert!(
-        v["arns"]["reader"]
-            .as_str()
-            .unwrap()
-            .contains(":assumed-role/fly-reader/"),
-        "{v}"
-    );
-    assert!(
-        v["arns"]["writer"]
-            .as_str()
-            .unwrap()
-            .contains(":assumed-role/fly-writer/"),
-        "{v}"
-    );
+    assert_json_contains(&v["arns"]["reader"], ":assumed-role/fly-reader/", &v);
+    assert_json_contains(&v["arns"]["writer"], ":assumed-role/fly-writer/", &v);
     assert_eq!(v["methods"]["reader"], "custom-process", "{v}");
     // botocore sees about an hour: our Expiration parses, and is not inside its 15-minute
     // refresh window (else it would run us on every call).

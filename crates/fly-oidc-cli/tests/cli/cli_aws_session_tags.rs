@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::support::{
-    ROLE, Sandbox, acme_web, assert_success, credential_process_profile, describe, failed, run,
-    stderr, stdout_json,
+    ROLE, Sandbox, acme_web, assert_success, credential_process_profile, describe, expect, failed,
+    run, stderr, stdout_json,
 };
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
@@ -73,12 +73,7 @@ fn token_claims_with_aws_principal_tags_shows_the_fakes_tags() {
         &["token", "--socket", sock],
         &[("FLY_OIDC_AWS_PRINCIPAL_TAGS", "perhaps")],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("FLY_OIDC_AWS_PRINCIPAL_TAGS"),
-        "{}",
-        describe(&out)
-    );
+    expect(&out, 2, stderr, "FLY_OIDC_AWS_PRINCIPAL_TAGS");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
-use crate::support::{fly_oidc_bin, run_in, stdout_json};
+use crate::support::{assert_json_contains, fly_oidc_bin, run_in, stdout_json};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::google::FakeGoogle;
 use fly_oidc_tests::gcp::{Fakes, SA};
@@ -148,13 +148,7 @@ async fn executable_failures_are_google_failure_responses() {
         home.path(),
     );
     let response = failure_response(&out, "NOT_ON_FLY");
-    assert!(
-        response["message"]
-            .as_str()
-            .unwrap()
-            .contains("FLY_API_HOSTNAME"),
-        "{response}"
-    );
+    assert_json_contains(&response["message"], "FLY_API_HOSTNAME", &response);
     // Google's libraries read stderr with stdout: only the response is written.
     assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
     // With --log-file, the cause is written there, as `fly-oidc token` says it: the step,
@@ -209,13 +203,7 @@ async fn executable_failures_are_google_failure_responses() {
     assert_eq!(out.status.code(), Some(1));
     let response = stdout_json(&out);
     assert_eq!(response["code"], "FLY_API_REJECTED");
-    assert!(
-        response["message"]
-            .as_str()
-            .unwrap()
-            .contains("not allowed"),
-        "{response}"
-    );
+    assert_json_contains(&response["message"], "not allowed", &response);
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
+use crate::support::assert_json_contains;
 use fly_oidc_testkit::google::FakeGoogleBuilder;
 use fly_oidc_testkit::google::{Endpoint, FakeGoogle};
 use fly_oidc_tests::gcp::{Fakes, SA, write_credential_config};
@@ -208,12 +209,10 @@ async fn python_google_auth_reports_rejections_and_executable_failures() {
         ],
     );
     assert_eq!(result["ok"], false);
-    assert!(
-        result["error"]
-            .as_str()
-            .unwrap()
-            .contains("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"),
-        "{result}"
+    assert_json_contains(
+        &result["error"],
+        "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES",
+        &result,
     );
 }
 

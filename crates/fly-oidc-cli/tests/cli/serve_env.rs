@@ -15,7 +15,9 @@
 
 use crate::node_consumers::{answer, node_dir};
 use crate::support::ROLE;
-use crate::support::{Running, Sandbox, assert_success, describe, fake_sts, terminate, wait_for};
+use crate::support::{
+    Running, Sandbox, assert_json_contains, assert_success, describe, fake_sts, terminate, wait_for,
+};
 use fly_oidc::time::TimeSource as _;
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::FakeSts;
@@ -187,13 +189,7 @@ fn node_sdk_default_chain_with_a_logger_neither_throws_nor_warns() {
         "{old}"
     );
     let current = &result["results"][1];
-    assert!(
-        current["warnings"][0]
-            .as_str()
-            .unwrap()
-            .contains("you have set both"),
-        "{current}"
-    );
+    assert_json_contains(&current["warnings"][0], "you have set both", current);
 }
 
 #[test]

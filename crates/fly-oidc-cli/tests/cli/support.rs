@@ -427,6 +427,24 @@ pub fn credential_process_profile(name: &str, flags: &str) -> String {
     )
 }
 
+/// The JSON string `value` holds `needle` (a failure shows `context`, the document it is in).
+pub fn assert_json_contains(value: &serde_json::Value, needle: &str, context: &serde_json::Value) {
+    let text = value.as_str().unwrap();
+    assert!(text.contains(needle), "{context}");
+}
+
+/// The exit code of `out` (-1 when a signal ended it).
+pub fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// `out` exited with `want` and its `stream` (stdout or stderr) holds `needle`.
+pub fn expect(out: &Output, want: i32, stream: fn(&Output) -> String, needle: &str) {
+    let both = format!("{}{}", stdout(out), stderr(out));
+    assert_eq!(code(out), want, "{both}");
+    assert!(stream(out).contains(needle), "{needle:?} not in: {both}");
+}
+
 /// stdout and stderr, for assertion messages.
 pub fn describe(out: &Output) -> String {
     format!(
