@@ -4,7 +4,8 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::support::ROLE;
-use crate::support::{run_in, run_in_os, run_os_args_in, stderr};
+use crate::support::{run_in, run_in_os, run_os_args_in, stderr, write_in};
+use fly_oidc_tests::{assert_contains_all, assert_contains_none};
 use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Output;
@@ -17,17 +18,23 @@ fn error_line(out: &Output, code: i32) -> String {
     err
 }
 
+/// The one error line (exit `code`), which holds every one of `says` and none of `never`.
+fn error_saying(out: &Output, code: i32, says: &[&str], never: &[&str]) {
+    let line = error_line(out, code);
+    assert_contains_all(&line, says);
+    assert_contains_none(&line, never);
+}
+
 /// Issue: a non-UTF-8 AWS config file came back in a WARN of the SDK's loader as the
 /// decimal bytes of the whole file, secret key included; a directory as a raw `Os { .. }`.
 #[test]
 fn a_bad_aws_config_file_is_an_invalid_setting_that_quotes_nothing() {
     let home = tempfile::tempdir().unwrap();
-    let config = home.path().join("badcfg");
-    std::fs::write(
-        &config,
+    let config = write_in(
+        home.path(),
+        "badcfg",
         b"[profile p]\naws_secret_access_key = SUPERSECRET\n# caf\xe9\n",
-    )
-    .unwrap();
+    );
     let log = home.path().join("log");
     // "SUP" as the decimal bytes the SDK's Debug of a FromUtf8Error printed.
     let leaks = |text: &str| text.contains("SUPERSECRET") || text.contains("83, 85, 80");
@@ -57,23 +64,25 @@ fn a_bad_aws_config_file_is_an_invalid_setting_that_quotes_nothing() {
             assert!(!leaks(&logged), "{logged}");
             assert!(logged.contains("not UTF-8"), "{logged}");
         }
-        let line = error_line(&out, 2);
-        assert!(
-            line.contains("invalid setting: the AWS config file"),
-            "{line}"
+        error_saying(
+            &out,
+            2,
+            &[
+                "invalid setting: the AWS config file",
+                "is not UTF-8 text",
+                "save it as UTF-8, or point AWS_CONFIG_FILE at",
+                "(from AWS_CONFIG_FILE)",
+            ],
+            &[],
         );
-        assert!(line.contains("is not UTF-8 text"), "{line}");
-        assert!(
-            line.contains("save it as UTF-8, or point AWS_CONFIG_FILE at"),
-            "{line}"
-        );
-        assert!(line.contains("(from AWS_CONFIG_FILE)"), "{line}");
     }
     let out = run_in(&args, &[("AWS_CONFIG_FILE", "/tmp")], home.path());
-    let line = error_line(&out, 2);
-    assert!(line.contains("/tmp is a directory"), "{line}");
-    assert!(line.contains("(from AWS_CONFIG_FILE)"), "{line}");
-    assert!(!line.contains("Os {"), "{line}");
+    error_saying(
+        &out,
+        2,
+        &["/tmp is a directory", "(from AWS_CONFIG_FILE)"],
+        &["Os {"],
+    );
 }
 
 /// Issue: a short CEL expression (100 parentheses) overflowed the stack (exit 134).
@@ -97,9 +106,7 @@ fn deeply_nested_cel_is_refused_with_exit_2() {
         args.extend(extra);
         args.extend(["--org", "acme", "--app", "a"]);
         let out = run_in(&args, &[], home.path());
-        let line = error_line(&out, 2);
-        assert!(line.contains(says), "{line}");
-        assert!(line.contains("expression too deeply nested"), "{line}");
+        error_saying(&out, 2, &[says, "expression too deeply nested"], &[]);
     }
     // Depth 30 is parsed and evaluated.
     let ok = format!(
@@ -124,8 +131,8 @@ fn check_trust_policy_rejects_a_policy_with_a_deny_that_may_apply() {
         "Condition": {"StringEquals": {"oidc.fly.io/acme:aud": "sts.amazonaws.com"}}}"#;
     let deny = r#"{"Effect": "Deny", "Principal": "*", "Action": "*"}"#;
     let check = |statements: &str| {
-        let file = home.path().join("policy.json");
-        std::fs::write(&file, format!(r#"{{"Statement": [{statements}]}}"#)).unwrap();
+        let statements = format!(r#"{{"Statement": [{statements}]}}"#);
+        let file = write_in(home.path(), "policy.json", statements);
         let args = [
             "aws",
             "check-trust-policy",
@@ -150,11 +157,8 @@ fn check_trust_policy_rejects_a_policy_with_a_deny_that_may_apply() {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let line = error_line(&out, 1);
     assert!(line.contains("has a Deny statement"), "{line}");
-    assert!(
-        stdout.contains("rejected: the policy has a Deny statement (#2)"),
-        "{stdout}"
-    );
-    assert!(!stdout.contains("accepted"), "{stdout}");
+    assert_contains_all(&stdout, &["rejected: the policy has a Deny statement (#2)"]);
+    assert_contains_none(&stdout, &["accepted"]);
 }
 
 /// Issue: a variable whose value is not UTF-8 read as unset (the cache used, the socket used,
@@ -185,10 +189,12 @@ fn non_utf8_variables_are_invalid_settings_naming_the_variable() {
     ];
     for (args, var, value, says) in cases {
         let out = run_in_os(args, &[(var, OsStr::from_bytes(value))], home.path());
-        let line = error_line(&out, 2);
-        assert!(line.contains("invalid setting:"), "{var}: {line}");
-        assert!(line.contains(says), "{var}: {line}");
-        assert!(line.contains(&format!("(from {var})")), "{var}: {line}");
+        error_saying(
+            &out,
+            2,
+            &["invalid setting:", says, &format!("(from {var})")],
+            &[],
+        );
     }
 }
 
@@ -208,41 +214,47 @@ fn token_source_errors_name_the_flag_or_variable_that_set_it() {
             .success()
     );
     let fifo = fifo.to_str().unwrap();
-    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 6] = [
+    // Each source set by its flag, then by its variable.
+    let by_flag = [
         (
-            &["token", "--socket", "/nonexistent.sock"],
-            &[],
+            "--socket",
+            "/nonexistent.sock",
             "the Machines API socket /nonexistent.sock does not exist (from --socket); check the path",
         ),
         (
-            &["token"],
-            &[("FLY_OIDC_SOCKET", "/nonexistent.sock")],
-            "does not exist (from FLY_OIDC_SOCKET)",
-        ),
-        (
-            &["token", "--token-file", "/nonexistent"],
-            &[],
+            "--token-file",
+            "/nonexistent",
             "cannot read the token file /nonexistent: it does not exist (from --token-file); check the path",
         ),
         (
-            &["token"],
-            &[("FLY_OIDC_TOKEN_FILE", "/nonexistent")],
-            "it does not exist (from FLY_OIDC_TOKEN_FILE)",
-        ),
-        (
-            &["token", "--token-file", dir],
-            &[],
+            "--token-file",
+            dir,
             "it is a directory (from --token-file); give the path of a file holding the token",
         ),
         (
-            &["token", "--token-file", fifo],
-            &[],
+            "--token-file",
+            fifo,
             "it is not a regular file but a named pipe, a device or a socket (from --token-file); give the path of a file holding the token",
         ),
     ];
+    let by_variable = [
+        (
+            "FLY_OIDC_SOCKET",
+            "/nonexistent.sock",
+            "does not exist (from FLY_OIDC_SOCKET)",
+        ),
+        (
+            "FLY_OIDC_TOKEN_FILE",
+            "/nonexistent",
+            "it does not exist (from FLY_OIDC_TOKEN_FILE)",
+        ),
+    ];
+    let cases = by_flag
+        .map(|(flag, value, says)| (vec!["token", flag, value], vec![], says))
+        .into_iter()
+        .chain(by_variable.map(|(var, value, says)| (vec!["token"], vec![(var, value)], says)));
     for (args, envs, says) in cases {
-        let out = run_in(args, envs, home.path());
+        let out = run_in(&args, &envs, home.path());
         let line = error_line(&out, 2);
         assert!(line.contains(says), "{args:?} {envs:?}: {line}");
         assert!(
@@ -290,9 +302,7 @@ fn key_url_flags_are_invalid_settings_and_token_verify_names_its_own_flags() {
             let mut args = command.to_vec();
             args.extend(["--socket", &sock, flag, value]);
             let out = run_in(&args, &[], home.path());
-            let line = error_line(&out, 2);
-            assert!(line.contains(says), "{args:?}: {line}");
-            assert!(line.contains(&format!("(from {flag})")), "{args:?}: {line}");
+            error_saying(&out, 2, &[says, &format!("(from {flag})")], &[]);
         }
     }
     assert_eq!(
@@ -313,10 +323,12 @@ fn key_url_flags_are_invalid_settings_and_token_verify_names_its_own_flags() {
         &[],
         home.path(),
     );
-    let line = error_line(&out, 1);
-    assert!(line.contains("could not fetch the issuer's keys"), "{line}");
-    assert!(line.contains("--jwks-url"), "{line}");
-    assert!(!line.contains("--offline"), "{line}");
+    error_saying(
+        &out,
+        1,
+        &["could not fetch the issuer's keys", "--jwks-url"],
+        &["--offline"],
+    );
 }
 
 /// Issues: `gcp credential-config --output link.json` wrote through a symlink, then replaced
@@ -326,8 +338,7 @@ fn key_url_flags_are_invalid_settings_and_token_verify_names_its_own_flags() {
 fn credential_config_output_refuses_a_symlink_and_names_the_flag() {
     let home = tempfile::tempdir().unwrap();
     let provider = "projects/123/locations/global/workloadIdentityPools/fly/providers/acme";
-    let target = home.path().join("target.txt");
-    std::fs::write(&target, "keep").unwrap();
+    let target = write_in(home.path(), "target.txt", "keep");
     let link = home.path().join("link.json");
     std::os::unix::fs::symlink(&target, &link).unwrap();
     let config = |output: &Path| {
@@ -360,13 +371,16 @@ fn credential_config_output_refuses_a_symlink_and_names_the_flag() {
             "No such file or directory",
         ),
     ] {
-        let line = error_line(&config(&output), 2);
-        assert!(
-            line.contains("cannot write the credential configuration"),
-            "{line}"
+        error_saying(
+            &config(&output),
+            2,
+            &[
+                "cannot write the credential configuration",
+                says,
+                "(from --output)",
+            ],
+            &[],
         );
-        assert!(line.contains(says), "{line}");
-        assert!(line.contains("(from --output)"), "{line}");
     }
 }
 
@@ -437,11 +451,16 @@ fn a_fly_api_token_with_a_control_character_is_an_invalid_setting() {
         ],
         home.path(),
     );
-    let err = error_line(&out, 2);
-    assert!(err.contains("invalid setting"), "{err}");
-    assert!(err.contains("contains a control character"), "{err}");
-    assert!(err.contains("FLY_API_TOKEN"), "{err}");
-    assert!(!err.contains("fm2_se"), "{err}");
+    error_saying(
+        &out,
+        2,
+        &[
+            "invalid setting",
+            "contains a control character",
+            "FLY_API_TOKEN",
+        ],
+        &["fm2_se"],
+    );
     assert!(out.stdout.is_empty());
 }
 
@@ -451,8 +470,7 @@ fn a_fly_api_token_with_a_control_character_is_an_invalid_setting() {
 fn an_audience_variable_that_is_not_utf8_is_an_invalid_setting() {
     use std::os::unix::ffi::OsStrExt;
     let home = tempfile::tempdir().unwrap();
-    let token_file = home.path().join("token");
-    std::fs::write(&token_file, "x.y.z").unwrap();
+    let token_file = write_in(home.path(), "token", "x.y.z");
     let role = [
         "aws",
         "credential-process",
@@ -487,9 +505,12 @@ fn a_log_file_that_is_a_pipe_is_refused_not_waited_on() {
         .unwrap();
     assert!(made.success());
     let args = ["token", "--log-file", fifo.to_str().unwrap()];
-    let line = error_line(&run_in(&args, &[], home.path()), 2);
-    assert!(line.contains("is not a regular file"), "{line}");
-    assert!(line.contains("--log-file"), "{line}");
+    error_saying(
+        &run_in(&args, &[], home.path()),
+        2,
+        &["is not a regular file", "--log-file"],
+        &[],
+    );
 }
 
 /// Found by a black-box attack: a flag's value that is not UTF-8 got clap's generic "invalid

@@ -40,6 +40,9 @@ enum Run {
     Exception(&'static str),
 }
 
+/// A command that runs a part of the fault matrix.
+const FAULT_MATRIX_FILTER: Run = Run::Suite("a filter of the fault matrix");
+
 /// The pasteable commands of the docs (README.md, docs/*.md, crates/*/README.md) that
 /// scripts/demo.sh does not run, as
 /// the docs write them (trailing comments dropped, `\`-continued lines joined, spaces
@@ -351,15 +354,15 @@ const COMMANDS: &[(&str, Run)] = &[
     ),
     (
         "cargo test -p fly-oidc-cli --test fault_matrix -- aws_",
-        Run::Suite("a filter of the fault matrix"),
+        FAULT_MATRIX_FILTER,
     ),
     (
         "cargo test -p fly-oidc-cli --test fault_matrix -- gcp_",
-        Run::Suite("a filter of the fault matrix"),
+        FAULT_MATRIX_FILTER,
     ),
     (
         "cargo test -p fly-oidc-cli --test fault_matrix -- cli-token",
-        Run::Suite("a filter of the fault matrix"),
+        FAULT_MATRIX_FILTER,
     ),
     (
         "cargo test -p fly-oidc-cli --test fault_matrix -- --nocapture",
@@ -764,35 +767,32 @@ fn anchor(heading: &str) -> String {
         .collect()
 }
 
-/// The anchors of the headings of a markdown text (outside code blocks).
-fn anchors(text: &str) -> Vec<String> {
+/// The lines of a markdown text outside code blocks (the fences left out).
+fn prose_lines(text: &str) -> impl Iterator<Item = &str> {
     let mut fenced = false;
-    let mut out = Vec::new();
-    for line in text.lines() {
+    text.lines().filter(move |line| {
         if line.trim_start().starts_with("```") {
             fenced = !fenced;
-        } else if !fenced && line.starts_with('#') {
-            let heading = line.trim_start_matches('#');
-            if heading.starts_with(' ') {
-                out.push(anchor(heading));
-            }
+            return false;
         }
-    }
-    out
+        !fenced
+    })
+}
+
+/// The anchors of the headings of a markdown text (outside code blocks).
+fn anchors(text: &str) -> Vec<String> {
+    prose_lines(text)
+        .filter(|line| line.starts_with('#'))
+        .map(|line| line.trim_start_matches('#'))
+        .filter(|heading| heading.starts_with(' '))
+        .map(anchor)
+        .collect()
 }
 
 /// The link targets of a markdown text, `[text](target)`, outside code blocks.
 fn links(text: &str) -> Vec<String> {
-    let mut fenced = false;
     let mut out = Vec::new();
-    for line in text.lines() {
-        if line.trim_start().starts_with("```") {
-            fenced = !fenced;
-            continue;
-        }
-        if fenced {
-            continue;
-        }
+    for line in prose_lines(text) {
         for (i, _) in line.match_indices("](") {
             let rest = &line[i + 2..];
             if let Some(end) = rest.find(')') {

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
 use crate::support::{ROLE, SA};
-use crate::support::{assert_json_contains, code, expect, run, stderr, stdout};
+use crate::support::{assert_json_contains, code, expect, run, stderr, stdout, write_in};
 use base64::Engine;
 use fly_oidc::time::{SystemTimeSource, TimeSource};
 use fly_oidc_testkit::aws_sts::{ChainTrust, FakeSts};
@@ -29,9 +29,7 @@ fn cmd(command: &str, args: &[&str]) -> Output {
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
+    write_in(dir, name, text).to_str().unwrap().to_owned()
 }
 
 fn unique(prefix: &str) -> String {

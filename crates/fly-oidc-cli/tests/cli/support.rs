@@ -427,6 +427,13 @@ pub fn credential_process_profile(name: &str, flags: &str) -> String {
     )
 }
 
+/// Write `contents` to the file `name` in `dir`; its path.
+pub fn write_in(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
 /// The JSON string `value` holds `needle` (a failure shows `context`, the document it is in).
 pub fn assert_json_contains(value: &serde_json::Value, needle: &str, context: &serde_json::Value) {
     let text = value.as_str().unwrap();
