@@ -67,6 +67,13 @@ impl Init {
         self.sandbox.dir.path().join(name)
     }
 
+    /// SIGTERM `child`, which must exit 0 (within 10 s) and leave nothing in the runtime
+    /// directory.
+    fn stop_cleanly(&self, child: Running) {
+        sigterm_exits_0(child);
+        assert_eq!(self.leftovers(), Vec::<String>::new());
+    }
+
     /// The private directories left in the runtime directory.
     fn leftovers(&self) -> Vec<String> {
         std::fs::read_dir(&self.runtime)
@@ -1088,8 +1095,7 @@ fn a_killed_execs_write_token_files_are_removed_at_the_next_start() {
     let (env_file, other) = (init.path("app.env"), init.path("other-token"));
     let serve = init.serve_until(&env_file, &other, &[&env_file, &other]);
     assert!(!vault.exists(), "the next serve removes exec's token file");
-    sigterm_exits_0(serve);
-    assert_eq!(init.leftovers(), Vec::<String>::new());
+    init.stop_cleanly(serve);
 }
 
 #[test]
@@ -1111,8 +1117,7 @@ fn a_killed_serves_env_file_token_files_and_lock_are_removed_at_the_next_start()
     for file in files {
         assert!(!file.exists(), "{} is left", file.display());
     }
-    sigterm_exits_0(serve);
-    assert_eq!(init.leftovers(), Vec::<String>::new());
+    init.stop_cleanly(serve);
     // The same env file again: killed, then taken by the next serve.
     let serve = init.serve_until(&env_file, &vault, &files);
     let old_token = std::fs::read_to_string(&auth_token).unwrap();
@@ -1187,8 +1192,7 @@ fn a_left_file_replaced_since_is_kept_and_a_live_serves_files_never_touched() {
         "the live serve's directory and record: {:?}",
         init.leftovers()
     );
-    sigterm_exits_0(live);
-    assert_eq!(init.leftovers(), Vec::<String>::new());
+    init.stop_cleanly(live);
 }
 
 #[test]

@@ -7,6 +7,7 @@ use crate::support::{assert_json_contains, fly_oidc_bin, run_in, stdout_json};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::google::FakeGoogle;
 use fly_oidc_tests::gcp::{Fakes, SA};
+use fly_oidc_tests::{assert_contains_all, assert_contains_none};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -462,17 +463,14 @@ async fn access_token_prints_a_google_token() {
     let out = run_in(&args, &envs, home.path());
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains(&format!(
-            "calling Google STS at {sts} failed: could not connect"
-        )),
-        "{stderr}"
+    assert_contains_all(
+        &stderr,
+        &[
+            &format!("calling Google STS at {sts} failed: could not connect"),
+            "and its URL: --sts-url or FLY_OIDC_GCP_STS_URL)",
+        ],
     );
-    assert!(!stderr.contains("sts_url"), "{stderr}");
-    assert!(
-        stderr.contains("and its URL: --sts-url or FLY_OIDC_GCP_STS_URL)"),
-        "{stderr}"
-    );
+    assert_contains_none(&stderr, &["sts_url"]);
 }
 
 /// A token cache file no run of the executable could write (a directory, or in a directory

@@ -440,23 +440,25 @@ const API_TOKEN: &str =
 fn encoded_api_token() -> Vec<(&'static str, String)> {
     use base64::Engine as _;
     let engine = base64::engine::general_purpose::STANDARD;
-    let percent = |space: &str| -> String {
-        API_TOKEN
-            .bytes()
-            .map(|b| match b {
-                b' ' => space.to_owned(),
-                b if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => (b as char).to_string(),
-                b => format!("%{b:02X}"),
-            })
-            .collect()
+    // The token (ASCII) with each byte that `keep` refuses written by `escape`.
+    let escaped = |keep: &dyn Fn(u8) -> bool, escape: &dyn Fn(u8) -> String| -> String {
+        let each = |b: u8| {
+            if keep(b) {
+                (b as char).to_string()
+            } else {
+                escape(b)
+            }
+        };
+        API_TOKEN.bytes().map(each).collect()
     };
-    let json_u: String = API_TOKEN
-        .chars()
-        .map(|c| match c.is_ascii_alphanumeric() {
-            true => c.to_string(),
-            false => format!("\\u{:04x}", c as u32),
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+    let percent = |space: &str| {
+        escaped(&unreserved, &|b| match b {
+            b' ' => space.to_owned(),
+            b => format!("%{b:02X}"),
         })
-        .collect();
+    };
+    let json_u = escaped(&|b| b.is_ascii_alphanumeric(), &|b| format!("\\u{b:04x}"));
     vec![
         ("raw", API_TOKEN.to_owned()),
         ("percent-encoded", percent("%20")),
@@ -475,10 +477,7 @@ fn encoded_api_token() -> Vec<(&'static str, String)> {
         // Forms redacted by leaving the whole answer out (a trace of the token).
         ("double percent-encoded", percent("%20").replace('%', "%25")),
         ("upper-cased", API_TOKEN.to_uppercase()),
-        (
-            "hex",
-            API_TOKEN.bytes().map(|b| format!("{b:02x}")).collect(),
-        ),
+        ("hex", escaped(&|_| false, &|b| format!("{b:02x}"))),
         (
             "its first half",
             API_TOKEN[..API_TOKEN.len() / 2].to_owned(),
