@@ -5,7 +5,7 @@
 //! external id, the one-hour cap, `sts:TagSession` for the transitive tags.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use fly_oidc_aws::{ErrorKind, Rejection};
+use fly_oidc_aws::{AssumedRole, ErrorKind, Rejection};
 use fly_oidc_testkit::FakeFlyApi;
 use fly_oidc_testkit::aws_sts::{ChainTrust, FakeSts, FakeStsBuilder};
 use fly_oidc_tests::aws::{
@@ -25,6 +25,23 @@ fn chained(fly: &FakeFlyApi, sts: &str) -> fly_oidc_aws::Builder {
     provider(fly, sts).chain_role_arn(CHAINED_ROLE)
 }
 
+/// The `web` Machine, and a fake STS for it whose chained role trusts any principal.
+async fn web_and_sts() -> (FakeFlyApi, FakeSts) {
+    let fly = web_machine().await;
+    let sts = any_principal_sts(&fly).await;
+    (fly, sts)
+}
+
+/// A fake STS for `fly` whose chained role trusts any principal.
+async fn any_principal_sts(fly: &FakeFlyApi) -> FakeSts {
+    sts_for(fly, ChainTrust::default()).start().await.unwrap()
+}
+
+/// Build the provider and assume its role, which must succeed.
+async fn assume(builder: fly_oidc_aws::Builder) -> AssumedRole {
+    builder.build().unwrap().assume_role().await.unwrap()
+}
+
 /// The actions the fake STS received, in order.
 fn actions(sts: &FakeSts) -> Vec<String> {
     sts.requests()
@@ -38,11 +55,7 @@ async fn the_chained_roles_credentials_are_handed_out_signed_by_the_first_role()
     let fly = web_machine().await;
     let trust = ChainTrust::default().principal(ROLE).external_id("ext-42");
     let sts = sts_for(&fly, trust).start().await.unwrap();
-    let provider = chained(&fly, &sts.url())
-        .chain_external_id("ext-42")
-        .build()
-        .unwrap();
-    let assumed = provider.assume_role().await.unwrap();
+    let assumed = assume(chained(&fly, &sts.url()).chain_external_id("ext-42")).await;
     assert_eq!(actions(&sts), ["AssumeRoleWithWebIdentity", "AssumeRole"]);
     let requests = sts.requests();
     let (first, second) = (&requests[0], &requests[1]);
@@ -84,17 +97,15 @@ async fn the_chained_roles_credentials_are_handed_out_signed_by_the_first_role()
     );
     // The session policies go to the session handed out, not the first.
     let policy = r#"{"Version":"2012-10-17","Statement":[]}"#;
-    let sts = sts_for(&fly, ChainTrust::default()).start().await.unwrap();
-    chained(&fly, &sts.url())
-        .chain_session_name("second-hop")
-        .chain_duration(Duration::from_secs(900))
-        .policy(policy)
-        .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
-        .build()
-        .unwrap()
-        .assume_role()
-        .await
-        .unwrap();
+    let sts = any_principal_sts(&fly).await;
+    assume(
+        chained(&fly, &sts.url())
+            .chain_session_name("second-hop")
+            .chain_duration(Duration::from_secs(900))
+            .policy(policy)
+            .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess"),
+    )
+    .await;
     let requests = sts.requests();
     assert_eq!(
         (requests[0].policy.as_deref(), requests[0].policy_arns.len()),
@@ -111,8 +122,7 @@ async fn the_chained_roles_credentials_are_handed_out_signed_by_the_first_role()
 
 #[tokio::test]
 async fn the_provider_cache_makes_one_call_per_hop_per_credential_lifetime() {
-    let fly = web_machine().await;
-    let sts = sts_for(&fly, ChainTrust::default()).start().await.unwrap();
+    let (fly, sts) = web_and_sts().await;
     let provider = chained(&fly, &sts.url()).build().unwrap();
     let first = provider.credentials().await.unwrap();
     for _ in 0..5 {
@@ -125,8 +135,7 @@ async fn the_provider_cache_makes_one_call_per_hop_per_credential_lifetime() {
 
 #[tokio::test]
 async fn each_hop_can_be_assumed_on_its_own() {
-    let fly = web_machine().await;
-    let sts = sts_for(&fly, ChainTrust::default()).start().await.unwrap();
+    let (fly, sts) = web_and_sts().await;
     let chain = chained(&fly, &sts.url()).build().unwrap();
     let first = chain.assume_web_identity_role().await.unwrap();
     assert_eq!(
@@ -233,13 +242,7 @@ async fn a_chained_roles_trust_refusals_name_the_hop_and_the_fix() {
         .start()
         .await
         .unwrap();
-    chained(&fly, &sts.url())
-        .principal_tags(true)
-        .build()
-        .unwrap()
-        .assume_role()
-        .await
-        .unwrap();
+    assume(chained(&fly, &sts.url()).principal_tags(true)).await;
     let sessions = sts.sessions();
     assert_eq!(sessions[1].transitive_tag_keys, ["fake_org"]);
     assert_eq!(
@@ -250,8 +253,7 @@ async fn a_chained_roles_trust_refusals_name_the_hop_and_the_fix() {
 
 #[tokio::test]
 async fn a_chained_duration_above_the_hour_is_refused_before_any_call_and_stss_limit_is_named() {
-    let fly = web_machine().await;
-    let sts = sts_for(&fly, ChainTrust::default()).start().await.unwrap();
+    let (fly, sts) = web_and_sts().await;
     let err = chained(&fly, &sts.url())
         .chain_duration(Duration::from_secs(7200))
         .build()
@@ -260,7 +262,7 @@ async fn a_chained_duration_above_the_hour_is_refused_before_any_call_and_stss_l
     assert!(err.reason().contains("at 3600 s"), "{err}");
     assert_eq!((fly.request_count(), sts.request_count()), (0, 0));
     // A chained role whose own maximum is lower: STS's ValidationError names the setting.
-    let sts = sts_for(&fly, ChainTrust::default()).start().await.unwrap();
+    let sts = any_principal_sts(&fly).await;
     let provider = chained(&fly, &sts.url()).build().unwrap();
     let first = provider.assume_web_identity_role().await.unwrap();
     sts.fail_next(1, fly_oidc_testkit::Fault::duration_above_role_maximum());
@@ -305,8 +307,7 @@ async fn chained_credentials_from_moto_are_the_chained_roles() {
 /// drops them, so the next try starts afresh.
 #[tokio::test]
 async fn a_retried_second_hop_reuses_the_first_hops_credentials_until_refused() {
-    let fly = web_machine().await;
-    let sts = sts_for(&fly, ChainTrust::default()).start().await.unwrap();
+    let (fly, sts) = web_and_sts().await;
     let provider = chained(&fly, &sts.url()).disable_cache().build().unwrap();
     // The first hop answers; every attempt at the second is throttled (3 attempts).
     let throttled = fly_oidc_testkit::Fault::throttling();
