@@ -571,6 +571,11 @@ fly-oidc = { path = "../../../crates/fly-oidc" }
         assert!(problems.iter().any(|p| p.contains(says)), "{problems:?}");
     }
 
+    /// [`run`] with `from` replaced by `to` in the README.
+    fn run_edited_readme(from: &str, to: &str) -> Vec<String> {
+        run(&README.replace(from, to), MANIFEST, MAIN)
+    }
+
     fn run(readme: &str, manifest: &str, main: &str) -> Vec<String> {
         run_docs(&[("README.md", readme)], manifest, main)
     }
@@ -601,11 +606,7 @@ fly-oidc = { path = "../../../crates/fly-oidc" }
 
     #[test]
     fn a_changed_snippet_line_fails() {
-        let problems = run(
-            &README.replace("let b = a;", "let b = a + 1;"),
-            MANIFEST,
-            MAIN,
-        );
+        let problems = run_edited_readme("let b = a;", "let b = a + 1;");
         assert_reports(&problems, "this Rust block is not");
         // and the file's own line is then reported as unexplained
         assert_reports(&problems, "`let a = 1;` (2 such line(s) in all) is neither");
@@ -613,8 +614,8 @@ fly-oidc = { path = "../../../crates/fly-oidc" }
 
     #[test]
     fn a_dependency_missing_from_the_readme_fails() {
-        let readme = README.replace("tokio = { version = \"1\", features = [\"macros\"] }\n", "");
-        let problems = run(&readme, MANIFEST, MAIN);
+        let problems =
+            run_edited_readme("tokio = { version = \"1\", features = [\"macros\"] }\n", "");
         assert!(
             problems.iter().any(|p| p
                 .contains("`tokio = { version = \"1\", features = [\"macros\"] }`")
@@ -625,21 +626,16 @@ fly-oidc = { path = "../../../crates/fly-oidc" }
 
     #[test]
     fn a_changed_feature_fails() {
-        let problems = run(
-            &README.replace("[\"macros\"]", "[\"macros\", \"rt\"]"),
-            MANIFEST,
-            MAIN,
-        );
+        let problems = run_edited_readme("[\"macros\"]", "[\"macros\", \"rt\"]");
         assert_eq!(problems.len(), 2, "{problems:?}");
     }
 
     #[test]
     fn a_path_dependency_in_the_readme_fails() {
-        let readme = README.replace(
+        let problems = run_edited_readme(
             "{ git = \"https://github.com/fly-oidc/fly-oidc\" }",
             "{ path = \"crates/fly-oidc\" }",
         );
-        let problems = run(&readme, MANIFEST, MAIN);
         assert_reports(&problems, "is a path dependency");
     }
 
