@@ -48,9 +48,7 @@
 
 use crate::fault::{Fault, FaultQueue};
 use crate::jwt::random_hex;
-use crate::server::{
-    self, Bound, Clock, Handler, RequestLog, Setup, Shutdown, TestBody, Wire, lock, respond,
-};
+use crate::server::{self, Bound, Clock, Handler, RequestLog, TestBody, Wire, lock, respond};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http_body_util::BodyExt;
@@ -58,7 +56,6 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -208,22 +205,11 @@ pub struct RecordedStsRequest {
     pub params: Vec<(String, String)>,
 }
 
-impl fmt::Debug for RecordedStsRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecordedStsRequest")
-            .field("action", &self.action)
-            .field("role_arn", &self.role_arn)
-            .field("role_session_name", &self.role_session_name)
-            .field("duration_seconds", &self.duration_seconds)
-            .field("policy", &self.policy)
-            .field("policy_arns", &self.policy_arns)
-            .field(
-                "web_identity_token",
-                &self.web_identity_token.as_ref().map(|_| "** redacted **"),
-            )
-            .field("signed", &self.signed)
-            .finish_non_exhaustive()
-    }
+server::debug_fields! {
+    RecordedStsRequest, |r|
+    action, role_arn, role_session_name, duration_seconds, policy, policy_arns,
+    web_identity_token: r.web_identity_token.as_ref().map(|_| "** redacted **"),
+    signed,
 }
 
 impl RecordedStsRequest {
@@ -263,14 +249,7 @@ pub struct IssuedCredentials {
     pub expiration: SystemTime,
 }
 
-impl fmt::Debug for IssuedCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IssuedCredentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("expiration", &self.expiration)
-            .finish_non_exhaustive()
-    }
-}
+server::debug_fields! { IssuedCredentials, |c| access_key_id, expiration }
 
 #[derive(Clone, Debug)]
 struct Trust {
@@ -312,6 +291,11 @@ pub struct FakeStsBuilder {
     tag_session: bool,
     clock: Clock,
     latency: Duration,
+}
+
+server::builder_methods! {
+    /// The clock used for expirations and token expiry (default: the system clock).
+    FakeStsBuilder => FakeSts, thread "fake-sts", unix socket false, setup
 }
 
 impl FakeStsBuilder {
@@ -369,34 +353,20 @@ impl FakeStsBuilder {
         }
         self
     }
-
-    server::builder_methods!(
-        FakeSts,
-        "The clock used for expirations and token expiry (default: the system clock)."
-    );
 }
 
-impl Setup for FakeStsBuilder {
-    type Fake = FakeSts;
-    const NAME: &'static str = "fake-sts";
-
-    fn setup(self, bound: Bound) -> (Self::Fake, Handler) {
-        let state = Arc::new(State {
-            config: self,
-            faults: FaultQueue::default(),
-            requests: RequestLog::default(),
-            issued: Mutex::new(Vec::new()),
-        });
-        let handler = server::handler(state.clone(), handle);
-        let sts = FakeSts {
-            state: state.clone(),
-            addr: bound.addr,
-            _shutdown: bound.shutdown,
-        };
-        (sts, handler)
-    }
+/// A fake STS with the settings `config`, listening where `bound` says: its handle and
+/// its request handler.
+fn setup(config: FakeStsBuilder, bound: Bound) -> (FakeSts, Handler) {
+    let state = Arc::new(State {
+        config,
+        ..State::default()
+    });
+    let handler = server::handler(state.clone(), handle);
+    (FakeSts { state, bound }, handler)
 }
 
+#[derive(Default)]
 struct State {
     config: FakeStsBuilder,
     faults: FaultQueue,
@@ -420,18 +390,10 @@ struct Issued {
 #[derive(Clone)]
 pub struct FakeSts {
     state: Arc<State>,
-    addr: SocketAddr,
-    _shutdown: Shutdown,
+    bound: Bound,
 }
 
-impl fmt::Debug for FakeSts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeSts")
-            .field("url", &self.url())
-            .field("requests", &self.request_count())
-            .finish_non_exhaustive()
-    }
-}
+server::debug_fields! { FakeSts, |s| url: s.url(), requests: s.request_count() }
 
 impl FakeSts {
     /// A builder.
@@ -446,12 +408,12 @@ impl FakeSts {
 
     /// The endpoint URL, `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.bound.url()
     }
 
     /// The listening address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.bound.addr
     }
 
     /// Every session granted, in order, with its session tags.

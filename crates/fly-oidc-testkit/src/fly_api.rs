@@ -2,16 +2,13 @@
 
 use crate::fault::FaultQueue;
 use crate::jwt::{KeyMaterial, random_hex};
-use crate::server::{
-    self, Bound, Clock, Handler, RequestLog, Setup, Shutdown, TestBody, Wire, lock, respond,
-};
+use crate::server::{self, Bound, Clock, Handler, RequestLog, TestBody, Wire, lock, respond};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::{Map, Value, json};
-use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -62,17 +59,13 @@ pub struct FakeFlyApiBuilder {
     clock: Clock,
 }
 
-impl fmt::Debug for FakeFlyApiBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeFlyApiBuilder")
-            .field("org", &self.org)
-            .field("app", &self.app)
-            .field("machine_id", &self.machine_id)
-            .field("machine_name", &self.machine_name)
-            .field("region", &self.region)
-            .field("token_lifetime", &self.token_lifetime)
-            .finish_non_exhaustive()
-    }
+server::builder_methods! {
+    /// The clock used for `iat`/`nbf`/`exp` (default: the system clock).
+    FakeFlyApiBuilder => FakeFlyApi, thread "fake-fly-api", unix socket true, setup
+}
+
+server::debug_fields! {
+    FakeFlyApiBuilder, |b| org, app, machine_id, machine_name, region, token_lifetime
 }
 
 impl Default for FakeFlyApiBuilder {
@@ -107,37 +100,22 @@ impl FakeFlyApiBuilder {
         /// The bearer token required over TCP (default: random).
         api_token: Some(String),
     }
-
-    server::builder_methods!(
-        FakeFlyApi,
-        "The clock used for `iat`/`nbf`/`exp` (default: the system clock)."
-    );
 }
 
-impl Setup for FakeFlyApiBuilder {
-    type Fake = FakeFlyApi;
-    const NAME: &'static str = "fake-fly-api";
-    const UNIX: bool = true;
-
-    fn setup(self, bound: Bound) -> (Self::Fake, Handler) {
-        let state = Arc::new(State {
-            key: KeyMaterial::shared(),
-            api_token: self.api_token.clone().unwrap_or_else(|| random_hex(24)),
-            url: format!("http://{}", bound.addr),
-            config: self,
-            faults: FaultQueue::default(),
-            requests: RequestLog::default(),
-            issued: Mutex::new(Vec::new()),
-        });
-        let handler = server::handler(state.clone(), handle);
-        let api = FakeFlyApi {
-            state,
-            socket_path: bound.socket_path.unwrap_or_default(),
-            addr: bound.addr,
-            _shutdown: bound.shutdown,
-        };
-        (api, handler)
-    }
+/// A fake Machines API with the settings `config`, listening where `bound` says: its handle and
+/// its request handler.
+fn setup(config: FakeFlyApiBuilder, bound: Bound) -> (FakeFlyApi, Handler) {
+    let state = Arc::new(State {
+        key: KeyMaterial::shared(),
+        api_token: config.api_token.clone().unwrap_or_else(|| random_hex(24)),
+        url: bound.url(),
+        config,
+        faults: FaultQueue::default(),
+        requests: RequestLog::default(),
+        issued: Mutex::new(Vec::new()),
+    });
+    let handler = server::handler(state.clone(), handle);
+    (FakeFlyApi { state, bound }, handler)
 }
 
 struct State {
@@ -216,19 +194,11 @@ impl State {
 #[derive(Clone)]
 pub struct FakeFlyApi {
     state: Arc<State>,
-    socket_path: PathBuf,
-    addr: SocketAddr,
-    _shutdown: Shutdown,
+    bound: Bound,
 }
 
-impl fmt::Debug for FakeFlyApi {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeFlyApi")
-            .field("socket_path", &self.socket_path)
-            .field("url", &self.url())
-            .field("issuer", &self.issuer())
-            .finish_non_exhaustive()
-    }
+server::debug_fields! {
+    FakeFlyApi, |a| socket_path: a.socket_path(), url: a.url(), issuer: a.issuer()
 }
 
 impl FakeFlyApi {
@@ -244,7 +214,7 @@ impl FakeFlyApi {
 
     /// The Unix socket it serves on (use as `FLY_OIDC_SOCKET`).
     pub fn socket_path(&self) -> &Path {
-        &self.socket_path
+        self.bound.socket_path.as_deref().unwrap_or(Path::new(""))
     }
 
     /// The TCP base URL, `http://127.0.0.1:PORT` (use as `FLY_API_HOSTNAME`).
@@ -254,7 +224,7 @@ impl FakeFlyApi {
 
     /// The TCP address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.bound.addr
     }
 
     /// The bearer token required over TCP (use as `FLY_API_TOKEN`).

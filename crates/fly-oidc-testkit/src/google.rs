@@ -37,17 +37,13 @@
 use crate::fault::{Fault, FaultQueue};
 use crate::fly_api::FakeFlyApi;
 use crate::jwt::random_hex;
-use crate::server::{
-    self, Bound, Clock, Handler, RequestLog, Setup, Shutdown, TestBody, Wire, lock, respond,
-};
+use crate::server::{self, Bound, Clock, Handler, RequestLog, TestBody, Wire, lock, respond};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
-use std::fmt;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -148,15 +144,13 @@ pub struct FakeGoogleBuilder {
     clock: Clock,
 }
 
-impl fmt::Debug for FakeGoogleBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeGoogleBuilder")
-            .field("issuer", &self.issuer)
-            .field("provider", &self.provider)
-            .field("allowed_audiences", &self.allowed_audiences)
-            .field("service_accounts", &self.service_accounts)
-            .finish_non_exhaustive()
-    }
+server::builder_methods! {
+    /// The clock (default: the system clock).
+    FakeGoogleBuilder => FakeGoogle, thread "fake-google", unix socket false, setup
+}
+
+server::debug_fields! {
+    FakeGoogleBuilder, |b| issuer, provider, allowed_audiences, service_accounts
 }
 
 impl FakeGoogleBuilder {
@@ -210,33 +204,23 @@ impl FakeGoogleBuilder {
         self.service_accounts.push(email.into());
         self
     }
-
-    server::builder_methods!(FakeGoogle, "The clock (default: the system clock).");
 }
 
-impl Setup for FakeGoogleBuilder {
-    type Fake = FakeGoogle;
-    const NAME: &'static str = "fake-google";
-
-    fn setup(self, bound: Bound) -> (Self::Fake, Handler) {
-        let state = Arc::new(State {
-            config: self,
-            sts_faults: FaultQueue::default(),
-            iam_faults: FaultQueue::default(),
-            requests: RequestLog::default(),
-            tokens: Mutex::new(HashMap::new()),
-            issued: Mutex::new(Vec::new()),
-            sts_count: AtomicUsize::new(0),
-            iam_count: AtomicUsize::new(0),
-        });
-        let handler = server::handler(state.clone(), handle);
-        let google = FakeGoogle {
-            state: state.clone(),
-            addr: bound.addr,
-            _shutdown: bound.shutdown,
-        };
-        (google, handler)
-    }
+/// A fake Google with the settings `config`, listening where `bound` says: its handle and
+/// its request handler.
+fn setup(config: FakeGoogleBuilder, bound: Bound) -> (FakeGoogle, Handler) {
+    let state = Arc::new(State {
+        config,
+        sts_faults: FaultQueue::default(),
+        iam_faults: FaultQueue::default(),
+        requests: RequestLog::default(),
+        tokens: Mutex::new(HashMap::new()),
+        issued: Mutex::new(Vec::new()),
+        sts_count: AtomicUsize::new(0),
+        iam_count: AtomicUsize::new(0),
+    });
+    let handler = server::handler(state.clone(), handle);
+    (FakeGoogle { state, bound }, handler)
 }
 
 struct State {
@@ -280,18 +264,10 @@ impl State {
 #[derive(Clone)]
 pub struct FakeGoogle {
     state: Arc<State>,
-    addr: SocketAddr,
-    _shutdown: Shutdown,
+    bound: Bound,
 }
 
-impl fmt::Debug for FakeGoogle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeGoogle")
-            .field("url", &self.url())
-            .field("provider", &self.state.config.provider)
-            .finish_non_exhaustive()
-    }
-}
+server::debug_fields! { FakeGoogle, |g| url: g.url(), provider: g.state.config.provider }
 
 impl FakeGoogle {
     /// A builder trusting `fly`'s issuer and keys.
@@ -301,7 +277,7 @@ impl FakeGoogle {
 
     /// The base URL, `http://127.0.0.1:PORT` (the IAM Credentials base URL too).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.bound.url()
     }
 
     /// The STS token endpoint, `<url>/v1/token`.

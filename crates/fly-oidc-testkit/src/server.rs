@@ -232,64 +232,78 @@ impl Drop for Stopper {
     }
 }
 
-/// Where a started server listens.
+/// Where a started server listens; a fake's handle keeps it (and so the server running).
+#[derive(Clone)]
 pub(crate) struct Bound {
     /// The TCP address on 127.0.0.1.
     pub addr: SocketAddr,
     /// The Unix socket, when asked for (in a temporary directory removed at shutdown).
     pub socket_path: Option<PathBuf>,
     /// Keep it alive as long as the server should run.
-    pub shutdown: Shutdown,
+    pub _shutdown: Shutdown,
 }
 
-/// A fake's builder, as the harness starts it.
-pub(crate) trait Setup: Send + 'static {
-    /// The running fake's handle.
-    type Fake: Send + 'static;
-    /// The server thread's name.
-    const NAME: &'static str;
-    /// Whether it also listens on a Unix socket.
-    const UNIX: bool = false;
-    /// Turn where the server listens into the fake's handle and the request handler.
-    fn setup(self, bound: Bound) -> (Self::Fake, Handler);
+impl Bound {
+    /// The TCP base URL, `http://127.0.0.1:PORT`.
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
 }
 
-/// Start `fake`'s server on its own thread; its handle is returned once it is listening.
-pub(crate) async fn start<S: Setup>(fake: S) -> std::io::Result<S::Fake> {
-    spawn(S::NAME, S::UNIX, move |bound| fake.setup(bound))?
+/// Start a fake's server on its own thread (named `name`; also on a Unix socket when `unix`);
+/// `setup` makes the fake's handle and request handler once it listens, and the handle is
+/// returned then.
+pub(crate) async fn start<T: Send + 'static>(
+    name: &'static str,
+    unix: bool,
+    setup: impl FnOnce(Bound) -> (T, Handler) + Send + 'static,
+) -> std::io::Result<T> {
+    spawn(name, unix, setup)?
         .await
-        .map_err(|_| std::io::Error::other(format!("the {} thread died", S::NAME)))?
+        .map_err(|_| std::io::Error::other(format!("the {name} thread died")))?
 }
 
 /// [`start`] from synchronous code.
-pub(crate) fn start_blocking<S: Setup>(fake: S) -> std::io::Result<S::Fake> {
-    spawn(S::NAME, S::UNIX, move |bound| fake.setup(bound))?
+pub(crate) fn start_blocking<T: Send + 'static>(
+    name: &'static str,
+    unix: bool,
+    setup: impl FnOnce(Bound) -> (T, Handler) + Send + 'static,
+) -> std::io::Result<T> {
+    spawn(name, unix, setup)?
         .blocking_recv()
-        .map_err(|_| std::io::Error::other(format!("the {} thread died", S::NAME)))?
+        .map_err(|_| std::io::Error::other(format!("the {name} thread died")))?
 }
 
-/// The builder methods every fake shares: `clock` (the builder has a `clock: Clock` field;
-/// `$clock_doc` says what the fake reads it for), `start` and `start_blocking` (through
-/// [`Setup`]).
+/// What every fake's builder says once, as `Builder => Fake, thread "name", unix socket
+/// true|false, setup`: the handle it starts, its server thread's name, whether it also
+/// serves on a Unix socket, and the function (`setup(builder, bound)`) that makes the handle
+/// and the request handler. It gives the builder (which has a `clock: Clock` field) the
+/// methods every fake shares: `clock` (with the doc comments written first: what the fake
+/// reads it for), `start` and `start_blocking`.
 macro_rules! builder_methods {
-    ($fake:ty, $clock_doc:literal) => {
-        #[doc = $clock_doc]
-        pub fn clock(
-            mut self,
-            clock: impl Fn() -> std::time::SystemTime + Send + Sync + 'static,
-        ) -> Self {
-            self.clock = $crate::server::Clock::new(clock);
-            self
-        }
+    (
+        $(#[$clock_doc:meta])*
+        $builder:ident => $fake:ident, thread $name:literal, unix socket $unix:literal, $setup:ident
+    ) => {
+        impl $builder {
+            $(#[$clock_doc])*
+            pub fn clock(
+                mut self,
+                clock: impl Fn() -> std::time::SystemTime + Send + Sync + 'static,
+            ) -> Self {
+                self.clock = $crate::server::Clock::new(clock);
+                self
+            }
 
-        /// Start serving (from async code).
-        pub async fn start(self) -> std::io::Result<$fake> {
-            $crate::server::start(self).await
-        }
+            /// Start serving (from async code).
+            pub async fn start(self) -> std::io::Result<$fake> {
+                $crate::server::start($name, $unix, move |bound| $setup(self, bound)).await
+            }
 
-        /// Start serving (from synchronous code).
-        pub fn start_blocking(self) -> std::io::Result<$fake> {
-            $crate::server::start_blocking(self)
+            /// Start serving (from synchronous code).
+            pub fn start_blocking(self) -> std::io::Result<$fake> {
+                $crate::server::start_blocking($name, $unix, move |bound| $setup(self, bound))
+            }
         }
     };
 }
@@ -310,6 +324,28 @@ macro_rules! setters {
     };
 }
 pub(crate) use setters;
+
+/// `Debug` for a struct that shows some of its fields, then `..` (the others are secrets,
+/// closures or internals). With `|this|` naming the value, each entry is a field shown as it is
+/// (`name`) or a name and what to show for it (`name: expression`).
+macro_rules! debug_fields {
+    (@show $this:ident $name:ident) => { &$this.$name };
+    (@show $this:ident $name:ident $value:expr) => { &$value };
+    ($ty:ident, |$this:ident| $($name:ident $(: $value:expr)?),+ $(,)?) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let $this = self;
+                f.debug_struct(stringify!($ty))
+                    $(.field(
+                        stringify!($name),
+                        $crate::server::debug_fields!(@show $this $name $($value)?),
+                    ))+
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+pub(crate) use debug_fields;
 
 /// The request-log and fault methods of a fake whose state (`self.state`) has a
 /// `requests: RequestLog<$record>` and a `faults: FaultQueue`: `requests`, `request_count`,
@@ -405,7 +441,7 @@ fn spawn<T: Send + 'static>(
                     addr,
                     socket_path,
                     // The temporary directory lives (and the socket with it) until shutdown.
-                    shutdown: Shutdown {
+                    _shutdown: Shutdown {
                         _stopper: Arc::new(Stopper {
                             stop,
                             _socket_dir: socket_dir,
