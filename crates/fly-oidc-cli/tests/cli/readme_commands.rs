@@ -187,7 +187,7 @@ const COMMANDS: &[(&str, Run)] = &[
         Run::Test {
             file: "crates/fly-oidc-cli/tests/cli/setup_doctor.rs",
             name: "check_trust_policy_accepts_its_own_app_and_names_the_failing_condition_otherwise",
-            runs: "setup_policy(dir.path())",
+            runs: "setup_policy()",
         },
     ),
     (
