@@ -65,7 +65,7 @@ server::builder_methods! {
 }
 
 server::debug_fields! {
-    FakeFlyApiBuilder, |b| org, app, machine_id, machine_name, region, token_lifetime
+    FakeFlyApiBuilder, |b| org, app, machine_id, machine_name, region, lifetime: b.token_lifetime
 }
 
 impl Default for FakeFlyApiBuilder {

@@ -240,7 +240,7 @@ pub(crate) struct Bound {
     /// The Unix socket, when asked for (in a temporary directory removed at shutdown).
     pub socket_path: Option<PathBuf>,
     /// Keep it alive as long as the server should run.
-    pub _shutdown: Shutdown,
+    _shutdown: Shutdown,
 }
 
 impl Bound {
