@@ -36,14 +36,8 @@ pub struct Endpoints {
 /// [`executable::this_binary_config`](fly_oidc_gcp::executable::this_binary_config)).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CredentialConfigOptions {
-    /// The workload identity pool provider,
-    /// `projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id>`
-    /// (required: this field or its variable) [env: FLY_OIDC_GCP_PROVIDER]
-    #[arg(
-        long,
-        value_name = "PROVIDER",
-        help = "The workload identity pool provider, projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id> (required: this flag or its variable) [env: FLY_OIDC_GCP_PROVIDER]"
-    )]
+    /// The workload identity pool provider, projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id> (required: this flag or its variable) [env: FLY_OIDC_GCP_PROVIDER]
+    #[arg(long, value_name = "PROVIDER")]
     pub provider: Option<String>,
     /// Impersonate this service account [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
     #[arg(long, value_name = "EMAIL")]
@@ -105,12 +99,8 @@ pub struct AccessTokenOptions {
     /// Impersonate this service account [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
     #[arg(long, value_name = "EMAIL")]
     pub service_account: Option<String>,
-    /// The Fly token audience (default: `https://iam.googleapis.com/<provider>`).
-    #[arg(
-        long,
-        value_name = "AUD",
-        help = "The Fly token audience [default: https://iam.googleapis.com/<provider>]"
-    )]
+    /// The Fly token audience [default: https://iam.googleapis.com/<provider>]
+    #[arg(long, value_name = "AUD")]
     pub audience: Option<String>,
     /// OAuth scope (repeatable) [env: FLY_OIDC_GCP_SCOPES, comma-separated; default: https://www.googleapis.com/auth/cloud-platform]
     #[arg(long = "scope", value_name = "SCOPE")]

@@ -31,7 +31,7 @@ pub enum AwsSetupFormat {
 ///
 /// `AwsSetupOptions` derives `clap::Args`: each field is a flag of
 /// `fly-oidc aws setup` (`role_name`: `--role-name`), its help the first paragraph of its
-/// documentation (given apart where that would not be valid rustdoc).
+/// documentation.
 #[derive(Clone, Debug, Default, PartialEq, Eq, clap::Args)]
 pub struct AwsSetupOptions {
     /// The IAM role to create or update (required).
@@ -45,17 +45,14 @@ pub struct AwsSetupOptions {
     /// `<ACCOUNT_ID>` (with a warning).
     #[arg(long, value_name = "ID", long_help = None)]
     pub account_id: Option<String>,
-    /// The Fly org slug (the issuer is `https://oidc.fly.io/<org>`); `None`: from a live Fly
-    /// token's `iss`.
-    #[arg(long, value_name = "SLUG", help = "The Fly org slug (the issuer is https://oidc.fly.io/<org>) [default: from a Fly token's iss]", long_help = None)]
+    /// The Fly org slug (the issuer is https://oidc.fly.io/<org>) [default: from a Fly token's iss]
+    #[arg(long, value_name = "SLUG")]
     pub org: Option<String>,
-    /// The Fly app whose tokens the role trusts (`sub` pattern `<org>:<app>:*`); `None`
-    /// (and no `sub`): from a live Fly token's `sub`. Not with `sub`.
-    #[arg(long, value_name = "APP", conflicts_with = "sub", help = "The Fly app whose tokens the role trusts (sub <org>:<app>:*) [default: from a Fly token's sub]", long_help = None)]
+    /// The Fly app whose tokens the role trusts (sub <org>:<app>:*) [default: from a Fly token's sub]
+    #[arg(long, value_name = "APP", conflicts_with = "sub")]
     pub app: Option<String>,
-    /// A `sub` pattern (`StringLike`) instead of `<org>:<app>:*`; it must start with
-    /// `<org>:`.
-    #[arg(long, value_name = "PATTERN", help = "A sub pattern (StringLike) instead of <org>:<app>:*", long_help = None)]
+    /// A sub pattern (StringLike) instead of <org>:<app>:*
+    #[arg(long, value_name = "PATTERN")]
     pub sub: Option<String>,
     /// The token audience the role trusts (and the OIDC provider's client id).
     ///
@@ -92,7 +89,7 @@ pub struct AwsSetupOptions {
     #[arg(long, value_name = "ID", requires = "trusted_role_arn", long_help = None)]
     pub external_id: Option<String>,
     /// What to print.
-    #[arg(long, value_enum, default_value_t, long_help = None)]
+    #[arg(long, value_enum, default_value_t)]
     pub format: AwsSetupFormat,
 }
 
