@@ -138,7 +138,7 @@ impl fmt::Display for PolicyReport {
     }
 }
 
-/// Parse a trust policy document.
+/// A trust policy document, with a `Statement`.
 pub fn parse_policy(text: &str) -> Result<Value, PolicyError> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| PolicyError(format!("the policy is not JSON: {e}")))?;
@@ -194,11 +194,8 @@ pub fn evaluate(
             }),
         }
         let actions = strings(st.get("Action"));
-        let action_ok = actions
-            .iter()
-            .any(|a| a == ACTION || a == "sts:*" || a == "*");
         checks.push(Check {
-            ok: action_ok,
+            ok: allows(&actions, ACTION),
             text: format!("Action {actions:?} includes {ACTION}"),
         });
         if tag_session {
@@ -268,9 +265,7 @@ pub fn evaluate(
 /// The check of an Allow statement's `actions` for a token with session tags: `sts:TagSession`
 /// (or `sts:*`, `*`) must be among them; a failure names the fix.
 fn tag_session_check(actions: &[String], claims: &FlyClaims) -> Check {
-    let ok = actions
-        .iter()
-        .any(|a| a == TAG_SESSION || a == "sts:*" || a == "*");
+    let ok = allows(actions, TAG_SESSION);
     let carried = match claims.aws_session_tags() {
         Some(tags) => format!("the token carries {tags}"),
         None => format!("the token has no {} claim", fly_oidc::AWS_TAGS_CLAIM),
@@ -330,22 +325,25 @@ fn deny_statement(name: String, st: &Value, issuer_key: &str) -> StatementReport
     }
 }
 
+/// A policy element's values as text: a string, number or boolean, or a list of them.
 fn strings(value: Option<&Value>) -> Vec<String> {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
     match value {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(list)) => list
-            .iter()
-            .filter_map(|v| match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Bool(b) => Some(b.to_string()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .collect(),
-        Some(Value::Bool(b)) => vec![b.to_string()],
-        Some(Value::Number(n)) => vec![n.to_string()],
-        _ => Vec::new(),
+        Some(Value::Array(list)) => list.iter().filter_map(text).collect(),
+        other => other.and_then(text).into_iter().collect(),
     }
+}
+
+/// Whether `actions` allow `action`, by name or by `sts:*` or `*`.
+fn allows(actions: &[String], action: &str) -> bool {
+    actions
+        .iter()
+        .any(|a| a == action || a == "sts:*" || a == "*")
 }
 
 fn condition(
