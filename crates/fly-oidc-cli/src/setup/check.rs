@@ -77,18 +77,8 @@ pub struct StandIn {
 
 impl StandIn {
     /// The claims: from the file, from org and app, or from a live token fetched with
-    /// `audience` (else the client's configured audience).
+    /// `audience` (else the client's configured audience) and `options` (AWS's session tags).
     pub async fn claims(
-        &self,
-        client: ClientFn<'_>,
-        audience: Option<&str>,
-    ) -> Result<FlyClaims, CheckError> {
-        self.claims_with(client, audience, TokenOptions::default())
-            .await
-    }
-
-    /// [`claims`](Self::claims), a live token asked with `options` (AWS's session tags).
-    pub async fn claims_with(
         &self,
         client: ClientFn<'_>,
         audience: Option<&str>,
@@ -210,7 +200,7 @@ impl TrustPolicyCheck {
         let options = TokenOptions::default().aws_principal_tags(self.principal_tags);
         let claims = self
             .stand_in
-            .claims_with(client, Some(&audience), options)
+            .claims(client, Some(&audience), options)
             .await?;
         trust_policy::evaluate(&policy, &claims, self.principal_tags)
             .map_err(|e| CheckError::Usage(format!("{shown}: {e}")))
@@ -254,7 +244,8 @@ impl ConditionCheck {
             .unwrap_or(DEFAULT_ATTRIBUTE_MAPPING);
         let mapping = AttributeMapping::parse(mapping).map_err(usage)?;
         condition::compile_condition(&self.expr).map_err(usage)?;
-        let claims = self.stand_in.claims(client, None).await?;
+        let options = TokenOptions::default();
+        let claims = self.stand_in.claims(client, None, options).await?;
         condition::evaluate(&self.expr, &mapping, &claims).map_err(usage)
     }
 }
@@ -288,7 +279,10 @@ mod tests {
     #[tokio::test]
     async fn org_and_app_stand_in_for_a_token_and_bad_ones_are_usage_errors() {
         let stand_in = acme_web();
-        let claims = stand_in.claims(&no_client, Some("aud")).await.unwrap();
+        let claims = stand_in
+            .claims(&no_client, Some("aud"), TokenOptions::default())
+            .await
+            .unwrap();
         assert_eq!(claims.sub.as_deref(), Some("acme:web:example-machine"));
         let (org, app) = org_app(&no_client, Some("acme".into()), None, false)
             .await
@@ -300,7 +294,10 @@ mod tests {
             claims_file: Some("/nonexistent/claims.json".into()),
             ..StandIn::default()
         };
-        let err = missing.claims(&no_client, None).await.unwrap_err();
+        let err = missing
+            .claims(&no_client, None, TokenOptions::default())
+            .await
+            .unwrap_err();
         let message = usage(err);
         assert!(
             message.starts_with("cannot read --claims /nonexistent/claims.json"),

@@ -223,9 +223,6 @@ impl EnvFileLock {
     }
 
     /// The lock file's metadata, from the open file (for a [`FileRecord`]).
-    ///
-    /// # Errors
-    /// The file system's error.
     pub(crate) fn metadata(&self) -> io::Result<std::fs::Metadata> {
         self.file.metadata()
     }

@@ -257,9 +257,6 @@ pub(crate) struct PrivateDir {
 impl PrivateDir {
     /// Make a private directory of `kind` in `parent` (owned by `owner` when given) and lock
     /// it.
-    ///
-    /// # Errors
-    /// The file system's error.
     pub(crate) fn create(
         parent: &Path,
         kind: PrivateDirKind,
