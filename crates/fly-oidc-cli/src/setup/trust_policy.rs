@@ -31,18 +31,6 @@ const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
 /// The action a token with session tags also needs.
 const TAG_SESSION: &str = "sts:TagSession";
 
-/// A policy that cannot be read. `Display` says where and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PolicyError(pub String);
-
-impl fmt::Display for PolicyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for PolicyError {}
-
 /// One checked line: what was compared and whether it held.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Check {
@@ -138,15 +126,13 @@ impl fmt::Display for PolicyReport {
     }
 }
 
-/// A trust policy document, with a `Statement`.
-pub fn parse_policy(text: &str) -> Result<Value, PolicyError> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| PolicyError(format!("the policy is not JSON: {e}")))?;
+/// A trust policy document, with a `Statement`; else why it cannot be read.
+pub fn parse_policy(text: &str) -> Result<Value, String> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| format!("the policy is not JSON: {e}"))?;
     match value.get("Statement") {
         Some(Value::Array(_)) | Some(Value::Object(_)) => Ok(value),
-        _ => Err(PolicyError(
-            "the policy has no Statement (an object or a list)".into(),
-        )),
+        _ => Err("the policy has no Statement (an object or a list)".into()),
     }
 }
 
@@ -157,11 +143,11 @@ pub fn evaluate(
     policy: &Value,
     claims: &FlyClaims,
     tag_session: bool,
-) -> Result<PolicyReport, PolicyError> {
+) -> Result<PolicyReport, String> {
     let statements: Vec<&Value> = match policy.get("Statement") {
         Some(Value::Array(list)) => list.iter().collect(),
         Some(one @ Value::Object(_)) => vec![one],
-        _ => return Err(PolicyError("the policy has no Statement".into())),
+        _ => return Err("the policy has no Statement".into()),
     };
     let iss = claims.iss.as_deref().unwrap_or_default();
     let issuer_key = iss
@@ -217,9 +203,7 @@ pub fn evaluate(
             Some(Value::Object(ops)) => {
                 for (op, keys) in ops {
                     let Value::Object(keys) = keys else {
-                        return Err(PolicyError(format!(
-                            "statement {name}: Condition.{op} is not an object"
-                        )));
+                        return Err(format!("statement {name}: Condition.{op} is not an object"));
                     };
                     for (key, values) in keys {
                         sub_checked |= key.ends_with(":sub")
@@ -235,9 +219,7 @@ pub fn evaluate(
                 }
             }
             Some(_) => {
-                return Err(PolicyError(format!(
-                    "statement {name}: Condition is not an object"
-                )));
+                return Err(format!("statement {name}: Condition is not an object"));
             }
         }
         let accepts = checks.iter().all(|c| c.ok);
