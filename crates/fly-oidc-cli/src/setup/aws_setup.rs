@@ -143,9 +143,7 @@ impl AwsSetupOptions {
             None => self.setup(client).await?.render(self.format),
         })
     }
-}
 
-impl AwsSetupOptions {
     /// With [`trusted_role_arn`](Self::trusted_role_arn), the chained role's set-up, checked;
     /// `None` without it (a role for Fly tokens, [`setup`](Self::setup)'s). Needs no Fly token.
     ///
@@ -352,16 +350,10 @@ impl Role {
             .max_session_duration
             .map(|d| format!("  max_session_duration = {d}\n"))
             .unwrap_or_default();
+        // Plain action names: Rust's Debug writes them as HCL's string and list literals.
         let action = match actions {
             [one] => format!("{one:?}"),
-            _ => format!(
-                "[{}]",
-                actions
-                    .iter()
-                    .map(|a| format!("{a:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            _ => format!("{actions:?}"),
         };
         format!(
             r#"{header}resource "aws_iam_role" "{name}" {{
