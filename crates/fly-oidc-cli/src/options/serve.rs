@@ -39,9 +39,7 @@ pub struct ServeOptions {
     #[arg(long = "gcp-project", value_name = "PROJECT_ID", value_parser = project_id, long_help = None)]
     pub gcp_project: Option<String>,
     /// Keep a Fly token for AUDIENCE in PATH, rewritten at half its life (repeatable)
-    ///
-    /// Each `PATH=AUDIENCE`; checked by [`check_token_files`](Self::check_token_files).
-    #[arg(long = "write-token", value_name = "PATH=AUDIENCE", long_help = None)]
+    #[arg(long = "write-token", value_name = "PATH=AUDIENCE")]
     pub write_tokens: Vec<String>,
     /// Also give the authorization token itself as AWS_CONTAINER_AUTHORIZATION_TOKEN
     ///

@@ -55,9 +55,7 @@ pub struct AwsSetupOptions {
     #[arg(long, value_name = "PATTERN")]
     pub sub: Option<String>,
     /// The token audience the role trusts (and the OIDC provider's client id).
-    ///
-    /// `None`: [`DEFAULT_AWS_AUDIENCE`].
-    #[arg(long, value_name = "AUD", default_value = DEFAULT_AWS_AUDIENCE, long_help = None)]
+    #[arg(long, value_name = "AUD", default_value = DEFAULT_AWS_AUDIENCE)]
     pub audience: Option<String>,
     /// The role's maximum session duration, 3600..=43200 seconds.
     ///

@@ -58,20 +58,13 @@ pub struct StandIn {
     #[arg(long = "claims", value_name = "FILE", conflicts_with_all = ["org", "app"], long_help = None)]
     pub claims_file: Option<PathBuf>,
     /// With --app: check a token of this org's app instead of a live token
-    ///
-    /// The org slug; with `app`, the claims are those Fly would put in a token of that app.
-    #[arg(long, value_name = "SLUG", requires = "app", long_help = None)]
+    #[arg(long, value_name = "SLUG", requires = "app")]
     pub org: Option<String>,
     /// With --org: the app
-    ///
-    /// The app whose token the claims stand in for (with `org`).
-    #[arg(long, value_name = "APP", requires = "org", long_help = None)]
+    #[arg(long, value_name = "APP", requires = "org")]
     pub app: Option<String>,
     /// With --org and --app: the Machine name in sub [default: example-machine]
-    ///
-    /// The Machine name in the stand-in's `sub` (`<org>:<app>:<machine>`); `None`:
-    /// `example-machine`.
-    #[arg(long, value_name = "NAME", requires = "org", long_help = None)]
+    #[arg(long, value_name = "NAME", requires = "org")]
     pub machine: Option<String>,
 }
 
@@ -162,10 +155,7 @@ pub struct TrustPolicyCheck {
     #[arg(value_name = "FILE", long_help = None)]
     pub file: PathBuf,
     /// The token audience [env: FLY_OIDC_AUDIENCE; default: sts.amazonaws.com]
-    ///
-    /// `None`: the Fly token client's audience (`FLY_OIDC_AUDIENCE`), else
-    /// [`DEFAULT_AWS_AUDIENCE`].
-    #[arg(long, value_name = "AUD", long_help = None)]
+    #[arg(long, value_name = "AUD")]
     pub audience: Option<String>,
     /// Session tags are asked for: a live token is fetched with them, and the accepting statement must allow sts:TagSession
     ///
@@ -221,9 +211,7 @@ pub struct ConditionCheck {
     #[arg(value_name = "EXPR", long_help = None)]
     pub expr: String,
     /// The provider's attribute mapping.
-    ///
-    /// `None`: [`DEFAULT_ATTRIBUTE_MAPPING`], what `gcp setup` writes.
-    #[arg(long, value_name = "MAPPING", default_value = DEFAULT_ATTRIBUTE_MAPPING, long_help = None)]
+    #[arg(long, value_name = "MAPPING", default_value = DEFAULT_ATTRIBUTE_MAPPING)]
     pub attribute_mapping: Option<String>,
     /// What stands in for a live token.
     #[command(flatten)]
