@@ -1154,12 +1154,8 @@ mod tests {
         let placeholder = setup(None);
         let warning = placeholder.trust_policy_warning().expect("a warning");
         assert!(warning.contains("<ACCOUNT_ID>"), "{warning}");
-        assert!(
-            placeholder
-                .trust_policy()
-                .to_string()
-                .contains("<ACCOUNT_ID>")
-        );
+        let policy = placeholder.trust_policy().to_string();
+        assert!(policy.contains("<ACCOUNT_ID>"), "{policy}");
         assert_eq!(setup(Some("123456789012")).trust_policy_warning(), None);
     }
 
