@@ -632,7 +632,6 @@ impl AwsSetup {
         format!("oidc.fly.io/{}", self.org)
     }
 
-    /// The trust policy document.
     pub fn trust_policy(&self) -> Value {
         self.trust_policy_for(self.role.account())
     }

@@ -217,7 +217,6 @@ impl EnvFileLock {
         Err(held(None))
     }
 
-    /// The lock file.
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

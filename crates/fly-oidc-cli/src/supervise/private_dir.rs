@@ -383,7 +383,6 @@ impl PrivateDir {
         removed
     }
 
-    /// The directory.
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
