@@ -7,7 +7,7 @@ use crate::supervise::child::{
     self, ChildCommand, ChildExit, ForwardedSignals, LaunchError, LaunchUser, Launcher,
 };
 use crate::supervise::private_dir::{self, ChildFiles, PrivateDir, PrivateDirKind};
-use crate::supervise::user::{ResolvedUser, resolve_owner};
+use crate::supervise::user::resolve_owner;
 use clap::Args;
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -54,17 +54,14 @@ fn launcher() -> Launcher {
     }
 }
 
-/// Resolve `--user USER[:GROUP]` (exit 2 when there is no such user or group).
-fn resolve_user(spec: &str) -> Result<ResolvedUser, CliError> {
-    resolve_owner(spec).map_err(|e| invalid(format!("--user {spec}: {e}")))
-}
-
 /// Run `exec`; the result is the exit status to use (the child's).
 pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
     // Catch the signals before anything else, so none is lost or ends us before the child
     // exists.
     let mut signals = ForwardedSignals::catch().map_err(|e| CliError::new("signals", e))?;
-    let user = cmd.user.as_deref().map(resolve_user).transpose()?;
+    // `--user USER[:GROUP]`: exit 2 when there is no such user or group.
+    let resolve = |spec| resolve_owner(spec).map_err(|e| invalid(format!("--user {spec}: {e}")));
+    let user = cmd.user.as_deref().map(resolve).transpose()?;
     let env = globals.env();
     let mut options = cmd.serve;
     // With --user, the token files are the user's too, unless --file-owner says otherwise.
@@ -156,18 +153,21 @@ pub fn run_as(cmd: RunAsCommand) -> Result<u8, CliError> {
     }
 }
 
+/// Whether the words after `exec` in `args` (the program's first) hold `--`; `None` when
+/// there is no `exec`.
+fn exec_double_dash(args: impl Iterator<Item = OsString>) -> Option<bool> {
+    let args: Vec<OsString> = args.skip(1).collect();
+    let exec = args.iter().position(|a| a == "exec")?;
+    Some(args[exec..].iter().any(|a| a == "--"))
+}
+
 /// `exec --unknown-flag ... -- COMMAND`: clap's error without its tip to pass the flag after
 /// `--`, which for `exec` would run it as the command. `None` for every other error.
 pub fn unknown_flag_before_double_dash(
     err: &clap::Error,
     args: impl Iterator<Item = OsString>,
 ) -> Option<String> {
-    if err.kind() != clap::error::ErrorKind::UnknownArgument {
-        return None;
-    }
-    let args: Vec<OsString> = args.skip(1).collect();
-    let exec = args.iter().position(|a| a == "exec")?;
-    if !args[exec..].iter().any(|a| a == "--") {
+    if err.kind() != clap::error::ErrorKind::UnknownArgument || !exec_double_dash(args)? {
         return None;
     }
     let text = err.to_string();
@@ -188,15 +188,11 @@ pub fn missing_double_dash(
     args: impl Iterator<Item = OsString>,
 ) -> Option<String> {
     use clap::error::ErrorKind;
-    if !matches!(
-        err.kind(),
-        ErrorKind::UnknownArgument | ErrorKind::MissingRequiredArgument
-    ) {
-        return None;
-    }
-    let args: Vec<OsString> = args.skip(1).collect();
-    let exec = args.iter().position(|a| a == "exec")?;
-    if args[exec..].iter().any(|a| a == "--") {
+    let kinds = [
+        ErrorKind::UnknownArgument,
+        ErrorKind::MissingRequiredArgument,
+    ];
+    if !kinds.contains(&err.kind()) || exec_double_dash(args)? {
         return None;
     }
     Some(

@@ -29,13 +29,6 @@ pub enum GcpCommand {
     CheckCondition(crate::setup::CheckConditionArgs),
 }
 
-impl GcpCommand {
-    /// Whether the command must keep stderr silent on success.
-    pub fn is_quiet(&self) -> bool {
-        matches!(self, GcpCommand::Executable(_))
-    }
-}
-
 /// Flags of `fly-oidc gcp access-token`.
 #[derive(Debug, Args)]
 pub struct AccessTokenArgs {

@@ -261,7 +261,8 @@ fn main() -> ExitCode {
         }
         command => Cli { command, ..cli },
     };
-    let quiet = matches!(&cli.command, Command::Gcp(cmd) if cmd.is_quiet());
+    // `gcp executable` keeps stderr silent: Google's libraries read it together with stdout.
+    let quiet = matches!(&cli.command, Command::Gcp(gcp::GcpCommand::Executable(_)));
     // Commands that configure both clouds at once name settings by their per-cloud flags
     // (`--aws-audience`, `--gcp-provider`).
     let naming = match cli.command {

@@ -51,15 +51,16 @@ pub async fn start(
     })
 }
 
-/// An invalid setting of `serve`/`exec` (exit 2); `reason` names the flag.
+/// An invalid setting of `serve`/`exec` (exit 2), shown as `reason` says it: `reason` names
+/// the flag (no flag of its own is added).
 pub fn invalid(reason: impl Into<String>) -> CliError {
-    CliError::setting(shown_as_is(reason.into()))
-}
-
-/// A setting error the CLI shows as `reason` says it (no flag of its own is added).
-fn shown_as_is(reason: String) -> fly_oidc::BuildError {
     let setting = fly_oidc::Setting::new("serve", None);
-    fly_oidc::BuildError::invalid(setting, fly_oidc::Origin::Builder, reason)
+    let origin = fly_oidc::Origin::Builder;
+    CliError::setting(fly_oidc::BuildError::invalid(
+        setting,
+        origin,
+        reason.into(),
+    ))
 }
 
 /// The signals that stop `serve` (exit 0, after removing its files) and the ones it ignores

@@ -19,12 +19,8 @@ pub struct CredentialProcessOptions {
     /// The audience of the Fly token [env: FLY_OIDC_AUDIENCE; default: sts.amazonaws.com]
     #[arg(long, value_name = "AUD")]
     pub audience: Option<String>,
-    /// The role session name (else `AWS_ROLE_SESSION_NAME`, else `fly-<app>-<machine id>`).
-    #[arg(
-        long,
-        value_name = "NAME",
-        help = "The role session name [env: AWS_ROLE_SESSION_NAME; default: fly-<app>-<machine id>]"
-    )]
+    /// The role session name [env: AWS_ROLE_SESSION_NAME; default: fly-<app>-<machine id>]
+    #[arg(long, value_name = "NAME")]
     pub session_name: Option<String>,
     /// The session duration, 900..43200 [env: FLY_OIDC_AWS_DURATION_SECONDS; default: 3600]
     #[arg(long, value_name = "SECONDS")]

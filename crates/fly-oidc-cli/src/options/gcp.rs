@@ -1,6 +1,6 @@
 //! The flags of the `fly-oidc gcp` commands, declared once: [`ExecutableOptions`],
-//! [`CredentialConfigOptions`] and [`AccessTokenOptions`], with the [`Endpoints`] the last two
-//! share. Each maps itself onto [`GcpTokenProvider::builder`], one field to one builder
+//! [`CredentialConfigOptions`] and [`AccessTokenOptions`], with the [`Federation`] and the
+//! [`Endpoints`] the last two share. Each maps itself onto [`GcpTokenProvider::builder`], one field to one builder
 //! method; a field left empty is read by the builder from the environment (so a field beats
 //! every variable), else the default. Each doc line is the flag's help.
 
@@ -19,6 +19,17 @@ pub struct ExecutableOptions {
     pub audience: Option<String>,
 }
 
+/// The workload identity federation: [`Builder::provider`] and [`Builder::service_account`].
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Federation {
+    /// The workload identity pool provider (required: this flag or its variable) [env: FLY_OIDC_GCP_PROVIDER]
+    #[arg(long, value_name = "PROVIDER")]
+    pub provider: Option<String>,
+    /// Impersonate this service account [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
+    #[arg(long, value_name = "EMAIL")]
+    pub service_account: Option<String>,
+}
+
 /// Google's endpoints: [`Builder::sts_url`] and [`Builder::iam_url`].
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Endpoints {
@@ -35,19 +46,11 @@ pub struct Endpoints {
 /// (`credential_source.executable.output_file`, given to
 /// [`executable::this_binary_config`](fly_oidc_gcp::executable::this_binary_config)).
 #[derive(Debug, Clone, Default, clap::Args)]
+#[command(mut_arg("provider", |a| a.help("The workload identity pool provider, projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id> (required: this flag or its variable) [env: FLY_OIDC_GCP_PROVIDER]")))]
 pub struct CredentialConfigOptions {
-    /// The workload identity pool provider,
-    /// `projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id>`
-    /// (required: this field or its variable) [env: FLY_OIDC_GCP_PROVIDER]
-    #[arg(
-        long,
-        value_name = "PROVIDER",
-        help = "The workload identity pool provider, projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id> (required: this flag or its variable) [env: FLY_OIDC_GCP_PROVIDER]"
-    )]
-    pub provider: Option<String>,
-    /// Impersonate this service account [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
-    #[arg(long, value_name = "EMAIL")]
-    pub service_account: Option<String>,
+    /// The provider (its help names its form here) and the service account.
+    #[command(flatten)]
+    pub federation: Federation,
     /// Write the configuration to this file instead of stdout
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -66,8 +69,7 @@ pub struct CredentialConfigOptions {
 
 impl CredentialConfigOptions {
     /// The provider settings the configuration carries, resolved with `env` for the fields
-    /// left empty, without building an HTTP client: [`provider`](Builder::provider),
-    /// [`service_account`](Builder::service_account), the [`Endpoints`] and
+    /// left empty, without building an HTTP client: the [`Federation`], the [`Endpoints`] and
     /// [`lifetime`](Builder::lifetime) (in seconds).
     ///
     /// # Errors
@@ -82,12 +84,10 @@ impl CredentialConfigOptions {
             let setting = fly_oidc_gcp::executable::TOKEN_CACHE_FILE;
             return Err(BuildError::invalid(setting, fly_oidc::Origin::Builder, why));
         }
-        let (provider, email) = (&self.provider, &self.service_account);
         let config = ProviderConfig::default().with_env(env.clone());
         builder(
             &config,
-            provider,
-            email,
+            &self.federation,
             &self.endpoints,
             self.lifetime_seconds,
         )
@@ -99,18 +99,11 @@ impl CredentialConfigOptions {
 /// [`build`](Self::build)).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct AccessTokenOptions {
-    /// The workload identity pool provider (required: this flag or its variable) [env: FLY_OIDC_GCP_PROVIDER]
-    #[arg(long, value_name = "PROVIDER")]
-    pub provider: Option<String>,
-    /// Impersonate this service account [env: FLY_OIDC_GCP_SERVICE_ACCOUNT]
-    #[arg(long, value_name = "EMAIL")]
-    pub service_account: Option<String>,
-    /// The Fly token audience (default: `https://iam.googleapis.com/<provider>`).
-    #[arg(
-        long,
-        value_name = "AUD",
-        help = "The Fly token audience [default: https://iam.googleapis.com/<provider>]"
-    )]
+    /// The provider and the service account.
+    #[command(flatten)]
+    pub federation: Federation,
+    /// The Fly token audience [default: https://iam.googleapis.com/<provider>]
+    #[arg(long, value_name = "AUD")]
     pub audience: Option<String>,
     /// OAuth scope (repeatable) [env: FLY_OIDC_GCP_SCOPES, comma-separated; default: https://www.googleapis.com/auth/cloud-platform]
     #[arg(long = "scope", value_name = "SCOPE")]
@@ -125,19 +118,16 @@ pub struct AccessTokenOptions {
 
 impl AccessTokenOptions {
     /// The provider these settings describe, built with `config` (its Fly token client, its
-    /// environment for the fields left empty): [`provider`](Builder::provider),
-    /// [`service_account`](Builder::service_account), [`audience`](Builder::audience),
+    /// environment for the fields left empty): the [`Federation`], [`audience`](Builder::audience),
     /// [`scopes`](Builder::scopes) (none: the variable), the [`Endpoints`] and
     /// [`lifetime`](Builder::lifetime) (in seconds).
     ///
     /// # Errors
     /// [`Builder::build`]'s: a [`BuildError`] naming the invalid or missing setting.
     pub fn build(self, config: &ProviderConfig) -> Result<GcpTokenProvider, BuildError> {
-        let (provider, email) = (&self.provider, &self.service_account);
         let b = builder(
             config,
-            provider,
-            email,
+            &self.federation,
             &self.endpoints,
             self.lifetime_seconds,
         );
@@ -148,21 +138,19 @@ impl AccessTokenOptions {
     }
 }
 
-/// A builder with `config`, and the settings both commands share: provider, service
-/// account, endpoints and lifetime.
+/// A builder with `config`, and the settings both commands share: the federation, the
+/// endpoints and the lifetime.
 fn builder(
     config: &ProviderConfig,
-    provider: &Option<String>,
-    service_account: &Option<String>,
+    federation: &Federation,
     endpoints: &Endpoints,
     lifetime_seconds: Option<u64>,
 ) -> Builder {
+    let email = federation.service_account.as_ref();
     GcpTokenProvider::builder()
         .configure(config)
-        .set_if(provider.as_ref(), |b, provider| b.provider(provider))
-        .set_if(service_account.as_ref(), |b, email| {
-            b.service_account(email)
-        })
+        .set_if(federation.provider.as_ref(), |b, p| b.provider(p))
+        .set_if(email, |b, email| b.service_account(email))
         .set_if(endpoints.sts_url.as_ref(), |b, url| b.sts_url(url))
         .set_if(endpoints.iam_url.as_ref(), |b, url| b.iam_url(url))
         .set_if(lifetime_seconds, |b, s| b.lifetime(Duration::from_secs(s)))
@@ -192,6 +180,14 @@ mod tests {
         ])
     }
 
+    /// [`PROVIDER`], and no service account.
+    fn federation() -> Federation {
+        Federation {
+            provider: Some(PROVIDER.into()),
+            service_account: None,
+        }
+    }
+
     fn endpoints() -> Endpoints {
         Endpoints {
             sts_url: Some("http://127.0.0.1:9/sts".into()),
@@ -202,8 +198,10 @@ mod tests {
     #[test]
     fn credential_config_fields_beat_their_variables() {
         let options = CredentialConfigOptions {
-            provider: Some(PROVIDER.into()),
-            service_account: Some("sa@p.iam.gserviceaccount.com".into()),
+            federation: Federation {
+                provider: Some(PROVIDER.into()),
+                service_account: Some("sa@p.iam.gserviceaccount.com".into()),
+            },
             endpoints: endpoints(),
             lifetime_seconds: Some(900),
             ..Default::default()
@@ -223,7 +221,7 @@ mod tests {
     fn access_token_fields_beat_their_variables() {
         let env = env();
         let options = AccessTokenOptions {
-            provider: Some(PROVIDER.into()),
+            federation: federation(),
             audience: Some("fly-aud".into()),
             scopes: vec!["a".into(), "b".into()],
             endpoints: endpoints(),
@@ -246,7 +244,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.setting().builder_method(), "provider", "{err}");
         let options = AccessTokenOptions {
-            provider: Some(PROVIDER.into()),
+            federation: federation(),
             lifetime_seconds: Some(1),
             ..Default::default()
         };

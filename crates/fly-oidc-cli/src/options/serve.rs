@@ -26,9 +26,8 @@ use std::time::Duration;
 /// `--aws-role-arn`), its help the first paragraph of its documentation.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct ServeOptions {
-    /// The listen address, `127.0.0.1:PORT` or `localhost:PORT` (default: the one given to
-    /// [`server`](Self::server)).
-    #[arg(long = "listen", value_name = "ADDR:PORT", help = "Listen on 127.0.0.1:PORT (or localhost:PORT, the same) [default: a free port for exec, 127.0.0.1:8675 for serve]", long_help = None)]
+    /// Listen on 127.0.0.1:PORT (or localhost:PORT, the same) [default: a free port for exec, 127.0.0.1:8675 for serve]
+    #[arg(long = "listen", value_name = "ADDR:PORT")]
     pub listen: Option<ListenAddr>,
     /// The AWS and Google provider settings.
     #[command(flatten)]
@@ -40,9 +39,7 @@ pub struct ServeOptions {
     #[arg(long = "gcp-project", value_name = "PROJECT_ID", value_parser = project_id, long_help = None)]
     pub gcp_project: Option<String>,
     /// Keep a Fly token for AUDIENCE in PATH, rewritten at half its life (repeatable)
-    ///
-    /// Each `PATH=AUDIENCE`; checked by [`check_token_files`](Self::check_token_files).
-    #[arg(long = "write-token", value_name = "PATH=AUDIENCE", long_help = None)]
+    #[arg(long = "write-token", value_name = "PATH=AUDIENCE")]
     pub write_tokens: Vec<String>,
     /// Also give the authorization token itself as AWS_CONTAINER_AUTHORIZATION_TOKEN
     ///
@@ -192,28 +189,28 @@ pub struct CloudOptions {
     #[arg(long = "aws-role-arn", value_name = "ARN", long_help = None)]
     pub aws_role_arns: Vec<String>,
     /// Audience of the Fly token for AWS [env: FLY_OIDC_AUDIENCE] [default: sts.amazonaws.com]
-    #[arg(long = "aws-audience", value_name = "AUD", long_help = None)]
+    #[arg(long = "aws-audience", value_name = "AUD")]
     pub aws_audience: Option<String>,
-    /// The role session name (default: `AWS_ROLE_SESSION_NAME`, else `fly-<app>-<machine>`).
-    #[arg(long = "aws-session-name", value_name = "NAME", help = "Role session name [env: AWS_ROLE_SESSION_NAME] [default: fly-<app>-<machine>]", long_help = None)]
+    /// Role session name [env: AWS_ROLE_SESSION_NAME] [default: fly-<app>-<machine>]
+    #[arg(long = "aws-session-name", value_name = "NAME")]
     pub aws_session_name: Option<String>,
     /// Session duration in seconds, 900..43200 [env: FLY_OIDC_AWS_DURATION_SECONDS] [default: 3600]
-    #[arg(long = "aws-duration-seconds", value_name = "SECONDS", long_help = None)]
+    #[arg(long = "aws-duration-seconds", value_name = "SECONDS")]
     pub aws_duration_seconds: Option<u64>,
     /// Ask Fly for AWS session tags (aws:PrincipalTag/<key>) for every role served; the trust policy must allow sts:TagSession [env: FLY_OIDC_AWS_PRINCIPAL_TAGS=1]
-    #[arg(long = "aws-principal-tags", long_help = None)]
+    #[arg(long = "aws-principal-tags")]
     pub aws_principal_tags: bool,
     /// Chain the default role: with its credentials assume this role (sts:AssumeRole) and serve that role's [env: FLY_OIDC_AWS_CHAIN_ROLE_ARN]
-    #[arg(long = "aws-chain-role-arn", value_name = "ARN", long_help = None)]
+    #[arg(long = "aws-chain-role-arn", value_name = "ARN")]
     pub aws_chain_role_arn: Option<String>,
     /// The external id the chained role's trust policy requires [env: FLY_OIDC_AWS_CHAIN_EXTERNAL_ID]
-    #[arg(long = "aws-chain-external-id", value_name = "ID", long_help = None)]
+    #[arg(long = "aws-chain-external-id", value_name = "ID")]
     pub aws_chain_external_id: Option<String>,
     /// The chained role's session name [default: the first role's]
-    #[arg(long = "aws-chain-session-name", value_name = "NAME", long_help = None)]
+    #[arg(long = "aws-chain-session-name", value_name = "NAME")]
     pub aws_chain_session_name: Option<String>,
     /// The chained session's duration in seconds, 900..3600 (AWS caps chained sessions at one hour) [default: 3600]
-    #[arg(long = "aws-chain-duration-seconds", value_name = "SECS", long_help = None)]
+    #[arg(long = "aws-chain-duration-seconds", value_name = "SECS")]
     pub aws_chain_duration_seconds: Option<u64>,
     /// STS region; also exported to the app (exec's command, serve's env file) when it has none [env: AWS_REGION, AWS_DEFAULT_REGION]
     ///
@@ -224,7 +221,7 @@ pub struct CloudOptions {
     #[arg(long = "aws-region", value_name = "REGION", long_help = None)]
     pub aws_region: Option<String>,
     /// STS endpoint URL [env: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL]
-    #[arg(long = "aws-sts-endpoint", value_name = "URL", long_help = None)]
+    #[arg(long = "aws-sts-endpoint", value_name = "URL")]
     pub aws_sts_endpoint: Option<String>,
     /// Workload identity pool provider: serve Google tokens on the GCE metadata protocol
     /// [env: FLY_OIDC_GCP_PROVIDER]
@@ -237,18 +234,17 @@ pub struct CloudOptions {
     /// `None`: `FLY_OIDC_GCP_SERVICE_ACCOUNT`, else none: the federated token itself is served.
     #[arg(long = "gcp-service-account", value_name = "EMAIL", long_help = None)]
     pub gcp_service_account: Option<String>,
-    /// OAuth scopes (default: `FLY_OIDC_GCP_SCOPES`, else `cloud-platform`).
-    #[arg(long = "gcp-scope", value_name = "SCOPE", help = "OAuth scope (repeatable) [env: FLY_OIDC_GCP_SCOPES, comma-separated] [default: https://www.googleapis.com/auth/cloud-platform]", long_help = None)]
+    /// OAuth scope (repeatable) [env: FLY_OIDC_GCP_SCOPES, comma-separated] [default: https://www.googleapis.com/auth/cloud-platform]
+    #[arg(long = "gcp-scope", value_name = "SCOPE")]
     pub gcp_scopes: Vec<String>,
-    /// The audience of the Fly token for Google (default:
-    /// `https://iam.googleapis.com/<provider>`).
-    #[arg(long = "gcp-audience", value_name = "AUD", help = "Audience of the Fly token for Google [default: https://iam.googleapis.com/<provider>]", long_help = None)]
+    /// Audience of the Fly token for Google [default: https://iam.googleapis.com/<provider>]
+    #[arg(long = "gcp-audience", value_name = "AUD")]
     pub gcp_audience: Option<String>,
-    /// Google's STS token endpoint (default: `FLY_OIDC_GCP_STS_URL`, else Google's).
-    #[arg(long = "gcp-sts-url", value_name = "URL", help = "Google STS token endpoint [env: FLY_OIDC_GCP_STS_URL] [default: https://sts.googleapis.com/v1/token]", long_help = None)]
+    /// Google STS token endpoint [env: FLY_OIDC_GCP_STS_URL] [default: https://sts.googleapis.com/v1/token]
+    #[arg(long = "gcp-sts-url", value_name = "URL")]
     pub gcp_sts_url: Option<String>,
-    /// The IAM Credentials base URL (default: `FLY_OIDC_GCP_IAM_URL`, else Google's).
-    #[arg(long = "gcp-iam-url", value_name = "URL", help = "IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL] [default: https://iamcredentials.googleapis.com]", long_help = None)]
+    /// IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL] [default: https://iamcredentials.googleapis.com]
+    #[arg(long = "gcp-iam-url", value_name = "URL")]
     pub gcp_iam_url: Option<String>,
 }
 

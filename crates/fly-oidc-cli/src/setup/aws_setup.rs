@@ -31,7 +31,7 @@ pub enum AwsSetupFormat {
 ///
 /// `AwsSetupOptions` derives `clap::Args`: each field is a flag of
 /// `fly-oidc aws setup` (`role_name`: `--role-name`), its help the first paragraph of its
-/// documentation (given apart where that would not be valid rustdoc).
+/// documentation.
 #[derive(Clone, Debug, Default, PartialEq, Eq, clap::Args)]
 pub struct AwsSetupOptions {
     /// The IAM role to create or update (required).
@@ -45,22 +45,17 @@ pub struct AwsSetupOptions {
     /// `<ACCOUNT_ID>` (with a warning).
     #[arg(long, value_name = "ID", long_help = None)]
     pub account_id: Option<String>,
-    /// The Fly org slug (the issuer is `https://oidc.fly.io/<org>`); `None`: from a live Fly
-    /// token's `iss`.
-    #[arg(long, value_name = "SLUG", help = "The Fly org slug (the issuer is https://oidc.fly.io/<org>) [default: from a Fly token's iss]", long_help = None)]
+    /// The Fly org slug (the issuer is https://oidc.fly.io/<org>) [default: from a Fly token's iss]
+    #[arg(long, value_name = "SLUG")]
     pub org: Option<String>,
-    /// The Fly app whose tokens the role trusts (`sub` pattern `<org>:<app>:*`); `None`
-    /// (and no `sub`): from a live Fly token's `sub`. Not with `sub`.
-    #[arg(long, value_name = "APP", conflicts_with = "sub", help = "The Fly app whose tokens the role trusts (sub <org>:<app>:*) [default: from a Fly token's sub]", long_help = None)]
+    /// The Fly app whose tokens the role trusts (sub <org>:<app>:*) [default: from a Fly token's sub]
+    #[arg(long, value_name = "APP", conflicts_with = "sub")]
     pub app: Option<String>,
-    /// A `sub` pattern (`StringLike`) instead of `<org>:<app>:*`; it must start with
-    /// `<org>:`.
-    #[arg(long, value_name = "PATTERN", help = "A sub pattern (StringLike) instead of <org>:<app>:*", long_help = None)]
+    /// A sub pattern (StringLike) instead of <org>:<app>:*
+    #[arg(long, value_name = "PATTERN")]
     pub sub: Option<String>,
     /// The token audience the role trusts (and the OIDC provider's client id).
-    ///
-    /// `None`: [`DEFAULT_AWS_AUDIENCE`].
-    #[arg(long, value_name = "AUD", default_value = DEFAULT_AWS_AUDIENCE, long_help = None)]
+    #[arg(long, value_name = "AUD", default_value = DEFAULT_AWS_AUDIENCE)]
     pub audience: Option<String>,
     /// The role's maximum session duration, 3600..=43200 seconds.
     ///
@@ -92,7 +87,7 @@ pub struct AwsSetupOptions {
     #[arg(long, value_name = "ID", requires = "trusted_role_arn", long_help = None)]
     pub external_id: Option<String>,
     /// What to print.
-    #[arg(long, value_enum, default_value_t, long_help = None)]
+    #[arg(long, value_enum, default_value_t)]
     pub format: AwsSetupFormat,
 }
 
@@ -146,9 +141,7 @@ impl AwsSetupOptions {
             None => self.setup(client).await?.render(self.format),
         })
     }
-}
 
-impl AwsSetupOptions {
     /// With [`trusted_role_arn`](Self::trusted_role_arn), the chained role's set-up, checked;
     /// `None` without it (a role for Fly tokens, [`setup`](Self::setup)'s). Needs no Fly token.
     ///
@@ -355,16 +348,10 @@ impl Role {
             .max_session_duration
             .map(|d| format!("  max_session_duration = {d}\n"))
             .unwrap_or_default();
+        // Plain action names: Rust's Debug writes them as HCL's string and list literals.
         let action = match actions {
             [one] => format!("{one:?}"),
-            _ => format!(
-                "[{}]",
-                actions
-                    .iter()
-                    .map(|a| format!("{a:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            _ => format!("{actions:?}"),
         };
         format!(
             r#"{header}resource "aws_iam_role" "{name}" {{
@@ -645,7 +632,6 @@ impl AwsSetup {
         format!("oidc.fly.io/{}", self.org)
     }
 
-    /// The trust policy document.
     pub fn trust_policy(&self) -> Value {
         self.trust_policy_for(self.role.account())
     }
@@ -1167,12 +1153,8 @@ mod tests {
         let placeholder = setup(None);
         let warning = placeholder.trust_policy_warning().expect("a warning");
         assert!(warning.contains("<ACCOUNT_ID>"), "{warning}");
-        assert!(
-            placeholder
-                .trust_policy()
-                .to_string()
-                .contains("<ACCOUNT_ID>")
-        );
+        let policy = placeholder.trust_policy().to_string();
+        assert!(policy.contains("<ACCOUNT_ID>"), "{policy}");
         assert_eq!(setup(Some("123456789012")).trust_policy_warning(), None);
     }
 

@@ -58,37 +58,20 @@ pub struct StandIn {
     #[arg(long = "claims", value_name = "FILE", conflicts_with_all = ["org", "app"], long_help = None)]
     pub claims_file: Option<PathBuf>,
     /// With --app: check a token of this org's app instead of a live token
-    ///
-    /// The org slug; with `app`, the claims are those Fly would put in a token of that app.
-    #[arg(long, value_name = "SLUG", requires = "app", long_help = None)]
+    #[arg(long, value_name = "SLUG", requires = "app")]
     pub org: Option<String>,
     /// With --org: the app
-    ///
-    /// The app whose token the claims stand in for (with `org`).
-    #[arg(long, value_name = "APP", requires = "org", long_help = None)]
+    #[arg(long, value_name = "APP", requires = "org")]
     pub app: Option<String>,
     /// With --org and --app: the Machine name in sub [default: example-machine]
-    ///
-    /// The Machine name in the stand-in's `sub` (`<org>:<app>:<machine>`); `None`:
-    /// `example-machine`.
-    #[arg(long, value_name = "NAME", requires = "org", long_help = None)]
+    #[arg(long, value_name = "NAME", requires = "org")]
     pub machine: Option<String>,
 }
 
 impl StandIn {
     /// The claims: from the file, from org and app, or from a live token fetched with
-    /// `audience` (else the client's configured audience).
+    /// `audience` (else the client's configured audience) and `options` (AWS's session tags).
     pub async fn claims(
-        &self,
-        client: ClientFn<'_>,
-        audience: Option<&str>,
-    ) -> Result<FlyClaims, CheckError> {
-        self.claims_with(client, audience, TokenOptions::default())
-            .await
-    }
-
-    /// [`claims`](Self::claims), a live token asked with `options` (AWS's session tags).
-    pub async fn claims_with(
         &self,
         client: ClientFn<'_>,
         audience: Option<&str>,
@@ -172,10 +155,7 @@ pub struct TrustPolicyCheck {
     #[arg(value_name = "FILE", long_help = None)]
     pub file: PathBuf,
     /// The token audience [env: FLY_OIDC_AUDIENCE; default: sts.amazonaws.com]
-    ///
-    /// `None`: the Fly token client's audience (`FLY_OIDC_AUDIENCE`), else
-    /// [`DEFAULT_AWS_AUDIENCE`].
-    #[arg(long, value_name = "AUD", long_help = None)]
+    #[arg(long, value_name = "AUD")]
     pub audience: Option<String>,
     /// Session tags are asked for: a live token is fetched with them, and the accepting statement must allow sts:TagSession
     ///
@@ -210,7 +190,7 @@ impl TrustPolicyCheck {
         let options = TokenOptions::default().aws_principal_tags(self.principal_tags);
         let claims = self
             .stand_in
-            .claims_with(client, Some(&audience), options)
+            .claims(client, Some(&audience), options)
             .await?;
         trust_policy::evaluate(&policy, &claims, self.principal_tags)
             .map_err(|e| CheckError::Usage(format!("{shown}: {e}")))
@@ -231,9 +211,7 @@ pub struct ConditionCheck {
     #[arg(value_name = "EXPR", long_help = None)]
     pub expr: String,
     /// The provider's attribute mapping.
-    ///
-    /// `None`: [`DEFAULT_ATTRIBUTE_MAPPING`], what `gcp setup` writes.
-    #[arg(long, value_name = "MAPPING", default_value = DEFAULT_ATTRIBUTE_MAPPING, long_help = None)]
+    #[arg(long, value_name = "MAPPING", default_value = DEFAULT_ATTRIBUTE_MAPPING)]
     pub attribute_mapping: Option<String>,
     /// What stands in for a live token.
     #[command(flatten)]
@@ -254,7 +232,8 @@ impl ConditionCheck {
             .unwrap_or(DEFAULT_ATTRIBUTE_MAPPING);
         let mapping = AttributeMapping::parse(mapping).map_err(usage)?;
         condition::compile_condition(&self.expr).map_err(usage)?;
-        let claims = self.stand_in.claims(client, None).await?;
+        let options = TokenOptions::default();
+        let claims = self.stand_in.claims(client, None, options).await?;
         condition::evaluate(&self.expr, &mapping, &claims).map_err(usage)
     }
 }
@@ -288,7 +267,10 @@ mod tests {
     #[tokio::test]
     async fn org_and_app_stand_in_for_a_token_and_bad_ones_are_usage_errors() {
         let stand_in = acme_web();
-        let claims = stand_in.claims(&no_client, Some("aud")).await.unwrap();
+        let claims = stand_in
+            .claims(&no_client, Some("aud"), TokenOptions::default())
+            .await
+            .unwrap();
         assert_eq!(claims.sub.as_deref(), Some("acme:web:example-machine"));
         let (org, app) = org_app(&no_client, Some("acme".into()), None, false)
             .await
@@ -300,7 +282,10 @@ mod tests {
             claims_file: Some("/nonexistent/claims.json".into()),
             ..StandIn::default()
         };
-        let err = missing.claims(&no_client, None).await.unwrap_err();
+        let err = missing
+            .claims(&no_client, None, TokenOptions::default())
+            .await
+            .unwrap_err();
         let message = usage(err);
         assert!(
             message.starts_with("cannot read --claims /nonexistent/claims.json"),

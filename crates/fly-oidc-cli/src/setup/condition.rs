@@ -7,6 +7,7 @@
 //! are not available, and using one is reported as an evaluation error.
 
 use fly_oidc::FlyClaims;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -58,8 +59,9 @@ fn on_cel_stack<T: Send>(
 }
 
 /// Refuse an expression longer than [`MAX_EXPRESSION_CHARS`], nested deeper than
-/// [`MAX_EXPRESSION_DEPTH`] or with more than [`MAX_EXPRESSION_OPERATORS`] operators, before the `cel` parser sees it. `what` names it in the message
-/// (`google.subject`, or empty for a condition).
+/// [`MAX_EXPRESSION_DEPTH`] or with more than [`MAX_EXPRESSION_OPERATORS`] operators, before
+/// the `cel` parser sees it. `what` names it in the message (`google.subject`, or empty for a
+/// condition).
 fn check_size(expr: &str, flag: &'static str, what: &str) -> Result<(), ConditionError> {
     let bad = |reason: String| ConditionError {
         flag,
@@ -93,10 +95,8 @@ fn check_size(expr: &str, flag: &'static str, what: &str) -> Result<(), Conditio
 /// the next character in a literal), plus the unary operators (`!`, `-`) in a row before an
 /// operand; and the number of operators (see [`MAX_EXPRESSION_OPERATORS`]).
 fn nesting_depth(expr: &str) -> (usize, usize) {
-    let (mut depth, mut deepest, mut unary) = (0usize, 0usize, 0usize);
-    let mut quote = None::<char>;
-    let mut escaped = false;
-    let mut operators = 0usize;
+    let (mut depth, mut deepest, mut unary, mut operators) = (0usize, 0usize, 0usize, 0usize);
+    let (mut quote, mut escaped) = (None::<char>, false);
     // Whether the previous character was an operator character (a run counts once).
     let mut in_operator = false;
     // Whether the last token outside spaces ends an operand (so `-` is binary after it).
@@ -188,7 +188,8 @@ impl fmt::Display for ConditionReport {
 /// [`DEFAULT_ATTRIBUTE_MAPPING`](crate::setup::gcp_setup::DEFAULT_ATTRIBUTE_MAPPING)).
 #[derive(Debug)]
 pub struct AttributeMapping {
-    entries: Vec<(String, String, cel::Program)>,
+    /// Each target (`google.subject`, `attribute.app`) and its compiled expression.
+    entries: Vec<(String, cel::Program)>,
 }
 
 impl AttributeMapping {
@@ -221,14 +222,15 @@ impl AttributeMapping {
                     "{target:?} is not google.subject, google.groups, google.display_name or attribute.<name>"
                 )));
             }
-            check_size(expr.trim(), "--attribute-mapping", target)?;
+            let expr = expr.trim();
+            check_size(expr, "--attribute-mapping", target)?;
             let program = on_cel_stack("--attribute-mapping", || {
-                cel::Program::compile(expr.trim())
+                cel::Program::compile(expr)
                     .map_err(|e| bad(format!("{target}: {}", first_line(&e.to_string()))))
             })?;
-            entries.push((target.to_owned(), expr.trim().to_owned(), program));
+            entries.push((target.to_owned(), program));
         }
-        if !entries.iter().any(|(t, _, _)| t == "google.subject") {
+        if !entries.iter().any(|(t, _)| t == "google.subject") {
             return Err(bad(
                 "Google requires a mapping for google.subject (for example google.subject=assertion.sub)".into(),
             ));
@@ -275,7 +277,7 @@ pub fn compile_condition(expr: &str) -> Result<cel::Program, ConditionError> {
     })
 }
 
-/// Evaluate `condition` for `claims` after `mapping`.
+/// Evaluate `condition` for `claims` after `mapping` (on the `cel` thread).
 pub fn evaluate(
     condition: &str,
     mapping: &AttributeMapping,
@@ -300,7 +302,7 @@ fn evaluate_here(
     let mut google: HashMap<String, cel::Value> = HashMap::new();
     let mut attribute: HashMap<String, cel::Value> = HashMap::new();
     let mut mapping_errors = Vec::new();
-    for (target, _expr, program) in &mapping.entries {
+    for (target, program) in &mapping.entries {
         let (scope, name) = target.split_once('.').unwrap_or(("attribute", target));
         match program.execute(&context) {
             Ok(value) => {
@@ -361,8 +363,6 @@ fn evaluate_here(
         read,
     })
 }
-
-use serde_json::Value;
 
 fn cel_to_text(value: &cel::Value) -> String {
     match value {

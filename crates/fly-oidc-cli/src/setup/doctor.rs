@@ -187,27 +187,18 @@ pub async fn token(client: &FlyOidcClient, now: SystemTime) -> (Step, Option<Fly
     };
     let claims = token.claims();
     let summary = claims.trust_summary();
-    if claims.org_slug().is_none() {
-        return (
-            Step::fail(
-                "token",
-                format!("{summary}: the issuer is not https://oidc.fly.io/<org>"),
-                "use a token minted by Fly's Machines API",
-            ),
-            Some(token),
-        );
-    }
-    match verify::check_times(&token, now) {
+    let step = match verify::check_times(&token, now) {
+        _ if claims.org_slug().is_none() => Step::fail(
+            "token",
+            format!("{summary}: the issuer is not https://oidc.fly.io/<org>"),
+            "use a token minted by Fly's Machines API",
+        ),
         Ok(()) => {
             let left = claims
                 .expires_at()
                 .and_then(|exp| exp.duration_since(now).ok())
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            (
-                Step::ok("token", format!("{summary}, expires in {left} s")),
-                Some(token),
-            )
+                .map_or(0, |d| d.as_secs());
+            Step::ok("token", format!("{summary}, expires in {left} s"))
         }
         Err(finding) => {
             let fix = match finding {
@@ -217,12 +208,10 @@ pub async fn token(client: &FlyOidcClient, now: SystemTime) -> (Step, Option<Fly
                 TimeFinding::NotYetValid(_) => "sync this machine's clock (NTP)",
                 TimeFinding::NoExpiry => "use a token minted by Fly's Machines API",
             };
-            (
-                Step::fail("token", format!("{summary}: {finding}"), fix),
-                Some(token),
-            )
+            Step::fail("token", format!("{summary}: {finding}"), fix)
         }
-    }
+    };
+    (step, Some(token))
 }
 
 /// The signature step. With `offline`, skipped (and passing) with a note.

@@ -70,7 +70,7 @@ pub struct GcpSetupOptions {
     #[arg(long, value_name = "EMAIL", long_help = None)]
     pub service_account: Option<String>,
     /// What to print.
-    #[arg(long, value_enum, default_value_t, long_help = None)]
+    #[arg(long, value_enum, default_value_t)]
     pub format: GcpSetupFormat,
 }
 

@@ -31,18 +31,6 @@ const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
 /// The action a token with session tags also needs.
 const TAG_SESSION: &str = "sts:TagSession";
 
-/// A policy that cannot be read. `Display` says where and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PolicyError(pub String);
-
-impl fmt::Display for PolicyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for PolicyError {}
-
 /// One checked line: what was compared and whether it held.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Check {
@@ -138,15 +126,13 @@ impl fmt::Display for PolicyReport {
     }
 }
 
-/// Parse a trust policy document.
-pub fn parse_policy(text: &str) -> Result<Value, PolicyError> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| PolicyError(format!("the policy is not JSON: {e}")))?;
+/// A trust policy document, with a `Statement`; else why it cannot be read.
+pub fn parse_policy(text: &str) -> Result<Value, String> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| format!("the policy is not JSON: {e}"))?;
     match value.get("Statement") {
         Some(Value::Array(_)) | Some(Value::Object(_)) => Ok(value),
-        _ => Err(PolicyError(
-            "the policy has no Statement (an object or a list)".into(),
-        )),
+        _ => Err("the policy has no Statement (an object or a list)".into()),
     }
 }
 
@@ -157,11 +143,11 @@ pub fn evaluate(
     policy: &Value,
     claims: &FlyClaims,
     tag_session: bool,
-) -> Result<PolicyReport, PolicyError> {
+) -> Result<PolicyReport, String> {
     let statements: Vec<&Value> = match policy.get("Statement") {
         Some(Value::Array(list)) => list.iter().collect(),
         Some(one @ Value::Object(_)) => vec![one],
-        _ => return Err(PolicyError("the policy has no Statement".into())),
+        _ => return Err("the policy has no Statement".into()),
     };
     let iss = claims.iss.as_deref().unwrap_or_default();
     let issuer_key = iss
@@ -194,11 +180,8 @@ pub fn evaluate(
             }),
         }
         let actions = strings(st.get("Action"));
-        let action_ok = actions
-            .iter()
-            .any(|a| a == ACTION || a == "sts:*" || a == "*");
         checks.push(Check {
-            ok: action_ok,
+            ok: allows(&actions, ACTION),
             text: format!("Action {actions:?} includes {ACTION}"),
         });
         if tag_session {
@@ -220,9 +203,7 @@ pub fn evaluate(
             Some(Value::Object(ops)) => {
                 for (op, keys) in ops {
                     let Value::Object(keys) = keys else {
-                        return Err(PolicyError(format!(
-                            "statement {name}: Condition.{op} is not an object"
-                        )));
+                        return Err(format!("statement {name}: Condition.{op} is not an object"));
                     };
                     for (key, values) in keys {
                         sub_checked |= key.ends_with(":sub")
@@ -238,9 +219,7 @@ pub fn evaluate(
                 }
             }
             Some(_) => {
-                return Err(PolicyError(format!(
-                    "statement {name}: Condition is not an object"
-                )));
+                return Err(format!("statement {name}: Condition is not an object"));
             }
         }
         let accepts = checks.iter().all(|c| c.ok);
@@ -268,9 +247,7 @@ pub fn evaluate(
 /// The check of an Allow statement's `actions` for a token with session tags: `sts:TagSession`
 /// (or `sts:*`, `*`) must be among them; a failure names the fix.
 fn tag_session_check(actions: &[String], claims: &FlyClaims) -> Check {
-    let ok = actions
-        .iter()
-        .any(|a| a == TAG_SESSION || a == "sts:*" || a == "*");
+    let ok = allows(actions, TAG_SESSION);
     let carried = match claims.aws_session_tags() {
         Some(tags) => format!("the token carries {tags}"),
         None => format!("the token has no {} claim", fly_oidc::AWS_TAGS_CLAIM),
@@ -330,22 +307,25 @@ fn deny_statement(name: String, st: &Value, issuer_key: &str) -> StatementReport
     }
 }
 
+/// A policy element's values as text: a string, number or boolean, or a list of them.
 fn strings(value: Option<&Value>) -> Vec<String> {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
     match value {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(list)) => list
-            .iter()
-            .filter_map(|v| match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Bool(b) => Some(b.to_string()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .collect(),
-        Some(Value::Bool(b)) => vec![b.to_string()],
-        Some(Value::Number(n)) => vec![n.to_string()],
-        _ => Vec::new(),
+        Some(Value::Array(list)) => list.iter().filter_map(text).collect(),
+        other => other.and_then(text).into_iter().collect(),
     }
+}
+
+/// Whether `actions` allow `action`, by name or by `sts:*` or `*`.
+fn allows(actions: &[String], action: &str) -> bool {
+    actions
+        .iter()
+        .any(|a| a == action || a == "sts:*" || a == "*")
 }
 
 fn condition(

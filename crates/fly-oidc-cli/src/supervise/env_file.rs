@@ -217,15 +217,11 @@ impl EnvFileLock {
         Err(held(None))
     }
 
-    /// The lock file.
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The lock file's metadata, from the open file (for a [`FileRecord`]).
-    ///
-    /// # Errors
-    /// The file system's error.
     pub(crate) fn metadata(&self) -> io::Result<std::fs::Metadata> {
         self.file.metadata()
     }

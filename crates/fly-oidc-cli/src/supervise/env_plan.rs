@@ -130,10 +130,10 @@ impl EnvPlan {
             }
         }
         if let Some(host) = server.metadata_host() {
-            plan.set.push(("GCE_METADATA_HOST".into(), host.clone()));
-            plan.set.push(("GCE_METADATA_IP".into(), host.clone()));
             // gcloud reads GCE_METADATA_ROOT, not GCE_METADATA_HOST.
-            plan.set.push(("GCE_METADATA_ROOT".into(), host));
+            for name in ["GCE_METADATA_HOST", "GCE_METADATA_IP", "GCE_METADATA_ROOT"] {
+                plan.set.push((name.into(), host.clone()));
+            }
             if let Some(project) = gcp_project {
                 plan.set
                     .push(("GOOGLE_CLOUD_PROJECT".into(), project.to_owned()));

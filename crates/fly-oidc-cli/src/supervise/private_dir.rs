@@ -92,7 +92,7 @@ pub(crate) fn runtime_parent(env: &Env) -> io::Result<RuntimeParent> {
         }
     }
     // The last one, in the shared temp directory, is taken: a fresh one beside it.
-    let fresh = fresh_parent(Path::new(&tmp), &name);
+    let fresh = fresh_dir(Path::new(&tmp), &format!("{name}-"), 0o711);
     let mut shown: Vec<String> = refused
         .iter()
         .map(|(dir, e)| format!("{}: {e}", dir.display()))
@@ -119,15 +119,15 @@ pub(crate) fn runtime_parent(env: &Env) -> io::Result<RuntimeParent> {
     }
 }
 
-/// A fresh directory `<name>-XXXXXX` in `tmp`: made by this process (never one that
-/// existed), mode exactly 0711.
-fn fresh_parent(tmp: &Path, name: &str) -> io::Result<PathBuf> {
+/// A fresh directory `<prefix>XXXXXX` in `parent`: made by this process (never one that
+/// existed), its mode exactly `mode`.
+fn fresh_dir(parent: &Path, prefix: &str, mode: u32) -> io::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::Permissions::from_mode(0o711);
+    let mode = std::fs::Permissions::from_mode(mode);
     let dir = tempfile::Builder::new()
-        .prefix(&format!("{name}-"))
+        .prefix(prefix)
         .permissions(mode.clone())
-        .tempdir_in(tmp)?
+        .tempdir_in(parent)?
         .keep();
     // mkdir's mode passes through the umask: set it exactly.
     if let Err(e) = std::fs::set_permissions(&dir, mode) {
@@ -257,39 +257,21 @@ pub(crate) struct PrivateDir {
 impl PrivateDir {
     /// Make a private directory of `kind` in `parent` (owned by `owner` when given) and lock
     /// it.
-    ///
-    /// # Errors
-    /// The file system's error.
     pub(crate) fn create(
         parent: &Path,
         kind: PrivateDirKind,
         owner: Option<FileOwner>,
     ) -> io::Result<Self> {
-        use std::os::unix::fs::PermissionsExt;
-        let private = std::fs::Permissions::from_mode(0o700);
-        let new = tempfile::Builder::new()
-            .prefix(&format!(
-                "{NEW_PREFIX}{}-{}-",
-                kind.word(),
-                std::process::id()
-            ))
-            .permissions(private.clone())
-            .tempdir_in(parent)?
-            .keep();
-        let made = Self::lock_and_name(&new, private, owner);
+        let prefix = format!("{NEW_PREFIX}{}-{}-", kind.word(), std::process::id());
+        let new = fresh_dir(parent, &prefix, 0o700)?;
+        let made = Self::lock_and_name(&new, owner);
         if made.is_err() {
             let _ = std::fs::remove_dir_all(&new);
         }
         made
     }
 
-    fn lock_and_name(
-        new: &Path,
-        private: std::fs::Permissions,
-        owner: Option<FileOwner>,
-    ) -> io::Result<Self> {
-        // mkdir's mode passes through the umask: set it exactly.
-        std::fs::set_permissions(new, private)?;
+    fn lock_and_name(new: &Path, owner: Option<FileOwner>) -> io::Result<Self> {
         let lock = std::fs::File::open(new)?;
         lock.try_lock().map_err(io::Error::other)?;
         let name = new
@@ -401,7 +383,6 @@ impl PrivateDir {
         removed
     }
 
-    /// The directory.
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

@@ -2,7 +2,6 @@
 //! and group databases ([`resolve_owner`]).
 
 use fly_oidc_server::FileOwner;
-use std::fmt;
 use std::path::PathBuf;
 
 /// A user resolved from `USER[:GROUP]`: what running a process as that user needs.
@@ -16,25 +15,13 @@ pub(crate) struct ResolvedUser {
     pub(crate) owner: FileOwner,
 }
 
-/// Why `USER[:GROUP]` could not be resolved. `Display` gives the reason and the fix, without
-/// the spec or the setting's name (the caller adds them).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct OwnerError(String);
-
-impl fmt::Display for OwnerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for OwnerError {}
-
 /// Resolve `USER[:GROUP]` (names or numeric ids) in this machine's passwd and group databases.
 /// An empty `GROUP` means the user's primary group.
 ///
 /// # Errors
-/// [`OwnerError`] when a database cannot be read or names no such user or group.
-pub(crate) fn resolve_owner(spec: &str) -> Result<ResolvedUser, OwnerError> {
+/// When a database cannot be read or names no such user or group: the reason and the fix,
+/// without the spec or the setting's name (the caller adds them).
+pub(crate) fn resolve_owner(spec: &str) -> Result<ResolvedUser, String> {
     use nix::unistd::{Gid, Group, Uid, User};
     let (user_part, group_part) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
@@ -45,11 +32,11 @@ pub(crate) fn resolve_owner(spec: &str) -> Result<ResolvedUser, OwnerError> {
         Err(_) => User::from_name(user_part),
     };
     let user = lookup
-        .map_err(|e| OwnerError(format!("cannot read the user database: {e}")))?
+        .map_err(|e| format!("cannot read the user database: {e}"))?
         .ok_or_else(|| {
-            OwnerError(format!(
+            format!(
                 "no user {user_part:?} on this machine (create it in the image, e.g. `useradd {user_part}`)"
-            ))
+            )
         })?;
     let gid = match group_part {
         None | Some("") => user.gid,
@@ -59,8 +46,8 @@ pub(crate) fn resolve_owner(spec: &str) -> Result<ResolvedUser, OwnerError> {
                 Err(_) => Group::from_name(group),
             };
             lookup
-                .map_err(|e| OwnerError(format!("cannot read the group database: {e}")))?
-                .ok_or_else(|| OwnerError(format!("no group {group:?}")))?
+                .map_err(|e| format!("cannot read the group database: {e}"))?
+                .ok_or_else(|| format!("no group {group:?}"))?
                 .gid
         }
     };
