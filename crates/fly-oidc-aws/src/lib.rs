@@ -173,7 +173,7 @@ pub mod fuzzing {
     pub use crate::disk_cache::{encode_entry, parse_entry};
 }
 
-pub use error::{build_credentials_error, credentials_error};
+pub use error::credentials_error;
 pub use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};
 pub use http::{LazyHttpsClient, https_client};
 pub use provider::{

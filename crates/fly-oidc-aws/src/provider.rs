@@ -56,12 +56,6 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// A builder that reads unset settings from the process environment (the same as
-    /// [`FlyOidcCredentialsProvider::builder`]).
-    pub fn from_env() -> Self {
-        Self::default()
-    }
-
     /// What this provider shares with the Fly token client and the other providers (replacing
     /// any config given before): the environment `AWS_*` and `FLY_*` variables are read from,
     /// the Fly token client (default: one built from this config, with this provider's
@@ -270,11 +264,9 @@ impl Builder {
     /// provider then answers [`CredentialsError::CredentialsNotLoaded`](aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded)
     /// so a chain moves on.
     pub fn build(self) -> Result<FlyOidcCredentialsProvider, BuildError> {
+        let settings = self.settings()?;
         let config = &self.config;
         let env = config.env();
-        let settings = self
-            .requested
-            .resolve(&env, config.allow_insecure_http()?)?;
         let connect_timeout = config.connect_timeout().unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let attempt_timeout = config.timeout().unwrap_or(DEFAULT_ATTEMPT_TIMEOUT);
         let time = config.time_source();
@@ -304,8 +296,10 @@ impl Builder {
                 attempt_timeout,
             },
         );
-        let cache_config = self.cache.unwrap_or_else(|| Some(CacheConfig::default()));
-        let cache = cache_config.map(|config| RefreshingCache::new(config, time.clone()));
+        let cache = self
+            .cache
+            .unwrap_or(Some(CacheConfig::default()))
+            .map(|config| RefreshingCache::new(config, time.clone()));
         Ok(FlyOidcCredentialsProvider {
             inner: Arc::new(Inner {
                 settings,
