@@ -1,7 +1,7 @@
 //! The credentials provider and its builder.
 
 use crate::settings::{Requested, Settings, sanitize_session_name, session_name_from_claims};
-use crate::sts::{self, AssumedRole, CallError, StsOptions};
+use crate::sts::{self, AssumedRole, StsOptions};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{self, ProvideCredentials, future};
 use aws_sdk_sts::config::SharedHttpClient;
@@ -593,7 +593,10 @@ impl FlyOidcCredentialsProvider {
                     );
                     return Ok(assumed);
                 }
-                Err(CallError::ExpiredToken(err)) if !expired_retry_done => {
+                Err(err)
+                    if !expired_retry_done
+                        && err.code().is_some_and(sts::is_expired_token_code) =>
+                {
                     tracing::warn!(
                         role_arn,
                         code = ?err.code(),
@@ -602,7 +605,7 @@ impl FlyOidcCredentialsProvider {
                     expired_retry_done = true;
                     at_sts.store(false, Ordering::Relaxed);
                 }
-                Err(CallError::ExpiredToken(err)) | Err(CallError::Other(err)) => {
+                Err(err) => {
                     // Returned to the caller, who reports it: no warning of our own.
                     tracing::debug!(role_arn, kind = ?err.kind(), code = ?err.code(), error = %err, "assuming role failed");
                     return Err(err);
