@@ -445,17 +445,9 @@ impl GcpTokenProvider {
 
     /// The Google STS exchange of `fly_token` for a federated token of `scopes`.
     async fn sts(&self, fly_token: &FlyToken, scopes: &[String]) -> Result<AccessToken, Error> {
-        let ctx = self.trust_context(fly_token);
-        let http = self.http().await?;
+        let http = self.http(fly_token).await?;
         let started = self.upstream.time.now();
-        let federated = http
-            .sts_exchange(
-                self.inner.settings.sts_url(),
-                fly_token.expose_jwt(),
-                scopes,
-                &ctx,
-            )
-            .await?;
+        let federated = http.sts_exchange(fly_token.expose_jwt(), scopes).await?;
         Ok(AccessToken::new(
             federated.access_token,
             started + federated.expires_in,
@@ -469,12 +461,12 @@ impl GcpTokenProvider {
         federated: &SecretString,
         fly_token: &FlyToken,
     ) -> Result<AccessToken, Error> {
-        let (s, lifetime) = (&self.inner.settings, self.upstream.lifetime);
-        let ctx = self.trust_context(fly_token);
-        let http = self.http().await?;
+        let lifetime = self.upstream.lifetime;
+        let http = self.http(fly_token).await?;
         let started = self.upstream.time.now();
+        let scopes = self.inner.settings.scopes();
         let imp = http
-            .generate_access_token(s.iam_url(), sa, federated, s.scopes(), lifetime, &ctx)
+            .generate_access_token(sa, federated, scopes, lifetime)
             .await?;
         // IAM never grants more than the requested lifetime: a later expireTime means
         // Google's clock is ahead of ours; trust the lifetime instead.
@@ -502,18 +494,10 @@ impl GcpTokenProvider {
         Ok(token)
     }
 
-    /// What a rejection's diagnosis compares: the provider, the audience and `fly_token`'s claims.
-    fn trust_context<'a>(&'a self, fly_token: &'a FlyToken) -> TrustContext<'a> {
-        let s = &self.inner.settings;
-        TrustContext {
-            provider: s.provider(),
-            audience: s.audience(),
-            claims: fly_token.claims(),
-        }
-    }
-
-    /// The HTTP client (built on first use) and the retry policy for Google's endpoints.
-    async fn http(&self) -> Result<Http<'_>, Error> {
+    /// Google's endpoints, with the HTTP client (built on first use), the retry policy, and
+    /// what a rejection's diagnosis compares: the provider, the audience and `fly_token`'s
+    /// claims.
+    async fn http<'a>(&'a self, fly_token: &'a FlyToken) -> Result<Http<'a>, Error> {
         let up = &self.upstream;
         let client = up
             .http
@@ -531,9 +515,17 @@ impl GcpTokenProvider {
                     })
             })
             .await?;
+        let s = &self.inner.settings;
         Ok(Http {
             client,
             retry: &up.retry,
+            sts_url: s.sts_url(),
+            iam_url: s.iam_url(),
+            ctx: TrustContext {
+                provider: s.provider(),
+                audience: s.audience(),
+                claims: fly_token.claims(),
+            },
         })
     }
 
@@ -557,16 +549,9 @@ impl GcpTokenProvider {
         };
         self.within_budget(async |at_google| {
             let federated = self.federated(at_google).await?;
-            let ctx = self.trust_context(&federated.fly_token);
-            let http = self.http().await?;
-            http.generate_id_token(
-                s.iam_url(),
-                service_account,
-                &federated.token,
-                audience,
-                &ctx,
-            )
-            .await
+            let http = self.http(&federated.fly_token).await?;
+            http.generate_id_token(service_account, &federated.token, audience)
+                .await
         })
         .await
     }
