@@ -587,7 +587,7 @@ pub(crate) fn allowed_hosts(addr: std::net::SocketAddr) -> Vec<String> {
 /// A server state with fixed credentials, to fuzz request handling without sockets.
 pub(crate) mod fuzz_harness {
     use super::*;
-    use crate::slot::{FetchError, Fetcher};
+    use crate::slot::{Fetcher, fetcher};
     use fly_oidc::time::SharedTimeSource;
 
     /// What the harness's credentials hold, to check answers against.
@@ -624,12 +624,9 @@ pub(crate) mod fuzz_harness {
     }
 
     fn constant(secret: Secret) -> Fetcher {
-        Arc::new(move || {
-            let secret = secret.clone();
-            Box::pin(async move {
-                let expires = SharedTimeSource::default().now() + Duration::from_secs(3600);
-                Ok::<_, FetchError>((secret, expires))
-            })
+        fetcher(secret, |secret| async move {
+            let expires = SharedTimeSource::default().now() + Duration::from_secs(3600);
+            Ok((secret, expires))
         })
     }
 
