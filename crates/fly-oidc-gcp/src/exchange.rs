@@ -1,6 +1,7 @@
 //! The two Google calls: the STS token exchange and IAM `generateAccessToken`.
 
 use crate::resource::{WorkloadIdentityProvider, quote};
+use crate::settings::Settings;
 use crate::{GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT};
 use fly_oidc::fs::{ReadError, read_body_capped};
 use fly_oidc::{Error, ErrorKind, FlyClaims, Message, RetryConfig, SecretString};
@@ -154,8 +155,7 @@ pub(crate) struct Impersonated {
 pub(crate) struct Http<'a> {
     pub client: &'a reqwest::Client,
     pub retry: &'a RetryConfig,
-    pub sts_url: &'a str,
-    pub iam_url: &'a str,
+    pub settings: &'a Settings,
     pub ctx: TrustContext<'a>,
 }
 
@@ -198,7 +198,7 @@ impl Http<'_> {
         subject_token: &str,
         scopes: &[String],
     ) -> Result<Federated, Error> {
-        let (sts_url, ctx) = (self.sts_url, &self.ctx);
+        let (sts_url, ctx) = (self.settings.sts_url(), &self.ctx);
         let audience = ctx.provider.sts_audience();
         let scope = scopes.join(" ");
         let body = {
@@ -260,10 +260,7 @@ impl Http<'_> {
         federated: &SecretString,
         body: Value,
     ) -> Result<Value, Error> {
-        let url = format!(
-            "{}/v1/projects/-/serviceAccounts/{service_account}:{method}",
-            self.iam_url.trim_end_matches('/')
-        );
+        let url = self.settings.iam_method_url(service_account, method);
         tracing::debug!(%url, "calling IAM Credentials");
         let body = body.to_string();
         self.send(

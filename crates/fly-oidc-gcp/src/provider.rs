@@ -519,8 +519,7 @@ impl GcpTokenProvider {
         Ok(Http {
             client,
             retry: &up.retry,
-            sts_url: s.sts_url(),
-            iam_url: s.iam_url(),
+            settings: s,
             ctx: TrustContext {
                 provider: s.provider(),
                 audience: s.audience(),
