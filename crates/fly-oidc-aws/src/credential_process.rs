@@ -87,18 +87,14 @@ impl fmt::Debug for AwsCredentials {
 
 /// The `credential_process` answer (field order as in the AWS docs).
 #[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
 struct ProcessOutput<'a> {
-    #[serde(rename = "Version")]
     version: u8,
-    #[serde(rename = "AccessKeyId")]
     access_key_id: &'a str,
-    #[serde(rename = "SecretAccessKey")]
     secret_access_key: &'a str,
-    #[serde(rename = "SessionToken")]
     session_token: &'a str,
-    #[serde(rename = "Expiration")]
     expiration: String,
-    #[serde(rename = "AccountId", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     account_id: Option<&'a str>,
 }
 
