@@ -359,23 +359,16 @@ impl GcpTokenProvider {
         .await
     }
 
-    /// A Fly token for the provider's audience.
-    async fn fly_token(&self) -> Result<FlyToken, Error> {
-        self.upstream
-            .fly
-            .fetch_token(Some(self.inner.settings.audience()))
-            .await
-            .map_err(|e| e.fly_token_context("getting a Fly OIDC token failed"))
-    }
-
     /// A Fly token for the provider's audience, reused (across derived providers) while it
     /// has more than 2 minutes left.
     async fn cached_fly_token(&self) -> Result<FlyToken, Error> {
-        let now = self.upstream.time.now();
-        self.upstream
-            .fly_token
+        let (up, audience) = (&self.upstream, self.inner.settings.audience());
+        let now = up.time.now();
+        up.fly_token
             .get_or_refresh(|| async {
-                let token = self.fly_token().await?;
+                let fetched = up.fly.fetch_token(Some(audience)).await;
+                let token =
+                    fetched.map_err(|e| e.fly_token_context("getting a Fly OIDC token failed"))?;
                 let expires_at = token.expires_at().unwrap_or(now);
                 Ok((token, expires_at))
             })
