@@ -111,7 +111,6 @@ pub struct Builder {
     token_files: Vec<TokenFile>,
     file_owner: Option<FileOwner>,
     record: Option<crate::FileRecord>,
-    auth_token: Option<SecretString>,
     listen: Option<SocketAddr>,
     time: Option<SharedTimeSource>,
     limits: Limits,
@@ -204,13 +203,6 @@ impl Builder {
     /// ([`FileRecord::remove_left_behind`](crate::FileRecord::remove_left_behind)).
     pub fn record_files(mut self, record: crate::FileRecord) -> Self {
         self.record = Some(record);
-        self
-    }
-
-    /// The token clients must send as `Authorization` on the AWS endpoints (default: 256
-    /// random bits from the operating system, base64url).
-    pub fn auth_token(mut self, token: impl Into<SecretString>) -> Self {
-        self.auth_token = Some(token.into());
         self
     }
 
@@ -312,10 +304,7 @@ impl Builder {
             ));
         }
         let time = self.time.clone().unwrap_or_default();
-        let auth_token = match self.auth_token {
-            Some(token) => token,
-            None => random_token()?,
-        };
+        let auth_token = random_token()?;
         // AWS roles: the first is the default; each is also served by name.
         let mut aws_roles = HashMap::new();
         let mut aws_slots = Vec::new();
@@ -722,8 +711,9 @@ impl Server {
         self.aws_region.as_deref()
     }
 
-    /// The token clients send as `Authorization` on the AWS endpoints (what the file of
-    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` holds). Never log it.
+    /// The token clients send as `Authorization` on the AWS endpoints, 256 random bits from the
+    /// operating system, base64url (what the file of `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`
+    /// holds). Never log it.
     pub fn expose_auth_token(&self) -> &str {
         self.state.auth_token.expose_secret()
     }
