@@ -181,7 +181,7 @@ pub use provider::{
 };
 pub use settings::{
     ChainedRole, DEFAULT_REGION, ENV_AUDIENCE, ENV_ROLE_ARN, Settings, check_external_id,
-    check_role_arn, role_name_of, sanitize_session_name,
+    check_role_arn, role_name_of,
 };
 pub use shared_config::profile_uses_container_credentials;
 pub use sts::{AssumedRole, Rejection};

@@ -657,7 +657,7 @@ fn check_session_name(name: &str) -> Result<String, String> {
 }
 
 /// Replace characters STS does not accept with `-` and cut to 64 characters.
-pub fn sanitize_session_name(raw: &str) -> String {
+pub(crate) fn sanitize_session_name(raw: &str) -> String {
     let mut name: String = raw
         .chars()
         .map(|c| if is_session_char(c) { c } else { '-' })
