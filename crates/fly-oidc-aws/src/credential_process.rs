@@ -238,12 +238,11 @@ mod cached {
     /// |---|---|---|
     /// | [`no_cache`](Builder::no_cache) | `FLY_OIDC_NO_CACHE` (`1`/`true`/`yes`/`on`) | use the cache |
     /// | [`min_ttl`](Builder::min_ttl) | `FLY_OIDC_AWS_MIN_TTL` (`900`, `15m`, `1h`) | 15 minutes |
-    /// | [`cache_dir`](Builder::cache_dir) | `XDG_CACHE_HOME`, `HOME` | `~/.cache/fly-oidc` |
+    /// | the cache directory | `XDG_CACHE_HOME`, `HOME` | `~/.cache/fly-oidc` |
     #[derive(Debug, Default)]
     pub struct Builder {
         no_cache: Option<bool>,
         min_ttl: Option<Duration>,
-        cache_dir: Option<PathBuf>,
     }
 
     impl Builder {
@@ -257,13 +256,6 @@ mod cached {
         /// `FLY_OIDC_AWS_MIN_TTL`, else 15 minutes). At most 12 hours.
         pub fn min_ttl(mut self, min_ttl: Duration) -> Self {
             self.min_ttl = Some(min_ttl);
-            self
-        }
-
-        /// The cache directory (default: `$XDG_CACHE_HOME/fly-oidc`, else
-        /// `$HOME/.cache/fly-oidc`).
-        pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-            self.cache_dir = Some(dir.into());
             self
         }
 
@@ -300,7 +292,7 @@ mod cached {
                 Some(no_cache) => no_cache,
                 None => env.flag(NO_CACHE)?.unwrap_or(false),
             };
-            let dir = self.cache_dir.or_else(|| disk_cache::default_dir(&env));
+            let dir = disk_cache::default_dir(&env);
             let key = cache_key(provider.settings(), provider.fly_client().source());
             Ok(CredentialProcess {
                 provider,
