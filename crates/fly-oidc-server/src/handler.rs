@@ -1,7 +1,7 @@
 //! Answering one request.
 
 use crate::routes::{Meta, Route, route};
-use crate::slot::{FetchError, Fetcher, OnDemand, Secret, Slot, Spawn};
+use crate::slot::{FetchError, Fetcher, Held, OnDemand, Secret, Slot, Spawn};
 use bytes::Bytes;
 use fly_oidc::SecretString;
 use http::header::{CONTENT_TYPE, HOST};
@@ -257,12 +257,12 @@ impl State {
             };
             return not_found(&message);
         };
-        match slot.current() {
-            Some(held) => match &held.value {
-                Secret::AwsJson(json) => respond(StatusCode::OK, "application/json", json.clone()),
-                _ => unavailable(slot),
-            },
-            None => unavailable(slot),
+        match slot.current().as_deref() {
+            Some(Held {
+                value: Secret::AwsJson(json),
+                ..
+            }) => respond(StatusCode::OK, "application/json", json.clone()),
+            _ => unavailable(slot),
         }
     }
 
@@ -328,12 +328,12 @@ impl State {
                         )))
                     };
                     match cache.get(&audience, make, &self.spawn).await {
-                        Ok(slot) => match slot.current() {
-                            Some(held) => match &held.value {
-                                Secret::Gcp(token) => text(token.expose_secret().to_owned()),
-                                _ => unavailable(&slot),
-                            },
-                            None => unavailable(&slot),
+                        Ok(slot) => match slot.current().as_deref() {
+                            Some(Held {
+                                value: Secret::Gcp(token),
+                                ..
+                            }) => text(token.expose_secret().to_owned()),
+                            _ => unavailable(&slot),
                         },
                         Err(error) => refused(&error, "gcp identity token"),
                     }
@@ -349,23 +349,20 @@ impl State {
                     }
                     _ => gcp.slot.clone(),
                 };
-                match slot.current() {
-                    Some(held) => match &held.value {
-                        Secret::Gcp(token) => {
-                            let expires_in = held
-                                .expires_at
-                                .duration_since(slot.now())
-                                .unwrap_or_default()
-                                .as_secs();
-                            json(&serde_json::json!({
-                                "access_token": token.expose_secret(),
-                                "expires_in": expires_in,
-                                "token_type": "Bearer",
-                            }))
-                        }
-                        _ => unavailable(&slot),
-                    },
-                    None => unavailable(&slot),
+                match slot.current().as_deref() {
+                    Some(Held {
+                        value: Secret::Gcp(token),
+                        expires_at,
+                        ..
+                    }) => {
+                        let left = expires_at.duration_since(slot.now());
+                        json(&serde_json::json!({
+                            "access_token": token.expose_secret(),
+                            "expires_in": left.unwrap_or_default().as_secs(),
+                            "token_type": "Bearer",
+                        }))
+                    }
+                    _ => unavailable(&slot),
                 }
             }
             Meta::Unknown => not_found("this metadata path is not served by fly-oidc"),
