@@ -1,7 +1,7 @@
 //! Answering one request.
 
 use crate::routes::{Meta, Route, route};
-use crate::slot::{FetchError, Fetcher, OnDemand, Secret, Slot, Spawn};
+use crate::slot::{FetchError, Fetcher, Held, OnDemand, Secret, Slot, Spawn};
 use bytes::Bytes;
 use fly_oidc::SecretString;
 use http::header::{CONTENT_TYPE, HOST};
@@ -92,6 +92,10 @@ fn respond(
 fn json_error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
     let body = serde_json::to_vec(&ErrorBody { code, message }).unwrap_or_default();
     respond(status, "application/json", body)
+}
+
+fn not_found(message: &str) -> Response<Body> {
+    json_error(StatusCode::NOT_FOUND, "NotFound", message)
 }
 
 fn with_flavor(mut response: Response<Body>) -> Response<Body> {
@@ -187,11 +191,7 @@ impl State {
                     serde_json::to_vec(&health).unwrap_or_default(),
                 )
             }
-            Route::NotFound => with_flavor(json_error(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                "no such endpoint on this fly-oidc server",
-            )),
+            Route::NotFound => with_flavor(not_found("no such endpoint on this fly-oidc server")),
             Route::Aws { role } => {
                 if !self.host_allowed(uri, headers) {
                     return bad_host();
@@ -255,22 +255,20 @@ impl State {
                     "no role named {name:?} is served here: pass its ARN with --aws-role-arn"
                 ),
             };
-            return json_error(StatusCode::NOT_FOUND, "NotFound", &message);
+            return not_found(&message);
         };
-        match slot.current() {
-            Some(held) => match &held.value {
-                Secret::AwsJson(json) => respond(StatusCode::OK, "application/json", json.clone()),
-                _ => unavailable(slot),
-            },
-            None => unavailable(slot),
+        match slot.current().as_deref() {
+            Some(Held {
+                value: Secret::AwsJson(json),
+                ..
+            }) => respond(StatusCode::OK, "application/json", json.clone()),
+            _ => unavailable(slot),
         }
     }
 
     async fn metadata(&self, meta: Meta) -> Response<Body> {
         let Some(gcp) = &self.gcp else {
-            return json_error(
-                StatusCode::NOT_FOUND,
-                "NotFound",
+            return not_found(
                 "no Google workload identity pool provider is configured on this server: pass --gcp-provider",
             );
         };
@@ -280,11 +278,7 @@ impl State {
             Meta::Listing(listing) => text(listing),
             Meta::ProjectId => match &gcp.project_id {
                 Some(id) => text(id.clone()),
-                None => json_error(
-                    StatusCode::NOT_FOUND,
-                    "NotFound",
-                    "no project id configured: pass --gcp-project",
-                ),
+                None => not_found("no project id configured: pass --gcp-project"),
             },
             Meta::NumericProjectId => text(gcp.project_number.clone()),
             Meta::UniverseDomain => text(UNIVERSE_DOMAIN),
@@ -304,11 +298,7 @@ impl State {
             | Meta::Identity { account, .. }
                 if !known(&account) =>
             {
-                json_error(
-                    StatusCode::NOT_FOUND,
-                    "NotFound",
-                    "no such service account on this server",
-                )
+                not_found("no such service account on this server")
             }
             Meta::Account {
                 recursive: true, ..
@@ -320,9 +310,7 @@ impl State {
             Meta::Scopes { .. } => text(gcp.scopes.join("\n") + "\n"),
             Meta::Aliases { .. } => text("default\n"),
             Meta::Identity { audience, .. } => match (&gcp.id_tokens, audience) {
-                (None, _) => json_error(
-                    StatusCode::NOT_FOUND,
-                    "NotFound",
+                (None, _) => not_found(
                     "identity tokens need a service account (Google signs ID tokens for service accounts only): pass --gcp-service-account; for a Fly OIDC token use `fly-oidc token --audience A`",
                 ),
                 (Some(_), None) => json_error(
@@ -340,12 +328,12 @@ impl State {
                         )))
                     };
                     match cache.get(&audience, make, &self.spawn).await {
-                        Ok(slot) => match slot.current() {
-                            Some(held) => match &held.value {
-                                Secret::Gcp(token) => text(token.expose_secret().to_owned()),
-                                _ => unavailable(&slot),
-                            },
-                            None => unavailable(&slot),
+                        Ok(slot) => match slot.current().as_deref() {
+                            Some(Held {
+                                value: Secret::Gcp(token),
+                                ..
+                            }) => text(token.expose_secret().to_owned()),
+                            _ => unavailable(&slot),
                         },
                         Err(error) => refused(&error, "gcp identity token"),
                     }
@@ -361,30 +349,23 @@ impl State {
                     }
                     _ => gcp.slot.clone(),
                 };
-                match slot.current() {
-                    Some(held) => match &held.value {
-                        Secret::Gcp(token) => {
-                            let expires_in = held
-                                .expires_at
-                                .duration_since(slot.now())
-                                .unwrap_or_default()
-                                .as_secs();
-                            json(&serde_json::json!({
-                                "access_token": token.expose_secret(),
-                                "expires_in": expires_in,
-                                "token_type": "Bearer",
-                            }))
-                        }
-                        _ => unavailable(&slot),
-                    },
-                    None => unavailable(&slot),
+                match slot.current().as_deref() {
+                    Some(Held {
+                        value: Secret::Gcp(token),
+                        expires_at,
+                        ..
+                    }) => {
+                        let left = expires_at.duration_since(slot.now());
+                        json(&serde_json::json!({
+                            "access_token": token.expose_secret(),
+                            "expires_in": left.unwrap_or_default().as_secs(),
+                            "token_type": "Bearer",
+                        }))
+                    }
+                    _ => unavailable(&slot),
                 }
             }
-            Meta::Unknown => json_error(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                "this metadata path is not served by fly-oidc",
-            ),
+            Meta::Unknown => not_found("this metadata path is not served by fly-oidc"),
         }
     }
 
@@ -603,7 +584,7 @@ pub(crate) fn allowed_hosts(addr: std::net::SocketAddr) -> Vec<String> {
 /// A server state with fixed credentials, to fuzz request handling without sockets.
 pub(crate) mod fuzz_harness {
     use super::*;
-    use crate::slot::{FetchError, Fetcher};
+    use crate::slot::{Fetcher, fetcher};
     use fly_oidc::time::SharedTimeSource;
 
     /// What the harness's credentials hold, to check answers against.
@@ -640,12 +621,9 @@ pub(crate) mod fuzz_harness {
     }
 
     fn constant(secret: Secret) -> Fetcher {
-        Arc::new(move || {
-            let secret = secret.clone();
-            Box::pin(async move {
-                let expires = SharedTimeSource::default().now() + Duration::from_secs(3600);
-                Ok::<_, FetchError>((secret, expires))
-            })
+        fetcher(secret, |secret| async move {
+            let expires = SharedTimeSource::default().now() + Duration::from_secs(3600);
+            Ok((secret, expires))
         })
     }
 
