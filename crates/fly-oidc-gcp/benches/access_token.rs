@@ -69,14 +69,15 @@ fn benches(c: &mut Criterion) {
             .iter(|| async { federated.access_token().await.unwrap() })
     });
     group.sample_size(50);
-    group.bench_function("cold_federated", |b| {
-        b.to_async(&rt)
-            .iter(|| async { federated.fetch_access_token().await.unwrap() })
-    });
-    group.bench_function("cold_impersonated", |b| {
-        b.to_async(&rt)
-            .iter(|| async { impersonated.fetch_access_token().await.unwrap() })
-    });
+    for (name, provider) in [
+        ("cold_federated", &federated),
+        ("cold_impersonated", &impersonated),
+    ] {
+        group.bench_function(name, |b| {
+            b.to_async(&rt)
+                .iter(|| async { provider.fetch_access_token().await.unwrap() })
+        });
+    }
     group.finish();
 
     let Some(bin) = binary() else {
