@@ -20,9 +20,7 @@
 //! # Ok(()) }
 //! ```
 
-use crate::sts::AssumedRole;
 use fly_oidc::REDACTED;
-use fly_oidc::{Error, ErrorKind};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::SystemTime;
@@ -48,25 +46,6 @@ pub struct AwsCredentials {
     pub account_id: Option<String>,
 }
 
-impl AwsCredentials {
-    /// The credentials of an assumed role; an error when STS gave no session token.
-    pub fn from_assumed_role(assumed: &AssumedRole) -> Result<Self, Error> {
-        let creds = &assumed.credentials;
-        let session_token = creds.session_token().ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidResponse,
-                "STS answered without a session token; check the STS endpoint URL",
-            )
-        })?;
-        Ok(Self {
-            access_key_id: creds.access_key_id().to_owned(),
-            secret_access_key: creds.secret_access_key().to_owned(),
-            session_token: session_token.to_owned(),
-            account_id: assumed.account_id.clone(),
-        })
-    }
-}
-
 impl Drop for AwsCredentials {
     fn drop(&mut self) {
         self.secret_access_key.zeroize();
@@ -87,18 +66,14 @@ impl fmt::Debug for AwsCredentials {
 
 /// The `credential_process` answer (field order as in the AWS docs).
 #[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
 struct ProcessOutput<'a> {
-    #[serde(rename = "Version")]
     version: u8,
-    #[serde(rename = "AccessKeyId")]
     access_key_id: &'a str,
-    #[serde(rename = "SecretAccessKey")]
     secret_access_key: &'a str,
-    #[serde(rename = "SessionToken")]
     session_token: &'a str,
-    #[serde(rename = "Expiration")]
     expiration: String,
-    #[serde(rename = "AccountId", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     account_id: Option<&'a str>,
 }
 
@@ -171,11 +146,31 @@ mod cached {
     use crate::disk_cache::{self, CacheKey, DiskCache, Entry, Outcome, Policy};
     use crate::provider::FlyOidcCredentialsProvider;
     use crate::settings::{ROLE_ARN, Settings};
+    use crate::sts::AssumedRole;
     use fly_oidc::TokenSource;
     use fly_oidc::time::SharedTimeSource;
-    use fly_oidc::{BuildError, Error, Origin, Setting};
+    use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};
     use std::path::PathBuf;
     use std::time::Duration;
+
+    impl AwsCredentials {
+        /// The credentials of an assumed role; an error when STS gave no session token.
+        fn from_assumed_role(assumed: &AssumedRole) -> Result<Self, Error> {
+            let creds = &assumed.credentials;
+            let session_token = creds.session_token().ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidResponse,
+                    "STS answered without a session token; check the STS endpoint URL",
+                )
+            })?;
+            Ok(Self {
+                access_key_id: creds.access_key_id().to_owned(),
+                secret_access_key: creds.secret_access_key().to_owned(),
+                session_token: session_token.to_owned(),
+                account_id: assumed.account_id.clone(),
+            })
+        }
+    }
 
     /// `FLY_OIDC_AWS_MIN_TTL`: reuse cached credentials while at least this much remains.
     const ENV_MIN_TTL: &str = "FLY_OIDC_AWS_MIN_TTL";

@@ -1,9 +1,9 @@
-//! Errors: this crate uses the error pattern of [`fly_oidc`] ([`BuildError`] when building,
+//! Errors: this crate uses the error pattern of [`fly_oidc`] ([`BuildError`](fly_oidc::BuildError) when building,
 //! [`Error`] with an [`ErrorKind`] at run time); here, their mapping onto the AWS SDK's
 //! [`CredentialsError`], chosen so that a `CredentialsProviderChain` does the right thing.
 
 use aws_credential_types::provider::error::CredentialsError;
-use fly_oidc::{BuildError, Error, ErrorKind};
+use fly_oidc::{Error, ErrorKind};
 
 /// The SDK's error for a failure of this provider. (A function, not a `From` impl: both
 /// types belong to other crates.)
@@ -21,11 +21,6 @@ pub fn credentials_error(err: Error) -> CredentialsError {
         ErrorKind::InvalidResponse => CredentialsError::unhandled(err),
         _ => CredentialsError::provider_error(err),
     }
-}
-
-/// The SDK's error for an invalid setting: `InvalidConfiguration`.
-pub fn build_credentials_error(err: BuildError) -> CredentialsError {
-    CredentialsError::invalid_configuration(err)
 }
 
 #[cfg(test)]

@@ -173,7 +173,7 @@ pub mod fuzzing {
     pub use crate::disk_cache::{encode_entry, parse_entry};
 }
 
-pub use error::{build_credentials_error, credentials_error};
+pub use error::credentials_error;
 pub use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};
 pub use http::{LazyHttpsClient, https_client};
 pub use provider::{
@@ -181,7 +181,7 @@ pub use provider::{
 };
 pub use settings::{
     ChainedRole, DEFAULT_REGION, ENV_AUDIENCE, ENV_ROLE_ARN, Settings, check_external_id,
-    check_role_arn, role_name_of, sanitize_session_name,
+    check_role_arn, role_name_of,
 };
 pub use shared_config::profile_uses_container_credentials;
 pub use sts::{AssumedRole, Rejection};

@@ -1,7 +1,7 @@
 //! The credentials provider and its builder.
 
 use crate::settings::{Requested, Settings, sanitize_session_name, session_name_from_claims};
-use crate::sts::{self, AssumedRole, CallError, StsOptions};
+use crate::sts::{self, AssumedRole, StsOptions};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{self, ProvideCredentials, future};
 use aws_sdk_sts::config::SharedHttpClient;
@@ -56,12 +56,6 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// A builder that reads unset settings from the process environment (the same as
-    /// [`FlyOidcCredentialsProvider::builder`]).
-    pub fn from_env() -> Self {
-        Self::default()
-    }
-
     /// What this provider shares with the Fly token client and the other providers (replacing
     /// any config given before): the environment `AWS_*` and `FLY_*` variables are read from,
     /// the Fly token client (default: one built from this config, with this provider's
@@ -270,11 +264,9 @@ impl Builder {
     /// provider then answers [`CredentialsError::CredentialsNotLoaded`](aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded)
     /// so a chain moves on.
     pub fn build(self) -> Result<FlyOidcCredentialsProvider, BuildError> {
+        let settings = self.settings()?;
         let config = &self.config;
         let env = config.env();
-        let settings = self
-            .requested
-            .resolve(&env, config.allow_insecure_http()?)?;
         let connect_timeout = config.connect_timeout().unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let attempt_timeout = config.timeout().unwrap_or(DEFAULT_ATTEMPT_TIMEOUT);
         let time = config.time_source();
@@ -304,8 +296,10 @@ impl Builder {
                 attempt_timeout,
             },
         );
-        let cache_config = self.cache.unwrap_or_else(|| Some(CacheConfig::default()));
-        let cache = cache_config.map(|config| RefreshingCache::new(config, time.clone()));
+        let cache = self
+            .cache
+            .unwrap_or(Some(CacheConfig::default()))
+            .map(|config| RefreshingCache::new(config, time.clone()));
         Ok(FlyOidcCredentialsProvider {
             inner: Arc::new(Inner {
                 settings,
@@ -599,7 +593,10 @@ impl FlyOidcCredentialsProvider {
                     );
                     return Ok(assumed);
                 }
-                Err(CallError::ExpiredToken(err)) if !expired_retry_done => {
+                Err(err)
+                    if !expired_retry_done
+                        && err.code().is_some_and(sts::is_expired_token_code) =>
+                {
                     tracing::warn!(
                         role_arn,
                         code = ?err.code(),
@@ -608,7 +605,7 @@ impl FlyOidcCredentialsProvider {
                     expired_retry_done = true;
                     at_sts.store(false, Ordering::Relaxed);
                 }
-                Err(CallError::ExpiredToken(err)) | Err(CallError::Other(err)) => {
+                Err(err) => {
                     // Returned to the caller, who reports it: no warning of our own.
                     tracing::debug!(role_arn, kind = ?err.kind(), code = ?err.code(), error = %err, "assuming role failed");
                     return Err(err);

@@ -152,16 +152,6 @@ impl Settings {
         self.endpoint_url.as_deref()
     }
 
-    /// Whether the FIPS endpoint is used.
-    pub fn use_fips(&self) -> bool {
-        self.use_fips
-    }
-
-    /// Whether the dual-stack endpoint is used.
-    pub fn use_dual_stack(&self) -> bool {
-        self.use_dual_stack
-    }
-
     /// The role assumed next with the first role's credentials, when the role is chained.
     pub fn chain(&self) -> Option<&ChainedRole> {
         self.chain.as_ref()
@@ -360,15 +350,13 @@ impl Requested {
                 ),
             ));
         }
-        let policy = match pick(self.policy, env, POLICY) {
-            Some((text, origin)) => {
-                let policy = load_policy(&text)
+        let policy = pick(self.policy, env, POLICY)
+            .map(|(text, origin)| {
+                load_policy(&text)
                     .and_then(|policy| check_policy(&policy).map(|()| policy))
-                    .map_err(|why| BuildError::invalid(POLICY, origin, why))?;
-                Some(policy)
-            }
-            None => None,
-        };
+                    .map_err(|why| BuildError::invalid(POLICY, origin, why))
+            })
+            .transpose()?;
         let (policy_arns, origin) = match self.policy_arns {
             Some(arns) => (arns, Origin::Builder),
             None => env
@@ -420,13 +408,12 @@ impl Requested {
                 .map_err(|e| flag_error(ENDPOINT_URL, e))?
                 .map(|(url, found)| (url, Some(found))),
         };
-        let endpoint_url = match endpoint_url {
-            Some((url, found)) => Some(
+        let endpoint_url = endpoint_url
+            .map(|(url, found)| {
                 check_endpoint_url(&url, allow_insecure)
-                    .map_err(|why| shared_invalid(ENDPOINT_URL, found, why))?,
-            ),
-            None => None,
-        };
+                    .map_err(|why| shared_invalid(ENDPOINT_URL, found, why))
+            })
+            .transpose()?;
         // A flag the builder left unset: the variable or the profile's key, else off.
         let shared_flag = |set: Option<bool>, setting, read: SharedFlag| match set {
             Some(v) => Ok(v),
@@ -509,21 +496,14 @@ fn resolve_chain(
         ));
     }
     check_role_arn(&role_arn).map_err(|why| BuildError::invalid(CHAIN_ROLE_ARN, origin, why))?;
-    let external_id = match external_id {
-        Some((id, origin)) => {
-            check_external_id(&id)
-                .map_err(|why| BuildError::invalid(CHAIN_EXTERNAL_ID, origin, why))?;
-            Some(id)
-        }
-        None => None,
-    };
-    let session_name = match session_name {
-        Some(name) => Some(
-            check_session_name(&name)
-                .map_err(|why| BuildError::invalid(CHAIN_SESSION_NAME, Origin::Builder, why))?,
-        ),
-        None => None,
-    };
+    if let Some((id, origin)) = &external_id {
+        check_external_id(id)
+            .map_err(|why| BuildError::invalid(CHAIN_EXTERNAL_ID, origin.clone(), why))?;
+    }
+    let session_name = session_name
+        .map(|name| check_session_name(&name))
+        .transpose()
+        .map_err(|why| BuildError::invalid(CHAIN_SESSION_NAME, Origin::Builder, why))?;
     let duration = duration.unwrap_or(MAX_CHAINED_DURATION);
     if duration < MIN_DURATION || duration > MAX_CHAINED_DURATION || duration.subsec_nanos() != 0 {
         return Err(BuildError::invalid(
@@ -539,7 +519,7 @@ fn resolve_chain(
     }
     Ok(Some(ChainedRole {
         role_arn,
-        external_id,
+        external_id: external_id.map(|(id, _)| id),
         session_name,
         duration,
     }))
@@ -677,7 +657,7 @@ fn check_session_name(name: &str) -> Result<String, String> {
 }
 
 /// Replace characters STS does not accept with `-` and cut to 64 characters.
-pub fn sanitize_session_name(raw: &str) -> String {
+pub(crate) fn sanitize_session_name(raw: &str) -> String {
     let mut name: String = raw
         .chars()
         .map(|c| if is_session_char(c) { c } else { '-' })
@@ -813,7 +793,7 @@ mod tests {
         assert_eq!(s.endpoint_url(), Some("http://127.0.0.1:5000"));
         assert_eq!(s.audience(), "aud-x");
         assert_eq!(s.session_name(), Some("fly-my-app-m1"));
-        assert!(s.use_fips());
+        assert!(s.use_fips);
         // AWS_REGION beats AWS_DEFAULT_REGION; AWS_ENDPOINT_URL_STS beats AWS_ENDPOINT_URL;
         // builder values beat both.
         let mine = Requested {

@@ -143,17 +143,15 @@ impl SharedConfig {
         Ok(Self { env, profiles })
     }
 
-    /// A value from `variable`, else from `profile_key` of the active profile.
+    /// A value from `variable`, else from `profile_key` of the active profile (with
+    /// `service`, STS's own variable and `services` section first), and where it was found.
     fn lookup(
         &self,
-        variable: Option<&'static str>,
+        variable: &'static str,
         profile_key: Option<&'static str>,
         service: bool,
-    ) -> Option<(String, Origin)> {
-        let mut value = EnvConfigValue::new();
-        if let Some(name) = variable {
-            value = value.env(name);
-        }
+    ) -> Option<(String, Found)> {
+        let mut value = EnvConfigValue::new().env(variable);
         if let Some(key) = profile_key {
             value = value.profile(key);
         }
@@ -165,31 +163,28 @@ impl SharedConfig {
                 Ok::<_, std::convert::Infallible>(v.trim().to_owned())
             })
             .unwrap_or_else(|never| match *never.err() {});
-        found.filter(|v| !v.is_empty()).map(|v| (v, origin))
+        let found = found.filter(|v| !v.is_empty())?;
+        Some((
+            found,
+            self.found(origin, variable, profile_key.unwrap_or_default()),
+        ))
     }
 
     fn found(&self, origin: Origin, variable: &'static str, profile_key: &'static str) -> Found {
-        let profile = || {
-            self.profiles
-                .as_ref()
-                .map(|p| p.selected_profile().to_owned())
-                .unwrap_or_default()
-        };
         if origin == Origin::service_environment_variable() {
             Found::Variable(ENV_ENDPOINT_URL_STS)
         } else if origin == Origin::shared_environment_variable() {
             Found::Variable(variable)
-        } else if origin == Origin::service_profile_file() {
-            Found::Profile {
-                services: self.services_section(),
-                profile: profile(),
-                key: profile_key,
-            }
         } else {
+            let profiles = self.profiles.as_ref();
             Found::Profile {
-                profile: profile(),
+                profile: profiles
+                    .map(|p| p.selected_profile().to_owned())
+                    .unwrap_or_default(),
                 key: profile_key,
-                services: None,
+                services: self
+                    .services_section()
+                    .filter(|_| origin == Origin::service_profile_file()),
             }
         }
     }
@@ -201,14 +196,8 @@ impl SharedConfig {
 
     /// `AWS_REGION`, else `AWS_DEFAULT_REGION`, else the profile's `region`.
     pub(crate) fn region(&self) -> Option<(String, Found)> {
-        if let Some((value, _)) = self.lookup(Some(ENV_REGION), None, false) {
-            return Some((value, Found::Variable(ENV_REGION)));
-        }
-        self.lookup(Some(ENV_DEFAULT_REGION), Some("region"), false)
-            .map(|(value, origin)| {
-                let found = self.found(origin, ENV_DEFAULT_REGION, "region");
-                (value, found)
-            })
+        self.lookup(ENV_REGION, None, false)
+            .or_else(|| self.lookup(ENV_DEFAULT_REGION, Some("region"), false))
     }
 
     /// The configured STS endpoint URL, in the SDK's order: `AWS_ENDPOINT_URL_STS`,
@@ -225,12 +214,7 @@ impl SharedConfig {
         {
             return Ok(None);
         }
-        Ok(self
-            .lookup(Some(ENV_ENDPOINT_URL), Some("endpoint_url"), true)
-            .map(|(value, origin)| {
-                let found = self.found(origin, ENV_ENDPOINT_URL, "endpoint_url");
-                (value, found)
-            }))
+        Ok(self.lookup(ENV_ENDPOINT_URL, Some("endpoint_url"), true))
     }
 
     /// `AWS_USE_FIPS_ENDPOINT`, else the profile's `use_fips_endpoint`.
@@ -248,10 +232,9 @@ impl SharedConfig {
         variable: &'static str,
         profile_key: &'static str,
     ) -> Result<Option<(bool, Found)>, FlagError> {
-        let Some((text, origin)) = self.lookup(Some(variable), Some(profile_key), false) else {
+        let Some((text, found)) = self.lookup(variable, Some(profile_key), false) else {
             return Ok(None);
         };
-        let found = self.found(origin, variable, profile_key);
         match Env::parse_flag(&text) {
             Some(value) => Ok(Some((value, found))),
             None => Err(FlagError { text, found }),

@@ -191,10 +191,10 @@ pub struct AssumedRole {
     pub subject: Option<String>,
 }
 
-pub(crate) enum CallError {
-    /// `ExpiredTokenException`: worth one more try with a fresh Fly token.
-    ExpiredToken(Error),
-    Other(Error),
+/// Whether STS's `code` says the Fly token expired (`ExpiredTokenException`): to the first
+/// hop, worth one more try with a fresh Fly token.
+pub(crate) fn is_expired_token_code(code: &str) -> bool {
+    matches!(code, "ExpiredTokenException" | "ExpiredToken")
 }
 
 /// The session policies of `settings`, as STS takes them: they apply to the session handed
@@ -222,7 +222,7 @@ pub(crate) async fn assume_role_with_web_identity(
     token: &FlyToken,
     attempts: u32,
     time: &SharedTimeSource,
-) -> Result<AssumedRole, CallError> {
+) -> Result<AssumedRole, Error> {
     // Without a chain this session is the one handed out, and the session policies apply.
     let last = settings.chain.is_none();
     // STS never grants more than DurationSeconds from when it answers, so by our clock the
@@ -249,8 +249,7 @@ pub(crate) async fn assume_role_with_web_identity(
             session_name,
             started + settings.duration,
             time.now(),
-        )
-        .map_err(CallError::Other),
+        ),
         Err(err) => Err(map_sdk_error(
             err,
             settings,
@@ -303,7 +302,7 @@ pub(crate) async fn assume_chained_role(
             started + chain.duration,
             time.now(),
         ),
-        Err(err) => match map_sdk_error(
+        Err(err) => Err(map_sdk_error(
             err,
             settings,
             &chain.role_arn,
@@ -312,9 +311,7 @@ pub(crate) async fn assume_chained_role(
                 first_role_arn,
             },
             attempts,
-        ) {
-            CallError::ExpiredToken(err) | CallError::Other(err) => Err(err),
-        },
+        )),
     }
 }
 
@@ -719,7 +716,7 @@ fn map_sdk_error<E>(
     role_arn: &str,
     hop: Hop,
     attempts: u32,
-) -> CallError
+) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -736,132 +733,108 @@ where
             let e = service.into_err();
             let code = e.code().unwrap_or("").to_owned();
             let msg = sts_message(&e);
-            let shown_code = if code.is_empty() {
-                format!("HTTP {status}")
-            } else {
-                code.clone()
+            let said = match code.as_str() {
+                "" => format!("HTTP {status}: {msg}"),
+                code => format!("{code}: {msg}"),
             };
             let cause = Rejection::classify(&code, e.message());
-            let error = |kind: ErrorKind, text: Message| {
-                // The message already holds STS's code and message: the source is only the
-                // cause, classified, when STS refused the token.
-                let error = Error::new(kind, text).with_status(status);
-                let error = match cause {
-                    Some(cause) => error.with_source(cause),
-                    None => error,
-                };
-                if code.is_empty() {
-                    error
-                } else {
-                    error.with_code(code.as_str())
-                }
-            };
-            match (code.as_str(), &hop) {
-                ("AccessDenied", Hop::Chained { chain, first_role_arn }) => CallError::Other(error(
+            let (kind, text): (ErrorKind, Message) = match (code.as_str(), &hop) {
+                ("AccessDenied", Hop::Chained { chain, first_role_arn }) => (
                     ErrorKind::TrustRejected,
-                    chain_trust_message(
-                        &format!("{shown_code}: {msg}"),
-                        chain,
-                        first_role_arn,
-                        settings,
-                    ),
-                )),
-                (c, _) if c == "ValidationError" && is_duration_above_maximum(e.message()) => {
-                    let err = duration_error(&format!("{shown_code}: {msg}"), settings, role_arn, &hop)
+                    chain_trust_message(&said, chain, first_role_arn, settings),
+                ),
+                ("ValidationError", _) if is_duration_above_maximum(e.message()) => {
+                    return duration_error(&said, settings, role_arn, &hop)
                         .with_status(status)
                         .with_code(code.as_str());
-                    CallError::Other(err)
                 }
-                ("ExpiredTokenException" | "ExpiredToken", Hop::WebIdentity(_)) => CallError::ExpiredToken(error(
+                (c, Hop::WebIdentity(_)) if is_expired_token_code(c) => (
                     ErrorKind::TrustRejected,
                     format!(
-                        "STS {endpoint} rejected the Fly token as expired twice ({shown_code}: {msg}), \
+                        "STS {endpoint} rejected the Fly token as expired twice ({said}), \
                          although each was fresh; check this machine's clock, and that the token source \
                          mints new tokens (a token file must be rewritten before its tokens expire)"
                     ).into(),
-                )),
+                ),
                 (_, Hop::WebIdentity(claims)) if cause == Some(Rejection::VerificationKey) => {
                     let facts = TokenFacts::of(claims);
                     let issuer = facts.iss;
-                    CallError::Other(error(
+                    (
                         ErrorKind::Transient,
                         format!(
                             "STS {endpoint} could not fetch the signing keys of the token's issuer {issuer}{after} \
-                             ({shown_code}: {msg}) while assuming {role_arn}; this is probably transient (STS reads \
+                             ({said}) while assuming {role_arn}; this is probably transient (STS reads \
                              {issuer}/.well-known/openid-configuration and its JWKS), try again shortly; if it \
                              persists, `fly-oidc token --verify` checks the keys can be fetched ({facts})"
                         ).into(),
-                    ))
+                    )
                 }
-                ("InvalidIdentityToken" | "IDPRejectedClaim" | "AccessDenied", Hop::WebIdentity(claims)) => {
-                    CallError::Other(error(
-                        ErrorKind::TrustRejected,
-                        trust_message(
-                            cause.unwrap_or(Rejection::Token),
-                            &format!("{shown_code}: {msg}"),
-                            role_arn,
-                            settings,
-                            claims,
-                        ),
-                    ))
-                }
-                ("", _) if status < 500 && status != 429 => CallError::Other(error(
+                ("InvalidIdentityToken" | "IDPRejectedClaim" | "AccessDenied", Hop::WebIdentity(claims)) => (
+                    ErrorKind::TrustRejected,
+                    trust_message(cause.unwrap_or(Rejection::Token), &said, role_arn, settings, claims),
+                ),
+                ("", _) if status < 500 && status != 429 => (
                     ErrorKind::InvalidResponse,
                     Message::from(format!(
                         "STS {endpoint} answered HTTP {status} with something that is not an STS answer; check the endpoint URL ("
                     )).setting(ENDPOINT_URL).text(", AWS_ENDPOINT_URL, the profile's endpoint_url)"),
-                )),
-                (c, _) if is_transient_code(c) || status >= 500 || status == 429 => {
-                    CallError::Other(error(
-                        ErrorKind::Transient,
-                        format!(
-                            "STS {endpoint} failed{after} ({shown_code}: {msg}); this is usually transient, try again shortly"
-                        ).into(),
-                    ))
-                }
-                ("MalformedPolicyDocument" | "PackedPolicyTooLarge", _) => CallError::Other(error(
+                ),
+                (c, _) if is_transient_code(c) || status >= 500 || status == 429 => (
+                    ErrorKind::Transient,
+                    format!(
+                        "STS {endpoint} failed{after} ({said}); this is usually transient, try again shortly"
+                    ).into(),
+                ),
+                ("MalformedPolicyDocument" | "PackedPolicyTooLarge", _) => (
                     ErrorKind::Rejected,
                     Message::from(format!(
-                        "STS {endpoint} rejected the session policy ({shown_code}: {msg}); check the session policy and policy ARNs ("
+                        "STS {endpoint} rejected the session policy ({said}); check the session policy and policy ARNs ("
                     )).setting(POLICY).text(", ").setting(POLICY_ARNS).text(")"),
-                )),
-                ("RegionDisabledException", _) => CallError::Other(error(
+                ),
+                ("RegionDisabledException", _) => (
                     ErrorKind::Rejected,
                     format!(
-                        "STS is not activated in region {} for this account ({shown_code}: {msg}); activate it in IAM account settings or use another region",
+                        "STS is not activated in region {} for this account ({said}); activate it in IAM account settings or use another region",
                         settings.region
                     ).into(),
-                )),
-                _ => CallError::Other(error(
+                ),
+                _ => (
                     ErrorKind::Rejected,
                     format!(
-                        "STS {endpoint} rejected {action} for {role_arn} ({shown_code}: {msg}); check the role ARN, session name, duration (the role's maximum session duration) and policies"
+                        "STS {endpoint} rejected {action} for {role_arn} ({said}); check the role ARN, session name, duration (the role's maximum session duration) and policies"
                     ).into(),
-                )),
+                ),
+            };
+            // The message already holds STS's code and message: the source is only the
+            // cause, classified, when STS refused the token.
+            let error = Error::new(kind, text).with_status(status);
+            let error = match cause {
+                Some(cause) => error.with_source(cause),
+                None => error,
+            };
+            match code.as_str() {
+                "" => error,
+                code => error.with_code(code),
             }
         }
-        SdkError::TimeoutError(_) => CallError::Other(
-            Error::new(
-                ErrorKind::Transient,
-                format!(
-                    "timed out calling STS {endpoint}{after}; this is usually transient, try again (check network access to STS)"
-                ),
-            )
-            .with_source(err),
-        ),
-        SdkError::DispatchFailure(_) => CallError::Other(
-            Error::new(
-                ErrorKind::Transient,
-                Message::from(format!(
-                    "could not reach STS {endpoint}{after}; check network access and the region/endpoint ("
-                ))
-                .setting(REGION)
-                .text(", ")
-                .setting(ENDPOINT_URL)
-                .text(")"),
-            )
-            .with_source(err),
-        ),
+        SdkError::TimeoutError(_) => Error::new(
+            ErrorKind::Transient,
+            format!(
+                "timed out calling STS {endpoint}{after}; this is usually transient, try again (check network access to STS)"
+            ),
+        )
+        .with_source(err),
+        SdkError::DispatchFailure(_) => Error::new(
+            ErrorKind::Transient,
+            Message::from(format!(
+                "could not reach STS {endpoint}{after}; check network access and the region/endpoint ("
+            ))
+            .setting(REGION)
+            .text(", ")
+            .setting(ENDPOINT_URL)
+            .text(")"),
+        )
+        .with_source(err),
         SdkError::ResponseError(resp) => {
             let status = resp.raw().status().as_u16();
             let kind = if status >= 500 {
@@ -869,30 +842,24 @@ where
             } else {
                 ErrorKind::InvalidResponse
             };
-            CallError::Other(
-                Error::new(
-                    kind,
-                    format!(
-                        "STS {endpoint} answered HTTP {status} with a response that is not a valid STS answer{after}; check the endpoint URL"
-                    ),
+            Error::new(
+                kind,
+                format!(
+                    "STS {endpoint} answered HTTP {status} with a response that is not a valid STS answer{after}; check the endpoint URL"
                 ),
             )
         }
-        SdkError::ConstructionFailure(_) => CallError::Other(
-            Error::new(
-                ErrorKind::InvalidConfiguration,
-                format!(
-                    "could not build the STS request for {endpoint}; check the region and endpoint settings"
-                ),
-            )
-            .with_source(err),
-        ),
-        other => CallError::Other(
-            Error::new(
-                ErrorKind::InvalidResponse,
-                format!("calling STS {endpoint} failed unexpectedly{after}"),
-            )
-            .with_source(other),
-        ),
+        SdkError::ConstructionFailure(_) => Error::new(
+            ErrorKind::InvalidConfiguration,
+            format!(
+                "could not build the STS request for {endpoint}; check the region and endpoint settings"
+            ),
+        )
+        .with_source(err),
+        other => Error::new(
+            ErrorKind::InvalidResponse,
+            format!("calling STS {endpoint} failed unexpectedly{after}"),
+        )
+        .with_source(other),
     }
 }

@@ -1,6 +1,7 @@
 //! The two Google calls: the STS token exchange and IAM `generateAccessToken`.
 
 use crate::resource::{WorkloadIdentityProvider, quote};
+use crate::settings::Settings;
 use crate::{GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT};
 use fly_oidc::fs::{ReadError, read_body_capped};
 use fly_oidc::{Error, ErrorKind, FlyClaims, Message, RetryConfig, SecretString};
@@ -150,9 +151,12 @@ pub(crate) struct Impersonated {
     pub expires_at: SystemTime,
 }
 
+/// Google's endpoints, as one provider calls them for one Fly token.
 pub(crate) struct Http<'a> {
     pub client: &'a reqwest::Client,
     pub retry: &'a RetryConfig,
+    pub settings: &'a Settings,
+    pub ctx: TrustContext<'a>,
 }
 
 impl Http<'_> {
@@ -191,11 +195,10 @@ impl Http<'_> {
 
     pub(crate) async fn sts_exchange(
         &self,
-        sts_url: &str,
         subject_token: &str,
         scopes: &[String],
-        ctx: &TrustContext<'_>,
     ) -> Result<Federated, Error> {
+        let (sts_url, ctx) = (self.settings.sts_url(), &self.ctx);
         let audience = ctx.provider.sts_audience();
         let scope = scopes.join(" ");
         let body = {
@@ -233,46 +236,43 @@ impl Http<'_> {
 
     pub(crate) async fn generate_access_token(
         &self,
-        iam_url: &str,
         service_account: &str,
         federated: &SecretString,
         scopes: &[String],
         lifetime: Duration,
-        ctx: &TrustContext<'_>,
     ) -> Result<Impersonated, Error> {
-        let url = iam_method_url(iam_url, service_account, "generateAccessToken");
-        let body = serde_json::json!({
-            "scope": scopes,
-            "lifetime": format!("{}s", lifetime.as_secs()),
-        })
-        .to_string();
-        tracing::debug!(%url, "impersonating the service account");
+        tracing::debug!(service_account, "impersonating the service account");
+        let lifetime = format!("{}s", lifetime.as_secs());
+        let body = serde_json::json!({ "scope": scopes, "lifetime": lifetime });
         let value = self
-            .iam_call(&url, federated, &body, service_account, ctx)
+            .iam_call(service_account, "generateAccessToken", federated, body)
             .await?;
         impersonated_from(&value)
     }
 
-    /// POST the JSON `body` to the IAM Credentials method at `url` for `service_account`,
-    /// authorised with the federated token; the 200 answer's JSON, or the classified error.
+    /// POST the JSON `body` to the IAM Credentials `method` (`generateAccessToken`,
+    /// `generateIdToken`) of `service_account`, authorised with the federated token; the 200
+    /// answer's JSON, or the classified error.
     pub(crate) async fn iam_call(
         &self,
-        url: &str,
-        federated: &SecretString,
-        body: &str,
         service_account: &str,
-        ctx: &TrustContext<'_>,
+        method: &str,
+        federated: &SecretString,
+        body: Value,
     ) -> Result<Value, Error> {
+        let url = self.settings.iam_method_url(service_account, method);
+        tracing::debug!(%url, "calling IAM Credentials");
+        let body = body.to_string();
         self.send(
             GoogleCall::Impersonation,
-            url,
+            &url,
             || {
                 self.client
-                    .post(url)
+                    .post(&url)
                     .bearer_auth(federated.expose_secret())
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .header(reqwest::header::ACCEPT, "application/json")
-                    .body(body.to_owned())
+                    .body(body.clone())
             },
             |status, body| {
                 // An endpoint that echoes the request would show the federated token.
@@ -284,20 +284,11 @@ impl Http<'_> {
                     )
                     .into_bytes(),
                 };
-                classify_iam(status, &body, service_account, ctx)
+                classify_iam(status, &body, service_account, &self.ctx)
             },
         )
         .await
     }
-}
-
-/// The URL of the IAM Credentials `method` (`generateAccessToken`, `generateIdToken`) of
-/// `service_account` under the base URL `iam_url`.
-pub(crate) fn iam_method_url(iam_url: &str, service_account: &str, method: &str) -> String {
-    format!(
-        "{}/v1/projects/-/serviceAccounts/{service_account}:{method}",
-        iam_url.trim_end_matches('/')
-    )
 }
 
 /// The token and lifetime in a 200 answer from Google STS.

@@ -244,10 +244,8 @@ pub fn credential_config(
         ));
     }
     if let Some(sa) = settings.service_account() {
-        config["service_account_impersonation_url"] = json!(format!(
-            "{}/v1/projects/-/serviceAccounts/{sa}:generateAccessToken",
-            settings.iam_url()
-        ));
+        config["service_account_impersonation_url"] =
+            json!(settings.iam_method_url(sa, "generateAccessToken"));
         if let Some(lifetime) = settings.lifetime() {
             config["service_account_impersonation"] =
                 json!({ "token_lifetime_seconds": lifetime.as_secs() });
@@ -447,15 +445,11 @@ fn check_token_cache_file(path: &Path) -> Result<(), BuildError> {
 /// path that cannot be written is an invalid `--output` setting that names the path and the
 /// system's reason.
 pub fn write_config(path: &Path, text: &str) -> Result<String, BuildError> {
-    write_config_file(path, text).map_err(|e| {
+    write_file(path, text, 0o644).map_err(|e| {
         let why =
             format!("cannot write the credential configuration: {e}; give a writable file path");
         BuildError::invalid(OUTPUT, Origin::Builder, why)
-    })
-}
-
-fn write_config_file(path: &Path, text: &str) -> std::io::Result<String> {
-    write_file(path, text, 0o644)?;
+    })?;
     Ok(absolute(path).unwrap_or_else(|_| path.display().to_string()))
 }
 

@@ -2,7 +2,7 @@
 //! authorised with the federated token of a Fly token's STS exchange. What the metadata
 //! server's `.../identity?audience=A` answers on Google Cloud.
 
-use crate::exchange::{Http, TrustContext, access_token, iam_method_url, invalid};
+use crate::exchange::{Http, access_token, invalid};
 use crate::provider::AccessToken;
 use fly_oidc::{Error, FlyToken, REDACTED, SecretString};
 use std::fmt;
@@ -65,17 +65,14 @@ impl Http<'_> {
     /// and [`fly_oidc::ErrorKind::InvalidResponse`] for an answer that is not a JWT with `exp`.
     pub(crate) async fn generate_id_token(
         &self,
-        iam_url: &str,
         service_account: &str,
         federated: &SecretString,
         audience: &str,
-        ctx: &TrustContext<'_>,
     ) -> Result<IdToken, Error> {
-        let url = iam_method_url(iam_url, service_account, "generateIdToken");
-        let body = serde_json::json!({ "audience": audience, "includeEmail": true }).to_string();
-        tracing::debug!(%url, audience, "asking for an ID token of the service account");
+        tracing::debug!(audience, "asking for an ID token of the service account");
+        let body = serde_json::json!({ "audience": audience, "includeEmail": true });
         let value = self
-            .iam_call(&url, federated, &body, service_account, ctx)
+            .iam_call(service_account, "generateIdToken", federated, body)
             .await?;
         const WHAT: &str = "Google IAM Credentials generateIdToken";
         let token = access_token(&value, WHAT, "token")?;

@@ -181,27 +181,29 @@ impl Builder {
     pub fn build(self) -> Result<GcpTokenProvider, BuildError> {
         let settings = self.settings()?;
         let config = &self.config;
-        let env = config.env();
         let time = config.time_source();
-        let fly = config.fly_client_or_build()?;
+        let reuse_while = |margin| {
+            CacheConfig::default()
+                .with_refresh_window(margin)
+                .with_jitter(Duration::ZERO)
+        };
+        let upstream = Upstream {
+            fly_token: RefreshingCache::new(reuse_while(FLY_TOKEN_REUSE_MARGIN), time.clone()),
+            federated: RefreshingCache::new(reuse_while(FEDERATED_REUSE_MARGIN), time.clone()),
+            fly: config.fly_client_or_build()?,
+            http: tokio::sync::OnceCell::new(),
+            connect_timeout: config.connect_timeout().unwrap_or(Duration::from_secs(5)),
+            timeout: config.timeout().unwrap_or(Duration::from_secs(15)),
+            lifetime: settings.lifetime().unwrap_or(Duration::from_secs(3600)),
+            retry: config.retry().cloned().unwrap_or_default(),
+            total_timeout: self.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT),
+            cache_config: self.cache.unwrap_or_default(),
+            time,
+            env: config.env(),
+        };
         Ok(GcpTokenProvider {
-            inner: Arc::new(Inner {
-                cache: RefreshingCache::new(self.cache.clone().unwrap_or_default(), time.clone()),
-                cache_config: self.cache.clone().unwrap_or_default(),
-                upstream: Arc::new(Upstream::new(time.clone())),
-                fly,
-                http: Arc::new(tokio::sync::OnceCell::new()),
-                connect_timeout: config.connect_timeout().unwrap_or(Duration::from_secs(5)),
-                timeout: config.timeout().unwrap_or(Duration::from_secs(15)),
-                lifetime: settings.lifetime().unwrap_or(Duration::from_secs(3600)),
-                settings,
-                retry: config.retry().cloned().unwrap_or_default(),
-                total_timeout: self.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT),
-                time,
-                env,
-                #[cfg(feature = "google-cloud-auth")]
-                entity_tag: std::sync::Mutex::new(None),
-            }),
+            inner: Arc::new(Inner::new(settings, &upstream)),
+            upstream: Arc::new(upstream),
         })
     }
 }
@@ -214,10 +216,24 @@ const FEDERATED_REUSE_MARGIN: Duration = Duration::from_secs(300);
 /// What a provider and every provider derived from it ([`GcpTokenProvider::with_scopes`])
 /// share, so that one Fly token and one STS exchange serve every derived credential while
 /// they are valid: the last Fly token for the provider's audience, and the federated token
-/// (scope `cloud-platform`) that authorises the service account's IAM calls.
+/// (scope `cloud-platform`) that authorises the service account's IAM calls; and the Fly
+/// client, the HTTP client and the settings that do not depend on the scopes.
 struct Upstream {
     fly_token: RefreshingCache<FlyToken, Error>,
     federated: RefreshingCache<Federated, Error>,
+    fly: FlyOidcClient,
+    /// Built on first use, so a provider that never misses its cache never pays for it.
+    http: tokio::sync::OnceCell<reqwest::Client>,
+    connect_timeout: Duration,
+    timeout: Duration,
+    lifetime: Duration,
+    retry: RetryConfig,
+    total_timeout: Duration,
+    /// Each derived provider's own cache's.
+    cache_config: CacheConfig,
+    time: SharedTimeSource,
+    /// Where `SSL_CERT_FILE`/`SSL_CERT_DIR` are read when the HTTP client is built.
+    env: Env,
 }
 
 /// A federated token and the Fly token it came from (whose claims the diagnosis quotes).
@@ -227,38 +243,23 @@ struct Federated {
     fly_token: FlyToken,
 }
 
-impl Upstream {
-    fn new(time: SharedTimeSource) -> Self {
-        let config = |margin| {
-            CacheConfig::default()
-                .with_refresh_window(margin)
-                .with_jitter(Duration::ZERO)
-        };
-        Self {
-            fly_token: RefreshingCache::new(config(FLY_TOKEN_REUSE_MARGIN), time.clone()),
-            federated: RefreshingCache::new(config(FEDERATED_REUSE_MARGIN), time),
-        }
-    }
-}
-
+/// A provider's own: its settings (its scopes) and its cache.
 struct Inner {
     cache: RefreshingCache<AccessToken, Error>,
-    cache_config: CacheConfig,
-    upstream: Arc<Upstream>,
-    fly: FlyOidcClient,
-    /// Built on first use, so a provider that never misses its cache never pays for it.
-    http: Arc<tokio::sync::OnceCell<reqwest::Client>>,
-    connect_timeout: Duration,
-    timeout: Duration,
     settings: Settings,
-    lifetime: Duration,
-    retry: RetryConfig,
-    total_timeout: Duration,
-    time: SharedTimeSource,
-    /// Where `SSL_CERT_FILE`/`SSL_CERT_DIR` are read when the HTTP client is built.
-    env: Env,
     #[cfg(feature = "google-cloud-auth")]
     entity_tag: std::sync::Mutex<Option<(SecretString, google_cloud_auth::credentials::EntityTag)>>,
+}
+
+impl Inner {
+    fn new(settings: Settings, upstream: &Upstream) -> Self {
+        Self {
+            cache: RefreshingCache::new(upstream.cache_config.clone(), upstream.time.clone()),
+            settings,
+            #[cfg(feature = "google-cloud-auth")]
+            entity_tag: std::sync::Mutex::new(None),
+        }
+    }
 }
 
 /// Google access tokens from Fly OIDC tokens, cached. Cheap to clone; clones share the
@@ -266,6 +267,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct GcpTokenProvider {
     inner: Arc<Inner>,
+    upstream: Arc<Upstream>,
 }
 
 impl fmt::Debug for GcpTokenProvider {
@@ -279,7 +281,7 @@ impl fmt::Debug for GcpTokenProvider {
             .field("scopes", &s.scopes())
             .field("sts_url", &s.sts_url())
             .field("iam_url", &s.iam_url())
-            .field("fly", &i.fly)
+            .field("fly", &self.upstream.fly)
             .field("cache", &i.cache)
             .finish_non_exhaustive()
     }
@@ -309,25 +311,10 @@ impl GcpTokenProvider {
     /// service account) or one STS exchange (without), and no Fly token while the last one
     /// has more than 2 minutes left.
     pub fn with_scopes(&self, scopes: Vec<String>) -> Self {
-        let i = &self.inner;
+        let settings = self.inner.settings.clone().with_scopes(scopes);
         Self {
-            inner: Arc::new(Inner {
-                cache: RefreshingCache::new(i.cache_config.clone(), i.time.clone()),
-                cache_config: i.cache_config.clone(),
-                upstream: i.upstream.clone(),
-                fly: i.fly.clone(),
-                http: i.http.clone(),
-                connect_timeout: i.connect_timeout,
-                timeout: i.timeout,
-                settings: i.settings.clone().with_scopes(scopes),
-                lifetime: i.lifetime,
-                retry: i.retry.clone(),
-                total_timeout: i.total_timeout,
-                time: i.time.clone(),
-                env: i.env.clone(),
-                #[cfg(feature = "google-cloud-auth")]
-                entity_tag: std::sync::Mutex::new(None),
-            }),
+            inner: Arc::new(Inner::new(settings, &self.upstream)),
+            upstream: self.upstream.clone(),
         }
     }
 
@@ -365,30 +352,23 @@ impl GcpTokenProvider {
         op: impl AsyncFnOnce(&AtomicBool) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let s = &self.inner.settings;
-        fly_oidc::within_provider_budget(self.inner.total_timeout, &self.inner.fly, op, || {
+        let up = &self.upstream;
+        fly_oidc::within_provider_budget(up.total_timeout, &up.fly, op, || {
             format!("Google ({} or {}) did not answer", s.sts_url(), s.iam_url())
         })
         .await
     }
 
-    /// A Fly token for the provider's audience.
-    async fn fly_token(&self) -> Result<FlyToken, Error> {
-        self.inner
-            .fly
-            .fetch_token(Some(self.inner.settings.audience()))
-            .await
-            .map_err(|e| e.fly_token_context("getting a Fly OIDC token failed"))
-    }
-
     /// A Fly token for the provider's audience, reused (across derived providers) while it
     /// has more than 2 minutes left.
     async fn cached_fly_token(&self) -> Result<FlyToken, Error> {
-        let now = self.inner.time.now();
-        self.inner
-            .upstream
-            .fly_token
+        let (up, audience) = (&self.upstream, self.inner.settings.audience());
+        let now = up.time.now();
+        up.fly_token
             .get_or_refresh(|| async {
-                let token = self.fly_token().await?;
+                let fetched = up.fly.fetch_token(Some(audience)).await;
+                let token =
+                    fetched.map_err(|e| e.fly_token_context("getting a Fly OIDC token failed"))?;
                 let expires_at = token.expires_at().unwrap_or(now);
                 Ok((token, expires_at))
             })
@@ -399,8 +379,7 @@ impl GcpTokenProvider {
     /// providers) while it has more than 5 minutes left; `at_google` is set once the Fly
     /// token is in hand.
     async fn federated(&self, at_google: &AtomicBool) -> Result<Federated, Error> {
-        let i = &self.inner;
-        i.upstream
+        self.upstream
             .federated
             .get_or_refresh(|| async {
                 let fly_token = self.cached_fly_token().await?;
@@ -441,17 +420,10 @@ impl GcpTokenProvider {
     /// provider's clock, is not sent: an [`ErrorKind::StaleToken`] error says when it expired.
     pub async fn exchange(&self, fly_token: &FlyToken) -> Result<AccessToken, Error> {
         fly_token.ensure_fresh(
-            self.inner.time.now(),
+            self.upstream.time.now(),
             "the Fly token given to GcpTokenProvider::exchange",
             "fetch a new one just before exchanging it (Fly tokens live about 10 minutes)",
         )?;
-        self.exchange_fetched(fly_token).await
-    }
-
-    /// [`exchange`](Self::exchange) for a token just fetched: the token client has checked a
-    /// file's token, and a token the Machines API minted this instant is judged by Google's
-    /// clock, not ours (a skewed clock here must not refuse it).
-    async fn exchange_fetched(&self, fly_token: &FlyToken) -> Result<AccessToken, Error> {
         let s = &self.inner.settings;
         let token = match s.service_account() {
             None => self.sts(fly_token, s.scopes()).await?,
@@ -466,13 +438,9 @@ impl GcpTokenProvider {
 
     /// The Google STS exchange of `fly_token` for a federated token of `scopes`.
     async fn sts(&self, fly_token: &FlyToken, scopes: &[String]) -> Result<AccessToken, Error> {
-        let i = &self.inner;
-        let ctx = self.trust_context(fly_token);
-        let http = self.http().await?;
-        let started = i.time.now();
-        let federated = http
-            .sts_exchange(i.settings.sts_url(), fly_token.expose_jwt(), scopes, &ctx)
-            .await?;
+        let http = self.http(fly_token).await?;
+        let started = self.upstream.time.now();
+        let federated = http.sts_exchange(fly_token.expose_jwt(), scopes).await?;
         Ok(AccessToken::new(
             federated.access_token,
             started + federated.expires_in,
@@ -486,32 +454,25 @@ impl GcpTokenProvider {
         federated: &SecretString,
         fly_token: &FlyToken,
     ) -> Result<AccessToken, Error> {
-        let i = &self.inner;
-        let ctx = self.trust_context(fly_token);
-        let http = self.http().await?;
-        let started = i.time.now();
+        let lifetime = self.upstream.lifetime;
+        let http = self.http(fly_token).await?;
+        let started = self.upstream.time.now();
+        let scopes = self.inner.settings.scopes();
         let imp = http
-            .generate_access_token(
-                i.settings.iam_url(),
-                sa,
-                federated,
-                i.settings.scopes(),
-                i.lifetime,
-                &ctx,
-            )
+            .generate_access_token(sa, federated, scopes, lifetime)
             .await?;
         // IAM never grants more than the requested lifetime: a later expireTime means
         // Google's clock is ahead of ours; trust the lifetime instead.
         Ok(AccessToken::new(
             imp.access_token,
-            imp.expires_at.min(started + i.lifetime),
+            imp.expires_at.min(started + lifetime),
         ))
     }
 
     /// `token`, unless it has already expired by our clock.
     fn checked(&self, token: AccessToken) -> Result<AccessToken, Error> {
         let s = &self.inner.settings;
-        if token.expires_at() <= self.inner.time.now() {
+        if token.expires_at() <= self.upstream.time.now() {
             return Err(Error::new(
                 ErrorKind::InvalidResponse,
                 "Google answered with an access token that has already expired; check this machine's clock",
@@ -526,25 +487,17 @@ impl GcpTokenProvider {
         Ok(token)
     }
 
-    /// What a rejection's diagnosis compares: the provider, the audience and `fly_token`'s claims.
-    fn trust_context<'a>(&'a self, fly_token: &'a FlyToken) -> TrustContext<'a> {
-        let s = &self.inner.settings;
-        TrustContext {
-            provider: s.provider(),
-            audience: s.audience(),
-            claims: fly_token.claims(),
-        }
-    }
-
-    /// The HTTP client (built on first use) and the retry policy for Google's endpoints.
-    async fn http(&self) -> Result<Http<'_>, Error> {
-        let i = &self.inner;
-        let client = i
+    /// Google's endpoints, with the HTTP client (built on first use), the retry policy, and
+    /// what a rejection's diagnosis compares: the provider, the audience and `fly_token`'s
+    /// claims.
+    async fn http<'a>(&'a self, fly_token: &'a FlyToken) -> Result<Http<'a>, Error> {
+        let up = &self.upstream;
+        let client = up
             .http
             .get_or_try_init(|| async {
-                fly_oidc::http_client_builder(i.connect_timeout, i.timeout)
+                fly_oidc::http_client_builder(up.connect_timeout, up.timeout)
                     // The system's root certificates, else the bundled ones.
-                    .tls_backend_preconfigured(fly_oidc::tls::client_config(&i.env)?)
+                    .tls_backend_preconfigured(fly_oidc::tls::client_config(&up.env)?)
                     .build()
                     .map_err(|e| {
                         Error::new(
@@ -555,9 +508,16 @@ impl GcpTokenProvider {
                     })
             })
             .await?;
+        let s = &self.inner.settings;
         Ok(Http {
             client,
-            retry: &i.retry,
+            retry: &up.retry,
+            settings: s,
+            ctx: TrustContext {
+                provider: s.provider(),
+                audience: s.audience(),
+                claims: fly_token.claims(),
+            },
         })
     }
 
@@ -581,16 +541,9 @@ impl GcpTokenProvider {
         };
         self.within_budget(async |at_google| {
             let federated = self.federated(at_google).await?;
-            let ctx = self.trust_context(&federated.fly_token);
-            let http = self.http().await?;
-            http.generate_id_token(
-                s.iam_url(),
-                service_account,
-                &federated.token,
-                audience,
-                &ctx,
-            )
-            .await
+            let http = self.http(&federated.fly_token).await?;
+            http.generate_id_token(service_account, &federated.token, audience)
+                .await
         })
         .await
     }
@@ -600,8 +553,8 @@ impl GcpTokenProvider {
     /// [`fetch_access_token`](Self::fetch_access_token)) starts from a new Fly token.
     pub fn clear_cache(&self) {
         self.inner.cache.clear();
-        self.inner.upstream.fly_token.clear();
-        self.inner.upstream.federated.clear();
+        self.upstream.fly_token.clear();
+        self.upstream.federated.clear();
     }
 
     #[cfg(feature = "google-cloud-auth")]

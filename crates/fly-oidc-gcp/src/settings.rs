@@ -185,6 +185,13 @@ impl Settings {
         &self.iam_url
     }
 
+    /// The URL of the IAM Credentials `method` (`generateAccessToken`, `generateIdToken`) of
+    /// `service_account`.
+    pub(crate) fn iam_method_url(&self, service_account: &str, method: &str) -> String {
+        let iam_url = &self.iam_url;
+        format!("{iam_url}/v1/projects/-/serviceAccounts/{service_account}:{method}")
+    }
+
     /// The lifetime requested for impersonated tokens, when one was set (Google's default:
     /// 1 hour).
     pub fn lifetime(&self) -> Option<Duration> {

@@ -94,6 +94,10 @@ fn json_error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
     respond(status, "application/json", body)
 }
 
+fn not_found(message: &str) -> Response<Body> {
+    json_error(StatusCode::NOT_FOUND, "NotFound", message)
+}
+
 fn with_flavor(mut response: Response<Body>) -> Response<Body> {
     response
         .headers_mut()
@@ -187,11 +191,7 @@ impl State {
                     serde_json::to_vec(&health).unwrap_or_default(),
                 )
             }
-            Route::NotFound => with_flavor(json_error(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                "no such endpoint on this fly-oidc server",
-            )),
+            Route::NotFound => with_flavor(not_found("no such endpoint on this fly-oidc server")),
             Route::Aws { role } => {
                 if !self.host_allowed(uri, headers) {
                     return bad_host();
@@ -255,7 +255,7 @@ impl State {
                     "no role named {name:?} is served here: pass its ARN with --aws-role-arn"
                 ),
             };
-            return json_error(StatusCode::NOT_FOUND, "NotFound", &message);
+            return not_found(&message);
         };
         match slot.current() {
             Some(held) => match &held.value {
@@ -268,9 +268,7 @@ impl State {
 
     async fn metadata(&self, meta: Meta) -> Response<Body> {
         let Some(gcp) = &self.gcp else {
-            return json_error(
-                StatusCode::NOT_FOUND,
-                "NotFound",
+            return not_found(
                 "no Google workload identity pool provider is configured on this server: pass --gcp-provider",
             );
         };
@@ -280,11 +278,7 @@ impl State {
             Meta::Listing(listing) => text(listing),
             Meta::ProjectId => match &gcp.project_id {
                 Some(id) => text(id.clone()),
-                None => json_error(
-                    StatusCode::NOT_FOUND,
-                    "NotFound",
-                    "no project id configured: pass --gcp-project",
-                ),
+                None => not_found("no project id configured: pass --gcp-project"),
             },
             Meta::NumericProjectId => text(gcp.project_number.clone()),
             Meta::UniverseDomain => text(UNIVERSE_DOMAIN),
@@ -304,11 +298,7 @@ impl State {
             | Meta::Identity { account, .. }
                 if !known(&account) =>
             {
-                json_error(
-                    StatusCode::NOT_FOUND,
-                    "NotFound",
-                    "no such service account on this server",
-                )
+                not_found("no such service account on this server")
             }
             Meta::Account {
                 recursive: true, ..
@@ -320,9 +310,7 @@ impl State {
             Meta::Scopes { .. } => text(gcp.scopes.join("\n") + "\n"),
             Meta::Aliases { .. } => text("default\n"),
             Meta::Identity { audience, .. } => match (&gcp.id_tokens, audience) {
-                (None, _) => json_error(
-                    StatusCode::NOT_FOUND,
-                    "NotFound",
+                (None, _) => not_found(
                     "identity tokens need a service account (Google signs ID tokens for service accounts only): pass --gcp-service-account; for a Fly OIDC token use `fly-oidc token --audience A`",
                 ),
                 (Some(_), None) => json_error(
@@ -380,11 +368,7 @@ impl State {
                     None => unavailable(&slot),
                 }
             }
-            Meta::Unknown => json_error(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                "this metadata path is not served by fly-oidc",
-            ),
+            Meta::Unknown => not_found("this metadata path is not served by fly-oidc"),
         }
     }
 
@@ -603,7 +587,7 @@ pub(crate) fn allowed_hosts(addr: std::net::SocketAddr) -> Vec<String> {
 /// A server state with fixed credentials, to fuzz request handling without sockets.
 pub(crate) mod fuzz_harness {
     use super::*;
-    use crate::slot::{FetchError, Fetcher};
+    use crate::slot::{Fetcher, fetcher};
     use fly_oidc::time::SharedTimeSource;
 
     /// What the harness's credentials hold, to check answers against.
@@ -640,12 +624,9 @@ pub(crate) mod fuzz_harness {
     }
 
     fn constant(secret: Secret) -> Fetcher {
-        Arc::new(move || {
-            let secret = secret.clone();
-            Box::pin(async move {
-                let expires = SharedTimeSource::default().now() + Duration::from_secs(3600);
-                Ok::<_, FetchError>((secret, expires))
-            })
+        fetcher(secret, |secret| async move {
+            let expires = SharedTimeSource::default().now() + Duration::from_secs(3600);
+            Ok((secret, expires))
         })
     }
 

@@ -72,7 +72,7 @@ impl FileRecord {
     /// once [`add`](Self::add) has named it. A failure is logged as a warning.
     pub fn add_planned(&self, path: &Path) {
         let entered =
-            std::path::absolute(path).and_then(|path| self.enter(path, FileId::NONE, false));
+            std::path::absolute(path).and_then(|path| self.enter(path, FileId::default(), false));
         if let Err(e) = entered {
             tracing::warn!(file = %path.display(), error = %e, "a kill of this process during a first write would leave its temporary file behind");
         }
@@ -155,8 +155,10 @@ impl FileRecord {
 
 /// What identifies a file this process wrote: its device, inode, owner and modification time
 /// (the last one changes on every write but not on the rename into place, so a file written
-/// over since, or a new file that reuses the inode number, is another file).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// over since, or a new file that reuses the inode number, is another file). The default, all
+/// zero, is no file: what [`FileRecord::add_planned`] records before the first write (no file
+/// has inode 0), so nothing at the path matches it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct FileId {
     dev: u64,
     ino: u64,
@@ -166,16 +168,6 @@ struct FileId {
 }
 
 impl FileId {
-    /// No file: what [`FileRecord::add_planned`] records before the first write (no file has
-    /// inode 0), so nothing at the path matches it.
-    const NONE: Self = Self {
-        dev: 0,
-        ino: 0,
-        uid: 0,
-        mtime: 0,
-        mtime_nsec: 0,
-    };
-
     fn of(meta: &std::fs::Metadata) -> Self {
         use std::os::unix::fs::MetadataExt;
         Self {

@@ -7,7 +7,7 @@ use crate::handler::{
     allowed_hosts, federated_account,
 };
 use crate::routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, is_role_name};
-use crate::slot::{FetchError, Fetcher, OnDemand, Secret, Slot, Spawn};
+use crate::slot::{FetchError, Fetcher, OnDemand, Secret, Slot, Spawn, fetcher};
 use base64::Engine as _;
 use bytes::Bytes;
 use fly_oidc::budget::RateLimit;
@@ -111,7 +111,6 @@ pub struct Builder {
     token_files: Vec<TokenFile>,
     file_owner: Option<FileOwner>,
     record: Option<crate::FileRecord>,
-    auth_token: Option<SecretString>,
     listen: Option<SocketAddr>,
     time: Option<SharedTimeSource>,
     limits: Limits,
@@ -204,13 +203,6 @@ impl Builder {
     /// ([`FileRecord::remove_left_behind`](crate::FileRecord::remove_left_behind)).
     pub fn record_files(mut self, record: crate::FileRecord) -> Self {
         self.record = Some(record);
-        self
-    }
-
-    /// The token clients must send as `Authorization` on the AWS endpoints (default: 256
-    /// random bits from the operating system, base64url).
-    pub fn auth_token(mut self, token: impl Into<SecretString>) -> Self {
-        self.auth_token = Some(token.into());
         self
     }
 
@@ -312,10 +304,7 @@ impl Builder {
             ));
         }
         let time = self.time.clone().unwrap_or_default();
-        let auth_token = match self.auth_token {
-            Some(token) => token,
-            None => random_token()?,
-        };
+        let auth_token = random_token()?;
         // AWS roles: the first is the default; each is also served by name.
         let mut aws_roles = HashMap::new();
         let mut aws_slots = Vec::new();
@@ -594,43 +583,28 @@ fn ecs_json(assumed: &AssumedRole) -> Result<Bytes, FetchError> {
 }
 
 fn aws_fetcher(provider: FlyOidcCredentialsProvider) -> Fetcher {
-    Arc::new(move || {
-        let provider = provider.clone();
-        Box::pin(async move {
-            let assumed = provider.assume_role().await?;
-            Ok((Secret::AwsJson(ecs_json(&assumed)?), assumed.expires_at))
-        })
+    fetcher(provider, |provider| async move {
+        let assumed = provider.assume_role().await?;
+        Ok((Secret::AwsJson(ecs_json(&assumed)?), assumed.expires_at))
     })
 }
 
 fn gcp_fetcher(provider: GcpTokenProvider) -> Fetcher {
-    Arc::new(move || {
-        let provider = provider.clone();
-        Box::pin(async move {
-            let token = provider.fetch_access_token().await?;
-            let expires_at = token.expires_at();
-            Ok((
-                Secret::Gcp(SecretString::new(token.expose_secret())),
-                expires_at,
-            ))
-        })
+    fetcher(provider, |provider| async move {
+        let token = provider.fetch_access_token().await?;
+        let secret = SecretString::new(token.expose_secret());
+        Ok((Secret::Gcp(secret), token.expires_at()))
     })
 }
 
 /// Fetches the service account's ID token for `audience` (its federated token shared with
 /// every other credential of `provider`).
 fn id_token_fetcher(provider: GcpTokenProvider, audience: &str) -> Fetcher {
-    let audience = audience.to_owned();
-    Arc::new(move || {
-        let (provider, audience) = (provider.clone(), audience.clone());
-        Box::pin(async move {
-            let token = provider.id_token(&audience).await?;
-            let expires_at = token.expires_at();
-            Ok((
-                Secret::Gcp(SecretString::new(token.expose_secret())),
-                expires_at,
-            ))
-        })
+    let with = (provider, audience.to_owned());
+    fetcher(with, |(provider, audience)| async move {
+        let token = provider.id_token(&audience).await?;
+        let secret = SecretString::new(token.expose_secret());
+        Ok((Secret::Gcp(secret), token.expires_at()))
     })
 }
 
@@ -647,52 +621,46 @@ fn token_file_fetcher(
     stopped: Arc<Mutex<bool>>,
     time: SharedTimeSource,
 ) -> Fetcher {
-    let file = Arc::new(file);
-    Arc::new(move || {
-        let file = file.clone();
-        let stopped = stopped.clone();
-        let time = time.clone();
-        let record = record.clone();
-        Box::pin(async move {
-            let token = file.client.fetch_token(Some(&file.audience)).await?;
-            let expires_at = token
-                .expires_at()
-                .ok_or_else(|| FetchError::new("the Fly token has no exp claim", false))?;
-            token.ensure_fresh(
-                time.now(),
-                &format!("the answer of {}", file.client.source()),
-                &format!(
-                    "{} is not written; check this machine's clock, which judged the token's exp",
-                    file.path.display()
-                ),
-            )?;
-            let path = file.path.clone();
-            let jwt = SecretString::new(token.expose_jwt());
-            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                let stopped = stopped.lock().unwrap_or_else(|e| e.into_inner());
-                if *stopped {
-                    return Ok(());
-                }
-                if let Some(record) = &record {
-                    record.add_planned(&path);
-                }
-                fly_oidc::fs::write_private_owned(
-                    &path,
-                    jwt.expose_secret().as_bytes(),
-                    0o600,
-                    owner,
-                    |written| {
-                        if let Some(record) = &record {
-                            record.add_or_warn(&path, written);
-                        }
-                    },
-                )
-            })
-            .await
-            .map_err(|e| FetchError::new(format!("the token writer failed: {e}"), true))?
-            .map_err(|e| FetchError::new(e.to_string(), false))?;
-            Ok((Secret::Written, expires_at))
+    let with = (Arc::new(file), stopped, time, record);
+    fetcher(with, move |(file, stopped, time, record)| async move {
+        let token = file.client.fetch_token(Some(&file.audience)).await?;
+        let expires_at = token
+            .expires_at()
+            .ok_or_else(|| FetchError::new("the Fly token has no exp claim", false))?;
+        token.ensure_fresh(
+            time.now(),
+            &format!("the answer of {}", file.client.source()),
+            &format!(
+                "{} is not written; check this machine's clock, which judged the token's exp",
+                file.path.display()
+            ),
+        )?;
+        let path = file.path.clone();
+        let jwt = SecretString::new(token.expose_jwt());
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let stopped = stopped.lock().unwrap_or_else(|e| e.into_inner());
+            if *stopped {
+                return Ok(());
+            }
+            if let Some(record) = &record {
+                record.add_planned(&path);
+            }
+            fly_oidc::fs::write_private_owned(
+                &path,
+                jwt.expose_secret().as_bytes(),
+                0o600,
+                owner,
+                |written| {
+                    if let Some(record) = &record {
+                        record.add_or_warn(&path, written);
+                    }
+                },
+            )
         })
+        .await
+        .map_err(|e| FetchError::new(format!("the token writer failed: {e}"), true))?
+        .map_err(|e| FetchError::new(e.to_string(), false))?;
+        Ok((Secret::Written, expires_at))
     })
 }
 
@@ -743,8 +711,9 @@ impl Server {
         self.aws_region.as_deref()
     }
 
-    /// The token clients send as `Authorization` on the AWS endpoints (what the file of
-    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` holds). Never log it.
+    /// The token clients send as `Authorization` on the AWS endpoints, 256 random bits from the
+    /// operating system, base64url (what the file of `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`
+    /// holds). Never log it.
     pub fn expose_auth_token(&self) -> &str {
         self.state.auth_token.expose_secret()
     }

@@ -17,6 +17,11 @@ pub(crate) const REFRESH_BEFORE: Duration = Duration::from_secs(20 * 60);
 /// The longest wait between two attempts after a failure.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// The backoff after `failures` in a row: 1 s, 2 s, 4 s ... up to [`MAX_BACKOFF`].
+fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(1u64 << failures.min(5).saturating_sub(1)).min(MAX_BACKOFF)
+}
+
 /// What a slot holds. Never printed.
 #[derive(Clone)]
 pub(crate) enum Secret {
@@ -144,9 +149,18 @@ pub(crate) type FetchFuture =
     Pin<Box<dyn Future<Output = Result<(Secret, SystemTime), FetchError>> + Send>>;
 pub(crate) type Fetcher = Arc<dyn Fn() -> FetchFuture + Send + Sync>;
 
+/// A [`Fetcher`] that runs `fetch` with its own clone of `with` each time.
+pub(crate) fn fetcher<T, F, Fut>(with: T, fetch: F) -> Fetcher
+where
+    T: Clone + Send + Sync + 'static,
+    F: Fn(T) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(Secret, SystemTime), FetchError>> + Send + 'static,
+{
+    Arc::new(move || Box::pin(fetch(with.clone())))
+}
+
 #[derive(Default)]
 struct Status {
-    last_error: Option<String>,
     /// The last failure and when it happened, while the last fetch failed.
     last_failure: Option<(FetchError, SystemTime)>,
     last_success: Option<SystemTime>,
@@ -233,11 +247,7 @@ impl Slot {
 
     /// The message of the last failure, if the last fetch failed.
     pub(crate) fn last_error(&self) -> Option<String> {
-        self.status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .last_error
-            .clone()
+        self.last_failure().map(|error| error.message)
     }
 
     pub(crate) fn last_success(&self) -> Option<SystemTime> {
@@ -276,47 +286,38 @@ impl Slot {
         let started = self.time.now();
         let result = (self.fetcher)().await;
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        match result {
+        let error = match result {
             Ok((value, expires_at)) if expires_at > self.time.now() => {
                 *self.held.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Held {
                     value,
                     expires_at,
                     fetched_at: started,
                 }));
-                status.last_error = None;
                 status.last_failure = None;
                 status.last_success = Some(self.time.now());
                 status.failures_in_row = 0;
                 tracing::debug!(kind = self.kind, name = %self.name, expires_at = %fly_oidc::time::format_rfc3339(expires_at), "credential renewed");
-                Ok(())
+                return Ok(());
             }
-            Ok(_) => {
-                let error = FetchError::new(
-                    "the credential was already expired when it arrived; check this machine's clock",
-                    true,
-                );
-                status.last_error = Some(error.message.clone());
-                status.last_failure = Some((error.clone(), self.time.now()));
-                status.failures_in_row = status.failures_in_row.saturating_add(1);
-                Err(error)
-            }
+            Ok(_) => FetchError::new(
+                "the credential was already expired when it arrived; check this machine's clock",
+                true,
+            ),
             Err(error) => {
                 let message = fly_oidc::redact_jwts(&error.message);
-                let valid = self.current().is_some();
-                if valid {
+                if self.current().is_some() {
                     tracing::warn!(kind = self.kind, name = %self.name, error = %message, "refresh failed; serving the cached credential while it is valid");
                 } else if warn {
                     tracing::warn!(kind = self.kind, name = %self.name, error = %message, "could not get the credential");
                 } else {
                     tracing::debug!(kind = self.kind, name = %self.name, error = %message, "could not get the credential");
                 }
-                status.last_error = Some(message.clone());
-                let error = FetchError { message, ..error };
-                status.last_failure = Some((error.clone(), self.time.now()));
-                status.failures_in_row = status.failures_in_row.saturating_add(1);
-                Err(error)
+                FetchError { message, ..error }
             }
-        }
+        };
+        status.last_failure = Some((error.clone(), self.time.now()));
+        status.failures_in_row = status.failures_in_row.saturating_add(1);
+        Err(error)
     }
 
     /// How long the refresh loop waits before its next fetch.
@@ -335,10 +336,8 @@ impl Slot {
         if failures == 0 {
             return until_refresh;
         }
-        // Jittered exponential backoff: 1 s, 2 s, 4 s ... up to 30 s, a random part of it.
-        let ceiling =
-            Duration::from_secs(1u64 << failures.min(5).saturating_sub(1)).min(MAX_BACKOFF);
-        let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+        // Jittered: a random part of the backoff.
+        let millis = u64::try_from(backoff(failures).as_millis()).unwrap_or(u64::MAX);
         Duration::from_millis(millis / 2 + fastrand::u64(0..=millis / 2))
     }
 
@@ -375,11 +374,9 @@ impl Slot {
     fn refused_recently(&self) -> bool {
         let status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         status.last_failure.as_ref().is_some_and(|(error, at)| {
-            let keep = if error.transient {
-                Duration::from_secs(1u64 << status.failures_in_row.min(5).saturating_sub(1))
-                    .min(MAX_BACKOFF)
-            } else {
-                REFUSAL_TTL
+            let keep = match error.transient {
+                true => backoff(status.failures_in_row),
+                false => REFUSAL_TTL,
             };
             *at + keep > self.time.now()
         })

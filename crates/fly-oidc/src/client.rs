@@ -604,14 +604,7 @@ impl FlyOidcClient {
 }
 
 fn find_io_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
-    let mut current: Option<&'a (dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = current {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return Some(io);
-        }
-        current = e.source();
-    }
-    None
+    std::iter::successors(Some(err), |e| e.source()).find_map(|e| e.downcast_ref())
 }
 
 /// `token` without surrounding whitespace (a newline from `$(cat file)` or a secret store);

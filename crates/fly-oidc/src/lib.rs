@@ -76,6 +76,6 @@ pub use error::{
     BuildError, Cloud, Error, ErrorKind, Message, Naming, Origin, Setting, redact_jwts,
     redact_secret, truncate,
 };
-pub use retry::{RetryConfig, within_budget, within_provider_budget};
+pub use retry::{RetryConfig, within_provider_budget};
 pub use shell::shell_quote;
 pub use token::{FlyToken, JwtHeader, MIN_SUBJECT_TOKEN_TTL, REDACTED, SecretString};

@@ -126,66 +126,55 @@ impl RetryConfig {
     }
 }
 
-/// Run `op`, a provider's whole chain, within `budget`. Past it, `op` is dropped and the
-/// result is an [`ErrorKind::Transient`](crate::ErrorKind::Transient) error: "`{hung}` within
-/// this provider's `N` s budget (Builder::total_timeout); this is usually transient, try
-/// again", where `hung()` says which call did not answer.
+/// Run `op`, a provider's whole chain that starts with a Fly token from `fly`, within
+/// `budget`; `op` is given a flag to set once the Fly token is in hand. Past the budget, `op`
+/// is dropped and the result is an [`ErrorKind::Transient`](crate::ErrorKind::Transient)
+/// error: "`{hung}` within this provider's `N` s budget (Builder::total_timeout); this is
+/// usually transient, try again", where the call that did not answer, `hung`, is the Machines
+/// API ("the Machines API did not answer: no Fly token from `<source>`") while the flag is
+/// unset, else `cloud()` (such as "STS `<url>` did not answer").
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), fly_oidc::BuildError> {
 /// use std::time::Duration;
-/// let never = std::future::pending::<Result<(), fly_oidc::Error>>();
-/// let err = fly_oidc::within_budget(Duration::from_millis(10), never, || "STS did not answer".into())
-///     .await
-///     .unwrap_err();
+/// let fly = fly_oidc::FlyOidcClient::builder().token_file("/run/fly-token").build()?;
+/// let never = async |_: &_| std::future::pending::<Result<(), fly_oidc::Error>>().await;
+/// let err = fly_oidc::within_provider_budget(Duration::from_millis(10), &fly, never, || {
+///     "STS did not answer".into()
+/// })
+/// .await
+/// .unwrap_err();
 /// assert!(err.is_transient());
-/// assert!(err.to_string().starts_with("STS did not answer within this provider's 0.01 s budget"));
-/// # }
+/// assert!(err.to_string().starts_with(
+///     "the Machines API did not answer: no Fly token from the token file /run/fly-token \
+///      within this provider's 0.01 s budget"
+/// ));
+/// # Ok(()) }
 /// ```
-pub async fn within_budget<T>(
-    budget: Duration,
-    op: impl Future<Output = Result<T, crate::Error>>,
-    hung: impl FnOnce() -> String,
-) -> Result<T, crate::Error> {
-    match tokio::time::timeout(budget, op).await {
-        Ok(result) => result,
-        Err(_) => {
-            const TOTAL_TIMEOUT: crate::Setting = crate::Setting::new("total_timeout", None);
-            let budget = budget.as_secs_f64();
-            let message = crate::Message::from(format!(
-                "{} within this provider's {budget} s budget (",
-                hung()
-            ))
-            .setting(TOTAL_TIMEOUT)
-            .text("); this is usually transient, try again");
-            Err(crate::Error::new(crate::ErrorKind::Transient, message))
-        }
-    }
-}
-
-/// [`within_budget`] for a provider's chain that starts with a Fly token from `fly`: `op` is
-/// given a flag to set once the Fly token is in hand. Past the budget, the call that did not
-/// answer is the Machines API ("the Machines API did not answer: no Fly token from
-/// `<source>`") while the flag is unset, else `cloud()` (such as "STS `<url>` did not
-/// answer").
 pub async fn within_provider_budget<T>(
     budget: Duration,
     fly: &crate::FlyOidcClient,
     op: impl AsyncFnOnce(&AtomicBool) -> Result<T, crate::Error>,
     cloud: impl FnOnce() -> String,
 ) -> Result<T, crate::Error> {
+    const TOTAL_TIMEOUT: crate::Setting = crate::Setting::new("total_timeout", None);
     let past_fly = AtomicBool::new(false);
-    within_budget(budget, op(&past_fly), || {
-        if past_fly.load(Ordering::Relaxed) {
-            cloud()
-        } else {
-            format!(
+    let Ok(result) = tokio::time::timeout(budget, op(&past_fly)).await else {
+        let hung = match past_fly.load(Ordering::Relaxed) {
+            true => cloud(),
+            false => format!(
                 "the Machines API did not answer: no Fly token from {}",
                 fly.source()
-            )
-        }
-    })
-    .await
+            ),
+        };
+        let budget = budget.as_secs_f64();
+        let message =
+            crate::Message::from(format!("{hung} within this provider's {budget} s budget ("))
+                .setting(TOTAL_TIMEOUT)
+                .text("); this is usually transient, try again");
+        return Err(crate::Error::new(crate::ErrorKind::Transient, message));
+    };
+    result
 }
 
 #[cfg(test)]

@@ -169,26 +169,15 @@ fn decode_parts(jwt: &str) -> Result<(JwtHeader, FlyClaims), Error> {
             parts.len()
         )));
     }
+    let mut decoded = Vec::with_capacity(3);
     for (name, part) in ["header", "payload", "signature"].iter().zip(&parts) {
         if part.is_empty() {
             return Err(malformed(format!("the {name} part is empty")));
         }
-        if !part
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(malformed(format!("the {name} part is not base64url")));
-        }
+        let bytes = URL_SAFE_NO_PAD.decode(part);
+        decoded.push(bytes.map_err(|_| malformed(format!("the {name} part is not base64url")))?);
     }
-    let decode = |name: &str, part: &str| {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|_| malformed(format!("the {name} part is not base64url")))
-    };
-    let header_bytes = decode("header", parts[0])?;
-    let payload_bytes = decode("payload", parts[1])?;
-    decode("signature", parts[2])?;
-    let header: JwtHeader = serde_json::from_slice(&header_bytes).map_err(|e| {
+    let header: JwtHeader = serde_json::from_slice(&decoded[0]).map_err(|e| {
         malformed(format!(
             "the header is not a JSON object with a string \"alg\" ({})",
             e.classify_name()
@@ -197,7 +186,7 @@ fn decode_parts(jwt: &str) -> Result<(JwtHeader, FlyClaims), Error> {
     if header.alg.is_empty() {
         return Err(malformed("the header's \"alg\" is empty".into()));
     }
-    let claims: FlyClaims = serde_json::from_slice(&payload_bytes).map_err(|e| {
+    let claims: FlyClaims = serde_json::from_slice(&decoded[1]).map_err(|e| {
         malformed(format!(
             "the payload is not a JSON object of claims ({})",
             e.classify_name()
