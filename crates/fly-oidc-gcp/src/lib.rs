@@ -97,6 +97,9 @@ pub use settings::{
     ENV_IAM_URL, ENV_PROVIDER, ENV_SCOPES, ENV_SERVICE_ACCOUNT, ENV_STS_URL, Settings,
 };
 
+/// The Google universe domain (that of the default endpoints), as the `google_cloud`
+/// credentials and `fly-oidc serve`'s metadata server report it.
+pub const UNIVERSE_DOMAIN: &str = "googleapis.com";
 /// Google's Security Token Service endpoint.
 pub(crate) const DEFAULT_STS_URL: &str = "https://sts.googleapis.com/v1/token";
 /// The IAM Service Account Credentials API.
