@@ -1,10 +1,10 @@
 //! The two Google calls: the STS token exchange and IAM `generateAccessToken`.
 
-use crate::resource::{WorkloadIdentityProvider, quote};
+use crate::resource::WorkloadIdentityProvider;
 use crate::settings::Settings;
 use crate::{GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT};
 use fly_oidc::fs::{ReadError, read_body_capped};
-use fly_oidc::{Error, ErrorKind, FlyClaims, Message, RetryConfig, SecretString};
+use fly_oidc::{Error, ErrorKind, FlyClaims, Message, RetryConfig, SecretString, truncate};
 use serde_json::Value;
 use std::time::{Duration, SystemTime};
 
@@ -428,7 +428,7 @@ fn snippet(body: &[u8]) -> String {
     if text.is_empty() {
         "empty".to_owned()
     } else {
-        format!("{:?}", quote(&fly_oidc::redact_jwts(text)))
+        format!("{:?}", truncate(&fly_oidc::redact_jwts(text), 200))
     }
 }
 
@@ -462,7 +462,7 @@ fn classify_sts(status: u16, body: &[u8], ctx: &TrustContext<'_>) -> Result<Valu
                 .or_else(|| v.get("error").and_then(|e| e.get("message")))
         })
         .and_then(Value::as_str)
-        .map(|d| quote(d.trim()))
+        .map(|d| truncate(d.trim(), 200))
         .unwrap_or_else(|| snippet(body));
     if status == 429 || status >= 500 {
         return Err(retryable(what, status, &description));
@@ -531,7 +531,7 @@ fn classify_iam(
     let message = error
         .and_then(|e| e.get("message"))
         .and_then(Value::as_str)
-        .map(|m| quote(m.trim()))
+        .map(|m| truncate(m.trim(), 200))
         .unwrap_or_else(|| snippet(body));
     if status == 429 || status >= 500 {
         return Err(retryable(what, status, &message));

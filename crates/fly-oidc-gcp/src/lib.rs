@@ -88,7 +88,6 @@ mod settings;
 pub use exchange::GoogleCall;
 #[doc(hidden)]
 pub use exchange::fuzzing;
-pub use fly_oidc::time::{format_rfc3339, parse_rfc3339};
 pub use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};
 pub use id_token::IdToken;
 pub use provider::{AccessToken, Builder, DEFAULT_TOTAL_TIMEOUT, GcpTokenProvider};

@@ -1,7 +1,7 @@
 //! Workload identity pool provider names.
 
 use crate::settings::PROVIDER;
-use fly_oidc::{BuildError, Origin};
+use fly_oidc::{BuildError, Origin, truncate};
 use std::fmt;
 
 const IAM_PREFIXES: [&str; 2] = ["//iam.googleapis.com/", "https://iam.googleapis.com/"];
@@ -53,7 +53,7 @@ impl WorkloadIdentityProvider {
                  projects/<project-number>/locations/global/workloadIdentityPools/<pool>/providers/<provider> \
                  (see `gcloud iam workload-identity-pools providers describe <provider> \
                  --workload-identity-pool=<pool> --location=global --format='value(name)'`)",
-                    quote(raw)
+                    truncate(raw, 200)
                 ),
             )
         };
@@ -160,14 +160,6 @@ pub(crate) fn fly_audience_from_google(audience: &str) -> String {
         Some(rest) => format!("https://{rest}"),
         None => audience.to_owned(),
     }
-}
-
-/// Quote at most this many characters of outside text in a message.
-const QUOTE_MAX: usize = 200;
-
-/// Cut outside text for quoting in a message.
-pub(crate) fn quote(text: &str) -> String {
-    fly_oidc::truncate(text, QUOTE_MAX)
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! The provider's whole configuration, resolved and checked without building a client.
 
-use crate::resource::{WorkloadIdentityProvider, quote};
+use crate::resource::WorkloadIdentityProvider;
 use crate::{DEFAULT_IAM_URL, DEFAULT_SCOPE, DEFAULT_STS_URL};
 use fly_oidc::endpoint::{self, PlainHttp};
-use fly_oidc::{BuildError, Env, Origin, Setting};
+use fly_oidc::{BuildError, Env, Origin, Setting, truncate};
 use std::time::Duration;
 
 /// The workload identity pool provider (`projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id>`).
@@ -261,7 +261,7 @@ fn check_service_account(email: &str, origin: Origin) -> Result<String, BuildErr
             origin,
             format!(
                 "invalid service account {:?}: expected an email such as name@project.iam.gserviceaccount.com",
-                quote(email)
+                truncate(email, 200)
             ),
         ))
     }
