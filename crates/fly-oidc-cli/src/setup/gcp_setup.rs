@@ -302,8 +302,9 @@ impl GcpSetup {
         };
         let pool_tf = tf_name(&self.pool);
         let provider_tf = tf_name(&self.provider);
+        let issuer_uri = self.issuer_uri();
         let mut out = format!(
-            r#"# fly-oidc gcp setup: workload identity pool {pool} and OIDC provider {provider} for https://oidc.fly.io/{org}
+            r#"# fly-oidc gcp setup: workload identity pool {pool} and OIDC provider {provider} for {issuer_uri}
 resource "google_iam_workload_identity_pool" "{pool_tf}" {{
 {project}  workload_identity_pool_id = {pool_q}
   display_name              = {display}
@@ -325,12 +326,11 @@ resource "google_iam_workload_identity_pool_provider" "{provider_tf}" {{
 "#,
             pool = self.pool,
             provider = self.provider,
-            org = self.org,
             pool_q = hcl_string(&self.pool),
             provider_q = hcl_string(&self.provider),
             display = hcl_string(&format!("Fly.io {}", self.org)),
             condition = hcl_string(&self.attribute_condition()),
-            issuer = hcl_string(&self.issuer_uri()),
+            issuer = hcl_string(&issuer_uri),
         );
         if let Some(sa) = &self.service_account {
             let _ = write!(
