@@ -303,6 +303,21 @@ impl GcpSetup {
         let pool_tf = tf_name(&self.pool);
         let provider_tf = tf_name(&self.provider);
         let issuer_uri = self.issuer_uri();
+        // DEFAULT_ATTRIBUTE_MAPPING as an HCL map, its `=` aligned as `terraform fmt` does.
+        let pairs: Vec<(String, String)> = DEFAULT_ATTRIBUTE_MAPPING
+            .split(',')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(target, expr)| (hcl_string(target), hcl_string(expr)))
+            .collect();
+        let width = pairs
+            .iter()
+            .map(|(target, _)| target.len())
+            .max()
+            .unwrap_or(0);
+        let mapping: String = pairs
+            .iter()
+            .map(|(target, expr)| format!("    {target:<w$} = {expr}\n", w = width))
+            .collect();
         let mut out = format!(
             r#"# fly-oidc gcp setup: workload identity pool {pool} and OIDC provider {provider} for {issuer_uri}
 resource "google_iam_workload_identity_pool" "{pool_tf}" {{
@@ -314,10 +329,7 @@ resource "google_iam_workload_identity_pool_provider" "{provider_tf}" {{
 {project}  workload_identity_pool_id          = google_iam_workload_identity_pool.{pool_tf}.workload_identity_pool_id
   workload_identity_pool_provider_id = {provider_q}
   attribute_mapping = {{
-    "google.subject" = "assertion.sub"
-    "attribute.org"  = "assertion.org_name"
-    "attribute.app"  = "assertion.app_name"
-  }}
+{mapping}  }}
   attribute_condition = {condition}
   oidc {{
     issuer_uri = {issuer}
@@ -352,7 +364,22 @@ resource "google_service_account_iam_member" "{pool_tf}_workload_identity_user" 
 
 #[cfg(test)]
 mod tests {
-    use super::check_id;
+    use super::{GcpSetup, check_id};
+
+    /// The Terraform attribute mapping is DEFAULT_ATTRIBUTE_MAPPING, its `=` aligned.
+    #[test]
+    fn the_terraform_attribute_mapping_is_the_default_mapping() {
+        let setup = GcpSetup::new("1", None, "fly-pool", "acme-web", "acme", None, None).unwrap();
+        assert!(setup.terraform().contains(
+            r#"
+  attribute_mapping = {
+    "google.subject" = "assertion.sub"
+    "attribute.org"  = "assertion.org_name"
+    "attribute.app"  = "assertion.app_name"
+  }
+  attribute_condition = "#
+        ));
+    }
 
     /// Pool and provider ids: Google's rule, and `gcp-` (reserved by Google) refused here rather
     /// than by gcloud later.
