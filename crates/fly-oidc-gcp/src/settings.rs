@@ -245,15 +245,21 @@ fn resolve_scopes(given: &[String], env: &Env) -> Result<Vec<String>, BuildError
     Ok(scopes)
 }
 
-fn check_service_account(email: &str, origin: Origin) -> Result<String, BuildError> {
-    let ok = email.len() <= 254
+/// Whether `email` is a service account email as the service account setting takes it: at
+/// most 254 ASCII letters, digits, `.`, `-` and `_`, with one `@` after a non-empty name and
+/// before a domain holding a `.` (`name@project.iam.gserviceaccount.com`).
+pub fn is_service_account(email: &str) -> bool {
+    email.len() <= 254
         && email.split_once('@').is_some_and(|(user, domain)| {
             !user.is_empty() && domain.contains('.') && !domain.contains('@')
         })
         && email
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'-' | b'_'));
-    if ok {
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'-' | b'_'))
+}
+
+fn check_service_account(email: &str, origin: Origin) -> Result<String, BuildError> {
+    if is_service_account(email) {
         Ok(email.to_owned())
     } else {
         Err(BuildError::invalid(

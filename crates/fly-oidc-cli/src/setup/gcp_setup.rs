@@ -7,6 +7,7 @@ use crate::setup::aws_setup::{hcl_string, tf_name};
 use crate::setup::check::{self, CheckError, ClientFn};
 use crate::setup::subject::{SubjectError, check_app, check_org, lowercase_digits_dash};
 use fly_oidc::shell_quote;
+use fly_oidc_gcp::{WorkloadIdentityProvider, is_project_number, is_service_account};
 use std::fmt::Write as _;
 
 /// The attribute mapping `gcp setup` writes (and `gcp check-condition` assumes by default).
@@ -107,14 +108,10 @@ impl GcpSetupOptions {
 /// What `gcp setup` prints.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GcpSetup {
-    /// The project number (in resource names).
-    pub project_number: String,
+    /// The provider: the project number, the pool id and the provider id.
+    pub provider: WorkloadIdentityProvider,
     /// The project id (`--project` of gcloud), if given.
     pub project: Option<String>,
-    /// The workload identity pool id.
-    pub pool: String,
-    /// The provider id.
-    pub provider: String,
     /// The Fly org slug.
     pub org: String,
     /// The app, when the provider is limited to one app.
@@ -150,16 +147,15 @@ impl GcpSetup {
         app: Option<&str>,
         service_account: Option<&str>,
     ) -> Result<Self, SubjectError> {
-        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
         SubjectError::unless(
-            !project_number.is_empty() && digits(project_number),
+            is_project_number(project_number),
             "--project-number",
             project_number,
             "is not a project number (digits; `gcloud projects describe PROJECT_ID --format='value(projectNumber)'` prints it)",
         )?;
         if let Some(p) = project {
             SubjectError::unless(
-                !digits(p) && lowercase_digits_dash(p),
+                !p.bytes().all(|b| b.is_ascii_digit()) && lowercase_digits_dash(p),
                 "--project",
                 p,
                 "is not a project id (gcloud wants the id, such as my-project-123, not the number)",
@@ -173,19 +169,23 @@ impl GcpSetup {
         }
         if let Some(sa) = service_account {
             SubjectError::unless(
-                sa.ends_with(".gserviceaccount.com")
-                    && sa.contains('@')
-                    && !sa.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)),
+                is_service_account(sa),
                 "--service-account",
                 sa,
                 "is not a service account email (NAME@PROJECT.iam.gserviceaccount.com)",
             )?;
         }
+        // Every part is checked above, more strictly than a provider name is.
+        let provider =
+            WorkloadIdentityProvider::new(project_number, pool, provider).map_err(|e| {
+                SubjectError {
+                    flag: "--provider",
+                    reason: e.to_string(),
+                }
+            })?;
         Ok(Self {
-            project_number: project_number.to_owned(),
+            provider,
             project: project.map(str::to_owned),
-            pool: pool.to_owned(),
-            provider: provider.to_owned(),
             org: org.to_owned(),
             app: app.map(str::to_owned),
             service_account: service_account.map(str::to_owned),
@@ -195,14 +195,6 @@ impl GcpSetup {
     /// The issuer URI, `https://oidc.fly.io/<org>`.
     pub fn issuer_uri(&self) -> String {
         format!("{}{}", fly_oidc::FLY_ISSUER_PREFIX, self.org)
-    }
-
-    /// The provider's resource name (what `--provider` of `fly-oidc gcp ...` takes).
-    pub fn provider_name(&self) -> String {
-        format!(
-            "projects/{}/locations/global/workloadIdentityPools/{}/providers/{}",
-            self.project_number, self.pool, self.provider
-        )
     }
 
     /// The attribute condition: the org's tokens, or the app's.
@@ -215,13 +207,9 @@ impl GcpSetup {
 
     /// The principal set granted `roles/iam.workloadIdentityUser`: the app, or the whole pool.
     pub fn principal_set(&self) -> String {
-        let pool = format!(
-            "principalSet://iam.googleapis.com/projects/{}/locations/global/workloadIdentityPools/{}",
-            self.project_number, self.pool
-        );
         match &self.app {
-            Some(app) => format!("{pool}/attribute.app/{app}"),
-            None => format!("{pool}/*"),
+            Some(app) => self.provider.principal_set_for_attribute("app", app),
+            None => self.provider.principal_set_for_pool(),
         }
     }
 
@@ -239,17 +227,18 @@ impl GcpSetup {
         let _ = writeln!(
             out,
             "# fly-oidc gcp setup: workload identity pool {}, OIDC provider {} for {who}",
-            self.pool, self.provider
+            self.provider.pool(),
+            self.provider.provider_id()
         );
         if self.project.is_none() {
             let _ = writeln!(
                 out,
                 "# No --project: these commands use gcloud's default project (gcloud config get project);\n# it must be the project numbered {}.",
-                self.project_number
+                self.provider.project_number()
             );
         }
         out.push_str("# Safe to run again: each resource is created only when describe does not find it.\nset -eu\n");
-        let pool = &self.pool;
+        let pool = self.provider.pool();
         let _ = writeln!(
             out,
             "gcloud iam workload-identity-pools describe {pool} --location=global{project} >/dev/null 2>&1 ||\n  gcloud iam workload-identity-pools create {pool} --location=global{project} --display-name='Fly.io {org}'",
@@ -258,7 +247,7 @@ impl GcpSetup {
         let _ = writeln!(
             out,
             "gcloud iam workload-identity-pools providers describe {provider} --workload-identity-pool={pool} --location=global{project} >/dev/null 2>&1 ||\n  gcloud iam workload-identity-pools providers create-oidc {provider} --workload-identity-pool={pool} --location=global{project} \\\n    --issuer-uri={issuer} \\\n    --attribute-mapping={mapping} \\\n    --attribute-condition={condition}",
-            provider = self.provider,
+            provider = self.provider.provider_id(),
             issuer = self.issuer_uri(),
             mapping = shell_quote(DEFAULT_ATTRIBUTE_MAPPING),
             condition = shell_quote(&self.attribute_condition()),
@@ -289,7 +278,7 @@ impl GcpSetup {
         let _ = writeln!(
             out,
             "# Then on the Machine, at start-up (for every Google SDK and gcloud):\n#   fly-oidc gcp credential-config --provider {}{sa_flag} --output /tmp/gcp-credentials.json\n#   export GOOGLE_APPLICATION_CREDENTIALS=/tmp/gcp-credentials.json",
-            self.provider_name()
+            self.provider.name()
         );
         out
     }
@@ -300,8 +289,8 @@ impl GcpSetup {
             Some(p) => format!("  project                            = {}\n", hcl_string(p)),
             None => String::new(),
         };
-        let pool_tf = tf_name(&self.pool);
-        let provider_tf = tf_name(&self.provider);
+        let pool_tf = tf_name(self.provider.pool());
+        let provider_tf = tf_name(self.provider.provider_id());
         let issuer_uri = self.issuer_uri();
         // DEFAULT_ATTRIBUTE_MAPPING as an HCL map, its `=` aligned as `terraform fmt` does.
         let pairs: Vec<(String, String)> = DEFAULT_ATTRIBUTE_MAPPING
@@ -336,10 +325,10 @@ resource "google_iam_workload_identity_pool_provider" "{provider_tf}" {{
   }}
 }}
 "#,
-            pool = self.pool,
-            provider = self.provider,
-            pool_q = hcl_string(&self.pool),
-            provider_q = hcl_string(&self.provider),
+            pool = self.provider.pool(),
+            provider = self.provider.provider_id(),
+            pool_q = hcl_string(self.provider.pool()),
+            provider_q = hcl_string(self.provider.provider_id()),
             display = hcl_string(&format!("Fly.io {}", self.org)),
             condition = hcl_string(&self.attribute_condition()),
             issuer = hcl_string(&issuer_uri),
