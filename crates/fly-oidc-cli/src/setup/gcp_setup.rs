@@ -3,6 +3,7 @@
 //! the app, and (with a service account) the `roles/iam.workloadIdentityUser` binding for the
 //! app's `principalSet://`; as `gcloud` commands that can be run again, or Terraform.
 
+use crate::options::serve::project_id;
 use crate::setup::aws_setup::{hcl_string, tf_name};
 use crate::setup::check::{self, CheckError, ClientFn};
 use crate::setup::subject::{SubjectError, check_app, check_org, lowercase_digits_dash};
@@ -154,11 +155,12 @@ impl GcpSetup {
             "is not a project number (digits; `gcloud projects describe PROJECT_ID --format='value(projectNumber)'` prints it)",
         )?;
         if let Some(p) = project {
+            let why = project_id(p).err();
             SubjectError::unless(
-                !p.bytes().all(|b| b.is_ascii_digit()) && lowercase_digits_dash(p),
+                why.is_none(),
                 "--project",
                 p,
-                "is not a project id (gcloud wants the id, such as my-project-123, not the number)",
+                &format!("is not a project id: {}", why.unwrap_or_default()),
             )?;
         }
         check_id(pool, "--pool", "workload identity pool")?;
@@ -354,6 +356,43 @@ resource "google_service_account_iam_member" "{pool_tf}_workload_identity_user" 
 #[cfg(test)]
 mod tests {
     use super::{GcpSetup, check_id};
+
+    /// `--project` is a project id by Google's rule (as `serve --gcp-project`), not a number;
+    /// `--service-account` an email as the provider takes it.
+    #[test]
+    fn the_project_and_service_account_follow_the_libraries_rules() {
+        let setup = |project: &str, sa: &str| {
+            GcpSetup::new(
+                "1",
+                Some(project),
+                "fly-pool",
+                "acme-web",
+                "acme",
+                None,
+                Some(sa),
+            )
+        };
+        let sa = "reader@my-proj-1.iam.gserviceaccount.com";
+        for good in ["my-proj-1", "my-project", "example.com:my-project"] {
+            assert!(setup(good, sa).is_ok(), "{good}");
+        }
+        let err = setup("123456789012", sa).unwrap_err().to_string();
+        assert!(err.contains("this is a project number"), "{err}");
+        assert!(err.contains("(from --project)"), "{err}");
+        // Shorter than 6, or not lowercase letters, digits and '-'.
+        for bad in ["abc", "my_proj", "My-Project", "my-project-"] {
+            let err = setup(bad, sa).expect_err(bad).to_string();
+            assert!(err.contains("6 to 30 lowercase letters"), "{err}");
+        }
+        for bad in [
+            "reader",
+            "a b@x.iam.gserviceaccount.com",
+            "$(id)@x.iam.gserviceaccount.com",
+        ] {
+            let err = setup("my-project", bad).expect_err(bad).to_string();
+            assert!(err.contains("(from --service-account)"), "{err}");
+        }
+    }
 
     /// The Terraform attribute mapping is DEFAULT_ATTRIBUTE_MAPPING, its `=` aligned.
     #[test]
