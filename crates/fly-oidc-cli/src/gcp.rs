@@ -53,12 +53,12 @@ async fn executable(globals: &Globals, args: ExecutableOptions) -> Result<(), Cl
     let fly = || {
         globals
             .fly_client()
-            .map_err(|e| Failure::new("INVALID_CONFIGURATION", e.line(Naming::Flags)))
+            .map_err(|e| Failure::new(Failure::INVALID_CONFIGURATION, e.line(Naming::Flags)))
     };
     match executable::respond(fly, args.audience.as_deref(), &globals.env()).await {
         Ok(text) => print_stdout(&[&text, "\n"]),
         Err(mut failure) => {
-            if failure.code == "MISSING_AUDIENCE" {
+            if failure.code == Failure::MISSING_AUDIENCE {
                 failure.message = failure.message.text(" with --audience");
             }
             // Google's libraries read the failure from stdout; the exit status says it failed.
@@ -76,7 +76,7 @@ async fn executable(globals: &Globals, args: ExecutableOptions) -> Result<(), Cl
 /// executable protocol's way: a failure response on stdout, nothing on stderr, exit 1.
 pub fn report_failure(err: &CliError) -> std::process::ExitCode {
     err.log(Naming::Flags);
-    let failure = Failure::new("INVALID_CONFIGURATION", err.line(Naming::Flags));
+    let failure = Failure::new(Failure::INVALID_CONFIGURATION, err.line(Naming::Flags));
     let _ = print_stdout(&[&failure.to_json(Naming::Flags), "\n"]);
     std::process::ExitCode::FAILURE
 }

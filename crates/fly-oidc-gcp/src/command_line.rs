@@ -1,7 +1,7 @@
-//! Command lines that other programs run: the `command` of a Google credential configuration
-//! and the `credential_process` line of an AWS config.
+//! The command line that other programs run: the `command` of a Google credential
+//! configuration.
 //!
-//! Their consumers split a command line three ways:
+//! Programs that run a command line split it three ways:
 //!
 //! - Python google-auth and botocore (the AWS CLI, boto3) with shell rules (`shlex.split`);
 //! - Node's google-auth-library on whitespace outside double quotes, then strips the quotes;

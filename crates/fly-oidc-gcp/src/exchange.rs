@@ -1,10 +1,10 @@
 //! The two Google calls: the STS token exchange and IAM `generateAccessToken`.
 
-use crate::resource::{WorkloadIdentityProvider, quote};
+use crate::resource::WorkloadIdentityProvider;
 use crate::settings::Settings;
 use crate::{GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT};
 use fly_oidc::fs::{ReadError, read_body_capped};
-use fly_oidc::{Error, ErrorKind, FlyClaims, Message, RetryConfig, SecretString};
+use fly_oidc::{Error, ErrorKind, FlyClaims, Message, RetryConfig, SecretString, truncate};
 use serde_json::Value;
 use std::time::{Duration, SystemTime};
 
@@ -27,10 +27,11 @@ impl TrustContext<'_> {
     /// tell apart, every place to look.
     fn sts_hint(&self, code: &str, description: &str) -> Message {
         let c = self.claims;
-        let issuer = match c.org_slug() {
-            Some(slug) => format!("https://oidc.fly.io/{slug}"),
-            None => "https://oidc.fly.io/<org slug>".to_owned(),
-        };
+        let issuer = format!(
+            "{}{}",
+            fly_oidc::FLY_ISSUER_PREFIX,
+            c.org_slug().unwrap_or("<org slug>")
+        );
         let personal = " (the org *slug* from this token's iss; for a personal org it is not the word \"personal\")";
         let provider = self.provider;
         let description = description.to_ascii_lowercase();
@@ -293,20 +294,18 @@ impl Http<'_> {
 
 /// The token and lifetime in a 200 answer from Google STS.
 fn federated_from(value: &Value) -> Result<Federated, Error> {
-    let token = access_token(value, "Google STS", "access_token")?;
+    let what = GoogleCall::TokenExchange.service();
+    let token = access_token(value, what, "access_token")?;
     let expires_in = match value.get("expires_in") {
         Some(Value::Number(n)) => n.as_u64(),
         Some(Value::String(s)) => s.trim().parse().ok(),
         _ => None,
     }
-    .ok_or_else(|| invalid("Google STS", "it has no numeric \"expires_in\""))?;
+    .ok_or_else(|| invalid(what, "it has no numeric \"expires_in\""))?;
     // Google's federated tokens live an hour; anything beyond a day is not a real answer
     // (and an absurd one must not overflow the expiry time).
     if expires_in > MAX_EXPIRES_IN_SECS {
-        return Err(invalid(
-            "Google STS",
-            "its \"expires_in\" is more than a day",
-        ));
+        return Err(invalid(what, "its \"expires_in\" is more than a day"));
     }
     Ok(Federated {
         access_token: SecretString::new(token),
@@ -316,17 +315,13 @@ fn federated_from(value: &Value) -> Result<Federated, Error> {
 
 /// The token and expiry in a 200 answer from IAM Credentials `generateAccessToken`.
 fn impersonated_from(value: &Value) -> Result<Impersonated, Error> {
-    let token = access_token(value, "Google IAM Credentials", "accessToken")?;
+    let what = GoogleCall::Impersonation.service();
+    let token = access_token(value, what, "accessToken")?;
     let expires_at = value
         .get("expireTime")
         .and_then(Value::as_str)
         .and_then(fly_oidc::time::parse_rfc3339)
-        .ok_or_else(|| {
-            invalid(
-                "Google IAM Credentials",
-                "it has no RFC 3339 \"expireTime\"",
-            )
-        })?;
+        .ok_or_else(|| invalid(what, "it has no RFC 3339 \"expireTime\""))?;
     Ok(Impersonated {
         access_token: SecretString::new(token),
         expires_at,
@@ -434,7 +429,7 @@ fn snippet(body: &[u8]) -> String {
     if text.is_empty() {
         "empty".to_owned()
     } else {
-        format!("{:?}", quote(&fly_oidc::redact_jwts(text)))
+        format!("{:?}", truncate(&fly_oidc::redact_jwts(text), 200))
     }
 }
 
@@ -447,8 +442,9 @@ fn retryable(what: &str, status: u16, detail: &str) -> Error {
 }
 
 fn classify_sts(status: u16, body: &[u8], ctx: &TrustContext<'_>) -> Result<Value, Error> {
+    let what = GoogleCall::TokenExchange.service();
     if status == 200 {
-        return parse_json("Google STS", status, body);
+        return parse_json(what, status, body);
     }
     let value: Option<Value> = serde_json::from_slice(body).ok();
     let code = value
@@ -467,10 +463,10 @@ fn classify_sts(status: u16, body: &[u8], ctx: &TrustContext<'_>) -> Result<Valu
                 .or_else(|| v.get("error").and_then(|e| e.get("message")))
         })
         .and_then(Value::as_str)
-        .map(|d| quote(d.trim()))
+        .map(|d| truncate(d.trim(), 200))
         .unwrap_or_else(|| snippet(body));
     if status == 429 || status >= 500 {
-        return Err(retryable("Google STS", status, &description));
+        return Err(retryable(what, status, &description));
     }
     // A 404 without an OAuth error code (RFC 6749 section 5.2, RFC 8693 section 2.2.2): not
     // Google STS's token endpoint at all, so the URL is what is wrong, not the trust settings.
@@ -485,7 +481,7 @@ fn classify_sts(status: u16, body: &[u8], ctx: &TrustContext<'_>) -> Result<Valu
     ];
     if status == 404 && !code.as_deref().is_some_and(|c| OAUTH_CODES.contains(&c)) {
         let why = Message::from(format!(
-            "Google STS answered HTTP 404 ({description}), which is not a token exchange answer; check the STS URL ("
+            "{what} answered HTTP 404 ({description}), which is not a token exchange answer; check the STS URL ("
         ))
         .setting(crate::settings::STS_URL)
         .text(format!(", default {})", crate::DEFAULT_STS_URL));
@@ -502,13 +498,13 @@ fn classify_sts(status: u16, body: &[u8], ctx: &TrustContext<'_>) -> Result<Valu
     Err(Error::new(
         kind,
         Message::from(format!(
-            "Google STS rejected the Fly token ({code}: {description}); "
+            "{what} rejected the Fly token ({code}: {description}); "
         ))
         .append(hint),
     )
     .with_status(status)
     .with_code(code)
-    .with_refused_by(GoogleCall::TokenExchange.service()))
+    .with_refused_by(what))
 }
 
 fn classify_iam(
@@ -517,8 +513,9 @@ fn classify_iam(
     service_account: &str,
     ctx: &TrustContext<'_>,
 ) -> Result<Value, Error> {
+    let what = GoogleCall::Impersonation.service();
     if status == 200 {
-        return parse_json("Google IAM Credentials", status, body);
+        return parse_json(what, status, body);
     }
     let value: Option<Value> = serde_json::from_slice(body).ok();
     let error = value.as_ref().and_then(|v| v.get("error"));
@@ -535,10 +532,10 @@ fn classify_iam(
     let message = error
         .and_then(|e| e.get("message"))
         .and_then(Value::as_str)
-        .map(|m| quote(m.trim()))
+        .map(|m| truncate(m.trim(), 200))
         .unwrap_or_else(|| snippet(body));
     if status == 429 || status >= 500 {
-        return Err(retryable("Google IAM Credentials", status, &message));
+        return Err(retryable(what, status, &message));
     }
     // 401/403: the federated identity may not impersonate the account (the trust
     // configuration); 404: the account does not exist.
@@ -556,12 +553,12 @@ fn classify_iam(
     Err(Error::new(
         kind,
         format!(
-            "Google IAM Credentials refused to impersonate {service_account} ({google_status}: {message}); {hint}"
+            "{what} refused to impersonate {service_account} ({google_status}: {message}); {hint}"
         ),
     )
     .with_status(status)
     .with_code(google_status)
-    .with_refused_by(GoogleCall::Impersonation.service()))
+    .with_refused_by(what))
 }
 
 /// The Google call that refused a request (answered with a 4xx other than throttling), for

@@ -46,6 +46,12 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// The code of a configuration that cannot work (also what a front end reports for a
+    /// failure of its own, such as a Fly token client it cannot make).
+    pub const INVALID_CONFIGURATION: &'static str = "INVALID_CONFIGURATION";
+    /// The code when no audience was given, set by Google or found in `FLY_OIDC_GCP_PROVIDER`.
+    pub const MISSING_AUDIENCE: &'static str = "MISSING_AUDIENCE";
+
     /// A failure with `code` and `message` (its text passed through
     /// [`fly_oidc::redact_jwts`]).
     pub fn new(code: &'static str, message: impl Into<Message>) -> Self {
@@ -60,7 +66,7 @@ impl Failure {
     pub fn fly(err: &Error) -> Self {
         let code = match err.kind() {
             ErrorKind::NotOnFly => "NOT_ON_FLY",
-            ErrorKind::InvalidConfiguration => "INVALID_CONFIGURATION",
+            ErrorKind::InvalidConfiguration => Self::INVALID_CONFIGURATION,
             ErrorKind::PermissionDenied => "PERMISSION_DENIED",
             ErrorKind::FlyApi => "FLY_API_REJECTED",
             ErrorKind::Transient => "FLY_API_UNAVAILABLE",
@@ -145,10 +151,10 @@ pub(crate) fn request_audience(audience: Option<&str>, env: &Env) -> Result<Stri
     if let Some(provider) = env.get(ENV_PROVIDER) {
         return WorkloadIdentityProvider::parse_from(&provider, Origin::Env(ENV_PROVIDER.into()))
             .map(|p| p.token_audience())
-            .map_err(|e| Failure::new("INVALID_CONFIGURATION", e.to_string()));
+            .map_err(|e| Failure::new(Failure::INVALID_CONFIGURATION, e.to_string()));
     }
     Err(Failure::new(
-        "MISSING_AUDIENCE",
+        Failure::MISSING_AUDIENCE,
         format!(
             "no audience: run this through a Google credential configuration (which sets {ENV_GOOGLE_AUDIENCE}), \
              set {ENV_PROVIDER}, or give the audience explicitly"

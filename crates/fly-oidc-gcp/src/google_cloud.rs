@@ -81,7 +81,7 @@ impl CredentialsProvider for GcpTokenProvider {
     }
 
     async fn universe_domain(&self) -> Option<String> {
-        Some("googleapis.com".to_owned())
+        Some(crate::UNIVERSE_DOMAIN.to_owned())
     }
 }
 

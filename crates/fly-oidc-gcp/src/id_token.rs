@@ -2,7 +2,7 @@
 //! authorised with the federated token of a Fly token's STS exchange. What the metadata
 //! server's `.../identity?audience=A` answers on Google Cloud.
 
-use crate::exchange::{Http, access_token, invalid};
+use crate::exchange::{GoogleCall, Http, access_token, invalid};
 use crate::provider::AccessToken;
 use fly_oidc::{Error, FlyToken, REDACTED, SecretString};
 use std::fmt;
@@ -74,12 +74,12 @@ impl Http<'_> {
         let value = self
             .iam_call(service_account, "generateIdToken", federated, body)
             .await?;
-        const WHAT: &str = "Google IAM Credentials generateIdToken";
-        let token = access_token(&value, WHAT, "token")?;
+        let what = format!("{} generateIdToken", GoogleCall::Impersonation.service());
+        let token = access_token(&value, &what, "token")?;
         let expires_at = FlyToken::parse(token)
             .ok()
             .and_then(|jwt| jwt.expires_at())
-            .ok_or_else(|| invalid(WHAT, "its \"token\" is not a JWT with an \"exp\""))?;
+            .ok_or_else(|| invalid(&what, "its \"token\" is not a JWT with an \"exp\""))?;
         Ok(IdToken::new(token, expires_at))
     }
 }

@@ -88,15 +88,18 @@ mod settings;
 pub use exchange::GoogleCall;
 #[doc(hidden)]
 pub use exchange::fuzzing;
-pub use fly_oidc::time::{format_rfc3339, parse_rfc3339};
 pub use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};
 pub use id_token::IdToken;
 pub use provider::{AccessToken, Builder, DEFAULT_TOTAL_TIMEOUT, GcpTokenProvider};
-pub use resource::WorkloadIdentityProvider;
+pub use resource::{WorkloadIdentityProvider, is_project_number};
 pub use settings::{
     ENV_IAM_URL, ENV_PROVIDER, ENV_SCOPES, ENV_SERVICE_ACCOUNT, ENV_STS_URL, Settings,
+    is_service_account,
 };
 
+/// The Google universe domain (that of the default endpoints), as the `google_cloud`
+/// credentials and `fly-oidc serve`'s metadata server report it.
+pub const UNIVERSE_DOMAIN: &str = "googleapis.com";
 /// Google's Security Token Service endpoint.
 pub(crate) const DEFAULT_STS_URL: &str = "https://sts.googleapis.com/v1/token";
 /// The IAM Service Account Credentials API.

@@ -25,7 +25,6 @@ use std::time::{Duration, SystemTime};
 /// assert!(!format!("{token:?} {token}").contains("ya29"));
 /// assert_eq!(token.expose_secret(), "ya29.secret");
 /// ```
-/// `Debug` shows the token as `SecretString` does, redacted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessToken {
     token: SecretString,

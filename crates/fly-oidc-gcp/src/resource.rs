@@ -1,7 +1,7 @@
 //! Workload identity pool provider names.
 
 use crate::settings::PROVIDER;
-use fly_oidc::{BuildError, Origin};
+use fly_oidc::{BuildError, Origin, truncate};
 use std::fmt;
 
 const IAM_PREFIXES: [&str; 2] = ["//iam.googleapis.com/", "https://iam.googleapis.com/"];
@@ -36,6 +36,14 @@ impl WorkloadIdentityProvider {
         Self::parse_from(raw, Origin::Builder)
     }
 
+    /// The provider `id` of `pool` in the project numbered `project_number`, checked as
+    /// [`parse`](Self::parse) checks a name.
+    pub fn new(project_number: &str, pool: &str, id: &str) -> Result<Self, BuildError> {
+        Self::parse(&format!(
+            "projects/{project_number}/locations/global/workloadIdentityPools/{pool}/providers/{id}"
+        ))
+    }
+
     /// [`parse`](Self::parse) a value that came from `origin`.
     pub(crate) fn parse_from(raw: &str, origin: Origin) -> Result<Self, BuildError> {
         let trimmed = raw.trim();
@@ -53,7 +61,7 @@ impl WorkloadIdentityProvider {
                  projects/<project-number>/locations/global/workloadIdentityPools/<pool>/providers/<provider> \
                  (see `gcloud iam workload-identity-pools providers describe <provider> \
                  --workload-identity-pool=<pool> --location=global --format='value(name)'`)",
-                    quote(raw)
+                    truncate(raw, 200)
                 ),
             )
         };
@@ -71,7 +79,7 @@ impl WorkloadIdentityProvider {
         else {
             return Err(bad("it does not have that shape"));
         };
-        if project.is_empty() || !project.bytes().all(|b| b.is_ascii_digit()) {
+        if !is_project_number(project) {
             return Err(bad(
                 "Google wants the project *number* here, not the project id (`gcloud projects describe <id> --format='value(projectNumber)'`)",
             ));
@@ -126,23 +134,40 @@ impl WorkloadIdentityProvider {
         format!("https://iam.googleapis.com/{}", self.name)
     }
 
+    /// The pool as IAM principals name it:
+    /// `iam.googleapis.com/projects/<n>/locations/global/workloadIdentityPools/<pool>`.
+    fn principal_pool(&self) -> String {
+        format!(
+            "iam.googleapis.com/projects/{}/locations/global/workloadIdentityPools/{}",
+            self.project, self.pool
+        )
+    }
+
     /// The pool's principal for one subject, for IAM bindings:
     /// `principal://iam.googleapis.com/projects/<n>/locations/global/workloadIdentityPools/<pool>/subject/<sub>`.
     pub(crate) fn principal_for_subject(&self, subject: &str) -> String {
-        format!(
-            "principal://iam.googleapis.com/projects/{}/locations/global/workloadIdentityPools/{}/subject/{}",
-            self.project, self.pool, subject
-        )
+        format!("principal://{}/subject/{subject}", self.principal_pool())
     }
 
     /// The pool's principal set for one attribute value, for IAM bindings:
     /// `principalSet://iam.googleapis.com/projects/<n>/locations/global/workloadIdentityPools/<pool>/attribute.<name>/<value>`.
-    pub(crate) fn principal_set_for_attribute(&self, attribute: &str, value: &str) -> String {
+    pub fn principal_set_for_attribute(&self, attribute: &str, value: &str) -> String {
         format!(
-            "principalSet://iam.googleapis.com/projects/{}/locations/global/workloadIdentityPools/{}/attribute.{}/{}",
-            self.project, self.pool, attribute, value
+            "principalSet://{}/attribute.{attribute}/{value}",
+            self.principal_pool()
         )
     }
+
+    /// The principal set of every identity of the pool, for IAM bindings:
+    /// `principalSet://iam.googleapis.com/projects/<n>/locations/global/workloadIdentityPools/<pool>/*`.
+    pub fn principal_set_for_pool(&self) -> String {
+        format!("principalSet://{}/*", self.principal_pool())
+    }
+}
+
+/// Whether `text` is a project number (digits), as a provider name holds it.
+pub fn is_project_number(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 impl fmt::Display for WorkloadIdentityProvider {
@@ -160,14 +185,6 @@ pub(crate) fn fly_audience_from_google(audience: &str) -> String {
         Some(rest) => format!("https://{rest}"),
         None => audience.to_owned(),
     }
-}
-
-/// Quote at most this many characters of outside text in a message.
-const QUOTE_MAX: usize = 200;
-
-/// Cut outside text for quoting in a message.
-pub(crate) fn quote(text: &str) -> String {
-    fly_oidc::truncate(text, QUOTE_MAX)
 }
 
 #[cfg(test)]
@@ -195,6 +212,18 @@ mod tests {
         ] {
             assert_eq!(WorkloadIdentityProvider::parse(&raw).unwrap().name(), name);
         }
+        let built = WorkloadIdentityProvider::new("42", "fly-pool", "acme").unwrap();
+        assert_eq!(built.name(), name);
+        let pool = "iam.googleapis.com/projects/42/locations/global/workloadIdentityPools/fly-pool";
+        assert_eq!(
+            built.principal_set_for_pool(),
+            format!("principalSet://{pool}/*")
+        );
+        assert_eq!(
+            built.principal_set_for_attribute("app", "web"),
+            format!("principalSet://{pool}/attribute.app/web")
+        );
+        assert!(WorkloadIdentityProvider::new("my-project", "fly-pool", "acme").is_err());
         for bad in [
             "",
             "projects/my-project/locations/global/workloadIdentityPools/p/providers/x",

@@ -1,9 +1,9 @@
 //! The provider's whole configuration, resolved and checked without building a client.
 
-use crate::resource::{WorkloadIdentityProvider, quote};
+use crate::resource::WorkloadIdentityProvider;
 use crate::{DEFAULT_IAM_URL, DEFAULT_SCOPE, DEFAULT_STS_URL};
 use fly_oidc::endpoint::{self, PlainHttp};
-use fly_oidc::{BuildError, Env, Origin, Setting};
+use fly_oidc::{BuildError, Env, Origin, Setting, truncate};
 use std::time::Duration;
 
 /// The workload identity pool provider (`projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id>`).
@@ -245,15 +245,21 @@ fn resolve_scopes(given: &[String], env: &Env) -> Result<Vec<String>, BuildError
     Ok(scopes)
 }
 
-fn check_service_account(email: &str, origin: Origin) -> Result<String, BuildError> {
-    let ok = email.len() <= 254
+/// Whether `email` is a service account email as the service account setting takes it: at
+/// most 254 ASCII letters, digits, `.`, `-` and `_`, with one `@` after a non-empty name and
+/// before a domain holding a `.` (`name@project.iam.gserviceaccount.com`).
+pub fn is_service_account(email: &str) -> bool {
+    email.len() <= 254
         && email.split_once('@').is_some_and(|(user, domain)| {
             !user.is_empty() && domain.contains('.') && !domain.contains('@')
         })
         && email
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'-' | b'_'));
-    if ok {
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'-' | b'_'))
+}
+
+fn check_service_account(email: &str, origin: Origin) -> Result<String, BuildError> {
+    if is_service_account(email) {
         Ok(email.to_owned())
     } else {
         Err(BuildError::invalid(
@@ -261,7 +267,7 @@ fn check_service_account(email: &str, origin: Origin) -> Result<String, BuildErr
             origin,
             format!(
                 "invalid service account {:?}: expected an email such as name@project.iam.gserviceaccount.com",
-                quote(email)
+                truncate(email, 200)
             ),
         ))
     }

@@ -15,8 +15,6 @@ use subtle::ConstantTimeEq;
 
 pub(crate) type Body = Full<Bytes>;
 
-/// The Google universe this server answers for.
-pub(crate) const UNIVERSE_DOMAIN: &str = "googleapis.com";
 /// How many distinct `?scopes=` sets get tokens of their own at once (the least recently
 /// used and the failing make room for a new one).
 pub(crate) const MAX_SCOPE_SETS: usize = 16;
@@ -281,7 +279,7 @@ impl State {
                 None => not_found("no project id configured: pass --gcp-project"),
             },
             Meta::NumericProjectId => text(gcp.project_number.clone()),
-            Meta::UniverseDomain => text(UNIVERSE_DOMAIN),
+            Meta::UniverseDomain => text(fly_oidc_gcp::UNIVERSE_DOMAIN),
             Meta::Accounts { recursive: false } => text(format!("default/\n{email}/\n")),
             Meta::Accounts { recursive: true } => {
                 let info = account_info(email, &gcp.scopes);

@@ -169,7 +169,7 @@ async fn the_sts_checks_parameters_signature_and_claims() {
     let (status, json) = post(&iam, "application/json", Some(&bearer), body);
     assert_eq!(status, 200, "{json}");
     let sa_token = json["accessToken"].as_str().unwrap();
-    assert!(fly_oidc_gcp::parse_rfc3339(json["expireTime"].as_str().unwrap()).is_some());
+    assert!(fly_oidc::time::parse_rfc3339(json["expireTime"].as_str().unwrap()).is_some());
     // An impersonated token cannot impersonate again.
     let (status, _) = post(
         &iam,

@@ -143,7 +143,7 @@ impl std::str::FromStr for ListenAddr {
 ///
 /// # Errors
 /// Why the value is not one, and what one looks like (without the value).
-fn project_id(text: &str) -> Result<String, String> {
+pub(crate) fn project_id(text: &str) -> Result<String, String> {
     const RULE: &str = "a project ID is 6 to 30 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen (my-project), or a legacy domain-scoped one (example.com:my-project); see `gcloud projects list`";
     let lower_digit = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     // Letters, digits and hyphens, neither first nor last a hyphen.

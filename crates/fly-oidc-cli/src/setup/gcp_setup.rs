@@ -3,10 +3,12 @@
 //! the app, and (with a service account) the `roles/iam.workloadIdentityUser` binding for the
 //! app's `principalSet://`; as `gcloud` commands that can be run again, or Terraform.
 
+use crate::options::serve::project_id;
 use crate::setup::aws_setup::{hcl_string, tf_name};
 use crate::setup::check::{self, CheckError, ClientFn};
 use crate::setup::subject::{SubjectError, check_app, check_org, lowercase_digits_dash};
 use fly_oidc::shell_quote;
+use fly_oidc_gcp::{WorkloadIdentityProvider, is_project_number, is_service_account};
 use std::fmt::Write as _;
 
 /// The attribute mapping `gcp setup` writes (and `gcp check-condition` assumes by default).
@@ -107,14 +109,10 @@ impl GcpSetupOptions {
 /// What `gcp setup` prints.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GcpSetup {
-    /// The project number (in resource names).
-    pub project_number: String,
+    /// The provider: the project number, the pool id and the provider id.
+    pub provider: WorkloadIdentityProvider,
     /// The project id (`--project` of gcloud), if given.
     pub project: Option<String>,
-    /// The workload identity pool id.
-    pub pool: String,
-    /// The provider id.
-    pub provider: String,
     /// The Fly org slug.
     pub org: String,
     /// The app, when the provider is limited to one app.
@@ -150,19 +148,19 @@ impl GcpSetup {
         app: Option<&str>,
         service_account: Option<&str>,
     ) -> Result<Self, SubjectError> {
-        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
         SubjectError::unless(
-            !project_number.is_empty() && digits(project_number),
+            is_project_number(project_number),
             "--project-number",
             project_number,
             "is not a project number (digits; `gcloud projects describe PROJECT_ID --format='value(projectNumber)'` prints it)",
         )?;
         if let Some(p) = project {
+            let why = project_id(p).err();
             SubjectError::unless(
-                !digits(p) && lowercase_digits_dash(p),
+                why.is_none(),
                 "--project",
                 p,
-                "is not a project id (gcloud wants the id, such as my-project-123, not the number)",
+                &format!("is not a project id: {}", why.unwrap_or_default()),
             )?;
         }
         check_id(pool, "--pool", "workload identity pool")?;
@@ -173,19 +171,23 @@ impl GcpSetup {
         }
         if let Some(sa) = service_account {
             SubjectError::unless(
-                sa.ends_with(".gserviceaccount.com")
-                    && sa.contains('@')
-                    && !sa.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)),
+                is_service_account(sa),
                 "--service-account",
                 sa,
                 "is not a service account email (NAME@PROJECT.iam.gserviceaccount.com)",
             )?;
         }
+        // Every part is checked above, more strictly than a provider name is.
+        let provider =
+            WorkloadIdentityProvider::new(project_number, pool, provider).map_err(|e| {
+                SubjectError {
+                    flag: "--provider",
+                    reason: e.to_string(),
+                }
+            })?;
         Ok(Self {
-            project_number: project_number.to_owned(),
+            provider,
             project: project.map(str::to_owned),
-            pool: pool.to_owned(),
-            provider: provider.to_owned(),
             org: org.to_owned(),
             app: app.map(str::to_owned),
             service_account: service_account.map(str::to_owned),
@@ -195,14 +197,6 @@ impl GcpSetup {
     /// The issuer URI, `https://oidc.fly.io/<org>`.
     pub fn issuer_uri(&self) -> String {
         format!("{}{}", fly_oidc::FLY_ISSUER_PREFIX, self.org)
-    }
-
-    /// The provider's resource name (what `--provider` of `fly-oidc gcp ...` takes).
-    pub fn provider_name(&self) -> String {
-        format!(
-            "projects/{}/locations/global/workloadIdentityPools/{}/providers/{}",
-            self.project_number, self.pool, self.provider
-        )
     }
 
     /// The attribute condition: the org's tokens, or the app's.
@@ -215,13 +209,9 @@ impl GcpSetup {
 
     /// The principal set granted `roles/iam.workloadIdentityUser`: the app, or the whole pool.
     pub fn principal_set(&self) -> String {
-        let pool = format!(
-            "principalSet://iam.googleapis.com/projects/{}/locations/global/workloadIdentityPools/{}",
-            self.project_number, self.pool
-        );
         match &self.app {
-            Some(app) => format!("{pool}/attribute.app/{app}"),
-            None => format!("{pool}/*"),
+            Some(app) => self.provider.principal_set_for_attribute("app", app),
+            None => self.provider.principal_set_for_pool(),
         }
     }
 
@@ -239,17 +229,18 @@ impl GcpSetup {
         let _ = writeln!(
             out,
             "# fly-oidc gcp setup: workload identity pool {}, OIDC provider {} for {who}",
-            self.pool, self.provider
+            self.provider.pool(),
+            self.provider.provider_id()
         );
         if self.project.is_none() {
             let _ = writeln!(
                 out,
                 "# No --project: these commands use gcloud's default project (gcloud config get project);\n# it must be the project numbered {}.",
-                self.project_number
+                self.provider.project_number()
             );
         }
         out.push_str("# Safe to run again: each resource is created only when describe does not find it.\nset -eu\n");
-        let pool = &self.pool;
+        let pool = self.provider.pool();
         let _ = writeln!(
             out,
             "gcloud iam workload-identity-pools describe {pool} --location=global{project} >/dev/null 2>&1 ||\n  gcloud iam workload-identity-pools create {pool} --location=global{project} --display-name='Fly.io {org}'",
@@ -258,7 +249,7 @@ impl GcpSetup {
         let _ = writeln!(
             out,
             "gcloud iam workload-identity-pools providers describe {provider} --workload-identity-pool={pool} --location=global{project} >/dev/null 2>&1 ||\n  gcloud iam workload-identity-pools providers create-oidc {provider} --workload-identity-pool={pool} --location=global{project} \\\n    --issuer-uri={issuer} \\\n    --attribute-mapping={mapping} \\\n    --attribute-condition={condition}",
-            provider = self.provider,
+            provider = self.provider.provider_id(),
             issuer = self.issuer_uri(),
             mapping = shell_quote(DEFAULT_ATTRIBUTE_MAPPING),
             condition = shell_quote(&self.attribute_condition()),
@@ -289,7 +280,7 @@ impl GcpSetup {
         let _ = writeln!(
             out,
             "# Then on the Machine, at start-up (for every Google SDK and gcloud):\n#   fly-oidc gcp credential-config --provider {}{sa_flag} --output /tmp/gcp-credentials.json\n#   export GOOGLE_APPLICATION_CREDENTIALS=/tmp/gcp-credentials.json",
-            self.provider_name()
+            self.provider.name()
         );
         out
     }
@@ -300,10 +291,26 @@ impl GcpSetup {
             Some(p) => format!("  project                            = {}\n", hcl_string(p)),
             None => String::new(),
         };
-        let pool_tf = tf_name(&self.pool);
-        let provider_tf = tf_name(&self.provider);
+        let pool_tf = tf_name(self.provider.pool());
+        let provider_tf = tf_name(self.provider.provider_id());
+        let issuer_uri = self.issuer_uri();
+        // DEFAULT_ATTRIBUTE_MAPPING as an HCL map, its `=` aligned as `terraform fmt` does.
+        let pairs: Vec<(String, String)> = DEFAULT_ATTRIBUTE_MAPPING
+            .split(',')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(target, expr)| (hcl_string(target), hcl_string(expr)))
+            .collect();
+        let width = pairs
+            .iter()
+            .map(|(target, _)| target.len())
+            .max()
+            .unwrap_or(0);
+        let mapping: String = pairs
+            .iter()
+            .map(|(target, expr)| format!("    {target:<w$} = {expr}\n", w = width))
+            .collect();
         let mut out = format!(
-            r#"# fly-oidc gcp setup: workload identity pool {pool} and OIDC provider {provider} for https://oidc.fly.io/{org}
+            r#"# fly-oidc gcp setup: workload identity pool {pool} and OIDC provider {provider} for {issuer_uri}
 resource "google_iam_workload_identity_pool" "{pool_tf}" {{
 {project}  workload_identity_pool_id = {pool_q}
   display_name              = {display}
@@ -313,24 +320,20 @@ resource "google_iam_workload_identity_pool_provider" "{provider_tf}" {{
 {project}  workload_identity_pool_id          = google_iam_workload_identity_pool.{pool_tf}.workload_identity_pool_id
   workload_identity_pool_provider_id = {provider_q}
   attribute_mapping = {{
-    "google.subject" = "assertion.sub"
-    "attribute.org"  = "assertion.org_name"
-    "attribute.app"  = "assertion.app_name"
-  }}
+{mapping}  }}
   attribute_condition = {condition}
   oidc {{
     issuer_uri = {issuer}
   }}
 }}
 "#,
-            pool = self.pool,
-            provider = self.provider,
-            org = self.org,
-            pool_q = hcl_string(&self.pool),
-            provider_q = hcl_string(&self.provider),
+            pool = self.provider.pool(),
+            provider = self.provider.provider_id(),
+            pool_q = hcl_string(self.provider.pool()),
+            provider_q = hcl_string(self.provider.provider_id()),
             display = hcl_string(&format!("Fly.io {}", self.org)),
             condition = hcl_string(&self.attribute_condition()),
-            issuer = hcl_string(&self.issuer_uri()),
+            issuer = hcl_string(&issuer_uri),
         );
         if let Some(sa) = &self.service_account {
             let _ = write!(
@@ -352,7 +355,59 @@ resource "google_service_account_iam_member" "{pool_tf}_workload_identity_user" 
 
 #[cfg(test)]
 mod tests {
-    use super::check_id;
+    use super::{GcpSetup, check_id};
+
+    /// `--project` is a project id by Google's rule (as `serve --gcp-project`), not a number;
+    /// `--service-account` an email as the provider takes it.
+    #[test]
+    fn the_project_and_service_account_follow_the_libraries_rules() {
+        let setup = |project: &str, sa: &str| {
+            GcpSetup::new(
+                "1",
+                Some(project),
+                "fly-pool",
+                "acme-web",
+                "acme",
+                None,
+                Some(sa),
+            )
+        };
+        let sa = "reader@my-proj-1.iam.gserviceaccount.com";
+        for good in ["my-proj-1", "my-project", "example.com:my-project"] {
+            assert!(setup(good, sa).is_ok(), "{good}");
+        }
+        let err = setup("123456789012", sa).unwrap_err().to_string();
+        assert!(err.contains("this is a project number"), "{err}");
+        assert!(err.contains("(from --project)"), "{err}");
+        // Shorter than 6, or not lowercase letters, digits and '-'.
+        for bad in ["abc", "my_proj", "My-Project", "my-project-"] {
+            let err = setup(bad, sa).expect_err(bad).to_string();
+            assert!(err.contains("6 to 30 lowercase letters"), "{err}");
+        }
+        for bad in [
+            "reader",
+            "a b@x.iam.gserviceaccount.com",
+            "$(id)@x.iam.gserviceaccount.com",
+        ] {
+            let err = setup("my-project", bad).expect_err(bad).to_string();
+            assert!(err.contains("(from --service-account)"), "{err}");
+        }
+    }
+
+    /// The Terraform attribute mapping is DEFAULT_ATTRIBUTE_MAPPING, its `=` aligned.
+    #[test]
+    fn the_terraform_attribute_mapping_is_the_default_mapping() {
+        let setup = GcpSetup::new("1", None, "fly-pool", "acme-web", "acme", None, None).unwrap();
+        assert!(setup.terraform().contains(
+            r#"
+  attribute_mapping = {
+    "google.subject" = "assertion.sub"
+    "attribute.org"  = "assertion.org_name"
+    "attribute.app"  = "assertion.app_name"
+  }
+  attribute_condition = "#
+        ));
+    }
 
     /// Pool and provider ids: Google's rule, and `gcp-` (reserved by Google) refused here rather
     /// than by gcloud later.
