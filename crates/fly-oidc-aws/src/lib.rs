@@ -184,7 +184,7 @@ pub use settings::{
     check_role_arn, role_name_of,
 };
 pub use shared_config::profile_uses_container_credentials;
-pub use sts::{AssumedRole, Rejection};
+pub use sts::{AssumedRole, Rejection, chain_trust_fix, trust_policy_fix};
 
 /// Re-exported so callers can name the SDK types without adding the crates themselves.
 pub use aws_credential_types::{Credentials, provider::error::CredentialsError};

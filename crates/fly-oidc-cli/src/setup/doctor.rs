@@ -12,7 +12,6 @@ use crate::options::SetIf;
 use crate::options::serve::aws_role_builders;
 use crate::setup::verify::{self, KeySource, TimeFinding};
 use fly_oidc::{BuildError, Env, FlyOidcClient, FlyToken, Naming, ProviderConfig, redact_jwts};
-use fly_oidc_aws::role_name_of;
 use serde_json::{Value, json};
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -326,14 +325,9 @@ pub async fn aws_role(
             "STS could not fetch the issuer's keys: run doctor again shortly; if it persists, check that the issuer's discovery document and JWKS answer from the internet (the signature step fetches the same keys)".to_owned()
         }
         _ if err.is_transient() => AWS_TRANSIENT.to_owned(),
-        Some(Rejection::TrustPolicy) if tags => format!(
-            "allow sts:TagSession next to sts:AssumeRoleWithWebIdentity in the statement that trusts the OIDC provider (session tags were asked for), and compare the rest with the token: aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument > policy.json && fly-oidc aws check-trust-policy policy.json --principal-tags; or recreate it with fly-oidc aws setup --principal-tags",
-            role_name_of(&role)
-        ),
-        Some(Rejection::TrustPolicy | Rejection::Token) => format!(
-            "compare the role's trust policy with the token: aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument > policy.json && fly-oidc aws check-trust-policy policy.json; or recreate it with fly-oidc aws setup",
-            role_name_of(&role)
-        ),
+        // The session tags' part of the fix is about the trust policy alone.
+        Some(Rejection::TrustPolicy) => fly_oidc_aws::trust_policy_fix(&role, tags),
+        Some(Rejection::Token) => fly_oidc_aws::trust_policy_fix(&role, false),
         // Another refusal (a session policy, a disabled region, an endpoint that is not STS):
         // its message names the cause and the setting.
         _ => FIX_NAMED.to_owned(),
@@ -386,34 +380,11 @@ pub async fn aws_chained_role(
     }
     let fix = match err.code() {
         _ if err.is_transient() => AWS_TRANSIENT.to_owned(),
-        Some("AccessDenied") => {
-            let tags = settings.principal_tags();
-            let mut setup = format!(
-                "fly-oidc aws setup --role-name {} --trusted-role-arn {first_role}",
-                role_name_of(role)
-            );
-            let mut condition = String::new();
-            if let Some(id) = chain.external_id.as_deref() {
-                setup.push_str(&format!(" --external-id {id}"));
-                condition = format!(
-                    ", with the condition {{\"StringEquals\": {{\"sts:ExternalId\": \"{id}\"}}}}"
-                );
-            }
-            if tags {
-                setup.push_str(" --principal-tags");
-            }
-            let (actions, permissions) = match tags {
-                true => (
-                    "sts:AssumeRole and sts:TagSession (session tags were asked for, and their transitive ones pass along the chain)",
-                    "sts:AssumeRole and sts:TagSession",
-                ),
-                false => ("sts:AssumeRole", "sts:AssumeRole"),
-            };
-            format!(
-                "let the chained role trust the first: its trust policy must allow {actions} for the principal {{\"AWS\": \"{first_role}\"}}{condition}, and the first role's permissions must allow {permissions} on {role} (or the chained role does not exist); `{setup}` prints both, to compare with aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument",
-                role_name_of(role)
-            )
-        }
+        Some("AccessDenied") => format!(
+            "let the chained role trust the first: {}",
+            fly_oidc_aws::chain_trust_fix(chain, first_role, settings.principal_tags())
+                .render(NAMING)
+        ),
         _ => FIX_NAMED.to_owned(),
     };
     Some(Step::fail(name, err.render(NAMING), fix))
