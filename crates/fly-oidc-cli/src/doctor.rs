@@ -35,8 +35,12 @@ fn now() -> SystemTime {
 }
 
 /// `token --verify`: the signature, then the time claims; a one-line summary for stderr.
-pub async fn verify_token(keys: &KeySource, token: &FlyToken) -> Result<String, CliError> {
-    verify::verify_token(token, keys, now())
+pub async fn verify_token(
+    globals: &Globals,
+    keys: &KeySource,
+    token: &FlyToken,
+) -> Result<String, CliError> {
+    verify::verify_token(token, keys, &globals.env(), now())
         .await
         .map_err(|e| CliError::new("token verification", e))
 }

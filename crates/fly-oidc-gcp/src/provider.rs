@@ -495,17 +495,7 @@ impl GcpTokenProvider {
         let client = up
             .http
             .get_or_try_init(|| async {
-                fly_oidc::http_client_builder(up.connect_timeout, up.timeout)
-                    // The system's root certificates, else the bundled ones.
-                    .tls_backend_preconfigured(fly_oidc::tls::client_config(&up.env)?)
-                    .build()
-                    .map_err(|e| {
-                        Error::new(
-                            ErrorKind::InvalidConfiguration,
-                            format!("could not set up the HTTP client: {e}"),
-                        )
-                        .with_source(e)
-                    })
+                fly_oidc::https_client(&up.env, up.connect_timeout, up.timeout)
             })
             .await?;
         let s = &self.inner.settings;
@@ -576,12 +566,4 @@ impl GcpTokenProvider {
             }
         }
     }
-}
-
-/// Make sure a process-wide rustls crypto provider (ring) is installed, for libraries
-/// such as `google-cloud-auth` that build their own HTTP clients without one.
-#[cfg(feature = "google-cloud-auth")]
-pub(crate) fn install_crypto_provider() {
-    // Building a client builder installs ring as the default provider if none is set.
-    let _ = fly_oidc::http_client_builder(Duration::from_secs(1), Duration::from_secs(1));
 }

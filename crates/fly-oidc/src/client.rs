@@ -316,22 +316,54 @@ impl Builder {
     }
 }
 
-/// A `reqwest` client builder with our timeouts and rustls on `ring`.
-///
-/// For HTTPS, give it the roots every fly-oidc client trusts:
-/// `.tls_backend_preconfigured(fly_oidc::tls::client_config(&env)?)` (see [`crate::tls`]);
-/// otherwise `reqwest` fails to build where the system has no CA certificates.
-///
-/// Installs `ring` as the process's rustls crypto provider if none is installed yet.
-pub fn http_client_builder(connect_timeout: Duration, timeout: Duration) -> reqwest::ClientBuilder {
+/// Install `ring` as the process's rustls crypto provider if none is installed yet, for
+/// libraries (`google-cloud-auth`) that build their own HTTP clients without one.
+pub fn install_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Another thread may win the race; either way a provider is installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
+}
+
+/// A `reqwest` client builder with our timeouts and rustls on `ring`.
+///
+/// For HTTPS, [`https_client`] gives it the roots every fly-oidc client trusts; without them
+/// `reqwest` fails to build where the system has no CA certificates.
+///
+/// Installs `ring` as the process's rustls crypto provider if none is installed yet.
+pub fn http_client_builder(connect_timeout: Duration, timeout: Duration) -> reqwest::ClientBuilder {
+    install_crypto_provider();
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .timeout(timeout)
         .user_agent(concat!("fly-oidc/", env!("CARGO_PKG_VERSION")))
+}
+
+/// The HTTPS client of every fly-oidc client: [`http_client_builder`] with the timeouts,
+/// trusting the system's root certificates (`SSL_CERT_FILE`/`SSL_CERT_DIR` from `env`), else
+/// the bundled ones ([`crate::tls`]).
+///
+/// # Errors
+/// [`ErrorKind::InvalidConfiguration`] when the client cannot be set up.
+pub fn https_client(
+    env: &Env,
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> Result<reqwest::Client, Error> {
+    let builder = http_client_builder(connect_timeout, timeout)
+        .tls_backend_preconfigured(crate::tls::client_config(env)?);
+    build_client(builder)
+}
+
+/// `builder`'s client; a failure is [`ErrorKind::InvalidConfiguration`].
+fn build_client(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, Error> {
+    builder.build().map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidConfiguration,
+            format!("could not set up the HTTP client: {e}"),
+        )
+        .with_source(e)
+    })
 }
 
 /// A TLS configuration that trusts nothing, for clients that only speak plain HTTP.
@@ -557,22 +589,16 @@ impl FlyOidcClient {
     }
 
     fn build_http_client(&self) -> Result<reqwest::Client, Error> {
-        let builder = http_client_builder(self.inner.connect_timeout, self.inner.timeout);
-        let builder = match &self.inner.source {
+        let (connect_timeout, timeout) = (self.inner.connect_timeout, self.inner.timeout);
+        match &self.inner.source {
             // Plain HTTP over the socket: skip loading the system's root certificates.
-            TokenSource::Socket { path, .. } => builder
-                .tls_backend_preconfigured(no_roots_tls_config()?)
-                .unix_socket(path.as_path()),
-            // The system's root certificates, else the bundled ones (`crate::tls`).
-            _ => builder.tls_backend_preconfigured(crate::tls::client_config(&self.inner.env)?),
-        };
-        builder.build().map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidConfiguration,
-                format!("could not set up the HTTP client: {e}"),
-            )
-            .with_source(e)
-        })
+            TokenSource::Socket { path, .. } => build_client(
+                http_client_builder(connect_timeout, timeout)
+                    .tls_backend_preconfigured(no_roots_tls_config()?)
+                    .unix_socket(path.as_path()),
+            ),
+            _ => https_client(&self.inner.env, connect_timeout, timeout),
+        }
     }
 
     fn transport_error(&self, source: &TokenSource, err: reqwest::Error) -> Error {

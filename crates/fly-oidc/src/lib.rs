@@ -68,7 +68,7 @@ mod token;
 pub use claims::{AWS_TAGS_CLAIM, Audience, AwsSessionTags, FLY_ISSUER_PREFIX, FlyClaims};
 pub use client::{
     Builder, ENV_AUDIENCE, ENV_AWS_PRINCIPAL_TAGS, FlyOidcClient, TOKEN_FILE, TokenOptions,
-    TokenSource, http_client_builder, token_from_response,
+    TokenSource, http_client_builder, https_client, install_crypto_provider, token_from_response,
 };
 pub use config::ProviderConfig;
 pub use env::Env;

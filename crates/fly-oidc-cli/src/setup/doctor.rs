@@ -545,7 +545,7 @@ impl DoctorOptions {
         let Some(token) = token else {
             return report;
         };
-        let http = verify::http_client().ok();
+        let http = verify::http_client(&env).ok();
         let keys = &self.keys;
         let signature = signature(&token, keys, self.offline, http.as_ref()).await;
         report.steps.push(signature);
