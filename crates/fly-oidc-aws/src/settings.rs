@@ -604,7 +604,7 @@ pub fn check_role_arn(arn: &str) -> Result<(), String> {
     if parts[2] != "iam" || !parts[3].is_empty() {
         return Err(bad("the service is not iam (with no region)"));
     }
-    if parts[4].len() != 12 || !parts[4].bytes().all(|b| b.is_ascii_digit()) {
+    if !is_account_id(parts[4]) {
         return Err(bad("the account id is not 12 digits"));
     }
     let Some(path_and_name) = parts[5].strip_prefix("role/") else {
@@ -615,7 +615,7 @@ pub fn check_role_arn(arn: &str) -> Result<(), String> {
     let (path, name) = path_and_name
         .rsplit_once('/')
         .unwrap_or(("", path_and_name));
-    if name.is_empty() || name.len() > 64 || !name.chars().all(is_session_char) {
+    if !is_role_name(name) {
         return Err(bad(
             "the role name must be 1 to 64 characters of letters, digits and _+=,.@-",
         ));
@@ -634,8 +634,18 @@ pub fn role_name_of(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
+/// An IAM role name (without its path): 1 to 64 characters of letters, digits and `_+=,.@-`.
+pub fn is_role_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.chars().all(is_session_char)
+}
+
+/// An AWS account id: 12 digits.
+pub fn is_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The account id of an ARN (`arn:aws:sts::123456789012:assumed-role/r/s` → `123456789012`).
-pub(crate) fn arn_account_id(arn: &str) -> Option<&str> {
+pub fn arn_account_id(arn: &str) -> Option<&str> {
     arn.split(':')
         .nth(4)
         .filter(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()))

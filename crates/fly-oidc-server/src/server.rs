@@ -6,7 +6,7 @@ use crate::handler::{
     Gcp, IdTokenFactory, MAX_ID_TOKEN_AUDIENCES, MAX_SCOPE_SETS, ScopedFactory, State,
     allowed_hosts, federated_account,
 };
-use crate::routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, is_role_name};
+use crate::routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX};
 use crate::slot::{FetchError, Fetcher, OnDemand, Secret, Slot, Spawn, fetcher};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -321,7 +321,7 @@ impl Builder {
             }
             .to_owned();
             let name = fly_oidc_aws::role_name_of(&arn).to_owned();
-            if !is_role_name(&name) {
+            if !fly_oidc_aws::is_role_name(&name) {
                 return Err(Error::new(
                     ErrorKind::InvalidSetting,
                     format!(

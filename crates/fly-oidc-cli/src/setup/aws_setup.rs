@@ -277,21 +277,15 @@ impl Role {
         account_id: Option<&str>,
         max_session_duration: Option<u32>,
     ) -> Result<Self, SubjectError> {
-        let role_ok = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
         SubjectError::unless(
-            role_ok,
+            fly_oidc_aws::is_role_name(name),
             "--role-name",
             name,
             "is not an IAM role name: 1 to 64 of letters, digits and +=,.@_-",
         )?;
         if let Some(id) = account_id {
-            let ok = id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit());
             SubjectError::unless(
-                ok,
+                fly_oidc_aws::is_account_id(id),
                 "--account-id",
                 id,
                 "is not an AWS account id (12 digits)",
@@ -777,7 +771,7 @@ impl ChainedRoleSetup {
         }
         // Checked above: the ARN ends in `role/[path/]name`.
         SubjectError::unless(
-            !(account_id.is_some_and(|a| trusted_role_arn.split(':').nth(4) == Some(a))
+            !(account_id.is_some_and(|a| fly_oidc_aws::arn_account_id(trusted_role_arn) == Some(a))
                 // IAM role names are unique whatever their case.
                 && role_name_of(trusted_role_arn).eq_ignore_ascii_case(role_name)),
             "--role-name",
