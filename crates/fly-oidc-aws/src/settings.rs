@@ -8,7 +8,7 @@ use crate::shared_config::{
 use crate::shared_config::{FlagError, Found, SharedConfig};
 use fly_oidc::endpoint::{self, PlainHttp};
 use fly_oidc::fs::ReadError;
-use fly_oidc::{BuildError, Origin, Setting};
+use fly_oidc::{BuildError, Message, Origin, Setting};
 use fly_oidc::{Env, FlyClaims};
 use std::path::Path;
 use std::time::Duration;
@@ -217,7 +217,9 @@ const fn aws(method: &'static str, var: &'static str, flag: &'static str) -> Set
         .flag(flag)
         .cloud(fly_oidc::Cloud::Aws)
 }
-pub(crate) const ROLE_ARN: Setting = aws("role_arn", ENV_ROLE_ARN, "role-arn");
+/// The role setting ([`Builder::role_arn`](crate::Builder::role_arn), `AWS_ROLE_ARN`,
+/// `--role-arn`; `--aws-role-arn` where both clouds are configured).
+pub const ROLE_ARN: Setting = aws("role_arn", ENV_ROLE_ARN, "role-arn");
 pub(crate) const AUDIENCE: Setting = aws("audience", ENV_AUDIENCE, "audience");
 const SESSION_NAME: Setting = aws("session_name", ENV_ROLE_SESSION_NAME, "session-name");
 pub(crate) const DURATION: Setting = aws("duration", ENV_DURATION_SECONDS, "duration-seconds");
@@ -227,9 +229,12 @@ pub(crate) const PRINCIPAL_TAGS: Setting =
     aws("principal_tags", ENV_PRINCIPAL_TAGS, "principal-tags");
 pub(crate) const REGION: Setting = aws("region", ENV_REGION, "region");
 pub(crate) const ENDPOINT_URL: Setting = aws("endpoint_url", ENV_ENDPOINT_URL_STS, "sts-endpoint");
-pub(crate) const CHAIN_ROLE_ARN: Setting =
-    aws("chain_role_arn", ENV_CHAIN_ROLE_ARN, "chain-role-arn");
-pub(crate) const CHAIN_EXTERNAL_ID: Setting = aws(
+/// The chained role setting ([`Builder::chain`](crate::Builder::chain)'s role,
+/// `FLY_OIDC_AWS_CHAIN_ROLE_ARN`, `--chain-role-arn`).
+pub const CHAIN_ROLE_ARN: Setting = aws("chain_role_arn", ENV_CHAIN_ROLE_ARN, "chain-role-arn");
+/// The chained role's external id setting ([`Builder::chain`](crate::Builder::chain)'s external
+/// id, `FLY_OIDC_AWS_CHAIN_EXTERNAL_ID`, `--chain-external-id`).
+pub const CHAIN_EXTERNAL_ID: Setting = aws(
     "chain_external_id",
     ENV_CHAIN_EXTERNAL_ID,
     "chain-external-id",
@@ -492,7 +497,11 @@ fn resolve_chain(
         return Err(BuildError::invalid(
             CHAIN_ROLE_ARN,
             origin,
-            "a chained role is assumed with the credentials of the first role, and none is set; set the first role too (AWS_ROLE_ARN, or its flag)",
+            Message::from(
+                "a chained role is assumed with the credentials of the first role, and none is set; set the first role too (",
+            )
+            .setting(ROLE_ARN)
+            .text(")"),
         ));
     }
     check_role_arn(&role_arn).map_err(|why| BuildError::invalid(CHAIN_ROLE_ARN, origin, why))?;

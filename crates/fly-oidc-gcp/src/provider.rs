@@ -525,8 +525,10 @@ impl GcpTokenProvider {
         let Some(service_account) = s.service_account() else {
             return Err(Error::new(
                 ErrorKind::InvalidConfiguration,
-                "Google issues ID tokens for a service account only: configure one with \
-                 FLY_OIDC_GCP_SERVICE_ACCOUNT (--gcp-service-account)",
+                fly_oidc::Message::from(
+                    "Google issues ID tokens for a service account only: configure one with ",
+                )
+                .setting(crate::settings::SERVICE_ACCOUNT),
             ));
         };
         self.within_budget(async |at_google| {

@@ -36,9 +36,12 @@ const TOKEN_PATH: &str = "/v1/tokens/oidc";
 
 /// The token file setting ([`Builder::token_file`], `FLY_OIDC_TOKEN_FILE`, `--token-file`).
 pub const TOKEN_FILE: Setting = Setting::new("token_file", Some(ENV_TOKEN_FILE)).flag("token-file");
-const SOCKET: Setting = Setting::new("socket", Some(ENV_SOCKET)).flag("socket");
-const API_URL: Setting = Setting::new("api_url", Some(ENV_API_HOSTNAME)).flag("api-url");
-const API_TOKEN: Setting = Setting::new("api_token", Some(ENV_API_TOKEN));
+/// The Machines API socket setting ([`Builder::socket`], `FLY_OIDC_SOCKET`, `--socket`).
+pub const SOCKET: Setting = Setting::new("socket", Some(ENV_SOCKET)).flag("socket");
+/// The Machines API URL setting ([`Builder::api_url`], `FLY_API_HOSTNAME`, `--api-url`).
+pub const API_URL: Setting = Setting::new("api_url", Some(ENV_API_HOSTNAME)).flag("api-url");
+/// The Machines API token setting ([`Builder::api_token`], `FLY_API_TOKEN`).
+pub const API_TOKEN: Setting = Setting::new("api_token", Some(ENV_API_TOKEN));
 const AUDIENCE: Setting = Setting::new("audience", Some(ENV_AUDIENCE)).flag("audience");
 const AWS_PRINCIPAL_TAGS: Setting =
     Setting::new("aws_principal_tags", Some(ENV_AWS_PRINCIPAL_TAGS)).flag("aws-principal-tags");
@@ -46,8 +49,25 @@ const AWS_PRINCIPAL_TAGS: Setting =
 /// What keeps a token file fresh, for the error about a stale one.
 const TOKEN_FILE_FRESHNESS: &str = "whatever writes it is not keeping it fresh. Fly's init rewrites /.fly/oidc_token (about every 9 minutes) only when AWS_ROLE_ARN is set on the app: set it, or drop the token file setting (FLY_OIDC_TOKEN_FILE) so the Machines API mints a fresh token for every request";
 
-const NOT_ON_FLY_HINT: &str =
-    "not on a Fly Machine? set FLY_API_HOSTNAME and FLY_API_TOKEN, or FLY_OIDC_TOKEN_FILE";
+/// What to set off a Fly Machine, the settings named by the front end: the Machines API's URL
+/// and its token, or a token file (the error of a missing default socket; `fly-oidc doctor`'s
+/// fix).
+pub fn not_on_fly_hint() -> Message {
+    Message::from("set the Machines API's URL (")
+        .setting(API_URL)
+        .text(") and its token (")
+        .setting(API_TOKEN)
+        .text("), or a token file (")
+        .setting(TOKEN_FILE)
+        .text(")")
+}
+
+/// The end of the message of a socket refused to this process: the token file instead.
+fn use_a_token_file() -> Message {
+    Message::from("; fetch the token before dropping root, or use a token file (")
+        .setting(TOKEN_FILE)
+        .text(")")
+}
 
 /// What a token request asks of the Machines API besides its audience
 /// ([`FlyOidcClient::fetch_token_with`]). A token minted with other options is another token:
@@ -604,12 +624,14 @@ impl FlyOidcClient {
     fn transport_error(&self, source: &TokenSource, err: reqwest::Error) -> Error {
         if find_io_error(&err).is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied) {
             return Error::new(
-                    ErrorKind::PermissionDenied,
-                    format!(
-                        "permission denied connecting to {source}: Fly serves the Machines API socket only to privileged processes; fetch the token before dropping root, run as root, or use FLY_OIDC_TOKEN_FILE"
-                    ),
-                )
-                .with_source(err);
+                ErrorKind::PermissionDenied,
+                Message::from(format!(
+                    "permission denied connecting to {source}: Fly serves the Machines API socket \
+                     only to privileged processes; run as root"
+                ))
+                .append(use_a_token_file()),
+            )
+            .with_source(err);
         }
         let what = if err.is_timeout() {
             format!(
@@ -681,10 +703,11 @@ fn check_socket(path: &Path, is_default: bool, set_by: &Message) -> Result<(), E
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(if is_default {
             Error::new(
                 ErrorKind::NotOnFly,
-                format!(
-                    "no Machines API socket at {}: {NOT_ON_FLY_HINT}",
+                Message::from(format!(
+                    "no Machines API socket at {}: not on a Fly Machine? ",
                     path.display()
-                ),
+                ))
+                .append(not_on_fly_hint()),
             )
         } else {
             Error::new(
@@ -699,10 +722,11 @@ fn check_socket(path: &Path, is_default: bool, set_by: &Message) -> Result<(), E
         }),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(Error::new(
             ErrorKind::PermissionDenied,
-            format!(
-                "permission denied on the Machines API socket {}: Fly serves it only to privileged processes; fetch the token before dropping root, or use FLY_OIDC_TOKEN_FILE",
+            Message::from(format!(
+                "permission denied on the Machines API socket {}: Fly serves it only to privileged processes",
                 path.display()
-            ),
+            ))
+            .append(use_a_token_file()),
         )),
         Err(_) => Ok(()), // let the connection attempt report it
     }

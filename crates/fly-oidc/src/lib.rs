@@ -67,8 +67,9 @@ mod token;
 
 pub use claims::{AWS_TAGS_CLAIM, Audience, AwsSessionTags, FLY_ISSUER_PREFIX, FlyClaims};
 pub use client::{
-    Builder, ENV_AUDIENCE, ENV_AWS_PRINCIPAL_TAGS, FlyOidcClient, TOKEN_FILE, TokenOptions,
-    TokenSource, http_client_builder, https_client, install_crypto_provider, token_from_response,
+    API_TOKEN, API_URL, Builder, ENV_AUDIENCE, ENV_AWS_PRINCIPAL_TAGS, FlyOidcClient, SOCKET,
+    TOKEN_FILE, TokenOptions, TokenSource, http_client_builder, https_client,
+    install_crypto_provider, not_on_fly_hint, token_from_response,
 };
 pub use config::ProviderConfig;
 pub use env::Env;

@@ -6,7 +6,7 @@ use crate::options::SetIf;
 use crate::supervise::env_file::{auth_token_file_beside, lock_file_beside};
 use crate::supervise::env_plan::EnvPlan;
 use crate::supervise::user::resolve_owner;
-use fly_oidc::{BuildError, Env, FlyOidcClient, Naming, Origin, ProviderConfig, Setting};
+use fly_oidc::{BuildError, Env, FlyOidcClient, Message, Naming, Origin, ProviderConfig, Setting};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_server::{Builder, FileOwner, Server};
@@ -248,6 +248,15 @@ pub struct CloudOptions {
     pub gcp_iam_url: Option<String>,
 }
 
+/// The settings that configure a cloud, for the messages that say none is (`serve`, `exec`,
+/// `doctor`).
+pub fn a_cloud() -> Message {
+    // fly_oidc_gcp keeps its provider's Setting to itself: named here as it renders.
+    Message::from("an AWS role (")
+        .setting(fly_oidc_aws::ROLE_ARN)
+        .text(") or a Google provider (--gcp-provider or FLY_OIDC_GCP_PROVIDER)")
+}
+
 /// The settings of `serve`'s and `exec`'s own flags (the providers' are the providers').
 const ENV_FILE: Setting = Setting::new("env_file", None).flag("env-file");
 const WRITE_TOKENS: Setting = Setting::new("write_tokens", None).flag("write-token");
@@ -427,7 +436,11 @@ impl ServeOptions {
             return Err(BuildError::invalid(
                 Setting::new("aws_role_arns", None),
                 Origin::Builder,
-                "nothing to serve: pass --aws-role-arn (or set AWS_ROLE_ARN), --gcp-provider (or set FLY_OIDC_GCP_PROVIDER) or --write-token PATH=AUDIENCE",
+                Message::from("nothing to serve: configure ")
+                    .append(a_cloud())
+                    .text(", or a token file to write (")
+                    .name(WRITE_TOKENS)
+                    .text(" PATH=AUDIENCE)"),
             ));
         }
         let listen = self.listen.map_or(default_listen, |l| l.socket_addr());
@@ -667,8 +680,10 @@ mod tests {
     fn nothing_to_serve_names_every_field_that_would_serve() {
         let err = error(&ServeOptions::default(), &[]);
         assert_eq!(err.setting().builder_method(), "aws_role_arns");
+        // Named as exec and serve name them.
+        let shown = err.render(Naming::PerCloudFlags);
         for field in ["--aws-role-arn", "--gcp-provider", "--write-token"] {
-            assert!(err.reason().contains(field), "{err}");
+            assert!(shown.contains(field), "{shown}");
         }
         // AWS_ROLE_ARN alone is something to serve.
         let fine = ServeOptions::default().server(
@@ -972,6 +987,10 @@ mod tests {
         assert!(err.reason().contains("set the first role too"), "{err}");
         let shown = err.render(Naming::PerCloudFlags);
         assert!(shown.ends_with("(from --aws-chain-role-arn)"), "{shown}");
+        assert!(
+            shown.contains("set the first role too (--aws-role-arn or AWS_ROLE_ARN)"),
+            "{shown}"
+        );
         let mut env = google.to_vec();
         env.push(("FLY_OIDC_AWS_CHAIN_ROLE_ARN", chained));
         let err = error(&ServeOptions::default(), &env);

@@ -845,17 +845,29 @@ impl ChainedRoleSetup {
     /// How the provider is told to chain to this role (in `account`): the variables, else the
     /// flags.
     fn use_it(&self, account: &str) -> String {
+        use fly_oidc::{Naming, Setting};
+        use fly_oidc_aws::{CHAIN_EXTERNAL_ID, CHAIN_ROLE_ARN, ROLE_ARN};
         let arn = self.role_arn_in(account);
-        let (mut env, mut flags) = (
-            format!("FLY_OIDC_AWS_CHAIN_ROLE_ARN = \"{arn}\""),
-            format!("--chain-role-arn {arn}"),
-        );
+        let mut set = vec![(CHAIN_ROLE_ARN, arn.as_str())];
         if let Some(id) = &self.external_id {
-            env.push_str(&format!(" and FLY_OIDC_AWS_CHAIN_EXTERNAL_ID = \"{id}\""));
-            flags.push_str(&format!(" --chain-external-id {id}"));
+            set.push((CHAIN_EXTERNAL_ID, id));
         }
+        let var = |s: Setting| s.env_var().unwrap_or_default();
+        let env: Vec<String> = set
+            .iter()
+            .map(|&(s, value)| format!("{} = \"{value}\"", var(s)))
+            .collect();
+        let flags: Vec<String> = set
+            .iter()
+            .map(|&(s, value)| format!("{} {value}", s.name(Naming::Flags)))
+            .collect();
         format!(
-            "on Fly, with AWS_ROLE_ARN={first} for the first role as before, set {env} in fly.toml's [env]; or pass {flags} to aws credential-process and aws env (exec, serve and doctor: --aws-chain-role-arn, --aws-chain-external-id)",
+            "on Fly, with {}={first} for the first role as before, set {} in fly.toml's [env]; or pass {} to aws credential-process and aws env (exec, serve and doctor: {}, {})",
+            var(ROLE_ARN),
+            env.join(" and "),
+            flags.join(" "),
+            CHAIN_ROLE_ARN.name(Naming::PerCloudFlags),
+            CHAIN_EXTERNAL_ID.name(Naming::PerCloudFlags),
             first = self.trusted_role_arn
         )
     }

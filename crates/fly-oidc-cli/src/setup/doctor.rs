@@ -131,9 +131,9 @@ impl fmt::Display for Report {
         if failed == 0 && self.no_cloud {
             writeln!(
                 f,
-                "all {} steps passed, but no cloud was checked: give --aws-role-arn or \
-                 --gcp-provider (or set AWS_ROLE_ARN or FLY_OIDC_GCP_PROVIDER)",
-                self.steps.len()
+                "all {} steps passed, but no cloud was checked: configure {}",
+                self.steps.len(),
+                crate::options::serve::a_cloud().render(NAMING)
             )
         } else if failed == 0 {
             writeln!(f, "all {} steps passed", self.steps.len())
@@ -150,10 +150,15 @@ pub fn token_source(client: &FlyOidcClient) -> Step {
     if let fly_oidc::TokenSource::Socket { path, is_default } = source
         && std::fs::symlink_metadata(path).is_err()
     {
-        let fix = if *is_default {
-            "run on a Fly Machine; elsewhere set FLY_API_HOSTNAME and FLY_API_TOKEN, or FLY_OIDC_TOKEN_FILE"
-        } else {
-            "check the path (--socket / FLY_OIDC_SOCKET): on a Fly Machine it is /.fly/api"
+        let fix = match *is_default {
+            true => format!(
+                "run on a Fly Machine; elsewhere {}",
+                fly_oidc::not_on_fly_hint().render(NAMING)
+            ),
+            false => format!(
+                "check the path ({}): on a Fly Machine it is /.fly/api",
+                fly_oidc::SOCKET.render(NAMING)
+            ),
         };
         let step = Step::fail("token source", format!("{source} does not exist"), fix);
         // A socket named by a setting is an invalid setting; the default one means "not on Fly".
@@ -173,10 +178,13 @@ pub async fn token(client: &FlyOidcClient, now: SystemTime) -> (Step, Option<Fly
             // an invalid setting, with the message's own fix.
             let invalid = e.kind() == fly_oidc::ErrorKind::InvalidConfiguration;
             let fix = match invalid {
-                true => "fix the token source setting named above and run doctor again",
-                false => {
-                    "run on a Fly Machine (the Machines API at /.fly/api), or point --token-file / FLY_OIDC_TOKEN_FILE at a fresh token, or --api-url with FLY_API_TOKEN"
-                }
+                true => "fix the token source setting named above and run doctor again".into(),
+                false => format!(
+                    "run on a Fly Machine (the Machines API at /.fly/api), or point the token file ({}) at a fresh token, or the Machines API's URL ({}) with its token ({})",
+                    fly_oidc::TOKEN_FILE.render(NAMING),
+                    fly_oidc::API_URL.render(NAMING),
+                    fly_oidc::API_TOKEN.render(NAMING),
+                ),
             };
             return (
                 Step::fail("token", detail, fix).invalid_setting(invalid),

@@ -996,7 +996,7 @@ fn doctor_passes_every_step_when_all_is_right() {
         &text,
         0,
         stdout,
-        "all 4 steps passed, but no cloud was checked: give --aws-role-arn or --gcp-provider",
+        "all 4 steps passed, but no cloud was checked: configure an AWS role (--aws-role-arn or AWS_ROLE_ARN) or a Google provider (--gcp-provider or FLY_OIDC_GCP_PROVIDER)",
     );
     let full = cmd(
         "doctor --socket",
