@@ -294,22 +294,10 @@ impl Requested {
                 .map_err(|why| BuildError::invalid(ROLE_ARN, origin.clone(), why))?;
         }
         let audience = match pick(self.audience, env, AUDIENCE) {
-            Some((audience, origin)) if audience.trim().is_empty() => {
-                return Err(BuildError::invalid(
-                    AUDIENCE,
-                    origin,
-                    "the audience must not be empty",
-                ));
+            Some((audience, origin)) => {
+                fly_oidc::check_audience(AUDIENCE, &audience, &origin)?;
+                audience
             }
-            // A variable that is not valid UTF-8 was read with U+FFFD.
-            Some((audience, origin)) if audience.contains('\u{FFFD}') => {
-                return Err(BuildError::invalid(
-                    AUDIENCE,
-                    origin,
-                    "the audience is not valid UTF-8",
-                ));
-            }
-            Some((audience, _)) => audience,
             None => DEFAULT_AUDIENCE.to_owned(),
         };
         let session_name = match pick(self.session_name, env, SESSION_NAME) {

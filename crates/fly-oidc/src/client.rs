@@ -49,6 +49,30 @@ const AWS_PRINCIPAL_TAGS: Setting =
 /// What keeps a token file fresh, for the error about a stale one.
 const TOKEN_FILE_FRESHNESS: &str = "whatever writes it is not keeping it fresh. Fly's init rewrites /.fly/oidc_token (about every 9 minutes) only when AWS_ROLE_ARN is set on the app: set it, or drop the token file setting (FLY_OIDC_TOKEN_FILE) so the Machines API mints a fresh token for every request";
 
+/// The rules of every audience setting (`setting`, from `origin`): not empty (a blank value),
+/// and not a variable that is not valid UTF-8 (read with `U+FFFD`: never send that audience).
+///
+/// ```
+/// use fly_oidc::{Origin, Setting};
+/// const AUDIENCE: Setting = Setting::new("audience", None);
+/// assert!(fly_oidc::check_audience(AUDIENCE, "sts.amazonaws.com", &Origin::Builder).is_ok());
+/// let err = fly_oidc::check_audience(AUDIENCE, " ", &Origin::Builder).unwrap_err();
+/// assert!(err.reason().starts_with("the audience must not be empty"), "{err}");
+/// ```
+///
+/// # Errors
+/// A [`BuildError`] naming `setting`.
+pub fn check_audience(setting: Setting, audience: &str, origin: &Origin) -> Result<(), BuildError> {
+    let why = if audience.trim().is_empty() {
+        "the audience must not be empty: give one, or leave it out for the default"
+    } else if audience.contains(char::REPLACEMENT_CHARACTER) {
+        "the audience is not valid UTF-8"
+    } else {
+        return Ok(());
+    };
+    Err(BuildError::invalid(setting, origin.clone(), why))
+}
+
 /// What to set off a Fly Machine, the settings named by the front end: the Machines API's URL
 /// and its token, or a token file (the error of a missing default socket; `fly-oidc doctor`'s
 /// fix).
@@ -305,13 +329,8 @@ impl Builder {
                 .get(ENV_AUDIENCE)
                 .map(|a| (a, Origin::Env(ENV_AUDIENCE.into()))),
         };
-        // A variable that is not valid UTF-8 was read with U+FFFD: never send that audience.
-        if let Some((_, origin)) = audience.as_ref().filter(|(a, _)| a.contains('\u{FFFD}')) {
-            return Err(BuildError::invalid(
-                AUDIENCE,
-                origin.clone(),
-                "the audience is not valid UTF-8",
-            ));
+        if let Some((audience, origin)) = &audience {
+            check_audience(AUDIENCE, audience, origin)?;
         }
         let audience = audience.map(|(a, _)| a.trim().to_owned());
         let aws_principal_tags = match self.aws_principal_tags {

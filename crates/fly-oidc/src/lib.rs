@@ -68,7 +68,7 @@ mod token;
 pub use claims::{AWS_TAGS_CLAIM, Audience, AwsSessionTags, FLY_ISSUER_PREFIX, FlyClaims};
 pub use client::{
     API_TOKEN, API_URL, Builder, ENV_AUDIENCE, ENV_AWS_PRINCIPAL_TAGS, FlyOidcClient, SOCKET,
-    TOKEN_FILE, TokenOptions, TokenSource, http_client_builder, https_client,
+    TOKEN_FILE, TokenOptions, TokenSource, check_audience, http_client_builder, https_client,
     install_crypto_provider, not_on_fly_hint, token_from_response,
 };
 pub use config::ProviderConfig;

@@ -501,7 +501,9 @@ fn invalid_settings_exit_2_and_permanent_failures_exit_1_before_the_child() {
         ),
         (
             &["--aws-role-arn", ROLE, "--aws-audience", ""],
-            &["the audience must not be empty (from --aws-audience)"],
+            &[
+                "the audience must not be empty: give one, or leave it out for the default (from --aws-audience)",
+            ],
         ),
         (
             &["--gcp-provider", "not-a-provider"],
