@@ -397,7 +397,7 @@ struct TokenFacts<'a> {
     iss: &'a str,
     aud: String,
     sub: &'a str,
-    key_prefix: &'a str,
+    key_prefix: String,
 }
 
 impl<'a> TokenFacts<'a> {
@@ -409,8 +409,8 @@ impl<'a> TokenFacts<'a> {
             .map(|a| a.iter().collect::<Vec<_>>().join(","))
             .unwrap_or_else(|| "(no aud claim)".into());
         let key_prefix = match claims.iss.as_deref() {
-            Some(iss) => iss.strip_prefix("https://").unwrap_or(iss),
-            None => "oidc.fly.io/<org>",
+            Some(iss) => fly_oidc::issuer_key(iss).to_owned(),
+            None => fly_oidc::issuer_key(&fly_oidc::issuer_url("<org>")).to_owned(),
         };
         TokenFacts {
             iss,
@@ -589,7 +589,7 @@ fn trust_message(
 ) -> Message {
     let audience = &settings.audience;
     let facts = TokenFacts::of(claims);
-    let prefix = facts.key_prefix;
+    let prefix = &facts.key_prefix;
     let refused = format!("STS refused to assume {role_arn} ({said})");
     if cause == Rejection::TrustPolicy {
         let account = arn_account_id(role_arn).unwrap_or("<account>");

@@ -65,7 +65,9 @@ pub mod time;
 pub mod tls;
 mod token;
 
-pub use claims::{AWS_TAGS_CLAIM, Audience, AwsSessionTags, FLY_ISSUER_PREFIX, FlyClaims};
+pub use claims::{
+    AWS_TAGS_CLAIM, Audience, AwsSessionTags, FLY_ISSUER_PREFIX, FlyClaims, issuer_key, issuer_url,
+};
 pub use client::{
     API_TOKEN, API_URL, Builder, ENV_AUDIENCE, ENV_AWS_PRINCIPAL_TAGS, FlyOidcClient, SOCKET,
     TOKEN_FILE, TokenOptions, TokenSource, check_audience, http_client_builder, https_client,

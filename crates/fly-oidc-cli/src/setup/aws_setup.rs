@@ -623,7 +623,7 @@ impl AwsSetup {
 
     /// The issuer host and path, `oidc.fly.io/<org>` (the prefix of the condition keys).
     pub fn issuer_key(&self) -> String {
-        format!("oidc.fly.io/{}", self.org)
+        fly_oidc::issuer_key(&fly_oidc::issuer_url(&self.org)).to_owned()
     }
 
     pub fn trust_policy(&self) -> Value {
@@ -661,8 +661,9 @@ impl AwsSetup {
     pub fn commands(&self) -> String {
         let mut out = String::new();
         let key = self.issuer_key();
+        let url = fly_oidc::issuer_url(&self.org);
         let header = format!(
-            "# fly-oidc aws setup: OIDC provider https://{key} and role {} for sub {}\n",
+            "# fly-oidc aws setup: OIDC provider {url} and role {} for sub {}\n",
             self.role.name, self.sub
         );
         let account = self.role.script_start(&mut out, &header, "");
@@ -671,7 +672,7 @@ impl AwsSetup {
         let raw_audience = &self.audience;
         let _ = writeln!(
             out,
-            "if aws iam get-open-id-connect-provider --open-id-connect-provider-arn {arn} >/dev/null 2>&1; then\n  # One provider per issuer per account: add this audience to its client ids if missing.\n  if [ \"$(aws iam get-open-id-connect-provider --open-id-connect-provider-arn {arn} --query \"contains(ClientIDList, '{raw_audience}')\" --output text)\" != True ]; then\n    aws iam add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn {arn} --client-id {audience}\n  fi\nelse\n  aws iam create-open-id-connect-provider --url https://{key} --client-id-list {audience}\nfi"
+            "if aws iam get-open-id-connect-provider --open-id-connect-provider-arn {arn} >/dev/null 2>&1; then\n  # One provider per issuer per account: add this audience to its client ids if missing.\n  if [ \"$(aws iam get-open-id-connect-provider --open-id-connect-provider-arn {arn} --query \"contains(ClientIDList, '{raw_audience}')\" --output text)\" != True ]; then\n    aws iam add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn {arn} --client-id {audience}\n  fi\nelse\n  aws iam create-open-id-connect-provider --url {url} --client-id-list {audience}\nfi"
         );
         let policy = self.trust_policy_for(&account).to_string();
         // The account may be a shell variable.
@@ -695,14 +696,15 @@ impl AwsSetup {
     /// of the same org, add the audience to the existing resource's `client_id_list` instead.
     pub fn terraform(&self) -> String {
         let key = self.issuer_key();
+        let url = fly_oidc::issuer_url(&self.org);
         let org_tf = tf_name(&self.org);
         let aud = hcl_string(&self.audience);
         let header = format!(
-            r#"# fly-oidc aws setup: OIDC provider https://{key} and role {role} for sub {sub}
+            r#"# fly-oidc aws setup: OIDC provider {url} and role {role} for sub {sub}
 # One OIDC provider per issuer per account: for a second app of this org, reuse
 # aws_iam_openid_connect_provider.fly_{org_tf} and add its audience to client_id_list.
 resource "aws_iam_openid_connect_provider" "fly_{org_tf}" {{
-  url            = "https://{key}"
+  url            = "{url}"
   client_id_list = [{aud}]
 }}
 
