@@ -32,8 +32,9 @@ const ENV_CHAIN_ROLE_ARN: &str = "FLY_OIDC_AWS_CHAIN_ROLE_ARN";
 /// `FLY_OIDC_AWS_CHAIN_EXTERNAL_ID`: the external id the chained role's trust policy asks for.
 const ENV_CHAIN_EXTERNAL_ID: &str = "FLY_OIDC_AWS_CHAIN_EXTERNAL_ID";
 
-/// The audience used when none is configured.
-const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
+/// The audience used when none is configured (the client id of an IAM OpenID Connect
+/// provider for STS).
+pub const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
 /// The region used when none is configured.
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// The session duration used when none is configured (1 hour).
@@ -272,6 +273,22 @@ fn pick(builder: Option<String>, env: &Env, setting: Setting) -> Option<(String,
     }
 }
 
+/// The audience of the Fly token sent to STS: `given` (the builder's), else
+/// `FLY_OIDC_AUDIENCE` from `env`, else [`DEFAULT_AUDIENCE`].
+///
+/// # Errors
+/// A [`BuildError`] naming the audience setting when it is blank or not valid UTF-8
+/// ([`fly_oidc::check_audience`]).
+pub fn resolve_audience(given: Option<String>, env: &Env) -> Result<String, BuildError> {
+    match pick(given, env, AUDIENCE) {
+        Some((audience, origin)) => {
+            fly_oidc::check_audience(AUDIENCE, &audience, &origin)?;
+            Ok(audience)
+        }
+        None => Ok(DEFAULT_AUDIENCE.to_owned()),
+    }
+}
+
 impl Requested {
     /// The role to assume: the builder's, else `AWS_ROLE_ARN`; `None`: AWS is not configured.
     pub(crate) fn role_arn(&self, env: &Env) -> Option<(String, Origin)> {
@@ -293,13 +310,7 @@ impl Requested {
             check_role_arn(arn)
                 .map_err(|why| BuildError::invalid(ROLE_ARN, origin.clone(), why))?;
         }
-        let audience = match pick(self.audience, env, AUDIENCE) {
-            Some((audience, origin)) => {
-                fly_oidc::check_audience(AUDIENCE, &audience, &origin)?;
-                audience
-            }
-            None => DEFAULT_AUDIENCE.to_owned(),
-        };
+        let audience = resolve_audience(self.audience, env)?;
         let session_name = match pick(self.session_name, env, SESSION_NAME) {
             Some((name, origin)) => Some(
                 check_session_name(&name)

@@ -9,9 +9,6 @@ use fly_oidc_aws::role_name_of;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 
-/// The audience AWS expects by default (and `fly-oidc aws ...` requests).
-pub const DEFAULT_AWS_AUDIENCE: &str = "sts.amazonaws.com";
-
 /// What [`AwsSetupOptions::render`] prints: [`AwsSetup::commands`], [`AwsSetup::trust_policy`]
 /// (pretty-printed) or [`AwsSetup::terraform`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -55,7 +52,7 @@ pub struct AwsSetupOptions {
     #[arg(long, value_name = "PATTERN")]
     pub sub: Option<String>,
     /// The token audience the role trusts (and the OIDC provider's client id).
-    #[arg(long, value_name = "AUD", default_value = DEFAULT_AWS_AUDIENCE)]
+    #[arg(long, value_name = "AUD", default_value = fly_oidc_aws::DEFAULT_AUDIENCE)]
     pub audience: Option<String>,
     /// The role's maximum session duration, 3600..=43200 seconds.
     ///
@@ -519,7 +516,7 @@ impl AwsSetup {
                 });
             }
         };
-        let audience = audience.unwrap_or(DEFAULT_AWS_AUDIENCE);
+        let audience = audience.unwrap_or(fly_oidc_aws::DEFAULT_AUDIENCE);
         if audience.is_empty()
             || audience.len() > 255
             || audience.contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c))
@@ -1061,7 +1058,7 @@ mod tests {
         );
         assert_eq!(
             policy["Statement"][0]["Condition"]["StringEquals"]["oidc.fly.io/acme:aud"],
-            super::DEFAULT_AWS_AUDIENCE
+            fly_oidc_aws::DEFAULT_AUDIENCE
         );
         assert!(json.warnings.iter().any(|w| w.contains("<ACCOUNT_ID>")));
         let commands = options(AwsSetupFormat::Commands)
@@ -1108,7 +1105,7 @@ mod tests {
         let options = AwsSetupOptions::from_arg_matches(&matches).unwrap();
         assert_eq!(
             options.audience.as_deref(),
-            Some(super::DEFAULT_AWS_AUDIENCE)
+            Some(fly_oidc_aws::DEFAULT_AUDIENCE)
         );
         assert_eq!(options.format, AwsSetupFormat::default());
         assert_eq!(
@@ -1117,7 +1114,7 @@ mod tests {
                 role_name: "r".into(),
                 org: Some("acme".into()),
                 app: Some("web".into()),
-                audience: Some(super::DEFAULT_AWS_AUDIENCE.into()),
+                audience: Some(fly_oidc_aws::DEFAULT_AUDIENCE.into()),
                 ..AwsSetupOptions::default()
             }
         );

@@ -74,7 +74,9 @@ pub async fn check_trust_policy(
     globals: &Globals,
     args: CheckTrustPolicyArgs,
 ) -> Result<(), CliError> {
-    let report = args.run(&|| globals.fly_builder().build()).await?;
+    let report = args
+        .run(&|| globals.fly_builder().build(), &globals.env())
+        .await?;
     verdict(&report, report.why(), "trust policy check")
 }
 
