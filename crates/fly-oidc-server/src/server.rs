@@ -13,6 +13,7 @@ use bytes::Bytes;
 use fly_oidc::budget::RateLimit;
 use fly_oidc::time::SharedTimeSource;
 use fly_oidc::{FlyOidcClient, Naming, SecretString};
+use fly_oidc_aws::credential_process::AwsCredentials;
 use fly_oidc_aws::{AssumedRole, FlyOidcCredentialsProvider};
 use fly_oidc_gcp::GcpTokenProvider;
 use serde::Serialize;
@@ -567,16 +568,13 @@ struct EcsCredentials<'a> {
 }
 
 fn ecs_json(assumed: &AssumedRole) -> Result<Bytes, FetchError> {
-    let credentials = &assumed.credentials;
-    let token = credentials
-        .session_token()
-        .ok_or_else(|| FetchError::new("STS answered without a session token", false))?;
+    let credentials = AwsCredentials::from_assumed_role(assumed)?;
     serde_json::to_vec(&EcsCredentials {
-        access_key_id: credentials.access_key_id(),
-        secret_access_key: credentials.secret_access_key(),
-        token,
+        access_key_id: &credentials.access_key_id,
+        secret_access_key: &credentials.secret_access_key,
+        token: &credentials.session_token,
         expiration: fly_oidc::time::format_rfc3339(assumed.expires_at),
-        account_id: assumed.account_id.as_deref(),
+        account_id: credentials.account_id.as_deref(),
     })
     .map(Bytes::from)
     .map_err(|e| FetchError::new(format!("could not render the credentials: {e}"), false))
