@@ -131,9 +131,9 @@ fn env_pairs(
         ),
     ];
     if let Some(region) = region {
-        // Both: the AWS CLI v1 and older SDKs read only AWS_DEFAULT_REGION.
-        pairs.push(("AWS_REGION", region.to_owned()));
-        pairs.push(("AWS_DEFAULT_REGION", region.to_owned()));
+        for name in crate::shared_config::REGION_VARIABLES {
+            pairs.push((name, region.to_owned()));
+        }
     }
     pairs
 }

@@ -184,7 +184,7 @@ pub use settings::{
     ENV_ROLE_ARN, ROLE_ARN, Settings, arn_account_id, check_external_id, check_role_arn,
     is_account_id, is_role_name, resolve_audience, role_name_of,
 };
-pub use shared_config::profile_uses_container_credentials;
+pub use shared_config::{REGION_VARIABLES, profile_uses_container_credentials};
 pub use sts::{AssumedRole, Rejection, chain_trust_fix, trust_policy_fix};
 
 /// Re-exported so callers can name the SDK types without adding the crates themselves.
