@@ -560,16 +560,12 @@ fn shared_invalid(setting: Setting, found: Option<Found>, why: String) -> BuildE
     }
 }
 
-/// A boolean of the shared config that is neither true nor false.
 /// How a shared-config flag (FIPS, dual-stack) is read: its value, and where it was found.
 type SharedFlag = fn(&SharedConfig) -> Result<Option<(bool, Found)>, FlagError>;
 
+/// A boolean of the shared config that is neither true nor false.
 fn flag_error(setting: Setting, err: FlagError) -> BuildError {
-    let why = format!(
-        "{:?} is not a yes/no value; use 1, true, yes or on (or 0, false, no, off)",
-        truncate(err.text.trim(), 40)
-    );
-    shared_invalid(setting, Some(err.found), why)
+    shared_invalid(setting, Some(err.found), Env::not_a_flag(&err.text))
 }
 
 /// The policy text, or the content of the file `@PATH` names (at most 64 KiB).
