@@ -159,6 +159,15 @@ impl CliError {
         }
     }
 
+    /// An invalid setting found before any builder saw it (a flag's value clap refused),
+    /// `message` naming the flag (exit status 2).
+    pub fn invalid_setting(message: impl Into<String>) -> Self {
+        Self {
+            step: "setting",
+            ..Self::usage(message)
+        }
+    }
+
     /// The same error with another exit status (the `check-*` commands use 3 for "no token").
     pub fn with_exit_code(mut self, code: u8) -> Self {
         self.exit_code = code;
@@ -213,7 +222,7 @@ impl CliError {
             return ExitCode::from(self.exit_code);
         }
         self.log(naming);
-        stderr_line(format_args!("fly-oidc: error: {}", self.line(naming)));
+        error_line(self.line(naming));
         if verbose {
             for cause in self.causes() {
                 stderr_line(format_args!("  caused by: {cause}"));
@@ -221,6 +230,11 @@ impl CliError {
         }
         ExitCode::from(self.exit_code)
     }
+}
+
+/// Print `message` as the binary's one-line error on stderr: `fly-oidc: error: MESSAGE`.
+pub fn error_line(message: impl std::fmt::Display) {
+    stderr_line(format_args!("fly-oidc: error: {message}"));
 }
 
 impl From<BuildError> for CliError {
