@@ -541,16 +541,12 @@ impl ServeOptions {
         Ok(())
     }
 
-    /// Whether an AWS role is served: the AWS provider's answer
-    /// ([`is_configured`](fly_oidc_aws::Builder::is_configured)) for the first of
-    /// [`aws_role_arns`](CloudOptions::aws_role_arns), else `AWS_ROLE_ARN` in `env`.
-    pub fn serves_aws(&self, env: &Env) -> bool {
+    /// Whether an AWS role is served under `env`: one of [`aws_role_builders`], as
+    /// [`server`](Self::server) serves them.
+    fn serves_aws(&self, env: &Env) -> bool {
         let config = ProviderConfig::default().with_env(env.clone());
-        let role = self.cloud.aws_role_arns.first();
-        let builder = self.cloud.aws_builder().configure(&config);
-        builder
-            .set_if(role, |b, arn| b.role_arn(arn))
-            .is_configured()
+        let builder = || self.cloud.aws_builder().configure(&config);
+        !aws_role_builders(&self.cloud.aws_role_arns, builder).is_empty()
     }
 
     /// The Google provider's builder, with `config`, [`CloudOptions::gcp_builder`]'s settings
