@@ -19,7 +19,7 @@ use fly_oidc_gcp::GcpTokenProvider;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -292,16 +292,10 @@ impl Builder {
         let listen = self
             .listen
             .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
-        if listen.ip() != Ipv4Addr::LOCALHOST {
-            let why = match listen.ip().is_loopback() {
-                true => "not every AWS SDK accepts it in AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                false => "only processes on this Machine may reach the credential server",
-            };
+        if let Err(why) = check_listen(listen.ip(), &listen.ip().to_string()) {
             return Err(Error::new(
                 ErrorKind::InvalidSetting,
-                format!(
-                    "listen address {listen}: the credential server listens on 127.0.0.1 only ({why}); use 127.0.0.1:PORT"
-                ),
+                format!("listen address {listen}: {why}; use 127.0.0.1:PORT"),
             ));
         }
         let time = self.time.clone().unwrap_or_default();
@@ -554,6 +548,24 @@ fn gcp_name(provider: &GcpTokenProvider, scopes: Option<&[String]>) -> String {
         name = format!("{name} scopes {}", scopes.join(","));
     }
     name
+}
+
+/// Whether the credential server may listen on `ip` (`shown` as the user wrote it): on
+/// 127.0.0.1 only, the one loopback address every AWS SDK's allow-list for
+/// `AWS_CONTAINER_CREDENTIALS_FULL_URI` takes, which only processes on this Machine reach.
+///
+/// # Errors
+/// Why not, without what to give instead.
+pub fn check_listen(ip: IpAddr, shown: &str) -> Result<(), String> {
+    if ip == Ipv4Addr::LOCALHOST {
+        return Ok(());
+    }
+    Err(match ip.is_loopback() {
+        true => format!(
+            "the credential server listens on 127.0.0.1 only: not every AWS SDK accepts {shown} in AWS_CONTAINER_CREDENTIALS_FULL_URI (their allow-lists all take 127.0.0.1, not every other loopback address)"
+        ),
+        false => "the credential server listens on 127.0.0.1 only, so only processes on this Machine can reach it".to_owned(),
+    })
 }
 
 #[derive(Serialize)]

@@ -119,12 +119,11 @@ impl std::str::FromStr for ListenAddr {
             .unwrap_or(host)
             .parse::<std::net::IpAddr>();
         Err(match ip {
-            Ok(ip) if ip.is_loopback() => format!(
-                "not every AWS SDK accepts {host} in AWS_CONTAINER_CREDENTIALS_FULL_URI (their allow-lists all take 127.0.0.1, not every other loopback address); {USE}"
-            ),
-            Ok(_) => format!(
-                "the credential server listens on 127.0.0.1 only, so only processes on this Machine can reach it; {USE}"
-            ),
+            // Not 127.0.0.1 (taken above): the server's rule says why.
+            Ok(ip) => match fly_oidc_server::check_listen(ip, host) {
+                Err(why) => format!("{why}; {USE}"),
+                Ok(()) => format!("write it 127.0.0.1; {USE}"),
+            },
             Err(_) => format!(
                 "{} is not 127.0.0.1 or localhost (names are not looked up: the server listens on 127.0.0.1 only); {USE}",
                 shown_value(host)
