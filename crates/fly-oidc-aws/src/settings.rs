@@ -317,9 +317,7 @@ impl Requested {
                     .map_err(|why| BuildError::invalid(SESSION_NAME, origin, why))?,
             ),
             None => match (env.get("FLY_APP_NAME"), env.get("FLY_MACHINE_ID")) {
-                (Some(app), Some(machine)) => {
-                    Some(sanitize_session_name(&format!("fly-{app}-{machine}")))
-                }
+                (Some(app), Some(machine)) => Some(default_session_name(&app, Some(&machine))),
                 _ => None,
             },
         };
@@ -683,13 +681,19 @@ pub(crate) fn sanitize_session_name(raw: &str) -> String {
     name
 }
 
+/// The default session name: `fly-<app>-<machine>` (`fly-<app>` without a machine), made
+/// acceptable to STS.
+fn default_session_name(app: &str, machine: Option<&str>) -> String {
+    match machine {
+        Some(machine) => sanitize_session_name(&format!("fly-{app}-{machine}")),
+        None => sanitize_session_name(&format!("fly-{app}")),
+    }
+}
+
 /// The default session name derived from a token's claims: `fly-<app_name>-<machine_id>`.
 pub(crate) fn session_name_from_claims(claims: &FlyClaims) -> Option<String> {
-    match (&claims.app_name, &claims.machine_id) {
-        (Some(app), Some(machine)) => Some(sanitize_session_name(&format!("fly-{app}-{machine}"))),
-        (Some(app), None) => Some(sanitize_session_name(&format!("fly-{app}"))),
-        _ => None,
-    }
+    let app = claims.app_name.as_deref()?;
+    Some(default_session_name(app, claims.machine_id.as_deref()))
 }
 
 fn check_policy(policy: &str) -> Result<(), String> {
