@@ -4,6 +4,7 @@
 
 use crate::setup::check::{self, CheckError, ClientFn};
 use crate::setup::subject::{SubjectError, check_app, check_org};
+use crate::setup::trust_policy;
 use fly_oidc::shell_quote;
 use fly_oidc_aws::role_name_of;
 use serde_json::{Value, json};
@@ -370,7 +371,7 @@ output "{name}_arn" {{
 fn actions(first: &'static str, tags: bool) -> Vec<&'static str> {
     match tags {
         false => vec![first],
-        true => vec![first, "sts:TagSession"],
+        true => vec![first, trust_policy::TAG_SESSION],
     }
 }
 
@@ -570,10 +571,7 @@ impl AwsSetup {
 
     /// The trust policy's actions.
     fn actions(&self) -> Vec<&'static str> {
-        actions(
-            "sts:AssumeRoleWithWebIdentity",
-            self.principal_tags.is_some(),
-        )
+        actions(trust_policy::ACTION, self.principal_tags.is_some())
     }
 
     /// What to tell the user when the example permission policy names the placeholder
@@ -788,7 +786,7 @@ impl ChainedRoleSetup {
     /// What the first role does to this one (`sts:TagSession` when session tags pass along
     /// the chain).
     fn actions(&self) -> Vec<&'static str> {
-        actions("sts:AssumeRole", self.principal_tags)
+        actions(trust_policy::ASSUME_ROLE, self.principal_tags)
     }
 
     /// The trust policy document: the first role may assume this one.

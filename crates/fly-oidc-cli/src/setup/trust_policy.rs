@@ -27,9 +27,11 @@ use serde_json::Value;
 use std::fmt;
 
 /// The action a web identity assumes a role with.
-const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
+pub(crate) const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
+/// The action a role assumes another with (role chaining).
+pub(crate) const ASSUME_ROLE: &str = "sts:AssumeRole";
 /// The action a token with session tags also needs.
-const TAG_SESSION: &str = "sts:TagSession";
+pub(crate) const TAG_SESSION: &str = "sts:TagSession";
 
 /// One checked line: what was compared and whether it held.
 #[derive(Clone, Debug, PartialEq, Eq)]
