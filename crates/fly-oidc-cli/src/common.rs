@@ -138,10 +138,15 @@ impl CliError {
         match fly {
             true => Self {
                 fly_token: true,
-                ..Self::new("Fly token", err)
+                ..Self::fly_token(err)
             },
             false => Self::new(step, err),
         }
+    }
+
+    /// Getting the Fly token failed: the step `Fly token`.
+    pub fn fly_token(err: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> Self {
+        Self::new("Fly token", err)
     }
 
     /// An invalid setting (exit status 2), named by its flag or environment variable.

@@ -43,7 +43,7 @@ impl From<CheckError> for CliError {
         match err {
             CheckError::Usage(message) => CliError::usage(message),
             CheckError::Setting(e) => CliError::setting(e),
-            CheckError::NoToken(e) => CliError::new("Fly token", e).with_exit_code(EXIT_NO_TOKEN),
+            CheckError::NoToken(e) => CliError::fly_token(e).with_exit_code(EXIT_NO_TOKEN),
         }
     }
 }
