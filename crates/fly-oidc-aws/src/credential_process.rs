@@ -151,7 +151,7 @@ pub fn shell_exports(
 ) -> String {
     env_pairs(creds, expires_at, region)
         .iter()
-        .map(|(name, value)| format!("export {name}={}\n", fly_oidc::shell_quote(value)))
+        .map(|(name, value)| fly_oidc::shell_export(name, value))
         .collect()
 }
 

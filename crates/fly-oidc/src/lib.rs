@@ -80,5 +80,5 @@ pub use error::{
     redact_secret, truncate,
 };
 pub use retry::{RetryConfig, within_provider_budget};
-pub use shell::shell_quote;
+pub use shell::{shell_export, shell_quote};
 pub use token::{FlyToken, JwtHeader, MIN_SUBJECT_TOKEN_TTL, REDACTED, SecretString};

@@ -164,7 +164,7 @@ impl EnvPlan {
                         "export {name}=\"${{{name}:-${{{other}:-{value}}}}}\"\n"
                     ));
                 }
-                _ => text.push_str(&format!("export {name}={}\n", fly_oidc::shell_quote(value))),
+                _ => text.push_str(&fly_oidc::shell_export(name, value)),
             }
         }
         if !self.remove.is_empty() {
