@@ -20,7 +20,8 @@
 //! # Ok(()) }
 //! ```
 
-use fly_oidc::REDACTED;
+use crate::sts::AssumedRole;
+use fly_oidc::{Error, ErrorKind, REDACTED};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::SystemTime;
@@ -50,6 +51,29 @@ impl Drop for AwsCredentials {
     fn drop(&mut self) {
         self.secret_access_key.zeroize();
         self.session_token.zeroize();
+    }
+}
+
+impl AwsCredentials {
+    /// The credentials of an assumed role (for the disk cache and the server's container
+    /// credentials).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidResponse`] when STS gave no session token.
+    pub fn from_assumed_role(assumed: &AssumedRole) -> Result<Self, Error> {
+        let creds = &assumed.credentials;
+        let session_token = creds.session_token().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidResponse,
+                "STS answered without a session token; check the STS endpoint URL",
+            )
+        })?;
+        Ok(Self {
+            access_key_id: creds.access_key_id().to_owned(),
+            secret_access_key: creds.secret_access_key().to_owned(),
+            session_token: session_token.to_owned(),
+            account_id: assumed.account_id.clone(),
+        })
     }
 }
 
@@ -107,9 +131,9 @@ fn env_pairs(
         ),
     ];
     if let Some(region) = region {
-        // Both: the AWS CLI v1 and older SDKs read only AWS_DEFAULT_REGION.
-        pairs.push(("AWS_REGION", region.to_owned()));
-        pairs.push(("AWS_DEFAULT_REGION", region.to_owned()));
+        for name in crate::shared_config::REGION_VARIABLES {
+            pairs.push((name, region.to_owned()));
+        }
     }
     pairs
 }
@@ -127,7 +151,7 @@ pub fn shell_exports(
 ) -> String {
     env_pairs(creds, expires_at, region)
         .iter()
-        .map(|(name, value)| format!("export {name}={}\n", fly_oidc::shell_quote(value)))
+        .map(|(name, value)| fly_oidc::shell_export(name, value))
         .collect()
 }
 
@@ -146,31 +170,11 @@ mod cached {
     use crate::disk_cache::{self, CacheKey, DiskCache, Entry, Outcome, Policy};
     use crate::provider::FlyOidcCredentialsProvider;
     use crate::settings::{ROLE_ARN, Settings};
-    use crate::sts::AssumedRole;
     use fly_oidc::TokenSource;
     use fly_oidc::time::SharedTimeSource;
-    use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};
+    use fly_oidc::{BuildError, Error, Origin, Setting};
     use std::path::PathBuf;
     use std::time::Duration;
-
-    impl AwsCredentials {
-        /// The credentials of an assumed role; an error when STS gave no session token.
-        fn from_assumed_role(assumed: &AssumedRole) -> Result<Self, Error> {
-            let creds = &assumed.credentials;
-            let session_token = creds.session_token().ok_or_else(|| {
-                Error::new(
-                    ErrorKind::InvalidResponse,
-                    "STS answered without a session token; check the STS endpoint URL",
-                )
-            })?;
-            Ok(Self {
-                access_key_id: creds.access_key_id().to_owned(),
-                secret_access_key: creds.secret_access_key().to_owned(),
-                session_token: session_token.to_owned(),
-                account_id: assumed.account_id.clone(),
-            })
-        }
-    }
 
     /// `FLY_OIDC_AWS_MIN_TTL`: reuse cached credentials while at least this much remains.
     const ENV_MIN_TTL: &str = "FLY_OIDC_AWS_MIN_TTL";

@@ -180,11 +180,12 @@ pub use provider::{
     Builder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, FlyOidcCredentialsProvider,
 };
 pub use settings::{
-    ChainedRole, DEFAULT_REGION, ENV_AUDIENCE, ENV_ROLE_ARN, Settings, check_external_id,
-    check_role_arn, role_name_of,
+    CHAIN_EXTERNAL_ID, CHAIN_ROLE_ARN, ChainedRole, DEFAULT_AUDIENCE, DEFAULT_REGION, ENV_AUDIENCE,
+    ENV_ROLE_ARN, ROLE_ARN, Settings, arn_account_id, check_external_id, check_role_arn,
+    is_account_id, is_role_name, resolve_audience, role_name_of,
 };
-pub use shared_config::profile_uses_container_credentials;
-pub use sts::{AssumedRole, Rejection};
+pub use shared_config::{REGION_VARIABLES, profile_uses_container_credentials};
+pub use sts::{AssumedRole, Rejection, chain_trust_fix, trust_policy_fix};
 
 /// Re-exported so callers can name the SDK types without adding the crates themselves.
 pub use aws_credential_types::{Credentials, provider::error::CredentialsError};

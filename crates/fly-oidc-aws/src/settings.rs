@@ -8,7 +8,7 @@ use crate::shared_config::{
 use crate::shared_config::{FlagError, Found, SharedConfig};
 use fly_oidc::endpoint::{self, PlainHttp};
 use fly_oidc::fs::ReadError;
-use fly_oidc::{BuildError, Origin, Setting};
+use fly_oidc::{BuildError, Message, Origin, Setting};
 use fly_oidc::{Env, FlyClaims};
 use std::path::Path;
 use std::time::Duration;
@@ -32,8 +32,9 @@ const ENV_CHAIN_ROLE_ARN: &str = "FLY_OIDC_AWS_CHAIN_ROLE_ARN";
 /// `FLY_OIDC_AWS_CHAIN_EXTERNAL_ID`: the external id the chained role's trust policy asks for.
 const ENV_CHAIN_EXTERNAL_ID: &str = "FLY_OIDC_AWS_CHAIN_EXTERNAL_ID";
 
-/// The audience used when none is configured.
-const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
+/// The audience used when none is configured (the client id of an IAM OpenID Connect
+/// provider for STS).
+pub const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
 /// The region used when none is configured.
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// The session duration used when none is configured (1 hour).
@@ -217,7 +218,9 @@ const fn aws(method: &'static str, var: &'static str, flag: &'static str) -> Set
         .flag(flag)
         .cloud(fly_oidc::Cloud::Aws)
 }
-pub(crate) const ROLE_ARN: Setting = aws("role_arn", ENV_ROLE_ARN, "role-arn");
+/// The role setting ([`Builder::role_arn`](crate::Builder::role_arn), `AWS_ROLE_ARN`,
+/// `--role-arn`; `--aws-role-arn` where both clouds are configured).
+pub const ROLE_ARN: Setting = aws("role_arn", ENV_ROLE_ARN, "role-arn");
 pub(crate) const AUDIENCE: Setting = aws("audience", ENV_AUDIENCE, "audience");
 const SESSION_NAME: Setting = aws("session_name", ENV_ROLE_SESSION_NAME, "session-name");
 pub(crate) const DURATION: Setting = aws("duration", ENV_DURATION_SECONDS, "duration-seconds");
@@ -227,9 +230,12 @@ pub(crate) const PRINCIPAL_TAGS: Setting =
     aws("principal_tags", ENV_PRINCIPAL_TAGS, "principal-tags");
 pub(crate) const REGION: Setting = aws("region", ENV_REGION, "region");
 pub(crate) const ENDPOINT_URL: Setting = aws("endpoint_url", ENV_ENDPOINT_URL_STS, "sts-endpoint");
-pub(crate) const CHAIN_ROLE_ARN: Setting =
-    aws("chain_role_arn", ENV_CHAIN_ROLE_ARN, "chain-role-arn");
-pub(crate) const CHAIN_EXTERNAL_ID: Setting = aws(
+/// The chained role setting ([`Builder::chain`](crate::Builder::chain)'s role,
+/// `FLY_OIDC_AWS_CHAIN_ROLE_ARN`, `--chain-role-arn`).
+pub const CHAIN_ROLE_ARN: Setting = aws("chain_role_arn", ENV_CHAIN_ROLE_ARN, "chain-role-arn");
+/// The chained role's external id setting ([`Builder::chain`](crate::Builder::chain)'s external
+/// id, `FLY_OIDC_AWS_CHAIN_EXTERNAL_ID`, `--chain-external-id`).
+pub const CHAIN_EXTERNAL_ID: Setting = aws(
     "chain_external_id",
     ENV_CHAIN_EXTERNAL_ID,
     "chain-external-id",
@@ -267,6 +273,22 @@ fn pick(builder: Option<String>, env: &Env, setting: Setting) -> Option<(String,
     }
 }
 
+/// The audience of the Fly token sent to STS: `given` (the builder's), else
+/// `FLY_OIDC_AUDIENCE` from `env`, else [`DEFAULT_AUDIENCE`].
+///
+/// # Errors
+/// A [`BuildError`] naming the audience setting when it is blank or not valid UTF-8
+/// ([`fly_oidc::check_audience`]).
+pub fn resolve_audience(given: Option<String>, env: &Env) -> Result<String, BuildError> {
+    match pick(given, env, AUDIENCE) {
+        Some((audience, origin)) => {
+            fly_oidc::check_audience(AUDIENCE, &audience, &origin)?;
+            Ok(audience)
+        }
+        None => Ok(DEFAULT_AUDIENCE.to_owned()),
+    }
+}
+
 impl Requested {
     /// The role to assume: the builder's, else `AWS_ROLE_ARN`; `None`: AWS is not configured.
     pub(crate) fn role_arn(&self, env: &Env) -> Option<(String, Origin)> {
@@ -288,34 +310,14 @@ impl Requested {
             check_role_arn(arn)
                 .map_err(|why| BuildError::invalid(ROLE_ARN, origin.clone(), why))?;
         }
-        let audience = match pick(self.audience, env, AUDIENCE) {
-            Some((audience, origin)) if audience.trim().is_empty() => {
-                return Err(BuildError::invalid(
-                    AUDIENCE,
-                    origin,
-                    "the audience must not be empty",
-                ));
-            }
-            // A variable that is not valid UTF-8 was read with U+FFFD.
-            Some((audience, origin)) if audience.contains('\u{FFFD}') => {
-                return Err(BuildError::invalid(
-                    AUDIENCE,
-                    origin,
-                    "the audience is not valid UTF-8",
-                ));
-            }
-            Some((audience, _)) => audience,
-            None => DEFAULT_AUDIENCE.to_owned(),
-        };
+        let audience = resolve_audience(self.audience, env)?;
         let session_name = match pick(self.session_name, env, SESSION_NAME) {
             Some((name, origin)) => Some(
                 check_session_name(&name)
                     .map_err(|why| BuildError::invalid(SESSION_NAME, origin, why))?,
             ),
             None => match (env.get("FLY_APP_NAME"), env.get("FLY_MACHINE_ID")) {
-                (Some(app), Some(machine)) => {
-                    Some(sanitize_session_name(&format!("fly-{app}-{machine}")))
-                }
+                (Some(app), Some(machine)) => Some(default_session_name(&app, Some(&machine))),
                 _ => None,
             },
         };
@@ -492,7 +494,11 @@ fn resolve_chain(
         return Err(BuildError::invalid(
             CHAIN_ROLE_ARN,
             origin,
-            "a chained role is assumed with the credentials of the first role, and none is set; set the first role too (AWS_ROLE_ARN, or its flag)",
+            Message::from(
+                "a chained role is assumed with the credentials of the first role, and none is set; set the first role too (",
+            )
+            .setting(ROLE_ARN)
+            .text(")"),
         ));
     }
     check_role_arn(&role_arn).map_err(|why| BuildError::invalid(CHAIN_ROLE_ARN, origin, why))?;
@@ -552,16 +558,12 @@ fn shared_invalid(setting: Setting, found: Option<Found>, why: String) -> BuildE
     }
 }
 
-/// A boolean of the shared config that is neither true nor false.
 /// How a shared-config flag (FIPS, dual-stack) is read: its value, and where it was found.
 type SharedFlag = fn(&SharedConfig) -> Result<Option<(bool, Found)>, FlagError>;
 
+/// A boolean of the shared config that is neither true nor false.
 fn flag_error(setting: Setting, err: FlagError) -> BuildError {
-    let why = format!(
-        "{:?} is not a yes/no value; use 1, true, yes or on (or 0, false, no, off)",
-        truncate(err.text.trim(), 40)
-    );
-    shared_invalid(setting, Some(err.found), why)
+    shared_invalid(setting, Some(err.found), Env::not_a_flag(&err.text))
 }
 
 /// The policy text, or the content of the file `@PATH` names (at most 64 KiB).
@@ -604,7 +606,7 @@ pub fn check_role_arn(arn: &str) -> Result<(), String> {
     if parts[2] != "iam" || !parts[3].is_empty() {
         return Err(bad("the service is not iam (with no region)"));
     }
-    if parts[4].len() != 12 || !parts[4].bytes().all(|b| b.is_ascii_digit()) {
+    if !is_account_id(parts[4]) {
         return Err(bad("the account id is not 12 digits"));
     }
     let Some(path_and_name) = parts[5].strip_prefix("role/") else {
@@ -615,7 +617,7 @@ pub fn check_role_arn(arn: &str) -> Result<(), String> {
     let (path, name) = path_and_name
         .rsplit_once('/')
         .unwrap_or(("", path_and_name));
-    if name.is_empty() || name.len() > 64 || !name.chars().all(is_session_char) {
+    if !is_role_name(name) {
         return Err(bad(
             "the role name must be 1 to 64 characters of letters, digits and _+=,.@-",
         ));
@@ -634,8 +636,18 @@ pub fn role_name_of(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
+/// An IAM role name (without its path): 1 to 64 characters of letters, digits and `_+=,.@-`.
+pub fn is_role_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.chars().all(is_session_char)
+}
+
+/// An AWS account id: 12 digits.
+pub fn is_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The account id of an ARN (`arn:aws:sts::123456789012:assumed-role/r/s` → `123456789012`).
-pub(crate) fn arn_account_id(arn: &str) -> Option<&str> {
+pub fn arn_account_id(arn: &str) -> Option<&str> {
     arn.split(':')
         .nth(4)
         .filter(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()))
@@ -669,13 +681,19 @@ pub(crate) fn sanitize_session_name(raw: &str) -> String {
     name
 }
 
+/// The default session name: `fly-<app>-<machine>` (`fly-<app>` without a machine), made
+/// acceptable to STS.
+fn default_session_name(app: &str, machine: Option<&str>) -> String {
+    match machine {
+        Some(machine) => sanitize_session_name(&format!("fly-{app}-{machine}")),
+        None => sanitize_session_name(&format!("fly-{app}")),
+    }
+}
+
 /// The default session name derived from a token's claims: `fly-<app_name>-<machine_id>`.
 pub(crate) fn session_name_from_claims(claims: &FlyClaims) -> Option<String> {
-    match (&claims.app_name, &claims.machine_id) {
-        (Some(app), Some(machine)) => Some(sanitize_session_name(&format!("fly-{app}-{machine}"))),
-        (Some(app), None) => Some(sanitize_session_name(&format!("fly-{app}"))),
-        _ => None,
-    }
+    let app = claims.app_name.as_deref()?;
+    Some(default_session_name(app, claims.machine_id.as_deref()))
 }
 
 fn check_policy(policy: &str) -> Result<(), String> {

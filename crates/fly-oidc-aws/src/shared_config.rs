@@ -17,10 +17,14 @@ use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+/// The two region variables, `AWS_REGION` then `AWS_DEFAULT_REGION` (read when `AWS_REGION` is
+/// unset). The AWS SDKs read `AWS_REGION`, the AWS CLI v1 and botocore `AWS_DEFAULT_REGION`
+/// only: a process given a region gets both.
+pub const REGION_VARIABLES: [&str; 2] = ["AWS_REGION", "AWS_DEFAULT_REGION"];
 /// `AWS_REGION`: the region of the STS endpoint.
-pub(crate) const ENV_REGION: &str = "AWS_REGION";
+pub(crate) const ENV_REGION: &str = REGION_VARIABLES[0];
 /// `AWS_DEFAULT_REGION`: the region when `AWS_REGION` is unset.
-const ENV_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
+const ENV_DEFAULT_REGION: &str = REGION_VARIABLES[1];
 /// `AWS_PROFILE`: the profile of the shared config file to read (default `default`).
 const ENV_PROFILE: &str = "AWS_PROFILE";
 /// `AWS_CONFIG_FILE`: the shared config file (default `~/.aws/config`).

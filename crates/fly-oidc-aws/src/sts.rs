@@ -397,7 +397,7 @@ struct TokenFacts<'a> {
     iss: &'a str,
     aud: String,
     sub: &'a str,
-    key_prefix: &'a str,
+    key_prefix: String,
 }
 
 impl<'a> TokenFacts<'a> {
@@ -409,8 +409,8 @@ impl<'a> TokenFacts<'a> {
             .map(|a| a.iter().collect::<Vec<_>>().join(","))
             .unwrap_or_else(|| "(no aud claim)".into());
         let key_prefix = match claims.iss.as_deref() {
-            Some(iss) => iss.strip_prefix("https://").unwrap_or(iss),
-            None => "oidc.fly.io/<org>",
+            Some(iss) => fly_oidc::issuer_key(iss).to_owned(),
+            None => fly_oidc::issuer_key(&fly_oidc::issuer_url("<org>")).to_owned(),
         };
         TokenFacts {
             iss,
@@ -499,6 +499,83 @@ impl std::fmt::Display for Rejection {
 
 impl std::error::Error for Rejection {}
 
+/// What to do when a role's trust policy refuses a Fly token (STS's `AccessDenied` to
+/// `AssumeRoleWithWebIdentity`): with session tags asked for (`principal_tags`), allow
+/// `sts:TagSession`; then the commands that fetch the role's trust policy and name the
+/// condition that fails, and the set-up command that prints one that accepts the token. The
+/// one wording of that advice, in the error's message and in `fly-oidc doctor`'s fix.
+pub fn trust_policy_fix(role_arn: &str, principal_tags: bool) -> String {
+    let (tags, flag) = match principal_tags {
+        true => (
+            "the statement that trusts the OIDC provider must also allow sts:TagSession \
+             (\"Action\": [\"sts:AssumeRoleWithWebIdentity\", \"sts:TagSession\"]), and the rest \
+             must match the token: ",
+            " --principal-tags",
+        ),
+        false => ("", ""),
+    };
+    format!(
+        "{tags}`aws iam get-role --role-name {name} --query Role.AssumeRolePolicyDocument > trust.json \
+         && fly-oidc aws check-trust-policy trust.json{flag}` names the condition that fails; \
+         `fly-oidc aws setup{flag}` prints a trust policy that accepts the token",
+        name = role_name_of(role_arn),
+    )
+}
+
+/// What to do when a chained role refuses the first role (STS's `AccessDenied` to the
+/// chained hop's `sts:AssumeRole`): the chained role's trust policy must name the first role
+/// as principal, allow `sts:TagSession` when session tags were asked for (transitive tags
+/// pass along the chain), and require the external id when one is sent; the first role's
+/// permissions must allow `sts:AssumeRole` on it; and the `fly-oidc aws setup
+/// --trusted-role-arn` command that prints both. The one wording of that advice, in the
+/// error's message and in `fly-oidc doctor`'s fix (each front end names the settings).
+pub fn chain_trust_fix(chain: &ChainedRole, first_role_arn: &str, principal_tags: bool) -> Message {
+    let role_arn = &chain.role_arn;
+    let name = role_name_of(role_arn);
+    let actions = match principal_tags {
+        true => "\"Action\": [\"sts:AssumeRole\", \"sts:TagSession\"]",
+        false => "\"Action\": \"sts:AssumeRole\"",
+    };
+    let mut message = Message::from(format!(
+        "the chained role's trust policy must allow {actions} for the principal \
+         {{\"AWS\": \"{first_role_arn}\"}}"
+    ));
+    if principal_tags {
+        message = message
+            .text(" (session tags were asked for, by ")
+            .setting(crate::settings::PRINCIPAL_TAGS)
+            .text(", and the transitive ones pass along the chain)");
+    }
+    let mut setup =
+        format!("fly-oidc aws setup --role-name {name} --trusted-role-arn {first_role_arn}");
+    if let Some(id) = &chain.external_id {
+        message = message
+            .text(format!(
+                " with the condition {{\"StringEquals\": {{\"sts:ExternalId\": \"{id}\"}}}} (the external id sent, set by "
+            ))
+            .setting(CHAIN_EXTERNAL_ID)
+            .text(")");
+        setup.push_str(&format!(" --external-id {id}"));
+    } else {
+        message = message
+            .text(" (no external id was sent: if that policy has an sts:ExternalId condition, set ")
+            .setting(CHAIN_EXTERNAL_ID)
+            .text(")");
+    }
+    if principal_tags {
+        setup.push_str(" --principal-tags");
+    }
+    let permissions = match principal_tags {
+        true => "sts:AssumeRole and sts:TagSession",
+        false => "sts:AssumeRole",
+    };
+    message.text(format!(
+        ", and the first role's permissions policy must allow {permissions} on {role_arn} \
+         (or the chained role does not exist); `{setup}` prints both, to compare with \
+         `aws iam get-role --role-name {name} --query Role.AssumeRolePolicyDocument`"
+    ))
+}
+
 /// The message of an `InvalidIdentityToken`, `IDPRejectedClaim` or `AccessDenied` answer
 /// (`said`: STS's code and message): the one cause STS reported, with the role sent, the
 /// token's `iss`, `aud`, `sub` (and session tags, when they were asked for), and what to do
@@ -512,12 +589,12 @@ fn trust_message(
 ) -> Message {
     let audience = &settings.audience;
     let facts = TokenFacts::of(claims);
-    let prefix = facts.key_prefix;
+    let prefix = &facts.key_prefix;
     let refused = format!("STS refused to assume {role_arn} ({said})");
     if cause == Rejection::TrustPolicy {
         let account = arn_account_id(role_arn).unwrap_or("<account>");
         // Session tags asked for: the trust policy must allow sts:TagSession too, or STS
-        // answers AccessDenied whatever the conditions say.
+        // answers AccessDenied whatever the conditions say (the fix says so).
         let tags = match settings.principal_tags {
             false => Message::default(),
             true => {
@@ -527,11 +604,7 @@ fn trust_message(
                 };
                 Message::from("session tags were asked for (")
                     .setting(crate::settings::PRINCIPAL_TAGS)
-                    .text(format!(
-                        "; {carried}), so the statement that trusts the OIDC provider must also \
-                         allow sts:TagSession (\"Action\": [\"sts:AssumeRoleWithWebIdentity\", \
-                         \"sts:TagSession\"]); "
-                    ))
+                    .text(format!("; {carried}); "))
             }
         };
         return Message::from(format!(
@@ -541,12 +614,11 @@ fn trust_message(
         .text(format!(
             "its principal must be arn:aws:iam::{account}:oidc-provider/{prefix} (from the token's iss {iss}) \
              and its conditions must match the token: \"{prefix}:aud\" the aud {aud}, \"{prefix}:sub\" the sub {sub}; \
-             next: `aws iam get-role --role-name {name} --query Role.AssumeRolePolicyDocument > trust.json \
-             && fly-oidc aws check-trust-policy trust.json` names the condition that fails",
+             next: {fix}",
             iss = facts.iss,
             aud = facts.aud,
             sub = facts.sub,
-            name = role_name_of(role_arn),
+            fix = trust_policy_fix(role_arn, settings.principal_tags),
         ));
     }
     if cause == Rejection::NoOidcProvider {
@@ -577,60 +649,23 @@ fn trust_message(
     .into()
 }
 
-/// The message of an `AccessDenied` answer to the chained hop: the chained role's trust
-/// policy must name the first role as principal, allow `sts:TagSession` when session tags
-/// were asked for (transitive tags pass along the chain), and require the external id when
-/// one is sent; the first role's permissions must allow `sts:AssumeRole` on it.
+/// The message of an `AccessDenied` answer to the chained hop: the hop, the first role, and
+/// [`chain_trust_fix`].
 fn chain_trust_message(
     said: &str,
     chain: &ChainedRole,
     first_role_arn: &str,
     settings: &Settings,
 ) -> Message {
-    let role_arn = &chain.role_arn;
-    let actions = match settings.principal_tags {
-        true => "\"Action\": [\"sts:AssumeRole\", \"sts:TagSession\"]",
-        false => "\"Action\": \"sts:AssumeRole\"",
-    };
-    let mut message = Message::from(format!(
+    Message::from(format!(
         "STS refused to assume the chained role {role_arn} with the credentials of the first role \
-         {first_role_arn} ({said}); the chained role's trust policy must allow {actions} for the \
-         principal {{\"AWS\": \"{first_role_arn}\"}}"
-    ));
-    if settings.principal_tags {
-        message = message
-            .text(" (session tags were asked for, by ")
-            .setting(crate::settings::PRINCIPAL_TAGS)
-            .text(", and the transitive ones pass along the chain)");
-    }
-    let mut setup = format!(
-        "fly-oidc aws setup --role-name {name} --trusted-role-arn {first_role_arn}",
-        name = role_name_of(role_arn)
-    );
-    if let Some(id) = &chain.external_id {
-        message = message
-            .text(format!(
-                " with the condition {{\"StringEquals\": {{\"sts:ExternalId\": \"{id}\"}}}} (the external id sent, set by "
-            ))
-            .setting(CHAIN_EXTERNAL_ID)
-            .text(")");
-        setup.push_str(&format!(" --external-id {id}"));
-    } else {
-        message = message
-            .text(" (no external id was sent: if that policy has an sts:ExternalId condition, set ")
-            .setting(CHAIN_EXTERNAL_ID)
-            .text(")");
-    }
-    if settings.principal_tags {
-        setup.push_str(" --principal-tags");
-    }
-    let permissions = match settings.principal_tags {
-        true => "sts:AssumeRole and sts:TagSession",
-        false => "sts:AssumeRole",
-    };
-    message.text(format!(
-        ", and the first role's permissions policy must allow {permissions} on {role_arn} \
-         (or the chained role does not exist); `{setup}` prints that trust policy"
+         {first_role_arn} ({said}); ",
+        role_arn = chain.role_arn,
+    ))
+    .append(chain_trust_fix(
+        chain,
+        first_role_arn,
+        settings.principal_tags,
     ))
 }
 

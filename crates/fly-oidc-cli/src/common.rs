@@ -138,10 +138,15 @@ impl CliError {
         match fly {
             true => Self {
                 fly_token: true,
-                ..Self::new("Fly token", err)
+                ..Self::fly_token(err)
             },
             false => Self::new(step, err),
         }
+    }
+
+    /// Getting the Fly token failed: the step `Fly token`.
+    pub fn fly_token(err: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> Self {
+        Self::new("Fly token", err)
     }
 
     /// An invalid setting (exit status 2), named by its flag or environment variable.
@@ -156,6 +161,15 @@ impl CliError {
             error: message.into().into(),
             fly_token: false,
             exit_code: 2,
+        }
+    }
+
+    /// An invalid setting found before any builder saw it (a flag's value clap refused),
+    /// `message` naming the flag (exit status 2).
+    pub fn invalid_setting(message: impl Into<String>) -> Self {
+        Self {
+            step: "setting",
+            ..Self::usage(message)
         }
     }
 
@@ -213,7 +227,7 @@ impl CliError {
             return ExitCode::from(self.exit_code);
         }
         self.log(naming);
-        stderr_line(format_args!("fly-oidc: error: {}", self.line(naming)));
+        error_line(self.line(naming));
         if verbose {
             for cause in self.causes() {
                 stderr_line(format_args!("  caused by: {cause}"));
@@ -221,6 +235,11 @@ impl CliError {
         }
         ExitCode::from(self.exit_code)
     }
+}
+
+/// Print `message` as the binary's one-line error on stderr: `fly-oidc: error: MESSAGE`.
+pub fn error_line(message: impl std::fmt::Display) {
+    stderr_line(format_args!("fly-oidc: error: {message}"));
 }
 
 impl From<BuildError> for CliError {

@@ -29,14 +29,19 @@ impl KeyArgs {
     }
 }
 
-#[allow(clippy::disallowed_methods)] // the CLI checks tokens against the real clock
+/// The real clock's time: the CLI checks tokens against it.
 fn now() -> SystemTime {
-    SystemTime::now()
+    use fly_oidc::time::TimeSource as _;
+    fly_oidc::time::SystemTimeSource.now()
 }
 
 /// `token --verify`: the signature, then the time claims; a one-line summary for stderr.
-pub async fn verify_token(keys: &KeySource, token: &FlyToken) -> Result<String, CliError> {
-    verify::verify_token(token, keys, now())
+pub async fn verify_token(
+    globals: &Globals,
+    keys: &KeySource,
+    token: &FlyToken,
+) -> Result<String, CliError> {
+    verify::verify_token(token, keys, &globals.env(), now())
         .await
         .map_err(|e| CliError::new("token verification", e))
 }

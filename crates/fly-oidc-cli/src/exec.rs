@@ -1,6 +1,6 @@
 //! `fly-oidc exec`: serve credentials on loopback and run a command that uses them, as its init.
 
-use crate::common::{CliError, Globals, stderr_line};
+use crate::common::{CliError, Globals, error_line};
 use crate::options::serve::ServeOptions;
 use crate::serve::{invalid, start};
 use crate::supervise::child::{
@@ -126,7 +126,7 @@ pub async fn run(globals: &Globals, cmd: ExecCommand) -> Result<u8, CliError> {
     drop(files);
     let exit = exit.map_err(|e| CliError::new("command", e))?;
     if let ChildExit::NotStarted(e) = &exit {
-        stderr_line(format_args!("fly-oidc: error: {e}"));
+        error_line(e);
     }
     Ok(exit.code())
 }
@@ -146,7 +146,7 @@ pub fn run_as(cmd: RunAsCommand) -> Result<u8, CliError> {
     match child::launch(cmd.parent, user.as_ref(), program, args) {
         LaunchError::UnknownUser(name) => Err(invalid(format!("--user {name}: no such user"))),
         LaunchError::NotStarted(e) => {
-            stderr_line(format_args!("fly-oidc: error: {e}"));
+            error_line(&e);
             Ok(e.code())
         }
         e => Err(CliError::new("starting the command", e.to_string())),

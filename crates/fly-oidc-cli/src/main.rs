@@ -72,7 +72,7 @@ fn is_gcp_executable(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
 /// A flag's value that does not parse (`--listen 0.0.0.0:80`, `--aws-duration-seconds abc`) is
 /// an invalid setting, reported in the one-line form of every other:
 /// `fly-oidc: error: invalid setting: invalid value "VALUE": WHY (from --FLAG)`, not in clap's.
-fn invalid_value_line(err: &clap::Error) -> Option<String> {
+fn invalid_value_line(err: &clap::Error) -> Option<CliError> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     if !matches!(
         err.kind(),
@@ -103,9 +103,9 @@ fn invalid_value_line(err: &clap::Error) -> Option<String> {
         (None, _) if raw.is_empty() => "it is empty; give a value or leave the flag out".to_owned(),
         (None, _) => "not a valid value".to_owned(),
     };
-    Some(format!(
-        "fly-oidc: error: invalid setting: invalid value {value}: {why} (from {flag})"
-    ))
+    Some(CliError::invalid_setting(format!(
+        "invalid value {value}: {why} (from {flag})"
+    )))
 }
 
 /// A flag's value that is not valid UTF-8 is an invalid setting naming the flag, in the
@@ -119,7 +119,7 @@ fn invalid_utf8_line(
     err: &clap::Error,
     command: &clap::Command,
     args: impl Iterator<Item = std::ffi::OsString>,
-) -> Option<String> {
+) -> Option<CliError> {
     use std::os::unix::ffi::OsStrExt;
     if err.kind() != clap::error::ErrorKind::InvalidUtf8 {
         return None;
@@ -135,9 +135,9 @@ fn invalid_utf8_line(
         let Some((flag, attached)) = value_flag(command, bytes) else {
             if arg.to_str().is_none() {
                 let shown = common::shown_value(&arg.to_string_lossy());
-                return Some(format!(
-                    "fly-oidc: error: invalid arguments: the argument {shown} is not valid UTF-8"
-                ));
+                return Some(CliError::usage(format!(
+                    "the argument {shown} is not valid UTF-8"
+                )));
             }
             continue;
         };
@@ -149,10 +149,10 @@ fn invalid_utf8_line(
             }
         };
         if !flag.any_bytes && std::str::from_utf8(value).is_err() {
-            return Some(format!(
-                "fly-oidc: error: invalid setting: --{}: the value is not valid UTF-8",
+            return Some(CliError::invalid_setting(format!(
+                "--{}: the value is not valid UTF-8",
                 flag.long
-            ));
+            )));
         }
     }
     None
@@ -234,9 +234,8 @@ fn main() -> ExitCode {
             }
             // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
             let utf8 = || invalid_utf8_line(&err, &Cli::command(), std::env::args_os());
-            if let Some(line) = invalid_value_line(&err).or_else(utf8) {
-                crate::common::stderr_line(format_args!("{line}"));
-                return ExitCode::from(2);
+            if let Some(err) = invalid_value_line(&err).or_else(utf8) {
+                return err.report(false, Naming::Flags);
             }
             match exec::unknown_flag_before_double_dash(&err, std::env::args_os()) {
                 // clap's tip there ("use '-- --flag'") would make the flag exec's COMMAND.
@@ -290,9 +289,7 @@ fn main() -> ExitCode {
     let runtime = match runtime {
         Ok(rt) => rt,
         Err(err) => {
-            crate::common::stderr_line(format_args!(
-                "fly-oidc: error: could not start the async runtime: {err}"
-            ));
+            common::error_line(format_args!("could not start the async runtime: {err}"));
             return ExitCode::FAILURE;
         }
     };
@@ -330,7 +327,8 @@ mod tests {
         let err = clap::Error::new(clap::error::ErrorKind::InvalidUtf8);
         let args = std::iter::once(OsString::from("fly-oidc"))
             .chain(args.into_iter().map(OsString::from_vec));
-        invalid_utf8_line(&err, &Cli::command(), args)
+        let err = invalid_utf8_line(&err, &Cli::command(), args)?;
+        Some(format!("fly-oidc: error: {}", err.line(Naming::Flags)))
     }
 
     fn words(args: &[&[u8]]) -> Vec<Vec<u8>> {
@@ -377,9 +375,6 @@ mod tests {
         assert_eq!(utf8_line(words(&[b"exec", b"--", b"\xff"])), None);
         let other = clap::Error::new(clap::error::ErrorKind::InvalidValue);
         let args = ["fly-oidc", "exec", "--listen", "x"].map(OsString::from);
-        assert_eq!(
-            invalid_utf8_line(&other, &Cli::command(), args.into_iter()),
-            None
-        );
+        assert!(invalid_utf8_line(&other, &Cli::command(), args.into_iter()).is_none());
     }
 }

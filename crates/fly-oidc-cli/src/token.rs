@@ -40,9 +40,9 @@ pub async fn run(globals: &Globals, args: TokenArgs) -> Result<(), CliError> {
     let token = client
         .fetch_default_token()
         .await
-        .map_err(|e| CliError::new("Fly token", e))?;
+        .map_err(CliError::fly_token)?;
     if let Some(keys) = keys {
-        let summary = crate::doctor::verify_token(&keys, &token).await?;
+        let summary = crate::doctor::verify_token(globals, &keys, &token).await?;
         crate::common::stderr_line(format_args!("fly-oidc: {summary}"));
     }
     if args.claims && client.default_options().wants_aws_principal_tags() {

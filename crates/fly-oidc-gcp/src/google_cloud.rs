@@ -106,7 +106,7 @@ pub struct FlySubjectTokenProvider {
 impl FlySubjectTokenProvider {
     /// Fly tokens for `audience`.
     pub fn new(fly: FlyOidcClient, audience: impl Into<String>) -> Self {
-        crate::provider::install_crypto_provider();
+        fly_oidc::install_crypto_provider();
         Self {
             fly,
             audience: audience.into(),

@@ -494,17 +494,7 @@ impl GcpTokenProvider {
         let client = up
             .http
             .get_or_try_init(|| async {
-                fly_oidc::http_client_builder(up.connect_timeout, up.timeout)
-                    // The system's root certificates, else the bundled ones.
-                    .tls_backend_preconfigured(fly_oidc::tls::client_config(&up.env)?)
-                    .build()
-                    .map_err(|e| {
-                        Error::new(
-                            ErrorKind::InvalidConfiguration,
-                            format!("could not set up the HTTP client: {e}"),
-                        )
-                        .with_source(e)
-                    })
+                fly_oidc::https_client(&up.env, up.connect_timeout, up.timeout)
             })
             .await?;
         let s = &self.inner.settings;
@@ -534,8 +524,10 @@ impl GcpTokenProvider {
         let Some(service_account) = s.service_account() else {
             return Err(Error::new(
                 ErrorKind::InvalidConfiguration,
-                "Google issues ID tokens for a service account only: configure one with \
-                 FLY_OIDC_GCP_SERVICE_ACCOUNT (--gcp-service-account)",
+                fly_oidc::Message::from(
+                    "Google issues ID tokens for a service account only: configure one with ",
+                )
+                .setting(crate::settings::SERVICE_ACCOUNT),
             ));
         };
         self.within_budget(async |at_google| {
@@ -575,12 +567,4 @@ impl GcpTokenProvider {
             }
         }
     }
-}
-
-/// Make sure a process-wide rustls crypto provider (ring) is installed, for libraries
-/// such as `google-cloud-auth` that build their own HTTP clients without one.
-#[cfg(feature = "google-cloud-auth")]
-pub(crate) fn install_crypto_provider() {
-    // Building a client builder installs ring as the default provider if none is set.
-    let _ = fly_oidc::http_client_builder(Duration::from_secs(1), Duration::from_secs(1));
 }

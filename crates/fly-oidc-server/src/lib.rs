@@ -111,7 +111,7 @@ mod slot;
 
 pub use fly_oidc::fs::FileOwner;
 pub use record::FileRecord;
-pub use server::{Builder, Error, ErrorKind, Server};
+pub use server::{Builder, Error, ErrorKind, Server, check_listen};
 
 /// Request routing and handling, exposed for the fuzz target. Not a stable API.
 #[doc(hidden)]

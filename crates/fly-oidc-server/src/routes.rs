@@ -101,7 +101,7 @@ pub(crate) fn route(path: &str, query: Option<&str>) -> Route {
         _ => {}
     }
     if let Some(name) = path.strip_prefix(AWS_ROLE_PREFIX) {
-        return if is_role_name(name) {
+        return if fly_oidc_aws::is_role_name(name) {
             Route::Aws {
                 role: Some(name.to_owned()),
             }
@@ -113,15 +113,6 @@ pub(crate) fn route(path: &str, query: Option<&str>) -> Route {
         Some(rest) => Route::Metadata(metadata(rest, &Query::parse(query))),
         None => Route::NotFound,
     }
-}
-
-/// An IAM role name: 1 to 64 of `[\w+=,.@-]`.
-pub(crate) fn is_role_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
 }
 
 #[derive(Default)]

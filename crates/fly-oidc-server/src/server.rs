@@ -6,19 +6,20 @@ use crate::handler::{
     Gcp, IdTokenFactory, MAX_ID_TOKEN_AUDIENCES, MAX_SCOPE_SETS, ScopedFactory, State,
     allowed_hosts, federated_account,
 };
-use crate::routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX, is_role_name};
+use crate::routes::{AWS_DEFAULT_PATH, AWS_ROLE_PREFIX};
 use crate::slot::{FetchError, Fetcher, OnDemand, Secret, Slot, Spawn, fetcher};
 use base64::Engine as _;
 use bytes::Bytes;
 use fly_oidc::budget::RateLimit;
 use fly_oidc::time::SharedTimeSource;
 use fly_oidc::{FlyOidcClient, Naming, SecretString};
+use fly_oidc_aws::credential_process::AwsCredentials;
 use fly_oidc_aws::{AssumedRole, FlyOidcCredentialsProvider};
 use fly_oidc_gcp::GcpTokenProvider;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -291,16 +292,10 @@ impl Builder {
         let listen = self
             .listen
             .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
-        if listen.ip() != Ipv4Addr::LOCALHOST {
-            let why = match listen.ip().is_loopback() {
-                true => "not every AWS SDK accepts it in AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                false => "only processes on this Machine may reach the credential server",
-            };
+        if let Err(why) = check_listen(listen.ip(), &listen.ip().to_string()) {
             return Err(Error::new(
                 ErrorKind::InvalidSetting,
-                format!(
-                    "listen address {listen}: the credential server listens on 127.0.0.1 only ({why}); use 127.0.0.1:PORT"
-                ),
+                format!("listen address {listen}: {why}; use 127.0.0.1:PORT"),
             ));
         }
         let time = self.time.clone().unwrap_or_default();
@@ -321,7 +316,7 @@ impl Builder {
             }
             .to_owned();
             let name = fly_oidc_aws::role_name_of(&arn).to_owned();
-            if !is_role_name(&name) {
+            if !fly_oidc_aws::is_role_name(&name) {
                 return Err(Error::new(
                     ErrorKind::InvalidSetting,
                     format!(
@@ -555,6 +550,24 @@ fn gcp_name(provider: &GcpTokenProvider, scopes: Option<&[String]>) -> String {
     name
 }
 
+/// Whether the credential server may listen on `ip` (`shown` as the user wrote it): on
+/// 127.0.0.1 only, the one loopback address every AWS SDK's allow-list for
+/// `AWS_CONTAINER_CREDENTIALS_FULL_URI` takes, which only processes on this Machine reach.
+///
+/// # Errors
+/// Why not, without what to give instead.
+pub fn check_listen(ip: IpAddr, shown: &str) -> Result<(), String> {
+    if ip == Ipv4Addr::LOCALHOST {
+        return Ok(());
+    }
+    Err(match ip.is_loopback() {
+        true => format!(
+            "the credential server listens on 127.0.0.1 only: not every AWS SDK accepts {shown} in AWS_CONTAINER_CREDENTIALS_FULL_URI (their allow-lists all take 127.0.0.1, not every other loopback address)"
+        ),
+        false => "the credential server listens on 127.0.0.1 only, so only processes on this Machine can reach it".to_owned(),
+    })
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct EcsCredentials<'a> {
@@ -567,16 +580,13 @@ struct EcsCredentials<'a> {
 }
 
 fn ecs_json(assumed: &AssumedRole) -> Result<Bytes, FetchError> {
-    let credentials = &assumed.credentials;
-    let token = credentials
-        .session_token()
-        .ok_or_else(|| FetchError::new("STS answered without a session token", false))?;
+    let credentials = AwsCredentials::from_assumed_role(assumed)?;
     serde_json::to_vec(&EcsCredentials {
-        access_key_id: credentials.access_key_id(),
-        secret_access_key: credentials.secret_access_key(),
-        token,
+        access_key_id: &credentials.access_key_id,
+        secret_access_key: &credentials.secret_access_key,
+        token: &credentials.session_token,
         expiration: fly_oidc::time::format_rfc3339(assumed.expires_at),
-        account_id: assumed.account_id.as_deref(),
+        account_id: credentials.account_id.as_deref(),
     })
     .map(Bytes::from)
     .map_err(|e| FetchError::new(format!("could not render the credentials: {e}"), false))

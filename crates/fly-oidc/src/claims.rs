@@ -8,6 +8,28 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The issuer prefix of every Fly OIDC token: `https://oidc.fly.io/<org-slug>`.
 pub const FLY_ISSUER_PREFIX: &str = "https://oidc.fly.io/";
 
+/// The issuer of org `org`'s tokens: `https://oidc.fly.io/<org>`.
+///
+/// ```
+/// assert_eq!(fly_oidc::issuer_url("acme"), "https://oidc.fly.io/acme");
+/// ```
+pub fn issuer_url(org: &str) -> String {
+    format!("{FLY_ISSUER_PREFIX}{org}")
+}
+
+/// An issuer as AWS IAM names it: its OpenID Connect provider's name, and the prefix of its
+/// condition keys (`<key>:aud`, `<key>:sub`): the issuer URL without `https://` and without
+/// a trailing `/`.
+///
+/// ```
+/// assert_eq!(fly_oidc::issuer_key("https://oidc.fly.io/acme/"), "oidc.fly.io/acme");
+/// ```
+pub fn issuer_key(iss: &str) -> &str {
+    iss.strip_prefix("https://")
+        .unwrap_or(iss)
+        .trim_end_matches('/')
+}
+
 /// The claim AWS STS reads session tags from in `AssumeRoleWithWebIdentity`:
 /// `{"principal_tags": {"<key>": ["<value>"]}, "transitive_tag_keys": ["<key>"]}`. A Fly token
 /// carries it when the request asked for `"aws_principal_tags": true`

@@ -36,9 +36,12 @@ const TOKEN_PATH: &str = "/v1/tokens/oidc";
 
 /// The token file setting ([`Builder::token_file`], `FLY_OIDC_TOKEN_FILE`, `--token-file`).
 pub const TOKEN_FILE: Setting = Setting::new("token_file", Some(ENV_TOKEN_FILE)).flag("token-file");
-const SOCKET: Setting = Setting::new("socket", Some(ENV_SOCKET)).flag("socket");
-const API_URL: Setting = Setting::new("api_url", Some(ENV_API_HOSTNAME)).flag("api-url");
-const API_TOKEN: Setting = Setting::new("api_token", Some(ENV_API_TOKEN));
+/// The Machines API socket setting ([`Builder::socket`], `FLY_OIDC_SOCKET`, `--socket`).
+pub const SOCKET: Setting = Setting::new("socket", Some(ENV_SOCKET)).flag("socket");
+/// The Machines API URL setting ([`Builder::api_url`], `FLY_API_HOSTNAME`, `--api-url`).
+pub const API_URL: Setting = Setting::new("api_url", Some(ENV_API_HOSTNAME)).flag("api-url");
+/// The Machines API token setting ([`Builder::api_token`], `FLY_API_TOKEN`).
+pub const API_TOKEN: Setting = Setting::new("api_token", Some(ENV_API_TOKEN));
 const AUDIENCE: Setting = Setting::new("audience", Some(ENV_AUDIENCE)).flag("audience");
 const AWS_PRINCIPAL_TAGS: Setting =
     Setting::new("aws_principal_tags", Some(ENV_AWS_PRINCIPAL_TAGS)).flag("aws-principal-tags");
@@ -46,8 +49,49 @@ const AWS_PRINCIPAL_TAGS: Setting =
 /// What keeps a token file fresh, for the error about a stale one.
 const TOKEN_FILE_FRESHNESS: &str = "whatever writes it is not keeping it fresh. Fly's init rewrites /.fly/oidc_token (about every 9 minutes) only when AWS_ROLE_ARN is set on the app: set it, or drop the token file setting (FLY_OIDC_TOKEN_FILE) so the Machines API mints a fresh token for every request";
 
-const NOT_ON_FLY_HINT: &str =
-    "not on a Fly Machine? set FLY_API_HOSTNAME and FLY_API_TOKEN, or FLY_OIDC_TOKEN_FILE";
+/// The rules of every audience setting (`setting`, from `origin`): not empty (a blank value),
+/// and not a variable that is not valid UTF-8 (read with `U+FFFD`: never send that audience).
+///
+/// ```
+/// use fly_oidc::{Origin, Setting};
+/// const AUDIENCE: Setting = Setting::new("audience", None);
+/// assert!(fly_oidc::check_audience(AUDIENCE, "sts.amazonaws.com", &Origin::Builder).is_ok());
+/// let err = fly_oidc::check_audience(AUDIENCE, " ", &Origin::Builder).unwrap_err();
+/// assert!(err.reason().starts_with("the audience must not be empty"), "{err}");
+/// ```
+///
+/// # Errors
+/// A [`BuildError`] naming `setting`.
+pub fn check_audience(setting: Setting, audience: &str, origin: &Origin) -> Result<(), BuildError> {
+    let why = if audience.trim().is_empty() {
+        "the audience must not be empty: give one, or leave it out for the default"
+    } else if audience.contains(char::REPLACEMENT_CHARACTER) {
+        "the audience is not valid UTF-8"
+    } else {
+        return Ok(());
+    };
+    Err(BuildError::invalid(setting, origin.clone(), why))
+}
+
+/// What to set off a Fly Machine, the settings named by the front end: the Machines API's URL
+/// and its token, or a token file (the error of a missing default socket; `fly-oidc doctor`'s
+/// fix).
+pub fn not_on_fly_hint() -> Message {
+    Message::from("set the Machines API's URL (")
+        .setting(API_URL)
+        .text(") and its token (")
+        .setting(API_TOKEN)
+        .text("), or a token file (")
+        .setting(TOKEN_FILE)
+        .text(")")
+}
+
+/// The end of the message of a socket refused to this process: the token file instead.
+fn use_a_token_file() -> Message {
+    Message::from("; fetch the token before dropping root, or use a token file (")
+        .setting(TOKEN_FILE)
+        .text(")")
+}
 
 /// What a token request asks of the Machines API besides its audience
 /// ([`FlyOidcClient::fetch_token_with`]). A token minted with other options is another token:
@@ -285,13 +329,8 @@ impl Builder {
                 .get(ENV_AUDIENCE)
                 .map(|a| (a, Origin::Env(ENV_AUDIENCE.into()))),
         };
-        // A variable that is not valid UTF-8 was read with U+FFFD: never send that audience.
-        if let Some((_, origin)) = audience.as_ref().filter(|(a, _)| a.contains('\u{FFFD}')) {
-            return Err(BuildError::invalid(
-                AUDIENCE,
-                origin.clone(),
-                "the audience is not valid UTF-8",
-            ));
+        if let Some((audience, origin)) = &audience {
+            check_audience(AUDIENCE, audience, origin)?;
         }
         let audience = audience.map(|(a, _)| a.trim().to_owned());
         let aws_principal_tags = match self.aws_principal_tags {
@@ -316,22 +355,54 @@ impl Builder {
     }
 }
 
-/// A `reqwest` client builder with our timeouts and rustls on `ring`.
-///
-/// For HTTPS, give it the roots every fly-oidc client trusts:
-/// `.tls_backend_preconfigured(fly_oidc::tls::client_config(&env)?)` (see [`crate::tls`]);
-/// otherwise `reqwest` fails to build where the system has no CA certificates.
-///
-/// Installs `ring` as the process's rustls crypto provider if none is installed yet.
-pub fn http_client_builder(connect_timeout: Duration, timeout: Duration) -> reqwest::ClientBuilder {
+/// Install `ring` as the process's rustls crypto provider if none is installed yet, for
+/// libraries (`google-cloud-auth`) that build their own HTTP clients without one.
+pub fn install_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Another thread may win the race; either way a provider is installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
+}
+
+/// A `reqwest` client builder with our timeouts and rustls on `ring`.
+///
+/// For HTTPS, [`https_client`] gives it the roots every fly-oidc client trusts; without them
+/// `reqwest` fails to build where the system has no CA certificates.
+///
+/// Installs `ring` as the process's rustls crypto provider if none is installed yet.
+pub fn http_client_builder(connect_timeout: Duration, timeout: Duration) -> reqwest::ClientBuilder {
+    install_crypto_provider();
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .timeout(timeout)
         .user_agent(concat!("fly-oidc/", env!("CARGO_PKG_VERSION")))
+}
+
+/// The HTTPS client of every fly-oidc client: [`http_client_builder`] with the timeouts,
+/// trusting the system's root certificates (`SSL_CERT_FILE`/`SSL_CERT_DIR` from `env`), else
+/// the bundled ones ([`crate::tls`]).
+///
+/// # Errors
+/// [`ErrorKind::InvalidConfiguration`] when the client cannot be set up.
+pub fn https_client(
+    env: &Env,
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> Result<reqwest::Client, Error> {
+    let builder = http_client_builder(connect_timeout, timeout)
+        .tls_backend_preconfigured(crate::tls::client_config(env)?);
+    build_client(builder)
+}
+
+/// `builder`'s client; a failure is [`ErrorKind::InvalidConfiguration`].
+fn build_client(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, Error> {
+    builder.build().map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidConfiguration,
+            format!("could not set up the HTTP client: {e}"),
+        )
+        .with_source(e)
+    })
 }
 
 /// A TLS configuration that trusts nothing, for clients that only speak plain HTTP.
@@ -557,33 +628,29 @@ impl FlyOidcClient {
     }
 
     fn build_http_client(&self) -> Result<reqwest::Client, Error> {
-        let builder = http_client_builder(self.inner.connect_timeout, self.inner.timeout);
-        let builder = match &self.inner.source {
+        let (connect_timeout, timeout) = (self.inner.connect_timeout, self.inner.timeout);
+        match &self.inner.source {
             // Plain HTTP over the socket: skip loading the system's root certificates.
-            TokenSource::Socket { path, .. } => builder
-                .tls_backend_preconfigured(no_roots_tls_config()?)
-                .unix_socket(path.as_path()),
-            // The system's root certificates, else the bundled ones (`crate::tls`).
-            _ => builder.tls_backend_preconfigured(crate::tls::client_config(&self.inner.env)?),
-        };
-        builder.build().map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidConfiguration,
-                format!("could not set up the HTTP client: {e}"),
-            )
-            .with_source(e)
-        })
+            TokenSource::Socket { path, .. } => build_client(
+                http_client_builder(connect_timeout, timeout)
+                    .tls_backend_preconfigured(no_roots_tls_config()?)
+                    .unix_socket(path.as_path()),
+            ),
+            _ => https_client(&self.inner.env, connect_timeout, timeout),
+        }
     }
 
     fn transport_error(&self, source: &TokenSource, err: reqwest::Error) -> Error {
         if find_io_error(&err).is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied) {
             return Error::new(
-                    ErrorKind::PermissionDenied,
-                    format!(
-                        "permission denied connecting to {source}: Fly serves the Machines API socket only to privileged processes; fetch the token before dropping root, run as root, or use FLY_OIDC_TOKEN_FILE"
-                    ),
-                )
-                .with_source(err);
+                ErrorKind::PermissionDenied,
+                Message::from(format!(
+                    "permission denied connecting to {source}: Fly serves the Machines API socket \
+                     only to privileged processes; run as root"
+                ))
+                .append(use_a_token_file()),
+            )
+            .with_source(err);
         }
         let what = if err.is_timeout() {
             format!(
@@ -655,10 +722,11 @@ fn check_socket(path: &Path, is_default: bool, set_by: &Message) -> Result<(), E
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(if is_default {
             Error::new(
                 ErrorKind::NotOnFly,
-                format!(
-                    "no Machines API socket at {}: {NOT_ON_FLY_HINT}",
+                Message::from(format!(
+                    "no Machines API socket at {}: not on a Fly Machine? ",
                     path.display()
-                ),
+                ))
+                .append(not_on_fly_hint()),
             )
         } else {
             Error::new(
@@ -673,10 +741,11 @@ fn check_socket(path: &Path, is_default: bool, set_by: &Message) -> Result<(), E
         }),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(Error::new(
             ErrorKind::PermissionDenied,
-            format!(
-                "permission denied on the Machines API socket {}: Fly serves it only to privileged processes; fetch the token before dropping root, or use FLY_OIDC_TOKEN_FILE",
+            Message::from(format!(
+                "permission denied on the Machines API socket {}: Fly serves it only to privileged processes",
                 path.display()
-            ),
+            ))
+            .append(use_a_token_file()),
         )),
         Err(_) => Ok(()), // let the connection attempt report it
     }

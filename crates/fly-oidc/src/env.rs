@@ -147,20 +147,30 @@ impl Env {
         };
         match Self::parse_flag(&value) {
             Some(flag) => Ok(Some(flag)),
-            None if value.contains(char::REPLACEMENT_CHARACTER) => Err(BuildError::invalid(
-                setting,
-                origin,
-                "the value is not valid UTF-8; use 1, true, yes or on (or 0, false, no, off)",
-            )),
             None => Err(BuildError::invalid(
                 setting,
                 origin,
-                format!(
-                    "{:?} is not a yes/no value; use 1, true, yes or on (or 0, false, no, off)",
-                    crate::truncate(value.trim(), 40)
-                ),
+                Self::not_a_flag(&value),
             )),
         }
+    }
+
+    /// Why `value` is not a yes/no value of [`parse_flag`](Self::parse_flag), with the words
+    /// that are: the reason of a [`BuildError`] for a variable, or a key of a config file.
+    ///
+    /// ```
+    /// let why = fly_oidc::Env::not_a_flag("maybe");
+    /// assert_eq!(why, "\"maybe\" is not a yes/no value; use 1, true, yes or on (or 0, false, no, off)");
+    /// ```
+    pub fn not_a_flag(value: &str) -> String {
+        let what = match value.contains(char::REPLACEMENT_CHARACTER) {
+            true => "the value is not valid UTF-8".to_owned(),
+            false => format!(
+                "{:?} is not a yes/no value",
+                crate::truncate(value.trim(), 40)
+            ),
+        };
+        format!("{what}; use 1, true, yes or on (or 0, false, no, off)")
     }
 
     /// The words of [`flag`](Self::flag), for a yes/no value read from elsewhere (a profile

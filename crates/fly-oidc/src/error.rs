@@ -243,29 +243,30 @@ pub enum Origin {
 pub struct BuildError {
     setting: Setting,
     origin: Option<Origin>,
-    reason: Box<str>,
+    reason: Box<Message>,
     source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
 }
 
 impl BuildError {
     /// The value of `setting` from `origin` is invalid: `reason` says why and what is
-    /// accepted (without naming the setting's source; `Display` adds it).
-    pub fn invalid(setting: Setting, origin: Origin, reason: impl Into<String>) -> Self {
+    /// accepted (without naming the setting's source; `Display` adds it); the settings it
+    /// names are rendered with the error's [`Naming`].
+    pub fn invalid(setting: Setting, origin: Origin, reason: impl Into<Message>) -> Self {
         Self {
             setting,
             origin: Some(origin),
-            reason: redact_jwts(&reason.into()).into(),
+            reason: Box::new(reason.into()),
             source: None,
         }
     }
 
     /// `setting` is required and not set: `reason` says what is missing and what a value
     /// looks like.
-    pub fn missing(setting: Setting, reason: impl Into<String>) -> Self {
+    pub fn missing(setting: Setting, reason: impl Into<Message>) -> Self {
         Self {
             setting,
             origin: None,
-            reason: redact_jwts(&reason.into()).into(),
+            reason: Box::new(reason.into()),
             source: None,
         }
     }
@@ -286,20 +287,21 @@ impl BuildError {
         self.origin.as_ref()
     }
 
-    /// Why the value is not accepted, without the setting's source.
-    pub fn reason(&self) -> &str {
-        &self.reason
+    /// Why the value is not accepted, without the setting's source (the settings it names
+    /// as a library user sets them).
+    pub fn reason(&self) -> String {
+        self.reason.to_string()
     }
 
     /// The message, its setting named as `naming` says. A front end with flags shows a
     /// value it set on a builder without a flag by the reason alone.
     pub fn render(&self, naming: Naming) -> String {
-        let reason = &self.reason;
+        let reason = self.reason.render(naming);
         let setter = self.setting.setter(naming);
         match &self.origin {
             Some(Origin::Builder) => match setter {
                 Some(setter) => format!("{reason} (from {setter})"),
-                None => reason.to_string(),
+                None => reason,
             },
             Some(Origin::Env(var)) => format!("{reason} (from {var})"),
             Some(Origin::Profile(profile)) => {
@@ -543,11 +545,14 @@ impl From<BuildError> for Error {
     /// A [`BuildError`] met at run time (a provider built lazily): an
     /// [`ErrorKind::InvalidConfiguration`] error with the same message (its setting as data).
     fn from(err: BuildError) -> Self {
-        let reason = Message::from(&*err.reason);
+        let reason = (*err.reason).clone();
         let message = match &err.origin {
             Some(Origin::Builder) => reason.text(" (from ").name(err.setting).text(")"),
             None => reason.text("; set ").setting(err.setting),
-            Some(_) => Message::from(err.to_string()),
+            Some(Origin::Env(var)) => reason.text(format!(" (from {var})")),
+            Some(Origin::Profile(profile)) => {
+                reason.text(format!(" (from the AWS config profile {profile:?})"))
+            }
         };
         Error::new(ErrorKind::InvalidConfiguration, message).with_source(err)
     }

@@ -65,10 +65,13 @@ pub mod time;
 pub mod tls;
 mod token;
 
-pub use claims::{AWS_TAGS_CLAIM, Audience, AwsSessionTags, FLY_ISSUER_PREFIX, FlyClaims};
+pub use claims::{
+    AWS_TAGS_CLAIM, Audience, AwsSessionTags, FLY_ISSUER_PREFIX, FlyClaims, issuer_key, issuer_url,
+};
 pub use client::{
-    Builder, ENV_AUDIENCE, ENV_AWS_PRINCIPAL_TAGS, FlyOidcClient, TOKEN_FILE, TokenOptions,
-    TokenSource, http_client_builder, token_from_response,
+    API_TOKEN, API_URL, Builder, ENV_AUDIENCE, ENV_AWS_PRINCIPAL_TAGS, FlyOidcClient, SOCKET,
+    TOKEN_FILE, TokenOptions, TokenSource, check_audience, http_client_builder, https_client,
+    install_crypto_provider, not_on_fly_hint, token_from_response,
 };
 pub use config::ProviderConfig;
 pub use env::Env;
@@ -77,5 +80,5 @@ pub use error::{
     redact_secret, truncate,
 };
 pub use retry::{RetryConfig, within_provider_budget};
-pub use shell::shell_quote;
+pub use shell::{shell_export, shell_quote};
 pub use token::{FlyToken, JwtHeader, MIN_SUBJECT_TOKEN_TTL, REDACTED, SecretString};

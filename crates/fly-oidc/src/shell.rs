@@ -7,6 +7,16 @@ pub fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
 }
 
+/// The line `export NAME='value'` (with its newline), `value` quoted by [`shell_quote`]:
+/// what `fly-oidc aws env` prints and `fly-oidc serve --env-file` writes.
+///
+/// ```
+/// assert_eq!(fly_oidc::shell_export("A", "it's"), "export A='it'\\''s'\n");
+/// ```
+pub fn shell_export(name: &str, value: &str) -> String {
+    format!("export {name}={}\n", shell_quote(value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

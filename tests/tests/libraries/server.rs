@@ -549,8 +549,8 @@ async fn scopes_other_than_the_configured_ones_get_a_token_for_those_scopes() {
 async fn only_127_0_0_1_is_accepted() {
     for (addr, why) in [
         ("0.0.0.0:0", "only processes on this Machine"),
-        ("[::1]:0", "not every AWS SDK accepts it"),
-        ("127.0.0.2:0", "not every AWS SDK accepts it"),
+        ("[::1]:0", "not every AWS SDK accepts ::1"),
+        ("127.0.0.2:0", "not every AWS SDK accepts 127.0.0.2"),
     ] {
         let err = Server::builder()
             .listen(addr.parse().unwrap())

@@ -239,7 +239,7 @@ async fn missing_default_socket_means_not_on_fly() {
     assert!(!err.is_transient());
     assert!(
         err.to_string().contains(
-            "not on a Fly Machine? set FLY_API_HOSTNAME and FLY_API_TOKEN, or FLY_OIDC_TOKEN_FILE"
+            "not on a Fly Machine? set the Machines API's URL (Builder::api_url or FLY_API_HOSTNAME) and its token (Builder::api_token or FLY_API_TOKEN), or a token file (Builder::token_file or FLY_OIDC_TOKEN_FILE)"
         ),
         "{err}"
     );

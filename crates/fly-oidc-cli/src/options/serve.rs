@@ -6,7 +6,7 @@ use crate::options::SetIf;
 use crate::supervise::env_file::{auth_token_file_beside, lock_file_beside};
 use crate::supervise::env_plan::EnvPlan;
 use crate::supervise::user::resolve_owner;
-use fly_oidc::{BuildError, Env, FlyOidcClient, Naming, Origin, ProviderConfig, Setting};
+use fly_oidc::{BuildError, Env, FlyOidcClient, Message, Naming, Origin, ProviderConfig, Setting};
 use fly_oidc_aws::FlyOidcCredentialsProvider;
 use fly_oidc_gcp::GcpTokenProvider;
 use fly_oidc_server::{Builder, FileOwner, Server};
@@ -119,12 +119,11 @@ impl std::str::FromStr for ListenAddr {
             .unwrap_or(host)
             .parse::<std::net::IpAddr>();
         Err(match ip {
-            Ok(ip) if ip.is_loopback() => format!(
-                "not every AWS SDK accepts {host} in AWS_CONTAINER_CREDENTIALS_FULL_URI (their allow-lists all take 127.0.0.1, not every other loopback address); {USE}"
-            ),
-            Ok(_) => format!(
-                "the credential server listens on 127.0.0.1 only, so only processes on this Machine can reach it; {USE}"
-            ),
+            // Not 127.0.0.1 (taken above): the server's rule says why.
+            Ok(ip) => match fly_oidc_server::check_listen(ip, host) {
+                Err(why) => format!("{why}; {USE}"),
+                Ok(()) => format!("write it 127.0.0.1; {USE}"),
+            },
             Err(_) => format!(
                 "{} is not 127.0.0.1 or localhost (names are not looked up: the server listens on 127.0.0.1 only); {USE}",
                 shown_value(host)
@@ -246,6 +245,15 @@ pub struct CloudOptions {
     /// IAM Credentials base URL [env: FLY_OIDC_GCP_IAM_URL] [default: https://iamcredentials.googleapis.com]
     #[arg(long = "gcp-iam-url", value_name = "URL")]
     pub gcp_iam_url: Option<String>,
+}
+
+/// The settings that configure a cloud, for the messages that say none is (`serve`, `exec`,
+/// `doctor`).
+pub fn a_cloud() -> Message {
+    // fly_oidc_gcp keeps its provider's Setting to itself: named here as it renders.
+    Message::from("an AWS role (")
+        .setting(fly_oidc_aws::ROLE_ARN)
+        .text(") or a Google provider (--gcp-provider or FLY_OIDC_GCP_PROVIDER)")
 }
 
 /// The settings of `serve`'s and `exec`'s own flags (the providers' are the providers').
@@ -427,7 +435,11 @@ impl ServeOptions {
             return Err(BuildError::invalid(
                 Setting::new("aws_role_arns", None),
                 Origin::Builder,
-                "nothing to serve: pass --aws-role-arn (or set AWS_ROLE_ARN), --gcp-provider (or set FLY_OIDC_GCP_PROVIDER) or --write-token PATH=AUDIENCE",
+                Message::from("nothing to serve: configure ")
+                    .append(a_cloud())
+                    .text(", or a token file to write (")
+                    .name(WRITE_TOKENS)
+                    .text(" PATH=AUDIENCE)"),
             ));
         }
         let listen = self.listen.map_or(default_listen, |l| l.socket_addr());
@@ -528,16 +540,12 @@ impl ServeOptions {
         Ok(())
     }
 
-    /// Whether an AWS role is served: the AWS provider's answer
-    /// ([`is_configured`](fly_oidc_aws::Builder::is_configured)) for the first of
-    /// [`aws_role_arns`](CloudOptions::aws_role_arns), else `AWS_ROLE_ARN` in `env`.
-    pub fn serves_aws(&self, env: &Env) -> bool {
+    /// Whether an AWS role is served under `env`: one of [`aws_role_builders`], as
+    /// [`server`](Self::server) serves them.
+    fn serves_aws(&self, env: &Env) -> bool {
         let config = ProviderConfig::default().with_env(env.clone());
-        let role = self.cloud.aws_role_arns.first();
-        let builder = self.cloud.aws_builder().configure(&config);
-        builder
-            .set_if(role, |b, arn| b.role_arn(arn))
-            .is_configured()
+        let builder = || self.cloud.aws_builder().configure(&config);
+        !aws_role_builders(&self.cloud.aws_role_arns, builder).is_empty()
     }
 
     /// The Google provider's builder, with `config`, [`CloudOptions::gcp_builder`]'s settings
@@ -667,8 +675,10 @@ mod tests {
     fn nothing_to_serve_names_every_field_that_would_serve() {
         let err = error(&ServeOptions::default(), &[]);
         assert_eq!(err.setting().builder_method(), "aws_role_arns");
+        // Named as exec and serve name them.
+        let shown = err.render(Naming::PerCloudFlags);
         for field in ["--aws-role-arn", "--gcp-provider", "--write-token"] {
-            assert!(err.reason().contains(field), "{err}");
+            assert!(shown.contains(field), "{shown}");
         }
         // AWS_ROLE_ARN alone is something to serve.
         let fine = ServeOptions::default().server(
@@ -972,6 +982,10 @@ mod tests {
         assert!(err.reason().contains("set the first role too"), "{err}");
         let shown = err.render(Naming::PerCloudFlags);
         assert!(shown.ends_with("(from --aws-chain-role-arn)"), "{shown}");
+        assert!(
+            shown.contains("set the first role too (--aws-role-arn or AWS_ROLE_ARN)"),
+            "{shown}"
+        );
         let mut env = google.to_vec();
         env.push(("FLY_OIDC_AWS_CHAIN_ROLE_ARN", chained));
         let err = error(&ServeOptions::default(), &env);

@@ -4,13 +4,11 @@
 
 use crate::setup::check::{self, CheckError, ClientFn};
 use crate::setup::subject::{SubjectError, check_app, check_org};
+use crate::setup::trust_policy;
 use fly_oidc::shell_quote;
 use fly_oidc_aws::role_name_of;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
-
-/// The audience AWS expects by default (and `fly-oidc aws ...` requests).
-pub const DEFAULT_AWS_AUDIENCE: &str = "sts.amazonaws.com";
 
 /// What [`AwsSetupOptions::render`] prints: [`AwsSetup::commands`], [`AwsSetup::trust_policy`]
 /// (pretty-printed) or [`AwsSetup::terraform`].
@@ -55,7 +53,7 @@ pub struct AwsSetupOptions {
     #[arg(long, value_name = "PATTERN")]
     pub sub: Option<String>,
     /// The token audience the role trusts (and the OIDC provider's client id).
-    #[arg(long, value_name = "AUD", default_value = DEFAULT_AWS_AUDIENCE)]
+    #[arg(long, value_name = "AUD", default_value = fly_oidc_aws::DEFAULT_AUDIENCE)]
     pub audience: Option<String>,
     /// The role's maximum session duration, 3600..=43200 seconds.
     ///
@@ -277,21 +275,15 @@ impl Role {
         account_id: Option<&str>,
         max_session_duration: Option<u32>,
     ) -> Result<Self, SubjectError> {
-        let role_ok = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
         SubjectError::unless(
-            role_ok,
+            fly_oidc_aws::is_role_name(name),
             "--role-name",
             name,
             "is not an IAM role name: 1 to 64 of letters, digits and +=,.@_-",
         )?;
         if let Some(id) = account_id {
-            let ok = id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit());
             SubjectError::unless(
-                ok,
+                fly_oidc_aws::is_account_id(id),
                 "--account-id",
                 id,
                 "is not an AWS account id (12 digits)",
@@ -379,7 +371,7 @@ output "{name}_arn" {{
 fn actions(first: &'static str, tags: bool) -> Vec<&'static str> {
     match tags {
         false => vec![first],
-        true => vec![first, "sts:TagSession"],
+        true => vec![first, trust_policy::TAG_SESSION],
     }
 }
 
@@ -525,7 +517,7 @@ impl AwsSetup {
                 });
             }
         };
-        let audience = audience.unwrap_or(DEFAULT_AWS_AUDIENCE);
+        let audience = audience.unwrap_or(fly_oidc_aws::DEFAULT_AUDIENCE);
         if audience.is_empty()
             || audience.len() > 255
             || audience.contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c))
@@ -579,10 +571,7 @@ impl AwsSetup {
 
     /// The trust policy's actions.
     fn actions(&self) -> Vec<&'static str> {
-        actions(
-            "sts:AssumeRoleWithWebIdentity",
-            self.principal_tags.is_some(),
-        )
+        actions(trust_policy::ACTION, self.principal_tags.is_some())
     }
 
     /// What to tell the user when the example permission policy names the placeholder
@@ -629,7 +618,7 @@ impl AwsSetup {
 
     /// The issuer host and path, `oidc.fly.io/<org>` (the prefix of the condition keys).
     pub fn issuer_key(&self) -> String {
-        format!("oidc.fly.io/{}", self.org)
+        fly_oidc::issuer_key(&fly_oidc::issuer_url(&self.org)).to_owned()
     }
 
     pub fn trust_policy(&self) -> Value {
@@ -667,8 +656,9 @@ impl AwsSetup {
     pub fn commands(&self) -> String {
         let mut out = String::new();
         let key = self.issuer_key();
+        let url = fly_oidc::issuer_url(&self.org);
         let header = format!(
-            "# fly-oidc aws setup: OIDC provider https://{key} and role {} for sub {}\n",
+            "# fly-oidc aws setup: OIDC provider {url} and role {} for sub {}\n",
             self.role.name, self.sub
         );
         let account = self.role.script_start(&mut out, &header, "");
@@ -677,7 +667,7 @@ impl AwsSetup {
         let raw_audience = &self.audience;
         let _ = writeln!(
             out,
-            "if aws iam get-open-id-connect-provider --open-id-connect-provider-arn {arn} >/dev/null 2>&1; then\n  # One provider per issuer per account: add this audience to its client ids if missing.\n  if [ \"$(aws iam get-open-id-connect-provider --open-id-connect-provider-arn {arn} --query \"contains(ClientIDList, '{raw_audience}')\" --output text)\" != True ]; then\n    aws iam add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn {arn} --client-id {audience}\n  fi\nelse\n  aws iam create-open-id-connect-provider --url https://{key} --client-id-list {audience}\nfi"
+            "if aws iam get-open-id-connect-provider --open-id-connect-provider-arn {arn} >/dev/null 2>&1; then\n  # One provider per issuer per account: add this audience to its client ids if missing.\n  if [ \"$(aws iam get-open-id-connect-provider --open-id-connect-provider-arn {arn} --query \"contains(ClientIDList, '{raw_audience}')\" --output text)\" != True ]; then\n    aws iam add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn {arn} --client-id {audience}\n  fi\nelse\n  aws iam create-open-id-connect-provider --url {url} --client-id-list {audience}\nfi"
         );
         let policy = self.trust_policy_for(&account).to_string();
         // The account may be a shell variable.
@@ -701,14 +691,15 @@ impl AwsSetup {
     /// of the same org, add the audience to the existing resource's `client_id_list` instead.
     pub fn terraform(&self) -> String {
         let key = self.issuer_key();
+        let url = fly_oidc::issuer_url(&self.org);
         let org_tf = tf_name(&self.org);
         let aud = hcl_string(&self.audience);
         let header = format!(
-            r#"# fly-oidc aws setup: OIDC provider https://{key} and role {role} for sub {sub}
+            r#"# fly-oidc aws setup: OIDC provider {url} and role {role} for sub {sub}
 # One OIDC provider per issuer per account: for a second app of this org, reuse
 # aws_iam_openid_connect_provider.fly_{org_tf} and add its audience to client_id_list.
 resource "aws_iam_openid_connect_provider" "fly_{org_tf}" {{
-  url            = "https://{key}"
+  url            = "{url}"
   client_id_list = [{aud}]
 }}
 
@@ -777,7 +768,7 @@ impl ChainedRoleSetup {
         }
         // Checked above: the ARN ends in `role/[path/]name`.
         SubjectError::unless(
-            !(account_id.is_some_and(|a| trusted_role_arn.split(':').nth(4) == Some(a))
+            !(account_id.is_some_and(|a| fly_oidc_aws::arn_account_id(trusted_role_arn) == Some(a))
                 // IAM role names are unique whatever their case.
                 && role_name_of(trusted_role_arn).eq_ignore_ascii_case(role_name)),
             "--role-name",
@@ -795,7 +786,7 @@ impl ChainedRoleSetup {
     /// What the first role does to this one (`sts:TagSession` when session tags pass along
     /// the chain).
     fn actions(&self) -> Vec<&'static str> {
-        actions("sts:AssumeRole", self.principal_tags)
+        actions(trust_policy::ASSUME_ROLE, self.principal_tags)
     }
 
     /// The trust policy document: the first role may assume this one.
@@ -851,17 +842,29 @@ impl ChainedRoleSetup {
     /// How the provider is told to chain to this role (in `account`): the variables, else the
     /// flags.
     fn use_it(&self, account: &str) -> String {
+        use fly_oidc::{Naming, Setting};
+        use fly_oidc_aws::{CHAIN_EXTERNAL_ID, CHAIN_ROLE_ARN, ROLE_ARN};
         let arn = self.role_arn_in(account);
-        let (mut env, mut flags) = (
-            format!("FLY_OIDC_AWS_CHAIN_ROLE_ARN = \"{arn}\""),
-            format!("--chain-role-arn {arn}"),
-        );
+        let mut set = vec![(CHAIN_ROLE_ARN, arn.as_str())];
         if let Some(id) = &self.external_id {
-            env.push_str(&format!(" and FLY_OIDC_AWS_CHAIN_EXTERNAL_ID = \"{id}\""));
-            flags.push_str(&format!(" --chain-external-id {id}"));
+            set.push((CHAIN_EXTERNAL_ID, id));
         }
+        let var = |s: Setting| s.env_var().unwrap_or_default();
+        let env: Vec<String> = set
+            .iter()
+            .map(|&(s, value)| format!("{} = \"{value}\"", var(s)))
+            .collect();
+        let flags: Vec<String> = set
+            .iter()
+            .map(|&(s, value)| format!("{} {value}", s.name(Naming::Flags)))
+            .collect();
         format!(
-            "on Fly, with AWS_ROLE_ARN={first} for the first role as before, set {env} in fly.toml's [env]; or pass {flags} to aws credential-process and aws env (exec, serve and doctor: --aws-chain-role-arn, --aws-chain-external-id)",
+            "on Fly, with {}={first} for the first role as before, set {} in fly.toml's [env]; or pass {} to aws credential-process and aws env (exec, serve and doctor: {}, {})",
+            var(ROLE_ARN),
+            env.join(" and "),
+            flags.join(" "),
+            CHAIN_ROLE_ARN.name(Naming::PerCloudFlags),
+            CHAIN_EXTERNAL_ID.name(Naming::PerCloudFlags),
             first = self.trusted_role_arn
         )
     }
@@ -1053,7 +1056,7 @@ mod tests {
         );
         assert_eq!(
             policy["Statement"][0]["Condition"]["StringEquals"]["oidc.fly.io/acme:aud"],
-            super::DEFAULT_AWS_AUDIENCE
+            fly_oidc_aws::DEFAULT_AUDIENCE
         );
         assert!(json.warnings.iter().any(|w| w.contains("<ACCOUNT_ID>")));
         let commands = options(AwsSetupFormat::Commands)
@@ -1100,7 +1103,7 @@ mod tests {
         let options = AwsSetupOptions::from_arg_matches(&matches).unwrap();
         assert_eq!(
             options.audience.as_deref(),
-            Some(super::DEFAULT_AWS_AUDIENCE)
+            Some(fly_oidc_aws::DEFAULT_AUDIENCE)
         );
         assert_eq!(options.format, AwsSetupFormat::default());
         assert_eq!(
@@ -1109,7 +1112,7 @@ mod tests {
                 role_name: "r".into(),
                 org: Some("acme".into()),
                 app: Some("web".into()),
-                audience: Some(super::DEFAULT_AWS_AUDIENCE.into()),
+                audience: Some(fly_oidc_aws::DEFAULT_AUDIENCE.into()),
                 ..AwsSetupOptions::default()
             }
         );

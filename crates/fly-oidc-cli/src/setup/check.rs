@@ -4,12 +4,11 @@
 //! ([`TrustPolicyCheck`], [`ConditionCheck`]) up to their report. The front end prints the
 //! report and turns a rejection into its exit status.
 
-use crate::setup::aws_setup::DEFAULT_AWS_AUDIENCE;
 use crate::setup::condition::{self, AttributeMapping, ConditionReport};
 use crate::setup::gcp_setup::DEFAULT_ATTRIBUTE_MAPPING;
 use crate::setup::subject::{self, SubjectError};
 use crate::setup::trust_policy::{self, PolicyReport};
-use fly_oidc::{BuildError, FlyClaims, FlyOidcClient, TokenOptions};
+use fly_oidc::{BuildError, Env, FlyClaims, FlyOidcClient, TokenOptions};
 use std::path::PathBuf;
 
 /// Exit status of a check that found no token (the binary's; 2 is bad arguments).
@@ -170,23 +169,21 @@ pub struct TrustPolicyCheck {
 
 impl TrustPolicyCheck {
     /// Read the policy file, take the claims of the stand-in (a live token is fetched for
-    /// the audience), and evaluate the policy for them.
+    /// the audience, resolved from `env` as the AWS provider resolves it), and evaluate the
+    /// policy for them.
     ///
-    /// Errors: [`CheckError::Usage`] for an unreadable or malformed file, [`CheckError::NoToken`]
-    /// when a live token is needed and none can be fetched.
-    pub async fn run(&self, client: ClientFn<'_>) -> Result<PolicyReport, CheckError> {
+    /// Errors: [`CheckError::Usage`] for an unreadable or malformed file, [`CheckError::Setting`]
+    /// for a blank or unreadable audience, [`CheckError::NoToken`] when a live token is needed
+    /// and none can be fetched.
+    pub async fn run(&self, client: ClientFn<'_>, env: &Env) -> Result<PolicyReport, CheckError> {
         let shown = self.file.display();
         let bytes = fly_oidc::fs::read_file_capped(&self.file, MAX_POLICY_FILE)
             .map_err(|e| CheckError::Usage(format!("cannot read the policy {shown}: {e}")))?;
         let policy = trust_policy::parse_policy(&String::from_utf8_lossy(&bytes))
             .map_err(|e| CheckError::Usage(format!("{shown}: {e}")))?;
-        let audience = match &self.audience {
-            Some(aud) => aud.clone(),
-            None => client()
-                .ok()
-                .and_then(|c| c.audience().map(str::to_owned))
-                .unwrap_or_else(|| DEFAULT_AWS_AUDIENCE.to_owned()),
-        };
+        // As the AWS provider resolves it.
+        let audience = fly_oidc_aws::resolve_audience(self.audience.clone(), env)
+            .map_err(CheckError::Setting)?;
         let options = TokenOptions::default().aws_principal_tags(self.principal_tags);
         let claims = self
             .stand_in
@@ -317,7 +314,12 @@ mod tests {
             principal_tags: false,
             stand_in,
         };
-        let message = usage(policy.run(&no_client).await.unwrap_err());
+        let message = usage(
+            policy
+                .run(&no_client, &Env::from_slice(&[]))
+                .await
+                .unwrap_err(),
+        );
         assert!(
             message.starts_with("cannot read the policy /nonexistent/policy.json"),
             "{message}"

@@ -12,7 +12,6 @@ use crate::options::SetIf;
 use crate::options::serve::aws_role_builders;
 use crate::setup::verify::{self, KeySource, TimeFinding};
 use fly_oidc::{BuildError, Env, FlyOidcClient, FlyToken, Naming, ProviderConfig, redact_jwts};
-use fly_oidc_aws::role_name_of;
 use serde_json::{Value, json};
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -132,9 +131,9 @@ impl fmt::Display for Report {
         if failed == 0 && self.no_cloud {
             writeln!(
                 f,
-                "all {} steps passed, but no cloud was checked: give --aws-role-arn or \
-                 --gcp-provider (or set AWS_ROLE_ARN or FLY_OIDC_GCP_PROVIDER)",
-                self.steps.len()
+                "all {} steps passed, but no cloud was checked: configure {}",
+                self.steps.len(),
+                crate::options::serve::a_cloud().render(NAMING)
             )
         } else if failed == 0 {
             writeln!(f, "all {} steps passed", self.steps.len())
@@ -151,10 +150,15 @@ pub fn token_source(client: &FlyOidcClient) -> Step {
     if let fly_oidc::TokenSource::Socket { path, is_default } = source
         && std::fs::symlink_metadata(path).is_err()
     {
-        let fix = if *is_default {
-            "run on a Fly Machine; elsewhere set FLY_API_HOSTNAME and FLY_API_TOKEN, or FLY_OIDC_TOKEN_FILE"
-        } else {
-            "check the path (--socket / FLY_OIDC_SOCKET): on a Fly Machine it is /.fly/api"
+        let fix = match *is_default {
+            true => format!(
+                "run on a Fly Machine; elsewhere {}",
+                fly_oidc::not_on_fly_hint().render(NAMING)
+            ),
+            false => format!(
+                "check the path ({}): on a Fly Machine it is /.fly/api",
+                fly_oidc::SOCKET.render(NAMING)
+            ),
         };
         let step = Step::fail("token source", format!("{source} does not exist"), fix);
         // A socket named by a setting is an invalid setting; the default one means "not on Fly".
@@ -174,10 +178,13 @@ pub async fn token(client: &FlyOidcClient, now: SystemTime) -> (Step, Option<Fly
             // an invalid setting, with the message's own fix.
             let invalid = e.kind() == fly_oidc::ErrorKind::InvalidConfiguration;
             let fix = match invalid {
-                true => "fix the token source setting named above and run doctor again",
-                false => {
-                    "run on a Fly Machine (the Machines API at /.fly/api), or point --token-file / FLY_OIDC_TOKEN_FILE at a fresh token, or --api-url with FLY_API_TOKEN"
-                }
+                true => "fix the token source setting named above and run doctor again".into(),
+                false => format!(
+                    "run on a Fly Machine (the Machines API at /.fly/api), or point the token file ({}) at a fresh token, or the Machines API's URL ({}) with its token ({})",
+                    fly_oidc::TOKEN_FILE.render(NAMING),
+                    fly_oidc::API_URL.render(NAMING),
+                    fly_oidc::API_TOKEN.render(NAMING),
+                ),
             };
             return (
                 Step::fail("token", detail, fix).invalid_setting(invalid),
@@ -326,14 +333,9 @@ pub async fn aws_role(
             "STS could not fetch the issuer's keys: run doctor again shortly; if it persists, check that the issuer's discovery document and JWKS answer from the internet (the signature step fetches the same keys)".to_owned()
         }
         _ if err.is_transient() => AWS_TRANSIENT.to_owned(),
-        Some(Rejection::TrustPolicy) if tags => format!(
-            "allow sts:TagSession next to sts:AssumeRoleWithWebIdentity in the statement that trusts the OIDC provider (session tags were asked for), and compare the rest with the token: aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument > policy.json && fly-oidc aws check-trust-policy policy.json --principal-tags; or recreate it with fly-oidc aws setup --principal-tags",
-            role_name_of(&role)
-        ),
-        Some(Rejection::TrustPolicy | Rejection::Token) => format!(
-            "compare the role's trust policy with the token: aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument > policy.json && fly-oidc aws check-trust-policy policy.json; or recreate it with fly-oidc aws setup",
-            role_name_of(&role)
-        ),
+        // The session tags' part of the fix is about the trust policy alone.
+        Some(Rejection::TrustPolicy) => fly_oidc_aws::trust_policy_fix(&role, tags),
+        Some(Rejection::Token) => fly_oidc_aws::trust_policy_fix(&role, false),
         // Another refusal (a session policy, a disabled region, an endpoint that is not STS):
         // its message names the cause and the setting.
         _ => FIX_NAMED.to_owned(),
@@ -386,34 +388,11 @@ pub async fn aws_chained_role(
     }
     let fix = match err.code() {
         _ if err.is_transient() => AWS_TRANSIENT.to_owned(),
-        Some("AccessDenied") => {
-            let tags = settings.principal_tags();
-            let mut setup = format!(
-                "fly-oidc aws setup --role-name {} --trusted-role-arn {first_role}",
-                role_name_of(role)
-            );
-            let mut condition = String::new();
-            if let Some(id) = chain.external_id.as_deref() {
-                setup.push_str(&format!(" --external-id {id}"));
-                condition = format!(
-                    ", with the condition {{\"StringEquals\": {{\"sts:ExternalId\": \"{id}\"}}}}"
-                );
-            }
-            if tags {
-                setup.push_str(" --principal-tags");
-            }
-            let (actions, permissions) = match tags {
-                true => (
-                    "sts:AssumeRole and sts:TagSession (session tags were asked for, and their transitive ones pass along the chain)",
-                    "sts:AssumeRole and sts:TagSession",
-                ),
-                false => ("sts:AssumeRole", "sts:AssumeRole"),
-            };
-            format!(
-                "let the chained role trust the first: its trust policy must allow {actions} for the principal {{\"AWS\": \"{first_role}\"}}{condition}, and the first role's permissions must allow {permissions} on {role} (or the chained role does not exist); `{setup}` prints both, to compare with aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument",
-                role_name_of(role)
-            )
-        }
+        Some("AccessDenied") => format!(
+            "let the chained role trust the first: {}",
+            fly_oidc_aws::chain_trust_fix(chain, first_role, settings.principal_tags())
+                .render(NAMING)
+        ),
         _ => FIX_NAMED.to_owned(),
     };
     Some(Step::fail(name, err.render(NAMING), fix))
@@ -574,7 +553,7 @@ impl DoctorOptions {
         let Some(token) = token else {
             return report;
         };
-        let http = verify::http_client().ok();
+        let http = verify::http_client(&env).ok();
         let keys = &self.keys;
         let signature = signature(&token, keys, self.offline, http.as_ref()).await;
         report.steps.push(signature);

@@ -43,7 +43,7 @@ impl From<CheckError> for CliError {
         match err {
             CheckError::Usage(message) => CliError::usage(message),
             CheckError::Setting(e) => CliError::setting(e),
-            CheckError::NoToken(e) => CliError::new("Fly token", e).with_exit_code(EXIT_NO_TOKEN),
+            CheckError::NoToken(e) => CliError::fly_token(e).with_exit_code(EXIT_NO_TOKEN),
         }
     }
 }
@@ -74,7 +74,9 @@ pub async fn check_trust_policy(
     globals: &Globals,
     args: CheckTrustPolicyArgs,
 ) -> Result<(), CliError> {
-    let report = args.run(&|| globals.fly_builder().build()).await?;
+    let report = args
+        .run(&|| globals.fly_builder().build(), &globals.env())
+        .await?;
     verdict(&report, report.why(), "trust policy check")
 }
 

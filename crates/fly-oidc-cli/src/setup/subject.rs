@@ -1,7 +1,7 @@
 //! Who the cloud side trusts: the Fly org and app, from flags, from a saved `token --claims`
 //! file, or from a live token's claims.
 
-use fly_oidc::{Audience, FLY_ISSUER_PREFIX, FlyClaims, FlyToken};
+use fly_oidc::{Audience, FlyClaims, FlyToken};
 use std::fmt;
 use std::time::SystemTime;
 
@@ -91,7 +91,7 @@ pub fn stand_in_claims(
     check_app(app)?;
     let machine = machine.unwrap_or("example-machine");
     let mut claims = FlyClaims::default();
-    claims.iss = Some(format!("{FLY_ISSUER_PREFIX}{org}"));
+    claims.iss = Some(fly_oidc::issuer_url(org));
     claims.sub = Some(format!("{org}:{app}:{machine}"));
     claims.aud = audience.map(|a| Audience::One(a.to_owned()));
     claims.org_name = Some(org.to_owned());

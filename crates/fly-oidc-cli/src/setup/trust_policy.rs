@@ -27,9 +27,11 @@ use serde_json::Value;
 use std::fmt;
 
 /// The action a web identity assumes a role with.
-const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
+pub(crate) const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
+/// The action a role assumes another with (role chaining).
+pub(crate) const ASSUME_ROLE: &str = "sts:AssumeRole";
 /// The action a token with session tags also needs.
-const TAG_SESSION: &str = "sts:TagSession";
+pub(crate) const TAG_SESSION: &str = "sts:TagSession";
 
 /// One checked line: what was compared and whether it held.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -150,10 +152,7 @@ pub fn evaluate(
         _ => return Err("the policy has no Statement".into()),
     };
     let iss = claims.iss.as_deref().unwrap_or_default();
-    let issuer_key = iss
-        .strip_prefix("https://")
-        .unwrap_or(iss)
-        .trim_end_matches('/');
+    let issuer_key = fly_oidc::issuer_key(iss);
     let mut reports = Vec::new();
     for (i, st) in statements.iter().enumerate() {
         let name = st
@@ -357,7 +356,11 @@ fn condition(
     let Some((provider, claim)) = key.rsplit_once(':') else {
         return not_evaluated("not an OIDC provider key");
     };
-    if !matches!(claim, "aud" | "sub") || !provider.starts_with("oidc.fly.io/") {
+    // Fly's keys: `oidc.fly.io/<org>`, the issuer's host then the org.
+    let fly_host = fly_oidc::issuer_key(fly_oidc::FLY_ISSUER_PREFIX);
+    if !matches!(claim, "aud" | "sub")
+        || provider.split_once('/').map(|(host, _)| host) != Some(fly_host)
+    {
         return not_evaluated("fly-oidc evaluates oidc.fly.io/<org>:aud and :sub only");
     }
     // The request's values for the key: none when the key is for another issuer.

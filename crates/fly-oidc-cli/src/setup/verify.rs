@@ -305,9 +305,10 @@ async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, VerifyErro
 pub async fn verify_token(
     token: &FlyToken,
     source: &KeySource,
+    env: &fly_oidc::Env,
     now: SystemTime,
 ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
-    let verified = verify_signature(token, source, &http_client()?).await?;
+    let verified = verify_signature(token, source, &http_client(env)?).await?;
     check_times(token, now).map_err(|e| e.to_string())?;
     Ok(format!(
         "verified: RS256 signature with key {:?} from {}; {}",
@@ -373,14 +374,15 @@ pub fn clock_skew_seconds(token: &FlyToken, now: SystemTime) -> Option<i64> {
     Some(iat - now)
 }
 
-/// An HTTP client for fetching discovery documents and keys: 5 s to connect, 15 s in all.
-pub fn http_client() -> Result<reqwest::Client, VerifyError> {
-    fly_oidc::http_client_builder(Duration::from_secs(5), Duration::from_secs(15))
-        .build()
-        .map_err(|e| VerifyError::Fetch {
+/// An HTTP client for fetching discovery documents and keys (trusting the roots of `env`, as
+/// every client does): 5 s to connect, 15 s in all.
+pub fn http_client(env: &fly_oidc::Env) -> Result<reqwest::Client, VerifyError> {
+    fly_oidc::https_client(env, Duration::from_secs(5), Duration::from_secs(15)).map_err(|e| {
+        VerifyError::Fetch {
             url: String::new(),
             reason: format!("could not set up HTTP: {e}"),
-        })
+        }
+    })
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::path::Path;
 /// (web identity, and a relative container URI), removed whenever AWS is served.
 pub(crate) const AWS_REMOVED: [&str; 4] = [
     "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN",
+    fly_oidc_aws::ENV_ROLE_ARN,
     "AWS_ROLE_SESSION_NAME",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
 ];
@@ -50,10 +50,6 @@ impl fmt::Debug for EnvPlan {
             .finish()
     }
 }
-
-/// The two region variables: the AWS SDKs read `AWS_REGION`, the AWS CLI v1 and botocore
-/// `AWS_DEFAULT_REGION` only.
-const REGION_VARS: [&str; 2] = ["AWS_REGION", "AWS_DEFAULT_REGION"];
 
 impl EnvPlan {
     /// What a process using `server` needs, given its `current` environment.
@@ -105,11 +101,11 @@ impl EnvPlan {
                 // A stale one (an outer exec's, a leftover) would sit beside the file.
                 plan.remove.push("AWS_CONTAINER_AUTHORIZATION_TOKEN".into());
             }
-            let [region_var, default_var] = REGION_VARS;
+            let [region_var, default_var] = fly_oidc_aws::REGION_VARIABLES;
             match (current.get(region_var), current.get(default_var)) {
                 (None, None) => {
                     if let Some(region) = server.aws_region() {
-                        for name in REGION_VARS {
+                        for name in fly_oidc_aws::REGION_VARIABLES {
                             plan.set.push((name.into(), region.to_owned()));
                         }
                     }
@@ -158,14 +154,17 @@ impl EnvPlan {
             // A region name is letters, digits and dashes: safe inside double quotes.
             let plain =
                 !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-            match REGION_VARS.iter().position(|v| v == name) {
+            match fly_oidc_aws::REGION_VARIABLES
+                .iter()
+                .position(|v| v == name)
+            {
                 Some(at) if plain => {
-                    let other = REGION_VARS[1 - at];
+                    let other = fly_oidc_aws::REGION_VARIABLES[1 - at];
                     text.push_str(&format!(
                         "export {name}=\"${{{name}:-${{{other}:-{value}}}}}\"\n"
                     ));
                 }
-                _ => text.push_str(&format!("export {name}={}\n", fly_oidc::shell_quote(value))),
+                _ => text.push_str(&fly_oidc::shell_export(name, value)),
             }
         }
         if !self.remove.is_empty() {
@@ -217,7 +216,7 @@ mod tests {
     #[test]
     fn env_file_regions_are_defaults_for_the_sourcing_shell() {
         let plan = EnvPlan {
-            set: REGION_VARS
+            set: fly_oidc_aws::REGION_VARIABLES
                 .iter()
                 .map(|v| ((*v).to_owned(), "eu-west-1".to_owned()))
                 .collect(),

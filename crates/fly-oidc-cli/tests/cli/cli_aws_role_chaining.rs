@@ -438,7 +438,7 @@ fn the_chained_roles_trust_refusals_name_the_hop_and_the_fix() {
             "sts:TagSession on resource",
             "must allow \"Action\": [\"sts:AssumeRole\", \"sts:TagSession\"]",
             "(session tags were asked for, by --principal-tags or FLY_OIDC_AWS_PRINCIPAL_TAGS, and the transitive ones pass along the chain)",
-            " --principal-tags` prints that trust policy",
+            " --principal-tags` prints both",
         ],
     );
     // Allowed, the chained session carries the transitive tag only.

@@ -136,6 +136,30 @@ fn without_ca_certificates_aws_commands_work_with_one_warning() {
     assert_eq!(sts.request_count(), 1);
 }
 
+/// `token --verify` fetches the issuer's keys with the roots every client trusts, from
+/// `SSL_CERT_FILE`/`SSL_CERT_DIR`: in an image without CA certificates it works, with the one
+/// warning (the token comes over the socket, whose client loads no roots).
+#[test]
+fn without_ca_certificates_the_key_fetch_takes_the_same_roots() {
+    let fly = FakeFlyApi::builder().start_blocking().unwrap();
+    let sock = fly.socket_path().to_str().unwrap().to_owned();
+    let jwks_url = fly.jwks_url();
+    let no_ca = NoCaCerts::new();
+    let args = [
+        "token",
+        "--verify",
+        "--socket",
+        &sock,
+        "--jwks-url",
+        &jwks_url,
+    ];
+    let out = fly_oidc(&args, &no_ca.env());
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("verified: RS256 signature"), "{stderr}");
+    assert_eq!(stderr.matches(NO_CA_WARNING).count(), 1, "{stderr}");
+}
+
 /// With the system's certificates (the test machine has `ca-certificates`), no warning.
 #[test]
 fn with_ca_certificates_there_is_no_warning() {

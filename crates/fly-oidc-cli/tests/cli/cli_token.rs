@@ -90,7 +90,7 @@ fn missing_default_socket_says_not_on_fly() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("fly-oidc: error: Fly token failed: no Machines API socket at"));
     assert!(stderr.contains(
-        "not on a Fly Machine? set FLY_API_HOSTNAME and FLY_API_TOKEN, or FLY_OIDC_TOKEN_FILE"
+        "not on a Fly Machine? set the Machines API's URL (--api-url or FLY_API_HOSTNAME) and its token (FLY_API_TOKEN), or a token file (--token-file or FLY_OIDC_TOKEN_FILE)"
     ));
 }
 

@@ -641,7 +641,7 @@ fn the_library_and_the_binary_resolve_the_same_settings() {
             Err(err) => {
                 assert_eq!(out.status.code(), Some(2), "{env:?}");
                 let stderr = text(&out.stderr);
-                assert!(stderr.contains(err.reason()), "{env:?}: {stderr}");
+                assert!(stderr.contains(&err.reason()), "{env:?}: {stderr}");
                 match err.origin() {
                     Some(fly_oidc::Origin::Env(var)) => {
                         assert!(stderr.contains(&format!("(from {var})")), "{stderr}")

@@ -492,7 +492,7 @@ fn invalid_settings_exit_2_and_permanent_failures_exit_1_before_the_child() {
         (
             &[],
             &[
-                "nothing to serve: pass --aws-role-arn (or set AWS_ROLE_ARN), --gcp-provider (or set FLY_OIDC_GCP_PROVIDER) or --write-token PATH=AUDIENCE",
+                "nothing to serve: configure an AWS role (--aws-role-arn or AWS_ROLE_ARN) or a Google provider (--gcp-provider or FLY_OIDC_GCP_PROVIDER), or a token file to write (--write-token PATH=AUDIENCE)",
             ],
         ),
         (
@@ -501,7 +501,9 @@ fn invalid_settings_exit_2_and_permanent_failures_exit_1_before_the_child() {
         ),
         (
             &["--aws-role-arn", ROLE, "--aws-audience", ""],
-            &["the audience must not be empty (from --aws-audience)"],
+            &[
+                "the audience must not be empty: give one, or leave it out for the default (from --aws-audience)",
+            ],
         ),
         (
             &["--gcp-provider", "not-a-provider"],

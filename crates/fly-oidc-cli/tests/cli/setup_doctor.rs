@@ -996,7 +996,7 @@ fn doctor_passes_every_step_when_all_is_right() {
         &text,
         0,
         stdout,
-        "all 4 steps passed, but no cloud was checked: give --aws-role-arn or --gcp-provider",
+        "all 4 steps passed, but no cloud was checked: configure an AWS role (--aws-role-arn or AWS_ROLE_ARN) or a Google provider (--gcp-provider or FLY_OIDC_GCP_PROVIDER)",
     );
     let full = cmd(
         "doctor --socket",
@@ -1033,8 +1033,8 @@ fn doctor_with_aws_principal_tags_names_a_missing_tag_session() {
     assert_contains_all(
         role["fix"].as_str().unwrap(),
         &[
-            "allow sts:TagSession next to sts:AssumeRoleWithWebIdentity",
-            "fly-oidc aws check-trust-policy policy.json --principal-tags",
+            "must also allow sts:TagSession",
+            "fly-oidc aws check-trust-policy trust.json --principal-tags",
             "fly-oidc aws setup --principal-tags",
         ],
     );
@@ -2251,7 +2251,8 @@ fn doctor_names_the_fix_of_each_chained_refusal() {
     let chained_name = format!("aws chained role {CHAINED}");
     let setup = format!("fly-oidc aws setup --role-name data --trusted-role-arn {ROLE}");
     let principal = format!("for the principal {{\"AWS\": \"{ROLE}\"}}");
-    let permission = format!("the first role's permissions must allow sts:AssumeRole on {CHAINED}");
+    let permission =
+        format!("the first role's permissions policy must allow sts:AssumeRole on {CHAINED}");
     // (world, extra flags, what the fix says)
     let cases: Vec<(World, Vec<&str>, Vec<String>)> = vec![
         // Another principal.
@@ -2263,7 +2264,7 @@ fn doctor_names_the_fix_of_each_chained_refusal() {
             vec![],
             vec![
                 format!("`{setup}` prints both"),
-                format!("must allow sts:AssumeRole {principal}"),
+                format!("must allow \"Action\": \"sts:AssumeRole\" {principal}"),
                 permission.clone(),
             ],
         ),
@@ -2287,8 +2288,8 @@ fn doctor_names_the_fix_of_each_chained_refusal() {
             vec!["--aws-principal-tags"],
             vec![
                 format!("`{setup} --principal-tags` prints both"),
-                "must allow sts:AssumeRole and sts:TagSession".to_owned(),
-                "the first role's permissions must allow sts:AssumeRole and sts:TagSession on"
+                "must allow \"Action\": [\"sts:AssumeRole\", \"sts:TagSession\"]".to_owned(),
+                "the first role's permissions policy must allow sts:AssumeRole and sts:TagSession on"
                     .to_owned(),
                 principal.clone(),
             ],

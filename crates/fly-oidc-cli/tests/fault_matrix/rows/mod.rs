@@ -38,6 +38,7 @@ fn google(code: &'static str) -> Kind {
 /// What every "not on a Fly Machine" error says.
 const NOT_ON_FLY: &[&str] = &[
     "not on a Fly Machine?",
-    "FLY_API_HOSTNAME and FLY_API_TOKEN",
+    "FLY_API_HOSTNAME) and its token (",
+    "FLY_API_TOKEN),",
     "FLY_OIDC_TOKEN_FILE",
 ];
