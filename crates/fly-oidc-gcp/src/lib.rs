@@ -93,7 +93,7 @@ pub use id_token::IdToken;
 pub use provider::{AccessToken, Builder, DEFAULT_TOTAL_TIMEOUT, GcpTokenProvider};
 pub use resource::{WorkloadIdentityProvider, is_project_number};
 pub use settings::{
-    ENV_IAM_URL, ENV_PROVIDER, ENV_SCOPES, ENV_SERVICE_ACCOUNT, ENV_STS_URL, Settings,
+    ENV_IAM_URL, ENV_PROVIDER, ENV_SCOPES, ENV_SERVICE_ACCOUNT, ENV_STS_URL, PROVIDER, Settings,
     is_service_account,
 };
 

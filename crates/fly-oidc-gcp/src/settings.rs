@@ -24,7 +24,9 @@ const fn gcp(method: &'static str, var: Option<&'static str>, flag: &'static str
         .flag(flag)
         .cloud(fly_oidc::Cloud::Gcp)
 }
-pub(crate) const PROVIDER: Setting = gcp("provider", Some(ENV_PROVIDER), "provider");
+/// The workload identity pool provider setting ([`Builder::provider`](crate::Builder::provider),
+/// `FLY_OIDC_GCP_PROVIDER`, `--provider`; `--gcp-provider` where both clouds are configured).
+pub const PROVIDER: Setting = gcp("provider", Some(ENV_PROVIDER), "provider");
 pub(crate) const SERVICE_ACCOUNT: Setting = gcp(
     "service_account",
     Some(ENV_SERVICE_ACCOUNT),

@@ -250,10 +250,11 @@ pub struct CloudOptions {
 /// The settings that configure a cloud, for the messages that say none is (`serve`, `exec`,
 /// `doctor`).
 pub fn a_cloud() -> Message {
-    // fly_oidc_gcp keeps its provider's Setting to itself: named here as it renders.
     Message::from("an AWS role (")
         .setting(fly_oidc_aws::ROLE_ARN)
-        .text(") or a Google provider (--gcp-provider or FLY_OIDC_GCP_PROVIDER)")
+        .text(") or a Google provider (")
+        .setting(fly_oidc_gcp::PROVIDER)
+        .text(")")
 }
 
 /// The settings of `serve`'s and `exec`'s own flags (the providers' are the providers').
