@@ -136,14 +136,10 @@ impl Settings {
         }
         let scopes = resolve_scopes(&given.scopes, env)?;
         let audience = match &given.audience {
-            Some(a) if a.trim().is_empty() => {
-                return Err(BuildError::invalid(
-                    AUDIENCE,
-                    Origin::Builder,
-                    "it is empty; give the audience or leave it out for the provider's default",
-                ));
+            Some(a) => {
+                fly_oidc::check_audience(AUDIENCE, a, &Origin::Builder)?;
+                a.trim().to_owned()
             }
-            Some(a) => a.trim().to_owned(),
             None => provider.token_audience(),
         };
         Ok(Self {
@@ -406,14 +402,23 @@ mod tests {
                 sts_url: Some(String::new()),
                 ..Given::default()
             },
-            Given {
-                audience: Some(String::new()),
-                ..Given::default()
-            },
         ] {
             let err = resolve(&given, &env).unwrap_err();
             assert!(err.to_string().contains("it is empty"), "{err}");
         }
+        // The audience's blank check is the shared one (fly_oidc::check_audience).
+        let given = Given {
+            audience: Some(String::new()),
+            ..Given::default()
+        };
+        let err = resolve(&given, &env).unwrap_err();
+        assert_eq!(err.setting(), AUDIENCE);
+        assert!(
+            err.to_string().contains(
+                "the audience must not be empty: give one, or leave it out for the default"
+            ),
+            "{err}"
+        );
         // An empty variable still counts as unset.
         let env = Env::from_slice(&[
             (
