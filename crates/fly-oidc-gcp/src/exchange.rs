@@ -27,11 +27,7 @@ impl TrustContext<'_> {
     /// tell apart, every place to look.
     fn sts_hint(&self, code: &str, description: &str) -> Message {
         let c = self.claims;
-        let issuer = format!(
-            "{}{}",
-            fly_oidc::FLY_ISSUER_PREFIX,
-            c.org_slug().unwrap_or("<org slug>")
-        );
+        let issuer = fly_oidc::issuer_url(c.org_slug().unwrap_or("<org slug>"));
         let personal = " (the org *slug* from this token's iss; for a personal org it is not the word \"personal\")";
         let provider = self.provider;
         let description = description.to_ascii_lowercase();

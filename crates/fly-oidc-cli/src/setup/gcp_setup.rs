@@ -194,11 +194,6 @@ impl GcpSetup {
         })
     }
 
-    /// The issuer URI, `https://oidc.fly.io/<org>`.
-    pub fn issuer_uri(&self) -> String {
-        format!("{}{}", fly_oidc::FLY_ISSUER_PREFIX, self.org)
-    }
-
     /// The attribute condition: the org's tokens, or the app's.
     pub fn attribute_condition(&self) -> String {
         match &self.app {
@@ -250,7 +245,7 @@ impl GcpSetup {
             out,
             "gcloud iam workload-identity-pools providers describe {provider} --workload-identity-pool={pool} --location=global{project} >/dev/null 2>&1 ||\n  gcloud iam workload-identity-pools providers create-oidc {provider} --workload-identity-pool={pool} --location=global{project} \\\n    --issuer-uri={issuer} \\\n    --attribute-mapping={mapping} \\\n    --attribute-condition={condition}",
             provider = self.provider.provider_id(),
-            issuer = self.issuer_uri(),
+            issuer = fly_oidc::issuer_url(&self.org),
             mapping = shell_quote(DEFAULT_ATTRIBUTE_MAPPING),
             condition = shell_quote(&self.attribute_condition()),
         );
@@ -293,7 +288,7 @@ impl GcpSetup {
         };
         let pool_tf = tf_name(self.provider.pool());
         let provider_tf = tf_name(self.provider.provider_id());
-        let issuer_uri = self.issuer_uri();
+        let issuer_uri = fly_oidc::issuer_url(&self.org);
         // DEFAULT_ATTRIBUTE_MAPPING as an HCL map, its `=` aligned as `terraform fmt` does.
         let pairs: Vec<(String, String)> = DEFAULT_ATTRIBUTE_MAPPING
             .split(',')
