@@ -65,7 +65,7 @@ async fn executable(globals: &Globals, args: ExecutableOptions) -> Result<(), Cl
             // Settings named by their flags, as in every other command's messages.
             print_stdout(&[&failure.to_json(Naming::Flags), "\n"])?;
             Err(match failure.fly_token_message() {
-                Some(message) => CliError::new("Fly token", message.render(Naming::Flags)),
+                Some(message) => CliError::fly_token(message.render(Naming::Flags)),
                 None => CliError::new("gcp executable", failure.message.render(Naming::Flags)),
             })
         }
