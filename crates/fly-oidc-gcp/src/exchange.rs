@@ -685,10 +685,7 @@ mod tests {
         );
         drop(listener);
         let env = fly_oidc::Env::from_slice(&[]);
-        let tls = fly_oidc::tls::client_config(&env).expect("the bundled roots");
-        let client = fly_oidc::http_client_builder(Duration::from_secs(5), Duration::from_secs(5))
-            .tls_backend_preconfigured(tls)
-            .build()
+        let client = fly_oidc::https_client(&env, Duration::from_secs(5), Duration::from_secs(5))
             .expect("an HTTP client");
         for (call, setting, other) in [
             (
