@@ -50,8 +50,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // 2. The Cloud Storage JSON API: objects.list, page by page.
     let base = storage_base(env.get("STORAGE_EMULATOR_HOST"))?;
-    let http =
-        fly_oidc::http_client_builder(Duration::from_secs(5), Duration::from_secs(30)).build()?;
+    let http = fly_oidc::https_client(&env, Duration::from_secs(5), Duration::from_secs(30))?;
     let mut page_token: Option<String> = None;
     loop {
         let mut url = reqwest::Url::parse(&format!("{base}/storage/v1/b/{bucket}/o"))?;
