@@ -230,7 +230,8 @@ impl Builder {
     }
 
     /// The audience [`FlyOidcClient::fetch_default_token`] asks for (default:
-    /// `FLY_OIDC_AUDIENCE`, else none: Fly then uses `https://fly.io/<org>`).
+    /// `FLY_OIDC_AUDIENCE`, else none: Fly then uses `https://fly.io/<org>`). A blank value is
+    /// an invalid setting ([`check_audience`]), not the default.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
         self
@@ -323,7 +324,7 @@ impl Builder {
         };
         let connect_timeout = config.connect_timeout().unwrap_or(Duration::from_secs(1));
         let timeout = config.timeout().unwrap_or(Duration::from_secs(5));
-        let audience = match self.audience.clone().filter(|a| !a.trim().is_empty()) {
+        let audience = match self.audience.clone() {
             Some(a) => Some((a, Origin::Builder)),
             None => env
                 .get(ENV_AUDIENCE)

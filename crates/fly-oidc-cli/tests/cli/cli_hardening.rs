@@ -610,3 +610,32 @@ fn an_empty_path_flag_says_it_is_empty() {
         );
     }
 }
+
+/// A blank `--audience` was taken by `token` as no audience (a token for Fly's default one),
+/// where every other command refused it: it is an invalid setting everywhere.
+#[test]
+fn a_blank_audience_is_refused_not_taken_for_the_default() {
+    let home = tempfile::tempdir().unwrap();
+    let role = ["--role-arn", "arn:aws:iam::123456789012:role/app"];
+    for blank in ["", "   "] {
+        for args in [
+            vec!["token", "--audience", blank],
+            [
+                &["aws", "credential-process"],
+                &role[..],
+                &["--audience", blank],
+            ]
+            .concat(),
+        ] {
+            error_saying(
+                &run_in(&args, &[], home.path()),
+                2,
+                &[
+                    "invalid setting: the audience must not be empty",
+                    "(from --audience)",
+                ],
+                &[],
+            );
+        }
+    }
+}
