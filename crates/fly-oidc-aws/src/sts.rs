@@ -1,8 +1,8 @@
 //! The STS client (aws-sdk-sts, unsigned) and the mapping of its answers.
 
 use crate::settings::{
-    CHAIN_DURATION, CHAIN_EXTERNAL_ID, ChainedRole, ENDPOINT_URL, POLICY, POLICY_ARNS, REGION,
-    Settings, arn_account_id, role_name_of, truncate,
+    CHAIN_DURATION, CHAIN_EXTERNAL_ID, ChainedRole, DEFAULT_AUDIENCE, ENDPOINT_URL, POLICY,
+    POLICY_ARNS, REGION, Settings, arn_account_id, role_name_of, truncate,
 };
 use aws_credential_types::Credentials;
 use aws_sdk_sts::config::{BehaviorVersion, Region, SharedHttpClient};
@@ -502,22 +502,26 @@ impl std::error::Error for Rejection {}
 /// What to do when a role's trust policy refuses a Fly token (STS's `AccessDenied` to
 /// `AssumeRoleWithWebIdentity`): with session tags asked for (`principal_tags`), allow
 /// `sts:TagSession`; then the commands that fetch the role's trust policy and name the
-/// condition that fails, and the set-up command that prints one that accepts the token. The
-/// one wording of that advice, in the error's message and in `fly-oidc doctor`'s fix.
-pub fn trust_policy_fix(role_arn: &str, principal_tags: bool) -> String {
-    let (tags, flag) = match principal_tags {
+/// condition that fails, and the set-up command that prints one that accepts the token (both
+/// with `--audience` when the token's audience is not the default). The one wording of that
+/// advice, in the error's message and in `fly-oidc doctor`'s fix.
+pub fn trust_policy_fix(role_arn: &str, audience: &str, principal_tags: bool) -> String {
+    let (tags, mut flags) = match principal_tags {
         true => (
             "the statement that trusts the OIDC provider must also allow sts:TagSession \
              (\"Action\": [\"sts:AssumeRoleWithWebIdentity\", \"sts:TagSession\"]), and the rest \
              must match the token: ",
-            " --principal-tags",
+            " --principal-tags".to_owned(),
         ),
-        false => ("", ""),
+        false => ("", String::new()),
     };
+    if audience != DEFAULT_AUDIENCE {
+        flags = format!("{flags} --audience {}", fly_oidc::shell_quote(audience));
+    }
     format!(
         "{tags}`aws iam get-role --role-name {name} --query Role.AssumeRolePolicyDocument > trust.json \
-         && fly-oidc aws check-trust-policy trust.json{flag}` names the condition that fails; \
-         `fly-oidc aws setup{flag}` prints a trust policy that accepts the token",
+         && fly-oidc aws check-trust-policy trust.json{flags}` names the condition that fails; \
+         `fly-oidc aws setup{flags}` prints a trust policy that accepts the token",
         name = role_name_of(role_arn),
     )
 }
@@ -618,7 +622,7 @@ fn trust_message(
             iss = facts.iss,
             aud = facts.aud,
             sub = facts.sub,
-            fix = trust_policy_fix(role_arn, settings.principal_tags),
+            fix = trust_policy_fix(role_arn, &settings.audience, settings.principal_tags),
         ));
     }
     if cause == Rejection::NoOidcProvider {

@@ -242,6 +242,41 @@ async fn trust_failure(fault: Fault, code: &str, check: impl Fn(&str)) {
     assert_eq!(out.fly.request_count(), 1);
 }
 
+/// The next step of a refused token names the audience when it is not the default: without
+/// it, both commands would check and print a policy for `sts.amazonaws.com`.
+#[tokio::test]
+async fn a_refused_tokens_next_step_carries_a_non_default_audience() {
+    let fly = FakeFlyApi::builder().app("web").start().await.unwrap();
+    let trusting = |aud: &str| {
+        FakeSts::builder()
+            .trust(fly.issuer(), fly.jwks())
+            .audience(aud)
+            .subject("acme:api:*")
+    };
+    let sts = trusting("sts.amazonaws.com").start().await.unwrap();
+    let m = our_error(&credentials_error(provider(&fly, &sts.url())).await)
+        .message()
+        .to_owned();
+    assert!(m.contains("check-trust-policy trust.json` names"), "{m}");
+    assert!(!m.contains("--audience"), "{m}");
+    let sts = trusting("my app").start().await.unwrap();
+    let err = credentials_error(provider(&fly, &sts.url()).audience("my app")).await;
+    let m = our_error(&err).message().to_owned();
+    assert_eq!(
+        Rejection::of(our_error(&err)),
+        Some(Rejection::TrustPolicy),
+        "{m}"
+    );
+    assert!(
+        m.contains("check-trust-policy trust.json --audience 'my app'` names"),
+        "{m}"
+    );
+    assert!(
+        m.contains("`fly-oidc aws setup --audience 'my app'` prints"),
+        "{m}"
+    );
+}
+
 #[tokio::test]
 async fn a_real_trust_mismatch_is_reported_with_the_tokens_claims() {
     // No scripted fault: the fake STS checks the token like STS does, and the trust

@@ -334,8 +334,8 @@ pub async fn aws_role(
         }
         _ if err.is_transient() => AWS_TRANSIENT.to_owned(),
         // The session tags' part of the fix is about the trust policy alone.
-        Some(Rejection::TrustPolicy) => fly_oidc_aws::trust_policy_fix(&role, tags),
-        Some(Rejection::Token) => fly_oidc_aws::trust_policy_fix(&role, false),
+        Some(Rejection::TrustPolicy) => fly_oidc_aws::trust_policy_fix(&role, audience, tags),
+        Some(Rejection::Token) => fly_oidc_aws::trust_policy_fix(&role, audience, false),
         // Another refusal (a session policy, a disabled region, an endpoint that is not STS):
         // its message names the cause and the setting.
         _ => FIX_NAMED.to_owned(),
