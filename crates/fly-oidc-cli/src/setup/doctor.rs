@@ -607,29 +607,27 @@ impl DoctorOptions {
             .filter_map(|name| env.get(name).map(|v| ((*name).to_owned(), v)))
             .collect(),
         );
-        let gcp_builder = |service_account: Option<&String>| {
-            let config = match service_account {
-                Some(_) => config.clone(),
-                None => config.clone().with_env(exchange_env.clone()),
-            };
-            let builder = self.gcp.clone().configure(&config);
-            builder.set_if(service_account, |b, sa| b.service_account(sa))
-        };
-        let service_account = self
-            .gcp_service_account
+        let exchange = self
+            .gcp
             .clone()
-            .or_else(|| env.get(fly_oidc_gcp::ENV_SERVICE_ACCOUNT));
-        let exchange = gcp_builder(None);
+            .configure(&config.clone().with_env(exchange_env));
+        // The flag's service account, else the variable's, read by the builder itself so that
+        // an invalid value is named where it came from.
+        let impersonation = (self.gcp_service_account.is_some()
+            || env.get(fly_oidc_gcp::ENV_SERVICE_ACCOUNT).is_some())
+        .then(|| {
+            let builder = self.gcp.clone().configure(&config);
+            builder.set_if(self.gcp_service_account.clone(), |b, sa| {
+                b.service_account(sa)
+            })
+        });
         if !self.gcp_required && !exchange.is_configured() {
             return;
         }
         match exchange.build() {
             Err(e) => report.steps.push(setting_step("google exchange", &e)),
             Ok(exchange_only) => {
-                let impersonating = match service_account
-                    .as_ref()
-                    .map(|sa| gcp_builder(Some(sa)).build())
-                {
+                let impersonating = match impersonation.map(|b| b.build()) {
                     None => None,
                     Some(Ok(p)) => Some(p),
                     Some(Err(e)) => {

@@ -1164,6 +1164,21 @@ fn doctor_diagnoses_the_role_and_provider_the_environment_names() {
         "the role of AWS_ROLE_ARN was assumed"
     );
 
+    // An invalid service account from the variable is named as the variable (it was once
+    // named as the flag, which the command line did not hold).
+    let mut bad_sa = env.clone();
+    bad_sa.retain(|(var, _)| *var != "FLY_OIDC_GCP_SERVICE_ACCOUNT");
+    bad_sa.push(("FLY_OIDC_GCP_SERVICE_ACCOUNT", "bad"));
+    let out = run(&args, &bad_sa);
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(code(&out), 2, "{json:#}");
+    let detail = step(&json, "google impersonation")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_contains_all(&detail, &["\"bad\"", "(from FLY_OIDC_GCP_SERVICE_ACCOUNT)"]);
+    assert_contains_none(&detail, &["--gcp-service-account"]);
+
     let out = run(&args, &[]);
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(code(&out), 0, "{json:#}");
