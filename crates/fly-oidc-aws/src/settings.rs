@@ -230,11 +230,12 @@ pub(crate) const PRINCIPAL_TAGS: Setting =
     aws("principal_tags", ENV_PRINCIPAL_TAGS, "principal-tags");
 pub(crate) const REGION: Setting = aws("region", ENV_REGION, "region");
 pub(crate) const ENDPOINT_URL: Setting = aws("endpoint_url", ENV_ENDPOINT_URL_STS, "sts-endpoint");
-/// The chained role setting ([`Builder::chain`](crate::Builder::chain)'s role,
+/// The chained role setting ([`Builder::chain_role_arn`](crate::Builder::chain_role_arn),
 /// `FLY_OIDC_AWS_CHAIN_ROLE_ARN`, `--chain-role-arn`).
 pub const CHAIN_ROLE_ARN: Setting = aws("chain_role_arn", ENV_CHAIN_ROLE_ARN, "chain-role-arn");
-/// The chained role's external id setting ([`Builder::chain`](crate::Builder::chain)'s external
-/// id, `FLY_OIDC_AWS_CHAIN_EXTERNAL_ID`, `--chain-external-id`).
+/// The chained role's external id setting
+/// ([`Builder::chain_external_id`](crate::Builder::chain_external_id),
+/// `FLY_OIDC_AWS_CHAIN_EXTERNAL_ID`, `--chain-external-id`).
 pub const CHAIN_EXTERNAL_ID: Setting = aws(
     "chain_external_id",
     ENV_CHAIN_EXTERNAL_ID,
