@@ -118,7 +118,7 @@ impl fmt::Display for VerifyError {
         match self {
             VerifyError::Fetch { url, reason } => write!(
                 f,
-                "could not fetch the issuer's keys from {url}: {reason}; check the network, or pass the JWKS URL with --jwks-url"
+                "could not fetch the issuer's keys from {url}: {reason}; check the network and the URL (for a private CA, its roots in SSL_CERT_FILE or SSL_CERT_DIR), or give another JWKS URL with --jwks-url"
             ),
             VerifyError::BadUrl { url, reason } => write!(f, "the URL {url} is refused: {reason}"),
             VerifyError::IssuerMismatch {
@@ -268,6 +268,16 @@ fn checked_url(raw: &str, allow_insecure: bool) -> Result<String, VerifyError> {
     })
 }
 
+/// A transport error and its causes on one line: the last says what failed (a certificate
+/// the roots do not sign, a refused connection), which reqwest's own text leaves out.
+fn with_causes(err: &reqwest::Error) -> String {
+    let chain: Vec<String> =
+        std::iter::successors(Some(err as &dyn std::error::Error), |e| e.source())
+            .map(ToString::to_string)
+            .collect();
+    fly_oidc::truncate(&chain.join(": "), 400)
+}
+
 async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, VerifyError> {
     let fail = |reason: String| VerifyError::Fetch {
         url: display_url(url),
@@ -278,14 +288,10 @@ async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, VerifyErro
         .header("accept", "application/json")
         .send()
         .await
-        .map_err(|e| fail(fly_oidc::truncate(&e.to_string(), 200)))?;
+        .map_err(|e| fail(with_causes(&e)))?;
     let status = response.status();
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| fail(fly_oidc::truncate(&e.to_string(), 200)))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| fail(with_causes(&e)))? {
         if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
             return Err(fail(format!(
                 "the answer is larger than {MAX_DOCUMENT_BYTES} bytes"

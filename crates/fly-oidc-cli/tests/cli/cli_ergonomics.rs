@@ -160,6 +160,29 @@ fn without_ca_certificates_the_key_fetch_takes_the_same_roots() {
     assert_eq!(stderr.matches(NO_CA_WARNING).count(), 1, "{stderr}");
 }
 
+/// A key fetch that fails says why, from the transport error's causes (reqwest's own text is
+/// "error sending request"), and where a private CA's roots go.
+#[test]
+fn a_failed_key_fetch_names_its_cause_and_the_roots_variables() {
+    let fly = FakeFlyApi::builder().start_blocking().unwrap();
+    let sock = fly.socket_path().to_str().unwrap().to_owned();
+    // Nothing listens on port 9 of this machine's loopback.
+    let jwks = "https://127.0.0.1:9/jwks.json";
+    let out = fly_oidc(
+        &["token", "--verify", "--socket", &sock, "--jwks-url", jwks],
+        &[],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for needle in [
+        "could not fetch the issuer's keys from https://127.0.0.1:9/jwks.json",
+        "Connection refused",
+        "SSL_CERT_FILE or SSL_CERT_DIR",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} in {stderr}");
+    }
+}
+
 /// With the system's certificates (the test machine has `ca-certificates`), no warning.
 #[test]
 fn with_ca_certificates_there_is_no_warning() {
