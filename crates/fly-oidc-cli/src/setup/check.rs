@@ -154,7 +154,9 @@ pub struct TrustPolicyCheck {
     #[arg(value_name = "FILE", long_help = None)]
     pub file: PathBuf,
     /// The token audience [env: FLY_OIDC_AUDIENCE; default: sts.amazonaws.com]
-    #[arg(long, value_name = "AUD")]
+    ///
+    /// Not with `--claims`, whose file holds the audience.
+    #[arg(long, value_name = "AUD", conflicts_with = "claims_file")]
     pub audience: Option<String>,
     /// Session tags are asked for: a live token is fetched with them, and the accepting statement must allow sts:TagSession
     ///

@@ -396,6 +396,13 @@ fn check_trust_policy_reads_a_live_token_or_saved_claims_and_uses_exit_2_and_3()
         &[&policy, "--socket", "/nonexistent/sock"],
     );
     assert_eq!(code(&out), 3, "no token: {}", stderr(&out));
+
+    // A claims file holds its audience: --audience beside it would be ignored, so it is refused.
+    let out = cmd(
+        "aws check-trust-policy",
+        &[&policy, "--claims", &policy, "--audience", "other"],
+    );
+    expect(&out, 2, stderr, "cannot be used with '--audience <AUD>'");
 }
 
 /// The one statement of the trust policy that `out` (exit 0, `--format json`) printed.
