@@ -283,6 +283,16 @@ fn token_file(spec: &str) -> Result<(&Path, &str), BuildError> {
 /// could redirect ([`redirectable`]).
 fn check_file_path(setting: Setting, path: &Path) -> Result<(), BuildError> {
     let shown = path.display();
+    // The env file names the authorization token file beside it, and a line of text cannot
+    // hold a path that is not UTF-8.
+    if setting == ENV_FILE && path.to_str().is_none() {
+        return Err(invalid(
+            setting,
+            format!(
+                "{shown}: is not valid UTF-8, and the env file names the token file beside it; choose a UTF-8 path"
+            ),
+        ));
+    }
     if path.is_dir() {
         let example = path.join(match setting == ENV_FILE {
             true => "fly-oidc.env",

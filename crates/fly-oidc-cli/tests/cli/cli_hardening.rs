@@ -639,3 +639,22 @@ fn a_blank_audience_is_refused_not_taken_for_the_default() {
         }
     }
 }
+
+/// An env file whose path is not UTF-8 was accepted, and the authorization token file's path
+/// written into it came out with U+FFFD: a file an app could not find. It is refused.
+#[test]
+fn an_env_file_path_that_is_not_utf8_is_refused() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join(OsStr::from_bytes(b"bad\xffdir"));
+    std::fs::create_dir(&dir).unwrap();
+    let env_file = dir.join("app.env");
+    let args: Vec<&OsStr> = ["serve", "--aws-role-arn", ROLE, "--env-file"]
+        .iter()
+        .map(OsStr::new)
+        .chain([env_file.as_os_str()])
+        .collect();
+    let out = run_os_args_in(&args, &[], home.path());
+    error_saying(&out, 2, &["invalid setting: --env-file ", "is not valid UTF-8"], &[]);
+    assert!(!env_file.exists());
+}
