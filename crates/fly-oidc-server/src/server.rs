@@ -640,7 +640,7 @@ fn token_file_fetcher(
         token.ensure_fresh(
             time.now(),
             &format!("the answer of {}", file.client.source()),
-            &format!(
+            format!(
                 "{} is not written; check this machine's clock, which judged the token's exp",
                 file.path.display()
             ),

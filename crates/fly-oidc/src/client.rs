@@ -46,8 +46,13 @@ const AUDIENCE: Setting = Setting::new("audience", Some(ENV_AUDIENCE)).flag("aud
 const AWS_PRINCIPAL_TAGS: Setting =
     Setting::new("aws_principal_tags", Some(ENV_AWS_PRINCIPAL_TAGS)).flag("aws-principal-tags");
 
-/// What keeps a token file fresh, for the error about a stale one.
-const TOKEN_FILE_FRESHNESS: &str = "whatever writes it is not keeping it fresh. Fly's init rewrites /.fly/oidc_token (about every 9 minutes) only when AWS_ROLE_ARN is set on the app: set it, or drop the token file setting (FLY_OIDC_TOKEN_FILE) so the Machines API mints a fresh token for every request";
+/// What keeps a token file fresh, for the error about a stale one; `set_by` names the token
+/// file's setting as it was given.
+fn token_file_freshness(set_by: &Message) -> Message {
+    Message::from("whatever writes it is not keeping it fresh. Fly's init rewrites /.fly/oidc_token (about every 9 minutes) only when AWS_ROLE_ARN is set on the app: set it, or drop the token file setting (")
+        .append(set_by.clone())
+        .text(") so the Machines API mints a fresh token for every request")
+}
 
 /// The rules of every audience setting (`setting`, from `origin`): not empty (a blank value),
 /// and not a variable that is not valid UTF-8 (read with `U+FFFD`: never send that audience).
@@ -571,7 +576,7 @@ impl FlyOidcClient {
                 token.ensure_fresh(
                     self.inner.time.now(),
                     &format!("the token file {}", path.display()),
-                    TOKEN_FILE_FRESHNESS,
+                    token_file_freshness(&self.inner.set_by),
                 )?;
                 Ok(token)
             }

@@ -1,7 +1,7 @@
 //! The token type: a JWT that never prints itself.
 
 use crate::claims::FlyClaims;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, Message};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::fmt;
@@ -129,7 +129,7 @@ impl FlyToken {
         &self,
         now: SystemTime,
         holder: &str,
-        what_keeps_it_fresh: &str,
+        what_keeps_it_fresh: impl Into<Message>,
     ) -> Result<(), Error> {
         let Some(exp) = self.expires_at() else {
             return Ok(());
@@ -149,7 +149,8 @@ impl FlyToken {
         };
         Err(Error::new(
             ErrorKind::StaleToken,
-            format!("{holder} holds a Fly token {state}; {what_keeps_it_fresh}"),
+            Message::from(format!("{holder} holds a Fly token {state}; "))
+                .append(what_keeps_it_fresh.into()),
         ))
     }
 }

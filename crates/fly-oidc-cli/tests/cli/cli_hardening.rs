@@ -655,6 +655,11 @@ fn an_env_file_path_that_is_not_utf8_is_refused() {
         .chain([env_file.as_os_str()])
         .collect();
     let out = run_os_args_in(&args, &[], home.path());
-    error_saying(&out, 2, &["invalid setting: --env-file ", "is not valid UTF-8"], &[]);
+    error_saying(
+        &out,
+        2,
+        &["invalid setting: --env-file ", "is not valid UTF-8"],
+        &[],
+    );
     assert!(!env_file.exists());
 }

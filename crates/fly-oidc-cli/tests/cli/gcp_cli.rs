@@ -712,8 +712,28 @@ async fn executable_refuses_a_stale_token_file() {
             message.contains("only when AWS_ROLE_ARN is set"),
             "{message}"
         );
+        // The token file's setting as it was given: the flag here.
+        assert!(
+            message.contains("drop the token file setting (--token-file)"),
+            "{message}"
+        );
         assert!(!message.contains("eyJ"), "{message}");
     }
+    // Given by the variable, the variable is named.
+    let (file, _) = token_file_expiring(&fly, &google.token_audience(), -300, home.path());
+    let out = run_in(
+        &["gcp", "executable"],
+        &[
+            ("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE", &google.sts_audience()),
+            ("FLY_OIDC_TOKEN_FILE", file.to_str().unwrap()),
+        ],
+        home.path(),
+    );
+    let message = stdout_json(&out)["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("drop the token file setting (FLY_OIDC_TOKEN_FILE)"),
+        "{message}"
+    );
     // A token with time left is handed on.
     let (file, _) = token_file_expiring(&fly, &google.token_audience(), 120, home.path());
     let out = run_in(
