@@ -55,7 +55,8 @@ fn token_file_freshness(set_by: &Message) -> Message {
 }
 
 /// The rules of every audience setting (`setting`, from `origin`): not empty (a blank value),
-/// and not a variable that is not valid UTF-8 (read with `U+FFFD`: never send that audience).
+/// not a variable that is not valid UTF-8 (read with `U+FFFD`: never send that audience), and
+/// no control character inside (no audience has one; surrounding white space is trimmed).
 ///
 /// ```
 /// use fly_oidc::{Origin, Setting};
@@ -63,6 +64,7 @@ fn token_file_freshness(set_by: &Message) -> Message {
 /// assert!(fly_oidc::check_audience(AUDIENCE, "sts.amazonaws.com", &Origin::Builder).is_ok());
 /// let err = fly_oidc::check_audience(AUDIENCE, " ", &Origin::Builder).unwrap_err();
 /// assert!(err.reason().starts_with("the audience must not be empty"), "{err}");
+/// assert!(fly_oidc::check_audience(AUDIENCE, "a\nb", &Origin::Builder).is_err());
 /// ```
 ///
 /// # Errors
@@ -72,6 +74,8 @@ pub fn check_audience(setting: Setting, audience: &str, origin: &Origin) -> Resu
         "the audience must not be empty: give one, or leave it out for the default"
     } else if audience.contains(char::REPLACEMENT_CHARACTER) {
         "the audience is not valid UTF-8"
+    } else if audience.trim().contains(char::is_control) {
+        "the audience holds a control character (a newline, say), which no audience has"
     } else {
         return Ok(());
     };

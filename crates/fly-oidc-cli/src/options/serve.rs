@@ -265,9 +265,9 @@ const FILE_OWNER: Setting = Setting::new("file_owner", None).flag("file-owner");
 /// A token file spec of [`ServeOptions::write_tokens`], `PATH=AUDIENCE` (neither empty), split
 /// into the path and the audience.
 fn token_file(spec: &str) -> Result<(&Path, &str), BuildError> {
-    spec.split_once('=')
+    let (path, audience) = spec
+        .split_once('=')
         .filter(|(path, audience)| !path.is_empty() && !audience.is_empty())
-        .map(|(path, audience)| (Path::new(path), audience))
         .ok_or_else(|| {
             invalid(
                 WRITE_TOKENS,
@@ -275,7 +275,9 @@ fn token_file(spec: &str) -> Result<(&Path, &str), BuildError> {
                     "{spec:?}: expected PATH=AUDIENCE, e.g. /run/fly/azure-token=api://AzureADTokenExchange"
                 ),
             )
-        })
+        })?;
+    fly_oidc::check_audience(WRITE_TOKENS, audience, &Origin::Builder)?;
+    Ok((Path::new(path), audience))
 }
 
 /// Refuse, naming `setting`, a file path that cannot be written: a directory, or a path whose
@@ -795,6 +797,19 @@ mod tests {
             let err = error(&options, &[]);
             assert_eq!(err.setting().builder_method(), "write_tokens");
             assert!(err.reason().contains("expected PATH=AUDIENCE"), "{err}");
+        }
+        // The audience follows every audience setting's rule: not blank, no control character.
+        for (spec, says) in [
+            ("/run/token=   ", "must not be empty"),
+            ("/run/token=a\nb", "control character"),
+        ] {
+            let options = ServeOptions {
+                write_tokens: vec![spec.into()],
+                ..ServeOptions::default()
+            };
+            let err = error(&options, &[]);
+            assert_eq!(err.setting().builder_method(), "write_tokens");
+            assert!(err.reason().contains(says), "{err}");
         }
     }
 
