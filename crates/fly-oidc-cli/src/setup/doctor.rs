@@ -616,7 +616,7 @@ impl DoctorOptions {
         let impersonation = (self.gcp_service_account.is_some()
             || env.get(fly_oidc_gcp::ENV_SERVICE_ACCOUNT).is_some())
         .then(|| {
-            let builder = self.gcp.clone().configure(&config);
+            let builder = self.gcp.clone().configure(config);
             builder.set_if(self.gcp_service_account.clone(), |b, sa| {
                 b.service_account(sa)
             })
