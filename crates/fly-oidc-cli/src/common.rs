@@ -230,7 +230,7 @@ impl CliError {
         error_line(self.line(naming));
         if verbose {
             for cause in self.causes() {
-                stderr_line(format_args!("  caused by: {cause}"));
+                stderr_line(format_args!("  caused by: {}", one_line(cause)));
             }
         }
         ExitCode::from(self.exit_code)
@@ -239,7 +239,21 @@ impl CliError {
 
 /// Print `message` as the binary's one-line error on stderr: `fly-oidc: error: MESSAGE`.
 pub fn error_line(message: impl std::fmt::Display) {
-    stderr_line(format_args!("fly-oidc: error: {message}"));
+    stderr_line(format_args!("fly-oidc: error: {}", one_line(message)));
+}
+
+/// `text` with each control character escaped (`\n`, `\u{1b}`): a value quoted in an error (a
+/// path with a newline, an escape sequence) can neither start a line of its own nor drive the
+/// terminal.
+fn one_line(text: impl std::fmt::Display) -> String {
+    let mut line = String::new();
+    for c in text.to_string().chars() {
+        match c.is_control() {
+            true => line.extend(c.escape_default()),
+            false => line.push(c),
+        }
+    }
+    line
 }
 
 impl From<BuildError> for CliError {
@@ -374,6 +388,15 @@ pub fn stderr_line(line: std::fmt::Arguments<'_>) {
 #[cfg(test)]
 mod tests {
     use super::shown_value;
+
+    #[test]
+    fn an_error_line_escapes_control_characters() {
+        assert_eq!(
+            super::one_line("a\x1b[31mb\nfly-oidc: c\td"),
+            "a\\u{1b}[31mb\\nfly-oidc: c\\td"
+        );
+        assert_eq!(super::one_line("é \"ok\""), "é \"ok\"");
+    }
 
     #[test]
     fn shown_value_cuts_a_long_value_with_its_length() {

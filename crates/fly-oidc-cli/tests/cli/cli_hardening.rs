@@ -663,3 +663,19 @@ fn an_env_file_path_that_is_not_utf8_is_refused() {
     );
     assert!(!env_file.exists());
 }
+
+/// A path with a newline and an escape sequence came out raw in the error line: it could
+/// forge a second `fly-oidc:` line or drive the terminal. Control characters are escaped.
+#[test]
+fn a_control_character_in_a_path_cannot_forge_an_error_line() {
+    let home = tempfile::tempdir().unwrap();
+    let path = "a\u{1b}[31mRED\nfly-oidc: fake line";
+    let args = ["aws", "env", "--role-arn", ROLE, "--token-file", path];
+    let out = run_in(&args, &[], home.path());
+    let line = error_line(&out, 2);
+    assert!(
+        line.contains("a\\u{1b}[31mRED\\nfly-oidc: fake line"),
+        "{line}"
+    );
+    assert!(!line.trim_end().contains(char::is_control), "{line:?}");
+}
