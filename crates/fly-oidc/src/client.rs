@@ -757,6 +757,23 @@ fn check_socket(path: &Path, is_default: bool, set_by: &Message) -> Result<(), E
             ))
             .append(use_a_token_file()),
         )),
+        // A path too long, or through a file: no retry can make it a socket.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::InvalidFilename | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Err(Error::new(
+                ErrorKind::InvalidConfiguration,
+                Message::from(format!(
+                    "the Machines API socket path {} cannot name a socket ({e}) (from ",
+                    truncate(&path.display().to_string(), 200)
+                ))
+                .append(set_by.clone())
+                .text("); check the path"),
+            ))
+        }
         Err(_) => Ok(()), // let the connection attempt report it
     }
 }

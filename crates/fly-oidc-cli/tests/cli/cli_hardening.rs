@@ -679,3 +679,38 @@ fn a_control_character_in_a_path_cannot_forge_an_error_line() {
     );
     assert!(!line.trim_end().contains(char::is_control), "{line:?}");
 }
+
+/// A socket path too long for the file system, or through a file, was retried as if the
+/// network had failed (and `exec` started its app without credentials): no retry can make it
+/// a socket, so it is an invalid setting.
+#[test]
+fn a_socket_path_that_cannot_name_a_socket_is_an_invalid_setting() {
+    let home = tempfile::tempdir().unwrap();
+    let long = "s".repeat(5000);
+    for (path, says) in [
+        (long.as_str(), "File name too long"),
+        ("/etc/passwd/sock", "Not a directory"),
+    ] {
+        let out = run_in(&["token", "--socket", path], &[], home.path());
+        error_saying(
+            &out,
+            2,
+            &["cannot name a socket", says, "(from --socket)"],
+            &[],
+        );
+    }
+    let out = run_in(
+        &[
+            "exec",
+            "--aws-role-arn",
+            ROLE,
+            "--socket",
+            "/etc/passwd/sock",
+            "--",
+            "true",
+        ],
+        &[],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
