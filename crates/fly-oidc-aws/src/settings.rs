@@ -274,8 +274,8 @@ fn pick(builder: Option<String>, env: &Env, setting: Setting) -> Option<(String,
     }
 }
 
-/// The audience of the Fly token sent to STS: `given` (the builder's), else
-/// `FLY_OIDC_AUDIENCE` from `env`, else [`DEFAULT_AUDIENCE`].
+/// The audience of the Fly token sent to STS, without surrounding white space: `given` (the
+/// builder's), else `FLY_OIDC_AUDIENCE` from `env`, else [`DEFAULT_AUDIENCE`].
 ///
 /// # Errors
 /// A [`BuildError`] naming the audience setting when it is blank or not valid UTF-8
@@ -284,7 +284,7 @@ pub fn resolve_audience(given: Option<String>, env: &Env) -> Result<String, Buil
     match pick(given, env, AUDIENCE) {
         Some((audience, origin)) => {
             fly_oidc::check_audience(AUDIENCE, &audience, &origin)?;
-            Ok(audience)
+            Ok(audience.trim().to_owned())
         }
         None => Ok(DEFAULT_AUDIENCE.to_owned()),
     }
@@ -746,6 +746,19 @@ pub(crate) use fly_oidc::truncate;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The audience is sent without surrounding white space (a newline from a file), as the
+    /// token client and Google send it; a control character inside is refused.
+    #[test]
+    fn the_audience_is_trimmed_and_checked() {
+        let env = Env::from_slice(&[("FLY_OIDC_AUDIENCE", " from-env\n")]);
+        assert_eq!(resolve_audience(None, &env).unwrap(), "from-env");
+        assert_eq!(
+            resolve_audience(Some("\tgiven ".into()), &env).unwrap(),
+            "given"
+        );
+        assert!(resolve_audience(Some("a\nb".into()), &env).is_err());
+    }
 
     /// Each AWS setting is named by its flag, `--aws-` prefixed where both clouds are
     /// configured at once (`exec`, `serve`, `doctor`).

@@ -142,11 +142,22 @@ pub(crate) fn request_audience(audience: Option<&str>, env: &Env) -> Result<Stri
             "interactive mode is not supported; Fly tokens need no user interaction",
         ));
     }
-    if let Some(aud) = audience.map(str::trim).filter(|a| !a.is_empty()) {
-        return Ok(aud.to_owned());
+    // The audience rule of every setting (a control character inside is refused).
+    let checked = |aud: &str, from: &str| {
+        fly_oidc::check_audience(crate::settings::AUDIENCE, aud, &Origin::Builder)
+            .map(|()| aud.trim().to_owned())
+            .map_err(|e| {
+                Failure::new(
+                    Failure::INVALID_CONFIGURATION,
+                    format!("{} (from {from})", e.reason()),
+                )
+            })
+    };
+    if let Some(aud) = audience.filter(|a| !a.trim().is_empty()) {
+        return checked(aud, "the audience given");
     }
     if let Some(aud) = env.get(ENV_GOOGLE_AUDIENCE) {
-        return Ok(fly_audience_from_google(&aud));
+        return checked(&aud, ENV_GOOGLE_AUDIENCE).map(|aud| fly_audience_from_google(&aud));
     }
     if let Some(provider) = env.get(ENV_PROVIDER) {
         return WorkloadIdentityProvider::parse_from(&provider, Origin::Env(ENV_PROVIDER.into()))
@@ -581,6 +592,15 @@ mod tests {
             .unwrap(),
             "https://iam.googleapis.com/x"
         );
+        // A control character in the audience, given or from Google's variable, is refused.
+        for (given, google) in [(Some("a\nb"), "//iam.googleapis.com/x"), (None, "a\u{1b}b")] {
+            let err = request_audience(given, &env(&[(ENV_GOOGLE_AUDIENCE, google)])).unwrap_err();
+            assert_eq!(err.code, "INVALID_CONFIGURATION");
+            assert!(
+                err.message.to_string().contains("control character"),
+                "{err:?}"
+            );
+        }
         let bad = request_audience(None, &env(&[(ENV_PROVIDER, "projects/x")])).unwrap_err();
         assert_eq!(bad.code, "INVALID_CONFIGURATION");
         assert!(

@@ -277,7 +277,7 @@ fn token_file(spec: &str) -> Result<(&Path, &str), BuildError> {
             )
         })?;
     fly_oidc::check_audience(WRITE_TOKENS, audience, &Origin::Builder)?;
-    Ok((Path::new(path), audience))
+    Ok((Path::new(path), audience.trim()))
 }
 
 /// Refuse, naming `setting`, a file path that cannot be written: a directory, or a path whose
