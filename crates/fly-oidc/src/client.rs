@@ -702,9 +702,29 @@ fn clean_api_token(token: &SecretString) -> Result<Option<SecretString>, &'stati
     Ok((!trimmed.is_empty()).then(|| SecretString::new(trimmed)))
 }
 
+/// The longest path a Unix socket address holds (`sun_path`'s 108 bytes, less the NUL).
+const SOCKET_PATH_MAX: usize = 107;
+
 /// Check that `path` (set by `set_by`) is a Unix socket before connecting to it.
 fn check_socket(path: &Path, is_default: bool, set_by: &Message) -> Result<(), Error> {
     use std::os::unix::fs::FileTypeExt as _;
+    // A path no retry can make a socket: the setting is wrong, not the network.
+    let cannot_name = |why: String| {
+        Error::new(
+            ErrorKind::InvalidConfiguration,
+            Message::from(format!(
+                "the Machines API socket path {} cannot name a socket ({why}) (from ",
+                truncate(&path.display().to_string(), 200)
+            ))
+            .append(set_by.clone())
+            .text("); check the path"),
+        )
+    };
+    if path.as_os_str().len() > SOCKET_PATH_MAX {
+        return Err(cannot_name(format!(
+            "it is longer than the {SOCKET_PATH_MAX} bytes a Unix socket's path holds"
+        )));
+    }
     match std::fs::symlink_metadata(path) {
         Ok(_) => match std::fs::metadata(path).map(|m| m.file_type()) {
             // Something else at that path (a file, a directory): connecting would fail
@@ -764,15 +784,7 @@ fn check_socket(path: &Path, is_default: bool, set_by: &Message) -> Result<(), E
                 std::io::ErrorKind::InvalidFilename | std::io::ErrorKind::NotADirectory
             ) =>
         {
-            Err(Error::new(
-                ErrorKind::InvalidConfiguration,
-                Message::from(format!(
-                    "the Machines API socket path {} cannot name a socket ({e}) (from ",
-                    truncate(&path.display().to_string(), 200)
-                ))
-                .append(set_by.clone())
-                .text("); check the path"),
-            ))
+            Err(cannot_name(e.to_string()))
         }
         Err(_) => Ok(()), // let the connection attempt report it
     }

@@ -687,8 +687,10 @@ fn a_control_character_in_a_path_cannot_forge_an_error_line() {
 fn a_socket_path_that_cannot_name_a_socket_is_an_invalid_setting() {
     let home = tempfile::tempdir().unwrap();
     let long = "s".repeat(5000);
+    let over_sun_path = format!("/tmp/{}", "s".repeat(120));
     for (path, says) in [
-        (long.as_str(), "File name too long"),
+        (long.as_str(), "longer than the 107 bytes"),
+        (over_sun_path.as_str(), "longer than the 107 bytes"),
         ("/etc/passwd/sock", "Not a directory"),
     ] {
         let out = run_in(&["token", "--socket", path], &[], home.path());
