@@ -642,8 +642,9 @@ fn trust_message(
         ))
         .setting(crate::settings::AUDIENCE)
         .text(format!(
-            "; {facts}); add it (`aws iam add-client-id-to-open-id-connect-provider --client-id {audience} ...`, \
-             or `fly-oidc aws setup --audience {audience}`), or send an audience the provider lists"
+            "; {facts}); add it (`aws iam add-client-id-to-open-id-connect-provider --client-id {quoted} ...`, \
+             or `fly-oidc aws setup --audience {quoted}`), or send an audience the provider lists",
+            quoted = fly_oidc::shell_quote(audience),
         ));
     }
     format!(
