@@ -89,6 +89,9 @@ pub fn stand_in_claims(
 ) -> Result<FlyClaims, SubjectError> {
     check_org(org)?;
     check_app(app)?;
+    if let Some(machine) = machine {
+        check_name(machine, "--machine", "a Machine name")?;
+    }
     let machine = machine.unwrap_or("example-machine");
     let mut claims = FlyClaims::default();
     claims.iss = Some(fly_oidc::issuer_url(org));

@@ -403,6 +403,20 @@ fn check_trust_policy_reads_a_live_token_or_saved_claims_and_uses_exit_2_and_3()
         &[&policy, "--claims", &policy, "--audience", "other"],
     );
     expect(&out, 2, stderr, "cannot be used with '--audience <AUD>'");
+    // The stand-in's Machine name follows Fly's rule, as its org and app do.
+    let out = cmd(
+        "aws check-trust-policy",
+        &[
+            &policy,
+            "--org",
+            "acme",
+            "--app",
+            "web",
+            "--machine",
+            "a\nb",
+        ],
+    );
+    expect(&out, 2, stderr, "--machine");
 }
 
 /// The one statement of the trust policy that `out` (exit 0, `--format json`) printed.
