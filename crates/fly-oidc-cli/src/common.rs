@@ -242,10 +242,10 @@ pub fn error_line(message: impl std::fmt::Display) {
     stderr_line(format_args!("fly-oidc: error: {}", one_line(message)));
 }
 
-/// `text` with each control character escaped (`\n`, `\u{1b}`): a value quoted in an error (a
-/// path with a newline, an escape sequence) can neither start a line of its own nor drive the
-/// terminal.
-fn one_line(text: impl std::fmt::Display) -> String {
+/// `text` with each control character escaped (`\n`, `\u{1b}`): a value quoted in an error or
+/// a doctor step (a path with a newline, an escape sequence) can neither start a line of its
+/// own nor drive the terminal.
+pub fn one_line(text: impl std::fmt::Display) -> String {
     let mut line = String::new();
     for c in text.to_string().chars() {
         match c.is_control() {

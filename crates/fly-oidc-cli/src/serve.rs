@@ -193,7 +193,7 @@ pub async fn run(globals: &Globals, cmd: ServeCommand) -> Result<(), CliError> {
         server.local_addr(),
         cmd.env_file
             .as_ref()
-            .map(|p| format!("; source {}", p.display()))
+            .map(|p| format!("; source {}", crate::common::one_line(p.display())))
             .unwrap_or_default()
     );
     signals.stopped().await;

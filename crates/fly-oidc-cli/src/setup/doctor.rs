@@ -7,7 +7,7 @@
 //! front end builds the clients (and turns an invalid setting into a failing step); the
 //! functions here run one step each.
 
-use crate::common::refused_setting;
+use crate::common::{one_line, refused_setting};
 use crate::options::SetIf;
 use crate::options::serve::aws_role_builders;
 use crate::setup::verify::{self, KeySource, TimeFinding};
@@ -121,10 +121,10 @@ impl fmt::Display for Report {
                 "{} {}: {}",
                 if step.ok { "ok  " } else { "FAIL" },
                 step.name,
-                step.detail
+                one_line(&step.detail)
             )?;
             if let Some(fix) = &step.fix {
-                writeln!(f, "     fix: {fix}")?;
+                writeln!(f, "     fix: {}", one_line(fix))?;
             }
         }
         let failed = self.steps.iter().filter(|s| !s.ok).count();
@@ -252,7 +252,7 @@ pub async fn signature(
         Err(e) => {
             let fix = match &e {
                 verify::VerifyError::Fetch { .. } | verify::VerifyError::BadUrl { .. } => {
-                    "check the network to the issuer (clouds fetch the same keys), pass --jwks-url, or --offline to skip"
+                    "check the network to the issuer and the keys' URL (clouds fetch the same keys; for a private CA, its roots in SSL_CERT_FILE or SSL_CERT_DIR), give another with --jwks-url, or --offline to skip"
                 }
                 _ => {
                     "use a token minted by Fly's Machines API for this org; the clouds will refuse this one"
@@ -326,7 +326,8 @@ pub async fn aws_role(
             let named = err.named_message().settings().next();
             let setting = named.map_or_else(|| fly_oidc_aws::ENV_AUDIENCE.to_owned(), |s| s.name(NAMING));
             format!(
-                "add the audience {audience} to the IAM OpenID Connect provider's client IDs (aws iam add-client-id-to-open-id-connect-provider --client-id {audience} ...), or set {setting} to an audience it lists"
+                "add the audience {audience} to the IAM OpenID Connect provider's client IDs (aws iam add-client-id-to-open-id-connect-provider --client-id {quoted} ...), or set {setting} to an audience it lists",
+                quoted = fly_oidc::shell_quote(audience),
             )
         }
         Some(Rejection::VerificationKey) => {
