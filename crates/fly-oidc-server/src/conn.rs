@@ -13,10 +13,10 @@
 //!   [`PEEK_LIMIT`] is read by hyper instead, up to its 16 KiB cap), and a keep-alive
 //!   connection idle for [`PARK_AFTER`] gives its HTTP state (hyper's buffers, about 16 KiB)
 //!   back and waits so again: silent, idle and slow-header connections cost about a task.
-//!   At most `max_active` connections hold HTTP state at once, the same eviction making
+//!   At most `max_active_connections` connections hold HTTP state at once, the same eviction making
 //!   room. Memory stays bounded under a flood; small kernel socket buffers bound what a
 //!   client that pipelines without reading makes the server do.
-//! - **Limits per connection**, checked by a timer in the connection's own task from what its
+//! - **ConnectionLimits per connection**, checked by a timer in the connection's own task from what its
 //!   socket does ([`Tracked`]): the header limit (a new connection's first byte, and the
 //!   whole head from its first byte), the idle limit (between requests), the write limit (a
 //!   response that cannot be written because the client does not read) and the total-life
@@ -54,36 +54,68 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 /// The largest request head accepted (bytes); request bodies are never read.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
-/// What client connections may take. See [`crate::Builder`]'s methods for each.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
-    pub(crate) max_connections: usize,
-    pub(crate) max_active: usize,
-    pub(crate) header_read_timeout: Duration,
-    pub(crate) idle_timeout: Duration,
-    pub(crate) write_timeout: Duration,
-    pub(crate) max_age: Duration,
+/// What client connections may take ([`Builder::connection_limits`](crate::Builder::connection_limits)).
+/// Botocore gives the endpoint 2 s per attempt; the defaults answer a new client within that
+/// while 10,000 hostile connections are open.
+///
+/// ```
+/// use fly_oidc_server::ConnectionLimits;
+/// use std::time::Duration;
+/// let limits = ConnectionLimits {
+///     idle_timeout: Duration::from_secs(10),
+///     ..ConnectionLimits::default()
+/// };
+/// assert_eq!(limits.max_connections, 16384);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// The most client connections open at once (default 16384, lowered to fit the open file
+    /// limit: the server raises its soft `RLIMIT_NOFILE` towards the hard one as far as this
+    /// needs, and keeps 64 descriptors for everything else; at least 1). A connection beyond
+    /// the cap is served, and room is made by closing the connection idle the longest, else
+    /// the one whose current request began first: a flood cannot keep new clients out.
+    pub max_connections: usize,
+    /// The most connections with a request in progress at once, each holding hyper's buffers
+    /// (about 16 KiB; default 1024, at most `max_connections`, at least 1). Beyond it, room is
+    /// made the same way: this bounds memory under a flood.
+    pub max_active_connections: usize,
+    /// How long a client may take to send a request head (default 5 s): a new connection has
+    /// this long to send its first byte, and every request this long from its first byte to
+    /// the end of its head. Then the connection is closed.
+    pub header_read_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request (default 30 s), so SDK
+    /// clients reuse their connection across a burst of calls. After 1 s of waiting it holds
+    /// no HTTP buffers, so idle connections cost little.
+    pub idle_timeout: Duration,
+    /// How long an answer may wait for a client that does not read it (default 5 s): a
+    /// connection whose socket takes no byte of the answer for this long is closed (a client
+    /// that pipelines requests and never reads cannot pin it).
+    pub write_timeout: Duration,
+    /// The total life of a connection (default 5 minutes): then it is closed, an idle one at
+    /// once, a busy one after its current answer (sent with `Connection: close`, so the client
+    /// opens a new one).
+    pub max_connection_age: Duration,
 }
 
-/// The defaults [`crate::Builder`]'s methods name.
-impl Default for Limits {
+impl Default for ConnectionLimits {
     fn default() -> Self {
         Self {
             max_connections: 16384,
-            max_active: 1024,
+            max_active_connections: 1024,
             header_read_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(5),
-            max_age: Duration::from_secs(300),
+            max_connection_age: Duration::from_secs(300),
         }
     }
 }
 
-impl Limits {
+impl ConnectionLimits {
     /// These limits with the connection cap below the descriptor limit, after raising the
     /// soft `RLIMIT_NOFILE` towards the hard one as far as the cap needs.
     fn resolved(mut self) -> Self {
         use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        self.max_connections = self.max_connections.max(1);
         let wanted = (self.max_connections + FD_RESERVE) as u64;
         let limit = getrlimit(Resource::Nofile);
         let mut soft = limit.current.unwrap_or(u64::MAX);
@@ -116,7 +148,7 @@ impl Limits {
             );
             self.max_connections = fd_cap;
         }
-        self.max_active = self.max_active.min(self.max_connections).max(1);
+        self.max_active_connections = self.max_active_connections.min(self.max_connections).max(1);
         self
     }
 
@@ -175,7 +207,7 @@ struct Conn {
     phase: AtomicU8,
     /// When the current phase began (microseconds since the registry's epoch).
     since: AtomicU64,
-    /// Holds hyper's state (counted against `max_active`).
+    /// Holds hyper's state (counted against `max_active_connections`).
     active: AtomicBool,
     /// Closed to make room (counted out of `open` and `active` by the evictor).
     evicted: AtomicBool,
@@ -242,7 +274,7 @@ pub(crate) struct Registry {
     open: AtomicUsize,
     /// Connections holding hyper's state, not evicted.
     active: AtomicUsize,
-    limits: Limits,
+    limits: ConnectionLimits,
     epoch: Instant,
     /// The last "limit reached" warning, and how many evictions since.
     warned: Mutex<Option<Instant>>,
@@ -257,7 +289,7 @@ enum Cap {
 }
 
 impl Registry {
-    fn new(limits: Limits) -> Self {
+    fn new(limits: ConnectionLimits) -> Self {
         Self {
             conns: Mutex::new(Vec::new()),
             open: AtomicUsize::new(0),
@@ -306,7 +338,7 @@ impl Registry {
     fn activate(&self, conn: &Arc<Conn>) {
         if !conn.active.swap(true, Ordering::Relaxed) {
             let active = self.active.fetch_add(1, Ordering::Relaxed) + 1;
-            if active > self.limits.max_active {
+            if active > self.limits.max_active_connections {
                 self.make_room(Cap::Active, Some(conn), 0);
             }
         }
@@ -325,7 +357,7 @@ impl Registry {
     fn make_room(&self, cap: Cap, keep: Option<&Arc<Conn>>, extra: usize) -> usize {
         let limit = match cap {
             Cap::Open => self.limits.max_connections,
-            Cap::Active => self.limits.max_active,
+            Cap::Active => self.limits.max_active_connections,
         };
         let mut candidates = Vec::new();
         let counted = {
@@ -389,7 +421,7 @@ impl Registry {
                 Cap::Open => ("open connections", self.limits.max_connections),
                 Cap::Active => (
                     "connections with a request in progress",
-                    self.limits.max_active,
+                    self.limits.max_active_connections,
                 ),
             };
             tracing::warn!(
@@ -543,7 +575,7 @@ pub(crate) async fn accept_loop(
     listener: TcpListener,
     state: Arc<State>,
     shutdown: watch::Receiver<bool>,
-    limits: Limits,
+    limits: ConnectionLimits,
 ) {
     let limits = limits.resolved();
     let registry = Arc::new(Registry::new(limits));
@@ -671,7 +703,7 @@ async fn serve(
     let conn = guard.conn.clone();
     let limits = registry.limits;
     let tick = limits.tick();
-    let end_of_life = Instant::now() + limits.max_age;
+    let end_of_life = Instant::now() + limits.max_connection_age;
     let mut first = true;
     loop {
         // Parked: the bare socket, waiting until a whole request head has arrived (it stays

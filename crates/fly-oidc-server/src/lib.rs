@@ -88,7 +88,7 @@
 //! - Request heads are capped at 16 KiB and must arrive within 5 s; bodies are never read.
 //! - Hostile local clients cannot lock others out: connections are capped (the idlest closed
 //!   to make room for a new one), each has an idle, header, write and total-life limit, and
-//!   idle ones hold no HTTP buffers ([`Builder::max_connections`] and the methods near it).
+//!   idle ones hold no HTTP buffers ([`ConnectionLimits`]).
 //! - No secret in logs, `/healthz` or error bodies.
 //!
 //! ## Refresh
@@ -109,6 +109,7 @@ mod routes;
 mod server;
 mod slot;
 
+pub use conn::ConnectionLimits;
 pub use fly_oidc::fs::FileOwner;
 pub use record::FileRecord;
 pub use server::{Builder, Error, ErrorKind, Server, check_listen};

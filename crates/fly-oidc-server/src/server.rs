@@ -1,7 +1,7 @@
 //! The server, its builder and its errors.
 
 use crate::FileOwner;
-use crate::conn::Limits;
+use crate::conn::ConnectionLimits;
 use crate::handler::{
     Gcp, IdTokenFactory, MAX_ID_TOKEN_AUDIENCES, MAX_SCOPE_SETS, ScopedFactory, State,
     allowed_hosts, federated_account,
@@ -114,7 +114,7 @@ pub struct Builder {
     record: Option<crate::FileRecord>,
     listen: Option<SocketAddr>,
     time: Option<SharedTimeSource>,
-    limits: Limits,
+    limits: ConnectionLimits,
     new_keys: Option<RateLimit>,
 }
 
@@ -207,35 +207,9 @@ impl Builder {
         self
     }
 
-    /// How long a client may take to send a request head (default 5 s): a new connection
-    /// has this long to send its first byte, and every request this long from its first byte
-    /// to the end of its head. Then the connection is closed.
-    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
-        self.limits.header_read_timeout = timeout;
-        self
-    }
-
-    /// How long a kept-alive connection may wait for its next request (default 30 s), so
-    /// SDK clients reuse their connection across a burst of calls. After 1 s of waiting it
-    /// holds no HTTP buffers, so idle connections cost little.
-    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.limits.idle_timeout = timeout;
-        self
-    }
-
-    /// How long an answer may wait for a client that does not read it (default 5 s): a
-    /// connection whose socket takes no byte of the answer for this long is closed (a client
-    /// that pipelines requests and never reads cannot pin it).
-    pub fn write_timeout(mut self, timeout: Duration) -> Self {
-        self.limits.write_timeout = timeout;
-        self
-    }
-
-    /// The total life of a connection (default 5 minutes): then it is closed, an idle one
-    /// at once, a busy one after its current answer (sent with `Connection: close`, so the
-    /// client opens a new one).
-    pub fn max_connection_age(mut self, age: Duration) -> Self {
-        self.limits.max_age = age;
+    /// What client connections may take (default: [`ConnectionLimits::default`]).
+    pub fn connection_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -243,27 +217,6 @@ impl Builder {
     /// manual one).
     pub fn time_source(mut self, time: SharedTimeSource) -> Self {
         self.time = Some(time);
-        self
-    }
-
-    /// The most client connections open at once (default 16384, lowered to fit the open
-    /// file limit: the server raises its soft `RLIMIT_NOFILE` towards the hard one as far as
-    /// this needs, and keeps 64 descriptors for everything else). A connection beyond the cap
-    /// is served, and room is made by closing the connection idle the longest, else the one
-    /// whose current request began first: a flood cannot keep new clients out.
-    ///
-    /// Botocore gives the endpoint 2 s per attempt; the defaults of these limits answer a new
-    /// client within that while 10,000 hostile connections are open.
-    pub fn max_connections(mut self, max: usize) -> Self {
-        self.limits.max_connections = max.max(1);
-        self
-    }
-
-    /// The most connections with a request in progress at once, each holding hyper's
-    /// buffers (about 16 KiB; default 1024). Beyond it, room is made the same way as for
-    /// [`max_connections`](Self::max_connections): this bounds memory under a flood.
-    pub fn max_active_connections(mut self, max: usize) -> Self {
-        self.limits.max_active = max.max(1);
         self
     }
 
@@ -620,7 +573,7 @@ fn id_token_fetcher(provider: GcpTokenProvider, audience: &str) -> Fetcher {
 
 /// Fetches `file`'s token and writes it, unless the server has `stopped` (then the file it
 /// removed stays removed: the write holds the lock that [`remove_token_files`] takes). A token
-/// that has expired by `time`, or has less than [`fly_oidc::MIN_SUBJECT_TOKEN_TTL`] left, is
+/// that has expired by `time`, or has less than 30 s left, is
 /// never written: the fetch fails ([`fly_oidc::ErrorKind::StaleToken`], not transient: at
 /// start the server does not start; later the last good file stays and the fetch is retried).
 /// Each write is entered in `record`, when given.

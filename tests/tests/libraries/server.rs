@@ -736,7 +736,10 @@ async fn survives_disconnects_slow_headers_and_ten_thousand_requests() {
     let (fly, sts) = fakes().await;
     let server = Server::builder()
         .aws_role(reader(&fly, &sts))
-        .header_read_timeout(Duration::from_millis(300))
+        .connection_limits(fly_oidc_server::ConnectionLimits {
+            header_read_timeout: Duration::from_millis(300),
+            ..Default::default()
+        })
         .start()
         .await
         .unwrap();

@@ -7,15 +7,21 @@
 //! `crates/fly-oidc-cli/tests/cli/server_flood.rs`.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use fly_oidc_server::{Builder, Server};
+use fly_oidc_server::{ConnectionLimits, Server};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// A server with no credential (`/` answers) and the given limits.
-async fn server(limits: impl FnOnce(Builder) -> Builder) -> Server {
-    limits(Server::builder()).start().await.unwrap()
+/// A server with no credential (`/` answers) and the default limits as `change` leaves them.
+async fn server(change: impl FnOnce(&mut ConnectionLimits)) -> Server {
+    let mut limits = ConnectionLimits::default();
+    change(&mut limits);
+    Server::builder()
+        .connection_limits(limits)
+        .start()
+        .await
+        .unwrap()
 }
 
 fn request(addr: SocketAddr) -> Vec<u8> {
@@ -97,7 +103,7 @@ async fn closed_after(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_alive_connection_is_reused_across_pauses_and_closed_at_the_idle_limit() {
-    let server = server(|b| b.idle_timeout(Duration::from_millis(2500))).await;
+    let server = server(|l| l.idle_timeout = Duration::from_millis(2500)).await;
     let addr = server.local_addr();
     let mut stream = TcpStream::connect(addr).await.unwrap();
     served(&mut stream, addr).await;
@@ -116,7 +122,7 @@ async fn a_kept_alive_connection_is_reused_across_pauses_and_closed_at_the_idle_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_connection_must_send_and_a_head_must_end_within_the_header_limit() {
-    let server = server(|b| b.header_read_timeout(Duration::from_millis(600))).await;
+    let server = server(|l| l.header_read_timeout = Duration::from_millis(600)).await;
     let addr = server.local_addr();
     // Silent after connecting.
     let mut silent = TcpStream::connect(addr).await.unwrap();
@@ -145,7 +151,7 @@ async fn a_new_connection_must_send_and_a_head_must_end_within_the_header_limit(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_pipelines_and_never_reads_is_cut_off_at_the_write_limit() {
-    let server = server(|b| b.write_timeout(Duration::from_millis(700))).await;
+    let server = server(|l| l.write_timeout = Duration::from_millis(700)).await;
     let addr = server.local_addr();
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
@@ -174,7 +180,7 @@ async fn a_client_that_pipelines_and_never_reads_is_cut_off_at_the_write_limit()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_connection_ends_at_its_total_life() {
-    let server = server(|b| b.max_connection_age(Duration::from_millis(1200))).await;
+    let server = server(|l| l.max_connection_age = Duration::from_millis(1200)).await;
     let addr = server.local_addr();
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let started = Instant::now();
@@ -213,7 +219,7 @@ async fn a_busy_connection_ends_at_its_total_life() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_the_cap_a_new_client_is_served_and_the_idlest_connection_closed() {
-    let server = server(|b| b.max_connections(4)).await;
+    let server = server(|l| l.max_connections = 4).await;
     let addr = server.local_addr();
     let mut held = Vec::new();
     for _ in 0..4 {
@@ -264,10 +270,10 @@ async fn pipeliner(addr: SocketAddr) -> tokio::task::JoinHandle<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_the_active_cap_a_new_request_is_served_and_a_non_reader_closed() {
-    let server = server(|b| {
-        b.max_active_connections(2)
-            .write_timeout(Duration::from_secs(30))
-            .header_read_timeout(Duration::from_secs(30))
+    let server = server(|l| {
+        l.max_active_connections = 2;
+        l.write_timeout = Duration::from_secs(30);
+        l.header_read_timeout = Duration::from_secs(30);
     })
     .await;
     let addr = server.local_addr();
@@ -298,7 +304,7 @@ async fn at_the_active_cap_a_new_request_is_served_and_a_non_reader_closed() {
 async fn a_refused_method_on_the_metadata_endpoint_carries_metadata_flavor() {
     // What the fuzz target found: a method `%` is answered 405 without the header that every
     // answer of Google's metadata server carries.
-    let server = server(|b| b).await;
+    let server = server(|_| {}).await;
     let addr = server.local_addr();
     for method in ["%", "POST"] {
         let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -323,7 +329,7 @@ async fn a_refused_method_on_the_metadata_endpoint_carries_metadata_flavor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_head_cut_short_by_the_clients_close_is_dropped_at_once() {
     // A header limit far above what the test waits: only the close can end these.
-    let server = server(|b| b.header_read_timeout(Duration::from_secs(30))).await;
+    let server = server(|l| l.header_read_timeout = Duration::from_secs(30)).await;
     let addr = server.local_addr();
     let mut halves = Vec::new();
     for _ in 0..20 {
@@ -348,7 +354,7 @@ async fn a_head_cut_short_by_the_clients_close_is_dropped_at_once() {
 /// and never sends it is answered at once, from its head alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_is_answered_from_its_head_without_waiting_for_its_body() {
-    let server = server(|b| b.header_read_timeout(Duration::from_secs(30))).await;
+    let server = server(|l| l.header_read_timeout = Duration::from_secs(30)).await;
     let addr = server.local_addr();
     for framing in ["Content-Length: 1073741824", "Transfer-Encoding: chunked"] {
         let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -394,7 +400,7 @@ async fn send_head(
 /// and on one that waited past the point where it gives its HTTP state back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_heads_up_to_16_kib_are_answered_sent_at_once_or_in_pieces() {
-    let server = server(|b| b).await;
+    let server = server(|_| {}).await;
     let addr = server.local_addr();
     for len in [4 * 1024, 8 * 1024, 15 * 1024 + 900] {
         for pieces in [false, true] {
@@ -426,7 +432,7 @@ async fn request_heads_up_to_16_kib_are_answered_sent_at_once_or_in_pieces() {
 /// not a reset) or not; nothing of it is kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_head_over_16_kib_is_answered_431_and_the_connection_closed() {
-    let server = server(|b| b).await;
+    let server = server(|_| {}).await;
     let addr = server.local_addr();
     for (len, pieces) in [(17 * 1024, false), (64 * 1024, false), (17 * 1024, true)] {
         let what = format!(
@@ -454,9 +460,9 @@ async fn a_request_head_over_16_kib_is_answered_431_and_the_connection_closed() 
 /// the oldest is closed to serve a new request. Memory stays bounded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_stalled_heads_count_among_the_active_and_make_room_for_a_new_request() {
-    let server = server(|b| {
-        b.max_active_connections(2)
-            .header_read_timeout(Duration::from_secs(30))
+    let server = server(|l| {
+        l.max_active_connections = 2;
+        l.header_read_timeout = Duration::from_secs(30);
     })
     .await;
     let addr = server.local_addr();
