@@ -52,18 +52,13 @@ pub(crate) fn https_client_with_env(env: &Env) -> SharedHttpClient {
 /// uses one unless [`Builder::http_client`](crate::Builder::http_client) says otherwise
 /// (reading `SSL_CERT_FILE`/`SSL_CERT_DIR` from the provider's [`Env`]).
 #[derive(Debug, Default, Clone)]
-pub struct LazyHttpsClient {
+pub(crate) struct LazyHttpsClient {
     inner: Arc<OnceLock<SharedHttpClient>>,
     env: Env,
 }
 
 impl LazyHttpsClient {
-    /// A shared client for [`Builder::http_client`](crate::Builder::http_client).
-    pub fn shared() -> SharedHttpClient {
-        SharedHttpClient::new(Self::default())
-    }
-
-    /// [`shared`](Self::shared), reading `SSL_CERT_FILE`/`SSL_CERT_DIR` from `env`.
+    /// A shared client reading `SSL_CERT_FILE`/`SSL_CERT_DIR` from `env`.
     pub(crate) fn shared_with_env(env: Env) -> SharedHttpClient {
         SharedHttpClient::new(Self {
             inner: Arc::default(),

@@ -86,7 +86,7 @@
 //! | bad Fly token source | `InvalidConfiguration` | `InvalidConfiguration` |
 //! | `InvalidIdentityToken`, `IDPRejectedClaim`, `AccessDenied` | `TrustRejected` | `ProviderError`; the message says what the role's trust policy must match, quoting the token's `iss`, `aud` and `sub` (and, when session tags were asked for, that it must allow `sts:TagSession`) |
 //! | `IDPCommunicationError`, throttling, 5xx, timeouts, `InvalidIdentityToken` "Couldn't retrieve verification key from your identity provider" (STS could not fetch the issuer's JWKS) | `Transient` | `ProviderError` after 3 attempts with jittered backoff |
-//! | the whole chain outlasts [`Builder::total_timeout`] ([`DEFAULT_TOTAL_TIMEOUT`], 15 s, inside the SDK identity cache's default 21.6 s) | `Transient` | `ProviderError` naming the call that did not answer |
+//! | the whole chain outlasts [`ProviderConfig::with_total_timeout`](fly_oidc::ProviderConfig::with_total_timeout) ([`DEFAULT_TOTAL_TIMEOUT`](fly_oidc::DEFAULT_TOTAL_TIMEOUT), 15 s, inside the SDK identity cache's default 21.6 s) | `Transient` | `ProviderError` naming the call that did not answer |
 //! | a token file with less than 30 s left | `StaleToken` | `ProviderError` naming the file and when its token expired |
 //! | `ExpiredTokenException` | | retried once with a fresh Fly token |
 //! | other STS errors (policy, region) | `Rejected` | `ProviderError` |
@@ -175,14 +175,12 @@ pub mod fuzzing {
 
 pub use error::credentials_error;
 pub use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};
-pub use http::{LazyHttpsClient, https_client};
-pub use provider::{
-    Builder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, FlyOidcCredentialsProvider,
-};
+pub use http::https_client;
+pub use provider::{Builder, FlyOidcCredentialsProvider};
 pub use settings::{
-    CHAIN_EXTERNAL_ID, CHAIN_ROLE_ARN, ChainedRole, DEFAULT_AUDIENCE, DEFAULT_REGION, ENV_AUDIENCE,
-    ENV_ROLE_ARN, ROLE_ARN, Settings, arn_account_id, check_external_id, check_role_arn,
-    is_account_id, is_role_name, resolve_audience, role_name_of,
+    CHAIN_EXTERNAL_ID, CHAIN_ROLE_ARN, ChainedRole, DEFAULT_AUDIENCE, DEFAULT_REGION, ENV_ROLE_ARN,
+    ROLE_ARN, Settings, arn_account_id, check_external_id, check_role_arn, is_account_id,
+    is_role_name, resolve_audience, role_name_of,
 };
 pub use shared_config::{REGION_VARIABLES, profile_uses_container_credentials};
 pub use sts::{AssumedRole, Rejection, chain_trust_fix, trust_policy_fix};

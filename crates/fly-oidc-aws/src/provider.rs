@@ -15,22 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 /// Default time to wait for a connection to STS or the Machines API.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default time one STS attempt may take.
 const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default time budget of one whole assume-role: the Fly token (with its retries) plus STS
-/// (with its retries and the one retry after `ExpiredTokenException`): 15 seconds.
-///
-/// Chosen to end, with this provider's own error, well inside the deadline of the AWS SDK's
-/// identity cache, which gives a credentials provider (unless the client sets
-/// `IdentityCache::lazy().load_timeout`) the sum of the worst-case retry backoffs plus
-/// `attempts × max(2 × connect timeout, attempt timeout)` of the client's own retry and
-/// timeout settings: with the SDK defaults (3 attempts, backoff 1 s then 2 s, 3.1 s connect
-/// timeout), 3 s + 3 × 6.2 s = 21.6 s (`pessimistic_load_timeout` in aws-smithy-runtime's
-/// `client/identity/cache/lazy.rs`). Past that deadline the SDK reports only "identity resolver
-/// timed out"; inside it the user sees which call hung. Change it with
-/// [`Builder::total_timeout`].
-pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Configures a [`FlyOidcCredentialsProvider`].
 ///
@@ -51,7 +38,6 @@ pub struct Builder {
     requested: Requested,
     config: ProviderConfig,
     http_client: Option<SharedHttpClient>,
-    total_timeout: Option<Duration>,
     cache: Option<Option<CacheConfig>>,
 }
 
@@ -204,19 +190,9 @@ impl Builder {
     }
 
     /// The HTTP client for STS (default: [`https_client`](crate::https_client), rustls on ring,
-    /// built on the first request: a [`LazyHttpsClient`](crate::LazyHttpsClient)).
+    /// built on the first request, so a call that never reaches STS does not load the roots).
     pub fn http_client(mut self, client: SharedHttpClient) -> Self {
         self.http_client = Some(client);
-        self
-    }
-
-    /// The time budget of one whole assume-role, Fly token and STS with their retries
-    /// (default [`DEFAULT_TOTAL_TIMEOUT`], 15 s: well inside the AWS SDK identity cache's
-    /// default 21.6 s). When it runs out, the error is transient and names the call that did
-    /// not answer (the Machines API or STS). Keep it below the load timeout of the SDK client
-    /// this provider plugs into.
-    pub fn total_timeout(mut self, budget: Duration) -> Self {
-        self.total_timeout = Some(budget);
         self
     }
 
@@ -308,7 +284,7 @@ impl Builder {
                 env,
                 time,
                 max_attempts: retry.max_attempts(),
-                total_timeout: self.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT),
+                total_timeout: config.total_timeout(),
                 cache,
                 first_hop: std::sync::Mutex::new(None),
             }),
@@ -426,7 +402,7 @@ impl FlyOidcCredentialsProvider {
     /// This is what [`credential_process`](crate::credential_process) calls; it keeps its own
     /// disk cache.
     ///
-    /// The whole call ends within [`Builder::total_timeout`] (default 15 s): past it, a
+    /// The whole call ends within [`ProviderConfig::with_total_timeout`] (default 15 s): past it, a
     /// transient error says which call did not answer.
     pub async fn assume_role(&self) -> Result<AssumedRole, Error> {
         let actions = match self.inner.settings.chain {
@@ -518,7 +494,7 @@ impl FlyOidcCredentialsProvider {
         Ok(assumed)
     }
 
-    /// Runs `call` within [`Builder::total_timeout`]; `actions`: what STS did not answer.
+    /// Runs `call` within [`ProviderConfig::with_total_timeout`]; `actions`: what STS did not answer.
     async fn within_budget(
         &self,
         actions: &str,

@@ -18,7 +18,7 @@ pub const ENV_ROLE_ARN: &str = "AWS_ROLE_ARN";
 /// `AWS_ROLE_SESSION_NAME`: the role session name.
 const ENV_ROLE_SESSION_NAME: &str = "AWS_ROLE_SESSION_NAME";
 /// `FLY_OIDC_AUDIENCE`: the audience of the Fly token (default `sts.amazonaws.com`).
-pub const ENV_AUDIENCE: &str = fly_oidc::ENV_AUDIENCE;
+const ENV_AUDIENCE: &str = fly_oidc::ENV_AUDIENCE;
 /// `FLY_OIDC_AWS_DURATION_SECONDS`: the session duration in whole seconds.
 const ENV_DURATION_SECONDS: &str = "FLY_OIDC_AWS_DURATION_SECONDS";
 /// `FLY_OIDC_AWS_POLICY`: an inline session policy, JSON text or `@PATH` of a file holding it.

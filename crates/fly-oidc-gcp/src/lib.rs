@@ -90,12 +90,10 @@ pub use exchange::GoogleCall;
 pub use exchange::fuzzing;
 pub use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};
 pub use id_token::IdToken;
-pub use provider::{AccessToken, Builder, DEFAULT_TOTAL_TIMEOUT, GcpTokenProvider};
+pub use provider::{AccessToken, Builder, GcpTokenProvider};
 pub use resource::{WorkloadIdentityProvider, is_project_number};
-pub use settings::{
-    ENV_IAM_URL, ENV_PROVIDER, ENV_SCOPES, ENV_SERVICE_ACCOUNT, ENV_STS_URL, PROVIDER, Settings,
-    is_service_account,
-};
+pub(crate) use settings::ENV_PROVIDER;
+pub use settings::{PROVIDER, Settings, is_service_account};
 
 /// The Google universe domain (that of the default endpoints), as the `google_cloud`
 /// credentials and `fly-oidc serve`'s metadata server report it.

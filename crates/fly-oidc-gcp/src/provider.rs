@@ -72,14 +72,7 @@ pub struct Builder {
     config: ProviderConfig,
     given: Given,
     cache: Option<CacheConfig>,
-    total_timeout: Option<Duration>,
 }
-
-/// Default time budget of one whole access-token fetch: the Fly token, the Google STS exchange
-/// and the impersonation, each with its retries: 15 seconds, so a front end with a 30 s
-/// deadline (a credential configuration's `timeout_millis`, a client library's token request)
-/// gets this provider's own diagnosis. Change it with [`Builder::total_timeout`].
-pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Builder {
     /// What this provider shares with the Fly token client and the other providers (replacing
@@ -110,6 +103,14 @@ impl Builder {
     /// the federated token is used directly).
     pub fn service_account(mut self, email: impl Into<String>) -> Self {
         self.given.service_account = Some(email.into());
+        self
+    }
+
+    /// No impersonation, whatever [`service_account`](Self::service_account) or
+    /// `FLY_OIDC_GCP_SERVICE_ACCOUNT` says: the federated token of the STS exchange is handed
+    /// out (as `doctor` checks the exchange on its own).
+    pub fn no_impersonation(mut self) -> Self {
+        self.given.no_impersonation = true;
         self
     }
 
@@ -145,14 +146,6 @@ impl Builder {
     /// to 12 hours when the org policy permits more than 1).
     pub fn lifetime(mut self, lifetime: Duration) -> Self {
         self.given.lifetime = Some(lifetime);
-        self
-    }
-
-    /// The time budget of one whole fetch, Fly token, STS exchange and impersonation with their
-    /// retries (default [`DEFAULT_TOTAL_TIMEOUT`], 15 s). When it runs out, the error is
-    /// transient and names the call that did not answer.
-    pub fn total_timeout(mut self, budget: Duration) -> Self {
-        self.total_timeout = Some(budget);
         self
     }
 
@@ -195,7 +188,7 @@ impl Builder {
             timeout: config.timeout().unwrap_or(Duration::from_secs(15)),
             lifetime: settings.lifetime().unwrap_or(Duration::from_secs(3600)),
             retry: config.retry().cloned().unwrap_or_default(),
-            total_timeout: self.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT),
+            total_timeout: config.total_timeout(),
             cache_config: self.cache.unwrap_or_default(),
             time,
             env: config.env(),
@@ -337,14 +330,14 @@ impl GcpTokenProvider {
     /// account an STS exchange, with one an impersonation; the Fly token and the federated
     /// token they need are shared with every provider derived from this one and reused while
     /// valid (see [`with_scopes`](Self::with_scopes)), else fetched anew; all within
-    /// [`Builder::total_timeout`] (default 15 s; past it, a transient error names the call
+    /// [`ProviderConfig::with_total_timeout`] (default 15 s; past it, a transient error names the call
     /// that did not answer).
     pub async fn fetch_access_token(&self) -> Result<AccessToken, Error> {
         self.within_budget(async |at_google| self.fetch_unbounded(at_google).await)
             .await
     }
 
-    /// Run `op` within [`Builder::total_timeout`]; `op` sets the flag it is given once the Fly
+    /// Run `op` within [`ProviderConfig::with_total_timeout`]; `op` sets the flag it is given once the Fly
     /// token is in hand, after which a hang is Google's.
     async fn within_budget<T>(
         &self,
@@ -414,9 +407,8 @@ impl GcpTokenProvider {
     /// Exchange a Fly token (whose audience must be one the provider allows) for a
     /// Google access token, impersonating the service account if one is configured.
     ///
-    /// A token that has expired, or has less than
-    /// [`MIN_SUBJECT_TOKEN_TTL`](fly_oidc::MIN_SUBJECT_TOKEN_TTL) (30 s) left by the
-    /// provider's clock, is not sent: an [`ErrorKind::StaleToken`] error says when it expired.
+    /// A token that has expired, or has less than 30 s left by the provider's clock, is not
+    /// sent: an [`ErrorKind::StaleToken`] error says when it expired.
     pub async fn exchange(&self, fly_token: &FlyToken) -> Result<AccessToken, Error> {
         fly_token.ensure_fresh(
             self.upstream.time.now(),
@@ -514,7 +506,7 @@ impl GcpTokenProvider {
     /// metadata server's `.../identity?audience=A` answers): IAM Credentials `generateIdToken`
     /// with the federated token, which (with its Fly token) is shared with
     /// [`access_token`](Self::access_token) and reused while it has more than 5 minutes left,
-    /// within [`Builder::total_timeout`]. The ID token itself is not cached (one per audience;
+    /// within [`ProviderConfig::with_total_timeout`]. The ID token itself is not cached (one per audience;
     /// the caller keeps it until near its `exp`, an hour ahead).
     ///
     /// Errors: [`ErrorKind::InvalidConfiguration`] without a service account (Google issues

@@ -7,15 +7,15 @@ use fly_oidc::{BuildError, Env, Origin, Setting, truncate};
 use std::time::Duration;
 
 /// The workload identity pool provider (`projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id>`).
-pub const ENV_PROVIDER: &str = "FLY_OIDC_GCP_PROVIDER";
+pub(crate) const ENV_PROVIDER: &str = "FLY_OIDC_GCP_PROVIDER";
 /// The service account to impersonate (optional).
-pub const ENV_SERVICE_ACCOUNT: &str = "FLY_OIDC_GCP_SERVICE_ACCOUNT";
+pub(crate) const ENV_SERVICE_ACCOUNT: &str = "FLY_OIDC_GCP_SERVICE_ACCOUNT";
 /// The OAuth scopes, comma-separated (default: `cloud-platform`).
-pub const ENV_SCOPES: &str = "FLY_OIDC_GCP_SCOPES";
+pub(crate) const ENV_SCOPES: &str = "FLY_OIDC_GCP_SCOPES";
 /// Google's STS token endpoint (default `https://sts.googleapis.com/v1/token`).
-pub const ENV_STS_URL: &str = "FLY_OIDC_GCP_STS_URL";
+pub(crate) const ENV_STS_URL: &str = "FLY_OIDC_GCP_STS_URL";
 /// The IAM Credentials base URL (default `https://iamcredentials.googleapis.com`).
-pub const ENV_IAM_URL: &str = "FLY_OIDC_GCP_IAM_URL";
+pub(crate) const ENV_IAM_URL: &str = "FLY_OIDC_GCP_IAM_URL";
 
 /// A Google provider setting: builder method, variable, flag (`--gcp-` where both clouds are
 /// configured at once).
@@ -44,6 +44,8 @@ pub(crate) struct Given {
     pub provider: Option<String>,
     pub audience: Option<String>,
     pub service_account: Option<String>,
+    /// No service account, given or from the environment ([`Builder::no_impersonation`](crate::Builder::no_impersonation)).
+    pub no_impersonation: bool,
     pub scopes: Vec<String>,
     pub sts_url: Option<String>,
     pub iam_url: Option<String>,
@@ -102,9 +104,12 @@ impl Settings {
             )
         })?;
         let provider = WorkloadIdentityProvider::parse_from(&raw_provider, origin)?;
-        let service_account = match pick(given.service_account.clone(), SERVICE_ACCOUNT, env)? {
-            Some((sa, origin)) => Some(check_service_account(sa.trim(), origin)?),
-            None => None,
+        let service_account = if given.no_impersonation {
+            None
+        } else {
+            pick(given.service_account.clone(), SERVICE_ACCOUNT, env)?
+                .map(|(sa, origin)| check_service_account(sa.trim(), origin))
+                .transpose()?
         };
         let url = |setting: Setting, what: &str, given: &Option<String>, default: &str| {
             let (raw, origin) =
@@ -323,6 +328,24 @@ mod tests {
         assert_eq!(s.sts_url(), "https://sts.example.com/v1/token");
         // Not given: the variable.
         assert_eq!(s.iam_url(), "https://iam.example.com");
+    }
+
+    /// Without impersonation no service account is read, given or from the variable, so an
+    /// invalid one does not stop the exchange alone (doctor's first Google step).
+    #[test]
+    fn no_impersonation_reads_no_service_account() {
+        let env = |sa| Env::from_slice(&[(ENV_PROVIDER, NAME), (ENV_SERVICE_ACCOUNT, sa)]);
+        let given = Given {
+            service_account: Some("app@p.iam.gserviceaccount.com".into()),
+            no_impersonation: true,
+            ..Given::default()
+        };
+        for sa in ["other@p.iam.gserviceaccount.com", "not an email"] {
+            let s = resolve(&given, &env(sa)).unwrap();
+            assert_eq!(s.service_account(), None);
+            let plain = resolve(&Given::default(), &env(sa));
+            assert_eq!(plain.is_ok(), sa.contains('@'), "{sa}");
+        }
     }
 
     #[test]

@@ -380,7 +380,10 @@ pub fn install_crypto_provider() {
 /// `reqwest` fails to build where the system has no CA certificates.
 ///
 /// Installs `ring` as the process's rustls crypto provider if none is installed yet.
-pub fn http_client_builder(connect_timeout: Duration, timeout: Duration) -> reqwest::ClientBuilder {
+pub(crate) fn http_client_builder(
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> reqwest::ClientBuilder {
     install_crypto_provider();
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
@@ -388,7 +391,7 @@ pub fn http_client_builder(connect_timeout: Duration, timeout: Duration) -> reqw
         .user_agent(concat!("fly-oidc/", env!("CARGO_PKG_VERSION")))
 }
 
-/// The HTTPS client of every fly-oidc client: [`http_client_builder`] with the timeouts,
+/// The HTTPS client of every fly-oidc client: our timeouts and user agent, rustls on `ring`,
 /// trusting the system's root certificates (`SSL_CERT_FILE`/`SSL_CERT_DIR` from `env`), else
 /// the bundled ones ([`crate::tls`]).
 ///
@@ -400,7 +403,7 @@ pub fn https_client(
     timeout: Duration,
 ) -> Result<reqwest::Client, Error> {
     let builder = http_client_builder(connect_timeout, timeout)
-        .tls_backend_preconfigured(crate::tls::client_config(env)?);
+        .tls_backend_preconfigured(crate::tls::RootCertificates::load(env).client_config()?);
     build_client(builder)
 }
 

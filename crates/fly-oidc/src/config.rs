@@ -9,7 +9,7 @@ use crate::time::SharedTimeSource;
 use std::time::Duration;
 
 /// The settings every fly-oidc client shares: the environment, the Fly token client, the
-/// clock, retries, timeouts and whether plain `http://` is allowed. Each builder takes it with
+/// clock, retries, timeouts (a provider's total budget too) and whether plain `http://` is allowed. Each builder takes it with
 /// `configure` ([`fly_oidc::Builder::configure`](crate::Builder::configure),
 /// `fly_oidc_aws::Builder::configure`, `fly_oidc_gcp::Builder::configure`), and reads what it
 /// uses; whatever is left unset is that builder's default.
@@ -37,7 +37,20 @@ pub struct ProviderConfig {
     connect_timeout: Option<Duration>,
     timeout: Option<Duration>,
     allow_insecure_http: Option<bool>,
+    total_timeout: Option<Duration>,
 }
+
+/// The default time budget of one whole credential fetch of a cloud provider
+/// ([`ProviderConfig::with_total_timeout`]): 15 s. It ends, with the provider's own error,
+/// inside the deadlines of the consumers: the AWS SDK's identity cache gives a credentials
+/// provider (unless the client sets `IdentityCache::lazy().load_timeout`) the sum of the
+/// worst-case retry backoffs plus `attempts × max(2 × connect timeout, attempt timeout)` of
+/// the client's own settings: with the SDK defaults (3 attempts, backoff 1 s then 2 s, 3.1 s
+/// connect timeout), 3 s + 3 × 6.2 s = 21.6 s (`pessimistic_load_timeout` in
+/// aws-smithy-runtime's `client/identity/cache/lazy.rs`); Google's credential configuration
+/// and client libraries give a token request 30 s. Past those deadlines the consumer reports
+/// only that it timed out; inside them the user sees which call hung.
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl ProviderConfig {
     /// The environment every setting's variable is read from (default: the process's own).
@@ -89,6 +102,16 @@ impl ProviderConfig {
         self
     }
 
+    /// The time budget of one whole credential fetch of a cloud provider: the Fly token, the
+    /// cloud's token service (and Google's impersonation, AWS's chained role), each with its
+    /// retries (default [`DEFAULT_TOTAL_TIMEOUT`], 15 s). When it runs out, the error is
+    /// transient and names the call that did not answer. Keep it below the deadline of the
+    /// SDK client the provider plugs into. The Fly token client ignores it.
+    pub fn with_total_timeout(mut self, budget: Duration) -> Self {
+        self.total_timeout = Some(budget);
+        self
+    }
+
     /// The environment: the one given, else the process's.
     pub fn env(&self) -> Env {
         self.env.clone().unwrap_or_else(Env::real)
@@ -129,6 +152,11 @@ impl ProviderConfig {
     /// The per-request timeout given, if any.
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    /// A provider's total time budget: the one given, else [`DEFAULT_TOTAL_TIMEOUT`].
+    pub fn total_timeout(&self) -> Duration {
+        self.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT)
     }
 
     /// Whether plain `http://` is allowed beyond loopback: the value given, else

@@ -8,7 +8,7 @@ use crate::error::{BuildError, Setting, truncate};
 
 /// Set to `1`, `true`, `yes` or `on` (any case) to allow plain HTTP to any host; `0`,
 /// `false`, `no` or `off` (or unset) to refuse it.
-pub const ENV_ALLOW_INSECURE_HTTP: &str = "FLY_OIDC_ALLOW_INSECURE_HTTP";
+pub(crate) const ENV_ALLOW_INSECURE_HTTP: &str = "FLY_OIDC_ALLOW_INSECURE_HTTP";
 
 /// The setting `allow_insecure_http` of every builder, also set by
 /// `FLY_OIDC_ALLOW_INSECURE_HTTP`.

@@ -78,7 +78,7 @@ impl Env {
     }
 
     /// A fixed environment made of owned pairs.
-    pub fn from_map(vars: HashMap<String, String>) -> Self {
+    pub(crate) fn from_map(vars: HashMap<String, String>) -> Self {
         Self {
             fake: Some(Arc::new(vars)),
         }

@@ -70,10 +70,10 @@ pub use claims::{
 };
 pub use client::{
     API_TOKEN, API_URL, Builder, ENV_AUDIENCE, ENV_AWS_PRINCIPAL_TAGS, FlyOidcClient, SOCKET,
-    TOKEN_FILE, TokenOptions, TokenSource, check_audience, http_client_builder, https_client,
-    install_crypto_provider, not_on_fly_hint, token_from_response,
+    TOKEN_FILE, TokenOptions, TokenSource, check_audience, https_client, install_crypto_provider,
+    not_on_fly_hint, token_from_response,
 };
-pub use config::ProviderConfig;
+pub use config::{DEFAULT_TOTAL_TIMEOUT, ProviderConfig};
 pub use env::Env;
 pub use error::{
     BuildError, Cloud, Error, ErrorKind, Message, Naming, Origin, Setting, redact_jwts,
@@ -81,4 +81,4 @@ pub use error::{
 };
 pub use retry::{RetryConfig, within_provider_budget};
 pub use shell::{shell_export, shell_quote};
-pub use token::{FlyToken, JwtHeader, MIN_SUBJECT_TOKEN_TTL, REDACTED, SecretString};
+pub use token::{FlyToken, JwtHeader, REDACTED, SecretString};

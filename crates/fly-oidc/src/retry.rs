@@ -129,7 +129,7 @@ impl RetryConfig {
 /// Run `op`, a provider's whole chain that starts with a Fly token from `fly`, within
 /// `budget`; `op` is given a flag to set once the Fly token is in hand. Past the budget, `op`
 /// is dropped and the result is an [`ErrorKind::Transient`](crate::ErrorKind::Transient)
-/// error: "`{hung}` within this provider's `N` s budget (Builder::total_timeout); this is
+/// error: "`{hung}` within this provider's `N` s budget (ProviderConfig::with_total_timeout); this is
 /// usually transient, try again", where the call that did not answer, `hung`, is the Machines
 /// API ("the Machines API did not answer: no Fly token from `<source>`") while the flag is
 /// unset, else `cloud()` (such as "STS `<url>` did not answer").
@@ -157,7 +157,6 @@ pub async fn within_provider_budget<T>(
     op: impl AsyncFnOnce(&AtomicBool) -> Result<T, crate::Error>,
     cloud: impl FnOnce() -> String,
 ) -> Result<T, crate::Error> {
-    const TOTAL_TIMEOUT: crate::Setting = crate::Setting::new("total_timeout", None);
     let past_fly = AtomicBool::new(false);
     let Ok(result) = tokio::time::timeout(budget, op(&past_fly)).await else {
         let hung = match past_fly.load(Ordering::Relaxed) {
@@ -168,10 +167,10 @@ pub async fn within_provider_budget<T>(
             ),
         };
         let budget = budget.as_secs_f64();
-        let message =
-            crate::Message::from(format!("{hung} within this provider's {budget} s budget ("))
-                .setting(TOTAL_TIMEOUT)
-                .text("); this is usually transient, try again");
+        let message = format!(
+            "{hung} within this provider's {budget} s budget \
+             (ProviderConfig::with_total_timeout); this is usually transient, try again"
+        );
         return Err(crate::Error::new(crate::ErrorKind::Transient, message));
     };
     result

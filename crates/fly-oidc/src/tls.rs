@@ -132,7 +132,7 @@ impl RootCertificates {
     ///
     /// Fails (with [`ErrorKind::InvalidConfiguration`]) only if `ring` supports none of
     /// those versions.
-    fn client_config(&self) -> Result<rustls::ClientConfig, Error> {
+    pub(crate) fn client_config(&self) -> Result<rustls::ClientConfig, Error> {
         config_trusting(self.root_store())
     }
 
@@ -153,12 +153,6 @@ impl RootCertificates {
         }
         pem
     }
-}
-
-/// A `rustls` client configuration trusting [`RootCertificates::load`]`(env)`: what every
-/// fly-oidc `reqwest` client uses.
-pub fn client_config(env: &Env) -> Result<rustls::ClientConfig, Error> {
-    RootCertificates::load(env).client_config()
 }
 
 /// A `rustls` client configuration on `ring` trusting `roots` (empty for plain-HTTP clients).

@@ -17,7 +17,7 @@ pub(crate) const MAX_TOKEN_BYTES: usize = 64 * 1024;
 /// The least time a Fly token must have left to be handed on to a cloud: 30 seconds. A
 /// token closer to its `exp` (or past it) is refused with [`ErrorKind::StaleToken`], since
 /// it would expire in flight or in the consumer's hands (see [`FlyToken::ensure_fresh`]).
-pub const MIN_SUBJECT_TOKEN_TTL: Duration = Duration::from_secs(30);
+pub(crate) const MIN_SUBJECT_TOKEN_TTL: Duration = Duration::from_secs(30);
 
 /// The JOSE header of a token.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -102,7 +102,7 @@ impl FlyToken {
         self.claims.expires_at()
     }
 
-    /// Check that the token has at least [`MIN_SUBJECT_TOKEN_TTL`] (30 s) left at `now`.
+    /// Check that the token has at least 30 s left at `now`.
     ///
     /// Otherwise an [`ErrorKind::StaleToken`] error: "`{holder}` holds a Fly token that
     /// expired at `<RFC 3339 UTC>` (`N` s ago)" (or "that expires at ..., in `N` s, less

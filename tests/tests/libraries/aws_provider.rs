@@ -997,7 +997,7 @@ async fn a_hung_machines_api_ends_with_the_providers_message_inside_an_sdk_clien
     let (fly, sts) = fakes().await;
     fly.fail_next(5, Fault::Delay(Duration::from_secs(120)));
     let provider = provider(&fly, &sts.url())
-        .total_timeout(Duration::from_millis(1500))
+        .configure(&config(&fly).with_total_timeout(Duration::from_millis(1500)))
         .build()
         .unwrap();
     let config = aws_sdk_sts::Config::builder()
@@ -1022,7 +1022,7 @@ async fn a_hung_machines_api_ends_with_the_providers_message_inside_an_sdk_clien
         "{chain}"
     );
     assert!(
-        chain.contains("1.5 s budget (Builder::total_timeout)"),
+        chain.contains("1.5 s budget (ProviderConfig::with_total_timeout)"),
         "{chain}"
     );
     assert!(!chain.contains("identity resolver timed out"), "{chain}");
@@ -1051,9 +1051,9 @@ fn the_default_budget_is_well_inside_the_sdks_default_load_timeout() {
     );
     // "Well inside": room for the SDK's own work and a slow scheduler.
     assert!(
-        fly_oidc_aws::DEFAULT_TOTAL_TIMEOUT + Duration::from_secs(5) <= load_timeout,
+        fly_oidc::DEFAULT_TOTAL_TIMEOUT + Duration::from_secs(5) <= load_timeout,
         "{:?} vs {load_timeout:?}",
-        fly_oidc_aws::DEFAULT_TOTAL_TIMEOUT
+        fly_oidc::DEFAULT_TOTAL_TIMEOUT
     );
 }
 

@@ -564,7 +564,7 @@ async fn a_hung_call_ends_with_the_providers_message_within_its_budget() {
     let started = std::time::Instant::now();
     let err = f
         .builder()
-        .total_timeout(Duration::from_millis(1500))
+        .configure(&f.config().with_total_timeout(Duration::from_millis(1500)))
         .build()
         .unwrap()
         .access_token()
@@ -578,11 +578,11 @@ async fn a_hung_call_ends_with_the_providers_message_within_its_budget() {
         "{msg}"
     );
     assert!(
-        msg.contains("1.5 s budget (Builder::total_timeout)"),
+        msg.contains("1.5 s budget (ProviderConfig::with_total_timeout)"),
         "{msg}"
     );
     assert_eq!(f.google.request_count(), 0);
-    assert!(fly_oidc_gcp::DEFAULT_TOTAL_TIMEOUT < Duration::from_secs(30));
+    assert!(fly_oidc::DEFAULT_TOTAL_TIMEOUT < Duration::from_secs(30));
 }
 
 /// `GcpTokenProvider::id_token`: a Fly token, an STS exchange and IAM Credentials

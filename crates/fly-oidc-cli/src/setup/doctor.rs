@@ -324,7 +324,7 @@ pub async fn aws_role(
         Some(Rejection::IncorrectAudience) => {
             // The setting the error names (the audience's).
             let named = err.named_message().settings().next();
-            let setting = named.map_or_else(|| fly_oidc_aws::ENV_AUDIENCE.to_owned(), |s| s.name(NAMING));
+            let setting = named.map_or_else(|| fly_oidc::ENV_AUDIENCE.to_owned(), |s| s.name(NAMING));
             format!(
                 "add the audience {audience} to the IAM OpenID Connect provider's client IDs (aws iam add-client-id-to-open-id-connect-provider --client-id {quoted} ...), or set {setting} to an audience it lists",
                 quoted = fly_oidc::shell_quote(audience),
@@ -594,33 +594,13 @@ impl DoctorOptions {
 
     /// The Google steps.
     async fn gcp_steps(&self, report: &mut Report, config: &ProviderConfig) {
-        let env = config.env();
-        // The exchange alone: the Google variables without the service account.
-        let exchange_env = Env::from_map(
-            [
-                fly_oidc_gcp::ENV_PROVIDER,
-                fly_oidc_gcp::ENV_SCOPES,
-                fly_oidc_gcp::ENV_STS_URL,
-                fly_oidc_gcp::ENV_IAM_URL,
-                fly_oidc::endpoint::ENV_ALLOW_INSECURE_HTTP,
-            ]
-            .iter()
-            .filter_map(|name| env.get(name).map(|v| ((*name).to_owned(), v)))
-            .collect(),
-        );
-        let exchange = self
-            .gcp
-            .clone()
-            .configure(&config.clone().with_env(exchange_env));
+        let builder = self.gcp.clone().configure(config);
+        // The exchange alone, whatever service account is set.
+        let exchange = builder.clone().no_impersonation();
         // The flag's service account, else the variable's, read by the builder itself so that
         // an invalid value is named where it came from.
-        let impersonation = (self.gcp_service_account.is_some()
-            || env.get(fly_oidc_gcp::ENV_SERVICE_ACCOUNT).is_some())
-        .then(|| {
-            let builder = self.gcp.clone().configure(config);
-            builder.set_if(self.gcp_service_account.clone(), |b, sa| {
-                b.service_account(sa)
-            })
+        let impersonation = builder.set_if(self.gcp_service_account.clone(), |b, sa| {
+            b.service_account(sa)
         });
         if !self.gcp_required && !exchange.is_configured() {
             return;
@@ -628,10 +608,9 @@ impl DoctorOptions {
         match exchange.build() {
             Err(e) => report.steps.push(setting_step("google exchange", &e)),
             Ok(exchange_only) => {
-                let impersonating = match impersonation.map(|b| b.build()) {
-                    None => None,
-                    Some(Ok(p)) => Some(p),
-                    Some(Err(e)) => {
+                let impersonating = match impersonation.build() {
+                    Ok(p) => p.settings().service_account().is_some().then_some(p),
+                    Err(e) => {
                         report.steps.push(setting_step("google impersonation", &e));
                         None
                     }
