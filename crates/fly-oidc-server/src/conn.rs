@@ -54,7 +54,11 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 /// The largest request head accepted (bytes); request bodies are never read.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
+/// The longest of the limits' durations: a longer one is taken as a day.
+const LONGEST_LIMIT: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// What client connections may take ([`Builder::connection_limits`](crate::Builder::connection_limits)).
+/// A duration longer than a day is taken as a day.
 /// Botocore gives the endpoint 2 s per attempt; the defaults answer a new client within that
 /// while 10,000 hostile connections are open.
 ///
@@ -112,11 +116,20 @@ impl Default for ConnectionLimits {
 
 impl ConnectionLimits {
     /// These limits with the connection cap below the descriptor limit, after raising the
-    /// soft `RLIMIT_NOFILE` towards the hard one as far as the cap needs.
+    /// soft `RLIMIT_NOFILE` towards the hard one as far as the cap needs, and no duration
+    /// longer than [`LONGEST_LIMIT`] (so no deadline overflows).
     fn resolved(mut self) -> Self {
         use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
         self.max_connections = self.max_connections.max(1);
-        let wanted = (self.max_connections + FD_RESERVE) as u64;
+        for limit in [
+            &mut self.header_read_timeout,
+            &mut self.idle_timeout,
+            &mut self.write_timeout,
+            &mut self.max_connection_age,
+        ] {
+            *limit = (*limit).min(LONGEST_LIMIT);
+        }
+        let wanted = self.max_connections.saturating_add(FD_RESERVE) as u64;
         let limit = getrlimit(Resource::Nofile);
         let mut soft = limit.current.unwrap_or(u64::MAX);
         if soft < wanted {

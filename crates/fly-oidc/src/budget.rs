@@ -92,13 +92,14 @@ impl Drop for Waiting<'_> {
 }
 
 impl RateLimit {
-    /// `burst` turns at once (at least 1), then one per `every`.
+    /// `burst` turns at once (at least 1), then one per `every` (1 ms to a day: a longer
+    /// interval is taken as a day).
     pub fn new(burst: u32, every: Duration) -> Self {
         let burst = f64::from(burst.max(1));
         Self {
             inner: Some(Arc::new(Bucket {
                 burst,
-                every: every.max(Duration::from_millis(1)),
+                every: every.clamp(Duration::from_millis(1), Duration::from_secs(24 * 60 * 60)),
                 state: Mutex::new(State {
                     turns: burst,
                     at: Instant::now(),
@@ -152,6 +153,16 @@ impl RateLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An interval at the edge of its type waits (for as long as the timer holds) rather than
+    /// overflowing.
+    #[tokio::test]
+    async fn the_longest_interval_waits_without_a_panic() {
+        let limit = RateLimit::new(0, Duration::MAX);
+        limit.acquire().await;
+        let second = tokio::time::timeout(Duration::from_millis(50), limit.acquire()).await;
+        assert!(second.is_err(), "the second turn waits");
+    }
 
     #[tokio::test]
     async fn a_burst_then_one_per_interval() {

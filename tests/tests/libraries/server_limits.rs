@@ -101,6 +101,33 @@ async fn closed_after(
     started.elapsed()
 }
 
+/// Limits at the edges of their types are taken as the longest and fewest the server keeps
+/// (a day; one connection): no deadline overflows, and every client is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_at_the_edges_of_their_types_serve_without_a_panic() {
+    let longest = Duration::MAX;
+    let defaults = ConnectionLimits::default();
+    for (count, time) in [(usize::MAX, longest), (0, defaults.idle_timeout)] {
+        let server = server(|l| {
+            *l = ConnectionLimits {
+                max_connections: count,
+                max_active_connections: count,
+                header_read_timeout: time.max(defaults.header_read_timeout),
+                idle_timeout: time,
+                write_timeout: time.max(defaults.write_timeout),
+                max_connection_age: time,
+            }
+        })
+        .await;
+        let addr = server.local_addr();
+        for _ in 0..3 {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            served(&mut stream, addr).await;
+        }
+        server.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_alive_connection_is_reused_across_pauses_and_closed_at_the_idle_limit() {
     let server = server(|l| l.idle_timeout = Duration::from_millis(2500)).await;
