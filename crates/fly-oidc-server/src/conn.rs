@@ -16,7 +16,7 @@
 //!   At most `max_active_connections` connections hold HTTP state at once, the same eviction making
 //!   room. Memory stays bounded under a flood; small kernel socket buffers bound what a
 //!   client that pipelines without reading makes the server do.
-//! - **ConnectionLimits per connection**, checked by a timer in the connection's own task from what its
+//! - **Limits per connection**, checked by a timer in the connection's own task from what its
 //!   socket does ([`Tracked`]): the header limit (a new connection's first byte, and the
 //!   whole head from its first byte), the idle limit (between requests), the write limit (a
 //!   response that cannot be written because the client does not read) and the total-life
@@ -58,20 +58,21 @@ const MAX_REQUEST_HEAD: usize = 16 * 1024;
 const LONGEST_LIMIT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// What client connections may take ([`Builder::connection_limits`](crate::Builder::connection_limits)).
-/// A duration longer than a day is taken as a day.
+/// A duration longer than a day is taken as a day; a zero duration is refused by
+/// [`Builder::start`](crate::Builder::start) (no client could be served). New limits may be
+/// added, so change the defaults field by field.
 /// Botocore gives the endpoint 2 s per attempt; the defaults answer a new client within that
 /// while 10,000 hostile connections are open.
 ///
 /// ```
 /// use fly_oidc_server::ConnectionLimits;
 /// use std::time::Duration;
-/// let limits = ConnectionLimits {
-///     idle_timeout: Duration::from_secs(10),
-///     ..ConnectionLimits::default()
-/// };
+/// let mut limits = ConnectionLimits::default();
+/// limits.idle_timeout = Duration::from_secs(10);
 /// assert_eq!(limits.max_connections, 16384);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectionLimits {
     /// The most client connections open at once (default 16384, lowered to fit the open file
     /// limit: the server raises its soft `RLIMIT_NOFILE` towards the hard one as far as this
@@ -163,6 +164,18 @@ impl ConnectionLimits {
         }
         self.max_active_connections = self.max_active_connections.min(self.max_connections).max(1);
         self
+    }
+
+    /// The name of a duration that is zero, if any: with it no client could be served.
+    pub(crate) fn zero_duration(&self) -> Option<&'static str> {
+        [
+            ("header_read_timeout", self.header_read_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("write_timeout", self.write_timeout),
+            ("max_connection_age", self.max_connection_age),
+        ]
+        .into_iter()
+        .find_map(|(name, limit)| limit.is_zero().then_some(name))
     }
 
     /// How often an active connection checks its limits.

@@ -233,8 +233,8 @@ impl Builder {
 
     /// Bind, fetch every credential once, then serve in the background.
     ///
-    /// Fails with [`ErrorKind::InvalidSetting`] for a listen address that is not loopback or
-    /// two roles of the same name, [`ErrorKind::Listen`] when the address cannot be bound,
+    /// Fails with [`ErrorKind::InvalidSetting`] for a listen address that is not loopback, two
+    /// roles of the same name or a zero connection limit, [`ErrorKind::Listen`] when the address cannot be bound,
     /// [`ErrorKind::Io`] when a token file cannot be written, and [`ErrorKind::Credential`] when a credential fails
     /// at start for a reason that trying again will not fix (the provider's diagnosis). A
     /// transient failure is not an error: the credential is retried in the background and
@@ -249,6 +249,15 @@ impl Builder {
             return Err(Error::new(
                 ErrorKind::InvalidSetting,
                 format!("listen address {listen}: {why}; use 127.0.0.1:PORT"),
+            ));
+        }
+        if let Some(limit) = self.limits.zero_duration() {
+            return Err(Error::new(
+                ErrorKind::InvalidSetting,
+                format!(
+                    "connection limit {limit} is zero: no client could be served; give a \
+                     positive duration, or leave it at its default"
+                ),
             ));
         }
         let time = self.time.clone().unwrap_or_default();

@@ -1116,3 +1116,33 @@ fault_tests! {
     internal_failure_is_retried_three_times =>
         transient_failure(Fault::internal_failure(), "InternalFailure");
 }
+
+/// `CredentialProcess` runs its provider's assume-role within the config's budget.
+#[tokio::test]
+async fn credential_process_keeps_the_configs_budget() {
+    let (fly, sts) = fakes().await;
+    fly.fail_next(5, Fault::Delay(Duration::from_secs(120)));
+    let provider = provider(&fly, &sts.url())
+        .configure(&config(&fly).with_total_timeout(Duration::from_millis(1200)))
+        .disable_cache()
+        .build()
+        .unwrap();
+    let process = fly_oidc_aws::credential_process::CredentialProcess::builder()
+        .no_cache(true)
+        .build(provider)
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = process.credentials().await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.kind(), ErrorKind::Transient);
+    assert!(
+        err.to_string()
+            .contains("1.2 s budget (ProviderConfig::with_total_timeout)"),
+        "{err}"
+    );
+    assert_eq!(sts.request_count(), 0);
+}

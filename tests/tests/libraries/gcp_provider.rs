@@ -637,3 +637,33 @@ async fn id_token_is_a_signed_jwt_of_the_service_account_for_the_audience() {
     assert_eq!(err.kind(), ErrorKind::InvalidConfiguration, "{err}");
     assert_says(&err.to_string(), &["FLY_OIDC_GCP_SERVICE_ACCOUNT"]);
 }
+
+/// A provider derived with `with_scopes` keeps the budget of the config its parent was
+/// built with.
+#[tokio::test]
+async fn a_scoped_provider_keeps_the_configs_budget() {
+    let f = Fakes::start().await;
+    f.fly
+        .fail_next(5, fly_oidc_testkit::Fault::Delay(Duration::from_secs(120)));
+    let provider = f
+        .builder()
+        .configure(&f.config().with_total_timeout(Duration::from_millis(1200)))
+        .build()
+        .unwrap()
+        .with_scopes(vec![
+            "https://www.googleapis.com/auth/devstorage.read_only".into(),
+        ]);
+    let started = std::time::Instant::now();
+    let err = provider.access_token().await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.kind(), ErrorKind::Transient);
+    assert!(
+        err.to_string()
+            .contains("1.2 s budget (ProviderConfig::with_total_timeout)"),
+        "{err}"
+    );
+}

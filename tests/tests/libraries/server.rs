@@ -736,9 +736,10 @@ async fn survives_disconnects_slow_headers_and_ten_thousand_requests() {
     let (fly, sts) = fakes().await;
     let server = Server::builder()
         .aws_role(reader(&fly, &sts))
-        .connection_limits(fly_oidc_server::ConnectionLimits {
-            header_read_timeout: Duration::from_millis(300),
-            ..Default::default()
+        .connection_limits({
+            let mut limits = fly_oidc_server::ConnectionLimits::default();
+            limits.header_read_timeout = Duration::from_millis(300);
+            limits
         })
         .start()
         .await

@@ -7,7 +7,7 @@
 //! `crates/fly-oidc-cli/tests/cli/server_flood.rs`.
 #![allow(clippy::unwrap_used)] // tests unwrap what they control
 
-use fly_oidc_server::{ConnectionLimits, Server};
+use fly_oidc_server::{ConnectionLimits, ErrorKind, Server};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -102,21 +102,44 @@ async fn closed_after(
 }
 
 /// Limits at the edges of their types are taken as the longest and fewest the server keeps
-/// (a day; one connection): no deadline overflows, and every client is still served.
+/// (a day; one connection): no deadline overflows, and every client is still served. A zero
+/// duration, with which no client could be, is refused at start, naming the limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_at_the_edges_of_their_types_serve_without_a_panic() {
-    let longest = Duration::MAX;
-    let defaults = ConnectionLimits::default();
-    for (count, time) in [(usize::MAX, longest), (0, defaults.idle_timeout)] {
+    type Edit = fn(&mut ConnectionLimits);
+    let zero: [(&str, Edit); 4] = [
+        ("header_read_timeout", |l| {
+            l.header_read_timeout = Duration::ZERO
+        }),
+        ("idle_timeout", |l| l.idle_timeout = Duration::ZERO),
+        ("write_timeout", |l| l.write_timeout = Duration::ZERO),
+        ("max_connection_age", |l| {
+            l.max_connection_age = Duration::ZERO
+        }),
+    ];
+    for (name, edit) in zero {
+        let mut limits = ConnectionLimits::default();
+        edit(&mut limits);
+        let err = Server::builder()
+            .connection_limits(limits)
+            .start()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidSetting, "{err}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("connection limit {name} is zero")),
+            "{err}"
+        );
+    }
+    for (count, time) in [(usize::MAX, Duration::MAX), (0, Duration::from_secs(5))] {
         let server = server(|l| {
-            *l = ConnectionLimits {
-                max_connections: count,
-                max_active_connections: count,
-                header_read_timeout: time.max(defaults.header_read_timeout),
-                idle_timeout: time,
-                write_timeout: time.max(defaults.write_timeout),
-                max_connection_age: time,
-            }
+            l.max_connections = count;
+            l.max_active_connections = count;
+            l.header_read_timeout = time;
+            l.idle_timeout = time;
+            l.write_timeout = time;
+            l.max_connection_age = time;
         })
         .await;
         let addr = server.local_addr();

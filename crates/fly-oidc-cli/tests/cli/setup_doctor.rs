@@ -2375,3 +2375,87 @@ fn doctor_names_the_fix_of_each_chained_refusal() {
     let role = step(&json, "aws role");
     assert_json_contains(&role["detail"], "--aws-chain-duration-seconds", role);
 }
+
+/// Doctor's Google steps for each service-account source (none, the variable, the
+/// flag; valid or not): an invalid one is its own step naming where it came from, and the
+/// exchange step still runs and passes.
+#[test]
+fn doctor_google_steps_for_each_service_account_source() {
+    let w = world(|b, _| b, |b| b);
+    let provider = w.google.provider().to_owned();
+    let (sts_url, iam_url) = (w.google.sts_url(), w.google.iam_url());
+    let sock = w.fly.socket_path().to_str().unwrap().to_owned();
+    let base = [
+        ("FLY_OIDC_GCP_PROVIDER", provider.as_str()),
+        ("FLY_OIDC_GCP_STS_URL", sts_url.as_str()),
+        ("FLY_OIDC_GCP_IAM_URL", iam_url.as_str()),
+    ];
+    // (variable, flag, exit code, impersonation step: None = absent, Some((ok, facts))).
+    type Case<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
+        i32,
+        Option<(bool, &'a [&'a str])>,
+    );
+    let cases: Vec<Case> = vec![
+        (None, None, 0, None),
+        (Some("   "), None, 0, None),
+        (Some(SA), None, 0, Some((true, &[SA]))),
+        (None, Some(SA), 0, Some((true, &[SA]))),
+        (
+            Some("bad"),
+            None,
+            2,
+            Some((false, &["\"bad\"", "(from FLY_OIDC_GCP_SERVICE_ACCOUNT)"])),
+        ),
+        (
+            None,
+            Some("bad"),
+            2,
+            Some((false, &["\"bad\"", "--gcp-service-account"])),
+        ),
+        (Some("bad"), Some(SA), 0, Some((true, &[SA]))),
+        (
+            Some(SA),
+            Some("bad"),
+            2,
+            Some((false, &["\"bad\"", "--gcp-service-account"])),
+        ),
+    ];
+    for (var, flag, want, impersonation) in cases {
+        let what = format!("variable {var:?}, flag {flag:?}");
+        let mut env = base.to_vec();
+        if let Some(v) = var {
+            env.push(("FLY_OIDC_GCP_SERVICE_ACCOUNT", v));
+        }
+        let mut args = vec!["doctor", "--json", "--offline", "--socket", sock.as_str()];
+        if let Some(f) = flag {
+            args.extend(["--gcp-service-account", f]);
+        }
+        let out = run(&args, &env);
+        let json: Value = serde_json::from_str(&stdout(&out))
+            .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}", stdout(&out)));
+        assert_eq!(code(&out), want, "{what}: {json:#}");
+        let exchange = step(&json, "google exchange");
+        assert_eq!(
+            exchange["ok"], true,
+            "{what}: the exchange runs and passes: {json:#}"
+        );
+        let names = step_names(&json);
+        match impersonation {
+            None => assert!(!names.contains(&"google impersonation"), "{what}: {json:#}"),
+            Some((ok, facts)) => {
+                let s = step(&json, "google impersonation");
+                assert_eq!(s["ok"], ok, "{what}: {json:#}");
+                let detail = s["detail"].as_str().unwrap();
+                assert_contains_all(detail, facts);
+                if !ok {
+                    assert!(detail.starts_with("invalid setting"), "{what}: {detail}");
+                }
+            }
+        }
+        Secrets::of_fly(&w.fly)
+            .google(&w.google)
+            .assert_absent_from_output(&out);
+    }
+}
