@@ -160,6 +160,31 @@ fn without_ca_certificates_the_key_fetch_takes_the_same_roots() {
     assert_eq!(stderr.matches(NO_CA_WARNING).count(), 1, "{stderr}");
 }
 
+/// doctor's Google exchange step builds its client with the roots of `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR`, as every client does: in an image without CA certificates it passes, with the
+/// one warning (the token comes over the socket, whose client loads no roots).
+#[test]
+fn without_ca_certificates_doctors_google_exchange_takes_the_same_roots() {
+    let (fly, google) = acme_and_google();
+    let sock = fly.socket_path().to_str().unwrap().to_owned();
+    let (provider, sts, iam) = (google.provider(), google.sts_url(), google.iam_url());
+    let no_ca = NoCaCerts::new();
+    let vars = [
+        ("FLY_OIDC_GCP_PROVIDER", provider),
+        ("FLY_OIDC_GCP_STS_URL", sts.as_str()),
+        ("FLY_OIDC_GCP_IAM_URL", iam.as_str()),
+    ];
+    let out = fly_oidc(
+        &["doctor", "--offline", "--socket", &sock],
+        &[&vars[..], &no_ca.env()].concat(),
+    );
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("google exchange"), "{stdout}");
+    assert_eq!(stderr.matches(NO_CA_WARNING).count(), 1, "{stderr}");
+}
+
 /// A key fetch that fails says why, from the transport error's causes (reqwest's own text is
 /// "error sending request"), and where a private CA's roots go.
 #[test]
