@@ -680,6 +680,26 @@ fn a_control_character_in_a_path_cannot_forge_an_error_line() {
     assert!(!line.trim_end().contains(char::is_control), "{line:?}");
 }
 
+/// doctor's step lines and fixes escape control characters as the error line does: a path
+/// cannot forge a `PASS` step or colour the report.
+#[test]
+fn a_control_character_in_a_path_cannot_forge_a_doctor_step() {
+    let home = tempfile::tempdir().unwrap();
+    let path = "a\u{1b}[31mRED\nok   token: forged";
+    let args = ["doctor", "--offline", "--token-file", path];
+    let out = run_in(&args, &[], home.path());
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("a\\u{1b}[31mRED\\nok   token: forged"),
+        "{report}"
+    );
+    assert!(
+        !report.lines().any(|l| l.starts_with("ok   token:")),
+        "{report}"
+    );
+    assert!(!report.contains('\u{1b}'), "{report:?}");
+}
+
 /// A socket path too long for the file system, or through a file, was retried as if the
 /// network had failed (and `exec` started its app without credentials): no retry can make it
 /// a socket, so it is an invalid setting.

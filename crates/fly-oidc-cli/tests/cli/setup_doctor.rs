@@ -1616,6 +1616,26 @@ fn errors_table_aws_incorrect_audience_names_the_audience_and_its_setting() {
     );
 }
 
+/// The commands the refusal suggests carry the audience sent, shell-quoted, so they run as
+/// pasted whatever it holds.
+#[test]
+fn errors_table_aws_incorrect_audience_quotes_the_audience_in_its_commands() {
+    let m = aws_error_with(
+        |b, _| b.audience("other-audience"),
+        &[],
+        &["--audience", "it's $HOME"],
+        &[],
+        1,
+    );
+    assert_contains_all(
+        &m,
+        &[
+            "add-client-id-to-open-id-connect-provider --client-id 'it'\\''s $HOME' ...",
+            "fly-oidc aws setup --audience 'it'\\''s $HOME'",
+        ],
+    );
+}
+
 #[test]
 fn exec_and_doctor_name_settings_by_their_own_per_cloud_flags() {
     // `exec` has --aws-audience, not `aws`'s --audience.
