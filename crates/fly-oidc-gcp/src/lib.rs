@@ -92,7 +92,6 @@ pub use fly_oidc::{BuildError, Error, ErrorKind, Origin, Setting};
 pub use id_token::IdToken;
 pub use provider::{AccessToken, Builder, GcpTokenProvider};
 pub use resource::{WorkloadIdentityProvider, is_project_number};
-pub(crate) use settings::ENV_PROVIDER;
 pub use settings::{PROVIDER, Settings, is_service_account};
 
 /// The Google universe domain (that of the default endpoints), as the `google_cloud`

@@ -166,7 +166,7 @@ impl Builder {
     /// environment sets `FLY_OIDC_GCP_PROVIDER` (not blank). The one answer to "is Google
     /// configured?" for every front end; without a provider, [`build`](Self::build) fails.
     pub fn is_configured(&self) -> bool {
-        self.given.provider.is_some() || self.config.env().get(crate::ENV_PROVIDER).is_some()
+        self.given.provider.is_some() || self.config.env().setting(crate::PROVIDER).is_some()
     }
 
     /// Check the configuration and build the provider. No network call is made.
