@@ -494,7 +494,8 @@ impl FlyOidcCredentialsProvider {
         Ok(assumed)
     }
 
-    /// Runs `call` within [`ProviderConfig::with_total_timeout`]; `actions`: what STS did not answer.
+    /// Runs `call` within [`ProviderConfig::with_total_timeout`]; `actions`: what STS did not
+    /// answer.
     async fn within_budget(
         &self,
         actions: &str,

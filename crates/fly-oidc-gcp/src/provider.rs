@@ -330,15 +330,15 @@ impl GcpTokenProvider {
     /// account an STS exchange, with one an impersonation; the Fly token and the federated
     /// token they need are shared with every provider derived from this one and reused while
     /// valid (see [`with_scopes`](Self::with_scopes)), else fetched anew; all within
-    /// [`ProviderConfig::with_total_timeout`] (default 15 s; past it, a transient error names the call
-    /// that did not answer).
+    /// [`ProviderConfig::with_total_timeout`] (default 15 s; past it, a transient error names
+    /// the call that did not answer).
     pub async fn fetch_access_token(&self) -> Result<AccessToken, Error> {
         self.within_budget(async |at_google| self.fetch_unbounded(at_google).await)
             .await
     }
 
-    /// Run `op` within [`ProviderConfig::with_total_timeout`]; `op` sets the flag it is given once the Fly
-    /// token is in hand, after which a hang is Google's.
+    /// Run `op` within [`ProviderConfig::with_total_timeout`]; `op` sets the flag it is given
+    /// once the Fly token is in hand, after which a hang is Google's.
     async fn within_budget<T>(
         &self,
         op: impl AsyncFnOnce(&AtomicBool) -> Result<T, Error>,
@@ -506,8 +506,8 @@ impl GcpTokenProvider {
     /// metadata server's `.../identity?audience=A` answers): IAM Credentials `generateIdToken`
     /// with the federated token, which (with its Fly token) is shared with
     /// [`access_token`](Self::access_token) and reused while it has more than 5 minutes left,
-    /// within [`ProviderConfig::with_total_timeout`]. The ID token itself is not cached (one per audience;
-    /// the caller keeps it until near its `exp`, an hour ahead).
+    /// within [`ProviderConfig::with_total_timeout`]. The ID token itself is not cached (one
+    /// per audience; the caller keeps it until near its `exp`, an hour ahead).
     ///
     /// Errors: [`ErrorKind::InvalidConfiguration`] without a service account (Google issues
     /// ID tokens for service accounts only), else those of [`fetch_access_token`](Self::fetch_access_token).

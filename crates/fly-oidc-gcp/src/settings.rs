@@ -44,7 +44,8 @@ pub(crate) struct Given {
     pub provider: Option<String>,
     pub audience: Option<String>,
     pub service_account: Option<String>,
-    /// No service account, given or from the environment ([`Builder::no_impersonation`](crate::Builder::no_impersonation)).
+    /// No service account, given or from the environment
+    /// ([`Builder::no_impersonation`](crate::Builder::no_impersonation)).
     pub no_impersonation: bool,
     pub scopes: Vec<String>,
     pub sts_url: Option<String>,

@@ -57,8 +57,9 @@ const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// The longest of the limits' durations: a longer one is taken as a day.
 const LONGEST_LIMIT: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// What client connections may take ([`Builder::connection_limits`](crate::Builder::connection_limits)).
-/// A duration longer than a day is taken as a day; a zero duration is refused by
+/// What client connections may take
+/// ([`Builder::connection_limits`](crate::Builder::connection_limits)). A duration longer
+/// than a day is taken as a day; a zero duration is refused by
 /// [`Builder::start`](crate::Builder::start) (no client could be served). New limits may be
 /// added, so change the defaults field by field.
 /// Botocore gives the endpoint 2 s per attempt; the defaults answer a new client within that

@@ -234,11 +234,12 @@ impl Builder {
     /// Bind, fetch every credential once, then serve in the background.
     ///
     /// Fails with [`ErrorKind::InvalidSetting`] for a listen address that is not loopback, two
-    /// roles of the same name or a zero connection limit, [`ErrorKind::Listen`] when the address cannot be bound,
-    /// [`ErrorKind::Io`] when a token file cannot be written, and [`ErrorKind::Credential`] when a credential fails
-    /// at start for a reason that trying again will not fix (the provider's diagnosis). A
-    /// transient failure is not an error: the credential is retried in the background and
-    /// requests for it get a JSON 503 until it arrives.
+    /// roles of the same name or a zero connection limit, [`ErrorKind::Listen`] when the
+    /// address cannot be bound, [`ErrorKind::Io`] when a token file cannot be written, and
+    /// [`ErrorKind::Credential`] when a credential fails at start for a reason that trying
+    /// again will not fix (the provider's diagnosis). A transient failure is not an error:
+    /// the credential is retried in the background and requests for it get a JSON 503 until
+    /// it arrives.
     ///
     /// Must run inside a Tokio runtime with the time and I/O drivers enabled.
     pub async fn start(self) -> Result<Server, Error> {

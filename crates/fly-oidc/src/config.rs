@@ -9,8 +9,9 @@ use crate::time::SharedTimeSource;
 use std::time::Duration;
 
 /// The settings every fly-oidc client shares: the environment, the Fly token client, the
-/// clock, retries, timeouts (a provider's total budget too) and whether plain `http://` is allowed. Each builder takes it with
-/// `configure` ([`fly_oidc::Builder::configure`](crate::Builder::configure),
+/// clock, retries, timeouts (a provider's total budget too) and whether plain `http://` is
+/// allowed. Each builder takes it with `configure`
+/// ([`fly_oidc::Builder::configure`](crate::Builder::configure),
 /// `fly_oidc_aws::Builder::configure`, `fly_oidc_gcp::Builder::configure`), and reads what it
 /// uses; whatever is left unset is that builder's default.
 ///

@@ -369,9 +369,10 @@ pub enum ErrorKind {
     /// The Fly token is not a well-formed JWT (or is larger than 64 KiB). Check the token
     /// source.
     MalformedToken,
-    /// The Fly token has expired, or has less than 30 s left, so it was not handed on: a token file nobody keeps fresh, or a token held in memory too long. The
-    /// message names where the token came from and when it expired (RFC 3339 UTC). Not
-    /// transient: fix whatever should rewrite the file, or fetch a new token.
+    /// The Fly token has expired, or has less than 30 s left, so it was not handed on: a token
+    /// file nobody keeps fresh, or a token held in memory too long. The message names where
+    /// the token came from and when it expired (RFC 3339 UTC). Not transient: fix whatever
+    /// should rewrite the file, or fetch a new token.
     StaleToken,
 }
 

@@ -129,10 +129,11 @@ impl RetryConfig {
 /// Run `op`, a provider's whole chain that starts with a Fly token from `fly`, within
 /// `budget`; `op` is given a flag to set once the Fly token is in hand. Past the budget, `op`
 /// is dropped and the result is an [`ErrorKind::Transient`](crate::ErrorKind::Transient)
-/// error: "`{hung}` within this provider's `N` s budget (ProviderConfig::with_total_timeout); this is
-/// usually transient, try again", where the call that did not answer, `hung`, is the Machines
-/// API ("the Machines API did not answer: no Fly token from `<source>`") while the flag is
-/// unset, else `cloud()` (such as "STS `<url>` did not answer").
+/// error: "`{hung}` within this provider's `N` s budget
+/// (ProviderConfig::with_total_timeout); this is usually transient, try again", where the
+/// call that did not answer, `hung`, is the Machines API ("the Machines API did not answer:
+/// no Fly token from `<source>`") while the flag is unset, else `cloud()` (such as "STS
+/// `<url>` did not answer").
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), fly_oidc::BuildError> {
